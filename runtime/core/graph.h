@@ -1,0 +1,87 @@
+/* graph.h - Loom's graph IR: values, nodes with attributes, topological order. */
+#ifndef LOOM_CORE_GRAPH_H
+#define LOOM_CORE_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensor.h"
+
+/* Attribute kinds; the values are ONNX's AttributeProto.AttributeType codes. */
+typedef enum lm_attr_type {
+    LM_ATTR_UNDEFINED = 0,
+    LM_ATTR_FLOAT = 1,
+    LM_ATTR_INT = 2,
+    LM_ATTR_STRING = 3,
+    LM_ATTR_TENSOR = 4,
+    LM_ATTR_GRAPH = 5,
+    LM_ATTR_FLOATS = 6,
+    LM_ATTR_INTS = 7,
+    LM_ATTR_STRINGS = 8,
+    LM_ATTR_TENSORS = 9,
+    LM_ATTR_GRAPHS = 10,
+} lm_attr_type;
+
+typedef struct lm_attr {
+    char *name;
+    lm_attr_type type;
+    int64_t i;
+    float f;
+    char *s; /* NUL-terminated copy of a STRING attribute */
+    int n;   /* element count of FLOATS/INTS/STRINGS */
+    int64_t *ints;
+    float *floats;
+    char **strings;
+    loom_tensor *t;
+} lm_attr;
+
+/* A value is an edge of the graph: a graph input, an initializer, a node output. */
+typedef struct lm_value {
+    char *name;
+    loom_dtype dtype; /* LOOM_DTYPE_UNDEFINED until inferred */
+    int rank;         /* -1 when unknown */
+    int64_t dims[LOOM_MAX_RANK];   /* -1 for symbolic or unknown */
+    char *dim_names[LOOM_MAX_RANK]; /* symbolic names, NULL if none */
+    loom_tensor *constant;        /* initializer or folded constant, else NULL */
+    int producer;                 /* index of the producing node, -1 if none */
+    bool is_input;                /* fed by the caller */
+    bool is_output;               /* returned to the caller */
+} lm_value;
+
+struct lm_op_def;
+
+typedef struct lm_node {
+    char *name; /* never NULL: synthesized as "<op_type>_<index>" when unnamed */
+    char *op_type;
+    char *domain; /* "" for the default ONNX domain */
+    int opset;    /* version of @domain imported by the model */
+    int n_in, n_out;
+    int *in;  /* value ids; -1 for an absent optional input */
+    int *out; /* value ids; -1 for an absent optional output */
+    int n_attr;
+    lm_attr *attr;
+    const struct lm_op_def *op; /* kernel bound at load */
+} lm_node;
+
+typedef struct lm_graph {
+    int n_values, n_nodes, n_inputs, n_outputs;
+    lm_value *values;
+    lm_node *nodes; /* in topological order after lm_graph_sort() */
+    int *inputs;    /* caller-fed values, in declaration order */
+    int *outputs;
+} lm_graph;
+
+/* Frees everything the graph owns, including the graph itself. */
+void lm_graph_free(lm_graph *g);
+
+/* Sorts nodes topologically; fails naming a node on a cycle or an undefined input. */
+loom_status lm_graph_sort(lm_graph *g);
+
+/* Attribute lookup on a node; NULL if absent. */
+const lm_attr *lm_node_attr(const lm_node *n, const char *name);
+
+/* Index of the value called @name, or -1. Linear; used at load only. */
+int lm_graph_find_value(const lm_graph *g, const char *name);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * kernel.h - the contract between the executor and the CPU operator kernels.
+ *
+ * A kernel is one function per ONNX operator. It is called with the node's
+ * concrete input tensors and does three things, in this order:
+ *
+ *   1. validate inputs and attributes, failing with lm_kfail() naming the rule;
+ *   2. compute each output's dtype and shape and get it from lm_kout();
+ *   3. unless k->dry, compute the output data.
+ *
+ * The planner calls every kernel once with k->dry set ("dry pass") to learn the
+ * shapes of every value for a given set of input shapes: in that pass input
+ * tensors have shapes but their data is NULL unless the value is a constant
+ * (initializer, folded, or output of Shape/Size). A kernel whose output shape
+ * depends on an input's values calls lm_kneed_data() first: in the dry pass that
+ * returns LM_DEFER when the data is unknown, and the kernel returns it as is.
+ *
+ * Kernels never keep pointers to tensors after they return, allocate scratch
+ * memory only through lm_kscratch(), and split heavy loops with lm_parallel_for().
+ */
+#ifndef LOOM_CPU_KERNEL_H
+#define LOOM_CPU_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/graph.h"
+#include "../core/tensor.h"
+
+/* Internal status: "output shape depends on data that the dry pass lacks". */
+#define LM_DEFER ((loom_status)100)
+
+typedef struct lm_kctx lm_kctx;
+typedef loom_status (*lm_kernel_fn)(lm_kctx *k);
+
+typedef struct lm_op_def {
+    const char *domain;  /* "" for ai.onnx, "com.microsoft" etc. */
+    const char *op_type; /* "Conv" */
+    lm_kernel_fn run;
+} lm_op_def;
+
+struct lm_scratch_block;
+struct lm_threadpool;
+
+struct lm_kctx {
+    const lm_node *node;
+    int n_in, n_out;
+    loom_tensor *const *in; /* in[i] == NULL: optional input absent or i >= n_in */
+    loom_tensor **out;      /* filled by lm_kout() */
+    bool dry;
+    struct lm_threadpool *pool;
+    struct lm_scratch_block *scratch;
+};
+
+/* Input @i or NULL when absent (also for i >= n_in). */
+static inline const loom_tensor *lm_kin(const lm_kctx *k, int i)
+{
+    return i < k->n_in ? k->in[i] : NULL;
+}
+
+/*
+ * Declares output @i with @dtype and shape. Returns the tensor (data allocated
+ * and zeroed unless dry) or NULL with the error set (too large, bad dims).
+ * Must be called exactly once per present output.
+ */
+loom_tensor *lm_kout(lm_kctx *k, int i, loom_dtype dtype, int rank, const int64_t *dims);
+
+/* Same, with the shape of @like. */
+loom_tensor *lm_kout_like(lm_kctx *k, int i, loom_dtype dtype, const loom_tensor *like);
+
+/* LOOM_OK if input @i is present and has data; LM_DEFER in a dry pass without it;
+ * an error if the input is absent. */
+loom_status lm_kneed_data(lm_kctx *k, int i);
+
+/* Fails the node: sets "node 'NAME' (OP): <message>" and returns @status. */
+loom_status lm_kfail(lm_kctx *k, loom_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Shorthands for the two common failures. */
+#define lm_kinvalid(k, ...) lm_kfail((k), LOOM_ERR_INVALID_MODEL, __VA_ARGS__)
+#define lm_kunsupported(k, ...) lm_kfail((k), LOOM_ERR_UNSUPPORTED, __VA_ARGS__)
+
+/* Checks that the node has between @min and @max inputs present-or-absent, and
+ * that required inputs 0..@min-1 are present. Fails naming the count. */
+loom_status lm_kcheck_arity(lm_kctx *k, int min_in, int max_in);
+
+/* Scratch memory valid until the kernel returns; NULL (error set) on failure. */
+void *lm_kscratch(lm_kctx *k, size_t bytes);
+
+/* Attributes, with defaults when absent. */
+bool lm_kattr_has(const lm_kctx *k, const char *name);
+int64_t lm_kattr_int(const lm_kctx *k, const char *name, int64_t def);
+float lm_kattr_float(const lm_kctx *k, const char *name, float def);
+const char *lm_kattr_str(const lm_kctx *k, const char *name, const char *def);
+/* Number of elements and pointer to them; returns -1 (and *vals NULL) if absent. */
+int lm_kattr_ints(const lm_kctx *k, const char *name, const int64_t **vals);
+int lm_kattr_floats(const lm_kctx *k, const char *name, const float **vals);
+const loom_tensor *lm_kattr_tensor(const lm_kctx *k, const char *name);
+
+/* Opset version of the node's domain (e.g. 13); kernels branch on it for
+ * attribute-to-input migrations (Split, Squeeze, ReduceSum...). */
+static inline int lm_kopset(const lm_kctx *k)
+{
+    return k->node->opset;
+}
+
+/*
+ * Runs fn(arg, begin, end) over [0, n) split into chunks across the pool's
+ * threads; @cost_per_item (rough ns) lets small loops stay on one thread.
+ * Returns once every chunk has finished. fn must be thread-safe across chunks.
+ */
+typedef void (*lm_range_fn)(void *arg, int64_t begin, int64_t end);
+void lm_parallel_for(lm_kctx *k, int64_t n, double cost_per_item, lm_range_fn fn, void *arg);
+
+/* Normalizes a possibly negative @axis against @rank; fails the node if out of range. */
+loom_status lm_kaxis(lm_kctx *k, int64_t axis, int rank, int *out);
+
+/* Operator tables, one per family, each ending with a {NULL} entry. */
+extern const lm_op_def lm_ops_elementwise[]; /* ops/elementwise.c, ops/activation.c */
+extern const lm_op_def lm_ops_reduce[];      /* ops/reduce.c: Reduce*, ArgMax, Softmax, TopK... */
+extern const lm_op_def lm_ops_tensor[];      /* ops/tensor.c: shape/layout/indexing ops */
+extern const lm_op_def lm_ops_nn[];          /* ops/nn.c: Conv, Gemm, MatMul, pools, norms */
+extern const lm_op_def lm_ops_quant[];       /* ops/quant.c: Quantize/Dequantize, QLinear*, *Integer */
+
+/* Finds the kernel for (@domain, @op_type); NULL if none. */
+const lm_op_def *lm_cpu_find_op(const char *domain, const char *op_type);
+
+#endif

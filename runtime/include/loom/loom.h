@@ -1,0 +1,232 @@
+/*
+ * loom.h - the public C API of libloom, Loom's model runtime.
+ *
+ * Objects are opaque handles with explicit lifetimes:
+ *
+ *   loom_context   owns backends, threads and options; create one per process
+ *                  (or per NUMA domain) and share it.
+ *   loom_model     a loaded, validated, immutable ONNX graph. It may be run from
+ *                  many threads at once; each call keeps its own scratch state.
+ *   loom_tensor    an n-dimensional array. It either owns its data (allocated by
+ *                  libloom) or borrows a caller's buffer, which must then outlive
+ *                  the tensor.
+ *
+ * Every function returns a loom_status. On failure, loom_last_error() returns a
+ * human message for the calling thread that names the model, the node and the
+ * reason, e.g. "resnet18.onnx: node 'Conv_12' (Conv): weight has 3 dims, expected 4".
+ */
+#ifndef LOOM_LOOM_H
+#define LOOM_LOOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LOOM_VERSION_MAJOR 0
+#define LOOM_VERSION_MINOR 1
+#define LOOM_VERSION_PATCH 0
+
+/** The largest tensor rank libloom handles. */
+#define LOOM_MAX_RANK 8
+
+/** Result of every call. LOOM_OK is zero; anything else is an error. */
+typedef enum loom_status {
+    LOOM_OK = 0,
+    LOOM_ERR_INVALID_ARGUMENT, /**< a caller passed a bad value */
+    LOOM_ERR_PARSE,            /**< the model file is malformed */
+    LOOM_ERR_INVALID_MODEL,    /**< the model parses but is inconsistent */
+    LOOM_ERR_UNSUPPORTED,      /**< an operator, type or attribute not implemented */
+    LOOM_ERR_NO_MEMORY,        /**< an allocation failed or would exceed a limit */
+    LOOM_ERR_IO,               /**< a file could not be read or written */
+    LOOM_ERR_SHAPE,            /**< input shapes do not fit the model or an op */
+    LOOM_ERR_NOT_FOUND,        /**< a named input, output or device does not exist */
+    LOOM_ERR_RUNTIME,          /**< a kernel or device failed while running */
+} loom_status;
+
+/** Element types. The values are ONNX's TensorProto.DataType codes. */
+typedef enum loom_dtype {
+    LOOM_DTYPE_UNDEFINED = 0,
+    LOOM_DTYPE_FLOAT = 1,
+    LOOM_DTYPE_UINT8 = 2,
+    LOOM_DTYPE_INT8 = 3,
+    LOOM_DTYPE_UINT16 = 4,
+    LOOM_DTYPE_INT16 = 5,
+    LOOM_DTYPE_INT32 = 6,
+    LOOM_DTYPE_INT64 = 7,
+    LOOM_DTYPE_STRING = 8, /**< recognised, not supported by any kernel */
+    LOOM_DTYPE_BOOL = 9,   /**< one byte per element, 0 or 1 */
+    LOOM_DTYPE_FLOAT16 = 10,
+    LOOM_DTYPE_DOUBLE = 11,
+    LOOM_DTYPE_UINT32 = 12,
+    LOOM_DTYPE_UINT64 = 13,
+} loom_dtype;
+
+typedef struct loom_context loom_context;
+typedef struct loom_model loom_model;
+typedef struct loom_tensor loom_tensor;
+
+/**
+ * loom_last_error() - the message of the last failed call on this thread.
+ *
+ * Return: a NUL-terminated string owned by libloom, valid until the next libloom
+ * call on the same thread; "" when no call has failed yet.
+ */
+const char *loom_last_error(void);
+
+/** loom_status_name() - a short constant name for @status ("LOOM_ERR_PARSE"). */
+const char *loom_status_name(loom_status status);
+
+/** loom_dtype_name() - ONNX's name for @dtype ("float", "int64"); "?" if unknown. */
+const char *loom_dtype_name(loom_dtype dtype);
+
+/** loom_dtype_size() - bytes per element of @dtype; 0 for unknown or string. */
+size_t loom_dtype_size(loom_dtype dtype);
+
+/* ------------------------------------------------------------------------ */
+/* Context                                                                  */
+
+/**
+ * struct loom_context_options - how a context runs models.
+ * @struct_size: sizeof(struct loom_context_options), for ABI growth. Required.
+ * @num_threads: worker threads for kernels; 0 picks the number of online CPUs.
+ * @device: default device name: "cpu" or "auto" (NULL means "auto").
+ */
+typedef struct loom_context_options {
+    size_t struct_size;
+    int num_threads;
+    const char *device;
+} loom_context_options;
+
+/** loom_context_options_init() - fill @opts with defaults. */
+void loom_context_options_init(loom_context_options *opts);
+
+/**
+ * loom_context_create() - make a context.
+ * @opts: options, or NULL for defaults.
+ * @out: receives the context; destroy it with loom_context_destroy().
+ */
+loom_status loom_context_create(const loom_context_options *opts, loom_context **out);
+
+/** loom_context_destroy() - free @ctx. All its models must be destroyed first. NULL is ok. */
+void loom_context_destroy(loom_context *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Models                                                                   */
+
+/**
+ * loom_model_load_file() - load and validate an ONNX model from a file.
+ * @ctx: the context that will run it.
+ * @path: path to a .onnx file. External tensor data is resolved relative to its
+ *        directory and may not escape it.
+ * @out: receives the model; destroy it with loom_model_destroy().
+ *
+ * The graph is checked (types, topological order, shapes where they are known),
+ * constants are folded and every node is bound to a kernel. A model with an
+ * operator no device supports fails here, naming the node.
+ */
+loom_status loom_model_load_file(loom_context *ctx, const char *path, loom_model **out);
+
+/**
+ * loom_model_load_memory() - load an ONNX model from a buffer.
+ * @name: a name for messages (e.g. the file name); NULL gives "model".
+ * @data, @size: the serialized ModelProto; copied, need not outlive the call.
+ *
+ * External tensor data cannot be resolved from memory and fails to load.
+ */
+loom_status loom_model_load_memory(loom_context *ctx, const void *data, size_t size,
+                                   const char *name, loom_model **out);
+
+/** loom_model_destroy() - free @model. It must not be running. NULL is ok. */
+void loom_model_destroy(loom_model *model);
+
+/** loom_model_name() - the name given at load (file name or the memory name). */
+const char *loom_model_name(const loom_model *model);
+
+/**
+ * struct loom_value_info - what a model input or output looks like.
+ * @name: the graph's name for it.
+ * @dtype: element type.
+ * @rank: number of dimensions; -1 if the model does not say.
+ * @dims: each dimension, or -1 when it is symbolic or unknown.
+ * @dim_names: the symbolic name of each -1 dimension ("batch"), else NULL.
+ *
+ * Strings point into the model and live as long as it does.
+ */
+typedef struct loom_value_info {
+    const char *name;
+    loom_dtype dtype;
+    int rank;
+    int64_t dims[LOOM_MAX_RANK];
+    const char *dim_names[LOOM_MAX_RANK];
+} loom_value_info;
+
+/** loom_model_input_count() - number of inputs a caller feeds (initializers excluded). */
+size_t loom_model_input_count(const loom_model *model);
+/** loom_model_output_count() - number of graph outputs. */
+size_t loom_model_output_count(const loom_model *model);
+/** loom_model_input_info() - describe input @index; LOOM_ERR_NOT_FOUND if out of range. */
+loom_status loom_model_input_info(const loom_model *model, size_t index, loom_value_info *info);
+/** loom_model_output_info() - describe output @index; LOOM_ERR_NOT_FOUND if out of range. */
+loom_status loom_model_output_info(const loom_model *model, size_t index, loom_value_info *info);
+/** loom_model_input_index() - position of the input called @name, or LOOM_ERR_NOT_FOUND. */
+loom_status loom_model_input_index(const loom_model *model, const char *name, size_t *index);
+
+/**
+ * loom_model_run() - run the model synchronously.
+ * @model: a loaded model; may be run by many threads at once.
+ * @inputs: one tensor per model input, in loom_model_input_info() order. Their
+ *          dtype must match; their shape must fit the declared dims (symbolic dims
+ *          are bound per call). Borrowed for the duration of the call.
+ * @n_inputs: must equal loom_model_input_count().
+ * @outputs: receives one new owned tensor per output, in output order; the
+ *           caller destroys them with loom_tensor_destroy(). On failure every
+ *           entry is set to NULL.
+ * @n_outputs: must equal loom_model_output_count().
+ */
+loom_status loom_model_run(loom_model *model, loom_tensor *const *inputs, size_t n_inputs,
+                           loom_tensor **outputs, size_t n_outputs);
+
+/* ------------------------------------------------------------------------ */
+/* Tensors                                                                  */
+
+/**
+ * loom_tensor_create() - a new tensor that owns zero-filled storage.
+ * @dtype: element type (not STRING).
+ * @rank: 0..LOOM_MAX_RANK. Rank 0 is a scalar with one element.
+ * @dims: @rank non-negative dimensions (may be NULL when @rank is 0).
+ */
+loom_status loom_tensor_create(loom_dtype dtype, int rank, const int64_t *dims, loom_tensor **out);
+
+/**
+ * loom_tensor_wrap() - a tensor that borrows @data.
+ * @size: bytes available at @data; must be at least the tensor's byte size.
+ *
+ * libloom never frees @data; it must stay valid until the tensor is destroyed.
+ */
+loom_status loom_tensor_wrap(loom_dtype dtype, int rank, const int64_t *dims, void *data,
+                             size_t size, loom_tensor **out);
+
+/** loom_tensor_destroy() - free @t (and its data if it owns it). NULL is ok. */
+void loom_tensor_destroy(loom_tensor *t);
+
+/** loom_tensor_dtype() - element type of @t. */
+loom_dtype loom_tensor_dtype(const loom_tensor *t);
+/** loom_tensor_rank() - number of dimensions of @t. */
+int loom_tensor_rank(const loom_tensor *t);
+/** loom_tensor_dims() - pointer to @t's loom_tensor_rank() dimensions. */
+const int64_t *loom_tensor_dims(const loom_tensor *t);
+/** loom_tensor_count() - number of elements of @t (1 for a scalar). */
+int64_t loom_tensor_count(const loom_tensor *t);
+/** loom_tensor_size() - bytes of data of @t. */
+size_t loom_tensor_size(const loom_tensor *t);
+/** loom_tensor_data() - the elements of @t, row-major, densely packed. */
+void *loom_tensor_data(loom_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOOM_LOOM_H */
