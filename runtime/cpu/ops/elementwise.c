@@ -237,12 +237,10 @@ enum { OUT_SAME = 0, OUT_BOOL = 1 };
  * Runs a same-typed binary op: validates, declares the broadcast output and
  * computes it. float16 runs through the float kernel when @half_ok.
  */
-static loom_status run_binary(lm_kctx *k, const bin_fn *tab, int out_kind, bool half_ok)
+static loom_status run_binary_on(lm_kctx *k, const loom_tensor *a, const loom_tensor *b,
+                                 const bin_fn *tab, int out_kind, bool half_ok)
 {
-    loom_status s = lm_kcheck_arity(k, 2, 2);
-    if (s != LOOM_OK)
-        return s;
-    const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
+    loom_status s;
     if (a->dtype != b->dtype)
         return lm_kinvalid(k, "operand dtypes differ: %s and %s", loom_dtype_name(a->dtype),
                            loom_dtype_name(b->dtype));
@@ -284,6 +282,31 @@ static loom_status run_binary(lm_kctx *k, const bin_fn *tab, int out_kind, bool 
     bin_exec(k, fn, a, fa, 4, b, fb, 4, o, fo, 4);
     lm_float_to_half_n(fo, o->data, n);
     return LOOM_OK;
+}
+
+static loom_status run_binary(lm_kctx *k, const bin_fn *tab, int out_kind, bool half_ok)
+{
+    loom_status s = lm_kcheck_arity(k, 2, 2);
+    if (s != LOOM_OK)
+        return s;
+    const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
+    loom_tensor legacy;
+    if (lm_kopset(k) < 7 && lm_kattr_int(k, "broadcast", 0) && lm_kattr_has(k, "axis")) {
+        /* Before opset 7, B broadcasts to A starting at dim 'axis' rather than at
+         * the trailing dims: pad B's shape with trailing 1s to say the same. */
+        int ax;
+        if ((s = lm_kaxis(k, lm_kattr_int(k, "axis", 0), a->rank, &ax)) != LOOM_OK)
+            return s;
+        if (ax + b->rank > a->rank)
+            return lm_kinvalid(k, "B rank %d does not fit A rank %d at axis %d", b->rank, a->rank,
+                               ax);
+        legacy = *b;
+        legacy.rank = a->rank - ax;
+        for (int d = b->rank; d < legacy.rank; d++)
+            legacy.dims[d] = 1;
+        b = &legacy;
+    }
+    return run_binary_on(k, a, b, tab, out_kind, half_ok);
 }
 
 static loom_status op_add(lm_kctx *k)
@@ -434,6 +457,16 @@ static loom_status op_prelu(lm_kctx *k)
     if (s != LOOM_OK)
         return s;
     const loom_tensor *x = lm_kin(k, 0), *slope = lm_kin(k, 1);
+    loom_tensor legacy;
+    if (lm_kopset(k) < 7 && slope->rank == 1 && x->rank >= 2 && slope->dims[0] == x->dims[1] &&
+        slope->dims[0] != 1) {
+        /* Before opset 7 a 1-D slope of size C is per channel (axis 1), not numpy-aligned. */
+        legacy = *slope;
+        legacy.rank = x->rank - 1;
+        for (int d = 1; d < legacy.rank; d++)
+            legacy.dims[d] = 1;
+        slope = &legacy;
+    }
     int rank;
     int64_t dims[LOOM_MAX_RANK];
     const loom_tensor *ins[2] = {x, slope};
@@ -449,7 +482,7 @@ static loom_status op_prelu(lm_kctx *k)
                         lm_dims_str(slope->rank, slope->dims, s1, sizeof(s1)),
                         lm_dims_str(x->rank, x->dims, s2, sizeof(s2)));
     }
-    return run_binary(k, prelu_tab, OUT_SAME, true);
+    return run_binary_on(k, x, slope, prelu_tab, OUT_SAME, true);
 }
 
 /* Min, Max, Sum, Mean: fold inputs pairwise into the output, broadcasting all. */
