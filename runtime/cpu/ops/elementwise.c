@@ -490,7 +490,7 @@ static loom_status run_variadic(lm_kctx *k, const bin_fn *tab, bool mean, bool i
 {
     if (k->n_in < 1)
         return lm_kinvalid(k, "needs at least 1 input, got %d", k->n_in);
-    const loom_tensor *ins[64];
+    const loom_tensor *ins[64] = {NULL};
     int n = k->n_in;
     if (n > 64)
         return lm_kunsupported(k, "%d inputs, at most 64 supported", n);
@@ -526,8 +526,8 @@ static loom_status run_variadic(lm_kctx *k, const bin_fn *tab, bool mean, bool i
     const void *d0 = ins[0]->data;
     if (half && !(d0 = lm_stage_half(k, ins[0])))
         return LOOM_ERR_NO_MEMORY;
-    if (n == 1) {
-        /* A single input: broadcast it as op(x, x) would change Sum; copy instead. */
+    if (n == 1 && cnt > 0) {
+        /* A single input: op(x, x) would double a Sum, so copy instead. */
         memcpy(acc, d0, (size_t)cnt * e);
     }
     for (int i = 1; i < n; i++) {
