@@ -18,10 +18,11 @@ enum { R_SUM, R_SUMSQ, R_L1, R_L2, R_MEAN, R_LOGSUM, R_LSE, R_PROD, R_MAX, R_MIN
  * double for float data (so float sums keep precision), int64 / uint64 for
  * integers with wrapping arithmetic.
  */
-typedef void (*red_fn)(const void *x, int64_t L, void *acc, int inner_red);
+typedef void (*red_fn)(const void *x, int64_t L, void *acc, const void *aux, int inner_red);
 
 #define DEF_RED(sfx, T, ACC, UACC, op, INIT, MAP, RED)                                             \
-    static void red_##op##_##sfx(const void *px, int64_t L, void *pacc, int inner_red)             \
+    static void red_##op##_##sfx(const void *px, int64_t L, void *pacc, const void *aux,           \
+                                 int inner_red)                                                    \
     {                                                                                              \
         typedef ACC acc_t;                                                                         \
         typedef UACC uacc_t;                                                                       \
@@ -79,7 +80,27 @@ RED_SINT(DEF_RED, l1, 0, a < 0 ? (acc_t)(0 - (uacc_t)a) : a, R_ADD)
 RED_UINT(DEF_RED, l1, 0, a, R_ADD)
 RED_NUM(DEF_RED, l2, 0, R_SQ, R_ADD)
 RED_FLOAT(DEF_RED, logsum, 0, a, R_ADD)
-RED_FLOAT(DEF_RED, lse, 0, exp(a), R_ADD)
+
+/* LogSumExp: sum of exp(x - m) where m (in @aux) is the max of the output's
+ * inputs, found by a first ReduceMax pass, so exp never overflows. */
+#define DEF_LSE(sfx, T, ACC, UACC, unused)                                                         \
+    static void red_lse_##sfx(const void *px, int64_t L, void *pacc, const void *aux,              \
+                              int inner_red)                                                       \
+    {                                                                                              \
+        const T *x = px;                                                                           \
+        double *acc = pacc;                                                                        \
+        const double *m = aux;                                                                     \
+        if (inner_red) {                                                                           \
+            double u = 0, mm = isfinite(m[0]) ? m[0] : 0;                                          \
+            for (int64_t j = 0; j < L; j++)                                                        \
+                u += exp((double)x[j] - mm);                                                       \
+            acc[0] += u;                                                                           \
+        } else {                                                                                   \
+            for (int64_t j = 0; j < L; j++)                                                        \
+                acc[j] += exp((double)x[j] - (isfinite(m[j]) ? m[j] : 0));                         \
+        }                                                                                          \
+    }
+RED_FLOAT(DEF_LSE, 0)
 RED_NUM(DEF_RED, prod, 1, a, R_MUL)
 RED_FLOAT(DEF_RED, max, -INFINITY, a, R_MAXE)
 RED_SINT(DEF_RED, max, INT64_MIN, a, R_MAXE)
@@ -140,6 +161,7 @@ typedef struct red_job {
     const char *x;
     size_t ex;
     char *acc;
+    const char *aux; /* per-output values for the LogSumExp pass, else NULL */
     int64_t rows_per_d0;
 } red_job;
 
@@ -162,7 +184,8 @@ static void red_range(void *arg, int64_t b, int64_t e)
     for (int d = 0; d < nd - 1; d++)
         o += idx[d] * p->ost[d];
     for (; row < end; row++) {
-        j->fn(j->x + row * L * (int64_t)j->ex, L, j->acc + o * 8, inner_red);
+        j->fn(j->x + row * L * (int64_t)j->ex, L, j->acc + o * 8, j->aux ? j->aux + o * 8 : NULL,
+              inner_red);
         for (int d = nd - 2; d >= 0; d--) {
             idx[d]++;
             o += p->ost[d];
@@ -171,6 +194,18 @@ static void red_range(void *arg, int64_t b, int64_t e)
             o -= idx[d] * p->ost[d];
             idx[d] = 0;
         }
+    }
+}
+
+/* Outermost dim kept: its slices write disjoint outputs and run in parallel. */
+static void red_run(lm_kctx *k, const red_plan *p, red_job *j, int64_t rows, int64_t nin)
+{
+    if (p->nd > 1 && !p->red[0]) {
+        j->rows_per_d0 = rows / p->dims[0];
+        lm_parallel_for(k, p->dims[0], (double)(nin / p->dims[0]), red_range, j);
+    } else {
+        j->rows_per_d0 = rows;
+        red_range(j, 0, 1);
     }
 }
 
@@ -215,7 +250,7 @@ static void acc_finish(void *acc, void *out, int64_t n, int op, loom_dtype kdt, 
         else if (op == R_L2)
             for (int64_t i = 0; i < n; i++)
                 a[i] = sqrt(a[i]);
-        else if (op == R_LOGSUM || op == R_LSE)
+        else if (op == R_LOGSUM)
             for (int64_t i = 0; i < n; i++)
                 a[i] = log(a[i]);
     } else if (lm_dtype_is_signed_int(kdt)) {
@@ -345,14 +380,29 @@ static loom_status run_reduce(lm_kctx *k, int op)
         red_plan p;
         red_plan_make(&p, rank, x->dims, mask);
         int64_t rows = nin / p.dims[p.nd - 1];
-        red_job j = {&p, fn, xd, loom_dtype_size(kdt), acc, rows};
-        /* Outermost dim kept: its slices write disjoint outputs and run in parallel. */
-        if (p.nd > 1 && !p.red[0]) {
-            j.rows_per_d0 = rows / p.dims[0];
-            lm_parallel_for(k, p.dims[0], (double)(nin / p.dims[0]), red_range, &j);
-        } else {
-            red_range(&j, 0, 1);
+        red_job j = {&p, fn, xd, loom_dtype_size(kdt), acc, NULL, rows};
+        if (op == R_LSE) {
+            /* First pass: the max per output, kept in @aux for the shifted sum. */
+            if (!(j.aux = lm_kscratch(k, (size_t)nout * 8)))
+                return LOOM_ERR_NO_MEMORY;
+            red_job jm = j;
+            jm.fn = red_tab[R_MAX][kdt];
+            jm.acc = (char *)j.aux;
+            jm.aux = NULL;
+            acc_init(jm.acc, nout, R_MAX, kdt);
+            red_run(k, &p, &jm, rows, nin);
         }
+        red_run(k, &p, &j, rows, nin);
+        if (op == R_LSE) {
+            const double *m = (const double *)j.aux;
+            double *a = acc;
+            for (int64_t i = 0; i < nout; i++)
+                a[i] = log(a[i]) + (isfinite(m[i]) ? m[i] : 0);
+        }
+    } else if (op == R_LSE) {
+        double *a = acc;
+        for (int64_t i = 0; i < nout; i++)
+            a[i] = log(a[i]);
     }
     if (!half) {
         acc_finish(acc, y->data, nout, op, kdt, cnt);
