@@ -7,6 +7,8 @@
 #include "error.h"
 #include "tensor.h"
 
+size_t lm_max_tensor_bytes = (size_t)16 << 30;
+
 size_t loom_dtype_size(loom_dtype dt)
 {
     switch (dt) {

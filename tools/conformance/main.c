@@ -464,6 +464,8 @@ int main(int argc, char **argv)
     printf("%d passed, %d failed, %d unsupported\n", t.n[R_PASS], t.n[R_FAIL],
            t.n[R_UNSUPPORTED]);
     free_names(t.expected, t.n_expected);
+    if (opt.expect) /* passes, and failures that are regressions */
+        printf("expected: %d passed, %d failed\n", t.n[R_PASS], t.regressions);
     if (opt.expect)
         return t.regressions ? 1 : 0;
     return t.n[R_FAIL] ? 1 : 0;
