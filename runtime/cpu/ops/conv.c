@@ -379,8 +379,10 @@ static loom_status op_conv_transpose(lm_kctx *k)
             if (out < 0 || out > LM_NN_MAX_ATTR)
                 return lm_kinvalid(k, "output_shape[%d] = %lld out of range", i, (long long)out);
             int64_t total = natural - out;
-            /* ONNX: SAME_UPPER puts the odd pad at the end, others at the start. */
-            int64_t half = total >= 0 ? total / 2 : -((-total) / 2);
+            /* ONNX (floor division, as its reference): SAME_UPPER puts the odd
+             * pad at the end, others at the start. A negative total (output_shape
+             * beyond the natural size) grows the end. */
+            int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
             g.pb[i] = same_upper ? half : total - half;
             g.pe[i] = total - g.pb[i];
             g.out[i] = out;
@@ -395,6 +397,8 @@ static loom_status op_conv_transpose(lm_kctx *k)
                                 "pads %lld+%lld exceed the output extent %lld on spatial axis %d",
                                 (long long)g.pb[i], (long long)g.pe[i], (long long)natural, i);
         }
+        if (g.out[i] > 0 && g.out_size > INT64_MAX / g.out[i])
+            return lm_kfail(k, LOOM_ERR_SHAPE, "output spatial size overflows");
         g.in_size *= g.in[i];
         g.out_size *= g.out[i];
         g.k_size *= g.k[i];

@@ -97,6 +97,8 @@ loom_status lm_nn_geom_forward(lm_kctx *k, const loom_tensor *x, const int64_t *
             }
             g->out[i] = out;
         }
+        if (g->out[i] > 0 && g->out_size > INT64_MAX / g->out[i])
+            return lm_kfail(k, LOOM_ERR_SHAPE, "output spatial size overflows");
         g->in_size *= in;
         g->out_size *= g->out[i];
         g->k_size *= g->k[i];
