@@ -30,6 +30,13 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# Quiet by default; `make V=1` shows the commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 GEN        := $(BUILD)/gen
 ONNX_PROTO := /usr/include/onnx/onnx.proto
 ONNX_PB_C  := $(GEN)/onnx/onnx.pb-c.c
@@ -64,31 +71,37 @@ TEST_SUITES   :=
 
 $(ONNX_PB_C) $(ONNX_PB_H): $(ONNX_PROTO)
 	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -I/usr/include $(ONNX_PROTO)
+	$(Q)protoc-c --c_out=$(GEN) -I/usr/include $(ONNX_PROTO)
 
 $(BUILD)/obj/gen/onnx.pb-c.o: $(ONNX_PB_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -std=c11 $(OPT) -g -fPIC -w -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) -std=c11 $(OPT) -g -fPIC -w -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c $(ONNX_PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIBLOOM_A): $(RUNTIME_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(LIBLOOM_SO): $(RUNTIME_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libloom.so.0 -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared $(LDFLAGS) -Wl,-soname,libloom.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/loomctl: $(LOOMCTL_SRC:%.c=$(BUILD)/obj/%.o) $(TOOL_COMMON_OBJ) $(LIBLOOM_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/loom-conformance: $(CONFORMANCE_SRC:%.c=$(BUILD)/obj/%.o) $(TOOL_COMMON_OBJ) $(LIBLOOM_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
 	rm -rf $(BUILD)
@@ -118,7 +131,8 @@ UNIT_LIB  := $(sort $(wildcard tests/unit/lib/*.c))
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_LIB:%.c=$(BUILD)/obj/%.o) $(LIBLOOM_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Runs every unit test binary; each ends with "N passed, N failed".
 unit: $(UNIT_BINS)

@@ -38,14 +38,14 @@ static char *ob_strdup(ob_model *m, const char *s)
 }
 
 /* Appends @item to a protobuf-c repeated field (n, array). */
-#define OB_PUSH(m, n, arr, item)                                                               \
-    do {                                                                                       \
-        void **grown = ob_alloc((m), sizeof(void *) * ((n) + 1));                              \
-        if (n)                                                                                 \
-            memcpy(grown, (arr), sizeof(void *) * (n));                                        \
-        grown[(n)] = (item);                                                                   \
-        (arr) = (void *)grown;                                                                 \
-        (n)++;                                                                                 \
+#define OB_PUSH(m, n, arr, item)                                                                   \
+    do {                                                                                           \
+        void **grown = ob_alloc((m), sizeof(void *) * ((n) + 1));                                  \
+        if (n)                                                                                     \
+            memcpy(grown, (arr), sizeof(void *) * (n));                                            \
+        grown[(n)] = (item);                                                                       \
+        (arr) = (void *)grown;                                                                     \
+        (n)++;                                                                                     \
     } while (0)
 
 ob_model *ob_new(int opset)

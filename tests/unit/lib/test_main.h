@@ -10,13 +10,13 @@
 
 #include <cmocka.h>
 
-#define LM_TEST_MAIN(tests)                                                                    \
-    int main(void)                                                                             \
-    {                                                                                          \
-        int total = (int)(sizeof(tests) / sizeof(tests[0]));                                   \
-        int failed = cmocka_run_group_tests(tests, NULL, NULL);                                \
-        printf("%d passed, %d failed\n", total - failed, failed);                              \
-        return failed ? 1 : 0;                                                                 \
+#define LM_TEST_MAIN(tests)                                                                        \
+    int main(void)                                                                                 \
+    {                                                                                              \
+        int total = (int)(sizeof(tests) / sizeof(tests[0]));                                       \
+        int failed = cmocka_run_group_tests(tests, NULL, NULL);                                    \
+        printf("%d passed, %d failed\n", total - failed, failed);                                  \
+        return failed ? 1 : 0;                                                                     \
     }
 
 #endif
