@@ -66,8 +66,8 @@ static bool sig_equal(const lm_plan *p, const lm_graph *g, loom_tensor *const *i
 
 /* Shape headers (data NULL) the dry pass hands to kernels, one per value. */
 typedef struct shape_table {
-    loom_tensor **t;  /* what kernels see for each value; NULL = shape unknown */
-    bool *owns;       /* t[v] is a header this pass allocated */
+    loom_tensor **t; /* what kernels see for each value; NULL = shape unknown */
+    bool *owns;      /* t[v] is a header this pass allocated */
 } shape_table;
 
 static void release_shapes(const lm_graph *g, shape_table *st)

@@ -78,7 +78,7 @@ loom_status lm_kfail(lm_kctx *k, loom_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Shorthands for the two common failures. */
-#define lm_kinvalid(k, ...) lm_kfail((k), LOOM_ERR_INVALID_MODEL, __VA_ARGS__)
+#define lm_kinvalid(k, ...)     lm_kfail((k), LOOM_ERR_INVALID_MODEL, __VA_ARGS__)
 #define lm_kunsupported(k, ...) lm_kfail((k), LOOM_ERR_UNSUPPORTED, __VA_ARGS__)
 
 /* Checks that the node has between @min and @max inputs present-or-absent, and
@@ -121,7 +121,7 @@ extern const lm_op_def lm_ops_elementwise[]; /* ops/elementwise.c, ops/activatio
 extern const lm_op_def lm_ops_reduce[];      /* ops/reduce.c: Reduce*, ArgMax, Softmax, TopK... */
 extern const lm_op_def lm_ops_tensor[];      /* ops/tensor.c: shape/layout/indexing ops */
 extern const lm_op_def lm_ops_nn[];          /* ops/nn.c: Conv, Gemm, MatMul, pools, norms */
-extern const lm_op_def lm_ops_quant[];       /* ops/quant.c: Quantize/Dequantize, QLinear*, *Integer */
+extern const lm_op_def lm_ops_quant[]; /* ops/quant.c: Quantize/Dequantize, QLinear*, *Integer */
 
 /* Finds the kernel for (@domain, @op_type); NULL if none. */
 const lm_op_def *lm_cpu_find_op(const char *domain, const char *op_type);
