@@ -83,7 +83,7 @@ static loom_status op_gather(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 2, 2));
     const loom_tensor *x = k->in[0], *ind = k->in[1];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     if (x->rank < 1)
         return lm_kinvalid(k, "data must have rank >= 1");
@@ -142,7 +142,7 @@ static loom_status op_gather_elements(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 2, 2));
     const loom_tensor *x = k->in[0], *ind = k->in[1];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int r = x->rank, axis;
     if (r < 1 || ind->rank != r)
@@ -184,7 +184,7 @@ static loom_status op_gather_nd(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 2, 2));
     const loom_tensor *x = k->in[0], *ind = k->in[1];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     if (ind->dtype != LOOM_DTYPE_INT64 && ind->dtype != LOOM_DTYPE_INT32)
         return lm_kinvalid(k, "indices must be int64, got %s", loom_dtype_name(ind->dtype));
@@ -386,7 +386,7 @@ static loom_status scatter_elements(lm_kctx *k, bool allow_reduction)
 {
     TK_TRY(lm_kcheck_arity(k, 3, 3));
     const loom_tensor *x = k->in[0], *ind = k->in[1], *upd = k->in[2];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int red = RED_NONE;
     if (allow_reduction && lm_kopset(k) >= 16)
@@ -447,7 +447,7 @@ static loom_status op_scatter_nd(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 3, 3));
     const loom_tensor *x = k->in[0], *ind = k->in[1], *upd = k->in[2];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int red = RED_NONE;
     if (lm_kopset(k) >= 16)
@@ -509,7 +509,7 @@ static loom_status op_one_hot(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 3, 3));
     const loom_tensor *ind = k->in[0], *dep = k->in[1], *vals = k->in[2];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, vals, &esz));
     if (lm_tensor_count(dep) != 1)
         return lm_kinvalid(k, "depth must be a scalar");
@@ -570,7 +570,7 @@ static loom_status op_non_zero(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 1));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     TK_TRY(lm_kneed_data(k, 0));
     int64_t n = lm_tensor_count(x);
@@ -633,7 +633,7 @@ static loom_status op_compress(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 2, 2));
     const loom_tensor *x = k->in[0], *cond = k->in[1];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     if (cond->rank != 1 || cond->dtype != LOOM_DTYPE_BOOL)
         return lm_kinvalid(k, "condition must be a 1-D bool tensor");
@@ -662,6 +662,8 @@ static loom_status op_compress(lm_kctx *k)
     TK_OUT(y, 0, x->dtype, r, dims);
     if (tk_dry_stop(k))
         return LOOM_OK;
+    if (lm_tensor_count(y) == 0)
+        return LOOM_OK;
     int64_t outer = flat ? 1 : tk_prod(x->dims, 0, axis);
     int64_t inner = (flat ? 1 : tk_prod(x->dims, axis + 1, x->rank)) * (int64_t)esz;
     const uint8_t *src = x->data;
@@ -681,7 +683,7 @@ static loom_status op_reverse_sequence(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 2, 2));
     const loom_tensor *x = k->in[0], *lens = k->in[1];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int64_t ta = lm_kattr_int(k, "time_axis", 0), ba = lm_kattr_int(k, "batch_axis", 1);
     if (x->rank < 2)
@@ -703,6 +705,8 @@ static loom_status op_reverse_sequence(lm_kctx *k)
     if (B > 0)
         TK_TRY(lm_tk_to_i64(k, lens, lv, B));
     int64_t inner = tk_prod(x->dims, 2, x->rank) * (int64_t)esz;
+    if (inner == 0)
+        return LOOM_OK;
     const uint8_t *src = x->data;
     uint8_t *dst = y->data;
     for (int64_t b = 0; b < B; b++) {

@@ -372,7 +372,7 @@ static void rs_rows(void *arg, int64_t begin, int64_t end)
 static loom_status resize_run(lm_kctx *k, rs_params *p, const double *scales, const int64_t *dims)
 {
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int r = x->rank;
     if (p->mode != RS_NEAREST && x->dtype == LOOM_DTYPE_BOOL)

@@ -60,7 +60,7 @@ static loom_status op_reshape(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 2, 2));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     TK_TRY(lm_kneed_data(k, 1));
     int64_t shape[LOOM_MAX_RANK], dims[LOOM_MAX_RANK];
@@ -120,7 +120,7 @@ static loom_status op_flatten(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 1));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int64_t axis = lm_kattr_int(k, "axis", 1);
     if (axis < -x->rank || axis > x->rank)
@@ -135,7 +135,7 @@ static loom_status op_squeeze(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 2));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int64_t axes[LOOM_MAX_RANK];
     int n;
@@ -168,7 +168,7 @@ static loom_status op_unsqueeze(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 2));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int64_t axes[LOOM_MAX_RANK];
     int n;
@@ -196,7 +196,7 @@ static loom_status op_unsqueeze(lm_kctx *k)
 static loom_status op_identity(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 1));
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, k->in[0], &esz));
     return copy_through(k, k->in[0]->rank, k->in[0]->dims);
 }
@@ -205,7 +205,7 @@ static loom_status op_dropout(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 3));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     if (!lm_dtype_is_float(x->dtype))
         return lm_kinvalid(k, "input must be a float tensor, got %s", loom_dtype_name(x->dtype));
@@ -299,13 +299,13 @@ static loom_status op_constant(lm_kctx *k)
         return lm_kunsupported(k, "string constants are not supported");
     const loom_tensor *t = lm_kattr_tensor(k, "value");
     if (t) {
-        size_t esz;
+        size_t esz = 0;
         TK_TRY(tk_esz(k, t, &esz));
         int64_t c = lm_tensor_count(t);
         if (c < 0 || (c > 0 && !t->data) || t->nbytes < (size_t)c * esz)
             return lm_kinvalid(k, "value tensor is malformed");
         TK_OUT(y, 0, t->dtype, t->rank, t->dims);
-        if (y->data)
+        if (y->data && c > 0)
             memcpy(y->data, t->data, (size_t)c * esz);
         return LOOM_OK;
     }
@@ -355,7 +355,7 @@ static loom_status op_constant_of_shape(lm_kctx *k)
     uint8_t val[8] = {0};
     const loom_tensor *v = lm_kattr_tensor(k, "value");
     if (v) {
-        size_t esz;
+        size_t esz = 0;
         TK_TRY(tk_esz(k, v, &esz));
         if (lm_tensor_count(v) != 1 || !v->data)
             return lm_kinvalid(k, "value must hold exactly one element");
@@ -459,6 +459,8 @@ static loom_status op_eye_like(lm_kctx *k)
     if (!y->data)
         return LOOM_OK;
     size_t esz = loom_dtype_size(dt);
+    if (y->nbytes == 0)
+        return LOOM_OK;
     memset(y->data, 0, y->nbytes);
     uint8_t one[8];
     lm_tk_store_f64(dt, one, 1.0);
@@ -480,7 +482,7 @@ static loom_status op_transpose(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 1));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int r = x->rank;
     int64_t perm[LOOM_MAX_RANK];
@@ -524,7 +526,7 @@ static loom_status op_concat(lm_kctx *k)
         return lm_kinvalid(k, "Concat needs at least one input");
     TK_TRY(lm_kcheck_arity(k, k->n_in, k->n_in));
     const loom_tensor *x0 = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x0, &esz));
     if (!lm_kattr_has(k, "axis"))
         return lm_kinvalid(k, "axis is required");
@@ -578,7 +580,7 @@ static loom_status op_split(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 2));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int r = x->rank, axis;
     if (r == 0)
@@ -686,7 +688,7 @@ static loom_status op_slice(lm_kctx *k)
         if (lm_kin(k, 4))
             TK_TRY(lm_tk_read_ints(k, k->in[4], "steps", steps, LOOM_MAX_RANK, &nst));
     }
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int r = x->rank;
     if (ne != ns || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
@@ -755,7 +757,7 @@ static loom_status op_expand(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 2, 2));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     TK_TRY(lm_kneed_data(k, 1));
     int64_t shape[LOOM_MAX_RANK];
@@ -786,7 +788,7 @@ static loom_status op_tile(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 2, 2));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     TK_TRY(lm_kneed_data(k, 1));
     int64_t rep[LOOM_MAX_RANK];
@@ -820,7 +822,7 @@ static loom_status op_depth_to_space(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 1));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     if (x->rank != 4)
         return lm_kinvalid(k, "input must be 4-D, got rank %d", x->rank);
@@ -859,7 +861,7 @@ static loom_status op_space_to_depth(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 1));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     if (x->rank != 4)
         return lm_kinvalid(k, "input must be 4-D, got rank %d", x->rank);
@@ -883,7 +885,7 @@ static loom_status op_trilu(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 1, 2));
     const loom_tensor *x = k->in[0];
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     if (x->rank < 2)
         return lm_kinvalid(k, "input must have rank >= 2, got %d", x->rank);
@@ -902,6 +904,8 @@ static loom_status op_trilu(lm_kctx *k)
     diag = diag < -lim ? -lim : diag > lim ? lim : diag;
     const uint8_t *src = x->data;
     uint8_t *dst = y->data;
+    if (y->nbytes == 0)
+        return LOOM_OK;
     memset(dst, 0, y->nbytes);
     for (int64_t m = 0; m < mats; m++) {
         for (int64_t i = 0; i < M; i++) {
@@ -1023,7 +1027,7 @@ static loom_status op_pad(lm_kctx *k)
                 memcpy(cval, cv->data, loom_dtype_size(x->dtype));
         }
     }
-    size_t esz;
+    size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
     int r = x->rank;
     if (np != 2 * r)
