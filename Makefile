@@ -21,7 +21,7 @@ CC := gcc
 endif
 
 OPT      ?= -O2
-CPPFLAGS += -D_GNU_SOURCE -Iruntime/include -Iruntime -I$(BUILD)/gen
+CPPFLAGS += -D_GNU_SOURCE -Iruntime/include -Iruntime -Itools -I$(BUILD)/gen
 CFLAGS   += -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             -fvisibility=hidden -pthread
 LDLIBS   += -lprotobuf-c -lm -lpthread

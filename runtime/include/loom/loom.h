@@ -29,6 +29,9 @@ extern "C" {
 #define LOOM_VERSION_MINOR 1
 #define LOOM_VERSION_PATCH 0
 
+/** Marks the symbols libloom exports; everything else is hidden. */
+#define LOOM_API __attribute__((visibility("default")))
+
 /** The largest tensor rank libloom handles. */
 #define LOOM_MAX_RANK 8
 
@@ -74,16 +77,16 @@ typedef struct loom_tensor loom_tensor;
  * Return: a NUL-terminated string owned by libloom, valid until the next libloom
  * call on the same thread; "" when no call has failed yet.
  */
-const char *loom_last_error(void);
+LOOM_API const char *loom_last_error(void);
 
 /** loom_status_name() - a short constant name for @status ("LOOM_ERR_PARSE"). */
-const char *loom_status_name(loom_status status);
+LOOM_API const char *loom_status_name(loom_status status);
 
 /** loom_dtype_name() - ONNX's name for @dtype ("float", "int64"); "?" if unknown. */
-const char *loom_dtype_name(loom_dtype dtype);
+LOOM_API const char *loom_dtype_name(loom_dtype dtype);
 
 /** loom_dtype_size() - bytes per element of @dtype; 0 for unknown or string. */
-size_t loom_dtype_size(loom_dtype dtype);
+LOOM_API size_t loom_dtype_size(loom_dtype dtype);
 
 /* ------------------------------------------------------------------------ */
 /* Context                                                                  */
@@ -101,17 +104,17 @@ typedef struct loom_context_options {
 } loom_context_options;
 
 /** loom_context_options_init() - fill @opts with defaults. */
-void loom_context_options_init(loom_context_options *opts);
+LOOM_API void loom_context_options_init(loom_context_options *opts);
 
 /**
  * loom_context_create() - make a context.
  * @opts: options, or NULL for defaults.
  * @out: receives the context; destroy it with loom_context_destroy().
  */
-loom_status loom_context_create(const loom_context_options *opts, loom_context **out);
+LOOM_API loom_status loom_context_create(const loom_context_options *opts, loom_context **out);
 
 /** loom_context_destroy() - free @ctx. All its models must be destroyed first. NULL is ok. */
-void loom_context_destroy(loom_context *ctx);
+LOOM_API void loom_context_destroy(loom_context *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Models                                                                   */
@@ -127,7 +130,7 @@ void loom_context_destroy(loom_context *ctx);
  * constants are folded and every node is bound to a kernel. A model with an
  * operator no device supports fails here, naming the node.
  */
-loom_status loom_model_load_file(loom_context *ctx, const char *path, loom_model **out);
+LOOM_API loom_status loom_model_load_file(loom_context *ctx, const char *path, loom_model **out);
 
 /**
  * loom_model_load_memory() - load an ONNX model from a buffer.
@@ -136,14 +139,14 @@ loom_status loom_model_load_file(loom_context *ctx, const char *path, loom_model
  *
  * External tensor data cannot be resolved from memory and fails to load.
  */
-loom_status loom_model_load_memory(loom_context *ctx, const void *data, size_t size,
+LOOM_API loom_status loom_model_load_memory(loom_context *ctx, const void *data, size_t size,
                                    const char *name, loom_model **out);
 
 /** loom_model_destroy() - free @model. It must not be running. NULL is ok. */
-void loom_model_destroy(loom_model *model);
+LOOM_API void loom_model_destroy(loom_model *model);
 
 /** loom_model_name() - the name given at load (file name or the memory name). */
-const char *loom_model_name(const loom_model *model);
+LOOM_API const char *loom_model_name(const loom_model *model);
 
 /**
  * struct loom_value_info - what a model input or output looks like.
@@ -164,15 +167,15 @@ typedef struct loom_value_info {
 } loom_value_info;
 
 /** loom_model_input_count() - number of inputs a caller feeds (initializers excluded). */
-size_t loom_model_input_count(const loom_model *model);
+LOOM_API size_t loom_model_input_count(const loom_model *model);
 /** loom_model_output_count() - number of graph outputs. */
-size_t loom_model_output_count(const loom_model *model);
+LOOM_API size_t loom_model_output_count(const loom_model *model);
 /** loom_model_input_info() - describe input @index; LOOM_ERR_NOT_FOUND if out of range. */
-loom_status loom_model_input_info(const loom_model *model, size_t index, loom_value_info *info);
+LOOM_API loom_status loom_model_input_info(const loom_model *model, size_t index, loom_value_info *info);
 /** loom_model_output_info() - describe output @index; LOOM_ERR_NOT_FOUND if out of range. */
-loom_status loom_model_output_info(const loom_model *model, size_t index, loom_value_info *info);
+LOOM_API loom_status loom_model_output_info(const loom_model *model, size_t index, loom_value_info *info);
 /** loom_model_input_index() - position of the input called @name, or LOOM_ERR_NOT_FOUND. */
-loom_status loom_model_input_index(const loom_model *model, const char *name, size_t *index);
+LOOM_API loom_status loom_model_input_index(const loom_model *model, const char *name, size_t *index);
 
 /**
  * loom_model_run() - run the model synchronously.
@@ -186,7 +189,7 @@ loom_status loom_model_input_index(const loom_model *model, const char *name, si
  *           entry is set to NULL.
  * @n_outputs: must equal loom_model_output_count().
  */
-loom_status loom_model_run(loom_model *model, loom_tensor *const *inputs, size_t n_inputs,
+LOOM_API loom_status loom_model_run(loom_model *model, loom_tensor *const *inputs, size_t n_inputs,
                            loom_tensor **outputs, size_t n_outputs);
 
 /* ------------------------------------------------------------------------ */
@@ -198,7 +201,7 @@ loom_status loom_model_run(loom_model *model, loom_tensor *const *inputs, size_t
  * @rank: 0..LOOM_MAX_RANK. Rank 0 is a scalar with one element.
  * @dims: @rank non-negative dimensions (may be NULL when @rank is 0).
  */
-loom_status loom_tensor_create(loom_dtype dtype, int rank, const int64_t *dims, loom_tensor **out);
+LOOM_API loom_status loom_tensor_create(loom_dtype dtype, int rank, const int64_t *dims, loom_tensor **out);
 
 /**
  * loom_tensor_wrap() - a tensor that borrows @data.
@@ -206,22 +209,22 @@ loom_status loom_tensor_create(loom_dtype dtype, int rank, const int64_t *dims, 
  *
  * libloom never frees @data; it must stay valid until the tensor is destroyed.
  */
-loom_status loom_tensor_wrap(loom_dtype dtype, int rank, const int64_t *dims, void *data,
+LOOM_API loom_status loom_tensor_wrap(loom_dtype dtype, int rank, const int64_t *dims, void *data,
                              size_t size, loom_tensor **out);
 
 /** loom_tensor_destroy() - free @t (and its data if it owns it). NULL is ok. */
-void loom_tensor_destroy(loom_tensor *t);
+LOOM_API void loom_tensor_destroy(loom_tensor *t);
 
 /** loom_tensor_dtype() - element type of @t. */
-loom_dtype loom_tensor_dtype(const loom_tensor *t);
+LOOM_API loom_dtype loom_tensor_dtype(const loom_tensor *t);
 /** loom_tensor_rank() - number of dimensions of @t. */
-int loom_tensor_rank(const loom_tensor *t);
+LOOM_API int loom_tensor_rank(const loom_tensor *t);
 /** loom_tensor_dims() - pointer to @t's loom_tensor_rank() dimensions. */
-const int64_t *loom_tensor_dims(const loom_tensor *t);
+LOOM_API const int64_t *loom_tensor_dims(const loom_tensor *t);
 /** loom_tensor_count() - number of elements of @t (1 for a scalar). */
-int64_t loom_tensor_count(const loom_tensor *t);
+LOOM_API int64_t loom_tensor_count(const loom_tensor *t);
 /** loom_tensor_size() - bytes of data of @t. */
-size_t loom_tensor_size(const loom_tensor *t);
+LOOM_API size_t loom_tensor_size(const loom_tensor *t);
 /** loom_tensor_data() - the elements of @t, row-major, densely packed. */
 void *loom_tensor_data(loom_tensor *t);
 

@@ -1,0 +1,216 @@
+/* model.c - loading a model: read, import, bind kernels, check; and its metadata. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../cpu/kernel.h"
+#include "error.h"
+#include "model.h"
+#include "onnx_import.h"
+
+/* Models larger than this are refused before reading: protobuf caps messages at 2 GiB. */
+#define LM_MAX_MODEL_BYTES ((size_t)2 << 30)
+
+static loom_status bind_kernels(lm_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        lm_node *n = &g->nodes[i];
+        n->op = lm_cpu_find_op(n->domain, n->op_type);
+        if (!n->op)
+            return lm_error(LOOM_ERR_UNSUPPORTED,
+                            "node '%s': operator '%s'%s%s%s is not supported by any device", n->name,
+                            n->op_type, *n->domain ? " (domain '" : "", n->domain,
+                            *n->domain ? "')" : "");
+    }
+    return LOOM_OK;
+}
+
+/* Declared inputs with all dims fixed can be planned at load: shape errors then
+ * surface here, with the node named, instead of at the first request. */
+static loom_status plan_static_shapes(loom_model *m)
+{
+    lm_graph *g = m->g;
+    loom_tensor *hdr = calloc((size_t)g->n_inputs + 1, sizeof(loom_tensor));
+    loom_tensor **ptr = calloc((size_t)g->n_inputs + 1, sizeof(loom_tensor *));
+    loom_status s = LOOM_OK;
+    if (!hdr || !ptr) {
+        s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        const lm_value *v = &g->values[g->inputs[i]];
+        for (int d = 0; d < v->rank; d++)
+            if (v->dims[d] < 0)
+                goto out; /* symbolic: planned at the first run with real shapes */
+        if ((s = lm_tensor_init_shape(&hdr[i], v->dtype, v->rank, v->dims))) {
+            lm_error_prefix("graph input '%s'", v->name);
+            goto out;
+        }
+        ptr[i] = &hdr[i];
+    }
+    lm_plan *p;
+    bool cached;
+    s = lm_plan_get(m, ptr, &p, &cached);
+    if (!s && !cached)
+        lm_plan_free(g, p);
+out:
+    free(hdr);
+    free(ptr);
+    return s;
+}
+
+static loom_status load(loom_context *ctx, const void *data, size_t size, const char *name,
+                        const char *dir, loom_model **out)
+{
+    loom_model *m = calloc(1, sizeof(*m));
+    if (!m)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    m->ctx = ctx;
+    pthread_mutex_init(&m->plans_lock, NULL);
+    loom_status s = LOOM_ERR_NO_MEMORY;
+    if (!(m->name = strdup(name)))
+        goto fail;
+    if ((s = lm_onnx_import(data, size, dir, &m->g)))
+        goto fail;
+    if ((s = bind_kernels(m->g)))
+        goto fail;
+    if ((s = plan_static_shapes(m)))
+        goto fail;
+    *out = m;
+    return LOOM_OK;
+fail:
+    lm_error_prefix("%s", name);
+    loom_model_destroy(m);
+    return s;
+}
+
+loom_status loom_model_load_memory(loom_context *ctx, const void *data, size_t size,
+                                   const char *name, loom_model **out)
+{
+    if (!ctx || !data || !out)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_load_memory: NULL argument");
+    *out = NULL;
+    return load(ctx, data, size, name ? name : "model", NULL, out);
+}
+
+loom_status loom_model_load_file(loom_context *ctx, const char *path, loom_model **out)
+{
+    if (!ctx || !path || !out)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_load_file: NULL argument");
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return lm_error(LOOM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return lm_error(LOOM_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((size_t)st.st_size > LM_MAX_MODEL_BYTES) {
+        fclose(f);
+        return lm_error(LOOM_ERR_INVALID_MODEL, "%s: %lld bytes exceeds the 2 GiB protobuf limit",
+                        path, (long long)st.st_size);
+    }
+    size_t size = (size_t)st.st_size;
+    void *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fclose(f);
+        return lm_error(LOOM_ERR_NO_MEMORY, "%s: out of memory reading %zu bytes", path, size);
+    }
+    size_t got = fread(buf, 1, size, f);
+    fclose(f);
+    if (got != size) {
+        free(buf);
+        return lm_error(LOOM_ERR_IO, "%s: short read", path);
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    loom_status s = load(ctx, buf, size, base, dir, out);
+    free(buf);
+    return s;
+}
+
+void loom_model_destroy(loom_model *m)
+{
+    if (!m)
+        return;
+    while (m->plans) {
+        lm_plan *next = m->plans->next;
+        lm_plan_free(m->g, m->plans);
+        m->plans = next;
+    }
+    pthread_mutex_destroy(&m->plans_lock);
+    lm_graph_free(m->g);
+    free(m->name);
+    free(m);
+}
+
+const char *loom_model_name(const loom_model *m)
+{
+    return m->name;
+}
+
+size_t loom_model_input_count(const loom_model *m)
+{
+    return (size_t)m->g->n_inputs;
+}
+
+size_t loom_model_output_count(const loom_model *m)
+{
+    return (size_t)m->g->n_outputs;
+}
+
+static void fill_info(const lm_value *v, loom_value_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->name = v->name;
+    info->dtype = v->dtype;
+    info->rank = v->rank;
+    for (int d = 0; d < v->rank && d < LOOM_MAX_RANK; d++) {
+        info->dims[d] = v->dims[d];
+        info->dim_names[d] = v->dim_names[d];
+    }
+}
+
+loom_status loom_model_input_info(const loom_model *m, size_t index, loom_value_info *info)
+{
+    if (!m || !info)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_input_info: NULL argument");
+    if (index >= (size_t)m->g->n_inputs)
+        return lm_error(LOOM_ERR_NOT_FOUND, "%s: input %zu does not exist (the model has %d)",
+                        m->name, index, m->g->n_inputs);
+    fill_info(&m->g->values[m->g->inputs[index]], info);
+    return LOOM_OK;
+}
+
+loom_status loom_model_output_info(const loom_model *m, size_t index, loom_value_info *info)
+{
+    if (!m || !info)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_output_info: NULL argument");
+    if (index >= (size_t)m->g->n_outputs)
+        return lm_error(LOOM_ERR_NOT_FOUND, "%s: output %zu does not exist (the model has %d)",
+                        m->name, index, m->g->n_outputs);
+    fill_info(&m->g->values[m->g->outputs[index]], info);
+    return LOOM_OK;
+}
+
+loom_status loom_model_input_index(const loom_model *m, const char *name, size_t *index)
+{
+    if (!m || !name || !index)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_input_index: NULL argument");
+    for (int i = 0; i < m->g->n_inputs; i++)
+        if (strcmp(m->g->values[m->g->inputs[i]].name, name) == 0) {
+            *index = (size_t)i;
+            return LOOM_OK;
+        }
+    return lm_error(LOOM_ERR_NOT_FOUND, "%s: no input named '%s'", m->name, name);
+}

@@ -1,0 +1,55 @@
+/* model.h - loom_context and loom_model internals shared by load, plan and run. */
+#ifndef LOOM_CORE_MODEL_H
+#define LOOM_CORE_MODEL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "graph.h"
+
+struct lm_threadpool;
+
+struct loom_context {
+    int num_threads;
+    struct lm_threadpool *pool;
+};
+
+/*
+ * A plan is the graph specialised to one set of input shapes: every value's
+ * shape, the values that fold to constants for those shapes, and the nodes
+ * left to run. Plans are immutable once built and shared by concurrent runs.
+ */
+typedef struct lm_plan {
+    struct lm_plan *next;
+    int n_sig;
+    int64_t *sig;           /* rank and dims of each input, concatenated */
+    loom_tensor **constant; /* per value: folded or initializer data, else NULL */
+    bool *owns_constant;    /* per value: constant[v] was folded by this plan */
+    int n_steps;
+    int *steps;    /* node indices to run, in order */
+    int *last_use; /* per value: last step reading it, -1 if none */
+} lm_plan;
+
+/* Plans kept per model; a run with yet another input shape gets a plan of its own. */
+#define LM_MAX_CACHED_PLANS 32
+
+struct loom_model {
+    loom_context *ctx;
+    char *name;
+    lm_graph *g;
+    pthread_mutex_t plans_lock; /* protects plans and n_plans */
+    lm_plan *plans;
+    int n_plans;
+};
+
+/* Finds or builds the plan for @inputs. *@cached tells whether the model owns it
+ * (otherwise the caller frees it with lm_plan_free()). */
+loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out, bool *cached);
+void lm_plan_free(const lm_graph *g, lm_plan *p);
+
+/* Sets up and runs one node's kernel; shared by planning (dry) and running. */
+struct lm_threadpool;
+loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
+                        struct lm_threadpool *pool);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * plan.c - specialises a model to a set of input shapes.
+ *
+ * Walks the sorted nodes once. A node whose inputs are all known constants is
+ * run for real and its outputs become constants of the plan: this folds
+ * initializer arithmetic and, because Shape and Size produce data in the dry
+ * pass, the shape subgraphs that exporters emit around Reshape and Resize. Every
+ * other node runs dry, which checks it and records its output shapes, and
+ * becomes a step of the plan. A node whose shapes depend on data only known at
+ * run time (LM_DEFER) is a step whose successors are checked at run time.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cpu/kernel.h"
+#include "error.h"
+#include "model.h"
+
+void lm_plan_free(const lm_graph *g, lm_plan *p)
+{
+    if (!p)
+        return;
+    if (p->constant)
+        for (int v = 0; v < g->n_values; v++)
+            if (p->owns_constant[v])
+                loom_tensor_destroy(p->constant[v]);
+    free(p->constant);
+    free(p->owns_constant);
+    free(p->sig);
+    free(p->steps);
+    free(p->last_use);
+    free(p);
+}
+
+static int sig_len(const lm_graph *g, loom_tensor *const *inputs)
+{
+    int n = 0;
+    for (int i = 0; i < g->n_inputs; i++)
+        n += 1 + inputs[i]->rank;
+    return n;
+}
+
+static void sig_fill(const lm_graph *g, loom_tensor *const *inputs, int64_t *sig)
+{
+    for (int i = 0; i < g->n_inputs; i++) {
+        *sig++ = inputs[i]->rank;
+        for (int d = 0; d < inputs[i]->rank; d++)
+            *sig++ = inputs[i]->dims[d];
+    }
+}
+
+static bool sig_equal(const lm_plan *p, const lm_graph *g, loom_tensor *const *inputs)
+{
+    int k = 0;
+    if (p->n_sig != sig_len(g, inputs))
+        return false;
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (p->sig[k++] != inputs[i]->rank)
+            return false;
+        for (int d = 0; d < inputs[i]->rank; d++)
+            if (p->sig[k++] != inputs[i]->dims[d])
+                return false;
+    }
+    return true;
+}
+
+/* Shape headers (data NULL) the dry pass hands to kernels, one per value. */
+typedef struct shape_table {
+    loom_tensor **t;  /* what kernels see for each value; NULL = shape unknown */
+    bool *owns;       /* t[v] is a header this pass allocated */
+} shape_table;
+
+static void release_shapes(const lm_graph *g, shape_table *st)
+{
+    if (st->t)
+        for (int v = 0; v < g->n_values; v++)
+            if (st->owns[v])
+                loom_tensor_destroy(st->t[v]);
+    free(st->t);
+    free(st->owns);
+}
+
+/* Runs one node in the planning pass; see the file comment. */
+static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_table *st,
+                             struct lm_threadpool *pool)
+{
+    const lm_node *n = &g->nodes[index];
+    loom_tensor *in[n->n_in + 1];
+    loom_tensor *out[n->n_out + 1];
+    bool all_const = true, shapes_known = true;
+    for (int i = 0; i < n->n_in; i++) {
+        int v = n->in[i];
+        in[i] = v >= 0 ? st->t[v] : NULL;
+        if (v >= 0 && !in[i])
+            shapes_known = false;
+        if (v >= 0 && !p->constant[v])
+            all_const = false;
+    }
+    p->steps[p->n_steps] = index;
+    if (!shapes_known) {
+        p->n_steps++;
+        return LOOM_OK;
+    }
+    memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
+    loom_status s = lm_run_node(n, in, out, !all_const, pool);
+    if (s == LM_DEFER) {
+        p->n_steps++;
+        s = LOOM_OK;
+        goto release;
+    }
+    if (s)
+        goto release;
+    bool produced_data = true;
+    for (int o = 0; o < n->n_out; o++)
+        if (n->out[o] >= 0 && out[o] && !out[o]->data)
+            produced_data = false;
+    for (int o = 0; o < n->n_out; o++) {
+        int v = n->out[o];
+        if (v < 0 || !out[o])
+            continue;
+        st->t[v] = out[o];
+        st->owns[v] = !produced_data;
+        if (produced_data) {
+            p->constant[v] = out[o];
+            p->owns_constant[v] = true;
+        }
+        out[o] = NULL;
+    }
+    if (!produced_data)
+        p->n_steps++;
+release:
+    for (int o = 0; o < n->n_out; o++)
+        loom_tensor_destroy(out[o]);
+    return s;
+}
+
+static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
+{
+    const lm_graph *g = m->g;
+    size_t nv = (size_t)g->n_values + 1;
+    lm_plan *p = calloc(1, sizeof(*p));
+    shape_table st = {0};
+    loom_status s = LOOM_OK;
+    if (!p)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    p->n_sig = sig_len(g, inputs);
+    p->sig = malloc(sizeof(int64_t) * ((size_t)p->n_sig + 1));
+    p->constant = calloc(nv, sizeof(loom_tensor *));
+    p->owns_constant = calloc(nv, sizeof(bool));
+    p->steps = malloc(sizeof(int) * ((size_t)g->n_nodes + 1));
+    p->last_use = malloc(sizeof(int) * nv);
+    st.t = calloc(nv, sizeof(loom_tensor *));
+    st.owns = calloc(nv, sizeof(bool));
+    if (!p->sig || !p->constant || !p->owns_constant || !p->steps || !p->last_use || !st.t ||
+        !st.owns) {
+        s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory planning %d values", g->n_values);
+        goto out;
+    }
+    sig_fill(g, inputs, p->sig);
+    for (int v = 0; v < g->n_values; v++) {
+        p->constant[v] = g->values[v].constant;
+        st.t[v] = g->values[v].constant;
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        loom_tensor *h = malloc(sizeof(*h));
+        if (!h) {
+            s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+            goto out;
+        }
+        *h = *inputs[i];
+        h->data = NULL; /* inputs are not constants, even when the caller gave data */
+        h->owns_data = false;
+        st.t[g->inputs[i]] = h;
+        st.owns[g->inputs[i]] = true;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if ((s = plan_node(g, i, p, &st, m->ctx->pool)))
+            goto out;
+    for (int v = 0; v < g->n_values; v++)
+        p->last_use[v] = -1;
+    for (int step = 0; step < p->n_steps; step++) {
+        const lm_node *n = &g->nodes[p->steps[step]];
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] >= 0)
+                p->last_use[n->in[i]] = step;
+    }
+out:
+    release_shapes(g, &st);
+    if (s) {
+        lm_plan_free(g, p);
+        p = NULL;
+    }
+    *out = p;
+    return s;
+}
+
+loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out, bool *cached)
+{
+    pthread_mutex_lock(&m->plans_lock);
+    for (lm_plan *p = m->plans; p; p = p->next) {
+        if (sig_equal(p, m->g, inputs)) {
+            pthread_mutex_unlock(&m->plans_lock);
+            *out = p;
+            *cached = true;
+            return LOOM_OK;
+        }
+    }
+    /* Built under the lock: concurrent first runs of one shape plan it once. */
+    loom_status s = build_plan(m, inputs, out);
+    *cached = false;
+    if (!s && m->n_plans < LM_MAX_CACHED_PLANS) {
+        (*out)->next = m->plans;
+        m->plans = *out;
+        m->n_plans++;
+        *cached = true;
+    }
+    pthread_mutex_unlock(&m->plans_lock);
+    return s;
+}

@@ -1,0 +1,470 @@
+/*
+ * loom-conformance - runs ONNX backend tests: DIR/model.onnx with
+ * DIR/test_data_set_N/{input,output}_M.pb, in the layout of ONNX's test data.
+ *
+ *   loom-conformance [--device D] [--table FILE] [--expect FILE] [--quiet] DIR...
+ *
+ * Each DIR is a test or a directory of tests. Prints one line per test,
+ * "PASS|FAIL|UNSUPPORTED <test> <reason>", then "N passed, N failed, N unsupported".
+ * Each test runs in a child process with a time limit, so a crash or hang
+ * fails that test alone. With --expect, exits non-zero only if a test listed
+ * in FILE (one name per line) did not pass; otherwise on any failure.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/tensor_io.h"
+#include "core/model.h"
+#include "core/tensor.h"
+#include "loom/loom.h"
+
+#define TEST_TIMEOUT_S 120
+#define MAX_TENSORS 64
+
+enum result { R_PASS, R_FAIL, R_UNSUPPORTED };
+static const char *const result_names[] = {"PASS", "FAIL", "UNSUPPORTED"};
+
+/* Tests whose reference outputs need a looser tolerance than rtol 1e-3 / atol 1e-5,
+ * and why. */
+static const struct {
+    const char *test;
+    double rtol, atol;
+    const char *why;
+} tolerances[] = {
+    {"test_operator_erf", 1e-3, 1e-4, "reference computed in double by PyTorch"},
+};
+
+typedef struct options {
+    const char *device;
+    const char *table;
+    const char *expect;
+    bool quiet;
+} options;
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool file_exists(const char *path)
+{
+    return access(path, R_OK) == 0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s && s[1] ? s + 1 : path;
+}
+
+/* Compares one output; on mismatch writes a reason. */
+static bool compare(const loom_tensor *want, const loom_tensor *got, double rtol, double atol,
+                    char *why, size_t len)
+{
+    char a[128], b[128];
+    if (want->dtype != got->dtype) {
+        snprintf(why, len, "dtype %s, expected %s", loom_dtype_name(got->dtype),
+                 loom_dtype_name(want->dtype));
+        return false;
+    }
+    /* ONNX test data sometimes stores scalars as shape [] and outputs as [1]:
+     * compare element counts when ranks differ only by unit dims. */
+    bool same_shape = want->rank == got->rank &&
+                      memcmp(want->dims, got->dims, sizeof(int64_t) * (size_t)want->rank) == 0;
+    if (!same_shape) {
+        snprintf(why, len, "shape %s, expected %s", lm_dims_str(got->rank, got->dims, a, sizeof(a)),
+                 lm_dims_str(want->rank, want->dims, b, sizeof(b)));
+        return false;
+    }
+    int64_t n = lm_tensor_count(want);
+    for (int64_t i = 0; i < n; i++) {
+        if (lm_dtype_is_float(want->dtype)) {
+            double x = lm_tensor_get_f64(want, i), y = lm_tensor_get_f64(got, i);
+            if (isnan(x) && isnan(y))
+                continue;
+            if (isinf(x) && x == y)
+                continue;
+            if (!(fabs(x - y) <= atol + rtol * fabs(x))) {
+                snprintf(why, len, "element %lld is %.9g, expected %.9g", (long long)i, y, x);
+                return false;
+            }
+        } else if (lm_tensor_get_i64(want, i) != lm_tensor_get_i64(got, i)) {
+            snprintf(why, len, "element %lld is %lld, expected %lld", (long long)i,
+                     (long long)lm_tensor_get_i64(got, i), (long long)lm_tensor_get_i64(want, i));
+            return false;
+        }
+    }
+    return true;
+}
+
+static void tolerance_for(const char *test, double *rtol, double *atol)
+{
+    *rtol = 1e-3;
+    *atol = 1e-5;
+    for (size_t i = 0; i < sizeof(tolerances) / sizeof(tolerances[0]); i++)
+        if (strcmp(tolerances[i].test, test) == 0) {
+            *rtol = tolerances[i].rtol;
+            *atol = tolerances[i].atol;
+        }
+}
+
+static enum result status_result(loom_status s)
+{
+    return s == LOOM_ERR_UNSUPPORTED ? R_UNSUPPORTED : R_FAIL;
+}
+
+/* Runs one data set; returns R_PASS or a failure with @why filled. */
+static enum result run_data_set(loom_model *m, const char *dir, const char *test, char *why,
+                                size_t len)
+{
+    size_t n_in = loom_model_input_count(m), n_out = loom_model_output_count(m);
+    loom_tensor *in[MAX_TENSORS] = {0}, *out[MAX_TENSORS] = {0}, *want = NULL;
+    enum result r = R_FAIL;
+    char path[4096];
+    if (n_in > MAX_TENSORS || n_out > MAX_TENSORS) {
+        snprintf(why, len, "more than %d inputs or outputs", MAX_TENSORS);
+        return R_UNSUPPORTED;
+    }
+    for (size_t i = 0; i < n_in; i++) {
+        loom_status s = tio_path(path, sizeof(path), "%s/input_%zu.pb", dir, i)
+                            ? tio_load(path, &in[i], NULL)
+                            : LOOM_ERR_IO;
+        if (s) {
+            snprintf(why, len, "%s", loom_last_error());
+            r = status_result(s);
+            goto out;
+        }
+    }
+    loom_status s = loom_model_run(m, in, n_in, out, n_out);
+    if (s) {
+        snprintf(why, len, "%s", loom_last_error());
+        r = status_result(s);
+        goto out;
+    }
+    double rtol, atol;
+    tolerance_for(test, &rtol, &atol);
+    for (size_t o = 0; o < n_out; o++) {
+        if (!tio_path(path, sizeof(path), "%s/output_%zu.pb", dir, o) || !file_exists(path))
+            continue;
+        if ((s = tio_load(path, &want, NULL))) {
+            snprintf(why, len, "%s", loom_last_error());
+            goto out;
+        }
+        char detail[512];
+        bool ok = compare(want, out[o], rtol, atol, detail, sizeof(detail));
+        loom_tensor_destroy(want);
+        want = NULL;
+        if (!ok) {
+            loom_value_info info;
+            loom_model_output_info(m, o, &info);
+            snprintf(why, len, "output '%s': %s", info.name, detail);
+            goto out;
+        }
+    }
+    r = R_PASS;
+out:
+    for (size_t i = 0; i < n_in; i++)
+        loom_tensor_destroy(in[i]);
+    for (size_t o = 0; o < n_out; o++)
+        loom_tensor_destroy(out[o]);
+    return r;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted subdirectory names of @dir matching @prefix (NULL: all); caller frees. */
+static char **list_dirs(const char *dir, const char *prefix, size_t *n)
+{
+    DIR *d = opendir(dir);
+    char **names = NULL;
+    size_t cap = 0;
+    *n = 0;
+    if (!d)
+        return NULL;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || (prefix && strncmp(e->d_name, prefix, strlen(prefix)) != 0))
+            continue;
+        if (!tio_path(path, sizeof(path), "%s/%s", dir, e->d_name) || !is_dir(path))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **grown = realloc(names, cap * sizeof(char *));
+            if (!grown)
+                break;
+            names = grown;
+        }
+        names[(*n)++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (names)
+        qsort(names, *n, sizeof(char *), compare_names);
+    return names;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The distinct op types of a model, "Conv Relu Add". */
+static void model_ops(const loom_model *m, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < m->g->n_nodes; i++) {
+        const char *op = m->g->nodes[i].op_type;
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = strcmp(m->g->nodes[j].op_type, op) == 0;
+        if (!seen && used + strlen(op) + 2 < len)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", op);
+    }
+}
+
+/* Runs a test in this (child) process; writes "RESULT\tops\treason" to @fd. */
+static void run_test_child(const char *dir, const options *opt, int fd)
+{
+    char why[1024] = "", ops[512] = "";
+    enum result r = R_FAIL;
+    loom_context_options copts;
+    loom_context_options_init(&copts);
+    copts.device = opt->device;
+    copts.num_threads = 1;
+    loom_context *ctx = NULL;
+    loom_model *m = NULL;
+    char path[4096];
+    loom_status s = tio_path(path, sizeof(path), "%s/model.onnx", dir)
+                        ? loom_context_create(&copts, &ctx)
+                        : LOOM_ERR_IO;
+    if (!s)
+        s = loom_model_load_file(ctx, path, &m);
+    if (s) {
+        snprintf(why, sizeof(why), "%s", loom_last_error());
+        r = status_result(s);
+    } else {
+        model_ops(m, ops, sizeof(ops));
+        size_t n_sets;
+        char **sets = list_dirs(dir, "test_data_set_", &n_sets);
+        r = n_sets ? R_PASS : R_FAIL;
+        if (!n_sets)
+            snprintf(why, sizeof(why), "no test_data_set_* directories");
+        for (size_t i = 0; i < n_sets && r == R_PASS; i++) {
+            tio_path(path, sizeof(path), "%s/%s", dir, sets[i]);
+            r = run_data_set(m, path, base_name(dir), why, sizeof(why));
+            if (r != R_PASS) {
+                char tmp[1024];
+                snprintf(tmp, sizeof(tmp), "%s: %s", sets[i], why);
+                snprintf(why, sizeof(why), "%s", tmp);
+            }
+        }
+        free_names(sets, n_sets);
+    }
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+    for (char *p = why; *p; p++)
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
+    dprintf(fd, "%d\t%s\t%s", (int)r, ops, why);
+}
+
+typedef struct tally {
+    int n[3];
+    FILE *table;
+    char **expected;
+    size_t n_expected;
+    int regressions;
+} tally;
+
+static bool expected_to_pass(const tally *t, const char *test)
+{
+    for (size_t i = 0; i < t->n_expected; i++)
+        if (strcmp(t->expected[i], test) == 0)
+            return true;
+    return false;
+}
+
+static void run_test(const char *dir, const options *opt, tally *t)
+{
+    int fds[2];
+    char buf[2048] = "";
+    const char *test = base_name(dir);
+    enum result r = R_FAIL;
+    const char *ops = "", *why = "";
+    fflush(stdout);
+    if (pipe(fds) != 0) {
+        why = "pipe failed";
+        goto report;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        alarm(TEST_TIMEOUT_S);
+        run_test_child(dir, opt, fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t used = 0;
+    ssize_t got;
+    while (used < sizeof(buf) - 1 &&
+           (got = read(fds[0], buf + used, sizeof(buf) - 1 - used)) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            break;
+        used += (size_t)got;
+    }
+    buf[used] = '\0';
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) {
+        static char msg[64];
+        snprintf(msg, sizeof(msg), "crashed with signal %d%s", WTERMSIG(status),
+                 WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
+        why = msg;
+    } else if (used) {
+        char *tab1 = strchr(buf, '\t');
+        char *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
+        if (tab1 && tab2) {
+            *tab1 = *tab2 = '\0';
+            r = (enum result)atoi(buf);
+            ops = tab1 + 1;
+            why = tab2 + 1;
+        }
+    } else {
+        why = "test process exited without a result";
+    }
+report:
+    t->n[r]++;
+    if (!opt->quiet || r != R_PASS)
+        printf("%s %s %s\n", result_names[r], test, why);
+    if (t->expected && r != R_PASS && expected_to_pass(t, test)) {
+        t->regressions++;
+        printf("REGRESSION %s was expected to pass\n", test);
+    }
+    if (t->table)
+        fprintf(t->table, "| %s | %s | %s | %s |\n", test, ops, result_names[r], why);
+}
+
+static void run_path(const char *path, const options *opt, tally *t)
+{
+    char model[4096];
+    if (tio_path(model, sizeof(model), "%s/model.onnx", path) && file_exists(model)) {
+        run_test(path, opt, t);
+        return;
+    }
+    size_t n;
+    char **names = list_dirs(path, NULL, &n);
+    if (!names && !is_dir(path)) {
+        printf("FAIL %s not a test directory\n", path);
+        t->n[R_FAIL]++;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char sub[4096];
+        if (tio_path(sub, sizeof(sub), "%s/%s", path, names[i]) &&
+            tio_path(model, sizeof(model), "%s/model.onnx", sub) && file_exists(model))
+            run_test(sub, opt, t);
+    }
+    free_names(names, n);
+}
+
+static int load_expected(const char *path, tally *t)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "loom-conformance: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[512];
+    size_t cap = 0;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, " \t\r\n")] = '\0';
+        if (!line[0] || line[0] == '#')
+            continue;
+        if (t->n_expected == cap) {
+            cap = cap ? cap * 2 : 256;
+            char **grown = realloc(t->expected, cap * sizeof(char *));
+            if (!grown)
+                break;
+            t->expected = grown;
+        }
+        t->expected[t->n_expected++] = strdup(line);
+    }
+    fclose(f);
+    if (!t->expected)
+        t->expected = calloc(1, sizeof(char *));
+    return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: loom-conformance [--device D] [--table FILE] [--expect FILE] "
+                    "[--quiet] DIR...\n");
+}
+
+int main(int argc, char **argv)
+{
+    options opt = {.device = "cpu"};
+    tally t = {0};
+    int first = 1;
+    for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
+        const char *a = argv[first];
+        if (strcmp(a, "--quiet") == 0) {
+            opt.quiet = true;
+        } else if (first + 1 < argc && strcmp(a, "--device") == 0) {
+            opt.device = argv[++first];
+        } else if (first + 1 < argc && strcmp(a, "--table") == 0) {
+            opt.table = argv[++first];
+        } else if (first + 1 < argc && strcmp(a, "--expect") == 0) {
+            opt.expect = argv[++first];
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (first == argc) {
+        usage();
+        return 2;
+    }
+    if (opt.expect && load_expected(opt.expect, &t))
+        return 2;
+    if (opt.table) {
+        if (!(t.table = fopen(opt.table, "w"))) {
+            fprintf(stderr, "loom-conformance: %s: %s\n", opt.table, strerror(errno));
+            return 2;
+        }
+        fprintf(t.table, "# Conformance on device %s\n\n| test | ops | result | reason |\n"
+                         "|---|---|---|---|\n",
+                opt.device);
+    }
+    for (int i = first; i < argc; i++)
+        run_path(argv[i], &opt, &t);
+    if (t.table) {
+        fprintf(t.table, "\n%d passed, %d failed, %d unsupported\n", t.n[R_PASS], t.n[R_FAIL],
+                t.n[R_UNSUPPORTED]);
+        fclose(t.table);
+    }
+    printf("%d passed, %d failed, %d unsupported\n", t.n[R_PASS], t.n[R_FAIL],
+           t.n[R_UNSUPPORTED]);
+    free_names(t.expected, t.n_expected);
+    if (opt.expect)
+        return t.regressions ? 1 : 0;
+    return t.n[R_FAIL] ? 1 : 0;
+}

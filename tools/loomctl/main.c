@@ -1,0 +1,44 @@
+/*
+ * loomctl - operate Loom: run models (more subcommands arrive with the driver,
+ * the planner and loomd).
+ *
+ *   loomctl run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]
+ *                     [--repeat N] [--output-dir DIR]
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "loomctl.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: loomctl COMMAND [ARGS]\n\n"
+               "commands:\n"
+               "  run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]\n"
+               "            [--repeat N] [--output-dir DIR]\n"
+               "      run an ONNX model; inputs not given are filled with a fixed pattern;\n"
+               "      prints outputs and latency (min/p50/p99 over N runs after a warm-up)\n"
+               "  version   print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0)
+        return loomctl_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("loomctl %d.%d.%d\n", LOOM_VERSION_MAJOR, LOOM_VERSION_MINOR, LOOM_VERSION_PATCH);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "loomctl: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

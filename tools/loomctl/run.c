@@ -1,0 +1,255 @@
+/* run.c - `loomctl run`: load a model, feed inputs, print outputs and latency. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/tensor_io.h"
+#include "core/tensor.h"
+#include "loomctl.h"
+
+#define MAX_IO 256
+
+typedef struct run_args {
+    const char *model;
+    const char *device;
+    const char *output_dir;
+    int threads;
+    int repeat;
+    int n_inputs;
+    char *input_name[MAX_IO];
+    const char *input_file[MAX_IO];
+} run_args;
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "loomctl run: %s: %s\n", what, loom_last_error());
+    return 1;
+}
+
+static int parse_int(const char *s, const char *flag, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end || v < lo || v > hi) {
+        fprintf(stderr, "loomctl run: %s takes an integer in %d..%d, got '%s'\n", flag, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, run_args *a)
+{
+    a->device = "cpu";
+    a->repeat = 10;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (arg[0] != '-') {
+            if (a->model) {
+                fprintf(stderr, "loomctl run: unexpected argument '%s'\n", arg);
+                return -1;
+            }
+            a->model = arg;
+            continue;
+        }
+        if (!val) {
+            fprintf(stderr, "loomctl run: %s needs a value\n", arg);
+            return -1;
+        }
+        i++;
+        if (strcmp(arg, "--input") == 0) {
+            const char *eq = strchr(val, '=');
+            if (!eq || eq == val || a->n_inputs == MAX_IO) {
+                fprintf(stderr, "loomctl run: --input takes NAME=FILE, got '%s'\n", val);
+                return -1;
+            }
+            a->input_name[a->n_inputs] = strndup(val, (size_t)(eq - val));
+            a->input_file[a->n_inputs++] = eq + 1;
+        } else if (strcmp(arg, "--device") == 0) {
+            a->device = val;
+        } else if (strcmp(arg, "--output-dir") == 0) {
+            a->output_dir = val;
+        } else if (strcmp(arg, "--repeat") == 0) {
+            if (parse_int(val, arg, 1, 1000000, &a->repeat))
+                return -1;
+        } else if (strcmp(arg, "--threads") == 0) {
+            if (parse_int(val, arg, 0, 1024, &a->threads))
+                return -1;
+        } else {
+            fprintf(stderr, "loomctl run: unknown option '%s'\n", arg);
+            return -1;
+        }
+    }
+    if (!a->model) {
+        fprintf(stderr, "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
+                        "[--threads N] [--repeat N] [--output-dir DIR]\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Symbolic dims become 1; data is a deterministic pattern in [-1, 1) for floats. */
+static loom_status make_default_input(const loom_value_info *info, loom_tensor **out)
+{
+    int64_t dims[LOOM_MAX_RANK];
+    for (int d = 0; d < info->rank; d++)
+        dims[d] = info->dims[d] < 0 ? 1 : info->dims[d];
+    loom_status s = loom_tensor_create(info->dtype, info->rank, dims, out);
+    if (s)
+        return s;
+    int64_t n = loom_tensor_count(*out);
+    for (int64_t i = 0; i < n; i++)
+        lm_tensor_set_f64(*out, i,
+                          lm_dtype_is_float(info->dtype) ? (double)((i * 7919) % 2000) / 1000.0 - 1
+                                                         : (double)(i % 7));
+    return LOOM_OK;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int load_inputs(const run_args *a, loom_model *m, loom_tensor **in, size_t n_in)
+{
+    for (int i = 0; i < a->n_inputs; i++) {
+        size_t idx;
+        if (loom_model_input_index(m, a->input_name[i], &idx))
+            return fail("--input");
+        loom_tensor_destroy(in[idx]);
+        in[idx] = NULL;
+        if (tio_load(a->input_file[i], &in[idx], NULL))
+            return fail(a->input_file[i]);
+    }
+    for (size_t i = 0; i < n_in; i++) {
+        loom_value_info info;
+        loom_model_input_info(m, i, &info);
+        if (!in[i] && make_default_input(&info, &in[i]))
+            return fail(info.name);
+    }
+    return 0;
+}
+
+static void print_outputs(loom_model *m, loom_tensor **out, size_t n_out)
+{
+    char dims[128], vals[512];
+    for (size_t o = 0; o < n_out; o++) {
+        loom_value_info info;
+        loom_model_output_info(m, o, &info);
+        printf("output %s: %s %s\n  [%s]\n", info.name, loom_dtype_name(loom_tensor_dtype(out[o])),
+               lm_dims_str(loom_tensor_rank(out[o]), loom_tensor_dims(out[o]), dims, sizeof(dims)),
+               tio_values_str(out[o], 8, vals, sizeof(vals)));
+    }
+}
+
+static int write_outputs(const char *dir, loom_model *m, loom_tensor **out, size_t n_out)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "loomctl run: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    for (size_t o = 0; o < n_out; o++) {
+        loom_value_info info;
+        char path[4096];
+        loom_model_output_info(m, o, &info);
+        if (!tio_path(path, sizeof(path), "%s/output_%zu.pb", dir, o)) {
+            fprintf(stderr, "loomctl run: output path too long\n");
+            return 1;
+        }
+        if (tio_save_pb(out[o], info.name, path))
+            return fail(path);
+        printf("wrote %s (%s)\n", path, info.name);
+    }
+    return 0;
+}
+
+/* Runs once to warm up, then @repeat timed runs; prints min/p50/p99. */
+static int time_runs(loom_model *m, loom_tensor **in, size_t n_in, loom_tensor **out,
+                     size_t n_out, int repeat)
+{
+    double *ms = malloc(sizeof(double) * (size_t)repeat);
+    if (!ms)
+        return 1;
+    for (int r = 0; r < repeat; r++) {
+        loom_tensor *tmp[MAX_IO];
+        double t0 = now_ms();
+        if (loom_model_run(m, in, n_in, tmp, n_out)) {
+            free(ms);
+            return fail("run");
+        }
+        ms[r] = now_ms() - t0;
+        for (size_t o = 0; o < n_out; o++)
+            loom_tensor_destroy(tmp[o]);
+    }
+    (void)out;
+    qsort(ms, (size_t)repeat, sizeof(double), compare_double);
+    printf("latency over %d runs: min %.3f ms, p50 %.3f ms, p99 %.3f ms\n", repeat, ms[0],
+           ms[(repeat - 1) / 2], ms[(int)((repeat - 1) * 0.99)]);
+    free(ms);
+    return 0;
+}
+
+int loomctl_run(int argc, char **argv)
+{
+    run_args a = {0};
+    loom_context *ctx = NULL;
+    loom_model *m = NULL;
+    loom_tensor *in[MAX_IO] = {0}, *out[MAX_IO] = {0};
+    size_t n_in = 0, n_out = 0;
+    int rc = 2;
+    if (parse_args(argc, argv, &a))
+        goto out;
+    rc = 1;
+    loom_context_options opts;
+    loom_context_options_init(&opts);
+    opts.device = a.device;
+    opts.num_threads = a.threads;
+    if (loom_context_create(&opts, &ctx)) {
+        rc = fail("context");
+        goto out;
+    }
+    double t0 = now_ms();
+    if (loom_model_load_file(ctx, a.model, &m)) {
+        rc = fail("load");
+        goto out;
+    }
+    printf("model %s: loaded in %.1f ms\n", loom_model_name(m), now_ms() - t0);
+    n_in = loom_model_input_count(m);
+    n_out = loom_model_output_count(m);
+    if (n_in > MAX_IO || n_out > MAX_IO) {
+        fprintf(stderr, "loomctl run: more than %d inputs or outputs\n", MAX_IO);
+        goto out;
+    }
+    if (load_inputs(&a, m, in, n_in))
+        goto out;
+    if (loom_model_run(m, in, n_in, out, n_out)) {
+        rc = fail("run");
+        goto out;
+    }
+    print_outputs(m, out, n_out);
+    if (a.output_dir && write_outputs(a.output_dir, m, out, n_out))
+        goto out;
+    rc = time_runs(m, in, n_in, out, n_out, a.repeat);
+out:
+    for (size_t i = 0; i < n_in; i++)
+        loom_tensor_destroy(in[i]);
+    for (size_t o = 0; o < n_out; o++)
+        loom_tensor_destroy(out[o]);
+    for (int i = 0; i < a.n_inputs; i++)
+        free(a.input_name[i]);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+    return rc;
+}
