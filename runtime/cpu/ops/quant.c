@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "../kernel.h"
-#include "qgemm.h"
+#include "../qgemm.h"
 
 #ifdef __FAST_MATH__
 #error "quant.c rounds with the 1.5*2^23 trick, which -ffast-math would fold away"

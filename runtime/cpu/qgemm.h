@@ -18,8 +18,8 @@
  * Accumulation wraps modulo 2^32 (as int32 accumulation does on every backend we
  * compare against) instead of being undefined behaviour for huge k.
  */
-#ifndef LOOM_CPU_OPS_QGEMM_H
-#define LOOM_CPU_OPS_QGEMM_H
+#ifndef LOOM_CPU_QGEMM_H
+#define LOOM_CPU_QGEMM_H
 
 #include <stdbool.h>
 #include <stdint.h>
