@@ -155,7 +155,8 @@ static loom_status tensor_from_proto(const Onnx__TensorProto *tp, const char *di
             return s;
         }
     } else if (tp->has_raw_data) {
-        memcpy(t->data, tp->raw_data.data, t->nbytes); /* little-endian host */
+        if (t->nbytes) /* an empty tensor may have a NULL raw_data */
+            memcpy(t->data, tp->raw_data.data, t->nbytes); /* little-endian host */
     } else {
         switch (dt) {
         case LOOM_DTYPE_FLOAT:
