@@ -1,6 +1,1134 @@
-/* quant.c - CPU kernels for quantization operators (QuantizeLinear, QLinearConv, MatMulInteger...). */
+/*
+ * quant.c - CPU kernels for quantization operators: QuantizeLinear, DequantizeLinear,
+ * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv.
+ *
+ * Numerics follow what produced ONNX's conformance data (ONNX Runtime / MLAS):
+ *   quantize:    q = saturate(round_half_even(x / scale) + zp), float32 division;
+ *   dequantize:  x = (float)(q - zp) * scale;
+ *   requantize:  q = saturate(round_half_even((float)acc * mult) + zp) with the
+ *                multiplier computed in float32 as (in_scale * w_scale) / out_scale.
+ * The integer products go through the 8-bit GEMM in qgemm.h.
+ */
+#include <string.h>
+
 #include "../kernel.h"
+#include "../qgemm.h"
+
+#ifdef __FAST_MATH__
+#error "quant.c rounds with the 1.5*2^23 trick, which -ffast-math would fold away"
+#endif
+
+/* Adding and subtracting 1.5 * 2^23 rounds a float with |v| < 2^22 to an integer
+ * in the current rounding mode (nearest, ties to even), like MLAS does; it
+ * vectorizes where rintf() would be a libm call per element without SSE4.1.
+ * Callers clamp v to the output range first, so the precondition always holds. */
+#define ROUND_MAGIC 12582912.0f
+
+static inline float round_half_even_small(float v)
+{
+    return (v + ROUND_MAGIC) - ROUND_MAGIC;
+}
+
+/* Clamps v into [lo, hi] - with the operands ordered so that NaN becomes lo
+ * (deterministic) - then rounds half to even. lo/hi are the output range minus
+ * the zero point, so the result plus zero point is in the output type's range. */
+static inline int32_t clamp_round(float v, float lo, float hi)
+{
+    v = v > lo ? v : lo;
+    v = v < hi ? v : hi;
+    return (int32_t)round_half_even_small(v);
+}
+
+/* ---------------------------------------------------------------------------- */
+/* shared helpers                                                                */
+
+static bool is_q8(loom_dtype dt)
+{
+    return dt == LOOM_DTYPE_UINT8 || dt == LOOM_DTYPE_INT8;
+}
+
+static int32_t q8_min(loom_dtype dt)
+{
+    return dt == LOOM_DTYPE_INT8 ? -128 : 0;
+}
+
+static int32_t q8_max(loom_dtype dt)
+{
+    return dt == LOOM_DTYPE_INT8 ? 127 : 255;
+}
+
+static bool out_present(const lm_kctx *k, int i)
+{
+    return i < k->n_out && k->node->out[i] >= 0;
+}
+
+/* A quantization parameter (scale or zero point) that holds one value. */
+static bool is_single(const loom_tensor *t)
+{
+    return lm_tensor_count(t) == 1 && (t->rank == 0 || t->rank == 1);
+}
+
+/* Zero-point values widened to int32 in scratch; NULL tensor gives one zero. */
+static int32_t *zp_to_i32(lm_kctx *k, const loom_tensor *zp, int64_t *count)
+{
+    int64_t n = zp ? lm_tensor_count(zp) : 1;
+    int32_t *v = lm_kscratch(k, (size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+    if (!v)
+        return NULL;
+    if (!zp) {
+        v[0] = 0;
+    } else if (zp->dtype == LOOM_DTYPE_UINT8) {
+        const uint8_t *d = zp->data;
+        for (int64_t i = 0; i < n; i++)
+            v[i] = d[i];
+    } else if (zp->dtype == LOOM_DTYPE_INT8) {
+        const int8_t *d = zp->data;
+        for (int64_t i = 0; i < n; i++)
+            v[i] = d[i];
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            v[i] = (int32_t)lm_tensor_get_i64(zp, i);
+    }
+    if (count)
+        *count = n;
+    return v;
+}
+
+static loom_status check_scale(lm_kctx *k, const char *what, const loom_tensor *s)
+{
+    if (s->dtype != LOOM_DTYPE_FLOAT)
+        return lm_kunsupported(k, "%s must be float, got %s", what, loom_dtype_name(s->dtype));
+    if (s->rank > 1)
+        return lm_kinvalid(k, "%s must be a scalar or 1-D, got rank %d", what, s->rank);
+    return LOOM_OK;
+}
+
+static loom_status check_zp(lm_kctx *k, const char *what, const loom_tensor *zp,
+                            const loom_tensor *scale, loom_dtype want)
+{
+    if (!zp)
+        return LOOM_OK;
+    if (zp->dtype != want)
+        return lm_kinvalid(k, "%s is %s but must be %s like its operand", what,
+                           loom_dtype_name(zp->dtype), loom_dtype_name(want));
+    if (scale && (zp->rank != scale->rank || lm_tensor_count(zp) != lm_tensor_count(scale)))
+        return lm_kinvalid(k, "%s must have the shape of its scale", what);
+    return LOOM_OK;
+}
+
+/* Runs the parallel range loops; cost is a rough ns per item. */
+#define PAR(k, n, cost, fn, arg) lm_parallel_for((k), (n), (cost), (fn), (arg))
+
+/* ---------------------------------------------------------------------------- */
+/* QuantizeLinear / DequantizeLinear                                            */
+
+/* x seen as [outer, n, inner] where n is the quantization axis (n = 1 per-tensor). */
+typedef struct qdq_job {
+    const void *x;
+    void *y;
+    const float *scale;
+    const int32_t *zp;
+    int64_t n, inner;
+    float lo, hi; /* quantize: output range (without zero point) */
+} qdq_job;
+
+#define DEFINE_QUANTIZE(NAME, TX, TY)                                                              \
+    static void NAME(void *arg, int64_t begin, int64_t end)                                        \
+    {                                                                                              \
+        const qdq_job *j = arg;                                                                    \
+        for (int64_t r = begin; r < end; r++) {                                                    \
+            int64_t a = r % j->n;                                                                  \
+            float s = j->scale[a];                                                                 \
+            int32_t z = j->zp[a];                                                                  \
+            float lo = j->lo - (float)z, hi = j->hi - (float)z;                                    \
+            const TX *x = (const TX *)j->x + r * j->inner;                                         \
+            TY *y = (TY *)j->y + r * j->inner;                                                     \
+            for (int64_t i = 0; i < j->inner; i++)                                                 \
+                y[i] = (TY)(clamp_round((float)x[i] / s, lo, hi) + z);                             \
+        }                                                                                          \
+    }
+
+DEFINE_QUANTIZE(quantize_f32_u8, float, uint8_t)
+DEFINE_QUANTIZE(quantize_f32_s8, float, int8_t)
+DEFINE_QUANTIZE(quantize_i32_u8, int32_t, uint8_t)
+DEFINE_QUANTIZE(quantize_i32_s8, int32_t, int8_t)
+
+#define DEFINE_DEQUANTIZE(NAME, TX)                                                                \
+    static void NAME(void *arg, int64_t begin, int64_t end)                                        \
+    {                                                                                              \
+        const qdq_job *j = arg;                                                                    \
+        for (int64_t r = begin; r < end; r++) {                                                    \
+            int64_t a = r % j->n;                                                                  \
+            float s = j->scale[a];                                                                 \
+            int64_t z = j->zp[a];                                                                  \
+            const TX *x = (const TX *)j->x + r * j->inner;                                         \
+            float *y = (float *)j->y + r * j->inner;                                               \
+            for (int64_t i = 0; i < j->inner; i++)                                                 \
+                y[i] = (float)((int64_t)x[i] - z) * s;                                             \
+        }                                                                                          \
+    }
+
+DEFINE_DEQUANTIZE(dequantize_u8, uint8_t)
+DEFINE_DEQUANTIZE(dequantize_s8, int8_t)
+DEFINE_DEQUANTIZE(dequantize_i32, int32_t)
+
+/*
+ * Validates scale/zero point against x for (De)QuantizeLinear and splits x into
+ * [outer, n, inner] around the quantization axis. One value means per-tensor at
+ * every opset; a 1-D scale of dims[axis] values is per-axis, from opset 13.
+ */
+static loom_status qdq_layout(lm_kctx *k, const loom_tensor *x, const loom_tensor *scale,
+                              int64_t *outer, int64_t *n, int64_t *inner)
+{
+    int64_t count = lm_tensor_count(x);
+    if (is_single(scale)) {
+        *outer = 1;
+        *n = 1;
+        *inner = count;
+        return LOOM_OK;
+    }
+    if (lm_kopset(k) < 13)
+        return lm_kinvalid(k,
+                           "scale has %lld values but per-axis quantization needs opset 13 "
+                           "(model imports %d)",
+                           (long long)lm_tensor_count(scale), lm_kopset(k));
+    if (scale->rank != 1)
+        return lm_kinvalid(k, "per-axis scale must be 1-D, got rank %d", scale->rank);
+    int axis;
+    loom_status st = lm_kaxis(k, lm_kattr_int(k, "axis", 1), x->rank, &axis);
+    if (st != LOOM_OK)
+        return st;
+    if (scale->dims[0] != x->dims[axis])
+        return lm_kinvalid(k, "scale has %lld values but input dimension %d (axis) is %lld",
+                           (long long)scale->dims[0], axis, (long long)x->dims[axis]);
+    int64_t o = 1, in = 1;
+    for (int d = 0; d < axis; d++)
+        o *= x->dims[d];
+    for (int d = axis + 1; d < x->rank; d++)
+        in *= x->dims[d];
+    *outer = o;
+    *n = x->dims[axis];
+    *inner = in;
+    return LOOM_OK;
+}
+
+static loom_status op_QuantizeLinear(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 2, 3);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0), *scale = lm_kin(k, 1), *zp = lm_kin(k, 2);
+    if (x->dtype != LOOM_DTYPE_FLOAT && x->dtype != LOOM_DTYPE_INT32)
+        return lm_kunsupported(k, "input must be float or int32, got %s",
+                               loom_dtype_name(x->dtype));
+    if ((st = check_scale(k, "y_scale", scale)) != LOOM_OK)
+        return st;
+    loom_dtype ydt = zp ? zp->dtype : LOOM_DTYPE_UINT8; /* spec: uint8 without zero point */
+    if (!is_q8(ydt))
+        return lm_kunsupported(k, "y_zero_point must be uint8 or int8, got %s",
+                               loom_dtype_name(ydt));
+    if ((st = check_zp(k, "y_zero_point", zp, scale, ydt)) != LOOM_OK)
+        return st;
+    int64_t outer, n, inner;
+    if ((st = qdq_layout(k, x, scale, &outer, &n, &inner)) != LOOM_OK)
+        return st;
+    loom_tensor *y = lm_kout_like(k, 0, ydt, x);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry || outer * n * inner == 0)
+        return LOOM_OK;
+
+    qdq_job j = {.x = x->data, .y = y->data, .scale = scale->data, .n = n, .inner = inner};
+    j.zp = zp_to_i32(k, zp, NULL);
+    if (!j.zp)
+        return LOOM_ERR_NO_MEMORY;
+    j.lo = (float)q8_min(ydt);
+    j.hi = (float)q8_max(ydt);
+    lm_range_fn fn;
+    if (x->dtype == LOOM_DTYPE_FLOAT)
+        fn = ydt == LOOM_DTYPE_UINT8 ? quantize_f32_u8 : quantize_f32_s8;
+    else
+        fn = ydt == LOOM_DTYPE_UINT8 ? quantize_i32_u8 : quantize_i32_s8;
+    PAR(k, outer * n, (double)inner * 2.0, fn, &j);
+    return LOOM_OK;
+}
+
+static loom_status op_DequantizeLinear(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 2, 3);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0), *scale = lm_kin(k, 1), *zp = lm_kin(k, 2);
+    if (!is_q8(x->dtype) && x->dtype != LOOM_DTYPE_INT32)
+        return lm_kunsupported(k, "input must be uint8, int8 or int32, got %s",
+                               loom_dtype_name(x->dtype));
+    if ((st = check_scale(k, "x_scale", scale)) != LOOM_OK)
+        return st;
+    if ((st = check_zp(k, "x_zero_point", zp, scale, x->dtype)) != LOOM_OK)
+        return st;
+    int64_t outer, n, inner;
+    if ((st = qdq_layout(k, x, scale, &outer, &n, &inner)) != LOOM_OK)
+        return st;
+    loom_tensor *y = lm_kout_like(k, 0, LOOM_DTYPE_FLOAT, x);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry || outer * n * inner == 0)
+        return LOOM_OK;
+
+    qdq_job j = {.x = x->data, .y = y->data, .scale = scale->data, .n = n, .inner = inner};
+    j.zp = zp_to_i32(k, zp, NULL);
+    if (!j.zp)
+        return LOOM_ERR_NO_MEMORY;
+    if (x->dtype == LOOM_DTYPE_INT32) {
+        /* The spec fixes the zero point of int32 data at 0; a nonzero one is
+         * still honoured (in int64, so it cannot overflow). */
+        PAR(k, outer * n, (double)inner, dequantize_i32, &j);
+    } else {
+        PAR(k, outer * n, (double)inner,
+            x->dtype == LOOM_DTYPE_UINT8 ? dequantize_u8 : dequantize_s8, &j);
+    }
+    return LOOM_OK;
+}
+
+/*
+ * DynamicQuantizeLinear (uint8): the range is widened to include 0, then
+ *   scale = (max - min) / 255, zp = saturate(round(0 - min / scale)),
+ *   y = saturate(round(x / scale) + zp),
+ * all in float32. A zero range would divide by zero; like ONNX Runtime we use
+ * scale 1 there (the input is all zeros, so y = zp = 0).
+ */
+static loom_status op_DynamicQuantizeLinear(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 1, 1);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0);
+    if (x->dtype != LOOM_DTYPE_FLOAT)
+        return lm_kunsupported(k, "input must be float, got %s", loom_dtype_name(x->dtype));
+    loom_tensor *y = NULL, *ys = NULL, *yzp = NULL;
+    if (out_present(k, 0) && !(y = lm_kout_like(k, 0, LOOM_DTYPE_UINT8, x)))
+        return LOOM_ERR_NO_MEMORY;
+    if (out_present(k, 1) && !(ys = lm_kout(k, 1, LOOM_DTYPE_FLOAT, 0, NULL)))
+        return LOOM_ERR_NO_MEMORY;
+    if (out_present(k, 2) && !(yzp = lm_kout(k, 2, LOOM_DTYPE_UINT8, 0, NULL)))
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry)
+        return LOOM_OK;
+
+    int64_t count = lm_tensor_count(x);
+    const float *xd = x->data;
+    float mn = 0.0f, mx = 0.0f; /* the range always includes zero */
+    for (int64_t i = 0; i < count; i++) {
+        mn = xd[i] < mn ? xd[i] : mn;
+        mx = xd[i] > mx ? xd[i] : mx;
+    }
+    float scale = mx == mn ? 1.0f : (mx - mn) / 255.0f;
+    int32_t zp = clamp_round(0.0f - mn / scale, 0.0f, 255.0f);
+    if (ys)
+        *(float *)ys->data = scale;
+    if (yzp)
+        *(uint8_t *)yzp->data = (uint8_t)zp;
+    if (y && count > 0) {
+        qdq_job j = {.x = xd, .y = y->data, .scale = &scale, .zp = &zp, .n = 1, .inner = count};
+        j.lo = 0.0f;
+        j.hi = 255.0f;
+        /* One row: split it so the threads share the work. */
+        int64_t chunk = 16384, rows = (count + chunk - 1) / chunk;
+        if (rows > 1) {
+            j.inner = chunk;
+            int64_t full = count / chunk;
+            PAR(k, full, (double)chunk * 2.0, quantize_f32_u8, &j);
+            if (full * chunk < count) {
+                qdq_job t = j;
+                t.x = xd + full * chunk;
+                t.y = (uint8_t *)y->data + full * chunk;
+                t.inner = count - full * chunk;
+                quantize_f32_u8(&t, 0, 1);
+            }
+        } else {
+            quantize_f32_u8(&j, 0, 1);
+        }
+    }
+    return LOOM_OK;
+}
+
+/* ---------------------------------------------------------------------------- */
+/* Batched matrix products (MatMulInteger, QLinearMatMul)                        */
+
+/* numpy matmul geometry: a 1-D A is [1, K] and a 1-D B is [K, 1], with that
+ * dimension dropped from the output; batch dimensions broadcast. */
+typedef struct mm_geom {
+    int64_t M, N, K;
+    int brank;
+    int64_t bdims[LOOM_MAX_RANK];
+    int64_t a_bstr[LOOM_MAX_RANK], b_bstr[LOOM_MAX_RANK]; /* in matrices; 0 = broadcast */
+    int64_t batch;                                        /* output matrices */
+    int out_rank;
+    int64_t out_dims[LOOM_MAX_RANK];
+} mm_geom;
+
+static loom_status mm_geometry(lm_kctx *k, const loom_tensor *a, const loom_tensor *b, mm_geom *g)
+{
+    if (a->rank < 1 || b->rank < 1)
+        return lm_kinvalid(k, "matmul inputs must have rank >= 1, got %d and %d", a->rank, b->rank);
+    memset(g, 0, sizeof(*g));
+    int ar = a->rank, br = b->rank;
+    int64_t K2;
+    if (ar == 1) {
+        g->M = 1;
+        g->K = a->dims[0];
+    } else {
+        g->M = a->dims[ar - 2];
+        g->K = a->dims[ar - 1];
+    }
+    if (br == 1) {
+        K2 = b->dims[0];
+        g->N = 1;
+    } else {
+        K2 = b->dims[br - 2];
+        g->N = b->dims[br - 1];
+    }
+    if (g->K != K2)
+        return lm_kinvalid(k, "matmul inner dimensions differ: A has K=%lld, B has K=%lld",
+                           (long long)g->K, (long long)K2);
+    int abr = ar > 2 ? ar - 2 : 0, bbr = br > 2 ? br - 2 : 0;
+    g->brank = abr > bbr ? abr : bbr;
+    int64_t as = 1, bs = 1;
+    for (int i = g->brank - 1; i >= 0; i--) {
+        int ai = i - (g->brank - abr), bi = i - (g->brank - bbr);
+        int64_t ad = ai >= 0 ? a->dims[ai] : 1, bd = bi >= 0 ? b->dims[bi] : 1;
+        if (ad != bd && ad != 1 && bd != 1)
+            return lm_kinvalid(k, "matmul batch dimensions %lld and %lld do not broadcast",
+                               (long long)ad, (long long)bd);
+        g->bdims[i] = ad == 1 ? bd : ad;
+        g->a_bstr[i] = ad == 1 ? 0 : as;
+        g->b_bstr[i] = bd == 1 ? 0 : bs;
+        as *= ad;
+        bs *= bd;
+    }
+    g->out_rank = 0;
+    for (int i = 0; i < g->brank; i++)
+        g->out_dims[g->out_rank++] = g->bdims[i];
+    if (ar > 1)
+        g->out_dims[g->out_rank++] = g->M;
+    if (br > 1)
+        g->out_dims[g->out_rank++] = g->N;
+    /* lm_kout bounds the output's size; batch is only used when it is nonempty. */
+    int64_t cnt = lm_dims_count(g->out_rank, g->out_dims);
+    if (cnt < 0)
+        return lm_kinvalid(k, "matmul output is too large");
+    /* With M, N >= 1 the batch count is at most the (bounded) output count. */
+    g->batch = 0;
+    if (cnt > 0 && g->M > 0 && g->N > 0) {
+        g->batch = 1;
+        for (int i = 0; i < g->brank; i++)
+            g->batch *= g->bdims[i];
+    }
+    return LOOM_OK;
+}
+
+/* Matrix indices of A and B for output matrix @t. */
+static void mm_batch_offsets(const mm_geom *g, int64_t t, int64_t *am, int64_t *bm)
+{
+    int64_t a = 0, b = 0;
+    for (int i = g->brank - 1; i >= 0; i--) {
+        int64_t idx = t % g->bdims[i];
+        t /= g->bdims[i];
+        a += idx * g->a_bstr[i];
+        b += idx * g->b_bstr[i];
+    }
+    *am = a;
+    *bm = b;
+}
+
+/* How a scale or zero point of a matmul operand is laid out. */
+enum { QP_SINGLE, QP_VEC, QP_BATCHED };
+
+/*
+ * For A (per-row): one value, [M], or A's shape with the last dimension 1.
+ * For B (per-column): one value, [N], or B's shape with dimension -2 equal to 1.
+ */
+static loom_status mm_qparam_kind(lm_kctx *k, const char *what, const loom_tensor *p,
+                                  const loom_tensor *op, bool is_a, const mm_geom *g, int *kind)
+{
+    if (is_single(p)) {
+        *kind = QP_SINGLE;
+        return LOOM_OK;
+    }
+    int64_t want = is_a ? g->M : g->N;
+    if (op->rank >= 2 && p->rank == 1 && p->dims[0] == want) {
+        *kind = QP_VEC;
+        return LOOM_OK;
+    }
+    if (op->rank >= 2 && p->rank == op->rank) {
+        bool ok = true;
+        for (int i = 0; i < op->rank; i++) {
+            int64_t w = op->dims[i];
+            if ((is_a && i == op->rank - 1) || (!is_a && i == op->rank - 2))
+                w = 1;
+            ok = ok && p->dims[i] == w;
+        }
+        if (ok) {
+            *kind = QP_BATCHED;
+            return LOOM_OK;
+        }
+    }
+    char buf[128];
+    return lm_kunsupported(k, "%s of shape %s is neither one value nor per-%s (%lld values)", what,
+                           lm_dims_str(p->rank, p->dims, buf, sizeof(buf)), is_a ? "row" : "column",
+                           (long long)want);
+}
+
+/* Offset into a parameter array for matrix @mat of its operand. */
+static int64_t qp_offset(int kind, int64_t mat, int64_t per)
+{
+    return kind == QP_BATCHED ? mat * per : 0;
+}
+
+/* Tile sizes for splitting a product across threads. */
+#define MM_TM 64
+#define MM_TN 256
+
+typedef struct mm_job {
+    const mm_geom *g;
+    const uint8_t *a, *b; /* raw bytes: the element type is in the qgemm flags */
+    bool a_signed, b_signed;
+    int32_t *acc; /* [batch, M, N] */
+    const int32_t *a_zp, *b_zp;
+    int a_zk, b_zk;
+    int64_t mt, nt; /* tiles per matrix */
+    /* requantization (QLinearMatMul); y == NULL for MatMulInteger */
+    void *y;
+    bool y_signed;
+    const float *a_s, *b_s, *y_s;
+    int a_sk, b_sk, y_sk;
+    const int32_t *y_zp;
+} mm_job;
+
+#define DEFINE_MM_REQUANT(NAME, TY)                                                                \
+    static void NAME(const mm_job *j, int64_t t, int64_t am, int64_t bm, int64_t m0, int64_t m1,   \
+                     int64_t n0, int64_t n1)                                                       \
+    {                                                                                              \
+        const mm_geom *g = j->g;                                                                   \
+        float qlo = j->y_signed ? -128.0f : 0.0f, qhi = j->y_signed ? 127.0f : 255.0f;             \
+        const float *as = j->a_s + qp_offset(j->a_sk, am, g->M);                                   \
+        const float *bs = j->b_s + qp_offset(j->b_sk, bm, g->N);                                   \
+        for (int64_t i = m0; i < m1; i++) {                                                        \
+            float sa = as[j->a_sk == QP_SINGLE ? 0 : i];                                           \
+            float sy = j->y_s[j->y_sk == QP_SINGLE ? 0 : i];                                       \
+            int32_t z = j->y_zp[j->y_sk == QP_SINGLE ? 0 : i];                                     \
+            float lo = qlo - (float)z, hi = qhi - (float)z;                                        \
+            const int32_t *acc = j->acc + (t * g->M + i) * g->N;                                   \
+            TY *y = (TY *)j->y + (t * g->M + i) * g->N;                                            \
+            if (j->b_sk == QP_SINGLE) {                                                            \
+                float mult = sa * bs[0] / sy;                                                      \
+                for (int64_t c = n0; c < n1; c++)                                                  \
+                    y[c] = (TY)(clamp_round((float)acc[c] * mult, lo, hi) + z);                    \
+            } else {                                                                               \
+                for (int64_t c = n0; c < n1; c++)                                                  \
+                    y[c] = (TY)(clamp_round((float)acc[c] * (sa * bs[c] / sy), lo, hi) + z);       \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_MM_REQUANT(mm_requant_u8, uint8_t)
+DEFINE_MM_REQUANT(mm_requant_s8, int8_t)
+
+static void mm_run(void *arg, int64_t begin, int64_t end)
+{
+    const mm_job *j = arg;
+    const mm_geom *g = j->g;
+    for (int64_t u = begin; u < end; u++) {
+        int64_t t = u / (j->mt * j->nt), r = u % (j->mt * j->nt);
+        int64_t m0 = (r / j->nt) * MM_TM, n0 = (r % j->nt) * MM_TN;
+        int64_t m1 = m0 + MM_TM < g->M ? m0 + MM_TM : g->M;
+        int64_t n1 = n0 + MM_TN < g->N ? n0 + MM_TN : g->N;
+        int64_t am, bm;
+        mm_batch_offsets(g, t, &am, &bm);
+        lm_qgemm_params p = {
+            .m = g->M,
+            .n = g->N,
+            .k = g->K,
+            .a = j->a + am * g->M * g->K,
+            .lda = g->K,
+            .a_signed = j->a_signed,
+            .b = j->b + bm * g->K * g->N,
+            .ldb = g->N,
+            .b_signed = j->b_signed,
+            .c = j->acc + t * g->M * g->N,
+            .ldc = g->N,
+            .a_zp = j->a_zp + qp_offset(j->a_zk, am, g->M),
+            .a_zp_per_row = j->a_zk != QP_SINGLE,
+            .b_zp = j->b_zp + qp_offset(j->b_zk, bm, g->N),
+            .b_zp_per_col = j->b_zk != QP_SINGLE,
+        };
+        lm_qgemm_tile(&p, m0, m1, n0, n1);
+        if (j->y) {
+            if (j->y_signed)
+                mm_requant_s8(j, t, am, bm, m0, m1, n0, n1);
+            else
+                mm_requant_u8(j, t, am, bm, m0, m1, n0, n1);
+        }
+    }
+}
+
+static void mm_launch(lm_kctx *k, mm_job *j)
+{
+    const mm_geom *g = j->g;
+    j->mt = (g->M + MM_TM - 1) / MM_TM;
+    j->nt = (g->N + MM_TN - 1) / MM_TN;
+    int64_t tm = g->M < MM_TM ? g->M : MM_TM, tn = g->N < MM_TN ? g->N : MM_TN;
+    PAR(k, g->batch * j->mt * j->nt, (double)tm * (double)tn * ((double)g->K + 4.0) * 0.3, mm_run,
+        j);
+}
+
+static loom_status op_MatMulInteger(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 2, 4);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
+    const loom_tensor *azp = lm_kin(k, 2), *bzp = lm_kin(k, 3);
+    if (!is_q8(a->dtype) || !is_q8(b->dtype))
+        return lm_kunsupported(k, "inputs must be uint8 or int8, got %s and %s",
+                               loom_dtype_name(a->dtype), loom_dtype_name(b->dtype));
+    if ((st = check_zp(k, "a_zero_point", azp, NULL, a->dtype)) != LOOM_OK ||
+        (st = check_zp(k, "b_zero_point", bzp, NULL, b->dtype)) != LOOM_OK)
+        return st;
+    mm_geom g;
+    if ((st = mm_geometry(k, a, b, &g)) != LOOM_OK)
+        return st;
+    int azk = QP_SINGLE, bzk = QP_SINGLE;
+    if (azp && (st = mm_qparam_kind(k, "a_zero_point", azp, a, true, &g, &azk)) != LOOM_OK)
+        return st;
+    if (bzp && (st = mm_qparam_kind(k, "b_zero_point", bzp, b, false, &g, &bzk)) != LOOM_OK)
+        return st;
+    loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_INT32, g.out_rank, g.out_dims);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry || g.batch == 0)
+        return LOOM_OK;
+
+    mm_job j = {.g = &g,
+                .a = a->data,
+                .b = b->data,
+                .a_signed = a->dtype == LOOM_DTYPE_INT8,
+                .b_signed = b->dtype == LOOM_DTYPE_INT8,
+                .acc = y->data,
+                .a_zk = azk,
+                .b_zk = bzk};
+    j.a_zp = zp_to_i32(k, azp, NULL);
+    j.b_zp = zp_to_i32(k, bzp, NULL);
+    if (!j.a_zp || !j.b_zp)
+        return LOOM_ERR_NO_MEMORY;
+    mm_launch(k, &j);
+    return LOOM_OK;
+}
+
+static loom_status op_QLinearMatMul(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 8, 8);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *a = lm_kin(k, 0), *as = lm_kin(k, 1), *azp = lm_kin(k, 2);
+    const loom_tensor *b = lm_kin(k, 3), *bs = lm_kin(k, 4), *bzp = lm_kin(k, 5);
+    const loom_tensor *ys = lm_kin(k, 6), *yzp = lm_kin(k, 7);
+    if (!is_q8(a->dtype) || !is_q8(b->dtype) || !is_q8(yzp->dtype))
+        return lm_kunsupported(k, "a, b and y_zero_point must be uint8 or int8, got %s, %s, %s",
+                               loom_dtype_name(a->dtype), loom_dtype_name(b->dtype),
+                               loom_dtype_name(yzp->dtype));
+    if ((st = check_scale(k, "a_scale", as)) != LOOM_OK ||
+        (st = check_scale(k, "b_scale", bs)) != LOOM_OK ||
+        (st = check_scale(k, "y_scale", ys)) != LOOM_OK ||
+        (st = check_zp(k, "a_zero_point", azp, as, a->dtype)) != LOOM_OK ||
+        (st = check_zp(k, "b_zero_point", bzp, bs, b->dtype)) != LOOM_OK ||
+        (st = check_zp(k, "y_zero_point", yzp, ys, yzp->dtype)) != LOOM_OK)
+        return st;
+    mm_geom g;
+    if ((st = mm_geometry(k, a, b, &g)) != LOOM_OK)
+        return st;
+    int ask, bsk, ysk;
+    if ((st = mm_qparam_kind(k, "a_scale", as, a, true, &g, &ask)) != LOOM_OK ||
+        (st = mm_qparam_kind(k, "b_scale", bs, b, false, &g, &bsk)) != LOOM_OK ||
+        (st = mm_qparam_kind(k, "y_scale", ys, a, true, &g, &ysk)) != LOOM_OK)
+        return st;
+    int azk, bzk;
+    if ((st = mm_qparam_kind(k, "a_zero_point", azp, a, true, &g, &azk)) != LOOM_OK ||
+        (st = mm_qparam_kind(k, "b_zero_point", bzp, b, false, &g, &bzk)) != LOOM_OK)
+        return st;
+    if (ysk == QP_BATCHED)
+        return lm_kunsupported(k, "y_scale must be one value or per-row [%lld]", (long long)g.M);
+    loom_tensor *y = lm_kout(k, 0, yzp->dtype, g.out_rank, g.out_dims);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry || g.batch == 0)
+        return LOOM_OK;
+
+    /* batch * M * N is the output's count, which lm_kout has bounded. */
+    int32_t *acc = lm_kscratch(k, (size_t)(g.batch * g.M * g.N) * sizeof(int32_t));
+    if (!acc)
+        return LOOM_ERR_NO_MEMORY;
+    mm_job j = {.g = &g,
+                .a = a->data,
+                .b = b->data,
+                .a_signed = a->dtype == LOOM_DTYPE_INT8,
+                .b_signed = b->dtype == LOOM_DTYPE_INT8,
+                .acc = acc,
+                .a_zk = azk,
+                .b_zk = bzk,
+                .y = y->data,
+                .y_signed = yzp->dtype == LOOM_DTYPE_INT8,
+                .a_s = as->data,
+                .b_s = bs->data,
+                .y_s = ys->data,
+                .a_sk = ask,
+                .b_sk = bsk,
+                .y_sk = ysk};
+    j.a_zp = zp_to_i32(k, azp, NULL);
+    j.b_zp = zp_to_i32(k, bzp, NULL);
+    j.y_zp = zp_to_i32(k, yzp, NULL);
+    if (!j.a_zp || !j.b_zp || !j.y_zp)
+        return LOOM_ERR_NO_MEMORY;
+    mm_launch(k, &j);
+    return LOOM_OK;
+}
+
+/* ---------------------------------------------------------------------------- */
+/* Convolutions (ConvInteger, QLinearConv)                                       */
+
+#define CONV_MAX_SP (LOOM_MAX_RANK - 2)
+
+typedef struct conv_geom {
+    int nsp; /* spatial rank */
+    int64_t N, C, M, group, Cg, Mg;
+    int64_t in[CONV_MAX_SP], ker[CONV_MAX_SP], out[CONV_MAX_SP];
+    int64_t stride[CONV_MAX_SP], dil[CONV_MAX_SP], pad[CONV_MAX_SP]; /* pad: begin side */
+    int64_t in_size, ker_size, out_size;                             /* spatial products */
+    int64_t kdim;                                                    /* Cg * ker_size */
+} conv_geom;
+
+/* Reads an optional INTS attribute of @n values into @dst (default @def). */
+static loom_status conv_ints(lm_kctx *k, const char *name, int n, int64_t def, int64_t min,
+                             int64_t *dst)
+{
+    const int64_t *v;
+    int cnt = lm_kattr_ints(k, name, &v);
+    for (int i = 0; i < n; i++)
+        dst[i] = def;
+    if (cnt < 0)
+        return LOOM_OK;
+    if (cnt != n)
+        return lm_kinvalid(k, "%s has %d values, expected %d", name, cnt, n);
+    for (int i = 0; i < n; i++) {
+        /* 2^31 bounds every product we form with them below int64. */
+        if (v[i] < min || v[i] > INT32_MAX)
+            return lm_kinvalid(k, "%s[%d] = %lld is out of range", name, i, (long long)v[i]);
+        dst[i] = v[i];
+    }
+    return LOOM_OK;
+}
+
+/* ONNX Conv geometry: output sizes and begin pads from pads/auto_pad/strides/dilations. */
+static loom_status conv_geometry(lm_kctx *k, const loom_tensor *x, const loom_tensor *w,
+                                 conv_geom *g)
+{
+    memset(g, 0, sizeof(*g));
+    if (x->rank < 3)
+        return lm_kinvalid(k, "conv input must have rank >= 3 (N, C, spatial...), got %d", x->rank);
+    if (w->rank != x->rank)
+        return lm_kinvalid(k, "conv weight rank %d differs from input rank %d", w->rank, x->rank);
+    int nsp = x->rank - 2;
+    g->nsp = nsp;
+    g->N = x->dims[0];
+    g->C = x->dims[1];
+    g->M = w->dims[0];
+    g->group = lm_kattr_int(k, "group", 1);
+    if (g->group < 1 || g->group > INT32_MAX)
+        return lm_kinvalid(k, "group %lld must be >= 1", (long long)g->group);
+    if (g->C % g->group != 0 || g->C / g->group != w->dims[1])
+        return lm_kinvalid(k, "input has %lld channels but weight expects %lld x group %lld",
+                           (long long)g->C, (long long)w->dims[1], (long long)g->group);
+    if (g->M % g->group != 0)
+        return lm_kinvalid(k, "%lld output channels are not divisible by group %lld",
+                           (long long)g->M, (long long)g->group);
+    g->Cg = g->C / g->group;
+    g->Mg = g->M / g->group;
+
+    const int64_t *ks;
+    int nks = lm_kattr_ints(k, "kernel_shape", &ks);
+    if (nks >= 0) {
+        if (nks != nsp)
+            return lm_kinvalid(k, "kernel_shape has %d values, expected %d", nks, nsp);
+        for (int i = 0; i < nsp; i++)
+            if (ks[i] != w->dims[2 + i])
+                return lm_kinvalid(k, "kernel_shape[%d] = %lld but the weight has %lld", i,
+                                   (long long)ks[i], (long long)w->dims[2 + i]);
+    }
+    loom_status st;
+    int64_t pads[2 * CONV_MAX_SP];
+    if ((st = conv_ints(k, "strides", nsp, 1, 1, g->stride)) != LOOM_OK ||
+        (st = conv_ints(k, "dilations", nsp, 1, 1, g->dil)) != LOOM_OK ||
+        (st = conv_ints(k, "pads", 2 * nsp, 0, 0, pads)) != LOOM_OK)
+        return st;
+    const char *ap = lm_kattr_str(k, "auto_pad", "NOTSET");
+    bool notset = strcmp(ap, "NOTSET") == 0, valid = strcmp(ap, "VALID") == 0;
+    bool upper = strcmp(ap, "SAME_UPPER") == 0, lower = strcmp(ap, "SAME_LOWER") == 0;
+    if (!notset && !valid && !upper && !lower)
+        return lm_kinvalid(k, "auto_pad '%s' is not NOTSET, VALID, SAME_UPPER or SAME_LOWER", ap);
+
+    g->in_size = g->ker_size = g->out_size = 1;
+    for (int i = 0; i < nsp; i++) {
+        int64_t in = x->dims[2 + i], kk = w->dims[2 + i], s = g->stride[i];
+        if (kk < 1)
+            return lm_kinvalid(k, "kernel dimension %d is %lld", i, (long long)kk);
+        int64_t ek;
+        if (__builtin_mul_overflow(kk - 1, g->dil[i], &ek) || ek > INT64_MAX / 2)
+            return lm_kinvalid(k, "dilated kernel dimension %d overflows", i);
+        ek += 1;
+        int64_t out, pb;
+        if (notset || valid) {
+            int64_t span = in + (notset ? pads[i] + pads[nsp + i] : 0);
+            if (span < ek)
+                return lm_kinvalid(k,
+                                   "spatial dimension %d: padded input %lld is smaller than "
+                                   "the dilated kernel %lld",
+                                   i, (long long)span, (long long)ek);
+            out = (span - ek) / s + 1;
+            pb = notset ? pads[i] : 0;
+        } else {
+            out = (in + s - 1) / s;
+            int64_t total = (out - 1) * s + ek - in;
+            if (total < 0)
+                total = 0;
+            pb = upper ? total / 2 : total - total / 2;
+        }
+        g->in[i] = in;
+        g->ker[i] = kk;
+        g->out[i] = out;
+        g->pad[i] = pb;
+        g->in_size *= in;
+        g->ker_size *= kk; /* bounded: the product of the weight's dims */
+        if (__builtin_mul_overflow(g->out_size, out, &g->out_size))
+            return lm_kinvalid(k, "conv output spatial size overflows");
+    }
+    g->kdim = g->Cg * g->ker_size;
+    return LOOM_OK;
+}
+
+/* im2col for one image and group: row (c, kernel offset), column = output position;
+ * positions in the padding get the input zero point, so they contribute 0. */
+typedef struct im2col_job {
+    const conv_geom *g;
+    const uint8_t *x; /* the group's first channel of one image */
+    uint8_t *col;     /* [kdim, out_size] */
+    uint8_t pad;
+} im2col_job;
+
+static void im2col_rows(void *arg, int64_t begin, int64_t end)
+{
+    const im2col_job *j = arg;
+    const conv_geom *g = j->g;
+    int nsp = g->nsp, last = nsp - 1;
+    for (int64_t r = begin; r < end; r++) {
+        int64_t c = r / g->ker_size, kr = r % g->ker_size;
+        int64_t kidx[CONV_MAX_SP];
+        for (int d = nsp - 1; d >= 0; d--) {
+            kidx[d] = kr % g->ker[d];
+            kr /= g->ker[d];
+        }
+        const uint8_t *xc = j->x + c * g->in_size;
+        uint8_t *dst = j->col + r * g->out_size;
+        /* Walk the output positions of all but the last dimension with an odometer,
+         * then fill the last dimension as one run. */
+        int64_t o[CONV_MAX_SP] = {0};
+        int64_t olast = g->out[last], s = g->stride[last];
+        int64_t off = kidx[last] * g->dil[last] - g->pad[last], in_last = g->in[last];
+        int64_t outer = g->out_size / (olast > 0 ? olast : 1);
+        for (int64_t q = 0; q < outer && olast > 0; q++) {
+            bool inside = true;
+            int64_t base = 0;
+            for (int d = 0; d < last; d++) {
+                int64_t p = o[d] * g->stride[d] + kidx[d] * g->dil[d] - g->pad[d];
+                inside = inside && p >= 0 && p < g->in[d];
+                base = base * g->in[d] + p;
+            }
+            if (!inside) {
+                memset(dst, j->pad, (size_t)olast);
+            } else {
+                const uint8_t *xr = xc + base * in_last;
+                for (int64_t ow = 0; ow < olast; ow++) {
+                    int64_t p = ow * s + off;
+                    dst[ow] = p >= 0 && p < in_last ? xr[p] : j->pad;
+                }
+            }
+            dst += olast;
+            for (int d = last - 1; d >= 0; d--) {
+                if (++o[d] < g->out[d])
+                    break;
+                o[d] = 0;
+            }
+        }
+    }
+}
+
+typedef struct conv_job {
+    const conv_geom *g;
+    lm_qgemm_params p; /* one image and group */
+    int64_t mt, nt;
+    int64_t m_base; /* first output channel of the group */
+    /* requantization (QLinearConv); y == NULL for ConvInteger */
+    void *y; /* the group's first output channel of one image */
+    bool y_signed;
+    const int32_t *bias; /* NULL or [M] */
+    float x_s, y_s;
+    const float *w_s;
+    bool w_s_per_ch;
+    int32_t y_zp;
+} conv_job;
+
+#define DEFINE_CONV_REQUANT(NAME, TY)                                                              \
+    static void NAME(const conv_job *j, int64_t m0, int64_t m1, int64_t n0, int64_t n1)            \
+    {                                                                                              \
+        float lo = (j->y_signed ? -128.0f : 0.0f) - (float)j->y_zp;                                \
+        float hi = (j->y_signed ? 127.0f : 255.0f) - (float)j->y_zp;                               \
+        int64_t os = j->g->out_size;                                                               \
+        for (int64_t i = m0; i < m1; i++) {                                                        \
+            int64_t ch = j->m_base + i;                                                            \
+            float mult = j->x_s * j->w_s[j->w_s_per_ch ? ch : 0] / j->y_s;                         \
+            uint32_t bias = j->bias ? (uint32_t)j->bias[ch] : 0;                                   \
+            const int32_t *acc = j->p.c + i * os;                                                  \
+            TY *y = (TY *)j->y + i * os;                                                           \
+            for (int64_t c = n0; c < n1; c++) {                                                    \
+                int32_t v = (int32_t)((uint32_t)acc[c] + bias);                                    \
+                y[c] = (TY)(clamp_round((float)v * mult, lo, hi) + j->y_zp);                       \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_CONV_REQUANT(conv_requant_u8, uint8_t)
+DEFINE_CONV_REQUANT(conv_requant_s8, int8_t)
+
+static void conv_run(void *arg, int64_t begin, int64_t end)
+{
+    const conv_job *j = arg;
+    for (int64_t u = begin; u < end; u++) {
+        int64_t m0 = (u / j->nt) * MM_TM, n0 = (u % j->nt) * MM_TN;
+        int64_t m1 = m0 + MM_TM < j->p.m ? m0 + MM_TM : j->p.m;
+        int64_t n1 = n0 + MM_TN < j->p.n ? n0 + MM_TN : j->p.n;
+        lm_qgemm_tile(&j->p, m0, m1, n0, n1);
+        if (j->y) {
+            if (j->y_signed)
+                conv_requant_s8(j, m0, m1, n0, n1);
+            else
+                conv_requant_u8(j, m0, m1, n0, n1);
+        }
+    }
+}
+
+/* What ConvInteger and QLinearConv share once their inputs are validated. */
+typedef struct conv_args {
+    const loom_tensor *x, *w;
+    int32_t x_zp;
+    const int32_t *w_zp; /* one value or [M] */
+    bool w_zp_per_ch;
+    int32_t *acc; /* ConvInteger: the output; QLinearConv: [Mg, out_size] scratch */
+    bool requant;
+    conv_job q; /* requantization fields when requant */
+} conv_args;
+
+static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, void *yout)
+{
+    size_t esz = 1; /* uint8 and int8 */
+    bool direct = true;
+    for (int i = 0; i < g->nsp; i++)
+        direct = direct && g->ker[i] == 1 && g->stride[i] == 1 && g->pad[i] == 0 &&
+                 g->out[i] == g->in[i];
+    uint8_t *col = NULL;
+    if (!direct) {
+        /* kdim * out_size bytes: both factors are bounded by real tensors, the
+         * product is checked. */
+        int64_t bytes;
+        if (__builtin_mul_overflow(g->kdim, g->out_size, &bytes) ||
+            (uint64_t)bytes > LM_MAX_TENSOR_BYTES)
+            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "im2col buffer of %lld x %lld is too large",
+                            (long long)g->kdim, (long long)g->out_size);
+        col = lm_kscratch(k, (size_t)(bytes > 0 ? bytes : 1));
+        if (!col)
+            return LOOM_ERR_NO_MEMORY;
+    }
+    const uint8_t *xd = ca->x->data;
+    const uint8_t *wd = ca->w->data;
+    int64_t out_chan = g->out_size;
+    for (int64_t n = 0; n < g->N; n++) {
+        for (int64_t gr = 0; gr < g->group; gr++) {
+            const uint8_t *xg = xd + ((n * g->C + gr * g->Cg) * g->in_size) * esz;
+            const uint8_t *bmat = xg;
+            if (!direct) {
+                im2col_job ij = {.g = g, .x = xg, .col = col, .pad = (uint8_t)ca->x_zp};
+                PAR(k, g->kdim, (double)g->out_size, im2col_rows, &ij);
+                bmat = col;
+            }
+            conv_job j = ca->q;
+            j.g = g;
+            j.m_base = gr * g->Mg;
+            int64_t yoff = (n * g->M + gr * g->Mg) * out_chan;
+            j.p = (lm_qgemm_params){
+                .m = g->Mg,
+                .n = g->out_size,
+                .k = g->kdim,
+                .a = wd + gr * g->Mg * g->kdim * esz,
+                .lda = g->kdim,
+                .a_signed = ca->w->dtype == LOOM_DTYPE_INT8,
+                .b = bmat,
+                .ldb = g->out_size,
+                .b_signed = ca->x->dtype == LOOM_DTYPE_INT8,
+                .c = ca->requant ? ca->acc : ca->acc + yoff,
+                .ldc = g->out_size,
+                .a_zp = ca->w_zp + (ca->w_zp_per_ch ? gr * g->Mg : 0),
+                .a_zp_per_row = ca->w_zp_per_ch,
+                .b_zp = &ca->x_zp,
+                .b_zp_per_col = false,
+            };
+            j.y = ca->requant ? (uint8_t *)yout + yoff * esz : NULL;
+            j.mt = (g->Mg + MM_TM - 1) / MM_TM;
+            j.nt = (g->out_size + MM_TN - 1) / MM_TN;
+            int64_t tm = g->Mg < MM_TM ? g->Mg : MM_TM;
+            int64_t tn = g->out_size < MM_TN ? g->out_size : MM_TN;
+            PAR(k, j.mt * j.nt, (double)tm * (double)tn * ((double)g->kdim + 4.0) * 0.3, conv_run,
+                &j);
+        }
+    }
+    return LOOM_OK;
+}
+
+static loom_status conv_out(lm_kctx *k, const conv_geom *g, loom_dtype dt, loom_tensor **y)
+{
+    int64_t dims[LOOM_MAX_RANK];
+    dims[0] = g->N;
+    dims[1] = g->M;
+    for (int i = 0; i < g->nsp; i++)
+        dims[2 + i] = g->out[i];
+    *y = lm_kout(k, 0, dt, g->nsp + 2, dims);
+    return *y ? LOOM_OK : LOOM_ERR_NO_MEMORY;
+}
+
+/* w_zero_point / w_scale: one value or one per output channel. */
+static loom_status check_per_channel(lm_kctx *k, const char *what, const loom_tensor *t, int64_t M,
+                                     bool *per_ch)
+{
+    *per_ch = false;
+    if (!t || is_single(t))
+        return LOOM_OK;
+    if (t->rank == 1 && t->dims[0] == M) {
+        *per_ch = true;
+        return LOOM_OK;
+    }
+    char buf[128];
+    return lm_kinvalid(k, "%s of shape %s is neither one value nor one per output channel (%lld)",
+                       what, lm_dims_str(t->rank, t->dims, buf, sizeof(buf)), (long long)M);
+}
+
+static loom_status op_ConvInteger(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 2, 4);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1);
+    const loom_tensor *xzp = lm_kin(k, 2), *wzp = lm_kin(k, 3);
+    if (!is_q8(x->dtype) || !is_q8(w->dtype))
+        return lm_kunsupported(k, "x and w must be uint8 or int8, got %s and %s",
+                               loom_dtype_name(x->dtype), loom_dtype_name(w->dtype));
+    if ((st = check_zp(k, "x_zero_point", xzp, NULL, x->dtype)) != LOOM_OK ||
+        (st = check_zp(k, "w_zero_point", wzp, NULL, w->dtype)) != LOOM_OK)
+        return st;
+    if (xzp && !is_single(xzp))
+        return lm_kunsupported(k, "x_zero_point must be one value (per-tensor), got %lld",
+                               (long long)lm_tensor_count(xzp));
+    conv_geom g;
+    if ((st = conv_geometry(k, x, w, &g)) != LOOM_OK)
+        return st;
+    conv_args ca = {.x = x, .w = w};
+    if ((st = check_per_channel(k, "w_zero_point", wzp, g.M, &ca.w_zp_per_ch)) != LOOM_OK)
+        return st;
+    loom_tensor *y;
+    if ((st = conv_out(k, &g, LOOM_DTYPE_INT32, &y)) != LOOM_OK)
+        return st;
+    if (k->dry || lm_tensor_count(y) == 0)
+        return LOOM_OK;
+
+    const int32_t *xz = zp_to_i32(k, xzp, NULL);
+    ca.w_zp = zp_to_i32(k, wzp, NULL);
+    if (!xz || !ca.w_zp)
+        return LOOM_ERR_NO_MEMORY;
+    ca.x_zp = xz[0];
+    ca.acc = y->data;
+    return conv_compute(k, &g, &ca, NULL);
+}
+
+static loom_status op_QLinearConv(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 8, 9);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0), *xs = lm_kin(k, 1), *xzp = lm_kin(k, 2);
+    const loom_tensor *w = lm_kin(k, 3), *ws = lm_kin(k, 4), *wzp = lm_kin(k, 5);
+    const loom_tensor *ys = lm_kin(k, 6), *yzp = lm_kin(k, 7), *bias = lm_kin(k, 8);
+    if (!is_q8(x->dtype) || !is_q8(w->dtype) || !is_q8(yzp->dtype))
+        return lm_kunsupported(k, "x, w and y_zero_point must be uint8 or int8, got %s, %s, %s",
+                               loom_dtype_name(x->dtype), loom_dtype_name(w->dtype),
+                               loom_dtype_name(yzp->dtype));
+    if ((st = check_scale(k, "x_scale", xs)) != LOOM_OK ||
+        (st = check_scale(k, "w_scale", ws)) != LOOM_OK ||
+        (st = check_scale(k, "y_scale", ys)) != LOOM_OK ||
+        (st = check_zp(k, "x_zero_point", xzp, xs, x->dtype)) != LOOM_OK ||
+        (st = check_zp(k, "w_zero_point", wzp, NULL, w->dtype)) != LOOM_OK ||
+        (st = check_zp(k, "y_zero_point", yzp, ys, yzp->dtype)) != LOOM_OK)
+        return st;
+    if (!is_single(xs) || !is_single(ys))
+        return lm_kinvalid(k, "x_scale and y_scale must be one value (per-tensor)");
+    conv_geom g;
+    if ((st = conv_geometry(k, x, w, &g)) != LOOM_OK)
+        return st;
+    conv_args ca = {.x = x, .w = w, .requant = true};
+    if ((st = check_per_channel(k, "w_zero_point", wzp, g.M, &ca.w_zp_per_ch)) != LOOM_OK ||
+        (st = check_per_channel(k, "w_scale", ws, g.M, &ca.q.w_s_per_ch)) != LOOM_OK)
+        return st;
+    if (bias) {
+        if (bias->dtype != LOOM_DTYPE_INT32)
+            return lm_kinvalid(k, "bias must be int32, got %s", loom_dtype_name(bias->dtype));
+        if (bias->rank != 1 || bias->dims[0] != g.M)
+            return lm_kinvalid(k, "bias must be 1-D with %lld values (output channels)",
+                               (long long)g.M);
+    }
+    loom_tensor *y;
+    if ((st = conv_out(k, &g, yzp->dtype, &y)) != LOOM_OK)
+        return st;
+    if (k->dry || lm_tensor_count(y) == 0)
+        return LOOM_OK;
+
+    const int32_t *xz = zp_to_i32(k, xzp, NULL), *yz = zp_to_i32(k, yzp, NULL);
+    ca.w_zp = zp_to_i32(k, wzp, NULL);
+    /* Mg * out_size <= the output's count, which lm_kout has bounded. */
+    ca.acc = lm_kscratch(k, (size_t)(g.Mg * g.out_size) * sizeof(int32_t));
+    if (!xz || !yz || !ca.w_zp || !ca.acc)
+        return LOOM_ERR_NO_MEMORY;
+    ca.x_zp = xz[0];
+    ca.q.y_zp = yz[0];
+    ca.q.y_signed = yzp->dtype == LOOM_DTYPE_INT8;
+    ca.q.bias = bias ? bias->data : NULL;
+    ca.q.x_s = *(const float *)xs->data;
+    ca.q.y_s = *(const float *)ys->data;
+    ca.q.w_s = ws->data;
+    return conv_compute(k, &g, &ca, y->data);
+}
 
 const lm_op_def lm_ops_quant[] = {
+    {"", "QuantizeLinear", op_QuantizeLinear},
+    {"", "DequantizeLinear", op_DequantizeLinear},
+    {"", "DynamicQuantizeLinear", op_DynamicQuantizeLinear},
+    {"", "MatMulInteger", op_MatMulInteger},
+    {"", "QLinearMatMul", op_QLinearMatMul},
+    {"", "ConvInteger", op_ConvInteger},
+    {"", "QLinearConv", op_QLinearConv},
     {NULL, NULL, NULL},
 };

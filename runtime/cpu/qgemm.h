@@ -1,0 +1,56 @@
+/*
+ * qgemm.h - 8-bit integer GEMM with zero points: C(int32) = (A - a_zp) x (B - b_zp).
+ *
+ * The quantized operators (MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv)
+ * all reduce to this one primitive. The implementation here is a portable
+ * reference; a VNNI/AVX-512 kernel will replace lm_qgemm_tile() behind the same
+ * interface (it will want u8 x s8, hence the named entry point for that pair).
+ *
+ * Layout: A is [m, k] row-major with row stride lda, B is [k, n] with row stride
+ * ldb, C is [m, n] with row stride ldc (all in elements). Element types are
+ * uint8 or int8, chosen per operand by a_signed/b_signed.
+ *
+ * Zero points: a_zp is NULL (zero), one value (a_zp_per_row false) or one value
+ * per row of A (a_zp[i] for row i); b_zp likewise per column of B. Per-row A and
+ * per-column B zero points keep the sum separable, which is what lets a fast
+ * kernel fold them into row/column sums.
+ *
+ * Accumulation wraps modulo 2^32 (as int32 accumulation does on every backend we
+ * compare against) instead of being undefined behaviour for huge k.
+ */
+#ifndef LOOM_CPU_QGEMM_H
+#define LOOM_CPU_QGEMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct lm_qgemm_params {
+    int64_t m, n, k;
+    const void *a; /* [m, k] uint8 or int8 */
+    int64_t lda;
+    bool a_signed;
+    const void *b; /* [k, n] uint8 or int8 */
+    int64_t ldb;
+    bool b_signed;
+    int32_t *c; /* [m, n] */
+    int64_t ldc;
+    const int32_t *a_zp; /* NULL, one value, or m values */
+    bool a_zp_per_row;
+    const int32_t *b_zp; /* NULL, one value, or n values */
+    bool b_zp_per_col;
+} lm_qgemm_params;
+
+/* Computes rows [m0, m1) x columns [n0, n1) of C, overwriting them. Tiles are
+ * independent, so callers may run disjoint tiles on different threads. */
+void lm_qgemm_tile(const lm_qgemm_params *p, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+
+/* The whole of C. */
+static inline void lm_qgemm(const lm_qgemm_params *p)
+{
+    lm_qgemm_tile(p, 0, p->m, 0, p->n);
+}
+
+/* uint8 A x int8 B, the pair VNNI's vpdpbusd takes natively. */
+void lm_qgemm_u8s8_tile(const lm_qgemm_params *p, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+
+#endif
