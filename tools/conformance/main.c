@@ -267,10 +267,10 @@ static void run_test_child(const char *dir, const options *opt, int fd)
         for (size_t i = 0; i < n_sets && r == R_PASS; i++) {
             tio_path(path, sizeof(path), "%s/%s", dir, sets[i]);
             r = run_data_set(m, path, base_name(dir), why, sizeof(why));
-            if (r != R_PASS) {
-                char tmp[1024];
-                snprintf(tmp, sizeof(tmp), "%s: %s", sets[i], why);
-                snprintf(why, sizeof(why), "%s", tmp);
+            if (r != R_PASS) { /* prefix the data set; a long reason is cut */
+                char tmp[sizeof(why)];
+                memcpy(tmp, why, sizeof(tmp));
+                tio_path(why, sizeof(why), "%s: %s", sets[i], tmp);
             }
         }
         free_names(sets, n_sets);

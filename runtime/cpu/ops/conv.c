@@ -451,7 +451,7 @@ static loom_status op_conv_transpose(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_conv[] = {
-    {"", "Conv", op_conv},
-    {"", "ConvTranspose", op_conv_transpose},
-    {NULL, NULL, NULL},
+    LM_OP("", "Conv", op_conv),
+    LM_OP("", "ConvTranspose", op_conv_transpose),
+    LM_OP_END,
 };

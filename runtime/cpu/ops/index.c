@@ -725,15 +725,15 @@ static loom_status op_reverse_sequence(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_index[] = {
-    {"", "Gather", op_gather},
-    {"", "GatherElements", op_gather_elements},
-    {"", "GatherND", op_gather_nd},
-    {"", "ScatterElements", op_scatter_elements},
-    {"", "Scatter", op_scatter},
-    {"", "ScatterND", op_scatter_nd},
-    {"", "OneHot", op_one_hot},
-    {"", "NonZero", op_non_zero},
-    {"", "Compress", op_compress},
-    {"", "ReverseSequence", op_reverse_sequence},
-    {NULL, NULL, NULL},
+    LM_OP("", "Gather", op_gather),
+    LM_OP("", "GatherElements", op_gather_elements),
+    LM_OP("", "GatherND", op_gather_nd),
+    LM_OP("", "ScatterElements", op_scatter_elements),
+    LM_OP("", "Scatter", op_scatter),
+    LM_OP("", "ScatterND", op_scatter_nd),
+    LM_OP("", "OneHot", op_one_hot),
+    LM_OP("", "NonZero", op_non_zero),
+    LM_OP("", "Compress", op_compress),
+    LM_OP("", "ReverseSequence", op_reverse_sequence),
+    LM_OP_END,
 };

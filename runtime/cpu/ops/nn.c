@@ -322,7 +322,7 @@ static loom_status op_matmul(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_nn[] = {
-    {"", "Gemm", op_gemm},
-    {"", "MatMul", op_matmul},
-    {NULL, NULL, NULL},
+    LM_OP("", "Gemm", op_gemm),
+    LM_OP("", "MatMul", op_matmul),
+    LM_OP_END,
 };

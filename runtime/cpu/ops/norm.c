@@ -477,11 +477,11 @@ static loom_status op_lrn(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_norm[] = {
-    {"", "BatchNormalization", op_batchnorm},
-    {"", "InstanceNormalization", op_instancenorm},
-    {"", "LayerNormalization", op_layernorm},
-    {"", "LpNormalization", op_lpnorm},
-    {"", "MeanVarianceNormalization", op_mvn},
-    {"", "LRN", op_lrn},
-    {NULL, NULL, NULL},
+    LM_OP("", "BatchNormalization", op_batchnorm),
+    LM_OP("", "InstanceNormalization", op_instancenorm),
+    LM_OP("", "LayerNormalization", op_layernorm),
+    LM_OP("", "LpNormalization", op_lpnorm),
+    LM_OP("", "MeanVarianceNormalization", op_mvn),
+    LM_OP("", "LRN", op_lrn),
+    LM_OP_END,
 };

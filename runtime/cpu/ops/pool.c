@@ -336,11 +336,11 @@ static loom_status op_globallppool(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_pool[] = {
-    {"", "MaxPool", op_maxpool},
-    {"", "AveragePool", op_averagepool},
-    {"", "LpPool", op_lppool},
-    {"", "GlobalMaxPool", op_globalmaxpool},
-    {"", "GlobalAveragePool", op_globalaveragepool},
-    {"", "GlobalLpPool", op_globallppool},
-    {NULL, NULL, NULL},
+    LM_OP("", "MaxPool", op_maxpool),
+    LM_OP("", "AveragePool", op_averagepool),
+    LM_OP("", "LpPool", op_lppool),
+    LM_OP("", "GlobalMaxPool", op_globalmaxpool),
+    LM_OP("", "GlobalAveragePool", op_globalaveragepool),
+    LM_OP("", "GlobalLpPool", op_globallppool),
+    LM_OP_END,
 };

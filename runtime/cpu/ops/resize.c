@@ -562,7 +562,7 @@ static loom_status op_upsample(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_resize[] = {
-    {"", "Resize", op_resize},
-    {"", "Upsample", op_upsample},
-    {NULL, NULL, NULL},
+    LM_OP("", "Resize", op_resize),
+    LM_OP("", "Upsample", op_upsample),
+    LM_OP_END,
 };
