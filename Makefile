@@ -182,7 +182,7 @@ fuzz-onnx:
 	clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/fuzz-onnx \
 	    tests/fuzz/fuzz_onnx.c $(FUZZ_BUILD)/lib/libloom.a $(LDLIBS)
 	@$(FUZZ_BUILD)/fuzz-onnx -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 \
-	    -print_final_stats=1 $(FUZZ_BUILD)/corpus-onnx tests/fuzz/corpus/onnx \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-onnx tests/fuzz/corpus/onnx \
 	    > $(FUZZ_BUILD)/fuzz-onnx.log 2>&1; rc=$$?; tail -n 20 $(FUZZ_BUILD)/fuzz-onnx.log; \
 	    if [ $$rc -eq 0 ]; then echo "fuzz-onnx: 1 passed, 0 failed"; \
 	    else echo "fuzz-onnx: 0 passed, 1 failed"; exit 1; fi
