@@ -54,7 +54,8 @@ CONFORMANCE_SRC := $(sort $(wildcard tools/conformance/*.c))
 
 BINS := $(BUILD)/bin/loomctl $(BUILD)/bin/loom-conformance
 
-.PHONY: all deps run test bench install conformance unit clean format check-format fuzz models
+.PHONY: all deps run test bench install conformance unit clean format check-format fuzz models \
+        bench-models models-export unit-asan conformance-asan conformance-update fuzz-onnx
 all: $(LIBLOOM_A) $(LIBLOOM_SO) $(BINS)
 
 # Debian packages the userspace build, tests and benchmarks need. Fragments in
@@ -66,6 +67,7 @@ DEPS_PACKAGES := build-essential pkg-config clang llvm lld clang-format \
                  libopenblas-dev python3-venv
 DEPS_TARGETS  :=
 TEST_SUITES   :=
+BENCH_SUITES  := bench-models
 
 -include mk/*.mk
 
@@ -191,6 +193,25 @@ CORE_SUITES := unit unit-asan conformance conformance-asan models fuzz-onnx
 
 test: all
 	@BUILD=$(BUILD) tests/run-suites.sh $(CORE_SUITES) $(TEST_SUITES)
+
+# ---------------------------------------------------------------- benchmarks
+
+VENV := $(BUILD)/venv
+PY_BENCH_PACKAGES := onnxruntime onnx numpy
+
+# Peers for benchmarks only (ONNX Runtime), from PyPI into a venv under build/.
+$(VENV)/.bench-stamp:
+	@/usr/bin/python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install -q $(PY_BENCH_PACKAGES)
+	@touch $@
+
+# Model latency against ONNX Runtime (fp32 and int8 QDQ), batch 1, 1 and 2 threads.
+bench-models: all models-export $(VENV)/.bench-stamp
+	@$(VENV)/bin/python tests/bench/bench_models.py --loomctl $(BUILD)/bin/loomctl \
+	    --models $(BUILD)/models --threads 1,2 --runs 50 --qdq
+
+bench: all
+	@for b in $(BENCH_SUITES); do echo "=== $$b"; $(MAKE) --no-print-directory -s $$b || exit 1; done
 
 # ---------------------------------------------------------------- install
 
