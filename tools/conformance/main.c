@@ -316,7 +316,9 @@ static void run_test(const char *dir, const options *opt, tally *t)
         close(fds[0]);
         alarm(TEST_TIMEOUT_S);
         run_test_child(dir, opt, fds[1]);
-        _exit(0);
+        /* exit(), not _exit(): LeakSanitizer checks at exit. stdout was flushed
+         * before fork, so nothing of the parent's is written twice. */
+        exit(0);
     }
     close(fds[1]);
     size_t used = 0;
@@ -337,6 +339,11 @@ static void run_test(const char *dir, const options *opt, tally *t)
         static char msg[64];
         snprintf(msg, sizeof(msg), "crashed with signal %d%s", WTERMSIG(status),
                  WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
+        why = msg;
+    } else if (WEXITSTATUS(status) != 0) {
+        static char msg[96];
+        snprintf(msg, sizeof(msg), "test process exited with status %d (a sanitizer report?)",
+                 WEXITSTATUS(status));
         why = msg;
     } else if (used) {
         char *tab1 = strchr(buf, '\t');
