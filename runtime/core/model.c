@@ -157,6 +157,31 @@ void loom_model_destroy(loom_model *m)
     free(m);
 }
 
+loom_status loom_model_bind_dim(loom_model *m, const char *name, int64_t value)
+{
+    if (!m || !name)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_bind_dim: NULL argument");
+    if (value < 0)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "%s: dimension '%s' cannot be %lld", m->name,
+                        name, (long long)value);
+    int bound = 0;
+    for (int i = 0; i < m->g->n_inputs; i++) {
+        lm_value *v = &m->g->values[m->g->inputs[i]];
+        for (int d = 0; d < v->rank; d++)
+            if (v->dims[d] < 0 && v->dim_names[d] && strcmp(v->dim_names[d], name) == 0) {
+                v->dims[d] = value;
+                bound++;
+            }
+    }
+    if (!bound)
+        return lm_error(LOOM_ERR_NOT_FOUND, "%s: no input has a dimension called '%s'", m->name,
+                        name);
+    loom_status s = plan_static_shapes(m);
+    if (s)
+        lm_error_prefix("%s", m->name);
+    return s;
+}
+
 const char *loom_model_name(const loom_model *m)
 {
     return m->name;

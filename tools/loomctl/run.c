@@ -18,7 +18,9 @@ typedef struct run_args {
     const char *output_dir;
     int threads;
     int repeat;
-    int n_inputs;
+    int n_inputs, n_dims;
+    char *dim_name[MAX_IO];
+    int64_t dim_value[MAX_IO];
     char *input_name[MAX_IO];
     const char *input_file[MAX_IO];
 } run_args;
@@ -69,6 +71,16 @@ static int parse_args(int argc, char **argv, run_args *a)
             }
             a->input_name[a->n_inputs] = strndup(val, (size_t)(eq - val));
             a->input_file[a->n_inputs++] = eq + 1;
+        } else if (strcmp(arg, "--dim") == 0) {
+            const char *eq = strchr(val, '=');
+            int v;
+            if (!eq || eq == val || a->n_dims == MAX_IO ||
+                parse_int(eq + 1, "--dim NAME=", 0, 1 << 30, &v)) {
+                fprintf(stderr, "loomctl run: --dim takes NAME=SIZE, got '%s'\n", val);
+                return -1;
+            }
+            a->dim_name[a->n_dims] = strndup(val, (size_t)(eq - val));
+            a->dim_value[a->n_dims++] = v;
         } else if (strcmp(arg, "--device") == 0) {
             a->device = val;
         } else if (strcmp(arg, "--output-dir") == 0) {
@@ -225,6 +237,11 @@ int loomctl_run(int argc, char **argv)
         rc = fail("load");
         goto out;
     }
+    for (int i = 0; i < a.n_dims; i++)
+        if (loom_model_bind_dim(m, a.dim_name[i], a.dim_value[i])) {
+            rc = fail("--dim");
+            goto out;
+        }
     printf("model %s: loaded in %.1f ms\n", loom_model_name(m), now_ms() - t0);
     n_in = loom_model_input_count(m);
     n_out = loom_model_output_count(m);
@@ -249,6 +266,8 @@ out:
         loom_tensor_destroy(out[o]);
     for (int i = 0; i < a.n_inputs; i++)
         free(a.input_name[i]);
+    for (int i = 0; i < a.n_dims; i++)
+        free(a.dim_name[i]);
     loom_model_destroy(m);
     loom_context_destroy(ctx);
     return rc;

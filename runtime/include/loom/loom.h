@@ -181,6 +181,18 @@ LOOM_API loom_status loom_model_input_index(const loom_model *model, const char 
                                             size_t *index);
 
 /**
+ * loom_model_bind_dim() - fix a symbolic dimension at load time.
+ * @name: a symbolic dimension of the inputs ("batch", "N", see dim_names).
+ * @value: the size it takes from now on, >= 0.
+ *
+ * Every input dimension called @name becomes @value. When no symbolic input
+ * dimension is left, the model is planned at once, so shape errors surface here
+ * rather than at the first run. Call it before running the model from other
+ * threads. LOOM_ERR_NOT_FOUND if no input dimension has that name.
+ */
+LOOM_API loom_status loom_model_bind_dim(loom_model *model, const char *name, int64_t value);
+
+/**
  * loom_model_run() - run the model synchronously.
  * @model: a loaded model; may be run by many threads at once.
  * @inputs: one tensor per model input, in loom_model_input_info() order. Their
