@@ -39,6 +39,25 @@ static inline int32_t clamp_round(float v, float lo, float hi)
     return (int32_t)round_half_even_small(v);
 }
 
+/*
+ * for (j = 0; j < n; j++) BODY, in fixed blocks of 16 then the tail: GCC's -O2
+ * ("very cheap") vectorizer cost model skips loops with a variable trip count,
+ * and these elementwise loops are 3-4x faster vectorized. Pointers used in
+ * BODY should be restrict so that no aliasing check is needed either.
+ */
+#define BLOCKED_FOR(j, n, BODY)                                                                    \
+    do {                                                                                           \
+        int64_t j##_blk = 0;                                                                       \
+        for (; j##_blk + 16 <= (n); j##_blk += 16)                                                 \
+            for (int j##_t = 0; j##_t < 16; j##_t++) {                                             \
+                int64_t j = j##_blk + j##_t;                                                       \
+                BODY;                                                                              \
+            }                                                                                      \
+        for (int64_t j = j##_blk; j < (n); j++) {                                                  \
+            BODY;                                                                                  \
+        }                                                                                          \
+    } while (0)
+
 /* ---------------------------------------------------------------------------- */
 /* shared helpers                                                                */
 
@@ -132,19 +151,23 @@ typedef struct qdq_job {
     float lo, hi; /* quantize: output range (without zero point) */
 } qdq_job;
 
+/* Row kernels take restrict parameters: GCC honours restrict on parameters
+ * (also once inlined), not on block-scope pointers, and the vectorizer needs it
+ * to avoid an aliasing check. */
 #define DEFINE_QUANTIZE(NAME, TX, TY)                                                              \
+    static void NAME##_row(const TX *restrict x, TY *restrict y, int64_t n, float s, float lo,     \
+                           float hi, int32_t z)                                                    \
+    {                                                                                              \
+        BLOCKED_FOR(i, n, y[i] = (TY)(clamp_round((float)x[i] / s, lo, hi) + z));                  \
+    }                                                                                              \
     static void NAME(void *arg, int64_t begin, int64_t end)                                        \
     {                                                                                              \
         const qdq_job *j = arg;                                                                    \
         for (int64_t r = begin; r < end; r++) {                                                    \
             int64_t a = r % j->n;                                                                  \
-            float s = j->scale[a];                                                                 \
             int32_t z = j->zp[a];                                                                  \
-            float lo = j->lo - (float)z, hi = j->hi - (float)z;                                    \
-            const TX *x = (const TX *)j->x + r * j->inner;                                         \
-            TY *y = (TY *)j->y + r * j->inner;                                                     \
-            for (int64_t i = 0; i < j->inner; i++)                                                 \
-                y[i] = (TY)(clamp_round((float)x[i] / s, lo, hi) + z);                             \
+            NAME##_row((const TX *)j->x + r * j->inner, (TY *)j->y + r * j->inner, j->inner,       \
+                       j->scale[a], j->lo - (float)z, j->hi - (float)z, z);                        \
         }                                                                                          \
     }
 
@@ -153,24 +176,53 @@ DEFINE_QUANTIZE(quantize_f32_s8, float, int8_t)
 DEFINE_QUANTIZE(quantize_i32_u8, int32_t, uint8_t)
 DEFINE_QUANTIZE(quantize_i32_s8, int32_t, int8_t)
 
-#define DEFINE_DEQUANTIZE(NAME, TX)                                                                \
+/* WT: the type x - zp is computed in; int32 data needs int64 (a nonzero zero
+ * point is out of spec for it but must not overflow). */
+#define DEFINE_DEQUANTIZE(NAME, TX, WT)                                                            \
+    static void NAME##_row(const TX *restrict x, float *restrict y, int64_t n, float s, WT z)      \
+    {                                                                                              \
+        BLOCKED_FOR(i, n, y[i] = (float)((WT)x[i] - z) * s);                                       \
+    }                                                                                              \
     static void NAME(void *arg, int64_t begin, int64_t end)                                        \
     {                                                                                              \
         const qdq_job *j = arg;                                                                    \
         for (int64_t r = begin; r < end; r++) {                                                    \
             int64_t a = r % j->n;                                                                  \
-            float s = j->scale[a];                                                                 \
-            int64_t z = j->zp[a];                                                                  \
-            const TX *x = (const TX *)j->x + r * j->inner;                                         \
-            float *y = (float *)j->y + r * j->inner;                                               \
-            for (int64_t i = 0; i < j->inner; i++)                                                 \
-                y[i] = (float)((int64_t)x[i] - z) * s;                                             \
+            NAME##_row((const TX *)j->x + r * j->inner, (float *)j->y + r * j->inner, j->inner,    \
+                       j->scale[a], (WT)j->zp[a]);                                                 \
         }                                                                                          \
     }
 
-DEFINE_DEQUANTIZE(dequantize_u8, uint8_t)
-DEFINE_DEQUANTIZE(dequantize_s8, int8_t)
-DEFINE_DEQUANTIZE(dequantize_i32, int32_t)
+DEFINE_DEQUANTIZE(dequantize_u8, uint8_t, int32_t)
+DEFINE_DEQUANTIZE(dequantize_s8, int8_t, int32_t)
+DEFINE_DEQUANTIZE(dequantize_i32, int32_t, int64_t)
+
+/* Requantizes a row of int32 accumulators (plus a bias) with one multiplier. */
+#define DEFINE_REQUANT_ROW(NAME, TY)                                                               \
+    static void NAME(const int32_t *restrict acc, TY *restrict y, int64_t n, uint32_t bias,        \
+                     float mult, float lo, float hi, int32_t z)                                    \
+    {                                                                                              \
+        BLOCKED_FOR(                                                                               \
+            c, n,                                                                                  \
+            y[c] =                                                                                 \
+                (TY)(clamp_round((float)(int32_t)((uint32_t)acc[c] + bias) * mult, lo, hi) + z));  \
+    }
+
+DEFINE_REQUANT_ROW(requant_row_u8, uint8_t)
+DEFINE_REQUANT_ROW(requant_row_s8, int8_t)
+
+/* Same with a per-column multiplier (sa * bs[c]) / sy, in that order: it is
+ * how ONNX Runtime rounds the product of the three scales. */
+#define DEFINE_REQUANT_COLS(NAME, TY)                                                              \
+    static void NAME(const int32_t *restrict acc, TY *restrict y, int64_t n, float sa,             \
+                     const float *restrict bs, float sy, float lo, float hi, int32_t z)            \
+    {                                                                                              \
+        BLOCKED_FOR(c, n,                                                                          \
+                    y[c] = (TY)(clamp_round((float)acc[c] * (sa * bs[c] / sy), lo, hi) + z));      \
+    }
+
+DEFINE_REQUANT_COLS(requant_cols_u8, uint8_t)
+DEFINE_REQUANT_COLS(requant_cols_s8, int8_t)
 
 /*
  * Validates scale/zero point against x for (De)QuantizeLinear and splits x into
@@ -505,7 +557,7 @@ typedef struct mm_job {
     const int32_t *y_zp;
 } mm_job;
 
-#define DEFINE_MM_REQUANT(NAME, TY)                                                                \
+#define DEFINE_MM_REQUANT(NAME, SUF, TY)                                                           \
     static void NAME(const mm_job *j, int64_t t, int64_t am, int64_t bm, int64_t m0, int64_t m1,   \
                      int64_t n0, int64_t n1)                                                       \
     {                                                                                              \
@@ -517,22 +569,19 @@ typedef struct mm_job {
             float sa = as[j->a_sk == QP_SINGLE ? 0 : i];                                           \
             float sy = j->y_s[j->y_sk == QP_SINGLE ? 0 : i];                                       \
             int32_t z = j->y_zp[j->y_sk == QP_SINGLE ? 0 : i];                                     \
-            float lo = qlo - (float)z, hi = qhi - (float)z;                                        \
-            const int32_t *acc = j->acc + (t * g->M + i) * g->N;                                   \
-            TY *y = (TY *)j->y + (t * g->M + i) * g->N;                                            \
-            if (j->b_sk == QP_SINGLE) {                                                            \
-                float mult = sa * bs[0] / sy;                                                      \
-                for (int64_t c = n0; c < n1; c++)                                                  \
-                    y[c] = (TY)(clamp_round((float)acc[c] * mult, lo, hi) + z);                    \
-            } else {                                                                               \
-                for (int64_t c = n0; c < n1; c++)                                                  \
-                    y[c] = (TY)(clamp_round((float)acc[c] * (sa * bs[c] / sy), lo, hi) + z);       \
-            }                                                                                      \
+            const int32_t *acc = j->acc + (t * g->M + i) * g->N + n0;                              \
+            TY *y = (TY *)j->y + (t * g->M + i) * g->N + n0;                                       \
+            if (j->b_sk == QP_SINGLE)                                                              \
+                requant_row_##SUF(acc, y, n1 - n0, 0, sa * bs[0] / sy, qlo - (float)z,             \
+                                  qhi - (float)z, z);                                              \
+            else                                                                                   \
+                requant_cols_##SUF(acc, y, n1 - n0, sa, bs + n0, sy, qlo - (float)z,               \
+                                   qhi - (float)z, z);                                             \
         }                                                                                          \
     }
 
-DEFINE_MM_REQUANT(mm_requant_u8, uint8_t)
-DEFINE_MM_REQUANT(mm_requant_s8, int8_t)
+DEFINE_MM_REQUANT(mm_requant_u8, u8, uint8_t)
+DEFINE_MM_REQUANT(mm_requant_s8, s8, int8_t)
 
 static void mm_run(void *arg, int64_t begin, int64_t end)
 {
@@ -886,7 +935,7 @@ typedef struct conv_job {
     int32_t y_zp;
 } conv_job;
 
-#define DEFINE_CONV_REQUANT(NAME, TY)                                                              \
+#define DEFINE_CONV_REQUANT(NAME, SUF, TY)                                                         \
     static void NAME(const conv_job *j, int64_t m0, int64_t m1, int64_t n0, int64_t n1)            \
     {                                                                                              \
         float lo = (j->y_signed ? -128.0f : 0.0f) - (float)j->y_zp;                                \
@@ -896,17 +945,13 @@ typedef struct conv_job {
             int64_t ch = j->m_base + i;                                                            \
             float mult = j->x_s * j->w_s[j->w_s_per_ch ? ch : 0] / j->y_s;                         \
             uint32_t bias = j->bias ? (uint32_t)j->bias[ch] : 0;                                   \
-            const int32_t *acc = j->p.c + i * os;                                                  \
-            TY *y = (TY *)j->y + i * os;                                                           \
-            for (int64_t c = n0; c < n1; c++) {                                                    \
-                int32_t v = (int32_t)((uint32_t)acc[c] + bias);                                    \
-                y[c] = (TY)(clamp_round((float)v * mult, lo, hi) + j->y_zp);                       \
-            }                                                                                      \
+            requant_row_##SUF(j->p.c + i * os + n0, (TY *)j->y + i * os + n0, n1 - n0, bias, mult, \
+                              lo, hi, j->y_zp);                                                    \
         }                                                                                          \
     }
 
-DEFINE_CONV_REQUANT(conv_requant_u8, uint8_t)
-DEFINE_CONV_REQUANT(conv_requant_s8, int8_t)
+DEFINE_CONV_REQUANT(conv_requant_u8, u8, uint8_t)
+DEFINE_CONV_REQUANT(conv_requant_s8, s8, int8_t)
 
 static void conv_run(void *arg, int64_t begin, int64_t end)
 {
