@@ -23,11 +23,18 @@ endif
 OPT      ?= -O2
 CPPFLAGS += -D_GNU_SOURCE -Iruntime/include -Iruntime -Itools -I$(BUILD)/gen
 CFLAGS   += -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-            -fvisibility=hidden -pthread
+            -fvisibility=hidden -pthread $(EXTRA_CFLAGS)
 LDLIBS   += -lprotobuf-c -lm -lpthread
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Quiet by default; `make V=1` shows the commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
 endif
 
 GEN        := $(BUILD)/gen
@@ -50,37 +57,157 @@ BINS := $(BUILD)/bin/loomctl $(BUILD)/bin/loom-conformance
 .PHONY: all deps run test bench install conformance unit clean format check-format fuzz models
 all: $(LIBLOOM_A) $(LIBLOOM_SO) $(BINS)
 
+# Debian packages the userspace build, tests and benchmarks need. Fragments in
+# mk/ add theirs (DEPS_PACKAGES) and extra install steps (DEPS_TARGETS), and
+# test suites (TEST_SUITES) that `make test` runs after the core ones.
+DEPS_PACKAGES := build-essential pkg-config clang llvm lld clang-format \
+                 protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata \
+                 libcmocka-dev python3-torch python3-torchvision python3-onnx python3-numpy \
+                 libopenblas-dev python3-venv
+DEPS_TARGETS  :=
+TEST_SUITES   :=
+
 -include mk/*.mk
 
 $(ONNX_PB_C) $(ONNX_PB_H): $(ONNX_PROTO)
 	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -I/usr/include $(ONNX_PROTO)
+	$(Q)protoc-c --c_out=$(GEN) -I/usr/include $(ONNX_PROTO)
 
 $(BUILD)/obj/gen/onnx.pb-c.o: $(ONNX_PB_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -std=c11 $(OPT) -g -fPIC -w -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) -std=c11 $(OPT) -g -fPIC -w -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c $(ONNX_PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIBLOOM_A): $(RUNTIME_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(LIBLOOM_SO): $(RUNTIME_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libloom.so.0 -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared $(LDFLAGS) -Wl,-soname,libloom.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/loomctl: $(LOOMCTL_SRC:%.c=$(BUILD)/obj/%.o) $(TOOL_COMMON_OBJ) $(LIBLOOM_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/loom-conformance: $(CONFORMANCE_SRC:%.c=$(BUILD)/obj/%.o) $(TOOL_COMMON_OBJ) $(LIBLOOM_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
 	rm -rf $(BUILD)
+
+deps: $(DEPS_TARGETS)
+	@tools/install-deps.sh $(DEPS_PACKAGES)
+
+# ---------------------------------------------------------------- example run
+
+EXAMPLE_MODEL := $(BUILD)/models/squeezenet1_1_opset13/model.onnx
+
+$(BUILD)/models/.stamp: tests/models/export_torchvision.py
+	/usr/bin/python3 tests/models/export_torchvision.py $(BUILD)/models 2>&1 | grep -v -i warning
+	@touch $@
+
+models-export: $(BUILD)/models/.stamp
+
+run: deps
+	@$(MAKE) --no-print-directory all models-export
+	$(BUILD)/bin/loomctl run $(EXAMPLE_MODEL) --repeat 20
+
+# ---------------------------------------------------------------- tests
+
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_LIB  := $(sort $(wildcard tests/unit/lib/*.c))
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_LIB:%.c=$(BUILD)/obj/%.o) $(LIBLOOM_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Runs every unit test binary; each ends with "N passed, N failed".
+unit: $(UNIT_BINS)
+	@pass=0; fail=0; for t in $(UNIT_BINS); do \
+	    out=$$(LOOM_TEST_DATA=/usr/share/libonnx-testdata/data $$t 2>&1); rc=$$?; echo "$$out"; \
+	    line=$$(echo "$$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n1); \
+	    p=$${line%% passed*}; f=$${line#*passed, }; f=$${f%% failed*}; \
+	    [ -n "$$line" ] || { p=0; f=1; }; [ $$rc -eq 0 ] || [ "$$f" -ne 0 ] || f=1; \
+	    pass=$$((pass + p)); fail=$$((fail + f)); done; \
+	echo "$$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+# The same tests built with AddressSanitizer and UndefinedBehaviorSanitizer.
+unit-asan:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 OPT=-O1 unit
+
+CONFORMANCE_DIRS := $(addprefix /usr/share/libonnx-testdata/data/,node simple pytorch-converted pytorch-operator)
+CONFORMANCE_EXPECT := tests/conformance/expected-pass.txt
+
+# Every ONNX backend test; fails only on a regression against the expected list.
+conformance: $(BUILD)/bin/loom-conformance
+	@$(BUILD)/bin/loom-conformance --quiet --table $(BUILD)/conformance.md \
+	    --expect $(CONFORMANCE_EXPECT) $(CONFORMANCE_DIRS)
+
+# Conformance under the sanitizers: catches kernels reading out of bounds.
+conformance-asan:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 OPT=-O1 $(BUILD)/asan/bin/loom-conformance
+	@ASAN_OPTIONS=detect_leaks=1 $(BUILD)/asan/bin/loom-conformance --quiet \
+	    --expect $(CONFORMANCE_EXPECT) $(CONFORMANCE_DIRS)
+
+# Regenerates the expected-pass list from the current results (review the diff).
+conformance-update: $(BUILD)/bin/loom-conformance
+	@$(BUILD)/bin/loom-conformance $(CONFORMANCE_DIRS) | sed -n 's/^PASS \([^ ]*\).*/\1/p' \
+	    > $(CONFORMANCE_EXPECT); wc -l $(CONFORMANCE_EXPECT)
+
+# torchvision architectures exported by PyTorch, compared with PyTorch's outputs.
+models: $(BUILD)/bin/loom-conformance models-export
+	@$(BUILD)/bin/loom-conformance $(BUILD)/models
+
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_TIME  ?= 60
+
+# libFuzzer over the model loader (clang), seeded from tests/fuzz/corpus/onnx.
+fuzz-onnx:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SAN=1 OPT=-O1 \
+	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/lib/libloom.a
+	@mkdir -p $(FUZZ_BUILD)/corpus-onnx
+	clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/fuzz-onnx \
+	    tests/fuzz/fuzz_onnx.c $(FUZZ_BUILD)/lib/libloom.a $(LDLIBS)
+	@$(FUZZ_BUILD)/fuzz-onnx -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 \
+	    -print_final_stats=1 $(FUZZ_BUILD)/corpus-onnx tests/fuzz/corpus/onnx \
+	    > $(FUZZ_BUILD)/fuzz-onnx.log 2>&1; rc=$$?; tail -n 20 $(FUZZ_BUILD)/fuzz-onnx.log; \
+	    if [ $$rc -eq 0 ]; then echo "fuzz-onnx: 1 passed, 0 failed"; \
+	    else echo "fuzz-onnx: 0 passed, 1 failed"; exit 1; fi
+
+CORE_SUITES := unit unit-asan conformance conformance-asan models fuzz-onnx
+
+test: all
+	@BUILD=$(BUILD) tests/run-suites.sh $(CORE_SUITES) $(TEST_SUITES)
+
+# ---------------------------------------------------------------- install
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/include/loom $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(LIBLOOM_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBLOOM_SO) $(DESTDIR)$(PREFIX)/lib/libloom.so.0
+	ln -sf libloom.so.0 $(DESTDIR)$(PREFIX)/lib/libloom.so
+	install -m 644 runtime/include/loom/*.h $(DESTDIR)$(PREFIX)/include/loom/
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' runtime/libloom.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libloom.pc
+
+format:
+	clang-format -i $$(git ls-files 'runtime/*.[ch]' 'tools/*.[ch]' 'tests/*.[ch]' 'hls/*.[ch]')
+
+check-format:
+	clang-format --dry-run -Werror $$(git ls-files 'runtime/*.[ch]' 'tools/*.[ch]' 'tests/*.[ch]' 'hls/*.[ch]')
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -51,16 +51,26 @@ const char *loom_last_error(void)
 const char *loom_status_name(loom_status status)
 {
     switch (status) {
-    case LOOM_OK: return "LOOM_OK";
-    case LOOM_ERR_INVALID_ARGUMENT: return "LOOM_ERR_INVALID_ARGUMENT";
-    case LOOM_ERR_PARSE: return "LOOM_ERR_PARSE";
-    case LOOM_ERR_INVALID_MODEL: return "LOOM_ERR_INVALID_MODEL";
-    case LOOM_ERR_UNSUPPORTED: return "LOOM_ERR_UNSUPPORTED";
-    case LOOM_ERR_NO_MEMORY: return "LOOM_ERR_NO_MEMORY";
-    case LOOM_ERR_IO: return "LOOM_ERR_IO";
-    case LOOM_ERR_SHAPE: return "LOOM_ERR_SHAPE";
-    case LOOM_ERR_NOT_FOUND: return "LOOM_ERR_NOT_FOUND";
-    case LOOM_ERR_RUNTIME: return "LOOM_ERR_RUNTIME";
+    case LOOM_OK:
+        return "LOOM_OK";
+    case LOOM_ERR_INVALID_ARGUMENT:
+        return "LOOM_ERR_INVALID_ARGUMENT";
+    case LOOM_ERR_PARSE:
+        return "LOOM_ERR_PARSE";
+    case LOOM_ERR_INVALID_MODEL:
+        return "LOOM_ERR_INVALID_MODEL";
+    case LOOM_ERR_UNSUPPORTED:
+        return "LOOM_ERR_UNSUPPORTED";
+    case LOOM_ERR_NO_MEMORY:
+        return "LOOM_ERR_NO_MEMORY";
+    case LOOM_ERR_IO:
+        return "LOOM_ERR_IO";
+    case LOOM_ERR_SHAPE:
+        return "LOOM_ERR_SHAPE";
+    case LOOM_ERR_NOT_FOUND:
+        return "LOOM_ERR_NOT_FOUND";
+    case LOOM_ERR_RUNTIME:
+        return "LOOM_ERR_RUNTIME";
     }
     return "LOOM_ERR_UNKNOWN";
 }

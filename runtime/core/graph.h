@@ -39,14 +39,14 @@ typedef struct lm_attr {
 /* A value is an edge of the graph: a graph input, an initializer, a node output. */
 typedef struct lm_value {
     char *name;
-    loom_dtype dtype; /* LOOM_DTYPE_UNDEFINED until inferred */
-    int rank;         /* -1 when unknown */
-    int64_t dims[LOOM_MAX_RANK];   /* -1 for symbolic or unknown */
+    loom_dtype dtype;               /* LOOM_DTYPE_UNDEFINED until inferred */
+    int rank;                       /* -1 when unknown */
+    int64_t dims[LOOM_MAX_RANK];    /* -1 for symbolic or unknown */
     char *dim_names[LOOM_MAX_RANK]; /* symbolic names, NULL if none */
-    loom_tensor *constant;        /* initializer or folded constant, else NULL */
-    int producer;                 /* index of the producing node, -1 if none */
-    bool is_input;                /* fed by the caller */
-    bool is_output;               /* returned to the caller */
+    loom_tensor *constant;          /* initializer or folded constant, else NULL */
+    int producer;                   /* index of the producing node, -1 if none */
+    bool is_input;                  /* fed by the caller */
+    bool is_output;                 /* returned to the caller */
 } lm_value;
 
 struct lm_op_def;

@@ -21,8 +21,8 @@ static loom_status bind_kernels(lm_graph *g)
         n->op = lm_cpu_find_op(n->domain, n->op_type);
         if (!n->op)
             return lm_error(LOOM_ERR_UNSUPPORTED,
-                            "node '%s': operator '%s'%s%s%s is not supported by any device", n->name,
-                            n->op_type, *n->domain ? " (domain '" : "", n->domain,
+                            "node '%s': operator '%s'%s%s%s is not supported by any device",
+                            n->name, n->op_type, *n->domain ? " (domain '" : "", n->domain,
                             *n->domain ? "')" : "");
     }
     return LOOM_OK;

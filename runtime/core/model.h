@@ -26,8 +26,9 @@ typedef struct lm_plan {
     loom_tensor **constant; /* per value: folded or initializer data, else NULL */
     bool *owns_constant;    /* per value: constant[v] was folded by this plan */
     int n_steps;
-    int *steps;    /* node indices to run, in order */
-    int *last_use; /* per value: last step reading it, -1 if none */
+    int *steps;      /* node indices to run, in order */
+    int *last_use;   /* per value: last step reading it, -1 if none */
+    void **prepared; /* per step: the kernel's lm_op_def.prepare state, or NULL */
 } lm_plan;
 
 /* Plans kept per model; a run with yet another input shape gets a plan of its own. */
@@ -50,6 +51,10 @@ void lm_plan_free(const lm_graph *g, lm_plan *p);
 /* Sets up and runs one node's kernel; shared by planning (dry) and running. */
 struct lm_threadpool;
 loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
-                        struct lm_threadpool *pool);
+                        void *prepared, struct lm_threadpool *pool);
+
+/* Calls the node's prepare hook (if any) on planning-time inputs; *@state gets its result. */
+loom_status lm_prepare_node(const lm_node *node, loom_tensor *const *in, void **state,
+                            struct lm_threadpool *pool);
 
 #endif

@@ -81,8 +81,7 @@ static loom_status read_external(const Onnx__TensorProto *tp, const char *dir, l
                           "length %llu",
                           tp->name ? tp->name : "", path, (unsigned long long)offset,
                           (unsigned long long)length);
-    } else if (fseeko(f, (off_t)offset, SEEK_SET) ||
-               fread(t->data, 1, t->nbytes, f) != t->nbytes) {
+    } else if (fseeko(f, (off_t)offset, SEEK_SET) || fread(t->data, 1, t->nbytes, f) != t->nbytes) {
         status = lm_error(LOOM_ERR_IO, "tensor '%s': reading external data '%s' failed",
                           tp->name ? tp->name : "", path);
     }
@@ -90,13 +89,13 @@ static loom_status read_external(const Onnx__TensorProto *tp, const char *dir, l
     return status;
 }
 
-#define COPY_TYPED(field, ctype)                                                               \
-    do {                                                                                       \
-        if (tp->n_##field != (size_t)count)                                                    \
-            goto count_mismatch;                                                               \
-        ctype *dst = t->data;                                                                  \
-        for (int64_t i = 0; i < count; i++)                                                    \
-            dst[i] = (ctype)tp->field[i];                                                      \
+#define COPY_TYPED(field, ctype)                                                                   \
+    do {                                                                                           \
+        if (tp->n_##field != (size_t)count)                                                        \
+            goto count_mismatch;                                                                   \
+        ctype *dst = t->data;                                                                      \
+        for (int64_t i = 0; i < count; i++)                                                        \
+            dst[i] = (ctype)tp->field[i];                                                          \
     } while (0)
 
 static loom_status tensor_from_proto(const Onnx__TensorProto *tp, const char *dir,
@@ -112,12 +111,12 @@ static loom_status tensor_from_proto(const Onnx__TensorProto *tp, const char *di
                         tp->n_dims, LOOM_MAX_RANK);
     for (size_t i = 0; i < tp->n_dims; i++)
         if (tp->dims[i] < 0)
-            return lm_error(LOOM_ERR_INVALID_MODEL, "tensor '%s' has negative dimension %lld",
-                            name, (long long)tp->dims[i]);
+            return lm_error(LOOM_ERR_INVALID_MODEL, "tensor '%s' has negative dimension %lld", name,
+                            (long long)tp->dims[i]);
     loom_dtype dt = (loom_dtype)tp->data_type;
     if (dt == LOOM_DTYPE_STRING || loom_dtype_size(dt) == 0)
-        return lm_error(LOOM_ERR_UNSUPPORTED, "tensor '%s' has unsupported data type %d (%s)",
-                        name, tp->data_type, loom_dtype_name(dt));
+        return lm_error(LOOM_ERR_UNSUPPORTED, "tensor '%s' has unsupported data type %d (%s)", name,
+                        tp->data_type, loom_dtype_name(dt));
     loom_tensor *t = malloc(sizeof(*t));
     if (!t)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
@@ -128,8 +127,8 @@ static loom_status tensor_from_proto(const Onnx__TensorProto *tp, const char *di
         return s;
     }
     int64_t count = lm_tensor_count(t);
-    bool external = tp->has_data_location &&
-                    tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    bool external =
+        tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     /* Check the sizes before allocating, so a 2^40-element header with no data
      * fails cheaply. */
     if (!external) {
@@ -156,22 +155,48 @@ static loom_status tensor_from_proto(const Onnx__TensorProto *tp, const char *di
             return s;
         }
     } else if (tp->has_raw_data) {
-        memcpy(t->data, tp->raw_data.data, t->nbytes); /* little-endian host */
+        if (t->nbytes) /* an empty tensor may have a NULL raw_data */
+            memcpy(t->data, tp->raw_data.data, t->nbytes); /* little-endian host */
     } else {
         switch (dt) {
-        case LOOM_DTYPE_FLOAT: COPY_TYPED(float_data, float); break;
-        case LOOM_DTYPE_DOUBLE: COPY_TYPED(double_data, double); break;
-        case LOOM_DTYPE_INT64: COPY_TYPED(int64_data, int64_t); break;
-        case LOOM_DTYPE_UINT64: COPY_TYPED(uint64_data, uint64_t); break;
-        case LOOM_DTYPE_UINT32: COPY_TYPED(uint64_data, uint32_t); break;
-        case LOOM_DTYPE_INT32: COPY_TYPED(int32_data, int32_t); break;
-        case LOOM_DTYPE_INT16: COPY_TYPED(int32_data, int16_t); break;
-        case LOOM_DTYPE_INT8: COPY_TYPED(int32_data, int8_t); break;
-        case LOOM_DTYPE_UINT16: COPY_TYPED(int32_data, uint16_t); break;
-        case LOOM_DTYPE_FLOAT16: COPY_TYPED(int32_data, uint16_t); break;
-        case LOOM_DTYPE_UINT8: COPY_TYPED(int32_data, uint8_t); break;
-        case LOOM_DTYPE_BOOL: COPY_TYPED(int32_data, uint8_t); break;
-        default: break;
+        case LOOM_DTYPE_FLOAT:
+            COPY_TYPED(float_data, float);
+            break;
+        case LOOM_DTYPE_DOUBLE:
+            COPY_TYPED(double_data, double);
+            break;
+        case LOOM_DTYPE_INT64:
+            COPY_TYPED(int64_data, int64_t);
+            break;
+        case LOOM_DTYPE_UINT64:
+            COPY_TYPED(uint64_data, uint64_t);
+            break;
+        case LOOM_DTYPE_UINT32:
+            COPY_TYPED(uint64_data, uint32_t);
+            break;
+        case LOOM_DTYPE_INT32:
+            COPY_TYPED(int32_data, int32_t);
+            break;
+        case LOOM_DTYPE_INT16:
+            COPY_TYPED(int32_data, int16_t);
+            break;
+        case LOOM_DTYPE_INT8:
+            COPY_TYPED(int32_data, int8_t);
+            break;
+        case LOOM_DTYPE_UINT16:
+            COPY_TYPED(int32_data, uint16_t);
+            break;
+        case LOOM_DTYPE_FLOAT16:
+            COPY_TYPED(int32_data, uint16_t);
+            break;
+        case LOOM_DTYPE_UINT8:
+            COPY_TYPED(int32_data, uint8_t);
+            break;
+        case LOOM_DTYPE_BOOL:
+            COPY_TYPED(int32_data, uint8_t);
+            break;
+        default:
+            break;
         }
     }
     *out = t;
@@ -202,8 +227,7 @@ loom_status lm_onnx_read_tensor(const void *data, size_t size, loom_tensor **out
     return s;
 }
 
-loom_status lm_onnx_write_tensor(const loom_tensor *t, const char *name, void **data,
-                                 size_t *size)
+loom_status lm_onnx_write_tensor(const loom_tensor *t, const char *name, void **data, size_t *size)
 {
     Onnx__TensorProto tp = ONNX__TENSOR_PROTO__INIT;
     tp.n_dims = (size_t)t->rank;
@@ -304,8 +328,8 @@ static loom_status apply_type(lm_value *v, const Onnx__TypeProto *tp, const char
         v->dims[d] = -1;
         if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
             if (dim->dim_value < 0)
-                return lm_error(LOOM_ERR_INVALID_MODEL, "%s '%s' has negative dimension %lld",
-                                what, v->name, (long long)dim->dim_value);
+                return lm_error(LOOM_ERR_INVALID_MODEL, "%s '%s' has negative dimension %lld", what,
+                                v->name, (long long)dim->dim_value);
             v->dims[d] = dim->dim_value;
         } else if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
                    dim->dim_param && *dim->dim_param) {
@@ -362,8 +386,7 @@ static loom_status import_attr(lm_attr *a, const Onnx__AttributeProto *ap)
         break;
     case LM_ATTR_TENSOR:
         if (!ap->t)
-            return lm_error(LOOM_ERR_INVALID_MODEL, "tensor attribute '%s' has no tensor",
-                            a->name);
+            return lm_error(LOOM_ERR_INVALID_MODEL, "tensor attribute '%s' has no tensor", a->name);
         return tensor_from_proto(ap->t, NULL, &a->t);
     default:
         break; /* graphs and sparse tensors: the kernels that need them refuse */
@@ -406,8 +429,8 @@ static loom_status import_node(lm_graph *g, name_map *m, const Onnx__NodeProto *
     n->opset = opset_of(ops, n->domain);
     if (n->opset < 0)
         return lm_error(LOOM_ERR_INVALID_MODEL,
-                        "node '%s' (%s) uses domain '%s', which the model does not import",
-                        n->name, n->op_type, n->domain);
+                        "node '%s' (%s) uses domain '%s', which the model does not import", n->name,
+                        n->op_type, n->domain);
     n->n_in = (int)np->n_input;
     for (size_t i = 0; i < np->n_input; i++) {
         n->in[i] = -1;
@@ -424,8 +447,8 @@ static loom_status import_node(lm_graph *g, name_map *m, const Onnx__NodeProto *
         lm_value *v = &g->values[n->out[i]];
         if (v->producer >= 0 || v->constant || v->is_input)
             return lm_error(LOOM_ERR_INVALID_MODEL,
-                            "node '%s' (%s) writes value '%s', which is already defined",
-                            n->name, n->op_type, v->name);
+                            "node '%s' (%s) writes value '%s', which is already defined", n->name,
+                            n->op_type, v->name);
         v->producer = index;
     }
     for (size_t i = 0; i < np->n_attribute; i++, n->n_attr++) {

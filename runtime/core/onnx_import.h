@@ -23,7 +23,6 @@ loom_status lm_onnx_import(const void *data, size_t size, const char *dir, lm_gr
 loom_status lm_onnx_read_tensor(const void *data, size_t size, loom_tensor **out, char **name_out);
 
 /* Serializes @t as a TensorProto named @name into a malloc'd buffer. */
-loom_status lm_onnx_write_tensor(const loom_tensor *t, const char *name, void **data,
-                                 size_t *size);
+loom_status lm_onnx_write_tensor(const loom_tensor *t, const char *name, void **data, size_t *size);
 
 #endif

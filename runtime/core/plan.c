@@ -24,6 +24,11 @@ void lm_plan_free(const lm_graph *g, lm_plan *p)
         for (int v = 0; v < g->n_values; v++)
             if (p->owns_constant[v])
                 loom_tensor_destroy(p->constant[v]);
+    if (p->prepared)
+        for (int i = 0; i < p->n_steps; i++)
+            if (p->prepared[i])
+                g->nodes[p->steps[i]].op->free_prepared(p->prepared[i]);
+    free(p->prepared);
     free(p->constant);
     free(p->owns_constant);
     free(p->sig);
@@ -66,8 +71,8 @@ static bool sig_equal(const lm_plan *p, const lm_graph *g, loom_tensor *const *i
 
 /* Shape headers (data NULL) the dry pass hands to kernels, one per value. */
 typedef struct shape_table {
-    loom_tensor **t;  /* what kernels see for each value; NULL = shape unknown */
-    bool *owns;       /* t[v] is a header this pass allocated */
+    loom_tensor **t; /* what kernels see for each value; NULL = shape unknown */
+    bool *owns;      /* t[v] is a header this pass allocated */
 } shape_table;
 
 static void release_shapes(const lm_graph *g, shape_table *st)
@@ -102,7 +107,7 @@ static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_tab
         return LOOM_OK;
     }
     memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
-    loom_status s = lm_run_node(n, in, out, !all_const, pool);
+    loom_status s = lm_run_node(n, in, out, !all_const, NULL, pool);
     if (s == LM_DEFER) {
         p->n_steps++;
         s = LOOM_OK;
@@ -127,7 +132,7 @@ static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_tab
         out[o] = NULL;
     }
     if (!produced_data)
-        p->n_steps++;
+        s = lm_prepare_node(n, in, &p->prepared[p->n_steps++], pool);
 release:
     for (int o = 0; o < n->n_out; o++)
         loom_tensor_destroy(out[o]);
@@ -149,10 +154,11 @@ static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan
     p->owns_constant = calloc(nv, sizeof(bool));
     p->steps = malloc(sizeof(int) * ((size_t)g->n_nodes + 1));
     p->last_use = malloc(sizeof(int) * nv);
+    p->prepared = calloc((size_t)g->n_nodes + 1, sizeof(void *));
     st.t = calloc(nv, sizeof(loom_tensor *));
     st.owns = calloc(nv, sizeof(bool));
-    if (!p->sig || !p->constant || !p->owns_constant || !p->steps || !p->last_use || !st.t ||
-        !st.owns) {
+    if (!p->sig || !p->constant || !p->owns_constant || !p->steps || !p->last_use || !p->prepared ||
+        !st.t || !st.owns) {
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory planning %d values", g->n_values);
         goto out;
     }

@@ -15,7 +15,7 @@ loom_status lm_exec_alloc_output(lm_kctx *k, int i, loom_tensor *t)
 }
 
 loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
-                        struct lm_threadpool *pool)
+                        void *prepared, struct lm_threadpool *pool)
 {
     lm_kctx k = {
         .node = node,
@@ -24,6 +24,7 @@ loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor
         .in = in,
         .out = out,
         .dry = dry,
+        .prepared = prepared,
         .pool = pool,
     };
     loom_status s = node->op->run(&k);
@@ -34,6 +35,34 @@ loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor
                 return lm_error(LOOM_ERR_RUNTIME, "node '%s' (%s): kernel produced no output %d",
                                 node->name, node->op_type, o);
     }
+    return s;
+}
+
+loom_status lm_prepare_node(const lm_node *node, loom_tensor *const *in, void **state,
+                            struct lm_threadpool *pool)
+{
+    *state = NULL;
+    if (!node->op->prepare)
+        return LOOM_OK;
+    loom_tensor *out[node->n_out + 1];
+    memset(out, 0, sizeof(loom_tensor *) * (size_t)(node->n_out + 1));
+    lm_kctx k = {
+        .node = node,
+        .n_in = node->n_in,
+        .n_out = node->n_out,
+        .in = in,
+        .out = out,
+        .dry = true,
+        .pool = pool,
+    };
+    loom_status s = node->op->prepare(&k);
+    lm_kctx_release_scratch(&k);
+    for (int o = 0; o < node->n_out; o++)
+        loom_tensor_destroy(out[o]);
+    if (s && k.prepared && node->op->free_prepared)
+        node->op->free_prepared(k.prepared);
+    else
+        *state = k.prepared;
     return s;
 }
 
@@ -70,7 +99,7 @@ static loom_status run_steps(loom_model *m, const lm_plan *p, loom_tensor **val,
         for (int i = 0; i < n->n_in; i++)
             in[i] = n->in[i] >= 0 ? val[n->in[i]] : NULL;
         memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
-        loom_status s = lm_run_node(n, in, out, false, m->ctx->pool);
+        loom_status s = lm_run_node(n, in, out, false, p->prepared[step], m->ctx->pool);
         for (int o = 0; o < n->n_out; o++) {
             int v = n->out[o];
             if (s || v < 0) {

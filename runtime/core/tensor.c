@@ -7,34 +7,63 @@
 #include "error.h"
 #include "tensor.h"
 
+size_t lm_max_tensor_bytes = (size_t)16 << 30;
+
 size_t loom_dtype_size(loom_dtype dt)
 {
     switch (dt) {
-    case LOOM_DTYPE_FLOAT: case LOOM_DTYPE_INT32: case LOOM_DTYPE_UINT32: return 4;
-    case LOOM_DTYPE_UINT8: case LOOM_DTYPE_INT8: case LOOM_DTYPE_BOOL: return 1;
-    case LOOM_DTYPE_UINT16: case LOOM_DTYPE_INT16: case LOOM_DTYPE_FLOAT16: return 2;
-    case LOOM_DTYPE_INT64: case LOOM_DTYPE_DOUBLE: case LOOM_DTYPE_UINT64: return 8;
-    default: return 0;
+    case LOOM_DTYPE_FLOAT:
+    case LOOM_DTYPE_INT32:
+    case LOOM_DTYPE_UINT32:
+        return 4;
+    case LOOM_DTYPE_UINT8:
+    case LOOM_DTYPE_INT8:
+    case LOOM_DTYPE_BOOL:
+        return 1;
+    case LOOM_DTYPE_UINT16:
+    case LOOM_DTYPE_INT16:
+    case LOOM_DTYPE_FLOAT16:
+        return 2;
+    case LOOM_DTYPE_INT64:
+    case LOOM_DTYPE_DOUBLE:
+    case LOOM_DTYPE_UINT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
 const char *loom_dtype_name(loom_dtype dt)
 {
     switch (dt) {
-    case LOOM_DTYPE_FLOAT: return "float";
-    case LOOM_DTYPE_UINT8: return "uint8";
-    case LOOM_DTYPE_INT8: return "int8";
-    case LOOM_DTYPE_UINT16: return "uint16";
-    case LOOM_DTYPE_INT16: return "int16";
-    case LOOM_DTYPE_INT32: return "int32";
-    case LOOM_DTYPE_INT64: return "int64";
-    case LOOM_DTYPE_STRING: return "string";
-    case LOOM_DTYPE_BOOL: return "bool";
-    case LOOM_DTYPE_FLOAT16: return "float16";
-    case LOOM_DTYPE_DOUBLE: return "double";
-    case LOOM_DTYPE_UINT32: return "uint32";
-    case LOOM_DTYPE_UINT64: return "uint64";
-    default: return "?";
+    case LOOM_DTYPE_FLOAT:
+        return "float";
+    case LOOM_DTYPE_UINT8:
+        return "uint8";
+    case LOOM_DTYPE_INT8:
+        return "int8";
+    case LOOM_DTYPE_UINT16:
+        return "uint16";
+    case LOOM_DTYPE_INT16:
+        return "int16";
+    case LOOM_DTYPE_INT32:
+        return "int32";
+    case LOOM_DTYPE_INT64:
+        return "int64";
+    case LOOM_DTYPE_STRING:
+        return "string";
+    case LOOM_DTYPE_BOOL:
+        return "bool";
+    case LOOM_DTYPE_FLOAT16:
+        return "float16";
+    case LOOM_DTYPE_DOUBLE:
+        return "double";
+    case LOOM_DTYPE_UINT32:
+        return "uint32";
+    case LOOM_DTYPE_UINT64:
+        return "uint64";
+    default:
+        return "?";
     }
 }
 
@@ -75,8 +104,8 @@ const char *lm_dims_str(int rank, const int64_t *dims, char *buf, size_t len)
     size_t used = 0;
     used += (size_t)snprintf(buf, len, "[");
     for (int i = 0; i < rank && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? "," : "",
-                                 (long long)dims[i]);
+        used +=
+            (size_t)snprintf(buf + used, len - used, "%s%lld", i ? "," : "", (long long)dims[i]);
     if (used < len)
         snprintf(buf + used, len - used, "]");
     return buf;
@@ -142,15 +171,25 @@ int64_t lm_tensor_get_i64(const loom_tensor *t, int64_t i)
 {
     const void *p = t->data;
     switch (t->dtype) {
-    case LOOM_DTYPE_INT64: return ((const int64_t *)p)[i];
-    case LOOM_DTYPE_INT32: return ((const int32_t *)p)[i];
-    case LOOM_DTYPE_INT16: return ((const int16_t *)p)[i];
-    case LOOM_DTYPE_INT8: return ((const int8_t *)p)[i];
-    case LOOM_DTYPE_UINT64: return (int64_t)((const uint64_t *)p)[i];
-    case LOOM_DTYPE_UINT32: return ((const uint32_t *)p)[i];
-    case LOOM_DTYPE_UINT16: return ((const uint16_t *)p)[i];
-    case LOOM_DTYPE_UINT8: case LOOM_DTYPE_BOOL: return ((const uint8_t *)p)[i];
-    default: return (int64_t)lm_tensor_get_f64(t, i);
+    case LOOM_DTYPE_INT64:
+        return ((const int64_t *)p)[i];
+    case LOOM_DTYPE_INT32:
+        return ((const int32_t *)p)[i];
+    case LOOM_DTYPE_INT16:
+        return ((const int16_t *)p)[i];
+    case LOOM_DTYPE_INT8:
+        return ((const int8_t *)p)[i];
+    case LOOM_DTYPE_UINT64:
+        return (int64_t)((const uint64_t *)p)[i];
+    case LOOM_DTYPE_UINT32:
+        return ((const uint32_t *)p)[i];
+    case LOOM_DTYPE_UINT16:
+        return ((const uint16_t *)p)[i];
+    case LOOM_DTYPE_UINT8:
+    case LOOM_DTYPE_BOOL:
+        return ((const uint8_t *)p)[i];
+    default:
+        return (int64_t)lm_tensor_get_f64(t, i);
     }
 }
 
@@ -158,11 +197,17 @@ double lm_tensor_get_f64(const loom_tensor *t, int64_t i)
 {
     const void *p = t->data;
     switch (t->dtype) {
-    case LOOM_DTYPE_FLOAT: return ((const float *)p)[i];
-    case LOOM_DTYPE_DOUBLE: return ((const double *)p)[i];
-    case LOOM_DTYPE_FLOAT16: return lm_half_to_float(((const uint16_t *)p)[i]);
-    case LOOM_DTYPE_STRING: case LOOM_DTYPE_UNDEFINED: return 0;
-    default: return (double)lm_tensor_get_i64(t, i);
+    case LOOM_DTYPE_FLOAT:
+        return ((const float *)p)[i];
+    case LOOM_DTYPE_DOUBLE:
+        return ((const double *)p)[i];
+    case LOOM_DTYPE_FLOAT16:
+        return lm_half_to_float(((const uint16_t *)p)[i]);
+    case LOOM_DTYPE_STRING:
+    case LOOM_DTYPE_UNDEFINED:
+        return 0;
+    default:
+        return (double)lm_tensor_get_i64(t, i);
     }
 }
 
@@ -170,19 +215,44 @@ void lm_tensor_set_f64(loom_tensor *t, int64_t i, double v)
 {
     void *p = t->data;
     switch (t->dtype) {
-    case LOOM_DTYPE_FLOAT: ((float *)p)[i] = (float)v; break;
-    case LOOM_DTYPE_DOUBLE: ((double *)p)[i] = v; break;
-    case LOOM_DTYPE_FLOAT16: ((uint16_t *)p)[i] = lm_float_to_half((float)v); break;
-    case LOOM_DTYPE_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
-    case LOOM_DTYPE_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case LOOM_DTYPE_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
-    case LOOM_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
-    case LOOM_DTYPE_UINT64: ((uint64_t *)p)[i] = (uint64_t)v; break;
-    case LOOM_DTYPE_UINT32: ((uint32_t *)p)[i] = (uint32_t)v; break;
-    case LOOM_DTYPE_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
-    case LOOM_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
-    case LOOM_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; break;
-    default: break;
+    case LOOM_DTYPE_FLOAT:
+        ((float *)p)[i] = (float)v;
+        break;
+    case LOOM_DTYPE_DOUBLE:
+        ((double *)p)[i] = v;
+        break;
+    case LOOM_DTYPE_FLOAT16:
+        ((uint16_t *)p)[i] = lm_float_to_half((float)v);
+        break;
+    case LOOM_DTYPE_INT64:
+        ((int64_t *)p)[i] = (int64_t)v;
+        break;
+    case LOOM_DTYPE_INT32:
+        ((int32_t *)p)[i] = (int32_t)v;
+        break;
+    case LOOM_DTYPE_INT16:
+        ((int16_t *)p)[i] = (int16_t)v;
+        break;
+    case LOOM_DTYPE_INT8:
+        ((int8_t *)p)[i] = (int8_t)v;
+        break;
+    case LOOM_DTYPE_UINT64:
+        ((uint64_t *)p)[i] = (uint64_t)v;
+        break;
+    case LOOM_DTYPE_UINT32:
+        ((uint32_t *)p)[i] = (uint32_t)v;
+        break;
+    case LOOM_DTYPE_UINT16:
+        ((uint16_t *)p)[i] = (uint16_t)v;
+        break;
+    case LOOM_DTYPE_UINT8:
+        ((uint8_t *)p)[i] = (uint8_t)v;
+        break;
+    case LOOM_DTYPE_BOOL:
+        ((uint8_t *)p)[i] = v != 0;
+        break;
+    default:
+        break;
     }
 }
 

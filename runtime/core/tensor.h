@@ -9,8 +9,10 @@
 #include "loom/loom.h"
 
 /* Tensors larger than this are refused: a hostile model cannot make us allocate
- * more. 16 GiB is beyond every model we serve on these hosts. */
-#define LM_MAX_TENSOR_BYTES ((size_t)16 << 30)
+ * more. 16 GiB by default, beyond every model we serve on these hosts; the
+ * fuzzers lower it. */
+extern size_t lm_max_tensor_bytes;
+#define LM_MAX_TENSOR_BYTES lm_max_tensor_bytes
 
 struct loom_tensor {
     loom_dtype dtype;

@@ -29,8 +29,8 @@ loom_status lm_kfail(lm_kctx *k, loom_status status, const char *fmt, ...)
  * the planner can fold the shape arithmetic that follows. */
 static bool computes_in_dry_pass(const lm_node *n)
 {
-    return n->domain[0] == '\0' && (strcmp(n->op_type, "Shape") == 0 ||
-                                    strcmp(n->op_type, "Size") == 0);
+    return n->domain[0] == '\0' &&
+           (strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0);
 }
 
 loom_tensor *lm_kout(lm_kctx *k, int i, loom_dtype dtype, int rank, const int64_t *dims)

@@ -31,6 +31,9 @@
 /* Internal status: "output shape depends on data that the dry pass lacks". */
 #define LM_DEFER ((loom_status)100)
 
+/* What a kernel returns when lm_kout() gave NULL (the message is already set). */
+#define LM_KOUT_FAILED LOOM_ERR_NO_MEMORY
+
 typedef struct lm_kctx lm_kctx;
 typedef loom_status (*lm_kernel_fn)(lm_kctx *k);
 
@@ -38,7 +41,27 @@ typedef struct lm_op_def {
     const char *domain;  /* "" for ai.onnx, "com.microsoft" etc. */
     const char *op_type; /* "Conv" */
     lm_kernel_fn run;
+    /*
+     * (optional) Work done once per plan instead of once per run, typically
+     * packing constant weights. Called after the node's dry pass with k->dry
+     * set, the node's inputs shaped as at run time and constant inputs' data
+     * present. It may set k->prepared to state that every later run of the
+     * node sees in k->prepared (read-only: runs are concurrent), and that
+     * free_prepared releases with the plan. Returning an error fails planning.
+     */
+    lm_kernel_fn prepare;
+    void (*free_prepared)(void *state);
 } lm_op_def;
+
+/* Table entries: LM_OP("", "Relu", op_relu), ..., LM_OP_END. */
+#define LM_OP(domain_, op_type_, run_)                                                             \
+    {                                                                                              \
+        .domain = (domain_), .op_type = (op_type_), .run = (run_)                                  \
+    }
+#define LM_OP_END                                                                                  \
+    {                                                                                              \
+        .op_type = NULL                                                                            \
+    }
 
 struct lm_scratch_block;
 struct lm_threadpool;
@@ -49,6 +72,7 @@ struct lm_kctx {
     loom_tensor *const *in; /* in[i] == NULL: optional input absent or i >= n_in */
     loom_tensor **out;      /* filled by lm_kout() */
     bool dry;
+    void *prepared; /* see lm_op_def.prepare; NULL when the op has none */
     struct lm_threadpool *pool;
     struct lm_scratch_block *scratch;
 };
@@ -61,8 +85,9 @@ static inline const loom_tensor *lm_kin(const lm_kctx *k, int i)
 
 /*
  * Declares output @i with @dtype and shape. Returns the tensor (data allocated
- * and zeroed unless dry) or NULL with the error set (too large, bad dims).
- * Must be called exactly once per present output.
+ * and zeroed unless dry) or NULL with the error set (too large, bad dims); the
+ * kernel then returns LM_KOUT_FAILED. Must be called exactly once per output;
+ * k->node->out[i] < 0 tells that the graph ignores output i.
  */
 loom_tensor *lm_kout(lm_kctx *k, int i, loom_dtype dtype, int rank, const int64_t *dims);
 
@@ -78,7 +103,7 @@ loom_status lm_kfail(lm_kctx *k, loom_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Shorthands for the two common failures. */
-#define lm_kinvalid(k, ...) lm_kfail((k), LOOM_ERR_INVALID_MODEL, __VA_ARGS__)
+#define lm_kinvalid(k, ...)     lm_kfail((k), LOOM_ERR_INVALID_MODEL, __VA_ARGS__)
 #define lm_kunsupported(k, ...) lm_kfail((k), LOOM_ERR_UNSUPPORTED, __VA_ARGS__)
 
 /* Checks that the node has between @min and @max inputs present-or-absent, and
@@ -116,12 +141,13 @@ void lm_parallel_for(lm_kctx *k, int64_t n, double cost_per_item, lm_range_fn fn
 /* Normalizes a possibly negative @axis against @rank; fails the node if out of range. */
 loom_status lm_kaxis(lm_kctx *k, int64_t axis, int rank, int *out);
 
-/* Operator tables, one per family, each ending with a {NULL} entry. */
-extern const lm_op_def lm_ops_elementwise[]; /* ops/elementwise.c, ops/activation.c */
+/* Operator tables, one per family, each ending with LM_OP_END. Families that
+ * span several files declare their extra tables in a private header. */
+extern const lm_op_def lm_ops_elementwise[]; /* ops/elementwise.c (unary.c: lm_ops_unary) */
 extern const lm_op_def lm_ops_reduce[];      /* ops/reduce.c: Reduce*, ArgMax, Softmax, TopK... */
 extern const lm_op_def lm_ops_tensor[];      /* ops/tensor.c: shape/layout/indexing ops */
 extern const lm_op_def lm_ops_nn[];          /* ops/nn.c: Conv, Gemm, MatMul, pools, norms */
-extern const lm_op_def lm_ops_quant[];       /* ops/quant.c: Quantize/Dequantize, QLinear*, *Integer */
+extern const lm_op_def lm_ops_quant[]; /* ops/quant.c: Quantize/Dequantize, QLinear*, *Integer */
 
 /* Finds the kernel for (@domain, @op_type); NULL if none. */
 const lm_op_def *lm_cpu_find_op(const char *domain, const char *op_type);

@@ -47,9 +47,9 @@ static loom_dtype npy_dtype(const char *d)
         const char *descr;
         loom_dtype dtype;
     } map[] = {
-        {"<f4", LOOM_DTYPE_FLOAT}, {"<f8", LOOM_DTYPE_DOUBLE}, {"<f2", LOOM_DTYPE_FLOAT16},
-        {"<i8", LOOM_DTYPE_INT64}, {"<i4", LOOM_DTYPE_INT32},  {"<i2", LOOM_DTYPE_INT16},
-        {"|i1", LOOM_DTYPE_INT8},  {"|u1", LOOM_DTYPE_UINT8},  {"<u2", LOOM_DTYPE_UINT16},
+        {"<f4", LOOM_DTYPE_FLOAT},  {"<f8", LOOM_DTYPE_DOUBLE}, {"<f2", LOOM_DTYPE_FLOAT16},
+        {"<i8", LOOM_DTYPE_INT64},  {"<i4", LOOM_DTYPE_INT32},  {"<i2", LOOM_DTYPE_INT16},
+        {"|i1", LOOM_DTYPE_INT8},   {"|u1", LOOM_DTYPE_UINT8},  {"<u2", LOOM_DTYPE_UINT16},
         {"<u4", LOOM_DTYPE_UINT32}, {"<u8", LOOM_DTYPE_UINT64}, {"|b1", LOOM_DTYPE_BOOL},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)

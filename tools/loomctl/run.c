@@ -176,8 +176,8 @@ static int write_outputs(const char *dir, loom_model *m, loom_tensor **out, size
 }
 
 /* Runs once to warm up, then @repeat timed runs; prints min/p50/p99. */
-static int time_runs(loom_model *m, loom_tensor **in, size_t n_in, loom_tensor **out,
-                     size_t n_out, int repeat)
+static int time_runs(loom_model *m, loom_tensor **in, size_t n_in, loom_tensor **out, size_t n_out,
+                     int repeat)
 {
     double *ms = malloc(sizeof(double) * (size_t)repeat);
     if (!ms)

@@ -1,6 +1,328 @@
-/* nn.c - CPU kernels for neural-network operators (Conv, Gemm, MatMul, pooling, normalization). */
-#include "../kernel.h"
+/*
+ * nn.c - CPU kernels for Gemm and MatMul, and the window geometry shared by
+ * the convolution and pooling kernels (conv.c, pool.c). Normalizations live in
+ * norm.c.
+ */
+#include <string.h>
+
+#include "../gemm.h"
+#include "nn_private.h"
+
+/* ---- shared window geometry ---------------------------------------------- */
+
+loom_status lm_nn_attr_ints(lm_kctx *k, const char *name, int n, int64_t lo, int64_t hi,
+                            int64_t *dst)
+{
+    const int64_t *v;
+    int cnt = lm_kattr_ints(k, name, &v);
+    if (cnt < 0)
+        return LOOM_OK;
+    if (cnt != n)
+        return lm_kinvalid(k, "attribute %s has %d values, expected %d", name, cnt, n);
+    for (int i = 0; i < n; i++) {
+        if (v[i] < lo || v[i] > hi)
+            return lm_kinvalid(k, "attribute %s[%d] = %lld out of range [%lld, %lld]", name, i,
+                               (long long)v[i], (long long)lo, (long long)hi);
+        dst[i] = v[i];
+    }
+    return LOOM_OK;
+}
+
+loom_status lm_nn_geom_forward(lm_kctx *k, const loom_tensor *x, const int64_t *kernel,
+                               bool ceil_mode, bool use_dilations, lm_nn_geom *g)
+{
+    loom_status st;
+    memset(g, 0, sizeof(*g));
+    if (x->rank < 3)
+        return lm_kinvalid(k, "input rank %d < 3: expected N x C x D1 x ...", x->rank);
+    int n = g->nsp = x->rank - 2;
+    int64_t pads[2 * LM_NN_MAX_SP] = {0};
+    for (int i = 0; i < n; i++) {
+        g->in[i] = x->dims[i + 2];
+        g->s[i] = 1;
+        g->d[i] = 1;
+        if (kernel[i] < 1 || kernel[i] > LM_NN_MAX_ATTR)
+            return lm_kinvalid(k, "kernel size %lld on spatial axis %d out of range",
+                               (long long)kernel[i], i);
+        g->k[i] = kernel[i];
+    }
+    if ((st = lm_nn_attr_ints(k, "strides", n, 1, LM_NN_MAX_ATTR, g->s)) != LOOM_OK)
+        return st;
+    if (use_dilations && (st = lm_nn_attr_ints(k, "dilations", n, 1, LM_NN_MAX_ATTR, g->d)))
+        return st;
+    if ((st = lm_nn_attr_ints(k, "pads", 2 * n, 0, LM_NN_MAX_ATTR, pads)) != LOOM_OK)
+        return st;
+    const char *ap = lm_kattr_str(k, "auto_pad", "NOTSET");
+    int mode; /* 0 explicit pads, 1 SAME_UPPER, 2 SAME_LOWER, 3 VALID */
+    if (strcmp(ap, "NOTSET") == 0 || ap[0] == '\0')
+        mode = 0;
+    else if (strcmp(ap, "SAME_UPPER") == 0)
+        mode = 1;
+    else if (strcmp(ap, "SAME_LOWER") == 0)
+        mode = 2;
+    else if (strcmp(ap, "VALID") == 0)
+        mode = 3;
+    else
+        return lm_kinvalid(k, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
+
+    g->in_size = g->out_size = g->k_size = 1;
+    for (int i = 0; i < n; i++) {
+        int64_t keff = (g->k[i] - 1) * g->d[i] + 1;
+        int64_t in = g->in[i], s = g->s[i];
+        if (mode == 1 || mode == 2) {
+            int64_t out = (in + s - 1) / s;
+            int64_t total = (out - 1) * s + keff - in;
+            if (total < 0)
+                total = 0;
+            g->pb[i] = mode == 1 ? total / 2 : total - total / 2;
+            g->pe[i] = total - g->pb[i];
+            g->out[i] = out;
+        } else {
+            if (mode == 0) {
+                g->pb[i] = pads[i];
+                g->pe[i] = pads[i + n];
+            }
+            int64_t span = in + g->pb[i] + g->pe[i] - keff;
+            if (span < 0)
+                return lm_kfail(k, LOOM_ERR_SHAPE,
+                                "kernel extent %lld larger than padded input %lld on spatial "
+                                "axis %d",
+                                (long long)keff, (long long)(in + g->pb[i] + g->pe[i]), i);
+            int64_t out = span / s + 1;
+            if (ceil_mode && mode == 0) {
+                out = (span + s - 1) / s + 1;
+                /* The last window must start inside the input or its start padding. */
+                if ((out - 1) * s >= in + g->pb[i])
+                    out--;
+            }
+            g->out[i] = out;
+        }
+        if (g->out[i] > 0 && g->out_size > INT64_MAX / g->out[i])
+            return lm_kfail(k, LOOM_ERR_SHAPE, "output spatial size overflows");
+        g->in_size *= in;
+        g->out_size *= g->out[i];
+        g->k_size *= g->k[i];
+        if (g->k_size > LM_NN_MAX_ATTR)
+            return lm_kinvalid(k, "kernel has more than %lld elements", (long long)LM_NN_MAX_ATTR);
+    }
+    return LOOM_OK;
+}
+
+/* ---- Gemm ----------------------------------------------------------------- */
+
+static loom_status op_gemm(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, lm_kopset(k) < 11 ? 3 : 2, 3);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1), *c = lm_kin(k, 2);
+    if (a->dtype != LOOM_DTYPE_FLOAT || b->dtype != LOOM_DTYPE_FLOAT ||
+        (c && c->dtype != LOOM_DTYPE_FLOAT))
+        return lm_kunsupported(k, "dtype %d: only float32 is supported", (int)a->dtype);
+    if (a->rank != 2 || b->rank != 2)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "A and B must be 2-D (ranks %d and %d)", a->rank,
+                        b->rank);
+    bool ta = lm_kattr_int(k, "transA", 0) != 0, tb = lm_kattr_int(k, "transB", 0) != 0;
+    float alpha = lm_kattr_float(k, "alpha", 1.0f), beta = lm_kattr_float(k, "beta", 1.0f);
+    int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
+    int64_t Kb = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
+    if (K != Kb)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "inner dimensions differ: A gives K=%lld, B K=%lld",
+                        (long long)K, (long long)Kb);
+    int64_t cd[2] = {1, 1};
+    if (c) {
+        if (c->rank > 2)
+            return lm_kfail(k, LOOM_ERR_SHAPE, "C has rank %d > 2", c->rank);
+        for (int i = 0; i < c->rank; i++)
+            cd[2 - c->rank + i] = c->dims[i];
+        if ((cd[0] != 1 && cd[0] != M) || (cd[1] != 1 && cd[1] != N))
+            return lm_kfail(k, LOOM_ERR_SHAPE, "C [%lld,%lld] does not broadcast to [%lld,%lld]",
+                            (long long)cd[0], (long long)cd[1], (long long)M, (long long)N);
+    }
+    int64_t yd[2] = {M, N};
+    loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, 2, yd);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry)
+        return LOOM_OK;
+    float *yp = y->data;
+    float gbeta = 0.0f;
+    if (c && beta != 0.0f && M > 0 && N > 0) {
+        const float *cp = c->data;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++)
+                yp[i * N + j] = cp[(cd[0] == 1 ? 0 : i * cd[1]) + (cd[1] == 1 ? 0 : j)];
+        gbeta = beta;
+    }
+    lm_sgemm_parallel(k, ta, tb, M, N, K, alpha, a->data, a->dims[1], b->data, b->dims[1], gbeta,
+                      yp, N);
+    return LOOM_OK;
+}
+
+/* ---- MatMul --------------------------------------------------------------- */
+
+typedef struct matmul_job {
+    const loom_tensor *a, *b;
+    loom_tensor *y;
+    int64_t M, N, K;
+    const int64_t *aoff, *boff; /* per output batch: element offsets into A and B */
+} matmul_job;
+
+static void matmul_f32_batches(void *arg, int64_t begin, int64_t end)
+{
+    const matmul_job *j = arg;
+    const float *a = j->a->data, *b = j->b->data;
+    float *y = j->y->data;
+    for (int64_t i = begin; i < end; i++)
+        lm_sgemm(false, false, j->M, j->N, j->K, 1.0f, a + j->aoff[i], j->K, b + j->boff[i], j->N,
+                 0.0f, y + i * j->M * j->N, j->N);
+}
+
+/* Plain i-p-j loops for the non-float types: the inner loop is contiguous in B
+ * and Y and vectorizes; these types are rare in models. */
+#define MATMUL_NAIVE(T)                                                                            \
+    static void matmul_##T##_batches(void *arg, int64_t begin, int64_t end)                        \
+    {                                                                                              \
+        const matmul_job *j = arg;                                                                 \
+        const T *ab = j->a->data, *bb = j->b->data;                                                \
+        T *yb = j->y->data;                                                                        \
+        for (int64_t bi = begin; bi < end; bi++) {                                                 \
+            const T *a = ab + j->aoff[bi], *b = bb + j->boff[bi];                                  \
+            T *y = yb + bi * j->M * j->N;                                                          \
+            for (int64_t i = 0; i < j->M; i++)                                                     \
+                for (int64_t p = 0; p < j->K; p++) {                                               \
+                    T av = a[i * j->K + p];                                                        \
+                    const T *br = b + p * j->N;                                                    \
+                    T *yr = y + i * j->N;                                                          \
+                    for (int64_t q = 0; q < j->N; q++)                                             \
+                        yr[q] += av * br[q];                                                       \
+                }                                                                                  \
+        }                                                                                          \
+    }
+MATMUL_NAIVE(double)
+MATMUL_NAIVE(int32_t)
+MATMUL_NAIVE(int64_t)
+MATMUL_NAIVE(uint32_t)
+MATMUL_NAIVE(uint64_t)
+
+static loom_status op_matmul(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 2, 2);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
+    if (a->dtype != b->dtype)
+        return lm_kinvalid(k, "A and B dtypes differ (%d vs %d)", (int)a->dtype, (int)b->dtype);
+    lm_range_fn fn;
+    switch (a->dtype) {
+    case LOOM_DTYPE_FLOAT:
+        fn = matmul_f32_batches;
+        break;
+    case LOOM_DTYPE_DOUBLE:
+        fn = matmul_double_batches;
+        break;
+    case LOOM_DTYPE_INT32:
+        fn = matmul_int32_t_batches;
+        break;
+    case LOOM_DTYPE_INT64:
+        fn = matmul_int64_t_batches;
+        break;
+    case LOOM_DTYPE_UINT32:
+        fn = matmul_uint32_t_batches;
+        break;
+    case LOOM_DTYPE_UINT64:
+        fn = matmul_uint64_t_batches;
+        break;
+    default:
+        return lm_kunsupported(k, "dtype %d not supported by MatMul", (int)a->dtype);
+    }
+    if (a->rank < 1 || b->rank < 1)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "MatMul inputs must have rank >= 1 (got %d and %d)",
+                        a->rank, b->rank);
+    /* numpy: a 1-D A is a row vector, a 1-D B a column vector; both extra dims
+     * are dropped from the result. */
+    int64_t M = a->rank == 1 ? 1 : a->dims[a->rank - 2], K = a->dims[a->rank - 1];
+    int64_t Kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
+    int64_t N = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+    if (K != Kb)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "inner dimensions differ: %lld vs %lld", (long long)K,
+                        (long long)Kb);
+    int abr = a->rank > 2 ? a->rank - 2 : 0, bbr = b->rank > 2 ? b->rank - 2 : 0;
+    int obr = abr > bbr ? abr : bbr;
+    int64_t ob[LOOM_MAX_RANK], ab[LOOM_MAX_RANK], bb[LOOM_MAX_RANK];
+    for (int i = 0; i < obr; i++) {
+        int ai = i - (obr - abr), bi = i - (obr - bbr);
+        ab[i] = ai >= 0 ? a->dims[ai] : 1;
+        bb[i] = bi >= 0 ? b->dims[bi] : 1;
+        if (ab[i] != bb[i] && ab[i] != 1 && bb[i] != 1)
+            return lm_kfail(k, LOOM_ERR_SHAPE, "batch dims %lld and %lld do not broadcast",
+                            (long long)ab[i], (long long)bb[i]);
+        ob[i] = ab[i] == 1 ? bb[i] : ab[i];
+    }
+    int64_t yd[LOOM_MAX_RANK];
+    int yr = 0;
+    for (int i = 0; i < obr; i++)
+        yd[yr++] = ob[i];
+    if (a->rank > 1)
+        yd[yr++] = M;
+    if (b->rank > 1)
+        yd[yr++] = N;
+    loom_tensor *y = lm_kout(k, 0, a->dtype, yr, yd);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry)
+        return LOOM_OK;
+    int64_t nb = lm_dims_count(obr, ob);
+    if (nb <= 0 || M == 0 || N == 0)
+        return LOOM_OK;
+    int64_t *aoff = lm_kscratch(k, (size_t)nb * 2 * sizeof(int64_t));
+    if (!aoff)
+        return LOOM_ERR_NO_MEMORY;
+    int64_t *boff = aoff + nb;
+    /* Offsets of each output batch's A and B matrices, broadcasting size-1 dims. */
+    for (int64_t i = 0; i < nb; i++) {
+        int64_t rem = i, ao = 0, bo = 0, as = M * K, bs = K * N;
+        for (int d = obr - 1; d >= 0; d--) {
+            int64_t c = rem % ob[d];
+            rem /= ob[d];
+            if (ab[d] != 1)
+                ao += c * as;
+            if (bb[d] != 1)
+                bo += c * bs;
+            as *= ab[d];
+            bs *= bb[d];
+        }
+        aoff[i] = ao;
+        boff[i] = bo;
+    }
+    matmul_job job = {a, b, y, M, N, K, aoff, boff};
+    if (a->dtype == LOOM_DTYPE_FLOAT) {
+        bool b_shared = true, a_dense = true;
+        for (int i = 0; i < obr; i++) {
+            b_shared = b_shared && bb[i] == 1;
+            a_dense = a_dense && ab[i] == ob[i];
+        }
+        if (b_shared && a_dense) {
+            /* One B for every batch and A's batches laid out like Y's: a single
+             * (nb*M) x K by K x N product. */
+            lm_sgemm_parallel(k, false, false, nb * M, N, K, 1.0f, a->data, K, b->data, N, 0.0f,
+                              y->data, N);
+            return LOOM_OK;
+        }
+        if (nb < 4 || M * N * K >= ((int64_t)1 << 20)) {
+            for (int64_t i = 0; i < nb; i++)
+                lm_sgemm_parallel(k, false, false, M, N, K, 1.0f, (const float *)a->data + aoff[i],
+                                  K, (const float *)b->data + boff[i], N, 0.0f,
+                                  (float *)y->data + i * M * N, N);
+            return LOOM_OK;
+        }
+    }
+    lm_parallel_for(k, nb, 0.2 * (double)M * (double)N * (double)(K > 0 ? K : 1), fn, &job);
+    return LOOM_OK;
+}
 
 const lm_op_def lm_ops_nn[] = {
-    {NULL, NULL, NULL},
+    LM_OP("", "Gemm", op_gemm),
+    LM_OP("", "MatMul", op_matmul),
+    LM_OP_END,
 };

@@ -1168,12 +1168,12 @@ static loom_status op_QLinearConv(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_quant[] = {
-    {"", "QuantizeLinear", op_QuantizeLinear},
-    {"", "DequantizeLinear", op_DequantizeLinear},
-    {"", "DynamicQuantizeLinear", op_DynamicQuantizeLinear},
-    {"", "MatMulInteger", op_MatMulInteger},
-    {"", "QLinearMatMul", op_QLinearMatMul},
-    {"", "ConvInteger", op_ConvInteger},
-    {"", "QLinearConv", op_QLinearConv},
-    {NULL, NULL, NULL},
+    LM_OP("", "QuantizeLinear", op_QuantizeLinear),
+    LM_OP("", "DequantizeLinear", op_DequantizeLinear),
+    LM_OP("", "DynamicQuantizeLinear", op_DynamicQuantizeLinear),
+    LM_OP("", "MatMulInteger", op_MatMulInteger),
+    LM_OP("", "QLinearMatMul", op_QLinearMatMul),
+    LM_OP("", "ConvInteger", op_ConvInteger),
+    LM_OP("", "QLinearConv", op_QLinearConv),
+    LM_OP_END,
 };

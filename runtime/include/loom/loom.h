@@ -140,7 +140,7 @@ LOOM_API loom_status loom_model_load_file(loom_context *ctx, const char *path, l
  * External tensor data cannot be resolved from memory and fails to load.
  */
 LOOM_API loom_status loom_model_load_memory(loom_context *ctx, const void *data, size_t size,
-                                   const char *name, loom_model **out);
+                                            const char *name, loom_model **out);
 
 /** loom_model_destroy() - free @model. It must not be running. NULL is ok. */
 LOOM_API void loom_model_destroy(loom_model *model);
@@ -171,11 +171,14 @@ LOOM_API size_t loom_model_input_count(const loom_model *model);
 /** loom_model_output_count() - number of graph outputs. */
 LOOM_API size_t loom_model_output_count(const loom_model *model);
 /** loom_model_input_info() - describe input @index; LOOM_ERR_NOT_FOUND if out of range. */
-LOOM_API loom_status loom_model_input_info(const loom_model *model, size_t index, loom_value_info *info);
+LOOM_API loom_status loom_model_input_info(const loom_model *model, size_t index,
+                                           loom_value_info *info);
 /** loom_model_output_info() - describe output @index; LOOM_ERR_NOT_FOUND if out of range. */
-LOOM_API loom_status loom_model_output_info(const loom_model *model, size_t index, loom_value_info *info);
+LOOM_API loom_status loom_model_output_info(const loom_model *model, size_t index,
+                                            loom_value_info *info);
 /** loom_model_input_index() - position of the input called @name, or LOOM_ERR_NOT_FOUND. */
-LOOM_API loom_status loom_model_input_index(const loom_model *model, const char *name, size_t *index);
+LOOM_API loom_status loom_model_input_index(const loom_model *model, const char *name,
+                                            size_t *index);
 
 /**
  * loom_model_run() - run the model synchronously.
@@ -190,7 +193,7 @@ LOOM_API loom_status loom_model_input_index(const loom_model *model, const char 
  * @n_outputs: must equal loom_model_output_count().
  */
 LOOM_API loom_status loom_model_run(loom_model *model, loom_tensor *const *inputs, size_t n_inputs,
-                           loom_tensor **outputs, size_t n_outputs);
+                                    loom_tensor **outputs, size_t n_outputs);
 
 /* ------------------------------------------------------------------------ */
 /* Tensors                                                                  */
@@ -201,7 +204,8 @@ LOOM_API loom_status loom_model_run(loom_model *model, loom_tensor *const *input
  * @rank: 0..LOOM_MAX_RANK. Rank 0 is a scalar with one element.
  * @dims: @rank non-negative dimensions (may be NULL when @rank is 0).
  */
-LOOM_API loom_status loom_tensor_create(loom_dtype dtype, int rank, const int64_t *dims, loom_tensor **out);
+LOOM_API loom_status loom_tensor_create(loom_dtype dtype, int rank, const int64_t *dims,
+                                        loom_tensor **out);
 
 /**
  * loom_tensor_wrap() - a tensor that borrows @data.
@@ -210,7 +214,7 @@ LOOM_API loom_status loom_tensor_create(loom_dtype dtype, int rank, const int64_
  * libloom never frees @data; it must stay valid until the tensor is destroyed.
  */
 LOOM_API loom_status loom_tensor_wrap(loom_dtype dtype, int rank, const int64_t *dims, void *data,
-                             size_t size, loom_tensor **out);
+                                      size_t size, loom_tensor **out);
 
 /** loom_tensor_destroy() - free @t (and its data if it owns it). NULL is ok. */
 LOOM_API void loom_tensor_destroy(loom_tensor *t);

@@ -1,0 +1,457 @@
+/*
+ * conv.c - Conv and ConvTranspose (N-D, float32).
+ *
+ * Conv lowers each (batch, group) to one SGEMM: W_g [Mg x Cg*KK] times the
+ * im2col matrix [Cg*KK x out positions]. 1x1 stride-1 unpadded convolutions
+ * multiply the input directly, and depthwise 2-D convolutions (one input
+ * channel per group) use a direct loop, where im2col would only add traffic.
+ * ConvTranspose is the adjoint: W_g^T times X_g, then col2im scatters the
+ * columns into the output.
+ *
+ * The im2col matrix is built for a chunk of output positions at a time so
+ * that its scratch memory stays bounded for large images.
+ */
+#include <string.h>
+
+#include "../gemm.h"
+#include "nn_private.h"
+
+/* Target size of the im2col/col2im buffer; large enough for efficient GEMMs. */
+#define COL_BUDGET_FLOATS ((int64_t)4 << 20)
+
+static inline int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/*
+ * One row of the im2col matrix, for kernel offset @kc, over positions
+ * [o0, o1) of the @walk grid. Position w maps to image coordinate
+ * w * s - pb + kc * d in the @tgt grid; positions outside it are padding.
+ * Gather (Conv): col[j] = img[...] or 0. Scatter (ConvTranspose): img[...] += col[j].
+ */
+typedef struct walk_geom {
+    int n;
+    const int64_t *walk, *tgt, *s, *d, *pb;
+} walk_geom;
+
+static void walk_row(const walk_geom *w, const int64_t *kc, int64_t o0, int64_t o1, float *img,
+                     float *col, bool scatter)
+{
+    int L = w->n - 1;
+    int64_t oc[LM_NN_MAX_SP];
+    int64_t rem = o0;
+    for (int d = L; d >= 0; d--) {
+        oc[d] = rem % w->walk[d];
+        rem /= w->walk[d];
+    }
+    const int64_t s = w->s[L], tn = w->tgt[L];
+    for (int64_t o = o0; o < o1;) {
+        int64_t run = min64(w->walk[L] - oc[L], o1 - o);
+        bool ok = true;
+        int64_t off = 0;
+        for (int d = 0; d < L; d++) {
+            int64_t ic = oc[d] * w->s[d] - w->pb[d] + kc[d] * w->d[d];
+            if (ic < 0 || ic >= w->tgt[d]) {
+                ok = false;
+                off = 0;
+                break;
+            }
+            off = off * w->tgt[d] + ic;
+        }
+        int64_t lo = run, hi = run; /* valid t in [lo, hi) */
+        int64_t base = 0;
+        if (ok) {
+            off *= tn;
+            base = oc[L] * s - w->pb[L] + kc[L] * w->d[L];
+            lo = base >= 0 ? 0 : (-base + s - 1) / s;
+            hi = base >= tn ? 0 : (tn - base + s - 1) / s;
+            hi = min64(hi, run);
+            lo = min64(lo, hi);
+        }
+        /* Only indices base + t * s with t in [lo, hi) are inside the row. */
+        float *row = img + off;
+        if (!scatter) {
+            for (int64_t t = 0; t < lo; t++)
+                col[t] = 0.0f;
+            if (s == 1 && hi > lo)
+                memcpy(col + lo, row + base + lo, (size_t)(hi - lo) * sizeof(float));
+            else
+                for (int64_t t = lo; t < hi; t++)
+                    col[t] = row[base + t * s];
+            for (int64_t t = hi; t < run; t++)
+                col[t] = 0.0f;
+        } else {
+            for (int64_t t = lo; t < hi; t++)
+                row[base + t * s] += col[t];
+        }
+        col += run;
+        o += run;
+        oc[L] += run;
+        if (oc[L] == w->walk[L]) {
+            oc[L] = 0;
+            for (int d = L - 1; d >= 0; d--) {
+                if (++oc[d] < w->walk[d])
+                    break;
+                oc[d] = 0;
+            }
+        }
+    }
+}
+
+static void kernel_coords(const lm_nn_geom *g, int64_t kidx, int64_t *kc)
+{
+    for (int d = g->nsp - 1; d >= 0; d--) {
+        kc[d] = kidx % g->k[d];
+        kidx /= g->k[d];
+    }
+}
+
+typedef struct col_job {
+    const lm_nn_geom *g;
+    walk_geom w;
+    float *img;       /* image of the group's first channel */
+    int64_t img_size; /* elements per channel of the image */
+    float *col;       /* rows x (o1 - o0) */
+    int64_t o0, o1;
+} col_job;
+
+/* im2col: one task per row (channel, kernel offset). */
+static void im2col_rows(void *arg, int64_t begin, int64_t end)
+{
+    const col_job *j = arg;
+    int64_t kc[LM_NN_MAX_SP];
+    for (int64_t r = begin; r < end; r++) {
+        kernel_coords(j->g, r % j->g->k_size, kc);
+        walk_row(&j->w, kc, j->o0, j->o1, j->img + (r / j->g->k_size) * j->img_size,
+                 j->col + r * (j->o1 - j->o0), false);
+    }
+}
+
+/* col2im: one task per output channel, since its rows all add into it. */
+static void col2im_channels(void *arg, int64_t begin, int64_t end)
+{
+    const col_job *j = arg;
+    int64_t kc[LM_NN_MAX_SP], kk = j->g->k_size;
+    for (int64_t m = begin; m < end; m++)
+        for (int64_t r = m * kk; r < (m + 1) * kk; r++) {
+            kernel_coords(j->g, r % kk, kc);
+            walk_row(&j->w, kc, j->o0, j->o1, j->img + m * j->img_size,
+                     j->col + r * (j->o1 - j->o0), true);
+        }
+}
+
+/* ---- Conv ----------------------------------------------------------------- */
+
+typedef struct dw_job {
+    const lm_nn_geom *g;
+    const float *x, *w, *b;
+    float *y;
+    int64_t C, M, mult; /* channels in/out, output channels per input channel */
+} dw_job;
+
+/* Depthwise 2-D: each output channel reads exactly one input channel. */
+static void depthwise2d(void *arg, int64_t begin, int64_t end)
+{
+    const dw_job *j = arg;
+    const lm_nn_geom *g = j->g;
+    int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    int64_t KH = g->k[0], KW = g->k[1];
+    for (int64_t nm = begin; nm < end; nm++) {
+        int64_t n = nm / j->M, m = nm % j->M, c = m / j->mult;
+        const float *x = j->x + (n * j->C + c) * H * W;
+        const float *w = j->w + m * KH * KW;
+        float *y = j->y + nm * OH * OW;
+        float bias = j->b ? j->b[m] : 0.0f;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            for (int64_t ow = 0; ow < OW; ow++) {
+                float acc = bias;
+                for (int64_t kh = 0; kh < KH; kh++) {
+                    int64_t ih = oh * g->s[0] - g->pb[0] + kh * g->d[0];
+                    if (ih < 0 || ih >= H)
+                        continue;
+                    const float *xr = x + ih * W, *wr = w + kh * KW;
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        int64_t iw = ow * g->s[1] - g->pb[1] + kw * g->d[1];
+                        if (iw >= 0 && iw < W)
+                            acc += xr[iw] * wr[kw];
+                    }
+                }
+                y[oh * OW + ow] = acc;
+            }
+        }
+    }
+}
+
+/* Shared checks of the X, W, B inputs of Conv and ConvTranspose. */
+static loom_status conv_inputs(lm_kctx *k, const loom_tensor **x, const loom_tensor **w,
+                               const loom_tensor **b)
+{
+    loom_status st = lm_kcheck_arity(k, 2, 3);
+    if (st != LOOM_OK)
+        return st;
+    *x = lm_kin(k, 0);
+    *w = lm_kin(k, 1);
+    *b = lm_kin(k, 2);
+    if ((*x)->dtype != LOOM_DTYPE_FLOAT || (*w)->dtype != LOOM_DTYPE_FLOAT ||
+        (*b && (*b)->dtype != LOOM_DTYPE_FLOAT))
+        return lm_kunsupported(k, "dtype %d: only float32 is supported", (int)(*x)->dtype);
+    if ((*x)->rank < 3)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "X has rank %d, expected N x C x D1 x ... (>= 3)",
+                        (*x)->rank);
+    if ((*w)->rank != (*x)->rank)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "W has rank %d but X has rank %d", (*w)->rank,
+                        (*x)->rank);
+    if (*b && (*b)->rank != 1)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "B has rank %d, expected 1", (*b)->rank);
+    int64_t group = lm_kattr_int(k, "group", 1);
+    if (group < 1)
+        return lm_kinvalid(k, "group %lld < 1", (long long)group);
+    int n = (*x)->rank - 2;
+    const int64_t *ks;
+    int nk = lm_kattr_ints(k, "kernel_shape", &ks);
+    if (nk >= 0) {
+        if (nk != n)
+            return lm_kinvalid(k, "kernel_shape has %d values for %d spatial axes", nk, n);
+        for (int i = 0; i < n; i++)
+            if (ks[i] != (*w)->dims[i + 2])
+                return lm_kinvalid(k, "kernel_shape[%d] = %lld but W has %lld", i, (long long)ks[i],
+                                   (long long)(*w)->dims[i + 2]);
+    }
+    return LOOM_OK;
+}
+
+static loom_status op_conv(lm_kctx *k)
+{
+    const loom_tensor *x, *w, *b;
+    loom_status st = conv_inputs(k, &x, &w, &b);
+    if (st != LOOM_OK)
+        return st;
+    int64_t group = lm_kattr_int(k, "group", 1);
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
+    if (C % group != 0 || w->dims[1] * group != C)
+        return lm_kfail(k, LOOM_ERR_SHAPE,
+                        "X has %lld channels but W expects %lld per group x %lld groups",
+                        (long long)C, (long long)w->dims[1], (long long)group);
+    if (M % group != 0)
+        return lm_kfail(k, LOOM_ERR_SHAPE,
+                        "W has %lld output channels, not a multiple of group %lld", (long long)M,
+                        (long long)group);
+    if (b && b->dims[0] != M)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "B has %lld values for %lld output channels",
+                        (long long)b->dims[0], (long long)M);
+    lm_nn_geom g;
+    if ((st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &g)) != LOOM_OK)
+        return st;
+    int64_t yd[LOOM_MAX_RANK] = {N, M};
+    for (int i = 0; i < g.nsp; i++)
+        yd[i + 2] = g.out[i];
+    loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, x->rank, yd);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry)
+        return LOOM_OK;
+    int64_t Cg = C / group, Mg = M / group, OS = g.out_size, IS = g.in_size, KK = g.k_size;
+    if (N == 0 || M == 0 || OS == 0)
+        return LOOM_OK;
+    const float *xp = x->data, *wp = w->data, *bp = b ? b->data : NULL;
+    float *yp = y->data;
+
+    if (Cg == 1 && g.nsp == 2) {
+        dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg};
+        lm_parallel_for(k, N * M, 2.0 * (double)OS * (double)KK, depthwise2d, &dj);
+        return LOOM_OK;
+    }
+
+    /* Bias first, then accumulate the products into it (beta = 1). */
+    float beta = 0.0f;
+    if (bp) {
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t m = 0; m < M; m++) {
+                float *yr = yp + (n * M + m) * OS;
+                for (int64_t i = 0; i < OS; i++)
+                    yr[i] = bp[m];
+            }
+        beta = 1.0f;
+    }
+    int64_t rows = Cg * KK;
+    bool pointwise = true;
+    for (int i = 0; i < g.nsp; i++)
+        pointwise = pointwise && g.k[i] == 1 && g.s[i] == 1 && g.pb[i] == 0 && g.pe[i] == 0;
+    if (rows == 0) /* no input channels: Y is just the bias */
+        return LOOM_OK;
+    int64_t chunk = OS, col_size = 0;
+    float *col = NULL;
+    if (!pointwise) {
+        chunk = COL_BUDGET_FLOATS / rows;
+        chunk = chunk < 256 ? 256 : chunk;
+        chunk = min64(chunk, OS);
+        col_size = rows * chunk;
+        col = lm_kscratch(k, (size_t)col_size * sizeof(float));
+        if (!col)
+            return LOOM_ERR_NO_MEMORY;
+    }
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t gi = 0; gi < group; gi++) {
+            const float *xg = xp + (n * C + gi * Cg) * IS;
+            const float *wg = wp + gi * Mg * rows;
+            float *yg = yp + (n * M + gi * Mg) * OS;
+            if (pointwise) {
+                lm_sgemm_parallel(k, false, false, Mg, OS, Cg, 1.0f, wg, rows, xg, IS, beta, yg,
+                                  OS);
+                continue;
+            }
+            for (int64_t o0 = 0; o0 < OS; o0 += chunk) {
+                int64_t o1 = min64(o0 + chunk, OS);
+                col_job cj = {&g, {g.nsp, g.out, g.in, g.s, g.d, g.pb}, (float *)xg, IS, col, o0,
+                              o1};
+                lm_parallel_for(k, rows, 1.0 * (double)(o1 - o0), im2col_rows, &cj);
+                lm_sgemm_parallel(k, false, false, Mg, o1 - o0, rows, 1.0f, wg, rows, col, o1 - o0,
+                                  beta, yg + o0, OS);
+            }
+        }
+    }
+    return LOOM_OK;
+}
+
+/* ---- ConvTranspose -------------------------------------------------------- */
+
+static loom_status op_conv_transpose(lm_kctx *k)
+{
+    const loom_tensor *x, *w, *b;
+    loom_status st = conv_inputs(k, &x, &w, &b);
+    if (st != LOOM_OK)
+        return st;
+    int64_t group = lm_kattr_int(k, "group", 1);
+    int64_t N = x->dims[0], C = x->dims[1];
+    if (w->dims[0] != C || C % group != 0)
+        return lm_kfail(k, LOOM_ERR_SHAPE,
+                        "X has %lld channels but W has %lld input channels (group %lld)",
+                        (long long)C, (long long)w->dims[0], (long long)group);
+    int64_t Mg = w->dims[1];
+    if (Mg > INT64_MAX / group)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "output channel count overflows");
+    int64_t M = Mg * group;
+    if (b && b->dims[0] != M)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "B has %lld values for %lld output channels",
+                        (long long)b->dims[0], (long long)M);
+    lm_nn_geom g;
+    memset(&g, 0, sizeof(g));
+    int n = g.nsp = x->rank - 2;
+    int64_t pads[2 * LM_NN_MAX_SP] = {0}, opad[LM_NN_MAX_SP] = {0};
+    for (int i = 0; i < n; i++) {
+        g.in[i] = x->dims[i + 2];
+        g.k[i] = w->dims[i + 2];
+        g.s[i] = g.d[i] = 1;
+        if (g.k[i] < 1 || g.k[i] > LM_NN_MAX_ATTR)
+            return lm_kinvalid(k, "kernel size %lld on spatial axis %d out of range",
+                               (long long)g.k[i], i);
+    }
+    if ((st = lm_nn_attr_ints(k, "strides", n, 1, LM_NN_MAX_ATTR, g.s)) ||
+        (st = lm_nn_attr_ints(k, "dilations", n, 1, LM_NN_MAX_ATTR, g.d)) ||
+        (st = lm_nn_attr_ints(k, "pads", 2 * n, 0, LM_NN_MAX_ATTR, pads)) ||
+        (st = lm_nn_attr_ints(k, "output_padding", n, 0, LM_NN_MAX_ATTR, opad)))
+        return st;
+    const char *ap = lm_kattr_str(k, "auto_pad", "NOTSET");
+    bool same_upper = strcmp(ap, "SAME_UPPER") == 0, same_lower = strcmp(ap, "SAME_LOWER") == 0;
+    bool valid = strcmp(ap, "VALID") == 0;
+    if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") != 0 && ap[0] != '\0')
+        return lm_kinvalid(k, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
+    const int64_t *os;
+    int nos = lm_kattr_ints(k, "output_shape", &os);
+    if (nos >= 0) {
+        /* Some exporters give the full N x C x ... shape. */
+        if (nos == n + 2)
+            os += 2;
+        else if (nos != n)
+            return lm_kinvalid(k, "output_shape has %d values for %d spatial axes", nos, n);
+    }
+    if (lm_tensor_count(x) < 0)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "X is too large");
+    g.in_size = g.out_size = g.k_size = 1;
+    for (int i = 0; i < n; i++) {
+        if (g.in[i] > LM_NN_MAX_ATTR)
+            return lm_kfail(k, LOOM_ERR_SHAPE, "spatial axis %d of size %lld too large", i,
+                            (long long)g.in[i]);
+        int64_t natural = g.s[i] * (g.in[i] - 1) + opad[i] + (g.k[i] - 1) * g.d[i] + 1;
+        if (nos >= 0 || same_upper || same_lower) {
+            int64_t out = nos >= 0 ? os[i] : g.in[i] * g.s[i];
+            if (out < 0 || out > LM_NN_MAX_ATTR)
+                return lm_kinvalid(k, "output_shape[%d] = %lld out of range", i, (long long)out);
+            int64_t total = natural - out;
+            /* ONNX (floor division, as its reference): SAME_UPPER puts the odd
+             * pad at the end, others at the start. A negative total (output_shape
+             * beyond the natural size) grows the end. */
+            int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+            g.pb[i] = same_upper ? half : total - half;
+            g.pe[i] = total - g.pb[i];
+            g.out[i] = out;
+        } else {
+            if (!valid) {
+                g.pb[i] = pads[i];
+                g.pe[i] = pads[i + n];
+            }
+            g.out[i] = natural - g.pb[i] - g.pe[i];
+            if (g.out[i] < 0)
+                return lm_kfail(k, LOOM_ERR_SHAPE,
+                                "pads %lld+%lld exceed the output extent %lld on spatial axis %d",
+                                (long long)g.pb[i], (long long)g.pe[i], (long long)natural, i);
+        }
+        if (g.out[i] > 0 && g.out_size > INT64_MAX / g.out[i])
+            return lm_kfail(k, LOOM_ERR_SHAPE, "output spatial size overflows");
+        g.in_size *= g.in[i];
+        g.out_size *= g.out[i];
+        g.k_size *= g.k[i];
+        if (g.k_size > LM_NN_MAX_ATTR)
+            return lm_kinvalid(k, "kernel has more than %lld elements", (long long)LM_NN_MAX_ATTR);
+    }
+    int64_t yd[LOOM_MAX_RANK] = {N, M};
+    for (int i = 0; i < n; i++)
+        yd[i + 2] = g.out[i];
+    loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, x->rank, yd);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry)
+        return LOOM_OK;
+    int64_t Cg = C / group, IS = g.in_size, OS = g.out_size, KK = g.k_size, rows = Mg * KK;
+    if (N == 0 || M == 0 || OS == 0)
+        return LOOM_OK;
+    const float *xp = x->data, *wp = w->data, *bp = b ? b->data : NULL;
+    float *yp = y->data;
+    if (bp)
+        for (int64_t nn = 0; nn < N; nn++)
+            for (int64_t m = 0; m < M; m++) {
+                float *yr = yp + (nn * M + m) * OS;
+                for (int64_t i = 0; i < OS; i++)
+                    yr[i] = bp[m];
+            }
+    if (IS == 0 || Cg == 0)
+        return LOOM_OK;
+    int64_t chunk = COL_BUDGET_FLOATS / rows;
+    chunk = chunk < 256 ? 256 : chunk;
+    chunk = min64(chunk, IS);
+    float *col = lm_kscratch(k, (size_t)(rows * chunk) * sizeof(float));
+    if (!col)
+        return LOOM_ERR_NO_MEMORY;
+    for (int64_t nn = 0; nn < N; nn++) {
+        for (int64_t gi = 0; gi < group; gi++) {
+            const float *xg = xp + (nn * C + gi * Cg) * IS;
+            const float *wg = wp + gi * Cg * rows; /* Cg x (Mg*KK) */
+            float *yg = yp + (nn * M + gi * Mg) * OS;
+            for (int64_t i0 = 0; i0 < IS; i0 += chunk) {
+                int64_t i1 = min64(i0 + chunk, IS);
+                lm_sgemm_parallel(k, true, false, rows, i1 - i0, Cg, 1.0f, wg, rows, xg + i0, IS,
+                                  0.0f, col, i1 - i0);
+                col_job cj = {&g, {g.nsp, g.in, g.out, g.s, g.d, g.pb}, yg, OS, col, i0, i1};
+                lm_parallel_for(k, Mg, 1.0 * (double)KK * (double)(i1 - i0), col2im_channels, &cj);
+            }
+        }
+    }
+    return LOOM_OK;
+}
+
+const lm_op_def lm_ops_conv[] = {
+    LM_OP("", "Conv", op_conv),
+    LM_OP("", "ConvTranspose", op_conv_transpose),
+    LM_OP_END,
+};

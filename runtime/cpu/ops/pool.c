@@ -1,0 +1,346 @@
+/*
+ * pool.c - MaxPool, AveragePool, LpPool and their Global* forms (N-D).
+ *
+ * Every output position's window is clipped once per spatial axis: tables of
+ * the first and last valid kernel tap for each output coordinate are built
+ * before the loop, so the inner loops never test bounds.
+ */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "nn_private.h"
+
+typedef struct pool_plan {
+    lm_nn_geom g;
+    int64_t *klo, *khi; /* valid taps [klo, khi) per axis and output coordinate */
+    int64_t *kpad;      /* taps inside the padded input, for count_include_pad */
+    int64_t doff[LM_NN_MAX_SP];
+    int64_t istride[LM_NN_MAX_SP]; /* row-major strides of the spatial input */
+    int64_t cstride[LM_NN_MAX_SP]; /* column-major strides (storage_order = 1) */
+    const void *x;
+    void *y;
+    int64_t *ind; /* MaxPool's Indices or NULL */
+    bool col_major, count_pad;
+    float p; /* LpPool's exponent */
+} pool_plan;
+
+/* Number of t in [0, k) with lo <= start + t * d < hi. Sets *first. */
+static int64_t taps_in(int64_t start, int64_t k, int64_t d, int64_t lo, int64_t hi, int64_t *first)
+{
+    int64_t a = start >= lo ? 0 : (lo - start + d - 1) / d;
+    int64_t b = start >= hi ? 0 : (hi - start + d - 1) / d;
+    if (b > k)
+        b = k;
+    if (a > b)
+        a = b;
+    *first = a;
+    return b - a;
+}
+
+static loom_status pool_tables(lm_kctx *k, pool_plan *p)
+{
+    const lm_nn_geom *g = &p->g;
+    int64_t total = 0;
+    for (int d = 0; d < g->nsp; d++) {
+        p->doff[d] = total;
+        total += g->out[d];
+    }
+    int64_t *t = lm_kscratch(k, (size_t)(3 * total + 1) * sizeof(int64_t));
+    if (!t)
+        return LOOM_ERR_NO_MEMORY;
+    p->klo = t;
+    p->khi = t + total;
+    p->kpad = t + 2 * total;
+    int64_t is = 1, cs = 1;
+    for (int d = g->nsp - 1; d >= 0; d--) {
+        p->istride[d] = is;
+        is *= g->in[d];
+    }
+    for (int d = 0; d < g->nsp; d++) {
+        p->cstride[d] = cs;
+        cs *= g->in[d];
+    }
+    for (int d = 0; d < g->nsp; d++)
+        for (int64_t o = 0; o < g->out[d]; o++) {
+            int64_t start = o * g->s[d] - g->pb[d], first, dummy;
+            int64_t n = taps_in(start, g->k[d], g->d[d], 0, g->in[d], &first);
+            p->klo[p->doff[d] + o] = first;
+            p->khi[p->doff[d] + o] = first + n;
+            p->kpad[p->doff[d] + o] =
+                taps_in(start, g->k[d], g->d[d], -g->pb[d], g->in[d] + g->pe[d], &dummy);
+        }
+    return LOOM_OK;
+}
+
+/*
+ * Walks the output positions of one channel. For each position, sets lo/hi
+ * (tap ranges) and st (window start per axis), runs INIT, then TAP with `idx`
+ * (spatial input offset) and `tc` (tap coordinates) for every valid tap, then END
+ * with `o` the output offset.
+ */
+#define POOL_WALK(P, INIT, TAP, END)                                                               \
+    do {                                                                                           \
+        const lm_nn_geom *g_ = &(P)->g;                                                            \
+        int L_ = g_->nsp - 1;                                                                      \
+        int64_t oc[LM_NN_MAX_SP] = {0}, lo[LM_NN_MAX_SP], hi[LM_NN_MAX_SP], st[LM_NN_MAX_SP];      \
+        int64_t tc[LM_NN_MAX_SP];                                                                  \
+        for (int64_t o = 0; o < g_->out_size; o++) {                                               \
+            bool empty_ = false;                                                                   \
+            for (int d_ = 0; d_ <= L_; d_++) {                                                     \
+                lo[d_] = (P)->klo[(P)->doff[d_] + oc[d_]];                                         \
+                hi[d_] = (P)->khi[(P)->doff[d_] + oc[d_]];                                         \
+                st[d_] = oc[d_] * g_->s[d_] - g_->pb[d_];                                          \
+                empty_ = empty_ || lo[d_] >= hi[d_];                                               \
+                tc[d_] = lo[d_];                                                                   \
+            }                                                                                      \
+            INIT;                                                                                  \
+            while (!empty_) {                                                                      \
+                int64_t rb_ = 0;                                                                   \
+                for (int d_ = 0; d_ < L_; d_++)                                                    \
+                    rb_ += (st[d_] + tc[d_] * g_->d[d_]) * (P)->istride[d_];                       \
+                for (tc[L_] = lo[L_]; tc[L_] < hi[L_]; tc[L_]++) {                                 \
+                    int64_t idx = rb_ + st[L_] + tc[L_] * g_->d[L_];                               \
+                    TAP;                                                                           \
+                }                                                                                  \
+                int d_ = L_ - 1;                                                                   \
+                for (; d_ >= 0; d_--) {                                                            \
+                    if (++tc[d_] < hi[d_])                                                         \
+                        break;                                                                     \
+                    tc[d_] = lo[d_];                                                               \
+                }                                                                                  \
+                if (d_ < 0)                                                                        \
+                    break;                                                                         \
+            }                                                                                      \
+            END;                                                                                   \
+            for (int d_ = L_; d_ >= 0; d_--) {                                                     \
+                if (++oc[d_] < g_->out[d_])                                                        \
+                    break;                                                                         \
+                oc[d_] = 0;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* Column-major spatial offset of the tap at window start st + tc * d. */
+static inline int64_t colmajor_index(const pool_plan *p, const int64_t *st, const int64_t *tc)
+{
+    int64_t r = 0;
+    for (int d = 0; d < p->g.nsp; d++)
+        r += (st[d] + tc[d] * p->g.d[d]) * p->cstride[d];
+    return r;
+}
+
+#define MAXPOOL_FN(T, LOWEST)                                                                      \
+    static void maxpool_##T(void *arg, int64_t begin, int64_t end)                                 \
+    {                                                                                              \
+        const pool_plan *p = arg;                                                                  \
+        int64_t IS = p->g.in_size, OS = p->g.out_size;                                             \
+        for (int64_t ch = begin; ch < end; ch++) {                                                 \
+            const T *x = (const T *)p->x + ch * IS;                                                \
+            T *y = (T *)p->y + ch * OS;                                                            \
+            int64_t *ind = p->ind ? p->ind + ch * OS : NULL;                                       \
+            T best;                                                                                \
+            int64_t bi;                                                                            \
+            POOL_WALK(                                                                             \
+                p, (best = (LOWEST), bi = -1),                                                     \
+                if (bi < 0 || x[idx] > best) {                                                     \
+                    best = x[idx];                                                                 \
+                    bi = ind && p->col_major ? colmajor_index(p, st, tc) : idx;                    \
+                },                                                                                 \
+                {                                                                                  \
+                    y[o] = best;                                                                   \
+                    if (ind)                                                                       \
+                        ind[o] = (bi < 0 ? 0 : bi) + ch * IS;                                      \
+                });                                                                                \
+        }                                                                                          \
+    }
+MAXPOOL_FN(float, -FLT_MAX)
+MAXPOOL_FN(double, -DBL_MAX)
+MAXPOOL_FN(int8_t, INT8_MIN)
+MAXPOOL_FN(uint8_t, 0)
+
+/* count_include_pad divisor: taps inside the padded input. */
+static inline int64_t pad_taps(const pool_plan *p, const int64_t *st)
+{
+    int64_t n = 1;
+    for (int d = 0; d < p->g.nsp; d++) {
+        int64_t o = (st[d] + p->g.pb[d]) / p->g.s[d];
+        n *= p->kpad[p->doff[d] + o];
+    }
+    return n;
+}
+
+#define AVGPOOL_FN(T)                                                                              \
+    static void avgpool_##T(void *arg, int64_t begin, int64_t end)                                 \
+    {                                                                                              \
+        const pool_plan *p = arg;                                                                  \
+        int64_t IS = p->g.in_size, OS = p->g.out_size;                                             \
+        for (int64_t ch = begin; ch < end; ch++) {                                                 \
+            const T *x = (const T *)p->x + ch * IS;                                                \
+            T *y = (T *)p->y + ch * OS;                                                            \
+            T sum;                                                                                 \
+            int64_t cnt;                                                                           \
+            POOL_WALK(p, (sum = 0, cnt = 0), (sum += x[idx], cnt++), {                             \
+                if (p->count_pad)                                                                  \
+                    cnt = pad_taps(p, st);                                                         \
+                y[o] = cnt > 0 ? sum / (T)cnt : (T)0;                                              \
+            });                                                                                    \
+        }                                                                                          \
+    }
+AVGPOOL_FN(float)
+AVGPOOL_FN(double)
+
+#define LPPOOL_FN(T, POW, ABS)                                                                     \
+    static void lppool_##T(void *arg, int64_t begin, int64_t end)                                  \
+    {                                                                                              \
+        const pool_plan *p = arg;                                                                  \
+        int64_t IS = p->g.in_size, OS = p->g.out_size;                                             \
+        T e = (T)p->p;                                                                             \
+        for (int64_t ch = begin; ch < end; ch++) {                                                 \
+            const T *x = (const T *)p->x + ch * IS;                                                \
+            T *y = (T *)p->y + ch * OS;                                                            \
+            T sum;                                                                                 \
+            POOL_WALK(p, sum = 0, sum += POW(ABS(x[idx]), e), y[o] = POW(sum, (T)1 / e));          \
+        }                                                                                          \
+    }
+LPPOOL_FN(float, powf, fabsf)
+LPPOOL_FN(double, pow, fabs)
+
+enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP };
+
+static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
+{
+    loom_status st = lm_kcheck_arity(k, 1, 1);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0);
+    lm_range_fn fn = NULL;
+    switch (x->dtype) {
+    case LOOM_DTYPE_FLOAT:
+        fn = kind == POOL_MAX ? maxpool_float : kind == POOL_AVG ? avgpool_float : lppool_float;
+        break;
+    case LOOM_DTYPE_DOUBLE:
+        fn = kind == POOL_MAX ? maxpool_double : kind == POOL_AVG ? avgpool_double : lppool_double;
+        break;
+    case LOOM_DTYPE_INT8:
+        fn = kind == POOL_MAX && !global ? maxpool_int8_t : NULL;
+        break;
+    case LOOM_DTYPE_UINT8:
+        fn = kind == POOL_MAX && !global ? maxpool_uint8_t : NULL;
+        break;
+    default:
+        break;
+    }
+    if (!fn)
+        return lm_kunsupported(k, "dtype %d not supported", (int)x->dtype);
+    if (x->rank < 3 || x->rank > LOOM_MAX_RANK)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "X has rank %d, expected N x C x D1 x ... (>= 3)",
+                        x->rank);
+    int nsp = x->rank - 2;
+    pool_plan p;
+    memset(&p, 0, sizeof(p));
+    p.p = 2.0f;
+    if (kind == POOL_LP) {
+        /* LpPool-1 had a float p; later versions an int. */
+        p.p = lm_kattr_has(k, "p") ? (float)lm_kattr_int(k, "p", 2) : 2.0f;
+        if (p.p <= 0.0f)
+            return lm_kinvalid(k, "p = %g must be positive", (double)p.p);
+    }
+    if (global) {
+        lm_nn_geom *g = &p.g;
+        g->nsp = nsp;
+        g->in_size = g->out_size = g->k_size = 1;
+        for (int i = 0; i < nsp; i++) {
+            g->in[i] = g->k[i] = x->dims[i + 2];
+            g->s[i] = g->d[i] = g->out[i] = 1;
+            g->in_size *= g->in[i];
+            g->k_size *= g->k[i];
+        }
+        if (g->in_size == 0)
+            return lm_kfail(k, LOOM_ERR_SHAPE, "global pooling over an empty spatial extent");
+    } else {
+        const int64_t *ks;
+        int nk = lm_kattr_ints(k, "kernel_shape", &ks);
+        if (nk < 0)
+            return lm_kinvalid(k, "kernel_shape attribute is required");
+        if (nk != nsp)
+            return lm_kinvalid(k, "kernel_shape has %d values for %d spatial axes", nk, nsp);
+        int64_t ceil_mode = lm_kattr_int(k, "ceil_mode", 0);
+        if (ceil_mode != 0 && ceil_mode != 1)
+            return lm_kinvalid(k, "ceil_mode %lld is not 0 or 1", (long long)ceil_mode);
+        if ((st = lm_nn_geom_forward(k, x, ks, ceil_mode == 1, true, &p.g)) != LOOM_OK)
+            return st;
+    }
+    int64_t so = lm_kattr_int(k, "storage_order", 0);
+    if (kind == POOL_MAX && so != 0 && so != 1)
+        return lm_kinvalid(k, "storage_order %lld is not 0 or 1", (long long)so);
+    p.col_major = so == 1;
+    int64_t cip = lm_kattr_int(k, "count_include_pad", 0);
+    if (kind == POOL_AVG && cip != 0 && cip != 1)
+        return lm_kinvalid(k, "count_include_pad %lld is not 0 or 1", (long long)cip);
+    p.count_pad = cip == 1;
+    int64_t yd[LOOM_MAX_RANK] = {x->dims[0], x->dims[1]};
+    for (int i = 0; i < nsp; i++)
+        yd[i + 2] = p.g.out[i];
+    loom_tensor *y = lm_kout(k, 0, x->dtype, x->rank, yd);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    loom_tensor *ind = NULL;
+    if (kind == POOL_MAX && !global && k->n_out > 1 && k->node->out[1] >= 0) {
+        ind = lm_kout(k, 1, LOOM_DTYPE_INT64, x->rank, yd);
+        if (!ind)
+            return LOOM_ERR_NO_MEMORY;
+    }
+    if (k->dry)
+        return LOOM_OK;
+    int64_t nch = x->dims[0] * x->dims[1];
+    if (nch == 0 || p.g.out_size == 0)
+        return LOOM_OK;
+    if ((st = pool_tables(k, &p)) != LOOM_OK)
+        return st;
+    p.x = x->data;
+    p.y = y->data;
+    p.ind = ind ? ind->data : NULL;
+    lm_parallel_for(k, nch, (double)p.g.out_size * (double)p.g.k_size, fn, &p);
+    return LOOM_OK;
+}
+
+static loom_status op_maxpool(lm_kctx *k)
+{
+    return run_pool(k, POOL_MAX, false);
+}
+
+static loom_status op_averagepool(lm_kctx *k)
+{
+    return run_pool(k, POOL_AVG, false);
+}
+
+static loom_status op_lppool(lm_kctx *k)
+{
+    return run_pool(k, POOL_LP, false);
+}
+
+static loom_status op_globalmaxpool(lm_kctx *k)
+{
+    return run_pool(k, POOL_MAX, true);
+}
+
+static loom_status op_globalaveragepool(lm_kctx *k)
+{
+    return run_pool(k, POOL_AVG, true);
+}
+
+static loom_status op_globallppool(lm_kctx *k)
+{
+    return run_pool(k, POOL_LP, true);
+}
+
+const lm_op_def lm_ops_pool[] = {
+    LM_OP("", "MaxPool", op_maxpool),
+    LM_OP("", "AveragePool", op_averagepool),
+    LM_OP("", "LpPool", op_lppool),
+    LM_OP("", "GlobalMaxPool", op_globalmaxpool),
+    LM_OP("", "GlobalAveragePool", op_globalaveragepool),
+    LM_OP("", "GlobalLpPool", op_globallppool),
+    LM_OP_END,
+};

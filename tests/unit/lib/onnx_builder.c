@@ -1,0 +1,232 @@
+/* onnx_builder.c - test models through the generated protobuf-c structs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <onnx/onnx.pb-c.h>
+
+#include "onnx_builder.h"
+
+struct ob_model {
+    Onnx__ModelProto model;
+    Onnx__GraphProto graph;
+    Onnx__OperatorSetIdProto opset;
+    Onnx__OperatorSetIdProto *opsets[1];
+    void **allocs; /* everything below is freed with the model */
+    size_t n_allocs, cap_allocs;
+};
+
+static void *ob_alloc(ob_model *m, size_t size)
+{
+    if (m->n_allocs == m->cap_allocs) {
+        m->cap_allocs = m->cap_allocs ? m->cap_allocs * 2 : 64;
+        m->allocs = realloc(m->allocs, m->cap_allocs * sizeof(void *));
+        if (!m->allocs)
+            abort();
+    }
+    void *p = calloc(1, size ? size : 1);
+    if (!p)
+        abort();
+    m->allocs[m->n_allocs++] = p;
+    return p;
+}
+
+static char *ob_strdup(ob_model *m, const char *s)
+{
+    char *p = ob_alloc(m, strlen(s) + 1);
+    strcpy(p, s);
+    return p;
+}
+
+/* Appends @item to a protobuf-c repeated field (n, array). */
+#define OB_PUSH(m, n, arr, item)                                                                   \
+    do {                                                                                           \
+        void **grown = ob_alloc((m), sizeof(void *) * ((n) + 1));                                  \
+        if (n)                                                                                     \
+            memcpy(grown, (arr), sizeof(void *) * (n));                                            \
+        grown[(n)] = (item);                                                                       \
+        (arr) = (void *)grown;                                                                     \
+        (n)++;                                                                                     \
+    } while (0)
+
+ob_model *ob_new(int opset)
+{
+    ob_model *m = calloc(1, sizeof(*m));
+    if (!m)
+        abort();
+    onnx__model_proto__init(&m->model);
+    onnx__graph_proto__init(&m->graph);
+    onnx__operator_set_id_proto__init(&m->opset);
+    m->opset.domain = "";
+    m->opset.has_version = 1;
+    m->opset.version = opset;
+    m->opsets[0] = &m->opset;
+    m->model.has_ir_version = 1;
+    m->model.ir_version = 8;
+    m->model.n_opset_import = 1;
+    m->model.opset_import = m->opsets;
+    m->model.graph = &m->graph;
+    m->graph.name = "test";
+    return m;
+}
+
+void ob_free(ob_model *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_allocs; i++)
+        free(m->allocs[i]);
+    free(m->allocs);
+    free(m);
+}
+
+static Onnx__ValueInfoProto *value_info(ob_model *m, const char *name, int dtype, int rank,
+                                        const int64_t *dims)
+{
+    Onnx__ValueInfoProto *vi = ob_alloc(m, sizeof(*vi));
+    Onnx__TypeProto *tp = ob_alloc(m, sizeof(*tp));
+    Onnx__TypeProto__Tensor *tt = ob_alloc(m, sizeof(*tt));
+    onnx__value_info_proto__init(vi);
+    onnx__type_proto__init(tp);
+    onnx__type_proto__tensor__init(tt);
+    vi->name = ob_strdup(m, name);
+    vi->type = tp;
+    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    tp->tensor_type = tt;
+    tt->has_elem_type = 1;
+    tt->elem_type = dtype;
+    if (rank >= 0 && dims) {
+        Onnx__TensorShapeProto *sp = ob_alloc(m, sizeof(*sp));
+        onnx__tensor_shape_proto__init(sp);
+        for (int d = 0; d < rank; d++) {
+            Onnx__TensorShapeProto__Dimension *dim = ob_alloc(m, sizeof(*dim));
+            onnx__tensor_shape_proto__dimension__init(dim);
+            if (dims[d] < 0) {
+                dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+                dim->dim_param = "N";
+            } else {
+                dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+                dim->dim_value = dims[d];
+            }
+            OB_PUSH(m, sp->n_dim, sp->dim, dim);
+        }
+        tt->shape = sp;
+    }
+    return vi;
+}
+
+void ob_input(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims)
+{
+    Onnx__ValueInfoProto *vi = value_info(m, name, dtype, rank, dims);
+    OB_PUSH(m, m->graph.n_input, m->graph.input, vi);
+}
+
+void ob_output(ob_model *m, const char *name, int dtype)
+{
+    Onnx__ValueInfoProto *vi = value_info(m, name, dtype, -1, NULL);
+    OB_PUSH(m, m->graph.n_output, m->graph.output, vi);
+}
+
+void ob_init_raw(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
+                 const void *data, size_t bytes)
+{
+    Onnx__TensorProto *t = ob_alloc(m, sizeof(*t));
+    onnx__tensor_proto__init(t);
+    t->name = ob_strdup(m, name);
+    t->has_data_type = 1;
+    t->data_type = dtype;
+    t->n_dims = (size_t)rank;
+    t->dims = ob_alloc(m, sizeof(int64_t) * (size_t)(rank + 1));
+    if (rank)
+        memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
+    t->has_raw_data = 1;
+    t->raw_data.len = bytes;
+    t->raw_data.data = ob_alloc(m, bytes);
+    if (bytes && data)
+        memcpy(t->raw_data.data, data, bytes);
+    OB_PUSH(m, m->graph.n_initializer, m->graph.initializer, t);
+}
+
+void ob_init_f32(ob_model *m, const char *name, int rank, const int64_t *dims, const float *data)
+{
+    size_t n = 1;
+    for (int d = 0; d < rank; d++)
+        n *= (size_t)dims[d];
+    ob_init_raw(m, name, 1, rank, dims, data, n * sizeof(float));
+}
+
+static void split_names(ob_model *m, const char *list, size_t *n, char ***arr)
+{
+    *n = 0;
+    *arr = NULL;
+    if (!list || !*list)
+        return;
+    char *copy = ob_strdup(m, list);
+    for (char *s = copy;;) {
+        char *comma = strchr(s, ',');
+        if (comma)
+            *comma = '\0';
+        OB_PUSH(m, *n, *arr, s);
+        if (!comma)
+            break;
+        s = comma + 1;
+    }
+}
+
+ob_node *ob_add_node(ob_model *m, const char *op_type, const char *inputs, const char *outputs)
+{
+    Onnx__NodeProto *n = ob_alloc(m, sizeof(*n));
+    onnx__node_proto__init(n);
+    n->op_type = ob_strdup(m, op_type);
+    split_names(m, inputs, &n->n_input, &n->input);
+    split_names(m, outputs, &n->n_output, &n->output);
+    OB_PUSH(m, m->graph.n_node, m->graph.node, n);
+    return n;
+}
+
+void ob_node_name(ob_model *m, ob_node *n, const char *name)
+{
+    n->name = ob_strdup(m, name);
+}
+
+static Onnx__AttributeProto *new_attr(ob_model *m, ob_node *n, const char *name, int type)
+{
+    Onnx__AttributeProto *a = ob_alloc(m, sizeof(*a));
+    onnx__attribute_proto__init(a);
+    a->name = ob_strdup(m, name);
+    a->has_type = 1;
+    a->type = type;
+    OB_PUSH(m, n->n_attribute, n->attribute, a);
+    return a;
+}
+
+void ob_attr_int(ob_model *m, ob_node *n, const char *name, int64_t v)
+{
+    Onnx__AttributeProto *a = new_attr(m, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    a->has_i = 1;
+    a->i = v;
+}
+
+void ob_attr_float(ob_model *m, ob_node *n, const char *name, float v)
+{
+    Onnx__AttributeProto *a = new_attr(m, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    a->has_f = 1;
+    a->f = v;
+}
+
+void ob_attr_ints(ob_model *m, ob_node *n, const char *name, int count, const int64_t *v)
+{
+    Onnx__AttributeProto *a = new_attr(m, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    a->n_ints = (size_t)count;
+    a->ints = ob_alloc(m, sizeof(int64_t) * (size_t)(count + 1));
+    memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
+}
+
+uint8_t *ob_pack(ob_model *m, size_t *len)
+{
+    size_t n = onnx__model_proto__get_packed_size(&m->model);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        abort();
+    *len = onnx__model_proto__pack(&m->model, buf);
+    return buf;
+}

@@ -1,0 +1,34 @@
+/* onnx_builder.h - builds ONNX models in memory for tests, valid or deliberately broken. */
+#ifndef LOOM_TESTS_ONNX_BUILDER_H
+#define LOOM_TESTS_ONNX_BUILDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ob_model ob_model;
+typedef struct Onnx__NodeProto ob_node;
+
+/* A model importing the default domain at @opset. */
+ob_model *ob_new(int opset);
+void ob_free(ob_model *m);
+
+/* Graph input; a dim of -1 becomes the symbolic dimension "N". */
+void ob_input(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims);
+/* Graph output with a dtype and no shape. */
+void ob_output(ob_model *m, const char *name, int dtype);
+/* Initializer with @bytes of raw data (need not match the shape: for hostile tests). */
+void ob_init_raw(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
+                 const void *data, size_t bytes);
+/* Initializer of floats, sized from the shape. */
+void ob_init_f32(ob_model *m, const char *name, int rank, const int64_t *dims, const float *data);
+/* Node; @inputs and @outputs are comma-separated names ("" entries allowed). */
+ob_node *ob_add_node(ob_model *m, const char *op_type, const char *inputs, const char *outputs);
+/* Names the node (nodes are unnamed by default). */
+void ob_node_name(ob_model *m, ob_node *n, const char *name);
+void ob_attr_int(ob_model *m, ob_node *n, const char *name, int64_t v);
+void ob_attr_float(ob_model *m, ob_node *n, const char *name, float v);
+void ob_attr_ints(ob_model *m, ob_node *n, const char *name, int count, const int64_t *v);
+/* Serializes; returns a malloc'd buffer. */
+uint8_t *ob_pack(ob_model *m, size_t *len);
+
+#endif
