@@ -8,6 +8,7 @@
 
 #include "../cpu/kernel.h"
 #include "error.h"
+#include "fuse.h"
 #include "model.h"
 #include "onnx_import.h"
 
@@ -76,6 +77,8 @@ static loom_status load(loom_context *ctx, const void *data, size_t size, const 
     if ((s = lm_onnx_import(data, size, dir, &m->g)))
         goto fail;
     if ((s = bind_kernels(m->g)))
+        goto fail;
+    if ((s = lm_fuse_graph(m->g)))
         goto fail;
     if ((s = plan_static_shapes(m)))
         goto fail;

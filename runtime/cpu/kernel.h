@@ -51,7 +51,12 @@ typedef struct lm_op_def {
      */
     lm_kernel_fn prepare;
     void (*free_prepared)(void *state);
+    unsigned flags; /* LM_OP_* */
 } lm_op_def;
+
+/* The kernel applies the activation a fusion pass records in the node's
+ * _loom_act (string), _loom_alpha and _loom_beta (float) attributes. */
+#define LM_OP_FUSES_ACTIVATION 1u
 
 /* Table entries: LM_OP("", "Relu", op_relu), ..., LM_OP_END. */
 #define LM_OP(domain_, op_type_, run_)                                                             \
