@@ -207,6 +207,19 @@ LOOM_API loom_status loom_model_bind_dim(loom_model *model, const char *name, in
 LOOM_API loom_status loom_model_run(loom_model *model, loom_tensor *const *inputs, size_t n_inputs,
                                     loom_tensor **outputs, size_t n_outputs);
 
+/**
+ * loom_model_run_into() - run the model, writing into the caller's tensors.
+ * @outputs: one tensor per output, created by the caller with the dtype and
+ *           shape the model produces for these inputs (see loom_model_run()).
+ *
+ * Like loom_model_run(), but nothing is allocated for the results: with a
+ * model already run once for these input shapes, a call allocates no memory.
+ * LOOM_ERR_SHAPE if an output tensor does not match.
+ */
+LOOM_API loom_status loom_model_run_into(loom_model *model, loom_tensor *const *inputs,
+                                         size_t n_inputs, loom_tensor *const *outputs,
+                                         size_t n_outputs);
+
 /* ------------------------------------------------------------------------ */
 /* Tensors                                                                  */
 
