@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "fuse.h"
 #include "graph.h"
 
 struct lm_threadpool;
@@ -47,6 +48,7 @@ struct loom_model {
     pthread_mutex_t plans_lock; /* protects plans and n_plans */
     lm_plan *plans;
     int n_plans;
+    lm_fuse_stats fused;
 };
 
 /* Finds or builds the plan for @inputs. *@cached tells whether the model owns it

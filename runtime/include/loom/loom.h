@@ -181,6 +181,27 @@ LOOM_API loom_status loom_model_input_index(const loom_model *model, const char 
                                             size_t *index);
 
 /**
+ * struct loom_model_stats - what loading and planning made of a model.
+ * @struct_size: set by the caller to sizeof(struct loom_model_stats).
+ * @nodes: nodes after load-time rewrites (fusion, folding).
+ * @batchnorms_folded, @activations_fused, @identities_removed: those rewrites.
+ * @plans: input-shape signatures planned so far.
+ * @steps: kernels a run executes, for the most recent plan.
+ * @arena_bytes: the largest arena of any plan: peak memory for intermediates
+ *               per concurrent run.
+ * @constant_bytes: initializers and folded constants of the most recent plan.
+ */
+typedef struct loom_model_stats {
+    size_t struct_size;
+    int nodes, batchnorms_folded, activations_fused, identities_removed;
+    int plans, steps;
+    size_t arena_bytes, constant_bytes;
+} loom_model_stats;
+
+/** loom_model_get_stats() - fill @stats for @model. */
+LOOM_API loom_status loom_model_get_stats(loom_model *model, loom_model_stats *stats);
+
+/**
  * loom_model_bind_dim() - fix a symbolic dimension at load time.
  * @name: a symbolic dimension of the inputs ("batch", "N", see dim_names).
  * @value: the size it takes from now on, >= 0.
