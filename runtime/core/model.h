@@ -10,10 +10,25 @@
 
 struct lm_threadpool;
 
+struct lm_device;
+
+#define LM_MAX_DEVICES 16
+
 struct loom_context {
     int num_threads;
     struct lm_threadpool *pool;
+    int n_devices;                             /* non-CPU devices, in priority order */
+    struct lm_device *devices[LM_MAX_DEVICES]; /* the CPU is implicit, always last */
 };
+
+/* A run of consecutive plan steps given to one device. */
+typedef struct lm_plan_segment {
+    struct lm_device *dev;
+    int first, last; /* steps */
+    int n_in, n_out;
+    int *in, *out; /* boundary values */
+    void *state;   /* the device's compiled segment */
+} lm_plan_segment;
 
 /*
  * A plan is the graph specialised to one set of input shapes: every value's
@@ -27,11 +42,16 @@ typedef struct lm_plan {
     loom_tensor **constant; /* per value: folded or initializer data, else NULL */
     bool *owns_constant;    /* per value: constant[v] was folded by this plan */
     int n_steps;
-    int *steps;                  /* node indices to run, in order */
-    int *last_use;               /* per value: last step reading it, -1 if none */
-    void **prepared;             /* per step: the kernel's lm_op_def.prepare state, or NULL */
-    int64_t *arena_offset;       /* per value: byte offset in a run's arena, -1 if on the heap */
-    size_t arena_bytes;          /* arena size; intermediates whose shape was known at planning */
+    int *steps;            /* node indices to run, in order */
+    int *last_use;         /* per value: last step reading it, -1 if none */
+    void **prepared;       /* per step: the kernel's lm_op_def.prepare state, or NULL */
+    int64_t *arena_offset; /* per value: byte offset in a run's arena, -1 if on the heap */
+    size_t arena_bytes;    /* arena size; intermediates whose shape was known at planning */
+    loom_tensor *shapes;   /* per value: dtype and shape from planning (data NULL) */
+    bool *shape_known;     /* per value: shapes[v] is valid */
+    int n_segments;
+    lm_plan_segment *segments;
+    int *segment_at;             /* per step: the segment starting there, or -1; NULL: CPU only */
     pthread_mutex_t states_lock; /* protects free_states */
     struct lm_run_state *free_states; /* idle run states, reused by the next runs */
 } lm_plan;
@@ -73,6 +93,11 @@ typedef struct lm_run_state {
     uint8_t *scratch;       /* kernels' scratch, reset after each kernel */
     size_t scratch_cap, scratch_used, scratch_demand;
 } lm_run_state;
+
+/* Assigns steps to the context's devices and compiles their segments. */
+loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
+                             loom_tensor *const *shape);
+void lm_plan_free_segments(lm_plan *p);
 
 /* Lays out the arena: @bytes[v] is the size of value v (0: unknown or not an
  * intermediate), @def[v] the step producing it. Sets p->arena_offset/bytes. */

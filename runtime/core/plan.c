@@ -29,6 +29,9 @@ void lm_plan_free(const lm_graph *g, lm_plan *p)
             if (p->prepared[i])
                 g->nodes[p->steps[i]].op->free_prepared(p->prepared[i]);
     free(p->prepared);
+    lm_plan_free_segments(p);
+    free(p->shapes);
+    free(p->shape_known);
     while (p->free_states) {
         lm_run_state *next = p->free_states->next;
         lm_run_state_free(p->free_states);
@@ -154,6 +157,33 @@ release:
     return s;
 }
 
+static bool is_listed(int v, const int *list, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i] == v)
+            return true;
+    return false;
+}
+
+/* Keeps every known value shape (headers only) for the executor and devices. */
+static loom_status keep_shapes(lm_plan *p, const lm_graph *g, const shape_table *st)
+{
+    p->shapes = calloc((size_t)g->n_values + 1, sizeof(loom_tensor));
+    p->shape_known = calloc((size_t)g->n_values + 1, sizeof(bool));
+    if (!p->shapes || !p->shape_known)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    for (int v = 0; v < g->n_values; v++) {
+        if (!st->t[v])
+            continue;
+        p->shapes[v] = *st->t[v];
+        p->shapes[v].data = NULL;
+        p->shapes[v].owns_data = false;
+        p->shapes[v].pooled = false;
+        p->shape_known[v] = true;
+    }
+    return LOOM_OK;
+}
+
 static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
 {
     const lm_graph *g = m->g;
@@ -210,6 +240,18 @@ static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan
         for (int i = 0; i < n->n_in; i++)
             if (n->in[i] >= 0)
                 p->last_use[n->in[i]] = step;
+    }
+    if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t)))
+        goto out;
+    /* Values living inside a device segment need no host memory. */
+    for (int i = 0; i < p->n_segments; i++) {
+        const lm_plan_segment *sg = &p->segments[i];
+        for (int step = sg->first; step <= sg->last; step++) {
+            const lm_node *n = &g->nodes[p->steps[step]];
+            for (int o = 0; o < n->n_out; o++)
+                if (n->out[o] >= 0 && !is_listed(n->out[o], sg->out, sg->n_out))
+                    st.bytes[n->out[o]] = 0;
+        }
     }
     s = lm_plan_arena(p, g, st.bytes, st.def);
 out:

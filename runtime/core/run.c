@@ -13,15 +13,15 @@
 
 #include "../cpu/exec.h"
 #include "../cpu/kernel.h"
+#include "device.h"
 #include "error.h"
 #include "model.h"
 
 #define SCRATCH_ALIGN 64
 
-loom_tensor *lm_exec_output_header(lm_kctx *k, int i)
+/* The header for value @v in this run: reused, or malloc'd when it goes to the caller. */
+static loom_tensor *value_header(lm_run_state *rs, int v)
 {
-    int v = k->node->out[i];
-    lm_run_state *rs = k->run;
     if (!rs || v < 0 || rs->g->values[v].is_output) {
         loom_tensor *t = malloc(sizeof(loom_tensor)); /* outputs go to the caller */
         if (t)
@@ -32,10 +32,14 @@ loom_tensor *lm_exec_output_header(lm_kctx *k, int i)
     return &rs->hdr[v];
 }
 
-loom_status lm_exec_alloc_output(lm_kctx *k, int i, loom_tensor *t)
+loom_tensor *lm_exec_output_header(lm_kctx *k, int i)
 {
-    lm_run_state *rs = k->run;
-    int v = k->node->out[i];
+    return value_header(k->run, k->node->out[i]);
+}
+
+/* Zeroed storage for value @v: the caller's tensor, the arena, or the heap. */
+static loom_status alloc_value_data(lm_run_state *rs, int v, loom_tensor *t)
+{
     if (rs && v >= 0) {
         loom_tensor *user = rs->user_out[v];
         if (user) { /* loom_model_run_into: write straight into the caller's tensor */
@@ -55,6 +59,11 @@ loom_status lm_exec_alloc_output(lm_kctx *k, int i, loom_tensor *t)
         }
     }
     return lm_tensor_alloc_data(t);
+}
+
+loom_status lm_exec_alloc_output(lm_kctx *k, int i, loom_tensor *t)
+{
+    return alloc_value_data(k->run, k->node->out[i], t);
 }
 
 void *lm_exec_scratch(lm_kctx *k, size_t bytes)
@@ -174,11 +183,55 @@ static void release_value(lm_run_state *rs, int v)
     rs->owned[v] = false;
 }
 
+/* Runs device segment @sg: host inputs in, escaping outputs back to host tensors. */
+static loom_status run_segment(const lm_plan *p, const lm_plan_segment *sg, lm_run_state *rs)
+{
+    loom_tensor *in[sg->n_in + 1], *out[sg->n_out + 1];
+    loom_status s = LOOM_OK;
+    int made = 0;
+    for (int i = 0; i < sg->n_in; i++)
+        in[i] = rs->val[sg->in[i]];
+    for (; made < sg->n_out && !s; made++) {
+        int v = sg->out[made];
+        loom_tensor *t = value_header(rs, v);
+        if (!t) {
+            s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+            break;
+        }
+        const loom_tensor *shape = &p->shapes[v];
+        if ((s = lm_tensor_init_shape(t, shape->dtype, shape->rank, shape->dims)) ||
+            (s = alloc_value_data(rs, v, t))) {
+            if (!t->pooled)
+                free(t);
+            break;
+        }
+        out[made] = t;
+        rs->val[v] = t;
+        rs->owned[v] = true;
+    }
+    if (!s && (s = sg->dev->ops->run(sg->dev, sg->state, in, out)))
+        lm_error_prefix("device %s", sg->dev->name);
+    return s;
+}
+
 /* Runs the plan's steps over @rs's value table. */
 static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
 {
     const lm_graph *g = m->g;
     for (int step = 0; step < p->n_steps; step++) {
+        if (p->segment_at && p->segment_at[step] >= 0) {
+            const lm_plan_segment *sg = &p->segments[p->segment_at[step]];
+            loom_status s = run_segment(p, sg, rs);
+            if (s)
+                return s;
+            for (int i = 0; i < sg->n_in; i++) {
+                int v = sg->in[i];
+                if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
+                    release_value(rs, v);
+            }
+            step = sg->last;
+            continue;
+        }
         const lm_node *n = &g->nodes[p->steps[step]];
         loom_tensor *in[n->n_in + 1];
         loom_tensor *out[n->n_out + 1];
