@@ -83,6 +83,7 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
     if (!ctx)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     ctx->num_threads = opts->num_threads;
+    ctx->fail_closed = opts->fail_closed && opts->device && strcmp(opts->device, "cpu") != 0;
     if (ctx->num_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         ctx->num_threads = n > 0 ? (int)n : 1;

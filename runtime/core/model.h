@@ -17,7 +17,8 @@ struct lm_device;
 struct loom_context {
     int num_threads;
     struct lm_threadpool *pool;
-    int n_devices;                             /* non-CPU devices, in priority order */
+    bool fail_closed; /* a step no device supports is an error, not a CPU step */
+    int n_devices;    /* non-CPU devices, in priority order */
     struct lm_device *devices[LM_MAX_DEVICES]; /* the CPU is implicit, always last */
 };
 

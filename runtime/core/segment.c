@@ -90,7 +90,7 @@ static loom_status boundary(const lm_plan *p, const lm_graph *g, lm_plan_segment
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
                              loom_tensor *const *shape)
 {
-    if (ctx->n_devices == 0 || p->n_steps == 0)
+    if ((ctx->n_devices == 0 && !ctx->fail_closed) || p->n_steps == 0)
         return LOOM_OK;
     lm_device **dev = calloc((size_t)p->n_steps, sizeof(lm_device *));
     p->segment_at = malloc(sizeof(int) * (size_t)p->n_steps);
@@ -103,6 +103,13 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
     for (int i = 0; i < p->n_steps; i++) {
         p->segment_at[i] = -1;
         dev[i] = pick_device(ctx, g, &g->nodes[p->steps[i]], shape);
+        if (!dev[i] && ctx->fail_closed) {
+            const lm_node *n = &g->nodes[p->steps[i]];
+            s = lm_error(LOOM_ERR_UNSUPPORTED,
+                         "node '%s' (%s) cannot run on %s, and CPU fallback is off", n->name,
+                         n->op_type, ctx->n_devices ? ctx->devices[0]->name : "the device");
+            goto out;
+        }
     }
     for (int i = 0; i < p->n_steps;) {
         if (!dev[i]) {

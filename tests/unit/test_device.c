@@ -185,8 +185,42 @@ static void segments_match_cpu(void **state)
     free(td);
 }
 
+/* With fallback off, a node the device cannot run fails the load, named. */
+static void fail_closed_names_the_node(void **state)
+{
+    (void)state;
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "cpu";
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
+    test_device *td = calloc(1, sizeof(*td));
+    td->dev.ops = &td_ops;
+    strcpy(td->dev.name, "test:0");
+    assert_int_equal(lm_context_add_device(ctx, &td->dev), LOOM_OK);
+    ctx->fail_closed = true;
+    int64_t dims[2] = {2, 4};
+    ob_model *om = ob_new(13);
+    ob_input(om, "x", 1, 2, dims);
+    ob_output(om, "y", 1);
+    ob_add_node(om, "Relu", "x", "r");
+    ob_node_name(om, ob_add_node(om, "Softmax", "r", "y"), "the_softmax");
+    size_t len;
+    uint8_t *buf = ob_pack(om, &len);
+    loom_model *m = NULL;
+    assert_int_equal(loom_model_load_memory(ctx, buf, len, "strict.onnx", &m),
+                     LOOM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(loom_last_error(), "the_softmax"));
+    assert_non_null(strstr(loom_last_error(), "test:0"));
+    free(buf);
+    ob_free(om);
+    loom_context_destroy(ctx);
+    free(td);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(segments_match_cpu),
+    cmocka_unit_test(fail_closed_names_the_node),
 };
 
 LM_TEST_MAIN(tests)

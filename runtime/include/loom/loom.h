@@ -95,12 +95,19 @@ LOOM_API size_t loom_dtype_size(loom_dtype dtype);
  * struct loom_context_options - how a context runs models.
  * @struct_size: sizeof(struct loom_context_options), for ABI growth. Required.
  * @num_threads: worker threads for kernels; 0 picks the number of online CPUs.
- * @device: default device name: "cpu" or "auto" (NULL means "auto").
+ * @device: which devices run models: "cpu" (the CPU only), "auto" (every
+ *          device found, accelerators first, the CPU taking what they cannot
+ *          run), or one device's name such as "opencl:0" or "card:0" (that
+ *          device, with the CPU for the rest). NULL means "auto".
+ * @fail_closed: nonzero: a node the chosen device cannot run is an error
+ *               (LOOM_ERR_UNSUPPORTED naming the node) instead of running on
+ *               the CPU. Ignored for "cpu".
  */
 typedef struct loom_context_options {
     size_t struct_size;
     int num_threads;
     const char *device;
+    int fail_closed;
 } loom_context_options;
 
 /** loom_context_options_init() - fill @opts with defaults. */
