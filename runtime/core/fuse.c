@@ -14,22 +14,16 @@
 #include "../cpu/kernel.h"
 #include "error.h"
 #include "fuse.h"
+#include "fuse_internal.h"
 
 _Thread_local lm_fuse_stats lm_last_fuse_stats;
 
-typedef struct fuse_ctx {
-    lm_graph *g;
-    int *readers; /* per value: number of node inputs reading it */
-    int *reader;  /* per value: index of a reading node (the only one when readers == 1) */
-    bool *dead;   /* per node */
-} fuse_ctx;
-
-static bool is_op(const lm_node *n, const char *op)
+bool lm_fuse_is_op(const lm_node *n, const char *op)
 {
     return n->domain[0] == '\0' && strcmp(n->op_type, op) == 0;
 }
 
-static void count_readers(fuse_ctx *f)
+void lm_fuse_count_readers(fuse_ctx *f)
 {
     lm_graph *g = f->g;
     memset(f->readers, 0, sizeof(int) * (size_t)g->n_values);
@@ -47,7 +41,7 @@ static void count_readers(fuse_ctx *f)
 }
 
 /* The single live node reading output 0 of @n, or -1. */
-static int sole_consumer(const fuse_ctx *f, const lm_node *n)
+int lm_fuse_sole_consumer(const fuse_ctx *f, const lm_node *n)
 {
     if (n->n_out < 1 || n->out[0] < 0)
         return -1;
@@ -69,7 +63,7 @@ static const loom_tensor *const_input(const lm_graph *g, const lm_node *n, int i
 }
 
 /* Appends a constant value owning @t; returns its id or -1. */
-static int add_constant(lm_graph *g, const char *name, loom_tensor *t)
+int lm_fuse_add_constant(lm_graph *g, const char *name, loom_tensor *t)
 {
     lm_value *grown = realloc(g->values, sizeof(lm_value) * ((size_t)g->n_values + 1));
     if (!grown)
@@ -130,9 +124,9 @@ static loom_status fold_batchnorm(fuse_ctx *f, int ci, int bi)
     }
     char name[512];
     snprintf(name, sizeof(name), "%s/folded_weight", conv->name);
-    int wv = add_constant(g, name, nw);
+    int wv = lm_fuse_add_constant(g, name, nw);
     snprintf(name, sizeof(name), "%s/folded_bias", conv->name);
-    int bv = wv >= 0 ? add_constant(g, name, nb) : -1;
+    int bv = wv >= 0 ? lm_fuse_add_constant(g, name, nb) : -1;
     if (wv < 0 || bv < 0) {
         if (wv < 0)
             loom_tensor_destroy(nw);
@@ -177,18 +171,18 @@ static loom_status add_attr(lm_node *n, const char *name, lm_attr_type type, flo
 static bool activation_params(const lm_graph *g, const lm_node *a, float *alpha, float *beta)
 {
     const lm_attr *at;
-    if (is_op(a, "Relu") || is_op(a, "Sigmoid") || is_op(a, "HardSwish"))
+    if (lm_fuse_is_op(a, "Relu") || lm_fuse_is_op(a, "Sigmoid") || lm_fuse_is_op(a, "HardSwish"))
         return true;
-    if (is_op(a, "LeakyRelu")) {
+    if (lm_fuse_is_op(a, "LeakyRelu")) {
         *alpha = (at = lm_node_attr(a, "alpha")) ? at->f : 0.01f;
         return true;
     }
-    if (is_op(a, "HardSigmoid")) {
+    if (lm_fuse_is_op(a, "HardSigmoid")) {
         *alpha = (at = lm_node_attr(a, "alpha")) ? at->f : 0.2f;
         *beta = (at = lm_node_attr(a, "beta")) ? at->f : 0.5f;
         return true;
     }
-    if (is_op(a, "Clip")) {
+    if (lm_fuse_is_op(a, "Clip")) {
         *alpha = -INFINITY;
         *beta = INFINITY;
         if (a->opset < 11) {
@@ -238,7 +232,7 @@ static void bypass_identity(fuse_ctx *f, int ni)
     for (int o = 1; o < n->n_out; o++)
         if (n->out[o] >= 0)
             return; /* Dropout's mask is read */
-    if (is_op(n, "Dropout") && n->n_in > 2 && n->in[2] >= 0)
+    if (lm_fuse_is_op(n, "Dropout") && n->n_in > 2 && n->in[2] >= 0)
         return; /* training_mode given: the kernel decides */
     int from = n->in[0], to = n->out[0];
     if (g->values[to].is_output)
@@ -251,10 +245,32 @@ static void bypass_identity(fuse_ctx *f, int ni)
     lm_last_fuse_stats.identities_removed++;
 }
 
+/* Marks nodes dead whose outputs nobody reads (e.g. a DequantizeLinear whose
+ * reader became a QLinearConv), repeating until nothing changes. */
+static void drop_unread(fuse_ctx *f)
+{
+    lm_graph *g = f->g;
+    for (bool changed = true; changed;) {
+        changed = false;
+        lm_fuse_count_readers(f);
+        for (int i = 0; i < g->n_nodes; i++) {
+            const lm_node *n = &g->nodes[i];
+            bool read = false;
+            for (int o = 0; o < n->n_out && !read; o++)
+                read = n->out[o] >= 0 && (f->readers[n->out[o]] || g->values[n->out[o]].is_output);
+            if (!f->dead[i] && !read) {
+                f->dead[i] = true;
+                changed = true;
+            }
+        }
+    }
+}
+
 static void compact(fuse_ctx *f)
 {
     lm_graph *g = f->g;
     int kept = 0;
+    drop_unread(f);
     for (int i = 0; i < g->n_nodes; i++) {
         lm_node *n = &g->nodes[i];
         if (!f->dead[i]) {
@@ -290,13 +306,13 @@ static void compact(fuse_ctx *f)
 
 static bool fusable_producer(const lm_node *n)
 {
-    return is_op(n, "Conv") || is_op(n, "Gemm") || is_op(n, "MatMul");
+    return lm_fuse_is_op(n, "Conv") || lm_fuse_is_op(n, "Gemm") || lm_fuse_is_op(n, "MatMul");
 }
 
 loom_status lm_fuse_graph(lm_graph *g)
 {
     memset(&lm_last_fuse_stats, 0, sizeof(lm_last_fuse_stats));
-    size_t nv = (size_t)g->n_values + 2 * (size_t)g->n_nodes + 1; /* folding adds values */
+    size_t nv = (size_t)g->n_values + 4 * (size_t)g->n_nodes + 1; /* rewrites add values */
     fuse_ctx f = {.g = g};
     f.readers = calloc(nv, sizeof(int));
     f.reader = calloc(nv, sizeof(int));
@@ -307,20 +323,23 @@ loom_status lm_fuse_graph(lm_graph *g)
         goto out;
     }
     for (int i = 0; i < g->n_nodes; i++)
-        if (is_op(&g->nodes[i], "Identity") || is_op(&g->nodes[i], "Dropout"))
+        if (lm_fuse_is_op(&g->nodes[i], "Identity") || lm_fuse_is_op(&g->nodes[i], "Dropout"))
             bypass_identity(&f, i);
-    count_readers(&f);
+    if ((s = lm_fuse_qdq(&f)))
+        goto out;
+    lm_fuse_count_readers(&f);
     /* Nodes are in topological order: a producer is visited before its reader,
      * so Conv -> BN -> Relu folds BN first, then fuses Relu into the Conv. */
     for (int i = 0; i < g->n_nodes && !s; i++) {
         if (f.dead[i] || !fusable_producer(&g->nodes[i]))
             continue;
-        int c = sole_consumer(&f, &g->nodes[i]);
-        if (c >= 0 && is_op(&g->nodes[i], "Conv") && is_op(&g->nodes[c], "BatchNormalization")) {
+        int c = lm_fuse_sole_consumer(&f, &g->nodes[i]);
+        if (c >= 0 && lm_fuse_is_op(&g->nodes[i], "Conv") &&
+            lm_fuse_is_op(&g->nodes[c], "BatchNormalization")) {
             if ((s = fold_batchnorm(&f, i, c)))
                 break;
-            count_readers(&f);
-            c = sole_consumer(&f, &g->nodes[i]);
+            lm_fuse_count_readers(&f);
+            c = lm_fuse_sole_consumer(&f, &g->nodes[i]);
         }
         if (c >= 0 && !f.dead[c])
             s = fuse_activation(&f, i, c);

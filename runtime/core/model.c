@@ -194,6 +194,7 @@ loom_status loom_model_get_stats(loom_model *m, loom_model_stats *st)
     st->batchnorms_folded = m->fused.batchnorms_folded;
     st->activations_fused = m->fused.activations_fused;
     st->identities_removed = m->fused.identities_removed;
+    st->qdq_fused = m->fused.qdq_fused;
     pthread_mutex_lock(&m->plans_lock);
     st->plans = m->n_plans;
     for (const lm_plan *p = m->plans; p; p = p->next)

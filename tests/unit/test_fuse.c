@@ -97,7 +97,86 @@ static void folded_conv_keeps_following_activation(void **state)
     loom_context_destroy(ctx);
 }
 
+/* QDQ Conv (+Relu) as ONNX Runtime's quantizer writes it:
+ * Q(x) -> DQ -> Conv(DQ(W int8 per-channel), DQ(B int32)) -> Relu -> Q -> DQ -> y */
+static loom_model *load_qdq_conv(loom_context *ctx)
+{
+    int64_t xd[4] = {1, 2, 3, 3}, wd[4] = {2, 2, 1, 1}, cd[1] = {2}, sd[1] = {1};
+    int8_t w[4] = {100, -50, 25, 127};
+    int8_t wz[2] = {0, 0};
+    float ws[2] = {0.01f, 0.02f}, xs = 0.05f, ys = 0.1f;
+    int32_t b[2] = {200, -300}, bz[2] = {0, 0};
+    float bs[2] = {0.05f * 0.01f, 0.05f * 0.02f};
+    uint8_t xz = 128, yz = 10;
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 4, xd);
+    ob_output(m, "y", 1);
+    ob_init_raw(m, "xs", 1, 0, sd, &xs, 4);
+    ob_init_raw(m, "xz", 2, 0, sd, &xz, 1);
+    ob_init_raw(m, "ys", 1, 0, sd, &ys, 4);
+    ob_init_raw(m, "yz", 2, 0, sd, &yz, 1);
+    ob_init_raw(m, "w", 3, 4, wd, w, sizeof(w));
+    ob_init_raw(m, "ws", 1, 1, cd, ws, sizeof(ws));
+    ob_init_raw(m, "wz", 3, 1, cd, wz, sizeof(wz));
+    ob_init_raw(m, "b", 6, 1, cd, b, sizeof(b));
+    ob_init_raw(m, "bs", 1, 1, cd, bs, sizeof(bs));
+    ob_init_raw(m, "bz", 6, 1, cd, bz, sizeof(bz));
+    ob_add_node(m, "QuantizeLinear", "x,xs,xz", "xq");
+    ob_add_node(m, "DequantizeLinear", "xq,xs,xz", "xf");
+    ob_attr_int(m, ob_add_node(m, "DequantizeLinear", "w,ws,wz", "wf"), "axis", 0);
+    ob_attr_int(m, ob_add_node(m, "DequantizeLinear", "b,bs,bz", "bf"), "axis", 0);
+    ob_add_node(m, "Conv", "xf,wf,bf", "c");
+    ob_add_node(m, "Relu", "c", "r");
+    ob_add_node(m, "QuantizeLinear", "r,ys,yz", "yq");
+    ob_add_node(m, "DequantizeLinear", "yq,ys,yz", "y");
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    loom_model *model = NULL;
+    loom_status s = loom_model_load_memory(ctx, buf, len, "qdq.onnx", &model);
+    free(buf);
+    ob_free(m);
+    if (s)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(s, LOOM_OK);
+    return model;
+}
+
+static void qdq_conv_becomes_qlinearconv(void **state)
+{
+    (void)state;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *m = load_qdq_conv(ctx);
+    loom_model_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
+    assert_int_equal(st.qdq_fused, 1);
+    /* Q(x), QLinearConv, Max (the Relu), DQ(y): the float Conv and its DQs are gone. */
+    assert_int_equal(st.nodes, 4);
+    float x[18];
+    for (int i = 0; i < 18; i++)
+        x[i] = (float)(i % 7) * 0.9f - 2.5f;
+    int64_t dims[4] = {1, 2, 3, 3};
+    loom_tensor *in, *out;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, dims, x, sizeof(x), &in), LOOM_OK);
+    assert_int_equal(loom_model_run(m, &in, 1, &out, 1), LOOM_OK);
+    const float *y = loom_tensor_data(out);
+    const float w[4] = {1.0f, -0.5f, 0.5f, 2.54f}, b[2] = {0.1f, -0.3f};
+    for (int c = 0; c < 2; c++)
+        for (int p = 0; p < 9; p++) {
+            /* the reference: quantize x, float conv, relu, quantize y */
+            float q0 = nearbyintf(x[p] / 0.05f) * 0.05f, q1 = nearbyintf(x[9 + p] / 0.05f) * 0.05f;
+            float v = w[c * 2] * q0 + w[c * 2 + 1] * q1 + b[c];
+            float want = (nearbyintf((v > 0 ? v : 0) / 0.1f)) * 0.1f;
+            assert_float_equal(y[c * 9 + p], want, 0.1001f); /* one step of rounding */
+        }
+    loom_tensor_destroy(in);
+    loom_tensor_destroy(out);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(qdq_conv_becomes_qlinearconv),
     cmocka_unit_test(batchnorm_folds_into_conv),
     cmocka_unit_test(folded_conv_keeps_following_activation),
 };

@@ -226,10 +226,11 @@ static void print_stats(loom_model *m)
     if (loom_model_get_stats(m, &st))
         return;
     printf("stats: %d nodes after fusion (%d BatchNorms folded, %d activations fused, "
-           "%d identities removed), %d kernels per run\n"
+           "%d identities removed, %d QDQ groups to int8), %d kernels per run\n"
            "stats: arena %.2f MiB peak for intermediates, constants %.2f MiB, %d plan(s)\n",
-           st.nodes, st.batchnorms_folded, st.activations_fused, st.identities_removed, st.steps,
-           (double)st.arena_bytes / (1 << 20), (double)st.constant_bytes / (1 << 20), st.plans);
+           st.nodes, st.batchnorms_folded, st.activations_fused, st.identities_removed,
+           st.qdq_fused, st.steps, (double)st.arena_bytes / (1 << 20),
+           (double)st.constant_bytes / (1 << 20), st.plans);
 }
 
 int loomctl_run(int argc, char **argv)

@@ -191,7 +191,8 @@ LOOM_API loom_status loom_model_input_index(const loom_model *model, const char 
  * struct loom_model_stats - what loading and planning made of a model.
  * @struct_size: set by the caller to sizeof(struct loom_model_stats).
  * @nodes: nodes after load-time rewrites (fusion, folding).
- * @batchnorms_folded, @activations_fused, @identities_removed: those rewrites.
+ * @batchnorms_folded, @activations_fused, @identities_removed, @qdq_fused:
+ *     those rewrites (@qdq_fused: QDQ patterns turned into QLinearConv/MatMul).
  * @plans: input-shape signatures planned so far.
  * @steps: kernels a run executes, for the most recent plan.
  * @arena_bytes: the largest arena of any plan: peak memory for intermediates
@@ -200,7 +201,7 @@ LOOM_API loom_status loom_model_input_index(const loom_model *model, const char 
  */
 typedef struct loom_model_stats {
     size_t struct_size;
-    int nodes, batchnorms_folded, activations_fused, identities_removed;
+    int nodes, batchnorms_folded, activations_fused, identities_removed, qdq_fused;
     int plans, steps;
     size_t arena_bytes, constant_bytes;
 } loom_model_stats;
