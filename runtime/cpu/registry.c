@@ -3,12 +3,13 @@
 
 #include "kernel.h"
 #include "ops/ew.h"
+#include "ops/more_ops.h"
 #include "ops/nn_private.h"
 #include "ops/tensor_ops.h"
 
 static const lm_op_def *const op_families[] = {
     lm_ops_elementwise, lm_ops_unary, lm_ops_reduce, lm_ops_tensor, lm_ops_index, lm_ops_resize,
-    lm_ops_nn,          lm_ops_conv,  lm_ops_pool,   lm_ops_norm,   lm_ops_quant,
+    lm_ops_nn,          lm_ops_conv,  lm_ops_pool,   lm_ops_norm,   lm_ops_quant, lm_ops_rnn,
 };
 
 /* The default domain is spelled "" or "ai.onnx" in models. */
