@@ -384,7 +384,7 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
             /* Recurrent term for every batch row (rows past their length are
              * computed but not used: one GEMM beats a gather). */
             int64_t nr = kind == RNN_GRU && !c.lbr ? 2 * H : GH;
-            lm_sgemm(false, true, c.B, nr, H, 1.0f, h, H, r, H, 0.0f, gates, GH);
+            lm_sgemm_parallel(k, false, true, c.B, nr, H, 1.0f, h, H, r, H, 0.0f, gates, GH);
             for (int64_t b = 0; b < c.B; b++) {
                 if (s >= len[b])
                     continue;
@@ -454,7 +454,8 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
             }
             if (kind == RNN_GRU) {
                 if (!c.lbr)
-                    lm_sgemm(false, true, c.B, H, H, 1.0f, tmp, H, r + 2 * H * H, H, 0.0f, hh, H);
+                    lm_sgemm_parallel(k, false, true, c.B, H, H, 1.0f, tmp, H, r + 2 * H * H, H,
+                                      0.0f, hh, H);
                 for (int64_t b = 0; b < c.B; b++) {
                     if (s >= len[b])
                         continue;
