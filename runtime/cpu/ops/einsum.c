@@ -235,69 +235,117 @@ static int find_lab(const operand *o, int l)
  * dst (contiguous over @tl[0..nt), in that order) = src summed over every label
  * of src not in @tl. Labels of @tl absent from src are broadcast (stride 0).
  */
-#define DEFINE_REDUCE_PERMUTE(NAME, T, ACC)                                                        \
-    static void NAME(const eq *q, const operand *src, const int *tl, int nt, T *dst)               \
+typedef struct rp_plan {
+    const void *src;
+    void *dst;
+    int nt, ns;
+    int64_t osz[EQ_MAXL], ost[EQ_MAXL]; /* kept labels: sizes, source strides */
+    int64_t ssz[EQ_MAXL], sst[EQ_MAXL]; /* summed labels */
+    int64_t total, inner;
+} rp_plan;
+
+#define DEFINE_RP_RANGE(NAME, T)                                                                   \
+    static void NAME(void *arg, int64_t begin, int64_t end)                                        \
     {                                                                                              \
-        int64_t osz[EQ_MAXL], ost[EQ_MAXL], ssz[EQ_MAXL], sst[EQ_MAXL];                            \
-        int ns = 0;                                                                                \
-        int64_t total = 1, inner = 1;                                                              \
-        for (int i = 0; i < nt; i++) {                                                             \
-            int m = find_lab(src, tl[i]);                                                          \
-            osz[i] = q->size[tl[i]];                                                               \
-            ost[i] = m >= 0 ? src->stride[m] : 0;                                                  \
-            total *= osz[i];                                                                       \
+        const rp_plan *p = arg;                                                                    \
+        const T *s = p->src;                                                                       \
+        T *dst = p->dst;                                                                           \
+        int64_t oi[EQ_MAXL] = {0}, base = 0, rem = begin;                                          \
+        for (int d = p->nt - 1; d >= 0; d--) {                                                     \
+            oi[d] = rem % p->osz[d];                                                               \
+            rem /= p->osz[d];                                                                      \
+            base += oi[d] * p->ost[d];                                                             \
         }                                                                                          \
-        for (int m = 0; m < src->n; m++) {                                                         \
-            bool kept = false;                                                                     \
-            for (int i = 0; i < nt; i++)                                                           \
-                kept |= tl[i] == src->lab[m];                                                      \
-            if (!kept) {                                                                           \
-                ssz[ns] = q->size[src->lab[m]];                                                    \
-                sst[ns] = src->stride[m];                                                          \
-                inner *= ssz[ns];                                                                  \
-                ns++;                                                                              \
-            }                                                                                      \
-        }                                                                                          \
-        const T *s = src->data;                                                                    \
-        int64_t oi[EQ_MAXL] = {0}, base = 0;                                                       \
-        for (int64_t o = 0; o < total; o++) {                                                      \
-            ACC acc = 0;                                                                           \
+        int ns = p->ns;                                                                            \
+        for (int64_t o = begin; o < end; o++) {                                                    \
+            double acc = 0;                                                                        \
             if (ns == 0) {                                                                         \
                 acc = s[base];                                                                     \
-            } else if (inner > 0) {                                                                \
+            } else if (p->inner > 0) {                                                             \
                 /* Innermost summed label as a strided loop, the rest as an odometer. */           \
                 int64_t si[EQ_MAXL] = {0}, off = base;                                             \
-                int64_t n0 = ssz[ns - 1], s0 = sst[ns - 1];                                        \
-                for (int64_t r = 0; r < inner; r += n0) {                                          \
+                int64_t n0 = p->ssz[ns - 1], s0 = p->sst[ns - 1];                                  \
+                for (int64_t r = 0; r < p->inner; r += n0) {                                       \
                     for (int64_t j = 0; j < n0; j++)                                               \
                         acc += s[off + j * s0];                                                    \
                     for (int d = ns - 2; d >= 0; d--) {                                            \
-                        off += sst[d];                                                             \
-                        if (++si[d] < ssz[d])                                                      \
+                        off += p->sst[d];                                                          \
+                        if (++si[d] < p->ssz[d])                                                   \
                             break;                                                                 \
-                        off -= sst[d] * ssz[d];                                                    \
+                        off -= p->sst[d] * p->ssz[d];                                              \
                         si[d] = 0;                                                                 \
                     }                                                                              \
                 }                                                                                  \
             }                                                                                      \
             dst[o] = (T)acc;                                                                       \
-            for (int d = nt - 1; d >= 0; d--) {                                                    \
-                base += ost[d];                                                                    \
-                if (++oi[d] < osz[d])                                                              \
+            for (int d = p->nt - 1; d >= 0; d--) {                                                 \
+                base += p->ost[d];                                                                 \
+                if (++oi[d] < p->osz[d])                                                           \
                     break;                                                                         \
-                base -= ost[d] * osz[d];                                                           \
+                base -= p->ost[d] * p->osz[d];                                                     \
                 oi[d] = 0;                                                                         \
             }                                                                                      \
         }                                                                                          \
     }
 
-DEFINE_REDUCE_PERMUTE(reduce_permute_f32, float, double)
-DEFINE_REDUCE_PERMUTE(reduce_permute_f64, double, double)
+DEFINE_RP_RANGE(rp_range_f32, float)
+DEFINE_RP_RANGE(rp_range_f64, double)
+
+static void reduce_permute(lm_kctx *k, const eq *q, const operand *src, const int *tl, int nt,
+                           void *dst, bool dbl)
+{
+    rp_plan p;
+    p.src = src->data;
+    p.dst = dst;
+    p.nt = nt;
+    p.ns = 0;
+    p.total = 1;
+    p.inner = 1;
+    for (int i = 0; i < nt; i++) {
+        int m = find_lab(src, tl[i]);
+        p.osz[i] = q->size[tl[i]];
+        p.ost[i] = m >= 0 ? src->stride[m] : 0;
+        p.total *= p.osz[i];
+    }
+    for (int m = 0; m < src->n; m++) {
+        bool kept = false;
+        for (int i = 0; i < nt; i++)
+            kept |= tl[i] == src->lab[m];
+        if (!kept) {
+            p.ssz[p.ns] = q->size[src->lab[m]];
+            p.sst[p.ns] = src->stride[m];
+            p.inner *= p.ssz[p.ns];
+            p.ns++;
+        }
+    }
+    if (p.total == 0)
+        return;
+    lm_parallel_for(k, p.total, 1.0 + (double)p.inner, dbl ? rp_range_f64 : rp_range_f32, &p);
+}
+
+/* Whether @o holds exactly the labels @order[0..n) laid out densely in that
+ * order (size-1 labels may have any stride): then GEMM can read it in place. */
+static bool dense_as(const eq *q, const operand *o, const int *order, int n)
+{
+    if (o->n != n)
+        return false;
+    int64_t s = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        int m = find_lab(o, order[i]);
+        if (m < 0)
+            return false;
+        if (q->size[order[i]] != 1 && o->stride[m] != s)
+            return false;
+        s *= q->size[order[i]];
+    }
+    return true;
+}
 
 typedef struct bmm_job {
     const void *a, *b;
     void *c;
     int64_t M, N, K;
+    bool ta, tb; /* float only: A stored [K, M] / B stored [N, K] per batch */
     bool dbl;
 } bmm_job;
 
@@ -307,8 +355,9 @@ static void bmm_range(void *arg, int64_t begin, int64_t end)
     int64_t M = j->M, N = j->N, K = j->K;
     for (int64_t i = begin; i < end; i++) {
         if (!j->dbl) {
-            lm_sgemm(false, false, M, N, K, 1.0f, (const float *)j->a + i * M * K, K,
-                     (const float *)j->b + i * K * N, N, 0.0f, (float *)j->c + i * M * N, N);
+            lm_sgemm(j->ta, j->tb, M, N, K, 1.0f, (const float *)j->a + i * M * K, j->ta ? M : K,
+                     (const float *)j->b + i * K * N, j->tb ? K : N, 0.0f,
+                     (float *)j->c + i * M * N, N);
             continue;
         }
         const double *a = (const double *)j->a + i * M * K, *b = (const double *)j->b + i * K * N;
@@ -429,21 +478,65 @@ static loom_status op_einsum(lm_kctx *k)
         MO_TRY(labels_count(k, &q, ml, nm, esz, &M));
         MO_TRY(labels_count(k, &q, nl, nn, esz, &N));
         MO_TRY(labels_count(k, &q, kl, nk, esz, &K));
-        void *pa = scratch_n(k, ca, esz), *pb = scratch_n(k, cb, esz), *pc = scratch_n(k, cc, esz);
-        if (!pa || !pb || !pc)
-            return LOOM_ERR_NO_MEMORY;
-        if (dbl) {
-            reduce_permute_f64(&q, &cur, la, na, pa);
-            reduce_permute_f64(&q, &nb, lb, nbb, pb);
-        } else {
-            reduce_permute_f32(&q, &cur, la, na, pa);
-            reduce_permute_f32(&q, &nb, lb, nbb, pb);
+        /* Operands already laid out as [batch, M, K] / [batch, K, M] (resp.
+         * [batch, K, N] / [batch, N, K]) are read in place (float only). */
+        int ta_l[EQ_MAXL], tb_l[EQ_MAXL], nta = 0, ntb = 0;
+        for (int j = 0; j < nbt; j++)
+            ta_l[nta++] = tb_l[ntb++] = bl[j];
+        for (int j = 0; j < nk; j++)
+            ta_l[nta++] = kl[j];
+        for (int j = 0; j < nm; j++)
+            ta_l[nta++] = ml[j];
+        for (int j = 0; j < nn; j++)
+            tb_l[ntb++] = nl[j];
+        for (int j = 0; j < nk; j++)
+            tb_l[ntb++] = kl[j];
+        bool ta = false, tb = false;
+        const void *pa = NULL, *pb = NULL;
+        if (!dbl) {
+            if (dense_as(&q, &cur, la, na)) {
+                pa = cur.data;
+            } else if (dense_as(&q, &cur, ta_l, nta)) {
+                pa = cur.data;
+                ta = true;
+            }
+            if (dense_as(&q, &nb, lb, nbb)) {
+                pb = nb.data;
+            } else if (dense_as(&q, &nb, tb_l, ntb)) {
+                pb = nb.data;
+                tb = true;
+            }
         }
-        bmm_job job = {pa, pb, pc, M, N, K, dbl};
+        if (!pa) {
+            void *buf = scratch_n(k, ca, esz);
+            if (!buf)
+                return LOOM_ERR_NO_MEMORY;
+            reduce_permute(k, &q, &cur, la, na, buf, dbl);
+            pa = buf;
+        }
+        if (!pb) {
+            void *buf = scratch_n(k, cb, esz);
+            if (!buf)
+                return LOOM_ERR_NO_MEMORY;
+            reduce_permute(k, &q, &nb, lb, nbb, buf, dbl);
+            pb = buf;
+        }
+        /* The last product writes the output directly when its labels are
+         * already in the output's order. */
+        bool direct = i == q.n_in - 1 && nc == q.out.n;
+        for (int j = 0; direct && j < nc; j++)
+            direct = lc[j] == q.out.lab[j];
+        void *pc = direct ? y->data : scratch_n(k, cc, esz);
+        if (!pc)
+            return LOOM_ERR_NO_MEMORY;
+        bmm_job job = {pa, pb, pc, M, N, K, ta, tb, dbl};
         if (batch == 1 && !dbl)
-            lm_sgemm_parallel(k, false, false, M, N, K, 1.0f, pa, K, pb, N, 0.0f, pc, N);
+            lm_sgemm_parallel(k, ta, tb, M, N, K, 1.0f, pa, ta ? M : K, pb, tb ? K : N, 0.0f, pc,
+                              N);
         else
             lm_parallel_for(k, batch, 2.0 * (double)M * (double)N * (double)K, bmm_range, &job);
+        if (direct)
+            return LOOM_OK;
         cur.data = pc;
         cur.n = nc;
         int64_t s = 1;
@@ -453,10 +546,7 @@ static loom_status op_einsum(lm_kctx *k)
             s *= q.size[lc[j]];
         }
     }
-    if (dbl)
-        reduce_permute_f64(&q, &cur, q.out.lab, q.out.n, y->data);
-    else
-        reduce_permute_f32(&q, &cur, q.out.lab, q.out.n, y->data);
+    reduce_permute(k, &q, &cur, q.out.lab, q.out.n, y->data, dbl);
     return LOOM_OK;
 }
 
