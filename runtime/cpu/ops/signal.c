@@ -1,8 +1,8 @@
 /*
  * signal.c - signal processing (opset 17): DFT, STFT, HannWindow,
  * HammingWindow, BlackmanWindow and MelWeightMatrix. float32 and double;
- * transforms accumulate in double with a precomputed twiddle table, and use an
- * iterative radix-2 FFT when the length is a power of two.
+ * transforms run in double: a mixed-radix FFT over a precomputed twiddle
+ * table, a direct DFT only for prime lengths.
  */
 #include <math.h>
 #include <string.h>
@@ -17,10 +17,10 @@
 typedef struct dft_plan {
     int64_t n;
     bool inverse;
-    bool pow2;
-    double *cs, *sn; /* cos/sin(2*pi*m/n), m in [0, n) */
-    double *wr, *wi; /* work: one transform's real/imag parts */
-    double *tr, *ti; /* work for the O(n^2) path */
+    double *cs, *sn;  /* cos/sin(2*pi*m/n), m in [0, n) */
+    double *wr, *wi;  /* one transform's input, then its output */
+    double *orr, *oi; /* the transform's output before it is copied back */
+    double *tr, *ti;  /* butterfly temporaries */
 } dft_plan;
 
 static loom_status dft_plan_init(lm_kctx *k, dft_plan *p, int64_t n, bool inverse)
@@ -28,16 +28,11 @@ static loom_status dft_plan_init(lm_kctx *k, dft_plan *p, int64_t n, bool invers
     memset(p, 0, sizeof(*p));
     p->n = n;
     p->inverse = inverse;
-    p->pow2 = n > 0 && (n & (n - 1)) == 0;
     size_t sz = (size_t)(n + 1) * sizeof(double);
-    p->cs = lm_kscratch(k, sz);
-    p->sn = lm_kscratch(k, sz);
-    p->wr = lm_kscratch(k, sz);
-    p->wi = lm_kscratch(k, sz);
-    p->tr = lm_kscratch(k, sz);
-    p->ti = lm_kscratch(k, sz);
-    if (!p->cs || !p->sn || !p->wr || !p->wi || !p->tr || !p->ti)
-        return LOOM_ERR_NO_MEMORY;
+    double **arrs[] = {&p->cs, &p->sn, &p->wr, &p->wi, &p->orr, &p->oi, &p->tr, &p->ti};
+    for (size_t i = 0; i < sizeof(arrs) / sizeof(arrs[0]); i++)
+        if (!(*arrs[i] = lm_kscratch(k, sz)))
+            return LOOM_ERR_NO_MEMORY;
     for (int64_t m = 0; m < n; m++) {
         double a = 2.0 * MO_PI * (double)m / (double)n;
         p->cs[m] = cos(a);
@@ -46,65 +41,88 @@ static loom_status dft_plan_init(lm_kctx *k, dft_plan *p, int64_t n, bool invers
     return LOOM_OK;
 }
 
+static int64_t smallest_factor(int64_t n)
+{
+    for (int64_t f = 2; f * f <= n; f++)
+        if (n % f == 0)
+            return f;
+    return n;
+}
+
+/*
+ * Mixed-radix Cooley-Tukey: the length-@n DFT of in[j * stride] into out[0..n)
+ * from @f DFTs of length n / f (f the smallest prime factor), a direct DFT
+ * when n is prime. Twiddles come from the plan's length-N table (n divides N).
+ */
+static void fft_rec(const dft_plan *p, const double *ir, const double *ii, int64_t stride,
+                    int64_t n, double *orr, double *oi)
+{
+    double sgn = p->inverse ? 1.0 : -1.0;
+    int64_t tw = p->n / n;
+    if (n == 1) {
+        orr[0] = ir[0];
+        oi[0] = ii[0];
+        return;
+    }
+    int64_t f = smallest_factor(n);
+    if (f == n) {
+        for (int64_t kk = 0; kk < n; kk++) {
+            double sr = 0, si = 0;
+            int64_t e = 0;
+            for (int64_t j = 0; j < n; j++) {
+                double c = p->cs[e * tw], sn = sgn * p->sn[e * tw];
+                double xr = ir[j * stride], xi = ii[j * stride];
+                sr += xr * c - xi * sn;
+                si += xr * sn + xi * c;
+                e += kk;
+                if (e >= n)
+                    e -= n;
+            }
+            orr[kk] = sr;
+            oi[kk] = si;
+        }
+        return;
+    }
+    int64_t m = n / f;
+    for (int64_t r = 0; r < f; r++)
+        fft_rec(p, ir + r * stride, ii + r * stride, stride * f, m, orr + r * m, oi + r * m);
+    /* Butterflies: outputs k + q*m (q < f) use exactly the inputs r*m + k. */
+    double *tr = p->tr, *ti = p->ti;
+    for (int64_t kk = 0; kk < m; kk++) {
+        for (int64_t r = 0; r < f; r++) {
+            int64_t e = (r * kk) % n;
+            double c = p->cs[e * tw], sn = sgn * p->sn[e * tw];
+            double xr = orr[r * m + kk], xi = oi[r * m + kk];
+            tr[r] = xr * c - xi * sn;
+            ti[r] = xr * sn + xi * c;
+        }
+        for (int64_t q = 0; q < f; q++) {
+            double sr = 0, si = 0;
+            int64_t e = 0; /* (r * q) mod f */
+            for (int64_t r = 0; r < f; r++) {
+                double c = p->cs[e * m * tw], sn = sgn * p->sn[e * m * tw];
+                sr += tr[r] * c - ti[r] * sn;
+                si += tr[r] * sn + ti[r] * c;
+                e += q;
+                if (e >= f)
+                    e -= f;
+            }
+            orr[q * m + kk] = sr;
+            oi[q * m + kk] = si;
+        }
+    }
+}
+
 /* In place on p->wr/p->wi: X[k] = sum x[j] e^{-+2 pi i jk/n}, scaled by 1/n
  * when inverse. */
 static void dft_exec(dft_plan *p)
 {
     int64_t n = p->n;
-    double sgn = p->inverse ? 1.0 : -1.0;
-    double *re = p->wr, *im = p->wi;
-    if (p->pow2) {
-        for (int64_t i = 1, j = 0; i < n; i++) {
-            int64_t bit = n >> 1;
-            for (; j & bit; bit >>= 1)
-                j ^= bit;
-            j ^= bit;
-            if (i < j) {
-                double t = re[i];
-                re[i] = re[j];
-                re[j] = t;
-                t = im[i];
-                im[i] = im[j];
-                im[j] = t;
-            }
-        }
-        for (int64_t len = 2; len <= n; len <<= 1) {
-            int64_t step = n / len;
-            for (int64_t s = 0; s < n; s += len) {
-                for (int64_t j = 0; j < len / 2; j++) {
-                    double c = p->cs[j * step], sn = sgn * p->sn[j * step];
-                    int64_t a = s + j, b = a + len / 2;
-                    double xr = re[b] * c - im[b] * sn, xi = re[b] * sn + im[b] * c;
-                    re[b] = re[a] - xr;
-                    im[b] = im[a] - xi;
-                    re[a] += xr;
-                    im[a] += xi;
-                }
-            }
-        }
-    } else {
-        for (int64_t kk = 0; kk < n; kk++) {
-            double sr = 0, si = 0;
-            int64_t m = 0;
-            for (int64_t j = 0; j < n; j++) {
-                double c = p->cs[m], sn = sgn * p->sn[m];
-                sr += re[j] * c - im[j] * sn;
-                si += re[j] * sn + im[j] * c;
-                m += kk;
-                if (m >= n)
-                    m -= n;
-            }
-            p->tr[kk] = sr;
-            p->ti[kk] = si;
-        }
-        memcpy(re, p->tr, (size_t)n * sizeof(double));
-        memcpy(im, p->ti, (size_t)n * sizeof(double));
-    }
-    if (p->inverse) {
-        for (int64_t i = 0; i < n; i++) {
-            re[i] /= (double)n;
-            im[i] /= (double)n;
-        }
+    fft_rec(p, p->wr, p->wi, 1, n, p->orr, p->oi);
+    double scale = p->inverse ? 1.0 / (double)n : 1.0;
+    for (int64_t i = 0; i < n; i++) {
+        p->wr[i] = p->orr[i] * scale;
+        p->wi[i] = p->oi[i] * scale;
     }
 }
 
