@@ -61,7 +61,7 @@ all: $(LIBLOOM_A) $(LIBLOOM_SO) $(BINS)
 # Debian packages the userspace build, tests and benchmarks need. Fragments in
 # mk/ add theirs (DEPS_PACKAGES) and extra install steps (DEPS_TARGETS), and
 # test suites (TEST_SUITES) that `make test` runs after the core ones.
-DEPS_PACKAGES := build-essential pkg-config clang llvm lld clang-format \
+DEPS_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev clang-format \
                  protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata \
                  libcmocka-dev python3-torch python3-torchvision python3-onnx python3-numpy \
                  libopenblas-dev python3-venv

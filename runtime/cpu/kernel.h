@@ -80,6 +80,8 @@ struct lm_kctx {
     void *prepared; /* see lm_op_def.prepare; NULL when the op has none */
     struct lm_threadpool *pool;
     struct lm_scratch_block *scratch;
+    struct lm_run_state *run; /* executor state; NULL while planning */
+    loom_status kout_status;  /* why lm_kout() last returned NULL */
 };
 
 /* Input @i or NULL when absent (also for i >= n_in). */

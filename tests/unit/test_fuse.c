@@ -73,6 +73,13 @@ static void batchnorm_folds_into_conv(void **state)
     loom_model *m = load_conv_bn_relu(ctx, false);
     assert_int_equal(lm_last_fuse_stats.batchnorms_folded, 1);
     assert_int_equal(lm_last_fuse_stats.identities_removed, 1);
+    loom_model_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
+    assert_int_equal(st.batchnorms_folded, 1);
+    assert_int_equal(st.nodes, 1); /* Conv alone remains */
+    assert_int_equal(st.plans, 1); /* static input: planned at load */
+    assert_int_equal(st.steps, 1);
+    assert_true(st.constant_bytes >= sizeof(W) + sizeof(B));
     check_output(m, false);
     loom_model_destroy(m);
     loom_context_destroy(ctx);

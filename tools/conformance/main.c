@@ -2,7 +2,10 @@
  * loom-conformance - runs ONNX backend tests: DIR/model.onnx with
  * DIR/test_data_set_N/{input,output}_M.pb, in the layout of ONNX's test data.
  *
- *   loom-conformance [--device D] [--table FILE] [--expect FILE] [--quiet] DIR...
+ *   loom-conformance [--device D [--strict]] [--table FILE] [--expect FILE] [--quiet] DIR...
+ *
+ * --strict turns off CPU fallback: a test whose nodes the device cannot all run
+ * is UNSUPPORTED, so the results describe the device alone.
  *
  * Each DIR is a test or a directory of tests. Prints one line per test,
  * "PASS|FAIL|UNSUPPORTED <test> <reason>", then "N passed, N failed, N unsupported".
@@ -47,6 +50,7 @@ typedef struct options {
     const char *table;
     const char *expect;
     bool quiet;
+    bool fail_closed; /* --strict: every node on the device, none on the CPU */
 } options;
 
 static bool is_dir(const char *path)
@@ -245,6 +249,7 @@ static void run_test_child(const char *dir, const options *opt, int fd)
     loom_context_options copts;
     loom_context_options_init(&copts);
     copts.device = opt->device;
+    copts.fail_closed = opt->fail_closed;
     copts.num_threads = 1;
     loom_context *ctx = NULL;
     loom_model *m = NULL;
@@ -422,8 +427,8 @@ static int load_expected(const char *path, tally *t)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: loom-conformance [--device D] [--table FILE] [--expect FILE] "
-                    "[--quiet] DIR...\n");
+    fprintf(stderr, "usage: loom-conformance [--device D [--strict]] [--table FILE] "
+                    "[--expect FILE] [--quiet] DIR...\n");
 }
 
 int main(int argc, char **argv)
@@ -435,6 +440,8 @@ int main(int argc, char **argv)
         const char *a = argv[first];
         if (strcmp(a, "--quiet") == 0) {
             opt.quiet = true;
+        } else if (strcmp(a, "--strict") == 0) {
+            opt.fail_closed = true;
         } else if (first + 1 < argc && strcmp(a, "--device") == 0) {
             opt.device = argv[++first];
         } else if (first + 1 < argc && strcmp(a, "--table") == 0) {

@@ -15,10 +15,11 @@ static void usage(FILE *f)
     fprintf(f, "usage: loomctl COMMAND [ARGS]\n\n"
                "commands:\n"
                "  run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]\n"
-               "            [--repeat N] [--output-dir DIR] [--dim NAME=SIZE ...]\n"
+               "            [--repeat N] [--output-dir DIR] [--dim NAME=SIZE ...] [--stats]\n"
                "      run an ONNX model; inputs not given are filled with a fixed pattern and\n"
                "      symbolic dims not bound with --dim are 1;\n"
-               "      prints outputs and latency (min/p50/p99 over N runs after a warm-up)\n"
+               "      prints outputs and latency (min/p50/p99 over N runs after a warm-up);\n"
+               "      --stats adds fusion counts and the arena's peak size\n"
                "  version   print the version\n");
 }
 

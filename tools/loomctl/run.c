@@ -1,5 +1,6 @@
 /* run.c - `loomctl run`: load a model, feed inputs, print outputs and latency. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ typedef struct run_args {
     const char *output_dir;
     int threads;
     int repeat;
+    bool stats;
     int n_inputs, n_dims;
     char *dim_name[MAX_IO];
     int64_t dim_value[MAX_IO];
@@ -50,6 +52,10 @@ static int parse_args(int argc, char **argv, run_args *a)
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(arg, "--stats") == 0) {
+            a->stats = true;
+            continue;
+        }
         if (arg[0] != '-') {
             if (a->model) {
                 fprintf(stderr, "loomctl run: unexpected argument '%s'\n", arg);
@@ -97,8 +103,9 @@ static int parse_args(int argc, char **argv, run_args *a)
         }
     }
     if (!a->model) {
-        fprintf(stderr, "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
-                        "[--threads N] [--repeat N] [--output-dir DIR]\n");
+        fprintf(stderr,
+                "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
+                "[--threads N] [--repeat N] [--output-dir DIR] [--dim NAME=SIZE] [--stats]\n");
         return -1;
     }
     return 0;
@@ -213,6 +220,18 @@ static int time_runs(loom_model *m, loom_tensor **in, size_t n_in, loom_tensor *
     return 0;
 }
 
+static void print_stats(loom_model *m)
+{
+    loom_model_stats st = {.struct_size = sizeof(st)};
+    if (loom_model_get_stats(m, &st))
+        return;
+    printf("stats: %d nodes after fusion (%d BatchNorms folded, %d activations fused, "
+           "%d identities removed), %d kernels per run\n"
+           "stats: arena %.2f MiB peak for intermediates, constants %.2f MiB, %d plan(s)\n",
+           st.nodes, st.batchnorms_folded, st.activations_fused, st.identities_removed, st.steps,
+           (double)st.arena_bytes / (1 << 20), (double)st.constant_bytes / (1 << 20), st.plans);
+}
+
 int loomctl_run(int argc, char **argv)
 {
     run_args a = {0};
@@ -259,6 +278,8 @@ int loomctl_run(int argc, char **argv)
     if (a.output_dir && write_outputs(a.output_dir, m, out, n_out))
         goto out;
     rc = time_runs(m, in, n_in, out, n_out, a.repeat);
+    if (!rc && a.stats)
+        print_stats(m);
 out:
     for (size_t i = 0; i < n_in; i++)
         loom_tensor_destroy(in[i]);
