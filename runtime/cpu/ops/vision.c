@@ -25,7 +25,11 @@ typedef struct nms_cand {
 static int nms_cmp(const void *a, const void *b)
 {
     const nms_cand *p = a, *q = b;
-    if (p->score != q->score)
+    /* NaN scores sort last, keeping the order total (qsort needs that). */
+    bool pn = isnan(p->score), qn = isnan(q->score);
+    if (pn != qn)
+        return pn ? 1 : -1;
+    if (!pn && p->score != q->score)
         return p->score > q->score ? -1 : 1;
     return p->idx < q->idx ? -1 : p->idx > q->idx;
 }
