@@ -18,6 +18,8 @@ extern const lm_op_def
 extern const lm_op_def lm_ops_vision[]; /* vision.c: NonMaxSuppression, RoiAlign, GridSample... */
 extern const lm_op_def lm_ops_signal[]; /* signal.c: DFT, STFT, windows, MelWeightMatrix */
 extern const lm_op_def lm_ops_misc[];   /* misc.c: Unique, Det */
+extern const lm_op_def
+    lm_ops_training[]; /* training.c: Adagrad, Momentum, Adam (preview.training) */
 
 /* Returns from the kernel when @expr fails. */
 #define MO_TRY(expr)                                                                               \
