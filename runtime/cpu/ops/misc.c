@@ -1,6 +1,7 @@
 /*
  * misc.c - Unique (opset 11, every fixed-size numeric dtype, flat or along an
- * axis) and Det (float32/double, batched, LU with partial pivoting in double).
+ * axis), Det (float32/double, batched, LU with partial pivoting in double) and
+ * TfIdfVectorizer (int32/int64 tokens, int64 pools).
  */
 #include <math.h>
 #include <string.h>
@@ -304,8 +305,200 @@ static loom_status op_det(lm_kctx *k)
     return LOOM_OK;
 }
 
+/* ---- TfIdfVectorizer ------------------------------------------------------ */
+
+/* Pool n-grams of one length, sorted so a gram is found by binary search. */
+typedef struct tf_level {
+    int64_t n;           /* gram length */
+    int64_t count;       /* grams of this length in the pool */
+    const int64_t *pool; /* first token of the level */
+    int64_t first;       /* index of the level's first gram among all pool grams */
+    int64_t *order;      /* gram numbers (within the level) sorted by tokens */
+} tf_level;
+
+static const int64_t *tf_gram(const tf_level *l, int64_t g)
+{
+    return l->pool + g * l->n;
+}
+
+static int tf_cmp(const int64_t *a, const int64_t *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+
+/* Merge sort of the level's gram numbers by token tuple. */
+static void tf_sort(tf_level *l, int64_t *tmp)
+{
+    int64_t n = l->count, *idx = l->order;
+    for (int64_t w = 1; w < n; w *= 2) {
+        for (int64_t lo = 0; lo < n; lo += 2 * w) {
+            int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            int64_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi)
+                tmp[o++] =
+                    tf_cmp(tf_gram(l, idx[j]), tf_gram(l, idx[i]), l->n) < 0 ? idx[j++] : idx[i++];
+            while (i < mid)
+                tmp[o++] = idx[i++];
+            while (j < hi)
+                tmp[o++] = idx[j++];
+        }
+        memcpy(idx, tmp, (size_t)n * sizeof(int64_t));
+    }
+}
+
+/* Gram number of @g in the level, or -1. */
+static int64_t tf_find(const tf_level *l, const int64_t *g)
+{
+    int64_t lo = 0, hi = l->count;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = tf_cmp(tf_gram(l, l->order[mid]), g, l->n);
+        if (c == 0)
+            return l->order[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+#define TF_MAX_GRAM 64
+
+static loom_status op_tfidf(lm_kctx *k)
+{
+    MO_TRY(lm_kcheck_arity(k, 1, 1));
+    const loom_tensor *x = lm_kin(k, 0);
+    if (x->dtype != LOOM_DTYPE_INT32 && x->dtype != LOOM_DTYPE_INT64)
+        return lm_kunsupported(k, "X has dtype %s: only int32/int64 are supported",
+                               loom_dtype_name(x->dtype));
+    if (x->rank != 1 && x->rank != 2)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "X has rank %d, expected 1 or 2", x->rank);
+    int64_t minn = lm_kattr_int(k, "min_gram_length", 0),
+            maxn = lm_kattr_int(k, "max_gram_length", 0);
+    int64_t skip = lm_kattr_int(k, "max_skip_count", 0);
+    if (minn < 1 || maxn < minn || maxn > TF_MAX_GRAM)
+        return lm_kinvalid(
+            k, "min_gram_length %lld / max_gram_length %lld must satisfy 1 <= min <= max <= %d",
+            (long long)minn, (long long)maxn, TF_MAX_GRAM);
+    if (skip < 0 || skip > ((int64_t)1 << 30))
+        return lm_kinvalid(k, "max_skip_count %lld out of range", (long long)skip);
+    const char *mode_s = lm_kattr_str(k, "mode", "");
+    int mode; /* 0 TF, 1 IDF, 2 TFIDF */
+    if (strcmp(mode_s, "TF") == 0)
+        mode = 0;
+    else if (strcmp(mode_s, "IDF") == 0)
+        mode = 1;
+    else if (strcmp(mode_s, "TFIDF") == 0)
+        mode = 2;
+    else
+        return lm_kinvalid(k, "mode '%s' is not TF, IDF or TFIDF", mode_s);
+    if (lm_kattr_has(k, "pool_strings"))
+        return lm_kunsupported(k, "pool_strings is not supported (int64 pools only)");
+    const int64_t *pool = NULL, *counts = NULL, *indexes = NULL;
+    const float *weights = NULL;
+    int npool = lm_kattr_ints(k, "pool_int64s", &pool);
+    int ncounts = lm_kattr_ints(k, "ngram_counts", &counts);
+    int nidx = lm_kattr_ints(k, "ngram_indexes", &indexes);
+    int nw = lm_kattr_floats(k, "weights", &weights);
+    if (npool < 0 || ncounts < 0 || nidx < 0)
+        return lm_kinvalid(k, "pool_int64s, ngram_counts and ngram_indexes are required");
+    if (ncounts > TF_MAX_GRAM)
+        return lm_kinvalid(k, "ngram_counts has %d levels, at most %d", ncounts, TF_MAX_GRAM);
+    /* Levels: ngram_counts[i] is where the (i+1)-grams start in the pool. */
+    tf_level lv[TF_MAX_GRAM];
+    int64_t grams = 0, out_len = 0;
+    for (int i = 0; i < ncounts; i++) {
+        int64_t start = counts[i], end = i + 1 < ncounts ? counts[i + 1] : npool;
+        if (start < 0 || end < start || end > npool || (end - start) % (i + 1) != 0)
+            return lm_kinvalid(k, "ngram_counts[%d] = %lld does not split the pool into %d-grams",
+                               i, (long long)start, i + 1);
+        lv[i].n = i + 1;
+        lv[i].count = (end - start) / (i + 1);
+        lv[i].pool = pool + start;
+        lv[i].first = grams;
+        grams += lv[i].count;
+    }
+    if (nidx != grams)
+        return lm_kinvalid(k, "ngram_indexes has %d entries, the pool has %lld n-grams", nidx,
+                           (long long)grams);
+    for (int i = 0; i < nidx; i++) {
+        if (indexes[i] < 0 || indexes[i] >= ((int64_t)1 << 31))
+            return lm_kinvalid(k, "ngram_indexes[%d] = %lld out of range", i,
+                               (long long)indexes[i]);
+        if (indexes[i] + 1 > out_len)
+            out_len = indexes[i] + 1;
+    }
+    if (nw >= 0 && nw < out_len)
+        return lm_kinvalid(k, "weights has %d entries, need %lld", nw, (long long)out_len);
+    int64_t rows = x->rank == 2 ? x->dims[0] : 1, C = x->dims[x->rank - 1];
+    int64_t od[2] = {rows, out_len};
+    loom_tensor *y = x->rank == 2 ? lm_kout(k, 0, LOOM_DTYPE_FLOAT, 2, od)
+                                  : lm_kout(k, 0, LOOM_DTYPE_FLOAT, 1, &out_len);
+    if (!y)
+        return LM_KOUT_FAILED;
+    if (k->dry)
+        return LOOM_OK;
+    int64_t *tmp = lm_kscratch(k, (size_t)(grams + 1) * sizeof(int64_t));
+    if (!tmp)
+        return LOOM_ERR_NO_MEMORY;
+    for (int i = 0; i < ncounts; i++) {
+        lv[i].order = lm_kscratch(k, (size_t)(lv[i].count + 1) * sizeof(int64_t));
+        if (!lv[i].order)
+            return LOOM_ERR_NO_MEMORY;
+        for (int64_t g = 0; g < lv[i].count; g++)
+            lv[i].order[g] = g;
+        tf_sort(&lv[i], tmp);
+    }
+    int64_t *tok = lm_kscratch(k, (size_t)(C + 1) * sizeof(int64_t));
+    if (!tok)
+        return LOOM_ERR_NO_MEMORY;
+    float *yd = y->data;
+    int64_t hi_n = maxn < ncounts ? maxn : ncounts;
+    for (int64_t r = 0; r < rows; r++) {
+        if (x->dtype == LOOM_DTYPE_INT32)
+            for (int64_t i = 0; i < C; i++)
+                tok[i] = ((const int32_t *)x->data)[r * C + i];
+        else
+            memcpy(tok, (const int64_t *)x->data + r * C, (size_t)C * sizeof(int64_t));
+        float *out = yd + r * out_len;
+        for (int64_t n = minn; n <= hi_n; n++) {
+            const tf_level *l = &lv[n - 1];
+            if (l->count == 0)
+                continue;
+            /* Unigrams have no gaps: count them once, not once per skip. */
+            int64_t max_s = n == 1 ? 0 : skip;
+            int64_t g[TF_MAX_GRAM];
+            for (int64_t s = 0; s <= max_s; s++) {
+                int64_t span = (n - 1) * (s + 1); /* last token's offset */
+                if (span >= C)
+                    break;
+                for (int64_t i = 0; i + span < C; i++) {
+                    for (int64_t j = 0; j < n; j++)
+                        g[j] = tok[i + j * (s + 1)];
+                    int64_t f = tf_find(l, g);
+                    if (f >= 0)
+                        out[indexes[l->first + f]] += 1.0f;
+                }
+            }
+        }
+        for (int64_t j = 0; j < out_len; j++) {
+            float w = nw >= 0 ? weights[j] : 1.0f;
+            if (mode == 1)
+                out[j] = out[j] > 0 ? w : 0.0f;
+            else if (mode == 2)
+                out[j] *= w;
+        }
+    }
+    return LOOM_OK;
+}
+
 const lm_op_def lm_ops_misc[] = {
     LM_OP("", "Unique", op_unique),
     LM_OP("", "Det", op_det),
+    LM_OP("", "TfIdfVectorizer", op_tfidf),
     LM_OP_END,
 };
