@@ -6,9 +6,10 @@
  * strided view over labels; a label repeated in one term adds its strides (a
  * diagonal), a broadcast dim gets stride 0. Operands are folded left to right:
  * each pair is gathered into [batch, M, K] and [batch, K, N] (summing labels no
- * later term or the output needs on the way) and multiplied with SGEMM. The
- * result is finally summed / permuted into the output's label order. One input
- * is just that last step.
+ * later term or the output needs on the way; operands already in that layout,
+ * or its transpose, are read in place) and multiplied with SGEMM. The result
+ * is finally summed / permuted into the output's label order. One input is
+ * just that last step. Up to 16 inputs.
  */
 #include <string.h>
 
@@ -49,8 +50,8 @@ static int letter_id(char c)
     return -1;
 }
 
-/* Parses one term (letters and at most one "...") into @t with ellipsis dims
- * marked by -1 placeholders expanded later. @n_ell_out receives the position. */
+/* Parses one term (letters and at most one "...") into label ids @letters;
+ * @ell_pos receives how many letters precede the ellipsis (-1: none). */
 static loom_status parse_term(lm_kctx *k, const char *s, size_t len, int *letters, int *n_letters,
                               int *ell_pos)
 {
