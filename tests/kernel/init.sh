@@ -1,0 +1,53 @@
+#!/bin/busybox sh
+# /init of the test initramfs: load the DRM modules and loom.ko, run the
+# selftests, the module unload/reload loop, then power off. Every result is
+# a TAP line on the console; the host runner reads them.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+echo 5 >/proc/sys/kernel/printk 2>/dev/null
+
+echo "LOOM-BOOT $(uname -r)"
+for m in $(cat /modules/order); do
+	insmod "/modules/$m" || echo "LOOM-FAIL insmod $m"
+done
+
+n=0
+tap() { # tap STATUS NAME
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n shell.$2"; else echo "not ok $n shell.$2"; fi
+}
+
+insmod /loom.ko sim=1
+tap $? insmod
+node=$(ls /dev/accel/accel* /dev/dri/renderD* 2>/dev/null | head -n1)
+[ -n "$node" ]
+tap $? device_node
+[ -d "$(ls -d /sys/bus/pci/drivers/loom/0000:* 2>/dev/null | head -n1)/loom" ]
+tap $? sysfs_present
+
+echo "LOOM-SELFTESTS-BEGIN"
+LOOM_NODE=$node /loom_test
+echo "LOOM-SELFTESTS-END rc=$?"
+
+# Unload/reload with nothing open, several times.
+ok=0
+for i in 1 2 3 4 5; do
+	rmmod loom || ok=1
+	insmod /loom.ko sim=1 || ok=1
+done
+tap $ok unload_reload_loop
+# The card still works after reloads.
+node=$(ls /dev/accel/accel* /dev/dri/renderD* 2>/dev/null | head -n1)
+LOOM_NODE=$node /loom_test -t info >/dev/null 2>&1
+tap $? info_after_reload
+rmmod loom
+tap $? final_unload
+
+echo "LOOM-DONE"
+sync
+poweroff -f
