@@ -244,7 +244,9 @@ static const struct drm_driver loom_drm_driver = {
 	.ioctls = loom_ioctls,
 	.num_ioctls = ARRAY_SIZE(loom_ioctls),
 	.fops = &loom_fops,
+#if !defined(LOOM_HAVE_DRM_ACCEL)
 	.debugfs_init = loom_debugfs_init,
+#endif
 	.name = LOOM_DRIVER_NAME,
 	.desc = LOOM_DRIVER_DESC,
 #if defined(LOOM_HAVE_DRM_DRIVER_DATE)
@@ -338,6 +340,10 @@ static int loom_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		loom_err(ldev, "Failed to register DRM device: %d\n", ret);
 		goto fini_hw;
 	}
+#if defined(LOOM_HAVE_DRM_ACCEL)
+	/* DRM core does not call .debugfs_init for accel minors. */
+	loom_debugfs_init(ldev->drm.accel);
+#endif
 	loom_info(ldev, "%s: interface %u.%u, %llu MiB device memory, %u command slots\n",
 		  ldev->name, ldev->interface_version >> 16,
 		  ldev->interface_version & 0xffff, ldev->heap_size >> 20, ldev->cmd_slots);
@@ -387,7 +393,7 @@ static struct pci_driver loom_pci_driver = {
 	.id_table = loom_pci_ids,
 	.probe = loom_probe,
 	.remove = loom_remove,
-	.driver.dev_groups = loom_attr_groups,
+	.dev_groups = loom_attr_groups,
 };
 module_pci_driver(loom_pci_driver);
 

@@ -122,7 +122,8 @@ struct loom_device {
 	struct mutex reset_lock;
 	u32 reset_gen;
 	u32 last_heartbeat;
-	bool dead;
+	bool dead;			/* under ring_lock: the card stopped answering */
+	bool resetting;			/* under ring_lock: a reset is in progress */
 
 	atomic64_t jobs_submitted;
 	atomic64_t jobs_completed;

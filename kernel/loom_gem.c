@@ -72,8 +72,12 @@ static int loom_bo_mmap(struct drm_gem_object *obj, struct vm_area_struct *vma)
 	unsigned long pfn;
 	int ret, idx;
 
-	/* drm_gem_mmap_obj() removed the fake offset and checked the size. */
-	if (vma->vm_pgoff || size > obj->size)
+	/*
+	 * drm_gem_mmap() found the object by its exact fake offset, so the
+	 * mapping starts at the BO's first byte; drm_gem_mmap_obj() checked
+	 * the size.
+	 */
+	if (size > obj->size)
 		return -EINVAL;
 	if (!drm_dev_enter(obj->dev, &idx))
 		return -ENODEV;

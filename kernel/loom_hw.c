@@ -192,10 +192,10 @@ struct dma_fence *loom_hw_submit(struct loom_device *ldev, struct loom_card_cmd 
 	INIT_LIST_HEAD(&f->node);
 
 	spin_lock_irqsave(&ldev->ring_lock, flags);
-	if (ldev->dead) {
+	if (ldev->dead || ldev->resetting) {
 		spin_unlock_irqrestore(&ldev->ring_lock, flags);
 		kfree(f);
-		return ERR_PTR(-ENODEV);
+		return ERR_PTR(ldev->dead ? -ENODEV : -ECANCELED);
 	}
 	f->seqno = ++ldev->next_seqno;
 	dma_fence_init(&f->base, &loom_fence_ops, &ldev->fence_lock,
@@ -245,7 +245,11 @@ int loom_hw_reset(struct loom_device *ldev, struct dma_fence *guilty)
 	int ret;
 
 	lockdep_assert_held(&ldev->reset_lock);
-	loom_hw_process_completions(ldev);
+	spin_lock_irqsave(&ldev->ring_lock, flags);
+	loom_hw_process_completions_locked(ldev);
+	/* Nothing enters the ring until the card acknowledges. */
+	ldev->resetting = true;
+	spin_unlock_irqrestore(&ldev->ring_lock, flags);
 
 	gen = ++ldev->reset_gen;
 	loom_hw_write(ldev, LOOM_REG_RESET_REQ, gen);
@@ -257,6 +261,7 @@ int loom_hw_reset(struct loom_device *ldev, struct dma_fence *guilty)
 	ldev->cmd_tail = 0;
 	ldev->cpl_head = 0;
 	ldev->dead = ret != 0;
+	ldev->resetting = false;
 	loom_hw_fail_pending_locked(ldev, guilty, ret ? -ENODEV : -ECANCELED);
 	spin_unlock_irqrestore(&ldev->ring_lock, flags);
 
@@ -311,15 +316,7 @@ int loom_hw_program(struct loom_device *ldev, const void *bitstream, u64 len,
 	t = dma_fence_wait_timeout(fence, false, LOOM_PROGRAM_TIMEOUT);
 	if (t == 0) {
 		loom_err(ldev, "Failed to program card: timed out\n");
-		mutex_lock(&ldev->reset_lock);
-		drm_sched_stop(&ldev->sched, NULL);
-		loom_hw_reset(ldev, fence);
-#if defined(LOOM_HAVE_SCHED_START_NOARG)
-		drm_sched_start(&ldev->sched);
-#else
-		drm_sched_start(&ldev->sched, true);
-#endif
-		mutex_unlock(&ldev->reset_lock);
+		loom_device_reset(ldev, NULL);
 		ret = -ETIMEDOUT;
 	} else {
 		ret = fence->error;

@@ -82,13 +82,22 @@ static struct dma_fence *loom_job_run(struct drm_sched_job *sched_job)
 	return fence;
 }
 
+/**
+ * loom_device_reset - reset the card and settle the scheduler
+ * @ldev: the device
+ * @bad: the job that timed out, or NULL for a reset on request
+ *
+ * The card is reset first, which fails every command it held: those jobs
+ * complete through the normal fence path with their own status (-ETIMEDOUT
+ * for @bad, -ECANCELED for the rest). Stopping and restarting the scheduler
+ * afterwards only puts @bad back on its list and re-arms the timeout.
+ */
 int loom_device_reset(struct loom_device *ldev, struct drm_sched_job *bad)
 {
 	struct dma_fence *guilty = bad ? to_loom_job(bad)->hw_fence : NULL;
 	int ret = 0;
 
 	mutex_lock(&ldev->reset_lock);
-	drm_sched_stop(&ldev->sched, bad);
 	/* A lost interrupt is not a hang: take what the card completed. */
 	loom_hw_process_completions(ldev);
 	if (!guilty || !dma_fence_is_signaled(guilty)) {
@@ -99,6 +108,7 @@ int loom_device_reset(struct loom_device *ldev, struct drm_sched_job *bad)
 		}
 		ret = loom_hw_reset(ldev, guilty);
 	}
+	drm_sched_stop(&ldev->sched, bad);
 #if defined(LOOM_HAVE_SCHED_START_NOARG)
 	drm_sched_start(&ldev->sched);
 #else
@@ -294,7 +304,7 @@ static int loom_submit_validate(struct loom_device *ldev, struct drm_loom_submit
 	bool noop = args->flags & LOOM_SUBMIT_NOOP;
 	int ret = 0;
 
-	if ((args->flags & ~LOOM_SUBMIT_FLAGS) || args->pad || args->seq)
+	if ((args->flags & ~LOOM_SUBMIT_FLAGS) || args->pad)
 		return -EINVAL;
 	if (args->num_bos > LOOM_MAX_JOB_BOS ||
 	    args->num_scalars > LOOM_CMD_MAX_ARGS - args->num_bos)

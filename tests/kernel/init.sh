@@ -27,8 +27,14 @@ tap $? insmod
 node=$(ls /dev/accel/accel* /dev/dri/renderD* 2>/dev/null | head -n1)
 [ -n "$node" ]
 tap $? device_node
-[ -d "$(ls -d /sys/bus/pci/drivers/loom/0000:* 2>/dev/null | head -n1)/loom" ]
-tap $? sysfs_present
+sysdev=$(ls -d /sys/bus/pci/drivers/loom/0000:* 2>/dev/null | head -n1)
+[ -r "$sysdev/loom/mem_total" ] && [ -r "$sysdev/numa_node" ] && grep -q . "$sysdev/loom/jobs"
+r=$?
+tap $r sysfs_present
+[ $r = 0 ] || ls -la /sys/bus/pci/drivers/loom/ "$sysdev/" | sed 's/^/# /'
+for f in card_name interface_version mem_total mem_used xclbin_uuid temp_mc; do
+	echo "# sysfs $f: $(cat "$sysdev/loom/$f" 2>&1)"
+done
 
 echo "LOOM-SELFTESTS-BEGIN"
 LOOM_NODE=$node /loom_test
@@ -43,7 +49,7 @@ done
 tap $ok unload_reload_loop
 # The card still works after reloads.
 node=$(ls /dev/accel/accel* /dev/dri/renderD* 2>/dev/null | head -n1)
-LOOM_NODE=$node /loom_test -t info >/dev/null 2>&1
+LOOM_NODE=$node /loom_test --smoke
 tap $? info_after_reload
 rmmod loom
 tap $? final_unload

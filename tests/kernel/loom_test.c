@@ -681,4 +681,30 @@ TEST(xclbin_busy_with_contexts)
 	close(fd);
 }
 
+/* --smoke: one GET_INFO and one no-op job, for the reload loop. */
+static int smoke(void)
+{
+	struct drm_loom_get_info info = {0};
+	uint32_t ctx, status = 99;
+	uint64_t seq;
+	int fd = open_node();
+
+	if (fd < 0 || xioctl(fd, DRM_IOCTL_LOOM_GET_INFO, &info))
+		return 1;
+	ctx = ctx_create(fd);
+	if (!ctx || submit_noop(fd, ctx, &seq) || wait_job(fd, ctx, seq, 5000, &status))
+		return 1;
+	close(fd);
+	return status != LOOM_JOB_OK;
+}
+
+#define main loom_harness_main
 TEST_HARNESS_MAIN
+#undef main
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "--smoke"))
+		return smoke();
+	return loom_harness_main(argc, argv);
+}
