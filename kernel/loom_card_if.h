@@ -57,14 +57,14 @@
 #define LOOM_SIM_FAULT_CORRUPT		3	/* complete with a wrong sequence number */
 #define LOOM_SIM_FAULT_DIE		4	/* stop: no heartbeat, no commands */
 
-#define LOOM_CAP_MSIX			(1U << 0)	/* completion and error vectors */
-#define LOOM_CAP_PROGRAM		(1U << 1)	/* PROGRAM command */
-#define LOOM_CAP_RESET			(1U << 2)	/* RESET_REQ register */
-#define LOOM_CAP_SIM			(1U << 31)	/* a simulator, SIM_* registers */
+#define LOOM_CAP_MSIX			0x00000001U	/* completion and error vectors */
+#define LOOM_CAP_PROGRAM		0x00000002U	/* PROGRAM command */
+#define LOOM_CAP_RESET			0x00000004U	/* RESET_REQ register */
+#define LOOM_CAP_SIM			0x80000000U	/* a simulator, SIM_* registers */
 
-#define LOOM_STATUS_READY		(1U << 0)
-#define LOOM_STATUS_PROGRAMMED		(1U << 1)
-#define LOOM_STATUS_ERROR		(1U << 2)
+#define LOOM_STATUS_READY		0x00000001U
+#define LOOM_STATUS_PROGRAMMED		0x00000002U
+#define LOOM_STATUS_ERROR		0x00000004U
 
 #define LOOM_CONTROL_NONE		0
 

@@ -144,7 +144,7 @@ struct loom_device {
 struct loom_file {
 	struct loom_device *ldev;
 	struct xarray contexts;
-	struct mutex lock;
+	struct mutex lock;		/* Protects contexts */
 };
 
 /**
@@ -161,7 +161,7 @@ struct loom_ctx {
 	struct loom_device *ldev;
 	u32 id;
 	struct drm_sched_entity entity;
-	struct mutex lock;
+	struct mutex lock;		/* Protects fences and seq */
 	u64 seq;
 	struct dma_fence *fences[LOOM_CTX_FENCES];
 };

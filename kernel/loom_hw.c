@@ -222,7 +222,7 @@ bool loom_hw_alive(struct loom_device *ldev)
 	int i;
 
 	for (i = 0; i < 10; i++) {
-		msleep(10);
+		usleep_range(10000, 12000);
 		if (loom_hw_read(ldev, LOOM_REG_HEARTBEAT) != hb)
 			return true;
 	}

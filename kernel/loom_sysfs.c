@@ -143,13 +143,16 @@ static ssize_t jobs_show(struct device *dev, struct device_attribute *attr, char
 {
 	struct loom_device *ldev = dev_to_loom(dev);
 
-	return sysfs_emit(buf, "submitted %lld\ncompleted %lld\ntimedout %lld\nresets %lld\nstale_completions %lld\ninterrupts %lld\n",
-			  atomic64_read(&ldev->jobs_submitted),
-			  atomic64_read(&ldev->jobs_completed),
-			  atomic64_read(&ldev->jobs_timedout),
-			  atomic64_read(&ldev->resets),
-			  atomic64_read(&ldev->stale_completions),
-			  atomic64_read(&ldev->irqs));
+	ssize_t len;
+
+	len = sysfs_emit(buf, "submitted %lld\n", atomic64_read(&ldev->jobs_submitted));
+	len += sysfs_emit_at(buf, len, "completed %lld\n", atomic64_read(&ldev->jobs_completed));
+	len += sysfs_emit_at(buf, len, "timedout %lld\n", atomic64_read(&ldev->jobs_timedout));
+	len += sysfs_emit_at(buf, len, "resets %lld\n", atomic64_read(&ldev->resets));
+	len += sysfs_emit_at(buf, len, "stale_completions %lld\n",
+			     atomic64_read(&ldev->stale_completions));
+	len += sysfs_emit_at(buf, len, "interrupts %lld\n", atomic64_read(&ldev->irqs));
+	return len;
 }
 static DEVICE_ATTR_RO(jobs);
 

@@ -79,11 +79,11 @@ $(BUILD)/fuzz/xclbin_layout: tests/fuzz/xclbin_layout.c kernel/loom_xclbin.c ker
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Werror -I/usr/include/libdrm -o $@ tests/fuzz/xclbin_layout.c kernel/loom_xclbin.c
 
-# Seeds: the selftests' own valid container, written by the test binary.
-fuzz-xclbin: $(BUILD)/fuzz/xclbin_fuzz $(BUILD)/fuzz/xclbin_layout
+# The seed is the selftests' own valid container, written by the test binary.
+fuzz-xclbin: $(BUILD)/fuzz/xclbin_fuzz $(BUILD)/fuzz/xclbin_layout $(BUILD)/tests/kernel/loom_test
 	@$(BUILD)/fuzz/xclbin_layout
 	@mkdir -p $(BUILD)/fuzz/corpus
-	@cp tests/fuzz/seeds/* $(BUILD)/fuzz/corpus/ 2>/dev/null; true
+	@$(BUILD)/tests/kernel/loom_test --write-xclbin $(BUILD)/fuzz/corpus/valid.xclbin
 	@if $(BUILD)/fuzz/xclbin_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus >$(BUILD)/fuzz/fuzz.log 2>&1; then \
 		echo "ok 2 xclbin parser fuzzed $(FUZZ_SECONDS)s ($$(grep -o 'Done [0-9]* runs' $(BUILD)/fuzz/fuzz.log))"; \
@@ -91,7 +91,7 @@ fuzz-xclbin: $(BUILD)/fuzz/xclbin_fuzz $(BUILD)/fuzz/xclbin_layout
 
 checkpatch-kernel: deps-kernel
 	@out=$$($(BUILD)/checkpatch/scripts/checkpatch.pl --strict --no-tree --terse --show-types \
-		--ignore SPDX_LICENSE_TAG -f $(wildcard kernel/*.c kernel/*.h kernel/uapi/*.h) Kbuild 2>&1 | \
+		--ignore SPDX_LICENSE_TAG -f $(filter-out kernel/loom_config.h,$(wildcard kernel/*.c kernel/*.h kernel/uapi/*.h)) Kbuild 2>&1 | \
 		grep -v -e '^total:' -e 'has no obvious style problems' -e '^$$'); \
 	if [ -z "$$out" ]; then echo "ok 1 checkpatch --strict kernel/"; \
 	else echo "$$out" | sed 's/^/# /'; echo "not ok 1 checkpatch --strict kernel/"; exit 1; fi
@@ -100,3 +100,20 @@ check-kernel: deps-kernel
 	@$(MAKE) --no-print-directory -j2 kernel-modules kernel-tests loom-cardsim \
 		$(BUILD)/fuzz/xclbin_fuzz $(BUILD)/fuzz/xclbin_layout
 	@sh tests/kernel/check.sh $(BUILD) "$(MAKE)" $(KERNEL_TAGS)
+
+# Operators: install the module source for DKMS and the udev rule (root).
+LOOM_DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' kernel/dkms.conf)
+LOOM_DKMS_DIR := $(DESTDIR)/usr/src/loom-$(LOOM_DKMS_VERSION)
+.PHONY: dkms-install
+dkms-install:
+	install -d $(LOOM_DKMS_DIR)/kernel/uapi
+	install -m 0644 Kbuild kernel/dkms.conf $(LOOM_DKMS_DIR)/
+	install -m 0644 kernel/*.c kernel/*.h $(LOOM_DKMS_DIR)/kernel/
+	rm -f $(LOOM_DKMS_DIR)/kernel/loom_config.h
+	install -m 0755 kernel/probe.sh $(LOOM_DKMS_DIR)/kernel/
+	install -m 0644 kernel/uapi/*.h $(LOOM_DKMS_DIR)/kernel/uapi/
+	install -D -m 0644 kernel/70-loom.rules $(DESTDIR)/etc/udev/rules.d/70-loom.rules
+	if [ -z "$(DESTDIR)" ]; then \
+		dkms add -m loom -v $(LOOM_DKMS_VERSION) 2>/dev/null || true; \
+		dkms build -m loom -v $(LOOM_DKMS_VERSION) && dkms install -m loom -v $(LOOM_DKMS_VERSION); \
+	fi

@@ -47,9 +47,9 @@ struct drm_loom_cu {
 	char name[LOOM_CU_NAME_LEN];
 };
 
-#define LOOM_INFO_STATUS_READY		(1 << 0)
-#define LOOM_INFO_STATUS_PROGRAMMED	(1 << 1)
-#define LOOM_INFO_STATUS_DEAD		(1 << 2)
+#define LOOM_INFO_STATUS_READY		0x00000001
+#define LOOM_INFO_STATUS_PROGRAMMED	0x00000002
+#define LOOM_INFO_STATUS_DEAD		0x00000004
 
 /**
  * struct drm_loom_get_info - DRM_IOCTL_LOOM_GET_INFO
@@ -216,7 +216,7 @@ struct drm_loom_bo_arg {
 	__u64 offset;
 };
 
-#define LOOM_SUBMIT_NOOP	(1 << 0)	/* a no-op command; no CU, no args */
+#define LOOM_SUBMIT_NOOP	0x00000001	/* a no-op command; no CU, no args */
 #define LOOM_SUBMIT_FLAGS	(LOOM_SUBMIT_NOOP)
 
 /**

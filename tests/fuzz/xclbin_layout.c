@@ -37,7 +37,7 @@ static_assert(AXLF_IP_KERNEL == IP_KERNEL, "IP_KERNEL");
 int main(void)
 {
     struct loom_xclbin x;
-    uint64_t detail;
+    __u64 detail;
 
     if (loom_xclbin_parse("", 0, NULL, &x, &detail) != LOOM_XCLBIN_TOO_SMALL) {
         printf("not ok 1 xclbin layout matches XRT\n");

@@ -706,5 +706,13 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--smoke"))
 		return smoke();
+	if (argc > 2 && !strcmp(argv[1], "--write-xclbin")) {
+		/* The valid container, as a fuzzing seed for the host. */
+		static uint8_t buf[4096];
+		size_t len = build_xclbin(buf, sizeof(buf), std_kinds, 3);
+		FILE *f = fopen(argv[2], "wb");
+
+		return !f || fwrite(buf, 1, len, f) != len || fclose(f);
+	}
 	return loom_harness_main(argc, argv);
 }
