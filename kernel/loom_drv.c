@@ -344,6 +344,7 @@ static int loom_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	/* DRM core does not call .debugfs_init for accel minors. */
 	loom_debugfs_init(ldev->drm.accel);
 #endif
+	loom_watchdog_start(ldev);
 	loom_info(ldev, "%s: interface %u.%u, %llu MiB device memory, %u command slots\n",
 		  ldev->name, ldev->interface_version >> 16,
 		  ldev->interface_version & 0xffff, ldev->heap_size >> 20, ldev->cmd_slots);
@@ -372,6 +373,7 @@ static void loom_remove(struct pci_dev *pdev)
 	drm_dev_unplug(&ldev->drm);
 	/* Userspace mappings of the BAR go away with the device. */
 	unmap_mapping_range(ldev->drm.anon_inode->i_mapping, 0, 0, 1);
+	loom_watchdog_stop(ldev);
 	loom_hw_fini(ldev);
 	iounmap(ldev->win);
 	ldev->win = NULL;

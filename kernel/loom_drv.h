@@ -12,6 +12,7 @@
 #include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/spinlock.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <drm/drm_device.h>
 #include <drm/drm_mm.h>
@@ -121,7 +122,9 @@ struct loom_device {
 	/* Serializes card resets. */
 	struct mutex reset_lock;
 	u32 reset_gen;
-	u32 last_heartbeat;
+	struct delayed_work watchdog;	/* checks the heartbeat */
+	u32 last_heartbeat;		/* watchdog only */
+	u32 heartbeat_misses;		/* watchdog only */
 	bool dead;			/* under ring_lock: the card stopped answering */
 	bool resetting;			/* under ring_lock: a reset is in progress */
 
@@ -130,6 +133,7 @@ struct loom_device {
 	atomic64_t jobs_timedout;
 	atomic64_t resets;
 	atomic64_t stale_completions;
+	atomic64_t heartbeat_losses;
 	atomic64_t irqs;
 	int irq_cpl;
 	int irq_err;
@@ -202,6 +206,8 @@ int loom_submit_ioctl(struct drm_device *drm, void *data, struct drm_file *file)
 int loom_wait_ioctl(struct drm_device *drm, void *data, struct drm_file *file);
 void loom_file_contexts_fini(struct loom_file *lfile);
 int loom_device_reset(struct loom_device *ldev, struct drm_sched_job *bad);
+void loom_watchdog_start(struct loom_device *ldev);
+void loom_watchdog_stop(struct loom_device *ldev);
 
 /* loom_sysfs.c */
 extern const struct attribute_group *loom_attr_groups[];

@@ -121,10 +121,13 @@ int loom_bo_create_ioctl(struct drm_device *drm, void *data, struct drm_file *fi
 	struct drm_loom_bo_create *args = data;
 	struct loom_bo *bo;
 	u64 size;
-	int ret;
+	int ret, idx;
 
 	if (args->flags || !args->size || args->size > ldev->heap_size)
 		return -EINVAL;
+	if (!drm_dev_enter(drm, &idx))
+		return -ENODEV;
+	drm_dev_exit(idx);
 	size = round_up(args->size, LOOM_MEM_ALIGN);
 
 	bo = kzalloc(sizeof(*bo), GFP_KERNEL);

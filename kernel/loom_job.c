@@ -118,14 +118,70 @@ int loom_device_reset(struct loom_device *ldev, struct drm_sched_job *bad)
 	return ret;
 }
 
+#define LOOM_WATCHDOG_MS	500
+#define LOOM_WATCHDOG_MISSES	3
+
+/*
+ * The heartbeat watchdog: a card whose heartbeat stops is reset even when
+ * no job is waiting on it, and a dead card whose heartbeat comes back (after
+ * a function reset, or the simulator reviving) is reset into service.
+ */
+static void loom_watchdog_work(struct work_struct *work)
+{
+	struct loom_device *ldev = container_of(to_delayed_work(work), struct loom_device,
+						watchdog);
+	u32 hb;
+	int idx;
+
+	if (!drm_dev_enter(&ldev->drm, &idx))
+		return;
+	hb = loom_hw_read(ldev, LOOM_REG_HEARTBEAT);
+	if (hb != ldev->last_heartbeat) {
+		ldev->last_heartbeat = hb;
+		ldev->heartbeat_misses = 0;
+		if (READ_ONCE(ldev->dead)) {
+			loom_info(ldev, "Card heartbeat is back; resetting\n");
+			loom_device_reset(ldev, NULL);
+		}
+	} else if (++ldev->heartbeat_misses == LOOM_WATCHDOG_MISSES && !READ_ONCE(ldev->dead)) {
+		atomic64_inc(&ldev->heartbeat_losses);
+		loom_warn(ldev, "Card heartbeat stopped for %u ms; resetting\n",
+			  LOOM_WATCHDOG_MS * LOOM_WATCHDOG_MISSES);
+		loom_device_reset(ldev, NULL);
+	}
+	drm_dev_exit(idx);
+	queue_delayed_work(system_wq, &ldev->watchdog, msecs_to_jiffies(LOOM_WATCHDOG_MS));
+}
+
+void loom_watchdog_start(struct loom_device *ldev)
+{
+	INIT_DELAYED_WORK(&ldev->watchdog, loom_watchdog_work);
+	ldev->last_heartbeat = loom_hw_read(ldev, LOOM_REG_HEARTBEAT);
+	queue_delayed_work(system_wq, &ldev->watchdog, msecs_to_jiffies(LOOM_WATCHDOG_MS));
+}
+
+/* After drm_dev_unplug(): the work sees the device gone and does not requeue. */
+void loom_watchdog_stop(struct loom_device *ldev)
+{
+	cancel_delayed_work_sync(&ldev->watchdog);
+}
+
 static enum drm_gpu_sched_stat loom_job_timedout(struct drm_sched_job *sched_job)
 {
 	struct loom_job *job = to_loom_job(sched_job);
 	struct loom_device *ldev = job->ldev;
 	int idx;
 
-	if (!drm_dev_enter(&ldev->drm, &idx))
+	if (!drm_dev_enter(&ldev->drm, &idx)) {
+		/* Unplugged: its fence failed already; just put the job back. */
+		drm_sched_stop(&ldev->sched, sched_job);
+#if defined(LOOM_HAVE_SCHED_START_NOARG)
+		drm_sched_start(&ldev->sched);
+#else
+		drm_sched_start(&ldev->sched, true);
+#endif
 		return DRM_GPU_SCHED_STAT_ENODEV;
+	}
 	loom_device_reset(ldev, sched_job);
 	drm_dev_exit(idx);
 	return DRM_GPU_SCHED_STAT_NOMINAL;

@@ -152,6 +152,8 @@ static ssize_t jobs_show(struct device *dev, struct device_attribute *attr, char
 	len += sysfs_emit_at(buf, len, "stale_completions %lld\n",
 			     atomic64_read(&ldev->stale_completions));
 	len += sysfs_emit_at(buf, len, "interrupts %lld\n", atomic64_read(&ldev->irqs));
+	len += sysfs_emit_at(buf, len, "heartbeat_losses %lld\n",
+			     atomic64_read(&ldev->heartbeat_losses));
 	return len;
 }
 static DEVICE_ATTR_RO(jobs);

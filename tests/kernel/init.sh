@@ -40,6 +40,12 @@ echo "LOOM-SELFTESTS-BEGIN"
 LOOM_NODE=$node /loom_test
 echo "LOOM-SELFTESTS-END rc=$?"
 
+# Hot-unplug under an open file, then rescan.
+LOOM_NODE= /loom_test --unplug
+tap $? hot_unplug_with_files_open
+LOOM_NODE= /loom_test --smoke
+tap $? works_after_rescan
+
 # Unload/reload with nothing open, several times.
 ok=0
 for i in 1 2 3 4 5; do
@@ -51,6 +57,11 @@ tap $ok unload_reload_loop
 node=$(ls /dev/accel/accel* /dev/dri/renderD* 2>/dev/null | head -n1)
 LOOM_NODE=$node /loom_test --smoke
 tap $? info_after_reload
+# The simulator process dies (the host runner kills it on this marker).
+echo "LOOM-KILL-CARD"
+sleep 1
+LOOM_NODE= /loom_test --dead-card
+tap $? dead_card_detected
 rmmod loom
 tap $? final_unload
 

@@ -46,6 +46,21 @@ simpid=$!
 i=0
 while [ ! -S "$sock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 
+# Kill the card when the guest asks: the dead-card test.
+rm -f "$run/console.log" "$run/qemu.done"
+(
+	i=0
+	while [ $i -lt 4000 ] && [ ! -e "$run/qemu.done" ]; do
+		if grep -q LOOM-KILL-CARD "$run/console.log" 2>/dev/null; then
+			kill -TERM $simpid 2>/dev/null
+			break
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+) &
+watcher=$!
+
 start=$(date +%s)
 timeout 400 qemu-system-x86_64 -accel tcg -m 512 -smp 2 -nographic -no-reboot \
 	-kernel "$root/boot/vmlinuz-$ver" -initrd "$run/initramfs.gz" \
@@ -53,6 +68,8 @@ timeout 400 qemu-system-x86_64 -accel tcg -m 512 -smp 2 -nographic -no-reboot \
 	-chardev socket,path="$sock",id=card -device ivshmem-doorbell,chardev=card,vectors=2 \
 	-nic none -monitor none -serial stdio </dev/null >"$run/console.log" 2>&1
 qrc=$?
+touch "$run/qemu.done"
+wait $watcher 2>/dev/null
 kill -TERM $simpid 2>/dev/null
 wait $simpid 2>/dev/null
 secs=$(($(date +%s) - start))
