@@ -623,6 +623,102 @@ TEST_F(dev, reset_ioctl)
 	EXPECT_EQ(LOOM_JOB_OK, status);
 }
 
+TEST_F(dev, reset_needs_cap_sys_admin)
+{
+	pid_t pid = fork();
+	int st;
+
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct drm_loom_reset r = {0};
+
+		if (setuid(65534))
+			_exit(10);
+		_exit(xioctl(self->fd, DRM_IOCTL_LOOM_RESET, &r) == -EPERM ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+}
+
+TEST_F(dev, info_cu_capacity)
+{
+	struct drm_loom_get_info info = {0};
+	struct drm_loom_cu cus[2];
+
+	ASSERT_EQ(0, load_std(self->fd));
+	memset(cus, 0xa5, sizeof(cus));
+	info.cus_ptr = (uintptr_t)cus;
+	info.cus_count = 1;
+	ASSERT_EQ(0, xioctl(self->fd, DRM_IOCTL_LOOM_GET_INFO, &info));
+	EXPECT_EQ(3, info.cus_count);
+	EXPECT_EQ(0, cus[0].index);
+	EXPECT_EQ(0xa5a5a5a5, cus[1].index); /* capacity respected */
+	info.cus_ptr = 8;
+	info.cus_count = 3;
+	EXPECT_EQ(-EFAULT, xioctl(self->fd, DRM_IOCTL_LOOM_GET_INFO, &info));
+}
+
+/* Four processes, each its own context and BOs, share the card. */
+TEST(concurrent_processes)
+{
+	int fd = open_node(), i, st, bad = 0;
+	pid_t pids[4];
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, load_std(fd));
+	close(fd);
+	for (i = 0; i < 4; i++) {
+		pids[i] = fork();
+		ASSERT_LE(0, pids[i]);
+		if (pids[i] == 0) {
+			struct drm_loom_bo_arg bos[3];
+			struct drm_loom_submit s;
+			uint64_t n = 256, seq = 0;
+			uint32_t ctx, status, j, k, *pa, *pb, *po;
+			struct bo a, b, o;
+			int cfd = open_node();
+
+			if (cfd < 0 || !(ctx = ctx_create(cfd)) || bo_new(cfd, 4096, &a) ||
+			    bo_new(cfd, 4096, &b) || bo_new(cfd, 4096, &o))
+				_exit(2);
+			pa = a.map;
+			pb = b.map;
+			po = o.map;
+			for (k = 0; k < n; k++) {
+				pa[k] = k + i;
+				pb[k] = 7 * k;
+			}
+			bos[0] = (struct drm_loom_bo_arg){.handle = o.handle};
+			bos[1] = (struct drm_loom_bo_arg){.handle = a.handle};
+			bos[2] = (struct drm_loom_bo_arg){.handle = b.handle};
+			for (j = 0; j < 300; j++) {
+				s = (struct drm_loom_submit){.ctx_id = ctx, .cu_index = CU_VADD,
+							     .num_bos = 3, .bos_ptr = (uintptr_t)bos,
+							     .num_scalars = 1,
+							     .scalars_ptr = (uintptr_t)&n};
+				if (j % 2)
+					s = (struct drm_loom_submit){.ctx_id = ctx,
+								     .flags = LOOM_SUBMIT_NOOP};
+				if (xioctl(cfd, DRM_IOCTL_LOOM_SUBMIT, &s))
+					_exit(3);
+				seq = s.seq;
+			}
+			if (wait_job(cfd, ctx, seq, 30000, &status) || status != LOOM_JOB_OK)
+				_exit(4);
+			for (k = 0; k < n; k++)
+				if (po[k] != k + i + 7 * k)
+					_exit(5);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(pids[i], waitpid(pids[i], &st, 0));
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			bad++;
+	}
+	EXPECT_EQ(0, bad);
+}
+
 /* Another process cannot reach this one's BOs, by handle or by mmap offset. */
 TEST_F(dev, bo_isolation)
 {

@@ -62,7 +62,7 @@ rm -f "$run/console.log" "$run/qemu.done"
 watcher=$!
 
 start=$(date +%s)
-timeout 400 qemu-system-x86_64 -accel tcg -m 512 -smp 2 -nographic -no-reboot \
+timeout 400 qemu-system-x86_64 -accel tcg -m 512 -smp ${LOOM_QEMU_SMP:-2} -nographic -no-reboot \
 	-kernel "$root/boot/vmlinuz-$ver" -initrd "$run/initramfs.gz" \
 	-append "console=ttyS0 loglevel=5 panic=-1 oops=panic" \
 	-chardev socket,path="$sock",id=card -device ivshmem-doorbell,chardev=card,vectors=2 \
