@@ -91,6 +91,7 @@
  * @args: START_CU: device addresses then scalars; PROGRAM: device address
  *        of the bitstream, its length, then the 16-byte xclbin UUID as two
  *        words
+ * @reserved: must be zero
  */
 struct loom_card_cmd {
 	__le16 opcode;

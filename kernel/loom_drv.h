@@ -154,6 +154,7 @@ struct loom_file {
 /**
  * struct loom_ctx - a hardware context: one scheduler entity
  * @ref: held by the file's table and by each ioctl using it
+ * @ldev: the device
  * @id: id in &loom_file.contexts
  * @entity: drm_sched entity of this context
  * @lock: protects @fences and @seq, and serializes submission order

@@ -89,9 +89,14 @@ fuzz-xclbin: $(BUILD)/fuzz/xclbin_fuzz $(BUILD)/fuzz/xclbin_layout $(BUILD)/test
 		echo "ok 2 xclbin parser fuzzed $(FUZZ_SECONDS)s ($$(grep -o 'Done [0-9]* runs' $(BUILD)/fuzz/fuzz.log))"; \
 	else echo "not ok 2 xclbin parser fuzz: see $(BUILD)/fuzz/fuzz.log"; tail -30 $(BUILD)/fuzz/fuzz.log; exit 1; fi
 
+KERNEL_CHECK_FILES = $(filter-out kernel/loom_config.h,$(wildcard kernel/*.c kernel/*.h kernel/uapi/*.h))
+
 checkpatch-kernel: deps-kernel
+	@out=$$(perl $(BUILD)/checkpatch/scripts/kernel-doc -none $(KERNEL_CHECK_FILES) 2>&1); \
+	if [ -z "$$out" ]; then echo "ok 3 kernel-doc comments complete in kernel/"; \
+	else echo "$$out" | sed 's/^/# /'; echo "not ok 3 kernel-doc comments in kernel/"; exit 1; fi
 	@out=$$($(BUILD)/checkpatch/scripts/checkpatch.pl --strict --no-tree --terse --show-types \
-		--ignore SPDX_LICENSE_TAG -f $(filter-out kernel/loom_config.h,$(wildcard kernel/*.c kernel/*.h kernel/uapi/*.h)) Kbuild 2>&1 | \
+		--ignore SPDX_LICENSE_TAG -f $(KERNEL_CHECK_FILES) Kbuild 2>&1 | \
 		grep -v -e '^total:' -e 'has no obvious style problems' -e '^$$'); \
 	if [ -z "$$out" ]; then echo "ok 1 checkpatch --strict kernel/"; \
 	else echo "$$out" | sed 's/^/# /'; echo "not ok 1 checkpatch --strict kernel/"; exit 1; fi

@@ -86,12 +86,13 @@ unpack 6.12 /bookworm-backports
 
 # checkpatch.pl and its data files live only in linux-source-6.1's tarball.
 CP=$BUILD/checkpatch
-if [ ! -x "$CP/scripts/checkpatch.pl" ]; then
+if [ ! -x "$CP/scripts/checkpatch.pl" ] || [ ! -f "$CP/scripts/kernel-doc" ]; then
 	mkdir -p "$CP"
 	tar -C "$CP" --strip-components=1 -xaf /usr/src/linux-source-6.1.tar.xz \
 		linux-source-6.1/scripts/checkpatch.pl \
 		linux-source-6.1/scripts/spelling.txt \
 		linux-source-6.1/scripts/const_structs.checkpatch \
+		linux-source-6.1/scripts/kernel-doc \
 		linux-source-6.1/tools/testing/selftests/kselftest_harness.h \
 		linux-source-6.1/tools/testing/selftests/kselftest.h
 fi

@@ -57,6 +57,17 @@ tap $ok unload_reload_loop
 node=$(ls /dev/accel/accel* /dev/dri/renderD* 2>/dev/null | head -n1)
 LOOM_NODE=$node /loom_test --smoke
 tap $? info_after_reload
+# rmmod is refused while a file is open, and works once it is closed.
+sleep 30 <"$node" &
+holder=$!
+sleep 1
+if rmmod loom 2>/dev/null; then r=1; insmod /loom.ko sim=1; else r=0; fi
+kill $holder
+wait $holder 2>/dev/null
+rmmod loom && insmod /loom.ko sim=1 || r=1
+tap $r unload_refused_while_open
+node=$(ls /dev/accel/accel* /dev/dri/renderD* 2>/dev/null | head -n1)
+
 # The simulator process dies (the host runner kills it on this marker).
 echo "LOOM-KILL-CARD"
 sleep 1
