@@ -192,6 +192,12 @@ static void loom_job_free(struct drm_sched_job *sched_job)
 	struct loom_job *job = to_loom_job(sched_job);
 	u32 i;
 
+	/*
+	 * A job the scheduler gave up on (stopped while its command was still
+	 * on the card) may be freed before its card fence signals.
+	 */
+	if (job->hw_fence)
+		dma_fence_remove_callback(job->hw_fence, &job->hw_cb);
 	drm_sched_job_cleanup(sched_job);
 	for (i = 0; i < job->num_bos; i++)
 		drm_gem_object_put(job->bos[i]);

@@ -68,7 +68,14 @@ $(BUILD)/tests/kernel/loom_test: tests/kernel/loom_test.c kernel/uapi/loom_accel
 	$(CC) -static -O2 -g -Wall -Wno-unused-parameter -I$(KSELFTEST) -I/usr/include/libdrm \
 		-o $@ tests/kernel/loom_test.c
 
-kernel-tests: $(BUILD)/tests/kernel/loom_test
+# The card model on the host, under ASan/UBSan.
+$(BUILD)/tests/kernel/card_model_test: tests/kernel/card_model_test.c hls/card/loom_card.c \
+		hls/card/loom_card.h kernel/loom_card_if.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined -o $@ tests/kernel/card_model_test.c hls/card/loom_card.c
+
+kernel-tests: $(BUILD)/tests/kernel/loom_test $(BUILD)/tests/kernel/card_model_test
 
 $(BUILD)/fuzz/xclbin_fuzz: tests/fuzz/xclbin_fuzz.c kernel/loom_xclbin.c kernel/loom_xclbin.h
 	@mkdir -p $(@D)
@@ -102,7 +109,7 @@ checkpatch-kernel: deps-kernel
 	else echo "$$out" | sed 's/^/# /'; echo "not ok 1 checkpatch --strict kernel/"; exit 1; fi
 
 check-kernel: deps-kernel
-	@$(MAKE) --no-print-directory -j2 kernel-modules kernel-tests loom-cardsim \
+	@$(MAKE) --no-print-directory -s -j2 kernel-modules kernel-tests loom-cardsim \
 		$(BUILD)/fuzz/xclbin_fuzz $(BUILD)/fuzz/xclbin_layout
 	@sh tests/kernel/check.sh $(BUILD) "$(MAKE)" $(KERNEL_TAGS)
 

@@ -17,6 +17,7 @@ fuzzpid=$!
 
 {
 	$MAKE --no-print-directory -s checkpatch-kernel BUILD="$BUILD" 2>&1 | sed 's/^/checkpatch: /'
+	"$BUILD/tests/kernel/card_model_test" 2>&1 | sed 's/^/card: /'
 	for tag in "$@"; do
 		sh tests/kernel/run-qemu.sh "$tag" "$BUILD" 2>&1 ||
 			echo "not ok - $tag: run failed"
