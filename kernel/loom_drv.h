@@ -98,14 +98,15 @@ struct loom_device {
 	u64 mem_used;
 
 	/*
-	 * Protects the command ring tail, @pending, @next_seqno and the
-	 * completion ring head. Taken from the completion interrupt.
+	 * Protects the command ring tail, @pending, @inflight, @next_seqno
+	 * and the completion ring head. Taken from the completion interrupt.
 	 */
 	spinlock_t ring_lock;
 	struct list_head pending;
 	u32 next_seqno;
 	u32 cmd_tail;
 	u32 cpl_head;
+	u32 inflight;			/* commands on @pending, at most cmd_slots */
 	u64 fence_context;
 	spinlock_t fence_lock;		/* the lock of every struct loom_fence */
 

@@ -95,6 +95,7 @@ static void loom_hw_fail_pending_locked(struct loom_device *ldev,
 	lockdep_assert_held(&ldev->ring_lock);
 	list_for_each_entry_safe(f, tmp, &ldev->pending, node) {
 		list_del_init(&f->node);
+		ldev->inflight--;
 		dma_fence_set_error(&f->base, &f->base == guilty ? -ETIMEDOUT : err);
 		dma_fence_signal(&f->base);
 		dma_fence_put(&f->base);
@@ -127,6 +128,7 @@ static void loom_hw_process_completions_locked(struct loom_device *ldev)
 			if (f->seqno != le32_to_cpu(cpl.seqno))
 				continue;
 			list_del_init(&f->node);
+			ldev->inflight--;
 			if (cpl.status != cpu_to_le32(LOOM_CPL_OK))
 				dma_fence_set_error(&f->base,
 						    loom_cpl_errno(le32_to_cpu(cpl.status)));
@@ -192,10 +194,12 @@ struct dma_fence *loom_hw_submit(struct loom_device *ldev, struct loom_card_cmd 
 	INIT_LIST_HEAD(&f->node);
 
 	spin_lock_irqsave(&ldev->ring_lock, flags);
-	if (ldev->dead || ldev->resetting) {
+	if (ldev->dead || ldev->resetting || ldev->inflight >= ldev->cmd_slots) {
+		int err = ldev->dead ? -ENODEV : ldev->resetting ? -ECANCELED : -EBUSY;
+
 		spin_unlock_irqrestore(&ldev->ring_lock, flags);
 		kfree(f);
-		return ERR_PTR(ldev->dead ? -ENODEV : -ECANCELED);
+		return ERR_PTR(err);
 	}
 	f->seqno = ++ldev->next_seqno;
 	dma_fence_init(&f->base, &loom_fence_ops, &ldev->fence_lock,
@@ -210,6 +214,7 @@ struct dma_fence *loom_hw_submit(struct loom_device *ldev, struct loom_card_cmd 
 	loom_hw_write(ldev, LOOM_REG_CMD_TAIL, ldev->cmd_tail);
 	dma_fence_get(&f->base);	/* for the pending list */
 	list_add_tail(&f->node, &ldev->pending);
+	ldev->inflight++;
 	loom_hw_ring_doorbell(ldev);
 	spin_unlock_irqrestore(&ldev->ring_lock, flags);
 	return &f->base;
