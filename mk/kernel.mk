@@ -65,7 +65,7 @@ $(KSELFTEST)/kselftest_harness.h:
 $(BUILD)/tests/kernel/loom_test: tests/kernel/loom_test.c kernel/uapi/loom_accel.h kernel/loom_xclbin.h \
 		kernel/loom_card_if.h $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)
-	$(CC) -static -O2 -g -Wall -Wno-unused-parameter -I$(KSELFTEST) -I/usr/include/libdrm \
+	$(CC) -static -O2 -g -Wall -Wno-unused-parameter -Wno-misleading-indentation -I$(KSELFTEST) -I/usr/include/libdrm \
 		-o $@ tests/kernel/loom_test.c
 
 # The card model on the host, under ASan/UBSan.

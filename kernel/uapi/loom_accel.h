@@ -109,7 +109,8 @@ struct drm_loom_get_info {
 
 /**
  * struct drm_loom_bo_create - DRM_IOCTL_LOOM_BO_CREATE
- * @size: in, bytes, rounded up to &drm_loom_get_info.mem_align
+ * @size: in: bytes; out: the size allocated, a multiple of
+ *	&drm_loom_get_info.mem_align
  * @flags: in, MBZ
  * @handle: out, GEM handle
  * @dev_addr: out, the BO's device address, for the card

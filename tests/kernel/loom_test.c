@@ -370,6 +370,19 @@ TEST_F(dev, submit_wait_noop)
 	ASSERT_EQ(0, wait_job(self->fd, ctx, seq, 5000, &status));
 	EXPECT_EQ(LOOM_JOB_OK, status);
 	EXPECT_EQ(-ENOENT, wait_job(self->fd, ctx, seq + 1, 10, &status));
+	{
+		struct drm_loom_wait w = {.ctx_id = ctx, .seq = seq, .flags = 1};
+		struct drm_loom_ctx_destroy d = {.ctx_id = ctx, .flags = 1};
+
+		EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_LOOM_WAIT, &w));
+		w.flags = 0;
+		w.pad = 1;
+		EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_LOOM_WAIT, &w));
+		w.pad = 0;
+		w.timeout_ns = -1;
+		EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_LOOM_WAIT, &w));
+		EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_LOOM_CTX_DESTROY, &d));
+	}
 	EXPECT_EQ(-ENOENT, wait_job(self->fd, ctx + 100, seq, 10, &status));
 }
 
