@@ -27,10 +27,12 @@ static const char * const loom_xclbin_reasons[] = {
 	[LOOM_XCLBIN_BAD_IP_LAYOUT] = "IP_LAYOUT count does not fit its section",
 	[LOOM_XCLBIN_TOO_MANY_CUS] = "more compute units than the driver supports",
 	[LOOM_XCLBIN_WRONG_INTERFACE] = "built for another shell interface UUID",
-	[LOOM_XCLBIN_DUPLICATE_SECTION] = "BITSTREAM or IP_LAYOUT appears twice",
+	[LOOM_XCLBIN_DUPLICATE_SECTION] = "a section the driver reads appears twice",
 	[LOOM_XCLBIN_NO_MEMORY] = "bitstream does not fit device memory",
 	[LOOM_XCLBIN_PROGRAM_FAILED] = "the card refused the bitstream",
 	[LOOM_XCLBIN_BUSY] = "contexts are open on the card",
+	[LOOM_XCLBIN_BAD_MEM_TOPOLOGY] = "MEM_TOPOLOGY count does not fit its section",
+	[LOOM_XCLBIN_BAD_CONNECTIVITY] = "CONNECTIVITY count or an index out of range",
 };
 
 const char *loom_xclbin_reason_str(u32 reason)
@@ -40,20 +42,25 @@ const char *loom_xclbin_reason_str(u32 reason)
 	return loom_xclbin_reasons[reason];
 }
 
+/* A table of @count entries of @size bytes after a @hdr-byte header fits @len. */
+static bool loom_xclbin_table_fits(s32 count, u64 size, u64 hdr, u64 len)
+{
+	u64 need;
+
+	return count >= 0 && !check_mul_overflow((u64)count, size, &need) &&
+	       !check_add_overflow(need, hdr, &need) && need <= len;
+}
+
 static int loom_xclbin_parse_ip_layout(const u8 *p, u64 len, struct loom_xclbin *out)
 {
 	const struct loom_axlf_ip_layout *ipl = (const void *)p;
-	u64 need;
 	s32 count;
 	s32 i;
 
 	if (len < sizeof(*ipl))
 		return LOOM_XCLBIN_BAD_IP_LAYOUT;
 	count = ipl->count;
-	if (count < 0)
-		return LOOM_XCLBIN_BAD_IP_LAYOUT;
-	if (check_mul_overflow((u64)count, (u64)sizeof(ipl->ip_data[0]), &need) ||
-	    check_add_overflow(need, (u64)sizeof(*ipl), &need) || need > len)
+	if (!loom_xclbin_table_fits(count, sizeof(ipl->ip_data[0]), sizeof(*ipl), len))
 		return LOOM_XCLBIN_BAD_IP_LAYOUT;
 
 	out->num_cus = 0;
@@ -73,12 +80,60 @@ static int loom_xclbin_parse_ip_layout(const u8 *p, u64 len, struct loom_xclbin 
 	return LOOM_XCLBIN_OK;
 }
 
+static int loom_xclbin_parse_mem_topology(const u8 *p, u64 len, struct loom_xclbin *out)
+{
+	const struct loom_axlf_mem_topology *mt = (const void *)p;
+
+	if (len < sizeof(*mt) ||
+	    !loom_xclbin_table_fits(mt->count, sizeof(mt->mem_data[0]), sizeof(*mt), len))
+		return LOOM_XCLBIN_BAD_MEM_TOPOLOGY;
+	out->num_mem_banks = mt->count;
+	return LOOM_XCLBIN_OK;
+}
+
+/* Every connection names an IP_KERNEL entry and an existing memory bank. */
+static int loom_xclbin_parse_connectivity(const u8 *p, u64 len, const u8 *ip_layout,
+					  struct loom_xclbin *out)
+{
+	const struct loom_axlf_connectivity *con = (const void *)p;
+	const struct loom_axlf_ip_layout *ipl = (const void *)ip_layout;
+	s32 i;
+
+	if (len < sizeof(*con) ||
+	    !loom_xclbin_table_fits(con->count, sizeof(con->connection[0]), sizeof(*con), len))
+		return LOOM_XCLBIN_BAD_CONNECTIVITY;
+	for (i = 0; i < con->count; i++) {
+		const struct loom_axlf_connection *c = &con->connection[i];
+
+		if (c->arg_index < 0 || c->ip_layout_index < 0 || c->mem_data_index < 0 ||
+		    c->ip_layout_index >= ipl->count ||
+		    (u32)c->mem_data_index >= out->num_mem_banks ||
+		    ipl->ip_data[c->ip_layout_index].type != AXLF_IP_KERNEL)
+			return LOOM_XCLBIN_BAD_CONNECTIVITY;
+	}
+	out->num_connections = con->count;
+	return LOOM_XCLBIN_OK;
+}
+
+/* Remember where a section is; a second one of a kind we read is refused. */
+static int loom_xclbin_note(const u8 **where, u64 *where_len, const u8 *p, u64 len, u64 align)
+{
+	if (*where)
+		return LOOM_XCLBIN_DUPLICATE_SECTION;
+	*where = p;
+	*where_len = len;
+	return ((uintptr_t)p % align) ? -1 : 0;
+}
+
 int loom_xclbin_parse(const void *buf, u64 size, const u8 *interface_uuid,
 		      struct loom_xclbin *out, u64 *detail)
 {
 	const struct loom_axlf *ax = buf;
 	const u8 *base = buf;
-	bool have_bitstream = false, have_ip_layout = false;
+	const u8 *ipl = NULL, *mt = NULL, *con = NULL;
+	u64 ipl_len = 0, mt_len = 0, con_len = 0;
+	u32 ipl_idx = 0, mt_idx = 0, con_idx = 0;
+	bool have_bitstream = false;
 	u64 table_end;
 	u32 n, i;
 	int ret;
@@ -116,14 +171,22 @@ int loom_xclbin_parse(const void *buf, u64 size, const u8 *interface_uuid,
 			out->bitstream_len = len;
 			break;
 		case AXLF_SECTION_IP_LAYOUT:
-			if (have_ip_layout)
-				return LOOM_XCLBIN_DUPLICATE_SECTION;
-			have_ip_layout = true;
-			if (off % 8)
-				return LOOM_XCLBIN_BAD_IP_LAYOUT;
-			ret = loom_xclbin_parse_ip_layout(base + off, len, out);
+			ret = loom_xclbin_note(&ipl, &ipl_len, base + off, len, 8);
 			if (ret)
-				return ret;
+				return ret < 0 ? LOOM_XCLBIN_BAD_IP_LAYOUT : ret;
+			ipl_idx = i;
+			break;
+		case AXLF_SECTION_MEM_TOPOLOGY:
+			ret = loom_xclbin_note(&mt, &mt_len, base + off, len, 8);
+			if (ret)
+				return ret < 0 ? LOOM_XCLBIN_BAD_MEM_TOPOLOGY : ret;
+			mt_idx = i;
+			break;
+		case AXLF_SECTION_CONNECTIVITY:
+			ret = loom_xclbin_note(&con, &con_len, base + off, len, 4);
+			if (ret)
+				return ret < 0 ? LOOM_XCLBIN_BAD_CONNECTIVITY : ret;
+			con_idx = i;
 			break;
 		default:
 			break;
@@ -132,8 +195,25 @@ int loom_xclbin_parse(const void *buf, u64 size, const u8 *interface_uuid,
 	*detail = 0;
 	if (!have_bitstream)
 		return LOOM_XCLBIN_NO_BITSTREAM;
-	if (!have_ip_layout)
+	if (!ipl)
 		return LOOM_XCLBIN_NO_IP_LAYOUT;
+	*detail = ipl_idx;
+	ret = loom_xclbin_parse_ip_layout(ipl, ipl_len, out);
+	if (ret)
+		return ret;
+	*detail = mt_idx;
+	if (mt) {
+		ret = loom_xclbin_parse_mem_topology(mt, mt_len, out);
+		if (ret)
+			return ret;
+	}
+	*detail = con_idx;
+	if (con) {
+		ret = loom_xclbin_parse_connectivity(con, con_len, ipl, out);
+		if (ret)
+			return ret;
+	}
+	*detail = 0;
 	memcpy(out->uuid, ax->header.uuid, sizeof(out->uuid));
 	return LOOM_XCLBIN_OK;
 }

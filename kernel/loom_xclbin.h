@@ -12,6 +12,7 @@
 #else
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <linux/types.h>
 typedef __u8 u8;
@@ -27,6 +28,7 @@ typedef __s32 s32;
 #define AXLF_MAX_SECTIONS	0x10000
 #define AXLF_SECTION_BITSTREAM	0
 #define AXLF_SECTION_MEM_TOPOLOGY 6
+#define AXLF_SECTION_CONNECTIVITY 7
 #define AXLF_SECTION_IP_LAYOUT	8
 #define AXLF_IP_KERNEL		1
 
@@ -78,6 +80,32 @@ struct loom_axlf_ip_layout {
 	struct loom_axlf_ip_data ip_data[];
 };
 
+struct loom_axlf_mem_data {
+	u8 type;
+	u8 used;
+	u8 pad[6];
+	u64 size_kb;
+	u64 base_address;
+	u8 tag[16];
+};
+
+struct loom_axlf_mem_topology {
+	s32 count;
+	u32 pad;
+	struct loom_axlf_mem_data mem_data[];
+};
+
+struct loom_axlf_connection {
+	s32 arg_index;
+	s32 ip_layout_index;
+	s32 mem_data_index;
+};
+
+struct loom_axlf_connectivity {
+	s32 count;
+	struct loom_axlf_connection connection[];
+};
+
 #define AXLF_HEADER_SIZE	456	/* offsetof(struct loom_axlf, sections) */
 
 /**
@@ -86,6 +114,8 @@ struct loom_axlf_ip_layout {
  * @bitstream_off: offset of the BITSTREAM payload in the container
  * @bitstream_len: its length
  * @num_cus: IP_KERNEL entries of IP_LAYOUT
+ * @num_mem_banks: MEM_TOPOLOGY entries, 0 without that section
+ * @num_connections: CONNECTIVITY entries, 0 without that section
  * @cus: their base addresses and names (NUL-terminated)
  */
 struct loom_xclbin {
@@ -93,6 +123,8 @@ struct loom_xclbin {
 	u64 bitstream_off;
 	u64 bitstream_len;
 	u32 num_cus;
+	u32 num_mem_banks;
+	u32 num_connections;
 	struct {
 		u64 base_address;
 		char name[LOOM_CU_NAME_LEN];

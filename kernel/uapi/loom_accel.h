@@ -153,10 +153,12 @@ enum drm_loom_xclbin_reason {
 	LOOM_XCLBIN_BAD_IP_LAYOUT,	/* count or size inconsistent */
 	LOOM_XCLBIN_TOO_MANY_CUS,	/* more kernels than LOOM_MAX_CUS */
 	LOOM_XCLBIN_WRONG_INTERFACE,	/* built for another shell */
-	LOOM_XCLBIN_DUPLICATE_SECTION,	/* BITSTREAM or IP_LAYOUT twice */
+	LOOM_XCLBIN_DUPLICATE_SECTION,	/* a section the driver reads appears twice */
 	LOOM_XCLBIN_NO_MEMORY,		/* bitstream does not fit the heap */
 	LOOM_XCLBIN_PROGRAM_FAILED,	/* the card refused the bitstream */
 	LOOM_XCLBIN_BUSY,		/* contexts are open */
+	LOOM_XCLBIN_BAD_MEM_TOPOLOGY,	/* count or size inconsistent */
+	LOOM_XCLBIN_BAD_CONNECTIVITY,	/* count, size or an index out of range */
 	LOOM_XCLBIN_REASON_COUNT
 };
 

@@ -33,6 +33,16 @@ static_assert(sizeof(struct loom_axlf_ip_data) == sizeof(struct ip_data), "ip_da
 static_assert(AXLF_HEADER_SIZE == offsetof(struct axlf, m_sections), "header size");
 static_assert(AXLF_SECTION_IP_LAYOUT == IP_LAYOUT && AXLF_SECTION_BITSTREAM == BITSTREAM, "");
 static_assert(AXLF_IP_KERNEL == IP_KERNEL, "IP_KERNEL");
+SAME(loom_axlf_mem_data, size_kb, mem_data, m_size);
+SAME(loom_axlf_mem_data, base_address, mem_data, m_base_address);
+SAME(loom_axlf_mem_data, tag, mem_data, m_tag);
+SAME(loom_axlf_mem_topology, mem_data, mem_topology, m_mem_data);
+SAME(loom_axlf_connection, mem_data_index, connection, mem_data_index);
+SAME(loom_axlf_connectivity, connection, connectivity, m_connection);
+static_assert(sizeof(struct loom_axlf_mem_data) == sizeof(struct mem_data), "mem_data size");
+static_assert(sizeof(struct loom_axlf_connection) == sizeof(struct connection), "connection");
+static_assert(AXLF_SECTION_MEM_TOPOLOGY == MEM_TOPOLOGY, "MEM_TOPOLOGY");
+static_assert(AXLF_SECTION_CONNECTIVITY == CONNECTIVITY, "CONNECTIVITY");
 
 int main(void)
 {

@@ -77,21 +77,28 @@ static int sim_fault(const char *what)
 	return ret;
 }
 
-/* Build an xclbin for the simulator: BITSTREAM with n CUs of the given kinds, IP_LAYOUT. */
+/*
+ * Build an xclbin for the simulator: BITSTREAM with n CUs of the given
+ * kinds, IP_LAYOUT, MEM_TOPOLOGY (one bank) and CONNECTIVITY (two args per CU).
+ */
+#define NSEC 4
 static size_t build_xclbin(uint8_t *buf, size_t cap, const uint32_t *kinds, uint32_t n)
 {
 	struct loom_axlf *ax = (void *)buf;
 	uint64_t off, bs_len = 8 + 4 * (uint64_t)n, ipl_len = 8 + 80 * (uint64_t)n;
+	uint64_t mt_len = 8 + 40, con_len = 4 + 12 * 2 * (uint64_t)n;
 	struct loom_axlf_ip_layout *ipl;
+	struct loom_axlf_mem_topology *mt;
+	struct loom_axlf_connectivity *con;
 	uint32_t i, magic = LOOM_SIM_BITSTREAM_MAGIC;
 
 	memset(buf, 0, cap);
 	memcpy(ax->magic, "xclbin2", 8);
 	ax->signature_length = -1;
-	ax->header.num_sections = 2;
+	ax->header.num_sections = NSEC;
 	memcpy(ax->header.interface_uuid, sim_iface, 16);
 	memcpy(ax->header.uuid, test_uuid, 16);
-	off = AXLF_HEADER_SIZE + 2 * sizeof(struct loom_axlf_section_header);
+	off = AXLF_HEADER_SIZE + NSEC * sizeof(struct loom_axlf_section_header);
 	off = (off + 7) & ~7ULL;
 
 	ax->sections[0].section_kind = AXLF_SECTION_BITSTREAM;
@@ -113,7 +120,29 @@ static size_t build_xclbin(uint8_t *buf, size_t cap, const uint32_t *kinds, uint
 		ipl->ip_data[i].base_address = 0x1800000 + 0x10000 * i;
 		snprintf((char *)ipl->ip_data[i].name, 64, "loom_cu:loom_cu_%u", i);
 	}
-	off += ipl_len;
+	off = (off + ipl_len + 7) & ~7ULL;
+
+	ax->sections[2].section_kind = AXLF_SECTION_MEM_TOPOLOGY;
+	ax->sections[2].section_offset = off;
+	ax->sections[2].section_size = mt_len;
+	mt = (void *)(buf + off);
+	mt->count = 1;
+	mt->mem_data[0].used = 1;
+	mt->mem_data[0].size_kb = 64 * 1024;
+	memcpy(mt->mem_data[0].tag, "HEAP", 5);
+	off = (off + mt_len + 7) & ~7ULL;
+
+	ax->sections[3].section_kind = AXLF_SECTION_CONNECTIVITY;
+	ax->sections[3].section_offset = off;
+	ax->sections[3].section_size = con_len;
+	con = (void *)(buf + off);
+	con->count = (int32_t)(2 * n);
+	for (i = 0; i < 2 * n; i++) {
+		con->connection[i].arg_index = (int32_t)(i % 2);
+		con->connection[i].ip_layout_index = (int32_t)(i / 2);
+		con->connection[i].mem_data_index = 0;
+	}
+	off += con_len;
 	ax->header.length = off;
 	return off;
 }
@@ -311,6 +340,8 @@ TEST_F(dev, xclbin_hostile)
 	struct drm_loom_xclbin_load l;
 	struct loom_axlf *ax = (void *)buf;
 	struct loom_axlf_ip_layout *ipl;
+	struct loom_axlf_mem_topology *mt;
+	struct loom_axlf_connectivity *con;
 	size_t len;
 
 #define RELOAD() (len = build_xclbin(buf, sizeof(buf), std_kinds, 3))
@@ -352,6 +383,25 @@ TEST_F(dev, xclbin_hostile)
 	RELOAD();
 	ax->sections[1].section_kind = 99;
 	EXPECT_REFUSED(len, LOOM_XCLBIN_NO_IP_LAYOUT);
+	RELOAD();
+	mt = (void *)(buf + ax->sections[2].section_offset);
+	mt->count = 2;
+	EXPECT_REFUSED(len, LOOM_XCLBIN_BAD_MEM_TOPOLOGY);
+	EXPECT_EQ(2, l.detail);
+	RELOAD();
+	con = (void *)(buf + ax->sections[3].section_offset);
+	con->connection[1].mem_data_index = 1;	/* no such bank */
+	EXPECT_REFUSED(len, LOOM_XCLBIN_BAD_CONNECTIVITY);
+	EXPECT_EQ(3, l.detail);
+	con->connection[1].mem_data_index = 0;
+	con->connection[2].ip_layout_index = 3;	/* no such IP */
+	EXPECT_REFUSED(len, LOOM_XCLBIN_BAD_CONNECTIVITY);
+	con->connection[2].ip_layout_index = -1;
+	EXPECT_REFUSED(len, LOOM_XCLBIN_BAD_CONNECTIVITY);
+	RELOAD();
+	ax->sections[3].section_kind = AXLF_SECTION_MEM_TOPOLOGY;
+	EXPECT_REFUSED(len, LOOM_XCLBIN_DUPLICATE_SECTION);
+	EXPECT_EQ(3, l.detail);
 	RELOAD();
 	l = (struct drm_loom_xclbin_load){.ptr = (uintptr_t)buf, .size = len, .flags = 1};
 	EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_LOOM_XCLBIN_LOAD, &l));
