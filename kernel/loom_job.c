@@ -30,6 +30,7 @@ MODULE_PARM_DESC(job_timeout_ms, "Time a job may run before the card is reset (d
  * @num_bos: entries in @bos
  * @hw_fence: the card's fence once run, NULL before
  * @hw_cb: copies the card's error to the finished fence
+ * @started: jiffies when the command went to the card
  */
 struct loom_job {
 	struct drm_sched_job base;
@@ -39,6 +40,7 @@ struct loom_job {
 	u32 num_bos;
 	struct dma_fence *hw_fence;
 	struct dma_fence_cb hw_cb;
+	unsigned long started;
 };
 
 static inline struct loom_job *to_loom_job(struct drm_sched_job *job)
@@ -75,6 +77,7 @@ static struct dma_fence *loom_job_run(struct drm_sched_job *sched_job)
 	if (IS_ERR(fence))
 		return fence;
 	atomic64_inc(&ldev->jobs_submitted);
+	job->started = jiffies;
 	job->hw_fence = dma_fence_get(fence);
 	if (dma_fence_add_callback(fence, &job->hw_cb, loom_job_hw_done))
 		loom_job_hw_done(fence, &job->hw_cb);
@@ -182,7 +185,24 @@ static enum drm_gpu_sched_stat loom_job_timedout(struct drm_sched_job *sched_job
 #endif
 		return DRM_GPU_SCHED_STAT_ENODEV;
 	}
-	loom_device_reset(ldev, sched_job);
+	/*
+	 * The scheduler's timer is armed for the oldest job; after a reset
+	 * it can fire for a job that has only just reached the card. That
+	 * job has not hung: put it back and let the timer run again.
+	 */
+	if (job->hw_fence && time_before(jiffies, job->started + ldev->sched.timeout)) {
+		loom_dbg(ldev, JOB, "job %llu not yet due\n", job->hw_fence->seqno);
+		mutex_lock(&ldev->reset_lock);
+		drm_sched_stop(&ldev->sched, sched_job);
+#if defined(LOOM_HAVE_SCHED_START_NOARG)
+		drm_sched_start(&ldev->sched);
+#else
+		drm_sched_start(&ldev->sched, true);
+#endif
+		mutex_unlock(&ldev->reset_lock);
+	} else {
+		loom_device_reset(ldev, sched_job);
+	}
 	drm_dev_exit(idx);
 	return DRM_GPU_SCHED_STAT_NOMINAL;
 }

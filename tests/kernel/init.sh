@@ -16,6 +16,15 @@ for m in $(cat /modules/order); do
 	insmod "/modules/$m" || echo "LOOM-FAIL insmod $m"
 done
 
+# The device node of the card at PCI address $1.
+node_of() {
+	for d in /sys/bus/pci/devices/$1/accel/accel* /sys/bus/pci/devices/$1/drm/renderD*; do
+		[ -e "$d" ] && echo "/dev/${d#/sys/bus/pci/devices/$1/}" | sed 's|/drm/|/dri/|' && return
+	done
+}
+CARD0=0000:00:04.0
+CARD1=0000:00:05.0
+
 n=0
 tap() { # tap STATUS NAME
 	n=$((n + 1))
@@ -24,10 +33,16 @@ tap() { # tap STATUS NAME
 
 insmod /loom.ko sim=1
 tap $? insmod
-node=$(ls /dev/accel/accel* /dev/dri/renderD* 2>/dev/null | head -n1)
+node=$(node_of $CARD0)
+node1=$(node_of $CARD1)
 [ -n "$node" ]
 tap $? device_node
-sysdev=$(ls -d /sys/bus/pci/drivers/loom/0000:* 2>/dev/null | head -n1)
+# The second card is its own device: its own name, memory and jobs.
+sysdev1=/sys/bus/pci/drivers/loom/$CARD1
+[ -n "$node1" ] && [ "$(cat "$sysdev1/loom/card_name")" = loom-cardsim-1 ] &&
+	[ "$(cat "$sysdev1/loom/mem_total")" = $((31 << 20)) ] && LOOM_NODE=$node1 /loom_test --smoke
+tap $? second_card
+sysdev=/sys/bus/pci/drivers/loom/$CARD0
 [ -r "$sysdev/loom/mem_total" ] && [ -r "$sysdev/numa_node" ] && grep -q . "$sysdev/loom/jobs"
 r=$?
 tap $r sysfs_present
@@ -41,9 +56,10 @@ LOOM_NODE=$node /loom_test
 echo "LOOM-SELFTESTS-END rc=$?"
 
 # Hot-unplug under an open file, then rescan.
-LOOM_NODE= /loom_test --unplug
+LOOM_NODE=$node /loom_test --unplug
 tap $? hot_unplug_with_files_open
-LOOM_NODE= /loom_test --smoke
+node=$(node_of $CARD0)
+LOOM_NODE=$node /loom_test --smoke
 tap $? works_after_rescan
 
 # Unload/reload with nothing open, several times.
@@ -54,7 +70,7 @@ for i in 1 2 3 4 5; do
 done
 tap $ok unload_reload_loop
 # The card still works after reloads.
-node=$(ls /dev/accel/accel* /dev/dri/renderD* 2>/dev/null | head -n1)
+node=$(node_of $CARD0)
 LOOM_NODE=$node /loom_test --smoke
 tap $? info_after_reload
 # rmmod is refused while a file is open, and works once it is closed.
@@ -66,13 +82,16 @@ kill $holder
 wait $holder 2>/dev/null
 rmmod loom && insmod /loom.ko sim=1 || r=1
 tap $r unload_refused_while_open
-node=$(ls /dev/accel/accel* /dev/dri/renderD* 2>/dev/null | head -n1)
+node=$(node_of $CARD0)
 
 # The simulator process dies (the host runner kills it on this marker).
 echo "LOOM-KILL-CARD"
 sleep 1
-LOOM_NODE= /loom_test --dead-card
+LOOM_NODE=$node /loom_test --dead-card
 tap $? dead_card_detected
+# The other card is unaffected by its neighbour's death.
+LOOM_NODE=$(node_of $CARD1) /loom_test --smoke
+tap $? second_card_survives
 rmmod loom
 tap $? final_unload
 

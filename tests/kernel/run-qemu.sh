@@ -39,12 +39,16 @@ cp "$BUILD/kmod/$tag/loom.ko" "$ird/loom.ko"
 cp "$BUILD/tests/kernel/loom_test" "$ird/loom_test"
 (cd "$ird" && find . | cpio -o -H newc --quiet) | gzip -1 >"$run/initramfs.gz"
 
+# Two cards: card 0 takes the fault tests, card 1 shows instances stay apart.
 sock=$run/card.sock
-rm -f "$sock"
+sock1=$run/card1.sock
+rm -f "$sock" "$sock1"
 "$BUILD/bin/loom-cardsim" -s "$sock" -m 64 -n 256 >"$run/cardsim.log" 2>&1 &
 simpid=$!
+"$BUILD/bin/loom-cardsim" -s "$sock1" -m 32 -n 64 -N loom-cardsim-1 >"$run/cardsim1.log" 2>&1 &
+simpid1=$!
 i=0
-while [ ! -S "$sock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+while { [ ! -S "$sock" ] || [ ! -S "$sock1" ]; } && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 
 # Kill the card when the guest asks: the dead-card test.
 rm -f "$run/console.log" "$run/qemu.done"
@@ -65,13 +69,14 @@ start=$(date +%s)
 timeout 400 qemu-system-x86_64 -accel tcg -m 512 -smp ${LOOM_QEMU_SMP:-2} -nographic -no-reboot \
 	-kernel "$root/boot/vmlinuz-$ver" -initrd "$run/initramfs.gz" \
 	-append "console=ttyS0 loglevel=5 panic=-1 oops=panic" \
-	-chardev socket,path="$sock",id=card -device ivshmem-doorbell,chardev=card,vectors=2 \
+	-chardev socket,path="$sock",id=card -device ivshmem-doorbell,chardev=card,vectors=2,addr=0x4 \
+	-chardev socket,path="$sock1",id=card1 -device ivshmem-doorbell,chardev=card1,vectors=2,addr=0x5 \
 	-nic none -monitor none -serial stdio </dev/null >"$run/console.log" 2>&1
 qrc=$?
 touch "$run/qemu.done"
 wait $watcher 2>/dev/null
-kill -TERM $simpid 2>/dev/null
-wait $simpid 2>/dev/null
+kill -TERM $simpid $simpid1 2>/dev/null
+wait $simpid $simpid1 2>/dev/null
 secs=$(($(date +%s) - start))
 
 tr -d '\r' <"$run/console.log" >"$run/console.txt"
