@@ -30,3 +30,55 @@ $(BUILD)/obj/gen/opencl/cl_kernels.o: $(OPENCL_GEN)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# ---------------------------------------------------------------- tests
+
+# Binaries and the GEMM tile chosen for the test device live here, so the
+# first suite pays for the builds and the rest load them.
+OPENCL_CACHE  := $(abspath $(BUILD))/loom-cache
+OPENCL_EXPECT := tests/conformance/expected-pass-opencl.txt
+OPENCL_HAVE   = $(BUILD)/bin/loomctl examine 2>/dev/null | grep -q '^  opencl:0'
+
+TEST_SUITES += conformance-opencl models-opencl
+.PHONY: conformance-opencl conformance-opencl-update models-opencl bench-opencl
+
+# The ONNX tests on opencl:0 alone (--strict: no CPU fallback); the results
+# become the "opencl" column of $(BUILD)/conformance.md.
+conformance-opencl: $(BUILD)/bin/loom-conformance $(BUILD)/bin/loomctl
+	@if ! $(OPENCL_HAVE); then echo "conformance-opencl: no OpenCL device, skipped"; \
+	    echo "0 passed, 0 failed"; exit 0; fi; \
+	LOOM_CACHE_DIR=$(OPENCL_CACHE) $(BUILD)/bin/loom-conformance --quiet --device opencl:0 \
+	    --strict --table $(BUILD)/conformance.md --column opencl --expect $(OPENCL_EXPECT) \
+	    $(CONFORMANCE_DIRS)
+
+conformance-opencl-update: $(BUILD)/bin/loom-conformance
+	@LOOM_CACHE_DIR=$(OPENCL_CACHE) $(BUILD)/bin/loom-conformance --device opencl:0 --strict \
+	    $(CONFORMANCE_DIRS) | sed -n 's/^PASS \([^ ]*\).*/\1/p' > $(OPENCL_EXPECT); \
+	    wc -l $(OPENCL_EXPECT)
+
+# The torchvision models on opencl:0 with the CPU taking what it does not run,
+# against PyTorch's outputs (the same references and tolerance as `models`).
+models-opencl: $(BUILD)/bin/loom-conformance $(BUILD)/bin/loomctl models-export
+	@if ! $(OPENCL_HAVE); then echo "models-opencl: no OpenCL device, skipped"; \
+	    echo "0 passed, 0 failed"; exit 0; fi; \
+	LOOM_CACHE_DIR=$(OPENCL_CACHE) $(BUILD)/bin/loom-conformance --device opencl:0 $(BUILD)/models
+
+# ---------------------------------------------------------------- benchmark
+
+BENCH_SUITES += bench-opencl
+OPENCL_BENCH_MODELS ?= resnet18_opset13 mobilenet_v2_opset13 squeezenet1_1_opset13
+
+# CLBlast is linked into the benchmark only: libloom never depends on it.
+$(BUILD)/bench/bench_opencl: tests/bench/bench_opencl.c $(LIBLOOM_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lclblast
+
+# Our GEMM vs CLBlast on opencl:0, then model latency on opencl:0 vs the CPU.
+bench-opencl: $(BUILD)/bench/bench_opencl $(BUILD)/bin/loomctl models-export
+	@LOOM_CACHE_DIR=$(OPENCL_CACHE) $(BUILD)/bench/bench_opencl $(BENCH_OPENCL_SIZES)
+	@if $(OPENCL_HAVE); then for m in $(OPENCL_BENCH_MODELS); do \
+	    for d in opencl:0 cpu; do \
+	        lat=$$(LOOM_CACHE_DIR=$(OPENCL_CACHE) $(BUILD)/bin/loomctl run \
+	            $(BUILD)/models/$$m/model.onnx --device $$d --repeat 10 | grep '^latency'); \
+	        printf '%-28s %-9s %s\n' "$$m" "$$d" "$$lat"; done; done; fi

@@ -22,12 +22,20 @@ typedef struct {
 #define MAX_PLATFORMS 16
 #define MAX_DEVICES   64
 
+/* Strings longer than @len are cut, not dropped (the query itself fails on a
+ * short buffer). */
 static void str_info(cl_device_id d, cl_device_info what, char *buf, size_t len)
 {
+    size_t need = 0;
     buf[0] = '\0';
-    if (clGetDeviceInfo(d, what, len, buf, NULL) != CL_SUCCESS)
-        buf[0] = '\0';
-    buf[len - 1] = '\0';
+    if (clGetDeviceInfo(d, what, 0, NULL, &need) != CL_SUCCESS || !need)
+        return;
+    char *tmp = malloc(need + 1);
+    if (tmp && clGetDeviceInfo(d, what, need, tmp, NULL) == CL_SUCCESS) {
+        tmp[need] = '\0';
+        snprintf(buf, len, "%s", tmp);
+    }
+    free(tmp);
 }
 
 static bool has_ext(const char *exts, const char *name)

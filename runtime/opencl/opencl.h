@@ -10,7 +10,9 @@
 #ifndef LOOM_OPENCL_OPENCL_H
 #define LOOM_OPENCL_OPENCL_H
 
+#ifndef CL_TARGET_OPENCL_VERSION
 #define CL_TARGET_OPENCL_VERSION 120
+#endif
 #include <CL/cl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -28,7 +30,7 @@ extern const lm_cl_source lm_cl_sources[];
 
 /* What examine shows and what the planner may use (memory, locality). */
 typedef struct lm_cl_info {
-    char name[128], vendor[64], driver[64], version[64], c_version[64], platform[128];
+    char name[128], vendor[64], driver[64], version[128], c_version[64], platform[128];
     bool is_gpu, is_cpu;
     unsigned compute_units, clock_mhz;
     uint64_t global_mem, local_mem, max_alloc;
