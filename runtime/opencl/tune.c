@@ -13,9 +13,11 @@
 #include "core/error.h"
 #include "opencl.h"
 
+/* Small tiles suit GPUs' many lanes; on PoCL (CPUs) each work-item is a
+ * vector lane, so large per-item blocks (8x8) in big tiles win. */
 static const lm_cl_gemm_cfg all_candidates[] = {
-    {32, 32, 16, 4, 4}, {64, 64, 16, 8, 8}, {64, 64, 8, 8, 4},
-    {32, 64, 16, 4, 8}, {16, 64, 16, 2, 8}, {128, 64, 16, 8, 8},
+    {32, 32, 16, 4, 4}, {64, 64, 16, 8, 8},  {64, 64, 8, 8, 4},    {32, 64, 16, 4, 8},
+    {16, 64, 16, 2, 8}, {128, 64, 16, 8, 8}, {128, 128, 16, 8, 8}, {64, 64, 32, 8, 8},
 };
 
 static bool cfg_valid(const lm_cl_device *dev, const lm_cl_gemm_cfg *c)
