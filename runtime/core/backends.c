@@ -10,12 +10,12 @@ static const lm_backend_enumerate_fn backends[] = {
     lm_opencl_enumerate,
 };
 
-loom_status lm_backends_enumerate(loom_context *ctx)
+loom_status lm_backends_enumerate(loom_context *ctx, const char *want)
 {
     for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
         if (!backends[i])
             continue;
-        loom_status s = backends[i](ctx);
+        loom_status s = backends[i](ctx, want);
         if (s)
             return s;
     }

@@ -7,11 +7,15 @@
 /*
  * Each backend adds its devices to @ctx with lm_context_add_device(), in its
  * own stable order, and returns LOOM_OK when it finds none (no driver, no
- * card): absence is not an error. Registered in backends.c, in priority order.
+ * card): absence is not an error. @want is "auto" or one device's name: a
+ * backend need not open devices a name excludes, and leaves out of "auto" the
+ * devices that would only slow models down (an OpenCL device that is the host
+ * CPU, such as PoCL, never beats libloom's own CPU kernels); those are used
+ * when named. Registered in backends.c, in priority order.
  */
-typedef loom_status (*lm_backend_enumerate_fn)(loom_context *ctx);
+typedef loom_status (*lm_backend_enumerate_fn)(loom_context *ctx, const char *want);
 
 /* Runs every backend's enumeration. */
-loom_status lm_backends_enumerate(loom_context *ctx);
+loom_status lm_backends_enumerate(loom_context *ctx, const char *want);
 
 #endif

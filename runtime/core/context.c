@@ -43,7 +43,7 @@ static loom_status select_devices(loom_context *ctx, const char *want)
 {
     if (!want || strcmp(want, "cpu") == 0)
         return LOOM_OK;
-    loom_status s = lm_backends_enumerate(ctx);
+    loom_status s = lm_backends_enumerate(ctx, want);
     if (s)
         return s;
     if (strcmp(want, "auto") == 0)

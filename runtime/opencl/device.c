@@ -171,12 +171,27 @@ void lm_cl_device_destroy(lm_device *base)
 
 typedef struct enum_arg {
     loom_context *ctx;
+    const char *want;
     loom_status status;
 } enum_arg;
+
+/* Whether the selection @want takes device @index of type @type (see backends.h). */
+static bool wanted(const char *want, int index, cl_device_type type)
+{
+    char name[32];
+    if (strcmp(want, "auto") == 0)
+        return !(type & CL_DEVICE_TYPE_CPU);
+    snprintf(name, sizeof(name), "opencl:%d", index);
+    return strcmp(want, name) == 0;
+}
 
 static bool add_one(void *arg, int index, cl_platform_id p, cl_device_id d)
 {
     enum_arg *a = arg;
+    cl_device_type type = 0;
+    clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof(type), &type, NULL);
+    if (!wanted(a->want, index, type))
+        return true;
     lm_cl_device *dev = calloc(1, sizeof(*dev));
     if (!dev) {
         a->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
@@ -204,9 +219,9 @@ static bool add_one(void *arg, int index, cl_platform_id p, cl_device_id d)
     return true;
 }
 
-loom_status lm_opencl_enumerate(loom_context *ctx)
+loom_status lm_opencl_enumerate(loom_context *ctx, const char *want)
 {
-    enum_arg a = {ctx, LOOM_OK};
+    enum_arg a = {ctx, want, LOOM_OK};
     walk_devices(add_one, &a);
     return a.status;
 }

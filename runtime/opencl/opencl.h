@@ -78,7 +78,7 @@ enum lm_cl_act {
 
 /* Adds every OpenCL device of every platform to @ctx as "opencl:N", in
  * platform order then device order. No platform: adds nothing. */
-loom_status lm_opencl_enumerate(loom_context *ctx);
+loom_status lm_opencl_enumerate(loom_context *ctx, const char *want);
 
 /* Lists devices for examine, in the same order and names as enumerate. */
 int lm_opencl_list(lm_cl_info *out, int max);

@@ -111,7 +111,9 @@ static unsigned char *read_file(const char *path, size_t *len)
 static void write_file(const char *path, const void *data, size_t len)
 {
     char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+    int n = snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return; /* a path this long cannot be cached */
     FILE *f = fopen(tmp, "wb");
     if (!f)
         return;

@@ -46,6 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         loom_context_options opts;
         loom_context_options_init(&opts);
         opts.num_threads = 1;
+        opts.device = "cpu"; /* the loader and the CPU kernels are what is fuzzed */
         if (loom_context_create(&opts, &ctx))
             return 0;
         lm_max_tensor_bytes = 64 << 20; /* stay far below libFuzzer's RSS limit */
