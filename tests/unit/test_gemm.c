@@ -1,0 +1,311 @@
+/*
+ * test_gemm.c - every SGEMM micro-kernel this CPU can run, against a naive
+ * double-precision reference.
+ *
+ * Cases follow XNNPACK's generated edge cases: M, N and K equal to, below,
+ * above and multiples of each kernel's tile and block sizes; row strides
+ * larger than the width (with sentinels in the gaps that must survive);
+ * alpha/beta including beta = 0 over NaN; both transpose flags; K = 0;
+ * prepacked operands; and the fused bias/activation epilogue.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/gemm.h"
+#include "cpu/threadpool.h"
+#include "lib/test_main.h"
+
+#define SENTINEL 12345.0f
+
+typedef struct gcase {
+    bool ta, tb;
+    int64_t M, N, K;
+    float alpha, beta;
+    int64_t pad; /* extra elements per row of A, B and C */
+    int pack;    /* bit 0: prepack A, bit 1: prepack B */
+    int bias;    /* 0 none, 1 per row, 2 per column */
+    lm_act act;
+} gcase;
+
+static uint32_t rng_state = 12345;
+
+static float frand(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)((rng_state >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+static float act_ref(const lm_act *a, float v)
+{
+    lm_act_apply(a, &v, 1);
+    return v;
+}
+
+/* Runs one case with @cfg (parallel when @pool) and checks every element of
+ * C, including the sentinels between rows. Returns the number of mismatches. */
+static int run_case(const lm_sgemm_config *cfg, lm_threadpool *pool, const gcase *c)
+{
+    int64_t ar = c->ta ? c->K : c->M, ac = c->ta ? c->M : c->K;
+    int64_t br = c->tb ? c->N : c->K, bc = c->tb ? c->K : c->N;
+    int64_t lda = ac + c->pad, ldb = bc + c->pad, ldc = c->N + c->pad;
+    float *A = malloc(sizeof(float) * (size_t)(ar * lda + 1));
+    float *B = malloc(sizeof(float) * (size_t)(br * ldb + 1));
+    float *C = malloc(sizeof(float) * (size_t)(c->M * ldc + 1));
+    float *C0 = malloc(sizeof(float) * (size_t)(c->M * ldc + 1));
+    /* Per-row bias values at bias[0..M), per-column ones at bias[M..M+N). */
+    float *bias = malloc(sizeof(float) * (size_t)(c->M + c->N + 1));
+    for (int64_t i = 0; i < ar * lda; i++)
+        A[i] = frand();
+    for (int64_t i = 0; i < br * ldb; i++)
+        B[i] = frand();
+    for (int64_t i = 0; i < c->M + c->N; i++)
+        bias[i] = frand();
+    for (int64_t i = 0; i < c->M; i++)
+        for (int64_t j = 0; j < ldc; j++)
+            C0[i * ldc + j] = j >= c->N ? SENTINEL : c->beta == 0.0f ? NAN : frand();
+    memcpy(C, C0, sizeof(float) * (size_t)(c->M * ldc));
+
+    lm_sgemm_packed *pa = NULL, *pb = NULL;
+    if (c->pack & 1)
+        pa = lm_sgemm_pack_a_cfg(cfg, c->ta, c->M, c->K, A, lda);
+    if (c->pack & 2)
+        pb = lm_sgemm_pack_b_cfg(cfg, c->tb, c->K, c->N, B, ldb);
+    lm_sgemm_args g = {.trans_a = c->ta,
+                       .trans_b = c->tb,
+                       .M = c->M,
+                       .N = c->N,
+                       .K = c->K,
+                       .alpha = c->alpha,
+                       .beta = c->beta,
+                       .A = A,
+                       .lda = lda,
+                       .pa = pa,
+                       .B = B,
+                       .ldb = ldb,
+                       .pb = pb,
+                       .C = C,
+                       .ldc = ldc,
+                       .bias = !c->bias       ? NULL
+                               : c->bias == 2 ? bias + c->M
+                                              : bias,
+                       .bias_per_col = c->bias == 2,
+                       .act = c->act};
+    if (pool) {
+        lm_kctx k = {.pool = pool};
+        /* The parallel entry uses the packed operand's config, or the default. */
+        lm_sgemm_run_parallel(&k, &g);
+    } else {
+        lm_sgemm_run_cfg(cfg, &g);
+    }
+
+    int bad = 0;
+    for (int64_t i = 0; i < c->M; i++) {
+        for (int64_t j = 0; j < ldc; j++) {
+            float got = C[i * ldc + j];
+            if (j >= c->N) {
+                if (got != SENTINEL && bad++ < 3)
+                    print_error("sentinel overwritten at (%lld,%lld)\n", (long long)i,
+                                (long long)j);
+                continue;
+            }
+            double acc = 0, mag = 0;
+            for (int64_t p = 0; p < c->K; p++) {
+                double a = c->ta ? A[p * lda + i] : A[i * lda + p];
+                double b = c->tb ? B[j * ldb + p] : B[p * ldb + j];
+                acc += a * b;
+                mag += fabs(a * b);
+            }
+            double ref = c->alpha * acc;
+            if (c->beta != 0.0f)
+                ref += c->beta * (double)C0[i * ldc + j];
+            if (c->bias)
+                ref += c->bias == 2 ? bias[c->M + j] : bias[i];
+            float want = act_ref(&c->act, (float)ref);
+            double tol = 1e-5 * (fabs(c->alpha) * mag + fabs(ref) + 1.0);
+            if (!(fabs((double)got - (double)want) <= tol) && bad++ < 3)
+                print_error("%s M=%lld N=%lld K=%lld ta=%d tb=%d pack=%d: C[%lld,%lld] = %g, "
+                            "want %g\n",
+                            cfg->name, (long long)c->M, (long long)c->N, (long long)c->K, c->ta,
+                            c->tb, c->pack, (long long)i, (long long)j, got, want);
+        }
+    }
+    lm_sgemm_packed_free(pa);
+    lm_sgemm_packed_free(pb);
+    free(A);
+    free(B);
+    free(C);
+    free(C0);
+    free(bias);
+    return bad;
+}
+
+static void sizes_around(int64_t t, int64_t *out, int *n)
+{
+    int64_t v[] = {1, t - 1, t, t + 1, 2 * t, 3 * t - 1};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (v[i] >= 1)
+            out[(*n)++] = v[i];
+}
+
+/* M and N around the register tile, for each transpose pair and pack mode. */
+static void tile_edges(void **state)
+{
+    (void)state;
+    for (const lm_sgemm_config *const *cp = lm_sgemm_available_configs(); *cp; cp++) {
+        const lm_sgemm_config *cfg = *cp;
+        int64_t ms[8], ns[8];
+        int nm = 0, nn = 0;
+        sizes_around(cfg->mr, ms, &nm);
+        sizes_around(cfg->nr, ns, &nn);
+        int bad = 0;
+        for (int t = 0; t < 4; t++)
+            for (int a = 0; a < nm; a++)
+                for (int b = 0; b < nn; b++) {
+                    gcase c = {.ta = t & 1,
+                               .tb = (t >> 1) & 1,
+                               .M = ms[a],
+                               .N = ns[b],
+                               .K = 17,
+                               .alpha = 1.0f,
+                               .beta = 0.0f,
+                               .pad = 3,
+                               .pack = (a + b + t) % 4};
+                    bad += run_case(cfg, NULL, &c);
+                }
+        assert_int_equal(bad, 0);
+    }
+}
+
+/* K around the k block (and 0, 1), M and N around the cache blocks. */
+static void block_edges(void **state)
+{
+    (void)state;
+    for (const lm_sgemm_config *const *cp = lm_sgemm_available_configs(); *cp; cp++) {
+        const lm_sgemm_config *cfg = *cp;
+        int bad = 0;
+        int64_t ks[] = {0, 1, 2, cfg->kc - 1, cfg->kc, cfg->kc + 1, 2 * cfg->kc + 5};
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+            for (int pack = 0; pack < 4; pack++) {
+                gcase c = {.M = cfg->mr + 3,
+                           .N = cfg->nr * 2 + 5,
+                           .K = ks[i],
+                           .alpha = 1.0f,
+                           .beta = 0.0f,
+                           .pad = 1,
+                           .pack = pack,
+                           .tb = pack == 2};
+                bad += run_case(cfg, NULL, &c);
+            }
+        gcase big_m = {.M = cfg->mc + cfg->mr + 1, .N = 9, .K = 33, .alpha = 1.0f, .pack = 1};
+        bad += run_case(cfg, NULL, &big_m);
+        gcase big_n = {.M = 5, .N = cfg->nc + cfg->nr + 3, .K = 20, .alpha = 1.0f, .pack = 2};
+        bad += run_case(cfg, NULL, &big_n);
+        gcase all = {.M = cfg->mc + 7, .N = cfg->nc + 9, .K = cfg->kc + 3, .alpha = 1.0f};
+        bad += run_case(cfg, NULL, &all);
+        assert_int_equal(bad, 0);
+    }
+}
+
+/* alpha and beta, beta = 0 over NaN, beta = 1 accumulating, K = 0 scaling. */
+static void alpha_beta(void **state)
+{
+    (void)state;
+    float ab[][2] = {{1, 0}, {1, 1}, {-0.5f, 0}, {2, 0.5f}, {0, 0.25f}, {0.75f, -1}};
+    for (const lm_sgemm_config *const *cp = lm_sgemm_available_configs(); *cp; cp++) {
+        int bad = 0;
+        for (size_t i = 0; i < sizeof ab / sizeof ab[0]; i++)
+            for (int64_t K = 0; K <= 300; K += 150) {
+                gcase c = {.M = 13,
+                           .N = 37,
+                           .K = K,
+                           .alpha = ab[i][0],
+                           .beta = ab[i][1],
+                           .pad = 2,
+                           .pack = (int)i % 4};
+                bad += run_case(*cp, NULL, &c);
+            }
+        assert_int_equal(bad, 0);
+    }
+}
+
+/* Bias per row / per column and every fused activation, over split K. */
+static void epilogues(void **state)
+{
+    (void)state;
+    lm_act acts[] = {{LM_ACT_NONE, 0, 0},
+                     {LM_ACT_RELU, 0, 0},
+                     {LM_ACT_CLIP, -0.5f, 0.75f},
+                     {LM_ACT_LEAKY_RELU, 0.1f, 0},
+                     {LM_ACT_HARD_SIGMOID, 0.2f, 0.5f},
+                     {LM_ACT_HARD_SWISH, 0, 0},
+                     {LM_ACT_SIGMOID, 0, 0}};
+    for (const lm_sgemm_config *const *cp = lm_sgemm_available_configs(); *cp; cp++) {
+        const lm_sgemm_config *cfg = *cp;
+        int bad = 0;
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+            for (int bias = 0; bias < 3; bias++)
+                for (int64_t K = 0; K <= cfg->kc + 9; K += cfg->kc + 9) {
+                    gcase c = {.M = cfg->mr + 1,
+                               .N = cfg->nr + 3,
+                               .K = K,
+                               .alpha = 1.0f,
+                               .beta = bias == 1 ? 0.5f : 0.0f,
+                               .pad = 1,
+                               .pack = bias,
+                               .bias = bias,
+                               .act = acts[a]};
+                    bad += run_case(cfg, NULL, &c);
+                }
+        assert_int_equal(bad, 0);
+    }
+}
+
+/* The parallel entry, both split directions, plain and prepacked. */
+static void parallel_split(void **state)
+{
+    (void)state;
+    lm_threadpool *pool;
+    assert_int_equal(lm_threadpool_create(2, &pool), LOOM_OK);
+    const lm_sgemm_config *cfg = lm_sgemm_default_config();
+    int64_t shapes[][3] = {{200, 70, 90}, {20, 700, 64}, {1, 1000, 300}, {300, 1, 200}};
+    int bad = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int pack = 0; pack < 4; pack++) {
+            gcase c = {.M = shapes[s][0],
+                       .N = shapes[s][1],
+                       .K = shapes[s][2],
+                       .alpha = 1.0f,
+                       .beta = pack == 3 ? 1.0f : 0.0f,
+                       .pad = 4,
+                       .pack = pack,
+                       .tb = pack == 1,
+                       .bias = pack % 3,
+                       .act = {LM_ACT_RELU, 0, 0}};
+            bad += run_case(cfg, pool, &c);
+        }
+    lm_threadpool_destroy(pool);
+    assert_int_equal(bad, 0);
+}
+
+/* The BLAS-like wrapper keeps its contract (M or N = 0 is a no-op). */
+static void blas_wrapper(void **state)
+{
+    (void)state;
+    float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, 0, 1, 1, 1}, C[4] = {NAN, NAN, NAN, NAN};
+    lm_sgemm(false, false, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2);
+    assert_float_equal(C[0], 4.0f, 1e-6);
+    assert_float_equal(C[1], 5.0f, 1e-6);
+    assert_float_equal(C[2], 10.0f, 1e-6);
+    assert_float_equal(C[3], 11.0f, 1e-6);
+    lm_sgemm(false, false, 0, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2);
+    assert_float_equal(C[0], 4.0f, 0);
+    assert_non_null(lm_sgemm_default_config()->name);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(tile_edges), cmocka_unit_test(block_edges),    cmocka_unit_test(alpha_beta),
+    cmocka_unit_test(epilogues),  cmocka_unit_test(parallel_split), cmocka_unit_test(blas_wrapper),
+};
+
+LM_TEST_MAIN(tests)
