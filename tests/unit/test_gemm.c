@@ -14,7 +14,9 @@
 
 #include "cpu/gemm.h"
 #include "cpu/threadpool.h"
+#include "lib/onnx_builder.h"
 #include "lib/test_main.h"
+#include "loom/loom.h"
 
 #define SENTINEL 12345.0f
 
@@ -303,9 +305,166 @@ static void blas_wrapper(void **state)
     assert_non_null(lm_sgemm_default_config()->name);
 }
 
+/* ---- fused epilogues through the operators --------------------------------- */
+
+typedef struct fuse_case {
+    const char *op;    /* "Conv", "Conv/g2", "Conv/dw", "Gemm", "MatMul" */
+    const char *act;   /* fused activation op type */
+    float alpha, beta; /* its parameters, when it has them */
+} fuse_case;
+
+static void fill_f32(float *x, int64_t n, float scale)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = scale * frand();
+}
+
+/*
+ * The node @fc->op with constant weights, followed by the activation either as
+ * its own node (@fused false) or folded into _loom_act/_loom_alpha/_loom_beta
+ * as the graph pass does (@fused true). Returns the output for a fixed input.
+ */
+static float *run_fuse_model(const fuse_case *fc, bool fused, int64_t *count)
+{
+    ob_model *m = ob_new(13);
+    int64_t xd[4], wd[4], bd[1];
+    int xr;
+    bool conv = strncmp(fc->op, "Conv", 4) == 0;
+    int64_t group = strcmp(fc->op, "Conv/g2") == 0 ? 2 : strcmp(fc->op, "Conv/dw") == 0 ? 4 : 1;
+    if (conv) {
+        int64_t x4[4] = {1, 4, 7, 9}, w4[4] = {group == 4 ? 4 : 6, 4 / group, 3, 3};
+        memcpy(xd, x4, sizeof x4);
+        memcpy(wd, w4, sizeof w4);
+        xr = 4;
+        bd[0] = wd[0];
+    } else if (strcmp(fc->op, "Gemm") == 0) {
+        int64_t x2[2] = {5, 20}, w2[2] = {13, 20}; /* transB = 1, like a Linear */
+        memcpy(xd, x2, sizeof x2);
+        memcpy(wd, w2, sizeof w2);
+        xr = 2;
+        bd[0] = 13;
+    } else {
+        int64_t x3[3] = {2, 5, 20}, w2[2] = {20, 13};
+        memcpy(xd, x3, sizeof x3);
+        memcpy(wd, w2, sizeof w2);
+        xr = 3;
+        bd[0] = 0;
+    }
+    int wr = conv ? 4 : 2;
+    int64_t wn = 1, xn = 1;
+    for (int i = 0; i < wr; i++)
+        wn *= wd[i];
+    for (int i = 0; i < xr; i++)
+        xn *= xd[i];
+    float w[1024], b[16], x[1024];
+    rng_state = 777;
+    fill_f32(w, wn, 0.5f);
+    fill_f32(b, bd[0], 1.0f);
+    fill_f32(x, xn, 2.0f);
+    ob_input(m, "x", 1, xr, xd);
+    ob_output(m, "y", 1);
+    ob_init_f32(m, "w", wr, wd, w);
+    const char *out = fused ? "y" : "t";
+    ob_node *n;
+    if (conv) {
+        ob_init_f32(m, "b", 1, bd, b);
+        n = ob_add_node(m, "Conv", "x,w,b", out);
+        int64_t pads[4] = {1, 1, 1, 1};
+        ob_attr_ints(m, n, "pads", 4, pads);
+        ob_attr_int(m, n, "group", group);
+    } else if (strcmp(fc->op, "Gemm") == 0) {
+        ob_init_f32(m, "b", 1, bd, b);
+        n = ob_add_node(m, "Gemm", "x,w,b", out);
+        ob_attr_int(m, n, "transB", 1);
+    } else {
+        n = ob_add_node(m, "MatMul", "x,w", out);
+    }
+    if (fused) {
+        ob_attr_str(m, n, "_loom_act", fc->act);
+        if (strcmp(fc->act, "Clip") == 0 || strcmp(fc->act, "LeakyRelu") == 0 ||
+            strcmp(fc->act, "HardSigmoid") == 0)
+            ob_attr_float(m, n, "_loom_alpha", fc->alpha);
+        if (strcmp(fc->act, "Clip") == 0 || strcmp(fc->act, "HardSigmoid") == 0)
+            ob_attr_float(m, n, "_loom_beta", fc->beta);
+    } else if (strcmp(fc->act, "Clip") == 0) {
+        ob_init_f32(m, "lo", 0, NULL, &fc->alpha);
+        ob_init_f32(m, "hi", 0, NULL, &fc->beta);
+        ob_add_node(m, "Clip", "t,lo,hi", "y");
+    } else {
+        ob_node *a = ob_add_node(m, fc->act, "t", "y");
+        if (strcmp(fc->act, "LeakyRelu") == 0 || strcmp(fc->act, "HardSigmoid") == 0)
+            ob_attr_float(m, a, "alpha", fc->alpha);
+        if (strcmp(fc->act, "HardSigmoid") == 0)
+            ob_attr_float(m, a, "beta", fc->beta);
+    }
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    loom_context *ctx;
+    loom_model *model = NULL;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_status st = loom_model_load_memory(ctx, buf, len, "fuse.onnx", &model);
+    if (st)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(st, LOOM_OK);
+    free(buf);
+    ob_free(m);
+    loom_tensor *in, *y;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, xr, xd, x, sizeof(float) * (size_t)xn, &in),
+                     LOOM_OK);
+    st = loom_model_run(model, &in, 1, &y, 1);
+    if (st)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(st, LOOM_OK);
+    *count = loom_tensor_count(y);
+    float *res = malloc(sizeof(float) * (size_t)*count);
+    memcpy(res, loom_tensor_data(y), sizeof(float) * (size_t)*count);
+    loom_tensor_destroy(y);
+    loom_tensor_destroy(in);
+    loom_model_destroy(model);
+    loom_context_destroy(ctx);
+    return res;
+}
+
+/* Conv (dense, grouped, depthwise), Gemm and MatMul with each fused
+ * activation give what the unfused pair gives. */
+static void fused_ops_match_unfused(void **state)
+{
+    (void)state;
+    const char *ops[] = {"Conv", "Conv/g2", "Conv/dw", "Gemm", "MatMul"};
+    fuse_case acts[] = {{NULL, "Relu", 0, 0},
+                        {NULL, "Clip", 0.0f, 6.0f},
+                        {NULL, "Clip", -0.5f, 0.5f},
+                        {NULL, "LeakyRelu", 0.1f, 0},
+                        {NULL, "HardSigmoid", 0.2f, 0.5f},
+                        {NULL, "HardSwish", 0, 0},
+                        {NULL, "Sigmoid", 0, 0}};
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+            fuse_case fc = acts[a];
+            fc.op = ops[o];
+            int64_t n1, n2;
+            float *want = run_fuse_model(&fc, false, &n1);
+            float *got = run_fuse_model(&fc, true, &n2);
+            assert_int_equal(n1, n2);
+            for (int64_t i = 0; i < n1; i++)
+                if (fabsf(got[i] - want[i]) > 1e-5f * (1.0f + fabsf(want[i]))) {
+                    print_error("%s + %s: y[%lld] = %g, want %g\n", fc.op, fc.act, (long long)i,
+                                got[i], want[i]);
+                    fail();
+                }
+            free(want);
+            free(got);
+        }
+}
+
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(tile_edges), cmocka_unit_test(block_edges),    cmocka_unit_test(alpha_beta),
-    cmocka_unit_test(epilogues),  cmocka_unit_test(parallel_split), cmocka_unit_test(blas_wrapper),
+    cmocka_unit_test(tile_edges),
+    cmocka_unit_test(block_edges),
+    cmocka_unit_test(alpha_beta),
+    cmocka_unit_test(epilogues),
+    cmocka_unit_test(parallel_split),
+    cmocka_unit_test(blas_wrapper),
+    cmocka_unit_test(fused_ops_match_unfused),
 };
 
 LM_TEST_MAIN(tests)

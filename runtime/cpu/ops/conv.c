@@ -11,10 +11,18 @@
  * The im2col matrix is built for a chunk of output positions at a time so
  * that its scratch memory stays bounded for large images.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../gemm.h"
+#include "activation_epilogue.h"
 #include "nn_private.h"
+
+/* Conv's per-plan state: W packed for the GEMM, one operand per group. */
+typedef struct conv_prepared {
+    int64_t group;
+    lm_sgemm_packed *w[];
+} conv_prepared;
 
 /* Target size of the im2col/col2im buffer; large enough for efficient GEMMs. */
 #define COL_BUDGET_FLOATS ((int64_t)4 << 20)
@@ -148,6 +156,7 @@ typedef struct dw_job {
     const float *x, *w, *b;
     float *y;
     int64_t C, M, mult; /* channels in/out, output channels per input channel */
+    lm_act act;
 } dw_job;
 
 /* Depthwise 2-D: each output channel reads exactly one input channel. */
@@ -180,6 +189,7 @@ static void depthwise2d(void *arg, int64_t begin, int64_t end)
                 y[oh * OW + ow] = acc;
             }
         }
+        lm_act_apply(&j->act, y, OH * OW);
     }
 }
 
@@ -256,30 +266,29 @@ static loom_status op_conv(lm_kctx *k)
         return LOOM_OK;
     const float *xp = x->data, *wp = w->data, *bp = b ? b->data : NULL;
     float *yp = y->data;
+    lm_act act;
+    if ((st = lm_kact(k, &act)) != LOOM_OK)
+        return st;
 
     if (Cg == 1 && g.nsp == 2) {
-        dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg};
+        dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act};
         lm_parallel_for(k, N * M, 2.0 * (double)OS * (double)KK, depthwise2d, &dj);
         return LOOM_OK;
     }
 
-    /* Bias first, then accumulate the products into it (beta = 1). */
-    float beta = 0.0f;
-    if (bp) {
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t m = 0; m < M; m++) {
-                float *yr = yp + (n * M + m) * OS;
-                for (int64_t i = 0; i < OS; i++)
-                    yr[i] = bp[m];
-            }
-        beta = 1.0f;
-    }
     int64_t rows = Cg * KK;
+    if (rows == 0) { /* no input channels: Y is act(bias) */
+        for (int64_t nm = 0; nm < N * M; nm++) {
+            float *yr = yp + nm * OS;
+            for (int64_t i = 0; i < OS; i++)
+                yr[i] = bp ? bp[nm % M] : 0.0f;
+            lm_act_apply(&act, yr, OS);
+        }
+        return LOOM_OK;
+    }
     bool pointwise = true;
     for (int i = 0; i < g.nsp; i++)
         pointwise = pointwise && g.k[i] == 1 && g.s[i] == 1 && g.pb[i] == 0 && g.pe[i] == 0;
-    if (rows == 0) /* no input channels: Y is just the bias */
-        return LOOM_OK;
     int64_t chunk = OS, col_size = 0;
     float *col = NULL;
     if (!pointwise) {
@@ -291,14 +300,28 @@ static loom_status op_conv(lm_kctx *k)
         if (!col)
             return LOOM_ERR_NO_MEMORY;
     }
+    const conv_prepared *cp = k->prepared;
+    /* Per group: Y_g = act(W_g x col + b_g), bias and activation applied by
+     * the GEMM's epilogue while each tile is hot. */
     for (int64_t n = 0; n < N; n++) {
         for (int64_t gi = 0; gi < group; gi++) {
             const float *xg = xp + (n * C + gi * Cg) * IS;
-            const float *wg = wp + gi * Mg * rows;
             float *yg = yp + (n * M + gi * Mg) * OS;
+            lm_sgemm_args ga = {.M = Mg,
+                                .K = rows,
+                                .alpha = 1.0f,
+                                .A = wp + gi * Mg * rows,
+                                .lda = rows,
+                                .pa = cp ? cp->w[gi] : NULL,
+                                .ldc = OS,
+                                .bias = bp ? bp + gi * Mg : NULL,
+                                .act = act};
             if (pointwise) {
-                lm_sgemm_parallel(k, false, false, Mg, OS, Cg, 1.0f, wg, rows, xg, IS, beta, yg,
-                                  OS);
+                ga.N = OS;
+                ga.B = xg;
+                ga.ldb = IS;
+                ga.C = yg;
+                lm_sgemm_run_parallel(k, &ga);
                 continue;
             }
             for (int64_t o0 = 0; o0 < OS; o0 += chunk) {
@@ -306,11 +329,54 @@ static loom_status op_conv(lm_kctx *k)
                 col_job cj = {&g, {g.nsp, g.out, g.in, g.s, g.d, g.pb}, (float *)xg, IS, col, o0,
                               o1};
                 lm_parallel_for(k, rows, 1.0 * (double)(o1 - o0), im2col_rows, &cj);
-                lm_sgemm_parallel(k, false, false, Mg, o1 - o0, rows, 1.0f, wg, rows, col, o1 - o0,
-                                  beta, yg + o0, OS);
+                ga.N = o1 - o0;
+                ga.B = col;
+                ga.ldb = o1 - o0;
+                ga.C = yg + o0;
+                lm_sgemm_run_parallel(k, &ga);
             }
         }
     }
+    return LOOM_OK;
+}
+
+static void conv_free_prepared(void *state)
+{
+    conv_prepared *cp = state;
+    for (int64_t i = 0; i < cp->group; i++)
+        lm_sgemm_packed_free(cp->w[i]);
+    free(cp);
+}
+
+/* Packs a constant W once per plan, one GEMM A operand per group, so runs
+ * skip packing the weights. Depthwise convolutions do not use the GEMM. */
+static loom_status conv_prepare(lm_kctx *k)
+{
+    loom_status st = op_conv(k); /* validates and shapes (k->dry is set) */
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1);
+    if (!w->data)
+        return LOOM_OK;
+    int64_t group = lm_kattr_int(k, "group", 1);
+    int64_t Mg = w->dims[0] / group, Cg = x->dims[1] / group, rows = w->dims[1];
+    for (int i = 2; i < w->rank; i++)
+        rows *= w->dims[i];
+    if ((Cg == 1 && x->rank == 4) || rows == 0 || Mg == 0)
+        return LOOM_OK;
+    conv_prepared *cp = calloc(1, sizeof(*cp) + (size_t)group * sizeof(cp->w[0]));
+    if (!cp)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    cp->group = group;
+    const float *wp = w->data;
+    for (int64_t gi = 0; gi < group; gi++) {
+        cp->w[gi] = lm_sgemm_pack_a(false, Mg, rows, wp + gi * Mg * rows, rows);
+        if (!cp->w[gi]) {
+            conv_free_prepared(cp);
+            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+        }
+    }
+    k->prepared = cp;
     return LOOM_OK;
 }
 
@@ -451,7 +517,11 @@ static loom_status op_conv_transpose(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_conv[] = {
-    LM_OP("", "Conv", op_conv),
+    {.domain = "",
+     .op_type = "Conv",
+     .run = op_conv,
+     .prepare = conv_prepare,
+     .free_prepared = conv_free_prepared},
     LM_OP("", "ConvTranspose", op_conv_transpose),
     LM_OP_END,
 };
