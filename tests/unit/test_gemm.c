@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "cpu/gemm.h"
+#include "cpu/qgemm.h"
+#include "cpu/qgemm_ukernel.h"
 #include "cpu/threadpool.h"
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
@@ -457,6 +459,88 @@ static void fused_ops_match_unfused(void **state)
         }
 }
 
+/* ---- int8 GEMM: every SIMD kernel bit-exact with the reference ------------- */
+
+/* One qgemm case on a sub-tile [m0,m1) x [n0,n1) of an M x N product with
+ * padded strides; returns the number of mismatching or clobbered elements. */
+static int run_qcase(const lm_qgemm_config *cfg, int64_t M, int64_t N, int64_t K, bool as, bool bs,
+                     int zp_mode, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    int64_t lda = K + 3, ldb = N + 5, ldc = N + 2;
+    uint8_t *A = malloc((size_t)(M * lda + 1)), *B = malloc((size_t)(K * ldb + 1));
+    int32_t *C = malloc(sizeof(int32_t) * (size_t)(M * ldc + 1));
+    int32_t *R = malloc(sizeof(int32_t) * (size_t)(M * ldc + 1));
+    int32_t *azp = malloc(sizeof(int32_t) * (size_t)(M + 1));
+    int32_t *bzp = malloc(sizeof(int32_t) * (size_t)(N + 1));
+    for (int64_t i = 0; i < M * lda; i++)
+        A[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+    for (int64_t i = 0; i < K * ldb; i++)
+        B[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+    for (int64_t i = 0; i < M; i++)
+        azp[i] = as ? (int32_t)(frand() * 100.0f) : (int32_t)(frand() * 100.0f + 128.0f);
+    for (int64_t i = 0; i < N; i++)
+        bzp[i] = bs ? (int32_t)(frand() * 100.0f) : (int32_t)(frand() * 100.0f + 128.0f);
+    for (int64_t i = 0; i < M * ldc; i++)
+        C[i] = R[i] = 0x5A5A5A5A;
+    lm_qgemm_params p = {.m = M,
+                         .n = N,
+                         .k = K,
+                         .a = A,
+                         .lda = lda,
+                         .a_signed = as,
+                         .b = B,
+                         .ldb = ldb,
+                         .b_signed = bs,
+                         .c = C,
+                         .ldc = ldc,
+                         /* 0: none, 1: single values, 2: per row and per column */
+                         .a_zp = zp_mode ? azp : NULL,
+                         .a_zp_per_row = zp_mode == 2,
+                         .b_zp = zp_mode ? bzp : NULL,
+                         .b_zp_per_col = zp_mode == 2};
+    lm_qgemm_tile_cfg(cfg, &p, m0, m1, n0, n1);
+    p.c = R;
+    lm_qgemm_ref_tile(&p, m0, m1, n0, n1);
+    int bad = 0;
+    for (int64_t i = 0; i < M * ldc; i++)
+        if (C[i] != R[i] && bad++ < 3)
+            print_error("%s M=%lld N=%lld K=%lld as=%d bs=%d zp=%d: C[%lld] = %d, want %d\n",
+                        cfg ? cfg->name : "ref", (long long)M, (long long)N, (long long)K, as, bs,
+                        zp_mode, (long long)i, C[i], R[i]);
+    free(A);
+    free(B);
+    free(C);
+    free(R);
+    free(azp);
+    free(bzp);
+    return bad;
+}
+
+static void qgemm_bit_exact(void **state)
+{
+    (void)state;
+    for (const lm_qgemm_config *const *cp = lm_qgemm_available_configs(); *cp; cp++) {
+        const lm_qgemm_config *cfg = *cp;
+        int bad = 0;
+        int64_t ms[] = {1, cfg->mr - 1, cfg->mr, cfg->mr + 1, 3 * cfg->mr + 2};
+        int64_t ns[] = {1, cfg->nr - 1, cfg->nr, cfg->nr + 1, 2 * cfg->nr + 7};
+        int64_t ks[] = {0, 1, 3, 4, 5, 63, cfg->kc, cfg->kc + 6};
+        for (int t = 0; t < 4; t++)
+            for (int zp = 0; zp < 3; zp++)
+                for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
+                    for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+                        int64_t K = ks[(a + b + (size_t)t) % (sizeof ks / sizeof ks[0])];
+                        bad +=
+                            run_qcase(cfg, ms[a], ns[b], K, t & 1, t >> 1, zp, 0, ms[a], 0, ns[b]);
+                    }
+        /* Sub-tiles, and blocks bigger than the cache blocks. */
+        bad += run_qcase(cfg, 40, 90, 37, false, true, 2, 5, 33, 7, 80);
+        bad += run_qcase(cfg, cfg->mc + 5, cfg->nc + 9, 70, true, false, 1, 0, cfg->mc + 5, 0,
+                         cfg->nc + 9);
+        assert_int_equal(bad, 0);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tile_edges),
     cmocka_unit_test(block_edges),
@@ -465,6 +549,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(parallel_split),
     cmocka_unit_test(blas_wrapper),
     cmocka_unit_test(fused_ops_match_unfused),
+    cmocka_unit_test(qgemm_bit_exact),
 };
 
 LM_TEST_MAIN(tests)
