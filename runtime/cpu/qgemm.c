@@ -253,6 +253,72 @@ static void pack_b(int NR, const uint8_t *B, int64_t ldb, uint8_t flip, int64_t 
     }
 }
 
+/* ---- prepacked operands ------------------------------------------------------ */
+
+struct lm_qgemm_packed {
+    const lm_qgemm_config *cfg;
+    bool is_signed;
+    int64_t rows, K; /* rows: m for A, n for B */
+    int64_t pad;     /* rows rounded up to the panel size */
+    uint8_t *data;   /* the kc block at pc starts at data + pc * pad */
+    int32_t *sums;   /* per row of A / column of B, of the packed values */
+};
+
+static lm_qgemm_packed *qpack(bool is_a, const uint8_t *x, int64_t ld, bool sgn, int64_t rows,
+                              int64_t K)
+{
+    const lm_qgemm_config *cfg = lm_qgemm_available_configs()[0];
+    if (!cfg || rows <= 0 || K <= 0)
+        return NULL;
+    lm_qgemm_packed *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    int panel = is_a ? cfg->mr : cfg->nr;
+    *p = (lm_qgemm_packed){.cfg = cfg, .is_signed = sgn, .rows = rows, .K = K};
+    p->pad = (rows + panel - 1) / panel * panel;
+    size_t bytes = (size_t)(p->pad * ((K + 3) / 4 * 4));
+    p->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    p->sums = calloc((size_t)rows, sizeof(int32_t));
+    if (!p->data || !p->sums) {
+        lm_qgemm_packed_free(p);
+        return NULL;
+    }
+    uint8_t flip = is_a ? (sgn ? 0x80 : 0) : (sgn ? 0 : 0x80);
+    for (int64_t pc = 0; pc < K; pc += cfg->kc) {
+        int64_t kc = min64(cfg->kc, K - pc);
+        if (is_a)
+            pack_a(cfg->mr, x, ld, flip, 0, rows, pc, kc, p->data + pc * p->pad);
+        else
+            pack_b(cfg->nr, x, ld, flip, pc, kc, 0, rows, (int8_t *)(p->data + pc * p->pad));
+    }
+    for (int64_t q = 0; q < K; q++)
+        for (int64_t r = 0; r < rows; r++) {
+            uint8_t v = (uint8_t)((is_a ? x[r * ld + q] : x[q * ld + r]) ^ flip);
+            int32_t val = is_a ? (int32_t)v : (int32_t)(int8_t)v;
+            p->sums[r] = (int32_t)((uint32_t)p->sums[r] + (uint32_t)val);
+        }
+    return p;
+}
+
+lm_qgemm_packed *lm_qgemm_pack_a(const void *a, int64_t lda, bool a_signed, int64_t m, int64_t k)
+{
+    return qpack(true, a, lda, a_signed, m, k);
+}
+
+lm_qgemm_packed *lm_qgemm_pack_b(const void *b, int64_t ldb, bool b_signed, int64_t k, int64_t n)
+{
+    return qpack(false, b, ldb, b_signed, n, k);
+}
+
+void lm_qgemm_packed_free(lm_qgemm_packed *p)
+{
+    if (p) {
+        free(p->data);
+        free(p->sums);
+        free(p);
+    }
+}
+
 /* ---- the blocked product ---------------------------------------------------- */
 
 void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int64_t m0, int64_t m1,
@@ -280,9 +346,20 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
     const uint8_t aflip = p->a_signed ? 0x80 : 0, bflip = p->b_signed ? 0 : 0x80;
     int32_t *a_zp = w->v, *a_sum = a_zp + mt, *b_zp = a_sum + mt, *b_term = b_zp + nt;
     /* Zero points moved with the value shifts; sums of the shifted values. */
+    /* A packed operand is used only if it matches this call, and its panels
+     * only where the tile starts on a panel boundary. */
+    const lm_qgemm_packed *pa = p->pa, *pb = p->pb;
+    if (pa && (pa->cfg != cfg || pa->rows != p->m || pa->K != K || pa->is_signed != p->a_signed))
+        pa = NULL;
+    if (pb && (pb->cfg != cfg || pb->rows != p->n || pb->K != K || pb->is_signed != p->b_signed))
+        pb = NULL;
     for (int64_t i = 0; i < mt; i++) {
         int32_t za = !p->a_zp ? 0 : p->a_zp_per_row ? p->a_zp[m0 + i] : p->a_zp[0];
         a_zp[i] = (int32_t)((uint32_t)za + (p->a_signed ? 128u : 0u));
+        if (pa) {
+            a_sum[i] = pa->sums[m0 + i];
+            continue;
+        }
         const uint8_t *row = A + (m0 + i) * p->lda;
         uint32_t s = 0;
         for (int64_t q = 0; q < K; q++)
@@ -292,9 +369,9 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
     for (int64_t j = 0; j < nt; j++) {
         int32_t zb = !p->b_zp ? 0 : p->b_zp_per_col ? p->b_zp[n0 + j] : p->b_zp[0];
         b_zp[j] = (int32_t)((uint32_t)zb - (p->b_signed ? 0u : 128u));
-        b_term[j] = 0;
+        b_term[j] = pb ? pb->sums[n0 + j] : 0;
     }
-    for (int64_t q = 0; q < K; q++) {
+    for (int64_t q = 0; !pb && q < K; q++) {
         const uint8_t *row = B + q * p->ldb + n0;
         for (int64_t j = 0; j < nt; j++)
             b_term[j] =
@@ -308,10 +385,18 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
         for (int64_t pc = 0; pc < K; pc += KC) {
             int64_t kc = min64(KC, K - pc), k4 = (kc + 3) / 4;
             bool last = pc + kc >= K;
-            pack_b(NR, B, p->ldb, bflip, pc, kc, n0 + jc, nc, w->b);
+            const int8_t *bp = w->b;
+            if (pb && (n0 + jc) % NR == 0)
+                bp = (const int8_t *)pb->data + pc * pb->pad + (n0 + jc) * k4 * 4;
+            else
+                pack_b(NR, B, p->ldb, bflip, pc, kc, n0 + jc, nc, w->b);
             for (int64_t ic = 0; ic < mt; ic += MC) {
                 int64_t mc = min64(MC, mt - ic);
-                pack_a(MR, A, p->lda, aflip, m0 + ic, mc, pc, kc, w->a);
+                const uint8_t *ap = w->a;
+                if (pa && (m0 + ic) % MR == 0)
+                    ap = pa->data + pc * pa->pad + (m0 + ic) * k4 * 4;
+                else
+                    pack_a(MR, A, p->lda, aflip, m0 + ic, mc, pc, kc, w->a);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int nr = (int)min64(NR, nc - jr);
                     for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -319,7 +404,7 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
                         lm_qgemm_corr corr = {a_zp + ic + ir, a_sum + ic + ir, b_zp + jc + jr,
                                               b_term + jc + jr};
                         int32_t *c = p->c + (m0 + ic + ir) * p->ldc + n0 + jc + jr;
-                        cfg->ukernel(k4, w->a + ir * k4 * 4, w->b + jr * k4 * 4, c, p->ldc, mr, nr,
+                        cfg->ukernel(k4, ap + ir * k4 * 4, bp + jr * k4 * 4, c, p->ldc, mr, nr,
                                      pc > 0, last ? &corr : NULL);
                     }
                 }

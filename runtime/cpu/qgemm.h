@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+typedef struct lm_qgemm_packed lm_qgemm_packed;
+
 typedef struct lm_qgemm_params {
     int64_t m, n, k;
     const void *a; /* [m, k] uint8 or int8 */
@@ -38,7 +40,17 @@ typedef struct lm_qgemm_params {
     bool a_zp_per_row;
     const int32_t *b_zp; /* NULL, one value, or n values */
     bool b_zp_per_col;
+    /* (optional) A or B packed once by lm_qgemm_pack_a/b, e.g. constant
+     * weights at plan time; a and b stay required (the reference reads them). */
+    const lm_qgemm_packed *pa, *pb;
 } lm_qgemm_params;
+
+/* Packs all of A ([m, k], row stride lda) or B ([k, n]) with its sums for the
+ * default SIMD kernel; NULL when there is none or memory is short (callers
+ * then simply run unpacked). Free with lm_qgemm_packed_free (NULL is fine). */
+lm_qgemm_packed *lm_qgemm_pack_a(const void *a, int64_t lda, bool a_signed, int64_t m, int64_t k);
+lm_qgemm_packed *lm_qgemm_pack_b(const void *b, int64_t ldb, bool b_signed, int64_t k, int64_t n);
+void lm_qgemm_packed_free(lm_qgemm_packed *p);
 
 /* Computes rows [m0, m1) x columns [n0, n1) of C, overwriting them. Tiles are
  * independent, so callers may run disjoint tiles on different threads. */

@@ -2,6 +2,11 @@
  * bench_gemm.c - our SGEMM against OpenBLAS, and our int8 GEMM against our
  * SGEMM, measured side by side in the same run.
  *
+ * Columns: ours (operands packed per call, like OpenBLAS), OpenBLAS, their
+ * ratio (> 1: ours faster); ours with A prepacked (constant weights, as Conv
+ * runs it) and its ratio to OpenBLAS; int8 GOP/s and its speed-up over our
+ * f32 GEMM, unpacked and with A prepacked.
+ *
  * The machine is shared and noisy, so every figure is the best of several
  * timed repetitions, and ours and the peer's repetitions alternate so both
  * see the same background load. Nothing here gates on time: it prints.
@@ -103,18 +108,26 @@ static void run_openblas(void *v)
 typedef struct q_ctx {
     lm_kctx *k;
     lm_qgemm_params p;
+    int64_t step; /* columns per part: one part per thread */
 } q_ctx;
 
-static void qgemm_rows(void *arg, int64_t begin, int64_t end)
+static void qgemm_cols(void *arg, int64_t begin, int64_t end)
 {
     const q_ctx *q = arg;
-    lm_qgemm_tile(&q->p, begin, end, 0, q->p.n);
+    int64_t n0 = begin * q->step, n1 = end * q->step < q->p.n ? end * q->step : q->p.n;
+    lm_qgemm_tile(&q->p, 0, q->p.m, n0, n1);
 }
 
+/* Like lm_sgemm_run_parallel: one contiguous column part per thread, so each
+ * packs its part of B once. */
 static void run_q(void *v)
 {
     q_ctx *q = v;
-    lm_parallel_for(q->k, q->p.m, 0.05 * (double)q->p.n * (double)q->p.k, qgemm_rows, q);
+    int threads = lm_threadpool_size(q->k->pool);
+    q->step = (q->p.n + threads - 1) / threads;
+    q->step = (q->step + 31) / 32 * 32;
+    int64_t parts = (q->p.n + q->step - 1) / q->step;
+    lm_parallel_for(q->k, parts, 1e6, qgemm_cols, q);
 }
 
 static void fill(float *x, int64_t n)
@@ -135,9 +148,11 @@ int main(int argc, char **argv)
             return 1;
         lm_kctx k = {.pool = pool};
         openblas_set_num_threads(threads);
-        printf("\n%d thread%s: GFLOP/s, best of %d\n", threads, threads > 1 ? "s" : "", reps);
-        printf("%-26s %6s %6s %6s | %8s %8s %6s | %8s %6s | %8s %6s\n", "shape", "M", "N", "K",
-               "ours", "openblas", "ratio", "prepackA", "ratio", "int8 GOP", "x f32");
+        printf("\n%d thread%s: GFLOP/s (int8: GOP/s), best of %d\n", threads,
+               threads > 1 ? "s" : "", reps);
+        printf("%-26s %6s %6s %6s | %8s %8s %6s | %8s %6s | %8s %6s | %8s %6s\n", "shape", "M", "N",
+               "K", "ours", "openblas", "ratio", "prepackA", "ratio", "int8", "x f32", "int8 pkA",
+               "x f32");
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
             const shape *s = &shapes[si];
             if (quick && s->M * s->N * s->K > (int64_t)1 << 30)
@@ -169,10 +184,15 @@ int main(int argc, char **argv)
                         .c = qc,
                         .ldc = s->N,
                         .a_zp = &azp,
-                        .b_zp = &bzp}};
+                        .b_zp = &bzp},
+                       0};
+            lm_qgemm_packed *qpa = lm_qgemm_pack_a(qa, s->K, false, s->M, s->K);
+            q_ctx qpk = q;
+            qpk.p.pa = qpa;
             int n_ours = calls_for(run_ours, &ours), n_ob = calls_for(run_openblas, &ours);
             int n_pk = calls_for(run_ours, &packed), n_q = calls_for(run_q, &q);
-            double t_ours = 1e9, t_ob = 1e9, t_pk = 1e9, t_q = 1e9;
+            int n_qpk = calls_for(run_q, &qpk);
+            double t_ours = 1e9, t_ob = 1e9, t_pk = 1e9, t_q = 1e9, t_qpk = 1e9;
             for (int r = 0; r < reps; r++) {
                 double t;
                 if ((t = time_once(run_ours, &ours, n_ours)) < t_ours)
@@ -183,13 +203,18 @@ int main(int argc, char **argv)
                     t_pk = t;
                 if ((t = time_once(run_q, &q, n_q)) < t_q)
                     t_q = t;
+                if ((t = time_once(run_q, &qpk, n_qpk)) < t_qpk)
+                    t_qpk = t;
             }
             double flop = 2.0 * (double)s->M * (double)s->N * (double)s->K * 1e-9;
-            printf("%-26s %6lld %6lld %6lld | %8.1f %8.1f %6.2f | %8.1f %6.2f | %8.1f %6.2f\n",
+            printf("%-26s %6lld %6lld %6lld | %8.1f %8.1f %6.2f | %8.1f %6.2f | %8.1f %6.2f | "
+                   "%8.1f %6.2f\n",
                    s->name, (long long)s->M, (long long)s->N, (long long)s->K, flop / t_ours,
-                   flop / t_ob, t_ob / t_ours, flop / t_pk, t_ob / t_pk, flop / t_q, t_ours / t_q);
+                   flop / t_ob, t_ob / t_ours, flop / t_pk, t_ob / t_pk, flop / t_q, t_ours / t_q,
+                   flop / t_qpk, t_pk / t_qpk);
             fflush(stdout);
             lm_sgemm_packed_free(pa);
+            lm_qgemm_packed_free(qpa);
             free(A);
             free(B);
             free(C);

@@ -463,8 +463,9 @@ static void fused_ops_match_unfused(void **state)
 
 /* One qgemm case on a sub-tile [m0,m1) x [n0,n1) of an M x N product with
  * padded strides; returns the number of mismatching or clobbered elements. */
-static int run_qcase(const lm_qgemm_config *cfg, int64_t M, int64_t N, int64_t K, bool as, bool bs,
-                     int zp_mode, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+static int run_qcase_packed(const lm_qgemm_config *cfg, int64_t M, int64_t N, int64_t K, bool as,
+                            bool bs, int zp_mode, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                            int pack)
 {
     int64_t lda = K + 3, ldb = N + 5, ldc = N + 2;
     uint8_t *A = malloc((size_t)(M * lda + 1)), *B = malloc((size_t)(K * ldb + 1));
@@ -498,7 +499,14 @@ static int run_qcase(const lm_qgemm_config *cfg, int64_t M, int64_t N, int64_t K
                          .a_zp_per_row = zp_mode == 2,
                          .b_zp = zp_mode ? bzp : NULL,
                          .b_zp_per_col = zp_mode == 2};
+    lm_qgemm_packed *pa = pack & 1 ? lm_qgemm_pack_a(A, lda, as, M, K) : NULL;
+    lm_qgemm_packed *pb = pack & 2 ? lm_qgemm_pack_b(B, ldb, bs, K, N) : NULL;
+    p.pa = pa;
+    p.pb = pb;
     lm_qgemm_tile_cfg(cfg, &p, m0, m1, n0, n1);
+    lm_qgemm_packed_free(pa);
+    lm_qgemm_packed_free(pb);
+    p.pa = p.pb = NULL;
     p.c = R;
     lm_qgemm_ref_tile(&p, m0, m1, n0, n1);
     int bad = 0;
@@ -514,6 +522,31 @@ static int run_qcase(const lm_qgemm_config *cfg, int64_t M, int64_t N, int64_t K
     free(azp);
     free(bzp);
     return bad;
+}
+
+static int run_qcase(const lm_qgemm_config *cfg, int64_t M, int64_t N, int64_t K, bool as, bool bs,
+                     int zp_mode, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    return run_qcase_packed(cfg, M, N, K, as, bs, zp_mode, m0, m1, n0, n1, 0);
+}
+
+/* Prepacked A and/or B (the default kernel's), over tiles that start on and
+ * off panel boundaries (the latter fall back to packing). */
+static void qgemm_prepacked(void **state)
+{
+    (void)state;
+    const lm_qgemm_config *cfg = lm_qgemm_available_configs()[0];
+    if (!cfg)
+        skip();
+    int bad = 0;
+    for (int pack = 1; pack < 4; pack++)
+        for (int t = 0; t < 4; t++) {
+            bad += run_qcase_packed(cfg, 50, 70, 1100, t & 1, t >> 1, 2, 0, 50, 0, 70, pack);
+            bad +=
+                run_qcase_packed(cfg, 50, 70, 33, t & 1, t >> 1, 1, cfg->mr, 41, cfg->nr, 69, pack);
+            bad += run_qcase_packed(cfg, 50, 70, 9, t & 1, t >> 1, 1, 3, 50, 5, 70, pack);
+        }
+    assert_int_equal(bad, 0);
 }
 
 static void qgemm_bit_exact(void **state)
@@ -541,6 +574,116 @@ static void qgemm_bit_exact(void **state)
     }
 }
 
+/* ---- int8 operators: packed constant weights == weights fed at run time ---- */
+
+/*
+ * QLinearConv / ConvInteger / QLinearMatMul / MatMulInteger with W either an
+ * initializer (packed once per plan) or a graph input (packed per run); both
+ * must give identical bytes. Returns a malloc'd copy of the output.
+ */
+static void *run_q_model(const char *op, bool w_const, size_t *bytes)
+{
+    bool conv = strstr(op, "Conv") != NULL, qlinear = strncmp(op, "QLinear", 7) == 0;
+    int64_t xd[4] = {1, 6, 9, 11}, wd[4] = {32, 3, 3, 3}; /* conv: group 2 */
+    int64_t mxd[3] = {2, 7, 45}, mwd[2] = {45, 70};
+    int xr = conv ? 4 : 3, wr = conv ? 4 : 2;
+    const int64_t *xdims = conv ? xd : mxd, *wdims = conv ? wd : mwd;
+    int64_t xn = 1, wn = 1;
+    for (int i = 0; i < xr; i++)
+        xn *= xdims[i];
+    for (int i = 0; i < wr; i++)
+        wn *= wdims[i];
+    uint8_t x[1024];
+    int8_t w[4096];
+    rng_state = 99;
+    for (int64_t i = 0; i < xn; i++)
+        x[i] = (uint8_t)(frand() * 127.0f + 128.0f);
+    for (int64_t i = 0; i < wn; i++)
+        w[i] = (int8_t)(frand() * 127.0f);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_UINT8, xr, xdims);
+    if (w_const)
+        ob_init_raw(m, "w", LOOM_DTYPE_INT8, wr, wdims, w, (size_t)wn);
+    else
+        ob_input(m, "w", LOOM_DTYPE_INT8, wr, wdims);
+    ob_output(m, "y", qlinear ? LOOM_DTYPE_UINT8 : LOOM_DTYPE_INT32);
+    float xs = 0.02f, ys = 0.5f, wsv[70];
+    uint8_t xz = 120, yz = 100;
+    int8_t wz = 0;
+    int32_t bias[70];
+    for (int i = 0; i < 70; i++) {
+        wsv[i] = 0.01f + 0.001f * (float)i;
+        bias[i] = i * 37 - 500;
+    }
+    ob_init_f32(m, "xs", 0, NULL, &xs);
+    ob_init_f32(m, "ys", 0, NULL, &ys);
+    ob_init_raw(m, "xz", LOOM_DTYPE_UINT8, 0, NULL, &xz, 1);
+    ob_init_raw(m, "yz", LOOM_DTYPE_UINT8, 0, NULL, &yz, 1);
+    ob_init_raw(m, "wz", LOOM_DTYPE_INT8, 0, NULL, &wz, 1);
+    int64_t nch[1] = {conv ? 32 : 70};
+    ob_init_f32(m, "ws", 1, nch, wsv);
+    ob_init_raw(m, "b", LOOM_DTYPE_INT32, 1, nch, bias, sizeof(int32_t) * (size_t)nch[0]);
+    ob_node *n;
+    if (strcmp(op, "QLinearConv") == 0)
+        n = ob_add_node(m, op, "x,xs,xz,w,ws,wz,ys,yz,b", "y");
+    else if (strcmp(op, "ConvInteger") == 0)
+        n = ob_add_node(m, op, "x,w,xz,wz", "y");
+    else if (strcmp(op, "QLinearMatMul") == 0)
+        n = ob_add_node(m, op, "x,xs,xz,w,xs,wz,ys,yz", "y");
+    else
+        n = ob_add_node(m, op, "x,w,xz,wz", "y");
+    if (conv) {
+        int64_t pads[4] = {1, 0, 1, 2};
+        ob_attr_ints(m, n, "pads", 4, pads);
+        ob_attr_int(m, n, "group", 2);
+    }
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    loom_context *ctx;
+    loom_model *model = NULL;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_status st = loom_model_load_memory(ctx, buf, len, "q.onnx", &model);
+    if (st)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(st, LOOM_OK);
+    free(buf);
+    ob_free(m);
+    loom_tensor *in[2], *y;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_UINT8, xr, xdims, x, (size_t)xn, &in[0]), LOOM_OK);
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_INT8, wr, wdims, w, (size_t)wn, &in[1]), LOOM_OK);
+    st = loom_model_run(model, in, w_const ? 1 : 2, &y, 1);
+    if (st)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(st, LOOM_OK);
+    *bytes = loom_tensor_size(y);
+    void *res = malloc(*bytes);
+    memcpy(res, loom_tensor_data(y), *bytes);
+    loom_tensor_destroy(y);
+    loom_tensor_destroy(in[0]);
+    loom_tensor_destroy(in[1]);
+    loom_model_destroy(model);
+    loom_context_destroy(ctx);
+    return res;
+}
+
+static void q_ops_prepacked_weights(void **state)
+{
+    (void)state;
+    const char *ops[] = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger"};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        size_t n1, n2;
+        void *packed = run_q_model(ops[i], true, &n1);
+        void *plain = run_q_model(ops[i], false, &n2);
+        assert_int_equal(n1, n2);
+        if (memcmp(packed, plain, n1) != 0) {
+            print_error("%s: prepacked weights change the result\n", ops[i]);
+            fail();
+        }
+        free(packed);
+        free(plain);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tile_edges),
     cmocka_unit_test(block_edges),
@@ -550,6 +693,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(blas_wrapper),
     cmocka_unit_test(fused_ops_match_unfused),
     cmocka_unit_test(qgemm_bit_exact),
+    cmocka_unit_test(qgemm_prepacked),
+    cmocka_unit_test(q_ops_prepacked_weights),
 };
 
 LM_TEST_MAIN(tests)
