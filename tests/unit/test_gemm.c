@@ -684,6 +684,85 @@ static void q_ops_prepacked_weights(void **state)
     }
 }
 
+/* ---- depthwise convolution: vector rows and edges vs a naive loop ---------- */
+
+static void depthwise_case(int64_t k, int64_t stride, int64_t pad_l, int64_t pad_r, int64_t W)
+{
+    const int64_t C = 3, H = 9;
+    int64_t xd[4] = {1, C, H, W}, wd[4] = {C, 1, k, k}, bd[1] = {C};
+    float x[3 * 9 * 80], w[3 * 25], b[3];
+    rng_state = 4242;
+    fill_f32(x, C * H * W, 1.0f);
+    fill_f32(w, C * k * k, 1.0f);
+    fill_f32(b, C, 1.0f);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 4, xd);
+    ob_output(m, "y", 1);
+    ob_init_f32(m, "w", 4, wd, w);
+    ob_init_f32(m, "b", 1, bd, b);
+    ob_node *n = ob_add_node(m, "Conv", "x,w,b", "y");
+    int64_t pads[4] = {pad_l, pad_l, pad_r, pad_r}, strides[2] = {stride, stride};
+    ob_attr_ints(m, n, "pads", 4, pads);
+    ob_attr_ints(m, n, "strides", 2, strides);
+    ob_attr_int(m, n, "group", C);
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    loom_context *ctx;
+    loom_model *model = NULL;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    assert_int_equal(loom_model_load_memory(ctx, buf, len, "dw.onnx", &model), LOOM_OK);
+    free(buf);
+    ob_free(m);
+    loom_tensor *in, *y;
+    assert_int_equal(
+        loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, x, sizeof(float) * (size_t)(C * H * W), &in),
+        LOOM_OK);
+    assert_int_equal(loom_model_run(model, &in, 1, &y, 1), LOOM_OK);
+    const int64_t *yd = loom_tensor_dims(y);
+    int64_t OH = (H + pad_l + pad_r - k) / stride + 1, OW = (W + pad_l + pad_r - k) / stride + 1;
+    assert_int_equal(yd[2], OH);
+    assert_int_equal(yd[3], OW);
+    const float *yp = loom_tensor_data(y);
+    int bad = 0;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                float acc = b[c];
+                for (int64_t kh = 0; kh < k; kh++)
+                    for (int64_t kw = 0; kw < k; kw++) {
+                        int64_t ih = oh * stride - pad_l + kh, iw = ow * stride - pad_l + kw;
+                        if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                            acc += x[(c * H + ih) * W + iw] * w[(c * k + kh) * k + kw];
+                    }
+                float got = yp[(c * OH + oh) * OW + ow];
+                if (got != acc && bad++ < 3)
+                    print_error("k=%lld s=%lld pad=%lld/%lld W=%lld: y[%lld,%lld,%lld] = %g, want "
+                                "%g\n",
+                                (long long)k, (long long)stride, (long long)pad_l, (long long)pad_r,
+                                (long long)W, (long long)c, (long long)oh, (long long)ow, got, acc);
+            }
+    loom_tensor_destroy(y);
+    loom_tensor_destroy(in);
+    loom_model_destroy(model);
+    loom_context_destroy(ctx);
+    assert_int_equal(bad, 0);
+}
+
+/* 3x3 and 5x5, stride 1 and 2, with and without padding, at widths that give
+ * zero, one and several 16-wide vectors plus edges; bit-exact. */
+static void depthwise_vector_rows(void **state)
+{
+    (void)state;
+    int64_t widths[] = {7, 17, 20, 37, 50, 80};
+    for (int64_t k = 3; k <= 5; k += 2)
+        for (int64_t s = 1; s <= 2; s++)
+            for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+                depthwise_case(k, s, k / 2, k / 2, widths[i]);
+                depthwise_case(k, s, 0, 0, widths[i]);
+                depthwise_case(k, s, 1, 0, widths[i]);
+            }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tile_edges),
     cmocka_unit_test(block_edges),
@@ -695,6 +774,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qgemm_bit_exact),
     cmocka_unit_test(qgemm_prepacked),
     cmocka_unit_test(q_ops_prepacked_weights),
+    cmocka_unit_test(depthwise_vector_rows),
 };
 
 LM_TEST_MAIN(tests)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cpu_features.h"
 #include "../gemm.h"
 #include "activation_epilogue.h"
 #include "nn_private.h"
@@ -24,8 +25,9 @@ typedef struct conv_prepared {
     lm_sgemm_packed *w[];
 } conv_prepared;
 
-/* Target size of the im2col/col2im buffer; large enough for efficient GEMMs. */
-#define COL_BUDGET_FLOATS ((int64_t)4 << 20)
+/* Target size of the im2col/col2im buffer (1 MiB): large enough for efficient
+ * GEMMs, small enough to stay in L2 while the GEMM packs it. */
+#define COL_BUDGET_FLOATS ((int64_t)1 << 18)
 
 static inline int64_t min64(int64_t a, int64_t b)
 {
@@ -159,13 +161,112 @@ typedef struct dw_job {
     lm_act act;
 } dw_job;
 
-/* Depthwise 2-D: each output channel reads exactly one input channel. */
+/* One depthwise output pixel with every tap bounds-checked: the image edges,
+ * and the whole plane when the vector path does not apply. */
+static inline float dw_pixel(const lm_nn_geom *g, const float *x, const float *w, int64_t oh,
+                             int64_t ow, float bias)
+{
+    int64_t H = g->in[0], W = g->in[1], KH = g->k[0], KW = g->k[1];
+    float acc = bias;
+    for (int64_t kh = 0; kh < KH; kh++) {
+        int64_t ih = oh * g->s[0] - g->pb[0] + kh * g->d[0];
+        if (ih < 0 || ih >= H)
+            continue;
+        const float *xr = x + ih * W, *wr = w + kh * KW;
+        for (int64_t kw = 0; kw < KW; kw++) {
+            int64_t iw = ow * g->s[1] - g->pb[1] + kw * g->d[1];
+            if (iw >= 0 && iw < W)
+                acc += xr[iw] * wr[kw];
+        }
+    }
+    return acc;
+}
+
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+/* The even lanes of the 32 floats lo:hi (stride-2 columns). */
+#if defined(__clang__)
+#define EVENS(lo, hi)                                                                              \
+    __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#else
+#define EVENS(lo, hi)                                                                              \
+    __builtin_shuffle(lo, hi, (v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#endif
+
+/*
+ * 16 outputs of one row at a time, every tap in bounds: for ow in [ow, ...)
+ * while ow*s + base + KW - 1 + (16 lanes) stays inside the row of width W.
+ * xr[kh] is the input row of tap row kh (NULL: outside the image, skipped).
+ * Taps are summed in the scalar path's order and without FMA contraction
+ * (ISO C mode), so results match it bit for bit. Compiled per ISA from one
+ * source; GCC lowers the 16-lane vectors to zmm, 2 ymm or 4 xmm. Returns the
+ * first output not written.
+ */
+#define DEFINE_DW_ROW(NAME, TARGET)                                                                \
+    static TARGET int64_t NAME(const float *const *xr, const float *w, int64_t KH, int64_t KW,     \
+                               int64_t s, int64_t base, int64_t W, int64_t ow, int64_t OW,         \
+                               float bias, float *y)                                               \
+    {                                                                                              \
+        int64_t span = s == 1 ? 16 : 32; /* input floats a vector reads per tap */                 \
+        for (; ow + 16 <= OW && ow * s + base + KW - 1 + span <= W; ow += 16) {                    \
+            v16f acc = (v16f){0} + bias;                                                           \
+            for (int64_t kh = 0; kh < KH; kh++) {                                                  \
+                if (!xr[kh])                                                                       \
+                    continue;                                                                      \
+                const float *p = xr[kh] + ow * s + base;                                           \
+                for (int64_t kw = 0; kw < KW; kw++) {                                              \
+                    v16f xv;                                                                       \
+                    if (s == 1) {                                                                  \
+                        memcpy(&xv, p + kw, sizeof xv);                                            \
+                    } else {                                                                       \
+                        v16f lo, hi;                                                               \
+                        memcpy(&lo, p + kw, sizeof lo);                                            \
+                        memcpy(&hi, p + kw + 16, sizeof hi);                                       \
+                        xv = EVENS(lo, hi);                                                        \
+                    }                                                                              \
+                    acc += xv * w[kh * KW + kw];                                                   \
+                }                                                                                  \
+            }                                                                                      \
+            memcpy(y + ow, &acc, sizeof acc);                                                      \
+        }                                                                                          \
+        return ow;                                                                                 \
+    }
+
+typedef int64_t (*dw_row_fn)(const float *const *, const float *, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t, int64_t, float, float *);
+#if defined(__x86_64__)
+DEFINE_DW_ROW(dw_row_avx512f, __attribute__((target("avx512f"))))
+DEFINE_DW_ROW(dw_row_avx2, __attribute__((target("avx2"))))
+#endif
+DEFINE_DW_ROW(dw_row_generic, )
+
+static dw_row_fn dw_row_for_cpu(void)
+{
+#if defined(__x86_64__)
+    const lm_cpu_features *f = lm_cpu_features_get();
+    if (f->avx512f)
+        return dw_row_avx512f;
+    if (f->avx2_fma)
+        return dw_row_avx2;
+#endif
+    return dw_row_generic;
+}
+
+#define DW_MAX_KH 16
+
+/* Depthwise 2-D: each output channel reads exactly one input channel. With
+ * unit dilation, stride 1 or 2 along W and up to DW_MAX_KH kernel rows (3x3,
+ * 5x5, 7x7...), interior pixels go through the vector row; edges and other
+ * shapes take the bounds-checked path. */
 static void depthwise2d(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *j = arg;
     const lm_nn_geom *g = j->g;
     int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
-    int64_t KH = g->k[0], KW = g->k[1];
+    int64_t KH = g->k[0], KW = g->k[1], sw = g->s[1], base = -g->pb[1];
+    bool vec = g->d[0] == 1 && g->d[1] == 1 && (sw == 1 || sw == 2) && KH <= DW_MAX_KH;
+    dw_row_fn row = dw_row_for_cpu();
     for (int64_t nm = begin; nm < end; nm++) {
         int64_t n = nm / j->M, m = nm % j->M, c = m / j->mult;
         const float *x = j->x + (n * j->C + c) * H * W;
@@ -173,21 +274,20 @@ static void depthwise2d(void *arg, int64_t begin, int64_t end)
         float *y = j->y + nm * OH * OW;
         float bias = j->b ? j->b[m] : 0.0f;
         for (int64_t oh = 0; oh < OH; oh++) {
-            for (int64_t ow = 0; ow < OW; ow++) {
-                float acc = bias;
+            float *yr = y + oh * OW;
+            int64_t ow = 0;
+            if (vec) {
+                const float *xr[DW_MAX_KH];
                 for (int64_t kh = 0; kh < KH; kh++) {
-                    int64_t ih = oh * g->s[0] - g->pb[0] + kh * g->d[0];
-                    if (ih < 0 || ih >= H)
-                        continue;
-                    const float *xr = x + ih * W, *wr = w + kh * KW;
-                    for (int64_t kw = 0; kw < KW; kw++) {
-                        int64_t iw = ow * g->s[1] - g->pb[1] + kw * g->d[1];
-                        if (iw >= 0 && iw < W)
-                            acc += xr[iw] * wr[kw];
-                    }
+                    int64_t ih = oh * g->s[0] - g->pb[0] + kh;
+                    xr[kh] = ih >= 0 && ih < H ? x + ih * W : NULL;
                 }
-                y[oh * OW + ow] = acc;
+                for (; ow < OW && ow * sw + base < 0; ow++)
+                    yr[ow] = dw_pixel(g, x, w, oh, ow, bias);
+                ow = row(xr, w, KH, KW, sw, base, W, ow, OW, bias, yr);
             }
+            for (; ow < OW; ow++)
+                yr[ow] = dw_pixel(g, x, w, oh, ow, bias);
         }
         lm_act_apply(&j->act, y, OH * OW);
     }
