@@ -159,6 +159,8 @@ typedef struct dw_job {
     float *y;
     int64_t C, M, mult; /* channels in/out, output channels per input channel */
     lm_act act;
+    float *pad;     /* vector path: one zero-padded copy per plane, or NULL */
+    int64_t hp, wp; /* padded plane rows and row stride */
 } dw_job;
 
 /* One depthwise output pixel with every tap bounds-checked: the image edges,
@@ -195,26 +197,22 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 #endif
 
 /*
- * 16 outputs of one row at a time, every tap in bounds: for ow in [ow, ...)
- * while ow*s + base + KW - 1 + (16 lanes) stays inside the row of width W.
- * xr[kh] is the input row of tap row kh (NULL: outside the image, skipped).
- * Taps are summed in the scalar path's order and without FMA contraction
- * (ISO C mode), so results match it bit for bit. Compiled per ISA from one
- * source; GCC lowers the 16-lane vectors to zmm, 2 ymm or 4 xmm. Returns the
- * first output not written.
+ * One output row, 16 outputs at a time, from zero-padded input rows: xr[kh]
+ * is the padded row of tap row kh, so every tap is in bounds and there are no
+ * edge cases; the padded rows are wide enough for the last vector's lanes
+ * past OW, which are computed and not stored. Taps are summed in the scalar
+ * path's order without FMA contraction (ISO C mode), so results match it bit
+ * for bit. One source compiled per ISA: GCC lowers the 16-lane vectors to
+ * zmm, 2 ymm or 4 xmm.
  */
 #define DEFINE_DW_ROW(NAME, TARGET)                                                                \
-    static TARGET int64_t NAME(const float *const *xr, const float *w, int64_t KH, int64_t KW,     \
-                               int64_t s, int64_t base, int64_t W, int64_t ow, int64_t OW,         \
-                               float bias, float *y)                                               \
+    static TARGET void NAME(const float *const *xr, const float *w, int64_t KH, int64_t KW,        \
+                            int64_t s, int64_t OW, float bias, float *y)                           \
     {                                                                                              \
-        int64_t span = s == 1 ? 16 : 32; /* input floats a vector reads per tap */                 \
-        for (; ow + 16 <= OW && ow * s + base + KW - 1 + span <= W; ow += 16) {                    \
+        for (int64_t ow = 0; ow < OW; ow += 16) {                                                  \
             v16f acc = (v16f){0} + bias;                                                           \
             for (int64_t kh = 0; kh < KH; kh++) {                                                  \
-                if (!xr[kh])                                                                       \
-                    continue;                                                                      \
-                const float *p = xr[kh] + ow * s + base;                                           \
+                const float *p = xr[kh] + ow * s;                                                  \
                 for (int64_t kw = 0; kw < KW; kw++) {                                              \
                     v16f xv;                                                                       \
                     if (s == 1) {                                                                  \
@@ -228,13 +226,13 @@ typedef int32_t v16i __attribute__((vector_size(64)));
                     acc += xv * w[kh * KW + kw];                                                   \
                 }                                                                                  \
             }                                                                                      \
-            memcpy(y + ow, &acc, sizeof acc);                                                      \
+            int64_t n = OW - ow < 16 ? OW - ow : 16;                                               \
+            memcpy(y + ow, &acc, (size_t)n * sizeof(float));                                       \
         }                                                                                          \
-        return ow;                                                                                 \
     }
 
-typedef int64_t (*dw_row_fn)(const float *const *, const float *, int64_t, int64_t, int64_t,
-                             int64_t, int64_t, int64_t, int64_t, float, float *);
+typedef void (*dw_row_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, int64_t,
+                          float, float *);
 #if defined(__x86_64__)
 DEFINE_DW_ROW(dw_row_avx512f, __attribute__((target("avx512f"))))
 DEFINE_DW_ROW(dw_row_avx2, __attribute__((target("avx2"))))
@@ -254,18 +252,34 @@ static dw_row_fn dw_row_for_cpu(void)
 }
 
 #define DW_MAX_KH 16
+/* Largest scratch for the padded copies (floats): beyond it, the checked path. */
+#define DW_PAD_BUDGET ((int64_t)16 << 20)
 
-/* Depthwise 2-D: each output channel reads exactly one input channel. With
- * unit dilation, stride 1 or 2 along W and up to DW_MAX_KH kernel rows (3x3,
- * 5x5, 7x7...), interior pixels go through the vector row; edges and other
- * shapes take the bounds-checked path. */
+/* Whether the vector path applies: unit dilation, stride 1 or 2 along W, at
+ * most DW_MAX_KH kernel rows, one output channel per input channel. Sets the
+ * padded plane's rows and row stride (wide enough for the last vector). */
+static bool dw_vector_geom(const lm_nn_geom *g, int64_t mult, int64_t *hp, int64_t *wp)
+{
+    int64_t sw = g->s[1], OW = g->out[1];
+    if (g->d[0] != 1 || g->d[1] != 1 || (sw != 1 && sw != 2) || g->k[0] > DW_MAX_KH || mult != 1)
+        return false;
+    *hp = g->in[0] + g->pb[0] + g->pe[0];
+    int64_t need = ((OW + 15) / 16 * 16 - 1) * sw + g->k[1] + (sw == 2 ? 17 : 1);
+    int64_t natural = g->in[1] + g->pb[1] + g->pe[1];
+    *wp = need > natural ? need : natural;
+    return true;
+}
+
+/* Depthwise 2-D: each output channel reads exactly one input channel. On the
+ * vector path the channel is first copied into a zero-padded plane (cheap
+ * next to KH x KW taps per output), then every row runs without edge cases;
+ * otherwise each pixel checks its taps. */
 static void depthwise2d(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *j = arg;
     const lm_nn_geom *g = j->g;
     int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
-    int64_t KH = g->k[0], KW = g->k[1], sw = g->s[1], base = -g->pb[1];
-    bool vec = g->d[0] == 1 && g->d[1] == 1 && (sw == 1 || sw == 2) && KH <= DW_MAX_KH;
+    int64_t KH = g->k[0], KW = g->k[1];
     dw_row_fn row = dw_row_for_cpu();
     for (int64_t nm = begin; nm < end; nm++) {
         int64_t n = nm / j->M, m = nm % j->M, c = m / j->mult;
@@ -273,21 +287,30 @@ static void depthwise2d(void *arg, int64_t begin, int64_t end)
         const float *w = j->w + m * KH * KW;
         float *y = j->y + nm * OH * OW;
         float bias = j->b ? j->b[m] : 0.0f;
-        for (int64_t oh = 0; oh < OH; oh++) {
-            float *yr = y + oh * OW;
-            int64_t ow = 0;
-            if (vec) {
-                const float *xr[DW_MAX_KH];
-                for (int64_t kh = 0; kh < KH; kh++) {
-                    int64_t ih = oh * g->s[0] - g->pb[0] + kh;
-                    xr[kh] = ih >= 0 && ih < H ? x + ih * W : NULL;
+        if (j->pad) {
+            int64_t hp = j->hp, wp = j->wp, top = g->pb[0], left = g->pb[1];
+            float *pad = j->pad + nm * hp * wp;
+            for (int64_t r = 0; r < hp; r++) {
+                float *pr = pad + r * wp;
+                int64_t ih = r - top;
+                if (ih < 0 || ih >= H) {
+                    memset(pr, 0, (size_t)wp * sizeof(float));
+                    continue;
                 }
-                for (; ow < OW && ow * sw + base < 0; ow++)
-                    yr[ow] = dw_pixel(g, x, w, oh, ow, bias);
-                ow = row(xr, w, KH, KW, sw, base, W, ow, OW, bias, yr);
+                memset(pr, 0, (size_t)left * sizeof(float));
+                memcpy(pr + left, x + ih * W, (size_t)W * sizeof(float));
+                memset(pr + left + W, 0, (size_t)(wp - left - W) * sizeof(float));
             }
-            for (; ow < OW; ow++)
-                yr[ow] = dw_pixel(g, x, w, oh, ow, bias);
+            const float *xr[DW_MAX_KH];
+            for (int64_t oh = 0; oh < OH; oh++) {
+                for (int64_t kh = 0; kh < KH; kh++)
+                    xr[kh] = pad + (oh * g->s[0] + kh) * wp;
+                row(xr, w, KH, KW, g->s[1], OW, bias, y + oh * OW);
+            }
+        } else {
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++)
+                    y[oh * OW + ow] = dw_pixel(g, x, w, oh, ow, bias);
         }
         lm_act_apply(&j->act, y, OH * OW);
     }
@@ -371,7 +394,12 @@ static loom_status op_conv(lm_kctx *k)
         return st;
 
     if (Cg == 1 && g.nsp == 2) {
-        dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act};
+        dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act, NULL, 0, 0};
+        if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * dj.hp * dj.wp <= DW_PAD_BUDGET) {
+            dj.pad = lm_kscratch(k, (size_t)(N * M * dj.hp * dj.wp) * sizeof(float));
+            if (!dj.pad)
+                return LOOM_ERR_NO_MEMORY;
+        }
         lm_parallel_for(k, N * M, 2.0 * (double)OS * (double)KK, depthwise2d, &dj);
         return LOOM_OK;
     }
