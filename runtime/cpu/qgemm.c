@@ -196,11 +196,12 @@ static void pack_a(int MR, const uint8_t *A, int64_t lda, uint8_t flip, int64_t 
             }
             const uint8_t *src = A + (i0 + i + ii) * lda + pc;
             int64_t q = 0;
+            const uint32_t flip4 = flip * 0x01010101u;
             for (; q < kc / 4; q++, d += 4 * MR, src += 4) {
-                d[0] = src[0] ^ flip;
-                d[1] = src[1] ^ flip;
-                d[2] = src[2] ^ flip;
-                d[3] = src[3] ^ flip;
+                uint32_t v;
+                memcpy(&v, src, 4);
+                v ^= flip4;
+                memcpy(d, &v, 4);
             }
             if (q < k4) {
                 for (int64_t r = 0; r < 4; r++)
@@ -250,6 +251,68 @@ static void pack_b(int NR, const uint8_t *B, int64_t ldb, uint8_t flip, int64_t 
                 for (int r = 0; r < 4; r++)
                     d[4 * jj + r] = jj < nr && r < nrows ? (int8_t)(rows[r][jj] ^ flip) : (int8_t)0;
         }
+    }
+}
+
+/* ---- zero-point sums -------------------------------------------------------- */
+
+/* Sum of the n bytes (x ^ flip) as uint8, modulo 2^32: psadbw on SSE2. */
+static uint32_t sum_u8(const uint8_t *x, int64_t n, uint8_t flip)
+{
+    uint64_t s = 0;
+    int64_t i = 0;
+#if defined(__SSE2__)
+    const __m128i f = _mm_set1_epi8((char)flip), z = _mm_setzero_si128();
+    __m128i acc = z;
+    for (; i + 16 <= n; i += 16)
+        acc = _mm_add_epi64(
+            acc, _mm_sad_epu8(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(x + i)), f), z));
+    s = (uint64_t)_mm_cvtsi128_si64(acc) +
+        (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
+#endif
+    for (; i < n; i++)
+        s += (uint8_t)(x[i] ^ flip);
+    return (uint32_t)s;
+}
+
+/*
+ * out[j] += sum over K rows of (int8)(B[q][j] ^ flip), modulo 2^32, for
+ * j < nt. On SSE2, 16 columns at a time in int16 lanes, which hold 256 values
+ * of [-128, 127] without overflow, widened to int32 every 256 rows.
+ */
+static void colsum_s8(const uint8_t *B, int64_t ldb, int64_t K, int64_t nt, uint8_t flip,
+                      int32_t *out)
+{
+    int64_t j = 0;
+#if defined(__SSE2__)
+    const __m128i f = _mm_set1_epi8((char)flip), z = _mm_setzero_si128();
+    for (; j + 16 <= nt; j += 16) {
+        __m128i s[4] = {z, z, z, z};
+        for (int64_t q0 = 0; q0 < K; q0 += 256) {
+            int64_t q1 = q0 + 256 < K ? q0 + 256 : K;
+            __m128i lo = z, hi = z;
+            for (int64_t q = q0; q < q1; q++) {
+                __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(B + q * ldb + j)), f);
+                __m128i sg = _mm_cmpgt_epi8(z, v);
+                lo = _mm_add_epi16(lo, _mm_unpacklo_epi8(v, sg));
+                hi = _mm_add_epi16(hi, _mm_unpackhi_epi8(v, sg));
+            }
+            __m128i slo = _mm_srai_epi16(lo, 15), shi = _mm_srai_epi16(hi, 15);
+            s[0] = _mm_add_epi32(s[0], _mm_unpacklo_epi16(lo, slo));
+            s[1] = _mm_add_epi32(s[1], _mm_unpackhi_epi16(lo, slo));
+            s[2] = _mm_add_epi32(s[2], _mm_unpacklo_epi16(hi, shi));
+            s[3] = _mm_add_epi32(s[3], _mm_unpackhi_epi16(hi, shi));
+        }
+        for (int v = 0; v < 4; v++) {
+            __m128i *o = (__m128i *)(out + j + 4 * v);
+            _mm_storeu_si128(o, _mm_add_epi32(_mm_loadu_si128(o), s[v]));
+        }
+    }
+#endif
+    for (int64_t q = 0; q < K; q++) {
+        const uint8_t *row = B + q * ldb;
+        for (int64_t jj = j; jj < nt; jj++)
+            out[jj] = (int32_t)((uint32_t)out[jj] + (uint32_t)(int32_t)(int8_t)(row[jj] ^ flip));
     }
 }
 
@@ -360,23 +423,15 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
             a_sum[i] = pa->sums[m0 + i];
             continue;
         }
-        const uint8_t *row = A + (m0 + i) * p->lda;
-        uint32_t s = 0;
-        for (int64_t q = 0; q < K; q++)
-            s += (uint8_t)(row[q] ^ aflip);
-        a_sum[i] = (int32_t)s;
+        a_sum[i] = (int32_t)sum_u8(A + (m0 + i) * p->lda, K, aflip);
     }
     for (int64_t j = 0; j < nt; j++) {
         int32_t zb = !p->b_zp ? 0 : p->b_zp_per_col ? p->b_zp[n0 + j] : p->b_zp[0];
         b_zp[j] = (int32_t)((uint32_t)zb - (p->b_signed ? 0u : 128u));
         b_term[j] = pb ? pb->sums[n0 + j] : 0;
     }
-    for (int64_t q = 0; !pb && q < K; q++) {
-        const uint8_t *row = B + q * p->ldb + n0;
-        for (int64_t j = 0; j < nt; j++)
-            b_term[j] =
-                (int32_t)((uint32_t)b_term[j] + (uint32_t)(int32_t)(int8_t)(row[j] ^ bflip));
-    }
+    if (!pb)
+        colsum_s8(B + n0, p->ldb, K, nt, bflip, b_term);
     for (int64_t j = 0; j < nt; j++)
         b_term[j] = (int32_t)((uint32_t)b_term[j] - (uint32_t)K * (uint32_t)b_zp[j]);
 

@@ -3,9 +3,9 @@
  * SGEMM, measured side by side in the same run.
  *
  * Columns: ours (operands packed per call, like OpenBLAS), OpenBLAS, their
- * ratio (> 1: ours faster); ours with A prepacked (constant weights, as Conv
- * runs it) and its ratio to OpenBLAS; int8 GOP/s and its speed-up over our
- * f32 GEMM, unpacked and with A prepacked.
+ * ratio (> 1: ours faster); ours with the weights prepacked as a plan does
+ * (A for conv shapes, B for the Linear one) and its ratio to OpenBLAS; int8 GOP/s and its speed-up
+ * over our f32 GEMM, unpacked and with A prepacked.
  *
  * The machine is shared and noisy, so every figure is the best of several
  * timed repetitions, and ours and the peer's repetitions alternate so both
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpu/gemm.h"
 #include "cpu/qgemm.h"
@@ -26,26 +27,27 @@
 typedef struct shape {
     const char *name;
     int64_t M, N, K;
+    bool weights_b; /* the constant operand is B (a Linear layer), not A (a conv) */
 } shape;
 
 /* Square sizes, then im2col GEMMs of real layers: M = output channels,
  * N = output pixels, K = input channels x kernel area (batch 1). */
 static const shape shapes[] = {
-    {"square 64", 64, 64, 64},
-    {"square 128", 128, 128, 128},
-    {"square 256", 256, 256, 256},
-    {"square 512", 512, 512, 512},
-    {"square 1024", 1024, 1024, 1024},
-    {"square 2048", 2048, 2048, 2048},
-    {"resnet18 conv1 7x7/2", 64, 12544, 147},
-    {"resnet18 layer1 3x3", 64, 3136, 576},
-    {"resnet18 layer2 3x3", 128, 784, 1152},
-    {"resnet18 layer3 3x3", 256, 196, 2304},
-    {"resnet18 layer4 3x3", 512, 49, 4608},
-    {"resnet18 layer2 1x1/2", 128, 784, 64},
-    {"mobilenetv2 expand 1x1", 144, 3136, 24},
-    {"mobilenetv2 project 1x1", 24, 3136, 144},
-    {"resnet18 fc (Gemm)", 1, 1000, 512},
+    {"square 64", 64, 64, 64, false},
+    {"square 128", 128, 128, 128, false},
+    {"square 256", 256, 256, 256, false},
+    {"square 512", 512, 512, 512, false},
+    {"square 1024", 1024, 1024, 1024, false},
+    {"square 2048", 2048, 2048, 2048, false},
+    {"resnet18 conv1 7x7/2", 64, 12544, 147, false},
+    {"resnet18 layer1 3x3", 64, 3136, 576, false},
+    {"resnet18 layer2 3x3", 128, 784, 1152, false},
+    {"resnet18 layer3 3x3", 256, 196, 2304, false},
+    {"resnet18 layer4 3x3", 512, 49, 4608, false},
+    {"resnet18 layer2 1x1/2", 128, 784, 64, false},
+    {"mobilenetv2 expand 1x1", 144, 3136, 24, false},
+    {"mobilenetv2 project 1x1", 24, 3136, 144, false},
+    {"resnet18 fc (Gemm)", 1, 1000, 512, true},
 };
 
 static double now_s(void)
@@ -78,7 +80,7 @@ typedef struct sg_ctx {
     const shape *s;
     const float *A, *B;
     float *C;
-    const lm_sgemm_packed *pa;
+    const lm_sgemm_packed *pa, *pb;
 } sg_ctx;
 
 static void run_ours(void *v)
@@ -93,6 +95,7 @@ static void run_ours(void *v)
                        .pa = c->pa,
                        .B = c->B,
                        .ldb = c->s->N,
+                       .pb = c->pb,
                        .C = c->C,
                        .ldc = c->s->N};
     lm_sgemm_run_parallel(c->k, &g);
@@ -138,6 +141,14 @@ static void fill(float *x, int64_t n)
 
 int main(int argc, char **argv)
 {
+    /* OpenBLAS's idle workers spin for ~2^28 cycles after each call and would
+     * steal the cores our next measurement runs on (the machine has two).
+     * Its timeout is read from the environment when the library loads, so
+     * set it and start again. */
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT")) {
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+        execv("/proc/self/exe", argv);
+    }
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int reps = quick ? 3 : 5;
     printf("bench-gemm: ours = %s, OpenBLAS core = %s\n", lm_sgemm_default_config()->name,
@@ -151,7 +162,7 @@ int main(int argc, char **argv)
         printf("\n%d thread%s: GFLOP/s (int8: GOP/s), best of %d\n", threads,
                threads > 1 ? "s" : "", reps);
         printf("%-26s %6s %6s %6s | %8s %8s %6s | %8s %6s | %8s %6s | %8s %6s\n", "shape", "M", "N",
-               "K", "ours", "openblas", "ratio", "prepackA", "ratio", "int8", "x f32", "int8 pkA",
+               "K", "ours", "openblas", "ratio", "prepackW", "ratio", "int8", "x f32", "int8 pkA",
                "x f32");
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
             const shape *s = &shapes[si];
@@ -169,8 +180,9 @@ int main(int argc, char **argv)
                 qa[i] = (uint8_t)(i * 31);
             for (int64_t i = 0; i < s->K * s->N; i++)
                 qb[i] = (int8_t)(i * 17);
-            lm_sgemm_packed *pa = lm_sgemm_pack_a(false, s->M, s->K, A, s->K);
-            sg_ctx ours = {&k, s, A, B, C, NULL}, packed = {&k, s, A, B, C, pa};
+            lm_sgemm_packed *pa = s->weights_b ? NULL : lm_sgemm_pack_a(false, s->M, s->K, A, s->K);
+            lm_sgemm_packed *pb = s->weights_b ? lm_sgemm_pack_b(false, s->K, s->N, B, s->N) : NULL;
+            sg_ctx ours = {&k, s, A, B, C, NULL, NULL}, packed = {&k, s, A, B, C, pa, pb};
             int32_t azp = 3, bzp = 0;
             q_ctx q = {&k,
                        {.m = s->M,
@@ -214,6 +226,7 @@ int main(int argc, char **argv)
                    flop / t_qpk, t_pk / t_qpk);
             fflush(stdout);
             lm_sgemm_packed_free(pa);
+            lm_sgemm_packed_free(pb);
             lm_qgemm_packed_free(qpa);
             free(A);
             free(B);
