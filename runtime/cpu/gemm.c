@@ -107,7 +107,16 @@ static void pack_a(const lm_sgemm_config *cfg, bool ta, const float *A, int64_t 
     const int MR = cfg->mr;
     for (int64_t i = 0; i < mc; i += MR, dst += kc * MR) {
         int64_t mr = min64(MR, mc - i);
-        if (!ta) {
+        if (!ta && mr == MR) {
+            /* Row-major A: read the MR rows side by side so the stores are
+             * contiguous; the loads are MR sequential streams. */
+            const float *src = A + (i0 + i) * lda + pc;
+            for (int64_t p = 0; p < kc; p++) {
+                float *d = dst + p * MR;
+                for (int64_t ii = 0; ii < MR; ii++)
+                    d[ii] = src[ii * lda + p];
+            }
+        } else if (!ta) {
             for (int64_t ii = 0; ii < MR; ii++) {
                 if (ii < mr) {
                     const float *src = A + (i0 + i + ii) * lda + pc;

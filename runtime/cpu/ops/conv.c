@@ -421,7 +421,7 @@ static loom_status op_conv(lm_kctx *k)
     float *col = NULL;
     if (!pointwise) {
         chunk = COL_BUDGET_FLOATS / rows;
-        chunk = chunk < 256 ? 256 : chunk;
+        chunk = chunk < 256 ? 256 : chunk / 64 * 64; /* whole register tiles */
         chunk = min64(chunk, OS);
         col_size = rows * chunk;
         col = lm_kscratch(k, (size_t)col_size * sizeof(float));
