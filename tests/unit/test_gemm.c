@@ -763,6 +763,90 @@ static void depthwise_vector_rows(void **state)
             }
 }
 
+/* ---- Winograd F(2x2, 3x3) vs the im2col GEMM --------------------------------- */
+
+static float *run_conv3x3(int64_t C, int64_t M, int64_t H, int64_t W, int64_t pad, bool w_const,
+                          const char *act, int64_t *count)
+{
+    int64_t xd[4] = {2, C, H, W}, wd[4] = {M, C, 3, 3}, bd[1] = {M};
+    int64_t xn = 2 * C * H * W, wn = M * C * 9;
+    float *x = malloc(sizeof(float) * (size_t)xn), *w = malloc(sizeof(float) * (size_t)wn);
+    float *b = malloc(sizeof(float) * (size_t)M);
+    rng_state = 31337;
+    fill_f32(x, xn, 1.0f);
+    fill_f32(w, wn, 0.2f);
+    fill_f32(b, M, 1.0f);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 4, xd);
+    if (w_const)
+        ob_init_f32(m, "w", 4, wd, w);
+    else
+        ob_input(m, "w", 1, 4, wd);
+    ob_init_f32(m, "b", 1, bd, b);
+    ob_output(m, "y", 1);
+    ob_node *n = ob_add_node(m, "Conv", "x,w,b", "y");
+    int64_t pads[4] = {pad, pad, pad, pad};
+    ob_attr_ints(m, n, "pads", 4, pads);
+    if (act)
+        ob_attr_str(m, n, "_loom_act", act);
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    loom_context *ctx;
+    loom_model *model = NULL;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    assert_int_equal(loom_model_load_memory(ctx, buf, len, "wino.onnx", &model), LOOM_OK);
+    free(buf);
+    ob_free(m);
+    loom_tensor *in[2], *y;
+    assert_int_equal(
+        loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, x, sizeof(float) * (size_t)xn, &in[0]), LOOM_OK);
+    assert_int_equal(
+        loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, wd, w, sizeof(float) * (size_t)wn, &in[1]), LOOM_OK);
+    assert_int_equal(loom_model_run(model, in, w_const ? 1 : 2, &y, 1), LOOM_OK);
+    *count = loom_tensor_count(y);
+    float *res = malloc(sizeof(float) * (size_t)*count);
+    memcpy(res, loom_tensor_data(y), sizeof(float) * (size_t)*count);
+    loom_tensor_destroy(y);
+    loom_tensor_destroy(in[0]);
+    loom_tensor_destroy(in[1]);
+    loom_model_destroy(model);
+    loom_context_destroy(ctx);
+    free(x);
+    free(w);
+    free(b);
+    return res;
+}
+
+/* Odd and even output sizes, widths past 16 tiles, padding 0 and 1, packed
+ * and unpacked weights, a fused activation: Winograd agrees with im2col. */
+static void winograd_matches_im2col(void **state)
+{
+    (void)state;
+    int64_t cases[][5] = {
+        {16, 16, 10, 10, 1}, {17, 24, 9, 13, 0}, {32, 20, 12, 70, 1}, {16, 33, 40, 35, 1}};
+    int bad = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int wc = 0; wc < 2; wc++) {
+            const char *act = c == 2 ? "Relu" : NULL;
+            int64_t n1, n2;
+            unsetenv("LOOM_CONV_NO_WINOGRAD");
+            float *wino = run_conv3x3(cases[c][0], cases[c][1], cases[c][2], cases[c][3],
+                                      cases[c][4], wc, act, &n1);
+            setenv("LOOM_CONV_NO_WINOGRAD", "1", 1);
+            float *ref = run_conv3x3(cases[c][0], cases[c][1], cases[c][2], cases[c][3],
+                                     cases[c][4], wc, act, &n2);
+            unsetenv("LOOM_CONV_NO_WINOGRAD");
+            assert_int_equal(n1, n2);
+            for (int64_t i = 0; i < n1; i++)
+                if (!(fabsf(wino[i] - ref[i]) <= 1e-4f * (1.0f + fabsf(ref[i]))) && bad++ < 3)
+                    print_error("case %zu w_const %d: y[%lld] = %g, im2col %g\n", c, wc,
+                                (long long)i, wino[i], ref[i]);
+            free(wino);
+            free(ref);
+        }
+    assert_int_equal(bad, 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tile_edges),
     cmocka_unit_test(block_edges),
@@ -775,6 +859,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qgemm_prepacked),
     cmocka_unit_test(q_ops_prepacked_weights),
     cmocka_unit_test(depthwise_vector_rows),
+    cmocka_unit_test(winograd_matches_im2col),
 };
 
 LM_TEST_MAIN(tests)

@@ -21,8 +21,9 @@
 
 /* Conv's per-plan state: W packed for the GEMM, one operand per group. */
 typedef struct conv_prepared {
+    lm_sgemm_packed *wino[16]; /* Winograd: the 16 transformed W (M x C), or NULL */
     int64_t group;
-    lm_sgemm_packed *w[];
+    lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
 } conv_prepared;
 
 /* Target size of the im2col/col2im buffer (1 MiB): large enough for efficient
@@ -316,6 +317,286 @@ static void depthwise2d(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* ---- Winograd F(2x2, 3x3) ------------------------------------------------- */
+
+/*
+ * 3x3 stride-1 convolutions as Lavin & Gray's F(2x2, 3x3): each 2x2 output
+ * tile is A^T [(G g G^T) . (B^T d B)] A over a 4x4 input patch d, so the 9
+ * multiplies per output and channel become 16 per 4 outputs (2.25x fewer),
+ * done as 16 GEMMs U_xi [M x C] x V_xi [C x tiles] on the SGEMM. U (the
+ * transformed weights) is packed at plan time. Transforms run 16 tiles at a
+ * time from a zero-padded copy of the image, like the depthwise rows.
+ */
+
+/* Worth it when the GEMMs stay large: enough channels and tiles. */
+static bool wino_applies(const lm_nn_geom *g, int64_t group, int64_t C, int64_t M)
+{
+    return g->nsp == 2 && group == 1 && g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 1 &&
+           g->s[1] == 1 && g->d[0] == 1 && g->d[1] == 1 && C >= 16 && M >= 16 && g->out[0] >= 8 &&
+           g->out[1] >= 8;
+}
+
+/* U[xi][m][c] = (G g_mc G^T)[xi], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
+static void wino_weights(const float *w, int64_t M, int64_t C, float *U)
+{
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *f = w + (m * C + c) * 9;
+            float t[4][3];
+            for (int j = 0; j < 3; j++) {
+                t[0][j] = f[j];
+                t[1][j] = 0.5f * (f[j] + f[3 + j] + f[6 + j]);
+                t[2][j] = 0.5f * (f[j] - f[3 + j] + f[6 + j]);
+                t[3][j] = f[6 + j];
+            }
+            for (int i = 0; i < 4; i++) {
+                float u[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]),
+                              0.5f * (t[i][0] - t[i][1] + t[i][2]), t[i][2]};
+                for (int j = 0; j < 4; j++)
+                    U[((int64_t)(i * 4 + j) * M + m) * C + c] = u[j];
+            }
+        }
+}
+
+#if defined(__clang__)
+#define ZIPLO(a, b)                                                                                \
+    __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ZIPHI(a, b)                                                                                \
+    __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#else
+#define ZIPLO(a, b)                                                                                \
+    __builtin_shuffle(a, b, (v16i){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23})
+#define ZIPHI(a, b)                                                                                \
+    __builtin_shuffle(a, b, (v16i){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31})
+#endif
+
+/*
+ * Input transform of one row of tiles: prow[i] is padded input row 2*th + i
+ * (column 0 = the first tile's first column). Writes V[xi * vs + tw] for the
+ * TW tiles, 16 at a time (the last vector partially).
+ */
+#define DEFINE_WINO_IN(NAME, TARGET)                                                               \
+    static TARGET void NAME(const float *const *prow, int64_t TW, float *V, int64_t vs)            \
+    {                                                                                              \
+        for (int64_t tw = 0; tw < TW; tw += 16) {                                                  \
+            v16f r[4][4];                                                                          \
+            for (int j = 0; j < 4; j++) {                                                          \
+                v16f d[4];                                                                         \
+                for (int i = 0; i < 4; i++) {                                                      \
+                    v16f lo, hi;                                                                   \
+                    memcpy(&lo, prow[i] + 2 * tw + j, sizeof lo);                                  \
+                    memcpy(&hi, prow[i] + 2 * tw + j + 16, sizeof hi);                             \
+                    d[i] = EVENS(lo, hi);                                                          \
+                }                                                                                  \
+                r[0][j] = d[0] - d[2];                                                             \
+                r[1][j] = d[1] + d[2];                                                             \
+                r[2][j] = d[2] - d[1];                                                             \
+                r[3][j] = d[1] - d[3];                                                             \
+            }                                                                                      \
+            size_t n = (size_t)(TW - tw < 16 ? TW - tw : 16) * sizeof(float);                      \
+            for (int i = 0; i < 4; i++) {                                                          \
+                v16f v[4] = {r[i][0] - r[i][2], r[i][1] + r[i][2], r[i][2] - r[i][1],              \
+                             r[i][1] - r[i][3]};                                                   \
+                for (int j = 0; j < 4; j++)                                                        \
+                    memcpy(V + (i * 4 + j) * vs + tw, &v[j], n);                                   \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/*
+ * Output transform of one row of tiles for one output channel: Mx[xi * ms +
+ * tw] are the 16 GEMM results of tile tw. Writes output rows y0 (and y1 when
+ * not NULL) of width OW, bias added, 32 columns per 16 tiles.
+ */
+#define DEFINE_WINO_OUT(NAME, TARGET)                                                              \
+    static TARGET void NAME(const float *Mx, int64_t ms, int64_t TW, float bias, float *y0,        \
+                            float *y1, int64_t OW)                                                 \
+    {                                                                                              \
+        for (int64_t tw = 0; tw < TW; tw += 16) {                                                  \
+            v16f m[16];                                                                            \
+            for (int x = 0; x < 16; x++)                                                           \
+                memcpy(&m[x], Mx + x * ms + tw, sizeof m[x]);                                      \
+            v16f s0[4], s1[4];                                                                     \
+            for (int j = 0; j < 4; j++) {                                                          \
+                s0[j] = m[j] + m[4 + j] + m[8 + j];                                                \
+                s1[j] = m[4 + j] - m[8 + j] - m[12 + j];                                           \
+            }                                                                                      \
+            v16f y00 = s0[0] + s0[1] + s0[2] + bias, y01 = s0[1] - s0[2] - s0[3] + bias;           \
+            v16f y10 = s1[0] + s1[1] + s1[2] + bias, y11 = s1[1] - s1[2] - s1[3] + bias;           \
+            v16f out[2][2] = {{ZIPLO(y00, y01), ZIPHI(y00, y01)},                                  \
+                              {ZIPLO(y10, y11), ZIPHI(y10, y11)}};                                 \
+            int64_t c0 = 2 * tw;                                                                   \
+            for (int r = 0; r < 2; r++) {                                                          \
+                float *yr = r ? y1 : y0;                                                           \
+                if (!yr)                                                                           \
+                    continue;                                                                      \
+                for (int h = 0; h < 2; h++) {                                                      \
+                    int64_t c = c0 + 16 * h, n = OW - c < 16 ? OW - c : 16;                        \
+                    if (n > 0)                                                                     \
+                        memcpy(yr + c, &out[r][h], (size_t)n * sizeof(float));                     \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+typedef void (*wino_in_fn)(const float *const *, int64_t, float *, int64_t);
+typedef void (*wino_out_fn)(const float *, int64_t, int64_t, float, float *, float *, int64_t);
+#if defined(__x86_64__)
+DEFINE_WINO_IN(wino_in_avx512f, __attribute__((target("avx512f"))))
+DEFINE_WINO_IN(wino_in_avx2, __attribute__((target("avx2"))))
+DEFINE_WINO_OUT(wino_out_avx512f, __attribute__((target("avx512f"))))
+DEFINE_WINO_OUT(wino_out_avx2, __attribute__((target("avx2"))))
+#endif
+DEFINE_WINO_IN(wino_in_generic, )
+DEFINE_WINO_OUT(wino_out_generic, )
+
+typedef struct wino_job {
+    const lm_nn_geom *g;
+    int64_t C, M, TW;
+    wino_in_fn in;
+    wino_out_fn out;
+    const float *x; /* the image: C planes of H x W */
+    float *pad;     /* C zero-padded planes of hp x wp */
+    int64_t hp, wp;
+    int64_t th0, th1;                /* tile rows of the current chunk */
+    int64_t tcn;                     /* tiles in the chunk: (th1 - th0) * TW */
+    float *V, *Mx;                   /* [16][C][tcn], [16][M][tcn] */
+    const lm_sgemm_packed *const *U; /* packed [16] or NULL */
+    const float *Uraw;               /* [16][M][C] when not packed */
+    const float *bias;
+    lm_act act;
+    float *y; /* the image's output: M planes of OH x OW */
+} wino_job;
+
+static void wino_pad_planes(void *arg, int64_t begin, int64_t end)
+{
+    const wino_job *j = arg;
+    const lm_nn_geom *g = j->g;
+    int64_t H = g->in[0], W = g->in[1], top = g->pb[0], left = g->pb[1];
+    for (int64_t c = begin; c < end; c++) {
+        float *pad = j->pad + c * j->hp * j->wp;
+        const float *x = j->x + c * H * W;
+        for (int64_t r = 0; r < j->hp; r++) {
+            float *pr = pad + r * j->wp;
+            int64_t ih = r - top;
+            if (ih < 0 || ih >= H) {
+                memset(pr, 0, (size_t)j->wp * sizeof(float));
+                continue;
+            }
+            memset(pr, 0, (size_t)left * sizeof(float));
+            memcpy(pr + left, x + ih * W, (size_t)W * sizeof(float));
+            memset(pr + left + W, 0, (size_t)(j->wp - left - W) * sizeof(float));
+        }
+    }
+}
+
+static void wino_inputs(void *arg, int64_t begin, int64_t end)
+{
+    const wino_job *j = arg;
+    for (int64_t c = begin; c < end; c++) {
+        const float *pad = j->pad + c * j->hp * j->wp;
+        for (int64_t th = j->th0; th < j->th1; th++) {
+            const float *prow[4];
+            for (int i = 0; i < 4; i++)
+                prow[i] = pad + (2 * th + i) * j->wp;
+            j->in(prow, j->TW, j->V + c * j->tcn + (th - j->th0) * j->TW, j->C * j->tcn);
+        }
+    }
+}
+
+static void wino_gemms(void *arg, int64_t begin, int64_t end)
+{
+    const wino_job *j = arg;
+    for (int64_t xi = begin; xi < end; xi++) {
+        lm_sgemm_args ga = {.M = j->M,
+                            .N = j->tcn,
+                            .K = j->C,
+                            .alpha = 1.0f,
+                            .A = j->Uraw ? j->Uraw + xi * j->M * j->C : NULL,
+                            .lda = j->C,
+                            .pa = j->U ? j->U[xi] : NULL,
+                            .B = j->V + xi * j->C * j->tcn,
+                            .ldb = j->tcn,
+                            .C = j->Mx + xi * j->M * j->tcn,
+                            .ldc = j->tcn};
+        lm_sgemm_run(&ga);
+    }
+}
+
+static void wino_outputs(void *arg, int64_t begin, int64_t end)
+{
+    const wino_job *j = arg;
+    int64_t OH = j->g->out[0], OW = j->g->out[1];
+    for (int64_t m = begin; m < end; m++) {
+        float *ym = j->y + m * OH * OW;
+        float bias = j->bias ? j->bias[m] : 0.0f;
+        for (int64_t th = j->th0; th < j->th1; th++) {
+            float *y0 = ym + 2 * th * OW, *y1 = 2 * th + 1 < OH ? y0 + OW : NULL;
+            j->out(j->Mx + m * j->tcn + (th - j->th0) * j->TW, j->M * j->tcn, j->TW, bias, y0, y1,
+                   OW);
+        }
+        int64_t r0 = 2 * j->th0, r1 = 2 * j->th1 < OH ? 2 * j->th1 : OH;
+        lm_act_apply(&j->act, ym + r0 * OW, (r1 - r0) * OW);
+    }
+}
+
+static loom_status conv_winograd(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, int64_t M,
+                                 const float *x, const float *w, const float *bias,
+                                 const lm_act *act, float *y)
+{
+    const conv_prepared *cp = k->prepared;
+    int64_t OH = g->out[0], OW = g->out[1], TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    wino_job j = {.g = g, .C = C, .M = M, .TW = TW, .bias = bias, .act = *act};
+#if defined(__x86_64__)
+    const lm_cpu_features *f = lm_cpu_features_get();
+    j.in = f->avx512f ? wino_in_avx512f : f->avx2_fma ? wino_in_avx2 : wino_in_generic;
+    j.out = f->avx512f ? wino_out_avx512f : f->avx2_fma ? wino_out_avx2 : wino_out_generic;
+#else
+    j.in = wino_in_generic;
+    j.out = wino_out_generic;
+#endif
+    /* Padded planes: rows for every tile's 4 rows; columns for the last
+     * vector of 16 tiles (reads up to 2 * tw + 3 + 31). */
+    j.hp = 2 * TH + 2;
+    int64_t need_w = 2 * ((TW + 15) / 16 * 16) + 4;
+    j.wp = need_w > g->in[1] + g->pb[1] ? need_w : g->in[1] + g->pb[1];
+    if (j.hp < g->in[0] + g->pb[0])
+        j.hp = g->in[0] + g->pb[0];
+    /* Tile rows per chunk: ~512 tiles keeps V and Mx near L2 for the GEMMs. */
+    int64_t rows_per = 512 / TW > 0 ? 512 / TW : 1;
+    int64_t tcn_max = (rows_per < TH ? rows_per : TH) * TW;
+    /* + 16: the output transform loads whole vectors past the last tile. */
+    size_t floats = (size_t)(C * j.hp * j.wp + 16 * (C + M) * tcn_max + 16);
+    if (!cp || !cp->wino[0])
+        floats += (size_t)(16 * M * C);
+    float *buf = lm_kscratch(k, floats * sizeof(float));
+    if (!buf)
+        return LOOM_ERR_NO_MEMORY;
+    j.pad = buf;
+    j.V = j.pad + C * j.hp * j.wp;
+    j.Mx = j.V + 16 * C * tcn_max;
+    if (cp && cp->wino[0]) {
+        j.U = (const lm_sgemm_packed *const *)cp->wino;
+    } else {
+        float *U = j.Mx + 16 * M * tcn_max + 16;
+        wino_weights(w, M, C, U);
+        j.Uraw = U;
+    }
+    for (int64_t n = 0; n < N; n++) {
+        j.x = x + n * C * g->in_size;
+        j.y = y + n * M * g->out_size;
+        lm_parallel_for(k, C, 2.0 * (double)j.hp * (double)j.wp, wino_pad_planes, &j);
+        for (j.th0 = 0; j.th0 < TH; j.th0 = j.th1) {
+            j.th1 = j.th0 + rows_per < TH ? j.th0 + rows_per : TH;
+            j.tcn = (j.th1 - j.th0) * TW;
+            lm_parallel_for(k, C, 4.0 * (double)j.tcn, wino_inputs, &j);
+            lm_parallel_for(k, 16, 0.02 * (double)M * (double)C * (double)j.tcn, wino_gemms, &j);
+            lm_parallel_for(k, M, 4.0 * (double)j.tcn, wino_outputs, &j);
+        }
+    }
+    return LOOM_OK;
+}
+
 /* Shared checks of the X, W, B inputs of Conv and ConvTranspose. */
 static loom_status conv_inputs(lm_kctx *k, const loom_tensor **x, const loom_tensor **w,
                                const loom_tensor **b)
@@ -404,6 +685,9 @@ static loom_status op_conv(lm_kctx *k)
         return LOOM_OK;
     }
 
+    if (wino_applies(&g, group, C, M) && !getenv("LOOM_CONV_NO_WINOGRAD"))
+        return conv_winograd(k, &g, N, C, M, xp, wp, bp, &act, yp);
+
     int64_t rows = Cg * KK;
     if (rows == 0) { /* no input channels: Y is act(bias) */
         for (int64_t nm = 0; nm < N * M; nm++) {
@@ -473,6 +757,8 @@ static void conv_free_prepared(void *state)
     conv_prepared *cp = state;
     for (int64_t i = 0; i < cp->group; i++)
         lm_sgemm_packed_free(cp->w[i]);
+    for (int i = 0; i < 16; i++)
+        lm_sgemm_packed_free(cp->wino[i]);
     free(cp);
 }
 
@@ -495,8 +781,32 @@ static loom_status conv_prepare(lm_kctx *k)
     conv_prepared *cp = calloc(1, sizeof(*cp) + (size_t)group * sizeof(cp->w[0]));
     if (!cp)
         return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
-    cp->group = group;
     const float *wp = w->data;
+    lm_nn_geom g;
+    if ((st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &g)) != LOOM_OK) {
+        free(cp);
+        return st;
+    }
+    if (wino_applies(&g, group, x->dims[1], w->dims[0])) {
+        int64_t M = w->dims[0], C = x->dims[1];
+        float *U = malloc(sizeof(float) * (size_t)(16 * M * C));
+        for (int xi = 0; U && xi < 16; xi++) {
+            if (xi == 0)
+                wino_weights(wp, M, C, U);
+            cp->wino[xi] = lm_sgemm_pack_a(false, M, C, U + xi * M * C, C);
+            if (!cp->wino[xi]) {
+                free(U);
+                conv_free_prepared(cp);
+                return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+            }
+        }
+        free(U);
+        if (cp->wino[15]) {
+            k->prepared = cp;
+            return LOOM_OK;
+        }
+    }
+    cp->group = group;
     for (int64_t gi = 0; gi < group; gi++) {
         cp->w[gi] = lm_sgemm_pack_a(false, Mg, rows, wp + gi * Mg * rows, rows);
         if (!cp->w[gi]) {
