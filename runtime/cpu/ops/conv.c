@@ -35,6 +35,14 @@ static inline int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+#if defined(__clang__)
+#define EVENS4(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+#else
+#define EVENS4(a, b) __builtin_shuffle(a, b, (v4i){0, 2, 4, 6})
+#endif
+
 /*
  * One row of the im2col matrix, for kernel offset @kc, over positions
  * [o0, o1) of the @walk grid. Position w maps to image coordinate
@@ -85,11 +93,26 @@ static void walk_row(const walk_geom *w, const int64_t *kc, int64_t o0, int64_t 
         if (!scatter) {
             for (int64_t t = 0; t < lo; t++)
                 col[t] = 0.0f;
-            if (s == 1 && hi > lo)
+            if (s == 1 && hi > lo) {
                 memcpy(col + lo, row + base + lo, (size_t)(hi - lo) * sizeof(float));
-            else
+            } else if (s == 2) {
+                /* Stride 2 (ResNet's stem and downsampling): even lanes of two
+                 * loads, 4 at a time on any SIMD; the loads stay inside the
+                 * row (index + 7 < tn). */
+                int64_t t = lo;
+                for (; t + 4 <= hi && base + 2 * t + 8 <= tn; t += 4) {
+                    v4f a, b;
+                    memcpy(&a, row + base + 2 * t, sizeof a);
+                    memcpy(&b, row + base + 2 * t + 4, sizeof b);
+                    v4f e = EVENS4(a, b);
+                    memcpy(col + t, &e, sizeof e);
+                }
+                for (; t < hi; t++)
+                    col[t] = row[base + t * 2];
+            } else {
                 for (int64_t t = lo; t < hi; t++)
                     col[t] = row[base + t * s];
+            }
             for (int64_t t = hi; t < run; t++)
                 col[t] = 0.0f;
         } else {
