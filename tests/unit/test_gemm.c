@@ -817,13 +817,16 @@ static float *run_conv3x3(int64_t C, int64_t M, int64_t H, int64_t W, int64_t pa
     return res;
 }
 
-/* Odd and even output sizes, widths past 16 tiles, padding 0 and 1, packed
- * and unpacked weights, a fused activation: Winograd agrees with im2col. */
+/* F(2x2) and F(4x4); odd and even output sizes, widths past 16 tiles,
+ * padding 0 and 1, packed and unpacked weights, a fused activation:
+ * Winograd agrees with im2col. */
 static void winograd_matches_im2col(void **state)
 {
     (void)state;
-    int64_t cases[][5] = {
-        {16, 16, 10, 10, 1}, {17, 24, 9, 13, 0}, {32, 20, 12, 70, 1}, {16, 33, 40, 35, 1}};
+    /* C, M, H, W, pad: F(2x2) below 16 x 16 outputs, F(4x4) from there. */
+    int64_t cases[][5] = {{16, 16, 10, 10, 1}, {17, 24, 9, 13, 0},  {32, 20, 12, 70, 1},
+                          {16, 33, 40, 35, 1}, {24, 16, 33, 19, 1}, {16, 20, 18, 130, 0},
+                          {16, 16, 17, 18, 0}};
     int bad = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int wc = 0; wc < 2; wc++) {

@@ -21,7 +21,7 @@
 
 /* Conv's per-plan state: W packed for the GEMM, one operand per group. */
 typedef struct conv_prepared {
-    lm_sgemm_packed *wino[16]; /* Winograd: the 16 transformed W (M x C), or NULL */
+    lm_sgemm_packed *wino[36]; /* Winograd: the transformed W (M x C) per point, or NULL */
     int64_t group;
     lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
 } conv_prepared;
@@ -340,15 +340,17 @@ static void depthwise2d(void *arg, int64_t begin, int64_t end)
     }
 }
 
-/* ---- Winograd F(2x2, 3x3) ------------------------------------------------- */
+/* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) ----------------------------------- */
 
 /*
- * 3x3 stride-1 convolutions as Lavin & Gray's F(2x2, 3x3): each 2x2 output
- * tile is A^T [(G g G^T) . (B^T d B)] A over a 4x4 input patch d, so the 9
- * multiplies per output and channel become 16 per 4 outputs (2.25x fewer),
- * done as 16 GEMMs U_xi [M x C] x V_xi [C x tiles] on the SGEMM. U (the
- * transformed weights) is packed at plan time. Transforms run 16 tiles at a
- * time from a zero-padded copy of the image, like the depthwise rows.
+ * 3x3 stride-1 convolutions as Lavin & Gray's F(T x T, 3x3): each T x T
+ * output tile is A^T [(G g G^T) . (B^T d B)] A over an (T+2)^2 input patch d,
+ * so the 9 multiplies per output and channel become (T+2)^2 per T^2 outputs:
+ * 2.25x fewer for T = 2, 4x for T = 4. They run as (T+2)^2 GEMMs U_xi [M x C]
+ * x V_xi [C x tiles] on the SGEMM; U (the transformed weights) is packed at
+ * plan time. Transforms run 16 tiles at a time from a zero-padded copy of the
+ * image, like the depthwise rows. T = 4 needs outputs of at least 16 x 16 so
+ * that its GEMMs keep enough tiles; smaller ones use T = 2.
  */
 
 /* Worth it when the GEMMs stay large: enough channels and tiles. */
@@ -359,25 +361,36 @@ static bool wino_applies(const lm_nn_geom *g, int64_t group, int64_t C, int64_t 
            g->out[1] >= 8;
 }
 
-/* U[xi][m][c] = (G g_mc G^T)[xi], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
-static void wino_weights(const float *w, int64_t M, int64_t C, float *U)
+static int wino_tile(const lm_nn_geom *g)
 {
+    return g->out[0] >= 16 && g->out[1] >= 16 && !getenv("LOOM_CONV_WINOGRAD_F2") ? 4 : 2;
+}
+
+/* G of F(2x2, 3x3) and F(4x4, 3x3) (rows: transform points). */
+static const float wino_g2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+static const float wino_g4[6][3] = {{0.25f, 0, 0},
+                                    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                    {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                    {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                    {0, 0, 1}};
+
+/* U[xi][m][c] = (G g_mc G^T)[xi] for tile size @T. */
+static void wino_weights(const float *w, int64_t M, int64_t C, int T, float *U)
+{
+    int a = T + 2;
+    const float(*G)[3] = T == 4 ? wino_g4 : wino_g2;
     for (int64_t m = 0; m < M; m++)
         for (int64_t c = 0; c < C; c++) {
             const float *f = w + (m * C + c) * 9;
-            float t[4][3];
-            for (int j = 0; j < 3; j++) {
-                t[0][j] = f[j];
-                t[1][j] = 0.5f * (f[j] + f[3 + j] + f[6 + j]);
-                t[2][j] = 0.5f * (f[j] - f[3 + j] + f[6 + j]);
-                t[3][j] = f[6 + j];
-            }
-            for (int i = 0; i < 4; i++) {
-                float u[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]),
-                              0.5f * (t[i][0] - t[i][1] + t[i][2]), t[i][2]};
-                for (int j = 0; j < 4; j++)
-                    U[((int64_t)(i * 4 + j) * M + m) * C + c] = u[j];
-            }
+            float t[6][3];
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < 3; j++)
+                    t[i][j] = G[i][0] * f[j] + G[i][1] * f[3 + j] + G[i][2] * f[6 + j];
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++)
+                    U[((int64_t)(i * a + j) * M + m) * C + c] =
+                        t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
         }
 }
 
@@ -428,12 +441,12 @@ static void wino_weights(const float *w, int64_t M, int64_t C, float *U)
 
 /*
  * Output transform of one row of tiles for one output channel: Mx[xi * ms +
- * tw] are the 16 GEMM results of tile tw. Writes output rows y0 (and y1 when
- * not NULL) of width OW, bias added, 32 columns per 16 tiles.
+ * tw] are the 16 GEMM results of tile tw. Writes output rows yrows[0..1]
+ * (NULL: past the bottom) of width OW, bias added, 32 columns per 16 tiles.
  */
 #define DEFINE_WINO_OUT(NAME, TARGET)                                                              \
-    static TARGET void NAME(const float *Mx, int64_t ms, int64_t TW, float bias, float *y0,        \
-                            float *y1, int64_t OW)                                                 \
+    static TARGET void NAME(const float *Mx, int64_t ms, int64_t TW, float bias,                   \
+                            float *const *yrows, int64_t OW)                                       \
     {                                                                                              \
         for (int64_t tw = 0; tw < TW; tw += 16) {                                                  \
             v16f m[16];                                                                            \
@@ -450,7 +463,7 @@ static void wino_weights(const float *w, int64_t M, int64_t C, float *U)
                               {ZIPLO(y10, y11), ZIPHI(y10, y11)}};                                 \
             int64_t c0 = 2 * tw;                                                                   \
             for (int r = 0; r < 2; r++) {                                                          \
-                float *yr = r ? y1 : y0;                                                           \
+                float *yr = yrows[r];                                                              \
                 if (!yr)                                                                           \
                     continue;                                                                      \
                 for (int h = 0; h < 2; h++) {                                                      \
@@ -462,20 +475,115 @@ static void wino_weights(const float *w, int64_t M, int64_t C, float *U)
         }                                                                                          \
     }
 
+/* F(4x4, 3x3): d -> B^T d over 6 values, m -> A^T m over 6 values. */
+#define WINO_BT6(o, d)                                                                             \
+    do {                                                                                           \
+        o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];                                                   \
+        o[1] = -4.0f * d[1] - 4.0f * d[2] + d[3] + d[4];                                           \
+        o[2] = 4.0f * d[1] - 4.0f * d[2] - d[3] + d[4];                                            \
+        o[3] = -2.0f * d[1] - d[2] + 2.0f * d[3] + d[4];                                           \
+        o[4] = 2.0f * d[1] - d[2] - 2.0f * d[3] + d[4];                                            \
+        o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];                                                   \
+    } while (0)
+#define WINO_AT6(o, m)                                                                             \
+    do {                                                                                           \
+        o[0] = m[0] + m[1] + m[2] + m[3] + m[4];                                                   \
+        o[1] = m[1] - m[2] + 2.0f * (m[3] - m[4]);                                                 \
+        o[2] = m[1] + m[2] + 4.0f * (m[3] + m[4]);                                                 \
+        o[3] = m[1] - m[2] + 8.0f * (m[3] - m[4]) + m[5];                                          \
+    } while (0)
+
+/* F(4x4) input transform: 6 padded rows, tiles 4 columns apart (every 4th
+ * lane of four loads). */
+#define DEFINE_WINO4_IN(NAME, TARGET)                                                              \
+    static TARGET void NAME(const float *const *prow, int64_t TW, float *V, int64_t vs)            \
+    {                                                                                              \
+        for (int64_t tw = 0; tw < TW; tw += 16) {                                                  \
+            v16f r[6][6];                                                                          \
+            for (int j = 0; j < 6; j++) {                                                          \
+                v16f d[6], o[6];                                                                   \
+                for (int i = 0; i < 6; i++) {                                                      \
+                    const float *p = prow[i] + 4 * tw + j;                                         \
+                    v16f a0, a1, a2, a3;                                                           \
+                    memcpy(&a0, p, sizeof a0);                                                     \
+                    memcpy(&a1, p + 16, sizeof a1);                                                \
+                    memcpy(&a2, p + 32, sizeof a2);                                                \
+                    memcpy(&a3, p + 48, sizeof a3);                                                \
+                    v16f e01 = EVENS(a0, a1), e23 = EVENS(a2, a3);                                 \
+                    d[i] = EVENS(e01, e23);                                                        \
+                }                                                                                  \
+                WINO_BT6(o, d);                                                                    \
+                for (int k = 0; k < 6; k++)                                                        \
+                    r[k][j] = o[k];                                                                \
+            }                                                                                      \
+            size_t n = (size_t)(TW - tw < 16 ? TW - tw : 16) * sizeof(float);                      \
+            for (int k = 0; k < 6; k++) {                                                          \
+                v16f v[6];                                                                         \
+                WINO_BT6(v, r[k]);                                                                 \
+                for (int j = 0; j < 6; j++)                                                        \
+                    memcpy(V + (k * 6 + j) * vs + tw, &v[j], n);                                   \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* F(4x4) output transform: 4 output rows, 64 columns per 16 tiles (two
+ * rounds of lane interleaving put each tile's 4 columns together). */
+#define DEFINE_WINO4_OUT(NAME, TARGET)                                                             \
+    static TARGET void NAME(const float *Mx, int64_t ms, int64_t TW, float bias,                   \
+                            float *const *yrows, int64_t OW)                                       \
+    {                                                                                              \
+        for (int64_t tw = 0; tw < TW; tw += 16) {                                                  \
+            v16f s[4][6];                                                                          \
+            for (int j = 0; j < 6; j++) {                                                          \
+                v16f m[6], o[4];                                                                   \
+                for (int i = 0; i < 6; i++)                                                        \
+                    memcpy(&m[i], Mx + (i * 6 + j) * ms + tw, sizeof m[i]);                        \
+                WINO_AT6(o, m);                                                                    \
+                for (int r = 0; r < 4; r++)                                                        \
+                    s[r][j] = o[r];                                                                \
+            }                                                                                      \
+            for (int r = 0; r < 4; r++) {                                                          \
+                float *yr = yrows[r];                                                              \
+                if (!yr)                                                                           \
+                    continue;                                                                      \
+                v16f o[4];                                                                         \
+                WINO_AT6(o, s[r]);                                                                 \
+                for (int c = 0; c < 4; c++)                                                        \
+                    o[c] += bias;                                                                  \
+                v16f a_lo = ZIPLO(o[0], o[2]), a_hi = ZIPHI(o[0], o[2]);                           \
+                v16f b_lo = ZIPLO(o[1], o[3]), b_hi = ZIPHI(o[1], o[3]);                           \
+                v16f q[4] = {ZIPLO(a_lo, b_lo), ZIPHI(a_lo, b_lo), ZIPLO(a_hi, b_hi),              \
+                             ZIPHI(a_hi, b_hi)};                                                   \
+                for (int h = 0; h < 4; h++) {                                                      \
+                    int64_t c = 4 * tw + 16 * h, n = OW - c < 16 ? OW - c : 16;                    \
+                    if (n > 0)                                                                     \
+                        memcpy(yr + c, &q[h], (size_t)n * sizeof(float));                          \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
 typedef void (*wino_in_fn)(const float *const *, int64_t, float *, int64_t);
-typedef void (*wino_out_fn)(const float *, int64_t, int64_t, float, float *, float *, int64_t);
+typedef void (*wino_out_fn)(const float *, int64_t, int64_t, float, float *const *, int64_t);
 #if defined(__x86_64__)
 DEFINE_WINO_IN(wino_in_avx512f, __attribute__((target("avx512f"))))
 DEFINE_WINO_IN(wino_in_avx2, __attribute__((target("avx2"))))
 DEFINE_WINO_OUT(wino_out_avx512f, __attribute__((target("avx512f"))))
 DEFINE_WINO_OUT(wino_out_avx2, __attribute__((target("avx2"))))
+DEFINE_WINO4_IN(wino4_in_avx512f, __attribute__((target("avx512f"))))
+DEFINE_WINO4_IN(wino4_in_avx2, __attribute__((target("avx2"))))
+DEFINE_WINO4_OUT(wino4_out_avx512f, __attribute__((target("avx512f"))))
+DEFINE_WINO4_OUT(wino4_out_avx2, __attribute__((target("avx2"))))
 #endif
 DEFINE_WINO_IN(wino_in_generic, )
 DEFINE_WINO_OUT(wino_out_generic, )
+DEFINE_WINO4_IN(wino4_in_generic, )
+DEFINE_WINO4_OUT(wino4_out_generic, )
 
 typedef struct wino_job {
     const lm_nn_geom *g;
     int64_t C, M, TW;
+    int T, nx; /* tile size, transform points (T + 2)^2 */
     wino_in_fn in;
     wino_out_fn out;
     const float *x; /* the image: C planes of H x W */
@@ -483,9 +591,9 @@ typedef struct wino_job {
     int64_t hp, wp;
     int64_t th0, th1;                /* tile rows of the current chunk */
     int64_t tcn;                     /* tiles in the chunk: (th1 - th0) * TW */
-    float *V, *Mx;                   /* [16][C][tcn], [16][M][tcn] */
-    const lm_sgemm_packed *const *U; /* packed [16] or NULL */
-    const float *Uraw;               /* [16][M][C] when not packed */
+    float *V, *Mx;                   /* [nx][C][tcn], [nx][M][tcn] */
+    const lm_sgemm_packed *const *U; /* packed [nx] or NULL */
+    const float *Uraw;               /* [nx][M][C] when not packed */
     const float *bias;
     lm_act act;
     float *y; /* the image's output: M planes of OH x OW */
@@ -519,9 +627,9 @@ static void wino_inputs(void *arg, int64_t begin, int64_t end)
     for (int64_t c = begin; c < end; c++) {
         const float *pad = j->pad + c * j->hp * j->wp;
         for (int64_t th = j->th0; th < j->th1; th++) {
-            const float *prow[4];
-            for (int i = 0; i < 4; i++)
-                prow[i] = pad + (2 * th + i) * j->wp;
+            const float *prow[6];
+            for (int i = 0; i < j->T + 2; i++)
+                prow[i] = pad + (j->T * th + i) * j->wp;
             j->in(prow, j->TW, j->V + c * j->tcn + (th - j->th0) * j->TW, j->C * j->tcn);
         }
     }
@@ -554,11 +662,13 @@ static void wino_outputs(void *arg, int64_t begin, int64_t end)
         float *ym = j->y + m * OH * OW;
         float bias = j->bias ? j->bias[m] : 0.0f;
         for (int64_t th = j->th0; th < j->th1; th++) {
-            float *y0 = ym + 2 * th * OW, *y1 = 2 * th + 1 < OH ? y0 + OW : NULL;
-            j->out(j->Mx + m * j->tcn + (th - j->th0) * j->TW, j->M * j->tcn, j->TW, bias, y0, y1,
+            float *yrows[4];
+            for (int r = 0; r < j->T; r++)
+                yrows[r] = j->T * th + r < OH ? ym + (j->T * th + r) * OW : NULL;
+            j->out(j->Mx + m * j->tcn + (th - j->th0) * j->TW, j->M * j->tcn, j->TW, bias, yrows,
                    OW);
         }
-        int64_t r0 = 2 * j->th0, r1 = 2 * j->th1 < OH ? 2 * j->th1 : OH;
+        int64_t r0 = j->T * j->th0, r1 = j->T * j->th1 < OH ? j->T * j->th1 : OH;
         lm_act_apply(&j->act, ym + r0 * OW, (r1 - r0) * OW);
     }
 }
@@ -568,20 +678,27 @@ static loom_status conv_winograd(lm_kctx *k, const lm_nn_geom *g, int64_t N, int
                                  const lm_act *act, float *y)
 {
     const conv_prepared *cp = k->prepared;
-    int64_t OH = g->out[0], OW = g->out[1], TH = (OH + 1) / 2, TW = (OW + 1) / 2;
-    wino_job j = {.g = g, .C = C, .M = M, .TW = TW, .bias = bias, .act = *act};
+    int T = cp && cp->wino[0] ? (cp->wino[16] ? 4 : 2) : wino_tile(g), nx = (T + 2) * (T + 2);
+    int64_t OH = g->out[0], OW = g->out[1], TH = (OH + T - 1) / T, TW = (OW + T - 1) / T;
+    wino_job j = {.g = g, .C = C, .M = M, .TW = TW, .T = T, .nx = nx, .bias = bias, .act = *act};
+    wino_in_fn in2 = wino_in_generic, in4 = wino4_in_generic;
+    wino_out_fn out2 = wino_out_generic, out4 = wino4_out_generic;
 #if defined(__x86_64__)
     const lm_cpu_features *f = lm_cpu_features_get();
-    j.in = f->avx512f ? wino_in_avx512f : f->avx2_fma ? wino_in_avx2 : wino_in_generic;
-    j.out = f->avx512f ? wino_out_avx512f : f->avx2_fma ? wino_out_avx2 : wino_out_generic;
-#else
-    j.in = wino_in_generic;
-    j.out = wino_out_generic;
+    if (f->avx512f) {
+        in2 = wino_in_avx512f, in4 = wino4_in_avx512f;
+        out2 = wino_out_avx512f, out4 = wino4_out_avx512f;
+    } else if (f->avx2_fma) {
+        in2 = wino_in_avx2, in4 = wino4_in_avx2;
+        out2 = wino_out_avx2, out4 = wino4_out_avx2;
+    }
 #endif
-    /* Padded planes: rows for every tile's 4 rows; columns for the last
-     * vector of 16 tiles (reads up to 2 * tw + 3 + 31). */
-    j.hp = 2 * TH + 2;
-    int64_t need_w = 2 * ((TW + 15) / 16 * 16) + 4;
+    j.in = T == 4 ? in4 : in2;
+    j.out = T == 4 ? out4 : out2;
+    /* Padded planes: rows for every tile's T + 2 rows; columns for the last
+     * vector of 16 tiles (reads up to T * tw + T + 1 + 16 * T - 1). */
+    j.hp = T * TH + 2;
+    int64_t need_w = T * ((TW + 15) / 16 * 16) + 2 * T + 4;
     j.wp = need_w > g->in[1] + g->pb[1] ? need_w : g->in[1] + g->pb[1];
     if (j.hp < g->in[0] + g->pb[0])
         j.hp = g->in[0] + g->pb[0];
@@ -589,20 +706,20 @@ static loom_status conv_winograd(lm_kctx *k, const lm_nn_geom *g, int64_t N, int
     int64_t rows_per = 512 / TW > 0 ? 512 / TW : 1;
     int64_t tcn_max = (rows_per < TH ? rows_per : TH) * TW;
     /* + 16: the output transform loads whole vectors past the last tile. */
-    size_t floats = (size_t)(C * j.hp * j.wp + 16 * (C + M) * tcn_max + 16);
+    size_t floats = (size_t)(C * j.hp * j.wp + nx * (C + M) * tcn_max + 16);
     if (!cp || !cp->wino[0])
-        floats += (size_t)(16 * M * C);
+        floats += (size_t)(nx * M * C);
     float *buf = lm_kscratch(k, floats * sizeof(float));
     if (!buf)
         return LOOM_ERR_NO_MEMORY;
     j.pad = buf;
     j.V = j.pad + C * j.hp * j.wp;
-    j.Mx = j.V + 16 * C * tcn_max;
+    j.Mx = j.V + nx * C * tcn_max;
     if (cp && cp->wino[0]) {
         j.U = (const lm_sgemm_packed *const *)cp->wino;
     } else {
-        float *U = j.Mx + 16 * M * tcn_max + 16;
-        wino_weights(w, M, C, U);
+        float *U = j.Mx + nx * M * tcn_max + 16;
+        wino_weights(w, M, C, T, U);
         j.Uraw = U;
     }
     for (int64_t n = 0; n < N; n++) {
@@ -613,7 +730,7 @@ static loom_status conv_winograd(lm_kctx *k, const lm_nn_geom *g, int64_t N, int
             j.th1 = j.th0 + rows_per < TH ? j.th0 + rows_per : TH;
             j.tcn = (j.th1 - j.th0) * TW;
             lm_parallel_for(k, C, 4.0 * (double)j.tcn, wino_inputs, &j);
-            lm_parallel_for(k, 16, 0.02 * (double)M * (double)C * (double)j.tcn, wino_gemms, &j);
+            lm_parallel_for(k, nx, 0.02 * (double)M * (double)C * (double)j.tcn, wino_gemms, &j);
             lm_parallel_for(k, M, 4.0 * (double)j.tcn, wino_outputs, &j);
         }
     }
@@ -780,7 +897,7 @@ static void conv_free_prepared(void *state)
     conv_prepared *cp = state;
     for (int64_t i = 0; i < cp->group; i++)
         lm_sgemm_packed_free(cp->w[i]);
-    for (int i = 0; i < 16; i++)
+    for (int i = 0; i < 36; i++)
         lm_sgemm_packed_free(cp->wino[i]);
     free(cp);
 }
@@ -812,10 +929,11 @@ static loom_status conv_prepare(lm_kctx *k)
     }
     if (wino_applies(&g, group, x->dims[1], w->dims[0])) {
         int64_t M = w->dims[0], C = x->dims[1];
-        float *U = malloc(sizeof(float) * (size_t)(16 * M * C));
-        for (int xi = 0; U && xi < 16; xi++) {
+        int T = wino_tile(&g), nx = (T + 2) * (T + 2);
+        float *U = malloc(sizeof(float) * (size_t)(nx * M * C));
+        for (int xi = 0; U && xi < nx; xi++) {
             if (xi == 0)
-                wino_weights(wp, M, C, U);
+                wino_weights(wp, M, C, T, U);
             cp->wino[xi] = lm_sgemm_pack_a(false, M, C, U + xi * M * C, C);
             if (!cp->wino[xi]) {
                 free(U);
@@ -824,7 +942,7 @@ static loom_status conv_prepare(lm_kctx *k)
             }
         }
         free(U);
-        if (cp->wino[15]) {
+        if (cp->wino[nx - 1]) {
             k->prepared = cp;
             return LOOM_OK;
         }
