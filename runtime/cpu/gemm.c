@@ -2,9 +2,11 @@
  * gemm.c - the SGEMM driver: cache blocking, packing, ISA choice, threads.
  *
  * The Goto/BLIS structure: op(B) is packed by kc x nc blocks into nr-wide
- * column panels (kept in L2/L3), op(A) by mc x kc blocks into mr-tall row
- * panels (L2), and the micro-kernel of sgemm_<isa>.c walks one B panel (L1)
- * against every A panel of the block. The micro-kernel also applies the
+ * column panels (kept in L2/L3), and the micro-kernel of sgemm_<isa>.c walks
+ * one B panel (L1) against every mr-row panel of an mc x kc block of op(A)
+ * (L2). A is only broadcast, so, as in XNNPACK, it is read in place with its
+ * strides unless it was packed at plan time (constant weights); that saves
+ * the transposing copy that dominated small products. The micro-kernel also applies the
  * epilogue on the last k block: alpha/beta, bias, and clamp-type activations
  * in registers; the other activations run over the tile right after, while it
  * is in L1. Constant operands can be packed once per plan (lm_sgemm_pack_*):
@@ -223,8 +225,10 @@ size_t lm_sgemm_packed_bytes(const lm_sgemm_packed *p)
 
 /* ---- per-thread packing buffers ---------------------------------------------- */
 
-/* Grown on demand and kept for the thread's life, so steady-state inference
- * does not allocate; freed by the key's destructor when a thread exits. */
+/* The buffers op(B) blocks (and op(A) blocks that cannot be read in place)
+ * are packed into. Grown on demand and kept for the thread's life, so
+ * steady-state inference does not allocate; freed by the key's destructor
+ * when a thread exits. */
 typedef struct workspace {
     float *a, *b;
     size_t a_cap, b_cap; /* in floats */
@@ -331,18 +335,22 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
     const int MR = cfg->mr, NR = cfg->nr;
     const int64_t KC = cfg->kc, MC = cfg->mc, NC = cfg->nc;
     const int64_t K = g->K;
+    /* A is read in place unless packed at plan time, or unless its rows are
+     * a multiple of 2 KiB apart: then the MR rows' lines fall into a few L1
+     * sets and evict each other (a 2x slowdown at n = 512, 1024). */
+    bool direct_a = !g->pa && (g->lda * (int64_t)sizeof(float)) % 2048 != 0;
     float *abuf = NULL, *bbuf = NULL;
-    if (!g->pa || !g->pb) {
+    if (!g->pb || (!g->pa && !direct_a)) {
         workspace *w = ws_get();
         bool ok = w != NULL;
-        if (ok && !g->pa)
-            ok =
-                (abuf = ws_grow(&w->a, &w->a_cap,
-                                (size_t)(min64(KC, K) * round_up(min64(MC, m1 - m0), MR)))) != NULL;
         if (ok && !g->pb)
             ok =
                 (bbuf = ws_grow(&w->b, &w->b_cap,
                                 (size_t)(min64(KC, K) * round_up(min64(NC, n1 - n0), NR)))) != NULL;
+        if (ok && !g->pa && !direct_a)
+            ok =
+                (abuf = ws_grow(&w->a, &w->a_cap,
+                                (size_t)(min64(KC, K) * round_up(min64(MC, m1 - m0), MR)))) != NULL;
         if (!ok) {
             sgemm_unpacked(g, m0, m1, n0, n1);
             return;
@@ -371,11 +379,27 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = min64(MC, m1 - ic);
                 const float *ap;
-                if (g->pa) {
-                    ap = packed_block(g->pa, pc, kc, ic);
+                int64_t a_panel; /* distance between panels of MR rows */
+                if (g->pa || !direct_a) {
+                    if (g->pa) {
+                        ap = packed_block(g->pa, pc, kc, ic);
+                    } else {
+                        pack_a(cfg, g->trans_a, g->A, g->lda, ic, mc, pc, kc, abuf);
+                        ap = abuf;
+                    }
+                    up.a_rs = 1;
+                    up.a_cs = MR;
+                    a_panel = kc;
+                } else if (!g->trans_a) {
+                    ap = g->A + ic * g->lda + pc;
+                    up.a_rs = g->lda;
+                    up.a_cs = 1;
+                    a_panel = g->lda;
                 } else {
-                    pack_a(cfg, g->trans_a, g->A, g->lda, ic, mc, pc, kc, abuf);
-                    ap = abuf;
+                    ap = g->A + pc * g->lda + ic;
+                    up.a_rs = 1;
+                    up.a_cs = g->lda;
+                    a_panel = 1;
                 }
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int nr = (int)min64(NR, nc - jr);
@@ -386,7 +410,7 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
                         float *c = g->C + (ic + ir) * g->ldc + jc + jr;
                         up.bias_row =
                             first && g->bias && !g->bias_per_col ? g->bias + ic + ir : NULL;
-                        cfg->ukernel(kc, ap + ir * kc, bpanel, c, g->ldc, mr, nr, &up);
+                        cfg->ukernel(kc, ap + ir * a_panel, bpanel, c, g->ldc, mr, nr, &up);
                         if (last && !clamp_act)
                             for (int i = 0; i < mr; i++)
                                 lm_act_apply(&g->act, c + i * g->ldc, nr);

@@ -29,10 +29,12 @@ static inline TARGET __m256i mask_for(int n)
 }
 
 static inline TARGET __attribute__((always_inline)) void
-ukernel_tile(const int mr, const int nv, int64_t kc, const float *restrict a,
+ukernel_tile(const int direct, const int mr, const int nv, int64_t kc, const float *restrict a,
              const float *restrict b, float *restrict c, int64_t ldc, int nr,
              const lm_sgemm_ukparams *p)
 {
+    /* Packed panels get compile-time strides (one address register). */
+    const int64_t rs = direct ? p->a_rs : 1, cs = direct ? p->a_cs : MR;
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int i = 0; i < mr; i++) {
@@ -44,12 +46,12 @@ ukernel_tile(const int mr, const int nv, int64_t kc, const float *restrict a,
         __m256 b1 = nv > 1 ? _mm256_load_ps(b + 8) : _mm256_setzero_ps();
 #pragma GCC unroll 6
         for (int i = 0; i < mr; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i);
+            __m256 ai = _mm256_broadcast_ss(a + i * rs);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             if (nv > 1)
                 acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += MR;
+        a += cs;
         b += NR;
     }
 
@@ -104,13 +106,15 @@ ukernel_tile(const int mr, const int nv, int64_t kc, const float *restrict a,
     }
 }
 
-#define DEFINE_TILE(R, V)                                                                          \
-    static TARGET void ukernel_##R##x##V(int64_t kc, const float *a, const float *b, float *c,     \
-                                         int64_t ldc, int nr, const lm_sgemm_ukparams *p)          \
+#define DEFINE_TILE(D, R, V)                                                                       \
+    static TARGET void ukernel_##D##_##R##x##V(int64_t kc, const float *a, const float *b,         \
+                                               float *c, int64_t ldc, int nr,                      \
+                                               const lm_sgemm_ukparams *p)                         \
     {                                                                                              \
-        ukernel_tile(R, V, kc, a, b, c, ldc, nr, p);                                               \
+        ukernel_tile(D, R, V, kc, a, b, c, ldc, nr, p);                                            \
     }
-#define DEFINE_ROWS(R) DEFINE_TILE(R, 1) DEFINE_TILE(R, 2)
+#define DEFINE_ROWS(R)                                                                             \
+    DEFINE_TILE(0, R, 1) DEFINE_TILE(0, R, 2) DEFINE_TILE(1, R, 1) DEFINE_TILE(1, R, 2)
 DEFINE_ROWS(1)
 DEFINE_ROWS(2)
 DEFINE_ROWS(3)
@@ -120,16 +124,20 @@ DEFINE_ROWS(6)
 
 typedef void (*tile_fn)(int64_t, const float *, const float *, float *, int64_t, int,
                         const lm_sgemm_ukparams *);
-#define ROW(R)                                                                                     \
+#define ROW(D, R)                                                                                  \
     {                                                                                              \
-        ukernel_##R##x1, ukernel_##R##x2                                                           \
+        ukernel_##D##_##R##x1, ukernel_##D##_##R##x2                                               \
     }
-static const tile_fn tiles[MR][2] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6)};
+#define ROWS(D)                                                                                    \
+    {                                                                                              \
+        ROW(D, 1), ROW(D, 2), ROW(D, 3), ROW(D, 4), ROW(D, 5), ROW(D, 6)                           \
+    }
+static const tile_fn tiles[2][MR][2] = {ROWS(0), ROWS(1)};
 
 static void ukernel(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr,
                     int nr, const lm_sgemm_ukparams *p)
 {
-    tiles[mr - 1][nr > 8](kc, a, b, c, ldc, nr, p);
+    tiles[p->a_rs != 1 || p->a_cs != MR][mr - 1][nr > 8](kc, a, b, c, ldc, nr, p);
 }
 
 const lm_sgemm_config lm_sgemm_config_avx2 = {

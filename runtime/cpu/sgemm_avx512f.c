@@ -23,10 +23,12 @@
 #define NR     32
 
 static inline TARGET __attribute__((always_inline)) void
-ukernel_tile(const int mr, const int nv, int64_t kc, const float *restrict a,
+ukernel_tile(const int direct, const int mr, const int nv, int64_t kc, const float *restrict a,
              const float *restrict b, float *restrict c, int64_t ldc, int nr,
              const lm_sgemm_ukparams *p)
 {
+    /* Packed panels get compile-time strides (one address register). */
+    const int64_t rs = direct ? p->a_rs : 1, cs = direct ? p->a_cs : MR;
     __m512 acc[MR][2];
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
@@ -38,12 +40,12 @@ ukernel_tile(const int mr, const int nv, int64_t kc, const float *restrict a,
         __m512 b1 = nv > 1 ? _mm512_load_ps(b + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
-            __m512 ai = _mm512_set1_ps(a[i]);
+            __m512 ai = _mm512_set1_ps(a[i * rs]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             if (nv > 1)
                 acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += MR;
+        a += cs;
         b += NR;
     }
 
@@ -88,13 +90,15 @@ ukernel_tile(const int mr, const int nv, int64_t kc, const float *restrict a,
     }
 }
 
-#define DEFINE_TILE(R, V)                                                                          \
-    static TARGET void ukernel_##R##x##V(int64_t kc, const float *a, const float *b, float *c,     \
-                                         int64_t ldc, int nr, const lm_sgemm_ukparams *p)          \
+#define DEFINE_TILE(D, R, V)                                                                       \
+    static TARGET void ukernel_##D##_##R##x##V(int64_t kc, const float *a, const float *b,         \
+                                               float *c, int64_t ldc, int nr,                      \
+                                               const lm_sgemm_ukparams *p)                         \
     {                                                                                              \
-        ukernel_tile(R, V, kc, a, b, c, ldc, nr, p);                                               \
+        ukernel_tile(D, R, V, kc, a, b, c, ldc, nr, p);                                            \
     }
-#define DEFINE_ROWS(R) DEFINE_TILE(R, 1) DEFINE_TILE(R, 2)
+#define DEFINE_ROWS(R)                                                                             \
+    DEFINE_TILE(0, R, 1) DEFINE_TILE(0, R, 2) DEFINE_TILE(1, R, 1) DEFINE_TILE(1, R, 2)
 DEFINE_ROWS(1)
 DEFINE_ROWS(2)
 DEFINE_ROWS(3)
@@ -110,17 +114,21 @@ DEFINE_ROWS(12)
 
 typedef void (*tile_fn)(int64_t, const float *, const float *, float *, int64_t, int,
                         const lm_sgemm_ukparams *);
-#define ROW(R)                                                                                     \
+#define ROW(D, R)                                                                                  \
     {                                                                                              \
-        ukernel_##R##x1, ukernel_##R##x2                                                           \
+        ukernel_##D##_##R##x1, ukernel_##D##_##R##x2                                               \
     }
-static const tile_fn tiles[MR][2] = {ROW(1), ROW(2), ROW(3), ROW(4),  ROW(5),  ROW(6),
-                                     ROW(7), ROW(8), ROW(9), ROW(10), ROW(11), ROW(12)};
+#define ROWS(D)                                                                                    \
+    {                                                                                              \
+        ROW(D, 1), ROW(D, 2), ROW(D, 3), ROW(D, 4), ROW(D, 5), ROW(D, 6), ROW(D, 7), ROW(D, 8),    \
+            ROW(D, 9), ROW(D, 10), ROW(D, 11), ROW(D, 12)                                          \
+    }
+static const tile_fn tiles[2][MR][2] = {ROWS(0), ROWS(1)};
 
 static void ukernel(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr,
                     int nr, const lm_sgemm_ukparams *p)
 {
-    tiles[mr - 1][nr > 16](kc, a, b, c, ldc, nr, p);
+    tiles[p->a_rs != 1 || p->a_cs != MR][mr - 1][nr > 16](kc, a, b, c, ldc, nr, p);
 }
 
 const lm_sgemm_config lm_sgemm_config_avx512f = {

@@ -28,14 +28,16 @@ static void ukernel(int64_t kc, const float *restrict a, const float *restrict b
 {
     v4f acc[MR][2];
     memset(acc, 0, sizeof acc);
+    const int64_t rs = p->a_rs, cs = p->a_cs;
     for (int64_t k = 0; k < kc; k++) {
         v4f b0 = ld4(b), b1 = ld4(b + 4);
-        for (int i = 0; i < MR; i++) {
-            v4f ai = {a[i], a[i], a[i], a[i]};
+        for (int i = 0; i < mr; i++) {
+            float av = a[i * rs];
+            v4f ai = {av, av, av, av};
             acc[i][0] += ai * b0;
             acc[i][1] += ai * b1;
         }
-        a += MR;
+        a += cs;
         b += NR;
     }
     float tile[MR][NR];

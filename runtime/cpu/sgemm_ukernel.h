@@ -2,10 +2,12 @@
  * sgemm_ukernel.h - the contract between the SGEMM driver (gemm.c) and its
  * per-ISA micro-kernels (sgemm_<isa>.c).
  *
- * A micro-kernel computes one MR x NR tile of C from packed panels:
- *   a: kc steps of MR floats (column p of the tile's rows of op(A)),
- *   b: kc steps of NR floats (row p of the tile's columns of op(B)),
- * both zero-padded to full MR / NR, so the kernel never reads out of bounds.
+ * A micro-kernel computes one MR x NR tile of C from
+ *   a: element (i, p) of op(A) at a[i * a_rs + p * a_cs] for i < mr: a packed
+ *      panel (a_rs = 1, a_cs = MR) or op(A) itself (XNNPACK-style: A is only
+ *      broadcast, so reading it in place costs no more than packing it),
+ *   b: kc steps of NR floats (row p of the tile's columns of op(B)), packed
+ *      and zero-padded to NR, so the kernel never reads out of bounds.
  * It then writes only the top-left mr x nr part of the tile to C:
  *   C = clamp(alpha * acc + beta * C + bias_row[i] + bias_col[j], lo, hi)
  * where beta == 0 means C is not read (it may hold garbage or NaN), absent
@@ -22,14 +24,15 @@ typedef struct lm_sgemm_ukparams {
     const float *bias_row; /* mr values, or NULL */
     const float *bias_col; /* nr values, or NULL */
     float lo, hi;          /* clamp bounds */
+    int64_t a_rs, a_cs;    /* strides of a between rows and k steps, in floats */
 } lm_sgemm_ukparams;
 
 typedef void (*lm_sgemm_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c,
                                     int64_t ldc, int mr, int nr, const lm_sgemm_ukparams *p);
 
 /* One ISA's micro-kernel and the cache blocking tuned for it: the driver
- * packs op(B) by kc x nc blocks and op(A) by mc x kc blocks (mc a multiple of
- * mr, nc of nr). */
+ * packs op(B) by kc x nc blocks and walks op(A) by mc x kc blocks (mc a
+ * multiple of mr, nc of nr); lm_sgemm_pack_a packs A in mr-row panels. */
 typedef struct lm_sgemm_config {
     const char *name; /* the kernel's name, e.g. "f32_gemm_12x32__avx512f" */
     int mr, nr;

@@ -207,6 +207,11 @@ static void block_edges(void **state)
         bad += run_case(cfg, NULL, &big_n);
         gcase all = {.M = cfg->mc + 7, .N = cfg->nc + 9, .K = cfg->kc + 3, .alpha = 1.0f};
         bad += run_case(cfg, NULL, &all);
+        /* Rows of A 2 KiB apart (lda = 512) are packed instead of read in place. */
+        gcase a512 = {.M = 30, .N = 40, .K = 509, .alpha = 1.0f, .pad = 3};
+        bad += run_case(cfg, NULL, &a512);
+        gcase a512t = {.ta = true, .M = 509, .N = 20, .K = 30, .alpha = 1.0f, .pad = 3};
+        bad += run_case(cfg, NULL, &a512t);
         assert_int_equal(bad, 0);
     }
 }
