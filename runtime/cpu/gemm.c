@@ -339,11 +339,14 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
      * a multiple of 2 KiB apart: then the MR rows' lines fall into a few L1
      * sets and evict each other (a 2x slowdown at n = 512, 1024). */
     bool direct_a = !g->pa && (g->lda * (int64_t)sizeof(float)) % 2048 != 0;
+    /* With a single panel of rows each B panel is used once: reading B in
+     * place beats copying it (GEMV-like products, M = 1). */
+    bool direct_b = !g->pb && !g->trans_b && m1 - m0 <= MR;
     float *abuf = NULL, *bbuf = NULL;
-    if (!g->pb || (!g->pa && !direct_a)) {
+    if ((!g->pb && !direct_b) || (!g->pa && !direct_a)) {
         workspace *w = ws_get();
         bool ok = w != NULL;
-        if (ok && !g->pb)
+        if (ok && !g->pb && !direct_b)
             ok =
                 (bbuf = ws_grow(&w->b, &w->b_cap,
                                 (size_t)(min64(KC, K) * round_up(min64(NC, n1 - n0), NR)))) != NULL;
@@ -364,7 +367,9 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
             int64_t kc = min64(KC, K - pc);
             bool first = pc == 0, last = pc + kc >= K;
             const float *bp;
-            if (g->pb) {
+            if (direct_b) {
+                bp = g->B + pc * g->ldb + jc;
+            } else if (g->pb) {
                 bp = packed_block(g->pb, pc, kc, jc);
             } else {
                 pack_b(cfg, g->trans_b, g->B, g->ldb, pc, kc, jc, nc, bbuf);
@@ -375,6 +380,7 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
                 .beta = first ? g->beta : 1.0f,
                 .lo = last && clamp_act ? lo : -INFINITY,
                 .hi = last && clamp_act ? hi : INFINITY,
+                .b_rs = direct_b ? g->ldb : NR,
             };
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = min64(MC, m1 - ic);
@@ -403,7 +409,7 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
                 }
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int nr = (int)min64(NR, nc - jr);
-                    const float *bpanel = bp + jr * kc;
+                    const float *bpanel = bp + (direct_b ? jr : jr * kc);
                     up.bias_col = first && g->bias && g->bias_per_col ? g->bias + jc + jr : NULL;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int mr = (int)min64(MR, mc - ir);

@@ -27,8 +27,13 @@ ukernel_tile(const int direct, const int mr, const int nv, int64_t kc, const flo
              const float *restrict b, float *restrict c, int64_t ldc, int nr,
              const lm_sgemm_ukparams *p)
 {
-    /* Packed panels get compile-time strides (one address register). */
-    const int64_t rs = direct ? p->a_rs : 1, cs = direct ? p->a_cs : MR;
+    /* direct bit 0: A in place, bit 1: B in place. Packed panels get
+     * compile-time strides (one address register) and whole aligned loads. */
+    const int64_t rs = direct & 1 ? p->a_rs : 1, cs = direct & 1 ? p->a_cs : MR;
+    const int64_t bs = direct & 2 ? p->b_rs : NR;
+    /* Column masks: nr may be anything in 1..16*nv. */
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     __m512 acc[MR][2];
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
@@ -36,8 +41,16 @@ ukernel_tile(const int direct, const int mr, const int nv, int64_t kc, const flo
         acc[i][1] = _mm512_setzero_ps();
     }
     for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b);
-        __m512 b1 = nv > 1 ? _mm512_load_ps(b + 16) : _mm512_setzero_ps();
+        __m512 b0, b1 = _mm512_setzero_ps();
+        if (direct & 2) {
+            b0 = _mm512_maskz_loadu_ps(m0, b);
+            if (nv > 1)
+                b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        } else {
+            b0 = _mm512_load_ps(b);
+            if (nv > 1)
+                b1 = _mm512_load_ps(b + 16);
+        }
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
             __m512 ai = _mm512_set1_ps(a[i * rs]);
@@ -46,12 +59,9 @@ ukernel_tile(const int direct, const int mr, const int nv, int64_t kc, const flo
                 acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
         a += cs;
-        b += NR;
+        b += bs;
     }
 
-    /* Column masks: nr may be anything in 1..16*nv. */
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     const __m512 valpha = _mm512_set1_ps(p->alpha), vbeta = _mm512_set1_ps(p->beta);
     const __m512 vlo = _mm512_set1_ps(p->lo), vhi = _mm512_set1_ps(p->hi);
     __m512 bc0 = _mm512_setzero_ps(), bc1 = _mm512_setzero_ps();
@@ -97,8 +107,9 @@ ukernel_tile(const int direct, const int mr, const int nv, int64_t kc, const flo
     {                                                                                              \
         ukernel_tile(D, R, V, kc, a, b, c, ldc, nr, p);                                            \
     }
+#define DEFINE_ROWS_D(D, R) DEFINE_TILE(D, R, 1) DEFINE_TILE(D, R, 2)
 #define DEFINE_ROWS(R)                                                                             \
-    DEFINE_TILE(0, R, 1) DEFINE_TILE(0, R, 2) DEFINE_TILE(1, R, 1) DEFINE_TILE(1, R, 2)
+    DEFINE_ROWS_D(0, R) DEFINE_ROWS_D(1, R) DEFINE_ROWS_D(2, R) DEFINE_ROWS_D(3, R)
 DEFINE_ROWS(1)
 DEFINE_ROWS(2)
 DEFINE_ROWS(3)
@@ -123,12 +134,13 @@ typedef void (*tile_fn)(int64_t, const float *, const float *, float *, int64_t,
         ROW(D, 1), ROW(D, 2), ROW(D, 3), ROW(D, 4), ROW(D, 5), ROW(D, 6), ROW(D, 7), ROW(D, 8),    \
             ROW(D, 9), ROW(D, 10), ROW(D, 11), ROW(D, 12)                                          \
     }
-static const tile_fn tiles[2][MR][2] = {ROWS(0), ROWS(1)};
+static const tile_fn tiles[4][MR][2] = {ROWS(0), ROWS(1), ROWS(2), ROWS(3)};
 
 static void ukernel(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr,
                     int nr, const lm_sgemm_ukparams *p)
 {
-    tiles[p->a_rs != 1 || p->a_cs != MR][mr - 1][nr > 16](kc, a, b, c, ldc, nr, p);
+    int direct = (p->a_rs != 1 || p->a_cs != MR) | (p->b_rs != NR) << 1;
+    tiles[direct][mr - 1][nr > 16](kc, a, b, c, ldc, nr, p);
 }
 
 const lm_sgemm_config lm_sgemm_config_avx512f = {

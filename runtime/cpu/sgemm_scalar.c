@@ -28,9 +28,20 @@ static void ukernel(int64_t kc, const float *restrict a, const float *restrict b
 {
     v4f acc[MR][2];
     memset(acc, 0, sizeof acc);
-    const int64_t rs = p->a_rs, cs = p->a_cs;
+    const int64_t rs = p->a_rs, cs = p->a_cs, bs = p->b_rs;
+    /* B read in place has only nr valid columns: copy them, zero the rest. */
+    const int partial_b = bs != NR && nr < NR;
     for (int64_t k = 0; k < kc; k++) {
-        v4f b0 = ld4(b), b1 = ld4(b + 4);
+        v4f b0, b1;
+        if (partial_b) {
+            float t[NR] = {0};
+            memcpy(t, b, (size_t)nr * sizeof(float));
+            b0 = ld4(t);
+            b1 = ld4(t + 4);
+        } else {
+            b0 = ld4(b);
+            b1 = ld4(b + 4);
+        }
         for (int i = 0; i < mr; i++) {
             float av = a[i * rs];
             v4f ai = {av, av, av, av};
@@ -38,7 +49,7 @@ static void ukernel(int64_t kc, const float *restrict a, const float *restrict b
             acc[i][1] += ai * b1;
         }
         a += cs;
-        b += NR;
+        b += bs;
     }
     float tile[MR][NR];
     memcpy(tile, acc, sizeof tile);

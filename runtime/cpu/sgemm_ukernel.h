@@ -6,8 +6,10 @@
  *   a: element (i, p) of op(A) at a[i * a_rs + p * a_cs] for i < mr: a packed
  *      panel (a_rs = 1, a_cs = MR) or op(A) itself (XNNPACK-style: A is only
  *      broadcast, so reading it in place costs no more than packing it),
- *   b: kc steps of NR floats (row p of the tile's columns of op(B)), packed
- *      and zero-padded to NR, so the kernel never reads out of bounds.
+ *   b: row p of the tile's columns of op(B) at b + p * b_rs: a packed panel
+ *      (b_rs = NR, zero-padded to NR, read whole) or, for products of a few
+ *      rows where packing B would cost more than using it, B itself
+ *      (b_rs = ldb; only the first nr columns are read).
  * It then writes only the top-left mr x nr part of the tile to C:
  *   C = clamp(alpha * acc + beta * C + bias_row[i] + bias_col[j], lo, hi)
  * where beta == 0 means C is not read (it may hold garbage or NaN), absent
@@ -25,6 +27,7 @@ typedef struct lm_sgemm_ukparams {
     const float *bias_col; /* nr values, or NULL */
     float lo, hi;          /* clamp bounds */
     int64_t a_rs, a_cs;    /* strides of a between rows and k steps, in floats */
+    int64_t b_rs;          /* stride of b between k steps, in floats */
 } lm_sgemm_ukparams;
 
 typedef void (*lm_sgemm_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c,
