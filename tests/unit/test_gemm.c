@@ -586,6 +586,10 @@ static void qgemm_bit_exact(void **state)
  * initializer (packed once per plan) or a graph input (packed per run); both
  * must give identical bytes. Returns a malloc'd copy of the output.
  */
+static uint8_t q_model_x[1024];
+static int8_t q_model_w[4096];
+
+/* The inputs it used stay in q_model_x / q_model_w for reference checks. */
 static void *run_q_model(const char *op, bool w_const, size_t *bytes)
 {
     bool conv = strstr(op, "Conv") != NULL, qlinear = strncmp(op, "QLinear", 7) == 0;
@@ -598,8 +602,8 @@ static void *run_q_model(const char *op, bool w_const, size_t *bytes)
         xn *= xdims[i];
     for (int i = 0; i < wr; i++)
         wn *= wdims[i];
-    uint8_t x[1024];
-    int8_t w[4096];
+    uint8_t *x = q_model_x;
+    int8_t *w = q_model_w;
     rng_state = 99;
     for (int64_t i = 0; i < xn; i++)
         x[i] = (uint8_t)(frand() * 127.0f + 128.0f);
@@ -855,6 +859,38 @@ static void winograd_matches_im2col(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* QLinearMatMul against the formula in quant.c's header, element by element:
+ * rows of 70 outputs run through the vector requantization (16 lanes) and its
+ * scalar tail; the scales make outputs saturate on both sides. */
+static void qlinear_requant_matches_formula(void **state)
+{
+    (void)state;
+    size_t bytes;
+    uint8_t *y = run_q_model("QLinearMatMul", true, &bytes);
+    const int64_t B = 2, M = 7, K = 45, N = 70;
+    assert_int_equal(bytes, (size_t)(B * M * N));
+    const float a_s = 0.02f, b_s = 0.02f, y_s = 0.5f;
+    const int32_t a_zp = 120, y_zp = 100;
+    float mult = a_s * b_s / y_s;
+    int bad = 0;
+    for (int64_t t = 0; t < B; t++)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                int32_t acc = 0;
+                for (int64_t p = 0; p < K; p++)
+                    acc += ((int32_t)q_model_x[(t * M + i) * K + p] - a_zp) *
+                           (int32_t)q_model_w[p * N + j];
+                float v = nearbyintf((float)acc * mult) + (float)y_zp;
+                v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+                uint8_t want = (uint8_t)v, got = y[(t * M + i) * N + j];
+                if (got != want && bad++ < 3)
+                    print_error("y[%lld,%lld,%lld] = %u, want %u (acc %d)\n", (long long)t,
+                                (long long)i, (long long)j, got, want, acc);
+            }
+    free(y);
+    assert_int_equal(bad, 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tile_edges),
     cmocka_unit_test(block_edges),
@@ -866,6 +902,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qgemm_bit_exact),
     cmocka_unit_test(qgemm_prepacked),
     cmocka_unit_test(q_ops_prepacked_weights),
+    cmocka_unit_test(qlinear_requant_matches_formula),
     cmocka_unit_test(depthwise_vector_rows),
     cmocka_unit_test(winograd_matches_im2col),
 };

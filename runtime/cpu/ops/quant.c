@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cpu_features.h"
 #include "../kernel.h"
 #include "../qgemm.h"
 
@@ -38,6 +39,80 @@ static inline int32_t clamp_round(float v, float lo, float hi)
     v = v > lo ? v : lo;
     v = v < hi ? v : hi;
     return (int32_t)round_half_even_small(v);
+}
+
+/*
+ * Requantizes one row: y[c] = saturate(round_half_even((float)(int32)(acc[c]
+ * + bias) * mult) + z), with lo/hi as in clamp_round. After the int8 GEMM
+ * went SIMD this scalar loop cost as much as the product, so rows go 16 at a
+ * time through one vector-extension source compiled per ISA. Each lane does
+ * exactly the scalar operations (same conversions, no contraction in ISO C,
+ * the same magic-number rounding), so results are bit-identical.
+ */
+typedef float rq_f32x16 __attribute__((vector_size(64)));
+typedef int32_t rq_i32x16 __attribute__((vector_size(64)));
+typedef uint32_t rq_u32x16 __attribute__((vector_size(64)));
+typedef uint8_t rq_u8x16 __attribute__((vector_size(16)));
+typedef int8_t rq_s8x16 __attribute__((vector_size(16)));
+
+#define DEFINE_REQUANT_ROW(NAME, TARGET, TY, VTY)                                                  \
+    static TARGET void NAME(const int32_t *acc, int64_t n, uint32_t bias, float mult, float lo,    \
+                            float hi, int32_t z, TY *y)                                            \
+    {                                                                                              \
+        const rq_f32x16 vlo = (rq_f32x16){0} + lo, vhi = (rq_f32x16){0} + hi;                      \
+        int64_t c = 0;                                                                             \
+        for (; c + 16 <= n; c += 16) {                                                             \
+            rq_u32x16 u;                                                                           \
+            memcpy(&u, acc + c, sizeof u);                                                         \
+            u += bias;                                                                             \
+            rq_f32x16 f = __builtin_convertvector((rq_i32x16)u, rq_f32x16) * mult;                 \
+            rq_i32x16 m = f > vlo;                                                                 \
+            f = (rq_f32x16)(((rq_i32x16)f & m) | ((rq_i32x16)vlo & ~m));                           \
+            m = f < vhi;                                                                           \
+            f = (rq_f32x16)(((rq_i32x16)f & m) | ((rq_i32x16)vhi & ~m));                           \
+            f = (f + ROUND_MAGIC) - ROUND_MAGIC;                                                   \
+            VTY out = __builtin_convertvector(__builtin_convertvector(f, rq_i32x16) + z, VTY);     \
+            memcpy(y + c, &out, sizeof out);                                                       \
+        }                                                                                          \
+        for (; c < n; c++) {                                                                       \
+            int32_t v = (int32_t)((uint32_t)acc[c] + bias);                                        \
+            y[c] = (TY)(clamp_round((float)v * mult, lo, hi) + z);                                 \
+        }                                                                                          \
+    }
+
+typedef void (*requant_u8_fn)(const int32_t *, int64_t, uint32_t, float, float, float, int32_t,
+                              uint8_t *);
+typedef void (*requant_s8_fn)(const int32_t *, int64_t, uint32_t, float, float, float, int32_t,
+                              int8_t *);
+#if defined(__x86_64__)
+DEFINE_REQUANT_ROW(requant_row_u8_avx512f, __attribute__((target("avx512f"))), uint8_t, rq_u8x16)
+DEFINE_REQUANT_ROW(requant_row_s8_avx512f, __attribute__((target("avx512f"))), int8_t, rq_s8x16)
+DEFINE_REQUANT_ROW(requant_row_u8_avx2, __attribute__((target("avx2"))), uint8_t, rq_u8x16)
+DEFINE_REQUANT_ROW(requant_row_s8_avx2, __attribute__((target("avx2"))), int8_t, rq_s8x16)
+#endif
+DEFINE_REQUANT_ROW(requant_row_u8_generic, , uint8_t, rq_u8x16)
+DEFINE_REQUANT_ROW(requant_row_s8_generic, , int8_t, rq_s8x16)
+
+static void requant_row_u8(const int32_t *acc, int64_t n, uint32_t bias, float mult, float lo,
+                           float hi, int32_t z, uint8_t *y)
+{
+    requant_u8_fn fn = requant_row_u8_generic;
+#if defined(__x86_64__)
+    const lm_cpu_features *f = lm_cpu_features_get();
+    fn = f->avx512f ? requant_row_u8_avx512f : f->avx2_fma ? requant_row_u8_avx2 : fn;
+#endif
+    fn(acc, n, bias, mult, lo, hi, z, y);
+}
+
+static void requant_row_s8(const int32_t *acc, int64_t n, uint32_t bias, float mult, float lo,
+                           float hi, int32_t z, int8_t *y)
+{
+    requant_s8_fn fn = requant_row_s8_generic;
+#if defined(__x86_64__)
+    const lm_cpu_features *f = lm_cpu_features_get();
+    fn = f->avx512f ? requant_row_s8_avx512f : f->avx2_fma ? requant_row_s8_avx2 : fn;
+#endif
+    fn(acc, n, bias, mult, lo, hi, z, y);
 }
 
 /* ---------------------------------------------------------------------------- */
@@ -531,7 +606,7 @@ typedef struct mm_job {
     const int32_t *y_zp;
 } mm_job;
 
-#define DEFINE_MM_REQUANT(NAME, TY)                                                                \
+#define DEFINE_MM_REQUANT(NAME, TY, ROW_FN)                                                        \
     static void NAME(const mm_job *j, int64_t t, int64_t am, int64_t bm, int64_t m0, int64_t m1,   \
                      int64_t n0, int64_t n1)                                                       \
     {                                                                                              \
@@ -548,8 +623,7 @@ typedef struct mm_job {
             TY *y = (TY *)j->y + (t * g->M + i) * g->N;                                            \
             if (j->b_sk == QP_SINGLE) {                                                            \
                 float mult = sa * bs[0] / sy;                                                      \
-                for (int64_t c = n0; c < n1; c++)                                                  \
-                    y[c] = (TY)(clamp_round((float)acc[c] * mult, lo, hi) + z);                    \
+                ROW_FN(acc + n0, n1 - n0, 0, mult, lo, hi, z, y + n0);                             \
             } else {                                                                               \
                 for (int64_t c = n0; c < n1; c++)                                                  \
                     y[c] = (TY)(clamp_round((float)acc[c] * (sa * bs[c] / sy), lo, hi) + z);       \
@@ -557,8 +631,8 @@ typedef struct mm_job {
         }                                                                                          \
     }
 
-DEFINE_MM_REQUANT(mm_requant_u8, uint8_t)
-DEFINE_MM_REQUANT(mm_requant_s8, int8_t)
+DEFINE_MM_REQUANT(mm_requant_u8, uint8_t, requant_row_u8)
+DEFINE_MM_REQUANT(mm_requant_s8, int8_t, requant_row_s8)
 
 static void mm_run(void *arg, int64_t begin, int64_t end)
 {
@@ -916,7 +990,7 @@ typedef struct conv_job {
     int32_t y_zp;
 } conv_job;
 
-#define DEFINE_CONV_REQUANT(NAME, TY)                                                              \
+#define DEFINE_CONV_REQUANT(NAME, TY, ROW_FN)                                                      \
     static void NAME(const conv_job *j, int64_t m0, int64_t m1, int64_t n0, int64_t n1)            \
     {                                                                                              \
         float lo = (j->y_signed ? -128.0f : 0.0f) - (float)j->y_zp;                                \
@@ -928,15 +1002,12 @@ typedef struct conv_job {
             uint32_t bias = j->bias ? (uint32_t)j->bias[ch] : 0;                                   \
             const int32_t *acc = j->p.c + i * os;                                                  \
             TY *y = (TY *)j->y + i * os;                                                           \
-            for (int64_t c = n0; c < n1; c++) {                                                    \
-                int32_t v = (int32_t)((uint32_t)acc[c] + bias);                                    \
-                y[c] = (TY)(clamp_round((float)v * mult, lo, hi) + j->y_zp);                       \
-            }                                                                                      \
+            ROW_FN(acc + n0, n1 - n0, bias, mult, lo, hi, j->y_zp, y + n0);                        \
         }                                                                                          \
     }
 
-DEFINE_CONV_REQUANT(conv_requant_u8, uint8_t)
-DEFINE_CONV_REQUANT(conv_requant_s8, int8_t)
+DEFINE_CONV_REQUANT(conv_requant_u8, uint8_t, requant_row_u8)
+DEFINE_CONV_REQUANT(conv_requant_s8, int8_t, requant_row_s8)
 
 static void conv_run(void *arg, int64_t begin, int64_t end)
 {
