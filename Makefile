@@ -54,18 +54,20 @@ CONFORMANCE_SRC := $(sort $(wildcard tools/conformance/*.c))
 
 BINS := $(BUILD)/bin/loomctl $(BUILD)/bin/loom-conformance
 
-.PHONY: all deps run test bench install conformance unit clean format check-format fuzz models
+.PHONY: all deps run test bench install conformance unit clean format check-format fuzz models \
+        bench-models models-export unit-asan conformance-asan conformance-update fuzz-onnx
 all: $(LIBLOOM_A) $(LIBLOOM_SO) $(BINS)
 
 # Debian packages the userspace build, tests and benchmarks need. Fragments in
 # mk/ add theirs (DEPS_PACKAGES) and extra install steps (DEPS_TARGETS), and
 # test suites (TEST_SUITES) that `make test` runs after the core ones.
-DEPS_PACKAGES := build-essential pkg-config clang llvm lld clang-format \
+DEPS_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev clang-format \
                  protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata \
                  libcmocka-dev python3-torch python3-torchvision python3-onnx python3-numpy \
                  libopenblas-dev python3-venv
 DEPS_TARGETS  :=
 TEST_SUITES   :=
+BENCH_SUITES  := bench-models
 
 -include mk/*.mk
 
@@ -182,7 +184,7 @@ fuzz-onnx:
 	clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/fuzz-onnx \
 	    tests/fuzz/fuzz_onnx.c $(FUZZ_BUILD)/lib/libloom.a $(LDLIBS)
 	@$(FUZZ_BUILD)/fuzz-onnx -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 \
-	    -print_final_stats=1 $(FUZZ_BUILD)/corpus-onnx tests/fuzz/corpus/onnx \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-onnx tests/fuzz/corpus/onnx \
 	    > $(FUZZ_BUILD)/fuzz-onnx.log 2>&1; rc=$$?; tail -n 20 $(FUZZ_BUILD)/fuzz-onnx.log; \
 	    if [ $$rc -eq 0 ]; then echo "fuzz-onnx: 1 passed, 0 failed"; \
 	    else echo "fuzz-onnx: 0 passed, 1 failed"; exit 1; fi
@@ -191,6 +193,25 @@ CORE_SUITES := unit unit-asan conformance conformance-asan models fuzz-onnx
 
 test: all
 	@BUILD=$(BUILD) tests/run-suites.sh $(CORE_SUITES) $(TEST_SUITES)
+
+# ---------------------------------------------------------------- benchmarks
+
+VENV := $(BUILD)/venv
+PY_BENCH_PACKAGES := onnxruntime onnx numpy
+
+# Peers for benchmarks only (ONNX Runtime), from PyPI into a venv under build/.
+$(VENV)/.bench-stamp:
+	@/usr/bin/python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install -q $(PY_BENCH_PACKAGES)
+	@touch $@
+
+# Model latency against ONNX Runtime (fp32 and int8 QDQ), batch 1, 1 and 2 threads.
+bench-models: all models-export $(VENV)/.bench-stamp
+	@$(VENV)/bin/python tests/bench/bench_models.py --loomctl $(BUILD)/bin/loomctl \
+	    --models $(BUILD)/models --threads 1,2 --runs 50 --qdq
+
+bench: all
+	@for b in $(BENCH_SUITES); do echo "=== $$b"; $(MAKE) --no-print-directory -s $$b || exit 1; done
 
 # ---------------------------------------------------------------- install
 

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include "../cpu/threadpool.h"
+#include "backends.h"
+#include "device.h"
 #include "error.h"
 #include "model.h"
 
@@ -14,10 +16,49 @@ void loom_context_options_init(loom_context_options *opts)
     opts->device = "auto";
 }
 
-/* Devices this build can run on; the planner issue adds opencl:N and card:N. */
-static bool device_known(const char *dev)
+loom_status lm_context_add_device(loom_context *ctx, lm_device *dev)
 {
-    return !dev || strcmp(dev, "auto") == 0 || strcmp(dev, "cpu") == 0;
+    if (ctx->n_devices == LM_MAX_DEVICES) {
+        if (dev->ops->destroy)
+            dev->ops->destroy(dev);
+        return lm_error(LOOM_ERR_UNSUPPORTED, "more than %d devices", LM_MAX_DEVICES);
+    }
+    ctx->devices[ctx->n_devices++] = dev;
+    return LOOM_OK;
+}
+
+static void drop_device(loom_context *ctx, int i)
+{
+    lm_device *dev = ctx->devices[i];
+    if (dev->ops->destroy)
+        dev->ops->destroy(dev);
+    memmove(&ctx->devices[i], &ctx->devices[i + 1],
+            sizeof(lm_device *) * (size_t)(ctx->n_devices - i - 1));
+    ctx->n_devices--;
+}
+
+/* Finds the backends' devices and keeps those @want selects: "cpu" none,
+ * "auto" all (in the backends' priority order), a device name just that one. */
+static loom_status select_devices(loom_context *ctx, const char *want)
+{
+    if (!want || strcmp(want, "cpu") == 0)
+        return LOOM_OK;
+    loom_status s = lm_backends_enumerate(ctx);
+    if (s)
+        return s;
+    if (strcmp(want, "auto") == 0)
+        return LOOM_OK;
+    bool found = false;
+    for (int i = ctx->n_devices - 1; i >= 0; i--) {
+        if (strcmp(ctx->devices[i]->name, want) == 0)
+            found = true;
+        else
+            drop_device(ctx, i);
+    }
+    if (!found)
+        return lm_error(LOOM_ERR_NOT_FOUND, "device '%s' is not available (see loomctl examine)",
+                        want);
+    return LOOM_OK;
 }
 
 loom_status loom_context_create(const loom_context_options *opts, loom_context **out)
@@ -38,20 +79,20 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
     if (opts->num_threads < 0 || opts->num_threads > 1024)
         return lm_error(LOOM_ERR_INVALID_ARGUMENT, "num_threads %d is out of range 0..1024",
                         opts->num_threads);
-    if (!device_known(opts->device))
-        return lm_error(LOOM_ERR_NOT_FOUND, "device '%s' is not available (this build has: cpu)",
-                        opts->device);
     loom_context *ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     ctx->num_threads = opts->num_threads;
+    ctx->fail_closed = opts->fail_closed && opts->device && strcmp(opts->device, "cpu") != 0;
     if (ctx->num_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         ctx->num_threads = n > 0 ? (int)n : 1;
     }
     loom_status s = lm_threadpool_create(ctx->num_threads, &ctx->pool);
+    if (!s)
+        s = select_devices(ctx, opts->device);
     if (s) {
-        free(ctx);
+        loom_context_destroy(ctx);
         return s;
     }
     *out = ctx;
@@ -62,6 +103,8 @@ void loom_context_destroy(loom_context *ctx)
 {
     if (!ctx)
         return;
+    while (ctx->n_devices > 0)
+        drop_device(ctx, ctx->n_devices - 1);
     lm_threadpool_destroy(ctx->pool);
     free(ctx);
 }

@@ -8,6 +8,7 @@
 
 #include "../cpu/kernel.h"
 #include "error.h"
+#include "fuse.h"
 #include "model.h"
 #include "onnx_import.h"
 
@@ -77,6 +78,9 @@ static loom_status load(loom_context *ctx, const void *data, size_t size, const 
         goto fail;
     if ((s = bind_kernels(m->g)))
         goto fail;
+    if ((s = lm_fuse_graph(m->g)))
+        goto fail;
+    m->fused = lm_last_fuse_stats;
     if ((s = plan_static_shapes(m)))
         goto fail;
     *out = m;
@@ -152,6 +156,58 @@ void loom_model_destroy(loom_model *m)
     lm_graph_free(m->g);
     free(m->name);
     free(m);
+}
+
+loom_status loom_model_bind_dim(loom_model *m, const char *name, int64_t value)
+{
+    if (!m || !name)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_bind_dim: NULL argument");
+    if (value < 0)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "%s: dimension '%s' cannot be %lld", m->name,
+                        name, (long long)value);
+    int bound = 0;
+    for (int i = 0; i < m->g->n_inputs; i++) {
+        lm_value *v = &m->g->values[m->g->inputs[i]];
+        for (int d = 0; d < v->rank; d++)
+            if (v->dims[d] < 0 && v->dim_names[d] && strcmp(v->dim_names[d], name) == 0) {
+                v->dims[d] = value;
+                bound++;
+            }
+    }
+    if (!bound)
+        return lm_error(LOOM_ERR_NOT_FOUND, "%s: no input has a dimension called '%s'", m->name,
+                        name);
+    loom_status s = plan_static_shapes(m);
+    if (s)
+        lm_error_prefix("%s", m->name);
+    return s;
+}
+
+loom_status loom_model_get_stats(loom_model *m, loom_model_stats *st)
+{
+    if (!m || !st || st->struct_size < sizeof(*st))
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT,
+                        "loom_model_get_stats: NULL argument or struct_size too small");
+    memset(st, 0, sizeof(*st));
+    st->struct_size = sizeof(*st);
+    st->nodes = m->g->n_nodes;
+    st->batchnorms_folded = m->fused.batchnorms_folded;
+    st->activations_fused = m->fused.activations_fused;
+    st->identities_removed = m->fused.identities_removed;
+    st->qdq_fused = m->fused.qdq_fused;
+    pthread_mutex_lock(&m->plans_lock);
+    st->plans = m->n_plans;
+    for (const lm_plan *p = m->plans; p; p = p->next)
+        if (p->arena_bytes > st->arena_bytes)
+            st->arena_bytes = p->arena_bytes;
+    if (m->plans) { /* the list is newest first */
+        st->steps = m->plans->n_steps;
+        for (int v = 0; v < m->g->n_values; v++)
+            if (m->plans->constant[v])
+                st->constant_bytes += m->plans->constant[v]->nbytes;
+    }
+    pthread_mutex_unlock(&m->plans_lock);
+    return LOOM_OK;
 }
 
 const char *loom_model_name(const loom_model *m)

@@ -5,14 +5,31 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "fuse.h"
 #include "graph.h"
 
 struct lm_threadpool;
 
+struct lm_device;
+
+#define LM_MAX_DEVICES 16
+
 struct loom_context {
     int num_threads;
     struct lm_threadpool *pool;
+    bool fail_closed; /* a step no device supports is an error, not a CPU step */
+    int n_devices;    /* non-CPU devices, in priority order */
+    struct lm_device *devices[LM_MAX_DEVICES]; /* the CPU is implicit, always last */
 };
+
+/* A run of consecutive plan steps given to one device. */
+typedef struct lm_plan_segment {
+    struct lm_device *dev;
+    int first, last; /* steps */
+    int n_in, n_out;
+    int *in, *out; /* boundary values */
+    void *state;   /* the device's compiled segment */
+} lm_plan_segment;
 
 /*
  * A plan is the graph specialised to one set of input shapes: every value's
@@ -26,10 +43,21 @@ typedef struct lm_plan {
     loom_tensor **constant; /* per value: folded or initializer data, else NULL */
     bool *owns_constant;    /* per value: constant[v] was folded by this plan */
     int n_steps;
-    int *steps;      /* node indices to run, in order */
-    int *last_use;   /* per value: last step reading it, -1 if none */
-    void **prepared; /* per step: the kernel's lm_op_def.prepare state, or NULL */
+    int *steps;            /* node indices to run, in order */
+    int *last_use;         /* per value: last step reading it, -1 if none */
+    void **prepared;       /* per step: the kernel's lm_op_def.prepare state, or NULL */
+    int64_t *arena_offset; /* per value: byte offset in a run's arena, -1 if on the heap */
+    size_t arena_bytes;    /* arena size; intermediates whose shape was known at planning */
+    loom_tensor *shapes;   /* per value: dtype and shape from planning (data NULL) */
+    bool *shape_known;     /* per value: shapes[v] is valid */
+    int n_segments;
+    lm_plan_segment *segments;
+    int *segment_at;             /* per step: the segment starting there, or -1; NULL: CPU only */
+    pthread_mutex_t states_lock; /* protects free_states */
+    struct lm_run_state *free_states; /* idle run states, reused by the next runs */
 } lm_plan;
+
+struct lm_run_state;
 
 /* Plans kept per model; a run with yet another input shape gets a plan of its own. */
 #define LM_MAX_CACHED_PLANS 32
@@ -41,6 +69,7 @@ struct loom_model {
     pthread_mutex_t plans_lock; /* protects plans and n_plans */
     lm_plan *plans;
     int n_plans;
+    lm_fuse_stats fused;
 };
 
 /* Finds or builds the plan for @inputs. *@cached tells whether the model owns it
@@ -48,10 +77,42 @@ struct loom_model {
 loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out, bool *cached);
 void lm_plan_free(const lm_graph *g, lm_plan *p);
 
+/*
+ * Everything one run needs besides the plan, kept between runs so that a run
+ * in steady state allocates nothing: tensor headers, the value table, the
+ * arena for intermediates and the kernels' scratch space.
+ */
+typedef struct lm_run_state {
+    struct lm_run_state *next;
+    const lm_plan *plan;
+    const lm_graph *g;
+    uint8_t *arena;
+    loom_tensor *hdr;       /* per value: header reused for that value's tensor */
+    loom_tensor **val;      /* per value: the tensor in use, or NULL */
+    bool *owned;            /* per value: val[v] is this run's to free */
+    loom_tensor **user_out; /* per value: caller's output tensor (run_into), or NULL */
+    uint8_t *scratch;       /* kernels' scratch, reset after each kernel */
+    size_t scratch_cap, scratch_used, scratch_demand;
+} lm_run_state;
+
+/* Assigns steps to the context's devices and compiles their segments. */
+loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
+                             loom_tensor *const *shape);
+void lm_plan_free_segments(lm_plan *p);
+
+/* Lays out the arena: @bytes[v] is the size of value v (0: unknown or not an
+ * intermediate), @def[v] the step producing it. Sets p->arena_offset/bytes. */
+loom_status lm_plan_arena(lm_plan *p, const lm_graph *g, const size_t *bytes, const int *def);
+/* An idle run state of @p, or a new one; NULL on allocation failure. */
+lm_run_state *lm_run_state_get(lm_plan *p, const lm_graph *g);
+/* Returns @rs to @p's idle list (or frees it when @keep is false). */
+void lm_run_state_put(lm_plan *p, lm_run_state *rs, bool keep);
+void lm_run_state_free(lm_run_state *rs);
+
 /* Sets up and runs one node's kernel; shared by planning (dry) and running. */
 struct lm_threadpool;
 loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
-                        void *prepared, struct lm_threadpool *pool);
+                        void *prepared, struct lm_threadpool *pool, lm_run_state *rs);
 
 /* Calls the node's prepare hook (if any) on planning-time inputs; *@state gets its result. */
 loom_status lm_prepare_node(const lm_node *node, loom_tensor *const *in, void **state,

@@ -117,7 +117,7 @@ static loom_status tensor_from_proto(const Onnx__TensorProto *tp, const char *di
     if (dt == LOOM_DTYPE_STRING || loom_dtype_size(dt) == 0)
         return lm_error(LOOM_ERR_UNSUPPORTED, "tensor '%s' has unsupported data type %d (%s)", name,
                         tp->data_type, loom_dtype_name(dt));
-    loom_tensor *t = malloc(sizeof(*t));
+    loom_tensor *t = calloc(1, sizeof(*t));
     if (!t)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status s = lm_tensor_init_shape(t, dt, (int)tp->n_dims, tp->dims);

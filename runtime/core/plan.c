@@ -29,6 +29,16 @@ void lm_plan_free(const lm_graph *g, lm_plan *p)
             if (p->prepared[i])
                 g->nodes[p->steps[i]].op->free_prepared(p->prepared[i]);
     free(p->prepared);
+    lm_plan_free_segments(p);
+    free(p->shapes);
+    free(p->shape_known);
+    while (p->free_states) {
+        lm_run_state *next = p->free_states->next;
+        lm_run_state_free(p->free_states);
+        p->free_states = next;
+    }
+    pthread_mutex_destroy(&p->states_lock);
+    free(p->arena_offset);
     free(p->constant);
     free(p->owns_constant);
     free(p->sig);
@@ -73,6 +83,8 @@ static bool sig_equal(const lm_plan *p, const lm_graph *g, loom_tensor *const *i
 typedef struct shape_table {
     loom_tensor **t; /* what kernels see for each value; NULL = shape unknown */
     bool *owns;      /* t[v] is a header this pass allocated */
+    size_t *bytes;   /* per value produced by a step: its size, for the arena */
+    int *def;        /* per value: the step producing it, -1 if none */
 } shape_table;
 
 static void release_shapes(const lm_graph *g, shape_table *st)
@@ -83,6 +95,8 @@ static void release_shapes(const lm_graph *g, shape_table *st)
                 loom_tensor_destroy(st->t[v]);
     free(st->t);
     free(st->owns);
+    free(st->bytes);
+    free(st->def);
 }
 
 /* Runs one node in the planning pass; see the file comment. */
@@ -107,7 +121,7 @@ static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_tab
         return LOOM_OK;
     }
     memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
-    loom_status s = lm_run_node(n, in, out, !all_const, NULL, pool);
+    loom_status s = lm_run_node(n, in, out, !all_const, NULL, pool, NULL);
     if (s == LM_DEFER) {
         p->n_steps++;
         s = LOOM_OK;
@@ -125,6 +139,10 @@ static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_tab
             continue;
         st->t[v] = out[o];
         st->owns[v] = !produced_data;
+        if (!produced_data) {
+            st->bytes[v] = out[o]->nbytes;
+            st->def[v] = p->n_steps;
+        }
         if (produced_data) {
             p->constant[v] = out[o];
             p->owns_constant[v] = true;
@@ -137,6 +155,33 @@ release:
     for (int o = 0; o < n->n_out; o++)
         loom_tensor_destroy(out[o]);
     return s;
+}
+
+static bool is_listed(int v, const int *list, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i] == v)
+            return true;
+    return false;
+}
+
+/* Keeps every known value shape (headers only) for the executor and devices. */
+static loom_status keep_shapes(lm_plan *p, const lm_graph *g, const shape_table *st)
+{
+    p->shapes = calloc((size_t)g->n_values + 1, sizeof(loom_tensor));
+    p->shape_known = calloc((size_t)g->n_values + 1, sizeof(bool));
+    if (!p->shapes || !p->shape_known)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    for (int v = 0; v < g->n_values; v++) {
+        if (!st->t[v])
+            continue;
+        p->shapes[v] = *st->t[v];
+        p->shapes[v].data = NULL;
+        p->shapes[v].owns_data = false;
+        p->shapes[v].pooled = false;
+        p->shape_known[v] = true;
+    }
+    return LOOM_OK;
 }
 
 static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
@@ -155,14 +200,19 @@ static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan
     p->steps = malloc(sizeof(int) * ((size_t)g->n_nodes + 1));
     p->last_use = malloc(sizeof(int) * nv);
     p->prepared = calloc((size_t)g->n_nodes + 1, sizeof(void *));
+    pthread_mutex_init(&p->states_lock, NULL);
     st.t = calloc(nv, sizeof(loom_tensor *));
     st.owns = calloc(nv, sizeof(bool));
+    st.bytes = calloc(nv, sizeof(size_t));
+    st.def = malloc(nv * sizeof(int));
     if (!p->sig || !p->constant || !p->owns_constant || !p->steps || !p->last_use || !p->prepared ||
-        !st.t || !st.owns) {
+        !st.t || !st.owns || !st.bytes || !st.def) {
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory planning %d values", g->n_values);
         goto out;
     }
     sig_fill(g, inputs, p->sig);
+    for (int v = 0; v < g->n_values; v++)
+        st.def[v] = -1;
     for (int v = 0; v < g->n_values; v++) {
         p->constant[v] = g->values[v].constant;
         st.t[v] = g->values[v].constant;
@@ -176,6 +226,7 @@ static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan
         *h = *inputs[i];
         h->data = NULL; /* inputs are not constants, even when the caller gave data */
         h->owns_data = false;
+        h->pooled = false;
         st.t[g->inputs[i]] = h;
         st.owns[g->inputs[i]] = true;
     }
@@ -190,6 +241,19 @@ static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan
             if (n->in[i] >= 0)
                 p->last_use[n->in[i]] = step;
     }
+    if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t)))
+        goto out;
+    /* Values living inside a device segment need no host memory. */
+    for (int i = 0; i < p->n_segments; i++) {
+        const lm_plan_segment *sg = &p->segments[i];
+        for (int step = sg->first; step <= sg->last; step++) {
+            const lm_node *n = &g->nodes[p->steps[step]];
+            for (int o = 0; o < n->n_out; o++)
+                if (n->out[o] >= 0 && !is_listed(n->out[o], sg->out, sg->n_out))
+                    st.bytes[n->out[o]] = 0;
+        }
+    }
+    s = lm_plan_arena(p, g, st.bytes, st.def);
 out:
     release_shapes(g, &st);
     if (s) {

@@ -1,34 +1,126 @@
-/* run.c - executes a plan: binds inputs, runs each step's kernel, hands back outputs. */
+/*
+ * run.c - executes a plan: binds inputs, runs each step's kernel, hands back
+ * outputs.
+ *
+ * Each run takes a run state from the plan (see arena.c): intermediates live
+ * in its arena at planned offsets, tensor headers and the value table are
+ * reused, and kernels' scratch comes from a buffer that grows to the largest
+ * demand and then stays. In steady state a run allocates only the outputs it
+ * returns, and nothing at all through loom_model_run_into().
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../cpu/exec.h"
 #include "../cpu/kernel.h"
+#include "device.h"
 #include "error.h"
 #include "model.h"
 
-loom_status lm_exec_alloc_output(lm_kctx *k, int i, loom_tensor *t)
+#define SCRATCH_ALIGN 64
+
+/* The header for value @v in this run: reused, or malloc'd when it goes to the caller. */
+static loom_tensor *value_header(lm_run_state *rs, int v)
 {
-    (void)k;
-    (void)i;
+    if (!rs || v < 0 || rs->g->values[v].is_output) {
+        loom_tensor *t = malloc(sizeof(loom_tensor)); /* outputs go to the caller */
+        if (t)
+            t->pooled = false;
+        return t;
+    }
+    rs->hdr[v].pooled = true;
+    return &rs->hdr[v];
+}
+
+loom_tensor *lm_exec_output_header(lm_kctx *k, int i)
+{
+    return value_header(k->run, k->node->out[i]);
+}
+
+/* Zeroed storage for value @v: the caller's tensor, the arena, or the heap. */
+static loom_status alloc_value_data(lm_run_state *rs, int v, loom_tensor *t)
+{
+    if (rs && v >= 0) {
+        loom_tensor *user = rs->user_out[v];
+        if (user) { /* loom_model_run_into: write straight into the caller's tensor */
+            if (user->dtype != t->dtype || user->nbytes != t->nbytes || user->rank != t->rank ||
+                memcmp(user->dims, t->dims, sizeof(int64_t) * (size_t)t->rank) != 0)
+                return lm_error(LOOM_ERR_SHAPE, "output '%s' does not fit the caller's tensor",
+                                rs->g->values[v].name);
+            t->data = user->data;
+            memset(t->data, 0, t->nbytes);
+            return LOOM_OK;
+        }
+        int64_t off = rs->plan->arena_offset[v];
+        if (off >= 0 && (size_t)off + t->nbytes <= rs->plan->arena_bytes) {
+            t->data = rs->arena + off;
+            memset(t->data, 0, t->nbytes); /* kernels may rely on zeroed outputs */
+            return LOOM_OK;
+        }
+    }
     return lm_tensor_alloc_data(t);
 }
 
-loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
-                        void *prepared, struct lm_threadpool *pool)
+loom_status lm_exec_alloc_output(lm_kctx *k, int i, loom_tensor *t)
 {
-    lm_kctx k = {
+    return alloc_value_data(k->run, k->node->out[i], t);
+}
+
+void *lm_exec_scratch(lm_kctx *k, size_t bytes)
+{
+    lm_run_state *rs = k->run;
+    if (!rs)
+        return NULL;
+    size_t need = (bytes + SCRATCH_ALIGN - 1) & ~(size_t)(SCRATCH_ALIGN - 1);
+    rs->scratch_demand += need;
+    if (rs->scratch_cap - rs->scratch_used < need)
+        return NULL; /* the caller falls back to the heap this time */
+    void *p = rs->scratch + rs->scratch_used;
+    rs->scratch_used += need;
+    return p;
+}
+
+/* After a kernel: grow the scratch buffer to what it asked for, for next time. */
+static void reset_scratch(lm_run_state *rs)
+{
+    if (rs->scratch_demand > rs->scratch_cap) {
+        uint8_t *grown = aligned_alloc(SCRATCH_ALIGN, rs->scratch_demand);
+        if (grown) {
+            free(rs->scratch);
+            rs->scratch = grown;
+            rs->scratch_cap = rs->scratch_demand;
+        }
+    }
+    rs->scratch_used = 0;
+    rs->scratch_demand = 0;
+}
+
+static lm_kctx make_kctx(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
+                         struct lm_threadpool *pool)
+{
+    return (lm_kctx){
         .node = node,
         .n_in = node->n_in,
         .n_out = node->n_out,
         .in = in,
         .out = out,
         .dry = dry,
-        .prepared = prepared,
         .pool = pool,
     };
+}
+
+loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
+                        void *prepared, struct lm_threadpool *pool, lm_run_state *rs)
+{
+    lm_kctx k = make_kctx(node, in, out, dry, pool);
+    k.prepared = prepared;
+    k.run = rs;
     loom_status s = node->op->run(&k);
+    if (s == LM_KOUT_FAILED && k.kout_status)
+        s = k.kout_status; /* the kernel passed on lm_kout()'s failure */
     lm_kctx_release_scratch(&k);
+    if (rs)
+        reset_scratch(rs);
     if (s == LOOM_OK) {
         for (int o = 0; o < node->n_out; o++)
             if (node->out[o] >= 0 && !out[o])
@@ -46,15 +138,7 @@ loom_status lm_prepare_node(const lm_node *node, loom_tensor *const *in, void **
         return LOOM_OK;
     loom_tensor *out[node->n_out + 1];
     memset(out, 0, sizeof(loom_tensor *) * (size_t)(node->n_out + 1));
-    lm_kctx k = {
-        .node = node,
-        .n_in = node->n_in,
-        .n_out = node->n_out,
-        .in = in,
-        .out = out,
-        .dry = true,
-        .pool = pool,
-    };
+    lm_kctx k = make_kctx(node, in, out, true, pool);
     loom_status s = node->op->prepare(&k);
     lm_kctx_release_scratch(&k);
     for (int o = 0; o < node->n_out; o++)
@@ -88,55 +172,135 @@ static loom_status check_inputs(const loom_model *m, loom_tensor *const *inputs)
     return LOOM_OK;
 }
 
-/* Runs the plan's steps; @val holds every value's tensor, @owned marks ours. */
-static loom_status run_steps(loom_model *m, const lm_plan *p, loom_tensor **val, bool *owned)
+/* Drops this run's reference to value @v (frees heap data, keeps pooled headers). */
+static void release_value(lm_run_state *rs, int v)
+{
+    if (rs->owned[v])
+        loom_tensor_destroy(rs->val[v]);
+    rs->val[v] = NULL;
+    rs->owned[v] = false;
+}
+
+/* Runs device segment @sg: host inputs in, escaping outputs back to host tensors. */
+static loom_status run_segment(const lm_plan *p, const lm_plan_segment *sg, lm_run_state *rs)
+{
+    loom_tensor *in[sg->n_in + 1], *out[sg->n_out + 1];
+    loom_status s = LOOM_OK;
+    int made = 0;
+    for (int i = 0; i < sg->n_in; i++)
+        in[i] = rs->val[sg->in[i]];
+    for (; made < sg->n_out && !s; made++) {
+        int v = sg->out[made];
+        loom_tensor *t = value_header(rs, v);
+        if (!t) {
+            s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+            break;
+        }
+        const loom_tensor *shape = &p->shapes[v];
+        if ((s = lm_tensor_init_shape(t, shape->dtype, shape->rank, shape->dims)) ||
+            (s = alloc_value_data(rs, v, t))) {
+            if (!t->pooled)
+                free(t);
+            break;
+        }
+        out[made] = t;
+        rs->val[v] = t;
+        rs->owned[v] = true;
+    }
+    if (!s && (s = sg->dev->ops->run(sg->dev, sg->state, in, out)))
+        lm_error_prefix("device %s", sg->dev->name);
+    return s;
+}
+
+/* Runs the plan's steps over @rs's value table. */
+static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
 {
     const lm_graph *g = m->g;
     for (int step = 0; step < p->n_steps; step++) {
+        if (p->segment_at && p->segment_at[step] >= 0) {
+            const lm_plan_segment *sg = &p->segments[p->segment_at[step]];
+            loom_status s = run_segment(p, sg, rs);
+            if (s)
+                return s;
+            for (int i = 0; i < sg->n_in; i++) {
+                int v = sg->in[i];
+                if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
+                    release_value(rs, v);
+            }
+            step = sg->last;
+            continue;
+        }
         const lm_node *n = &g->nodes[p->steps[step]];
         loom_tensor *in[n->n_in + 1];
         loom_tensor *out[n->n_out + 1];
         for (int i = 0; i < n->n_in; i++)
-            in[i] = n->in[i] >= 0 ? val[n->in[i]] : NULL;
+            in[i] = n->in[i] >= 0 ? rs->val[n->in[i]] : NULL;
         memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
-        loom_status s = lm_run_node(n, in, out, false, p->prepared[step], m->ctx->pool);
+        loom_status s = lm_run_node(n, in, out, false, p->prepared[step], m->ctx->pool, rs);
         for (int o = 0; o < n->n_out; o++) {
             int v = n->out[o];
             if (s || v < 0) {
                 loom_tensor_destroy(out[o]);
                 continue;
             }
-            val[v] = out[o];
-            owned[v] = true;
+            rs->val[v] = out[o];
+            rs->owned[v] = true;
         }
         if (s)
             return s;
         /* Free what no later step reads. */
         for (int i = 0; i < n->n_in; i++) {
             int v = n->in[i];
-            if (v >= 0 && owned[v] && p->last_use[v] == step && !g->values[v].is_output) {
-                loom_tensor_destroy(val[v]);
-                val[v] = NULL;
-                owned[v] = false;
-            }
+            if (v >= 0 && rs->owned[v] && p->last_use[v] == step && !g->values[v].is_output)
+                release_value(rs, v);
         }
     }
     return LOOM_OK;
 }
 
-loom_status loom_model_run(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
-                           loom_tensor **outputs, size_t n_outputs)
+/* Hands the graph outputs to the caller: moved, cloned, or (run_into) already in place. */
+static loom_status collect_outputs(const lm_graph *g, lm_run_state *rs, loom_tensor **outputs,
+                                   bool into)
+{
+    for (int o = 0; o < g->n_outputs; o++) {
+        int v = g->outputs[o];
+        loom_tensor *t = rs->val[v];
+        if (!t)
+            return lm_error(LOOM_ERR_RUNTIME, "output '%s' was not computed", g->values[v].name);
+        if (into) {
+            if (t->data == outputs[o]->data)
+                continue;
+            if (t->nbytes != outputs[o]->nbytes || t->dtype != outputs[o]->dtype)
+                return lm_error(LOOM_ERR_SHAPE, "output '%s' does not fit the caller's tensor",
+                                g->values[v].name);
+            memcpy(outputs[o]->data, t->data, t->nbytes);
+        } else if (rs->owned[v] && !t->pooled) {
+            outputs[o] = t; /* moved; an output listed twice is cloned the second time */
+            rs->owned[v] = false;
+        } else if (!(outputs[o] = lm_tensor_clone(t))) {
+            return LOOM_ERR_NO_MEMORY;
+        }
+    }
+    return LOOM_OK;
+}
+
+static loom_status run_model(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
+                             loom_tensor **outputs, size_t n_outputs, bool into)
 {
     if (!m || (n_inputs && !inputs) || (n_outputs && !outputs))
         return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_run: NULL argument");
-    for (size_t i = 0; i < n_outputs; i++)
-        outputs[i] = NULL;
     const lm_graph *g = m->g;
+    if (!into)
+        for (size_t i = 0; i < n_outputs; i++)
+            outputs[i] = NULL;
     if (n_inputs != (size_t)g->n_inputs || n_outputs != (size_t)g->n_outputs)
         return lm_error(LOOM_ERR_INVALID_ARGUMENT,
                         "%s: called with %zu inputs and %zu outputs, the model has %d and %d",
                         m->name, n_inputs, n_outputs, g->n_inputs, g->n_outputs);
     loom_status s = check_inputs(m, inputs);
+    for (size_t o = 0; into && !s && o < n_outputs; o++)
+        if (!outputs[o] || !outputs[o]->data)
+            s = lm_error(LOOM_ERR_INVALID_ARGUMENT, "output tensor %zu is NULL", o);
     if (s) {
         lm_error_prefix("%s", m->name);
         return s;
@@ -147,49 +311,49 @@ loom_status loom_model_run(loom_model *m, loom_tensor *const *inputs, size_t n_i
         lm_error_prefix("%s", m->name);
         return s;
     }
-    loom_tensor **val = calloc((size_t)g->n_values + 1, sizeof(loom_tensor *));
-    bool *owned = calloc((size_t)g->n_values + 1, sizeof(bool));
-    if (!val || !owned) {
+    lm_run_state *rs = lm_run_state_get(p, g);
+    if (!rs) {
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
         goto out;
     }
     for (int v = 0; v < g->n_values; v++)
-        val[v] = p->constant[v];
+        rs->val[v] = p->constant[v];
     for (int i = 0; i < g->n_inputs; i++)
-        val[g->inputs[i]] = inputs[i];
-    if ((s = run_steps(m, p, val, owned)))
-        goto out;
-    for (int o = 0; o < g->n_outputs; o++) {
-        int v = g->outputs[o];
-        if (owned[v]) { /* moved; an output listed twice is cloned the second time */
-            outputs[o] = val[v];
-            owned[v] = false;
-        } else if (val[v]) {
-            if (!(outputs[o] = lm_tensor_clone(val[v]))) {
-                s = LOOM_ERR_NO_MEMORY;
-                goto out;
-            }
-        } else {
-            s = lm_error(LOOM_ERR_RUNTIME, "output '%s' was not computed", g->values[v].name);
-            goto out;
-        }
-    }
+        rs->val[g->inputs[i]] = inputs[i];
+    if (into)
+        for (int o = 0; o < g->n_outputs; o++)
+            rs->user_out[g->outputs[o]] = outputs[o];
+    if (!(s = run_steps(m, p, rs)))
+        s = collect_outputs(g, rs, outputs, into);
 out:
-    if (s) {
+    if (s && !into) {
         for (size_t o = 0; o < n_outputs; o++) {
-            /* outputs moved out of val were unowned there: free them here */
             loom_tensor_destroy(outputs[o]);
             outputs[o] = NULL;
         }
-        lm_error_prefix("%s", m->name);
     }
-    if (val && owned)
-        for (int v = 0; v < g->n_values; v++)
-            if (owned[v])
-                loom_tensor_destroy(val[v]);
-    free(val);
-    free(owned);
+    if (s)
+        lm_error_prefix("%s", m->name);
+    if (rs) {
+        for (int v = 0; v < g->n_values; v++) {
+            release_value(rs, v);
+            rs->user_out[v] = NULL;
+        }
+        lm_run_state_put(p, rs, cached);
+    }
     if (!cached)
         lm_plan_free(g, p);
     return s;
+}
+
+loom_status loom_model_run(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
+                           loom_tensor **outputs, size_t n_outputs)
+{
+    return run_model(m, inputs, n_inputs, outputs, n_outputs, false);
+}
+
+loom_status loom_model_run_into(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
+                                loom_tensor *const *outputs, size_t n_outputs)
+{
+    return run_model(m, inputs, n_inputs, (loom_tensor **)outputs, n_outputs, true);
 }

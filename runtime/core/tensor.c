@@ -114,7 +114,9 @@ const char *lm_dims_str(int rank, const int64_t *dims, char *buf, size_t len)
 loom_status lm_tensor_init_shape(loom_tensor *t, loom_dtype dtype, int rank, const int64_t *dims)
 {
     char buf[128];
+    bool pooled = t->pooled; /* a property of the header's storage, not of the shape */
     memset(t, 0, sizeof(*t));
+    t->pooled = pooled;
     size_t esize = loom_dtype_size(dtype);
     if (esize == 0)
         return lm_error(LOOM_ERR_UNSUPPORTED, "tensors of type %s (%d) are not supported",
@@ -147,7 +149,7 @@ loom_status lm_tensor_alloc_data(loom_tensor *t)
 
 loom_tensor *lm_tensor_new(loom_dtype dtype, int rank, const int64_t *dims)
 {
-    loom_tensor *t = malloc(sizeof(*t));
+    loom_tensor *t = calloc(1, sizeof(*t));
     if (!t) {
         lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
         return NULL;
@@ -319,7 +321,7 @@ loom_status loom_tensor_wrap(loom_dtype dtype, int rank, const int64_t *dims, vo
     if (!out || (rank > 0 && !dims) || !data)
         return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_tensor_wrap: NULL argument");
     *out = NULL;
-    loom_tensor *t = malloc(sizeof(*t));
+    loom_tensor *t = calloc(1, sizeof(*t));
     if (!t)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     loom_status s = lm_tensor_init_shape(t, dtype, rank, dims);
@@ -346,7 +348,8 @@ void loom_tensor_destroy(loom_tensor *t)
         return;
     if (t->owns_data)
         free(t->data);
-    free(t);
+    if (!t->pooled)
+        free(t);
 }
 
 loom_dtype loom_tensor_dtype(const loom_tensor *t)

@@ -21,6 +21,7 @@ struct loom_tensor {
     void *data;    /* NULL only for shape-only tensors in the planner's dry pass */
     size_t nbytes; /* bytes of data, = count * dtype size */
     bool owns_data;
+    bool pooled; /* the header belongs to a run state: destroy frees only owned data */
 };
 
 /* Element count of @rank dims; -1 if any is negative or the product overflows

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../core/model.h"
 #include "exec.h"
 #include "kernel.h"
 #include "threadpool.h"
@@ -44,7 +45,7 @@ loom_tensor *lm_kout(lm_kctx *k, int i, loom_dtype dtype, int rank, const int64_
         lm_kfail(k, LOOM_ERR_RUNTIME, "kernel declared output %d twice", i);
         return NULL;
     }
-    loom_tensor *t = malloc(sizeof(*t));
+    loom_tensor *t = lm_exec_output_header(k, i);
     if (!t) {
         lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory");
         return NULL;
@@ -53,7 +54,9 @@ loom_tensor *lm_kout(lm_kctx *k, int i, loom_dtype dtype, int rank, const int64_
     if (!s && (!k->dry || computes_in_dry_pass(k->node)))
         s = lm_exec_alloc_output(k, i, t);
     if (s) {
-        free(t);
+        if (!t->pooled)
+            free(t);
+        k->kout_status = s;
         lm_error_prefix("node '%s' (%s): output %d", k->node->name, k->node->op_type, i);
         return NULL;
     }
@@ -96,6 +99,9 @@ void *lm_kscratch(lm_kctx *k, size_t bytes)
         lm_kfail(k, LOOM_ERR_NO_MEMORY, "scratch of %zu bytes exceeds the limit", bytes);
         return NULL;
     }
+    void *fast = lm_exec_scratch(k, bytes);
+    if (fast)
+        return fast;
     struct lm_scratch_block *b = malloc(sizeof(*b) + bytes);
     if (!b) {
         lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory for %zu bytes of scratch", bytes);

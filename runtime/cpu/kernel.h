@@ -51,7 +51,12 @@ typedef struct lm_op_def {
      */
     lm_kernel_fn prepare;
     void (*free_prepared)(void *state);
+    unsigned flags; /* LM_OP_* */
 } lm_op_def;
+
+/* The kernel applies the activation a fusion pass records in the node's
+ * _loom_act (string), _loom_alpha and _loom_beta (float) attributes. */
+#define LM_OP_FUSES_ACTIVATION 1u
 
 /* Table entries: LM_OP("", "Relu", op_relu), ..., LM_OP_END. */
 #define LM_OP(domain_, op_type_, run_)                                                             \
@@ -75,6 +80,8 @@ struct lm_kctx {
     void *prepared; /* see lm_op_def.prepare; NULL when the op has none */
     struct lm_threadpool *pool;
     struct lm_scratch_block *scratch;
+    struct lm_run_state *run; /* executor state; NULL while planning */
+    loom_status kout_status;  /* why lm_kout() last returned NULL */
 };
 
 /* Input @i or NULL when absent (also for i >= n_in). */

@@ -3,12 +3,14 @@
 
 #include "kernel.h"
 #include "ops/ew.h"
+#include "ops/more_ops.h"
 #include "ops/nn_private.h"
 #include "ops/tensor_ops.h"
 
 static const lm_op_def *const op_families[] = {
-    lm_ops_elementwise, lm_ops_unary, lm_ops_reduce, lm_ops_tensor, lm_ops_index, lm_ops_resize,
-    lm_ops_nn,          lm_ops_conv,  lm_ops_pool,   lm_ops_norm,   lm_ops_quant,
+    lm_ops_elementwise, lm_ops_unary, lm_ops_reduce, lm_ops_tensor, lm_ops_index,  lm_ops_resize,
+    lm_ops_nn,          lm_ops_conv,  lm_ops_pool,   lm_ops_norm,   lm_ops_quant,  lm_ops_rnn,
+    lm_ops_einsum,      lm_ops_loss,  lm_ops_vision, lm_ops_misc,   lm_ops_signal, lm_ops_training,
 };
 
 /* The default domain is spelled "" or "ai.onnx" in models. */

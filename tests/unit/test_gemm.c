@@ -312,6 +312,18 @@ static void blas_wrapper(void **state)
     assert_non_null(lm_sgemm_default_config()->name);
 }
 
+/* A context on the CPU only: these tests are about the CPU kernels, and the
+ * default ("auto") would hand nodes to an accelerator if one is present. */
+static loom_context *cpu_context(void)
+{
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "cpu";
+    loom_context *ctx = NULL;
+    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
+    return ctx;
+}
+
 /* ---- fused epilogues through the operators --------------------------------- */
 
 typedef struct fuse_case {
@@ -408,7 +420,7 @@ static float *run_fuse_model(const fuse_case *fc, bool fused, int64_t *count)
     uint8_t *buf = ob_pack(m, &len);
     loom_context *ctx;
     loom_model *model = NULL;
-    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    ctx = cpu_context();
     loom_status st = loom_model_load_memory(ctx, buf, len, "fuse.onnx", &model);
     if (st)
         print_error("%s\n", loom_last_error());
@@ -650,7 +662,7 @@ static void *run_q_model(const char *op, bool w_const, size_t *bytes)
     uint8_t *buf = ob_pack(m, &len);
     loom_context *ctx;
     loom_model *model = NULL;
-    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    ctx = cpu_context();
     loom_status st = loom_model_load_memory(ctx, buf, len, "q.onnx", &model);
     if (st)
         print_error("%s\n", loom_last_error());
@@ -718,7 +730,7 @@ static void depthwise_case(int64_t k, int64_t stride, int64_t pad_l, int64_t pad
     uint8_t *buf = ob_pack(m, &len);
     loom_context *ctx;
     loom_model *model = NULL;
-    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    ctx = cpu_context();
     assert_int_equal(loom_model_load_memory(ctx, buf, len, "dw.onnx", &model), LOOM_OK);
     free(buf);
     ob_free(m);
@@ -802,7 +814,7 @@ static float *run_conv3x3(int64_t C, int64_t M, int64_t H, int64_t W, int64_t pa
     uint8_t *buf = ob_pack(m, &len);
     loom_context *ctx;
     loom_model *model = NULL;
-    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    ctx = cpu_context();
     assert_int_equal(loom_model_load_memory(ctx, buf, len, "wino.onnx", &model), LOOM_OK);
     free(buf);
     ob_free(m);

@@ -1,5 +1,6 @@
 /* run.c - `loomctl run`: load a model, feed inputs, print outputs and latency. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,10 @@ typedef struct run_args {
     const char *output_dir;
     int threads;
     int repeat;
-    int n_inputs;
+    bool stats;
+    int n_inputs, n_dims;
+    char *dim_name[MAX_IO];
+    int64_t dim_value[MAX_IO];
     char *input_name[MAX_IO];
     const char *input_file[MAX_IO];
 } run_args;
@@ -48,6 +52,10 @@ static int parse_args(int argc, char **argv, run_args *a)
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(arg, "--stats") == 0) {
+            a->stats = true;
+            continue;
+        }
         if (arg[0] != '-') {
             if (a->model) {
                 fprintf(stderr, "loomctl run: unexpected argument '%s'\n", arg);
@@ -69,6 +77,16 @@ static int parse_args(int argc, char **argv, run_args *a)
             }
             a->input_name[a->n_inputs] = strndup(val, (size_t)(eq - val));
             a->input_file[a->n_inputs++] = eq + 1;
+        } else if (strcmp(arg, "--dim") == 0) {
+            const char *eq = strchr(val, '=');
+            int v;
+            if (!eq || eq == val || a->n_dims == MAX_IO ||
+                parse_int(eq + 1, "--dim NAME=", 0, 1 << 30, &v)) {
+                fprintf(stderr, "loomctl run: --dim takes NAME=SIZE, got '%s'\n", val);
+                return -1;
+            }
+            a->dim_name[a->n_dims] = strndup(val, (size_t)(eq - val));
+            a->dim_value[a->n_dims++] = v;
         } else if (strcmp(arg, "--device") == 0) {
             a->device = val;
         } else if (strcmp(arg, "--output-dir") == 0) {
@@ -85,8 +103,9 @@ static int parse_args(int argc, char **argv, run_args *a)
         }
     }
     if (!a->model) {
-        fprintf(stderr, "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
-                        "[--threads N] [--repeat N] [--output-dir DIR]\n");
+        fprintf(stderr,
+                "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
+                "[--threads N] [--repeat N] [--output-dir DIR] [--dim NAME=SIZE] [--stats]\n");
         return -1;
     }
     return 0;
@@ -201,6 +220,19 @@ static int time_runs(loom_model *m, loom_tensor **in, size_t n_in, loom_tensor *
     return 0;
 }
 
+static void print_stats(loom_model *m)
+{
+    loom_model_stats st = {.struct_size = sizeof(st)};
+    if (loom_model_get_stats(m, &st))
+        return;
+    printf("stats: %d nodes after fusion (%d BatchNorms folded, %d activations fused, "
+           "%d identities removed, %d QDQ groups to int8), %d kernels per run\n"
+           "stats: arena %.2f MiB peak for intermediates, constants %.2f MiB, %d plan(s)\n",
+           st.nodes, st.batchnorms_folded, st.activations_fused, st.identities_removed,
+           st.qdq_fused, st.steps, (double)st.arena_bytes / (1 << 20),
+           (double)st.constant_bytes / (1 << 20), st.plans);
+}
+
 int loomctl_run(int argc, char **argv)
 {
     run_args a = {0};
@@ -225,6 +257,11 @@ int loomctl_run(int argc, char **argv)
         rc = fail("load");
         goto out;
     }
+    for (int i = 0; i < a.n_dims; i++)
+        if (loom_model_bind_dim(m, a.dim_name[i], a.dim_value[i])) {
+            rc = fail("--dim");
+            goto out;
+        }
     printf("model %s: loaded in %.1f ms\n", loom_model_name(m), now_ms() - t0);
     n_in = loom_model_input_count(m);
     n_out = loom_model_output_count(m);
@@ -242,6 +279,8 @@ int loomctl_run(int argc, char **argv)
     if (a.output_dir && write_outputs(a.output_dir, m, out, n_out))
         goto out;
     rc = time_runs(m, in, n_in, out, n_out, a.repeat);
+    if (!rc && a.stats)
+        print_stats(m);
 out:
     for (size_t i = 0; i < n_in; i++)
         loom_tensor_destroy(in[i]);
@@ -249,6 +288,8 @@ out:
         loom_tensor_destroy(out[o]);
     for (int i = 0; i < a.n_inputs; i++)
         free(a.input_name[i]);
+    for (int i = 0; i < a.n_dims; i++)
+        free(a.dim_name[i]);
     loom_model_destroy(m);
     loom_context_destroy(ctx);
     return rc;

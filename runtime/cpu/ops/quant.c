@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cpu_features.h"
 #include "../kernel.h"
 #include "../qgemm.h"
 
@@ -42,78 +41,23 @@ static inline int32_t clamp_round(float v, float lo, float hi)
 }
 
 /*
- * Requantizes one row: y[c] = saturate(round_half_even((float)(int32)(acc[c]
- * + bias) * mult) + z), with lo/hi as in clamp_round. After the int8 GEMM
- * went SIMD this scalar loop cost as much as the product, so rows go 16 at a
- * time through one vector-extension source compiled per ISA. Each lane does
- * exactly the scalar operations (same conversions, no contraction in ISO C,
- * the same magic-number rounding), so results are bit-identical.
+ * for (j = 0; j < n; j++) BODY, in fixed blocks of 16 then the tail: GCC's -O2
+ * ("very cheap") vectorizer cost model skips loops with a variable trip count,
+ * and these elementwise loops are 3-4x faster vectorized. Pointers used in
+ * BODY should be restrict so that no aliasing check is needed either.
  */
-typedef float rq_f32x16 __attribute__((vector_size(64)));
-typedef int32_t rq_i32x16 __attribute__((vector_size(64)));
-typedef uint32_t rq_u32x16 __attribute__((vector_size(64)));
-typedef uint8_t rq_u8x16 __attribute__((vector_size(16)));
-typedef int8_t rq_s8x16 __attribute__((vector_size(16)));
-
-#define DEFINE_REQUANT_ROW(NAME, TARGET, TY, VTY)                                                  \
-    static TARGET void NAME(const int32_t *acc, int64_t n, uint32_t bias, float mult, float lo,    \
-                            float hi, int32_t z, TY *y)                                            \
-    {                                                                                              \
-        const rq_f32x16 vlo = (rq_f32x16){0} + lo, vhi = (rq_f32x16){0} + hi;                      \
-        int64_t c = 0;                                                                             \
-        for (; c + 16 <= n; c += 16) {                                                             \
-            rq_u32x16 u;                                                                           \
-            memcpy(&u, acc + c, sizeof u);                                                         \
-            u += bias;                                                                             \
-            rq_f32x16 f = __builtin_convertvector((rq_i32x16)u, rq_f32x16) * mult;                 \
-            rq_i32x16 m = f > vlo;                                                                 \
-            f = (rq_f32x16)(((rq_i32x16)f & m) | ((rq_i32x16)vlo & ~m));                           \
-            m = f < vhi;                                                                           \
-            f = (rq_f32x16)(((rq_i32x16)f & m) | ((rq_i32x16)vhi & ~m));                           \
-            f = (f + ROUND_MAGIC) - ROUND_MAGIC;                                                   \
-            VTY out = __builtin_convertvector(__builtin_convertvector(f, rq_i32x16) + z, VTY);     \
-            memcpy(y + c, &out, sizeof out);                                                       \
+#define BLOCKED_FOR(j, n, BODY)                                                                    \
+    do {                                                                                           \
+        int64_t j##_blk = 0;                                                                       \
+        for (; j##_blk + 16 <= (n); j##_blk += 16)                                                 \
+            for (int j##_t = 0; j##_t < 16; j##_t++) {                                             \
+                int64_t j = j##_blk + j##_t;                                                       \
+                BODY;                                                                              \
+            }                                                                                      \
+        for (int64_t j = j##_blk; j < (n); j++) {                                                  \
+            BODY;                                                                                  \
         }                                                                                          \
-        for (; c < n; c++) {                                                                       \
-            int32_t v = (int32_t)((uint32_t)acc[c] + bias);                                        \
-            y[c] = (TY)(clamp_round((float)v * mult, lo, hi) + z);                                 \
-        }                                                                                          \
-    }
-
-typedef void (*requant_u8_fn)(const int32_t *, int64_t, uint32_t, float, float, float, int32_t,
-                              uint8_t *);
-typedef void (*requant_s8_fn)(const int32_t *, int64_t, uint32_t, float, float, float, int32_t,
-                              int8_t *);
-#if defined(__x86_64__)
-DEFINE_REQUANT_ROW(requant_row_u8_avx512f, __attribute__((target("avx512f"))), uint8_t, rq_u8x16)
-DEFINE_REQUANT_ROW(requant_row_s8_avx512f, __attribute__((target("avx512f"))), int8_t, rq_s8x16)
-DEFINE_REQUANT_ROW(requant_row_u8_avx2, __attribute__((target("avx2"))), uint8_t, rq_u8x16)
-DEFINE_REQUANT_ROW(requant_row_s8_avx2, __attribute__((target("avx2"))), int8_t, rq_s8x16)
-#endif
-DEFINE_REQUANT_ROW(requant_row_u8_generic, , uint8_t, rq_u8x16)
-DEFINE_REQUANT_ROW(requant_row_s8_generic, , int8_t, rq_s8x16)
-
-static void requant_row_u8(const int32_t *acc, int64_t n, uint32_t bias, float mult, float lo,
-                           float hi, int32_t z, uint8_t *y)
-{
-    requant_u8_fn fn = requant_row_u8_generic;
-#if defined(__x86_64__)
-    const lm_cpu_features *f = lm_cpu_features_get();
-    fn = f->avx512f ? requant_row_u8_avx512f : f->avx2_fma ? requant_row_u8_avx2 : fn;
-#endif
-    fn(acc, n, bias, mult, lo, hi, z, y);
-}
-
-static void requant_row_s8(const int32_t *acc, int64_t n, uint32_t bias, float mult, float lo,
-                           float hi, int32_t z, int8_t *y)
-{
-    requant_s8_fn fn = requant_row_s8_generic;
-#if defined(__x86_64__)
-    const lm_cpu_features *f = lm_cpu_features_get();
-    fn = f->avx512f ? requant_row_s8_avx512f : f->avx2_fma ? requant_row_s8_avx2 : fn;
-#endif
-    fn(acc, n, bias, mult, lo, hi, z, y);
-}
+    } while (0)
 
 /* ---------------------------------------------------------------------------- */
 /* shared helpers                                                                */
@@ -208,19 +152,23 @@ typedef struct qdq_job {
     float lo, hi; /* quantize: output range (without zero point) */
 } qdq_job;
 
+/* Row kernels take restrict parameters: GCC honours restrict on parameters
+ * (also once inlined), not on block-scope pointers, and the vectorizer needs it
+ * to avoid an aliasing check. */
 #define DEFINE_QUANTIZE(NAME, TX, TY)                                                              \
+    static void NAME##_row(const TX *restrict x, TY *restrict y, int64_t n, float s, float lo,     \
+                           float hi, int32_t z)                                                    \
+    {                                                                                              \
+        BLOCKED_FOR(i, n, y[i] = (TY)(clamp_round((float)x[i] / s, lo, hi) + z));                  \
+    }                                                                                              \
     static void NAME(void *arg, int64_t begin, int64_t end)                                        \
     {                                                                                              \
         const qdq_job *j = arg;                                                                    \
         for (int64_t r = begin; r < end; r++) {                                                    \
             int64_t a = r % j->n;                                                                  \
-            float s = j->scale[a];                                                                 \
             int32_t z = j->zp[a];                                                                  \
-            float lo = j->lo - (float)z, hi = j->hi - (float)z;                                    \
-            const TX *x = (const TX *)j->x + r * j->inner;                                         \
-            TY *y = (TY *)j->y + r * j->inner;                                                     \
-            for (int64_t i = 0; i < j->inner; i++)                                                 \
-                y[i] = (TY)(clamp_round((float)x[i] / s, lo, hi) + z);                             \
+            NAME##_row((const TX *)j->x + r * j->inner, (TY *)j->y + r * j->inner, j->inner,       \
+                       j->scale[a], j->lo - (float)z, j->hi - (float)z, z);                        \
         }                                                                                          \
     }
 
@@ -229,24 +177,53 @@ DEFINE_QUANTIZE(quantize_f32_s8, float, int8_t)
 DEFINE_QUANTIZE(quantize_i32_u8, int32_t, uint8_t)
 DEFINE_QUANTIZE(quantize_i32_s8, int32_t, int8_t)
 
-#define DEFINE_DEQUANTIZE(NAME, TX)                                                                \
+/* WT: the type x - zp is computed in; int32 data needs int64 (a nonzero zero
+ * point is out of spec for it but must not overflow). */
+#define DEFINE_DEQUANTIZE(NAME, TX, WT)                                                            \
+    static void NAME##_row(const TX *restrict x, float *restrict y, int64_t n, float s, WT z)      \
+    {                                                                                              \
+        BLOCKED_FOR(i, n, y[i] = (float)((WT)x[i] - z) * s);                                       \
+    }                                                                                              \
     static void NAME(void *arg, int64_t begin, int64_t end)                                        \
     {                                                                                              \
         const qdq_job *j = arg;                                                                    \
         for (int64_t r = begin; r < end; r++) {                                                    \
             int64_t a = r % j->n;                                                                  \
-            float s = j->scale[a];                                                                 \
-            int64_t z = j->zp[a];                                                                  \
-            const TX *x = (const TX *)j->x + r * j->inner;                                         \
-            float *y = (float *)j->y + r * j->inner;                                               \
-            for (int64_t i = 0; i < j->inner; i++)                                                 \
-                y[i] = (float)((int64_t)x[i] - z) * s;                                             \
+            NAME##_row((const TX *)j->x + r * j->inner, (float *)j->y + r * j->inner, j->inner,    \
+                       j->scale[a], (WT)j->zp[a]);                                                 \
         }                                                                                          \
     }
 
-DEFINE_DEQUANTIZE(dequantize_u8, uint8_t)
-DEFINE_DEQUANTIZE(dequantize_s8, int8_t)
-DEFINE_DEQUANTIZE(dequantize_i32, int32_t)
+DEFINE_DEQUANTIZE(dequantize_u8, uint8_t, int32_t)
+DEFINE_DEQUANTIZE(dequantize_s8, int8_t, int32_t)
+DEFINE_DEQUANTIZE(dequantize_i32, int32_t, int64_t)
+
+/* Requantizes a row of int32 accumulators (plus a bias) with one multiplier. */
+#define DEFINE_REQUANT_ROW(NAME, TY)                                                               \
+    static void NAME(const int32_t *restrict acc, TY *restrict y, int64_t n, uint32_t bias,        \
+                     float mult, float lo, float hi, int32_t z)                                    \
+    {                                                                                              \
+        BLOCKED_FOR(                                                                               \
+            c, n,                                                                                  \
+            y[c] =                                                                                 \
+                (TY)(clamp_round((float)(int32_t)((uint32_t)acc[c] + bias) * mult, lo, hi) + z));  \
+    }
+
+DEFINE_REQUANT_ROW(requant_row_u8, uint8_t)
+DEFINE_REQUANT_ROW(requant_row_s8, int8_t)
+
+/* Same with a per-column multiplier (sa * bs[c]) / sy, in that order: it is
+ * how ONNX Runtime rounds the product of the three scales. */
+#define DEFINE_REQUANT_COLS(NAME, TY)                                                              \
+    static void NAME(const int32_t *restrict acc, TY *restrict y, int64_t n, float sa,             \
+                     const float *restrict bs, float sy, float lo, float hi, int32_t z)            \
+    {                                                                                              \
+        BLOCKED_FOR(c, n,                                                                          \
+                    y[c] = (TY)(clamp_round((float)acc[c] * (sa * bs[c] / sy), lo, hi) + z));      \
+    }
+
+DEFINE_REQUANT_COLS(requant_cols_u8, uint8_t)
+DEFINE_REQUANT_COLS(requant_cols_s8, int8_t)
 
 /*
  * Validates scale/zero point against x for (De)QuantizeLinear and splits x into
@@ -561,10 +538,10 @@ static int64_t qp_offset(int kind, int64_t mat, int64_t per)
     return kind == QP_BATCHED ? mat * per : 0;
 }
 
-/* Tile sizes for splitting a product across threads. */
 /* Output tiles handed to the int8 GEMM: each packs its share of the
  * activations, so tiles span all rows (mm_rows) when there are enough column
- * tiles to keep the threads busy; MM_TM is a multiple of every kernel's rows. */
+ * tiles to keep the threads busy; MM_TM is a multiple of every kernel's rows
+ * so packed weights are used in place. */
 #define MM_TM 96
 #define MM_TN 256
 
@@ -606,7 +583,7 @@ typedef struct mm_job {
     const int32_t *y_zp;
 } mm_job;
 
-#define DEFINE_MM_REQUANT(NAME, TY, ROW_FN)                                                        \
+#define DEFINE_MM_REQUANT(NAME, SUF, TY)                                                           \
     static void NAME(const mm_job *j, int64_t t, int64_t am, int64_t bm, int64_t m0, int64_t m1,   \
                      int64_t n0, int64_t n1)                                                       \
     {                                                                                              \
@@ -618,21 +595,19 @@ typedef struct mm_job {
             float sa = as[j->a_sk == QP_SINGLE ? 0 : i];                                           \
             float sy = j->y_s[j->y_sk == QP_SINGLE ? 0 : i];                                       \
             int32_t z = j->y_zp[j->y_sk == QP_SINGLE ? 0 : i];                                     \
-            float lo = qlo - (float)z, hi = qhi - (float)z;                                        \
-            const int32_t *acc = j->acc + (t * g->M + i) * g->N;                                   \
-            TY *y = (TY *)j->y + (t * g->M + i) * g->N;                                            \
-            if (j->b_sk == QP_SINGLE) {                                                            \
-                float mult = sa * bs[0] / sy;                                                      \
-                ROW_FN(acc + n0, n1 - n0, 0, mult, lo, hi, z, y + n0);                             \
-            } else {                                                                               \
-                for (int64_t c = n0; c < n1; c++)                                                  \
-                    y[c] = (TY)(clamp_round((float)acc[c] * (sa * bs[c] / sy), lo, hi) + z);       \
-            }                                                                                      \
+            const int32_t *acc = j->acc + (t * g->M + i) * g->N + n0;                              \
+            TY *y = (TY *)j->y + (t * g->M + i) * g->N + n0;                                       \
+            if (j->b_sk == QP_SINGLE)                                                              \
+                requant_row_##SUF(acc, y, n1 - n0, 0, sa * bs[0] / sy, qlo - (float)z,             \
+                                  qhi - (float)z, z);                                              \
+            else                                                                                   \
+                requant_cols_##SUF(acc, y, n1 - n0, sa, bs + n0, sy, qlo - (float)z,               \
+                                   qhi - (float)z, z);                                             \
         }                                                                                          \
     }
 
-DEFINE_MM_REQUANT(mm_requant_u8, uint8_t, requant_row_u8)
-DEFINE_MM_REQUANT(mm_requant_s8, int8_t, requant_row_s8)
+DEFINE_MM_REQUANT(mm_requant_u8, u8, uint8_t)
+DEFINE_MM_REQUANT(mm_requant_s8, s8, int8_t)
 
 static void mm_run(void *arg, int64_t begin, int64_t end)
 {
@@ -919,12 +894,25 @@ static loom_status conv_geometry(lm_kctx *k, const loom_tensor *x, const loom_te
     return LOOM_OK;
 }
 
-/* im2col for one image and group: row (c, kernel offset), column = output position;
- * positions in the padding get the input zero point, so they contribute 0. */
+/*
+ * Execution works on a chunk of images at once so that each conv costs two
+ * parallel loops (im2col rows, then GEMM tiles over every image and group)
+ * instead of two per image and group: depthwise convs have hundreds of groups
+ * with tiny GEMMs each. "ng" below numbers (image, group) pairs in the chunk.
+ */
+
+/* Scratch allowed per chunk: more images per chunk only while it fits (tests
+ * set it tiny to exercise chunking). */
+#ifndef CONV_CHUNK_BYTES
+#define CONV_CHUNK_BYTES ((int64_t)64 << 20)
+#endif
+
+/* im2col: row (ng, c, kernel offset), column = output position; positions in
+ * the padding get the input zero point, so they contribute 0. */
 typedef struct im2col_job {
     const conv_geom *g;
-    const uint8_t *x; /* the group's first channel of one image */
-    uint8_t *col;     /* [kdim, out_size] */
+    const uint8_t *x; /* first image of the chunk */
+    uint8_t *col;     /* [ng][kdim][out_size] */
     uint8_t pad;
 } im2col_job;
 
@@ -934,13 +922,15 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end)
     const conv_geom *g = j->g;
     int nsp = g->nsp, last = nsp - 1;
     for (int64_t r = begin; r < end; r++) {
-        int64_t c = r / g->ker_size, kr = r % g->ker_size;
+        int64_t ng = r / g->kdim, rr = r % g->kdim;
+        int64_t c = rr / g->ker_size, kr = rr % g->ker_size;
         int64_t kidx[CONV_MAX_SP];
         for (int d = nsp - 1; d >= 0; d--) {
             kidx[d] = kr % g->ker[d];
             kr /= g->ker[d];
         }
-        const uint8_t *xc = j->x + c * g->in_size;
+        /* channel (n * C + grp * Cg + c) of the chunk = ng * Cg + c, as C = group * Cg */
+        const uint8_t *xc = j->x + (ng * g->Cg + c) * g->in_size;
         uint8_t *dst = j->col + r * g->out_size;
         /* Walk the output positions of all but the last dimension with an odometer,
          * then fill the last dimension as one run. */
@@ -977,11 +967,19 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end)
 
 typedef struct conv_job {
     const conv_geom *g;
-    lm_qgemm_params p; /* one image and group */
-    int64_t mt, nt, tm;
-    int64_t m_base; /* first output channel of the group */
+    const uint8_t *w;
+    bool w_signed, x_signed;
+    const uint8_t *b; /* im2col buffer, or the chunk's first image when direct */
+    bool direct;
+    int32_t *acc; /* ConvInteger: the chunk's output; QLinearConv: [ng][Mg][out_size] */
+    const int32_t *w_zp;
+    bool w_zp_per_ch;
+    const int32_t *x_zp;
+    int64_t mt, nt;       /* GEMM tiles per (image, group) */
+    int64_t tm;           /* rows per tile */
+    const q_prepared *qp; /* W packed per group at plan time, or NULL */
     /* requantization (QLinearConv); y == NULL for ConvInteger */
-    void *y; /* the group's first output channel of one image */
+    void *y; /* the chunk's output */
     bool y_signed;
     const int32_t *bias; /* NULL or [M] */
     float x_s, y_s;
@@ -990,39 +988,64 @@ typedef struct conv_job {
     int32_t y_zp;
 } conv_job;
 
-#define DEFINE_CONV_REQUANT(NAME, TY, ROW_FN)                                                      \
-    static void NAME(const conv_job *j, int64_t m0, int64_t m1, int64_t n0, int64_t n1)            \
+/* acc and y are the group's [Mg][out_size] blocks; m_base its first channel. */
+#define DEFINE_CONV_REQUANT(NAME, SUF, TY)                                                         \
+    static void NAME(const conv_job *j, const int32_t *acc, TY *y, int64_t m_base, int64_t m0,     \
+                     int64_t m1, int64_t n0, int64_t n1)                                           \
     {                                                                                              \
         float lo = (j->y_signed ? -128.0f : 0.0f) - (float)j->y_zp;                                \
         float hi = (j->y_signed ? 127.0f : 255.0f) - (float)j->y_zp;                               \
         int64_t os = j->g->out_size;                                                               \
         for (int64_t i = m0; i < m1; i++) {                                                        \
-            int64_t ch = j->m_base + i;                                                            \
+            int64_t ch = m_base + i;                                                               \
             float mult = j->x_s * j->w_s[j->w_s_per_ch ? ch : 0] / j->y_s;                         \
             uint32_t bias = j->bias ? (uint32_t)j->bias[ch] : 0;                                   \
-            const int32_t *acc = j->p.c + i * os;                                                  \
-            TY *y = (TY *)j->y + i * os;                                                           \
-            ROW_FN(acc + n0, n1 - n0, bias, mult, lo, hi, j->y_zp, y + n0);                        \
+            requant_row_##SUF(acc + i * os + n0, y + i * os + n0, n1 - n0, bias, mult, lo, hi,     \
+                              j->y_zp);                                                            \
         }                                                                                          \
     }
 
-DEFINE_CONV_REQUANT(conv_requant_u8, uint8_t, requant_row_u8)
-DEFINE_CONV_REQUANT(conv_requant_s8, int8_t, requant_row_s8)
+DEFINE_CONV_REQUANT(conv_requant_u8, u8, uint8_t)
+DEFINE_CONV_REQUANT(conv_requant_s8, s8, int8_t)
 
 static void conv_run(void *arg, int64_t begin, int64_t end)
 {
     const conv_job *j = arg;
+    const conv_geom *g = j->g;
     for (int64_t u = begin; u < end; u++) {
-        int64_t m0 = (u / j->nt) * j->tm, n0 = (u % j->nt) * MM_TN;
-        int64_t m1 = m0 + j->tm < j->p.m ? m0 + j->tm : j->p.m;
-        int64_t n1 = n0 + MM_TN < j->p.n ? n0 + MM_TN : j->p.n;
-        lm_qgemm_tile(&j->p, m0, m1, n0, n1);
-        if (j->y) {
-            if (j->y_signed)
-                conv_requant_s8(j, m0, m1, n0, n1);
-            else
-                conv_requant_u8(j, m0, m1, n0, n1);
-        }
+        int64_t ng = u / (j->mt * j->nt), r = u % (j->mt * j->nt);
+        int64_t grp = ng % g->group;
+        int64_t m0 = (r / j->nt) * j->tm, n0 = (r % j->nt) * MM_TN;
+        int64_t m1 = m0 + j->tm < g->Mg ? m0 + j->tm : g->Mg;
+        int64_t n1 = n0 + MM_TN < g->out_size ? n0 + MM_TN : g->out_size;
+        /* output channel block (n * M + grp * Mg) of the chunk = ng * Mg */
+        int64_t yoff = ng * g->Mg * g->out_size;
+        lm_qgemm_params p = {
+            .m = g->Mg,
+            .n = g->out_size,
+            .k = g->kdim,
+            .a = j->w + grp * g->Mg * g->kdim,
+            .lda = g->kdim,
+            .a_signed = j->w_signed,
+            /* direct: the image's group channels are already [Cg][out_size] */
+            .b = j->b + (j->direct ? ng * g->Cg * g->in_size : ng * g->kdim * g->out_size),
+            .ldb = g->out_size,
+            .b_signed = j->x_signed,
+            .c = j->acc + yoff,
+            .ldc = g->out_size,
+            .a_zp = j->w_zp + (j->w_zp_per_ch ? grp * g->Mg : 0),
+            .a_zp_per_row = j->w_zp_per_ch,
+            .b_zp = j->x_zp,
+            .b_zp_per_col = false,
+            .pa = j->qp ? j->qp->w[grp] : NULL,
+        };
+        lm_qgemm_tile(&p, m0, m1, n0, n1);
+        if (!j->y)
+            continue;
+        if (j->y_signed)
+            conv_requant_s8(j, p.c, (int8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
+        else
+            conv_requant_u8(j, p.c, (uint8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
     }
 }
 
@@ -1032,75 +1055,67 @@ typedef struct conv_args {
     int32_t x_zp;
     const int32_t *w_zp; /* one value or [M] */
     bool w_zp_per_ch;
-    int32_t *acc; /* ConvInteger: the output; QLinearConv: [Mg, out_size] scratch */
-    bool requant;
-    conv_job q; /* requantization fields when requant */
+    int32_t *out32; /* ConvInteger's output, NULL for QLinearConv */
+    conv_job q;     /* requantization fields for QLinearConv */
 } conv_args;
 
 static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, void *yout)
 {
-    size_t esz = 1; /* uint8 and int8 */
     bool direct = true;
     for (int i = 0; i < g->nsp; i++)
         direct = direct && g->ker[i] == 1 && g->stride[i] == 1 && g->pad[i] == 0 &&
                  g->out[i] == g->in[i];
+    bool requant = ca->out32 == NULL;
+    /* Scratch per image: the im2col rows of every group, the int32 accumulators
+     * before requantization. Each factor is bounded by a real tensor's size;
+     * products are checked. */
+    int64_t col_img = 0, acc_img = 0, per_img;
+    if (!direct && (__builtin_mul_overflow(g->C, g->ker_size, &col_img) ||
+                    __builtin_mul_overflow(col_img, g->out_size, &col_img) ||
+                    col_img > (int64_t)LM_MAX_TENSOR_BYTES))
+        return lm_kfail(
+            k, LOOM_ERR_NO_MEMORY,
+            "im2col buffer of %lld channels x %lld kernel x %lld positions is too large",
+            (long long)g->C, (long long)g->ker_size, (long long)g->out_size);
+    if (requant)
+        acc_img = g->M * g->out_size * (int64_t)sizeof(int32_t); /* 4x one output image */
+    per_img = col_img + acc_img;
+    int64_t nb = per_img > 0 ? CONV_CHUNK_BYTES / per_img : g->N;
+    nb = nb < 1 ? 1 : nb > g->N ? g->N : nb;
     uint8_t *col = NULL;
-    if (!direct) {
-        /* kdim * out_size bytes: both factors are bounded by real tensors, the
-         * product is checked. */
-        int64_t bytes;
-        if (__builtin_mul_overflow(g->kdim, g->out_size, &bytes) ||
-            (uint64_t)bytes > LM_MAX_TENSOR_BYTES)
-            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "im2col buffer of %lld x %lld is too large",
-                            (long long)g->kdim, (long long)g->out_size);
-        col = lm_kscratch(k, (size_t)(bytes > 0 ? bytes : 1));
-        if (!col)
-            return LOOM_ERR_NO_MEMORY;
-    }
-    const uint8_t *xd = ca->x->data;
-    const uint8_t *wd = ca->w->data;
-    const q_prepared *qp = k->prepared;
-    int64_t out_chan = g->out_size;
-    for (int64_t n = 0; n < g->N; n++) {
-        for (int64_t gr = 0; gr < g->group; gr++) {
-            const uint8_t *xg = xd + ((n * g->C + gr * g->Cg) * g->in_size) * esz;
-            const uint8_t *bmat = xg;
-            if (!direct) {
-                im2col_job ij = {.g = g, .x = xg, .col = col, .pad = (uint8_t)ca->x_zp};
-                PAR(k, g->kdim, (double)g->out_size, im2col_rows, &ij);
-                bmat = col;
-            }
-            conv_job j = ca->q;
-            j.g = g;
-            j.m_base = gr * g->Mg;
-            int64_t yoff = (n * g->M + gr * g->Mg) * out_chan;
-            j.p = (lm_qgemm_params){
-                .m = g->Mg,
-                .n = g->out_size,
-                .k = g->kdim,
-                .a = wd + gr * g->Mg * g->kdim * esz,
-                .lda = g->kdim,
-                .a_signed = ca->w->dtype == LOOM_DTYPE_INT8,
-                .b = bmat,
-                .ldb = g->out_size,
-                .b_signed = ca->x->dtype == LOOM_DTYPE_INT8,
-                .c = ca->requant ? ca->acc : ca->acc + yoff,
-                .ldc = g->out_size,
-                .a_zp = ca->w_zp + (ca->w_zp_per_ch ? gr * g->Mg : 0),
-                .a_zp_per_row = ca->w_zp_per_ch,
-                .b_zp = &ca->x_zp,
-                .b_zp_per_col = false,
-                .pa = qp ? qp->w[gr] : NULL,
-            };
-            j.y = ca->requant ? (uint8_t *)yout + yoff * esz : NULL;
-            j.tm = mm_rows(g->Mg, g->out_size);
-            j.mt = (g->Mg + j.tm - 1) / j.tm;
-            j.nt = (g->out_size + MM_TN - 1) / MM_TN;
-            int64_t tm = g->Mg < j.tm ? g->Mg : j.tm;
-            int64_t tn = g->out_size < MM_TN ? g->out_size : MM_TN;
-            PAR(k, j.mt * j.nt, (double)tm * (double)tn * ((double)g->kdim + 4.0) * 0.3, conv_run,
-                &j);
+    int32_t *acc = ca->out32;
+    if (col_img > 0 && !(col = lm_kscratch(k, (size_t)(nb * col_img))))
+        return LOOM_ERR_NO_MEMORY;
+    if (requant && acc_img > 0 && !(acc = lm_kscratch(k, (size_t)(nb * acc_img))))
+        return LOOM_ERR_NO_MEMORY;
+
+    conv_job j = ca->q;
+    j.g = g;
+    j.w = ca->w->data;
+    j.w_signed = ca->w->dtype == LOOM_DTYPE_INT8;
+    j.x_signed = ca->x->dtype == LOOM_DTYPE_INT8;
+    j.direct = direct;
+    j.w_zp = ca->w_zp;
+    j.w_zp_per_ch = ca->w_zp_per_ch;
+    j.x_zp = &ca->x_zp;
+    j.qp = k->prepared;
+    j.tm = mm_rows(g->Mg, g->out_size);
+    j.mt = (g->Mg + j.tm - 1) / j.tm;
+    j.nt = (g->out_size + MM_TN - 1) / MM_TN;
+    int64_t tm = g->Mg < j.tm ? g->Mg : j.tm, tn = g->out_size < MM_TN ? g->out_size : MM_TN;
+    double tile_cost = (double)tm * (double)tn * ((double)g->kdim + 4.0) * 0.3;
+    int64_t img_out = g->M * g->out_size; /* elements of one output image */
+    for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
+        int64_t cnt = g->N - n0 < nb ? g->N - n0 : nb;
+        const uint8_t *x = (const uint8_t *)ca->x->data + n0 * g->C * g->in_size;
+        if (!direct) {
+            im2col_job ij = {.g = g, .x = x, .col = col, .pad = (uint8_t)ca->x_zp};
+            PAR(k, cnt * g->group * g->kdim, (double)g->out_size, im2col_rows, &ij);
         }
+        j.b = direct ? x : col;
+        j.acc = requant ? acc : ca->out32 + n0 * img_out;
+        j.y = requant ? (uint8_t *)yout + n0 * img_out : NULL;
+        PAR(k, cnt * g->group * j.mt * j.nt, tile_cost, conv_run, &j);
     }
     return LOOM_OK;
 }
@@ -1165,7 +1180,7 @@ static loom_status op_ConvInteger(lm_kctx *k)
     if (!xz || !ca.w_zp)
         return LOOM_ERR_NO_MEMORY;
     ca.x_zp = xz[0];
-    ca.acc = y->data;
+    ca.out32 = y->data;
     return conv_compute(k, &g, &ca, NULL);
 }
 
@@ -1193,7 +1208,7 @@ static loom_status op_QLinearConv(lm_kctx *k)
     conv_geom g;
     if ((st = conv_geometry(k, x, w, &g)) != LOOM_OK)
         return st;
-    conv_args ca = {.x = x, .w = w, .requant = true};
+    conv_args ca = {.x = x, .w = w};
     if ((st = check_per_channel(k, "w_zero_point", wzp, g.M, &ca.w_zp_per_ch)) != LOOM_OK ||
         (st = check_per_channel(k, "w_scale", ws, g.M, &ca.q.w_s_per_ch)) != LOOM_OK)
         return st;
@@ -1212,9 +1227,7 @@ static loom_status op_QLinearConv(lm_kctx *k)
 
     const int32_t *xz = zp_to_i32(k, xzp, NULL), *yz = zp_to_i32(k, yzp, NULL);
     ca.w_zp = zp_to_i32(k, wzp, NULL);
-    /* Mg * out_size <= the output's count, which lm_kout has bounded. */
-    ca.acc = lm_kscratch(k, (size_t)(g.Mg * g.out_size) * sizeof(int32_t));
-    if (!xz || !yz || !ca.w_zp || !ca.acc)
+    if (!xz || !yz || !ca.w_zp)
         return LOOM_ERR_NO_MEMORY;
     ca.x_zp = xz[0];
     ca.q.y_zp = yz[0];

@@ -678,13 +678,15 @@ static void smax_range(void *arg, int64_t b, int64_t e)
     const smax_job *j = arg;
     int64_t sz = j->n * j->inner;
     for (int64_t o = b; o < e; o++) {
-        char *sc = j->scratch + o * j->inner * 16;
+        /* No scratch when inner == 1: the kernels then use none. */
+        char *sc = j->scratch ? j->scratch + o * j->inner * 16 : NULL;
+        char *sc2 = sc ? sc + j->inner * 8 : NULL;
         if (j->dt == LOOM_DTYPE_DOUBLE)
             smax_f64((const double *)j->x + o * sz, (double *)j->y + o * sz, j->n, j->inner,
-                     j->kind, (double *)sc, (double *)(sc + j->inner * 8));
+                     j->kind, (double *)sc, (double *)sc2);
         else
             smax_f32((const float *)j->x + o * sz, (float *)j->y + o * sz, j->n, j->inner, j->kind,
-                     (float *)sc, (float *)(sc + j->inner * 8));
+                     (float *)sc, (float *)sc2);
     }
 }
 

@@ -95,12 +95,19 @@ LOOM_API size_t loom_dtype_size(loom_dtype dtype);
  * struct loom_context_options - how a context runs models.
  * @struct_size: sizeof(struct loom_context_options), for ABI growth. Required.
  * @num_threads: worker threads for kernels; 0 picks the number of online CPUs.
- * @device: default device name: "cpu" or "auto" (NULL means "auto").
+ * @device: which devices run models: "cpu" (the CPU only), "auto" (every
+ *          device found, accelerators first, the CPU taking what they cannot
+ *          run), or one device's name such as "opencl:0" or "card:0" (that
+ *          device, with the CPU for the rest). NULL means "auto".
+ * @fail_closed: nonzero: a node the chosen device cannot run is an error
+ *               (LOOM_ERR_UNSUPPORTED naming the node) instead of running on
+ *               the CPU. Ignored for "cpu".
  */
 typedef struct loom_context_options {
     size_t struct_size;
     int num_threads;
     const char *device;
+    int fail_closed;
 } loom_context_options;
 
 /** loom_context_options_init() - fill @opts with defaults. */
@@ -181,6 +188,40 @@ LOOM_API loom_status loom_model_input_index(const loom_model *model, const char 
                                             size_t *index);
 
 /**
+ * struct loom_model_stats - what loading and planning made of a model.
+ * @struct_size: set by the caller to sizeof(struct loom_model_stats).
+ * @nodes: nodes after load-time rewrites (fusion, folding).
+ * @batchnorms_folded, @activations_fused, @identities_removed, @qdq_fused:
+ *     those rewrites (@qdq_fused: QDQ patterns turned into QLinearConv/MatMul).
+ * @plans: input-shape signatures planned so far.
+ * @steps: kernels a run executes, for the most recent plan.
+ * @arena_bytes: the largest arena of any plan: peak memory for intermediates
+ *               per concurrent run.
+ * @constant_bytes: initializers and folded constants of the most recent plan.
+ */
+typedef struct loom_model_stats {
+    size_t struct_size;
+    int nodes, batchnorms_folded, activations_fused, identities_removed, qdq_fused;
+    int plans, steps;
+    size_t arena_bytes, constant_bytes;
+} loom_model_stats;
+
+/** loom_model_get_stats() - fill @stats for @model. */
+LOOM_API loom_status loom_model_get_stats(loom_model *model, loom_model_stats *stats);
+
+/**
+ * loom_model_bind_dim() - fix a symbolic dimension at load time.
+ * @name: a symbolic dimension of the inputs ("batch", "N", see dim_names).
+ * @value: the size it takes from now on, >= 0.
+ *
+ * Every input dimension called @name becomes @value. When no symbolic input
+ * dimension is left, the model is planned at once, so shape errors surface here
+ * rather than at the first run. Call it before running the model from other
+ * threads. LOOM_ERR_NOT_FOUND if no input dimension has that name.
+ */
+LOOM_API loom_status loom_model_bind_dim(loom_model *model, const char *name, int64_t value);
+
+/**
  * loom_model_run() - run the model synchronously.
  * @model: a loaded model; may be run by many threads at once.
  * @inputs: one tensor per model input, in loom_model_input_info() order. Their
@@ -194,6 +235,19 @@ LOOM_API loom_status loom_model_input_index(const loom_model *model, const char 
  */
 LOOM_API loom_status loom_model_run(loom_model *model, loom_tensor *const *inputs, size_t n_inputs,
                                     loom_tensor **outputs, size_t n_outputs);
+
+/**
+ * loom_model_run_into() - run the model, writing into the caller's tensors.
+ * @outputs: one tensor per output, created by the caller with the dtype and
+ *           shape the model produces for these inputs (see loom_model_run()).
+ *
+ * Like loom_model_run(), but nothing is allocated for the results: with a
+ * model already run once for these input shapes, a call allocates no memory.
+ * LOOM_ERR_SHAPE if an output tensor does not match.
+ */
+LOOM_API loom_status loom_model_run_into(loom_model *model, loom_tensor *const *inputs,
+                                         size_t n_inputs, loom_tensor *const *outputs,
+                                         size_t n_outputs);
 
 /* ------------------------------------------------------------------------ */
 /* Tensors                                                                  */

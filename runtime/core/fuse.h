@@ -1,0 +1,30 @@
+/* fuse.h - graph rewrites at load that save work and memory traffic. */
+#ifndef LOOM_CORE_FUSE_H
+#define LOOM_CORE_FUSE_H
+
+#include "graph.h"
+
+/*
+ * Rewrites @g in place after kernels are bound:
+ *  - BatchNormalization after a Conv with constant weights is folded into the
+ *    Conv's weights and bias;
+ *  - Identity and inference Dropout nodes are bypassed;
+ *  - QDQ patterns (DequantizeLinear on input and weights, Conv or MatMul,
+ *    optionally Relu, QuantizeLinear) become QLinearConv / QLinearMatMul, so
+ *    int8 models run int8 kernels;
+ *  - nodes whose outputs nobody reads are removed;
+ *  - an activation (Relu, Clip with constant bounds, LeakyRelu, HardSigmoid,
+ *    HardSwish, Sigmoid) after Conv, Gemm or MatMul becomes the producer's
+ *    epilogue, recorded as the attributes _loom_act, _loom_alpha, _loom_beta.
+ * A rewrite applies only where the intermediate value has one reader and is no
+ * graph output, so results are unchanged.
+ */
+loom_status lm_fuse_graph(lm_graph *g);
+
+/* Counts of what lm_fuse_graph() did, for tests and `loomctl plan`. */
+typedef struct lm_fuse_stats {
+    int batchnorms_folded, activations_fused, identities_removed, qdq_fused;
+} lm_fuse_stats;
+extern _Thread_local lm_fuse_stats lm_last_fuse_stats;
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * more_ops.h - op tables of the less common operator families (recurrent nets,
+ * Einsum, losses, detection/geometry ops, signal processing), registered in
+ * registry.c, plus the small helpers those files share.
+ */
+#ifndef LOOM_CPU_OPS_MORE_OPS_H
+#define LOOM_CPU_OPS_MORE_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../kernel.h"
+
+extern const lm_op_def lm_ops_rnn[];    /* rnn.c: RNN, GRU, LSTM */
+extern const lm_op_def lm_ops_einsum[]; /* einsum.c: Einsum */
+extern const lm_op_def
+    lm_ops_loss[]; /* loss.c: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss */
+extern const lm_op_def lm_ops_vision[]; /* vision.c: NonMaxSuppression, RoiAlign, GridSample... */
+extern const lm_op_def lm_ops_signal[]; /* signal.c: DFT, STFT, windows, MelWeightMatrix */
+extern const lm_op_def lm_ops_misc[];   /* misc.c: Unique, Det, TfIdfVectorizer */
+extern const lm_op_def
+    lm_ops_training[]; /* training.c: Adagrad, Momentum, Adam (preview.training) */
+
+/* Returns from the kernel when @expr fails. */
+#define MO_TRY(expr)                                                                               \
+    do {                                                                                           \
+        loom_status st_ = (expr);                                                                  \
+        if (st_ != LOOM_OK)                                                                        \
+            return st_;                                                                            \
+    } while (0)
+
+/* Whether output @i of the node is present (declared by the model). */
+static inline bool mo_has_out(const lm_kctx *k, int i)
+{
+    return i < k->n_out && i < k->node->n_out && k->node->out[i] >= 0;
+}
+
+/* *r = a * b for non-negative sizes; false on overflow. */
+static inline bool mo_mul(int64_t a, int64_t b, int64_t *r)
+{
+    return !__builtin_mul_overflow(a, b, r);
+}
+
+#endif

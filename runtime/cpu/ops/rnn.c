@@ -1,0 +1,563 @@
+/*
+ * rnn.c - recurrent layers: RNN, GRU and LSTM (ONNX opsets 7..14+), float32.
+ *
+ * All three share one driver: the input projection X * W^T (+ biases) of every
+ * timestep of a direction is one SGEMM, then each step multiplies the previous
+ * hidden state by R^T (one small SGEMM over the batch) and applies the gate
+ * equations per batch row. sequence_lens is honoured per batch row: a row stops
+ * updating after its length, its later Y entries stay zero, and the reverse
+ * direction walks each row from its own last valid step.
+ */
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../gemm.h"
+#include "more_ops.h"
+
+enum rnn_kind { RNN_SIMPLE, RNN_GRU, RNN_LSTM };
+
+enum act_kind {
+    ACT_RELU,
+    ACT_TANH,
+    ACT_SIGMOID,
+    ACT_AFFINE,
+    ACT_LEAKY_RELU,
+    ACT_THRESHOLDED_RELU,
+    ACT_SCALED_TANH,
+    ACT_HARD_SIGMOID,
+    ACT_ELU,
+    ACT_SOFTSIGN,
+    ACT_SOFTPLUS,
+};
+
+typedef struct rnn_act {
+    enum act_kind kind;
+    float alpha, beta;
+} rnn_act;
+
+/* Activation names, their default alpha/beta and how many of the two they take
+ * from activation_alpha / activation_beta. */
+static const struct {
+    const char *name;
+    enum act_kind kind;
+    float alpha, beta;
+    int n_alpha, n_beta;
+} act_table[] = {
+    {"Relu", ACT_RELU, 0, 0, 0, 0},
+    {"Tanh", ACT_TANH, 0, 0, 0, 0},
+    {"Sigmoid", ACT_SIGMOID, 0, 0, 0, 0},
+    {"Affine", ACT_AFFINE, 1.0f, 0.0f, 1, 1},
+    {"LeakyRelu", ACT_LEAKY_RELU, 0.01f, 0, 1, 0},
+    {"ThresholdedRelu", ACT_THRESHOLDED_RELU, 1.0f, 0, 1, 0},
+    {"ScaledTanh", ACT_SCALED_TANH, 1.0f, 1.0f, 1, 1},
+    {"HardSigmoid", ACT_HARD_SIGMOID, 0.2f, 0.5f, 1, 1},
+    {"Elu", ACT_ELU, 1.0f, 0, 1, 0},
+    {"Softsign", ACT_SOFTSIGN, 0, 0, 0, 0},
+    {"Softplus", ACT_SOFTPLUS, 0, 0, 0, 0},
+};
+
+/* Applies @a to @n values in place; one tight loop per kind. */
+static void act_vec(const rnn_act *a, float *v, int64_t n)
+{
+    float al = a->alpha, be = a->beta;
+    switch (a->kind) {
+    case ACT_RELU:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = v[i] > 0 ? v[i] : 0;
+        break;
+    case ACT_TANH:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = tanhf(v[i]);
+        break;
+    case ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = 1.0f / (1.0f + expf(-v[i]));
+        break;
+    case ACT_AFFINE:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = al * v[i] + be;
+        break;
+    case ACT_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = v[i] >= 0 ? v[i] : al * v[i];
+        break;
+    case ACT_THRESHOLDED_RELU:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = v[i] > al ? v[i] : 0;
+        break;
+    case ACT_SCALED_TANH:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = al * tanhf(be * v[i]);
+        break;
+    case ACT_HARD_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = fmaxf(0.0f, fminf(1.0f, al * v[i] + be));
+        break;
+    case ACT_ELU:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = v[i] >= 0 ? v[i] : al * (expf(v[i]) - 1.0f);
+        break;
+    case ACT_SOFTSIGN:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = v[i] / (1.0f + fabsf(v[i]));
+        break;
+    case ACT_SOFTPLUS:
+        for (int64_t i = 0; i < n; i++)
+            v[i] = v[i] > 20.0f ? v[i] : log1pf(expf(v[i]));
+        break;
+    }
+}
+
+static void clip_vec(float *v, int64_t n, float clip)
+{
+    for (int64_t i = 0; i < n; i++)
+        v[i] = fminf(fmaxf(v[i], -clip), clip);
+}
+
+#define RNN_MAX_ACTS 6 /* 3 functions (LSTM) x 2 directions */
+
+typedef struct rnn_cfg {
+    enum rnn_kind kind;
+    int G;        /* gates: 1, 3 or 4 */
+    int D;        /* directions */
+    bool reverse; /* the only direction runs backwards */
+    int layout;
+    int64_t S, B, I, H;
+    bool has_clip;
+    float clip;
+    bool lbr;          /* GRU linear_before_reset */
+    bool input_forget; /* LSTM: f = 1 - i */
+    rnn_act act[RNN_MAX_ACTS];
+    int n_act_per_dir;
+} rnn_cfg;
+
+/* Reads activations / activation_alpha / activation_beta into c->act, D sets of
+ * n_act_per_dir functions, starting from @defaults. */
+static loom_status read_activations(lm_kctx *k, rnn_cfg *c, const char *const *defaults)
+{
+    int per = c->n_act_per_dir, total = per * c->D;
+    const lm_attr *names = lm_node_attr(k->node, "activations");
+    const float *alphas = NULL, *betas = NULL;
+    int na = lm_kattr_floats(k, "activation_alpha", &alphas);
+    int nb = lm_kattr_floats(k, "activation_beta", &betas);
+    if (na < 0)
+        na = 0;
+    if (nb < 0)
+        nb = 0;
+    int n_names = 0;
+    if (names) {
+        if (names->type != LM_ATTR_STRINGS)
+            return lm_kinvalid(k, "activations is not a list of strings");
+        n_names = names->n;
+        /* One set for both directions is accepted, as onnxruntime does. */
+        if (n_names != total && !(n_names == per && c->D == 2))
+            return lm_kinvalid(k, "activations has %d entries, expected %d (%d per direction)",
+                               n_names, total, per);
+    }
+    int ia = 0, ib = 0;
+    for (int i = 0; i < total; i++) {
+        const char *name = names ? names->strings[i % n_names] : defaults[i % per];
+        int f = -1;
+        for (size_t j = 0; j < sizeof(act_table) / sizeof(act_table[0]); j++)
+            if (strcasecmp(name, act_table[j].name) == 0)
+                f = (int)j;
+        if (f < 0)
+            return lm_kunsupported(k, "activation '%s' is not supported", name);
+        c->act[i].kind = act_table[f].kind;
+        c->act[i].alpha = act_table[f].alpha;
+        c->act[i].beta = act_table[f].beta;
+        /* alpha/beta lists are consumed in order by the functions that take them
+         * (onnxruntime's reading of the spec). */
+        if (names && act_table[f].n_alpha && ia < na)
+            c->act[i].alpha = alphas[ia++];
+        if (names && act_table[f].n_beta && ib < nb)
+            c->act[i].beta = betas[ib++];
+    }
+    return LOOM_OK;
+}
+
+static loom_status need_float(lm_kctx *k, const loom_tensor *t, const char *what)
+{
+    if (t && t->dtype != LOOM_DTYPE_FLOAT)
+        return lm_kunsupported(k, "%s has dtype %s: only float32 is supported", what,
+                               loom_dtype_name(t->dtype));
+    return LOOM_OK;
+}
+
+static loom_status check_shape(lm_kctx *k, const loom_tensor *t, const char *what, int rank,
+                               const int64_t *dims)
+{
+    if (!t)
+        return LOOM_OK;
+    bool ok = t->rank == rank;
+    for (int i = 0; ok && i < rank; i++)
+        ok = t->dims[i] == dims[i];
+    if (!ok) {
+        if (rank == 1)
+            return lm_kfail(k, LOOM_ERR_SHAPE, "%s must have shape [%lld]", what,
+                            (long long)dims[0]);
+        if (rank == 2)
+            return lm_kfail(k, LOOM_ERR_SHAPE, "%s must have shape [%lld, %lld]", what,
+                            (long long)dims[0], (long long)dims[1]);
+        return lm_kfail(k, LOOM_ERR_SHAPE, "%s must have shape [%lld, %lld, %lld]", what,
+                        (long long)dims[0], (long long)dims[1], (long long)dims[2]);
+    }
+    return LOOM_OK;
+}
+
+/* Dot product with 8 independent partial sums (vectorizes without -ffast-math). */
+static float dot8(const float *a, const float *b, int64_t n)
+{
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++)
+            s[u] += a[i + u] * b[i + u];
+    float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++)
+        t += a[i] * b[i];
+    return t;
+}
+
+typedef struct rec_job {
+    const float *h, *r;
+    float *out;
+    int64_t B, H, ldo;
+} rec_job;
+
+static void rec_rows(void *arg, int64_t begin, int64_t end)
+{
+    const rec_job *j = arg;
+    /* Each row of R is read once and reused for the whole (small) batch. */
+    for (int64_t n = begin; n < end; n++)
+        for (int64_t b = 0; b < j->B; b++)
+            j->out[b * j->ldo + n] = dot8(j->h + b * j->H, j->r + n * j->H, j->H);
+}
+
+#ifndef RNN_GEMV_MAX_BATCH
+#define RNN_GEMV_MAX_BATCH 8
+#endif
+
+/* out[b, n] = h[b, :] . r[n, :] for n < N: the recurrent term. With a small
+ * batch this is a matrix-vector product: dot products over R's contiguous rows
+ * beat packing R for a GEMM at every step. */
+static void recurrent_gemm(lm_kctx *k, int64_t B, int64_t N, int64_t H, const float *h,
+                           const float *r, float *out, int64_t ldo)
+{
+    if (B > RNN_GEMV_MAX_BATCH) {
+        lm_sgemm_parallel(k, false, true, B, N, H, 1.0f, h, H, r, H, 0.0f, out, ldo);
+        return;
+    }
+    rec_job j = {h, r, out, B, H, ldo};
+    lm_parallel_for(k, N, (double)(B * H) * 0.3, rec_rows, &j);
+}
+
+/* Offset of (direction d, batch b) in initial_h / Y_h / Y_c by layout. */
+static inline int64_t state_off(const rnn_cfg *c, int d, int64_t b)
+{
+    return (c->layout == 0 ? (int64_t)d * c->B + b : b * c->D + d) * c->H;
+}
+
+static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
+{
+    loom_status st = lm_kcheck_arity(k, 3, kind == RNN_LSTM ? 8 : 6);
+    if (st != LOOM_OK)
+        return st;
+    rnn_cfg c;
+    memset(&c, 0, sizeof(c));
+    c.kind = kind;
+    c.G = kind == RNN_SIMPLE ? 1 : kind == RNN_GRU ? 3 : 4;
+    const loom_tensor *X = lm_kin(k, 0), *W = lm_kin(k, 1), *R = lm_kin(k, 2);
+    const loom_tensor *Bias = lm_kin(k, 3), *lens = lm_kin(k, 4), *h0 = lm_kin(k, 5);
+    const loom_tensor *c0 = kind == RNN_LSTM ? lm_kin(k, 6) : NULL;
+    const loom_tensor *P = kind == RNN_LSTM ? lm_kin(k, 7) : NULL;
+    MO_TRY(need_float(k, X, "X"));
+    MO_TRY(need_float(k, W, "W"));
+    MO_TRY(need_float(k, R, "R"));
+    MO_TRY(need_float(k, Bias, "B"));
+    MO_TRY(need_float(k, h0, "initial_h"));
+    MO_TRY(need_float(k, c0, "initial_c"));
+    MO_TRY(need_float(k, P, "P"));
+
+    const char *dir = lm_kattr_str(k, "direction", "forward");
+    if (strcmp(dir, "forward") == 0) {
+        c.D = 1;
+    } else if (strcmp(dir, "reverse") == 0) {
+        c.D = 1;
+        c.reverse = true;
+    } else if (strcmp(dir, "bidirectional") == 0) {
+        c.D = 2;
+    } else {
+        return lm_kinvalid(k, "direction '%s' is not forward, reverse or bidirectional", dir);
+    }
+    c.layout = (int)lm_kattr_int(k, "layout", 0);
+    if (lm_kattr_int(k, "layout", 0) != 0 && lm_kattr_int(k, "layout", 0) != 1)
+        return lm_kinvalid(k, "layout %lld is not 0 or 1", (long long)lm_kattr_int(k, "layout", 0));
+    if (X->rank != 3)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "X has rank %d, expected 3", X->rank);
+    c.S = c.layout == 0 ? X->dims[0] : X->dims[1];
+    c.B = c.layout == 0 ? X->dims[1] : X->dims[0];
+    c.I = X->dims[2];
+    if (R->rank != 3)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "R has rank %d, expected 3", R->rank);
+    c.H = R->dims[2];
+    if (lm_kattr_has(k, "hidden_size") && lm_kattr_int(k, "hidden_size", 0) != c.H)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "hidden_size %lld does not match R's last dim %lld",
+                        (long long)lm_kattr_int(k, "hidden_size", 0), (long long)c.H);
+    if (c.H <= 0 || c.H > ((int64_t)1 << 28))
+        return lm_kfail(k, LOOM_ERR_SHAPE, "hidden size %lld out of range", (long long)c.H);
+    int64_t GH = c.G * c.H;
+    int64_t wd[3] = {c.D, GH, c.I}, rd[3] = {c.D, GH, c.H}, bd[2] = {c.D, 2 * GH};
+    MO_TRY(check_shape(k, W, "W", 3, wd));
+    MO_TRY(check_shape(k, R, "R", 3, rd));
+    MO_TRY(check_shape(k, Bias, "B", 2, bd));
+    int64_t sd[3] = {c.D, c.B, c.H};
+    if (c.layout == 1) {
+        sd[0] = c.B;
+        sd[1] = c.D;
+    }
+    MO_TRY(check_shape(k, h0, "initial_h", 3, sd));
+    MO_TRY(check_shape(k, c0, "initial_c", 3, sd));
+    int64_t pd[2] = {c.D, 3 * c.H};
+    MO_TRY(check_shape(k, P, "P", 2, pd));
+    if (lens) {
+        if (lens->dtype != LOOM_DTYPE_INT32 && lens->dtype != LOOM_DTYPE_INT64)
+            return lm_kunsupported(k, "sequence_lens has dtype %s, expected int32",
+                                   loom_dtype_name(lens->dtype));
+        int64_t ld[1] = {c.B};
+        MO_TRY(check_shape(k, lens, "sequence_lens", 1, ld));
+    }
+    c.has_clip = lm_kattr_has(k, "clip");
+    c.clip = lm_kattr_float(k, "clip", 0.0f);
+    if (c.has_clip && !(c.clip > 0))
+        return lm_kinvalid(k, "clip %g must be positive", (double)c.clip);
+    c.lbr = lm_kattr_int(k, "linear_before_reset", 0) != 0;
+    c.input_forget = lm_kattr_int(k, "input_forget", 0) != 0;
+    static const char *const def_rnn[] = {"Tanh"};
+    static const char *const def_gru[] = {"Sigmoid", "Tanh"};
+    static const char *const def_lstm[] = {"Sigmoid", "Tanh", "Tanh"};
+    c.n_act_per_dir = c.G == 1 ? 1 : c.G == 3 ? 2 : 3;
+    MO_TRY(read_activations(k, &c, c.G == 1 ? def_rnn : c.G == 3 ? def_gru : def_lstm));
+
+    /* Outputs: Y, Y_h, and Y_c for LSTM. */
+    int64_t yd[4] = {c.S, c.D, c.B, c.H};
+    if (c.layout == 1) {
+        yd[0] = c.B;
+        yd[1] = c.S;
+        yd[2] = c.D;
+    }
+    loom_tensor *Y = NULL, *Yh = NULL, *Yc = NULL;
+    if (mo_has_out(k, 0) && !(Y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, 4, yd)))
+        return LM_KOUT_FAILED;
+    if (mo_has_out(k, 1) && !(Yh = lm_kout(k, 1, LOOM_DTYPE_FLOAT, 3, sd)))
+        return LM_KOUT_FAILED;
+    if (kind == RNN_LSTM && mo_has_out(k, 2) && !(Yc = lm_kout(k, 2, LOOM_DTYPE_FLOAT, 3, sd)))
+        return LM_KOUT_FAILED;
+    if (k->dry)
+        return LOOM_OK;
+
+    /* Sequence lengths, validated before any work. */
+    int64_t SB, xw_n;
+    if (!mo_mul(c.S, c.B, &SB) || !mo_mul(SB, GH, &xw_n) || xw_n > (INT64_MAX >> 3))
+        return lm_kfail(k, LOOM_ERR_SHAPE, "X is too large");
+    int64_t *len = lm_kscratch(k, (size_t)(c.B ? c.B : 1) * sizeof(int64_t));
+    if (!len)
+        return LOOM_ERR_NO_MEMORY;
+    for (int64_t b = 0; b < c.B; b++) {
+        len[b] = lens ? lm_tensor_get_i64(lens, b) : c.S;
+        if (len[b] < 0 || len[b] > c.S)
+            return lm_kinvalid(k, "sequence_lens[%lld] = %lld is outside [0, %lld]", (long long)b,
+                               (long long)len[b], (long long)c.S);
+    }
+    if (c.B == 0 || SB == 0) {
+        /* Nothing runs: the states are the initial ones. */
+        for (int d = 0; d < c.D; d++)
+            for (int64_t b = 0; b < c.B; b++) {
+                int64_t o = state_off(&c, d, b);
+                if (Yh && h0)
+                    memcpy((float *)Yh->data + o, (const float *)h0->data + o, c.H * 4);
+                if (Yc && c0)
+                    memcpy((float *)Yc->data + o, (const float *)c0->data + o, c.H * 4);
+            }
+        return LOOM_OK;
+    }
+    float *xw = lm_kscratch(k, (size_t)xw_n * sizeof(float));
+    float *gates = lm_kscratch(k, (size_t)(c.B * GH) * sizeof(float));
+    float *h = lm_kscratch(k, (size_t)(c.B * c.H) * sizeof(float));
+    float *cs = lm_kscratch(k, (size_t)(c.B * c.H) * sizeof(float));
+    float *tmp = lm_kscratch(k, (size_t)(c.B * c.H) * sizeof(float)); /* GRU r*h, h*Rh */
+    float *hh = lm_kscratch(k, (size_t)(c.B * c.H) * sizeof(float));
+    if (!xw || !gates || !h || !cs || !tmp || !hh)
+        return LOOM_ERR_NO_MEMORY;
+
+    const float *x = X->data;
+    int64_t H = c.H;
+    for (int d = 0; d < c.D; d++) {
+        bool rev = c.D == 2 ? d == 1 : c.reverse;
+        const float *w = (const float *)W->data + (int64_t)d * GH * c.I;
+        const float *r = (const float *)R->data + (int64_t)d * GH * H;
+        const float *wb = Bias ? (const float *)Bias->data + (int64_t)d * 2 * GH : NULL;
+        const float *rb = wb ? wb + GH : NULL;
+        const float *p = P ? (const float *)P->data + (int64_t)d * 3 * H : NULL;
+        const rnn_act *act = &c.act[d * c.n_act_per_dir];
+
+        /* xw[row] = x[row] * W^T + Wb + Rb (GRU with linear_before_reset keeps
+         * Rbh apart: it is scaled by r). Rows follow X's layout. */
+        lm_sgemm_parallel(k, false, true, SB, GH, c.I, 1.0f, x, c.I, w, c.I, 0.0f, xw, GH);
+        if (wb) {
+            for (int64_t row = 0; row < SB; row++) {
+                float *v = xw + row * GH;
+                for (int64_t j = 0; j < GH; j++)
+                    v[j] += wb[j];
+                int64_t nrb = kind == RNN_GRU && c.lbr ? 2 * H : GH;
+                for (int64_t j = 0; j < nrb; j++)
+                    v[j] += rb[j];
+            }
+        }
+        for (int64_t b = 0; b < c.B; b++) {
+            int64_t o = state_off(&c, d, b);
+            if (h0)
+                memcpy(h + b * H, (const float *)h0->data + o, H * sizeof(float));
+            else
+                memset(h + b * H, 0, H * sizeof(float));
+            if (c0)
+                memcpy(cs + b * H, (const float *)c0->data + o, H * sizeof(float));
+            else
+                memset(cs + b * H, 0, H * sizeof(float));
+        }
+
+        for (int64_t s = 0; s < c.S; s++) {
+            /* Recurrent term for every batch row (rows past their length are
+             * computed but not used: one GEMM beats a gather). */
+            int64_t nr = kind == RNN_GRU && !c.lbr ? 2 * H : GH;
+            recurrent_gemm(k, c.B, nr, H, h, r, gates, GH);
+            for (int64_t b = 0; b < c.B; b++) {
+                if (s >= len[b])
+                    continue;
+                int64_t t = rev ? len[b] - 1 - s : s;
+                const float *xr = xw + (c.layout == 0 ? t * c.B + b : b * c.S + t) * GH;
+                float *g = gates + b * GH;
+                float *hb = h + b * H;
+                if (kind == RNN_SIMPLE) {
+                    for (int64_t j = 0; j < H; j++)
+                        g[j] += xr[j];
+                    if (c.has_clip)
+                        clip_vec(g, H, c.clip);
+                    act_vec(&act[0], g, H);
+                    memcpy(hb, g, H * sizeof(float));
+                } else if (kind == RNN_LSTM) {
+                    float *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
+                    float *cb = cs + b * H;
+                    for (int64_t j = 0; j < GH; j++)
+                        g[j] += xr[j];
+                    if (p) {
+                        for (int64_t j = 0; j < H; j++) {
+                            gi[j] += p[j] * cb[j];
+                            gf[j] += p[2 * H + j] * cb[j];
+                        }
+                    }
+                    if (c.has_clip) {
+                        clip_vec(gi, H, c.clip);
+                        clip_vec(gf, H, c.clip);
+                        clip_vec(gc, H, c.clip);
+                    }
+                    act_vec(&act[0], gi, H);
+                    if (c.input_forget) {
+                        for (int64_t j = 0; j < H; j++)
+                            gf[j] = 1.0f - gi[j];
+                    } else {
+                        act_vec(&act[0], gf, H);
+                    }
+                    act_vec(&act[1], gc, H);
+                    for (int64_t j = 0; j < H; j++)
+                        cb[j] = gf[j] * cb[j] + gi[j] * gc[j];
+                    if (p)
+                        for (int64_t j = 0; j < H; j++)
+                            go[j] += p[H + j] * cb[j];
+                    if (c.has_clip)
+                        clip_vec(go, H, c.clip);
+                    act_vec(&act[0], go, H);
+                    memcpy(hb, cb, H * sizeof(float));
+                    act_vec(&act[2], hb, H);
+                    for (int64_t j = 0; j < H; j++)
+                        hb[j] *= go[j];
+                } else {
+                    for (int64_t j = 0; j < 2 * H; j++)
+                        g[j] += xr[j];
+                    if (c.has_clip)
+                        clip_vec(g, 2 * H, c.clip);
+                    act_vec(&act[0], g, 2 * H); /* z and r */
+                    if (c.lbr) {
+                        const float *gr = g + H;
+                        float *gh = g + 2 * H;
+                        for (int64_t j = 0; j < H; j++)
+                            gh[j] = xr[2 * H + j] + gr[j] * (gh[j] + (rb ? rb[2 * H + j] : 0.0f));
+                    } else {
+                        for (int64_t j = 0; j < H; j++)
+                            tmp[b * H + j] = g[H + j] * hb[j];
+                    }
+                }
+            }
+            if (kind == RNN_GRU) {
+                if (!c.lbr)
+                    recurrent_gemm(k, c.B, H, H, tmp, r + 2 * H * H, hh, H);
+                for (int64_t b = 0; b < c.B; b++) {
+                    if (s >= len[b])
+                        continue;
+                    int64_t t = rev ? len[b] - 1 - s : s;
+                    const float *xr = xw + (c.layout == 0 ? t * c.B + b : b * c.S + t) * GH;
+                    float *g = gates + b * GH, *gh = g + 2 * H, *hb = h + b * H;
+                    if (!c.lbr)
+                        for (int64_t j = 0; j < H; j++)
+                            gh[j] = xr[2 * H + j] + hh[b * H + j];
+                    if (c.has_clip)
+                        clip_vec(gh, H, c.clip);
+                    act_vec(&act[1], gh, H);
+                    for (int64_t j = 0; j < H; j++)
+                        hb[j] = (1.0f - g[j]) * gh[j] + g[j] * hb[j];
+                }
+            }
+            if (Y) {
+                for (int64_t b = 0; b < c.B; b++) {
+                    if (s >= len[b])
+                        continue;
+                    int64_t t = rev ? len[b] - 1 - s : s;
+                    int64_t o = c.layout == 0 ? ((t * c.D + d) * c.B + b) * H
+                                              : ((b * c.S + t) * c.D + d) * H;
+                    memcpy((float *)Y->data + o, h + b * H, H * sizeof(float));
+                }
+            }
+        }
+        for (int64_t b = 0; b < c.B; b++) {
+            int64_t o = state_off(&c, d, b);
+            if (Yh)
+                memcpy((float *)Yh->data + o, h + b * H, H * sizeof(float));
+            if (Yc)
+                memcpy((float *)Yc->data + o, cs + b * H, H * sizeof(float));
+        }
+    }
+    return LOOM_OK;
+}
+
+static loom_status op_rnn(lm_kctx *k)
+{
+    return rnn_run(k, RNN_SIMPLE);
+}
+
+static loom_status op_gru(lm_kctx *k)
+{
+    return rnn_run(k, RNN_GRU);
+}
+
+static loom_status op_lstm(lm_kctx *k)
+{
+    return rnn_run(k, RNN_LSTM);
+}
+
+const lm_op_def lm_ops_rnn[] = {
+    LM_OP("", "RNN", op_rnn),
+    LM_OP("", "GRU", op_gru),
+    LM_OP("", "LSTM", op_lstm),
+    LM_OP_END,
+};

@@ -1,0 +1,98 @@
+#!/bin/sh
+# Boot one of Debian's kernels in QEMU (TCG) with loom-cardsim behind an
+# ivshmem-doorbell device, run the selftests, and print one TAP-style line
+# per test prefixed with the kernel tag. Exit status: 0 only if every test
+# passed and the console shows no oops, warning, lockdep or KASAN report.
+#
+# usage: run-qemu.sh TAG BUILD   (after mk/kernel.mk built module, tests, cardsim)
+set -u
+tag=$1
+BUILD=$2
+root=$BUILD/kernels/$tag/root
+ver=$(ls "$root/lib/modules" | head -n1)
+run=$BUILD/run/$tag
+ird=$run/initramfs
+mkdir -p "$run"
+rm -rf "$ird"
+mkdir -p "$ird/bin" "$ird/modules" "$ird/proc" "$ird/sys" "$ird/dev" "$ird/tmp"
+
+# Modules loom.ko needs, in load order, from depmod over the unpacked image.
+mkdir -p "$root/lib/modules/$ver/extra"
+cp "$BUILD/kmod/$tag/loom.ko" "$root/lib/modules/$ver/extra/loom.ko"
+depmod -b "$root" "$ver"
+: >"$ird/modules/order"
+modprobe -d "$root" -S "$ver" --show-depends loom | while read -r kind path _; do
+	[ "$kind" = insmod ] || continue
+	name=$(basename "$path")
+	case $name in
+	loom.ko) continue ;;
+	*.ko.xz) xz -dc "$path" >"$ird/modules/${name%.xz}"; name=${name%.xz} ;;
+	*.ko.zst) zstd -qdc "$path" >"$ird/modules/${name%.zst}"; name=${name%.zst} ;;
+	*) cp "$path" "$ird/modules/$name" ;;
+	esac
+	echo "$name" >>"$ird/modules/order"
+done
+cp /bin/busybox "$ird/bin/busybox"
+cp tests/kernel/init.sh "$ird/init"
+chmod +x "$ird/init"
+cp "$BUILD/kmod/$tag/loom.ko" "$ird/loom.ko"
+cp "$BUILD/tests/kernel/loom_test" "$ird/loom_test"
+(cd "$ird" && find . | cpio -o -H newc --quiet) | gzip -1 >"$run/initramfs.gz"
+
+# Two cards: card 0 takes the fault tests, card 1 shows instances stay apart.
+sock=$run/card.sock
+sock1=$run/card1.sock
+rm -f "$sock" "$sock1"
+"$BUILD/bin/loom-cardsim" -s "$sock" -m 64 -n 256 >"$run/cardsim.log" 2>&1 &
+simpid=$!
+"$BUILD/bin/loom-cardsim" -s "$sock1" -m 32 -n 64 -N loom-cardsim-1 >"$run/cardsim1.log" 2>&1 &
+simpid1=$!
+i=0
+while { [ ! -S "$sock" ] || [ ! -S "$sock1" ]; } && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+
+# Kill the card when the guest asks: the dead-card test.
+rm -f "$run/console.log" "$run/qemu.done"
+(
+	i=0
+	while [ $i -lt 4000 ] && [ ! -e "$run/qemu.done" ]; do
+		if grep -q LOOM-KILL-CARD "$run/console.log" 2>/dev/null; then
+			kill -TERM $simpid 2>/dev/null
+			break
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+) &
+watcher=$!
+
+start=$(date +%s)
+timeout 400 qemu-system-x86_64 -accel tcg -m 512 -smp ${LOOM_QEMU_SMP:-2} -nographic -no-reboot \
+	-kernel "$root/boot/vmlinuz-$ver" -initrd "$run/initramfs.gz" \
+	-append "console=ttyS0 loglevel=5 panic=-1 oops=panic" \
+	-chardev socket,path="$sock",id=card -device ivshmem-doorbell,chardev=card,vectors=2,addr=0x4 \
+	-chardev socket,path="$sock1",id=card1 -device ivshmem-doorbell,chardev=card1,vectors=2,addr=0x5 \
+	-nic none -monitor none -serial stdio </dev/null >"$run/console.log" 2>&1
+qrc=$?
+touch "$run/qemu.done"
+wait $watcher 2>/dev/null
+kill -TERM $simpid $simpid1 2>/dev/null
+wait $simpid $simpid1 2>/dev/null
+secs=$(($(date +%s) - start))
+
+tr -d '\r' <"$run/console.log" >"$run/console.txt"
+fail=0
+grep -E '^(not )?ok [0-9]+ ' "$run/console.txt" | sed "s/^/$tag: /"
+grep -E '^# PERF' "$run/console.txt" | sed "s/^/$tag: /"
+if ! grep -q '^LOOM-DONE' "$run/console.txt"; then
+	echo "not ok - $tag: guest did not finish (qemu rc $qrc), see $run/console.txt"
+	fail=1
+fi
+if grep -nE 'Oops|BUG:|WARNING:|Call Trace|KASAN|lockdep|possible circular locking|general protection|LOOM-FAIL|Kernel panic|UBSAN' \
+	"$run/console.txt" >"$run/reports.txt"; then
+	echo "not ok - $tag: kernel reports in the console:"
+	sed 's/^/#   /' "$run/reports.txt" | head -20
+	fail=1
+fi
+grep -q '^not ok' "$run/console.txt" && fail=1
+echo "# $tag: guest ran ${secs}s; $(tail -n1 "$run/cardsim.log")"
+exit $fail

@@ -1,0 +1,212 @@
+/*
+ * test_device.c - the planner gives supported nodes to a device in segments,
+ * and the executor moves only boundary values between host and device.
+ *
+ * The device here is a minimal one written for the test: it runs Relu and
+ * same-shape Add on float tensors in buffers of its own.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/device.h"
+#include "core/model.h"
+#include "lib/onnx_builder.h"
+#include "lib/test_main.h"
+#include "loom/loom.h"
+
+typedef struct test_device {
+    lm_device dev;
+    int compiles, runs, values_in, values_out;
+} test_device;
+
+typedef struct test_segment {
+    const lm_graph *g;
+    int n_nodes, *nodes;
+    int n_in, n_out, *in, *out;
+    float **buf; /* per value: device memory */
+    int64_t *count;
+} test_segment;
+
+static bool td_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in)
+{
+    (void)dev;
+    if (in[0]->dtype != LOOM_DTYPE_FLOAT)
+        return false;
+    if (strcmp(n->op_type, "Relu") == 0)
+        return true;
+    return strcmp(n->op_type, "Add") == 0 && n->n_in == 2 && in[1] &&
+           loom_tensor_count(in[0]) == loom_tensor_count(in[1]) && in[0]->rank == in[1]->rank;
+}
+
+static void td_release(lm_device *dev, void *state)
+{
+    (void)dev;
+    test_segment *sg = state;
+    for (int v = 0; v < sg->g->n_values; v++)
+        free(sg->buf[v]);
+    free(sg->buf);
+    free(sg->count);
+    free(sg->nodes);
+    free(sg->in);
+    free(sg->out);
+    free(sg);
+}
+
+static loom_status td_compile(lm_device *dev, const lm_segment_desc *d, void **state)
+{
+    test_device *td = (test_device *)dev;
+    test_segment *sg = calloc(1, sizeof(*sg));
+    sg->g = d->g;
+    sg->n_nodes = d->n_nodes;
+    sg->nodes = malloc(sizeof(int) * (size_t)d->n_nodes);
+    memcpy(sg->nodes, d->nodes, sizeof(int) * (size_t)d->n_nodes);
+    sg->n_in = d->n_inputs;
+    sg->n_out = d->n_outputs;
+    sg->in = malloc(sizeof(int) * (size_t)(d->n_inputs + 1));
+    sg->out = malloc(sizeof(int) * (size_t)(d->n_outputs + 1));
+    memcpy(sg->in, d->inputs, sizeof(int) * (size_t)d->n_inputs);
+    memcpy(sg->out, d->outputs, sizeof(int) * (size_t)d->n_outputs);
+    sg->buf = calloc((size_t)d->g->n_values, sizeof(float *));
+    sg->count = calloc((size_t)d->g->n_values, sizeof(int64_t));
+    for (int v = 0; v < d->g->n_values; v++) {
+        if (!d->shape[v])
+            continue;
+        sg->count[v] = loom_tensor_count((loom_tensor *)d->shape[v]);
+        sg->buf[v] = calloc((size_t)sg->count[v] + 1, sizeof(float));
+        if (d->constant[v]) /* "upload" constants once */
+            memcpy(sg->buf[v], d->constant[v]->data, d->constant[v]->nbytes);
+    }
+    td->compiles++;
+    *state = sg;
+    return LOOM_OK;
+}
+
+static loom_status td_run(lm_device *dev, void *state, loom_tensor *const *in,
+                          loom_tensor *const *out)
+{
+    test_device *td = (test_device *)dev;
+    test_segment *sg = state;
+    for (int i = 0; i < sg->n_in; i++)
+        memcpy(sg->buf[sg->in[i]], in[i]->data, in[i]->nbytes);
+    for (int k = 0; k < sg->n_nodes; k++) {
+        const lm_node *n = &sg->g->nodes[sg->nodes[k]];
+        float *y = sg->buf[n->out[0]], *a = sg->buf[n->in[0]];
+        for (int64_t e = 0; e < sg->count[n->out[0]]; e++)
+            y[e] = n->n_in == 2 ? a[e] + sg->buf[n->in[1]][e] : (a[e] > 0 ? a[e] : 0);
+    }
+    for (int o = 0; o < sg->n_out; o++)
+        memcpy(out[o]->data, sg->buf[sg->out[o]], out[o]->nbytes);
+    td->runs++;
+    td->values_in += sg->n_in;
+    td->values_out += sg->n_out;
+    return LOOM_OK;
+}
+
+static const lm_device_ops td_ops = {
+    .supports = td_supports,
+    .compile = td_compile,
+    .run = td_run,
+    .release = td_release,
+};
+
+/* x -> Relu -> Add(+b) -> Relu -> Softmax (CPU) -> Relu -> y; also z = the first Relu. */
+static loom_model *load_chain(loom_context *ctx)
+{
+    int64_t dims[2] = {2, 4};
+    float b[8] = {1, -1, 2, -2, 3, -3, 4, -4};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 2, dims);
+    ob_output(m, "y", 1);
+    ob_output(m, "z", 1);
+    ob_init_f32(m, "b", 2, dims, b);
+    ob_add_node(m, "Relu", "x", "z");
+    ob_add_node(m, "Add", "z,b", "s");
+    ob_add_node(m, "Relu", "s", "r");
+    ob_add_node(m, "Softmax", "r", "p");
+    ob_add_node(m, "Relu", "p", "y");
+    return lm_load_ok(ctx, m, "chain.onnx");
+}
+
+static void run_chain(loom_context *ctx, float y[8], float z[8])
+{
+    loom_model *m = load_chain(ctx);
+    float x[8] = {-1, 2, -3, 4, 5, -6, 7, -8};
+    int64_t dims[2] = {2, 4};
+    loom_tensor *in, *out[2];
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 2, dims, x, sizeof(x), &in), LOOM_OK);
+    for (int rep = 0; rep < 3; rep++) {
+        assert_int_equal(loom_model_run(m, &in, 1, out, 2), LOOM_OK);
+        memcpy(y, loom_tensor_data(out[0]), 8 * sizeof(float));
+        memcpy(z, loom_tensor_data(out[1]), 8 * sizeof(float));
+        loom_tensor_destroy(out[0]);
+        loom_tensor_destroy(out[1]);
+    }
+    loom_tensor_destroy(in);
+    loom_model_destroy(m);
+}
+
+static void segments_match_cpu(void **state)
+{
+    (void)state;
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "cpu";
+    loom_context *cpu, *mixed;
+    assert_int_equal(loom_context_create(&o, &cpu), LOOM_OK);
+    assert_int_equal(loom_context_create(&o, &mixed), LOOM_OK);
+    test_device *td = calloc(1, sizeof(*td));
+    td->dev.ops = &td_ops;
+    strcpy(td->dev.name, "test:0");
+    assert_int_equal(lm_context_add_device(mixed, &td->dev), LOOM_OK);
+
+    float y_cpu[8], z_cpu[8], y_dev[8], z_dev[8];
+    run_chain(cpu, y_cpu, z_cpu);
+    run_chain(mixed, y_dev, z_dev);
+    assert_memory_equal(y_cpu, y_dev, sizeof(y_cpu));
+    assert_memory_equal(z_cpu, z_dev, sizeof(z_cpu));
+    /* Two segments: Relu-Add-Relu (before Softmax) and the last Relu. */
+    assert_int_equal(td->compiles, 2);
+    assert_int_equal(td->runs, 2 * 3);
+    /* Segment 1 takes x and returns z (graph output) and r (read by Softmax);
+     * segment 2 takes p and returns y. s never leaves the device. */
+    assert_int_equal(td->values_in, 2 * 3);
+    assert_int_equal(td->values_out, 3 * 3);
+    loom_context_destroy(cpu);
+    loom_context_destroy(mixed);
+    free(td);
+}
+
+/* With fallback off, a node the device cannot run fails the load, named. */
+static void fail_closed_names_the_node(void **state)
+{
+    (void)state;
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "cpu";
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
+    test_device *td = calloc(1, sizeof(*td));
+    td->dev.ops = &td_ops;
+    strcpy(td->dev.name, "test:0");
+    assert_int_equal(lm_context_add_device(ctx, &td->dev), LOOM_OK);
+    ctx->fail_closed = true;
+    int64_t dims[2] = {2, 4};
+    ob_model *om = ob_new(13);
+    ob_input(om, "x", 1, 2, dims);
+    ob_output(om, "y", 1);
+    ob_add_node(om, "Relu", "x", "r");
+    ob_node_name(om, ob_add_node(om, "Softmax", "r", "y"), "the_softmax");
+    loom_model *m = NULL;
+    assert_int_equal(ob_load(om, ctx, "strict.onnx", &m), LOOM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(loom_last_error(), "the_softmax"));
+    assert_non_null(strstr(loom_last_error(), "test:0"));
+    loom_context_destroy(ctx);
+    free(td);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(segments_match_cpu),
+    cmocka_unit_test(fail_closed_names_the_node),
+};
+
+LM_TEST_MAIN(tests)

@@ -1,0 +1,373 @@
+/*
+ * loom-cardsim: one Loom card in a host process, behind QEMU's
+ * ivshmem-doorbell device. It is its own ivshmem server (QEMU's
+ * docs/specs/ivshmem-spec.txt): it owns the shared memory and the eventfds,
+ * answers QEMU's connection, and runs the card model from hls/card.
+ *
+ * The memory and eventfds live as long as the process, so a "dead" card
+ * (fault DIE) comes back when the host resets it, as an FLR would.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../hls/card/loom_card.h"
+
+#define CARD_PEER  0
+#define GUEST_PEER 1
+
+struct sim {
+    struct loom_card card;
+    int listen_fd;
+    int client_fd;
+    int shm_fd;
+    int card_efd[LOOM_NUM_VECTORS];  /* the guest rings these (doorbell) */
+    int guest_efd[LOOM_NUM_VECTORS]; /* we write these to raise MSI-X */
+    uint64_t interrupts;
+    uint64_t doorbells;
+    uint64_t stale_irqs; /* completions held back until HOST_READY */
+    int fault;           /* from --fault, applies until the guest writes SIM_FAULT */
+    uint32_t fault_arg;
+    long exit_after; /* --fault exit:N: exit after N commands */
+    int dead;
+    int irq_pending;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: loom-cardsim -s SOCKET [-m MiB] [-n SLOTS] [-N NAME]\n"
+            "                    [-f hang|slow:US|corrupt|die|exit:N] [-p PIDFILE]\n"
+            "Serves one Loom card to one QEMU ivshmem-doorbell device (vectors=2).\n"
+            "Prints stats on exit (SIGINT/SIGTERM).\n");
+}
+
+static int send_msg(int fd, int64_t val, int passfd)
+{
+    struct msghdr msg = {0};
+    struct iovec iov;
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    int64_t le = (int64_t)htole64((uint64_t)val);
+
+    iov.iov_base = &le;
+    iov.iov_len = sizeof(le);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (passfd >= 0) {
+        struct cmsghdr *cm;
+
+        memset(&u, 0, sizeof(u));
+        msg.msg_control = u.buf;
+        msg.msg_controllen = sizeof(u.buf);
+        cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &passfd, sizeof(int));
+    }
+    return sendmsg(fd, &msg, 0) == (ssize_t)sizeof(le) ? 0 : -1;
+}
+
+/* The ivshmem server's greeting, in the order QEMU requires. */
+static int greet(struct sim *s, int fd)
+{
+    int i;
+
+    if (send_msg(fd, 0, -1) || send_msg(fd, GUEST_PEER, -1) || send_msg(fd, -1, s->shm_fd))
+        return -1;
+    for (i = 0; i < LOOM_NUM_VECTORS; i++)
+        if (send_msg(fd, CARD_PEER, s->card_efd[i]))
+            return -1;
+    for (i = 0; i < LOOM_NUM_VECTORS; i++)
+        if (send_msg(fd, GUEST_PEER, s->guest_efd[i]))
+            return -1;
+    return 0;
+}
+
+static void raise_irq(struct sim *s, int vec)
+{
+    uint64_t one = 1;
+
+    if (!loom_card_host_ready(&s->card)) {
+        s->stale_irqs++;
+        s->irq_pending = 1;
+        return;
+    }
+    if (write(s->guest_efd[vec], &one, sizeof(one)) == sizeof(one))
+        s->interrupts++;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int current_fault(struct sim *s, uint32_t *arg)
+{
+    uint32_t f = loom_card_reg_read(&s->card, LOOM_REG_SIM_FAULT);
+
+    *arg = loom_card_reg_read(&s->card, LOOM_REG_SIM_FAULT_ARG);
+    if (f == LOOM_SIM_FAULT_NONE && s->fault != LOOM_SIM_FAULT_NONE) {
+        *arg = s->fault_arg;
+        return s->fault;
+    }
+    return (int)f;
+}
+
+/* Run every command the host has produced; interrupt once per batch. */
+static void run_card(struct sim *s)
+{
+    struct loom_card_cpl cpl;
+    int done = 0;
+    uint32_t arg;
+
+    if (loom_card_reset_requested(&s->card)) {
+        loom_card_reset(&s->card);
+        s->dead = 0;
+        /* A reset clears an injected fault, as a real FLR clears a wedged CU. */
+        loom_card_reg_write(&s->card, LOOM_REG_SIM_FAULT, LOOM_SIM_FAULT_NONE);
+        s->fault = LOOM_SIM_FAULT_NONE;
+    }
+    if (s->dead)
+        return;
+    for (;;) {
+        int fault = current_fault(s, &arg);
+
+        if (fault == LOOM_SIM_FAULT_DIE) {
+            s->dead = 1;
+            return;
+        }
+        if (fault == LOOM_SIM_FAULT_HANG) {
+            /* Swallow commands without completing them. */
+            while (loom_card_take(&s->card, &cpl))
+                ;
+            break;
+        }
+        if (!loom_card_take(&s->card, &cpl))
+            break;
+        if (fault == LOOM_SIM_FAULT_SLOW)
+            usleep(arg);
+        if (fault == LOOM_SIM_FAULT_CORRUPT)
+            cpl.seqno ^= htole32(0x5a5a0000u);
+        loom_card_post(&s->card, &cpl);
+        done++;
+        if (s->exit_after > 0 && (long)s->card.commands >= s->exit_after) {
+            fprintf(stderr, "loom-cardsim: exiting after %ld commands (fault exit)\n",
+                    s->exit_after);
+            exit(3);
+        }
+    }
+    if (done || (s->irq_pending && loom_card_host_ready(&s->card))) {
+        s->irq_pending = 0;
+        raise_irq(s, LOOM_VEC_COMPLETION);
+    }
+}
+
+static int listen_on(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -1;
+    strcpy(sa.sun_path, path);
+    unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int parse_fault(struct sim *s, const char *f)
+{
+    if (!strcmp(f, "hang"))
+        s->fault = LOOM_SIM_FAULT_HANG;
+    else if (!strncmp(f, "slow:", 5)) {
+        s->fault = LOOM_SIM_FAULT_SLOW;
+        s->fault_arg = (uint32_t)strtoul(f + 5, NULL, 0);
+    } else if (!strcmp(f, "corrupt"))
+        s->fault = LOOM_SIM_FAULT_CORRUPT;
+    else if (!strcmp(f, "die"))
+        s->fault = LOOM_SIM_FAULT_DIE;
+    else if (!strncmp(f, "exit:", 5))
+        s->exit_after = strtol(f + 5, NULL, 0);
+    else
+        return -1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct sim s = {.client_fd = -1};
+    const char *sock = NULL, *name = "loom-cardsim", *pidfile = NULL;
+    uint64_t mib = 64, last_tick;
+    unsigned long slots = 256;
+    void *mem;
+    int opt, i;
+
+    while ((opt = getopt(argc, argv, "s:m:n:N:f:p:h")) != -1) {
+        switch (opt) {
+        case 's':
+            sock = optarg;
+            break;
+        case 'm':
+            mib = strtoull(optarg, NULL, 0);
+            break;
+        case 'n':
+            slots = strtoul(optarg, NULL, 0);
+            break;
+        case 'N':
+            name = optarg;
+            break;
+        case 'f':
+            if (parse_fault(&s, optarg)) {
+                usage();
+                return 2;
+            }
+            break;
+        case 'p':
+            pidfile = optarg;
+            break;
+        default:
+            usage();
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (!sock || mib < 2 || (mib & (mib - 1)) || mib > 4096) {
+        usage();
+        fprintf(stderr, "loom-cardsim: need -s SOCKET and a power-of-two -m (MiB)\n");
+        return 2;
+    }
+
+    s.shm_fd = memfd_create("loom-card", MFD_CLOEXEC);
+    if (s.shm_fd < 0 || ftruncate(s.shm_fd, (off_t)(mib << 20))) {
+        perror("loom-cardsim: memfd");
+        return 1;
+    }
+    mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE, MAP_SHARED, s.shm_fd, 0);
+    if (mem == MAP_FAILED) {
+        perror("loom-cardsim: mmap");
+        return 1;
+    }
+    if (loom_card_init(&s.card, mem, mib << 20, (uint32_t)slots, name, CARD_PEER)) {
+        fprintf(stderr, "loom-cardsim: bad geometry (slots must be a power of two, 2..4096)\n");
+        return 2;
+    }
+    for (i = 0; i < LOOM_NUM_VECTORS; i++) {
+        s.card_efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        s.guest_efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (s.card_efd[i] < 0 || s.guest_efd[i] < 0) {
+            perror("loom-cardsim: eventfd");
+            return 1;
+        }
+    }
+    s.listen_fd = listen_on(sock);
+    if (s.listen_fd < 0) {
+        perror("loom-cardsim: listen");
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    if (pidfile) {
+        FILE *f = fopen(pidfile, "w");
+
+        if (f) {
+            fprintf(f, "%d\n", (int)getpid());
+            fclose(f);
+        }
+    }
+    fprintf(stderr, "loom-cardsim: %s, %llu MiB, %lu slots, listening on %s\n", name,
+            (unsigned long long)mib, slots, sock);
+
+    last_tick = now_us();
+    while (!stop) {
+        struct pollfd pfd[3] = {
+            {.fd = s.listen_fd, .events = POLLIN},
+            {.fd = s.card_efd[0], .events = POLLIN},
+            {.fd = s.client_fd, .events = POLLIN},
+        };
+        uint64_t t;
+
+        if (poll(pfd, s.client_fd >= 0 ? 3 : 2, 5) < 0 && errno != EINTR)
+            break;
+        if (pfd[0].revents & POLLIN) {
+            int fd = accept4(s.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+            if (fd >= 0 && s.client_fd >= 0) {
+                close(fd); /* one guest per card */
+            } else if (fd >= 0) {
+                if (greet(&s, fd)) {
+                    perror("loom-cardsim: greeting");
+                    close(fd);
+                } else {
+                    s.client_fd = fd;
+                }
+            }
+        }
+        if (s.client_fd >= 0 && (pfd[2].revents & (POLLHUP | POLLERR | POLLIN))) {
+            char b[8];
+
+            if (read(s.client_fd, b, sizeof(b)) <= 0) {
+                close(s.client_fd);
+                s.client_fd = -1; /* QEMU went away */
+            }
+        }
+        if (pfd[1].revents & POLLIN) {
+            uint64_t v;
+
+            if (read(s.card_efd[0], &v, sizeof(v)) == sizeof(v))
+                s.doorbells += v;
+        }
+        /*
+         * Poll the ring on every wakeup too: a doorbell rung before the
+         * card's eventfd was connected is lost, a tail in memory is not.
+         */
+        run_card(&s);
+        t = now_us();
+        if (t - last_tick >= 5000 && !s.dead) {
+            loom_card_tick(&s.card, 45000 + (uint32_t)(s.card.commands % 1000),
+                           25000 + (uint32_t)(s.card.commands % 500));
+            last_tick = t;
+        }
+    }
+    fprintf(stderr,
+            "loom-cardsim: stats: commands=%llu errors=%llu doorbells=%llu "
+            "interrupts=%llu resets=%llu held_irqs=%llu\n",
+            (unsigned long long)s.card.commands, (unsigned long long)s.card.errors,
+            (unsigned long long)s.doorbells, (unsigned long long)s.interrupts,
+            (unsigned long long)s.card.resets, (unsigned long long)s.stale_irqs);
+    unlink(sock);
+    return 0;
+}
