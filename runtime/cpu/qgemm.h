@@ -2,9 +2,9 @@
  * qgemm.h - 8-bit integer GEMM with zero points: C(int32) = (A - a_zp) x (B - b_zp).
  *
  * The quantized operators (MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv)
- * all reduce to this one primitive. The implementation here is a portable
- * reference; a VNNI/AVX-512 kernel will replace lm_qgemm_tile() behind the same
- * interface (it will want u8 x s8, hence the named entry point for that pair).
+ * all reduce to this one primitive. lm_qgemm_tile() runs packed AVX-512 VNNI
+ * or AVX2 micro-kernels (qgemm_<isa>.c) where the CPU has them, bit-exact
+ * with the portable reference, which runs elsewhere.
  *
  * Layout: A is [m, k] row-major with row stride lda, B is [k, n] with row stride
  * ldb, C is [m, n] with row stride ldc (all in elements). Element types are
@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+typedef struct lm_qgemm_packed lm_qgemm_packed;
+
 typedef struct lm_qgemm_params {
     int64_t m, n, k;
     const void *a; /* [m, k] uint8 or int8 */
@@ -38,7 +40,17 @@ typedef struct lm_qgemm_params {
     bool a_zp_per_row;
     const int32_t *b_zp; /* NULL, one value, or n values */
     bool b_zp_per_col;
+    /* (optional) A or B packed once by lm_qgemm_pack_a/b, e.g. constant
+     * weights at plan time; a and b stay required (the reference reads them). */
+    const lm_qgemm_packed *pa, *pb;
 } lm_qgemm_params;
+
+/* Packs all of A ([m, k], row stride lda) or B ([k, n]) with its sums for the
+ * default SIMD kernel; NULL when there is none or memory is short (callers
+ * then simply run unpacked). Free with lm_qgemm_packed_free (NULL is fine). */
+lm_qgemm_packed *lm_qgemm_pack_a(const void *a, int64_t lda, bool a_signed, int64_t m, int64_t k);
+lm_qgemm_packed *lm_qgemm_pack_b(const void *b, int64_t ldb, bool b_signed, int64_t k, int64_t n);
+void lm_qgemm_packed_free(lm_qgemm_packed *p);
 
 /* Computes rows [m0, m1) x columns [n0, n1) of C, overwriting them. Tiles are
  * independent, so callers may run disjoint tiles on different threads. */
@@ -52,5 +64,17 @@ static inline void lm_qgemm(const lm_qgemm_params *p)
 
 /* uint8 A x int8 B, the pair VNNI's vpdpbusd takes natively. */
 void lm_qgemm_u8s8_tile(const lm_qgemm_params *p, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+
+/* The portable reference: the oracle for tests and the path without SIMD. */
+void lm_qgemm_ref_tile(const lm_qgemm_params *p, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+
+/* Explicit-config form for tests and benchmarks (NULL: the reference), and
+ * the SIMD configs this CPU can run, best first, NULL-terminated (empty
+ * without AVX2). lm_qgemm_tile uses the first. Tiles are best made large
+ * (all rows of C, hundreds of columns): each call packs its part of B. */
+struct lm_qgemm_config;
+void lm_qgemm_tile_cfg(const struct lm_qgemm_config *cfg, const lm_qgemm_params *p, int64_t m0,
+                       int64_t m1, int64_t n0, int64_t n1);
+const struct lm_qgemm_config *const *lm_qgemm_available_configs(void);
 
 #endif

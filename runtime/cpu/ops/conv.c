@@ -11,18 +11,37 @@
  * The im2col matrix is built for a chunk of output positions at a time so
  * that its scratch memory stays bounded for large images.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "../cpu_features.h"
 #include "../gemm.h"
+#include "activation_epilogue.h"
 #include "nn_private.h"
 
-/* Target size of the im2col/col2im buffer; large enough for efficient GEMMs. */
-#define COL_BUDGET_FLOATS ((int64_t)4 << 20)
+/* Conv's per-plan state: W packed for the GEMM, one operand per group. */
+typedef struct conv_prepared {
+    lm_sgemm_packed *wino[36]; /* Winograd: the transformed W (M x C) per point, or NULL */
+    int64_t group;
+    lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
+} conv_prepared;
+
+/* Target size of the im2col/col2im buffer (1 MiB): large enough for efficient
+ * GEMMs, small enough to stay in L2 while the GEMM packs it. */
+#define COL_BUDGET_FLOATS ((int64_t)1 << 18)
 
 static inline int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
 }
+
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+#if defined(__clang__)
+#define EVENS4(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+#else
+#define EVENS4(a, b) __builtin_shuffle(a, b, (v4i){0, 2, 4, 6})
+#endif
 
 /*
  * One row of the im2col matrix, for kernel offset @kc, over positions
@@ -74,11 +93,26 @@ static void walk_row(const walk_geom *w, const int64_t *kc, int64_t o0, int64_t 
         if (!scatter) {
             for (int64_t t = 0; t < lo; t++)
                 col[t] = 0.0f;
-            if (s == 1 && hi > lo)
+            if (s == 1 && hi > lo) {
                 memcpy(col + lo, row + base + lo, (size_t)(hi - lo) * sizeof(float));
-            else
+            } else if (s == 2) {
+                /* Stride 2 (ResNet's stem and downsampling): even lanes of two
+                 * loads, 4 at a time on any SIMD; the loads stay inside the
+                 * row (index + 7 < tn). */
+                int64_t t = lo;
+                for (; t + 4 <= hi && base + 2 * t + 8 <= tn; t += 4) {
+                    v4f a, b;
+                    memcpy(&a, row + base + 2 * t, sizeof a);
+                    memcpy(&b, row + base + 2 * t + 4, sizeof b);
+                    v4f e = EVENS4(a, b);
+                    memcpy(col + t, &e, sizeof e);
+                }
+                for (; t < hi; t++)
+                    col[t] = row[base + t * 2];
+            } else {
                 for (int64_t t = lo; t < hi; t++)
                     col[t] = row[base + t * s];
+            }
             for (int64_t t = hi; t < run; t++)
                 col[t] = 0.0f;
         } else {
@@ -148,39 +182,559 @@ typedef struct dw_job {
     const float *x, *w, *b;
     float *y;
     int64_t C, M, mult; /* channels in/out, output channels per input channel */
+    lm_act act;
+    float *pad;     /* vector path: one zero-padded copy per plane, or NULL */
+    int64_t hp, wp; /* padded plane rows and row stride */
 } dw_job;
 
-/* Depthwise 2-D: each output channel reads exactly one input channel. */
+/* One depthwise output pixel with every tap bounds-checked: the image edges,
+ * and the whole plane when the vector path does not apply. */
+static inline float dw_pixel(const lm_nn_geom *g, const float *x, const float *w, int64_t oh,
+                             int64_t ow, float bias)
+{
+    int64_t H = g->in[0], W = g->in[1], KH = g->k[0], KW = g->k[1];
+    float acc = bias;
+    for (int64_t kh = 0; kh < KH; kh++) {
+        int64_t ih = oh * g->s[0] - g->pb[0] + kh * g->d[0];
+        if (ih < 0 || ih >= H)
+            continue;
+        const float *xr = x + ih * W, *wr = w + kh * KW;
+        for (int64_t kw = 0; kw < KW; kw++) {
+            int64_t iw = ow * g->s[1] - g->pb[1] + kw * g->d[1];
+            if (iw >= 0 && iw < W)
+                acc += xr[iw] * wr[kw];
+        }
+    }
+    return acc;
+}
+
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+/* The even lanes of the 32 floats lo:hi (stride-2 columns). */
+#if defined(__clang__)
+#define EVENS(lo, hi)                                                                              \
+    __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#else
+#define EVENS(lo, hi)                                                                              \
+    __builtin_shuffle(lo, hi, (v16i){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#endif
+
+/*
+ * One output row, 16 outputs at a time, from zero-padded input rows: xr[kh]
+ * is the padded row of tap row kh, so every tap is in bounds and there are no
+ * edge cases; the padded rows are wide enough for the last vector's lanes
+ * past OW, which are computed and not stored. Taps are summed in the scalar
+ * path's order without FMA contraction (ISO C mode), so results match it bit
+ * for bit. One source compiled per ISA: GCC lowers the 16-lane vectors to
+ * zmm, 2 ymm or 4 xmm.
+ */
+#define DEFINE_DW_ROW(NAME, TARGET)                                                                \
+    static TARGET void NAME(const float *const *xr, const float *w, int64_t KH, int64_t KW,        \
+                            int64_t s, int64_t OW, float bias, float *y)                           \
+    {                                                                                              \
+        for (int64_t ow = 0; ow < OW; ow += 16) {                                                  \
+            v16f acc = (v16f){0} + bias;                                                           \
+            for (int64_t kh = 0; kh < KH; kh++) {                                                  \
+                const float *p = xr[kh] + ow * s;                                                  \
+                for (int64_t kw = 0; kw < KW; kw++) {                                              \
+                    v16f xv;                                                                       \
+                    if (s == 1) {                                                                  \
+                        memcpy(&xv, p + kw, sizeof xv);                                            \
+                    } else {                                                                       \
+                        v16f lo, hi;                                                               \
+                        memcpy(&lo, p + kw, sizeof lo);                                            \
+                        memcpy(&hi, p + kw + 16, sizeof hi);                                       \
+                        xv = EVENS(lo, hi);                                                        \
+                    }                                                                              \
+                    acc += xv * w[kh * KW + kw];                                                   \
+                }                                                                                  \
+            }                                                                                      \
+            int64_t n = OW - ow < 16 ? OW - ow : 16;                                               \
+            memcpy(y + ow, &acc, (size_t)n * sizeof(float));                                       \
+        }                                                                                          \
+    }
+
+typedef void (*dw_row_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, int64_t,
+                          float, float *);
+#if defined(__x86_64__)
+DEFINE_DW_ROW(dw_row_avx512f, __attribute__((target("avx512f"))))
+DEFINE_DW_ROW(dw_row_avx2, __attribute__((target("avx2"))))
+#endif
+DEFINE_DW_ROW(dw_row_generic, )
+
+static dw_row_fn dw_row_for_cpu(void)
+{
+#if defined(__x86_64__)
+    const lm_cpu_features *f = lm_cpu_features_get();
+    if (f->avx512f)
+        return dw_row_avx512f;
+    if (f->avx2_fma)
+        return dw_row_avx2;
+#endif
+    return dw_row_generic;
+}
+
+#define DW_MAX_KH 16
+/* Largest scratch for the padded copies (floats): beyond it, the checked path. */
+#define DW_PAD_BUDGET ((int64_t)16 << 20)
+
+/* Whether the vector path applies: unit dilation, stride 1 or 2 along W, at
+ * most DW_MAX_KH kernel rows, one output channel per input channel. Sets the
+ * padded plane's rows and row stride (wide enough for the last vector). */
+static bool dw_vector_geom(const lm_nn_geom *g, int64_t mult, int64_t *hp, int64_t *wp)
+{
+    int64_t sw = g->s[1], OW = g->out[1];
+    if (g->d[0] != 1 || g->d[1] != 1 || (sw != 1 && sw != 2) || g->k[0] > DW_MAX_KH || mult != 1)
+        return false;
+    *hp = g->in[0] + g->pb[0] + g->pe[0];
+    int64_t need = ((OW + 15) / 16 * 16 - 1) * sw + g->k[1] + (sw == 2 ? 17 : 1);
+    int64_t natural = g->in[1] + g->pb[1] + g->pe[1];
+    *wp = need > natural ? need : natural;
+    return true;
+}
+
+/* Depthwise 2-D: each output channel reads exactly one input channel. On the
+ * vector path the channel is first copied into a zero-padded plane (cheap
+ * next to KH x KW taps per output), then every row runs without edge cases;
+ * otherwise each pixel checks its taps. */
 static void depthwise2d(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *j = arg;
     const lm_nn_geom *g = j->g;
     int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
     int64_t KH = g->k[0], KW = g->k[1];
+    dw_row_fn row = dw_row_for_cpu();
     for (int64_t nm = begin; nm < end; nm++) {
         int64_t n = nm / j->M, m = nm % j->M, c = m / j->mult;
         const float *x = j->x + (n * j->C + c) * H * W;
         const float *w = j->w + m * KH * KW;
         float *y = j->y + nm * OH * OW;
         float bias = j->b ? j->b[m] : 0.0f;
-        for (int64_t oh = 0; oh < OH; oh++) {
-            for (int64_t ow = 0; ow < OW; ow++) {
-                float acc = bias;
-                for (int64_t kh = 0; kh < KH; kh++) {
-                    int64_t ih = oh * g->s[0] - g->pb[0] + kh * g->d[0];
-                    if (ih < 0 || ih >= H)
-                        continue;
-                    const float *xr = x + ih * W, *wr = w + kh * KW;
-                    for (int64_t kw = 0; kw < KW; kw++) {
-                        int64_t iw = ow * g->s[1] - g->pb[1] + kw * g->d[1];
-                        if (iw >= 0 && iw < W)
-                            acc += xr[iw] * wr[kw];
-                    }
+        if (j->pad) {
+            int64_t hp = j->hp, wp = j->wp, top = g->pb[0], left = g->pb[1];
+            float *pad = j->pad + nm * hp * wp;
+            for (int64_t r = 0; r < hp; r++) {
+                float *pr = pad + r * wp;
+                int64_t ih = r - top;
+                if (ih < 0 || ih >= H) {
+                    memset(pr, 0, (size_t)wp * sizeof(float));
+                    continue;
                 }
-                y[oh * OW + ow] = acc;
+                memset(pr, 0, (size_t)left * sizeof(float));
+                memcpy(pr + left, x + ih * W, (size_t)W * sizeof(float));
+                memset(pr + left + W, 0, (size_t)(wp - left - W) * sizeof(float));
             }
+            const float *xr[DW_MAX_KH];
+            for (int64_t oh = 0; oh < OH; oh++) {
+                for (int64_t kh = 0; kh < KH; kh++)
+                    xr[kh] = pad + (oh * g->s[0] + kh) * wp;
+                row(xr, w, KH, KW, g->s[1], OW, bias, y + oh * OW);
+            }
+        } else {
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++)
+                    y[oh * OW + ow] = dw_pixel(g, x, w, oh, ow, bias);
+        }
+        lm_act_apply(&j->act, y, OH * OW);
+    }
+}
+
+/* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) ----------------------------------- */
+
+/*
+ * 3x3 stride-1 convolutions as Lavin & Gray's F(T x T, 3x3): each T x T
+ * output tile is A^T [(G g G^T) . (B^T d B)] A over an (T+2)^2 input patch d,
+ * so the 9 multiplies per output and channel become (T+2)^2 per T^2 outputs:
+ * 2.25x fewer for T = 2, 4x for T = 4. They run as (T+2)^2 GEMMs U_xi [M x C]
+ * x V_xi [C x tiles] on the SGEMM; U (the transformed weights) is packed at
+ * plan time. Transforms run 16 tiles at a time from a zero-padded copy of the
+ * image, like the depthwise rows. T = 4 needs outputs of at least 16 x 16 so
+ * that its GEMMs keep enough tiles; smaller ones use T = 2.
+ */
+
+/* Worth it when the GEMMs stay large: enough channels and tiles. */
+static bool wino_applies(const lm_nn_geom *g, int64_t group, int64_t C, int64_t M)
+{
+    return g->nsp == 2 && group == 1 && g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 1 &&
+           g->s[1] == 1 && g->d[0] == 1 && g->d[1] == 1 && C >= 16 && M >= 16 && g->out[0] >= 8 &&
+           g->out[1] >= 8;
+}
+
+static int wino_tile(const lm_nn_geom *g)
+{
+    return g->out[0] >= 16 && g->out[1] >= 16 && !getenv("LOOM_CONV_WINOGRAD_F2") ? 4 : 2;
+}
+
+/* G of F(2x2, 3x3) and F(4x4, 3x3) (rows: transform points). */
+static const float wino_g2[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+static const float wino_g4[6][3] = {{0.25f, 0, 0},
+                                    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                    {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                    {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                    {0, 0, 1}};
+
+/* U[xi][m][c] = (G g_mc G^T)[xi] for tile size @T. */
+static void wino_weights(const float *w, int64_t M, int64_t C, int T, float *U)
+{
+    int a = T + 2;
+    const float(*G)[3] = T == 4 ? wino_g4 : wino_g2;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *f = w + (m * C + c) * 9;
+            float t[6][3];
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < 3; j++)
+                    t[i][j] = G[i][0] * f[j] + G[i][1] * f[3 + j] + G[i][2] * f[6 + j];
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++)
+                    U[((int64_t)(i * a + j) * M + m) * C + c] =
+                        t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+        }
+}
+
+#if defined(__clang__)
+#define ZIPLO(a, b)                                                                                \
+    __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ZIPHI(a, b)                                                                                \
+    __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#else
+#define ZIPLO(a, b)                                                                                \
+    __builtin_shuffle(a, b, (v16i){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23})
+#define ZIPHI(a, b)                                                                                \
+    __builtin_shuffle(a, b, (v16i){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31})
+#endif
+
+/*
+ * Input transform of one row of tiles: prow[i] is padded input row 2*th + i
+ * (column 0 = the first tile's first column). Writes V[xi * vs + tw] for the
+ * TW tiles, 16 at a time (the last vector partially).
+ */
+#define DEFINE_WINO_IN(NAME, TARGET)                                                               \
+    static TARGET void NAME(const float *const *prow, int64_t TW, float *V, int64_t vs)            \
+    {                                                                                              \
+        for (int64_t tw = 0; tw < TW; tw += 16) {                                                  \
+            v16f r[4][4];                                                                          \
+            for (int j = 0; j < 4; j++) {                                                          \
+                v16f d[4];                                                                         \
+                for (int i = 0; i < 4; i++) {                                                      \
+                    v16f lo, hi;                                                                   \
+                    memcpy(&lo, prow[i] + 2 * tw + j, sizeof lo);                                  \
+                    memcpy(&hi, prow[i] + 2 * tw + j + 16, sizeof hi);                             \
+                    d[i] = EVENS(lo, hi);                                                          \
+                }                                                                                  \
+                r[0][j] = d[0] - d[2];                                                             \
+                r[1][j] = d[1] + d[2];                                                             \
+                r[2][j] = d[2] - d[1];                                                             \
+                r[3][j] = d[1] - d[3];                                                             \
+            }                                                                                      \
+            size_t n = (size_t)(TW - tw < 16 ? TW - tw : 16) * sizeof(float);                      \
+            for (int i = 0; i < 4; i++) {                                                          \
+                v16f v[4] = {r[i][0] - r[i][2], r[i][1] + r[i][2], r[i][2] - r[i][1],              \
+                             r[i][1] - r[i][3]};                                                   \
+                for (int j = 0; j < 4; j++)                                                        \
+                    memcpy(V + (i * 4 + j) * vs + tw, &v[j], n);                                   \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/*
+ * Output transform of one row of tiles for one output channel: Mx[xi * ms +
+ * tw] are the 16 GEMM results of tile tw. Writes output rows yrows[0..1]
+ * (NULL: past the bottom) of width OW, bias added, 32 columns per 16 tiles.
+ */
+#define DEFINE_WINO_OUT(NAME, TARGET)                                                              \
+    static TARGET void NAME(const float *Mx, int64_t ms, int64_t TW, float bias,                   \
+                            float *const *yrows, int64_t OW)                                       \
+    {                                                                                              \
+        for (int64_t tw = 0; tw < TW; tw += 16) {                                                  \
+            v16f m[16];                                                                            \
+            for (int x = 0; x < 16; x++)                                                           \
+                memcpy(&m[x], Mx + x * ms + tw, sizeof m[x]);                                      \
+            v16f s0[4], s1[4];                                                                     \
+            for (int j = 0; j < 4; j++) {                                                          \
+                s0[j] = m[j] + m[4 + j] + m[8 + j];                                                \
+                s1[j] = m[4 + j] - m[8 + j] - m[12 + j];                                           \
+            }                                                                                      \
+            v16f y00 = s0[0] + s0[1] + s0[2] + bias, y01 = s0[1] - s0[2] - s0[3] + bias;           \
+            v16f y10 = s1[0] + s1[1] + s1[2] + bias, y11 = s1[1] - s1[2] - s1[3] + bias;           \
+            v16f out[2][2] = {{ZIPLO(y00, y01), ZIPHI(y00, y01)},                                  \
+                              {ZIPLO(y10, y11), ZIPHI(y10, y11)}};                                 \
+            int64_t c0 = 2 * tw;                                                                   \
+            for (int r = 0; r < 2; r++) {                                                          \
+                float *yr = yrows[r];                                                              \
+                if (!yr)                                                                           \
+                    continue;                                                                      \
+                for (int h = 0; h < 2; h++) {                                                      \
+                    int64_t c = c0 + 16 * h, n = OW - c < 16 ? OW - c : 16;                        \
+                    if (n > 0)                                                                     \
+                        memcpy(yr + c, &out[r][h], (size_t)n * sizeof(float));                     \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* F(4x4, 3x3): d -> B^T d over 6 values, m -> A^T m over 6 values. */
+#define WINO_BT6(o, d)                                                                             \
+    do {                                                                                           \
+        o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];                                                   \
+        o[1] = -4.0f * d[1] - 4.0f * d[2] + d[3] + d[4];                                           \
+        o[2] = 4.0f * d[1] - 4.0f * d[2] - d[3] + d[4];                                            \
+        o[3] = -2.0f * d[1] - d[2] + 2.0f * d[3] + d[4];                                           \
+        o[4] = 2.0f * d[1] - d[2] - 2.0f * d[3] + d[4];                                            \
+        o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];                                                   \
+    } while (0)
+#define WINO_AT6(o, m)                                                                             \
+    do {                                                                                           \
+        o[0] = m[0] + m[1] + m[2] + m[3] + m[4];                                                   \
+        o[1] = m[1] - m[2] + 2.0f * (m[3] - m[4]);                                                 \
+        o[2] = m[1] + m[2] + 4.0f * (m[3] + m[4]);                                                 \
+        o[3] = m[1] - m[2] + 8.0f * (m[3] - m[4]) + m[5];                                          \
+    } while (0)
+
+/* F(4x4) input transform: 6 padded rows, tiles 4 columns apart (every 4th
+ * lane of four loads). */
+#define DEFINE_WINO4_IN(NAME, TARGET)                                                              \
+    static TARGET void NAME(const float *const *prow, int64_t TW, float *V, int64_t vs)            \
+    {                                                                                              \
+        for (int64_t tw = 0; tw < TW; tw += 16) {                                                  \
+            v16f r[6][6];                                                                          \
+            for (int j = 0; j < 6; j++) {                                                          \
+                v16f d[6], o[6];                                                                   \
+                for (int i = 0; i < 6; i++) {                                                      \
+                    const float *p = prow[i] + 4 * tw + j;                                         \
+                    v16f a0, a1, a2, a3;                                                           \
+                    memcpy(&a0, p, sizeof a0);                                                     \
+                    memcpy(&a1, p + 16, sizeof a1);                                                \
+                    memcpy(&a2, p + 32, sizeof a2);                                                \
+                    memcpy(&a3, p + 48, sizeof a3);                                                \
+                    v16f e01 = EVENS(a0, a1), e23 = EVENS(a2, a3);                                 \
+                    d[i] = EVENS(e01, e23);                                                        \
+                }                                                                                  \
+                WINO_BT6(o, d);                                                                    \
+                for (int k = 0; k < 6; k++)                                                        \
+                    r[k][j] = o[k];                                                                \
+            }                                                                                      \
+            size_t n = (size_t)(TW - tw < 16 ? TW - tw : 16) * sizeof(float);                      \
+            for (int k = 0; k < 6; k++) {                                                          \
+                v16f v[6];                                                                         \
+                WINO_BT6(v, r[k]);                                                                 \
+                for (int j = 0; j < 6; j++)                                                        \
+                    memcpy(V + (k * 6 + j) * vs + tw, &v[j], n);                                   \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* F(4x4) output transform: 4 output rows, 64 columns per 16 tiles (two
+ * rounds of lane interleaving put each tile's 4 columns together). */
+#define DEFINE_WINO4_OUT(NAME, TARGET)                                                             \
+    static TARGET void NAME(const float *Mx, int64_t ms, int64_t TW, float bias,                   \
+                            float *const *yrows, int64_t OW)                                       \
+    {                                                                                              \
+        for (int64_t tw = 0; tw < TW; tw += 16) {                                                  \
+            v16f s[4][6];                                                                          \
+            for (int j = 0; j < 6; j++) {                                                          \
+                v16f m[6], o[4];                                                                   \
+                for (int i = 0; i < 6; i++)                                                        \
+                    memcpy(&m[i], Mx + (i * 6 + j) * ms + tw, sizeof m[i]);                        \
+                WINO_AT6(o, m);                                                                    \
+                for (int r = 0; r < 4; r++)                                                        \
+                    s[r][j] = o[r];                                                                \
+            }                                                                                      \
+            for (int r = 0; r < 4; r++) {                                                          \
+                float *yr = yrows[r];                                                              \
+                if (!yr)                                                                           \
+                    continue;                                                                      \
+                v16f o[4];                                                                         \
+                WINO_AT6(o, s[r]);                                                                 \
+                for (int c = 0; c < 4; c++)                                                        \
+                    o[c] += bias;                                                                  \
+                v16f a_lo = ZIPLO(o[0], o[2]), a_hi = ZIPHI(o[0], o[2]);                           \
+                v16f b_lo = ZIPLO(o[1], o[3]), b_hi = ZIPHI(o[1], o[3]);                           \
+                v16f q[4] = {ZIPLO(a_lo, b_lo), ZIPHI(a_lo, b_lo), ZIPLO(a_hi, b_hi),              \
+                             ZIPHI(a_hi, b_hi)};                                                   \
+                for (int h = 0; h < 4; h++) {                                                      \
+                    int64_t c = 4 * tw + 16 * h, n = OW - c < 16 ? OW - c : 16;                    \
+                    if (n > 0)                                                                     \
+                        memcpy(yr + c, &q[h], (size_t)n * sizeof(float));                          \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+typedef void (*wino_in_fn)(const float *const *, int64_t, float *, int64_t);
+typedef void (*wino_out_fn)(const float *, int64_t, int64_t, float, float *const *, int64_t);
+#if defined(__x86_64__)
+DEFINE_WINO_IN(wino_in_avx512f, __attribute__((target("avx512f"))))
+DEFINE_WINO_IN(wino_in_avx2, __attribute__((target("avx2"))))
+DEFINE_WINO_OUT(wino_out_avx512f, __attribute__((target("avx512f"))))
+DEFINE_WINO_OUT(wino_out_avx2, __attribute__((target("avx2"))))
+DEFINE_WINO4_IN(wino4_in_avx512f, __attribute__((target("avx512f"))))
+DEFINE_WINO4_IN(wino4_in_avx2, __attribute__((target("avx2"))))
+DEFINE_WINO4_OUT(wino4_out_avx512f, __attribute__((target("avx512f"))))
+DEFINE_WINO4_OUT(wino4_out_avx2, __attribute__((target("avx2"))))
+#endif
+DEFINE_WINO_IN(wino_in_generic, )
+DEFINE_WINO_OUT(wino_out_generic, )
+DEFINE_WINO4_IN(wino4_in_generic, )
+DEFINE_WINO4_OUT(wino4_out_generic, )
+
+typedef struct wino_job {
+    const lm_nn_geom *g;
+    int64_t C, M, TW;
+    int T, nx; /* tile size, transform points (T + 2)^2 */
+    wino_in_fn in;
+    wino_out_fn out;
+    const float *x; /* the image: C planes of H x W */
+    float *pad;     /* C zero-padded planes of hp x wp */
+    int64_t hp, wp;
+    int64_t th0, th1;                /* tile rows of the current chunk */
+    int64_t tcn;                     /* tiles in the chunk: (th1 - th0) * TW */
+    float *V, *Mx;                   /* [nx][C][tcn], [nx][M][tcn] */
+    const lm_sgemm_packed *const *U; /* packed [nx] or NULL */
+    const float *Uraw;               /* [nx][M][C] when not packed */
+    const float *bias;
+    lm_act act;
+    float *y; /* the image's output: M planes of OH x OW */
+} wino_job;
+
+static void wino_pad_planes(void *arg, int64_t begin, int64_t end)
+{
+    const wino_job *j = arg;
+    const lm_nn_geom *g = j->g;
+    int64_t H = g->in[0], W = g->in[1], top = g->pb[0], left = g->pb[1];
+    for (int64_t c = begin; c < end; c++) {
+        float *pad = j->pad + c * j->hp * j->wp;
+        const float *x = j->x + c * H * W;
+        for (int64_t r = 0; r < j->hp; r++) {
+            float *pr = pad + r * j->wp;
+            int64_t ih = r - top;
+            if (ih < 0 || ih >= H) {
+                memset(pr, 0, (size_t)j->wp * sizeof(float));
+                continue;
+            }
+            memset(pr, 0, (size_t)left * sizeof(float));
+            memcpy(pr + left, x + ih * W, (size_t)W * sizeof(float));
+            memset(pr + left + W, 0, (size_t)(j->wp - left - W) * sizeof(float));
         }
     }
+}
+
+static void wino_inputs(void *arg, int64_t begin, int64_t end)
+{
+    const wino_job *j = arg;
+    for (int64_t c = begin; c < end; c++) {
+        const float *pad = j->pad + c * j->hp * j->wp;
+        for (int64_t th = j->th0; th < j->th1; th++) {
+            const float *prow[6];
+            for (int i = 0; i < j->T + 2; i++)
+                prow[i] = pad + (j->T * th + i) * j->wp;
+            j->in(prow, j->TW, j->V + c * j->tcn + (th - j->th0) * j->TW, j->C * j->tcn);
+        }
+    }
+}
+
+static void wino_gemms(void *arg, int64_t begin, int64_t end)
+{
+    const wino_job *j = arg;
+    for (int64_t xi = begin; xi < end; xi++) {
+        lm_sgemm_args ga = {.M = j->M,
+                            .N = j->tcn,
+                            .K = j->C,
+                            .alpha = 1.0f,
+                            .A = j->Uraw ? j->Uraw + xi * j->M * j->C : NULL,
+                            .lda = j->C,
+                            .pa = j->U ? j->U[xi] : NULL,
+                            .B = j->V + xi * j->C * j->tcn,
+                            .ldb = j->tcn,
+                            .C = j->Mx + xi * j->M * j->tcn,
+                            .ldc = j->tcn};
+        lm_sgemm_run(&ga);
+    }
+}
+
+static void wino_outputs(void *arg, int64_t begin, int64_t end)
+{
+    const wino_job *j = arg;
+    int64_t OH = j->g->out[0], OW = j->g->out[1];
+    for (int64_t m = begin; m < end; m++) {
+        float *ym = j->y + m * OH * OW;
+        float bias = j->bias ? j->bias[m] : 0.0f;
+        for (int64_t th = j->th0; th < j->th1; th++) {
+            float *yrows[4];
+            for (int r = 0; r < j->T; r++)
+                yrows[r] = j->T * th + r < OH ? ym + (j->T * th + r) * OW : NULL;
+            j->out(j->Mx + m * j->tcn + (th - j->th0) * j->TW, j->M * j->tcn, j->TW, bias, yrows,
+                   OW);
+        }
+        int64_t r0 = j->T * j->th0, r1 = j->T * j->th1 < OH ? j->T * j->th1 : OH;
+        lm_act_apply(&j->act, ym + r0 * OW, (r1 - r0) * OW);
+    }
+}
+
+static loom_status conv_winograd(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, int64_t M,
+                                 const float *x, const float *w, const float *bias,
+                                 const lm_act *act, float *y)
+{
+    const conv_prepared *cp = k->prepared;
+    int T = cp && cp->wino[0] ? (cp->wino[16] ? 4 : 2) : wino_tile(g), nx = (T + 2) * (T + 2);
+    int64_t OH = g->out[0], OW = g->out[1], TH = (OH + T - 1) / T, TW = (OW + T - 1) / T;
+    wino_job j = {.g = g, .C = C, .M = M, .TW = TW, .T = T, .nx = nx, .bias = bias, .act = *act};
+    wino_in_fn in2 = wino_in_generic, in4 = wino4_in_generic;
+    wino_out_fn out2 = wino_out_generic, out4 = wino4_out_generic;
+#if defined(__x86_64__)
+    const lm_cpu_features *f = lm_cpu_features_get();
+    if (f->avx512f) {
+        in2 = wino_in_avx512f, in4 = wino4_in_avx512f;
+        out2 = wino_out_avx512f, out4 = wino4_out_avx512f;
+    } else if (f->avx2_fma) {
+        in2 = wino_in_avx2, in4 = wino4_in_avx2;
+        out2 = wino_out_avx2, out4 = wino4_out_avx2;
+    }
+#endif
+    j.in = T == 4 ? in4 : in2;
+    j.out = T == 4 ? out4 : out2;
+    /* Padded planes: rows for every tile's T + 2 rows; columns for the last
+     * vector of 16 tiles (reads up to T * tw + T + 1 + 16 * T - 1). */
+    j.hp = T * TH + 2;
+    int64_t need_w = T * ((TW + 15) / 16 * 16) + 2 * T + 4;
+    j.wp = need_w > g->in[1] + g->pb[1] ? need_w : g->in[1] + g->pb[1];
+    if (j.hp < g->in[0] + g->pb[0])
+        j.hp = g->in[0] + g->pb[0];
+    /* Tile rows per chunk: ~512 tiles keeps V and Mx near L2 for the GEMMs. */
+    int64_t rows_per = 512 / TW > 0 ? 512 / TW : 1;
+    int64_t tcn_max = (rows_per < TH ? rows_per : TH) * TW;
+    /* + 16: the output transform loads whole vectors past the last tile. */
+    size_t floats = (size_t)(C * j.hp * j.wp + nx * (C + M) * tcn_max + 16);
+    if (!cp || !cp->wino[0])
+        floats += (size_t)(nx * M * C);
+    float *buf = lm_kscratch(k, floats * sizeof(float));
+    if (!buf)
+        return LOOM_ERR_NO_MEMORY;
+    j.pad = buf;
+    j.V = j.pad + C * j.hp * j.wp;
+    j.Mx = j.V + nx * C * tcn_max;
+    if (cp && cp->wino[0]) {
+        j.U = (const lm_sgemm_packed *const *)cp->wino;
+    } else {
+        float *U = j.Mx + nx * M * tcn_max + 16;
+        wino_weights(w, M, C, T, U);
+        j.Uraw = U;
+    }
+    for (int64_t n = 0; n < N; n++) {
+        j.x = x + n * C * g->in_size;
+        j.y = y + n * M * g->out_size;
+        lm_parallel_for(k, C, 2.0 * (double)j.hp * (double)j.wp, wino_pad_planes, &j);
+        for (j.th0 = 0; j.th0 < TH; j.th0 = j.th1) {
+            j.th1 = j.th0 + rows_per < TH ? j.th0 + rows_per : TH;
+            j.tcn = (j.th1 - j.th0) * TW;
+            lm_parallel_for(k, C, 4.0 * (double)j.tcn, wino_inputs, &j);
+            lm_parallel_for(k, nx, 0.02 * (double)M * (double)C * (double)j.tcn, wino_gemms, &j);
+            lm_parallel_for(k, M, 4.0 * (double)j.tcn, wino_outputs, &j);
+        }
+    }
+    return LOOM_OK;
 }
 
 /* Shared checks of the X, W, B inputs of Conv and ConvTranspose. */
@@ -256,49 +810,70 @@ static loom_status op_conv(lm_kctx *k)
         return LOOM_OK;
     const float *xp = x->data, *wp = w->data, *bp = b ? b->data : NULL;
     float *yp = y->data;
+    lm_act act;
+    if ((st = lm_kact(k, &act)) != LOOM_OK)
+        return st;
 
     if (Cg == 1 && g.nsp == 2) {
-        dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg};
+        dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act, NULL, 0, 0};
+        if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * dj.hp * dj.wp <= DW_PAD_BUDGET) {
+            dj.pad = lm_kscratch(k, (size_t)(N * M * dj.hp * dj.wp) * sizeof(float));
+            if (!dj.pad)
+                return LOOM_ERR_NO_MEMORY;
+        }
         lm_parallel_for(k, N * M, 2.0 * (double)OS * (double)KK, depthwise2d, &dj);
         return LOOM_OK;
     }
 
-    /* Bias first, then accumulate the products into it (beta = 1). */
-    float beta = 0.0f;
-    if (bp) {
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t m = 0; m < M; m++) {
-                float *yr = yp + (n * M + m) * OS;
-                for (int64_t i = 0; i < OS; i++)
-                    yr[i] = bp[m];
-            }
-        beta = 1.0f;
-    }
+    if (wino_applies(&g, group, C, M) && !getenv("LOOM_CONV_NO_WINOGRAD"))
+        return conv_winograd(k, &g, N, C, M, xp, wp, bp, &act, yp);
+
     int64_t rows = Cg * KK;
+    if (rows == 0) { /* no input channels: Y is act(bias) */
+        for (int64_t nm = 0; nm < N * M; nm++) {
+            float *yr = yp + nm * OS;
+            for (int64_t i = 0; i < OS; i++)
+                yr[i] = bp ? bp[nm % M] : 0.0f;
+            lm_act_apply(&act, yr, OS);
+        }
+        return LOOM_OK;
+    }
     bool pointwise = true;
     for (int i = 0; i < g.nsp; i++)
         pointwise = pointwise && g.k[i] == 1 && g.s[i] == 1 && g.pb[i] == 0 && g.pe[i] == 0;
-    if (rows == 0) /* no input channels: Y is just the bias */
-        return LOOM_OK;
     int64_t chunk = OS, col_size = 0;
     float *col = NULL;
     if (!pointwise) {
         chunk = COL_BUDGET_FLOATS / rows;
-        chunk = chunk < 256 ? 256 : chunk;
+        chunk = chunk < 256 ? 256 : chunk / 64 * 64; /* whole register tiles */
         chunk = min64(chunk, OS);
         col_size = rows * chunk;
         col = lm_kscratch(k, (size_t)col_size * sizeof(float));
         if (!col)
             return LOOM_ERR_NO_MEMORY;
     }
+    const conv_prepared *cp = k->prepared;
+    /* Per group: Y_g = act(W_g x col + b_g), bias and activation applied by
+     * the GEMM's epilogue while each tile is hot. */
     for (int64_t n = 0; n < N; n++) {
         for (int64_t gi = 0; gi < group; gi++) {
             const float *xg = xp + (n * C + gi * Cg) * IS;
-            const float *wg = wp + gi * Mg * rows;
             float *yg = yp + (n * M + gi * Mg) * OS;
+            lm_sgemm_args ga = {.M = Mg,
+                                .K = rows,
+                                .alpha = 1.0f,
+                                .A = wp + gi * Mg * rows,
+                                .lda = rows,
+                                .pa = cp ? cp->w[gi] : NULL,
+                                .ldc = OS,
+                                .bias = bp ? bp + gi * Mg : NULL,
+                                .act = act};
             if (pointwise) {
-                lm_sgemm_parallel(k, false, false, Mg, OS, Cg, 1.0f, wg, rows, xg, IS, beta, yg,
-                                  OS);
+                ga.N = OS;
+                ga.B = xg;
+                ga.ldb = IS;
+                ga.C = yg;
+                lm_sgemm_run_parallel(k, &ga);
                 continue;
             }
             for (int64_t o0 = 0; o0 < OS; o0 += chunk) {
@@ -306,11 +881,81 @@ static loom_status op_conv(lm_kctx *k)
                 col_job cj = {&g, {g.nsp, g.out, g.in, g.s, g.d, g.pb}, (float *)xg, IS, col, o0,
                               o1};
                 lm_parallel_for(k, rows, 1.0 * (double)(o1 - o0), im2col_rows, &cj);
-                lm_sgemm_parallel(k, false, false, Mg, o1 - o0, rows, 1.0f, wg, rows, col, o1 - o0,
-                                  beta, yg + o0, OS);
+                ga.N = o1 - o0;
+                ga.B = col;
+                ga.ldb = o1 - o0;
+                ga.C = yg + o0;
+                lm_sgemm_run_parallel(k, &ga);
             }
         }
     }
+    return LOOM_OK;
+}
+
+static void conv_free_prepared(void *state)
+{
+    conv_prepared *cp = state;
+    for (int64_t i = 0; i < cp->group; i++)
+        lm_sgemm_packed_free(cp->w[i]);
+    for (int i = 0; i < 36; i++)
+        lm_sgemm_packed_free(cp->wino[i]);
+    free(cp);
+}
+
+/* Packs a constant W once per plan, one GEMM A operand per group, so runs
+ * skip packing the weights. Depthwise convolutions do not use the GEMM. */
+static loom_status conv_prepare(lm_kctx *k)
+{
+    loom_status st = op_conv(k); /* validates and shapes (k->dry is set) */
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1);
+    if (!w->data)
+        return LOOM_OK;
+    int64_t group = lm_kattr_int(k, "group", 1);
+    int64_t Mg = w->dims[0] / group, Cg = x->dims[1] / group, rows = w->dims[1];
+    for (int i = 2; i < w->rank; i++)
+        rows *= w->dims[i];
+    if ((Cg == 1 && x->rank == 4) || rows == 0 || Mg == 0)
+        return LOOM_OK;
+    conv_prepared *cp = calloc(1, sizeof(*cp) + (size_t)group * sizeof(cp->w[0]));
+    if (!cp)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    const float *wp = w->data;
+    lm_nn_geom g;
+    if ((st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &g)) != LOOM_OK) {
+        free(cp);
+        return st;
+    }
+    if (wino_applies(&g, group, x->dims[1], w->dims[0])) {
+        int64_t M = w->dims[0], C = x->dims[1];
+        int T = wino_tile(&g), nx = (T + 2) * (T + 2);
+        float *U = malloc(sizeof(float) * (size_t)(nx * M * C));
+        for (int xi = 0; U && xi < nx; xi++) {
+            if (xi == 0)
+                wino_weights(wp, M, C, T, U);
+            cp->wino[xi] = lm_sgemm_pack_a(false, M, C, U + xi * M * C, C);
+            if (!cp->wino[xi]) {
+                free(U);
+                conv_free_prepared(cp);
+                return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+            }
+        }
+        free(U);
+        if (cp->wino[nx - 1]) {
+            k->prepared = cp;
+            return LOOM_OK;
+        }
+    }
+    cp->group = group;
+    for (int64_t gi = 0; gi < group; gi++) {
+        cp->w[gi] = lm_sgemm_pack_a(false, Mg, rows, wp + gi * Mg * rows, rows);
+        if (!cp->w[gi]) {
+            conv_free_prepared(cp);
+            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+        }
+    }
+    k->prepared = cp;
     return LOOM_OK;
 }
 
@@ -451,7 +1096,11 @@ static loom_status op_conv_transpose(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_conv[] = {
-    LM_OP("", "Conv", op_conv),
+    {.domain = "",
+     .op_type = "Conv",
+     .run = op_conv,
+     .prepare = conv_prepare,
+     .free_prepared = conv_free_prepared},
     LM_OP("", "ConvTranspose", op_conv_transpose),
     LM_OP_END,
 };

@@ -3,9 +3,11 @@
  * the convolution and pooling kernels (conv.c, pool.c). Normalizations live in
  * norm.c.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../gemm.h"
+#include "activation_epilogue.h"
 #include "nn_private.h"
 
 /* ---- shared window geometry ---------------------------------------------- */
@@ -110,6 +112,11 @@ loom_status lm_nn_geom_forward(lm_kctx *k, const loom_tensor *x, const int64_t *
 
 /* ---- Gemm ----------------------------------------------------------------- */
 
+/* Gemm's and MatMul's per-plan state: the constant operand, packed. */
+typedef struct gemm_prepared {
+    lm_sgemm_packed *pa, *pb;
+} gemm_prepared;
+
 static loom_status op_gemm(lm_kctx *k)
 {
     loom_status st = lm_kcheck_arity(k, lm_kopset(k) < 11 ? 3 : 2, 3);
@@ -146,16 +153,77 @@ static loom_status op_gemm(lm_kctx *k)
     if (k->dry)
         return LOOM_OK;
     float *yp = y->data;
-    float gbeta = 0.0f;
+    lm_act act;
+    if ((st = lm_kact(k, &act)) != LOOM_OK)
+        return st;
+    const gemm_prepared *gp = k->prepared;
+    lm_sgemm_args g = {.trans_a = ta,
+                       .trans_b = tb,
+                       .M = M,
+                       .N = N,
+                       .K = K,
+                       .alpha = alpha,
+                       .A = a->data,
+                       .lda = a->dims[1],
+                       .pa = gp ? gp->pa : NULL,
+                       .B = b->data,
+                       .ldb = b->dims[1],
+                       .pb = gp ? gp->pb : NULL,
+                       .C = yp,
+                       .ldc = N,
+                       .act = act};
     if (c && beta != 0.0f && M > 0 && N > 0) {
         const float *cp = c->data;
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++)
-                yp[i * N + j] = cp[(cd[0] == 1 ? 0 : i * cd[1]) + (cd[1] == 1 ? 0 : j)];
-        gbeta = beta;
+        bool row_vec = cd[0] == 1 && (cd[1] == N && N > 1), col_vec = cd[1] == 1 && cd[0] == M;
+        if ((row_vec || col_vec) && beta == 1.0f) {
+            /* The usual bias: a vector added by the GEMM's epilogue. */
+            g.bias = cp;
+            g.bias_per_col = row_vec;
+        } else {
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++)
+                    yp[i * N + j] = cp[(cd[0] == 1 ? 0 : i * cd[1]) + (cd[1] == 1 ? 0 : j)];
+            g.beta = beta;
+        }
     }
-    lm_sgemm_parallel(k, ta, tb, M, N, K, alpha, a->data, a->dims[1], b->data, b->dims[1], gbeta,
-                      yp, N);
+    lm_sgemm_run_parallel(k, &g);
+    return LOOM_OK;
+}
+
+static void gemm_free_prepared(void *state)
+{
+    gemm_prepared *gp = state;
+    lm_sgemm_packed_free(gp->pa);
+    lm_sgemm_packed_free(gp->pb);
+    free(gp);
+}
+
+/* Packs the constant operand (the weights, usually B) once per plan. */
+static loom_status gemm_prepare(lm_kctx *k)
+{
+    loom_status st = op_gemm(k); /* validates and shapes (k->dry is set) */
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
+    if (!a->data == !b->data)
+        return LOOM_OK;
+    bool ta = lm_kattr_int(k, "transA", 0) != 0, tb = lm_kattr_int(k, "transB", 0) != 0;
+    int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
+    int64_t N = tb ? b->dims[0] : b->dims[1];
+    if (M == 0 || N == 0 || K == 0)
+        return LOOM_OK;
+    gemm_prepared *gp = calloc(1, sizeof(*gp));
+    if (!gp)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    if (b->data)
+        gp->pb = lm_sgemm_pack_b(tb, K, N, b->data, b->dims[1]);
+    else
+        gp->pa = lm_sgemm_pack_a(ta, M, K, a->data, a->dims[1]);
+    if (!gp->pa && !gp->pb) {
+        free(gp);
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    }
+    k->prepared = gp;
     return LOOM_OK;
 }
 
@@ -296,6 +364,11 @@ static loom_status op_matmul(lm_kctx *k)
         boff[i] = bo;
     }
     matmul_job job = {a, b, y, M, N, K, aoff, boff};
+    lm_act act;
+    if ((st = lm_kact(k, &act)) != LOOM_OK)
+        return st;
+    if (act.kind != LM_ACT_NONE && a->dtype != LOOM_DTYPE_FLOAT)
+        return lm_kunsupported(k, "fused activation on a dtype %d MatMul", (int)a->dtype);
     if (a->dtype == LOOM_DTYPE_FLOAT) {
         bool b_shared = true, a_dense = true;
         for (int i = 0; i < obr; i++) {
@@ -304,25 +377,80 @@ static loom_status op_matmul(lm_kctx *k)
         }
         if (b_shared && a_dense) {
             /* One B for every batch and A's batches laid out like Y's: a single
-             * (nb*M) x K by K x N product. */
-            lm_sgemm_parallel(k, false, false, nb * M, N, K, 1.0f, a->data, K, b->data, N, 0.0f,
-                              y->data, N);
+             * (nb*M) x K by K x N product, with B packed at plan time when it
+             * is constant. */
+            const gemm_prepared *gp = k->prepared;
+            lm_sgemm_args g = {.M = nb * M,
+                               .N = N,
+                               .K = K,
+                               .alpha = 1.0f,
+                               .A = a->data,
+                               .lda = K,
+                               .B = b->data,
+                               .ldb = N,
+                               .pb = gp ? gp->pb : NULL,
+                               .C = y->data,
+                               .ldc = N,
+                               .act = act};
+            lm_sgemm_run_parallel(k, &g);
             return LOOM_OK;
         }
         if (nb < 4 || M * N * K >= ((int64_t)1 << 20)) {
-            for (int64_t i = 0; i < nb; i++)
-                lm_sgemm_parallel(k, false, false, M, N, K, 1.0f, (const float *)a->data + aoff[i],
-                                  K, (const float *)b->data + boff[i], N, 0.0f,
-                                  (float *)y->data + i * M * N, N);
+            for (int64_t i = 0; i < nb; i++) {
+                lm_sgemm_args g = {.M = M,
+                                   .N = N,
+                                   .K = K,
+                                   .alpha = 1.0f,
+                                   .A = (const float *)a->data + aoff[i],
+                                   .lda = K,
+                                   .B = (const float *)b->data + boff[i],
+                                   .ldb = N,
+                                   .C = (float *)y->data + i * M * N,
+                                   .ldc = N,
+                                   .act = act};
+                lm_sgemm_run_parallel(k, &g);
+            }
             return LOOM_OK;
         }
     }
     lm_parallel_for(k, nb, 0.2 * (double)M * (double)N * (double)(K > 0 ? K : 1), fn, &job);
+    if (act.kind != LM_ACT_NONE)
+        lm_act_apply(&act, y->data, nb * M * N);
+    return LOOM_OK;
+}
+
+/* Packs a constant 2-D (or 1-D) B once per plan: the weights of a linear
+ * layer exported as MatMul. Batched B's are rare and stay unpacked. */
+static loom_status matmul_prepare(lm_kctx *k)
+{
+    loom_status st = op_matmul(k); /* validates and shapes (k->dry is set) */
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
+    if (a->dtype != LOOM_DTYPE_FLOAT || a->data || !b->data || b->rank > 2)
+        return LOOM_OK;
+    int64_t K = b->dims[0], N = b->rank == 1 ? 1 : b->dims[1];
+    if (K == 0 || N == 0)
+        return LOOM_OK;
+    gemm_prepared *gp = calloc(1, sizeof(*gp));
+    if (!gp || !(gp->pb = lm_sgemm_pack_b(false, K, N, b->data, N))) {
+        free(gp);
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    }
+    k->prepared = gp;
     return LOOM_OK;
 }
 
 const lm_op_def lm_ops_nn[] = {
-    LM_OP("", "Gemm", op_gemm),
-    LM_OP("", "MatMul", op_matmul),
+    {.domain = "",
+     .op_type = "Gemm",
+     .run = op_gemm,
+     .prepare = gemm_prepare,
+     .free_prepared = gemm_free_prepared},
+    {.domain = "",
+     .op_type = "MatMul",
+     .run = op_matmul,
+     .prepare = matmul_prepare,
+     .free_prepared = gemm_free_prepared},
     LM_OP_END,
 };

@@ -9,6 +9,7 @@
  *                multiplier computed in float32 as (in_scale * w_scale) / out_scale.
  * The integer products go through the 8-bit GEMM in qgemm.h.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../kernel.h"
@@ -537,9 +538,32 @@ static int64_t qp_offset(int kind, int64_t mat, int64_t per)
     return kind == QP_BATCHED ? mat * per : 0;
 }
 
-/* Tile sizes for splitting a product across threads. */
-#define MM_TM 64
+/* Output tiles handed to the int8 GEMM: each packs its share of the
+ * activations, so tiles span all rows (mm_rows) when there are enough column
+ * tiles to keep the threads busy; MM_TM is a multiple of every kernel's rows
+ * so packed weights are used in place. */
+#define MM_TM 96
 #define MM_TN 256
+
+static int64_t mm_rows(int64_t M, int64_t N)
+{
+    return (N + MM_TN - 1) / MM_TN >= 4 || M <= MM_TM ? (M > 0 ? M : 1) : MM_TM;
+}
+
+/* Per-plan state of the int8 matmuls and convolutions: the constant weights
+ * packed for the GEMM (B of a matmul; A of each convolution group). */
+typedef struct q_prepared {
+    int64_t n;
+    lm_qgemm_packed *w[];
+} q_prepared;
+
+static void q_free_prepared(void *state)
+{
+    q_prepared *qp = state;
+    for (int64_t i = 0; i < qp->n; i++)
+        lm_qgemm_packed_free(qp->w[i]);
+    free(qp);
+}
 
 typedef struct mm_job {
     const mm_geom *g;
@@ -548,7 +572,9 @@ typedef struct mm_job {
     int32_t *acc; /* [batch, M, N] */
     const int32_t *a_zp, *b_zp;
     int a_zk, b_zk;
-    int64_t mt, nt; /* tiles per matrix */
+    int64_t mt, nt;            /* tiles per matrix */
+    int64_t tm;                /* rows per tile */
+    const lm_qgemm_packed *pb; /* B packed at plan time, or NULL */
     /* requantization (QLinearMatMul); y == NULL for MatMulInteger */
     void *y;
     bool y_signed;
@@ -589,8 +615,8 @@ static void mm_run(void *arg, int64_t begin, int64_t end)
     const mm_geom *g = j->g;
     for (int64_t u = begin; u < end; u++) {
         int64_t t = u / (j->mt * j->nt), r = u % (j->mt * j->nt);
-        int64_t m0 = (r / j->nt) * MM_TM, n0 = (r % j->nt) * MM_TN;
-        int64_t m1 = m0 + MM_TM < g->M ? m0 + MM_TM : g->M;
+        int64_t m0 = (r / j->nt) * j->tm, n0 = (r % j->nt) * MM_TN;
+        int64_t m1 = m0 + j->tm < g->M ? m0 + j->tm : g->M;
         int64_t n1 = n0 + MM_TN < g->N ? n0 + MM_TN : g->N;
         int64_t am, bm;
         mm_batch_offsets(g, t, &am, &bm);
@@ -610,6 +636,7 @@ static void mm_run(void *arg, int64_t begin, int64_t end)
             .a_zp_per_row = j->a_zk != QP_SINGLE,
             .b_zp = j->b_zp + qp_offset(j->b_zk, bm, g->N),
             .b_zp_per_col = j->b_zk != QP_SINGLE,
+            .pb = j->pb,
         };
         lm_qgemm_tile(&p, m0, m1, n0, n1);
         if (j->y) {
@@ -624,9 +651,12 @@ static void mm_run(void *arg, int64_t begin, int64_t end)
 static void mm_launch(lm_kctx *k, mm_job *j)
 {
     const mm_geom *g = j->g;
-    j->mt = (g->M + MM_TM - 1) / MM_TM;
+    const q_prepared *qp = k->prepared;
+    j->pb = qp ? qp->w[0] : NULL;
+    j->tm = mm_rows(g->M, g->N);
+    j->mt = (g->M + j->tm - 1) / j->tm;
     j->nt = (g->N + MM_TN - 1) / MM_TN;
-    int64_t tm = g->M < MM_TM ? g->M : MM_TM, tn = g->N < MM_TN ? g->N : MM_TN;
+    int64_t tm = g->M < j->tm ? g->M : j->tm, tn = g->N < MM_TN ? g->N : MM_TN;
     PAR(k, g->batch * j->mt * j->nt, (double)tm * (double)tn * ((double)g->K + 4.0) * 0.3, mm_run,
         j);
 }
@@ -945,7 +975,9 @@ typedef struct conv_job {
     const int32_t *w_zp;
     bool w_zp_per_ch;
     const int32_t *x_zp;
-    int64_t mt, nt; /* GEMM tiles per (image, group) */
+    int64_t mt, nt;       /* GEMM tiles per (image, group) */
+    int64_t tm;           /* rows per tile */
+    const q_prepared *qp; /* W packed per group at plan time, or NULL */
     /* requantization (QLinearConv); y == NULL for ConvInteger */
     void *y; /* the chunk's output */
     bool y_signed;
@@ -983,8 +1015,8 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
     for (int64_t u = begin; u < end; u++) {
         int64_t ng = u / (j->mt * j->nt), r = u % (j->mt * j->nt);
         int64_t grp = ng % g->group;
-        int64_t m0 = (r / j->nt) * MM_TM, n0 = (r % j->nt) * MM_TN;
-        int64_t m1 = m0 + MM_TM < g->Mg ? m0 + MM_TM : g->Mg;
+        int64_t m0 = (r / j->nt) * j->tm, n0 = (r % j->nt) * MM_TN;
+        int64_t m1 = m0 + j->tm < g->Mg ? m0 + j->tm : g->Mg;
         int64_t n1 = n0 + MM_TN < g->out_size ? n0 + MM_TN : g->out_size;
         /* output channel block (n * M + grp * Mg) of the chunk = ng * Mg */
         int64_t yoff = ng * g->Mg * g->out_size;
@@ -1005,6 +1037,7 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
             .a_zp_per_row = j->w_zp_per_ch,
             .b_zp = j->x_zp,
             .b_zp_per_col = false,
+            .pa = j->qp ? j->qp->w[grp] : NULL,
         };
         lm_qgemm_tile(&p, m0, m1, n0, n1);
         if (!j->y)
@@ -1065,9 +1098,11 @@ static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, v
     j.w_zp = ca->w_zp;
     j.w_zp_per_ch = ca->w_zp_per_ch;
     j.x_zp = &ca->x_zp;
-    j.mt = (g->Mg + MM_TM - 1) / MM_TM;
+    j.qp = k->prepared;
+    j.tm = mm_rows(g->Mg, g->out_size);
+    j.mt = (g->Mg + j.tm - 1) / j.tm;
     j.nt = (g->out_size + MM_TN - 1) / MM_TN;
-    int64_t tm = g->Mg < MM_TM ? g->Mg : MM_TM, tn = g->out_size < MM_TN ? g->out_size : MM_TN;
+    int64_t tm = g->Mg < j.tm ? g->Mg : j.tm, tn = g->out_size < MM_TN ? g->out_size : MM_TN;
     double tile_cost = (double)tm * (double)tn * ((double)g->kdim + 4.0) * 0.3;
     int64_t img_out = g->M * g->out_size; /* elements of one output image */
     for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
@@ -1204,13 +1239,82 @@ static loom_status op_QLinearConv(lm_kctx *k)
     return conv_compute(k, &g, &ca, y->data);
 }
 
+/* Packs the constant weights once per plan: B of MatMulInteger (input 1) and
+ * QLinearMatMul (input 3) when it is one 2-D matrix; W of ConvInteger
+ * (input 1) and QLinearConv (input 3), per group. Without a SIMD kernel (or
+ * memory) nothing is packed and runs pack as they go. */
+static loom_status q_prepare(lm_kctx *k, lm_kernel_fn run, int w_in, bool conv)
+{
+    loom_status st = run(k); /* validates and shapes (k->dry is set) */
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, w_in);
+    if (x->data || !w->data)
+        return LOOM_OK;
+    bool sgn = w->dtype == LOOM_DTYPE_INT8;
+    int64_t groups = 1, rows, K;
+    if (conv) {
+        groups = lm_kattr_int(k, "group", 1);
+        rows = w->dims[0] / groups;
+        K = lm_tensor_count(w) / (w->dims[0] > 0 ? w->dims[0] : 1);
+    } else {
+        if (w->rank > 2)
+            return LOOM_OK;
+        K = w->dims[0];
+        rows = w->rank == 2 ? w->dims[1] : 1;
+    }
+    if (rows <= 0 || K <= 0)
+        return LOOM_OK;
+    q_prepared *qp = calloc(1, sizeof(*qp) + (size_t)groups * sizeof(qp->w[0]));
+    if (!qp)
+        return LOOM_OK;
+    qp->n = groups;
+    const uint8_t *wd = w->data;
+    for (int64_t g = 0; g < groups; g++) {
+        qp->w[g] = conv ? lm_qgemm_pack_a(wd + g * rows * K, K, sgn, rows, K)
+                        : lm_qgemm_pack_b(wd, rows, sgn, K, rows);
+        if (!qp->w[g]) {
+            q_free_prepared(qp);
+            return LOOM_OK;
+        }
+    }
+    k->prepared = qp;
+    return LOOM_OK;
+}
+
+static loom_status prepare_MatMulInteger(lm_kctx *k)
+{
+    return q_prepare(k, op_MatMulInteger, 1, false);
+}
+
+static loom_status prepare_QLinearMatMul(lm_kctx *k)
+{
+    return q_prepare(k, op_QLinearMatMul, 3, false);
+}
+
+static loom_status prepare_ConvInteger(lm_kctx *k)
+{
+    return q_prepare(k, op_ConvInteger, 1, true);
+}
+
+static loom_status prepare_QLinearConv(lm_kctx *k)
+{
+    return q_prepare(k, op_QLinearConv, 3, true);
+}
+
+#define LM_OP_PREPARED(op)                                                                         \
+    {                                                                                              \
+        .domain = "", .op_type = #op, .run = op_##op, .prepare = prepare_##op,                     \
+        .free_prepared = q_free_prepared                                                           \
+    }
+
 const lm_op_def lm_ops_quant[] = {
     LM_OP("", "QuantizeLinear", op_QuantizeLinear),
     LM_OP("", "DequantizeLinear", op_DequantizeLinear),
     LM_OP("", "DynamicQuantizeLinear", op_DynamicQuantizeLinear),
-    LM_OP("", "MatMulInteger", op_MatMulInteger),
-    LM_OP("", "QLinearMatMul", op_QLinearMatMul),
-    LM_OP("", "ConvInteger", op_ConvInteger),
-    LM_OP("", "QLinearConv", op_QLinearConv),
+    LM_OP_PREPARED(MatMulInteger),
+    LM_OP_PREPARED(QLinearMatMul),
+    LM_OP_PREPARED(ConvInteger),
+    LM_OP_PREPARED(QLinearConv),
     LM_OP_END,
 };

@@ -214,6 +214,14 @@ void ob_attr_float(ob_model *m, ob_node *n, const char *name, float v)
     a->f = v;
 }
 
+void ob_attr_str(ob_model *m, ob_node *n, const char *name, const char *v)
+{
+    Onnx__AttributeProto *a = new_attr(m, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    a->has_s = 1;
+    a->s.data = (uint8_t *)ob_strdup(m, v);
+    a->s.len = strlen(v);
+}
+
 void ob_attr_ints(ob_model *m, ob_node *n, const char *name, int count, const int64_t *v)
 {
     Onnx__AttributeProto *a = new_attr(m, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);

@@ -27,6 +27,7 @@ ob_node *ob_add_node(ob_model *m, const char *op_type, const char *inputs, const
 void ob_node_name(ob_model *m, ob_node *n, const char *name);
 void ob_attr_int(ob_model *m, ob_node *n, const char *name, int64_t v);
 void ob_attr_float(ob_model *m, ob_node *n, const char *name, float v);
+void ob_attr_str(ob_model *m, ob_node *n, const char *name, const char *v);
 void ob_attr_ints(ob_model *m, ob_node *n, const char *name, int count, const int64_t *v);
 /* Serializes; returns a malloc'd buffer. */
 uint8_t *ob_pack(ob_model *m, size_t *len);

@@ -1,0 +1,53 @@
+/*
+ * activation_epilogue.h - reads the activation a graph pass fused into a
+ * Conv, Gemm or MatMul node.
+ *
+ * The pass (runtime/core) sets _loom_act to the op type of the activation it
+ * removed ("Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish",
+ * "Sigmoid") and _loom_alpha / _loom_beta to its parameters (Clip min/max,
+ * LeakyRelu alpha, HardSigmoid alpha/beta). Without _loom_act there is no
+ * activation. Defaults follow ONNX's for each op.
+ */
+#ifndef LOOM_CPU_OPS_ACTIVATION_EPILOGUE_H
+#define LOOM_CPU_OPS_ACTIVATION_EPILOGUE_H
+
+#include <math.h>
+#include <string.h>
+
+#include "../activation.h"
+#include "../kernel.h"
+
+/* Fills @act from the node's attributes; fails the node on an unknown name. */
+static inline loom_status lm_kact(lm_kctx *k, lm_act *act)
+{
+    const char *name = lm_kattr_str(k, "_loom_act", NULL);
+    *act = (lm_act){LM_ACT_NONE, 0.0f, 0.0f};
+    if (!name || !name[0])
+        return LOOM_OK;
+    if (strcmp(name, "Relu") == 0) {
+        act->kind = LM_ACT_RELU;
+    } else if (strcmp(name, "Clip") == 0) {
+        act->kind = LM_ACT_CLIP;
+        act->alpha = lm_kattr_float(k, "_loom_alpha", -INFINITY);
+        act->beta = lm_kattr_float(k, "_loom_beta", INFINITY);
+    } else if (strcmp(name, "LeakyRelu") == 0) {
+        act->kind = LM_ACT_LEAKY_RELU;
+        act->alpha = lm_kattr_float(k, "_loom_alpha", 0.01f);
+    } else if (strcmp(name, "HardSigmoid") == 0) {
+        act->kind = LM_ACT_HARD_SIGMOID;
+        act->alpha = lm_kattr_float(k, "_loom_alpha", 0.2f);
+        act->beta = lm_kattr_float(k, "_loom_beta", 0.5f);
+    } else if (strcmp(name, "HardSwish") == 0) {
+        act->kind = LM_ACT_HARD_SWISH;
+    } else if (strcmp(name, "Sigmoid") == 0) {
+        act->kind = LM_ACT_SIGMOID;
+    } else {
+        return lm_kunsupported(k,
+                               "fused activation '%s' is not one of Relu, Clip, LeakyRelu, "
+                               "HardSigmoid, HardSwish, Sigmoid",
+                               name);
+    }
+    return LOOM_OK;
+}
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * qgemm_ukernel.h - the contract between the 8-bit GEMM driver (qgemm.c) and
+ * its SIMD micro-kernels (qgemm_<isa>.c).
+ *
+ * Every operand pair is reduced to uint8 x int8, what vpdpbusd multiplies:
+ * A is packed as uint8 (int8 values XOR 0x80, i.e. +128, with the zero point
+ * moved by +128), B as int8 (uint8 values XOR 0x80, i.e. -128, zero point
+ * moved by -128). Both are exact, so results stay bit-exact with the
+ * reference. K is padded to a multiple of 4 with zeros.
+ *
+ * Panels: a holds k4 steps of MR rows x 4 bytes (row i's bytes k..k+3 at
+ * a + 4 * i); b holds k4 steps of NR columns x 4 bytes. The kernel forms
+ * acc[i][j] = sum over the panel of a * b in int32 (wrapping), and writes
+ * the top-left mr x nr of the tile:
+ *   c = (accumulate ? c : 0) + acc                       when corr is NULL,
+ *   c = ... + acc - a_zp[i] * b_term[j] - b_zp[j] * a_sum[i]   otherwise,
+ * the zero-point correction (all modulo 2^32) applied with the last K block.
+ */
+#ifndef LOOM_CPU_QGEMM_UKERNEL_H
+#define LOOM_CPU_QGEMM_UKERNEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct lm_qgemm_corr {
+    const int32_t *a_zp;   /* mr values: A's zero point per row (adjusted) */
+    const int32_t *a_sum;  /* mr values: sum over K of A's row (packed values) */
+    const int32_t *b_zp;   /* nr values: B's zero point per column (adjusted) */
+    const int32_t *b_term; /* nr values: column sum of B - K * b_zp */
+} lm_qgemm_corr;
+
+typedef void (*lm_qgemm_ukernel_fn)(int64_t k4, const uint8_t *a, const int8_t *b, int32_t *c,
+                                    int64_t ldc, int mr, int nr, bool accumulate,
+                                    const lm_qgemm_corr *corr);
+
+typedef struct lm_qgemm_config {
+    const char *name; /* e.g. "qs8_gemm_12x32c4__avx512vnni" */
+    int mr, nr;
+    int mc, kc, nc; /* kc in K elements, a multiple of 4 */
+    lm_qgemm_ukernel_fn ukernel;
+} lm_qgemm_config;
+
+extern const lm_qgemm_config lm_qgemm_config_avx512vnni;
+extern const lm_qgemm_config lm_qgemm_config_avx2;
+
+#endif
