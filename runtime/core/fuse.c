@@ -304,9 +304,16 @@ static void compact(fuse_ctx *f)
                 g->values[g->nodes[i].out[o]].producer = i;
 }
 
-static bool fusable_producer(const lm_node *n)
+/* Float producers only: the epilogue is float math. Conv and Gemm kernels are
+ * float32; MatMul also runs on integers, so it needs a float constant operand. */
+static bool fusable_producer(const lm_graph *g, const lm_node *n)
 {
-    return lm_fuse_is_op(n, "Conv") || lm_fuse_is_op(n, "Gemm") || lm_fuse_is_op(n, "MatMul");
+    if (lm_fuse_is_op(n, "Conv") || lm_fuse_is_op(n, "Gemm"))
+        return true;
+    if (!lm_fuse_is_op(n, "MatMul") || n->n_in != 2 || n->in[1] < 0)
+        return false;
+    const loom_tensor *b = g->values[n->in[1]].constant;
+    return b && b->dtype == LOOM_DTYPE_FLOAT;
 }
 
 loom_status lm_fuse_graph(lm_graph *g)
@@ -331,7 +338,7 @@ loom_status lm_fuse_graph(lm_graph *g)
     /* Nodes are in topological order: a producer is visited before its reader,
      * so Conv -> BN -> Relu folds BN first, then fuses Relu into the Conv. */
     for (int i = 0; i < g->n_nodes && !s; i++) {
-        if (f.dead[i] || !fusable_producer(&g->nodes[i]))
+        if (f.dead[i] || !fusable_producer(g, &g->nodes[i]))
             continue;
         int c = lm_fuse_sole_consumer(&f, &g->nodes[i]);
         if (c >= 0 && lm_fuse_is_op(&g->nodes[i], "Conv") &&

@@ -83,6 +83,7 @@ static void folded_conv_keeps_following_activation(void **state)
     assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
     loom_model *m = load_conv_bn_relu(ctx, true);
     assert_int_equal(lm_last_fuse_stats.batchnorms_folded, 1);
+    assert_int_equal(lm_last_fuse_stats.activations_fused, 1); /* the Relu, into the Conv */
     check_output(m, true);
     loom_model_destroy(m);
     loom_context_destroy(ctx);

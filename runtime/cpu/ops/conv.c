@@ -1100,7 +1100,8 @@ const lm_op_def lm_ops_conv[] = {
      .op_type = "Conv",
      .run = op_conv,
      .prepare = conv_prepare,
-     .free_prepared = conv_free_prepared},
+     .free_prepared = conv_free_prepared,
+     .flags = LM_OP_FUSES_ACTIVATION},
     LM_OP("", "ConvTranspose", op_conv_transpose),
     LM_OP_END,
 };
