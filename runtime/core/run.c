@@ -22,7 +22,9 @@
 /* The header for value @v in this run: reused, or malloc'd when it goes to the caller. */
 static loom_tensor *value_header(lm_run_state *rs, int v)
 {
-    if (!rs || v < 0 || rs->g->values[v].is_output) {
+    /* A graph output goes to the caller in its own header, unless the caller
+     * gave a tensor to write into (run_into). */
+    if (!rs || v < 0 || (rs->g->values[v].is_output && !rs->user_out[v])) {
         loom_tensor *t = malloc(sizeof(loom_tensor)); /* outputs go to the caller */
         if (t)
             t->pooled = false;
