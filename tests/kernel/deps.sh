@@ -13,7 +13,7 @@ SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 PKGS="qemu-system-x86 qemu-system-data busybox-static linux-headers-amd64 \
-linux-source-6.1 dwarves kmod clang xz-utils cpio libxrt-dev libdrm-dev \
+linux-source-6.1 dwarves kmod clang xz-utils cpio libxrt-dev uuid-dev libdrm-dev \
 build-essential bc flex bison libelf-dev"
 
 missing=
