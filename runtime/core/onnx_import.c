@@ -39,6 +39,15 @@ static loom_status parse_u64(const char *s, const char *what, uint64_t *out)
     return LOOM_OK;
 }
 
+/* Whether @path has a ".." component (which could climb out of the model's directory). */
+static bool has_parent_component(const char *path)
+{
+    for (const char *p = path; (p = strstr(p, "..")); p += 2)
+        if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+            return true;
+    return false;
+}
+
 /* Reads external data into t->data, refusing paths that leave @dir. */
 static loom_status read_external(const Onnx__TensorProto *tp, const char *dir, loom_tensor *t)
 {
@@ -51,7 +60,7 @@ static loom_status read_external(const Onnx__TensorProto *tp, const char *dir, l
     if (!loc || !*loc)
         return lm_error(LOOM_ERR_INVALID_MODEL, "tensor '%s' has external data without location",
                         tp->name ? tp->name : "");
-    if (loc[0] == '/' || strstr(loc, ".."))
+    if (loc[0] == '/' || has_parent_component(loc))
         return lm_error(LOOM_ERR_INVALID_MODEL,
                         "tensor '%s': external data location '%s' leaves the model directory",
                         tp->name ? tp->name : "", loc);

@@ -147,6 +147,37 @@ void ob_init_raw(ob_model *m, const char *name, int dtype, int rank, const int64
     OB_PUSH(m, m->graph.n_initializer, m->graph.initializer, t);
 }
 
+static Onnx__StringStringEntryProto *entry(ob_model *m, const char *key, const char *value)
+{
+    Onnx__StringStringEntryProto *e = ob_alloc(m, sizeof(*e));
+    onnx__string_string_entry_proto__init(e);
+    e->key = ob_strdup(m, key);
+    e->value = ob_strdup(m, value);
+    return e;
+}
+
+void ob_init_external(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
+                      const char *location, const char *offset, const char *length)
+{
+    Onnx__TensorProto *t = ob_alloc(m, sizeof(*t));
+    onnx__tensor_proto__init(t);
+    t->name = ob_strdup(m, name);
+    t->has_data_type = 1;
+    t->data_type = dtype;
+    t->n_dims = (size_t)rank;
+    t->dims = ob_alloc(m, sizeof(int64_t) * (size_t)(rank + 1));
+    if (rank)
+        memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
+    t->has_data_location = 1;
+    t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    OB_PUSH(m, t->n_external_data, t->external_data, entry(m, "location", location));
+    if (offset)
+        OB_PUSH(m, t->n_external_data, t->external_data, entry(m, "offset", offset));
+    if (length)
+        OB_PUSH(m, t->n_external_data, t->external_data, entry(m, "length", length));
+    OB_PUSH(m, m->graph.n_initializer, m->graph.initializer, t);
+}
+
 void ob_init_f32(ob_model *m, const char *name, int rank, const int64_t *dims, const float *data)
 {
     size_t n = 1;

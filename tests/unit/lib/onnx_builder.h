@@ -19,6 +19,10 @@ void ob_output(ob_model *m, const char *name, int dtype);
 /* Initializer with @bytes of raw data (need not match the shape: for hostile tests). */
 void ob_init_raw(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
                  const void *data, size_t bytes);
+/* Initializer whose data lives in an external file: @location (relative to the
+ * model), at @offset, @length bytes. */
+void ob_init_external(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
+                      const char *location, const char *offset, const char *length);
 /* Initializer of floats, sized from the shape. */
 void ob_init_f32(ob_model *m, const char *name, int rank, const int64_t *dims, const float *data);
 /* Node; @inputs and @outputs are comma-separated names ("" entries allowed). */
