@@ -32,3 +32,41 @@ $(LOOMD_REPO)/.stamp: tests/loomd/make_repo.py
 	@touch $@
 
 loomd-repo: $(LOOMD_REPO)/.stamp
+
+# The C client: libcurl for HTTP (Unix socket or TCP), json-c for responses.
+CLIENT_SRC   := $(sort $(wildcard runtime/client/*.c))
+CLIENT_OBJ   := $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/runtime/loomd/sbuf.o
+LIBCLIENT_A  := $(BUILD)/lib/libloom-client.a
+CLIENT_LIBS  := -lcurl -ljson-c
+
+all: $(LIBCLIENT_A)
+
+$(LIBCLIENT_A): $(CLIENT_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# loomctl infer talks to loomd through the client library.
+$(BUILD)/bin/loomctl: $(LIBCLIENT_A)
+$(BUILD)/bin/loomctl: LDLIBS += $(CLIENT_LIBS)
+
+# Triton's Python client (and perf_analyzer when PyPI has a runnable wheel) for tests
+# against the loopback listener. `make deps` runs this before the apt step, so it
+# makes sure python3-venv is there itself. Quiet and quick when already done.
+LOOMD_VENV := $(BUILD)/venv
+loomd-venv:
+	@tools/install-deps.sh python3-venv
+	@if ! $(LOOMD_VENV)/bin/python -c 'import tritonclient.http, numpy' 2>/dev/null; then \
+	    echo "deps: venv $(LOOMD_VENV) (tritonclient[http], perf-analyzer, numpy)"; \
+	    rm -rf $(LOOMD_VENV) && /usr/bin/python3 -m venv $(LOOMD_VENV) && \
+	    $(LOOMD_VENV)/bin/pip install -q 'tritonclient[http]' perf-analyzer numpy; fi
+
+LOOMPERF_SRC := $(sort $(wildcard tools/loom-perf/*.c))
+LOOMPERF     := $(BUILD)/bin/loom-perf
+
+all: $(LOOMPERF)
+
+$(LOOMPERF): $(LOOMPERF_SRC:%.c=$(BUILD)/obj/%.o) $(LIBCLIENT_A) $(LIBLOOM_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) $(LDLIBS)
