@@ -50,8 +50,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (len > sizeof(key) && strncasecmp(p, key, sizeof(key) - 1) == 0) {
         char num[32];
-        size_t k = len - (sizeof(key) - 1) < sizeof(num) - 1 ? len - (sizeof(key) - 1)
-                                                             : sizeof(num) - 1;
+        size_t k =
+            len - (sizeof(key) - 1) < sizeof(num) - 1 ? len - (sizeof(key) - 1) : sizeof(num) - 1;
         memcpy(num, p + sizeof(key) - 1, k);
         num[k] = '\0';
         c->header_len = strtoll(num, NULL, 10);
@@ -440,8 +440,8 @@ int loom_client_infer(loom_client *c, const char *model, int64_t version, const 
     snprintf(hdr, sizeof(hdr), "Inference-Header-Content-Length: %zu", jlen);
     struct curl_slist *h = curl_slist_append(NULL, "Expect:");
     struct curl_slist *h2 = h ? curl_slist_append(h, hdr) : NULL;
-    struct curl_slist *h3 = h2 ? curl_slist_append(h2, "Content-Type: application/octet-stream")
-                               : NULL;
+    struct curl_slist *h3 =
+        h2 ? curl_slist_append(h2, "Content-Type: application/octet-stream") : NULL;
     if (!h3) {
         curl_slist_free_all(h);
         sbuf_free(&b);

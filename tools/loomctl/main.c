@@ -18,6 +18,9 @@ static void usage(FILE *f)
                "            [--repeat N] [--output-dir DIR]\n"
                "      run an ONNX model; inputs not given are filled with a fixed pattern;\n"
                "      prints outputs and latency (min/p50/p99 over N runs after a warm-up)\n"
+               "  infer MODEL [--socket PATH | --tcp HOST:PORT] [--version V]\n"
+               "              (--input NAME=FILE.npy|.pb ... | --json FILE|-)\n"
+               "      send one request to loomd; prints the response as JSON\n"
                "  version   print the version\n");
 }
 
@@ -30,6 +33,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0)
         return loomctl_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "infer") == 0)
+        return loomctl_infer(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("loomctl %d.%d.%d\n", LOOM_VERSION_MAJOR, LOOM_VERSION_MINOR, LOOM_VERSION_PATCH);
         return 0;
