@@ -147,19 +147,26 @@ static int gather(sched *s, sched_job **batch, int max_jobs)
         if (!s->cfg.dynamic_batching) {
             batch[n++] = first;
         } else {
-            for (sched_job *j = first; j && n < max_jobs; j = j->next) {
-                if (rows + j->rows > s->cfg.max_batch_size)
-                    continue;
+            bool more = false; /* compatible jobs left behind: the batch is full */
+            for (sched_job *j = first; j; j = j->next) {
                 if (j != first && !compatible(first, j))
                     continue;
+                if (n == max_jobs || rows + j->rows > s->cfg.max_batch_size ||
+                    rows >= s->target_rows) {
+                    more = true;
+                    break;
+                }
                 batch[n++] = j;
                 rows += j->rows;
-                if (rows >= s->target_rows)
-                    break;
             }
-            /* Wait for more rows until the oldest job's delay runs out. */
+            /* Like Triton: go at once when the batch is full, reaches the largest
+             * preferred size, or reaches a preferred size with nothing else queued to
+             * grow it; otherwise wait for more rows until the oldest job's delay ends. */
+            bool go = more || rows >= s->target_rows || s->stopping;
+            for (int i = 0; i < s->cfg.n_preferred && !go; i++)
+                go = rows == s->cfg.preferred[i];
             int64_t until = first->t_enqueue_ns + s->cfg.max_queue_delay_us * 1000;
-            if (rows < s->target_rows && !s->stopping && sched_now_ns() < until) {
+            if (!go && sched_now_ns() < until) {
                 struct timespec ts = {until / 1000000000, until % 1000000000};
                 pthread_cond_timedwait(&s->cond, &s->lock, &ts);
                 continue;

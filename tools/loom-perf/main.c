@@ -250,8 +250,8 @@ static int run_level(const options *o, workload *w, loom_model *m, int conc)
     lat_buf keep[64] = {{0}};
     size_t by_status[600] = {0}, transport = 0;
     int n = 0, stable = 0, target = o->duration_s ? 1 : o->max_windows;
-    int64_t win_ns = o->duration_s ? (int64_t)o->duration_s * 1000000000
-                                   : (int64_t)o->window_ms * 1000000;
+    int64_t win_ns =
+        o->duration_s ? (int64_t)o->duration_s * 1000000000 : (int64_t)o->window_ms * 1000000;
     /* Warm-up: one window not counted. */
     if (!o->duration_s) {
         sleep_until(now_ns() + win_ns / 2);
@@ -309,11 +309,12 @@ static int run_level(const options *o, workload *w, loom_model *m, int conc)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: loom-perf -m MODEL [--socket PATH | --tcp HOST:PORT] [-x VERSION] [-b N]\n"
-               "                 [--concurrency 1,4,16 | --rate R] [--window-ms MS]\n"
-               "                 [--max-windows N] [--stability PCT] [--duration S] [--check]\n"
-               "                 [--churn M1,M2]\n"
-               "       loom-perf --in-process MODEL.onnx [-b N] [--concurrency ...] [--threads N]\n");
+    fprintf(f,
+            "usage: loom-perf -m MODEL [--socket PATH | --tcp HOST:PORT] [-x VERSION] [-b N]\n"
+            "                 [--concurrency 1,4,16 | --rate R] [--window-ms MS]\n"
+            "                 [--max-windows N] [--stability PCT] [--duration S] [--check]\n"
+            "                 [--churn M1,M2]\n"
+            "       loom-perf --in-process MODEL.onnx [-b N] [--concurrency ...] [--threads N]\n");
 }
 
 static int parse(int argc, char **argv, options *o)
@@ -429,8 +430,8 @@ int main(int argc, char **argv)
             return 1;
         }
         loom_client_close(c);
-        printf("%s over %s, batch %d%s\n", o.model, o.tcp_host ? "TCP" : "the Unix socket",
-               o.batch, o.check ? ", checking every answer" : "");
+        printf("%s over %s, batch %d%s\n", o.model, o.tcp_host ? "TCP" : "the Unix socket", o.batch,
+               o.check ? ", checking every answer" : "");
     }
     pthread_t ch;
     if (o.churn)

@@ -10,12 +10,11 @@
 static const struct {
     const char *name;
     loom_dtype dt;
-} types[] = {{"BOOL", LOOM_DTYPE_BOOL},     {"UINT8", LOOM_DTYPE_UINT8},
-             {"UINT16", LOOM_DTYPE_UINT16}, {"UINT32", LOOM_DTYPE_UINT32},
-             {"UINT64", LOOM_DTYPE_UINT64}, {"INT8", LOOM_DTYPE_INT8},
-             {"INT16", LOOM_DTYPE_INT16},   {"INT32", LOOM_DTYPE_INT32},
-             {"INT64", LOOM_DTYPE_INT64},   {"FP16", LOOM_DTYPE_FLOAT16},
-             {"FP32", LOOM_DTYPE_FLOAT},    {"FP64", LOOM_DTYPE_DOUBLE}};
+} types[] = {
+    {"BOOL", LOOM_DTYPE_BOOL},     {"UINT8", LOOM_DTYPE_UINT8},   {"UINT16", LOOM_DTYPE_UINT16},
+    {"UINT32", LOOM_DTYPE_UINT32}, {"UINT64", LOOM_DTYPE_UINT64}, {"INT8", LOOM_DTYPE_INT8},
+    {"INT16", LOOM_DTYPE_INT16},   {"INT32", LOOM_DTYPE_INT32},   {"INT64", LOOM_DTYPE_INT64},
+    {"FP16", LOOM_DTYPE_FLOAT16},  {"FP32", LOOM_DTYPE_FLOAT},    {"FP64", LOOM_DTYPE_DOUBLE}};
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -45,8 +44,7 @@ static void fill(loom_client_tensor *t, uint64_t seed)
             break;
         default: {
             int64_t v = (int64_t)(r % 10);
-            memcpy((char *)t->data + i * loom_dtype_size(t->dtype), &v,
-                   loom_dtype_size(t->dtype));
+            memcpy((char *)t->data + i * loom_dtype_size(t->dtype), &v, loom_dtype_size(t->dtype));
         }
         }
     }
@@ -82,8 +80,8 @@ static int add_input(workload *w, const char *name, loom_dtype dt, int rank, con
     return 0;
 }
 
-int workload_from_server(loom_client *c, const char *model, int64_t version, int batch,
-                         workload *w, char *err, size_t errlen)
+int workload_from_server(loom_client *c, const char *model, int64_t version, int batch, workload *w,
+                         char *err, size_t errlen)
 {
     memset(w, 0, sizeof(*w));
     snprintf(w->model, sizeof(w->model), "%s", model);
@@ -139,8 +137,7 @@ int workload_from_model(loom_model *m, int batch, workload *w, char *err, size_t
     for (size_t i = 0; i < loom_model_input_count(m); i++) {
         loom_value_info vi;
         loom_model_input_info(m, i, &vi);
-        if (add_input(w, vi.name, vi.dtype, vi.rank < 0 ? 0 : vi.rank, vi.dims, batch, err,
-                      errlen))
+        if (add_input(w, vi.name, vi.dtype, vi.rank < 0 ? 0 : vi.rank, vi.dims, batch, err, errlen))
             return -1;
     }
     return 0;

@@ -23,8 +23,8 @@ typedef struct workload {
 } workload;
 
 /* Inputs from GET /v2/models/M metadata; -1 dims become @batch (dim 0) or 1. */
-int workload_from_server(loom_client *c, const char *model, int64_t version, int batch,
-                         workload *w, char *err, size_t errlen);
+int workload_from_server(loom_client *c, const char *model, int64_t version, int batch, workload *w,
+                         char *err, size_t errlen);
 /* Inputs from a loaded model, for in-process runs. */
 int workload_from_model(loom_model *m, int batch, workload *w, char *err, size_t errlen);
 /* Runs each sample once, sequentially, and keeps the outputs as the reference. */
