@@ -70,3 +70,8 @@ $(LOOMPERF): $(LOOMPERF_SRC:%.c=$(BUILD)/obj/%.o) $(LIBCLIENT_A) $(LIBLOOM_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/loomd-client-test: tests/loomd/client_test.c $(LIBCLIENT_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) $(LDLIBS)

@@ -269,6 +269,31 @@ static const char *wire_type(loom_dtype dt)
     }
 }
 
+/* Bytes per element; the client does not link libloom, so it keeps its own table. */
+static size_t elem_size(loom_dtype dt)
+{
+    switch (dt) {
+    case LOOM_DTYPE_BOOL:
+    case LOOM_DTYPE_UINT8:
+    case LOOM_DTYPE_INT8:
+        return 1;
+    case LOOM_DTYPE_UINT16:
+    case LOOM_DTYPE_INT16:
+    case LOOM_DTYPE_FLOAT16:
+        return 2;
+    case LOOM_DTYPE_UINT32:
+    case LOOM_DTYPE_INT32:
+    case LOOM_DTYPE_FLOAT:
+        return 4;
+    case LOOM_DTYPE_UINT64:
+    case LOOM_DTYPE_INT64:
+    case LOOM_DTYPE_DOUBLE:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
 static loom_dtype from_wire(const char *s)
 {
     for (int dt = 1; dt <= LOOM_DTYPE_UINT64; dt++)
@@ -338,7 +363,7 @@ static int parse_result(loom_client *c, loom_client_result **out)
             t->dims[d] = json_object_get_int64(json_object_array_get_idx(sh, (size_t)d));
             count *= (size_t)(t->dims[d] > 0 ? t->dims[d] : 0);
         }
-        size_t esize = loom_dtype_size(t->dtype);
+        size_t esize = elem_size(t->dtype);
         if (!esize) {
             rc = fail(c, -1, "output '%s' has an unsupported datatype", t->name);
             goto out;
