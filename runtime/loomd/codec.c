@@ -363,8 +363,8 @@ static int decode_object(loom_model *model, const codec_limits *lim, json_object
         }
         if (json_object_object_get_ex(params, "timeout", &v)) {
             int64_t t = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
-            if (t < 0) {
-                snprintf(err, errlen, "timeout must be microseconds >= 0");
+            if (t < 0 || t > 3600ll * 1000000) {
+                snprintf(err, errlen, "timeout must be microseconds in 0..3600000000");
                 return -EINVAL;
             }
             rq->timeout_us = t;
