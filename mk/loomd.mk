@@ -108,3 +108,26 @@ fuzz-http: $(LOOMD_REPO)/.stamp
 	    tail -n 5 $(FUZZ_HTTP_BUILD)/fuzz-http.log; \
 	    if [ $$rc -eq 0 ]; then echo "fuzz-http: 1 passed, 0 failed"; \
 	    else echo "fuzz-http: 0 passed, 1 failed"; exit 1; fi
+
+bench-loomd: $(LOOMD) $(LOOMPERF) $(LOOMD_REPO)/.stamp
+	@BUILD=$(BUILD) tests/loomd/bench.sh
+
+# Starts loomd on the example repository in the foreground (Ctrl-C drains and stops).
+LOOMD_RUN_SOCKET ?= $(abspath $(BUILD))/loomd.sock
+run-loomd: $(LOOMD) $(LOOMD_REPO)/.stamp
+	@tests/loomd/run-example.sh $(LOOMD) $(LOOMD_REPO) $(LOOMD_RUN_SOCKET)
+
+# What `make install` should add for loomd (the top-level install target calls this).
+# Units go where systemd looks for $(PREFIX)=/usr/local; enable loomd.socket for
+# socket activation or loomd.service to start at boot.
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+install-loomd: $(LOOMD) $(LOOMPERF) $(LIBCLIENT_A)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/loom \
+	    $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(PREFIX)/share/loom
+	install -m 755 $(LOOMD) $(LOOMPERF) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIBCLIENT_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 runtime/include/loom/loom_client.h $(DESTDIR)$(PREFIX)/include/loom/
+	sed -e 's|@PREFIX@|$(PREFIX)|' runtime/loomd/systemd/loomd.service \
+	    > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/loomd.service
+	install -m 644 runtime/loomd/systemd/loomd.socket $(DESTDIR)$(SYSTEMD_UNIT_DIR)/
+	install -m 644 runtime/loomd/systemd/loomd.json.example $(DESTDIR)$(PREFIX)/share/loom/

@@ -307,17 +307,22 @@ static void infer(loomd *d, model_version *v, const api_request *rq, api_respons
     int64_t timeout_us = ir.timeout_us ? ir.timeout_us : v->cfg.default_timeout_us;
     if (timeout_us > 0)
         job->deadline_ns = t0 + timeout_us * 1000;
-    int rc = sched_submit(v->sched, job);
+    /* Non-batching models run on this thread when an instance is free; others queue. */
+    bool ran = sched_run_inline(v->sched, job) == 0;
+    int rc = ran ? 0 : sched_submit(v->sched, job);
     if (rc == -EBUSY) {
         api_error(rs, 503, "%s: the queue is full (max_queue_size %d)", v->name,
                   v->cfg.max_queue_size);
         rs->retry_after = 1;
         count(d, v, FAIL_QUEUE_FULL, -1, -1, sched_now_ns() - t0);
+    } else if (rc == -ENOMEM) {
+        api_error(rs, 500, "%s: out of memory queueing the request", v->name);
+        count(d, v, FAIL_RUNTIME, -1, -1, sched_now_ns() - t0);
     } else if (rc) {
         api_error(rs, 503, "%s: version %lld is being unloaded", v->name, (long long)v->version);
         rs->retry_after = 1;
         count(d, v, FAIL_UNAVAILABLE, -1, -1, sched_now_ns() - t0);
-    } else if ((rc = sched_wait(job, rq->cancel_fd)) == -ETIMEDOUT) {
+    } else if (!ran && (rc = sched_wait(job, rq->cancel_fd)) == -ETIMEDOUT) {
         api_error(rs, 503, "%s: request timed out after %lld us", v->name, (long long)timeout_us);
         rs->retry_after = 1;
         count(d, v, FAIL_TIMEOUT, -1, -1, sched_now_ns() - t0);

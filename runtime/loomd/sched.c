@@ -23,10 +23,12 @@ struct sched {
     size_t n_in, n_out;
     int target_rows; /* dispatch at once when a batch reaches this many rows */
 
-    pthread_mutex_t lock; /* Protects the queue, n_queued and stopping. */
+    pthread_mutex_t lock; /* Protects the queue, n_queued, busy and stopping. */
     pthread_cond_t cond;  /* Signalled on submit and on stop. */
     sched_job *head, *tail;
     int n_queued;
+    int busy; /* executions running now (workers and inline), at most instances */
+    int instances;
     bool stopping;
 
     int n_workers;
@@ -45,11 +47,7 @@ sched_job *sched_job_new(loom_tensor **inputs, size_t n_inputs, int64_t rows)
     sched_job *j = calloc(1, sizeof(*j));
     if (!j)
         return NULL;
-    j->efd = eventfd(0, EFD_CLOEXEC);
-    if (j->efd < 0) {
-        free(j);
-        return NULL;
-    }
+    j->efd = -1; /* made when the job is queued; inline runs need none */
     j->inputs = inputs;
     j->n_inputs = n_inputs;
     j->rows = rows;
@@ -69,7 +67,8 @@ void sched_job_put(sched_job *j)
         for (size_t i = 0; i < j->n_outputs; i++)
             loom_tensor_destroy(j->outputs[i]);
     free(j->outputs);
-    close(j->efd);
+    if (j->efd >= 0)
+        close(j->efd);
     free(j);
 }
 
@@ -111,7 +110,7 @@ static void finish(sched_job *j, loom_status st, const char *err)
     atomic_store((atomic_int *)&j->state, JOB_DONE);
     uint64_t one = 1;
     /* An eventfd write of 1 cannot fail short of a bad fd; nothing to do if it did. */
-    if (write(j->efd, &one, sizeof(one)) < 0) {
+    if (j->efd >= 0 && write(j->efd, &one, sizeof(one)) < 0) {
     }
     sched_job_put(j);
 }
@@ -138,6 +137,11 @@ static int gather(sched *s, sched_job **batch, int max_jobs)
                 pthread_mutex_unlock(&s->lock);
                 return 0;
             }
+            pthread_cond_wait(&s->cond, &s->lock);
+            continue;
+        }
+        if (s->busy >= s->instances) {
+            /* Every instance is running: wait for one to finish. */
             pthread_cond_wait(&s->cond, &s->lock);
             continue;
         }
@@ -181,11 +185,20 @@ static int gather(sched *s, sched_job **batch, int max_jobs)
             else
                 sched_job_put(batch[i]); /* cancelled since the sweep above */
         }
+        s->busy += taken > 0;
         pthread_mutex_unlock(&s->lock);
         if (taken)
             return taken;
         pthread_mutex_lock(&s->lock);
     }
+}
+
+static void release_instance(sched *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->busy--;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* Concatenates input @i of @n jobs along dim 0; NULL when out of memory. */
@@ -310,8 +323,10 @@ static void *worker(void *arg)
     sched *s = arg;
     sched_job *batch[64];
     int n;
-    while ((n = gather(s, batch, 64)) > 0)
+    while ((n = gather(s, batch, 64)) > 0) {
         run_batch(s, batch, n);
+        release_instance(s);
+    }
     return NULL;
 }
 
@@ -338,6 +353,9 @@ int sched_create(loom_model *model, const model_config *cfg, const char *name, i
         free(s);
         return -EINVAL;
     }
+    s->instances = cfg->instance_count < 1    ? 1
+                   : cfg->instance_count > 64 ? 64
+                                              : cfg->instance_count;
     s->target_rows = cfg->max_batch_size;
     for (int i = 0; i < cfg->n_preferred; i++)
         if (i == 0 || cfg->preferred[i] > s->target_rows)
@@ -391,6 +409,10 @@ int sched_submit(sched *s, sched_job *j)
         pthread_mutex_unlock(&s->lock);
         return -EBUSY;
     }
+    if (j->efd < 0 && (j->efd = eventfd(0, EFD_CLOEXEC)) < 0) {
+        pthread_mutex_unlock(&s->lock);
+        return -ENOMEM;
+    }
     atomic_fetch_add((atomic_int *)&j->refs, 1); /* the queue's reference */
     j->t_enqueue_ns = sched_now_ns();
     j->prev = s->tail;
@@ -403,6 +425,24 @@ int sched_submit(sched *s, sched_job *j)
     s->n_queued++;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+int sched_run_inline(sched *s, sched_job *j)
+{
+    pthread_mutex_lock(&s->lock);
+    bool go =
+        !s->cfg.dynamic_batching && !s->stopping && s->n_queued == 0 && s->busy < s->instances;
+    if (go)
+        s->busy++;
+    pthread_mutex_unlock(&s->lock);
+    if (!go)
+        return -EAGAIN;
+    atomic_fetch_add((atomic_int *)&j->refs, 1); /* dropped by finish(), as for a queued job */
+    atomic_store((atomic_int *)&j->state, JOB_RUNNING);
+    j->t_enqueue_ns = sched_now_ns();
+    run_batch(s, &j, 1);
+    release_instance(s);
     return 0;
 }
 

@@ -55,6 +55,12 @@ void sched_job_put(sched_job *j);
 /* Queues @j. -EBUSY: the queue is full; -ESHUTDOWN: the scheduler is stopping. */
 int sched_submit(sched *s, sched_job *j);
 /*
+ * Runs @j on the calling thread when the model does not batch, nothing is
+ * queued and an instance is free: no hand-off to a worker, no wake-ups. Returns
+ * 0 when it ran (see j->status), -EAGAIN when the job must be queued instead.
+ */
+int sched_run_inline(sched *s, sched_job *j);
+/*
  * Waits for @j. Returns 0 when it ran (see j->status), -ETIMEDOUT past its
  * deadline, -ECANCELED when @cancel_fd (the client's socket, -1 for none)
  * reports a hang-up. On an error return the job is cancelled.

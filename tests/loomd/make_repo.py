@@ -138,7 +138,9 @@ def int8_mlp(out):
         helper.make_node("DequantizeLinear", ["yq", "ys", "yz"], ["y"]),
     ]
     g = helper.make_graph(nodes, "int8_mlp", [x], [y], inits)
+    # "auto" lets the planner place it (the emulated card once it exists; the CPU now).
     cfg = {"max_batch_size": 16, "instance_group": [{"count": 1, "kind": "KIND_AUTO"}],
+           "parameters": {"device": "auto"},
            "dynamic_batching": {"max_queue_delay_microseconds": 200}}
     write_config(out, "int8_mlp", save(g, out, "int8_mlp", 1, cfg))
 
