@@ -67,6 +67,11 @@ cat >"$T/repo/slow/config.json" <<'JSON'
  "dynamic_batching": {"preferred_batch_size": [32], "max_queue_delay_microseconds": 0,
                       "default_queue_policy": {"max_queue_size": 2}}}
 JSON
+# A batching model that waits 5 s for company (cancellation test).
+mkdir -p "$T/repo/lazy/1"
+cp "$T/repo/tiny/1/model.onnx" "$T/repo/lazy/1/"
+echo '{"max_batch_size": 64, "dynamic_batching": {"max_queue_delay_microseconds": 5000000}}' \
+    >"$T/repo/lazy/config.json"
 # A model whose pinned checksum is wrong: it must never load.
 mkdir -p "$T/repo/badsum/1"
 cp "$T/repo/tiny/1/model.onnx" "$T/repo/badsum/1/"
@@ -81,7 +86,7 @@ JSON
 "$B/bin/loomd" --model-repository "$T/repo" --socket "$SOCK" --http-port 0 \
     --model-control-mode explicit --config "$T/loomd.json" --log-file "$LOG" \
     --load-model tiny --load-model simple --load-model small_cnn --load-model small_cnn_nobatch \
-    --load-model slow --load-model int8_mlp --load-model badsum &
+    --load-model slow --load-model int8_mlp --load-model badsum --load-model lazy &
 D1=$!
 PIDS+=("$D1")
 if ! wait_live "$SOCK"; then
@@ -278,6 +283,16 @@ TH="$(head -c "$SL" "$T/slow.req" | sed 's/}$/,"parameters":{"timeout":1}}/')"
 req POST /v2/models/slow/infer -H "Inference-Header-Content-Length: ${#TH}" --data-binary @"$T/slow-timeout.req"
 expect "a request past its timeout is 503" st_has 503 'timed out'
 
+# A client that gives up while queued: its job is cancelled, never run. "lazy"
+# holds a lone request for 5 s waiting for a batch, so the hang-up comes first.
+curl -s -o /dev/null --max-time 0.3 --unix-socket "$SOCK" \
+    -d '{"inputs":[{"name":"x","shape":[1,16],"datatype":"FP32","data":'"$X16"'}]}' \
+    http://localhost/v2/models/lazy/infer
+sleep 0.1
+req GET /metrics
+expect "a client hanging up cancels its queued request" \
+    grep -qE 'failure_total\{model="lazy",version="1",reason="cancelled"\} [1-9]' <<<"$BODY"
+
 # ------------------------------------------------------------------ metrics
 req GET /metrics
 expect "GET /metrics (Prometheus text)" st_has 200 'loom_inference_request_success_total{model="tiny",version="2"}'
@@ -364,11 +379,30 @@ wait "$D2"
 expect "SIGTERM on an idle daemon exits 0" test $? -eq 0
 SOCK=$SOCK_SAVE
 
+# ------------------------------------------------------------------ socket activation
+# systemd's protocol (LISTEN_PID/LISTEN_FDS, fd 3) through systemd-socket-activate.
+if command -v systemd-socket-activate >/dev/null; then
+    systemd-socket-activate -l "$T/act.sock" "$B/bin/loomd" --model-repository "$T/repo" \
+        --model-control-mode explicit --load-model tiny \
+        --log-file "$T/act.log" >/dev/null 2>&1 &
+    ACT=$!
+    PIDS+=("$ACT")
+    for _ in $(seq 50); do [ -S "$T/act.sock" ] && break; sleep 0.1; done
+    S=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' --unix-socket "$T/act.sock" http://localhost/v2/models/tiny/ready)
+    expect "socket activation: loomd serves the socket systemd passed" test "$S" = 200 -a -n "$(grep -o activated "$T/act.log")"
+    kill -TERM "$ACT" 2>/dev/null
+    wait "$ACT" 2>/dev/null
+else
+    bad "socket activation" "systemd-socket-activate is missing"
+fi
+
 # ------------------------------------------------------------------ SIGTERM drain
+BG=()
 for i in $(seq 8); do
     curl -s -o /dev/null -w '%{http_code}\n' --unix-socket "$SOCK" \
         -H "Inference-Header-Content-Length: $SL" --data-binary @"$T/slow.req" \
         http://localhost/v2/models/small_cnn_nobatch/infer >"$T/drain.$i" &
+    BG+=($!)
 done
 # Wait until requests are in flight (the metrics request counts itself too).
 for _ in $(seq 200); do
@@ -381,7 +415,7 @@ kill -TERM "$D1"
 wait "$D1"
 RC=$?
 MS=$((($(date +%s%N) - T0) / 1000000))
-wait
+wait "${BG[@]}"
 CODES=$(cat "$T"/drain.* | sort | uniq -c | tr -s ' \n' ' ')
 expect "SIGTERM drains: in-flight requests answered ($CODES), exit 0 after $MS ms" \
     test $RC -eq 0 -a -z "$(cat "$T"/drain.* | grep -v -e '^200$' -e '^503$')" -a "$(grep -c '^200$' "$T"/drain.*  | grep -c ':1')" -ge 1
