@@ -285,11 +285,13 @@ static int run_level(const options *o, workload *w, loom_model *m, int conc)
         errors += wins[i].errors;
         wrong += wins[i].wrong;
     }
+    if (o->rate > 0)
+        printf("rate %.0f/s (at most %d outstanding), ", o->rate, conc);
     printf("%s %d: %.1f infer/s, latency p50 %.1f us, p90 %.1f us, p99 %.1f us, "
            "%zu ok, %zu errors, %zu wrong, %zu transport errors (%s)\n",
-           o->rate > 0 ? "rate-max-outstanding" : "concurrency", conc, (double)ok / secs,
-           (double)lat_percentile(&all, 50) / 1e3, (double)lat_percentile(&all, 90) / 1e3,
-           (double)lat_percentile(&all, 99) / 1e3, ok, errors, wrong, transport,
+           "concurrency", conc, (double)ok / secs, (double)lat_percentile(&all, 50) / 1e3,
+           (double)lat_percentile(&all, 90) / 1e3, (double)lat_percentile(&all, 99) / 1e3, ok,
+           errors, wrong, transport,
            o->duration_s ? "fixed duration"
            : stable      ? "stable"
                          : "not stable within --max-windows");
