@@ -67,8 +67,8 @@ static bool peer_in_group(const api_peer *p, gid_t g)
 /* Inference and metadata: the daemon's own user, root, or the socket's group. */
 static bool may_use(loomd *d, const api_peer *p)
 {
-    if (!p->has_creds)
-        return true; /* loopback TCP (opt-in) and in-process callers */
+    if (!p->has_creds) /* loopback TCP (opt-in) and in-process callers; never the socket */
+        return strcmp(p->transport, "unix") != 0;
     return p->uid == 0 || p->uid == d->euid || peer_in_group(p, d->socket_gid);
 }
 
@@ -76,8 +76,11 @@ static bool may_use(loomd *d, const api_peer *p)
 static bool may_control(loomd *d, const api_peer *p)
 {
     server_policy pol = loomd_policy(d);
-    if (!p->has_creds)
+    if (!p->has_creds) {
+        if (strcmp(p->transport, "unix") == 0)
+            return false; /* credentials unreadable: refuse rather than guess */
         return strcmp(p->transport, "tcp") != 0 || pol.tcp_model_control;
+    }
     if (p->uid == 0 || p->uid == d->euid)
         return true;
     for (int i = 0; i < pol.n_control_uids; i++)
