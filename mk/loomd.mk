@@ -77,11 +77,13 @@ $(BUILD)/tests/loomd-client-test: tests/loomd/client_test.c $(LIBCLIENT_A)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) $(LDLIBS)
 
 LOOMD_E2E_DEPS := $(LOOMD) $(LOOMPERF) $(BUILD)/bin/loomctl $(BUILD)/tests/loomd-client-test \
+                  $(BUILD)/tests/loomd-unit \
                   $(LOOMD_REPO)/.stamp
 
 # End-to-end tests, then libFuzzer over the request handler (FUZZ_HTTP_TIME s).
 test-loomd: $(LOOMD_E2E_DEPS)
-	@BUILD=$(BUILD) LOOMD_FUZZ="$(MAKE) --no-print-directory -s fuzz-http" tests/loomd/e2e.sh
+	@BUILD=$(BUILD) LOOMD_UNIT=$(BUILD)/tests/loomd-unit \
+	    LOOMD_FUZZ="$(MAKE) --no-print-directory -s fuzz-http" tests/loomd/e2e.sh
 
 # libFuzzer over the request handler (clang, ASan+UBSan), with the example models loaded.
 # Its own build tree: runtime/cpu/ops/reduce.c:631 computes NULL + 0 for a softmax
@@ -131,3 +133,10 @@ install-loomd: $(LOOMD) $(LOOMPERF) $(LIBCLIENT_A)
 	    > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/loomd.service
 	install -m 644 runtime/loomd/systemd/loomd.socket $(DESTDIR)$(SYSTEMD_UNIT_DIR)/
 	install -m 644 runtime/loomd/systemd/loomd.json.example $(DESTDIR)$(PREFIX)/share/loom/
+
+# cmocka tests of loomd's modules (config, codec, scheduler), run first by test-loomd.
+$(BUILD)/tests/loomd-unit: tests/loomd/unit_loomd.c $(filter-out %/http.o %/listen.o,$(LOOMD_LIBOBJ)) \
+                           $(BUILD)/obj/tests/unit/lib/onnx_builder.o $(LIBLOOM_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LOOMD_LIBS) $(LDLIBS) -lcmocka

@@ -86,6 +86,18 @@ static void unlink_locked(sched *s, sched_job *j)
     s->n_queued--;
 }
 
+/* Drops the queued jobs their waiters gave up on (timeout, hang-up). */
+static void drop_cancelled_locked(sched *s)
+{
+    for (sched_job *j = s->head, *n; j; j = n) {
+        n = j->next;
+        if (atomic_load((atomic_int *)&j->state) == JOB_CANCELLED) {
+            unlink_locked(s, j);
+            sched_job_put(j);
+        }
+    }
+}
+
 /* Same dtype and the same dims after the batch dimension, for every input. */
 static bool compatible(const sched_job *a, const sched_job *b)
 {
@@ -124,14 +136,7 @@ static int gather(sched *s, sched_job **batch, int max_jobs)
 {
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        /* Cancelled jobs are dropped here, so they never reach the model. */
-        for (sched_job *j = s->head, *n; j; j = n) {
-            n = j->next;
-            if (atomic_load((atomic_int *)&j->state) == JOB_CANCELLED) {
-                unlink_locked(s, j);
-                sched_job_put(j);
-            }
-        }
+        drop_cancelled_locked(s); /* so they never reach the model */
         if (!s->head) {
             if (s->stopping) {
                 pthread_mutex_unlock(&s->lock);
@@ -404,6 +409,11 @@ int sched_submit(sched *s, sched_job *j)
     if (s->stopping) {
         pthread_mutex_unlock(&s->lock);
         return -ESHUTDOWN;
+    }
+    if (s->cfg.max_queue_size > 0 && s->n_queued >= s->cfg.max_queue_size) {
+        /* Requests whose clients gave up still hold slots until a worker sweeps
+         * them (it may sleep through a batching delay): reclaim them first. */
+        drop_cancelled_locked(s);
     }
     if (s->cfg.max_queue_size > 0 && s->n_queued >= s->cfg.max_queue_size) {
         pthread_mutex_unlock(&s->lock);

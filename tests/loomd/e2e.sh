@@ -56,6 +56,23 @@ wait_live() { # wait_live SOCKET
     return 1
 }
 
+# Adds the counts of a sub-suite's closing "N passed, N failed" line; shows its checks.
+sub_suite() {
+    local out p f
+    out=$("$@" 2>&1)
+    echo "$out" | grep -E '^(ok|FAIL) |^\[  (FAILED|ERROR)'
+    p=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -1)
+    f=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -1)
+    PASS=$((PASS + ${p:-0}))
+    FAIL=$((FAIL + ${f:-1}))
+}
+
+# ------------------------------------------------------------------ unit tests
+if [ -n "${LOOMD_UNIT:-}" ]; then
+    sub_suite "$LOOMD_UNIT"
+    echo "     unit tests (config, codec, scheduler): total now $PASS passed, $FAIL failed"
+fi
+
 # ------------------------------------------------------------------ setup
 cp -r "$B/loomd-repo" "$T/repo"
 rm -f "$T/repo/.stamp"
@@ -302,19 +319,9 @@ has 'loom_device_utilization{device="cpu"}' || bad "metrics: device utilization"
 has 'loom_inflight_requests' && has 'loom_inference_batch_size_bucket' && ok "metrics: in-flight gauge and batch sizes" || bad "metrics: in-flight and batch sizes"
 
 # ------------------------------------------------------------------ clients
-OUT=$("$B/tests/loomd-client-test" "$SOCK")
-echo "$OUT" | grep -E '^(ok|FAIL) '
-P=$(echo "$OUT" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-F=$(echo "$OUT" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-PASS=$((PASS + ${P:-0}))
-FAIL=$((FAIL + ${F:-1}))
+sub_suite "$B/tests/loomd-client-test" "$SOCK"
 if [ -x "$B/venv/bin/python" ] && "$B/venv/bin/python" -c 'import tritonclient.http' 2>/dev/null; then
-    OUT=$("$B/venv/bin/python" tests/loomd/triton_client_test.py "127.0.0.1:$PORT" 2>&1)
-    echo "$OUT" | grep -E '^(ok|FAIL) '
-    P=$(echo "$OUT" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-    F=$(echo "$OUT" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-    PASS=$((PASS + ${P:-0}))
-    FAIL=$((FAIL + ${F:-1}))
+    sub_suite "$B/venv/bin/python" tests/loomd/triton_client_test.py "127.0.0.1:$PORT"
 else
     bad "Triton's Python client" "no $B/venv with tritonclient: run make deps"
 fi
