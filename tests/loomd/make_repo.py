@@ -111,7 +111,7 @@ def small_cnn_graph():
 def small_cnn(out):
     cfg = {"max_batch_size": 32,
            "dynamic_batching": {"preferred_batch_size": [16, 32],
-                                "max_queue_delay_microseconds": 2000}}
+                                "max_queue_delay_microseconds": 500}}
     write_config(out, "small_cnn", save(small_cnn_graph(), out, "small_cnn", 1, cfg))
     cfg = {"max_batch_size": 32}
     write_config(out, "small_cnn_nobatch",
