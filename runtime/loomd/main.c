@@ -204,6 +204,11 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Check the repository before binding, so a typo leaves no socket file behind. */
+    if (repo_create(d.cfg.repository, d.cfg.threads, d.metrics, d.log, &d.repo, err, sizeof(err))) {
+        fprintf(stderr, "loomd: %s\n", err);
+        return 1;
+    }
     int ufd, tfd, port = -1;
     char sock_buf[256];
     const char *sock_path = NULL;
@@ -226,10 +231,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "loomd: %s\n", err);
             return 1;
         }
-    }
-    if (repo_create(d.cfg.repository, d.cfg.threads, d.metrics, d.log, &d.repo, err, sizeof(err))) {
-        fprintf(stderr, "loomd: %s\n", err);
-        return 1;
     }
     /* Load before listening: clients see a socket only once models are warm. Ready
      * stays true with failed models (they report unavailable), as Triton's does with
