@@ -140,3 +140,17 @@ $(BUILD)/tests/loomd-unit: tests/loomd/unit_loomd.c $(filter-out %/http.o %/list
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LOOMD_LIBS) $(LDLIBS) -lcmocka
+
+# The same end-to-end tests against loomd and its clients built with ASan+UBSan
+# (sharing $(BUILD)/asan with unit-asan). Leak reports are off: the daemons are
+# killed mid-run by design; the 220-reload RSS check covers leaks across reloads.
+TEST_SUITES += test-loomd-asan
+LOOMD_ASAN := $(BUILD)/asan
+test-loomd-asan: $(LOOMD_REPO)/.stamp
+	@$(MAKE) --no-print-directory BUILD=$(LOOMD_ASAN) SAN=1 OPT=-O1 $(LOOMD_ASAN)/bin/loomd \
+	    $(LOOMD_ASAN)/bin/loom-perf $(LOOMD_ASAN)/bin/loomctl $(LOOMD_ASAN)/tests/loomd-client-test \
+	    $(LOOMD_ASAN)/tests/loomd-unit
+	@ln -sfn $(abspath $(LOOMD_REPO)) $(LOOMD_ASAN)/loomd-repo
+	@ln -sfn $(abspath $(LOOMD_VENV)) $(LOOMD_ASAN)/venv
+	@ASAN_OPTIONS=detect_leaks=0 BUILD=$(LOOMD_ASAN) LOOMD_UNIT=$(LOOMD_ASAN)/tests/loomd-unit \
+	    tests/loomd/e2e.sh

@@ -472,7 +472,7 @@ static int load_locked(repo *r, const char *name, char *err, size_t errlen)
     int n_old = 0;
     pthread_mutex_lock(&r->lock);
     if (rc) {
-        snprintf(e->reason, sizeof(e->reason), "load failed: %s", e2);
+        snprintf(e->reason, sizeof(e->reason), "load failed: %.240s", e2);
         e->state = e->n_versions ? "READY" : "UNAVAILABLE";
     } else {
         n_old = e->n_versions;

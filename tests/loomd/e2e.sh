@@ -74,7 +74,7 @@ if [ -n "${LOOMD_UNIT:-}" ]; then
 fi
 
 # ------------------------------------------------------------------ setup
-cp -r "$B/loomd-repo" "$T/repo"
+cp -rL "$B/loomd-repo" "$T/repo"
 rm -f "$T/repo/.stamp"
 # A test-only model with a two-deep queue: 32-row requests keep it busy.
 mkdir -p "$T/repo/slow/1"
@@ -89,6 +89,9 @@ mkdir -p "$T/repo/lazy/1"
 cp "$T/repo/tiny/1/model.onnx" "$T/repo/lazy/1/"
 echo '{"max_batch_size": 64, "dynamic_batching": {"max_queue_delay_microseconds": 5000000}}' \
     >"$T/repo/lazy/config.json"
+# Three versions under a "latest 2" policy (version policy test).
+for v in 1 2 3; do mkdir -p "$T/repo/multi/$v"; cp "$T/repo/tiny/$((v < 3 ? v : 2))/model.onnx" "$T/repo/multi/$v/"; done
+echo '{"max_batch_size": 4, "version_policy": {"latest": {"num_versions": 2}}}' >"$T/repo/multi/config.json"
 # A model whose pinned checksum is wrong: it must never load.
 mkdir -p "$T/repo/badsum/1"
 cp "$T/repo/tiny/1/model.onnx" "$T/repo/badsum/1/"
@@ -103,7 +106,7 @@ JSON
 "$B/bin/loomd" --model-repository "$T/repo" --socket "$SOCK" --http-port 0 \
     --model-control-mode explicit --config "$T/loomd.json" --log-file "$LOG" \
     --load-model tiny --load-model simple --load-model small_cnn --load-model small_cnn_nobatch \
-    --load-model slow --load-model int8_mlp --load-model badsum --load-model lazy &
+    --load-model slow --load-model int8_mlp --load-model badsum --load-model lazy --load-model multi &
 D1=$!
 PIDS+=("$D1")
 if ! wait_live "$SOCK"; then
@@ -261,6 +264,17 @@ req POST /v2/repository/models/nothere/load
 expect "loading a missing model is 404" is 404
 req POST /v2/repository/models/..%2Fetc/load
 expect "loading ..%2Fetc is refused" test "$STATUS" = 400 -o "$STATUS" = 404
+
+req GET /v2/models/multi
+expect "version policy latest 2 serves versions 2 and 3" st_has 200 '"versions":["2","3"]'
+req GET /v2/models/multi/versions/1/ready
+expect "a version outside the policy is 404" is 404
+echo '{"max_batch_size": 4, "version_policy": {"specific": {"versions": [1, 3]}}}' >"$T/repo/multi/config.json"
+req POST /v2/repository/models/multi/load
+req GET /v2/models/multi
+expect "reload with a specific policy serves versions 1 and 3" st_has 200 '"versions":["1","3"]'
+req POST /v2/models/multi/versions/1/infer -d '{"inputs":[{"name":"x","shape":[1,16],"datatype":"FP32","data":'"$X16"'}]}'
+expect "infer on a specific version" st_has 200 '"model_version":"1"'
 
 # ------------------------------------------------------------------ peer credentials
 chmod 755 "$T"
