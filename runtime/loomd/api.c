@@ -485,9 +485,10 @@ static void models_route(loomd *d, const api_request *rq, char segs[MAX_SEGS][16
             api_error(rs, 404, "model '%s' has no version %lld", name, (long long)version);
         else
             api_error(rs, 404, "unknown model '%s'", name);
-        if (strcmp(action, "infer") == 0)
-            metrics_request(d->metrics, name, version,
-                            why == -EAGAIN ? FAIL_UNAVAILABLE : FAIL_NOT_FOUND, -1, -1, 0);
+        /* Only models the repository knows get series: names from the wire must
+         * not grow the metrics without bound (404s still count by status class). */
+        if (strcmp(action, "infer") == 0 && why == -EAGAIN)
+            metrics_request(d->metrics, name, version, FAIL_UNAVAILABLE, -1, -1, 0);
         return;
     }
     if (strcmp(action, "infer") == 0) {
