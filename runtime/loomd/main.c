@@ -158,6 +158,7 @@ static int drain(loomd *d, http_listener **ls, int n_ls)
     server_policy pol = loomd_policy(d);
     evlog_event(d->log, "info", "draining", "%d request(s) in flight, deadline %d s",
                 atomic_load(&d->inflight), pol.drain_timeout_s);
+    repo_flush(d->repo); /* queued requests run now rather than after batching delays */
     double deadline = now_s() + pol.drain_timeout_s;
     while (atomic_load(&d->inflight) > 0 && now_s() < deadline)
         usleep(5000);

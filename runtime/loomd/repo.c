@@ -621,6 +621,15 @@ model_version *repo_acquire(repo *r, const char *name, int64_t version, int *why
     return v;
 }
 
+void repo_flush(repo *r)
+{
+    pthread_mutex_lock(&r->lock);
+    for (model_entry *e = r->entries; e; e = e->next)
+        for (int i = 0; i < e->n_versions; i++)
+            sched_flush(e->versions[i]->sched);
+    pthread_mutex_unlock(&r->lock);
+}
+
 int repo_versions(repo *r, const char *name, int64_t *out, int max)
 {
     int n = 0;

@@ -70,6 +70,9 @@ void model_version_release(model_version *v);
 /* The versions of @name being served, ascending, at most @max; returns how many. */
 int repo_versions(repo *r, const char *name, int64_t *out, int max);
 
+/* Makes every loaded version's batcher stop waiting for fuller batches (drain). */
+void repo_flush(repo *r);
+
 /* The repository index (KServe model repository extension) as JSON; malloc'd. */
 char *repo_index_json(repo *r, bool ready_only, size_t *len);
 

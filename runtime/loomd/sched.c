@@ -30,6 +30,7 @@ struct sched {
     int busy; /* executions running now (workers and inline), at most instances */
     int instances;
     bool stopping;
+    bool flushing; /* draining: run what is queued without waiting for fuller batches */
 
     int n_workers;
     pthread_t workers[64];
@@ -171,7 +172,7 @@ static int gather(sched *s, sched_job **batch, int max_jobs)
             /* Like Triton: go at once when the batch is full, reaches the largest
              * preferred size, or reaches a preferred size with nothing else queued to
              * grow it; otherwise wait for more rows until the oldest job's delay ends. */
-            bool go = more || rows >= s->target_rows || s->stopping;
+            bool go = more || rows >= s->target_rows || s->stopping || s->flushing;
             for (int i = 0; i < s->cfg.n_preferred && !go; i++)
                 go = rows == s->cfg.preferred[i];
             int64_t until = first->t_enqueue_ns + s->cfg.max_queue_delay_us * 1000;
@@ -490,6 +491,14 @@ int sched_wait(sched_job *j, int cancel_fd)
     int want = JOB_QUEUED;
     atomic_compare_exchange_strong((atomic_int *)&j->state, &want, JOB_CANCELLED);
     return -ETIMEDOUT;
+}
+
+void sched_flush(sched *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->flushing = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
 }
 
 int sched_queued(sched *s)

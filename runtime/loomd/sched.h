@@ -67,6 +67,9 @@ int sched_run_inline(sched *s, sched_job *j);
  */
 int sched_wait(sched_job *j, int cancel_fd);
 
+/* From now on, batches go without waiting for more rows (the daemon is draining). */
+void sched_flush(sched *s);
+
 /* Jobs waiting in the queue now. */
 int sched_queued(sched *s);
 
