@@ -121,9 +121,14 @@ $(BUILD)/models/.stamp: tests/models/export_torchvision.py
 
 models-export: $(BUILD)/models/.stamp
 
+# The main job: loomd serving the example repository on a Unix socket (Ctrl-C
+# drains and stops it). `make run-example` runs one model with loomctl instead.
 run: deps
-	@$(MAKE) --no-print-directory all models-export
-	$(BUILD)/bin/loomctl run $(EXAMPLE_MODEL) --repeat 20
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory run-loomd
+
+run-example: all models-export
+	$(BUILD)/bin/loomctl run $(EXAMPLE_MODEL) --repeat 20 --stats
 
 # ---------------------------------------------------------------- tests
 
@@ -224,6 +229,7 @@ install: all
 	install -m 644 runtime/include/loom/*.h $(DESTDIR)$(PREFIX)/include/loom/
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' runtime/libloom.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libloom.pc
+	@$(MAKE) --no-print-directory install-loomd
 
 format:
 	clang-format -i $$(git ls-files 'runtime/*.[ch]' 'tools/*.[ch]' 'tests/*.[ch]' 'hls/*.[ch]')

@@ -22,6 +22,9 @@ static void usage(FILE *f)
                "      prints outputs and latency (min/p50/p99 over N runs after a warm-up);\n"
                "      --stats adds fusion counts and the arena's peak size\n"
                "  examine   list the devices (OpenCL, CPU) and their capabilities\n"
+               "  infer MODEL [--socket PATH | --tcp HOST:PORT] [--version V]\n"
+               "              (--input NAME=FILE.npy|.pb ... | --json FILE|-)\n"
+               "      send one request to loomd; prints the response as JSON\n"
                "  version   print the version\n");
 }
 
@@ -36,6 +39,8 @@ int main(int argc, char **argv)
         return loomctl_run(argc - 2, argv + 2);
     if (strcmp(cmd, "examine") == 0)
         return loomctl_examine(argc - 2, argv + 2);
+    if (strcmp(cmd, "infer") == 0)
+        return loomctl_infer(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("loomctl %d.%d.%d\n", LOOM_VERSION_MAJOR, LOOM_VERSION_MINOR, LOOM_VERSION_PATCH);
         return 0;

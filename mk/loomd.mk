@@ -1,0 +1,154 @@
+# mk/loomd.mk - loomd (the serving daemon), its C client, loom-perf and their tests.
+# Included by the top-level Makefile after DEPS_PACKAGES/DEPS_TARGETS/TEST_SUITES.
+#
+#   make run-loomd    start loomd on the example repository, print a curl example
+#   make test-loomd   end-to-end tests + libFuzzer over the request handler
+#   make bench-loomd  latency and throughput (loom-perf), perf_analyzer
+
+DEPS_PACKAGES += libmicrohttpd-dev libjson-c-dev libssl-dev libcurl4-openssl-dev curl \
+                 python3-venv python3-onnx python3-numpy
+DEPS_TARGETS  += loomd-venv
+TEST_SUITES   += test-loomd
+BENCH_SUITES  += bench-loomd
+
+LOOMD_SRC    := $(sort $(wildcard runtime/loomd/*.c))
+LOOMD_LIBOBJ := $(filter-out $(BUILD)/obj/runtime/loomd/main.o,$(LOOMD_SRC:%.c=$(BUILD)/obj/%.o))
+LOOMD_LIBS   := -lmicrohttpd -ljson-c -lcrypto
+LOOMD        := $(BUILD)/bin/loomd
+LOOMD_REPO   := $(BUILD)/loomd-repo
+
+.PHONY: loomd-venv run-loomd test-loomd bench-loomd loomd-repo
+
+all: $(LOOMD)
+
+$(LOOMD): $(BUILD)/obj/runtime/loomd/main.o $(LOOMD_LIBOBJ) $(LIBLOOM_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LOOMD_LIBS) $(LDLIBS)
+
+# The example repository: small models generated with onnx.helper (fixed seeds).
+$(LOOMD_REPO)/.stamp: tests/loomd/make_repo.py
+	$(Q)rm -rf $(LOOMD_REPO) && /usr/bin/python3 tests/loomd/make_repo.py $(LOOMD_REPO)
+	@touch $@
+
+loomd-repo: $(LOOMD_REPO)/.stamp
+
+# The C client: libcurl for HTTP (Unix socket or TCP), json-c for responses.
+CLIENT_SRC   := $(sort $(wildcard runtime/client/*.c))
+CLIENT_OBJ   := $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/runtime/loomd/sbuf.o
+LIBCLIENT_A  := $(BUILD)/lib/libloom-client.a
+CLIENT_LIBS  := -lcurl -ljson-c
+
+all: $(LIBCLIENT_A)
+
+$(LIBCLIENT_A): $(CLIENT_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# loomctl infer talks to loomd through the client library.
+$(BUILD)/bin/loomctl: $(LIBCLIENT_A)
+$(BUILD)/bin/loomctl: LDLIBS += $(CLIENT_LIBS)
+
+# Triton's Python client (and perf_analyzer when PyPI has a runnable wheel) for tests
+# against the loopback listener. `make deps` runs this before the apt step, so it
+# makes sure python3-venv is there itself. Quiet and quick when already done.
+LOOMD_VENV := $(BUILD)/venv
+loomd-venv:
+	@tools/install-deps.sh python3-venv
+	@if ! $(LOOMD_VENV)/bin/python -c 'import tritonclient.http, numpy' 2>/dev/null; then \
+	    echo "deps: venv $(LOOMD_VENV) (tritonclient[http], perf-analyzer, numpy)"; \
+	    rm -rf $(LOOMD_VENV) && /usr/bin/python3 -m venv $(LOOMD_VENV) && \
+	    $(LOOMD_VENV)/bin/pip install -q 'tritonclient[http]' perf-analyzer numpy; fi
+
+LOOMPERF_SRC := $(sort $(wildcard tools/loom-perf/*.c))
+LOOMPERF     := $(BUILD)/bin/loom-perf
+
+all: $(LOOMPERF)
+
+$(LOOMPERF): $(LOOMPERF_SRC:%.c=$(BUILD)/obj/%.o) $(LIBCLIENT_A) $(LIBLOOM_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/loomd-client-test: tests/loomd/client_test.c $(LIBCLIENT_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) $(LDLIBS)
+
+LOOMD_E2E_DEPS := $(LOOMD) $(LOOMPERF) $(BUILD)/bin/loomctl $(BUILD)/tests/loomd-client-test \
+                  $(BUILD)/tests/loomd-unit \
+                  $(LOOMD_REPO)/.stamp
+
+# End-to-end tests, then libFuzzer over the request handler (FUZZ_HTTP_TIME s).
+test-loomd: $(LOOMD_E2E_DEPS)
+	@BUILD=$(BUILD) LOOMD_UNIT=$(BUILD)/tests/loomd-unit \
+	    LOOMD_FUZZ="$(MAKE) --no-print-directory -s fuzz-http" tests/loomd/e2e.sh
+
+# libFuzzer over the request handler (clang, ASan+UBSan), with the example models loaded,
+# in its own build tree.
+FUZZ_HTTP_TIME  ?= 45
+FUZZ_HTTP_BUILD := $(BUILD)/fuzz-http
+FUZZ_HTTP_OBJ   := $(patsubst $(BUILD)/%,$(FUZZ_HTTP_BUILD)/%,$(LOOMD_LIBOBJ))
+FUZZ_HTTP_OBJ   := $(filter-out %/http.o %/listen.o,$(FUZZ_HTTP_OBJ))
+# The top-level CFLAGS with SAN=1 and the fuzzer's instrumentation.
+FUZZ_HTTP_CFLAGS := -std=c11 -O1 -g -fPIC -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+                    -fvisibility=hidden -pthread -fsanitize=fuzzer-no-link \
+                    -fsanitize=address,undefined -fno-omit-frame-pointer \
+                    -fno-sanitize-recover=undefined
+fuzz-http: $(LOOMD_REPO)/.stamp
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_HTTP_BUILD) CC=clang CFLAGS="$(FUZZ_HTTP_CFLAGS)" \
+	    $(FUZZ_HTTP_BUILD)/lib/libloom.a $(FUZZ_HTTP_OBJ)
+	@mkdir -p $(FUZZ_HTTP_BUILD)/corpus
+	$(Q)clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -o $(FUZZ_HTTP_BUILD)/fuzz-http \
+	    tests/fuzz/fuzz_http.c $(FUZZ_HTTP_OBJ) $(FUZZ_HTTP_BUILD)/lib/libloom.a $(LOOMD_LIBS) $(LDLIBS)
+	@LOOMD_FUZZ_REPO=$(LOOMD_REPO) $(FUZZ_HTTP_BUILD)/fuzz-http -max_total_time=$(FUZZ_HTTP_TIME) \
+	    -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_HTTP_BUILD)/ $(FUZZ_HTTP_BUILD)/corpus tests/fuzz/corpus/http > $(FUZZ_HTTP_BUILD)/fuzz-http.log 2>&1; rc=$$?; \
+	    tail -n 5 $(FUZZ_HTTP_BUILD)/fuzz-http.log; \
+	    if [ $$rc -eq 0 ]; then echo "fuzz-http: 1 passed, 0 failed"; \
+	    else echo "fuzz-http: 0 passed, 1 failed"; exit 1; fi
+
+bench-loomd: $(LOOMD) $(LOOMPERF) $(LOOMD_REPO)/.stamp
+	@BUILD=$(BUILD) tests/loomd/bench.sh
+
+# Starts loomd on the example repository in the foreground (Ctrl-C drains and stops).
+LOOMD_RUN_SOCKET ?= $(abspath $(BUILD))/loomd.sock
+run-loomd: $(LOOMD) $(LOOMD_REPO)/.stamp
+	@tests/loomd/run-example.sh $(LOOMD) $(LOOMD_REPO) $(LOOMD_RUN_SOCKET)
+
+# What `make install` should add for loomd (the top-level install target calls this).
+# Units go where systemd looks for $(PREFIX)=/usr/local; enable loomd.socket for
+# socket activation or loomd.service to start at boot.
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+install-loomd: $(LOOMD) $(LOOMPERF) $(LIBCLIENT_A)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/loom \
+	    $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(PREFIX)/share/loom
+	install -m 755 $(LOOMD) $(LOOMPERF) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIBCLIENT_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 runtime/include/loom/loom_client.h $(DESTDIR)$(PREFIX)/include/loom/
+	sed -e 's|@PREFIX@|$(PREFIX)|' runtime/loomd/systemd/loomd.service \
+	    > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/loomd.service
+	install -m 644 runtime/loomd/systemd/loomd.socket $(DESTDIR)$(SYSTEMD_UNIT_DIR)/
+	install -m 644 runtime/loomd/systemd/loomd.json.example $(DESTDIR)$(PREFIX)/share/loom/
+
+# cmocka tests of loomd's modules (config, codec, scheduler), run first by test-loomd.
+$(BUILD)/tests/loomd-unit: tests/loomd/unit_loomd.c $(filter-out %/http.o %/listen.o,$(LOOMD_LIBOBJ)) \
+                           $(BUILD)/obj/tests/unit/lib/onnx_builder.o $(LIBLOOM_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LOOMD_LIBS) $(LDLIBS) -lcmocka
+
+# The same end-to-end tests against loomd and its clients built with ASan+UBSan
+# (sharing $(BUILD)/asan with unit-asan). Leak reports are off: the daemons are
+# killed mid-run by design; the 220-reload RSS check covers leaks across reloads.
+TEST_SUITES += test-loomd-asan
+LOOMD_ASAN := $(BUILD)/asan
+test-loomd-asan: $(LOOMD_REPO)/.stamp
+	@$(MAKE) --no-print-directory BUILD=$(LOOMD_ASAN) SAN=1 OPT=-O1 $(LOOMD_ASAN)/bin/loomd \
+	    $(LOOMD_ASAN)/bin/loom-perf $(LOOMD_ASAN)/bin/loomctl $(LOOMD_ASAN)/tests/loomd-client-test \
+	    $(LOOMD_ASAN)/tests/loomd-unit
+	@ln -sfn $(abspath $(LOOMD_REPO)) $(LOOMD_ASAN)/loomd-repo
+	@ln -sfn $(abspath $(LOOMD_VENV)) $(LOOMD_ASAN)/venv
+	@ASAN_OPTIONS=detect_leaks=0 BUILD=$(LOOMD_ASAN) LOOMD_UNIT=$(LOOMD_ASAN)/tests/loomd-unit \
+	    tests/loomd/e2e.sh

@@ -1,0 +1,97 @@
+/*
+ * config.h - loomd's settings: the server's (command line and --config FILE) and
+ * each model's REPO/<model>/config.json.
+ *
+ * Model configs use the JSON form of Triton's model configuration (the field
+ * names of model_config.proto), so Triton users and Triton's own tools
+ * (perf_analyzer reads /v2/models/M/config) find what they expect:
+ *
+ *   {"max_batch_size": 8,
+ *    "dynamic_batching": {"preferred_batch_size": [4, 8],
+ *                         "max_queue_delay_microseconds": 500,
+ *                         "default_queue_policy": {"max_queue_size": 64,
+ *                                                  "default_timeout_microseconds": 0}},
+ *    "instance_group": [{"count": 1, "kind": "KIND_CPU"}],
+ *    "version_policy": {"latest": {"num_versions": 1}} | {"all": {}}
+ *                      | {"specific": {"versions": [1, 3]}},
+ *    "parameters": {"device": "cpu", "warmup": "true"},   (Loom's additions)
+ *    "sha256": {"1/model.onnx": "<hex>"}}                  (checked at load)
+ */
+#ifndef LOOMD_CONFIG_H
+#define LOOMD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CFG_MAX_IDS       32
+#define CFG_MAX_PREFERRED 8
+#define CFG_MAX_VERSIONS  32
+#define CFG_MAX_FILES     32
+
+typedef enum control_mode { CONTROL_NONE, CONTROL_POLL, CONTROL_EXPLICIT } control_mode;
+
+/* What SIGHUP can change: access control, limits, timeouts. Copied by value. */
+typedef struct server_policy {
+    uid_t control_uids[CFG_MAX_IDS];
+    int n_control_uids;
+    gid_t control_gids[CFG_MAX_IDS];
+    int n_control_gids;
+    bool tcp_model_control; /* loopback TCP has no credentials: control off by default */
+    size_t max_request_bytes;
+    int64_t max_tensor_elements;
+    int drain_timeout_s;
+    int poll_interval_s;
+    bool access_log;
+} server_policy;
+
+typedef struct server_config {
+    const char *repository;
+    const char *socket_path; /* NULL: resolved from the environment at start */
+    int http_port;           /* -1: no TCP listener; 0: any free port */
+    control_mode mode;
+    const char *config_file;
+    const char *log_file;
+    int threads;
+    int max_connections;
+    const char *load_models[64]; /* --load-model, for explicit mode */
+    int n_load_models;
+    server_policy policy;
+} server_config;
+
+void server_policy_defaults(server_policy *p);
+/* Reads --config FILE into @p (fields it names override the defaults). */
+int server_policy_load(const char *path, server_policy *p, char *err, size_t errlen);
+
+typedef enum version_policy { VP_LATEST, VP_ALL, VP_SPECIFIC } version_policy;
+
+typedef struct model_config {
+    int max_batch_size; /* 0: the model has no batch dimension loomd may use */
+    bool dynamic_batching;
+    int preferred[CFG_MAX_PREFERRED];
+    int n_preferred;
+    int64_t max_queue_delay_us;
+    int max_queue_size; /* 0: unbounded (the default, like Triton) */
+    int64_t default_timeout_us;
+    int instance_count;
+    char device[32];
+    bool warmup;
+    version_policy vp;
+    int latest_n;
+    int64_t versions[CFG_MAX_VERSIONS];
+    int n_versions;
+    char *sha_file[CFG_MAX_FILES]; /* relative paths, each with its hex digest */
+    char *sha_hex[CFG_MAX_FILES];
+    int n_sha;
+} model_config;
+
+void model_config_defaults(model_config *c);
+/* Parses a config.json body; @c must come from model_config_defaults(). */
+int model_config_parse(const char *json, size_t len, model_config *c, char *err, size_t errlen);
+/* Reads DIR/config.json; a missing file gives the defaults. */
+int model_config_load(const char *dir, model_config *c, char *err, size_t errlen);
+int model_config_copy(model_config *dst, const model_config *src);
+void model_config_free(model_config *c);
+
+#endif

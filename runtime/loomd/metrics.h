@@ -1,0 +1,49 @@
+/*
+ * metrics.h - loomd's counters and histograms, rendered as Prometheus text for
+ * GET /metrics. Series are keyed by (model, version) and outlive unloads, so a
+ * scrape never sees a counter go backwards.
+ */
+#ifndef LOOMD_METRICS_H
+#define LOOMD_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct metrics metrics;
+
+/* Why a request failed; also the "reason" label. */
+typedef enum fail_reason {
+    FAIL_NONE = 0,
+    FAIL_BAD_REQUEST,
+    FAIL_NOT_FOUND,
+    FAIL_UNAVAILABLE,
+    FAIL_QUEUE_FULL,
+    FAIL_TIMEOUT,
+    FAIL_CANCELLED,
+    FAIL_RUNTIME,
+    FAIL_FORBIDDEN,
+    FAIL_TOO_LARGE,
+    FAIL_SHUTDOWN,
+    FAIL_COUNT
+} fail_reason;
+
+const char *fail_reason_name(fail_reason r);
+
+metrics *metrics_create(void);
+void metrics_destroy(metrics *m);
+
+/* One finished inference request; durations in microseconds (-1: not reached). */
+void metrics_request(metrics *m, const char *model, int64_t version, fail_reason why,
+                     int64_t queue_us, int64_t compute_us, int64_t total_us);
+/* One model execution of @batch requests' rows taking @compute_ns on @device. */
+void metrics_batch(metrics *m, const char *model, int64_t version, const char *device,
+                   int batch_rows, int64_t compute_ns);
+/* Requests being handled right now (all endpoints). */
+void metrics_inflight_add(metrics *m, int delta);
+/* Any HTTP request (by status class), for the non-inference endpoints too. */
+void metrics_http(metrics *m, int status);
+
+/* Prometheus text exposition format 0.0.4; malloc'd, NULL when out of memory. */
+char *metrics_render(metrics *m, size_t *len);
+
+#endif

@@ -1,0 +1,685 @@
+/* repo.c - the model repository: scanning, loading with checksums and warm-up, versions. */
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "loomd/repo.h"
+#include "loomd/sbuf.h"
+
+#define MAX_MODEL_BYTES (4ll << 30)
+
+typedef struct model_entry {
+    char *name;
+    model_version *versions[CFG_MAX_VERSIONS]; /* ascending by version */
+    int n_versions;
+    const char *state; /* "READY", "UNAVAILABLE", "LOADING" */
+    char reason[256];
+    uint64_t fingerprint; /* of the files last loaded (poll mode) */
+    struct model_entry *next;
+} model_entry;
+
+typedef struct device_ctx {
+    char device[32];
+    loom_context *ctx;
+    struct device_ctx *next;
+} device_ctx;
+
+struct repo {
+    char *root;
+    int threads;
+    metrics *metrics;
+    evlog *log;
+    pthread_mutex_t control; /* Serializes loads, unloads and syncs, and guards contexts. */
+    pthread_mutex_t lock;    /* Protects the entry list and each entry's fields; held briefly. */
+    model_entry *entries;
+    device_ctx *contexts;
+};
+
+bool repo_valid_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 128 || name[0] == '.' || name[0] == '-')
+        return false;
+    return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+int repo_create(const char *root, int threads, metrics *m, evlog *log, repo **out, char *err,
+                size_t errlen)
+{
+    struct stat st;
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "model repository %s: %s", root,
+                 errno ? strerror(errno) : "not a directory");
+        return -ENOTDIR;
+    }
+    repo *r = calloc(1, sizeof(*r));
+    if (!r || !(r->root = strdup(root))) {
+        free(r);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    r->threads = threads;
+    r->metrics = m;
+    r->log = log;
+    pthread_mutex_init(&r->control, NULL);
+    pthread_mutex_init(&r->lock, NULL);
+    *out = r;
+    return 0;
+}
+
+static void version_free(model_version *v)
+{
+    sched_destroy(v->sched); /* joins its workers: nothing runs the model after this */
+    loom_model_destroy(v->model);
+    model_config_free(&v->cfg);
+    free(v->name);
+    free(v);
+}
+
+void model_version_release(model_version *v)
+{
+    if (v && atomic_fetch_sub((atomic_int *)&v->refs, 1) == 1)
+        version_free(v);
+}
+
+void repo_destroy(repo *r)
+{
+    if (!r)
+        return;
+    for (model_entry *e = r->entries, *n; e; e = n) {
+        n = e->next;
+        for (int i = 0; i < e->n_versions; i++)
+            model_version_release(e->versions[i]);
+        free(e->name);
+        free(e);
+    }
+    for (device_ctx *d = r->contexts, *n; d; d = n) {
+        n = d->next;
+        loom_context_destroy(d->ctx);
+        free(d);
+    }
+    pthread_mutex_destroy(&r->control);
+    pthread_mutex_destroy(&r->lock);
+    free(r->root);
+    free(r);
+}
+
+/* The context for @device, made on first use. Caller holds r->control. */
+static loom_context *context_for(repo *r, const char *device, char *err, size_t errlen)
+{
+    for (device_ctx *d = r->contexts; d; d = d->next)
+        if (strcmp(d->device, device) == 0)
+            return d->ctx;
+    device_ctx *d = calloc(1, sizeof(*d));
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.num_threads = r->threads;
+    o.device = device;
+    if (loom_context_create(&o, &d->ctx) != LOOM_OK) {
+        snprintf(err, errlen, "device '%s': %s", device, loom_last_error());
+        free(d);
+        return NULL;
+    }
+    snprintf(d->device, sizeof(d->device), "%s", device);
+    d->next = r->contexts;
+    r->contexts = d;
+    return d->ctx;
+}
+
+static model_entry *find_locked(repo *r, const char *name)
+{
+    for (model_entry *e = r->entries; e; e = e->next)
+        if (strcmp(e->name, name) == 0)
+            return e;
+    return NULL;
+}
+
+static model_entry *entry_get(repo *r, const char *name)
+{
+    pthread_mutex_lock(&r->lock);
+    model_entry *e = find_locked(r, name);
+    if (!e && (e = calloc(1, sizeof(*e)))) {
+        if (!(e->name = strdup(name))) {
+            free(e);
+            e = NULL;
+        } else {
+            e->state = "UNAVAILABLE";
+            model_entry **pp = &r->entries; /* sorted, for a stable index */
+            while (*pp && strcmp((*pp)->name, name) < 0)
+                pp = &(*pp)->next;
+            e->next = *pp;
+            *pp = e;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return e;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Numeric subdirectories of @dir holding model.onnx, ascending; FNV-1a fingerprint of them. */
+static int list_versions(const char *dir, int64_t *out, int max, uint64_t *fp)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(de->d_name, &end, 10);
+        if (de->d_name[0] < '1' || de->d_name[0] > '9' || *end || errno || v <= 0)
+            continue;
+        char path[4096];
+        struct stat st;
+        if (snprintf(path, sizeof(path), "%s/%s/model.onnx", dir, de->d_name) >=
+                (int)sizeof(path) ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (n < max)
+            out[n++] = v;
+        uint64_t parts[4] = {(uint64_t)v, (uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
+                             (uint64_t)st.st_mtim.tv_nsec};
+        /* Order-independent combination: readdir order is arbitrary. */
+        uint64_t h = 1469598103934665603ull;
+        for (size_t i = 0; i < sizeof(parts); i++)
+            h = (h ^ ((const unsigned char *)parts)[i]) * 1099511628211ull;
+        *fp += h;
+    }
+    closedir(d);
+    qsort(out, (size_t)n, sizeof(int64_t), cmp_i64);
+    return n;
+}
+
+static uint64_t model_fingerprint(const char *dir)
+{
+    int64_t v[CFG_MAX_VERSIONS * 4];
+    uint64_t fp = 0;
+    if (list_versions(dir, v, (int)(sizeof(v) / sizeof(v[0])), &fp) < 0)
+        return 0;
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    if (stat(path, &st) == 0)
+        fp ^= ((uint64_t)st.st_mtim.tv_sec * 1000000007ull) ^ (uint64_t)st.st_mtim.tv_nsec ^
+              ((uint64_t)st.st_size << 40);
+    return fp ? fp : 1;
+}
+
+static int read_all(const char *path, unsigned char **out, size_t *len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || st.st_size > MAX_MODEL_BYTES) {
+        fclose(f);
+        return -EFBIG;
+    }
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    if (!buf || n != (size_t)st.st_size) {
+        free(buf);
+        return buf ? -EIO : -ENOMEM;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static bool sha256_matches(const unsigned char *data, size_t len, const char *hex)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        return false;
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 32; i++) {
+        char hi = hex[2 * i] | 0x20, lo = hex[2 * i + 1] | 0x20; /* lowercase */
+        if (hi != digits[md[i] >> 4] || lo != digits[md[i] & 15])
+            return false;
+    }
+    return true;
+}
+
+/* Runs the model once on zeros so the first request does not pay for cold caches. */
+static int warm_up(loom_model *m, const model_config *cfg, char *err, size_t errlen)
+{
+    size_t n_in = loom_model_input_count(m), n_out = loom_model_output_count(m);
+    loom_tensor **in = calloc(n_in + 1, sizeof(*in));
+    loom_tensor **out = calloc(n_out + 1, sizeof(*out));
+    int rc = 0;
+    if (!in || !out) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+    }
+    for (size_t i = 0; !rc && i < n_in; i++) {
+        loom_value_info vi;
+        loom_model_input_info(m, i, &vi);
+        int rank = vi.rank < 0 ? 0 : vi.rank;
+        int64_t dims[LOOM_MAX_RANK];
+        for (int d = 0; d < rank; d++)
+            dims[d] = vi.dims[d] < 0 ? 1 : vi.dims[d];
+        if (vi.rank < 0 || loom_tensor_create(vi.dtype, rank, dims, &in[i]) != LOOM_OK) {
+            /* Shapes the model does not declare cannot be guessed: skip warm-up. */
+            goto done;
+        }
+    }
+    if (!rc && loom_model_run(m, in, n_in, out, n_out) != LOOM_OK) {
+        snprintf(err, errlen, "warm-up run failed: %s", loom_last_error());
+        rc = -EINVAL;
+    }
+done:
+    for (size_t i = 0; in && i < n_in; i++)
+        loom_tensor_destroy(in[i]);
+    for (size_t i = 0; out && i < n_out; i++)
+        loom_tensor_destroy(out[i]);
+    free(in);
+    free(out);
+    (void)cfg;
+    return rc;
+}
+
+static int load_version(repo *r, const char *name, const char *dir, int64_t version,
+                        const model_config *cfg, model_version **out, char *err, size_t errlen)
+{
+    char rel[64], path[4096];
+    snprintf(rel, sizeof(rel), "%lld/model.onnx", (long long)version);
+    if (snprintf(path, sizeof(path), "%s/%s", dir, rel) >= (int)sizeof(path)) {
+        snprintf(err, errlen, "path too long");
+        return -ENAMETOOLONG;
+    }
+    loom_context *ctx = context_for(r, cfg->device, err, errlen);
+    if (!ctx)
+        return -EINVAL;
+    const char *hex = NULL;
+    for (int i = 0; i < cfg->n_sha; i++)
+        if (strcmp(cfg->sha_file[i], rel) == 0)
+            hex = cfg->sha_hex[i];
+    loom_model *m = NULL;
+    loom_status st;
+    if (hex) {
+        /* Hash the very bytes that get loaded, so the file cannot change in between. */
+        unsigned char *data = NULL;
+        size_t len = 0;
+        int rc = read_all(path, &data, &len);
+        if (rc) {
+            snprintf(err, errlen, "%s: %s", rel, strerror(-rc));
+            return rc;
+        }
+        if (!sha256_matches(data, len, hex)) {
+            free(data);
+            snprintf(err, errlen, "%s: sha256 does not match config.json", rel);
+            return -EBADMSG;
+        }
+        char label[300];
+        snprintf(label, sizeof(label), "%s/%s", name, rel);
+        st = loom_model_load_memory(ctx, data, len, label, &m);
+        free(data);
+    } else {
+        st = loom_model_load_file(ctx, path, &m);
+    }
+    if (st != LOOM_OK) {
+        snprintf(err, errlen, "%s: %s", rel, loom_last_error());
+        return -EINVAL;
+    }
+    if (cfg->max_batch_size > 0) {
+        /* Batching concatenates along dim 0, so every input must have one. */
+        for (size_t i = 0; i < loom_model_input_count(m); i++) {
+            loom_value_info vi;
+            loom_model_input_info(m, i, &vi);
+            if (vi.rank == 0) {
+                snprintf(err, errlen, "%s: input '%s' is a scalar but max_batch_size is %d", rel,
+                         vi.name, cfg->max_batch_size);
+                loom_model_destroy(m);
+                return -EINVAL;
+            }
+        }
+    }
+    if (cfg->warmup) {
+        char e[256];
+        if (warm_up(m, cfg, e, sizeof(e))) {
+            snprintf(err, errlen, "%s: %s", rel, e);
+            loom_model_destroy(m);
+            return -EINVAL;
+        }
+    }
+    model_version *v = calloc(1, sizeof(*v));
+    if (!v || !(v->name = strdup(name)) || model_config_copy(&v->cfg, cfg)) {
+        if (v)
+            free(v->name);
+        free(v);
+        loom_model_destroy(m);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    v->version = version;
+    v->model = m;
+    char e[256];
+    int rc = sched_create(m, cfg, name, version, r->metrics, &v->sched, e, sizeof(e));
+    if (rc) {
+        snprintf(err, errlen, "%s", e);
+        model_config_free(&v->cfg);
+        free(v->name);
+        free(v);
+        loom_model_destroy(m);
+        return rc;
+    }
+    atomic_store((atomic_int *)&v->refs, 1);
+    *out = v;
+    return 0;
+}
+
+/* Which of the @n available versions the policy serves; returns how many went to @sel. */
+static int select_versions(const model_config *cfg, const int64_t *avail, int n, int64_t *sel,
+                           char *err, size_t errlen)
+{
+    int k = 0;
+    switch (cfg->vp) {
+    case VP_ALL:
+        for (int i = 0; i < n && k < CFG_MAX_VERSIONS; i++)
+            sel[k++] = avail[i];
+        break;
+    case VP_LATEST:
+        for (int i = n - cfg->latest_n < 0 ? 0 : n - cfg->latest_n; i < n; i++)
+            sel[k++] = avail[i];
+        break;
+    case VP_SPECIFIC:
+        for (int j = 0; j < cfg->n_versions; j++) {
+            bool found = false;
+            for (int i = 0; i < n; i++)
+                found |= avail[i] == cfg->versions[j];
+            if (!found) {
+                snprintf(err, errlen, "version %lld named by version_policy is missing",
+                         (long long)cfg->versions[j]);
+                return -ENOENT;
+            }
+            sel[k++] = cfg->versions[j];
+        }
+        qsort(sel, (size_t)k, sizeof(int64_t), cmp_i64);
+        break;
+    }
+    if (k == 0) {
+        snprintf(err, errlen, "no version directory holds a model.onnx");
+        return -ENOENT;
+    }
+    return k;
+}
+
+static int load_locked(repo *r, const char *name, char *err, size_t errlen)
+{
+    char dir[4096];
+    struct stat st;
+    if (!repo_valid_name(name)) {
+        snprintf(err, errlen, "invalid model name");
+        return -EINVAL;
+    }
+    snprintf(dir, sizeof(dir), "%s/%s", r->root, name);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "no model '%s' in the repository", name);
+        return -ENOENT;
+    }
+    model_entry *e = entry_get(r, name);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    uint64_t fp = model_fingerprint(dir);
+    model_config cfg;
+    model_config_defaults(&cfg);
+    char e2[512] = "";
+    model_version *nv[CFG_MAX_VERSIONS];
+    int n_new = 0, rc = model_config_load(dir, &cfg, e2, sizeof(e2));
+    int64_t avail[CFG_MAX_VERSIONS * 4], sel[CFG_MAX_VERSIONS];
+    int n_avail = 0, n_sel = 0;
+    if (!rc) {
+        uint64_t dummy = 0;
+        n_avail = list_versions(dir, avail, (int)(sizeof(avail) / sizeof(avail[0])), &dummy);
+        if (n_avail < 0) {
+            rc = n_avail;
+            snprintf(e2, sizeof(e2), "%s", strerror(-rc));
+        }
+    }
+    if (!rc && (n_sel = select_versions(&cfg, avail, n_avail, sel, e2, sizeof(e2))) < 0)
+        rc = n_sel;
+    pthread_mutex_lock(&r->lock);
+    if (e->n_versions == 0)
+        e->state = "LOADING";
+    pthread_mutex_unlock(&r->lock);
+    for (int i = 0; !rc && i < n_sel; i++) {
+        rc = load_version(r, name, dir, sel[i], &cfg, &nv[n_new], e2, sizeof(e2));
+        if (!rc)
+            n_new++;
+    }
+    model_config_free(&cfg);
+    model_version *old[CFG_MAX_VERSIONS];
+    int n_old = 0;
+    pthread_mutex_lock(&r->lock);
+    if (rc) {
+        snprintf(e->reason, sizeof(e->reason), "load failed: %.240s", e2);
+        e->state = e->n_versions ? "READY" : "UNAVAILABLE";
+    } else {
+        n_old = e->n_versions;
+        memcpy(old, e->versions, sizeof(old[0]) * (size_t)n_old);
+        memcpy(e->versions, nv, sizeof(nv[0]) * (size_t)n_new);
+        e->n_versions = n_new;
+        e->state = "READY";
+        e->reason[0] = '\0';
+        e->fingerprint = fp;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (rc) {
+        for (int i = 0; i < n_new; i++)
+            model_version_release(nv[i]);
+        snprintf(err, errlen, "%s: %s", name, e2);
+        evlog_event(r->log, "error", "load_failed", "%s: %s", name, e2);
+        return rc;
+    }
+    for (int i = 0; i < n_old; i++)
+        model_version_release(old[i]);
+    evlog_event(r->log, "info", "loaded", "%s: %d version(s), latest %lld", name, n_new,
+                (long long)nv[n_new - 1]->version);
+    return 0;
+}
+
+int repo_load(repo *r, const char *name, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&r->control);
+    int rc = load_locked(r, name, err, errlen);
+    pthread_mutex_unlock(&r->control);
+    return rc;
+}
+
+static int unload_locked(repo *r, const char *name, const char *why, char *err, size_t errlen)
+{
+    model_version *old[CFG_MAX_VERSIONS];
+    int n_old = 0;
+    pthread_mutex_lock(&r->lock);
+    model_entry *e = find_locked(r, name);
+    if (e && e->n_versions) {
+        n_old = e->n_versions;
+        memcpy(old, e->versions, sizeof(old[0]) * (size_t)n_old);
+        e->n_versions = 0;
+        e->state = "UNAVAILABLE";
+        snprintf(e->reason, sizeof(e->reason), "%s", why);
+        e->fingerprint = 0;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (!n_old) {
+        snprintf(err, errlen, "model '%s' is not loaded", name);
+        return -ENOENT;
+    }
+    /* Requests still holding a version finish first; the last one frees it. */
+    for (int i = 0; i < n_old; i++)
+        model_version_release(old[i]);
+    evlog_event(r->log, "info", "unloaded", "%s: %s", name, why);
+    return 0;
+}
+
+int repo_unload(repo *r, const char *name, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&r->control);
+    int rc = unload_locked(r, name, "unloaded", err, errlen);
+    pthread_mutex_unlock(&r->control);
+    return rc;
+}
+
+int repo_sync(repo *r)
+{
+    int failed = 0;
+    pthread_mutex_lock(&r->control);
+    DIR *d = opendir(r->root);
+    if (!d) {
+        evlog_event(r->log, "error", "repository", "%s: %s", r->root, strerror(errno));
+        pthread_mutex_unlock(&r->control);
+        return 1;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char dir[4096];
+        struct stat st;
+        if (!repo_valid_name(de->d_name) ||
+            snprintf(dir, sizeof(dir), "%s/%s", r->root, de->d_name) >= (int)sizeof(dir) ||
+            stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        uint64_t fp = model_fingerprint(dir);
+        pthread_mutex_lock(&r->lock);
+        model_entry *e = find_locked(r, de->d_name);
+        /* A failed load is retried only when the files change again. */
+        bool same = e && e->fingerprint == fp;
+        pthread_mutex_unlock(&r->lock);
+        if (same)
+            continue;
+        char err[512];
+        if (load_locked(r, de->d_name, err, sizeof(err)) != 0) {
+            failed++;
+            pthread_mutex_lock(&r->lock);
+            if ((e = find_locked(r, de->d_name)))
+                e->fingerprint = fp;
+            pthread_mutex_unlock(&r->lock);
+        }
+    }
+    closedir(d);
+    /* Models whose directory disappeared stop serving. */
+    for (;;) {
+        char name[130] = "";
+        pthread_mutex_lock(&r->lock);
+        for (model_entry *e = r->entries; e && !name[0]; e = e->next) {
+            char dir[4096];
+            struct stat st;
+            snprintf(dir, sizeof(dir), "%s/%s", r->root, e->name);
+            if (e->n_versions && stat(dir, &st) != 0)
+                snprintf(name, sizeof(name), "%s", e->name);
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (!name[0])
+            break;
+        char err[256];
+        unload_locked(r, name, "removed from the repository", err, sizeof(err));
+    }
+    pthread_mutex_unlock(&r->control);
+    return failed;
+}
+
+model_version *repo_acquire(repo *r, const char *name, int64_t version, int *why)
+{
+    model_version *v = NULL;
+    pthread_mutex_lock(&r->lock);
+    model_entry *e = find_locked(r, name);
+    if (!e) {
+        *why = -ENOENT;
+    } else if (e->n_versions == 0) {
+        *why = -EAGAIN;
+    } else if (version <= 0) {
+        v = e->versions[e->n_versions - 1];
+    } else {
+        for (int i = 0; i < e->n_versions; i++)
+            if (e->versions[i]->version == version)
+                v = e->versions[i];
+        if (!v)
+            *why = -ENOENT;
+    }
+    if (v)
+        atomic_fetch_add((atomic_int *)&v->refs, 1);
+    pthread_mutex_unlock(&r->lock);
+    return v;
+}
+
+void repo_flush(repo *r)
+{
+    pthread_mutex_lock(&r->lock);
+    for (model_entry *e = r->entries; e; e = e->next)
+        for (int i = 0; i < e->n_versions; i++)
+            sched_flush(e->versions[i]->sched);
+    pthread_mutex_unlock(&r->lock);
+}
+
+int repo_versions(repo *r, const char *name, int64_t *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&r->lock);
+    model_entry *e = find_locked(r, name);
+    for (int i = 0; e && i < e->n_versions && n < max; i++)
+        out[n++] = e->versions[i]->version;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+char *repo_index_json(repo *r, bool ready_only, size_t *len)
+{
+    sbuf b = {0};
+    sbuf_puts(&b, "[");
+    bool first = true;
+    /* Make sure every directory appears, loaded or not. */
+    DIR *d = opendir(r->root);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char dir[4096];
+        struct stat st;
+        if (repo_valid_name(de->d_name) &&
+            snprintf(dir, sizeof(dir), "%s/%s", r->root, de->d_name) < (int)sizeof(dir) &&
+            stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            entry_get(r, de->d_name);
+    }
+    if (d)
+        closedir(d);
+    pthread_mutex_lock(&r->lock);
+    for (model_entry *e = r->entries; e; e = e->next) {
+        if (ready_only && e->n_versions == 0)
+            continue;
+        for (int i = 0; i < (e->n_versions ? e->n_versions : 1); i++) {
+            sbuf_puts(&b, first ? "{\"name\":" : ",{\"name\":");
+            first = false;
+            sbuf_json_str(&b, e->name);
+            if (e->n_versions)
+                sbuf_printf(&b, ",\"version\":\"%lld\",\"state\":\"READY\"",
+                            (long long)e->versions[i]->version);
+            else
+                sbuf_printf(&b, ",\"state\":\"%s\"", e->state);
+            if (e->reason[0]) {
+                sbuf_puts(&b, ",\"reason\":");
+                sbuf_json_str(&b, e->reason);
+            }
+            sbuf_puts(&b, "}");
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    sbuf_puts(&b, "]");
+    return sbuf_take(&b, len);
+}

@@ -1,0 +1,69 @@
+#!/bin/bash
+# bench.sh - loomd's benchmarks (make bench-loomd). Timings never gate anything.
+#
+#  1. Round trip over the Unix socket for a tiny model (p50, concurrency 1) minus
+#     the same model run in-process through libloom: the daemon's overhead.
+#  2. Throughput of a small CNN at concurrency 1, 4, 16, 64 with and without
+#     dynamic batching (same model file; two configs).
+#  3. 60 s at concurrency 64 with models reloaded every second: wrong answers,
+#     dropped connections, failures by status.
+#  4. Triton's perf_analyzer against the loopback TCP listener, when it runs here.
+set -u
+BUILD=${BUILD:-build}
+B=$(cd "$BUILD" && pwd)
+STRESS_S=${LOOMD_STRESS_SECONDS:-60}
+T=$(mktemp -d /tmp/loomd-bench.XXXXXX)
+SOCK=$T/loomd.sock
+trap 'kill $D 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+
+"$B/bin/loomd" --model-repository "$B/loomd-repo" --socket "$SOCK" --http-port 0 \
+    --model-control-mode explicit --load-model tiny --load-model small_cnn \
+    --load-model small_cnn_nobatch --load-model simple --log-file "$T/log" --access-log off &
+D=$!
+for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://localhost/v2/health/ready >/dev/null && break; sleep 0.1; done
+PORT=$(sed -n 's/.*tcp=127.0.0.1:\([0-9]*\).*/\1/p' "$T/log" | head -1)
+PERF="$B/bin/loom-perf"
+p50() { sed -n 's/.*latency p50 \([0-9.]*\) us.*/\1/p' | head -1; }
+tput() { sed -n "s/^concurrency $1: \([0-9.]*\) infer\/s.*/\1/p"; }
+
+echo "== 1. tiny model: socket round trip vs in-process (p50, concurrency 1)"
+SOCKET_OUT=$("$PERF" -m tiny --socket "$SOCK" --concurrency 1 --window-ms 1000 --stability 5)
+INPROC_OUT=$("$PERF" --in-process "$B/loomd-repo/tiny/2/model.onnx" --concurrency 1 --window-ms 1000)
+TCP_OUT=$("$PERF" -m tiny --tcp "127.0.0.1:$PORT" --concurrency 1 --window-ms 1000 --stability 5)
+echo "$SOCKET_OUT" | tail -1
+echo "$INPROC_OUT" | tail -1
+echo "$TCP_OUT" | tail -1 | sed 's/^/(loopback TCP) /'
+S=$(echo "$SOCKET_OUT" | p50)
+I=$(echo "$INPROC_OUT" | p50)
+awk -v s="$S" -v i="$I" 'BEGIN { printf "bench-loomd: tiny p50 over the socket %.0f us, in-process %.1f us: overhead %.0f us (target <= 50)\n", s, i, s - i }'
+
+echo "== 2. small CNN throughput, dynamic batching on (small_cnn) and off (small_cnn_nobatch)"
+ON=$("$PERF" -m small_cnn --socket "$SOCK" --concurrency 1,4,16,64 --window-ms 1500 --check)
+OFF=$("$PERF" -m small_cnn_nobatch --socket "$SOCK" --concurrency 1,4,16,64 --window-ms 1500 --check)
+INP=$("$PERF" --in-process "$B/loomd-repo/small_cnn/1/model.onnx" --concurrency 1 --window-ms 1000)
+echo "$ON"
+echo "$OFF"
+echo "$INP" | tail -1 | sed 's/^/(in-process, batch 1) /'
+printf "bench-loomd: %-12s %12s %12s %8s\n" concurrency batching no-batching ratio
+for c in 1 4 16 64; do
+    a=$(echo "$ON" | tput $c)
+    b=$(echo "$OFF" | tput $c)
+    awk -v c="$c" -v a="$a" -v b="$b" 'BEGIN { printf "bench-loomd: %-12s %10.0f/s %10.0f/s %7.2fx\n", c, a, b, (b > 0 ? a / b : 0) }'
+done
+echo "(target: batching at least 3x at concurrency 16)"
+grep -E '^loom_inference_batch_size_(sum|count)\{model="small_cnn"' <(curl -s --unix-socket "$SOCK" http://localhost/metrics) |
+    awk '{v[$1 ~ /sum/ ? "s" : "c"] = $2} END { if (v["c"] > 0) printf "bench-loomd: mean batch of small_cnn: %.1f rows\n", v["s"] / v["c"] }'
+
+echo "== 3. ${STRESS_S} s at concurrency 64, small_cnn reloaded and tiny unloaded/loaded every second"
+"$PERF" -m small_cnn --socket "$SOCK" --concurrency 64 --duration "$STRESS_S" --check --churn small_cnn,tiny
+echo "bench-loomd: stress exit code $? (0: no wrong answers, no dropped connections); loomd $(kill -0 $D 2>/dev/null && echo alive || echo DEAD)"
+
+echo "== 4. Triton perf_analyzer (loopback TCP)"
+PA=$(command -v perf_analyzer || ls "$B/venv/bin/perf_analyzer" 2>/dev/null)
+if [ -n "$PA" ]; then
+    "$PA" -m small_cnn -u "127.0.0.1:$PORT" -i http --concurrency-range 1:16:4 --measurement-interval 2000
+else
+    V=$("$B/venv/bin/pip" show perf-analyzer 2>/dev/null | sed -n 's/^Version: //p')
+    echo "bench-loomd: perf_analyzer not run: PyPI's perf-analyzer ${V:-(not installed)} is a placeholder" \
+         "package with no binary, and tritonclient's wheel no longer ships one"
+fi

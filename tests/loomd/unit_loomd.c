@@ -1,0 +1,344 @@
+/*
+ * unit_loomd.c - cmocka tests of loomd's modules without HTTP: model config
+ * parsing, request decoding and response encoding, the batching scheduler
+ * (concatenate, split, queue limits, deadlines) and name validation.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/onnx_builder.h"
+#include "lib/test_main.h"
+#include "loom/loom.h"
+#include "loomd/codec.h"
+#include "loomd/config.h"
+#include "loomd/repo.h"
+#include "loomd/sched.h"
+
+static loom_context *ctx;
+
+/* y = Relu(x + b), x: float [N, 4], b = {1, -2, 3, -4}. */
+static loom_model *bias_relu(void)
+{
+    int64_t in_dims[2] = {-1, 4}, b_dims[1] = {4};
+    float b[4] = {1, -2, 3, -4};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 2, in_dims);
+    ob_output(m, "y", 1);
+    ob_init_f32(m, "b", 1, b_dims, b);
+    ob_add_node(m, "Add", "x,b", "s");
+    ob_add_node(m, "Relu", "s", "y");
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    loom_model *model = NULL;
+    if (!ctx)
+        assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    assert_int_equal(loom_model_load_memory(ctx, buf, len, "bias_relu", &model), LOOM_OK);
+    free(buf);
+    ob_free(m);
+    return model;
+}
+
+static void config_reads_triton_form(void **state)
+{
+    (void)state;
+    const char *j = "{\"max_batch_size\": 8, \"dynamic_batching\": {\"preferred_batch_size\": [2, "
+                    "4], \"max_queue_delay_microseconds\": \"500\", \"default_queue_policy\": "
+                    "{\"max_queue_size\": 3, \"default_timeout_microseconds\": 1000}}, "
+                    "\"instance_group\": [{\"count\": 2}, {\"count\": 1}], \"version_policy\": "
+                    "{\"specific\": {\"versions\": [1, 3]}}, \"parameters\": {\"device\": "
+                    "{\"string_value\": \"auto\"}, \"warmup\": \"false\"}, \"sha256\": "
+                    "{\"1/model.onnx\": "
+                    "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}}";
+    model_config c;
+    char err[256];
+    model_config_defaults(&c);
+    assert_int_equal(model_config_parse(j, strlen(j), &c, err, sizeof(err)), 0);
+    assert_int_equal(c.max_batch_size, 8);
+    assert_true(c.dynamic_batching);
+    assert_int_equal(c.n_preferred, 2);
+    assert_int_equal(c.max_queue_delay_us, 500); /* protobuf JSON writes int64 as strings */
+    assert_int_equal(c.max_queue_size, 3);
+    assert_int_equal(c.default_timeout_us, 1000);
+    assert_int_equal(c.instance_count, 3);
+    assert_int_equal(c.vp, VP_SPECIFIC);
+    assert_int_equal(c.n_versions, 2);
+    assert_string_equal(c.device, "auto");
+    assert_false(c.warmup);
+    assert_int_equal(c.n_sha, 1);
+    model_config_free(&c);
+}
+
+static void config_rejects_bad_values(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "{\"max_batch_size\": -1}",
+        "{\"max_batch_size\": 4, \"dynamic_batching\": {\"preferred_batch_size\": [8]}}",
+        "{\"sha256\": {\"../../etc/passwd\": "
+        "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}}",
+        "{\"sha256\": {\"1/model.onnx\": \"xyz\"}}",
+        "{\"version_policy\": {\"newest\": {}}}",
+        "{\"instance_group\": []}",
+        "[1, 2]",
+        "{\"max_batch_size\": 4} trailing",
+        "{",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        model_config c;
+        char err[256] = "";
+        model_config_defaults(&c);
+        assert_int_equal(model_config_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err)), -EINVAL);
+        assert_true(strlen(err) > 0);
+    }
+}
+
+static void names_are_never_paths(void **state)
+{
+    (void)state;
+    assert_true(repo_valid_name("resnet50_v1.5-int8"));
+    assert_false(repo_valid_name(""));
+    assert_false(repo_valid_name(".."));
+    assert_false(repo_valid_name(".hidden"));
+    assert_false(repo_valid_name("a/b"));
+    assert_false(repo_valid_name("-rf"));
+    assert_false(repo_valid_name("a b"));
+    char longname[200];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_false(repo_valid_name(longname));
+}
+
+static void codec_decodes_json_and_binary(void **state)
+{
+    (void)state;
+    loom_model *m = bias_relu();
+    codec_limits lim = {.max_batch_size = 4, .max_elements = 1000};
+    infer_request rq;
+    char err[256];
+    const char *j =
+        "{\"id\":\"a\",\"inputs\":[{\"name\":\"x\",\"shape\":[2,4],\"datatype\":\"FP32\","
+        "\"data\":[[1,2,3,4],[5,6,7,8]]}],\"outputs\":[{\"name\":\"y\","
+        "\"parameters\":{\"binary_data\":true}}]}";
+    assert_int_equal(codec_decode(m, &lim, j, strlen(j), -1, &rq, err, sizeof(err)), 0);
+    assert_string_equal(rq.id, "a");
+    assert_int_equal(rq.rows, 2);
+    assert_int_equal(rq.n_outputs, 1);
+    assert_true(rq.out_binary[0]);
+    assert_true(((float *)loom_tensor_data(rq.inputs[0]))[7] == 8.0f);
+    codec_request_free(&rq);
+
+    char body[512];
+    const char *h = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"FP32\","
+                    "\"parameters\":{\"binary_data_size\":16}}]}";
+    float x[4] = {-1, 0.5f, 2, 9};
+    size_t hl = strlen(h);
+    memcpy(body, h, hl);
+    memcpy(body + hl, x, sizeof(x));
+    assert_int_equal(codec_decode(m, &lim, body, hl + 16, (long long)hl, &rq, err, sizeof(err)), 0);
+    assert_memory_equal(loom_tensor_data(rq.inputs[0]), x, sizeof(x));
+    codec_request_free(&rq);
+    /* Bytes nobody claims, and fewer bytes than declared, are both errors. */
+    assert_int_equal(codec_decode(m, &lim, body, hl + 16, (long long)hl - 1, &rq, err, sizeof(err)),
+                     -EINVAL);
+    assert_int_equal(codec_decode(m, &lim, body, hl + 12, (long long)hl, &rq, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "fewer binary bytes"));
+    loom_model_destroy(m);
+}
+
+static void codec_rejects_bad_tensors(void **state)
+{
+    (void)state;
+    loom_model *m = bias_relu();
+    codec_limits lim = {.max_batch_size = 4, .max_elements = 16};
+    const char *bad[][2] = {
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"INT32\",\"data\":[1,2,3,4]}]"
+         "}",
+         "datatype"},
+        {"{\"inputs\":[{\"name\":\"z\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[1,2,3,4]}]}",
+         "unknown input"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,5],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5]}]"
+         "}",
+         "shape"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[8,4],\"datatype\":\"FP32\",\"data\":[]}]}",
+         "elements"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[0,4],\"datatype\":\"FP32\",\"data\":[]}]}",
+         "batch"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
+         "data elements"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5]}]"
+         "}",
+         "more data"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[1,2,true,4]}"
+         "]}",
+         "not a valid"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[-1,4],\"datatype\":\"FP32\",\"data\":[]}]}",
+         "bad shape"},
+        {"{\"inputs\":{}}", "inputs"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[1,2,3,4]}],"
+         "\"outputs\":[{\"name\":\"q\"}]}",
+         "unknown output"},
+        {"{\"parameters\":{\"timeout\":-1},\"inputs\":[]}", "timeout"},
+        {"{\"inputs\":[]} {}", "after the object"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        infer_request rq;
+        char err[256] = "";
+        int rc = codec_decode(m, &lim, bad[i][0], strlen(bad[i][0]), -1, &rq, err, sizeof(err));
+        if (rc != -EINVAL || !strstr(err, bad[i][1]))
+            fail_msg("case %zu: rc %d, error '%s', expected '%s'", i, rc, err, bad[i][1]);
+    }
+    loom_model_destroy(m);
+}
+
+static void codec_encodes_json_and_binary(void **state)
+{
+    (void)state;
+    loom_model *m = bias_relu();
+    int64_t dims[2] = {1, 4};
+    loom_tensor *y;
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 2, dims, &y), LOOM_OK);
+    float *p = loom_tensor_data(y);
+    p[0] = 0.1f;
+    p[1] = NAN;
+    p[2] = INFINITY;
+    p[3] = -2;
+    infer_request rq = {.id = "q"};
+    size_t len;
+    long long jl;
+    char *body = codec_encode(&rq, m, "bias_relu", 3, &y, &len, &jl);
+    assert_int_equal(jl, -1);
+    assert_string_equal(body, "{\"model_name\":\"bias_relu\",\"model_version\":\"3\",\"id\":\"q\","
+                              "\"outputs\":[{\"name\":\"y\",\"datatype\":\"FP32\",\"shape\":[1,4],"
+                              "\"data\":[0.100000001,NaN,Infinity,-2]}]}");
+    free(body);
+    rq.binary_default = true;
+    body = codec_encode(&rq, m, "bias_relu", 3, &y, &len, &jl);
+    assert_true(jl > 0 && (size_t)jl + 16 == len);
+    assert_memory_equal(body + jl, p, 16);
+    free(body);
+    loom_tensor_destroy(y);
+    loom_model_destroy(m);
+}
+
+static sched_job *job_of(float first, int64_t rows)
+{
+    int64_t dims[2] = {rows, 4};
+    loom_tensor **in = calloc(1, sizeof(*in));
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 2, dims, &in[0]), LOOM_OK);
+    float *p = loom_tensor_data(in[0]);
+    for (int64_t i = 0; i < rows * 4; i++)
+        p[i] = first + (float)i;
+    sched_job *j = sched_job_new(in, 1, rows);
+    assert_non_null(j);
+    return j;
+}
+
+static void sched_batches_and_splits(void **state)
+{
+    (void)state;
+    loom_model *m = bias_relu();
+    metrics *mt = metrics_create();
+    model_config c;
+    model_config_defaults(&c);
+    c.max_batch_size = 8;
+    c.dynamic_batching = true;
+    c.preferred[c.n_preferred++] = 6;
+    c.max_queue_delay_us = 2000000; /* long: only the preferred size can start the batch */
+    sched *s;
+    char err[256];
+    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    sched_job *j[3] = {job_of(0, 1), job_of(100, 2), job_of(200, 3)};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sched_submit(s, j[i]), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sched_wait(j[i], -1), 0);
+        assert_int_equal(j[i]->status, LOOM_OK);
+        assert_int_equal(j[i]->batch_rows, 6);
+        assert_int_equal(loom_tensor_dims(j[i]->outputs[0])[0], j[i]->rows);
+        /* y = relu(x + b): row r, column k of job i. */
+        const float *y = loom_tensor_data(j[i]->outputs[0]);
+        const float b[4] = {1, -2, 3, -4};
+        for (int64_t e = 0; e < j[i]->rows * 4; e++) {
+            float x = (float)(i * 100) + (float)e;
+            assert_true(y[e] == fmaxf(x + b[e % 4], 0));
+        }
+        sched_job_put(j[i]);
+    }
+    sched_destroy(s);
+    metrics_destroy(mt);
+    model_config_free(&c);
+    loom_model_destroy(m);
+}
+
+static void sched_bounds_queue_and_deadlines(void **state)
+{
+    (void)state;
+    loom_model *m = bias_relu();
+    metrics *mt = metrics_create();
+    model_config c;
+    model_config_defaults(&c);
+    c.max_batch_size = 8;
+    c.dynamic_batching = true;
+    c.max_queue_delay_us = 2000000; /* nothing starts for 2 s unless 8 rows arrive */
+    c.max_queue_size = 1;
+    sched *s;
+    char err[256];
+    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    sched_job *a = job_of(0, 1), *b = job_of(0, 1);
+    a->deadline_ns = sched_now_ns() + 20 * 1000000;
+    assert_int_equal(sched_submit(s, a), 0);
+    assert_int_equal(sched_submit(s, b), -EBUSY);
+    assert_int_equal(sched_wait(a, -1), -ETIMEDOUT);
+    assert_null(a->outputs); /* cancelled in the queue: it never ran */
+    sched_job_put(a);
+    sched_job_put(b);
+    /* The cancelled job is dropped: the queue has room again. */
+    sched_job *d = job_of(0, 8);
+    assert_int_equal(sched_submit(s, d), 0);
+    assert_int_equal(sched_wait(d, -1), 0);
+    assert_int_equal(d->status, LOOM_OK);
+    sched_job_put(d);
+    sched_destroy(s);
+    metrics_destroy(mt);
+    model_config_free(&c);
+    loom_model_destroy(m);
+}
+
+static void sched_runs_inline_without_batching(void **state)
+{
+    (void)state;
+    loom_model *m = bias_relu();
+    metrics *mt = metrics_create();
+    model_config c;
+    model_config_defaults(&c);
+    sched *s;
+    char err[256];
+    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    sched_job *j = job_of(-10, 1);
+    assert_int_equal(sched_run_inline(s, j), 0);
+    assert_int_equal(j->status, LOOM_OK);
+    assert_true(((float *)loom_tensor_data(j->outputs[0]))[3] == 0.0f); /* relu(-7 - 4) */
+    assert_int_equal(j->efd, -1);                                       /* no eventfd needed */
+    sched_job_put(j);
+    sched_destroy(s);
+    metrics_destroy(mt);
+    loom_model_destroy(m);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(config_reads_triton_form),
+    cmocka_unit_test(config_rejects_bad_values),
+    cmocka_unit_test(names_are_never_paths),
+    cmocka_unit_test(codec_decodes_json_and_binary),
+    cmocka_unit_test(codec_rejects_bad_tensors),
+    cmocka_unit_test(codec_encodes_json_and_binary),
+    cmocka_unit_test(sched_batches_and_splits),
+    cmocka_unit_test(sched_bounds_queue_and_deadlines),
+    cmocka_unit_test(sched_runs_inline_without_batching),
+};
+
+LM_TEST_MAIN(tests)
