@@ -118,3 +118,11 @@ test-xclbin: $(XCLBINS) $(BUILD)/tests/xclbin/xrt_parse $(BUILD)/tests/xclbin/kp
 	    pass=$$((pass + 1)) || { echo "not ok: $$s does not rebuild byte for byte"; fail=$$((fail + 1)); }; \
 	done; \
 	echo "$$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+# Installed where the runtime looks for them (LOOM_BITSTREAM_DIR).
+.PHONY: install-bitstreams
+install: install-bitstreams
+install-bitstreams: bitstreams
+	install -d $(DESTDIR)$(PREFIX)/share/loom/bitstreams $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(XCLBINS) bitstreams/manifest.json $(DESTDIR)$(PREFIX)/share/loom/bitstreams/
+	install -m 755 $(LOOM_XCLBIN) $(DESTDIR)$(PREFIX)/bin/
