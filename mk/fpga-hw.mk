@@ -111,6 +111,14 @@ test-xclbin: $(XCLBINS) $(BUILD)/tests/xclbin/xrt_parse $(BUILD)/tests/xclbin/kp
 	    if $(LOOM_XCLBIN) $$s -o $(BUILD)/tests/xclbin/bad.xclbin 2>/dev/null; then \
 	        echo "not ok: loom-xclbin accepted $$s"; fail=$$((fail + 1)); else pass=$$((pass + 1)); fi; \
 	done; \
+	d=$(BUILD)/tests/xclbin/custom; mkdir -p $$d; \
+	printf 'LBBS\002\000\000\000\005\000\000\000\004\000\000\000' > $$d/custom.bin; \
+	echo '{"name": "custom", "interface_uuid": "4c4d4e4f-5051-5253-5455-565758595a5b",' \
+	    '"bitstream_file": "custom.bin", "cus": [{"kernel": "loom_qconv"}, {"kernel": "loom_qgemm"}]}' \
+	    > $$d/custom.json; \
+	if $(LOOM_XCLBIN) $$d/custom.json -o $$d/custom.xclbin && \
+	    $(BUILD)/tests/xclbin/kparse $$d/custom.xclbin >/dev/null; then pass=$$((pass + 1)); \
+	else echo "not ok: a spec with bitstream_file"; fail=$$((fail + 1)); fi; \
 	for s in $(XCLBIN_SPECS); do \
 	    SOURCE_DATE_EPOCH=1 $(LOOM_XCLBIN) $$s -o $(BUILD)/tests/xclbin/a.xclbin && \
 	    SOURCE_DATE_EPOCH=1 $(LOOM_XCLBIN) $$s -o $(BUILD)/tests/xclbin/b.xclbin && \

@@ -10,6 +10,7 @@
  * in IP_LAYOUT order), MEM_TOPOLOGY, IP_LAYOUT, CONNECTIVITY (every global
  * argument of every CU to its bank), CLOCK_FREQ_TOPOLOGY and
  * EMBEDDED_METADATA (the kernel XML Vitis emits; XRT counts kernels from it).
+ * A spec may name a vendor's bitstream file for BITSTREAM instead.
  * The xclbin UUID is derived from the contents unless the spec gives one,
  * so a rebuild of the same spec yields the same file (SOURCE_DATE_EPOCH sets
  * the timestamp).
@@ -60,6 +61,7 @@ struct spec {
     uint8_t uuid[16];
     int have_uuid;
     uint32_t clock_mhz;
+    char bitstream_file[4096]; /* "" for the LBBS payload made from the CU list */
     uint32_t n_cus, n_banks;
     struct cu_spec cus[MAX_CUS];
     struct bank_spec banks[MAX_BANKS];
@@ -222,6 +224,21 @@ static int load_spec(const char *path, struct spec *sp)
         }
         sp->have_uuid = 1;
     }
+    s = get_str(root, "bitstream_file", "");
+    if (!s) {
+        fail("%s: \"bitstream_file\" must be a path", path);
+        goto out;
+    }
+    if (*s) { /* relative to the spec's directory */
+        const char *slash = strrchr(path, '/');
+        int dir = *s == '/' || !slash ? 0 : (int)(slash - path + 1);
+
+        if ((size_t)snprintf(sp->bitstream_file, sizeof(sp->bitstream_file), "%.*s%s", dir, path,
+                             s) >= sizeof(sp->bitstream_file)) {
+            fail("%s: \"bitstream_file\" path too long", path);
+            goto out;
+        }
+    }
     if (get_u64(root, "clock_mhz", LOOM_CU_CLOCK_MHZ, &v) || v == 0 || v > 65535) {
         fail("%s: \"clock_mhz\" must be 1..65535", path);
         goto out;
@@ -334,10 +351,31 @@ static int blob_alloc(struct blob *b, size_t len)
     return b->p ? 0 : fail("out of memory");
 }
 
+/* A vendor's bitstream file, taken as it is (at most 64 MiB, the driver's limit). */
+static int read_bitstream(const char *path, struct blob *b)
+{
+    FILE *f = fopen(path, "rb");
+    long n = -1;
+
+    if (!f)
+        return fail("%s: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) == 0)
+        n = ftell(f);
+    if (n <= 0 || n > (64l << 20) || fseek(f, 0, SEEK_SET) || blob_alloc(b, (size_t)n) ||
+        fread(b->p, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        return fail("%s: empty, over 64 MiB or unreadable", path);
+    }
+    fclose(f);
+    return 0;
+}
+
 static int make_bitstream(const struct spec *sp, struct blob *b)
 {
     uint32_t v;
 
+    if (sp->bitstream_file[0])
+        return read_bitstream(sp->bitstream_file, b);
     if (blob_alloc(b, 8 + 4 * (size_t)sp->n_cus))
         return -1;
     v = LOOM_SIM_BITSTREAM_MAGIC;
@@ -605,7 +643,9 @@ static int build(const char *spec_path, const char *out_path)
 
         off = (off + 7) & ~(size_t)7;
         sh->m_sectionKind = secs[i].kind;
-        strncpy(sh->m_sectionName, secs[i].name, sizeof(sh->m_sectionName) - 1);
+        strncpy(sh->m_sectionName,
+                i == S_BITSTREAM && sp.bitstream_file[0] ? "bitstream" : secs[i].name,
+                sizeof(sh->m_sectionName) - 1);
         sh->m_sectionOffset = off;
         sh->m_sectionSize = part[i].len;
         memcpy(file + off, part[i].p, part[i].len);
