@@ -55,7 +55,7 @@ CONFORMANCE_SRC := $(sort $(wildcard tools/conformance/*.c))
 BINS := $(BUILD)/bin/loomctl $(BUILD)/bin/loom-conformance
 
 .PHONY: all deps run test bench install conformance unit clean format check-format fuzz models \
-        bench-models models-export unit-asan conformance-asan conformance-update fuzz-onnx
+        bench-models models-export venv unit-asan conformance-asan conformance-update fuzz-onnx
 all: $(LIBLOOM_A) $(LIBLOOM_SO) $(BINS)
 
 # Debian packages the userspace build, tests and benchmarks need. Fragments in
@@ -68,6 +68,7 @@ DEPS_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev clang-forma
 DEPS_TARGETS  :=
 TEST_SUITES   :=
 BENCH_SUITES  := bench-models
+PY_PACKAGES   := onnxruntime onnx numpy
 
 -include mk/*.mk
 
@@ -110,6 +111,17 @@ clean:
 
 deps: $(DEPS_TARGETS)
 	@tools/install-deps.sh $(DEPS_PACKAGES)
+	@$(MAKE) --no-print-directory venv
+
+# Test and benchmark peers from PyPI (ONNX Runtime; fragments add theirs to
+# PY_PACKAGES), in one venv under build/. Rebuilt only when the list changes.
+VENV := $(BUILD)/venv
+venv:
+	@want="$(sort $(PY_PACKAGES))"; \
+	if [ "$$(cat $(VENV)/.packages 2>/dev/null)" != "$$want" ]; then \
+	    echo "deps: venv $(VENV) ($$want)"; \
+	    rm -rf $(VENV) && /usr/bin/python3 -m venv $(VENV) && \
+	    $(VENV)/bin/pip install -q $$want && echo "$$want" > $(VENV)/.packages; fi
 
 # ---------------------------------------------------------------- example run
 
@@ -201,17 +213,8 @@ test: all
 
 # ---------------------------------------------------------------- benchmarks
 
-VENV := $(BUILD)/venv
-PY_BENCH_PACKAGES := onnxruntime onnx numpy
-
-# Peers for benchmarks only (ONNX Runtime), from PyPI into a venv under build/.
-$(VENV)/.bench-stamp:
-	@/usr/bin/python3 -m venv $(VENV)
-	@$(VENV)/bin/pip install -q $(PY_BENCH_PACKAGES)
-	@touch $@
-
 # Model latency against ONNX Runtime (fp32 and int8 QDQ), batch 1, 1 and 2 threads.
-bench-models: all models-export $(VENV)/.bench-stamp
+bench-models: all models-export venv
 	@$(VENV)/bin/python tests/bench/bench_models.py --loomctl $(BUILD)/bin/loomctl \
 	    --models $(BUILD)/models --threads 1,2 --runs 50 --qdq
 

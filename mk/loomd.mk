@@ -7,7 +7,7 @@
 
 DEPS_PACKAGES += libmicrohttpd-dev libjson-c-dev libssl-dev libcurl4-openssl-dev curl \
                  python3-venv python3-onnx python3-numpy
-DEPS_TARGETS  += loomd-venv
+PY_PACKAGES   += tritonclient[http] perf-analyzer
 TEST_SUITES   += test-loomd
 BENCH_SUITES  += bench-loomd
 
@@ -17,7 +17,7 @@ LOOMD_LIBS   := -lmicrohttpd -ljson-c -lcrypto
 LOOMD        := $(BUILD)/bin/loomd
 LOOMD_REPO   := $(BUILD)/loomd-repo
 
-.PHONY: loomd-venv run-loomd test-loomd bench-loomd loomd-repo
+.PHONY: run-loomd test-loomd bench-loomd loomd-repo
 
 all: $(LOOMD)
 
@@ -51,15 +51,8 @@ $(BUILD)/bin/loomctl: $(LIBCLIENT_A)
 $(BUILD)/bin/loomctl: LDLIBS += $(CLIENT_LIBS)
 
 # Triton's Python client (and perf_analyzer when PyPI has a runnable wheel) for tests
-# against the loopback listener. `make deps` runs this before the apt step, so it
-# makes sure python3-venv is there itself. Quiet and quick when already done.
+# against the loopback listener go into the project's venv (`make venv`, run by deps).
 LOOMD_VENV := $(BUILD)/venv
-loomd-venv:
-	@tools/install-deps.sh python3-venv
-	@if ! $(LOOMD_VENV)/bin/python -c 'import tritonclient.http, numpy' 2>/dev/null; then \
-	    echo "deps: venv $(LOOMD_VENV) (tritonclient[http], perf-analyzer, numpy)"; \
-	    rm -rf $(LOOMD_VENV) && /usr/bin/python3 -m venv $(LOOMD_VENV) && \
-	    $(LOOMD_VENV)/bin/pip install -q 'tritonclient[http]' perf-analyzer numpy; fi
 
 LOOMPERF_SRC := $(sort $(wildcard tools/loom-perf/*.c))
 LOOMPERF     := $(BUILD)/bin/loom-perf
