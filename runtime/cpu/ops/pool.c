@@ -159,6 +159,40 @@ MAXPOOL_FN(double, -DBL_MAX)
 MAXPOOL_FN(int8_t, INT8_MIN)
 MAXPOOL_FN(uint8_t, 0)
 
+/*
+ * MaxPool on 2-D float maps without dilation or Indices, the CNN case: the
+ * window's rows are scanned directly, without the generic walk's per-tap
+ * bookkeeping. Same result as maxpool_float: the first valid tap seeds the
+ * maximum, later ones replace it when greater.
+ */
+static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
+{
+    const pool_plan *p = arg;
+    const lm_nn_geom *g = &p->g;
+    const int64_t W = g->in[1], OH = g->out[0], OW = g->out[1];
+    for (int64_t ch = begin; ch < end; ch++) {
+        const float *x = (const float *)p->x + ch * g->in_size;
+        float *y = (float *)p->y + ch * g->out_size;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t hlo = p->klo[oh], hhi = p->khi[oh], hs = oh * g->s[0] - g->pb[0];
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t wlo = p->klo[p->doff[1] + ow], whi = p->khi[p->doff[1] + ow];
+                const float *base = x + ow * g->s[1] - g->pb[1];
+                float best = -FLT_MAX;
+                if (hlo < hhi && wlo < whi) {
+                    best = base[(hs + hlo) * W + wlo];
+                    for (int64_t r = hlo; r < hhi; r++) {
+                        const float *row = base + (hs + r) * W;
+                        for (int64_t c = wlo; c < whi; c++)
+                            best = row[c] > best ? row[c] : best;
+                    }
+                }
+                y[oh * OW + ow] = best;
+            }
+        }
+    }
+}
+
 /* count_include_pad divisor: taps inside the padded input. */
 static inline int64_t pad_taps(const pool_plan *p, const int64_t *st)
 {
@@ -301,6 +335,8 @@ static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
     p.x = x->data;
     p.y = y->data;
     p.ind = ind ? ind->data : NULL;
+    if (fn == maxpool_float && !ind && nsp == 2 && p.g.d[0] == 1 && p.g.d[1] == 1)
+        fn = maxpool2d_float;
     lm_parallel_for(k, nch, (double)p.g.out_size * (double)p.g.k_size, fn, &p);
     return LOOM_OK;
 }
