@@ -15,6 +15,7 @@
 #include "error.h"
 #include "fuse.h"
 #include "fuse_internal.h"
+#include "model.h"
 
 _Thread_local lm_fuse_stats lm_last_fuse_stats;
 
@@ -222,6 +223,33 @@ static loom_status fuse_activation(fuse_ctx *f, int pi, int ai)
     return LOOM_OK;
 }
 
+/*
+ * Constant nodes become constant values now, so the rewrites below see Clip
+ * bounds, QDQ scales and the like that exporters emit as Constant nodes (the
+ * planner would fold them too, but only after these rewrites).
+ */
+static loom_status fold_constant(fuse_ctx *f, int ni)
+{
+    lm_graph *g = f->g;
+    lm_node *n = &g->nodes[ni];
+    if (n->n_in != 0 || n->n_out != 1 || n->out[0] < 0 || g->values[n->out[0]].is_output)
+        return LOOM_OK;
+    loom_tensor *out[1] = {NULL};
+    loom_status s = lm_run_node(n, NULL, out, false, NULL, NULL, NULL);
+    if (s) {
+        loom_tensor_destroy(out[0]);
+        return s; /* a malformed Constant: the same error planning would give */
+    }
+    lm_value *v = &g->values[n->out[0]];
+    v->constant = out[0];
+    v->dtype = out[0]->dtype;
+    v->rank = out[0]->rank;
+    memcpy(v->dims, out[0]->dims, sizeof(v->dims));
+    v->producer = -1;
+    f->dead[ni] = true;
+    return LOOM_OK;
+}
+
 /* Identity(x) -> y: readers of y read x instead. Kept when y is a graph output. */
 static void bypass_identity(fuse_ctx *f, int ni)
 {
@@ -329,6 +357,11 @@ loom_status lm_fuse_graph(lm_graph *g)
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
         goto out;
     }
+    for (int i = 0; i < g->n_nodes && !s; i++)
+        if (lm_fuse_is_op(&g->nodes[i], "Constant"))
+            s = fold_constant(&f, i);
+    if (s)
+        goto out;
     for (int i = 0; i < g->n_nodes; i++)
         if (lm_fuse_is_op(&g->nodes[i], "Identity") || lm_fuse_is_op(&g->nodes[i], "Dropout"))
             bypass_identity(&f, i);
