@@ -224,6 +224,44 @@ static loom_status fuse_activation(fuse_ctx *f, int pi, int ai)
 }
 
 /*
+ * x * HardSigmoid(x) with alpha 1/6 and beta 1/2 is HardSwish(x): exporters for
+ * opsets before 14 write it that way. The Mul becomes a HardSwish of x, which
+ * the activation fusion below can then fold into x's producer.
+ */
+static loom_status rewrite_hardswish(fuse_ctx *f, int hi)
+{
+    lm_graph *g = f->g;
+    lm_node *h = &g->nodes[hi];
+    const lm_attr *a = lm_node_attr(h, "alpha"), *b = lm_node_attr(h, "beta");
+    float alpha = a ? a->f : 0.2f, beta = b ? b->f : 0.5f;
+    if (fabsf(alpha - 1.0f / 6.0f) > 1e-6f || fabsf(beta - 0.5f) > 1e-6f || h->n_in != 1 ||
+        h->in[0] < 0)
+        return LOOM_OK;
+    int mi = lm_fuse_sole_consumer(f, h);
+    if (mi < 0 || !lm_fuse_is_op(&g->nodes[mi], "Mul"))
+        return LOOM_OK;
+    lm_node *m = &g->nodes[mi];
+    int x = h->in[0];
+    if (m->n_in != 2 || !((m->in[0] == x && m->in[1] == h->out[0]) ||
+                          (m->in[1] == x && m->in[0] == h->out[0])))
+        return LOOM_OK;
+    const lm_op_def *def = lm_cpu_find_op("", "HardSwish");
+    char *type = strdup("HardSwish");
+    if (!def || !type) {
+        free(type);
+        return def ? lm_error(LOOM_ERR_NO_MEMORY, "out of memory") : LOOM_OK;
+    }
+    free(m->op_type);
+    m->op_type = type;
+    m->op = def;
+    m->in[0] = x;
+    m->n_in = 1;
+    f->dead[hi] = true;
+    lm_fuse_count_readers(f);
+    return LOOM_OK;
+}
+
+/*
  * Constant nodes become constant values now, so the rewrites below see Clip
  * bounds, QDQ scales and the like that exporters emit as Constant nodes (the
  * planner would fold them too, but only after these rewrites).
@@ -366,6 +404,12 @@ loom_status lm_fuse_graph(lm_graph *g)
         if (lm_fuse_is_op(&g->nodes[i], "Identity") || lm_fuse_is_op(&g->nodes[i], "Dropout"))
             bypass_identity(&f, i);
     if ((s = lm_fuse_qdq(&f)))
+        goto out;
+    lm_fuse_count_readers(&f);
+    for (int i = 0; i < g->n_nodes && !s; i++)
+        if (!f.dead[i] && lm_fuse_is_op(&g->nodes[i], "HardSigmoid"))
+            s = rewrite_hardswish(&f, i);
+    if (s)
         goto out;
     lm_fuse_count_readers(&f);
     /* Nodes are in topological order: a producer is visited before its reader,

@@ -193,6 +193,20 @@ static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* GlobalAveragePool on float: each channel's plane is contiguous. */
+static void global_avgpool_float(void *arg, int64_t begin, int64_t end)
+{
+    const pool_plan *p = arg;
+    int64_t n = p->g.in_size;
+    for (int64_t ch = begin; ch < end; ch++) {
+        const float *x = (const float *)p->x + ch * n;
+        float sum = 0.0f;
+        for (int64_t i = 0; i < n; i++)
+            sum += x[i];
+        ((float *)p->y)[ch] = sum / (float)n;
+    }
+}
+
 /* count_include_pad divisor: taps inside the padded input. */
 static inline int64_t pad_taps(const pool_plan *p, const int64_t *st)
 {
@@ -337,6 +351,8 @@ static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
     p.ind = ind ? ind->data : NULL;
     if (fn == maxpool_float && !ind && nsp == 2 && p.g.d[0] == 1 && p.g.d[1] == 1)
         fn = maxpool2d_float;
+    if (global && fn == avgpool_float)
+        fn = global_avgpool_float;
     lm_parallel_for(k, nch, (double)p.g.out_size * (double)p.g.k_size, fn, &p);
     return LOOM_OK;
 }
