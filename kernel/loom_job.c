@@ -235,7 +235,7 @@ int loom_sched_init(struct loom_device *ldev)
 {
 	/* One slot stays free for driver commands (PROGRAM). */
 	u32 credits = ldev->cmd_slots - 1;
-	long timeout = msecs_to_jiffies(loom_job_timeout_ms);
+	long timeout = msecs_to_jiffies(max(loom_job_timeout_ms, 10U));
 	int ret;
 
 	ldev->reset_wq = alloc_ordered_workqueue("loom-reset", 0);

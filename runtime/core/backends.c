@@ -1,12 +1,13 @@
 /* backends.c - the built-in device backends, in the planner's priority order. */
 #include <stddef.h>
 
+#include "../opencl/opencl.h"
 #include "backends.h"
 
 /* Accelerators first: the planner gives a node to the first device that takes
  * it, and the CPU (implicit, last) takes the rest. */
 static const lm_backend_enumerate_fn backends[] = {
-    NULL, /* keeps the array non-empty until a backend registers */
+    lm_opencl_enumerate,
 };
 
 loom_status lm_backends_enumerate(loom_context *ctx)

@@ -95,20 +95,26 @@ static void reset_scratch(lm_run_state *rs)
     rs->scratch_demand = 0;
 }
 
-loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
-                        void *prepared, struct lm_threadpool *pool, lm_run_state *rs)
+static lm_kctx make_kctx(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
+                         struct lm_threadpool *pool)
 {
-    lm_kctx k = {
+    return (lm_kctx){
         .node = node,
         .n_in = node->n_in,
         .n_out = node->n_out,
         .in = in,
         .out = out,
         .dry = dry,
-        .prepared = prepared,
         .pool = pool,
-        .run = rs,
     };
+}
+
+loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
+                        void *prepared, struct lm_threadpool *pool, lm_run_state *rs)
+{
+    lm_kctx k = make_kctx(node, in, out, dry, pool);
+    k.prepared = prepared;
+    k.run = rs;
     loom_status s = node->op->run(&k);
     if (s == LM_KOUT_FAILED && k.kout_status)
         s = k.kout_status; /* the kernel passed on lm_kout()'s failure */
@@ -132,15 +138,7 @@ loom_status lm_prepare_node(const lm_node *node, loom_tensor *const *in, void **
         return LOOM_OK;
     loom_tensor *out[node->n_out + 1];
     memset(out, 0, sizeof(loom_tensor *) * (size_t)(node->n_out + 1));
-    lm_kctx k = {
-        .node = node,
-        .n_in = node->n_in,
-        .n_out = node->n_out,
-        .in = in,
-        .out = out,
-        .dry = true,
-        .pool = pool,
-    };
+    lm_kctx k = make_kctx(node, in, out, true, pool);
     loom_status s = node->op->prepare(&k);
     lm_kctx_release_scratch(&k);
     for (int o = 0; o < node->n_out; o++)

@@ -22,16 +22,7 @@ static loom_model *load_bias_relu(loom_context *ctx)
     n = ob_add_node(m, "Add", "x,scaled", "sum");
     ob_node_name(m, n, "add_bias");
     ob_add_node(m, "Relu", "sum", "y");
-    size_t len;
-    uint8_t *buf = ob_pack(m, &len);
-    loom_model *model = NULL;
-    loom_status s = loom_model_load_memory(ctx, buf, len, "bias_relu.onnx", &model);
-    free(buf);
-    ob_free(m);
-    if (s)
-        print_error("%s\n", loom_last_error());
-    assert_int_equal(s, LOOM_OK);
-    return model;
+    return lm_load_ok(ctx, m, "bias_relu.onnx");
 }
 
 static void tensor_create_and_wrap(void **state)
@@ -170,12 +161,7 @@ static void kernel_error_names_model_and_node(void **state)
     ob_output(om, "c", 1);
     ob_init_f32(om, "b", 1, b_dims, b);
     ob_node_name(om, ob_add_node(om, "Add", "a,b", "c"), "the_add");
-    size_t len;
-    uint8_t *buf = ob_pack(om, &len);
-    loom_model *m;
-    assert_int_equal(loom_model_load_memory(ctx, buf, len, "named.onnx", &m), LOOM_OK);
-    free(buf);
-    ob_free(om);
+    loom_model *m = lm_load_ok(ctx, om, "named.onnx");
     int64_t dims[1] = {4};
     loom_tensor *in, *out;
     assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 1, dims, &in), LOOM_OK);

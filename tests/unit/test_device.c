@@ -124,16 +124,7 @@ static loom_model *load_chain(loom_context *ctx)
     ob_add_node(m, "Relu", "s", "r");
     ob_add_node(m, "Softmax", "r", "p");
     ob_add_node(m, "Relu", "p", "y");
-    size_t len;
-    uint8_t *buf = ob_pack(m, &len);
-    loom_model *model = NULL;
-    loom_status s = loom_model_load_memory(ctx, buf, len, "chain.onnx", &model);
-    free(buf);
-    ob_free(m);
-    if (s)
-        print_error("%s\n", loom_last_error());
-    assert_int_equal(s, LOOM_OK);
-    return model;
+    return lm_load_ok(ctx, m, "chain.onnx");
 }
 
 static void run_chain(loom_context *ctx, float y[8], float z[8])
@@ -205,15 +196,10 @@ static void fail_closed_names_the_node(void **state)
     ob_output(om, "y", 1);
     ob_add_node(om, "Relu", "x", "r");
     ob_node_name(om, ob_add_node(om, "Softmax", "r", "y"), "the_softmax");
-    size_t len;
-    uint8_t *buf = ob_pack(om, &len);
     loom_model *m = NULL;
-    assert_int_equal(loom_model_load_memory(ctx, buf, len, "strict.onnx", &m),
-                     LOOM_ERR_UNSUPPORTED);
+    assert_int_equal(ob_load(om, ctx, "strict.onnx", &m), LOOM_ERR_UNSUPPORTED);
     assert_non_null(strstr(loom_last_error(), "the_softmax"));
     assert_non_null(strstr(loom_last_error(), "test:0"));
-    free(buf);
-    ob_free(om);
     loom_context_destroy(ctx);
     free(td);
 }

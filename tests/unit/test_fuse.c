@@ -33,16 +33,7 @@ static loom_model *load_conv_bn_relu(loom_context *ctx, bool with_relu)
     ob_attr_float(m, bn, "epsilon", EPS);
     if (with_relu)
         ob_add_node(m, "Relu", "b", "y");
-    size_t len;
-    uint8_t *buf = ob_pack(m, &len);
-    loom_model *model = NULL;
-    loom_status s = loom_model_load_memory(ctx, buf, len, "conv_bn.onnx", &model);
-    free(buf);
-    ob_free(m);
-    if (s)
-        print_error("%s\n", loom_last_error());
-    assert_int_equal(s, LOOM_OK);
-    return model;
+    return lm_load_ok(ctx, m, "conv_bn.onnx");
 }
 
 static void check_output(loom_model *m, bool relu)
@@ -129,16 +120,7 @@ static loom_model *load_qdq_conv(loom_context *ctx)
     ob_add_node(m, "Relu", "c", "r");
     ob_add_node(m, "QuantizeLinear", "r,ys,yz", "yq");
     ob_add_node(m, "DequantizeLinear", "yq,ys,yz", "y");
-    size_t len;
-    uint8_t *buf = ob_pack(m, &len);
-    loom_model *model = NULL;
-    loom_status s = loom_model_load_memory(ctx, buf, len, "qdq.onnx", &model);
-    free(buf);
-    ob_free(m);
-    if (s)
-        print_error("%s\n", loom_last_error());
-    assert_int_equal(s, LOOM_OK);
-    return model;
+    return lm_load_ok(ctx, m, "qdq.onnx");
 }
 
 static void qdq_conv_becomes_qlinearconv(void **state)

@@ -2,10 +2,15 @@
  * loom-conformance - runs ONNX backend tests: DIR/model.onnx with
  * DIR/test_data_set_N/{input,output}_M.pb, in the layout of ONNX's test data.
  *
- *   loom-conformance [--device D [--strict]] [--table FILE] [--expect FILE] [--quiet] DIR...
+ *   loom-conformance [--device D [--strict]] [--table FILE [--column NAME]] [--expect FILE]
+ *                    [--quiet] DIR...
  *
  * --strict turns off CPU fallback: a test whose nodes the device cannot all run
  * is UNSUPPORTED, so the results describe the device alone.
+ *
+ * --column NAME merges this run's results into an existing --table FILE as a
+ * column NAME (one column per device in one table); without the file it writes
+ * a new table as usual.
  *
  * Each DIR is a test or a directory of tests. Prints one line per test,
  * "PASS|FAIL|UNSUPPORTED <test> <reason>", then "N passed, N failed, N unsupported".
@@ -49,6 +54,7 @@ typedef struct options {
     const char *device;
     const char *table;
     const char *expect;
+    const char *column; /* merge into the table as this column */
     bool quiet;
     bool fail_closed; /* --strict: every node on the device, none on the CPU */
 } options;
@@ -288,9 +294,16 @@ static void run_test_child(const char *dir, const options *opt, int fd)
     dprintf(fd, "%d\t%s\t%s", (int)r, ops, why);
 }
 
+typedef struct result_row {
+    char *test, *ops;
+    enum result r;
+} result_row;
+
 typedef struct tally {
     int n[3];
     FILE *table;
+    result_row *rows; /* --column: results kept for the merge at the end */
+    size_t n_rows, cap_rows;
     char **expected;
     size_t n_expected;
     int regressions;
@@ -312,6 +325,8 @@ static void run_test(const char *dir, const options *opt, tally *t)
     enum result r = R_FAIL;
     const char *ops = "", *why = "";
     fflush(stdout);
+    if (t->table) /* else each child's exit() writes the parent's buffered rows again */
+        fflush(t->table);
     if (pipe(fds) != 0) {
         why = "pipe failed";
         goto report;
@@ -372,6 +387,86 @@ report:
     }
     if (t->table)
         fprintf(t->table, "| %s | %s | %s | %s |\n", test, ops, result_names[r], why);
+    if (opt->column) {
+        if (t->n_rows == t->cap_rows) {
+            size_t cap = t->cap_rows ? 2 * t->cap_rows : 256;
+            result_row *grown = realloc(t->rows, cap * sizeof(*grown));
+            if (!grown)
+                return;
+            t->rows = grown;
+            t->cap_rows = cap;
+        }
+        t->rows[t->n_rows++] = (result_row){strdup(test), strdup(ops), r};
+    }
+}
+
+static const result_row *find_row(const tally *t, const char *test, size_t len)
+{
+    for (size_t i = 0; i < t->n_rows; i++)
+        if (strlen(t->rows[i].test) == len && strncmp(t->rows[i].test, test, len) == 0)
+            return &t->rows[i];
+    return NULL;
+}
+
+/* Appends column @name to the markdown table in @path: each row gets this
+ * run's result for its test ("-" when not run here); tests the table lacks get
+ * rows of their own. Returns false when @path holds no table yet. */
+static bool merge_column(const char *path, const char *name, tally *t)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *o = fopen(tmp, "w");
+    if (!o) {
+        fclose(f);
+        return false;
+    }
+    bool *used = calloc(t->n_rows + 1, sizeof(bool));
+    char line[8192];
+    int cols = 0;
+    bool in_table = false, header = false;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "| test |", 8) == 0) {
+            cols = 0;
+            for (char *p = line; *p; p++)
+                cols += *p == '|';
+            cols--;
+            fprintf(o, "%s %s |\n", line, name);
+            in_table = header = true;
+        } else if (in_table && strncmp(line, "|---", 4) == 0) {
+            fprintf(o, "%s---|\n", line);
+        } else if (in_table && strncmp(line, "| ", 2) == 0) {
+            const char *test = line + 2, *end = strstr(test, " |");
+            const result_row *row = end ? find_row(t, test, (size_t)(end - test)) : NULL;
+            if (row)
+                used[row - t->rows] = true;
+            fprintf(o, "%s %s |\n", line, row ? result_names[row->r] : "-");
+        } else {
+            if (in_table) { /* the table ended: add the tests it lacked */
+                for (size_t i = 0; i < t->n_rows; i++) {
+                    if (used[i])
+                        continue;
+                    fprintf(o, "| %s | %s |", t->rows[i].test, t->rows[i].ops);
+                    for (int c = 2; c < cols; c++)
+                        fprintf(o, " - |");
+                    fprintf(o, " %s |\n", result_names[t->rows[i].r]);
+                }
+                in_table = false;
+            }
+            fprintf(o, "%s\n", line);
+        }
+    }
+    fclose(f);
+    fprintf(o, "%s: %d passed, %d failed, %d unsupported\n", name, t->n[R_PASS], t->n[R_FAIL],
+            t->n[R_UNSUPPORTED]);
+    free(used);
+    bool ok = fclose(o) == 0 && header && rename(tmp, path) == 0;
+    if (!ok)
+        unlink(tmp);
+    return ok;
 }
 
 static void run_path(const char *path, const options *opt, tally *t)
@@ -427,8 +522,8 @@ static int load_expected(const char *path, tally *t)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: loom-conformance [--device D [--strict]] [--table FILE] "
-                    "[--expect FILE] [--quiet] DIR...\n");
+    fprintf(stderr, "usage: loom-conformance [--device D [--strict]] [--table FILE [--column "
+                    "NAME]] [--expect FILE] [--quiet] DIR...\n");
 }
 
 int main(int argc, char **argv)
@@ -446,6 +541,8 @@ int main(int argc, char **argv)
             opt.device = argv[++first];
         } else if (first + 1 < argc && strcmp(a, "--table") == 0) {
             opt.table = argv[++first];
+        } else if (first + 1 < argc && strcmp(a, "--column") == 0) {
+            opt.column = argv[++first];
         } else if (first + 1 < argc && strcmp(a, "--expect") == 0) {
             opt.expect = argv[++first];
         } else {
@@ -459,6 +556,11 @@ int main(int argc, char **argv)
     }
     if (opt.expect && load_expected(opt.expect, &t))
         return 2;
+    const char *merge_into = NULL;
+    if (opt.table && opt.column && file_exists(opt.table)) {
+        merge_into = opt.table; /* results are kept and merged at the end */
+        opt.table = NULL;
+    }
     if (opt.table) {
         if (!(t.table = fopen(opt.table, "w"))) {
             fprintf(stderr, "loom-conformance: %s: %s\n", opt.table, strerror(errno));
@@ -476,6 +578,14 @@ int main(int argc, char **argv)
                 t.n[R_UNSUPPORTED]);
         fclose(t.table);
     }
+    if (merge_into && !merge_column(merge_into, opt.column, &t))
+        fprintf(stderr, "loom-conformance: could not merge column %s into %s\n", opt.column,
+                merge_into);
+    for (size_t i = 0; i < t.n_rows; i++) {
+        free(t.rows[i].test);
+        free(t.rows[i].ops);
+    }
+    free(t.rows);
     printf("%d passed, %d failed, %d unsupported\n", t.n[R_PASS], t.n[R_FAIL], t.n[R_UNSUPPORTED]);
     free_names(t.expected, t.n_expected);
     if (opt.expect) /* passes, and failures that are regressions */

@@ -6,5 +6,6 @@
 
 /* Each takes the arguments after its name and returns the process exit code. */
 int loomctl_run(int argc, char **argv);
+int loomctl_examine(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
  *
  *   loomctl run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]
  *                     [--repeat N] [--output-dir DIR]
+ *   loomctl examine
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static void usage(FILE *f)
                "      symbolic dims not bound with --dim are 1;\n"
                "      prints outputs and latency (min/p50/p99 over N runs after a warm-up);\n"
                "      --stats adds fusion counts and the arena's peak size\n"
+               "  examine   list the devices (OpenCL, CPU) and their capabilities\n"
                "  version   print the version\n");
 }
 
@@ -32,6 +34,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0)
         return loomctl_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "examine") == 0)
+        return loomctl_examine(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("loomctl %d.%d.%d\n", LOOM_VERSION_MAJOR, LOOM_VERSION_MINOR, LOOM_VERSION_PATCH);
         return 0;

@@ -4,6 +4,7 @@
 
 #include <onnx/onnx.pb-c.h>
 
+#include "loom/loom.h"
 #include "onnx_builder.h"
 
 struct ob_model {
@@ -229,4 +230,15 @@ uint8_t *ob_pack(ob_model *m, size_t *len)
         abort();
     *len = onnx__model_proto__pack(&m->model, buf);
     return buf;
+}
+
+int ob_load(ob_model *m, loom_context *ctx, const char *name, loom_model **out)
+{
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    ob_free(m);
+    *out = NULL;
+    loom_status s = loom_model_load_memory(ctx, buf, len, name, out);
+    free(buf);
+    return (int)s;
 }

@@ -31,4 +31,9 @@ void ob_attr_ints(ob_model *m, ob_node *n, const char *name, int count, const in
 /* Serializes; returns a malloc'd buffer. */
 uint8_t *ob_pack(ob_model *m, size_t *len);
 
+struct loom_context;
+struct loom_model;
+/* Serializes @m, frees it, and loads the result into @ctx under @name. */
+int ob_load(ob_model *m, struct loom_context *ctx, const char *name, struct loom_model **out);
+
 #endif

@@ -10,6 +10,20 @@
 
 #include <cmocka.h>
 
+#include "loom/loom.h"
+#include "onnx_builder.h"
+
+/* Loads the built model @m (consuming it); fails the test, showing why, unless it loads. */
+static inline loom_model *lm_load_ok(loom_context *ctx, ob_model *m, const char *name)
+{
+    loom_model *model = NULL;
+    loom_status s = (loom_status)ob_load(m, ctx, name, &model);
+    if (s)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(s, LOOM_OK);
+    return model;
+}
+
 #define LM_TEST_MAIN(tests)                                                                        \
     int main(void)                                                                                 \
     {                                                                                              \

@@ -1,0 +1,212 @@
+/*
+ * device.c - finds OpenCL devices through the ICD loader and names them
+ * "opencl:N": every platform in the loader's order, then every device of it in
+ * the platform's order, so a name means the same device from one start to the
+ * next on an unchanged machine.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "opencl.h"
+
+/* cl_khr_pci_bus_info (not in every header version). */
+#ifndef CL_DEVICE_PCI_BUS_INFO_KHR
+#define CL_DEVICE_PCI_BUS_INFO_KHR 0x410F
+typedef struct {
+    cl_uint pci_domain, pci_bus, pci_device, pci_function;
+} cl_device_pci_bus_info_khr;
+#endif
+
+#define MAX_PLATFORMS 16
+#define MAX_DEVICES   64
+
+/* Strings longer than @len are cut, not dropped (the query itself fails on a
+ * short buffer). */
+static void str_info(cl_device_id d, cl_device_info what, char *buf, size_t len)
+{
+    size_t need = 0;
+    buf[0] = '\0';
+    if (clGetDeviceInfo(d, what, 0, NULL, &need) != CL_SUCCESS || !need)
+        return;
+    char *tmp = malloc(need + 1);
+    if (tmp && clGetDeviceInfo(d, what, need, tmp, NULL) == CL_SUCCESS) {
+        tmp[need] = '\0';
+        snprintf(buf, len, "%s", tmp);
+    }
+    free(tmp);
+}
+
+static bool has_ext(const char *exts, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = exts; (p = strstr(p, name)); p += n)
+        if ((p == exts || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+static void query_info(cl_platform_id p, cl_device_id d, lm_cl_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    str_info(d, CL_DEVICE_NAME, info->name, sizeof(info->name));
+    str_info(d, CL_DEVICE_VENDOR, info->vendor, sizeof(info->vendor));
+    str_info(d, CL_DRIVER_VERSION, info->driver, sizeof(info->driver));
+    str_info(d, CL_DEVICE_VERSION, info->version, sizeof(info->version));
+    str_info(d, CL_DEVICE_OPENCL_C_VERSION, info->c_version, sizeof(info->c_version));
+    if (clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof(info->platform), info->platform, NULL))
+        info->platform[0] = '\0';
+    info->platform[sizeof(info->platform) - 1] = '\0';
+    cl_device_type type = 0;
+    cl_uint u = 0;
+    cl_ulong ul = 0;
+    size_t sz = 0;
+    clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof(type), &type, NULL);
+    info->is_gpu = type & CL_DEVICE_TYPE_GPU;
+    info->is_cpu = type & CL_DEVICE_TYPE_CPU;
+    if (!clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(u), &u, NULL))
+        info->compute_units = u;
+    if (!clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof(u), &u, NULL))
+        info->clock_mhz = u;
+    if (!clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof(ul), &ul, NULL))
+        info->global_mem = ul;
+    if (!clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof(ul), &ul, NULL))
+        info->local_mem = ul;
+    if (!clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof(ul), &ul, NULL))
+        info->max_alloc = ul;
+    if (!clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof(sz), &sz, NULL))
+        info->max_wg = sz;
+    size_t len = 0;
+    if (!clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &len) && len) {
+        char *exts = malloc(len + 1);
+        if (exts && !clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, len, exts, NULL)) {
+            exts[len] = '\0';
+            info->fp16 = has_ext(exts, "cl_khr_fp16");
+            info->fp64 = has_ext(exts, "cl_khr_fp64");
+            info->subgroups =
+                has_ext(exts, "cl_khr_subgroups") || has_ext(exts, "cl_intel_subgroups");
+            if (has_ext(exts, "cl_khr_pci_bus_info")) {
+                cl_device_pci_bus_info_khr pci;
+                if (!clGetDeviceInfo(d, CL_DEVICE_PCI_BUS_INFO_KHR, sizeof(pci), &pci, NULL)) {
+                    info->has_pci = true;
+                    info->pci_domain = pci.pci_domain;
+                    info->pci_bus = pci.pci_bus;
+                    info->pci_dev = pci.pci_device;
+                    info->pci_fn = pci.pci_function;
+                }
+            }
+        }
+        free(exts);
+    }
+}
+
+/* Calls @fn for each device in naming order; stops early when it returns false. */
+static int walk_devices(bool (*fn)(void *arg, int index, cl_platform_id p, cl_device_id d),
+                        void *arg)
+{
+    cl_platform_id plats[MAX_PLATFORMS];
+    cl_uint np = 0;
+    /* No ICD, no platform: clGetPlatformIDs fails with CL_PLATFORM_NOT_FOUND_KHR. */
+    if (clGetPlatformIDs(MAX_PLATFORMS, plats, &np) != CL_SUCCESS)
+        return 0;
+    int index = 0;
+    for (cl_uint i = 0; i < np && i < MAX_PLATFORMS; i++) {
+        cl_device_id devs[MAX_DEVICES];
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(plats[i], CL_DEVICE_TYPE_ALL, MAX_DEVICES, devs, &nd) != CL_SUCCESS)
+            continue;
+        for (cl_uint j = 0; j < nd && j < MAX_DEVICES; j++) {
+            cl_bool avail = CL_FALSE, compiler = CL_FALSE;
+            clGetDeviceInfo(devs[j], CL_DEVICE_AVAILABLE, sizeof(avail), &avail, NULL);
+            clGetDeviceInfo(devs[j], CL_DEVICE_COMPILER_AVAILABLE, sizeof(compiler), &compiler,
+                            NULL);
+            /* The index counts every device, usable or not, so names stay put
+             * when one is busy or lacks a compiler. */
+            if (avail && compiler && !fn(arg, index, plats[i], devs[j]))
+                return index + 1;
+            index++;
+        }
+    }
+    return index;
+}
+
+typedef struct list_arg {
+    lm_cl_info *out;
+    int max, n;
+} list_arg;
+
+static bool list_one(void *arg, int index, cl_platform_id p, cl_device_id d)
+{
+    list_arg *a = arg;
+    (void)index;
+    if (a->n < a->max)
+        query_info(p, d, &a->out[a->n]);
+    a->n++;
+    return true;
+}
+
+int lm_opencl_list(lm_cl_info *out, int max)
+{
+    list_arg a = {out, max, 0};
+    walk_devices(list_one, &a);
+    return a.n;
+}
+
+void lm_cl_device_destroy(lm_device *base)
+{
+    lm_cl_device *dev = (lm_cl_device *)base;
+    for (int i = 0; i < dev->n_pool; i++)
+        clReleaseMemObject(dev->pool[i].mem);
+    free(dev->pool);
+    if (dev->ops_prog)
+        clReleaseProgram(dev->ops_prog);
+    if (dev->gemm_prog)
+        clReleaseProgram(dev->gemm_prog);
+    if (dev->ctx)
+        clReleaseContext(dev->ctx);
+    pthread_mutex_destroy(&dev->lock);
+    free(dev);
+}
+
+typedef struct enum_arg {
+    loom_context *ctx;
+    loom_status status;
+} enum_arg;
+
+static bool add_one(void *arg, int index, cl_platform_id p, cl_device_id d)
+{
+    enum_arg *a = arg;
+    lm_cl_device *dev = calloc(1, sizeof(*dev));
+    if (!dev) {
+        a->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        return false;
+    }
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)p, 0};
+    cl_int err = CL_SUCCESS;
+    dev->ctx = clCreateContext(props, 1, &d, NULL, NULL, &err);
+    if (!dev->ctx) { /* a device we cannot open is skipped, not fatal */
+        free(dev);
+        return true;
+    }
+    dev->platform = p;
+    dev->id = d;
+    query_info(p, d, &dev->info);
+    pthread_mutex_init(&dev->lock, NULL);
+    dev->base.ops = &lm_cl_device_ops;
+    dev->base.priv = dev;
+    snprintf(dev->base.name, sizeof(dev->base.name), "opencl:%d", index);
+    loom_status s = lm_context_add_device(a->ctx, &dev->base);
+    if (s) {
+        a->status = s;
+        return false;
+    }
+    return true;
+}
+
+loom_status lm_opencl_enumerate(loom_context *ctx)
+{
+    enum_arg a = {ctx, LOOM_OK};
+    walk_devices(add_one, &a);
+    return a.status;
+}

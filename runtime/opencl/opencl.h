@@ -1,0 +1,164 @@
+/*
+ * opencl.h - the OpenCL backend's internals: devices found through the ICD
+ * loader, programs built once per device (and cached on disk), and segments
+ * compiled into lists of kernel launches.
+ *
+ * Files: device.c (discovery, "opencl:N" devices, examine info), program.c
+ * (program build and binary cache), tune.c (GEMM tile choice), segment.c
+ * (compile/run/release, buffer pool), ops.c (which nodes run here and how).
+ */
+#ifndef LOOM_OPENCL_OPENCL_H
+#define LOOM_OPENCL_OPENCL_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/device.h"
+
+/* Kernel sources embedded at build time (mk/opencl.mk generates the table
+ * from runtime/opencl/kernels/\*.cl); ends with {NULL, NULL}. */
+typedef struct lm_cl_source {
+    const char *name; /* file name without .cl */
+    const char *text;
+} lm_cl_source;
+extern const lm_cl_source lm_cl_sources[];
+
+/* What examine shows and what the planner may use (memory, locality). */
+typedef struct lm_cl_info {
+    char name[128], vendor[64], driver[64], version[128], c_version[64], platform[128];
+    bool is_gpu, is_cpu;
+    unsigned compute_units, clock_mhz;
+    uint64_t global_mem, local_mem, max_alloc;
+    size_t max_wg;
+    bool fp16, fp64, subgroups;
+    bool has_pci; /* cl_khr_pci_bus_info */
+    unsigned pci_domain, pci_bus, pci_dev, pci_fn;
+} lm_cl_info;
+
+/* Tile parameters of gemm.cl (see there). */
+typedef struct lm_cl_gemm_cfg {
+    int tsm, tsn, tsk, wptm, wptn;
+} lm_cl_gemm_cfg;
+
+typedef struct lm_cl_pooled {
+    cl_mem mem;
+    size_t size;
+} lm_cl_pooled;
+
+typedef struct lm_cl_device {
+    lm_device base;
+    cl_platform_id platform;
+    cl_device_id id;
+    lm_cl_info info;
+    cl_context ctx;
+    pthread_mutex_t lock; /* Protects the programs' lazy build and the pool */
+    bool ready;           /* programs built, GEMM tuned */
+    cl_program ops_prog;  /* common + eltwise + nn */
+    cl_program gemm_prog; /* common + gemm with the tuned tile */
+    lm_cl_gemm_cfg gemm;  /* tile of gemm_prog */
+    int n_pool, cap_pool; /* buffers released by segments, reused by the next */
+    lm_cl_pooled *pool;
+} lm_cl_device;
+
+/* Fused and standalone activation codes; match common.cl. */
+enum lm_cl_act {
+    LM_CL_ACT_NONE = 0,
+    LM_CL_ACT_RELU = 1,
+    LM_CL_ACT_LEAKY_RELU = 2,
+    LM_CL_ACT_CLIP = 3,
+    LM_CL_ACT_SIGMOID = 4,
+    LM_CL_ACT_HARD_SIGMOID = 5,
+    LM_CL_ACT_HARD_SWISH = 6,
+};
+
+/* Adds every OpenCL device of every platform to @ctx as "opencl:N", in
+ * platform order then device order. No platform: adds nothing. */
+loom_status lm_opencl_enumerate(loom_context *ctx);
+
+/* Lists devices for examine, in the same order and names as enumerate. */
+int lm_opencl_list(lm_cl_info *out, int max);
+
+/* Builds the device's programs (from the binary cache when it holds them) and
+ * picks the GEMM tile; once per device. Caller holds dev->lock. */
+loom_status lm_cl_device_ready_locked(lm_cl_device *dev);
+
+/* Builds @n_src sources (names in lm_cl_sources) with @options into a program,
+ * loading a cached binary when one matches device, driver, options and source. */
+loom_status lm_cl_program(lm_cl_device *dev, const char *const *names, int n_src,
+                          const char *options, cl_program *out);
+
+/* Program builds from source in this process: a second start with a warm
+ * cache leaves it unchanged. LOOM_OPENCL_LOG=1 also logs each build. */
+int lm_cl_program_builds(void);
+
+/* The directory binaries and tuning results go to: $LOOM_CACHE_DIR, else
+ * $XDG_CACHE_HOME/loom, else ~/.cache/loom (created). */
+const char *lm_cl_cache_dir(void);
+
+/* A stable 64-bit key for @dev: device, driver and platform names. */
+uint64_t lm_cl_device_key(const lm_cl_device *dev);
+uint64_t lm_cl_hash(uint64_t h, const void *data, size_t len);
+
+/* Picks (tuning once, then from the cache) and builds the GEMM program. */
+loom_status lm_cl_gemm_setup(lm_cl_device *dev);
+/* Candidate tiles, valid for @dev; returns how many were written. */
+int lm_cl_gemm_candidates(const lm_cl_device *dev, lm_cl_gemm_cfg *out, int max);
+/* Builds the GEMM program for @cfg. */
+loom_status lm_cl_gemm_program(lm_cl_device *dev, const lm_cl_gemm_cfg *cfg, cl_program *out);
+/* Enqueues C = A * B (row-major, dense) with program @prog of tile @cfg. */
+cl_int lm_cl_gemm_enqueue(cl_command_queue q, cl_kernel k, const lm_cl_gemm_cfg *cfg, int M, int N,
+                          int K, cl_mem A, cl_mem B, cl_mem C, cl_event *ev);
+
+/* The device's buffer pool (segment.c). */
+cl_mem lm_cl_pool_get(lm_cl_device *dev, size_t size);
+void lm_cl_pool_put(lm_cl_device *dev, cl_mem mem, size_t size);
+
+extern const lm_device_ops lm_cl_device_ops;
+void lm_cl_device_destroy(lm_device *base);
+
+/* ---- segment compilation: ops.c lowers nodes through this builder ---- */
+
+typedef struct lm_cl_builder lm_cl_builder;
+
+/* Whether the backend runs @n with inputs shaped @in (ops.c). */
+bool lm_cl_supports(const lm_node *n, loom_tensor *const *in);
+/* Appends @n's launches to @b (ops.c). */
+loom_status lm_cl_lower(lm_cl_builder *b, const lm_node *n);
+
+/* Builder services for ops.c (segment.c). */
+const loom_tensor *lm_clb_shape(lm_cl_builder *b, int value);
+const loom_tensor *lm_clb_const(lm_cl_builder *b, int value);
+cl_mem lm_clb_in(lm_cl_builder *b, int value);
+cl_mem lm_clb_out(lm_cl_builder *b, int value);
+void lm_clb_alias(lm_cl_builder *b, int out_value, int in_value);
+cl_mem lm_clb_scratch(lm_cl_builder *b, size_t bytes);
+cl_mem lm_clb_upload(lm_cl_builder *b, const void *data, size_t bytes);
+cl_kernel lm_clb_kernel(lm_cl_builder *b, const char *name);
+cl_kernel lm_clb_gemm_kernel(lm_cl_builder *b, const lm_cl_gemm_cfg **cfg);
+void lm_clb_launch(lm_cl_builder *b, cl_kernel k, cl_uint dim, const size_t *gws,
+                   const size_t *lws);
+void lm_clb_copy(lm_cl_builder *b, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off,
+                 size_t bytes);
+loom_status lm_clb_error(lm_cl_builder *b); /* first failure so far, or LOOM_OK */
+loom_status lm_clb_fail(lm_cl_builder *b, cl_int err, const char *what);
+size_t lm_clb_max_wg(lm_cl_builder *b);
+
+/* Kernel arguments in order: lm_cl_args(b, k) then lm_cl_arg_*(). */
+typedef struct lm_cl_args {
+    lm_cl_builder *b;
+    cl_kernel k;
+    cl_uint i;
+} lm_cl_args;
+void lm_cl_arg_mem(lm_cl_args *a, cl_mem m);
+void lm_cl_arg_int(lm_cl_args *a, int64_t v);
+void lm_cl_arg_float(lm_cl_args *a, float v);
+
+/* Launches a 1-D elementwise kernel over @n items (nothing when n == 0). */
+void lm_clb_launch1d(lm_cl_builder *b, cl_kernel k, int64_t n);
+
+#endif

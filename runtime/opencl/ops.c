@@ -1,0 +1,1390 @@
+/*
+ * ops.c - which nodes the OpenCL backend runs, and how each becomes launches.
+ *
+ * supports() is exact: a node is claimed only when every input is float32
+ * (besides the constant shape-like inputs an op reads on the host), every
+ * attribute value is one the kernels implement, and indices fit in 32 bits.
+ * Anything else stays on the CPU (or, with fallback off, is reported
+ * unsupported). Shapes the planner computed are trusted: the CPU's dry pass
+ * has validated them before a device sees the node.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "opencl.h"
+
+#define MAX_RANK 6
+
+typedef bool (*supports_fn)(const lm_node *n, loom_tensor *const *in);
+typedef loom_status (*lower_fn)(lm_cl_builder *b, const lm_node *n);
+
+/* ---- helpers ---- */
+
+static bool is_f32(const loom_tensor *t)
+{
+    return t && t->dtype == LOOM_DTYPE_FLOAT && t->rank <= MAX_RANK && lm_tensor_count(t) >= 0 &&
+           lm_tensor_count(t) < INT_MAX / 2;
+}
+
+static int64_t attr_int(const lm_node *n, const char *name, int64_t def)
+{
+    const lm_attr *a = lm_node_attr(n, name);
+    return a && a->type == LM_ATTR_INT ? a->i : def;
+}
+
+static float attr_float(const lm_node *n, const char *name, float def)
+{
+    const lm_attr *a = lm_node_attr(n, name);
+    return a && a->type == LM_ATTR_FLOAT ? a->f : def;
+}
+
+static const char *attr_str(const lm_node *n, const char *name, const char *def)
+{
+    const lm_attr *a = lm_node_attr(n, name);
+    return a && a->type == LM_ATTR_STRING && a->s ? a->s : def;
+}
+
+static bool has_attr(const lm_node *n, const char *name)
+{
+    return lm_node_attr(n, name) != NULL;
+}
+
+static int64_t prod(const int64_t *d, int from, int to)
+{
+    int64_t p = 1;
+    for (int i = from; i < to; i++)
+        p *= d[i];
+    return p;
+}
+
+static bool one_output(const lm_node *n)
+{
+    for (int o = 1; o < n->n_out; o++)
+        if (n->out[o] >= 0)
+            return false;
+    return n->n_out >= 1 && n->out[0] >= 0;
+}
+
+/* Dense strides of @t, in elements. */
+static void strides_of(const loom_tensor *t, int64_t *st)
+{
+    int64_t s = 1;
+    for (int d = t->rank - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= t->dims[d];
+    }
+}
+
+static cl_mem upload_ints(lm_cl_builder *b, const int *v, int n)
+{
+    return lm_clb_upload(b, v, sizeof(int) * (size_t)n);
+}
+
+/* Enqueues y[y_off + dst(i)] = x[x_off + src(i)] over @rank dims @dims. */
+static void strided_copy(lm_cl_builder *b, cl_mem x, int64_t x_off, cl_mem y, int64_t y_off,
+                         int rank, const int64_t *dims, const int64_t *src_st,
+                         const int64_t *dst_st)
+{
+    int meta[1 + 3 * MAX_RANK] = {rank > 0 ? rank : 1};
+    int64_t n = 1;
+    if (rank == 0) {
+        meta[1] = 1;
+        meta[2] = meta[3] = 0;
+    }
+    for (int d = 0; d < rank; d++) {
+        meta[1 + d] = (int)dims[d];
+        meta[1 + rank + d] = (int)src_st[d];
+        meta[1 + 2 * rank + d] = (int)dst_st[d];
+        n *= dims[d];
+    }
+    if (n == 0)
+        return;
+    cl_mem m = upload_ints(b, meta, 1 + 3 * (rank > 0 ? rank : 1));
+    cl_kernel k = lm_clb_kernel(b, "strided_copy_f32");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, x);
+    lm_cl_arg_int(&a, x_off);
+    lm_cl_arg_mem(&a, y);
+    lm_cl_arg_int(&a, y_off);
+    lm_cl_arg_int(&a, n);
+    lm_cl_arg_mem(&a, m);
+    lm_clb_launch1d(b, k, n);
+}
+
+/* ---- activations: standalone and fused ---- */
+
+typedef struct act_def {
+    const char *op;
+    int code;
+    const char *a_name, *b_name;
+    float a_def, b_def;
+} act_def;
+
+static const act_def acts[] = {
+    {"Relu", 1, NULL, NULL, 0, 0},
+    {"LeakyRelu", 2, "alpha", NULL, 0.01f, 0},
+    {"Sigmoid", 4, NULL, NULL, 0, 0},
+    {"HardSigmoid", 5, "alpha", "beta", 0.2f, 0.5f},
+    {"HardSwish", 6, NULL, NULL, 0, 0},
+    {"Tanh", 7, NULL, NULL, 0, 0},
+    {"Elu", 8, "alpha", NULL, 1.0f, 0},
+    {"Selu", 9, "alpha", "gamma", 1.67326319217681884765625f, 1.05070102214813232421875f},
+    {"Softplus", 10, NULL, NULL, 0, 0},
+    {"Softsign", 11, NULL, NULL, 0, 0},
+    {"Exp", 12, NULL, NULL, 0, 0},
+    {"Log", 13, NULL, NULL, 0, 0},
+    {"Abs", 14, NULL, NULL, 0, 0},
+    {"Neg", 15, NULL, NULL, 0, 0},
+    {"Sqrt", 16, NULL, NULL, 0, 0},
+    {"Reciprocal", 17, NULL, NULL, 0, 0},
+    {"Floor", 18, NULL, NULL, 0, 0},
+    {"Ceil", 19, NULL, NULL, 0, 0},
+    {"Erf", 20, NULL, NULL, 0, 0},
+    {"Celu", 21, "alpha", NULL, 1.0f, 0},
+    {"Mish", 22, NULL, NULL, 0, 0},
+    {"Sin", 23, NULL, NULL, 0, 0},
+    {"Cos", 24, NULL, NULL, 0, 0},
+    {"Round", 25, NULL, NULL, 0, 0},
+    {"Sign", 26, NULL, NULL, 0, 0},
+    {"ThresholdedRelu", 27, "alpha", NULL, 1.0f, 0},
+    {"Shrink", 28, "lambd", "bias", 0.5f, 0.0f},
+    {"Gelu", 29, NULL, NULL, 0, 0},
+};
+
+static const act_def *find_act(const char *op)
+{
+    for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++)
+        if (strcmp(acts[i].op, op) == 0)
+            return &acts[i];
+    return NULL;
+}
+
+/* The epilogue the fusion pass recorded on a Conv/Gemm/MatMul node. */
+static bool fused_act(const lm_node *n, int *code, float *a, float *b)
+{
+    const char *act = attr_str(n, "_loom_act", NULL);
+    *code = 0;
+    *a = attr_float(n, "_loom_alpha", 0);
+    *b = attr_float(n, "_loom_beta", 0);
+    if (!act)
+        return true;
+    static const struct {
+        const char *op;
+        int code;
+    } map[] = {{"Relu", 1},    {"LeakyRelu", 2},   {"Clip", 3},
+               {"Sigmoid", 4}, {"HardSigmoid", 5}, {"HardSwish", 6}};
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].op, act) == 0) {
+            *code = map[i].code;
+            return true;
+        }
+    return false;
+}
+
+static bool sup_unary(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 1 || !is_f32(in[0]) || !one_output(n))
+        return false;
+    if (strcmp(n->op_type, "Gelu") == 0) {
+        const char *ap = attr_str(n, "approximate", "none");
+        return strcmp(ap, "none") == 0 || strcmp(ap, "tanh") == 0;
+    }
+    return find_act(n->op_type) != NULL;
+}
+
+static void unary_launch(lm_cl_builder *b, const lm_node *n, int code, float a, float bb)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t cnt = lm_tensor_count(x);
+    cl_kernel k = lm_clb_kernel(b, "unary_f32");
+    lm_cl_args ar = {b, k, 0};
+    lm_cl_arg_mem(&ar, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&ar, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&ar, cnt);
+    lm_cl_arg_int(&ar, code);
+    lm_cl_arg_float(&ar, a);
+    lm_cl_arg_float(&ar, bb);
+    lm_clb_launch1d(b, k, cnt);
+}
+
+static loom_status low_unary(lm_cl_builder *b, const lm_node *n)
+{
+    const act_def *d = find_act(n->op_type);
+    int code = d->code;
+    float a = d->a_name ? attr_float(n, d->a_name, d->a_def) : d->a_def;
+    float bb = d->b_name ? attr_float(n, d->b_name, d->b_def) : d->b_def;
+    if (code == 29 && strcmp(attr_str(n, "approximate", "none"), "tanh") == 0)
+        code = 30;
+    unary_launch(b, n, code, a, bb);
+    return lm_clb_error(b);
+}
+
+/* Clip bounds: attributes before opset 11, then optional constant inputs. */
+static bool clip_bounds(const lm_node *n, loom_tensor *const *in, float *lo, float *hi)
+{
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (n->opset < 11) {
+        *lo = attr_float(n, "min", -INFINITY);
+        *hi = attr_float(n, "max", INFINITY);
+        return true;
+    }
+    for (int i = 1; i < n->n_in && i < 3; i++) {
+        if (n->in[i] < 0)
+            continue;
+        const loom_tensor *t = in[i];
+        if (!t || !t->data || t->dtype != LOOM_DTYPE_FLOAT || lm_tensor_count(t) != 1)
+            return false; /* bounds known only at run time */
+        *(i == 1 ? lo : hi) = *(const float *)t->data;
+    }
+    return true;
+}
+
+static bool sup_clip(const lm_node *n, loom_tensor *const *in)
+{
+    float lo, hi;
+    return n->n_in >= 1 && n->n_in <= 3 && is_f32(in[0]) && one_output(n) &&
+           clip_bounds(n, in, &lo, &hi);
+}
+
+static loom_status low_clip(lm_cl_builder *b, const lm_node *n)
+{
+    loom_tensor *in[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < n->n_in && i < 3; i++)
+        in[i] = (loom_tensor *)lm_clb_const(b, n->in[i]);
+    float lo, hi;
+    clip_bounds(n, in, &lo, &hi);
+    unary_launch(b, n, 3, lo, hi);
+    return lm_clb_error(b);
+}
+
+/* ---- views: the output shares the input's buffer ---- */
+
+static bool sup_view(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in < 1 || !is_f32(in[0]) || n->n_out < 1 || n->out[0] < 0)
+        return false;
+    if (strcmp(n->op_type, "Dropout") == 0) {
+        if (n->n_out > 1 && n->out[1] >= 0)
+            return false;                    /* the mask output */
+        if (n->n_in >= 3 && n->in[2] >= 0) { /* training_mode must be a constant false */
+            const loom_tensor *t = in[2];
+            if (!t || !t->data || t->dtype != LOOM_DTYPE_BOOL || *(const uint8_t *)t->data)
+                return false;
+        }
+        return attr_int(n, "is_test", 1) != 0 || n->opset >= 7;
+    }
+    return one_output(n);
+}
+
+static loom_status low_view(lm_cl_builder *b, const lm_node *n)
+{
+    lm_clb_alias(b, n->out[0], n->in[0]);
+    return lm_clb_error(b);
+}
+
+/* ---- binary elementwise with broadcasting ---- */
+
+static int binary_code(const lm_node *n)
+{
+    static const struct {
+        const char *op;
+        int code;
+    } map[] = {{"Add", 0}, {"Sub", 1}, {"Mul", 2},   {"Div", 3}, {"Pow", 4},
+               {"Max", 5}, {"Min", 6}, {"PRelu", 7}, {"Sum", 0}, {"Mean", 8}};
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].op, n->op_type) == 0)
+            return map[i].code;
+    return -1;
+}
+
+static bool sup_binary(const lm_node *n, loom_tensor *const *in)
+{
+    if (!one_output(n) || binary_code(n) < 0)
+        return false;
+    bool variadic = strcmp(n->op_type, "Sum") == 0 || strcmp(n->op_type, "Mean") == 0 ||
+                    strcmp(n->op_type, "Max") == 0 || strcmp(n->op_type, "Min") == 0;
+    if (variadic && n->n_in == 1)
+        return is_f32(in[0]);
+    /* Old opsets' "broadcast"/"axis" attributes mean a different alignment. */
+    if (n->n_in != 2 || has_attr(n, "axis") || (has_attr(n, "broadcast") && n->opset < 7))
+        return false;
+    if (!is_f32(in[0]) || !is_f32(in[1]))
+        return false;
+    /* numpy broadcasting only (old PRelu broadcast a slope along axis 1). */
+    const loom_tensor *a = in[0], *b = in[1];
+    for (int i = 1; i <= a->rank && i <= b->rank; i++) {
+        int64_t da = a->dims[a->rank - i], db = b->dims[b->rank - i];
+        if (da != db && da != 1 && db != 1)
+            return false;
+    }
+    return true;
+}
+
+static loom_status low_binary(lm_cl_builder *b, const lm_node *n)
+{
+    if (n->n_in == 1)
+        return low_view(b, n);
+    const loom_tensor *ta = lm_clb_shape(b, n->in[0]), *tb = lm_clb_shape(b, n->in[1]);
+    const loom_tensor *ty = lm_clb_shape(b, n->out[0]);
+    int64_t cnt = lm_tensor_count(ty);
+    int code = binary_code(n);
+    cl_mem a = lm_clb_in(b, n->in[0]), bm = lm_clb_in(b, n->in[1]), y = lm_clb_out(b, n->out[0]);
+    int64_t na = lm_tensor_count(ta), nb = lm_tensor_count(tb);
+    if ((na == cnt || na == 1) && (nb == cnt || nb == 1)) {
+        cl_kernel k = lm_clb_kernel(b, "binary_flat_f32");
+        lm_cl_args ar = {b, k, 0};
+        lm_cl_arg_mem(&ar, a);
+        lm_cl_arg_mem(&ar, bm);
+        lm_cl_arg_mem(&ar, y);
+        lm_cl_arg_int(&ar, cnt);
+        lm_cl_arg_int(&ar, code);
+        lm_cl_arg_int(&ar, na == cnt ? 1 : 0);
+        lm_cl_arg_int(&ar, nb == cnt ? 1 : 0);
+        lm_clb_launch1d(b, k, cnt);
+        return lm_clb_error(b);
+    }
+    int r = ty->rank;
+    int meta[1 + 3 * MAX_RANK] = {r};
+    const loom_tensor *src[2] = {ta, tb};
+    for (int s = 0; s < 2; s++) {
+        int64_t st[MAX_RANK];
+        strides_of(src[s], st);
+        int off = r - src[s]->rank;
+        for (int d = 0; d < r; d++) {
+            int sd = d - off;
+            meta[1 + (s + 1) * r + d] = sd < 0 || src[s]->dims[sd] == 1 ? 0 : (int)st[sd];
+        }
+    }
+    for (int d = 0; d < r; d++)
+        meta[1 + d] = (int)ty->dims[d];
+    cl_mem m = upload_ints(b, meta, 1 + 3 * r);
+    cl_kernel k = lm_clb_kernel(b, "binary_bcast_f32");
+    lm_cl_args ar = {b, k, 0};
+    lm_cl_arg_mem(&ar, a);
+    lm_cl_arg_mem(&ar, bm);
+    lm_cl_arg_mem(&ar, y);
+    lm_cl_arg_int(&ar, cnt);
+    lm_cl_arg_int(&ar, code);
+    lm_cl_arg_mem(&ar, m);
+    lm_clb_launch1d(b, k, cnt);
+    return lm_clb_error(b);
+}
+
+/* ---- GEMM family ---- */
+
+typedef struct gemm_args {
+    int M, N, K, batch;
+    cl_mem A, B, C, bias;
+    int a_off, lda, a_bs, b_off, ldb, b_bs, c_off, ldc, c_bs;
+    int bias_off, bsm, bsn, bias_bs;
+    float alpha, beta;
+    int act;
+    float aa, ab;
+} gemm_args;
+
+static void gemm_launch(lm_cl_builder *b, const gemm_args *g)
+{
+    if (g->M == 0 || g->N == 0 || g->batch == 0)
+        return;
+    const lm_cl_gemm_cfg *c;
+    cl_kernel k = lm_clb_gemm_kernel(b, &c);
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_int(&a, g->M);
+    lm_cl_arg_int(&a, g->N);
+    lm_cl_arg_int(&a, g->K);
+    lm_cl_arg_mem(&a, g->A);
+    lm_cl_arg_int(&a, g->a_off);
+    lm_cl_arg_int(&a, g->lda);
+    lm_cl_arg_int(&a, g->a_bs);
+    lm_cl_arg_mem(&a, g->B);
+    lm_cl_arg_int(&a, g->b_off);
+    lm_cl_arg_int(&a, g->ldb);
+    lm_cl_arg_int(&a, g->b_bs);
+    lm_cl_arg_mem(&a, g->C);
+    lm_cl_arg_int(&a, g->c_off);
+    lm_cl_arg_int(&a, g->ldc);
+    lm_cl_arg_int(&a, g->c_bs);
+    lm_cl_arg_mem(&a, g->bias ? g->bias : g->C);
+    lm_cl_arg_int(&a, g->bias_off);
+    lm_cl_arg_int(&a, g->bsm);
+    lm_cl_arg_int(&a, g->bsn);
+    lm_cl_arg_int(&a, g->bias_bs);
+    lm_cl_arg_float(&a, g->alpha);
+    lm_cl_arg_float(&a, g->bias ? g->beta : 0.0f);
+    lm_cl_arg_int(&a, g->act);
+    lm_cl_arg_float(&a, g->aa);
+    lm_cl_arg_float(&a, g->ab);
+    size_t lws[3] = {(size_t)(c->tsn / c->wptn), (size_t)(c->tsm / c->wptm), 1};
+    size_t gws[3] = {(size_t)((g->N + c->tsn - 1) / c->tsn) * lws[0],
+                     (size_t)((g->M + c->tsm - 1) / c->tsm) * lws[1], (size_t)g->batch};
+    lm_clb_launch(b, k, 3, gws, lws);
+}
+
+/* A [rows, cols] operand transposed into a dense [cols, rows] buffer: on the
+ * host once for a constant, else by a kernel each run. */
+static cl_mem transposed(lm_cl_builder *b, int v, int64_t rows, int64_t cols)
+{
+    const loom_tensor *c = lm_clb_const(b, v);
+    size_t bytes = sizeof(float) * (size_t)(rows * cols);
+    if (c) {
+        float *t = malloc(bytes ? bytes : 4);
+        if (!t) {
+            lm_clb_fail(b, CL_OUT_OF_HOST_MEMORY, "transpose");
+            return NULL;
+        }
+        const float *s = c->data;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t q = 0; q < cols; q++)
+                t[q * rows + r] = s[r * cols + q];
+        cl_mem m = lm_clb_upload(b, t, bytes);
+        free(t);
+        return m;
+    }
+    cl_mem src = lm_clb_in(b, v), dst = lm_clb_scratch(b, bytes);
+    cl_kernel k = lm_clb_kernel(b, "transpose2d_f32");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, src);
+    lm_cl_arg_mem(&a, dst);
+    lm_cl_arg_int(&a, rows);
+    lm_cl_arg_int(&a, cols);
+    size_t lws[2] = {16, 1};
+    size_t gws[2] = {(size_t)((cols + 15) / 16 * 16), (size_t)rows};
+    lm_clb_launch(b, k, 2, gws, lws);
+    return dst;
+}
+
+static bool sup_gemm(const lm_node *n, loom_tensor *const *in)
+{
+    int act;
+    float aa, ab;
+    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !fused_act(n, &act, &aa, &ab))
+        return false;
+    if (!is_f32(in[0]) || !is_f32(in[1]) || in[0]->rank != 2 || in[1]->rank != 2)
+        return false;
+    if (n->opset < 7 && attr_int(n, "broadcast", 0) == 0 && n->n_in == 3)
+        return false; /* C had to be [M, N] then; let the CPU check it */
+    if (n->n_in == 3 && n->in[2] >= 0 && (!is_f32(in[2]) || in[2]->rank > 2))
+        return false;
+    return true;
+}
+
+static loom_status low_gemm(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *ta = lm_clb_shape(b, n->in[0]), *tb = lm_clb_shape(b, n->in[1]);
+    bool trans_a = attr_int(n, "transA", 0), trans_b = attr_int(n, "transB", 0);
+    gemm_args g = {
+        .batch = 1, .alpha = attr_float(n, "alpha", 1.0f), .beta = attr_float(n, "beta", 1.0f)};
+    g.M = (int)(trans_a ? ta->dims[1] : ta->dims[0]);
+    g.K = (int)(trans_a ? ta->dims[0] : ta->dims[1]);
+    g.N = (int)(trans_b ? tb->dims[0] : tb->dims[1]);
+    fused_act(n, &g.act, &g.aa, &g.ab);
+    g.A = trans_a ? transposed(b, n->in[0], ta->dims[0], ta->dims[1]) : lm_clb_in(b, n->in[0]);
+    g.B = trans_b ? transposed(b, n->in[1], tb->dims[0], tb->dims[1]) : lm_clb_in(b, n->in[1]);
+    g.lda = g.K;
+    g.ldb = g.N;
+    g.ldc = g.N;
+    if (n->n_in == 3 && n->in[2] >= 0) {
+        const loom_tensor *tc = lm_clb_shape(b, n->in[2]);
+        int64_t cm = tc->rank == 2 ? tc->dims[0] : 1;
+        int64_t cn = tc->rank >= 1 ? tc->dims[tc->rank - 1] : 1;
+        g.bias = lm_clb_in(b, n->in[2]);
+        g.bsm = cm == 1 ? 0 : (int)cn;
+        g.bsn = cn == 1 ? 0 : 1;
+    }
+    g.C = lm_clb_out(b, n->out[0]);
+    gemm_launch(b, &g);
+    return lm_clb_error(b);
+}
+
+/* MatMul's batch layout: one launch when each side's batch is all or nothing
+ * of the output's; else one launch per output matrix, up to this many. */
+#define MATMUL_MAX_LAUNCHES 256
+
+typedef struct mm_geom {
+    int64_t M, N, K, na, nb, nout;
+    int ra, rb, rout; /* batch ranks */
+    int64_t bout[MAX_RANK], ba[MAX_RANK], bbb[MAX_RANK];
+} mm_geom;
+
+static bool mm_geometry(const loom_tensor *a, const loom_tensor *b, mm_geom *g)
+{
+    if (a->rank < 1 || b->rank < 1)
+        return false;
+    g->M = a->rank == 1 ? 1 : a->dims[a->rank - 2];
+    g->K = a->dims[a->rank - 1];
+    g->N = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+    g->ra = a->rank > 2 ? a->rank - 2 : 0;
+    g->rb = b->rank > 2 ? b->rank - 2 : 0;
+    g->rout = g->ra > g->rb ? g->ra : g->rb;
+    g->na = prod(a->dims, 0, g->ra);
+    g->nb = prod(b->dims, 0, g->rb);
+    g->nout = 1;
+    for (int d = 0; d < g->rout; d++) {
+        int da = d - (g->rout - g->ra), db = d - (g->rout - g->rb);
+        g->ba[d] = da >= 0 ? a->dims[da] : 1;
+        g->bbb[d] = db >= 0 ? b->dims[db] : 1;
+        g->bout[d] = g->ba[d] > g->bbb[d] ? g->ba[d] : g->bbb[d];
+        g->nout *= g->bout[d];
+    }
+    return true;
+}
+
+static bool mm_simple(const mm_geom *g)
+{
+    return (g->na == g->nout || g->na == 1) && (g->nb == g->nout || g->nb == 1);
+}
+
+static bool sup_matmul(const lm_node *n, loom_tensor *const *in)
+{
+    int act;
+    float aa, ab;
+    mm_geom g;
+    if (n->n_in != 2 || !one_output(n) || !fused_act(n, &act, &aa, &ab) || !is_f32(in[0]) ||
+        !is_f32(in[1]) || !mm_geometry(in[0], in[1], &g))
+        return false;
+    return mm_simple(&g) || g.nout <= MATMUL_MAX_LAUNCHES;
+}
+
+static loom_status low_matmul(lm_cl_builder *b, const lm_node *n)
+{
+    mm_geom mg;
+    mm_geometry(lm_clb_shape(b, n->in[0]), lm_clb_shape(b, n->in[1]), &mg);
+    gemm_args g = {.alpha = 1.0f};
+    fused_act(n, &g.act, &g.aa, &g.ab);
+    g.M = (int)mg.M;
+    g.N = (int)mg.N;
+    g.K = (int)mg.K;
+    g.lda = g.K;
+    g.ldb = g.N;
+    g.ldc = g.N;
+    g.A = lm_clb_in(b, n->in[0]);
+    g.B = lm_clb_in(b, n->in[1]);
+    g.C = lm_clb_out(b, n->out[0]);
+    if (mm_simple(&mg)) {
+        if (mg.nb == 1 && mg.na == mg.nout) { /* a Linear layer: rows of all batches at once */
+            g.M = (int)(mg.M * mg.na);
+            g.batch = 1;
+        } else {
+            g.batch = (int)mg.nout;
+            g.a_bs = mg.na == 1 ? 0 : (int)(mg.M * mg.K);
+            g.b_bs = mg.nb == 1 ? 0 : (int)(mg.K * mg.N);
+            g.c_bs = (int)(mg.M * mg.N);
+        }
+        gemm_launch(b, &g);
+        return lm_clb_error(b);
+    }
+    g.batch = 1;
+    for (int64_t i = 0; i < mg.nout; i++) {
+        int64_t rem = i, ia = 0, ib = 0, sa = 1, sb = 1;
+        for (int d = mg.rout - 1; d >= 0; d--) {
+            int64_t c = rem % mg.bout[d];
+            rem /= mg.bout[d];
+            ia += (mg.ba[d] == 1 ? 0 : c) * sa;
+            ib += (mg.bbb[d] == 1 ? 0 : c) * sb;
+            sa *= mg.ba[d];
+            sb *= mg.bbb[d];
+        }
+        g.a_off = (int)(ia * mg.M * mg.K);
+        g.b_off = (int)(ib * mg.K * mg.N);
+        g.c_off = (int)(i * mg.M * mg.N);
+        gemm_launch(b, &g);
+    }
+    return lm_clb_error(b);
+}
+
+/* ---- convolution ---- */
+
+typedef struct conv_geom {
+    int64_t N, C, H, W, Co, Ho, Wo, kh, kw, sh, sw, ph, pw, peh, pew, dh, dw, groups;
+} conv_geom;
+
+/* Spatial geometry of Conv and pooling on rank-3 (as H = 1) or rank-4
+ * input @x with output @y; @k: kernel extents (kh, kw). */
+static bool spatial_geom(const lm_node *n, const loom_tensor *x, const loom_tensor *y,
+                         const int64_t *k, bool dilations, conv_geom *g)
+{
+    int ns = x->rank - 2;
+    if (ns < 1 || ns > 2 || y->rank != x->rank)
+        return false;
+    const lm_attr *st = lm_node_attr(n, "strides"), *pa = lm_node_attr(n, "pads"),
+                  *di = dilations ? lm_node_attr(n, "dilations") : NULL;
+    if ((st && st->n != ns) || (pa && pa->n != 2 * ns) || (di && di->n != ns))
+        return false;
+    int64_t in[2] = {1, 1}, out[2] = {1, 1}, s[2] = {1, 1}, d[2] = {1, 1}, pb[2] = {0, 0},
+            pe[2] = {0, 0};
+    const char *ap = attr_str(n, "auto_pad", "NOTSET");
+    for (int i = 0; i < ns; i++) {
+        int j = i + (2 - ns); /* rank 3: the one spatial axis is W */
+        in[j] = x->dims[2 + i];
+        out[j] = y->dims[2 + i];
+        if (st)
+            s[j] = st->ints[i];
+        if (di)
+            d[j] = di->ints[i];
+        if (s[j] < 1 || d[j] < 1)
+            return false;
+        int64_t keff = (k[j] - 1) * d[j] + 1;
+        if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+            int64_t total = (out[j] - 1) * s[j] + keff - in[j];
+            if (total < 0)
+                total = 0;
+            pb[j] = strcmp(ap, "SAME_UPPER") == 0 ? total / 2 : total - total / 2;
+            pe[j] = total - pb[j];
+        } else if (strcmp(ap, "VALID") == 0) {
+            pb[j] = pe[j] = 0;
+        } else if (strcmp(ap, "NOTSET") == 0 || ap[0] == '\0') {
+            if (pa) {
+                pb[j] = pa->ints[i];
+                pe[j] = pa->ints[i + ns];
+            }
+        } else {
+            return false;
+        }
+        if (pb[j] < 0 || pe[j] < 0)
+            return false;
+    }
+    g->N = x->dims[0];
+    g->C = x->dims[1];
+    g->H = in[0];
+    g->W = in[1];
+    g->Ho = out[0];
+    g->Wo = out[1];
+    g->kh = k[0];
+    g->kw = k[1];
+    g->sh = s[0];
+    g->sw = s[1];
+    g->dh = d[0];
+    g->dw = d[1];
+    g->ph = pb[0];
+    g->pw = pb[1];
+    g->peh = pe[0];
+    g->pew = pe[1];
+    return true;
+}
+
+static bool sup_conv(const lm_node *n, loom_tensor *const *in)
+{
+    int act;
+    float aa, ab;
+    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !fused_act(n, &act, &aa, &ab))
+        return false;
+    const loom_tensor *x = in[0], *w = in[1];
+    if (!is_f32(x) || !is_f32(w) || (x->rank != 3 && x->rank != 4) || w->rank != x->rank)
+        return false;
+    if (n->n_in == 3 && n->in[2] >= 0 && (!is_f32(in[2]) || in[2]->rank != 1))
+        return false;
+    int64_t groups = attr_int(n, "group", 1);
+    if (groups < 1 || x->dims[1] % groups || w->dims[0] % groups ||
+        w->dims[1] * groups != x->dims[1])
+        return false;
+    const lm_attr *ks = lm_node_attr(n, "kernel_shape");
+    if (ks && (ks->n != x->rank - 2 || ks->ints[0] != w->dims[2] ||
+               (x->rank == 4 && ks->ints[1] != w->dims[3])))
+        return false;
+    const char *ap = attr_str(n, "auto_pad", "NOTSET");
+    return strcmp(ap, "NOTSET") == 0 || strcmp(ap, "VALID") == 0 || strcmp(ap, "SAME_UPPER") == 0 ||
+           strcmp(ap, "SAME_LOWER") == 0 || ap[0] == '\0';
+}
+
+static loom_status low_conv(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *w = lm_clb_shape(b, n->in[1]);
+    const loom_tensor *y = lm_clb_shape(b, n->out[0]);
+    int64_t k[2] = {x->rank == 4 ? w->dims[2] : 1, w->dims[x->rank - 1]};
+    conv_geom g;
+    if (!spatial_geom(n, x, y, k, true, &g))
+        return lm_error(LOOM_ERR_UNSUPPORTED, "convolution geometry");
+    g.Co = w->dims[0];
+    g.groups = attr_int(n, "group", 1);
+    int act;
+    float aa, ab;
+    fused_act(n, &act, &aa, &ab);
+    int geo[15] = {(int)g.C,  (int)g.H,  (int)g.W,  (int)g.Ho,     (int)g.Wo,
+                   (int)g.kh, (int)g.kw, (int)g.sh, (int)g.sw,     (int)g.ph,
+                   (int)g.pw, (int)g.dh, (int)g.dw, (int)g.groups, (int)g.Co};
+    int64_t cig = g.C / g.groups, cog = g.Co / g.groups, P = g.Ho * g.Wo;
+    bool has_bias = n->n_in == 3 && n->in[2] >= 0;
+    cl_mem xm = lm_clb_in(b, n->in[0]), wm = lm_clb_in(b, n->in[1]);
+    cl_mem bm = has_bias ? lm_clb_in(b, n->in[2]) : NULL;
+    cl_mem ym = lm_clb_out(b, n->out[0]);
+    cl_mem gm = upload_ints(b, geo, 15);
+    int64_t taps = cig * g.kh * g.kw;
+    if (cig == 1 || taps <= 16) { /* depthwise and the like: direct */
+        int64_t cnt = lm_tensor_count(y);
+        cl_kernel kd = lm_clb_kernel(b, "conv_direct_f32");
+        lm_cl_args a = {b, kd, 0};
+        lm_cl_arg_mem(&a, xm);
+        lm_cl_arg_mem(&a, wm);
+        lm_cl_arg_mem(&a, bm ? bm : wm);
+        lm_cl_arg_int(&a, has_bias);
+        lm_cl_arg_mem(&a, ym);
+        lm_cl_arg_int(&a, cnt);
+        lm_cl_arg_mem(&a, gm);
+        lm_cl_arg_int(&a, act);
+        lm_cl_arg_float(&a, aa);
+        lm_cl_arg_float(&a, ab);
+        lm_clb_launch1d(b, kd, cnt);
+        return lm_clb_error(b);
+    }
+    bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
+                     g.peh == 0 && g.pew == 0;
+    cl_mem col =
+        pointwise ? NULL : lm_clb_scratch(b, sizeof(float) * (size_t)(g.C * g.kh * g.kw * P));
+    gemm_args ga = {.M = (int)cog,
+                    .N = (int)P,
+                    .K = (int)taps,
+                    .batch = (int)g.groups,
+                    .A = wm,
+                    .lda = (int)taps,
+                    .a_bs = (int)(cog * taps),
+                    .ldb = (int)P,
+                    .b_bs = (int)(taps * P),
+                    .C = ym,
+                    .ldc = (int)P,
+                    .c_bs = (int)(cog * P),
+                    .bias = bm,
+                    .bsm = 1,
+                    .bsn = 0,
+                    .bias_bs = (int)cog,
+                    .alpha = 1.0f,
+                    .beta = 1.0f,
+                    .act = act,
+                    .aa = aa,
+                    .ab = ab};
+    for (int64_t i = 0; i < g.N; i++) {
+        int64_t x_off = i * g.C * g.H * g.W;
+        if (pointwise) {
+            ga.B = xm;
+            ga.b_off = (int)x_off;
+        } else {
+            cl_kernel ki = lm_clb_kernel(b, "im2col_f32");
+            lm_cl_args a = {b, ki, 0};
+            lm_cl_arg_mem(&a, xm);
+            lm_cl_arg_int(&a, x_off);
+            lm_cl_arg_mem(&a, col);
+            lm_cl_arg_mem(&a, gm);
+            size_t lws[2] = {16, 1};
+            size_t gws[2] = {(size_t)((P + 15) / 16 * 16), (size_t)(g.C * g.kh * g.kw)};
+            lm_clb_launch(b, ki, 2, gws, lws);
+            ga.B = col;
+            ga.b_off = 0;
+        }
+        ga.c_off = (int)(i * g.Co * P);
+        gemm_launch(b, &ga);
+    }
+    return lm_clb_error(b);
+}
+
+/* ---- pooling ---- */
+
+static bool sup_pool(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]))
+        return false;
+    if (in[0]->rank != 3 && in[0]->rank != 4)
+        return false;
+    const lm_attr *ks = lm_node_attr(n, "kernel_shape");
+    if (!ks || ks->n != in[0]->rank - 2)
+        return false;
+    for (int i = 0; i < ks->n; i++)
+        if (ks->ints[i] < 1)
+            return false;
+    int64_t cm = attr_int(n, "ceil_mode", 0), cip = attr_int(n, "count_include_pad", 0);
+    if ((cm != 0 && cm != 1) || (cip != 0 && cip != 1))
+        return false;
+    if (strcmp(n->op_type, "AveragePool") == 0 && has_attr(n, "dilations") && n->opset < 19)
+        return false;
+    const char *ap = attr_str(n, "auto_pad", "NOTSET");
+    return strcmp(ap, "NOTSET") == 0 || strcmp(ap, "VALID") == 0 || strcmp(ap, "SAME_UPPER") == 0 ||
+           strcmp(ap, "SAME_LOWER") == 0 || ap[0] == '\0';
+}
+
+static loom_status low_pool(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *y = lm_clb_shape(b, n->out[0]);
+    const lm_attr *ks = lm_node_attr(n, "kernel_shape");
+    int64_t k[2] = {x->rank == 4 ? ks->ints[0] : 1, ks->ints[ks->n - 1]};
+    conv_geom g;
+    bool is_max = strcmp(n->op_type, "MaxPool") == 0;
+    if (!spatial_geom(n, x, y, k, true, &g))
+        return lm_error(LOOM_ERR_UNSUPPORTED, "pooling geometry");
+    int geo[14] = {(int)g.H,  (int)g.W,  (int)g.Ho, (int)g.Wo,  (int)g.kh,  (int)g.kw, (int)g.sh,
+                   (int)g.sw, (int)g.ph, (int)g.pw, (int)g.peh, (int)g.pew, (int)g.dh, (int)g.dw};
+    int kind = is_max ? 0 : (attr_int(n, "count_include_pad", 0) ? 2 : 1);
+    int64_t cnt = lm_tensor_count(y);
+    cl_mem gm = upload_ints(b, geo, 14);
+    cl_kernel kk = lm_clb_kernel(b, "pool2d_f32");
+    lm_cl_args a = {b, kk, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, cnt);
+    lm_cl_arg_mem(&a, gm);
+    lm_cl_arg_int(&a, kind);
+    lm_clb_launch1d(b, kk, cnt);
+    return lm_clb_error(b);
+}
+
+static bool sup_global_pool(const lm_node *n, loom_tensor *const *in)
+{
+    return n->n_in == 1 && one_output(n) && is_f32(in[0]) && in[0]->rank >= 3 &&
+           prod(in[0]->dims, 2, in[0]->rank) > 0;
+}
+
+static void rows_reduce(lm_cl_builder *b, cl_mem x, cl_mem y, int64_t rows, int64_t len, int kind)
+{
+    cl_kernel k = lm_clb_kernel(b, "global_pool_f32");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, x);
+    lm_cl_arg_mem(&a, y);
+    lm_cl_arg_int(&a, rows);
+    lm_cl_arg_int(&a, len);
+    lm_cl_arg_int(&a, kind);
+    lm_clb_launch1d(b, k, rows);
+}
+
+static loom_status low_global_pool(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    rows_reduce(b, lm_clb_in(b, n->in[0]), lm_clb_out(b, n->out[0]), x->dims[0] * x->dims[1],
+                prod(x->dims, 2, x->rank), strcmp(n->op_type, "GlobalMaxPool") == 0 ? 0 : 1);
+    return lm_clb_error(b);
+}
+
+/* ---- normalization and softmax ---- */
+
+static bool sup_batchnorm(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 5 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 2)
+        return false;
+    if (attr_int(n, "training_mode", 0) != 0 || (n->opset < 7 && attr_int(n, "is_test", 0) == 0))
+        return false;
+    if (n->opset < 9 && attr_int(n, "spatial", 1) != 1)
+        return false;
+    for (int i = 1; i < 5; i++)
+        if (!is_f32(in[i]) || in[i]->rank != 1 || in[i]->dims[0] != in[0]->dims[1])
+            return false;
+    return true;
+}
+
+static loom_status low_batchnorm(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t cnt = lm_tensor_count(x);
+    cl_kernel k = lm_clb_kernel(b, "batchnorm_f32");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, cnt);
+    lm_cl_arg_int(&a, x->dims[1]);
+    lm_cl_arg_int(&a, prod(x->dims, 2, x->rank));
+    for (int i = 1; i < 5; i++)
+        lm_cl_arg_mem(&a, lm_clb_in(b, n->in[i]));
+    lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
+    lm_clb_launch1d(b, k, cnt);
+    return lm_clb_error(b);
+}
+
+static bool sup_softmax(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 1)
+        return false;
+    int64_t axis = attr_int(n, "axis", n->opset < 13 ? 1 : -1);
+    return axis >= -in[0]->rank && axis < in[0]->rank;
+}
+
+static loom_status low_softmax(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t axis = attr_int(n, "axis", n->opset < 13 ? 1 : -1);
+    if (axis < 0)
+        axis += x->rank;
+    int64_t outer = prod(x->dims, 0, (int)axis), len, inner;
+    if (n->opset < 13) { /* coerced to 2-D at axis */
+        len = prod(x->dims, (int)axis, x->rank);
+        inner = 1;
+    } else {
+        len = x->dims[axis];
+        inner = prod(x->dims, (int)axis + 1, x->rank);
+    }
+    cl_kernel k = lm_clb_kernel(b, "softmax_f32");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, outer);
+    lm_cl_arg_int(&a, len);
+    lm_cl_arg_int(&a, inner);
+    lm_cl_arg_int(&a, strcmp(n->op_type, "LogSoftmax") == 0);
+    lm_clb_launch1d(b, k, outer * inner);
+    return lm_clb_error(b);
+}
+
+/* ---- reductions ---- */
+
+static int reduce_code(const char *op)
+{
+    static const char *const names[] = {"ReduceSum",    "ReduceMean",      "ReduceMax", "ReduceMin",
+                                        "ReduceProd",   "ReduceSumSquare", "ReduceL1",  "ReduceL2",
+                                        "ReduceLogSum", "ReduceLogSumExp"};
+    for (int i = 0; i < 10; i++)
+        if (strcmp(names[i], op) == 0)
+            return i;
+    return -1;
+}
+
+/* Reduced-axis mask of @x; false when axes are not known at planning. */
+static bool reduce_axes(const lm_node *n, loom_tensor *const *in, const loom_tensor *x, bool *mask,
+                        bool *noop)
+{
+    *noop = false;
+    int cnt = 0;
+    const int64_t *ax = NULL;
+    int64_t tmp[MAX_RANK];
+    if (n->n_in >= 2 && n->in[1] >= 0) {
+        const loom_tensor *t = in[1];
+        if (!t || !t->data || t->dtype != LOOM_DTYPE_INT64 || t->rank > 1 ||
+            lm_tensor_count(t) > MAX_RANK)
+            return false;
+        cnt = (int)lm_tensor_count(t);
+        for (int i = 0; i < cnt; i++)
+            tmp[i] = ((const int64_t *)t->data)[i];
+        ax = tmp;
+    } else if (n->n_in == 1) {
+        const lm_attr *a = lm_node_attr(n, "axes");
+        if (a && a->type == LM_ATTR_INTS) {
+            cnt = a->n;
+            ax = a->ints;
+        }
+    } else {
+        return false;
+    }
+    for (int d = 0; d < x->rank; d++)
+        mask[d] = cnt == 0;
+    if (cnt == 0 && attr_int(n, "noop_with_empty_axes", 0)) {
+        *noop = true;
+        for (int d = 0; d < x->rank; d++)
+            mask[d] = false;
+        return true;
+    }
+    for (int i = 0; i < cnt; i++) {
+        int64_t a = ax[i] < 0 ? ax[i] + x->rank : ax[i];
+        if (a < 0 || a >= x->rank)
+            return false;
+        mask[a] = true;
+    }
+    return true;
+}
+
+static bool sup_reduce(const lm_node *n, loom_tensor *const *in)
+{
+    bool mask[MAX_RANK], noop;
+    if (n->n_in < 1 || n->n_in > 2 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 1)
+        return false;
+    return reduce_code(n->op_type) >= 0 && reduce_axes(n, in, in[0], mask, &noop);
+}
+
+static loom_status low_reduce(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    loom_tensor *in[2] = {(loom_tensor *)x, NULL};
+    if (n->n_in >= 2)
+        in[1] = (loom_tensor *)lm_clb_const(b, n->in[1]);
+    bool mask[MAX_RANK], noop;
+    reduce_axes(n, in, x, mask, &noop);
+    if (noop)
+        return low_view(b, n);
+    int64_t st[MAX_RANK];
+    strides_of(x, st);
+    int meta[3 + 4 * MAX_RANK], nk = 0, nr = 0;
+    int kd[MAX_RANK], ks[MAX_RANK], rd[MAX_RANK], rs[MAX_RANK];
+    int64_t outn = 1, count = 1;
+    for (int d = 0; d < x->rank; d++) {
+        if (mask[d]) {
+            rd[nr] = (int)x->dims[d];
+            rs[nr++] = (int)st[d];
+            count *= x->dims[d];
+        } else {
+            kd[nk] = (int)x->dims[d];
+            ks[nk++] = (int)st[d];
+            outn *= x->dims[d];
+        }
+    }
+    int m = 0;
+    meta[m++] = nk;
+    for (int i = 0; i < nk; i++)
+        meta[m++] = kd[i];
+    for (int i = 0; i < nk; i++)
+        meta[m++] = ks[i];
+    meta[m++] = nr;
+    for (int i = 0; i < nr; i++)
+        meta[m++] = rd[i];
+    for (int i = 0; i < nr; i++)
+        meta[m++] = rs[i];
+    cl_mem mm = upload_ints(b, meta, m);
+    cl_kernel k = lm_clb_kernel(b, "reduce_f32");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, outn);
+    lm_cl_arg_mem(&a, mm);
+    lm_cl_arg_int(&a, count);
+    lm_cl_arg_int(&a, reduce_code(n->op_type));
+    lm_clb_launch1d(b, k, outn);
+    return lm_clb_error(b);
+}
+
+/* ---- data movement ---- */
+
+static bool sup_concat(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in < 1 || !one_output(n) || !has_attr(n, "axis"))
+        return false;
+    for (int i = 0; i < n->n_in; i++)
+        if (!is_f32(in[i]) || in[i]->rank != in[0]->rank || in[i]->rank < 1)
+            return false;
+    int64_t axis = attr_int(n, "axis", 0);
+    return axis >= -in[0]->rank && axis < in[0]->rank;
+}
+
+static loom_status low_concat(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *y = lm_clb_shape(b, n->out[0]);
+    int64_t axis = attr_int(n, "axis", 0);
+    if (axis < 0)
+        axis += y->rank;
+    int64_t outer = prod(y->dims, 0, (int)axis), out_inner = prod(y->dims, (int)axis, y->rank);
+    cl_mem ym = lm_clb_out(b, n->out[0]);
+    int64_t off = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        const loom_tensor *x = lm_clb_shape(b, n->in[i]);
+        int64_t inner = prod(x->dims, (int)axis, x->rank);
+        int64_t dims[2] = {outer, inner}, src[2] = {inner, 1}, dst[2] = {out_inner, 1};
+        strided_copy(b, lm_clb_in(b, n->in[i]), 0, ym, off, 2, dims, src, dst);
+        off += inner;
+    }
+    return lm_clb_error(b);
+}
+
+static bool sup_transpose(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]))
+        return false;
+    const lm_attr *p = lm_node_attr(n, "perm");
+    if (!p)
+        return true;
+    if (p->n != in[0]->rank)
+        return false;
+    bool seen[MAX_RANK] = {false};
+    for (int i = 0; i < p->n; i++) {
+        if (p->ints[i] < 0 || p->ints[i] >= p->n || seen[p->ints[i]])
+            return false;
+        seen[p->ints[i]] = true;
+    }
+    return true;
+}
+
+static loom_status low_transpose(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *y = lm_clb_shape(b, n->out[0]);
+    const lm_attr *p = lm_node_attr(n, "perm");
+    int64_t xs[MAX_RANK], ys[MAX_RANK], src[MAX_RANK];
+    strides_of(x, xs);
+    strides_of(y, ys);
+    for (int d = 0; d < x->rank; d++)
+        src[d] = xs[p ? p->ints[d] : x->rank - 1 - d];
+    strided_copy(b, lm_clb_in(b, n->in[0]), 0, lm_clb_out(b, n->out[0]), 0, y->rank, y->dims, src,
+                 ys);
+    return lm_clb_error(b);
+}
+
+/* Slice parameters per axis of @x: start and step; false when not constant. */
+static bool slice_params(const lm_node *n, loom_tensor *const *in, const loom_tensor *x,
+                         int64_t *start, int64_t *step)
+{
+    int r = x->rank, cnt;
+    int64_t s[MAX_RANK], e[MAX_RANK], ax[MAX_RANK], sp[MAX_RANK];
+    for (int d = 0; d < r; d++) {
+        start[d] = 0;
+        step[d] = 1;
+    }
+    if (n->opset < 10) {
+        const lm_attr *as = lm_node_attr(n, "starts"), *ae = lm_node_attr(n, "ends"),
+                      *aa = lm_node_attr(n, "axes");
+        if (!as || !ae || as->n != ae->n || as->n > r || (aa && aa->n != as->n))
+            return false;
+        cnt = as->n;
+        for (int i = 0; i < cnt; i++) {
+            s[i] = as->ints[i];
+            e[i] = ae->ints[i];
+            ax[i] = aa ? aa->ints[i] : i;
+            sp[i] = 1;
+        }
+    } else {
+        if (n->n_in < 3)
+            return false;
+        const loom_tensor *t[4] = {in[1], in[2], n->n_in > 3 ? in[3] : NULL,
+                                   n->n_in > 4 ? in[4] : NULL};
+        for (int i = 0; i < 4; i++) {
+            bool present = i < 2 || (n->n_in > i + 1 && n->in[i + 1] >= 0);
+            if (!present)
+                continue;
+            if (!t[i] || !t[i]->data || t[i]->rank != 1 ||
+                (t[i]->dtype != LOOM_DTYPE_INT64 && t[i]->dtype != LOOM_DTYPE_INT32))
+                return false;
+        }
+        cnt = (int)t[0]->dims[0];
+        if (cnt > r || t[1]->dims[0] != cnt || (t[2] && n->in[3] >= 0 && t[2]->dims[0] != cnt) ||
+            (t[3] && n->in[4] >= 0 && t[3]->dims[0] != cnt))
+            return false;
+        for (int i = 0; i < cnt; i++) {
+            s[i] = lm_tensor_get_i64(t[0], i);
+            e[i] = lm_tensor_get_i64(t[1], i);
+            ax[i] = t[2] && n->in[3] >= 0 ? lm_tensor_get_i64(t[2], i) : i;
+            sp[i] = t[3] && n->in[4] >= 0 ? lm_tensor_get_i64(t[3], i) : 1;
+        }
+    }
+    bool seen[MAX_RANK] = {false};
+    for (int i = 0; i < cnt; i++) {
+        int64_t a = ax[i] < 0 ? ax[i] + r : ax[i];
+        if (a < 0 || a >= r || seen[a] || sp[i] == 0)
+            return false;
+        seen[a] = true;
+        int64_t dim = x->dims[a], st = s[i];
+        if (st < 0)
+            st = st < -dim ? 0 : st + dim;
+        if (sp[i] > 0)
+            st = st > dim ? dim : st;
+        else
+            st = st > dim - 1 ? dim - 1 : st;
+        start[a] = st;
+        step[a] = sp[i];
+        (void)e;
+    }
+    return true;
+}
+
+static bool sup_slice(const lm_node *n, loom_tensor *const *in)
+{
+    int64_t start[MAX_RANK], step[MAX_RANK];
+    return n->n_in >= 1 && one_output(n) && is_f32(in[0]) && in[0]->rank >= 1 &&
+           slice_params(n, in, in[0], start, step);
+}
+
+static loom_status low_slice(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *y = lm_clb_shape(b, n->out[0]);
+    loom_tensor *in[5] = {(loom_tensor *)x, NULL, NULL, NULL, NULL};
+    for (int i = 1; i < n->n_in && i < 5; i++)
+        in[i] = (loom_tensor *)lm_clb_const(b, n->in[i]);
+    int64_t start[MAX_RANK], step[MAX_RANK], xs[MAX_RANK], ys[MAX_RANK], src[MAX_RANK];
+    slice_params(n, in, x, start, step);
+    strides_of(x, xs);
+    strides_of(y, ys);
+    int64_t off = 0;
+    for (int d = 0; d < x->rank; d++) {
+        off += start[d] * xs[d];
+        src[d] = xs[d] * step[d];
+    }
+    strided_copy(b, lm_clb_in(b, n->in[0]), off, lm_clb_out(b, n->out[0]), 0, y->rank, y->dims, src,
+                 ys);
+    return lm_clb_error(b);
+}
+
+static bool sup_expand(const lm_node *n, loom_tensor *const *in)
+{
+    return n->n_in == 2 && one_output(n) && is_f32(in[0]);
+}
+
+static loom_status low_expand(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *y = lm_clb_shape(b, n->out[0]);
+    int64_t xs[MAX_RANK], ys[MAX_RANK], src[MAX_RANK];
+    strides_of(x, xs);
+    strides_of(y, ys);
+    int off = y->rank - x->rank;
+    for (int d = 0; d < y->rank; d++) {
+        int sd = d - off;
+        src[d] = sd < 0 || x->dims[sd] == 1 ? 0 : xs[sd];
+    }
+    strided_copy(b, lm_clb_in(b, n->in[0]), 0, lm_clb_out(b, n->out[0]), 0, y->rank, y->dims, src,
+                 ys);
+    return lm_clb_error(b);
+}
+
+/* ---- Resize ---- */
+
+typedef struct resize_p {
+    int coord, mode, nearest;
+    float sh, sw;
+} resize_p;
+
+static bool resize_params(const lm_node *n, loom_tensor *const *in, const loom_tensor *x,
+                          resize_p *p)
+{
+    if (!is_f32(x) || x->rank != 4 || n->opset < 11)
+        return false;
+    const char *mode = attr_str(n, "mode", "nearest");
+    const char *ct = attr_str(n, "coordinate_transformation_mode", "half_pixel");
+    const char *nm = attr_str(n, "nearest_mode", "round_prefer_floor");
+    if (strcmp(mode, "nearest") == 0)
+        p->mode = 0;
+    else if (strcmp(mode, "linear") == 0)
+        p->mode = 1;
+    else
+        return false;
+    static const char *const cts[] = {"half_pixel", "pytorch_half_pixel", "align_corners",
+                                      "asymmetric", "tf_half_pixel_for_nn"};
+    p->coord = -1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(ct, cts[i]) == 0)
+            p->coord = i;
+    static const char *const nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+    p->nearest = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(nm, nms[i]) == 0)
+            p->nearest = i;
+    if (p->coord < 0 || p->nearest < 0 || (p->coord == 4 && p->mode != 0))
+        return false;
+    if (attr_int(n, "antialias", 0) || attr_int(n, "exclude_outside", 0) || has_attr(n, "axes"))
+        return false;
+    if (strcmp(attr_str(n, "keep_aspect_ratio_policy", "stretch"), "stretch") != 0)
+        return false;
+    const loom_tensor *scales = n->n_in > 2 && n->in[2] >= 0 ? in[2] : NULL;
+    const loom_tensor *sizes = n->n_in > 3 && n->in[3] >= 0 ? in[3] : NULL;
+    if (scales && lm_tensor_count(scales) == 0)
+        scales = NULL;
+    if (scales) {
+        if (!scales->data || scales->dtype != LOOM_DTYPE_FLOAT || lm_tensor_count(scales) != 4)
+            return false;
+        const float *s = scales->data;
+        if (s[0] != 1.0f || s[1] != 1.0f || !(s[2] > 0) || !(s[3] > 0))
+            return false;
+        p->sh = s[2];
+        p->sw = s[3];
+        return true;
+    }
+    if (!sizes || !sizes->data || sizes->dtype != LOOM_DTYPE_INT64 || lm_tensor_count(sizes) != 4)
+        return false;
+    const int64_t *z = sizes->data;
+    if (z[0] != x->dims[0] || z[1] != x->dims[1] || z[2] < 1 || z[3] < 1 || x->dims[2] < 1 ||
+        x->dims[3] < 1)
+        return false;
+    p->sh = (float)z[2] / (float)x->dims[2];
+    p->sw = (float)z[3] / (float)x->dims[3];
+    return true;
+}
+
+static bool sup_resize(const lm_node *n, loom_tensor *const *in)
+{
+    resize_p p;
+    return n->n_in >= 2 && one_output(n) && resize_params(n, in, in[0], &p);
+}
+
+static loom_status low_resize(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *y = lm_clb_shape(b, n->out[0]);
+    loom_tensor *in[4] = {(loom_tensor *)x, NULL, NULL, NULL};
+    for (int i = 1; i < n->n_in && i < 4; i++)
+        in[i] = (loom_tensor *)lm_clb_const(b, n->in[i]);
+    resize_p p;
+    resize_params(n, in, x, &p);
+    int64_t cnt = lm_tensor_count(y);
+    cl_kernel k = lm_clb_kernel(b, "resize2d_f32");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, cnt);
+    lm_cl_arg_int(&a, x->dims[2]);
+    lm_cl_arg_int(&a, x->dims[3]);
+    lm_cl_arg_int(&a, y->dims[2]);
+    lm_cl_arg_int(&a, y->dims[3]);
+    lm_cl_arg_float(&a, p.sh);
+    lm_cl_arg_float(&a, p.sw);
+    lm_cl_arg_int(&a, p.coord);
+    lm_cl_arg_int(&a, p.mode);
+    lm_cl_arg_int(&a, p.nearest);
+    lm_clb_launch1d(b, k, cnt);
+    return lm_clb_error(b);
+}
+
+/* ---- the table ---- */
+
+typedef struct op_entry {
+    const char *op;
+    supports_fn supports;
+    lower_fn lower;
+} op_entry;
+
+static const op_entry ops[] = {
+    {"Gemm", sup_gemm, low_gemm},
+    {"MatMul", sup_matmul, low_matmul},
+    {"Conv", sup_conv, low_conv},
+    {"MaxPool", sup_pool, low_pool},
+    {"AveragePool", sup_pool, low_pool},
+    {"GlobalAveragePool", sup_global_pool, low_global_pool},
+    {"GlobalMaxPool", sup_global_pool, low_global_pool},
+    {"BatchNormalization", sup_batchnorm, low_batchnorm},
+    {"Softmax", sup_softmax, low_softmax},
+    {"LogSoftmax", sup_softmax, low_softmax},
+    {"Clip", sup_clip, low_clip},
+    {"Add", sup_binary, low_binary},
+    {"Sub", sup_binary, low_binary},
+    {"Mul", sup_binary, low_binary},
+    {"Div", sup_binary, low_binary},
+    {"Pow", sup_binary, low_binary},
+    {"Max", sup_binary, low_binary},
+    {"Min", sup_binary, low_binary},
+    {"Sum", sup_binary, low_binary},
+    {"Mean", sup_binary, low_binary},
+    {"PRelu", sup_binary, low_binary},
+    {"Concat", sup_concat, low_concat},
+    {"Transpose", sup_transpose, low_transpose},
+    {"Slice", sup_slice, low_slice},
+    {"Expand", sup_expand, low_expand},
+    {"Resize", sup_resize, low_resize},
+    {"Reshape", sup_view, low_view},
+    {"Flatten", sup_view, low_view},
+    {"Squeeze", sup_view, low_view},
+    {"Unsqueeze", sup_view, low_view},
+    {"Identity", sup_view, low_view},
+    {"Dropout", sup_view, low_view},
+};
+
+static const op_entry *find_op(const lm_node *n)
+{
+    if (n->domain[0] != '\0')
+        return NULL;
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (strcmp(ops[i].op, n->op_type) == 0)
+            return &ops[i];
+    if (find_act(n->op_type) || reduce_code(n->op_type) >= 0)
+        return NULL; /* handled below */
+    return NULL;
+}
+
+bool lm_cl_supports(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->domain[0] != '\0')
+        return false;
+    const op_entry *e = find_op(n);
+    if (e)
+        return e->supports(n, in);
+    if (reduce_code(n->op_type) >= 0)
+        return sup_reduce(n, in);
+    if (find_act(n->op_type))
+        return sup_unary(n, in);
+    return false;
+}
+
+loom_status lm_cl_lower(lm_cl_builder *b, const lm_node *n)
+{
+    const op_entry *e = find_op(n);
+    if (e)
+        return e->lower(b, n);
+    if (reduce_code(n->op_type) >= 0)
+        return low_reduce(b, n);
+    return low_unary(b, n);
+}

@@ -1,0 +1,574 @@
+/*
+ * segment.c - compiles a segment into a fixed list of kernel launches and runs
+ * it. Everything that can be done once per plan is done at compile: constants
+ * are uploaded, every value gets a buffer (intermediates share buffers once
+ * their last reader is done, and come from the device's pool), and each
+ * launch gets a kernel object of its own with its arguments already set. A
+ * run then only writes the inputs, enqueues the launches back to back on an
+ * in-order queue (so each waits for the one before without a host round
+ * trip), reads the outputs and waits once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "opencl.h"
+
+typedef struct launch {
+    cl_kernel k; /* NULL: a buffer copy */
+    cl_uint dim;
+    size_t gws[3], lws[3];
+    bool has_lws;
+    cl_mem src, dst; /* copy */
+    size_t src_off, dst_off, bytes;
+} launch;
+
+typedef struct slot {
+    cl_mem mem;
+    size_t size;
+    int live;    /* values using it whose last reader has not been lowered yet */
+    bool pinned; /* segment boundary or constant: never shared */
+    bool pooled; /* came from / goes back to the device pool */
+} slot;
+
+typedef struct cl_segment {
+    lm_cl_device *dev;
+    pthread_mutex_t lock; /* Protects q and the buffers: one run at a time */
+    cl_command_queue q;
+    int n_launch, cap_launch;
+    launch *launches;
+    int n_slots, cap_slots;
+    slot *slots;
+    int n_in, n_out;
+    cl_mem *in_mem, *out_mem;
+    size_t *in_bytes, *out_bytes;
+} cl_segment;
+
+struct lm_cl_builder {
+    cl_segment *sg;
+    const lm_segment_desc *d;
+    int *slot_of;  /* per value: slot index, -1 */
+    int *last_use; /* per value: last node (segment position) reading it */
+    int pos;       /* node being lowered */
+    int *temps;    /* scratch slots of the node being lowered */
+    int n_temps, cap_temps;
+    loom_status status;
+};
+
+/* ---- device buffer pool ---- */
+
+cl_mem lm_cl_pool_get(lm_cl_device *dev, size_t size)
+{
+    pthread_mutex_lock(&dev->lock);
+    int best = -1;
+    for (int i = 0; i < dev->n_pool; i++) /* smallest that fits, wasting at most half */
+        if (dev->pool[i].size >= size && dev->pool[i].size / 2 <= size &&
+            (best < 0 || dev->pool[i].size < dev->pool[best].size))
+            best = i;
+    cl_mem m = NULL;
+    if (best >= 0) {
+        m = dev->pool[best].mem;
+        dev->pool[best] = dev->pool[--dev->n_pool];
+    }
+    pthread_mutex_unlock(&dev->lock);
+    if (!m) {
+        cl_int err = 0;
+        m = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, size, NULL, &err);
+    }
+    return m;
+}
+
+void lm_cl_pool_put(lm_cl_device *dev, cl_mem mem, size_t size)
+{
+    pthread_mutex_lock(&dev->lock);
+    if (dev->n_pool == dev->cap_pool) {
+        int cap = dev->cap_pool ? 2 * dev->cap_pool : 32;
+        lm_cl_pooled *grown = realloc(dev->pool, sizeof(*grown) * (size_t)cap);
+        if (!grown) {
+            pthread_mutex_unlock(&dev->lock);
+            clReleaseMemObject(mem);
+            return;
+        }
+        dev->pool = grown;
+        dev->cap_pool = cap;
+    }
+    dev->pool[dev->n_pool++] = (lm_cl_pooled){mem, size};
+    pthread_mutex_unlock(&dev->lock);
+}
+
+/* ---- builder ---- */
+
+loom_status lm_clb_fail(lm_cl_builder *b, cl_int err, const char *what)
+{
+    if (!b->status)
+        b->status = lm_error(LOOM_ERR_RUNTIME, "%s failed (OpenCL error %d)", what, (int)err);
+    return b->status;
+}
+
+loom_status lm_clb_error(lm_cl_builder *b)
+{
+    return b->status;
+}
+
+size_t lm_clb_max_wg(lm_cl_builder *b)
+{
+    return b->sg->dev->info.max_wg;
+}
+
+const loom_tensor *lm_clb_shape(lm_cl_builder *b, int v)
+{
+    return v >= 0 ? b->d->shape[v] : NULL;
+}
+
+const loom_tensor *lm_clb_const(lm_cl_builder *b, int v)
+{
+    return v >= 0 ? b->d->constant[v] : NULL;
+}
+
+static size_t value_bytes(lm_cl_builder *b, int v)
+{
+    const loom_tensor *t = b->d->shape[v];
+    size_t n = t ? (size_t)lm_tensor_count(t) * loom_dtype_size(t->dtype) : 0;
+    return n ? n : 4; /* OpenCL has no empty buffers */
+}
+
+static int new_slot(lm_cl_builder *b, size_t size, bool pinned)
+{
+    cl_segment *sg = b->sg;
+    /* Reuse a dead intermediate's buffer of this segment when big enough. */
+    if (!pinned)
+        for (int i = 0; i < sg->n_slots; i++)
+            if (!sg->slots[i].pinned && sg->slots[i].live == 0 && sg->slots[i].size >= size &&
+                sg->slots[i].size / 2 <= size) {
+                sg->slots[i].live = 1;
+                return i;
+            }
+    if (sg->n_slots == sg->cap_slots) {
+        int cap = sg->cap_slots ? 2 * sg->cap_slots : 16;
+        slot *grown = realloc(sg->slots, sizeof(slot) * (size_t)cap);
+        if (!grown) {
+            b->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+            return -1;
+        }
+        sg->slots = grown;
+        sg->cap_slots = cap;
+    }
+    cl_mem m = lm_cl_pool_get(sg->dev, size);
+    if (!m) {
+        lm_clb_fail(b, CL_MEM_OBJECT_ALLOCATION_FAILURE, "clCreateBuffer");
+        return -1;
+    }
+    sg->slots[sg->n_slots] = (slot){m, size, 1, pinned, true};
+    return sg->n_slots++;
+}
+
+cl_mem lm_clb_upload(lm_cl_builder *b, const void *data, size_t bytes)
+{
+    cl_segment *sg = b->sg;
+    if (b->status)
+        return NULL;
+    if (sg->n_slots == sg->cap_slots) {
+        int cap = sg->cap_slots ? 2 * sg->cap_slots : 16;
+        slot *grown = realloc(sg->slots, sizeof(slot) * (size_t)cap);
+        if (!grown) {
+            b->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+            return NULL;
+        }
+        sg->slots = grown;
+        sg->cap_slots = cap;
+    }
+    cl_int err = 0;
+    float dummy = 0;
+    cl_mem m = clCreateBuffer(sg->dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                              bytes ? bytes : 4, bytes ? (void *)data : &dummy, &err);
+    if (!m) {
+        lm_clb_fail(b, err, "uploading a constant");
+        return NULL;
+    }
+    sg->slots[sg->n_slots++] = (slot){m, bytes, 1, true, false};
+    return m;
+}
+
+cl_mem lm_clb_in(lm_cl_builder *b, int v)
+{
+    if (b->status || v < 0)
+        return NULL;
+    if (b->slot_of[v] >= 0)
+        return b->sg->slots[b->slot_of[v]].mem;
+    const loom_tensor *c = b->d->constant[v];
+    if (!c) {
+        b->status = lm_error(LOOM_ERR_RUNTIME, "value '%s' has no buffer", b->d->g->values[v].name);
+        return NULL;
+    }
+    /* Constants are uploaded once, when the first kernel needs them. */
+    cl_mem m = lm_clb_upload(b, c->data, c->nbytes);
+    if (m)
+        b->slot_of[v] = b->sg->n_slots - 1;
+    return m;
+}
+
+cl_mem lm_clb_out(lm_cl_builder *b, int v)
+{
+    if (b->status || v < 0)
+        return NULL;
+    if (b->slot_of[v] >= 0) /* a segment output: pinned at compile start */
+        return b->sg->slots[b->slot_of[v]].mem;
+    int s = new_slot(b, value_bytes(b, v), false);
+    if (s < 0)
+        return NULL;
+    b->slot_of[v] = s;
+    return b->sg->slots[s].mem;
+}
+
+void lm_clb_alias(lm_cl_builder *b, int out, int in)
+{
+    if (b->status)
+        return;
+    if (!lm_clb_in(b, in))
+        return;
+    int s = b->slot_of[in];
+    if (b->slot_of[out] >= 0) { /* the alias is a segment output: copy into its buffer */
+        lm_clb_copy(b, b->sg->slots[s].mem, 0, b->sg->slots[b->slot_of[out]].mem, 0,
+                    value_bytes(b, out));
+        return;
+    }
+    b->slot_of[out] = s;
+    b->sg->slots[s].live++;
+}
+
+cl_mem lm_clb_scratch(lm_cl_builder *b, size_t bytes)
+{
+    if (b->status)
+        return NULL;
+    int s = new_slot(b, bytes ? bytes : 4, false);
+    if (s < 0)
+        return NULL;
+    if (b->n_temps == b->cap_temps) {
+        int cap = b->cap_temps ? 2 * b->cap_temps : 8;
+        int *grown = realloc(b->temps, sizeof(int) * (size_t)cap);
+        if (!grown) {
+            b->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+            return NULL;
+        }
+        b->temps = grown;
+        b->cap_temps = cap;
+    }
+    b->temps[b->n_temps++] = s;
+    return b->sg->slots[s].mem;
+}
+
+static launch *add_launch(lm_cl_builder *b)
+{
+    cl_segment *sg = b->sg;
+    if (sg->n_launch == sg->cap_launch) {
+        int cap = sg->cap_launch ? 2 * sg->cap_launch : 16;
+        launch *grown = realloc(sg->launches, sizeof(launch) * (size_t)cap);
+        if (!grown) {
+            b->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+            return NULL;
+        }
+        sg->launches = grown;
+        sg->cap_launch = cap;
+    }
+    launch *l = &sg->launches[sg->n_launch++];
+    memset(l, 0, sizeof(*l));
+    return l;
+}
+
+/* Kernels are owned by the segment's launch list from creation on, so that a
+ * failure half-way through lowering releases them with the segment. */
+static cl_kernel make_kernel(lm_cl_builder *b, cl_program prog, const char *name)
+{
+    if (b->status)
+        return NULL;
+    cl_int err = 0;
+    cl_kernel k = clCreateKernel(prog, name, &err);
+    if (!k) {
+        lm_clb_fail(b, err, name);
+        return NULL;
+    }
+    launch *l = add_launch(b);
+    if (!l) {
+        clReleaseKernel(k);
+        return NULL;
+    }
+    l->k = k;
+    l->dim = 0; /* not launched until lm_clb_launch fills it */
+    return k;
+}
+
+cl_kernel lm_clb_kernel(lm_cl_builder *b, const char *name)
+{
+    return make_kernel(b, b->sg->dev->ops_prog, name);
+}
+
+cl_kernel lm_clb_gemm_kernel(lm_cl_builder *b, const lm_cl_gemm_cfg **cfg)
+{
+    *cfg = &b->sg->dev->gemm;
+    return make_kernel(b, b->sg->dev->gemm_prog, "gemm_f32");
+}
+
+void lm_clb_launch(lm_cl_builder *b, cl_kernel k, cl_uint dim, const size_t *gws, const size_t *lws)
+{
+    if (b->status || !k)
+        return;
+    cl_segment *sg = b->sg;
+    for (int i = sg->n_launch - 1; i >= 0; i--) {
+        launch *l = &sg->launches[i];
+        if (l->k != k)
+            continue;
+        for (cl_uint d = 0; d < dim; d++) {
+            l->gws[d] = gws[d];
+            if (gws[d] == 0) { /* empty output: nothing to run */
+                l->dim = 0;
+                return;
+            }
+            l->lws[d] = lws ? lws[d] : 1;
+        }
+        l->dim = dim;
+        l->has_lws = lws != NULL;
+        return;
+    }
+}
+
+void lm_clb_launch1d(lm_cl_builder *b, cl_kernel k, int64_t n)
+{
+    size_t wg = lm_clb_max_wg(b) >= 64 ? 64 : 1;
+    size_t g = (size_t)((n + (int64_t)wg - 1) / (int64_t)wg) * wg;
+    lm_clb_launch(b, k, 1, &g, &wg);
+}
+
+void lm_clb_copy(lm_cl_builder *b, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off,
+                 size_t bytes)
+{
+    if (b->status || !bytes)
+        return;
+    launch *l = add_launch(b);
+    if (!l)
+        return;
+    l->src = src;
+    l->dst = dst;
+    l->src_off = src_off;
+    l->dst_off = dst_off;
+    l->bytes = bytes;
+}
+
+void lm_cl_arg_mem(lm_cl_args *a, cl_mem m)
+{
+    if (!a->b->status && !m)
+        a->b->status = lm_error(LOOM_ERR_RUNTIME, "kernel argument %u has no buffer", a->i);
+    cl_int err = clSetKernelArg(a->k, a->i++, sizeof(m), &m);
+    if (err && a->k)
+        lm_clb_fail(a->b, err, "clSetKernelArg");
+}
+
+void lm_cl_arg_int(lm_cl_args *a, int64_t v)
+{
+    cl_int x = (cl_int)v;
+    cl_int err = clSetKernelArg(a->k, a->i++, sizeof(x), &x);
+    if (err && a->k)
+        lm_clb_fail(a->b, err, "clSetKernelArg");
+}
+
+void lm_cl_arg_float(lm_cl_args *a, float v)
+{
+    cl_int err = clSetKernelArg(a->k, a->i++, sizeof(v), &v);
+    if (err && a->k)
+        lm_clb_fail(a->b, err, "clSetKernelArg");
+}
+
+/* ---- device ops ---- */
+
+static bool cl_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in)
+{
+    (void)dev;
+    return lm_cl_supports(n, in);
+}
+
+static void release_segment(cl_segment *sg)
+{
+    for (int i = 0; i < sg->n_launch; i++)
+        if (sg->launches[i].k)
+            clReleaseKernel(sg->launches[i].k);
+    for (int i = 0; i < sg->n_slots; i++) {
+        if (sg->slots[i].pooled)
+            lm_cl_pool_put(sg->dev, sg->slots[i].mem, sg->slots[i].size);
+        else
+            clReleaseMemObject(sg->slots[i].mem);
+    }
+    if (sg->q)
+        clReleaseCommandQueue(sg->q);
+    pthread_mutex_destroy(&sg->lock);
+    free(sg->launches);
+    free(sg->slots);
+    free(sg->in_mem);
+    free(sg->out_mem);
+    free(sg->in_bytes);
+    free(sg->out_bytes);
+    free(sg);
+}
+
+static void cl_release(lm_device *dev, void *state)
+{
+    (void)dev;
+    if (state)
+        release_segment(state);
+}
+
+static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **state)
+{
+    lm_cl_device *dev = (lm_cl_device *)base;
+    *state = NULL;
+    pthread_mutex_lock(&dev->lock);
+    loom_status s = lm_cl_device_ready_locked(dev);
+    pthread_mutex_unlock(&dev->lock);
+    if (s)
+        return s;
+    cl_segment *sg = calloc(1, sizeof(*sg));
+    if (!sg)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    sg->dev = dev;
+    sg->n_in = d->n_inputs;
+    sg->n_out = d->n_outputs;
+    pthread_mutex_init(&sg->lock, NULL);
+    int nv = d->g->n_values;
+    lm_cl_builder b = {.sg = sg, .d = d};
+    b.slot_of = malloc(sizeof(int) * (size_t)nv);
+    b.last_use = malloc(sizeof(int) * (size_t)nv);
+    sg->in_mem = calloc((size_t)d->n_inputs + 1, sizeof(cl_mem));
+    sg->out_mem = calloc((size_t)d->n_outputs + 1, sizeof(cl_mem));
+    sg->in_bytes = calloc((size_t)d->n_inputs + 1, sizeof(size_t));
+    sg->out_bytes = calloc((size_t)d->n_outputs + 1, sizeof(size_t));
+    cl_int err = 0;
+    sg->q = clCreateCommandQueue(dev->ctx, dev->id, 0, &err);
+    if (!b.slot_of || !b.last_use || !sg->in_mem || !sg->out_mem || !sg->in_bytes ||
+        !sg->out_bytes) {
+        s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        goto out;
+    }
+    if (!sg->q) {
+        s = lm_error(LOOM_ERR_RUNTIME, "clCreateCommandQueue failed (%d)", (int)err);
+        goto out;
+    }
+    for (int v = 0; v < nv; v++)
+        b.slot_of[v] = b.last_use[v] = -1;
+    for (int k = 0; k < d->n_nodes; k++) {
+        const lm_node *n = &d->g->nodes[d->nodes[k]];
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] >= 0)
+                b.last_use[n->in[i]] = k;
+    }
+    /* Boundary values get buffers of their own for the segment's lifetime. */
+    for (int i = 0; i < d->n_inputs; i++) {
+        int v = d->inputs[i], sl = new_slot(&b, value_bytes(&b, v), true);
+        if (sl < 0)
+            break;
+        b.slot_of[v] = sl;
+        sg->in_mem[i] = sg->slots[sl].mem;
+        sg->in_bytes[i] = value_bytes(&b, v);
+    }
+    for (int o = 0; o < d->n_outputs && !b.status; o++) {
+        int v = d->outputs[o];
+        if (b.slot_of[v] < 0) {
+            int sl = new_slot(&b, value_bytes(&b, v), true);
+            if (sl < 0)
+                break;
+            b.slot_of[v] = sl;
+        }
+    }
+    for (int k = 0; k < d->n_nodes && !b.status; k++) {
+        const lm_node *n = &d->g->nodes[d->nodes[k]];
+        b.pos = k;
+        b.n_temps = 0;
+        if ((s = lm_cl_lower(&b, n)) || (s = b.status)) {
+            lm_error_prefix("node '%s' (%s)", n->name, n->op_type);
+            goto out;
+        }
+        /* Scratch and values read for the last time free their buffers for
+         * the nodes after this one (the queue runs in order). */
+        for (int t = 0; t < b.n_temps; t++)
+            sg->slots[b.temps[t]].live--;
+        for (int i = 0; i < n->n_in; i++) {
+            int v = n->in[i];
+            if (v >= 0 && b.last_use[v] == k && b.slot_of[v] >= 0) {
+                b.last_use[v] = -2; /* count a value read twice by this node once */
+                slot *sl = &sg->slots[b.slot_of[v]];
+                if (!sl->pinned && sl->live > 0)
+                    sl->live--;
+            }
+        }
+    }
+    if ((s = b.status))
+        goto out;
+    for (int o = 0; o < d->n_outputs; o++) {
+        int v = d->outputs[o];
+        sg->out_mem[o] = sg->slots[b.slot_of[v]].mem;
+        sg->out_bytes[o] = value_bytes(&b, v);
+    }
+out:
+    free(b.slot_of);
+    free(b.last_use);
+    free(b.temps);
+    if (s) {
+        release_segment(sg);
+        return s;
+    }
+    *state = sg;
+    return LOOM_OK;
+}
+
+static loom_status cl_run(lm_device *base, void *state, loom_tensor *const *in,
+                          loom_tensor *const *out)
+{
+    cl_segment *sg = state;
+    cl_int err = CL_SUCCESS;
+    const char *what = "";
+    pthread_mutex_lock(&sg->lock);
+    for (int i = 0; i < sg->n_in && !err; i++) {
+        size_t n = in[i]->nbytes < sg->in_bytes[i] ? in[i]->nbytes : sg->in_bytes[i];
+        if (n)
+            err = clEnqueueWriteBuffer(sg->q, sg->in_mem[i], CL_FALSE, 0, n, in[i]->data, 0, NULL,
+                                       NULL);
+        what = "clEnqueueWriteBuffer";
+    }
+    for (int i = 0; i < sg->n_launch && !err; i++) {
+        const launch *l = &sg->launches[i];
+        if (l->k && l->dim) {
+            err = clEnqueueNDRangeKernel(sg->q, l->k, l->dim, NULL, l->gws,
+                                         l->has_lws ? l->lws : NULL, 0, NULL, NULL);
+            what = "clEnqueueNDRangeKernel";
+        } else if (!l->k) {
+            err = clEnqueueCopyBuffer(sg->q, l->src, l->dst, l->src_off, l->dst_off, l->bytes, 0,
+                                      NULL, NULL);
+            what = "clEnqueueCopyBuffer";
+        }
+    }
+    for (int o = 0; o < sg->n_out && !err; o++) {
+        size_t n = out[o]->nbytes < sg->out_bytes[o] ? out[o]->nbytes : sg->out_bytes[o];
+        if (n)
+            err = clEnqueueReadBuffer(sg->q, sg->out_mem[o], CL_FALSE, 0, n, out[o]->data, 0, NULL,
+                                      NULL);
+        what = "clEnqueueReadBuffer";
+    }
+    /* The one host synchronisation of the run; also after a failed enqueue,
+     * so no command still points at the caller's memory when we return. */
+    cl_int ferr = clFinish(sg->q);
+    if (!err && ferr) {
+        err = ferr;
+        what = "clFinish";
+    }
+    pthread_mutex_unlock(&sg->lock);
+    if (err)
+        return lm_error(LOOM_ERR_RUNTIME, "%s: %s failed (OpenCL error %d)", base->name, what,
+                        (int)err);
+    return LOOM_OK;
+}
+
+const lm_device_ops lm_cl_device_ops = {
+    .supports = cl_supports,
+    .compile = cl_compile,
+    .run = cl_run,
+    .release = cl_release,
+    .destroy = lm_cl_device_destroy,
+};

@@ -1,0 +1,183 @@
+/*
+ * tune.c - picks gemm.cl's tile for a device: at first use each candidate is
+ * built and timed on a 512^3 product, and the winner is written to the cache
+ * directory beside the program binaries, so later starts read it and build
+ * (load) only that variant. LOOM_OPENCL_GEMM=TSM,TSN,TSK,WPTM,WPTN forces one.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "opencl.h"
+
+/* Small tiles suit GPUs' many lanes; on PoCL (CPUs) each work-item is a
+ * vector lane, so large per-item blocks (8x8) in big tiles win. */
+static const lm_cl_gemm_cfg all_candidates[] = {
+    {32, 32, 16, 4, 4}, {64, 64, 16, 8, 8},  {64, 64, 8, 8, 4},    {32, 64, 16, 4, 8},
+    {16, 64, 16, 2, 8}, {128, 64, 16, 8, 8}, {128, 128, 16, 8, 8}, {64, 64, 32, 8, 8},
+};
+
+static bool cfg_valid(const lm_cl_device *dev, const lm_cl_gemm_cfg *c)
+{
+    if (c->tsm % c->wptm || c->tsn % c->wptn)
+        return false;
+    int threads = (c->tsm / c->wptm) * (c->tsn / c->wptn);
+    if (threads <= 0 || (size_t)threads > dev->info.max_wg)
+        return false;
+    if ((c->tsk * c->tsm) % threads || (c->tsk * c->tsn) % threads)
+        return false;
+    uint64_t local = (uint64_t)c->tsk * (uint64_t)(c->tsm + c->tsn) * 4;
+    return local <= dev->info.local_mem;
+}
+
+int lm_cl_gemm_candidates(const lm_cl_device *dev, lm_cl_gemm_cfg *out, int max)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof(all_candidates) / sizeof(all_candidates[0]); i++)
+        if (n < max && cfg_valid(dev, &all_candidates[i]))
+            out[n++] = all_candidates[i];
+    return n;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+cl_int lm_cl_gemm_enqueue(cl_command_queue q, cl_kernel k, const lm_cl_gemm_cfg *c, int M, int N,
+                          int K, cl_mem A, cl_mem B, cl_mem C, cl_event *ev)
+{
+    int zero = 0, one = 1;
+    float fone = 1.0f, fzero = 0.0f;
+    cl_int err = 0;
+    cl_uint i = 0;
+#define SET(v) err |= clSetKernelArg(k, i++, sizeof(v), &(v))
+    SET(M), SET(N), SET(K);
+    SET(A), SET(zero), SET(K), SET(zero);
+    SET(B), SET(zero), SET(N), SET(zero);
+    SET(C), SET(zero), SET(N), SET(zero);
+    SET(C), SET(zero), SET(zero), SET(one), SET(zero); /* bias unused: beta = 0 */
+    SET(fone), SET(fzero), SET(zero), SET(fzero), SET(fzero);
+#undef SET
+    if (err)
+        return CL_INVALID_KERNEL_ARGS;
+    size_t lws[3] = {(size_t)(c->tsn / c->wptn), (size_t)(c->tsm / c->wptm), 1};
+    size_t gws[3] = {(size_t)((N + c->tsn - 1) / c->tsn) * lws[0],
+                     (size_t)((M + c->tsm - 1) / c->tsm) * lws[1], 1};
+    return clEnqueueNDRangeKernel(q, k, 3, NULL, gws, lws, 0, NULL, ev);
+}
+
+/* Seconds per 512^3 product with @cfg; a negative value when it fails. */
+static double time_cfg(lm_cl_device *dev, const lm_cl_gemm_cfg *cfg, cl_program *prog)
+{
+    enum { n = 512 };
+    if (lm_cl_gemm_program(dev, cfg, prog))
+        return -1;
+    cl_int err = 0;
+    cl_kernel k = clCreateKernel(*prog, "gemm_f32", &err);
+    cl_command_queue q = clCreateCommandQueue(dev->ctx, dev->id, 0, &err);
+    size_t bytes = sizeof(float) * n * n;
+    float *host = malloc(bytes);
+    cl_mem m[3] = {0};
+    double best = -1;
+    if (!k || !q || !host)
+        goto out;
+    for (int i = 0; i < n * n; i++)
+        host[i] = (float)((i * 7) % 13) * 0.125f - 0.75f;
+    for (int i = 0; i < 3; i++)
+        if (!(m[i] = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, bytes, host,
+                                    &err)))
+            goto out;
+    /* The first run includes the driver's per-kernel compile (PoCL); not timed. */
+    if (lm_cl_gemm_enqueue(q, k, cfg, n, n, n, m[0], m[1], m[2], NULL) || clFinish(q))
+        goto out;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now_s();
+        if (lm_cl_gemm_enqueue(q, k, cfg, n, n, n, m[0], m[1], m[2], NULL) || clFinish(q))
+            goto out;
+        double t = now_s() - t0;
+        if (best < 0 || t < best)
+            best = t;
+    }
+out:
+    for (int i = 0; i < 3; i++)
+        if (m[i])
+            clReleaseMemObject(m[i]);
+    free(host);
+    if (q)
+        clReleaseCommandQueue(q);
+    if (k)
+        clReleaseKernel(k);
+    return best;
+}
+
+static bool parse_cfg(const char *s, lm_cl_gemm_cfg *c)
+{
+    return s && sscanf(s, "%d,%d,%d,%d,%d", &c->tsm, &c->tsn, &c->tsk, &c->wptm, &c->wptn) == 5;
+}
+
+loom_status lm_cl_gemm_setup(lm_cl_device *dev)
+{
+    lm_cl_gemm_cfg cand[8], cfg;
+    int nc = lm_cl_gemm_candidates(dev, cand, 8);
+    if (!nc)
+        return lm_error(LOOM_ERR_UNSUPPORTED, "%s: no GEMM tile fits (work-group %zu)",
+                        dev->base.name, dev->info.max_wg);
+    if (parse_cfg(getenv("LOOM_OPENCL_GEMM"), &cfg)) {
+        if (!cfg_valid(dev, &cfg))
+            return lm_error(LOOM_ERR_INVALID_ARGUMENT, "LOOM_OPENCL_GEMM tile is not valid on %s",
+                            dev->base.name);
+        dev->gemm = cfg;
+        return lm_cl_gemm_program(dev, &cfg, &dev->gemm_prog);
+    }
+    char path[4200] = "";
+    const char *dir = lm_cl_cache_dir();
+    if (dir) {
+        snprintf(path, sizeof(path), "%s/opencl-gemm-%016" PRIx64 ".txt", dir,
+                 lm_cl_device_key(dev));
+        FILE *f = fopen(path, "r");
+        char line[128] = "";
+        if (f) {
+            bool ok = fgets(line, sizeof(line), f) && parse_cfg(line, &cfg) && cfg_valid(dev, &cfg);
+            fclose(f);
+            if (ok) {
+                dev->gemm = cfg;
+                return lm_cl_gemm_program(dev, &cfg, &dev->gemm_prog);
+            }
+        }
+    }
+    const char *t = getenv("LOOM_OPENCL_TUNE");
+    int best = 0;
+    double best_t = -1;
+    if (!(t && strcmp(t, "0") == 0)) {
+        for (int i = 0; i < nc; i++) {
+            cl_program p = NULL;
+            double s = time_cfg(dev, &cand[i], &p);
+            if (p)
+                clReleaseProgram(p);
+            if (getenv("LOOM_OPENCL_LOG"))
+                fprintf(stderr, "loom: opencl: %s: gemm tile %d,%d,%d,%d,%d: %.3f ms\n",
+                        dev->base.name, cand[i].tsm, cand[i].tsn, cand[i].tsk, cand[i].wptm,
+                        cand[i].wptn, s * 1e3);
+            if (s > 0 && (best_t < 0 || s < best_t)) {
+                best_t = s;
+                best = i;
+            }
+        }
+    }
+    dev->gemm = cand[best];
+    if (path[0] && best_t > 0) {
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fprintf(f, "%d,%d,%d,%d,%d\n", cand[best].tsm, cand[best].tsn, cand[best].tsk,
+                    cand[best].wptm, cand[best].wptn);
+            fclose(f);
+        }
+    }
+    return lm_cl_gemm_program(dev, &dev->gemm, &dev->gemm_prog);
+}
