@@ -24,8 +24,8 @@
  *
  * Requantization (one rounding, round half to EVEN, like ONNX's QLinear ops):
  *   y = clamp(y_zp + round_half_even(acc * mult / 2^shift), act_min, act_max)
- * with acc = sum + bias saturated to int32, mult in [2^30, 2^31) (or 0) and
- * shift in [1, 63]. loom_rq_from_scale() converts a float scale (x_scale *
+ * with acc = sum + bias saturated to int32, mult in [0, 2^31) (normally
+ * [2^30, 2^31)) and shift in [1, 63]. loom_rq_from_scale() converts a float scale (x_scale *
  * w_scale[c] / y_scale, computed in float exactly as the CPU backend does) to
  * (mult, shift) without loss: a float's 24-bit mantissa fits in mult, so the
  * only rounding is the final one. ReLU and clamps fuse as act_min/act_max in
@@ -138,7 +138,7 @@ struct loom_cu_hdr {
 
 /**
  * struct loom_rq - one requantization entry (the table is an array of these)
- * @mult: fixed-point multiplier, 0 or in [2^30, 2^31)
+ * @mult: fixed-point multiplier, in [2^30, 2^31) for a normal scale, >= 0
  * @shift: right shift, 1..63
  */
 struct loom_rq {
@@ -278,12 +278,17 @@ LOOM_CU_STATIC_ASSERT(sizeof(struct loom_cu_qadd_desc) == 104, "qadd layout");
 
 /* --------------------------------------------------- requantization */
 
-/* round_half_even(p / 2^shift), shift in [1, 63] (two's complement, arithmetic >>). */
+/*
+ * round_half_even(p / 2^shift), shift in [1, 63] (two's complement, arithmetic
+ * >>). A shift outside 1..63 is taken as 63, so a table rewritten under a
+ * running CU cannot make this undefined.
+ */
 static inline int64_t loom_rq_round_shift(int64_t p, int32_t shift)
 {
-    uint64_t half = 1ull << (shift - 1);
+    uint32_t s = (uint32_t)shift - 1u > 62u ? 63u : (uint32_t)shift;
+    uint64_t half = 1ull << (s - 1);
     uint64_t rem = (uint64_t)p & ((half << 1) - 1);
-    int64_t q = p >> shift;
+    int64_t q = p >> s;
 
     if (rem > half || (rem == half && (q & 1)))
         q++;
@@ -312,6 +317,9 @@ int loom_rq_pair_from_scales(double a_scale, double b_scale, int32_t *a_mult, in
                              int32_t *shift);
 /* The clamp for an output type (y_u8) with or without fused ReLU. */
 void loom_rq_act_range(int y_u8, int relu, int32_t y_zp, int32_t *act_min, int32_t *act_max);
+
+/* 0 when every entry has mult >= 0 and shift in [1, 63] (the card checks tables). */
+int loom_rq_check(const struct loom_rq *rq, uint32_t count);
 
 /* Descriptor headers, filled in: the host sets the rest. */
 void loom_cu_hdr_init(struct loom_cu_hdr *h, uint32_t kind, uint32_t size, uint32_t flags);

@@ -49,9 +49,10 @@ module:
 		echo "built $(BUILD)/kmod/host/loom.ko for $$(uname -r)"; \
 	else echo "module: no headers for $$(uname -r) (install linux-headers-$$(uname -r))"; fi
 
-$(BUILD)/bin/loom-cardsim: tools/loom-cardsim/cardsim.c hls/card/loom_card.c hls/card/loom_card.h kernel/loom_card_if.h
+# The card model with the int8 CUs: HLS_CARD_SRC from mk/fpga-hw.mk.
+$(BUILD)/bin/loom-cardsim: tools/loom-cardsim/cardsim.c $(HLS_CARD_SRC) $(HLS_HDRS)
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ tools/loom-cardsim/cardsim.c hls/card/loom_card.c
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ tools/loom-cardsim/cardsim.c $(HLS_CARD_SRC) -lm
 
 loom-cardsim: $(BUILD)/bin/loom-cardsim
 
@@ -69,11 +70,10 @@ $(BUILD)/tests/kernel/loom_test: tests/kernel/loom_test.c kernel/uapi/loom_accel
 		-o $@ tests/kernel/loom_test.c
 
 # The card model on the host, under ASan/UBSan.
-$(BUILD)/tests/kernel/card_model_test: tests/kernel/card_model_test.c hls/card/loom_card.c \
-		hls/card/loom_card.h kernel/loom_card_if.h
+$(BUILD)/tests/kernel/card_model_test: tests/kernel/card_model_test.c $(HLS_CARD_SRC) $(HLS_HDRS)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined \
-		-fno-sanitize-recover=undefined -o $@ tests/kernel/card_model_test.c hls/card/loom_card.c
+		-fno-sanitize-recover=undefined -o $@ tests/kernel/card_model_test.c $(HLS_CARD_SRC) -lm
 
 kernel-tests: $(BUILD)/tests/kernel/loom_test $(BUILD)/tests/kernel/card_model_test
 

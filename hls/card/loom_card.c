@@ -1,5 +1,6 @@
-/* The Loom card's command processor and its simple CUs (see loom_card.h). */
+/* The Loom card's command processor and its CUs (see loom_card.h). */
 #include "loom_card.h"
+#include "../loom_cu.h"
 
 #include <endian.h>
 #include <string.h>
@@ -140,7 +141,7 @@ static uint32_t do_program(struct loom_card *c, const struct loom_card_cmd *cmd)
     for (i = 0; i < n; i++) {
         memcpy(&kind, bs + 8 + 4 * i, 4);
         kind = le32toh(kind);
-        if (kind < LOOM_SIM_CU_NOOP || kind > LOOM_SIM_CU_VADD)
+        if (kind < LOOM_CU_KIND_MIN || kind > LOOM_CU_KIND_MAX)
             return LOOM_CPL_BAD_BITSTREAM;
         c->cu_kind[i] = kind;
     }
@@ -154,21 +155,95 @@ static uint32_t do_program(struct loom_card *c, const struct loom_card_cmd *cmd)
     return LOOM_CPL_OK;
 }
 
-static uint32_t do_start_cu(struct loom_card *c, const struct loom_card_cmd *cmd)
+/* A device range that must also be @align-aligned (a power of two). */
+static uint8_t *dev_ptr_aligned(struct loom_card *c, uint64_t addr, uint64_t len, uint32_t align)
+{
+    return addr & (align - 1) ? NULL : dev_ptr(c, addr, len);
+}
+
+/*
+ * An int8 CU (QGEMM, QCONV, POOL, QADD): copy its descriptor out of device
+ * memory once (the CU reads only the copy), check it and every range it
+ * implies, then run the CU. The cycle model fills *cycles.
+ */
+static uint32_t run_int8_cu(struct loom_card *c, uint32_t kind, const uint64_t *a, uint32_t nargs,
+                            uint64_t *cycles)
+{
+    union {
+        struct loom_cu_hdr hdr;
+        struct loom_cu_qgemm_desc qgemm;
+        struct loom_cu_qconv_desc qconv;
+        struct loom_cu_pool_desc pool;
+        struct loom_cu_qadd_desc qadd;
+    } d;
+    uint32_t size = loom_cu_desc_size(kind), i;
+    struct loom_cu_extent ext;
+    const struct loom_rq *rq = NULL;
+    const struct loom_cu_quant *q = NULL;
+    uint8_t *buf[LOOM_CU_MAX_BUFS] = {0};
+    const uint8_t *src;
+
+    if (nargs < 1)
+        return LOOM_CPL_BAD_COMMAND;
+    src = dev_ptr_aligned(c, a[0], size, 8);
+    if (!src)
+        return LOOM_CPL_ERROR;
+    memcpy(&d, src, size);
+    if (loom_cu_check(kind, &d, size, &ext, NULL))
+        return LOOM_CPL_ERROR;
+    if (nargs != loom_cu_nargs(kind, d.hdr.flags))
+        return LOOM_CPL_BAD_COMMAND;
+    for (i = 0; i < ext.nbufs; i++) {
+        buf[i] = dev_ptr_aligned(c, a[1 + i], ext.bytes[i], ext.align[i]);
+        if (!buf[i])
+            return LOOM_CPL_ERROR;
+    }
+    if (kind == LOOM_CU_KIND_QGEMM)
+        q = &d.qgemm.q;
+    else if (kind == LOOM_CU_KIND_QCONV)
+        q = &d.qconv.q;
+    else if (kind == LOOM_CU_KIND_POOL)
+        q = &d.pool.q;
+    if (q && ext.rq_bytes) {
+        rq = (const struct loom_rq *)dev_ptr_aligned(c, q->rq_addr, ext.rq_bytes, 4);
+        if (!rq || loom_rq_check(rq, q->rq_count))
+            return LOOM_CPL_ERROR;
+    }
+    switch (kind) {
+    case LOOM_CU_KIND_QGEMM:
+        loom_cu_qgemm(&d.qgemm, rq, buf[0], buf[1], (const int32_t *)buf[3], buf[2]);
+        break;
+    case LOOM_CU_KIND_QCONV:
+        loom_cu_qconv(&d.qconv, rq, buf[0], buf[1], (const int32_t *)buf[3], buf[2]);
+        break;
+    case LOOM_CU_KIND_POOL:
+        loom_cu_pool(&d.pool, rq, buf[0], buf[1]);
+        break;
+    case LOOM_CU_KIND_QADD:
+        loom_cu_qadd(&d.qadd, buf[0], buf[1], buf[2]);
+        break;
+    }
+    *cycles = loom_cu_cycles(kind, &d, a, nargs);
+    return LOOM_CPL_OK;
+}
+
+static uint32_t do_start_cu(struct loom_card *c, const struct loom_card_cmd *cmd, uint64_t *cycles)
 {
     uint32_t cu = le32toh(cmd->cu_index), nargs = le16toh(cmd->nargs);
     uint64_t a[LOOM_CMD_MAX_ARGS];
     uint8_t *dst, *src, *src2;
-    uint32_t i;
+    uint32_t i, kind;
 
     if (cu >= c->num_cus || nargs > LOOM_CMD_MAX_ARGS)
         return LOOM_CPL_BAD_COMMAND;
     for (i = 0; i < nargs; i++)
         a[i] = le64toh(cmd->args[i]);
-    switch (c->cu_kind[cu]) {
-    case LOOM_SIM_CU_NOOP:
+    kind = c->cu_kind[cu];
+    switch (kind) {
+    case LOOM_CU_KIND_NOOP:
+        *cycles = loom_cu_cycles(kind, NULL, a, nargs);
         return LOOM_CPL_OK;
-    case LOOM_SIM_CU_MEMCPY:
+    case LOOM_CU_KIND_MEMCPY:
         if (nargs < 3)
             return LOOM_CPL_BAD_COMMAND;
         dst = dev_ptr(c, a[0], a[2]);
@@ -176,8 +251,9 @@ static uint32_t do_start_cu(struct loom_card *c, const struct loom_card_cmd *cmd
         if (!dst || !src)
             return LOOM_CPL_ERROR;
         memmove(dst, src, a[2]);
+        *cycles = loom_cu_cycles(kind, NULL, a, nargs);
         return LOOM_CPL_OK;
-    case LOOM_SIM_CU_VADD:
+    case LOOM_CU_KIND_VADD:
         if (nargs < 4 || a[3] > (c->size / 4))
             return LOOM_CPL_BAD_COMMAND;
         dst = dev_ptr(c, a[0], a[3] * 4);
@@ -193,7 +269,13 @@ static uint32_t do_start_cu(struct loom_card *c, const struct loom_card_cmd *cmd
             x = htole32(le32toh(x) + le32toh(y));
             memcpy(dst + 4 * i, &x, 4);
         }
+        *cycles = loom_cu_cycles(kind, NULL, a, nargs);
         return LOOM_CPL_OK;
+    case LOOM_CU_KIND_QGEMM:
+    case LOOM_CU_KIND_QCONV:
+    case LOOM_CU_KIND_POOL:
+    case LOOM_CU_KIND_QADD:
+        return run_int8_cu(c, kind, a, nargs, cycles);
     }
     return LOOM_CPL_BAD_COMMAND;
 }
@@ -203,6 +285,7 @@ int loom_card_take(struct loom_card *c, struct loom_card_cpl *cpl)
     uint32_t head = loom_card_reg_read(c, LOOM_REG_CMD_HEAD);
     uint32_t tail = loom_card_reg_read(c, LOOM_REG_CMD_TAIL);
     struct loom_card_cmd cmd;
+    uint64_t cycles = 1;
     uint32_t status;
 
     if (head == tail)
@@ -222,7 +305,7 @@ int loom_card_take(struct loom_card *c, struct loom_card_cpl *cpl)
             status = do_program(c, &cmd);
             break;
         case LOOM_OP_START_CU:
-            status = do_start_cu(c, &cmd);
+            status = do_start_cu(c, &cmd, &cycles);
             break;
         case LOOM_OP_RESET_CUS:
             status = LOOM_CPL_OK;
@@ -238,7 +321,7 @@ int loom_card_take(struct loom_card *c, struct loom_card_cpl *cpl)
     loom_card_reg_write(c, LOOM_REG_ERRORS, (uint32_t)c->errors);
     cpl->seqno = cmd.seqno;
     cpl->status = htole32(status);
-    cpl->cycles = htole64(1);
+    cpl->cycles = htole64(cycles);
     return 1;
 }
 

@@ -1,8 +1,10 @@
 /*
  * The Loom card model: the command processor a card's firmware (or
- * loom-cardsim) runs over the card window, with a no-op CU and the
- * memcpy/vadd CUs. Plain C with no OS calls, so the simulator uses it now
- * and the runtime's emulated card later.
+ * loom-cardsim, or the runtime's emulated card) runs over the card window.
+ * START_CU runs the CU kinds of hls/loom_cu.h: no-op, memcpy, vadd and the
+ * int8 QGEMM/QCONV/POOL/QADD (hls/cu_*.c), and the completion's cycles come
+ * from the cycle model (hls/cu_cycles.c). Plain C with no OS calls. Link
+ * with $(HLS_CARD_SRC) from mk/fpga-hw.mk.
  */
 #ifndef LOOM_CARD_H
 #define LOOM_CARD_H
