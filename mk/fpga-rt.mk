@@ -1,0 +1,63 @@
+# mk/fpga-rt.mk - the runtime's FPGA backend (runtime/fpga/), its tests and
+# the Fashion-MNIST model. Included by the top-level Makefile.
+#
+#   make fpga-test     shims, device and loomctl on the emulated card (TEST_SUITES)
+#   make fpga-mnist    train (cached), quantize, compare the emulated card with fp32
+#   make fpga-qemu     the int8 model through loom.ko + loom-cardsim in QEMU
+
+DEPS_PACKAGES += libdrm-dev libxrt-dev dataset-fashion-mnist
+
+DRM_CFLAGS := $(shell pkg-config --cflags libdrm 2>/dev/null || echo -I/usr/include/libdrm)
+HAVE_XRT   := $(wildcard /usr/include/xrt/xrt/xrt_device.h)
+
+# The backend, the card model it emulates, the CUs (one implementation with
+# cardsim and the HLS sources) and the kernel's hardened xclbin parser.
+FPGA_RT_SRC := $(sort $(wildcard runtime/fpga/*.c)) hls/card/loom_card.c \
+               $(sort $(wildcard hls/*.c)) kernel/loom_xclbin.c
+RUNTIME_OBJ += $(FPGA_RT_SRC:%.c=$(BUILD)/obj/%.o)
+LDLIBS      += -ldrm -ldl
+
+$(BUILD)/obj/runtime/fpga/%.o $(BUILD)/obj/kernel/%.o $(BUILD)/obj/hls/%.o: \
+    CPPFLAGS += $(DRM_CFLAGS)
+# XRT's C API headers, when libxrt-dev is there (the shim loads XRT with dlopen).
+$(BUILD)/obj/runtime/fpga/shim_xrt.o: CPPFLAGS += $(if $(HAVE_XRT),-DLOOM_HAVE_XRT -I/usr/include/xrt)
+$(BUILD)/obj/runtime/fpga/cards.o: \
+    CPPFLAGS += -DLOOM_BUILD_BITSTREAM_DIR='"$(abspath $(BUILD))/bitstreams"' \
+                -DLOOM_BITSTREAM_DIR='"$(PREFIX)/share/loom/bitstreams"'
+
+# ---------------------------------------------------------------- tests
+
+.PHONY: fpga-test fpga-mnist fpga-qemu
+TEST_SUITES += fpga-test fpga-mnist
+
+# The emulated card's default xclbin (fpga-hw builds it with loom-xclbin).
+FPGA_XCLBIN ?= $(BUILD)/bitstreams/loom-emu.xclbin
+
+$(BUILD)/tests/fpga/test_fpga: tests/fpga/test_fpga.c $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/unit/lib/*.c)) $(LIBLOOM_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+fpga-test: $(BUILD)/tests/fpga/test_fpga $(FPGA_XCLBIN)
+	@LOOM_XCLBIN=$(FPGA_XCLBIN) $(BUILD)/tests/fpga/test_fpga
+
+$(BUILD)/tests/fpga/fmnist_eval: tests/fpga/fmnist_eval.c $(LIBLOOM_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Fashion-MNIST: train once (cached under $(BUILD)/fmnist), quantize with
+# loomctl, run all 10,000 test images on the emulated card.
+FMNIST := $(BUILD)/fmnist
+
+$(FMNIST)/fashion_mnist.onnx: tests/models/train_fashion_mnist.py
+	@mkdir -p $(FMNIST)
+	@/usr/bin/python3 tests/models/train_fashion_mnist.py $(FMNIST) 2>&1 | grep -v -i warning
+
+$(FMNIST)/fashion_mnist_int8.onnx: $(FMNIST)/fashion_mnist.onnx $(BUILD)/bin/loomctl
+	@$(BUILD)/bin/loomctl quantize $< --calibrate $(FMNIST)/calib -o $@
+
+fpga-mnist: $(FMNIST)/fashion_mnist_int8.onnx $(BUILD)/tests/fpga/fmnist_eval $(FPGA_XCLBIN)
+	@LOOM_XCLBIN=$(FPGA_XCLBIN) $(BUILD)/tests/fpga/fmnist_eval --emulated 1 --device card:0 \
+	    --int8 $(FMNIST)/fashion_mnist_int8.onnx --fp32 $(FMNIST)/fashion_mnist.onnx \
+	    --images $(FMNIST)/t10k-images.u8 --labels $(FMNIST)/t10k-labels.u8
