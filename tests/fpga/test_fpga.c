@@ -371,6 +371,62 @@ static void test_chain_runs_as_one_segment(void **state)
     print_message("# chain of 3 convs: %lld off by one step\n", (long long)d);
 }
 
+/* Q (CPU) -> two convs on the card -> DQ (CPU): the segment's small output is made
+ * in the host arena before the segment reads its large input; the two must
+ * not share bytes (they once did, zeroing part of the input). */
+static void test_segment_output_does_not_clobber_input(void **state)
+{
+    (void)state;
+    int64_t xd[4] = {8, 4, 16, 16}, wd[4] = {2, 4, 1, 1};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_FLOAT, 4, xd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    float s1 = 0.01f, s2 = 0.02f, ws = 0.01f;
+    ob_init_f32(m, "s1", 0, NULL, &s1);
+    ob_init_f32(m, "s2", 0, NULL, &s2);
+    ob_init_f32(m, "ws", 0, NULL, &ws);
+    scalar_u8(m, "z", LOOM_DTYPE_UINT8, 128);
+    scalar_u8(m, "wz", LOOM_DTYPE_INT8, 0);
+    int8_t w[8] = {50, -20, 30, 10, -40, 60, 5, -5};
+    ob_init_raw(m, "w", LOOM_DTYPE_INT8, 4, wd, w, sizeof(w));
+    int64_t w0d[4] = {4, 4, 1, 1};
+    int8_t w0[16] = {60, 0, 0, 0, 0, 60, 0, 0, 0, 0, 60, 0, 0, 0, 0, 60};
+    ob_init_raw(m, "w0", LOOM_DTYPE_INT8, 4, w0d, w0, sizeof(w0));
+    ob_add_node(m, "QuantizeLinear", "x,s1,z", "xq");
+    ob_add_node(m, "QLinearConv", "xq,s1,z,w0,ws,wz,s1,z", "hq");
+    ob_node *n = ob_add_node(m, "QLinearConv", "hq,s1,z,w,ws,wz,s2,z", "yq");
+    int64_t st[2] = {4, 4};
+    ob_attr_ints(m, n, "strides", 2, st);
+    ob_add_node(m, "DequantizeLinear", "yq,s2,z", "y");
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    ob_free(m);
+    loom_context *cpu = context("cpu", -1, 0), *card = context("card:0", 1, 0);
+    loom_model *mc, *mf;
+    assert_int_equal(loom_model_load_memory(cpu, buf, len, "cpu", &mc), LOOM_OK);
+    assert_int_equal(loom_model_load_memory(card, buf, len, "card", &mf), LOOM_OK);
+    free(buf);
+    float *xv = malloc(sizeof(float) * 8 * 4 * 256);
+    for (int i = 0; i < 8 * 4 * 256; i++)
+        xv[i] = (float)((int)(rnd() % 200) - 100) / 100.0f;
+    loom_tensor *x, *yc, *yf;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, xv, sizeof(float) * 8 * 4 * 256, &x),
+                     LOOM_OK);
+    assert_int_equal(loom_model_run(mc, &x, 1, &yc, 1), LOOM_OK);
+    assert_int_equal(loom_model_run(mf, &x, 1, &yf, 1), LOOM_OK);
+    const float *a = loom_tensor_data(yc), *b = loom_tensor_data(yf);
+    for (int64_t i = 0; i < loom_tensor_count(yc); i++)
+        assert_true(a[i] - b[i] <= 0.0401f && b[i] - a[i] <= 0.0401f); /* two steps */
+    loom_tensor_destroy(yc);
+    loom_tensor_destroy(yf);
+    loom_tensor_destroy(x);
+    free(xv);
+    loom_model_destroy(mc);
+    loom_model_destroy(mf);
+    loom_context_destroy(cpu);
+    loom_context_destroy(card);
+}
+
 typedef struct thread_arg {
     loom_model *model;
     const uint8_t *want;
@@ -479,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_qlinearmatmul),
         cmocka_unit_test(test_int8_maxpool_and_max_exact),
         cmocka_unit_test(test_chain_runs_as_one_segment),
+        cmocka_unit_test(test_segment_output_does_not_clobber_input),
         cmocka_unit_test(test_concurrent_runs_agree),
         cmocka_unit_test(test_unsupported_falls_back_or_fails_closed),
     };
