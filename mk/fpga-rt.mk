@@ -27,7 +27,7 @@ $(BUILD)/obj/runtime/fpga/cards.o: \
 
 # ---------------------------------------------------------------- tests
 
-.PHONY: fpga-test fpga-mnist fpga-qemu
+.PHONY: fpga-test fpga-mnist fpga-qemu fpga-e2e
 TEST_SUITES += fpga-test fpga-mnist
 
 # The emulated card's default xclbin (fpga-hw builds it with loom-xclbin).
@@ -61,3 +61,44 @@ fpga-mnist: $(FMNIST)/fashion_mnist_int8.onnx $(BUILD)/tests/fpga/fmnist_eval $(
 	@LOOM_XCLBIN=$(FPGA_XCLBIN) $(BUILD)/tests/fpga/fmnist_eval --emulated 1 --device card:0 \
 	    --int8 $(FMNIST)/fashion_mnist_int8.onnx --fp32 $(FMNIST)/fashion_mnist.onnx \
 	    --images $(FMNIST)/t10k-images.u8 --labels $(FMNIST)/t10k-labels.u8
+
+# ---------------------------------------------------------------- end to end in QEMU
+# A static fmnist_eval (libloom without the OpenCL backend: the guest has no
+# ICD loader), the int8 model, test images and the emulated card's logits for
+# them, into $(FPGA_E2E); tests/kernel/run-qemu.sh puts that directory into
+# the guest's initramfs and init.sh runs its run.sh against card 0.
+FPGA_E2E       := $(BUILD)/tests/fpga/e2e
+FPGA_E2E_COUNT := 200
+FPGA_E2E_BATCH := 50
+GUEST_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out runtime/opencl/%,$(RUNTIME_SRC)) \
+               $(FPGA_RT_SRC) tests/fpga/no_opencl.c tests/fpga/fmnist_eval.c) \
+             $(BUILD)/obj/gen/onnx.pb-c.o
+
+$(BUILD)/tests/fpga/fmnist_eval.static: $(GUEST_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -static -o $@ $^ -lprotobuf-c -ldrm -lm -lpthread -ldl 2>&1 | \
+	    grep -v -e 'statically linked applications requires at runtime' -e 'in function' || true
+	@test -x $@
+
+$(FPGA_E2E)/.stamp: $(BUILD)/tests/fpga/fmnist_eval.static $(BUILD)/tests/fpga/fmnist_eval \
+                    $(FMNIST)/fashion_mnist_int8.onnx $(FPGA_XCLBIN) tests/fpga/e2e-run.sh
+	@mkdir -p $(FPGA_E2E)
+	@cp $(BUILD)/tests/fpga/fmnist_eval.static $(FPGA_E2E)/fmnist_eval
+	@cp $(FMNIST)/fashion_mnist_int8.onnx $(FPGA_E2E)/model.onnx
+	@cp $(FPGA_XCLBIN) $(FPGA_E2E)/loom-emu.xclbin
+	@cp tests/fpga/e2e-run.sh $(FPGA_E2E)/run.sh
+	@head -c $$(($(FPGA_E2E_COUNT) * 784)) $(FMNIST)/t10k-images.u8 > $(FPGA_E2E)/images.u8
+	@printf 'COUNT=%s\nBATCH=%s\n' $(FPGA_E2E_COUNT) $(FPGA_E2E_BATCH) > $(FPGA_E2E)/params.sh
+	@LOOM_XCLBIN=$(FPGA_XCLBIN) LOOM_NO_XRT=1 $(BUILD)/tests/fpga/fmnist_eval --emulated 1 \
+	    --device card:0 --int8 $(FPGA_E2E)/model.onnx --images $(FPGA_E2E)/images.u8 \
+	    --count $(FPGA_E2E_COUNT) --batch $(FPGA_E2E_BATCH) --write $(FPGA_E2E)/expected.bin >/dev/null
+	@touch $@
+
+fpga-e2e: $(FPGA_E2E)/.stamp
+check-kernel: fpga-e2e
+
+# Only the QEMU run on one kernel (6.1), for working on the end-to-end test.
+fpga-qemu: deps-kernel fpga-e2e
+	@$(MAKE) --no-print-directory -s -j2 $(BUILD)/kmod/6.1/loom.ko kernel-tests loom-cardsim
+	@sh tests/kernel/run-qemu.sh 6.1 $(BUILD) | grep -E 'fpga\.|^not ok|# 6.1'

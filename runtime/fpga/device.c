@@ -36,6 +36,7 @@ typedef struct fpga_device {
     pthread_mutex_t lock;                 /* Protects programmed and cu_of_kind. */
     int programmed;                       /* 0 not yet tried, 1 ok, -1 failed */
     int cu_of_kind[LOOM_CU_KIND_MAX + 1]; /* a CU index per kind, -1 if none */
+    uint64_t runs, commands, cycles;      /* totals, updated atomically */
 } fpga_device;
 
 /* ------------------------------------------------------------ programming */
@@ -713,12 +714,25 @@ static loom_status fd_run(lm_device *dev, void *state, loom_tensor *const *in,
     }
     sg->cycles = cycles;
     pthread_mutex_unlock(&sg->lock);
+    if (!s) {
+        __atomic_add_fetch(&fd->runs, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&fd->commands, (uint64_t)sg->n_cmds, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&fd->cycles, cycles, __ATOMIC_RELAXED);
+    }
     return s;
 }
 
 static void fd_destroy(lm_device *dev)
 {
     fpga_device *fd = (fpga_device *)dev;
+    /* LOOM_FPGA_STATS=1: what the card did, in the cycle model's time. */
+    if (getenv("LOOM_FPGA_STATS") && fd->runs)
+        fprintf(stderr,
+                "loom: %s: %llu segment runs, %llu commands, %llu card cycles "
+                "(%.3f ms modelled at %u MHz, %.1f us per run)\n",
+                dev->name, (unsigned long long)fd->runs, (unsigned long long)fd->commands,
+                (unsigned long long)fd->cycles, (double)fd->cycles / (LOOM_CU_CLOCK_MHZ * 1e3),
+                LOOM_CU_CLOCK_MHZ, (double)fd->cycles / LOOM_CU_CLOCK_MHZ / (double)fd->runs);
     lm_card_close(fd->card);
     pthread_mutex_destroy(&fd->lock);
     free(fd);

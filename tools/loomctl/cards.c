@@ -54,14 +54,15 @@ void loomctl_examine_cards(void)
                (double)info.mem_total / 1048576.0, (double)info.mem_used / 1048576.0);
         printf("    interface:      %u.%u\n", info.interface_version >> 16,
                info.interface_version & 0xffff);
-        printf("    health:         %s%s%s, %.1f C, %.1f W, heartbeat %u, %llu commands, "
-               "%llu errors, %llu resets\n",
-               info.status & LM_CARD_DEAD    ? "DEAD"
-               : info.status & LM_CARD_READY ? "ready"
-                                             : "not ready",
-               info.status & LM_CARD_PROGRAMMED ? ", programmed" : "", "", info.temp_mc / 1000.0,
-               info.power_mw / 1000.0, info.heartbeat, (unsigned long long)info.commands,
-               (unsigned long long)info.errors, (unsigned long long)info.resets);
+        const char *state = info.status & LM_CARD_DEAD    ? "DEAD"
+                            : info.status & LM_CARD_READY ? "ready"
+                                                          : "not ready";
+        printf(
+            "    health:         %s%s, %.1f C, %.1f W, heartbeat %u, %llu commands, %llu errors, "
+            "%llu resets\n",
+            state, info.status & LM_CARD_PROGRAMMED ? ", programmed" : "", info.temp_mc / 1000.0,
+            info.power_mw / 1000.0, info.heartbeat, (unsigned long long)info.commands,
+            (unsigned long long)info.errors, (unsigned long long)info.resets);
         uuid_str(info.xclbin_uuid, uuid, sizeof(uuid));
         if (info.status & LM_CARD_PROGRAMMED)
             printf("    xclbin:         %s%s%s\n", uuid, info.xclbin[0] ? "  " : "", info.xclbin);
