@@ -109,7 +109,7 @@ static void conv_general(const struct loom_cu_qconv_desc *d, const struct loom_r
                                 }
                             }
                         }
-                        cu_mac_tile(acc, at, bt, kn);
+                        cu_mac_tile(acc, at, bt, kn, tm, tn);
                     }
                     store_tile(d, rq, bias, acc, yn, g * Mg + j0, p0, tm, tn, P);
                 }

@@ -62,7 +62,7 @@ void loom_cu_qgemm(const struct loom_cu_qgemm_desc *d, const struct loom_rq *rq,
                             bt[kk][j] = (int16_t)(j < tn ? cu_ld8(bb, bidx, wu) - wzp : 0);
                         }
                     }
-                    cu_mac_tile(acc, at, bt, kn);
+                    cu_mac_tile(acc, at, bt, kn, tm, tn);
                 }
                 /* Requantize and write the tile back, row by row. */
                 for (uint32_t i = 0; i < tm; i++) {

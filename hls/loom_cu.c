@@ -50,6 +50,37 @@ uint32_t loom_cu_nargs(uint32_t kind, uint32_t flags)
     return 0;
 }
 
+static const struct loom_cu_arg args_memcpy[] = {{"dst", 1}, {"src", 1}, {"bytes", 0}};
+static const struct loom_cu_arg args_vadd[] = {{"out", 1}, {"a", 1}, {"b", 1}, {"n", 0}};
+static const struct loom_cu_arg args_qgemm[] = {
+    {"desc", 1}, {"a", 1}, {"b", 1}, {"y", 1}, {"bias", 1}};
+static const struct loom_cu_arg args_qconv[] = {
+    {"desc", 1}, {"x", 1}, {"w", 1}, {"y", 1}, {"bias", 1}};
+static const struct loom_cu_arg args_pool[] = {{"desc", 1}, {"x", 1}, {"y", 1}};
+static const struct loom_cu_arg args_qadd[] = {{"desc", 1}, {"a", 1}, {"b", 1}, {"y", 1}};
+
+#define ARGS(a) (*n = sizeof(a) / sizeof(a[0]), a)
+
+const struct loom_cu_arg *loom_cu_args(uint32_t kind, uint32_t *n)
+{
+    switch (kind) {
+    case LOOM_CU_KIND_MEMCPY:
+        return ARGS(args_memcpy);
+    case LOOM_CU_KIND_VADD:
+        return ARGS(args_vadd);
+    case LOOM_CU_KIND_QGEMM:
+        return ARGS(args_qgemm);
+    case LOOM_CU_KIND_QCONV:
+        return ARGS(args_qconv);
+    case LOOM_CU_KIND_POOL:
+        return ARGS(args_pool);
+    case LOOM_CU_KIND_QADD:
+        return ARGS(args_qadd);
+    }
+    *n = 0;
+    return NULL;
+}
+
 uint32_t loom_cu_desc_size(uint32_t kind)
 {
     switch (kind) {

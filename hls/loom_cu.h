@@ -105,6 +105,20 @@ uint32_t loom_cu_kind_from_name(const char *name);
 /* Arguments (descriptor included) a START_CU for @kind needs with @flags; 0 if unknown. */
 uint32_t loom_cu_nargs(uint32_t kind, uint32_t flags);
 
+/**
+ * struct loom_cu_arg - one argument of a CU kind, as the xclbin's kernel XML
+ * and CONNECTIVITY describe it (loom-xclbin, the XRT shim)
+ * @name: argument name
+ * @global: 1 for a device address (an AXI master port), 0 for a scalar
+ */
+struct loom_cu_arg {
+    const char *name;
+    int global;
+};
+
+/* The arguments of @kind in START_CU order (bias included); *n gets the count. */
+const struct loom_cu_arg *loom_cu_args(uint32_t kind, uint32_t *n);
+
 /* --------------------------------------------------------- descriptors */
 
 #define LOOM_CU_DESC_MAGIC   0x4455434cu /* "LCUD" */
