@@ -95,6 +95,20 @@ static Onnx__TensorProto *initializer(const qz *q, const char *name)
     return NULL;
 }
 
+/* An initializer by name, also through an Identity (PyTorch's exporter
+ * writes shared weights as Identity(initializer)). */
+static Onnx__TensorProto *weight(const qz *q, const char *name)
+{
+    Onnx__TensorProto *t = initializer(q, name);
+    for (size_t i = 0; !t && i < q->g->n_node; i++) {
+        Onnx__NodeProto *n = q->g->node[i];
+        if (strcmp(n->op_type, "Identity") == 0 && n->n_input == 1 && n->n_output == 1 &&
+            strcmp(n->output[0], name) == 0)
+            t = initializer(q, n->input[0]);
+    }
+    return t;
+}
+
 static int consumers(const qz *q, const char *name, int *only)
 {
     int n = 0;
@@ -175,13 +189,12 @@ static void choose(qz *q)
         bool conv = strcmp(n->op_type, "Conv") == 0, mm = strcmp(n->op_type, "MatMul") == 0;
         if ((!conv && !mm) || n->n_input < 2 || n->n_output < 1)
             continue;
-        Onnx__TensorProto *w = initializer(q, n->input[1]);
+        Onnx__TensorProto *w = weight(q, n->input[1]);
         size_t cnt;
-        if (!w || !float_data(w, &cnt) || w->n_dims != (conv ? 4u : 2u) ||
-            initializer(q, n->input[0]))
+        if (!w || !float_data(w, &cnt) || w->n_dims != (conv ? 4u : 2u) || weight(q, n->input[0]))
             continue;
         if (conv && n->n_input > 2 && n->input[2][0]) {
-            Onnx__TensorProto *b = initializer(q, n->input[2]);
+            Onnx__TensorProto *b = weight(q, n->input[2]);
             if (!b || !float_data(b, &cnt))
                 continue;
         }
@@ -450,7 +463,7 @@ static void emit_dequantize(out_list *o, const act *a, const char *dst)
 static void quantize_weights(qz *q, out_list *o, Onnx__NodeProto *n)
 {
     bool conv = strcmp(n->op_type, "Conv") == 0;
-    Onnx__TensorProto *w = initializer(q, n->input[1]);
+    Onnx__TensorProto *w = weight(q, n->input[1]);
     size_t count;
     const float *wf = float_data(w, &count);
     int axis = conv ? 0 : 1;
@@ -489,7 +502,7 @@ static void quantize_weights(qz *q, out_list *o, Onnx__NodeProto *n)
     if (conv && n->n_input > 2 && n->input[2][0]) {
         /* int32 bias on x_scale * w_scale[c], the scale fuse_qdq expects */
         const act *xa = &q->acts[act_index(q, n->input[0])];
-        Onnx__TensorProto *b = initializer(q, n->input[2]);
+        Onnx__TensorProto *b = weight(q, n->input[2]);
         size_t nb;
         const float *bf = float_data(b, &nb);
         float *bs = xcalloc(nb, sizeof(float));
@@ -574,6 +587,19 @@ static void rewrite(qz *q)
                 emit_dequantize(&o, &q->acts[a], q->acts[a].name);
         }
     }
+    /* Identity nodes left without readers (they fed the float weights) go. */
+    size_t kept = 0;
+    for (size_t k = 0; k < o.n; k++) {
+        Onnx__NodeProto *n = o.nodes[k];
+        bool read = strcmp(n->op_type, "Identity") != 0 || is_graph_output(q, n->output[0]);
+        for (size_t j = 0; j < o.n && !read; j++)
+            for (size_t i = 0; i < o.nodes[j]->n_input; i++)
+                if (strcmp(o.nodes[j]->input[i], n->output[0]) == 0)
+                    read = true;
+        if (read)
+            o.nodes[kept++] = n;
+    }
+    o.n = kept;
     /* Initializers: drop the float weights no node reads any more. */
     for (size_t i = 0; i < g->n_initializer; i++) {
         bool used = false;
