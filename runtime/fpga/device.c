@@ -8,13 +8,14 @@
  * directly follows its producer in a segment it becomes the producer's
  * act_min instead of a command of its own.
  *
- * compile() lays a segment out in two BOs: constants (weights, bias,
- * requantization tables, descriptors; written once per plan) and
- * activations (every non-constant value the segment touches). run() writes
- * the segment's inputs, submits the whole chain of START_CU commands, waits
- * once and reads the outputs back. Concurrent runs of one segment share its
- * activation BO, so a per-segment mutex serializes them; different segments
- * and different cards run in parallel.
+ * compile() lays a segment out in a constants BO (weights, bias,
+ * requantization tables, descriptors; written once per plan) and an
+ * activation set (a BO for every non-constant value the segment touches, and
+ * the command chain pointing into it). run() takes a free activation set,
+ * writes the segment's inputs, submits the whole chain of START_CU commands,
+ * waits once and reads the outputs back. Concurrent runs of a segment get
+ * sets of their own (up to LM_FPGA_MAX_SETS), so one run's uploads and
+ * read-backs overlap another's compute on the card.
  */
 #include <math.h>
 #include <pthread.h>
@@ -276,14 +277,28 @@ typedef struct slot {
     uint64_t bytes;
 } slot;
 
-typedef struct fpga_segment {
-    pthread_mutex_t lock; /* Serializes runs: they share the activation BO. */
-    lm_card_bo bo[2];     /* constants, activations */
-    int n_cmds;
+/* Activation sets a segment keeps at most: that many runs of it can be in
+ * flight, one uploading or reading back while another computes. */
+#define LM_FPGA_MAX_SETS 4
+
+/* One activation BO and the command chain that uses it. */
+typedef struct act_set {
+    lm_card_bo bo;
     lm_card_cmd *cmds;
+    bool busy;
+} act_set;
+
+typedef struct fpga_segment {
+    pthread_mutex_t lock; /* Protects n_sets and sets[].busy. */
+    pthread_cond_t freed; /* signalled when a set is given back */
+    lm_card_bo consts;    /* weights, bias, tables, descriptors */
+    uint64_t act_bytes;   /* size of one activation set */
+    int n_cmds;
+    lm_card_cmd *tmpl; /* the chain; activation arguments have bo == NULL */
+    int n_sets;
+    act_set sets[LM_FPGA_MAX_SETS];
     int n_in, n_out;
     uint64_t *in_off, *out_off, *in_bytes, *out_bytes;
-    uint64_t cycles; /* of the last run, for stats */
 } fpga_segment;
 
 typedef struct builder {
@@ -565,16 +580,22 @@ static void fd_release(lm_device *dev, void *state)
     fpga_segment *sg = state;
     if (!sg)
         return;
-    lm_card_bo_free(fd->card, &sg->bo[0]);
-    lm_card_bo_free(fd->card, &sg->bo[1]);
+    for (int i = 0; i < sg->n_sets; i++) {
+        lm_card_bo_free(fd->card, &sg->sets[i].bo);
+        free(sg->sets[i].cmds);
+    }
+    lm_card_bo_free(fd->card, &sg->consts);
     pthread_mutex_destroy(&sg->lock);
-    free(sg->cmds);
+    pthread_cond_destroy(&sg->freed);
+    free(sg->tmpl);
     free(sg->in_off);
     free(sg->out_off);
     free(sg->in_bytes);
     free(sg->out_bytes);
     free(sg);
 }
+
+static loom_status add_set_locked(fpga_device *fd, fpga_segment *sg);
 
 static loom_status fd_compile(lm_device *dev, const lm_segment_desc *d, void **state)
 {
@@ -591,6 +612,7 @@ static loom_status fd_compile(lm_device *dev, const lm_segment_desc *d, void **s
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     }
     pthread_mutex_init(&sg->lock, NULL);
+    pthread_cond_init(&sg->freed, NULL);
     for (int v = 0; v < d->g->n_values; v++)
         b.slots[v].bo = -1;
     int n_pc = 0;
@@ -634,8 +656,8 @@ static loom_status fd_compile(lm_device *dev, const lm_segment_desc *d, void **s
     sg->in_bytes = calloc((size_t)d->n_inputs + 1, sizeof(uint64_t));
     sg->out_off = calloc((size_t)d->n_outputs + 1, sizeof(uint64_t));
     sg->out_bytes = calloc((size_t)d->n_outputs + 1, sizeof(uint64_t));
-    sg->cmds = calloc((size_t)n_pc + 1, sizeof(lm_card_cmd));
-    if (!s && (!sg->in_off || !sg->out_off || !sg->in_bytes || !sg->out_bytes || !sg->cmds))
+    sg->tmpl = calloc((size_t)n_pc + 1, sizeof(lm_card_cmd));
+    if (!s && (!sg->in_off || !sg->out_off || !sg->in_bytes || !sg->out_bytes || !sg->tmpl))
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     for (int i = 0; i < d->n_inputs && !s; i++) {
         slot sl;
@@ -653,9 +675,8 @@ static loom_status fd_compile(lm_device *dev, const lm_segment_desc *d, void **s
     }
     /* Allocate, relocate the descriptors' table addresses, upload once. */
     if (!s)
-        s = lm_card_bo_alloc(fd->card, b.const_size ? b.const_size : 8, &sg->bo[0]);
-    if (!s)
-        s = lm_card_bo_alloc(fd->card, b.act_size ? b.act_size : 8, &sg->bo[1]);
+        s = lm_card_bo_alloc(fd->card, b.const_size ? b.const_size : 8, &sg->consts);
+    sg->act_bytes = b.act_size ? b.act_size : 8;
     for (int i = 0; i < n_pc && !s; i++) {
         pcmd *pc = &pcs[i];
         struct loom_cu_quant *q = NULL;
@@ -665,16 +686,18 @@ static loom_status fd_compile(lm_device *dev, const lm_segment_desc *d, void **s
         else if (pc->kind == LOOM_CU_KIND_QGEMM)
             q = &((struct loom_cu_qgemm_desc *)desc)->q;
         if (q && q->rq_count)
-            q->rq_addr += sg->bo[0].dev_addr;
-        lm_card_cmd *c = &sg->cmds[i];
+            q->rq_addr += sg->consts.dev_addr;
+        lm_card_cmd *c = &sg->tmpl[i];
         c->cu_index = (uint32_t)fd->cu_of_kind[pc->kind];
         c->n_args = pc->n_args;
         for (int a = 0; a < pc->n_args; a++)
-            c->args[a] = (lm_card_arg){&sg->bo[pc->args[a].bo], pc->args[a].off};
+            c->args[a] = (lm_card_arg){pc->args[a].bo ? NULL : &sg->consts, pc->args[a].off};
     }
     sg->n_cmds = n_pc;
     if (!s && b.const_size)
-        s = lm_card_bo_write(fd->card, &sg->bo[0], 0, b.consts, b.const_size);
+        s = lm_card_bo_write(fd->card, &sg->consts, 0, b.consts, b.const_size);
+    if (!s) /* the first activation set now: a card too small says so at compile */
+        s = add_set_locked(fd, sg);
     free(b.consts);
     free(b.slots);
     free(pcs);
@@ -688,32 +711,87 @@ static loom_status fd_compile(lm_device *dev, const lm_segment_desc *d, void **s
 
 /* ------------------------------------------------------------ run */
 
+/* Allocates activation set sg->n_sets, marked busy. Called with sg->lock held
+ * (or before the segment is shared). */
+static loom_status add_set_locked(fpga_device *fd, fpga_segment *sg)
+{
+    act_set *set = &sg->sets[sg->n_sets];
+    set->cmds = malloc(sizeof(lm_card_cmd) * (size_t)(sg->n_cmds + 1));
+    if (!set->cmds)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status s = lm_card_bo_alloc(fd->card, sg->act_bytes, &set->bo);
+    if (s) {
+        free(set->cmds);
+        set->cmds = NULL;
+        return s;
+    }
+    memcpy(set->cmds, sg->tmpl, sizeof(lm_card_cmd) * (size_t)sg->n_cmds);
+    for (int i = 0; i < sg->n_cmds; i++)
+        for (int a = 0; a < set->cmds[i].n_args; a++)
+            if (!set->cmds[i].args[a].bo)
+                set->cmds[i].args[a].bo = &set->bo;
+    set->busy = false;
+    sg->n_sets++;
+    return LOOM_OK;
+}
+
+/* A free activation set: an idle one, a new one while fewer than the
+ * maximum exist and the card has room, else the next one given back. */
+static act_set *take_set(fpga_device *fd, fpga_segment *sg)
+{
+    pthread_mutex_lock(&sg->lock);
+    act_set *set = NULL;
+    while (!set) {
+        for (int i = 0; i < sg->n_sets && !set; i++)
+            if (!sg->sets[i].busy)
+                set = &sg->sets[i];
+        if (!set && sg->n_sets < LM_FPGA_MAX_SETS && !add_set_locked(fd, sg))
+            set = &sg->sets[sg->n_sets - 1];
+        if (!set) {
+            lm_error_clear(); /* out of card memory for another set: wait for one */
+            pthread_cond_wait(&sg->freed, &sg->lock);
+        }
+    }
+    set->busy = true;
+    pthread_mutex_unlock(&sg->lock);
+    return set;
+}
+
+static void give_set(fpga_segment *sg, act_set *set)
+{
+    pthread_mutex_lock(&sg->lock);
+    set->busy = false;
+    pthread_cond_signal(&sg->freed);
+    pthread_mutex_unlock(&sg->lock);
+}
+
 static loom_status fd_run(lm_device *dev, void *state, loom_tensor *const *in,
                           loom_tensor *const *out)
 {
     fpga_device *fd = (fpga_device *)dev;
     fpga_segment *sg = state;
     loom_status s = LOOM_OK;
-    pthread_mutex_lock(&sg->lock);
+    /* Uploads and read-backs of concurrent runs overlap the card's compute:
+     * each run has an activation set of its own. */
+    act_set *set = take_set(fd, sg);
     for (int i = 0; i < sg->n_in && !s; i++) {
         if (in[i]->nbytes != sg->in_bytes[i])
             s = lm_error(LOOM_ERR_SHAPE, "%s: input %d has %zu bytes, the plan %llu", dev->name, i,
                          in[i]->nbytes, (unsigned long long)sg->in_bytes[i]);
         else
-            s = lm_card_bo_write(fd->card, &sg->bo[1], sg->in_off[i], in[i]->data, in[i]->nbytes);
+            s = lm_card_bo_write(fd->card, &set->bo, sg->in_off[i], in[i]->data, in[i]->nbytes);
     }
     uint64_t cycles = 0;
     if (!s)
-        s = lm_card_run(fd->card, sg->cmds, sg->n_cmds, &cycles);
+        s = lm_card_run(fd->card, set->cmds, sg->n_cmds, &cycles);
     for (int o = 0; o < sg->n_out && !s; o++) {
         if (out[o]->nbytes != sg->out_bytes[o])
             s = lm_error(LOOM_ERR_SHAPE, "%s: output %d has %zu bytes, the plan %llu", dev->name, o,
                          out[o]->nbytes, (unsigned long long)sg->out_bytes[o]);
         else
-            s = lm_card_bo_read(fd->card, &sg->bo[1], sg->out_off[o], out[o]->data, out[o]->nbytes);
+            s = lm_card_bo_read(fd->card, &set->bo, sg->out_off[o], out[o]->data, out[o]->nbytes);
     }
-    sg->cycles = cycles;
-    pthread_mutex_unlock(&sg->lock);
+    give_set(sg, set);
     if (!s) {
         __atomic_add_fetch(&fd->runs, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&fd->commands, (uint64_t)sg->n_cmds, __ATOMIC_RELAXED);
