@@ -81,10 +81,21 @@ $(BUILD)/tests/fpga/fmnist_eval.static: $(GUEST_OBJ)
 	    grep -v -e 'statically linked applications requires at runtime' -e 'in function' || true
 	@test -x $@
 
+# loomctl for the guest, with the same stand-in for OpenCL.
+$(BUILD)/tests/fpga/loomctl.static: $(LOOMCTL_SRC:%.c=$(BUILD)/obj/%.o) $(TOOL_COMMON_OBJ) \
+                                    $(filter-out %/fmnist_eval.o,$(GUEST_OBJ))
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -static -o $@ $^ -lprotobuf-c -ldrm -lm -lpthread -ldl 2>&1 | \
+	    grep -v -e 'statically linked applications requires at runtime' -e 'in function' || true
+	@test -x $@
+
 $(FPGA_E2E)/.stamp: $(BUILD)/tests/fpga/fmnist_eval.static $(BUILD)/tests/fpga/fmnist_eval \
+                    $(BUILD)/tests/fpga/loomctl.static \
                     $(FMNIST)/fashion_mnist_int8.onnx $(FPGA_XCLBIN) tests/fpga/e2e-run.sh
 	@mkdir -p $(FPGA_E2E)
 	@cp $(BUILD)/tests/fpga/fmnist_eval.static $(FPGA_E2E)/fmnist_eval
+	@cp $(BUILD)/tests/fpga/loomctl.static $(FPGA_E2E)/loomctl
 	@cp $(FMNIST)/fashion_mnist_int8.onnx $(FPGA_E2E)/model.onnx
 	@cp $(FPGA_XCLBIN) $(FPGA_E2E)/loom-emu.xclbin
 	@cp tests/fpga/e2e-run.sh $(FPGA_E2E)/run.sh

@@ -30,6 +30,7 @@
 typedef struct kcard {
     int fd;
     char node[64];
+    char pci[32];         /* PCI address, for a stable card:N order */
     pthread_mutex_t lock; /* Protects ctx_id creation. */
     uint32_t ctx_id;
 } kcard;
@@ -313,6 +314,16 @@ static void try_node(const char *node, lm_card **cards, int max, int *n)
     }
     k->fd = fd;
     snprintf(k->node, sizeof(k->node), "%s", node);
+    int numa;
+    sysfs_of(fd, k->pci, sizeof(k->pci), &numa);
+    for (int i = 0; i < *n; i++) /* one card, two nodes (render and accel) */
+        if (cards[i]->ops == &kernel_ops && strcmp(k->pci, "-") != 0 &&
+            strcmp(kc(cards[i])->pci, k->pci) == 0) {
+            close(fd);
+            free(k);
+            free(c);
+            return;
+        }
     pthread_mutex_init(&k->lock, NULL);
     c->ops = &kernel_ops;
     c->priv = k;
@@ -325,12 +336,30 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* card:N follows the PCI address, whatever order libdrm lists nodes in. */
+static int cmp_pci(const void *a, const void *b)
+{
+    return strcmp(kc(*(lm_card *const *)a)->pci, kc(*(lm_card *const *)b)->pci);
+}
+
+static void open_nodes(lm_card **cards, int max, int *n);
+
 loom_status lm_card_kernel_open_all(lm_card **cards, int max, int *n)
+{
+    int first = *n;
+    open_nodes(cards, max, n);
+    qsort(cards + first, (size_t)(*n - first), sizeof(lm_card *), cmp_pci);
+    for (int i = first; i < *n; i++)
+        snprintf(cards[i]->name, sizeof(cards[i]->name), "card:%d", i);
+    return LOOM_OK;
+}
+
+static void open_nodes(lm_card **cards, int max, int *n)
 {
     const char *only = getenv("LOOM_NODE"); /* tests: one node, by path */
     if (only && *only) {
         try_node(only, cards, max, n);
-        return LOOM_OK;
+        return;
     }
     drmDevicePtr devs[64];
     int nd = drmGetDevices2(0, devs, 64);
@@ -360,5 +389,4 @@ loom_status lm_card_kernel_open_all(lm_card **cards, int max, int *n)
             free(names[i]);
         }
     }
-    return LOOM_OK;
 }

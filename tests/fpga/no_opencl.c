@@ -1,5 +1,5 @@
-/* no_opencl.c - the OpenCL backend's entry point for the static guest build
- * of the end-to-end test: the QEMU guest has no ICD loader to link against
+/* no_opencl.c - the OpenCL backend's entry points for the static guest builds
+ * of the end-to-end test and loomctl: the QEMU guest has no ICD loader to link against
  * statically, and no OpenCL device either. */
 #include "opencl/opencl.h"
 
@@ -7,4 +7,11 @@ loom_status lm_opencl_enumerate(loom_context *ctx)
 {
     (void)ctx;
     return LOOM_OK;
+}
+
+int lm_opencl_list(lm_cl_info *out, int max)
+{
+    (void)out;
+    (void)max;
+    return 0;
 }
