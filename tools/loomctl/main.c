@@ -6,7 +6,7 @@
  *                     [--repeat N] [--output-dir DIR]
  *   loomctl examine
  *   loomctl program CARD FILE.xclbin
- *   loomctl quantize MODEL --calibrate DIR -o OUT [--method minmax|percentile]
+ *   loomctl quantize MODEL --calibrate DIR -o OUT [--method minmax|percentile|entropy]
  */
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +26,7 @@ static void usage(FILE *f)
                "  examine   list the devices (Loom cards, OpenCL, CPU) and their capabilities\n"
                "  program CARD FILE.xclbin\n"
                "      load a bitstream onto a Loom card (card:N, xrt:N)\n"
-               "  quantize MODEL --calibrate DIR -o OUT [--method minmax|percentile]\n"
+               "  quantize MODEL --calibrate DIR -o OUT [--method minmax|percentile|entropy]\n"
                "           [--percentile P]\n"
                "      fp32 model to QDQ int8 (per-channel weights, calibrated activations);\n"
                "      DIR holds .npy/.pb inputs\n"

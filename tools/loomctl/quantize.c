@@ -1,8 +1,8 @@
 /*
  * quantize.c - `loomctl quantize`: an fp32 ONNX model to a QDQ int8 model.
  *
- *   loomctl quantize MODEL --calibrate DIR -o OUT [--method minmax|percentile]
- *                    [--percentile P]
+ *   loomctl quantize MODEL --calibrate DIR -o OUT
+ *                    [--method minmax|percentile|entropy] [--percentile P]
  *
  * What is quantized: every Conv with a constant 4-D weight and every MatMul
  * with a constant 2-D weight. Weights become int8, symmetric, one scale per
@@ -13,6 +13,9 @@
  *   minmax      the range of every value seen
  *   percentile  the P-th and (100-P)-th percentiles (default 99.99), which
  *               ignores rare outliers
+ *   entropy     for non-negative activations, the upper end that minimizes
+ *               the KL divergence between the clipped and the quantized
+ *               histogram (TensorRT's calibrator); signed ones as minmax
  * Both ranges are widened to include 0, so that zero (padding, ReLU) is exact.
  *
  * The result is the QDQ form ONNX Runtime's quantizer writes: a tensor T
@@ -234,6 +237,63 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/*
+ * The entropy (KL divergence) threshold of TensorRT's calibrator for the
+ * positive side: a 2048-bin histogram of the samples in [0, hi]; for each
+ * candidate clip i (255..2048 bins) compare the clipped distribution P (the
+ * tail folded into its last bin) with Q, P's first i bins merged into 255
+ * levels and spread back over their non-empty bins; the i with the least
+ * KL(P || Q) sets the range.
+ */
+static float entropy_threshold(const float *v, size_t n, float hi)
+{
+    enum { BINS = 2048, LEVELS = 255 };
+    static double hist[BINS], p[BINS], q[BINS];
+    if (!(hi > 0))
+        return hi;
+    memset(hist, 0, sizeof(hist));
+    for (size_t k = 0; k < n; k++)
+        if (v[k] > 0) { /* ReLU's zeros would dominate bin 0 */
+            int b = (int)((double)v[k] / hi * BINS);
+            hist[b < BINS ? b : BINS - 1] += 1;
+        }
+    double best_kl = INFINITY;
+    int best = BINS;
+    for (int i = LEVELS; i <= BINS; i++) {
+        double tail = 0, psum = 0, qsum = 0;
+        for (int b = i; b < BINS; b++)
+            tail += hist[b];
+        for (int b = 0; b < i; b++)
+            p[b] = hist[b] + (b == i - 1 ? tail : 0);
+        for (int j = 0; j < LEVELS; j++) {
+            int b0 = (int)((long)j * i / LEVELS), b1 = (int)((long)(j + 1) * i / LEVELS);
+            double total = 0;
+            int nonzero = 0;
+            for (int b = b0; b < b1; b++) {
+                total += hist[b];
+                nonzero += hist[b] != 0;
+            }
+            for (int b = b0; b < b1; b++)
+                q[b] = hist[b] != 0 ? total / nonzero : 0;
+        }
+        for (int b = 0; b < i; b++) {
+            psum += p[b];
+            qsum += q[b];
+        }
+        if (psum <= 0 || qsum <= 0)
+            continue;
+        double kl = 0;
+        for (int b = 0; b < i; b++)
+            if (p[b] > 0)
+                kl += p[b] / psum * log((p[b] / psum) / (q[b] > 0 ? q[b] / qsum : 1e-12));
+        if (kl < best_kl) {
+            best_kl = kl;
+            best = i;
+        }
+    }
+    return (float)((double)best / BINS * hi);
+}
+
 static int cmp_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -336,7 +396,11 @@ static int calibrate(qz *q, const char *dir)
     for (int i = 0; i < q->n_act; i++) {
         act *a = &q->acts[i];
         float lo = a->lo, hi = a->hi;
-        if (strcmp(q->method, "percentile") == 0 && a->n_samples > 0) {
+        if (strcmp(q->method, "entropy") == 0 && a->n_samples > 0 && lo >= 0) {
+            /* Only one-sided (post-ReLU) activations: clipping the top of a
+             * signed tensor such as logits ties exactly the largest values. */
+            hi = entropy_threshold(a->samples, a->n_samples, hi);
+        } else if (strcmp(q->method, "percentile") == 0 && a->n_samples > 0) {
             qsort(a->samples, a->n_samples, sizeof(float), cmp_float);
             double p = q->percentile / 100.0;
             size_t ih = (size_t)(p * (double)(a->n_samples - 1) + 0.5);
@@ -652,9 +716,10 @@ int loomctl_quantize(int argc, char **argv)
     }
     if (!model || !dir || !out)
         return qfail("%s", "usage: loomctl quantize MODEL --calibrate DIR -o OUT "
-                           "[--method minmax|percentile] [--percentile P]");
-    if (strcmp(q.method, "minmax") != 0 && strcmp(q.method, "percentile") != 0)
-        return qfail("unknown --method '%s' (minmax, percentile)", q.method);
+                           "[--method minmax|percentile|entropy] [--percentile P]");
+    if (strcmp(q.method, "minmax") != 0 && strcmp(q.method, "percentile") != 0 &&
+        strcmp(q.method, "entropy") != 0)
+        return qfail("unknown --method '%s' (minmax, percentile, entropy)", q.method);
     if (!(q.percentile > 50 && q.percentile <= 100))
         return qfail("%s", "--percentile takes a value in (50, 100]");
     void *data;
