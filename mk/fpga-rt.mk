@@ -27,8 +27,8 @@ $(BUILD)/obj/runtime/fpga/cards.o: \
 
 # ---------------------------------------------------------------- tests
 
-.PHONY: fpga-test fpga-mnist fpga-qemu fpga-e2e
-TEST_SUITES += fpga-test fpga-mnist
+.PHONY: fpga-test fpga-cli fpga-mnist fpga-qemu fpga-e2e
+TEST_SUITES += fpga-test fpga-cli fpga-mnist
 
 # The emulated card's default xclbin (fpga-hw builds it with loom-xclbin).
 FPGA_XCLBIN ?= $(BUILD)/bitstreams/loom-emu.xclbin
@@ -56,6 +56,10 @@ $(FMNIST)/fashion_mnist.onnx: tests/models/train_fashion_mnist.py
 
 $(FMNIST)/fashion_mnist_int8.onnx: $(FMNIST)/fashion_mnist.onnx $(BUILD)/bin/loomctl
 	@$(BUILD)/bin/loomctl quantize $< --calibrate $(FMNIST)/calib -o $@
+
+# loomctl examine/program/quantize/run on the emulated card.
+fpga-cli: $(BUILD)/bin/loomctl $(FPGA_XCLBIN) $(FMNIST)/fashion_mnist.onnx
+	@sh tests/fpga/cli.sh $(BUILD)/bin/loomctl $(FPGA_XCLBIN) $(FMNIST)/fashion_mnist.onnx $(FMNIST)/calib
 
 fpga-mnist: $(FMNIST)/fashion_mnist_int8.onnx $(BUILD)/tests/fpga/fmnist_eval $(FPGA_XCLBIN)
 	@LOOM_XCLBIN=$(FPGA_XCLBIN) $(BUILD)/tests/fpga/fmnist_eval --emulated 1 --device card:0 \
