@@ -1,4 +1,5 @@
 /* context.c - loom_context: options and the shared thread pool. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -71,11 +72,11 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
         loom_context_options_init(&def);
         opts = &def;
     }
-    if (opts->struct_size < sizeof(loom_context_options))
+    if (opts->struct_size < offsetof(loom_context_options, emulated_cards))
         return lm_error(LOOM_ERR_INVALID_ARGUMENT,
-                        "loom_context_create: struct_size %zu, expected %zu (call "
+                        "loom_context_create: struct_size %zu, expected at least %zu (call "
                         "loom_context_options_init)",
-                        opts->struct_size, sizeof(loom_context_options));
+                        opts->struct_size, offsetof(loom_context_options, emulated_cards));
     if (opts->num_threads < 0 || opts->num_threads > 1024)
         return lm_error(LOOM_ERR_INVALID_ARGUMENT, "num_threads %d is out of range 0..1024",
                         opts->num_threads);
@@ -83,6 +84,8 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
     if (!ctx)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     ctx->num_threads = opts->num_threads;
+    if (opts->struct_size >= offsetof(loom_context_options, emulated_cards) + sizeof(int))
+        ctx->emulated_cards = opts->emulated_cards;
     ctx->fail_closed = opts->fail_closed && opts->device && strcmp(opts->device, "cpu") != 0;
     if (ctx->num_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -17,8 +17,9 @@ struct lm_device;
 struct loom_context {
     int num_threads;
     struct lm_threadpool *pool;
-    bool fail_closed; /* a step no device supports is an error, not a CPU step */
-    int n_devices;    /* non-CPU devices, in priority order */
+    bool fail_closed;   /* a step no device supports is an error, not a CPU step */
+    int emulated_cards; /* loom_context_options.emulated_cards */
+    int n_devices;      /* non-CPU devices, in priority order */
     struct lm_device *devices[LM_MAX_DEVICES]; /* the CPU is implicit, always last */
 };
 

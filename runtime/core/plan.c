@@ -243,9 +243,18 @@ static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan
     }
     if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t)))
         goto out;
-    /* Values living inside a device segment need no host memory. */
+    /* Values living inside a device segment need no host memory. The host
+     * buffers of a segment's outputs are made (and zeroed) before it starts
+     * and its inputs are read while it runs: both live for the whole segment,
+     * or an output's arena bytes could overlap an input still to be read. */
     for (int i = 0; i < p->n_segments; i++) {
         const lm_plan_segment *sg = &p->segments[i];
+        for (int k = 0; k < sg->n_out; k++)
+            if (st.def[sg->out[k]] > sg->first)
+                st.def[sg->out[k]] = sg->first;
+        for (int k = 0; k < sg->n_in; k++)
+            if (p->last_use[sg->in[k]] < sg->last)
+                p->last_use[sg->in[k]] = sg->last;
         for (int step = sg->first; step <= sg->last; step++) {
             const lm_node *n = &g->nodes[p->steps[step]];
             for (int o = 0; o < n->n_out; o++)

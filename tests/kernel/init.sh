@@ -55,6 +55,9 @@ echo "LOOM-SELFTESTS-BEGIN"
 LOOM_NODE=$node /loom_test
 echo "LOOM-SELFTESTS-END rc=$?"
 
+# libloom end to end (tests/fpga): an int8 model through loom.ko and the card.
+[ -x /e2e/run.sh ] && /e2e/run.sh "$node"
+
 # Hot-unplug under an open file, then rescan.
 LOOM_NODE=$node /loom_test --unplug
 tap $? hot_unplug_with_files_open

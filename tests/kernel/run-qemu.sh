@@ -37,6 +37,8 @@ cp tests/kernel/init.sh "$ird/init"
 chmod +x "$ird/init"
 cp "$BUILD/kmod/$tag/loom.ko" "$ird/loom.ko"
 cp "$BUILD/tests/kernel/loom_test" "$ird/loom_test"
+# The runtime's end-to-end test (mk/fpga-rt.mk), when it was built.
+[ -d "$BUILD/tests/fpga/e2e" ] && cp -r "$BUILD/tests/fpga/e2e" "$ird/e2e"
 (cd "$ird" && find . | cpio -o -H newc --quiet) | gzip -1 >"$run/initramfs.gz"
 
 # Two cards: card 0 takes the fault tests, card 1 shows instances stay apart.

@@ -73,6 +73,7 @@ static void section_cpu(void)
 
 /* Sections in the planner's order: accelerators first, the CPU last. */
 static void (*const sections[])(void) = {
+    loomctl_examine_cards,
     section_opencl,
     section_cpu,
 };

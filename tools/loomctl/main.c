@@ -5,6 +5,8 @@
  *   loomctl run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]
  *                     [--repeat N] [--output-dir DIR]
  *   loomctl examine
+ *   loomctl program CARD FILE.xclbin
+ *   loomctl quantize MODEL --calibrate DIR -o OUT [--method minmax|percentile|entropy]
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +23,13 @@ static void usage(FILE *f)
                "      symbolic dims not bound with --dim are 1;\n"
                "      prints outputs and latency (min/p50/p99 over N runs after a warm-up);\n"
                "      --stats adds fusion counts and the arena's peak size\n"
-               "  examine   list the devices (OpenCL, CPU) and their capabilities\n"
+               "  examine   list the devices (Loom cards, OpenCL, CPU) and their capabilities\n"
+               "  program CARD FILE.xclbin\n"
+               "      load a bitstream onto a Loom card (card:N, xrt:N)\n"
+               "  quantize MODEL --calibrate DIR -o OUT [--method minmax|percentile|entropy]\n"
+               "           [--percentile P]\n"
+               "      fp32 model to QDQ int8 (per-channel weights, calibrated activations);\n"
+               "      DIR holds .npy/.pb inputs\n"
                "  infer MODEL [--socket PATH | --tcp HOST:PORT] [--version V]\n"
                "              (--input NAME=FILE.npy|.pb ... | --json FILE|-)\n"
                "      send one request to loomd; prints the response as JSON\n"
@@ -39,6 +47,10 @@ int main(int argc, char **argv)
         return loomctl_run(argc - 2, argv + 2);
     if (strcmp(cmd, "examine") == 0)
         return loomctl_examine(argc - 2, argv + 2);
+    if (strcmp(cmd, "program") == 0)
+        return loomctl_program(argc - 2, argv + 2);
+    if (strcmp(cmd, "quantize") == 0)
+        return loomctl_quantize(argc - 2, argv + 2);
     if (strcmp(cmd, "infer") == 0)
         return loomctl_infer(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -102,12 +102,17 @@ LOOM_API size_t loom_dtype_size(loom_dtype dtype);
  * @fail_closed: nonzero: a node the chosen device cannot run is an error
  *               (LOOM_ERR_UNSUPPORTED naming the node) instead of running on
  *               the CPU. Ignored for "cpu".
+ * @emulated_cards: in-process emulated Loom cards to add after the real ones
+ *                  (named card:N like them): 0 takes the number from the
+ *                  LOOM_EMULATED_CARDS environment variable, -1 none, N > 0 N.
+ *                  (Added in 0.1: a smaller @struct_size means 0.)
  */
 typedef struct loom_context_options {
     size_t struct_size;
     int num_threads;
     const char *device;
     int fail_closed;
+    int emulated_cards;
 } loom_context_options;
 
 /** loom_context_options_init() - fill @opts with defaults. */

@@ -1,0 +1,546 @@
+/*
+ * test_fpga.c - the FPGA backend on the emulated card: the shim's plumbing,
+ * then each int8 operator run on card:0 against the CPU backend, chains of
+ * layers in one segment, concurrency and refusals.
+ *
+ * The card requantizes in fixed point (hls/loom_cu.h) and the CPU in float,
+ * so the two may differ by one step where the float product rounds across a
+ * half; the per-op tests allow that and count it, nothing more.
+ * Needs the default xclbin ($LOOM_XCLBIN or the build's bitstreams/).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../hls/loom_cu.h"
+#include "core/device.h"
+#include "core/model.h"
+#include "fpga/shim.h"
+#include "lib/test_main.h"
+#include "loom/loom.h"
+
+static uint32_t rng = 12345;
+
+static uint32_t rnd(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return rng >> 8;
+}
+
+/* ------------------------------------------------------------ shim */
+
+static void test_shim_emulated_plumbing(void **state)
+{
+    (void)state;
+    lm_card *cards[4];
+    int n = 0;
+    assert_int_equal(lm_card_emulated_open(2, cards, 4, &n), LOOM_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(cards[0]->name, "card:0");
+    assert_string_equal(cards[1]->name, "card:1");
+    const char *xclbin = lm_card_default_xclbin();
+    assert_non_null(xclbin);
+    assert_int_equal(lm_card_program_file(cards[0], xclbin), LOOM_OK);
+
+    lm_card_info info;
+    assert_int_equal(lm_card_info_get(cards[0], &info), LOOM_OK);
+    assert_string_equal(info.driver, "emulated");
+    assert_true(info.status & LM_CARD_PROGRAMMED);
+    assert_true(info.n_cus >= 3);
+    bool has_conv = false;
+    for (int i = 0; i < info.n_cus; i++)
+        has_conv |= info.cus[i].kind == LOOM_CU_KIND_QCONV;
+    assert_true(has_conv);
+    uint64_t used0 = info.mem_used;
+
+    /* BOs: distinct, aligned, round trip, freed space is reused. */
+    lm_card_bo a, b, c;
+    assert_int_equal(lm_card_bo_alloc(cards[0], 1000, &a), LOOM_OK);
+    assert_int_equal(lm_card_bo_alloc(cards[0], 5000, &b), LOOM_OK);
+    assert_true(b.dev_addr >= a.dev_addr + 1000);
+    uint8_t src[5000], dst[5000];
+    for (int i = 0; i < 5000; i++)
+        src[i] = (uint8_t)rnd();
+    assert_int_equal(lm_card_bo_write(cards[0], &b, 0, src, 5000), LOOM_OK);
+    assert_int_equal(lm_card_bo_read(cards[0], &b, 0, dst, 5000), LOOM_OK);
+    assert_memory_equal(src, dst, 5000);
+    assert_int_not_equal(lm_card_bo_write(cards[0], &b, b.size - 1, src, 2), LOOM_OK);
+    uint64_t a_addr = a.dev_addr;
+    lm_card_bo_free(cards[0], &a);
+    assert_int_equal(lm_card_bo_alloc(cards[0], 512, &c), LOOM_OK);
+    assert_int_equal(c.dev_addr, a_addr);
+    assert_int_not_equal(lm_card_bo_alloc(cards[0], 1ull << 40, &a), LOOM_OK);
+
+    /* A descriptor with a bad magic completes with an error, named. */
+    uint8_t junk[128] = {0};
+    assert_int_equal(lm_card_bo_write(cards[0], &c, 0, junk, sizeof(junk)), LOOM_OK);
+    int conv = -1;
+    for (int i = 0; i < info.n_cus; i++)
+        if (info.cus[i].kind == LOOM_CU_KIND_QCONV)
+            conv = i;
+    lm_card_cmd cmd = {.cu_index = (uint32_t)conv, .n_args = 4};
+    for (int i = 0; i < 4; i++)
+        cmd.args[i] = (lm_card_arg){&b, 0};
+    cmd.args[0] = (lm_card_arg){&c, 0};
+    assert_int_equal(lm_card_run(cards[0], &cmd, 1, NULL), LOOM_ERR_RUNTIME);
+    assert_non_null(strstr(loom_last_error(), "card:0"));
+
+    lm_card_bo_free(cards[0], &b);
+    lm_card_bo_free(cards[0], &c);
+    assert_int_equal(lm_card_info_get(cards[0], &info), LOOM_OK);
+    assert_int_equal(info.mem_used, used0);
+    assert_true(info.errors >= 1);
+    /* The second card is its own: not programmed by the first. */
+    assert_int_equal(lm_card_info_get(cards[1], &info), LOOM_OK);
+    assert_false(info.status & LM_CARD_PROGRAMMED);
+    lm_card_close(cards[0]);
+    lm_card_close(cards[1]);
+}
+
+static void test_no_xrt_card_is_clean(void **state)
+{
+    (void)state;
+    lm_card *cards[4];
+    int n = 0;
+    assert_int_equal(lm_card_xrt_open_all(cards, 4, &n), LOOM_OK);
+    assert_int_equal(n, 0);
+}
+
+/* ------------------------------------------------------------ ops vs CPU */
+
+static loom_context *context(const char *device, int emulated, int fail_closed)
+{
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = device;
+    o.num_threads = 2;
+    o.emulated_cards = emulated;
+    o.fail_closed = fail_closed;
+    loom_context *ctx = NULL;
+    loom_status s = loom_context_create(&o, &ctx);
+    if (s)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(s, LOOM_OK);
+    return ctx;
+}
+
+/* Runs @m's serialized model on the CPU and on card:0 (fail closed: every
+ * node on the card unless @cpu_ok) and compares the 8-bit output. Returns
+ * elements that differ by one step; fails on anything more. */
+static int64_t compare(ob_model *m, loom_tensor *in, bool cpu_ok)
+{
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    ob_free(m);
+    loom_context *cpu = context("cpu", -1, 0), *card = context("card:0", 1, !cpu_ok);
+    loom_model *mc = NULL, *mf = NULL;
+    assert_int_equal(loom_model_load_memory(cpu, buf, len, "cpu", &mc), LOOM_OK);
+    loom_status s = loom_model_load_memory(card, buf, len, "card", &mf);
+    if (s)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(s, LOOM_OK);
+    free(buf);
+    loom_tensor *yc, *yf;
+    assert_int_equal(loom_model_run(mc, &in, 1, &yc, 1), LOOM_OK);
+    s = loom_model_run(mf, &in, 1, &yf, 1);
+    if (s)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(s, LOOM_OK);
+    assert_int_equal(loom_tensor_size(yc), loom_tensor_size(yf));
+    bool u8 = loom_tensor_dtype(yc) == LOOM_DTYPE_UINT8;
+    const uint8_t *a = loom_tensor_data(yc), *b = loom_tensor_data(yf);
+    int64_t off_by_one = 0;
+    for (size_t i = 0; i < loom_tensor_size(yc); i++) {
+        int va = u8 ? a[i] : (int8_t)a[i], vb = u8 ? b[i] : (int8_t)b[i];
+        if (va != vb) {
+            if (abs(va - vb) > 1)
+                print_error("element %zu: cpu %d, card %d\n", i, va, vb);
+            assert_true(abs(va - vb) <= 1);
+            off_by_one++;
+        }
+    }
+    loom_tensor_destroy(yc);
+    loom_tensor_destroy(yf);
+    loom_model_destroy(mc);
+    loom_model_destroy(mf);
+    loom_context_destroy(cpu);
+    loom_context_destroy(card);
+    loom_tensor_destroy(in);
+    return off_by_one;
+}
+
+static loom_tensor *random_input(loom_dtype dt, int rank, const int64_t *dims)
+{
+    loom_tensor *t;
+    assert_int_equal(loom_tensor_create(dt, rank, dims, &t), LOOM_OK);
+    uint8_t *p = loom_tensor_data(t);
+    for (size_t i = 0; i < loom_tensor_size(t); i++)
+        p[i] = (uint8_t)rnd();
+    return t;
+}
+
+typedef struct conv_case {
+    const char *name;
+    int64_t n, c, h, w, m, kh, kw, group, stride, pad, dil;
+    bool bias, x_u8, y_u8, per_channel, relu;
+} conv_case;
+
+static void scalar_u8(ob_model *m, const char *name, int dtype, int v)
+{
+    uint8_t b = (uint8_t)v;
+    ob_init_raw(m, name, dtype, 0, NULL, &b, 1);
+}
+
+static int64_t run_conv(const conv_case *k)
+{
+    int xdt = k->x_u8 ? LOOM_DTYPE_UINT8 : LOOM_DTYPE_INT8;
+    int ydt = k->y_u8 ? LOOM_DTYPE_UINT8 : LOOM_DTYPE_INT8;
+    int64_t xd[4] = {k->n, k->c, k->h, k->w}, wd[4] = {k->m, k->c / k->group, k->kh, k->kw};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", xdt, 4, xd);
+    ob_output(m, "y", ydt);
+    float xs = 0.02f, ys = 0.05f;
+    ob_init_f32(m, "xs", 0, NULL, &xs);
+    ob_init_f32(m, "ys", 0, NULL, &ys);
+    scalar_u8(m, "xz", xdt, k->x_u8 ? 128 : -3);
+    int yz = k->relu ? (k->y_u8 ? 10 : -20) : (k->y_u8 ? 120 : 5);
+    scalar_u8(m, "yz", ydt, yz);
+    int64_t wn = wd[0] * wd[1] * wd[2] * wd[3];
+    int8_t *w = malloc((size_t)wn);
+    for (int64_t i = 0; i < wn; i++)
+        w[i] = (int8_t)(rnd() % 255 - 127);
+    ob_init_raw(m, "w", LOOM_DTYPE_INT8, 4, wd, w, (size_t)wn);
+    free(w);
+    float ws[256];
+    int8_t wz[256] = {0};
+    for (int i = 0; i < k->m; i++)
+        ws[i] = k->per_channel ? 0.002f + 0.0005f * (float)(i % 7) : 0.003f;
+    int64_t nm = k->per_channel ? k->m : 1;
+    ob_init_raw(m, "ws", LOOM_DTYPE_FLOAT, k->per_channel ? 1 : 0, &nm, ws, 4 * (size_t)nm);
+    ob_init_raw(m, "wz", LOOM_DTYPE_INT8, k->per_channel ? 1 : 0, &nm, wz, (size_t)nm);
+    int32_t b[256];
+    for (int i = 0; i < k->m; i++)
+        b[i] = (int32_t)(rnd() % 2001) - 1000;
+    ob_init_raw(m, "b", LOOM_DTYPE_INT32, 1, &wd[0], b, 4 * (size_t)k->m);
+    ob_node *n =
+        ob_add_node(m, "QLinearConv", k->bias ? "x,xs,xz,w,ws,wz,ys,yz,b" : "x,xs,xz,w,ws,wz,ys,yz",
+                    k->relu ? "c" : "y");
+    int64_t st[2] = {k->stride, k->stride}, pads[4] = {k->pad, k->pad, k->pad, k->pad};
+    int64_t dil[2] = {k->dil, k->dil};
+    ob_attr_ints(m, n, "strides", 2, st);
+    ob_attr_ints(m, n, "pads", 4, pads);
+    ob_attr_ints(m, n, "dilations", 2, dil);
+    ob_attr_int(m, n, "group", k->group);
+    if (k->relu) /* the fused-Relu form fuse_qdq writes */
+        ob_add_node(m, "Max", "c,yz", "y");
+    return compare(m, random_input(xdt, 4, xd), false);
+}
+
+static void test_qlinearconv_cases(void **state)
+{
+    (void)state;
+    static const conv_case cases[] = {
+        {"3x3 pad 1, bias, int8", 1, 8, 12, 12, 16, 3, 3, 1, 1, 1, 1, true, false, false, true,
+         false},
+        {"3x3 stride 2, uint8 in/out, relu", 2, 5, 11, 9, 7, 3, 3, 1, 2, 1, 1, true, true, true,
+         true, true},
+        {"1x1, per-tensor, no bias", 1, 16, 7, 7, 24, 1, 1, 1, 1, 0, 1, false, false, true, false,
+         false},
+        {"depthwise 3x3", 1, 12, 10, 10, 12, 3, 3, 12, 1, 1, 1, true, true, true, true, true},
+        {"groups 2, dilation 2", 1, 8, 13, 13, 6, 3, 3, 2, 1, 2, 2, true, false, false, true,
+         false},
+        {"5x5 stride 3 pad 2", 3, 3, 17, 17, 5, 5, 5, 1, 3, 2, 1, true, false, true, true, true},
+        {"7x7 classifier to 1x1", 4, 48, 7, 7, 10, 7, 7, 1, 1, 0, 1, true, true, true, true, false},
+    };
+    int64_t diff = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t d = run_conv(&cases[i]);
+        diff += d;
+        print_message("# QLinearConv %s: %lld off by one step\n", cases[i].name, (long long)d);
+    }
+    (void)diff;
+}
+
+static void test_qlinearmatmul(void **state)
+{
+    (void)state;
+    for (int pc = 0; pc < 2; pc++) {
+        int64_t ad[2] = {9, 70}, bd[2] = {70, 33};
+        ob_model *m = ob_new(13);
+        ob_input(m, "a", LOOM_DTYPE_UINT8, 2, ad);
+        ob_output(m, "y", LOOM_DTYPE_INT8);
+        float as = 0.03f, ys = 0.2f;
+        ob_init_f32(m, "as", 0, NULL, &as);
+        ob_init_f32(m, "ys", 0, NULL, &ys);
+        scalar_u8(m, "az", LOOM_DTYPE_UINT8, 100);
+        scalar_u8(m, "yz", LOOM_DTYPE_INT8, -7);
+        int8_t b[70 * 33];
+        for (int i = 0; i < 70 * 33; i++)
+            b[i] = (int8_t)(rnd() % 255 - 127);
+        ob_init_raw(m, "b", LOOM_DTYPE_INT8, 2, bd, b, sizeof(b));
+        float bs[33];
+        int8_t bz[33] = {0};
+        for (int i = 0; i < 33; i++)
+            bs[i] = pc ? 0.004f + 0.001f * (float)(i % 5) : 0.005f;
+        int64_t nb = pc ? 33 : 1;
+        ob_init_raw(m, "bs", LOOM_DTYPE_FLOAT, pc, &nb, bs, 4 * (size_t)nb);
+        ob_init_raw(m, "bz", LOOM_DTYPE_INT8, pc, &nb, bz, (size_t)nb);
+        ob_add_node(m, "QLinearMatMul", "a,as,az,b,bs,bz,ys,yz", "y");
+        int64_t d = compare(m, random_input(LOOM_DTYPE_UINT8, 2, ad), false);
+        print_message("# QLinearMatMul per-%s: %lld off by one step\n", pc ? "column" : "tensor",
+                      (long long)d);
+    }
+}
+
+static void test_int8_maxpool_and_max_exact(void **state)
+{
+    (void)state;
+    int64_t xd[4] = {2, 3, 9, 10};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_INT8, 4, xd);
+    ob_output(m, "y", LOOM_DTYPE_INT8);
+    scalar_u8(m, "c", LOOM_DTYPE_INT8, -5);
+    ob_node *n = ob_add_node(m, "MaxPool", "x", "p");
+    int64_t k[2] = {3, 3}, s[2] = {2, 2}, p[4] = {1, 1, 1, 1};
+    ob_attr_ints(m, n, "kernel_shape", 2, k);
+    ob_attr_ints(m, n, "strides", 2, s);
+    ob_attr_ints(m, n, "pads", 4, p);
+    ob_add_node(m, "Max", "p,c", "y"); /* alone: a 1x1 max pool clamped at c */
+    assert_int_equal(compare(m, random_input(LOOM_DTYPE_INT8, 4, xd), false), 0);
+}
+
+/* ------------------------------------------------------------ chains, threads */
+
+/* conv -> relu -> depthwise -> relu -> conv: one segment, one submit per run. */
+static ob_model *chain_model(void)
+{
+    int64_t xd[4] = {1, 4, 16, 16};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_UINT8, 4, xd);
+    ob_output(m, "y", LOOM_DTYPE_UINT8);
+    float s1 = 0.02f, s2 = 0.05f, ws = 0.004f;
+    ob_init_f32(m, "s1", 0, NULL, &s1);
+    ob_init_f32(m, "s2", 0, NULL, &s2);
+    ob_init_f32(m, "ws", 0, NULL, &ws);
+    scalar_u8(m, "z", LOOM_DTYPE_UINT8, 0);
+    scalar_u8(m, "wz", LOOM_DTYPE_INT8, 0);
+    int64_t w1d[4] = {8, 4, 3, 3}, w2d[4] = {8, 1, 3, 3}, w3d[4] = {6, 8, 1, 1};
+    int8_t w1[8 * 4 * 9], w2[8 * 9], w3[48];
+    for (size_t i = 0; i < sizeof(w1); i++)
+        w1[i] = (int8_t)(rnd() % 255 - 127);
+    for (size_t i = 0; i < sizeof(w2); i++)
+        w2[i] = (int8_t)(rnd() % 255 - 127);
+    for (size_t i = 0; i < sizeof(w3); i++)
+        w3[i] = (int8_t)(rnd() % 255 - 127);
+    ob_init_raw(m, "w1", LOOM_DTYPE_INT8, 4, w1d, w1, sizeof(w1));
+    ob_init_raw(m, "w2", LOOM_DTYPE_INT8, 4, w2d, w2, sizeof(w2));
+    ob_init_raw(m, "w3", LOOM_DTYPE_INT8, 4, w3d, w3, sizeof(w3));
+    int64_t pads[4] = {1, 1, 1, 1};
+    ob_node *n = ob_add_node(m, "QLinearConv", "x,s1,z,w1,ws,wz,s2,z", "c1");
+    ob_attr_ints(m, n, "pads", 4, pads);
+    ob_add_node(m, "Max", "c1,z", "r1");
+    n = ob_add_node(m, "QLinearConv", "r1,s2,z,w2,ws,wz,s2,z", "c2");
+    ob_attr_ints(m, n, "pads", 4, pads);
+    ob_attr_int(m, n, "group", 8);
+    ob_add_node(m, "Max", "c2,z", "r2");
+    ob_add_node(m, "QLinearConv", "r2,s2,z,w3,ws,wz,s1,z", "y");
+    return m;
+}
+
+static void test_chain_runs_as_one_segment(void **state)
+{
+    (void)state;
+    loom_context *card = context("card:0", 1, 1);
+    loom_model *model = lm_load_ok(card, chain_model(), "chain");
+    int64_t xd[4] = {1, 4, 16, 16};
+    loom_tensor *x = random_input(LOOM_DTYPE_UINT8, 4, xd), *y;
+    assert_int_equal(loom_model_run(model, &x, 1, &y, 1), LOOM_OK);
+    loom_tensor_destroy(y);
+    /* One segment whose inputs and outputs are only x and y. */
+    lm_plan *p = model->plans;
+    assert_non_null(p);
+    assert_int_equal(p->n_segments, 1);
+    assert_int_equal(p->segments[0].n_in, 1);
+    assert_int_equal(p->segments[0].n_out, 1);
+    assert_string_equal(p->segments[0].dev->name, "card:0");
+    loom_tensor_destroy(x);
+    loom_model_destroy(model);
+    loom_context_destroy(card);
+    /* And it agrees with the CPU. */
+    int64_t d = compare(chain_model(), random_input(LOOM_DTYPE_UINT8, 4, xd), false);
+    print_message("# chain of 3 convs: %lld off by one step\n", (long long)d);
+}
+
+/* Q (CPU) -> two convs on the card -> DQ (CPU): the segment's small output is made
+ * in the host arena before the segment reads its large input; the two must
+ * not share bytes (they once did, zeroing part of the input). */
+static void test_segment_output_does_not_clobber_input(void **state)
+{
+    (void)state;
+    int64_t xd[4] = {8, 4, 16, 16}, wd[4] = {2, 4, 1, 1};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_FLOAT, 4, xd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    float s1 = 0.01f, s2 = 0.02f, ws = 0.01f;
+    ob_init_f32(m, "s1", 0, NULL, &s1);
+    ob_init_f32(m, "s2", 0, NULL, &s2);
+    ob_init_f32(m, "ws", 0, NULL, &ws);
+    scalar_u8(m, "z", LOOM_DTYPE_UINT8, 128);
+    scalar_u8(m, "wz", LOOM_DTYPE_INT8, 0);
+    int8_t w[8] = {50, -20, 30, 10, -40, 60, 5, -5};
+    ob_init_raw(m, "w", LOOM_DTYPE_INT8, 4, wd, w, sizeof(w));
+    int64_t w0d[4] = {4, 4, 1, 1};
+    int8_t w0[16] = {60, 0, 0, 0, 0, 60, 0, 0, 0, 0, 60, 0, 0, 0, 0, 60};
+    ob_init_raw(m, "w0", LOOM_DTYPE_INT8, 4, w0d, w0, sizeof(w0));
+    ob_add_node(m, "QuantizeLinear", "x,s1,z", "xq");
+    ob_add_node(m, "QLinearConv", "xq,s1,z,w0,ws,wz,s1,z", "hq");
+    ob_node *n = ob_add_node(m, "QLinearConv", "hq,s1,z,w,ws,wz,s2,z", "yq");
+    int64_t st[2] = {4, 4};
+    ob_attr_ints(m, n, "strides", 2, st);
+    ob_add_node(m, "DequantizeLinear", "yq,s2,z", "y");
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    ob_free(m);
+    loom_context *cpu = context("cpu", -1, 0), *card = context("card:0", 1, 0);
+    loom_model *mc, *mf;
+    assert_int_equal(loom_model_load_memory(cpu, buf, len, "cpu", &mc), LOOM_OK);
+    assert_int_equal(loom_model_load_memory(card, buf, len, "card", &mf), LOOM_OK);
+    free(buf);
+    float *xv = malloc(sizeof(float) * 8 * 4 * 256);
+    for (int i = 0; i < 8 * 4 * 256; i++)
+        xv[i] = (float)((int)(rnd() % 200) - 100) / 100.0f;
+    loom_tensor *x, *yc, *yf;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, xv, sizeof(float) * 8 * 4 * 256, &x),
+                     LOOM_OK);
+    assert_int_equal(loom_model_run(mc, &x, 1, &yc, 1), LOOM_OK);
+    assert_int_equal(loom_model_run(mf, &x, 1, &yf, 1), LOOM_OK);
+    const float *a = loom_tensor_data(yc), *b = loom_tensor_data(yf);
+    for (int64_t i = 0; i < loom_tensor_count(yc); i++)
+        assert_true(a[i] - b[i] <= 0.0401f && b[i] - a[i] <= 0.0401f); /* two steps */
+    loom_tensor_destroy(yc);
+    loom_tensor_destroy(yf);
+    loom_tensor_destroy(x);
+    free(xv);
+    loom_model_destroy(mc);
+    loom_model_destroy(mf);
+    loom_context_destroy(cpu);
+    loom_context_destroy(card);
+}
+
+typedef struct thread_arg {
+    loom_model *model;
+    const uint8_t *want;
+    size_t bytes;
+    int ok;
+} thread_arg;
+
+static void *runner(void *p)
+{
+    thread_arg *a = p;
+    int64_t xd[4] = {1, 4, 16, 16};
+    loom_tensor *x, *y;
+    uint8_t data[4 * 16 * 16];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 7);
+    loom_tensor_wrap(LOOM_DTYPE_UINT8, 4, xd, data, sizeof(data), &x);
+    a->ok = 1;
+    for (int r = 0; r < 20; r++) {
+        if (loom_model_run(a->model, &x, 1, &y, 1)) {
+            a->ok = 0;
+            break;
+        }
+        a->ok &= memcmp(loom_tensor_data(y), a->want, a->bytes) == 0;
+        loom_tensor_destroy(y);
+    }
+    loom_tensor_destroy(x);
+    return NULL;
+}
+
+static void test_concurrent_runs_agree(void **state)
+{
+    (void)state;
+    loom_context *card = context("card:0", 1, 1);
+    loom_model *model = lm_load_ok(card, chain_model(), "chain");
+    int64_t xd[4] = {1, 4, 16, 16};
+    uint8_t data[4 * 16 * 16];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 7);
+    loom_tensor *x, *y;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_UINT8, 4, xd, data, sizeof(data), &x), LOOM_OK);
+    assert_int_equal(loom_model_run(model, &x, 1, &y, 1), LOOM_OK);
+    thread_arg args[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (thread_arg){model, loom_tensor_data(y), loom_tensor_size(y), 0};
+        pthread_create(&th[i], NULL, runner, &args[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_true(args[i].ok);
+    }
+    loom_tensor_destroy(y);
+    loom_tensor_destroy(x);
+    loom_model_destroy(model);
+    loom_context_destroy(card);
+}
+
+static void test_unsupported_falls_back_or_fails_closed(void **state)
+{
+    (void)state;
+    /* A float Relu is not a card op: fail-closed names the node... */
+    int64_t d[2] = {2, 3};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_FLOAT, 2, d);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    ob_node *n = ob_add_node(m, "Relu", "x", "y");
+    ob_node_name(m, n, "the_relu");
+    loom_context *card = context("card:0", 1, 1);
+    loom_model *model = NULL;
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    ob_free(m);
+    loom_status s = loom_model_load_memory(card, buf, len, "relu", &model);
+    if (!s) { /* planning may wait for the first run */
+        float xv[6] = {1, -1, 2, -2, 3, -3};
+        loom_tensor *x, *y;
+        loom_tensor_wrap(LOOM_DTYPE_FLOAT, 2, d, xv, sizeof(xv), &x);
+        s = loom_model_run(model, &x, 1, &y, 1);
+        loom_tensor_destroy(x);
+    }
+    assert_int_equal(s, LOOM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(loom_last_error(), "the_relu"));
+    loom_model_destroy(model);
+    loom_context_destroy(card);
+    /* ... and without it the CPU takes it. */
+    card = context("card:0", 1, 0);
+    assert_int_equal(loom_model_load_memory(card, buf, len, "relu", &model), LOOM_OK);
+    loom_model_destroy(model);
+    loom_context_destroy(card);
+    free(buf);
+    /* No emulated card asked for: card:0 does not exist (no loom.ko here). */
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "card:5";
+    o.emulated_cards = 1;
+    loom_context *none = NULL;
+    assert_int_equal(loom_context_create(&o, &none), LOOM_ERR_NOT_FOUND);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shim_emulated_plumbing),
+        cmocka_unit_test(test_no_xrt_card_is_clean),
+        cmocka_unit_test(test_qlinearconv_cases),
+        cmocka_unit_test(test_qlinearmatmul),
+        cmocka_unit_test(test_int8_maxpool_and_max_exact),
+        cmocka_unit_test(test_chain_runs_as_one_segment),
+        cmocka_unit_test(test_segment_output_does_not_clobber_input),
+        cmocka_unit_test(test_concurrent_runs_agree),
+        cmocka_unit_test(test_unsupported_falls_back_or_fails_closed),
+    };
+    int total = (int)(sizeof(tests) / sizeof(tests[0]));
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    printf("%d passed, %d failed\n", total - failed, failed);
+    return failed ? 1 : 0;
+}
