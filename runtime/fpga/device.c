@@ -824,12 +824,16 @@ static const lm_device_ops fpga_ops = {
     .destroy = fd_destroy,
 };
 
-loom_status lm_fpga_enumerate(loom_context *ctx)
+loom_status lm_fpga_enumerate(loom_context *ctx, const char *want)
 {
     lm_card *cards[LM_MAX_DEVICES];
     int n = 0;
     loom_status s = lm_cards_open_all(ctx->emulated_cards, cards, LM_MAX_DEVICES, &n);
     for (int i = 0; i < n; i++) {
+        if (strcmp(want, "auto") != 0 && strcmp(want, cards[i]->name) != 0) {
+            lm_card_close(cards[i]); /* another device was asked for by name */
+            continue;
+        }
         fpga_device *fd = s ? NULL : calloc(1, sizeof(*fd));
         if (!fd) {
             lm_card_close(cards[i]);

@@ -6,6 +6,6 @@
 
 /* Adds a device for every Loom card (card:N) and XRT card (xrt:N) found;
  * registered in core/backends.c. Finding none is not an error. */
-loom_status lm_fpga_enumerate(loom_context *ctx);
+loom_status lm_fpga_enumerate(loom_context *ctx, const char *want);
 
 #endif
