@@ -242,8 +242,8 @@ static loom_status rewrite_hardswish(fuse_ctx *f, int hi)
         return LOOM_OK;
     lm_node *m = &g->nodes[mi];
     int x = h->in[0];
-    if (m->n_in != 2 || !((m->in[0] == x && m->in[1] == h->out[0]) ||
-                          (m->in[1] == x && m->in[0] == h->out[0])))
+    if (m->n_in != 2 ||
+        !((m->in[0] == x && m->in[1] == h->out[0]) || (m->in[1] == x && m->in[0] == h->out[0])))
         return LOOM_OK;
     const lm_op_def *def = lm_cpu_find_op("", "HardSwish");
     char *type = strdup("HardSwish");

@@ -129,8 +129,8 @@ int main(void)
     for (i = 0; i < 40 && ok; i++)
         ok = run1(LOOM_OP_NOP, 0, NULL, 0) == LOOM_CPL_OK;
     cpl_off = loom_card_reg_read(&card, LOOM_REG_CPL_RING_OFF);
-    memcpy(&cpl, mem + cpl_off + ((loom_card_reg_read(&card, LOOM_REG_CPL_TAIL) - 1) & 15) *
-                                     sizeof(cpl),
+    memcpy(&cpl,
+           mem + cpl_off + ((loom_card_reg_read(&card, LOOM_REG_CPL_TAIL) - 1) & 15) * sizeof(cpl),
            sizeof(cpl));
     check(ok && le32toh(cpl.seqno) == seqno, "ring_wraps");
 

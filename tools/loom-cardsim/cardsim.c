@@ -56,11 +56,10 @@ static void on_signal(int sig)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: loom-cardsim -s SOCKET [-m MiB] [-n SLOTS] [-N NAME]\n"
-            "                    [-f hang|slow:US|corrupt|die|exit:N] [-p PIDFILE]\n"
-            "Serves one Loom card to one QEMU ivshmem-doorbell device (vectors=2).\n"
-            "Prints stats on exit (SIGINT/SIGTERM).\n");
+    fprintf(stderr, "usage: loom-cardsim -s SOCKET [-m MiB] [-n SLOTS] [-N NAME]\n"
+                    "                    [-f hang|slow:US|corrupt|die|exit:N] [-p PIDFILE]\n"
+                    "Serves one Loom card to one QEMU ivshmem-doorbell device (vectors=2).\n"
+                    "Prints stats on exit (SIGINT/SIGTERM).\n");
 }
 
 static int send_msg(int fd, int64_t val, int passfd)
