@@ -126,6 +126,7 @@ struct loom_device {
 	struct delayed_work watchdog;	/* checks the heartbeat */
 	u32 last_heartbeat;		/* watchdog only */
 	u32 heartbeat_misses;		/* watchdog only */
+	s64 watched_resets;		/* watchdog only: resets when it last looked */
 	bool dead;			/* under ring_lock: the card stopped answering */
 	bool resetting;			/* under ring_lock: a reset is in progress */
 

@@ -139,7 +139,16 @@ static void loom_watchdog_work(struct work_struct *work)
 	if (!drm_dev_enter(&ldev->drm, &idx))
 		return;
 	hb = loom_hw_read(ldev, LOOM_REG_HEARTBEAT);
-	if (hb != ldev->last_heartbeat) {
+	if (atomic64_read(&ldev->resets) != ldev->watched_resets) {
+		/*
+		 * A reset (timeout, ioctl or ours) since the last look: misses
+		 * counted before it say nothing about the card now, and would
+		 * reset it again under its next job. Judge the heartbeat afresh.
+		 */
+		ldev->watched_resets = atomic64_read(&ldev->resets);
+		ldev->last_heartbeat = hb;
+		ldev->heartbeat_misses = 0;
+	} else if (hb != ldev->last_heartbeat) {
 		ldev->last_heartbeat = hb;
 		ldev->heartbeat_misses = 0;
 		if (READ_ONCE(ldev->dead)) {
@@ -160,6 +169,7 @@ void loom_watchdog_start(struct loom_device *ldev)
 {
 	INIT_DELAYED_WORK(&ldev->watchdog, loom_watchdog_work);
 	ldev->last_heartbeat = loom_hw_read(ldev, LOOM_REG_HEARTBEAT);
+	ldev->watched_resets = atomic64_read(&ldev->resets);
 	queue_delayed_work(system_wq, &ldev->watchdog, msecs_to_jiffies(LOOM_WATCHDOG_MS));
 }
 

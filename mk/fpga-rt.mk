@@ -85,8 +85,9 @@ $(BUILD)/tests/fpga/fmnist_eval.static: $(GUEST_OBJ)
 	    grep -v -e 'statically linked applications requires at runtime' -e 'in function' || true
 	@test -x $@
 
-# loomctl for the guest, with the same stand-in for OpenCL.
-$(BUILD)/tests/fpga/loomctl.static: $(LOOMCTL_SRC:%.c=$(BUILD)/obj/%.o) $(TOOL_COMMON_OBJ) \
+# loomctl for the guest, with the same stand-in for OpenCL and none for loomd's client.
+$(BUILD)/tests/fpga/loomctl.static: $(filter-out %/infer.o,$(LOOMCTL_SRC:%.c=$(BUILD)/obj/%.o)) \
+                                    $(BUILD)/obj/tests/fpga/no_infer.o $(TOOL_COMMON_OBJ) \
                                     $(filter-out %/fmnist_eval.o,$(GUEST_OBJ))
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")

@@ -3,9 +3,10 @@
  * statically, and no OpenCL device either. */
 #include "opencl/opencl.h"
 
-loom_status lm_opencl_enumerate(loom_context *ctx)
+loom_status lm_opencl_enumerate(loom_context *ctx, const char *want)
 {
     (void)ctx;
+    (void)want;
     return LOOM_OK;
 }
 
