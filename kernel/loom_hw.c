@@ -262,6 +262,8 @@ int loom_hw_reset(struct loom_device *ldev, struct dma_fence *guilty)
 	ret = read_poll_timeout(loom_hw_read, ack, ack == gen, 1000,
 				LOOM_RESET_TIMEOUT_US, false, ldev, LOOM_REG_RESET_ACK);
 
+	/* Counted before the pending jobs fail, so their waiters see it. */
+	atomic64_inc(&ldev->resets);
 	spin_lock_irqsave(&ldev->ring_lock, flags);
 	ldev->cmd_tail = 0;
 	ldev->cpl_head = 0;
@@ -270,7 +272,6 @@ int loom_hw_reset(struct loom_device *ldev, struct dma_fence *guilty)
 	loom_hw_fail_pending_locked(ldev, guilty, ret ? -ENODEV : -ECANCELED);
 	spin_unlock_irqrestore(&ldev->ring_lock, flags);
 
-	atomic64_inc(&ldev->resets);
 	if (ret) {
 		loom_err(ldev, "Failed to reset card: no acknowledge in %u ms\n",
 			 LOOM_RESET_TIMEOUT_MS);
