@@ -231,7 +231,8 @@ install: all
 	ln -sf libloom.so.0 $(DESTDIR)$(PREFIX)/lib/libloom.so
 	install -m 644 runtime/include/loom/*.h $(DESTDIR)$(PREFIX)/include/loom/
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' runtime/libloom.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libloom.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS_PRIVATE@|$(strip $(LDLIBS))|' runtime/libloom.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libloom.pc
 	@$(MAKE) --no-print-directory install-loomd
 
 format:
