@@ -20,7 +20,7 @@ ifeq ($(origin CC),default)
 CC := gcc
 endif
 
-OPT      ?= -O2 -fvect-cost-model=dynamic
+OPT      ?= -O2 $(if $(findstring clang,$(CC)),,-fvect-cost-model=dynamic)
 CPPFLAGS += -D_GNU_SOURCE -Iruntime/include -Iruntime -Itools -I$(BUILD)/gen
 CFLAGS   += -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             -fvisibility=hidden -pthread $(EXTRA_CFLAGS)
