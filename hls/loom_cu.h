@@ -308,15 +308,26 @@ static inline int64_t loom_rq_round_shift(int64_t p, int32_t shift)
     uint64_t rem = (uint64_t)p & ((half << 1) - 1);
     int64_t q = p >> s;
 
-    if (rem > half || (rem == half && (q & 1)))
-        q++;
-    return q;
+    /* Written without branches: data-dependent, they mispredict on a host. */
+    return q + ((rem > half) | ((rem == half) & (uint64_t)q & 1u));
 }
 
 /* Significant bits of v (0 for 0): a leading-zero count, a priority encoder in logic. */
 static inline uint32_t loom_rq_bitlen(uint64_t v)
 {
     return v ? 64u - (uint32_t)__builtin_clzll(v) : 0u;
+}
+
+/*
+ * round_half_even(v / 2^s), s in [0, 63], unsigned. Written without branches:
+ * on a host they would be data-dependent and mispredict.
+ */
+static inline uint64_t loom_rq_rne_shr(uint64_t v, uint32_t s)
+{
+    uint64_t lowmask = (1ull << s) - 1, half = (lowmask + 1) >> 1; /* s = 0: 0, 0 */
+    uint64_t rem = v & lowmask, q = v >> s;
+
+    return q + ((rem > half) | ((rem == half) & (half != 0) & q & 1u));
 }
 
 /*
@@ -327,21 +338,10 @@ static inline uint32_t loom_rq_bitlen(uint64_t v)
 static inline uint64_t loom_rq_round24(uint64_t v, uint32_t *e)
 {
     uint32_t n = loom_rq_bitlen(v), d = n > 24u ? n - 24u : 0u;
-    uint64_t m, rem, half;
+    uint64_t m = loom_rq_rne_shr(v, d), c = m >> 24;
 
-    *e = d;
-    if (!d)
-        return v;
-    m = v >> d;
-    rem = v & ((1ull << d) - 1);
-    half = 1ull << (d - 1);
-    if (rem > half || (rem == half && (m & 1)))
-        m++;
-    if (m >> 24) {
-        m >>= 1;
-        (*e)++;
-    }
-    return m;
+    *e = d + (uint32_t)c;
+    return m >> c;
 }
 
 /*
@@ -353,27 +353,27 @@ static inline uint64_t loom_rq_round24(uint64_t v, uint32_t *e)
  * round the product to 24 bits (the float multiply), then round to an
  * integer (the final rint); the sign goes back on at the end, as every
  * rounding here is symmetric. S in [2^-63, 2^30) keeps every intermediate in
- * float32's normal range, so no subnormal or infinite case arises. A result
- * of magnitude 2^32 or more may come out as +-2^32 (beyond any output range).
+ * float32's normal range, so no subnormal or infinite case arises. Results
+ * are exact below 2^32 in magnitude (far beyond any output range); larger
+ * ones stay at least 2^32.
  */
 static inline int64_t loom_rq_scale(int32_t acc, struct loom_rq rq)
 {
     uint64_t u = acc < 0 ? 0ull - (uint64_t)(int64_t)acc : (uint64_t)acc;
-    uint32_t ea, ep, mb = loom_rq_bitlen((uint32_t)rq.mult);
+    uint32_t mult = (uint32_t)rq.mult, mb = loom_rq_bitlen(mult);
     uint32_t em = mb > 24u ? mb - 24u : 0u; /* mult's low bits: zero in a checked table */
     uint32_t s = (uint32_t)rq.shift - 1u > 62u ? 63u : (uint32_t)rq.shift;
+    uint32_t ea, ep, ls, rs;
     uint64_t a = loom_rq_round24(u, &ea);
-    uint64_t p = loom_rq_round24(a * ((uint32_t)rq.mult >> em), &ep);
+    uint64_t p = loom_rq_round24(a * (mult >> em), &ep);
     int32_t e = (int32_t)(ea + em + ep) - (int32_t)s; /* |f32 product| = p * 2^e */
-    int64_t r;
+    uint64_t q;
 
-    if (e >= 32)
-        r = p ? (int64_t)1 << 32 : 0;
-    else if (e >= 0)
-        r = (int64_t)(p << e);
-    else
-        r = loom_rq_round_shift((int64_t)p, -e); /* e >= -63: ea, em, ep >= 0 */
-    return acc < 0 ? -r : r;
+    /* e in [-63, 40]: p < 2^24, so p << 32 cannot overflow. */
+    ls = e > 32 ? 32u : e > 0 ? (uint32_t)e : 0u;
+    rs = e < 0 ? (uint32_t)-e : 0u;
+    q = loom_rq_rne_shr(p << ls, rs);
+    return acc < 0 ? -(int64_t)q : (int64_t)q;
 }
 
 /*
@@ -477,6 +477,13 @@ void loom_cu_qadd(const struct loom_cu_qadd_desc *d, const uint8_t *a, const uin
 #define LOOM_CU_LANES               16u  /* POOL/QADD elements per cycle */
 #define LOOM_CU_MEM_BYTES_PER_CYCLE 64u  /* 19.2 GB/s at 300 MHz: one DDR4-2400 channel */
 #define LOOM_CU_START_CYCLES        200u /* descriptor fetch, pipeline fill, completion */
+/*
+ * Pipeline depth of the requantizer (accumulator in, output byte out): acc
+ * to 24 bits (leading zeros, shift, round: 3), the 24x24 multiply (4), the
+ * product to 24 bits (3), the final shift and round (1) and the clamp (1).
+ * Pipelined at one output per lane per cycle, so it adds latency only.
+ */
+#define LOOM_CU_RQ_LATENCY 12u
 
 /* Cycles for one START_CU of @kind with a checked descriptor (for 1..3: @args, nargs). */
 uint64_t loom_cu_cycles(uint32_t kind, const void *desc, const uint64_t *args, uint32_t nargs);
