@@ -347,6 +347,42 @@ static void test_accumulators_on_float_ties(void **state)
     loom_tensor_destroy(y);
 }
 
+/* A negative weight scale has no table entry: the CPU takes the conv (and a
+ * fail-closed card context refuses it, naming it). */
+static void test_scale_without_table_entry_stays_on_cpu(void **state)
+{
+    (void)state;
+    int64_t xd[4] = {1, 2, 5, 5}, wd[4] = {3, 2, 1, 1};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_INT8, 4, xd);
+    ob_output(m, "y", LOOM_DTYPE_INT8);
+    float xs = 0.02f, ws = -0.003f, ys = 0.01f;
+    ob_init_f32(m, "xs", 0, NULL, &xs);
+    ob_init_f32(m, "ws", 0, NULL, &ws);
+    ob_init_f32(m, "ys", 0, NULL, &ys);
+    scalar_u8(m, "z", LOOM_DTYPE_INT8, 0);
+    int8_t w[6] = {10, -20, 30, -40, 50, -60};
+    ob_init_raw(m, "w", LOOM_DTYPE_INT8, 4, wd, w, sizeof(w));
+    ob_node *n = ob_add_node(m, "QLinearConv", "x,xs,z,w,ws,z,ys,z", "y");
+    ob_node_name(m, n, "negative_scale_conv");
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    loom_context *card = context("card:0", 1, 1);
+    loom_model *model = NULL;
+    loom_status s = loom_model_load_memory(card, buf, len, "neg", &model);
+    if (!s) { /* planning may wait for the first run */
+        loom_tensor *x = random_input(LOOM_DTYPE_INT8, 4, xd), *y;
+        s = loom_model_run(model, &x, 1, &y, 1);
+        loom_tensor_destroy(x);
+    }
+    assert_int_equal(s, LOOM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(loom_last_error(), "negative_scale_conv"));
+    loom_model_destroy(model);
+    loom_context_destroy(card);
+    free(buf);
+    loom_tensor_destroy(compare(m, random_input(LOOM_DTYPE_INT8, 4, xd), true));
+}
+
 /* ------------------------------------------------------------ chains, threads */
 
 /* conv -> relu -> depthwise -> relu -> conv: one segment, one submit per run. */
@@ -570,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_qlinearmatmul),
         cmocka_unit_test(test_int8_maxpool_and_max_exact),
         cmocka_unit_test(test_accumulators_on_float_ties),
+        cmocka_unit_test(test_scale_without_table_entry_stays_on_cpu),
         cmocka_unit_test(test_chain_runs_as_one_segment),
         cmocka_unit_test(test_segment_output_does_not_clobber_input),
         cmocka_unit_test(test_concurrent_runs_agree),
