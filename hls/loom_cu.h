@@ -1,6 +1,7 @@
 /*
  * The Loom compute-unit (CU) contract: CU kinds, the descriptors a START_CU
- * command points at, the argument order, the fixed-point requantization and
+ * command points at, the argument order, the requantization (the CPU
+ * backend's float32 arithmetic, bit for bit, in integer logic) and
  * the CU functions themselves. The same C functions are synthesized by Vitis
  * HLS (hls/cu_*.c), run by the card model (hls/card) inside loom-cardsim and
  * the runtime's emulated card, and used as the int8 reference: results are
@@ -312,10 +313,21 @@ static inline int64_t loom_rq_round_shift(int64_t p, int32_t shift)
     return q + ((rem > half) | ((rem == half) & (uint64_t)q & 1u));
 }
 
-/* Significant bits of v (0 for 0): a leading-zero count, a priority encoder in logic. */
+/*
+ * Significant bits of v (0 for 0): a leading-zero count, a priority encoder
+ * in logic. Vitis HLS documents __builtin_clz for 32 bits only (UG1399), so
+ * 64 bits take two.
+ */
+static inline uint32_t loom_rq_bitlen32(uint32_t v)
+{
+    return v ? 32u - (uint32_t)__builtin_clz(v) : 0u;
+}
+
 static inline uint32_t loom_rq_bitlen(uint64_t v)
 {
-    return v ? 64u - (uint32_t)__builtin_clzll(v) : 0u;
+    uint32_t hi = (uint32_t)(v >> 32);
+
+    return hi ? 32u + loom_rq_bitlen32(hi) : loom_rq_bitlen32((uint32_t)v);
 }
 
 /*
@@ -360,7 +372,7 @@ static inline uint64_t loom_rq_round24(uint64_t v, uint32_t *e)
 static inline int64_t loom_rq_scale(int32_t acc, struct loom_rq rq)
 {
     uint64_t u = acc < 0 ? 0ull - (uint64_t)(int64_t)acc : (uint64_t)acc;
-    uint32_t mult = (uint32_t)rq.mult, mb = loom_rq_bitlen(mult);
+    uint32_t mult = (uint32_t)rq.mult, mb = loom_rq_bitlen32(mult);
     uint32_t em = mb > 24u ? mb - 24u : 0u; /* mult's low bits: zero in a checked table */
     uint32_t s = (uint32_t)rq.shift - 1u > 62u ? 63u : (uint32_t)rq.shift;
     uint32_t ea, ep, ls, rs;

@@ -1,7 +1,8 @@
 /*
- * Host helpers of the CU contract: ONNX float scales to the fixed-point
- * (mult, shift) the CUs apply, and the output clamp. Used by the runtime
- * when it builds descriptors and by the testbenches.
+ * Host helpers of the CU contract: ONNX float32 scales to the (mult, shift)
+ * table entries the CUs requantize with (exact: the entry is the float), QADD's
+ * fixed-point pair, the output clamp and the table check. Used by the runtime
+ * when it builds descriptors, by the card and by the testbenches.
  */
 #include "loom_cu.h"
 
@@ -110,7 +111,7 @@ int loom_rq_check(const struct loom_rq *rq, uint32_t count)
             return -1;
         /* A float32 mantissa: no set bit below the 24 highest significant ones. */
         m = (uint32_t)rq[i].mult;
-        n = loom_rq_bitlen(m);
+        n = loom_rq_bitlen32(m);
         if (n > 24 && (m & ((1u << (n - 24)) - 1)))
             return -1;
     }
