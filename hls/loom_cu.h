@@ -320,14 +320,16 @@ static inline int64_t loom_rq_round_shift(int64_t p, int32_t shift)
  */
 static inline uint32_t loom_rq_bitlen32(uint32_t v)
 {
-    return v ? 32u - (uint32_t)__builtin_clz(v) : 0u;
+    /* v | 1 keeps clz defined; the zero case is subtracted, not branched on */
+    return 32u - (uint32_t)__builtin_clz(v | 1u) - (v == 0);
 }
 
 static inline uint32_t loom_rq_bitlen(uint64_t v)
 {
-    uint32_t hi = (uint32_t)(v >> 32);
+    uint32_t hi = (uint32_t)(v >> 32), lh = loom_rq_bitlen32(hi);
+    uint32_t ll = loom_rq_bitlen32((uint32_t)v);
 
-    return hi ? 32u + loom_rq_bitlen32(hi) : loom_rq_bitlen32((uint32_t)v);
+    return hi ? 32u + lh : ll;
 }
 
 /*
