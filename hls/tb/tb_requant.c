@@ -9,7 +9,8 @@
  * every scale of two whole binades, subnormal, tiny and huge scales, and
  * narrowed clamps. It also counts where the previous fixed point (one exact
  * rounding of acc * scale) differs from the float expression: nonzero, so the
- * cases do reach float32's double rounding. Then: every float32 scale's
+ * cases do reach float32's double rounding. Then: clamp before rounding
+ * (the CPU) against after (the CU) for integer bounds, every float32 scale's
  * table entry (a stride through all bit patterns), ties, saturation, clamps,
  * bad shifts and multipliers, the QADD pair, names and argument counts.
  */
@@ -193,6 +194,47 @@ static void exactness(void)
            (unsigned long long)n_old_differs);
 }
 
+/* round_half_even as the CPU does it (|v| < 2^22). */
+static float rne(float v)
+{
+    volatile float r = v + 12582912.0f;
+
+    return r - 12582912.0f;
+}
+
+/*
+ * The CPU clamps the float, then rounds; the CU rounds, then clamps the
+ * integer. Equal for integer bounds: every third multiple of 2^-10 in
+ * [-300, 300] and its float neighbours, against every clamp [lo, hi] made
+ * of the bounds below (the int8/uint8 ends, zero and their neighbours).
+ */
+static void clamp_order(void)
+{
+    static const int32_t bounds[] = {-260, -129, -128, -127, -1,  0,   1,
+                                     5,    126,  127,  128,  254, 255, 260};
+    const int nb = (int)(sizeof(bounds) / sizeof(bounds[0]));
+    uint64_t n = 0, bad = 0;
+
+    for (int a = 0; a < nb; a++)
+        for (int b = a; b < nb; b++)
+            for (int32_t i = -300 * 1024; i <= 300 * 1024; i += 3) {
+                float l = (float)bounds[a], h = (float)bounds[b], v0 = (float)i / 1024.0f;
+
+                for (int k = -1; k <= 1; k++, n++) {
+                    float v = k ? nextafterf(v0, k * INFINITY) : v0;
+                    float c = v > l ? v : l, r = rne(v);
+
+                    c = c < h ? c : h;
+                    r = r > l ? r : l;
+                    r = r < h ? r : h;
+                    bad += rne(c) != r;
+                }
+            }
+    tb_check(!bad, "requant", "clamping before rounding equals clamping after (integer bounds)");
+    printf("# requant: clamp order: %llu (value, clamp) pairs, %llu differ\n",
+           (unsigned long long)n, (unsigned long long)bad);
+}
+
 /* Table entries of float32 scales: a stride through every positive bit pattern. */
 static void all_scales(void)
 {
@@ -295,6 +337,7 @@ static void contract(void)
 int main(void)
 {
     exactness();
+    clamp_order();
     all_scales();
     contract();
     return tb_finish("hls-requant");
