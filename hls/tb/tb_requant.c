@@ -2,7 +2,7 @@
  * Testbench of the requantization contract. The main check: the CU's integer
  * requantization (loom_rq_apply) gives what the CPU backend's float32
  * expression gives (tb_requant_ref, runtime/cpu/ops/quant.c's arithmetic) on
- * tens of millions of cases chosen where the two could part: accumulators on
+ * 165.7 million cases chosen where the two could part: accumulators on
  * both sides of every output's rounding boundary, on and beside the midpoints
  * where (float)acc itself rounds (|acc| >= 2^24, up to INT32_MIN/MAX), with
  * thousands of scales from every binade the table can hold (2^-33..2^30),
