@@ -299,8 +299,7 @@ LOOM_CU_STATIC_ASSERT(sizeof(struct loom_cu_qadd_desc) == 104, "qadd layout");
 /*
  * round_half_even(p / 2^shift), shift in [1, 63] (two's complement, arithmetic
  * >>). A shift outside 1..63 is taken as 63, so a table rewritten under a
- * running CU cannot make this undefined. QADD's single rounding, and the last
- * step of loom_rq_scale().
+ * running CU cannot make this undefined. QADD's single rounding.
  */
 static inline int64_t loom_rq_round_shift(int64_t p, int32_t shift)
 {
