@@ -6,10 +6,12 @@
  *  - QGEMM/QCONV: a TM x TN MAC array, one K step per cycle per output tile;
  *    tile staging and write-back (one row of TN outputs per cycle, so TM
  *    cycles a tile) are double-buffered behind the next tile's MACs, so a
- *    tile costs max(K, TM) cycles, plus TM + TN of fill and drain per command.
+ *    tile costs max(K, TM) cycles, plus TM + TN of fill and drain per command
+ *    and the requantizer's pipeline depth (LOOM_CU_RQ_LATENCY).
  *  - Depthwise QCONV: TN channels x TM pixels per cycle, one tap per cycle
  *    (max(KH*KW, TM) cycles a tile).
- *  - POOL: LOOM_CU_LANES window taps per cycle; QADD and VADD
+ *  - POOL: LOOM_CU_LANES window taps per cycle (plus the requantizer's depth
+ *    when it requantizes); QADD and VADD
  *    LOOM_CU_LANES elements per cycle; MEMCPY limited by memory alone.
  *  - Memory: LOOM_CU_MEM_BYTES_PER_CYCLE for reads and writes together,
  *    overlapped with compute: a CU takes the larger of the two.
@@ -40,7 +42,7 @@ static uint64_t tile_cycles(uint64_t k)
     return k > LOOM_CU_TM ? k : LOOM_CU_TM;
 }
 
-#define FILL_DRAIN (LOOM_CU_TM + LOOM_CU_TN)
+#define FILL_DRAIN (LOOM_CU_TM + LOOM_CU_TN + LOOM_CU_RQ_LATENCY)
 
 static uint64_t qgemm_cycles(const struct loom_cu_qgemm_desc *d)
 {
@@ -79,8 +81,9 @@ static uint64_t pool_cycles(const struct loom_cu_pool_desc *d)
 {
     uint64_t planes = (uint64_t)d->n * d->c, out = planes * d->oh * d->ow;
     uint64_t taps = out * d->kh * d->kw;
+    uint64_t drain = d->q.rq_count ? LOOM_CU_RQ_LATENCY : 0;
 
-    return total(cdiv(taps, LOOM_CU_LANES), planes * d->h * d->w + out);
+    return total(cdiv(taps, LOOM_CU_LANES) + drain, planes * d->h * d->w + out);
 }
 
 static uint64_t qadd_elems(const struct loom_cu_qadd_desc *d)

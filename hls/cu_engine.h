@@ -67,12 +67,14 @@ static inline void cu_mac_tile(int32_t acc[TM][TN], const int16_t at[KT][TM],
     }
 }
 
-/* acc + bias, saturated to int32 (the requantizer's input). */
+/*
+ * acc + bias, wrapped to int32 (the requantizer's input): the CPU backend adds
+ * them in uint32, and the card must match it bit for bit. Without bias acc
+ * cannot wrap (K is bounded); with an extreme bias both wrap alike.
+ */
 static inline int32_t cu_add_bias(int32_t acc, const int32_t *bias, uint32_t ch)
 {
-    int64_t v = (int64_t)acc + (bias ? bias[ch] : 0);
-
-    return (int32_t)(v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v);
+    return (int32_t)((uint32_t)acc + (bias ? (uint32_t)bias[ch] : 0u));
 }
 
 #endif /* LOOM_CU_ENGINE_H */

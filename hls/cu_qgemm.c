@@ -1,6 +1,6 @@
 /*
  * LOOM_CU_KIND_QGEMM: Y[b] = requant(A[b] x B[b] + bias), int8/uint8 in,
- * int32 accumulate, per-column fixed-point requantization, fused clamp.
+ * int32 accumulate, per-column float32-exact requantization, fused clamp.
  * Tiled TM x TN over the output, KT-deep chunks of K staged on chip; the
  * tiles go through the shared MAC array (cu_engine.h).
  */

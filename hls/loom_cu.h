@@ -1,6 +1,7 @@
 /*
  * The Loom compute-unit (CU) contract: CU kinds, the descriptors a START_CU
- * command points at, the argument order, the fixed-point requantization and
+ * command points at, the argument order, the requantization (the CPU
+ * backend's float32 arithmetic, bit for bit, in integer logic) and
  * the CU functions themselves. The same C functions are synthesized by Vitis
  * HLS (hls/cu_*.c), run by the card model (hls/card) inside loom-cardsim and
  * the runtime's emulated card, and used as the int8 reference: results are
@@ -22,14 +23,16 @@
  * (x - x_zp) * (w - w_zp); all little endian. Alignment: descriptor 8 bytes,
  * bias and the requantization table 4 bytes, int8 tensors none.
  *
- * Requantization (one rounding, round half to EVEN, like ONNX's QLinear ops):
- *   y = clamp(y_zp + round_half_even(acc * mult / 2^shift), act_min, act_max)
- * with acc = sum + bias saturated to int32, mult in [0, 2^31) (normally
- * [2^30, 2^31)) and shift in [1, 63]. loom_rq_from_scale() converts a float scale (x_scale *
- * w_scale[c] / y_scale, computed in float exactly as the CPU backend does) to
- * (mult, shift) without loss: a float's 24-bit mantissa fits in mult, so the
- * only rounding is the final one. ReLU and clamps fuse as act_min/act_max in
- * the output's integer domain (ReLU: act_min = y_zp).
+ * Requantization (round half to EVEN, bit for bit the CPU backend's float32
+ * requantization, which is ONNX Runtime's):
+ *   y = clamp(y_zp + round_half_even(f32(f32(acc) * S)), act_min, act_max)
+ * with acc = sum + bias wrapped to int32 (as the CPU adds them), f32() a
+ * float32 rounding (to 24 significant bits, half to even) and S = mult *
+ * 2^-shift the float32 scale x_scale * w_scale[c] / y_scale, formed in float
+ * as the CPU backend forms it (loom_rq_from_qlinear() writes it exactly:
+ * mult in [2^30, 2^31) with 24 significant bits, shift in [1, 63]). The CU
+ * does this in integer logic (loom_rq_scale()). ReLU and clamps fuse as
+ * act_min/act_max in the output's integer domain (ReLU: act_min = y_zp).
  */
 #ifndef LOOM_CU_H
 #define LOOM_CU_H
@@ -152,8 +155,9 @@ struct loom_cu_hdr {
 
 /**
  * struct loom_rq - one requantization entry (the table is an array of these)
- * @mult: fixed-point multiplier, in [2^30, 2^31) for a normal scale, >= 0
- * @shift: right shift, 1..63
+ * @mult: the scale's mantissa: 0, or at most 24 significant bits (a float32's),
+ *        normally in [2^30, 2^31)
+ * @shift: the scale is mult * 2^-shift, shift in 1..63
  */
 struct loom_rq {
     int32_t mult;
@@ -295,7 +299,7 @@ LOOM_CU_STATIC_ASSERT(sizeof(struct loom_cu_qadd_desc) == 104, "qadd layout");
 /*
  * round_half_even(p / 2^shift), shift in [1, 63] (two's complement, arithmetic
  * >>). A shift outside 1..63 is taken as 63, so a table rewritten under a
- * running CU cannot make this undefined.
+ * running CU cannot make this undefined. QADD's single rounding.
  */
 static inline int64_t loom_rq_round_shift(int64_t p, int32_t shift)
 {
@@ -304,27 +308,112 @@ static inline int64_t loom_rq_round_shift(int64_t p, int32_t shift)
     uint64_t rem = (uint64_t)p & ((half << 1) - 1);
     int64_t q = p >> s;
 
-    if (rem > half || (rem == half && (q & 1)))
-        q++;
-    return q;
+    /* Written without branches: data-dependent, they mispredict on a host. */
+    return q + ((rem > half) | ((rem == half) & (uint64_t)q & 1u));
 }
 
-/* The output value of one accumulator (bias already added, int32). */
+/*
+ * Significant bits of v (0 for 0): a leading-zero count, a priority encoder
+ * in logic. Vitis HLS documents __builtin_clz for 32 bits only (UG1399), so
+ * 64 bits take two.
+ */
+static inline uint32_t loom_rq_bitlen32(uint32_t v)
+{
+    /* v | 1 keeps clz defined; the zero case is subtracted, not branched on */
+    return 32u - (uint32_t)__builtin_clz(v | 1u) - (v == 0);
+}
+
+static inline uint32_t loom_rq_bitlen(uint64_t v)
+{
+    uint32_t hi = (uint32_t)(v >> 32), lh = loom_rq_bitlen32(hi);
+    uint32_t ll = loom_rq_bitlen32((uint32_t)v);
+
+    return hi ? 32u + lh : ll;
+}
+
+/*
+ * round_half_even(v / 2^s), s in [0, 63], unsigned. Written without branches:
+ * on a host they would be data-dependent and mispredict.
+ */
+static inline uint64_t loom_rq_rne_shr(uint64_t v, uint32_t s)
+{
+    uint64_t lowmask = (1ull << s) - 1, half = (lowmask + 1) >> 1; /* s = 0: 0, 0 */
+    uint64_t rem = v & lowmask, q = v >> s;
+
+    return q + ((rem > half) | ((rem == half) & (half != 0) & q & 1u));
+}
+
+/*
+ * v rounded half to even to 24 significant bits, as float32 rounds a value
+ * in its normal range: v ~ m * 2^*e with m < 2^24. A carry out of the 24
+ * bits (2^24) is renormalized to 2^23 * 2, so m always fits the multiplier.
+ */
+static inline uint64_t loom_rq_round24(uint64_t v, uint32_t *e)
+{
+    uint32_t n = loom_rq_bitlen(v), d = n > 24u ? n - 24u : 0u;
+    uint64_t m = loom_rq_rne_shr(v, d), c = m >> 24;
+
+    *e = d + (uint32_t)c;
+    return m >> c;
+}
+
+/*
+ * round_half_even(f32(f32(acc) * S)) with S = mult * 2^-shift a float32:
+ * what the CPU backend computes in float (runtime/cpu/ops/quant.c), in
+ * integer logic. On |acc|: round it to 24 bits (the int-to-float
+ * conversion), multiply the two 24-bit mantissas (one 24x24 multiplier; a
+ * table entry's mult has at most 24 significant bits, loom_rq_check()),
+ * round the product to 24 bits (the float multiply), then round to an
+ * integer (the final rint); the sign goes back on at the end, as every
+ * rounding here is symmetric. S in [2^-63, 2^30) keeps every intermediate in
+ * float32's normal range, so no subnormal or infinite case arises. Results
+ * are exact below 2^32 in magnitude (far beyond any output range); larger
+ * ones stay at least 2^32.
+ */
+static inline int64_t loom_rq_scale(int32_t acc, struct loom_rq rq)
+{
+    uint64_t u = acc < 0 ? 0ull - (uint64_t)(int64_t)acc : (uint64_t)acc;
+    uint32_t mult = (uint32_t)rq.mult, mb = loom_rq_bitlen32(mult);
+    uint32_t em = mb > 24u ? mb - 24u : 0u; /* mult's low bits: zero in a checked table */
+    uint32_t s = (uint32_t)rq.shift - 1u > 62u ? 63u : (uint32_t)rq.shift;
+    uint32_t ea, ep, ls, rs;
+    uint64_t a = loom_rq_round24(u, &ea);
+    uint64_t p = loom_rq_round24(a * (mult >> em), &ep);
+    int32_t e = (int32_t)(ea + em + ep) - (int32_t)s; /* |f32 product| = p * 2^e */
+    uint64_t q;
+
+    /* e in [-63, 40]: p < 2^24, so p << 32 cannot overflow. */
+    ls = e > 32 ? 32u : e > 0 ? (uint32_t)e : 0u;
+    rs = e < 0 ? (uint32_t)-e : 0u;
+    q = loom_rq_rne_shr(p << ls, rs);
+    return acc < 0 ? -(int64_t)q : (int64_t)q;
+}
+
+/*
+ * The output value of one accumulator (bias already added, int32):
+ *   clamp(y_zp + round_half_even(f32(f32(acc) * S)), lo, hi)
+ * Clamping the integer equals the CPU's clamping of the float before it
+ * rounds: the bounds are integers and rounding is monotonic.
+ */
 static inline int32_t loom_rq_apply(int32_t acc, struct loom_rq rq, int32_t y_zp, int32_t lo,
                                     int32_t hi)
 {
-    int64_t v = loom_rq_round_shift((int64_t)acc * rq.mult, rq.shift) + y_zp;
+    int64_t v = loom_rq_scale(acc, rq) + y_zp;
 
     return (int32_t)(v < lo ? lo : v > hi ? hi : v);
 }
 
 /*
- * Host helpers (hls/requant.c): the float scale to (mult, shift). Return 0,
- * or -1 for a negative, NaN or too large (>= 2^30) scale. A zero scale gives
- * mult 0. loom_rq_from_qlinear() takes the three ONNX scales and forms
- * x_scale * w_scale / y_scale in float, as the CPU backend does.
+ * Host helpers (hls/requant.c). loom_rq_from_scale() writes a float32 scale
+ * exactly as mult * 2^-shift (mult in [2^30, 2^31) with 24 significant bits,
+ * shift in [1, 63]); scales below 2^-33, subnormals included, give mult 0
+ * (every result then rounds to 0 in float too), scales from 2^30 up to
+ * FLT_MAX give 2^29 (every nonzero acc then saturates either way). Returns 0,
+ * or -1 for a negative, NaN or infinite scale. loom_rq_from_qlinear() takes
+ * the three ONNX scales and forms x_scale * w_scale / y_scale in float, as
+ * the CPU backend does.
  */
-int loom_rq_from_scale(double scale, struct loom_rq *out);
+int loom_rq_from_scale(float scale, struct loom_rq *out);
 int loom_rq_from_qlinear(float x_scale, float w_scale, float y_scale, struct loom_rq *out);
 /* QADD: one shift for both scales (the larger one sets it). */
 int loom_rq_pair_from_scales(double a_scale, double b_scale, int32_t *a_mult, int32_t *b_mult,
@@ -332,7 +421,11 @@ int loom_rq_pair_from_scales(double a_scale, double b_scale, int32_t *a_mult, in
 /* The clamp for an output type (y_u8) with or without fused ReLU. */
 void loom_rq_act_range(int y_u8, int relu, int32_t y_zp, int32_t *act_min, int32_t *act_max);
 
-/* 0 when every entry has mult >= 0 and shift in [1, 63] (the card checks tables). */
+/*
+ * 0 when every entry is a float32 scale as loom_rq_from_scale() writes one:
+ * mult >= 0 with at most 24 significant bits, shift in [1, 63] (the card
+ * checks tables).
+ */
 int loom_rq_check(const struct loom_rq *rq, uint32_t count);
 
 /* Descriptor headers, filled in: the host sets the rest. */
@@ -397,6 +490,13 @@ void loom_cu_qadd(const struct loom_cu_qadd_desc *d, const uint8_t *a, const uin
 #define LOOM_CU_LANES               16u  /* POOL/QADD elements per cycle */
 #define LOOM_CU_MEM_BYTES_PER_CYCLE 64u  /* 19.2 GB/s at 300 MHz: one DDR4-2400 channel */
 #define LOOM_CU_START_CYCLES        200u /* descriptor fetch, pipeline fill, completion */
+/*
+ * Pipeline depth of the requantizer (accumulator in, output byte out): acc
+ * to 24 bits (leading zeros, shift, round: 3), the 24x24 multiply (4), the
+ * product to 24 bits (3), the final shift and round (1) and the clamp (1).
+ * Pipelined at one output per lane per cycle, so it adds latency only.
+ */
+#define LOOM_CU_RQ_LATENCY 12u
 
 /* Cycles for one START_CU of @kind with a checked descriptor (for 1..3: @args, nargs). */
 uint64_t loom_cu_cycles(uint32_t kind, const void *desc, const uint64_t *args, uint32_t nargs);

@@ -1,22 +1,27 @@
 /*
- * Host helpers of the CU contract: ONNX float scales to the fixed-point
- * (mult, shift) the CUs apply, and the output clamp. Used by the runtime
- * when it builds descriptors and by the testbenches.
+ * Host helpers of the CU contract: ONNX float32 scales to the (mult, shift)
+ * table entries the CUs requantize with (exact: the entry is the float), QADD's
+ * fixed-point pair, the output clamp and the table check. Used by the runtime
+ * when it builds descriptors, by the card and by the testbenches.
  */
 #include "loom_cu.h"
 
 #include <math.h>
 
-#define TWO31 2147483648.0
+#define TWO30 1073741824.0
 
-/* mult * 2^-shift == scale exactly when scale is a float; shift in [1, 63]. */
+/*
+ * scale as mult * 2^-shift, shift in [1, 63]: exact for a float32 in
+ * [2^-33, 2^30) (its 24-bit mantissa fits mult); a double (QADD's pair) gets
+ * the nearest 31-bit mult, and below 2^-32 loses low bits of it.
+ */
 static int to_fixed(double scale, int32_t *mult, int32_t *shift)
 {
     double m;
     int64_t q;
     int e, s;
 
-    if (!(scale >= 0) || scale >= 1073741824.0) /* NaN, negative, >= 2^30 */
+    if (!(scale >= 0) || scale >= TWO30) /* NaN, negative, >= 2^30 */
         return -1;
     if (scale == 0) {
         *mult = 0;
@@ -41,9 +46,26 @@ static int to_fixed(double scale, int32_t *mult, int32_t *shift)
     return 0;
 }
 
-int loom_rq_from_scale(double scale, struct loom_rq *out)
+int loom_rq_from_scale(float scale, struct loom_rq *out)
 {
-    return to_fixed(scale, &out->mult, &out->shift);
+    if (!(scale >= 0) || isinf(scale)) /* NaN, negative, infinite */
+        return -1;
+    if (scale >= TWO30) {
+        /* Any nonzero acc times S >= 2^29 lands far outside every 8-bit output
+         * range, in float as here, so 2^29 stands in for every larger scale. */
+        out->mult = 1 << 30;
+        out->shift = 1;
+        return 0;
+    }
+    if (scale < 0x1p-33f) {
+        /* |f32(acc)| <= 2^31, so |acc * S| < 1/4 even after float rounding: the
+         * result is 0 in float as here. Covers the subnormals too. */
+        out->mult = 0;
+        out->shift = 31;
+        return 0;
+    }
+    /* A normal float in [2^-33, 2^30): 24-bit mantissa, exact in mult, shift in [1, 63]. */
+    return to_fixed((double)scale, &out->mult, &out->shift);
 }
 
 int loom_rq_from_qlinear(float x_scale, float w_scale, float y_scale, struct loom_rq *out)
@@ -53,7 +75,7 @@ int loom_rq_from_qlinear(float x_scale, float w_scale, float y_scale, struct loo
 
     if (!(y_scale > 0))
         return -1;
-    return loom_rq_from_scale((double)s, out);
+    return loom_rq_from_scale(s, out);
 }
 
 int loom_rq_pair_from_scales(double a_scale, double b_scale, int32_t *a_mult, int32_t *b_mult,
@@ -82,10 +104,16 @@ void loom_rq_act_range(int y_u8, int relu, int32_t y_zp, int32_t *act_min, int32
 
 int loom_rq_check(const struct loom_rq *rq, uint32_t count)
 {
-    uint32_t i;
+    uint32_t i, m, n;
 
-    for (i = 0; i < count; i++)
+    for (i = 0; i < count; i++) {
         if (rq[i].mult < 0 || rq[i].shift < 1 || rq[i].shift > 63)
             return -1;
+        /* A float32 mantissa: no set bit below the 24 highest significant ones. */
+        m = (uint32_t)rq[i].mult;
+        n = loom_rq_bitlen32(m);
+        if (n > 24 && (m & ((1u << (n - 24)) - 1)))
+            return -1;
+    }
     return 0;
 }

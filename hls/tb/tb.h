@@ -1,8 +1,8 @@
 /*
  * Shared pieces of the CU testbenches: a seeded generator, result counting
  * ("N passed, N failed" last), random quantization parameters, the plain
- * reference requantization (exact: long double holds acc * scale without
- * rounding, nearbyintl rounds half to even) and sentinel-guarded buffers.
+ * reference requantization (the CPU backend's float32 expression, written as
+ * runtime/cpu/ops/quant.c writes it) and sentinel-guarded buffers.
  */
 #ifndef LOOM_HLS_TB_H
 #define LOOM_HLS_TB_H
@@ -93,17 +93,29 @@ static inline float tb_scale(void)
     return (float)ldexp(1.0 + (tb_rand() % 1000000) / 1e6, tb_range(-12, -4));
 }
 
-/* The reference requantization of acc (bias included) with the float scale s. */
+/*
+ * The reference requantization of acc (bias included, wrapped to int32 as the
+ * CPU adds it) with the float scale s: runtime/cpu/ops/quant.c's clamp_round
+ * of (float)acc * s, i.e. clamp the float to the output range less the zero
+ * point, round half to even with the 1.5 * 2^23 trick, add the zero point.
+ * volatile keeps each float rounding where the CPU code has it.
+ */
 static inline int32_t tb_requant_ref(int64_t acc, float s, int32_t zp, int32_t lo, int32_t hi)
 {
-    long double v;
+    volatile float v = (float)(int32_t)(uint32_t)(uint64_t)acc * s;
+    float l = (float)lo - (float)zp, h = (float)hi - (float)zp, c;
+    volatile float r;
 
-    if (acc > INT32_MAX)
-        acc = INT32_MAX;
-    if (acc < INT32_MIN)
-        acc = INT32_MIN;
-    v = nearbyintl((long double)acc * (long double)s) + zp;
-    return v < lo ? lo : v > hi ? hi : (int32_t)v;
+    c = v > l ? v : l;
+    c = c < h ? c : h;
+    r = c + 12582912.0f;
+    return (int32_t)(r - 12582912.0f) + zp;
+}
+
+/* The float32 scale a table entry holds (exact: the entry is one). */
+static inline float tb_rq_scale(struct loom_rq rq)
+{
+    return (float)ldexp((double)rq.mult, -rq.shift);
 }
 
 /* Random clamp: the full type, or ReLU (act_min = zp), or a narrower range. */

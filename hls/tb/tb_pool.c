@@ -3,7 +3,7 @@
  * count_include_pad, ceil_mode output sizes, dilation (max), global pooling,
  * int8/uint8 and requantizing max, against a plain reference that counts
  * average windows the way PyTorch does (hstart/hend clipping) and applies the
- * table entry's exact value with independent rounding.
+ * table entry's float32 scale as the CPU backend's float requantization does.
  */
 #include "tb.h"
 
@@ -27,9 +27,7 @@ static uint32_t out_dim(uint32_t in, uint32_t p0, uint32_t p1, uint32_t k, uint3
 
 static int32_t ref_rq(int64_t v, struct loom_rq rq, int32_t zp, int32_t lo, int32_t hi)
 {
-    long double r = nearbyintl((long double)v * ldexpl((long double)rq.mult, -rq.shift)) + zp;
-
-    return r < lo ? lo : r > hi ? hi : (int32_t)r;
+    return tb_requant_ref(v, tb_rq_scale(rq), zp, lo, hi);
 }
 
 static void run_case(const struct pcase *pc, const char *name)
@@ -61,7 +59,7 @@ static void run_case(const struct pcase *pc, const char *name)
     tb_act(yu, d.q.y_zp, &d.q.act_min, &d.q.act_max);
     d.q.rq_count = nrq;
     for (uint32_t i = 0; i < nrq; i++)
-        ok &= !loom_rq_from_scale(pc->avg ? (double)s / (i + 1) : (double)s, &rq[i]);
+        ok &= !loom_rq_from_scale(pc->avg ? s / (float)(i + 1) : s, &rq[i]);
     x = tb_buf(xbytes, 1);
     y = tb_buf(ybytes, 0);
     ok &= !loom_cu_check(LOOM_CU_KIND_POOL, &d, sizeof(d), &ext, &why);

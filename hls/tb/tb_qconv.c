@@ -3,7 +3,7 @@
  * asymmetric pads, kernels wider than the input, groups, depthwise (with and
  * without a channel multiplier), K beyond one chunk, int8/uint8 mixes,
  * per-tensor and per-channel scales, bias and clamps, against a plain
- * seven-deep loop with exact reference requantization.
+ * seven-deep loop with the CPU backend's float32 requantization (tb.h).
  */
 #include "tb.h"
 

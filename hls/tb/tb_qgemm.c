@@ -2,7 +2,7 @@
  * Testbench of the QGEMM CU: edge-case and random shapes (tile edges, K
  * chunks, K at its bound, batches with shared operands, B transposed,
  * int8/uint8 mixes, per-tensor and per-column scales, bias, fused clamps)
- * against a plain triple loop with exact reference requantization.
+ * against a plain triple loop with the CPU backend's float32 requantization (tb.h).
  */
 #include "tb.h"
 

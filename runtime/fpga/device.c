@@ -181,6 +181,18 @@ static bool dims_fit(const loom_tensor *t)
     return lm_tensor_count(t) > 0 && (uint64_t)lm_tensor_count(t) < LOOM_CU_MAX_ELEMS;
 }
 
+/* Every x_scale * w_scale[c] / y_scale has a requantization table entry (a
+ * finite non-negative float, y_scale > 0); otherwise the CPU takes the node. */
+static bool scales_fit(const loom_tensor *xs, const loom_tensor *ws, const loom_tensor *ys)
+{
+    const float *w = ws->data;
+    struct loom_rq rq;
+    for (int64_t c = 0; c < lm_tensor_count(ws); c++)
+        if (loom_rq_from_qlinear(*(const float *)xs->data, w[c], *(const float *)ys->data, &rq))
+            return false;
+    return true;
+}
+
 static bool supports_qconv(const lm_node *n, loom_tensor *const *in)
 {
     if (n->n_in < 8 || n->n_out != 1)
@@ -202,6 +214,8 @@ static bool supports_qconv(const lm_node *n, loom_tensor *const *in)
         return false;
     if (n->n_in > 8 && in[8] &&
         (!in[8]->data || in[8]->dtype != LOOM_DTYPE_INT32 || lm_tensor_count(in[8]) != w->dims[0]))
+        return false;
+    if (!scales_fit(in[1], in[4], in[6]))
         return false;
     int64_t group = attr_i(n, "group", 1);
     if (group < 1 || x->dims[1] % group || w->dims[0] % group || x->dims[1] / group != w->dims[1])
@@ -226,7 +240,7 @@ static bool supports_qmatmul(const lm_node *n, loom_tensor *const *in)
            const_scalar(in[2], a->dtype) && in[7]->data && is_q8(in[7]->dtype) &&
            lm_tensor_count(in[7]) == 1 && in[4]->data && in[4]->dtype == LOOM_DTYPE_FLOAT &&
            (lm_tensor_count(in[4]) == 1 || lm_tensor_count(in[4]) == b->dims[1]) &&
-           uniform_zp(in[5], &zp);
+           uniform_zp(in[5], &zp) && scales_fit(in[1], in[4], in[6]);
 }
 
 static bool supports_maxpool(const lm_node *n, loom_tensor *const *in)
@@ -388,7 +402,8 @@ static loom_status rq_table(builder *b, const lm_node *n, float xs, const loom_t
         if (loom_rq_from_qlinear(xs, f32_at(ws, c), ys, &rq[c])) {
             free(rq);
             return lm_error(LOOM_ERR_UNSUPPORTED,
-                            "node '%s': scale %g * %g / %g cannot be requantized on the card",
+                            "node '%s': requantization scale x_scale * w_scale / y_scale = "
+                            "%g * %g / %g is not a finite non-negative float (y_scale > 0)",
                             n->name, xs, f32_at(ws, c), ys);
         }
     int64_t at = put_const(b, rq, sizeof(*rq) * (size_t)entries);
