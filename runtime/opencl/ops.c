@@ -103,7 +103,7 @@ static void strided_copy(lm_cl_builder *b, cl_mem x, int64_t x_off, cl_mem y, in
     if (n == 0)
         return;
     cl_mem m = upload_ints(b, meta, 1 + 3 * (rank > 0 ? rank : 1));
-    cl_kernel k = lm_clb_kernel(b, "strided_copy_f32");
+    cl_kernel k = lm_clb_kernel(b, "strided_copy");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, x);
     lm_cl_arg_int(&a, x_off);
@@ -199,7 +199,7 @@ static void unary_launch(lm_cl_builder *b, const lm_node *n, int code, float a, 
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
     int64_t cnt = lm_tensor_count(x);
-    cl_kernel k = lm_clb_kernel(b, "unary_f32");
+    cl_kernel k = lm_clb_kernel(b, "unary");
     lm_cl_args ar = {b, k, 0};
     lm_cl_arg_mem(&ar, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&ar, lm_clb_out(b, n->out[0]));
@@ -335,7 +335,7 @@ static loom_status low_binary(lm_cl_builder *b, const lm_node *n)
     cl_mem a = lm_clb_in(b, n->in[0]), bm = lm_clb_in(b, n->in[1]), y = lm_clb_out(b, n->out[0]);
     int64_t na = lm_tensor_count(ta), nb = lm_tensor_count(tb);
     if ((na == cnt || na == 1) && (nb == cnt || nb == 1)) {
-        cl_kernel k = lm_clb_kernel(b, "binary_flat_f32");
+        cl_kernel k = lm_clb_kernel(b, "binary_flat");
         lm_cl_args ar = {b, k, 0};
         lm_cl_arg_mem(&ar, a);
         lm_cl_arg_mem(&ar, bm);
@@ -362,7 +362,7 @@ static loom_status low_binary(lm_cl_builder *b, const lm_node *n)
     for (int d = 0; d < r; d++)
         meta[1 + d] = (int)ty->dims[d];
     cl_mem m = upload_ints(b, meta, 1 + 3 * r);
-    cl_kernel k = lm_clb_kernel(b, "binary_bcast_f32");
+    cl_kernel k = lm_clb_kernel(b, "binary_bcast");
     lm_cl_args ar = {b, k, 0};
     lm_cl_arg_mem(&ar, a);
     lm_cl_arg_mem(&ar, bm);
@@ -429,7 +429,7 @@ static void gemm_launch(lm_cl_builder *b, const gemm_args *g)
 static cl_mem transposed(lm_cl_builder *b, int v, int64_t rows, int64_t cols)
 {
     const loom_tensor *c = lm_clb_const(b, v);
-    size_t bytes = sizeof(float) * (size_t)(rows * cols);
+    size_t bytes = sizeof(float) * (size_t)(rows * cols); /* host side */
     if (c) {
         float *t = malloc(bytes ? bytes : 4);
         if (!t) {
@@ -440,12 +440,12 @@ static cl_mem transposed(lm_cl_builder *b, int v, int64_t rows, int64_t cols)
         for (int64_t r = 0; r < rows; r++)
             for (int64_t q = 0; q < cols; q++)
                 t[q * rows + r] = s[r * cols + q];
-        cl_mem m = lm_clb_upload(b, t, bytes);
+        cl_mem m = lm_clb_upload_f32(b, t, (size_t)(rows * cols));
         free(t);
         return m;
     }
-    cl_mem src = lm_clb_in(b, v), dst = lm_clb_scratch(b, bytes);
-    cl_kernel k = lm_clb_kernel(b, "transpose2d_f32");
+    cl_mem src = lm_clb_in(b, v), dst = lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(rows * cols));
+    cl_kernel k = lm_clb_kernel(b, "transpose2d");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, src);
     lm_cl_arg_mem(&a, dst);
@@ -715,7 +715,7 @@ static loom_status low_conv(lm_cl_builder *b, const lm_node *n)
     int64_t taps = cig * g.kh * g.kw;
     if (cig == 1 || taps <= 16) { /* depthwise and the like: direct */
         int64_t cnt = lm_tensor_count(y);
-        cl_kernel kd = lm_clb_kernel(b, "conv_direct_f32");
+        cl_kernel kd = lm_clb_kernel(b, "conv_direct");
         lm_cl_args a = {b, kd, 0};
         lm_cl_arg_mem(&a, xm);
         lm_cl_arg_mem(&a, wm);
@@ -733,7 +733,7 @@ static loom_status low_conv(lm_cl_builder *b, const lm_node *n)
     bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
                      g.peh == 0 && g.pew == 0;
     cl_mem col =
-        pointwise ? NULL : lm_clb_scratch(b, sizeof(float) * (size_t)(g.C * g.kh * g.kw * P));
+        pointwise ? NULL : lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(g.C * g.kh * g.kw * P));
     gemm_args ga = {.M = (int)cog,
                     .N = (int)P,
                     .K = (int)taps,
@@ -761,7 +761,7 @@ static loom_status low_conv(lm_cl_builder *b, const lm_node *n)
             ga.B = xm;
             ga.b_off = (int)x_off;
         } else {
-            cl_kernel ki = lm_clb_kernel(b, "im2col_f32");
+            cl_kernel ki = lm_clb_kernel(b, "im2col");
             lm_cl_args a = {b, ki, 0};
             lm_cl_arg_mem(&a, xm);
             lm_cl_arg_int(&a, x_off);
@@ -817,7 +817,7 @@ static loom_status low_pool(lm_cl_builder *b, const lm_node *n)
     int kind = is_max ? 0 : (attr_int(n, "count_include_pad", 0) ? 2 : 1);
     int64_t cnt = lm_tensor_count(y);
     cl_mem gm = upload_ints(b, geo, 14);
-    cl_kernel kk = lm_clb_kernel(b, "pool2d_f32");
+    cl_kernel kk = lm_clb_kernel(b, "pool2d");
     lm_cl_args a = {b, kk, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
@@ -836,7 +836,7 @@ static bool sup_global_pool(const lm_node *n, loom_tensor *const *in)
 
 static void rows_reduce(lm_cl_builder *b, cl_mem x, cl_mem y, int64_t rows, int64_t len, int kind)
 {
-    cl_kernel k = lm_clb_kernel(b, "global_pool_f32");
+    cl_kernel k = lm_clb_kernel(b, "global_pool");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, x);
     lm_cl_arg_mem(&a, y);
@@ -874,7 +874,7 @@ static loom_status low_batchnorm(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
     int64_t cnt = lm_tensor_count(x);
-    cl_kernel k = lm_clb_kernel(b, "batchnorm_f32");
+    cl_kernel k = lm_clb_kernel(b, "batchnorm");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
@@ -910,7 +910,7 @@ static loom_status low_softmax(lm_cl_builder *b, const lm_node *n)
         len = x->dims[axis];
         inner = prod(x->dims, (int)axis + 1, x->rank);
     }
-    cl_kernel k = lm_clb_kernel(b, "softmax_f32");
+    cl_kernel k = lm_clb_kernel(b, "softmax");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
@@ -1024,7 +1024,7 @@ static loom_status low_reduce(lm_cl_builder *b, const lm_node *n)
     for (int i = 0; i < nr; i++)
         meta[m++] = rs[i];
     cl_mem mm = upload_ints(b, meta, m);
-    cl_kernel k = lm_clb_kernel(b, "reduce_f32");
+    cl_kernel k = lm_clb_kernel(b, "reduce");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
@@ -1292,7 +1292,7 @@ static loom_status low_resize(lm_cl_builder *b, const lm_node *n)
     resize_p p;
     resize_params(n, in, x, &p);
     int64_t cnt = lm_tensor_count(y);
-    cl_kernel k = lm_clb_kernel(b, "resize2d_f32");
+    cl_kernel k = lm_clb_kernel(b, "resize2d");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));

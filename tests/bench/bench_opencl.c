@@ -91,7 +91,7 @@ int main(int argc, char **argv)
     printf("%6s %14s %14s %8s %10s\n", "n", "ours GFLOP/s", "CLBlast", "ratio", "max diff");
     cl_int err = 0;
     cl_command_queue q = clCreateCommandQueue(dev->ctx, dev->id, 0, &err);
-    cl_kernel k = clCreateKernel(dev->gemm_prog, "gemm_f32", &err);
+    cl_kernel k = clCreateKernel(dev->gemm_prog, "gemm", &err);
     if (!q || !k) {
         fprintf(stderr, "bench-opencl: queue/kernel failed (%d)\n", (int)err);
         return 1;
