@@ -779,6 +779,157 @@ static loom_status low_conv(lm_cl_builder *b, const lm_node *n)
     return lm_clb_error(b);
 }
 
+/* ---- ConvTranspose: per group a GEMM (W_g^T X_g) into columns, then
+ * col2im gathers each output pixel's taps (adding bias and activation) ---- */
+
+/* Begin pads of ConvTranspose along spatial axis @i (of @ns), input extent
+ * @in, output @out, kernel @k; false when the attributes are not handled. */
+static bool convt_pad(const lm_node *n, int i, int ns, int64_t in, int64_t out, int64_t k,
+                      int64_t *pad)
+{
+    const lm_attr *st = lm_node_attr(n, "strides"), *di = lm_node_attr(n, "dilations"),
+                  *pa = lm_node_attr(n, "pads"), *op = lm_node_attr(n, "output_padding");
+    if ((st && st->n != ns) || (di && di->n != ns) || (pa && pa->n != 2 * ns) ||
+        (op && op->n != ns))
+        return false;
+    int64_t s = st ? st->ints[i] : 1, d = di ? di->ints[i] : 1, opad = op ? op->ints[i] : 0;
+    if (s < 1 || d < 1 || opad < 0)
+        return false;
+    const char *ap = attr_str(n, "auto_pad", "NOTSET");
+    bool same = strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0;
+    if (same) { /* output_shape otherwise only extends the output with zeros */
+        int64_t total = s * (in - 1) + opad + (k - 1) * d + 1 - out;
+        *pad = strcmp(ap, "SAME_UPPER") == 0 ? total / 2 : total - total / 2;
+        return true;
+    }
+    if (strcmp(ap, "VALID") == 0) {
+        *pad = 0;
+        return true;
+    }
+    if (strcmp(ap, "NOTSET") != 0 && ap[0] != '\0')
+        return false;
+    *pad = pa ? pa->ints[i] : 0;
+    return *pad >= 0 && (!pa || pa->ints[i + ns] >= 0);
+}
+
+static bool sup_convt(const lm_node *n, loom_tensor *const *in)
+{
+    int act;
+    float aa, ab;
+    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !fused_act(n, &act, &aa, &ab))
+        return false;
+    const loom_tensor *x = in[0], *w = in[1];
+    if (!is_f32(x) || !is_f32(w) || (x->rank != 3 && x->rank != 4) || w->rank != x->rank)
+        return false;
+    int64_t groups = attr_int(n, "group", 1);
+    if (groups < 1 || x->dims[1] % groups || w->dims[0] != x->dims[1])
+        return false;
+    if (n->n_in == 3 && n->in[2] >= 0 &&
+        (!is_f32(in[2]) || in[2]->rank != 1 || in[2]->dims[0] != w->dims[1] * groups))
+        return false;
+    const lm_attr *ks = lm_node_attr(n, "kernel_shape");
+    if (ks && (ks->n != x->rank - 2 || ks->ints[0] != w->dims[2] ||
+               (x->rank == 4 && ks->ints[1] != w->dims[3])))
+        return false;
+    int64_t pad, ns = x->rank - 2;
+    for (int i = 0; i < ns; i++) /* out is checked at lowering; 1 suffices here */
+        if (!convt_pad(n, i, (int)ns, x->dims[2 + i], 1, w->dims[2 + i], &pad))
+            return false;
+    return true;
+}
+
+/* W [C, Co/g, kh, kw] as per-group [Co/g * kh * kw, C/g] GEMM operands. */
+static cl_mem convt_weights(lm_cl_builder *b, int v, int64_t groups, int64_t cig, int64_t m)
+{
+    const loom_tensor *c = lm_clb_const(b, v);
+    int64_t dims[3] = {groups, m, cig}, src[3] = {cig * m, 1, m}, dst[3] = {m * cig, cig, 1};
+    if (!c) {
+        cl_mem t = lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(groups * m * cig));
+        strided_copy(b, lm_clb_in(b, v), 0, t, 0, 3, dims, src, dst);
+        return t;
+    }
+    size_t cnt = (size_t)(groups * m * cig);
+    float *t = malloc(cnt ? cnt * sizeof(float) : 4);
+    if (!t) {
+        lm_clb_fail(b, CL_OUT_OF_HOST_MEMORY, "transposing ConvTranspose weights");
+        return NULL;
+    }
+    const float *w = c->data;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t q = 0; q < cig; q++)
+                t[(g * m + r) * cig + q] = w[(g * cig + q) * m + r];
+    cl_mem mem = lm_clb_upload_f32(b, t, cnt);
+    free(t);
+    return mem;
+}
+
+static loom_status low_convt(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *w = lm_clb_shape(b, n->in[1]);
+    const loom_tensor *y = lm_clb_shape(b, n->out[0]);
+    const lm_attr *st = lm_node_attr(n, "strides"), *di = lm_node_attr(n, "dilations");
+    int ns = x->rank - 2;
+    int64_t in[2] = {1, 1}, out[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, d[2] = {1, 1},
+            pad[2] = {0, 0};
+    for (int i = 0; i < ns; i++) {
+        int j = i + (2 - ns); /* rank 3: the one spatial axis is W */
+        in[j] = x->dims[2 + i];
+        out[j] = y->dims[2 + i];
+        k[j] = w->dims[2 + i];
+        s[j] = st ? st->ints[i] : 1;
+        d[j] = di ? di->ints[i] : 1;
+        if (!convt_pad(n, i, ns, in[j], out[j], k[j], &pad[j]))
+            return lm_error(LOOM_ERR_UNSUPPORTED, "ConvTranspose geometry");
+    }
+    int64_t groups = attr_int(n, "group", 1), C = x->dims[1], cig = C / groups;
+    int64_t cog = w->dims[1], Co = cog * groups, HW = in[0] * in[1], M = cog * k[0] * k[1];
+    int act;
+    float aa, ab;
+    fused_act(n, &act, &aa, &ab);
+    int geo[15] = {(int)C,      (int)in[0], (int)in[1], (int)out[0], (int)out[1],
+                   (int)k[0],   (int)k[1],  (int)s[0],  (int)s[1],   (int)pad[0],
+                   (int)pad[1], (int)d[0],  (int)d[1],  (int)groups, (int)Co};
+    bool has_bias = n->n_in == 3 && n->in[2] >= 0;
+    cl_mem xm = lm_clb_in(b, n->in[0]), wt = convt_weights(b, n->in[1], groups, cig, M);
+    cl_mem bm = has_bias ? lm_clb_in(b, n->in[2]) : NULL, ym = lm_clb_out(b, n->out[0]);
+    cl_mem gm = upload_ints(b, geo, 15);
+    cl_mem col = lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(groups * M * HW));
+    gemm_args ga = {.M = (int)M,
+                    .N = (int)HW,
+                    .K = (int)cig,
+                    .batch = (int)groups,
+                    .A = wt,
+                    .lda = (int)cig,
+                    .a_bs = (int)(M * cig),
+                    .B = xm,
+                    .ldb = (int)HW,
+                    .b_bs = (int)(cig * HW),
+                    .C = col,
+                    .ldc = (int)HW,
+                    .c_bs = (int)(M * HW),
+                    .alpha = 1.0f};
+    size_t P = (size_t)(out[0] * out[1]);
+    for (int64_t i = 0; i < x->dims[0]; i++) {
+        ga.b_off = (int)(i * C * HW);
+        gemm_launch(b, &ga);
+        cl_kernel kc = lm_clb_kernel(b, "col2im");
+        lm_cl_args a = {b, kc, 0};
+        lm_cl_arg_mem(&a, col);
+        lm_cl_arg_mem(&a, ym);
+        lm_cl_arg_int(&a, i * Co * (int64_t)P);
+        lm_cl_arg_mem(&a, bm ? bm : col);
+        lm_cl_arg_int(&a, has_bias);
+        lm_cl_arg_mem(&a, gm);
+        lm_cl_arg_int(&a, act);
+        lm_cl_arg_float(&a, aa);
+        lm_cl_arg_float(&a, ab);
+        size_t lws[2] = {16, 1}, gws[2] = {(P + 15) / 16 * 16, (size_t)Co};
+        lm_clb_launch(b, kc, 2, gws, lws);
+    }
+    return lm_clb_error(b);
+}
+
 /* ---- pooling ---- */
 
 static bool sup_pool(const lm_node *n, loom_tensor *const *in)
@@ -885,6 +1036,39 @@ static loom_status low_batchnorm(lm_cl_builder *b, const lm_node *n)
         lm_cl_arg_mem(&a, lm_clb_in(b, n->in[i]));
     lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
     lm_clb_launch1d(b, k, cnt);
+    return lm_clb_error(b);
+}
+
+static bool sup_instancenorm(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 3 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 3)
+        return false;
+    for (int i = 1; i < 3; i++)
+        if (!is_f32(in[i]) || in[i]->rank != 1 || in[i]->dims[0] != in[0]->dims[1])
+            return false;
+    return prod(in[0]->dims, 2, in[0]->rank) > 0;
+}
+
+/* One work-group per (n, c) row, reducing in local memory. */
+static loom_status low_instancenorm(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t rows = x->dims[0] * x->dims[1], len = prod(x->dims, 2, x->rank);
+    size_t wg = 1;
+    while (wg * 2 <= 256 && wg * 2 <= lm_clb_max_wg(b))
+        wg *= 2;
+    cl_kernel k = lm_clb_kernel(b, "instancenorm");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, x->dims[1]);
+    lm_cl_arg_int(&a, len);
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[1]));
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[2]));
+    lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
+    lm_cl_arg_local(&a, wg * sizeof(float));
+    size_t gws = (size_t)rows * wg;
+    lm_clb_launch(b, k, 1, &gws, &wg);
     return lm_clb_error(b);
 }
 
@@ -1214,6 +1398,198 @@ static loom_status low_expand(lm_cl_builder *b, const lm_node *n)
     return lm_clb_error(b);
 }
 
+static bool sup_split(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in < 1 || n->n_in > 2 || n->n_out < 1 || !is_f32(in[0]) || in[0]->rank < 1)
+        return false;
+    for (int o = 0; o < n->n_out; o++)
+        if (n->out[o] < 0) /* an omitted output's extent is unknown here */
+            return false;
+    int64_t axis = attr_int(n, "axis", 0);
+    return axis >= -in[0]->rank && axis < in[0]->rank;
+}
+
+/* Each output is a slice along the axis; the planner's output shapes give
+ * the split sizes (whether from the attribute, the input or num_outputs). */
+static loom_status low_split(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t axis = attr_int(n, "axis", 0);
+    if (axis < 0)
+        axis += x->rank;
+    int64_t outer = prod(x->dims, 0, (int)axis), in_inner = prod(x->dims, (int)axis, x->rank);
+    cl_mem xm = lm_clb_in(b, n->in[0]);
+    int64_t off = 0;
+    for (int o = 0; o < n->n_out; o++) {
+        const loom_tensor *y = lm_clb_shape(b, n->out[o]);
+        int64_t inner = prod(y->dims, (int)axis, y->rank);
+        int64_t dims[2] = {outer, inner}, src[2] = {in_inner, 1}, dst[2] = {inner, 1};
+        strided_copy(b, xm, off, lm_clb_out(b, n->out[o]), 0, 2, dims, src, dst);
+        off += inner;
+    }
+    if (off != in_inner)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT,
+                        "split outputs cover %lld of the %lld elements per outer index",
+                        (long long)off, (long long)in_inner);
+    return lm_clb_error(b);
+}
+
+/* ---- Pad ---- */
+
+typedef struct pad_p {
+    int mode; /* 0 constant, 1 reflect, 2 edge, 3 wrap */
+    float value;
+    int64_t before[MAX_RANK];
+} pad_p;
+
+/* Int64 values of a constant 1-D input, or false. */
+static bool const_ints(const loom_tensor *t, int64_t *v, int max, int *n)
+{
+    if (!t || !t->data || (t->dtype != LOOM_DTYPE_INT64 && t->dtype != LOOM_DTYPE_INT32) ||
+        t->rank > 1 || lm_tensor_count(t) > max)
+        return false;
+    *n = (int)lm_tensor_count(t);
+    for (int i = 0; i < *n; i++)
+        v[i] = lm_tensor_get_i64(t, i);
+    return true;
+}
+
+static bool pad_params(const lm_node *n, loom_tensor *const *in, const loom_tensor *x, pad_p *p)
+{
+    int r = x->rank, np = 0, na = 0;
+    int64_t pads[2 * MAX_RANK], axes[MAX_RANK];
+    static const char *const modes[] = {"constant", "reflect", "edge", "wrap"};
+    const char *mode = attr_str(n, "mode", "constant");
+    p->mode = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(mode, modes[i]) == 0)
+            p->mode = i;
+    p->value = 0.0f;
+    if (p->mode < 0)
+        return false;
+    if (n->opset < 11) {
+        const lm_attr *a = lm_node_attr(n, n->opset < 2 ? "paddings" : "pads");
+        if (!a || a->type != LM_ATTR_INTS || a->n != 2 * r)
+            return false;
+        np = a->n;
+        memcpy(pads, a->ints, sizeof(int64_t) * (size_t)np);
+        p->value = attr_float(n, "value", 0.0f);
+    } else {
+        if (n->n_in < 2 || !const_ints(in[1], pads, 2 * MAX_RANK, &np))
+            return false;
+        if (n->n_in > 2 && n->in[2] >= 0) {
+            const loom_tensor *v = in[2];
+            if (!v || !v->data || v->dtype != LOOM_DTYPE_FLOAT || lm_tensor_count(v) != 1)
+                return false;
+            p->value = *(const float *)v->data;
+        }
+    }
+    na = np / 2;
+    for (int i = 0; i < na; i++)
+        axes[i] = i;
+    if (n->n_in > 3 && n->in[3] >= 0 && !const_ints(in[3], axes, MAX_RANK, &na))
+        return false;
+    if (np != 2 * na || (n->n_in <= 3 && na != r))
+        return false;
+    for (int d = 0; d < r; d++)
+        p->before[d] = 0;
+    for (int i = 0; i < na; i++) {
+        int64_t a = axes[i] < 0 ? axes[i] + r : axes[i];
+        if (a < 0 || a >= r)
+            return false;
+        p->before[a] = pads[i];
+        /* Reflect, edge and wrap read the input: it must not be empty. */
+        if (p->mode != 0 && x->dims[a] == 0 && (pads[i] > 0 || pads[i + na] > 0))
+            return false;
+    }
+    return true;
+}
+
+static bool sup_pad(const lm_node *n, loom_tensor *const *in)
+{
+    pad_p p;
+    return n->n_in >= 1 && one_output(n) && is_f32(in[0]) && in[0]->rank >= 1 &&
+           pad_params(n, in, in[0], &p);
+}
+
+static loom_status low_pad(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *y = lm_clb_shape(b, n->out[0]);
+    loom_tensor *in[4] = {(loom_tensor *)x, NULL, NULL, NULL};
+    for (int i = 1; i < n->n_in && i < 4; i++)
+        in[i] = (loom_tensor *)lm_clb_const(b, n->in[i]);
+    pad_p p;
+    pad_params(n, in, x, &p);
+    int r = x->rank, meta[1 + 3 * MAX_RANK] = {r};
+    for (int d = 0; d < r; d++) {
+        meta[1 + d] = (int)y->dims[d];
+        meta[1 + r + d] = (int)x->dims[d];
+        meta[1 + 2 * r + d] = (int)p.before[d];
+    }
+    int64_t cnt = lm_tensor_count(y);
+    cl_mem mm = upload_ints(b, meta, 1 + 3 * r);
+    cl_kernel k = lm_clb_kernel(b, "pad");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, cnt);
+    lm_cl_arg_mem(&a, mm);
+    lm_cl_arg_int(&a, p.mode);
+    lm_cl_arg_float(&a, p.value);
+    lm_clb_launch1d(b, k, cnt);
+    return lm_clb_error(b);
+}
+
+/* ---- Gather ---- */
+
+static bool sup_gather(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 2 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 1 || !in[1])
+        return false;
+    const loom_tensor *ix = in[1];
+    if (ix->dtype != LOOM_DTYPE_INT64 && ix->dtype != LOOM_DTYPE_INT32)
+        return false;
+    if (ix->rank + in[0]->rank - 1 > MAX_RANK || lm_tensor_count(ix) >= INT_MAX / 2)
+        return false;
+    int64_t axis = attr_int(n, "axis", 0);
+    if (axis < -in[0]->rank || axis >= in[0]->rank)
+        return false;
+    if (axis < 0)
+        axis += in[0]->rank;
+    if (!ix->data) /* checked by the kernel at run time */
+        return true;
+    int64_t len = in[0]->dims[axis];
+    for (int64_t i = 0; i < lm_tensor_count(ix); i++) {
+        int64_t v = lm_tensor_get_i64(ix, i);
+        if (v < -len || v >= len)
+            return false; /* the CPU reports the bad index */
+    }
+    return true;
+}
+
+static loom_status low_gather(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *ix = lm_clb_shape(b, n->in[1]);
+    int64_t axis = attr_int(n, "axis", 0);
+    if (axis < 0)
+        axis += x->rank;
+    int64_t outer = prod(x->dims, 0, (int)axis), len = x->dims[axis];
+    int64_t inner = prod(x->dims, (int)axis + 1, x->rank), nidx = lm_tensor_count(ix);
+    int64_t cnt = outer * nidx * inner;
+    cl_kernel k = lm_clb_kernel(b, "gather");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[1]));
+    lm_cl_arg_int(&a, ix->dtype == LOOM_DTYPE_INT64);
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, cnt);
+    lm_cl_arg_int(&a, len);
+    lm_cl_arg_int(&a, inner);
+    lm_cl_arg_int(&a, nidx);
+    lm_clb_launch1d(b, k, cnt);
+    return lm_clb_error(b);
+}
+
 /* ---- Resize ---- */
 
 typedef struct resize_p {
@@ -1345,6 +1721,11 @@ static const op_entry ops[] = {
     {"Slice", sup_slice, low_slice},
     {"Expand", sup_expand, low_expand},
     {"Resize", sup_resize, low_resize},
+    {"Split", sup_split, low_split},
+    {"Pad", sup_pad, low_pad},
+    {"Gather", sup_gather, low_gather},
+    {"ConvTranspose", sup_convt, low_convt},
+    {"InstanceNormalization", sup_instancenorm, low_instancenorm},
     {"Reshape", sup_view, low_view},
     {"Flatten", sup_view, low_view},
     {"Squeeze", sup_view, low_view},

@@ -134,15 +134,22 @@ __kernel void pad(__global const store_t *x, __global store_t *y, const int n,
 }
 
 /* Gather on [outer, len, inner] along the middle axis: y[o][j][in] =
- * x[o][idx[j]][in] for the @nidx (int32, already non-negative) indices. */
-__kernel void gather(__global const store_t *x, __global const int *idx, __global store_t *y,
-                     const int n, const int len, const int inner, const int nidx)
+ * x[o][idx[j]][in] for the @nidx indices (int64 as two ints when @is64,
+ * little-endian like every OpenCL host we run on; else int32). Negative
+ * indices count from the end; one out of range gives NaN, never a read
+ * outside x (constant indices are checked when the segment is compiled). */
+__kernel void gather(__global const store_t *x, __global const int *idx, const int is64,
+                     __global store_t *y, const int n, const int len, const int inner,
+                     const int nidx)
 {
     int i = get_global_id(0);
     if (i >= n)
         return;
     int in = i % inner, t = i / inner, j = t % nidx, o = t / nidx;
-    ST(y, i, LD(x, (o * len + idx[j]) * inner + in));
+    long v = is64 ? (long)(((ulong)(uint)idx[2 * j + 1] << 32) | (uint)idx[2 * j]) : idx[j];
+    if (v < 0)
+        v += len;
+    ST(y, i, (v >= 0 && v < len) ? LD(x, (o * len + (int)v) * inner + in) : NAN);
 }
 
 /* A segment's float32 inputs become store_t, and its outputs float32 again. */
