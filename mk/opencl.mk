@@ -33,6 +33,9 @@ $(BUILD)/obj/gen/opencl/cl_kernels.o: $(OPENCL_GEN)
 
 # ---------------------------------------------------------------- tests
 
+# test_opencl's torchvision check reads the models' .pb test data.
+$(BUILD)/tests/test_opencl: $(BUILD)/obj/tools/common/tensor_io.o
+
 # Binaries and the GEMM tile chosen for the test device live here, so the
 # first suite pays for the builds and the rest load them.
 OPENCL_CACHE  := $(abspath $(BUILD))/loom-cache

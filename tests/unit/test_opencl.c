@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/tensor_io.h"
 #include "core/model.h"
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
@@ -678,6 +679,94 @@ static void fp16_halves_weights(void **state)
     assert_int_equal(used[1].constants, 296 * 2 + 15 * 4);
 }
 
+/* ---- the torchvision models with fp16 storage ---- */
+
+/* The looser model tolerance: after 20-50 layers of half-rounded weights and
+ * activations the outputs moved by at most 0.15% of their range on PoCL.
+ * Allowed: the same top-1 class per row as PyTorch, and max |fp16 - PyTorch|
+ * <= 1% of the range (max - min) of PyTorch's output. */
+#define MODEL_FP16_TOL 0.01f
+
+/* Index of the largest of @n values. */
+static size_t argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* Runs model @dir on opencl:0 (the CPU taking the rest) with fp16 storage on
+ * test_data_set_0 and checks it against PyTorch's output. */
+static void check_model_fp16(const char *dir)
+{
+    char path[1024];
+    loom_tensor *x = NULL, *want = NULL, *got = NULL;
+    assert_true(tio_path(path, sizeof(path), "%s/test_data_set_0/input_0.pb", dir));
+    assert_int_equal(tio_load(path, &x, NULL), LOOM_OK);
+    assert_true(tio_path(path, sizeof(path), "%s/test_data_set_0/output_0.pb", dir));
+    assert_int_equal(tio_load(path, &want, NULL), LOOM_OK);
+    loom_context *ctx = make_ctx_fp16("opencl:0", false, true);
+    loom_model *m = NULL;
+    assert_true(tio_path(path, sizeof(path), "%s/model.onnx", dir));
+    loom_status s = loom_model_load_file(ctx, path, &m);
+    if (!s)
+        s = loom_model_run(m, &x, 1, &got, 1);
+    if (s)
+        print_error("%s: %s\n", dir, loom_last_error());
+    assert_int_equal(s, LOOM_OK);
+    size_t n = (size_t)loom_tensor_count(want);
+    assert_int_equal(loom_tensor_count(got), n);
+    const float *w = loom_tensor_data(want), *g = loom_tensor_data(got);
+    float lo = w[0], hi = w[0], worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        lo = fminf(lo, w[i]);
+        hi = fmaxf(hi, w[i]);
+        worst = fmaxf(worst, fabsf(g[i] - w[i]));
+    }
+    int rank = loom_tensor_rank(want);
+    size_t row = (size_t)loom_tensor_dims(want)[rank - 1], same = 0, rows = n / row;
+    for (size_t r = 0; r < rows; r++)
+        same += argmax(w + r * row, row) == argmax(g + r * row, row);
+    print_message("%-40s top-1 %zu/%zu, max |diff| %.3g = %.2g%% of range\n", dir, same, rows,
+                  (double)worst, 100.0 * (double)(worst / (hi - lo)));
+    assert_int_equal(same, rows);
+    assert_true(worst <= MODEL_FP16_TOL * (hi - lo));
+    loom_tensor_destroy(got);
+    loom_tensor_destroy(x);
+    loom_tensor_destroy(want);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+}
+
+/* Every *_opset13 model under $LOOM_MODELS_DIR (default build/models, made by
+ * `make models-export`); skipped when there is none. */
+static void torchvision_models_fp16(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    const char *root = getenv("LOOM_MODELS_DIR") ? getenv("LOOM_MODELS_DIR") : "build/models";
+    DIR *d = opendir(root);
+    if (!d) {
+        print_message("%s: no models (make models-export): skipped\n", root);
+        skip();
+    }
+    int checked = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 8 || strcmp(e->d_name + len - 8, "_opset13") != 0)
+            continue;
+        char dir[1024];
+        assert_true(tio_path(dir, sizeof(dir), "%s/%s", root, e->d_name));
+        check_model_fp16(dir);
+        checked++;
+    }
+    closedir(d);
+    assert_true(checked > 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(relu_add_gemm_matches_cpu),
     cmocka_unit_test(grouped_conv_matches_cpu),
@@ -687,6 +776,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(half_rounds_to_nearest_even),
     cmocka_unit_test(kernels_fp16_match_fp32),
     cmocka_unit_test(fp16_halves_weights),
+    cmocka_unit_test(torchvision_models_fp16),
 };
 
 LM_TEST_MAIN(tests)
