@@ -1049,14 +1049,21 @@ static bool sup_instancenorm(const lm_node *n, loom_tensor *const *in)
     return prod(in[0]->dims, 2, in[0]->rank) > 0;
 }
 
+/* Work-group size of the row normalizations: a power of two up to 256. */
+static size_t norm_wg(lm_cl_builder *b)
+{
+    size_t wg = 1;
+    while (wg * 2 <= 256 && wg * 2 <= lm_clb_max_wg(b))
+        wg *= 2;
+    return wg;
+}
+
 /* One work-group per (n, c) row, reducing in local memory. */
 static loom_status low_instancenorm(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
     int64_t rows = x->dims[0] * x->dims[1], len = prod(x->dims, 2, x->rank);
-    size_t wg = 1;
-    while (wg * 2 <= 256 && wg * 2 <= lm_clb_max_wg(b))
-        wg *= 2;
+    size_t wg = norm_wg(b);
     cl_kernel k = lm_clb_kernel(b, "instancenorm");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
@@ -1067,6 +1074,55 @@ static loom_status low_instancenorm(lm_cl_builder *b, const lm_node *n)
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[2]));
     lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
     lm_cl_arg_local(&a, wg * sizeof(float));
+    size_t gws = (size_t)rows * wg;
+    lm_clb_launch(b, k, 1, &gws, &wg);
+    return lm_clb_error(b);
+}
+
+static int64_t norm_axis(const lm_node *n, int rank)
+{
+    int64_t axis = attr_int(n, "axis", -1);
+    return axis < 0 ? axis + rank : axis;
+}
+
+/* Y, and optionally Mean and InvStdDev; scale and bias of the normalized
+ * shape's size (no broadcasting inside it). */
+static bool sup_layernorm(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in < 2 || n->n_in > 3 || n->n_out < 1 || n->n_out > 3 || n->out[0] < 0 ||
+        !is_f32(in[0]) || in[0]->rank < 1)
+        return false;
+    int64_t axis = norm_axis(n, in[0]->rank);
+    if (axis < 0 || axis >= in[0]->rank || attr_int(n, "stash_type", 1) != 1)
+        return false;
+    int64_t len = prod(in[0]->dims, (int)axis, in[0]->rank);
+    if (len < 1 || !is_f32(in[1]) || lm_tensor_count(in[1]) != len)
+        return false;
+    return n->n_in < 3 || n->in[2] < 0 || (is_f32(in[2]) && lm_tensor_count(in[2]) == len);
+}
+
+static loom_status low_layernorm(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t axis = norm_axis(n, x->rank);
+    int64_t rows = prod(x->dims, 0, (int)axis), len = prod(x->dims, (int)axis, x->rank);
+    bool has_bias = n->n_in == 3 && n->in[2] >= 0;
+    bool has_mean = n->n_out > 1 && n->out[1] >= 0, has_inv = n->n_out > 2 && n->out[2] >= 0;
+    size_t wg = norm_wg(b);
+    cl_mem y = lm_clb_out(b, n->out[0]), sc = lm_clb_in(b, n->in[1]);
+    cl_kernel k = lm_clb_kernel(b, "layernorm");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, y);
+    lm_cl_arg_int(&a, len);
+    lm_cl_arg_mem(&a, sc);
+    lm_cl_arg_mem(&a, has_bias ? lm_clb_in(b, n->in[2]) : sc);
+    lm_cl_arg_int(&a, has_bias);
+    lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
+    lm_cl_arg_local(&a, wg * sizeof(float));
+    lm_cl_arg_mem(&a, has_mean ? lm_clb_out(b, n->out[1]) : y);
+    lm_cl_arg_mem(&a, has_inv ? lm_clb_out(b, n->out[2]) : y);
+    lm_cl_arg_int(&a, (has_mean ? 1 : 0) | (has_inv ? 2 : 0));
     size_t gws = (size_t)rows * wg;
     lm_clb_launch(b, k, 1, &gws, &wg);
     return lm_clb_error(b);
@@ -1465,7 +1521,7 @@ static bool pad_params(const lm_node *n, loom_tensor *const *in, const loom_tens
         if (strcmp(mode, modes[i]) == 0)
             p->mode = i;
     p->value = 0.0f;
-    if (p->mode < 0)
+    if (p->mode < 0 || (p->mode == 3 && n->opset < 19))
         return false;
     if (n->opset < 11) {
         const lm_attr *a = lm_node_attr(n, n->opset < 2 ? "paddings" : "pads");
@@ -1587,6 +1643,84 @@ static loom_status low_gather(lm_cl_builder *b, const lm_node *n)
     lm_cl_arg_int(&a, inner);
     lm_cl_arg_int(&a, nidx);
     lm_clb_launch1d(b, k, cnt);
+    return lm_clb_error(b);
+}
+
+/* ---- ArgMax / ArgMin ---- */
+
+static bool sup_argext(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 1)
+        return false;
+    int64_t axis = attr_int(n, "axis", 0);
+    return axis >= -in[0]->rank && axis < in[0]->rank &&
+           in[0]->dims[axis < 0 ? axis + in[0]->rank : axis] > 0;
+}
+
+/* keepdims only changes the output's shape, not its layout. */
+static loom_status low_argext(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t axis = attr_int(n, "axis", 0);
+    if (axis < 0)
+        axis += x->rank;
+    int64_t outer = prod(x->dims, 0, (int)axis), inner = prod(x->dims, (int)axis + 1, x->rank);
+    cl_kernel k = lm_clb_kernel(b, "argext");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, outer * inner);
+    lm_cl_arg_int(&a, x->dims[axis]);
+    lm_cl_arg_int(&a, inner);
+    lm_cl_arg_int(&a, strcmp(n->op_type, "ArgMax") == 0);
+    lm_cl_arg_int(&a, attr_int(n, "select_last_index", 0) != 0);
+    lm_clb_launch1d(b, k, outer * inner);
+    return lm_clb_error(b);
+}
+
+/* ---- DepthToSpace / SpaceToDepth: one 6-D strided copy ---- */
+
+static bool sup_d2s(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]) || in[0]->rank != 4)
+        return false;
+    int64_t bs = attr_int(n, "blocksize", 0);
+    const char *mode = attr_str(n, "mode", "DCR");
+    if (bs < 1 || (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0))
+        return false;
+    if (strcmp(n->op_type, "DepthToSpace") == 0)
+        return in[0]->dims[1] % (bs * bs) == 0;
+    return in[0]->dims[2] % bs == 0 && in[0]->dims[3] % bs == 0;
+}
+
+static loom_status low_d2s(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
+    int64_t bs = attr_int(n, "blocksize", 0), HW = H * W;
+    int64_t dims[6], src[6], dst[6];
+    if (strcmp(n->op_type, "DepthToSpace") == 0) {
+        /* y[n][c][h*bs + i][w*bs + j], iterated as [N, C', H, bs, W, bs]. */
+        int64_t Cp = C / (bs * bs);
+        bool crd = strcmp(attr_str(n, "mode", "DCR"), "CRD") == 0;
+        int64_t d[6] = {N, Cp, H, bs, W, bs};
+        int64_t s6[6] = {C * HW, crd ? bs * bs * HW : HW, W, crd ? bs * HW : bs * Cp * HW,
+                         1,      crd ? HW : Cp * HW};
+        memcpy(dims, d, sizeof(d));
+        memcpy(src, s6, sizeof(s6));
+    } else {
+        /* y[n][(i*bs + j)*C + c][h'][w'], iterated as [N, bs, bs, C, H', W']. */
+        int64_t d[6] = {N, bs, bs, C, H / bs, W / bs};
+        int64_t s6[6] = {C * HW, W, 1, HW, bs * W, bs};
+        memcpy(dims, d, sizeof(d));
+        memcpy(src, s6, sizeof(s6));
+    }
+    int64_t st = 1;
+    for (int i = 5; i >= 0; i--) {
+        dst[i] = st;
+        st *= dims[i];
+    }
+    strided_copy(b, lm_clb_in(b, n->in[0]), 0, lm_clb_out(b, n->out[0]), 0, 6, dims, src, dst);
     return lm_clb_error(b);
 }
 
@@ -1726,6 +1860,11 @@ static const op_entry ops[] = {
     {"Gather", sup_gather, low_gather},
     {"ConvTranspose", sup_convt, low_convt},
     {"InstanceNormalization", sup_instancenorm, low_instancenorm},
+    {"LayerNormalization", sup_layernorm, low_layernorm},
+    {"ArgMax", sup_argext, low_argext},
+    {"ArgMin", sup_argext, low_argext},
+    {"DepthToSpace", sup_d2s, low_d2s},
+    {"SpaceToDepth", sup_d2s, low_d2s},
     {"Reshape", sup_view, low_view},
     {"Flatten", sup_view, low_view},
     {"Squeeze", sup_view, low_view},

@@ -578,6 +578,40 @@ static ob_model *m_instancenorm(void)
     return m;
 }
 
+static ob_model *m_layernorm(void)
+{
+    ob_model *m = model_x();
+    int64_t sd[2] = {6, 6};
+    init_fill(m, "s", 2, sd, 15);
+    init_fill(m, "b", 2, sd, 16);
+    ob_attr_int(m, ob_add_node(m, "LayerNormalization", "x,s,b", "y"), "axis", -2);
+    return m;
+}
+
+/* ArgMax's int64 indices feed a Gather, so the output is float again. */
+static ob_model *m_argmax(void)
+{
+    ob_model *m = model_x();
+    int64_t td[1] = {4};
+    float table[4] = {0.5f, -1.25f, 2.0f, 3.5f};
+    ob_init_f32(m, "t", 1, td, table);
+    ob_node *a = ob_add_node(m, "ArgMax", "x", "i");
+    ob_attr_int(m, a, "axis", 1);
+    ob_attr_int(m, a, "keepdims", 0);
+    ob_add_node(m, "Gather", "t,i", "y");
+    return m;
+}
+
+static ob_model *m_depth_space(void)
+{
+    ob_model *m = model_x();
+    ob_node *d = ob_add_node(m, "DepthToSpace", "x", "d"); /* [2,1,12,12] */
+    ob_attr_int(m, d, "blocksize", 2);
+    ob_attr_str(m, d, "mode", "CRD");
+    ob_attr_int(m, ob_add_node(m, "SpaceToDepth", "d", "y"), "blocksize", 3); /* [2,9,4,4] */
+    return m;
+}
+
 typedef struct kernel_case {
     const char *name;
     ob_model *(*build)(void);
@@ -601,6 +635,9 @@ static const kernel_case kernel_cases[] = {
     {"gather", m_gather},
     {"convtranspose", m_convtranspose},
     {"instancenorm", m_instancenorm},
+    {"layernorm", m_layernorm},
+    {"argmax + gather", m_argmax},
+    {"depthtospace/spacetodepth", m_depth_space},
 };
 
 /* fp16 storage rounds every stored value (weights, activations) to 11 bits:

@@ -300,33 +300,11 @@ __kernel void col2im(__global const store_t *col, __global store_t *y, const int
     ST(y, y_off + co * G_HO * G_WO + p, act_apply(acc, act, aa, ab));
 }
 
-/* InstanceNormalization over [N*C, len]: one work-group of @wg items per
- * (n, c) row reduces the mean and variance in local memory (two passes over
- * the row, for accuracy), then normalizes the row. */
-__kernel void instancenorm(__global const store_t *x, __global store_t *y, const int C,
-                           const int len, __global const store_t *scale,
-                           __global const store_t *bias, const float eps,
-                           __local float *part)
+/* Sum of every work-item's @v over the work-group (a power of two), through
+ * @part (one float per item); every item gets it. */
+inline float group_sum(float v, __local float *part)
 {
-    int r = get_group_id(0), t = get_local_id(0), wg = get_local_size(0);
-    __global const store_t *xr = x + r * len;
-    float s = 0.0f;
-    for (int k = t; k < len; k += wg)
-        s += LD(xr, k);
-    part[t] = s;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int h = wg / 2; h > 0; h /= 2) {
-        if (t < h)
-            part[t] += part[t + h];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float mean = part[0] / (float)len;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    float v = 0.0f;
-    for (int k = t; k < len; k += wg) {
-        float d = LD(xr, k) - mean;
-        v += d * d;
-    }
+    int t = get_local_id(0), wg = get_local_size(0);
     part[t] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int h = wg / 2; h > 0; h /= 2) {
@@ -334,9 +312,78 @@ __kernel void instancenorm(__global const store_t *x, __global store_t *y, const
             part[t] += part[t + h];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    float inv = 1.0f / sqrt(part[0] / (float)len + eps);
-    int c = r % C;
-    float sc = LD(scale, c) * inv, b = LD(bias, c);
+    float s = part[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* before anyone reuses part */
+    return s;
+}
+
+/* Mean (x) and 1 / sqrt(variance + eps) (y) of row @xr, by the work-group:
+ * two passes over the row, for accuracy. */
+inline float2 row_stats(__global const store_t *xr, int len, float eps, __local float *part)
+{
+    int t = get_local_id(0), wg = get_local_size(0);
+    float s = 0.0f;
     for (int k = t; k < len; k += wg)
-        ST(y, r * len + k, (LD(xr, k) - mean) * sc + b);
+        s += LD(xr, k);
+    float mean = group_sum(s, part) / (float)len;
+    float v = 0.0f;
+    for (int k = t; k < len; k += wg) {
+        float d = LD(xr, k) - mean;
+        v += d * d;
+    }
+    return (float2)(mean, 1.0f / sqrt(group_sum(v, part) / (float)len + eps));
+}
+
+/* InstanceNormalization over [N*C, len]: one work-group per (n, c) row. */
+__kernel void instancenorm(__global const store_t *x, __global store_t *y, const int C,
+                           const int len, __global const store_t *scale,
+                           __global const store_t *bias, const float eps,
+                           __local float *part)
+{
+    int r = get_group_id(0), t = get_local_id(0), wg = get_local_size(0);
+    float2 st = row_stats(x + r * len, len, eps, part);
+    int c = r % C;
+    float sc = LD(scale, c) * st.y, b = LD(bias, c);
+    for (int k = t; k < len; k += wg)
+        ST(y, r * len + k, (LD(x, r * len + k) - st.x) * sc + b);
+}
+
+/* LayerNormalization over [rows, len]: one work-group per row; @scale and
+ * @bias (when @has_bias) have @len values. @stats bit 0: write the row's mean
+ * to @mean, bit 1: its 1 / stddev to @inv. */
+__kernel void layernorm(__global const store_t *x, __global store_t *y, const int len,
+                        __global const store_t *scale, __global const store_t *bias,
+                        const int has_bias, const float eps, __local float *part,
+                        __global store_t *mean, __global store_t *inv, const int stats)
+{
+    int r = get_group_id(0), t = get_local_id(0), wg = get_local_size(0);
+    float2 st = row_stats(x + r * len, len, eps, part);
+    for (int k = t; k < len; k += wg)
+        ST(y, r * len + k,
+           (LD(x, r * len + k) - st.x) * st.y * LD(scale, k) + (has_bias ? LD(bias, k) : 0.0f));
+    if (t == 0 && (stats & 1))
+        ST(mean, r, st.x);
+    if (t == 0 && (stats & 2))
+        ST(inv, r, st.y);
+}
+
+/* ArgMax (@is_max) / ArgMin along the middle axis of [outer, len, inner],
+ * int64 results. The first NaN wins, as numpy's. @last: on ties the last. */
+__kernel void argext(__global const store_t *x, __global long *y, const int n, const int len,
+                     const int inner, const int is_max, const int last)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    int o = i / inner, in = i - o * inner, base = o * len * inner + in, best = 0;
+    float bv = LD(x, base);
+    for (int k = 1; k < len && bv == bv; k++) {
+        float v = LD(x, base + k * inner);
+        bool better = v != v || (is_max ? (last ? v >= bv : v > bv) : (last ? v <= bv : v < bv));
+        if (better) {
+            bv = v;
+            best = k;
+        }
+    }
+    y[i] = best;
 }
