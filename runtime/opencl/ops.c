@@ -243,11 +243,22 @@ static bool clip_bounds(const lm_node *n, loom_tensor *const *in, float *lo, flo
     return true;
 }
 
+/* Bounds given as inputs whose values come at run time: float scalars. */
+static bool clip_dynamic(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->opset < 11)
+        return false;
+    for (int i = 1; i < n->n_in && i < 3; i++)
+        if (n->in[i] >= 0 && (!is_f32(in[i]) || lm_tensor_count(in[i]) != 1))
+            return false;
+    return true;
+}
+
 static bool sup_clip(const lm_node *n, loom_tensor *const *in)
 {
     float lo, hi;
     return n->n_in >= 1 && n->n_in <= 3 && is_f32(in[0]) && one_output(n) &&
-           clip_bounds(n, in, &lo, &hi);
+           (clip_bounds(n, in, &lo, &hi) || clip_dynamic(n, in));
 }
 
 static loom_status low_clip(lm_cl_builder *b, const lm_node *n)
@@ -256,8 +267,24 @@ static loom_status low_clip(lm_cl_builder *b, const lm_node *n)
     for (int i = 0; i < n->n_in && i < 3; i++)
         in[i] = (loom_tensor *)lm_clb_const(b, n->in[i]);
     float lo, hi;
-    clip_bounds(n, in, &lo, &hi);
-    unary_launch(b, n, 3, lo, hi);
+    if (clip_bounds(n, in, &lo, &hi)) {
+        unary_launch(b, n, 3, lo, hi);
+        return lm_clb_error(b);
+    }
+    /* The kernel reads the bounds from their buffers each run. */
+    bool has_lo = n->n_in > 1 && n->in[1] >= 0, has_hi = n->n_in > 2 && n->in[2] >= 0;
+    cl_mem x = lm_clb_in(b, n->in[0]);
+    int64_t cnt = lm_tensor_count(lm_clb_shape(b, n->in[0]));
+    cl_kernel k = lm_clb_kernel(b, "clip_dyn");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, x);
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, cnt);
+    lm_cl_arg_mem(&a, has_lo ? lm_clb_in(b, n->in[1]) : x);
+    lm_cl_arg_int(&a, has_lo);
+    lm_cl_arg_mem(&a, has_hi ? lm_clb_in(b, n->in[2]) : x);
+    lm_cl_arg_int(&a, has_hi);
+    lm_clb_launch1d(b, k, cnt);
     return lm_clb_error(b);
 }
 

@@ -612,6 +612,18 @@ static ob_model *m_depth_space(void)
     return m;
 }
 
+/* Clip with bounds computed on the device (not constant at planning). */
+static ob_model *m_clip_dynamic(void)
+{
+    ob_model *m = model_x();
+    ob_attr_int(m, ob_add_node(m, "ReduceMean", "x", "lo"), "keepdims", 0);
+    ob_attr_int(m, ob_add_node(m, "ReduceMax", "x", "mx"), "keepdims", 0);
+    ob_add_node(m, "Clip", "x,lo", "c");
+    ob_add_node(m, "Reciprocal", "mx", "hi");
+    ob_add_node(m, "Clip", "c,,hi", "y");
+    return m;
+}
+
 typedef struct kernel_case {
     const char *name;
     ob_model *(*build)(void);
@@ -638,6 +650,7 @@ static const kernel_case kernel_cases[] = {
     {"layernorm", m_layernorm},
     {"argmax + gather", m_argmax},
     {"depthtospace/spacetodepth", m_depth_space},
+    {"clip with run-time bounds", m_clip_dynamic},
 };
 
 /* fp16 storage rounds every stored value (weights, activations) to 11 bits:

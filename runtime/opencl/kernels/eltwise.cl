@@ -35,6 +35,17 @@ __kernel void unary(__global const store_t *x, __global store_t *y, const int n,
         ST(y, i, act_apply(LD(x, i), op, a, b));
 }
 
+/* Clip with bounds known at run time only: scalars in device buffers. */
+__kernel void clip_dyn(__global const store_t *x, __global store_t *y, const int n,
+                       __global const store_t *lo, const int has_lo, __global const store_t *hi,
+                       const int has_hi)
+{
+    int i = get_global_id(0);
+    if (i < n)
+        ST(y, i, act_apply(LD(x, i), ACT_CLIP, has_lo ? LD(lo, 0) : -INFINITY,
+                           has_hi ? LD(hi, 0) : INFINITY));
+}
+
 /* Same shapes, or @b a scalar (sb = 0). */
 __kernel void binary_flat(__global const store_t *a, __global const store_t *b,
                           __global store_t *y, const int n, const int op, const int sa,
