@@ -17,20 +17,22 @@
 
 #define TUNE_BUDGET_S 8.0
 
-/* On PoCL (CPUs) each work-item is a vector lane, so large per-item blocks
- * (8x8) in big tiles win, and scalar loads vectorize well enough. */
+/* Candidates are tried in this order until the budget runs out, so the
+ * likely winners come first. On PoCL (CPUs) each work-item is a vector lane,
+ * so large per-item blocks (8x8) in big tiles win, and scalar loads
+ * vectorize well enough. */
 static const lm_cl_gemm_cfg cpu_candidates[] = {
-    {32, 32, 16, 4, 4, 1}, {64, 64, 16, 8, 8, 1},  {64, 64, 8, 8, 4, 1},    {32, 64, 16, 4, 8, 1},
-    {16, 64, 16, 2, 8, 1}, {128, 64, 16, 8, 8, 1}, {128, 128, 16, 8, 8, 1}, {64, 64, 32, 8, 8, 1},
+    {128, 128, 16, 8, 8, 1}, {64, 64, 32, 8, 8, 1}, {64, 64, 16, 8, 8, 1}, {64, 64, 8, 8, 4, 1},
+    {128, 64, 16, 8, 8, 1},  {32, 64, 16, 4, 8, 1}, {32, 32, 16, 4, 4, 1}, {16, 64, 16, 2, 8, 1},
 };
 
 /* GPUs: work-groups of 64-256 items, 4x4 to 8x8 outputs per item in
  * registers, local tiles of 32-128 and float4 loads from global memory. */
 static const lm_cl_gemm_cfg gpu_candidates[] = {
-    {64, 64, 16, 4, 4, 4},  {64, 64, 16, 8, 8, 4},   {128, 64, 16, 8, 4, 4},
-    {128, 64, 16, 8, 8, 4}, {64, 128, 16, 8, 8, 4},  {128, 128, 16, 8, 8, 4},
-    {128, 128, 8, 8, 8, 4}, {128, 128, 32, 8, 8, 4}, {64, 64, 32, 8, 8, 4},
-    {32, 32, 16, 4, 4, 4},  {64, 64, 16, 4, 4, 1},   {128, 128, 16, 8, 8, 1},
+    {128, 128, 16, 8, 8, 4}, {128, 64, 16, 8, 8, 4},  {64, 128, 16, 8, 8, 4},
+    {64, 64, 16, 4, 4, 4},   {64, 64, 16, 8, 8, 4},   {128, 64, 16, 8, 4, 4},
+    {128, 128, 8, 8, 8, 4},  {128, 128, 32, 8, 8, 4}, {64, 64, 32, 8, 8, 4},
+    {32, 32, 16, 4, 4, 4},   {64, 64, 16, 4, 4, 1},   {128, 128, 16, 8, 8, 1},
 };
 
 static bool cfg_valid(const lm_cl_device *dev, const lm_cl_gemm_cfg *c)
