@@ -110,6 +110,8 @@ uint64_t lm_cl_hash(uint64_t h, const void *data, size_t len);
 loom_status lm_cl_gemm_setup(lm_cl_device *dev);
 /* Candidate tiles, valid for @dev; returns how many were written. */
 int lm_cl_gemm_candidates(const lm_cl_device *dev, lm_cl_gemm_cfg *out, int max);
+/* Those of CPUs or (@gpu) GPUs, valid for @dev: tests run GPU tiles on PoCL. */
+int lm_cl_gemm_candidates_for(const lm_cl_device *dev, bool gpu, lm_cl_gemm_cfg *out, int max);
 /* Builds the GEMM program for @cfg, storing half when @half. */
 loom_status lm_cl_gemm_program(lm_cl_device *dev, const lm_cl_gemm_cfg *cfg, bool half,
                                cl_program *out);

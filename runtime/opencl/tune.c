@@ -52,16 +52,21 @@ static bool cfg_valid(const lm_cl_device *dev, const lm_cl_gemm_cfg *c)
     return local <= dev->info.local_mem;
 }
 
-int lm_cl_gemm_candidates(const lm_cl_device *dev, lm_cl_gemm_cfg *out, int max)
+int lm_cl_gemm_candidates_for(const lm_cl_device *dev, bool gpu, lm_cl_gemm_cfg *out, int max)
 {
-    const lm_cl_gemm_cfg *all = dev->info.is_cpu ? cpu_candidates : gpu_candidates;
-    size_t count = dev->info.is_cpu ? sizeof(cpu_candidates) / sizeof(cpu_candidates[0])
-                                    : sizeof(gpu_candidates) / sizeof(gpu_candidates[0]);
+    const lm_cl_gemm_cfg *all = gpu ? gpu_candidates : cpu_candidates;
+    size_t count = gpu ? sizeof(gpu_candidates) / sizeof(gpu_candidates[0])
+                       : sizeof(cpu_candidates) / sizeof(cpu_candidates[0]);
     int n = 0;
     for (size_t i = 0; i < count; i++)
         if (n < max && cfg_valid(dev, &all[i]))
             out[n++] = all[i];
     return n;
+}
+
+int lm_cl_gemm_candidates(const lm_cl_device *dev, lm_cl_gemm_cfg *out, int max)
+{
+    return lm_cl_gemm_candidates_for(dev, !dev->info.is_cpu, out, max);
 }
 
 const char *lm_cl_gemm_cfg_str(const lm_cl_gemm_cfg *c, char *buf, size_t len)

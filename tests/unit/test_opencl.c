@@ -729,6 +729,104 @@ static void fp16_halves_weights(void **state)
     assert_int_equal(used[1].constants, 296 * 2 + 15 * 4);
 }
 
+/* ---- every GEMM tile, CPU and GPU ones, on odd sizes ---- */
+
+static float half_to_float(uint16_t h)
+{
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    float v = e == 0 ? ldexpf((float)m, -24)
+                     : (e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 0x400), e - 25));
+    return (h & 0x8000) ? -v : v;
+}
+
+/* C[M,N] = A[M,K] B[K,N] with program @prog (half storage when @half) on
+ * @dev; returns the largest difference from the double-precision product of
+ * the values as stored. */
+static double gemm_error(lm_cl_device *dev, cl_program prog, const lm_cl_gemm_cfg *cfg, bool half,
+                         int M, int N, int K)
+{
+    size_t es = half ? 2 : 4, na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+    float *a = malloc(4 * na), *b = malloc(4 * nb), *c = malloc(4 * nc);
+    uint16_t *ha = malloc(2 * na), *hb = malloc(2 * nb), *hc = malloc(2 * nc);
+    fill_rough(a, (int)na, 1);
+    fill_rough(b, (int)nb, 2);
+    for (size_t i = 0; i < na; i++) {
+        ha[i] = lm_cl_half_from_float(a[i]);
+        a[i] = half ? half_to_float(ha[i]) : a[i];
+    }
+    for (size_t i = 0; i < nb; i++) {
+        hb[i] = lm_cl_half_from_float(b[i]);
+        b[i] = half ? half_to_float(hb[i]) : b[i];
+    }
+    cl_int err = 0;
+    cl_mem ma =
+        clCreateBuffer(dev->ctx, CL_MEM_COPY_HOST_PTR, es * na, half ? (void *)ha : a, &err);
+    cl_mem mb =
+        clCreateBuffer(dev->ctx, CL_MEM_COPY_HOST_PTR, es * nb, half ? (void *)hb : b, &err);
+    cl_mem mc = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, es * nc, NULL, &err);
+    cl_command_queue q = clCreateCommandQueue(dev->ctx, dev->id, 0, &err);
+    cl_kernel k = clCreateKernel(prog, "gemm", &err);
+    assert_non_null(ma);
+    assert_non_null(mb);
+    assert_non_null(mc);
+    assert_non_null(q);
+    assert_non_null(k);
+    assert_int_equal(lm_cl_gemm_enqueue(q, k, cfg, M, N, K, ma, mb, mc, NULL), CL_SUCCESS);
+    assert_int_equal(
+        clEnqueueReadBuffer(q, mc, CL_TRUE, 0, es * nc, half ? (void *)hc : c, 0, NULL, NULL),
+        CL_SUCCESS);
+    double worst = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double want = 0;
+            for (int l = 0; l < K; l++)
+                want += (double)a[i * K + l] * b[l * N + j];
+            double got = half ? half_to_float(hc[i * N + j]) : c[i * N + j];
+            worst = fmax(worst, fabs(got - want) / (1.0 + fabs(want)));
+        }
+    clReleaseKernel(k);
+    clReleaseCommandQueue(q);
+    clReleaseMemObject(ma);
+    clReleaseMemObject(mb);
+    clReleaseMemObject(mc);
+    free(a), free(b), free(c), free(ha), free(hb), free(hc);
+    return worst;
+}
+
+/* The GPU tiles (float4 loads) cannot be timed here, but they must compute
+ * right: each CPU and GPU candidate, with fp32 and fp16 storage, on sizes
+ * that are no multiple of any tile or vector width. Tolerances: fp32 1e-5,
+ * fp16 2e-3 (the result's own rounding to half: 2^-11 relative). */
+static void every_gemm_tile_is_right(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    loom_context *ctx = make_ctx("opencl:0", true);
+    lm_cl_device *dev = (lm_cl_device *)ctx->devices[0];
+    for (int gpu = 0; gpu < 2; gpu++) {
+        lm_cl_gemm_cfg cand[16];
+        int nc = lm_cl_gemm_candidates_for(dev, gpu, cand, 16);
+        assert_true(nc > 0);
+        for (int i = 0; i < nc; i++)
+            for (int half = 0; half < 2; half++) {
+                cl_program p = NULL;
+                if (lm_cl_gemm_program(dev, &cand[i], half, &p))
+                    print_error("%s\n", loom_last_error());
+                assert_non_null(p);
+                double e = gemm_error(dev, p, &cand[i], half, 37, 45, 29);
+                clReleaseProgram(p);
+                char buf[64];
+                if (e > (half ? 2e-3 : 1e-5)) {
+                    print_error("tile %s (%s): error %g\n",
+                                lm_cl_gemm_cfg_str(&cand[i], buf, sizeof(buf)),
+                                half ? "fp16" : "fp32", e);
+                    fail();
+                }
+            }
+    }
+    loom_context_destroy(ctx);
+}
+
 /* ---- the torchvision models with fp16 storage ---- */
 
 /* The looser model tolerance: after 20-50 layers of half-rounded weights and
@@ -826,6 +924,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(half_rounds_to_nearest_even),
     cmocka_unit_test(kernels_fp16_match_fp32),
     cmocka_unit_test(fp16_halves_weights),
+    cmocka_unit_test(every_gemm_tile_is_right),
     cmocka_unit_test(torchvision_models_fp16),
 };
 
