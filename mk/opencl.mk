@@ -33,6 +33,9 @@ $(BUILD)/obj/gen/opencl/cl_kernels.o: $(OPENCL_GEN)
 
 # ---------------------------------------------------------------- tests
 
+# test_opencl's torchvision check reads the models' .pb test data.
+$(BUILD)/tests/test_opencl: $(BUILD)/obj/tools/common/tensor_io.o
+
 # Binaries and the GEMM tile chosen for the test device live here, so the
 # first suite pays for the builds and the rest load them.
 OPENCL_CACHE  := $(abspath $(BUILD))/loom-cache
@@ -74,9 +77,12 @@ $(BUILD)/bench/bench_opencl: tests/bench/bench_opencl.c $(LIBLOOM_A)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lclblast
 
-# Our GEMM vs CLBlast on opencl:0, then model latency on opencl:0 vs the CPU.
+# Our GEMM vs CLBlast on opencl:0 (BENCH_OPENCL_SIZES="256 1024 4096"), fp16
+# storage vs fp32 on the models (device memory, latency), then model latency
+# on opencl:0 vs the CPU.
 bench-opencl: $(BUILD)/bench/bench_opencl $(BUILD)/bin/loomctl models-export
-	@LOOM_CACHE_DIR=$(OPENCL_CACHE) $(BUILD)/bench/bench_opencl $(BENCH_OPENCL_SIZES)
+	@LOOM_CACHE_DIR=$(OPENCL_CACHE) $(BUILD)/bench/bench_opencl $(BENCH_OPENCL_SIZES) --fp16 \
+	    $(foreach m,$(OPENCL_BENCH_MODELS),$(BUILD)/models/$(m)/model.onnx)
 	@if $(OPENCL_HAVE); then for m in $(OPENCL_BENCH_MODELS); do \
 	    for d in opencl:0 cpu; do \
 	        lat=$$(LOOM_CACHE_DIR=$(OPENCL_CACHE) $(BUILD)/bin/loomctl run \

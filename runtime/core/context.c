@@ -86,6 +86,8 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
     ctx->num_threads = opts->num_threads;
     if (opts->struct_size >= offsetof(loom_context_options, emulated_cards) + sizeof(int))
         ctx->emulated_cards = opts->emulated_cards;
+    if (opts->struct_size >= offsetof(loom_context_options, fp16_storage) + sizeof(int))
+        ctx->fp16_storage = opts->fp16_storage != 0;
     ctx->fail_closed = opts->fail_closed && opts->device && strcmp(opts->device, "cpu") != 0;
     if (ctx->num_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -19,6 +19,7 @@ struct loom_context {
     struct lm_threadpool *pool;
     bool fail_closed;   /* a step no device supports is an error, not a CPU step */
     int emulated_cards; /* loom_context_options.emulated_cards */
+    bool fp16_storage;  /* loom_context_options.fp16_storage */
     int n_devices;      /* non-CPU devices, in priority order */
     struct lm_device *devices[LM_MAX_DEVICES]; /* the CPU is implicit, always last */
 };

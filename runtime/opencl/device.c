@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/model.h"
 #include "opencl.h"
 
 /* cl_khr_pci_bus_info (not in every header version). */
@@ -208,6 +209,7 @@ static bool add_one(void *arg, int index, cl_platform_id p, cl_device_id d)
     dev->id = d;
     query_info(p, d, &dev->info);
     pthread_mutex_init(&dev->lock, NULL);
+    dev->fp16 = a->ctx->fp16_storage;
     dev->base.ops = &lm_cl_device_ops;
     dev->base.priv = dev;
     snprintf(dev->base.name, sizeof(dev->base.name), "opencl:%d", index);

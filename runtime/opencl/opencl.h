@@ -40,9 +40,9 @@ typedef struct lm_cl_info {
     unsigned pci_domain, pci_bus, pci_dev, pci_fn;
 } lm_cl_info;
 
-/* Tile parameters of gemm.cl (see there). */
+/* Tile parameters of gemm.cl (see there); vw: elements per vector load. */
 typedef struct lm_cl_gemm_cfg {
-    int tsm, tsn, tsk, wptm, wptn;
+    int tsm, tsn, tsk, wptm, wptn, vw;
 } lm_cl_gemm_cfg;
 
 typedef struct lm_cl_pooled {
@@ -58,8 +58,9 @@ typedef struct lm_cl_device {
     cl_context ctx;
     pthread_mutex_t lock; /* Protects the programs' lazy build and the pool */
     bool ready;           /* programs built, GEMM tuned */
-    cl_program ops_prog;  /* common + eltwise + nn */
-    cl_program gemm_prog; /* common + gemm with the tuned tile */
+    bool fp16;            /* fp16 storage (loom_context_options.fp16_storage) */
+    cl_program ops_prog;  /* common + eltwise + nn, storing half when fp16 */
+    cl_program gemm_prog; /* common + gemm with the tuned tile, likewise */
     lm_cl_gemm_cfg gemm;  /* tile of gemm_prog */
     int n_pool, cap_pool; /* buffers released by segments, reused by the next */
     lm_cl_pooled *pool;
@@ -77,7 +78,8 @@ enum lm_cl_act {
 };
 
 /* Adds every OpenCL device of every platform to @ctx as "opencl:N", in
- * platform order then device order. No platform: adds nothing. */
+ * platform order then device order, storing tensors as half when the context
+ * asked for fp16 storage. No platform: adds nothing. */
 loom_status lm_opencl_enumerate(loom_context *ctx, const char *want);
 
 /* Lists devices for examine, in the same order and names as enumerate. */
@@ -108,8 +110,13 @@ uint64_t lm_cl_hash(uint64_t h, const void *data, size_t len);
 loom_status lm_cl_gemm_setup(lm_cl_device *dev);
 /* Candidate tiles, valid for @dev; returns how many were written. */
 int lm_cl_gemm_candidates(const lm_cl_device *dev, lm_cl_gemm_cfg *out, int max);
-/* Builds the GEMM program for @cfg. */
-loom_status lm_cl_gemm_program(lm_cl_device *dev, const lm_cl_gemm_cfg *cfg, cl_program *out);
+/* Those of CPUs or (@gpu) GPUs, valid for @dev: tests run GPU tiles on PoCL. */
+int lm_cl_gemm_candidates_for(const lm_cl_device *dev, bool gpu, lm_cl_gemm_cfg *out, int max);
+/* Builds the GEMM program for @cfg, storing half when @half. */
+loom_status lm_cl_gemm_program(lm_cl_device *dev, const lm_cl_gemm_cfg *cfg, bool half,
+                               cl_program *out);
+/* "TSM,TSN,TSK,WPTM,WPTN,VW" of @c into @buf. */
+const char *lm_cl_gemm_cfg_str(const lm_cl_gemm_cfg *c, char *buf, size_t len);
 /* Enqueues C = A * B (row-major, dense) with program @prog of tile @cfg. */
 cl_int lm_cl_gemm_enqueue(cl_command_queue q, cl_kernel k, const lm_cl_gemm_cfg *cfg, int M, int N,
                           int K, cl_mem A, cl_mem B, cl_mem C, cl_event *ev);
@@ -117,6 +124,16 @@ cl_int lm_cl_gemm_enqueue(cl_command_queue q, cl_kernel k, const lm_cl_gemm_cfg 
 /* The device's buffer pool (segment.c). */
 cl_mem lm_cl_pool_get(lm_cl_device *dev, size_t size);
 void lm_cl_pool_put(lm_cl_device *dev, cl_mem mem, size_t size);
+
+/* Device memory held by the compiled segments of this process, in bytes:
+ * constants (weights) and activation buffers, for the fp16 saving figure. */
+typedef struct lm_cl_mem_use {
+    uint64_t constants, buffers;
+} lm_cl_mem_use;
+lm_cl_mem_use lm_cl_memory_in_use(void);
+
+/* IEEE half from float, rounding to nearest even (weights uploaded as fp16). */
+uint16_t lm_cl_half_from_float(float f);
 
 extern const lm_device_ops lm_cl_device_ops;
 void lm_cl_device_destroy(lm_device *base);
@@ -138,6 +155,10 @@ cl_mem lm_clb_out(lm_cl_builder *b, int value);
 void lm_clb_alias(lm_cl_builder *b, int out_value, int in_value);
 cl_mem lm_clb_scratch(lm_cl_builder *b, size_t bytes);
 cl_mem lm_clb_upload(lm_cl_builder *b, const void *data, size_t bytes);
+/* Uploads @n floats as the segment's storage type (float or half). */
+cl_mem lm_clb_upload_f32(lm_cl_builder *b, const float *data, size_t n);
+/* Bytes per stored tensor element: 4, or 2 with fp16 storage. */
+size_t lm_clb_elem(lm_cl_builder *b);
 cl_kernel lm_clb_kernel(lm_cl_builder *b, const char *name);
 cl_kernel lm_clb_gemm_kernel(lm_cl_builder *b, const lm_cl_gemm_cfg **cfg);
 void lm_clb_launch(lm_cl_builder *b, cl_kernel k, cl_uint dim, const size_t *gws,
@@ -157,6 +178,7 @@ typedef struct lm_cl_args {
 void lm_cl_arg_mem(lm_cl_args *a, cl_mem m);
 void lm_cl_arg_int(lm_cl_args *a, int64_t v);
 void lm_cl_arg_float(lm_cl_args *a, float v);
+void lm_cl_arg_local(lm_cl_args *a, size_t bytes); /* a __local buffer */
 
 /* Launches a 1-D elementwise kernel over @n items (nothing when n == 0). */
 void lm_clb_launch1d(lm_cl_builder *b, cl_kernel k, int64_t n);

@@ -103,7 +103,7 @@ static void strided_copy(lm_cl_builder *b, cl_mem x, int64_t x_off, cl_mem y, in
     if (n == 0)
         return;
     cl_mem m = upload_ints(b, meta, 1 + 3 * (rank > 0 ? rank : 1));
-    cl_kernel k = lm_clb_kernel(b, "strided_copy_f32");
+    cl_kernel k = lm_clb_kernel(b, "strided_copy");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, x);
     lm_cl_arg_int(&a, x_off);
@@ -199,7 +199,7 @@ static void unary_launch(lm_cl_builder *b, const lm_node *n, int code, float a, 
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
     int64_t cnt = lm_tensor_count(x);
-    cl_kernel k = lm_clb_kernel(b, "unary_f32");
+    cl_kernel k = lm_clb_kernel(b, "unary");
     lm_cl_args ar = {b, k, 0};
     lm_cl_arg_mem(&ar, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&ar, lm_clb_out(b, n->out[0]));
@@ -243,11 +243,22 @@ static bool clip_bounds(const lm_node *n, loom_tensor *const *in, float *lo, flo
     return true;
 }
 
+/* Bounds given as inputs whose values come at run time: float scalars. */
+static bool clip_dynamic(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->opset < 11)
+        return false;
+    for (int i = 1; i < n->n_in && i < 3; i++)
+        if (n->in[i] >= 0 && (!is_f32(in[i]) || lm_tensor_count(in[i]) != 1))
+            return false;
+    return true;
+}
+
 static bool sup_clip(const lm_node *n, loom_tensor *const *in)
 {
     float lo, hi;
     return n->n_in >= 1 && n->n_in <= 3 && is_f32(in[0]) && one_output(n) &&
-           clip_bounds(n, in, &lo, &hi);
+           (clip_bounds(n, in, &lo, &hi) || clip_dynamic(n, in));
 }
 
 static loom_status low_clip(lm_cl_builder *b, const lm_node *n)
@@ -256,8 +267,24 @@ static loom_status low_clip(lm_cl_builder *b, const lm_node *n)
     for (int i = 0; i < n->n_in && i < 3; i++)
         in[i] = (loom_tensor *)lm_clb_const(b, n->in[i]);
     float lo, hi;
-    clip_bounds(n, in, &lo, &hi);
-    unary_launch(b, n, 3, lo, hi);
+    if (clip_bounds(n, in, &lo, &hi)) {
+        unary_launch(b, n, 3, lo, hi);
+        return lm_clb_error(b);
+    }
+    /* The kernel reads the bounds from their buffers each run. */
+    bool has_lo = n->n_in > 1 && n->in[1] >= 0, has_hi = n->n_in > 2 && n->in[2] >= 0;
+    cl_mem x = lm_clb_in(b, n->in[0]);
+    int64_t cnt = lm_tensor_count(lm_clb_shape(b, n->in[0]));
+    cl_kernel k = lm_clb_kernel(b, "clip_dyn");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, x);
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, cnt);
+    lm_cl_arg_mem(&a, has_lo ? lm_clb_in(b, n->in[1]) : x);
+    lm_cl_arg_int(&a, has_lo);
+    lm_cl_arg_mem(&a, has_hi ? lm_clb_in(b, n->in[2]) : x);
+    lm_cl_arg_int(&a, has_hi);
+    lm_clb_launch1d(b, k, cnt);
     return lm_clb_error(b);
 }
 
@@ -335,7 +362,7 @@ static loom_status low_binary(lm_cl_builder *b, const lm_node *n)
     cl_mem a = lm_clb_in(b, n->in[0]), bm = lm_clb_in(b, n->in[1]), y = lm_clb_out(b, n->out[0]);
     int64_t na = lm_tensor_count(ta), nb = lm_tensor_count(tb);
     if ((na == cnt || na == 1) && (nb == cnt || nb == 1)) {
-        cl_kernel k = lm_clb_kernel(b, "binary_flat_f32");
+        cl_kernel k = lm_clb_kernel(b, "binary_flat");
         lm_cl_args ar = {b, k, 0};
         lm_cl_arg_mem(&ar, a);
         lm_cl_arg_mem(&ar, bm);
@@ -362,7 +389,7 @@ static loom_status low_binary(lm_cl_builder *b, const lm_node *n)
     for (int d = 0; d < r; d++)
         meta[1 + d] = (int)ty->dims[d];
     cl_mem m = upload_ints(b, meta, 1 + 3 * r);
-    cl_kernel k = lm_clb_kernel(b, "binary_bcast_f32");
+    cl_kernel k = lm_clb_kernel(b, "binary_bcast");
     lm_cl_args ar = {b, k, 0};
     lm_cl_arg_mem(&ar, a);
     lm_cl_arg_mem(&ar, bm);
@@ -429,7 +456,7 @@ static void gemm_launch(lm_cl_builder *b, const gemm_args *g)
 static cl_mem transposed(lm_cl_builder *b, int v, int64_t rows, int64_t cols)
 {
     const loom_tensor *c = lm_clb_const(b, v);
-    size_t bytes = sizeof(float) * (size_t)(rows * cols);
+    size_t bytes = sizeof(float) * (size_t)(rows * cols); /* host side */
     if (c) {
         float *t = malloc(bytes ? bytes : 4);
         if (!t) {
@@ -440,12 +467,12 @@ static cl_mem transposed(lm_cl_builder *b, int v, int64_t rows, int64_t cols)
         for (int64_t r = 0; r < rows; r++)
             for (int64_t q = 0; q < cols; q++)
                 t[q * rows + r] = s[r * cols + q];
-        cl_mem m = lm_clb_upload(b, t, bytes);
+        cl_mem m = lm_clb_upload_f32(b, t, (size_t)(rows * cols));
         free(t);
         return m;
     }
-    cl_mem src = lm_clb_in(b, v), dst = lm_clb_scratch(b, bytes);
-    cl_kernel k = lm_clb_kernel(b, "transpose2d_f32");
+    cl_mem src = lm_clb_in(b, v), dst = lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(rows * cols));
+    cl_kernel k = lm_clb_kernel(b, "transpose2d");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, src);
     lm_cl_arg_mem(&a, dst);
@@ -715,7 +742,7 @@ static loom_status low_conv(lm_cl_builder *b, const lm_node *n)
     int64_t taps = cig * g.kh * g.kw;
     if (cig == 1 || taps <= 16) { /* depthwise and the like: direct */
         int64_t cnt = lm_tensor_count(y);
-        cl_kernel kd = lm_clb_kernel(b, "conv_direct_f32");
+        cl_kernel kd = lm_clb_kernel(b, "conv_direct");
         lm_cl_args a = {b, kd, 0};
         lm_cl_arg_mem(&a, xm);
         lm_cl_arg_mem(&a, wm);
@@ -733,7 +760,7 @@ static loom_status low_conv(lm_cl_builder *b, const lm_node *n)
     bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
                      g.peh == 0 && g.pew == 0;
     cl_mem col =
-        pointwise ? NULL : lm_clb_scratch(b, sizeof(float) * (size_t)(g.C * g.kh * g.kw * P));
+        pointwise ? NULL : lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(g.C * g.kh * g.kw * P));
     gemm_args ga = {.M = (int)cog,
                     .N = (int)P,
                     .K = (int)taps,
@@ -761,7 +788,7 @@ static loom_status low_conv(lm_cl_builder *b, const lm_node *n)
             ga.B = xm;
             ga.b_off = (int)x_off;
         } else {
-            cl_kernel ki = lm_clb_kernel(b, "im2col_f32");
+            cl_kernel ki = lm_clb_kernel(b, "im2col");
             lm_cl_args a = {b, ki, 0};
             lm_cl_arg_mem(&a, xm);
             lm_cl_arg_int(&a, x_off);
@@ -775,6 +802,157 @@ static loom_status low_conv(lm_cl_builder *b, const lm_node *n)
         }
         ga.c_off = (int)(i * g.Co * P);
         gemm_launch(b, &ga);
+    }
+    return lm_clb_error(b);
+}
+
+/* ---- ConvTranspose: per group a GEMM (W_g^T X_g) into columns, then
+ * col2im gathers each output pixel's taps (adding bias and activation) ---- */
+
+/* Begin pads of ConvTranspose along spatial axis @i (of @ns), input extent
+ * @in, output @out, kernel @k; false when the attributes are not handled. */
+static bool convt_pad(const lm_node *n, int i, int ns, int64_t in, int64_t out, int64_t k,
+                      int64_t *pad)
+{
+    const lm_attr *st = lm_node_attr(n, "strides"), *di = lm_node_attr(n, "dilations"),
+                  *pa = lm_node_attr(n, "pads"), *op = lm_node_attr(n, "output_padding");
+    if ((st && st->n != ns) || (di && di->n != ns) || (pa && pa->n != 2 * ns) ||
+        (op && op->n != ns))
+        return false;
+    int64_t s = st ? st->ints[i] : 1, d = di ? di->ints[i] : 1, opad = op ? op->ints[i] : 0;
+    if (s < 1 || d < 1 || opad < 0)
+        return false;
+    const char *ap = attr_str(n, "auto_pad", "NOTSET");
+    bool same = strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0;
+    if (same) { /* output_shape otherwise only extends the output with zeros */
+        int64_t total = s * (in - 1) + opad + (k - 1) * d + 1 - out;
+        *pad = strcmp(ap, "SAME_UPPER") == 0 ? total / 2 : total - total / 2;
+        return true;
+    }
+    if (strcmp(ap, "VALID") == 0) {
+        *pad = 0;
+        return true;
+    }
+    if (strcmp(ap, "NOTSET") != 0 && ap[0] != '\0')
+        return false;
+    *pad = pa ? pa->ints[i] : 0;
+    return *pad >= 0 && (!pa || pa->ints[i + ns] >= 0);
+}
+
+static bool sup_convt(const lm_node *n, loom_tensor *const *in)
+{
+    int act;
+    float aa, ab;
+    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !fused_act(n, &act, &aa, &ab))
+        return false;
+    const loom_tensor *x = in[0], *w = in[1];
+    if (!is_f32(x) || !is_f32(w) || (x->rank != 3 && x->rank != 4) || w->rank != x->rank)
+        return false;
+    int64_t groups = attr_int(n, "group", 1);
+    if (groups < 1 || x->dims[1] % groups || w->dims[0] != x->dims[1])
+        return false;
+    if (n->n_in == 3 && n->in[2] >= 0 &&
+        (!is_f32(in[2]) || in[2]->rank != 1 || in[2]->dims[0] != w->dims[1] * groups))
+        return false;
+    const lm_attr *ks = lm_node_attr(n, "kernel_shape");
+    if (ks && (ks->n != x->rank - 2 || ks->ints[0] != w->dims[2] ||
+               (x->rank == 4 && ks->ints[1] != w->dims[3])))
+        return false;
+    int64_t pad, ns = x->rank - 2;
+    for (int i = 0; i < ns; i++) /* out is checked at lowering; 1 suffices here */
+        if (!convt_pad(n, i, (int)ns, x->dims[2 + i], 1, w->dims[2 + i], &pad))
+            return false;
+    return true;
+}
+
+/* W [C, Co/g, kh, kw] as per-group [Co/g * kh * kw, C/g] GEMM operands. */
+static cl_mem convt_weights(lm_cl_builder *b, int v, int64_t groups, int64_t cig, int64_t m)
+{
+    const loom_tensor *c = lm_clb_const(b, v);
+    int64_t dims[3] = {groups, m, cig}, src[3] = {cig * m, 1, m}, dst[3] = {m * cig, cig, 1};
+    if (!c) {
+        cl_mem t = lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(groups * m * cig));
+        strided_copy(b, lm_clb_in(b, v), 0, t, 0, 3, dims, src, dst);
+        return t;
+    }
+    size_t cnt = (size_t)(groups * m * cig);
+    float *t = malloc(cnt ? cnt * sizeof(float) : 4);
+    if (!t) {
+        lm_clb_fail(b, CL_OUT_OF_HOST_MEMORY, "transposing ConvTranspose weights");
+        return NULL;
+    }
+    const float *w = c->data;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t q = 0; q < cig; q++)
+                t[(g * m + r) * cig + q] = w[(g * cig + q) * m + r];
+    cl_mem mem = lm_clb_upload_f32(b, t, cnt);
+    free(t);
+    return mem;
+}
+
+static loom_status low_convt(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *w = lm_clb_shape(b, n->in[1]);
+    const loom_tensor *y = lm_clb_shape(b, n->out[0]);
+    const lm_attr *st = lm_node_attr(n, "strides"), *di = lm_node_attr(n, "dilations");
+    int ns = x->rank - 2;
+    int64_t in[2] = {1, 1}, out[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, d[2] = {1, 1},
+            pad[2] = {0, 0};
+    for (int i = 0; i < ns; i++) {
+        int j = i + (2 - ns); /* rank 3: the one spatial axis is W */
+        in[j] = x->dims[2 + i];
+        out[j] = y->dims[2 + i];
+        k[j] = w->dims[2 + i];
+        s[j] = st ? st->ints[i] : 1;
+        d[j] = di ? di->ints[i] : 1;
+        if (!convt_pad(n, i, ns, in[j], out[j], k[j], &pad[j]))
+            return lm_error(LOOM_ERR_UNSUPPORTED, "ConvTranspose geometry");
+    }
+    int64_t groups = attr_int(n, "group", 1), C = x->dims[1], cig = C / groups;
+    int64_t cog = w->dims[1], Co = cog * groups, HW = in[0] * in[1], M = cog * k[0] * k[1];
+    int act;
+    float aa, ab;
+    fused_act(n, &act, &aa, &ab);
+    int geo[15] = {(int)C,      (int)in[0], (int)in[1], (int)out[0], (int)out[1],
+                   (int)k[0],   (int)k[1],  (int)s[0],  (int)s[1],   (int)pad[0],
+                   (int)pad[1], (int)d[0],  (int)d[1],  (int)groups, (int)Co};
+    bool has_bias = n->n_in == 3 && n->in[2] >= 0;
+    cl_mem xm = lm_clb_in(b, n->in[0]), wt = convt_weights(b, n->in[1], groups, cig, M);
+    cl_mem bm = has_bias ? lm_clb_in(b, n->in[2]) : NULL, ym = lm_clb_out(b, n->out[0]);
+    cl_mem gm = upload_ints(b, geo, 15);
+    cl_mem col = lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(groups * M * HW));
+    gemm_args ga = {.M = (int)M,
+                    .N = (int)HW,
+                    .K = (int)cig,
+                    .batch = (int)groups,
+                    .A = wt,
+                    .lda = (int)cig,
+                    .a_bs = (int)(M * cig),
+                    .B = xm,
+                    .ldb = (int)HW,
+                    .b_bs = (int)(cig * HW),
+                    .C = col,
+                    .ldc = (int)HW,
+                    .c_bs = (int)(M * HW),
+                    .alpha = 1.0f};
+    size_t P = (size_t)(out[0] * out[1]);
+    for (int64_t i = 0; i < x->dims[0]; i++) {
+        ga.b_off = (int)(i * C * HW);
+        gemm_launch(b, &ga);
+        cl_kernel kc = lm_clb_kernel(b, "col2im");
+        lm_cl_args a = {b, kc, 0};
+        lm_cl_arg_mem(&a, col);
+        lm_cl_arg_mem(&a, ym);
+        lm_cl_arg_int(&a, i * Co * (int64_t)P);
+        lm_cl_arg_mem(&a, bm ? bm : col);
+        lm_cl_arg_int(&a, has_bias);
+        lm_cl_arg_mem(&a, gm);
+        lm_cl_arg_int(&a, act);
+        lm_cl_arg_float(&a, aa);
+        lm_cl_arg_float(&a, ab);
+        size_t lws[2] = {16, 1}, gws[2] = {(P + 15) / 16 * 16, (size_t)Co};
+        lm_clb_launch(b, kc, 2, gws, lws);
     }
     return lm_clb_error(b);
 }
@@ -817,7 +995,7 @@ static loom_status low_pool(lm_cl_builder *b, const lm_node *n)
     int kind = is_max ? 0 : (attr_int(n, "count_include_pad", 0) ? 2 : 1);
     int64_t cnt = lm_tensor_count(y);
     cl_mem gm = upload_ints(b, geo, 14);
-    cl_kernel kk = lm_clb_kernel(b, "pool2d_f32");
+    cl_kernel kk = lm_clb_kernel(b, "pool2d");
     lm_cl_args a = {b, kk, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
@@ -836,7 +1014,7 @@ static bool sup_global_pool(const lm_node *n, loom_tensor *const *in)
 
 static void rows_reduce(lm_cl_builder *b, cl_mem x, cl_mem y, int64_t rows, int64_t len, int kind)
 {
-    cl_kernel k = lm_clb_kernel(b, "global_pool_f32");
+    cl_kernel k = lm_clb_kernel(b, "global_pool");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, x);
     lm_cl_arg_mem(&a, y);
@@ -874,7 +1052,7 @@ static loom_status low_batchnorm(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
     int64_t cnt = lm_tensor_count(x);
-    cl_kernel k = lm_clb_kernel(b, "batchnorm_f32");
+    cl_kernel k = lm_clb_kernel(b, "batchnorm");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
@@ -885,6 +1063,95 @@ static loom_status low_batchnorm(lm_cl_builder *b, const lm_node *n)
         lm_cl_arg_mem(&a, lm_clb_in(b, n->in[i]));
     lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
     lm_clb_launch1d(b, k, cnt);
+    return lm_clb_error(b);
+}
+
+static bool sup_instancenorm(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 3 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 3)
+        return false;
+    for (int i = 1; i < 3; i++)
+        if (!is_f32(in[i]) || in[i]->rank != 1 || in[i]->dims[0] != in[0]->dims[1])
+            return false;
+    return prod(in[0]->dims, 2, in[0]->rank) > 0;
+}
+
+/* Work-group size of the row normalizations: a power of two up to 256. */
+static size_t norm_wg(lm_cl_builder *b)
+{
+    size_t wg = 1;
+    while (wg * 2 <= 256 && wg * 2 <= lm_clb_max_wg(b))
+        wg *= 2;
+    return wg;
+}
+
+/* One work-group per (n, c) row, reducing in local memory. */
+static loom_status low_instancenorm(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t rows = x->dims[0] * x->dims[1], len = prod(x->dims, 2, x->rank);
+    size_t wg = norm_wg(b);
+    cl_kernel k = lm_clb_kernel(b, "instancenorm");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, x->dims[1]);
+    lm_cl_arg_int(&a, len);
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[1]));
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[2]));
+    lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
+    lm_cl_arg_local(&a, wg * sizeof(float));
+    size_t gws = (size_t)rows * wg;
+    lm_clb_launch(b, k, 1, &gws, &wg);
+    return lm_clb_error(b);
+}
+
+static int64_t norm_axis(const lm_node *n, int rank)
+{
+    int64_t axis = attr_int(n, "axis", -1);
+    return axis < 0 ? axis + rank : axis;
+}
+
+/* Y, and optionally Mean and InvStdDev; scale and bias of the normalized
+ * shape's size (no broadcasting inside it). */
+static bool sup_layernorm(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in < 2 || n->n_in > 3 || n->n_out < 1 || n->n_out > 3 || n->out[0] < 0 ||
+        !is_f32(in[0]) || in[0]->rank < 1)
+        return false;
+    int64_t axis = norm_axis(n, in[0]->rank);
+    if (axis < 0 || axis >= in[0]->rank || attr_int(n, "stash_type", 1) != 1)
+        return false;
+    int64_t len = prod(in[0]->dims, (int)axis, in[0]->rank);
+    if (len < 1 || !is_f32(in[1]) || lm_tensor_count(in[1]) != len)
+        return false;
+    return n->n_in < 3 || n->in[2] < 0 || (is_f32(in[2]) && lm_tensor_count(in[2]) == len);
+}
+
+static loom_status low_layernorm(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t axis = norm_axis(n, x->rank);
+    int64_t rows = prod(x->dims, 0, (int)axis), len = prod(x->dims, (int)axis, x->rank);
+    bool has_bias = n->n_in == 3 && n->in[2] >= 0;
+    bool has_mean = n->n_out > 1 && n->out[1] >= 0, has_inv = n->n_out > 2 && n->out[2] >= 0;
+    size_t wg = norm_wg(b);
+    cl_mem y = lm_clb_out(b, n->out[0]), sc = lm_clb_in(b, n->in[1]);
+    cl_kernel k = lm_clb_kernel(b, "layernorm");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, y);
+    lm_cl_arg_int(&a, len);
+    lm_cl_arg_mem(&a, sc);
+    lm_cl_arg_mem(&a, has_bias ? lm_clb_in(b, n->in[2]) : sc);
+    lm_cl_arg_int(&a, has_bias);
+    lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
+    lm_cl_arg_local(&a, wg * sizeof(float));
+    lm_cl_arg_mem(&a, has_mean ? lm_clb_out(b, n->out[1]) : y);
+    lm_cl_arg_mem(&a, has_inv ? lm_clb_out(b, n->out[2]) : y);
+    lm_cl_arg_int(&a, (has_mean ? 1 : 0) | (has_inv ? 2 : 0));
+    size_t gws = (size_t)rows * wg;
+    lm_clb_launch(b, k, 1, &gws, &wg);
     return lm_clb_error(b);
 }
 
@@ -910,7 +1177,7 @@ static loom_status low_softmax(lm_cl_builder *b, const lm_node *n)
         len = x->dims[axis];
         inner = prod(x->dims, (int)axis + 1, x->rank);
     }
-    cl_kernel k = lm_clb_kernel(b, "softmax_f32");
+    cl_kernel k = lm_clb_kernel(b, "softmax");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
@@ -1024,7 +1291,7 @@ static loom_status low_reduce(lm_cl_builder *b, const lm_node *n)
     for (int i = 0; i < nr; i++)
         meta[m++] = rs[i];
     cl_mem mm = upload_ints(b, meta, m);
-    cl_kernel k = lm_clb_kernel(b, "reduce_f32");
+    cl_kernel k = lm_clb_kernel(b, "reduce");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
@@ -1214,6 +1481,276 @@ static loom_status low_expand(lm_cl_builder *b, const lm_node *n)
     return lm_clb_error(b);
 }
 
+static bool sup_split(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in < 1 || n->n_in > 2 || n->n_out < 1 || !is_f32(in[0]) || in[0]->rank < 1)
+        return false;
+    for (int o = 0; o < n->n_out; o++)
+        if (n->out[o] < 0) /* an omitted output's extent is unknown here */
+            return false;
+    int64_t axis = attr_int(n, "axis", 0);
+    return axis >= -in[0]->rank && axis < in[0]->rank;
+}
+
+/* Each output is a slice along the axis; the planner's output shapes give
+ * the split sizes (whether from the attribute, the input or num_outputs). */
+static loom_status low_split(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t axis = attr_int(n, "axis", 0);
+    if (axis < 0)
+        axis += x->rank;
+    int64_t outer = prod(x->dims, 0, (int)axis), in_inner = prod(x->dims, (int)axis, x->rank);
+    cl_mem xm = lm_clb_in(b, n->in[0]);
+    int64_t off = 0;
+    for (int o = 0; o < n->n_out; o++) {
+        const loom_tensor *y = lm_clb_shape(b, n->out[o]);
+        int64_t inner = prod(y->dims, (int)axis, y->rank);
+        int64_t dims[2] = {outer, inner}, src[2] = {in_inner, 1}, dst[2] = {inner, 1};
+        strided_copy(b, xm, off, lm_clb_out(b, n->out[o]), 0, 2, dims, src, dst);
+        off += inner;
+    }
+    if (off != in_inner)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT,
+                        "split outputs cover %lld of the %lld elements per outer index",
+                        (long long)off, (long long)in_inner);
+    return lm_clb_error(b);
+}
+
+/* ---- Pad ---- */
+
+typedef struct pad_p {
+    int mode; /* 0 constant, 1 reflect, 2 edge, 3 wrap */
+    float value;
+    int64_t before[MAX_RANK];
+} pad_p;
+
+/* Int64 values of a constant 1-D input, or false. */
+static bool const_ints(const loom_tensor *t, int64_t *v, int max, int *n)
+{
+    if (!t || !t->data || (t->dtype != LOOM_DTYPE_INT64 && t->dtype != LOOM_DTYPE_INT32) ||
+        t->rank > 1 || lm_tensor_count(t) > max)
+        return false;
+    *n = (int)lm_tensor_count(t);
+    for (int i = 0; i < *n; i++)
+        v[i] = lm_tensor_get_i64(t, i);
+    return true;
+}
+
+static bool pad_params(const lm_node *n, loom_tensor *const *in, const loom_tensor *x, pad_p *p)
+{
+    int r = x->rank, np = 0, na = 0;
+    int64_t pads[2 * MAX_RANK], axes[MAX_RANK];
+    static const char *const modes[] = {"constant", "reflect", "edge", "wrap"};
+    const char *mode = attr_str(n, "mode", "constant");
+    p->mode = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(mode, modes[i]) == 0)
+            p->mode = i;
+    p->value = 0.0f;
+    if (p->mode < 0 || (p->mode == 3 && n->opset < 19))
+        return false;
+    if (n->opset < 11) {
+        const lm_attr *a = lm_node_attr(n, n->opset < 2 ? "paddings" : "pads");
+        if (!a || a->type != LM_ATTR_INTS || a->n != 2 * r)
+            return false;
+        np = a->n;
+        memcpy(pads, a->ints, sizeof(int64_t) * (size_t)np);
+        p->value = attr_float(n, "value", 0.0f);
+    } else {
+        if (n->n_in < 2 || !const_ints(in[1], pads, 2 * MAX_RANK, &np))
+            return false;
+        if (n->n_in > 2 && n->in[2] >= 0) {
+            const loom_tensor *v = in[2];
+            if (!v || !v->data || v->dtype != LOOM_DTYPE_FLOAT || lm_tensor_count(v) != 1)
+                return false;
+            p->value = *(const float *)v->data;
+        }
+    }
+    na = np / 2;
+    for (int i = 0; i < na; i++)
+        axes[i] = i;
+    if (n->n_in > 3 && n->in[3] >= 0 && !const_ints(in[3], axes, MAX_RANK, &na))
+        return false;
+    if (np != 2 * na || (n->n_in <= 3 && na != r))
+        return false;
+    for (int d = 0; d < r; d++)
+        p->before[d] = 0;
+    for (int i = 0; i < na; i++) {
+        int64_t a = axes[i] < 0 ? axes[i] + r : axes[i];
+        if (a < 0 || a >= r)
+            return false;
+        p->before[a] = pads[i];
+        /* Reflect, edge and wrap read the input: it must not be empty. */
+        if (p->mode != 0 && x->dims[a] == 0 && (pads[i] > 0 || pads[i + na] > 0))
+            return false;
+    }
+    return true;
+}
+
+static bool sup_pad(const lm_node *n, loom_tensor *const *in)
+{
+    pad_p p;
+    return n->n_in >= 1 && one_output(n) && is_f32(in[0]) && in[0]->rank >= 1 &&
+           pad_params(n, in, in[0], &p);
+}
+
+static loom_status low_pad(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *y = lm_clb_shape(b, n->out[0]);
+    loom_tensor *in[4] = {(loom_tensor *)x, NULL, NULL, NULL};
+    for (int i = 1; i < n->n_in && i < 4; i++)
+        in[i] = (loom_tensor *)lm_clb_const(b, n->in[i]);
+    pad_p p;
+    pad_params(n, in, x, &p);
+    int r = x->rank, meta[1 + 3 * MAX_RANK] = {r};
+    for (int d = 0; d < r; d++) {
+        meta[1 + d] = (int)y->dims[d];
+        meta[1 + r + d] = (int)x->dims[d];
+        meta[1 + 2 * r + d] = (int)p.before[d];
+    }
+    int64_t cnt = lm_tensor_count(y);
+    cl_mem mm = upload_ints(b, meta, 1 + 3 * r);
+    cl_kernel k = lm_clb_kernel(b, "pad");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, cnt);
+    lm_cl_arg_mem(&a, mm);
+    lm_cl_arg_int(&a, p.mode);
+    lm_cl_arg_float(&a, p.value);
+    lm_clb_launch1d(b, k, cnt);
+    return lm_clb_error(b);
+}
+
+/* ---- Gather ---- */
+
+static bool sup_gather(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 2 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 1 || !in[1])
+        return false;
+    const loom_tensor *ix = in[1];
+    if (ix->dtype != LOOM_DTYPE_INT64 && ix->dtype != LOOM_DTYPE_INT32)
+        return false;
+    if (ix->rank + in[0]->rank - 1 > MAX_RANK || lm_tensor_count(ix) >= INT_MAX / 2)
+        return false;
+    int64_t axis = attr_int(n, "axis", 0);
+    if (axis < -in[0]->rank || axis >= in[0]->rank)
+        return false;
+    if (axis < 0)
+        axis += in[0]->rank;
+    if (!ix->data) /* checked by the kernel at run time */
+        return true;
+    int64_t len = in[0]->dims[axis];
+    for (int64_t i = 0; i < lm_tensor_count(ix); i++) {
+        int64_t v = lm_tensor_get_i64(ix, i);
+        if (v < -len || v >= len)
+            return false; /* the CPU reports the bad index */
+    }
+    return true;
+}
+
+static loom_status low_gather(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]), *ix = lm_clb_shape(b, n->in[1]);
+    int64_t axis = attr_int(n, "axis", 0);
+    if (axis < 0)
+        axis += x->rank;
+    int64_t outer = prod(x->dims, 0, (int)axis), len = x->dims[axis];
+    int64_t inner = prod(x->dims, (int)axis + 1, x->rank), nidx = lm_tensor_count(ix);
+    int64_t cnt = outer * nidx * inner;
+    cl_kernel k = lm_clb_kernel(b, "gather");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[1]));
+    lm_cl_arg_int(&a, ix->dtype == LOOM_DTYPE_INT64);
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, cnt);
+    lm_cl_arg_int(&a, len);
+    lm_cl_arg_int(&a, inner);
+    lm_cl_arg_int(&a, nidx);
+    lm_clb_launch1d(b, k, cnt);
+    return lm_clb_error(b);
+}
+
+/* ---- ArgMax / ArgMin ---- */
+
+static bool sup_argext(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 1)
+        return false;
+    int64_t axis = attr_int(n, "axis", 0);
+    return axis >= -in[0]->rank && axis < in[0]->rank &&
+           in[0]->dims[axis < 0 ? axis + in[0]->rank : axis] > 0;
+}
+
+/* keepdims only changes the output's shape, not its layout. */
+static loom_status low_argext(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t axis = attr_int(n, "axis", 0);
+    if (axis < 0)
+        axis += x->rank;
+    int64_t outer = prod(x->dims, 0, (int)axis), inner = prod(x->dims, (int)axis + 1, x->rank);
+    cl_kernel k = lm_clb_kernel(b, "argext");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
+    lm_cl_arg_int(&a, outer * inner);
+    lm_cl_arg_int(&a, x->dims[axis]);
+    lm_cl_arg_int(&a, inner);
+    lm_cl_arg_int(&a, strcmp(n->op_type, "ArgMax") == 0);
+    lm_cl_arg_int(&a, attr_int(n, "select_last_index", 0) != 0);
+    lm_clb_launch1d(b, k, outer * inner);
+    return lm_clb_error(b);
+}
+
+/* ---- DepthToSpace / SpaceToDepth: one 6-D strided copy ---- */
+
+static bool sup_d2s(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]) || in[0]->rank != 4)
+        return false;
+    int64_t bs = attr_int(n, "blocksize", 0);
+    const char *mode = attr_str(n, "mode", "DCR");
+    if (bs < 1 || (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0))
+        return false;
+    if (strcmp(n->op_type, "DepthToSpace") == 0)
+        return in[0]->dims[1] % (bs * bs) == 0;
+    return in[0]->dims[2] % bs == 0 && in[0]->dims[3] % bs == 0;
+}
+
+static loom_status low_d2s(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
+    int64_t bs = attr_int(n, "blocksize", 0), HW = H * W;
+    int64_t dims[6], src[6], dst[6];
+    if (strcmp(n->op_type, "DepthToSpace") == 0) {
+        /* y[n][c][h*bs + i][w*bs + j], iterated as [N, C', H, bs, W, bs]. */
+        int64_t Cp = C / (bs * bs);
+        bool crd = strcmp(attr_str(n, "mode", "DCR"), "CRD") == 0;
+        int64_t d[6] = {N, Cp, H, bs, W, bs};
+        int64_t s6[6] = {C * HW, crd ? bs * bs * HW : HW, W, crd ? bs * HW : bs * Cp * HW,
+                         1,      crd ? HW : Cp * HW};
+        memcpy(dims, d, sizeof(d));
+        memcpy(src, s6, sizeof(s6));
+    } else {
+        /* y[n][(i*bs + j)*C + c][h'][w'], iterated as [N, bs, bs, C, H', W']. */
+        int64_t d[6] = {N, bs, bs, C, H / bs, W / bs};
+        int64_t s6[6] = {C * HW, W, 1, HW, bs * W, bs};
+        memcpy(dims, d, sizeof(d));
+        memcpy(src, s6, sizeof(s6));
+    }
+    int64_t st = 1;
+    for (int i = 5; i >= 0; i--) {
+        dst[i] = st;
+        st *= dims[i];
+    }
+    strided_copy(b, lm_clb_in(b, n->in[0]), 0, lm_clb_out(b, n->out[0]), 0, 6, dims, src, dst);
+    return lm_clb_error(b);
+}
+
 /* ---- Resize ---- */
 
 typedef struct resize_p {
@@ -1292,7 +1829,7 @@ static loom_status low_resize(lm_cl_builder *b, const lm_node *n)
     resize_p p;
     resize_params(n, in, x, &p);
     int64_t cnt = lm_tensor_count(y);
-    cl_kernel k = lm_clb_kernel(b, "resize2d_f32");
+    cl_kernel k = lm_clb_kernel(b, "resize2d");
     lm_cl_args a = {b, k, 0};
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
@@ -1345,6 +1882,16 @@ static const op_entry ops[] = {
     {"Slice", sup_slice, low_slice},
     {"Expand", sup_expand, low_expand},
     {"Resize", sup_resize, low_resize},
+    {"Split", sup_split, low_split},
+    {"Pad", sup_pad, low_pad},
+    {"Gather", sup_gather, low_gather},
+    {"ConvTranspose", sup_convt, low_convt},
+    {"InstanceNormalization", sup_instancenorm, low_instancenorm},
+    {"LayerNormalization", sup_layernorm, low_layernorm},
+    {"ArgMax", sup_argext, low_argext},
+    {"ArgMin", sup_argext, low_argext},
+    {"DepthToSpace", sup_d2s, low_d2s},
+    {"SpaceToDepth", sup_d2s, low_d2s},
     {"Reshape", sup_view, low_view},
     {"Flatten", sup_view, low_view},
     {"Squeeze", sup_view, low_view},

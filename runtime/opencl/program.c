@@ -217,7 +217,8 @@ loom_status lm_cl_device_ready_locked(lm_cl_device *dev)
     if (dev->ready)
         return LOOM_OK;
     static const char *const ops[] = {"common", "eltwise", "nn"};
-    loom_status s = lm_cl_program(dev, ops, 3, CL_OPTIONS, &dev->ops_prog);
+    loom_status s = lm_cl_program(dev, ops, 3, dev->fp16 ? CL_OPTIONS " -DLM_HALF" : CL_OPTIONS,
+                                  &dev->ops_prog);
     if (!s)
         s = lm_cl_gemm_setup(dev);
     if (!s)
@@ -225,11 +226,13 @@ loom_status lm_cl_device_ready_locked(lm_cl_device *dev)
     return s;
 }
 
-loom_status lm_cl_gemm_program(lm_cl_device *dev, const lm_cl_gemm_cfg *c, cl_program *out)
+loom_status lm_cl_gemm_program(lm_cl_device *dev, const lm_cl_gemm_cfg *c, bool half,
+                               cl_program *out)
 {
     static const char *const src[] = {"common", "gemm"};
     char opts[256];
-    snprintf(opts, sizeof(opts), CL_OPTIONS " -DTSM=%d -DTSN=%d -DTSK=%d -DWPTM=%d -DWPTN=%d",
-             c->tsm, c->tsn, c->tsk, c->wptm, c->wptn);
+    snprintf(opts, sizeof(opts),
+             CL_OPTIONS " -DTSM=%d -DTSN=%d -DTSK=%d -DWPTM=%d -DWPTN=%d -DVW=%d%s", c->tsm, c->tsn,
+             c->tsk, c->wptm, c->wptn, c->vw, half ? " -DLM_HALF" : "");
     return lm_cl_program(dev, src, 2, opts, out);
 }

@@ -7,7 +7,13 @@
  * run then only writes the inputs, enqueues the launches back to back on an
  * in-order queue (so each waits for the one before without a host round
  * trip), reads the outputs and waits once.
+ *
+ * With fp16 storage every tensor on the device is half (kernels built with
+ * -DLM_HALF) while the host still sees float32: each input is written to a
+ * float buffer that a first launch converts, and each output is converted
+ * into a float buffer by a last launch before it is read back.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +33,17 @@ typedef struct launch {
 typedef struct slot {
     cl_mem mem;
     size_t size;
-    int live;    /* values using it whose last reader has not been lowered yet */
-    bool pinned; /* segment boundary or constant: never shared */
-    bool pooled; /* came from / goes back to the device pool */
+    int live;      /* values using it whose last reader has not been lowered yet */
+    bool pinned;   /* segment boundary or constant: never shared */
+    bool pooled;   /* came from / goes back to the device pool */
+    bool constant; /* uploaded data (counted as constants, not buffers) */
 } slot;
 
 typedef struct cl_segment {
     lm_cl_device *dev;
     pthread_mutex_t lock; /* Protects q and the buffers: one run at a time */
     cl_command_queue q;
+    bool half; /* fp16 storage: device tensors are half, host ones float */
     int n_launch, cap_launch;
     launch *launches;
     int n_slots, cap_slots;
@@ -55,6 +63,51 @@ struct lm_cl_builder {
     int n_temps, cap_temps;
     loom_status status;
 };
+
+/* ---- memory accounting and half conversion ---- */
+
+static _Atomic uint64_t mem_constants, mem_buffers;
+
+lm_cl_mem_use lm_cl_memory_in_use(void)
+{
+    return (lm_cl_mem_use){atomic_load(&mem_constants), atomic_load(&mem_buffers)};
+}
+
+static void account(const slot *sl, bool add)
+{
+    _Atomic uint64_t *c = sl->constant ? &mem_constants : &mem_buffers;
+    if (add)
+        atomic_fetch_add(c, sl->size);
+    else
+        atomic_fetch_sub(c, sl->size);
+}
+
+uint16_t lm_cl_half_from_float(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof(x));
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) /* inf stays inf; NaN stays a (quiet) NaN */
+        return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0));
+    if (ax >= 0x477ff000u) /* rounds to >= 65520: overflows to inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (ax < 0x38800000u) { /* below half's smallest normal: subnormal or zero */
+        if (ax < 0x33000000u)
+            return sign; /* under half the smallest subnormal */
+        uint32_t mant = (ax & 0x7fffffu) | 0x800000u;
+        int shift = 126 - (int)(ax >> 23); /* 14..24 */
+        uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1)))
+            h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((ax >> 13) - (112u << 10)); /* rebias 127 -> 15 */
+    uint32_t rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1)))
+        h++; /* a carry into the exponent is still right */
+    return (uint16_t)(sign | h);
+}
 
 /* ---- device buffer pool ---- */
 
@@ -126,11 +179,26 @@ const loom_tensor *lm_clb_const(lm_cl_builder *b, int v)
     return v >= 0 ? b->d->constant[v] : NULL;
 }
 
-static size_t value_bytes(lm_cl_builder *b, int v)
+/* Bytes of value @v on the host (float32 and friends). */
+static size_t host_bytes(lm_cl_builder *b, int v)
 {
     const loom_tensor *t = b->d->shape[v];
     size_t n = t ? (size_t)lm_tensor_count(t) * loom_dtype_size(t->dtype) : 0;
     return n ? n : 4; /* OpenCL has no empty buffers */
+}
+
+/* Whether value @v is stored as half: a float32 value with fp16 storage. */
+static bool stored_half(lm_cl_builder *b, int v)
+{
+    const loom_tensor *t = b->d->shape[v];
+    return b->sg->half && t && t->dtype == LOOM_DTYPE_FLOAT;
+}
+
+/* Bytes of value @v on the device. */
+static size_t value_bytes(lm_cl_builder *b, int v)
+{
+    size_t n = host_bytes(b, v);
+    return stored_half(b, v) && n > 4 ? n / 2 : n;
 }
 
 static int new_slot(lm_cl_builder *b, size_t size, bool pinned)
@@ -159,7 +227,8 @@ static int new_slot(lm_cl_builder *b, size_t size, bool pinned)
         lm_clb_fail(b, CL_MEM_OBJECT_ALLOCATION_FAILURE, "clCreateBuffer");
         return -1;
     }
-    sg->slots[sg->n_slots] = (slot){m, size, 1, pinned, true};
+    sg->slots[sg->n_slots] = (slot){m, size, 1, pinned, true, false};
+    account(&sg->slots[sg->n_slots], true);
     return sg->n_slots++;
 }
 
@@ -186,7 +255,29 @@ cl_mem lm_clb_upload(lm_cl_builder *b, const void *data, size_t bytes)
         lm_clb_fail(b, err, "uploading a constant");
         return NULL;
     }
-    sg->slots[sg->n_slots++] = (slot){m, bytes, 1, true, false};
+    sg->slots[sg->n_slots] = (slot){m, bytes, 1, true, false, true};
+    account(&sg->slots[sg->n_slots++], true);
+    return m;
+}
+
+size_t lm_clb_elem(lm_cl_builder *b)
+{
+    return b->sg->half ? 2 : 4;
+}
+
+cl_mem lm_clb_upload_f32(lm_cl_builder *b, const float *data, size_t n)
+{
+    if (!b->sg->half)
+        return lm_clb_upload(b, data, n * sizeof(float));
+    uint16_t *h = malloc(n ? n * sizeof(uint16_t) : 2);
+    if (!h) {
+        lm_clb_fail(b, CL_OUT_OF_HOST_MEMORY, "converting a constant to half");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        h[i] = lm_cl_half_from_float(data[i]);
+    cl_mem m = lm_clb_upload(b, h, n * sizeof(uint16_t));
+    free(h);
     return m;
 }
 
@@ -201,8 +292,11 @@ cl_mem lm_clb_in(lm_cl_builder *b, int v)
         b->status = lm_error(LOOM_ERR_RUNTIME, "value '%s' has no buffer", b->d->g->values[v].name);
         return NULL;
     }
-    /* Constants are uploaded once, when the first kernel needs them. */
-    cl_mem m = lm_clb_upload(b, c->data, c->nbytes);
+    /* Constants are uploaded once, when the first kernel needs them; float
+     * ones in the storage type. */
+    cl_mem m = c->dtype == LOOM_DTYPE_FLOAT
+                   ? lm_clb_upload_f32(b, c->data, (size_t)lm_tensor_count(c))
+                   : lm_clb_upload(b, c->data, c->nbytes);
     if (m)
         b->slot_of[v] = b->sg->n_slots - 1;
     return m;
@@ -306,7 +400,7 @@ cl_kernel lm_clb_kernel(lm_cl_builder *b, const char *name)
 cl_kernel lm_clb_gemm_kernel(lm_cl_builder *b, const lm_cl_gemm_cfg **cfg)
 {
     *cfg = &b->sg->dev->gemm;
-    return make_kernel(b, b->sg->dev->gemm_prog, "gemm_f32");
+    return make_kernel(b, b->sg->dev->gemm_prog, "gemm");
 }
 
 void lm_clb_launch(lm_cl_builder *b, cl_kernel k, cl_uint dim, const size_t *gws, const size_t *lws)
@@ -378,6 +472,13 @@ void lm_cl_arg_float(lm_cl_args *a, float v)
         lm_clb_fail(a->b, err, "clSetKernelArg");
 }
 
+void lm_cl_arg_local(lm_cl_args *a, size_t bytes)
+{
+    cl_int err = clSetKernelArg(a->k, a->i++, bytes, NULL);
+    if (err && a->k)
+        lm_clb_fail(a->b, err, "clSetKernelArg");
+}
+
 /* ---- device ops ---- */
 
 static bool cl_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in)
@@ -392,6 +493,7 @@ static void release_segment(cl_segment *sg)
         if (sg->launches[i].k)
             clReleaseKernel(sg->launches[i].k);
     for (int i = 0; i < sg->n_slots; i++) {
+        account(&sg->slots[i], false);
         if (sg->slots[i].pooled)
             lm_cl_pool_put(sg->dev, sg->slots[i].mem, sg->slots[i].size);
         else
@@ -416,6 +518,75 @@ static void cl_release(lm_device *dev, void *state)
         release_segment(state);
 }
 
+/* A launch converting @n elements between float and the storage type. */
+static void convert(lm_cl_builder *b, const char *kernel, cl_mem src, cl_mem dst, int64_t n)
+{
+    cl_kernel k = lm_clb_kernel(b, kernel);
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, src);
+    lm_cl_arg_mem(&a, dst);
+    lm_cl_arg_int(&a, n);
+    lm_clb_launch1d(b, k, n);
+}
+
+static int64_t value_count(lm_cl_builder *b, int v)
+{
+    const loom_tensor *t = b->d->shape[v];
+    return t ? lm_tensor_count(t) : 0;
+}
+
+/* Boundary values get buffers of their own for the segment's lifetime; with
+ * fp16 storage, inputs also get the float buffer the host writes, converted
+ * by the segment's first launches. */
+static void boundary_buffers(lm_cl_builder *b)
+{
+    cl_segment *sg = b->sg;
+    const lm_segment_desc *d = b->d;
+    for (int i = 0; i < d->n_inputs && !b->status; i++) {
+        int v = d->inputs[i], sl = new_slot(b, value_bytes(b, v), true);
+        if (sl < 0)
+            return;
+        b->slot_of[v] = sl;
+        sg->in_mem[i] = sg->slots[sl].mem;
+        sg->in_bytes[i] = host_bytes(b, v);
+        if (!stored_half(b, v))
+            continue;
+        int hs = new_slot(b, host_bytes(b, v), true);
+        if (hs < 0)
+            return;
+        sg->in_mem[i] = sg->slots[hs].mem;
+        convert(b, "to_store", sg->in_mem[i], sg->slots[sl].mem, value_count(b, v));
+    }
+    for (int o = 0; o < d->n_outputs && !b->status; o++) {
+        int v = d->outputs[o];
+        if (b->slot_of[v] < 0) {
+            int sl = new_slot(b, value_bytes(b, v), true);
+            if (sl < 0)
+                return;
+            b->slot_of[v] = sl;
+        }
+    }
+}
+
+/* The buffers the host reads outputs from; with fp16 storage float ones,
+ * filled by the segment's last launches. */
+static void output_buffers(lm_cl_builder *b)
+{
+    cl_segment *sg = b->sg;
+    for (int o = 0; o < b->d->n_outputs && !b->status; o++) {
+        int v = b->d->outputs[o];
+        sg->out_mem[o] = sg->slots[b->slot_of[v]].mem;
+        sg->out_bytes[o] = host_bytes(b, v);
+        if (!stored_half(b, v))
+            continue;
+        int fs = new_slot(b, host_bytes(b, v), true);
+        if (fs < 0)
+            return;
+        convert(b, "from_store", sg->out_mem[o], sg->slots[fs].mem, value_count(b, v));
+        sg->out_mem[o] = sg->slots[fs].mem;
+    }
+}
+
 static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **state)
 {
     lm_cl_device *dev = (lm_cl_device *)base;
@@ -429,6 +600,7 @@ static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **
     if (!sg)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     sg->dev = dev;
+    sg->half = dev->fp16;
     sg->n_in = d->n_inputs;
     sg->n_out = d->n_outputs;
     pthread_mutex_init(&sg->lock, NULL);
@@ -459,24 +631,7 @@ static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **
             if (n->in[i] >= 0)
                 b.last_use[n->in[i]] = k;
     }
-    /* Boundary values get buffers of their own for the segment's lifetime. */
-    for (int i = 0; i < d->n_inputs; i++) {
-        int v = d->inputs[i], sl = new_slot(&b, value_bytes(&b, v), true);
-        if (sl < 0)
-            break;
-        b.slot_of[v] = sl;
-        sg->in_mem[i] = sg->slots[sl].mem;
-        sg->in_bytes[i] = value_bytes(&b, v);
-    }
-    for (int o = 0; o < d->n_outputs && !b.status; o++) {
-        int v = d->outputs[o];
-        if (b.slot_of[v] < 0) {
-            int sl = new_slot(&b, value_bytes(&b, v), true);
-            if (sl < 0)
-                break;
-            b.slot_of[v] = sl;
-        }
-    }
+    boundary_buffers(&b);
     for (int k = 0; k < d->n_nodes && !b.status; k++) {
         const lm_node *n = &d->g->nodes[d->nodes[k]];
         b.pos = k;
@@ -499,13 +654,9 @@ static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **
             }
         }
     }
-    if ((s = b.status))
-        goto out;
-    for (int o = 0; o < d->n_outputs; o++) {
-        int v = d->outputs[o];
-        sg->out_mem[o] = sg->slots[b.slot_of[v]].mem;
-        sg->out_bytes[o] = value_bytes(&b, v);
-    }
+    if (!b.status)
+        output_buffers(&b);
+    s = b.status;
 out:
     free(b.slot_of);
     free(b.last_use);

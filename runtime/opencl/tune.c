@@ -1,8 +1,10 @@
 /*
  * tune.c - picks gemm.cl's tile for a device: at first use each candidate is
- * built and timed on a 512^3 product, and the winner is written to the cache
- * directory beside the program binaries, so later starts read it and build
- * (load) only that variant. LOOM_OPENCL_GEMM=TSM,TSN,TSK,WPTM,WPTN forces one.
+ * built and timed on a 512^3 product (1024^3 on GPUs, where 512^3 is mostly
+ * launch overhead), and the winner is written to the cache directory beside
+ * the program binaries, so later starts read it and build (load) only that
+ * variant. Tuning stops trying candidates after TUNE_BUDGET_S seconds.
+ * LOOM_OPENCL_GEMM=TSM,TSN,TSK,WPTM,WPTN[,VW] forces one.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,33 +15,64 @@
 #include "core/error.h"
 #include "opencl.h"
 
-/* Small tiles suit GPUs' many lanes; on PoCL (CPUs) each work-item is a
- * vector lane, so large per-item blocks (8x8) in big tiles win. */
-static const lm_cl_gemm_cfg all_candidates[] = {
-    {32, 32, 16, 4, 4}, {64, 64, 16, 8, 8},  {64, 64, 8, 8, 4},    {32, 64, 16, 4, 8},
-    {16, 64, 16, 2, 8}, {128, 64, 16, 8, 8}, {128, 128, 16, 8, 8}, {64, 64, 32, 8, 8},
+#define TUNE_BUDGET_S 8.0
+
+/* Candidates are tried in this order until the budget runs out, so the
+ * likely winners come first. On PoCL (CPUs) each work-item is a vector lane,
+ * so large per-item blocks (8x8) in big tiles win, and scalar loads
+ * vectorize well enough. */
+static const lm_cl_gemm_cfg cpu_candidates[] = {
+    {128, 128, 16, 8, 8, 1}, {64, 64, 32, 8, 8, 1}, {64, 64, 16, 8, 8, 1}, {64, 64, 8, 8, 4, 1},
+    {128, 64, 16, 8, 8, 1},  {32, 64, 16, 4, 8, 1}, {32, 32, 16, 4, 4, 1}, {16, 64, 16, 2, 8, 1},
+};
+
+/* GPUs: work-groups of 64-256 items, 4x4 to 8x8 outputs per item in
+ * registers, local tiles of 32-128 and float4 loads from global memory. */
+static const lm_cl_gemm_cfg gpu_candidates[] = {
+    {128, 128, 16, 8, 8, 4}, {128, 64, 16, 8, 8, 4},  {64, 128, 16, 8, 8, 4},
+    {64, 64, 16, 4, 4, 4},   {64, 64, 16, 8, 8, 4},   {128, 64, 16, 8, 4, 4},
+    {128, 128, 8, 8, 8, 4},  {128, 128, 32, 8, 8, 4}, {64, 64, 32, 8, 8, 4},
+    {32, 32, 16, 4, 4, 4},   {64, 64, 16, 4, 4, 1},   {128, 128, 16, 8, 8, 1},
 };
 
 static bool cfg_valid(const lm_cl_device *dev, const lm_cl_gemm_cfg *c)
 {
-    if (c->tsm % c->wptm || c->tsn % c->wptn)
+    if (c->tsm < 1 || c->tsn < 1 || c->tsk < 1 || c->wptm < 1 || c->wptn < 1)
+        return false;
+    if (c->vw != 1 && c->vw != 2 && c->vw != 4 && c->vw != 8 && c->vw != 16)
+        return false;
+    if (c->tsm % c->wptm || c->tsn % c->wptn || c->tsk % c->vw || c->tsn % c->vw)
         return false;
     int threads = (c->tsm / c->wptm) * (c->tsn / c->wptn);
     if (threads <= 0 || (size_t)threads > dev->info.max_wg)
         return false;
-    if ((c->tsk * c->tsm) % threads || (c->tsk * c->tsn) % threads)
+    if ((c->tsk * c->tsm) % (threads * c->vw) || (c->tsk * c->tsn) % (threads * c->vw))
         return false;
     uint64_t local = (uint64_t)c->tsk * (uint64_t)(c->tsm + c->tsn) * 4;
     return local <= dev->info.local_mem;
 }
 
+int lm_cl_gemm_candidates_for(const lm_cl_device *dev, bool gpu, lm_cl_gemm_cfg *out, int max)
+{
+    const lm_cl_gemm_cfg *all = gpu ? gpu_candidates : cpu_candidates;
+    size_t count = gpu ? sizeof(gpu_candidates) / sizeof(gpu_candidates[0])
+                       : sizeof(cpu_candidates) / sizeof(cpu_candidates[0]);
+    int n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (n < max && cfg_valid(dev, &all[i]))
+            out[n++] = all[i];
+    return n;
+}
+
 int lm_cl_gemm_candidates(const lm_cl_device *dev, lm_cl_gemm_cfg *out, int max)
 {
-    int n = 0;
-    for (size_t i = 0; i < sizeof(all_candidates) / sizeof(all_candidates[0]); i++)
-        if (n < max && cfg_valid(dev, &all_candidates[i]))
-            out[n++] = all_candidates[i];
-    return n;
+    return lm_cl_gemm_candidates_for(dev, !dev->info.is_cpu, out, max);
+}
+
+const char *lm_cl_gemm_cfg_str(const lm_cl_gemm_cfg *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%d,%d,%d,%d,%d,%d", c->tsm, c->tsn, c->tsk, c->wptm, c->wptn, c->vw);
+    return buf;
 }
 
 static double now_s(void)
@@ -72,16 +105,16 @@ cl_int lm_cl_gemm_enqueue(cl_command_queue q, cl_kernel k, const lm_cl_gemm_cfg 
     return clEnqueueNDRangeKernel(q, k, 3, NULL, gws, lws, 0, NULL, ev);
 }
 
-/* Seconds per 512^3 product with @cfg; a negative value when it fails. */
-static double time_cfg(lm_cl_device *dev, const lm_cl_gemm_cfg *cfg, cl_program *prog)
+/* Seconds per @n^3 product with @cfg (fp32 storage: the tile suits both);
+ * a negative value when it fails. */
+static double time_cfg(lm_cl_device *dev, const lm_cl_gemm_cfg *cfg, int n, cl_program *prog)
 {
-    enum { n = 512 };
-    if (lm_cl_gemm_program(dev, cfg, prog))
+    if (lm_cl_gemm_program(dev, cfg, false, prog))
         return -1;
     cl_int err = 0;
-    cl_kernel k = clCreateKernel(*prog, "gemm_f32", &err);
+    cl_kernel k = clCreateKernel(*prog, "gemm", &err);
     cl_command_queue q = clCreateCommandQueue(dev->ctx, dev->id, 0, &err);
-    size_t bytes = sizeof(float) * n * n;
+    size_t bytes = sizeof(float) * (size_t)n * (size_t)n;
     float *host = malloc(bytes);
     cl_mem m[3] = {0};
     double best = -1;
@@ -116,15 +149,43 @@ out:
     return best;
 }
 
+/* "TSM,TSN,TSK,WPTM,WPTN[,VW]" (files written before VW existed mean 1). */
 static bool parse_cfg(const char *s, lm_cl_gemm_cfg *c)
 {
-    return s && sscanf(s, "%d,%d,%d,%d,%d", &c->tsm, &c->tsn, &c->tsk, &c->wptm, &c->wptn) == 5;
+    c->vw = 1;
+    int n =
+        s ? sscanf(s, "%d,%d,%d,%d,%d,%d", &c->tsm, &c->tsn, &c->tsk, &c->wptm, &c->wptn, &c->vw)
+          : 0;
+    return n == 5 || n == 6;
+}
+
+/* Times the candidates (within the budget); the index of the fastest, or -1. */
+static int tune(lm_cl_device *dev, const lm_cl_gemm_cfg *cand, int nc)
+{
+    int best = -1, n = dev->info.is_cpu ? 512 : 1024;
+    double best_t = -1, t0 = now_s();
+    for (int i = 0; i < nc && now_s() - t0 < TUNE_BUDGET_S; i++) {
+        cl_program p = NULL;
+        double s = time_cfg(dev, &cand[i], n, &p);
+        if (p)
+            clReleaseProgram(p);
+        if (getenv("LOOM_OPENCL_LOG")) {
+            char buf[64];
+            fprintf(stderr, "loom: opencl: %s: gemm tile %s: %.3f ms\n", dev->base.name,
+                    lm_cl_gemm_cfg_str(&cand[i], buf, sizeof(buf)), s * 1e3);
+        }
+        if (s > 0 && (best_t < 0 || s < best_t)) {
+            best_t = s;
+            best = i;
+        }
+    }
+    return best;
 }
 
 loom_status lm_cl_gemm_setup(lm_cl_device *dev)
 {
-    lm_cl_gemm_cfg cand[8], cfg;
-    int nc = lm_cl_gemm_candidates(dev, cand, 8);
+    lm_cl_gemm_cfg cand[16], cfg;
+    int nc = lm_cl_gemm_candidates(dev, cand, 16);
     if (!nc)
         return lm_error(LOOM_ERR_UNSUPPORTED, "%s: no GEMM tile fits (work-group %zu)",
                         dev->base.name, dev->info.max_wg);
@@ -133,7 +194,7 @@ loom_status lm_cl_gemm_setup(lm_cl_device *dev)
             return lm_error(LOOM_ERR_INVALID_ARGUMENT, "LOOM_OPENCL_GEMM tile is not valid on %s",
                             dev->base.name);
         dev->gemm = cfg;
-        return lm_cl_gemm_program(dev, &cfg, &dev->gemm_prog);
+        return lm_cl_gemm_program(dev, &cfg, dev->fp16, &dev->gemm_prog);
     }
     char path[4200] = "";
     const char *dir = lm_cl_cache_dir();
@@ -147,37 +208,20 @@ loom_status lm_cl_gemm_setup(lm_cl_device *dev)
             fclose(f);
             if (ok) {
                 dev->gemm = cfg;
-                return lm_cl_gemm_program(dev, &cfg, &dev->gemm_prog);
+                return lm_cl_gemm_program(dev, &cfg, dev->fp16, &dev->gemm_prog);
             }
         }
     }
     const char *t = getenv("LOOM_OPENCL_TUNE");
-    int best = 0;
-    double best_t = -1;
-    if (!(t && strcmp(t, "0") == 0)) {
-        for (int i = 0; i < nc; i++) {
-            cl_program p = NULL;
-            double s = time_cfg(dev, &cand[i], &p);
-            if (p)
-                clReleaseProgram(p);
-            if (getenv("LOOM_OPENCL_LOG"))
-                fprintf(stderr, "loom: opencl: %s: gemm tile %d,%d,%d,%d,%d: %.3f ms\n",
-                        dev->base.name, cand[i].tsm, cand[i].tsn, cand[i].tsk, cand[i].wptm,
-                        cand[i].wptn, s * 1e3);
-            if (s > 0 && (best_t < 0 || s < best_t)) {
-                best_t = s;
-                best = i;
-            }
-        }
-    }
-    dev->gemm = cand[best];
-    if (path[0] && best_t > 0) {
+    int best = t && strcmp(t, "0") == 0 ? -1 : tune(dev, cand, nc);
+    dev->gemm = cand[best < 0 ? 0 : best];
+    if (path[0] && best >= 0) {
         FILE *f = fopen(path, "w");
         if (f) {
-            fprintf(f, "%d,%d,%d,%d,%d\n", cand[best].tsm, cand[best].tsn, cand[best].tsk,
-                    cand[best].wptm, cand[best].wptn);
+            char buf[64];
+            fprintf(f, "%s\n", lm_cl_gemm_cfg_str(&dev->gemm, buf, sizeof(buf)));
             fclose(f);
         }
     }
-    return lm_cl_gemm_program(dev, &dev->gemm, &dev->gemm_prog);
+    return lm_cl_gemm_program(dev, &dev->gemm, dev->fp16, &dev->gemm_prog);
 }

@@ -1,9 +1,12 @@
 /*
  * bench_opencl.c - our OpenCL SGEMM (the tile tuned for the device) against
  * CLBlast's on the same device, context and queue, in the same run, at square
- * sizes. Prints GFLOP/s and the ratio; checks both agree. Never gates.
+ * sizes up to 4096. Prints the tile the tuner chose (and how long choosing
+ * took), GFLOP/s and the ratio; checks both agree. With --fp16 MODEL, runs
+ * the model on opencl:0 with fp32 and with fp16 storage and prints device
+ * memory and latency of each and their ratios. Never gates.
  *
- *   bench_opencl [N ...]      (default 256 512 1024)
+ *   bench_opencl [N ...] [--fp16 MODEL ...]     (default sizes 256 512 1024)
  */
 /* CLBlast's header asks for OpenCL 3.0 declarations; we use 1.2 calls. */
 #define CL_TARGET_OPENCL_VERSION 120
@@ -11,6 +14,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/model.h"
@@ -60,14 +64,110 @@ static double time_clblast(cl_command_queue q, int n, cl_mem a, cl_mem b, cl_mem
     return best;
 }
 
+typedef struct model_figures {
+    double p50_ms;
+    uint64_t constants, buffers;
+} model_figures;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Loads @path on opencl:0 (CPU fallback on), feeds a fixed pattern, and
+ * measures the device memory its segments hold and the p50 of 10 runs. */
+static int model_run(const char *path, bool fp16, model_figures *f)
+{
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "opencl:0";
+    o.fp16_storage = fp16;
+    loom_context *ctx = NULL;
+    loom_model *m = NULL;
+    loom_tensor *in[16] = {0}, *out[16] = {0};
+    int rc = 1;
+    lm_cl_mem_use before = lm_cl_memory_in_use();
+    if (loom_context_create(&o, &ctx) || loom_model_load_file(ctx, path, &m))
+        goto out;
+    size_t ni = loom_model_input_count(m), no = loom_model_output_count(m);
+    if (ni > 16 || no > 16)
+        goto out;
+    for (size_t i = 0; i < ni; i++) {
+        loom_value_info vi;
+        if (loom_model_input_info(m, i, &vi))
+            goto out;
+        for (int d = 0; d < vi.rank; d++)
+            vi.dims[d] = vi.dims[d] > 0 ? vi.dims[d] : 1;
+        if (loom_tensor_create(vi.dtype, vi.rank, vi.dims, &in[i]))
+            goto out;
+        if (vi.dtype == LOOM_DTYPE_FLOAT) {
+            float *x = loom_tensor_data(in[i]);
+            for (int64_t j = 0; j < loom_tensor_count(in[i]); j++)
+                x[j] = sinf(0.001f * (float)j);
+        }
+    }
+    double t[10];
+    for (int r = -1; r < 10; r++) {
+        double t0 = now_s();
+        if (loom_model_run(m, in, ni, out, no))
+            goto out;
+        if (r >= 0)
+            t[r] = now_s() - t0;
+        for (size_t o2 = 0; o2 < no; o2++) {
+            loom_tensor_destroy(out[o2]);
+            out[o2] = NULL;
+        }
+    }
+    qsort(t, 10, sizeof(double), cmp_double);
+    lm_cl_mem_use after = lm_cl_memory_in_use();
+    f->p50_ms = t[5] * 1e3;
+    f->constants = after.constants - before.constants;
+    f->buffers = after.buffers - before.buffers;
+    rc = 0;
+out:
+    if (rc)
+        fprintf(stderr, "bench-opencl: %s: %s\n", path, loom_last_error());
+    for (size_t i = 0; i < 16; i++)
+        loom_tensor_destroy(in[i]);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+    return rc;
+}
+
+/* fp16 storage against fp32 on one model: memory and latency, and ratios. */
+static void bench_fp16(const char *path)
+{
+    model_figures f32, f16;
+    if (model_run(path, false, &f32) || model_run(path, true, &f16))
+        return;
+    const char *name = path;
+    double m32 = (double)(f32.constants + f32.buffers) / 1048576.0;
+    double m16 = (double)(f16.constants + f16.buffers) / 1048576.0;
+    printf("%-50s fp32 %8.1f MiB %9.2f ms | fp16 %8.1f MiB %9.2f ms | memory %.2fx, speed "
+           "%.2fx\n",
+           name, m32, f32.p50_ms, m16, f16.p50_ms, m32 > 0 ? m16 / m32 : 0,
+           f16.p50_ms > 0 ? f32.p50_ms / f16.p50_ms : 0);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
-    int sizes[16] = {256, 512, 1024}, ns = 3;
-    if (argc > 1) {
-        ns = 0;
-        for (int i = 1; i < argc && ns < 16; i++)
-            sizes[ns++] = atoi(argv[i]);
+    int sizes[16] = {256, 512, 1024}, ns = 0, first_model = argc;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--fp16") == 0) {
+            first_model = i + 1;
+            break;
+        }
+        int n = atoi(argv[i]);
+        if (n < 1 || n > 8192 || ns == 16) {
+            fprintf(stderr, "bench-opencl: size '%s' is not in 1..8192 (or too many)\n", argv[i]);
+            return 2;
+        }
+        sizes[ns++] = n;
     }
+    if (ns == 0)
+        ns = 3;
     loom_context_options o;
     loom_context_options_init(&o);
     o.device = "opencl:0";
@@ -77,21 +177,24 @@ int main(int argc, char **argv)
         return 0;
     }
     lm_cl_device *dev = (lm_cl_device *)ctx->devices[0];
+    double t_ready = now_s();
     pthread_mutex_lock(&dev->lock);
     loom_status s = lm_cl_device_ready_locked(dev);
     pthread_mutex_unlock(&dev->lock);
+    t_ready = now_s() - t_ready;
     if (s) {
         fprintf(stderr, "bench-opencl: %s\n", loom_last_error());
         return 1;
     }
     const lm_cl_gemm_cfg *c = &dev->gemm;
     printf("device %s: %s (%s)\n", dev->base.name, dev->info.name, dev->info.driver);
-    printf("our tile: TSM %d TSN %d TSK %d WPTM %d WPTN %d\n", c->tsm, c->tsn, c->tsk, c->wptm,
-           c->wptn);
+    printf("our tile: TSM %d TSN %d TSK %d WPTM %d WPTN %d VW %d (programs and tile ready in "
+           "%.1f s: tuned, or from the cache)\n",
+           c->tsm, c->tsn, c->tsk, c->wptm, c->wptn, c->vw, t_ready);
     printf("%6s %14s %14s %8s %10s\n", "n", "ours GFLOP/s", "CLBlast", "ratio", "max diff");
     cl_int err = 0;
     cl_command_queue q = clCreateCommandQueue(dev->ctx, dev->id, 0, &err);
-    cl_kernel k = clCreateKernel(dev->gemm_prog, "gemm_f32", &err);
+    cl_kernel k = clCreateKernel(dev->gemm_prog, "gemm", &err);
     if (!q || !k) {
         fprintf(stderr, "bench-opencl: queue/kernel failed (%d)\n", (int)err);
         return 1;
@@ -129,5 +232,7 @@ int main(int argc, char **argv)
     clReleaseKernel(k);
     clReleaseCommandQueue(q);
     loom_context_destroy(ctx);
+    for (int i = first_model; i < argc; i++)
+        bench_fp16(argv[i]);
     return 0;
 }

@@ -3,14 +3,18 @@
  * of Relu/Add/Gemm and Conv run on opencl:0 alone and agree with the CPU,
  * runs from many threads agree, nodes it cannot run fall back (or fail with
  * fallback off), and a second start with a warm cache builds no program.
+ * With fp16 storage every kernel agrees with the fp32 path, and the
+ * torchvision models (when built/models exists) keep their top-1 class.
  * Every test skips when the machine has no OpenCL device.
  */
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/tensor_io.h"
 #include "core/model.h"
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
@@ -26,13 +30,14 @@
         }                                                                                          \
     } while (0)
 
-static loom_context *make_ctx(const char *device, bool strict)
+static loom_context *make_ctx_fp16(const char *device, bool strict, bool fp16)
 {
     loom_context_options o;
     loom_context_options_init(&o);
     o.device = device;
     o.fail_closed = strict;
     o.num_threads = 1;
+    o.fp16_storage = fp16;
     loom_context *ctx = NULL;
     loom_status s = loom_context_create(&o, &ctx);
     if (s)
@@ -103,11 +108,17 @@ static ob_model *grouped_conv(void)
     return m;
 }
 
-/* Runs @om once on @device with input @x; returns a malloc'd copy of output 0. */
-static float *run_once(const char *device, bool strict, ob_model *om, const float *x, int rank,
-                       const int64_t *dims, size_t *n_out)
+static loom_context *make_ctx(const char *device, bool strict)
 {
-    loom_context *ctx = make_ctx(device, strict);
+    return make_ctx_fp16(device, strict, false);
+}
+
+/* Runs @om once on @device (fp16 storage when @fp16) with input @x; returns a
+ * malloc'd copy of output 0. */
+static float *run_opts(const char *device, bool strict, bool fp16, ob_model *om, const float *x,
+                       int rank, const int64_t *dims, size_t *n_out)
+{
+    loom_context *ctx = make_ctx_fp16(device, strict, fp16);
     loom_model *m = load(ctx, om, "t.onnx", LOOM_OK);
     int64_t count = 1;
     for (int i = 0; i < rank; i++)
@@ -128,6 +139,12 @@ static float *run_once(const char *device, bool strict, ob_model *om, const floa
     loom_model_destroy(m);
     loom_context_destroy(ctx);
     return y;
+}
+
+static float *run_once(const char *device, bool strict, ob_model *om, const float *x, int rank,
+                       const int64_t *dims, size_t *n_out)
+{
+    return run_opts(device, strict, false, om, x, rank, dims, n_out);
 }
 
 static void assert_close(const float *want, const float *got, size_t n)
@@ -294,12 +311,621 @@ static void second_start_builds_nothing(void **state)
     free(old);
 }
 
+/* ---- fp16 storage ---- */
+
+static void half_rounds_to_nearest_even(void **state)
+{
+    (void)state;
+    static const struct {
+        float f;
+        uint16_t h;
+    } cases[] = {
+        {0.0f, 0x0000},
+        {-0.0f, 0x8000},
+        {1.0f, 0x3c00},
+        {-2.0f, 0xc000},
+        {65504.0f, 0x7bff},
+        {65519.0f, 0x7bff},
+        {65520.0f, 0x7c00},
+        {1e9f, 0x7c00},
+        {0x1p-24f, 0x0001},
+        {0x1p-25f, 0x0000},
+        {0x1.8p-25f, 0x0001},
+        {0x1p-14f, 0x0400},
+        {0x1.ffcp-15f, 0x0400},
+        {1.0f + 0x1p-11f, 0x3c00},
+        {1.0f + 0x3p-11f, 0x3c02},
+        {0.1f, 0x2e66},
+        {INFINITY, 0x7c00},
+        {-INFINITY, 0xfc00},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint16_t h = lm_cl_half_from_float(cases[i].f);
+        if (h != cases[i].h) {
+            print_error("%a: 0x%04x, expected 0x%04x\n", (double)cases[i].f, h, cases[i].h);
+            fail();
+        }
+    }
+    uint16_t nan = lm_cl_half_from_float(NAN);
+    assert_true((nan & 0x7c00) == 0x7c00 && (nan & 0x3ff) != 0);
+}
+
+/* Values that half cannot hold exactly (fill()'s eighths it can). */
+static void fill_rough(float *v, int n, int seed)
+{
+    for (int i = 0; i < n; i++)
+        v[i] = 1.3f * sinf(0.37f * (float)i + (float)seed);
+}
+
+static void init_i64(ob_model *m, const char *name, int n, const int64_t *v)
+{
+    int64_t d[1] = {n};
+    ob_init_raw(m, name, 7, 1, d, v, sizeof(int64_t) * (size_t)n);
+}
+
+static void init_fill(ob_model *m, const char *name, int rank, const int64_t *dims, int seed)
+{
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= dims[i];
+    float *v = malloc(sizeof(float) * (size_t)n);
+    fill_rough(v, (int)n, seed);
+    ob_init_f32(m, name, rank, dims, v);
+    free(v);
+}
+
+/* Every model below reads x[2,4,6,6] and writes y. */
+static ob_model *model_x(void)
+{
+    static const int64_t xd[4] = {2, 4, 6, 6};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 4, xd);
+    ob_output(m, "y", 1);
+    return m;
+}
+
+static ob_model *m_unary(void)
+{
+    ob_model *m = model_x();
+    ob_add_node(m, "Sigmoid", "x", "a");
+    ob_add_node(m, "Tanh", "a", "b");
+    ob_add_node(m, "LeakyRelu", "b", "y");
+    return m;
+}
+
+static ob_model *m_binary(void)
+{
+    ob_model *m = model_x();
+    int64_t cd[3] = {4, 1, 1};
+    init_fill(m, "c", 3, cd, 3);
+    ob_add_node(m, "Mul", "x,x", "a");
+    ob_add_node(m, "Add", "a,c", "y");
+    return m;
+}
+
+static ob_model *m_batchnorm(void)
+{
+    ob_model *m = model_x();
+    int64_t cd[1] = {4};
+    float var[4] = {0.5f, 1.0f, 2.0f, 0.25f};
+    init_fill(m, "s", 1, cd, 1);
+    init_fill(m, "b", 1, cd, 2);
+    init_fill(m, "mu", 1, cd, 3);
+    ob_init_f32(m, "var", 1, cd, var);
+    ob_add_node(m, "BatchNormalization", "x,s,b,mu,var", "y");
+    return m;
+}
+
+static ob_model *m_conv(void)
+{
+    ob_model *m = model_x();
+    int64_t wd[4] = {8, 4, 3, 3}, bd[1] = {8}, pads[4] = {1, 1, 1, 1};
+    init_fill(m, "w", 4, wd, 4);
+    init_fill(m, "b", 1, bd, 5);
+    ob_node *c = ob_add_node(m, "Conv", "x,w,b", "c");
+    ob_attr_ints(m, c, "pads", 4, pads);
+    ob_add_node(m, "Relu", "c", "y");
+    return m;
+}
+
+static ob_model *m_depthwise(void)
+{
+    ob_model *m = model_x();
+    int64_t wd[4] = {4, 1, 3, 3}, strides[2] = {2, 2};
+    init_fill(m, "w", 4, wd, 6);
+    ob_node *c = ob_add_node(m, "Conv", "x,w", "y");
+    ob_attr_int(m, c, "group", 4);
+    ob_attr_ints(m, c, "strides", 2, strides);
+    return m;
+}
+
+static ob_model *m_pools(void)
+{
+    ob_model *m = model_x();
+    int64_t k2[2] = {2, 2}, k3[2] = {3, 3}, pads[4] = {1, 1, 1, 1};
+    ob_node *p = ob_add_node(m, "MaxPool", "x", "a");
+    ob_attr_ints(m, p, "kernel_shape", 2, k2);
+    ob_attr_ints(m, p, "strides", 2, k2);
+    p = ob_add_node(m, "AveragePool", "a", "y");
+    ob_attr_ints(m, p, "kernel_shape", 2, k3);
+    ob_attr_ints(m, p, "pads", 4, pads);
+    return m;
+}
+
+/* GlobalAveragePool, Flatten, Gemm, Softmax: a classifier head. */
+static ob_model *m_head(void)
+{
+    ob_model *m = model_x();
+    int64_t wd[2] = {5, 4}, bd[1] = {5};
+    init_fill(m, "w", 2, wd, 7);
+    init_fill(m, "b", 1, bd, 8);
+    ob_add_node(m, "GlobalAveragePool", "x", "g");
+    ob_add_node(m, "Flatten", "g", "f");
+    ob_attr_int(m, ob_add_node(m, "Gemm", "f,w,b", "l"), "transB", 1);
+    ob_add_node(m, "Softmax", "l", "y");
+    return m;
+}
+
+/* Gemm with a transposed non-constant A (transpose2d), and MatMul batched. */
+static ob_model *m_matmul(void)
+{
+    ob_model *m = model_x();
+    int64_t bd[2] = {8, 6}, md[2] = {6, 5};
+    init_fill(m, "B", 2, bd, 9);
+    init_fill(m, "M", 2, md, 10);
+    ob_attr_int(m, ob_add_node(m, "Flatten", "x", "f"), "axis", 2);
+    ob_attr_int(m, ob_add_node(m, "Gemm", "f,B", "g"), "transA", 1); /* [36, 6] */
+    ob_add_node(m, "MatMul", "g,M", "y");
+    return m;
+}
+
+static ob_model *m_reduce_softmax(void)
+{
+    ob_model *m = model_x();
+    int64_t axes[1] = {3};
+    ob_node *r = ob_add_node(m, "ReduceMean", "x", "r");
+    ob_attr_ints(m, r, "axes", 1, axes);
+    ob_attr_int(m, ob_add_node(m, "LogSoftmax", "r", "y"), "axis", 1);
+    return m;
+}
+
+/* Transpose, Slice, Split and Concat: the strided copies. */
+static ob_model *m_movement(void)
+{
+    ob_model *m = model_x();
+    int64_t perm[4] = {0, 2, 3, 1}, st[1] = {1}, en[1] = {6}, ax[1] = {1}, sp[1] = {2};
+    int64_t split[2] = {1, 3};
+    init_i64(m, "st", 1, st);
+    init_i64(m, "en", 1, en);
+    init_i64(m, "ax", 1, ax);
+    init_i64(m, "sp", 1, sp);
+    init_i64(m, "split", 2, split);
+    ob_attr_ints(m, ob_add_node(m, "Transpose", "x", "t"), "perm", 4, perm);
+    ob_add_node(m, "Slice", "t,st,en,ax,sp", "s"); /* [2,3,6,4] */
+    ob_attr_int(m, ob_add_node(m, "Split", "s,split", "a,b"), "axis", 3);
+    ob_attr_int(m, ob_add_node(m, "Concat", "b,a", "y"), "axis", 3);
+    return m;
+}
+
+static ob_model *m_resize(void)
+{
+    ob_model *m = model_x();
+    int64_t sd[1] = {4};
+    float scales[4] = {1, 1, 2, 1.5f};
+    ob_init_f32(m, "sc", 1, sd, scales);
+    ob_attr_str(m, ob_add_node(m, "Resize", "x,,sc", "y"), "mode", "linear");
+    return m;
+}
+
+static ob_model *m_pad(const char *mode)
+{
+    ob_model *m = model_x();
+    int64_t pads[8] = {0, 0, 2, 1, 0, 1, 3, -1};
+    float v[1] = {0.75f};
+    int64_t vd[1] = {1};
+    init_i64(m, "p", 8, pads);
+    ob_init_f32(m, "v", 0, vd, v);
+    ob_attr_str(m, ob_add_node(m, "Pad", "x,p,v", "y"), "mode", mode);
+    return m;
+}
+
+static ob_model *m_pad_constant(void)
+{
+    return m_pad("constant");
+}
+
+static ob_model *m_pad_reflect(void)
+{
+    return m_pad("reflect");
+}
+
+static ob_model *m_pad_edge(void)
+{
+    return m_pad("edge");
+}
+
+static ob_model *m_gather(void)
+{
+    ob_model *m = model_x();
+    int64_t idx[3] = {3, 0, -1};
+    init_i64(m, "i", 3, idx);
+    ob_attr_int(m, ob_add_node(m, "Gather", "x,i", "y"), "axis", 1);
+    return m;
+}
+
+static ob_model *m_convtranspose(void)
+{
+    ob_model *m = model_x();
+    int64_t wd[4] = {4, 3, 3, 3}, bd[1] = {6}, strides[2] = {2, 2}, pads[4] = {1, 0, 1, 1};
+    int64_t opad[2] = {1, 0};
+    init_fill(m, "w", 4, wd, 11);
+    init_fill(m, "b", 1, bd, 12);
+    ob_node *c = ob_add_node(m, "ConvTranspose", "x,w,b", "y"); /* groups 2: Co = 6 */
+    ob_attr_int(m, c, "group", 2);
+    ob_attr_ints(m, c, "strides", 2, strides);
+    ob_attr_ints(m, c, "pads", 4, pads);
+    ob_attr_ints(m, c, "output_padding", 2, opad);
+    return m;
+}
+
+static ob_model *m_instancenorm(void)
+{
+    ob_model *m = model_x();
+    int64_t cd[1] = {4};
+    init_fill(m, "s", 1, cd, 13);
+    init_fill(m, "b", 1, cd, 14);
+    ob_add_node(m, "InstanceNormalization", "x,s,b", "y");
+    return m;
+}
+
+static ob_model *m_layernorm(void)
+{
+    ob_model *m = model_x();
+    int64_t sd[2] = {6, 6};
+    init_fill(m, "s", 2, sd, 15);
+    init_fill(m, "b", 2, sd, 16);
+    ob_attr_int(m, ob_add_node(m, "LayerNormalization", "x,s,b", "y"), "axis", -2);
+    return m;
+}
+
+/* ArgMax's int64 indices feed a Gather, so the output is float again. */
+static ob_model *m_argmax(void)
+{
+    ob_model *m = model_x();
+    int64_t td[1] = {4};
+    float table[4] = {0.5f, -1.25f, 2.0f, 3.5f};
+    ob_init_f32(m, "t", 1, td, table);
+    ob_node *a = ob_add_node(m, "ArgMax", "x", "i");
+    ob_attr_int(m, a, "axis", 1);
+    ob_attr_int(m, a, "keepdims", 0);
+    ob_add_node(m, "Gather", "t,i", "y");
+    return m;
+}
+
+static ob_model *m_depth_space(void)
+{
+    ob_model *m = model_x();
+    ob_node *d = ob_add_node(m, "DepthToSpace", "x", "d"); /* [2,1,12,12] */
+    ob_attr_int(m, d, "blocksize", 2);
+    ob_attr_str(m, d, "mode", "CRD");
+    ob_attr_int(m, ob_add_node(m, "SpaceToDepth", "d", "y"), "blocksize", 3); /* [2,9,4,4] */
+    return m;
+}
+
+/* Clip with bounds computed on the device (not constant at planning). */
+static ob_model *m_clip_dynamic(void)
+{
+    ob_model *m = model_x();
+    ob_attr_int(m, ob_add_node(m, "ReduceMean", "x", "lo"), "keepdims", 0);
+    ob_attr_int(m, ob_add_node(m, "ReduceMax", "x", "mx"), "keepdims", 0);
+    ob_add_node(m, "Clip", "x,lo", "c");
+    ob_add_node(m, "Reciprocal", "mx", "hi");
+    ob_add_node(m, "Clip", "c,,hi", "y");
+    return m;
+}
+
+typedef struct kernel_case {
+    const char *name;
+    ob_model *(*build)(void);
+} kernel_case;
+
+static const kernel_case kernel_cases[] = {
+    {"unary", m_unary},
+    {"binary", m_binary},
+    {"batchnorm", m_batchnorm},
+    {"conv im2col+gemm", m_conv},
+    {"conv direct", m_depthwise},
+    {"pools", m_pools},
+    {"head", m_head},
+    {"gemm transA + matmul", m_matmul},
+    {"reduce + logsoftmax", m_reduce_softmax},
+    {"transpose/slice/split/concat", m_movement},
+    {"resize", m_resize},
+    {"pad constant", m_pad_constant},
+    {"pad reflect", m_pad_reflect},
+    {"pad edge", m_pad_edge},
+    {"gather", m_gather},
+    {"convtranspose", m_convtranspose},
+    {"instancenorm", m_instancenorm},
+    {"layernorm", m_layernorm},
+    {"argmax + gather", m_argmax},
+    {"depthtospace/spacetodepth", m_depth_space},
+    {"clip with run-time bounds", m_clip_dynamic},
+};
+
+/* fp16 storage rounds every stored value (weights, activations) to 11 bits:
+ * about 5e-4 relative each. Allowed: |fp16 - fp32| <= 5e-3 * max(1, max|fp32|)
+ * over the output, i.e. half a percent of the output's range. */
+#define FP16_TOL 5e-3f
+
+/* Each kernel on opencl:0 alone: fp32 storage agrees with the CPU (1e-4
+ * relative), fp16 storage with fp32 within FP16_TOL. */
+static void kernels_fp16_match_fp32(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    float x[288];
+    fill_rough(x, 288, 9);
+    int64_t xd[4] = {2, 4, 6, 6};
+    for (size_t c = 0; c < sizeof(kernel_cases) / sizeof(kernel_cases[0]); c++) {
+        ob_model *om = kernel_cases[c].build();
+        size_t n_cpu, n32, n16;
+        float *cpu = run_opts("cpu", false, false, om, x, 4, xd, &n_cpu);
+        float *f32 = run_opts("opencl:0", true, false, om, x, 4, xd, &n32);
+        float *f16 = run_opts("opencl:0", true, true, om, x, 4, xd, &n16);
+        assert_int_equal(n32, n_cpu);
+        assert_int_equal(n16, n_cpu);
+        assert_close(cpu, f32, n_cpu);
+        float range = 1.0f, worst = 0.0f;
+        for (size_t i = 0; i < n32; i++)
+            range = fmaxf(range, fabsf(f32[i]));
+        for (size_t i = 0; i < n32; i++)
+            worst = fmaxf(worst, fabsf(f16[i] - f32[i]));
+        print_message("%-30s %4zu values, fp16 max |diff| %.2e (%.2e of range)\n",
+                      kernel_cases[c].name, n32, (double)worst, (double)(worst / range));
+        if (!(worst <= FP16_TOL * range)) {
+            print_error("%s: fp16 differs from fp32 by %g\n", kernel_cases[c].name, (double)worst);
+            fail();
+        }
+        free(cpu);
+        free(f32);
+        free(f16);
+        ob_free(om);
+    }
+}
+
+/* fp16 storage halves the weights a segment holds on the device (the
+ * float32 boundary buffers it adds matter only for tiny models like this). */
+static void fp16_halves_weights(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    lm_cl_mem_use used[2];
+    for (int h = 0; h < 2; h++) {
+        loom_context *ctx = make_ctx_fp16("opencl:0", true, h == 1);
+        ob_model *om = m_conv();
+        lm_cl_mem_use before = lm_cl_memory_in_use();
+        loom_model *m = load(ctx, om, "conv.onnx", LOOM_OK);
+        float x[288];
+        fill(x, 288, 9);
+        int64_t xd[4] = {2, 4, 6, 6};
+        loom_tensor *in, *out;
+        assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, x, sizeof(x), &in), LOOM_OK);
+        assert_int_equal(loom_model_run(m, &in, 1, &out, 1), LOOM_OK);
+        lm_cl_mem_use after = lm_cl_memory_in_use();
+        used[h].constants = after.constants - before.constants;
+        used[h].buffers = after.buffers - before.buffers;
+        loom_tensor_destroy(out);
+        loom_tensor_destroy(in);
+        loom_model_destroy(m);
+        loom_context_destroy(ctx);
+        ob_free(om);
+    }
+    print_message("device bytes: constants fp32 %llu fp16 %llu, buffers fp32 %llu fp16 %llu\n",
+                  (unsigned long long)used[0].constants, (unsigned long long)used[1].constants,
+                  (unsigned long long)used[0].buffers, (unsigned long long)used[1].buffers);
+    /* 288 weights and 8 biases, then 15 ints of convolution geometry. */
+    assert_int_equal(used[0].constants, 296 * 4 + 15 * 4);
+    assert_int_equal(used[1].constants, 296 * 2 + 15 * 4);
+}
+
+/* ---- every GEMM tile, CPU and GPU ones, on odd sizes ---- */
+
+static float half_to_float(uint16_t h)
+{
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    float v = e == 0 ? ldexpf((float)m, -24)
+                     : (e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 0x400), e - 25));
+    return (h & 0x8000) ? -v : v;
+}
+
+/* C[M,N] = A[M,K] B[K,N] with program @prog (half storage when @half) on
+ * @dev; returns the largest difference from the double-precision product of
+ * the values as stored. */
+static double gemm_error(lm_cl_device *dev, cl_program prog, const lm_cl_gemm_cfg *cfg, bool half,
+                         int M, int N, int K)
+{
+    size_t es = half ? 2 : 4, na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+    float *a = malloc(4 * na), *b = malloc(4 * nb), *c = malloc(4 * nc);
+    uint16_t *ha = malloc(2 * na), *hb = malloc(2 * nb), *hc = malloc(2 * nc);
+    fill_rough(a, (int)na, 1);
+    fill_rough(b, (int)nb, 2);
+    for (size_t i = 0; i < na; i++) {
+        ha[i] = lm_cl_half_from_float(a[i]);
+        a[i] = half ? half_to_float(ha[i]) : a[i];
+    }
+    for (size_t i = 0; i < nb; i++) {
+        hb[i] = lm_cl_half_from_float(b[i]);
+        b[i] = half ? half_to_float(hb[i]) : b[i];
+    }
+    cl_int err = 0;
+    cl_mem ma =
+        clCreateBuffer(dev->ctx, CL_MEM_COPY_HOST_PTR, es * na, half ? (void *)ha : a, &err);
+    cl_mem mb =
+        clCreateBuffer(dev->ctx, CL_MEM_COPY_HOST_PTR, es * nb, half ? (void *)hb : b, &err);
+    cl_mem mc = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, es * nc, NULL, &err);
+    cl_command_queue q = clCreateCommandQueue(dev->ctx, dev->id, 0, &err);
+    cl_kernel k = clCreateKernel(prog, "gemm", &err);
+    assert_non_null(ma);
+    assert_non_null(mb);
+    assert_non_null(mc);
+    assert_non_null(q);
+    assert_non_null(k);
+    assert_int_equal(lm_cl_gemm_enqueue(q, k, cfg, M, N, K, ma, mb, mc, NULL), CL_SUCCESS);
+    assert_int_equal(
+        clEnqueueReadBuffer(q, mc, CL_TRUE, 0, es * nc, half ? (void *)hc : c, 0, NULL, NULL),
+        CL_SUCCESS);
+    double worst = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double want = 0;
+            for (int l = 0; l < K; l++)
+                want += (double)a[i * K + l] * b[l * N + j];
+            double got = half ? half_to_float(hc[i * N + j]) : c[i * N + j];
+            worst = fmax(worst, fabs(got - want) / (1.0 + fabs(want)));
+        }
+    clReleaseKernel(k);
+    clReleaseCommandQueue(q);
+    clReleaseMemObject(ma);
+    clReleaseMemObject(mb);
+    clReleaseMemObject(mc);
+    free(a), free(b), free(c), free(ha), free(hb), free(hc);
+    return worst;
+}
+
+/* The GPU tiles (float4 loads) cannot be timed here, but they must compute
+ * right: each CPU and GPU candidate, with fp32 and fp16 storage, on sizes
+ * that are no multiple of any tile or vector width. Tolerances: fp32 1e-5,
+ * fp16 2e-3 (the result's own rounding to half: 2^-11 relative). */
+static void every_gemm_tile_is_right(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    loom_context *ctx = make_ctx("opencl:0", true);
+    lm_cl_device *dev = (lm_cl_device *)ctx->devices[0];
+    for (int gpu = 0; gpu < 2; gpu++) {
+        lm_cl_gemm_cfg cand[16];
+        int nc = lm_cl_gemm_candidates_for(dev, gpu, cand, 16);
+        assert_true(nc > 0);
+        for (int i = 0; i < nc; i++)
+            for (int half = 0; half < 2; half++) {
+                cl_program p = NULL;
+                if (lm_cl_gemm_program(dev, &cand[i], half, &p))
+                    print_error("%s\n", loom_last_error());
+                assert_non_null(p);
+                double e = gemm_error(dev, p, &cand[i], half, 37, 45, 29);
+                clReleaseProgram(p);
+                char buf[64];
+                if (e > (half ? 2e-3 : 1e-5)) {
+                    print_error("tile %s (%s): error %g\n",
+                                lm_cl_gemm_cfg_str(&cand[i], buf, sizeof(buf)),
+                                half ? "fp16" : "fp32", e);
+                    fail();
+                }
+            }
+    }
+    loom_context_destroy(ctx);
+}
+
+/* ---- the torchvision models with fp16 storage ---- */
+
+/* The looser model tolerance: after 20-50 layers of half-rounded weights and
+ * activations the outputs moved by at most 0.15% of their range on PoCL.
+ * Allowed: the same top-1 class per row as PyTorch, and max |fp16 - PyTorch|
+ * <= 1% of the range (max - min) of PyTorch's output. */
+#define MODEL_FP16_TOL 0.01f
+
+/* Index of the largest of @n values. */
+static size_t argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* Runs model @dir on opencl:0 (the CPU taking the rest) with fp16 storage on
+ * test_data_set_0 and checks it against PyTorch's output. */
+static void check_model_fp16(const char *dir)
+{
+    char path[1024];
+    loom_tensor *x = NULL, *want = NULL, *got = NULL;
+    assert_true(tio_path(path, sizeof(path), "%s/test_data_set_0/input_0.pb", dir));
+    assert_int_equal(tio_load(path, &x, NULL), LOOM_OK);
+    assert_true(tio_path(path, sizeof(path), "%s/test_data_set_0/output_0.pb", dir));
+    assert_int_equal(tio_load(path, &want, NULL), LOOM_OK);
+    loom_context *ctx = make_ctx_fp16("opencl:0", false, true);
+    loom_model *m = NULL;
+    assert_true(tio_path(path, sizeof(path), "%s/model.onnx", dir));
+    loom_status s = loom_model_load_file(ctx, path, &m);
+    if (!s)
+        s = loom_model_run(m, &x, 1, &got, 1);
+    if (s)
+        print_error("%s: %s\n", dir, loom_last_error());
+    assert_int_equal(s, LOOM_OK);
+    size_t n = (size_t)loom_tensor_count(want);
+    assert_int_equal(loom_tensor_count(got), n);
+    const float *w = loom_tensor_data(want), *g = loom_tensor_data(got);
+    float lo = w[0], hi = w[0], worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        lo = fminf(lo, w[i]);
+        hi = fmaxf(hi, w[i]);
+        worst = fmaxf(worst, fabsf(g[i] - w[i]));
+    }
+    int rank = loom_tensor_rank(want);
+    size_t row = (size_t)loom_tensor_dims(want)[rank - 1], same = 0, rows = n / row;
+    for (size_t r = 0; r < rows; r++)
+        same += argmax(w + r * row, row) == argmax(g + r * row, row);
+    print_message("%-40s top-1 %zu/%zu, max |diff| %.3g = %.2g%% of range\n", dir, same, rows,
+                  (double)worst, 100.0 * (double)(worst / (hi - lo)));
+    assert_int_equal(same, rows);
+    assert_true(worst <= MODEL_FP16_TOL * (hi - lo));
+    loom_tensor_destroy(got);
+    loom_tensor_destroy(x);
+    loom_tensor_destroy(want);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+}
+
+/* Every *_opset13 model under $LOOM_MODELS_DIR (default build/models, made by
+ * `make models-export`); skipped when there is none. */
+static void torchvision_models_fp16(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    const char *root = getenv("LOOM_MODELS_DIR") ? getenv("LOOM_MODELS_DIR") : "build/models";
+    DIR *d = opendir(root);
+    if (!d) {
+        print_message("%s: no models (make models-export): skipped\n", root);
+        skip();
+    }
+    int checked = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 8 || strcmp(e->d_name + len - 8, "_opset13") != 0)
+            continue;
+        char dir[1024];
+        assert_true(tio_path(dir, sizeof(dir), "%s/%s", root, e->d_name));
+        check_model_fp16(dir);
+        checked++;
+    }
+    closedir(d);
+    assert_true(checked > 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(relu_add_gemm_matches_cpu),
     cmocka_unit_test(grouped_conv_matches_cpu),
     cmocka_unit_test(concurrent_runs_agree),
     cmocka_unit_test(unsupported_falls_back_or_fails_closed),
     cmocka_unit_test(second_start_builds_nothing),
+    cmocka_unit_test(half_rounds_to_nearest_even),
+    cmocka_unit_test(kernels_fp16_match_fp32),
+    cmocka_unit_test(fp16_halves_weights),
+    cmocka_unit_test(every_gemm_tile_is_right),
+    cmocka_unit_test(torchvision_models_fp16),
 };
 
 LM_TEST_MAIN(tests)

@@ -20,6 +20,7 @@ typedef struct run_args {
     int threads;
     int repeat;
     bool stats;
+    bool fp16; /* --fp16: fp16 storage on OpenCL devices */
     int n_inputs, n_dims;
     char *dim_name[MAX_IO];
     int64_t dim_value[MAX_IO];
@@ -54,6 +55,10 @@ static int parse_args(int argc, char **argv, run_args *a)
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(arg, "--stats") == 0) {
             a->stats = true;
+            continue;
+        }
+        if (strcmp(arg, "--fp16") == 0) {
+            a->fp16 = true;
             continue;
         }
         if (arg[0] != '-') {
@@ -103,9 +108,10 @@ static int parse_args(int argc, char **argv, run_args *a)
         }
     }
     if (!a->model) {
-        fprintf(stderr,
-                "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
-                "[--threads N] [--repeat N] [--output-dir DIR] [--dim NAME=SIZE] [--stats]\n");
+        fprintf(
+            stderr,
+            "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
+            "[--threads N] [--repeat N] [--output-dir DIR] [--dim NAME=SIZE] [--stats] [--fp16]\n");
         return -1;
     }
     return 0;
@@ -248,6 +254,7 @@ int loomctl_run(int argc, char **argv)
     loom_context_options_init(&opts);
     opts.device = a.device;
     opts.num_threads = a.threads;
+    opts.fp16_storage = a.fp16;
     if (loom_context_create(&opts, &ctx)) {
         rc = fail("context");
         goto out;

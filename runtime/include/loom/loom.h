@@ -106,6 +106,14 @@ LOOM_API size_t loom_dtype_size(loom_dtype dtype);
  *                  (named card:N like them): 0 takes the number from the
  *                  LOOM_EMULATED_CARDS environment variable, -1 none, N > 0 N.
  *                  (Added in 0.1: a smaller @struct_size means 0.)
+ * @fp16_storage: nonzero: OpenCL devices keep weights and activations in
+ *                device memory as IEEE half (arithmetic stays float32, and
+ *                the model's inputs and outputs stay float32 on the host):
+ *                half the device memory, less bandwidth, and results within
+ *                fp16 rounding of the float32 ones (about 1e-3 relative per
+ *                value; see runtime/opencl/README.md). 0 (the default): float32.
+ *                Other devices ignore it. (Added after 0.1: a smaller
+ *                @struct_size means 0.)
  */
 typedef struct loom_context_options {
     size_t struct_size;
@@ -113,6 +121,7 @@ typedef struct loom_context_options {
     const char *device;
     int fail_closed;
     int emulated_cards;
+    int fp16_storage;
 } loom_context_options;
 
 /** loom_context_options_init() - fill @opts with defaults. */

@@ -1,5 +1,20 @@
-/* common.cl - activation codes shared by the elementwise kernels and the fused
- * epilogues of GEMM and convolution. The codes match lm_cl_act in opencl.h. */
+/* common.cl - the storage type of tensors, and activation codes shared by the
+ * elementwise kernels and the fused epilogues of GEMM and convolution. The
+ * codes match lm_cl_act in opencl.h. */
+
+/* Tensors live in device memory as store_t: float, or half when the program is
+ * built with -DLM_HALF (fp16 storage). Arithmetic is always float: LD widens
+ * and ST rounds (to nearest even) through vload_half/vstore_half, which are
+ * core OpenCL 1.2 and need no cl_khr_fp16, so this works on every device. */
+#ifdef LM_HALF
+#define store_t    half
+#define LD(p, i)   vload_half((i), (p))
+#define ST(p, i, v) vstore_half((v), (i), (p))
+#else
+#define store_t    float
+#define LD(p, i)   ((p)[i])
+#define ST(p, i, v) ((p)[i] = (v))
+#endif
 
 #define ACT_NONE         0
 #define ACT_RELU         1

@@ -1,5 +1,5 @@
-/* nn.cl - convolution helpers, pooling, softmax, reductions and resize. All
- * tensors are NCHW float; 1-D cases run as H = 1. */
+/* nn.cl - convolution helpers, pooling, normalization, softmax, reductions and
+ * resize. All tensors are NCHW store_t (see common.cl); 1-D cases run as H = 1. */
 
 /* Conv geometry packed in one int array (see lm_cl_conv_geom in ops.c):
  * C, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups, Co. */
@@ -20,7 +20,7 @@
 #define G_CO g[14]
 
 /* One image's columns: col[(c*kh + i)*kw + j][oh*Wo + ow]. */
-__kernel void im2col_f32(__global const float *x, const int x_off, __global float *col,
+__kernel void im2col(__global const store_t *x, const int x_off, __global store_t *col,
                          __constant const int *g)
 {
     int p = get_global_id(0), r = get_global_id(1);
@@ -32,16 +32,16 @@ __kernel void im2col_f32(__global const float *x, const int x_off, __global floa
     int ih = oh * G_SH - G_PH + i * G_DH, iw = ow * G_SW - G_PW + j * G_DW;
     float v = 0.0f;
     if (ih >= 0 && ih < G_H && iw >= 0 && iw < G_W)
-        v = x[x_off + (c * G_H + ih) * G_W + iw];
-    col[r * P + p] = v;
+        v = LD(x, x_off + (c * G_H + ih) * G_W + iw);
+    ST(col, r * P + p, v);
 }
 
 /* Direct convolution, one output element per work-item: for depthwise and
  * other convolutions with few input channels per group. */
-__kernel void conv_direct_f32(__global const float *x, __global const float *w,
-                              __global const float *bias, const int has_bias, __global float *y,
-                              const int n, __constant const int *g, const int act, const float aa,
-                              const float ab)
+__kernel void conv_direct(__global const store_t *x, __global const store_t *w,
+                          __global const store_t *bias, const int has_bias, __global store_t *y,
+                          const int n, __constant const int *g, const int act, const float aa,
+                          const float ab)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -50,10 +50,10 @@ __kernel void conv_direct_f32(__global const float *x, __global const float *w,
     t /= G_HO;
     int co = t % G_CO, b = t / G_CO;
     int cig = G_C / G_GR, cog = G_CO / G_GR, grp = co / cog;
-    float acc = has_bias ? bias[co] : 0.0f;
+    float acc = has_bias ? LD(bias, co) : 0.0f;
     for (int ci = 0; ci < cig; ci++) {
-        __global const float *xc = x + (b * G_C + grp * cig + ci) * G_H * G_W;
-        __global const float *wc = w + (co * cig + ci) * G_KH * G_KW;
+        __global const store_t *xc = x + (b * G_C + grp * cig + ci) * G_H * G_W;
+        __global const store_t *wc = w + (co * cig + ci) * G_KH * G_KW;
         for (int ki = 0; ki < G_KH; ki++) {
             int ih = oh * G_SH - G_PH + ki * G_DH;
             if (ih < 0 || ih >= G_H)
@@ -61,11 +61,11 @@ __kernel void conv_direct_f32(__global const float *x, __global const float *w,
             for (int kj = 0; kj < G_KW; kj++) {
                 int iw = ow * G_SW - G_PW + kj * G_DW;
                 if (iw >= 0 && iw < G_W)
-                    acc += xc[ih * G_W + iw] * wc[ki * G_KW + kj];
+                    acc += LD(xc, ih * G_W + iw) * LD(wc, ki * G_KW + kj);
             }
         }
     }
-    y[i] = act_apply(acc, act, aa, ab);
+    ST(y, i, act_apply(acc, act, aa, ab));
 }
 
 /* Pool geometry: H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, peh, pew, dh, dw. */
@@ -85,14 +85,14 @@ __kernel void conv_direct_f32(__global const float *x, __global const float *w,
 #define P_DW  g[13]
 
 /* @kind 0: max, 1: average, 2: average counting pads. */
-__kernel void pool2d_f32(__global const float *x, __global float *y, const int n,
-                         __constant const int *g, const int kind)
+__kernel void pool2d(__global const store_t *x, __global store_t *y, const int n,
+                     __constant const int *g, const int kind)
 {
     int i = get_global_id(0);
     if (i >= n)
         return;
     int ow = i % P_WO, t = i / P_WO, oh = t % P_HO, nc = t / P_HO;
-    __global const float *xc = x + nc * P_H * P_W;
+    __global const store_t *xc = x + nc * P_H * P_W;
     float acc = kind == 0 ? -INFINITY : 0.0f;
     int cnt = 0, padded_h = 0, padded_w = 0;
     for (int ki = 0; ki < P_KH; ki++) {
@@ -105,7 +105,7 @@ __kernel void pool2d_f32(__global const float *x, __global float *y, const int n
             int iw = ow * P_SW - P_PW + kj * P_DW;
             if (iw < 0 || iw >= P_W)
                 continue;
-            float v = xc[ih * P_W + iw];
+            float v = LD(xc, ih * P_W + iw);
             if (kind == 0)
                 acc = (v > acc || v != v) ? v : acc;
             else
@@ -122,32 +122,32 @@ __kernel void pool2d_f32(__global const float *x, __global float *y, const int n
         cnt = padded_h * padded_w;
     if (kind != 0)
         acc = cnt > 0 ? acc / (float)cnt : 0.0f;
-    y[i] = acc;
+    ST(y, i, acc);
 }
 
 /* Global pooling and the reductions over one contiguous run: @kind 0 max,
  * 1 mean. One work-item per (n, c). */
-__kernel void global_pool_f32(__global const float *x, __global float *y, const int rows,
-                              const int len, const int kind)
+__kernel void global_pool(__global const store_t *x, __global store_t *y, const int rows,
+                          const int len, const int kind)
 {
     int r = get_global_id(0);
     if (r >= rows)
         return;
-    __global const float *xr = x + r * len;
+    __global const store_t *xr = x + r * len;
     float acc = kind == 0 ? -INFINITY : 0.0f;
     for (int k = 0; k < len; k++) {
-        float v = xr[k];
+        float v = LD(xr, k);
         if (kind == 0)
             acc = (v > acc || v != v) ? v : acc;
         else
             acc += v;
     }
-    y[r] = kind == 0 ? acc : acc / (float)len;
+    ST(y, r, kind == 0 ? acc : acc / (float)len);
 }
 
 /* Softmax over axis of [outer, len, inner]; @log: LogSoftmax. */
-__kernel void softmax_f32(__global const float *x, __global float *y, const int outer,
-                          const int len, const int inner, const int log_)
+__kernel void softmax(__global const store_t *x, __global store_t *y, const int outer,
+                      const int len, const int inner, const int log_)
 {
     int i = get_global_id(0);
     if (i >= outer * inner)
@@ -156,13 +156,13 @@ __kernel void softmax_f32(__global const float *x, __global float *y, const int 
     int base = o * len * inner + in;
     float m = -INFINITY;
     for (int k = 0; k < len; k++)
-        m = fmax(m, x[base + k * inner]);
+        m = fmax(m, LD(x, base + k * inner));
     float s = 0.0f;
     for (int k = 0; k < len; k++)
-        s += exp(x[base + k * inner] - m);
+        s += exp(LD(x, base + k * inner) - m);
     for (int k = 0; k < len; k++) {
-        float v = x[base + k * inner] - m;
-        y[base + k * inner] = log_ ? v - log(s) : exp(v) / s;
+        float v = LD(x, base + k * inner) - m;
+        ST(y, base + k * inner, log_ ? v - log(s) : exp(v) / s);
     }
 }
 
@@ -179,8 +179,8 @@ __kernel void softmax_f32(__global const float *x, __global float *y, const int 
 
 /* meta: nk, kept dims[nk], kept strides[nk], nr, red dims[nr], red strides[nr].
  * One work-item per output element; @count is the reduced element count. */
-__kernel void reduce_f32(__global const float *x, __global float *y, const int n,
-                         __constant const int *meta, const int count, const int op)
+__kernel void reduce(__global const store_t *x, __global store_t *y, const int n,
+                     __constant const int *meta, const int count, const int op)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -194,9 +194,9 @@ __kernel void reduce_f32(__global const float *x, __global float *y, const int n
     float m = -INFINITY;
     if (op == RED_LOG_SUM_EXP)
         for (int r = 0; r < count; r++)
-            m = fmax(m, x[base + (nr ? strided_offset(r, nr, rm, rm + nr) : 0)]);
+            m = fmax(m, LD(x, base + (nr ? strided_offset(r, nr, rm, rm + nr) : 0)));
     for (int r = 0; r < count; r++) {
-        float v = x[base + (nr ? strided_offset(r, nr, rm, rm + nr) : 0)];
+        float v = LD(x, base + (nr ? strided_offset(r, nr, rm, rm + nr) : 0));
         switch (op) {
         case RED_MAX: acc = (v > acc || v != v) ? v : acc; break;
         case RED_MIN: acc = (v < acc || v != v) ? v : acc; break;
@@ -215,7 +215,7 @@ __kernel void reduce_f32(__global const float *x, __global float *y, const int n
         acc = log(acc);
     else if (op == RED_LOG_SUM_EXP)
         acc = count ? m + log(acc) : log(acc);
-    y[i] = acc;
+    ST(y, i, acc);
 }
 
 /* Resize of the last two axes of [NC, H, W].
@@ -245,26 +245,145 @@ inline int resize_nearest(float c, int mode, int in)
     return clamp(r, 0, in - 1);
 }
 
-__kernel void resize2d_f32(__global const float *x, __global float *y, const int n,
-                           const int H, const int W, const int Ho, const int Wo,
-                           const float sh, const float sw, const int coord, const int mode,
-                           const int nearest)
+__kernel void resize2d(__global const store_t *x, __global store_t *y, const int n,
+                       const int H, const int W, const int Ho, const int Wo, const float sh,
+                       const float sw, const int coord, const int mode, const int nearest)
 {
     int i = get_global_id(0);
     if (i >= n)
         return;
     int ow = i % Wo, t = i / Wo, oh = t % Ho, nc = t / Ho;
-    __global const float *xc = x + nc * H * W;
+    __global const store_t *xc = x + nc * H * W;
     float ch = resize_coord(oh, sh, H, Ho, coord), cw = resize_coord(ow, sw, W, Wo, coord);
     if (mode == 0) {
-        y[i] = xc[resize_nearest(ch, nearest, H) * W + resize_nearest(cw, nearest, W)];
+        ST(y, i, LD(xc, resize_nearest(ch, nearest, H) * W + resize_nearest(cw, nearest, W)));
         return;
     }
     float fh = floor(ch), fw = floor(cw);
     float lh = ch - fh, lw = cw - fw;
     int h0 = clamp((int)fh, 0, H - 1), h1 = clamp((int)fh + 1, 0, H - 1);
     int w0 = clamp((int)fw, 0, W - 1), w1 = clamp((int)fw + 1, 0, W - 1);
-    float top = xc[h0 * W + w0] * (1.0f - lw) + xc[h0 * W + w1] * lw;
-    float bot = xc[h1 * W + w0] * (1.0f - lw) + xc[h1 * W + w1] * lw;
-    y[i] = top * (1.0f - lh) + bot * lh;
+    float top = LD(xc, h0 * W + w0) * (1.0f - lw) + LD(xc, h0 * W + w1) * lw;
+    float bot = LD(xc, h1 * W + w0) * (1.0f - lw) + LD(xc, h1 * W + w1) * lw;
+    ST(y, i, top * (1.0f - lh) + bot * lh);
+}
+
+/* ConvTranspose's scatter, done as a gather: the GEMM left one image's columns
+ * col[(co*kh + i)*kw + j][ih*W + iw] (per group, Co here the group's output
+ * channels times groups); each output pixel sums the taps that land on it.
+ * The geometry is conv's with H, W the input and Ho, Wo the output extents. */
+__kernel void col2im(__global const store_t *col, __global store_t *y, const int y_off,
+                     __global const store_t *bias, const int has_bias, __constant const int *g,
+                     const int act, const float aa, const float ab)
+{
+    int p = get_global_id(0), co = get_global_id(1);
+    if (p >= G_HO * G_WO || co >= G_CO)
+        return;
+    int oh = p / G_WO, ow = p - oh * G_WO, P = G_H * G_W;
+    float acc = has_bias ? LD(bias, co) : 0.0f;
+    for (int i = 0; i < G_KH; i++) {
+        int th = oh + G_PH - i * G_DH;
+        if (th < 0 || th % G_SH)
+            continue;
+        int ih = th / G_SH;
+        if (ih >= G_H)
+            continue;
+        for (int j = 0; j < G_KW; j++) {
+            int tw = ow + G_PW - j * G_DW;
+            if (tw < 0 || tw % G_SW)
+                continue;
+            int iw = tw / G_SW;
+            if (iw < G_W)
+                acc += LD(col, ((co * G_KH + i) * G_KW + j) * P + ih * G_W + iw);
+        }
+    }
+    ST(y, y_off + co * G_HO * G_WO + p, act_apply(acc, act, aa, ab));
+}
+
+/* Sum of every work-item's @v over the work-group (a power of two), through
+ * @part (one float per item); every item gets it. */
+inline float group_sum(float v, __local float *part)
+{
+    int t = get_local_id(0), wg = get_local_size(0);
+    part[t] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = wg / 2; h > 0; h /= 2) {
+        if (t < h)
+            part[t] += part[t + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float s = part[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* before anyone reuses part */
+    return s;
+}
+
+/* Mean (x) and 1 / sqrt(variance + eps) (y) of row @xr, by the work-group:
+ * two passes over the row, for accuracy. */
+inline float2 row_stats(__global const store_t *xr, int len, float eps, __local float *part)
+{
+    int t = get_local_id(0), wg = get_local_size(0);
+    float s = 0.0f;
+    for (int k = t; k < len; k += wg)
+        s += LD(xr, k);
+    float mean = group_sum(s, part) / (float)len;
+    float v = 0.0f;
+    for (int k = t; k < len; k += wg) {
+        float d = LD(xr, k) - mean;
+        v += d * d;
+    }
+    return (float2)(mean, 1.0f / sqrt(group_sum(v, part) / (float)len + eps));
+}
+
+/* InstanceNormalization over [N*C, len]: one work-group per (n, c) row. */
+__kernel void instancenorm(__global const store_t *x, __global store_t *y, const int C,
+                           const int len, __global const store_t *scale,
+                           __global const store_t *bias, const float eps,
+                           __local float *part)
+{
+    int r = get_group_id(0), t = get_local_id(0), wg = get_local_size(0);
+    float2 st = row_stats(x + r * len, len, eps, part);
+    int c = r % C;
+    float sc = LD(scale, c) * st.y, b = LD(bias, c);
+    for (int k = t; k < len; k += wg)
+        ST(y, r * len + k, (LD(x, r * len + k) - st.x) * sc + b);
+}
+
+/* LayerNormalization over [rows, len]: one work-group per row; @scale and
+ * @bias (when @has_bias) have @len values. @stats bit 0: write the row's mean
+ * to @mean, bit 1: its 1 / stddev to @inv. */
+__kernel void layernorm(__global const store_t *x, __global store_t *y, const int len,
+                        __global const store_t *scale, __global const store_t *bias,
+                        const int has_bias, const float eps, __local float *part,
+                        __global store_t *mean, __global store_t *inv, const int stats)
+{
+    int r = get_group_id(0), t = get_local_id(0), wg = get_local_size(0);
+    float2 st = row_stats(x + r * len, len, eps, part);
+    for (int k = t; k < len; k += wg)
+        ST(y, r * len + k,
+           (LD(x, r * len + k) - st.x) * st.y * LD(scale, k) + (has_bias ? LD(bias, k) : 0.0f));
+    if (t == 0 && (stats & 1))
+        ST(mean, r, st.x);
+    if (t == 0 && (stats & 2))
+        ST(inv, r, st.y);
+}
+
+/* ArgMax (@is_max) / ArgMin along the middle axis of [outer, len, inner],
+ * int64 results. The first NaN wins, as numpy's. @last: on ties the last. */
+__kernel void argext(__global const store_t *x, __global long *y, const int n, const int len,
+                     const int inner, const int is_max, const int last)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    int o = i / inner, in = i - o * inner, base = o * len * inner + in, best = 0;
+    float bv = LD(x, base);
+    for (int k = 1; k < len && bv == bv; k++) {
+        float v = LD(x, base + k * inner);
+        bool better = v != v || (is_max ? (last ? v >= bv : v > bv) : (last ? v <= bv : v < bv));
+        if (better) {
+            bv = v;
+            best = k;
+        }
+    }
+    y[i] = best;
 }
