@@ -12,7 +12,10 @@
  * and the same for MatMul => QLinearMatMul (no bias). Relu after the operator
  * is exact in the quantized domain: Q(relu(v)) = max(Q(v), Q(0)) = max(Q(v), zp).
  * The rewrite applies only when scales and zero points are constants of the
- * shapes the int8 operators take, and the float intermediates have one reader.
+ * shapes the int8 operators take, and the float result before Q has one reader.
+ * The input DequantizeLinear may have other readers (a residual tensor feeds a
+ * convolution and an Add): the int8 operator reads its 8-bit input directly and
+ * the DequantizeLinear stays only while something else still reads it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -105,12 +108,6 @@ static bool weight_params(fuse_ctx *f, lm_node *dq, int axis, int64_t channels)
     if (dq->n_in > 2 && dq->in[2] >= 0 && (!z || z->dtype != w->dtype || lm_tensor_count(z) != n))
         return false;
     return true;
-}
-
-/* The float intermediate @v has exactly the one reader @reader. */
-static bool only_reader(const fuse_ctx *f, int v, int reader)
-{
-    return v >= 0 && !f->g->values[v].is_output && f->readers[v] == 1 && f->reader[v] == reader;
 }
 
 /* Finds the QuantizeLinear after @op (maybe through Relu). */
@@ -208,8 +205,7 @@ static loom_status fuse_conv(fuse_ctx *f, lm_node *conv)
 {
     lm_node *xdq = producer_op(f, conv->in[0], "DequantizeLinear");
     lm_node *wdq = conv->n_in > 1 ? producer_op(f, conv->in[1], "DequantizeLinear") : NULL;
-    int idx = (int)(conv - f->g->nodes);
-    if (!xdq || !wdq || !only_reader(f, conv->in[0], idx))
+    if (!xdq || !wdq)
         return LOOM_OK;
     const loom_tensor *w = constant(f, wdq, 0);
     if (!w || w->rank < 3 || !weight_params(f, wdq, 0, w->dims[0]))
@@ -241,8 +237,7 @@ static loom_status fuse_matmul(fuse_ctx *f, lm_node *mm)
 {
     lm_node *adq = producer_op(f, mm->in[0], "DequantizeLinear");
     lm_node *bdq = mm->n_in > 1 ? producer_op(f, mm->in[1], "DequantizeLinear") : NULL;
-    int idx = (int)(mm - f->g->nodes);
-    if (!adq || !bdq || !only_reader(f, mm->in[0], idx))
+    if (!adq || !bdq)
         return LOOM_OK;
     const loom_tensor *b = constant(f, bdq, 0);
     if (!b || b->rank != 2 || !weight_params(f, bdq, 1, b->dims[1]))

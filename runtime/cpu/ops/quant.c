@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "../kernel.h"
 #include "../qgemm.h"
 
@@ -916,6 +920,54 @@ typedef struct im2col_job {
     uint8_t pad;
 } im2col_job;
 
+/* First output position in [0, n) whose input position o * s + off is >= 0,
+ * and the end of those whose input position is < in: the unpadded run. */
+static void inside_run(int64_t n, int64_t s, int64_t off, int64_t in, int64_t *lo, int64_t *hi)
+{
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = in - off <= 0 ? 0 : (in - off + s - 1) / s;
+    *lo = a < n ? a : n;
+    *hi = b < *lo ? *lo : b < n ? b : n;
+}
+
+/* Every other byte of src[0, 2n): the stride-2 gather, 16 at a time with SSE2. */
+static void gather_stride2(uint8_t *restrict dst, const uint8_t *restrict src, int64_t n)
+{
+    int64_t o = 0;
+#if defined(__SSE2__)
+    const __m128i even = _mm_set1_epi16(0x00FF);
+    /* o + 16 < n: the 32-byte load stays within src[0, 2n - 1). */
+    for (; o + 16 < n; o += 16) {
+        __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * o)), even);
+        __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * o + 16)), even);
+        _mm_storeu_si128((__m128i *)(dst + o), _mm_packus_epi16(a, b));
+    }
+#endif
+    for (; o < n; o++)
+        dst[o] = src[2 * o];
+}
+
+/* One output row of the last spatial dimension: padding outside [lo, hi),
+ * input bytes inside (a copy at stride 1). The padded ends are a few bytes,
+ * too short for a memset call to pay. */
+static void im2col_run(uint8_t *restrict dst, const uint8_t *restrict xr, int64_t n, int64_t s,
+                       int64_t off, int64_t lo, int64_t hi, uint8_t pad)
+{
+    for (int64_t o = 0; o < lo; o++)
+        dst[o] = pad;
+    if (s == 1) {
+        memcpy(dst + lo, xr + lo + off, (size_t)(hi - lo));
+    } else if (s == 2) {
+        gather_stride2(dst + lo, xr + 2 * lo + off, hi - lo);
+    } else {
+        const uint8_t *src = xr + off;
+        for (int64_t o = lo; o < hi; o++)
+            dst[o] = src[o * s];
+    }
+    for (int64_t o = hi; o < n; o++)
+        dst[o] = pad;
+}
+
 static void im2col_rows(void *arg, int64_t begin, int64_t end)
 {
     const im2col_job *j = arg;
@@ -937,7 +989,8 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end)
         int64_t o[CONV_MAX_SP] = {0};
         int64_t olast = g->out[last], s = g->stride[last];
         int64_t off = kidx[last] * g->dil[last] - g->pad[last], in_last = g->in[last];
-        int64_t outer = g->out_size / (olast > 0 ? olast : 1);
+        int64_t outer = g->out_size / (olast > 0 ? olast : 1), lo, hi;
+        inside_run(olast, s, off, in_last, &lo, &hi);
         for (int64_t q = 0; q < outer && olast > 0; q++) {
             bool inside = true;
             int64_t base = 0;
@@ -946,15 +999,10 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end)
                 inside = inside && p >= 0 && p < g->in[d];
                 base = base * g->in[d] + p;
             }
-            if (!inside) {
+            if (!inside)
                 memset(dst, j->pad, (size_t)olast);
-            } else {
-                const uint8_t *xr = xc + base * in_last;
-                for (int64_t ow = 0; ow < olast; ow++) {
-                    int64_t p = ow * s + off;
-                    dst[ow] = p >= 0 && p < in_last ? xr[p] : j->pad;
-                }
-            }
+            else
+                im2col_run(dst, xc + base * in_last, olast, s, off, lo, hi, j->pad);
             dst += olast;
             for (int d = last - 1; d >= 0; d--) {
                 if (++o[d] < g->out[d])
