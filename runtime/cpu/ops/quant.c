@@ -16,7 +16,10 @@
 #include <emmintrin.h>
 #endif
 
+#include "../cpu_features.h"
 #include "../kernel.h"
+#include "../threadpool.h"
+#include "../qdwconv.h"
 #include "../qgemm.h"
 
 #ifdef __FAST_MATH__
@@ -213,8 +216,67 @@ DEFINE_DEQUANTIZE(dequantize_i32, int32_t, int64_t)
                 (TY)(clamp_round((float)(int32_t)((uint32_t)acc[c] + bias) * mult, lo, hi) + z));  \
     }
 
-DEFINE_REQUANT_ROW(requant_row_u8, uint8_t)
-DEFINE_REQUANT_ROW(requant_row_s8, int8_t)
+DEFINE_REQUANT_ROW(requant_row_u8_base, uint8_t)
+DEFINE_REQUANT_ROW(requant_row_s8_base, int8_t)
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+/*
+ * The same on 16 float lanes for CPUs with AVX-512 (every int8 output passes
+ * through here), step for step: IEEE float32 rounds alike at any width; max
+ * and min return their second operand for NaN, as clamp_round's compares do;
+ * the rounded value is integral, so converting it truncates nothing; the
+ * in-range int32 narrows to 8 bits by truncation like the C cast.
+ */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void
+requant_row_avx512(const int32_t *acc, void *y, bool y_signed, int64_t n, uint32_t bias, float mult,
+                   float lo, float hi, int32_t z)
+{
+    const __m512i vb = _mm512_set1_epi32((int32_t)bias), vz = _mm512_set1_epi32(z);
+    const __m512 vm = _mm512_set1_ps(mult), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512 magic = _mm512_set1_ps(ROUND_MAGIC);
+    for (int64_t c = 0; c < n; c += 16) {
+        __mmask16 k = n - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - c)) - 1);
+        __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + c), vb);
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(a), vm);
+        v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+        v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+        __m128i q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vz));
+        _mm_mask_storeu_epi8((int8_t *)y + c, k, q);
+        (void)y_signed; /* the low byte is the value either way */
+    }
+}
+#endif
+
+static bool use_avx512(void)
+{
+    return lm_cpu_features_get()->avx512bw_vl;
+}
+
+static void requant_row_u8(const int32_t *acc, uint8_t *y, int64_t n, uint32_t bias, float mult,
+                           float lo, float hi, int32_t z)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (use_avx512()) {
+        requant_row_avx512(acc, y, false, n, bias, mult, lo, hi, z);
+        return;
+    }
+#endif
+    requant_row_u8_base(acc, y, n, bias, mult, lo, hi, z);
+}
+
+static void requant_row_s8(const int32_t *acc, int8_t *y, int64_t n, uint32_t bias, float mult,
+                           float lo, float hi, int32_t z)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (use_avx512()) {
+        requant_row_avx512(acc, y, true, n, bias, mult, lo, hi, z);
+        return;
+    }
+#endif
+    requant_row_s8_base(acc, y, n, bias, mult, lo, hi, z);
+}
 
 /* Same with a per-column multiplier (sa * bs[c]) / sy, in that order: it is
  * how ONNX Runtime rounds the product of the three scales. */
@@ -1107,8 +1169,109 @@ typedef struct conv_args {
     conv_job q;     /* requantization fields for QLinearConv */
 } conv_args;
 
+/*
+ * Depthwise convolutions (one input channel per output channel, 2-D) run
+ * directly (qdwconv.h) instead of as one GEMM per channel. Channels are
+ * dealt to a few slots per thread; each slot owns a workspace (the widened
+ * input plane, then the channel's accumulators) and runs its channels in turn.
+ */
+typedef struct dw_job {
+    const conv_geom *g;
+    const conv_args *ca;
+    void *y; /* QLinearConv's output, NULL for ConvInteger */
+    uint8_t *scratch;
+    size_t ws_bytes, slot_bytes;
+    int64_t units, slots; /* units: image x channel planes */
+} dw_job;
+
+static void dw_params(const dw_job *j, int64_t nc, lm_qdw_params *p)
+{
+    const conv_geom *g = j->g;
+    const conv_args *ca = j->ca;
+    int64_t ch = nc % g->C;
+    *p = (lm_qdw_params){
+        .x = (const uint8_t *)ca->x->data + nc * g->in_size,
+        .h = g->in[0],
+        .w = g->in[1],
+        .x_signed = ca->x->dtype == LOOM_DTYPE_INT8,
+        .x_zp = ca->x_zp,
+        .k = (const uint8_t *)ca->w->data + ch * g->ker_size,
+        .kh = g->ker[0],
+        .kw = g->ker[1],
+        .k_signed = ca->w->dtype == LOOM_DTYPE_INT8,
+        .k_zp = ca->w_zp[ca->w_zp_per_ch ? ch : 0],
+        .stride = {g->stride[0], g->stride[1]},
+        .dil = {g->dil[0], g->dil[1]},
+        .pad = {g->pad[0], g->pad[1]},
+        .oh = g->out[0],
+        .ow = g->out[1],
+    };
+}
+
+static void dw_requant(const conv_job *q, int64_t ch, const int32_t *acc, void *y, int64_t n)
+{
+    float lo = (q->y_signed ? -128.0f : 0.0f) - (float)q->y_zp;
+    float hi = (q->y_signed ? 127.0f : 255.0f) - (float)q->y_zp;
+    float mult = q->x_s * q->w_s[q->w_s_per_ch ? ch : 0] / q->y_s;
+    uint32_t bias = q->bias ? (uint32_t)q->bias[ch] : 0;
+    if (q->y_signed)
+        requant_row_s8(acc, y, n, bias, mult, lo, hi, q->y_zp);
+    else
+        requant_row_u8(acc, y, n, bias, mult, lo, hi, q->y_zp);
+}
+
+static void dw_slots(void *arg, int64_t begin, int64_t end)
+{
+    const dw_job *j = arg;
+    const conv_geom *g = j->g;
+    for (int64_t s = begin; s < end; s++) {
+        uint8_t *slot = j->scratch + s * j->slot_bytes;
+        void *ws = j->ws_bytes ? slot : NULL;
+        int32_t *acc = (int32_t *)(slot + j->ws_bytes);
+        for (int64_t nc = s * j->units / j->slots; nc < (s + 1) * j->units / j->slots; nc++) {
+            lm_qdw_params p;
+            dw_params(j, nc, &p);
+            if (!j->y) {
+                lm_qdw_channel(&p, ws, j->ca->out32 + nc * g->out_size);
+                continue;
+            }
+            lm_qdw_channel(&p, ws, acc);
+            /* 8-bit output: its byte offset is the element offset */
+            dw_requant(&j->ca->q, nc % g->C, acc, (uint8_t *)j->y + nc * g->out_size, g->out_size);
+        }
+    }
+}
+
+static bool dw_applies(const conv_geom *g)
+{
+    return g->nsp == 2 && g->Cg == 1 && g->Mg == 1 && !getenv("LOOM_QCONV_NO_DIRECT");
+}
+
+static loom_status conv_depthwise(lm_kctx *k, const conv_geom *g, const conv_args *ca, void *yout)
+{
+    dw_job j = {.g = g, .ca = ca, .y = yout, .units = g->N * g->C};
+    lm_qdw_params p;
+    dw_params(&j, 0, &p);
+    j.ws_bytes = (lm_qdw_workspace(&p) + 63) / 64 * 64;
+    /* the accumulators of one channel (QLinearConv): 4x one output plane */
+    j.slot_bytes = j.ws_bytes + (yout ? (size_t)g->out_size * sizeof(int32_t) + 63 : 0) / 64 * 64;
+    int threads = lm_threadpool_size(k->pool);
+    j.slots = j.units < 4 * (int64_t)threads ? j.units : 4 * (int64_t)threads;
+    if (j.slot_bytes > 0) {
+        uint8_t *raw = lm_kscratch(k, (size_t)j.slots * j.slot_bytes + 64);
+        if (!raw)
+            return LOOM_ERR_NO_MEMORY;
+        j.scratch = raw + (64 - (uintptr_t)raw % 64) % 64;
+    }
+    double cost = (double)(j.units / j.slots) * (double)g->out_size * (double)g->ker_size * 0.3;
+    PAR(k, j.slots, cost, dw_slots, &j);
+    return LOOM_OK;
+}
+
 static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, void *yout)
 {
+    if (dw_applies(g))
+        return conv_depthwise(k, g, ca, yout);
     bool direct = true;
     for (int i = 0; i < g->nsp; i++)
         direct = direct && g->ker[i] == 1 && g->stride[i] == 1 && g->pad[i] == 0 &&
