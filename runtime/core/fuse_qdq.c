@@ -14,7 +14,7 @@
  * Two more patterns keep the residual and pooling layers in 8 bits:
  *
  *   DQ(a), DQ(b) -> Add -> Q     =>  loom.QDQAdd (same float32 steps, fused)
- *   DQ -> MaxPool -> Q           =>  MaxPool on the 8-bit tensor (equal params)
+ *   DQ -> MaxPool -> Q           =>  loom.QMaxPool on the 8-bit tensor (equal params)
  *
  * The rewrite applies only when scales and zero points are constants of the
  * shapes the int8 operators take, and the float result before Q has one reader.
@@ -327,7 +327,7 @@ static bool same_scalar(const loom_tensor *a, const loom_tensor *b)
 
 /*
  * DQ -> MaxPool -> Q with the same scale and zero point on both sides  =>
- * MaxPool on the 8-bit tensor. Exact: DQ is increasing, so the max commutes
+ * loom.QMaxPool (qpool.c) on the 8-bit tensor. Exact: DQ is increasing, so the max commutes
  * with it, and Q(DQ(q)) == q for such scales (round_trips).
  */
 static loom_status fuse_maxpool(fuse_ctx *f, lm_node *mp)
@@ -345,11 +345,14 @@ static loom_status fuse_maxpool(fuse_ctx *f, lm_node *mp)
     if (!xs || !ys || xs->dtype != LOOM_DTYPE_FLOAT || !same_scalar(xs, ys) || !round_trips(xs) ||
         xz_in != yz_in || (xz_in && !same_scalar(xz, yz)) || xdt != ydt || !is_8bit(xdt))
         return LOOM_OK;
-    mp->in[0] = xdq->in[0];
-    mp->out[0] = q->out[0];
-    f->dead[q - f->g->nodes] = true;
-    lm_last_fuse_stats.qdq_fused++;
-    return LOOM_OK;
+    const lm_attr *ks = lm_node_attr(mp, "kernel_shape");
+    if (!ks || ks->type != LM_ATTR_INTS || ks->n != 2 || lm_node_attr(mp, "storage_order"))
+        return LOOM_OK; /* loom.QMaxPool is 2-D (a 2-value kernel), row-major */
+    int in[1] = {xdq->in[0]};
+    loom_status s = rewrite(f, mp, "loom", "QMaxPool", in, 1, NULL, q, -1);
+    if (!s)
+        lm_last_fuse_stats.qdq_fused++;
+    return s;
 }
 
 loom_status lm_fuse_qdq(fuse_ctx *f)

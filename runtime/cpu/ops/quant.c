@@ -20,6 +20,7 @@
 #include "../kernel.h"
 #include "../threadpool.h"
 #include "ew.h"
+#include "qpool.h"
 #include "../qdwconv.h"
 #include "../qgemm.h"
 
@@ -1010,13 +1011,16 @@ static void gather_stride2(uint8_t *restrict dst, const uint8_t *restrict src, i
         dst[o] = src[2 * o];
 }
 
-/* One output row of the last spatial dimension: padding outside [lo, hi),
- * input bytes inside (a copy at stride 1). The padded ends are a few bytes,
- * too short for a memset call to pay. */
-static void im2col_run(uint8_t *restrict dst, const uint8_t *restrict xr, int64_t n, int64_t s,
-                       int64_t off, int64_t lo, int64_t hi, uint8_t pad)
+/* Columns [a, b) of one output row of the last spatial dimension: padding
+ * outside [lo, hi), input bytes inside (a copy at stride 1). The padded ends
+ * are a few bytes, too short for a memset call to pay. dst is the row's
+ * column 0. */
+static void im2col_run(uint8_t *restrict dst, const uint8_t *restrict xr, int64_t a, int64_t b,
+                       int64_t s, int64_t off, int64_t lo, int64_t hi, uint8_t pad)
 {
-    for (int64_t o = 0; o < lo; o++)
+    lo = lo < a ? a : lo > b ? b : lo;
+    hi = hi < lo ? lo : hi > b ? b : hi;
+    for (int64_t o = a; o < lo; o++)
         dst[o] = pad;
     if (s == 1) {
         memcpy(dst + lo, xr + lo + off, (size_t)(hi - lo));
@@ -1027,7 +1031,7 @@ static void im2col_run(uint8_t *restrict dst, const uint8_t *restrict xr, int64_
         for (int64_t o = lo; o < hi; o++)
             dst[o] = src[o * s];
     }
-    for (int64_t o = hi; o < n; o++)
+    for (int64_t o = hi; o < b; o++)
         dst[o] = pad;
 }
 
@@ -1065,7 +1069,7 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end)
             if (!inside)
                 memset(dst, j->pad, (size_t)olast);
             else
-                im2col_run(dst, xc + base * in_last, olast, s, off, lo, hi, j->pad);
+                im2col_run(dst, xc + base * in_last, 0, olast, s, off, lo, hi, j->pad);
             dst += olast;
             for (int d = last - 1; d >= 0; d--) {
                 if (++o[d] < g->out[d])
@@ -1082,7 +1086,12 @@ typedef struct conv_job {
     bool w_signed, x_signed;
     const uint8_t *b; /* im2col buffer, or the chunk's first image when direct */
     bool direct;
-    int32_t *acc; /* ConvInteger: the chunk's output; QLinearConv: [ng][Mg][out_size] */
+    bool tile_im2col;  /* each tile fills its own columns of b first (2-D) */
+    const uint8_t *x;  /* the chunk's first image (tile_im2col) */
+    int64_t ncols;     /* GEMM columns per (image, group): out_size, or oh * wp */
+    const void **rows; /* padded: B's row pointers, kdim per (image, group) */
+    int64_t wp;        /* padded: row width of the padded input, else 0 */
+    int32_t *acc;      /* ConvInteger: the chunk's output; QLinearConv: [ng][Mg][out_size] */
     const int32_t *w_zp;
     bool w_zp_per_ch;
     const int32_t *x_zp;
@@ -1119,6 +1128,65 @@ typedef struct conv_job {
 DEFINE_CONV_REQUANT(conv_requant_u8, u8, uint8_t)
 DEFINE_CONV_REQUANT(conv_requant_s8, s8, int8_t)
 
+/*
+ * Columns [n0, n1) of every im2col row of (image, group) @ng, for a tile that
+ * spans all output channels: written just before the GEMM packs them, they
+ * are still in cache (a whole-image im2col pass first would have left them
+ * in memory). 2-D only; the row layout is im2col_rows' (ldb = out_size).
+ */
+static void im2col_tile_2d(const conv_geom *g, const uint8_t *x, uint8_t *col, uint8_t pad,
+                           int64_t ng, int64_t n0, int64_t n1)
+{
+    int64_t ow = g->out[1], oy0 = n0 / ow, oy1 = (n1 - 1) / ow;
+    for (int64_t rr = 0; rr < g->kdim; rr++) {
+        int64_t c = rr / g->ker_size, kr = rr % g->ker_size;
+        int64_t ky = kr / g->ker[1], kx = kr % g->ker[1];
+        const uint8_t *xc = x + (ng * g->Cg + c) * g->in_size;
+        uint8_t *row = col + (ng * g->kdim + rr) * g->out_size;
+        int64_t off = kx * g->dil[1] - g->pad[1], lo, hi;
+        inside_run(ow, g->stride[1], off, g->in[1], &lo, &hi);
+        for (int64_t oy = oy0; oy <= oy1; oy++) {
+            int64_t a = oy == oy0 ? n0 - oy * ow : 0, b = oy == oy1 ? n1 - oy * ow : ow;
+            int64_t iy = oy * g->stride[0] + ky * g->dil[0] - g->pad[0];
+            uint8_t *dst = row + oy * ow;
+            if (iy < 0 || iy >= g->in[0])
+                memset(dst + a, pad, (size_t)(b - a));
+            else
+                im2col_run(dst, xc + iy * g->in[1], a, b, g->stride[1], off, lo, hi, pad);
+        }
+    }
+}
+
+/* Requantizes @n accumulators of output channel @ch into 8-bit @y. */
+static void requant_channel(const conv_job *q, int64_t ch, const int32_t *acc, void *y, int64_t n)
+{
+    float lo = (q->y_signed ? -128.0f : 0.0f) - (float)q->y_zp;
+    float hi = (q->y_signed ? 127.0f : 255.0f) - (float)q->y_zp;
+    float mult = q->x_s * q->w_s[q->w_s_per_ch ? ch : 0] / q->y_s;
+    uint32_t bias = q->bias ? (uint32_t)q->bias[ch] : 0;
+    if (q->y_signed)
+        requant_row_s8(acc, y, n, bias, mult, lo, hi, q->y_zp);
+    else
+        requant_row_u8(acc, y, n, bias, mult, lo, hi, q->y_zp);
+}
+
+/* Requantization of a tile computed over the padded width (conv_padded):
+ * column oy * wp + ox is output (oy, ox) when ox < ow, else it is dropped.
+ * acc is the group's [Mg][ncols] block, y its [Mg][out_size] block. */
+static void conv_requant_padded(const conv_job *j, const int32_t *acc, uint8_t *y, int64_t m_base,
+                                int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    int64_t wp = j->wp, ow = j->g->out[1];
+    for (int64_t i = m0; i < m1; i++)
+        for (int64_t oy = n0 / wp; oy * wp < n1; oy++) {
+            int64_t a = n0 - oy * wp > 0 ? n0 - oy * wp : 0;
+            int64_t b = n1 - oy * wp < ow ? n1 - oy * wp : ow;
+            if (b > a)
+                requant_channel(j, m_base + i, acc + i * j->ncols + oy * wp + a,
+                                y + i * j->g->out_size + oy * ow + a, b - a);
+        }
+}
+
 static void conv_run(void *arg, int64_t begin, int64_t end)
 {
     const conv_job *j = arg;
@@ -1128,22 +1196,25 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
         int64_t grp = ng % g->group;
         int64_t m0 = (r / j->nt) * j->tm, n0 = (r % j->nt) * MM_TN;
         int64_t m1 = m0 + j->tm < g->Mg ? m0 + j->tm : g->Mg;
-        int64_t n1 = n0 + MM_TN < g->out_size ? n0 + MM_TN : g->out_size;
+        int64_t n1 = n0 + MM_TN < j->ncols ? n0 + MM_TN : j->ncols;
         /* output channel block (n * M + grp * Mg) of the chunk = ng * Mg */
         int64_t yoff = ng * g->Mg * g->out_size;
+        if (j->tile_im2col)
+            im2col_tile_2d(g, j->x, (uint8_t *)j->b, (uint8_t)*j->x_zp, ng, n0, n1);
         lm_qgemm_params p = {
             .m = g->Mg,
-            .n = g->out_size,
+            .n = j->ncols,
             .k = g->kdim,
             .a = j->w + grp * g->Mg * g->kdim,
             .lda = g->kdim,
             .a_signed = j->w_signed,
             /* direct: the image's group channels are already [Cg][out_size] */
             .b = j->b + (j->direct ? ng * g->Cg * g->in_size : ng * g->kdim * g->out_size),
-            .ldb = g->out_size,
+            .ldb = j->ncols,
             .b_signed = j->x_signed,
-            .c = j->acc + yoff,
-            .ldc = g->out_size,
+            .b_rows = j->rows ? j->rows + ng * g->kdim : NULL,
+            .c = j->acc + ng * g->Mg * j->ncols,
+            .ldc = j->ncols,
             .a_zp = j->w_zp + (j->w_zp_per_ch ? grp * g->Mg : 0),
             .a_zp_per_row = j->w_zp_per_ch,
             .b_zp = j->x_zp,
@@ -1153,7 +1224,9 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
         lm_qgemm_tile(&p, m0, m1, n0, n1);
         if (!j->y)
             continue;
-        if (j->y_signed)
+        if (j->wp)
+            conv_requant_padded(j, p.c, (uint8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
+        else if (j->y_signed)
             conv_requant_s8(j, p.c, (int8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
         else
             conv_requant_u8(j, p.c, (uint8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
@@ -1209,18 +1282,6 @@ static void dw_params(const dw_job *j, int64_t nc, lm_qdw_params *p)
     };
 }
 
-static void dw_requant(const conv_job *q, int64_t ch, const int32_t *acc, void *y, int64_t n)
-{
-    float lo = (q->y_signed ? -128.0f : 0.0f) - (float)q->y_zp;
-    float hi = (q->y_signed ? 127.0f : 255.0f) - (float)q->y_zp;
-    float mult = q->x_s * q->w_s[q->w_s_per_ch ? ch : 0] / q->y_s;
-    uint32_t bias = q->bias ? (uint32_t)q->bias[ch] : 0;
-    if (q->y_signed)
-        requant_row_s8(acc, y, n, bias, mult, lo, hi, q->y_zp);
-    else
-        requant_row_u8(acc, y, n, bias, mult, lo, hi, q->y_zp);
-}
-
 static void dw_slots(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *j = arg;
@@ -1238,7 +1299,8 @@ static void dw_slots(void *arg, int64_t begin, int64_t end)
             }
             lm_qdw_channel(&p, ws, acc);
             /* 8-bit output: its byte offset is the element offset */
-            dw_requant(&j->ca->q, nc % g->C, acc, (uint8_t *)j->y + nc * g->out_size, g->out_size);
+            requant_channel(&j->ca->q, nc % g->C, acc, (uint8_t *)j->y + nc * g->out_size,
+                            g->out_size);
         }
     }
 }
@@ -1269,6 +1331,102 @@ static loom_status conv_depthwise(lm_kctx *k, const conv_geom *g, const conv_arg
     return LOOM_OK;
 }
 
+/*
+ * The padded-width form of a stride-1 2-D convolution (QLinearConv): each
+ * input plane is copied once into a zero-point-padded plane of wp = ow +
+ * (kw - 1) * dil columns, and row (c, ky, kx) of the im2col matrix is then
+ * simply that plane from offset ky * dil * wp + kx * dil on, read for
+ * oh * wp columns: B is passed as row pointers and no im2col is written.
+ * Columns with ox >= ow read across the row end; they are computed and
+ * dropped, which pays while wp is close to ow (conv_padded_applies).
+ */
+typedef struct pad_job {
+    const conv_geom *g;
+    const uint8_t *x;
+    uint8_t *xp;
+    int64_t hp, wp;
+    uint8_t pad;
+} pad_job;
+
+static void pad_planes(void *arg, int64_t begin, int64_t end)
+{
+    const pad_job *j = arg;
+    const conv_geom *g = j->g;
+    int64_t h = g->in[0], w = g->in[1], pt = g->pad[0], pl = g->pad[1];
+    for (int64_t c = begin; c < end; c++) {
+        const uint8_t *src = j->x + c * g->in_size;
+        uint8_t *dst = j->xp + c * j->hp * j->wp;
+        memset(dst, j->pad, (size_t)(pt * j->wp));
+        for (int64_t y = 0; y < h; y++) {
+            uint8_t *row = dst + (pt + y) * j->wp;
+            memset(row, j->pad, (size_t)pl);
+            memcpy(row + pl, src + y * w, (size_t)w);
+            memset(row + pl + w, j->pad, (size_t)(j->wp - pl - w));
+        }
+        memset(dst + (pt + h) * j->wp, j->pad, (size_t)((j->hp - pt - h) * j->wp));
+    }
+}
+
+static bool conv_padded_applies(const conv_geom *g, bool direct, bool requant)
+{
+    if (direct || !requant || g->nsp != 2 || g->stride[0] != 1 || g->stride[1] != 1 ||
+        getenv("LOOM_QCONV_NO_DIRECT"))
+        return false;
+    int64_t hp = g->out[0] + (g->ker[0] - 1) * g->dil[0];
+    int64_t wp = g->out[1] + (g->ker[1] - 1) * g->dil[1];
+    /* the input must fit inside (pads >= 0); at most 20% dropped columns */
+    return hp >= g->in[0] + g->pad[0] && wp >= g->in[1] + g->pad[1] && wp * 5 <= g->out[1] * 6;
+}
+
+static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, const conv_args *ca,
+                               void *yout)
+{
+    int64_t hp = g->out[0] + (g->ker[0] - 1) * g->dil[0];
+    int64_t wp = g->out[1] + (g->ker[1] - 1) * g->dil[1];
+    int64_t ncols = g->out[0] * wp, slack = (g->ker[1] - 1) * g->dil[1] + 64;
+    /* per image: padded planes, row pointers, accumulators over the padded width */
+    int64_t xp_img = g->C * hp * wp, rows_img = g->group * g->kdim;
+    int64_t acc_img = g->M * ncols * (int64_t)sizeof(int32_t);
+    int64_t per_img = xp_img + rows_img * (int64_t)sizeof(void *) + acc_img;
+    int64_t nb = CONV_CHUNK_BYTES / per_img;
+    nb = nb < 1 ? 1 : nb > g->N ? g->N : nb;
+    uint8_t *xp = lm_kscratch(k, (size_t)(nb * xp_img + slack));
+    const void **rows = lm_kscratch(k, (size_t)(nb * rows_img) * sizeof(void *));
+    int32_t *acc = lm_kscratch(k, (size_t)(nb * acc_img));
+    if (!xp || !rows || !acc)
+        return LOOM_ERR_NO_MEMORY;
+    j->ncols = ncols;
+    j->wp = wp;
+    j->rows = rows;
+    j->acc = acc;
+    j->tm = mm_rows(g->Mg, ncols);
+    j->mt = (g->Mg + j->tm - 1) / j->tm;
+    j->nt = (ncols + MM_TN - 1) / MM_TN;
+    int64_t tm = g->Mg < j->tm ? g->Mg : j->tm, tn = ncols < MM_TN ? ncols : MM_TN;
+    double tile_cost = (double)tm * (double)tn * ((double)g->kdim + 4.0) * 0.3;
+    for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
+        int64_t cnt = g->N - n0 < nb ? g->N - n0 : nb;
+        pad_job pj = {.g = g,
+                      .x = (const uint8_t *)ca->x->data + n0 * g->C * g->in_size,
+                      .xp = xp,
+                      .hp = hp,
+                      .wp = wp,
+                      .pad = (uint8_t)ca->x_zp};
+        PAR(k, cnt * g->C, (double)(hp * wp) * 0.1, pad_planes, &pj);
+        for (int64_t ng = 0; ng < cnt * g->group; ng++)
+            for (int64_t rr = 0; rr < g->kdim; rr++) {
+                int64_t c = rr / g->ker_size, kr = rr % g->ker_size;
+                int64_t ky = kr / g->ker[1], kx = kr % g->ker[1];
+                rows[ng * g->kdim + rr] =
+                    xp + (ng * g->Cg + c) * hp * wp + ky * g->dil[0] * wp + kx * g->dil[1];
+            }
+        j->b = xp; /* unused with rows; the reference path reads rows too */
+        j->y = (uint8_t *)yout + n0 * g->M * g->out_size;
+        PAR(k, cnt * g->group * j->mt * j->nt, tile_cost, conv_run, j);
+    }
+    return LOOM_OK;
+}
+
 static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, void *yout)
 {
     if (dw_applies(g))
@@ -1278,6 +1436,20 @@ static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, v
         direct = direct && g->ker[i] == 1 && g->stride[i] == 1 && g->pad[i] == 0 &&
                  g->out[i] == g->in[i];
     bool requant = ca->out32 == NULL;
+    conv_job j = ca->q;
+    j.g = g;
+    j.w = ca->w->data;
+    j.w_signed = ca->w->dtype == LOOM_DTYPE_INT8;
+    j.x_signed = ca->x->dtype == LOOM_DTYPE_INT8;
+    j.direct = direct;
+    j.w_zp = ca->w_zp;
+    j.w_zp_per_ch = ca->w_zp_per_ch;
+    j.x_zp = &ca->x_zp;
+    j.qp = k->prepared;
+    j.ncols = g->out_size;
+    if (conv_padded_applies(g, direct, requant))
+        return conv_padded(k, g, &j, ca, yout);
+
     /* Scratch per image: the im2col rows of every group, the int32 accumulators
      * before requantization. Each factor is bounded by a real tensor's size;
      * products are checked. */
@@ -1301,26 +1473,19 @@ static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, v
     if (requant && acc_img > 0 && !(acc = lm_kscratch(k, (size_t)(nb * acc_img))))
         return LOOM_ERR_NO_MEMORY;
 
-    conv_job j = ca->q;
-    j.g = g;
-    j.w = ca->w->data;
-    j.w_signed = ca->w->dtype == LOOM_DTYPE_INT8;
-    j.x_signed = ca->x->dtype == LOOM_DTYPE_INT8;
-    j.direct = direct;
-    j.w_zp = ca->w_zp;
-    j.w_zp_per_ch = ca->w_zp_per_ch;
-    j.x_zp = &ca->x_zp;
-    j.qp = k->prepared;
     j.tm = mm_rows(g->Mg, g->out_size);
     j.mt = (g->Mg + j.tm - 1) / j.tm;
     j.nt = (g->out_size + MM_TN - 1) / MM_TN;
+    /* A tile owning all rows owns its columns of the im2col buffer too. */
+    j.tile_im2col = !direct && g->nsp == 2 && j.mt == 1;
     int64_t tm = g->Mg < j.tm ? g->Mg : j.tm, tn = g->out_size < MM_TN ? g->out_size : MM_TN;
     double tile_cost = (double)tm * (double)tn * ((double)g->kdim + 4.0) * 0.3;
     int64_t img_out = g->M * g->out_size; /* elements of one output image */
     for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
         int64_t cnt = g->N - n0 < nb ? g->N - n0 : nb;
         const uint8_t *x = (const uint8_t *)ca->x->data + n0 * g->C * g->in_size;
-        if (!direct) {
+        j.x = x;
+        if (!direct && !j.tile_im2col) {
             im2col_job ij = {.g = g, .x = x, .col = col, .pad = (uint8_t)ca->x_zp};
             PAR(k, cnt * g->group * g->kdim, (double)g->out_size, im2col_rows, &ij);
         }
@@ -1639,5 +1804,6 @@ const lm_op_def lm_ops_quant[] = {
     LM_OP_PREPARED(ConvInteger),
     LM_OP_PREPARED(QLinearConv),
     LM_OP("loom", "QDQAdd", op_QDQAdd),
+    LM_OP("loom", "QMaxPool", lm_op_qmaxpool),
     LM_OP_END,
 };
