@@ -1,9 +1,11 @@
 /*
  * test_qconv.c - the int8 convolution paths agree bit for bit: the direct
  * depthwise kernels (every variant this CPU runs) with their reference, and
- * QLinearConv / ConvInteger through the direct path with the im2col + GEMM
- * path and with quant.c's formula, on edge shapes (channels off the vector
- * width, strides, padding, dilation, signedness, zero points, scales).
+ * QLinearConv / ConvInteger through the fast paths (direct depthwise, the
+ * padded-width GEMM over row pointers, tile-local im2col) with the plain
+ * im2col + GEMM path (LOOM_QCONV_NO_DIRECT=1) and with quant.c's formula, on
+ * edge shapes (channels off the vector width, groups, strides, padding,
+ * dilation, signedness, zero points, per-tensor and per-channel scales).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -101,26 +103,37 @@ static void dw_variants_match_reference(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* ---- operator level: direct path == im2col path == formula ---------------- */
+/* ---- operator level: fast paths == plain im2col path == formula ------------ */
 
 typedef struct qconv_case {
     int64_t n, c, h, w, k, stride, dil;
+    int64_t m, group; /* output channels and groups; 0, 0: depthwise (m = group = c) */
     int64_t pads[4];
     bool x_signed, w_signed, y_signed, per_channel, bias, qlinear;
 } qconv_case;
 
 static const qconv_case Q_CASES[] = {
-    {1, 5, 9, 11, 3, 1, 1, {1, 1, 1, 1}, false, true, false, true, true, true},
-    {2, 17, 8, 37, 3, 2, 1, {1, 0, 1, 1}, true, true, true, false, true, true},
-    {1, 3, 12, 70, 5, 1, 2, {2, 4, 2, 4}, false, false, false, true, false, true},
-    {1, 33, 7, 7, 3, 1, 1, {1, 1, 1, 1}, true, false, false, true, true, true},
-    {1, 4, 10, 9, 3, 2, 1, {0, 0, 0, 0}, false, true, false, false, false, false},
-    {1, 2, 13, 16, 9, 1, 1, {4, 4, 4, 4}, false, true, true, true, true, true},
+    /* depthwise: the direct kernel */
+    {1, 5, 9, 11, 3, 1, 1, 0, 0, {1, 1, 1, 1}, false, true, false, true, true, true},
+    {2, 17, 8, 37, 3, 2, 1, 0, 0, {1, 0, 1, 1}, true, true, true, false, true, true},
+    {1, 3, 12, 70, 5, 1, 2, 0, 0, {2, 4, 2, 4}, false, false, false, true, false, true},
+    {1, 33, 7, 7, 3, 1, 1, 0, 0, {1, 1, 1, 1}, true, false, false, true, true, true},
+    {1, 4, 10, 9, 3, 2, 1, 0, 0, {0, 0, 0, 0}, false, true, false, false, false, false},
+    {1, 2, 13, 16, 9, 1, 1, 0, 0, {4, 4, 4, 4}, false, true, true, true, true, true},
+    /* stride 1 over the padded width (rows as pointers), groups 1 and 2 */
+    {1, 6, 19, 23, 3, 1, 1, 13, 1, {1, 1, 1, 1}, false, true, false, true, true, true},
+    {2, 4, 9, 30, 3, 1, 2, 6, 2, {2, 0, 2, 3}, true, true, true, false, true, true},
+    /* too much dropped width: im2col, each tile filling its own columns */
+    {1, 5, 6, 5, 3, 1, 1, 7, 1, {1, 1, 1, 1}, false, false, false, true, true, true},
+    /* stride 2, and ConvInteger */
+    {1, 3, 17, 19, 3, 2, 1, 8, 1, {1, 1, 0, 1}, false, true, true, true, true, true},
+    {1, 4, 8, 20, 3, 1, 1, 5, 1, {1, 1, 1, 1}, false, true, false, true, false, false},
 };
 
 typedef struct qconv_data {
     uint8_t x[2 * 33 * 12 * 70];
     uint8_t w[33 * 81];
+    int64_t m, group, cg; /* output channels, groups, input channels per group */
     float ws[33];
     int32_t bias[33];
     int32_t x_zp, w_zp[33], y_zp;
@@ -134,13 +147,16 @@ static int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, 
 
 static void make_data(const qconv_case *q, qconv_data *d)
 {
+    d->m = q->m ? q->m : q->c;
+    d->group = q->group ? q->group : q->c;
+    d->cg = q->c / d->group;
     fill_bytes(d->x, q->n * q->c * q->h * q->w);
-    fill_bytes(d->w, q->c * q->k * q->k);
+    fill_bytes(d->w, d->m * d->cg * q->k * q->k);
     d->x_zp = q->x_signed ? -9 : 117;
     d->y_zp = q->y_signed ? 4 : 100;
     d->xs = 0.021f;
     d->ys = 0.37f;
-    for (int64_t c = 0; c < q->c; c++) {
+    for (int64_t c = 0; c < d->m; c++) {
         /* ONNX Runtime's quantizer writes int8 weights with zero point 0 */
         d->w_zp[c] = q->w_signed ? (q->per_channel ? (int32_t)(c % 3) - 1 : 0) : 128;
         d->ws[c] = 0.004f + 0.0007f * (float)c;
@@ -153,14 +169,14 @@ static loom_model *build(loom_context *ctx, const qconv_case *q, const qconv_dat
     int xdt = q->x_signed ? LOOM_DTYPE_INT8 : LOOM_DTYPE_UINT8;
     int wdt = q->w_signed ? LOOM_DTYPE_INT8 : LOOM_DTYPE_UINT8;
     int ydt = q->y_signed ? LOOM_DTYPE_INT8 : LOOM_DTYPE_UINT8;
-    int64_t xd[4] = {q->n, q->c, q->h, q->w}, wd[4] = {q->c, 1, q->k, q->k}, cd[1] = {q->c};
-    int64_t nch = q->per_channel ? q->c : 1;
+    int64_t xd[4] = {q->n, q->c, q->h, q->w}, wd[4] = {d->m, d->cg, q->k, q->k}, cd[1] = {d->m};
+    int64_t nch = q->per_channel ? d->m : 1;
     ob_model *m = ob_new(13);
     ob_input(m, "x", xdt, 4, xd);
     ob_output(m, "y", q->qlinear ? ydt : LOOM_DTYPE_INT32);
-    ob_init_raw(m, "w", wdt, 4, wd, d->w, (size_t)(q->c * q->k * q->k));
+    ob_init_raw(m, "w", wdt, 4, wd, d->w, (size_t)(d->m * d->cg * q->k * q->k));
     uint8_t xz = (uint8_t)d->x_zp, yz = (uint8_t)d->y_zp, wz[33];
-    for (int64_t c = 0; c < q->c; c++)
+    for (int64_t c = 0; c < d->m; c++)
         wz[c] = (uint8_t)d->w_zp[c];
     ob_init_raw(m, "xz", xdt, 0, NULL, &xz, 1);
     ob_init_raw(m, "yz", ydt, 0, NULL, &yz, 1);
@@ -168,7 +184,7 @@ static loom_model *build(loom_context *ctx, const qconv_case *q, const qconv_dat
     ob_init_f32(m, "xs", 0, NULL, &d->xs);
     ob_init_f32(m, "ys", 0, NULL, &d->ys);
     ob_init_f32(m, "ws", q->per_channel ? 1 : 0, cd, d->ws);
-    ob_init_raw(m, "b", LOOM_DTYPE_INT32, 1, cd, d->bias, sizeof(int32_t) * (size_t)q->c);
+    ob_init_raw(m, "b", LOOM_DTYPE_INT32, 1, cd, d->bias, sizeof(int32_t) * (size_t)d->m);
     ob_node *n;
     if (q->qlinear)
         n = ob_add_node(m, "QLinearConv",
@@ -179,7 +195,7 @@ static loom_model *build(loom_context *ctx, const qconv_case *q, const qconv_dat
     ob_attr_ints(m, n, "pads", 4, q->pads);
     ob_attr_ints(m, n, "strides", 2, st);
     ob_attr_ints(m, n, "dilations", 2, dl);
-    ob_attr_int(m, n, "group", q->c);
+    ob_attr_int(m, n, "group", d->group);
     return lm_load_ok(ctx, m, "qconv.onnx");
 }
 
@@ -213,32 +229,36 @@ static void *run_case(const qconv_case *q, const qconv_data *d, bool direct, siz
     return res;
 }
 
-/* quant.c's formula on a naive convolution: the independent reference. */
-static int32_t want_at(const qconv_case *q, const qconv_data *d, int64_t n, int64_t c, int64_t oy,
+/* quant.c's formula on a naive convolution: the independent reference.
+ * Output channel @oc of image @n at (oy, ox); *acc_out gets the sum. */
+static int32_t want_at(const qconv_case *q, const qconv_data *d, int64_t n, int64_t oc, int64_t oy,
                        int64_t ox, int32_t *acc_out)
 {
     int32_t acc = 0;
-    for (int64_t ky = 0; ky < q->k; ky++)
-        for (int64_t kx = 0; kx < q->k; kx++) {
-            int64_t iy = oy * q->stride + ky * q->dil - q->pads[0];
-            int64_t ix = ox * q->stride + kx * q->dil - q->pads[1];
-            if (iy < 0 || iy >= q->h || ix < 0 || ix >= q->w)
-                continue;
-            uint8_t xb = d->x[((n * q->c + c) * q->h + iy) * q->w + ix];
-            uint8_t wb = d->w[(c * q->k + ky) * q->k + kx];
-            int32_t xv = q->x_signed ? (int8_t)xb : xb, wv = q->w_signed ? (int8_t)wb : wb;
-            acc += (xv - d->x_zp) * (wv - d->w_zp[q->per_channel ? c : 0]);
-        }
+    int64_t grp = oc / (d->m / d->group);
+    for (int64_t ci = 0; ci < d->cg; ci++)
+        for (int64_t ky = 0; ky < q->k; ky++)
+            for (int64_t kx = 0; kx < q->k; kx++) {
+                int64_t iy = oy * q->stride + ky * q->dil - q->pads[0];
+                int64_t ix = ox * q->stride + kx * q->dil - q->pads[1];
+                if (iy < 0 || iy >= q->h || ix < 0 || ix >= q->w)
+                    continue;
+                int64_t c = grp * d->cg + ci;
+                uint8_t xb = d->x[((n * q->c + c) * q->h + iy) * q->w + ix];
+                uint8_t wb = d->w[((oc * d->cg + ci) * q->k + ky) * q->k + kx];
+                int32_t xv = q->x_signed ? (int8_t)xb : xb, wv = q->w_signed ? (int8_t)wb : wb;
+                acc += (xv - d->x_zp) * (wv - d->w_zp[q->per_channel ? oc : 0]);
+            }
     *acc_out = acc;
     if (q->bias)
-        acc += d->bias[c];
-    float mult = d->xs * d->ws[q->per_channel ? c : 0] / d->ys;
+        acc += d->bias[oc];
+    float mult = d->xs * d->ws[q->per_channel ? oc : 0] / d->ys;
     float v = nearbyintf((float)acc * mult) + (float)d->y_zp;
     float lo = q->y_signed ? -128.0f : 0.0f, hi = q->y_signed ? 127.0f : 255.0f;
     return (int32_t)(v < lo ? lo : v > hi ? hi : v);
 }
 
-static void depthwise_ops_bit_exact(void **state)
+static void qconv_ops_bit_exact(void **state)
 {
     (void)state;
     static qconv_data d;
@@ -252,15 +272,15 @@ static void depthwise_ops_bit_exact(void **state)
         uint8_t *gemm = run_case(q, &d, false, &n2);
         assert_int_equal(n1, n2);
         if (memcmp(direct, gemm, n1) != 0 && bad++ < 5)
-            print_error("case %zu: direct and im2col paths differ\n", ci);
+            print_error("case %zu: fast and plain im2col paths differ\n", ci);
         int64_t oh = out_dim(q->h, q->k, q->stride, q->dil, q->pads[0], q->pads[2]);
         int64_t ow = out_dim(q->w, q->k, q->stride, q->dil, q->pads[1], q->pads[3]);
-        assert_int_equal(n1, (size_t)(q->n * q->c * oh * ow) * (q->qlinear ? 1 : 4));
+        assert_int_equal(n1, (size_t)(q->n * d.m * oh * ow) * (q->qlinear ? 1 : 4));
         for (int64_t n = 0; n < q->n; n++)
-            for (int64_t c = 0; c < q->c; c++)
+            for (int64_t c = 0; c < d.m; c++)
                 for (int64_t i = 0; i < oh * ow; i++) {
                     int32_t acc, want = want_at(q, &d, n, c, i / ow, i % ow, &acc), got;
-                    int64_t at = (n * q->c + c) * oh * ow + i;
+                    int64_t at = (n * d.m + c) * oh * ow + i;
                     if (!q->qlinear) {
                         memcpy(&got, direct + 4 * at, 4);
                         want = acc;
@@ -279,7 +299,7 @@ static void depthwise_ops_bit_exact(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(dw_variants_match_reference),
-    cmocka_unit_test(depthwise_ops_bit_exact),
+    cmocka_unit_test(qconv_ops_bit_exact),
 };
 
 LM_TEST_MAIN(tests)
