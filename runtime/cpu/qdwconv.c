@@ -60,6 +60,9 @@ void lm_qdw_channel_ref(const lm_qdw_params *p, int32_t *acc)
         }
 }
 
+/* Output rows computed together by a pass over the taps. */
+#define DW_ROWS 4
+
 /* Columns of one phase row: the output row rounded up to whole vectors
  * (what the accumulation reads) plus the filter's reach. */
 static int64_t plane_cols(const lm_qdw_params *p)
@@ -67,12 +70,20 @@ static int64_t plane_cols(const lm_qdw_params *p)
     return (p->ow + DW_VEC - 1) / DW_VEC * DW_VEC + (p->kw - 1) * p->dil[1] / p->stride[1] + 1;
 }
 
+/* Rows of the plane: padded row r is input row r - pad[0] (zero outside),
+ * as many as the last block of DW_ROWS output rows reads. */
+static int64_t plane_rows(const lm_qdw_params *p)
+{
+    int64_t oh = (p->oh + DW_ROWS - 1) / DW_ROWS * DW_ROWS;
+    return (oh - 1) * p->stride[0] + (p->kh - 1) * p->dil[0] + 1;
+}
+
 size_t lm_qdw_workspace(const lm_qdw_params *p)
 {
     if (p->kh * p->kw > DW_MAX_TAPS || p->stride[1] > DW_MAX_S || p->ow <= 0 || p->oh <= 0)
         return 0;
-    int64_t cols = plane_cols(p), bytes;
-    if (__builtin_mul_overflow(p->stride[1] * p->h, cols * (int64_t)sizeof(int32_t), &bytes) ||
+    int64_t cols = plane_cols(p), rows = plane_rows(p), bytes;
+    if (__builtin_mul_overflow(p->stride[1] * rows, cols * (int64_t)sizeof(int32_t), &bytes) ||
         bytes > DW_MAX_WS)
         return 0;
     return (size_t)(bytes + 63) / 64 * 64;
@@ -90,221 +101,288 @@ static inline void phase_range(const lm_qdw_params *p, int64_t ph, int64_t cols,
     *hi = b < *lo ? *lo : b < cols ? b : cols;
 }
 
-/* Phase rows of one input row: dst[ph][j] = src[s * j + ph - pad] - zp for
- * j in [lo[ph], hi[ph]), 0 elsewhere. Stride 1, and the common stretch of
- * both phases at stride 2, are loops the compiler vectorizes. */
+/* Phase @ph of input row @src into dst[0, cols): src[s * j + ph - pad] - zp
+ * for j in [lo, hi), 0 elsewhere. Stride 1 and 2 get loops of their own
+ * (constant strides vectorize). */
 #define DEFINE_WIDEN(NAME, T)                                                                      \
     static inline __attribute__((always_inline)) void NAME(                                        \
-        const T *restrict src, const lm_qdw_params *p, const int64_t *lo, const int64_t *hi,       \
-        int64_t cols, int32_t *restrict dst)                                                       \
+        const T *restrict src, int64_t s, int64_t first, int64_t lo, int64_t hi, int64_t cols,     \
+        int32_t zp, int32_t *restrict dst)                                                         \
     {                                                                                              \
-        int64_t s = p->stride[1];                                                                  \
-        int32_t zp = p->x_zp;                                                                      \
-        int64_t j0 = 0, j1 = 0; /* [j0, j1): done for every phase already */                       \
-        if (s == 2) {                                                                              \
-            j0 = lo[0] > lo[1] ? lo[0] : lo[1];                                                    \
-            j1 = hi[0] < hi[1] ? hi[0] : hi[1];                                                    \
-            j1 = j1 > j0 ? j1 : j0;                                                                \
-            const T *restrict sp = src - p->pad[1];                                                \
-            int32_t *restrict d0 = dst, *restrict d1 = dst + cols;                                 \
-            for (int64_t j = j0; j < j1; j++) {                                                    \
-                d0[j] = (int32_t)sp[2 * j] - zp;                                                   \
-                d1[j] = (int32_t)sp[2 * j + 1] - zp;                                               \
-            }                                                                                      \
+        for (int64_t j = 0; j < lo; j++)                                                           \
+            dst[j] = 0;                                                                            \
+        const T *restrict sp = src + first;                                                        \
+        if (s == 1) {                                                                              \
+            for (int64_t j = lo; j < hi; j++)                                                      \
+                dst[j] = (int32_t)sp[j] - zp;                                                      \
+        } else if (s == 2) {                                                                       \
+            for (int64_t j = lo; j < hi; j++)                                                      \
+                dst[j] = (int32_t)sp[2 * j] - zp;                                                  \
+        } else {                                                                                   \
+            for (int64_t j = lo; j < hi; j++)                                                      \
+                dst[j] = (int32_t)sp[s * j] - zp;                                                  \
         }                                                                                          \
-        for (int64_t ph = 0; ph < s; ph++) {                                                       \
-            int32_t *restrict d = dst + ph * cols;                                                 \
-            const T *restrict sp = src + ph - p->pad[1];                                           \
-            for (int64_t j = 0; j < lo[ph]; j++)                                                   \
-                d[j] = 0;                                                                          \
-            if (s == 1) {                                                                          \
-                for (int64_t j = lo[ph]; j < hi[ph]; j++)                                          \
-                    d[j] = (int32_t)sp[j] - zp;                                                    \
-            } else {                                                                               \
-                for (int64_t j = lo[ph]; j < hi[ph]; j++) {                                        \
-                    if (j == j0 && j1 > j0)                                                        \
-                        j = j1;                                                                    \
-                    if (j < hi[ph])                                                                \
-                        d[j] = (int32_t)sp[s * j] - zp;                                            \
-                }                                                                                  \
-            }                                                                                      \
-            for (int64_t j = hi[ph]; j < cols; j++)                                                \
-                d[j] = 0;                                                                          \
-        }                                                                                          \
+        for (int64_t j = hi; j < cols; j++)                                                        \
+            dst[j] = 0;                                                                            \
     }
 
 DEFINE_WIDEN(widen_u8, uint8_t)
 DEFINE_WIDEN(widen_s8, int8_t)
 
-/* The widened plane: phase ph of input row iy at ws + (iy * s + ph) * cols. */
-static inline __attribute__((always_inline)) void widen_plane(const lm_qdw_params *p, int32_t *ws)
+/* Widens input row @src (all phases) into dst (s * cols); returns false
+ * where it does not take the stride, and the C loops run instead. */
+typedef bool (*dw_widen_fn)(const lm_qdw_params *p, const void *src, int64_t cols,
+                            const int64_t *lo, const int64_t *hi, int32_t *dst);
+
+/* The widened plane: phase ph of padded row r at ws + (r * s + ph) * cols. */
+static inline __attribute__((always_inline)) void widen_plane(const lm_qdw_params *p, int32_t *ws,
+                                                              dw_widen_fn row_fn)
 {
-    int64_t s = p->stride[1], cols = plane_cols(p);
+    int64_t s = p->stride[1], cols = plane_cols(p), rows = plane_rows(p);
     int64_t lo[DW_MAX_S], hi[DW_MAX_S];
     for (int64_t ph = 0; ph < s; ph++)
         phase_range(p, ph, cols, &lo[ph], &hi[ph]);
-    for (int64_t iy = 0; iy < p->h; iy++) {
-        int32_t *dst = ws + iy * s * cols;
-        if (p->x_signed)
-            widen_s8((const int8_t *)p->x + iy * p->w, p, lo, hi, cols, dst);
-        else
-            widen_u8((const uint8_t *)p->x + iy * p->w, p, lo, hi, cols, dst);
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t iy = r - p->pad[0];
+        int32_t *dst = ws + r * s * cols;
+        if (iy < 0 || iy >= p->h) {
+            memset(dst, 0, (size_t)(s * cols) * sizeof(int32_t));
+            continue;
+        }
+        const uint8_t *src = (const uint8_t *)p->x + iy * p->w;
+        if (row_fn && row_fn(p, src, cols, lo, hi, dst))
+            continue;
+        for (int64_t ph = 0; ph < s; ph++) {
+            int64_t first = ph - p->pad[1];
+            if (p->x_signed)
+                widen_s8((const int8_t *)p->x + iy * p->w, s, first, lo[ph], hi[ph], cols, p->x_zp,
+                         dst + ph * cols);
+            else
+                widen_u8((const uint8_t *)p->x + iy * p->w, s, first, lo[ph], hi[ph], cols, p->x_zp,
+                         dst + ph * cols);
+        }
     }
 }
 
-/* The channel's filter: weights minus the zero point, and where tap kx's
- * run starts within a phase-split input row. */
-typedef struct dw_filter {
-    int32_t kv[DW_MAX_TAPS];
-    int64_t col[DW_MAX_TAPS]; /* per kx */
-} dw_filter;
-
-/* The taps of output row @oy with a nonzero weight: where each one's run
- * starts in the plane, and its weight. */
+/* The filter's taps with a nonzero weight: where each one's run starts
+ * relative to its output row's base in the plane, and its weight minus the
+ * zero point. Every tap is inside the plane for every output row. */
 typedef struct dw_taps {
-    const int32_t *src[DW_MAX_TAPS];
+    int64_t off[DW_MAX_TAPS];
     int32_t wt[DW_MAX_TAPS];
     int n;
+    int64_t row_step; /* plane elements between consecutive output rows */
 } dw_taps;
 
-static inline __attribute__((always_inline)) void
-row_taps(const lm_qdw_params *p, const int32_t *ws, const dw_filter *f, int64_t oy, dw_taps *t)
+static void filter_taps(const lm_qdw_params *p, dw_taps *t)
 {
-    int64_t row = p->stride[1] * plane_cols(p);
+    int64_t s = p->stride[1], cols = plane_cols(p);
     t->n = 0;
-    for (int64_t ky = 0; ky < p->kh; ky++) {
-        int64_t iy = oy * p->stride[0] + ky * p->dil[0] - p->pad[0];
-        if (iy < 0 || iy >= p->h)
-            continue;
+    t->row_step = p->stride[0] * s * cols;
+    for (int64_t ky = 0; ky < p->kh; ky++)
         for (int64_t kx = 0; kx < p->kw; kx++) {
-            int32_t w = f->kv[ky * p->kw + kx];
+            int32_t w = k_at(p, ky * p->kw + kx) - p->k_zp;
             if (w == 0)
                 continue;
-            t->src[t->n] = ws + iy * row + f->col[kx];
+            int64_t e = kx * p->dil[1];
+            t->off[t->n] = ky * p->dil[0] * s * cols + (e % s) * cols + e / s;
             t->wt[t->n++] = w;
         }
-    }
 }
 
-/* acc[i] = sum over taps of wt * src[i] for the up to DW_GROUP vectors of
- * outputs at @i0 (the plane has columns for whole vectors; only outputs
- * below @ow are stored). */
-static inline __attribute__((always_inline)) void row_group_c(const dw_taps *t, int64_t i0,
-                                                              int64_t ow, int32_t *acc)
+/* acc rows [oy0, oy0 + DW_ROWS) x the up to DW_GROUP vectors of outputs at
+ * @i0: the sum over taps of wt * plane[row base + off + i]. Only outputs
+ * inside oh x ow are stored. */
+typedef void (*dw_block_fn)(const lm_qdw_params *p, const dw_taps *t, const int32_t *ws,
+                            int64_t oy0, int64_t i0, int32_t *acc);
+
+static inline __attribute__((always_inline)) void block_c(const lm_qdw_params *p, const dw_taps *t,
+                                                          const int32_t *ws, int64_t oy0,
+                                                          int64_t i0, int32_t *acc)
 {
-    int64_t nv = (ow - i0 + DW_VEC - 1) / DW_VEC;
+    int64_t nv = (p->ow - i0 + DW_VEC - 1) / DW_VEC;
     nv = nv < DW_GROUP ? nv : DW_GROUP;
-    for (int64_t v = 0; v < nv; v++) {
-        int32_t a[DW_VEC] = {0};
-        for (int k = 0; k < t->n; k++) {
-            const int32_t *restrict sp = t->src[k] + i0 + DW_VEC * v;
-            int32_t w = t->wt[k];
-            for (int l = 0; l < DW_VEC; l++)
-                a[l] += w * sp[l];
+    for (int64_t r = 0; r < DW_ROWS && oy0 + r < p->oh; r++)
+        for (int64_t v = 0; v < nv; v++) {
+            const int32_t *base = ws + (oy0 + r) * t->row_step + i0 + DW_VEC * v;
+            int32_t a[DW_VEC] = {0};
+            for (int k = 0; k < t->n; k++) {
+                const int32_t *restrict sp = base + t->off[k];
+                int32_t w = t->wt[k];
+                for (int l = 0; l < DW_VEC; l++)
+                    a[l] += w * sp[l];
+            }
+            int64_t m = p->ow - i0 - DW_VEC * v;
+            memcpy(acc + (oy0 + r) * p->ow + i0 + DW_VEC * v, a,
+                   (size_t)(m < DW_VEC ? m : DW_VEC) * sizeof(int32_t));
         }
-        int64_t m = ow - i0 - DW_VEC * v;
-        memcpy(acc + i0 + DW_VEC * v, a, (size_t)(m < DW_VEC ? m : DW_VEC) * sizeof(int32_t));
-    }
 }
 
-typedef void (*dw_group_fn)(const dw_taps *t, int64_t i0, int64_t ow, int32_t *acc);
-
-static inline __attribute__((always_inline)) void dw_channel(const lm_qdw_params *p, void *ws,
-                                                             int32_t *acc, dw_group_fn group)
+static inline __attribute__((always_inline)) void
+dw_channel(const lm_qdw_params *p, void *ws, int32_t *acc, dw_block_fn block, dw_widen_fn widen)
 {
     if (lm_qdw_workspace(p) == 0 || !ws) {
         lm_qdw_channel_ref(p, acc);
         return;
     }
-    dw_filter f;
-    int64_t s = p->stride[1], cols = plane_cols(p);
-    for (int64_t i = 0; i < p->kh * p->kw; i++)
-        f.kv[i] = k_at(p, i) - p->k_zp;
-    for (int64_t kx = 0; kx < p->kw; kx++)
-        f.col[kx] = (kx * p->dil[1]) % s * cols + (kx * p->dil[1]) / s;
-    widen_plane(p, ws);
     dw_taps t;
-    for (int64_t oy = 0; oy < p->oh; oy++) {
-        row_taps(p, ws, &f, oy, &t);
+    filter_taps(p, &t);
+    widen_plane(p, ws, widen);
+    for (int64_t oy0 = 0; oy0 < p->oh; oy0 += DW_ROWS)
         for (int64_t i0 = 0; i0 < p->ow; i0 += DW_VEC * DW_GROUP)
-            group(&t, i0, p->ow, acc + oy * p->ow);
-    }
+            block(p, &t, ws, oy0, i0, acc);
 }
 
-static void group_portable(const dw_taps *t, int64_t i0, int64_t ow, int32_t *acc)
+static void block_portable(const lm_qdw_params *p, const dw_taps *t, const int32_t *ws, int64_t oy0,
+                           int64_t i0, int32_t *acc)
 {
-    row_group_c(t, i0, ow, acc);
+    block_c(p, t, ws, oy0, i0, acc);
 }
 
 static void dw_portable(const lm_qdw_params *p, void *ws, int32_t *acc)
 {
-    dw_channel(p, ws, acc, group_portable);
+    dw_channel(p, ws, acc, block_portable, NULL);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
 #define TARGET_AVX2     __attribute__((target("avx2")))
-#define TARGET_AVX512BW __attribute__((target("avx512f,avx512bw,prefer-vector-width=512")))
+#define TARGET_AVX512BW __attribute__((target("avx512f,avx512bw,avx512vl,prefer-vector-width=512")))
 
-TARGET_AVX2 static void group_avx2(const dw_taps *t, int64_t i0, int64_t ow, int32_t *acc)
+TARGET_AVX2 static void block_avx2(const lm_qdw_params *p, const dw_taps *t, const int32_t *ws,
+                                   int64_t oy0, int64_t i0, int32_t *acc)
 {
-    row_group_c(t, i0, ow, acc);
+    block_c(p, t, ws, oy0, i0, acc);
 }
 
 TARGET_AVX2 static void dw_avx2(const lm_qdw_params *p, void *ws, int32_t *acc)
 {
-    dw_channel(p, ws, acc, group_avx2);
+    dw_channel(p, ws, acc, block_avx2, NULL);
 }
 
-/* vpmaddwd with the weight in the low half of each 32-bit lane (high half 0)
- * multiplies the low halves exactly, the widened inputs fitting 16 bits: one
- * instruction per 16 products where a 32-bit multiply takes two. */
+/*
+ * DW_ROWS rows x nv vectors of accumulators (at most 16 zmm) per pass over
+ * the taps, so each broadcast weight serves them all. vpmaddwd with the
+ * weight in the low half of each 32-bit lane (high half 0) multiplies the
+ * low halves exactly, the widened inputs fitting 16 bits: one instruction
+ * per 16 products where a 32-bit multiply takes two.
+ */
 static inline TARGET_AVX512BW __attribute__((always_inline)) void
-group_vectors(const dw_taps *t, const int nv, int64_t i0, int64_t ow, int32_t *acc)
+block_vectors(const lm_qdw_params *p, const dw_taps *t, const int32_t *ws, int64_t oy0, int64_t i0,
+              int32_t *acc, const int nv)
 {
-    __m512i a[DW_GROUP];
+    __m512i a[DW_ROWS][DW_GROUP];
 #pragma GCC unroll 4
-    for (int v = 0; v < nv; v++)
-        a[v] = _mm512_setzero_si512();
-    for (int k = 0; k < t->n; k++) {
-        const int32_t *sp = t->src[k] + i0;
-        __m512i w = _mm512_set1_epi32(t->wt[k] & 0xFFFF);
+    for (int r = 0; r < DW_ROWS; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++)
-            a[v] = _mm512_add_epi32(a[v], _mm512_madd_epi16(_mm512_loadu_si512(sp + 16 * v), w));
+            a[r][v] = _mm512_setzero_si512();
+    const int32_t *base = ws + oy0 * t->row_step + i0;
+    for (int k = 0; k < t->n; k++) {
+        const int32_t *sp = base + t->off[k];
+        __m512i w = _mm512_set1_epi32(t->wt[k] & 0xFFFF);
+#pragma GCC unroll 4
+        for (int r = 0; r < DW_ROWS; r++)
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                a[r][v] = _mm512_add_epi32(
+                    a[r][v],
+                    _mm512_madd_epi16(_mm512_loadu_si512(sp + r * t->row_step + 16 * v), w));
     }
 #pragma GCC unroll 4
-    for (int v = 0; v < nv; v++) {
-        int64_t m = ow - i0 - 16 * v;
-        __mmask16 k = m >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << m) - 1);
-        _mm512_mask_storeu_epi32(acc + i0 + 16 * v, k, a[v]);
+    for (int r = 0; r < DW_ROWS; r++) {
+        if (oy0 + r >= p->oh)
+            break;
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) {
+            int64_t m = p->ow - i0 - 16 * v;
+            __mmask16 k = m >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << m) - 1);
+            _mm512_mask_storeu_epi32(acc + (oy0 + r) * p->ow + i0 + 16 * v, k, a[r][v]);
+        }
     }
 }
 
 /* Short rows (7 or 14 outputs deep in a network) take only the vectors
  * they need; a constant count keeps the accumulators in registers. */
-TARGET_AVX512BW static void group_avx512bw(const dw_taps *t, int64_t i0, int64_t ow, int32_t *acc)
+TARGET_AVX512BW static void block_avx512bw(const lm_qdw_params *p, const dw_taps *t,
+                                           const int32_t *ws, int64_t oy0, int64_t i0, int32_t *acc)
 {
-    switch ((ow - i0 + 15) / 16) {
+    switch ((p->ow - i0 + 15) / 16) {
     case 1:
-        group_vectors(t, 1, i0, ow, acc);
+        block_vectors(p, t, ws, oy0, i0, acc, 1);
         break;
     case 2:
-        group_vectors(t, 2, i0, ow, acc);
+        block_vectors(p, t, ws, oy0, i0, acc, 2);
         break;
     case 3:
-        group_vectors(t, 3, i0, ow, acc);
+        block_vectors(p, t, ws, oy0, i0, acc, 3);
         break;
     default:
-        group_vectors(t, 4, i0, ow, acc);
+        block_vectors(p, t, ws, oy0, i0, acc, 4);
         break;
     }
 }
 
+/* Lanes l with lo <= j + l < hi. */
+static inline __mmask16 range16(int64_t j, int64_t lo, int64_t hi)
+{
+    int64_t a = lo - j < 0 ? 0 : lo - j, b = hi - j > 16 ? 16 : hi - j;
+    return b <= a ? 0 : (__mmask16)(((1u << (b - a)) - 1) << a);
+}
+
+/* 16 int32 from 16 bytes (u8 zero-, s8 sign-extended). */
+static inline TARGET_AVX512BW __m512i widen16(__m128i b, bool sgn)
+{
+    return sgn ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
+}
+
+/*
+ * Strides 1 and 2 with masked loads and stores, 16 columns at a time: no
+ * scalar ends. At stride 2 one 32-byte load feeds both phases: as 16 words
+ * of byte pairs, the even byte is phase 0 and the odd byte phase 1. Bytes
+ * outside the row are never read (masked); lanes outside [lo, hi) are 0.
+ */
+TARGET_AVX512BW static bool widen_row_avx512bw(const lm_qdw_params *p, const void *src,
+                                               int64_t cols, const int64_t *lo, const int64_t *hi,
+                                               int32_t *dst)
+{
+    int64_t s = p->stride[1], w = p->w, pad = p->pad[1];
+    if (s > 2)
+        return false;
+    const uint8_t *x = src;
+    const __m512i zp = _mm512_set1_epi32(p->x_zp);
+    for (int64_t j = 0; j < cols; j += 16) {
+        __mmask16 keep = range16(j, 0, cols);
+        int64_t start = s * j - pad; /* input column of lane 0, phase 0 */
+        int64_t nb = 16 * s, a = start < 0 ? -start : 0, b = w - start < nb ? w - start : nb;
+        __mmask32 bytes = b <= a ? 0 : (__mmask32)((((uint64_t)1 << (b - a)) - 1) << a);
+        /* the masked loads never touch bytes outside [0, w); the address is
+         * formed as an integer, lane 0 may lie before the row */
+        const void *at = (const void *)((uintptr_t)x + (uintptr_t)start);
+        if (s == 1) {
+            __m128i v = _mm_maskz_loadu_epi8((__mmask16)bytes, at);
+            __m512i r =
+                _mm512_maskz_sub_epi32(range16(j, lo[0], hi[0]), widen16(v, p->x_signed), zp);
+            _mm512_mask_storeu_epi32(dst + j, keep, r);
+            continue;
+        }
+        __m256i v = _mm256_maskz_loadu_epi8(bytes, at);
+        __m512i wv = p->x_signed ? _mm512_cvtepi8_epi16(v) : _mm512_cvtepu8_epi16(v);
+        __m512i even = p->x_signed ? _mm512_srai_epi32(_mm512_slli_epi32(wv, 16), 16)
+                                   : _mm512_and_si512(wv, _mm512_set1_epi32(0xFFFF));
+        __m512i odd = p->x_signed ? _mm512_srai_epi32(wv, 16) : _mm512_srli_epi32(wv, 16);
+        _mm512_mask_storeu_epi32(dst + j, keep,
+                                 _mm512_maskz_sub_epi32(range16(j, lo[0], hi[0]), even, zp));
+        _mm512_mask_storeu_epi32(dst + cols + j, keep,
+                                 _mm512_maskz_sub_epi32(range16(j, lo[1], hi[1]), odd, zp));
+    }
+    return true;
+}
+
 TARGET_AVX512BW static void dw_avx512bw(const lm_qdw_params *p, void *ws, int32_t *acc)
 {
-    dw_channel(p, ws, acc, group_avx512bw);
+    dw_channel(p, ws, acc, block_avx512bw, widen_row_avx512bw);
 }
 
 static const lm_qdw_config cfg_avx512bw = {"qs8_dwconv__avx512bw", dw_avx512bw};
