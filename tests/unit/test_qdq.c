@@ -1,9 +1,11 @@
 /*
  * test_qdq.c - the QDQ rewrites of Add and MaxPool (fuse_qdq.c) give the same
- * bytes as the float graph they replace. The reference is the same model with
- * the float intermediate also exported as a graph output, which keeps the
- * rewrite from applying.
+ * bytes as the float graph they replace, and QuantizeLinear/DequantizeLinear
+ * (vector rows where the CPU has AVX-512) follow quant.c's formulas. The reference is the same
+ * model with the float intermediate also exported as a graph output, which keeps the rewrite from
+ * applying.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,9 +169,62 @@ static void qdq_maxpool_matches_float_graph(void **state)
     pool_case(0.0125f, LOOM_DTYPE_UINT8, 0); /* another output scale: stays float */
 }
 
+/* QuantizeLinear then DequantizeLinear on edge values (ties, saturation,
+ * infinities, NaN, a tail shorter than a vector), against the formulas in
+ * quant.c's header computed here one element at a time. */
+static void quantize_edges_match_formula(void **state)
+{
+    (void)state;
+    enum { N = 37 };
+    const float s = 0.5f;
+    float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = (float)(i - 18) * 0.25f * (float)(i % 5 + 1); /* many exact ties */
+    x[0] = NAN;
+    x[1] = INFINITY;
+    x[2] = -INFINITY;
+    x[3] = 1e9f;
+    x[4] = -1e9f;
+    for (int sg = 0; sg < 2; sg++) {
+        int dt = sg ? LOOM_DTYPE_INT8 : LOOM_DTYPE_UINT8, z = sg ? -3 : 128;
+        int64_t d[1] = {N};
+        ob_model *m = ob_new(13);
+        ob_input(m, "x", LOOM_DTYPE_FLOAT, 1, d);
+        ob_output(m, "q", dt);
+        ob_output(m, "y", LOOM_DTYPE_FLOAT);
+        qparams(m, "s", s, "z", dt, z);
+        ob_add_node(m, "QuantizeLinear", "x,s,z", "q");
+        ob_add_node(m, "DequantizeLinear", "q,s,z", "y");
+        loom_context *ctx;
+        assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+        loom_model *model = lm_load_ok(ctx, m, "q.onnx");
+        loom_tensor *in, *out[2];
+        assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 1, d, x, sizeof(x), &in), LOOM_OK);
+        assert_int_equal(loom_model_run(model, &in, 1, out, 2), LOOM_OK);
+        const uint8_t *q = loom_tensor_data(out[0]);
+        const float *y = loom_tensor_data(out[1]);
+        float lo = sg ? -128.0f : 0.0f, hi = sg ? 127.0f : 255.0f;
+        for (int i = 0; i < N; i++) {
+            float v = x[i] / s;
+            v = v > lo - (float)z ? v : lo - (float)z; /* NaN takes the low end */
+            v = v < hi - (float)z ? v : hi - (float)z;
+            int want = (int)nearbyintf(v) + z, got = sg ? (int8_t)q[i] : q[i];
+            assert_int_equal(got, want);
+            float back = (float)(want - z) * s;
+            assert_memory_equal(&y[i], &back, sizeof(float));
+        }
+        loom_tensor_destroy(in);
+        loom_tensor_destroy(out[0]);
+        loom_tensor_destroy(out[1]);
+        loom_model_destroy(model);
+        loom_context_destroy(ctx);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qdq_add_matches_float_graph),
     cmocka_unit_test(qdq_maxpool_matches_float_graph),
+    cmocka_unit_test(quantize_edges_match_formula),
 };
 
 LM_TEST_MAIN(tests)

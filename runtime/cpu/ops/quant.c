@@ -164,48 +164,163 @@ typedef struct qdq_job {
 /* Row kernels take restrict parameters: GCC honours restrict on parameters
  * (also once inlined), not on block-scope pointers, and the vectorizer needs it
  * to avoid an aliasing check. */
-#define DEFINE_QUANTIZE(NAME, TX, TY)                                                              \
-    static void NAME##_row(const TX *restrict x, TY *restrict y, int64_t n, float s, float lo,     \
-                           float hi, int32_t z)                                                    \
+#define DEFINE_QUANTIZE_ROW(NAME, TX, TY)                                                          \
+    static void NAME(const TX *restrict x, TY *restrict y, int64_t n, float s, float lo, float hi, \
+                     int32_t z)                                                                    \
     {                                                                                              \
         BLOCKED_FOR(i, n, y[i] = (TY)(clamp_round((float)x[i] / s, lo, hi) + z));                  \
-    }                                                                                              \
+    }
+
+DEFINE_QUANTIZE_ROW(qrow_f32_u8_c, float, uint8_t)
+DEFINE_QUANTIZE_ROW(qrow_f32_s8_c, float, int8_t)
+DEFINE_QUANTIZE_ROW(qrow_i32_u8, int32_t, uint8_t)
+DEFINE_QUANTIZE_ROW(qrow_i32_s8, int32_t, int8_t)
+
+/* WT: the type x - zp is computed in; int32 data needs int64 (a nonzero zero
+ * point is out of spec for it but must not overflow). */
+#define DEFINE_DEQUANTIZE_ROW(NAME, TX, WT)                                                        \
+    static void NAME(const TX *restrict x, float *restrict y, int64_t n, float s, WT z)            \
+    {                                                                                              \
+        BLOCKED_FOR(i, n, y[i] = (float)((WT)x[i] - z) * s);                                       \
+    }
+
+DEFINE_DEQUANTIZE_ROW(dqrow_u8_c, uint8_t, int32_t)
+DEFINE_DEQUANTIZE_ROW(dqrow_s8_c, int8_t, int32_t)
+DEFINE_DEQUANTIZE_ROW(dqrow_i32, int32_t, int64_t)
+
+static bool use_avx512(void)
+{
+    return lm_cpu_features_get()->avx512bw_vl;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_AVX512_ROWS 1
+#define TARGET_AVX512    __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+static inline __mmask16 tail16(int64_t left)
+{
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+}
+
+/*
+ * The QDQ edges on 16 float lanes, step for step like the C rows: IEEE
+ * float32 division, multiplication and conversion round alike at any width;
+ * max and min return their second operand for NaN, as clamp_round's
+ * compares do; the rounded value is integral, so converting it truncates
+ * nothing; the in-range int32 narrows to 8 bits by truncation like the C cast.
+ */
+TARGET_AVX512 static void qrow_f32_avx512(const float *x, void *y, int64_t n, float s, float lo,
+                                          float hi, int32_t z)
+{
+    const __m512 vs = _mm512_set1_ps(s), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512 magic = _mm512_set1_ps(ROUND_MAGIC);
+    const __m512i vz = _mm512_set1_epi32(z);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail16(n - i);
+        __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(k, x + i), vs);
+        v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+        v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+        __m128i q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vz));
+        _mm_mask_storeu_epi8((int8_t *)y + i, k, q);
+    }
+}
+
+TARGET_AVX512 static void dqrow_8_avx512(const void *x, bool sgn, float *y, int64_t n, float s,
+                                         int32_t z)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    const __m512i vz = _mm512_set1_epi32(z);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail16(n - i);
+        __m128i b = _mm_maskz_loadu_epi8(k, (const int8_t *)x + i);
+        __m512i v = sgn ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
+        __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(v, vz));
+        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(f, vs));
+    }
+}
+#else
+#define HAVE_AVX512_ROWS 0
+#endif
+
+static void qrow_f32_u8(const float *x, uint8_t *y, int64_t n, float s, float lo, float hi,
+                        int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        qrow_f32_avx512(x, y, n, s, lo, hi, z);
+        return;
+    }
+#endif
+    qrow_f32_u8_c(x, y, n, s, lo, hi, z);
+}
+
+static void qrow_f32_s8(const float *x, int8_t *y, int64_t n, float s, float lo, float hi,
+                        int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        qrow_f32_avx512(x, y, n, s, lo, hi, z);
+        return;
+    }
+#endif
+    qrow_f32_s8_c(x, y, n, s, lo, hi, z);
+}
+
+static void dqrow_u8(const uint8_t *x, float *y, int64_t n, float s, int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        dqrow_8_avx512(x, false, y, n, s, z);
+        return;
+    }
+#endif
+    dqrow_u8_c(x, y, n, s, z);
+}
+
+static void dqrow_s8(const int8_t *x, float *y, int64_t n, float s, int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        dqrow_8_avx512(x, true, y, n, s, z);
+        return;
+    }
+#endif
+    dqrow_s8_c(x, y, n, s, z);
+}
+
+/* The parallel range loops over rows of [outer, n, inner]. */
+#define DEFINE_QUANTIZE(NAME, TX, TY, ROW)                                                         \
     static void NAME(void *arg, int64_t begin, int64_t end)                                        \
     {                                                                                              \
         const qdq_job *j = arg;                                                                    \
         for (int64_t r = begin; r < end; r++) {                                                    \
             int64_t a = r % j->n;                                                                  \
             int32_t z = j->zp[a];                                                                  \
-            NAME##_row((const TX *)j->x + r * j->inner, (TY *)j->y + r * j->inner, j->inner,       \
-                       j->scale[a], j->lo - (float)z, j->hi - (float)z, z);                        \
+            ROW((const TX *)j->x + r * j->inner, (TY *)j->y + r * j->inner, j->inner, j->scale[a], \
+                j->lo - (float)z, j->hi - (float)z, z);                                            \
         }                                                                                          \
     }
 
-DEFINE_QUANTIZE(quantize_f32_u8, float, uint8_t)
-DEFINE_QUANTIZE(quantize_f32_s8, float, int8_t)
-DEFINE_QUANTIZE(quantize_i32_u8, int32_t, uint8_t)
-DEFINE_QUANTIZE(quantize_i32_s8, int32_t, int8_t)
+DEFINE_QUANTIZE(quantize_f32_u8, float, uint8_t, qrow_f32_u8)
+DEFINE_QUANTIZE(quantize_f32_s8, float, int8_t, qrow_f32_s8)
+DEFINE_QUANTIZE(quantize_i32_u8, int32_t, uint8_t, qrow_i32_u8)
+DEFINE_QUANTIZE(quantize_i32_s8, int32_t, int8_t, qrow_i32_s8)
 
-/* WT: the type x - zp is computed in; int32 data needs int64 (a nonzero zero
- * point is out of spec for it but must not overflow). */
-#define DEFINE_DEQUANTIZE(NAME, TX, WT)                                                            \
-    static void NAME##_row(const TX *restrict x, float *restrict y, int64_t n, float s, WT z)      \
-    {                                                                                              \
-        BLOCKED_FOR(i, n, y[i] = (float)((WT)x[i] - z) * s);                                       \
-    }                                                                                              \
+#define DEFINE_DEQUANTIZE(NAME, TX, WT, ROW)                                                       \
     static void NAME(void *arg, int64_t begin, int64_t end)                                        \
     {                                                                                              \
         const qdq_job *j = arg;                                                                    \
         for (int64_t r = begin; r < end; r++) {                                                    \
             int64_t a = r % j->n;                                                                  \
-            NAME##_row((const TX *)j->x + r * j->inner, (float *)j->y + r * j->inner, j->inner,    \
-                       j->scale[a], (WT)j->zp[a]);                                                 \
+            ROW((const TX *)j->x + r * j->inner, (float *)j->y + r * j->inner, j->inner,           \
+                j->scale[a], (WT)j->zp[a]);                                                        \
         }                                                                                          \
     }
 
-DEFINE_DEQUANTIZE(dequantize_u8, uint8_t, int32_t)
-DEFINE_DEQUANTIZE(dequantize_s8, int8_t, int32_t)
-DEFINE_DEQUANTIZE(dequantize_i32, int32_t, int64_t)
+DEFINE_DEQUANTIZE(dequantize_u8, uint8_t, int32_t, dqrow_u8)
+DEFINE_DEQUANTIZE(dequantize_s8, int8_t, int32_t, dqrow_s8)
+DEFINE_DEQUANTIZE(dequantize_i32, int32_t, int64_t, dqrow_i32)
 
 /* Requantizes a row of int32 accumulators (plus a bias) with one multiplier. */
 #define DEFINE_REQUANT_ROW(NAME, TY)                                                               \
@@ -221,9 +336,7 @@ DEFINE_DEQUANTIZE(dequantize_i32, int32_t, int64_t)
 DEFINE_REQUANT_ROW(requant_row_u8_base, uint8_t)
 DEFINE_REQUANT_ROW(requant_row_s8_base, int8_t)
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-
+#if HAVE_AVX512_ROWS
 /*
  * The same on 16 float lanes for CPUs with AVX-512 (every int8 output passes
  * through here), step for step: IEEE float32 rounds alike at any width; max
@@ -231,9 +344,9 @@ DEFINE_REQUANT_ROW(requant_row_s8_base, int8_t)
  * the rounded value is integral, so converting it truncates nothing; the
  * in-range int32 narrows to 8 bits by truncation like the C cast.
  */
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static void
-requant_row_avx512(const int32_t *acc, void *y, bool y_signed, int64_t n, uint32_t bias, float mult,
-                   float lo, float hi, int32_t z)
+TARGET_AVX512 static void requant_row_avx512(const int32_t *acc, void *y, bool y_signed, int64_t n,
+                                             uint32_t bias, float mult, float lo, float hi,
+                                             int32_t z)
 {
     const __m512i vb = _mm512_set1_epi32((int32_t)bias), vz = _mm512_set1_epi32(z);
     const __m512 vm = _mm512_set1_ps(mult), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
@@ -251,15 +364,10 @@ requant_row_avx512(const int32_t *acc, void *y, bool y_signed, int64_t n, uint32
 }
 #endif
 
-static bool use_avx512(void)
-{
-    return lm_cpu_features_get()->avx512bw_vl;
-}
-
 static void requant_row_u8(const int32_t *acc, uint8_t *y, int64_t n, uint32_t bias, float mult,
                            float lo, float hi, int32_t z)
 {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if HAVE_AVX512_ROWS
     if (use_avx512()) {
         requant_row_avx512(acc, y, false, n, bias, mult, lo, hi, z);
         return;
@@ -271,7 +379,7 @@ static void requant_row_u8(const int32_t *acc, uint8_t *y, int64_t n, uint32_t b
 static void requant_row_s8(const int32_t *acc, int8_t *y, int64_t n, uint32_t bias, float mult,
                            float lo, float hi, int32_t z)
 {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if HAVE_AVX512_ROWS
     if (use_avx512()) {
         requant_row_avx512(acc, y, true, n, bias, mult, lo, hi, z);
         return;
