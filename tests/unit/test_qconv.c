@@ -125,8 +125,12 @@ static const qconv_case Q_CASES[] = {
     {2, 4, 9, 30, 3, 1, 2, 6, 2, {2, 0, 2, 3}, true, true, true, false, true, true},
     /* too much dropped width: im2col, each tile filling its own columns */
     {1, 5, 6, 5, 3, 1, 1, 7, 1, {1, 1, 1, 1}, false, false, false, true, true, true},
-    /* stride 2, and ConvInteger */
+    /* strides 2 and 3 over stride-phase planes (with dilation, groups, 1x1) */
     {1, 3, 17, 19, 3, 2, 1, 8, 1, {1, 1, 0, 1}, false, true, true, true, true, true},
+    {1, 4, 15, 29, 3, 2, 2, 6, 2, {2, 1, 1, 2}, true, true, false, true, true, true},
+    {1, 8, 10, 12, 1, 2, 1, 16, 1, {0, 0, 0, 0}, false, true, false, true, true, true},
+    {2, 3, 20, 31, 5, 3, 1, 4, 1, {2, 2, 2, 2}, false, true, true, false, false, true},
+    /* ConvInteger: im2col */
     {1, 4, 8, 20, 3, 1, 1, 5, 1, {1, 1, 1, 1}, false, true, false, true, false, false},
 };
 

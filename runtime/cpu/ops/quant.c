@@ -1440,62 +1440,76 @@ static loom_status conv_depthwise(lm_kctx *k, const conv_geom *g, const conv_arg
 }
 
 /*
- * The padded-width form of a stride-1 2-D convolution (QLinearConv): each
- * input plane is copied once into a zero-point-padded plane of wp = ow +
- * (kw - 1) * dil columns, and row (c, ky, kx) of the im2col matrix is then
- * simply that plane from offset ky * dil * wp + kx * dil on, read for
- * oh * wp columns: B is passed as row pointers and no im2col is written.
- * Columns with ox >= ow read across the row end; they are computed and
- * dropped, which pays while wp is close to ow (conv_padded_applies).
+ * The padded-width form of a 2-D convolution (QLinearConv): each input plane
+ * is copied once, zero-point padded and split into stride phases,
+ *   P[c][py][px][qy][qx] = Xpad[qy * sy + py][qx * sx + px],
+ * qy < hq = oh + (kh - 1) * dy / sy, qx < wq = ow + (kw - 1) * dx / sx. Row
+ * (c, ky, kx) of the im2col matrix is then the phase plane of (ky * dy, kx *
+ * dx) from offset (ky * dy / sy) * wq + kx * dx / sx on, read for oh * wq
+ * columns: column oy * wq + ox is Xpad[oy * sy + ky * dy][ox * sx + kx * dx].
+ * B goes to the GEMM as row pointers and no im2col is written. Columns with
+ * ox >= ow read past the row; they are computed and dropped, which pays
+ * while wq is close to ow (conv_padded_applies).
  */
 typedef struct pad_job {
     const conv_geom *g;
     const uint8_t *x;
     uint8_t *xp;
-    int64_t hp, wp;
+    int64_t hq, wq;
     uint8_t pad;
 } pad_job;
 
+/* One phase row of one plane per job: rows (c, py, px, qy). */
 static void pad_planes(void *arg, int64_t begin, int64_t end)
 {
     const pad_job *j = arg;
     const conv_geom *g = j->g;
-    int64_t h = g->in[0], w = g->in[1], pt = g->pad[0], pl = g->pad[1];
-    for (int64_t c = begin; c < end; c++) {
-        const uint8_t *src = j->x + c * g->in_size;
-        uint8_t *dst = j->xp + c * j->hp * j->wp;
-        memset(dst, j->pad, (size_t)(pt * j->wp));
-        for (int64_t y = 0; y < h; y++) {
-            uint8_t *row = dst + (pt + y) * j->wp;
-            memset(row, j->pad, (size_t)pl);
-            memcpy(row + pl, src + y * w, (size_t)w);
-            memset(row + pl + w, j->pad, (size_t)(j->wp - pl - w));
+    int64_t sy = g->stride[0], sx = g->stride[1], per_c = sy * sx * j->hq;
+    for (int64_t r = begin; r < end; r++) {
+        int64_t c = r / per_c, rem = r % per_c;
+        int64_t py = rem / (sx * j->hq), px = rem / j->hq % sx, qy = rem % j->hq;
+        uint8_t *dst = j->xp + r * j->wq;
+        int64_t iy = qy * sy + py - g->pad[0];
+        if (iy < 0 || iy >= g->in[0]) {
+            memset(dst, j->pad, (size_t)j->wq);
+            continue;
         }
-        memset(dst + (pt + h) * j->wp, j->pad, (size_t)((j->hp - pt - h) * j->wp));
+        int64_t off = px - g->pad[1], lo, hi;
+        inside_run(j->wq, sx, off, g->in[1], &lo, &hi);
+        im2col_run(dst, j->x + c * g->in_size + iy * g->in[1], 0, j->wq, sx, off, lo, hi, j->pad);
     }
+}
+
+static void padded_dims(const conv_geom *g, int64_t *hq, int64_t *wq)
+{
+    *hq = g->out[0] + (g->ker[0] - 1) * g->dil[0] / g->stride[0];
+    *wq = g->out[1] + (g->ker[1] - 1) * g->dil[1] / g->stride[1];
 }
 
 static bool conv_padded_applies(const conv_geom *g, bool direct, bool requant)
 {
-    if (direct || !requant || g->nsp != 2 || g->stride[0] != 1 || g->stride[1] != 1 ||
-        getenv("LOOM_QCONV_NO_DIRECT"))
+    if (direct || !requant || g->nsp != 2 || getenv("LOOM_QCONV_NO_DIRECT"))
         return false;
-    int64_t hp = g->out[0] + (g->ker[0] - 1) * g->dil[0];
-    int64_t wp = g->out[1] + (g->ker[1] - 1) * g->dil[1];
-    /* the input must fit inside (pads >= 0); at most 20% dropped columns */
-    return hp >= g->in[0] + g->pad[0] && wp >= g->in[1] + g->pad[1] && wp * 5 <= g->out[1] * 6;
+    int64_t hq, wq;
+    padded_dims(g, &hq, &wq);
+    return wq * 5 <= g->out[1] * 6; /* at most 20% dropped columns */
 }
 
 static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, const conv_args *ca,
                                void *yout)
 {
-    int64_t hp = g->out[0] + (g->ker[0] - 1) * g->dil[0];
-    int64_t wp = g->out[1] + (g->ker[1] - 1) * g->dil[1];
-    int64_t ncols = g->out[0] * wp, slack = (g->ker[1] - 1) * g->dil[1] + 64;
-    /* per image: padded planes, row pointers, accumulators over the padded width */
-    int64_t xp_img = g->C * hp * wp, rows_img = g->group * g->kdim;
+    int64_t hq, wq, sy = g->stride[0], sx = g->stride[1];
+    padded_dims(g, &hq, &wq);
+    int64_t ncols = g->out[0] * wq, slack = (g->ker[1] - 1) * g->dil[1] / sx + 64;
+    /* per image: phase planes, row pointers, accumulators over the padded
+     * width; hq, wq and the phase count are bounded by the input's extent
+     * plus the kernel's, so the products stay small */
+    int64_t plane = sy * sx * hq * wq, xp_img = g->C * plane, rows_img = g->group * g->kdim;
     int64_t acc_img = g->M * ncols * (int64_t)sizeof(int32_t);
     int64_t per_img = xp_img + rows_img * (int64_t)sizeof(void *) + acc_img;
+    if (per_img > (int64_t)LM_MAX_TENSOR_BYTES)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "padded input of %lld bytes is too large",
+                        (long long)per_img);
     int64_t nb = CONV_CHUNK_BYTES / per_img;
     nb = nb < 1 ? 1 : nb > g->N ? g->N : nb;
     uint8_t *xp = lm_kscratch(k, (size_t)(nb * xp_img + slack));
@@ -1504,7 +1518,7 @@ static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, cons
     if (!xp || !rows || !acc)
         return LOOM_ERR_NO_MEMORY;
     j->ncols = ncols;
-    j->wp = wp;
+    j->wp = wq;
     j->rows = rows;
     j->acc = acc;
     j->tm = mm_rows(g->Mg, ncols);
@@ -1517,16 +1531,17 @@ static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, cons
         pad_job pj = {.g = g,
                       .x = (const uint8_t *)ca->x->data + n0 * g->C * g->in_size,
                       .xp = xp,
-                      .hp = hp,
-                      .wp = wp,
+                      .hq = hq,
+                      .wq = wq,
                       .pad = (uint8_t)ca->x_zp};
-        PAR(k, cnt * g->C, (double)(hp * wp) * 0.1, pad_planes, &pj);
+        PAR(k, cnt * g->C * sy * sx * hq, (double)wq * 0.2 + 20.0, pad_planes, &pj);
         for (int64_t ng = 0; ng < cnt * g->group; ng++)
             for (int64_t rr = 0; rr < g->kdim; rr++) {
                 int64_t c = rr / g->ker_size, kr = rr % g->ker_size;
-                int64_t ky = kr / g->ker[1], kx = kr % g->ker[1];
-                rows[ng * g->kdim + rr] =
-                    xp + (ng * g->Cg + c) * hp * wp + ky * g->dil[0] * wp + kx * g->dil[1];
+                int64_t ey = kr / g->ker[1] * g->dil[0], ex = kr % g->ker[1] * g->dil[1];
+                const uint8_t *ph =
+                    xp + (ng * g->Cg + c) * plane + ((ey % sy) * sx + ex % sx) * hq * wq;
+                rows[ng * g->kdim + rr] = ph + (ey / sy) * wq + ex / sx;
             }
         j->b = xp; /* unused with rows; the reference path reads rows too */
         j->y = (uint8_t *)yout + n0 * g->M * g->out_size;
