@@ -1459,24 +1459,26 @@ typedef struct pad_job {
     uint8_t pad;
 } pad_job;
 
-/* One phase row of one plane per job: rows (c, py, px, qy). */
+/* One phase plane (c, py, px) per job; the row's inside run is the same for
+ * all its rows. */
 static void pad_planes(void *arg, int64_t begin, int64_t end)
 {
     const pad_job *j = arg;
     const conv_geom *g = j->g;
-    int64_t sy = g->stride[0], sx = g->stride[1], per_c = sy * sx * j->hq;
-    for (int64_t r = begin; r < end; r++) {
-        int64_t c = r / per_c, rem = r % per_c;
-        int64_t py = rem / (sx * j->hq), px = rem / j->hq % sx, qy = rem % j->hq;
-        uint8_t *dst = j->xp + r * j->wq;
-        int64_t iy = qy * sy + py - g->pad[0];
-        if (iy < 0 || iy >= g->in[0]) {
-            memset(dst, j->pad, (size_t)j->wq);
-            continue;
-        }
+    int64_t sy = g->stride[0], sx = g->stride[1];
+    for (int64_t u = begin; u < end; u++) {
+        int64_t c = u / (sy * sx), py = u / sx % sy, px = u % sx;
         int64_t off = px - g->pad[1], lo, hi;
         inside_run(j->wq, sx, off, g->in[1], &lo, &hi);
-        im2col_run(dst, j->x + c * g->in_size + iy * g->in[1], 0, j->wq, sx, off, lo, hi, j->pad);
+        const uint8_t *xc = j->x + c * g->in_size;
+        uint8_t *dst = j->xp + u * j->hq * j->wq;
+        for (int64_t qy = 0; qy < j->hq; qy++, dst += j->wq) {
+            int64_t iy = qy * sy + py - g->pad[0];
+            if (iy < 0 || iy >= g->in[0])
+                memset(dst, j->pad, (size_t)j->wq);
+            else
+                im2col_run(dst, xc + iy * g->in[1], 0, j->wq, sx, off, lo, hi, j->pad);
+        }
     }
 }
 
@@ -1492,7 +1494,7 @@ static bool conv_padded_applies(const conv_geom *g, bool direct, bool requant)
         return false;
     int64_t hq, wq;
     padded_dims(g, &hq, &wq);
-    return wq * 5 <= g->out[1] * 6; /* at most 20% dropped columns */
+    return wq * 3 <= g->out[1] * 4; /* at most 1/3 more columns (7 -> 9 pays) */
 }
 
 static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, const conv_args *ca,
@@ -1534,7 +1536,7 @@ static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, cons
                       .hq = hq,
                       .wq = wq,
                       .pad = (uint8_t)ca->x_zp};
-        PAR(k, cnt * g->C * sy * sx * hq, (double)wq * 0.2 + 20.0, pad_planes, &pj);
+        PAR(k, cnt * g->C * sy * sx, (double)(hq * wq) * 0.2, pad_planes, &pj);
         for (int64_t ng = 0; ng < cnt * g->group; ng++)
             for (int64_t rr = 0; rr < g->kdim; rr++) {
                 int64_t c = rr / g->ker_size, kr = rr % g->ker_size;
