@@ -352,7 +352,29 @@ TARGET_AVX512BW static bool widen_row_avx512bw(const lm_qdw_params *p, const voi
         return false;
     const uint8_t *x = src;
     const __m512i zp = _mm512_set1_epi32(p->x_zp);
-    for (int64_t j = 0; j < cols; j += 16) {
+    /* j in [j0, j1): all 16 lanes of every phase inside the row and the
+     * plane, so no masks are needed there */
+    int64_t j0 = lo[0] > lo[s - 1] ? lo[0] : lo[s - 1];
+    int64_t j1 = hi[0] < hi[s - 1] ? hi[0] : hi[s - 1];
+    int64_t j = 0;
+    for (; j < cols; j += 16) {
+        if (j >= j0 && j + 16 <= j1) {
+            const uint8_t *at = x + s * j - pad;
+            if (s == 1) {
+                __m128i v = _mm_loadu_si128((const __m128i *)at);
+                _mm512_storeu_si512((void *)(dst + j),
+                                    _mm512_sub_epi32(widen16(v, p->x_signed), zp));
+            } else {
+                __m256i v = _mm256_loadu_si256((const __m256i *)at);
+                __m512i wv = p->x_signed ? _mm512_cvtepi8_epi16(v) : _mm512_cvtepu8_epi16(v);
+                __m512i even = p->x_signed ? _mm512_srai_epi32(_mm512_slli_epi32(wv, 16), 16)
+                                           : _mm512_and_si512(wv, _mm512_set1_epi32(0xFFFF));
+                __m512i odd = p->x_signed ? _mm512_srai_epi32(wv, 16) : _mm512_srli_epi32(wv, 16);
+                _mm512_storeu_si512((void *)(dst + j), _mm512_sub_epi32(even, zp));
+                _mm512_storeu_si512((void *)(dst + cols + j), _mm512_sub_epi32(odd, zp));
+            }
+            continue;
+        }
         __mmask16 keep = range16(j, 0, cols);
         int64_t start = s * j - pad; /* input column of lane 0, phase 0 */
         int64_t nb = 16 * s, a = start < 0 ? -start : 0, b = w - start < nb ? w - start : nb;
