@@ -78,14 +78,36 @@ static int64_t plane_rows(const lm_qdw_params *p)
     return (oh - 1) * p->stride[0] + (p->kh - 1) * p->dil[0] + 1;
 }
 
+/* Groups of 4 taps along x in the VNNI kernel, and the columns of its
+ * plane: the output row rounded up to whole vectors plus the groups' reach. */
+static int64_t vnni_groups(const lm_qdw_params *p)
+{
+    return (p->kw + 3) / 4;
+}
+
+static int64_t vnni_cols(const lm_qdw_params *p)
+{
+    return (p->ow + DW_VEC - 1) / DW_VEC * DW_VEC + 4 * (vnni_groups(p) - 1) / p->stride[1];
+}
+
+/* Bytes of the padded 8-bit input row the VNNI kernel builds its plane rows
+ * from (16 bytes of slack for its 16-byte loads). */
+static int64_t vnni_row_bytes(const lm_qdw_params *p)
+{
+    return (p->stride[1] * vnni_cols(p) + 4 + 16 + 63) / 64 * 64;
+}
+
 size_t lm_qdw_workspace(const lm_qdw_params *p)
 {
     if (p->kh * p->kw > DW_MAX_TAPS || p->stride[1] > DW_MAX_S || p->ow <= 0 || p->oh <= 0)
         return 0;
-    int64_t cols = plane_cols(p), rows = plane_rows(p), bytes;
+    int64_t cols = plane_cols(p), rows = plane_rows(p), bytes, vnni;
     if (__builtin_mul_overflow(p->stride[1] * rows, cols * (int64_t)sizeof(int32_t), &bytes) ||
         bytes > DW_MAX_WS)
         return 0;
+    /* the VNNI kernel's plane (one int32 of 4 bytes per column) and row */
+    vnni = rows * vnni_cols(p) * (int64_t)sizeof(int32_t) + vnni_row_bytes(p);
+    bytes = bytes > vnni ? bytes : vnni;
     return (size_t)(bytes + 63) / 64 * 64;
 }
 
@@ -407,13 +429,172 @@ TARGET_AVX512BW static void dw_avx512bw(const lm_qdw_params *p, void *ws, int32_
     dw_channel(p, ws, acc, block_avx512bw, widen_row_avx512bw);
 }
 
+/*
+ * qs8_dwconv__avx512vnni: four taps per instruction. The plane holds, per
+ * padded row r and output column ox, the 4 bytes xp[r][s * ox + 0..3] of
+ * the zero-point-padded 8-bit row (int8 inputs XOR 0x80, the zero point
+ * moved by +128, as qgemm does), so vpdpbusd against 4 weights of one
+ * filter row adds taps kx = 4g..4g+3 (group g reads column ox + 4g / s).
+ * Padding holds the zero point, hence
+ *   sum over inside taps (x - x_zp) * w = sum over all taps x * w - x_zp * sum w
+ * exactly, when the weights' zero point is 0 after the same shift (int8
+ * weights with zero point 0, uint8 with 128: what quantizers write). Taken
+ * for x strides 1 and 2 without x dilation; other shapes use the int16 path.
+ */
+#define TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+static bool vnni_takes(const lm_qdw_params *p)
+{
+    int32_t kz = p->k_signed ? p->k_zp : p->k_zp - 128;
+    return (p->stride[1] == 1 || p->stride[1] == 2) && p->dil[1] == 1 && kz == 0 &&
+           p->kh * vnni_groups(p) <= DW_MAX_TAPS;
+}
+
+/* Padded row r of the 8-bit input into row[0, n): shifted values inside,
+ * the (shifted) zero point outside. */
+static void vnni_xrow(const lm_qdw_params *p, int64_t r, uint8_t *row, int64_t n)
+{
+    uint8_t flip = p->x_signed ? 0x80 : 0, zp = (uint8_t)(p->x_zp + (p->x_signed ? 128 : 0));
+    int64_t iy = r - p->pad[0];
+    memset(row, zp, (size_t)n);
+    if (iy < 0 || iy >= p->h)
+        return;
+    const uint8_t *src = (const uint8_t *)p->x + iy * p->w;
+    int64_t c0 = p->pad[1] < n ? p->pad[1] : n, c1 = p->pad[1] + p->w < n ? p->pad[1] + p->w : n;
+    memcpy(row + c0, src, (size_t)(c1 - c0));
+    if (flip)
+        for (int64_t c = c0; c < c1; c++)
+            row[c] ^= 0x80;
+}
+
+/* Plane row from the padded row: lane ox = bytes row[s * ox + 0..3]. Each
+ * 128-bit lane k of a vector covers outputs 4k..4k+3, i.e. bytes from
+ * s * 4k on: one 16-byte load per lane and one byte shuffle. */
+TARGET_VNNI static void vnni_plane_row(const uint8_t *row, int64_t s, int64_t cols, int32_t *dst)
+{
+    const __m512i pat1 =
+        _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6));
+    const __m512i pat2 =
+        _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9));
+    for (int64_t j = 0; j < cols; j += 16) {
+        const uint8_t *at = row + s * j;
+        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)at));
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(at + 4 * s)), 1);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(at + 8 * s)), 2);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(at + 12 * s)), 3);
+        _mm512_storeu_si512((void *)(dst + j), _mm512_shuffle_epi8(v, s == 1 ? pat1 : pat2));
+    }
+}
+
+typedef struct vnni_taps {
+    int64_t off[DW_MAX_TAPS]; /* plane elements from the output row's base */
+    int32_t w4[DW_MAX_TAPS];  /* 4 shifted int8 weights of one filter row */
+    int n;
+    int32_t corr; /* x_zp (shifted) * sum of the shifted weights */
+    int64_t row_step;
+} vnni_taps;
+
+static void vnni_filter(const lm_qdw_params *p, int64_t cols, vnni_taps *t)
+{
+    uint8_t flip = p->k_signed ? 0 : 0x80;
+    int32_t xz = p->x_zp + (p->x_signed ? 128 : 0), sum = 0;
+    t->n = 0;
+    t->row_step = p->stride[0] * cols;
+    for (int64_t ky = 0; ky < p->kh; ky++)
+        for (int64_t g = 0; g < vnni_groups(p); g++) {
+            uint8_t b[4] = {0, 0, 0, 0};
+            for (int64_t i = 0; i < 4 && 4 * g + i < p->kw; i++) {
+                b[i] = ((const uint8_t *)p->k)[ky * p->kw + 4 * g + i] ^ flip;
+                sum += (int8_t)b[i];
+            }
+            int32_t w4;
+            memcpy(&w4, b, 4);
+            if (w4 == 0)
+                continue;
+            t->off[t->n] = ky * p->dil[0] * cols + 4 * g / p->stride[1];
+            t->w4[t->n++] = w4;
+        }
+    t->corr = (int32_t)((uint32_t)xz * (uint32_t)sum);
+}
+
+static inline TARGET_VNNI __attribute__((always_inline)) void
+vnni_block(const lm_qdw_params *p, const vnni_taps *t, const int32_t *ws, int64_t oy0, int64_t i0,
+           int32_t *acc, const int nv)
+{
+    __m512i a[DW_ROWS][DW_GROUP];
+    const __m512i corr = _mm512_set1_epi32(t->corr);
+#pragma GCC unroll 4
+    for (int r = 0; r < DW_ROWS; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            a[r][v] = _mm512_setzero_si512();
+    const int32_t *base = ws + oy0 * t->row_step + i0;
+    for (int k = 0; k < t->n; k++) {
+        const int32_t *sp = base + t->off[k];
+        __m512i w = _mm512_set1_epi32(t->w4[k]);
+#pragma GCC unroll 4
+        for (int r = 0; r < DW_ROWS; r++)
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                a[r][v] = _mm512_dpbusd_epi32(a[r][v],
+                                              _mm512_loadu_si512(sp + r * t->row_step + 16 * v), w);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < DW_ROWS; r++) {
+        if (oy0 + r >= p->oh)
+            break;
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) {
+            int64_t m = p->ow - i0 - 16 * v;
+            __mmask16 k = m >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << m) - 1);
+            _mm512_mask_storeu_epi32(acc + (oy0 + r) * p->ow + i0 + 16 * v, k,
+                                     _mm512_sub_epi32(a[r][v], corr));
+        }
+    }
+}
+
+TARGET_VNNI static void dw_avx512vnni(const lm_qdw_params *p, void *ws, int32_t *acc)
+{
+    if (!vnni_takes(p) || lm_qdw_workspace(p) == 0 || !ws) {
+        dw_avx512bw(p, ws, acc);
+        return;
+    }
+    int64_t cols = vnni_cols(p), rows = plane_rows(p), s = p->stride[1];
+    int32_t *plane = ws;
+    uint8_t *row = (uint8_t *)(plane + rows * cols);
+    for (int64_t r = 0; r < rows; r++) {
+        vnni_xrow(p, r, row, vnni_row_bytes(p));
+        vnni_plane_row(row, s, cols, plane + r * cols);
+    }
+    vnni_taps t;
+    vnni_filter(p, cols, &t);
+    for (int64_t oy0 = 0; oy0 < p->oh; oy0 += DW_ROWS)
+        for (int64_t i0 = 0; i0 < p->ow; i0 += DW_VEC * DW_GROUP) {
+            switch ((p->ow - i0 + 15) / 16) {
+            case 1:
+                vnni_block(p, &t, plane, oy0, i0, acc, 1);
+                break;
+            case 2:
+                vnni_block(p, &t, plane, oy0, i0, acc, 2);
+                break;
+            case 3:
+                vnni_block(p, &t, plane, oy0, i0, acc, 3);
+                break;
+            default:
+                vnni_block(p, &t, plane, oy0, i0, acc, 4);
+                break;
+            }
+        }
+}
+
+static const lm_qdw_config cfg_avx512vnni = {"qs8_dwconv__avx512vnni", dw_avx512vnni};
 static const lm_qdw_config cfg_avx512bw = {"qs8_dwconv__avx512bw", dw_avx512bw};
 static const lm_qdw_config cfg_avx2 = {"qs8_dwconv__avx2", dw_avx2};
 #endif
 
 static const lm_qdw_config cfg_portable = {"qs8_dwconv__portable", dw_portable};
 
-static const lm_qdw_config *g_dwconfigs[4];
+static const lm_qdw_config *g_dwconfigs[5];
 static pthread_once_t g_dw_once = PTHREAD_ONCE_INIT;
 
 static void choose_dwconfigs(void)
@@ -421,6 +602,8 @@ static void choose_dwconfigs(void)
     int n = 0;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     const lm_cpu_features *f = lm_cpu_features_get();
+    if (f->avx512vnni)
+        g_dwconfigs[n++] = &cfg_avx512vnni;
     if (f->avx512bw_vl)
         g_dwconfigs[n++] = &cfg_avx512bw;
     if (f->avx2_fma)
