@@ -1265,17 +1265,35 @@ static void im2col_tile_2d(const conv_geom *g, const uint8_t *x, uint8_t *col, u
     }
 }
 
+/* Output channel @ch's requantization parameters (quant.c's header). */
+typedef struct rq_params {
+    float lo, hi, mult;
+    uint32_t bias;
+} rq_params;
+
+static rq_params rq_channel(const conv_job *q, int64_t ch)
+{
+    rq_params r;
+    r.lo = (q->y_signed ? -128.0f : 0.0f) - (float)q->y_zp;
+    r.hi = (q->y_signed ? 127.0f : 255.0f) - (float)q->y_zp;
+    r.mult = q->x_s * q->w_s[q->w_s_per_ch ? ch : 0] / q->y_s;
+    r.bias = q->bias ? (uint32_t)q->bias[ch] : 0;
+    return r;
+}
+
+static void rq_apply(const conv_job *q, const rq_params *r, const int32_t *acc, void *y, int64_t n)
+{
+    if (q->y_signed)
+        requant_row_s8(acc, y, n, r->bias, r->mult, r->lo, r->hi, q->y_zp);
+    else
+        requant_row_u8(acc, y, n, r->bias, r->mult, r->lo, r->hi, q->y_zp);
+}
+
 /* Requantizes @n accumulators of output channel @ch into 8-bit @y. */
 static void requant_channel(const conv_job *q, int64_t ch, const int32_t *acc, void *y, int64_t n)
 {
-    float lo = (q->y_signed ? -128.0f : 0.0f) - (float)q->y_zp;
-    float hi = (q->y_signed ? 127.0f : 255.0f) - (float)q->y_zp;
-    float mult = q->x_s * q->w_s[q->w_s_per_ch ? ch : 0] / q->y_s;
-    uint32_t bias = q->bias ? (uint32_t)q->bias[ch] : 0;
-    if (q->y_signed)
-        requant_row_s8(acc, y, n, bias, mult, lo, hi, q->y_zp);
-    else
-        requant_row_u8(acc, y, n, bias, mult, lo, hi, q->y_zp);
+    rq_params r = rq_channel(q, ch);
+    rq_apply(q, &r, acc, y, n);
 }
 
 /* Requantization of a tile computed over the padded width (conv_padded):
@@ -1285,14 +1303,16 @@ static void conv_requant_padded(const conv_job *j, const int32_t *acc, uint8_t *
                                 int64_t m0, int64_t m1, int64_t n0, int64_t n1)
 {
     int64_t wp = j->wp, ow = j->g->out[1];
-    for (int64_t i = m0; i < m1; i++)
+    for (int64_t i = m0; i < m1; i++) {
+        rq_params r = rq_channel(j, m_base + i);
         for (int64_t oy = n0 / wp; oy * wp < n1; oy++) {
             int64_t a = n0 - oy * wp > 0 ? n0 - oy * wp : 0;
             int64_t b = n1 - oy * wp < ow ? n1 - oy * wp : ow;
             if (b > a)
-                requant_channel(j, m_base + i, acc + i * j->ncols + oy * wp + a,
-                                y + i * j->g->out_size + oy * ow + a, b - a);
+                rq_apply(j, &r, acc + i * j->ncols + oy * wp + a,
+                         y + i * j->g->out_size + oy * ow + a, b - a);
         }
+    }
 }
 
 static void conv_run(void *arg, int64_t begin, int64_t end)
