@@ -456,19 +456,17 @@ static bool vnni_takes(const lm_qdw_params *p)
            p->kh * vnni_groups(p) <= DW_MAX_TAPS;
 }
 
-/* Padded row r of the 8-bit input into row[0, n): shifted values inside,
- * the (shifted) zero point outside. */
-static void vnni_xrow(const lm_qdw_params *p, int64_t r, uint8_t *row, int64_t n)
+/* Input row @iy into the padded row[0, n): shifted values inside, the
+ * (shifted) zero point outside. */
+static void vnni_xrow(const lm_qdw_params *p, int64_t iy, uint8_t *row, int64_t n)
 {
-    uint8_t flip = p->x_signed ? 0x80 : 0, zp = (uint8_t)(p->x_zp + (p->x_signed ? 128 : 0));
-    int64_t iy = r - p->pad[0];
-    memset(row, zp, (size_t)n);
-    if (iy < 0 || iy >= p->h)
-        return;
+    uint8_t zp = (uint8_t)(p->x_zp + (p->x_signed ? 128 : 0));
     const uint8_t *src = (const uint8_t *)p->x + iy * p->w;
     int64_t c0 = p->pad[1] < n ? p->pad[1] : n, c1 = p->pad[1] + p->w < n ? p->pad[1] + p->w : n;
+    memset(row, zp, (size_t)c0);
     memcpy(row + c0, src, (size_t)(c1 - c0));
-    if (flip)
+    memset(row + c1, zp, (size_t)(n - c1));
+    if (p->x_signed)
         for (int64_t c = c0; c < c1; c++)
             row[c] ^= 0x80;
 }
@@ -568,8 +566,16 @@ TARGET_VNNI static void dw_avx512vnni(const lm_qdw_params *p, void *ws, int32_t 
     int64_t cols = vnni_cols(p), rows = plane_rows(p), s = p->stride[1];
     int32_t *plane = ws;
     uint8_t *row = (uint8_t *)(plane + rows * cols);
+    /* a padding row is the zero point in all 4 bytes of every column */
+    uint32_t zp4 = (uint8_t)(p->x_zp + (p->x_signed ? 128 : 0)) * 0x01010101u;
     for (int64_t r = 0; r < rows; r++) {
-        vnni_xrow(p, r, row, vnni_row_bytes(p));
+        int64_t iy = r - p->pad[0];
+        if (iy < 0 || iy >= p->h) {
+            for (int64_t c = 0; c < cols; c++)
+                plane[r * cols + c] = (int32_t)zp4;
+            continue;
+        }
+        vnni_xrow(p, iy, row, vnni_row_bytes(p));
         vnni_plane_row(row, s, cols, plane + r * cols);
     }
     vnni_taps t;
