@@ -1,17 +1,21 @@
 /*
  * qdwconv.c - the direct 8-bit depthwise convolution (see qdwconv.h).
  *
- * The channel's input plane is widened once to int32 with the zero point
- * subtracted (padding columns become 0) and split by phase of the x stride
- * s, so that every filter tap reads a contiguous run of the plane: output
- * column i of tap kx reads phase (kx * dil) % s at column i + (kx * dil) / s.
- * Taps in padding rows are skipped (they add 0). Each output row then
- * accumulates DW_VEC outputs at a time over the taps, in loops of fixed trip
- * count that vectorize for the target of each variant.
+ * Each channel first gets a plane in the workspace holding its input with
+ * the padding made explicit (rows and columns), as many padded rows as the
+ * output rows read; every filter tap then reads a contiguous run of the
+ * plane for every output row, with no bounds checks. Blocks of DW_ROWS
+ * output rows x up to DW_GROUP vectors of DW_VEC outputs accumulate over
+ * the taps, so each broadcast weight serves all of them. Two plane formats:
  *
- * Both factors lie in [-255, 255], so each product fits int32 exactly, and
- * with at most DW_MAX_TAPS taps (64 * 255 * 255 < 2^31) so does their sum;
- * the reference wraps like qgemm's, so the blocked kernels are bit-exact.
+ *  - int32 (portable, AVX2, AVX-512BW): the input widened minus the zero
+ *    point (padding 0), columns split by phase of the x stride s: output
+ *    column i of tap kx reads phase (kx * dil) % s at i + (kx * dil) / s.
+ *    Both factors lie in [-255, 255]: products fit int32 exactly, and with
+ *    at most DW_MAX_TAPS taps (64 * 255 * 255 < 2^31) so does their sum;
+ *  - 4 bytes per column (AVX-512 VNNI): see qs8_dwconv__avx512vnni below.
+ *
+ * The reference wraps like qgemm's, so every variant is bit-exact with it.
  */
 #include "qdwconv.h"
 
