@@ -1,13 +1,17 @@
 /*
  * quant.c - CPU kernels for quantization operators: QuantizeLinear, DequantizeLinear,
- * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv.
+ * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv,
+ * and the fused QDQ forms fuse_qdq.c writes (loom.QDQAdd; loom.QMaxPool is qpool.c).
  *
  * Numerics follow what produced ONNX's conformance data (ONNX Runtime / MLAS):
  *   quantize:    q = saturate(round_half_even(x / scale) + zp), float32 division;
  *   dequantize:  x = (float)(q - zp) * scale;
  *   requantize:  q = saturate(round_half_even((float)acc * mult) + zp) with the
  *                multiplier computed in float32 as (in_scale * w_scale) / out_scale.
- * The integer products go through the 8-bit GEMM in qgemm.h.
+ * Every path below (scalar, SSE2, AVX-512 rows) computes exactly these steps.
+ * The integer products go through the 8-bit GEMM in qgemm.h, depthwise
+ * convolutions through qdwconv.h; the convolution section says which
+ * shapes take which path.
  */
 #include <stdlib.h>
 #include <string.h>
