@@ -1576,6 +1576,15 @@ static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, cons
     return LOOM_OK;
 }
 
+/*
+ * Picks the path per shape, all bit-exact with one another (test_qconv):
+ * depthwise 2-D runs directly (conv_depthwise); 1x1 stride 1 unpadded reads
+ * the input as B ("direct"); other 2-D QLinearConv uses the padded phase
+ * planes while their dropped columns stay small (conv_padded); the rest
+ * writes im2col, per tile when a tile spans all output channels.
+ * LOOM_QCONV_NO_DIRECT=1 leaves only direct 1x1 and im2col (the baseline
+ * the tests compare with).
+ */
 static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, void *yout)
 {
     if (dw_applies(g))
