@@ -1201,6 +1201,7 @@ typedef struct conv_job {
     bool tile_im2col;  /* each tile fills its own columns of b first (2-D) */
     const uint8_t *x;  /* the chunk's first image (tile_im2col) */
     int64_t ncols;     /* GEMM columns per (image, group): out_size, or oh * wp */
+    int64_t tn;        /* columns per tile */
     const void **rows; /* padded: B's row pointers, kdim per (image, group) */
     int64_t wp;        /* padded: row width of the padded input, else 0 */
     int32_t *acc;      /* ConvInteger: the chunk's output; QLinearConv: [ng][Mg][out_size] */
@@ -1269,6 +1270,39 @@ static void im2col_tile_2d(const conv_geom *g, const uint8_t *x, uint8_t *col, u
     }
 }
 
+/*
+ * Tiles of a convolution's GEMM ([Mg] x [ncols] per image and group, @units
+ * of them). Each tile packs its columns of B and reuses the weights packed
+ * at plan time, so a tile spans all rows unless that leaves threads idle:
+ * with T > 1 threads there should be 2T tiles, made first by narrowing the
+ * columns (down to one 32-column panel, B still packed once overall), and
+ * only then by splitting rows (which packs the same B columns again). Row
+ * tiles are multiples of 12, column tiles of 32: every kernel's panels, so
+ * the packed weights are used in place.
+ */
+static void conv_tiles(lm_kctx *k, const conv_geom *g, int64_t ncols, int64_t units, double kdim,
+                       conv_job *j, double *tile_cost)
+{
+    int threads = lm_threadpool_size(k->pool);
+    int64_t want = threads > 1 ? (2 * (int64_t)threads + units - 1) / units : 1;
+    int64_t tn = MM_TN, nt = (ncols + tn - 1) / tn;
+    if (nt < want) {
+        tn = ((ncols + want - 1) / want + 31) / 32 * 32;
+        nt = (ncols + tn - 1) / tn;
+    }
+    int64_t tm = g->Mg > 0 ? g->Mg : 1;
+    if (nt < want) {
+        int64_t parts = (want + nt - 1) / nt;
+        tm = ((g->Mg + parts - 1) / parts + 11) / 12 * 12;
+    }
+    j->tn = tn;
+    j->nt = nt;
+    j->tm = tm;
+    j->mt = (g->Mg + tm - 1) / tm;
+    int64_t rows = g->Mg < tm ? g->Mg : tm, cols = ncols < tn ? ncols : tn;
+    *tile_cost = (double)rows * (double)cols * (kdim + 4.0) * 0.3;
+}
+
 /* Output channel @ch's requantization parameters (quant.c's header). */
 typedef struct rq_params {
     float lo, hi, mult;
@@ -1326,9 +1360,9 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
     for (int64_t u = begin; u < end; u++) {
         int64_t ng = u / (j->mt * j->nt), r = u % (j->mt * j->nt);
         int64_t grp = ng % g->group;
-        int64_t m0 = (r / j->nt) * j->tm, n0 = (r % j->nt) * MM_TN;
+        int64_t m0 = (r / j->nt) * j->tm, n0 = (r % j->nt) * j->tn;
         int64_t m1 = m0 + j->tm < g->Mg ? m0 + j->tm : g->Mg;
-        int64_t n1 = n0 + MM_TN < j->ncols ? n0 + MM_TN : j->ncols;
+        int64_t n1 = n0 + j->tn < j->ncols ? n0 + j->tn : j->ncols;
         /* output channel block (n * M + grp * Mg) of the chunk = ng * Mg */
         int64_t yoff = ng * g->Mg * g->out_size;
         if (j->tile_im2col)
@@ -1521,6 +1555,26 @@ static bool conv_padded_applies(const conv_geom *g, bool direct, bool requant)
     return wq * 3 <= g->out[1] * 4; /* at most 1/3 more columns (7 -> 9 pays) */
 }
 
+/* B's row pointers for @ngs (image, group) pairs: row (c, ky, kx) starts
+ * in the phase plane of (ky * dy, kx * dx) at its offset (see above). */
+static void conv_padded_rows(const conv_geom *g, const uint8_t *xp, int64_t ngs, int64_t hq,
+                             int64_t wq, const void **rows)
+{
+    int64_t sy = g->stride[0], sx = g->stride[1], plane = sy * sx * hq * wq;
+    for (int64_t ng = 0; ng < ngs; ng++)
+        for (int64_t c = 0; c < g->Cg; c++) {
+            const uint8_t *pc = xp + (ng * g->Cg + c) * plane;
+            for (int64_t ky = 0; ky < g->ker[0]; ky++) {
+                int64_t ey = ky * g->dil[0];
+                const uint8_t *py = pc + (ey % sy) * sx * hq * wq + (ey / sy) * wq;
+                for (int64_t kx = 0; kx < g->ker[1]; kx++) {
+                    int64_t ex = kx * g->dil[1];
+                    *rows++ = py + (ex % sx) * hq * wq + ex / sx;
+                }
+            }
+        }
+}
+
 static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, const conv_args *ca,
                                void *yout)
 {
@@ -1547,11 +1601,8 @@ static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, cons
     j->wp = wq;
     j->rows = rows;
     j->acc = acc;
-    j->tm = mm_rows(g->Mg, ncols);
-    j->mt = (g->Mg + j->tm - 1) / j->tm;
-    j->nt = (ncols + MM_TN - 1) / MM_TN;
-    int64_t tm = g->Mg < j->tm ? g->Mg : j->tm, tn = ncols < MM_TN ? ncols : MM_TN;
-    double tile_cost = (double)tm * (double)tn * ((double)g->kdim + 4.0) * 0.3;
+    double tile_cost;
+    conv_tiles(k, g, ncols, nb * g->group, (double)g->kdim, j, &tile_cost);
     for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
         int64_t cnt = g->N - n0 < nb ? g->N - n0 : nb;
         pad_job pj = {.g = g,
@@ -1560,15 +1611,9 @@ static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, cons
                       .hq = hq,
                       .wq = wq,
                       .pad = (uint8_t)ca->x_zp};
-        PAR(k, cnt * g->C * sy * sx, (double)(hq * wq) * 0.2, pad_planes, &pj);
-        for (int64_t ng = 0; ng < cnt * g->group; ng++)
-            for (int64_t rr = 0; rr < g->kdim; rr++) {
-                int64_t c = rr / g->ker_size, kr = rr % g->ker_size;
-                int64_t ey = kr / g->ker[1] * g->dil[0], ex = kr % g->ker[1] * g->dil[1];
-                const uint8_t *ph =
-                    xp + (ng * g->Cg + c) * plane + ((ey % sy) * sx + ex % sx) * hq * wq;
-                rows[ng * g->kdim + rr] = ph + (ey / sy) * wq + ex / sx;
-            }
+        /* ~1 ns per byte: short runs of copy and padding */
+        PAR(k, cnt * g->C * sy * sx, (double)(hq * wq) + 100.0, pad_planes, &pj);
+        conv_padded_rows(g, xp, cnt * g->group, hq, wq, rows);
         j->b = xp; /* unused with rows; the reference path reads rows too */
         j->y = (uint8_t *)yout + n0 * g->M * g->out_size;
         PAR(k, cnt * g->group * j->mt * j->nt, tile_cost, conv_run, j);
@@ -1631,13 +1676,10 @@ static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, v
     if (requant && acc_img > 0 && !(acc = lm_kscratch(k, (size_t)(nb * acc_img))))
         return LOOM_ERR_NO_MEMORY;
 
-    j.tm = mm_rows(g->Mg, g->out_size);
-    j.mt = (g->Mg + j.tm - 1) / j.tm;
-    j.nt = (g->out_size + MM_TN - 1) / MM_TN;
+    double tile_cost;
+    conv_tiles(k, g, g->out_size, nb * g->group, (double)g->kdim, &j, &tile_cost);
     /* A tile owning all rows owns its columns of the im2col buffer too. */
     j.tile_im2col = !direct && g->nsp == 2 && j.mt == 1;
-    int64_t tm = g->Mg < j.tm ? g->Mg : j.tm, tn = g->out_size < MM_TN ? g->out_size : MM_TN;
-    double tile_cost = (double)tm * (double)tn * ((double)g->kdim + 4.0) * 0.3;
     int64_t img_out = g->M * g->out_size; /* elements of one output image */
     for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
         int64_t cnt = g->N - n0 < nb ? g->N - n0 : nb;
