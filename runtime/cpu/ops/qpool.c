@@ -107,7 +107,7 @@ loom_status lm_op_qmaxpool(lm_kctx *k)
     if (k->dry || lm_tensor_count(y) == 0)
         return LOOM_OK;
     qmaxpool_job j = {.g = &g, .x = x->data, .y = y->data};
-    double cost = (double)g.out[1] * (double)g.k_size * 0.5;
+    double cost = (double)g.out[1] * (double)g.k_size * 0.1 + 20.0; /* ns per output row */
     lm_parallel_for(k, x->dims[0] * x->dims[1] * g.out[0], cost,
                     x->dtype == LOOM_DTYPE_UINT8 ? qmaxpool_u8 : qmaxpool_s8, &j);
     return LOOM_OK;

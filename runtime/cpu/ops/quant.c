@@ -152,6 +152,15 @@ static loom_status check_zp(lm_kctx *k, const char *what, const loom_tensor *zp,
 /* Runs the parallel range loops; cost is a rough ns per item. */
 #define PAR(k, n, cost, fn, arg) lm_parallel_for((k), (n), (cost), (fn), (arg))
 
+/*
+ * Rough ns per unit of work for the costs PAR gets: they decide whether a
+ * loop is worth waking the other threads for (about 20 us), so they should
+ * be near the real speed. The VNNI GEMM does ~100-250 int8 multiply-adds
+ * per ns; packing, requantizing and the elementwise ops ~0.1-1 ns a byte.
+ */
+#define NS_PER_MAC  0.01
+#define NS_PER_BYTE 0.3
+
 /* ---------------------------------------------------------------------------- */
 /* QuantizeLinear / DequantizeLinear                                            */
 
@@ -837,8 +846,10 @@ static void mm_launch(lm_kctx *k, mm_job *j)
     j->mt = (g->M + j->tm - 1) / j->tm;
     j->nt = (g->N + MM_TN - 1) / MM_TN;
     int64_t tm = g->M < j->tm ? g->M : j->tm, tn = g->N < MM_TN ? g->N : MM_TN;
-    PAR(k, g->batch * j->mt * j->nt, (double)tm * (double)tn * ((double)g->K + 4.0) * 0.3, mm_run,
-        j);
+    PAR(k, g->batch * j->mt * j->nt,
+        (double)tm * (double)tn * ((double)g->K + 4.0) * NS_PER_MAC +
+            (double)tn * (double)g->K * NS_PER_BYTE,
+        mm_run, j);
 }
 
 static loom_status op_MatMulInteger(lm_kctx *k)
@@ -1300,7 +1311,9 @@ static void conv_tiles(lm_kctx *k, const conv_geom *g, int64_t ncols, int64_t un
     j->tm = tm;
     j->mt = (g->Mg + tm - 1) / tm;
     int64_t rows = g->Mg < tm ? g->Mg : tm, cols = ncols < tn ? ncols : tn;
-    *tile_cost = (double)rows * (double)cols * (kdim + 4.0) * 0.3;
+    /* the products, plus packing the tile's B and requantizing its C */
+    *tile_cost = (double)rows * (double)cols * (kdim + 4.0) * NS_PER_MAC +
+                 (double)cols * (kdim + (double)rows) * NS_PER_BYTE;
 }
 
 /* Output channel @ch's requantization parameters (quant.c's header). */
@@ -1492,7 +1505,11 @@ static loom_status conv_depthwise(lm_kctx *k, const conv_geom *g, const conv_arg
             return LOOM_ERR_NO_MEMORY;
         j.scratch = raw + (64 - (uintptr_t)raw % 64) % 64;
     }
-    double cost = (double)(j.units / j.slots) * (double)g->out_size * (double)g->ker_size * 0.3;
+    /* per channel: the plane, the taps (a few per instruction), requantizing */
+    double per_ch = (double)g->in_size * 4.0 * NS_PER_BYTE +
+                    (double)g->out_size * ((double)g->ker_size * 4.0 * NS_PER_MAC + NS_PER_BYTE) +
+                    200.0;
+    double cost = (double)((j.units + j.slots - 1) / j.slots) * per_ch;
     PAR(k, j.slots, cost, dw_slots, &j);
     return LOOM_OK;
 }
@@ -1955,7 +1972,7 @@ static loom_status op_QDQAdd(lm_kctx *k)
     j.hi = (float)(q8_max(yzp->dtype) - j.yz);
     lm_bcast p;
     lm_bcast_plan(&p, rank, dims, 2, ins);
-    lm_bcast_run(k, &p, 1.0, qadd_row, &j);
+    lm_bcast_run(k, &p, NS_PER_BYTE, qadd_row, &j);
     return LOOM_OK;
 }
 
