@@ -11,8 +11,16 @@
  *
  * and the same for MatMul => QLinearMatMul (no bias). Relu after the operator
  * is exact in the quantized domain: Q(relu(v)) = max(Q(v), Q(0)) = max(Q(v), zp).
+ * Two more patterns keep the residual and pooling layers in 8 bits:
+ *
+ *   DQ(a), DQ(b) -> Add -> Q     =>  loom.QDQAdd (same float32 steps, fused)
+ *   DQ -> MaxPool -> Q           =>  loom.QMaxPool on the 8-bit tensor (equal params)
+ *
  * The rewrite applies only when scales and zero points are constants of the
- * shapes the int8 operators take, and the float intermediates have one reader.
+ * shapes the int8 operators take, and the float result before Q has one reader.
+ * The input DequantizeLinear may have other readers (a residual tensor feeds a
+ * convolution and an Add): the int8 operator reads its 8-bit input directly and
+ * the DequantizeLinear stays only while something else still reads it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -107,12 +115,6 @@ static bool weight_params(fuse_ctx *f, lm_node *dq, int axis, int64_t channels)
     return true;
 }
 
-/* The float intermediate @v has exactly the one reader @reader. */
-static bool only_reader(const fuse_ctx *f, int v, int reader)
-{
-    return v >= 0 && !f->g->values[v].is_output && f->readers[v] == 1 && f->reader[v] == reader;
-}
-
 /* Finds the QuantizeLinear after @op (maybe through Relu). */
 static lm_node *output_quantizer(fuse_ctx *f, lm_node *op, lm_node **relu)
 {
@@ -158,12 +160,28 @@ static int bias_value(fuse_ctx *f, lm_node *conv, const loom_tensor *xs, const l
     return dq->in[0];
 }
 
-static loom_status rewrite(fuse_ctx *f, lm_node *op, const char *qop, int *in, int n_in,
-                           lm_node *relu, lm_node *q, int y_zp)
+/* Replaces @op's domain with @domain (a copy). */
+static loom_status set_domain(lm_node *op, const char *domain)
 {
-    const lm_op_def *def = lm_cpu_find_op("", qop);
+    if (strcmp(op->domain, domain) == 0)
+        return LOOM_OK;
+    char *d = strdup(domain);
+    if (!d)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory rewriting '%s'", op->name);
+    free(op->domain);
+    op->domain = d;
+    return LOOM_OK;
+}
+
+static loom_status rewrite(fuse_ctx *f, lm_node *op, const char *domain, const char *qop, int *in,
+                           int n_in, lm_node *relu, lm_node *q, int y_zp)
+{
+    const lm_op_def *def = lm_cpu_find_op(domain, qop);
     if (!def)
         return LOOM_OK; /* no int8 kernel: leave the float graph */
+    loom_status st = set_domain(op, domain);
+    if (st != LOOM_OK)
+        return st;
     if (n_in > op->n_in) {
         int *grown = realloc(op->in, sizeof(int) * (size_t)n_in);
         if (!grown)
@@ -208,8 +226,7 @@ static loom_status fuse_conv(fuse_ctx *f, lm_node *conv)
 {
     lm_node *xdq = producer_op(f, conv->in[0], "DequantizeLinear");
     lm_node *wdq = conv->n_in > 1 ? producer_op(f, conv->in[1], "DequantizeLinear") : NULL;
-    int idx = (int)(conv - f->g->nodes);
-    if (!xdq || !wdq || !only_reader(f, conv->in[0], idx))
+    if (!xdq || !wdq)
         return LOOM_OK;
     const loom_tensor *w = constant(f, wdq, 0);
     if (!w || w->rank < 3 || !weight_params(f, wdq, 0, w->dims[0]))
@@ -231,7 +248,7 @@ static loom_status fuse_conv(fuse_ctx *f, lm_node *conv)
         return LOOM_OK;
     int in[9] = {xdq->in[0], xs, xz, wdq->in[0], ws, wz, ys, yz, bias};
     f->g->values[conv->out[0]].dtype = ydt;
-    loom_status s = rewrite(f, conv, "QLinearConv", in, bias >= 0 ? 9 : 8, relu, q, yz);
+    loom_status s = rewrite(f, conv, "", "QLinearConv", in, bias >= 0 ? 9 : 8, relu, q, yz);
     if (!s)
         lm_last_fuse_stats.qdq_fused++;
     return s;
@@ -241,8 +258,7 @@ static loom_status fuse_matmul(fuse_ctx *f, lm_node *mm)
 {
     lm_node *adq = producer_op(f, mm->in[0], "DequantizeLinear");
     lm_node *bdq = mm->n_in > 1 ? producer_op(f, mm->in[1], "DequantizeLinear") : NULL;
-    int idx = (int)(mm - f->g->nodes);
-    if (!adq || !bdq || !only_reader(f, mm->in[0], idx))
+    if (!adq || !bdq)
         return LOOM_OK;
     const loom_tensor *b = constant(f, bdq, 0);
     if (!b || b->rank != 2 || !weight_params(f, bdq, 1, b->dims[1]))
@@ -260,7 +276,80 @@ static loom_status fuse_matmul(fuse_ctx *f, lm_node *mm)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     int in[8] = {adq->in[0], as, az, bdq->in[0], bdq->in[1], bz, ys, yz};
     f->g->values[mm->out[0]].dtype = ydt;
-    loom_status s = rewrite(f, mm, "QLinearMatMul", in, 8, relu, q, yz);
+    loom_status s = rewrite(f, mm, "", "QLinearMatMul", in, 8, relu, q, yz);
+    if (!s)
+        lm_last_fuse_stats.qdq_fused++;
+    return s;
+}
+
+/* DQ(a), DQ(b) -> Add -> Q  =>  loom.QDQAdd (quant.c), which runs the same
+ * float32 steps per element without the float tensors. */
+static loom_status fuse_add(fuse_ctx *f, lm_node *add)
+{
+    lm_node *adq = producer_op(f, add->in[0], "DequantizeLinear");
+    lm_node *bdq = producer_op(f, add->in[1], "DequantizeLinear");
+    if (!adq || !bdq)
+        return LOOM_OK;
+    lm_node *relu, *q = output_quantizer(f, add, &relu);
+    if (!q || relu)
+        return LOOM_OK;
+    int as, az, bs, bz, ys, yz;
+    const loom_tensor *yzt = constant(f, q, 2);
+    loom_dtype ydt = yzt ? yzt->dtype : LOOM_DTYPE_UINT8;
+    if (!per_tensor_params(f, adq, dq_input_dtype(f, adq), &as, &az) ||
+        !per_tensor_params(f, bdq, dq_input_dtype(f, bdq), &bs, &bz) ||
+        !per_tensor_params(f, q, ydt, &ys, &yz))
+        return LOOM_OK;
+    int in[8] = {adq->in[0], as, az, bdq->in[0], bs, bz, ys, yz};
+    f->g->values[add->out[0]].dtype = ydt;
+    loom_status s = rewrite(f, add, "loom", "QDQAdd", in, 8, NULL, q, yz);
+    if (!s)
+        lm_last_fuse_stats.qdq_fused++;
+    return s;
+}
+
+/* A scale for which Q(DQ(q)) == q for every 8-bit q: normal, and small
+ * enough that 255 * scale stays finite; then (q - zp) * s / s rounds back to
+ * q - zp exactly. */
+static bool round_trips(const loom_tensor *s)
+{
+    float v = *(const float *)s->data;
+    return isnormal(v) && v > 0.0f && v < 1e30f;
+}
+
+static bool same_scalar(const loom_tensor *a, const loom_tensor *b)
+{
+    if (!a || !b)
+        return a == b;
+    return a->dtype == b->dtype && lm_tensor_count(a) == 1 && lm_tensor_count(b) == 1 &&
+           memcmp(a->data, b->data, loom_dtype_size(a->dtype)) == 0;
+}
+
+/*
+ * DQ -> MaxPool -> Q with the same scale and zero point on both sides  =>
+ * loom.QMaxPool (qpool.c) on the 8-bit tensor. Exact: DQ is increasing, so the max commutes
+ * with it, and Q(DQ(q)) == q for such scales (round_trips).
+ */
+static loom_status fuse_maxpool(fuse_ctx *f, lm_node *mp)
+{
+    lm_node *xdq = producer_op(f, mp->in[0], "DequantizeLinear");
+    if (!xdq || (mp->n_out > 1 && mp->out[1] >= 0))
+        return LOOM_OK; /* the Indices output would have to stay float-based */
+    lm_node *relu, *q = output_quantizer(f, mp, &relu);
+    if (!q || relu)
+        return LOOM_OK;
+    const loom_tensor *xs = constant(f, xdq, 1), *ys = constant(f, q, 1);
+    const loom_tensor *xz = constant(f, xdq, 2), *yz = constant(f, q, 2);
+    bool xz_in = xdq->n_in > 2 && xdq->in[2] >= 0, yz_in = q->n_in > 2 && q->in[2] >= 0;
+    loom_dtype xdt = dq_input_dtype(f, xdq), ydt = yz ? yz->dtype : LOOM_DTYPE_UINT8;
+    if (!xs || !ys || xs->dtype != LOOM_DTYPE_FLOAT || !same_scalar(xs, ys) || !round_trips(xs) ||
+        xz_in != yz_in || (xz_in && !same_scalar(xz, yz)) || xdt != ydt || !is_8bit(xdt))
+        return LOOM_OK;
+    const lm_attr *ks = lm_node_attr(mp, "kernel_shape");
+    if (!ks || ks->type != LM_ATTR_INTS || ks->n != 2 || lm_node_attr(mp, "storage_order"))
+        return LOOM_OK; /* loom.QMaxPool is 2-D (a 2-value kernel), row-major */
+    int in[1] = {xdq->in[0]};
+    loom_status s = rewrite(f, mp, "loom", "QMaxPool", in, 1, NULL, q, -1);
     if (!s)
         lm_last_fuse_stats.qdq_fused++;
     return s;
@@ -279,6 +368,10 @@ loom_status lm_fuse_qdq(fuse_ctx *f)
             s = fuse_conv(f, n);
         else if (lm_fuse_is_op(n, "MatMul") && n->n_in == 2)
             s = fuse_matmul(f, n);
+        else if (lm_fuse_is_op(n, "Add") && n->n_in == 2)
+            s = fuse_add(f, n);
+        else if (lm_fuse_is_op(n, "MaxPool") && n->n_in == 1)
+            s = fuse_maxpool(f, n);
         if (s)
             return s;
         lm_fuse_count_readers(f);

@@ -58,7 +58,8 @@
                     int16_t av = (int16_t)((int32_t)arow[kk] - za);                                \
                     if (av == 0)                                                                   \
                         continue;                                                                  \
-                    const TB *brow = B + kk * p->ldb + nb;                                         \
+                    const TB *brow =                                                               \
+                        (p->b_rows ? (const TB *)p->b_rows[kk] : B + kk * p->ldb) + nb;            \
                     int64_t j = 0;                                                                 \
                     for (; j + 16 <= nn; j += 16)                                                  \
                         for (int t = 0; t < 16; t++)                                               \
@@ -224,8 +225,20 @@ static void pack_a(int MR, const uint8_t *A, int64_t lda, uint8_t flip, int64_t 
  * steps, each column's 4 bytes of k together, as int8 (flip = 0x80 turns
  * uint8 into int8 - 128). A 4 x 16 byte transpose per step on SSE2.
  */
-static void pack_b(int NR, const uint8_t *B, int64_t ldb, uint8_t flip, int64_t pc, int64_t kc,
-                   int64_t j0, int64_t nc, int8_t *dst)
+/* Where B's rows are: strided from b, or listed in rows. */
+typedef struct bsrc {
+    const uint8_t *b;
+    int64_t ldb;
+    const uint8_t *const *rows;
+} bsrc;
+
+static inline const uint8_t *brow(const bsrc *B, int64_t k)
+{
+    return B->rows ? B->rows[k] : B->b + k * B->ldb;
+}
+
+static void pack_b(int NR, const bsrc *B, uint8_t flip, int64_t pc, int64_t kc, int64_t j0,
+                   int64_t nc, int8_t *dst)
 {
     int64_t k4 = (kc + 3) / 4;
     for (int64_t j = 0; j < nc; j += NR, dst += k4 * 4 * NR) {
@@ -235,7 +248,7 @@ static void pack_b(int NR, const uint8_t *B, int64_t ldb, uint8_t flip, int64_t 
             const uint8_t *rows[4];
             int nrows = (int)min64(4, kc - 4 * q);
             for (int r = 0; r < 4; r++)
-                rows[r] = r < nrows ? B + (pc + 4 * q + r) * ldb + j0 + j : NULL;
+                rows[r] = r < nrows ? brow(B, pc + 4 * q + r) + j0 + j : NULL;
             int64_t jj = 0;
 #if defined(__SSE2__)
             if (nrows == 4) {
@@ -288,8 +301,7 @@ static uint32_t sum_u8(const uint8_t *x, int64_t n, uint8_t flip)
  * j < nt. On SSE2, 16 columns at a time in int16 lanes, which hold 256 values
  * of [-128, 127] without overflow, widened to int32 every 256 rows.
  */
-static void colsum_s8(const uint8_t *B, int64_t ldb, int64_t K, int64_t nt, uint8_t flip,
-                      int32_t *out)
+static void colsum_s8(const bsrc *B, int64_t j0, int64_t K, int64_t nt, uint8_t flip, int32_t *out)
 {
     int64_t j = 0;
 #if defined(__SSE2__)
@@ -300,7 +312,8 @@ static void colsum_s8(const uint8_t *B, int64_t ldb, int64_t K, int64_t nt, uint
             int64_t q1 = q0 + 256 < K ? q0 + 256 : K;
             __m128i lo = z, hi = z;
             for (int64_t q = q0; q < q1; q++) {
-                __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(B + q * ldb + j)), f);
+                __m128i v =
+                    _mm_xor_si128(_mm_loadu_si128((const __m128i *)(brow(B, q) + j0 + j)), f);
                 __m128i sg = _mm_cmpgt_epi8(z, v);
                 lo = _mm_add_epi16(lo, _mm_unpacklo_epi8(v, sg));
                 hi = _mm_add_epi16(hi, _mm_unpackhi_epi8(v, sg));
@@ -318,7 +331,7 @@ static void colsum_s8(const uint8_t *B, int64_t ldb, int64_t K, int64_t nt, uint
     }
 #endif
     for (int64_t q = 0; q < K; q++) {
-        const uint8_t *row = B + q * ldb;
+        const uint8_t *row = brow(B, q) + j0;
         for (int64_t jj = j; jj < nt; jj++)
             out[jj] = (int32_t)((uint32_t)out[jj] + (uint32_t)(int32_t)(int8_t)(row[jj] ^ flip));
     }
@@ -360,7 +373,8 @@ static lm_qgemm_packed *qpack(bool is_a, const uint8_t *x, int64_t ld, bool sgn,
         if (is_a)
             pack_a(cfg->mr, x, ld, flip, 0, rows, pc, kc, p->data + pc * p->pad);
         else
-            pack_b(cfg->nr, x, ld, flip, pc, kc, 0, rows, (int8_t *)(p->data + pc * p->pad));
+            pack_b(cfg->nr, &(bsrc){.b = x, .ldb = ld}, flip, pc, kc, 0, rows,
+                   (int8_t *)(p->data + pc * p->pad));
     }
     for (int64_t q = 0; q < K; q++)
         for (int64_t r = 0; r < rows; r++) {
@@ -392,6 +406,13 @@ void lm_qgemm_packed_free(lm_qgemm_packed *p)
 
 /* ---- the blocked product ---------------------------------------------------- */
 
+/* b_term[j] = column sum - K * b_zp[j] for j in [j0, j1), modulo 2^32. */
+static void finish_b_term(int32_t *b_term, const int32_t *b_zp, int64_t j0, int64_t j1, int64_t K)
+{
+    for (int64_t j = j0; j < j1; j++)
+        b_term[j] = (int32_t)((uint32_t)b_term[j] - (uint32_t)K * (uint32_t)b_zp[j]);
+}
+
 void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int64_t m0, int64_t m1,
                        int64_t n0, int64_t n1)
 {
@@ -413,7 +434,8 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
         lm_qgemm_ref_tile(p, m0, m1, n0, n1);
         return;
     }
-    const uint8_t *A = p->a, *B = p->b;
+    const uint8_t *A = p->a;
+    const bsrc B = {.b = p->b, .ldb = p->ldb, .rows = (const uint8_t *const *)p->b_rows};
     const uint8_t aflip = p->a_signed ? 0x80 : 0, bflip = p->b_signed ? 0 : 0x80;
     int32_t *a_zp = w->v, *a_sum = a_zp + mt, *b_zp = a_sum + mt, *b_term = b_zp + nt;
     /* Zero points moved with the value shifts; sums of the shifted values. */
@@ -438,10 +460,13 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
         b_zp[j] = (int32_t)((uint32_t)zb - (p->b_signed ? 0u : 128u));
         b_term[j] = pb ? pb->sums[n0 + j] : 0;
     }
-    if (!pb)
-        colsum_s8(B + n0, p->ldb, K, nt, bflip, b_term);
-    for (int64_t j = 0; j < nt; j++)
-        b_term[j] = (int32_t)((uint32_t)b_term[j] - (uint32_t)K * (uint32_t)b_zp[j]);
+    /* The config's packer sums B's columns as it packs them, so b_term is
+     * complete only once the last K block of a column block is packed. */
+    bool sum_in_pack = !pb && cfg->pack_b;
+    if (!pb && !sum_in_pack)
+        colsum_s8(&B, n0, K, nt, bflip, b_term);
+    if (!sum_in_pack)
+        finish_b_term(b_term, b_zp, 0, nt, K);
 
     for (int64_t jc = 0; jc < nt; jc += NC) {
         int64_t nc = min64(NC, nt - jc);
@@ -449,10 +474,18 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
             int64_t kc = min64(KC, K - pc), k4 = (kc + 3) / 4;
             bool last = pc + kc >= K;
             const int8_t *bp = w->b;
-            if (pb && (n0 + jc) % NR == 0)
+            if (pb && (n0 + jc) % NR == 0) {
                 bp = (const int8_t *)pb->data + pc * pb->pad + (n0 + jc) * k4 * 4;
-            else
-                pack_b(NR, B, p->ldb, bflip, pc, kc, n0 + jc, nc, w->b);
+            } else if (sum_in_pack) {
+                const uint8_t *rows[LM_QGEMM_MAX_KC];
+                for (int64_t r = 0; r < kc; r++)
+                    rows[r] = brow(&B, pc + r) + n0 + jc;
+                cfg->pack_b(rows, kc, nc, bflip, w->b, b_term + jc);
+                if (last)
+                    finish_b_term(b_term, b_zp, jc, jc + nc, K);
+            } else {
+                pack_b(NR, &B, bflip, pc, kc, n0 + jc, nc, w->b);
+            }
             for (int64_t ic = 0; ic < mt; ic += MC) {
                 int64_t mc = min64(MC, mt - ic);
                 const uint8_t *ap = w->a;

@@ -34,6 +34,9 @@ typedef struct lm_qgemm_params {
     const void *b; /* [k, n] uint8 or int8 */
     int64_t ldb;
     bool b_signed;
+    /* (optional) row k of B starts at b_rows[k] instead of b + k * ldb: a
+     * convolution's im2col matrix as pointers into its padded input. */
+    const void *const *b_rows;
     int32_t *c; /* [m, n] */
     int64_t ldc;
     const int32_t *a_zp; /* NULL, one value, or m values */

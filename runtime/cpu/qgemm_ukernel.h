@@ -33,11 +33,23 @@ typedef void (*lm_qgemm_ukernel_fn)(int64_t k4, const uint8_t *a, const int8_t *
                                     int64_t ldc, int mr, int nr, bool accumulate,
                                     const lm_qgemm_corr *corr);
 
+/*
+ * Packs rows[0, kc) (each pointing at the block's first column) x nc
+ * columns of B into NR-column panels as described above, values XOR flip,
+ * and adds each column's sum of the packed int8 values to colsum[0, nc).
+ */
+typedef void (*lm_qgemm_pack_b_fn)(const uint8_t *const *rows, int64_t kc, int64_t nc, uint8_t flip,
+                                   int8_t *dst, int32_t *colsum);
+
+/* kc of every config is at most this (the driver's row-pointer array). */
+#define LM_QGEMM_MAX_KC 1024
+
 typedef struct lm_qgemm_config {
     const char *name; /* e.g. "qs8_gemm_12x32c4__avx512vnni" */
     int mr, nr;
-    int mc, kc, nc; /* kc in K elements, a multiple of 4 */
+    int mc, kc, nc; /* kc in K elements, a multiple of 4, <= LM_QGEMM_MAX_KC */
     lm_qgemm_ukernel_fn ukernel;
+    lm_qgemm_pack_b_fn pack_b; /* (optional) NULL: the driver's portable packer */
 } lm_qgemm_config;
 
 extern const lm_qgemm_config lm_qgemm_config_avx512vnni;

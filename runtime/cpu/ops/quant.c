@@ -1,18 +1,31 @@
 /*
  * quant.c - CPU kernels for quantization operators: QuantizeLinear, DequantizeLinear,
- * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv.
+ * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv,
+ * and the fused QDQ forms fuse_qdq.c writes (loom.QDQAdd; loom.QMaxPool is qpool.c).
  *
  * Numerics follow what produced ONNX's conformance data (ONNX Runtime / MLAS):
  *   quantize:    q = saturate(round_half_even(x / scale) + zp), float32 division;
  *   dequantize:  x = (float)(q - zp) * scale;
  *   requantize:  q = saturate(round_half_even((float)acc * mult) + zp) with the
  *                multiplier computed in float32 as (in_scale * w_scale) / out_scale.
- * The integer products go through the 8-bit GEMM in qgemm.h.
+ * Every path below (scalar, SSE2, AVX-512 rows) computes exactly these steps.
+ * The integer products go through the 8-bit GEMM in qgemm.h, depthwise
+ * convolutions through qdwconv.h; the convolution section says which
+ * shapes take which path.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "../cpu_features.h"
 #include "../kernel.h"
+#include "../threadpool.h"
+#include "ew.h"
+#include "qpool.h"
+#include "../qdwconv.h"
 #include "../qgemm.h"
 
 #ifdef __FAST_MATH__
@@ -139,6 +152,15 @@ static loom_status check_zp(lm_kctx *k, const char *what, const loom_tensor *zp,
 /* Runs the parallel range loops; cost is a rough ns per item. */
 #define PAR(k, n, cost, fn, arg) lm_parallel_for((k), (n), (cost), (fn), (arg))
 
+/*
+ * Rough ns per unit of work for the costs PAR gets: they decide whether a
+ * loop is worth waking the other threads for (about 20 us), so they should
+ * be near the real speed. The VNNI GEMM does ~100-250 int8 multiply-adds
+ * per ns; packing, requantizing and the elementwise ops ~0.1-1 ns a byte.
+ */
+#define NS_PER_MAC  0.01
+#define NS_PER_BYTE 0.3
+
 /* ---------------------------------------------------------------------------- */
 /* QuantizeLinear / DequantizeLinear                                            */
 
@@ -155,48 +177,163 @@ typedef struct qdq_job {
 /* Row kernels take restrict parameters: GCC honours restrict on parameters
  * (also once inlined), not on block-scope pointers, and the vectorizer needs it
  * to avoid an aliasing check. */
-#define DEFINE_QUANTIZE(NAME, TX, TY)                                                              \
-    static void NAME##_row(const TX *restrict x, TY *restrict y, int64_t n, float s, float lo,     \
-                           float hi, int32_t z)                                                    \
+#define DEFINE_QUANTIZE_ROW(NAME, TX, TY)                                                          \
+    static void NAME(const TX *restrict x, TY *restrict y, int64_t n, float s, float lo, float hi, \
+                     int32_t z)                                                                    \
     {                                                                                              \
         BLOCKED_FOR(i, n, y[i] = (TY)(clamp_round((float)x[i] / s, lo, hi) + z));                  \
-    }                                                                                              \
+    }
+
+DEFINE_QUANTIZE_ROW(qrow_f32_u8_c, float, uint8_t)
+DEFINE_QUANTIZE_ROW(qrow_f32_s8_c, float, int8_t)
+DEFINE_QUANTIZE_ROW(qrow_i32_u8, int32_t, uint8_t)
+DEFINE_QUANTIZE_ROW(qrow_i32_s8, int32_t, int8_t)
+
+/* WT: the type x - zp is computed in; int32 data needs int64 (a nonzero zero
+ * point is out of spec for it but must not overflow). */
+#define DEFINE_DEQUANTIZE_ROW(NAME, TX, WT)                                                        \
+    static void NAME(const TX *restrict x, float *restrict y, int64_t n, float s, WT z)            \
+    {                                                                                              \
+        BLOCKED_FOR(i, n, y[i] = (float)((WT)x[i] - z) * s);                                       \
+    }
+
+DEFINE_DEQUANTIZE_ROW(dqrow_u8_c, uint8_t, int32_t)
+DEFINE_DEQUANTIZE_ROW(dqrow_s8_c, int8_t, int32_t)
+DEFINE_DEQUANTIZE_ROW(dqrow_i32, int32_t, int64_t)
+
+static bool use_avx512(void)
+{
+    return lm_cpu_features_get()->avx512bw_vl;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_AVX512_ROWS 1
+#define TARGET_AVX512    __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+static inline __mmask16 tail16(int64_t left)
+{
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+}
+
+/*
+ * The QDQ edges on 16 float lanes, step for step like the C rows: IEEE
+ * float32 division, multiplication and conversion round alike at any width;
+ * max and min return their second operand for NaN, as clamp_round's
+ * compares do; the rounded value is integral, so converting it truncates
+ * nothing; the in-range int32 narrows to 8 bits by truncation like the C cast.
+ */
+TARGET_AVX512 static void qrow_f32_avx512(const float *x, void *y, int64_t n, float s, float lo,
+                                          float hi, int32_t z)
+{
+    const __m512 vs = _mm512_set1_ps(s), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512 magic = _mm512_set1_ps(ROUND_MAGIC);
+    const __m512i vz = _mm512_set1_epi32(z);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail16(n - i);
+        __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(k, x + i), vs);
+        v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+        v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+        __m128i q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vz));
+        _mm_mask_storeu_epi8((int8_t *)y + i, k, q);
+    }
+}
+
+TARGET_AVX512 static void dqrow_8_avx512(const void *x, bool sgn, float *y, int64_t n, float s,
+                                         int32_t z)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    const __m512i vz = _mm512_set1_epi32(z);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail16(n - i);
+        __m128i b = _mm_maskz_loadu_epi8(k, (const int8_t *)x + i);
+        __m512i v = sgn ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
+        __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(v, vz));
+        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(f, vs));
+    }
+}
+#else
+#define HAVE_AVX512_ROWS 0
+#endif
+
+static void qrow_f32_u8(const float *x, uint8_t *y, int64_t n, float s, float lo, float hi,
+                        int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        qrow_f32_avx512(x, y, n, s, lo, hi, z);
+        return;
+    }
+#endif
+    qrow_f32_u8_c(x, y, n, s, lo, hi, z);
+}
+
+static void qrow_f32_s8(const float *x, int8_t *y, int64_t n, float s, float lo, float hi,
+                        int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        qrow_f32_avx512(x, y, n, s, lo, hi, z);
+        return;
+    }
+#endif
+    qrow_f32_s8_c(x, y, n, s, lo, hi, z);
+}
+
+static void dqrow_u8(const uint8_t *x, float *y, int64_t n, float s, int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        dqrow_8_avx512(x, false, y, n, s, z);
+        return;
+    }
+#endif
+    dqrow_u8_c(x, y, n, s, z);
+}
+
+static void dqrow_s8(const int8_t *x, float *y, int64_t n, float s, int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        dqrow_8_avx512(x, true, y, n, s, z);
+        return;
+    }
+#endif
+    dqrow_s8_c(x, y, n, s, z);
+}
+
+/* The parallel range loops over rows of [outer, n, inner]. */
+#define DEFINE_QUANTIZE(NAME, TX, TY, ROW)                                                         \
     static void NAME(void *arg, int64_t begin, int64_t end)                                        \
     {                                                                                              \
         const qdq_job *j = arg;                                                                    \
         for (int64_t r = begin; r < end; r++) {                                                    \
             int64_t a = r % j->n;                                                                  \
             int32_t z = j->zp[a];                                                                  \
-            NAME##_row((const TX *)j->x + r * j->inner, (TY *)j->y + r * j->inner, j->inner,       \
-                       j->scale[a], j->lo - (float)z, j->hi - (float)z, z);                        \
+            ROW((const TX *)j->x + r * j->inner, (TY *)j->y + r * j->inner, j->inner, j->scale[a], \
+                j->lo - (float)z, j->hi - (float)z, z);                                            \
         }                                                                                          \
     }
 
-DEFINE_QUANTIZE(quantize_f32_u8, float, uint8_t)
-DEFINE_QUANTIZE(quantize_f32_s8, float, int8_t)
-DEFINE_QUANTIZE(quantize_i32_u8, int32_t, uint8_t)
-DEFINE_QUANTIZE(quantize_i32_s8, int32_t, int8_t)
+DEFINE_QUANTIZE(quantize_f32_u8, float, uint8_t, qrow_f32_u8)
+DEFINE_QUANTIZE(quantize_f32_s8, float, int8_t, qrow_f32_s8)
+DEFINE_QUANTIZE(quantize_i32_u8, int32_t, uint8_t, qrow_i32_u8)
+DEFINE_QUANTIZE(quantize_i32_s8, int32_t, int8_t, qrow_i32_s8)
 
-/* WT: the type x - zp is computed in; int32 data needs int64 (a nonzero zero
- * point is out of spec for it but must not overflow). */
-#define DEFINE_DEQUANTIZE(NAME, TX, WT)                                                            \
-    static void NAME##_row(const TX *restrict x, float *restrict y, int64_t n, float s, WT z)      \
-    {                                                                                              \
-        BLOCKED_FOR(i, n, y[i] = (float)((WT)x[i] - z) * s);                                       \
-    }                                                                                              \
+#define DEFINE_DEQUANTIZE(NAME, TX, WT, ROW)                                                       \
     static void NAME(void *arg, int64_t begin, int64_t end)                                        \
     {                                                                                              \
         const qdq_job *j = arg;                                                                    \
         for (int64_t r = begin; r < end; r++) {                                                    \
             int64_t a = r % j->n;                                                                  \
-            NAME##_row((const TX *)j->x + r * j->inner, (float *)j->y + r * j->inner, j->inner,    \
-                       j->scale[a], (WT)j->zp[a]);                                                 \
+            ROW((const TX *)j->x + r * j->inner, (float *)j->y + r * j->inner, j->inner,           \
+                j->scale[a], (WT)j->zp[a]);                                                        \
         }                                                                                          \
     }
 
-DEFINE_DEQUANTIZE(dequantize_u8, uint8_t, int32_t)
-DEFINE_DEQUANTIZE(dequantize_s8, int8_t, int32_t)
-DEFINE_DEQUANTIZE(dequantize_i32, int32_t, int64_t)
+DEFINE_DEQUANTIZE(dequantize_u8, uint8_t, int32_t, dqrow_u8)
+DEFINE_DEQUANTIZE(dequantize_s8, int8_t, int32_t, dqrow_s8)
+DEFINE_DEQUANTIZE(dequantize_i32, int32_t, int64_t, dqrow_i32)
 
 /* Requantizes a row of int32 accumulators (plus a bias) with one multiplier. */
 #define DEFINE_REQUANT_ROW(NAME, TY)                                                               \
@@ -209,8 +346,60 @@ DEFINE_DEQUANTIZE(dequantize_i32, int32_t, int64_t)
                 (TY)(clamp_round((float)(int32_t)((uint32_t)acc[c] + bias) * mult, lo, hi) + z));  \
     }
 
-DEFINE_REQUANT_ROW(requant_row_u8, uint8_t)
-DEFINE_REQUANT_ROW(requant_row_s8, int8_t)
+DEFINE_REQUANT_ROW(requant_row_u8_base, uint8_t)
+DEFINE_REQUANT_ROW(requant_row_s8_base, int8_t)
+
+#if HAVE_AVX512_ROWS
+/*
+ * The same on 16 float lanes for CPUs with AVX-512 (every int8 output passes
+ * through here), step for step: IEEE float32 rounds alike at any width; max
+ * and min return their second operand for NaN, as clamp_round's compares do;
+ * the rounded value is integral, so converting it truncates nothing; the
+ * in-range int32 narrows to 8 bits by truncation like the C cast.
+ */
+TARGET_AVX512 static void requant_row_avx512(const int32_t *acc, void *y, bool y_signed, int64_t n,
+                                             uint32_t bias, float mult, float lo, float hi,
+                                             int32_t z)
+{
+    const __m512i vb = _mm512_set1_epi32((int32_t)bias), vz = _mm512_set1_epi32(z);
+    const __m512 vm = _mm512_set1_ps(mult), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512 magic = _mm512_set1_ps(ROUND_MAGIC);
+    for (int64_t c = 0; c < n; c += 16) {
+        __mmask16 k = n - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - c)) - 1);
+        __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + c), vb);
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(a), vm);
+        v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+        v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+        __m128i q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vz));
+        _mm_mask_storeu_epi8((int8_t *)y + c, k, q);
+        (void)y_signed; /* the low byte is the value either way */
+    }
+}
+#endif
+
+static void requant_row_u8(const int32_t *acc, uint8_t *y, int64_t n, uint32_t bias, float mult,
+                           float lo, float hi, int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        requant_row_avx512(acc, y, false, n, bias, mult, lo, hi, z);
+        return;
+    }
+#endif
+    requant_row_u8_base(acc, y, n, bias, mult, lo, hi, z);
+}
+
+static void requant_row_s8(const int32_t *acc, int8_t *y, int64_t n, uint32_t bias, float mult,
+                           float lo, float hi, int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        requant_row_avx512(acc, y, true, n, bias, mult, lo, hi, z);
+        return;
+    }
+#endif
+    requant_row_s8_base(acc, y, n, bias, mult, lo, hi, z);
+}
 
 /* Same with a per-column multiplier (sa * bs[c]) / sy, in that order: it is
  * how ONNX Runtime rounds the product of the three scales. */
@@ -657,8 +846,10 @@ static void mm_launch(lm_kctx *k, mm_job *j)
     j->mt = (g->M + j->tm - 1) / j->tm;
     j->nt = (g->N + MM_TN - 1) / MM_TN;
     int64_t tm = g->M < j->tm ? g->M : j->tm, tn = g->N < MM_TN ? g->N : MM_TN;
-    PAR(k, g->batch * j->mt * j->nt, (double)tm * (double)tn * ((double)g->K + 4.0) * 0.3, mm_run,
-        j);
+    PAR(k, g->batch * j->mt * j->nt,
+        (double)tm * (double)tn * ((double)g->K + 4.0) * NS_PER_MAC +
+            (double)tn * (double)g->K * NS_PER_BYTE,
+        mm_run, j);
 }
 
 static loom_status op_MatMulInteger(lm_kctx *k)
@@ -916,6 +1107,57 @@ typedef struct im2col_job {
     uint8_t pad;
 } im2col_job;
 
+/* First output position in [0, n) whose input position o * s + off is >= 0,
+ * and the end of those whose input position is < in: the unpadded run. */
+static void inside_run(int64_t n, int64_t s, int64_t off, int64_t in, int64_t *lo, int64_t *hi)
+{
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = in - off <= 0 ? 0 : (in - off + s - 1) / s;
+    *lo = a < n ? a : n;
+    *hi = b < *lo ? *lo : b < n ? b : n;
+}
+
+/* Every other byte of src[0, 2n): the stride-2 gather, 16 at a time with SSE2. */
+static void gather_stride2(uint8_t *restrict dst, const uint8_t *restrict src, int64_t n)
+{
+    int64_t o = 0;
+#if defined(__SSE2__)
+    const __m128i even = _mm_set1_epi16(0x00FF);
+    /* o + 16 < n: the 32-byte load stays within src[0, 2n - 1). */
+    for (; o + 16 < n; o += 16) {
+        __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * o)), even);
+        __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * o + 16)), even);
+        _mm_storeu_si128((__m128i *)(dst + o), _mm_packus_epi16(a, b));
+    }
+#endif
+    for (; o < n; o++)
+        dst[o] = src[2 * o];
+}
+
+/* Columns [a, b) of one output row of the last spatial dimension: padding
+ * outside [lo, hi), input bytes inside (a copy at stride 1). The padded ends
+ * are a few bytes, too short for a memset call to pay. dst is the row's
+ * column 0. */
+static void im2col_run(uint8_t *restrict dst, const uint8_t *restrict xr, int64_t a, int64_t b,
+                       int64_t s, int64_t off, int64_t lo, int64_t hi, uint8_t pad)
+{
+    lo = lo < a ? a : lo > b ? b : lo;
+    hi = hi < lo ? lo : hi > b ? b : hi;
+    for (int64_t o = a; o < lo; o++)
+        dst[o] = pad;
+    if (s == 1) {
+        memcpy(dst + lo, xr + lo + off, (size_t)(hi - lo));
+    } else if (s == 2) {
+        gather_stride2(dst + lo, xr + 2 * lo + off, hi - lo);
+    } else {
+        const uint8_t *src = xr + off;
+        for (int64_t o = lo; o < hi; o++)
+            dst[o] = src[o * s];
+    }
+    for (int64_t o = hi; o < b; o++)
+        dst[o] = pad;
+}
+
 static void im2col_rows(void *arg, int64_t begin, int64_t end)
 {
     const im2col_job *j = arg;
@@ -937,7 +1179,8 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end)
         int64_t o[CONV_MAX_SP] = {0};
         int64_t olast = g->out[last], s = g->stride[last];
         int64_t off = kidx[last] * g->dil[last] - g->pad[last], in_last = g->in[last];
-        int64_t outer = g->out_size / (olast > 0 ? olast : 1);
+        int64_t outer = g->out_size / (olast > 0 ? olast : 1), lo, hi;
+        inside_run(olast, s, off, in_last, &lo, &hi);
         for (int64_t q = 0; q < outer && olast > 0; q++) {
             bool inside = true;
             int64_t base = 0;
@@ -946,15 +1189,10 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end)
                 inside = inside && p >= 0 && p < g->in[d];
                 base = base * g->in[d] + p;
             }
-            if (!inside) {
+            if (!inside)
                 memset(dst, j->pad, (size_t)olast);
-            } else {
-                const uint8_t *xr = xc + base * in_last;
-                for (int64_t ow = 0; ow < olast; ow++) {
-                    int64_t p = ow * s + off;
-                    dst[ow] = p >= 0 && p < in_last ? xr[p] : j->pad;
-                }
-            }
+            else
+                im2col_run(dst, xc + base * in_last, 0, olast, s, off, lo, hi, j->pad);
             dst += olast;
             for (int d = last - 1; d >= 0; d--) {
                 if (++o[d] < g->out[d])
@@ -971,7 +1209,13 @@ typedef struct conv_job {
     bool w_signed, x_signed;
     const uint8_t *b; /* im2col buffer, or the chunk's first image when direct */
     bool direct;
-    int32_t *acc; /* ConvInteger: the chunk's output; QLinearConv: [ng][Mg][out_size] */
+    bool tile_im2col;  /* each tile fills its own columns of b first (2-D) */
+    const uint8_t *x;  /* the chunk's first image (tile_im2col) */
+    int64_t ncols;     /* GEMM columns per (image, group): out_size, or oh * wp */
+    int64_t tn;        /* columns per tile */
+    const void **rows; /* padded: B's row pointers, kdim per (image, group) */
+    int64_t wp;        /* padded: row width of the padded input, else 0 */
+    int32_t *acc;      /* ConvInteger: the chunk's output; QLinearConv: [ng][Mg][out_size] */
     const int32_t *w_zp;
     bool w_zp_per_ch;
     const int32_t *x_zp;
@@ -1008,6 +1252,120 @@ typedef struct conv_job {
 DEFINE_CONV_REQUANT(conv_requant_u8, u8, uint8_t)
 DEFINE_CONV_REQUANT(conv_requant_s8, s8, int8_t)
 
+/*
+ * Columns [n0, n1) of every im2col row of (image, group) @ng, for a tile that
+ * spans all output channels: written just before the GEMM packs them, they
+ * are still in cache (a whole-image im2col pass first would have left them
+ * in memory). 2-D only; the row layout is im2col_rows' (ldb = out_size).
+ */
+static void im2col_tile_2d(const conv_geom *g, const uint8_t *x, uint8_t *col, uint8_t pad,
+                           int64_t ng, int64_t n0, int64_t n1)
+{
+    int64_t ow = g->out[1], oy0 = n0 / ow, oy1 = (n1 - 1) / ow;
+    for (int64_t rr = 0; rr < g->kdim; rr++) {
+        int64_t c = rr / g->ker_size, kr = rr % g->ker_size;
+        int64_t ky = kr / g->ker[1], kx = kr % g->ker[1];
+        const uint8_t *xc = x + (ng * g->Cg + c) * g->in_size;
+        uint8_t *row = col + (ng * g->kdim + rr) * g->out_size;
+        int64_t off = kx * g->dil[1] - g->pad[1], lo, hi;
+        inside_run(ow, g->stride[1], off, g->in[1], &lo, &hi);
+        for (int64_t oy = oy0; oy <= oy1; oy++) {
+            int64_t a = oy == oy0 ? n0 - oy * ow : 0, b = oy == oy1 ? n1 - oy * ow : ow;
+            int64_t iy = oy * g->stride[0] + ky * g->dil[0] - g->pad[0];
+            uint8_t *dst = row + oy * ow;
+            if (iy < 0 || iy >= g->in[0])
+                memset(dst + a, pad, (size_t)(b - a));
+            else
+                im2col_run(dst, xc + iy * g->in[1], a, b, g->stride[1], off, lo, hi, pad);
+        }
+    }
+}
+
+/*
+ * Tiles of a convolution's GEMM ([Mg] x [ncols] per image and group, @units
+ * of them). Each tile packs its columns of B and reuses the weights packed
+ * at plan time, so a tile spans all rows unless that leaves threads idle:
+ * with T > 1 threads there should be 2T tiles, made first by narrowing the
+ * columns (down to one 32-column panel, B still packed once overall), and
+ * only then by splitting rows (which packs the same B columns again). Row
+ * tiles are multiples of 12, column tiles of 32: every kernel's panels, so
+ * the packed weights are used in place.
+ */
+static void conv_tiles(lm_kctx *k, const conv_geom *g, int64_t ncols, int64_t units, double kdim,
+                       conv_job *j, double *tile_cost)
+{
+    int threads = lm_threadpool_size(k->pool);
+    int64_t want = threads > 1 ? (2 * (int64_t)threads + units - 1) / units : 1;
+    int64_t tn = MM_TN, nt = (ncols + tn - 1) / tn;
+    if (nt < want) {
+        tn = ((ncols + want - 1) / want + 31) / 32 * 32;
+        nt = (ncols + tn - 1) / tn;
+    }
+    int64_t tm = g->Mg > 0 ? g->Mg : 1;
+    if (nt < want) {
+        int64_t parts = (want + nt - 1) / nt;
+        tm = ((g->Mg + parts - 1) / parts + 11) / 12 * 12;
+    }
+    j->tn = tn;
+    j->nt = nt;
+    j->tm = tm;
+    j->mt = (g->Mg + tm - 1) / tm;
+    int64_t rows = g->Mg < tm ? g->Mg : tm, cols = ncols < tn ? ncols : tn;
+    /* the products, plus packing the tile's B and requantizing its C */
+    *tile_cost = (double)rows * (double)cols * (kdim + 4.0) * NS_PER_MAC +
+                 (double)cols * (kdim + (double)rows) * NS_PER_BYTE;
+}
+
+/* Output channel @ch's requantization parameters (quant.c's header). */
+typedef struct rq_params {
+    float lo, hi, mult;
+    uint32_t bias;
+} rq_params;
+
+static rq_params rq_channel(const conv_job *q, int64_t ch)
+{
+    rq_params r;
+    r.lo = (q->y_signed ? -128.0f : 0.0f) - (float)q->y_zp;
+    r.hi = (q->y_signed ? 127.0f : 255.0f) - (float)q->y_zp;
+    r.mult = q->x_s * q->w_s[q->w_s_per_ch ? ch : 0] / q->y_s;
+    r.bias = q->bias ? (uint32_t)q->bias[ch] : 0;
+    return r;
+}
+
+static void rq_apply(const conv_job *q, const rq_params *r, const int32_t *acc, void *y, int64_t n)
+{
+    if (q->y_signed)
+        requant_row_s8(acc, y, n, r->bias, r->mult, r->lo, r->hi, q->y_zp);
+    else
+        requant_row_u8(acc, y, n, r->bias, r->mult, r->lo, r->hi, q->y_zp);
+}
+
+/* Requantizes @n accumulators of output channel @ch into 8-bit @y. */
+static void requant_channel(const conv_job *q, int64_t ch, const int32_t *acc, void *y, int64_t n)
+{
+    rq_params r = rq_channel(q, ch);
+    rq_apply(q, &r, acc, y, n);
+}
+
+/* Requantization of a tile computed over the padded width (conv_padded):
+ * column oy * wp + ox is output (oy, ox) when ox < ow, else it is dropped.
+ * acc is the group's [Mg][ncols] block, y its [Mg][out_size] block. */
+static void conv_requant_padded(const conv_job *j, const int32_t *acc, uint8_t *y, int64_t m_base,
+                                int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    int64_t wp = j->wp, ow = j->g->out[1];
+    for (int64_t i = m0; i < m1; i++) {
+        rq_params r = rq_channel(j, m_base + i);
+        for (int64_t oy = n0 / wp; oy * wp < n1; oy++) {
+            int64_t a = n0 - oy * wp > 0 ? n0 - oy * wp : 0;
+            int64_t b = n1 - oy * wp < ow ? n1 - oy * wp : ow;
+            if (b > a)
+                rq_apply(j, &r, acc + i * j->ncols + oy * wp + a,
+                         y + i * j->g->out_size + oy * ow + a, b - a);
+        }
+    }
+}
+
 static void conv_run(void *arg, int64_t begin, int64_t end)
 {
     const conv_job *j = arg;
@@ -1015,24 +1373,27 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
     for (int64_t u = begin; u < end; u++) {
         int64_t ng = u / (j->mt * j->nt), r = u % (j->mt * j->nt);
         int64_t grp = ng % g->group;
-        int64_t m0 = (r / j->nt) * j->tm, n0 = (r % j->nt) * MM_TN;
+        int64_t m0 = (r / j->nt) * j->tm, n0 = (r % j->nt) * j->tn;
         int64_t m1 = m0 + j->tm < g->Mg ? m0 + j->tm : g->Mg;
-        int64_t n1 = n0 + MM_TN < g->out_size ? n0 + MM_TN : g->out_size;
+        int64_t n1 = n0 + j->tn < j->ncols ? n0 + j->tn : j->ncols;
         /* output channel block (n * M + grp * Mg) of the chunk = ng * Mg */
         int64_t yoff = ng * g->Mg * g->out_size;
+        if (j->tile_im2col)
+            im2col_tile_2d(g, j->x, (uint8_t *)j->b, (uint8_t)*j->x_zp, ng, n0, n1);
         lm_qgemm_params p = {
             .m = g->Mg,
-            .n = g->out_size,
+            .n = j->ncols,
             .k = g->kdim,
             .a = j->w + grp * g->Mg * g->kdim,
             .lda = g->kdim,
             .a_signed = j->w_signed,
             /* direct: the image's group channels are already [Cg][out_size] */
             .b = j->b + (j->direct ? ng * g->Cg * g->in_size : ng * g->kdim * g->out_size),
-            .ldb = g->out_size,
+            .ldb = j->ncols,
             .b_signed = j->x_signed,
-            .c = j->acc + yoff,
-            .ldc = g->out_size,
+            .b_rows = j->rows ? j->rows + ng * g->kdim : NULL,
+            .c = j->acc + ng * g->Mg * j->ncols,
+            .ldc = j->ncols,
             .a_zp = j->w_zp + (j->w_zp_per_ch ? grp * g->Mg : 0),
             .a_zp_per_row = j->w_zp_per_ch,
             .b_zp = j->x_zp,
@@ -1042,7 +1403,9 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
         lm_qgemm_tile(&p, m0, m1, n0, n1);
         if (!j->y)
             continue;
-        if (j->y_signed)
+        if (j->wp)
+            conv_requant_padded(j, p.c, (uint8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
+        else if (j->y_signed)
             conv_requant_s8(j, p.c, (int8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
         else
             conv_requant_u8(j, p.c, (uint8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
@@ -1059,13 +1422,254 @@ typedef struct conv_args {
     conv_job q;     /* requantization fields for QLinearConv */
 } conv_args;
 
+/*
+ * Depthwise convolutions (one input channel per output channel, 2-D) run
+ * directly (qdwconv.h) instead of as one GEMM per channel. Channels are
+ * dealt to a few slots per thread; each slot owns a workspace (the widened
+ * input plane, then the channel's accumulators) and runs its channels in turn.
+ */
+typedef struct dw_job {
+    const conv_geom *g;
+    const conv_args *ca;
+    void *y; /* QLinearConv's output, NULL for ConvInteger */
+    uint8_t *scratch;
+    size_t ws_bytes, slot_bytes;
+    int64_t units, slots; /* units: image x channel planes */
+} dw_job;
+
+static void dw_params(const dw_job *j, int64_t nc, lm_qdw_params *p)
+{
+    const conv_geom *g = j->g;
+    const conv_args *ca = j->ca;
+    int64_t ch = nc % g->C;
+    *p = (lm_qdw_params){
+        .x = (const uint8_t *)ca->x->data + nc * g->in_size,
+        .h = g->in[0],
+        .w = g->in[1],
+        .x_signed = ca->x->dtype == LOOM_DTYPE_INT8,
+        .x_zp = ca->x_zp,
+        .k = (const uint8_t *)ca->w->data + ch * g->ker_size,
+        .kh = g->ker[0],
+        .kw = g->ker[1],
+        .k_signed = ca->w->dtype == LOOM_DTYPE_INT8,
+        .k_zp = ca->w_zp[ca->w_zp_per_ch ? ch : 0],
+        .stride = {g->stride[0], g->stride[1]},
+        .dil = {g->dil[0], g->dil[1]},
+        .pad = {g->pad[0], g->pad[1]},
+        .oh = g->out[0],
+        .ow = g->out[1],
+    };
+}
+
+static void dw_slots(void *arg, int64_t begin, int64_t end)
+{
+    const dw_job *j = arg;
+    const conv_geom *g = j->g;
+    for (int64_t s = begin; s < end; s++) {
+        uint8_t *slot = j->scratch + s * j->slot_bytes;
+        void *ws = j->ws_bytes ? slot : NULL;
+        int32_t *acc = (int32_t *)(slot + j->ws_bytes);
+        for (int64_t nc = s * j->units / j->slots; nc < (s + 1) * j->units / j->slots; nc++) {
+            lm_qdw_params p;
+            dw_params(j, nc, &p);
+            if (!j->y) {
+                lm_qdw_channel(&p, ws, j->ca->out32 + nc * g->out_size);
+                continue;
+            }
+            lm_qdw_channel(&p, ws, acc);
+            /* 8-bit output: its byte offset is the element offset */
+            requant_channel(&j->ca->q, nc % g->C, acc, (uint8_t *)j->y + nc * g->out_size,
+                            g->out_size);
+        }
+    }
+}
+
+static bool dw_applies(const conv_geom *g)
+{
+    return g->nsp == 2 && g->Cg == 1 && g->Mg == 1 && !getenv("LOOM_QCONV_NO_DIRECT");
+}
+
+static loom_status conv_depthwise(lm_kctx *k, const conv_geom *g, const conv_args *ca, void *yout)
+{
+    dw_job j = {.g = g, .ca = ca, .y = yout, .units = g->N * g->C};
+    lm_qdw_params p;
+    dw_params(&j, 0, &p);
+    j.ws_bytes = (lm_qdw_workspace(&p) + 63) / 64 * 64;
+    /* the accumulators of one channel (QLinearConv): 4x one output plane */
+    j.slot_bytes = j.ws_bytes + (yout ? (size_t)g->out_size * sizeof(int32_t) + 63 : 0) / 64 * 64;
+    int threads = lm_threadpool_size(k->pool);
+    j.slots = j.units < 4 * (int64_t)threads ? j.units : 4 * (int64_t)threads;
+    if (j.slot_bytes > 0) {
+        uint8_t *raw = lm_kscratch(k, (size_t)j.slots * j.slot_bytes + 64);
+        if (!raw)
+            return LOOM_ERR_NO_MEMORY;
+        j.scratch = raw + (64 - (uintptr_t)raw % 64) % 64;
+    }
+    /* per channel: the plane, the taps (a few per instruction), requantizing */
+    double per_ch = (double)g->in_size * 4.0 * NS_PER_BYTE +
+                    (double)g->out_size * ((double)g->ker_size * 4.0 * NS_PER_MAC + NS_PER_BYTE) +
+                    200.0;
+    double cost = (double)((j.units + j.slots - 1) / j.slots) * per_ch;
+    PAR(k, j.slots, cost, dw_slots, &j);
+    return LOOM_OK;
+}
+
+/*
+ * The padded-width form of a 2-D convolution (QLinearConv): each input plane
+ * is copied once, zero-point padded and split into stride phases,
+ *   P[c][py][px][qy][qx] = Xpad[qy * sy + py][qx * sx + px],
+ * qy < hq = oh + (kh - 1) * dy / sy, qx < wq = ow + (kw - 1) * dx / sx. Row
+ * (c, ky, kx) of the im2col matrix is then the phase plane of (ky * dy, kx *
+ * dx) from offset (ky * dy / sy) * wq + kx * dx / sx on, read for oh * wq
+ * columns: column oy * wq + ox is Xpad[oy * sy + ky * dy][ox * sx + kx * dx].
+ * B goes to the GEMM as row pointers and no im2col is written. Columns with
+ * ox >= ow read past the row; they are computed and dropped, which pays
+ * while wq is close to ow (conv_padded_applies).
+ */
+typedef struct pad_job {
+    const conv_geom *g;
+    const uint8_t *x;
+    uint8_t *xp;
+    int64_t hq, wq;
+    uint8_t pad;
+} pad_job;
+
+/* One phase plane (c, py, px) per job; the row's inside run is the same for
+ * all its rows. */
+static void pad_planes(void *arg, int64_t begin, int64_t end)
+{
+    const pad_job *j = arg;
+    const conv_geom *g = j->g;
+    int64_t sy = g->stride[0], sx = g->stride[1];
+    for (int64_t u = begin; u < end; u++) {
+        int64_t c = u / (sy * sx), py = u / sx % sy, px = u % sx;
+        int64_t off = px - g->pad[1], lo, hi;
+        inside_run(j->wq, sx, off, g->in[1], &lo, &hi);
+        const uint8_t *xc = j->x + c * g->in_size;
+        uint8_t *dst = j->xp + u * j->hq * j->wq;
+        for (int64_t qy = 0; qy < j->hq; qy++, dst += j->wq) {
+            int64_t iy = qy * sy + py - g->pad[0];
+            if (iy < 0 || iy >= g->in[0])
+                memset(dst, j->pad, (size_t)j->wq);
+            else
+                im2col_run(dst, xc + iy * g->in[1], 0, j->wq, sx, off, lo, hi, j->pad);
+        }
+    }
+}
+
+static void padded_dims(const conv_geom *g, int64_t *hq, int64_t *wq)
+{
+    *hq = g->out[0] + (g->ker[0] - 1) * g->dil[0] / g->stride[0];
+    *wq = g->out[1] + (g->ker[1] - 1) * g->dil[1] / g->stride[1];
+}
+
+static bool conv_padded_applies(const conv_geom *g, bool direct, bool requant)
+{
+    if (direct || !requant || g->nsp != 2 || getenv("LOOM_QCONV_NO_DIRECT"))
+        return false;
+    int64_t hq, wq;
+    padded_dims(g, &hq, &wq);
+    return wq * 3 <= g->out[1] * 4; /* at most 1/3 more columns (7 -> 9 pays) */
+}
+
+/* B's row pointers for @ngs (image, group) pairs: row (c, ky, kx) starts
+ * in the phase plane of (ky * dy, kx * dx) at its offset (see above). */
+static void conv_padded_rows(const conv_geom *g, const uint8_t *xp, int64_t ngs, int64_t hq,
+                             int64_t wq, const void **rows)
+{
+    int64_t sy = g->stride[0], sx = g->stride[1], plane = sy * sx * hq * wq;
+    for (int64_t ng = 0; ng < ngs; ng++)
+        for (int64_t c = 0; c < g->Cg; c++) {
+            const uint8_t *pc = xp + (ng * g->Cg + c) * plane;
+            for (int64_t ky = 0; ky < g->ker[0]; ky++) {
+                int64_t ey = ky * g->dil[0];
+                const uint8_t *py = pc + (ey % sy) * sx * hq * wq + (ey / sy) * wq;
+                for (int64_t kx = 0; kx < g->ker[1]; kx++) {
+                    int64_t ex = kx * g->dil[1];
+                    *rows++ = py + (ex % sx) * hq * wq + ex / sx;
+                }
+            }
+        }
+}
+
+static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, const conv_args *ca,
+                               void *yout)
+{
+    int64_t hq, wq, sy = g->stride[0], sx = g->stride[1];
+    padded_dims(g, &hq, &wq);
+    int64_t ncols = g->out[0] * wq, slack = (g->ker[1] - 1) * g->dil[1] / sx + 64;
+    /* per image: phase planes, row pointers, accumulators over the padded
+     * width; hq, wq and the phase count are bounded by the input's extent
+     * plus the kernel's, so the products stay small */
+    int64_t plane = sy * sx * hq * wq, xp_img = g->C * plane, rows_img = g->group * g->kdim;
+    int64_t acc_img = g->M * ncols * (int64_t)sizeof(int32_t);
+    int64_t per_img = xp_img + rows_img * (int64_t)sizeof(void *) + acc_img;
+    if (per_img > (int64_t)LM_MAX_TENSOR_BYTES)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "padded input of %lld bytes is too large",
+                        (long long)per_img);
+    int64_t nb = CONV_CHUNK_BYTES / per_img;
+    nb = nb < 1 ? 1 : nb > g->N ? g->N : nb;
+    uint8_t *xp = lm_kscratch(k, (size_t)(nb * xp_img + slack));
+    const void **rows = lm_kscratch(k, (size_t)(nb * rows_img) * sizeof(void *));
+    int32_t *acc = lm_kscratch(k, (size_t)(nb * acc_img));
+    if (!xp || !rows || !acc)
+        return LOOM_ERR_NO_MEMORY;
+    j->ncols = ncols;
+    j->wp = wq;
+    j->rows = rows;
+    j->acc = acc;
+    double tile_cost;
+    conv_tiles(k, g, ncols, nb * g->group, (double)g->kdim, j, &tile_cost);
+    for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
+        int64_t cnt = g->N - n0 < nb ? g->N - n0 : nb;
+        pad_job pj = {.g = g,
+                      .x = (const uint8_t *)ca->x->data + n0 * g->C * g->in_size,
+                      .xp = xp,
+                      .hq = hq,
+                      .wq = wq,
+                      .pad = (uint8_t)ca->x_zp};
+        /* ~1 ns per byte: short runs of copy and padding */
+        PAR(k, cnt * g->C * sy * sx, (double)(hq * wq) + 100.0, pad_planes, &pj);
+        conv_padded_rows(g, xp, cnt * g->group, hq, wq, rows);
+        j->b = xp; /* unused with rows; the reference path reads rows too */
+        j->y = (uint8_t *)yout + n0 * g->M * g->out_size;
+        PAR(k, cnt * g->group * j->mt * j->nt, tile_cost, conv_run, j);
+    }
+    return LOOM_OK;
+}
+
+/*
+ * Picks the path per shape, all bit-exact with one another (test_qconv):
+ * depthwise 2-D runs directly (conv_depthwise); 1x1 stride 1 unpadded reads
+ * the input as B ("direct"); other 2-D QLinearConv uses the padded phase
+ * planes while their dropped columns stay small (conv_padded); the rest
+ * writes im2col, per tile when a tile spans all output channels.
+ * LOOM_QCONV_NO_DIRECT=1 leaves only direct 1x1 and im2col (the baseline
+ * the tests compare with).
+ */
 static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, void *yout)
 {
+    if (dw_applies(g))
+        return conv_depthwise(k, g, ca, yout);
     bool direct = true;
     for (int i = 0; i < g->nsp; i++)
         direct = direct && g->ker[i] == 1 && g->stride[i] == 1 && g->pad[i] == 0 &&
                  g->out[i] == g->in[i];
     bool requant = ca->out32 == NULL;
+    conv_job j = ca->q;
+    j.g = g;
+    j.w = ca->w->data;
+    j.w_signed = ca->w->dtype == LOOM_DTYPE_INT8;
+    j.x_signed = ca->x->dtype == LOOM_DTYPE_INT8;
+    j.direct = direct;
+    j.w_zp = ca->w_zp;
+    j.w_zp_per_ch = ca->w_zp_per_ch;
+    j.x_zp = &ca->x_zp;
+    j.qp = k->prepared;
+    j.ncols = g->out_size;
+    if (conv_padded_applies(g, direct, requant))
+        return conv_padded(k, g, &j, ca, yout);
+
     /* Scratch per image: the im2col rows of every group, the int32 accumulators
      * before requantization. Each factor is bounded by a real tensor's size;
      * products are checked. */
@@ -1089,26 +1693,16 @@ static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, v
     if (requant && acc_img > 0 && !(acc = lm_kscratch(k, (size_t)(nb * acc_img))))
         return LOOM_ERR_NO_MEMORY;
 
-    conv_job j = ca->q;
-    j.g = g;
-    j.w = ca->w->data;
-    j.w_signed = ca->w->dtype == LOOM_DTYPE_INT8;
-    j.x_signed = ca->x->dtype == LOOM_DTYPE_INT8;
-    j.direct = direct;
-    j.w_zp = ca->w_zp;
-    j.w_zp_per_ch = ca->w_zp_per_ch;
-    j.x_zp = &ca->x_zp;
-    j.qp = k->prepared;
-    j.tm = mm_rows(g->Mg, g->out_size);
-    j.mt = (g->Mg + j.tm - 1) / j.tm;
-    j.nt = (g->out_size + MM_TN - 1) / MM_TN;
-    int64_t tm = g->Mg < j.tm ? g->Mg : j.tm, tn = g->out_size < MM_TN ? g->out_size : MM_TN;
-    double tile_cost = (double)tm * (double)tn * ((double)g->kdim + 4.0) * 0.3;
+    double tile_cost;
+    conv_tiles(k, g, g->out_size, nb * g->group, (double)g->kdim, &j, &tile_cost);
+    /* A tile owning all rows owns its columns of the im2col buffer too. */
+    j.tile_im2col = !direct && g->nsp == 2 && j.mt == 1;
     int64_t img_out = g->M * g->out_size; /* elements of one output image */
     for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
         int64_t cnt = g->N - n0 < nb ? g->N - n0 : nb;
         const uint8_t *x = (const uint8_t *)ca->x->data + n0 * g->C * g->in_size;
-        if (!direct) {
+        j.x = x;
+        if (!direct && !j.tile_im2col) {
             im2col_job ij = {.g = g, .x = x, .col = col, .pad = (uint8_t)ca->x_zp};
             PAR(k, cnt * g->group * g->kdim, (double)g->out_size, im2col_rows, &ij);
         }
@@ -1239,6 +1833,149 @@ static loom_status op_QLinearConv(lm_kctx *k)
     return conv_compute(k, &g, &ca, y->data);
 }
 
+/* ---------------------------------------------------------------------------- */
+/* QDQAdd: DequantizeLinear(a), DequantizeLinear(b) -> Add -> QuantizeLinear   */
+
+/*
+ * The fused form of that pattern (fuse_qdq.c writes it; domain "loom"), with
+ * inputs (a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp), per-tensor
+ * parameters and numpy broadcasting. It runs the same float32 steps as the
+ * three operators, element by element and without the float tensors:
+ *   y = Q((float)(a - a_zp) * a_scale + (float)(b - b_zp) * b_scale).
+ */
+typedef struct qadd_job {
+    const uint8_t *a, *b;
+    bool a_signed, b_signed;
+    uint8_t *y;
+    bool y_signed;
+    float as, bs, ys, lo, hi; /* lo/hi: the output range minus the zero point */
+    int32_t az, bz, yz;
+} qadd_job;
+
+static inline float q8_value(const uint8_t *p, int64_t i, bool sgn)
+{
+    return sgn ? (float)(int8_t)p[i] : (float)p[i];
+}
+
+/* One element, as DequantizeLinear, Add and QuantizeLinear compute it. */
+static inline int32_t qadd_one(const qadd_job *j, int32_t qa, int32_t qb)
+{
+    float v = (float)(qa - j->az) * j->as + (float)(qb - j->bz) * j->bs;
+    return clamp_round(v / j->ys, j->lo, j->hi) + j->yz;
+}
+
+/* The contiguous case (no broadcast along the run), vectorizable: uint8 in
+ * and out is what QDQ models have; the other signedness pairs take the
+ * general loop. */
+static void qadd_row_u8(const qadd_job *restrict j, const uint8_t *restrict a,
+                        const uint8_t *restrict b, uint8_t *restrict y, int64_t n)
+{
+    BLOCKED_FOR(i, n, y[i] = (uint8_t)qadd_one(j, a[i], b[i]));
+}
+
+#if HAVE_AVX512_ROWS
+/* The contiguous case on 16 lanes, any signedness: the same float32 steps
+ * (see qrow_f32_avx512 for why the bits match). */
+TARGET_AVX512 static void qadd_row_avx512(const qadd_job *j, const uint8_t *a, const uint8_t *b,
+                                          uint8_t *y, int64_t n)
+{
+    const __m512i az = _mm512_set1_epi32(j->az), bz = _mm512_set1_epi32(j->bz);
+    const __m512i yz = _mm512_set1_epi32(j->yz);
+    const __m512 as = _mm512_set1_ps(j->as), bs = _mm512_set1_ps(j->bs), ys = _mm512_set1_ps(j->ys);
+    const __m512 lo = _mm512_set1_ps(j->lo), hi = _mm512_set1_ps(j->hi);
+    const __m512 magic = _mm512_set1_ps(ROUND_MAGIC);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail16(n - i);
+        __m128i va = _mm_maskz_loadu_epi8(k, a + i), vb = _mm_maskz_loadu_epi8(k, b + i);
+        __m512i ia = j->a_signed ? _mm512_cvtepi8_epi32(va) : _mm512_cvtepu8_epi32(va);
+        __m512i ib = j->b_signed ? _mm512_cvtepi8_epi32(vb) : _mm512_cvtepu8_epi32(vb);
+        __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, az)), as);
+        __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, bz)), bs);
+        __m512 v = _mm512_div_ps(_mm512_add_ps(fa, fb), ys);
+        v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+        v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+        __m128i q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), yz));
+        _mm_mask_storeu_epi8((int8_t *)y + i, k, q);
+    }
+}
+#endif
+
+static void qadd_row(void *ctx, const int64_t *off, int64_t out_off, int64_t n, const int *inner)
+{
+    const qadd_job *j = ctx;
+    const uint8_t *a = j->a + off[0], *b = j->b + off[1];
+    uint8_t *y = j->y + out_off;
+#if HAVE_AVX512_ROWS
+    if (inner[0] && inner[1] && use_avx512()) {
+        qadd_row_avx512(j, a, b, y, n);
+        return;
+    }
+#endif
+    if (inner[0] && inner[1] && !j->a_signed && !j->b_signed && !j->y_signed) {
+        qadd_row_u8(j, a, b, y, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int32_t qa = (int32_t)q8_value(a, inner[0] ? i : 0, j->a_signed);
+        int32_t qb = (int32_t)q8_value(b, inner[1] ? i : 0, j->b_signed);
+        y[i] = (uint8_t)qadd_one(j, qa, qb);
+    }
+}
+
+static loom_status qadd_param(lm_kctx *k, const char *what, const loom_tensor *s,
+                              const loom_tensor *zp, loom_dtype dt, float *scale, int32_t *z)
+{
+    loom_status st = check_scale(k, what, s);
+    if (st != LOOM_OK)
+        return st;
+    if (!is_single(s) || (zp && !is_single(zp)))
+        return lm_kinvalid(k, "%s and its zero point must be one value each", what);
+    if (zp && zp->dtype != dt)
+        return lm_kinvalid(k, "%s's zero point is %s, its operand %s", what,
+                           loom_dtype_name(zp->dtype), loom_dtype_name(dt));
+    *scale = *(const float *)s->data;
+    *z = !zp ? 0 : dt == LOOM_DTYPE_INT8 ? *(const int8_t *)zp->data : *(const uint8_t *)zp->data;
+    return LOOM_OK;
+}
+
+static loom_status op_QDQAdd(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 8, 8);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 3), *yzp = lm_kin(k, 7);
+    if (!is_q8(a->dtype) || !is_q8(b->dtype) || !is_q8(yzp->dtype))
+        return lm_kunsupported(k, "a, b and y_zero_point must be uint8 or int8, got %s, %s, %s",
+                               loom_dtype_name(a->dtype), loom_dtype_name(b->dtype),
+                               loom_dtype_name(yzp->dtype));
+    qadd_job j = {.a_signed = a->dtype == LOOM_DTYPE_INT8,
+                  .b_signed = b->dtype == LOOM_DTYPE_INT8,
+                  .y_signed = yzp->dtype == LOOM_DTYPE_INT8};
+    if ((st = qadd_param(k, "a_scale", lm_kin(k, 1), lm_kin(k, 2), a->dtype, &j.as, &j.az)) ||
+        (st = qadd_param(k, "b_scale", lm_kin(k, 4), lm_kin(k, 5), b->dtype, &j.bs, &j.bz)) ||
+        (st = qadd_param(k, "y_scale", lm_kin(k, 6), yzp, yzp->dtype, &j.ys, &j.yz)))
+        return st;
+    const loom_tensor *ins[2] = {a, b};
+    int rank;
+    int64_t dims[LOOM_MAX_RANK];
+    if ((st = lm_bcast_shape(k, 2, ins, &rank, dims)) != LOOM_OK)
+        return st;
+    loom_tensor *y = lm_kout(k, 0, yzp->dtype, rank, dims);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry || lm_tensor_count(y) == 0)
+        return LOOM_OK;
+    j.a = a->data;
+    j.b = b->data;
+    j.y = y->data;
+    j.lo = (float)(q8_min(yzp->dtype) - j.yz);
+    j.hi = (float)(q8_max(yzp->dtype) - j.yz);
+    lm_bcast p;
+    lm_bcast_plan(&p, rank, dims, 2, ins);
+    lm_bcast_run(k, &p, NS_PER_BYTE, qadd_row, &j);
+    return LOOM_OK;
+}
+
 /* Packs the constant weights once per plan: B of MatMulInteger (input 1) and
  * QLinearMatMul (input 3) when it is one 2-D matrix; W of ConvInteger
  * (input 1) and QLinearConv (input 3), per group. Without a SIMD kernel (or
@@ -1316,5 +2053,7 @@ const lm_op_def lm_ops_quant[] = {
     LM_OP_PREPARED(QLinearMatMul),
     LM_OP_PREPARED(ConvInteger),
     LM_OP_PREPARED(QLinearConv),
+    LM_OP("loom", "QDQAdd", op_QDQAdd),
+    LM_OP("loom", "QMaxPool", lm_op_qmaxpool),
     LM_OP_END,
 };

@@ -1,0 +1,230 @@
+/*
+ * test_qdq.c - the QDQ rewrites of Add and MaxPool (fuse_qdq.c) give the same
+ * bytes as the float graph they replace, and QuantizeLinear/DequantizeLinear
+ * (vector rows where the CPU has AVX-512) follow quant.c's formulas. The reference is the same
+ * model with the float intermediate also exported as a graph output, which keeps the rewrite from
+ * applying.
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/onnx_builder.h"
+#include "lib/test_main.h"
+#include "loom/loom.h"
+
+static uint32_t rng_state = 4321;
+
+static float frand(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)((rng_state >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+/* Adds scale @sname = s and zero point @zname = z of dtype @dt to the model. */
+static void qparams(ob_model *m, const char *sname, float s, const char *zname, int dt, int z)
+{
+    uint8_t zb = (uint8_t)z;
+    ob_init_f32(m, sname, 0, NULL, &s);
+    ob_init_raw(m, zname, dt, 0, NULL, &zb, 1);
+}
+
+/* Runs @m on the float inputs (@n_out outputs: y, maybe f); returns y's
+ * bytes (malloc'd) and the number of QDQ rewrites. */
+static float *run(ob_model *m, int n_in, loom_tensor **in, int n_out, size_t *bytes, int *fused)
+{
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *model = lm_load_ok(ctx, m, "qdq.onnx");
+    loom_model_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_model_get_stats(model, &st), LOOM_OK);
+    *fused = st.qdq_fused;
+    loom_tensor *out[2] = {NULL, NULL};
+    loom_status s = loom_model_run(model, in, n_in, out, n_out);
+    if (s)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(s, LOOM_OK);
+    *bytes = loom_tensor_size(out[0]);
+    float *res = malloc(*bytes);
+    memcpy(res, loom_tensor_data(out[0]), *bytes);
+    loom_tensor_destroy(out[0]);
+    loom_tensor_destroy(out[1]);
+    loom_model_destroy(model);
+    loom_context_destroy(ctx);
+    return res;
+}
+
+/* x1 [1,4,30,40] and x2 (@bdims) quantized, dequantized, added, quantized with
+ * @ydt, dequantized. @b_signed quantizes x2 to int8. */
+static ob_model *add_model(bool block, const int64_t *bdims, bool b_signed, int ydt)
+{
+    int64_t ad[4] = {1, 4, 30, 40};
+    int bdt = b_signed ? LOOM_DTYPE_INT8 : LOOM_DTYPE_UINT8;
+    ob_model *m = ob_new(13);
+    ob_input(m, "x1", LOOM_DTYPE_FLOAT, 4, ad);
+    ob_input(m, "x2", LOOM_DTYPE_FLOAT, 4, bdims);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    if (block)
+        ob_output(m, "f", LOOM_DTYPE_FLOAT);
+    qparams(m, "s1", 0.013f, "z1", LOOM_DTYPE_UINT8, 121);
+    qparams(m, "s2", 0.0071f, "z2", bdt, b_signed ? -7 : 30);
+    qparams(m, "s3", 0.0187f, "z3", ydt, ydt == LOOM_DTYPE_INT8 ? 3 : 140);
+    ob_add_node(m, "QuantizeLinear", "x1,s1,z1", "q1");
+    ob_add_node(m, "DequantizeLinear", "q1,s1,z1", "d1");
+    ob_add_node(m, "QuantizeLinear", "x2,s2,z2", "q2");
+    ob_add_node(m, "DequantizeLinear", "q2,s2,z2", "d2");
+    ob_add_node(m, "Add", "d1,d2", "f");
+    ob_add_node(m, "QuantizeLinear", "f,s3,z3", "q3");
+    ob_add_node(m, "DequantizeLinear", "q3,s3,z3", "y");
+    return m;
+}
+
+static void add_case(const int64_t *bdims, bool b_signed, int ydt)
+{
+    static float x1[4800], x2[4800];
+    int64_t ad[4] = {1, 4, 30, 40}, bn = bdims[0] * bdims[1] * bdims[2] * bdims[3];
+    for (int i = 0; i < 4800; i++)
+        x1[i] = frand() * 2.0f;
+    for (int64_t i = 0; i < bn; i++)
+        x2[i] = frand() * 1.5f;
+    loom_tensor *in[2];
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, ad, x1, sizeof(x1), &in[0]), LOOM_OK);
+    assert_int_equal(
+        loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, bdims, x2, (size_t)bn * sizeof(float), &in[1]),
+        LOOM_OK);
+    size_t n1, n2;
+    int f1, f2;
+    float *fused = run(add_model(false, bdims, b_signed, ydt), 2, in, 1, &n1, &f1);
+    float *plain = run(add_model(true, bdims, b_signed, ydt), 2, in, 2, &n2, &f2);
+    assert_int_equal(f1, 1);
+    assert_int_equal(f2, 0);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(fused, plain, n1);
+    free(fused);
+    free(plain);
+    loom_tensor_destroy(in[0]);
+    loom_tensor_destroy(in[1]);
+}
+
+static void qdq_add_matches_float_graph(void **state)
+{
+    (void)state;
+    int64_t same[4] = {1, 4, 30, 40}, chan[4] = {1, 4, 1, 1}, row[4] = {1, 1, 1, 40};
+    add_case(same, false, LOOM_DTYPE_UINT8);
+    add_case(same, true, LOOM_DTYPE_INT8);
+    add_case(chan, false, LOOM_DTYPE_UINT8);
+    add_case(row, true, LOOM_DTYPE_UINT8);
+}
+
+/* x [1,2,9,11] -> Q -> DQ -> MaxPool 3x3 stride 2 pad 1 -> Q -> DQ -> y. */
+static ob_model *pool_model(bool block, float ys, int xdt)
+{
+    int64_t xd[4] = {1, 2, 9, 11}, k[2] = {3, 3}, s[2] = {2, 2}, p[4] = {1, 1, 1, 1};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_FLOAT, 4, xd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    if (block)
+        ob_output(m, "f", LOOM_DTYPE_FLOAT);
+    int z = xdt == LOOM_DTYPE_INT8 ? -20 : 77;
+    qparams(m, "s1", 0.0123f, "z1", xdt, z);
+    qparams(m, "s2", ys, "z2", xdt, z);
+    ob_add_node(m, "QuantizeLinear", "x,s1,z1", "q1");
+    ob_add_node(m, "DequantizeLinear", "q1,s1,z1", "d1");
+    ob_node *n = ob_add_node(m, "MaxPool", "d1", "f");
+    ob_attr_ints(m, n, "kernel_shape", 2, k);
+    ob_attr_ints(m, n, "strides", 2, s);
+    ob_attr_ints(m, n, "pads", 4, p);
+    ob_add_node(m, "QuantizeLinear", "f,s2,z2", "q2");
+    ob_add_node(m, "DequantizeLinear", "q2,s2,z2", "y");
+    return m;
+}
+
+static void pool_case(float ys, int xdt, int want_fused)
+{
+    float x[198];
+    int64_t xd[4] = {1, 2, 9, 11};
+    for (int i = 0; i < 198; i++)
+        x[i] = frand() * 2.0f;
+    loom_tensor *in;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, x, sizeof(x), &in), LOOM_OK);
+    size_t n1, n2;
+    int f1, f2;
+    float *fused = run(pool_model(false, ys, xdt), 1, &in, 1, &n1, &f1);
+    float *plain = run(pool_model(true, ys, xdt), 1, &in, 2, &n2, &f2);
+    assert_int_equal(f1, want_fused);
+    assert_int_equal(f2, 0);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(fused, plain, n1);
+    free(fused);
+    free(plain);
+    loom_tensor_destroy(in);
+}
+
+static void qdq_maxpool_matches_float_graph(void **state)
+{
+    (void)state;
+    pool_case(0.0123f, LOOM_DTYPE_UINT8, 1);
+    pool_case(0.0123f, LOOM_DTYPE_INT8, 1);
+    pool_case(0.0125f, LOOM_DTYPE_UINT8, 0); /* another output scale: stays float */
+}
+
+/* QuantizeLinear then DequantizeLinear on edge values (ties, saturation,
+ * infinities, NaN, a tail shorter than a vector), against the formulas in
+ * quant.c's header computed here one element at a time. */
+static void quantize_edges_match_formula(void **state)
+{
+    (void)state;
+    enum { N = 37 };
+    const float s = 0.5f;
+    float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = (float)(i - 18) * 0.25f * (float)(i % 5 + 1); /* many exact ties */
+    x[0] = NAN;
+    x[1] = INFINITY;
+    x[2] = -INFINITY;
+    x[3] = 1e9f;
+    x[4] = -1e9f;
+    for (int sg = 0; sg < 2; sg++) {
+        int dt = sg ? LOOM_DTYPE_INT8 : LOOM_DTYPE_UINT8, z = sg ? -3 : 128;
+        int64_t d[1] = {N};
+        ob_model *m = ob_new(13);
+        ob_input(m, "x", LOOM_DTYPE_FLOAT, 1, d);
+        ob_output(m, "q", dt);
+        ob_output(m, "y", LOOM_DTYPE_FLOAT);
+        qparams(m, "s", s, "z", dt, z);
+        ob_add_node(m, "QuantizeLinear", "x,s,z", "q");
+        ob_add_node(m, "DequantizeLinear", "q,s,z", "y");
+        loom_context *ctx;
+        assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+        loom_model *model = lm_load_ok(ctx, m, "q.onnx");
+        loom_tensor *in, *out[2];
+        assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 1, d, x, sizeof(x), &in), LOOM_OK);
+        assert_int_equal(loom_model_run(model, &in, 1, out, 2), LOOM_OK);
+        const uint8_t *q = loom_tensor_data(out[0]);
+        const float *y = loom_tensor_data(out[1]);
+        float lo = sg ? -128.0f : 0.0f, hi = sg ? 127.0f : 255.0f;
+        for (int i = 0; i < N; i++) {
+            float v = x[i] / s;
+            v = v > lo - (float)z ? v : lo - (float)z; /* NaN takes the low end */
+            v = v < hi - (float)z ? v : hi - (float)z;
+            int want = (int)nearbyintf(v) + z, got = sg ? (int8_t)q[i] : q[i];
+            assert_int_equal(got, want);
+            float back = (float)(want - z) * s;
+            assert_memory_equal(&y[i], &back, sizeof(float));
+        }
+        loom_tensor_destroy(in);
+        loom_tensor_destroy(out[0]);
+        loom_tensor_destroy(out[1]);
+        loom_model_destroy(model);
+        loom_context_destroy(ctx);
+    }
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(qdq_add_matches_float_graph),
+    cmocka_unit_test(qdq_maxpool_matches_float_graph),
+    cmocka_unit_test(quantize_edges_match_formula),
+};
+
+LM_TEST_MAIN(tests)
