@@ -209,55 +209,84 @@ static loom_status run_segment(const lm_plan *p, const lm_plan_segment *sg, lm_r
         rs->val[v] = t;
         rs->owned[v] = true;
     }
-    if (!s && (s = sg->dev->ops->run(sg->dev, sg->state, in, out)))
+    if (s)
+        return s;
+    lm_busy_begin(&sg->dev->busy);
+    s = sg->dev->ops->run(sg->dev, sg->state, in, out);
+    lm_busy_end(&sg->dev->busy, s != LOOM_OK);
+    if (s)
         lm_error_prefix("device %s", sg->dev->name);
     return s;
 }
 
-/* Runs the plan's steps over @rs's value table. */
-static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
+/* Runs the device segment that starts at *@step; *@step becomes its last step. */
+static loom_status run_device_step(loom_model *m, const lm_plan *p, lm_run_state *rs, int *step)
 {
     const lm_graph *g = m->g;
-    for (int step = 0; step < p->n_steps; step++) {
-        if (p->segment_at && p->segment_at[step] >= 0) {
-            const lm_plan_segment *sg = &p->segments[p->segment_at[step]];
-            loom_status s = run_segment(p, sg, rs);
-            if (s)
-                return s;
-            for (int i = 0; i < sg->n_in; i++) {
-                int v = sg->in[i];
-                if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
-                    release_value(rs, v);
-            }
-            step = sg->last;
+    const lm_plan_segment *sg = &p->segments[p->segment_at[*step]];
+    loom_status s = run_segment(p, sg, rs);
+    if (s)
+        return s;
+    for (int i = 0; i < sg->n_in; i++) {
+        int v = sg->in[i];
+        if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
+            release_value(rs, v);
+    }
+    *step = sg->last;
+    return LOOM_OK;
+}
+
+/* Runs CPU step @step. */
+static loom_status run_cpu_step(loom_model *m, const lm_plan *p, lm_run_state *rs, int step)
+{
+    const lm_graph *g = m->g;
+    const lm_node *n = &g->nodes[p->steps[step]];
+    loom_tensor *in[n->n_in + 1];
+    loom_tensor *out[n->n_out + 1];
+    for (int i = 0; i < n->n_in; i++)
+        in[i] = n->in[i] >= 0 ? rs->val[n->in[i]] : NULL;
+    memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
+    loom_status s = lm_run_node(n, in, out, false, p->prepared[step], m->ctx->pool, rs);
+    for (int o = 0; o < n->n_out; o++) {
+        int v = n->out[o];
+        if (s || v < 0) {
+            loom_tensor_destroy(out[o]);
             continue;
         }
-        const lm_node *n = &g->nodes[p->steps[step]];
-        loom_tensor *in[n->n_in + 1];
-        loom_tensor *out[n->n_out + 1];
-        for (int i = 0; i < n->n_in; i++)
-            in[i] = n->in[i] >= 0 ? rs->val[n->in[i]] : NULL;
-        memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
-        loom_status s = lm_run_node(n, in, out, false, p->prepared[step], m->ctx->pool, rs);
-        for (int o = 0; o < n->n_out; o++) {
-            int v = n->out[o];
-            if (s || v < 0) {
-                loom_tensor_destroy(out[o]);
-                continue;
-            }
-            rs->val[v] = out[o];
-            rs->owned[v] = true;
-        }
-        if (s)
-            return s;
-        /* Free what no later step reads. */
-        for (int i = 0; i < n->n_in; i++) {
-            int v = n->in[i];
-            if (v >= 0 && rs->owned[v] && p->last_use[v] == step && !g->values[v].is_output)
-                release_value(rs, v);
-        }
+        rs->val[v] = out[o];
+        rs->owned[v] = true;
+    }
+    if (s)
+        return s;
+    /* Free what no later step reads. */
+    for (int i = 0; i < n->n_in; i++) {
+        int v = n->in[i];
+        if (v >= 0 && rs->owned[v] && p->last_use[v] == step && !g->values[v].is_output)
+            release_value(rs, v);
     }
     return LOOM_OK;
+}
+
+/* Runs the plan's steps over @rs's value table; CPU stretches count as CPU jobs. */
+static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
+{
+    lm_busy *cpu = &m->ctx->cpu_busy;
+    bool on_cpu = false;
+    loom_status s = LOOM_OK;
+    for (int step = 0; step < p->n_steps && !s; step++) {
+        bool segment = p->segment_at && p->segment_at[step] >= 0;
+        if (segment == on_cpu) { /* a CPU stretch starts or ends here */
+            if (on_cpu)
+                lm_busy_end(cpu, 0);
+            else
+                lm_busy_begin(cpu);
+            on_cpu = !on_cpu;
+        }
+        s = segment ? run_device_step(m, p, rs, &step) : run_cpu_step(m, p, rs, step);
+    }
+    if (on_cpu)
+        lm_busy_end(cpu, s != LOOM_OK);
+    return s;
 }
 
 /* Hands the graph outputs to the caller: moved, cloned, or (run_into) already in place. */
