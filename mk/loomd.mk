@@ -74,8 +74,8 @@ LOOMD_E2E_DEPS := $(LOOMD) $(LOOMPERF) $(BUILD)/bin/loomctl $(BUILD)/tests/loomd
                   $(LOOMD_REPO)/.stamp
 
 # End-to-end tests, then libFuzzer over the request handler (FUZZ_HTTP_TIME s).
-test-loomd: $(LOOMD_E2E_DEPS)
-	@BUILD=$(BUILD) LOOMD_UNIT=$(BUILD)/tests/loomd-unit \
+test-loomd: $(LOOMD_E2E_DEPS) $(FPGA_XCLBIN)
+	@BUILD=$(BUILD) LOOM_XCLBIN=$(abspath $(FPGA_XCLBIN)) LOOMD_UNIT=$(BUILD)/tests/loomd-unit \
 	    LOOMD_FUZZ="$(MAKE) --no-print-directory -s fuzz-http" tests/loomd/e2e.sh
 
 # libFuzzer over the request handler (clang, ASan+UBSan), with the example models loaded,
@@ -137,11 +137,11 @@ $(BUILD)/tests/loomd-unit: tests/loomd/unit_loomd.c $(filter-out %/http.o %/list
 # killed mid-run by design; the 220-reload RSS check covers leaks across reloads.
 TEST_SUITES += test-loomd-asan
 LOOMD_ASAN := $(BUILD)/asan
-test-loomd-asan: $(LOOMD_REPO)/.stamp
+test-loomd-asan: $(LOOMD_REPO)/.stamp $(FPGA_XCLBIN)
 	@$(MAKE) --no-print-directory BUILD=$(LOOMD_ASAN) SAN=1 OPT=-O1 $(LOOMD_ASAN)/bin/loomd \
 	    $(LOOMD_ASAN)/bin/loom-perf $(LOOMD_ASAN)/bin/loomctl $(LOOMD_ASAN)/tests/loomd-client-test \
 	    $(LOOMD_ASAN)/tests/loomd-unit
 	@ln -sfn $(abspath $(LOOMD_REPO)) $(LOOMD_ASAN)/loomd-repo
 	@ln -sfn $(abspath $(LOOMD_VENV)) $(LOOMD_ASAN)/venv
-	@ASAN_OPTIONS=detect_leaks=0 BUILD=$(LOOMD_ASAN) LOOMD_UNIT=$(LOOMD_ASAN)/tests/loomd-unit \
+	@ASAN_OPTIONS=detect_leaks=0 BUILD=$(LOOMD_ASAN) LOOM_XCLBIN=$(abspath $(FPGA_XCLBIN)) LOOMD_UNIT=$(LOOMD_ASAN)/tests/loomd-unit \
 	    tests/loomd/e2e.sh

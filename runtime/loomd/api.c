@@ -519,7 +519,9 @@ static void route(loomd *d, const api_request *rq, api_response *rs)
     if (n == 1 && strcmp(segs[0], "metrics") == 0) {
         if (method_is(rq, "GET", rs)) {
             size_t len;
-            char *body = metrics_render(d->metrics, &len);
+            loom_device_stats devs[32];
+            int n_devs = repo_devices(d->repo, devs, 32);
+            char *body = metrics_render(d->metrics, devs, n_devs, &len);
             set_body(rs, 200, body, len);
             rs->content_type = "text/plain; version=0.0.4";
         }

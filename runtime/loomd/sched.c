@@ -296,8 +296,7 @@ static void run_batch(sched *s, sched_job **jobs, int n)
         if (st != LOOM_OK)
             snprintf(err, sizeof(err), "%s", loom_last_error());
     }
-    int64_t t1 = sched_now_ns();
-    metrics_batch(s->metrics, s->name, s->version, s->cfg.device, n > 1 ? (int)rows : 1, t1 - t0);
+    metrics_batch(s->metrics, s->name, s->version, n > 1 ? (int)rows : 1);
     for (size_t i = 0; i < s->n_in; i++)
         loom_tensor_destroy(in[i]);
     for (int k = 0; k < n; k++)
