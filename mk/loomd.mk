@@ -17,7 +17,7 @@ LOOMD_LIBS   := -lmicrohttpd -ljson-c -lcrypto
 LOOMD        := $(BUILD)/bin/loomd
 LOOMD_REPO   := $(BUILD)/loomd-repo
 
-.PHONY: run-loomd test-loomd bench-loomd loomd-repo
+.PHONY: run-loomd test-loomd bench-loomd loomd-repo deps-perf-analyzer
 
 all: $(LOOMD)
 
@@ -50,9 +50,30 @@ $(LIBCLIENT_A): $(CLIENT_OBJ)
 $(BUILD)/bin/loomctl: $(LIBCLIENT_A)
 $(BUILD)/bin/loomctl: LDLIBS += $(CLIENT_LIBS)
 
-# Triton's Python client (and perf_analyzer when PyPI has a runnable wheel) for tests
-# against the loopback listener go into the project's venv (`make venv`, run by deps).
+# Triton's Python client for tests against the loopback listener goes into the
+# project's venv (`make venv`, run by deps).
 LOOMD_VENV := $(BUILD)/venv
+
+# Triton's perf_analyzer for bench-loomd. PyPI's perf-analyzer is a placeholder and
+# tritonclient's current wheels no longer carry the binary; 2.40.0 (Nov 2023) is one
+# that does (tritonclient-2.40.0.data/data/bin/perf_analyzer). It is pinned and put in
+# a directory of its own with pip --target, so the venv's tritonclient stays current.
+# It links libb64.so.0d (Debian's libb64-0d) and libcudart.so.12, which PyPI's CUDA
+# runtime package provides (loaded, never used: no CUDA shared memory is asked for).
+PERF_ANALYZER_DIR := $(BUILD)/perf-analyzer
+PERF_ANALYZER_PIP := tritonclient==2.40.0 nvidia-cuda-runtime-cu12==12.9.79
+DEPS_PACKAGES     += libb64-0d
+DEPS_TARGETS      += deps-perf-analyzer
+
+deps-perf-analyzer:
+	@tools/install-deps.sh python3-venv libb64-0d
+	@$(MAKE) --no-print-directory venv
+	@if [ "$$(cat $(PERF_ANALYZER_DIR)/.packages 2>/dev/null)" != "$(PERF_ANALYZER_PIP)" ]; then \
+	    echo "deps: perf_analyzer in $(PERF_ANALYZER_DIR) ($(PERF_ANALYZER_PIP))"; \
+	    rm -rf $(PERF_ANALYZER_DIR) && \
+	    $(LOOMD_VENV)/bin/pip install -q --no-deps --only-binary=:all: \
+	        --target $(PERF_ANALYZER_DIR) $(PERF_ANALYZER_PIP) && \
+	    echo "$(PERF_ANALYZER_PIP)" > $(PERF_ANALYZER_DIR)/.packages; fi
 
 LOOMPERF_SRC := $(sort $(wildcard tools/loom-perf/*.c))
 LOOMPERF     := $(BUILD)/bin/loom-perf

@@ -7,7 +7,8 @@
 #     dynamic batching (same model file; two configs).
 #  3. 60 s at concurrency 64 with models reloaded every second: wrong answers,
 #     dropped connections, failures by status.
-#  4. Triton's perf_analyzer against the loopback TCP listener, when it runs here.
+#  4. Triton's perf_analyzer (tritonclient 2.40.0's binary, make deps) against the
+#     loopback TCP listener at concurrency 1, 6, 11, 16, batching on and off.
 set -u
 BUILD=${BUILD:-build}
 B=$(cd "$BUILD" && pwd)
@@ -59,11 +60,21 @@ echo "== 3. ${STRESS_S} s at concurrency 64, small_cnn reloaded and tiny unloade
 echo "bench-loomd: stress exit code $? (0: no wrong answers, no dropped connections); loomd $(kill -0 $D 2>/dev/null && echo alive || echo DEAD)"
 
 echo "== 4. Triton perf_analyzer (loopback TCP)"
-PA=$(command -v perf_analyzer || ls "$B/venv/bin/perf_analyzer" 2>/dev/null)
-if [ -n "$PA" ]; then
-    "$PA" -m small_cnn -u "127.0.0.1:$PORT" -i http --concurrency-range 1:16:4 --measurement-interval 2000
+# make deps installs the pinned wheel that still ships the binary (mk/loomd.mk).
+PA_DIR=${PERF_ANALYZER_DIR:-$B/perf-analyzer}
+PA=$PA_DIR/bin/perf_analyzer
+PA_ENV=(env LD_LIBRARY_PATH="$PA_DIR/nvidia/cuda_runtime/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+if [ ! -x "$PA" ]; then
+    echo "bench-loomd: perf_analyzer not run: $PA is missing (make deps installs" \
+         "$(cat "$PA_DIR/.packages" 2>/dev/null || echo 'tritonclient==2.40.0') there)"
+elif ! PA_ERR=$("${PA_ENV[@]}" "$PA" --version 2>&1 >/dev/null) || [ -n "$PA_ERR" ]; then
+    echo "bench-loomd: perf_analyzer not run: it does not start here: $PA_ERR"
+    "${PA_ENV[@]}" ldd "$PA" | grep 'not found' | sed 's/^/bench-loomd:   /'
 else
-    V=$("$B/venv/bin/pip" show perf-analyzer 2>/dev/null | sed -n 's/^Version: //p')
-    echo "bench-loomd: perf_analyzer not run: PyPI's perf-analyzer ${V:-(not installed)} is a placeholder" \
-         "package with no binary, and tritonclient's wheel no longer ships one"
+    for m in small_cnn small_cnn_nobatch; do
+        OUT=$("${PA_ENV[@]}" "$PA" -m "$m" -u "127.0.0.1:$PORT" -i http --concurrency-range 1:16:5 \
+            --measurement-interval 2000 2>&1)
+        echo "$OUT" | sed -n '/^Inferences\/Second vs/,$p' | sed "s/^/($m) /"
+        echo "$OUT" | grep -q '^Concurrency: ' || { echo "$OUT" | tail -5; echo "bench-loomd: perf_analyzer failed on $m"; }
+    done
 fi
