@@ -438,11 +438,25 @@ int sched_submit(sched *s, sched_job *j)
     return 0;
 }
 
+/* Would the batcher dispatch a batch of @rows at once, with nothing else queued? */
+static bool batch_goes_now(const sched *s, int64_t rows)
+{
+    if (s->cfg.max_queue_delay_us <= 0 || rows >= s->target_rows || s->flushing)
+        return true;
+    for (int i = 0; i < s->cfg.n_preferred; i++)
+        if (rows == s->cfg.preferred[i])
+            return true;
+    return false;
+}
+
 int sched_run_inline(sched *s, sched_job *j)
 {
+    /* Past its deadline already: the queue path answers the timeout, never running it. */
+    if (j->deadline_ns && sched_now_ns() >= j->deadline_ns)
+        return -EAGAIN;
     pthread_mutex_lock(&s->lock);
-    bool go =
-        !s->cfg.dynamic_batching && !s->stopping && s->n_queued == 0 && s->busy < s->instances;
+    bool go = !s->stopping && s->n_queued == 0 && s->busy < s->instances &&
+              (!s->cfg.dynamic_batching || batch_goes_now(s, j->rows ? j->rows : 1));
     if (go)
         s->busy++;
     pthread_mutex_unlock(&s->lock);

@@ -38,6 +38,32 @@ S=$(echo "$SOCKET_OUT" | p50)
 I=$(echo "$INPROC_OUT" | p50)
 awk -v s="$S" -v i="$I" 'BEGIN { printf "bench-loomd: tiny p50 over the socket %.0f us, in-process %.1f us: overhead %.0f us (target <= 50)\n", s, i, s - i }'
 
+# Wall-clock figures swing with the machine's load; instruction counts do not.
+# loomd under callgrind, instrumentation on only while loom-perf sends tiny requests.
+if command -v valgrind >/dev/null && [ "${LOOMD_BENCH_CALLGRIND:-1}" != 0 ]; then
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$T/cg.%p" \
+        "$B/bin/loomd" --model-repository "$B/loomd-repo" --socket "$T/cg.sock" \
+        --model-control-mode explicit --load-model tiny --log-file "$T/cg.log" --access-log off 2>/dev/null &
+    CG=$!
+    for _ in $(seq 300); do curl -s --unix-socket "$T/cg.sock" http://localhost/v2/health/ready >/dev/null && break; sleep 0.2; done
+    ok_count() { curl -s --unix-socket "$T/cg.sock" http://localhost/metrics |
+        sed -n 's/^loom_inference_request_success_total{model="tiny",version="2"} //p'; }
+    "$PERF" -m tiny --socket "$T/cg.sock" --concurrency 1 --duration 1 >/dev/null # warm-up
+    N0=$(ok_count)
+    callgrind_control -i on "$CG" >/dev/null
+    "$PERF" -m tiny --socket "$T/cg.sock" --concurrency 1 --duration 3 >/dev/null
+    callgrind_control -i off "$CG" >/dev/null
+    N1=$(ok_count)
+    callgrind_control -d "$CG" >/dev/null
+    kill "$CG"
+    wait "$CG" 2>/dev/null
+    IR=$(callgrind_annotate "$(grep -l 'Trigger: dump' "$T"/cg.* | head -1)" 2>/dev/null |
+        sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
+    awk -v ir="${IR:-0}" -v n=$((${N1:-0} - ${N0:-0})) 'BEGIN { if (n > 0 && ir > 0)
+        printf "bench-loomd: loomd executes %.0f instructions per tiny request (callgrind, %d requests, all threads)\n", ir / n, n
+        else print "bench-loomd: callgrind measurement failed" }'
+fi
+
 echo "== 2. small CNN throughput, dynamic batching on (small_cnn) and off (small_cnn_nobatch)"
 ON=$("$PERF" -m small_cnn --socket "$SOCK" --concurrency 1,4,16,64 --window-ms 1500 --check)
 OFF=$("$PERF" -m small_cnn_nobatch --socket "$SOCK" --concurrency 1,4,16,64 --window-ms 1500 --check)
@@ -52,6 +78,17 @@ for c in 1 4 16 64; do
     awk -v c="$c" -v a="$a" -v b="$b" 'BEGIN { printf "bench-loomd: %-12s %10.0f/s %10.0f/s %7.2fx\n", c, a, b, (b > 0 ? a / b : 0) }'
 done
 echo "(target: batching at least 3x at concurrency 16)"
+# The ratio at 16 again, alternating, to show its spread on this machine.
+for r in 1 2 3; do
+    a=$("$PERF" -m small_cnn --socket "$SOCK" --concurrency 16 --window-ms 1500 | tput 16)
+    b=$("$PERF" -m small_cnn_nobatch --socket "$SOCK" --concurrency 16 --window-ms 1500 | tput 16)
+    awk -v r="$r" -v a="$a" -v b="$b" 'BEGIN { printf "bench-loomd: concurrency 16, run %d: %.0f/s vs %.0f/s: %.2fx\n", r, a, b, (b > 0 ? a / b : 0) }'
+done
+# What the model itself gains from batching, with no server in the way: the most the
+# end-to-end ratio can reach, since the per-request HTTP and JSON work is not shared.
+R1=$("$PERF" --in-process "$B/loomd-repo/small_cnn/1/model.onnx" -b 1 --concurrency 1 --window-ms 1000 | tput 1)
+R16=$("$PERF" --in-process "$B/loomd-repo/small_cnn/1/model.onnx" -b 16 --concurrency 1 --window-ms 1000 | tput 1)
+awk -v a="$R1" -v b="$R16" 'BEGIN { printf "bench-loomd: small_cnn in-process: batch 1 %.0f rows/s, batch 16 %.0f rows/s: the model gains %.2fx from batching (the ceiling of the ratio above)\n", a, b * 16, (a > 0 ? b * 16 / a : 0) }'
 grep -E '^loom_inference_batch_size_(sum|count)\{model="small_cnn"' <(curl -s --unix-socket "$SOCK" http://localhost/metrics) |
     awk '{v[$1 ~ /sum/ ? "s" : "c"] = $2} END { if (v["c"] > 0) printf "bench-loomd: mean batch of small_cnn: %.1f rows\n", v["s"] / v["c"] }'
 
