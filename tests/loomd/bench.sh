@@ -2,7 +2,8 @@
 # bench.sh - loomd's benchmarks (make bench-loomd). Timings never gate anything.
 #
 #  1. Round trip over the Unix socket for a tiny model (p50, concurrency 1) minus
-#     the same model run in-process through libloom: the daemon's overhead.
+#     the same model run in-process through libloom: the daemon's overhead, next to
+#     a raw Unix-socket echo (the peer), and loomd's instructions per request.
 #  2. Throughput of a small CNN at concurrency 1, 4, 16, 64 with and without
 #     dynamic batching (same model file; two configs).
 #  3. 60 s at concurrency 64 with models reloaded every second: wrong answers,
@@ -36,7 +37,11 @@ echo "$INPROC_OUT" | tail -1
 echo "$TCP_OUT" | tail -1 | sed 's/^/(loopback TCP) /'
 S=$(echo "$SOCKET_OUT" | p50)
 I=$(echo "$INPROC_OUT" | p50)
-awk -v s="$S" -v i="$I" 'BEGIN { printf "bench-loomd: tiny p50 over the socket %.0f us, in-process %.1f us: overhead %.0f us (target <= 50)\n", s, i, s - i }'
+# The peer: the same socket type with nothing but an echo behind it (the floor).
+RTT_OUT=$("$PERF" --socket-rtt 20000 --bytes 300)
+echo "$RTT_OUT" | tail -1 | sed 's/^/(raw Unix socket pair) /'
+R=$(echo "$RTT_OUT" | p50)
+awk -v s="$S" -v i="$I" -v r="$R" 'BEGIN { printf "bench-loomd: tiny p50 over the socket %.0f us, in-process %.1f us: overhead %.0f us (target <= 50); raw socket round trip %.1f us: loomd is %.1fx it\n", s, i, s - i, r, (r > 0 ? (s - i) / r : 0) }'
 
 # Wall-clock figures swing with the machine's load; instruction counts do not.
 # loomd under callgrind, instrumentation on only while loom-perf sends tiny requests.
