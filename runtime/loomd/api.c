@@ -240,7 +240,7 @@ static void model_stats_json(model_version *v, api_response *rs)
     sbuf_printf(&b,
                 ",\"version\":\"%lld\",\"last_inference\":%llu,\"inference_count\":%llu,"
                 "\"execution_count\":%llu,\"inference_stats\":{",
-                (long long)v->version, s.last_inference_ms, s.success, s.success);
+                (long long)v->version, s.last_inference_ms, s.success, sched_executions(v->sched));
     put_stat(&b, "success", s.success, s.success_ns, false);
     put_stat(&b, "fail", s.fail, s.fail_ns, true);
     put_stat(&b, "queue", s.success, s.queue_ns, true);

@@ -34,6 +34,7 @@ struct sched {
 
     int n_workers;
     pthread_t workers[64];
+    unsigned long long executions; /* model runs (a batch is one); atomic */
 };
 
 int64_t sched_now_ns(void)
@@ -297,6 +298,7 @@ static void run_batch(sched *s, sched_job **jobs, int n)
             snprintf(err, sizeof(err), "%s", loom_last_error());
     }
     metrics_batch(s->metrics, s->name, s->version, n > 1 ? (int)rows : 1);
+    __atomic_add_fetch(&s->executions, 1, __ATOMIC_RELAXED);
     for (size_t i = 0; i < s->n_in; i++)
         loom_tensor_destroy(in[i]);
     for (int k = 0; k < n; k++)
@@ -512,6 +514,11 @@ void sched_flush(sched *s)
     s->flushing = true;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
+}
+
+unsigned long long sched_executions(sched *s)
+{
+    return __atomic_load_n(&s->executions, __ATOMIC_RELAXED);
 }
 
 int sched_queued(sched *s)

@@ -74,6 +74,8 @@ void sched_flush(sched *s);
 
 /* Jobs waiting in the queue now. */
 int sched_queued(sched *s);
+/* Model executions so far: one per batch (Triton's execution_count). */
+unsigned long long sched_executions(sched *s);
 
 int64_t sched_now_ns(void);
 

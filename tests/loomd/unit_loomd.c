@@ -268,6 +268,7 @@ static void sched_batches_and_splits(void **state)
         }
         sched_job_put(j[i]);
     }
+    assert_int_equal(sched_executions(s), 1); /* three requests, one execution */
     sched_destroy(s);
     metrics_destroy(mt);
     model_config_free(&c);
