@@ -219,73 +219,73 @@ static loom_status run_segment(const lm_plan *p, const lm_plan_segment *sg, lm_r
     return s;
 }
 
-/* Runs the device segment that starts at *@step; *@step becomes its last step. */
-static loom_status run_device_step(loom_model *m, const lm_plan *p, lm_run_state *rs, int *step)
+/* Opens or closes a CPU job (a stretch of consecutive CPU steps) before a step. */
+static void cpu_stretch(lm_busy *cpu, bool *on_cpu, bool cpu_step)
 {
-    const lm_graph *g = m->g;
-    const lm_plan_segment *sg = &p->segments[p->segment_at[*step]];
-    loom_status s = run_segment(p, sg, rs);
-    if (s)
-        return s;
-    for (int i = 0; i < sg->n_in; i++) {
-        int v = sg->in[i];
-        if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
-            release_value(rs, v);
-    }
-    *step = sg->last;
-    return LOOM_OK;
+    if (cpu_step == *on_cpu)
+        return;
+    if (cpu_step)
+        lm_busy_begin(cpu);
+    else
+        lm_busy_end(cpu, 0);
+    *on_cpu = cpu_step;
 }
 
-/* Runs CPU step @step. */
-static loom_status run_cpu_step(loom_model *m, const lm_plan *p, lm_run_state *rs, int step)
+/* Runs the plan's steps over @rs's value table; *@on_cpu: a CPU job is open. */
+static loom_status run_steps_on(loom_model *m, const lm_plan *p, lm_run_state *rs, bool *on_cpu)
 {
     const lm_graph *g = m->g;
-    const lm_node *n = &g->nodes[p->steps[step]];
-    loom_tensor *in[n->n_in + 1];
-    loom_tensor *out[n->n_out + 1];
-    for (int i = 0; i < n->n_in; i++)
-        in[i] = n->in[i] >= 0 ? rs->val[n->in[i]] : NULL;
-    memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
-    loom_status s = lm_run_node(n, in, out, false, p->prepared[step], m->ctx->pool, rs);
-    for (int o = 0; o < n->n_out; o++) {
-        int v = n->out[o];
-        if (s || v < 0) {
-            loom_tensor_destroy(out[o]);
+    for (int step = 0; step < p->n_steps; step++) {
+        bool segment = p->segment_at && p->segment_at[step] >= 0;
+        cpu_stretch(&m->ctx->cpu_busy, on_cpu, !segment);
+        if (segment) {
+            const lm_plan_segment *sg = &p->segments[p->segment_at[step]];
+            loom_status s = run_segment(p, sg, rs);
+            if (s)
+                return s;
+            for (int i = 0; i < sg->n_in; i++) {
+                int v = sg->in[i];
+                if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
+                    release_value(rs, v);
+            }
+            step = sg->last;
             continue;
         }
-        rs->val[v] = out[o];
-        rs->owned[v] = true;
-    }
-    if (s)
-        return s;
-    /* Free what no later step reads. */
-    for (int i = 0; i < n->n_in; i++) {
-        int v = n->in[i];
-        if (v >= 0 && rs->owned[v] && p->last_use[v] == step && !g->values[v].is_output)
-            release_value(rs, v);
+        const lm_node *n = &g->nodes[p->steps[step]];
+        loom_tensor *in[n->n_in + 1];
+        loom_tensor *out[n->n_out + 1];
+        for (int i = 0; i < n->n_in; i++)
+            in[i] = n->in[i] >= 0 ? rs->val[n->in[i]] : NULL;
+        memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
+        loom_status s = lm_run_node(n, in, out, false, p->prepared[step], m->ctx->pool, rs);
+        for (int o = 0; o < n->n_out; o++) {
+            int v = n->out[o];
+            if (s || v < 0) {
+                loom_tensor_destroy(out[o]);
+                continue;
+            }
+            rs->val[v] = out[o];
+            rs->owned[v] = true;
+        }
+        if (s)
+            return s;
+        /* Free what no later step reads. */
+        for (int i = 0; i < n->n_in; i++) {
+            int v = n->in[i];
+            if (v >= 0 && rs->owned[v] && p->last_use[v] == step && !g->values[v].is_output)
+                release_value(rs, v);
+        }
     }
     return LOOM_OK;
 }
 
-/* Runs the plan's steps over @rs's value table; CPU stretches count as CPU jobs. */
+/* Runs the plan's steps; CPU stretches count as the CPU's jobs (devstats.h). */
 static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
 {
-    lm_busy *cpu = &m->ctx->cpu_busy;
     bool on_cpu = false;
-    loom_status s = LOOM_OK;
-    for (int step = 0; step < p->n_steps && !s; step++) {
-        bool segment = p->segment_at && p->segment_at[step] >= 0;
-        if (segment == on_cpu) { /* a CPU stretch starts or ends here */
-            if (on_cpu)
-                lm_busy_end(cpu, 0);
-            else
-                lm_busy_begin(cpu);
-            on_cpu = !on_cpu;
-        }
-        s = segment ? run_device_step(m, p, rs, &step) : run_cpu_step(m, p, rs, step);
-    }
+    loom_status s = run_steps_on(m, p, rs, &on_cpu);
     if (on_cpu)
-        lm_busy_end(cpu, s != LOOM_OK);
+        lm_busy_end(&m->ctx->cpu_busy, s != LOOM_OK);
     return s;
 }
 
