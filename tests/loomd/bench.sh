@@ -23,6 +23,8 @@ trap 'kill $D 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
     --load-model small_cnn_nobatch --load-model simple --log-file "$T/log" --access-log off &
 D=$!
 for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://localhost/v2/health/ready >/dev/null && break; sleep 0.1; done
+# The socket answers before the "listening" line (which names the TCP port) is written.
+for _ in $(seq 100); do grep -q '"event":"listening"' "$T/log" && break; sleep 0.1; done
 PORT=$(sed -n 's/.*tcp=127.0.0.1:\([0-9]*\).*/\1/p' "$T/log" | head -1)
 PERF="$B/bin/loom-perf"
 p50() { sed -n 's/.*latency p50 \([0-9.]*\) us.*/\1/p' | head -1; }

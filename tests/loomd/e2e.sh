@@ -115,6 +115,8 @@ if ! wait_live "$SOCK"; then
     exit 1
 fi
 ok "loomd starts and listens on $SOCK"
+# The socket answers before the "listening" line (which names the TCP port) is written.
+for _ in $(seq 100); do grep -q '"event":"listening"' "$LOG" && break; sleep 0.1; done
 PORT=$(sed -n 's/.*tcp=127.0.0.1:\([0-9]*\).*/\1/p' "$LOG" | head -1)
 expect "socket mode is 0660" test "$(stat -c %a "$SOCK")" = 660
 
