@@ -17,7 +17,7 @@ LOOMD_LIBS   := -lmicrohttpd -ljson-c -lcrypto
 LOOMD        := $(BUILD)/bin/loomd
 LOOMD_REPO   := $(BUILD)/loomd-repo
 
-.PHONY: run-loomd test-loomd bench-loomd loomd-repo
+.PHONY: run-loomd test-loomd bench-loomd loomd-repo deps-perf-analyzer
 
 all: $(LOOMD)
 
@@ -50,9 +50,30 @@ $(LIBCLIENT_A): $(CLIENT_OBJ)
 $(BUILD)/bin/loomctl: $(LIBCLIENT_A)
 $(BUILD)/bin/loomctl: LDLIBS += $(CLIENT_LIBS)
 
-# Triton's Python client (and perf_analyzer when PyPI has a runnable wheel) for tests
-# against the loopback listener go into the project's venv (`make venv`, run by deps).
+# Triton's Python client for tests against the loopback listener goes into the
+# project's venv (`make venv`, run by deps).
 LOOMD_VENV := $(BUILD)/venv
+
+# Triton's perf_analyzer for bench-loomd. PyPI's perf-analyzer is a placeholder and
+# tritonclient's current wheels no longer carry the binary; 2.40.0 (Nov 2023) is one
+# that does (tritonclient-2.40.0.data/data/bin/perf_analyzer). It is pinned and put in
+# a directory of its own with pip --target, so the venv's tritonclient stays current.
+# It links libb64.so.0d (Debian's libb64-0d) and libcudart.so.12, which PyPI's CUDA
+# runtime package provides (loaded, never used: no CUDA shared memory is asked for).
+PERF_ANALYZER_DIR := $(BUILD)/perf-analyzer
+PERF_ANALYZER_PIP := tritonclient==2.40.0 nvidia-cuda-runtime-cu12==12.9.79
+DEPS_PACKAGES     += libb64-0d
+DEPS_TARGETS      += deps-perf-analyzer
+
+deps-perf-analyzer:
+	@tools/install-deps.sh python3-venv libb64-0d
+	@$(MAKE) --no-print-directory venv
+	@if [ "$$(cat $(PERF_ANALYZER_DIR)/.packages 2>/dev/null)" != "$(PERF_ANALYZER_PIP)" ]; then \
+	    echo "deps: perf_analyzer in $(PERF_ANALYZER_DIR) ($(PERF_ANALYZER_PIP))"; \
+	    rm -rf $(PERF_ANALYZER_DIR) && \
+	    $(LOOMD_VENV)/bin/pip install -q --no-deps --only-binary=:all: \
+	        --target $(PERF_ANALYZER_DIR) $(PERF_ANALYZER_PIP) && \
+	    echo "$(PERF_ANALYZER_PIP)" > $(PERF_ANALYZER_DIR)/.packages; fi
 
 LOOMPERF_SRC := $(sort $(wildcard tools/loom-perf/*.c))
 LOOMPERF     := $(BUILD)/bin/loom-perf
@@ -74,8 +95,8 @@ LOOMD_E2E_DEPS := $(LOOMD) $(LOOMPERF) $(BUILD)/bin/loomctl $(BUILD)/tests/loomd
                   $(LOOMD_REPO)/.stamp
 
 # End-to-end tests, then libFuzzer over the request handler (FUZZ_HTTP_TIME s).
-test-loomd: $(LOOMD_E2E_DEPS)
-	@BUILD=$(BUILD) LOOMD_UNIT=$(BUILD)/tests/loomd-unit \
+test-loomd: $(LOOMD_E2E_DEPS) $(FPGA_XCLBIN)
+	@BUILD=$(BUILD) LOOM_XCLBIN=$(abspath $(FPGA_XCLBIN)) LOOMD_UNIT=$(BUILD)/tests/loomd-unit \
 	    LOOMD_FUZZ="$(MAKE) --no-print-directory -s fuzz-http" tests/loomd/e2e.sh
 
 # libFuzzer over the request handler (clang, ASan+UBSan), with the example models loaded,
@@ -137,11 +158,11 @@ $(BUILD)/tests/loomd-unit: tests/loomd/unit_loomd.c $(filter-out %/http.o %/list
 # killed mid-run by design; the 220-reload RSS check covers leaks across reloads.
 TEST_SUITES += test-loomd-asan
 LOOMD_ASAN := $(BUILD)/asan
-test-loomd-asan: $(LOOMD_REPO)/.stamp
+test-loomd-asan: $(LOOMD_REPO)/.stamp $(FPGA_XCLBIN)
 	@$(MAKE) --no-print-directory BUILD=$(LOOMD_ASAN) SAN=1 OPT=-O1 $(LOOMD_ASAN)/bin/loomd \
 	    $(LOOMD_ASAN)/bin/loom-perf $(LOOMD_ASAN)/bin/loomctl $(LOOMD_ASAN)/tests/loomd-client-test \
 	    $(LOOMD_ASAN)/tests/loomd-unit
 	@ln -sfn $(abspath $(LOOMD_REPO)) $(LOOMD_ASAN)/loomd-repo
 	@ln -sfn $(abspath $(LOOMD_VENV)) $(LOOMD_ASAN)/venv
-	@ASAN_OPTIONS=detect_leaks=0 BUILD=$(LOOMD_ASAN) LOOMD_UNIT=$(LOOMD_ASAN)/tests/loomd-unit \
+	@ASAN_OPTIONS=detect_leaks=0 BUILD=$(LOOMD_ASAN) LOOM_XCLBIN=$(abspath $(FPGA_XCLBIN)) LOOMD_UNIT=$(LOOMD_ASAN)/tests/loomd-unit \
 	    tests/loomd/e2e.sh

@@ -24,6 +24,7 @@ loom_status lm_context_add_device(loom_context *ctx, lm_device *dev)
             dev->ops->destroy(dev);
         return lm_error(LOOM_ERR_UNSUPPORTED, "more than %d devices", LM_MAX_DEVICES);
     }
+    lm_busy_init(&dev->busy);
     ctx->devices[ctx->n_devices++] = dev;
     return LOOM_OK;
 }
@@ -31,6 +32,7 @@ loom_status lm_context_add_device(loom_context *ctx, lm_device *dev)
 static void drop_device(loom_context *ctx, int i)
 {
     lm_device *dev = ctx->devices[i];
+    lm_busy_fini(&dev->busy);
     if (dev->ops->destroy)
         dev->ops->destroy(dev);
     memmove(&ctx->devices[i], &ctx->devices[i + 1],
@@ -84,6 +86,7 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
     if (!ctx)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     ctx->num_threads = opts->num_threads;
+    lm_busy_init(&ctx->cpu_busy);
     if (opts->struct_size >= offsetof(loom_context_options, emulated_cards) + sizeof(int))
         ctx->emulated_cards = opts->emulated_cards;
     if (opts->struct_size >= offsetof(loom_context_options, fp16_storage) + sizeof(int))
@@ -111,5 +114,6 @@ void loom_context_destroy(loom_context *ctx)
     while (ctx->n_devices > 0)
         drop_device(ctx, ctx->n_devices - 1);
     lm_threadpool_destroy(ctx->pool);
+    lm_busy_fini(&ctx->cpu_busy);
     free(ctx);
 }

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 
+#include "devstats.h"
 #include "graph.h"
 #include "tensor.h"
 
@@ -50,12 +51,17 @@ typedef struct lm_device_ops {
     void (*release)(lm_device *dev, void *segment);
     /* (optional) Frees the device itself when its context is destroyed. */
     void (*destroy)(lm_device *dev);
+    /* (optional) Fills the health fields of @st (reports, card_status, the
+     * card's counters and sensors) from what the device or its driver says;
+     * the caller sets healthy from card_status. May be called while segments run. */
+    loom_status (*health)(lm_device *dev, loom_device_stats *st);
 } lm_device_ops;
 
 struct lm_device {
     const lm_device_ops *ops;
     char name[32]; /* "opencl:0", "card:1": the same everywhere (API, loomctl, metrics) */
     void *priv;
+    lm_busy busy; /* set up by lm_context_add_device(), counted by run.c */
 };
 
 /* Adds @dev to @ctx's devices, after those already there (lower priority).

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "devstats.h"
 #include "fuse.h"
 #include "graph.h"
 
@@ -22,6 +23,7 @@ struct loom_context {
     bool fp16_storage;  /* loom_context_options.fp16_storage */
     int n_devices;      /* non-CPU devices, in priority order */
     struct lm_device *devices[LM_MAX_DEVICES]; /* the CPU is implicit, always last */
+    lm_busy cpu_busy;                          /* the CPU's jobs (stretches of steps) */
 };
 
 /* A run of consecutive plan steps given to one device. */

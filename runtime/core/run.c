@@ -209,17 +209,36 @@ static loom_status run_segment(const lm_plan *p, const lm_plan_segment *sg, lm_r
         rs->val[v] = t;
         rs->owned[v] = true;
     }
-    if (!s && (s = sg->dev->ops->run(sg->dev, sg->state, in, out)))
+    if (s)
+        return s;
+    lm_busy_begin(&sg->dev->busy);
+    s = sg->dev->ops->run(sg->dev, sg->state, in, out);
+    lm_busy_end(&sg->dev->busy, s != LOOM_OK);
+    if (s)
         lm_error_prefix("device %s", sg->dev->name);
     return s;
 }
 
-/* Runs the plan's steps over @rs's value table. */
-static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
+/* Opens or closes a CPU job (a stretch of consecutive CPU steps) before a step. */
+static void cpu_stretch(lm_busy *cpu, bool *on_cpu, bool cpu_step)
+{
+    if (cpu_step == *on_cpu)
+        return;
+    if (cpu_step)
+        lm_busy_begin(cpu);
+    else
+        lm_busy_end(cpu, 0);
+    *on_cpu = cpu_step;
+}
+
+/* Runs the plan's steps over @rs's value table; *@on_cpu: a CPU job is open. */
+static loom_status run_steps_on(loom_model *m, const lm_plan *p, lm_run_state *rs, bool *on_cpu)
 {
     const lm_graph *g = m->g;
     for (int step = 0; step < p->n_steps; step++) {
-        if (p->segment_at && p->segment_at[step] >= 0) {
+        bool segment = p->segment_at && p->segment_at[step] >= 0;
+        cpu_stretch(&m->ctx->cpu_busy, on_cpu, !segment);
+        if (segment) {
             const lm_plan_segment *sg = &p->segments[p->segment_at[step]];
             loom_status s = run_segment(p, sg, rs);
             if (s)
@@ -258,6 +277,16 @@ static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
         }
     }
     return LOOM_OK;
+}
+
+/* Runs the plan's steps; CPU stretches count as the CPU's jobs (devstats.h). */
+static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
+{
+    bool on_cpu = false;
+    loom_status s = run_steps_on(m, p, rs, &on_cpu);
+    if (on_cpu)
+        lm_busy_end(&m->ctx->cpu_busy, s != LOOM_OK);
+    return s;
 }
 
 /* Hands the graph outputs to the caller: moved, cloned, or (run_into) already in place. */

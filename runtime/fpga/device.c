@@ -831,12 +831,43 @@ static void fd_destroy(lm_device *dev)
     free(fd);
 }
 
+/* The card's health as its shim reads it (loom.ko's GET_INFO, the emulated
+ * card's registers); XRT reports status only. */
+static loom_status fd_health(lm_device *dev, loom_device_stats *st)
+{
+    fpga_device *fd = (fpga_device *)dev;
+    lm_card_info *info = malloc(sizeof(*info)); /* carries the CU table: keep it off the stack */
+    if (!info)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status s = lm_card_info_get(fd->card, info);
+    if (!s) {
+        st->reports = LOOM_DEVICE_REPORTS_STATUS;
+        st->card_status = (info->status & LM_CARD_READY ? LOOM_CARD_STATUS_READY : 0) |
+                          (info->status & LM_CARD_PROGRAMMED ? LOOM_CARD_STATUS_PROGRAMMED : 0) |
+                          (info->status & LM_CARD_DEAD ? LOOM_CARD_STATUS_DEAD : 0);
+        st->mem_total = info->mem_total;
+        st->mem_used = info->mem_used;
+        if (strcmp(info->driver, "xrt") != 0) {
+            st->reports |= LOOM_DEVICE_REPORTS_COUNTERS | LOOM_DEVICE_REPORTS_SENSORS;
+            st->card_commands = info->commands;
+            st->card_errors = info->errors;
+            st->card_resets = info->resets;
+            st->temp_mc = info->temp_mc;
+            st->power_mw = info->power_mw;
+            st->heartbeat = info->heartbeat;
+        }
+    }
+    free(info);
+    return s;
+}
+
 static const lm_device_ops fpga_ops = {
     .supports = fd_supports,
     .compile = fd_compile,
     .run = fd_run,
     .release = fd_release,
     .destroy = fd_destroy,
+    .health = fd_health,
 };
 
 loom_status lm_fpga_enumerate(loom_context *ctx, const char *want)

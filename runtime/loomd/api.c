@@ -240,7 +240,7 @@ static void model_stats_json(model_version *v, api_response *rs)
     sbuf_printf(&b,
                 ",\"version\":\"%lld\",\"last_inference\":%llu,\"inference_count\":%llu,"
                 "\"execution_count\":%llu,\"inference_stats\":{",
-                (long long)v->version, s.last_inference_ms, s.success, s.success);
+                (long long)v->version, s.last_inference_ms, s.success, sched_executions(v->sched));
     put_stat(&b, "success", s.success, s.success_ns, false);
     put_stat(&b, "fail", s.fail, s.fail_ns, true);
     put_stat(&b, "queue", s.success, s.queue_ns, true);
@@ -519,7 +519,9 @@ static void route(loomd *d, const api_request *rq, api_response *rs)
     if (n == 1 && strcmp(segs[0], "metrics") == 0) {
         if (method_is(rq, "GET", rs)) {
             size_t len;
-            char *body = metrics_render(d->metrics, &len);
+            loom_device_stats devs[32];
+            int n_devs = repo_devices(d->repo, devs, 32);
+            char *body = metrics_render(d->metrics, devs, n_devs, &len);
             set_body(rs, 200, body, len);
             rs->content_type = "text/plain; version=0.0.4";
         }

@@ -485,25 +485,25 @@ static void put_values(sbuf *b, loom_tensor *t)
             put_double(b, half_to_float(((const uint16_t *)p)[i]), true);
             break;
         case LOOM_DTYPE_INT8:
-            sbuf_printf(b, "%d", ((const int8_t *)p)[i]);
+            sbuf_int(b, ((const int8_t *)p)[i]);
             break;
         case LOOM_DTYPE_INT16:
-            sbuf_printf(b, "%d", ((const int16_t *)p)[i]);
+            sbuf_int(b, ((const int16_t *)p)[i]);
             break;
         case LOOM_DTYPE_INT32:
-            sbuf_printf(b, "%d", ((const int32_t *)p)[i]);
+            sbuf_int(b, ((const int32_t *)p)[i]);
             break;
         case LOOM_DTYPE_INT64:
-            sbuf_printf(b, "%lld", (long long)((const int64_t *)p)[i]);
+            sbuf_int(b, ((const int64_t *)p)[i]);
             break;
         case LOOM_DTYPE_UINT8:
-            sbuf_printf(b, "%u", ((const uint8_t *)p)[i]);
+            sbuf_int(b, ((const uint8_t *)p)[i]);
             break;
         case LOOM_DTYPE_UINT16:
-            sbuf_printf(b, "%u", ((const uint16_t *)p)[i]);
+            sbuf_int(b, ((const uint16_t *)p)[i]);
             break;
         case LOOM_DTYPE_UINT32:
-            sbuf_printf(b, "%u", ((const uint32_t *)p)[i]);
+            sbuf_int(b, ((const uint32_t *)p)[i]);
             break;
         case LOOM_DTYPE_UINT64:
             sbuf_printf(b, "%llu", (unsigned long long)((const uint64_t *)p)[i]);
@@ -534,7 +534,9 @@ char *codec_encode(const infer_request *rq, loom_model *model, const char *model
     sbuf b = {0};
     sbuf_puts(&b, "{\"model_name\":");
     sbuf_json_str(&b, model_name);
-    sbuf_printf(&b, ",\"model_version\":\"%lld\"", (long long)version);
+    sbuf_puts(&b, ",\"model_version\":\"");
+    sbuf_int(&b, version);
+    sbuf_puts(&b, "\"");
     if (rq->id) {
         sbuf_puts(&b, ",\"id\":");
         sbuf_json_str(&b, rq->id);
@@ -548,13 +550,20 @@ char *codec_encode(const infer_request *rq, loom_model *model, const char *model
         const char *dt = codec_datatype_name(loom_tensor_dtype(t));
         sbuf_puts(&b, k ? ",{\"name\":" : "{\"name\":");
         sbuf_json_str(&b, vi.name);
-        sbuf_printf(&b, ",\"datatype\":\"%s\",\"shape\":[", dt ? dt : "BYTES");
-        for (int d = 0; d < loom_tensor_rank(t); d++)
-            sbuf_printf(&b, d ? ",%lld" : "%lld", (long long)loom_tensor_dims(t)[d]);
+        sbuf_puts(&b, ",\"datatype\":\"");
+        sbuf_puts(&b, dt ? dt : "BYTES");
+        sbuf_puts(&b, "\",\"shape\":[");
+        for (int d = 0; d < loom_tensor_rank(t); d++) {
+            if (d)
+                sbuf_puts(&b, ",");
+            sbuf_int(&b, loom_tensor_dims(t)[d]);
+        }
         sbuf_puts(&b, "]");
         if (bin[k]) {
             any_bin = true;
-            sbuf_printf(&b, ",\"parameters\":{\"binary_data_size\":%zu}}", loom_tensor_size(t));
+            sbuf_puts(&b, ",\"parameters\":{\"binary_data_size\":");
+            sbuf_int(&b, (long long)loom_tensor_size(t));
+            sbuf_puts(&b, "}}");
         } else {
             sbuf_puts(&b, ",\"data\":[");
             put_values(&b, t);

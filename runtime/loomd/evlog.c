@@ -47,15 +47,27 @@ void evlog_close(evlog *l)
     free(l);
 }
 
+/* {"ts":"2026-01-02T03:04:05.123456Z" - the date part is formatted once a second
+ * per thread: gmtime and strftime were most of an access line's cost. */
 static void put_time(sbuf *b)
 {
+    static _Thread_local time_t sec = -1;
+    static _Thread_local char date[32];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    char t[40];
-    strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
-    sbuf_printf(b, "{\"ts\":\"%s.%06ldZ\"", t, ts.tv_nsec / 1000);
+    if (ts.tv_sec != sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+        sec = ts.tv_sec;
+    }
+    char us[8] = {'.'};
+    for (long v = ts.tv_nsec / 1000, i = 6; i >= 1; i--, v /= 10)
+        us[i] = (char)('0' + v % 10);
+    sbuf_puts(b, "{\"ts\":\"");
+    sbuf_puts(b, date);
+    sbuf_add(b, us, 7);
+    sbuf_puts(b, "Z\"");
 }
 
 static void emit(evlog *l, sbuf *b)
@@ -104,9 +116,18 @@ void evlog_access(evlog *l, const evlog_access_rec *r)
     sbuf_json_str(&b, r->path ? r->path : "");
     sbuf_puts(&b, ",\"transport\":");
     sbuf_json_str(&b, r->transport ? r->transport : "");
-    sbuf_printf(&b, ",\"uid\":%ld,\"gid\":%ld,\"status\":%d,\"duration_us\":%lld", r->uid, r->gid,
-                r->status, (long long)r->duration_us);
-    sbuf_printf(&b, ",\"bytes_in\":%zu,\"bytes_out\":%zu", r->bytes_in, r->bytes_out);
+    static const char *const names[] = {",\"uid\":",         ",\"gid\":",      ",\"status\":",
+                                        ",\"duration_us\":", ",\"bytes_in\":", ",\"bytes_out\":"};
+    const long long values[] = {r->uid,
+                                r->gid,
+                                r->status,
+                                (long long)r->duration_us,
+                                (long long)r->bytes_in,
+                                (long long)r->bytes_out};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        sbuf_puts(&b, names[i]);
+        sbuf_int(&b, values[i]);
+    }
     if (r->error) {
         sbuf_puts(&b, ",\"error\":");
         sbuf_json_str(&b, r->error);

@@ -35,16 +35,9 @@ typedef struct series {
     struct series *next;
 } series;
 
-typedef struct device_stat {
-    char name[32];
-    int64_t busy_ns;
-    struct device_stat *next;
-} device_stat;
-
 struct metrics {
-    pthread_mutex_t lock; /* Protects the series and device lists and their numbers. */
+    pthread_mutex_t lock; /* Protects the series list and its numbers. */
     series *series;
-    device_stat *devices;
     atomic_int inflight;
     atomic_uint_fast64_t http[6]; /* by status class 1xx..5xx; [0] other */
     struct timespec start;
@@ -78,10 +71,6 @@ void metrics_destroy(metrics *m)
         n = s->next;
         free(s->model);
         free(s);
-    }
-    for (device_stat *d = m->devices, *n; d; d = n) {
-        n = d->next;
-        free(d);
     }
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -138,8 +127,7 @@ void metrics_request(metrics *m, const char *model, int64_t version, fail_reason
     pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_batch(metrics *m, const char *model, int64_t version, const char *device,
-                   int batch_rows, int64_t compute_ns)
+void metrics_batch(metrics *m, const char *model, int64_t version, int batch_rows)
 {
     pthread_mutex_lock(&m->lock);
     series *s = find_locked(m, model, version);
@@ -152,16 +140,6 @@ void metrics_batch(metrics *m, const char *model, int64_t version, const char *d
         s->batch_rows += (uint64_t)batch_rows;
         s->executions++;
     }
-    device_stat *d = m->devices;
-    while (d && strcmp(d->name, device) != 0)
-        d = d->next;
-    if (!d && (d = calloc(1, sizeof(*d)))) {
-        snprintf(d->name, sizeof(d->name), "%s", device);
-        d->next = m->devices;
-        m->devices = d;
-    }
-    if (d)
-        d->busy_ns += compute_ns;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -208,7 +186,123 @@ static void render_hist(sbuf *b, const char *name, const char *help, metrics *m,
     }
 }
 
-char *metrics_render(metrics *m, size_t *len)
+/* One sample line: @name{device="@dev"@extra} @value. */
+static void dev_sample(sbuf *b, const char *name, const char *dev, const char *extra, double value)
+{
+    sbuf_printf(b, "%s{device=", name);
+    sbuf_json_str(b, dev);
+    /* Counts print exactly; fractions (seconds, degrees) to the ns. */
+    if (value == (double)(int64_t)value && value < 9e15)
+        sbuf_printf(b, "%s} %lld\n", extra, (long long)value);
+    else
+        sbuf_printf(b, "%s} %.9f\n", extra, value);
+}
+
+static void dev_header(sbuf *b, const char *name, const char *type, const char *help)
+{
+    sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* What every device has: libloom's busy time and jobs for loomd's contexts, health. */
+static void render_device_use(sbuf *b, const loom_device_stats *d, int n)
+{
+    dev_header(b, "loom_device_busy_seconds_total", "counter",
+               "Time during which the device ran at least one job (rate() is its utilization).");
+    for (int i = 0; i < n; i++)
+        dev_sample(b, "loom_device_busy_seconds_total", d[i].name, "", (double)d[i].busy_ns / 1e9);
+    dev_header(b, "loom_device_jobs_total", "counter",
+               "Jobs the device completed (segment runs; CPU: stretches of steps).");
+    for (int i = 0; i < n; i++)
+        dev_sample(b, "loom_device_jobs_total", d[i].name, "", (double)d[i].jobs);
+    dev_header(b, "loom_device_jobs_failed_total", "counter", "Jobs that failed on the device.");
+    for (int i = 0; i < n; i++)
+        dev_sample(b, "loom_device_jobs_failed_total", d[i].name, "", (double)d[i].jobs_failed);
+    dev_header(b, "loom_device_healthy", "gauge",
+               "1 when the device can take work (cards: ready and not dead, as the driver says).");
+    for (int i = 0; i < n; i++)
+        dev_sample(b, "loom_device_healthy", d[i].name, "", d[i].healthy);
+}
+
+/* What cards report about themselves: only the figures the driver gave. */
+static void render_card_health(sbuf *b, const loom_device_stats *d, int n)
+{
+    static const struct {
+        const char *name, *type, *help;
+        uint32_t needs;
+        size_t off, size;
+        double scale;
+    } fields[] = {
+#define F(name, type, help, needs, field, scale)                                                   \
+    {name,                                                                                         \
+     type,                                                                                         \
+     help,                                                                                         \
+     needs,                                                                                        \
+     offsetof(loom_device_stats, field),                                                           \
+     sizeof(((loom_device_stats *)0)->field),                                                      \
+     scale}
+        F("loom_card_temperature_celsius", "gauge", "Card temperature.",
+          LOOM_DEVICE_REPORTS_SENSORS, temp_mc, 1e-3),
+        F("loom_card_power_watts", "gauge", "Board power.", LOOM_DEVICE_REPORTS_SENSORS, power_mw,
+          1e-3),
+        F("loom_card_heartbeat", "gauge", "The card's heartbeat counter (stalls when it hangs).",
+          LOOM_DEVICE_REPORTS_SENSORS, heartbeat, 1),
+        F("loom_card_commands_total", "counter", "Commands the card ran since its driver loaded.",
+          LOOM_DEVICE_REPORTS_COUNTERS, card_commands, 1),
+        F("loom_card_errors_total", "counter", "Commands that failed on the card (timed out).",
+          LOOM_DEVICE_REPORTS_COUNTERS, card_errors, 1),
+        F("loom_card_resets_total", "counter", "Card resets since its driver loaded.",
+          LOOM_DEVICE_REPORTS_COUNTERS, card_resets, 1),
+        F("loom_card_memory_total_bytes", "gauge", "Device-memory heap.",
+          LOOM_DEVICE_REPORTS_STATUS, mem_total, 1),
+        F("loom_card_memory_used_bytes", "gauge", "Device memory allocated.",
+          LOOM_DEVICE_REPORTS_STATUS, mem_used, 1),
+#undef F
+    };
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+        bool any = false;
+        for (int i = 0; i < n; i++) {
+            if (!(d[i].reports & fields[f].needs))
+                continue;
+            if (!any)
+                dev_header(b, fields[f].name, fields[f].type, fields[f].help);
+            any = true;
+            const char *p = (const char *)&d[i] + fields[f].off;
+            double v = fields[f].size == 4 ? *(const uint32_t *)p : (double)*(const uint64_t *)p;
+            dev_sample(b, fields[f].name, d[i].name, "", v * fields[f].scale);
+        }
+    }
+}
+
+/* Card status bits as 0/1 series, one per flag. */
+static void render_card_status(sbuf *b, const loom_device_stats *d, int n)
+{
+    static const struct {
+        const char *label;
+        uint32_t bit;
+    } flags[] = {{",status=\"ready\"", LOOM_CARD_STATUS_READY},
+                 {",status=\"programmed\"", LOOM_CARD_STATUS_PROGRAMMED},
+                 {",status=\"dead\"", LOOM_CARD_STATUS_DEAD}};
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+        if (!(d[i].reports & LOOM_DEVICE_REPORTS_STATUS))
+            continue;
+        if (!any)
+            dev_header(b, "loom_card_status", "gauge", "Status flags the card's driver reports.");
+        any = true;
+        for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
+            dev_sample(b, "loom_card_status", d[i].name, flags[f].label,
+                       (d[i].card_status & flags[f].bit) != 0);
+    }
+}
+
+static void render_devices(sbuf *b, const loom_device_stats *d, int n)
+{
+    render_device_use(b, d, n);
+    render_card_status(b, d, n);
+    render_card_health(b, d, n);
+}
+
+char *metrics_render(metrics *m, const loom_device_stats *devs, int n_devs, size_t *len)
 {
     sbuf b = {0};
     struct timespec now;
@@ -259,20 +353,8 @@ char *metrics_render(metrics *m, size_t *len)
         labels(&b, s);
         sbuf_printf(&b, "} %llu\n", (unsigned long long)s->batch_count);
     }
-    sbuf_puts(&b, "# HELP loom_device_busy_seconds_total Time devices spent running models.\n"
-                  "# TYPE loom_device_busy_seconds_total counter\n");
-    for (device_stat *d = m->devices; d; d = d->next)
-        sbuf_printf(&b, "loom_device_busy_seconds_total{device=\"%s\"} %.6f\n", d->name,
-                    (double)d->busy_ns / 1e9);
-    sbuf_puts(&b, "# HELP loom_device_utilization Busy time over uptime (can exceed 1 with "
-                  "several instances).\n# TYPE loom_device_utilization gauge\n");
-    for (device_stat *d = m->devices; d; d = d->next)
-        sbuf_printf(&b, "loom_device_utilization{device=\"%s\"} %.6f\n", d->name,
-                    up > 0 ? (double)d->busy_ns / 1e9 / up : 0.0);
     pthread_mutex_unlock(&m->lock);
-    /* Card health comes from the driver's sysfs once loom.ko lands; the CPU is always up. */
-    sbuf_puts(&b, "# HELP loom_device_healthy 1 when the device is usable.\n"
-                  "# TYPE loom_device_healthy gauge\nloom_device_healthy{device=\"cpu\"} 1\n");
+    render_devices(&b, devs, n_devs);
     sbuf_printf(&b,
                 "# HELP loom_inflight_requests Requests being handled now.\n"
                 "# TYPE loom_inflight_requests gauge\nloom_inflight_requests %d\n",

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loom/loom.h"
+
 typedef struct metrics metrics;
 
 /* Why a request failed; also the "reason" label. */
@@ -35,15 +37,15 @@ void metrics_destroy(metrics *m);
 /* One finished inference request; durations in microseconds (-1: not reached). */
 void metrics_request(metrics *m, const char *model, int64_t version, fail_reason why,
                      int64_t queue_us, int64_t compute_us, int64_t total_us);
-/* One model execution of @batch requests' rows taking @compute_ns on @device. */
-void metrics_batch(metrics *m, const char *model, int64_t version, const char *device,
-                   int batch_rows, int64_t compute_ns);
+/* One model execution of @batch_rows rows (device time comes from libloom). */
+void metrics_batch(metrics *m, const char *model, int64_t version, int batch_rows);
 /* Requests being handled right now (all endpoints). */
 void metrics_inflight_add(metrics *m, int delta);
 /* Any HTTP request (by status class), for the non-inference endpoints too. */
 void metrics_http(metrics *m, int status);
 
-/* Prometheus text exposition format 0.0.4; malloc'd, NULL when out of memory. */
-char *metrics_render(metrics *m, size_t *len);
+/* Prometheus text exposition format 0.0.4, with the @n_devs devices' busy time,
+ * jobs and health (see repo_devices()); malloc'd, NULL when out of memory. */
+char *metrics_render(metrics *m, const loom_device_stats *devs, int n_devs, size_t *len);
 
 #endif

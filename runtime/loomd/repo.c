@@ -132,8 +132,49 @@ static loom_context *context_for(repo *r, const char *device, char *err, size_t 
     }
     snprintf(d->device, sizeof(d->device), "%s", device);
     d->next = r->contexts;
-    r->contexts = d;
+    /* Published with release: repo_devices() walks the list without the lock. */
+    __atomic_store_n(&r->contexts, d, __ATOMIC_RELEASE);
     return d->ctx;
+}
+
+/* Adds @st to the entry of @out named like it (appending one while < @max). */
+static int merge_device(loom_device_stats *out, int n, int max, const loom_device_stats *st)
+{
+    int i = 0;
+    while (i < n && strcmp(out[i].name, st->name) != 0)
+        i++;
+    if (i == n) {
+        if (n == max)
+            return n;
+        out[n++] = *st;
+        return n;
+    }
+    out[i].busy_ns += st->busy_ns;
+    out[i].jobs += st->jobs;
+    out[i].jobs_failed += st->jobs_failed;
+    out[i].healthy = out[i].healthy && st->healthy;
+    if (!out[i].reports && st->reports) { /* health from the first context that has it */
+        loom_device_stats sum = out[i];
+        out[i] = *st;
+        out[i].busy_ns = sum.busy_ns, out[i].jobs = sum.jobs, out[i].jobs_failed = sum.jobs_failed;
+        out[i].healthy = sum.healthy;
+    }
+    return n;
+}
+
+int repo_devices(repo *r, loom_device_stats *out, int max)
+{
+    int n = 0;
+    /* Contexts are only ever prepended, and freed with the repository. */
+    for (device_ctx *d = __atomic_load_n(&r->contexts, __ATOMIC_ACQUIRE); d; d = d->next) {
+        int count = loom_context_device_count(d->ctx);
+        for (int i = 0; i < count; i++) {
+            loom_device_stats st = {.struct_size = sizeof(st)};
+            if (loom_context_device_stats(d->ctx, i, &st) == LOOM_OK)
+                n = merge_device(out, n, max, &st);
+        }
+    }
+    return n;
 }
 
 static model_entry *find_locked(repo *r, const char *name)

@@ -70,6 +70,13 @@ void model_version_release(model_version *v);
 /* The versions of @name being served, ascending, at most @max; returns how many. */
 int repo_versions(repo *r, const char *name, int64_t *out, int max);
 
+/*
+ * Every device of loomd's contexts (one per "device" setting in use), named as
+ * libloom names them; the same device in several contexts is summed. At most
+ * @max; returns how many. Safe while models load and run.
+ */
+int repo_devices(repo *r, loom_device_stats *out, int max);
+
 /* Makes every loaded version's batcher stop waiting for fuller batches (drain). */
 void repo_flush(repo *r);
 

@@ -108,3 +108,16 @@ char *sbuf_take(sbuf *b, size_t *len)
     *b = (sbuf){0};
     return p;
 }
+
+void sbuf_int(sbuf *b, long long v)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    /* Negate as unsigned so LLONG_MIN works too. */
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    sbuf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}

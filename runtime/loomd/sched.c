@@ -34,6 +34,7 @@ struct sched {
 
     int n_workers;
     pthread_t workers[64];
+    unsigned long long executions; /* model runs (a batch is one); atomic */
 };
 
 int64_t sched_now_ns(void)
@@ -296,8 +297,8 @@ static void run_batch(sched *s, sched_job **jobs, int n)
         if (st != LOOM_OK)
             snprintf(err, sizeof(err), "%s", loom_last_error());
     }
-    int64_t t1 = sched_now_ns();
-    metrics_batch(s->metrics, s->name, s->version, s->cfg.device, n > 1 ? (int)rows : 1, t1 - t0);
+    metrics_batch(s->metrics, s->name, s->version, n > 1 ? (int)rows : 1);
+    __atomic_add_fetch(&s->executions, 1, __ATOMIC_RELAXED);
     for (size_t i = 0; i < s->n_in; i++)
         loom_tensor_destroy(in[i]);
     for (int k = 0; k < n; k++)
@@ -439,11 +440,25 @@ int sched_submit(sched *s, sched_job *j)
     return 0;
 }
 
+/* Would the batcher dispatch a batch of @rows at once, with nothing else queued? */
+static bool batch_goes_now(const sched *s, int64_t rows)
+{
+    if (s->cfg.max_queue_delay_us <= 0 || rows >= s->target_rows || s->flushing)
+        return true;
+    for (int i = 0; i < s->cfg.n_preferred; i++)
+        if (rows == s->cfg.preferred[i])
+            return true;
+    return false;
+}
+
 int sched_run_inline(sched *s, sched_job *j)
 {
+    /* Past its deadline already: the queue path answers the timeout, never running it. */
+    if (j->deadline_ns && sched_now_ns() >= j->deadline_ns)
+        return -EAGAIN;
     pthread_mutex_lock(&s->lock);
-    bool go =
-        !s->cfg.dynamic_batching && !s->stopping && s->n_queued == 0 && s->busy < s->instances;
+    bool go = !s->stopping && s->n_queued == 0 && s->busy < s->instances &&
+              (!s->cfg.dynamic_batching || batch_goes_now(s, j->rows ? j->rows : 1));
     if (go)
         s->busy++;
     pthread_mutex_unlock(&s->lock);
@@ -499,6 +514,11 @@ void sched_flush(sched *s)
     s->flushing = true;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
+}
+
+unsigned long long sched_executions(sched *s)
+{
+    return __atomic_load_n(&s->executions, __ATOMIC_RELAXED);
 }
 
 int sched_queued(sched *s)

@@ -55,9 +55,11 @@ void sched_job_put(sched_job *j);
 /* Queues @j. -EBUSY: the queue is full; -ESHUTDOWN: the scheduler is stopping. */
 int sched_submit(sched *s, sched_job *j);
 /*
- * Runs @j on the calling thread when the model does not batch, nothing is
- * queued and an instance is free: no hand-off to a worker, no wake-ups. Returns
- * 0 when it ran (see j->status), -EAGAIN when the job must be queued instead.
+ * Runs @j on the calling thread when nothing is queued, an instance is free and
+ * the batcher would not wait for company (no dynamic batching; or no queue
+ * delay, or @j's rows reach a preferred or the largest batch size): no hand-off
+ * to a worker, no wake-ups. Returns 0 when it ran (see j->status), -EAGAIN when
+ * the job must be queued instead (also when it is past its deadline).
  */
 int sched_run_inline(sched *s, sched_job *j);
 /*
@@ -72,6 +74,8 @@ void sched_flush(sched *s);
 
 /* Jobs waiting in the queue now. */
 int sched_queued(sched *s);
+/* Model executions so far: one per batch (Triton's execution_count). */
+unsigned long long sched_executions(sched *s);
 
 int64_t sched_now_ns(void);
 

@@ -2,12 +2,14 @@
 # bench.sh - loomd's benchmarks (make bench-loomd). Timings never gate anything.
 #
 #  1. Round trip over the Unix socket for a tiny model (p50, concurrency 1) minus
-#     the same model run in-process through libloom: the daemon's overhead.
+#     the same model run in-process through libloom: the daemon's overhead, next to
+#     a raw Unix-socket echo (the peer), and loomd's instructions per request.
 #  2. Throughput of a small CNN at concurrency 1, 4, 16, 64 with and without
 #     dynamic batching (same model file; two configs).
 #  3. 60 s at concurrency 64 with models reloaded every second: wrong answers,
 #     dropped connections, failures by status.
-#  4. Triton's perf_analyzer against the loopback TCP listener, when it runs here.
+#  4. Triton's perf_analyzer (tritonclient 2.40.0's binary, make deps) against the
+#     loopback TCP listener at concurrency 1, 6, 11, 16, batching on and off.
 set -u
 BUILD=${BUILD:-build}
 B=$(cd "$BUILD" && pwd)
@@ -21,6 +23,8 @@ trap 'kill $D 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
     --load-model small_cnn_nobatch --load-model simple --log-file "$T/log" --access-log off &
 D=$!
 for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://localhost/v2/health/ready >/dev/null && break; sleep 0.1; done
+# The socket answers before the "listening" line (which names the TCP port) is written.
+for _ in $(seq 100); do grep -q '"event":"listening"' "$T/log" && break; sleep 0.1; done
 PORT=$(sed -n 's/.*tcp=127.0.0.1:\([0-9]*\).*/\1/p' "$T/log" | head -1)
 PERF="$B/bin/loom-perf"
 p50() { sed -n 's/.*latency p50 \([0-9.]*\) us.*/\1/p' | head -1; }
@@ -35,7 +39,37 @@ echo "$INPROC_OUT" | tail -1
 echo "$TCP_OUT" | tail -1 | sed 's/^/(loopback TCP) /'
 S=$(echo "$SOCKET_OUT" | p50)
 I=$(echo "$INPROC_OUT" | p50)
-awk -v s="$S" -v i="$I" 'BEGIN { printf "bench-loomd: tiny p50 over the socket %.0f us, in-process %.1f us: overhead %.0f us (target <= 50)\n", s, i, s - i }'
+# The peer: the same socket type with nothing but an echo behind it (the floor).
+RTT_OUT=$("$PERF" --socket-rtt 20000 --bytes 300)
+echo "$RTT_OUT" | tail -1 | sed 's/^/(raw Unix socket pair) /'
+R=$(echo "$RTT_OUT" | p50)
+awk -v s="$S" -v i="$I" -v r="$R" 'BEGIN { printf "bench-loomd: tiny p50 over the socket %.0f us, in-process %.1f us: overhead %.0f us (target <= 50); raw socket round trip %.1f us: loomd is %.1fx it\n", s, i, s - i, r, (r > 0 ? (s - i) / r : 0) }'
+
+# Wall-clock figures swing with the machine's load; instruction counts do not.
+# loomd under callgrind, instrumentation on only while loom-perf sends tiny requests.
+if command -v valgrind >/dev/null && [ "${LOOMD_BENCH_CALLGRIND:-1}" != 0 ]; then
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$T/cg.%p" \
+        "$B/bin/loomd" --model-repository "$B/loomd-repo" --socket "$T/cg.sock" \
+        --model-control-mode explicit --load-model tiny --log-file "$T/cg.log" --access-log off 2>/dev/null &
+    CG=$!
+    for _ in $(seq 300); do curl -s --unix-socket "$T/cg.sock" http://localhost/v2/health/ready >/dev/null && break; sleep 0.2; done
+    ok_count() { curl -s --unix-socket "$T/cg.sock" http://localhost/metrics |
+        sed -n 's/^loom_inference_request_success_total{model="tiny",version="2"} //p'; }
+    "$PERF" -m tiny --socket "$T/cg.sock" --concurrency 1 --duration 1 >/dev/null # warm-up
+    N0=$(ok_count)
+    callgrind_control -i on "$CG" >/dev/null 2>&1
+    "$PERF" -m tiny --socket "$T/cg.sock" --concurrency 1 --duration 3 >/dev/null
+    callgrind_control -i off "$CG" >/dev/null 2>&1
+    N1=$(ok_count)
+    callgrind_control -d "$CG" >/dev/null 2>&1
+    kill "$CG"
+    wait "$CG" 2>/dev/null
+    IR=$(callgrind_annotate "$(grep -l 'Trigger: dump' "$T"/cg.* | head -1)" 2>/dev/null |
+        sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
+    awk -v ir="${IR:-0}" -v n=$((${N1:-0} - ${N0:-0})) 'BEGIN { if (n > 0 && ir > 0)
+        printf "bench-loomd: loomd executes %.0f instructions per tiny request (callgrind, %d requests, all threads)\n", ir / n, n
+        else print "bench-loomd: callgrind measurement failed" }'
+fi
 
 echo "== 2. small CNN throughput, dynamic batching on (small_cnn) and off (small_cnn_nobatch)"
 ON=$("$PERF" -m small_cnn --socket "$SOCK" --concurrency 1,4,16,64 --window-ms 1500 --check)
@@ -51,6 +85,20 @@ for c in 1 4 16 64; do
     awk -v c="$c" -v a="$a" -v b="$b" 'BEGIN { printf "bench-loomd: %-12s %10.0f/s %10.0f/s %7.2fx\n", c, a, b, (b > 0 ? a / b : 0) }'
 done
 echo "(target: batching at least 3x at concurrency 16)"
+# The ratio at 16 again, alternating, to show its spread on this machine.
+for r in 1 2 3; do
+    a=$("$PERF" -m small_cnn --socket "$SOCK" --concurrency 16 --window-ms 1500 | tput 16)
+    b=$("$PERF" -m small_cnn_nobatch --socket "$SOCK" --concurrency 16 --window-ms 1500 | tput 16)
+    awk -v r="$r" -v a="$a" -v b="$b" 'BEGIN { printf "bench-loomd: concurrency 16, run %d: %.0f/s vs %.0f/s: %.2fx\n", r, a, b, (b > 0 ? a / b : 0) }'
+done
+# What the model itself gains from batching with no server in the way: one kernel
+# thread per run and a run per core, so every core is busy as at concurrency 16 and
+# no thread pool is oversubscribed. A batch shares the model's work only, not the
+# per-request HTTP and JSON work, so the ratio above cannot go far beyond this.
+NC=$(nproc)
+R1=$("$PERF" --in-process "$B/loomd-repo/small_cnn/1/model.onnx" -b 1 --threads 1 --concurrency "$NC" --window-ms 1000 | tput "$NC")
+R16=$("$PERF" --in-process "$B/loomd-repo/small_cnn/1/model.onnx" -b 16 --threads 1 --concurrency "$NC" --window-ms 1000 | tput "$NC")
+awk -v a="$R1" -v b="$R16" -v c="$NC" 'BEGIN { printf "bench-loomd: small_cnn in-process, %d runs of one thread: batch 1 %.0f rows/s, batch 16 %.0f rows/s: the model gains %.2fx from batching\n", c, a, b * 16, (a > 0 ? b * 16 / a : 0) }'
 grep -E '^loom_inference_batch_size_(sum|count)\{model="small_cnn"' <(curl -s --unix-socket "$SOCK" http://localhost/metrics) |
     awk '{v[$1 ~ /sum/ ? "s" : "c"] = $2} END { if (v["c"] > 0) printf "bench-loomd: mean batch of small_cnn: %.1f rows\n", v["s"] / v["c"] }'
 
@@ -59,11 +107,21 @@ echo "== 3. ${STRESS_S} s at concurrency 64, small_cnn reloaded and tiny unloade
 echo "bench-loomd: stress exit code $? (0: no wrong answers, no dropped connections); loomd $(kill -0 $D 2>/dev/null && echo alive || echo DEAD)"
 
 echo "== 4. Triton perf_analyzer (loopback TCP)"
-PA=$(command -v perf_analyzer || ls "$B/venv/bin/perf_analyzer" 2>/dev/null)
-if [ -n "$PA" ]; then
-    "$PA" -m small_cnn -u "127.0.0.1:$PORT" -i http --concurrency-range 1:16:4 --measurement-interval 2000
+# make deps installs the pinned wheel that still ships the binary (mk/loomd.mk).
+PA_DIR=${PERF_ANALYZER_DIR:-$B/perf-analyzer}
+PA=$PA_DIR/bin/perf_analyzer
+PA_ENV=(env LD_LIBRARY_PATH="$PA_DIR/nvidia/cuda_runtime/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+if [ ! -x "$PA" ]; then
+    echo "bench-loomd: perf_analyzer not run: $PA is missing (make deps installs" \
+         "$(cat "$PA_DIR/.packages" 2>/dev/null || echo 'tritonclient==2.40.0') there)"
+elif ! PA_ERR=$("${PA_ENV[@]}" "$PA" --version 2>&1); then
+    echo "bench-loomd: perf_analyzer not run: it does not start here: $PA_ERR"
+    "${PA_ENV[@]}" ldd "$PA" | grep 'not found' | sed 's/^/bench-loomd:   /'
 else
-    V=$("$B/venv/bin/pip" show perf-analyzer 2>/dev/null | sed -n 's/^Version: //p')
-    echo "bench-loomd: perf_analyzer not run: PyPI's perf-analyzer ${V:-(not installed)} is a placeholder" \
-         "package with no binary, and tritonclient's wheel no longer ships one"
+    for m in small_cnn small_cnn_nobatch; do
+        OUT=$("${PA_ENV[@]}" "$PA" -m "$m" -u "127.0.0.1:$PORT" -i http --concurrency-range 1:16:5 \
+            --measurement-interval 2000 --stability-percentage 30 --max-trials 12 2>&1)
+        echo "$OUT" | sed -n '/^Inferences\/Second vs/,$p' | sed "s/^/($m) /"
+        echo "$OUT" | grep -q '^Concurrency: ' || { echo "$OUT" | tail -5; echo "bench-loomd: perf_analyzer failed on $m"; }
+    done
 fi

@@ -115,6 +115,8 @@ if ! wait_live "$SOCK"; then
     exit 1
 fi
 ok "loomd starts and listens on $SOCK"
+# The socket answers before the "listening" line (which names the TCP port) is written.
+for _ in $(seq 100); do grep -q '"event":"listening"' "$LOG" && break; sleep 0.1; done
 PORT=$(sed -n 's/.*tcp=127.0.0.1:\([0-9]*\).*/\1/p' "$LOG" | head -1)
 expect "socket mode is 0660" test "$(stat -c %a "$SOCK")" = 660
 
@@ -329,7 +331,8 @@ req GET /metrics
 expect "GET /metrics (Prometheus text)" st_has 200 'loom_inference_request_success_total{model="tiny",version="2"}'
 has 'loom_inference_request_failure_total{model="slow",version="1",reason="queue_full"}' || bad "metrics: failures by reason"
 has 'loom_inference_compute_duration_seconds_bucket{model="small_cnn"' || has 'loom_inference_compute_duration_seconds_bucket{model="slow"' || bad "metrics: histograms"
-has 'loom_device_utilization{device="cpu"}' || bad "metrics: device utilization"
+has 'loom_device_busy_seconds_total{device="cpu"}' && has 'loom_device_jobs_total{device="cpu"}' &&
+    has 'loom_device_healthy{device="cpu"} 1' || bad "metrics: CPU busy time, jobs, health"
 has 'loom_inflight_requests' && has 'loom_inference_batch_size_bucket' && ok "metrics: in-flight gauge and batch sizes" || bad "metrics: in-flight and batch sizes"
 
 # ------------------------------------------------------------------ clients
@@ -416,6 +419,60 @@ if command -v systemd-socket-activate >/dev/null; then
 else
     echo "skip socket activation: systemd-socket-activate is not installed"
 fi
+
+# ------------------------------------------------------------------ devices: card busy time and health
+# The int8 model on an emulated card (LOOM_EMULATED_CARDS=1, device "auto"): the card's
+# busy time, jobs and command count rise with inferences; health is what the card reports.
+metric() { # metric NAME LABELS - the value of one series in $BODY
+    grep -F -- "$1{$2} " <<<"$BODY" | awk '{print $2}' | head -1
+}
+CSOCK=$T/card.sock
+LOOM_EMULATED_CARDS=1 "$B/bin/loomd" --model-repository "$T/repo" --socket "$CSOCK" \
+    --model-control-mode explicit --load-model int8_mlp --log-file "$T/card.log" --access-log off &
+CARD_D=$!
+PIDS+=("$CARD_D")
+SOCK_SAVE=$SOCK
+SOCK=$CSOCK
+if wait_live "$CSOCK"; then
+    req GET /metrics
+    BUSY0=$(metric loom_device_busy_seconds_total 'device="card:0"')
+    JOBS0=$(metric loom_device_jobs_total 'device="card:0"')
+    CMDS0=$(metric loom_card_commands_total 'device="card:0"')
+    X64=$(python3 -c 'print([0.25 * ((i % 9) - 4) for i in range(128)])')
+    for _ in $(seq 20); do
+        req POST /v2/models/int8_mlp/infer -d '{"inputs":[{"name":"x","shape":[2,64],"datatype":"FP32","data":'"$X64"'}]}'
+        is 200 || break
+    done
+    expect "int8_mlp answers on the emulated card" is 200
+    req GET /metrics
+    BUSY1=$(metric loom_device_busy_seconds_total 'device="card:0"')
+    JOBS1=$(metric loom_device_jobs_total 'device="card:0"')
+    CMDS1=$(metric loom_card_commands_total 'device="card:0"')
+    expect "card:0 busy time rises with inferences ($BUSY0 -> $BUSY1 s)" \
+        awk -v a="${BUSY0:-x}" -v b="${BUSY1:-x}" 'BEGIN { exit !(a ~ /^[0-9.e+-]+$/ && b > a) }'
+    expect "card:0 jobs rise by the 20 inferences ($JOBS0 -> $JOBS1)" \
+        test -n "$JOBS0" -a -n "$JOBS1" -a "$((${JOBS1:-0} - ${JOBS0:-0}))" -ge 20
+    expect "the card's own command count rises ($CMDS0 -> $CMDS1)" \
+        test -n "$CMDS0" -a "${CMDS1:-0}" -gt "${CMDS0:-0}"
+    expect "card:0 is healthy: ready, programmed, not dead" \
+        test "$(metric loom_device_healthy 'device="card:0"')" = 1 -a \
+        "$(metric loom_card_status 'device="card:0",status="ready"')" = 1 -a \
+        "$(metric loom_card_status 'device="card:0",status="programmed"')" = 1 -a \
+        "$(metric loom_card_status 'device="card:0",status="dead"')" = 0
+    TEMP=$(metric loom_card_temperature_celsius 'device="card:0"')
+    expect "the card's temperature, power, resets and memory as it reports them (${TEMP} C)" \
+        test -n "$TEMP" -a -n "$(metric loom_card_power_watts 'device="card:0"')" -a \
+        "$(metric loom_card_resets_total 'device="card:0"')" = 0 -a \
+        "$(metric loom_card_memory_used_bytes 'device="card:0"')" -gt 0
+    expect "the CPU is listed too, with no card series" \
+        test -n "$(metric loom_device_busy_seconds_total 'device="cpu"')" -a \
+        -z "$(metric loom_card_temperature_celsius 'device="cpu"')"
+else
+    bad "loomd with an emulated card starts" "$(tail -3 "$T/card.log")"
+fi
+SOCK=$SOCK_SAVE
+kill -TERM "$CARD_D" 2>/dev/null
+wait "$CARD_D" 2>/dev/null
 
 # ------------------------------------------------------------------ SIGTERM drain
 # Two requests on "lazy" would wait 5 s for a batch; the drain runs them at once.

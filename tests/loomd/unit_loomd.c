@@ -268,6 +268,7 @@ static void sched_batches_and_splits(void **state)
         }
         sched_job_put(j[i]);
     }
+    assert_int_equal(sched_executions(s), 1); /* three requests, one execution */
     sched_destroy(s);
     metrics_destroy(mt);
     model_config_free(&c);
@@ -308,6 +309,49 @@ static void sched_bounds_queue_and_deadlines(void **state)
     loom_model_destroy(m);
 }
 
+/* A batching model runs a request inline only when the batcher would not wait for more. */
+static void sched_runs_inline_when_batching_would_not_wait(void **state)
+{
+    (void)state;
+    loom_model *m = bias_relu();
+    metrics *mt = metrics_create();
+    model_config c;
+    model_config_defaults(&c);
+    c.max_batch_size = 8;
+    c.dynamic_batching = true;
+    c.preferred[c.n_preferred++] = 4;
+    c.max_queue_delay_us = 100000;
+    sched *s;
+    char err[256];
+    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    sched_job *one = job_of(0, 1), *four = job_of(0, 4), *eight = job_of(0, 8);
+    assert_int_equal(sched_run_inline(s, one), -EAGAIN); /* it would wait 100 ms for company */
+    assert_int_equal(sched_run_inline(s, four), 0);      /* a preferred size: goes at once */
+    assert_int_equal(four->status, LOOM_OK);
+    assert_int_equal(sched_run_inline(s, eight), 0); /* the largest batch */
+    assert_int_equal(eight->batch_rows, 8);
+    sched_job_put(one);
+    sched_job_put(four);
+    sched_job_put(eight);
+    sched_destroy(s);
+    /* No queue delay: every request goes at once, so it runs inline. */
+    c.max_queue_delay_us = 0;
+    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    one = job_of(0, 1);
+    assert_int_equal(sched_run_inline(s, one), 0);
+    assert_int_equal(one->efd, -1); /* no eventfd: it never queued */
+    sched_job_put(one);
+    /* A job already past its deadline is left to the queue, which times it out unrun. */
+    one = job_of(0, 1);
+    one->deadline_ns = sched_now_ns() - 1;
+    assert_int_equal(sched_run_inline(s, one), -EAGAIN);
+    sched_job_put(one);
+    sched_destroy(s);
+    metrics_destroy(mt);
+    model_config_free(&c);
+    loom_model_destroy(m);
+}
+
 static void sched_runs_inline_without_batching(void **state)
 {
     (void)state;
@@ -339,6 +383,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sched_batches_and_splits),
     cmocka_unit_test(sched_bounds_queue_and_deadlines),
     cmocka_unit_test(sched_runs_inline_without_batching),
+    cmocka_unit_test(sched_runs_inline_when_batching_would_not_wait),
 };
 
 LM_TEST_MAIN(tests)

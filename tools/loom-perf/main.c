@@ -13,7 +13,8 @@
  * is not hidden). --duration runs one long window; --check compares every answer
  * with a reference taken before the load; --churn reloads the named models
  * (explicit mode) every second during the run. --in-process runs the model with
- * libloom directly, the baseline for the socket's overhead.
+ * libloom directly, the baseline for the socket's overhead; --socket-rtt N times
+ * N echoes over a Unix socket pair, the floor under any request over the socket.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rtt.h"
 #include "stats.h"
 #include "workload.h"
 
@@ -40,6 +42,7 @@ typedef struct options {
     int window_ms, max_windows, duration_s, threads;
     double stability;
     bool check;
+    int rtt_count, rtt_bytes; /* --socket-rtt N, --bytes B */
 } options;
 
 typedef struct worker {
@@ -311,12 +314,12 @@ static int run_level(const options *o, workload *w, loom_model *m, int conc)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: loom-perf -m MODEL [--socket PATH | --tcp HOST:PORT] [-x VERSION] [-b N]\n"
-            "                 [--concurrency 1,4,16 | --rate R] [--window-ms MS]\n"
-            "                 [--max-windows N] [--stability PCT] [--duration S] [--check]\n"
-            "                 [--churn M1,M2]\n"
-            "       loom-perf --in-process MODEL.onnx [-b N] [--concurrency ...] [--threads N]\n");
+    fprintf(f, "usage: loom-perf -m MODEL [--socket PATH | --tcp HOST:PORT] [-x VERSION] [-b N]\n"
+               "                 [--concurrency 1,4,16 | --rate R] [--window-ms MS]\n"
+               "                 [--max-windows N] [--stability PCT] [--duration S] [--check]\n"
+               "                 [--churn M1,M2]\n"
+               "       loom-perf --in-process MODEL.onnx [-b N] [--concurrency ...] [--threads N]\n"
+               "       loom-perf --socket-rtt N [--bytes B]   (raw Unix-socket round trip)\n");
 }
 
 static int parse(int argc, char **argv, options *o)
@@ -384,6 +387,10 @@ static int parse(int argc, char **argv, options *o)
             o->threads = atoi(v);
         else if (strcmp(a, "--churn") == 0)
             o->churn = v;
+        else if (strcmp(a, "--socket-rtt") == 0)
+            o->rtt_count = atoi(v);
+        else if (strcmp(a, "--bytes") == 0)
+            o->rtt_bytes = atoi(v);
         else {
             fprintf(stderr, "loom-perf: unknown option '%s'\n", a);
             return -1;
@@ -394,6 +401,8 @@ static int parse(int argc, char **argv, options *o)
             fprintf(stderr, "loom-perf: concurrency must be in 1..%d\n", MAX_THREADS);
             return -1;
         }
+    if (o->rtt_count)
+        return 0;
     if ((!o->model && !o->onnx) || o->batch < 1 || o->window_ms < 10 || o->max_windows < 1 ||
         o->max_windows > 64) {
         usage(stderr);
@@ -407,6 +416,8 @@ int main(int argc, char **argv)
     options o = {0};
     if (parse(argc, argv, &o))
         return 2;
+    if (o.rtt_count)
+        return rtt_run(o.rtt_count, o.rtt_bytes > 0 ? o.rtt_bytes : 300) ? 1 : 0;
     workload w;
     char err[512];
     loom_context *ctx = NULL;

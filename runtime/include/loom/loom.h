@@ -138,6 +138,84 @@ LOOM_API loom_status loom_context_create(const loom_context_options *opts, loom_
 LOOM_API void loom_context_destroy(loom_context *ctx);
 
 /* ------------------------------------------------------------------------ */
+/* Devices                                                                  */
+
+/** What a device is; the prefix of its name. */
+typedef enum loom_device_kind {
+    LOOM_DEVICE_CPU = 0, /**< "cpu": the host, always present */
+    LOOM_DEVICE_OPENCL,  /**< "opencl:N" */
+    LOOM_DEVICE_CARD,    /**< "card:N": a Loom card through loom.ko, or emulated in-process */
+    LOOM_DEVICE_XRT,     /**< "xrt:N": an Alveo card through XRT */
+    LOOM_DEVICE_OTHER,   /**< anything else (test devices) */
+} loom_device_kind;
+
+/** Bits of loom_device_stats.reports: which health fields the device filled. */
+#define LOOM_DEVICE_REPORTS_STATUS   0x1u /**< @card_status, @mem_total, @mem_used */
+#define LOOM_DEVICE_REPORTS_COUNTERS 0x2u /**< @card_commands, @card_errors, @card_resets */
+#define LOOM_DEVICE_REPORTS_SENSORS  0x4u /**< @temp_mc, @power_mw, @heartbeat */
+
+/** Bits of loom_device_stats.card_status, as the card or its driver reports them. */
+#define LOOM_CARD_STATUS_READY      0x1u /**< up and taking commands */
+#define LOOM_CARD_STATUS_PROGRAMMED 0x2u /**< an xclbin is loaded */
+#define LOOM_CARD_STATUS_DEAD       0x4u /**< did not come back from a reset */
+
+/**
+ * struct loom_device_stats - what a device did for this context, and its health.
+ * @struct_size: set by the caller to sizeof(struct loom_device_stats).
+ * @name: "cpu", "opencl:0", "card:0", "xrt:0": the name used everywhere.
+ * @kind: from the name's prefix.
+ * @busy_ns: nanoseconds, since the context was created, during which at least
+ *           one of its jobs was running on the device, timed by the host around
+ *           each job (a card's include the transfers to and from it). Busy time
+ *           over wall time is the device's utilization, at most 1.
+ * @jobs: jobs that completed: a device segment run (a chain of commands on a
+ *        card), or for the CPU a stretch of consecutive steps of one model run.
+ * @jobs_failed: jobs that returned an error.
+ * @healthy: 1 when the device can take work: the CPU always; a card when it is
+ *           ready and not dead (0 also when it cannot be queried).
+ * @reports: LOOM_DEVICE_REPORTS_* bits: which fields below hold figures the
+ *           device reported. Fields outside them are 0 and mean nothing.
+ * @card_status: LOOM_CARD_STATUS_* bits.
+ * @card_commands: commands (jobs) the card ran since its driver loaded it: all
+ *                 processes', not only this context's.
+ * @card_errors: commands that failed on the card (loom.ko: jobs timed out).
+ * @card_resets: card resets since load.
+ * @temp_mc, @power_mw: temperature in milli-degrees Celsius, board power in mW.
+ * @heartbeat: the card's heartbeat counter (advances while its firmware runs).
+ * @mem_total, @mem_used: the card's device-memory heap, bytes.
+ */
+typedef struct loom_device_stats {
+    size_t struct_size;
+    char name[32];
+    loom_device_kind kind;
+    uint64_t busy_ns, jobs, jobs_failed;
+    int healthy;
+    uint32_t reports;
+    uint32_t card_status;
+    uint64_t card_commands, card_errors, card_resets;
+    uint32_t temp_mc, power_mw, heartbeat;
+    uint64_t mem_total, mem_used;
+} loom_device_stats;
+
+/**
+ * loom_context_device_count() - devices of @ctx: the ones it selected (see
+ * loom_context_options.device) and the CPU, which is always the last.
+ */
+LOOM_API int loom_context_device_count(const loom_context *ctx);
+
+/**
+ * loom_context_device_stats() - fill @stats for device @index of @ctx.
+ * @index: 0..loom_context_device_count() - 1, in priority order, the CPU last.
+ *
+ * Counters only grow while the context lives. A card's health is read from
+ * its driver (loom.ko's GET_INFO, or the emulated card's registers) on each
+ * call: a few microseconds, fine for a metrics scrape, not for a hot loop.
+ * Safe to call while models run. LOOM_ERR_NOT_FOUND if @index is out of range.
+ */
+LOOM_API loom_status loom_context_device_stats(loom_context *ctx, int index,
+                                               loom_device_stats *stats);
+
+/* ------------------------------------------------------------------------ */
 /* Models                                                                   */
 
 /**

@@ -1,0 +1,120 @@
+/* devstats.c - device busy time and jobs, and loom_context_device_stats(). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "device.h"
+#include "error.h"
+#include "model.h"
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void lm_busy_init(lm_busy *b)
+{
+    memset(b, 0, sizeof(*b));
+    pthread_mutex_init(&b->lock, NULL);
+}
+
+void lm_busy_fini(lm_busy *b)
+{
+    pthread_mutex_destroy(&b->lock);
+}
+
+void lm_busy_begin(lm_busy *b)
+{
+    pthread_mutex_lock(&b->lock);
+    if (b->active++ == 0)
+        b->since_ns = now_ns();
+    pthread_mutex_unlock(&b->lock);
+}
+
+void lm_busy_end(lm_busy *b, int failed)
+{
+    pthread_mutex_lock(&b->lock);
+    if (--b->active == 0)
+        b->busy_ns += now_ns() - b->since_ns;
+    if (failed)
+        b->failed++;
+    else
+        b->jobs++;
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Busy time so far, the open interval included, and the job counts. */
+static void busy_read(lm_busy *b, loom_device_stats *st)
+{
+    pthread_mutex_lock(&b->lock);
+    st->busy_ns = b->busy_ns + (b->active ? now_ns() - b->since_ns : 0);
+    st->jobs = b->jobs;
+    st->jobs_failed = b->failed;
+    pthread_mutex_unlock(&b->lock);
+}
+
+static loom_device_kind kind_of(const char *name)
+{
+    static const struct {
+        const char *prefix;
+        loom_device_kind kind;
+    } kinds[] = {
+        {"opencl:", LOOM_DEVICE_OPENCL}, {"card:", LOOM_DEVICE_CARD}, {"xrt:", LOOM_DEVICE_XRT}};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strncmp(name, kinds[i].prefix, strlen(kinds[i].prefix)) == 0)
+            return kinds[i].kind;
+    return LOOM_DEVICE_OTHER;
+}
+
+int loom_context_device_count(const loom_context *ctx)
+{
+    return ctx ? ctx->n_devices + 1 : 0;
+}
+
+/* The health fields of @dev; a device that cannot be queried is unhealthy. */
+static void device_health(lm_device *dev, loom_device_stats *st)
+{
+    st->healthy = 1;
+    if (!dev->ops->health)
+        return;
+    if (dev->ops->health(dev, st) != LOOM_OK) {
+        lm_error_clear(); /* reported as healthy = 0, not as a failed call */
+        st->reports = 0;
+        st->healthy = 0;
+        return;
+    }
+    if (st->reports & LOOM_DEVICE_REPORTS_STATUS)
+        st->healthy = (st->card_status & LOOM_CARD_STATUS_READY) &&
+                      !(st->card_status & LOOM_CARD_STATUS_DEAD);
+}
+
+loom_status loom_context_device_stats(loom_context *ctx, int index, loom_device_stats *stats)
+{
+    if (!ctx || !stats)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_context_device_stats: NULL argument");
+    if (stats->struct_size < sizeof(*stats))
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT,
+                        "loom_context_device_stats: struct_size %zu, expected %zu",
+                        stats->struct_size, sizeof(*stats));
+    if (index < 0 || index > ctx->n_devices)
+        return lm_error(LOOM_ERR_NOT_FOUND, "device %d does not exist (the context has %d)", index,
+                        ctx->n_devices + 1);
+    size_t size = stats->struct_size;
+    memset(stats, 0, sizeof(*stats));
+    stats->struct_size = size;
+    if (index == ctx->n_devices) {
+        snprintf(stats->name, sizeof(stats->name), "cpu");
+        stats->kind = LOOM_DEVICE_CPU;
+        stats->healthy = 1;
+        busy_read(&ctx->cpu_busy, stats);
+        return LOOM_OK;
+    }
+    lm_device *dev = ctx->devices[index];
+    snprintf(stats->name, sizeof(stats->name), "%s", dev->name);
+    stats->kind = kind_of(dev->name);
+    busy_read(&dev->busy, stats);
+    device_health(dev, stats);
+    return LOOM_OK;
+}

@@ -1,0 +1,31 @@
+/*
+ * devstats.h - per-device job counters behind loom_context_device_stats().
+ *
+ * Busy time is the time during which at least one job was running on the
+ * device, so concurrent jobs (several model runs on the CPU, overlapping
+ * segment runs on a card) count once and utilization stays at most 1. Jobs
+ * are coarse (a whole segment run, a stretch of CPU steps), so a mutex per
+ * device costs nothing measurable.
+ */
+#ifndef LOOM_CORE_DEVSTATS_H
+#define LOOM_CORE_DEVSTATS_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+typedef struct lm_busy {
+    pthread_mutex_t lock; /* Protects everything below. */
+    int active;           /* jobs running now */
+    uint64_t since_ns;    /* when active last rose from 0 (CLOCK_MONOTONIC) */
+    uint64_t busy_ns;     /* closed busy intervals */
+    uint64_t jobs, failed;
+} lm_busy;
+
+void lm_busy_init(lm_busy *b);
+void lm_busy_fini(lm_busy *b);
+/* A job starts on the device. */
+void lm_busy_begin(lm_busy *b);
+/* The job ends; @failed nonzero if it returned an error. */
+void lm_busy_end(lm_busy *b, int failed);
+
+#endif
