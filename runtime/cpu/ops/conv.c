@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "../cpu_features.h"
+#include "../dwconv.h"
 #include "../gemm.h"
+#include "../threadpool.h"
 #include "activation_epilogue.h"
 #include "nn_private.h"
 
@@ -338,6 +340,87 @@ static void depthwise2d(void *arg, int64_t begin, int64_t end)
         }
         lm_act_apply(&j->act, y, OH * OW);
     }
+}
+
+/* ---- depthwise over 16-channel blocks (dwconv.h) ------------------------------ */
+
+typedef struct dw16_job {
+    lm_dwconv_geom g;
+    const float *x, *w, *b;
+    float *y;
+    lm_act act;
+    float lo, hi;         /* the activation as a clamp, or +-INFINITY */
+    bool clamp;           /* whether the kernel applies the whole activation */
+    int64_t blocks;       /* 16-channel blocks per image */
+    int64_t items, parts; /* items = images x blocks, split into parts */
+    float *scratch;       /* one slot of slot_floats per part */
+    size_t slot_floats;
+} dw16_job;
+
+/* Parts [begin, end): each runs its contiguous share of (image, block) items
+ * in its own scratch slot, so no two threads share one. */
+static void dw16_parts(void *arg, int64_t begin, int64_t end)
+{
+    const dw16_job *j = arg;
+    const int64_t C = j->g.C, IS = j->g.H * j->g.W, OS = j->g.OH * j->g.OW;
+    for (int64_t part = begin; part < end; part++) {
+        float *slot = j->scratch + (size_t)part * j->slot_floats;
+        int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
+        for (int64_t it = i0; it < i1; it++) {
+            int64_t n = it / j->blocks, cb = it % j->blocks;
+            float *y = j->y + n * C * OS;
+            lm_dwconv16(&j->g, j->x + n * C * IS, j->w, j->b, j->lo, j->hi, cb, cb + 1, slot, y);
+            if (!j->clamp) {
+                int64_t c0 = cb * 16, nc = min64(16, C - c0);
+                lm_act_apply(&j->act, y + c0 * OS, nc * OS);
+            }
+        }
+    }
+}
+
+/* Whether the blocked kernel takes this depthwise conv: AVX-512F, one output
+ * channel per input channel, at most 64 kernel rows (its row table). */
+static bool dw16_applies(const lm_nn_geom *g, int64_t mult)
+{
+    return mult == 1 && g->k[0] <= 64 && lm_dwconv16_available() && !getenv("LOOM_CONV_NO_DW16");
+}
+
+static loom_status conv_dw16(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, const float *x,
+                             const float *w, const float *b, const lm_act *act, float *y)
+{
+    dw16_job j = {.g = {.C = C,
+                        .H = g->in[0],
+                        .W = g->in[1],
+                        .OH = g->out[0],
+                        .OW = g->out[1],
+                        .KH = g->k[0],
+                        .KW = g->k[1],
+                        .sh = g->s[0],
+                        .sw = g->s[1],
+                        .dh = g->d[0],
+                        .dw = g->d[1],
+                        .pt = g->pb[0],
+                        .pl = g->pb[1]},
+                  .x = x,
+                  .w = w,
+                  .b = b,
+                  .y = y,
+                  .act = *act,
+                  .blocks = (C + 15) / 16};
+    j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
+    if (!j.clamp)
+        j.lo = -INFINITY, j.hi = INFINITY;
+    j.items = N * j.blocks;
+    int threads = lm_threadpool_size(k->pool);
+    j.parts = min64(threads, j.items);
+    j.slot_floats = (lm_dwconv16_scratch_floats(&j.g) + 15) / 16 * 16;
+    j.scratch = lm_kscratch(k, (size_t)j.parts * j.slot_floats * sizeof(float));
+    if (!j.scratch)
+        return LOOM_ERR_NO_MEMORY;
+    double cost =
+        2.0 * (double)g->out_size * (double)g->k_size * 16.0 * (double)(j.items / j.parts);
+    lm_parallel_for(k, j.parts, cost, dw16_parts, &j);
+    return LOOM_OK;
 }
 
 /* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) ----------------------------------- */
@@ -814,6 +897,8 @@ static loom_status op_conv(lm_kctx *k)
     if ((st = lm_kact(k, &act)) != LOOM_OK)
         return st;
 
+    if (Cg == 1 && g.nsp == 2 && dw16_applies(&g, Mg))
+        return conv_dw16(k, &g, N, C, xp, wp, bp, &act, yp);
     if (Cg == 1 && g.nsp == 2) {
         dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act, NULL, 0, 0};
         if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * dj.hp * dj.wp <= DW_PAD_BUDGET) {
@@ -1101,7 +1186,7 @@ const lm_op_def lm_ops_conv[] = {
      .run = op_conv,
      .prepare = conv_prepare,
      .free_prepared = conv_free_prepared,
-     .flags = LM_OP_FUSES_ACTIVATION},
+     .flags = LM_OP_FUSES_ACTIVATION | LM_OP_WRITES_OUTPUTS},
     LM_OP("", "ConvTranspose", op_conv_transpose),
     LM_OP_END,
 };

@@ -388,11 +388,11 @@ static loom_status op_globallppool(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_pool[] = {
-    LM_OP("", "MaxPool", op_maxpool),
-    LM_OP("", "AveragePool", op_averagepool),
+    LM_OP_FULL("", "MaxPool", op_maxpool),
+    LM_OP_FULL("", "AveragePool", op_averagepool),
     LM_OP("", "LpPool", op_lppool),
-    LM_OP("", "GlobalMaxPool", op_globalmaxpool),
-    LM_OP("", "GlobalAveragePool", op_globalaveragepool),
+    LM_OP_FULL("", "GlobalMaxPool", op_globalmaxpool),
+    LM_OP_FULL("", "GlobalAveragePool", op_globalaveragepool),
     LM_OP("", "GlobalLpPool", op_globallppool),
     LM_OP_END,
 };
