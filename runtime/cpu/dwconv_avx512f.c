@@ -36,7 +36,7 @@ static int64_t padded_cols(const lm_dwconv_geom *g)
 
 size_t lm_dwconv16_scratch_floats(const lm_dwconv_geom *g)
 {
-    int64_t plane = padded_rows(g) * padded_cols(g) * 16;
+    int64_t plane = (padded_rows(g) * padded_cols(g) + 16) * 16; /* + pack_plane's overrun */
     int64_t orow = (g->OW + 15) / 16 * 16 * 16;
     return (size_t)(plane + orow + g->KH * g->KW * 16);
 }
@@ -61,10 +61,12 @@ bool lm_dwconv16_available(void)
 INLINE void transpose16(__m512 r[16])
 {
     __m512 t[16];
+#pragma GCC unroll 8
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
+#pragma GCC unroll 4
     for (int i = 0; i < 16; i += 4) {
         __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
         __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
@@ -74,12 +76,14 @@ INLINE void transpose16(__m512 r[16])
         r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
     }
     /* r[4q + j] now holds column j, 4q + 4k ... of rows 4q..4q+3 in lane k. */
+#pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
         t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
         t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
         t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
         t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
     }
+#pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
         r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
         r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
@@ -94,33 +98,44 @@ static inline __mmask16 first_lanes(int64_t n)
 }
 
 /* Channels c0..c0+nc of the input into the padded plane P (Hp x Wp pixels of
- * 16 lanes; lanes past nc and pixels outside the image are zero). */
+ * 16 lanes; lanes past nc and pixels outside the image are zero). Whole
+ * vectors of 16 pixels are stored, the ones past the image's right edge
+ * included: the row's right padding (or the next row, or the slack after
+ * P) is zeroed or rewritten after them. */
 static TARGET void pack_plane(const lm_dwconv_geom *g, const float *x, int64_t c0, int64_t nc,
                               float *P)
 {
     const int64_t Hp = padded_rows(g), Wp = padded_cols(g), HW = g->H * g->W;
     const int64_t q0 = min64(g->pl, Wp), q1 = max64(q0, min64(Wp, g->pl + g->W));
     const __m512 zero = _mm512_setzero_ps();
+    __mmask16 chan[16];
+    for (int i = 0; i < 16; i++)
+        chan[i] = i < nc ? (__mmask16)0xFFFF : 0;
     for (int64_t r = 0; r < Hp; r++) {
         float *pr = P + r * Wp * 16;
         int64_t ih = r - g->pt;
-        bool inside = ih >= 0 && ih < g->H;
-        for (int64_t q = 0; q < Wp; q++)
-            if (!inside || q < q0 || q >= q1)
+        if (ih < 0 || ih >= g->H) {
+            for (int64_t q = 0; q < Wp; q++)
                 _mm512_storeu_ps(pr + q * 16, zero);
-        if (!inside)
             continue;
+        }
         const float *xr = x + c0 * HW + ih * g->W;
         for (int64_t q = q0; q < q1; q += 16) {
-            int64_t n = min64(16, q1 - q), iw = q - g->pl;
-            __mmask16 m = first_lanes(n);
+            __mmask16 m = first_lanes(q1 - q);
+            const float *src = xr + (q - g->pl);
             __m512 v[16];
+#pragma GCC unroll 16
             for (int i = 0; i < 16; i++)
-                v[i] = i < nc ? _mm512_maskz_loadu_ps(m, xr + i * HW + iw) : zero;
+                v[i] = _mm512_maskz_loadu_ps(m & chan[i], src + i * HW);
             transpose16(v);
-            for (int j = 0; j < n; j++)
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
                 _mm512_storeu_ps(pr + (q + j) * 16, v[j]);
         }
+        for (int64_t q = 0; q < q0; q++)
+            _mm512_storeu_ps(pr + q * 16, zero);
+        for (int64_t q = q1; q < Wp; q++)
+            _mm512_storeu_ps(pr + q * 16, zero);
     }
 }
 
@@ -130,16 +145,19 @@ INLINE void dw_pixels(const int nb, const float *const *rows, const float *wv, i
                       __m512 vhi, bool clamp, float *o)
 {
     __m512 acc[8];
+#pragma GCC unroll 8
     for (int i = 0; i < nb; i++)
         acc[i] = vb;
     for (int64_t kh = 0; kh < KH; kh++) {
         const float *p = rows[kh] + x0;
         for (int64_t kw = 0; kw < KW; kw++, p += xd) {
             __m512 wk = _mm512_loadu_ps(wv + (kh * KW + kw) * 16);
+#pragma GCC unroll 8
             for (int i = 0; i < nb; i++)
                 acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(_mm512_loadu_ps(p + i * xs), wk));
         }
     }
+#pragma GCC unroll 8
     for (int i = 0; i < nb; i++) {
         __m512 v = acc[i];
         if (clamp) /* max/min return v when it is NaN, like the unfused ops */
@@ -176,14 +194,19 @@ static TARGET void unpack_row(const lm_dwconv_geom *g, const float *O, int64_t c
 {
     const int64_t OS = g->OH * g->OW;
     float *yr = y + c0 * OS + oh * g->OW;
+    __mmask16 chan[16];
+    for (int i = 0; i < 16; i++)
+        chan[i] = i < nc ? (__mmask16)0xFFFF : 0;
     for (int64_t ow = 0; ow < g->OW; ow += 16) {
         __mmask16 m = first_lanes(g->OW - ow);
         __m512 v[16];
+#pragma GCC unroll 16
         for (int j = 0; j < 16; j++)
             v[j] = _mm512_loadu_ps(O + (ow + j) * 16);
         transpose16(v);
-        for (int i = 0; i < nc; i++)
-            _mm512_mask_storeu_ps(yr + i * OS + ow, m, v[i]);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            _mm512_mask_storeu_ps(yr + i * OS + ow, m & chan[i], v[i]);
     }
 }
 
@@ -193,7 +216,7 @@ static TARGET void dwconv_block(const lm_dwconv_geom *g, const float *x, const f
 {
     const int64_t Hp = padded_rows(g), Wp = padded_cols(g), KK = g->KH * g->KW;
     const int64_t nc = min64(16, g->C - c0);
-    float *P = scratch, *O = P + Hp * Wp * 16, *wv = O + (g->OW + 15) / 16 * 16 * 16;
+    float *P = scratch, *O = P + (Hp * Wp + 16) * 16, *wv = O + (g->OW + 15) / 16 * 16 * 16;
     for (int64_t t = 0; t < KK; t++)
         for (int i = 0; i < 16; i++)
             wv[t * 16 + i] = i < nc ? w[(c0 + i) * KK + t] : 0.0f;

@@ -24,6 +24,7 @@
 /* Conv's per-plan state: W packed for the GEMM, one operand per group. */
 typedef struct conv_prepared {
     lm_sgemm_packed *wino[36]; /* Winograd: the transformed W (M x C) per point, or NULL */
+    lm_sgemm_packed *wt;       /* one output pixel: W^T as the B operand, or NULL */
     int64_t group;
     lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
 } conv_prepared;
@@ -858,6 +859,45 @@ static loom_status conv_inputs(lm_kctx *k, const loom_tensor **x, const loom_ten
     return LOOM_OK;
 }
 
+/* 1x1, stride 1, unpadded: the input is already the GEMM's B. */
+static bool conv_pointwise(const lm_nn_geom *g)
+{
+    bool pointwise = true;
+    for (int i = 0; i < g->nsp; i++)
+        pointwise = pointwise && g->k[i] == 1 && g->s[i] == 1 && g->pb[i] == 0 && g->pe[i] == 0;
+    return pointwise;
+}
+
+/*
+ * A pointwise conv of a 1 x 1 image (squeeze-and-excitation blocks, heads
+ * after global pooling). As W x X it is a GEMM with one column, which fills
+ * one lane in 32 of the micro-kernel's tile; as X^T x W^T (images x channels
+ * times channels x outputs) its rows are the images and the outputs fill the
+ * vectors. The N images' inputs and outputs are already N x C and N x M.
+ */
+static loom_status conv_one_pixel(lm_kctx *k, int64_t N, int64_t C, int64_t M, const float *x,
+                                  const float *w, const lm_sgemm_packed *wt, const float *b,
+                                  const lm_act *act, float *y)
+{
+    lm_sgemm_args ga = {.trans_b = true,
+                        .M = N,
+                        .N = M,
+                        .K = C,
+                        .alpha = 1.0f,
+                        .A = x,
+                        .lda = C,
+                        .B = w,
+                        .ldb = C,
+                        .pb = wt,
+                        .C = y,
+                        .ldc = M,
+                        .bias = b,
+                        .bias_per_col = true,
+                        .act = *act};
+    lm_sgemm_run_parallel(k, &ga);
+    return LOOM_OK;
+}
+
 static loom_status op_conv(lm_kctx *k)
 {
     const loom_tensor *x, *w, *b;
@@ -923,9 +963,10 @@ static loom_status op_conv(lm_kctx *k)
         }
         return LOOM_OK;
     }
-    bool pointwise = true;
-    for (int i = 0; i < g.nsp; i++)
-        pointwise = pointwise && g.k[i] == 1 && g.s[i] == 1 && g.pb[i] == 0 && g.pe[i] == 0;
+    bool pointwise = conv_pointwise(&g);
+    const conv_prepared *cp = k->prepared;
+    if (pointwise && OS == 1 && group == 1)
+        return conv_one_pixel(k, N, C, M, xp, wp, cp ? cp->wt : NULL, bp, &act, yp);
     int64_t chunk = OS, col_size = 0;
     float *col = NULL;
     if (!pointwise) {
@@ -937,7 +978,6 @@ static loom_status op_conv(lm_kctx *k)
         if (!col)
             return LOOM_ERR_NO_MEMORY;
     }
-    const conv_prepared *cp = k->prepared;
     /* Per group: Y_g = act(W_g x col + b_g), bias and activation applied by
      * the GEMM's epilogue while each tile is hot. */
     for (int64_t n = 0; n < N; n++) {
@@ -984,6 +1024,7 @@ static void conv_free_prepared(void *state)
         lm_sgemm_packed_free(cp->w[i]);
     for (int i = 0; i < 36; i++)
         lm_sgemm_packed_free(cp->wino[i]);
+    lm_sgemm_packed_free(cp->wt);
     free(cp);
 }
 
@@ -1011,6 +1052,15 @@ static loom_status conv_prepare(lm_kctx *k)
     if ((st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &g)) != LOOM_OK) {
         free(cp);
         return st;
+    }
+    if (conv_pointwise(&g) && g.out_size == 1 && group == 1) {
+        cp->wt = lm_sgemm_pack_b(true, rows, Mg, wp, rows);
+        if (!cp->wt) {
+            conv_free_prepared(cp);
+            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+        }
+        k->prepared = cp;
+        return LOOM_OK;
     }
     if (wino_applies(&g, group, x->dims[1], w->dims[0])) {
         int64_t M = w->dims[0], C = x->dims[1];

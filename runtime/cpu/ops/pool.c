@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../cpu_features.h"
 #include "nn_private.h"
 
 typedef struct pool_plan {
@@ -194,17 +195,43 @@ static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
 }
 
 /* GlobalAveragePool on float: each channel's plane is contiguous. */
+typedef float v16f __attribute__((vector_size(64)));
+
+/* Sum of x[0..n) in 16 interleaved partial sums: one running sum waits on
+ * each add's latency (the SE blocks of MobileNetV3 average every channel). */
+#define DEFINE_SUM16(NAME, TARGET)                                                                 \
+    static TARGET float NAME(const float *x, int64_t n)                                            \
+    {                                                                                              \
+        v16f acc = {0};                                                                            \
+        int64_t i = 0;                                                                             \
+        for (; i + 16 <= n; i += 16) {                                                             \
+            v16f v;                                                                                \
+            memcpy(&v, x + i, sizeof v);                                                           \
+            acc += v;                                                                              \
+        }                                                                                          \
+        float sum = 0.0f;                                                                          \
+        for (int l = 0; l < 16; l++)                                                               \
+            sum += acc[l];                                                                         \
+        for (; i < n; i++)                                                                         \
+            sum += x[i];                                                                           \
+        return sum;                                                                                \
+    }
+#if defined(__x86_64__)
+DEFINE_SUM16(sum16_avx512f, __attribute__((target("avx512f"))))
+#endif
+DEFINE_SUM16(sum16_generic, )
+
 static void global_avgpool_float(void *arg, int64_t begin, int64_t end)
 {
     const pool_plan *p = arg;
     int64_t n = p->g.in_size;
-    for (int64_t ch = begin; ch < end; ch++) {
-        const float *x = (const float *)p->x + ch * n;
-        float sum = 0.0f;
-        for (int64_t i = 0; i < n; i++)
-            sum += x[i];
-        ((float *)p->y)[ch] = sum / (float)n;
-    }
+    float (*sum)(const float *, int64_t) = sum16_generic;
+#if defined(__x86_64__)
+    if (lm_cpu_features_get()->avx512f)
+        sum = sum16_avx512f;
+#endif
+    for (int64_t ch = begin; ch < end; ch++)
+        ((float *)p->y)[ch] = sum((const float *)p->x + ch * n, n) / (float)n;
 }
 
 /* count_include_pad divisor: taps inside the padded input. */
