@@ -72,11 +72,15 @@ ukernel_tile(const int direct, const int mr, const int nv, int64_t kc, const flo
     }
     const float beta = p->beta;
     const int clamp = p->lo != -INFINITY || p->hi != INFINITY;
+    const int scale = p->alpha != 1.0f; /* x * 1 is x: skip the multiply */
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
         float *ci = c + i * ldc;
-        __m512 v0 = _mm512_mul_ps(acc[i][0], valpha);
-        __m512 v1 = _mm512_mul_ps(acc[i][1], valpha);
+        __m512 v0 = acc[i][0], v1 = acc[i][1];
+        if (scale) {
+            v0 = _mm512_mul_ps(v0, valpha);
+            v1 = _mm512_mul_ps(v1, valpha);
+        }
         if (beta != 0.0f) {
             v0 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m0, ci), v0);
             if (nv > 1)

@@ -46,6 +46,41 @@ typedef int32_t v4i __attribute__((vector_size(16)));
 #define EVENS4(a, b) __builtin_shuffle(a, b, (v4i){0, 2, 4, 6})
 #endif
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+/* dst[t] = src[2 t] for t < n, 16 at a time; masked loads read nothing past
+ * src[2 n - 2]. */
+__attribute__((target("avx512f"))) static void evens_avx512f(const float *src, float *dst,
+                                                             int64_t n)
+{
+    const __m512i idx =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t t = 0; t < n; t += 16) {
+        int64_t need = 2 * (n - t) - 1; /* source floats left */
+        __mmask16 mlo = need >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << need) - 1);
+        __mmask16 mhi = need >= 32  ? (__mmask16)0xFFFF
+                        : need > 16 ? (__mmask16)((1u << (need - 16)) - 1)
+                                    : 0;
+        __m512 lo = _mm512_maskz_loadu_ps(mlo, src + 2 * t);
+        __m512 hi = _mm512_maskz_loadu_ps(mhi, src + 2 * t + 16);
+        __mmask16 mst = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1);
+        _mm512_mask_storeu_ps(dst + t, mst, _mm512_permutex2var_ps(lo, idx, hi));
+    }
+}
+#endif
+
+/* The stride-2 gather at full AVX-512 width, or NULL (the 4-lane loop). */
+typedef void (*evens_fn)(const float *, float *, int64_t);
+static evens_fn evens_for_cpu(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (lm_cpu_features_get()->avx512f)
+        return evens_avx512f;
+#endif
+    return NULL;
+}
+
 /*
  * One row of the im2col matrix, for kernel offset @kc, over positions
  * [o0, o1) of the @walk grid. Position w maps to image coordinate
@@ -68,6 +103,7 @@ static void walk_row(const walk_geom *w, const int64_t *kc, int64_t o0, int64_t 
         rem /= w->walk[d];
     }
     const int64_t s = w->s[L], tn = w->tgt[L];
+    const evens_fn evens_wide = evens_for_cpu();
     for (int64_t o = o0; o < o1;) {
         int64_t run = min64(w->walk[L] - oc[L], o1 - o);
         bool ok = true;
@@ -98,6 +134,8 @@ static void walk_row(const walk_geom *w, const int64_t *kc, int64_t o0, int64_t 
                 col[t] = 0.0f;
             if (s == 1 && hi > lo) {
                 memcpy(col + lo, row + base + lo, (size_t)(hi - lo) * sizeof(float));
+            } else if (s == 2 && hi > lo && evens_wide) {
+                evens_wide(row + base + 2 * lo, col + lo, hi - lo);
             } else if (s == 2) {
                 /* Stride 2 (ResNet's stem and downsampling): even lanes of two
                  * loads, 4 at a time on any SIMD; the loads stay inside the

@@ -160,33 +160,73 @@ MAXPOOL_FN(double, -DBL_MAX)
 MAXPOOL_FN(int8_t, INT8_MIN)
 MAXPOOL_FN(uint8_t, 0)
 
+/* Widest input row maxpool2d_float takes (its row buffer is on the stack). */
+#define MAXPOOL_ROW_MAX 4096
+
+/* t[0..W) = column-wise maximum of rows[0..n) (n >= 1), the first row seeding
+ * it and later ones replacing it when greater. */
+static void colmax_generic(const float *const *rows, int64_t n, int64_t W, float *t)
+{
+    memcpy(t, rows[0], (size_t)W * sizeof(float));
+    for (int64_t r = 1; r < n; r++)
+        for (int64_t w = 0; w < W; w++)
+            t[w] = rows[r][w] > t[w] ? rows[r][w] : t[w];
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+/* The same, 16 columns at a time: vmaxps(v, best) is v > best ? v : best. */
+__attribute__((target("avx512f"))) static void colmax_avx512f(const float *const *rows, int64_t n,
+                                                              int64_t W, float *t)
+{
+    for (int64_t w = 0; w < W; w += 16) {
+        __mmask16 m = W - w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (W - w)) - 1);
+        __m512 best = _mm512_maskz_loadu_ps(m, rows[0] + w);
+        for (int64_t r = 1; r < n; r++)
+            best = _mm512_max_ps(_mm512_maskz_loadu_ps(m, rows[r] + w), best);
+        _mm512_mask_storeu_ps(t + w, m, best);
+    }
+}
+#endif
+
 /*
- * MaxPool on 2-D float maps without dilation or Indices, the CNN case: the
- * window's rows are scanned directly, without the generic walk's per-tap
- * bookkeeping. Same result as maxpool_float: the first valid tap seeds the
- * maximum, later ones replace it when greater.
+ * MaxPool on 2-D float maps without dilation or Indices, the CNN case. Each
+ * output row first takes the column-wise maximum of its window's rows (in
+ * vectors), then each output the maximum of its window's columns of that.
+ * Same result as maxpool_float, NaN included: the first valid tap seeds the
+ * maximum, later ones replace it when greater (a NaN seeds the column or the
+ * row maximum exactly when it is the window's first tap).
  */
 static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
 {
     const pool_plan *p = arg;
     const lm_nn_geom *g = &p->g;
     const int64_t W = g->in[1], OH = g->out[0], OW = g->out[1];
+    void (*colmax)(const float *const *, int64_t, int64_t, float *) = colmax_generic;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (lm_cpu_features_get()->avx512f)
+        colmax = colmax_avx512f;
+#endif
+    float t[MAXPOOL_ROW_MAX];
+    const float *rows[64]; /* the caller checks k[0] <= 64 */
     for (int64_t ch = begin; ch < end; ch++) {
         const float *x = (const float *)p->x + ch * g->in_size;
         float *y = (float *)p->y + ch * g->out_size;
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t hlo = p->klo[oh], hhi = p->khi[oh], hs = oh * g->s[0] - g->pb[0];
+            for (int64_t r = hlo; r < hhi; r++)
+                rows[r - hlo] = x + (hs + r) * W;
+            if (hhi > hlo)
+                colmax(rows, hhi - hlo, W, t);
             for (int64_t ow = 0; ow < OW; ow++) {
                 int64_t wlo = p->klo[p->doff[1] + ow], whi = p->khi[p->doff[1] + ow];
-                const float *base = x + ow * g->s[1] - g->pb[1];
+                const float *base = t + ow * g->s[1] - g->pb[1];
                 float best = -FLT_MAX;
                 if (hlo < hhi && wlo < whi) {
-                    best = base[(hs + hlo) * W + wlo];
-                    for (int64_t r = hlo; r < hhi; r++) {
-                        const float *row = base + (hs + r) * W;
-                        for (int64_t c = wlo; c < whi; c++)
-                            best = row[c] > best ? row[c] : best;
-                    }
+                    best = base[wlo];
+                    for (int64_t c = wlo + 1; c < whi; c++)
+                        best = base[c] > best ? base[c] : best;
                 }
                 y[oh * OW + ow] = best;
             }
@@ -376,7 +416,8 @@ static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
     p.x = x->data;
     p.y = y->data;
     p.ind = ind ? ind->data : NULL;
-    if (fn == maxpool_float && !ind && nsp == 2 && p.g.d[0] == 1 && p.g.d[1] == 1)
+    if (fn == maxpool_float && !ind && nsp == 2 && p.g.d[0] == 1 && p.g.d[1] == 1 &&
+        p.g.in[1] <= MAXPOOL_ROW_MAX && p.g.k[0] <= 64)
         fn = maxpool2d_float;
     if (global && fn == avgpool_float)
         fn = global_avgpool_float;
