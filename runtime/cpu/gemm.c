@@ -340,8 +340,10 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
      * sets and evict each other (a 2x slowdown at n = 512, 1024). */
     bool direct_a = !g->pa && (g->lda * (int64_t)sizeof(float)) % 2048 != 0;
     /* With a single panel of rows each B panel is used once: reading B in
-     * place beats copying it (GEMV-like products, M = 1). */
-    bool direct_b = !g->pb && !g->trans_b && m1 - m0 <= MR;
+     * place beats copying it (GEMV-like products, M = 1). Not when ldb is NR:
+     * the micro-kernels tell a packed panel by b_rs == NR and would use
+     * aligned, whole-panel loads on B. */
+    bool direct_b = !g->pb && !g->trans_b && m1 - m0 <= MR && g->ldb != NR;
     float *abuf = NULL, *bbuf = NULL;
     if ((!g->pb && !direct_b) || (!g->pa && !direct_a)) {
         workspace *w = ws_get();

@@ -163,12 +163,13 @@ MAXPOOL_FN(uint8_t, 0)
 /* Widest input row maxpool2d_float takes (its row buffer is on the stack). */
 #define MAXPOOL_ROW_MAX 4096
 
-/* t[0..W) = column-wise maximum of rows[0..n) (n >= 1), the first row seeding
- * it and later ones replacing it when greater. */
+/* t[0..W) = column-wise maximum of rows[0..n), NaN ignored (-inf where a
+ * column has nothing else): v > best ? v : best from -inf. */
 static void colmax_generic(const float *const *rows, int64_t n, int64_t W, float *t)
 {
-    memcpy(t, rows[0], (size_t)W * sizeof(float));
-    for (int64_t r = 1; r < n; r++)
+    for (int64_t w = 0; w < W; w++)
+        t[w] = -INFINITY;
+    for (int64_t r = 0; r < n; r++)
         for (int64_t w = 0; w < W; w++)
             t[w] = rows[r][w] > t[w] ? rows[r][w] : t[w];
 }
@@ -182,8 +183,8 @@ __attribute__((target("avx512f"))) static void colmax_avx512f(const float *const
 {
     for (int64_t w = 0; w < W; w += 16) {
         __mmask16 m = W - w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (W - w)) - 1);
-        __m512 best = _mm512_maskz_loadu_ps(m, rows[0] + w);
-        for (int64_t r = 1; r < n; r++)
+        __m512 best = _mm512_set1_ps(-INFINITY);
+        for (int64_t r = 0; r < n; r++)
             best = _mm512_max_ps(_mm512_maskz_loadu_ps(m, rows[r] + w), best);
         _mm512_mask_storeu_ps(t + w, m, best);
     }
@@ -192,11 +193,11 @@ __attribute__((target("avx512f"))) static void colmax_avx512f(const float *const
 
 /*
  * MaxPool on 2-D float maps without dilation or Indices, the CNN case. Each
- * output row first takes the column-wise maximum of its window's rows (in
- * vectors), then each output the maximum of its window's columns of that.
- * Same result as maxpool_float, NaN included: the first valid tap seeds the
- * maximum, later ones replace it when greater (a NaN seeds the column or the
- * row maximum exactly when it is the window's first tap).
+ * output row first takes the column-wise maxima of its window's rows (in
+ * vectors, NaN ignored), then each output the maximum of its window's
+ * columns of those. Same result as maxpool_float, whose rule is "the first
+ * valid tap seeds the maximum, later ones replace it when greater": that is
+ * NaN when the first tap is NaN, else the maximum of the taps that are not.
  */
 static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
 {
@@ -221,12 +222,15 @@ static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
                 colmax(rows, hhi - hlo, W, t);
             for (int64_t ow = 0; ow < OW; ow++) {
                 int64_t wlo = p->klo[p->doff[1] + ow], whi = p->khi[p->doff[1] + ow];
-                const float *base = t + ow * g->s[1] - g->pb[1];
+                int64_t ws = ow * g->s[1] - g->pb[1];
                 float best = -FLT_MAX;
                 if (hlo < hhi && wlo < whi) {
-                    best = base[wlo];
-                    for (int64_t c = wlo + 1; c < whi; c++)
-                        best = base[c] > best ? base[c] : best;
+                    best = -INFINITY;
+                    for (int64_t c = wlo; c < whi; c++)
+                        best = t[ws + c] > best ? t[ws + c] : best;
+                    float first = x[(hs + hlo) * W + ws + wlo];
+                    if (isnan(first))
+                        best = first;
                 }
                 y[oh * OW + ow] = best;
             }
