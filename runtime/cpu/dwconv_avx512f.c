@@ -53,44 +53,10 @@ bool lm_dwconv16_available(void)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include "transpose.h"
+
 #define TARGET __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
-
-/* In-register transpose of 16 x 16 floats: r[i] lane j -> r[j] lane i.
- * Pairs, quads (as doubles), then 128-bit lanes twice. */
-INLINE void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < 16; i += 4) {
-        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
-        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    /* r[4q + j] now holds column j, 4q + 4k ... of rows 4q..4q+3 in lane k. */
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-        t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
-        t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-        t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-        r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
-        r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
-    }
-}
 
 static inline __mmask16 first_lanes(int64_t n)
 {
@@ -127,7 +93,7 @@ static TARGET void pack_plane(const lm_dwconv_geom *g, const float *x, int64_t c
 #pragma GCC unroll 16
             for (int i = 0; i < 16; i++)
                 v[i] = _mm512_maskz_loadu_ps(m & chan[i], src + i * HW);
-            transpose16(v);
+            lm_transpose16_avx512f(v);
 #pragma GCC unroll 16
             for (int j = 0; j < 16; j++)
                 _mm512_storeu_ps(pr + (q + j) * 16, v[j]);
@@ -203,7 +169,7 @@ static TARGET void unpack_row(const lm_dwconv_geom *g, const float *O, int64_t c
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++)
             v[j] = _mm512_loadu_ps(O + (ow + j) * 16);
-        transpose16(v);
+        lm_transpose16_avx512f(v);
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++)
             _mm512_mask_storeu_ps(yr + i * OS + ow, m & chan[i], v[i]);

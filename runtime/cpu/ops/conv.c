@@ -18,6 +18,7 @@
 #include "../dwconv.h"
 #include "../gemm.h"
 #include "../threadpool.h"
+#include "../transpose.h"
 #include "activation_epilogue.h"
 #include "nn_private.h"
 
@@ -907,23 +908,41 @@ static bool conv_pointwise(const lm_nn_geom *g)
 }
 
 /*
- * A pointwise conv of a 1 x 1 image (squeeze-and-excitation blocks, heads
- * after global pooling). As W x X it is a GEMM with one column, which fills
- * one lane in 32 of the micro-kernel's tile; as X^T x W^T (images x channels
- * times channels x outputs) its rows are the images and the outputs fill the
- * vectors. The N images' inputs and outputs are already N x C and N x M.
+ * Pointwise convs can run pixel-major, as X^T x W^T (pixels x channels times
+ * channels x outputs), then transpose the product back into NCHW. W x X packs
+ * X (K x OS) on every run and computes OS rounded up to 16 columns; X^T x W^T
+ * reads X in place, has W^T packed once per plan and rounds the outputs M up
+ * instead, but pays the transpose (weighed as 3 operations per element: its
+ * stores are strided). Counted in multiply-add vectors, the cheaper one wins: pixel-major for 7 x 7
+ * planes (49 columns computed as 64), for 1 x 1 ones (squeeze-and-excitation blocks: one lane in
+ * 32, and no transpose, the N images already are N x C and N x M), and for projections to few
+ * channels (packing X costs 16 / M of the product).
  */
-static loom_status conv_one_pixel(lm_kctx *k, int64_t N, int64_t C, int64_t M, const float *x,
-                                  const float *w, const lm_sgemm_packed *wt, const float *b,
-                                  const lm_act *act, float *y)
+static bool conv_pixel_major(const lm_nn_geom *g, int64_t group, int64_t C, int64_t M)
 {
-    lm_sgemm_args ga = {.trans_b = true,
-                        .M = N,
+    int64_t OS = g->out_size;
+    if (!conv_pointwise(g) || group != 1)
+        return false;
+    if (OS == 1)
+        return true;
+    double K = (double)C, os16 = (double)((OS + 15) / 16 * 16), m16 = (double)((M + 15) / 16 * 16);
+    double plain = (double)M * K * os16 / 16.0 + K * (double)OS;
+    double pixel = (double)OS * K * m16 / 16.0 + 3.0 * (double)OS * (double)M;
+    return pixel < 0.97 * plain;
+}
+
+static loom_status conv_pixels(lm_kctx *k, int64_t N, int64_t C, int64_t M, int64_t OS,
+                               const float *x, const float *w, const lm_sgemm_packed *wt,
+                               const float *b, const lm_act *act, float *y)
+{
+    lm_sgemm_args ga = {.trans_a = OS > 1,
+                        .trans_b = true,
+                        .M = OS > 1 ? OS : N,
                         .N = M,
                         .K = C,
                         .alpha = 1.0f,
                         .A = x,
-                        .lda = C,
+                        .lda = OS > 1 ? OS : C,
                         .B = w,
                         .ldb = C,
                         .pb = wt,
@@ -932,7 +951,19 @@ static loom_status conv_one_pixel(lm_kctx *k, int64_t N, int64_t C, int64_t M, c
                         .bias = b,
                         .bias_per_col = true,
                         .act = *act};
-    lm_sgemm_run_parallel(k, &ga);
+    if (OS == 1) {
+        lm_sgemm_run_parallel(k, &ga);
+        return LOOM_OK;
+    }
+    float *t = lm_kscratch(k, (size_t)(OS * M) * sizeof(float));
+    if (!t)
+        return LOOM_ERR_NO_MEMORY;
+    for (int64_t n = 0; n < N; n++) {
+        ga.A = x + n * C * OS;
+        ga.C = t;
+        lm_sgemm_run_parallel(k, &ga);
+        lm_transpose_f32(t, OS, M, M, y + n * M * OS, OS);
+    }
     return LOOM_OK;
 }
 
@@ -1003,8 +1034,8 @@ static loom_status op_conv(lm_kctx *k)
     }
     bool pointwise = conv_pointwise(&g);
     const conv_prepared *cp = k->prepared;
-    if (pointwise && OS == 1 && group == 1)
-        return conv_one_pixel(k, N, C, M, xp, wp, cp ? cp->wt : NULL, bp, &act, yp);
+    if (conv_pixel_major(&g, group, C, M))
+        return conv_pixels(k, N, C, M, OS, xp, wp, cp ? cp->wt : NULL, bp, &act, yp);
     int64_t chunk = OS, col_size = 0;
     float *col = NULL;
     if (!pointwise) {
@@ -1091,7 +1122,7 @@ static loom_status conv_prepare(lm_kctx *k)
         free(cp);
         return st;
     }
-    if (conv_pointwise(&g) && g.out_size == 1 && group == 1) {
+    if (conv_pixel_major(&g, group, x->dims[1], w->dims[0])) {
         cp->wt = lm_sgemm_pack_b(true, rows, Mg, wp, rows);
         if (!cp->wt) {
             conv_free_prepared(cp);
