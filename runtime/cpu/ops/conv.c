@@ -921,7 +921,7 @@ static bool conv_pointwise(const lm_nn_geom *g)
 static bool conv_pixel_major(const lm_nn_geom *g, int64_t group, int64_t C, int64_t M)
 {
     int64_t OS = g->out_size;
-    if (!conv_pointwise(g) || group != 1)
+    if (!conv_pointwise(g) || group != 1 || (getenv("CF_NOPM") && OS > 1))
         return false;
     if (OS == 1)
         return true;

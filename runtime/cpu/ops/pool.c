@@ -189,6 +189,46 @@ __attribute__((target("avx512f"))) static void colmax_avx512f(const float *const
         _mm512_mask_storeu_ps(t + w, m, best);
     }
 }
+
+static inline __mmask16 first_lanes(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+}
+
+/* src[j * s] for j < m (m <= 16, s 1 or 2), reading only those floats. */
+__attribute__((target("avx512f"))) static inline __m512 strided16(const float *src, int64_t s,
+                                                                  int64_t m)
+{
+    if (s == 1)
+        return _mm512_maskz_loadu_ps(first_lanes(m), src);
+    const __m512i evens =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    int64_t need = 2 * m - 1;
+    __m512 lo = _mm512_maskz_loadu_ps(first_lanes(need), src);
+    __m512 hi = _mm512_maskz_loadu_ps(first_lanes(need - 16), src + 16);
+    return _mm512_permutex2var_ps(lo, evens, hi);
+}
+
+/*
+ * Outputs [a, b) of one row whose windows are whole (no clipped taps),
+ * 16 at a time: y[ow] = max of t[ow * s - pb + c] for c < k, NaN ignored,
+ * or xr's first tap when that is NaN (maxpool2d_float's rule).
+ */
+__attribute__((target("avx512f"))) static void rowmax_avx512f(const float *t, const float *xr,
+                                                              int64_t a, int64_t b, int64_t s,
+                                                              int64_t pb, int64_t k, float *y)
+{
+    for (int64_t ow = a; ow < b; ow += 16) {
+        int64_t m = b - ow < 16 ? b - ow : 16, base = ow * s - pb;
+        __m512 best = _mm512_set1_ps(-INFINITY);
+        for (int64_t c = 0; c < k; c++)
+            best = _mm512_max_ps(strided16(t + base + c, s, m), best);
+        __m512 first = strided16(xr + base, s, m);
+        __mmask16 nan = _mm512_cmp_ps_mask(first, first, _CMP_UNORD_Q);
+        best = _mm512_mask_mov_ps(best, nan, first);
+        _mm512_mask_storeu_ps(y + ow, first_lanes(m), best);
+    }
+}
 #endif
 
 /*
@@ -209,6 +249,16 @@ static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
     if (lm_cpu_features_get()->avx512f)
         colmax = colmax_avx512f;
 #endif
+    /* Outputs [a, b) have whole windows along W: the vector row path. */
+    int64_t a = 0, b = 0;
+    bool vec_rows = false;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    vec_rows = colmax == colmax_avx512f && (g->s[1] == 1 || g->s[1] == 2);
+#endif
+    for (a = 0; a < OW && p->klo[p->doff[1] + a] != 0; a++)
+        ;
+    for (b = a; b < OW && p->klo[p->doff[1] + b] == 0 && p->khi[p->doff[1] + b] == g->k[1]; b++)
+        ;
     float t[MAXPOOL_ROW_MAX];
     const float *rows[64]; /* the caller checks k[0] <= 64 */
     for (int64_t ch = begin; ch < end; ch++) {
@@ -220,7 +270,16 @@ static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
                 rows[r - hlo] = x + (hs + r) * W;
             if (hhi > hlo)
                 colmax(rows, hhi - hlo, W, t);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+            if (vec_rows && hhi > hlo && b > a)
+                rowmax_avx512f(t, x + (hs + hlo) * W, a, b, g->s[1], g->pb[1], g->k[1],
+                               y + oh * OW);
+#endif
             for (int64_t ow = 0; ow < OW; ow++) {
+                if (vec_rows && hhi > hlo && ow == a && b > a)
+                    ow = b; /* done above */
+                if (ow >= OW)
+                    break;
                 int64_t wlo = p->klo[p->doff[1] + ow], whi = p->khi[p->doff[1] + ow];
                 int64_t ws = ow * g->s[1] - g->pb[1];
                 float best = -FLT_MAX;
