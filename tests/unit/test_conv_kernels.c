@@ -5,7 +5,8 @@
  * directly, over channel counts that are and are not multiples of the block,
  * strides 1 to 3, dilation, asymmetric padding, 1 x 1 planes and garbage in
  * its scratch, and must match the scalar tap order bit for bit without
- * writing past its output. Through whole Conv / MaxPool /
+ * writing past its output; so is the direct few-input-channel kernel
+ * (cpu/stemconv.h) against a double-precision loop. Through whole Conv / MaxPool /
  * GlobalAveragePool nodes (1 and 2 threads): depthwise with a fused
  * activation the kernel does not clamp, 1x1 convolutions run pixel-major
  * (X^T W^T), stride-2 im2col rows at every width, MaxPool's vector
@@ -18,6 +19,7 @@
 
 #include "cpu/activation.h"
 #include "cpu/dwconv.h"
+#include "cpu/stemconv.h"
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
@@ -137,6 +139,118 @@ static void dwconv16_matches_scalar(void **state)
     int bad = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         bad += run_dw_case(&cases[i]);
+    assert_int_equal(bad, 0);
+}
+
+/* ---- lm_stemconv against a double-precision loop ---------------------------- */
+
+typedef struct stem_case {
+    int64_t C, M, H, W, KH, KW, s, d, pt, pl, pb, pr;
+    bool clamp;
+} stem_case;
+
+static int run_stem_case(const stem_case *c)
+{
+    lm_stemconv_geom g = {.C = c->C,
+                          .M = c->M,
+                          .H = c->H,
+                          .W = c->W,
+                          .KH = c->KH,
+                          .KW = c->KW,
+                          .sh = c->s,
+                          .sw = c->s,
+                          .dh = c->d,
+                          .dw = c->d,
+                          .pt = c->pt,
+                          .pl = c->pl};
+    g.OH = out_size(c->H, c->KH, c->s, c->d, c->pt, c->pb);
+    g.OW = out_size(c->W, c->KW, c->s, c->d, c->pl, c->pr);
+    int64_t taps = c->C * c->KH * c->KW, OS = g.OH * g.OW, n_y = c->M * OS;
+    float *x = malloc(sizeof(float) * (size_t)(c->C * c->H * c->W));
+    float *w = malloc(sizeof(float) * (size_t)(c->M * taps));
+    float *b = malloc(sizeof(float) * (size_t)c->M);
+    float *y = malloc(sizeof(float) * (size_t)(n_y + 64));
+    float *xpad = malloc(sizeof(float) * lm_stemconv_pad_floats(&g));
+    float *wp = malloc(sizeof(float) * lm_stemconv_weight_floats(&g));
+    float *row = malloc(sizeof(float) * lm_stemconv_row_floats(&g));
+    fill(x, c->C * c->H * c->W, 2.0f);
+    fill(w, c->M * taps, 1.0f);
+    fill(b, c->M, 1.0f);
+    for (int64_t i = 0; i < n_y + 64; i++)
+        y[i] = SENTINEL;
+    float lo = c->clamp ? 0.0f : -INFINITY, hi = c->clamp ? 6.0f : INFINITY;
+    lm_stemconv_pad(&g, x, xpad);
+    lm_stemconv_pack_weights(&g, w, wp);
+    /* Two calls over different row ranges of each block, as threads split it. */
+    for (int64_t cb = 0; cb < (c->M + 15) / 16; cb++) {
+        lm_stemconv_rows(&g, xpad, wp, b, lo, hi, cb, 0, g.OH / 2, row, y);
+        lm_stemconv_rows(&g, xpad, wp, b, lo, hi, cb, g.OH / 2, g.OH, row, y);
+    }
+    int bad = 0;
+    for (int64_t m = 0; m < c->M; m++)
+        for (int64_t oh = 0; oh < g.OH; oh++)
+            for (int64_t ow = 0; ow < g.OW; ow++) {
+                double acc = b[m], mag = fabs(b[m]);
+                for (int64_t ci = 0; ci < c->C; ci++)
+                    for (int64_t kh = 0; kh < c->KH; kh++)
+                        for (int64_t kw = 0; kw < c->KW; kw++) {
+                            int64_t ih = oh * c->s - c->pt + kh * c->d;
+                            int64_t iw = ow * c->s - c->pl + kw * c->d;
+                            if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W)
+                                continue;
+                            double t = (double)x[(ci * c->H + ih) * c->W + iw] *
+                                       w[((m * c->C + ci) * c->KH + kh) * c->KW + kw];
+                            acc += t;
+                            mag += fabs(t);
+                        }
+                if (c->clamp)
+                    acc = acc < lo ? lo : acc > hi ? hi : acc;
+                float got = y[m * OS + oh * g.OW + ow];
+                if (!(fabs((double)got - acc) <= 1e-6 * (1.0 + mag)) && bad++ < 3)
+                    print_error("stem C%lld M%lld %lldx%lld k%lldx%lld s%lld d%lld: y[%lld,%lld,"
+                                "%lld] = %g, want %g\n",
+                                (long long)c->C, (long long)c->M, (long long)c->H, (long long)c->W,
+                                (long long)c->KH, (long long)c->KW, (long long)c->s,
+                                (long long)c->d, (long long)m, (long long)oh, (long long)ow, got,
+                                acc);
+            }
+    for (int64_t i = n_y; i < n_y + 64; i++)
+        if (y[i] != SENTINEL && bad++ < 3)
+            print_error("stem M%lld: wrote y[%lld] past the output\n", (long long)c->M,
+                        (long long)i);
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(xpad);
+    free(wp);
+    free(row);
+    return bad;
+}
+
+/* First layers (3x3 and 7x7 stride 2) and edges: output channels off the
+ * block, 1 and 4 input channels, stride 1 and 3, dilation, asymmetric pads,
+ * widths around the 8-pixel groups, a 1 x 1 output. */
+static void stemconv_matches_reference(void **state)
+{
+    (void)state;
+    if (!lm_stemconv_available()) {
+        print_message("no AVX-512F: lm_stemconv is not used on this CPU\n");
+        return;
+    }
+    static const stem_case cases[] = {
+        {3, 16, 32, 32, 3, 3, 2, 1, 1, 1, 1, 1, true},
+        {3, 24, 20, 21, 3, 3, 2, 1, 1, 1, 1, 1, false},
+        {3, 64, 30, 30, 7, 7, 2, 1, 3, 3, 3, 3, true},
+        {1, 5, 9, 17, 3, 3, 1, 1, 0, 0, 0, 0, false},
+        {4, 33, 12, 40, 5, 3, 3, 1, 2, 1, 0, 2, false},
+        {2, 16, 15, 15, 3, 3, 1, 2, 2, 2, 2, 2, true},
+        {3, 8, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, false},
+        {3, 17, 11, 9, 2, 2, 2, 1, 0, 0, 1, 1, false},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        bad += run_stem_case(&cases[i]);
     assert_int_equal(bad, 0);
 }
 
@@ -298,6 +412,23 @@ static void pixel_major_nodes(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The direct few-channel path through whole nodes: batches, threads, an
+ * activation it leaves to the epilogue. */
+static void stem_nodes(void **state)
+{
+    (void)state;
+    static const conv_case cases[] = {
+        {2, 3, 16, 23, 25, 3, 2, 1, 1, "HardSwish"},
+        {1, 3, 24, 30, 30, 3, 2, 1, 1, "Relu"},
+        {1, 3, 64, 29, 31, 7, 2, 3, 1, NULL},
+    };
+    int bad = 0;
+    for (int t = 1; t <= 2; t++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            bad += run_conv_case(&cases[i], t);
+    assert_int_equal(bad, 0);
+}
+
 /* Stride-2 im2col rows (the 16-wide gather) at widths around the vector,
  * with and without padding, 3x3 and 7x7. */
 static void stride2_im2col_nodes(void **state)
@@ -306,9 +437,10 @@ static void stride2_im2col_nodes(void **state)
     int bad = 0;
     int64_t widths[] = {5, 16, 31, 33, 34, 65};
     for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
-        conv_case a = {1, 3, 8, 9, widths[i], 3, 2, 1, 1, NULL};
-        conv_case b = {2, 2, 4, 11, widths[i], 7, 2, 3, 1, "Relu"};
-        conv_case c = {1, 3, 5, 6, widths[i], 3, 2, 0, 1, NULL};
+        /* more than 4 input channels: not the direct few-channel path */
+        conv_case a = {1, 5, 8, 9, widths[i], 3, 2, 1, 1, NULL};
+        conv_case b = {2, 6, 4, 11, widths[i], 7, 2, 3, 1, "Relu"};
+        conv_case c = {1, 5, 5, 6, widths[i], 3, 2, 0, 1, NULL};
         bad += run_conv_case(&a, 1) + run_conv_case(&b, 2) + run_conv_case(&c, 1);
     }
     assert_int_equal(bad, 0);
@@ -459,6 +591,8 @@ static void vector_activations_match_scalar(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(dwconv16_matches_scalar),
+    cmocka_unit_test(stemconv_matches_reference),
+    cmocka_unit_test(stem_nodes),
     cmocka_unit_test(depthwise_nodes),
     cmocka_unit_test(pixel_major_nodes),
     cmocka_unit_test(stride2_im2col_nodes),

@@ -17,6 +17,7 @@
 #include "../cpu_features.h"
 #include "../dwconv.h"
 #include "../gemm.h"
+#include "../stemconv.h"
 #include "../threadpool.h"
 #include "../transpose.h"
 #include "activation_epilogue.h"
@@ -25,7 +26,8 @@
 /* Conv's per-plan state: W packed for the GEMM, one operand per group. */
 typedef struct conv_prepared {
     lm_sgemm_packed *wino[36]; /* Winograd: the transformed W (M x C) per point, or NULL */
-    lm_sgemm_packed *wt;       /* one output pixel: W^T as the B operand, or NULL */
+    lm_sgemm_packed *wt;       /* pixel-major pointwise: W^T as the B operand, or NULL */
+    float *stem_w;             /* few input channels: W in stemconv.h's blocks, or NULL */
     int64_t group;
     lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
 } conv_prepared;
@@ -460,6 +462,102 @@ static loom_status conv_dw16(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t
     double cost =
         2.0 * (double)g->out_size * (double)g->k_size * 16.0 * (double)(j.items / j.parts);
     lm_parallel_for(k, j.parts, cost, dw16_parts, &j);
+    return LOOM_OK;
+}
+
+/* ---- few input channels: direct (stemconv.h) --------------------------------- */
+
+/* A network's first layer: one group of at most 4 input channels and a real
+ * window (1x1 stays a GEMM), on AVX-512F. */
+static bool stem_applies(const lm_nn_geom *g, int64_t group, int64_t C)
+{
+    return g->nsp == 2 && group == 1 && C <= 4 && g->k_size > 1 && lm_stemconv_available() &&
+           !getenv("LOOM_CONV_NO_STEM");
+}
+
+static lm_stemconv_geom stem_geom(const lm_nn_geom *g, int64_t C, int64_t M)
+{
+    return (lm_stemconv_geom){.C = C,
+                              .M = M,
+                              .H = g->in[0],
+                              .W = g->in[1],
+                              .OH = g->out[0],
+                              .OW = g->out[1],
+                              .KH = g->k[0],
+                              .KW = g->k[1],
+                              .sh = g->s[0],
+                              .sw = g->s[1],
+                              .dh = g->d[0],
+                              .dw = g->d[1],
+                              .pt = g->pb[0],
+                              .pl = g->pb[1]};
+}
+
+typedef struct stem_job {
+    lm_stemconv_geom g;
+    const float *xpad, *wp, *b;
+    float *y; /* the image's output */
+    lm_act act;
+    float lo, hi;
+    bool clamp;
+    int64_t items, parts; /* items: (channel block, output row) pairs */
+    float *rows;          /* one row buffer of row_floats per part */
+    size_t row_floats;
+} stem_job;
+
+static void stem_parts(void *arg, int64_t begin, int64_t end)
+{
+    const stem_job *j = arg;
+    const int64_t OH = j->g.OH, OS = j->g.OH * j->g.OW;
+    for (int64_t part = begin; part < end; part++) {
+        float *row = j->rows + (size_t)part * j->row_floats;
+        int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
+        while (i0 < i1) { /* runs of rows within one channel block */
+            int64_t cb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
+            lm_stemconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, cb, oh0, oh1, row, j->y);
+            if (!j->clamp) {
+                int64_t c0 = cb * 16, nc = min64(16, j->g.M - c0);
+                for (int64_t c = c0; c < c0 + nc; c++)
+                    lm_act_apply(&j->act, j->y + c * OS + oh0 * j->g.OW, (oh1 - oh0) * j->g.OW);
+            }
+            i0 += oh1 - oh0;
+        }
+    }
+}
+
+static loom_status conv_stem(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, int64_t M,
+                             const float *x, const float *w, const float *b, const lm_act *act,
+                             float *y)
+{
+    const conv_prepared *cp = k->prepared;
+    stem_job j = {.g = stem_geom(g, C, M), .b = b, .act = *act};
+    j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
+    if (!j.clamp)
+        j.lo = -INFINITY, j.hi = INFINITY;
+    j.items = (M + 15) / 16 * g->out[0];
+    j.parts = min64(lm_threadpool_size(k->pool), j.items);
+    j.row_floats = lm_stemconv_row_floats(&j.g);
+    size_t pad = (lm_stemconv_pad_floats(&j.g) + 15) / 16 * 16;
+    size_t wf = cp && cp->stem_w ? 0 : lm_stemconv_weight_floats(&j.g);
+    float *buf = lm_kscratch(k, (pad + wf + (size_t)j.parts * j.row_floats) * sizeof(float));
+    if (!buf)
+        return LOOM_ERR_NO_MEMORY;
+    float *xpad = buf;
+    j.rows = buf + pad + wf;
+    if (cp && cp->stem_w) {
+        j.wp = cp->stem_w;
+    } else {
+        lm_stemconv_pack_weights(&j.g, w, buf + pad);
+        j.wp = buf + pad;
+    }
+    j.xpad = xpad;
+    double cost =
+        2.0 * (double)g->out[1] * (double)(C * g->k_size) * 16.0 * (double)(j.items / j.parts);
+    for (int64_t n = 0; n < N; n++) {
+        lm_stemconv_pad(&j.g, x + n * C * g->in_size, xpad);
+        j.y = y + n * M * g->out_size;
+        lm_parallel_for(k, j.parts, cost, stem_parts, &j);
+    }
     return LOOM_OK;
 }
 
@@ -1019,6 +1117,8 @@ static loom_status op_conv(lm_kctx *k)
         return LOOM_OK;
     }
 
+    if (stem_applies(&g, group, C))
+        return conv_stem(k, &g, N, C, M, xp, wp, bp, &act, yp);
     if (wino_applies(&g, group, C, M) && !getenv("LOOM_CONV_NO_WINOGRAD"))
         return conv_winograd(k, &g, N, C, M, xp, wp, bp, &act, yp);
 
@@ -1094,6 +1194,7 @@ static void conv_free_prepared(void *state)
     for (int i = 0; i < 36; i++)
         lm_sgemm_packed_free(cp->wino[i]);
     lm_sgemm_packed_free(cp->wt);
+    free(cp->stem_w);
     free(cp);
 }
 
@@ -1121,6 +1222,17 @@ static loom_status conv_prepare(lm_kctx *k)
     if ((st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &g)) != LOOM_OK) {
         free(cp);
         return st;
+    }
+    if (stem_applies(&g, group, x->dims[1])) {
+        lm_stemconv_geom sg = stem_geom(&g, x->dims[1], w->dims[0]);
+        cp->stem_w = malloc(lm_stemconv_weight_floats(&sg) * sizeof(float));
+        if (!cp->stem_w) {
+            conv_free_prepared(cp);
+            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+        }
+        lm_stemconv_pack_weights(&sg, wp, cp->stem_w);
+        k->prepared = cp;
+        return LOOM_OK;
     }
     if (conv_pixel_major(&g, group, x->dims[1], w->dims[0])) {
         cp->wt = lm_sgemm_pack_b(true, rows, Mg, wp, rows);
