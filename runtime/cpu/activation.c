@@ -4,9 +4,10 @@
  * GEMM epilogues apply them to every output row of a tile and depthwise
  * convolutions to whole planes; written as plain C, GCC turns HardSwish and
  * HardSigmoid into scalar code with a compare-and-branch per element (a fifth
- * of MobileNetV3's time). These loops use AVX-512 masks and min/max with the
- * operand order that lets NaN through like the scalar forms in activation.h,
- * and multiply and add separately (no FMA) so they round like them too.
+ * of MobileNetV3's time). Clamps over long runs (Winograd outputs, whole
+ * planes) come here too: the library's baseline ISA is SSE2. These loops use AVX-512 masks and
+ * min/max with the operand order that lets NaN through like the scalar forms in activation.h, and
+ * multiply and add separately (no FMA) so they round like them too.
  */
 #include "activation.h"
 
@@ -30,6 +31,10 @@ static inline TARGET __m512 unit_clamp(__m512 v)
 static inline TARGET __m512 act16(lm_act_kind kind, __m512 x, __m512 al, __m512 be)
 {
     switch (kind) {
+    case LM_ACT_RELU: /* x < 0 ? 0 : x */
+        return _mm512_max_ps(_mm512_setzero_ps(), x);
+    case LM_ACT_CLIP: /* v = x < al ? al : x; v > be ? be : v */
+        return _mm512_min_ps(be, _mm512_max_ps(al, x));
     case LM_ACT_LEAKY_RELU: {
         __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
         return _mm512_mask_mul_ps(x, neg, x, al);

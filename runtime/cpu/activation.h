@@ -94,15 +94,18 @@ static inline void lm_act_apply_scalar(const lm_act *a, float *x, int64_t n)
     }
 }
 
-/* The same with the widest vectors the CPU has (activation.c), for the kinds
- * that are not clamps: plain C leaves those scalar and branchy. */
+/* The same with the widest vectors the CPU has (activation.c): plain C leaves
+ * the kinds that are not clamps scalar and branchy. */
 void lm_act_apply_vec(const lm_act *a, float *x, int64_t n);
 
-/* x[0..n) = act(x) in place. The clamps stay inline (the compiler vectorizes
- * them); the others go to lm_act_apply_vec. */
+/* x[0..n) = act(x) in place. Short clamps (a GEMM tile's row) stay inline,
+ * where the compiler vectorizes them for the baseline ISA; long ones and the
+ * other kinds go to lm_act_apply_vec. */
 static inline void lm_act_apply(const lm_act *a, float *x, int64_t n)
 {
-    if (a->kind == LM_ACT_NONE || a->kind == LM_ACT_RELU || a->kind == LM_ACT_CLIP)
+    if (a->kind == LM_ACT_NONE)
+        return;
+    if ((a->kind == LM_ACT_RELU || a->kind == LM_ACT_CLIP) && n < 64)
         lm_act_apply_scalar(a, x, n);
     else
         lm_act_apply_vec(a, x, n);

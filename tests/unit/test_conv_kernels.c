@@ -557,13 +557,16 @@ static void global_avgpool_nodes(void **state)
 static void vector_activations_match_scalar(void **state)
 {
     (void)state;
-    lm_act acts[] = {{LM_ACT_HARD_SWISH, 0, 0},
+    lm_act acts[] = {{LM_ACT_RELU, 0, 0},
+                     {LM_ACT_CLIP, 0.0f, 6.0f},
+                     {LM_ACT_CLIP, -1.5f, INFINITY},
+                     {LM_ACT_HARD_SWISH, 0, 0},
                      {LM_ACT_HARD_SIGMOID, 0.2f, 0.5f},
                      {LM_ACT_HARD_SIGMOID, 0.1666667f, 0.5f},
                      {LM_ACT_LEAKY_RELU, 0.01f, 0},
                      {LM_ACT_SIGMOID, 0, 0}};
-    float in[40], a[41], b[41];
-    for (int i = 0; i < 40; i++)
+    float in[100], a[101], b[101];
+    for (int i = 0; i < 100; i++)
         in[i] = 8.0f * frand();
     in[3] = NAN;
     in[5] = INFINITY;
@@ -573,7 +576,7 @@ static void vector_activations_match_scalar(void **state)
     in[9] = -3.0f;
     int bad = 0;
     for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++)
-        for (int n = 0; n <= 40; n++) {
+        for (int n = 0; n <= 100; n++) {
             memcpy(a, in, sizeof in);
             memcpy(b, in, sizeof in);
             a[n] = b[n] = SENTINEL;
