@@ -391,19 +391,29 @@ static void depthwise_nodes(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* 1x1 convolutions run pixel-major (X^T W^T, transposed back): 1 x 1 images
- * with several images, 7 x 7, 14 x 14 and 28 x 28 planes projected to few
- * channels, with bias and activations; an expansion and a grouped one stay
- * on the plain path. */
+/* Convolutions run pixel-major (X^T W^T, transposed back): 1x1 on 1 x 1
+ * images with several images, 7 x 7, 14 x 14 and 28 x 28 planes projected to
+ * few channels, 3x3 on 7 x 7 outputs (from im2col) and on a 1 x 1 output,
+ * with bias and activations; an expansion and a grouped one stay on the
+ * plain path. */
 static void pixel_major_nodes(void **state)
 {
     (void)state;
     static const conv_case cases[] = {
-        {1, 96, 24, 1, 1, 1, 1, 0, 1, "Relu"},    {3, 16, 72, 1, 1, 1, 1, 0, 1, "HardSwish"},
-        {2, 13, 5, 1, 1, 1, 1, 0, 1, NULL},       {1, 576, 1000, 1, 1, 1, 1, 0, 1, NULL},
-        {1, 160, 96, 7, 7, 1, 1, 0, 1, "Relu"},   {2, 576, 97, 14, 14, 1, 1, 0, 1, NULL},
-        {1, 192, 32, 28, 28, 1, 1, 0, 1, NULL},   {1, 40, 17, 5, 9, 1, 1, 0, 1, "HardSwish"},
-        {1, 24, 144, 14, 14, 1, 1, 0, 1, "Relu"}, {2, 8, 12, 1, 1, 1, 1, 0, 2, "Relu"},
+        {1, 96, 24, 1, 1, 1, 1, 0, 1, "Relu"},
+        {3, 16, 72, 1, 1, 1, 1, 0, 1, "HardSwish"},
+        {2, 13, 5, 1, 1, 1, 1, 0, 1, NULL},
+        {1, 576, 1000, 1, 1, 1, 1, 0, 1, NULL},
+        {1, 160, 96, 7, 7, 1, 1, 0, 1, "Relu"},
+        {2, 576, 97, 14, 14, 1, 1, 0, 1, NULL},
+        {1, 192, 32, 28, 28, 1, 1, 0, 1, NULL},
+        {1, 40, 17, 5, 9, 1, 1, 0, 1, "HardSwish"},
+        {1, 24, 144, 14, 14, 1, 1, 0, 1, "Relu"},
+        {2, 8, 12, 1, 1, 1, 1, 0, 2, "Relu"},
+        /* 3x3 on 7 x 7 outputs through im2col, stride 1 and 2 */
+        {2, 32, 48, 7, 7, 3, 1, 1, 1, "Relu"},
+        {2, 24, 40, 13, 13, 3, 2, 1, 1, NULL},
+        {1, 8, 20, 3, 3, 3, 1, 0, 1, "HardSwish"},
     };
     int bad = 0;
     for (int t = 1; t <= 2; t++)

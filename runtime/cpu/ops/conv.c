@@ -1006,58 +1006,78 @@ static bool conv_pointwise(const lm_nn_geom *g)
 }
 
 /*
- * Pointwise convs can run pixel-major, as X^T x W^T (pixels x channels times
- * channels x outputs), then transpose the product back into NCHW. W x X packs
- * X (K x OS) on every run and computes OS rounded up to 16 columns; X^T x W^T
- * reads X in place, has W^T packed once per plan and rounds the outputs M up
- * instead, but pays the transpose (weighed as 3 operations per element: its
- * stores are strided). Counted in multiply-add vectors, the cheaper one wins: pixel-major for 7 x 7
- * planes (49 columns computed as 64), for 1 x 1 ones (squeeze-and-excitation blocks: one lane in
- * 32, and no transpose, the N images already are N x C and N x M), and for projections to few
- * channels (packing X costs 16 / M of the product).
+ * Convs of one group can run pixel-major, as X^T x W^T (pixels x taps times
+ * taps x outputs, X the input for 1x1 convs, else its im2col matrix), then
+ * transpose the product back into NCHW. W x X packs X (K x OS) on every run
+ * and computes OS rounded up to 16 columns; X^T x W^T reads X in place, has
+ * W^T packed once per plan and rounds the outputs M up instead, but pays the
+ * transpose (weighed as 3 operations per element: its stores are strided).
+ * Counted in multiply-add vectors, the cheaper one wins: pixel-major for
+ * 7 x 7 planes (49 columns computed as 64: ResNet's last stage), for 1 x 1
+ * ones (squeeze-and-excitation blocks: one lane in 32, and no transpose, the
+ * N images already are N x C and N x M), and for projections to few
+ * channels (packing X costs 16 / M of the product). The im2col matrix of a
+ * whole plane must fit the column budget.
  */
 static bool conv_pixel_major(const lm_nn_geom *g, int64_t group, int64_t C, int64_t M)
 {
-    int64_t OS = g->out_size;
-    if (!conv_pointwise(g) || group != 1 || (getenv("CF_NOPM") && OS > 1))
+    int64_t OS = g->out_size, K = C * g->k_size;
+    if (group != 1 || K == 0)
         return false;
-    if (OS == 1)
+    bool pointwise = conv_pointwise(g);
+    if (OS == 1 && pointwise)
         return true;
-    double K = (double)C, os16 = (double)((OS + 15) / 16 * 16), m16 = (double)((M + 15) / 16 * 16);
-    double plain = (double)M * K * os16 / 16.0 + K * (double)OS;
-    double pixel = (double)OS * K * m16 / 16.0 + 3.0 * (double)OS * (double)M;
+    if (!pointwise && (K * OS > COL_BUDGET_FLOATS || wino_applies(g, group, C, M)))
+        return false;
+    double os16 = (double)((OS + 15) / 16 * 16), m16 = (double)((M + 15) / 16 * 16);
+    double plain = (double)M * (double)K * os16 / 16.0 + (double)K * (double)OS;
+    double pixel = (double)OS * (double)K * m16 / 16.0 + 3.0 * (double)OS * (double)M;
     return pixel < 0.97 * plain;
 }
 
-static loom_status conv_pixels(lm_kctx *k, int64_t N, int64_t C, int64_t M, int64_t OS,
+static loom_status conv_pixels(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, int64_t M,
                                const float *x, const float *w, const lm_sgemm_packed *wt,
                                const float *b, const lm_act *act, float *y)
 {
-    lm_sgemm_args ga = {.trans_a = OS > 1,
+    const int64_t OS = g->out_size, IS = g->in_size, K = C * g->k_size;
+    const bool pointwise = conv_pointwise(g);
+    lm_sgemm_args ga = {.trans_a = true,
                         .trans_b = true,
-                        .M = OS > 1 ? OS : N,
+                        .M = OS,
                         .N = M,
-                        .K = C,
+                        .K = K,
                         .alpha = 1.0f,
-                        .A = x,
-                        .lda = OS > 1 ? OS : C,
+                        .lda = OS,
                         .B = w,
-                        .ldb = C,
+                        .ldb = K,
                         .pb = wt,
-                        .C = y,
                         .ldc = M,
                         .bias = b,
                         .bias_per_col = true,
                         .act = *act};
-    if (OS == 1) {
+    if (OS == 1 && pointwise) { /* the images' N x C inputs times W^T */
+        ga.trans_a = false;
+        ga.M = N;
+        ga.A = x;
+        ga.lda = C;
+        ga.C = y;
         lm_sgemm_run_parallel(k, &ga);
         return LOOM_OK;
     }
-    float *t = lm_kscratch(k, (size_t)(OS * M) * sizeof(float));
+    float *t = lm_kscratch(k, (size_t)(OS * M + (pointwise ? 0 : K * OS)) * sizeof(float));
     if (!t)
         return LOOM_ERR_NO_MEMORY;
+    float *col = t + OS * M;
     for (int64_t n = 0; n < N; n++) {
-        ga.A = x + n * C * OS;
+        if (pointwise) {
+            ga.A = x + n * C * IS;
+        } else {
+            col_job cj = {
+                g, {g->nsp, g->out, g->in, g->s, g->d, g->pb}, (float *)x + n * C * IS, IS, col, 0,
+                OS};
+            lm_parallel_for(k, K, 1.0 * (double)OS, im2col_rows, &cj);
+            ga.A = col;
+        }
         ga.C = t;
         lm_sgemm_run_parallel(k, &ga);
         lm_transpose_f32(t, OS, M, M, y + n * M * OS, OS);
@@ -1135,7 +1155,7 @@ static loom_status op_conv(lm_kctx *k)
     bool pointwise = conv_pointwise(&g);
     const conv_prepared *cp = k->prepared;
     if (conv_pixel_major(&g, group, C, M))
-        return conv_pixels(k, N, C, M, OS, xp, wp, cp ? cp->wt : NULL, bp, &act, yp);
+        return conv_pixels(k, &g, N, C, M, xp, wp, cp ? cp->wt : NULL, bp, &act, yp);
     int64_t chunk = OS, col_size = 0;
     float *col = NULL;
     if (!pointwise) {
