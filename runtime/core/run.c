@@ -8,9 +8,7 @@
  * demand and then stays. In steady state a run allocates only the outputs it
  * returns, and nothing at all through loom_model_run_into().
  */
-#include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
 
 #include "../cpu/exec.h"
@@ -245,15 +243,7 @@ static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
         for (int i = 0; i < n->n_in; i++)
             in[i] = n->in[i] >= 0 ? rs->val[n->in[i]] : NULL;
         memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         loom_status s = lm_run_node(n, in, out, false, p->prepared[step], m->ctx->pool, rs);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        if (getenv("CF_PROF")) {
-            char dims[64] = "";
-            if (out[0]) snprintf(dims, sizeof dims, "%lldx%lldx%lld", (long long)out[0]->dims[1], out[0]->rank > 2 ? (long long)out[0]->dims[2] : 0LL, out[0]->rank > 3 ? (long long)out[0]->dims[3] : 0LL);
-            fprintf(stderr, "PROF %s %s %s %.1f\n", n->op_type, n->name, dims, (t1.tv_sec - t0.tv_sec) * 1e6 + (t1.tv_nsec - t0.tv_nsec) / 1e3);
-        }
         for (int o = 0; o < n->n_out; o++) {
             int v = n->out[o];
             if (s || v < 0) {
