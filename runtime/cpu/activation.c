@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 
+#include "act_avx512.h"
 #include "cpu_features.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -41,11 +42,8 @@ static inline TARGET __m512 act16(lm_act_kind kind, __m512 x, __m512 al, __m512 
     }
     case LM_ACT_HARD_SIGMOID:
         return unit_clamp(_mm512_add_ps(_mm512_mul_ps(al, x), be));
-    case LM_ACT_HARD_SWISH: {
-        __m512 v =
-            _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.0f / 6.0f)), _mm512_set1_ps(0.5f));
-        return _mm512_mul_ps(x, unit_clamp(v));
-    }
+    case LM_ACT_HARD_SWISH:
+        return lm_hswish16(x);
     default:
         return x;
     }

@@ -37,11 +37,13 @@ size_t lm_dwconv16_scratch_floats(const lm_dwconv_geom *g);
 
 /*
  * Channel blocks [cb0, cb1) (channels 16 * cb ...) of one image:
- * y[c] = clamp(bias[c] + sum of w[c] * x[c] taps, lo, hi). x is C x H x W,
- * w is C x KH x KW, bias C values or NULL, y is C x OH x OW; lo/hi are
- * +-INFINITY when there is no clamp. The last block may be partial.
+ * y[c] = clamp(bias[c] + sum of w[c] * x[c] taps, lo, hi), then HardSwish
+ * when @hswish. x is C x H x W, w is C x KH x KW, bias C values or NULL, y
+ * is C x OH x OW; lo/hi are +-INFINITY when there is no clamp. The last
+ * block may be partial.
  */
 void lm_dwconv16(const lm_dwconv_geom *g, const float *x, const float *w, const float *bias,
-                 float lo, float hi, int64_t cb0, int64_t cb1, float *scratch, float *y);
+                 float lo, float hi, bool hswish, int64_t cb0, int64_t cb1, float *scratch,
+                 float *y);
 
 #endif

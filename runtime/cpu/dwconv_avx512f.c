@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "act_avx512.h"
 #include "cpu_features.h"
 
 static inline int64_t max64(int64_t a, int64_t b)
@@ -108,7 +109,7 @@ static TARGET void pack_plane(const lm_dwconv_geom *g, const float *x, int64_t c
 /* NB output pixels, xs floats apart in the padded rows, from x0 on. */
 INLINE void dw_pixels(const int nb, const float *const *rows, const float *wv, int64_t KH,
                       int64_t KW, int64_t xs, int64_t xd, int64_t x0, __m512 vb, __m512 vlo,
-                      __m512 vhi, bool clamp, float *o)
+                      __m512 vhi, bool clamp, bool hswish, float *o)
 {
     __m512 acc[8];
 #pragma GCC unroll 8
@@ -128,6 +129,8 @@ INLINE void dw_pixels(const int nb, const float *const *rows, const float *wv, i
         __m512 v = acc[i];
         if (clamp) /* max/min return v when it is NaN, like the unfused ops */
             v = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v));
+        if (hswish)
+            v = lm_hswish16(v);
         _mm512_storeu_ps(o + i * 16, v);
     }
 }
@@ -135,9 +138,9 @@ INLINE void dw_pixels(const int nb, const float *const *rows, const float *wv, i
 #define DW_PIXELS_FN(NB)                                                                           \
     static TARGET void dw_pixels_##NB(const float *const *rows, const float *wv, int64_t KH,       \
                                       int64_t KW, int64_t xs, int64_t xd, int64_t x0, __m512 vb,   \
-                                      __m512 vlo, __m512 vhi, bool clamp, float *o)                \
+                                      __m512 vlo, __m512 vhi, bool clamp, bool hswish, float *o)   \
     {                                                                                              \
-        dw_pixels(NB, rows, wv, KH, KW, xs, xd, x0, vb, vlo, vhi, clamp, o);                       \
+        dw_pixels(NB, rows, wv, KH, KW, xs, xd, x0, vb, vlo, vhi, clamp, hswish, o);               \
     }
 DW_PIXELS_FN(1)
 DW_PIXELS_FN(2)
@@ -149,7 +152,7 @@ DW_PIXELS_FN(7)
 DW_PIXELS_FN(8)
 
 typedef void (*dw_pixels_fn)(const float *const *, const float *, int64_t, int64_t, int64_t,
-                             int64_t, int64_t, __m512, __m512, __m512, bool, float *);
+                             int64_t, int64_t, __m512, __m512, __m512, bool, bool, float *);
 static const dw_pixels_fn dw_pixels_n[9] = {NULL,        dw_pixels_1, dw_pixels_2,
                                             dw_pixels_3, dw_pixels_4, dw_pixels_5,
                                             dw_pixels_6, dw_pixels_7, dw_pixels_8};
@@ -177,8 +180,8 @@ static TARGET void unpack_row(const lm_dwconv_geom *g, const float *O, int64_t c
 }
 
 static TARGET void dwconv_block(const lm_dwconv_geom *g, const float *x, const float *w,
-                                const float *bias, float lo, float hi, int64_t c0, float *scratch,
-                                float *y)
+                                const float *bias, float lo, float hi, bool hswish, int64_t c0,
+                                float *scratch, float *y)
 {
     const int64_t Hp = padded_rows(g), Wp = padded_cols(g), KK = g->KH * g->KW;
     const int64_t nc = min64(16, g->C - c0);
@@ -201,7 +204,7 @@ static TARGET void dwconv_block(const lm_dwconv_geom *g, const float *x, const f
             rows[kh] = P + (oh * g->sh + kh * g->dh) * Wp * 16;
         for (int64_t ow = 0; ow < g->OW; ow += 8) {
             int nb = (int)min64(8, g->OW - ow);
-            dw_pixels_n[nb](rows, wv, g->KH, g->KW, xs, xd, ow * xs, vb, vlo, vhi, clamp,
+            dw_pixels_n[nb](rows, wv, g->KH, g->KW, xs, xd, ow * xs, vb, vlo, vhi, clamp, hswish,
                             O + ow * 16);
         }
         unpack_row(g, O, c0, nc, oh, y);
@@ -209,17 +212,19 @@ static TARGET void dwconv_block(const lm_dwconv_geom *g, const float *x, const f
 }
 
 void lm_dwconv16(const lm_dwconv_geom *g, const float *x, const float *w, const float *bias,
-                 float lo, float hi, int64_t cb0, int64_t cb1, float *scratch, float *y)
+                 float lo, float hi, bool hswish, int64_t cb0, int64_t cb1, float *scratch,
+                 float *y)
 {
     for (int64_t cb = cb0; cb < cb1; cb++)
-        dwconv_block(g, x, w, bias, lo, hi, cb * 16, scratch, y);
+        dwconv_block(g, x, w, bias, lo, hi, hswish, cb * 16, scratch, y);
 }
 
 #else
 void lm_dwconv16(const lm_dwconv_geom *g, const float *x, const float *w, const float *bias,
-                 float lo, float hi, int64_t cb0, int64_t cb1, float *scratch, float *y)
+                 float lo, float hi, bool hswish, int64_t cb0, int64_t cb1, float *scratch,
+                 float *y)
 {
-    (void)g, (void)x, (void)w, (void)bias, (void)lo, (void)hi, (void)cb0, (void)cb1;
+    (void)g, (void)x, (void)w, (void)bias, (void)lo, (void)hi, (void)hswish, (void)cb0, (void)cb1;
     (void)scratch, (void)y;
 }
 #endif

@@ -45,10 +45,10 @@ void lm_stemconv_pack_weights(const lm_stemconv_geom *g, const float *w, float *
 /*
  * Output rows [oh0, oh1) of channel block @cb (channels 16 cb ...) of one
  * image: y = clamp(bias + conv, lo, hi) (lo/hi +-INFINITY for no clamp),
- * y is M x OH x OW, bias M values or NULL.
+ * then HardSwish when @hswish; y is M x OH x OW, bias M values or NULL.
  */
 void lm_stemconv_rows(const lm_stemconv_geom *g, const float *xpad, const float *wp,
-                      const float *bias, float lo, float hi, int64_t cb, int64_t oh0, int64_t oh1,
-                      float *row, float *y);
+                      const float *bias, float lo, float hi, bool hswish, int64_t cb, int64_t oh0,
+                      int64_t oh1, float *row, float *y);
 
 #endif

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "act_avx512.h"
 #include "cpu_features.h"
 #include "transpose.h"
 
@@ -89,7 +90,8 @@ void lm_stemconv_pack_weights(const lm_stemconv_geom *g, const float *w, float *
  * KW when it is fixed at compile time (3 and 7, unrolled), else 0. */
 static inline __attribute__((always_inline)) TARGET void
 pixels(const int nb, const int kwf, const lm_stemconv_geom *g, const float *xr, int64_t Hp,
-       int64_t Wp, const float *wb, __m512 vb, __m512 vlo, __m512 vhi, bool clamp, float *o)
+       int64_t Wp, const float *wb, __m512 vb, __m512 vlo, __m512 vhi, bool clamp, bool hswish,
+       float *o)
 {
     __m512 acc[8];
 #pragma GCC unroll 8
@@ -113,6 +115,8 @@ pixels(const int nb, const int kwf, const lm_stemconv_geom *g, const float *xr, 
         __m512 v = acc[j];
         if (clamp) /* max/min return v when it is NaN, like the unfused ops */
             v = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v));
+        if (hswish)
+            v = lm_hswish16(v);
         _mm512_storeu_ps(o + j * 16, v);
     }
 }
@@ -120,9 +124,9 @@ pixels(const int nb, const int kwf, const lm_stemconv_geom *g, const float *xr, 
 #define PIXELS_FN(KWF, NB)                                                                         \
     static TARGET void pixels_##KWF##_##NB(const lm_stemconv_geom *g, const float *xr, int64_t Hp, \
                                            int64_t Wp, const float *wb, __m512 vb, __m512 vlo,     \
-                                           __m512 vhi, bool clamp, float *o)                       \
+                                           __m512 vhi, bool clamp, bool hswish, float *o)          \
     {                                                                                              \
-        pixels(NB, KWF, g, xr, Hp, Wp, wb, vb, vlo, vhi, clamp, o);                                \
+        pixels(NB, KWF, g, xr, Hp, Wp, wb, vb, vlo, vhi, clamp, hswish, o);                        \
     }
 #define PIXELS_FNS(KWF)                                                                            \
     PIXELS_FN(KWF, 1)                                                                              \
@@ -136,7 +140,7 @@ PIXELS_FNS(3)
 PIXELS_FNS(7)
 
 typedef void (*pixels_fn)(const lm_stemconv_geom *, const float *, int64_t, int64_t, const float *,
-                          __m512, __m512, __m512, bool, float *);
+                          __m512, __m512, __m512, bool, bool, float *);
 #define PIXELS_ROW(KWF)                                                                            \
     {                                                                                              \
         NULL, pixels_##KWF##_1, pixels_##KWF##_2, pixels_##KWF##_3, pixels_##KWF##_4,              \
@@ -145,8 +149,8 @@ typedef void (*pixels_fn)(const lm_stemconv_geom *, const float *, int64_t, int6
 static const pixels_fn pixels_n[3][9] = {PIXELS_ROW(0), PIXELS_ROW(3), PIXELS_ROW(7)};
 
 static TARGET void rows_avx512f(const lm_stemconv_geom *g, const float *xpad, const float *wp,
-                                const float *bias, float lo, float hi, int64_t cb, int64_t oh0,
-                                int64_t oh1, float *row, float *y)
+                                const float *bias, float lo, float hi, bool hswish, int64_t cb,
+                                int64_t oh0, int64_t oh1, float *row, float *y)
 {
     const int64_t Hp = padded_rows(g), Wp = padded_cols(g), taps = g->C * g->KH * g->KW;
     const int64_t c0 = cb * 16, nc = min64(16, g->M - c0), OS = g->OH * g->OW;
@@ -160,25 +164,26 @@ static TARGET void rows_avx512f(const lm_stemconv_geom *g, const float *xpad, co
         const float *xr = xpad + oh * g->sh * Wp;
         for (int64_t ow = 0; ow < g->OW; ow += 8) {
             int nb = (int)min64(8, g->OW - ow);
-            fns[nb](g, xr + ow * g->sw, Hp, Wp, wb, vb, vlo, vhi, clamp, row + ow * 16);
+            fns[nb](g, xr + ow * g->sw, Hp, Wp, wb, vb, vlo, vhi, clamp, hswish, row + ow * 16);
         }
         lm_transpose_f32(row, g->OW, nc, 16, y + c0 * OS + oh * g->OW, OS);
     }
 }
 
 void lm_stemconv_rows(const lm_stemconv_geom *g, const float *xpad, const float *wp,
-                      const float *bias, float lo, float hi, int64_t cb, int64_t oh0, int64_t oh1,
-                      float *row, float *y)
+                      const float *bias, float lo, float hi, bool hswish, int64_t cb, int64_t oh0,
+                      int64_t oh1, float *row, float *y)
 {
-    rows_avx512f(g, xpad, wp, bias, lo, hi, cb, oh0, oh1, row, y);
+    rows_avx512f(g, xpad, wp, bias, lo, hi, hswish, cb, oh0, oh1, row, y);
 }
 
 #else
 void lm_stemconv_rows(const lm_stemconv_geom *g, const float *xpad, const float *wp,
-                      const float *bias, float lo, float hi, int64_t cb, int64_t oh0, int64_t oh1,
-                      float *row, float *y)
+                      const float *bias, float lo, float hi, bool hswish, int64_t cb, int64_t oh0,
+                      int64_t oh1, float *row, float *y)
 {
-    (void)g, (void)xpad, (void)wp, (void)bias, (void)lo, (void)hi, (void)cb, (void)oh0;
+    (void)g, (void)xpad, (void)wp, (void)bias, (void)lo, (void)hi, (void)hswish, (void)cb,
+        (void)oh0;
     (void)oh1, (void)row, (void)y;
 }
 #endif

@@ -49,7 +49,7 @@ static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
 
 typedef struct dw_case {
     int64_t C, H, W, KH, KW, s, d, pt, pl, pb, pr;
-    bool clamp;
+    bool clamp, hswish;
 } dw_case;
 
 /* Returns the number of mismatches (sentinels past the output included). */
@@ -83,7 +83,8 @@ static int run_dw_case(const dw_case *c)
     for (int64_t i = 0; i < n_y + 64; i++)
         y[i] = SENTINEL;
     float lo = c->clamp ? 0.0f : -INFINITY, hi = c->clamp ? 0.5f : INFINITY;
-    lm_dwconv16(&g, x, w, b, lo, hi, 0, (c->C + 15) / 16, scratch, y);
+    lm_dwconv16(&g, x, w, b, lo, hi, c->hswish, 0, (c->C + 15) / 16, scratch, y);
+    lm_act hs = {LM_ACT_HARD_SWISH, 0, 0};
     int bad = 0;
     for (int64_t ch = 0; ch < c->C; ch++)
         for (int64_t oh = 0; oh < g.OH; oh++)
@@ -98,6 +99,8 @@ static int run_dw_case(const dw_case *c)
                     }
                 if (c->clamp)
                     acc = acc < lo ? lo : acc > hi ? hi : acc;
+                if (c->hswish)
+                    lm_act_apply_scalar(&hs, &acc, 1);
                 float got = y[ch * OS + oh * g.OW + ow];
                 if (got != acc && bad++ < 3)
                     print_error("C%lld %lldx%lld k%lldx%lld s%lld d%lld pad %lld,%lld,%lld,%lld: "
@@ -128,13 +131,22 @@ static void dwconv16_matches_scalar(void **state)
     }
     /* C, H, W, KH, KW, stride, dilation, pads top/left/bottom/right, clamp */
     static const dw_case cases[] = {
-        {16, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, false},   {17, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, true},
-        {3, 14, 14, 3, 3, 2, 1, 1, 1, 1, 1, false},  {33, 15, 13, 3, 3, 2, 1, 0, 1, 1, 0, true},
-        {32, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, false},   {5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, false},
-        {20, 19, 40, 5, 5, 1, 1, 2, 2, 2, 2, true},  {16, 28, 28, 5, 5, 2, 1, 2, 2, 2, 2, false},
-        {24, 12, 17, 3, 3, 1, 2, 2, 2, 2, 2, false}, {9, 11, 23, 3, 5, 3, 1, 1, 2, 0, 1, false},
-        {48, 56, 56, 3, 3, 2, 1, 0, 0, 1, 1, true},  {1, 9, 37, 7, 7, 1, 1, 3, 3, 3, 3, false},
-        {18, 6, 5, 2, 2, 2, 3, 0, 0, 3, 4, false},   {16, 3, 50, 3, 3, 1, 1, 4, 5, 4, 5, false},
+        {16, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, false, false},
+        {17, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, true, false},
+        {3, 14, 14, 3, 3, 2, 1, 1, 1, 1, 1, false, false},
+        {33, 15, 13, 3, 3, 2, 1, 0, 1, 1, 0, true, false},
+        {32, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, false, false},
+        {5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, false, false},
+        {20, 19, 40, 5, 5, 1, 1, 2, 2, 2, 2, true, false},
+        {16, 28, 28, 5, 5, 2, 1, 2, 2, 2, 2, false, false},
+        {24, 12, 17, 3, 3, 1, 2, 2, 2, 2, 2, false, false},
+        {9, 11, 23, 3, 5, 3, 1, 1, 2, 0, 1, false, false},
+        {48, 56, 56, 3, 3, 2, 1, 0, 0, 1, 1, true, false},
+        {1, 9, 37, 7, 7, 1, 1, 3, 3, 3, 3, false, false},
+        {18, 6, 5, 2, 2, 2, 3, 0, 0, 3, 4, false, false},
+        {16, 3, 50, 3, 3, 1, 1, 4, 5, 4, 5, false, false},
+        {40, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, false, true},
+        {21, 9, 30, 3, 3, 2, 1, 1, 1, 1, 1, true, true},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -146,7 +158,7 @@ static void dwconv16_matches_scalar(void **state)
 
 typedef struct stem_case {
     int64_t C, M, H, W, KH, KW, s, d, pt, pl, pb, pr;
-    bool clamp;
+    bool clamp, hswish;
 } stem_case;
 
 static int run_stem_case(const stem_case *c)
@@ -183,8 +195,8 @@ static int run_stem_case(const stem_case *c)
     lm_stemconv_pack_weights(&g, w, wp);
     /* Two calls over different row ranges of each block, as threads split it. */
     for (int64_t cb = 0; cb < (c->M + 15) / 16; cb++) {
-        lm_stemconv_rows(&g, xpad, wp, b, lo, hi, cb, 0, g.OH / 2, row, y);
-        lm_stemconv_rows(&g, xpad, wp, b, lo, hi, cb, g.OH / 2, g.OH, row, y);
+        lm_stemconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, cb, 0, g.OH / 2, row, y);
+        lm_stemconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, cb, g.OH / 2, g.OH, row, y);
     }
     int bad = 0;
     for (int64_t m = 0; m < c->M; m++)
@@ -205,6 +217,8 @@ static int run_stem_case(const stem_case *c)
                         }
                 if (c->clamp)
                     acc = acc < lo ? lo : acc > hi ? hi : acc;
+                if (c->hswish)
+                    acc = acc * fmin(1.0, fmax(0.0, acc / 6.0 + 0.5));
                 float got = y[m * OS + oh * g.OW + ow];
                 if (!(fabs((double)got - acc) <= 1e-6 * (1.0 + mag)) && bad++ < 3)
                     print_error("stem C%lld M%lld %lldx%lld k%lldx%lld s%lld d%lld: y[%lld,%lld,"
@@ -239,14 +253,15 @@ static void stemconv_matches_reference(void **state)
         return;
     }
     static const stem_case cases[] = {
-        {3, 16, 32, 32, 3, 3, 2, 1, 1, 1, 1, 1, true},
-        {3, 24, 20, 21, 3, 3, 2, 1, 1, 1, 1, 1, false},
-        {3, 64, 30, 30, 7, 7, 2, 1, 3, 3, 3, 3, true},
-        {1, 5, 9, 17, 3, 3, 1, 1, 0, 0, 0, 0, false},
-        {4, 33, 12, 40, 5, 3, 3, 1, 2, 1, 0, 2, false},
-        {2, 16, 15, 15, 3, 3, 1, 2, 2, 2, 2, 2, true},
-        {3, 8, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, false},
-        {3, 17, 11, 9, 2, 2, 2, 1, 0, 0, 1, 1, false},
+        {3, 16, 32, 32, 3, 3, 2, 1, 1, 1, 1, 1, true, false},
+        {3, 24, 20, 21, 3, 3, 2, 1, 1, 1, 1, 1, false, false},
+        {3, 64, 30, 30, 7, 7, 2, 1, 3, 3, 3, 3, true, false},
+        {1, 5, 9, 17, 3, 3, 1, 1, 0, 0, 0, 0, false, false},
+        {4, 33, 12, 40, 5, 3, 3, 1, 2, 1, 0, 2, false, false},
+        {2, 16, 15, 15, 3, 3, 1, 2, 2, 2, 2, 2, true, false},
+        {3, 8, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, false, false},
+        {3, 17, 11, 9, 2, 2, 2, 1, 0, 0, 1, 1, false, false},
+        {3, 16, 30, 30, 3, 3, 2, 1, 1, 1, 1, 1, false, true},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

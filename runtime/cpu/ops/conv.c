@@ -392,6 +392,7 @@ typedef struct dw16_job {
     float *y;
     lm_act act;
     float lo, hi;         /* the activation as a clamp, or +-INFINITY */
+    bool hswish;          /* the activation is HardSwish (in the kernel too) */
     bool clamp;           /* whether the kernel applies the whole activation */
     int64_t blocks;       /* 16-channel blocks per image */
     int64_t items, parts; /* items = images x blocks, split into parts */
@@ -411,7 +412,8 @@ static void dw16_parts(void *arg, int64_t begin, int64_t end)
         for (int64_t it = i0; it < i1; it++) {
             int64_t n = it / j->blocks, cb = it % j->blocks;
             float *y = j->y + n * C * OS;
-            lm_dwconv16(&j->g, j->x + n * C * IS, j->w, j->b, j->lo, j->hi, cb, cb + 1, slot, y);
+            lm_dwconv16(&j->g, j->x + n * C * IS, j->w, j->b, j->lo, j->hi, j->hswish, cb, cb + 1,
+                        slot, y);
             if (!j->clamp) {
                 int64_t c0 = cb * 16, nc = min64(16, C - c0);
                 lm_act_apply(&j->act, y + c0 * OS, nc * OS);
@@ -452,6 +454,8 @@ static loom_status conv_dw16(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t
     j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
     if (!j.clamp)
         j.lo = -INFINITY, j.hi = INFINITY;
+    j.hswish = act->kind == LM_ACT_HARD_SWISH;
+    j.clamp = j.clamp || j.hswish;
     j.items = N * j.blocks;
     int threads = lm_threadpool_size(k->pool);
     j.parts = min64(threads, j.items);
@@ -499,7 +503,8 @@ typedef struct stem_job {
     float *y; /* the image's output */
     lm_act act;
     float lo, hi;
-    bool clamp;
+    bool hswish;          /* the activation is HardSwish (in the kernel too) */
+    bool clamp;           /* whether the kernel applies the whole activation */
     int64_t items, parts; /* items: (channel block, output row) pairs */
     float *rows;          /* one row buffer of row_floats per part */
     size_t row_floats;
@@ -514,7 +519,8 @@ static void stem_parts(void *arg, int64_t begin, int64_t end)
         int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
         while (i0 < i1) { /* runs of rows within one channel block */
             int64_t cb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
-            lm_stemconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, cb, oh0, oh1, row, j->y);
+            lm_stemconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, j->hswish, cb, oh0, oh1,
+                             row, j->y);
             if (!j->clamp) {
                 int64_t c0 = cb * 16, nc = min64(16, j->g.M - c0);
                 for (int64_t c = c0; c < c0 + nc; c++)
@@ -534,6 +540,8 @@ static loom_status conv_stem(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t
     j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
     if (!j.clamp)
         j.lo = -INFINITY, j.hi = INFINITY;
+    j.hswish = act->kind == LM_ACT_HARD_SWISH;
+    j.clamp = j.clamp || j.hswish;
     j.items = (M + 15) / 16 * g->out[0];
     j.parts = min64(lm_threadpool_size(k->pool), j.items);
     j.row_floats = lm_stemconv_row_floats(&j.g);
