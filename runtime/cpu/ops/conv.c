@@ -23,8 +23,22 @@
 #include "activation_epilogue.h"
 #include "nn_private.h"
 
-/* Conv's per-plan state: W packed for the GEMM, one operand per group. */
+/* What a run needs besides the tensors: geometry, activation, and which
+ * special paths the LOOM_CONV_NO_* variables leave on (read once per plan). */
+typedef struct conv_plan {
+    lm_nn_geom g;
+    lm_act act;
+    int64_t group;
+    bool dw16, stem, wino;
+} conv_plan;
+
+/* Conv's per-plan state: the plan above for the planned shapes (so runs skip
+ * the attribute lookups), W packed for the GEMM, one operand per group. */
 typedef struct conv_prepared {
+    conv_plan plan;
+    int rank; /* X's rank; X's and Y's dims as planned */
+    int64_t xd[LOOM_MAX_RANK], yd[LOOM_MAX_RANK];
+    bool has_b;
     lm_sgemm_packed *wino[36]; /* Winograd: the transformed W (M x C) per point, or NULL */
     lm_sgemm_packed *wt;       /* pixel-major pointwise: W^T as the B operand, or NULL */
     float *stem_w;             /* few input channels: W in stemconv.h's blocks, or NULL */
@@ -426,7 +440,7 @@ static void dw16_parts(void *arg, int64_t begin, int64_t end)
  * channel per input channel, at most 64 kernel rows (its row table). */
 static bool dw16_applies(const lm_nn_geom *g, int64_t mult)
 {
-    return mult == 1 && g->k[0] <= 64 && lm_dwconv16_available() && !getenv("LOOM_CONV_NO_DW16");
+    return mult == 1 && g->k[0] <= 64 && lm_dwconv16_available();
 }
 
 static loom_status conv_dw16(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, const float *x,
@@ -475,8 +489,7 @@ static loom_status conv_dw16(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t
  * window (1x1 stays a GEMM), on AVX-512F. */
 static bool stem_applies(const lm_nn_geom *g, int64_t group, int64_t C)
 {
-    return g->nsp == 2 && group == 1 && C <= 4 && g->k_size > 1 && lm_stemconv_available() &&
-           !getenv("LOOM_CONV_NO_STEM");
+    return g->nsp == 2 && group == 1 && C <= 4 && g->k_size > 1 && lm_stemconv_available();
 }
 
 static lm_stemconv_geom stem_geom(const lm_nn_geom *g, int64_t C, int64_t M)
@@ -1093,12 +1106,10 @@ static loom_status conv_pixels(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64
     return LOOM_OK;
 }
 
-static loom_status op_conv(lm_kctx *k)
+/* Validates X, W, B and the attributes; fills @pl and Y's dims @yd. */
+static loom_status conv_describe(lm_kctx *k, const loom_tensor *x, const loom_tensor *w,
+                                 const loom_tensor *b, conv_plan *pl, int64_t *yd)
 {
-    const loom_tensor *x, *w, *b;
-    loom_status st = conv_inputs(k, &x, &w, &b);
-    if (st != LOOM_OK)
-        return st;
     int64_t group = lm_kattr_int(k, "group", 1);
     int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
     if (C % group != 0 || w->dims[1] * group != C)
@@ -1112,27 +1123,73 @@ static loom_status op_conv(lm_kctx *k)
     if (b && b->dims[0] != M)
         return lm_kfail(k, LOOM_ERR_SHAPE, "B has %lld values for %lld output channels",
                         (long long)b->dims[0], (long long)M);
-    lm_nn_geom g;
-    if ((st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &g)) != LOOM_OK)
+    loom_status st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &pl->g);
+    if (st != LOOM_OK)
         return st;
-    int64_t yd[LOOM_MAX_RANK] = {N, M};
-    for (int i = 0; i < g.nsp; i++)
-        yd[i + 2] = g.out[i];
+    if ((st = lm_kact(k, &pl->act)) != LOOM_OK)
+        return st;
+    pl->group = group;
+    pl->dw16 = !getenv("LOOM_CONV_NO_DW16");
+    pl->stem = !getenv("LOOM_CONV_NO_STEM");
+    pl->wino = !getenv("LOOM_CONV_NO_WINOGRAD");
+    yd[0] = N;
+    yd[1] = M;
+    for (int i = 0; i < pl->g.nsp; i++)
+        yd[i + 2] = pl->g.out[i];
+    return LOOM_OK;
+}
+
+/* Whether this run's inputs have the shapes the prepared plan was made for. */
+static bool conv_as_planned(lm_kctx *k, const conv_prepared *cp)
+{
+    const loom_tensor *x = lm_kin(k, 0);
+    return x && x->dtype == LOOM_DTYPE_FLOAT && x->rank == cp->rank &&
+           memcmp(x->dims, cp->xd, sizeof(int64_t) * (size_t)x->rank) == 0 && lm_kin(k, 1) &&
+           (lm_kin(k, 2) != NULL) == cp->has_b;
+}
+
+static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tensor *x,
+                                const loom_tensor *w, const loom_tensor *b, loom_tensor *y);
+
+static loom_status op_conv(lm_kctx *k)
+{
+    const conv_prepared *cp = k->prepared;
+    if (cp && !k->dry && conv_as_planned(k, cp)) {
+        loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, cp->rank, cp->yd);
+        if (!y)
+            return LOOM_ERR_NO_MEMORY;
+        return conv_compute(k, &cp->plan, lm_kin(k, 0), lm_kin(k, 1), lm_kin(k, 2), y);
+    }
+    const loom_tensor *x, *w, *b;
+    loom_status st = conv_inputs(k, &x, &w, &b);
+    if (st != LOOM_OK)
+        return st;
+    conv_plan pl;
+    int64_t yd[LOOM_MAX_RANK];
+    if ((st = conv_describe(k, x, w, b, &pl, yd)) != LOOM_OK)
+        return st;
     loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, x->rank, yd);
     if (!y)
         return LOOM_ERR_NO_MEMORY;
     if (k->dry)
         return LOOM_OK;
+    return conv_compute(k, &pl, x, w, b, y);
+}
+
+static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tensor *x,
+                                const loom_tensor *w, const loom_tensor *b, loom_tensor *y)
+{
+    const lm_nn_geom g = pl->g;
+    const lm_act act = pl->act;
+    const int64_t group = pl->group;
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
     int64_t Cg = C / group, Mg = M / group, OS = g.out_size, IS = g.in_size, KK = g.k_size;
     if (N == 0 || M == 0 || OS == 0)
         return LOOM_OK;
     const float *xp = x->data, *wp = w->data, *bp = b ? b->data : NULL;
     float *yp = y->data;
-    lm_act act;
-    if ((st = lm_kact(k, &act)) != LOOM_OK)
-        return st;
 
-    if (Cg == 1 && g.nsp == 2 && dw16_applies(&g, Mg))
+    if (Cg == 1 && g.nsp == 2 && pl->dw16 && dw16_applies(&g, Mg))
         return conv_dw16(k, &g, N, C, xp, wp, bp, &act, yp);
     if (Cg == 1 && g.nsp == 2) {
         dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act, NULL, 0, 0};
@@ -1145,9 +1202,9 @@ static loom_status op_conv(lm_kctx *k)
         return LOOM_OK;
     }
 
-    if (stem_applies(&g, group, C))
+    if (pl->stem && stem_applies(&g, group, C))
         return conv_stem(k, &g, N, C, M, xp, wp, bp, &act, yp);
-    if (wino_applies(&g, group, C, M) && !getenv("LOOM_CONV_NO_WINOGRAD"))
+    if (pl->wino && wino_applies(&g, group, C, M))
         return conv_winograd(k, &g, N, C, M, xp, wp, bp, &act, yp);
 
     int64_t rows = Cg * KK;
@@ -1233,25 +1290,28 @@ static loom_status conv_prepare(lm_kctx *k)
     loom_status st = op_conv(k); /* validates and shapes (k->dry is set) */
     if (st != LOOM_OK)
         return st;
-    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1);
-    if (!w->data)
-        return LOOM_OK;
+    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1), *b = lm_kin(k, 2);
     int64_t group = lm_kattr_int(k, "group", 1);
-    int64_t Mg = w->dims[0] / group, Cg = x->dims[1] / group, rows = w->dims[1];
-    for (int i = 2; i < w->rank; i++)
-        rows *= w->dims[i];
-    if ((Cg == 1 && x->rank == 4) || rows == 0 || Mg == 0)
-        return LOOM_OK;
     conv_prepared *cp = calloc(1, sizeof(*cp) + (size_t)group * sizeof(cp->w[0]));
     if (!cp)
-        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
-    const float *wp = w->data;
-    lm_nn_geom g;
-    if ((st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &g)) != LOOM_OK) {
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory preparing the node");
+    if ((st = conv_describe(k, x, w, b, &cp->plan, cp->yd)) != LOOM_OK) {
         free(cp);
         return st;
     }
-    if (stem_applies(&g, group, x->dims[1])) {
+    cp->rank = x->rank;
+    memcpy(cp->xd, x->dims, sizeof(int64_t) * (size_t)x->rank);
+    cp->has_b = b != NULL;
+    int64_t Mg = w->dims[0] / group, Cg = x->dims[1] / group, rows = w->dims[1];
+    for (int i = 2; i < w->rank; i++)
+        rows *= w->dims[i];
+    if (!w->data || (Cg == 1 && x->rank == 4) || rows == 0 || Mg == 0) {
+        k->prepared = cp; /* nothing to pack: the plan alone */
+        return LOOM_OK;
+    }
+    const float *wp = w->data;
+    const lm_nn_geom g = cp->plan.g;
+    if (cp->plan.stem && stem_applies(&g, group, x->dims[1])) {
         lm_stemconv_geom sg = stem_geom(&g, x->dims[1], w->dims[0]);
         cp->stem_w = malloc(lm_stemconv_weight_floats(&sg) * sizeof(float));
         if (!cp->stem_w) {
@@ -1271,7 +1331,7 @@ static loom_status conv_prepare(lm_kctx *k)
         k->prepared = cp;
         return LOOM_OK;
     }
-    if (wino_applies(&g, group, x->dims[1], w->dims[0])) {
+    if (cp->plan.wino && wino_applies(&g, group, x->dims[1], w->dims[0])) {
         int64_t M = w->dims[0], C = x->dims[1];
         int T = wino_tile(&g), nx = (T + 2) * (T + 2);
         float *U = malloc(sizeof(float) * (size_t)(nx * M * C));
