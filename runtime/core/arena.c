@@ -6,11 +6,13 @@
  * per run. Two values may share bytes when their lifetimes (producing step to
  * last reading step) do not overlap. Placement is greedy, largest first, at the
  * lowest offset free for the whole lifetime: simple, and close to optimal for
- * the chain-like graphs of CNNs.
+ * the chain-like graphs of CNNs. Reshape/Flatten outputs and Concat inputs
+ * are views into one item (plan_views), so those ops copy nothing.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cpu/kernel.h"
 #include "error.h"
 #include "model.h"
 
@@ -36,7 +38,98 @@ static bool overlaps_in_time(const arena_item *a, const arena_item *b)
     return a->first <= b->last && b->first <= a->last;
 }
 
-loom_status lm_plan_arena(lm_plan *p, const lm_graph *g, const size_t *bytes, const int *def)
+/* An intermediate the arena holds: produced by a step, size known, not
+ * handed to the caller. */
+static bool in_arena(const lm_graph *g, const size_t *bytes, const int *def, int v)
+{
+    return v >= 0 && bytes[v] > 0 && def[v] >= 0 && !g->values[v].is_output;
+}
+
+static bool node_is(const lm_node *n, const char *op_type)
+{
+    return n->domain[0] == '\0' && strcmp(n->op_type, op_type) == 0;
+}
+
+/* Concat @n's inputs laid end to end are its output: one image (nothing
+ * before the axis), every input an arena value of its own, not repeated,
+ * each starting 64-byte aligned. */
+static bool concat_in_place(const lm_graph *g, const lm_node *n, const size_t *bytes,
+                            const int *def, loom_tensor *const *shape, const int *root,
+                            const int *members)
+{
+    int out = n->out[0];
+    const lm_attr *ax = lm_node_attr(n, "axis");
+    const loom_tensor *t = out >= 0 ? shape[out] : NULL;
+    if (!t || !ax || !in_arena(g, bytes, def, out) || members[out] || n->n_in < 1)
+        return false;
+    int64_t axis = ax->i < 0 ? ax->i + t->rank : ax->i;
+    if (axis < 0 || axis >= t->rank)
+        return false;
+    for (int d = 0; d < axis; d++)
+        if (t->dims[d] != 1)
+            return false;
+    size_t at = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        int v = n->in[i];
+        if (!in_arena(g, bytes, def, v) || root[v] != v || members[v] || at % ARENA_ALIGN)
+            return false;
+        for (int j = 0; j < i; j++)
+            if (n->in[j] == v)
+                return false;
+        at += bytes[v];
+    }
+    return at == bytes[out];
+}
+
+/*
+ * Values that are views of another's bytes, so that producing them copies
+ * nothing: a Reshape/Flatten output is its input's bytes, a Concat's inputs
+ * are written straight into its output (their producers store there). Sets
+ * root[v] (the value whose arena item holds v) and rel[v] (v's offset in
+ * it). Values are immutable once produced, so a view is safe whenever the
+ * item lives from the first member's step to the last member's last read;
+ * a view's producer must not zero its output (LM_OP_WRITES_OUTPUTS), or it
+ * would wipe the bytes it shares. Off with device segments, whose buffers
+ * are placed by the segment's own lifetime rules.
+ */
+static void plan_views(const lm_plan *p, const lm_graph *g, const size_t *bytes, const int *def,
+                       loom_tensor *const *shape, int *root, size_t *rel, int *members)
+{
+    for (int v = 0; v < g->n_values; v++) {
+        root[v] = v;
+        rel[v] = 0;
+        members[v] = 0;
+    }
+    if (p->n_segments > 0 || !shape || getenv("LOOM_NO_VIEWS"))
+        return;
+    for (int step = 0; step < p->n_steps; step++) {
+        const lm_node *n = &g->nodes[p->steps[step]];
+        if (n->n_out < 1 || !n->op || !(n->op->flags & LM_OP_WRITES_OUTPUTS))
+            continue;
+        int out = n->out[0];
+        if ((node_is(n, "Reshape") || node_is(n, "Flatten")) && n->n_in >= 1) {
+            int in = n->in[0];
+            if (in_arena(g, bytes, def, in) && in_arena(g, bytes, def, out) && !members[out] &&
+                root[out] == out && bytes[in] == bytes[out]) {
+                root[out] = root[in];
+                rel[out] = rel[in];
+                members[root[in]]++;
+            }
+        } else if (node_is(n, "Concat") &&
+                   concat_in_place(g, n, bytes, def, shape, root, members)) {
+            size_t at = 0;
+            for (int i = 0; i < n->n_in; i++) {
+                root[n->in[i]] = out;
+                rel[n->in[i]] = at;
+                at += bytes[n->in[i]];
+            }
+            members[out] += n->n_in;
+        }
+    }
+}
+
+loom_status lm_plan_arena(lm_plan *p, const lm_graph *g, const size_t *bytes, const int *def,
+                          loom_tensor *const *shape)
 {
     p->arena_offset = malloc(sizeof(int64_t) * ((size_t)g->n_values + 1));
     arena_item *items = malloc(sizeof(arena_item) * ((size_t)g->n_values + 1));
@@ -46,14 +139,38 @@ loom_status lm_plan_arena(lm_plan *p, const lm_graph *g, const size_t *bytes, co
         free(placed);
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory planning the arena");
     }
+    size_t nv = (size_t)g->n_values + 1;
+    int *root = malloc(sizeof(int) * nv), *members = malloc(sizeof(int) * nv);
+    int *item_of = malloc(sizeof(int) * nv);
+    size_t *rel = malloc(sizeof(size_t) * nv);
+    if (!root || !members || !item_of || !rel) {
+        free(items);
+        free(placed);
+        free(root);
+        free(members);
+        free(item_of);
+        free(rel);
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory planning the arena");
+    }
+    plan_views(p, g, bytes, def, shape, root, rel, members);
     int n = 0, n_placed = 0;
     for (int v = 0; v < g->n_values; v++) {
         p->arena_offset[v] = -1;
-        if (!bytes[v] || def[v] < 0 || g->values[v].is_output)
+        item_of[v] = -1;
+        if (!in_arena(g, bytes, def, v) || root[v] != v)
             continue;
         size_t size = (bytes[v] + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
         int last = p->last_use[v] >= def[v] ? p->last_use[v] : def[v];
+        item_of[v] = n;
         items[n++] = (arena_item){.value = v, .first = def[v], .last = last, .size = size};
+    }
+    /* A root's item lives as long as any of its views. */
+    for (int v = 0; v < g->n_values; v++) {
+        if (root[v] == v || item_of[root[v]] < 0)
+            continue;
+        arena_item *it = &items[item_of[root[v]]];
+        it->first = def[v] < it->first ? def[v] : it->first;
+        it->last = p->last_use[v] > it->last ? p->last_use[v] : it->last;
     }
     qsort(items, (size_t)n, sizeof(arena_item), by_size_desc);
     size_t total = 0;
@@ -81,9 +198,16 @@ loom_status lm_plan_arena(lm_plan *p, const lm_graph *g, const size_t *bytes, co
         if (off + it->size > total)
             total = off + it->size;
     }
+    for (int v = 0; v < g->n_values; v++)
+        if (root[v] != v && p->arena_offset[root[v]] >= 0)
+            p->arena_offset[v] = p->arena_offset[root[v]] + (int64_t)rel[v];
     p->arena_bytes = total;
     free(items);
     free(placed);
+    free(root);
+    free(members);
+    free(item_of);
+    free(rel);
     return LOOM_OK;
 }
 

@@ -105,8 +105,10 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
 void lm_plan_free_segments(lm_plan *p);
 
 /* Lays out the arena: @bytes[v] is the size of value v (0: unknown or not an
- * intermediate), @def[v] the step producing it. Sets p->arena_offset/bytes. */
-loom_status lm_plan_arena(lm_plan *p, const lm_graph *g, const size_t *bytes, const int *def);
+ * intermediate), @def[v] the step producing it, @shape[v] its planned shape
+ * (or NULL). Sets p->arena_offset/bytes. */
+loom_status lm_plan_arena(lm_plan *p, const lm_graph *g, const size_t *bytes, const int *def,
+                          loom_tensor *const *shape);
 /* An idle run state of @p, or a new one; NULL on allocation failure. */
 lm_run_state *lm_run_state_get(lm_plan *p, const lm_graph *g);
 /* Returns @rs to @p's idle list (or frees it when @keep is false). */

@@ -262,7 +262,7 @@ static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan
                     st.bytes[n->out[o]] = 0;
         }
     }
-    s = lm_plan_arena(p, g, st.bytes, st.def);
+    s = lm_plan_arena(p, g, st.bytes, st.def, st.t);
 out:
     release_shapes(g, &st);
     if (s) {

@@ -39,8 +39,10 @@ loom_tensor *lm_exec_output_header(lm_kctx *k, int i)
     return value_header(k->run, k->node->out[i]);
 }
 
-/* Zeroed storage for value @v: the caller's tensor, the arena, or the heap. */
-static loom_status alloc_value_data(lm_run_state *rs, int v, loom_tensor *t)
+/* Storage for value @v: the caller's tensor, the arena, or the heap. Zeroed
+ * unless @zero is false (a producer that stores every element); heap storage
+ * is always zeroed. */
+static loom_status alloc_value_data(lm_run_state *rs, int v, loom_tensor *t, bool zero)
 {
     if (rs && v >= 0) {
         loom_tensor *user = rs->user_out[v];
@@ -50,13 +52,15 @@ static loom_status alloc_value_data(lm_run_state *rs, int v, loom_tensor *t)
                 return lm_error(LOOM_ERR_SHAPE, "output '%s' does not fit the caller's tensor",
                                 rs->g->values[v].name);
             t->data = user->data;
-            memset(t->data, 0, t->nbytes);
+            if (zero)
+                memset(t->data, 0, t->nbytes);
             return LOOM_OK;
         }
         int64_t off = rs->plan->arena_offset[v];
         if (off >= 0 && (size_t)off + t->nbytes <= rs->plan->arena_bytes) {
             t->data = rs->arena + off;
-            memset(t->data, 0, t->nbytes); /* kernels may rely on zeroed outputs */
+            if (zero) /* kernels may rely on zeroed outputs */
+                memset(t->data, 0, t->nbytes);
             return LOOM_OK;
         }
     }
@@ -65,7 +69,8 @@ static loom_status alloc_value_data(lm_run_state *rs, int v, loom_tensor *t)
 
 loom_status lm_exec_alloc_output(lm_kctx *k, int i, loom_tensor *t)
 {
-    return alloc_value_data(k->run, k->node->out[i], t);
+    bool zero = !(k->node->op && (k->node->op->flags & LM_OP_WRITES_OUTPUTS));
+    return alloc_value_data(k->run, k->node->out[i], t, zero);
 }
 
 void *lm_exec_scratch(lm_kctx *k, size_t bytes)
@@ -200,7 +205,7 @@ static loom_status run_segment(const lm_plan *p, const lm_plan_segment *sg, lm_r
         }
         const loom_tensor *shape = &p->shapes[v];
         if ((s = lm_tensor_init_shape(t, shape->dtype, shape->rank, shape->dims)) ||
-            (s = alloc_value_data(rs, v, t))) {
+            (s = alloc_value_data(rs, v, t, true))) {
             if (!t->pooled)
                 free(t);
             break;

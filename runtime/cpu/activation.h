@@ -50,9 +50,9 @@ static inline int lm_act_as_clamp(const lm_act *a, float *lo, float *hi)
     }
 }
 
-/* x[0..n) = act(x) in place. Written as plain loops the compiler vectorizes
- * (except Sigmoid's expf). NaN passes through the clamps like ONNX's ops. */
-static inline void lm_act_apply(const lm_act *a, float *x, int64_t n)
+/* x[0..n) = act(x) in place, in portable C: the reference the vector forms
+ * match. NaN passes through the clamps like ONNX's ops. */
+static inline void lm_act_apply_scalar(const lm_act *a, float *x, int64_t n)
 {
     float al = a->alpha, be = a->beta;
     switch (a->kind) {
@@ -92,6 +92,23 @@ static inline void lm_act_apply(const lm_act *a, float *x, int64_t n)
             x[i] = 1.0f / (1.0f + expf(-x[i]));
         break;
     }
+}
+
+/* The same with the widest vectors the CPU has (activation.c): plain C leaves
+ * the kinds that are not clamps scalar and branchy. */
+void lm_act_apply_vec(const lm_act *a, float *x, int64_t n);
+
+/* x[0..n) = act(x) in place. Short clamps (a GEMM tile's row) stay inline,
+ * where the compiler vectorizes them for the baseline ISA; long ones and the
+ * other kinds go to lm_act_apply_vec. */
+static inline void lm_act_apply(const lm_act *a, float *x, int64_t n)
+{
+    if (a->kind == LM_ACT_NONE)
+        return;
+    if ((a->kind == LM_ACT_RELU || a->kind == LM_ACT_CLIP) && n < 64)
+        lm_act_apply_scalar(a, x, n);
+    else
+        lm_act_apply_vec(a, x, n);
 }
 
 #endif

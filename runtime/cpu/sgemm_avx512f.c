@@ -13,6 +13,7 @@
  */
 #include <math.h>
 
+#include "act_avx512.h"
 #include "sgemm_ukernel.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -72,11 +73,16 @@ ukernel_tile(const int direct, const int mr, const int nv, int64_t kc, const flo
     }
     const float beta = p->beta;
     const int clamp = p->lo != -INFINITY || p->hi != INFINITY;
+    const int scale = p->alpha != 1.0f; /* x * 1 is x: skip the multiply */
+    const int hswish = p->hswish;
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
         float *ci = c + i * ldc;
-        __m512 v0 = _mm512_mul_ps(acc[i][0], valpha);
-        __m512 v1 = _mm512_mul_ps(acc[i][1], valpha);
+        __m512 v0 = acc[i][0], v1 = acc[i][1];
+        if (scale) {
+            v0 = _mm512_mul_ps(v0, valpha);
+            v1 = _mm512_mul_ps(v1, valpha);
+        }
         if (beta != 0.0f) {
             v0 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m0, ci), v0);
             if (nv > 1)
@@ -93,6 +99,10 @@ ukernel_tile(const int direct, const int mr, const int nv, int64_t kc, const flo
             /* max(lo, v) returns v when v is NaN, like the unfused ops. */
             v0 = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v0));
             v1 = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v1));
+        }
+        if (hswish) {
+            v0 = lm_hswish16(v0);
+            v1 = lm_hswish16(v1);
         }
         _mm512_mask_storeu_ps(ci, m0, v0);
         if (nv > 1)
@@ -150,6 +160,7 @@ const lm_sgemm_config lm_sgemm_config_avx512f = {
     .mc = 144,
     .kc = 256,
     .nc = 1024,
+    .hswish = true,
     .ukernel = ukernel,
 };
 

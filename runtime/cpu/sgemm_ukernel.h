@@ -12,6 +12,7 @@
  *      (b_rs = ldb; only the first nr columns are read).
  * It then writes only the top-left mr x nr part of the tile to C:
  *   C = clamp(alpha * acc + beta * C + bias_row[i] + bias_col[j], lo, hi)
+ * followed by HardSwish when hswish is set (configs with .hswish only)
  * where beta == 0 means C is not read (it may hold garbage or NaN), absent
  * biases are NULL and lo/hi are +-INFINITY when no clamp is wanted.
  * Micro-kernels allocate nothing and have no side effects beyond the tile.
@@ -19,6 +20,7 @@
 #ifndef LOOM_CPU_SGEMM_UKERNEL_H
 #define LOOM_CPU_SGEMM_UKERNEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct lm_sgemm_ukparams {
@@ -26,6 +28,7 @@ typedef struct lm_sgemm_ukparams {
     const float *bias_row; /* mr values, or NULL */
     const float *bias_col; /* nr values, or NULL */
     float lo, hi;          /* clamp bounds */
+    bool hswish;           /* then HardSwish (only where the config says it can) */
     int64_t a_rs, a_cs;    /* strides of a between rows and k steps, in floats */
     int64_t b_rs;          /* stride of b between k steps, in floats */
 } lm_sgemm_ukparams;
@@ -40,6 +43,7 @@ typedef struct lm_sgemm_config {
     const char *name; /* the kernel's name, e.g. "f32_gemm_12x32__avx512f" */
     int mr, nr;
     int mc, kc, nc;
+    bool hswish; /* the micro-kernel applies HardSwish in its epilogue */
     lm_sgemm_ukernel_fn ukernel;
 } lm_sgemm_config;
 

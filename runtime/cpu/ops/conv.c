@@ -15,13 +15,33 @@
 #include <string.h>
 
 #include "../cpu_features.h"
+#include "../dwconv.h"
 #include "../gemm.h"
+#include "../stemconv.h"
+#include "../threadpool.h"
+#include "../transpose.h"
 #include "activation_epilogue.h"
 #include "nn_private.h"
 
-/* Conv's per-plan state: W packed for the GEMM, one operand per group. */
+/* What a run needs besides the tensors: geometry, activation, and which
+ * special paths the LOOM_CONV_NO_* variables leave on (read once per plan). */
+typedef struct conv_plan {
+    lm_nn_geom g;
+    lm_act act;
+    int64_t group;
+    bool dw16, stem, wino;
+} conv_plan;
+
+/* Conv's per-plan state: the plan above for the planned shapes (so runs skip
+ * the attribute lookups), W packed for the GEMM, one operand per group. */
 typedef struct conv_prepared {
+    conv_plan plan;
+    int rank; /* X's rank; X's and Y's dims as planned */
+    int64_t xd[LOOM_MAX_RANK], yd[LOOM_MAX_RANK];
+    bool has_b;
     lm_sgemm_packed *wino[36]; /* Winograd: the transformed W (M x C) per point, or NULL */
+    lm_sgemm_packed *wt;       /* pixel-major pointwise: W^T as the B operand, or NULL */
+    float *stem_w;             /* few input channels: W in stemconv.h's blocks, or NULL */
     int64_t group;
     lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
 } conv_prepared;
@@ -42,6 +62,41 @@ typedef int32_t v4i __attribute__((vector_size(16)));
 #else
 #define EVENS4(a, b) __builtin_shuffle(a, b, (v4i){0, 2, 4, 6})
 #endif
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+/* dst[t] = src[2 t] for t < n, 16 at a time; masked loads read nothing past
+ * src[2 n - 2]. */
+__attribute__((target("avx512f"))) static void evens_avx512f(const float *src, float *dst,
+                                                             int64_t n)
+{
+    const __m512i idx =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t t = 0; t < n; t += 16) {
+        int64_t need = 2 * (n - t) - 1; /* source floats left */
+        __mmask16 mlo = need >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << need) - 1);
+        __mmask16 mhi = need >= 32  ? (__mmask16)0xFFFF
+                        : need > 16 ? (__mmask16)((1u << (need - 16)) - 1)
+                                    : 0;
+        __m512 lo = _mm512_maskz_loadu_ps(mlo, src + 2 * t);
+        __m512 hi = _mm512_maskz_loadu_ps(mhi, src + 2 * t + 16);
+        __mmask16 mst = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1);
+        _mm512_mask_storeu_ps(dst + t, mst, _mm512_permutex2var_ps(lo, idx, hi));
+    }
+}
+#endif
+
+/* The stride-2 gather at full AVX-512 width, or NULL (the 4-lane loop). */
+typedef void (*evens_fn)(const float *, float *, int64_t);
+static evens_fn evens_for_cpu(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (lm_cpu_features_get()->avx512f)
+        return evens_avx512f;
+#endif
+    return NULL;
+}
 
 /*
  * One row of the im2col matrix, for kernel offset @kc, over positions
@@ -65,6 +120,7 @@ static void walk_row(const walk_geom *w, const int64_t *kc, int64_t o0, int64_t 
         rem /= w->walk[d];
     }
     const int64_t s = w->s[L], tn = w->tgt[L];
+    const evens_fn evens_wide = evens_for_cpu();
     for (int64_t o = o0; o < o1;) {
         int64_t run = min64(w->walk[L] - oc[L], o1 - o);
         bool ok = true;
@@ -95,6 +151,8 @@ static void walk_row(const walk_geom *w, const int64_t *kc, int64_t o0, int64_t 
                 col[t] = 0.0f;
             if (s == 1 && hi > lo) {
                 memcpy(col + lo, row + base + lo, (size_t)(hi - lo) * sizeof(float));
+            } else if (s == 2 && hi > lo && evens_wide) {
+                evens_wide(row + base + 2 * lo, col + lo, hi - lo);
             } else if (s == 2) {
                 /* Stride 2 (ResNet's stem and downsampling): even lanes of two
                  * loads, 4 at a time on any SIMD; the loads stay inside the
@@ -338,6 +396,190 @@ static void depthwise2d(void *arg, int64_t begin, int64_t end)
         }
         lm_act_apply(&j->act, y, OH * OW);
     }
+}
+
+/* ---- depthwise over 16-channel blocks (dwconv.h) ------------------------------ */
+
+typedef struct dw16_job {
+    lm_dwconv_geom g;
+    const float *x, *w, *b;
+    float *y;
+    lm_act act;
+    float lo, hi;         /* the activation as a clamp, or +-INFINITY */
+    bool hswish;          /* the activation is HardSwish (in the kernel too) */
+    bool clamp;           /* whether the kernel applies the whole activation */
+    int64_t blocks;       /* 16-channel blocks per image */
+    int64_t items, parts; /* items = images x blocks, split into parts */
+    float *scratch;       /* one slot of slot_floats per part */
+    size_t slot_floats;
+} dw16_job;
+
+/* Parts [begin, end): each runs its contiguous share of (image, block) items
+ * in its own scratch slot, so no two threads share one. */
+static void dw16_parts(void *arg, int64_t begin, int64_t end)
+{
+    const dw16_job *j = arg;
+    const int64_t C = j->g.C, IS = j->g.H * j->g.W, OS = j->g.OH * j->g.OW;
+    for (int64_t part = begin; part < end; part++) {
+        float *slot = j->scratch + (size_t)part * j->slot_floats;
+        int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
+        for (int64_t it = i0; it < i1; it++) {
+            int64_t n = it / j->blocks, cb = it % j->blocks;
+            float *y = j->y + n * C * OS;
+            lm_dwconv16(&j->g, j->x + n * C * IS, j->w, j->b, j->lo, j->hi, j->hswish, cb, cb + 1,
+                        slot, y);
+            if (!j->clamp) {
+                int64_t c0 = cb * 16, nc = min64(16, C - c0);
+                lm_act_apply(&j->act, y + c0 * OS, nc * OS);
+            }
+        }
+    }
+}
+
+/* Whether the blocked kernel takes this depthwise conv: AVX-512F, one output
+ * channel per input channel, at most 64 kernel rows (its row table). */
+static bool dw16_applies(const lm_nn_geom *g, int64_t mult)
+{
+    return mult == 1 && g->k[0] <= 64 && lm_dwconv16_available();
+}
+
+static loom_status conv_dw16(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, const float *x,
+                             const float *w, const float *b, const lm_act *act, float *y)
+{
+    dw16_job j = {.g = {.C = C,
+                        .H = g->in[0],
+                        .W = g->in[1],
+                        .OH = g->out[0],
+                        .OW = g->out[1],
+                        .KH = g->k[0],
+                        .KW = g->k[1],
+                        .sh = g->s[0],
+                        .sw = g->s[1],
+                        .dh = g->d[0],
+                        .dw = g->d[1],
+                        .pt = g->pb[0],
+                        .pl = g->pb[1]},
+                  .x = x,
+                  .w = w,
+                  .b = b,
+                  .y = y,
+                  .act = *act,
+                  .blocks = (C + 15) / 16};
+    j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
+    if (!j.clamp)
+        j.lo = -INFINITY, j.hi = INFINITY;
+    j.hswish = act->kind == LM_ACT_HARD_SWISH;
+    j.clamp = j.clamp || j.hswish;
+    j.items = N * j.blocks;
+    int threads = lm_threadpool_size(k->pool);
+    j.parts = min64(threads, j.items);
+    j.slot_floats = (lm_dwconv16_scratch_floats(&j.g) + 15) / 16 * 16;
+    j.scratch = lm_kscratch(k, (size_t)j.parts * j.slot_floats * sizeof(float));
+    if (!j.scratch)
+        return LOOM_ERR_NO_MEMORY;
+    double cost =
+        2.0 * (double)g->out_size * (double)g->k_size * 16.0 * (double)(j.items / j.parts);
+    lm_parallel_for(k, j.parts, cost, dw16_parts, &j);
+    return LOOM_OK;
+}
+
+/* ---- few input channels: direct (stemconv.h) --------------------------------- */
+
+/* A network's first layer: one group of at most 4 input channels and a real
+ * window (1x1 stays a GEMM), on AVX-512F. */
+static bool stem_applies(const lm_nn_geom *g, int64_t group, int64_t C)
+{
+    return g->nsp == 2 && group == 1 && C <= 4 && g->k_size > 1 && lm_stemconv_available();
+}
+
+static lm_stemconv_geom stem_geom(const lm_nn_geom *g, int64_t C, int64_t M)
+{
+    return (lm_stemconv_geom){.C = C,
+                              .M = M,
+                              .H = g->in[0],
+                              .W = g->in[1],
+                              .OH = g->out[0],
+                              .OW = g->out[1],
+                              .KH = g->k[0],
+                              .KW = g->k[1],
+                              .sh = g->s[0],
+                              .sw = g->s[1],
+                              .dh = g->d[0],
+                              .dw = g->d[1],
+                              .pt = g->pb[0],
+                              .pl = g->pb[1]};
+}
+
+typedef struct stem_job {
+    lm_stemconv_geom g;
+    const float *xpad, *wp, *b;
+    float *y; /* the image's output */
+    lm_act act;
+    float lo, hi;
+    bool hswish;          /* the activation is HardSwish (in the kernel too) */
+    bool clamp;           /* whether the kernel applies the whole activation */
+    int64_t items, parts; /* items: (channel block, output row) pairs */
+    float *rows;          /* one row buffer of row_floats per part */
+    size_t row_floats;
+} stem_job;
+
+static void stem_parts(void *arg, int64_t begin, int64_t end)
+{
+    const stem_job *j = arg;
+    const int64_t OH = j->g.OH, OS = j->g.OH * j->g.OW;
+    for (int64_t part = begin; part < end; part++) {
+        float *row = j->rows + (size_t)part * j->row_floats;
+        int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
+        while (i0 < i1) { /* runs of rows within one channel block */
+            int64_t cb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
+            lm_stemconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, j->hswish, cb, oh0, oh1,
+                             row, j->y);
+            if (!j->clamp) {
+                int64_t c0 = cb * 16, nc = min64(16, j->g.M - c0);
+                for (int64_t c = c0; c < c0 + nc; c++)
+                    lm_act_apply(&j->act, j->y + c * OS + oh0 * j->g.OW, (oh1 - oh0) * j->g.OW);
+            }
+            i0 += oh1 - oh0;
+        }
+    }
+}
+
+static loom_status conv_stem(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, int64_t M,
+                             const float *x, const float *w, const float *b, const lm_act *act,
+                             float *y)
+{
+    const conv_prepared *cp = k->prepared;
+    stem_job j = {.g = stem_geom(g, C, M), .b = b, .act = *act};
+    j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
+    if (!j.clamp)
+        j.lo = -INFINITY, j.hi = INFINITY;
+    j.hswish = act->kind == LM_ACT_HARD_SWISH;
+    j.clamp = j.clamp || j.hswish;
+    j.items = (M + 15) / 16 * g->out[0];
+    j.parts = min64(lm_threadpool_size(k->pool), j.items);
+    j.row_floats = lm_stemconv_row_floats(&j.g);
+    size_t pad = (lm_stemconv_pad_floats(&j.g) + 15) / 16 * 16;
+    size_t wf = cp && cp->stem_w ? 0 : lm_stemconv_weight_floats(&j.g);
+    float *buf = lm_kscratch(k, (pad + wf + (size_t)j.parts * j.row_floats) * sizeof(float));
+    if (!buf)
+        return LOOM_ERR_NO_MEMORY;
+    float *xpad = buf;
+    j.rows = buf + pad + wf;
+    if (cp && cp->stem_w) {
+        j.wp = cp->stem_w;
+    } else {
+        lm_stemconv_pack_weights(&j.g, w, buf + pad);
+        j.wp = buf + pad;
+    }
+    j.xpad = xpad;
+    double cost =
+        2.0 * (double)g->out[1] * (double)(C * g->k_size) * 16.0 * (double)(j.items / j.parts);
+    for (int64_t n = 0; n < N; n++) {
+        lm_stemconv_pad(&j.g, x + n * C * g->in_size, xpad);
+        j.y = y + n * M * g->out_size;
+        lm_parallel_for(k, j.parts, cost, stem_parts, &j);
+    }
+    return LOOM_OK;
 }
 
 /* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) ----------------------------------- */
@@ -775,12 +1017,99 @@ static loom_status conv_inputs(lm_kctx *k, const loom_tensor **x, const loom_ten
     return LOOM_OK;
 }
 
-static loom_status op_conv(lm_kctx *k)
+/* 1x1, stride 1, unpadded: the input is already the GEMM's B. */
+static bool conv_pointwise(const lm_nn_geom *g)
 {
-    const loom_tensor *x, *w, *b;
-    loom_status st = conv_inputs(k, &x, &w, &b);
-    if (st != LOOM_OK)
-        return st;
+    bool pointwise = true;
+    for (int i = 0; i < g->nsp; i++)
+        pointwise = pointwise && g->k[i] == 1 && g->s[i] == 1 && g->pb[i] == 0 && g->pe[i] == 0;
+    return pointwise;
+}
+
+/*
+ * Convs of one group can run pixel-major, as X^T x W^T (pixels x taps times
+ * taps x outputs, X the input for 1x1 convs, else its im2col matrix), then
+ * transpose the product back into NCHW. W x X packs X (K x OS) on every run
+ * and computes OS rounded up to 16 columns; X^T x W^T reads X in place, has
+ * W^T packed once per plan and rounds the outputs M up instead, but pays the
+ * transpose (weighed as 3 operations per element: its stores are strided).
+ * Counted in multiply-add vectors, the cheaper one wins: pixel-major for
+ * 7 x 7 planes (49 columns computed as 64: ResNet's last stage), for 1 x 1
+ * ones (squeeze-and-excitation blocks: one lane in 32, and no transpose, the
+ * N images already are N x C and N x M), and for projections to few
+ * channels (packing X costs 16 / M of the product). The im2col matrix of a
+ * whole plane must fit the column budget.
+ */
+static bool conv_pixel_major(const lm_nn_geom *g, int64_t group, int64_t C, int64_t M)
+{
+    int64_t OS = g->out_size, K = C * g->k_size;
+    if (group != 1 || K == 0)
+        return false;
+    bool pointwise = conv_pointwise(g);
+    if (OS == 1 && pointwise)
+        return true;
+    if (!pointwise && (K * OS > COL_BUDGET_FLOATS || wino_applies(g, group, C, M)))
+        return false;
+    double os16 = (double)((OS + 15) / 16 * 16), m16 = (double)((M + 15) / 16 * 16);
+    double plain = (double)M * (double)K * os16 / 16.0 + (double)K * (double)OS;
+    double pixel = (double)OS * (double)K * m16 / 16.0 + 3.0 * (double)OS * (double)M;
+    return pixel < 0.97 * plain;
+}
+
+static loom_status conv_pixels(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, int64_t M,
+                               const float *x, const float *w, const lm_sgemm_packed *wt,
+                               const float *b, const lm_act *act, float *y)
+{
+    const int64_t OS = g->out_size, IS = g->in_size, K = C * g->k_size;
+    const bool pointwise = conv_pointwise(g);
+    lm_sgemm_args ga = {.trans_a = true,
+                        .trans_b = true,
+                        .M = OS,
+                        .N = M,
+                        .K = K,
+                        .alpha = 1.0f,
+                        .lda = OS,
+                        .B = w,
+                        .ldb = K,
+                        .pb = wt,
+                        .ldc = M,
+                        .bias = b,
+                        .bias_per_col = true,
+                        .act = *act};
+    if (OS == 1 && pointwise) { /* the images' N x C inputs times W^T */
+        ga.trans_a = false;
+        ga.M = N;
+        ga.A = x;
+        ga.lda = C;
+        ga.C = y;
+        lm_sgemm_run_parallel(k, &ga);
+        return LOOM_OK;
+    }
+    float *t = lm_kscratch(k, (size_t)(OS * M + (pointwise ? 0 : K * OS)) * sizeof(float));
+    if (!t)
+        return LOOM_ERR_NO_MEMORY;
+    float *col = t + OS * M;
+    for (int64_t n = 0; n < N; n++) {
+        if (pointwise) {
+            ga.A = x + n * C * IS;
+        } else {
+            col_job cj = {
+                g, {g->nsp, g->out, g->in, g->s, g->d, g->pb}, (float *)x + n * C * IS, IS, col, 0,
+                OS};
+            lm_parallel_for(k, K, 1.0 * (double)OS, im2col_rows, &cj);
+            ga.A = col;
+        }
+        ga.C = t;
+        lm_sgemm_run_parallel(k, &ga);
+        lm_transpose_f32(t, OS, M, M, y + n * M * OS, OS);
+    }
+    return LOOM_OK;
+}
+
+/* Validates X, W, B and the attributes; fills @pl and Y's dims @yd. */
+static loom_status conv_describe(lm_kctx *k, const loom_tensor *x, const loom_tensor *w,
+                                 const loom_tensor *b, conv_plan *pl, int64_t *yd)
+{
     int64_t group = lm_kattr_int(k, "group", 1);
     int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
     if (C % group != 0 || w->dims[1] * group != C)
@@ -794,26 +1123,74 @@ static loom_status op_conv(lm_kctx *k)
     if (b && b->dims[0] != M)
         return lm_kfail(k, LOOM_ERR_SHAPE, "B has %lld values for %lld output channels",
                         (long long)b->dims[0], (long long)M);
-    lm_nn_geom g;
-    if ((st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &g)) != LOOM_OK)
+    loom_status st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &pl->g);
+    if (st != LOOM_OK)
         return st;
-    int64_t yd[LOOM_MAX_RANK] = {N, M};
-    for (int i = 0; i < g.nsp; i++)
-        yd[i + 2] = g.out[i];
+    if ((st = lm_kact(k, &pl->act)) != LOOM_OK)
+        return st;
+    pl->group = group;
+    pl->dw16 = !getenv("LOOM_CONV_NO_DW16");
+    pl->stem = !getenv("LOOM_CONV_NO_STEM");
+    pl->wino = !getenv("LOOM_CONV_NO_WINOGRAD");
+    yd[0] = N;
+    yd[1] = M;
+    for (int i = 0; i < pl->g.nsp; i++)
+        yd[i + 2] = pl->g.out[i];
+    return LOOM_OK;
+}
+
+/* Whether this run's inputs have the shapes the prepared plan was made for. */
+static bool conv_as_planned(lm_kctx *k, const conv_prepared *cp)
+{
+    const loom_tensor *x = lm_kin(k, 0);
+    return x && x->dtype == LOOM_DTYPE_FLOAT && x->rank == cp->rank &&
+           memcmp(x->dims, cp->xd, sizeof(int64_t) * (size_t)x->rank) == 0 && lm_kin(k, 1) &&
+           (lm_kin(k, 2) != NULL) == cp->has_b;
+}
+
+static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tensor *x,
+                                const loom_tensor *w, const loom_tensor *b, loom_tensor *y);
+
+static loom_status op_conv(lm_kctx *k)
+{
+    const conv_prepared *cp = k->prepared;
+    if (cp && !k->dry && conv_as_planned(k, cp)) {
+        loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, cp->rank, cp->yd);
+        if (!y)
+            return LOOM_ERR_NO_MEMORY;
+        return conv_compute(k, &cp->plan, lm_kin(k, 0), lm_kin(k, 1), lm_kin(k, 2), y);
+    }
+    const loom_tensor *x, *w, *b;
+    loom_status st = conv_inputs(k, &x, &w, &b);
+    if (st != LOOM_OK)
+        return st;
+    conv_plan pl;
+    int64_t yd[LOOM_MAX_RANK];
+    if ((st = conv_describe(k, x, w, b, &pl, yd)) != LOOM_OK)
+        return st;
     loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, x->rank, yd);
     if (!y)
         return LOOM_ERR_NO_MEMORY;
     if (k->dry)
         return LOOM_OK;
+    return conv_compute(k, &pl, x, w, b, y);
+}
+
+static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tensor *x,
+                                const loom_tensor *w, const loom_tensor *b, loom_tensor *y)
+{
+    const lm_nn_geom g = pl->g;
+    const lm_act act = pl->act;
+    const int64_t group = pl->group;
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
     int64_t Cg = C / group, Mg = M / group, OS = g.out_size, IS = g.in_size, KK = g.k_size;
     if (N == 0 || M == 0 || OS == 0)
         return LOOM_OK;
     const float *xp = x->data, *wp = w->data, *bp = b ? b->data : NULL;
     float *yp = y->data;
-    lm_act act;
-    if ((st = lm_kact(k, &act)) != LOOM_OK)
-        return st;
 
+    if (Cg == 1 && g.nsp == 2 && pl->dw16 && dw16_applies(&g, Mg))
+        return conv_dw16(k, &g, N, C, xp, wp, bp, &act, yp);
     if (Cg == 1 && g.nsp == 2) {
         dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act, NULL, 0, 0};
         if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * dj.hp * dj.wp <= DW_PAD_BUDGET) {
@@ -825,7 +1202,9 @@ static loom_status op_conv(lm_kctx *k)
         return LOOM_OK;
     }
 
-    if (wino_applies(&g, group, C, M) && !getenv("LOOM_CONV_NO_WINOGRAD"))
+    if (pl->stem && stem_applies(&g, group, C))
+        return conv_stem(k, &g, N, C, M, xp, wp, bp, &act, yp);
+    if (pl->wino && wino_applies(&g, group, C, M))
         return conv_winograd(k, &g, N, C, M, xp, wp, bp, &act, yp);
 
     int64_t rows = Cg * KK;
@@ -838,9 +1217,10 @@ static loom_status op_conv(lm_kctx *k)
         }
         return LOOM_OK;
     }
-    bool pointwise = true;
-    for (int i = 0; i < g.nsp; i++)
-        pointwise = pointwise && g.k[i] == 1 && g.s[i] == 1 && g.pb[i] == 0 && g.pe[i] == 0;
+    bool pointwise = conv_pointwise(&g);
+    const conv_prepared *cp = k->prepared;
+    if (conv_pixel_major(&g, group, C, M))
+        return conv_pixels(k, &g, N, C, M, xp, wp, cp ? cp->wt : NULL, bp, &act, yp);
     int64_t chunk = OS, col_size = 0;
     float *col = NULL;
     if (!pointwise) {
@@ -852,7 +1232,6 @@ static loom_status op_conv(lm_kctx *k)
         if (!col)
             return LOOM_ERR_NO_MEMORY;
     }
-    const conv_prepared *cp = k->prepared;
     /* Per group: Y_g = act(W_g x col + b_g), bias and activation applied by
      * the GEMM's epilogue while each tile is hot. */
     for (int64_t n = 0; n < N; n++) {
@@ -899,6 +1278,8 @@ static void conv_free_prepared(void *state)
         lm_sgemm_packed_free(cp->w[i]);
     for (int i = 0; i < 36; i++)
         lm_sgemm_packed_free(cp->wino[i]);
+    lm_sgemm_packed_free(cp->wt);
+    free(cp->stem_w);
     free(cp);
 }
 
@@ -909,25 +1290,48 @@ static loom_status conv_prepare(lm_kctx *k)
     loom_status st = op_conv(k); /* validates and shapes (k->dry is set) */
     if (st != LOOM_OK)
         return st;
-    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1);
-    if (!w->data)
-        return LOOM_OK;
+    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1), *b = lm_kin(k, 2);
     int64_t group = lm_kattr_int(k, "group", 1);
-    int64_t Mg = w->dims[0] / group, Cg = x->dims[1] / group, rows = w->dims[1];
-    for (int i = 2; i < w->rank; i++)
-        rows *= w->dims[i];
-    if ((Cg == 1 && x->rank == 4) || rows == 0 || Mg == 0)
-        return LOOM_OK;
     conv_prepared *cp = calloc(1, sizeof(*cp) + (size_t)group * sizeof(cp->w[0]));
     if (!cp)
-        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
-    const float *wp = w->data;
-    lm_nn_geom g;
-    if ((st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &g)) != LOOM_OK) {
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory preparing the node");
+    if ((st = conv_describe(k, x, w, b, &cp->plan, cp->yd)) != LOOM_OK) {
         free(cp);
         return st;
     }
-    if (wino_applies(&g, group, x->dims[1], w->dims[0])) {
+    cp->rank = x->rank;
+    memcpy(cp->xd, x->dims, sizeof(int64_t) * (size_t)x->rank);
+    cp->has_b = b != NULL;
+    int64_t Mg = w->dims[0] / group, Cg = x->dims[1] / group, rows = w->dims[1];
+    for (int i = 2; i < w->rank; i++)
+        rows *= w->dims[i];
+    if (!w->data || (Cg == 1 && x->rank == 4) || rows == 0 || Mg == 0) {
+        k->prepared = cp; /* nothing to pack: the plan alone */
+        return LOOM_OK;
+    }
+    const float *wp = w->data;
+    const lm_nn_geom g = cp->plan.g;
+    if (cp->plan.stem && stem_applies(&g, group, x->dims[1])) {
+        lm_stemconv_geom sg = stem_geom(&g, x->dims[1], w->dims[0]);
+        cp->stem_w = malloc(lm_stemconv_weight_floats(&sg) * sizeof(float));
+        if (!cp->stem_w) {
+            conv_free_prepared(cp);
+            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+        }
+        lm_stemconv_pack_weights(&sg, wp, cp->stem_w);
+        k->prepared = cp;
+        return LOOM_OK;
+    }
+    if (conv_pixel_major(&g, group, x->dims[1], w->dims[0])) {
+        cp->wt = lm_sgemm_pack_b(true, rows, Mg, wp, rows);
+        if (!cp->wt) {
+            conv_free_prepared(cp);
+            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+        }
+        k->prepared = cp;
+        return LOOM_OK;
+    }
+    if (cp->plan.wino && wino_applies(&g, group, x->dims[1], w->dims[0])) {
         int64_t M = w->dims[0], C = x->dims[1];
         int T = wino_tile(&g), nx = (T + 2) * (T + 2);
         float *U = malloc(sizeof(float) * (size_t)(nx * M * C));
@@ -1101,7 +1505,7 @@ const lm_op_def lm_ops_conv[] = {
      .run = op_conv,
      .prepare = conv_prepare,
      .free_prepared = conv_free_prepared,
-     .flags = LM_OP_FUSES_ACTIVATION},
+     .flags = LM_OP_FUSES_ACTIVATION | LM_OP_WRITES_OUTPUTS},
     LM_OP("", "ConvTranspose", op_conv_transpose),
     LM_OP_END,
 };

@@ -650,10 +650,10 @@ static loom_status op_where(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_elementwise[] = {
-    LM_OP("", "Add", op_add),
-    LM_OP("", "Sub", op_sub),
-    LM_OP("", "Mul", op_mul),
-    LM_OP("", "Div", op_div),
+    LM_OP_FULL("", "Add", op_add),
+    LM_OP_FULL("", "Sub", op_sub),
+    LM_OP_FULL("", "Mul", op_mul),
+    LM_OP_FULL("", "Div", op_div),
     LM_OP("", "Pow", op_pow),
     LM_OP("", "Mod", op_mod),
     LM_OP("", "Equal", op_equal),

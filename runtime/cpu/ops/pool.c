@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../cpu_features.h"
 #include "nn_private.h"
 
 typedef struct pool_plan {
@@ -159,33 +160,136 @@ MAXPOOL_FN(double, -DBL_MAX)
 MAXPOOL_FN(int8_t, INT8_MIN)
 MAXPOOL_FN(uint8_t, 0)
 
+/* Widest input row maxpool2d_float takes (its row buffer is on the stack). */
+#define MAXPOOL_ROW_MAX 4096
+
+/* t[0..W) = column-wise maximum of rows[0..n), NaN ignored (-inf where a
+ * column has nothing else): v > best ? v : best from -inf. */
+static void colmax_generic(const float *const *rows, int64_t n, int64_t W, float *t)
+{
+    for (int64_t w = 0; w < W; w++)
+        t[w] = -INFINITY;
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t w = 0; w < W; w++)
+            t[w] = rows[r][w] > t[w] ? rows[r][w] : t[w];
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+/* The same, 16 columns at a time: vmaxps(v, best) is v > best ? v : best. */
+__attribute__((target("avx512f"))) static void colmax_avx512f(const float *const *rows, int64_t n,
+                                                              int64_t W, float *t)
+{
+    for (int64_t w = 0; w < W; w += 16) {
+        __mmask16 m = W - w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (W - w)) - 1);
+        __m512 best = _mm512_set1_ps(-INFINITY);
+        for (int64_t r = 0; r < n; r++)
+            best = _mm512_max_ps(_mm512_maskz_loadu_ps(m, rows[r] + w), best);
+        _mm512_mask_storeu_ps(t + w, m, best);
+    }
+}
+
+static inline __mmask16 first_lanes(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+}
+
+/* src[j * s] for j < m (m <= 16, s 1 or 2), reading only those floats. */
+__attribute__((target("avx512f"))) static inline __m512 strided16(const float *src, int64_t s,
+                                                                  int64_t m)
+{
+    if (s == 1)
+        return _mm512_maskz_loadu_ps(first_lanes(m), src);
+    const __m512i evens =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    int64_t need = 2 * m - 1;
+    __m512 lo = _mm512_maskz_loadu_ps(first_lanes(need), src);
+    __m512 hi = _mm512_maskz_loadu_ps(first_lanes(need - 16), src + 16);
+    return _mm512_permutex2var_ps(lo, evens, hi);
+}
+
 /*
- * MaxPool on 2-D float maps without dilation or Indices, the CNN case: the
- * window's rows are scanned directly, without the generic walk's per-tap
- * bookkeeping. Same result as maxpool_float: the first valid tap seeds the
- * maximum, later ones replace it when greater.
+ * Outputs [a, b) of one row whose windows are whole (no clipped taps),
+ * 16 at a time: y[ow] = max of t[ow * s - pb + c] for c < k, NaN ignored,
+ * or xr's first tap when that is NaN (maxpool2d_float's rule).
+ */
+__attribute__((target("avx512f"))) static void rowmax_avx512f(const float *t, const float *xr,
+                                                              int64_t a, int64_t b, int64_t s,
+                                                              int64_t pb, int64_t k, float *y)
+{
+    for (int64_t ow = a; ow < b; ow += 16) {
+        int64_t m = b - ow < 16 ? b - ow : 16, base = ow * s - pb;
+        __m512 best = _mm512_set1_ps(-INFINITY);
+        for (int64_t c = 0; c < k; c++)
+            best = _mm512_max_ps(strided16(t + base + c, s, m), best);
+        __m512 first = strided16(xr + base, s, m);
+        __mmask16 nan = _mm512_cmp_ps_mask(first, first, _CMP_UNORD_Q);
+        best = _mm512_mask_mov_ps(best, nan, first);
+        _mm512_mask_storeu_ps(y + ow, first_lanes(m), best);
+    }
+}
+#endif
+
+/*
+ * MaxPool on 2-D float maps without dilation or Indices, the CNN case. Each
+ * output row first takes the column-wise maxima of its window's rows (in
+ * vectors, NaN ignored), then each output the maximum of its window's
+ * columns of those. Same result as maxpool_float, whose rule is "the first
+ * valid tap seeds the maximum, later ones replace it when greater": that is
+ * NaN when the first tap is NaN, else the maximum of the taps that are not.
  */
 static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
 {
     const pool_plan *p = arg;
     const lm_nn_geom *g = &p->g;
     const int64_t W = g->in[1], OH = g->out[0], OW = g->out[1];
+    void (*colmax)(const float *const *, int64_t, int64_t, float *) = colmax_generic;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (lm_cpu_features_get()->avx512f)
+        colmax = colmax_avx512f;
+#endif
+    /* Outputs [a, b) have whole windows along W: the vector row path. */
+    int64_t a = 0, b = 0;
+    bool vec_rows = false;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    vec_rows = colmax == colmax_avx512f && (g->s[1] == 1 || g->s[1] == 2);
+#endif
+    for (a = 0; a < OW && p->klo[p->doff[1] + a] != 0; a++)
+        ;
+    for (b = a; b < OW && p->klo[p->doff[1] + b] == 0 && p->khi[p->doff[1] + b] == g->k[1]; b++)
+        ;
+    float t[MAXPOOL_ROW_MAX];
+    const float *rows[64]; /* the caller checks k[0] <= 64 */
     for (int64_t ch = begin; ch < end; ch++) {
         const float *x = (const float *)p->x + ch * g->in_size;
         float *y = (float *)p->y + ch * g->out_size;
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t hlo = p->klo[oh], hhi = p->khi[oh], hs = oh * g->s[0] - g->pb[0];
+            for (int64_t r = hlo; r < hhi; r++)
+                rows[r - hlo] = x + (hs + r) * W;
+            if (hhi > hlo)
+                colmax(rows, hhi - hlo, W, t);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+            if (vec_rows && hhi > hlo && b > a)
+                rowmax_avx512f(t, x + (hs + hlo) * W, a, b, g->s[1], g->pb[1], g->k[1],
+                               y + oh * OW);
+#endif
             for (int64_t ow = 0; ow < OW; ow++) {
+                if (vec_rows && hhi > hlo && ow == a && b > a)
+                    ow = b; /* done above */
+                if (ow >= OW)
+                    break;
                 int64_t wlo = p->klo[p->doff[1] + ow], whi = p->khi[p->doff[1] + ow];
-                const float *base = x + ow * g->s[1] - g->pb[1];
+                int64_t ws = ow * g->s[1] - g->pb[1];
                 float best = -FLT_MAX;
                 if (hlo < hhi && wlo < whi) {
-                    best = base[(hs + hlo) * W + wlo];
-                    for (int64_t r = hlo; r < hhi; r++) {
-                        const float *row = base + (hs + r) * W;
-                        for (int64_t c = wlo; c < whi; c++)
-                            best = row[c] > best ? row[c] : best;
-                    }
+                    best = -INFINITY;
+                    for (int64_t c = wlo; c < whi; c++)
+                        best = t[ws + c] > best ? t[ws + c] : best;
+                    float first = x[(hs + hlo) * W + ws + wlo];
+                    if (isnan(first))
+                        best = first;
                 }
                 y[oh * OW + ow] = best;
             }
@@ -194,17 +298,43 @@ static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
 }
 
 /* GlobalAveragePool on float: each channel's plane is contiguous. */
+typedef float v16f __attribute__((vector_size(64)));
+
+/* Sum of x[0..n) in 16 interleaved partial sums: one running sum waits on
+ * each add's latency (the SE blocks of MobileNetV3 average every channel). */
+#define DEFINE_SUM16(NAME, TARGET)                                                                 \
+    static TARGET float NAME(const float *x, int64_t n)                                            \
+    {                                                                                              \
+        v16f acc = {0};                                                                            \
+        int64_t i = 0;                                                                             \
+        for (; i + 16 <= n; i += 16) {                                                             \
+            v16f v;                                                                                \
+            memcpy(&v, x + i, sizeof v);                                                           \
+            acc += v;                                                                              \
+        }                                                                                          \
+        float sum = 0.0f;                                                                          \
+        for (int l = 0; l < 16; l++)                                                               \
+            sum += acc[l];                                                                         \
+        for (; i < n; i++)                                                                         \
+            sum += x[i];                                                                           \
+        return sum;                                                                                \
+    }
+#if defined(__x86_64__)
+DEFINE_SUM16(sum16_avx512f, __attribute__((target("avx512f"))))
+#endif
+DEFINE_SUM16(sum16_generic, )
+
 static void global_avgpool_float(void *arg, int64_t begin, int64_t end)
 {
     const pool_plan *p = arg;
     int64_t n = p->g.in_size;
-    for (int64_t ch = begin; ch < end; ch++) {
-        const float *x = (const float *)p->x + ch * n;
-        float sum = 0.0f;
-        for (int64_t i = 0; i < n; i++)
-            sum += x[i];
-        ((float *)p->y)[ch] = sum / (float)n;
-    }
+    float (*sum)(const float *, int64_t) = sum16_generic;
+#if defined(__x86_64__)
+    if (lm_cpu_features_get()->avx512f)
+        sum = sum16_avx512f;
+#endif
+    for (int64_t ch = begin; ch < end; ch++)
+        ((float *)p->y)[ch] = sum((const float *)p->x + ch * n, n) / (float)n;
 }
 
 /* count_include_pad divisor: taps inside the padded input. */
@@ -349,7 +479,8 @@ static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
     p.x = x->data;
     p.y = y->data;
     p.ind = ind ? ind->data : NULL;
-    if (fn == maxpool_float && !ind && nsp == 2 && p.g.d[0] == 1 && p.g.d[1] == 1)
+    if (fn == maxpool_float && !ind && nsp == 2 && p.g.d[0] == 1 && p.g.d[1] == 1 &&
+        p.g.in[1] <= MAXPOOL_ROW_MAX && p.g.k[0] <= 64)
         fn = maxpool2d_float;
     if (global && fn == avgpool_float)
         fn = global_avgpool_float;
@@ -388,11 +519,11 @@ static loom_status op_globallppool(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_pool[] = {
-    LM_OP("", "MaxPool", op_maxpool),
-    LM_OP("", "AveragePool", op_averagepool),
+    LM_OP_FULL("", "MaxPool", op_maxpool),
+    LM_OP_FULL("", "AveragePool", op_averagepool),
     LM_OP("", "LpPool", op_lppool),
-    LM_OP("", "GlobalMaxPool", op_globalmaxpool),
-    LM_OP("", "GlobalAveragePool", op_globalaveragepool),
+    LM_OP_FULL("", "GlobalMaxPool", op_globalmaxpool),
+    LM_OP_FULL("", "GlobalAveragePool", op_globalaveragepool),
     LM_OP("", "GlobalLpPool", op_globallppool),
     LM_OP_END,
 };

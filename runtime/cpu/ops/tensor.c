@@ -1102,8 +1102,8 @@ static loom_status op_pad(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_tensor[] = {
-    LM_OP("", "Reshape", op_reshape),
-    LM_OP("", "Flatten", op_flatten),
+    LM_OP_FULL("", "Reshape", op_reshape),
+    LM_OP_FULL("", "Flatten", op_flatten),
     LM_OP("", "Squeeze", op_squeeze),
     LM_OP("", "Unsqueeze", op_unsqueeze),
     LM_OP("", "Identity", op_identity),
@@ -1114,8 +1114,8 @@ const lm_op_def lm_ops_tensor[] = {
     LM_OP("", "ConstantOfShape", op_constant_of_shape),
     LM_OP("", "Range", op_range),
     LM_OP("", "EyeLike", op_eye_like),
-    LM_OP("", "Transpose", op_transpose),
-    LM_OP("", "Concat", op_concat),
+    LM_OP_FULL("", "Transpose", op_transpose),
+    LM_OP_FULL("", "Concat", op_concat),
     LM_OP("", "Split", op_split),
     LM_OP("", "Slice", op_slice),
     LM_OP("", "Expand", op_expand),

@@ -1,0 +1,49 @@
+/*
+ * dwconv.h - depthwise 2-D convolution over blocks of 16 channels (AVX-512F).
+ *
+ * The plain depthwise path (ops/conv.c) vectorizes along a row of one
+ * channel, which leaves most lanes idle on the 7 x 7 and 14 x 14 planes of
+ * MobileNets. This kernel works the way ONNX Runtime's NCHWc kernels do, but
+ * locally: it transposes 16 channels of a zero-padded input plane into
+ * pixel-major order (16 channels per vector, "NCHW16c"), so every tap of
+ * every output pixel is one full-width multiply-add whatever the plane's
+ * size, and transposes each output row back to NCHW. The graph keeps NCHW,
+ * so nothing else changes. Taps are summed in the scalar order (bias first,
+ * then kh, kw) with separate multiplies and adds, so results are bit-exact
+ * with the scalar path.
+ */
+#ifndef LOOM_CPU_DWCONV_H
+#define LOOM_CPU_DWCONV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One depthwise convolution: C channels, one filter each (no multiplier). */
+typedef struct lm_dwconv_geom {
+    int64_t C, H, W; /* input channels and plane */
+    int64_t OH, OW;  /* output plane */
+    int64_t KH, KW;  /* kernel */
+    int64_t sh, sw;  /* strides */
+    int64_t dh, dw;  /* dilations */
+    int64_t pt, pl;  /* padding at the top and left */
+} lm_dwconv_geom;
+
+/* Whether this CPU runs lm_dwconv16 (AVX-512F). */
+bool lm_dwconv16_available(void);
+
+/* Floats of scratch one call needs (64-byte aligned, not initialised). */
+size_t lm_dwconv16_scratch_floats(const lm_dwconv_geom *g);
+
+/*
+ * Channel blocks [cb0, cb1) (channels 16 * cb ...) of one image:
+ * y[c] = clamp(bias[c] + sum of w[c] * x[c] taps, lo, hi), then HardSwish
+ * when @hswish. x is C x H x W, w is C x KH x KW, bias C values or NULL, y
+ * is C x OH x OW; lo/hi are +-INFINITY when there is no clamp. The last
+ * block may be partial.
+ */
+void lm_dwconv16(const lm_dwconv_geom *g, const float *x, const float *w, const float *bias,
+                 float lo, float hi, bool hswish, int64_t cb0, int64_t cb1, float *scratch,
+                 float *y);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * dwconv_avx512f.c - depthwise convolution over 16-channel blocks (see
+ * dwconv.h): pack (transpose into a padded pixel-major plane), multiply-add
+ * 8 output pixels at a time, transpose each output row back.
+ *
+ * Compiled with per-function target attributes like sgemm_avx512f.c; the
+ * driver (ops/conv.c) calls it only where lm_dwconv16_available() says so.
+ */
+#include "dwconv.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "act_avx512.h"
+#include "cpu_features.h"
+
+static inline int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static inline int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Padded plane: exactly the rows and columns the taps reach. */
+static int64_t padded_rows(const lm_dwconv_geom *g)
+{
+    return (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
+}
+
+static int64_t padded_cols(const lm_dwconv_geom *g)
+{
+    return (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
+}
+
+size_t lm_dwconv16_scratch_floats(const lm_dwconv_geom *g)
+{
+    int64_t plane = (padded_rows(g) * padded_cols(g) + 16) * 16; /* + pack_plane's overrun */
+    int64_t orow = (g->OW + 15) / 16 * 16 * 16;
+    return (size_t)(plane + orow + g->KH * g->KW * 16);
+}
+
+bool lm_dwconv16_available(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    return lm_cpu_features_get()->avx512f;
+#else
+    return false;
+#endif
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#include "transpose.h"
+
+#define TARGET __attribute__((target("avx512f")))
+#define INLINE static inline __attribute__((always_inline)) TARGET
+
+static inline __mmask16 first_lanes(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+/* Channels c0..c0+nc of the input into the padded plane P (Hp x Wp pixels of
+ * 16 lanes; lanes past nc and pixels outside the image are zero). Whole
+ * vectors of 16 pixels are stored, the ones past the image's right edge
+ * included: the row's right padding (or the next row, or the slack after
+ * P) is zeroed or rewritten after them. */
+static TARGET void pack_plane(const lm_dwconv_geom *g, const float *x, int64_t c0, int64_t nc,
+                              float *P)
+{
+    const int64_t Hp = padded_rows(g), Wp = padded_cols(g), HW = g->H * g->W;
+    const int64_t q0 = min64(g->pl, Wp), q1 = max64(q0, min64(Wp, g->pl + g->W));
+    const __m512 zero = _mm512_setzero_ps();
+    __mmask16 chan[16];
+    for (int i = 0; i < 16; i++)
+        chan[i] = i < nc ? (__mmask16)0xFFFF : 0;
+    for (int64_t r = 0; r < Hp; r++) {
+        float *pr = P + r * Wp * 16;
+        int64_t ih = r - g->pt;
+        if (ih < 0 || ih >= g->H) {
+            for (int64_t q = 0; q < Wp; q++)
+                _mm512_storeu_ps(pr + q * 16, zero);
+            continue;
+        }
+        const float *xr = x + c0 * HW + ih * g->W;
+        for (int64_t q = q0; q < q1; q += 16) {
+            __mmask16 m = first_lanes(q1 - q);
+            const float *src = xr + (q - g->pl);
+            __m512 v[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                v[i] = _mm512_maskz_loadu_ps(m & chan[i], src + i * HW);
+            lm_transpose16_avx512f(v);
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
+                _mm512_storeu_ps(pr + (q + j) * 16, v[j]);
+        }
+        for (int64_t q = 0; q < q0; q++)
+            _mm512_storeu_ps(pr + q * 16, zero);
+        for (int64_t q = q1; q < Wp; q++)
+            _mm512_storeu_ps(pr + q * 16, zero);
+    }
+}
+
+/* NB output pixels, xs floats apart in the padded rows, from x0 on. */
+INLINE void dw_pixels(const int nb, const float *const *rows, const float *wv, int64_t KH,
+                      int64_t KW, int64_t xs, int64_t xd, int64_t x0, __m512 vb, __m512 vlo,
+                      __m512 vhi, bool clamp, bool hswish, float *o)
+{
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < nb; i++)
+        acc[i] = vb;
+    for (int64_t kh = 0; kh < KH; kh++) {
+        const float *p = rows[kh] + x0;
+        for (int64_t kw = 0; kw < KW; kw++, p += xd) {
+            __m512 wk = _mm512_loadu_ps(wv + (kh * KW + kw) * 16);
+#pragma GCC unroll 8
+            for (int i = 0; i < nb; i++)
+                acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(_mm512_loadu_ps(p + i * xs), wk));
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < nb; i++) {
+        __m512 v = acc[i];
+        if (clamp) /* max/min return v when it is NaN, like the unfused ops */
+            v = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v));
+        if (hswish)
+            v = lm_hswish16(v);
+        _mm512_storeu_ps(o + i * 16, v);
+    }
+}
+
+#define DW_PIXELS_FN(NB)                                                                           \
+    static TARGET void dw_pixels_##NB(const float *const *rows, const float *wv, int64_t KH,       \
+                                      int64_t KW, int64_t xs, int64_t xd, int64_t x0, __m512 vb,   \
+                                      __m512 vlo, __m512 vhi, bool clamp, bool hswish, float *o)   \
+    {                                                                                              \
+        dw_pixels(NB, rows, wv, KH, KW, xs, xd, x0, vb, vlo, vhi, clamp, hswish, o);               \
+    }
+DW_PIXELS_FN(1)
+DW_PIXELS_FN(2)
+DW_PIXELS_FN(3)
+DW_PIXELS_FN(4)
+DW_PIXELS_FN(5)
+DW_PIXELS_FN(6)
+DW_PIXELS_FN(7)
+DW_PIXELS_FN(8)
+
+typedef void (*dw_pixels_fn)(const float *const *, const float *, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, __m512, __m512, __m512, bool, bool, float *);
+static const dw_pixels_fn dw_pixels_n[9] = {NULL,        dw_pixels_1, dw_pixels_2,
+                                            dw_pixels_3, dw_pixels_4, dw_pixels_5,
+                                            dw_pixels_6, dw_pixels_7, dw_pixels_8};
+
+/* One output row O (OW pixels of 16 lanes) back to rows of channels c0..c0+nc. */
+static TARGET void unpack_row(const lm_dwconv_geom *g, const float *O, int64_t c0, int64_t nc,
+                              int64_t oh, float *y)
+{
+    const int64_t OS = g->OH * g->OW;
+    float *yr = y + c0 * OS + oh * g->OW;
+    __mmask16 chan[16];
+    for (int i = 0; i < 16; i++)
+        chan[i] = i < nc ? (__mmask16)0xFFFF : 0;
+    for (int64_t ow = 0; ow < g->OW; ow += 16) {
+        __mmask16 m = first_lanes(g->OW - ow);
+        __m512 v[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            v[j] = _mm512_loadu_ps(O + (ow + j) * 16);
+        lm_transpose16_avx512f(v);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            _mm512_mask_storeu_ps(yr + i * OS + ow, m & chan[i], v[i]);
+    }
+}
+
+static TARGET void dwconv_block(const lm_dwconv_geom *g, const float *x, const float *w,
+                                const float *bias, float lo, float hi, bool hswish, int64_t c0,
+                                float *scratch, float *y)
+{
+    const int64_t Hp = padded_rows(g), Wp = padded_cols(g), KK = g->KH * g->KW;
+    const int64_t nc = min64(16, g->C - c0);
+    float *P = scratch, *O = P + (Hp * Wp + 16) * 16, *wv = O + (g->OW + 15) / 16 * 16 * 16;
+    for (int64_t t = 0; t < KK; t++)
+        for (int i = 0; i < 16; i++)
+            wv[t * 16 + i] = i < nc ? w[(c0 + i) * KK + t] : 0.0f;
+    /* The output buffer's pixels past OW are transposed but not stored;
+     * zeroing them keeps stray NaN patterns out of the shuffles' inputs. */
+    for (int64_t q = g->OW; q < (g->OW + 15) / 16 * 16; q++)
+        _mm512_storeu_ps(O + q * 16, _mm512_setzero_ps());
+    __m512 vb = bias ? _mm512_maskz_loadu_ps(first_lanes(nc), bias + c0) : _mm512_setzero_ps();
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const bool clamp = lo != -INFINITY || hi != INFINITY;
+    pack_plane(g, x, c0, nc, P);
+    const float *rows[64];
+    const int64_t xs = g->sw * 16, xd = g->dw * 16;
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+        for (int64_t kh = 0; kh < g->KH; kh++)
+            rows[kh] = P + (oh * g->sh + kh * g->dh) * Wp * 16;
+        for (int64_t ow = 0; ow < g->OW; ow += 8) {
+            int nb = (int)min64(8, g->OW - ow);
+            dw_pixels_n[nb](rows, wv, g->KH, g->KW, xs, xd, ow * xs, vb, vlo, vhi, clamp, hswish,
+                            O + ow * 16);
+        }
+        unpack_row(g, O, c0, nc, oh, y);
+    }
+}
+
+void lm_dwconv16(const lm_dwconv_geom *g, const float *x, const float *w, const float *bias,
+                 float lo, float hi, bool hswish, int64_t cb0, int64_t cb1, float *scratch,
+                 float *y)
+{
+    for (int64_t cb = cb0; cb < cb1; cb++)
+        dwconv_block(g, x, w, bias, lo, hi, hswish, cb * 16, scratch, y);
+}
+
+#else
+void lm_dwconv16(const lm_dwconv_geom *g, const float *x, const float *w, const float *bias,
+                 float lo, float hi, bool hswish, int64_t cb0, int64_t cb1, float *scratch,
+                 float *y)
+{
+    (void)g, (void)x, (void)w, (void)bias, (void)lo, (void)hi, (void)hswish, (void)cb0, (void)cb1;
+    (void)scratch, (void)y;
+}
+#endif
