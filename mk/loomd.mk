@@ -7,7 +7,7 @@
 
 DEPS_PACKAGES += libmicrohttpd-dev libjson-c-dev libssl-dev libcurl4-openssl-dev curl \
                  python3-venv python3-onnx python3-numpy
-PY_PACKAGES   += tritonclient[http] perf-analyzer
+PY_PACKAGES   += tritonclient[http]
 TEST_SUITES   += test-loomd
 BENCH_SUITES  += bench-loomd
 
