@@ -128,8 +128,11 @@ bench-loomd: $(LOOMD) $(LOOMPERF) $(LOOMD_REPO)/.stamp
 
 # Starts loomd on the example repository in the foreground (Ctrl-C drains and stops).
 LOOMD_RUN_SOCKET ?= $(abspath $(BUILD))/loomd.sock
-run-loomd: $(LOOMD) $(LOOMD_REPO)/.stamp
-	@tests/loomd/run-example.sh $(LOOMD) $(LOOMD_REPO) $(LOOMD_RUN_SOCKET)
+# One emulated card (LOOM_EMULATED_CARDS, default 1) programmed with the emulator's
+# bitstream, so the int8 example model runs on card:0 on any machine.
+run-loomd: $(LOOMD) $(LOOMD_REPO)/.stamp $(FPGA_XCLBIN)
+	@LOOM_EMULATED_CARDS=$${LOOM_EMULATED_CARDS:-1} LOOM_XCLBIN=$(abspath $(FPGA_XCLBIN)) \
+	    tests/loomd/run-example.sh $(LOOMD) $(LOOMD_REPO) $(LOOMD_RUN_SOCKET)
 
 # What `make install` should add for loomd (the top-level install target calls this).
 # Units go where systemd looks for $(PREFIX)=/usr/local; enable loomd.socket for
