@@ -2,7 +2,8 @@
 # e2e.sh - loomd end to end: curl over the Unix socket against every endpoint,
 # the C client, Triton's Python client over loopback TCP, loomctl infer, load and
 # unload (RSS stays flat), poll mode, SIGHUP, overload 503, timeouts, peer
-# credentials, a short loom-perf run with model churn, SIGTERM drain, and (when
+# credentials, a short loom-perf run with model churn, SIGTERM drain, the requests
+# `make run` prints (run as printed, one on an emulated card), and (when
 # $LOOMD_FUZZ is set) the libFuzzer target over the request handler.
 #
 #   BUILD=build tests/loomd/e2e.sh
@@ -501,6 +502,36 @@ expect "the answers are right" grep -q '"data":\[1,3,5' "$T/drain.body.1"
 DRAIN_LINE=$(grep -h "\"event\":\"draining\"" "$LOG")
 expect "the drain is logged with requests in flight ($DRAIN_LINE)" grep -qE "\"event\":\"draining\",\"msg\":\"[1-9][0-9]* request" <<<"$DRAIN_LINE"
 expect "the socket file is removed on exit" test ! -e "$SOCK"
+
+# ------------------------------------------------------------------ make run's example
+# run-example.sh (what `make run` starts, with one emulated card) prints curl requests
+# and their answers: each printed request, run exactly as printed, answers the same.
+RSOCK=$T/run.sock
+LOOM_EMULATED_CARDS=1 "$(dirname "$0")/run-example.sh" "$B/bin/loomd" "$T/repo" "$RSOCK" \
+    >"$T/run.out" 2>&1 &
+RUN_D=$!
+PIDS+=("$RUN_D")
+for _ in $(seq 300); do
+    grep -q '^Ctrl-C stops' "$T/run.out" && break
+    sleep 0.1
+done
+mapfile -t RUN_REQS < <(grep '^  curl --unix-socket .* -d ' "$T/run.out")
+mapfile -t RUN_ANS < <(grep -A1 '^which answers:' "$T/run.out" | grep '^  {')
+expect "make run prints two requests and their answers (${#RUN_REQS[@]}, ${#RUN_ANS[@]})" \
+    test "${#RUN_REQS[@]}" -eq 2 -a "${#RUN_ANS[@]}" -eq 2
+for i in "${!RUN_REQS[@]}"; do
+    GOT=$(eval "${RUN_REQS[$i]} -s")
+    WANT=${RUN_ANS[$i]#  }
+    expect "printed request $((i + 1)) answers as printed (${GOT:0:60})" \
+        test -n "$GOT" -a "$GOT" = "$WANT" -a "${GOT#*\"outputs\"}" != "$GOT"
+done
+RUN_JOBS=$(curl -s --unix-socket "$RSOCK" http://localhost/metrics |
+    sed -n 's/^loom_device_jobs_total{device="card:0"} //p')
+expect "make run's int8 model ran on the emulated card (card:0 jobs: ${RUN_JOBS:-none})" \
+    test "${RUN_JOBS:-0}" -ge 2
+kill -TERM "$RUN_D"
+wait "$RUN_D"
+expect "make run's loomd stops cleanly on a signal" test $? -eq 0 -a ! -e "$RSOCK"
 
 # ------------------------------------------------------------------ fuzzing
 if [ -n "${LOOMD_FUZZ:-}" ]; then

@@ -6,7 +6,7 @@ set -u
 LOOMD=$1 REPO=$2 SOCK=$3
 "$LOOMD" --model-repository "$REPO" --socket "$SOCK" --access-log off &
 D=$!
-trap 'kill -INT $D 2>/dev/null; wait $D' INT TERM
+trap 'kill -INT $D 2>/dev/null; wait $D; exit $?' INT TERM
 for _ in $(seq 100); do
     curl -s --unix-socket "$SOCK" http://localhost/v2/health/ready >/dev/null && break
     kill -0 $D 2>/dev/null || exit 1
