@@ -214,10 +214,45 @@ __attribute__((target("avx512f"))) static inline __m512 strided16(const float *s
  * 16 at a time: y[ow] = max of t[ow * s - pb + c] for c < k, NaN ignored,
  * or xr's first tap when that is NaN (maxpool2d_float's rule).
  */
+/*
+ * rowmax_avx512f for 3-wide windows 2 apart (the CNNs' 3 x 3 stride-2
+ * pools): the taps are t's even lanes E, its odd lanes, and E moved down a
+ * lane with t[base + 32] in the top one, so three loads and three shuffles
+ * serve all of them (the generic loop reloads and shuffles each tap). t holds
+ * no NaN, and max keeps the earlier tap on ties as the generic loop does.
+ */
+__attribute__((target("avx512f"))) static void
+rowmax3s2_avx512f(const float *t, const float *xr, int64_t a, int64_t b, int64_t pb, float *y)
+{
+    const __m512i evens =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odds =
+        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t ow = a; ow < b; ow += 16) {
+        int64_t m = b - ow < 16 ? b - ow : 16, base = ow * 2 - pb, need = 2 * m + 1;
+        __m512 lo = _mm512_maskz_loadu_ps(first_lanes(need), t + base);
+        __m512 hi = _mm512_maskz_loadu_ps(first_lanes(need - 16), t + base + 16);
+        __m512 top = _mm512_maskz_loadu_ps(first_lanes(need - 32), t + base + 32);
+        __m512 e = _mm512_permutex2var_ps(lo, evens, hi);
+        __m512 o = _mm512_permutex2var_ps(lo, odds, hi);
+        __m512 e1 = _mm512_castsi512_ps(
+            _mm512_alignr_epi32(_mm512_castps_si512(top), _mm512_castps_si512(e), 1));
+        __m512 best = _mm512_max_ps(e1, _mm512_max_ps(o, e));
+        __m512 first = strided16(xr + base, 2, m);
+        __mmask16 nan = _mm512_cmp_ps_mask(first, first, _CMP_UNORD_Q);
+        best = _mm512_mask_mov_ps(best, nan, first);
+        _mm512_mask_storeu_ps(y + ow, first_lanes(m), best);
+    }
+}
+
 __attribute__((target("avx512f"))) static void rowmax_avx512f(const float *t, const float *xr,
                                                               int64_t a, int64_t b, int64_t s,
                                                               int64_t pb, int64_t k, float *y)
 {
+    if (s == 2 && k == 3) {
+        rowmax3s2_avx512f(t, xr, a, b, pb, y);
+        return;
+    }
     for (int64_t ow = a; ow < b; ow += 16) {
         int64_t m = b - ow < 16 ? b - ow : 16, base = ow * s - pb;
         __m512 best = _mm512_set1_ps(-INFINITY);
