@@ -539,6 +539,12 @@ static void maxpool_nodes(void **state)
         bad += run_maxpool_case(9, 17, 2, 2, 0, 0, t);
         bad += run_maxpool_case(7, 33, 5, 1, 2, 0, t);
         bad += run_maxpool_case(1, 1, 3, 2, 1, 0, t);
+        /* 3 x 3 stride 2 (its own row kernel): rows of 1, 15, 16 and 17
+         * whole windows, the last one's third tap past 32 columns */
+        bad += run_maxpool_case(3, 3, 3, 2, 0, 0, t);
+        bad += run_maxpool_case(4, 31, 3, 2, 0, 0, t);
+        bad += run_maxpool_case(5, 33, 3, 2, 0, 0, t);
+        bad += run_maxpool_case(6, 35, 3, 2, 1, 1, t);
     }
     assert_int_equal(bad, 0);
 }

@@ -844,10 +844,13 @@ static float *run_conv3x3(int64_t C, int64_t M, int64_t H, int64_t W, int64_t pa
 static void winograd_matches_im2col(void **state)
 {
     (void)state;
-    /* C, M, H, W, pad: F(2x2) below 16 x 16 outputs, F(4x4) from there. */
+    /* C, M, H, W, pad: F(2x2) below 16 x 16 outputs, F(4x4) from there.
+     * Rows of 4-18 tiles and 34-72 columns: the transforms' partial stores
+     * of 1-3, 4-7, 8-15 and 16 lanes. */
     int64_t cases[][5] = {{16, 16, 10, 10, 1}, {17, 24, 9, 13, 0},  {32, 20, 12, 70, 1},
                           {16, 33, 40, 35, 1}, {24, 16, 33, 19, 1}, {16, 20, 18, 130, 0},
-                          {16, 16, 17, 18, 0}};
+                          {16, 16, 17, 18, 0}, {16, 16, 10, 34, 1}, {16, 20, 16, 70, 1},
+                          {20, 16, 8, 8, 0}};
     int bad = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int wc = 0; wc < 2; wc++) {

@@ -269,6 +269,29 @@ static inline float dw_pixel(const lm_nn_geom *g, const float *x, const float *w
 typedef float v16f __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
 
+/*
+ * The first n (1..16) lanes of *v to dst. A memcpy of a variable size became
+ * `rep movsq`, whose start-up cost was over half of the Winograd transforms
+ * on rows of 7 tiles (13 x 13 and 27 x 27 maps); copies of fixed sizes,
+ * overlapping when n is not a power of two, are plain vector moves.
+ */
+static inline __attribute__((always_inline)) void copy_lanes(float *dst, const v16f *v, int64_t n)
+{
+    const float *src = (const float *)v;
+    if (n == 16) {
+        memcpy(dst, src, 16 * sizeof(float));
+    } else if (n >= 8) {
+        memcpy(dst, src, 8 * sizeof(float));
+        memcpy(dst + n - 8, src + n - 8, 8 * sizeof(float));
+    } else if (n >= 4) {
+        memcpy(dst, src, 4 * sizeof(float));
+        memcpy(dst + n - 4, src + n - 4, 4 * sizeof(float));
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    }
+}
+
 /* The even lanes of the 32 floats lo:hi (stride-2 columns). */
 #if defined(__clang__)
 #define EVENS(lo, hi)                                                                              \
@@ -671,12 +694,12 @@ static void wino_weights(const float *w, int64_t M, int64_t C, int T, float *U)
                 r[2][j] = d[2] - d[1];                                                             \
                 r[3][j] = d[1] - d[3];                                                             \
             }                                                                                      \
-            size_t n = (size_t)(TW - tw < 16 ? TW - tw : 16) * sizeof(float);                      \
+            int64_t n = TW - tw < 16 ? TW - tw : 16;                                               \
             for (int i = 0; i < 4; i++) {                                                          \
                 v16f v[4] = {r[i][0] - r[i][2], r[i][1] + r[i][2], r[i][2] - r[i][1],              \
                              r[i][1] - r[i][3]};                                                   \
                 for (int j = 0; j < 4; j++)                                                        \
-                    memcpy(V + (i * 4 + j) * vs + tw, &v[j], n);                                   \
+                    copy_lanes(V + (i * 4 + j) * vs + tw, &v[j], n);                               \
             }                                                                                      \
         }                                                                                          \
     }
@@ -711,7 +734,7 @@ static void wino_weights(const float *w, int64_t M, int64_t C, int T, float *U)
                 for (int h = 0; h < 2; h++) {                                                      \
                     int64_t c = c0 + 16 * h, n = OW - c < 16 ? OW - c : 16;                        \
                     if (n > 0)                                                                     \
-                        memcpy(yr + c, &out[r][h], (size_t)n * sizeof(float));                     \
+                        copy_lanes(yr + c, &out[r][h], n);                                         \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
@@ -758,12 +781,12 @@ static void wino_weights(const float *w, int64_t M, int64_t C, int T, float *U)
                 for (int k = 0; k < 6; k++)                                                        \
                     r[k][j] = o[k];                                                                \
             }                                                                                      \
-            size_t n = (size_t)(TW - tw < 16 ? TW - tw : 16) * sizeof(float);                      \
+            int64_t n = TW - tw < 16 ? TW - tw : 16;                                               \
             for (int k = 0; k < 6; k++) {                                                          \
                 v16f v[6];                                                                         \
                 WINO_BT6(v, r[k]);                                                                 \
                 for (int j = 0; j < 6; j++)                                                        \
-                    memcpy(V + (k * 6 + j) * vs + tw, &v[j], n);                                   \
+                    copy_lanes(V + (k * 6 + j) * vs + tw, &v[j], n);                               \
             }                                                                                      \
         }                                                                                          \
     }
@@ -799,7 +822,7 @@ static void wino_weights(const float *w, int64_t M, int64_t C, int T, float *U)
                 for (int h = 0; h < 4; h++) {                                                      \
                     int64_t c = 4 * tw + 16 * h, n = OW - c < 16 ? OW - c : 16;                    \
                     if (n > 0)                                                                     \
-                        memcpy(yr + c, &q[h], (size_t)n * sizeof(float));                          \
+                        copy_lanes(yr + c, &q[h], n);                                              \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
