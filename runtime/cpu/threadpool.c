@@ -2,12 +2,27 @@
  * threadpool.c - a fixed set of workers woken per parallel loop.
  *
  * A loop is published as (fn, arg, n, chunk); workers and the caller claim
- * chunks with an atomic counter, so uneven chunks balance themselves. The
- * caller waits for the last chunk to finish before returning.
+ * chunks with an atomic counter, so uneven chunks balance themselves.
+ *
+ * A model runs hundreds of short loops per inference, so the hand-off is what
+ * limits small models: a worker asleep on the condition variable takes tens of
+ * microseconds to be scheduled. Two things keep that off the critical path:
+ * after a loop, workers spin briefly on the published generation before they
+ * sleep, so the next loop usually finds them awake; and the caller, once the
+ * chunks are all claimed, waits only for workers that joined the loop and are
+ * still running a chunk, never for one that has not woken up yet (a late
+ * worker finds the loop closed and goes back to waiting).
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
 
 #include "../core/error.h"
 #include "threadpool.h"
@@ -21,7 +36,9 @@ struct lm_threadpool {
     pthread_cond_t done;  /* the caller waits here for running == 0 */
     uint64_t generation;
     int stop;
-    int running; /* workers still inside the current loop */
+    int joined;                     /* workers inside the current loop's run_chunks() */
+    int closed;                     /* the current loop takes no more workers */
+    atomic_uint_fast64_t published; /* generation, read without the lock by spinning workers */
     lm_pool_fn fn;
     void *arg;
     int64_t n, chunk;
@@ -39,21 +56,42 @@ static void run_chunks(lm_threadpool *p)
     }
 }
 
+/* About 100-200 us of pause instructions: long enough to bridge the serial op
+ * between two parallel loops, short enough not to tax an idle or shared core. */
+#define SPIN_ITERATIONS 2048
+
+static void spin_for_next_loop(lm_threadpool *p, uint64_t seen)
+{
+    for (int i = 0; i < SPIN_ITERATIONS; i++) {
+        if (atomic_load_explicit(&p->published, memory_order_acquire) != seen)
+            return;
+        cpu_relax();
+    }
+}
+
 static void *worker_main(void *opaque)
 {
     lm_threadpool *p = opaque;
     uint64_t seen = 0;
     pthread_mutex_lock(&p->lock);
     for (;;) {
+        if (!p->stop && p->generation == seen) {
+            pthread_mutex_unlock(&p->lock);
+            spin_for_next_loop(p, seen);
+            pthread_mutex_lock(&p->lock);
+        }
         while (!p->stop && p->generation == seen)
             pthread_cond_wait(&p->wake, &p->lock);
         if (p->stop)
             break;
         seen = p->generation;
+        if (p->closed) /* woke too late: the caller finished this loop without us */
+            continue;
+        p->joined++;
         pthread_mutex_unlock(&p->lock);
         run_chunks(p);
         pthread_mutex_lock(&p->lock);
-        if (--p->running == 0)
+        if (--p->joined == 0 && p->closed)
             pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->lock);
@@ -91,6 +129,7 @@ void lm_threadpool_destroy(lm_threadpool *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stop = 1;
+    atomic_fetch_add_explicit(&p->published, 1, memory_order_release); /* end the spins */
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; i < p->n_workers; i++)
@@ -129,13 +168,17 @@ void lm_threadpool_run(lm_threadpool *p, int64_t n, int64_t grain, lm_pool_fn fn
     p->n = n;
     p->chunk = chunk;
     atomic_store(&p->next, 0);
-    p->running = p->n_workers;
+    p->joined = 0;
+    p->closed = 0;
     p->generation++;
+    atomic_store_explicit(&p->published, p->generation, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     run_chunks(p);
+    /* Every chunk is claimed; those still running belong to joined workers. */
     pthread_mutex_lock(&p->lock);
-    while (p->running > 0)
+    p->closed = 1;
+    while (p->joined > 0)
         pthread_cond_wait(&p->done, &p->lock);
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&p->busy);
