@@ -208,11 +208,20 @@ int main(int argc, char **argv)
         cl_mem a = clCreateBuffer(dev->ctx, CL_MEM_COPY_HOST_PTR, bytes, h, &err);
         cl_mem b = clCreateBuffer(dev->ctx, CL_MEM_COPY_HOST_PTR, bytes, h, &err);
         cl_mem y = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-        int reps = n <= 256 ? 10 : n <= 512 ? 5 : 3;
-        double to = time_ours(q, k, c, n, a, b, y, reps);
-        clEnqueueReadBuffer(q, y, CL_TRUE, 0, bytes, y1, 0, NULL, NULL);
-        double tc = time_clblast(q, n, a, b, y, reps);
-        clEnqueueReadBuffer(q, y, CL_TRUE, 0, bytes, y2, 0, NULL, NULL);
+        /* Rounds alternate ours and CLBlast, so a slow phase of a shared
+         * machine hits both; each side keeps its best time. */
+        int rounds = n <= 256 ? 10 : n <= 512 ? 5 : 3;
+        double to = 1e30, tc = 1e30;
+        for (int r = 0; r < rounds; r++) {
+            double t = time_ours(q, k, c, n, a, b, y, 2);
+            to = t < to ? t : to;
+            if (r == 0)
+                clEnqueueReadBuffer(q, y, CL_TRUE, 0, bytes, y1, 0, NULL, NULL);
+            t = time_clblast(q, n, a, b, y, 2);
+            tc = t < tc ? t : tc;
+            if (r == 0)
+                clEnqueueReadBuffer(q, y, CL_TRUE, 0, bytes, y2, 0, NULL, NULL);
+        }
         double diff = 0;
         for (size_t j = 0; j < (size_t)n * (size_t)n; j++) {
             double d = fabs((double)y1[j] - (double)y2[j]) / (1.0 + fabs((double)y2[j]));
