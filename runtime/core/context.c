@@ -6,6 +6,7 @@
 
 #include "../cpu/threadpool.h"
 #include "backends.h"
+#include "cpulist.h"
 #include "device.h"
 #include "error.h"
 #include "model.h"
@@ -92,11 +93,21 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
     if (opts->struct_size >= offsetof(loom_context_options, fp16_storage) + sizeof(int))
         ctx->fp16_storage = opts->fp16_storage != 0;
     ctx->fail_closed = opts->fail_closed && opts->device && strcmp(opts->device, "cpu") != 0;
+    const char *cpulist = NULL;
+    if (opts->struct_size >= offsetof(loom_context_options, cpus) + sizeof(opts->cpus))
+        cpulist = opts->cpus;
+    cpu_set_t cpus;
+    int n_cpus = 0;
+    loom_status s = cpulist ? lm_cpulist_parse(cpulist, &cpus, &n_cpus) : LOOM_OK;
+    if (s) {
+        loom_context_destroy(ctx);
+        return s;
+    }
     if (ctx->num_threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        long n = cpulist ? n_cpus : sysconf(_SC_NPROCESSORS_ONLN);
         ctx->num_threads = n > 0 ? (int)n : 1;
     }
-    loom_status s = lm_threadpool_create(ctx->num_threads, &ctx->pool);
+    s = lm_threadpool_create(ctx->num_threads, cpulist ? &cpus : NULL, &ctx->pool);
     if (!s)
         s = select_devices(ctx, opts->device);
     if (s) {

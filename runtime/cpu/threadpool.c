@@ -98,7 +98,7 @@ static void *worker_main(void *opaque)
     return NULL;
 }
 
-loom_status lm_threadpool_create(int n_threads, lm_threadpool **out)
+loom_status lm_threadpool_create(int n_threads, const cpu_set_t *cpus, lm_threadpool **out)
 {
     lm_threadpool *p = calloc(1, sizeof(*p));
     if (!p)
@@ -113,12 +113,24 @@ loom_status lm_threadpool_create(int n_threads, lm_threadpool **out)
         lm_threadpool_destroy(p);
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     }
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr)) {
+        lm_threadpool_destroy(p);
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    }
+    if (cpus && pthread_attr_setaffinity_np(&attr, sizeof(*cpus), cpus)) {
+        pthread_attr_destroy(&attr);
+        lm_threadpool_destroy(p);
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "cannot bind worker threads to the CPU set");
+    }
     for (; p->n_workers < want; p->n_workers++) {
-        if (pthread_create(&p->threads[p->n_workers], NULL, worker_main, p)) {
+        if (pthread_create(&p->threads[p->n_workers], &attr, worker_main, p)) {
+            pthread_attr_destroy(&attr);
             lm_threadpool_destroy(p);
             return lm_error(LOOM_ERR_RUNTIME, "cannot start worker thread %d", p->n_workers);
         }
     }
+    pthread_attr_destroy(&attr);
     *out = p;
     return LOOM_OK;
 }

@@ -2,6 +2,7 @@
 #ifndef LOOM_CPU_THREADPOOL_H
 #define LOOM_CPU_THREADPOOL_H
 
+#include <sched.h>
 #include <stdint.h>
 
 #include "loom/loom.h"
@@ -9,8 +10,13 @@
 typedef struct lm_threadpool lm_threadpool;
 typedef void (*lm_pool_fn)(void *arg, int64_t begin, int64_t end);
 
-/* Starts @n_threads - 1 workers (the caller is the n-th). @n_threads <= 1: none. */
-loom_status lm_threadpool_create(int n_threads, lm_threadpool **out);
+/*
+ * Starts @n_threads - 1 workers (the caller is the n-th). @n_threads <= 1: none.
+ * @cpus, if not NULL, is the set of CPUs the workers may run on (each worker
+ * gets the whole set; the caller's own thread belongs to the application and
+ * keeps its affinity).
+ */
+loom_status lm_threadpool_create(int n_threads, const cpu_set_t *cpus, lm_threadpool **out);
 void lm_threadpool_destroy(lm_threadpool *pool);
 int lm_threadpool_size(const lm_threadpool *pool);
 

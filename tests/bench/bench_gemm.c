@@ -155,7 +155,7 @@ int main(int argc, char **argv)
            openblas_get_corename());
     for (int threads = 1; threads <= 2; threads++) {
         lm_threadpool *pool;
-        if (lm_threadpool_create(threads, &pool) != LOOM_OK)
+        if (lm_threadpool_create(threads, NULL, &pool) != LOOM_OK)
             return 1;
         lm_kctx k = {.pool = pool};
         openblas_set_num_threads(threads);

@@ -275,7 +275,7 @@ static void parallel_split(void **state)
 {
     (void)state;
     lm_threadpool *pool;
-    assert_int_equal(lm_threadpool_create(2, &pool), LOOM_OK);
+    assert_int_equal(lm_threadpool_create(2, NULL, &pool), LOOM_OK);
     const lm_sgemm_config *cfg = lm_sgemm_default_config();
     int64_t shapes[][3] = {{200, 70, 90}, {20, 700, 64}, {1, 1000, 300}, {300, 1, 200}};
     int bad = 0;

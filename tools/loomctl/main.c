@@ -3,7 +3,7 @@
  * the planner and loomd).
  *
  *   loomctl run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]
- *                     [--repeat N] [--output-dir DIR] [--fp16]
+ *                     [--cpus LIST] [--repeat N] [--output-dir DIR] [--fp16]
  *   loomctl examine
  *   loomctl program CARD FILE.xclbin
  *   loomctl quantize MODEL --calibrate DIR -o OUT [--method minmax|percentile|entropy]
@@ -19,12 +19,14 @@ static void usage(FILE *f)
                "commands:\n"
                "  run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]\n"
                "            [--repeat N] [--output-dir DIR] [--dim NAME=SIZE ...] [--stats]\n"
-               "            [--fp16]\n"
+               "            [--fp16] [--cpus LIST]\n"
                "      run an ONNX model; inputs not given are filled with a fixed pattern and\n"
                "      symbolic dims not bound with --dim are 1;\n"
                "      prints outputs and latency (min/p50/p99 over N runs after a warm-up);\n"
                "      --stats adds fusion counts and the arena's peak size; --fp16 keeps\n"
-               "      weights and activations as half on OpenCL devices (float arithmetic)\n"
+               "      weights and activations as half on OpenCL devices (float arithmetic);\n"
+               "      --cpus binds the worker threads to a CPU list such as 0-3,8 (with\n"
+               "      --threads 0, one thread per CPU in it)\n"
                "  examine   list the devices (Loom cards, OpenCL, CPU) and their capabilities\n"
                "  program CARD FILE.xclbin\n"
                "      load a bitstream onto a Loom card (card:N, xrt:N)\n"

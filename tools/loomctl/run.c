@@ -17,6 +17,7 @@ typedef struct run_args {
     const char *model;
     const char *device;
     const char *output_dir;
+    const char *cpus; /* --cpus LIST: CPUs the worker threads may run on */
     int threads;
     int repeat;
     bool stats;
@@ -96,6 +97,8 @@ static int parse_args(int argc, char **argv, run_args *a)
             a->device = val;
         } else if (strcmp(arg, "--output-dir") == 0) {
             a->output_dir = val;
+        } else if (strcmp(arg, "--cpus") == 0) {
+            a->cpus = val;
         } else if (strcmp(arg, "--repeat") == 0) {
             if (parse_int(val, arg, 1, 1000000, &a->repeat))
                 return -1;
@@ -108,10 +111,10 @@ static int parse_args(int argc, char **argv, run_args *a)
         }
     }
     if (!a->model) {
-        fprintf(
-            stderr,
-            "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
-            "[--threads N] [--repeat N] [--output-dir DIR] [--dim NAME=SIZE] [--stats] [--fp16]\n");
+        fprintf(stderr,
+                "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
+                "[--threads N] [--cpus LIST] [--repeat N] [--output-dir DIR] [--dim NAME=SIZE] "
+                "[--stats] [--fp16]\n");
         return -1;
     }
     return 0;
@@ -255,6 +258,7 @@ int loomctl_run(int argc, char **argv)
     opts.device = a.device;
     opts.num_threads = a.threads;
     opts.fp16_storage = a.fp16;
+    opts.cpus = a.cpus;
     if (loom_context_create(&opts, &ctx)) {
         rc = fail("context");
         goto out;

@@ -114,6 +114,14 @@ LOOM_API size_t loom_dtype_size(loom_dtype dtype);
  *                value; see runtime/opencl/README.md). 0 (the default): float32.
  *                Other devices ignore it. (Added after 0.1: a smaller
  *                @struct_size means 0.)
+ * @cpus: NULL, or the CPUs the context's worker threads may run on, as a
+ *        Linux CPU list ("0-3,8": numbers and inclusive ranges, the format of
+ *        taskset -c and /sys/devices/system/cpu/online), e.g. the cores of
+ *        one NUMA node. Every CPU must be available to the process. With
+ *        @num_threads 0 the context starts one thread per CPU in the list.
+ *        The thread that calls loom_model_run() is the application's and
+ *        keeps its own affinity. The string is read during the call only.
+ *        (Added after 0.1: a smaller @struct_size means NULL.)
  */
 typedef struct loom_context_options {
     size_t struct_size;
@@ -122,6 +130,7 @@ typedef struct loom_context_options {
     int fail_closed;
     int emulated_cards;
     int fp16_storage;
+    const char *cpus;
 } loom_context_options;
 
 /** loom_context_options_init() - fill @opts with defaults. */
