@@ -163,14 +163,21 @@ static void run_card(struct sim *s)
             s->dead = 1;
             return;
         }
-        if (fault == LOOM_SIM_FAULT_HANG) {
-            /* Swallow commands without completing them. */
-            while (loom_card_take(&s->card, &cpl))
-                ;
-            break;
-        }
         if (!loom_card_take(&s->card, &cpl))
             break;
+        /*
+         * Read the fault again after the take: the host sets it before it
+         * submits, so the register now holds the fault the command was sent
+         * under. Read only before, a fault set while this loop ran would miss
+         * the very command submitted to meet it.
+         */
+        fault = current_fault(s, &arg);
+        if (fault == LOOM_SIM_FAULT_DIE) {
+            s->dead = 1;
+            return;
+        }
+        if (fault == LOOM_SIM_FAULT_HANG)
+            continue; /* swallowed: taken, never completed */
         if (fault == LOOM_SIM_FAULT_SLOW)
             usleep(arg);
         if (fault == LOOM_SIM_FAULT_CORRUPT)
