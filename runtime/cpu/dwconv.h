@@ -19,21 +19,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One depthwise convolution: C channels, one filter each (no multiplier). */
-typedef struct lm_dwconv_geom {
-    int64_t C, H, W; /* input channels and plane */
-    int64_t OH, OW;  /* output plane */
-    int64_t KH, KW;  /* kernel */
-    int64_t sh, sw;  /* strides */
-    int64_t dh, dw;  /* dilations */
-    int64_t pt, pl;  /* padding at the top and left */
-} lm_dwconv_geom;
+#include "conv2d_geom.h"
 
-/* Whether this CPU runs lm_dwconv16 (AVX-512F). */
+/* Depthwise convolutions: C channels, one filter each (no multiplier), so
+ * the geometry's M is C. Whether this CPU runs lm_dwconv16 (AVX-512F): */
 bool lm_dwconv16_available(void);
 
 /* Floats of scratch one call needs (64-byte aligned, not initialised). */
-size_t lm_dwconv16_scratch_floats(const lm_dwconv_geom *g);
+size_t lm_dwconv16_scratch_floats(const lm_conv2d_geom *g);
 
 /*
  * Channel blocks [cb0, cb1) (channels 16 * cb ...) of one image:
@@ -42,7 +35,7 @@ size_t lm_dwconv16_scratch_floats(const lm_dwconv_geom *g);
  * is C x OH x OW; lo/hi are +-INFINITY when there is no clamp. The last
  * block may be partial.
  */
-void lm_dwconv16(const lm_dwconv_geom *g, const float *x, const float *w, const float *bias,
+void lm_dwconv16(const lm_conv2d_geom *g, const float *x, const float *w, const float *bias,
                  float lo, float hi, bool hswish, int64_t cb0, int64_t cb1, float *scratch,
                  float *y);
 

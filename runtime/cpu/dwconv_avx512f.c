@@ -25,17 +25,17 @@ static inline int64_t min64(int64_t a, int64_t b)
 }
 
 /* Padded plane: exactly the rows and columns the taps reach. */
-static int64_t padded_rows(const lm_dwconv_geom *g)
+static int64_t padded_rows(const lm_conv2d_geom *g)
 {
     return (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
 }
 
-static int64_t padded_cols(const lm_dwconv_geom *g)
+static int64_t padded_cols(const lm_conv2d_geom *g)
 {
     return (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
 }
 
-size_t lm_dwconv16_scratch_floats(const lm_dwconv_geom *g)
+size_t lm_dwconv16_scratch_floats(const lm_conv2d_geom *g)
 {
     int64_t plane = (padded_rows(g) * padded_cols(g) + 16) * 16; /* + pack_plane's overrun */
     int64_t orow = (g->OW + 15) / 16 * 16 * 16;
@@ -69,7 +69,7 @@ static inline __mmask16 first_lanes(int64_t n)
  * vectors of 16 pixels are stored, the ones past the image's right edge
  * included: the row's right padding (or the next row, or the slack after
  * P) is zeroed or rewritten after them. */
-static TARGET void pack_plane(const lm_dwconv_geom *g, const float *x, int64_t c0, int64_t nc,
+static TARGET void pack_plane(const lm_conv2d_geom *g, const float *x, int64_t c0, int64_t nc,
                               float *P)
 {
     const int64_t Hp = padded_rows(g), Wp = padded_cols(g), HW = g->H * g->W;
@@ -158,7 +158,7 @@ static const dw_pixels_fn dw_pixels_n[9] = {NULL,        dw_pixels_1, dw_pixels_
                                             dw_pixels_6, dw_pixels_7, dw_pixels_8};
 
 /* One output row O (OW pixels of 16 lanes) back to rows of channels c0..c0+nc. */
-static TARGET void unpack_row(const lm_dwconv_geom *g, const float *O, int64_t c0, int64_t nc,
+static TARGET void unpack_row(const lm_conv2d_geom *g, const float *O, int64_t c0, int64_t nc,
                               int64_t oh, float *y)
 {
     const int64_t OS = g->OH * g->OW;
@@ -179,7 +179,7 @@ static TARGET void unpack_row(const lm_dwconv_geom *g, const float *O, int64_t c
     }
 }
 
-static TARGET void dwconv_block(const lm_dwconv_geom *g, const float *x, const float *w,
+static TARGET void dwconv_block(const lm_conv2d_geom *g, const float *x, const float *w,
                                 const float *bias, float lo, float hi, bool hswish, int64_t c0,
                                 float *scratch, float *y)
 {
@@ -211,7 +211,7 @@ static TARGET void dwconv_block(const lm_dwconv_geom *g, const float *x, const f
     }
 }
 
-void lm_dwconv16(const lm_dwconv_geom *g, const float *x, const float *w, const float *bias,
+void lm_dwconv16(const lm_conv2d_geom *g, const float *x, const float *w, const float *bias,
                  float lo, float hi, bool hswish, int64_t cb0, int64_t cb1, float *scratch,
                  float *y)
 {
@@ -220,7 +220,7 @@ void lm_dwconv16(const lm_dwconv_geom *g, const float *x, const float *w, const 
 }
 
 #else
-void lm_dwconv16(const lm_dwconv_geom *g, const float *x, const float *w, const float *bias,
+void lm_dwconv16(const lm_conv2d_geom *g, const float *x, const float *w, const float *bias,
                  float lo, float hi, bool hswish, int64_t cb0, int64_t cb1, float *scratch,
                  float *y)
 {

@@ -17,37 +17,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct lm_stemconv_geom {
-    int64_t C, M;   /* input and output channels (one group) */
-    int64_t H, W;   /* input plane */
-    int64_t OH, OW; /* output plane */
-    int64_t KH, KW; /* kernel */
-    int64_t sh, sw; /* strides */
-    int64_t dh, dw; /* dilations */
-    int64_t pt, pl; /* padding at the top and left */
-} lm_stemconv_geom;
+#include "conv2d_geom.h"
 
 /* Whether this CPU runs the kernel (AVX-512F). */
 bool lm_stemconv_available(void);
 
 /* Floats of the padded input of one image, of the packed weights, and of one
  * thread's row buffer. */
-size_t lm_stemconv_pad_floats(const lm_stemconv_geom *g);
-size_t lm_stemconv_weight_floats(const lm_stemconv_geom *g);
-size_t lm_stemconv_row_floats(const lm_stemconv_geom *g);
+size_t lm_stemconv_pad_floats(const lm_conv2d_geom *g);
+size_t lm_stemconv_weight_floats(const lm_conv2d_geom *g);
+size_t lm_stemconv_row_floats(const lm_conv2d_geom *g);
 
 /* The padded input of one image (C x H x W) into @xpad. */
-void lm_stemconv_pad(const lm_stemconv_geom *g, const float *x, float *xpad);
+void lm_stemconv_pad(const lm_conv2d_geom *g, const float *x, float *xpad);
 
 /* W (M x C x KH x KW) as 16-channel blocks of taps into @wp. */
-void lm_stemconv_pack_weights(const lm_stemconv_geom *g, const float *w, float *wp);
+void lm_stemconv_pack_weights(const lm_conv2d_geom *g, const float *w, float *wp);
 
 /*
  * Output rows [oh0, oh1) of channel block @cb (channels 16 cb ...) of one
  * image: y = clamp(bias + conv, lo, hi) (lo/hi +-INFINITY for no clamp),
  * then HardSwish when @hswish; y is M x OH x OW, bias M values or NULL.
  */
-void lm_stemconv_rows(const lm_stemconv_geom *g, const float *xpad, const float *wp,
+void lm_stemconv_rows(const lm_conv2d_geom *g, const float *xpad, const float *wp,
                       const float *bias, float lo, float hi, bool hswish, int64_t cb, int64_t oh0,
                       int64_t oh1, float *row, float *y);
 

@@ -18,12 +18,12 @@ static inline int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-static int64_t padded_rows(const lm_stemconv_geom *g)
+static int64_t padded_rows(const lm_conv2d_geom *g)
 {
     return (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
 }
 
-static int64_t padded_cols(const lm_stemconv_geom *g)
+static int64_t padded_cols(const lm_conv2d_geom *g)
 {
     return (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
 }
@@ -37,22 +37,22 @@ bool lm_stemconv_available(void)
 #endif
 }
 
-size_t lm_stemconv_pad_floats(const lm_stemconv_geom *g)
+size_t lm_stemconv_pad_floats(const lm_conv2d_geom *g)
 {
     return (size_t)(g->C * padded_rows(g) * padded_cols(g));
 }
 
-size_t lm_stemconv_weight_floats(const lm_stemconv_geom *g)
+size_t lm_stemconv_weight_floats(const lm_conv2d_geom *g)
 {
     return (size_t)((g->M + 15) / 16 * g->C * g->KH * g->KW * 16);
 }
 
-size_t lm_stemconv_row_floats(const lm_stemconv_geom *g)
+size_t lm_stemconv_row_floats(const lm_conv2d_geom *g)
 {
     return (size_t)((g->OW + 15) / 16 * 16 * 16);
 }
 
-void lm_stemconv_pad(const lm_stemconv_geom *g, const float *x, float *xpad)
+void lm_stemconv_pad(const lm_conv2d_geom *g, const float *x, float *xpad)
 {
     const int64_t Hp = padded_rows(g), Wp = padded_cols(g);
     for (int64_t c = 0; c < g->C; c++)
@@ -69,7 +69,7 @@ void lm_stemconv_pad(const lm_stemconv_geom *g, const float *x, float *xpad)
         }
 }
 
-void lm_stemconv_pack_weights(const lm_stemconv_geom *g, const float *w, float *wp)
+void lm_stemconv_pack_weights(const lm_conv2d_geom *g, const float *w, float *wp)
 {
     const int64_t taps = g->C * g->KH * g->KW;
     for (int64_t cb = 0; cb < (g->M + 15) / 16; cb++)
@@ -89,7 +89,7 @@ void lm_stemconv_pack_weights(const lm_stemconv_geom *g, const float *w, float *
  * xpad[c][r + kh dh][q0 + j sw + kw dw] x w[c][kh][kw] over the taps. KWF is
  * KW when it is fixed at compile time (3 and 7, unrolled), else 0. */
 static inline __attribute__((always_inline)) TARGET void
-pixels(const int nb, const int kwf, const lm_stemconv_geom *g, const float *xr, int64_t Hp,
+pixels(const int nb, const int kwf, const lm_conv2d_geom *g, const float *xr, int64_t Hp,
        int64_t Wp, const float *wb, __m512 vb, __m512 vlo, __m512 vhi, bool clamp, bool hswish,
        float *o)
 {
@@ -122,7 +122,7 @@ pixels(const int nb, const int kwf, const lm_stemconv_geom *g, const float *xr, 
 }
 
 #define PIXELS_FN(KWF, NB)                                                                         \
-    static TARGET void pixels_##KWF##_##NB(const lm_stemconv_geom *g, const float *xr, int64_t Hp, \
+    static TARGET void pixels_##KWF##_##NB(const lm_conv2d_geom *g, const float *xr, int64_t Hp,   \
                                            int64_t Wp, const float *wb, __m512 vb, __m512 vlo,     \
                                            __m512 vhi, bool clamp, bool hswish, float *o)          \
     {                                                                                              \
@@ -139,7 +139,7 @@ PIXELS_FNS(0)
 PIXELS_FNS(3)
 PIXELS_FNS(7)
 
-typedef void (*pixels_fn)(const lm_stemconv_geom *, const float *, int64_t, int64_t, const float *,
+typedef void (*pixels_fn)(const lm_conv2d_geom *, const float *, int64_t, int64_t, const float *,
                           __m512, __m512, __m512, bool, bool, float *);
 #define PIXELS_ROW(KWF)                                                                            \
     {                                                                                              \
@@ -148,7 +148,7 @@ typedef void (*pixels_fn)(const lm_stemconv_geom *, const float *, int64_t, int6
     }
 static const pixels_fn pixels_n[3][9] = {PIXELS_ROW(0), PIXELS_ROW(3), PIXELS_ROW(7)};
 
-static TARGET void rows_avx512f(const lm_stemconv_geom *g, const float *xpad, const float *wp,
+static TARGET void rows_avx512f(const lm_conv2d_geom *g, const float *xpad, const float *wp,
                                 const float *bias, float lo, float hi, bool hswish, int64_t cb,
                                 int64_t oh0, int64_t oh1, float *row, float *y)
 {
@@ -170,7 +170,7 @@ static TARGET void rows_avx512f(const lm_stemconv_geom *g, const float *xpad, co
     }
 }
 
-void lm_stemconv_rows(const lm_stemconv_geom *g, const float *xpad, const float *wp,
+void lm_stemconv_rows(const lm_conv2d_geom *g, const float *xpad, const float *wp,
                       const float *bias, float lo, float hi, bool hswish, int64_t cb, int64_t oh0,
                       int64_t oh1, float *row, float *y)
 {
@@ -178,7 +178,7 @@ void lm_stemconv_rows(const lm_stemconv_geom *g, const float *xpad, const float 
 }
 
 #else
-void lm_stemconv_rows(const lm_stemconv_geom *g, const float *xpad, const float *wp,
+void lm_stemconv_rows(const lm_conv2d_geom *g, const float *xpad, const float *wp,
                       const float *bias, float lo, float hi, bool hswish, int64_t cb, int64_t oh0,
                       int64_t oh1, float *row, float *y)
 {

@@ -55,7 +55,7 @@ typedef struct dw_case {
 /* Returns the number of mismatches (sentinels past the output included). */
 static int run_dw_case(const dw_case *c)
 {
-    lm_dwconv_geom g = {.C = c->C,
+    lm_conv2d_geom g = {.C = c->C,
                         .H = c->H,
                         .W = c->W,
                         .KH = c->KH,
@@ -163,18 +163,18 @@ typedef struct stem_case {
 
 static int run_stem_case(const stem_case *c)
 {
-    lm_stemconv_geom g = {.C = c->C,
-                          .M = c->M,
-                          .H = c->H,
-                          .W = c->W,
-                          .KH = c->KH,
-                          .KW = c->KW,
-                          .sh = c->s,
-                          .sw = c->s,
-                          .dh = c->d,
-                          .dw = c->d,
-                          .pt = c->pt,
-                          .pl = c->pl};
+    lm_conv2d_geom g = {.C = c->C,
+                        .M = c->M,
+                        .H = c->H,
+                        .W = c->W,
+                        .KH = c->KH,
+                        .KW = c->KW,
+                        .sh = c->s,
+                        .sw = c->s,
+                        .dh = c->d,
+                        .dw = c->d,
+                        .pt = c->pt,
+                        .pl = c->pl};
     g.OH = out_size(c->H, c->KH, c->s, c->d, c->pt, c->pb);
     g.OW = out_size(c->W, c->KW, c->s, c->d, c->pl, c->pr);
     int64_t taps = c->C * c->KH * c->KW, OS = g.OH * g.OW, n_y = c->M * OS;

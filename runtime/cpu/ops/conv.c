@@ -424,7 +424,7 @@ static void depthwise2d(void *arg, int64_t begin, int64_t end)
 /* ---- depthwise over 16-channel blocks (dwconv.h) ------------------------------ */
 
 typedef struct dw16_job {
-    lm_dwconv_geom g;
+    lm_conv2d_geom g;
     const float *x, *w, *b;
     float *y;
     lm_act act;
@@ -466,22 +466,29 @@ static bool dw16_applies(const lm_nn_geom *g, int64_t mult)
     return mult == 1 && g->k[0] <= 64 && lm_dwconv16_available();
 }
 
+/* The direct kernels' geometry of a 2-D convolution with C in and M out channels. */
+static lm_conv2d_geom conv2d_geom_of(const lm_nn_geom *g, int64_t C, int64_t M)
+{
+    return (lm_conv2d_geom){.C = C,
+                            .M = M,
+                            .H = g->in[0],
+                            .W = g->in[1],
+                            .OH = g->out[0],
+                            .OW = g->out[1],
+                            .KH = g->k[0],
+                            .KW = g->k[1],
+                            .sh = g->s[0],
+                            .sw = g->s[1],
+                            .dh = g->d[0],
+                            .dw = g->d[1],
+                            .pt = g->pb[0],
+                            .pl = g->pb[1]};
+}
+
 static loom_status conv_dw16(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, const float *x,
                              const float *w, const float *b, const lm_act *act, float *y)
 {
-    dw16_job j = {.g = {.C = C,
-                        .H = g->in[0],
-                        .W = g->in[1],
-                        .OH = g->out[0],
-                        .OW = g->out[1],
-                        .KH = g->k[0],
-                        .KW = g->k[1],
-                        .sh = g->s[0],
-                        .sw = g->s[1],
-                        .dh = g->d[0],
-                        .dw = g->d[1],
-                        .pt = g->pb[0],
-                        .pl = g->pb[1]},
+    dw16_job j = {.g = conv2d_geom_of(g, C, C),
                   .x = x,
                   .w = w,
                   .b = b,
@@ -515,26 +522,8 @@ static bool stem_applies(const lm_nn_geom *g, int64_t group, int64_t C)
     return g->nsp == 2 && group == 1 && C <= 4 && g->k_size > 1 && lm_stemconv_available();
 }
 
-static lm_stemconv_geom stem_geom(const lm_nn_geom *g, int64_t C, int64_t M)
-{
-    return (lm_stemconv_geom){.C = C,
-                              .M = M,
-                              .H = g->in[0],
-                              .W = g->in[1],
-                              .OH = g->out[0],
-                              .OW = g->out[1],
-                              .KH = g->k[0],
-                              .KW = g->k[1],
-                              .sh = g->s[0],
-                              .sw = g->s[1],
-                              .dh = g->d[0],
-                              .dw = g->d[1],
-                              .pt = g->pb[0],
-                              .pl = g->pb[1]};
-}
-
 typedef struct stem_job {
-    lm_stemconv_geom g;
+    lm_conv2d_geom g;
     const float *xpad, *wp, *b;
     float *y; /* the image's output */
     lm_act act;
@@ -572,7 +561,7 @@ static loom_status conv_stem(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t
                              float *y)
 {
     const conv_prepared *cp = k->prepared;
-    stem_job j = {.g = stem_geom(g, C, M), .b = b, .act = *act};
+    stem_job j = {.g = conv2d_geom_of(g, C, M), .b = b, .act = *act};
     j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
     if (!j.clamp)
         j.lo = -INFINITY, j.hi = INFINITY;
@@ -1335,7 +1324,7 @@ static loom_status conv_prepare(lm_kctx *k)
     const float *wp = w->data;
     const lm_nn_geom g = cp->plan.g;
     if (cp->plan.stem && stem_applies(&g, group, x->dims[1])) {
-        lm_stemconv_geom sg = stem_geom(&g, x->dims[1], w->dims[0]);
+        lm_conv2d_geom sg = conv2d_geom_of(&g, x->dims[1], w->dims[0]);
         cp->stem_w = malloc(lm_stemconv_weight_floats(&sg) * sizeof(float));
         if (!cp->stem_w) {
             conv_free_prepared(cp);
