@@ -85,38 +85,78 @@ static struct dma_fence *loom_job_run(struct drm_sched_job *sched_job)
 	return fence;
 }
 
+/* drm_sched_start() as each scheduler generation spells it. */
+static void loom_sched_restart(struct loom_device *ldev)
+{
+#if defined(LOOM_HAVE_SCHED_START_NOARG)
+	drm_sched_start(&ldev->sched);
+#elif defined(LOOM_HAVE_SCHED_START_ERRNO)
+	drm_sched_start(&ldev->sched, 0);
+#else
+	drm_sched_start(&ldev->sched, true);
+#endif
+}
+
+/* Puts @bad back on the scheduler's list and re-arms the timeout. */
+static void loom_sched_requeue(struct loom_device *ldev, struct drm_sched_job *bad)
+{
+	drm_sched_stop(&ldev->sched, bad);
+	loom_sched_restart(ldev);
+}
+
+/* Resets the card unless @guilty completed after all; under reset_lock. */
+static int loom_reset_card(struct loom_device *ldev, struct dma_fence *guilty)
+{
+	/* A lost interrupt is not a hang: take what the card completed. */
+	loom_hw_process_completions(ldev);
+	if (guilty && dma_fence_is_signaled(guilty))
+		return 0;
+	if (guilty) {
+		atomic64_inc(&ldev->jobs_timedout);
+		loom_warn(ldev, "Job %llu timed out, card %s; resetting\n",
+			  guilty->seqno, loom_hw_alive(ldev) ? "alive" : "dead");
+	}
+	return loom_hw_reset(ldev, guilty);
+}
+
 /**
  * loom_device_reset - reset the card and settle the scheduler
  * @ldev: the device
  * @bad: the job that timed out, or NULL for a reset on request
  *
- * The card is reset first, which fails every command it held: those jobs
- * complete through the normal fence path with their own status (-ETIMEDOUT
- * for @bad, -ECANCELED for the rest). Stopping and restarting the scheduler
- * afterwards only puts @bad back on its list and re-arms the timeout.
+ * The card reset fails every command it held: those jobs complete with
+ * their own status (-ETIMEDOUT for @bad, -ECANCELED for the rest). No new
+ * job may reach the card between that and the scheduler's restart: the
+ * stop would cut it from its fence while the card still ran it, and the
+ * restart would then cancel it (or, on older schedulers, complete it
+ * early). So submission stops first.
  */
 int loom_device_reset(struct loom_device *ldev, struct drm_sched_job *bad)
 {
 	struct dma_fence *guilty = bad ? to_loom_job(bad)->hw_fence : NULL;
-	int ret = 0;
+	int ret;
 
 	mutex_lock(&ldev->reset_lock);
-	/* A lost interrupt is not a hang: take what the card completed. */
-	loom_hw_process_completions(ldev);
-	if (!guilty || !dma_fence_is_signaled(guilty)) {
-		if (guilty) {
-			atomic64_inc(&ldev->jobs_timedout);
-			loom_warn(ldev, "Job %llu timed out, card %s; resetting\n",
-				  guilty->seqno, loom_hw_alive(ldev) ? "alive" : "dead");
-		}
-		ret = loom_hw_reset(ldev, guilty);
-	}
+#if defined(LOOM_HAVE_SCHED_WQUEUE_STOP)
+	/*
+	 * Newer schedulers cancel every job the stop cuts from its fence, so
+	 * the card's own errors must land first: pause submission (the stop
+	 * pauses again, harmlessly), reset, then stop, which now only frees
+	 * the failed jobs.
+	 */
+	drm_sched_wqueue_stop(&ldev->sched);
+	ret = loom_reset_card(ldev, guilty);
 	drm_sched_stop(&ldev->sched, bad);
-#if defined(LOOM_HAVE_SCHED_START_NOARG)
-	drm_sched_start(&ldev->sched);
 #else
-	drm_sched_start(&ldev->sched, true);
+	/*
+	 * Older schedulers park their thread in the stop (parking twice
+	 * warns) and complete a cut-off job with the error its fence has by
+	 * the restart, which the reset and loom_job_hw_done() have set.
+	 */
+	drm_sched_stop(&ldev->sched, bad);
+	ret = loom_reset_card(ldev, guilty);
 #endif
+	loom_sched_restart(ldev);
 	mutex_unlock(&ldev->reset_lock);
 	return ret;
 }
@@ -179,6 +219,23 @@ void loom_watchdog_stop(struct loom_device *ldev)
 	cancel_delayed_work_sync(&ldev->watchdog);
 }
 
+/*
+ * The timer fired for a job that completed (its interrupt was lost) or has
+ * only just reached the card (the timer is armed for the oldest job, and a
+ * reset re-arms it). Nothing hung, so nothing may be reset or stopped: a
+ * stop would cut the card's running jobs from their fences. The handler
+ * took the job off the pending list; put it back at the head, as etnaviv
+ * does, and the scheduler re-arms the timer on return.
+ */
+static void loom_job_not_hung(struct drm_sched_job *sched_job)
+{
+	struct drm_gpu_scheduler *sched = sched_job->sched;
+
+	spin_lock(&sched->job_list_lock);
+	list_add(&sched_job->list, &sched->pending_list);
+	spin_unlock(&sched->job_list_lock);
+}
+
 static enum drm_gpu_sched_stat loom_job_timedout(struct drm_sched_job *sched_job)
 {
 	struct loom_job *job = to_loom_job(sched_job);
@@ -187,32 +244,16 @@ static enum drm_gpu_sched_stat loom_job_timedout(struct drm_sched_job *sched_job
 
 	if (!drm_dev_enter(&ldev->drm, &idx)) {
 		/* Unplugged: its fence failed already; just put the job back. */
-		drm_sched_stop(&ldev->sched, sched_job);
-#if defined(LOOM_HAVE_SCHED_START_NOARG)
-		drm_sched_start(&ldev->sched);
-#else
-		drm_sched_start(&ldev->sched, true);
-#endif
+		loom_sched_requeue(ldev, sched_job);
 		return DRM_GPU_SCHED_STAT_ENODEV;
 	}
-	/*
-	 * The scheduler's timer is armed for the oldest job; after a reset
-	 * it can fire for a job that has only just reached the card. That
-	 * job has not hung: put it back and let the timer run again.
-	 */
-	if (job->hw_fence && time_before(jiffies, job->started + ldev->sched.timeout)) {
-		loom_dbg(ldev, JOB, "job %llu not yet due\n", job->hw_fence->seqno);
-		mutex_lock(&ldev->reset_lock);
-		drm_sched_stop(&ldev->sched, sched_job);
-#if defined(LOOM_HAVE_SCHED_START_NOARG)
-		drm_sched_start(&ldev->sched);
-#else
-		drm_sched_start(&ldev->sched, true);
-#endif
-		mutex_unlock(&ldev->reset_lock);
-	} else {
+	/* A lost interrupt is not a hang: take what the card completed. */
+	loom_hw_process_completions(ldev);
+	if (job->hw_fence && (dma_fence_is_signaled(job->hw_fence) ||
+			      time_before(jiffies, job->started + ldev->sched.timeout)))
+		loom_job_not_hung(sched_job);
+	else
 		loom_device_reset(ldev, sched_job);
-	}
 	drm_dev_exit(idx);
 	return DRM_GPU_SCHED_STAT_NOMINAL;
 }

@@ -6,7 +6,7 @@ set -u
 make=${MAKE:-make}
 logs=${BUILD:-build}/test-logs
 mkdir -p "$logs"
-total_pass=0 total_fail=0 rc=0
+total_pass=0 total_fail=0 rc=0 failed_suites=()
 for suite in "$@"; do
     echo "=== $suite"
     start=$(date +%s)
@@ -22,9 +22,18 @@ for suite in "$@"; do
     fi
     [ "$status" -ne 0 ] && rc=1
     [ "$fail" -ne 0 ] && rc=1
+    if [ "$status" -ne 0 ] || [ "$fail" -ne 0 ]; then
+        failed_suites+=("$suite")
+    fi
     echo "=== $suite: $pass passed, $fail failed ($(( $(date +%s) - start )) s)"
     total_pass=$((total_pass + pass))
     total_fail=$((total_fail + fail))
+done
+# A long run's log is often read from its end only: name what failed there.
+for suite in "${failed_suites[@]}"; do
+    echo "=== failed: $suite (full log: $logs/$suite.log); its failure lines:"
+    grep -E 'FAIL|[Ff]ailed|not ok|ERROR|Assertion|Sanitizer|panic|BUG' "$logs/$suite.log" |
+        grep -vE '(^|: )[0-9]+ passed, 0 failed' | tail -n 20 | sed 's/^/    /'
 done
 echo "$total_pass passed, $total_fail failed"
 exit $rc
