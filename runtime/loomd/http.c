@@ -30,6 +30,7 @@ struct http_listener {
     const char *transport;
     struct MHD_Daemon *mhd;
     int fd;
+    char rid_prefix[32]; /* "loomd-PID-" for the request ids we make */
 };
 
 /* One request's state across the handler's calls (headers, body chunks, completion). */
@@ -40,31 +41,6 @@ typedef struct conn_req {
     int64_t t0;
 } conn_req;
 
-static void peer_of(struct MHD_Connection *c, const char *transport, api_peer *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->transport = transport;
-    if (strcmp(transport, "unix") != 0)
-        return;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci)
-        return;
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
-    if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        return;
-    p->has_creds = true;
-    p->uid = cred.uid;
-    p->gid = cred.gid;
-    gid_t groups[API_MAX_GROUPS];
-    len = sizeof(groups);
-    if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
-        p->n_groups = (int)(len / sizeof(gid_t));
-        memcpy(p->groups, groups, (size_t)p->n_groups * sizeof(gid_t));
-    }
-}
-
 static int conn_fd(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
@@ -72,8 +48,59 @@ static int conn_fd(struct MHD_Connection *c)
     return ci ? ci->connect_fd : -1;
 }
 
+/* The peer's credentials; the kernel fixes them at connect(), so once per connection. */
+static void peer_of(int fd, const char *transport, api_peer *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->transport = transport;
+    if (strcmp(transport, "unix") != 0 || fd < 0)
+        return;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return;
+    p->has_creds = true;
+    p->uid = cred.uid;
+    p->gid = cred.gid;
+    gid_t groups[API_MAX_GROUPS];
+    len = sizeof(groups);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+        p->n_groups = (int)(len / sizeof(gid_t));
+        memcpy(p->groups, groups, (size_t)p->n_groups * sizeof(gid_t));
+    }
+}
+
+/* Keeps each connection's peer in libmicrohttpd's socket context. */
+static void connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    http_listener *l = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        free(*socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    api_peer *p = malloc(sizeof(*p));
+    if (p)
+        peer_of(ci ? ci->connect_fd : -1, l->transport, p);
+    *socket_context = p; /* NULL when out of memory: the handler then asks per request */
+}
+
+/* This connection's peer: from its socket context, else read now. */
+static const api_peer *connection_peer(http_listener *l, struct MHD_Connection *c, api_peer *buf)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context)
+        return ci->socket_context;
+    peer_of(conn_fd(c), l->transport, buf);
+    return buf;
+}
+
 /* A client's X-Request-ID is echoed when it is short and printable; otherwise we make one. */
-static const char *request_id(loomd *d, struct MHD_Connection *c, char *buf, size_t len)
+static const char *request_id(http_listener *l, struct MHD_Connection *c, char *buf, size_t len)
 {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-ID");
     if (h && *h && strlen(h) < len) {
@@ -84,21 +111,17 @@ static const char *request_id(loomd *d, struct MHD_Connection *c, char *buf, siz
             return h;
     }
     /* "loomd-PID-N", written by hand: snprintf was a visible share of a small request. */
-    static const char prefix[] = "loomd-";
-    char digits[48], *p = digits + sizeof(digits);
-    unsigned long long n = (unsigned long long)atomic_fetch_add(&d->next_id, 1) + 1;
+    char digits[24], *p = digits + sizeof(digits);
+    unsigned long long n = (unsigned long long)atomic_fetch_add(&l->d->next_id, 1) + 1;
     do
         *--p = (char)('0' + n % 10);
     while (n /= 10);
-    *--p = '-';
-    for (unsigned pid = (unsigned)getpid(); pid || p[0] == '-'; pid /= 10)
-        *--p = (char)('0' + pid % 10);
-    size_t k = (size_t)(digits + sizeof(digits) - p);
-    if (sizeof(prefix) - 1 + k >= len)
+    size_t k = (size_t)(digits + sizeof(digits) - p), plen = strlen(l->rid_prefix);
+    if (plen + k >= len)
         return "loomd";
-    memcpy(buf, prefix, sizeof(prefix) - 1);
-    memcpy(buf + sizeof(prefix) - 1, p, k);
-    buf[sizeof(prefix) - 1 + k] = '\0';
+    memcpy(buf, l->rid_prefix, plen);
+    memcpy(buf + plen, p, k);
+    buf[plen + k] = '\0';
     return buf;
 }
 
@@ -173,10 +196,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     *upload_size = 0;
-    api_peer peer;
-    peer_of(c, l->transport, &peer);
+    api_peer peer_buf;
+    const api_peer *peer = connection_peer(l, c, &peer_buf);
     char ridbuf[64];
-    const char *rid = request_id(d, c, ridbuf, sizeof(ridbuf));
+    const char *rid = request_id(l, c, ridbuf, sizeof(ridbuf));
     api_response rs = {0};
     if (r->too_large) {
         api_error(&rs, 413, "request body larger than %zu bytes", r->limit);
@@ -199,7 +222,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                 .body_len = r->body.len,
                 .header_len = hl,
                 .request_id = rid,
-                .peer = &peer,
+                .peer = peer,
                 .cancel_fd = conn_fd(c),
             };
             api_handle(d, &rq, &rs);
@@ -210,8 +233,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         .method = method,
         .path = url,
         .transport = l->transport,
-        .uid = peer.has_creds ? (long)peer.uid : -1,
-        .gid = peer.has_creds ? (long)peer.gid : -1,
+        .uid = peer->has_creds ? (long)peer->uid : -1,
+        .gid = peer->has_creds ? (long)peer->gid : -1,
         .status = rs.status,
         .duration_us = (sched_now_ns() - r->t0) / 1000,
         .bytes_in = r->body.len,
@@ -261,16 +284,17 @@ int http_start(loomd *d, int fd, const char *transport, http_listener **out, cha
     l->d = d;
     l->transport = transport;
     l->fd = fd;
+    snprintf(l->rid_prefix, sizeof(l->rid_prefix), "loomd-%ld-", (long)getpid());
     unsigned limit =
         d->cfg.max_connections > 0 ? (unsigned)d->cfg.max_connections : MAX_CONNECTIONS;
-    l->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                                  MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-                              0, NULL, NULL, handler, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
-                              MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed,
-                              l, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)300, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
-                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-                              MHD_OPTION_END);
+    l->mhd = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+            MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, handler, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l, MHD_OPTION_LISTEN_SOCKET,
+        fd, MHD_OPTION_NOTIFY_COMPLETED, completed, l, MHD_OPTION_NOTIFY_CONNECTION,
+        connection_notify, l, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)300, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
     if (!l->mhd) {
         snprintf(err, errlen, "libmicrohttpd could not start on the %s socket", transport);
         free(l);

@@ -204,7 +204,10 @@ static void release_instance(sched *s)
 {
     pthread_mutex_lock(&s->lock);
     s->busy--;
-    pthread_cond_broadcast(&s->cond);
+    /* Only a worker holding queued jobs waits for an instance. Waking idle ones on
+     * every inline run cost each request a futex round trip on the other core. */
+    if (s->head || s->stopping)
+        pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -1203,6 +1203,10 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
 
     if (Cg == 1 && g.nsp == 2 && pl->dw16 && dw16_applies(&g, Mg))
         return conv_dw16(k, &g, N, C, xp, wp, bp, &act, yp);
+    /* One input channel and no groups (an MNIST-style first layer) is formally
+     * depthwise with a multiplier of M, but the direct kernel does it 10x faster. */
+    if (pl->stem && stem_applies(&g, group, C))
+        return conv_stem(k, &g, N, C, M, xp, wp, bp, &act, yp);
     if (Cg == 1 && g.nsp == 2) {
         dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act, NULL, 0, 0};
         if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * dj.hp * dj.wp <= DW_PAD_BUDGET) {
@@ -1214,8 +1218,6 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
         return LOOM_OK;
     }
 
-    if (pl->stem && stem_applies(&g, group, C))
-        return conv_stem(k, &g, N, C, M, xp, wp, bp, &act, yp);
     if (pl->wino && wino_applies(&g, group, C, M))
         return conv_winograd(k, &g, N, C, M, xp, wp, bp, &act, yp);
 
