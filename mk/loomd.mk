@@ -16,6 +16,7 @@ LOOMD_LIBOBJ := $(filter-out $(BUILD)/obj/runtime/loomd/main.o,$(LOOMD_SRC:%.c=$
 LOOMD_LIBS   := -lmicrohttpd -ljson-c -lcrypto
 LOOMD        := $(BUILD)/bin/loomd
 LOOMD_REPO   := $(BUILD)/loomd-repo
+LOOMD_BENCH_REPO := $(BUILD)/loomd-bench-repo
 
 .PHONY: run-loomd test-loomd bench-loomd loomd-repo deps-perf-analyzer
 
@@ -32,6 +33,11 @@ $(LOOMD_REPO)/.stamp: tests/loomd/make_repo.py
 	@touch $@
 
 loomd-repo: $(LOOMD_REPO)/.stamp
+
+# The same models and the benchmark's large ones (make_repo.py --bench).
+$(LOOMD_BENCH_REPO)/.stamp: tests/loomd/make_repo.py
+	$(Q)rm -rf $(LOOMD_BENCH_REPO) && /usr/bin/python3 tests/loomd/make_repo.py $(LOOMD_BENCH_REPO) --bench
+	@touch $@
 
 # The C client: libcurl for HTTP (Unix socket or TCP), json-c for responses.
 CLIENT_SRC   := $(sort $(wildcard runtime/client/*.c))
@@ -123,7 +129,7 @@ fuzz-http: $(LOOMD_REPO)/.stamp
 	    if [ $$rc -eq 0 ]; then echo "fuzz-http: 1 passed, 0 failed"; \
 	    else echo "fuzz-http: 0 passed, 1 failed"; exit 1; fi
 
-bench-loomd: $(LOOMD) $(LOOMPERF) $(LOOMD_REPO)/.stamp
+bench-loomd: $(LOOMD) $(LOOMPERF) $(LOOMD_BENCH_REPO)/.stamp
 	@BUILD=$(BUILD) tests/loomd/bench.sh
 
 # Starts loomd on the example repository in the foreground (Ctrl-C drains and stops).

@@ -148,6 +148,11 @@ void metrics_inflight_add(metrics *m, int delta)
     atomic_fetch_add(&m->inflight, delta);
 }
 
+int metrics_inflight(metrics *m)
+{
+    return atomic_load(&m->inflight);
+}
+
 void metrics_http(metrics *m, int status)
 {
     int c = status / 100;

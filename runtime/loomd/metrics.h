@@ -41,6 +41,8 @@ void metrics_request(metrics *m, const char *model, int64_t version, fail_reason
 void metrics_batch(metrics *m, const char *model, int64_t version, int batch_rows);
 /* Requests being handled right now (all endpoints). */
 void metrics_inflight_add(metrics *m, int delta);
+/* Requests between arrival and response now, over all models. */
+int metrics_inflight(metrics *m);
 /* Any HTTP request (by status class), for the non-inference endpoints too. */
 void metrics_http(metrics *m, int status);
 

@@ -27,7 +27,8 @@ struct sched {
     pthread_cond_t cond;  /* Signalled on submit and on stop. */
     sched_job *head, *tail;
     int n_queued;
-    int busy; /* executions running now (workers and inline), at most instances */
+    int busy;         /* executions running now (workers and inline), at most instances */
+    int running_jobs; /* the requests in those executions */
     int instances;
     bool stopping;
     bool flushing; /* draining: run what is queued without waiting for fuller batches */
@@ -130,6 +131,21 @@ static void finish(sched_job *j, loom_status st, const char *err)
 }
 
 /*
+ * Could waiting still grow a batch? Only while requests the queue has not seen
+ * are on their way: the daemon's in-flight requests (@self of them the caller's,
+ * not yet queued) beyond those queued or running here. A batcher that waits with
+ * nothing arriving only adds its delay to every request, which cost a client
+ * alone 7x its throughput; under load, requests arriving during an execution
+ * still queue up and ride together.
+ */
+static bool more_arriving_locked(sched *s, int self)
+{
+    if (!s->metrics)
+        return true;
+    return metrics_inflight(s->metrics) - self - s->n_queued - s->running_jobs > 0;
+}
+
+/*
  * Takes the next batch off the queue into @batch (at most 64 jobs), blocking
  * until there is one. Returns the number of jobs, 0 when stopping with an
  * empty queue.
@@ -173,7 +189,8 @@ static int gather(sched *s, sched_job **batch, int max_jobs)
             /* Like Triton: go at once when the batch is full, reaches the largest
              * preferred size, or reaches a preferred size with nothing else queued to
              * grow it; otherwise wait for more rows until the oldest job's delay ends. */
-            bool go = more || rows >= s->target_rows || s->stopping || s->flushing;
+            bool go = more || rows >= s->target_rows || s->stopping || s->flushing ||
+                      !more_arriving_locked(s, 0);
             for (int i = 0; i < s->cfg.n_preferred && !go; i++)
                 go = rows == s->cfg.preferred[i];
             int64_t until = first->t_enqueue_ns + s->cfg.max_queue_delay_us * 1000;
@@ -193,6 +210,7 @@ static int gather(sched *s, sched_job **batch, int max_jobs)
                 sched_job_put(batch[i]); /* cancelled since the sweep above */
         }
         s->busy += taken > 0;
+        s->running_jobs += taken;
         pthread_mutex_unlock(&s->lock);
         if (taken)
             return taken;
@@ -200,10 +218,12 @@ static int gather(sched *s, sched_job **batch, int max_jobs)
     }
 }
 
-static void release_instance(sched *s)
+/* An execution of @jobs requests ended. */
+static void release_instance(sched *s, int jobs)
 {
     pthread_mutex_lock(&s->lock);
     s->busy--;
+    s->running_jobs -= jobs;
     /* Only a worker holding queued jobs waits for an instance. Waking idle ones on
      * every inline run cost each request a futex round trip on the other core. */
     if (s->head || s->stopping)
@@ -335,7 +355,7 @@ static void *worker(void *arg)
     int n;
     while ((n = gather(s, batch, 64)) > 0) {
         run_batch(s, batch, n);
-        release_instance(s);
+        release_instance(s, n);
     }
     return NULL;
 }
@@ -461,9 +481,12 @@ int sched_run_inline(sched *s, sched_job *j)
         return -EAGAIN;
     pthread_mutex_lock(&s->lock);
     bool go = !s->stopping && s->n_queued == 0 && s->busy < s->instances &&
-              (!s->cfg.dynamic_batching || batch_goes_now(s, j->rows ? j->rows : 1));
-    if (go)
+              (!s->cfg.dynamic_batching || batch_goes_now(s, j->rows ? j->rows : 1) ||
+               !more_arriving_locked(s, 1));
+    if (go) {
         s->busy++;
+        s->running_jobs++;
+    }
     pthread_mutex_unlock(&s->lock);
     if (!go)
         return -EAGAIN;
@@ -471,7 +494,7 @@ int sched_run_inline(sched *s, sched_job *j)
     atomic_store((atomic_int *)&j->state, JOB_RUNNING);
     j->t_enqueue_ns = sched_now_ns();
     run_batch(s, &j, 1);
-    release_instance(s);
+    release_instance(s, 1);
     return 0;
 }
 

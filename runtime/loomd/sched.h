@@ -57,8 +57,9 @@ int sched_submit(sched *s, sched_job *j);
 /*
  * Runs @j on the calling thread when nothing is queued, an instance is free and
  * the batcher would not wait for company (no dynamic batching; or no queue
- * delay, or @j's rows reach a preferred or the largest batch size): no hand-off
- * to a worker, no wake-ups. Returns 0 when it ran (see j->status), -EAGAIN when
+ * delay, or @j's rows reach a preferred or the largest batch size, or no other
+ * request is in flight, by @m's count, to join it): no hand-off to a worker, no
+ * wake-ups. Returns 0 when it ran (see j->status), -EAGAIN when
  * the job must be queued instead (also when it is past its deadline).
  */
 int sched_run_inline(sched *s, sched_job *j);

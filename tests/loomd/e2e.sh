@@ -317,12 +317,30 @@ TH="$(head -c "$SL" "$T/slow.req" | sed 's/}$/,"parameters":{"timeout":1}}/')"
 req POST /v2/models/slow/infer -H "Inference-Header-Content-Length: ${#TH}" --data-binary @"$T/slow-timeout.req"
 expect "a request past its timeout is 503" st_has 503 'timed out'
 
+# company_start: a request that stays in flight, its body trickling in at 100
+# bytes/s, so the batcher has company on its way and waits (a request with none
+# goes at once). company_stop hangs it up.
+company_start() {
+    head -c 4000 /dev/zero | tr '\0' ' ' >"$T/company.body"
+    curl -s -o /dev/null --limit-rate 100 --unix-socket "$SOCK" --data-binary @"$T/company.body" \
+        http://localhost/v2/models/lazy/infer &
+    COMPANY=$!
+    for _ in $(seq 300); do
+        N=$(curl -s --unix-socket "$SOCK" http://localhost/metrics | sed -n 's/^loom_inflight_requests //p')
+        [ "${N:-0}" -ge 2 ] && break # the company and this metrics request
+        sleep 0.01
+    done
+}
+company_stop() { kill "$COMPANY" 2>/dev/null; wait "$COMPANY" 2>/dev/null; }
+
 # A client that gives up while queued: its job is cancelled, never run. "lazy"
-# holds a lone request for 5 s waiting for a batch, so the hang-up comes first.
+# holds a request for 5 s waiting for the company, so the hang-up comes first.
+company_start
 curl -s -o /dev/null --max-time 0.3 --unix-socket "$SOCK" \
     -d '{"inputs":[{"name":"x","shape":[1,16],"datatype":"FP32","data":'"$X16"'}]}' \
     http://localhost/v2/models/lazy/infer
 sleep 0.1
+company_stop
 req GET /metrics
 expect "a client hanging up cancels its queued request" \
     grep -qE 'failure_total\{model="lazy",version="1",reason="cancelled"\} [1-9]' <<<"$BODY"
@@ -476,7 +494,9 @@ kill -TERM "$CARD_D" 2>/dev/null
 wait "$CARD_D" 2>/dev/null
 
 # ------------------------------------------------------------------ SIGTERM drain
-# Two requests on "lazy" would wait 5 s for a batch; the drain runs them at once.
+# Two requests on "lazy" would wait 5 s for a batch (with company on its way);
+# the drain runs them at once.
+company_start
 BG=()
 for i in 1 2; do
     curl -s -o "$T/drain.body.$i" -w '%{http_code}\n' --unix-socket "$SOCK" \
@@ -484,13 +504,14 @@ for i in 1 2; do
         http://localhost/v2/models/lazy/infer >"$T/drain.$i" &
     BG+=($!)
 done
-for _ in $(seq 300); do # both queued (the metrics request counts itself too)
+for _ in $(seq 300); do # both queued (the company and the metrics request count too)
     N=$(curl -s --unix-socket "$SOCK" http://localhost/metrics | sed -n 's/^loom_inflight_requests //p')
-    [ "${N:-0}" -ge 3 ] && break
+    [ "${N:-0}" -ge 4 ] && break
     sleep 0.01
 done
 T0=$(date +%s%N)
 kill -TERM "$D1"
+company_stop
 wait "$D1"
 RC=$?
 MS=$((($(date +%s%N) - T0) / 1000000))

@@ -3,7 +3,7 @@
 
 Run with Debian's Python (/usr/bin/python3, python3-onnx, python3-numpy):
 
-    make_repo.py OUT
+    make_repo.py OUT [--bench]
 
     OUT/simple/      Triton's "simple" example: INPUT0, INPUT1 int32 [N,16] ->
                      OUTPUT0 = sum, OUTPUT1 = difference (dynamic batching)
@@ -13,6 +13,12 @@ Run with Debian's Python (/usr/bin/python3, python3-onnx, python3-numpy):
     OUT/small_cnn_nobatch/  the same file with batching off (for the benchmark)
     OUT/int8_mlp/    QuantizeLinear -> QLinearMatMul -> DequantizeLinear, the int8
                      path the emulated card runs when it exists
+
+With --bench, also (for make bench-loomd only: 59 MB each):
+
+    OUT/cnn_fc4096/  the MNIST-sized CNN with an AlexNet-style classifier
+                     (1568 -> 4096 -> 2048 -> 10), batching on
+    OUT/cnn_fc4096_nobatch/  the same file with batching off
 
 Weights come from a fixed seed, so every build writes identical files; each
 config.json pins the sha256 of its model files, which loomd checks on load.
@@ -77,12 +83,14 @@ def tiny(out):
     write_config(out, "tiny", cfg)
 
 
-def small_cnn_graph():
+def small_cnn_graph(name="small_cnn", hidden=(512,)):
     """An MNIST-sized CNN: two strided conv layers and a fully connected head.
 
-    The head's 1568x512 weight matrix is what makes batching pay on a CPU: at
-    batch 1 it is a matrix-vector product that streams 3 MB of weights per
-    request; batched, each weight is loaded once for all rows."""
+    The head's weights are what make batching pay on a CPU: at batch 1 each
+    layer is a matrix-vector product that streams its whole weight matrix per
+    request; batched, each weight is loaded once for all rows. The default head
+    (1568x512, 3 MB) fits in cache, so little is saved; hidden=(4096, 2048)
+    (59 MB) does not, and batch 1 is bound by memory bandwidth."""
     rng = np.random.default_rng(7)
 
     def w(name, *shape):
@@ -92,30 +100,46 @@ def small_cnn_graph():
 
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])
     y = helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 10])
-    inits = [w("w1", 16, 1, 3, 3), w("b1", 16), w("w2", 32, 16, 3, 3), w("b2", 32),
-             w("fc1", 512, 32 * 7 * 7), w("fc1b", 512), w("fc2", 10, 512), w("fc2b", 10)]
+    inits = [w("w1", 16, 1, 3, 3), w("b1", 16), w("w2", 32, 16, 3, 3), w("b2", 32)]
     nodes = [
         helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2]),
         helper.make_node("Relu", ["c1"], ["r1"]),
         helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], strides=[2, 2]),
         helper.make_node("Relu", ["c2"], ["r2"]),
         helper.make_node("Flatten", ["r2"], ["flat"]),
-        helper.make_node("Gemm", ["flat", "fc1", "fc1b"], ["h"], transB=1),
-        helper.make_node("Relu", ["h"], ["hr"]),
-        helper.make_node("Gemm", ["hr", "fc2", "fc2b"], ["logits"], transB=1),
-        helper.make_node("Softmax", ["logits"], ["scores"], axis=1),
     ]
-    return helper.make_graph(nodes, "small_cnn", [x], [y], inits)
+    # Layer names stay those of the original two-layer head (fc1, fc2), so the
+    # default model's file, and the sha256 users may have pinned, do not change.
+    prev, src, sizes = 32 * 7 * 7, "flat", list(hidden) + [10]
+    for i, n in enumerate(sizes, start=1):
+        inits += [w(f"fc{i}", n, prev), w(f"fc{i}b", n)]
+        last = i == len(sizes)
+        out = "logits" if last else ("h" if i == 1 else f"h{i}")
+        nodes.append(helper.make_node("Gemm", [src, f"fc{i}", f"fc{i}b"], [out], transB=1))
+        if not last:
+            nodes.append(helper.make_node("Relu", [out], [out + "r"]))
+            src = out + "r"
+        prev = n
+    nodes.append(helper.make_node("Softmax", ["logits"], ["scores"], axis=1))
+    return helper.make_graph(nodes, name, [x], [y], inits)
 
 
-def small_cnn(out):
+def batching_pair(out, name, graph):
+    """NAME with dynamic batching and NAME_nobatch without: one file, two configs."""
     cfg = {"max_batch_size": 32,
            "dynamic_batching": {"preferred_batch_size": [16, 32],
                                 "max_queue_delay_microseconds": 500}}
-    write_config(out, "small_cnn", save(small_cnn_graph(), out, "small_cnn", 1, cfg))
+    write_config(out, name, save(graph, out, name, 1, cfg))
     cfg = {"max_batch_size": 32}
-    write_config(out, "small_cnn_nobatch",
-                 save(small_cnn_graph(), out, "small_cnn_nobatch", 1, cfg))
+    write_config(out, name + "_nobatch", save(graph, out, name + "_nobatch", 1, cfg))
+
+
+def small_cnn(out):
+    batching_pair(out, "small_cnn", small_cnn_graph())
+
+
+def cnn_fc4096(out):
+    batching_pair(out, "cnn_fc4096", small_cnn_graph("cnn_fc4096", (4096, 2048)))
 
 
 def int8_mlp(out):
@@ -146,14 +170,16 @@ def int8_mlp(out):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: make_repo.py OUT")
+    if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] != "--bench"):
+        sys.exit("usage: make_repo.py OUT [--bench]")
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     simple(out)
     tiny(out)
     small_cnn(out)
     int8_mlp(out)
+    if sys.argv[2:] == ["--bench"]:
+        cnn_fc4096(out)
 
 
 if __name__ == "__main__":

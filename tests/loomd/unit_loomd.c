@@ -251,6 +251,7 @@ static void sched_batches_and_splits(void **state)
     sched *s;
     char err[256];
     assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    metrics_inflight_add(mt, 3); /* as the HTTP layer counts the three requests */
     sched_job *j[3] = {job_of(0, 1), job_of(100, 2), job_of(200, 3)};
     for (int i = 0; i < 3; i++)
         assert_int_equal(sched_submit(s, j[i]), 0);
@@ -289,6 +290,7 @@ static void sched_bounds_queue_and_deadlines(void **state)
     sched *s;
     char err[256];
     assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    metrics_inflight_add(mt, 8); /* more requests on their way: the batcher waits for them */
     sched_job *a = job_of(0, 1), *b = job_of(0, 1);
     a->deadline_ns = sched_now_ns() + 20 * 1000000;
     assert_int_equal(sched_submit(s, a), 0);
@@ -303,6 +305,34 @@ static void sched_bounds_queue_and_deadlines(void **state)
     assert_int_equal(sched_wait(d, -1), 0);
     assert_int_equal(d->status, LOOM_OK);
     sched_job_put(d);
+    sched_destroy(s);
+    metrics_destroy(mt);
+    model_config_free(&c);
+    loom_model_destroy(m);
+}
+
+/* A queued request with no other request in flight goes without its queue delay. */
+static void sched_lone_request_does_not_wait(void **state)
+{
+    (void)state;
+    loom_model *m = bias_relu();
+    metrics *mt = metrics_create();
+    model_config c;
+    model_config_defaults(&c);
+    c.max_batch_size = 8;
+    c.dynamic_batching = true;
+    c.max_queue_delay_us = 60 * 1000000; /* a minute: only "nothing else coming" starts it */
+    sched *s;
+    char err[256];
+    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    metrics_inflight_add(mt, 1);
+    sched_job *j = job_of(0, 1);
+    j->deadline_ns = sched_now_ns() + 30 * 1000000000LL; /* fails the test, not hangs it */
+    assert_int_equal(sched_submit(s, j), 0);
+    assert_int_equal(sched_wait(j, -1), 0);
+    assert_int_equal(j->status, LOOM_OK);
+    assert_int_equal(j->batch_rows, 1);
+    sched_job_put(j);
     sched_destroy(s);
     metrics_destroy(mt);
     model_config_free(&c);
@@ -325,6 +355,12 @@ static void sched_runs_inline_when_batching_would_not_wait(void **state)
     char err[256];
     assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
     sched_job *one = job_of(0, 1), *four = job_of(0, 4), *eight = job_of(0, 8);
+    metrics_inflight_add(mt, 1); /* this request, alone: no company can come, so no wait */
+    assert_int_equal(sched_run_inline(s, one), 0);
+    assert_int_equal(one->batch_rows, 1);
+    sched_job_put(one);
+    one = job_of(0, 1);
+    metrics_inflight_add(mt, 1);                         /* another request arriving */
     assert_int_equal(sched_run_inline(s, one), -EAGAIN); /* it would wait 100 ms for company */
     assert_int_equal(sched_run_inline(s, four), 0);      /* a preferred size: goes at once */
     assert_int_equal(four->status, LOOM_OK);
@@ -382,6 +418,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(codec_encodes_json_and_binary),
     cmocka_unit_test(sched_batches_and_splits),
     cmocka_unit_test(sched_bounds_queue_and_deadlines),
+    cmocka_unit_test(sched_lone_request_does_not_wait),
     cmocka_unit_test(sched_runs_inline_without_batching),
     cmocka_unit_test(sched_runs_inline_when_batching_would_not_wait),
 };
