@@ -31,9 +31,11 @@ for suite in "$@"; do
 done
 # A long run's log is often read from its end only: name what failed there.
 for suite in "${failed_suites[@]}"; do
-    echo "=== failed: $suite (full log: $logs/$suite.log); its failure lines:"
-    grep -E 'FAIL|[Ff]ailed|not ok|ERROR|Assertion|Sanitizer|panic|BUG' "$logs/$suite.log" |
-        grep -vE '(^|: )[0-9]+ passed, 0 failed' | tail -n 20 | sed 's/^/    /'
+    lines=$(grep -E 'FAIL|[Ff]ailed|not ok|ERROR|Assertion|Sanitizer|panic|BUG' "$logs/$suite.log" |
+        grep -vE '(^|: )[0-9]+ passed, 0 failed' | tail -n 20)
+    [ -n "$lines" ] || lines=$(tail -n 5 "$logs/$suite.log")
+    echo "=== failed: $suite (full log: $logs/$suite.log):"
+    echo "$lines" | sed 's/^/    /'
 done
 echo "$total_pass passed, $total_fail failed"
 exit $rc
