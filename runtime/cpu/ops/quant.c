@@ -27,139 +27,15 @@
 #include "qpool.h"
 #include "../qdwconv.h"
 #include "../qgemm.h"
-
-#ifdef __FAST_MATH__
-#error "quant.c rounds with the 1.5*2^23 trick, which -ffast-math would fold away"
-#endif
-
-/* Adding and subtracting 1.5 * 2^23 rounds a float with |v| < 2^22 to an integer
- * in the current rounding mode (nearest, ties to even), like MLAS does; it
- * vectorizes where rintf() would be a libm call per element without SSE4.1.
- * Callers clamp v to the output range first, so the precondition always holds. */
-#define ROUND_MAGIC 12582912.0f
-
-static inline float round_half_even_small(float v)
-{
-    return (v + ROUND_MAGIC) - ROUND_MAGIC;
-}
-
-/* Clamps v into [lo, hi] - with the operands ordered so that NaN becomes lo
- * (deterministic) - then rounds half to even. lo/hi are the output range minus
- * the zero point, so the result plus zero point is in the output type's range. */
-static inline int32_t clamp_round(float v, float lo, float hi)
-{
-    v = v > lo ? v : lo;
-    v = v < hi ? v : hi;
-    return (int32_t)round_half_even_small(v);
-}
-
-/*
- * for (j = 0; j < n; j++) BODY, in fixed blocks of 16 then the tail: GCC's -O2
- * ("very cheap") vectorizer cost model skips loops with a variable trip count,
- * and these elementwise loops are 3-4x faster vectorized. Pointers used in
- * BODY should be restrict so that no aliasing check is needed either.
- */
-#define BLOCKED_FOR(j, n, BODY)                                                                    \
-    do {                                                                                           \
-        int64_t j##_blk = 0;                                                                       \
-        for (; j##_blk + 16 <= (n); j##_blk += 16)                                                 \
-            for (int j##_t = 0; j##_t < 16; j##_t++) {                                             \
-                int64_t j = j##_blk + j##_t;                                                       \
-                BODY;                                                                              \
-            }                                                                                      \
-        for (int64_t j = j##_blk; j < (n); j++) {                                                  \
-            BODY;                                                                                  \
-        }                                                                                          \
-    } while (0)
+#include "quant_common.h"
 
 /* ---------------------------------------------------------------------------- */
 /* shared helpers                                                                */
-
-static bool is_q8(loom_dtype dt)
-{
-    return dt == LOOM_DTYPE_UINT8 || dt == LOOM_DTYPE_INT8;
-}
-
-static int32_t q8_min(loom_dtype dt)
-{
-    return dt == LOOM_DTYPE_INT8 ? -128 : 0;
-}
-
-static int32_t q8_max(loom_dtype dt)
-{
-    return dt == LOOM_DTYPE_INT8 ? 127 : 255;
-}
 
 static bool out_present(const lm_kctx *k, int i)
 {
     return i < k->n_out && k->node->out[i] >= 0;
 }
-
-/* A quantization parameter (scale or zero point) that holds one value. */
-static bool is_single(const loom_tensor *t)
-{
-    return lm_tensor_count(t) == 1 && (t->rank == 0 || t->rank == 1);
-}
-
-/* Zero-point values widened to int32 in scratch; NULL tensor gives one zero. */
-static int32_t *zp_to_i32(lm_kctx *k, const loom_tensor *zp, int64_t *count)
-{
-    int64_t n = zp ? lm_tensor_count(zp) : 1;
-    int32_t *v = lm_kscratch(k, (size_t)(n > 0 ? n : 1) * sizeof(int32_t));
-    if (!v)
-        return NULL;
-    if (!zp) {
-        v[0] = 0;
-    } else if (zp->dtype == LOOM_DTYPE_UINT8) {
-        const uint8_t *d = zp->data;
-        for (int64_t i = 0; i < n; i++)
-            v[i] = d[i];
-    } else if (zp->dtype == LOOM_DTYPE_INT8) {
-        const int8_t *d = zp->data;
-        for (int64_t i = 0; i < n; i++)
-            v[i] = d[i];
-    } else {
-        for (int64_t i = 0; i < n; i++)
-            v[i] = (int32_t)lm_tensor_get_i64(zp, i);
-    }
-    if (count)
-        *count = n;
-    return v;
-}
-
-static loom_status check_scale(lm_kctx *k, const char *what, const loom_tensor *s)
-{
-    if (s->dtype != LOOM_DTYPE_FLOAT)
-        return lm_kunsupported(k, "%s must be float, got %s", what, loom_dtype_name(s->dtype));
-    if (s->rank > 1)
-        return lm_kinvalid(k, "%s must be a scalar or 1-D, got rank %d", what, s->rank);
-    return LOOM_OK;
-}
-
-static loom_status check_zp(lm_kctx *k, const char *what, const loom_tensor *zp,
-                            const loom_tensor *scale, loom_dtype want)
-{
-    if (!zp)
-        return LOOM_OK;
-    if (zp->dtype != want)
-        return lm_kinvalid(k, "%s is %s but must be %s like its operand", what,
-                           loom_dtype_name(zp->dtype), loom_dtype_name(want));
-    if (scale && (zp->rank != scale->rank || lm_tensor_count(zp) != lm_tensor_count(scale)))
-        return lm_kinvalid(k, "%s must have the shape of its scale", what);
-    return LOOM_OK;
-}
-
-/* Runs the parallel range loops; cost is a rough ns per item. */
-#define PAR(k, n, cost, fn, arg) lm_parallel_for((k), (n), (cost), (fn), (arg))
-
-/*
- * Rough ns per unit of work for the costs PAR gets: they decide whether a
- * loop is worth waking the other threads for (about 20 us), so they should
- * be near the real speed. The VNNI GEMM does ~100-250 int8 multiply-adds
- * per ns; packing, requantizing and the elementwise ops ~0.1-1 ns a byte.
- */
-#define NS_PER_MAC  0.01
-#define NS_PER_BYTE 0.3
 
 /* ---------------------------------------------------------------------------- */
 /* QuantizeLinear / DequantizeLinear                                            */
@@ -201,21 +77,7 @@ DEFINE_DEQUANTIZE_ROW(dqrow_u8_c, uint8_t, int32_t)
 DEFINE_DEQUANTIZE_ROW(dqrow_s8_c, int8_t, int32_t)
 DEFINE_DEQUANTIZE_ROW(dqrow_i32, int32_t, int64_t)
 
-static bool use_avx512(void)
-{
-    return lm_cpu_features_get()->avx512bw_vl;
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define HAVE_AVX512_ROWS 1
-#define TARGET_AVX512    __attribute__((target("avx512f,avx512bw,avx512vl")))
-
-static inline __mmask16 tail16(int64_t left)
-{
-    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-}
-
+#if HAVE_AVX512_ROWS
 /*
  * The QDQ edges on 16 float lanes, step for step like the C rows: IEEE
  * float32 division, multiplication and conversion round alike at any width;
@@ -252,8 +114,6 @@ TARGET_AVX512 static void dqrow_8_avx512(const void *x, bool sgn, float *y, int6
         _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(f, vs));
     }
 }
-#else
-#define HAVE_AVX512_ROWS 0
 #endif
 
 static void qrow_f32_u8(const float *x, uint8_t *y, int64_t n, float s, float lo, float hi,
@@ -335,72 +195,6 @@ DEFINE_DEQUANTIZE(dequantize_u8, uint8_t, int32_t, dqrow_u8)
 DEFINE_DEQUANTIZE(dequantize_s8, int8_t, int32_t, dqrow_s8)
 DEFINE_DEQUANTIZE(dequantize_i32, int32_t, int64_t, dqrow_i32)
 
-/* Requantizes a row of int32 accumulators (plus a bias) with one multiplier. */
-#define DEFINE_REQUANT_ROW(NAME, TY)                                                               \
-    static void NAME(const int32_t *restrict acc, TY *restrict y, int64_t n, uint32_t bias,        \
-                     float mult, float lo, float hi, int32_t z)                                    \
-    {                                                                                              \
-        BLOCKED_FOR(                                                                               \
-            c, n,                                                                                  \
-            y[c] =                                                                                 \
-                (TY)(clamp_round((float)(int32_t)((uint32_t)acc[c] + bias) * mult, lo, hi) + z));  \
-    }
-
-DEFINE_REQUANT_ROW(requant_row_u8_base, uint8_t)
-DEFINE_REQUANT_ROW(requant_row_s8_base, int8_t)
-
-#if HAVE_AVX512_ROWS
-/*
- * The same on 16 float lanes for CPUs with AVX-512 (every int8 output passes
- * through here), step for step: IEEE float32 rounds alike at any width; max
- * and min return their second operand for NaN, as clamp_round's compares do;
- * the rounded value is integral, so converting it truncates nothing; the
- * in-range int32 narrows to 8 bits by truncation like the C cast.
- */
-TARGET_AVX512 static void requant_row_avx512(const int32_t *acc, void *y, bool y_signed, int64_t n,
-                                             uint32_t bias, float mult, float lo, float hi,
-                                             int32_t z)
-{
-    const __m512i vb = _mm512_set1_epi32((int32_t)bias), vz = _mm512_set1_epi32(z);
-    const __m512 vm = _mm512_set1_ps(mult), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-    const __m512 magic = _mm512_set1_ps(ROUND_MAGIC);
-    for (int64_t c = 0; c < n; c += 16) {
-        __mmask16 k = n - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - c)) - 1);
-        __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + c), vb);
-        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(a), vm);
-        v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
-        v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
-        __m128i q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vz));
-        _mm_mask_storeu_epi8((int8_t *)y + c, k, q);
-        (void)y_signed; /* the low byte is the value either way */
-    }
-}
-#endif
-
-static void requant_row_u8(const int32_t *acc, uint8_t *y, int64_t n, uint32_t bias, float mult,
-                           float lo, float hi, int32_t z)
-{
-#if HAVE_AVX512_ROWS
-    if (use_avx512()) {
-        requant_row_avx512(acc, y, false, n, bias, mult, lo, hi, z);
-        return;
-    }
-#endif
-    requant_row_u8_base(acc, y, n, bias, mult, lo, hi, z);
-}
-
-static void requant_row_s8(const int32_t *acc, int8_t *y, int64_t n, uint32_t bias, float mult,
-                           float lo, float hi, int32_t z)
-{
-#if HAVE_AVX512_ROWS
-    if (use_avx512()) {
-        requant_row_avx512(acc, y, true, n, bias, mult, lo, hi, z);
-        return;
-    }
-#endif
-    requant_row_s8_base(acc, y, n, bias, mult, lo, hi, z);
-}
-
 /* Same with a per-column multiplier (sa * bs[c]) / sy, in that order: it is
  * how ONNX Runtime rounds the product of the three scales. */
 #define DEFINE_REQUANT_COLS(NAME, TY)                                                              \
@@ -481,7 +275,7 @@ static loom_status op_QuantizeLinear(lm_kctx *k)
         return LOOM_OK;
 
     qdq_job j = {.x = x->data, .y = y->data, .scale = scale->data, .n = n, .inner = inner};
-    j.zp = zp_to_i32(k, zp, NULL);
+    j.zp = lm_q_zp_to_i32(k, zp, NULL);
     if (!j.zp)
         return LOOM_ERR_NO_MEMORY;
     j.lo = (float)q8_min(ydt);
@@ -518,7 +312,7 @@ static loom_status op_DequantizeLinear(lm_kctx *k)
         return LOOM_OK;
 
     qdq_job j = {.x = x->data, .y = y->data, .scale = scale->data, .n = n, .inner = inner};
-    j.zp = zp_to_i32(k, zp, NULL);
+    j.zp = lm_q_zp_to_i32(k, zp, NULL);
     if (!j.zp)
         return LOOM_ERR_NO_MEMORY;
     if (x->dtype == LOOM_DTYPE_INT32) {
@@ -732,26 +526,10 @@ static int64_t qp_offset(int kind, int64_t mat, int64_t per)
  * tiles to keep the threads busy; MM_TM is a multiple of every kernel's rows
  * so packed weights are used in place. */
 #define MM_TM 96
-#define MM_TN 256
 
 static int64_t mm_rows(int64_t M, int64_t N)
 {
     return (N + MM_TN - 1) / MM_TN >= 4 || M <= MM_TM ? (M > 0 ? M : 1) : MM_TM;
-}
-
-/* Per-plan state of the int8 matmuls and convolutions: the constant weights
- * packed for the GEMM (B of a matmul; A of each convolution group). */
-typedef struct q_prepared {
-    int64_t n;
-    lm_qgemm_packed *w[];
-} q_prepared;
-
-static void q_free_prepared(void *state)
-{
-    q_prepared *qp = state;
-    for (int64_t i = 0; i < qp->n; i++)
-        lm_qgemm_packed_free(qp->w[i]);
-    free(qp);
 }
 
 typedef struct mm_job {
@@ -787,8 +565,8 @@ typedef struct mm_job {
             const int32_t *acc = j->acc + (t * g->M + i) * g->N + n0;                              \
             TY *y = (TY *)j->y + (t * g->M + i) * g->N + n0;                                       \
             if (j->b_sk == QP_SINGLE)                                                              \
-                requant_row_##SUF(acc, y, n1 - n0, 0, sa * bs[0] / sy, qlo - (float)z,             \
-                                  qhi - (float)z, z);                                              \
+                lm_q_requant_row_##SUF(acc, y, n1 - n0, 0, sa * bs[0] / sy, qlo - (float)z,        \
+                                       qhi - (float)z, z);                                         \
             else                                                                                   \
                 requant_cols_##SUF(acc, y, n1 - n0, sa, bs + n0, sy, qlo - (float)z,               \
                                    qhi - (float)z, z);                                             \
@@ -887,8 +665,8 @@ static loom_status op_MatMulInteger(lm_kctx *k)
                 .acc = y->data,
                 .a_zk = azk,
                 .b_zk = bzk};
-    j.a_zp = zp_to_i32(k, azp, NULL);
-    j.b_zp = zp_to_i32(k, bzp, NULL);
+    j.a_zp = lm_q_zp_to_i32(k, azp, NULL);
+    j.b_zp = lm_q_zp_to_i32(k, bzp, NULL);
     if (!j.a_zp || !j.b_zp)
         return LOOM_ERR_NO_MEMORY;
     mm_launch(k, &j);
@@ -954,9 +732,9 @@ static loom_status op_QLinearMatMul(lm_kctx *k)
                 .a_sk = ask,
                 .b_sk = bsk,
                 .y_sk = ysk};
-    j.a_zp = zp_to_i32(k, azp, NULL);
-    j.b_zp = zp_to_i32(k, bzp, NULL);
-    j.y_zp = zp_to_i32(k, yzp, NULL);
+    j.a_zp = lm_q_zp_to_i32(k, azp, NULL);
+    j.b_zp = lm_q_zp_to_i32(k, bzp, NULL);
+    j.y_zp = lm_q_zp_to_i32(k, yzp, NULL);
     if (!j.a_zp || !j.b_zp || !j.y_zp)
         return LOOM_ERR_NO_MEMORY;
     mm_launch(k, &j);
@@ -1244,8 +1022,8 @@ typedef struct conv_job {
             int64_t ch = m_base + i;                                                               \
             float mult = j->x_s * j->w_s[j->w_s_per_ch ? ch : 0] / j->y_s;                         \
             uint32_t bias = j->bias ? (uint32_t)j->bias[ch] : 0;                                   \
-            requant_row_##SUF(acc + i * os + n0, y + i * os + n0, n1 - n0, bias, mult, lo, hi,     \
-                              j->y_zp);                                                            \
+            lm_q_requant_row_##SUF(acc + i * os + n0, y + i * os + n0, n1 - n0, bias, mult, lo,    \
+                                   hi, j->y_zp);                                                   \
         }                                                                                          \
     }
 
@@ -1335,9 +1113,9 @@ static rq_params rq_channel(const conv_job *q, int64_t ch)
 static void rq_apply(const conv_job *q, const rq_params *r, const int32_t *acc, void *y, int64_t n)
 {
     if (q->y_signed)
-        requant_row_s8(acc, y, n, r->bias, r->mult, r->lo, r->hi, q->y_zp);
+        lm_q_requant_row_s8(acc, y, n, r->bias, r->mult, r->lo, r->hi, q->y_zp);
     else
-        requant_row_u8(acc, y, n, r->bias, r->mult, r->lo, r->hi, q->y_zp);
+        lm_q_requant_row_u8(acc, y, n, r->bias, r->mult, r->lo, r->hi, q->y_zp);
 }
 
 /* Requantizes @n accumulators of output channel @ch into 8-bit @y. */
@@ -1769,8 +1547,8 @@ static loom_status op_ConvInteger(lm_kctx *k)
     if (k->dry || lm_tensor_count(y) == 0)
         return LOOM_OK;
 
-    const int32_t *xz = zp_to_i32(k, xzp, NULL);
-    ca.w_zp = zp_to_i32(k, wzp, NULL);
+    const int32_t *xz = lm_q_zp_to_i32(k, xzp, NULL);
+    ca.w_zp = lm_q_zp_to_i32(k, wzp, NULL);
     if (!xz || !ca.w_zp)
         return LOOM_ERR_NO_MEMORY;
     ca.x_zp = xz[0];
@@ -1819,8 +1597,8 @@ static loom_status op_QLinearConv(lm_kctx *k)
     if (k->dry || lm_tensor_count(y) == 0)
         return LOOM_OK;
 
-    const int32_t *xz = zp_to_i32(k, xzp, NULL), *yz = zp_to_i32(k, yzp, NULL);
-    ca.w_zp = zp_to_i32(k, wzp, NULL);
+    const int32_t *xz = lm_q_zp_to_i32(k, xzp, NULL), *yz = lm_q_zp_to_i32(k, yzp, NULL);
+    ca.w_zp = lm_q_zp_to_i32(k, wzp, NULL);
     if (!xz || !yz || !ca.w_zp)
         return LOOM_ERR_NO_MEMORY;
     ca.x_zp = xz[0];
@@ -1976,73 +1754,30 @@ static loom_status op_QDQAdd(lm_kctx *k)
     return LOOM_OK;
 }
 
-/* Packs the constant weights once per plan: B of MatMulInteger (input 1) and
- * QLinearMatMul (input 3) when it is one 2-D matrix; W of ConvInteger
- * (input 1) and QLinearConv (input 3), per group. Without a SIMD kernel (or
- * memory) nothing is packed and runs pack as they go. */
-static loom_status q_prepare(lm_kctx *k, lm_kernel_fn run, int w_in, bool conv)
-{
-    loom_status st = run(k); /* validates and shapes (k->dry is set) */
-    if (st != LOOM_OK)
-        return st;
-    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, w_in);
-    if (x->data || !w->data)
-        return LOOM_OK;
-    bool sgn = w->dtype == LOOM_DTYPE_INT8;
-    int64_t groups = 1, rows, K;
-    if (conv) {
-        groups = lm_kattr_int(k, "group", 1);
-        rows = w->dims[0] / groups;
-        K = lm_tensor_count(w) / (w->dims[0] > 0 ? w->dims[0] : 1);
-    } else {
-        if (w->rank > 2)
-            return LOOM_OK;
-        K = w->dims[0];
-        rows = w->rank == 2 ? w->dims[1] : 1;
-    }
-    if (rows <= 0 || K <= 0)
-        return LOOM_OK;
-    q_prepared *qp = calloc(1, sizeof(*qp) + (size_t)groups * sizeof(qp->w[0]));
-    if (!qp)
-        return LOOM_OK;
-    qp->n = groups;
-    const uint8_t *wd = w->data;
-    for (int64_t g = 0; g < groups; g++) {
-        qp->w[g] = conv ? lm_qgemm_pack_a(wd + g * rows * K, K, sgn, rows, K)
-                        : lm_qgemm_pack_b(wd, rows, sgn, K, rows);
-        if (!qp->w[g]) {
-            q_free_prepared(qp);
-            return LOOM_OK;
-        }
-    }
-    k->prepared = qp;
-    return LOOM_OK;
-}
-
 static loom_status prepare_MatMulInteger(lm_kctx *k)
 {
-    return q_prepare(k, op_MatMulInteger, 1, false);
+    return lm_q_prepare(k, op_MatMulInteger, 1, false);
 }
 
 static loom_status prepare_QLinearMatMul(lm_kctx *k)
 {
-    return q_prepare(k, op_QLinearMatMul, 3, false);
+    return lm_q_prepare(k, op_QLinearMatMul, 3, false);
 }
 
 static loom_status prepare_ConvInteger(lm_kctx *k)
 {
-    return q_prepare(k, op_ConvInteger, 1, true);
+    return lm_q_prepare(k, op_ConvInteger, 1, true);
 }
 
 static loom_status prepare_QLinearConv(lm_kctx *k)
 {
-    return q_prepare(k, op_QLinearConv, 3, true);
+    return lm_q_prepare(k, op_QLinearConv, 3, true);
 }
 
 #define LM_OP_PREPARED(op)                                                                         \
     {                                                                                              \
         .domain = "", .op_type = #op, .run = op_##op, .prepare = prepare_##op,                     \
-        .free_prepared = q_free_prepared                                                           \
+        .free_prepared = lm_q_free_prepared                                                        \
     }
 
 const lm_op_def lm_ops_quant[] = {
