@@ -157,4 +157,10 @@ loom_status lm_q_prepare(lm_kctx *k, lm_kernel_fn run, int w_in, bool conv);
 /* Frees what lm_q_prepare() packed: the ops' free_prepared. */
 void lm_q_free_prepared(void *state);
 
+/* The kernels of the table in quant.c, by file. */
+/* qdq.c */
+loom_status lm_op_QuantizeLinear(lm_kctx *k);
+loom_status lm_op_DequantizeLinear(lm_kctx *k);
+loom_status lm_op_DynamicQuantizeLinear(lm_kctx *k);
+
 #endif
