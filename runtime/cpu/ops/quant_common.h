@@ -163,4 +163,17 @@ loom_status lm_op_QuantizeLinear(lm_kctx *k);
 loom_status lm_op_DequantizeLinear(lm_kctx *k);
 loom_status lm_op_DynamicQuantizeLinear(lm_kctx *k);
 
+/* qmatmul.c */
+loom_status lm_op_MatMulInteger(lm_kctx *k);
+loom_status lm_op_QLinearMatMul(lm_kctx *k);
+/* Their prepare hooks: B packed by lm_q_prepare(). */
+loom_status lm_prepare_MatMulInteger(lm_kctx *k);
+loom_status lm_prepare_QLinearMatMul(lm_kctx *k);
+
+/* ConvInteger and QLinearConv (quant.c) */
+loom_status lm_op_ConvInteger(lm_kctx *k);
+loom_status lm_op_QLinearConv(lm_kctx *k);
+loom_status lm_prepare_ConvInteger(lm_kctx *k);
+loom_status lm_prepare_QLinearConv(lm_kctx *k);
+
 #endif
