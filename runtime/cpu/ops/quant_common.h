@@ -170,9 +170,10 @@ loom_status lm_op_QLinearMatMul(lm_kctx *k);
 loom_status lm_prepare_MatMulInteger(lm_kctx *k);
 loom_status lm_prepare_QLinearMatMul(lm_kctx *k);
 
-/* ConvInteger and QLinearConv (quant.c) */
+/* qconv.c */
 loom_status lm_op_ConvInteger(lm_kctx *k);
 loom_status lm_op_QLinearConv(lm_kctx *k);
+/* Their prepare hooks: W packed per group by lm_q_prepare(). */
 loom_status lm_prepare_ConvInteger(lm_kctx *k);
 loom_status lm_prepare_QLinearConv(lm_kctx *k);
 
