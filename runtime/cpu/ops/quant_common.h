@@ -1,9 +1,10 @@
 /*
- * quant_common.h - private helpers shared by the quantization kernel files
- * (QuantizeLinear/DequantizeLinear, the integer matmuls and convolutions,
- * loom.QDQAdd): rounding, 8-bit type and parameter checks, parallel-loop
- * costs, AVX-512 dispatch, the requantization rows and the weights packed at
- * plan time (quant_common.c). The numerics they follow are in quant.c's header.
+ * quant_common.h - private helpers shared by the quantization kernels (qdq.c,
+ * qmatmul.c, qconv.c, qadd.c; their op table is quant.c): rounding, 8-bit type
+ * and parameter checks, parallel-loop costs, AVX-512 dispatch, the
+ * requantization rows and the weights packed at plan time (the last two in
+ * quant_common.c), and the kernels the table lists. The numerics they follow
+ * are in quant.c's header.
  */
 #ifndef LOOM_CPU_OPS_QUANT_COMMON_H
 #define LOOM_CPU_OPS_QUANT_COMMON_H
@@ -157,24 +158,26 @@ loom_status lm_q_prepare(lm_kctx *k, lm_kernel_fn run, int w_in, bool conv);
 /* Frees what lm_q_prepare() packed: the ops' free_prepared. */
 void lm_q_free_prepared(void *state);
 
-/* The kernels of the table in quant.c, by file. */
-/* qdq.c */
+/* The kernels of the table in quant.c, by file. qdq.c: */
 loom_status lm_op_QuantizeLinear(lm_kctx *k);
 loom_status lm_op_DequantizeLinear(lm_kctx *k);
 loom_status lm_op_DynamicQuantizeLinear(lm_kctx *k);
 
-/* qmatmul.c */
+/* qmatmul.c: */
 loom_status lm_op_MatMulInteger(lm_kctx *k);
 loom_status lm_op_QLinearMatMul(lm_kctx *k);
 /* Their prepare hooks: B packed by lm_q_prepare(). */
 loom_status lm_prepare_MatMulInteger(lm_kctx *k);
 loom_status lm_prepare_QLinearMatMul(lm_kctx *k);
 
-/* qconv.c */
+/* qconv.c: */
 loom_status lm_op_ConvInteger(lm_kctx *k);
 loom_status lm_op_QLinearConv(lm_kctx *k);
 /* Their prepare hooks: W packed per group by lm_q_prepare(). */
 loom_status lm_prepare_ConvInteger(lm_kctx *k);
 loom_status lm_prepare_QLinearConv(lm_kctx *k);
+
+/* qadd.c: */
+loom_status lm_op_QDQAdd(lm_kctx *k);
 
 #endif
