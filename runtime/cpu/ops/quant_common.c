@@ -1,0 +1,152 @@
+/*
+ * quant_common.c - what the quantization kernels share beyond the inline
+ * helpers of quant_common.h: zero points widened to int32, the rows that
+ * requantize int32 accumulators (C and AVX-512), and the weights of the
+ * integer matmuls and convolutions packed once per plan.
+ */
+#include <stdlib.h>
+
+#include "quant_common.h"
+
+/* Zero-point values widened to int32 in scratch; NULL tensor gives one zero. */
+int32_t *lm_q_zp_to_i32(lm_kctx *k, const loom_tensor *zp, int64_t *count)
+{
+    int64_t n = zp ? lm_tensor_count(zp) : 1;
+    int32_t *v = lm_kscratch(k, (size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+    if (!v)
+        return NULL;
+    if (!zp) {
+        v[0] = 0;
+    } else if (zp->dtype == LOOM_DTYPE_UINT8) {
+        const uint8_t *d = zp->data;
+        for (int64_t i = 0; i < n; i++)
+            v[i] = d[i];
+    } else if (zp->dtype == LOOM_DTYPE_INT8) {
+        const int8_t *d = zp->data;
+        for (int64_t i = 0; i < n; i++)
+            v[i] = d[i];
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            v[i] = (int32_t)lm_tensor_get_i64(zp, i);
+    }
+    if (count)
+        *count = n;
+    return v;
+}
+
+/* Requantizes a row of int32 accumulators (plus a bias) with one multiplier. */
+#define DEFINE_REQUANT_ROW(NAME, TY)                                                               \
+    static void NAME(const int32_t *restrict acc, TY *restrict y, int64_t n, uint32_t bias,        \
+                     float mult, float lo, float hi, int32_t z)                                    \
+    {                                                                                              \
+        BLOCKED_FOR(                                                                               \
+            c, n,                                                                                  \
+            y[c] =                                                                                 \
+                (TY)(clamp_round((float)(int32_t)((uint32_t)acc[c] + bias) * mult, lo, hi) + z));  \
+    }
+
+DEFINE_REQUANT_ROW(requant_row_u8_base, uint8_t)
+DEFINE_REQUANT_ROW(requant_row_s8_base, int8_t)
+
+#if HAVE_AVX512_ROWS
+/*
+ * The same on 16 float lanes for CPUs with AVX-512 (every int8 output passes
+ * through here), step for step: IEEE float32 rounds alike at any width; max
+ * and min return their second operand for NaN, as clamp_round's compares do;
+ * the rounded value is integral, so converting it truncates nothing; the
+ * in-range int32 narrows to 8 bits by truncation like the C cast.
+ */
+TARGET_AVX512 static void requant_row_avx512(const int32_t *acc, void *y, bool y_signed, int64_t n,
+                                             uint32_t bias, float mult, float lo, float hi,
+                                             int32_t z)
+{
+    const __m512i vb = _mm512_set1_epi32((int32_t)bias), vz = _mm512_set1_epi32(z);
+    const __m512 vm = _mm512_set1_ps(mult), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512 magic = _mm512_set1_ps(ROUND_MAGIC);
+    for (int64_t c = 0; c < n; c += 16) {
+        __mmask16 k = n - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - c)) - 1);
+        __m512i a = _mm512_add_epi32(_mm512_maskz_loadu_epi32(k, acc + c), vb);
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(a), vm);
+        v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+        v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+        __m128i q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vz));
+        _mm_mask_storeu_epi8((int8_t *)y + c, k, q);
+        (void)y_signed; /* the low byte is the value either way */
+    }
+}
+#endif
+
+void lm_q_requant_row_u8(const int32_t *acc, uint8_t *y, int64_t n, uint32_t bias, float mult,
+                         float lo, float hi, int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        requant_row_avx512(acc, y, false, n, bias, mult, lo, hi, z);
+        return;
+    }
+#endif
+    requant_row_u8_base(acc, y, n, bias, mult, lo, hi, z);
+}
+
+void lm_q_requant_row_s8(const int32_t *acc, int8_t *y, int64_t n, uint32_t bias, float mult,
+                         float lo, float hi, int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        requant_row_avx512(acc, y, true, n, bias, mult, lo, hi, z);
+        return;
+    }
+#endif
+    requant_row_s8_base(acc, y, n, bias, mult, lo, hi, z);
+}
+
+void lm_q_free_prepared(void *state)
+{
+    q_prepared *qp = state;
+    for (int64_t i = 0; i < qp->n; i++)
+        lm_qgemm_packed_free(qp->w[i]);
+    free(qp);
+}
+
+/* Packs the constant weights once per plan: B of MatMulInteger (input 1) and
+ * QLinearMatMul (input 3) when it is one 2-D matrix; W of ConvInteger
+ * (input 1) and QLinearConv (input 3), per group. Without a SIMD kernel (or
+ * memory) nothing is packed and runs pack as they go. */
+loom_status lm_q_prepare(lm_kctx *k, lm_kernel_fn run, int w_in, bool conv)
+{
+    loom_status st = run(k); /* validates and shapes (k->dry is set) */
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, w_in);
+    if (x->data || !w->data)
+        return LOOM_OK;
+    bool sgn = w->dtype == LOOM_DTYPE_INT8;
+    int64_t groups = 1, rows, K;
+    if (conv) {
+        groups = lm_kattr_int(k, "group", 1);
+        rows = w->dims[0] / groups;
+        K = lm_tensor_count(w) / (w->dims[0] > 0 ? w->dims[0] : 1);
+    } else {
+        if (w->rank > 2)
+            return LOOM_OK;
+        K = w->dims[0];
+        rows = w->rank == 2 ? w->dims[1] : 1;
+    }
+    if (rows <= 0 || K <= 0)
+        return LOOM_OK;
+    q_prepared *qp = calloc(1, sizeof(*qp) + (size_t)groups * sizeof(qp->w[0]));
+    if (!qp)
+        return LOOM_OK;
+    qp->n = groups;
+    const uint8_t *wd = w->data;
+    for (int64_t g = 0; g < groups; g++) {
+        qp->w[g] = conv ? lm_qgemm_pack_a(wd + g * rows * K, K, sgn, rows, K)
+                        : lm_qgemm_pack_b(wd, rows, sgn, K, rows);
+        if (!qp->w[g]) {
+            lm_q_free_prepared(qp);
+            return LOOM_OK;
+        }
+    }
+    k->prepared = qp;
+    return LOOM_OK;
+}
