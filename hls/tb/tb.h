@@ -95,7 +95,7 @@ static inline float tb_scale(void)
 
 /*
  * The reference requantization of acc (bias included, wrapped to int32 as the
- * CPU adds it) with the float scale s: runtime/cpu/ops/quant.c's clamp_round
+ * CPU adds it) with the float scale s: runtime/cpu/ops/quant_common.h's clamp_round
  * of (float)acc * s, i.e. clamp the float to the output range less the zero
  * point, round half to even with the 1.5 * 2^23 trick, add the zero point.
  * volatile keeps each float rounding where the CPU code has it.

@@ -282,7 +282,7 @@ static loom_status fuse_matmul(fuse_ctx *f, lm_node *mm)
     return s;
 }
 
-/* DQ(a), DQ(b) -> Add -> Q  =>  loom.QDQAdd (quant.c), which runs the same
+/* DQ(a), DQ(b) -> Add -> Q  =>  loom.QDQAdd (qadd.c), which runs the same
  * float32 steps per element without the float tensors. */
 static loom_status fuse_add(fuse_ctx *f, lm_node *add)
 {
