@@ -205,6 +205,32 @@ static loom_status qdq_layout(lm_kctx *k, const loom_tensor *x, const loom_tenso
     return LOOM_OK;
 }
 
+/*
+ * What QuantizeLinear and DequantizeLinear share once their parameters are
+ * checked: the layout, the output of type @ydt, and the job over its
+ * *rows = outer * n rows (0 when there is nothing to compute, or in a dry run).
+ */
+static loom_status qdq_start(lm_kctx *k, const loom_tensor *x, const loom_tensor *scale,
+                             const loom_tensor *zp, loom_dtype ydt, qdq_job *j, int64_t *rows)
+{
+    int64_t outer = 0, n = 0, inner = 0;
+    loom_status st = qdq_layout(k, x, scale, &outer, &n, &inner);
+    if (st != LOOM_OK)
+        return st;
+    loom_tensor *y = lm_kout_like(k, 0, ydt, x);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    *rows = 0;
+    if (k->dry || outer * n * inner == 0)
+        return LOOM_OK;
+    *j = (qdq_job){.x = x->data, .y = y->data, .scale = scale->data, .n = n, .inner = inner};
+    j->zp = lm_q_zp_to_i32(k, zp, NULL);
+    if (!j->zp)
+        return LOOM_ERR_NO_MEMORY;
+    *rows = outer * n;
+    return LOOM_OK;
+}
+
 loom_status lm_op_QuantizeLinear(lm_kctx *k)
 {
     loom_status st = lm_kcheck_arity(k, 2, 3);
@@ -222,19 +248,10 @@ loom_status lm_op_QuantizeLinear(lm_kctx *k)
                                loom_dtype_name(ydt));
     if ((st = check_zp(k, "y_zero_point", zp, scale, ydt)) != LOOM_OK)
         return st;
-    int64_t outer, n, inner;
-    if ((st = qdq_layout(k, x, scale, &outer, &n, &inner)) != LOOM_OK)
+    qdq_job j;
+    int64_t rows;
+    if ((st = qdq_start(k, x, scale, zp, ydt, &j, &rows)) != LOOM_OK || rows == 0)
         return st;
-    loom_tensor *y = lm_kout_like(k, 0, ydt, x);
-    if (!y)
-        return LOOM_ERR_NO_MEMORY;
-    if (k->dry || outer * n * inner == 0)
-        return LOOM_OK;
-
-    qdq_job j = {.x = x->data, .y = y->data, .scale = scale->data, .n = n, .inner = inner};
-    j.zp = lm_q_zp_to_i32(k, zp, NULL);
-    if (!j.zp)
-        return LOOM_ERR_NO_MEMORY;
     j.lo = (float)q8_min(ydt);
     j.hi = (float)q8_max(ydt);
     lm_range_fn fn;
@@ -242,7 +259,7 @@ loom_status lm_op_QuantizeLinear(lm_kctx *k)
         fn = ydt == LOOM_DTYPE_UINT8 ? quantize_f32_u8 : quantize_f32_s8;
     else
         fn = ydt == LOOM_DTYPE_UINT8 ? quantize_i32_u8 : quantize_i32_s8;
-    PAR(k, outer * n, (double)inner * 2.0, fn, &j);
+    PAR(k, rows, (double)j.inner * 2.0, fn, &j);
     return LOOM_OK;
 }
 
@@ -259,26 +276,17 @@ loom_status lm_op_DequantizeLinear(lm_kctx *k)
         return st;
     if ((st = check_zp(k, "x_zero_point", zp, scale, x->dtype)) != LOOM_OK)
         return st;
-    int64_t outer, n, inner;
-    if ((st = qdq_layout(k, x, scale, &outer, &n, &inner)) != LOOM_OK)
+    qdq_job j;
+    int64_t rows;
+    if ((st = qdq_start(k, x, scale, zp, LOOM_DTYPE_FLOAT, &j, &rows)) != LOOM_OK || rows == 0)
         return st;
-    loom_tensor *y = lm_kout_like(k, 0, LOOM_DTYPE_FLOAT, x);
-    if (!y)
-        return LOOM_ERR_NO_MEMORY;
-    if (k->dry || outer * n * inner == 0)
-        return LOOM_OK;
-
-    qdq_job j = {.x = x->data, .y = y->data, .scale = scale->data, .n = n, .inner = inner};
-    j.zp = lm_q_zp_to_i32(k, zp, NULL);
-    if (!j.zp)
-        return LOOM_ERR_NO_MEMORY;
     if (x->dtype == LOOM_DTYPE_INT32) {
         /* The spec fixes the zero point of int32 data at 0; a nonzero one is
          * still honoured (in int64, so it cannot overflow). */
-        PAR(k, outer * n, (double)inner, dequantize_i32, &j);
+        PAR(k, rows, (double)j.inner, dequantize_i32, &j);
     } else {
-        PAR(k, outer * n, (double)inner,
-            x->dtype == LOOM_DTYPE_UINT8 ? dequantize_u8 : dequantize_s8, &j);
+        PAR(k, rows, (double)j.inner, x->dtype == LOOM_DTYPE_UINT8 ? dequantize_u8 : dequantize_s8,
+            &j);
     }
     return LOOM_OK;
 }
