@@ -128,7 +128,7 @@ elif ! PA_ERR=$("${PA_ENV[@]}" "$PA" --version 2>&1); then
     echo "bench-loomd: perf_analyzer not run: it does not start here: $PA_ERR"
     "${PA_ENV[@]}" ldd "$PA" | grep 'not found' | sed 's/^/bench-loomd:   /'
 else
-    for m in small_cnn small_cnn_nobatch; do
+    for m in small_cnn small_cnn_nobatch cnn_fc4096 cnn_fc4096_nobatch; do
         OUT=$("${PA_ENV[@]}" "$PA" -m "$m" -u "127.0.0.1:$PORT" -i http --concurrency-range 1:16:5 \
             --measurement-interval 2000 --stability-percentage 30 --max-trials 12 2>&1)
         echo "$OUT" | sed -n '/^Inferences\/Second vs/,$p' | sed "s/^/($m) /"
