@@ -14,175 +14,9 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "opencl.h"
-
-#define MAX_RANK 6
-
-typedef bool (*supports_fn)(const lm_node *n, loom_tensor *const *in);
-typedef loom_status (*lower_fn)(lm_cl_builder *b, const lm_node *n);
-
-/* ---- helpers ---- */
-
-static bool is_f32(const loom_tensor *t)
-{
-    return t && t->dtype == LOOM_DTYPE_FLOAT && t->rank <= MAX_RANK && lm_tensor_count(t) >= 0 &&
-           lm_tensor_count(t) < INT_MAX / 2;
-}
-
-static int64_t attr_int(const lm_node *n, const char *name, int64_t def)
-{
-    const lm_attr *a = lm_node_attr(n, name);
-    return a && a->type == LM_ATTR_INT ? a->i : def;
-}
-
-static float attr_float(const lm_node *n, const char *name, float def)
-{
-    const lm_attr *a = lm_node_attr(n, name);
-    return a && a->type == LM_ATTR_FLOAT ? a->f : def;
-}
-
-static const char *attr_str(const lm_node *n, const char *name, const char *def)
-{
-    const lm_attr *a = lm_node_attr(n, name);
-    return a && a->type == LM_ATTR_STRING && a->s ? a->s : def;
-}
-
-static bool has_attr(const lm_node *n, const char *name)
-{
-    return lm_node_attr(n, name) != NULL;
-}
-
-static int64_t prod(const int64_t *d, int from, int to)
-{
-    int64_t p = 1;
-    for (int i = from; i < to; i++)
-        p *= d[i];
-    return p;
-}
-
-static bool one_output(const lm_node *n)
-{
-    for (int o = 1; o < n->n_out; o++)
-        if (n->out[o] >= 0)
-            return false;
-    return n->n_out >= 1 && n->out[0] >= 0;
-}
-
-/* Dense strides of @t, in elements. */
-static void strides_of(const loom_tensor *t, int64_t *st)
-{
-    int64_t s = 1;
-    for (int d = t->rank - 1; d >= 0; d--) {
-        st[d] = s;
-        s *= t->dims[d];
-    }
-}
-
-static cl_mem upload_ints(lm_cl_builder *b, const int *v, int n)
-{
-    return lm_clb_upload(b, v, sizeof(int) * (size_t)n);
-}
-
-/* Enqueues y[y_off + dst(i)] = x[x_off + src(i)] over @rank dims @dims. */
-static void strided_copy(lm_cl_builder *b, cl_mem x, int64_t x_off, cl_mem y, int64_t y_off,
-                         int rank, const int64_t *dims, const int64_t *src_st,
-                         const int64_t *dst_st)
-{
-    int meta[1 + 3 * MAX_RANK] = {rank > 0 ? rank : 1};
-    int64_t n = 1;
-    if (rank == 0) {
-        meta[1] = 1;
-        meta[2] = meta[3] = 0;
-    }
-    for (int d = 0; d < rank; d++) {
-        meta[1 + d] = (int)dims[d];
-        meta[1 + rank + d] = (int)src_st[d];
-        meta[1 + 2 * rank + d] = (int)dst_st[d];
-        n *= dims[d];
-    }
-    if (n == 0)
-        return;
-    cl_mem m = upload_ints(b, meta, 1 + 3 * (rank > 0 ? rank : 1));
-    cl_kernel k = lm_clb_kernel(b, "strided_copy");
-    lm_cl_args a = {b, k, 0};
-    lm_cl_arg_mem(&a, x);
-    lm_cl_arg_int(&a, x_off);
-    lm_cl_arg_mem(&a, y);
-    lm_cl_arg_int(&a, y_off);
-    lm_cl_arg_int(&a, n);
-    lm_cl_arg_mem(&a, m);
-    lm_clb_launch1d(b, k, n);
-}
+#include "ops_common.h"
 
 /* ---- activations: standalone and fused ---- */
-
-typedef struct act_def {
-    const char *op;
-    int code;
-    const char *a_name, *b_name;
-    float a_def, b_def;
-} act_def;
-
-static const act_def acts[] = {
-    {"Relu", 1, NULL, NULL, 0, 0},
-    {"LeakyRelu", 2, "alpha", NULL, 0.01f, 0},
-    {"Sigmoid", 4, NULL, NULL, 0, 0},
-    {"HardSigmoid", 5, "alpha", "beta", 0.2f, 0.5f},
-    {"HardSwish", 6, NULL, NULL, 0, 0},
-    {"Tanh", 7, NULL, NULL, 0, 0},
-    {"Elu", 8, "alpha", NULL, 1.0f, 0},
-    {"Selu", 9, "alpha", "gamma", 1.67326319217681884765625f, 1.05070102214813232421875f},
-    {"Softplus", 10, NULL, NULL, 0, 0},
-    {"Softsign", 11, NULL, NULL, 0, 0},
-    {"Exp", 12, NULL, NULL, 0, 0},
-    {"Log", 13, NULL, NULL, 0, 0},
-    {"Abs", 14, NULL, NULL, 0, 0},
-    {"Neg", 15, NULL, NULL, 0, 0},
-    {"Sqrt", 16, NULL, NULL, 0, 0},
-    {"Reciprocal", 17, NULL, NULL, 0, 0},
-    {"Floor", 18, NULL, NULL, 0, 0},
-    {"Ceil", 19, NULL, NULL, 0, 0},
-    {"Erf", 20, NULL, NULL, 0, 0},
-    {"Celu", 21, "alpha", NULL, 1.0f, 0},
-    {"Mish", 22, NULL, NULL, 0, 0},
-    {"Sin", 23, NULL, NULL, 0, 0},
-    {"Cos", 24, NULL, NULL, 0, 0},
-    {"Round", 25, NULL, NULL, 0, 0},
-    {"Sign", 26, NULL, NULL, 0, 0},
-    {"ThresholdedRelu", 27, "alpha", NULL, 1.0f, 0},
-    {"Shrink", 28, "lambd", "bias", 0.5f, 0.0f},
-    {"Gelu", 29, NULL, NULL, 0, 0},
-};
-
-static const act_def *find_act(const char *op)
-{
-    for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++)
-        if (strcmp(acts[i].op, op) == 0)
-            return &acts[i];
-    return NULL;
-}
-
-/* The epilogue the fusion pass recorded on a Conv/Gemm/MatMul node. */
-static bool fused_act(const lm_node *n, int *code, float *a, float *b)
-{
-    const char *act = attr_str(n, "_loom_act", NULL);
-    *code = 0;
-    *a = attr_float(n, "_loom_alpha", 0);
-    *b = attr_float(n, "_loom_beta", 0);
-    if (!act)
-        return true;
-    static const struct {
-        const char *op;
-        int code;
-    } map[] = {{"Relu", 1},    {"LeakyRelu", 2},   {"Clip", 3},
-               {"Sigmoid", 4}, {"HardSigmoid", 5}, {"HardSwish", 6}};
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(map[i].op, act) == 0) {
-            *code = map[i].code;
-            return true;
-        }
-    return false;
-}
 
 static bool sup_unary(const lm_node *n, loom_tensor *const *in)
 {
@@ -192,7 +26,7 @@ static bool sup_unary(const lm_node *n, loom_tensor *const *in)
         const char *ap = attr_str(n, "approximate", "none");
         return strcmp(ap, "none") == 0 || strcmp(ap, "tanh") == 0;
     }
-    return find_act(n->op_type) != NULL;
+    return lm_cl_find_act(n->op_type) != NULL;
 }
 
 static void unary_launch(lm_cl_builder *b, const lm_node *n, int code, float a, float bb)
@@ -212,7 +46,7 @@ static void unary_launch(lm_cl_builder *b, const lm_node *n, int code, float a, 
 
 static loom_status low_unary(lm_cl_builder *b, const lm_node *n)
 {
-    const act_def *d = find_act(n->op_type);
+    const act_def *d = lm_cl_find_act(n->op_type);
     int code = d->code;
     float a = d->a_name ? attr_float(n, d->a_name, d->a_def) : d->a_def;
     float bb = d->b_name ? attr_float(n, d->b_name, d->b_def) : d->b_def;
@@ -488,7 +322,7 @@ static bool sup_gemm(const lm_node *n, loom_tensor *const *in)
 {
     int act;
     float aa, ab;
-    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !fused_act(n, &act, &aa, &ab))
+    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab))
         return false;
     if (!is_f32(in[0]) || !is_f32(in[1]) || in[0]->rank != 2 || in[1]->rank != 2)
         return false;
@@ -508,7 +342,7 @@ static loom_status low_gemm(lm_cl_builder *b, const lm_node *n)
     g.M = (int)(trans_a ? ta->dims[1] : ta->dims[0]);
     g.K = (int)(trans_a ? ta->dims[0] : ta->dims[1]);
     g.N = (int)(trans_b ? tb->dims[0] : tb->dims[1]);
-    fused_act(n, &g.act, &g.aa, &g.ab);
+    lm_cl_fused_act(n, &g.act, &g.aa, &g.ab);
     g.A = trans_a ? transposed(b, n->in[0], ta->dims[0], ta->dims[1]) : lm_clb_in(b, n->in[0]);
     g.B = trans_b ? transposed(b, n->in[1], tb->dims[0], tb->dims[1]) : lm_clb_in(b, n->in[1]);
     g.lda = g.K;
@@ -570,7 +404,7 @@ static bool sup_matmul(const lm_node *n, loom_tensor *const *in)
     int act;
     float aa, ab;
     mm_geom g;
-    if (n->n_in != 2 || !one_output(n) || !fused_act(n, &act, &aa, &ab) || !is_f32(in[0]) ||
+    if (n->n_in != 2 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab) || !is_f32(in[0]) ||
         !is_f32(in[1]) || !mm_geometry(in[0], in[1], &g))
         return false;
     return mm_simple(&g) || g.nout <= MATMUL_MAX_LAUNCHES;
@@ -581,7 +415,7 @@ static loom_status low_matmul(lm_cl_builder *b, const lm_node *n)
     mm_geom mg;
     mm_geometry(lm_clb_shape(b, n->in[0]), lm_clb_shape(b, n->in[1]), &mg);
     gemm_args g = {.alpha = 1.0f};
-    fused_act(n, &g.act, &g.aa, &g.ab);
+    lm_cl_fused_act(n, &g.act, &g.aa, &g.ab);
     g.M = (int)mg.M;
     g.N = (int)mg.N;
     g.K = (int)mg.K;
@@ -697,7 +531,7 @@ static bool sup_conv(const lm_node *n, loom_tensor *const *in)
 {
     int act;
     float aa, ab;
-    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !fused_act(n, &act, &aa, &ab))
+    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab))
         return false;
     const loom_tensor *x = in[0], *w = in[1];
     if (!is_f32(x) || !is_f32(w) || (x->rank != 3 && x->rank != 4) || w->rank != x->rank)
@@ -729,7 +563,7 @@ static loom_status low_conv(lm_cl_builder *b, const lm_node *n)
     g.groups = attr_int(n, "group", 1);
     int act;
     float aa, ab;
-    fused_act(n, &act, &aa, &ab);
+    lm_cl_fused_act(n, &act, &aa, &ab);
     int geo[15] = {(int)g.C,  (int)g.H,  (int)g.W,  (int)g.Ho,     (int)g.Wo,
                    (int)g.kh, (int)g.kw, (int)g.sh, (int)g.sw,     (int)g.ph,
                    (int)g.pw, (int)g.dh, (int)g.dw, (int)g.groups, (int)g.Co};
@@ -843,7 +677,7 @@ static bool sup_convt(const lm_node *n, loom_tensor *const *in)
 {
     int act;
     float aa, ab;
-    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !fused_act(n, &act, &aa, &ab))
+    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab))
         return false;
     const loom_tensor *x = in[0], *w = in[1];
     if (!is_f32(x) || !is_f32(w) || (x->rank != 3 && x->rank != 4) || w->rank != x->rank)
@@ -872,7 +706,7 @@ static cl_mem convt_weights(lm_cl_builder *b, int v, int64_t groups, int64_t cig
     int64_t dims[3] = {groups, m, cig}, src[3] = {cig * m, 1, m}, dst[3] = {m * cig, cig, 1};
     if (!c) {
         cl_mem t = lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(groups * m * cig));
-        strided_copy(b, lm_clb_in(b, v), 0, t, 0, 3, dims, src, dst);
+        lm_cl_strided_copy(b, lm_clb_in(b, v), 0, t, 0, 3, dims, src, dst);
         return t;
     }
     size_t cnt = (size_t)(groups * m * cig);
@@ -913,7 +747,7 @@ static loom_status low_convt(lm_cl_builder *b, const lm_node *n)
     int64_t cog = w->dims[1], Co = cog * groups, HW = in[0] * in[1], M = cog * k[0] * k[1];
     int act;
     float aa, ab;
-    fused_act(n, &act, &aa, &ab);
+    lm_cl_fused_act(n, &act, &aa, &ab);
     int geo[15] = {(int)C,      (int)in[0], (int)in[1], (int)out[0], (int)out[1],
                    (int)k[0],   (int)k[1],  (int)s[0],  (int)s[1],   (int)pad[0],
                    (int)pad[1], (int)d[0],  (int)d[1],  (int)groups, (int)Co};
@@ -1329,7 +1163,7 @@ static loom_status low_concat(lm_cl_builder *b, const lm_node *n)
         const loom_tensor *x = lm_clb_shape(b, n->in[i]);
         int64_t inner = prod(x->dims, (int)axis, x->rank);
         int64_t dims[2] = {outer, inner}, src[2] = {inner, 1}, dst[2] = {out_inner, 1};
-        strided_copy(b, lm_clb_in(b, n->in[i]), 0, ym, off, 2, dims, src, dst);
+        lm_cl_strided_copy(b, lm_clb_in(b, n->in[i]), 0, ym, off, 2, dims, src, dst);
         off += inner;
     }
     return lm_clb_error(b);
@@ -1362,8 +1196,8 @@ static loom_status low_transpose(lm_cl_builder *b, const lm_node *n)
     strides_of(y, ys);
     for (int d = 0; d < x->rank; d++)
         src[d] = xs[p ? p->ints[d] : x->rank - 1 - d];
-    strided_copy(b, lm_clb_in(b, n->in[0]), 0, lm_clb_out(b, n->out[0]), 0, y->rank, y->dims, src,
-                 ys);
+    lm_cl_strided_copy(b, lm_clb_in(b, n->in[0]), 0, lm_clb_out(b, n->out[0]), 0, y->rank, y->dims,
+                       src, ys);
     return lm_clb_error(b);
 }
 
@@ -1455,8 +1289,8 @@ static loom_status low_slice(lm_cl_builder *b, const lm_node *n)
         off += start[d] * xs[d];
         src[d] = xs[d] * step[d];
     }
-    strided_copy(b, lm_clb_in(b, n->in[0]), off, lm_clb_out(b, n->out[0]), 0, y->rank, y->dims, src,
-                 ys);
+    lm_cl_strided_copy(b, lm_clb_in(b, n->in[0]), off, lm_clb_out(b, n->out[0]), 0, y->rank,
+                       y->dims, src, ys);
     return lm_clb_error(b);
 }
 
@@ -1476,8 +1310,8 @@ static loom_status low_expand(lm_cl_builder *b, const lm_node *n)
         int sd = d - off;
         src[d] = sd < 0 || x->dims[sd] == 1 ? 0 : xs[sd];
     }
-    strided_copy(b, lm_clb_in(b, n->in[0]), 0, lm_clb_out(b, n->out[0]), 0, y->rank, y->dims, src,
-                 ys);
+    lm_cl_strided_copy(b, lm_clb_in(b, n->in[0]), 0, lm_clb_out(b, n->out[0]), 0, y->rank, y->dims,
+                       src, ys);
     return lm_clb_error(b);
 }
 
@@ -1507,7 +1341,7 @@ static loom_status low_split(lm_cl_builder *b, const lm_node *n)
         const loom_tensor *y = lm_clb_shape(b, n->out[o]);
         int64_t inner = prod(y->dims, (int)axis, y->rank);
         int64_t dims[2] = {outer, inner}, src[2] = {in_inner, 1}, dst[2] = {inner, 1};
-        strided_copy(b, xm, off, lm_clb_out(b, n->out[o]), 0, 2, dims, src, dst);
+        lm_cl_strided_copy(b, xm, off, lm_clb_out(b, n->out[o]), 0, 2, dims, src, dst);
         off += inner;
     }
     if (off != in_inner)
@@ -1747,7 +1581,8 @@ static loom_status low_d2s(lm_cl_builder *b, const lm_node *n)
         dst[i] = st;
         st *= dims[i];
     }
-    strided_copy(b, lm_clb_in(b, n->in[0]), 0, lm_clb_out(b, n->out[0]), 0, 6, dims, src, dst);
+    lm_cl_strided_copy(b, lm_clb_in(b, n->in[0]), 0, lm_clb_out(b, n->out[0]), 0, 6, dims, src,
+                       dst);
     return lm_clb_error(b);
 }
 
@@ -1907,7 +1742,7 @@ static const op_entry *find_op(const lm_node *n)
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
         if (strcmp(ops[i].op, n->op_type) == 0)
             return &ops[i];
-    if (find_act(n->op_type) || reduce_code(n->op_type) >= 0)
+    if (lm_cl_find_act(n->op_type) || reduce_code(n->op_type) >= 0)
         return NULL; /* handled below */
     return NULL;
 }
@@ -1921,7 +1756,7 @@ bool lm_cl_supports(const lm_node *n, loom_tensor *const *in)
         return e->supports(n, in);
     if (reduce_code(n->op_type) >= 0)
         return sup_reduce(n, in);
-    if (find_act(n->op_type))
+    if (lm_cl_find_act(n->op_type))
         return sup_unary(n, in);
     return false;
 }

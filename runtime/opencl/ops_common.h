@@ -1,0 +1,102 @@
+/*
+ * ops_common.h - what the OpenCL op families share, private to runtime/opencl:
+ * attribute and shape helpers, the strided copy and the activation table
+ * (ops_common.c), the GEMM launch (ops_gemm.c), and the supports/lower pair
+ * of every op the table in ops.c lists, by the file that holds it.
+ */
+#ifndef LOOM_OPENCL_OPS_COMMON_H
+#define LOOM_OPENCL_OPS_COMMON_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "opencl.h"
+
+#define MAX_RANK 6
+
+typedef bool (*supports_fn)(const lm_node *n, loom_tensor *const *in);
+typedef loom_status (*lower_fn)(lm_cl_builder *b, const lm_node *n);
+
+/* ---- helpers ---- */
+
+static inline bool is_f32(const loom_tensor *t)
+{
+    return t && t->dtype == LOOM_DTYPE_FLOAT && t->rank <= MAX_RANK && lm_tensor_count(t) >= 0 &&
+           lm_tensor_count(t) < INT_MAX / 2;
+}
+
+static inline int64_t attr_int(const lm_node *n, const char *name, int64_t def)
+{
+    const lm_attr *a = lm_node_attr(n, name);
+    return a && a->type == LM_ATTR_INT ? a->i : def;
+}
+
+static inline float attr_float(const lm_node *n, const char *name, float def)
+{
+    const lm_attr *a = lm_node_attr(n, name);
+    return a && a->type == LM_ATTR_FLOAT ? a->f : def;
+}
+
+static inline const char *attr_str(const lm_node *n, const char *name, const char *def)
+{
+    const lm_attr *a = lm_node_attr(n, name);
+    return a && a->type == LM_ATTR_STRING && a->s ? a->s : def;
+}
+
+static inline bool has_attr(const lm_node *n, const char *name)
+{
+    return lm_node_attr(n, name) != NULL;
+}
+
+static inline int64_t prod(const int64_t *d, int from, int to)
+{
+    int64_t p = 1;
+    for (int i = from; i < to; i++)
+        p *= d[i];
+    return p;
+}
+
+static inline bool one_output(const lm_node *n)
+{
+    for (int o = 1; o < n->n_out; o++)
+        if (n->out[o] >= 0)
+            return false;
+    return n->n_out >= 1 && n->out[0] >= 0;
+}
+
+/* Dense strides of @t, in elements. */
+static inline void strides_of(const loom_tensor *t, int64_t *st)
+{
+    int64_t s = 1;
+    for (int d = t->rank - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= t->dims[d];
+    }
+}
+
+static inline cl_mem upload_ints(lm_cl_builder *b, const int *v, int n)
+{
+    return lm_clb_upload(b, v, sizeof(int) * (size_t)n);
+}
+
+/* Enqueues y[y_off + dst(i)] = x[x_off + src(i)] over @rank dims @dims. */
+void lm_cl_strided_copy(lm_cl_builder *b, cl_mem x, int64_t x_off, cl_mem y, int64_t y_off,
+                        int rank, const int64_t *dims, const int64_t *src_st,
+                        const int64_t *dst_st);
+
+/* ---- activations: the table and fused epilogues (ops_common.c) ---- */
+
+typedef struct act_def {
+    const char *op;
+    int code;
+    const char *a_name, *b_name;
+    float a_def, b_def;
+} act_def;
+
+/* The standalone activation @op (its kernel code and attributes), or NULL. */
+const act_def *lm_cl_find_act(const char *op);
+/* The epilogue the fusion pass recorded on a Conv/Gemm/MatMul node. */
+bool lm_cl_fused_act(const lm_node *n, int *code, float *a, float *b);
+
+#endif
