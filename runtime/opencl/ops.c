@@ -9,231 +9,11 @@
  * has validated them before a device sees the node.
  */
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "ops_common.h"
-
-/* ---- activations: standalone and fused ---- */
-
-static bool sup_unary(const lm_node *n, loom_tensor *const *in)
-{
-    if (n->n_in != 1 || !is_f32(in[0]) || !one_output(n))
-        return false;
-    if (strcmp(n->op_type, "Gelu") == 0) {
-        const char *ap = attr_str(n, "approximate", "none");
-        return strcmp(ap, "none") == 0 || strcmp(ap, "tanh") == 0;
-    }
-    return lm_cl_find_act(n->op_type) != NULL;
-}
-
-static void unary_launch(lm_cl_builder *b, const lm_node *n, int code, float a, float bb)
-{
-    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
-    int64_t cnt = lm_tensor_count(x);
-    cl_kernel k = lm_clb_kernel(b, "unary");
-    lm_cl_args ar = {b, k, 0};
-    lm_cl_arg_mem(&ar, lm_clb_in(b, n->in[0]));
-    lm_cl_arg_mem(&ar, lm_clb_out(b, n->out[0]));
-    lm_cl_arg_int(&ar, cnt);
-    lm_cl_arg_int(&ar, code);
-    lm_cl_arg_float(&ar, a);
-    lm_cl_arg_float(&ar, bb);
-    lm_clb_launch1d(b, k, cnt);
-}
-
-static loom_status low_unary(lm_cl_builder *b, const lm_node *n)
-{
-    const act_def *d = lm_cl_find_act(n->op_type);
-    int code = d->code;
-    float a = d->a_name ? attr_float(n, d->a_name, d->a_def) : d->a_def;
-    float bb = d->b_name ? attr_float(n, d->b_name, d->b_def) : d->b_def;
-    if (code == 29 && strcmp(attr_str(n, "approximate", "none"), "tanh") == 0)
-        code = 30;
-    unary_launch(b, n, code, a, bb);
-    return lm_clb_error(b);
-}
-
-/* Clip bounds: attributes before opset 11, then optional constant inputs. */
-static bool clip_bounds(const lm_node *n, loom_tensor *const *in, float *lo, float *hi)
-{
-    *lo = -INFINITY;
-    *hi = INFINITY;
-    if (n->opset < 11) {
-        *lo = attr_float(n, "min", -INFINITY);
-        *hi = attr_float(n, "max", INFINITY);
-        return true;
-    }
-    for (int i = 1; i < n->n_in && i < 3; i++) {
-        if (n->in[i] < 0)
-            continue;
-        const loom_tensor *t = in[i];
-        if (!t || !t->data || t->dtype != LOOM_DTYPE_FLOAT || lm_tensor_count(t) != 1)
-            return false; /* bounds known only at run time */
-        *(i == 1 ? lo : hi) = *(const float *)t->data;
-    }
-    return true;
-}
-
-/* Bounds given as inputs whose values come at run time: float scalars. */
-static bool clip_dynamic(const lm_node *n, loom_tensor *const *in)
-{
-    if (n->opset < 11)
-        return false;
-    for (int i = 1; i < n->n_in && i < 3; i++)
-        if (n->in[i] >= 0 && (!is_f32(in[i]) || lm_tensor_count(in[i]) != 1))
-            return false;
-    return true;
-}
-
-static bool sup_clip(const lm_node *n, loom_tensor *const *in)
-{
-    float lo, hi;
-    return n->n_in >= 1 && n->n_in <= 3 && is_f32(in[0]) && one_output(n) &&
-           (clip_bounds(n, in, &lo, &hi) || clip_dynamic(n, in));
-}
-
-static loom_status low_clip(lm_cl_builder *b, const lm_node *n)
-{
-    loom_tensor *in[3] = {NULL, NULL, NULL};
-    for (int i = 0; i < n->n_in && i < 3; i++)
-        in[i] = (loom_tensor *)lm_clb_const(b, n->in[i]);
-    float lo, hi;
-    if (clip_bounds(n, in, &lo, &hi)) {
-        unary_launch(b, n, 3, lo, hi);
-        return lm_clb_error(b);
-    }
-    /* The kernel reads the bounds from their buffers each run. */
-    bool has_lo = n->n_in > 1 && n->in[1] >= 0, has_hi = n->n_in > 2 && n->in[2] >= 0;
-    cl_mem x = lm_clb_in(b, n->in[0]);
-    int64_t cnt = lm_tensor_count(lm_clb_shape(b, n->in[0]));
-    cl_kernel k = lm_clb_kernel(b, "clip_dyn");
-    lm_cl_args a = {b, k, 0};
-    lm_cl_arg_mem(&a, x);
-    lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
-    lm_cl_arg_int(&a, cnt);
-    lm_cl_arg_mem(&a, has_lo ? lm_clb_in(b, n->in[1]) : x);
-    lm_cl_arg_int(&a, has_lo);
-    lm_cl_arg_mem(&a, has_hi ? lm_clb_in(b, n->in[2]) : x);
-    lm_cl_arg_int(&a, has_hi);
-    lm_clb_launch1d(b, k, cnt);
-    return lm_clb_error(b);
-}
-
-/* ---- views: the output shares the input's buffer ---- */
-
-static bool sup_view(const lm_node *n, loom_tensor *const *in)
-{
-    if (n->n_in < 1 || !is_f32(in[0]) || n->n_out < 1 || n->out[0] < 0)
-        return false;
-    if (strcmp(n->op_type, "Dropout") == 0) {
-        if (n->n_out > 1 && n->out[1] >= 0)
-            return false;                    /* the mask output */
-        if (n->n_in >= 3 && n->in[2] >= 0) { /* training_mode must be a constant false */
-            const loom_tensor *t = in[2];
-            if (!t || !t->data || t->dtype != LOOM_DTYPE_BOOL || *(const uint8_t *)t->data)
-                return false;
-        }
-        return attr_int(n, "is_test", 1) != 0 || n->opset >= 7;
-    }
-    return one_output(n);
-}
-
-static loom_status low_view(lm_cl_builder *b, const lm_node *n)
-{
-    lm_clb_alias(b, n->out[0], n->in[0]);
-    return lm_clb_error(b);
-}
-
-/* ---- binary elementwise with broadcasting ---- */
-
-static int binary_code(const lm_node *n)
-{
-    static const struct {
-        const char *op;
-        int code;
-    } map[] = {{"Add", 0}, {"Sub", 1}, {"Mul", 2},   {"Div", 3}, {"Pow", 4},
-               {"Max", 5}, {"Min", 6}, {"PRelu", 7}, {"Sum", 0}, {"Mean", 8}};
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(map[i].op, n->op_type) == 0)
-            return map[i].code;
-    return -1;
-}
-
-static bool sup_binary(const lm_node *n, loom_tensor *const *in)
-{
-    if (!one_output(n) || binary_code(n) < 0)
-        return false;
-    bool variadic = strcmp(n->op_type, "Sum") == 0 || strcmp(n->op_type, "Mean") == 0 ||
-                    strcmp(n->op_type, "Max") == 0 || strcmp(n->op_type, "Min") == 0;
-    if (variadic && n->n_in == 1)
-        return is_f32(in[0]);
-    /* Old opsets' "broadcast"/"axis" attributes mean a different alignment. */
-    if (n->n_in != 2 || has_attr(n, "axis") || (has_attr(n, "broadcast") && n->opset < 7))
-        return false;
-    if (!is_f32(in[0]) || !is_f32(in[1]))
-        return false;
-    /* numpy broadcasting only (old PRelu broadcast a slope along axis 1). */
-    const loom_tensor *a = in[0], *b = in[1];
-    for (int i = 1; i <= a->rank && i <= b->rank; i++) {
-        int64_t da = a->dims[a->rank - i], db = b->dims[b->rank - i];
-        if (da != db && da != 1 && db != 1)
-            return false;
-    }
-    return true;
-}
-
-static loom_status low_binary(lm_cl_builder *b, const lm_node *n)
-{
-    if (n->n_in == 1)
-        return low_view(b, n);
-    const loom_tensor *ta = lm_clb_shape(b, n->in[0]), *tb = lm_clb_shape(b, n->in[1]);
-    const loom_tensor *ty = lm_clb_shape(b, n->out[0]);
-    int64_t cnt = lm_tensor_count(ty);
-    int code = binary_code(n);
-    cl_mem a = lm_clb_in(b, n->in[0]), bm = lm_clb_in(b, n->in[1]), y = lm_clb_out(b, n->out[0]);
-    int64_t na = lm_tensor_count(ta), nb = lm_tensor_count(tb);
-    if ((na == cnt || na == 1) && (nb == cnt || nb == 1)) {
-        cl_kernel k = lm_clb_kernel(b, "binary_flat");
-        lm_cl_args ar = {b, k, 0};
-        lm_cl_arg_mem(&ar, a);
-        lm_cl_arg_mem(&ar, bm);
-        lm_cl_arg_mem(&ar, y);
-        lm_cl_arg_int(&ar, cnt);
-        lm_cl_arg_int(&ar, code);
-        lm_cl_arg_int(&ar, na == cnt ? 1 : 0);
-        lm_cl_arg_int(&ar, nb == cnt ? 1 : 0);
-        lm_clb_launch1d(b, k, cnt);
-        return lm_clb_error(b);
-    }
-    int r = ty->rank;
-    int meta[1 + 3 * MAX_RANK] = {r};
-    const loom_tensor *src[2] = {ta, tb};
-    for (int s = 0; s < 2; s++) {
-        int64_t st[MAX_RANK];
-        strides_of(src[s], st);
-        int off = r - src[s]->rank;
-        for (int d = 0; d < r; d++) {
-            int sd = d - off;
-            meta[1 + (s + 1) * r + d] = sd < 0 || src[s]->dims[sd] == 1 ? 0 : (int)st[sd];
-        }
-    }
-    for (int d = 0; d < r; d++)
-        meta[1 + d] = (int)ty->dims[d];
-    cl_mem m = upload_ints(b, meta, 1 + 3 * r);
-    cl_kernel k = lm_clb_kernel(b, "binary_bcast");
-    lm_cl_args ar = {b, k, 0};
-    lm_cl_arg_mem(&ar, a);
-    lm_cl_arg_mem(&ar, bm);
-    lm_cl_arg_mem(&ar, y);
-    lm_cl_arg_int(&ar, cnt);
-    lm_cl_arg_int(&ar, code);
-    lm_cl_arg_mem(&ar, m);
-    lm_clb_launch1d(b, k, cnt);
-    return lm_clb_error(b);
-}
 
 /* ---- GEMM family ---- */
 
@@ -1096,7 +876,7 @@ static loom_status low_reduce(lm_cl_builder *b, const lm_node *n)
     bool mask[MAX_RANK], noop;
     reduce_axes(n, in, x, mask, &noop);
     if (noop)
-        return low_view(b, n);
+        return lm_cl_low_view(b, n);
     int64_t st[MAX_RANK];
     strides_of(x, st);
     int meta[3 + 4 * MAX_RANK], nk = 0, nr = 0;
@@ -1701,17 +1481,17 @@ static const op_entry ops[] = {
     {"BatchNormalization", sup_batchnorm, low_batchnorm},
     {"Softmax", sup_softmax, low_softmax},
     {"LogSoftmax", sup_softmax, low_softmax},
-    {"Clip", sup_clip, low_clip},
-    {"Add", sup_binary, low_binary},
-    {"Sub", sup_binary, low_binary},
-    {"Mul", sup_binary, low_binary},
-    {"Div", sup_binary, low_binary},
-    {"Pow", sup_binary, low_binary},
-    {"Max", sup_binary, low_binary},
-    {"Min", sup_binary, low_binary},
-    {"Sum", sup_binary, low_binary},
-    {"Mean", sup_binary, low_binary},
-    {"PRelu", sup_binary, low_binary},
+    {"Clip", lm_cl_sup_clip, lm_cl_low_clip},
+    {"Add", lm_cl_sup_binary, lm_cl_low_binary},
+    {"Sub", lm_cl_sup_binary, lm_cl_low_binary},
+    {"Mul", lm_cl_sup_binary, lm_cl_low_binary},
+    {"Div", lm_cl_sup_binary, lm_cl_low_binary},
+    {"Pow", lm_cl_sup_binary, lm_cl_low_binary},
+    {"Max", lm_cl_sup_binary, lm_cl_low_binary},
+    {"Min", lm_cl_sup_binary, lm_cl_low_binary},
+    {"Sum", lm_cl_sup_binary, lm_cl_low_binary},
+    {"Mean", lm_cl_sup_binary, lm_cl_low_binary},
+    {"PRelu", lm_cl_sup_binary, lm_cl_low_binary},
     {"Concat", sup_concat, low_concat},
     {"Transpose", sup_transpose, low_transpose},
     {"Slice", sup_slice, low_slice},
@@ -1727,12 +1507,12 @@ static const op_entry ops[] = {
     {"ArgMin", sup_argext, low_argext},
     {"DepthToSpace", sup_d2s, low_d2s},
     {"SpaceToDepth", sup_d2s, low_d2s},
-    {"Reshape", sup_view, low_view},
-    {"Flatten", sup_view, low_view},
-    {"Squeeze", sup_view, low_view},
-    {"Unsqueeze", sup_view, low_view},
-    {"Identity", sup_view, low_view},
-    {"Dropout", sup_view, low_view},
+    {"Reshape", lm_cl_sup_view, lm_cl_low_view},
+    {"Flatten", lm_cl_sup_view, lm_cl_low_view},
+    {"Squeeze", lm_cl_sup_view, lm_cl_low_view},
+    {"Unsqueeze", lm_cl_sup_view, lm_cl_low_view},
+    {"Identity", lm_cl_sup_view, lm_cl_low_view},
+    {"Dropout", lm_cl_sup_view, lm_cl_low_view},
 };
 
 static const op_entry *find_op(const lm_node *n)
@@ -1757,7 +1537,7 @@ bool lm_cl_supports(const lm_node *n, loom_tensor *const *in)
     if (reduce_code(n->op_type) >= 0)
         return sup_reduce(n, in);
     if (lm_cl_find_act(n->op_type))
-        return sup_unary(n, in);
+        return lm_cl_sup_unary(n, in);
     return false;
 }
 
@@ -1768,5 +1548,5 @@ loom_status lm_cl_lower(lm_cl_builder *b, const lm_node *n)
         return e->lower(b, n);
     if (reduce_code(n->op_type) >= 0)
         return low_reduce(b, n);
-    return low_unary(b, n);
+    return lm_cl_low_unary(b, n);
 }

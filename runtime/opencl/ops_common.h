@@ -99,4 +99,20 @@ const act_def *lm_cl_find_act(const char *op);
 /* The epilogue the fusion pass recorded on a Conv/Gemm/MatMul node. */
 bool lm_cl_fused_act(const lm_node *n, int *code, float *a, float *b);
 
+/* ---- supports and lowering of the ops in the table (ops.c) ---- */
+
+/* ops_eltwise.c: activations, views, binary elementwise. */
+/* Standalone activations: the ops lm_cl_find_act knows. */
+bool lm_cl_sup_unary(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_unary(lm_cl_builder *b, const lm_node *n);
+/* Clip, with bounds known at planning or read at run time. */
+bool lm_cl_sup_clip(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_clip(lm_cl_builder *b, const lm_node *n);
+/* Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout: aliases. */
+bool lm_cl_sup_view(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_view(lm_cl_builder *b, const lm_node *n);
+/* Add, Sub, Mul, Div, Pow, Max, Min, Sum, Mean, PRelu; broadcasting. */
+bool lm_cl_sup_binary(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_binary(lm_cl_builder *b, const lm_node *n);
+
 #endif
