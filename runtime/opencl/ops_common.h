@@ -99,6 +99,22 @@ const act_def *lm_cl_find_act(const char *op);
 /* The epilogue the fusion pass recorded on a Conv/Gemm/MatMul node. */
 bool lm_cl_fused_act(const lm_node *n, int *code, float *a, float *b);
 
+/* ---- GEMM launch (ops_gemm.c), also under Conv and ConvTranspose ---- */
+
+/* One launch of gemm.cl: per batch C = act(alpha * A B + beta * bias). */
+typedef struct gemm_args {
+    int M, N, K, batch;
+    cl_mem A, B, C, bias;
+    int a_off, lda, a_bs, b_off, ldb, b_bs, c_off, ldc, c_bs;
+    int bias_off, bsm, bsn, bias_bs;
+    float alpha, beta;
+    int act;
+    float aa, ab;
+} gemm_args;
+
+/* Enqueues @g (nothing when it is empty). */
+void lm_cl_gemm_launch(lm_cl_builder *b, const gemm_args *g);
+
 /* ---- supports and lowering of the ops in the table (ops.c) ---- */
 
 /* ops_eltwise.c: activations, views, binary elementwise. */
@@ -114,5 +130,13 @@ loom_status lm_cl_low_view(lm_cl_builder *b, const lm_node *n);
 /* Add, Sub, Mul, Div, Pow, Max, Min, Sum, Mean, PRelu; broadcasting. */
 bool lm_cl_sup_binary(const lm_node *n, loom_tensor *const *in);
 loom_status lm_cl_low_binary(lm_cl_builder *b, const lm_node *n);
+
+/* ops_gemm.c: the GEMM family. */
+/* Gemm with transA/transB, alpha, beta, bias and a fused activation. */
+bool lm_cl_sup_gemm(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_gemm(lm_cl_builder *b, const lm_node *n);
+/* MatMul with batch broadcasting and a fused activation. */
+bool lm_cl_sup_matmul(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_matmul(lm_cl_builder *b, const lm_node *n);
 
 #endif
