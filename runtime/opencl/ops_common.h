@@ -139,4 +139,18 @@ loom_status lm_cl_low_gemm(lm_cl_builder *b, const lm_node *n);
 bool lm_cl_sup_matmul(const lm_node *n, loom_tensor *const *in);
 loom_status lm_cl_low_matmul(lm_cl_builder *b, const lm_node *n);
 
+/* ops_conv.c: convolution and pooling. */
+/* Conv (1-D, 2-D): direct, or im2col + GEMM; fused bias and activation. */
+bool lm_cl_sup_conv(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_conv(lm_cl_builder *b, const lm_node *n);
+/* ConvTranspose (1-D, 2-D): grouped GEMM into columns, then col2im. */
+bool lm_cl_sup_convt(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_convt(lm_cl_builder *b, const lm_node *n);
+/* MaxPool and AveragePool (1-D, 2-D). */
+bool lm_cl_sup_pool(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_pool(lm_cl_builder *b, const lm_node *n);
+/* GlobalAveragePool and GlobalMaxPool. */
+bool lm_cl_sup_global_pool(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_global_pool(lm_cl_builder *b, const lm_node *n);
+
 #endif
