@@ -153,4 +153,23 @@ loom_status lm_cl_low_pool(lm_cl_builder *b, const lm_node *n);
 bool lm_cl_sup_global_pool(const lm_node *n, loom_tensor *const *in);
 loom_status lm_cl_low_global_pool(lm_cl_builder *b, const lm_node *n);
 
+/* ops_norm.c: normalization, softmax and reductions. */
+/* Code of the Reduce* op @op for the reduce kernel, or -1. */
+int lm_cl_reduce_code(const char *op);
+/* BatchNormalization in inference mode. */
+bool lm_cl_sup_batchnorm(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_batchnorm(lm_cl_builder *b, const lm_node *n);
+/* InstanceNormalization. */
+bool lm_cl_sup_instancenorm(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_instancenorm(lm_cl_builder *b, const lm_node *n);
+/* LayerNormalization, with the optional Mean and InvStdDev. */
+bool lm_cl_sup_layernorm(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_layernorm(lm_cl_builder *b, const lm_node *n);
+/* Softmax and LogSoftmax. */
+bool lm_cl_sup_softmax(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_softmax(lm_cl_builder *b, const lm_node *n);
+/* The Reduce* ops whose axes are known at planning. */
+bool lm_cl_sup_reduce(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_reduce(lm_cl_builder *b, const lm_node *n);
+
 #endif
