@@ -172,4 +172,36 @@ loom_status lm_cl_low_softmax(lm_cl_builder *b, const lm_node *n);
 bool lm_cl_sup_reduce(const lm_node *n, loom_tensor *const *in);
 loom_status lm_cl_low_reduce(lm_cl_builder *b, const lm_node *n);
 
+/* ops_data.c: data movement. */
+/* Concat. */
+bool lm_cl_sup_concat(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_concat(lm_cl_builder *b, const lm_node *n);
+/* Transpose. */
+bool lm_cl_sup_transpose(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_transpose(lm_cl_builder *b, const lm_node *n);
+/* Slice with constant starts, axes and steps. */
+bool lm_cl_sup_slice(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_slice(lm_cl_builder *b, const lm_node *n);
+/* Expand. */
+bool lm_cl_sup_expand(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_expand(lm_cl_builder *b, const lm_node *n);
+/* Split into outputs of planned shapes. */
+bool lm_cl_sup_split(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_split(lm_cl_builder *b, const lm_node *n);
+/* Pad: constant, reflect, edge, wrap. */
+bool lm_cl_sup_pad(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_pad(lm_cl_builder *b, const lm_node *n);
+/* Gather. */
+bool lm_cl_sup_gather(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_gather(lm_cl_builder *b, const lm_node *n);
+/* ArgMax and ArgMin. */
+bool lm_cl_sup_argext(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_argext(lm_cl_builder *b, const lm_node *n);
+/* DepthToSpace and SpaceToDepth. */
+bool lm_cl_sup_d2s(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_d2s(lm_cl_builder *b, const lm_node *n);
+/* Resize of 4-D tensors: nearest or linear. */
+bool lm_cl_sup_resize(const lm_node *n, loom_tensor *const *in);
+loom_status lm_cl_low_resize(lm_cl_builder *b, const lm_node *n);
+
 #endif
