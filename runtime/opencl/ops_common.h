@@ -1,9 +1,4 @@
-/*
- * ops_common.h - what the OpenCL op families share, private to runtime/opencl:
- * attribute and shape helpers, the strided copy and the activation table
- * (ops_common.c), the GEMM launch (ops_gemm.c), and the supports/lower pair
- * of every op the table in ops.c lists, by the file that holds it.
- */
+/* ops_common.h - what the ops*.c files share: helpers, activations, GEMM launch, op prototypes. */
 #ifndef LOOM_OPENCL_OPS_COMMON_H
 #define LOOM_OPENCL_OPS_COMMON_H
 
