@@ -5,7 +5,9 @@
  *
  * Files: device.c (discovery, "opencl:N" devices, examine info), program.c
  * (program build and binary cache), tune.c (GEMM tile choice), segment.c
- * (compile/run/release, buffer pool), ops.c (which nodes run here and how).
+ * (compile/run/release, buffer pool), ops.c (which nodes run here: the op
+ * table) with the lowering per op family in ops_eltwise.c, ops_gemm.c,
+ * ops_conv.c, ops_norm.c and ops_data.c (shared helpers: ops_common.h/.c).
  */
 #ifndef LOOM_OPENCL_OPENCL_H
 #define LOOM_OPENCL_OPENCL_H
@@ -138,7 +140,7 @@ uint16_t lm_cl_half_from_float(float f);
 extern const lm_device_ops lm_cl_device_ops;
 void lm_cl_device_destroy(lm_device *base);
 
-/* ---- segment compilation: ops.c lowers nodes through this builder ---- */
+/* ---- segment compilation: the ops*.c files lower nodes through this builder ---- */
 
 typedef struct lm_cl_builder lm_cl_builder;
 
@@ -147,7 +149,7 @@ bool lm_cl_supports(const lm_node *n, loom_tensor *const *in);
 /* Appends @n's launches to @b (ops.c). */
 loom_status lm_cl_lower(lm_cl_builder *b, const lm_node *n);
 
-/* Builder services for ops.c (segment.c). */
+/* Builder services for the ops*.c files (segment.c). */
 const loom_tensor *lm_clb_shape(lm_cl_builder *b, int value);
 const loom_tensor *lm_clb_const(lm_cl_builder *b, int value);
 cl_mem lm_clb_in(lm_cl_builder *b, int value);

@@ -1,0 +1,216 @@
+/* ops_gemm.c - Gemm and MatMul, and the GEMM launch Conv and ConvTranspose share. */
+#include <stdlib.h>
+
+#include "ops_common.h"
+
+/* ---- GEMM family ---- */
+
+void lm_cl_gemm_launch(lm_cl_builder *b, const gemm_args *g)
+{
+    if (g->M == 0 || g->N == 0 || g->batch == 0)
+        return;
+    const lm_cl_gemm_cfg *c;
+    cl_kernel k = lm_clb_gemm_kernel(b, &c);
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_int(&a, g->M);
+    lm_cl_arg_int(&a, g->N);
+    lm_cl_arg_int(&a, g->K);
+    lm_cl_arg_mem(&a, g->A);
+    lm_cl_arg_int(&a, g->a_off);
+    lm_cl_arg_int(&a, g->lda);
+    lm_cl_arg_int(&a, g->a_bs);
+    lm_cl_arg_mem(&a, g->B);
+    lm_cl_arg_int(&a, g->b_off);
+    lm_cl_arg_int(&a, g->ldb);
+    lm_cl_arg_int(&a, g->b_bs);
+    lm_cl_arg_mem(&a, g->C);
+    lm_cl_arg_int(&a, g->c_off);
+    lm_cl_arg_int(&a, g->ldc);
+    lm_cl_arg_int(&a, g->c_bs);
+    lm_cl_arg_mem(&a, g->bias ? g->bias : g->C);
+    lm_cl_arg_int(&a, g->bias_off);
+    lm_cl_arg_int(&a, g->bsm);
+    lm_cl_arg_int(&a, g->bsn);
+    lm_cl_arg_int(&a, g->bias_bs);
+    lm_cl_arg_float(&a, g->alpha);
+    lm_cl_arg_float(&a, g->bias ? g->beta : 0.0f);
+    lm_cl_arg_int(&a, g->act);
+    lm_cl_arg_float(&a, g->aa);
+    lm_cl_arg_float(&a, g->ab);
+    size_t lws[3] = {(size_t)(c->tsn / c->wptn), (size_t)(c->tsm / c->wptm), 1};
+    size_t gws[3] = {(size_t)((g->N + c->tsn - 1) / c->tsn) * lws[0],
+                     (size_t)((g->M + c->tsm - 1) / c->tsm) * lws[1], (size_t)g->batch};
+    lm_clb_launch(b, k, 3, gws, lws);
+}
+
+/* A [rows, cols] operand transposed into a dense [cols, rows] buffer: on the
+ * host once for a constant, else by a kernel each run. */
+static cl_mem transposed(lm_cl_builder *b, int v, int64_t rows, int64_t cols)
+{
+    const loom_tensor *c = lm_clb_const(b, v);
+    size_t bytes = sizeof(float) * (size_t)(rows * cols); /* host side */
+    if (c) {
+        float *t = malloc(bytes ? bytes : 4);
+        if (!t) {
+            lm_clb_fail(b, CL_OUT_OF_HOST_MEMORY, "transpose");
+            return NULL;
+        }
+        const float *s = c->data;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t q = 0; q < cols; q++)
+                t[q * rows + r] = s[r * cols + q];
+        cl_mem m = lm_clb_upload_f32(b, t, (size_t)(rows * cols));
+        free(t);
+        return m;
+    }
+    cl_mem src = lm_clb_in(b, v), dst = lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(rows * cols));
+    cl_kernel k = lm_clb_kernel(b, "transpose2d");
+    lm_cl_args a = {b, k, 0};
+    lm_cl_arg_mem(&a, src);
+    lm_cl_arg_mem(&a, dst);
+    lm_cl_arg_int(&a, rows);
+    lm_cl_arg_int(&a, cols);
+    size_t lws[2] = {16, 1};
+    size_t gws[2] = {(size_t)((cols + 15) / 16 * 16), (size_t)rows};
+    lm_clb_launch(b, k, 2, gws, lws);
+    return dst;
+}
+
+bool lm_cl_sup_gemm(const lm_node *n, loom_tensor *const *in)
+{
+    int act;
+    float aa, ab;
+    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab))
+        return false;
+    if (!is_f32(in[0]) || !is_f32(in[1]) || in[0]->rank != 2 || in[1]->rank != 2)
+        return false;
+    if (n->opset < 7 && attr_int(n, "broadcast", 0) == 0 && n->n_in == 3)
+        return false; /* C had to be [M, N] then; let the CPU check it */
+    if (n->n_in == 3 && n->in[2] >= 0 && (!is_f32(in[2]) || in[2]->rank > 2))
+        return false;
+    return true;
+}
+
+loom_status lm_cl_low_gemm(lm_cl_builder *b, const lm_node *n)
+{
+    const loom_tensor *ta = lm_clb_shape(b, n->in[0]), *tb = lm_clb_shape(b, n->in[1]);
+    bool trans_a = attr_int(n, "transA", 0), trans_b = attr_int(n, "transB", 0);
+    gemm_args g = {
+        .batch = 1, .alpha = attr_float(n, "alpha", 1.0f), .beta = attr_float(n, "beta", 1.0f)};
+    g.M = (int)(trans_a ? ta->dims[1] : ta->dims[0]);
+    g.K = (int)(trans_a ? ta->dims[0] : ta->dims[1]);
+    g.N = (int)(trans_b ? tb->dims[0] : tb->dims[1]);
+    lm_cl_fused_act(n, &g.act, &g.aa, &g.ab);
+    g.A = trans_a ? transposed(b, n->in[0], ta->dims[0], ta->dims[1]) : lm_clb_in(b, n->in[0]);
+    g.B = trans_b ? transposed(b, n->in[1], tb->dims[0], tb->dims[1]) : lm_clb_in(b, n->in[1]);
+    g.lda = g.K;
+    g.ldb = g.N;
+    g.ldc = g.N;
+    if (n->n_in == 3 && n->in[2] >= 0) {
+        const loom_tensor *tc = lm_clb_shape(b, n->in[2]);
+        int64_t cm = tc->rank == 2 ? tc->dims[0] : 1;
+        int64_t cn = tc->rank >= 1 ? tc->dims[tc->rank - 1] : 1;
+        g.bias = lm_clb_in(b, n->in[2]);
+        g.bsm = cm == 1 ? 0 : (int)cn;
+        g.bsn = cn == 1 ? 0 : 1;
+    }
+    g.C = lm_clb_out(b, n->out[0]);
+    lm_cl_gemm_launch(b, &g);
+    return lm_clb_error(b);
+}
+
+/* MatMul's batch layout: one launch when each side's batch is all or nothing
+ * of the output's; else one launch per output matrix, up to this many. */
+#define MATMUL_MAX_LAUNCHES 256
+
+typedef struct mm_geom {
+    int64_t M, N, K, na, nb, nout;
+    int ra, rb, rout; /* batch ranks */
+    int64_t bout[MAX_RANK], ba[MAX_RANK], bbb[MAX_RANK];
+} mm_geom;
+
+static bool mm_geometry(const loom_tensor *a, const loom_tensor *b, mm_geom *g)
+{
+    if (a->rank < 1 || b->rank < 1)
+        return false;
+    g->M = a->rank == 1 ? 1 : a->dims[a->rank - 2];
+    g->K = a->dims[a->rank - 1];
+    g->N = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+    g->ra = a->rank > 2 ? a->rank - 2 : 0;
+    g->rb = b->rank > 2 ? b->rank - 2 : 0;
+    g->rout = g->ra > g->rb ? g->ra : g->rb;
+    g->na = prod(a->dims, 0, g->ra);
+    g->nb = prod(b->dims, 0, g->rb);
+    g->nout = 1;
+    for (int d = 0; d < g->rout; d++) {
+        int da = d - (g->rout - g->ra), db = d - (g->rout - g->rb);
+        g->ba[d] = da >= 0 ? a->dims[da] : 1;
+        g->bbb[d] = db >= 0 ? b->dims[db] : 1;
+        g->bout[d] = g->ba[d] > g->bbb[d] ? g->ba[d] : g->bbb[d];
+        g->nout *= g->bout[d];
+    }
+    return true;
+}
+
+static bool mm_simple(const mm_geom *g)
+{
+    return (g->na == g->nout || g->na == 1) && (g->nb == g->nout || g->nb == 1);
+}
+
+bool lm_cl_sup_matmul(const lm_node *n, loom_tensor *const *in)
+{
+    int act;
+    float aa, ab;
+    mm_geom g;
+    if (n->n_in != 2 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab) || !is_f32(in[0]) ||
+        !is_f32(in[1]) || !mm_geometry(in[0], in[1], &g))
+        return false;
+    return mm_simple(&g) || g.nout <= MATMUL_MAX_LAUNCHES;
+}
+
+loom_status lm_cl_low_matmul(lm_cl_builder *b, const lm_node *n)
+{
+    mm_geom mg;
+    mm_geometry(lm_clb_shape(b, n->in[0]), lm_clb_shape(b, n->in[1]), &mg);
+    gemm_args g = {.alpha = 1.0f};
+    lm_cl_fused_act(n, &g.act, &g.aa, &g.ab);
+    g.M = (int)mg.M;
+    g.N = (int)mg.N;
+    g.K = (int)mg.K;
+    g.lda = g.K;
+    g.ldb = g.N;
+    g.ldc = g.N;
+    g.A = lm_clb_in(b, n->in[0]);
+    g.B = lm_clb_in(b, n->in[1]);
+    g.C = lm_clb_out(b, n->out[0]);
+    if (mm_simple(&mg)) {
+        if (mg.nb == 1 && mg.na == mg.nout) { /* a Linear layer: rows of all batches at once */
+            g.M = (int)(mg.M * mg.na);
+            g.batch = 1;
+        } else {
+            g.batch = (int)mg.nout;
+            g.a_bs = mg.na == 1 ? 0 : (int)(mg.M * mg.K);
+            g.b_bs = mg.nb == 1 ? 0 : (int)(mg.K * mg.N);
+            g.c_bs = (int)(mg.M * mg.N);
+        }
+        lm_cl_gemm_launch(b, &g);
+        return lm_clb_error(b);
+    }
+    g.batch = 1;
+    for (int64_t i = 0; i < mg.nout; i++) {
+        int64_t rem = i, ia = 0, ib = 0, sa = 1, sb = 1;
+        for (int d = mg.rout - 1; d >= 0; d--) {
+            int64_t c = rem % mg.bout[d];
+            rem /= mg.bout[d];
+            ia += (mg.ba[d] == 1 ? 0 : c) * sa;
+            ib += (mg.bbb[d] == 1 ? 0 : c) * sb;
+            sa *= mg.ba[d];
+            sb *= mg.bbb[d];
+        }
+        g.a_off = (int)(ia * mg.M * mg.K);
+        g.b_off = (int)(ib * mg.K * mg.N);
+        g.c_off = (int)(i * mg.M * mg.N);
+        lm_cl_gemm_launch(b, &g);
+    }
+    return lm_clb_error(b);
+}
