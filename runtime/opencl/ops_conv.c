@@ -75,7 +75,12 @@ static bool spatial_geom(const lm_node *n, const loom_tensor *x, const loom_tens
     return true;
 }
 
-bool lm_cl_sup_conv(const lm_node *n, loom_tensor *const *in)
+/*
+ * What Conv and ConvTranspose both need: X, W (and an optional bias) float,
+ * 1-D or 2-D, one output, a fusable activation, and a kernel_shape, if given,
+ * that matches W.
+ */
+static bool conv_like_supported(const lm_node *n, loom_tensor *const *in)
 {
     int act;
     float aa, ab;
@@ -86,13 +91,19 @@ bool lm_cl_sup_conv(const lm_node *n, loom_tensor *const *in)
         return false;
     if (n->n_in == 3 && n->in[2] >= 0 && (!is_f32(in[2]) || in[2]->rank != 1))
         return false;
+    const lm_attr *ks = lm_node_attr(n, "kernel_shape");
+    return !ks || (ks->n == x->rank - 2 && ks->ints[0] == w->dims[2] &&
+                   (x->rank != 4 || ks->ints[1] == w->dims[3]));
+}
+
+bool lm_cl_sup_conv(const lm_node *n, loom_tensor *const *in)
+{
+    if (!conv_like_supported(n, in))
+        return false;
+    const loom_tensor *x = in[0], *w = in[1];
     int64_t groups = attr_int(n, "group", 1);
     if (groups < 1 || x->dims[1] % groups || w->dims[0] % groups ||
         w->dims[1] * groups != x->dims[1])
-        return false;
-    const lm_attr *ks = lm_node_attr(n, "kernel_shape");
-    if (ks && (ks->n != x->rank - 2 || ks->ints[0] != w->dims[2] ||
-               (x->rank == 4 && ks->ints[1] != w->dims[3])))
         return false;
     const char *ap = attr_str(n, "auto_pad", "NOTSET");
     return strcmp(ap, "NOTSET") == 0 || strcmp(ap, "VALID") == 0 || strcmp(ap, "SAME_UPPER") == 0 ||
@@ -223,22 +234,13 @@ static bool convt_pad(const lm_node *n, int i, int ns, int64_t in, int64_t out, 
 
 bool lm_cl_sup_convt(const lm_node *n, loom_tensor *const *in)
 {
-    int act;
-    float aa, ab;
-    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab))
+    if (!conv_like_supported(n, in))
         return false;
     const loom_tensor *x = in[0], *w = in[1];
-    if (!is_f32(x) || !is_f32(w) || (x->rank != 3 && x->rank != 4) || w->rank != x->rank)
-        return false;
     int64_t groups = attr_int(n, "group", 1);
     if (groups < 1 || x->dims[1] % groups || w->dims[0] != x->dims[1])
         return false;
-    if (n->n_in == 3 && n->in[2] >= 0 &&
-        (!is_f32(in[2]) || in[2]->rank != 1 || in[2]->dims[0] != w->dims[1] * groups))
-        return false;
-    const lm_attr *ks = lm_node_attr(n, "kernel_shape");
-    if (ks && (ks->n != x->rank - 2 || ks->ints[0] != w->dims[2] ||
-               (x->rank == 4 && ks->ints[1] != w->dims[3])))
+    if (n->n_in == 3 && n->in[2] >= 0 && in[2]->dims[0] != w->dims[1] * groups)
         return false;
     int64_t pad, ns = x->rank - 2;
     for (int i = 0; i < ns; i++) /* out is checked at lowering; 1 suffices here */

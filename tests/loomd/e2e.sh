@@ -77,9 +77,28 @@ fi
 # ------------------------------------------------------------------ setup
 cp -rL "$B/loomd-repo" "$T/repo"
 rm -f "$T/repo/.stamp"
-# A test-only model with a two-deep queue: 32-row requests keep it busy.
+# A test-only model with a two-deep queue that 32-row requests keep busy: sixteen
+# 1024x1024 products, about 1 GFLOP a request, so 24 at once overflow the queue
+# however fast the kernels get (a copy of small_cnn stopped doing so when its
+# first conv got faster).
 mkdir -p "$T/repo/slow/1"
-cp "$T/repo/small_cnn/1/model.onnx" "$T/repo/slow/1/"
+/usr/bin/python3 - "$T/repo/slow/1/model.onnx" <<'PY'
+import sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+w = numpy_helper.from_array(
+    (np.random.default_rng(3).standard_normal((1024, 1024)) / 32).astype(np.float32), "w")
+nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "w"], [f"h{i + 1}"])
+         for i in range(15)]
+nodes.append(helper.make_node("MatMul", ["h15", "w"], ["y"]))
+g = helper.make_graph(nodes, "slow",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1024])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1024])], [w])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 7
+onnx.save(m, sys.argv[1])
+PY
 cat >"$T/repo/slow/config.json" <<'JSON'
 {"max_batch_size": 32,
  "dynamic_batching": {"preferred_batch_size": [32], "max_queue_delay_microseconds": 0,
@@ -299,10 +318,10 @@ expect "model control over TCP is off by default" test "$S" = 403
 # ------------------------------------------------------------------ overload, timeouts
 /usr/bin/python3 - "$T/slow.req" <<'PY'
 import json, struct, sys
-h = json.dumps({"inputs": [{"name": "input", "shape": [32, 1, 28, 28], "datatype": "FP32",
-                            "parameters": {"binary_data_size": 32 * 784 * 4}}]}).encode()
+h = json.dumps({"inputs": [{"name": "x", "shape": [32, 1024], "datatype": "FP32",
+                            "parameters": {"binary_data_size": 32 * 1024 * 4}}]}).encode()
 open(sys.argv[1] + ".len", "w").write(str(len(h)))
-open(sys.argv[1], "wb").write(h + struct.pack("<%df" % (32 * 784), *([0.5] * 32 * 784)))
+open(sys.argv[1], "wb").write(h + struct.pack("<%df" % (32 * 1024), *([0.5] * 32 * 1024)))
 PY
 SL=$(cat "$T/slow.req.len")
 seq 24 | xargs -P 24 -I{} curl -s -o /dev/null -D "$T/ov.{}" -w '%{http_code}\n' --unix-socket "$SOCK" \
