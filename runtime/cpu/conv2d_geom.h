@@ -14,4 +14,16 @@ typedef struct lm_conv2d_geom {
     int64_t pt, pl; /* padding at the top and left */
 } lm_conv2d_geom;
 
+/* The padded input plane the direct kernels build: exactly the rows and columns
+ * the taps reach. */
+static inline int64_t lm_conv2d_padded_rows(const lm_conv2d_geom *g)
+{
+    return (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
+}
+
+static inline int64_t lm_conv2d_padded_cols(const lm_conv2d_geom *g)
+{
+    return (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
+}
+
 #endif

@@ -24,20 +24,10 @@ static inline int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-/* Padded plane: exactly the rows and columns the taps reach. */
-static int64_t padded_rows(const lm_conv2d_geom *g)
-{
-    return (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
-}
-
-static int64_t padded_cols(const lm_conv2d_geom *g)
-{
-    return (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
-}
-
 size_t lm_dwconv16_scratch_floats(const lm_conv2d_geom *g)
 {
-    int64_t plane = (padded_rows(g) * padded_cols(g) + 16) * 16; /* + pack_plane's overrun */
+    int64_t plane = (lm_conv2d_padded_rows(g) * lm_conv2d_padded_cols(g) + 16) *
+                    16; /* + pack_plane's overrun */
     int64_t orow = (g->OW + 15) / 16 * 16 * 16;
     return (size_t)(plane + orow + g->KH * g->KW * 16);
 }
@@ -72,7 +62,7 @@ static inline __mmask16 first_lanes(int64_t n)
 static TARGET void pack_plane(const lm_conv2d_geom *g, const float *x, int64_t c0, int64_t nc,
                               float *P)
 {
-    const int64_t Hp = padded_rows(g), Wp = padded_cols(g), HW = g->H * g->W;
+    const int64_t Hp = lm_conv2d_padded_rows(g), Wp = lm_conv2d_padded_cols(g), HW = g->H * g->W;
     const int64_t q0 = min64(g->pl, Wp), q1 = max64(q0, min64(Wp, g->pl + g->W));
     const __m512 zero = _mm512_setzero_ps();
     __mmask16 chan[16];
@@ -183,7 +173,7 @@ static TARGET void dwconv_block(const lm_conv2d_geom *g, const float *x, const f
                                 const float *bias, float lo, float hi, bool hswish, int64_t c0,
                                 float *scratch, float *y)
 {
-    const int64_t Hp = padded_rows(g), Wp = padded_cols(g), KK = g->KH * g->KW;
+    const int64_t Hp = lm_conv2d_padded_rows(g), Wp = lm_conv2d_padded_cols(g), KK = g->KH * g->KW;
     const int64_t nc = min64(16, g->C - c0);
     float *P = scratch, *O = P + (Hp * Wp + 16) * 16, *wv = O + (g->OW + 15) / 16 * 16 * 16;
     for (int64_t t = 0; t < KK; t++)

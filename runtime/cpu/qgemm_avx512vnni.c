@@ -188,67 +188,6 @@ const lm_qgemm_config lm_qgemm_config_avx512vnni = {
 };
 
 #else
-/* Column sums of four packed vectors (16 columns x 4 int8 each): vpdpbusd
- * with all-ones bytes adds each column's four values. */
-static inline TARGET __attribute__((always_inline)) void
-pack_b_step(const uint8_t *const *rows, int64_t kc, int64_t q, int64_t j, __m512i f, int8_t *d0,
-            int8_t *d1, __m512i *s)
-{
-    __m512i r[4];
-    for (int i = 0; i < 4; i++)
-        r[i] = 4 * q + i < kc ? _mm512_xor_si512(_mm512_loadu_si512(rows[4 * q + i] + j), f)
-                              : _mm512_setzero_si512();
-    /* bytes of rows 0-3 interleaved per column; each 128-bit lane k then
-     * holds columns 16k + (0-3 | 4-7 | 8-11 | 12-15) of t0 | t1 | t2 | t3 */
-    __m512i l01 = _mm512_unpacklo_epi8(r[0], r[1]), h01 = _mm512_unpackhi_epi8(r[0], r[1]);
-    __m512i l23 = _mm512_unpacklo_epi8(r[2], r[3]), h23 = _mm512_unpackhi_epi8(r[2], r[3]);
-    __m512i t0 = _mm512_unpacklo_epi16(l01, l23), t1 = _mm512_unpackhi_epi16(l01, l23);
-    __m512i t2 = _mm512_unpacklo_epi16(h01, h23), t3 = _mm512_unpackhi_epi16(h01, h23);
-    /* transpose the 4x4 grid of lanes: o[k] = columns 16k .. 16k + 15 */
-    __m512i u0 = _mm512_shuffle_i32x4(t0, t1, 0x44), u1 = _mm512_shuffle_i32x4(t0, t1, 0xEE);
-    __m512i u2 = _mm512_shuffle_i32x4(t2, t3, 0x44), u3 = _mm512_shuffle_i32x4(t2, t3, 0xEE);
-    __m512i o[4] = {_mm512_shuffle_i32x4(u0, u2, 0x88), _mm512_shuffle_i32x4(u0, u2, 0xDD),
-                    _mm512_shuffle_i32x4(u1, u3, 0x88), _mm512_shuffle_i32x4(u1, u3, 0xDD)};
-    _mm512_storeu_si512((void *)(d0 + q * 4 * NR), o[0]);
-    _mm512_storeu_si512((void *)(d0 + q * 4 * NR + 64), o[1]);
-    _mm512_storeu_si512((void *)(d1 + q * 4 * NR), o[2]);
-    _mm512_storeu_si512((void *)(d1 + q * 4 * NR + 64), o[3]);
-    const __m512i ones = _mm512_set1_epi8(1);
-    for (int i = 0; i < 4; i++)
-        s[i] = _mm512_dpbusd_epi32(s[i], ones, o[i]);
-}
-
-/* Two panels (64 columns) per pass; a last partial pair goes column by column. */
-static TARGET void pack_b(const uint8_t *const *rows, int64_t kc, int64_t nc, uint8_t flip,
-                          int8_t *dst, int32_t *colsum)
-{
-    int64_t k4 = (kc + 3) / 4, j = 0;
-    const __m512i f = _mm512_set1_epi8((char)flip);
-    for (; j + 2 * NR <= nc; j += 2 * NR) {
-        int8_t *d0 = dst + j * k4 * 4, *d1 = d0 + NR * k4 * 4;
-        __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                        _mm512_setzero_si512()};
-        for (int64_t q = 0; q < k4; q++)
-            pack_b_step(rows, kc, q, j, f, d0, d1, s);
-        for (int i = 0; i < 4; i++) {
-            int32_t *cs = colsum + j + 16 * i;
-            _mm512_storeu_si512((void *)cs, _mm512_add_epi32(_mm512_loadu_si512(cs), s[i]));
-        }
-    }
-    for (; j < nc; j += NR) {
-        int8_t *d = dst + j * k4 * 4;
-        int64_t nr = nc - j < NR ? nc - j : NR;
-        for (int64_t q = 0; q < k4; q++, d += 4 * NR)
-            for (int64_t jj = 0; jj < NR; jj++)
-                for (int64_t r = 0; r < 4; r++) {
-                    int8_t v = jj < nr && 4 * q + r < kc ? (int8_t)(rows[4 * q + r][j + jj] ^ flip)
-                                                         : (int8_t)0;
-                    d[4 * jj + r] = v;
-                    if (jj < nr)
-                        colsum[j + jj] = (int32_t)((uint32_t)colsum[j + jj] + (uint32_t)v);
-                }
-    }
-}
-
+/* Not x86-64 GCC/clang: no VNNI kernel; qgemm.c skips a config without one. */
 const lm_qgemm_config lm_qgemm_config_avx512vnni = {0};
 #endif

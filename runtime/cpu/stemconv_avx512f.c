@@ -18,16 +18,6 @@ static inline int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-static int64_t padded_rows(const lm_conv2d_geom *g)
-{
-    return (g->OH - 1) * g->sh + (g->KH - 1) * g->dh + 1;
-}
-
-static int64_t padded_cols(const lm_conv2d_geom *g)
-{
-    return (g->OW - 1) * g->sw + (g->KW - 1) * g->dw + 1;
-}
-
 bool lm_stemconv_available(void)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -39,7 +29,7 @@ bool lm_stemconv_available(void)
 
 size_t lm_stemconv_pad_floats(const lm_conv2d_geom *g)
 {
-    return (size_t)(g->C * padded_rows(g) * padded_cols(g));
+    return (size_t)(g->C * lm_conv2d_padded_rows(g) * lm_conv2d_padded_cols(g));
 }
 
 size_t lm_stemconv_weight_floats(const lm_conv2d_geom *g)
@@ -54,7 +44,7 @@ size_t lm_stemconv_row_floats(const lm_conv2d_geom *g)
 
 void lm_stemconv_pad(const lm_conv2d_geom *g, const float *x, float *xpad)
 {
-    const int64_t Hp = padded_rows(g), Wp = padded_cols(g);
+    const int64_t Hp = lm_conv2d_padded_rows(g), Wp = lm_conv2d_padded_cols(g);
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t r = 0; r < Hp; r++) {
             float *pr = xpad + (c * Hp + r) * Wp;
@@ -152,7 +142,8 @@ static TARGET void rows_avx512f(const lm_conv2d_geom *g, const float *xpad, cons
                                 const float *bias, float lo, float hi, bool hswish, int64_t cb,
                                 int64_t oh0, int64_t oh1, float *row, float *y)
 {
-    const int64_t Hp = padded_rows(g), Wp = padded_cols(g), taps = g->C * g->KH * g->KW;
+    const int64_t Hp = lm_conv2d_padded_rows(g), Wp = lm_conv2d_padded_cols(g),
+                  taps = g->C * g->KH * g->KW;
     const int64_t c0 = cb * 16, nc = min64(16, g->M - c0), OS = g->OH * g->OW;
     const float *wb = wp + cb * taps * 16;
     __mmask16 mb = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1);
