@@ -237,21 +237,54 @@ static sched_job *job_of(float first, int64_t rows)
     return j;
 }
 
+/* One bias_relu model behind a scheduler; a test sets f.c, then starts it. */
+typedef struct sched_fixture {
+    loom_model *m;
+    metrics *mt;
+    model_config c;
+    sched *s;
+} sched_fixture;
+
+/* Default config, plus dynamic batching up to 8 rows when @batching. */
+static void fixture_init(sched_fixture *f, bool batching)
+{
+    f->m = bias_relu();
+    f->mt = metrics_create();
+    model_config_defaults(&f->c);
+    if (batching) {
+        f->c.max_batch_size = 8;
+        f->c.dynamic_batching = true;
+    }
+    f->s = NULL;
+}
+
+/* (Re)starts the scheduler with the current f->c. */
+static void fixture_start(sched_fixture *f)
+{
+    char err[256];
+    sched_destroy(f->s);
+    f->s = NULL;
+    assert_int_equal(sched_create(f->m, &f->c, "bias_relu", 1, f->mt, &f->s, err, sizeof(err)), 0);
+}
+
+static void fixture_fini(sched_fixture *f)
+{
+    sched_destroy(f->s);
+    metrics_destroy(f->mt);
+    model_config_free(&f->c);
+    loom_model_destroy(f->m);
+}
+
 static void sched_batches_and_splits(void **state)
 {
     (void)state;
-    loom_model *m = bias_relu();
-    metrics *mt = metrics_create();
-    model_config c;
-    model_config_defaults(&c);
-    c.max_batch_size = 8;
-    c.dynamic_batching = true;
-    c.preferred[c.n_preferred++] = 6;
-    c.max_queue_delay_us = 2000000; /* long: only the preferred size can start the batch */
-    sched *s;
-    char err[256];
-    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
-    metrics_inflight_add(mt, 3); /* as the HTTP layer counts the three requests */
+    sched_fixture f;
+    fixture_init(&f, true);
+    f.c.preferred[f.c.n_preferred++] = 6;
+    f.c.max_queue_delay_us = 2000000; /* long: only the preferred size can start the batch */
+    fixture_start(&f);
+    sched *s = f.s;
+    metrics_inflight_add(f.mt, 3); /* as the HTTP layer counts the three requests */
     sched_job *j[3] = {job_of(0, 1), job_of(100, 2), job_of(200, 3)};
     for (int i = 0; i < 3; i++)
         assert_int_equal(sched_submit(s, j[i]), 0);
@@ -270,27 +303,19 @@ static void sched_batches_and_splits(void **state)
         sched_job_put(j[i]);
     }
     assert_int_equal(sched_executions(s), 1); /* three requests, one execution */
-    sched_destroy(s);
-    metrics_destroy(mt);
-    model_config_free(&c);
-    loom_model_destroy(m);
+    fixture_fini(&f);
 }
 
 static void sched_bounds_queue_and_deadlines(void **state)
 {
     (void)state;
-    loom_model *m = bias_relu();
-    metrics *mt = metrics_create();
-    model_config c;
-    model_config_defaults(&c);
-    c.max_batch_size = 8;
-    c.dynamic_batching = true;
-    c.max_queue_delay_us = 2000000; /* nothing starts for 2 s unless 8 rows arrive */
-    c.max_queue_size = 1;
-    sched *s;
-    char err[256];
-    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
-    metrics_inflight_add(mt, 8); /* more requests on their way: the batcher waits for them */
+    sched_fixture f;
+    fixture_init(&f, true);
+    f.c.max_queue_delay_us = 2000000; /* nothing starts for 2 s unless 8 rows arrive */
+    f.c.max_queue_size = 1;
+    fixture_start(&f);
+    sched *s = f.s;
+    metrics_inflight_add(f.mt, 8); /* more requests on their way: the batcher waits for them */
     sched_job *a = job_of(0, 1), *b = job_of(0, 1);
     a->deadline_ns = sched_now_ns() + 20 * 1000000;
     assert_int_equal(sched_submit(s, a), 0);
@@ -305,27 +330,19 @@ static void sched_bounds_queue_and_deadlines(void **state)
     assert_int_equal(sched_wait(d, -1), 0);
     assert_int_equal(d->status, LOOM_OK);
     sched_job_put(d);
-    sched_destroy(s);
-    metrics_destroy(mt);
-    model_config_free(&c);
-    loom_model_destroy(m);
+    fixture_fini(&f);
 }
 
 /* A queued request with no other request in flight goes without its queue delay. */
 static void sched_lone_request_does_not_wait(void **state)
 {
     (void)state;
-    loom_model *m = bias_relu();
-    metrics *mt = metrics_create();
-    model_config c;
-    model_config_defaults(&c);
-    c.max_batch_size = 8;
-    c.dynamic_batching = true;
-    c.max_queue_delay_us = 60 * 1000000; /* a minute: only "nothing else coming" starts it */
-    sched *s;
-    char err[256];
-    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
-    metrics_inflight_add(mt, 1);
+    sched_fixture f;
+    fixture_init(&f, true);
+    f.c.max_queue_delay_us = 60 * 1000000; /* a minute: only "nothing else coming" starts it */
+    fixture_start(&f);
+    sched *s = f.s;
+    metrics_inflight_add(f.mt, 1);
     sched_job *j = job_of(0, 1);
     j->deadline_ns = sched_now_ns() + 30 * 1000000000LL; /* fails the test, not hangs it */
     assert_int_equal(sched_submit(s, j), 0);
@@ -333,34 +350,26 @@ static void sched_lone_request_does_not_wait(void **state)
     assert_int_equal(j->status, LOOM_OK);
     assert_int_equal(j->batch_rows, 1);
     sched_job_put(j);
-    sched_destroy(s);
-    metrics_destroy(mt);
-    model_config_free(&c);
-    loom_model_destroy(m);
+    fixture_fini(&f);
 }
 
 /* A batching model runs a request inline only when the batcher would not wait for more. */
 static void sched_runs_inline_when_batching_would_not_wait(void **state)
 {
     (void)state;
-    loom_model *m = bias_relu();
-    metrics *mt = metrics_create();
-    model_config c;
-    model_config_defaults(&c);
-    c.max_batch_size = 8;
-    c.dynamic_batching = true;
-    c.preferred[c.n_preferred++] = 4;
-    c.max_queue_delay_us = 100000;
-    sched *s;
-    char err[256];
-    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    sched_fixture f;
+    fixture_init(&f, true);
+    f.c.preferred[f.c.n_preferred++] = 4;
+    f.c.max_queue_delay_us = 100000;
+    fixture_start(&f);
+    sched *s = f.s;
     sched_job *one = job_of(0, 1), *four = job_of(0, 4), *eight = job_of(0, 8);
-    metrics_inflight_add(mt, 1); /* this request, alone: no company can come, so no wait */
+    metrics_inflight_add(f.mt, 1); /* this request, alone: no company can come, so no wait */
     assert_int_equal(sched_run_inline(s, one), 0);
     assert_int_equal(one->batch_rows, 1);
     sched_job_put(one);
     one = job_of(0, 1);
-    metrics_inflight_add(mt, 1);                         /* another request arriving */
+    metrics_inflight_add(f.mt, 1);                       /* another request arriving */
     assert_int_equal(sched_run_inline(s, one), -EAGAIN); /* it would wait 100 ms for company */
     assert_int_equal(sched_run_inline(s, four), 0);      /* a preferred size: goes at once */
     assert_int_equal(four->status, LOOM_OK);
@@ -369,10 +378,10 @@ static void sched_runs_inline_when_batching_would_not_wait(void **state)
     sched_job_put(one);
     sched_job_put(four);
     sched_job_put(eight);
-    sched_destroy(s);
     /* No queue delay: every request goes at once, so it runs inline. */
-    c.max_queue_delay_us = 0;
-    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    f.c.max_queue_delay_us = 0;
+    fixture_start(&f);
+    s = f.s;
     one = job_of(0, 1);
     assert_int_equal(sched_run_inline(s, one), 0);
     assert_int_equal(one->efd, -1); /* no eventfd: it never queued */
@@ -382,31 +391,23 @@ static void sched_runs_inline_when_batching_would_not_wait(void **state)
     one->deadline_ns = sched_now_ns() - 1;
     assert_int_equal(sched_run_inline(s, one), -EAGAIN);
     sched_job_put(one);
-    sched_destroy(s);
-    metrics_destroy(mt);
-    model_config_free(&c);
-    loom_model_destroy(m);
+    fixture_fini(&f);
 }
 
 static void sched_runs_inline_without_batching(void **state)
 {
     (void)state;
-    loom_model *m = bias_relu();
-    metrics *mt = metrics_create();
-    model_config c;
-    model_config_defaults(&c);
-    sched *s;
-    char err[256];
-    assert_int_equal(sched_create(m, &c, "bias_relu", 1, mt, &s, err, sizeof(err)), 0);
+    sched_fixture f;
+    fixture_init(&f, false);
+    fixture_start(&f);
+    sched *s = f.s;
     sched_job *j = job_of(-10, 1);
     assert_int_equal(sched_run_inline(s, j), 0);
     assert_int_equal(j->status, LOOM_OK);
     assert_true(((float *)loom_tensor_data(j->outputs[0]))[3] == 0.0f); /* relu(-7 - 4) */
     assert_int_equal(j->efd, -1);                                       /* no eventfd needed */
     sched_job_put(j);
-    sched_destroy(s);
-    metrics_destroy(mt);
-    loom_model_destroy(m);
+    fixture_fini(&f);
 }
 
 static const struct CMUnitTest tests[] = {
