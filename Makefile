@@ -42,7 +42,7 @@ ONNX_PROTO := /usr/include/onnx/onnx.proto
 ONNX_PB_C  := $(GEN)/onnx/onnx.pb-c.c
 ONNX_PB_H  := $(GEN)/onnx/onnx.pb-c.h
 
-RUNTIME_SRC := $(sort $(wildcard runtime/core/*.c runtime/cpu/*.c runtime/cpu/ops/*.c))
+RUNTIME_SRC := $(sort $(wildcard runtime/*.c runtime/core/*.c runtime/cpu/*.c runtime/cpu/ops/*.c))
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/onnx.pb-c.o
 LIBLOOM_A   := $(BUILD)/lib/libloom.a
 LIBLOOM_SO  := $(BUILD)/lib/libloom.so

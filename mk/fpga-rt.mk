@@ -91,7 +91,7 @@ $(BUILD)/tests/fpga/loomctl.static: $(filter-out %/infer.o,$(LOOMCTL_SRC:%.c=$(B
                                     $(filter-out %/fmnist_eval.o,$(GUEST_OBJ))
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -static -o $@ $^ -lprotobuf-c -ldrm -lm -lpthread -ldl 2>&1 | \
+	$(Q)$(CC) -static -o $@ $^ -ljson-c -lprotobuf-c -ldrm -lm -lpthread -ldl 2>&1 | \
 	    grep -v -e 'statically linked applications requires at runtime' -e 'in function' || true
 	@test -x $@
 

@@ -40,7 +40,7 @@ $(BUILD)/tests/test_opencl: $(BUILD)/obj/tools/common/tensor_io.o
 # first suite pays for the builds and the rest load them.
 OPENCL_CACHE  := $(abspath $(BUILD))/loom-cache
 OPENCL_EXPECT := tests/conformance/expected-pass-opencl.txt
-OPENCL_HAVE   = $(BUILD)/bin/loomctl examine 2>/dev/null | grep -q '^  opencl:0'
+OPENCL_HAVE   = $(BUILD)/bin/loomctl examine 2>/dev/null | grep -q '^opencl:0 '
 
 TEST_SUITES += conformance-opencl models-opencl
 .PHONY: conformance-opencl conformance-opencl-update models-opencl bench-opencl

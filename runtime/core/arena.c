@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cpu/kernel.h"
+#include "op.h"
 #include "error.h"
+#include "event.h"
 #include "model.h"
 
 #define ARENA_ALIGN 64
@@ -100,7 +101,7 @@ static void plan_views(const lm_plan *p, const lm_graph *g, const size_t *bytes,
         rel[v] = 0;
         members[v] = 0;
     }
-    if (p->n_segments > 0 || !shape || getenv("LOOM_NO_VIEWS"))
+    if (lm_plan_uses_devices(p) || !shape || getenv("LOOM_NO_VIEWS"))
         return;
     for (int step = 0; step < p->n_steps; step++) {
         const lm_node *n = &g->nodes[p->steps[step]];
@@ -221,6 +222,7 @@ void lm_run_state_free(lm_run_state *rs)
     free(rs->owned);
     free(rs->user_out);
     free(rs->scratch);
+    lm_event_unref(rs->done);
     free(rs);
 }
 

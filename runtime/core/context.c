@@ -1,15 +1,27 @@
-/* context.c - loom_context: options and the shared thread pool. */
+/*
+ * context.c - loom_context: options, a selection from the process's devices,
+ * and a share of the process's worker pools.
+ *
+ * The device option is a comma-separated priority list. Each entry is a
+ * device name ("card:0", "opencl:1", "cpu"), "auto" (every device that the
+ * registry marks for automatic use, in the registry's priority order), or a
+ * name prefixed with '-' to exclude that device. The CPU is added last as
+ * the fallback unless fail_closed is set; "cpu" alone selects only the CPU.
+ */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../cpu/threadpool.h"
-#include "backends.h"
 #include "cpulist.h"
 #include "device.h"
 #include "error.h"
 #include "model.h"
+#include "registry.h"
+#include "threadpool.h"
+
+#define MAX_DEVICE_LIST 256
 
 void loom_context_options_init(loom_context_options *opts)
 {
@@ -18,51 +30,110 @@ void loom_context_options_init(loom_context_options *opts)
     opts->device = "auto";
 }
 
-loom_status lm_context_add_device(loom_context *ctx, lm_device *dev)
+static bool selected(const loom_context *ctx, const lm_device *dev)
 {
-    if (ctx->n_devices == LM_MAX_DEVICES) {
-        if (dev->ops->destroy)
-            dev->ops->destroy(dev);
-        return lm_error(LOOM_ERR_UNSUPPORTED, "more than %d devices", LM_MAX_DEVICES);
+    for (int i = 0; i < ctx->n_devices; i++)
+        if (ctx->devices[i] == dev)
+            return true;
+    return false;
+}
+
+static void select_device(loom_context *ctx, lm_device *dev)
+{
+    if (!selected(ctx, dev) && ctx->n_devices < LM_MAX_DEVICES)
+        ctx->devices[ctx->n_devices++] = dev;
+}
+
+/* Whether @name stands as a whole entry in the comma-separated @list. */
+static bool listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)); p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+/* The "auto" entry: every device marked for it, but only the first
+ * @emulated emulated cards (others belong to contexts that asked for more). */
+static void select_auto(loom_context *ctx, const char *excluded, int emulated)
+{
+    int emulated_seen = 0;
+    for (int i = 0; i < lm_registry_count(); i++) {
+        lm_device *dev = lm_registry_device(i);
+        if (!(dev->props.flags & LM_DEVICE_AUTO))
+            continue;
+        if ((dev->props.flags & LM_DEVICE_EMULATED) && emulated_seen++ >= emulated)
+            continue;
+        if (!listed(excluded, dev->name))
+            select_device(ctx, dev);
     }
-    lm_busy_init(&dev->busy);
-    ctx->devices[ctx->n_devices++] = dev;
+}
+
+/* Fills ctx->devices from the option string @want (see the file comment). */
+static loom_status select_devices(loom_context *ctx, const char *want, int emulated)
+{
+    char list[MAX_DEVICE_LIST], excluded[MAX_DEVICE_LIST] = "";
+    if (strlen(want) >= sizeof(list))
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "device list '%.40s...' is too long", want);
+    snprintf(list, sizeof(list), "%s", want);
+    for (char *save = NULL, *e = strtok_r(list, ",", &save); e; e = strtok_r(NULL, ",", &save))
+        if (e[0] == '-') {
+            if (!lm_registry_find(e + 1))
+                return lm_error(LOOM_ERR_NOT_FOUND,
+                                "device '%s' to exclude is not available (see loomctl examine)",
+                                e + 1);
+            size_t len = strlen(excluded);
+            snprintf(excluded + len, sizeof(excluded) - len, "%s%s", len ? "," : "", e + 1);
+        }
+    snprintf(list, sizeof(list), "%s", want);
+    for (char *save = NULL, *e = strtok_r(list, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+        if (e[0] == '-')
+            continue;
+        if (strcmp(e, "auto") == 0) {
+            select_auto(ctx, excluded, emulated);
+            continue;
+        }
+        lm_device *dev = lm_registry_find(e);
+        if (!dev)
+            return lm_error(LOOM_ERR_NOT_FOUND,
+                            "device '%s' is not available (see loomctl examine)", e);
+        if (!listed(excluded, e))
+            select_device(ctx, dev);
+    }
+    lm_device *cpu = lm_registry_find("cpu");
+    if (!ctx->fail_closed && cpu && !listed(excluded, "cpu"))
+        select_device(ctx, cpu);
+    if (ctx->n_devices == 0)
+        return lm_error(LOOM_ERR_NOT_FOUND, "device list '%s' selects no device", want);
     return LOOM_OK;
 }
 
-static void drop_device(loom_context *ctx, int i)
+/* How many emulated cards the context asks for (loom_context_options). */
+static int emulated_wanted(int option)
 {
-    lm_device *dev = ctx->devices[i];
-    lm_busy_fini(&dev->busy);
-    if (dev->ops->destroy)
-        dev->ops->destroy(dev);
-    memmove(&ctx->devices[i], &ctx->devices[i + 1],
-            sizeof(lm_device *) * (size_t)(ctx->n_devices - i - 1));
-    ctx->n_devices--;
+    if (option > 0)
+        return option;
+    return option < 0 ? 0 : lm_registry_env_emulated_cards();
 }
 
-/* Finds the backends' devices and keeps those @want selects: "cpu" none,
- * "auto" all (in the backends' priority order), a device name just that one. */
-static loom_status select_devices(loom_context *ctx, const char *want)
+/* Options past the first version are read only when @opts is large enough. */
+#define HAS_OPTION(opts, field)                                                                    \
+    ((opts)->struct_size >= offsetof(loom_context_options, field) + sizeof((opts)->field))
+
+static loom_status take_pool(loom_context *ctx, const loom_context_options *opts)
 {
-    if (!want || strcmp(want, "cpu") == 0)
-        return LOOM_OK;
-    loom_status s = lm_backends_enumerate(ctx, want);
+    const char *cpulist = HAS_OPTION(opts, cpus) ? opts->cpus : NULL;
+    cpu_set_t cpus;
+    int n_cpus = 0;
+    loom_status s = cpulist ? lm_cpulist_parse(cpulist, &cpus, &n_cpus) : LOOM_OK;
     if (s)
         return s;
-    if (strcmp(want, "auto") == 0)
-        return LOOM_OK;
-    bool found = false;
-    for (int i = ctx->n_devices - 1; i >= 0; i--) {
-        if (strcmp(ctx->devices[i]->name, want) == 0)
-            found = true;
-        else
-            drop_device(ctx, i);
+    if (ctx->num_threads == 0) {
+        long n = cpulist ? n_cpus : sysconf(_SC_NPROCESSORS_ONLN);
+        ctx->num_threads = n > 0 ? (int)n : 1;
     }
-    if (!found)
-        return lm_error(LOOM_ERR_NOT_FOUND, "device '%s' is not available (see loomctl examine)",
-                        want);
-    return LOOM_OK;
+    return lm_threadpool_acquire(ctx->num_threads, cpulist ? &cpus : NULL, &ctx->pool);
 }
 
 loom_status loom_context_create(const loom_context_options *opts, loom_context **out)
@@ -83,34 +154,21 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
     if (opts->num_threads < 0 || opts->num_threads > 1024)
         return lm_error(LOOM_ERR_INVALID_ARGUMENT, "num_threads %d is out of range 0..1024",
                         opts->num_threads);
-    loom_context *ctx = calloc(1, sizeof(*ctx));
-    if (!ctx)
-        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-    ctx->num_threads = opts->num_threads;
-    lm_busy_init(&ctx->cpu_busy);
-    if (opts->struct_size >= offsetof(loom_context_options, emulated_cards) + sizeof(int))
-        ctx->emulated_cards = opts->emulated_cards;
-    if (opts->struct_size >= offsetof(loom_context_options, fp16_storage) + sizeof(int))
-        ctx->fp16_storage = opts->fp16_storage != 0;
-    ctx->fail_closed = opts->fail_closed && opts->device && strcmp(opts->device, "cpu") != 0;
-    const char *cpulist = NULL;
-    if (opts->struct_size >= offsetof(loom_context_options, cpus) + sizeof(opts->cpus))
-        cpulist = opts->cpus;
-    cpu_set_t cpus;
-    int n_cpus = 0;
-    loom_status s = cpulist ? lm_cpulist_parse(cpulist, &cpus, &n_cpus) : LOOM_OK;
-    if (s) {
-        loom_context_destroy(ctx);
+    const char *want = opts->device ? opts->device : "auto";
+    int emulated = emulated_wanted(HAS_OPTION(opts, emulated_cards) ? opts->emulated_cards : 0);
+    lm_discovery d = {.emulated_cards = emulated};
+    loom_status s = lm_registry_acquire(&d);
+    if (s)
         return s;
+    loom_context *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx) {
+        lm_registry_release();
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     }
-    if (ctx->num_threads == 0) {
-        long n = cpulist ? n_cpus : sysconf(_SC_NPROCESSORS_ONLN);
-        ctx->num_threads = n > 0 ? (int)n : 1;
-    }
-    s = lm_threadpool_create(ctx->num_threads, cpulist ? &cpus : NULL, &ctx->pool);
-    if (!s)
-        s = select_devices(ctx, opts->device);
-    if (s) {
+    ctx->num_threads = opts->num_threads;
+    ctx->fp16_storage = HAS_OPTION(opts, fp16_storage) && opts->fp16_storage != 0;
+    ctx->fail_closed = opts->fail_closed && strcmp(want, "cpu") != 0;
+    if ((s = take_pool(ctx, opts)) || (s = select_devices(ctx, want, emulated))) {
         loom_context_destroy(ctx);
         return s;
     }
@@ -122,9 +180,7 @@ void loom_context_destroy(loom_context *ctx)
 {
     if (!ctx)
         return;
-    while (ctx->n_devices > 0)
-        drop_device(ctx, ctx->n_devices - 1);
-    lm_threadpool_destroy(ctx->pool);
-    lm_busy_fini(&ctx->cpu_busy);
+    lm_threadpool_release(ctx->pool);
     free(ctx);
+    lm_registry_release();
 }

@@ -1,18 +1,29 @@
 /*
- * device.h - the interface a non-CPU backend (OpenCL, Loom cards) implements.
+ * device.h - the device layer: one interface for every kind of device that
+ * runs a plan's steps, the CPU included.
  *
- * The planner gives each step of a plan to a device: the first in the
- * context's priority order whose supports() accepts the node with its input
- * shapes; the CPU takes the rest. Consecutive steps on one device form a
- * segment, which the device compiles once per plan and then runs as a whole:
- * values produced and consumed inside a segment never return to the host, so a
- * device chains layers without round trips. Only the segment's inputs (host
- * tensors) and its escaping outputs (values read outside the segment, or
- * graph outputs) cross the boundary.
+ *   backends (backend.h)        registry.c (one per process)        contexts
+ *   cpu, fpga, opencl ──discover──▶ cpu  card:0  opencl:0 ... ◀──select── loom_context
+ *                                   │
+ *                    lm_device: properties · supports() · cost()
+ *                               compile() a segment · run() / submit() + lm_event
  *
- * Every slot is required unless marked optional. All calls for one device come
- * from the runtime with the device's segment state; run_segment() may be called
- * by several threads at once for the same segment and must be thread-safe.
+ * A device has properties (kind, memory, bandwidth, PCI bus id, NUMA node,
+ * numeric class), a pure supports() the planner asks for every node, an
+ * optional cost hook, and an execution side. Two execution styles exist:
+ *
+ *  - Host-kernel devices (LM_DEVICE_HOST_KERNELS, the CPU): core's executor
+ *    runs the op definitions' host implementations (op.h) for the steps given
+ *    to the device, on the device's worker pool, over host memory.
+ *  - Segment devices (cards, OpenCL): consecutive steps on the device form a
+ *    segment that the device compiles once per plan and then runs as a whole:
+ *    values produced and consumed inside a segment never return to the host.
+ *    Only the segment's inputs and escaping outputs cross the boundary.
+ *
+ * Running is asynchronous: lm_device_submit() queues a segment run and signals
+ * an lm_event when its outputs are on the host; other devices' work can wait
+ * on that event. Devices are discovered once and shared by every context of
+ * the process, so every call may come from several threads at once.
  */
 #ifndef LOOM_CORE_DEVICE_H
 #define LOOM_CORE_DEVICE_H
@@ -20,12 +31,42 @@
 #include <stdbool.h>
 
 #include "devstats.h"
+#include "event.h"
 #include "graph.h"
 #include "tensor.h"
 
 typedef struct lm_device lm_device;
 
-/* What a device gets to compile: nodes in order, and every value's shape. */
+/* Property flags (lm_device_props.flags). */
+/* Runs the op definitions' host implementations through core's executor. */
+#define LM_DEVICE_HOST_KERNELS 0x1u
+/* Can run steps whose shapes are known only at run time (LM_DEFER). */
+#define LM_DEVICE_DYNAMIC_SHAPES 0x2u
+/* Taken by the "auto" selection. Devices that only slow models down (an
+ * OpenCL device that is the host CPU, such as PoCL, never beats libloom's
+ * own CPU kernels) are used only when named. */
+#define LM_DEVICE_AUTO 0x4u
+/* An in-process emulation (the emulated Loom card): "auto" takes only as many
+ * as the context asked for. */
+#define LM_DEVICE_EMULATED 0x8u
+
+/* What a device is; the planner and `loomctl examine` read it. */
+typedef struct lm_device_props {
+    loom_device_kind kind;
+    char description[128];     /* model or board */
+    char driver[64];           /* driver, platform or shim */
+    uint64_t mem_bytes;        /* memory the device computes from; 0 unknown */
+    double h2d_gbps, d2h_gbps; /* host<->device bandwidth, GB/s; 0 unknown */
+    double launch_us;          /* fixed cost of one submission, µs; 0 unknown */
+    char pci_bus_id[16];       /* "dddd:bb:dd.f", "" when not a PCI device */
+    int numa_node;             /* -1 unknown */
+    char cpuset[64];           /* local CPUs as a list ("0-15"), "" unknown */
+    uint32_t numeric;          /* LOOM_NUMERIC_*: bit-identical to the reference */
+    char features[256];        /* what it offers, in words */
+    uint32_t flags;            /* LM_DEVICE_* */
+} lm_device_props;
+
+/* What a segment device gets to compile: nodes in order, and every value's shape. */
 typedef struct lm_segment_desc {
     const lm_graph *g;
     int n_nodes;
@@ -35,21 +76,32 @@ typedef struct lm_segment_desc {
     int n_inputs, n_outputs;
     const int *inputs;  /* values the segment reads from outside (host tensors) */
     const int *outputs; /* values the segment must write back to host tensors */
+    bool fp16_storage;  /* the context asks for half-precision storage of float values */
 } lm_segment_desc;
 
 typedef struct lm_device_ops {
     /* Can the device run @node whose inputs look like @in (data NULL unless
-     * constant)? Must be cheap and free of side effects. */
+     * constant)? Pure: cheap, no side effects, no device access. */
     bool (*supports)(lm_device *dev, const lm_node *node, loom_tensor *const *in);
+    /* (optional) Estimated microseconds for @node with @in on @dev; < 0 when
+     * the device cannot tell. */
+    double (*cost)(lm_device *dev, const lm_node *node, loom_tensor *const *in);
+    /* Segment devices only (NULL for host-kernel devices): */
     /* Compiles a segment: upload constants, build kernels or command lists. */
     loom_status (*compile)(lm_device *dev, const lm_segment_desc *desc, void **segment);
     /* Runs a compiled segment. @in[i] are the host tensors of desc->inputs[i];
      * @out[i] are host tensors, allocated with desc->shape, to fill for
-     * desc->outputs[i]. Returns after the outputs are on the host. */
+     * desc->outputs[i]. Returns after the outputs are on the host. Thread-safe
+     * for concurrent runs of one segment. */
     loom_status (*run)(lm_device *dev, void *segment, loom_tensor *const *in,
                        loom_tensor *const *out);
+    /* (optional) Queues a run and returns: @done is signalled with the run's
+     * status once the outputs are on the host. @in and @out stay valid until
+     * then. Without it lm_device_submit() runs run() on the caller's thread. */
+    loom_status (*submit)(lm_device *dev, void *segment, loom_tensor *const *in,
+                          loom_tensor *const *out, lm_event *done);
     void (*release)(lm_device *dev, void *segment);
-    /* (optional) Frees the device itself when its context is destroyed. */
+    /* (optional) Frees the device when the registry goes. */
     void (*destroy)(lm_device *dev);
     /* (optional) Fills the health fields of @st (reports, card_status, the
      * card's counters and sensors) from what the device or its driver says;
@@ -59,13 +111,28 @@ typedef struct lm_device_ops {
 
 struct lm_device {
     const lm_device_ops *ops;
-    char name[32]; /* "opencl:0", "card:1": the same everywhere (API, loomctl, metrics) */
+    char name[32]; /* "cpu", "opencl:0", "card:1": the same everywhere (API, loomctl, metrics) */
+    lm_device_props props;
     void *priv;
-    lm_busy busy; /* set up by lm_context_add_device(), counted by run.c */
+    lm_busy busy; /* set up by the registry, counted by the executor */
 };
 
-/* Adds @dev to @ctx's devices, after those already there (lower priority).
- * The context owns it from then on. */
-loom_status lm_context_add_device(loom_context *ctx, lm_device *dev);
+/* Queues a run of @segment on @dev (see lm_device_ops.submit); @done is
+ * signalled in every case, also when submitting fails. */
+void lm_device_submit(lm_device *dev, void *segment, loom_tensor *const *in,
+                      loom_tensor *const *out, lm_event *done);
+
+/* Whether core's executor runs @dev's steps with the host implementations. */
+static inline bool lm_device_runs_host_kernels(const lm_device *dev)
+{
+    return (dev->props.flags & LM_DEVICE_HOST_KERNELS) != 0;
+}
+
+/* Whether @a and @b produce bit-identical results for ops of numeric class
+ * @cls (LOOM_NUMERIC_*). */
+static inline bool lm_device_same_numerics(const lm_device *a, const lm_device *b, uint32_t cls)
+{
+    return a == b || ((a->props.numeric & cls) && (b->props.numeric & cls));
+}
 
 #endif

@@ -55,22 +55,9 @@ static void busy_read(lm_busy *b, loom_device_stats *st)
     pthread_mutex_unlock(&b->lock);
 }
 
-static loom_device_kind kind_of(const char *name)
-{
-    static const struct {
-        const char *prefix;
-        loom_device_kind kind;
-    } kinds[] = {
-        {"opencl:", LOOM_DEVICE_OPENCL}, {"card:", LOOM_DEVICE_CARD}, {"xrt:", LOOM_DEVICE_XRT}};
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strncmp(name, kinds[i].prefix, strlen(kinds[i].prefix)) == 0)
-            return kinds[i].kind;
-    return LOOM_DEVICE_OTHER;
-}
-
 int loom_context_device_count(const loom_context *ctx)
 {
-    return ctx ? ctx->n_devices + 1 : 0;
+    return ctx ? ctx->n_devices : 0;
 }
 
 /* The health fields of @dev; a device that cannot be queried is unhealthy. */
@@ -98,22 +85,15 @@ loom_status loom_context_device_stats(loom_context *ctx, int index, loom_device_
         return lm_error(LOOM_ERR_INVALID_ARGUMENT,
                         "loom_context_device_stats: struct_size %zu, expected %zu",
                         stats->struct_size, sizeof(*stats));
-    if (index < 0 || index > ctx->n_devices)
+    if (index < 0 || index >= ctx->n_devices)
         return lm_error(LOOM_ERR_NOT_FOUND, "device %d does not exist (the context has %d)", index,
-                        ctx->n_devices + 1);
+                        ctx->n_devices);
     size_t size = stats->struct_size;
     memset(stats, 0, sizeof(*stats));
     stats->struct_size = size;
-    if (index == ctx->n_devices) {
-        snprintf(stats->name, sizeof(stats->name), "cpu");
-        stats->kind = LOOM_DEVICE_CPU;
-        stats->healthy = 1;
-        busy_read(&ctx->cpu_busy, stats);
-        return LOOM_OK;
-    }
     lm_device *dev = ctx->devices[index];
     snprintf(stats->name, sizeof(stats->name), "%s", dev->name);
-    stats->kind = kind_of(dev->name);
+    stats->kind = dev->props.kind;
     busy_read(&dev->busy, stats);
     device_health(dev, stats);
     return LOOM_OK;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cpu/kernel.h"
+#include "op.h"
 #include "error.h"
 #include "fuse.h"
 #include "fuse_internal.h"
@@ -245,7 +245,7 @@ static loom_status rewrite_hardswish(fuse_ctx *f, int hi)
     if (m->n_in != 2 ||
         !((m->in[0] == x && m->in[1] == h->out[0]) || (m->in[1] == x && m->in[0] == h->out[0])))
         return LOOM_OK;
-    const lm_op_def *def = lm_cpu_find_op("", "HardSwish");
+    const lm_op_def *def = lm_op_find("", "HardSwish");
     char *type = strdup("HardSwish");
     if (!def || !type) {
         free(type);

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cpu/kernel.h"
+#include "op.h"
 #include "error.h"
 #include "fuse.h"
 #include "fuse_internal.h"
@@ -176,7 +176,7 @@ static loom_status set_domain(lm_node *op, const char *domain)
 static loom_status rewrite(fuse_ctx *f, lm_node *op, const char *domain, const char *qop, int *in,
                            int n_in, lm_node *relu, lm_node *q, int y_zp)
 {
-    const lm_op_def *def = lm_cpu_find_op(domain, qop);
+    const lm_op_def *def = lm_op_find(domain, qop);
     if (!def)
         return LOOM_OK; /* no int8 kernel: leave the float graph */
     loom_status st = set_domain(op, domain);
@@ -218,7 +218,7 @@ static loom_status rewrite(fuse_ctx *f, lm_node *op, const char *domain, const c
     relu->out[0] = q->out[0];
     free(relu->op_type);
     relu->op_type = max;
-    relu->op = lm_cpu_find_op("", "Max");
+    relu->op = lm_op_find("", "Max");
     return LOOM_OK;
 }
 

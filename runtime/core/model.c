@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../cpu/kernel.h"
+#include "op.h"
 #include "error.h"
 #include "fuse.h"
 #include "model.h"
@@ -19,7 +19,7 @@ static loom_status bind_kernels(lm_graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         lm_node *n = &g->nodes[i];
-        n->op = lm_cpu_find_op(n->domain, n->op_type);
+        n->op = lm_op_find(n->domain, n->op_type);
         if (!n->op)
             return lm_error(LOOM_ERR_UNSUPPORTED,
                             "node '%s': operator '%s'%s%s%s is not supported by any device",

@@ -8,22 +8,22 @@
 #include "devstats.h"
 #include "fuse.h"
 #include "graph.h"
+#include "registry.h"
 
 struct lm_threadpool;
 
-struct lm_device;
-
-#define LM_MAX_DEVICES 16
-
+/*
+ * A context is a selection from the process's devices (registry.h) with the
+ * options its models run under. The devices and the worker pool are shared
+ * with every other context of the process.
+ */
 struct loom_context {
     int num_threads;
-    struct lm_threadpool *pool;
-    bool fail_closed;   /* a step no device supports is an error, not a CPU step */
-    int emulated_cards; /* loom_context_options.emulated_cards */
-    bool fp16_storage;  /* loom_context_options.fp16_storage */
-    int n_devices;      /* non-CPU devices, in priority order */
-    struct lm_device *devices[LM_MAX_DEVICES]; /* the CPU is implicit, always last */
-    lm_busy cpu_busy;                          /* the CPU's jobs (stretches of steps) */
+    struct lm_threadpool *pool; /* shared (lm_threadpool_acquire) */
+    bool fail_closed;           /* the CPU was not added as a fallback */
+    bool fp16_storage;          /* loom_context_options.fp16_storage */
+    int n_devices;              /* selected devices, in priority order */
+    struct lm_device *devices[LM_MAX_DEVICES];
 };
 
 /* A run of consecutive plan steps given to one device. */
@@ -32,7 +32,7 @@ typedef struct lm_plan_segment {
     int first, last; /* steps */
     int n_in, n_out;
     int *in, *out; /* boundary values */
-    void *state;   /* the device's compiled segment */
+    void *state;   /* the device's compiled segment; NULL on a host-kernel device */
 } lm_plan_segment;
 
 /*
@@ -54,10 +54,10 @@ typedef struct lm_plan {
     size_t arena_bytes;    /* arena size; intermediates whose shape was known at planning */
     loom_tensor *shapes;   /* per value: dtype and shape from planning (data NULL) */
     bool *shape_known;     /* per value: shapes[v] is valid */
-    int n_segments;
+    int n_segments;        /* every step belongs to one */
     lm_plan_segment *segments;
-    int *segment_at;             /* per step: the segment starting there, or -1; NULL: CPU only */
-    pthread_mutex_t states_lock; /* protects free_states */
+    int *segment_at;                  /* per step: the segment starting there, or -1 */
+    pthread_mutex_t states_lock;      /* protects free_states */
     struct lm_run_state *free_states; /* idle run states, reused by the next runs */
 } lm_plan;
 
@@ -97,7 +97,11 @@ typedef struct lm_run_state {
     loom_tensor **user_out; /* per value: caller's output tensor (run_into), or NULL */
     uint8_t *scratch;       /* kernels' scratch, reset after each kernel */
     size_t scratch_cap, scratch_used, scratch_demand;
+    struct lm_event *done; /* signalled by the device segment in flight */
 } lm_run_state;
+
+/* Whether some segment of @p runs on a segment device (not host kernels). */
+bool lm_plan_uses_devices(const lm_plan *p);
 
 /* Assigns steps to the context's devices and compiles their segments. */
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,

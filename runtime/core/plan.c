@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cpu/kernel.h"
+#include "op.h"
+#include "device.h"
 #include "error.h"
 #include "model.h"
 
@@ -106,7 +107,8 @@ static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_tab
     const lm_node *n = &g->nodes[index];
     loom_tensor *in[n->n_in + 1];
     loom_tensor *out[n->n_out + 1];
-    bool all_const = true, shapes_known = true;
+    /* An op without a host implementation is never folded: only a device runs it. */
+    bool all_const = !(n->op->flags & LM_OP_INFER_ONLY), shapes_known = true;
     for (int i = 0; i < n->n_in; i++) {
         int v = n->in[i];
         in[i] = v >= 0 ? st->t[v] : NULL;
@@ -249,6 +251,8 @@ static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan
      * or an output's arena bytes could overlap an input still to be read. */
     for (int i = 0; i < p->n_segments; i++) {
         const lm_plan_segment *sg = &p->segments[i];
+        if (lm_device_runs_host_kernels(sg->dev))
+            continue; /* values stay in the arena */
         for (int k = 0; k < sg->n_out; k++)
             if (st.def[sg->out[k]] > sg->first)
                 st.def[sg->out[k]] = sg->first;

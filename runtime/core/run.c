@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cpu/exec.h"
-#include "../cpu/kernel.h"
+#include "exec.h"
+#include "op.h"
 #include "device.h"
 #include "error.h"
 #include "model.h"
@@ -119,6 +119,9 @@ static lm_kctx make_kctx(const lm_node *node, loom_tensor *const *in, loom_tenso
 loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
                         void *prepared, struct lm_threadpool *pool, lm_run_state *rs)
 {
+    if (!dry && (node->op->flags & LM_OP_INFER_ONLY))
+        return lm_error(LOOM_ERR_UNSUPPORTED, "node '%s' (%s): no host implementation", node->name,
+                        node->op_type);
     lm_kctx k = make_kctx(node, in, out, dry, pool);
     k.prepared = prepared;
     k.run = rs;
@@ -189,7 +192,7 @@ static void release_value(lm_run_state *rs, int v)
 }
 
 /* Runs device segment @sg: host inputs in, escaping outputs back to host tensors. */
-static loom_status run_segment(const lm_plan *p, const lm_plan_segment *sg, lm_run_state *rs)
+static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *sg, lm_run_state *rs)
 {
     loom_tensor *in[sg->n_in + 1], *out[sg->n_out + 1];
     loom_status s = LOOM_OK;
@@ -216,46 +219,22 @@ static loom_status run_segment(const lm_plan *p, const lm_plan_segment *sg, lm_r
     }
     if (s)
         return s;
-    lm_busy_begin(&sg->dev->busy);
-    s = sg->dev->ops->run(sg->dev, sg->state, in, out);
-    lm_busy_end(&sg->dev->busy, s != LOOM_OK);
-    if (s)
+    if (!rs->done && !(rs->done = lm_event_create()))
+        return LOOM_ERR_NO_MEMORY;
+    lm_event_reset(rs->done);
+    lm_device_submit(sg->dev, sg->state, in, out, rs->done);
+    if ((s = lm_event_wait(rs->done)))
         lm_error_prefix("device %s", sg->dev->name);
     return s;
 }
 
-/* Opens or closes a CPU job (a stretch of consecutive CPU steps) before a step. */
-static void cpu_stretch(lm_busy *cpu, bool *on_cpu, bool cpu_step)
-{
-    if (cpu_step == *on_cpu)
-        return;
-    if (cpu_step)
-        lm_busy_begin(cpu);
-    else
-        lm_busy_end(cpu, 0);
-    *on_cpu = cpu_step;
-}
-
-/* Runs the plan's steps over @rs's value table; *@on_cpu: a CPU job is open. */
-static loom_status run_steps_on(loom_model *m, const lm_plan *p, lm_run_state *rs, bool *on_cpu)
+/* Runs the steps of host segment @sg with the op definitions' host
+ * implementations, on the context's worker pool. */
+static loom_status run_host_steps(loom_model *m, const lm_plan *p, const lm_plan_segment *sg,
+                                  lm_run_state *rs)
 {
     const lm_graph *g = m->g;
-    for (int step = 0; step < p->n_steps; step++) {
-        bool segment = p->segment_at && p->segment_at[step] >= 0;
-        cpu_stretch(&m->ctx->cpu_busy, on_cpu, !segment);
-        if (segment) {
-            const lm_plan_segment *sg = &p->segments[p->segment_at[step]];
-            loom_status s = run_segment(p, sg, rs);
-            if (s)
-                return s;
-            for (int i = 0; i < sg->n_in; i++) {
-                int v = sg->in[i];
-                if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
-                    release_value(rs, v);
-            }
-            step = sg->last;
-            continue;
-        }
+    for (int step = sg->first; step <= sg->last; step++) {
         const lm_node *n = &g->nodes[p->steps[step]];
         loom_tensor *in[n->n_in + 1];
         loom_tensor *out[n->n_out + 1];
@@ -284,14 +263,25 @@ static loom_status run_steps_on(loom_model *m, const lm_plan *p, lm_run_state *r
     return LOOM_OK;
 }
 
-/* Runs the plan's steps; CPU stretches count as the CPU's jobs (devstats.h). */
+/* Runs the plan's segments in order; each one is a job of its device (devstats.h). */
 static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
 {
-    bool on_cpu = false;
-    loom_status s = run_steps_on(m, p, rs, &on_cpu);
-    if (on_cpu)
-        lm_busy_end(&m->ctx->cpu_busy, s != LOOM_OK);
-    return s;
+    const lm_graph *g = m->g;
+    for (int i = 0; i < p->n_segments; i++) {
+        const lm_plan_segment *sg = &p->segments[i];
+        bool host = lm_device_runs_host_kernels(sg->dev);
+        lm_busy_begin(&sg->dev->busy);
+        loom_status s = host ? run_host_steps(m, p, sg, rs) : run_device_segment(p, sg, rs);
+        lm_busy_end(&sg->dev->busy, s != LOOM_OK);
+        if (s)
+            return s;
+        for (int k = 0; !host && k < sg->n_in; k++) {
+            int v = sg->in[k];
+            if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
+                release_value(rs, v);
+        }
+    }
+    return LOOM_OK;
 }
 
 /* Hands the graph outputs to the caller: moved, cloned, or (run_into) already in place. */

@@ -1,19 +1,23 @@
 /*
  * segment.c - gives plan steps to devices and compiles device segments.
  *
- * Each step goes to the first device of the context (in priority order) that
- * supports its node with the planned input shapes, else to the CPU. A step
- * whose output shapes were unknown at planning (LM_DEFER) stays on the CPU:
- * devices compile for fixed shapes. Maximal runs of consecutive steps on one
- * device become segments; the values crossing a segment's boundary are its
- * inputs and outputs, everything else stays on the device.
+ * Each step goes to the first device of the context (in priority order, the
+ * CPU normally last) that supports its node with the planned input shapes.
+ * A step whose shapes were unknown at planning (LM_DEFER) can only go to a
+ * device that runs dynamic shapes (the CPU): the others compile for fixed
+ * shapes. Maximal runs of consecutive steps on one device become segments;
+ * a segment device compiles its segments, and the values crossing a
+ * segment's boundary are its inputs and outputs, everything else stays on
+ * the device.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "device.h"
 #include "error.h"
 #include "model.h"
+#include "op.h"
 
 void lm_plan_free_segments(lm_plan *p)
 {
@@ -31,24 +35,55 @@ void lm_plan_free_segments(lm_plan *p)
     p->segment_at = NULL;
 }
 
-/* The device for step @step, or NULL for the CPU. */
-static lm_device *pick_device(const loom_context *ctx, const lm_graph *g, const lm_node *n,
-                              loom_tensor *const *shape)
+bool lm_plan_uses_devices(const lm_plan *p)
+{
+    for (int i = 0; i < p->n_segments; i++)
+        if (!lm_device_runs_host_kernels(p->segments[i].dev))
+            return true;
+    return false;
+}
+
+/* Whether @dev can take @n, whose shapes are all known (@known) or not. */
+static bool takes(lm_device *dev, const lm_node *n, loom_tensor *const *in, bool known)
+{
+    if (!known)
+        return (dev->props.flags & LM_DEVICE_DYNAMIC_SHAPES) &&
+               (n->op && !(n->op->flags & LM_OP_INFER_ONLY));
+    return dev->ops->supports(dev, n, in);
+}
+
+/* The device for node @n, or NULL when none of the context's devices takes it. */
+static lm_device *pick_device(const loom_context *ctx, const lm_node *n, loom_tensor *const *shape)
 {
     loom_tensor *in[n->n_in + 1];
+    bool known = true;
     for (int i = 0; i < n->n_in; i++) {
         in[i] = n->in[i] >= 0 ? shape[n->in[i]] : NULL;
         if (n->in[i] >= 0 && !in[i])
-            return NULL; /* shape unknown at planning */
+            known = false; /* shape unknown at planning */
     }
     for (int o = 0; o < n->n_out; o++)
         if (n->out[o] >= 0 && !shape[n->out[o]])
-            return NULL;
+            known = false;
     for (int d = 0; d < ctx->n_devices; d++)
-        if (ctx->devices[d]->ops->supports(ctx->devices[d], n, in))
+        if (takes(ctx->devices[d], n, in, known))
             return ctx->devices[d];
-    (void)g;
     return NULL;
+}
+
+/* Why no device takes @n: the error, naming the node and the devices. */
+static loom_status no_device(const loom_context *ctx, const lm_node *n)
+{
+    char names[256] = "";
+    for (int d = 0, len = 0; d < ctx->n_devices && len < (int)sizeof(names); d++)
+        len += snprintf(names + len, sizeof(names) - (size_t)len, "%s%s", d ? ", " : "",
+                        ctx->devices[d]->name);
+    if (ctx->fail_closed)
+        return lm_error(LOOM_ERR_UNSUPPORTED,
+                        "node '%s' (%s) cannot run on %s, and CPU fallback is off", n->name,
+                        n->op_type, names);
+    return lm_error(LOOM_ERR_UNSUPPORTED, "node '%s' (%s): no device of this context runs it (%s)",
+                    n->name, n->op_type, names);
 }
 
 /* Collects the boundary values of steps [first, last] into @sg. */
@@ -87,10 +122,35 @@ static loom_status boundary(const lm_plan *p, const lm_graph *g, lm_plan_segment
     return LOOM_OK;
 }
 
+/* Compiles segment @sg on its (segment) device. */
+static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm_graph *g,
+                                   loom_tensor *const *shape, lm_plan_segment *sg)
+{
+    int nodes[sg->last - sg->first + 1];
+    for (int k = sg->first; k <= sg->last; k++)
+        nodes[k - sg->first] = p->steps[k];
+    lm_segment_desc desc = {
+        .g = g,
+        .n_nodes = sg->last - sg->first + 1,
+        .nodes = nodes,
+        .shape = (const loom_tensor *const *)shape,
+        .constant = (const loom_tensor *const *)p->constant,
+        .n_inputs = sg->n_in,
+        .n_outputs = sg->n_out,
+        .inputs = sg->in,
+        .outputs = sg->out,
+        .fp16_storage = ctx->fp16_storage,
+    };
+    loom_status s = sg->dev->ops->compile(sg->dev, &desc, &sg->state);
+    if (s)
+        lm_error_prefix("device %s", sg->dev->name);
+    return s;
+}
+
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
                              loom_tensor *const *shape)
 {
-    if ((ctx->n_devices == 0 && !ctx->fail_closed) || p->n_steps == 0)
+    if (p->n_steps == 0)
         return LOOM_OK;
     lm_device **dev = calloc((size_t)p->n_steps, sizeof(lm_device *));
     p->segment_at = malloc(sizeof(int) * (size_t)p->n_steps);
@@ -102,20 +162,13 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
     }
     for (int i = 0; i < p->n_steps; i++) {
         p->segment_at[i] = -1;
-        dev[i] = pick_device(ctx, g, &g->nodes[p->steps[i]], shape);
-        if (!dev[i] && ctx->fail_closed) {
-            const lm_node *n = &g->nodes[p->steps[i]];
-            s = lm_error(LOOM_ERR_UNSUPPORTED,
-                         "node '%s' (%s) cannot run on %s, and CPU fallback is off", n->name,
-                         n->op_type, ctx->n_devices ? ctx->devices[0]->name : "the device");
+        const lm_node *n = &g->nodes[p->steps[i]];
+        if (!(dev[i] = pick_device(ctx, n, shape))) {
+            s = no_device(ctx, n);
             goto out;
         }
     }
     for (int i = 0; i < p->n_steps;) {
-        if (!dev[i]) {
-            i++;
-            continue;
-        }
         int j = i;
         while (j + 1 < p->n_steps && dev[j + 1] == dev[i])
             j++;
@@ -126,24 +179,8 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
         p->segment_at[i] = p->n_segments - 1;
         if ((s = boundary(p, g, sg)))
             goto out;
-        int nodes[j - i + 1];
-        for (int k = i; k <= j; k++)
-            nodes[k - i] = p->steps[k];
-        lm_segment_desc desc = {
-            .g = g,
-            .n_nodes = j - i + 1,
-            .nodes = nodes,
-            .shape = (const loom_tensor *const *)shape,
-            .constant = (const loom_tensor *const *)p->constant,
-            .n_inputs = sg->n_in,
-            .n_outputs = sg->n_out,
-            .inputs = sg->in,
-            .outputs = sg->out,
-        };
-        if ((s = sg->dev->ops->compile(sg->dev, &desc, &sg->state))) {
-            lm_error_prefix("device %s", sg->dev->name);
+        if (!lm_device_runs_host_kernels(sg->dev) && (s = compile_segment(p, ctx, g, shape, sg)))
             goto out;
-        }
         i = j + 1;
     }
 out:

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "cpu_features.h"
-#include "threadpool.h"
+#include "../core/threadpool.h"
 
 static inline int64_t min64(int64_t a, int64_t b)
 {

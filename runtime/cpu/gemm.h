@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "activation.h"
-#include "kernel.h"
+#include "../core/op.h"
 #include "sgemm_ukernel.h"
 
 /*

@@ -24,10 +24,9 @@
 #include <string.h>
 
 #include "../../hls/loom_cu.h"
-#include "core/backends.h"
+#include "core/backend.h"
 #include "core/device.h"
 #include "core/error.h"
-#include "core/model.h"
 #include "fpga.h"
 #include "shim.h"
 
@@ -277,9 +276,8 @@ static bool fd_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in
         ok = n->n_in == 2 && in[0] && in[1] && is_q8(in[0]->dtype) && dims_fit(in[0]) &&
              const_scalar(in[1], in[0]->dtype) && lm_tensor_count(in[0]) < (int64_t)LOOM_CU_MAX_DIM;
     }
-    if (!ok || !ensure_programmed(fd))
-        return false;
-    return fd->cu_of_kind[kind] >= 0;
+    /* Programmed when discovered: a query never touches the card. */
+    return ok && fd->programmed > 0 && fd->cu_of_kind[kind] >= 0;
 }
 
 /* ------------------------------------------------------------ compile */
@@ -870,33 +868,101 @@ static const lm_device_ops fpga_ops = {
     .health = fd_health,
 };
 
-loom_status lm_fpga_enumerate(loom_context *ctx, const char *want)
+/* The card's properties, from what its shim reports. */
+static void card_props(fpga_device *fd, bool emulated)
 {
-    lm_card *cards[LM_MAX_DEVICES];
+    lm_device_props *p = &fd->dev.props;
+    lm_card_info *info = malloc(sizeof(*info)); /* carries the CU table: keep it off the stack */
+    p->kind = strncmp(fd->dev.name, "xrt:", 4) == 0 ? LOOM_DEVICE_XRT : LOOM_DEVICE_CARD;
+    p->numa_node = -1;
+    p->numeric = LOOM_NUMERIC_INT8; /* the CUs requantize exactly as the CPU's int8 path */
+    p->flags = LM_DEVICE_AUTO | (emulated ? LM_DEVICE_EMULATED : 0);
+    if (info && !lm_card_info_get(fd->card, info)) {
+        snprintf(p->description, sizeof(p->description), "%s", info->board);
+        const char *xclbin = strrchr(fd->card->xclbin, '/');
+        snprintf(p->driver, sizeof(p->driver), "%.15s%s%.38s", info->driver,
+                 fd->card->xclbin[0] ? ", xclbin " : "", xclbin ? xclbin + 1 : fd->card->xclbin);
+        p->mem_bytes = info->mem_total;
+        if (strcmp(info->pci, "-") != 0)
+            snprintf(p->pci_bus_id, sizeof(p->pci_bus_id), "%.15s", info->pci);
+        p->numa_node = info->numa_node;
+        int len = 0;
+        for (int c = 0; c < info->n_cus && len < (int)sizeof(p->features); c++)
+            len += snprintf(p->features + len, sizeof(p->features) - (size_t)len, "%s%s",
+                            c ? " " : "", info->cus[c].name);
+    } else {
+        lm_error_clear(); /* an unreadable card is still listed, and unhealthy */
+    }
+    free(info);
+}
+
+/* Registers @card as a device (the registry owns it from then on), programmed
+ * with the default xclbin if it carries none of the int8 CUs. */
+static loom_status add_card(lm_card *card, bool emulated)
+{
+    if (lm_registry_find(card->name)) { /* discovered before */
+        lm_card_close(card);
+        return LOOM_OK;
+    }
+    fpga_device *fd = calloc(1, sizeof(*fd));
+    if (!fd) {
+        lm_card_close(card);
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    }
+    fd->dev.ops = &fpga_ops;
+    fd->dev.priv = fd;
+    snprintf(fd->dev.name, sizeof(fd->dev.name), "%s", card->name);
+    fd->card = card;
+    pthread_mutex_init(&fd->lock, NULL);
+    if (!ensure_programmed(fd))
+        lm_error_clear(); /* supports() then claims nothing; examine says why */
+    card_props(fd, emulated);
+    return lm_registry_add(&fd->dev);
+}
+
+/* How many emulated cards the registry has already. */
+static int emulated_registered(void)
+{
     int n = 0;
-    loom_status s = lm_cards_open_all(ctx->emulated_cards, cards, LM_MAX_DEVICES, &n);
-    for (int i = 0; i < n; i++) {
-        if (strcmp(want, "auto") != 0 && strcmp(want, cards[i]->name) != 0) {
-            lm_card_close(cards[i]); /* another device was asked for by name */
-            continue;
-        }
-        fpga_device *fd = s ? NULL : calloc(1, sizeof(*fd));
-        if (!fd) {
+    for (int i = 0; i < lm_registry_count(); i++)
+        if (lm_registry_device(i)->props.flags & LM_DEVICE_EMULATED)
+            n++;
+    return n;
+}
+
+/* Registers @cards[@from..@to), closing the rest after a failure. */
+static loom_status add_cards(lm_card **cards, int from, int to, bool emulated, loom_status s)
+{
+    for (int i = from; i < to; i++) {
+        if (s) {
             lm_card_close(cards[i]);
-            if (!s)
-                s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
             continue;
         }
-        fd->dev.ops = &fpga_ops;
-        fd->dev.priv = fd;
-        snprintf(fd->dev.name, sizeof(fd->dev.name), "%s", cards[i]->name);
-        fd->card = cards[i];
-        pthread_mutex_init(&fd->lock, NULL);
-        loom_status a = lm_context_add_device(ctx, &fd->dev);
-        if (a) {
-            fd_destroy(&fd->dev);
-            s = a;
-        }
+        s = add_card(cards[i], emulated);
     }
     return s;
 }
+
+/* Cards through loom.ko, then emulated ones (named after those, and after
+ * emulated cards discovered before), then XRT cards. */
+static loom_status fpga_discover(const lm_discovery *d)
+{
+    lm_card *cards[LM_MAX_DEVICES];
+    int n = 0, have = emulated_registered();
+    loom_status s = lm_card_kernel_open_all(cards, LM_MAX_DEVICES, &n);
+    s = add_cards(cards, 0, n, false, s);
+    int first = n + have;
+    int end = first;
+    if (!s && d->emulated_cards > have)
+        s = lm_card_emulated_open(d->emulated_cards - have, cards, LM_MAX_DEVICES, &end);
+    s = add_cards(cards, first, end, true, s);
+    n = 0;
+    if (!s)
+        s = lm_card_xrt_open_all(cards, LM_MAX_DEVICES, &n);
+    return add_cards(cards, 0, n, false, s);
+}
+
+const lm_backend lm_fpga_backend = {
+    .name = "fpga",
+    .discover = fpga_discover,
+};

@@ -1,11 +1,11 @@
-/* fpga.h - the FPGA backend's entry points for the runtime and loomctl. */
+/* fpga.h - the FPGA backend's entry point for the runtime. */
 #ifndef LOOM_FPGA_FPGA_H
 #define LOOM_FPGA_FPGA_H
 
-#include "loom/loom.h"
+#include "core/backend.h"
 
-/* Adds a device for every Loom card (card:N) and XRT card (xrt:N) found;
- * registered in core/backends.c. Finding none is not an error. */
-loom_status lm_fpga_enumerate(loom_context *ctx, const char *want);
+/* Loom cards (card:N, through loom.ko or emulated in-process) and XRT cards
+ * (xrt:N) as devices; listed in runtime/backends.c. */
+extern const lm_backend lm_fpga_backend;
 
 #endif

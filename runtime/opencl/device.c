@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "core/model.h"
 #include "opencl.h"
 
 /* cl_khr_pci_bus_info (not in every header version). */
@@ -160,42 +159,57 @@ void lm_cl_device_destroy(lm_device *base)
     for (int i = 0; i < dev->n_pool; i++)
         clReleaseMemObject(dev->pool[i].mem);
     free(dev->pool);
-    if (dev->ops_prog)
-        clReleaseProgram(dev->ops_prog);
-    if (dev->gemm_prog)
-        clReleaseProgram(dev->gemm_prog);
+    for (int half = 0; half < 2; half++) {
+        if (dev->ops_prog[half])
+            clReleaseProgram(dev->ops_prog[half]);
+        if (dev->gemm_prog[half])
+            clReleaseProgram(dev->gemm_prog[half]);
+    }
     if (dev->ctx)
         clReleaseContext(dev->ctx);
     pthread_mutex_destroy(&dev->lock);
     free(dev);
 }
 
-typedef struct enum_arg {
-    loom_context *ctx;
-    const char *want;
-    loom_status status;
-} enum_arg;
-
-/* Whether the selection @want takes device @index of type @type (see backends.h). */
-static bool wanted(const char *want, int index, cl_device_type type)
+/* The device's properties, from what the driver reports. */
+static void cl_props(lm_cl_device *dev, cl_device_type type)
 {
-    char name[32];
-    if (strcmp(want, "auto") == 0)
-        return !(type & CL_DEVICE_TYPE_CPU);
-    snprintf(name, sizeof(name), "opencl:%d", index);
-    return strcmp(want, name) == 0;
+    lm_device_props *p = &dev->base.props;
+    const lm_cl_info *i = &dev->info;
+    p->kind = LOOM_DEVICE_OPENCL;
+    snprintf(p->description, sizeof(p->description), "%.80s (%s, %u compute units at %u MHz)",
+             i->name,
+             type & CL_DEVICE_TYPE_GPU   ? "GPU"
+             : type & CL_DEVICE_TYPE_CPU ? "CPU"
+                                         : "other",
+             i->compute_units, i->clock_mhz);
+    snprintf(p->driver, sizeof(p->driver), "%.40s %.20s", i->platform, i->driver);
+    p->mem_bytes = i->global_mem;
+    p->numa_node = -1;
+    if (i->has_pci)
+        snprintf(p->pci_bus_id, sizeof(p->pci_bus_id), "%04x:%02x:%02x.%x", i->pci_domain,
+                 i->pci_bus, i->pci_dev, i->pci_fn);
+    snprintf(p->features, sizeof(p->features), "%.20s, work-group %zu, %llu KiB local%s%s%s",
+             i->c_version, i->max_wg, (unsigned long long)(i->local_mem / 1024),
+             i->fp16 ? ", fp16" : "", i->fp64 ? ", fp64" : "", i->subgroups ? ", subgroups" : "");
+    p->numeric = 0; /* float kernels of their own: close to the CPU's, not bit-identical */
+    /* An OpenCL device that is the host CPU (PoCL) never beats libloom's own
+     * CPU kernels: used only when named. */
+    p->flags = type & CL_DEVICE_TYPE_CPU ? 0 : LM_DEVICE_AUTO;
 }
 
 static bool add_one(void *arg, int index, cl_platform_id p, cl_device_id d)
 {
-    enum_arg *a = arg;
+    loom_status *status = arg;
+    char name[32];
+    snprintf(name, sizeof(name), "opencl:%d", index);
+    if (lm_registry_find(name))
+        return true; /* discovered before */
     cl_device_type type = 0;
     clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof(type), &type, NULL);
-    if (!wanted(a->want, index, type))
-        return true;
     lm_cl_device *dev = calloc(1, sizeof(*dev));
     if (!dev) {
-        a->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        *status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
         return false;
     }
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)p, 0};
@@ -209,21 +223,23 @@ static bool add_one(void *arg, int index, cl_platform_id p, cl_device_id d)
     dev->id = d;
     query_info(p, d, &dev->info);
     pthread_mutex_init(&dev->lock, NULL);
-    dev->fp16 = a->ctx->fp16_storage;
     dev->base.ops = &lm_cl_device_ops;
     dev->base.priv = dev;
-    snprintf(dev->base.name, sizeof(dev->base.name), "opencl:%d", index);
-    loom_status s = lm_context_add_device(a->ctx, &dev->base);
-    if (s) {
-        a->status = s;
-        return false;
-    }
-    return true;
+    snprintf(dev->base.name, sizeof(dev->base.name), "%s", name);
+    cl_props(dev, type);
+    *status = lm_registry_add(&dev->base);
+    return *status == LOOM_OK;
 }
 
-loom_status lm_opencl_enumerate(loom_context *ctx, const char *want)
+static loom_status opencl_discover(const lm_discovery *d)
 {
-    enum_arg a = {ctx, want, LOOM_OK};
-    walk_devices(add_one, &a);
-    return a.status;
+    (void)d;
+    loom_status s = LOOM_OK;
+    walk_devices(add_one, &s);
+    return s;
 }
+
+const lm_backend lm_opencl_backend = {
+    .name = "opencl",
+    .discover = opencl_discover,
+};

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/backend.h"
 #include "core/device.h"
 
 /* Kernel sources embedded at build time (mk/opencl.mk generates the table
@@ -59,12 +60,15 @@ typedef struct lm_cl_device {
     lm_cl_info info;
     cl_context ctx;
     pthread_mutex_t lock; /* Protects the programs' lazy build and the pool */
-    bool ready;           /* programs built, GEMM tuned */
-    bool fp16;            /* fp16 storage (loom_context_options.fp16_storage) */
-    cl_program ops_prog;  /* common + eltwise + nn, storing half when fp16 */
-    cl_program gemm_prog; /* common + gemm with the tuned tile, likewise */
-    lm_cl_gemm_cfg gemm;  /* tile of gemm_prog */
-    int n_pool, cap_pool; /* buffers released by segments, reused by the next */
+    /* Per storage precision ([1]: fp16 storage, loom_context_options.fp16_storage),
+     * built when a segment first needs them: contexts sharing the device may
+     * differ. */
+    bool ready[2];           /* programs built */
+    cl_program ops_prog[2];  /* common + eltwise + nn */
+    cl_program gemm_prog[2]; /* common + gemm with the tuned tile */
+    bool tuned;              /* gemm is chosen */
+    lm_cl_gemm_cfg gemm;     /* tile of gemm_prog */
+    int n_pool, cap_pool;    /* buffers released by segments, reused by the next */
     lm_cl_pooled *pool;
 } lm_cl_device;
 
@@ -79,17 +83,17 @@ enum lm_cl_act {
     LM_CL_ACT_HARD_SWISH = 6,
 };
 
-/* Adds every OpenCL device of every platform to @ctx as "opencl:N", in
- * platform order then device order, storing tensors as half when the context
- * asked for fp16 storage. No platform: adds nothing. */
-loom_status lm_opencl_enumerate(loom_context *ctx, const char *want);
+/* Every OpenCL device of every platform as "opencl:N", in platform order
+ * then device order; listed in runtime/backends.c. No platform: no device. */
+extern const lm_backend lm_opencl_backend;
 
 /* Lists devices for examine, in the same order and names as enumerate. */
 int lm_opencl_list(lm_cl_info *out, int max);
 
-/* Builds the device's programs (from the binary cache when it holds them) and
- * picks the GEMM tile; once per device. Caller holds dev->lock. */
-loom_status lm_cl_device_ready_locked(lm_cl_device *dev);
+/* Builds the device's programs for storage precision @half (from the binary
+ * cache when it holds them), picking the GEMM tile first; once per device and
+ * precision. Caller holds dev->lock. */
+loom_status lm_cl_device_ready_locked(lm_cl_device *dev, bool half);
 
 /* Builds @n_src sources (names in lm_cl_sources) with @options into a program,
  * loading a cached binary when one matches device, driver, options and source. */
@@ -108,7 +112,7 @@ const char *lm_cl_cache_dir(void);
 uint64_t lm_cl_device_key(const lm_cl_device *dev);
 uint64_t lm_cl_hash(uint64_t h, const void *data, size_t len);
 
-/* Picks (tuning once, then from the cache) and builds the GEMM program. */
+/* Picks the GEMM tile (tuning once, then from the cache) into dev->gemm. */
 loom_status lm_cl_gemm_setup(lm_cl_device *dev);
 /* Candidate tiles, valid for @dev; returns how many were written. */
 int lm_cl_gemm_candidates(const lm_cl_device *dev, lm_cl_gemm_cfg *out, int max);

@@ -212,17 +212,19 @@ loom_status lm_cl_program(lm_cl_device *dev, const char *const *names, int n_src
  * conformance needs IEEE infinities and NaNs. */
 #define CL_OPTIONS "-cl-std=CL1.2"
 
-loom_status lm_cl_device_ready_locked(lm_cl_device *dev)
+loom_status lm_cl_device_ready_locked(lm_cl_device *dev, bool half)
 {
-    if (dev->ready)
+    if (dev->ready[half])
         return LOOM_OK;
     static const char *const ops[] = {"common", "eltwise", "nn"};
-    loom_status s = lm_cl_program(dev, ops, 3, dev->fp16 ? CL_OPTIONS " -DLM_HALF" : CL_OPTIONS,
-                                  &dev->ops_prog);
+    loom_status s = lm_cl_program(dev, ops, 3, half ? CL_OPTIONS " -DLM_HALF" : CL_OPTIONS,
+                                  &dev->ops_prog[half]);
     if (!s)
         s = lm_cl_gemm_setup(dev);
     if (!s)
-        dev->ready = true;
+        s = lm_cl_gemm_program(dev, &dev->gemm, half, &dev->gemm_prog[half]);
+    if (!s)
+        dev->ready[half] = true;
     return s;
 }
 

@@ -394,13 +394,13 @@ static cl_kernel make_kernel(lm_cl_builder *b, cl_program prog, const char *name
 
 cl_kernel lm_clb_kernel(lm_cl_builder *b, const char *name)
 {
-    return make_kernel(b, b->sg->dev->ops_prog, name);
+    return make_kernel(b, b->sg->dev->ops_prog[b->sg->half], name);
 }
 
 cl_kernel lm_clb_gemm_kernel(lm_cl_builder *b, const lm_cl_gemm_cfg **cfg)
 {
     *cfg = &b->sg->dev->gemm;
-    return make_kernel(b, b->sg->dev->gemm_prog, "gemm");
+    return make_kernel(b, b->sg->dev->gemm_prog[b->sg->half], "gemm");
 }
 
 void lm_clb_launch(lm_cl_builder *b, cl_kernel k, cl_uint dim, const size_t *gws, const size_t *lws)
@@ -592,7 +592,7 @@ static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **
     lm_cl_device *dev = (lm_cl_device *)base;
     *state = NULL;
     pthread_mutex_lock(&dev->lock);
-    loom_status s = lm_cl_device_ready_locked(dev);
+    loom_status s = lm_cl_device_ready_locked(dev, d->fp16_storage);
     pthread_mutex_unlock(&dev->lock);
     if (s)
         return s;
@@ -600,7 +600,7 @@ static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **
     if (!sg)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     sg->dev = dev;
-    sg->half = dev->fp16;
+    sg->half = d->fp16_storage;
     sg->n_in = d->n_inputs;
     sg->n_out = d->n_outputs;
     pthread_mutex_init(&sg->lock, NULL);

@@ -184,6 +184,8 @@ static int tune(lm_cl_device *dev, const lm_cl_gemm_cfg *cand, int nc)
 
 loom_status lm_cl_gemm_setup(lm_cl_device *dev)
 {
+    if (dev->tuned)
+        return LOOM_OK;
     lm_cl_gemm_cfg cand[16], cfg;
     int nc = lm_cl_gemm_candidates(dev, cand, 16);
     if (!nc)
@@ -194,7 +196,8 @@ loom_status lm_cl_gemm_setup(lm_cl_device *dev)
             return lm_error(LOOM_ERR_INVALID_ARGUMENT, "LOOM_OPENCL_GEMM tile is not valid on %s",
                             dev->base.name);
         dev->gemm = cfg;
-        return lm_cl_gemm_program(dev, &cfg, dev->fp16, &dev->gemm_prog);
+        dev->tuned = true;
+        return LOOM_OK;
     }
     char path[4200] = "";
     const char *dir = lm_cl_cache_dir();
@@ -208,7 +211,8 @@ loom_status lm_cl_gemm_setup(lm_cl_device *dev)
             fclose(f);
             if (ok) {
                 dev->gemm = cfg;
-                return lm_cl_gemm_program(dev, &cfg, dev->fp16, &dev->gemm_prog);
+                dev->tuned = true;
+                return LOOM_OK;
             }
         }
     }
@@ -223,5 +227,6 @@ loom_status lm_cl_gemm_setup(lm_cl_device *dev)
             fclose(f);
         }
     }
-    return lm_cl_gemm_program(dev, &dev->gemm, dev->fp16, &dev->gemm_prog);
+    dev->tuned = true;
+    return LOOM_OK;
 }

@@ -22,7 +22,7 @@
 
 #include "cpu/gemm.h"
 #include "cpu/qgemm.h"
-#include "cpu/threadpool.h"
+#include "core/threadpool.h"
 
 typedef struct shape {
     const char *name;

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/cpulist.h"
-#include "cpu/threadpool.h"
+#include "core/threadpool.h"
 #include "lib/test_main.h"
 
 /* The lowest CPU this process may use (the tests bind to it). */

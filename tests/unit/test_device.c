@@ -1,15 +1,22 @@
 /*
- * test_device.c - the planner gives supported nodes to a device in segments,
- * and the executor moves only boundary values between host and device.
+ * test_device.c - the device layer: devices come from the process's
+ * registry and are shared by contexts, which select them by a priority list;
+ * the planner gives supported nodes to a device in segments (the CPU is a
+ * device like the others), the executor moves only boundary values between
+ * host and device, and a node that only a device implements loads and runs.
  *
- * The device here is a minimal one written for the test: it runs Relu and
- * same-shape Add on float tensors in buffers of its own.
+ * The device here is a minimal one written for the test: it runs Relu,
+ * same-shape Add and its own op test.Negate on float tensors in buffers of
+ * its own.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/device.h"
 #include "core/model.h"
+#include "core/op.h"
+#include "core/registry.h"
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
@@ -32,7 +39,7 @@ static bool td_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in
     (void)dev;
     if (in[0]->dtype != LOOM_DTYPE_FLOAT)
         return false;
-    if (strcmp(n->op_type, "Relu") == 0)
+    if (strcmp(n->op_type, "Relu") == 0 || strcmp(n->op_type, "Negate") == 0)
         return true;
     return strcmp(n->op_type, "Add") == 0 && n->n_in == 2 && in[1] &&
            loom_tensor_count(in[0]) == loom_tensor_count(in[1]) && in[0]->rank == in[1]->rank;
@@ -92,7 +99,10 @@ static loom_status td_run(lm_device *dev, void *state, loom_tensor *const *in,
         const lm_node *n = &sg->g->nodes[sg->nodes[k]];
         float *y = sg->buf[n->out[0]], *a = sg->buf[n->in[0]];
         for (int64_t e = 0; e < sg->count[n->out[0]]; e++)
-            y[e] = n->n_in == 2 ? a[e] + sg->buf[n->in[1]][e] : (a[e] > 0 ? a[e] : 0);
+            y[e] = n->n_in == 2                        ? a[e] + sg->buf[n->in[1]][e]
+                   : strcmp(n->op_type, "Negate") == 0 ? -a[e]
+                   : a[e] > 0                          ? a[e]
+                                                       : 0;
     }
     for (int o = 0; o < sg->n_out; o++)
         memcpy(out[o]->data, sg->buf[sg->out[o]], out[o]->nbytes);
@@ -102,12 +112,45 @@ static loom_status td_run(lm_device *dev, void *state, loom_tensor *const *in,
     return LOOM_OK;
 }
 
+static void td_destroy(lm_device *dev)
+{
+    free(dev);
+}
+
 static const lm_device_ops td_ops = {
     .supports = td_supports,
     .compile = td_compile,
     .run = td_run,
     .release = td_release,
+    .destroy = td_destroy,
 };
+
+/* test.Negate: only the test device implements it; core knows its shapes. */
+static loom_status negate_infer(lm_kctx *k)
+{
+    const loom_tensor *x = lm_kin(k, 0);
+    if (!x || x->dtype != LOOM_DTYPE_FLOAT)
+        return lm_kinvalid(k, "takes one float tensor");
+    return lm_kout_like(k, 0, LOOM_DTYPE_FLOAT, x) ? LOOM_OK : LM_KOUT_FAILED;
+}
+
+static const lm_op_def test_ops[] = {
+    {.domain = "test", .op_type = "Negate", .run = negate_infer, .flags = LM_OP_INFER_ONLY},
+    LM_OP_END,
+};
+
+/* Holds the registry and adds the test device "test:0" to it; the registry
+ * frees the device with its last release. */
+static test_device *add_test_device(void)
+{
+    assert_int_equal(lm_registry_acquire(NULL), LOOM_OK);
+    test_device *td = calloc(1, sizeof(*td));
+    td->dev.ops = &td_ops;
+    td->dev.props.kind = LOOM_DEVICE_OTHER;
+    strcpy(td->dev.name, "test:0");
+    assert_int_equal(lm_registry_add(&td->dev), LOOM_OK);
+    return td;
+}
 
 /* x -> Relu -> Add(+b) -> Relu -> Softmax (CPU) -> Relu -> y; also z = the first Relu. */
 static loom_model *load_chain(loom_context *ctx)
@@ -148,16 +191,14 @@ static void run_chain(loom_context *ctx, float y[8], float z[8])
 static void segments_match_cpu(void **state)
 {
     (void)state;
+    test_device *td = add_test_device();
     loom_context_options o;
     loom_context_options_init(&o);
     o.device = "cpu";
     loom_context *cpu, *mixed;
     assert_int_equal(loom_context_create(&o, &cpu), LOOM_OK);
+    o.device = "test:0";
     assert_int_equal(loom_context_create(&o, &mixed), LOOM_OK);
-    test_device *td = calloc(1, sizeof(*td));
-    td->dev.ops = &td_ops;
-    strcpy(td->dev.name, "test:0");
-    assert_int_equal(lm_context_add_device(mixed, &td->dev), LOOM_OK);
 
     float y_cpu[8], z_cpu[8], y_dev[8], z_dev[8];
     run_chain(cpu, y_cpu, z_cpu);
@@ -173,23 +214,21 @@ static void segments_match_cpu(void **state)
     assert_int_equal(td->values_out, 3 * 3);
     loom_context_destroy(cpu);
     loom_context_destroy(mixed);
-    free(td);
+    lm_registry_release();
 }
 
 /* With fallback off, a node the device cannot run fails the load, named. */
 static void fail_closed_names_the_node(void **state)
 {
     (void)state;
+    add_test_device();
     loom_context_options o;
     loom_context_options_init(&o);
-    o.device = "cpu";
+    o.device = "test:0";
+    o.fail_closed = 1;
     loom_context *ctx;
     assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
-    test_device *td = calloc(1, sizeof(*td));
-    td->dev.ops = &td_ops;
-    strcpy(td->dev.name, "test:0");
-    assert_int_equal(lm_context_add_device(ctx, &td->dev), LOOM_OK);
-    ctx->fail_closed = true;
+    assert_int_equal(loom_context_device_count(ctx), 1); /* no CPU to fall back to */
     int64_t dims[2] = {2, 4};
     ob_model *om = ob_new(13);
     ob_input(om, "x", 1, 2, dims);
@@ -201,12 +240,134 @@ static void fail_closed_names_the_node(void **state)
     assert_non_null(strstr(loom_last_error(), "the_softmax"));
     assert_non_null(strstr(loom_last_error(), "test:0"));
     loom_context_destroy(ctx);
-    free(td);
+    lm_registry_release();
+}
+
+/* A node whose op only the test device implements loads and runs there; on a
+ * context without that device it fails at planning, naming the node. */
+static void device_only_op_runs_on_its_device(void **state)
+{
+    (void)state;
+    test_device *td = add_test_device();
+    assert_int_equal(lm_op_tables_add(test_ops), LOOM_OK);
+    int64_t dims[2] = {2, 4};
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "test:0";
+    loom_context *ctx, *cpu;
+    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
+    o.device = "cpu";
+    assert_int_equal(loom_context_create(&o, &cpu), LOOM_OK);
+    ob_model *om = ob_new(13);
+    ob_opset(om, "test", 1);
+    ob_input(om, "x", 1, 2, dims);
+    ob_output(om, "y", 1);
+    ob_node_domain(om, ob_add_node(om, "Negate", "x", "n"), "test");
+    ob_add_node(om, "Softmax", "n", "y"); /* the CPU's */
+    loom_model *m = lm_load_ok(ctx, om, "negate.onnx");
+    float x[8] = {1, 2, 3, 4, -1, -2, -3, -4}, want[8];
+    loom_tensor *in, *out;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 2, dims, x, sizeof(x), &in), LOOM_OK);
+    assert_int_equal(loom_model_run(m, &in, 1, &out, 1), LOOM_OK);
+    assert_int_equal(td->runs, 1);
+    for (int r = 0; r < 2; r++) { /* softmax of -x, by hand */
+        float sum = 0;
+        for (int i = 0; i < 4; i++)
+            sum += expf(-x[r * 4 + i]);
+        for (int i = 0; i < 4; i++)
+            want[r * 4 + i] = expf(-x[r * 4 + i]) / sum;
+    }
+    const float *y = loom_tensor_data(out);
+    for (int i = 0; i < 8; i++)
+        assert_float_equal(y[i], want[i], 1e-6);
+    loom_tensor_destroy(out);
+    loom_model_destroy(m);
+
+    om = ob_new(13);
+    ob_opset(om, "test", 1);
+    ob_input(om, "x", 1, 2, dims);
+    ob_output(om, "y", 1);
+    ob_node_name(om, ob_node_domain(om, ob_add_node(om, "Negate", "x", "y"), "test"), "neg");
+    assert_int_equal(ob_load(om, cpu, "negate.onnx", &m), LOOM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(loom_last_error(), "'neg'"));
+    loom_tensor_destroy(in);
+    loom_context_destroy(ctx);
+    loom_context_destroy(cpu);
+    lm_registry_release();
+}
+
+/* Contexts share the process's devices; the device list is a priority list
+ * with exclusions, the CPU appended last unless fail_closed. */
+static void contexts_share_and_select_devices(void **state)
+{
+    (void)state;
+    add_test_device();
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "test:0";
+    loom_context *a, *b, *c;
+    assert_int_equal(loom_context_create(&o, &a), LOOM_OK);
+    o.device = "cpu,test:0";
+    assert_int_equal(loom_context_create(&o, &b), LOOM_OK);
+    o.device = "auto,-cpu";
+    o.fail_closed = 1;
+    loom_status s = loom_context_create(&o, &c); /* test:0 is not automatic: nothing left */
+    if (s == LOOM_OK) { /* unless this machine has automatic accelerators */
+        for (int i = 0; i < loom_context_device_count(c); i++)
+            assert_ptr_not_equal(c->devices[i], lm_registry_find("cpu"));
+        loom_context_destroy(c);
+    } else {
+        assert_int_equal(s, LOOM_ERR_NOT_FOUND);
+    }
+    assert_int_equal(loom_context_device_count(a), 2);
+    assert_string_equal(a->devices[0]->name, "test:0");
+    assert_string_equal(a->devices[1]->name, "cpu");
+    assert_int_equal(loom_context_device_count(b), 2);
+    assert_ptr_equal(b->devices[0], a->devices[1]); /* one CPU device for both */
+    assert_ptr_equal(b->devices[1], a->devices[0]);
+    assert_ptr_equal(a->pool, b->pool); /* and one worker pool */
+    loom_device_info info = {.struct_size = sizeof(info)};
+    assert_int_equal(loom_context_device_info(a, 1, &info), LOOM_OK);
+    assert_int_equal(info.kind, LOOM_DEVICE_CPU);
+    assert_true(info.numeric & LOOM_NUMERIC_INT8);
+    o.device = "nosuch:0";
+    o.fail_closed = 0;
+    assert_int_equal(loom_context_create(&o, &c), LOOM_ERR_NOT_FOUND);
+    assert_non_null(strstr(loom_last_error(), "nosuch:0"));
+    o.device = "auto,-nosuch:1";
+    assert_int_equal(loom_context_create(&o, &c), LOOM_ERR_NOT_FOUND);
+    assert_non_null(strstr(loom_last_error(), "nosuch:1"));
+    loom_context_destroy(a);
+    loom_context_destroy(b);
+    lm_registry_release();
+    /* Every holder gone: the devices went with the last release. */
+    assert_int_equal(lm_registry_count(), 0);
+}
+
+/* loom_devices_list() lists every device, the CPU last, as the process's. */
+static void devices_list_ends_with_the_cpu(void **state)
+{
+    (void)state;
+    loom_device_info info[16];
+    size_t n = 0;
+    for (int i = 0; i < 16; i++)
+        info[i].struct_size = sizeof(info[i]);
+    assert_int_equal(loom_devices_list(info, 16, &n), LOOM_OK);
+    assert_true(n >= 1 && n <= 16);
+    assert_string_equal(info[n - 1].name, "cpu");
+    assert_int_equal(info[n - 1].kind, LOOM_DEVICE_CPU);
+    assert_true(info[n - 1].mem_bytes > 0);
+    assert_true(info[n - 1].automatic);
+    info[0].struct_size = 8;
+    assert_int_equal(loom_devices_list(info, 1, &n), LOOM_ERR_INVALID_ARGUMENT);
 }
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(segments_match_cpu),
     cmocka_unit_test(fail_closed_names_the_node),
+    cmocka_unit_test(device_only_op_runs_on_its_device),
+    cmocka_unit_test(contexts_share_and_select_devices),
+    cmocka_unit_test(devices_list_ends_with_the_cpu),
 };
 
 LM_TEST_MAIN(tests)

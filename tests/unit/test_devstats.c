@@ -1,7 +1,7 @@
 /*
  * test_devstats.c - loom_context_device_stats(): devices are listed with the
- * CPU last, busy time and jobs grow with the jobs each device really ran, a
- * failed job counts as failed, and a card's health comes from its health op.
+ * CPU (a device like the others) last, busy time and jobs grow with the jobs each device really
+ * ran, a failed job counts as failed, and a card's health comes from its health op.
  *
  * The device here is written for the test: it runs Relu (slowly, so its busy
  * time is measurable) and reports made-up card registers through its health
@@ -13,6 +13,7 @@
 
 #include "core/device.h"
 #include "core/model.h"
+#include "core/registry.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
 
@@ -84,20 +85,30 @@ static const lm_device_ops sd_ops = {
     .health = sd_health,
 };
 
-/* A CPU-only context with the slow device added as "card:0". */
+/* A context of the slow device, registered as the card "slow:0", and the CPU.
+ * The test holds the registry until drop_ctx(), so the devices (and their
+ * counters) are new in every test. */
 static loom_context *make_ctx(slow_device *sd)
 {
-    loom_context_options o;
-    loom_context_options_init(&o);
-    o.device = "cpu";
-    loom_context *ctx;
-    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
+    assert_int_equal(lm_registry_acquire(NULL), LOOM_OK);
     memset(sd, 0, sizeof(*sd));
     sd->dev.ops = &sd_ops;
-    strcpy(sd->dev.name, "card:0");
+    sd->dev.props.kind = LOOM_DEVICE_CARD;
+    strcpy(sd->dev.name, "slow:0");
     sd->status = LOOM_CARD_STATUS_READY | LOOM_CARD_STATUS_PROGRAMMED;
-    assert_int_equal(lm_context_add_device(ctx, &sd->dev), LOOM_OK);
+    assert_int_equal(lm_registry_add(&sd->dev), LOOM_OK);
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "slow:0";
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
     return ctx;
+}
+
+static void drop_ctx(loom_context *ctx)
+{
+    loom_context_destroy(ctx);
+    lm_registry_release();
 }
 
 /* x -> Relu (device) -> Softmax (CPU) -> y. */
@@ -138,7 +149,7 @@ static void lists_devices_cpu_last(void **state)
     loom_context *ctx = make_ctx(&sd);
     assert_int_equal(loom_context_device_count(ctx), 2);
     loom_device_stats card = stats_of(ctx, 0), cpu = stats_of(ctx, 1);
-    assert_string_equal(card.name, "card:0");
+    assert_string_equal(card.name, "slow:0");
     assert_int_equal(card.kind, LOOM_DEVICE_CARD);
     assert_string_equal(cpu.name, "cpu");
     assert_int_equal(cpu.kind, LOOM_DEVICE_CPU);
@@ -153,7 +164,7 @@ static void lists_devices_cpu_last(void **state)
     st.struct_size = 8;
     assert_int_equal(loom_context_device_stats(ctx, 0, &st), LOOM_ERR_INVALID_ARGUMENT);
     assert_int_equal(loom_context_device_count(NULL), 0);
-    loom_context_destroy(ctx);
+    drop_ctx(ctx);
 }
 
 static void busy_and_jobs_follow_runs(void **state)
@@ -179,12 +190,12 @@ static void busy_and_jobs_follow_runs(void **state)
 
     sd.fail_runs = 1;
     assert_int_equal(run_once(m), LOOM_ERR_RUNTIME);
-    assert_non_null(strstr(loom_last_error(), "card:0"));
+    assert_non_null(strstr(loom_last_error(), "slow:0"));
     card = stats_of(ctx, 0);
     assert_int_equal(card.jobs, 5);
     assert_int_equal(card.jobs_failed, 1);
     loom_model_destroy(m);
-    loom_context_destroy(ctx);
+    drop_ctx(ctx);
 }
 
 static void health_comes_from_the_device(void **state)
@@ -210,7 +221,7 @@ static void health_comes_from_the_device(void **state)
     assert_int_equal(card.healthy, 0);
     assert_int_equal(card.reports, 0);
     assert_int_equal(card.temp_mc, 0);
-    loom_context_destroy(ctx);
+    drop_ctx(ctx);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -15,7 +15,7 @@
 #include "cpu/gemm.h"
 #include "cpu/qgemm.h"
 #include "cpu/qgemm_ukernel.h"
-#include "cpu/threadpool.h"
+#include "core/threadpool.h"
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"

@@ -1,94 +1,172 @@
 /*
- * examine.c - `loomctl examine`: the devices Loom can run on, one section per
- * kind, in the order the planner prefers them. Each section is one function
- * in the table below; a backend adds its own.
+ * examine.c - `loomctl examine [--json]`: every device of this process, in
+ * the planner's priority order, with its properties, health and counters,
+ * all through the public API (loom_devices_list(), a context that selects
+ * every device, loom_context_device_stats()).
  */
+#include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "loomctl.h"
-#include "opencl/opencl.h"
 
-#define MAX_CL_DEVICES 64
+#define MAX_DEVICES 64
 
-static void gib(char *buf, size_t len, uint64_t bytes)
+static const char *kind_name(loom_device_kind k)
 {
-    snprintf(buf, len, "%.1f GiB", (double)bytes / (1024.0 * 1024.0 * 1024.0));
+    static const char *const names[] = {"cpu", "opencl", "card", "xrt", "other"};
+    return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "other";
 }
 
-static void section_opencl(void)
+static void numerics_str(uint32_t numeric, char *buf, size_t len)
 {
-    lm_cl_info info[MAX_CL_DEVICES];
-    int n = lm_opencl_list(info, MAX_CL_DEVICES);
-    printf("OpenCL devices (ICD loader): %d\n", n);
-    for (int i = 0; i < n && i < MAX_CL_DEVICES; i++) {
-        const lm_cl_info *d = &info[i];
-        char mem[32], alloc[32];
-        gib(mem, sizeof(mem), d->global_mem);
-        gib(alloc, sizeof(alloc), d->max_alloc);
-        printf("  opencl:%d  %s (%s)\n", i, d->name,
-               d->is_gpu   ? "GPU"
-               : d->is_cpu ? "CPU"
-                           : "other");
-        printf("    platform:       %s\n", d->platform);
-        printf("    vendor:         %s\n", d->vendor);
-        printf("    version:        %s, %s, driver %s\n", d->version, d->c_version, d->driver);
-        printf("    compute units:  %u at %u MHz\n", d->compute_units, d->clock_mhz);
-        printf("    memory:         %s global (max allocation %s), %llu KiB local\n", mem, alloc,
-               (unsigned long long)(d->local_mem / 1024));
-        printf("    work-group:     %zu\n", d->max_wg);
-        printf("    fp16:           %s\n", d->fp16 ? "yes (cl_khr_fp16)" : "no");
-        printf("    fp64:           %s\n", d->fp64 ? "yes" : "no");
-        printf("    subgroups:      %s\n", d->subgroups ? "yes" : "no");
-        if (d->has_pci)
-            printf("    pci:            %04x:%02x:%02x.%x\n", d->pci_domain, d->pci_bus, d->pci_dev,
-                   d->pci_fn);
-        else
-            printf("    pci:            unknown (no cl_khr_pci_bus_info)\n");
+    snprintf(buf, len, "%s%s%s", numeric & LOOM_NUMERIC_INT8 ? "int8" : "",
+             (numeric & LOOM_NUMERIC_INT8) && (numeric & LOOM_NUMERIC_FP32) ? ", " : "",
+             numeric & LOOM_NUMERIC_FP32 ? "fp32" : "");
+    if (!buf[0])
+        snprintf(buf, len, "none (results within tolerance)");
+}
+
+static const char *health_str(const loom_device_stats *st)
+{
+    if (!st->healthy)
+        return st->card_status & LOOM_CARD_STATUS_DEAD ? "DEAD" : "unhealthy";
+    return "healthy";
+}
+
+static void print_text(const loom_device_info *d, const loom_device_stats *st)
+{
+    char num[64];
+    numerics_str(d->numeric, num, sizeof(num));
+    printf("%s  %s\n", d->name, d->description);
+    printf("    kind:        %s%s%s\n", kind_name(d->kind), d->emulated ? " (emulated)" : "",
+           d->automatic ? "" : " (used only when named)");
+    printf("    driver:      %s\n", d->driver);
+    if (d->mem_bytes)
+        printf("    memory:      %.1f MiB\n", (double)d->mem_bytes / 1048576.0);
+    printf("    pci:         %s\n", d->pci_bus_id[0] ? d->pci_bus_id : "-");
+    if (d->numa_node >= 0)
+        printf("    numa node:   %d\n", d->numa_node);
+    else
+        printf("    numa node:   unknown\n");
+    if (d->cpuset[0])
+        printf("    cpus:        %s\n", d->cpuset);
+    if (d->h2d_gbps > 0 || d->d2h_gbps > 0)
+        printf("    bandwidth:   %.1f GB/s to, %.1f GB/s from the device\n", d->h2d_gbps,
+               d->d2h_gbps);
+    printf("    bit-exact:   %s\n", num);
+    if (d->features[0])
+        printf("    features:    %s\n", d->features);
+    if (!st)
+        return;
+    printf("    state:       %s", health_str(st));
+    if (st->reports & LOOM_DEVICE_REPORTS_STATUS)
+        printf(", %.1f of %.1f MiB in use", (double)st->mem_used / 1048576.0,
+               (double)st->mem_total / 1048576.0);
+    printf("\n");
+    if (st->reports & LOOM_DEVICE_REPORTS_COUNTERS)
+        printf("    card:        %llu commands, %llu errors, %llu resets\n",
+               (unsigned long long)st->card_commands, (unsigned long long)st->card_errors,
+               (unsigned long long)st->card_resets);
+    if (st->reports & LOOM_DEVICE_REPORTS_SENSORS)
+        printf("    sensors:     %.1f C, %u mW, heartbeat %u\n", st->temp_mc / 1000.0, st->power_mw,
+               st->heartbeat);
+}
+
+static json_object *to_json(const loom_device_info *d, const loom_device_stats *st)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(d->name));
+    json_object_object_add(o, "kind", json_object_new_string(kind_name(d->kind)));
+    json_object_object_add(o, "description", json_object_new_string(d->description));
+    json_object_object_add(o, "driver", json_object_new_string(d->driver));
+    json_object_object_add(o, "memory_bytes", json_object_new_int64((int64_t)d->mem_bytes));
+    json_object_object_add(o, "h2d_gbps", json_object_new_double(d->h2d_gbps));
+    json_object_object_add(o, "d2h_gbps", json_object_new_double(d->d2h_gbps));
+    json_object_object_add(o, "launch_us", json_object_new_double(d->launch_us));
+    json_object_object_add(o, "pci_bus_id",
+                           d->pci_bus_id[0] ? json_object_new_string(d->pci_bus_id) : NULL);
+    json_object_object_add(o, "numa_node", json_object_new_int(d->numa_node));
+    json_object_object_add(o, "cpuset", json_object_new_string(d->cpuset));
+    json_object *num = json_object_new_array();
+    if (d->numeric & LOOM_NUMERIC_INT8)
+        json_object_array_add(num, json_object_new_string("int8"));
+    if (d->numeric & LOOM_NUMERIC_FP32)
+        json_object_array_add(num, json_object_new_string("fp32"));
+    json_object_object_add(o, "bit_exact", num);
+    json_object_object_add(o, "features", json_object_new_string(d->features));
+    json_object_object_add(o, "automatic", json_object_new_boolean(d->automatic));
+    json_object_object_add(o, "emulated", json_object_new_boolean(d->emulated));
+    if (st) {
+        json_object_object_add(o, "state", json_object_new_string(health_str(st)));
+        json_object_object_add(o, "jobs", json_object_new_int64((int64_t)st->jobs));
+        if (st->reports & LOOM_DEVICE_REPORTS_STATUS)
+            json_object_object_add(o, "memory_used_bytes",
+                                   json_object_new_int64((int64_t)st->mem_used));
     }
+    return o;
 }
 
-static void section_cpu(void)
+/* A context selecting every listed device, for their health; NULL if none can be made. */
+static loom_context *context_of_all(const loom_device_info *d, size_t n)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    char model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof(line), f))
-            if (strncmp(line, "model name", 10) == 0) {
-                char *c = strchr(line, ':');
-                if (c) {
-                    snprintf(model, sizeof(model), "%s", c + 2);
-                    model[strcspn(model, "\n")] = '\0';
-                }
-                break;
-            }
-        fclose(f);
-    }
-    printf("CPU (always present, takes what no device runs):\n");
-    printf("  cpu  %s, %ld cores online\n", model, n);
+    char list[MAX_DEVICES * 33] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? "," : "", d[i].name);
+    loom_context_options opts;
+    loom_context_options_init(&opts);
+    opts.device = list;
+    opts.fail_closed = 1;
+    opts.num_threads = 1;
+    loom_context *ctx = NULL;
+    if (loom_context_create(&opts, &ctx))
+        fprintf(stderr, "loomctl examine: no device health: %s\n", loom_last_error());
+    return ctx;
 }
-
-/* Sections in the planner's order: accelerators first, the CPU last. */
-static void (*const sections[])(void) = {
-    loomctl_examine_cards,
-    section_opencl,
-    section_cpu,
-};
 
 int loomctl_examine(int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 0) {
-        fprintf(stderr, "usage: loomctl examine\n");
+    bool json = argc == 1 && strcmp(argv[0], "--json") == 0;
+    if (argc > 1 || (argc == 1 && !json)) {
+        fprintf(stderr, "usage: loomctl examine [--json]\n");
         return 2;
     }
-    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+    loom_device_info info[MAX_DEVICES];
+    size_t n = 0;
+    for (size_t i = 0; i < MAX_DEVICES; i++)
+        info[i].struct_size = sizeof(info[i]);
+    if (loom_devices_list(info, MAX_DEVICES, &n)) {
+        fprintf(stderr, "loomctl examine: %s\n", loom_last_error());
+        return 1;
+    }
+    if (n > MAX_DEVICES)
+        n = MAX_DEVICES;
+    loom_context *ctx = context_of_all(info, n);
+    json_object *arr = json ? json_object_new_array() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        loom_device_stats st = {.struct_size = sizeof(st)};
+        loom_device_info mine = {.struct_size = sizeof(mine)};
+        /* The context's device i is the same device when every one was selected. */
+        bool have = ctx && !loom_context_device_info(ctx, (int)i, &mine) &&
+                    strcmp(mine.name, info[i].name) == 0 &&
+                    !loom_context_device_stats(ctx, (int)i, &st);
+        if (json) {
+            json_object_array_add(arr, to_json(&info[i], have ? &st : NULL));
+            continue;
+        }
         if (i)
             printf("\n");
-        sections[i]();
+        print_text(&info[i], have ? &st : NULL);
     }
+    if (json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "devices", arr);
+        printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+        json_object_put(root);
+    }
+    loom_context_destroy(ctx);
     return 0;
 }

@@ -12,7 +12,4 @@ int loomctl_infer(int argc, char **argv);
 int loomctl_program(int argc, char **argv);
 int loomctl_quantize(int argc, char **argv);
 
-/* The Loom cards section of `loomctl examine` (cards.c). */
-void loomctl_examine_cards(void);
-
 #endif

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "../activation.h"
-#include "../kernel.h"
+#include "../../core/op.h"
 
 /* Fills @act from the node's attributes; fails the node on an unknown name. */
 static inline loom_status lm_kact(lm_kctx *k, lm_act *act)

@@ -18,7 +18,7 @@
 #include "../dwconv.h"
 #include "../gemm.h"
 #include "../stemconv.h"
-#include "../threadpool.h"
+#include "../../core/threadpool.h"
 #include "../transpose.h"
 #include "activation_epilogue.h"
 #include "nn_private.h"

@@ -8,10 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../kernel.h"
-
-/* Table of unary math, activation and Cast kernels (ops/unary.c). */
-extern const lm_op_def lm_ops_unary[];
+#include "../../core/op.h"
+#include "tables.h"
 
 /* Dtype codes are small (<= 13): per-op kernel tables are indexed by them. */
 #define LM_NDT 16

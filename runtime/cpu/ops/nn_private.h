@@ -5,12 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../kernel.h"
-
-/* Op tables of the files split out of nn.c; listed in registry.c. */
-extern const lm_op_def lm_ops_conv[]; /* conv.c: Conv, ConvTranspose */
-extern const lm_op_def lm_ops_pool[]; /* pool.c: MaxPool, AveragePool, LpPool, Global* */
-extern const lm_op_def lm_ops_norm[]; /* norm.c: *Normalization, LRN */
+#include "../../core/op.h"
+#include "tables.h"
 
 /* Spatial dims of an N x C x D1 x ... x Dn tensor. */
 #define LM_NN_MAX_SP (LOOM_MAX_RANK - 2)

@@ -13,7 +13,7 @@
 #endif
 
 #include "../qdwconv.h"
-#include "../threadpool.h"
+#include "../../core/threadpool.h"
 #include "quant_common.h"
 
 #define CONV_MAX_SP (LOOM_MAX_RANK - 2)

@@ -2,7 +2,7 @@
 #ifndef LOOM_CPU_OPS_QPOOL_H
 #define LOOM_CPU_OPS_QPOOL_H
 
-#include "../kernel.h"
+#include "../../core/op.h"
 
 /*
  * loom.QMaxPool: ONNX MaxPool (opset 12+) on a 4-D uint8 or int8 tensor with

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "../cpu_features.h"
-#include "../kernel.h"
+#include "../../core/op.h"
 #include "../qgemm.h"
 
 #ifdef __FAST_MATH__

@@ -9,11 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../kernel.h"
-
-/* Op tables beyond lm_ops_tensor; registered in registry.c. */
-extern const lm_op_def lm_ops_index[];  /* index.c: Gather*, Scatter*, OneHot, NonZero... */
-extern const lm_op_def lm_ops_resize[]; /* resize.c: Resize, Upsample */
+#include "../../core/op.h"
+#include "tables.h"
 
 /* Returns from the kernel when @expr fails. */
 #define TK_TRY(expr)                                                                               \

@@ -95,13 +95,18 @@ LOOM_API size_t loom_dtype_size(loom_dtype dtype);
  * struct loom_context_options - how a context runs models.
  * @struct_size: sizeof(struct loom_context_options), for ABI growth. Required.
  * @num_threads: worker threads for kernels; 0 picks the number of online CPUs.
- * @device: which devices run models: "cpu" (the CPU only), "auto" (every
- *          device found, accelerators first, the CPU taking what they cannot
- *          run), or one device's name such as "opencl:0" or "card:0" (that
- *          device, with the CPU for the rest). NULL means "auto".
- * @fail_closed: nonzero: a node the chosen device cannot run is an error
- *               (LOOM_ERR_UNSUPPORTED naming the node) instead of running on
- *               the CPU. Ignored for "cpu".
+ *               Contexts with the same @num_threads and @cpus share one pool.
+ * @device: which devices run models, as a comma-separated priority list:
+ *          device names ("card:0", "opencl:1", "cpu"), "auto" (every device
+ *          marked automatic, accelerators first), and "-NAME" to exclude a
+ *          device. The CPU is added last to take what the others cannot run,
+ *          unless @fail_closed. "cpu" alone: the CPU only. NULL means "auto".
+ *          Devices are the process's (see loom_devices_list()): contexts
+ *          share them, and a name that is not there fails with
+ *          LOOM_ERR_NOT_FOUND.
+ * @fail_closed: nonzero: the CPU is not added as a fallback, so a node the
+ *               chosen devices cannot run is an error (LOOM_ERR_UNSUPPORTED
+ *               naming the node). Ignored for "cpu".
  * @emulated_cards: in-process emulated Loom cards to add after the real ones
  *                  (named card:N like them): 0 takes the number from the
  *                  LOOM_EMULATED_CARDS environment variable, -1 none, N > 0 N.
@@ -158,6 +163,71 @@ typedef enum loom_device_kind {
     LOOM_DEVICE_OTHER,   /**< anything else (test devices) */
 } loom_device_kind;
 
+/** Bits of loom_device_info.numeric: the op classes for which the device's
+ * results are bit-identical to libloom's reference (its CPU kernels). Two
+ * devices that share a bit give bit-identical results for that class. */
+#define LOOM_NUMERIC_INT8 0x1u /**< int8 quantized ops: the reference requantization */
+#define LOOM_NUMERIC_FP32 0x2u /**< float32 ops: the CPU kernels' order of operations */
+
+/**
+ * struct loom_device_info - what a device is (not what it did: see
+ * loom_device_stats).
+ * @struct_size: sizeof(struct loom_device_info), set by the caller.
+ * @name: "cpu", "opencl:N", "card:N", "xrt:N".
+ * @kind: the prefix of @name as an enum.
+ * @description: model or board; @driver: driver, platform or shim.
+ * @mem_bytes: memory the device computes from (the CPU: physical memory); 0 unknown.
+ * @h2d_gbps, @d2h_gbps: host-to-device and device-to-host bandwidth in GB/s; 0 unknown.
+ * @launch_us: the fixed cost of one submission in microseconds; 0 unknown.
+ * @pci_bus_id: "dddd:bb:dd.f", or "" for a device that is not on PCI (the CPU).
+ * @numa_node: the NUMA node the device is attached to, -1 unknown.
+ * @cpuset: the CPUs local to the device as a CPU list ("0-15"), "" unknown.
+ * @numeric: LOOM_NUMERIC_* bits.
+ * @features: what the device offers, in words ("QCONV QGEMM POOL QADD";
+ *            "fp16 subgroups"; "AVX-512 VNNI").
+ * @automatic: 1 when "auto" selects the device; 0 when it must be named
+ *             (an OpenCL device that is the host CPU never beats libloom's
+ *             own CPU kernels).
+ * @emulated: 1 for an in-process emulated device.
+ */
+typedef struct loom_device_info {
+    size_t struct_size;
+    char name[32];
+    loom_device_kind kind;
+    char description[128];
+    char driver[64];
+    uint64_t mem_bytes;
+    double h2d_gbps, d2h_gbps;
+    double launch_us;
+    char pci_bus_id[16];
+    int numa_node;
+    char cpuset[64];
+    uint32_t numeric;
+    char features[256];
+    int automatic;
+    int emulated;
+} loom_device_info;
+
+/**
+ * loom_devices_list() - every device of this process, in the planner's
+ * priority order (accelerators first, the CPU last).
+ * @infos: array of @max entries, each with @struct_size set; may be NULL when
+ *         @max is 0.
+ * @count: set to the number of devices (which may exceed @max).
+ *
+ * Devices are discovered once per process and shared by every context; this
+ * call discovers them if no context holds them (emulated cards as
+ * LOOM_EMULATED_CARDS says).
+ */
+LOOM_API loom_status loom_devices_list(loom_device_info *infos, size_t max, size_t *count);
+
+/**
+ * loom_context_device_info() - describe device @index of @ctx (the order of
+ * loom_context_device_stats()).
+ */
+LOOM_API loom_status loom_context_device_info(const loom_context *ctx, int index,
+                                              loom_device_info *info);
+
 /** Bits of loom_device_stats.reports: which health fields the device filled. */
 #define LOOM_DEVICE_REPORTS_STATUS   0x1u /**< @card_status, @mem_total, @mem_used */
 #define LOOM_DEVICE_REPORTS_COUNTERS 0x2u /**< @card_commands, @card_errors, @card_resets */
@@ -208,7 +278,8 @@ typedef struct loom_device_stats {
 
 /**
  * loom_context_device_count() - devices of @ctx: the ones it selected (see
- * loom_context_options.device) and the CPU, which is always the last.
+ * loom_context_options.device) in priority order, the CPU (unless
+ * fail_closed left it out) last.
  */
 LOOM_API int loom_context_device_count(const loom_context *ctx);
 
@@ -216,7 +287,9 @@ LOOM_API int loom_context_device_count(const loom_context *ctx);
  * loom_context_device_stats() - fill @stats for device @index of @ctx.
  * @index: 0..loom_context_device_count() - 1, in priority order, the CPU last.
  *
- * Counters only grow while the context lives. A card's health is read from
+ * Devices are shared by the contexts of a process, and so are their
+ * counters: they count every context's work and only grow while any context
+ * lives. A card's health is read from
  * its driver (loom.ko's GET_INFO, or the emulated card's registers) on each
  * call: a few microseconds, fine for a metrics scrape, not for a hot loop.
  * Safe to call while models run. LOOM_ERR_NOT_FOUND if @index is out of range.

@@ -220,6 +220,22 @@ void ob_node_name(ob_model *m, ob_node *n, const char *name)
     n->name = ob_strdup(m, name);
 }
 
+ob_node *ob_node_domain(ob_model *m, ob_node *n, const char *domain)
+{
+    n->domain = ob_strdup(m, domain);
+    return n;
+}
+
+void ob_opset(ob_model *m, const char *domain, int version)
+{
+    Onnx__OperatorSetIdProto *o = ob_alloc(m, sizeof(*o));
+    onnx__operator_set_id_proto__init(o);
+    o->domain = ob_strdup(m, domain);
+    o->has_version = 1;
+    o->version = version;
+    OB_PUSH(m, m->model.n_opset_import, m->model.opset_import, o);
+}
+
 static Onnx__AttributeProto *new_attr(ob_model *m, ob_node *n, const char *name, int type)
 {
     Onnx__AttributeProto *a = ob_alloc(m, sizeof(*a));

@@ -29,6 +29,10 @@ void ob_init_f32(ob_model *m, const char *name, int rank, const int64_t *dims, c
 ob_node *ob_add_node(ob_model *m, const char *op_type, const char *inputs, const char *outputs);
 /* Names the node (nodes are unnamed by default). */
 void ob_node_name(ob_model *m, ob_node *n, const char *name);
+/* Puts the node in @domain; returns it. */
+ob_node *ob_node_domain(ob_model *m, ob_node *n, const char *domain);
+/* Imports another operator set (a custom @domain at @version). */
+void ob_opset(ob_model *m, const char *domain, int version);
 void ob_attr_int(ob_model *m, ob_node *n, const char *name, int64_t v);
 void ob_attr_float(ob_model *m, ob_node *n, const char *name, float v);
 void ob_attr_str(ob_model *m, ob_node *n, const char *name, const char *v);

@@ -1,6 +1,6 @@
-/* threadpool.h - persistent worker threads that split a loop into ranges. */
-#ifndef LOOM_CPU_THREADPOOL_H
-#define LOOM_CPU_THREADPOOL_H
+/* threadpool.h - persistent worker threads that split a loop into ranges, shared by the process. */
+#ifndef LOOM_CORE_THREADPOOL_H
+#define LOOM_CORE_THREADPOOL_H
 
 #include <sched.h>
 #include <stdint.h>
@@ -26,5 +26,14 @@ int lm_threadpool_size(const lm_threadpool *pool);
  * alone rather than wait: concurrent model runs then each get one core.
  */
 void lm_threadpool_run(lm_threadpool *pool, int64_t n, int64_t grain, lm_pool_fn fn, void *arg);
+
+/*
+ * Pools shared by the process: contexts asking for the same thread count and
+ * CPU set (NULL: unbound) get the same pool, so several contexts (loomd's
+ * models, a library user's sessions) do not oversubscribe the cores. Pools
+ * are reference-counted; the last release stops the workers.
+ */
+loom_status lm_threadpool_acquire(int n_threads, const cpu_set_t *cpus, lm_threadpool **out);
+void lm_threadpool_release(lm_threadpool *pool);
 
 #endif

@@ -1,7 +1,12 @@
 /*
- * kernel.h - the contract between the executor and the CPU operator kernels.
+ * op.h - what an operator means to libloom: its definition (lm_op_def) and the
+ * contract between the executor and the function that implements it on the
+ * host.
  *
- * A kernel is one function per ONNX operator. It is called with the node's
+ * Backends provide the definitions (backend.h); core looks them up by
+ * (domain, op_type) at load and uses them for shape and type inference when
+ * planning, for every device alike. A definition's function is one per ONNX
+ * operator. It is called with the node's
  * concrete input tensors and does three things, in this order:
  *
  *   1. validate inputs and attributes, failing with lm_kfail() naming the rule;
@@ -18,15 +23,15 @@
  * Kernels never keep pointers to tensors after they return, allocate scratch
  * memory only through lm_kscratch(), and split heavy loops with lm_parallel_for().
  */
-#ifndef LOOM_CPU_KERNEL_H
-#define LOOM_CPU_KERNEL_H
+#ifndef LOOM_CORE_OP_H
+#define LOOM_CORE_OP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/graph.h"
-#include "../core/tensor.h"
+#include "graph.h"
+#include "tensor.h"
 
 /* Internal status: "output shape depends on data that the dry pass lacks". */
 #define LM_DEFER ((loom_status)100)
@@ -53,6 +58,11 @@ typedef struct lm_op_def {
     void (*free_prepared)(void *state);
     unsigned flags; /* LM_OP_* */
 } lm_op_def;
+
+/* The definition infers shapes and types only: no host implementation, so
+ * only a device whose supports() claims the node can run it (a custom op of
+ * one accelerator). A run on the host fails naming the node. */
+#define LM_OP_INFER_ONLY 4u
 
 /* The kernel applies the activation a fusion pass records in the node's
  * _loom_act (string), _loom_alpha and _loom_beta (float) attributes. */
@@ -158,15 +168,16 @@ void lm_parallel_for(lm_kctx *k, int64_t n, double cost_per_item, lm_range_fn fn
 /* Normalizes a possibly negative @axis against @rank; fails the node if out of range. */
 loom_status lm_kaxis(lm_kctx *k, int64_t axis, int rank, int *out);
 
-/* Operator tables, one per family, each ending with LM_OP_END. Families that
- * span several files declare their extra tables in a private header. */
-extern const lm_op_def lm_ops_elementwise[]; /* ops/elementwise.c (unary.c: lm_ops_unary) */
-extern const lm_op_def lm_ops_reduce[];      /* ops/reduce.c: Reduce*, ArgMax, Softmax, TopK... */
-extern const lm_op_def lm_ops_tensor[];      /* ops/tensor.c: shape/layout/indexing ops */
-extern const lm_op_def lm_ops_nn[];          /* ops/nn.c: Conv, Gemm, MatMul, pools, norms */
-extern const lm_op_def lm_ops_quant[]; /* ops/quant.c: Quantize/Dequantize, QLinear*, *Integer */
+/*
+ * The definition of (@domain, @op_type) among those the backends provide
+ * (backend.h), preferring one with a host implementation; NULL if none. The
+ * default domain may be spelled "" or "ai.onnx".
+ */
+const lm_op_def *lm_op_find(const char *domain, const char *op_type);
 
-/* Finds the kernel for (@domain, @op_type); NULL if none. */
-const lm_op_def *lm_cpu_find_op(const char *domain, const char *op_type);
+/* Adds @table (ending with LM_OP_END, static storage) to the definitions
+ * lm_op_find() searches after the backends': custom ops a device brings
+ * when it is discovered, and tests' own. */
+loom_status lm_op_tables_add(const lm_op_def *table);
 
 #endif

@@ -1,8 +1,8 @@
 /* exec.h - what the executor provides to kctx.c and the model code. */
-#ifndef LOOM_CPU_EXEC_H
-#define LOOM_CPU_EXEC_H
+#ifndef LOOM_CORE_EXEC_H
+#define LOOM_CORE_EXEC_H
 
-#include "kernel.h"
+#include "op.h"
 
 /* The header for output @i of the running kernel: reused from the run state,
  * or malloc'd while planning and for outputs the caller receives. */

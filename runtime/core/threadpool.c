@@ -15,6 +15,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -24,10 +25,14 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#include "../core/error.h"
+#include "error.h"
 #include "threadpool.h"
 
 struct lm_threadpool {
+    struct lm_threadpool *next_shared; /* shared_pools list */
+    int shared_refs;                   /* holders through lm_threadpool_acquire() */
+    bool bound;                        /* workers bound to cpus */
+    cpu_set_t cpus;
     int n_workers;
     pthread_t *threads;
     pthread_mutex_t busy; /* held by the caller that owns the workers for one loop */
@@ -194,4 +199,53 @@ void lm_threadpool_run(lm_threadpool *p, int64_t n, int64_t grain, lm_pool_fn fn
         pthread_cond_wait(&p->done, &p->lock);
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&p->busy);
+}
+
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER; /* guards shared_pools */
+static lm_threadpool *shared_pools;
+
+static bool same_binding(const lm_threadpool *p, const cpu_set_t *cpus)
+{
+    if (!cpus)
+        return !p->bound;
+    return p->bound && CPU_EQUAL(&p->cpus, cpus);
+}
+
+loom_status lm_threadpool_acquire(int n_threads, const cpu_set_t *cpus, lm_threadpool **out)
+{
+    loom_status s = LOOM_OK;
+    pthread_mutex_lock(&shared_lock);
+    lm_threadpool *p = shared_pools;
+    while (p &&
+           !(lm_threadpool_size(p) == (n_threads > 1 ? n_threads : 1) && same_binding(p, cpus)))
+        p = p->next_shared;
+    if (!p && !(s = lm_threadpool_create(n_threads, cpus, &p))) {
+        p->bound = cpus != NULL;
+        if (cpus)
+            p->cpus = *cpus;
+        p->next_shared = shared_pools;
+        shared_pools = p;
+    }
+    if (!s)
+        p->shared_refs++;
+    pthread_mutex_unlock(&shared_lock);
+    *out = s ? NULL : p;
+    return s;
+}
+
+void lm_threadpool_release(lm_threadpool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&shared_lock);
+    bool last = --pool->shared_refs == 0;
+    if (last)
+        for (lm_threadpool **pp = &shared_pools; *pp; pp = &(*pp)->next_shared)
+            if (*pp == pool) {
+                *pp = pool->next_shared;
+                break;
+            }
+    pthread_mutex_unlock(&shared_lock);
+    if (last)
+        lm_threadpool_destroy(pool);
 }

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/error.h"
-#include "../core/model.h"
+#include "error.h"
+#include "model.h"
 #include "exec.h"
-#include "kernel.h"
+#include "op.h"
 #include "threadpool.h"
 
 struct lm_scratch_block {

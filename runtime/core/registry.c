@@ -1,0 +1,123 @@
+/*
+ * registry.c - the process's devices (registry.h).
+ *
+ * Discovery runs under registry_lock, and backends' discover() calls
+ * lm_registry_add() from inside it (the lock is recursive). Readers index the
+ * device array without the lock: a slot is written before the count that
+ * exposes it (release store), and slots never change while the registry is
+ * held.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "error.h"
+#include "registry.h"
+
+static pthread_mutex_t registry_lock =
+    PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP; /* guards the fields below */
+static int registry_refs;
+static lm_discovery discovered; /* what discovery has provided so far */
+static lm_device *devices[LM_MAX_DEVICES];
+static atomic_int n_devices;
+
+loom_status lm_registry_add(lm_device *dev)
+{
+    pthread_mutex_lock(&registry_lock);
+    int n = atomic_load_explicit(&n_devices, memory_order_relaxed);
+    loom_status s = LOOM_OK;
+    if (n == LM_MAX_DEVICES || lm_registry_find(dev->name)) {
+        s = n == LM_MAX_DEVICES
+                ? lm_error(LOOM_ERR_UNSUPPORTED, "more than %d devices", LM_MAX_DEVICES)
+                : lm_error(LOOM_ERR_INVALID_ARGUMENT, "device %s is registered twice", dev->name);
+        if (dev->ops->destroy)
+            dev->ops->destroy(dev);
+    } else {
+        lm_busy_init(&dev->busy);
+        devices[n] = dev;
+        atomic_store_explicit(&n_devices, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return s;
+}
+
+int lm_registry_count(void)
+{
+    return atomic_load_explicit(&n_devices, memory_order_acquire);
+}
+
+lm_device *lm_registry_device(int index)
+{
+    return index >= 0 && index < lm_registry_count() ? devices[index] : NULL;
+}
+
+lm_device *lm_registry_find(const char *name)
+{
+    int n = lm_registry_count();
+    for (int i = 0; i < n; i++)
+        if (strcmp(devices[i]->name, name) == 0)
+            return devices[i];
+    return NULL;
+}
+
+static loom_status discover(const lm_discovery *want)
+{
+    for (const lm_backend *const *b = lm_backends; *b; b++) {
+        if (!(*b)->discover)
+            continue;
+        loom_status s = (*b)->discover(want);
+        if (s) {
+            lm_error_prefix("discovering %s devices", (*b)->name);
+            return s;
+        }
+    }
+    discovered = *want;
+    return LOOM_OK;
+}
+
+static void destroy_all(void)
+{
+    for (int i = lm_registry_count() - 1; i >= 0; i--) {
+        lm_device *dev = devices[i];
+        devices[i] = NULL;
+        lm_busy_fini(&dev->busy);
+        if (dev->ops->destroy)
+            dev->ops->destroy(dev);
+    }
+    atomic_store(&n_devices, 0);
+    memset(&discovered, 0, sizeof(discovered));
+}
+
+int lm_registry_env_emulated_cards(void)
+{
+    const char *v = getenv("LOOM_EMULATED_CARDS");
+    int n = v ? atoi(v) : 0;
+    return n > 0 ? n : 0;
+}
+
+loom_status lm_registry_acquire(const lm_discovery *d)
+{
+    lm_discovery want = d ? *d : (lm_discovery){.emulated_cards = lm_registry_env_emulated_cards()};
+    loom_status s = LOOM_OK;
+    pthread_mutex_lock(&registry_lock);
+    if (want.emulated_cards < discovered.emulated_cards)
+        want.emulated_cards = discovered.emulated_cards;
+    if (registry_refs == 0 || want.emulated_cards > discovered.emulated_cards)
+        s = discover(&want);
+    if (s && registry_refs == 0)
+        destroy_all();
+    if (!s)
+        registry_refs++;
+    pthread_mutex_unlock(&registry_lock);
+    return s;
+}
+
+void lm_registry_release(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (registry_refs > 0 && --registry_refs == 0)
+        destroy_all();
+    pthread_mutex_unlock(&registry_lock);
+}
