@@ -253,12 +253,8 @@ lm_run_state *lm_run_state_get(lm_plan *p, const lm_graph *g)
     return rs;
 }
 
-void lm_run_state_put(lm_plan *p, lm_run_state *rs, bool keep)
+void lm_run_state_put(lm_plan *p, lm_run_state *rs)
 {
-    if (!keep) {
-        lm_run_state_free(rs);
-        return;
-    }
     pthread_mutex_lock(&p->states_lock);
     rs->next = p->free_states;
     p->free_states = rs;

@@ -53,10 +53,9 @@ static loom_status plan_static_shapes(loom_model *m)
         ptr[i] = &hdr[i];
     }
     lm_plan *p;
-    bool cached;
-    s = lm_plan_get(m, ptr, &p, &cached);
-    if (!s && !cached)
-        lm_plan_free(g, p);
+    s = lm_plan_get(m, ptr, &p);
+    if (!s)
+        lm_plan_put(m, p);
 out:
     free(hdr);
     free(ptr);
@@ -71,6 +70,7 @@ static loom_status load(loom_context *ctx, const void *data, size_t size, const 
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     m->ctx = ctx;
     pthread_mutex_init(&m->plans_lock, NULL);
+    pthread_cond_init(&m->plan_built, NULL);
     loom_status s = LOOM_ERR_NO_MEMORY;
     if (!(m->name = strdup(name)))
         goto fail;
@@ -147,12 +147,9 @@ void loom_model_destroy(loom_model *m)
 {
     if (!m)
         return;
-    while (m->plans) {
-        lm_plan *next = m->plans->next;
-        lm_plan_free(m->g, m->plans);
-        m->plans = next;
-    }
+    lm_plan_cache_free(m);
     pthread_mutex_destroy(&m->plans_lock);
+    pthread_cond_destroy(&m->plan_built);
     lm_graph_free(m->g);
     free(m->name);
     free(m);

@@ -3,6 +3,7 @@
 #define LOOM_CORE_MODEL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "devstats.h"
@@ -37,11 +38,14 @@ typedef struct lm_plan_segment {
 
 /*
  * A plan is the graph specialised to one set of input shapes: every value's
- * shape, the values that fold to constants for those shapes, and the nodes
- * left to run. Plans are immutable once built and shared by concurrent runs.
+ * shape, the values that fold to constants for those shapes, the nodes left
+ * to run and the device segments they form. Plans are immutable once built
+ * and shared by concurrent runs; each run holds a reference (plancache.c).
  */
 typedef struct lm_plan {
     struct lm_plan *next;
+    atomic_int refs;     /* the model's cache (while cached) and each run using it */
+    uint64_t generation; /* the model's plan generation it belongs to */
     int n_sig;
     int64_t *sig;           /* rank and dims of each input, concatenated */
     loom_tensor **constant; /* per value: folded or initializer data, else NULL */
@@ -66,20 +70,41 @@ struct lm_run_state;
 /* Plans kept per model; a run with yet another input shape gets a plan of its own. */
 #define LM_MAX_CACHED_PLANS 32
 
+struct lm_plan_pending;
+
 struct loom_model {
     loom_context *ctx;
     char *name;
     lm_graph *g;
-    pthread_mutex_t plans_lock; /* protects plans and n_plans */
-    lm_plan *plans;
+    pthread_mutex_t plans_lock; /* protects plans, n_plans, pending and generation */
+    pthread_cond_t plan_built;  /* broadcast when a pending plan is done */
+    lm_plan *plans;             /* of the current generation, newest first */
     int n_plans;
+    struct lm_plan_pending *pending; /* shapes being planned now, outside the lock */
+    uint64_t generation;
     lm_fuse_stats fused;
 };
 
-/* Finds or builds the plan for @inputs. *@cached tells whether the model owns it
- * (otherwise the caller frees it with lm_plan_free()). */
-loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out, bool *cached);
+/* The plan for @inputs, with a reference for the caller (lm_plan_put()):
+ * cached, or built outside the model's lock, so runs of cached shapes never
+ * wait for a plan or a device compile. Concurrent first runs of one shape
+ * plan it once. */
+loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out);
+void lm_plan_put(loom_model *m, lm_plan *p);
+/* Starts a new plan generation: cached plans leave the cache (runs holding
+ * them finish on them), and the next run of each shape plans again, against
+ * the devices as they are now. */
+void lm_model_new_generation(loom_model *m);
+/* Frees every cached plan; the model is going. */
+void lm_plan_cache_free(loom_model *m);
+
+/* Builds the plan for @inputs (plan.c); *@out has one reference. */
+loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **out);
 void lm_plan_free(const lm_graph *g, lm_plan *p);
+/* The signature of @inputs (rank and dims of each, concatenated): its length
+ * and its values. */
+int lm_plan_sig_len(const lm_graph *g, loom_tensor *const *inputs);
+void lm_plan_sig_fill(const lm_graph *g, loom_tensor *const *inputs, int64_t *sig);
 
 /*
  * Everything one run needs besides the plan, kept between runs so that a run
@@ -115,8 +140,8 @@ loom_status lm_plan_arena(lm_plan *p, const lm_graph *g, const size_t *bytes, co
                           loom_tensor *const *shape);
 /* An idle run state of @p, or a new one; NULL on allocation failure. */
 lm_run_state *lm_run_state_get(lm_plan *p, const lm_graph *g);
-/* Returns @rs to @p's idle list (or frees it when @keep is false). */
-void lm_run_state_put(lm_plan *p, lm_run_state *rs, bool keep);
+/* Returns @rs to @p's idle list, for the next run of the plan. */
+void lm_run_state_put(lm_plan *p, lm_run_state *rs);
 void lm_run_state_free(lm_run_state *rs);
 
 /* Sets up and runs one node's kernel; shared by planning (dry) and running. */

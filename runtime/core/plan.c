@@ -48,7 +48,7 @@ void lm_plan_free(const lm_graph *g, lm_plan *p)
     free(p);
 }
 
-static int sig_len(const lm_graph *g, loom_tensor *const *inputs)
+int lm_plan_sig_len(const lm_graph *g, loom_tensor *const *inputs)
 {
     int n = 0;
     for (int i = 0; i < g->n_inputs; i++)
@@ -56,28 +56,13 @@ static int sig_len(const lm_graph *g, loom_tensor *const *inputs)
     return n;
 }
 
-static void sig_fill(const lm_graph *g, loom_tensor *const *inputs, int64_t *sig)
+void lm_plan_sig_fill(const lm_graph *g, loom_tensor *const *inputs, int64_t *sig)
 {
     for (int i = 0; i < g->n_inputs; i++) {
         *sig++ = inputs[i]->rank;
         for (int d = 0; d < inputs[i]->rank; d++)
             *sig++ = inputs[i]->dims[d];
     }
-}
-
-static bool sig_equal(const lm_plan *p, const lm_graph *g, loom_tensor *const *inputs)
-{
-    int k = 0;
-    if (p->n_sig != sig_len(g, inputs))
-        return false;
-    for (int i = 0; i < g->n_inputs; i++) {
-        if (p->sig[k++] != inputs[i]->rank)
-            return false;
-        for (int d = 0; d < inputs[i]->rank; d++)
-            if (p->sig[k++] != inputs[i]->dims[d])
-                return false;
-    }
-    return true;
 }
 
 /* Shape headers (data NULL) the dry pass hands to kernels, one per value. */
@@ -186,7 +171,7 @@ static loom_status keep_shapes(lm_plan *p, const lm_graph *g, const shape_table 
     return LOOM_OK;
 }
 
-static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
+loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
 {
     const lm_graph *g = m->g;
     size_t nv = (size_t)g->n_values + 1;
@@ -195,7 +180,8 @@ static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan
     loom_status s = LOOM_OK;
     if (!p)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-    p->n_sig = sig_len(g, inputs);
+    atomic_init(&p->refs, 1);
+    p->n_sig = lm_plan_sig_len(g, inputs);
     p->sig = malloc(sizeof(int64_t) * ((size_t)p->n_sig + 1));
     p->constant = calloc(nv, sizeof(loom_tensor *));
     p->owns_constant = calloc(nv, sizeof(bool));
@@ -212,7 +198,7 @@ static loom_status build_plan(loom_model *m, loom_tensor *const *inputs, lm_plan
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory planning %d values", g->n_values);
         goto out;
     }
-    sig_fill(g, inputs, p->sig);
+    lm_plan_sig_fill(g, inputs, p->sig);
     for (int v = 0; v < g->n_values; v++)
         st.def[v] = -1;
     for (int v = 0; v < g->n_values; v++) {
@@ -274,29 +260,5 @@ out:
         p = NULL;
     }
     *out = p;
-    return s;
-}
-
-loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out, bool *cached)
-{
-    pthread_mutex_lock(&m->plans_lock);
-    for (lm_plan *p = m->plans; p; p = p->next) {
-        if (sig_equal(p, m->g, inputs)) {
-            pthread_mutex_unlock(&m->plans_lock);
-            *out = p;
-            *cached = true;
-            return LOOM_OK;
-        }
-    }
-    /* Built under the lock: concurrent first runs of one shape plan it once. */
-    loom_status s = build_plan(m, inputs, out);
-    *cached = false;
-    if (!s && m->n_plans < LM_MAX_CACHED_PLANS) {
-        (*out)->next = m->plans;
-        m->plans = *out;
-        m->n_plans++;
-        *cached = true;
-    }
-    pthread_mutex_unlock(&m->plans_lock);
     return s;
 }

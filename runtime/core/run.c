@@ -332,8 +332,7 @@ static loom_status run_model(loom_model *m, loom_tensor *const *inputs, size_t n
         return s;
     }
     lm_plan *p;
-    bool cached;
-    if ((s = lm_plan_get(m, inputs, &p, &cached))) {
+    if ((s = lm_plan_get(m, inputs, &p))) {
         lm_error_prefix("%s", m->name);
         return s;
     }
@@ -365,10 +364,9 @@ out:
             release_value(rs, v);
             rs->user_out[v] = NULL;
         }
-        lm_run_state_put(p, rs, cached);
+        lm_run_state_put(p, rs);
     }
-    if (!cached)
-        lm_plan_free(g, p);
+    lm_plan_put(m, p);
     return s;
 }
 

@@ -10,8 +10,11 @@
  * its own.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/device.h"
 #include "core/model.h"
@@ -24,6 +27,10 @@
 typedef struct test_device {
     lm_device dev;
     int compiles, runs, values_in, values_out;
+    /* compile() holds while block_compile is set, until released (or 10 s). */
+    pthread_mutex_t lock; /* guards the fields below */
+    pthread_cond_t cond;
+    bool block_compile, compiling, released, cached_run_done, saw_cached_run;
 } test_device;
 
 typedef struct test_segment {
@@ -59,9 +66,28 @@ static void td_release(lm_device *dev, void *state)
     free(sg);
 }
 
+/* Holds a compile while the test asks for it: lets a test run cached shapes
+ * while a compile is in progress. */
+static void td_hold_compile(test_device *td)
+{
+    pthread_mutex_lock(&td->lock);
+    if (td->block_compile) {
+        td->compiling = true;
+        pthread_cond_broadcast(&td->cond);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        while (!td->released && pthread_cond_timedwait(&td->cond, &td->lock, &until) == 0)
+            ;
+        td->saw_cached_run = td->cached_run_done;
+    }
+    pthread_mutex_unlock(&td->lock);
+}
+
 static loom_status td_compile(lm_device *dev, const lm_segment_desc *d, void **state)
 {
     test_device *td = (test_device *)dev;
+    td_hold_compile(td);
     test_segment *sg = calloc(1, sizeof(*sg));
     sg->g = d->g;
     sg->n_nodes = d->n_nodes;
@@ -114,6 +140,9 @@ static loom_status td_run(lm_device *dev, void *state, loom_tensor *const *in,
 
 static void td_destroy(lm_device *dev)
 {
+    test_device *td = (test_device *)dev;
+    pthread_mutex_destroy(&td->lock);
+    pthread_cond_destroy(&td->cond);
     free(dev);
 }
 
@@ -145,6 +174,8 @@ static test_device *add_test_device(void)
 {
     assert_int_equal(lm_registry_acquire(NULL), LOOM_OK);
     test_device *td = calloc(1, sizeof(*td));
+    pthread_mutex_init(&td->lock, NULL);
+    pthread_cond_init(&td->cond, NULL);
     td->dev.ops = &td_ops;
     td->dev.props.kind = LOOM_DEVICE_OTHER;
     strcpy(td->dev.name, "test:0");
@@ -362,12 +393,128 @@ static void devices_list_ends_with_the_cpu(void **state)
     assert_int_equal(loom_devices_list(info, 1, &n), LOOM_ERR_INVALID_ARGUMENT);
 }
 
+/* x [N, 4] -> Relu -> y, on the test device. */
+static loom_model *load_batched_relu(loom_context *ctx)
+{
+    int64_t dims[2] = {-1, 4};
+    ob_model *om = ob_new(13);
+    ob_input(om, "x", 1, 2, dims);
+    ob_output(om, "y", 1);
+    ob_add_node(om, "Relu", "x", "y");
+    return lm_load_ok(ctx, om, "relu.onnx");
+}
+
+static loom_status run_batch(loom_model *m, int64_t n)
+{
+    float x[4 * 8] = {0};
+    int64_t dims[2] = {n, 4};
+    loom_tensor *in, *out = NULL;
+    assert_int_equal(
+        loom_tensor_wrap(LOOM_DTYPE_FLOAT, 2, dims, x, sizeof(float) * 4 * (size_t)n, &in),
+        LOOM_OK);
+    loom_status s = loom_model_run(m, &in, 1, &out, 1);
+    loom_tensor_destroy(out);
+    loom_tensor_destroy(in);
+    return s;
+}
+
+typedef struct batch_job {
+    loom_model *m;
+    int64_t n;
+    loom_status status;
+} batch_job;
+
+static void *run_batch_thread(void *arg)
+{
+    batch_job *j = arg;
+    j->status = run_batch(j->m, j->n);
+    return NULL;
+}
+
+/* While a new shape's segment compiles, runs of a cached shape go ahead:
+ * plans are built outside the model's lock. */
+static void cached_shapes_never_wait_for_a_compile(void **state)
+{
+    (void)state;
+    test_device *td = add_test_device();
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "test:0";
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
+    loom_model *m = load_batched_relu(ctx);
+    assert_int_equal(run_batch(m, 2), LOOM_OK); /* batch 2 planned and cached */
+
+    pthread_mutex_lock(&td->lock);
+    td->block_compile = true;
+    pthread_mutex_unlock(&td->lock);
+    batch_job job = {m, 3, LOOM_ERR_RUNTIME};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_batch_thread, &job), 0);
+    pthread_mutex_lock(&td->lock);
+    while (!td->compiling)
+        pthread_cond_wait(&td->cond, &td->lock);
+    pthread_mutex_unlock(&td->lock);
+
+    assert_int_equal(run_batch(m, 2), LOOM_OK); /* while batch 3 compiles */
+    pthread_mutex_lock(&td->lock);
+    td->cached_run_done = true;
+    td->released = true;
+    pthread_cond_broadcast(&td->cond);
+    pthread_mutex_unlock(&td->lock);
+    pthread_join(t, NULL);
+    assert_int_equal(job.status, LOOM_OK);
+    assert_true(td->saw_cached_run);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+    lm_registry_release();
+}
+
+/* A new plan generation replaces the cached plans at once; a run holding an
+ * older plan finishes on it. */
+static void plan_generations_replace_plans(void **state)
+{
+    (void)state;
+    test_device *td = add_test_device();
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "test:0";
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
+    loom_model *m = load_batched_relu(ctx);
+    assert_int_equal(run_batch(m, 2), LOOM_OK);
+    assert_int_equal(td->compiles, 1);
+
+    float x[8] = {0};
+    int64_t dims[2] = {2, 4};
+    loom_tensor *in;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 2, dims, x, sizeof(x), &in), LOOM_OK);
+    lm_plan *old, *now;
+    assert_int_equal(lm_plan_get(m, &in, &old), LOOM_OK); /* as a run in flight holds it */
+    lm_model_new_generation(m);
+    assert_int_equal(lm_plan_get(m, &in, &now), LOOM_OK);
+    assert_ptr_not_equal(old, now);
+    assert_int_equal(td->compiles, 2);            /* planned again, for the devices as they are */
+    assert_int_equal(atomic_load(&old->refs), 1); /* only the holder's */
+    assert_int_equal(old->n_segments, now->n_segments);
+    lm_plan_put(m, old); /* freed here: ASan would see a leak or a double free */
+    lm_plan_put(m, now);
+    assert_int_equal(run_batch(m, 2), LOOM_OK);
+    assert_int_equal(td->compiles, 2); /* the new generation's plan is cached */
+    loom_tensor_destroy(in);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+    lm_registry_release();
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(segments_match_cpu),
     cmocka_unit_test(fail_closed_names_the_node),
     cmocka_unit_test(device_only_op_runs_on_its_device),
     cmocka_unit_test(contexts_share_and_select_devices),
     cmocka_unit_test(devices_list_ends_with_the_cpu),
+    cmocka_unit_test(cached_shapes_never_wait_for_a_compile),
+    cmocka_unit_test(plan_generations_replace_plans),
 };
 
 LM_TEST_MAIN(tests)

@@ -1,0 +1,164 @@
+/*
+ * plancache.c - a model's plans: found by input-shape signature, built
+ * outside the model's lock, reference-counted, replaced by generation.
+ *
+ * The lock guards only the list: a run whose shape is cached takes the plan
+ * and a reference and goes. A run with a new shape records the shape as
+ * pending, plans it without the lock (an OpenCL build may take seconds), and
+ * publishes the result; runs of the same shape meanwhile wait for it, runs of
+ * other shapes do not. A new generation empties the cache at once; runs that
+ * hold a plan of an older generation finish on it, and it is freed with the
+ * last of them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "model.h"
+
+/* A shape some thread is planning now. */
+typedef struct lm_plan_pending {
+    struct lm_plan_pending *next;
+    int n_sig;
+    int64_t *sig;
+} lm_plan_pending;
+
+static bool sig_equal(int n_sig, const int64_t *sig, const lm_graph *g, loom_tensor *const *in)
+{
+    int k = 0;
+    if (n_sig != lm_plan_sig_len(g, in))
+        return false;
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (sig[k++] != in[i]->rank)
+            return false;
+        for (int d = 0; d < in[i]->rank; d++)
+            if (sig[k++] != in[i]->dims[d])
+                return false;
+    }
+    return true;
+}
+
+/* The cached plan or pending entry for @in; caller holds plans_lock. */
+static lm_plan *cached(loom_model *m, loom_tensor *const *in)
+{
+    for (lm_plan *p = m->plans; p; p = p->next)
+        if (sig_equal(p->n_sig, p->sig, m->g, in))
+            return p;
+    return NULL;
+}
+
+static lm_plan_pending *pending(loom_model *m, loom_tensor *const *in)
+{
+    for (lm_plan_pending *q = m->pending; q; q = q->next)
+        if (sig_equal(q->n_sig, q->sig, m->g, in))
+            return q;
+    return NULL;
+}
+
+static void unlink_pending(loom_model *m, lm_plan_pending *q)
+{
+    for (lm_plan_pending **pp = &m->pending; *pp; pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    free(q->sig);
+    free(q);
+}
+
+/* Records @in as being planned; NULL when out of memory (then the caller
+ * plans without telling others, which is only slower). Caller holds the lock. */
+static lm_plan_pending *add_pending(loom_model *m, loom_tensor *const *in)
+{
+    lm_plan_pending *q = calloc(1, sizeof(*q));
+    int n = lm_plan_sig_len(m->g, in);
+    if (!q || !(q->sig = malloc(sizeof(int64_t) * ((size_t)n + 1)))) {
+        free(q);
+        return NULL;
+    }
+    q->n_sig = n;
+    lm_plan_sig_fill(m->g, in, q->sig);
+    q->next = m->pending;
+    m->pending = q;
+    return q;
+}
+
+/* Publishes a new plan of generation @gen: cached when the generation still
+ * holds and there is room, else the caller's alone. Caller holds the lock. */
+static void publish(loom_model *m, lm_plan *p, uint64_t gen)
+{
+    if (gen != m->generation || m->n_plans >= LM_MAX_CACHED_PLANS)
+        return;
+    atomic_fetch_add(&p->refs, 1);
+    p->next = m->plans;
+    m->plans = p;
+    m->n_plans++;
+}
+
+loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
+{
+    pthread_mutex_lock(&m->plans_lock);
+    lm_plan *p;
+    while (!(p = cached(m, inputs)) && pending(m, inputs))
+        pthread_cond_wait(&m->plan_built, &m->plans_lock);
+    if (p) {
+        atomic_fetch_add(&p->refs, 1);
+        pthread_mutex_unlock(&m->plans_lock);
+        *out = p;
+        return LOOM_OK;
+    }
+    uint64_t gen = m->generation;
+    lm_plan_pending *q = add_pending(m, inputs);
+    pthread_mutex_unlock(&m->plans_lock);
+
+    loom_status s = lm_plan_build(m, inputs, out);
+
+    pthread_mutex_lock(&m->plans_lock);
+    if (q)
+        unlink_pending(m, q);
+    if (!s) {
+        (*out)->generation = gen;
+        publish(m, *out, gen);
+    }
+    pthread_cond_broadcast(&m->plan_built);
+    pthread_mutex_unlock(&m->plans_lock);
+    return s;
+}
+
+void lm_plan_put(loom_model *m, lm_plan *p)
+{
+    if (p && atomic_fetch_sub(&p->refs, 1) == 1)
+        lm_plan_free(m->g, p);
+}
+
+/* Detaches the cached plans; caller holds the lock. */
+static lm_plan *detach_all(loom_model *m)
+{
+    lm_plan *list = m->plans;
+    m->plans = NULL;
+    m->n_plans = 0;
+    return list;
+}
+
+static void put_list(loom_model *m, lm_plan *list)
+{
+    while (list) {
+        lm_plan *next = list->next;
+        lm_plan_put(m, list);
+        list = next;
+    }
+}
+
+void lm_model_new_generation(loom_model *m)
+{
+    pthread_mutex_lock(&m->plans_lock);
+    m->generation++;
+    lm_plan *old = detach_all(m);
+    pthread_mutex_unlock(&m->plans_lock);
+    put_list(m, old);
+}
+
+void lm_plan_cache_free(loom_model *m)
+{
+    put_list(m, detach_all(m));
+}
