@@ -110,7 +110,9 @@ void repo_destroy(repo *r)
     free(r);
 }
 
-/* The context for @device, made on first use. Caller holds r->control. */
+/* The context for @device, made on first use. Contexts are selections: every
+ * one shares the process's devices (a card is opened once) and, having the
+ * same thread count, one worker pool. Caller holds r->control. */
 static loom_context *context_for(repo *r, const char *device, char *err, size_t errlen)
 {
     for (device_ctx *d = r->contexts; d; d = d->next)
@@ -137,41 +139,29 @@ static loom_context *context_for(repo *r, const char *device, char *err, size_t 
     return d->ctx;
 }
 
-/* Adds @st to the entry of @out named like it (appending one while < @max). */
-static int merge_device(loom_device_stats *out, int n, int max, const loom_device_stats *st)
+/* Appends @st unless a device of that name is listed (while < @max). */
+static int add_device(loom_device_stats *out, int n, int max, const loom_device_stats *st)
 {
-    int i = 0;
-    while (i < n && strcmp(out[i].name, st->name) != 0)
-        i++;
-    if (i == n) {
-        if (n == max)
+    for (int i = 0; i < n; i++)
+        if (strcmp(out[i].name, st->name) == 0)
             return n;
+    if (n < max)
         out[n++] = *st;
-        return n;
-    }
-    out[i].busy_ns += st->busy_ns;
-    out[i].jobs += st->jobs;
-    out[i].jobs_failed += st->jobs_failed;
-    out[i].healthy = out[i].healthy && st->healthy;
-    if (!out[i].reports && st->reports) { /* health from the first context that has it */
-        loom_device_stats sum = out[i];
-        out[i] = *st;
-        out[i].busy_ns = sum.busy_ns, out[i].jobs = sum.jobs, out[i].jobs_failed = sum.jobs_failed;
-        out[i].healthy = sum.healthy;
-    }
     return n;
 }
 
 int repo_devices(repo *r, loom_device_stats *out, int max)
 {
     int n = 0;
-    /* Contexts are only ever prepended, and freed with the repository. */
+    /* Contexts are only ever prepended, and freed with the repository. A
+     * device is the same object in every context that selects it: its
+     * counters already hold all of loomd's work, so it is listed once. */
     for (device_ctx *d = __atomic_load_n(&r->contexts, __ATOMIC_ACQUIRE); d; d = d->next) {
         int count = loom_context_device_count(d->ctx);
         for (int i = 0; i < count; i++) {
             loom_device_stats st = {.struct_size = sizeof(st)};
             if (loom_context_device_stats(d->ctx, i, &st) == LOOM_OK)
-                n = merge_device(out, n, max, &st);
+                n = add_device(out, n, max, &st);
         }
     }
     return n;
