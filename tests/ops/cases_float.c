@@ -269,7 +269,9 @@ const op_case ops_float_cases[] = {
     {"Identity", "after Relu", 0, E, X("3,4"), "Relu(x->r);Identity(r->y)", "y:f32"},
     {"Dropout", "inference", 0, E, X("3,4"), "Dropout(x->y)", "y:f32"},
 
-    /* ---- a chain: a classifier head in one segment ---- */
+    /* ---- chains: several kernels in one segment ---- */
+    {"chain", "Relu Add Gemm", 0, S, X("5,12") " #b:f32[5,12] #w:f32[8,12] #c:f32[8]",
+     "Relu(x->r);Add(r,b->s);Gemm(s,w,c->y){transB=1 alpha=0.5}", "y:f32"},
     {"chain", "GlobalAveragePool Flatten Gemm Softmax", 0, S, X("2,4,6,6") " #w:f32[5,4] #b:f32[5]",
      "GlobalAveragePool(x->g);Flatten(g->f);Gemm(f,w,b->l){transB=1};Softmax(l->y)", "y:f32"},
 
