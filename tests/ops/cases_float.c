@@ -13,10 +13,12 @@
 
 /* One graph input x of shape @shape, random in [-1, 1). */
 #define X(shape) "x:f32[" shape "]"
-/* A unary op on x[2,3,5,7] (210 values: no vector width divides it). */
+/* A unary op on x[2,3,5,7] (210 values: no vector width divides it) and on
+ * 4099 values (more than one work-group, with a tail). */
 #define UNARY(op, range, attrs, tol)                                                               \
+    {op, "[2,3,5,7]", 0, tol, "x:f32[2,3,5,7]" range, op "(x->y)" attrs, "y:f32"},                 \
     {                                                                                              \
-        op, "[2,3,5,7]", 0, tol, "x:f32[2,3,5,7]" range, op "(x->y)" attrs, "y:f32"                \
+        op, "[4099]", 0, tol, "x:f32[4099]" range, op "(x->y)" attrs, "y:f32"                      \
     }
 
 const op_case ops_float_cases[] = {
@@ -163,6 +165,12 @@ const op_case ops_float_cases[] = {
     {"Sum", "two inputs", 0, R, X("2,9") " b:f32[2,9]", "Sum(x,b->y)", "y:f32"},
     {"Sum", "three inputs", 0, R, X("2,9") " b:f32[2,9] c:f32[2,9]", "Sum(x,b,c->y)", "y:f32"},
     {"Mean", "two inputs broadcast", 0, R, X("2,9") " b:f32[9]", "Mean(x,b->y)", "y:f32"},
+    {"Add", "4099 values, flat", 0, R, X("4099") " b:f32[4099]", "Add(x,b->y)", "y:f32"},
+    {"Add", "rank 5 broadcast", 0, R, X("2,1,3,1,5") " b:f32[4,1,2,1]", "Add(x,b->y)", "y:f32"},
+    {"Sub", "scalar minus tensor", 0, R, "a:f32[] " X("3,4"), "Sub(a,x->y)", "y:f32"},
+    {"Div", "by a broadcast row", 0, R, X("5,6") " #b:f32[6](0.5,2)", "Div(x,b->y)", "y:f32"},
+    {"Min", "both sides broadcast", 0, E, X("3,1") " b:f32[1,4]", "Min(x,b->y)", "y:f32"},
+    {"PRelu", "scalar slope", 0, R, X("3,7") " #s:f32[]={0.25}", "PRelu(x,s->y)", "y:f32"},
     {"PRelu", "slope per channel", 0, R, X("2,4,5,5") " #s:f32[4,1,1]", "PRelu(x,s->y)", "y:f32"},
     UNARY("Relu", "", "", E),
     UNARY("LeakyRelu", "", "{alpha=0.1}", R),
@@ -218,6 +226,9 @@ const op_case ops_float_cases[] = {
     /* ---- data movement ---- */
     {"Concat", "axis 1, three inputs", 0, E, X("2,3,4") " b:f32[2,1,4] #c:f32[2,5,4]",
      "Concat(x,b,c->y){axis=1}", "y:f32"},
+    {"Concat", "axis 0, five inputs", 0, E,
+     X("1,3") " b:f32[2,3] c:f32[1,3] d:f32[3,3] #e:f32[1,3]", "Concat(x,b,c,d,e->y){axis=0}",
+     "y:f32"},
     {"Concat", "axis -1", 0, E, X("3,5") " b:f32[3,2]", "Concat(x,b->y){axis=-1}", "y:f32"},
     {"Transpose", "NCHW to NHWC", 0, E, X("2,4,6,6"), "Transpose(x->y){perm=[0,2,3,1]}", "y:f32"},
     {"Transpose", "default reverse", 0, E, X("3,5,7"), "Transpose(x->y)", "y:f32"},
@@ -263,7 +274,10 @@ const op_case ops_float_cases[] = {
      "Resize(x,,,sz->y){mode='linear' coordinate_transformation_mode='align_corners'}", "y:f32"},
     {"Reshape", "[2,4,6,6] to [8,-1]", 0, E, X("2,4,6,6") " #s:i64[2]={8,-1}", "Reshape(x,s->y)",
      "y:f32"},
+    {"Reshape", "with 0 (copy a dim)", 0, E, X("2,3,4") " #s:i64[3]={0,4,3}", "Reshape(x,s->y)",
+     "y:f32"},
     {"Flatten", "axis 2", 0, E, X("2,3,4,5"), "Flatten(x->y){axis=2}", "y:f32"},
+    {"Flatten", "axis 0", 0, E, X("2,3,4"), "Flatten(x->y){axis=0}", "y:f32"},
     {"Squeeze", "axes 1,3", 0, E, X("3,1,4,1") " #a:i64[2]={1,3}", "Squeeze(x,a->y)", "y:f32"},
     {"Unsqueeze", "axes 0,3", 0, E, X("3,4") " #a:i64[2]={0,3}", "Unsqueeze(x,a->y)", "y:f32"},
     {"Identity", "after Relu", 0, E, X("3,4"), "Relu(x->r);Identity(r->y)", "y:f32"},
