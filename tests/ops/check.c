@@ -39,7 +39,7 @@ const char *ops_guarded_broken(const ops_guarded *g, size_t *offset)
             return "before";
         }
         if (g->raw[GUARD + g->size + i] != guard_byte(i)) {
-            *offset = i;
+            *offset = i + 1;
             return "after";
         }
     }

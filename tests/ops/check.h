@@ -20,7 +20,8 @@ typedef struct ops_guarded {
 /* A guarded tensor shaped like @like (a CPU result), its body pre-filled with
  * 0xff bytes (NaN or -1) so that elements a device never writes show up. */
 loom_status ops_guarded_create(const loom_tensor *like, ops_guarded *g);
-/* NULL when both guards are intact, else "before" or "after". */
+/* NULL when both guards are intact, else "before" or "after", with the
+ * nearest changed byte's distance from the body at @offset (1: adjacent). */
 const char *ops_guarded_broken(const ops_guarded *g, size_t *offset);
 void ops_guarded_free(ops_guarded *g);
 

@@ -169,16 +169,17 @@ static void print_fail(const pair *p, const device *d)
     printf("FAIL %s [%s] on %s: %s\n", p->c->op, p->c->name, d->name, p->why);
 }
 
-/* Checks guards and values of output @o against @want. */
-static bool all_exact;
+static bool all_exact; /* -x */
 
+/* Checks guards and values of output @o against @want. */
 static enum verdict check_output(pair *p, const device *d, int o, const ops_guarded *g,
                                  const loom_tensor *want)
 {
     size_t off;
     const char *side = ops_guarded_broken(g, &off);
     if (side) {
-        snprintf(p->why, sizeof(p->why), "output %d written %zu bytes %s its buffer", o, off, side);
+        snprintf(p->why, sizeof(p->why), "output %d overran its buffer: byte %zu %s it was written",
+                 o, off, side);
         return FAIL;
     }
     bool exact = all_exact || d->exact || loom_tensor_dtype(want) != LOOM_DTYPE_FLOAT;
@@ -357,7 +358,7 @@ static bool sentinels_work(void)
     bool clean = ops_guarded_broken(&g, &off) == NULL;
     ((uint8_t *)loom_tensor_data(g.t))[loom_tensor_size(like)] ^= 1;
     const char *side = ops_guarded_broken(&g, &off);
-    bool caught = side && strcmp(side, "after") == 0 && off == 0;
+    bool caught = side && strcmp(side, "after") == 0 && off == 1;
     ops_guarded_free(&g);
     loom_tensor_destroy(like);
     return clean && caught;
