@@ -247,13 +247,27 @@ static enum verdict run_reference(pair *p, const device *cpu, loom_tensor **ref)
     return v;
 }
 
+/* Jobs the context's own device (index 0; the CPU is last) has completed. */
+static uint64_t device_jobs(const device *d)
+{
+    loom_device_stats st = {.struct_size = sizeof(st)};
+    return loom_context_device_stats(d->ctx, 0, &st) ? 0 : st.jobs;
+}
+
 static enum verdict run_device(pair *p, const device *d)
 {
     loom_model *model = NULL;
     loom_status s = loom_model_load_memory(d->ctx, p->m->bytes, p->m->len, p->c->op, &model);
     if (s)
         return status_verdict(p, s, "load");
+    uint64_t jobs = device_jobs(d);
     enum verdict v = run_guarded(p, d, model, p->ref, p->ref);
+    /* Fail-closed means the device ran it: a pass that never reached the
+     * device would be the CPU agreeing with itself. */
+    if (v == PASS && device_jobs(d) == jobs) {
+        snprintf(p->why, sizeof(p->why), "passed without a job on the device");
+        v = FAIL;
+    }
     loom_model_destroy(model);
     return v;
 }
