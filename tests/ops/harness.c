@@ -213,12 +213,13 @@ static enum verdict run_guarded(pair *p, const device *d, loom_model *model,
     ops_guarded g[OPS_MAX_OUTPUTS] = {0};
     loom_tensor *outs[OPS_MAX_OUTPUTS];
     enum verdict v = PASS;
-    for (int o = 0; o < n; o++) {
-        if (ops_guarded_create(shapes[o], &g[o]))
-            return status_verdict(p, LOOM_ERR_NO_MEMORY, "outputs");
+    loom_status s = LOOM_OK;
+    for (int o = 0; o < n && !s; o++) {
+        s = ops_guarded_create(shapes[o], &g[o]);
         outs[o] = g[o].t;
     }
-    loom_status s = loom_model_run_into(model, p->in->t, (size_t)p->in->n, outs, (size_t)n);
+    if (!s)
+        s = loom_model_run_into(model, p->in->t, (size_t)p->in->n, outs, (size_t)n);
     int changed = s ? -1 : inputs_changed(p->in);
     if (s) {
         v = status_verdict(p, s, "run");
@@ -305,13 +306,14 @@ static void run_case(const op_case *c, const options *opt)
     device *cpu = &devices[0];
     uint32_t seed = case_seed(c, opt->seed);
     ops_model m;
-    case_inputs in;
+    case_inputs in = {0};
     pair p = {.c = c, .m = &m, .in = &in};
     bool built = ops_model_build(c, seed, &m, p.why, sizeof(p.why)) == 0;
     if (!built || inputs_make(&m, seed, &in)) {
         if (built)
             snprintf(p.why, sizeof(p.why), "out of memory for the inputs");
         count(cpu, FAIL, &p, opt->verbose);
+        inputs_free(&in);
         ops_model_free(&m);
         return;
     }
