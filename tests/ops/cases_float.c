@@ -32,6 +32,7 @@ const op_case ops_float_cases[] = {
      "Gemm(x,b,c->y){transB=1}", "y:f32"},
     {"Gemm", "scalar bias, relu fused", 0, S, X("6,40") " #w:f32[40,10] #c:f32[]",
      "Gemm(x,w,c->g);Relu(g->y)", "y:f32"},
+    {"Gemm", "1x1x1", 0, S, X("1,1") " #w:f32[1,1] #c:f32[1]", "Gemm(x,w,c->y)", "y:f32"},
     {"MatMul", "2-D odd [13,29]x[29,31]", 0, S, X("13,29") " #w:f32[29,31]", "MatMul(x,w->y)",
      "y:f32"},
     {"MatMul", "batched [2,3,5,7]x[7,4]", 0, S, X("2,3,5,7") " #w:f32[7,4]", "MatMul(x,w->y)",
@@ -40,6 +41,8 @@ const op_case ops_float_cases[] = {
      "MatMul(x,b->y)", "y:f32"},
     {"MatMul", "broadcast batch [2,1,4,6]x[3,6,5]", 0, S, X("2,1,4,6") " b:f32[3,6,5]",
      "MatMul(x,b->y)", "y:f32"},
+    {"MatMul", "K = 1, an outer product", 0, S, X("5,1") " b:f32[1,4]", "MatMul(x,b->y)", "y:f32"},
+    {"MatMul", "long K 2053", 0, S, X("3,2053") " #w:f32[2053,5]", "MatMul(x,w->y)", "y:f32"},
     {"MatMul", "vector times matrix [7]x[7,3]", 0, S, X("7") " #w:f32[7,3]", "MatMul(x,w->y)",
      "y:f32"},
 
@@ -70,6 +73,8 @@ const op_case ops_float_cases[] = {
      "Conv(x,w,b->y){strides=[2] pads=[1,2]}", "y:f32"},
     {"Conv", "7x7 stride 2 pad 3 stem", 0, S, X("1,3,23,23") " #w:f32[8,3,7,7]",
      "Conv(x,w->y){strides=[2,2] pads=[3,3,3,3]}", "y:f32"},
+    {"Conv", "kernel covers the input: 1x1 out", 0, S, X("1,3,5,5") " #w:f32[4,3,5,5]",
+     "Conv(x,w->y)", "y:f32"},
     {"Conv", "weights at run time", 0, S, X("1,4,6,6") " w:f32[3,4,3,3]", "Conv(x,w->y)", "y:f32"},
     {"Conv", "fused clip 0..6", 0, S,
      X("1,4,8,8") " #w:f32[8,4,3,3](-2,2) #lo:f32[]={0} #hi:f32[]={6}",
@@ -116,6 +121,8 @@ const op_case ops_float_cases[] = {
     {"AveragePool", "dilation 2 (opset 19)", 19, S, X("1,2,9,9"),
      "AveragePool(x->y){kernel_shape=[3,3] dilations=[2,2]}", "y:f32"},
     {"GlobalAveragePool", "[2,5,7,7]", 0, S, X("2,5,7,7"), "GlobalAveragePool(x->y)", "y:f32"},
+    {"GlobalAveragePool", "large plane 64x65", 0, S, X("1,3,64,65"), "GlobalAveragePool(x->y)",
+     "y:f32"},
     {"GlobalAveragePool", "rank 3 [2,4,9]", 0, S, X("2,4,9"), "GlobalAveragePool(x->y)", "y:f32"},
     {"GlobalAveragePool", "1x1 plane", 0, S, X("1,3,1,1"), "GlobalAveragePool(x->y)", "y:f32"},
     {"GlobalMaxPool", "[2,5,7,7]", 0, E, X("2,5,7,7"), "GlobalMaxPool(x->y)", "y:f32"},
@@ -139,6 +146,7 @@ const op_case ops_float_cases[] = {
     {"Softmax", "axis -1 [3,17]", 0, M, X("3,17"), "Softmax(x->y)", "y:f32"},
     {"Softmax", "axis 1 [2,5,4]", 0, M, X("2,5,4"), "Softmax(x->y){axis=1}", "y:f32"},
     {"Softmax", "opset 11 coerced to 2-D", 11, M, X("2,3,4,5"), "Softmax(x->y){axis=2}", "y:f32"},
+    {"Softmax", "axis of length 1", 0, M, X("4,1"), "Softmax(x->y)", "y:f32"},
     {"LogSoftmax", "[4,33]", 0, M, X("4,33"), "LogSoftmax(x->y)", "y:f32"},
     {"LogSoftmax", "axis 0", 0, M, X("5,6"), "LogSoftmax(x->y){axis=0}", "y:f32"},
 
@@ -205,6 +213,8 @@ const op_case ops_float_cases[] = {
 
     /* ---- reductions ---- */
     {"ReduceMean", "axis 3 keepdims", 0, S, X("2,4,6,6"), "ReduceMean(x->y){axes=[3]}", "y:f32"},
+    {"ReduceMean", "all axes, 16x1025", 0, S, X("16,1025"), "ReduceMean(x->y){keepdims=0}",
+     "y:f32"},
     {"ReduceMax", "axes 1,2 no keepdims", 0, E, X("2,5,6,3"),
      "ReduceMax(x->y){axes=[1,2] keepdims=0}", "y:f32"},
     {"ReduceMin", "all axes", 0, E, X("3,5,7"), "ReduceMin(x->y)", "y:f32"},
