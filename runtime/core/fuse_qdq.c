@@ -53,10 +53,12 @@ static bool is_8bit(loom_dtype dt)
     return dt == LOOM_DTYPE_UINT8 || dt == LOOM_DTYPE_INT8;
 }
 
-/* A new constant zero of @dtype named after @owner; its value id, or -1. */
-static int zero_point(fuse_ctx *f, loom_dtype dtype, const char *owner)
+/* A new constant zero of @dtype named after @owner, shaped like @scale (the
+ * int8 kernels want a zero point of its scale's shape: one per channel for
+ * per-channel weights); its value id, or -1. */
+static int zero_point(fuse_ctx *f, loom_dtype dtype, const char *owner, const loom_tensor *scale)
 {
-    loom_tensor *zero = lm_tensor_new(dtype, 0, NULL);
+    loom_tensor *zero = lm_tensor_new(dtype, scale->rank, scale->dims);
     char name[300];
     snprintf(name, sizeof(name), "%s/zero_point", owner);
     int v = zero ? lm_fuse_add_constant(f->g, name, zero) : -1;
@@ -79,7 +81,7 @@ static bool per_tensor_params(fuse_ctx *f, lm_node *q, loom_dtype dtype, int *sc
         *zp = q->in[2];
         return true;
     }
-    return is_8bit(dtype) && (*zp = zero_point(f, dtype, q->name)) >= 0;
+    return is_8bit(dtype) && (*zp = zero_point(f, dtype, q->name, s)) >= 0;
 }
 
 /* dtype of the 8-bit tensor a DequantizeLinear reads. */
@@ -241,7 +243,7 @@ static loom_status fuse_conv(fuse_ctx *f, lm_node *conv)
     if (!per_tensor_params(f, xdq, xdt, &xs, &xz) || !per_tensor_params(f, q, ydt, &ys, &yz))
         return LOOM_OK;
     int ws = wdq->in[1], wz = wdq->n_in > 2 && wdq->in[2] >= 0 ? wdq->in[2] : -1;
-    if (wz < 0 && (wz = zero_point(f, w->dtype, wdq->name)) < 0)
+    if (wz < 0 && (wz = zero_point(f, w->dtype, wdq->name, f->g->values[ws].constant)) < 0)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     int bias = bias_value(f, conv, f->g->values[xs].constant, f->g->values[ws].constant);
     if (bias == -2)
@@ -272,7 +274,7 @@ static loom_status fuse_matmul(fuse_ctx *f, lm_node *mm)
     if (!per_tensor_params(f, adq, dq_input_dtype(f, adq), &as, &az) ||
         !per_tensor_params(f, q, ydt, &ys, &yz))
         return LOOM_OK;
-    if (bz < 0 && (bz = zero_point(f, b->dtype, bdq->name)) < 0)
+    if (bz < 0 && (bz = zero_point(f, b->dtype, bdq->name, constant(f, bdq, 1))) < 0)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     int in[8] = {adq->in[0], as, az, bdq->in[0], bdq->in[1], bz, ys, yz};
     f->g->values[mm->out[0]].dtype = ydt;

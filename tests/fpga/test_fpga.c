@@ -1,7 +1,9 @@
 /*
  * test_fpga.c - the FPGA backend on the emulated card: the shim's plumbing,
- * then each int8 operator run on card:0 against the CPU backend, chains of
- * layers in one segment, concurrency and refusals.
+ * accumulators on float32 rounding ties against the CPU backend, chains of
+ * layers in one segment, concurrency and refusals. Each int8 operator's
+ * shape cases (QLinearConv, QLinearMatMul, MaxPool, Max) against the CPU are
+ * in the op harness (tests/ops/cases_quant.c).
  *
  * The card reproduces the CPU backend's float32 requantization in integer
  * logic (hls/loom_cu.h), so every comparison with the CPU is exact: not one
@@ -177,127 +179,10 @@ static loom_tensor *random_input(loom_dtype dt, int rank, const int64_t *dims)
     return t;
 }
 
-typedef struct conv_case {
-    const char *name;
-    int64_t n, c, h, w, m, kh, kw, group, stride, pad, dil;
-    bool bias, x_u8, y_u8, per_channel, relu;
-} conv_case;
-
 static void scalar_u8(ob_model *m, const char *name, int dtype, int v)
 {
     uint8_t b = (uint8_t)v;
     ob_init_raw(m, name, dtype, 0, NULL, &b, 1);
-}
-
-static void run_conv(const conv_case *k)
-{
-    int xdt = k->x_u8 ? LOOM_DTYPE_UINT8 : LOOM_DTYPE_INT8;
-    int ydt = k->y_u8 ? LOOM_DTYPE_UINT8 : LOOM_DTYPE_INT8;
-    int64_t xd[4] = {k->n, k->c, k->h, k->w}, wd[4] = {k->m, k->c / k->group, k->kh, k->kw};
-    ob_model *m = ob_new(13);
-    ob_input(m, "x", xdt, 4, xd);
-    ob_output(m, "y", ydt);
-    float xs = 0.02f, ys = 0.05f;
-    ob_init_f32(m, "xs", 0, NULL, &xs);
-    ob_init_f32(m, "ys", 0, NULL, &ys);
-    scalar_u8(m, "xz", xdt, k->x_u8 ? 128 : -3);
-    int yz = k->relu ? (k->y_u8 ? 10 : -20) : (k->y_u8 ? 120 : 5);
-    scalar_u8(m, "yz", ydt, yz);
-    int64_t wn = wd[0] * wd[1] * wd[2] * wd[3];
-    int8_t *w = malloc((size_t)wn);
-    for (int64_t i = 0; i < wn; i++)
-        w[i] = (int8_t)(rnd() % 255 - 127);
-    ob_init_raw(m, "w", LOOM_DTYPE_INT8, 4, wd, w, (size_t)wn);
-    free(w);
-    float ws[256];
-    int8_t wz[256] = {0};
-    for (int i = 0; i < k->m; i++)
-        ws[i] = k->per_channel ? 0.002f + 0.0005f * (float)(i % 7) : 0.003f;
-    int64_t nm = k->per_channel ? k->m : 1;
-    ob_init_raw(m, "ws", LOOM_DTYPE_FLOAT, k->per_channel ? 1 : 0, &nm, ws, 4 * (size_t)nm);
-    ob_init_raw(m, "wz", LOOM_DTYPE_INT8, k->per_channel ? 1 : 0, &nm, wz, (size_t)nm);
-    int32_t b[256];
-    for (int i = 0; i < k->m; i++)
-        b[i] = (int32_t)(rnd() % 2001) - 1000;
-    ob_init_raw(m, "b", LOOM_DTYPE_INT32, 1, &wd[0], b, 4 * (size_t)k->m);
-    ob_node *n =
-        ob_add_node(m, "QLinearConv", k->bias ? "x,xs,xz,w,ws,wz,ys,yz,b" : "x,xs,xz,w,ws,wz,ys,yz",
-                    k->relu ? "c" : "y");
-    int64_t st[2] = {k->stride, k->stride}, pads[4] = {k->pad, k->pad, k->pad, k->pad};
-    int64_t dil[2] = {k->dil, k->dil};
-    ob_attr_ints(m, n, "strides", 2, st);
-    ob_attr_ints(m, n, "pads", 4, pads);
-    ob_attr_ints(m, n, "dilations", 2, dil);
-    ob_attr_int(m, n, "group", k->group);
-    if (k->relu) /* the fused-Relu form fuse_qdq writes */
-        ob_add_node(m, "Max", "c,yz", "y");
-    loom_tensor_destroy(compare(m, random_input(xdt, 4, xd), false));
-}
-
-static void test_qlinearconv_cases(void **state)
-{
-    (void)state;
-    static const conv_case cases[] = {
-        {"3x3 pad 1, bias, int8", 1, 8, 12, 12, 16, 3, 3, 1, 1, 1, 1, true, false, false, true,
-         false},
-        {"3x3 stride 2, uint8 in/out, relu", 2, 5, 11, 9, 7, 3, 3, 1, 2, 1, 1, true, true, true,
-         true, true},
-        {"1x1, per-tensor, no bias", 1, 16, 7, 7, 24, 1, 1, 1, 1, 0, 1, false, false, true, false,
-         false},
-        {"depthwise 3x3", 1, 12, 10, 10, 12, 3, 3, 12, 1, 1, 1, true, true, true, true, true},
-        {"groups 2, dilation 2", 1, 8, 13, 13, 6, 3, 3, 2, 1, 2, 2, true, false, false, true,
-         false},
-        {"5x5 stride 3 pad 2", 3, 3, 17, 17, 5, 5, 5, 1, 3, 2, 1, true, false, true, true, true},
-        {"7x7 classifier to 1x1", 4, 48, 7, 7, 10, 7, 7, 1, 1, 0, 1, true, true, true, true, false},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        run_conv(&cases[i]);
-}
-
-static void test_qlinearmatmul(void **state)
-{
-    (void)state;
-    for (int pc = 0; pc < 2; pc++) {
-        int64_t ad[2] = {9, 70}, bd[2] = {70, 33};
-        ob_model *m = ob_new(13);
-        ob_input(m, "a", LOOM_DTYPE_UINT8, 2, ad);
-        ob_output(m, "y", LOOM_DTYPE_INT8);
-        float as = 0.03f, ys = 0.2f;
-        ob_init_f32(m, "as", 0, NULL, &as);
-        ob_init_f32(m, "ys", 0, NULL, &ys);
-        scalar_u8(m, "az", LOOM_DTYPE_UINT8, 100);
-        scalar_u8(m, "yz", LOOM_DTYPE_INT8, -7);
-        int8_t b[70 * 33];
-        for (int i = 0; i < 70 * 33; i++)
-            b[i] = (int8_t)(rnd() % 255 - 127);
-        ob_init_raw(m, "b", LOOM_DTYPE_INT8, 2, bd, b, sizeof(b));
-        float bs[33];
-        int8_t bz[33] = {0};
-        for (int i = 0; i < 33; i++)
-            bs[i] = pc ? 0.004f + 0.001f * (float)(i % 5) : 0.005f;
-        int64_t nb = pc ? 33 : 1;
-        ob_init_raw(m, "bs", LOOM_DTYPE_FLOAT, pc, &nb, bs, 4 * (size_t)nb);
-        ob_init_raw(m, "bz", LOOM_DTYPE_INT8, pc, &nb, bz, (size_t)nb);
-        ob_add_node(m, "QLinearMatMul", "a,as,az,b,bs,bz,ys,yz", "y");
-        loom_tensor_destroy(compare(m, random_input(LOOM_DTYPE_UINT8, 2, ad), false));
-    }
-}
-
-static void test_int8_maxpool_and_max_exact(void **state)
-{
-    (void)state;
-    int64_t xd[4] = {2, 3, 9, 10};
-    ob_model *m = ob_new(13);
-    ob_input(m, "x", LOOM_DTYPE_INT8, 4, xd);
-    ob_output(m, "y", LOOM_DTYPE_INT8);
-    scalar_u8(m, "c", LOOM_DTYPE_INT8, -5);
-    ob_node *n = ob_add_node(m, "MaxPool", "x", "p");
-    int64_t k[2] = {3, 3}, s[2] = {2, 2}, p[4] = {1, 1, 1, 1};
-    ob_attr_ints(m, n, "kernel_shape", 2, k);
-    ob_attr_ints(m, n, "strides", 2, s);
-    ob_attr_ints(m, n, "pads", 4, p);
-    ob_add_node(m, "Max", "p,c", "y"); /* alone: a 1x1 max pool clamped at c */
-    loom_tensor_destroy(compare(m, random_input(LOOM_DTYPE_INT8, 4, xd), false));
 }
 
 /*
@@ -602,9 +487,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shim_emulated_plumbing),
         cmocka_unit_test(test_no_xrt_card_is_clean),
-        cmocka_unit_test(test_qlinearconv_cases),
-        cmocka_unit_test(test_qlinearmatmul),
-        cmocka_unit_test(test_int8_maxpool_and_max_exact),
         cmocka_unit_test(test_accumulators_on_float_ties),
         cmocka_unit_test(test_scale_without_table_entry_stays_on_cpu),
         cmocka_unit_test(test_chain_runs_as_one_segment),
