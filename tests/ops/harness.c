@@ -60,18 +60,20 @@ static const struct {
 typedef struct device {
     const char *name;
     int emulated_cards; /* for card:N: how many to emulate */
-    bool exact;         /* bit-identical to the CPU for everything it claims */
+    uint32_t numeric;   /* LOOM_NUMERIC_*: the op classes it computes bit-identically */
     loom_context *ctx;
     char absent[200]; /* why there is no context; "" when there is one */
     int pass, fail, unsup;
 } device;
 
-/* The card's int8 CUs reproduce the CPU's requantization in integer logic
- * (hls/loom_cu.h), so they are compared exactly, floats and all. */
+/* Which comparison a device gets comes from its numeric class
+ * (loom_device_info.numeric): the card's int8 CUs reproduce the CPU's
+ * requantization in integer logic (hls/loom_cu.h), so its 8-bit cases are
+ * compared exactly, floats and all; OpenCL's float kernels get tolerances. */
 static device devices[] = {
-    {.name = "cpu", .exact = true},
+    {.name = "cpu"},
     {.name = "opencl:0"},
-    {.name = "card:0", .emulated_cards = 1, .exact = true},
+    {.name = "card:0", .emulated_cards = 1},
 };
 #define N_DEVICES (sizeof(devices) / sizeof(devices[0]))
 
@@ -106,8 +108,17 @@ static void open_device(device *d)
     o.num_threads = strcmp(d->name, "cpu") == 0 ? 2 : 1;
     o.fail_closed = 1; /* ignored for "cpu" */
     o.emulated_cards = d->emulated_cards ? d->emulated_cards : -1;
-    if (loom_context_create(&o, &d->ctx))
+    loom_device_info info = {.struct_size = sizeof(info)};
+    if (loom_context_create(&o, &d->ctx) || loom_context_device_info(d->ctx, 0, &info))
         snprintf(d->absent, sizeof(d->absent), "%s", loom_last_error());
+    d->numeric = info.numeric;
+}
+
+/* The numeric class of a case: 8-bit cases are int8 ones, float or not. */
+static uint32_t case_numeric(const op_case *c)
+{
+    return c >= ops_quant_cases && c < ops_quant_cases + ops_quant_count ? LOOM_NUMERIC_INT8
+                                                                         : LOOM_NUMERIC_FP32;
 }
 
 /* ---- inputs ---- */
@@ -182,7 +193,8 @@ static enum verdict check_output(pair *p, const device *d, int o, const ops_guar
                  o, off, side);
         return FAIL;
     }
-    bool exact = all_exact || d->exact || loom_tensor_dtype(want) != LOOM_DTYPE_FLOAT;
+    bool exact = all_exact || (d->numeric & case_numeric(p->c)) ||
+                 loom_tensor_dtype(want) != LOOM_DTYPE_FLOAT;
     double atol = exact ? 0 : tolerances[p->c->tol].atol;
     double rtol = exact ? 0 : tolerances[p->c->tol].rtol;
     ops_diff diff;
