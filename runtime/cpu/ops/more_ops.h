@@ -1,7 +1,7 @@
 /*
  * more_ops.h - op tables of the less common operator families (recurrent nets,
  * Einsum, losses, detection/geometry ops, signal processing), registered in
- * registry.c, plus the small helpers those files share.
+ * ../backend.c, plus the small helpers those files share.
  */
 #ifndef LOOM_CPU_OPS_MORE_OPS_H
 #define LOOM_CPU_OPS_MORE_OPS_H
