@@ -25,7 +25,7 @@ static bool spatial_geom(const lm_node *n, const loom_tensor *x, const loom_tens
         return false;
     int64_t in[2] = {1, 1}, out[2] = {1, 1}, s[2] = {1, 1}, d[2] = {1, 1}, pb[2] = {0, 0},
             pe[2] = {0, 0};
-    const char *ap = attr_str(n, "auto_pad", "NOTSET");
+    const char *ap = lm_node_attr_str(n, "auto_pad", "NOTSET");
     for (int i = 0; i < ns; i++) {
         int j = i + (2 - ns); /* rank 3: the one spatial axis is W */
         in[j] = x->dims[2 + i];
@@ -101,11 +101,11 @@ bool lm_cl_sup_conv(const lm_node *n, loom_tensor *const *in)
     if (!conv_like_supported(n, in))
         return false;
     const loom_tensor *x = in[0], *w = in[1];
-    int64_t groups = attr_int(n, "group", 1);
+    int64_t groups = lm_node_attr_int(n, "group", 1);
     if (groups < 1 || x->dims[1] % groups || w->dims[0] % groups ||
         w->dims[1] * groups != x->dims[1])
         return false;
-    const char *ap = attr_str(n, "auto_pad", "NOTSET");
+    const char *ap = lm_node_attr_str(n, "auto_pad", "NOTSET");
     return strcmp(ap, "NOTSET") == 0 || strcmp(ap, "VALID") == 0 || strcmp(ap, "SAME_UPPER") == 0 ||
            strcmp(ap, "SAME_LOWER") == 0 || ap[0] == '\0';
 }
@@ -119,7 +119,7 @@ loom_status lm_cl_low_conv(lm_cl_builder *b, const lm_node *n)
     if (!spatial_geom(n, x, y, k, true, &g))
         return lm_error(LOOM_ERR_UNSUPPORTED, "convolution geometry");
     g.Co = w->dims[0];
-    g.groups = attr_int(n, "group", 1);
+    g.groups = lm_node_attr_int(n, "group", 1);
     int act;
     float aa, ab;
     lm_cl_fused_act(n, &act, &aa, &ab);
@@ -215,7 +215,7 @@ static bool convt_pad(const lm_node *n, int i, int ns, int64_t in, int64_t out, 
     int64_t s = st ? st->ints[i] : 1, d = di ? di->ints[i] : 1, opad = op ? op->ints[i] : 0;
     if (s < 1 || d < 1 || opad < 0)
         return false;
-    const char *ap = attr_str(n, "auto_pad", "NOTSET");
+    const char *ap = lm_node_attr_str(n, "auto_pad", "NOTSET");
     bool same = strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0;
     if (same) { /* output_shape otherwise only extends the output with zeros */
         int64_t total = s * (in - 1) + opad + (k - 1) * d + 1 - out;
@@ -237,7 +237,7 @@ bool lm_cl_sup_convt(const lm_node *n, loom_tensor *const *in)
     if (!conv_like_supported(n, in))
         return false;
     const loom_tensor *x = in[0], *w = in[1];
-    int64_t groups = attr_int(n, "group", 1);
+    int64_t groups = lm_node_attr_int(n, "group", 1);
     if (groups < 1 || x->dims[1] % groups || w->dims[0] != x->dims[1])
         return false;
     if (n->n_in == 3 && n->in[2] >= 0 && in[2]->dims[0] != w->dims[1] * groups)
@@ -293,7 +293,7 @@ loom_status lm_cl_low_convt(lm_cl_builder *b, const lm_node *n)
         if (!convt_pad(n, i, ns, in[j], out[j], k[j], &pad[j]))
             return lm_error(LOOM_ERR_UNSUPPORTED, "ConvTranspose geometry");
     }
-    int64_t groups = attr_int(n, "group", 1), C = x->dims[1], cig = C / groups;
+    int64_t groups = lm_node_attr_int(n, "group", 1), C = x->dims[1], cig = C / groups;
     int64_t cog = w->dims[1], Co = cog * groups, HW = in[0] * in[1], M = cog * k[0] * k[1];
     int act;
     float aa, ab;
@@ -355,12 +355,13 @@ bool lm_cl_sup_pool(const lm_node *n, loom_tensor *const *in)
     for (int i = 0; i < ks->n; i++)
         if (ks->ints[i] < 1)
             return false;
-    int64_t cm = attr_int(n, "ceil_mode", 0), cip = attr_int(n, "count_include_pad", 0);
+    int64_t cm = lm_node_attr_int(n, "ceil_mode", 0),
+            cip = lm_node_attr_int(n, "count_include_pad", 0);
     if ((cm != 0 && cm != 1) || (cip != 0 && cip != 1))
         return false;
-    if (strcmp(n->op_type, "AveragePool") == 0 && has_attr(n, "dilations") && n->opset < 19)
+    if (strcmp(n->op_type, "AveragePool") == 0 && lm_node_has_attr(n, "dilations") && n->opset < 19)
         return false;
-    const char *ap = attr_str(n, "auto_pad", "NOTSET");
+    const char *ap = lm_node_attr_str(n, "auto_pad", "NOTSET");
     return strcmp(ap, "NOTSET") == 0 || strcmp(ap, "VALID") == 0 || strcmp(ap, "SAME_UPPER") == 0 ||
            strcmp(ap, "SAME_LOWER") == 0 || ap[0] == '\0';
 }
@@ -376,7 +377,7 @@ loom_status lm_cl_low_pool(lm_cl_builder *b, const lm_node *n)
         return lm_error(LOOM_ERR_UNSUPPORTED, "pooling geometry");
     int geo[14] = {(int)g.H,  (int)g.W,  (int)g.Ho, (int)g.Wo,  (int)g.kh,  (int)g.kw, (int)g.sh,
                    (int)g.sw, (int)g.ph, (int)g.pw, (int)g.peh, (int)g.pew, (int)g.dh, (int)g.dw};
-    int kind = is_max ? 0 : (attr_int(n, "count_include_pad", 0) ? 2 : 1);
+    int kind = is_max ? 0 : (lm_node_attr_int(n, "count_include_pad", 0) ? 2 : 1);
     int64_t cnt = lm_tensor_count(y);
     cl_mem gm = upload_ints(b, geo, 14);
     cl_kernel kk = lm_clb_kernel(b, "pool2d");
