@@ -454,7 +454,7 @@ static loom_status op_lrn(lm_kctx *k)
     if (!lm_kattr_has(k, "size"))
         return lm_kinvalid(k, "attribute size is required");
     int64_t size = lm_kattr_int(k, "size", 1);
-    if (size < 1 || size > LM_NN_MAX_ATTR)
+    if (size < 1 || size > LM_GEOM_MAX_ATTR)
         return lm_kinvalid(k, "size %lld out of range", (long long)size);
     loom_tensor *y = lm_kout_like(k, 0, x->dtype, x);
     if (!y)
