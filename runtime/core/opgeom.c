@@ -107,6 +107,28 @@ static loom_status window_totals(const lm_node *n, lm_window_geom *g)
     return LOOM_OK;
 }
 
+/* Splits the total pad @total of axis @i and sets its output size @out.
+ * SAME_UPPER puts an odd pad's extra at the end, other modes at the start;
+ * floor division, as ONNX's reference: a negative total (ConvTranspose's
+ * output_shape beyond its natural size) grows the end. */
+static loom_status split_pad(lm_window_geom *g, int i, lm_auto_pad mode, int64_t total, int64_t out)
+{
+    int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+    g->pb[i] = mode == LM_AUTO_PAD_SAME_UPPER ? half : total - half;
+    g->pe[i] = total - g->pb[i];
+    g->out[i] = out;
+    return LOOM_OK;
+}
+
+/* NOTSET's pads of axis @i from @pads (begins, then ends); VALID keeps 0. */
+static void explicit_pads(lm_window_geom *g, int i, lm_auto_pad mode, const int64_t *pads)
+{
+    if (mode == LM_AUTO_PAD_NOTSET) {
+        g->pb[i] = pads[i];
+        g->pe[i] = pads[i + g->nsp];
+    }
+}
+
 /* Pads and output size of a forward window along axis @i. SAME pads to
  * ceil(in / stride) outputs; otherwise the windows must fit the padded input,
  * and ceil_mode (explicit pads only) adds a last partial window when it
@@ -118,17 +140,9 @@ static loom_status forward_axis(const lm_node *n, lm_window_geom *g, int i, lm_a
     if (is_same(mode)) {
         int64_t out = (in + s - 1) / s;
         int64_t total = (out - 1) * s + keff - in;
-        if (total < 0)
-            total = 0;
-        g->pb[i] = mode == LM_AUTO_PAD_SAME_UPPER ? total / 2 : total - total / 2;
-        g->pe[i] = total - g->pb[i];
-        g->out[i] = out;
-        return LOOM_OK;
+        return split_pad(g, i, mode, total < 0 ? 0 : total, out);
     }
-    if (mode == LM_AUTO_PAD_NOTSET) {
-        g->pb[i] = pads[i];
-        g->pe[i] = pads[i + g->nsp];
-    }
+    explicit_pads(g, i, mode, pads);
     int64_t span = in + g->pb[i] + g->pe[i] - keff;
     if (span < 0)
         return lm_node_error(n, LOOM_ERR_SHAPE,
@@ -162,10 +176,7 @@ static loom_status forward_window(const lm_node *n, const loom_tensor *x, const 
 
 /* Pads and output size of ConvTranspose along axis @i. Its natural output is
  * s * (in - 1) + output_padding + dilated kernel; an output size (from
- * output_shape, @os, or SAME's in * s) sets the total pad, split as ONNX's
- * reference does (floor division: SAME_UPPER puts the odd pad at the end,
- * others at the start; a negative total, an output beyond the natural size,
- * grows the end). */
+ * output_shape, @os, or SAME's in * s) sets the total pad instead of pads. */
 static loom_status transpose_axis(const lm_node *n, lm_window_geom *g, int i, lm_auto_pad mode,
                                   const int64_t *pads, int64_t opad, const int64_t *os)
 {
@@ -178,17 +189,9 @@ static loom_status transpose_axis(const lm_node *n, lm_window_geom *g, int i, lm
         if (out < 0 || out > LM_GEOM_MAX_ATTR)
             return lm_node_error(n, LOOM_ERR_INVALID_MODEL, "output_shape[%d] = %lld out of range",
                                  i, (long long)out);
-        int64_t total = natural - out;
-        int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
-        g->pb[i] = mode == LM_AUTO_PAD_SAME_UPPER ? half : total - half;
-        g->pe[i] = total - g->pb[i];
-        g->out[i] = out;
-        return LOOM_OK;
+        return split_pad(g, i, mode, natural - out, out);
     }
-    if (mode == LM_AUTO_PAD_NOTSET) {
-        g->pb[i] = pads[i];
-        g->pe[i] = pads[i + g->nsp];
-    }
+    explicit_pads(g, i, mode, pads);
     g->out[i] = natural - g->pb[i] - g->pe[i];
     if (g->out[i] < 0)
         return lm_node_error(n, LOOM_ERR_SHAPE,
@@ -264,48 +267,58 @@ static loom_status conv_common(const lm_node *n, const loom_tensor *x, const loo
     return LOOM_OK;
 }
 
+/* Channels and groups: Conv's W is M x C/group x k1 x ..., ConvTranspose's
+ * C x M/group x k1 x .... */
+static loom_status conv_channels(const lm_node *n, const loom_tensor *w, bool transpose,
+                                 lm_conv_geom *g)
+{
+    if (transpose) {
+        if (w->dims[0] != g->C || g->C % g->group != 0)
+            return lm_node_error(n, LOOM_ERR_SHAPE,
+                                 "X has %lld channels but W has %lld input channels (group %lld)",
+                                 (long long)g->C, (long long)w->dims[0], (long long)g->group);
+        if (w->dims[1] > INT64_MAX / g->group)
+            return lm_node_error(n, LOOM_ERR_SHAPE, "output channel count overflows");
+        g->M = w->dims[1] * g->group;
+    } else {
+        g->M = w->dims[0];
+        if (g->C % g->group != 0 || g->C / g->group != w->dims[1])
+            return lm_node_error(n, LOOM_ERR_SHAPE,
+                                 "X has %lld channels but W expects %lld per group x %lld groups",
+                                 (long long)g->C, (long long)w->dims[1], (long long)g->group);
+        if (g->M % g->group != 0)
+            return lm_node_error(n, LOOM_ERR_SHAPE,
+                                 "W has %lld output channels, not a multiple of group %lld",
+                                 (long long)g->M, (long long)g->group);
+    }
+    g->Cg = g->C / g->group;
+    g->Mg = g->M / g->group;
+    return LOOM_OK;
+}
+
+static loom_status conv_geom(const lm_node *n, const loom_tensor *x, const loom_tensor *w,
+                             bool transpose, lm_conv_geom *g)
+{
+    loom_status st;
+    if ((st = conv_common(n, x, w, g)) != LOOM_OK ||
+        (st = conv_channels(n, w, transpose, g)) != LOOM_OK)
+        return st;
+    st = transpose ? transpose_window(n, x, w->dims + 2, &g->win)
+                   : forward_window(n, x, w->dims + 2, false, &g->win);
+    g->kdim = (transpose ? g->Mg : g->Cg) * g->win.k_size;
+    return st;
+}
+
 loom_status lm_geom_conv(const lm_node *n, const loom_tensor *x, const loom_tensor *w,
                          lm_conv_geom *g)
 {
-    loom_status st = conv_common(n, x, w, g);
-    if (st != LOOM_OK)
-        return st;
-    g->M = w->dims[0];
-    if (g->C % g->group != 0 || g->C / g->group != w->dims[1])
-        return lm_node_error(n, LOOM_ERR_SHAPE,
-                             "X has %lld channels but W expects %lld per group x %lld groups",
-                             (long long)g->C, (long long)w->dims[1], (long long)g->group);
-    if (g->M % g->group != 0)
-        return lm_node_error(n, LOOM_ERR_SHAPE,
-                             "W has %lld output channels, not a multiple of group %lld",
-                             (long long)g->M, (long long)g->group);
-    g->Cg = g->C / g->group;
-    g->Mg = g->M / g->group;
-    if ((st = forward_window(n, x, w->dims + 2, false, &g->win)) != LOOM_OK)
-        return st;
-    g->kdim = g->Cg * g->win.k_size;
-    return LOOM_OK;
+    return conv_geom(n, x, w, false, g);
 }
 
 loom_status lm_geom_conv_transpose(const lm_node *n, const loom_tensor *x, const loom_tensor *w,
                                    lm_conv_geom *g)
 {
-    loom_status st = conv_common(n, x, w, g);
-    if (st != LOOM_OK)
-        return st;
-    if (w->dims[0] != g->C || g->C % g->group != 0)
-        return lm_node_error(n, LOOM_ERR_SHAPE,
-                             "X has %lld channels but W has %lld input channels (group %lld)",
-                             (long long)g->C, (long long)w->dims[0], (long long)g->group);
-    g->Cg = g->C / g->group;
-    g->Mg = w->dims[1];
-    if (g->Mg > INT64_MAX / g->group)
-        return lm_node_error(n, LOOM_ERR_SHAPE, "output channel count overflows");
-    g->M = g->Mg * g->group;
-    if ((st = transpose_window(n, x, w->dims + 2, &g->win)) != LOOM_OK)
-        return st;
-    g->kdim = g->Mg * g->win.k_size;
-    return LOOM_OK;
+    return conv_geom(n, x, w, true, g);
 }
 
 loom_status lm_geom_pool(const lm_node *n, const loom_tensor *x, lm_pool_geom *g)
