@@ -1,7 +1,6 @@
 /* kctx.c - the services kernel.h promises kernels: outputs, attributes, scratch, errors. */
 #include <math.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,42 +117,6 @@ void lm_kctx_release_scratch(lm_kctx *k)
         free(k->scratch);
         k->scratch = next;
     }
-}
-
-/* The attribute accessors are core's (graph.h), shared with every backend. */
-bool lm_kattr_has(const lm_kctx *k, const char *name)
-{
-    return lm_node_has_attr(k->node, name);
-}
-
-int64_t lm_kattr_int(const lm_kctx *k, const char *name, int64_t def)
-{
-    return lm_node_attr_int(k->node, name, def);
-}
-
-float lm_kattr_float(const lm_kctx *k, const char *name, float def)
-{
-    return lm_node_attr_float(k->node, name, def);
-}
-
-const char *lm_kattr_str(const lm_kctx *k, const char *name, const char *def)
-{
-    return lm_node_attr_str(k->node, name, def);
-}
-
-int lm_kattr_ints(const lm_kctx *k, const char *name, const int64_t **vals)
-{
-    return lm_node_attr_ints(k->node, name, vals);
-}
-
-int lm_kattr_floats(const lm_kctx *k, const char *name, const float **vals)
-{
-    return lm_node_attr_floats(k->node, name, vals);
-}
-
-const loom_tensor *lm_kattr_tensor(const lm_kctx *k, const char *name)
-{
-    return lm_node_attr_tensor(k->node, name);
 }
 
 loom_status lm_kaxis(lm_kctx *k, int64_t axis, int rank, int *out)

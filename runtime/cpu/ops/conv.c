@@ -1255,7 +1255,7 @@ static loom_status conv_prepare(lm_kctx *k)
     if (st != LOOM_OK)
         return st;
     const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1), *b = lm_kin(k, 2);
-    int64_t group = lm_kattr_int(k, "group", 1); /* valid: op_conv checked it */
+    int64_t group = lm_node_attr_int(k->node, "group", 1); /* valid: op_conv checked it */
     conv_prepared *cp = calloc(1, sizeof(*cp) + (size_t)group * sizeof(cp->w[0]));
     if (!cp)
         return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory preparing the node");

@@ -28,8 +28,10 @@ static loom_status op_gemm(lm_kctx *k)
     if (a->rank != 2 || b->rank != 2)
         return lm_kfail(k, LOOM_ERR_SHAPE, "A and B must be 2-D (ranks %d and %d)", a->rank,
                         b->rank);
-    bool ta = lm_kattr_int(k, "transA", 0) != 0, tb = lm_kattr_int(k, "transB", 0) != 0;
-    float alpha = lm_kattr_float(k, "alpha", 1.0f), beta = lm_kattr_float(k, "beta", 1.0f);
+    bool ta = lm_node_attr_int(k->node, "transA", 0) != 0,
+         tb = lm_node_attr_int(k->node, "transB", 0) != 0;
+    float alpha = lm_node_attr_float(k->node, "alpha", 1.0f),
+          beta = lm_node_attr_float(k->node, "beta", 1.0f);
     int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
     int64_t Kb = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
     if (K != Kb)
@@ -106,7 +108,8 @@ static loom_status gemm_prepare(lm_kctx *k)
     const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
     if (!a->data == !b->data)
         return LOOM_OK;
-    bool ta = lm_kattr_int(k, "transA", 0) != 0, tb = lm_kattr_int(k, "transB", 0) != 0;
+    bool ta = lm_node_attr_int(k->node, "transA", 0) != 0,
+         tb = lm_node_attr_int(k->node, "transB", 0) != 0;
     int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
     int64_t N = tb ? b->dims[0] : b->dims[1];
     if (M == 0 || N == 0 || K == 0)

@@ -465,7 +465,7 @@ static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
     p.p = 2.0f;
     if (kind == POOL_LP) {
         /* LpPool-1 had a float p; later versions an int. */
-        p.p = lm_kattr_has(k, "p") ? (float)lm_kattr_int(k, "p", 2) : 2.0f;
+        p.p = lm_node_has_attr(k->node, "p") ? (float)lm_node_attr_int(k->node, "p", 2) : 2.0f;
         if (p.p <= 0.0f)
             return lm_kinvalid(k, "p = %g must be positive", (double)p.p);
     }
