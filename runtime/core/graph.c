@@ -1,4 +1,5 @@
 /* graph.c - ownership and ordering of the graph IR. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,76 @@ const lm_attr *lm_node_attr(const lm_node *n, const char *name)
         if (strcmp(n->attr[i].name, name) == 0)
             return &n->attr[i];
     return NULL;
+}
+
+loom_status lm_node_verror(const lm_node *n, loom_status status, const char *fmt, va_list ap)
+{
+    char msg[LM_ERROR_LEN];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    return lm_error(status, "node '%s' (%s): %s", n->name, n->op_type, msg);
+}
+
+loom_status lm_node_error(const lm_node *n, loom_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    loom_status s = lm_node_verror(n, status, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* @name if it has @type or no declared type, else NULL. */
+static const lm_attr *attr_typed(const lm_node *n, const char *name, lm_attr_type type)
+{
+    const lm_attr *a = lm_node_attr(n, name);
+    return a && (a->type == type || a->type == LM_ATTR_UNDEFINED) ? a : NULL;
+}
+
+bool lm_node_has_attr(const lm_node *n, const char *name)
+{
+    return lm_node_attr(n, name) != NULL;
+}
+
+int64_t lm_node_attr_int(const lm_node *n, const char *name, int64_t def)
+{
+    const lm_attr *a = attr_typed(n, name, LM_ATTR_INT);
+    return a ? a->i : def;
+}
+
+float lm_node_attr_float(const lm_node *n, const char *name, float def)
+{
+    const lm_attr *a = lm_node_attr(n, name);
+    if (!a)
+        return def;
+    if (a->type == LM_ATTR_INT) /* some exporters write integral floats as ints */
+        return (float)a->i;
+    return a->f;
+}
+
+const char *lm_node_attr_str(const lm_node *n, const char *name, const char *def)
+{
+    const lm_attr *a = attr_typed(n, name, LM_ATTR_STRING);
+    return a && a->s ? a->s : def;
+}
+
+int lm_node_attr_ints(const lm_node *n, const char *name, const int64_t **vals)
+{
+    const lm_attr *a = attr_typed(n, name, LM_ATTR_INTS);
+    *vals = a ? a->ints : NULL;
+    return a && a->ints ? a->n : -1;
+}
+
+int lm_node_attr_floats(const lm_node *n, const char *name, const float **vals)
+{
+    const lm_attr *a = attr_typed(n, name, LM_ATTR_FLOATS);
+    *vals = a ? a->floats : NULL;
+    return a && a->floats ? a->n : -1;
+}
+
+const loom_tensor *lm_node_attr_tensor(const lm_node *n, const char *name)
+{
+    const lm_attr *a = attr_typed(n, name, LM_ATTR_TENSOR);
+    return a ? a->t : NULL;
 }
 
 int lm_graph_find_value(const lm_graph *g, const char *name)

@@ -2,6 +2,7 @@
 #ifndef LOOM_CORE_GRAPH_H
 #define LOOM_CORE_GRAPH_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,27 @@ loom_status lm_graph_sort(lm_graph *g);
 
 /* Attribute lookup on a node; NULL if absent. */
 const lm_attr *lm_node_attr(const lm_node *n, const char *name);
+
+/*
+ * Typed attribute reads with defaults: one set for every backend, so a node
+ * means the same on each. An attribute of another type counts as absent, with
+ * two exceptions: one with no declared type (old IR versions) is read as the
+ * type asked for, and a float given as an INT is accepted (some exporters
+ * write integral floats as ints).
+ */
+bool lm_node_has_attr(const lm_node *n, const char *name);
+int64_t lm_node_attr_int(const lm_node *n, const char *name, int64_t def);
+float lm_node_attr_float(const lm_node *n, const char *name, float def);
+const char *lm_node_attr_str(const lm_node *n, const char *name, const char *def);
+/* Number of elements and pointer to them; returns -1 (and *vals NULL) if absent. */
+int lm_node_attr_ints(const lm_node *n, const char *name, const int64_t **vals);
+int lm_node_attr_floats(const lm_node *n, const char *name, const float **vals);
+const loom_tensor *lm_node_attr_tensor(const lm_node *n, const char *name);
+
+/* Fails node @n: records "node 'NAME' (OP): <message>" and returns @status. */
+loom_status lm_node_error(const lm_node *n, loom_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+loom_status lm_node_verror(const lm_node *n, loom_status status, const char *fmt, va_list ap);
 
 /* Index of the value called @name, or -1. Linear; used at load only. */
 int lm_graph_find_value(const lm_graph *g, const char *name);

@@ -1,7 +1,6 @@
 /* kctx.c - the services kernel.h promises kernels: outputs, attributes, scratch, errors. */
 #include <math.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,12 +17,11 @@ struct lm_scratch_block {
 
 loom_status lm_kfail(lm_kctx *k, loom_status status, const char *fmt, ...)
 {
-    char msg[LM_ERROR_LEN];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    loom_status s = lm_node_verror(k->node, status, fmt, ap);
     va_end(ap);
-    return lm_error(status, "node '%s' (%s): %s", k->node->name, k->node->op_type, msg);
+    return s;
 }
 
 /* Shape and Size produce data from shapes alone: the dry pass computes them so
@@ -119,59 +117,6 @@ void lm_kctx_release_scratch(lm_kctx *k)
         free(k->scratch);
         k->scratch = next;
     }
-}
-
-static const lm_attr *attr_of(const lm_kctx *k, const char *name, lm_attr_type type)
-{
-    const lm_attr *a = lm_node_attr(k->node, name);
-    return a && (a->type == type || a->type == LM_ATTR_UNDEFINED) ? a : NULL;
-}
-
-bool lm_kattr_has(const lm_kctx *k, const char *name)
-{
-    return lm_node_attr(k->node, name) != NULL;
-}
-
-int64_t lm_kattr_int(const lm_kctx *k, const char *name, int64_t def)
-{
-    const lm_attr *a = attr_of(k, name, LM_ATTR_INT);
-    return a ? a->i : def;
-}
-
-float lm_kattr_float(const lm_kctx *k, const char *name, float def)
-{
-    const lm_attr *a = lm_node_attr(k->node, name);
-    if (!a)
-        return def;
-    if (a->type == LM_ATTR_INT) /* some exporters write integral floats as ints */
-        return (float)a->i;
-    return a->f;
-}
-
-const char *lm_kattr_str(const lm_kctx *k, const char *name, const char *def)
-{
-    const lm_attr *a = attr_of(k, name, LM_ATTR_STRING);
-    return a && a->s ? a->s : def;
-}
-
-int lm_kattr_ints(const lm_kctx *k, const char *name, const int64_t **vals)
-{
-    const lm_attr *a = attr_of(k, name, LM_ATTR_INTS);
-    *vals = a ? a->ints : NULL;
-    return a && a->ints ? a->n : -1;
-}
-
-int lm_kattr_floats(const lm_kctx *k, const char *name, const float **vals)
-{
-    const lm_attr *a = attr_of(k, name, LM_ATTR_FLOATS);
-    *vals = a ? a->floats : NULL;
-    return a && a->floats ? a->n : -1;
-}
-
-const loom_tensor *lm_kattr_tensor(const lm_kctx *k, const char *name)
-{
-    const lm_attr *a = attr_of(k, name, LM_ATTR_TENSOR);
-    return a ? a->t : NULL;
 }
 
 loom_status lm_kaxis(lm_kctx *k, int64_t axis, int rank, int *out)

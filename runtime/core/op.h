@@ -140,15 +140,8 @@ loom_status lm_kcheck_arity(lm_kctx *k, int min_in, int max_in);
 /* Scratch memory valid until the kernel returns; NULL (error set) on failure. */
 void *lm_kscratch(lm_kctx *k, size_t bytes);
 
-/* Attributes, with defaults when absent. */
-bool lm_kattr_has(const lm_kctx *k, const char *name);
-int64_t lm_kattr_int(const lm_kctx *k, const char *name, int64_t def);
-float lm_kattr_float(const lm_kctx *k, const char *name, float def);
-const char *lm_kattr_str(const lm_kctx *k, const char *name, const char *def);
-/* Number of elements and pointer to them; returns -1 (and *vals NULL) if absent. */
-int lm_kattr_ints(const lm_kctx *k, const char *name, const int64_t **vals);
-int lm_kattr_floats(const lm_kctx *k, const char *name, const float **vals);
-const loom_tensor *lm_kattr_tensor(const lm_kctx *k, const char *name);
+/* Attributes: core's lm_node_attr_*(k->node, ...) (core/graph.h), the same
+ * reads every backend makes. */
 
 /* Opset version of the node's domain (e.g. 13); kernels branch on it for
  * attribute-to-input migrations (Split, Squeeze, ReduceSum...). */

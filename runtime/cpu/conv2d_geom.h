@@ -1,18 +1,10 @@
-/* conv2d_geom.h - the geometry of one 2-D convolution, shared by the direct kernels. */
+/* conv2d_geom.h - what the direct 2-D convolution kernels derive from core's lm_conv2d_geom. */
 #ifndef LOOM_CPU_CONV2D_GEOM_H
 #define LOOM_CPU_CONV2D_GEOM_H
 
 #include <stdint.h>
 
-typedef struct lm_conv2d_geom {
-    int64_t C, M;   /* input and output channels (depthwise: M == C) */
-    int64_t H, W;   /* input plane */
-    int64_t OH, OW; /* output plane */
-    int64_t KH, KW; /* kernel */
-    int64_t sh, sw; /* strides */
-    int64_t dh, dw; /* dilations */
-    int64_t pt, pl; /* padding at the top and left */
-} lm_conv2d_geom;
+#include "../core/opgeom.h" /* lm_conv2d_geom */
 
 /* The padded input plane the direct kernels build: exactly the rows and columns
  * the taps reach. */

@@ -27,6 +27,7 @@
 #include "core/backend.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/opgeom.h"
 #include "fpga.h"
 #include "shim.h"
 
@@ -114,63 +115,36 @@ static bool uniform_zp(const loom_tensor *z, int32_t *zp)
     return true;
 }
 
-static int64_t attr_i(const lm_node *n, const char *name, int64_t def)
+/* Whether the CUs' descriptors carry window @g: every extent below LOOM_CU_MAX_DIM. */
+static bool window_fits(const lm_conv2d_geom *g)
 {
-    const lm_attr *a = lm_node_attr(n, name);
-    return a && a->type == LM_ATTR_INT ? a->i : def;
-}
-
-/* attribute @name's ints into @v (count @want), default @def. */
-static bool attr_ints(const lm_node *n, const char *name, int want, int64_t *v, int64_t def)
-{
-    const lm_attr *a = lm_node_attr(n, name);
-    for (int i = 0; i < want; i++)
-        v[i] = def;
-    if (!a)
-        return true;
-    if (a->type != LM_ATTR_INTS || a->n != want)
-        return false;
-    for (int i = 0; i < want; i++)
-        v[i] = a->ints[i];
+    const int64_t v[] = {g->KH, g->KW, g->sh, g->sw, g->dh, g->dw, g->pt, g->pl, g->pb, g->pr};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        if (v[i] < 0 || v[i] >= (int64_t)LOOM_CU_MAX_DIM)
+            return false;
     return true;
 }
 
-/* The 2-D window geometry of a Conv/MaxPool-like node. */
-typedef struct window {
-    int64_t kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
-} window;
-
-static bool window_of(const lm_node *n, const int64_t *xd, const int64_t *yd, int64_t kh,
-                      int64_t kw, window *w)
-{
-    int64_t s[2], d[2], p[4];
-    if (!attr_ints(n, "strides", 2, s, 1) || !attr_ints(n, "dilations", 2, d, 1) ||
-        !attr_ints(n, "pads", 4, p, 0))
-        return false;
-    *w = (window){kh, kw, s[0], s[1], d[0], d[1], p[0], p[1], p[2], p[3]};
-    const lm_attr *ap = lm_node_attr(n, "auto_pad");
-    if (ap && ap->s && strcmp(ap->s, "NOTSET") != 0) {
-        if (strcmp(ap->s, "VALID") == 0) {
-            w->pt = w->pl = w->pb = w->pr = 0;
-        } else {
-            bool upper = strcmp(ap->s, "SAME_UPPER") == 0;
-            int64_t th = (yd[2] - 1) * w->sh + (kh - 1) * w->dh + 1 - xd[2];
-            int64_t tw = (yd[3] - 1) * w->sw + (kw - 1) * w->dw + 1 - xd[3];
-            th = th < 0 ? 0 : th;
-            tw = tw < 0 ? 0 : tw;
-            w->pt = upper ? th / 2 : th - th / 2;
-            w->pb = th - w->pt;
-            w->pl = upper ? tw / 2 : tw - tw / 2;
-            w->pr = tw - w->pl;
-        }
-    }
-    for (int i = 0; i < 10; i++) {
-        int64_t v = ((const int64_t *)w)[i];
-        if (v < 0 || v >= (int64_t)LOOM_CU_MAX_DIM)
-            return false;
-    }
-    return w->sh > 0 && w->sw > 0 && w->dh > 0 && w->dw > 0;
-}
+/* The window fields QCONV and POOL descriptors share (the same names in
+ * different layouts), from core's geometry. */
+#define DESC_WINDOW(d, g)                                                                          \
+    do {                                                                                           \
+        (d)->c = (uint32_t)(g)->C;                                                                 \
+        (d)->h = (uint32_t)(g)->H;                                                                 \
+        (d)->w = (uint32_t)(g)->W;                                                                 \
+        (d)->oh = (uint32_t)(g)->OH;                                                               \
+        (d)->ow = (uint32_t)(g)->OW;                                                               \
+        (d)->kh = (uint32_t)(g)->KH;                                                               \
+        (d)->kw = (uint32_t)(g)->KW;                                                               \
+        (d)->stride_h = (uint32_t)(g)->sh;                                                         \
+        (d)->stride_w = (uint32_t)(g)->sw;                                                         \
+        (d)->pad_t = (uint32_t)(g)->pt;                                                            \
+        (d)->pad_l = (uint32_t)(g)->pl;                                                            \
+        (d)->pad_b = (uint32_t)(g)->pb;                                                            \
+        (d)->pad_r = (uint32_t)(g)->pr;                                                            \
+        (d)->dil_h = (uint32_t)(g)->dh;                                                            \
+        (d)->dil_w = (uint32_t)(g)->dw;                                                            \
+    } while (0)
 
 static bool dims_fit(const loom_tensor *t)
 {
@@ -216,11 +190,8 @@ static bool supports_qconv(const lm_node *n, loom_tensor *const *in)
         return false;
     if (!scales_fit(in[1], in[4], in[6]))
         return false;
-    int64_t group = attr_i(n, "group", 1);
-    if (group < 1 || x->dims[1] % group || w->dims[0] % group || x->dims[1] / group != w->dims[1])
-        return false;
-    int64_t k = w->dims[1] * w->dims[2] * w->dims[3];
-    return k <= (int64_t)LOOM_CU_MAX_K;
+    lm_conv_geom g;
+    return lm_geom_conv(n, x, w, &g) == LOOM_OK && g.kdim <= (int64_t)LOOM_CU_MAX_K;
 }
 
 static bool supports_qmatmul(const lm_node *n, loom_tensor *const *in)
@@ -245,13 +216,11 @@ static bool supports_qmatmul(const lm_node *n, loom_tensor *const *in)
 static bool supports_maxpool(const lm_node *n, loom_tensor *const *in)
 {
     if (n->n_in != 1 || (n->n_out > 1 && n->out[1] >= 0) || !in[0] || !is_q8(in[0]->dtype) ||
-        in[0]->rank != 4 || !dims_fit(in[0]) || attr_i(n, "storage_order", 0) != 0)
+        in[0]->rank != 4 || !dims_fit(in[0]))
         return false;
-    int64_t ks[2];
-    if (!attr_ints(n, "kernel_shape", 2, ks, 0) || ks[0] <= 0 || ks[1] <= 0 ||
-        ks[0] * ks[1] > (int64_t)LOOM_CU_MAX_WINDOW)
-        return false;
-    return true;
+    lm_pool_geom g;
+    return lm_geom_pool(n, in[0], &g) == LOOM_OK && !g.col_major &&
+           g.win.k_size <= (int64_t)LOOM_CU_MAX_WINDOW;
 }
 
 static bool fd_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in)
@@ -458,8 +427,12 @@ static loom_status build_qconv(builder *b, const lm_node *n, int y, bool clamp, 
     const loom_tensor *bias = cval(b, n, 8);
     struct loom_cu_qconv_desc d;
     memset(&d, 0, sizeof(d));
-    window win;
-    if (!window_of(n, x->dims, yt->dims, w->dims[2], w->dims[3], &win))
+    lm_conv_geom cg;
+    loom_status s = lm_geom_conv(n, x, w, &cg);
+    if (s)
+        return s;
+    lm_conv2d_geom g = lm_geom_2d(&cg.win, cg.C, cg.M);
+    if (!window_fits(&g))
         return lm_error(LOOM_ERR_UNSUPPORTED, "node '%s': window not supported", n->name);
     uint32_t flags = (x->dtype == LOOM_DTYPE_UINT8 ? LOOM_CU_F_X_U8 : 0) |
                      (w->dtype == LOOM_DTYPE_UINT8 ? LOOM_CU_F_W_U8 : 0) |
@@ -470,28 +443,13 @@ static loom_status build_qconv(builder *b, const lm_node *n, int y, bool clamp, 
     uniform_zp(cval(b, n, 5), &d.q.w_zp);
     d.q.y_zp = zp_of(cval(b, n, 7));
     act_range(yt->dtype, d.q.y_zp, clamp, lo, &d.q);
-    loom_status s = rq_table(b, n, f32_at(cval(b, n, 1), 0), cval(b, n, 4),
-                             f32_at(cval(b, n, 6), 0), w->dims[0], &d.q);
-    if (s)
+    if ((s = rq_table(b, n, f32_at(cval(b, n, 1), 0), cval(b, n, 4), f32_at(cval(b, n, 6), 0),
+                      w->dims[0], &d.q)))
         return s;
-    d.n = (uint32_t)x->dims[0];
-    d.c = (uint32_t)x->dims[1];
-    d.h = (uint32_t)x->dims[2];
-    d.w = (uint32_t)x->dims[3];
-    d.m = (uint32_t)w->dims[0];
-    d.group = (uint32_t)attr_i(n, "group", 1);
-    d.kh = (uint32_t)win.kh;
-    d.kw = (uint32_t)win.kw;
-    d.oh = (uint32_t)yt->dims[2];
-    d.ow = (uint32_t)yt->dims[3];
-    d.stride_h = (uint32_t)win.sh;
-    d.stride_w = (uint32_t)win.sw;
-    d.pad_t = (uint32_t)win.pt;
-    d.pad_l = (uint32_t)win.pl;
-    d.pad_b = (uint32_t)win.pb;
-    d.pad_r = (uint32_t)win.pr;
-    d.dil_h = (uint32_t)win.dh;
-    d.dil_w = (uint32_t)win.dw;
+    d.n = (uint32_t)cg.N;
+    d.m = (uint32_t)cg.M;
+    d.group = (uint32_t)cg.group;
+    DESC_WINDOW(&d, &g);
     pc->kind = LOOM_CU_KIND_QCONV;
     if ((s = put_desc(b, &d, sizeof(d), pc)) || (s = add_buf(b, pc, n->in[0])) ||
         (s = add_buf(b, pc, n->in[3])) || (s = add_buf(b, pc, y)))
@@ -544,27 +502,15 @@ static loom_status build_pool(builder *b, const lm_node *n, int y, bool is_max_o
         d.w = d.ow = (uint32_t)lm_tensor_count(x);
         d.kh = d.kw = d.stride_h = d.stride_w = d.dil_h = d.dil_w = 1;
     } else {
-        int64_t ks[2];
-        attr_ints(n, "kernel_shape", 2, ks, 1);
-        window win;
-        if (!window_of(n, x->dims, yt->dims, ks[0], ks[1], &win))
+        lm_pool_geom pg;
+        loom_status s = lm_geom_pool(n, x, &pg);
+        if (s)
+            return s;
+        lm_conv2d_geom g = lm_geom_2d(&pg.win, x->dims[1], x->dims[1]);
+        if (!window_fits(&g))
             return lm_error(LOOM_ERR_UNSUPPORTED, "node '%s': window not supported", n->name);
         d.n = (uint32_t)x->dims[0];
-        d.c = (uint32_t)x->dims[1];
-        d.h = (uint32_t)x->dims[2];
-        d.w = (uint32_t)x->dims[3];
-        d.oh = (uint32_t)yt->dims[2];
-        d.ow = (uint32_t)yt->dims[3];
-        d.kh = (uint32_t)win.kh;
-        d.kw = (uint32_t)win.kw;
-        d.stride_h = (uint32_t)win.sh;
-        d.stride_w = (uint32_t)win.sw;
-        d.pad_t = (uint32_t)win.pt;
-        d.pad_l = (uint32_t)win.pl;
-        d.pad_b = (uint32_t)win.pb;
-        d.pad_r = (uint32_t)win.pr;
-        d.dil_h = (uint32_t)win.dh;
-        d.dil_w = (uint32_t)win.dw;
+        DESC_WINDOW(&d, &g);
     }
     pc->kind = LOOM_CU_KIND_POOL;
     loom_status s;

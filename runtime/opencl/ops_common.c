@@ -79,10 +79,10 @@ const act_def *lm_cl_find_act(const char *op)
 /* The epilogue the fusion pass recorded on a Conv/Gemm/MatMul node. */
 bool lm_cl_fused_act(const lm_node *n, int *code, float *a, float *b)
 {
-    const char *act = attr_str(n, "_loom_act", NULL);
+    const char *act = lm_node_attr_str(n, "_loom_act", NULL);
     *code = 0;
-    *a = attr_float(n, "_loom_alpha", 0);
-    *b = attr_float(n, "_loom_beta", 0);
+    *a = lm_node_attr_float(n, "_loom_alpha", 0);
+    *b = lm_node_attr_float(n, "_loom_beta", 0);
     if (!act)
         return true;
     static const struct {

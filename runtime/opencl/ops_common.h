@@ -21,29 +21,6 @@ static inline bool is_f32(const loom_tensor *t)
            lm_tensor_count(t) < INT_MAX / 2;
 }
 
-static inline int64_t attr_int(const lm_node *n, const char *name, int64_t def)
-{
-    const lm_attr *a = lm_node_attr(n, name);
-    return a && a->type == LM_ATTR_INT ? a->i : def;
-}
-
-static inline float attr_float(const lm_node *n, const char *name, float def)
-{
-    const lm_attr *a = lm_node_attr(n, name);
-    return a && a->type == LM_ATTR_FLOAT ? a->f : def;
-}
-
-static inline const char *attr_str(const lm_node *n, const char *name, const char *def)
-{
-    const lm_attr *a = lm_node_attr(n, name);
-    return a && a->type == LM_ATTR_STRING && a->s ? a->s : def;
-}
-
-static inline bool has_attr(const lm_node *n, const char *name)
-{
-    return lm_node_attr(n, name) != NULL;
-}
-
 static inline int64_t prod(const int64_t *d, int from, int to)
 {
     int64_t p = 1;

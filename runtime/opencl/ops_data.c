@@ -9,19 +9,19 @@
 
 bool lm_cl_sup_concat(const lm_node *n, loom_tensor *const *in)
 {
-    if (n->n_in < 1 || !one_output(n) || !has_attr(n, "axis"))
+    if (n->n_in < 1 || !one_output(n) || !lm_node_has_attr(n, "axis"))
         return false;
     for (int i = 0; i < n->n_in; i++)
         if (!is_f32(in[i]) || in[i]->rank != in[0]->rank || in[i]->rank < 1)
             return false;
-    int64_t axis = attr_int(n, "axis", 0);
+    int64_t axis = lm_node_attr_int(n, "axis", 0);
     return axis >= -in[0]->rank && axis < in[0]->rank;
 }
 
 loom_status lm_cl_low_concat(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *y = lm_clb_shape(b, n->out[0]);
-    int64_t axis = attr_int(n, "axis", 0);
+    int64_t axis = lm_node_attr_int(n, "axis", 0);
     if (axis < 0)
         axis += y->rank;
     int64_t outer = prod(y->dims, 0, (int)axis), out_inner = prod(y->dims, (int)axis, y->rank);
@@ -190,7 +190,7 @@ bool lm_cl_sup_split(const lm_node *n, loom_tensor *const *in)
     for (int o = 0; o < n->n_out; o++)
         if (n->out[o] < 0) /* an omitted output's extent is unknown here */
             return false;
-    int64_t axis = attr_int(n, "axis", 0);
+    int64_t axis = lm_node_attr_int(n, "axis", 0);
     return axis >= -in[0]->rank && axis < in[0]->rank;
 }
 
@@ -199,7 +199,7 @@ bool lm_cl_sup_split(const lm_node *n, loom_tensor *const *in)
 loom_status lm_cl_low_split(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
-    int64_t axis = attr_int(n, "axis", 0);
+    int64_t axis = lm_node_attr_int(n, "axis", 0);
     if (axis < 0)
         axis += x->rank;
     int64_t outer = prod(x->dims, 0, (int)axis), in_inner = prod(x->dims, (int)axis, x->rank);
@@ -244,7 +244,7 @@ static bool pad_params(const lm_node *n, loom_tensor *const *in, const loom_tens
     int r = x->rank, np = 0, na = 0;
     int64_t pads[2 * MAX_RANK], axes[MAX_RANK];
     static const char *const modes[] = {"constant", "reflect", "edge", "wrap"};
-    const char *mode = attr_str(n, "mode", "constant");
+    const char *mode = lm_node_attr_str(n, "mode", "constant");
     p->mode = -1;
     for (int i = 0; i < 4; i++)
         if (strcmp(mode, modes[i]) == 0)
@@ -258,7 +258,7 @@ static bool pad_params(const lm_node *n, loom_tensor *const *in, const loom_tens
             return false;
         np = a->n;
         memcpy(pads, a->ints, sizeof(int64_t) * (size_t)np);
-        p->value = attr_float(n, "value", 0.0f);
+        p->value = lm_node_attr_float(n, "value", 0.0f);
     } else {
         if (n->n_in < 2 || !const_ints(in[1], pads, 2 * MAX_RANK, &np))
             return false;
@@ -336,7 +336,7 @@ bool lm_cl_sup_gather(const lm_node *n, loom_tensor *const *in)
         return false;
     if (ix->rank + in[0]->rank - 1 > MAX_RANK || lm_tensor_count(ix) >= INT_MAX / 2)
         return false;
-    int64_t axis = attr_int(n, "axis", 0);
+    int64_t axis = lm_node_attr_int(n, "axis", 0);
     if (axis < -in[0]->rank || axis >= in[0]->rank)
         return false;
     if (axis < 0)
@@ -355,7 +355,7 @@ bool lm_cl_sup_gather(const lm_node *n, loom_tensor *const *in)
 loom_status lm_cl_low_gather(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]), *ix = lm_clb_shape(b, n->in[1]);
-    int64_t axis = attr_int(n, "axis", 0);
+    int64_t axis = lm_node_attr_int(n, "axis", 0);
     if (axis < 0)
         axis += x->rank;
     int64_t outer = prod(x->dims, 0, (int)axis), len = x->dims[axis];
@@ -381,7 +381,7 @@ bool lm_cl_sup_argext(const lm_node *n, loom_tensor *const *in)
 {
     if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 1)
         return false;
-    int64_t axis = attr_int(n, "axis", 0);
+    int64_t axis = lm_node_attr_int(n, "axis", 0);
     return axis >= -in[0]->rank && axis < in[0]->rank &&
            in[0]->dims[axis < 0 ? axis + in[0]->rank : axis] > 0;
 }
@@ -390,7 +390,7 @@ bool lm_cl_sup_argext(const lm_node *n, loom_tensor *const *in)
 loom_status lm_cl_low_argext(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
-    int64_t axis = attr_int(n, "axis", 0);
+    int64_t axis = lm_node_attr_int(n, "axis", 0);
     if (axis < 0)
         axis += x->rank;
     int64_t outer = prod(x->dims, 0, (int)axis), inner = prod(x->dims, (int)axis + 1, x->rank);
@@ -402,7 +402,7 @@ loom_status lm_cl_low_argext(lm_cl_builder *b, const lm_node *n)
     lm_cl_arg_int(&a, x->dims[axis]);
     lm_cl_arg_int(&a, inner);
     lm_cl_arg_int(&a, strcmp(n->op_type, "ArgMax") == 0);
-    lm_cl_arg_int(&a, attr_int(n, "select_last_index", 0) != 0);
+    lm_cl_arg_int(&a, lm_node_attr_int(n, "select_last_index", 0) != 0);
     lm_clb_launch1d(b, k, outer * inner);
     return lm_clb_error(b);
 }
@@ -413,8 +413,8 @@ bool lm_cl_sup_d2s(const lm_node *n, loom_tensor *const *in)
 {
     if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]) || in[0]->rank != 4)
         return false;
-    int64_t bs = attr_int(n, "blocksize", 0);
-    const char *mode = attr_str(n, "mode", "DCR");
+    int64_t bs = lm_node_attr_int(n, "blocksize", 0);
+    const char *mode = lm_node_attr_str(n, "mode", "DCR");
     if (bs < 1 || (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0))
         return false;
     if (strcmp(n->op_type, "DepthToSpace") == 0)
@@ -426,12 +426,12 @@ loom_status lm_cl_low_d2s(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
-    int64_t bs = attr_int(n, "blocksize", 0), HW = H * W;
+    int64_t bs = lm_node_attr_int(n, "blocksize", 0), HW = H * W;
     int64_t dims[6], src[6], dst[6];
     if (strcmp(n->op_type, "DepthToSpace") == 0) {
         /* y[n][c][h*bs + i][w*bs + j], iterated as [N, C', H, bs, W, bs]. */
         int64_t Cp = C / (bs * bs);
-        bool crd = strcmp(attr_str(n, "mode", "DCR"), "CRD") == 0;
+        bool crd = strcmp(lm_node_attr_str(n, "mode", "DCR"), "CRD") == 0;
         int64_t d[6] = {N, Cp, H, bs, W, bs};
         int64_t s6[6] = {C * HW, crd ? bs * bs * HW : HW, W, crd ? bs * HW : bs * Cp * HW,
                          1,      crd ? HW : Cp * HW};
@@ -466,9 +466,9 @@ static bool resize_params(const lm_node *n, loom_tensor *const *in, const loom_t
 {
     if (!is_f32(x) || x->rank != 4 || n->opset < 11)
         return false;
-    const char *mode = attr_str(n, "mode", "nearest");
-    const char *ct = attr_str(n, "coordinate_transformation_mode", "half_pixel");
-    const char *nm = attr_str(n, "nearest_mode", "round_prefer_floor");
+    const char *mode = lm_node_attr_str(n, "mode", "nearest");
+    const char *ct = lm_node_attr_str(n, "coordinate_transformation_mode", "half_pixel");
+    const char *nm = lm_node_attr_str(n, "nearest_mode", "round_prefer_floor");
     if (strcmp(mode, "nearest") == 0)
         p->mode = 0;
     else if (strcmp(mode, "linear") == 0)
@@ -488,9 +488,10 @@ static bool resize_params(const lm_node *n, loom_tensor *const *in, const loom_t
             p->nearest = i;
     if (p->coord < 0 || p->nearest < 0 || (p->coord == 4 && p->mode != 0))
         return false;
-    if (attr_int(n, "antialias", 0) || attr_int(n, "exclude_outside", 0) || has_attr(n, "axes"))
+    if (lm_node_attr_int(n, "antialias", 0) || lm_node_attr_int(n, "exclude_outside", 0) ||
+        lm_node_has_attr(n, "axes"))
         return false;
-    if (strcmp(attr_str(n, "keep_aspect_ratio_policy", "stretch"), "stretch") != 0)
+    if (strcmp(lm_node_attr_str(n, "keep_aspect_ratio_policy", "stretch"), "stretch") != 0)
         return false;
     const loom_tensor *scales = n->n_in > 2 && n->in[2] >= 0 ? in[2] : NULL;
     const loom_tensor *sizes = n->n_in > 3 && n->in[3] >= 0 ? in[3] : NULL;

@@ -11,7 +11,7 @@ bool lm_cl_sup_unary(const lm_node *n, loom_tensor *const *in)
     if (n->n_in != 1 || !is_f32(in[0]) || !one_output(n))
         return false;
     if (strcmp(n->op_type, "Gelu") == 0) {
-        const char *ap = attr_str(n, "approximate", "none");
+        const char *ap = lm_node_attr_str(n, "approximate", "none");
         return strcmp(ap, "none") == 0 || strcmp(ap, "tanh") == 0;
     }
     return lm_cl_find_act(n->op_type) != NULL;
@@ -36,9 +36,9 @@ loom_status lm_cl_low_unary(lm_cl_builder *b, const lm_node *n)
 {
     const act_def *d = lm_cl_find_act(n->op_type);
     int code = d->code;
-    float a = d->a_name ? attr_float(n, d->a_name, d->a_def) : d->a_def;
-    float bb = d->b_name ? attr_float(n, d->b_name, d->b_def) : d->b_def;
-    if (code == 29 && strcmp(attr_str(n, "approximate", "none"), "tanh") == 0)
+    float a = d->a_name ? lm_node_attr_float(n, d->a_name, d->a_def) : d->a_def;
+    float bb = d->b_name ? lm_node_attr_float(n, d->b_name, d->b_def) : d->b_def;
+    if (code == 29 && strcmp(lm_node_attr_str(n, "approximate", "none"), "tanh") == 0)
         code = 30;
     unary_launch(b, n, code, a, bb);
     return lm_clb_error(b);
@@ -50,8 +50,8 @@ static bool clip_bounds(const lm_node *n, loom_tensor *const *in, float *lo, flo
     *lo = -INFINITY;
     *hi = INFINITY;
     if (n->opset < 11) {
-        *lo = attr_float(n, "min", -INFINITY);
-        *hi = attr_float(n, "max", INFINITY);
+        *lo = lm_node_attr_float(n, "min", -INFINITY);
+        *hi = lm_node_attr_float(n, "max", INFINITY);
         return true;
     }
     for (int i = 1; i < n->n_in && i < 3; i++) {
@@ -124,7 +124,7 @@ bool lm_cl_sup_view(const lm_node *n, loom_tensor *const *in)
             if (!t || !t->data || t->dtype != LOOM_DTYPE_BOOL || *(const uint8_t *)t->data)
                 return false;
         }
-        return attr_int(n, "is_test", 1) != 0 || n->opset >= 7;
+        return lm_node_attr_int(n, "is_test", 1) != 0 || n->opset >= 7;
     }
     return one_output(n);
 }
@@ -159,7 +159,8 @@ bool lm_cl_sup_binary(const lm_node *n, loom_tensor *const *in)
     if (variadic && n->n_in == 1)
         return is_f32(in[0]);
     /* Old opsets' "broadcast"/"axis" attributes mean a different alignment. */
-    if (n->n_in != 2 || has_attr(n, "axis") || (has_attr(n, "broadcast") && n->opset < 7))
+    if (n->n_in != 2 || lm_node_has_attr(n, "axis") ||
+        (lm_node_has_attr(n, "broadcast") && n->opset < 7))
         return false;
     if (!is_f32(in[0]) || !is_f32(in[1]))
         return false;

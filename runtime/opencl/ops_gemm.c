@@ -84,7 +84,7 @@ bool lm_cl_sup_gemm(const lm_node *n, loom_tensor *const *in)
         return false;
     if (!is_f32(in[0]) || !is_f32(in[1]) || in[0]->rank != 2 || in[1]->rank != 2)
         return false;
-    if (n->opset < 7 && attr_int(n, "broadcast", 0) == 0 && n->n_in == 3)
+    if (n->opset < 7 && lm_node_attr_int(n, "broadcast", 0) == 0 && n->n_in == 3)
         return false; /* C had to be [M, N] then; let the CPU check it */
     if (n->n_in == 3 && n->in[2] >= 0 && (!is_f32(in[2]) || in[2]->rank > 2))
         return false;
@@ -94,9 +94,10 @@ bool lm_cl_sup_gemm(const lm_node *n, loom_tensor *const *in)
 loom_status lm_cl_low_gemm(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *ta = lm_clb_shape(b, n->in[0]), *tb = lm_clb_shape(b, n->in[1]);
-    bool trans_a = attr_int(n, "transA", 0), trans_b = attr_int(n, "transB", 0);
-    gemm_args g = {
-        .batch = 1, .alpha = attr_float(n, "alpha", 1.0f), .beta = attr_float(n, "beta", 1.0f)};
+    bool trans_a = lm_node_attr_int(n, "transA", 0), trans_b = lm_node_attr_int(n, "transB", 0);
+    gemm_args g = {.batch = 1,
+                   .alpha = lm_node_attr_float(n, "alpha", 1.0f),
+                   .beta = lm_node_attr_float(n, "beta", 1.0f)};
     g.M = (int)(trans_a ? ta->dims[1] : ta->dims[0]);
     g.K = (int)(trans_a ? ta->dims[0] : ta->dims[1]);
     g.N = (int)(trans_b ? tb->dims[0] : tb->dims[1]);

@@ -9,9 +9,10 @@ bool lm_cl_sup_batchnorm(const lm_node *n, loom_tensor *const *in)
 {
     if (n->n_in != 5 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 2)
         return false;
-    if (attr_int(n, "training_mode", 0) != 0 || (n->opset < 7 && attr_int(n, "is_test", 0) == 0))
+    if (lm_node_attr_int(n, "training_mode", 0) != 0 ||
+        (n->opset < 7 && lm_node_attr_int(n, "is_test", 0) == 0))
         return false;
-    if (n->opset < 9 && attr_int(n, "spatial", 1) != 1)
+    if (n->opset < 9 && lm_node_attr_int(n, "spatial", 1) != 1)
         return false;
     for (int i = 1; i < 5; i++)
         if (!is_f32(in[i]) || in[i]->rank != 1 || in[i]->dims[0] != in[0]->dims[1])
@@ -32,7 +33,7 @@ loom_status lm_cl_low_batchnorm(lm_cl_builder *b, const lm_node *n)
     lm_cl_arg_int(&a, prod(x->dims, 2, x->rank));
     for (int i = 1; i < 5; i++)
         lm_cl_arg_mem(&a, lm_clb_in(b, n->in[i]));
-    lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
+    lm_cl_arg_float(&a, lm_node_attr_float(n, "epsilon", 1e-5f));
     lm_clb_launch1d(b, k, cnt);
     return lm_clb_error(b);
 }
@@ -70,7 +71,7 @@ loom_status lm_cl_low_instancenorm(lm_cl_builder *b, const lm_node *n)
     lm_cl_arg_int(&a, len);
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[1]));
     lm_cl_arg_mem(&a, lm_clb_in(b, n->in[2]));
-    lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
+    lm_cl_arg_float(&a, lm_node_attr_float(n, "epsilon", 1e-5f));
     lm_cl_arg_local(&a, wg * sizeof(float));
     size_t gws = (size_t)rows * wg;
     lm_clb_launch(b, k, 1, &gws, &wg);
@@ -79,7 +80,7 @@ loom_status lm_cl_low_instancenorm(lm_cl_builder *b, const lm_node *n)
 
 static int64_t norm_axis(const lm_node *n, int rank)
 {
-    int64_t axis = attr_int(n, "axis", -1);
+    int64_t axis = lm_node_attr_int(n, "axis", -1);
     return axis < 0 ? axis + rank : axis;
 }
 
@@ -91,7 +92,7 @@ bool lm_cl_sup_layernorm(const lm_node *n, loom_tensor *const *in)
         !is_f32(in[0]) || in[0]->rank < 1)
         return false;
     int64_t axis = norm_axis(n, in[0]->rank);
-    if (axis < 0 || axis >= in[0]->rank || attr_int(n, "stash_type", 1) != 1)
+    if (axis < 0 || axis >= in[0]->rank || lm_node_attr_int(n, "stash_type", 1) != 1)
         return false;
     int64_t len = prod(in[0]->dims, (int)axis, in[0]->rank);
     if (len < 1 || !is_f32(in[1]) || lm_tensor_count(in[1]) != len)
@@ -116,7 +117,7 @@ loom_status lm_cl_low_layernorm(lm_cl_builder *b, const lm_node *n)
     lm_cl_arg_mem(&a, sc);
     lm_cl_arg_mem(&a, has_bias ? lm_clb_in(b, n->in[2]) : sc);
     lm_cl_arg_int(&a, has_bias);
-    lm_cl_arg_float(&a, attr_float(n, "epsilon", 1e-5f));
+    lm_cl_arg_float(&a, lm_node_attr_float(n, "epsilon", 1e-5f));
     lm_cl_arg_local(&a, wg * sizeof(float));
     lm_cl_arg_mem(&a, has_mean ? lm_clb_out(b, n->out[1]) : y);
     lm_cl_arg_mem(&a, has_inv ? lm_clb_out(b, n->out[2]) : y);
@@ -130,14 +131,14 @@ bool lm_cl_sup_softmax(const lm_node *n, loom_tensor *const *in)
 {
     if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 1)
         return false;
-    int64_t axis = attr_int(n, "axis", n->opset < 13 ? 1 : -1);
+    int64_t axis = lm_node_attr_int(n, "axis", n->opset < 13 ? 1 : -1);
     return axis >= -in[0]->rank && axis < in[0]->rank;
 }
 
 loom_status lm_cl_low_softmax(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
-    int64_t axis = attr_int(n, "axis", n->opset < 13 ? 1 : -1);
+    int64_t axis = lm_node_attr_int(n, "axis", n->opset < 13 ? 1 : -1);
     if (axis < 0)
         axis += x->rank;
     int64_t outer = prod(x->dims, 0, (int)axis), len, inner;
@@ -201,7 +202,7 @@ static bool reduce_axes(const lm_node *n, loom_tensor *const *in, const loom_ten
     }
     for (int d = 0; d < x->rank; d++)
         mask[d] = cnt == 0;
-    if (cnt == 0 && attr_int(n, "noop_with_empty_axes", 0)) {
+    if (cnt == 0 && lm_node_attr_int(n, "noop_with_empty_axes", 0)) {
         *noop = true;
         for (int d = 0; d < x->rank; d++)
             mask[d] = false;

@@ -20,7 +20,7 @@
 /* Fills @act from the node's attributes; fails the node on an unknown name. */
 static inline loom_status lm_kact(lm_kctx *k, lm_act *act)
 {
-    const char *name = lm_kattr_str(k, "_loom_act", NULL);
+    const char *name = lm_node_attr_str(k->node, "_loom_act", NULL);
     *act = (lm_act){LM_ACT_NONE, 0.0f, 0.0f};
     if (!name || !name[0])
         return LOOM_OK;
@@ -28,15 +28,15 @@ static inline loom_status lm_kact(lm_kctx *k, lm_act *act)
         act->kind = LM_ACT_RELU;
     } else if (strcmp(name, "Clip") == 0) {
         act->kind = LM_ACT_CLIP;
-        act->alpha = lm_kattr_float(k, "_loom_alpha", -INFINITY);
-        act->beta = lm_kattr_float(k, "_loom_beta", INFINITY);
+        act->alpha = lm_node_attr_float(k->node, "_loom_alpha", -INFINITY);
+        act->beta = lm_node_attr_float(k->node, "_loom_beta", INFINITY);
     } else if (strcmp(name, "LeakyRelu") == 0) {
         act->kind = LM_ACT_LEAKY_RELU;
-        act->alpha = lm_kattr_float(k, "_loom_alpha", 0.01f);
+        act->alpha = lm_node_attr_float(k->node, "_loom_alpha", 0.01f);
     } else if (strcmp(name, "HardSigmoid") == 0) {
         act->kind = LM_ACT_HARD_SIGMOID;
-        act->alpha = lm_kattr_float(k, "_loom_alpha", 0.2f);
-        act->beta = lm_kattr_float(k, "_loom_beta", 0.5f);
+        act->alpha = lm_node_attr_float(k->node, "_loom_alpha", 0.2f);
+        act->beta = lm_node_attr_float(k->node, "_loom_beta", 0.5f);
     } else if (strcmp(name, "HardSwish") == 0) {
         act->kind = LM_ACT_HARD_SWISH;
     } else if (strcmp(name, "Sigmoid") == 0) {

@@ -26,9 +26,8 @@
 /* What a run needs besides the tensors: geometry, activation, and which
  * special paths the LOOM_CONV_NO_* variables leave on (read once per plan). */
 typedef struct conv_plan {
-    lm_nn_geom g;
+    lm_conv_geom cg;
     lm_act act;
-    int64_t group;
     bool dw16, stem, wino;
 } conv_plan;
 
@@ -113,7 +112,7 @@ static void walk_row(const walk_geom *w, const int64_t *kc, int64_t o0, int64_t 
                      float *col, bool scatter)
 {
     int L = w->n - 1;
-    int64_t oc[LM_NN_MAX_SP];
+    int64_t oc[LM_GEOM_MAX_SP];
     int64_t rem = o0;
     for (int d = L; d >= 0; d--) {
         oc[d] = rem % w->walk[d];
@@ -191,7 +190,7 @@ static void walk_row(const walk_geom *w, const int64_t *kc, int64_t o0, int64_t 
     }
 }
 
-static void kernel_coords(const lm_nn_geom *g, int64_t kidx, int64_t *kc)
+static void kernel_coords(const lm_window_geom *g, int64_t kidx, int64_t *kc)
 {
     for (int d = g->nsp - 1; d >= 0; d--) {
         kc[d] = kidx % g->k[d];
@@ -200,7 +199,7 @@ static void kernel_coords(const lm_nn_geom *g, int64_t kidx, int64_t *kc)
 }
 
 typedef struct col_job {
-    const lm_nn_geom *g;
+    const lm_window_geom *g;
     walk_geom w;
     float *img;       /* image of the group's first channel */
     int64_t img_size; /* elements per channel of the image */
@@ -212,7 +211,7 @@ typedef struct col_job {
 static void im2col_rows(void *arg, int64_t begin, int64_t end)
 {
     const col_job *j = arg;
-    int64_t kc[LM_NN_MAX_SP];
+    int64_t kc[LM_GEOM_MAX_SP];
     for (int64_t r = begin; r < end; r++) {
         kernel_coords(j->g, r % j->g->k_size, kc);
         walk_row(&j->w, kc, j->o0, j->o1, j->img + (r / j->g->k_size) * j->img_size,
@@ -224,7 +223,7 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end)
 static void col2im_channels(void *arg, int64_t begin, int64_t end)
 {
     const col_job *j = arg;
-    int64_t kc[LM_NN_MAX_SP], kk = j->g->k_size;
+    int64_t kc[LM_GEOM_MAX_SP], kk = j->g->k_size;
     for (int64_t m = begin; m < end; m++)
         for (int64_t r = m * kk; r < (m + 1) * kk; r++) {
             kernel_coords(j->g, r % kk, kc);
@@ -236,7 +235,7 @@ static void col2im_channels(void *arg, int64_t begin, int64_t end)
 /* ---- Conv ----------------------------------------------------------------- */
 
 typedef struct dw_job {
-    const lm_nn_geom *g;
+    const lm_window_geom *g;
     const float *x, *w, *b;
     float *y;
     int64_t C, M, mult; /* channels in/out, output channels per input channel */
@@ -247,7 +246,7 @@ typedef struct dw_job {
 
 /* One depthwise output pixel with every tap bounds-checked: the image edges,
  * and the whole plane when the vector path does not apply. */
-static inline float dw_pixel(const lm_nn_geom *g, const float *x, const float *w, int64_t oh,
+static inline float dw_pixel(const lm_window_geom *g, const float *x, const float *w, int64_t oh,
                              int64_t ow, float bias)
 {
     int64_t H = g->in[0], W = g->in[1], KH = g->k[0], KW = g->k[1];
@@ -363,7 +362,7 @@ static dw_row_fn dw_row_for_cpu(void)
 /* Whether the vector path applies: unit dilation, stride 1 or 2 along W, at
  * most DW_MAX_KH kernel rows, one output channel per input channel. Sets the
  * padded plane's rows and row stride (wide enough for the last vector). */
-static bool dw_vector_geom(const lm_nn_geom *g, int64_t mult, int64_t *hp, int64_t *wp)
+static bool dw_vector_geom(const lm_window_geom *g, int64_t mult, int64_t *hp, int64_t *wp)
 {
     int64_t sw = g->s[1], OW = g->out[1];
     if (g->d[0] != 1 || g->d[1] != 1 || (sw != 1 && sw != 2) || g->k[0] > DW_MAX_KH || mult != 1)
@@ -382,7 +381,7 @@ static bool dw_vector_geom(const lm_nn_geom *g, int64_t mult, int64_t *hp, int64
 static void depthwise2d(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *j = arg;
-    const lm_nn_geom *g = j->g;
+    const lm_window_geom *g = j->g;
     int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
     int64_t KH = g->k[0], KW = g->k[1];
     dw_row_fn row = dw_row_for_cpu();
@@ -461,34 +460,16 @@ static void dw16_parts(void *arg, int64_t begin, int64_t end)
 
 /* Whether the blocked kernel takes this depthwise conv: AVX-512F, one output
  * channel per input channel, at most 64 kernel rows (its row table). */
-static bool dw16_applies(const lm_nn_geom *g, int64_t mult)
+static bool dw16_applies(const lm_window_geom *g, int64_t mult)
 {
     return mult == 1 && g->k[0] <= 64 && lm_dwconv16_available();
 }
 
-/* The direct kernels' geometry of a 2-D convolution with C in and M out channels. */
-static lm_conv2d_geom conv2d_geom_of(const lm_nn_geom *g, int64_t C, int64_t M)
+static loom_status conv_dw16(lm_kctx *k, const lm_window_geom *g, int64_t N, int64_t C,
+                             const float *x, const float *w, const float *b, const lm_act *act,
+                             float *y)
 {
-    return (lm_conv2d_geom){.C = C,
-                            .M = M,
-                            .H = g->in[0],
-                            .W = g->in[1],
-                            .OH = g->out[0],
-                            .OW = g->out[1],
-                            .KH = g->k[0],
-                            .KW = g->k[1],
-                            .sh = g->s[0],
-                            .sw = g->s[1],
-                            .dh = g->d[0],
-                            .dw = g->d[1],
-                            .pt = g->pb[0],
-                            .pl = g->pb[1]};
-}
-
-static loom_status conv_dw16(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, const float *x,
-                             const float *w, const float *b, const lm_act *act, float *y)
-{
-    dw16_job j = {.g = conv2d_geom_of(g, C, C),
+    dw16_job j = {.g = lm_geom_2d(g, C, C),
                   .x = x,
                   .w = w,
                   .b = b,
@@ -517,7 +498,7 @@ static loom_status conv_dw16(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t
 
 /* A network's first layer: one group of at most 4 input channels and a real
  * window (1x1 stays a GEMM), on AVX-512F. */
-static bool stem_applies(const lm_nn_geom *g, int64_t group, int64_t C)
+static bool stem_applies(const lm_window_geom *g, int64_t group, int64_t C)
 {
     return g->nsp == 2 && group == 1 && C <= 4 && g->k_size > 1 && lm_stemconv_available();
 }
@@ -556,12 +537,12 @@ static void stem_parts(void *arg, int64_t begin, int64_t end)
     }
 }
 
-static loom_status conv_stem(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, int64_t M,
+static loom_status conv_stem(lm_kctx *k, const lm_window_geom *g, int64_t N, int64_t C, int64_t M,
                              const float *x, const float *w, const float *b, const lm_act *act,
                              float *y)
 {
     const conv_prepared *cp = k->prepared;
-    stem_job j = {.g = conv2d_geom_of(g, C, M), .b = b, .act = *act};
+    stem_job j = {.g = lm_geom_2d(g, C, M), .b = b, .act = *act};
     j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
     if (!j.clamp)
         j.lo = -INFINITY, j.hi = INFINITY;
@@ -608,14 +589,14 @@ static loom_status conv_stem(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t
  */
 
 /* Worth it when the GEMMs stay large: enough channels and tiles. */
-static bool wino_applies(const lm_nn_geom *g, int64_t group, int64_t C, int64_t M)
+static bool wino_applies(const lm_window_geom *g, int64_t group, int64_t C, int64_t M)
 {
     return g->nsp == 2 && group == 1 && g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 1 &&
            g->s[1] == 1 && g->d[0] == 1 && g->d[1] == 1 && C >= 16 && M >= 16 && g->out[0] >= 8 &&
            g->out[1] >= 8;
 }
 
-static int wino_tile(const lm_nn_geom *g)
+static int wino_tile(const lm_window_geom *g)
 {
     return g->out[0] >= 16 && g->out[1] >= 16 && !getenv("LOOM_CONV_WINOGRAD_F2") ? 4 : 2;
 }
@@ -835,7 +816,7 @@ DEFINE_WINO4_IN(wino4_in_generic, )
 DEFINE_WINO4_OUT(wino4_out_generic, )
 
 typedef struct wino_job {
-    const lm_nn_geom *g;
+    const lm_window_geom *g;
     int64_t C, M, TW;
     int T, nx; /* tile size, transform points (T + 2)^2 */
     wino_in_fn in;
@@ -856,7 +837,7 @@ typedef struct wino_job {
 static void wino_pad_planes(void *arg, int64_t begin, int64_t end)
 {
     const wino_job *j = arg;
-    const lm_nn_geom *g = j->g;
+    const lm_window_geom *g = j->g;
     int64_t H = g->in[0], W = g->in[1], top = g->pb[0], left = g->pb[1];
     for (int64_t c = begin; c < end; c++) {
         float *pad = j->pad + c * j->hp * j->wp;
@@ -927,8 +908,8 @@ static void wino_outputs(void *arg, int64_t begin, int64_t end)
     }
 }
 
-static loom_status conv_winograd(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, int64_t M,
-                                 const float *x, const float *w, const float *bias,
+static loom_status conv_winograd(lm_kctx *k, const lm_window_geom *g, int64_t N, int64_t C,
+                                 int64_t M, const float *x, const float *w, const float *bias,
                                  const lm_act *act, float *y)
 {
     const conv_prepared *cp = k->prepared;
@@ -1004,33 +985,13 @@ static loom_status conv_inputs(lm_kctx *k, const loom_tensor **x, const loom_ten
     if ((*x)->dtype != LOOM_DTYPE_FLOAT || (*w)->dtype != LOOM_DTYPE_FLOAT ||
         (*b && (*b)->dtype != LOOM_DTYPE_FLOAT))
         return lm_kunsupported(k, "dtype %d: only float32 is supported", (int)(*x)->dtype);
-    if ((*x)->rank < 3)
-        return lm_kfail(k, LOOM_ERR_SHAPE, "X has rank %d, expected N x C x D1 x ... (>= 3)",
-                        (*x)->rank);
-    if ((*w)->rank != (*x)->rank)
-        return lm_kfail(k, LOOM_ERR_SHAPE, "W has rank %d but X has rank %d", (*w)->rank,
-                        (*x)->rank);
     if (*b && (*b)->rank != 1)
         return lm_kfail(k, LOOM_ERR_SHAPE, "B has rank %d, expected 1", (*b)->rank);
-    int64_t group = lm_kattr_int(k, "group", 1);
-    if (group < 1)
-        return lm_kinvalid(k, "group %lld < 1", (long long)group);
-    int n = (*x)->rank - 2;
-    const int64_t *ks;
-    int nk = lm_kattr_ints(k, "kernel_shape", &ks);
-    if (nk >= 0) {
-        if (nk != n)
-            return lm_kinvalid(k, "kernel_shape has %d values for %d spatial axes", nk, n);
-        for (int i = 0; i < n; i++)
-            if (ks[i] != (*w)->dims[i + 2])
-                return lm_kinvalid(k, "kernel_shape[%d] = %lld but W has %lld", i, (long long)ks[i],
-                                   (long long)(*w)->dims[i + 2]);
-    }
     return LOOM_OK;
 }
 
 /* 1x1, stride 1, unpadded: the input is already the GEMM's B. */
-static bool conv_pointwise(const lm_nn_geom *g)
+static bool conv_pointwise(const lm_window_geom *g)
 {
     bool pointwise = true;
     for (int i = 0; i < g->nsp; i++)
@@ -1052,7 +1013,7 @@ static bool conv_pointwise(const lm_nn_geom *g)
  * channels (packing X costs 16 / M of the product). The im2col matrix of a
  * whole plane must fit the column budget.
  */
-static bool conv_pixel_major(const lm_nn_geom *g, int64_t group, int64_t C, int64_t M)
+static bool conv_pixel_major(const lm_window_geom *g, int64_t group, int64_t C, int64_t M)
 {
     int64_t OS = g->out_size, K = C * g->k_size;
     if (group != 1 || K == 0)
@@ -1068,7 +1029,7 @@ static bool conv_pixel_major(const lm_nn_geom *g, int64_t group, int64_t C, int6
     return pixel < 0.97 * plain;
 }
 
-static loom_status conv_pixels(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64_t C, int64_t M,
+static loom_status conv_pixels(lm_kctx *k, const lm_window_geom *g, int64_t N, int64_t C, int64_t M,
                                const float *x, const float *w, const lm_sgemm_packed *wt,
                                const float *b, const lm_act *act, float *y)
 {
@@ -1122,32 +1083,21 @@ static loom_status conv_pixels(lm_kctx *k, const lm_nn_geom *g, int64_t N, int64
 static loom_status conv_describe(lm_kctx *k, const loom_tensor *x, const loom_tensor *w,
                                  const loom_tensor *b, conv_plan *pl, int64_t *yd)
 {
-    int64_t group = lm_kattr_int(k, "group", 1);
-    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
-    if (C % group != 0 || w->dims[1] * group != C)
-        return lm_kfail(k, LOOM_ERR_SHAPE,
-                        "X has %lld channels but W expects %lld per group x %lld groups",
-                        (long long)C, (long long)w->dims[1], (long long)group);
-    if (M % group != 0)
-        return lm_kfail(k, LOOM_ERR_SHAPE,
-                        "W has %lld output channels, not a multiple of group %lld", (long long)M,
-                        (long long)group);
-    if (b && b->dims[0] != M)
-        return lm_kfail(k, LOOM_ERR_SHAPE, "B has %lld values for %lld output channels",
-                        (long long)b->dims[0], (long long)M);
-    loom_status st = lm_nn_geom_forward(k, x, w->dims + 2, false, true, &pl->g);
+    loom_status st = lm_geom_conv(k->node, x, w, &pl->cg);
     if (st != LOOM_OK)
         return st;
+    if (b && b->dims[0] != pl->cg.M)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "B has %lld values for %lld output channels",
+                        (long long)b->dims[0], (long long)pl->cg.M);
     if ((st = lm_kact(k, &pl->act)) != LOOM_OK)
         return st;
-    pl->group = group;
     pl->dw16 = !getenv("LOOM_CONV_NO_DW16");
     pl->stem = !getenv("LOOM_CONV_NO_STEM");
     pl->wino = !getenv("LOOM_CONV_NO_WINOGRAD");
-    yd[0] = N;
-    yd[1] = M;
-    for (int i = 0; i < pl->g.nsp; i++)
-        yd[i + 2] = pl->g.out[i];
+    yd[0] = pl->cg.N;
+    yd[1] = pl->cg.M;
+    for (int i = 0; i < pl->cg.win.nsp; i++)
+        yd[i + 2] = pl->cg.win.out[i];
     return LOOM_OK;
 }
 
@@ -1191,9 +1141,9 @@ static loom_status op_conv(lm_kctx *k)
 static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tensor *x,
                                 const loom_tensor *w, const loom_tensor *b, loom_tensor *y)
 {
-    const lm_nn_geom g = pl->g;
+    const lm_window_geom g = pl->cg.win;
     const lm_act act = pl->act;
-    const int64_t group = pl->group;
+    const int64_t group = pl->cg.group;
     int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
     int64_t Cg = C / group, Mg = M / group, OS = g.out_size, IS = g.in_size, KK = g.k_size;
     if (N == 0 || M == 0 || OS == 0)
@@ -1305,7 +1255,7 @@ static loom_status conv_prepare(lm_kctx *k)
     if (st != LOOM_OK)
         return st;
     const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1), *b = lm_kin(k, 2);
-    int64_t group = lm_kattr_int(k, "group", 1);
+    int64_t group = lm_node_attr_int(k->node, "group", 1); /* valid: op_conv checked it */
     conv_prepared *cp = calloc(1, sizeof(*cp) + (size_t)group * sizeof(cp->w[0]));
     if (!cp)
         return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory preparing the node");
@@ -1324,9 +1274,9 @@ static loom_status conv_prepare(lm_kctx *k)
         return LOOM_OK;
     }
     const float *wp = w->data;
-    const lm_nn_geom g = cp->plan.g;
+    const lm_window_geom g = cp->plan.cg.win;
     if (cp->plan.stem && stem_applies(&g, group, x->dims[1])) {
-        lm_conv2d_geom sg = conv2d_geom_of(&g, x->dims[1], w->dims[0]);
+        lm_conv2d_geom sg = lm_geom_2d(&g, x->dims[1], w->dims[0]);
         cp->stem_w = malloc(lm_stemconv_weight_floats(&sg) * sizeof(float));
         if (!cp->stem_w) {
             conv_free_prepared(cp);
@@ -1385,98 +1335,23 @@ static loom_status op_conv_transpose(lm_kctx *k)
     loom_status st = conv_inputs(k, &x, &w, &b);
     if (st != LOOM_OK)
         return st;
-    int64_t group = lm_kattr_int(k, "group", 1);
-    int64_t N = x->dims[0], C = x->dims[1];
-    if (w->dims[0] != C || C % group != 0)
-        return lm_kfail(k, LOOM_ERR_SHAPE,
-                        "X has %lld channels but W has %lld input channels (group %lld)",
-                        (long long)C, (long long)w->dims[0], (long long)group);
-    int64_t Mg = w->dims[1];
-    if (Mg > INT64_MAX / group)
-        return lm_kfail(k, LOOM_ERR_SHAPE, "output channel count overflows");
-    int64_t M = Mg * group;
+    lm_conv_geom cg;
+    if ((st = lm_geom_conv_transpose(k->node, x, w, &cg)) != LOOM_OK)
+        return st;
+    const lm_window_geom g = cg.win;
+    const int64_t N = cg.N, C = cg.C, M = cg.M, group = cg.group, Mg = cg.Mg;
     if (b && b->dims[0] != M)
         return lm_kfail(k, LOOM_ERR_SHAPE, "B has %lld values for %lld output channels",
                         (long long)b->dims[0], (long long)M);
-    lm_nn_geom g;
-    memset(&g, 0, sizeof(g));
-    int n = g.nsp = x->rank - 2;
-    int64_t pads[2 * LM_NN_MAX_SP] = {0}, opad[LM_NN_MAX_SP] = {0};
-    for (int i = 0; i < n; i++) {
-        g.in[i] = x->dims[i + 2];
-        g.k[i] = w->dims[i + 2];
-        g.s[i] = g.d[i] = 1;
-        if (g.k[i] < 1 || g.k[i] > LM_NN_MAX_ATTR)
-            return lm_kinvalid(k, "kernel size %lld on spatial axis %d out of range",
-                               (long long)g.k[i], i);
-    }
-    if ((st = lm_nn_attr_ints(k, "strides", n, 1, LM_NN_MAX_ATTR, g.s)) ||
-        (st = lm_nn_attr_ints(k, "dilations", n, 1, LM_NN_MAX_ATTR, g.d)) ||
-        (st = lm_nn_attr_ints(k, "pads", 2 * n, 0, LM_NN_MAX_ATTR, pads)) ||
-        (st = lm_nn_attr_ints(k, "output_padding", n, 0, LM_NN_MAX_ATTR, opad)))
-        return st;
-    const char *ap = lm_kattr_str(k, "auto_pad", "NOTSET");
-    bool same_upper = strcmp(ap, "SAME_UPPER") == 0, same_lower = strcmp(ap, "SAME_LOWER") == 0;
-    bool valid = strcmp(ap, "VALID") == 0;
-    if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") != 0 && ap[0] != '\0')
-        return lm_kinvalid(k, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
-    const int64_t *os;
-    int nos = lm_kattr_ints(k, "output_shape", &os);
-    if (nos >= 0) {
-        /* Some exporters give the full N x C x ... shape. */
-        if (nos == n + 2)
-            os += 2;
-        else if (nos != n)
-            return lm_kinvalid(k, "output_shape has %d values for %d spatial axes", nos, n);
-    }
-    if (lm_tensor_count(x) < 0)
-        return lm_kfail(k, LOOM_ERR_SHAPE, "X is too large");
-    g.in_size = g.out_size = g.k_size = 1;
-    for (int i = 0; i < n; i++) {
-        if (g.in[i] > LM_NN_MAX_ATTR)
-            return lm_kfail(k, LOOM_ERR_SHAPE, "spatial axis %d of size %lld too large", i,
-                            (long long)g.in[i]);
-        int64_t natural = g.s[i] * (g.in[i] - 1) + opad[i] + (g.k[i] - 1) * g.d[i] + 1;
-        if (nos >= 0 || same_upper || same_lower) {
-            int64_t out = nos >= 0 ? os[i] : g.in[i] * g.s[i];
-            if (out < 0 || out > LM_NN_MAX_ATTR)
-                return lm_kinvalid(k, "output_shape[%d] = %lld out of range", i, (long long)out);
-            int64_t total = natural - out;
-            /* ONNX (floor division, as its reference): SAME_UPPER puts the odd
-             * pad at the end, others at the start. A negative total (output_shape
-             * beyond the natural size) grows the end. */
-            int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
-            g.pb[i] = same_upper ? half : total - half;
-            g.pe[i] = total - g.pb[i];
-            g.out[i] = out;
-        } else {
-            if (!valid) {
-                g.pb[i] = pads[i];
-                g.pe[i] = pads[i + n];
-            }
-            g.out[i] = natural - g.pb[i] - g.pe[i];
-            if (g.out[i] < 0)
-                return lm_kfail(k, LOOM_ERR_SHAPE,
-                                "pads %lld+%lld exceed the output extent %lld on spatial axis %d",
-                                (long long)g.pb[i], (long long)g.pe[i], (long long)natural, i);
-        }
-        if (g.out[i] > 0 && g.out_size > INT64_MAX / g.out[i])
-            return lm_kfail(k, LOOM_ERR_SHAPE, "output spatial size overflows");
-        g.in_size *= g.in[i];
-        g.out_size *= g.out[i];
-        g.k_size *= g.k[i];
-        if (g.k_size > LM_NN_MAX_ATTR)
-            return lm_kinvalid(k, "kernel has more than %lld elements", (long long)LM_NN_MAX_ATTR);
-    }
     int64_t yd[LOOM_MAX_RANK] = {N, M};
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < g.nsp; i++)
         yd[i + 2] = g.out[i];
     loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, x->rank, yd);
     if (!y)
         return LOOM_ERR_NO_MEMORY;
     if (k->dry)
         return LOOM_OK;
-    int64_t Cg = C / group, IS = g.in_size, OS = g.out_size, KK = g.k_size, rows = Mg * KK;
+    int64_t Cg = cg.Cg, IS = g.in_size, OS = g.out_size, KK = g.k_size, rows = cg.kdim;
     if (N == 0 || M == 0 || OS == 0)
         return LOOM_OK;
     const float *xp = x->data, *wp = w->data, *bp = b ? b->data : NULL;

@@ -95,7 +95,7 @@ static loom_status expand_term(lm_kctx *k, term *t, const int *letters, int nl, 
 
 static loom_status parse_equation(lm_kctx *k, eq *q)
 {
-    const char *raw = lm_kattr_str(k, "equation", NULL);
+    const char *raw = lm_node_attr_str(k->node, "equation", NULL);
     if (!raw)
         return lm_kinvalid(k, "attribute 'equation' is required");
     char buf[512];

@@ -291,11 +291,12 @@ static loom_status run_binary(lm_kctx *k, const bin_fn *tab, int out_kind, bool 
         return s;
     const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
     loom_tensor legacy;
-    if (lm_kopset(k) < 7 && lm_kattr_int(k, "broadcast", 0) && lm_kattr_has(k, "axis")) {
+    if (lm_kopset(k) < 7 && lm_node_attr_int(k->node, "broadcast", 0) &&
+        lm_node_has_attr(k->node, "axis")) {
         /* Before opset 7, B broadcasts to A starting at dim 'axis' rather than at
          * the trailing dims: pad B's shape with trailing 1s to say the same. */
         int ax;
-        if ((s = lm_kaxis(k, lm_kattr_int(k, "axis", 0), a->rank, &ax)) != LOOM_OK)
+        if ((s = lm_kaxis(k, lm_node_attr_int(k->node, "axis", 0), a->rank, &ax)) != LOOM_OK)
             return s;
         if (ax + b->rank > a->rank)
             return lm_kinvalid(k, "B rank %d does not fit A rank %d at axis %d", b->rank, a->rank,
@@ -331,7 +332,7 @@ static loom_status op_div(lm_kctx *k)
 
 static loom_status op_mod(lm_kctx *k)
 {
-    int64_t fm = lm_kattr_int(k, "fmod", 0);
+    int64_t fm = lm_node_attr_int(k->node, "fmod", 0);
     if (fm != 0 && fm != 1)
         return lm_kinvalid(k, "fmod must be 0 or 1, got %lld", (long long)fm);
     return run_binary(k, fm ? modc_tab : modpy_tab, OUT_SAME, true);
@@ -394,7 +395,7 @@ static loom_status op_bitwise_xor(lm_kctx *k)
 
 static loom_status op_bit_shift(lm_kctx *k)
 {
-    const char *dir = lm_kattr_str(k, "direction", NULL);
+    const char *dir = lm_node_attr_str(k->node, "direction", NULL);
     if (!dir)
         return lm_kinvalid(k, "attribute 'direction' is required");
     if (strcmp(dir, "LEFT") == 0)

@@ -91,7 +91,7 @@ static loom_status op_gather(lm_kctx *k)
         return lm_kinvalid(k, "indices must be int32 or int64, got %s",
                            loom_dtype_name(ind->dtype));
     int axis;
-    TK_TRY(lm_kaxis(k, lm_kattr_int(k, "axis", 0), x->rank, &axis));
+    TK_TRY(lm_kaxis(k, lm_node_attr_int(k->node, "axis", 0), x->rank, &axis));
     int r = x->rank - 1 + ind->rank;
     if (r > LOOM_MAX_RANK)
         return lm_kunsupported(k, "output rank %d exceeds %d", r, LOOM_MAX_RANK);
@@ -147,7 +147,7 @@ static loom_status op_gather_elements(lm_kctx *k)
     int r = x->rank, axis;
     if (r < 1 || ind->rank != r)
         return lm_kinvalid(k, "indices rank %d must equal data rank %d (>= 1)", ind->rank, r);
-    TK_TRY(lm_kaxis(k, lm_kattr_int(k, "axis", 0), r, &axis));
+    TK_TRY(lm_kaxis(k, lm_node_attr_int(k->node, "axis", 0), r, &axis));
     for (int a = 0; a < r; a++) {
         if (a != axis && ind->dims[a] > x->dims[a])
             return lm_kinvalid(k, "indices dim %lld exceeds data dim %lld on axis %d",
@@ -189,7 +189,7 @@ static loom_status op_gather_nd(lm_kctx *k)
     if (ind->dtype != LOOM_DTYPE_INT64 && ind->dtype != LOOM_DTYPE_INT32)
         return lm_kinvalid(k, "indices must be int64, got %s", loom_dtype_name(ind->dtype));
     int r = x->rank, q = ind->rank;
-    int64_t b = lm_kopset(k) >= 12 ? lm_kattr_int(k, "batch_dims", 0) : 0;
+    int64_t b = lm_kopset(k) >= 12 ? lm_node_attr_int(k->node, "batch_dims", 0) : 0;
     if (r < 1 || q < 1)
         return lm_kinvalid(k, "data and indices must have rank >= 1 (got %d, %d)", r, q);
     if (b < 0 || b >= (q < r ? q : r))
@@ -254,7 +254,7 @@ enum { RED_NONE, RED_ADD, RED_MUL, RED_MAX, RED_MIN };
 
 static loom_status read_reduction(lm_kctx *k, int *red)
 {
-    const char *s = lm_kattr_str(k, "reduction", "none");
+    const char *s = lm_node_attr_str(k->node, "reduction", "none");
     if (strcmp(s, "none") == 0)
         *red = RED_NONE;
     else if (strcmp(s, "add") == 0)
@@ -398,7 +398,7 @@ static loom_status scatter_elements(lm_kctx *k, bool allow_reduction)
     if (upd->dtype != x->dtype)
         return lm_kinvalid(k, "updates dtype %s differs from data %s", loom_dtype_name(upd->dtype),
                            loom_dtype_name(x->dtype));
-    TK_TRY(lm_kaxis(k, lm_kattr_int(k, "axis", 0), r, &axis));
+    TK_TRY(lm_kaxis(k, lm_node_attr_int(k->node, "axis", 0), r, &axis));
     for (int a = 0; a < r; a++) {
         if (ind->dims[a] != upd->dims[a])
             return lm_kinvalid(k, "indices and updates differ on axis %d", a);
@@ -518,7 +518,7 @@ static loom_status op_one_hot(lm_kctx *k)
                            (long long)lm_tensor_count(vals));
     if (ind->rank + 1 > LOOM_MAX_RANK)
         return lm_kunsupported(k, "output rank %d exceeds %d", ind->rank + 1, LOOM_MAX_RANK);
-    int64_t axis = lm_kattr_int(k, "axis", -1);
+    int64_t axis = lm_node_attr_int(k->node, "axis", -1);
     int r = ind->rank + 1;
     if (axis < -r || axis >= r)
         return lm_kinvalid(k, "axis %lld out of range for output rank %d", (long long)axis, r);
@@ -637,10 +637,10 @@ static loom_status op_compress(lm_kctx *k)
     TK_TRY(tk_esz(k, x, &esz));
     if (cond->rank != 1 || cond->dtype != LOOM_DTYPE_BOOL)
         return lm_kinvalid(k, "condition must be a 1-D bool tensor");
-    bool flat = !lm_kattr_has(k, "axis");
+    bool flat = !lm_node_has_attr(k->node, "axis");
     int axis = 0;
     if (!flat)
-        TK_TRY(lm_kaxis(k, lm_kattr_int(k, "axis", 0), x->rank, &axis));
+        TK_TRY(lm_kaxis(k, lm_node_attr_int(k->node, "axis", 0), x->rank, &axis));
     int64_t d = flat ? lm_tensor_count(x) : x->dims[axis];
     int64_t len = cond->dims[0];
     if (len > d)
@@ -685,7 +685,8 @@ static loom_status op_reverse_sequence(lm_kctx *k)
     const loom_tensor *x = k->in[0], *lens = k->in[1];
     size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
-    int64_t ta = lm_kattr_int(k, "time_axis", 0), ba = lm_kattr_int(k, "batch_axis", 1);
+    int64_t ta = lm_node_attr_int(k->node, "time_axis", 0),
+            ba = lm_node_attr_int(k->node, "batch_axis", 1);
     if (x->rank < 2)
         return lm_kinvalid(k, "input must have rank >= 2, got %d", x->rank);
     if ((ta != 0 && ta != 1) || (ba != 0 && ba != 1) || ta == ba)

@@ -53,7 +53,7 @@ static loom_status loss_setup(lm_kctx *k, loss_cfg *c)
     }
     if (w && (w->rank != 1 || w->dims[0] != c->C))
         return lm_kfail(k, LOOM_ERR_SHAPE, "weight must have shape [%lld]", (long long)c->C);
-    const char *red = lm_kattr_str(k, "reduction", "mean");
+    const char *red = lm_node_attr_str(k->node, "reduction", "mean");
     if (strcmp(red, "none") == 0)
         c->red = RED_NONE;
     else if (strcmp(red, "sum") == 0)
@@ -62,8 +62,8 @@ static loom_status loss_setup(lm_kctx *k, loss_cfg *c)
         c->red = RED_MEAN;
     else
         return lm_kinvalid(k, "reduction '%s' is not none, sum or mean", red);
-    c->has_ii = lm_kattr_has(k, "ignore_index");
-    c->ii = lm_kattr_int(k, "ignore_index", 0);
+    c->has_ii = lm_node_has_attr(k->node, "ignore_index");
+    c->ii = lm_node_attr_int(k->node, "ignore_index", 0);
     return LOOM_OK;
 }
 

@@ -136,15 +136,15 @@ static loom_status op_unique(lm_kctx *k)
     default:
         return lm_kunsupported(k, "dtype %s is not supported", loom_dtype_name(x->dtype));
     }
-    int64_t sorted = lm_kattr_int(k, "sorted", 1);
+    int64_t sorted = lm_node_attr_int(k->node, "sorted", 1);
     if (sorted != 0 && sorted != 1)
         return lm_kinvalid(k, "sorted %lld is not 0 or 1", (long long)sorted);
-    bool has_axis = lm_kattr_has(k, "axis");
+    bool has_axis = lm_node_has_attr(k->node, "axis");
     int axis = 0;
     if (has_axis) {
         if (x->rank == 0)
             return lm_kinvalid(k, "axis given for a scalar input");
-        MO_TRY(lm_kaxis(k, lm_kattr_int(k, "axis", 0), x->rank, &axis));
+        MO_TRY(lm_kaxis(k, lm_node_attr_int(k->node, "axis", 0), x->rank, &axis));
     }
     MO_TRY(lm_kneed_data(k, 0));
     int64_t n = lm_tensor_count(x);
@@ -377,16 +377,16 @@ static loom_status op_tfidf(lm_kctx *k)
                                loom_dtype_name(x->dtype));
     if (x->rank != 1 && x->rank != 2)
         return lm_kfail(k, LOOM_ERR_SHAPE, "X has rank %d, expected 1 or 2", x->rank);
-    int64_t minn = lm_kattr_int(k, "min_gram_length", 0),
-            maxn = lm_kattr_int(k, "max_gram_length", 0);
-    int64_t skip = lm_kattr_int(k, "max_skip_count", 0);
+    int64_t minn = lm_node_attr_int(k->node, "min_gram_length", 0),
+            maxn = lm_node_attr_int(k->node, "max_gram_length", 0);
+    int64_t skip = lm_node_attr_int(k->node, "max_skip_count", 0);
     if (minn < 1 || maxn < minn || maxn > TF_MAX_GRAM)
         return lm_kinvalid(
             k, "min_gram_length %lld / max_gram_length %lld must satisfy 1 <= min <= max <= %d",
             (long long)minn, (long long)maxn, TF_MAX_GRAM);
     if (skip < 0 || skip > ((int64_t)1 << 30))
         return lm_kinvalid(k, "max_skip_count %lld out of range", (long long)skip);
-    const char *mode_s = lm_kattr_str(k, "mode", "");
+    const char *mode_s = lm_node_attr_str(k->node, "mode", "");
     int mode; /* 0 TF, 1 IDF, 2 TFIDF */
     if (strcmp(mode_s, "TF") == 0)
         mode = 0;
@@ -396,14 +396,14 @@ static loom_status op_tfidf(lm_kctx *k)
         mode = 2;
     else
         return lm_kinvalid(k, "mode '%s' is not TF, IDF or TFIDF", mode_s);
-    if (lm_kattr_has(k, "pool_strings"))
+    if (lm_node_has_attr(k->node, "pool_strings"))
         return lm_kunsupported(k, "pool_strings is not supported (int64 pools only)");
     const int64_t *pool = NULL, *counts = NULL, *indexes = NULL;
     const float *weights = NULL;
-    int npool = lm_kattr_ints(k, "pool_int64s", &pool);
-    int ncounts = lm_kattr_ints(k, "ngram_counts", &counts);
-    int nidx = lm_kattr_ints(k, "ngram_indexes", &indexes);
-    int nw = lm_kattr_floats(k, "weights", &weights);
+    int npool = lm_node_attr_ints(k->node, "pool_int64s", &pool);
+    int ncounts = lm_node_attr_ints(k->node, "ngram_counts", &counts);
+    int nidx = lm_node_attr_ints(k->node, "ngram_indexes", &indexes);
+    int nw = lm_node_attr_floats(k->node, "weights", &weights);
     if (npool < 0 || ncounts < 0 || nidx < 0)
         return lm_kinvalid(k, "pool_int64s, ngram_counts and ngram_indexes are required");
     if (ncounts > TF_MAX_GRAM)

@@ -1,114 +1,13 @@
 /*
- * nn.c - CPU kernels for Gemm and MatMul, and the window geometry shared by
- * the convolution and pooling kernels (conv.c, pool.c). Normalizations live in
- * norm.c.
+ * nn.c - CPU kernels for Gemm and MatMul. Convolutions live in conv.c,
+ * pooling in pool.c, normalizations in norm.c; their window geometry is
+ * core's (core/opgeom.h).
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "../gemm.h"
 #include "activation_epilogue.h"
 #include "nn_private.h"
-
-/* ---- shared window geometry ---------------------------------------------- */
-
-loom_status lm_nn_attr_ints(lm_kctx *k, const char *name, int n, int64_t lo, int64_t hi,
-                            int64_t *dst)
-{
-    const int64_t *v;
-    int cnt = lm_kattr_ints(k, name, &v);
-    if (cnt < 0)
-        return LOOM_OK;
-    if (cnt != n)
-        return lm_kinvalid(k, "attribute %s has %d values, expected %d", name, cnt, n);
-    for (int i = 0; i < n; i++) {
-        if (v[i] < lo || v[i] > hi)
-            return lm_kinvalid(k, "attribute %s[%d] = %lld out of range [%lld, %lld]", name, i,
-                               (long long)v[i], (long long)lo, (long long)hi);
-        dst[i] = v[i];
-    }
-    return LOOM_OK;
-}
-
-loom_status lm_nn_geom_forward(lm_kctx *k, const loom_tensor *x, const int64_t *kernel,
-                               bool ceil_mode, bool use_dilations, lm_nn_geom *g)
-{
-    loom_status st;
-    memset(g, 0, sizeof(*g));
-    if (x->rank < 3)
-        return lm_kinvalid(k, "input rank %d < 3: expected N x C x D1 x ...", x->rank);
-    int n = g->nsp = x->rank - 2;
-    int64_t pads[2 * LM_NN_MAX_SP] = {0};
-    for (int i = 0; i < n; i++) {
-        g->in[i] = x->dims[i + 2];
-        g->s[i] = 1;
-        g->d[i] = 1;
-        if (kernel[i] < 1 || kernel[i] > LM_NN_MAX_ATTR)
-            return lm_kinvalid(k, "kernel size %lld on spatial axis %d out of range",
-                               (long long)kernel[i], i);
-        g->k[i] = kernel[i];
-    }
-    if ((st = lm_nn_attr_ints(k, "strides", n, 1, LM_NN_MAX_ATTR, g->s)) != LOOM_OK)
-        return st;
-    if (use_dilations && (st = lm_nn_attr_ints(k, "dilations", n, 1, LM_NN_MAX_ATTR, g->d)))
-        return st;
-    if ((st = lm_nn_attr_ints(k, "pads", 2 * n, 0, LM_NN_MAX_ATTR, pads)) != LOOM_OK)
-        return st;
-    const char *ap = lm_kattr_str(k, "auto_pad", "NOTSET");
-    int mode; /* 0 explicit pads, 1 SAME_UPPER, 2 SAME_LOWER, 3 VALID */
-    if (strcmp(ap, "NOTSET") == 0 || ap[0] == '\0')
-        mode = 0;
-    else if (strcmp(ap, "SAME_UPPER") == 0)
-        mode = 1;
-    else if (strcmp(ap, "SAME_LOWER") == 0)
-        mode = 2;
-    else if (strcmp(ap, "VALID") == 0)
-        mode = 3;
-    else
-        return lm_kinvalid(k, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
-
-    g->in_size = g->out_size = g->k_size = 1;
-    for (int i = 0; i < n; i++) {
-        int64_t keff = (g->k[i] - 1) * g->d[i] + 1;
-        int64_t in = g->in[i], s = g->s[i];
-        if (mode == 1 || mode == 2) {
-            int64_t out = (in + s - 1) / s;
-            int64_t total = (out - 1) * s + keff - in;
-            if (total < 0)
-                total = 0;
-            g->pb[i] = mode == 1 ? total / 2 : total - total / 2;
-            g->pe[i] = total - g->pb[i];
-            g->out[i] = out;
-        } else {
-            if (mode == 0) {
-                g->pb[i] = pads[i];
-                g->pe[i] = pads[i + n];
-            }
-            int64_t span = in + g->pb[i] + g->pe[i] - keff;
-            if (span < 0)
-                return lm_kfail(k, LOOM_ERR_SHAPE,
-                                "kernel extent %lld larger than padded input %lld on spatial "
-                                "axis %d",
-                                (long long)keff, (long long)(in + g->pb[i] + g->pe[i]), i);
-            int64_t out = span / s + 1;
-            if (ceil_mode && mode == 0) {
-                out = (span + s - 1) / s + 1;
-                /* The last window must start inside the input or its start padding. */
-                if ((out - 1) * s >= in + g->pb[i])
-                    out--;
-            }
-            g->out[i] = out;
-        }
-        if (g->out[i] > 0 && g->out_size > INT64_MAX / g->out[i])
-            return lm_kfail(k, LOOM_ERR_SHAPE, "output spatial size overflows");
-        g->in_size *= in;
-        g->out_size *= g->out[i];
-        g->k_size *= g->k[i];
-        if (g->k_size > LM_NN_MAX_ATTR)
-            return lm_kinvalid(k, "kernel has more than %lld elements", (long long)LM_NN_MAX_ATTR);
-    }
-    return LOOM_OK;
-}
 
 /* ---- Gemm ----------------------------------------------------------------- */
 
@@ -129,8 +28,10 @@ static loom_status op_gemm(lm_kctx *k)
     if (a->rank != 2 || b->rank != 2)
         return lm_kfail(k, LOOM_ERR_SHAPE, "A and B must be 2-D (ranks %d and %d)", a->rank,
                         b->rank);
-    bool ta = lm_kattr_int(k, "transA", 0) != 0, tb = lm_kattr_int(k, "transB", 0) != 0;
-    float alpha = lm_kattr_float(k, "alpha", 1.0f), beta = lm_kattr_float(k, "beta", 1.0f);
+    bool ta = lm_node_attr_int(k->node, "transA", 0) != 0,
+         tb = lm_node_attr_int(k->node, "transB", 0) != 0;
+    float alpha = lm_node_attr_float(k->node, "alpha", 1.0f),
+          beta = lm_node_attr_float(k->node, "beta", 1.0f);
     int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
     int64_t Kb = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
     if (K != Kb)
@@ -207,7 +108,8 @@ static loom_status gemm_prepare(lm_kctx *k)
     const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
     if (!a->data == !b->data)
         return LOOM_OK;
-    bool ta = lm_kattr_int(k, "transA", 0) != 0, tb = lm_kattr_int(k, "transB", 0) != 0;
+    bool ta = lm_node_attr_int(k->node, "transA", 0) != 0,
+         tb = lm_node_attr_int(k->node, "transB", 0) != 0;
     int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
     int64_t N = tb ? b->dims[0] : b->dims[1];
     if (M == 0 || N == 0 || K == 0)

@@ -56,7 +56,7 @@ static loom_status op_batchnorm(lm_kctx *k)
     if (st != LOOM_OK)
         return st;
     int opset = lm_kopset(k);
-    if (lm_kattr_int(k, "training_mode", 0) != 0)
+    if (lm_node_attr_int(k->node, "training_mode", 0) != 0)
         return lm_kunsupported(k, "training_mode = 1 is not supported (inference only)");
     for (int i = 1; i < k->node->n_out; i++)
         if (output_present(k, i))
@@ -69,7 +69,7 @@ static loom_status op_batchnorm(lm_kctx *k)
     int64_t C = x->dims[1], count = lm_tensor_count(x);
     int64_t inner = x->dims[0] == 0 || C == 0 ? 0 : count / (x->dims[0] * C);
     /* Opset 7's spatial = 0 gives one parameter per (channel, position). */
-    bool per_elem = opset < 9 && lm_kattr_int(k, "spatial", 1) == 0;
+    bool per_elem = opset < 9 && lm_node_attr_int(k->node, "spatial", 1) == 0;
     int64_t want = per_elem ? C * inner : C;
     static const char *const names[] = {"X", "scale", "B", "mean", "var"};
     for (int i = 1; i < 5; i++) {
@@ -81,7 +81,7 @@ static loom_status op_batchnorm(lm_kctx *k)
             return lm_kfail(k, LOOM_ERR_SHAPE, "%s has %lld values, expected %lld", names[i],
                             (long long)lm_tensor_count(t), (long long)want);
     }
-    float eps = lm_kattr_float(k, "epsilon", 1e-5f);
+    float eps = lm_node_attr_float(k->node, "epsilon", 1e-5f);
     loom_tensor *y = lm_kout_like(k, 0, x->dtype, x);
     if (!y)
         return LOOM_ERR_NO_MEMORY;
@@ -163,7 +163,7 @@ static loom_status op_instancenorm(lm_kctx *k)
                    y->data,
                    C,
                    count / (x->dims[0] * C),
-                   lm_kattr_float(k, "epsilon", 1e-5f)};
+                   lm_node_attr_float(k->node, "epsilon", 1e-5f)};
     lm_parallel_for(k, x->dims[0] * C, 4.0 * (double)j.inner, inorm_rows, &j);
     return LOOM_OK;
 }
@@ -243,13 +243,13 @@ static loom_status op_layernorm(lm_kctx *k)
     if ((st = need_float(k, x, "X")) || (st = need_float(k, sc, "Scale")) ||
         (st = need_float(k, b, "B")))
         return st;
-    int64_t stash = lm_kattr_int(k, "stash_type", 1);
+    int64_t stash = lm_node_attr_int(k->node, "stash_type", 1);
     if (stash != LOOM_DTYPE_FLOAT && stash != LOOM_DTYPE_DOUBLE)
         return lm_kunsupported(k, "stash_type %lld is not float or double", (long long)stash);
     if (x->rank < 1)
         return lm_kfail(k, LOOM_ERR_SHAPE, "X must have rank >= 1");
     int axis;
-    if ((st = lm_kaxis(k, lm_kattr_int(k, "axis", -1), x->rank, &axis)) != LOOM_OK)
+    if ((st = lm_kaxis(k, lm_node_attr_int(k->node, "axis", -1), x->rank, &axis)) != LOOM_OK)
         return st;
     int nrank = x->rank - axis;
     const int64_t *nd = x->dims + axis;
@@ -287,7 +287,7 @@ static loom_status op_layernorm(lm_kctx *k)
                    mean ? mean->data : NULL,
                    istd ? istd->data : NULL,
                    inner,
-                   lm_kattr_float(k, "epsilon", 1e-5f)};
+                   lm_node_attr_float(k->node, "epsilon", 1e-5f)};
     lm_parallel_for(k, outer, 4.0 * (double)inner, lnorm_rows, &j);
     return LOOM_OK;
 }
@@ -302,13 +302,13 @@ static loom_status op_lpnorm(lm_kctx *k)
     const loom_tensor *x = lm_kin(k, 0);
     if ((st = need_float(k, x, "input")) != LOOM_OK)
         return st;
-    int64_t p = lm_kattr_int(k, "p", 2);
+    int64_t p = lm_node_attr_int(k->node, "p", 2);
     if (p != 1 && p != 2)
         return lm_kinvalid(k, "p = %lld: only 1 and 2 are allowed", (long long)p);
     if (x->rank < 1)
         return lm_kfail(k, LOOM_ERR_SHAPE, "input must have rank >= 1");
     int axis;
-    if ((st = lm_kaxis(k, lm_kattr_int(k, "axis", -1), x->rank, &axis)) != LOOM_OK)
+    if ((st = lm_kaxis(k, lm_node_attr_int(k->node, "axis", -1), x->rank, &axis)) != LOOM_OK)
         return st;
     loom_tensor *y = lm_kout_like(k, 0, x->dtype, x);
     if (!y)
@@ -345,7 +345,7 @@ static loom_status op_mvn(lm_kctx *k)
         return st;
     bool reduce[LOOM_MAX_RANK] = {false};
     const int64_t *axes;
-    int na = lm_kattr_ints(k, "axes", &axes);
+    int na = lm_node_attr_ints(k->node, "axes", &axes);
     static const int64_t def_axes[] = {0, 2, 3};
     if (na < 0) {
         if (x->rank < 4)
@@ -451,10 +451,10 @@ static loom_status op_lrn(lm_kctx *k)
     if (x->rank < 3)
         return lm_kfail(k, LOOM_ERR_SHAPE, "X has rank %d, expected N x C x D1 x ... (>= 3)",
                         x->rank);
-    if (!lm_kattr_has(k, "size"))
+    if (!lm_node_has_attr(k->node, "size"))
         return lm_kinvalid(k, "attribute size is required");
-    int64_t size = lm_kattr_int(k, "size", 1);
-    if (size < 1 || size > LM_NN_MAX_ATTR)
+    int64_t size = lm_node_attr_int(k->node, "size", 1);
+    if (size < 1 || size > LM_GEOM_MAX_ATTR)
         return lm_kinvalid(k, "size %lld out of range", (long long)size);
     loom_tensor *y = lm_kout_like(k, 0, x->dtype, x);
     if (!y)
@@ -468,9 +468,9 @@ static loom_status op_lrn(lm_kctx *k)
                  count / (x->dims[0] * x->dims[1]),
                  (size - 1) / 2,
                  size - 1 - (size - 1) / 2,
-                 lm_kattr_float(k, "alpha", 1e-4f),
-                 lm_kattr_float(k, "beta", 0.75f),
-                 lm_kattr_float(k, "bias", 1.0f),
+                 lm_node_attr_float(k->node, "alpha", 1e-4f),
+                 lm_node_attr_float(k->node, "beta", 0.75f),
+                 lm_node_attr_float(k->node, "bias", 1.0f),
                  size};
     lm_parallel_for(k, x->dims[0] * x->dims[1], (double)j.inner * (double)size, lrn_rows, &j);
     return LOOM_OK;

@@ -13,12 +13,12 @@
 #include "nn_private.h"
 
 typedef struct pool_plan {
-    lm_nn_geom g;
+    lm_window_geom g;
     int64_t *klo, *khi; /* valid taps [klo, khi) per axis and output coordinate */
     int64_t *kpad;      /* taps inside the padded input, for count_include_pad */
-    int64_t doff[LM_NN_MAX_SP];
-    int64_t istride[LM_NN_MAX_SP]; /* row-major strides of the spatial input */
-    int64_t cstride[LM_NN_MAX_SP]; /* column-major strides (storage_order = 1) */
+    int64_t doff[LM_GEOM_MAX_SP];
+    int64_t istride[LM_GEOM_MAX_SP]; /* row-major strides of the spatial input */
+    int64_t cstride[LM_GEOM_MAX_SP]; /* column-major strides (storage_order = 1) */
     const void *x;
     void *y;
     int64_t *ind; /* MaxPool's Indices or NULL */
@@ -41,7 +41,7 @@ static int64_t taps_in(int64_t start, int64_t k, int64_t d, int64_t lo, int64_t 
 
 static loom_status pool_tables(lm_kctx *k, pool_plan *p)
 {
-    const lm_nn_geom *g = &p->g;
+    const lm_window_geom *g = &p->g;
     int64_t total = 0;
     for (int d = 0; d < g->nsp; d++) {
         p->doff[d] = total;
@@ -82,10 +82,11 @@ static loom_status pool_tables(lm_kctx *k, pool_plan *p)
  */
 #define POOL_WALK(P, INIT, TAP, END)                                                               \
     do {                                                                                           \
-        const lm_nn_geom *g_ = &(P)->g;                                                            \
+        const lm_window_geom *g_ = &(P)->g;                                                        \
         int L_ = g_->nsp - 1;                                                                      \
-        int64_t oc[LM_NN_MAX_SP] = {0}, lo[LM_NN_MAX_SP], hi[LM_NN_MAX_SP], st[LM_NN_MAX_SP];      \
-        int64_t tc[LM_NN_MAX_SP];                                                                  \
+        int64_t oc[LM_GEOM_MAX_SP] = {0}, lo[LM_GEOM_MAX_SP], hi[LM_GEOM_MAX_SP],                  \
+                st[LM_GEOM_MAX_SP];                                                                \
+        int64_t tc[LM_GEOM_MAX_SP];                                                                \
         for (int64_t o = 0; o < g_->out_size; o++) {                                               \
             bool empty_ = false;                                                                   \
             for (int d_ = 0; d_ <= L_; d_++) {                                                     \
@@ -288,7 +289,7 @@ static void prefetch_rows(const float *x, int64_t r0, int64_t n, int64_t H, int6
 static void maxpool2d_float(void *arg, int64_t begin, int64_t end)
 {
     const pool_plan *p = arg;
-    const lm_nn_geom *g = &p->g;
+    const lm_window_geom *g = &p->g;
     const int64_t W = g->in[1], OH = g->out[0], OW = g->out[1];
     void (*colmax)(const float *const *, int64_t, int64_t, float *) = colmax_generic;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -459,52 +460,27 @@ static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
     }
     if (!fn)
         return lm_kunsupported(k, "dtype %d not supported", (int)x->dtype);
-    if (x->rank < 3 || x->rank > LOOM_MAX_RANK)
-        return lm_kfail(k, LOOM_ERR_SHAPE, "X has rank %d, expected N x C x D1 x ... (>= 3)",
-                        x->rank);
-    int nsp = x->rank - 2;
     pool_plan p;
     memset(&p, 0, sizeof(p));
     p.p = 2.0f;
     if (kind == POOL_LP) {
         /* LpPool-1 had a float p; later versions an int. */
-        p.p = lm_kattr_has(k, "p") ? (float)lm_kattr_int(k, "p", 2) : 2.0f;
+        p.p = lm_node_has_attr(k->node, "p") ? (float)lm_node_attr_int(k->node, "p", 2) : 2.0f;
         if (p.p <= 0.0f)
             return lm_kinvalid(k, "p = %g must be positive", (double)p.p);
     }
     if (global) {
-        lm_nn_geom *g = &p.g;
-        g->nsp = nsp;
-        g->in_size = g->out_size = g->k_size = 1;
-        for (int i = 0; i < nsp; i++) {
-            g->in[i] = g->k[i] = x->dims[i + 2];
-            g->s[i] = g->d[i] = g->out[i] = 1;
-            g->in_size *= g->in[i];
-            g->k_size *= g->k[i];
-        }
-        if (g->in_size == 0)
-            return lm_kfail(k, LOOM_ERR_SHAPE, "global pooling over an empty spatial extent");
+        st = lm_geom_global_pool(k->node, x, &p.g);
     } else {
-        const int64_t *ks;
-        int nk = lm_kattr_ints(k, "kernel_shape", &ks);
-        if (nk < 0)
-            return lm_kinvalid(k, "kernel_shape attribute is required");
-        if (nk != nsp)
-            return lm_kinvalid(k, "kernel_shape has %d values for %d spatial axes", nk, nsp);
-        int64_t ceil_mode = lm_kattr_int(k, "ceil_mode", 0);
-        if (ceil_mode != 0 && ceil_mode != 1)
-            return lm_kinvalid(k, "ceil_mode %lld is not 0 or 1", (long long)ceil_mode);
-        if ((st = lm_nn_geom_forward(k, x, ks, ceil_mode == 1, true, &p.g)) != LOOM_OK)
-            return st;
+        lm_pool_geom pg;
+        st = lm_geom_pool(k->node, x, &pg);
+        p.g = pg.win;
+        p.col_major = pg.col_major;
+        p.count_pad = pg.count_include_pad;
     }
-    int64_t so = lm_kattr_int(k, "storage_order", 0);
-    if (kind == POOL_MAX && so != 0 && so != 1)
-        return lm_kinvalid(k, "storage_order %lld is not 0 or 1", (long long)so);
-    p.col_major = so == 1;
-    int64_t cip = lm_kattr_int(k, "count_include_pad", 0);
-    if (kind == POOL_AVG && cip != 0 && cip != 1)
-        return lm_kinvalid(k, "count_include_pad %lld is not 0 or 1", (long long)cip);
-    p.count_pad = cip == 1;
+    if (st != LOOM_OK)
+        return st;
+    int nsp = p.g.nsp;
     int64_t yd[LOOM_MAX_RANK] = {x->dims[0], x->dims[1]};
     for (int i = 0; i < nsp; i++)
         yd[i + 2] = p.g.out[i];

@@ -12,128 +12,10 @@
 #include <emmintrin.h>
 #endif
 
+#include "../../core/opgeom.h"
 #include "../qdwconv.h"
 #include "../../core/threadpool.h"
 #include "quant_common.h"
-
-#define CONV_MAX_SP (LOOM_MAX_RANK - 2)
-
-typedef struct conv_geom {
-    int nsp; /* spatial rank */
-    int64_t N, C, M, group, Cg, Mg;
-    int64_t in[CONV_MAX_SP], ker[CONV_MAX_SP], out[CONV_MAX_SP];
-    int64_t stride[CONV_MAX_SP], dil[CONV_MAX_SP], pad[CONV_MAX_SP]; /* pad: begin side */
-    int64_t in_size, ker_size, out_size;                             /* spatial products */
-    int64_t kdim;                                                    /* Cg * ker_size */
-} conv_geom;
-
-/* Reads an optional INTS attribute of @n values into @dst (default @def). */
-static loom_status conv_ints(lm_kctx *k, const char *name, int n, int64_t def, int64_t min,
-                             int64_t *dst)
-{
-    const int64_t *v;
-    int cnt = lm_kattr_ints(k, name, &v);
-    for (int i = 0; i < n; i++)
-        dst[i] = def;
-    if (cnt < 0)
-        return LOOM_OK;
-    if (cnt != n)
-        return lm_kinvalid(k, "%s has %d values, expected %d", name, cnt, n);
-    for (int i = 0; i < n; i++) {
-        /* 2^31 bounds every product we form with them below int64. */
-        if (v[i] < min || v[i] > INT32_MAX)
-            return lm_kinvalid(k, "%s[%d] = %lld is out of range", name, i, (long long)v[i]);
-        dst[i] = v[i];
-    }
-    return LOOM_OK;
-}
-
-/* ONNX Conv geometry: output sizes and begin pads from pads/auto_pad/strides/dilations. */
-static loom_status conv_geometry(lm_kctx *k, const loom_tensor *x, const loom_tensor *w,
-                                 conv_geom *g)
-{
-    memset(g, 0, sizeof(*g));
-    if (x->rank < 3)
-        return lm_kinvalid(k, "conv input must have rank >= 3 (N, C, spatial...), got %d", x->rank);
-    if (w->rank != x->rank)
-        return lm_kinvalid(k, "conv weight rank %d differs from input rank %d", w->rank, x->rank);
-    int nsp = x->rank - 2;
-    g->nsp = nsp;
-    g->N = x->dims[0];
-    g->C = x->dims[1];
-    g->M = w->dims[0];
-    g->group = lm_kattr_int(k, "group", 1);
-    if (g->group < 1 || g->group > INT32_MAX)
-        return lm_kinvalid(k, "group %lld must be >= 1", (long long)g->group);
-    if (g->C % g->group != 0 || g->C / g->group != w->dims[1])
-        return lm_kinvalid(k, "input has %lld channels but weight expects %lld x group %lld",
-                           (long long)g->C, (long long)w->dims[1], (long long)g->group);
-    if (g->M % g->group != 0)
-        return lm_kinvalid(k, "%lld output channels are not divisible by group %lld",
-                           (long long)g->M, (long long)g->group);
-    g->Cg = g->C / g->group;
-    g->Mg = g->M / g->group;
-
-    const int64_t *ks;
-    int nks = lm_kattr_ints(k, "kernel_shape", &ks);
-    if (nks >= 0) {
-        if (nks != nsp)
-            return lm_kinvalid(k, "kernel_shape has %d values, expected %d", nks, nsp);
-        for (int i = 0; i < nsp; i++)
-            if (ks[i] != w->dims[2 + i])
-                return lm_kinvalid(k, "kernel_shape[%d] = %lld but the weight has %lld", i,
-                                   (long long)ks[i], (long long)w->dims[2 + i]);
-    }
-    loom_status st;
-    int64_t pads[2 * CONV_MAX_SP];
-    if ((st = conv_ints(k, "strides", nsp, 1, 1, g->stride)) != LOOM_OK ||
-        (st = conv_ints(k, "dilations", nsp, 1, 1, g->dil)) != LOOM_OK ||
-        (st = conv_ints(k, "pads", 2 * nsp, 0, 0, pads)) != LOOM_OK)
-        return st;
-    const char *ap = lm_kattr_str(k, "auto_pad", "NOTSET");
-    bool notset = strcmp(ap, "NOTSET") == 0, valid = strcmp(ap, "VALID") == 0;
-    bool upper = strcmp(ap, "SAME_UPPER") == 0, lower = strcmp(ap, "SAME_LOWER") == 0;
-    if (!notset && !valid && !upper && !lower)
-        return lm_kinvalid(k, "auto_pad '%s' is not NOTSET, VALID, SAME_UPPER or SAME_LOWER", ap);
-
-    g->in_size = g->ker_size = g->out_size = 1;
-    for (int i = 0; i < nsp; i++) {
-        int64_t in = x->dims[2 + i], kk = w->dims[2 + i], s = g->stride[i];
-        if (kk < 1)
-            return lm_kinvalid(k, "kernel dimension %d is %lld", i, (long long)kk);
-        int64_t ek;
-        if (__builtin_mul_overflow(kk - 1, g->dil[i], &ek) || ek > INT64_MAX / 2)
-            return lm_kinvalid(k, "dilated kernel dimension %d overflows", i);
-        ek += 1;
-        int64_t out, pb;
-        if (notset || valid) {
-            int64_t span = in + (notset ? pads[i] + pads[nsp + i] : 0);
-            if (span < ek)
-                return lm_kinvalid(k,
-                                   "spatial dimension %d: padded input %lld is smaller than "
-                                   "the dilated kernel %lld",
-                                   i, (long long)span, (long long)ek);
-            out = (span - ek) / s + 1;
-            pb = notset ? pads[i] : 0;
-        } else {
-            out = (in + s - 1) / s;
-            int64_t total = (out - 1) * s + ek - in;
-            if (total < 0)
-                total = 0;
-            pb = upper ? total / 2 : total - total / 2;
-        }
-        g->in[i] = in;
-        g->ker[i] = kk;
-        g->out[i] = out;
-        g->pad[i] = pb;
-        g->in_size *= in;
-        g->ker_size *= kk; /* bounded: the product of the weight's dims */
-        if (__builtin_mul_overflow(g->out_size, out, &g->out_size))
-            return lm_kinvalid(k, "conv output spatial size overflows");
-    }
-    g->kdim = g->Cg * g->ker_size;
-    return LOOM_OK;
-}
 
 /*
  * Execution works on a chunk of images at once so that each conv costs two
@@ -151,7 +33,7 @@ static loom_status conv_geometry(lm_kctx *k, const loom_tensor *x, const loom_te
 /* im2col: row (ng, c, kernel offset), column = output position; positions in
  * the padding get the input zero point, so they contribute 0. */
 typedef struct im2col_job {
-    const conv_geom *g;
+    const lm_conv_geom *g;
     const uint8_t *x; /* first image of the chunk */
     uint8_t *col;     /* [ng][kdim][out_size] */
     uint8_t pad;
@@ -211,33 +93,33 @@ static void im2col_run(uint8_t *restrict dst, const uint8_t *restrict xr, int64_
 static void im2col_rows(void *arg, int64_t begin, int64_t end)
 {
     const im2col_job *j = arg;
-    const conv_geom *g = j->g;
-    int nsp = g->nsp, last = nsp - 1;
+    const lm_conv_geom *g = j->g;
+    int nsp = g->win.nsp, last = nsp - 1;
     for (int64_t r = begin; r < end; r++) {
         int64_t ng = r / g->kdim, rr = r % g->kdim;
-        int64_t c = rr / g->ker_size, kr = rr % g->ker_size;
-        int64_t kidx[CONV_MAX_SP];
+        int64_t c = rr / g->win.k_size, kr = rr % g->win.k_size;
+        int64_t kidx[LM_GEOM_MAX_SP];
         for (int d = nsp - 1; d >= 0; d--) {
-            kidx[d] = kr % g->ker[d];
-            kr /= g->ker[d];
+            kidx[d] = kr % g->win.k[d];
+            kr /= g->win.k[d];
         }
         /* channel (n * C + grp * Cg + c) of the chunk = ng * Cg + c, as C = group * Cg */
-        const uint8_t *xc = j->x + (ng * g->Cg + c) * g->in_size;
-        uint8_t *dst = j->col + r * g->out_size;
+        const uint8_t *xc = j->x + (ng * g->Cg + c) * g->win.in_size;
+        uint8_t *dst = j->col + r * g->win.out_size;
         /* Walk the output positions of all but the last dimension with an odometer,
          * then fill the last dimension as one run. */
-        int64_t o[CONV_MAX_SP] = {0};
-        int64_t olast = g->out[last], s = g->stride[last];
-        int64_t off = kidx[last] * g->dil[last] - g->pad[last], in_last = g->in[last];
-        int64_t outer = g->out_size / (olast > 0 ? olast : 1), lo, hi;
+        int64_t o[LM_GEOM_MAX_SP] = {0};
+        int64_t olast = g->win.out[last], s = g->win.s[last];
+        int64_t off = kidx[last] * g->win.d[last] - g->win.pb[last], in_last = g->win.in[last];
+        int64_t outer = g->win.out_size / (olast > 0 ? olast : 1), lo, hi;
         inside_run(olast, s, off, in_last, &lo, &hi);
         for (int64_t q = 0; q < outer && olast > 0; q++) {
             bool inside = true;
             int64_t base = 0;
             for (int d = 0; d < last; d++) {
-                int64_t p = o[d] * g->stride[d] + kidx[d] * g->dil[d] - g->pad[d];
-                inside = inside && p >= 0 && p < g->in[d];
-                base = base * g->in[d] + p;
+                int64_t p = o[d] * g->win.s[d] + kidx[d] * g->win.d[d] - g->win.pb[d];
+                inside = inside && p >= 0 && p < g->win.in[d];
+                base = base * g->win.in[d] + p;
             }
             if (!inside)
                 memset(dst, j->pad, (size_t)olast);
@@ -245,7 +127,7 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end)
                 im2col_run(dst, xc + base * in_last, 0, olast, s, off, lo, hi, j->pad);
             dst += olast;
             for (int d = last - 1; d >= 0; d--) {
-                if (++o[d] < g->out[d])
+                if (++o[d] < g->win.out[d])
                     break;
                 o[d] = 0;
             }
@@ -254,7 +136,7 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end)
 }
 
 typedef struct conv_job {
-    const conv_geom *g;
+    const lm_conv_geom *g;
     const uint8_t *w;
     bool w_signed, x_signed;
     const uint8_t *b; /* im2col buffer, or the chunk's first image when direct */
@@ -289,7 +171,7 @@ typedef struct conv_job {
     {                                                                                              \
         float lo = (j->y_signed ? -128.0f : 0.0f) - (float)j->y_zp;                                \
         float hi = (j->y_signed ? 127.0f : 255.0f) - (float)j->y_zp;                               \
-        int64_t os = j->g->out_size;                                                               \
+        int64_t os = j->g->win.out_size;                                                           \
         for (int64_t i = m0; i < m1; i++) {                                                        \
             int64_t ch = m_base + i;                                                               \
             float mult = j->x_s * j->w_s[j->w_s_per_ch ? ch : 0] / j->y_s;                         \
@@ -308,25 +190,25 @@ DEFINE_CONV_REQUANT(conv_requant_s8, s8, int8_t)
  * are still in cache (a whole-image im2col pass first would have left them
  * in memory). 2-D only; the row layout is im2col_rows' (ldb = out_size).
  */
-static void im2col_tile_2d(const conv_geom *g, const uint8_t *x, uint8_t *col, uint8_t pad,
+static void im2col_tile_2d(const lm_conv_geom *g, const uint8_t *x, uint8_t *col, uint8_t pad,
                            int64_t ng, int64_t n0, int64_t n1)
 {
-    int64_t ow = g->out[1], oy0 = n0 / ow, oy1 = (n1 - 1) / ow;
+    int64_t ow = g->win.out[1], oy0 = n0 / ow, oy1 = (n1 - 1) / ow;
     for (int64_t rr = 0; rr < g->kdim; rr++) {
-        int64_t c = rr / g->ker_size, kr = rr % g->ker_size;
-        int64_t ky = kr / g->ker[1], kx = kr % g->ker[1];
-        const uint8_t *xc = x + (ng * g->Cg + c) * g->in_size;
-        uint8_t *row = col + (ng * g->kdim + rr) * g->out_size;
-        int64_t off = kx * g->dil[1] - g->pad[1], lo, hi;
-        inside_run(ow, g->stride[1], off, g->in[1], &lo, &hi);
+        int64_t c = rr / g->win.k_size, kr = rr % g->win.k_size;
+        int64_t ky = kr / g->win.k[1], kx = kr % g->win.k[1];
+        const uint8_t *xc = x + (ng * g->Cg + c) * g->win.in_size;
+        uint8_t *row = col + (ng * g->kdim + rr) * g->win.out_size;
+        int64_t off = kx * g->win.d[1] - g->win.pb[1], lo, hi;
+        inside_run(ow, g->win.s[1], off, g->win.in[1], &lo, &hi);
         for (int64_t oy = oy0; oy <= oy1; oy++) {
             int64_t a = oy == oy0 ? n0 - oy * ow : 0, b = oy == oy1 ? n1 - oy * ow : ow;
-            int64_t iy = oy * g->stride[0] + ky * g->dil[0] - g->pad[0];
+            int64_t iy = oy * g->win.s[0] + ky * g->win.d[0] - g->win.pb[0];
             uint8_t *dst = row + oy * ow;
-            if (iy < 0 || iy >= g->in[0])
+            if (iy < 0 || iy >= g->win.in[0])
                 memset(dst + a, pad, (size_t)(b - a));
             else
-                im2col_run(dst, xc + iy * g->in[1], a, b, g->stride[1], off, lo, hi, pad);
+                im2col_run(dst, xc + iy * g->win.in[1], a, b, g->win.s[1], off, lo, hi, pad);
         }
     }
 }
@@ -341,7 +223,7 @@ static void im2col_tile_2d(const conv_geom *g, const uint8_t *x, uint8_t *col, u
  * tiles are multiples of 12, column tiles of 32: every kernel's panels, so
  * the packed weights are used in place.
  */
-static void conv_tiles(lm_kctx *k, const conv_geom *g, int64_t ncols, int64_t units, double kdim,
+static void conv_tiles(lm_kctx *k, const lm_conv_geom *g, int64_t ncols, int64_t units, double kdim,
                        conv_job *j, double *tile_cost)
 {
     int threads = lm_threadpool_size(k->pool);
@@ -403,7 +285,7 @@ static void requant_channel(const conv_job *q, int64_t ch, const int32_t *acc, v
 static void conv_requant_padded(const conv_job *j, const int32_t *acc, uint8_t *y, int64_t m_base,
                                 int64_t m0, int64_t m1, int64_t n0, int64_t n1)
 {
-    int64_t wp = j->wp, ow = j->g->out[1];
+    int64_t wp = j->wp, ow = j->g->win.out[1];
     for (int64_t i = m0; i < m1; i++) {
         rq_params r = rq_channel(j, m_base + i);
         for (int64_t oy = n0 / wp; oy * wp < n1; oy++) {
@@ -411,7 +293,7 @@ static void conv_requant_padded(const conv_job *j, const int32_t *acc, uint8_t *
             int64_t b = n1 - oy * wp < ow ? n1 - oy * wp : ow;
             if (b > a)
                 rq_apply(j, &r, acc + i * j->ncols + oy * wp + a,
-                         y + i * j->g->out_size + oy * ow + a, b - a);
+                         y + i * j->g->win.out_size + oy * ow + a, b - a);
         }
     }
 }
@@ -419,7 +301,7 @@ static void conv_requant_padded(const conv_job *j, const int32_t *acc, uint8_t *
 static void conv_run(void *arg, int64_t begin, int64_t end)
 {
     const conv_job *j = arg;
-    const conv_geom *g = j->g;
+    const lm_conv_geom *g = j->g;
     for (int64_t u = begin; u < end; u++) {
         int64_t ng = u / (j->mt * j->nt), r = u % (j->mt * j->nt);
         int64_t grp = ng % g->group;
@@ -427,7 +309,7 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
         int64_t m1 = m0 + j->tm < g->Mg ? m0 + j->tm : g->Mg;
         int64_t n1 = n0 + j->tn < j->ncols ? n0 + j->tn : j->ncols;
         /* output channel block (n * M + grp * Mg) of the chunk = ng * Mg */
-        int64_t yoff = ng * g->Mg * g->out_size;
+        int64_t yoff = ng * g->Mg * g->win.out_size;
         if (j->tile_im2col)
             im2col_tile_2d(g, j->x, (uint8_t *)j->b, (uint8_t)*j->x_zp, ng, n0, n1);
         lm_qgemm_params p = {
@@ -438,7 +320,7 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
             .lda = g->kdim,
             .a_signed = j->w_signed,
             /* direct: the image's group channels are already [Cg][out_size] */
-            .b = j->b + (j->direct ? ng * g->Cg * g->in_size : ng * g->kdim * g->out_size),
+            .b = j->b + (j->direct ? ng * g->Cg * g->win.in_size : ng * g->kdim * g->win.out_size),
             .ldb = j->ncols,
             .b_signed = j->x_signed,
             .b_rows = j->rows ? j->rows + ng * g->kdim : NULL,
@@ -479,7 +361,7 @@ typedef struct conv_args {
  * input plane, then the channel's accumulators) and runs its channels in turn.
  */
 typedef struct dw_job {
-    const conv_geom *g;
+    const lm_conv_geom *g;
     const conv_args *ca;
     void *y; /* QLinearConv's output, NULL for ConvInteger */
     uint8_t *scratch;
@@ -489,32 +371,32 @@ typedef struct dw_job {
 
 static void dw_params(const dw_job *j, int64_t nc, lm_qdw_params *p)
 {
-    const conv_geom *g = j->g;
+    const lm_conv_geom *g = j->g;
     const conv_args *ca = j->ca;
     int64_t ch = nc % g->C;
     *p = (lm_qdw_params){
-        .x = (const uint8_t *)ca->x->data + nc * g->in_size,
-        .h = g->in[0],
-        .w = g->in[1],
+        .x = (const uint8_t *)ca->x->data + nc * g->win.in_size,
+        .h = g->win.in[0],
+        .w = g->win.in[1],
         .x_signed = ca->x->dtype == LOOM_DTYPE_INT8,
         .x_zp = ca->x_zp,
-        .k = (const uint8_t *)ca->w->data + ch * g->ker_size,
-        .kh = g->ker[0],
-        .kw = g->ker[1],
+        .k = (const uint8_t *)ca->w->data + ch * g->win.k_size,
+        .kh = g->win.k[0],
+        .kw = g->win.k[1],
         .k_signed = ca->w->dtype == LOOM_DTYPE_INT8,
         .k_zp = ca->w_zp[ca->w_zp_per_ch ? ch : 0],
-        .stride = {g->stride[0], g->stride[1]},
-        .dil = {g->dil[0], g->dil[1]},
-        .pad = {g->pad[0], g->pad[1]},
-        .oh = g->out[0],
-        .ow = g->out[1],
+        .stride = {g->win.s[0], g->win.s[1]},
+        .dil = {g->win.d[0], g->win.d[1]},
+        .pad = {g->win.pb[0], g->win.pb[1]},
+        .oh = g->win.out[0],
+        .ow = g->win.out[1],
     };
 }
 
 static void dw_slots(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *j = arg;
-    const conv_geom *g = j->g;
+    const lm_conv_geom *g = j->g;
     for (int64_t s = begin; s < end; s++) {
         uint8_t *slot = j->scratch + s * j->slot_bytes;
         void *ws = j->ws_bytes ? slot : NULL;
@@ -523,30 +405,32 @@ static void dw_slots(void *arg, int64_t begin, int64_t end)
             lm_qdw_params p;
             dw_params(j, nc, &p);
             if (!j->y) {
-                lm_qdw_channel(&p, ws, j->ca->out32 + nc * g->out_size);
+                lm_qdw_channel(&p, ws, j->ca->out32 + nc * g->win.out_size);
                 continue;
             }
             lm_qdw_channel(&p, ws, acc);
             /* 8-bit output: its byte offset is the element offset */
-            requant_channel(&j->ca->q, nc % g->C, acc, (uint8_t *)j->y + nc * g->out_size,
-                            g->out_size);
+            requant_channel(&j->ca->q, nc % g->C, acc, (uint8_t *)j->y + nc * g->win.out_size,
+                            g->win.out_size);
         }
     }
 }
 
-static bool dw_applies(const conv_geom *g)
+static bool dw_applies(const lm_conv_geom *g)
 {
-    return g->nsp == 2 && g->Cg == 1 && g->Mg == 1 && !getenv("LOOM_QCONV_NO_DIRECT");
+    return g->win.nsp == 2 && g->Cg == 1 && g->Mg == 1 && !getenv("LOOM_QCONV_NO_DIRECT");
 }
 
-static loom_status conv_depthwise(lm_kctx *k, const conv_geom *g, const conv_args *ca, void *yout)
+static loom_status conv_depthwise(lm_kctx *k, const lm_conv_geom *g, const conv_args *ca,
+                                  void *yout)
 {
     dw_job j = {.g = g, .ca = ca, .y = yout, .units = g->N * g->C};
     lm_qdw_params p;
     dw_params(&j, 0, &p);
     j.ws_bytes = (lm_qdw_workspace(&p) + 63) / 64 * 64;
     /* the accumulators of one channel (QLinearConv): 4x one output plane */
-    j.slot_bytes = j.ws_bytes + (yout ? (size_t)g->out_size * sizeof(int32_t) + 63 : 0) / 64 * 64;
+    j.slot_bytes =
+        j.ws_bytes + (yout ? (size_t)g->win.out_size * sizeof(int32_t) + 63 : 0) / 64 * 64;
     int threads = lm_threadpool_size(k->pool);
     j.slots = j.units < 4 * (int64_t)threads ? j.units : 4 * (int64_t)threads;
     if (j.slot_bytes > 0) {
@@ -556,9 +440,9 @@ static loom_status conv_depthwise(lm_kctx *k, const conv_geom *g, const conv_arg
         j.scratch = raw + (64 - (uintptr_t)raw % 64) % 64;
     }
     /* per channel: the plane, the taps (a few per instruction), requantizing */
-    double per_ch = (double)g->in_size * 4.0 * NS_PER_BYTE +
-                    (double)g->out_size * ((double)g->ker_size * 4.0 * NS_PER_MAC + NS_PER_BYTE) +
-                    200.0;
+    double per_ch =
+        (double)g->win.in_size * 4.0 * NS_PER_BYTE +
+        (double)g->win.out_size * ((double)g->win.k_size * 4.0 * NS_PER_MAC + NS_PER_BYTE) + 200.0;
     double cost = (double)((j.units + j.slots - 1) / j.slots) * per_ch;
     PAR(k, j.slots, cost, dw_slots, &j);
     return LOOM_OK;
@@ -577,7 +461,7 @@ static loom_status conv_depthwise(lm_kctx *k, const conv_geom *g, const conv_arg
  * while wq is close to ow (conv_padded_applies).
  */
 typedef struct pad_job {
-    const conv_geom *g;
+    const lm_conv_geom *g;
     const uint8_t *x;
     uint8_t *xp;
     int64_t hq, wq;
@@ -589,65 +473,65 @@ typedef struct pad_job {
 static void pad_planes(void *arg, int64_t begin, int64_t end)
 {
     const pad_job *j = arg;
-    const conv_geom *g = j->g;
-    int64_t sy = g->stride[0], sx = g->stride[1];
+    const lm_conv_geom *g = j->g;
+    int64_t sy = g->win.s[0], sx = g->win.s[1];
     for (int64_t u = begin; u < end; u++) {
         int64_t c = u / (sy * sx), py = u / sx % sy, px = u % sx;
-        int64_t off = px - g->pad[1], lo, hi;
-        inside_run(j->wq, sx, off, g->in[1], &lo, &hi);
-        const uint8_t *xc = j->x + c * g->in_size;
+        int64_t off = px - g->win.pb[1], lo, hi;
+        inside_run(j->wq, sx, off, g->win.in[1], &lo, &hi);
+        const uint8_t *xc = j->x + c * g->win.in_size;
         uint8_t *dst = j->xp + u * j->hq * j->wq;
         for (int64_t qy = 0; qy < j->hq; qy++, dst += j->wq) {
-            int64_t iy = qy * sy + py - g->pad[0];
-            if (iy < 0 || iy >= g->in[0])
+            int64_t iy = qy * sy + py - g->win.pb[0];
+            if (iy < 0 || iy >= g->win.in[0])
                 memset(dst, j->pad, (size_t)j->wq);
             else
-                im2col_run(dst, xc + iy * g->in[1], 0, j->wq, sx, off, lo, hi, j->pad);
+                im2col_run(dst, xc + iy * g->win.in[1], 0, j->wq, sx, off, lo, hi, j->pad);
         }
     }
 }
 
-static void padded_dims(const conv_geom *g, int64_t *hq, int64_t *wq)
+static void padded_dims(const lm_conv_geom *g, int64_t *hq, int64_t *wq)
 {
-    *hq = g->out[0] + (g->ker[0] - 1) * g->dil[0] / g->stride[0];
-    *wq = g->out[1] + (g->ker[1] - 1) * g->dil[1] / g->stride[1];
+    *hq = g->win.out[0] + (g->win.k[0] - 1) * g->win.d[0] / g->win.s[0];
+    *wq = g->win.out[1] + (g->win.k[1] - 1) * g->win.d[1] / g->win.s[1];
 }
 
-static bool conv_padded_applies(const conv_geom *g, bool direct, bool requant)
+static bool conv_padded_applies(const lm_conv_geom *g, bool direct, bool requant)
 {
-    if (direct || !requant || g->nsp != 2 || getenv("LOOM_QCONV_NO_DIRECT"))
+    if (direct || !requant || g->win.nsp != 2 || getenv("LOOM_QCONV_NO_DIRECT"))
         return false;
     int64_t hq, wq;
     padded_dims(g, &hq, &wq);
-    return wq * 3 <= g->out[1] * 4; /* at most 1/3 more columns (7 -> 9 pays) */
+    return wq * 3 <= g->win.out[1] * 4; /* at most 1/3 more columns (7 -> 9 pays) */
 }
 
 /* B's row pointers for @ngs (image, group) pairs: row (c, ky, kx) starts
  * in the phase plane of (ky * dy, kx * dx) at its offset (see above). */
-static void conv_padded_rows(const conv_geom *g, const uint8_t *xp, int64_t ngs, int64_t hq,
+static void conv_padded_rows(const lm_conv_geom *g, const uint8_t *xp, int64_t ngs, int64_t hq,
                              int64_t wq, const void **rows)
 {
-    int64_t sy = g->stride[0], sx = g->stride[1], plane = sy * sx * hq * wq;
+    int64_t sy = g->win.s[0], sx = g->win.s[1], plane = sy * sx * hq * wq;
     for (int64_t ng = 0; ng < ngs; ng++)
         for (int64_t c = 0; c < g->Cg; c++) {
             const uint8_t *pc = xp + (ng * g->Cg + c) * plane;
-            for (int64_t ky = 0; ky < g->ker[0]; ky++) {
-                int64_t ey = ky * g->dil[0];
+            for (int64_t ky = 0; ky < g->win.k[0]; ky++) {
+                int64_t ey = ky * g->win.d[0];
                 const uint8_t *py = pc + (ey % sy) * sx * hq * wq + (ey / sy) * wq;
-                for (int64_t kx = 0; kx < g->ker[1]; kx++) {
-                    int64_t ex = kx * g->dil[1];
+                for (int64_t kx = 0; kx < g->win.k[1]; kx++) {
+                    int64_t ex = kx * g->win.d[1];
                     *rows++ = py + (ex % sx) * hq * wq + ex / sx;
                 }
             }
         }
 }
 
-static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, const conv_args *ca,
+static loom_status conv_padded(lm_kctx *k, const lm_conv_geom *g, conv_job *j, const conv_args *ca,
                                void *yout)
 {
-    int64_t hq, wq, sy = g->stride[0], sx = g->stride[1];
+    int64_t hq, wq, sy = g->win.s[0], sx = g->win.s[1];
     padded_dims(g, &hq, &wq);
-    int64_t ncols = g->out[0] * wq, slack = (g->ker[1] - 1) * g->dil[1] / sx + 64;
+    int64_t ncols = g->win.out[0] * wq, slack = (g->win.k[1] - 1) * g->win.d[1] / sx + 64;
     /* per image: phase planes, row pointers, accumulators over the padded
      * width; hq, wq and the phase count are bounded by the input's extent
      * plus the kernel's, so the products stay small */
@@ -673,7 +557,7 @@ static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, cons
     for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
         int64_t cnt = g->N - n0 < nb ? g->N - n0 : nb;
         pad_job pj = {.g = g,
-                      .x = (const uint8_t *)ca->x->data + n0 * g->C * g->in_size,
+                      .x = (const uint8_t *)ca->x->data + n0 * g->C * g->win.in_size,
                       .xp = xp,
                       .hq = hq,
                       .wq = wq,
@@ -682,7 +566,7 @@ static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, cons
         PAR(k, cnt * g->C * sy * sx, (double)(hq * wq) + 100.0, pad_planes, &pj);
         conv_padded_rows(g, xp, cnt * g->group, hq, wq, rows);
         j->b = xp; /* unused with rows; the reference path reads rows too */
-        j->y = (uint8_t *)yout + n0 * g->M * g->out_size;
+        j->y = (uint8_t *)yout + n0 * g->M * g->win.out_size;
         PAR(k, cnt * g->group * j->mt * j->nt, tile_cost, conv_run, j);
     }
     return LOOM_OK;
@@ -697,14 +581,14 @@ static loom_status conv_padded(lm_kctx *k, const conv_geom *g, conv_job *j, cons
  * LOOM_QCONV_NO_DIRECT=1 leaves only direct 1x1 and im2col (the baseline
  * the tests compare with).
  */
-static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, void *yout)
+static loom_status conv_compute(lm_kctx *k, const lm_conv_geom *g, conv_args *ca, void *yout)
 {
     if (dw_applies(g))
         return conv_depthwise(k, g, ca, yout);
     bool direct = true;
-    for (int i = 0; i < g->nsp; i++)
-        direct = direct && g->ker[i] == 1 && g->stride[i] == 1 && g->pad[i] == 0 &&
-                 g->out[i] == g->in[i];
+    for (int i = 0; i < g->win.nsp; i++)
+        direct = direct && g->win.k[i] == 1 && g->win.s[i] == 1 && g->win.pb[i] == 0 &&
+                 g->win.out[i] == g->win.in[i];
     bool requant = ca->out32 == NULL;
     conv_job j = ca->q;
     j.g = g;
@@ -716,7 +600,7 @@ static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, v
     j.w_zp_per_ch = ca->w_zp_per_ch;
     j.x_zp = &ca->x_zp;
     j.qp = k->prepared;
-    j.ncols = g->out_size;
+    j.ncols = g->win.out_size;
     if (conv_padded_applies(g, direct, requant))
         return conv_padded(k, g, &j, ca, yout);
 
@@ -724,15 +608,15 @@ static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, v
      * before requantization. Each factor is bounded by a real tensor's size;
      * products are checked. */
     int64_t col_img = 0, acc_img = 0, per_img;
-    if (!direct && (__builtin_mul_overflow(g->C, g->ker_size, &col_img) ||
-                    __builtin_mul_overflow(col_img, g->out_size, &col_img) ||
+    if (!direct && (__builtin_mul_overflow(g->C, g->win.k_size, &col_img) ||
+                    __builtin_mul_overflow(col_img, g->win.out_size, &col_img) ||
                     col_img > (int64_t)LM_MAX_TENSOR_BYTES))
         return lm_kfail(
             k, LOOM_ERR_NO_MEMORY,
             "im2col buffer of %lld channels x %lld kernel x %lld positions is too large",
-            (long long)g->C, (long long)g->ker_size, (long long)g->out_size);
+            (long long)g->C, (long long)g->win.k_size, (long long)g->win.out_size);
     if (requant)
-        acc_img = g->M * g->out_size * (int64_t)sizeof(int32_t); /* 4x one output image */
+        acc_img = g->M * g->win.out_size * (int64_t)sizeof(int32_t); /* 4x one output image */
     per_img = col_img + acc_img;
     int64_t nb = per_img > 0 ? CONV_CHUNK_BYTES / per_img : g->N;
     nb = nb < 1 ? 1 : nb > g->N ? g->N : nb;
@@ -744,17 +628,17 @@ static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, v
         return LOOM_ERR_NO_MEMORY;
 
     double tile_cost;
-    conv_tiles(k, g, g->out_size, nb * g->group, (double)g->kdim, &j, &tile_cost);
+    conv_tiles(k, g, g->win.out_size, nb * g->group, (double)g->kdim, &j, &tile_cost);
     /* A tile owning all rows owns its columns of the im2col buffer too. */
-    j.tile_im2col = !direct && g->nsp == 2 && j.mt == 1;
-    int64_t img_out = g->M * g->out_size; /* elements of one output image */
+    j.tile_im2col = !direct && g->win.nsp == 2 && j.mt == 1;
+    int64_t img_out = g->M * g->win.out_size; /* elements of one output image */
     for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
         int64_t cnt = g->N - n0 < nb ? g->N - n0 : nb;
-        const uint8_t *x = (const uint8_t *)ca->x->data + n0 * g->C * g->in_size;
+        const uint8_t *x = (const uint8_t *)ca->x->data + n0 * g->C * g->win.in_size;
         j.x = x;
         if (!direct && !j.tile_im2col) {
             im2col_job ij = {.g = g, .x = x, .col = col, .pad = (uint8_t)ca->x_zp};
-            PAR(k, cnt * g->group * g->kdim, (double)g->out_size, im2col_rows, &ij);
+            PAR(k, cnt * g->group * g->kdim, (double)g->win.out_size, im2col_rows, &ij);
         }
         j.b = direct ? x : col;
         j.acc = requant ? acc : ca->out32 + n0 * img_out;
@@ -764,14 +648,14 @@ static loom_status conv_compute(lm_kctx *k, const conv_geom *g, conv_args *ca, v
     return LOOM_OK;
 }
 
-static loom_status conv_out(lm_kctx *k, const conv_geom *g, loom_dtype dt, loom_tensor **y)
+static loom_status conv_out(lm_kctx *k, const lm_conv_geom *g, loom_dtype dt, loom_tensor **y)
 {
     int64_t dims[LOOM_MAX_RANK];
     dims[0] = g->N;
     dims[1] = g->M;
-    for (int i = 0; i < g->nsp; i++)
-        dims[2 + i] = g->out[i];
-    *y = lm_kout(k, 0, dt, g->nsp + 2, dims);
+    for (int i = 0; i < g->win.nsp; i++)
+        dims[2 + i] = g->win.out[i];
+    *y = lm_kout(k, 0, dt, g->win.nsp + 2, dims);
     return *y ? LOOM_OK : LOOM_ERR_NO_MEMORY;
 }
 
@@ -807,8 +691,8 @@ loom_status lm_op_ConvInteger(lm_kctx *k)
     if (xzp && !is_single(xzp))
         return lm_kunsupported(k, "x_zero_point must be one value (per-tensor), got %lld",
                                (long long)lm_tensor_count(xzp));
-    conv_geom g;
-    if ((st = conv_geometry(k, x, w, &g)) != LOOM_OK)
+    lm_conv_geom g;
+    if ((st = lm_geom_conv(k->node, x, w, &g)) != LOOM_OK)
         return st;
     conv_args ca = {.x = x, .w = w};
     if ((st = check_per_channel(k, "w_zero_point", wzp, g.M, &ca.w_zp_per_ch)) != LOOM_OK)
@@ -849,8 +733,8 @@ loom_status lm_op_QLinearConv(lm_kctx *k)
         return st;
     if (!is_single(xs) || !is_single(ys))
         return lm_kinvalid(k, "x_scale and y_scale must be one value (per-tensor)");
-    conv_geom g;
-    if ((st = conv_geometry(k, x, w, &g)) != LOOM_OK)
+    lm_conv_geom g;
+    if ((st = lm_geom_conv(k->node, x, w, &g)) != LOOM_OK)
         return st;
     conv_args ca = {.x = x, .w = w};
     if ((st = check_per_channel(k, "w_zero_point", wzp, g.M, &ca.w_zp_per_ch)) != LOOM_OK ||

@@ -188,7 +188,7 @@ static loom_status qdq_layout(lm_kctx *k, const loom_tensor *x, const loom_tenso
     if (scale->rank != 1)
         return lm_kinvalid(k, "per-axis scale must be 1-D, got rank %d", scale->rank);
     int axis;
-    loom_status st = lm_kaxis(k, lm_kattr_int(k, "axis", 1), x->rank, &axis);
+    loom_status st = lm_kaxis(k, lm_node_attr_int(k->node, "axis", 1), x->rank, &axis);
     if (st != LOOM_OK)
         return st;
     if (scale->dims[0] != x->dims[axis])

@@ -15,7 +15,7 @@
 #include "nn_private.h"
 
 typedef struct qmaxpool_job {
-    const lm_nn_geom *g;
+    const lm_window_geom *g;
     const void *x;
     void *y;
 } qmaxpool_job;
@@ -53,7 +53,7 @@ static void tap_cols(int64_t n, int64_t s, int64_t off, int64_t w, int64_t *lo, 
     static void NAME(void *arg, int64_t begin, int64_t end)                                        \
     {                                                                                              \
         const qmaxpool_job *j = arg;                                                               \
-        const lm_nn_geom *g = j->g;                                                                \
+        const lm_window_geom *g = j->g;                                                            \
         int64_t oh = g->out[0], ow = g->out[1], h = g->in[0], w = g->in[1];                        \
         for (int64_t r = begin; r < end; r++) {                                                    \
             int64_t plane = r / oh, oy = r % oh;                                                   \
@@ -88,18 +88,12 @@ loom_status lm_op_qmaxpool(lm_kctx *k)
         return lm_kunsupported(k, "X must be uint8 or int8, got %s", loom_dtype_name(x->dtype));
     if (x->rank != 4)
         return lm_kfail(k, LOOM_ERR_SHAPE, "X has rank %d, expected N x C x H x W", x->rank);
-    const int64_t *ks;
-    int nk = lm_kattr_ints(k, "kernel_shape", &ks);
-    if (nk != 2)
-        return lm_kinvalid(k, "kernel_shape must have 2 values, has %d", nk);
-    int64_t ceil_mode = lm_kattr_int(k, "ceil_mode", 0);
-    if (ceil_mode != 0 && ceil_mode != 1)
-        return lm_kinvalid(k, "ceil_mode %lld is not 0 or 1", (long long)ceil_mode);
-    if (lm_kattr_int(k, "storage_order", 0) != 0)
-        return lm_kunsupported(k, "storage_order must be 0 (there is no Indices output)");
-    lm_nn_geom g;
-    if ((st = lm_nn_geom_forward(k, x, ks, ceil_mode == 1, true, &g)) != LOOM_OK)
+    lm_pool_geom pg;
+    if ((st = lm_geom_pool(k->node, x, &pg)) != LOOM_OK)
         return st;
+    if (pg.col_major)
+        return lm_kunsupported(k, "storage_order must be 0 (there is no Indices output)");
+    const lm_window_geom g = pg.win;
     int64_t yd[4] = {x->dims[0], x->dims[1], g.out[0], g.out[1]};
     loom_tensor *y = lm_kout(k, 0, x->dtype, 4, yd);
     if (!y)

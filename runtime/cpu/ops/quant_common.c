@@ -123,7 +123,7 @@ loom_status lm_q_prepare(lm_kctx *k, lm_kernel_fn run, int w_in, bool conv)
     bool sgn = w->dtype == LOOM_DTYPE_INT8;
     int64_t groups = 1, rows, K;
     if (conv) {
-        groups = lm_kattr_int(k, "group", 1);
+        groups = lm_node_attr_int(k->node, "group", 1);
         rows = w->dims[0] / groups;
         K = lm_tensor_count(w) / (w->dims[0] > 0 ? w->dims[0] : 1);
     } else {

@@ -314,15 +314,15 @@ static loom_status run_reduce(lm_kctx *k, int op)
             return lm_kinvalid(k, "axes input needs opset %d, model has %d", is_sum ? 13 : 18,
                                lm_kopset(k));
         const int64_t *a;
-        int c = lm_kattr_ints(k, "axes", &a);
+        int c = lm_node_attr_ints(k->node, "axes", &a);
         if (c > LOOM_MAX_RANK)
             return lm_kinvalid(k, "axes has %d entries, at most %d allowed", c, LOOM_MAX_RANK);
         for (int i = 0; i < c; i++)
             axes[i] = a[i];
         naxes = c > 0 ? c : 0;
     }
-    int64_t keep = lm_kattr_int(k, "keepdims", 1);
-    int64_t noop = lm_kattr_int(k, "noop_with_empty_axes", 0);
+    int64_t keep = lm_node_attr_int(k->node, "keepdims", 1);
+    int64_t noop = lm_node_attr_int(k->node, "noop_with_empty_axes", 0);
     int rank = x->rank;
     bool mask[LOOM_MAX_RANK] = {false};
     for (int i = 0; i < naxes; i++) {
@@ -522,10 +522,10 @@ static loom_status run_arg(lm_kctx *k, int is_max)
         return s;
     const loom_tensor *x = lm_kin(k, 0);
     int ax;
-    if ((s = lm_kaxis(k, lm_kattr_int(k, "axis", 0), x->rank, &ax)) != LOOM_OK)
+    if ((s = lm_kaxis(k, lm_node_attr_int(k->node, "axis", 0), x->rank, &ax)) != LOOM_OK)
         return s;
-    int64_t keep = lm_kattr_int(k, "keepdims", 1);
-    int last = lm_kattr_int(k, "select_last_index", 0) != 0;
+    int64_t keep = lm_node_attr_int(k->node, "keepdims", 1);
+    int last = lm_node_attr_int(k->node, "select_last_index", 0) != 0;
     loom_dtype dt = x->dtype;
     bool half = dt == LOOM_DTYPE_FLOAT16;
     loom_dtype kdt = half ? LOOM_DTYPE_FLOAT : dt;
@@ -704,7 +704,7 @@ static loom_status run_softmax(lm_kctx *k, int kind)
     int rank = x->rank;
     if (rank == 0)
         return lm_kinvalid(k, "input must have rank >= 1");
-    if ((s = lm_kaxis(k, lm_kattr_int(k, "axis", legacy ? 1 : -1), rank, &ax)) != LOOM_OK)
+    if ((s = lm_kaxis(k, lm_node_attr_int(k->node, "axis", legacy ? 1 : -1), rank, &ax)) != LOOM_OK)
         return s;
     loom_tensor *y = lm_kout_like(k, 0, dt, x);
     if (!y)
@@ -812,8 +812,8 @@ static loom_status op_cum_sum(lm_kctx *k)
     int ax = 0;
     if (a->data && (s = lm_kaxis(k, lm_tensor_get_i64(a, 0), x->rank, &ax)) != LOOM_OK)
         return s;
-    int excl = lm_kattr_int(k, "exclusive", 0) != 0;
-    int rev = lm_kattr_int(k, "reverse", 0) != 0;
+    int excl = lm_node_attr_int(k->node, "exclusive", 0) != 0;
+    int rev = lm_node_attr_int(k->node, "reverse", 0) != 0;
     loom_tensor *y = lm_kout_like(k, 0, dt, x);
     if (!y)
         return LOOM_ERR_NO_MEMORY;
@@ -917,7 +917,7 @@ static loom_status op_top_k(lm_kctx *k)
     if (x->rank == 0)
         return lm_kinvalid(k, "input must have rank >= 1");
     int ax;
-    if ((s = lm_kaxis(k, lm_kattr_int(k, "axis", -1), x->rank, &ax)) != LOOM_OK)
+    if ((s = lm_kaxis(k, lm_node_attr_int(k->node, "axis", -1), x->rank, &ax)) != LOOM_OK)
         return s;
     int64_t kk;
     if (k_input) {
@@ -931,14 +931,14 @@ static loom_status op_top_k(lm_kctx *k)
             return s;
         kk = ((const int64_t *)kt->data)[0];
     } else {
-        if (!lm_kattr_has(k, "k"))
+        if (!lm_node_has_attr(k->node, "k"))
             return lm_kinvalid(k, "attribute 'k' is required before opset 10");
-        kk = lm_kattr_int(k, "k", 0);
+        kk = lm_node_attr_int(k->node, "k", 0);
     }
     if (kk < 0 || kk > x->dims[ax])
         return lm_kinvalid(k, "k %lld out of range [0, %lld] for axis %d", (long long)kk,
                            (long long)x->dims[ax], ax);
-    int largest = lm_kopset(k) >= 11 ? lm_kattr_int(k, "largest", 1) != 0 : 1;
+    int largest = lm_kopset(k) >= 11 ? lm_node_attr_int(k->node, "largest", 1) != 0 : 1;
     int64_t odims[LOOM_MAX_RANK];
     memcpy(odims, x->dims, sizeof(int64_t) * (size_t)x->rank);
     odims[ax] = kk;

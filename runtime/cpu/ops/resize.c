@@ -424,7 +424,7 @@ static loom_status resize_run(lm_kctx *k, rs_params *p, const double *scales, co
 
 static loom_status parse_mode(lm_kctx *k, rs_params *p, bool upsample)
 {
-    const char *m = lm_kattr_str(k, "mode", "nearest");
+    const char *m = lm_node_attr_str(k->node, "mode", "nearest");
     if (strcmp(m, "nearest") == 0)
         p->mode = RS_NEAREST;
     else if (strcmp(m, "linear") == 0 || (upsample && strcmp(m, "bilinear") == 0))
@@ -473,13 +473,14 @@ static loom_status op_resize(lm_kctx *k)
         return lm_kinvalid(k, "input must have rank >= 1");
     rs_params p = {0};
     TK_TRY(parse_mode(k, &p, false));
-    if (opset >= 18 && (lm_kattr_int(k, "antialias", 0) != 0 || lm_kattr_has(k, "axes")))
+    if (opset >= 18 &&
+        (lm_node_attr_int(k->node, "antialias", 0) != 0 || lm_node_has_attr(k->node, "axes")))
         return lm_kunsupported(k, "antialias and axes (opset 18) are not supported");
     if (opset < 11) {
         p.ctm = CT_ASYMMETRIC;
         p.nearest = NM_SIMPLE;
     } else {
-        const char *c = lm_kattr_str(k, "coordinate_transformation_mode", "half_pixel");
+        const char *c = lm_node_attr_str(k->node, "coordinate_transformation_mode", "half_pixel");
         static const char *const ctms[] = {"half_pixel",           "pytorch_half_pixel",
                                            "align_corners",        "asymmetric",
                                            "tf_half_pixel_for_nn", "tf_crop_and_resize"};
@@ -490,7 +491,7 @@ static loom_status op_resize(lm_kctx *k)
         }
         if (p.ctm < 0)
             return lm_kunsupported(k, "coordinate_transformation_mode '%s'", c);
-        const char *nm = lm_kattr_str(k, "nearest_mode", "round_prefer_floor");
+        const char *nm = lm_node_attr_str(k->node, "nearest_mode", "round_prefer_floor");
         static const char *const nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor",
                                           "ceil"};
         p.nearest = -1;
@@ -500,9 +501,9 @@ static loom_status op_resize(lm_kctx *k)
         }
         if (p.nearest < 0)
             return lm_kinvalid(k, "nearest_mode '%s' is not supported", nm);
-        p.cubic_a = lm_kattr_float(k, "cubic_coeff_a", -0.75f);
-        p.exclude_outside = lm_kattr_int(k, "exclude_outside", 0) != 0;
-        p.extrapolation = lm_kattr_float(k, "extrapolation_value", 0.0f);
+        p.cubic_a = lm_node_attr_float(k->node, "cubic_coeff_a", -0.75f);
+        p.exclude_outside = lm_node_attr_int(k->node, "exclude_outside", 0) != 0;
+        p.extrapolation = lm_node_attr_float(k->node, "extrapolation_value", 0.0f);
         p.roi = lm_kin(k, 1);
     }
     double sc[LOOM_MAX_RANK];
@@ -547,7 +548,7 @@ static loom_status op_upsample(lm_kctx *k)
     double sc[LOOM_MAX_RANK];
     if (opset < 9) {
         const float *v;
-        int n = lm_kattr_floats(k, "scales", &v);
+        int n = lm_node_attr_floats(k->node, "scales", &v);
         if (n != r)
             return lm_kinvalid(k, "scales must have %d floats", r);
         for (int a = 0; a < r; a++)

@@ -139,8 +139,8 @@ static loom_status read_activations(lm_kctx *k, rnn_cfg *c, const char *const *d
     int per = c->n_act_per_dir, total = per * c->D;
     const lm_attr *names = lm_node_attr(k->node, "activations");
     const float *alphas = NULL, *betas = NULL;
-    int na = lm_kattr_floats(k, "activation_alpha", &alphas);
-    int nb = lm_kattr_floats(k, "activation_beta", &betas);
+    int na = lm_node_attr_floats(k->node, "activation_alpha", &alphas);
+    int nb = lm_node_attr_floats(k->node, "activation_beta", &betas);
     if (na < 0)
         na = 0;
     if (nb < 0)
@@ -280,7 +280,7 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
     MO_TRY(need_float(k, c0, "initial_c"));
     MO_TRY(need_float(k, P, "P"));
 
-    const char *dir = lm_kattr_str(k, "direction", "forward");
+    const char *dir = lm_node_attr_str(k->node, "direction", "forward");
     if (strcmp(dir, "forward") == 0) {
         c.D = 1;
     } else if (strcmp(dir, "reverse") == 0) {
@@ -291,9 +291,10 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
     } else {
         return lm_kinvalid(k, "direction '%s' is not forward, reverse or bidirectional", dir);
     }
-    c.layout = (int)lm_kattr_int(k, "layout", 0);
-    if (lm_kattr_int(k, "layout", 0) != 0 && lm_kattr_int(k, "layout", 0) != 1)
-        return lm_kinvalid(k, "layout %lld is not 0 or 1", (long long)lm_kattr_int(k, "layout", 0));
+    c.layout = (int)lm_node_attr_int(k->node, "layout", 0);
+    if (lm_node_attr_int(k->node, "layout", 0) != 0 && lm_node_attr_int(k->node, "layout", 0) != 1)
+        return lm_kinvalid(k, "layout %lld is not 0 or 1",
+                           (long long)lm_node_attr_int(k->node, "layout", 0));
     if (X->rank != 3)
         return lm_kfail(k, LOOM_ERR_SHAPE, "X has rank %d, expected 3", X->rank);
     c.S = c.layout == 0 ? X->dims[0] : X->dims[1];
@@ -302,9 +303,10 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
     if (R->rank != 3)
         return lm_kfail(k, LOOM_ERR_SHAPE, "R has rank %d, expected 3", R->rank);
     c.H = R->dims[2];
-    if (lm_kattr_has(k, "hidden_size") && lm_kattr_int(k, "hidden_size", 0) != c.H)
+    if (lm_node_has_attr(k->node, "hidden_size") &&
+        lm_node_attr_int(k->node, "hidden_size", 0) != c.H)
         return lm_kfail(k, LOOM_ERR_SHAPE, "hidden_size %lld does not match R's last dim %lld",
-                        (long long)lm_kattr_int(k, "hidden_size", 0), (long long)c.H);
+                        (long long)lm_node_attr_int(k->node, "hidden_size", 0), (long long)c.H);
     if (c.H <= 0 || c.H > ((int64_t)1 << 28))
         return lm_kfail(k, LOOM_ERR_SHAPE, "hidden size %lld out of range", (long long)c.H);
     int64_t GH = c.G * c.H;
@@ -328,12 +330,12 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
         int64_t ld[1] = {c.B};
         MO_TRY(check_shape(k, lens, "sequence_lens", 1, ld));
     }
-    c.has_clip = lm_kattr_has(k, "clip");
-    c.clip = lm_kattr_float(k, "clip", 0.0f);
+    c.has_clip = lm_node_has_attr(k->node, "clip");
+    c.clip = lm_node_attr_float(k->node, "clip", 0.0f);
     if (c.has_clip && !(c.clip > 0))
         return lm_kinvalid(k, "clip %g must be positive", (double)c.clip);
-    c.lbr = lm_kattr_int(k, "linear_before_reset", 0) != 0;
-    c.input_forget = lm_kattr_int(k, "input_forget", 0) != 0;
+    c.lbr = lm_node_attr_int(k->node, "linear_before_reset", 0) != 0;
+    c.input_forget = lm_node_attr_int(k->node, "input_forget", 0) != 0;
     static const char *const def_rnn[] = {"Tanh"};
     static const char *const def_gru[] = {"Sigmoid", "Tanh"};
     static const char *const def_lstm[] = {"Sigmoid", "Tanh", "Tanh"};

@@ -197,14 +197,14 @@ static loom_status op_dft(lm_kctx *k)
     if (x->dims[x->rank - 1] != 1 && x->dims[x->rank - 1] != 2)
         return lm_kfail(k, LOOM_ERR_SHAPE, "last dim is %lld, expected 1 (real) or 2 (complex)",
                         (long long)x->dims[x->rank - 1]);
-    int64_t axis = lm_kattr_int(k, "axis", 1);
+    int64_t axis = lm_node_attr_int(k->node, "axis", 1);
     if (axis < 0)
         axis += x->rank;
     if (axis < 0 || axis > x->rank - 2)
         return lm_kinvalid(k, "axis %lld out of range for rank %d (signal axes only)",
-                           (long long)lm_kattr_int(k, "axis", 1), x->rank);
-    bool inverse = lm_kattr_int(k, "inverse", 0) != 0;
-    bool onesided = lm_kattr_int(k, "onesided", 0) != 0;
+                           (long long)lm_node_attr_int(k->node, "axis", 1), x->rank);
+    bool inverse = lm_node_attr_int(k->node, "inverse", 0) != 0;
+    bool onesided = lm_node_attr_int(k->node, "onesided", 0) != 0;
     if (onesided && inverse)
         return lm_kunsupported(k, "onesided inverse DFT is not supported");
     if (onesided && comps == 2)
@@ -261,7 +261,7 @@ static loom_status op_stft(lm_kctx *k)
     if (x->rank != 3 || (x->dims[2] != 1 && x->dims[2] != 2))
         return lm_kfail(k, LOOM_ERR_SHAPE, "signal must be [batch, length, 1|2]");
     int comps = (int)x->dims[2];
-    bool onesided = lm_kattr_int(k, "onesided", 1) != 0;
+    bool onesided = lm_node_attr_int(k->node, "onesided", 1) != 0;
     if (onesided && comps == 2)
         return lm_kinvalid(k, "onesided STFT needs a real signal");
     int64_t step, flen = -1;
@@ -328,7 +328,7 @@ static loom_status op_stft(lm_kctx *k)
 
 static loom_status out_dtype(lm_kctx *k, loom_dtype *dt)
 {
-    int64_t v = lm_kattr_int(k, "output_datatype", LOOM_DTYPE_FLOAT);
+    int64_t v = lm_node_attr_int(k->node, "output_datatype", LOOM_DTYPE_FLOAT);
     /* Real numeric dtypes only (float16 and complex are not). */
     if (v <= 0 || v > LOOM_DTYPE_UINT64 || v == LOOM_DTYPE_STRING || v == LOOM_DTYPE_FLOAT16 ||
         v == LOOM_DTYPE_BOOL)
@@ -361,7 +361,7 @@ static loom_status cosine_window(lm_kctx *k, double a0, double a1, double a2)
     MO_TRY(scalar_int(k, 0, "size", &size));
     if (size < 0 || size > DFT_MAX_LEN)
         return lm_kinvalid(k, "size %lld out of range", (long long)size);
-    bool periodic = lm_kattr_int(k, "periodic", 1) != 0;
+    bool periodic = lm_node_attr_int(k->node, "periodic", 1) != 0;
     loom_tensor *y = lm_kout(k, 0, dt, 1, &size);
     if (!y)
         return LM_KOUT_FAILED;

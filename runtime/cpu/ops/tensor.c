@@ -34,7 +34,7 @@ static loom_status read_axes(lm_kctx *k, int idx, int input_opset, int64_t *axes
     *present = false;
     if (lm_kopset(k) < input_opset) {
         const int64_t *v;
-        int cnt = lm_kattr_ints(k, "axes", &v);
+        int cnt = lm_node_attr_ints(k->node, "axes", &v);
         if (cnt < 0)
             return LOOM_OK;
         if (cnt > LOOM_MAX_RANK)
@@ -66,7 +66,7 @@ static loom_status op_reshape(lm_kctx *k)
     int64_t shape[LOOM_MAX_RANK], dims[LOOM_MAX_RANK];
     int n;
     TK_TRY(lm_tk_read_ints(k, k->in[1], "shape", shape, LOOM_MAX_RANK, &n));
-    bool allowzero = lm_kopset(k) >= 14 && lm_kattr_int(k, "allowzero", 0) != 0;
+    bool allowzero = lm_kopset(k) >= 14 && lm_node_attr_int(k->node, "allowzero", 0) != 0;
     int neg = -1;
     int64_t known = 1;
     bool has_zero = false;
@@ -122,7 +122,7 @@ static loom_status op_flatten(lm_kctx *k)
     const loom_tensor *x = k->in[0];
     size_t esz = 0;
     TK_TRY(tk_esz(k, x, &esz));
-    int64_t axis = lm_kattr_int(k, "axis", 1);
+    int64_t axis = lm_node_attr_int(k->node, "axis", 1);
     if (axis < -x->rank || axis > x->rank)
         return lm_kinvalid(k, "axis %lld out of range for rank %d", (long long)axis, x->rank);
     if (axis < 0)
@@ -259,8 +259,8 @@ static loom_status op_shape(lm_kctx *k)
     const loom_tensor *x = k->in[0];
     int64_t r = x->rank, start = 0, end = r;
     if (lm_kopset(k) >= 15) {
-        start = lm_kattr_int(k, "start", 0);
-        end = lm_kattr_int(k, "end", r);
+        start = lm_node_attr_int(k->node, "start", 0);
+        end = lm_node_attr_int(k->node, "end", r);
     }
     if (start < 0)
         start += r;
@@ -293,11 +293,11 @@ static loom_status op_size(lm_kctx *k)
 static loom_status op_constant(lm_kctx *k)
 {
     TK_TRY(lm_kcheck_arity(k, 0, 0));
-    if (lm_kattr_has(k, "sparse_value"))
+    if (lm_node_has_attr(k->node, "sparse_value"))
         return lm_kunsupported(k, "sparse_value constants are not supported");
-    if (lm_kattr_has(k, "value_string") || lm_kattr_has(k, "value_strings"))
+    if (lm_node_has_attr(k->node, "value_string") || lm_node_has_attr(k->node, "value_strings"))
         return lm_kunsupported(k, "string constants are not supported");
-    const loom_tensor *t = lm_kattr_tensor(k, "value");
+    const loom_tensor *t = lm_node_attr_tensor(k->node, "value");
     if (t) {
         size_t esz = 0;
         TK_TRY(tk_esz(k, t, &esz));
@@ -309,29 +309,29 @@ static loom_status op_constant(lm_kctx *k)
             memcpy(y->data, t->data, (size_t)c * esz);
         return LOOM_OK;
     }
-    if (lm_kattr_has(k, "value_float")) {
+    if (lm_node_has_attr(k->node, "value_float")) {
         TK_OUT(y, 0, LOOM_DTYPE_FLOAT, 0, NULL);
         if (y->data)
-            *(float *)y->data = lm_kattr_float(k, "value_float", 0.0f);
+            *(float *)y->data = lm_node_attr_float(k->node, "value_float", 0.0f);
         return LOOM_OK;
     }
-    if (lm_kattr_has(k, "value_int")) {
+    if (lm_node_has_attr(k->node, "value_int")) {
         TK_OUT(y, 0, LOOM_DTYPE_INT64, 0, NULL);
         if (y->data)
-            *(int64_t *)y->data = lm_kattr_int(k, "value_int", 0);
+            *(int64_t *)y->data = lm_node_attr_int(k->node, "value_int", 0);
         return LOOM_OK;
     }
-    if (lm_kattr_has(k, "value_floats")) {
+    if (lm_node_has_attr(k->node, "value_floats")) {
         const float *v;
-        int64_t n = lm_kattr_floats(k, "value_floats", &v);
+        int64_t n = lm_node_attr_floats(k->node, "value_floats", &v);
         TK_OUT(y, 0, LOOM_DTYPE_FLOAT, 1, &n);
         if (y->data && n > 0)
             memcpy(y->data, v, (size_t)n * sizeof(float));
         return LOOM_OK;
     }
-    if (lm_kattr_has(k, "value_ints")) {
+    if (lm_node_has_attr(k->node, "value_ints")) {
         const int64_t *v;
-        int64_t n = lm_kattr_ints(k, "value_ints", &v);
+        int64_t n = lm_node_attr_ints(k->node, "value_ints", &v);
         TK_OUT(y, 0, LOOM_DTYPE_INT64, 1, &n);
         if (y->data && n > 0)
             memcpy(y->data, v, (size_t)n * sizeof(int64_t));
@@ -353,7 +353,7 @@ static loom_status op_constant_of_shape(lm_kctx *k)
     }
     loom_dtype dt = LOOM_DTYPE_FLOAT;
     uint8_t val[8] = {0};
-    const loom_tensor *v = lm_kattr_tensor(k, "value");
+    const loom_tensor *v = lm_node_attr_tensor(k->node, "value");
     if (v) {
         size_t esz = 0;
         TK_TRY(tk_esz(k, v, &esz));
@@ -451,10 +451,10 @@ static loom_status op_eye_like(lm_kctx *k)
     const loom_tensor *x = k->in[0];
     if (x->rank != 2)
         return lm_kinvalid(k, "input must be 2-D, got rank %d", x->rank);
-    loom_dtype dt = (loom_dtype)lm_kattr_int(k, "dtype", x->dtype);
+    loom_dtype dt = (loom_dtype)lm_node_attr_int(k->node, "dtype", x->dtype);
     if (loom_dtype_size(dt) == 0 || dt == LOOM_DTYPE_STRING)
         return lm_kunsupported(k, "dtype %d is not supported", (int)dt);
-    int64_t kk = lm_kattr_int(k, "k", 0);
+    int64_t kk = lm_node_attr_int(k->node, "k", 0);
     TK_OUT(y, 0, dt, 2, x->dims);
     if (!y->data)
         return LOOM_OK;
@@ -487,7 +487,7 @@ static loom_status op_transpose(lm_kctx *k)
     int r = x->rank;
     int64_t perm[LOOM_MAX_RANK];
     const int64_t *p;
-    int n = lm_kattr_ints(k, "perm", &p);
+    int n = lm_node_attr_ints(k->node, "perm", &p);
     if (n < 0) {
         for (int i = 0; i < r; i++)
             perm[i] = r - 1 - i;
@@ -528,12 +528,12 @@ static loom_status op_concat(lm_kctx *k)
     const loom_tensor *x0 = k->in[0];
     size_t esz = 0;
     TK_TRY(tk_esz(k, x0, &esz));
-    if (!lm_kattr_has(k, "axis"))
+    if (!lm_node_has_attr(k->node, "axis"))
         return lm_kinvalid(k, "axis is required");
     int r = x0->rank, axis;
     if (r == 0)
         return lm_kinvalid(k, "cannot concatenate scalars");
-    TK_TRY(lm_kaxis(k, lm_kattr_int(k, "axis", 0), r, &axis));
+    TK_TRY(lm_kaxis(k, lm_node_attr_int(k->node, "axis", 0), r, &axis));
     int64_t dims[LOOM_MAX_RANK];
     memcpy(dims, x0->dims, sizeof(int64_t) * (size_t)r);
     dims[axis] = 0;
@@ -585,7 +585,7 @@ static loom_status op_split(lm_kctx *k)
     int r = x->rank, axis;
     if (r == 0)
         return lm_kinvalid(k, "cannot split a scalar");
-    TK_TRY(lm_kaxis(k, lm_kattr_int(k, "axis", 0), r, &axis));
+    TK_TRY(lm_kaxis(k, lm_node_attr_int(k->node, "axis", 0), r, &axis));
     int nout = k->n_out;
     if (nout < 1 || nout > MAX_SPLIT)
         return lm_kinvalid(k, "Split has %d outputs", nout);
@@ -595,7 +595,7 @@ static loom_status op_split(lm_kctx *k)
     int ns = -1;
     if (lm_kopset(k) < 13) {
         const int64_t *v;
-        ns = lm_kattr_ints(k, "split", &v);
+        ns = lm_node_attr_ints(k->node, "split", &v);
         if (ns >= 0) {
             if (ns != nout)
                 return lm_kinvalid(k, "split has %d entries for %d outputs", ns, nout);
@@ -662,15 +662,15 @@ static loom_status op_slice(lm_kctx *k)
     if (lm_kopset(k) < 10) {
         TK_TRY(lm_kcheck_arity(k, 1, 1));
         const int64_t *v;
-        ns = lm_kattr_ints(k, "starts", &v);
+        ns = lm_node_attr_ints(k->node, "starts", &v);
         if (ns < 0 || ns > LOOM_MAX_RANK)
             return lm_kinvalid(k, "starts is required (at most %d entries)", LOOM_MAX_RANK);
         memcpy(starts, v, sizeof(int64_t) * (size_t)ns);
-        ne = lm_kattr_ints(k, "ends", &v);
+        ne = lm_node_attr_ints(k->node, "ends", &v);
         if (ne < 0 || ne > LOOM_MAX_RANK)
             return lm_kinvalid(k, "ends is required (at most %d entries)", LOOM_MAX_RANK);
         memcpy(ends, v, sizeof(int64_t) * (size_t)ne);
-        na = lm_kattr_ints(k, "axes", &v);
+        na = lm_node_attr_ints(k->node, "axes", &v);
         if (na > LOOM_MAX_RANK)
             return lm_kinvalid(k, "axes has %d entries", na);
         if (na > 0)
@@ -826,8 +826,8 @@ static loom_status op_depth_to_space(lm_kctx *k)
     TK_TRY(tk_esz(k, x, &esz));
     if (x->rank != 4)
         return lm_kinvalid(k, "input must be 4-D, got rank %d", x->rank);
-    int64_t b = lm_kattr_int(k, "blocksize", 0);
-    const char *mode = lm_kattr_str(k, "mode", "DCR");
+    int64_t b = lm_node_attr_int(k->node, "blocksize", 0);
+    const char *mode = lm_node_attr_str(k->node, "mode", "DCR");
     bool crd = strcmp(mode, "CRD") == 0;
     if (!crd && strcmp(mode, "DCR") != 0)
         return lm_kinvalid(k, "mode '%s' is not DCR or CRD", mode);
@@ -865,7 +865,7 @@ static loom_status op_space_to_depth(lm_kctx *k)
     TK_TRY(tk_esz(k, x, &esz));
     if (x->rank != 4)
         return lm_kinvalid(k, "input must be 4-D, got rank %d", x->rank);
-    int64_t b = lm_kattr_int(k, "blocksize", 0);
+    int64_t b = lm_node_attr_int(k->node, "blocksize", 0);
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
     if (b <= 0 || b > 65536 || H % b != 0 || W % b != 0)
         return lm_kinvalid(k, "blocksize %lld does not divide spatial dims %lldx%lld", (long long)b,
@@ -889,7 +889,7 @@ static loom_status op_trilu(lm_kctx *k)
     TK_TRY(tk_esz(k, x, &esz));
     if (x->rank < 2)
         return lm_kinvalid(k, "input must have rank >= 2, got %d", x->rank);
-    bool upper = lm_kattr_int(k, "upper", 1) != 0;
+    bool upper = lm_node_attr_int(k->node, "upper", 1) != 0;
     const loom_tensor *kt = lm_kin(k, 1);
     if (kt && (lm_tensor_count(kt) != 1 || kt->dtype != LOOM_DTYPE_INT64))
         return lm_kinvalid(k, "k must be an int64 scalar");
@@ -1008,11 +1008,11 @@ static loom_status op_pad(lm_kctx *k)
     if (lm_kopset(k) < 11) {
         TK_TRY(lm_kcheck_arity(k, 1, 1));
         const int64_t *v;
-        np = lm_kattr_ints(k, "pads", &v);
+        np = lm_node_attr_ints(k->node, "pads", &v);
         if (np < 0 || np > 2 * LOOM_MAX_RANK)
             return lm_kinvalid(k, "pads is required (at most %d entries)", 2 * LOOM_MAX_RANK);
         memcpy(pads, v, sizeof(int64_t) * (size_t)np);
-        lm_tk_store_f64(x->dtype, cval, lm_kattr_float(k, "value", 0.0f));
+        lm_tk_store_f64(x->dtype, cval, lm_node_attr_float(k->node, "value", 0.0f));
     } else {
         TK_TRY(lm_kcheck_arity(k, 2, 3));
         if (lm_kin(k, 3) || k->n_in > 3)
@@ -1032,7 +1032,7 @@ static loom_status op_pad(lm_kctx *k)
     int r = x->rank;
     if (np != 2 * r)
         return lm_kinvalid(k, "pads has %d entries for rank %d", np, r);
-    const char *ms = lm_kattr_str(k, "mode", "constant");
+    const char *ms = lm_node_attr_str(k->node, "mode", "constant");
     int mode;
     if (strcmp(ms, "constant") == 0)
         mode = PAD_CONSTANT;

@@ -89,28 +89,28 @@ static loom_status run_optimizer(lm_kctx *k, enum opt_kind kind)
     memset(&p, 0, sizeof(p));
     p.kind = kind;
     if (kind == OPT_ADAGRAD) {
-        p.decay = lm_kattr_float(k, "decay_factor", 0.0f);
-        p.eps = lm_kattr_float(k, "epsilon", 1e-6f);
-        p.norm = lm_kattr_float(k, "norm_coefficient", 0.0f);
+        p.decay = lm_node_attr_float(k->node, "decay_factor", 0.0f);
+        p.eps = lm_node_attr_float(k->node, "epsilon", 1e-6f);
+        p.norm = lm_node_attr_float(k->node, "norm_coefficient", 0.0f);
     } else if (kind == OPT_MOMENTUM) {
         static const char *const req[] = {"alpha", "beta", "mode", "norm_coefficient"};
         for (int i = 0; i < 4; i++)
-            if (!lm_kattr_has(k, req[i]))
+            if (!lm_node_has_attr(k->node, req[i]))
                 return lm_kinvalid(k, "attribute '%s' is required", req[i]);
-        p.alpha = lm_kattr_float(k, "alpha", 0.0f);
-        p.beta = lm_kattr_float(k, "beta", 0.0f);
-        p.norm = lm_kattr_float(k, "norm_coefficient", 0.0f);
-        const char *mode = lm_kattr_str(k, "mode", "standard");
+        p.alpha = lm_node_attr_float(k->node, "alpha", 0.0f);
+        p.beta = lm_node_attr_float(k->node, "beta", 0.0f);
+        p.norm = lm_node_attr_float(k->node, "norm_coefficient", 0.0f);
+        const char *mode = lm_node_attr_str(k->node, "mode", "standard");
         if (strcmp(mode, "nesterov") == 0)
             p.nesterov = true;
         else if (strcmp(mode, "standard") != 0)
             return lm_kinvalid(k, "mode '%s' is not standard or nesterov", mode);
     } else {
-        p.alpha = lm_kattr_float(k, "alpha", 0.9f);
-        p.beta = lm_kattr_float(k, "beta", 0.999f);
-        p.eps = lm_kattr_float(k, "epsilon", 1e-6f);
-        p.norm = lm_kattr_float(k, "norm_coefficient", 0.0f);
-        p.norm_post = lm_kattr_float(k, "norm_coefficient_post", 0.0f);
+        p.alpha = lm_node_attr_float(k->node, "alpha", 0.9f);
+        p.beta = lm_node_attr_float(k->node, "beta", 0.999f);
+        p.eps = lm_node_attr_float(k->node, "epsilon", 1e-6f);
+        p.norm = lm_node_attr_float(k->node, "norm_coefficient", 0.0f);
+        p.norm_post = lm_node_attr_float(k->node, "norm_coefficient_post", 0.0f);
     }
     loom_tensor *outs[64] = {NULL};
     if (k->n_out > 64)

@@ -282,33 +282,33 @@ static loom_status op_isnan(lm_kctx *k)
 static loom_status op_isinf(lm_kctx *k)
 {
     un_par p = {0};
-    p.pos = lm_kattr_int(k, "detect_positive", 1) != 0;
-    p.neg = lm_kattr_int(k, "detect_negative", 1) != 0;
+    p.pos = lm_node_attr_int(k->node, "detect_positive", 1) != 0;
+    p.neg = lm_node_attr_int(k->node, "detect_negative", 1) != 0;
     return run_unary(k, isinf_tab, true, &p, 0.5);
 }
 
 static loom_status op_leaky_relu(lm_kctx *k)
 {
-    un_par p = {.alpha = lm_kattr_float(k, "alpha", 0.01f)};
+    un_par p = {.alpha = lm_node_attr_float(k->node, "alpha", 0.01f)};
     return run_unary(k, leaky_tab, false, &p, 0.5);
 }
 
 static loom_status op_elu(lm_kctx *k)
 {
-    un_par p = {.alpha = lm_kattr_float(k, "alpha", 1.0f)};
+    un_par p = {.alpha = lm_node_attr_float(k->node, "alpha", 1.0f)};
     return run_unary(k, elu_tab, false, &p, 5);
 }
 
 static loom_status op_selu(lm_kctx *k)
 {
-    un_par p = {.alpha = lm_kattr_float(k, "alpha", 1.67326319217681884765625f),
-                .gamma = lm_kattr_float(k, "gamma", 1.05070102214813232421875f)};
+    un_par p = {.alpha = lm_node_attr_float(k->node, "alpha", 1.67326319217681884765625f),
+                .gamma = lm_node_attr_float(k->node, "gamma", 1.05070102214813232421875f)};
     return run_unary(k, selu_tab, false, &p, 5);
 }
 
 static loom_status op_celu(lm_kctx *k)
 {
-    un_par p = {.alpha = lm_kattr_float(k, "alpha", 1.0f)};
+    un_par p = {.alpha = lm_node_attr_float(k->node, "alpha", 1.0f)};
     if (p.alpha == 0)
         return lm_kinvalid(k, "alpha must be non-zero");
     return run_unary(k, celu_tab, false, &p, 5);
@@ -316,19 +316,21 @@ static loom_status op_celu(lm_kctx *k)
 
 static loom_status op_thresholded_relu(lm_kctx *k)
 {
-    un_par p = {.alpha = lm_kattr_float(k, "alpha", 1.0f)};
+    un_par p = {.alpha = lm_node_attr_float(k->node, "alpha", 1.0f)};
     return run_unary(k, threlu_tab, false, &p, 0.5);
 }
 
 static loom_status op_hard_sigmoid(lm_kctx *k)
 {
-    un_par p = {.alpha = lm_kattr_float(k, "alpha", 0.2f), .beta = lm_kattr_float(k, "beta", 0.5f)};
+    un_par p = {.alpha = lm_node_attr_float(k->node, "alpha", 0.2f),
+                .beta = lm_node_attr_float(k->node, "beta", 0.5f)};
     return run_unary(k, hsigmoid_tab, false, &p, 1);
 }
 
 static loom_status op_shrink(lm_kctx *k)
 {
-    un_par p = {.alpha = lm_kattr_float(k, "lambd", 0.5f), .beta = lm_kattr_float(k, "bias", 0)};
+    un_par p = {.alpha = lm_node_attr_float(k->node, "lambd", 0.5f),
+                .beta = lm_node_attr_float(k->node, "bias", 0)};
     return run_unary(k, shrink_tab, false, &p, 1);
 }
 
@@ -337,8 +339,8 @@ static loom_status op_clip(lm_kctx *k)
     un_par p = {0};
     const loom_tensor *x = k->n_in > 0 ? lm_kin(k, 0) : NULL;
     if (lm_kopset(k) < 11) {
-        p.flo = lm_kattr_float(k, "min", -FLT_MAX);
-        p.fhi = lm_kattr_float(k, "max", FLT_MAX);
+        p.flo = lm_node_attr_float(k->node, "min", -FLT_MAX);
+        p.fhi = lm_node_attr_float(k->node, "max", FLT_MAX);
         if (x && x->dtype == LOOM_DTYPE_DOUBLE) {
             /* Attribute bounds are floats; a double copy keeps the loop typed. */
             double *b = lm_kscratch(k, 2 * sizeof(double));
@@ -544,9 +546,9 @@ static loom_status op_cast(lm_kctx *k)
     loom_status s = lm_kcheck_arity(k, 1, 1);
     if (s != LOOM_OK)
         return s;
-    if (!lm_kattr_has(k, "to"))
+    if (!lm_node_has_attr(k->node, "to"))
         return lm_kinvalid(k, "attribute 'to' is required");
-    return run_cast(k, lm_kattr_int(k, "to", 0));
+    return run_cast(k, lm_node_attr_int(k->node, "to", 0));
 }
 
 static loom_status op_cast_like(lm_kctx *k)

@@ -56,7 +56,7 @@ static loom_status op_nms(lm_kctx *k)
     if (scores->rank != 3 || scores->dims[0] != boxes->dims[0] || scores->dims[2] != boxes->dims[1])
         return lm_kfail(k, LOOM_ERR_SHAPE,
                         "scores must have shape [batch, classes, boxes] matching boxes");
-    int64_t center = lm_kattr_int(k, "center_point_box", 0);
+    int64_t center = lm_node_attr_int(k->node, "center_point_box", 0);
     if (center != 0 && center != 1)
         return lm_kinvalid(k, "center_point_box %lld is not 0 or 1", (long long)center);
     for (int i = 0; i < 5; i++)
@@ -257,25 +257,25 @@ static loom_status op_roialign(lm_kctx *k)
                         (long long)rois->dims[0]);
     roi_job j;
     memset(&j, 0, sizeof(j));
-    const char *mode = lm_kattr_str(k, "mode", "avg");
+    const char *mode = lm_node_attr_str(k->node, "mode", "avg");
     if (strcmp(mode, "avg") == 0)
         j.is_max = false;
     else if (strcmp(mode, "max") == 0)
         j.is_max = true;
     else
         return lm_kinvalid(k, "mode '%s' is not avg or max", mode);
-    const char *ctm = lm_kattr_str(k, "coordinate_transformation_mode",
-                                   lm_kopset(k) >= 16 ? "half_pixel" : "output_half_pixel");
+    const char *ctm = lm_node_attr_str(k->node, "coordinate_transformation_mode",
+                                       lm_kopset(k) >= 16 ? "half_pixel" : "output_half_pixel");
     if (strcmp(ctm, "half_pixel") == 0)
         j.half_pixel = true;
     else if (strcmp(ctm, "output_half_pixel") == 0)
         j.half_pixel = false;
     else
         return lm_kinvalid(k, "coordinate_transformation_mode '%s' is not supported", ctm);
-    j.PH = lm_kattr_int(k, "output_height", 1);
-    j.PW = lm_kattr_int(k, "output_width", 1);
-    j.sampling = lm_kattr_int(k, "sampling_ratio", 0);
-    j.scale = lm_kattr_float(k, "spatial_scale", 1.0f);
+    j.PH = lm_node_attr_int(k->node, "output_height", 1);
+    j.PW = lm_node_attr_int(k->node, "output_width", 1);
+    j.sampling = lm_node_attr_int(k->node, "sampling_ratio", 0);
+    j.scale = lm_node_attr_float(k->node, "spatial_scale", 1.0f);
     if (j.PH <= 0 || j.PW <= 0 || j.PH > (1 << 20) || j.PW > (1 << 20))
         return lm_kinvalid(k, "output_height/output_width %lld x %lld must be positive",
                            (long long)j.PH, (long long)j.PW);
@@ -454,7 +454,7 @@ static loom_status op_gridsample(lm_kctx *k)
                         (long long)x->dims[0]);
     gs_job j;
     memset(&j, 0, sizeof(j));
-    const char *mode = lm_kattr_str(k, "mode", "bilinear");
+    const char *mode = lm_node_attr_str(k->node, "mode", "bilinear");
     if (strcmp(mode, "bilinear") == 0 || strcmp(mode, "linear") == 0)
         j.mode = GS_BILINEAR;
     else if (strcmp(mode, "nearest") == 0)
@@ -463,7 +463,7 @@ static loom_status op_gridsample(lm_kctx *k)
         j.mode = GS_BICUBIC;
     else
         return lm_kinvalid(k, "mode '%s' is not bilinear, nearest or bicubic", mode);
-    const char *pad = lm_kattr_str(k, "padding_mode", "zeros");
+    const char *pad = lm_node_attr_str(k->node, "padding_mode", "zeros");
     if (strcmp(pad, "zeros") == 0)
         j.pad = GS_ZEROS;
     else if (strcmp(pad, "border") == 0)
@@ -472,7 +472,7 @@ static loom_status op_gridsample(lm_kctx *k)
         j.pad = GS_REFLECTION;
     else
         return lm_kinvalid(k, "padding_mode '%s' is not zeros, border or reflection", pad);
-    int64_t ac = lm_kattr_int(k, "align_corners", 0);
+    int64_t ac = lm_node_attr_int(k->node, "align_corners", 0);
     if (ac != 0 && ac != 1)
         return lm_kinvalid(k, "align_corners %lld is not 0 or 1", (long long)ac);
     j.align = ac == 1;
@@ -517,10 +517,10 @@ static loom_status op_maxunpool(lm_kctx *k)
             return lm_kfail(k, LOOM_ERR_SHAPE, "I must have X's shape");
     int nsp = x->rank - 2;
     const int64_t *ks = NULL, *st = NULL, *pads = NULL;
-    if (lm_kattr_ints(k, "kernel_shape", &ks) != nsp)
+    if (lm_node_attr_ints(k->node, "kernel_shape", &ks) != nsp)
         return lm_kinvalid(k, "kernel_shape must have %d values", nsp);
-    int ns = lm_kattr_ints(k, "strides", &st);
-    int np = lm_kattr_ints(k, "pads", &pads);
+    int ns = lm_node_attr_ints(k->node, "strides", &st);
+    int np = lm_node_attr_ints(k->node, "pads", &pads);
     if (ns >= 0 && ns != nsp)
         return lm_kinvalid(k, "strides must have %d values", nsp);
     if (np >= 0 && np != 2 * nsp)

@@ -1,7 +1,7 @@
 /* nn.cl - convolution helpers, pooling, normalization, softmax, reductions and
  * resize. All tensors are NCHW store_t (see common.cl); 1-D cases run as H = 1. */
 
-/* Conv geometry packed in one int array (see lm_cl_low_conv in ops_conv.c):
+/* Conv geometry packed in one int array (see upload_conv_geo in ops_conv.c):
  * C, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups, Co. */
 #define G_C  g[0]
 #define G_H  g[1]
