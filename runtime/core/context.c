@@ -9,6 +9,7 @@
 #include "cpulist.h"
 #include "device.h"
 #include "error.h"
+#include "log.h"
 #include "model.h"
 
 void loom_context_options_init(loom_context_options *opts)
@@ -88,6 +89,14 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     ctx->num_threads = opts->num_threads;
     lm_busy_init(&ctx->cpu_busy);
+    /* First: what the devices report while they open reaches the callback. */
+    loom_status s = LOOM_OK;
+    if (opts->struct_size >= offsetof(loom_context_options, log_level) + sizeof(opts->log_level))
+        s = lm_log_attach(ctx, opts->log, opts->log_user, opts->log_level);
+    if (s) {
+        loom_context_destroy(ctx);
+        return s;
+    }
     if (opts->struct_size >= offsetof(loom_context_options, emulated_cards) + sizeof(int))
         ctx->emulated_cards = opts->emulated_cards;
     if (opts->struct_size >= offsetof(loom_context_options, fp16_storage) + sizeof(int))
@@ -98,7 +107,7 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
         cpulist = opts->cpus;
     cpu_set_t cpus;
     int n_cpus = 0;
-    loom_status s = cpulist ? lm_cpulist_parse(cpulist, &cpus, &n_cpus) : LOOM_OK;
+    s = cpulist ? lm_cpulist_parse(cpulist, &cpus, &n_cpus) : LOOM_OK;
     if (s) {
         loom_context_destroy(ctx);
         return s;
@@ -126,5 +135,7 @@ void loom_context_destroy(loom_context *ctx)
         drop_device(ctx, ctx->n_devices - 1);
     lm_threadpool_destroy(ctx->pool);
     lm_busy_fini(&ctx->cpu_busy);
+    /* Last: what the devices report as they close still reaches the callback. */
+    lm_log_detach(ctx);
     free(ctx);
 }
