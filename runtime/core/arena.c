@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../cpu/kernel.h"
+#include "env.h"
 #include "error.h"
 #include "model.h"
 
@@ -100,7 +101,7 @@ static void plan_views(const lm_plan *p, const lm_graph *g, const size_t *bytes,
         rel[v] = 0;
         members[v] = 0;
     }
-    if (p->n_segments > 0 || !shape || getenv("LOOM_NO_VIEWS"))
+    if (p->n_segments > 0 || !shape || lm_env_flag(LM_ENV_NO_VIEWS))
         return;
     for (int step = 0; step < p->n_steps; step++) {
         const lm_node *n = &g->nodes[p->steps[step]];

@@ -12,6 +12,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "../../core/env.h"
 #include "../qdwconv.h"
 #include "../threadpool.h"
 #include "quant_common.h"
@@ -536,7 +537,7 @@ static void dw_slots(void *arg, int64_t begin, int64_t end)
 
 static bool dw_applies(const conv_geom *g)
 {
-    return g->nsp == 2 && g->Cg == 1 && g->Mg == 1 && !getenv("LOOM_QCONV_NO_DIRECT");
+    return g->nsp == 2 && g->Cg == 1 && g->Mg == 1 && !lm_env_flag(LM_ENV_QCONV_NO_DIRECT);
 }
 
 static loom_status conv_depthwise(lm_kctx *k, const conv_geom *g, const conv_args *ca, void *yout)
@@ -615,7 +616,7 @@ static void padded_dims(const conv_geom *g, int64_t *hq, int64_t *wq)
 
 static bool conv_padded_applies(const conv_geom *g, bool direct, bool requant)
 {
-    if (direct || !requant || g->nsp != 2 || getenv("LOOM_QCONV_NO_DIRECT"))
+    if (direct || !requant || g->nsp != 2 || lm_env_flag(LM_ENV_QCONV_NO_DIRECT))
         return false;
     int64_t hq, wq;
     padded_dims(g, &hq, &wq);
