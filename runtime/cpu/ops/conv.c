@@ -25,7 +25,7 @@
 #include "nn_private.h"
 
 /* What a run needs besides the tensors: geometry, activation, and which
- * special paths the LOOM_CONV_NO_* variables leave on (read once per plan). */
+ * special paths the LOOM_CONV_NO_* variables leave on (core/env.h). */
 typedef struct conv_plan {
     lm_nn_geom g;
     lm_act act;
