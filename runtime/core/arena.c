@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "env.h"
 #include "op.h"
 #include "error.h"
 #include "event.h"
@@ -101,7 +102,7 @@ static void plan_views(const lm_plan *p, const lm_graph *g, const size_t *bytes,
         rel[v] = 0;
         members[v] = 0;
     }
-    if (lm_plan_uses_devices(p) || !shape || getenv("LOOM_NO_VIEWS"))
+    if (lm_plan_uses_devices(p) || !shape || lm_env_flag(LM_ENV_NO_VIEWS))
         return;
     for (int step = 0; step < p->n_steps; step++) {
         const lm_node *n = &g->nodes[p->steps[step]];

@@ -17,6 +17,8 @@
 #include "cpulist.h"
 #include "device.h"
 #include "error.h"
+#include "log.h"
+#include "log.h"
 #include "model.h"
 #include "registry.h"
 #include "threadpool.h"
@@ -154,16 +156,24 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
     if (opts->num_threads < 0 || opts->num_threads > 1024)
         return lm_error(LOOM_ERR_INVALID_ARGUMENT, "num_threads %d is out of range 0..1024",
                         opts->num_threads);
+    loom_context *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    /* First: what devices report while they are discovered reaches the callback. */
+    loom_status s = LOOM_OK;
+    if (HAS_OPTION(opts, log_level))
+        s = lm_log_attach(ctx, opts->log, opts->log_user, opts->log_level);
+    if (s) {
+        free(ctx);
+        return s;
+    }
     const char *want = opts->device ? opts->device : "auto";
     int emulated = emulated_wanted(HAS_OPTION(opts, emulated_cards) ? opts->emulated_cards : 0);
     lm_discovery d = {.emulated_cards = emulated};
-    loom_status s = lm_registry_acquire(&d);
-    if (s)
+    if ((s = lm_registry_acquire(&d))) {
+        lm_log_detach(ctx);
+        free(ctx);
         return s;
-    loom_context *ctx = calloc(1, sizeof(*ctx));
-    if (!ctx) {
-        lm_registry_release();
-        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     }
     ctx->num_threads = opts->num_threads;
     ctx->fp16_storage = HAS_OPTION(opts, fp16_storage) && opts->fp16_storage != 0;
@@ -181,6 +191,8 @@ void loom_context_destroy(loom_context *ctx)
     if (!ctx)
         return;
     lm_threadpool_release(ctx->pool);
-    free(ctx);
     lm_registry_release();
+    /* Last: what the devices report as they close still reaches the callback. */
+    lm_log_detach(ctx);
+    free(ctx);
 }

@@ -9,10 +9,10 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "env.h"
 #include "error.h"
 #include "registry.h"
 
@@ -92,9 +92,7 @@ static void destroy_all(void)
 
 int lm_registry_env_emulated_cards(void)
 {
-    const char *v = getenv("LOOM_EMULATED_CARDS");
-    int n = v ? atoi(v) : 0;
-    return n > 0 ? n : 0;
+    return (int)lm_env_int(LM_ENV_EMULATED_CARDS);
 }
 
 loom_status lm_registry_acquire(const lm_discovery *d)

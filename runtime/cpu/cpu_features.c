@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/env.h"
+
 static lm_cpu_features g_features;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -24,7 +26,7 @@ static void detect(void)
     f.avxvnni = f.avx2_fma && __builtin_cpu_supports("avxvnni");
 #endif
 #endif
-    const char *cap = getenv("LOOM_CPU_ISA");
+    const char *cap = lm_env_str(LM_ENV_CPU_ISA);
     if (cap && strcmp(cap, "scalar") == 0) {
         f = (lm_cpu_features){0};
     } else if (cap && strcmp(cap, "avx2") == 0) {

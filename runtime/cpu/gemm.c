@@ -16,10 +16,10 @@
 #include "gemm.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/log.h"
 #include "cpu_features.h"
 #include "../core/threadpool.h"
 
@@ -48,9 +48,7 @@ static void choose_configs(void)
         g_configs[n++] = &lm_sgemm_config_avx2;
     g_configs[n++] = &lm_sgemm_config_scalar;
     g_configs[n] = NULL;
-    const char *log = getenv("LOOM_LOG_KERNELS");
-    if (log && log[0] == '1')
-        fprintf(stderr, "loom: sgemm uses %s\n", g_configs[0]->name);
+    lm_log(LOOM_LOG_DEBUG, "sgemm uses %s", g_configs[0]->name);
 }
 
 const lm_sgemm_config *const *lm_sgemm_available_configs(void)

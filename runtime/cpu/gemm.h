@@ -73,7 +73,7 @@ void lm_sgemm_run(const lm_sgemm_args *g);
 void lm_sgemm_run_parallel(lm_kctx *k, const lm_sgemm_args *g);
 
 /* The config the entry points above use: the best the CPU supports, chosen
- * once and logged with LOOM_LOG_KERNELS=1. */
+ * once and logged at LOOM_LOG_DEBUG (loomctl -vv shows it). */
 const lm_sgemm_config *lm_sgemm_default_config(void);
 
 /* Explicit-config forms, for tests and benchmarks that compare ISAs; a packed

@@ -20,10 +20,10 @@
 #include "qdwconv.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/log.h"
 #include "cpu_features.h"
 
 #define DW_VEC      16 /* outputs accumulated together (one zmm of int32) */
@@ -627,9 +627,7 @@ static void choose_dwconfigs(void)
 #endif
     g_dwconfigs[n++] = &cfg_portable;
     g_dwconfigs[n] = NULL;
-    const char *log = getenv("LOOM_LOG_KERNELS");
-    if (log && log[0] == '1')
-        fprintf(stderr, "loom: int8 depthwise uses %s\n", g_dwconfigs[0]->name);
+    lm_log(LOOM_LOG_DEBUG, "int8 depthwise uses %s", g_dwconfigs[0]->name);
 }
 
 const lm_qdw_config *const *lm_qdw_available_configs(void)

@@ -14,7 +14,6 @@
 #include "qgemm.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +21,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "../core/log.h"
 #include "cpu_features.h"
 #include "qgemm_ukernel.h"
 
@@ -108,9 +108,7 @@ static void choose_qconfigs(void)
     if (f->avx2_fma && lm_qgemm_config_avx2.ukernel)
         g_qconfigs[n++] = &lm_qgemm_config_avx2;
     g_qconfigs[n] = NULL;
-    const char *log = getenv("LOOM_LOG_KERNELS");
-    if (log && log[0] == '1')
-        fprintf(stderr, "loom: qgemm uses %s\n", n ? g_qconfigs[0]->name : "the reference");
+    lm_log(LOOM_LOG_DEBUG, "qgemm uses %s", n ? g_qconfigs[0]->name : "the reference");
 }
 
 const lm_qgemm_config *const *lm_qgemm_available_configs(void)

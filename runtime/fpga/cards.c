@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "shim.h"
 
@@ -20,10 +21,10 @@
 const char *lm_card_default_xclbin(void)
 {
     static __thread char path[4096];
-    const char *env = getenv("LOOM_XCLBIN");
-    if (env && *env)
+    const char *env = lm_env_str(LM_ENV_XCLBIN);
+    if (env)
         return access(env, R_OK) == 0 ? env : NULL;
-    const char *dirs[] = {getenv("LOOM_BITSTREAM_DIR"), LOOM_BUILD_BITSTREAM_DIR,
+    const char *dirs[] = {lm_env_str(LM_ENV_BITSTREAM_DIR), LOOM_BUILD_BITSTREAM_DIR,
                           LOOM_BITSTREAM_DIR};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         if (!dirs[i] || !*dirs[i])

@@ -27,6 +27,7 @@
 #include "core/backend.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/opgeom.h"
 #include "fpga.h"
 #include "shim.h"
@@ -762,14 +763,14 @@ static loom_status fd_run(lm_device *dev, void *state, loom_tensor *const *in,
 static void fd_destroy(lm_device *dev)
 {
     fpga_device *fd = (fpga_device *)dev;
-    /* LOOM_FPGA_STATS=1: what the card did, in the cycle model's time. */
-    if (getenv("LOOM_FPGA_STATS") && fd->runs)
-        fprintf(stderr,
-                "loom: %s: %llu segment runs, %llu commands, %llu card cycles "
-                "(%.3f ms modelled at %u MHz, %.1f us per run)\n",
-                dev->name, (unsigned long long)fd->runs, (unsigned long long)fd->commands,
-                (unsigned long long)fd->cycles, (double)fd->cycles / (LOOM_CU_CLOCK_MHZ * 1e3),
-                LOOM_CU_CLOCK_MHZ, (double)fd->cycles / LOOM_CU_CLOCK_MHZ / (double)fd->runs);
+    /* What the card did, in the cycle model's time. */
+    if (fd->runs)
+        lm_log(LOOM_LOG_INFO,
+               "%s: %llu segment runs, %llu commands, %llu card cycles "
+               "(%.3f ms modelled at %u MHz, %.1f us per run)",
+               dev->name, (unsigned long long)fd->runs, (unsigned long long)fd->commands,
+               (unsigned long long)fd->cycles, (double)fd->cycles / (LOOM_CU_CLOCK_MHZ * 1e3),
+               LOOM_CU_CLOCK_MHZ, (double)fd->cycles / LOOM_CU_CLOCK_MHZ / (double)fd->runs);
     lm_card_close(fd->card);
     pthread_mutex_destroy(&fd->lock);
     free(fd);

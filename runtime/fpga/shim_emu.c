@@ -18,6 +18,7 @@
 
 #include "../../hls/card/loom_card.h"
 #include "../../kernel/loom_xclbin.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "shim.h"
 
@@ -306,20 +307,15 @@ static const lm_card_ops emu_ops = {
 
 int lm_card_emulated_count(void)
 {
-    const char *v = getenv("LOOM_EMULATED_CARDS");
-    if (!v || !*v)
-        return 0;
-    long n = strtol(v, NULL, 10);
-    return n < 0 ? 0 : n > 16 ? 16 : (int)n;
+    return (int)lm_env_int(LM_ENV_EMULATED_CARDS);
 }
 
 /* Window size of an emulated card: LOOM_EMULATED_CARD_MB (default 256). */
 static uint64_t emu_window_bytes(void)
 {
-    const char *v = getenv("LOOM_EMULATED_CARD_MB");
-    long mb = v ? strtol(v, NULL, 10) : 256;
+    long mb = lm_env_int(LM_ENV_EMULATED_CARD_MB);
     uint64_t bytes = 4u << 20;
-    while (bytes < (uint64_t)(mb > 0 ? mb : 256) << 20 && bytes < (1ull << 34))
+    while (bytes < (uint64_t)mb << 20 && bytes < (1ull << 34))
         bytes <<= 1;
     return bytes;
 }

@@ -24,6 +24,7 @@
 #include <xf86drm.h>
 
 #include "../../kernel/uapi/loom_accel.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "shim.h"
 
@@ -356,8 +357,8 @@ loom_status lm_card_kernel_open_all(lm_card **cards, int max, int *n)
 
 static void open_nodes(lm_card **cards, int max, int *n)
 {
-    const char *only = getenv("LOOM_NODE"); /* tests: one node, by path */
-    if (only && *only) {
+    const char *only = lm_env_str(LM_ENV_NODE); /* tests: one node, by path */
+    if (only) {
         try_node(only, cards, max, n);
         return;
     }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "shim.h"
 
@@ -266,7 +267,7 @@ static const lm_card_ops xrt_ops = {
 
 loom_status lm_card_xrt_open_all(lm_card **cards, int max, int *n)
 {
-    if (getenv("LOOM_NO_XRT") || !xrt_load())
+    if (lm_env_flag(LM_ENV_NO_XRT) || !xrt_load())
         return LOOM_OK;
     int count = X.probe();
     for (int i = 0, k = 0; i < count && *n < max; i++) {

@@ -102,6 +102,11 @@ void evlog_event(evlog *l, const char *level, const char *event, const char *fmt
     emit(l, &b);
 }
 
+void evlog_libloom(void *user, loom_log_level level, const char *msg)
+{
+    evlog_event(user, loom_log_level_name(level), "libloom", "%s", msg);
+}
+
 void evlog_access(evlog *l, const evlog_access_rec *r)
 {
     if (!l || !l->access)

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "loom/loom.h"
+
 typedef struct evlog evlog;
 
 /* Logs to @path (appending), or to stderr when @path is NULL. NULL on failure, errno set. */
@@ -15,6 +17,10 @@ void evlog_close(evlog *l);
 /* An event: @level "info"/"warn"/"error", @event a short name, @fmt the message. */
 void evlog_event(evlog *l, const char *level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* A loom_log_fn for loom_context_options.log (user: the evlog): libloom's
+ * messages become events "libloom" at their level ("debug" included). */
+void evlog_libloom(void *user, loom_log_level level, const char *msg);
 
 /* What the access log records about one finished request. */
 typedef struct evlog_access_rec {

@@ -127,6 +127,10 @@ static loom_context *context_for(repo *r, const char *device, char *err, size_t 
     loom_context_options_init(&o);
     o.num_threads = r->threads;
     o.device = device;
+    /* Every context shares the one evlog: libloom delivers each message once. */
+    o.log = evlog_libloom;
+    o.log_user = r->log;
+    o.log_level = LOOM_LOG_INFO;
     if (loom_context_create(&o, &d->ctx) != LOOM_OK) {
         snprintf(err, errlen, "device '%s': %s", device, loom_last_error());
         free(d);

@@ -101,7 +101,7 @@ loom_status lm_cl_program(lm_cl_device *dev, const char *const *names, int n_src
                           const char *options, cl_program *out);
 
 /* Program builds from source in this process: a second start with a warm
- * cache leaves it unchanged. LOOM_OPENCL_LOG=1 also logs each build. */
+ * cache leaves it unchanged. Each build is also an INFO log message. */
 int lm_cl_program_builds(void);
 
 /* The directory binaries and tuning results go to: $LOOM_CACHE_DIR, else

@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/env.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "opencl.h"
 
 static atomic_int program_builds;
@@ -46,12 +48,6 @@ uint64_t lm_cl_device_key(const lm_cl_device *dev)
     return hash_str(h, dev->info.driver);
 }
 
-static bool log_on(void)
-{
-    const char *v = getenv("LOOM_OPENCL_LOG");
-    return v && v[0] && strcmp(v, "0") != 0;
-}
-
 /* mkdir -p */
 static int make_dirs(char *path)
 {
@@ -69,14 +65,13 @@ static int make_dirs(char *path)
 
 const char *lm_cl_cache_dir(void)
 {
-    /* Read on each call: tests point LOOM_CACHE_DIR at fresh directories. */
     static _Thread_local char dir[4096];
-    const char *v = getenv("LOOM_CACHE_DIR");
-    if (v && v[0])
+    const char *v;
+    if ((v = lm_env_str(LM_ENV_CACHE_DIR)))
         snprintf(dir, sizeof(dir), "%s", v);
-    else if ((v = getenv("XDG_CACHE_HOME")) && v[0])
+    else if ((v = lm_env_str(LM_ENV_XDG_CACHE_HOME)))
         snprintf(dir, sizeof(dir), "%s/loom", v);
-    else if ((v = getenv("HOME")) && v[0])
+    else if ((v = lm_env_str(LM_ENV_HOME)))
         snprintf(dir, sizeof(dir), "%s/.cache/loom", v);
     else
         return NULL;
@@ -138,8 +133,7 @@ static cl_program from_binary(lm_cl_device *dev, const char *path, const char *o
     /* Building a program made from a binary only links it: no compilation. */
     if (clBuildProgram(p, 1, &dev->id, options, NULL, NULL) != CL_SUCCESS)
         goto bad;
-    if (log_on())
-        fprintf(stderr, "loom: opencl: %s: program loaded from %s\n", dev->base.name, path);
+    lm_log(LOOM_LOG_DEBUG, "opencl: %s: program loaded from %s", dev->base.name, path);
     return p;
 bad:
     if (p)
@@ -191,9 +185,8 @@ loom_status lm_cl_program(lm_cl_device *dev, const char *const *names, int n_src
         return lm_error(LOOM_ERR_RUNTIME, "%s: clCreateProgramWithSource failed (%d)",
                         dev->base.name, (int)err);
     atomic_fetch_add(&program_builds, 1);
-    if (log_on())
-        fprintf(stderr, "loom: opencl: %s: building program %s from source\n", dev->base.name,
-                names[n_src - 1]);
+    lm_log(LOOM_LOG_INFO, "opencl: %s: building program %s from source", dev->base.name,
+           names[n_src - 1]);
     err = clBuildProgram(p, 1, &dev->id, options, NULL, NULL);
     if (err != CL_SUCCESS) {
         char log[2048] = "";

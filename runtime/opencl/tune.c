@@ -12,7 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/env.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "opencl.h"
 
 #define TUNE_BUDGET_S 8.0
@@ -169,10 +171,10 @@ static int tune(lm_cl_device *dev, const lm_cl_gemm_cfg *cand, int nc)
         double s = time_cfg(dev, &cand[i], n, &p);
         if (p)
             clReleaseProgram(p);
-        if (getenv("LOOM_OPENCL_LOG")) {
+        if (lm_log_enabled(LOOM_LOG_DEBUG)) {
             char buf[64];
-            fprintf(stderr, "loom: opencl: %s: gemm tile %s: %.3f ms\n", dev->base.name,
-                    lm_cl_gemm_cfg_str(&cand[i], buf, sizeof(buf)), s * 1e3);
+            lm_log(LOOM_LOG_DEBUG, "opencl: %s: gemm tile %s: %.3f ms", dev->base.name,
+                   lm_cl_gemm_cfg_str(&cand[i], buf, sizeof(buf)), s * 1e3);
         }
         if (s > 0 && (best_t < 0 || s < best_t)) {
             best_t = s;
@@ -191,7 +193,7 @@ loom_status lm_cl_gemm_setup(lm_cl_device *dev)
     if (!nc)
         return lm_error(LOOM_ERR_UNSUPPORTED, "%s: no GEMM tile fits (work-group %zu)",
                         dev->base.name, dev->info.max_wg);
-    if (parse_cfg(getenv("LOOM_OPENCL_GEMM"), &cfg)) {
+    if (parse_cfg(lm_env_str(LM_ENV_OPENCL_GEMM), &cfg)) {
         if (!cfg_valid(dev, &cfg))
             return lm_error(LOOM_ERR_INVALID_ARGUMENT, "LOOM_OPENCL_GEMM tile is not valid on %s",
                             dev->base.name);
@@ -216,8 +218,7 @@ loom_status lm_cl_gemm_setup(lm_cl_device *dev)
             }
         }
     }
-    const char *t = getenv("LOOM_OPENCL_TUNE");
-    int best = t && strcmp(t, "0") == 0 ? -1 : tune(dev, cand, nc);
+    int best = lm_env_flag(LM_ENV_OPENCL_TUNE) ? tune(dev, cand, nc) : -1;
     dev->gemm = cand[best < 0 ? 0 : best];
     if (path[0] && best >= 0) {
         FILE *f = fopen(path, "w");

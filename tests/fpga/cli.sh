@@ -46,9 +46,12 @@ check "quantize minmax, percentile and entropy" \
 check "quantize refuses an unknown method" \
 	'! $loomctl quantize "$fp32" --calibrate "$calib" -o "$tmp/x.onnx" --method magic'
 check "run QDQ_MODEL --device card:0 runs its convolutions there" \
-	'LOOM_EMULATED_CARDS=1 LOOM_FPGA_STATS=1 $loomctl run "$tmp/q_minmax.onnx" --device card:0 \
+	'LOOM_EMULATED_CARDS=1 $loomctl -v run "$tmp/q_minmax.onnx" --device card:0 \
 	     --repeat 3 --stats >"$tmp/o" 2>"$tmp/e" && grep -q "5 QDQ groups to int8" "$tmp/o" &&
 	 grep -q "card:0: 4 segment runs, 20 commands" "$tmp/e"'
+check "run without -v keeps libloom quiet" \
+	'LOOM_EMULATED_CARDS=1 $loomctl run "$tmp/q_minmax.onnx" --device card:0 --repeat 1 \
+	     >/dev/null 2>"$tmp/e" && ! [ -s "$tmp/e" ]'
 check "run --device card:0 with no card says so" \
 	'! LOOM_EMULATED_CARDS= $loomctl run "$tmp/q_minmax.onnx" --device card:0 2>"$tmp/e" &&
 	 grep -q "card:0" "$tmp/e"'

@@ -511,6 +511,9 @@ fi
 SOCK=$SOCK_SAVE
 kill -TERM "$CARD_D" 2>/dev/null
 wait "$CARD_D" 2>/dev/null
+# libloom reports the card's totals as its context closes; loomd logs them as its own events.
+expect "libloom's messages reach loomd's log, with their level" \
+    grep -q '"level":"info","event":"libloom","msg":"card:0: [0-9]* segment runs' "$T/card.log"
 
 # ------------------------------------------------------------------ SIGTERM drain
 # Two requests on "lazy" would wait 5 s for a batch (with company on its way);

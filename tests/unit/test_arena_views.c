@@ -49,9 +49,9 @@ static void run_graph(int64_t N, int64_t axis, bool views, float **out, loom_mod
                       loom_context **ctx_out)
 {
     if (views)
-        unsetenv("LOOM_NO_VIEWS");
+        lm_test_setenv("LOOM_NO_VIEWS", NULL);
     else
-        setenv("LOOM_NO_VIEWS", "1", 1);
+        lm_test_setenv("LOOM_NO_VIEWS", "1");
     int64_t xd[4] = {N, 4, 4, 4}, shape[1] = {-1}, sd[1] = {1};
     ob_model *m = ob_new(13);
     ob_input(m, "x", 1, 4, xd);
@@ -88,7 +88,7 @@ static void run_graph(int64_t N, int64_t axis, bool views, float **out, loom_mod
     }
     loom_tensor_destroy(in);
     free(x);
-    unsetenv("LOOM_NO_VIEWS");
+    lm_test_setenv("LOOM_NO_VIEWS", NULL);
     if (keep) {
         *keep = model;
         *ctx_out = ctx;

@@ -856,13 +856,13 @@ static void winograd_matches_im2col(void **state)
         for (int wc = 0; wc < 2; wc++) {
             const char *act = c == 2 ? "Relu" : NULL;
             int64_t n1, n2;
-            unsetenv("LOOM_CONV_NO_WINOGRAD");
+            lm_test_setenv("LOOM_CONV_NO_WINOGRAD", NULL);
             float *wino = run_conv3x3(cases[c][0], cases[c][1], cases[c][2], cases[c][3],
                                       cases[c][4], wc, act, &n1);
-            setenv("LOOM_CONV_NO_WINOGRAD", "1", 1);
+            lm_test_setenv("LOOM_CONV_NO_WINOGRAD", "1");
             float *ref = run_conv3x3(cases[c][0], cases[c][1], cases[c][2], cases[c][3],
                                      cases[c][4], wc, act, &n2);
-            unsetenv("LOOM_CONV_NO_WINOGRAD");
+            lm_test_setenv("LOOM_CONV_NO_WINOGRAD", NULL);
             assert_int_equal(n1, n2);
             for (int64_t i = 0; i < n1; i++)
                 if (!(fabsf(wino[i] - ref[i]) <= 1e-4f * (1.0f + fabsf(ref[i]))) && bad++ < 3)

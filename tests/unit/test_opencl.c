@@ -219,7 +219,7 @@ static void second_start_builds_nothing(void **state)
     char dir[] = "/tmp/loom-cl-cache-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char *old = getenv("LOOM_CACHE_DIR") ? strdup(getenv("LOOM_CACHE_DIR")) : NULL;
-    setenv("LOOM_CACHE_DIR", dir, 1);
+    lm_test_setenv("LOOM_CACHE_DIR", dir);
     float x[60];
     fill(x, 60, 9);
     int64_t xd[2] = {5, 12};
@@ -238,9 +238,9 @@ static void second_start_builds_nothing(void **state)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
     if (old)
-        setenv("LOOM_CACHE_DIR", old, 1);
+        lm_test_setenv("LOOM_CACHE_DIR", old);
     else
-        unsetenv("LOOM_CACHE_DIR");
+        lm_test_setenv("LOOM_CACHE_DIR", NULL);
     free(old);
 }
 

@@ -209,9 +209,9 @@ static loom_model *build(loom_context *ctx, const qconv_case *q, const qconv_dat
 static void *run_case(const qconv_case *q, const qconv_data *d, bool direct, size_t *bytes)
 {
     if (direct)
-        unsetenv("LOOM_QCONV_NO_DIRECT");
+        lm_test_setenv("LOOM_QCONV_NO_DIRECT", NULL);
     else
-        setenv("LOOM_QCONV_NO_DIRECT", "1", 1);
+        lm_test_setenv("LOOM_QCONV_NO_DIRECT", "1");
     loom_context *ctx;
     assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
     loom_model *m = build(ctx, q, d);
@@ -231,7 +231,7 @@ static void *run_case(const qconv_case *q, const qconv_data *d, bool direct, siz
     loom_tensor_destroy(in);
     loom_model_destroy(m);
     loom_context_destroy(ctx);
-    unsetenv("LOOM_QCONV_NO_DIRECT");
+    lm_test_setenv("LOOM_QCONV_NO_DIRECT", NULL);
     return res;
 }
 

@@ -12,4 +12,12 @@ int loomctl_infer(int argc, char **argv);
 int loomctl_program(int argc, char **argv);
 int loomctl_quantize(int argc, char **argv);
 
+/* Removes -v, -vv and --verbose from @argv (anywhere), counting them, and
+ * returns the remaining count; @argv stays NULL-terminated (verbose.c). */
+int loomctl_take_verbose(int argc, char **argv);
+
+/* loom_context_options_init() plus a logger on stderr at the level -v asked
+ * for (WARN without it). Every subcommand that makes a context uses it. */
+void loomctl_context_options_init(loom_context_options *opts);
+
 #endif

@@ -2,6 +2,7 @@
  * loomctl - operate Loom: run models (more subcommands arrive with the driver,
  * the planner and loomd).
  *
+ *   loomctl [-v|-vv] COMMAND ...   (-v/--verbose may follow the command too)
  *   loomctl run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]
  *                     [--cpus LIST] [--repeat N] [--output-dir DIR] [--fp16]
  *   loomctl examine
@@ -15,7 +16,10 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: loomctl COMMAND [ARGS]\n\n"
+    fprintf(f, "usage: loomctl [-v|-vv] COMMAND [ARGS]\n\n"
+               "  -v, --verbose  libloom's log on stderr: -v adds info (programs built,\n"
+               "                 device totals), -vv debug (kernels chosen); warnings and\n"
+               "                 errors are always shown; may follow the command too\n\n"
                "commands:\n"
                "  run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]\n"
                "            [--repeat N] [--output-dir DIR] [--dim NAME=SIZE ...] [--stats]\n"
@@ -42,6 +46,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    argc = loomctl_take_verbose(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

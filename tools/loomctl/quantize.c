@@ -340,7 +340,7 @@ static int calibrate(qz *q, const char *dir)
 
     loom_context *ctx = NULL;
     loom_context_options opts;
-    loom_context_options_init(&opts);
+    loomctl_context_options_init(&opts);
     opts.device = "cpu";
     loom_model *model = NULL;
     if (loom_context_create(&opts, &ctx) ||

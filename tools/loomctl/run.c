@@ -254,7 +254,7 @@ int loomctl_run(int argc, char **argv)
         goto out;
     rc = 1;
     loom_context_options opts;
-    loom_context_options_init(&opts);
+    loomctl_context_options_init(&opts);
     opts.device = a.device;
     opts.num_threads = a.threads;
     opts.fp16_storage = a.fp16;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../core/env.h"
 #include "../cpu_features.h"
 #include "../dwconv.h"
 #include "../gemm.h"
@@ -24,7 +25,7 @@
 #include "nn_private.h"
 
 /* What a run needs besides the tensors: geometry, activation, and which
- * special paths the LOOM_CONV_NO_* variables leave on (read once per plan). */
+ * special paths the LOOM_CONV_NO_* variables leave on (core/env.h). */
 typedef struct conv_plan {
     lm_conv_geom cg;
     lm_act act;
@@ -598,7 +599,7 @@ static bool wino_applies(const lm_window_geom *g, int64_t group, int64_t C, int6
 
 static int wino_tile(const lm_window_geom *g)
 {
-    return g->out[0] >= 16 && g->out[1] >= 16 && !getenv("LOOM_CONV_WINOGRAD_F2") ? 4 : 2;
+    return g->out[0] >= 16 && g->out[1] >= 16 && !lm_env_flag(LM_ENV_CONV_WINOGRAD_F2) ? 4 : 2;
 }
 
 /* G of F(2x2, 3x3) and F(4x4, 3x3) (rows: transform points). */
@@ -1091,9 +1092,9 @@ static loom_status conv_describe(lm_kctx *k, const loom_tensor *x, const loom_te
                         (long long)b->dims[0], (long long)pl->cg.M);
     if ((st = lm_kact(k, &pl->act)) != LOOM_OK)
         return st;
-    pl->dw16 = !getenv("LOOM_CONV_NO_DW16");
-    pl->stem = !getenv("LOOM_CONV_NO_STEM");
-    pl->wino = !getenv("LOOM_CONV_NO_WINOGRAD");
+    pl->dw16 = !lm_env_flag(LM_ENV_CONV_NO_DW16);
+    pl->stem = !lm_env_flag(LM_ENV_CONV_NO_STEM);
+    pl->wino = !lm_env_flag(LM_ENV_CONV_NO_WINOGRAD);
     yd[0] = pl->cg.N;
     yd[1] = pl->cg.M;
     for (int i = 0; i < pl->cg.win.nsp; i++)

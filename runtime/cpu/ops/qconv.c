@@ -12,6 +12,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "../../core/env.h"
 #include "../../core/opgeom.h"
 #include "../qdwconv.h"
 #include "../../core/threadpool.h"
@@ -418,7 +419,7 @@ static void dw_slots(void *arg, int64_t begin, int64_t end)
 
 static bool dw_applies(const lm_conv_geom *g)
 {
-    return g->win.nsp == 2 && g->Cg == 1 && g->Mg == 1 && !getenv("LOOM_QCONV_NO_DIRECT");
+    return g->win.nsp == 2 && g->Cg == 1 && g->Mg == 1 && !lm_env_flag(LM_ENV_QCONV_NO_DIRECT);
 }
 
 static loom_status conv_depthwise(lm_kctx *k, const lm_conv_geom *g, const conv_args *ca,
@@ -499,7 +500,7 @@ static void padded_dims(const lm_conv_geom *g, int64_t *hq, int64_t *wq)
 
 static bool conv_padded_applies(const lm_conv_geom *g, bool direct, bool requant)
 {
-    if (direct || !requant || g->win.nsp != 2 || getenv("LOOM_QCONV_NO_DIRECT"))
+    if (direct || !requant || g->win.nsp != 2 || lm_env_flag(LM_ENV_QCONV_NO_DIRECT))
         return false;
     int64_t hq, wq;
     padded_dims(g, &hq, &wq);

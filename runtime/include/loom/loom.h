@@ -89,6 +89,42 @@ LOOM_API const char *loom_dtype_name(loom_dtype dtype);
 LOOM_API size_t loom_dtype_size(loom_dtype dtype);
 
 /* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+
+/*
+ * libloom prints nothing. What it has to say beyond a call's status (which
+ * kernels it chose, an OpenCL program built from source, what a card did)
+ * goes to the log callback of each live context whose level admits it:
+ * devices, kernels and compiled programs are shared by every context of the
+ * process, so a message names its subject (a device, a kernel) rather than a
+ * context. With no callback installed nothing is formatted or delivered.
+ */
+
+/** Severity of a log message; a larger value is more verbose. */
+typedef enum loom_log_level {
+    LOOM_LOG_ERROR = 1, /**< something failed that no status reports to a caller */
+    LOOM_LOG_WARN = 2,  /**< a fallback or a setting ignored; results stay correct */
+    LOOM_LOG_INFO = 3,  /**< rare, notable events: a program built, a device's totals */
+    LOOM_LOG_DEBUG = 4, /**< choices made along the way: kernels picked, cache hits */
+} loom_log_level;
+
+/**
+ * loom_log_fn - receives one log message.
+ * @user: loom_context_options.log_user.
+ * @level: the message's severity, never above the context's log_level.
+ * @msg: one line without a trailing newline, valid during the call only.
+ *
+ * Called on whichever thread logs (an application thread or a worker), one
+ * message at a time across the process. It must return promptly and must not
+ * call libloom: messages it would cause are dropped, and creating or
+ * destroying a context from it deadlocks.
+ */
+typedef void (*loom_log_fn)(void *user, loom_log_level level, const char *msg);
+
+/** loom_log_level_name() - "error", "warn", "info" or "debug"; "?" if unknown. */
+LOOM_API const char *loom_log_level_name(loom_log_level level);
+
+/* ------------------------------------------------------------------------ */
 /* Context                                                                  */
 
 /**
@@ -127,6 +163,16 @@ LOOM_API size_t loom_dtype_size(loom_dtype dtype);
  *        The thread that calls loom_model_run() is the application's and
  *        keeps its own affinity. The string is read during the call only.
  *        (Added after 0.1: a smaller @struct_size means NULL.)
+ * @log: NULL (the default: libloom stays silent), or the function that
+ *       receives libloom's messages while the context lives, from the end of
+ *       loom_context_create() until loom_context_destroy() returns; it is
+ *       never called after that. Messages from shared code go to every live
+ *       context; contexts sharing one @log and @log_user get each message
+ *       once. See loom_log_fn for what it may do. (Added after 0.1: a
+ *       smaller @struct_size means NULL.)
+ * @log_user: passed to @log unchanged.
+ * @log_level: the most verbose level @log receives; messages above it are
+ *             dropped before they are formatted. 0 means LOOM_LOG_WARN.
  */
 typedef struct loom_context_options {
     size_t struct_size;
@@ -136,6 +182,9 @@ typedef struct loom_context_options {
     int emulated_cards;
     int fp16_storage;
     const char *cpus;
+    loom_log_fn log;
+    void *log_user;
+    loom_log_level log_level;
 } loom_context_options;
 
 /** loom_context_options_init() - fill @opts with defaults. */

@@ -7,11 +7,25 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
+#include "core/env.h"
 #include "loom/loom.h"
 #include "onnx_builder.h"
+
+/* Sets environment variable @name to @value (NULL: unsets it) for what the
+ * test runs next: libloom reads each variable once (core/env.h), so the
+ * cached values are dropped too. */
+static inline void lm_test_setenv(const char *name, const char *value)
+{
+    if (value)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+    lm_env_reload();
+}
 
 /* Loads the built model @m (consuming it); fails the test, showing why, unless it loads. */
 static inline loom_model *lm_load_ok(loom_context *ctx, ob_model *m, const char *name)

@@ -1,0 +1,117 @@
+/*
+ * env.h - every environment variable libloom reads, in one table, and the
+ * only functions in runtime/ that read the environment.
+ *
+ * Each variable is read once, at its first use, and kept for the life of the
+ * process, so a lookup on a hot path costs one atomic load. Set variables
+ * before starting Loom; a test that changes one with setenv() calls
+ * lm_env_reload() afterwards. runtime/README.md ("Environment") documents
+ * the table for users: keep the two in step (test_env checks the names).
+ *
+ * Flags: unset or empty means the default; "0", "no", "off" and "false" turn
+ * them off, any other value on. Numbers: unset, empty or not a number means
+ * the default, others are clamped to [min, max]. Strings: unset or empty
+ * reads as NULL, and the reader applies its own default.
+ */
+#ifndef LOOM_CORE_ENV_H
+#define LOOM_CORE_ENV_H
+
+#include <stdbool.h>
+
+/* Who a variable is for. Test-only variables switch paths off so tests and
+ * benchmarks can compare them with the reference; they may go at any time. */
+typedef enum lm_env_audience {
+    LM_ENV_FOR_USER,   /* documented for users, kept stable */
+    LM_ENV_FOR_SYSTEM, /* a standard variable Loom also honours */
+    LM_ENV_FOR_TESTS,  /* for tests and benchmarks only */
+} lm_env_audience;
+
+typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env_type;
+
+/*
+ * The table: X(id, name, type, default, min, max, audience, read by, meaning).
+ * type is FLAG, INT or STR (LM_ENV_IS_*), audience USER, SYSTEM or TESTS
+ * (LM_ENV_FOR_*). default/min/max are numbers for flags (0/1) and numbers;
+ * a string's default is its reader's, given in its meaning.
+ */
+// clang-format off
+#define LM_ENV_TABLE(X)                                                                            \
+    /* ---- user knobs ---- */                                                                     \
+    X(CPU_ISA, "LOOM_CPU_ISA", STR, 0, 0, 0, USER, "cpu/cpu_features.c",                           \
+      "caps the instruction sets CPU kernels use: scalar, avx2 (default: all the CPU has)")        \
+    X(CACHE_DIR, "LOOM_CACHE_DIR", STR, 0, 0, 0, USER, "opencl/program.c",                         \
+      "where OpenCL binaries and GEMM tiles are cached (default: $XDG_CACHE_HOME/loom, "           \
+      "else ~/.cache/loom)")                                                                       \
+    X(OPENCL_GEMM, "LOOM_OPENCL_GEMM", STR, 0, 0, 0, USER, "opencl/tune.c",                        \
+      "forces the OpenCL GEMM tile: TSM,TSN,TSK,WPTM,WPTN[,VW] (default: tuned once, cached)")     \
+    X(OPENCL_TUNE, "LOOM_OPENCL_TUNE", FLAG, 1, 0, 1, USER, "opencl/tune.c",                       \
+      "0 skips timing GEMM tiles and takes the first candidate")                                   \
+    X(EMULATED_CARDS, "LOOM_EMULATED_CARDS", INT, 0, 0, 16, USER, "core/registry.c",               \
+      "in-process emulated Loom cards, where loom_context_options.emulated_cards is 0")            \
+    X(EMULATED_CARD_MB, "LOOM_EMULATED_CARD_MB", INT, 256, 1, 16384, USER, "fpga/shim_emu.c",      \
+      "an emulated card's memory window in MiB (rounded up to a power of 2)")                      \
+    X(XCLBIN, "LOOM_XCLBIN", STR, 0, 0, 0, USER, "fpga/cards.c",                                   \
+      "the emulated card's xclbin (default: loom-emu.xclbin in LOOM_BITSTREAM_DIR, the "           \
+      "build's bitstreams/, then PREFIX/share/loom/bitstreams)")                                   \
+    X(BITSTREAM_DIR, "LOOM_BITSTREAM_DIR", STR, 0, 0, 0, USER, "fpga/cards.c",                     \
+      "the first directory searched for loom-emu.xclbin")                                          \
+    /* ---- standard variables ---- */                                                             \
+    X(XDG_CACHE_HOME, "XDG_CACHE_HOME", STR, 0, 0, 0, SYSTEM, "opencl/program.c",                  \
+      "the cache directory is $XDG_CACHE_HOME/loom when LOOM_CACHE_DIR is unset")                  \
+    X(HOME, "HOME", STR, 0, 0, 0, SYSTEM, "opencl/program.c",                                      \
+      "the cache directory is ~/.cache/loom when neither of the above is set")                     \
+    /* ---- test-only knobs ---- */                                                                \
+    X(NO_VIEWS, "LOOM_NO_VIEWS", FLAG, 0, 0, 1, TESTS, "core/arena.c",                             \
+      "Reshape/Flatten outputs and Concat inputs are copies, not views into one arena item")       \
+    X(CONV_NO_STEM, "LOOM_CONV_NO_STEM", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",                   \
+      "float Conv: no direct kernel for few-channel stems")                                        \
+    X(CONV_NO_DW16, "LOOM_CONV_NO_DW16", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",                   \
+      "float Conv: no 16-channel-block depthwise kernel")                                          \
+    X(CONV_NO_WINOGRAD, "LOOM_CONV_NO_WINOGRAD", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",           \
+      "float Conv: no Winograd 3x3")                                                               \
+    X(CONV_WINOGRAD_F2, "LOOM_CONV_WINOGRAD_F2", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",           \
+      "float Conv: Winograd F(2x2, 3x3) where F(4x4, 3x3) would run")                              \
+    X(QCONV_NO_DIRECT, "LOOM_QCONV_NO_DIRECT", FLAG, 0, 0, 1, TESTS, "cpu/ops/qconv.c",            \
+      "QLinearConv: only direct 1x1 and im2col (no depthwise, no padded planes)")                  \
+    X(NODE, "LOOM_NODE", STR, 0, 0, 0, TESTS, "fpga/shim_kernel.c",                                \
+      "the kernel shim opens only this device node (default: every loom.ko render node)")          \
+    X(NO_XRT, "LOOM_NO_XRT", FLAG, 0, 0, 1, TESTS, "fpga/shim_xrt.c",                              \
+      "XRT is not loaded, so there are no xrt:N cards")                                            \
+    /* LOOM_EMULATED_CARD_FAULTS (test-only, fpga/shim_emu.c) goes here. */
+// clang-format on
+
+typedef enum lm_env_var {
+#define LM_ENV_ID(id, ...) LM_ENV_##id,
+    LM_ENV_TABLE(LM_ENV_ID)
+#undef LM_ENV_ID
+        LM_ENV_COUNT
+} lm_env_var;
+
+/* One row of the table. */
+typedef struct lm_env_info {
+    const char *name;
+    lm_env_type type;
+    long def, min, max;
+    lm_env_audience audience;
+    const char *reader; /* the file under runtime/ that uses it */
+    const char *meaning;
+} lm_env_info;
+
+/* Row @v of the table, or NULL past its end (for docs and tests). */
+const lm_env_info *lm_env_info_of(int v);
+
+/* A flag's value; its default when unset. */
+bool lm_env_flag(lm_env_var v);
+
+/* A number's value, clamped to the row's range; its default when unset. */
+long lm_env_int(lm_env_var v);
+
+/* A string's value; NULL when unset or empty. Valid until lm_env_reload(). */
+const char *lm_env_str(lm_env_var v);
+
+/* Forgets every value read, so the next lookup reads the environment again.
+ * For tests, between setenv() and the next use; no other thread may be
+ * running libloom meanwhile. */
+void lm_env_reload(void);
+
+#endif
