@@ -169,7 +169,7 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
     }
     const char *want = opts->device ? opts->device : "auto";
     int emulated = emulated_wanted(HAS_OPTION(opts, emulated_cards) ? opts->emulated_cards : 0);
-    lm_discovery d = {.emulated_cards = emulated};
+    lm_discovery d = {.emulated_cards = emulated, .devices = want};
     if ((s = lm_registry_acquire(&d))) {
         lm_log_detach(ctx);
         free(ctx);

@@ -9,6 +9,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "backend.h"
@@ -19,7 +20,8 @@
 static pthread_mutex_t registry_lock =
     PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP; /* guards the fields below */
 static int registry_refs;
-static lm_discovery discovered; /* what discovery has provided so far */
+static lm_discovery discovered;      /* the emulated cards provided so far */
+static unsigned discovered_backends; /* bit i: lm_backends[i] discovered */
 static lm_device *devices[LM_MAX_DEVICES];
 static atomic_int n_devices;
 
@@ -62,18 +64,39 @@ lm_device *lm_registry_find(const char *name)
     return NULL;
 }
 
+/* Whether the device list @list (NULL: everything) names a device of @b:
+ * "auto" takes every backend, a name (or an exclusion) its own; the fallback
+ * backend is always taken. */
+static bool named(const lm_backend *b, const char *list)
+{
+    if (!list || strstr(list, "auto") || b->fallback)
+        return true;
+    for (const char *const *pre = b->prefixes; pre && *pre; pre++)
+        for (const char *p = list; (p = strstr(p, *pre)); p++)
+            if (p == list || p[-1] == ',' || p[-1] == '-')
+                return true;
+    return false;
+}
+
+/* Discovers the backends @want needs that were not discovered yet, and again
+ * those that emulate devices when more emulated cards are wanted. */
 static loom_status discover(const lm_discovery *want)
 {
-    for (const lm_backend *const *b = lm_backends; *b; b++) {
-        if (!(*b)->discover)
+    int i = 0;
+    bool more = want->emulated_cards > discovered.emulated_cards;
+    for (const lm_backend *const *b = lm_backends; *b; b++, i++) {
+        bool done = discovered_backends & (1u << i);
+        if (!(*b)->discover || !named(*b, want->devices) || (done && !(more && (*b)->emulates)))
             continue;
         loom_status s = (*b)->discover(want);
         if (s) {
             lm_error_prefix("discovering %s devices", (*b)->name);
             return s;
         }
+        discovered_backends |= 1u << i;
+        if ((*b)->emulates)
+            discovered.emulated_cards = want->emulated_cards;
     }
-    discovered = *want;
     return LOOM_OK;
 }
 
@@ -88,6 +111,7 @@ static void destroy_all(void)
     }
     atomic_store(&n_devices, 0);
     memset(&discovered, 0, sizeof(discovered));
+    discovered_backends = 0;
 }
 
 int lm_registry_env_emulated_cards(void)
@@ -100,10 +124,7 @@ loom_status lm_registry_acquire(const lm_discovery *d)
     lm_discovery want = d ? *d : (lm_discovery){.emulated_cards = lm_registry_env_emulated_cards()};
     loom_status s = LOOM_OK;
     pthread_mutex_lock(&registry_lock);
-    if (want.emulated_cards < discovered.emulated_cards)
-        want.emulated_cards = discovered.emulated_cards;
-    if (registry_refs == 0 || want.emulated_cards > discovered.emulated_cards)
-        s = discover(&want);
+    s = discover(&want);
     if (s && registry_refs == 0)
         destroy_all();
     if (!s)

@@ -16,12 +16,16 @@
 /* What discovery is asked for beyond the machine's own devices. */
 typedef struct lm_discovery {
     int emulated_cards; /* in-process emulated Loom cards to provide (at least) */
+    /* The device list the caller will select from (loom_context_options.device
+     * syntax): only the backends it names are discovered, so a "cpu" context
+     * opens no OpenCL platform. NULL or "auto" in it: every backend. */
+    const char *devices;
 } lm_discovery;
 
 #define LM_MAX_DEVICES 16
 
-/* Takes a reference on the registry, discovering the devices when nobody
- * held it, and making sure @d is satisfied (NULL: the machine's devices and
+/* Takes a reference on the registry, discovering the devices of the backends
+ * @d names that were not discovered yet (NULL: every backend, and
  * LOOM_EMULATED_CARDS emulated cards). */
 loom_status lm_registry_acquire(const lm_discovery *d);
 void lm_registry_release(void);

@@ -107,8 +107,12 @@ static loom_status cpu_discover(const lm_discovery *d)
     return lm_registry_add(dev);
 }
 
+static const char *const prefixes[] = {"cpu", NULL};
+
 const lm_backend lm_cpu_backend = {
     .name = "cpu",
+    .prefixes = prefixes,
+    .fallback = true,
     .op_tables = op_tables,
     .discover = cpu_discover,
 };

@@ -909,7 +909,11 @@ static loom_status fpga_discover(const lm_discovery *d)
     return add_cards(cards, 0, n, false, s);
 }
 
+static const char *const prefixes[] = {"card:", "xrt:", NULL};
+
 const lm_backend lm_fpga_backend = {
     .name = "fpga",
+    .prefixes = prefixes,
+    .emulates = true,
     .discover = fpga_discover,
 };

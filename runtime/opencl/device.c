@@ -239,7 +239,10 @@ static loom_status opencl_discover(const lm_discovery *d)
     return s;
 }
 
+static const char *const prefixes[] = {"opencl:", NULL};
+
 const lm_backend lm_opencl_backend = {
     .name = "opencl",
+    .prefixes = prefixes,
     .discover = opencl_discover,
 };

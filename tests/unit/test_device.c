@@ -391,6 +391,12 @@ static void devices_list_ends_with_the_cpu(void **state)
     assert_true(info[n - 1].automatic);
     info[0].struct_size = 8;
     assert_int_equal(loom_devices_list(info, 1, &n), LOOM_ERR_INVALID_ARGUMENT);
+    /* A CPU-only selection discovers only the CPU: no OpenCL platform opened. */
+    lm_discovery cpu_only = {.devices = "cpu"};
+    assert_int_equal(lm_registry_acquire(&cpu_only), LOOM_OK);
+    assert_int_equal(lm_registry_count(), 1);
+    assert_string_equal(lm_registry_device(0)->name, "cpu");
+    lm_registry_release();
 }
 
 /* x [N, 4] -> Relu -> y, on the test device. */
