@@ -5,11 +5,23 @@
 #include "error.h"
 
 static _Thread_local char last_error[LM_ERROR_LEN];
+static _Thread_local int quiet; /* lm_error_quiet_begin() depth */
 
 loom_status lm_verror(loom_status status, const char *fmt, va_list ap)
 {
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    if (!quiet)
+        vsnprintf(last_error, sizeof(last_error), fmt, ap);
     return status;
+}
+
+void lm_error_quiet_begin(void)
+{
+    quiet++;
+}
+
+void lm_error_quiet_end(void)
+{
+    quiet--;
 }
 
 loom_status lm_error(loom_status status, const char *fmt, ...)
@@ -23,6 +35,8 @@ loom_status lm_error(loom_status status, const char *fmt, ...)
 
 void lm_error_prefix(const char *fmt, ...)
 {
+    if (quiet)
+        return;
     char prefix[256];
     va_list ap;
     va_start(ap, fmt);

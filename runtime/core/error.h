@@ -19,4 +19,11 @@ void lm_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 /* Forgets the current message. */
 void lm_error_clear(void);
 
+/* Between these, lm_error() and lm_error_prefix() leave this thread's message
+ * alone: for queries that may fail without it being an error, such as a
+ * device's supports(), which checks a node with the same code that reports
+ * a bad node at compile time. Nests. */
+void lm_error_quiet_begin(void);
+void lm_error_quiet_end(void);
+
 #endif

@@ -49,7 +49,10 @@ static bool takes(lm_device *dev, const lm_node *n, loom_tensor *const *in, bool
     if (!known)
         return (dev->props.flags & LM_DEVICE_DYNAMIC_SHAPES) &&
                (n->op && !(n->op->flags & LM_OP_INFER_ONLY));
-    return dev->ops->supports(dev, n, in);
+    lm_error_quiet_begin(); /* a node the device declines is no error */
+    bool ok = dev->ops->supports(dev, n, in);
+    lm_error_quiet_end();
+    return ok;
 }
 
 /* The device for node @n, or NULL when none of the context's devices takes it. */
