@@ -71,6 +71,12 @@ const char *loom_status_name(loom_status status)
         return "LOOM_ERR_NOT_FOUND";
     case LOOM_ERR_RUNTIME:
         return "LOOM_ERR_RUNTIME";
+    case LOOM_ERR_DEVICE_LOST:
+        return "LOOM_ERR_DEVICE_LOST";
+    case LOOM_ERR_DEVICE_TIMEOUT:
+        return "LOOM_ERR_DEVICE_TIMEOUT";
+    case LOOM_ERR_DEVICE_TRANSIENT:
+        return "LOOM_ERR_DEVICE_TRANSIENT";
     }
     return "LOOM_ERR_UNKNOWN";
 }
