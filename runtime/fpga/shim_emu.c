@@ -175,8 +175,10 @@ static fw_end firmware_locked(emu_card *e)
             return FW_HUNG; /* taken, never completed: the processor is stuck on it */
         if (f.kind == LM_EMU_FAULT_SLOW)
             sleep_ms(f.arg_ms);
-        if (f.kind == LM_EMU_FAULT_CORRUPT)
+        if (f.kind == LM_EMU_FAULT_CORRUPT && cpl.status == htole32(LOOM_CPL_OK)) {
             cpl.status = htole32(LOOM_CPL_ERROR);
+            e->card.errors++; /* as the card counts its own failed commands */
+        }
         loom_card_post(&e->card, &cpl);
     }
     return FW_IDLE;

@@ -236,8 +236,14 @@ static void test_card_corrupt_and_slow(void **state)
     card_rig r = card_up();
     loom_tensor *ref = NULL;
     run_ok(&r, &ref);
+    loom_device_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_context_device_stats(r.ctx, 0, &st), LOOM_OK);
+    uint64_t errors = st.card_errors;
     say("corrupt");
     run_fails(&r, LOOM_ERR_RUNTIME, "card:0");
+    assert_int_equal(loom_context_device_stats(r.ctx, 0, &st), LOOM_OK);
+    assert_true(st.card_errors > errors); /* the card counted its failed command */
+    assert_int_equal(st.healthy, 1);      /* and is still there */
     say("slow 50");
     double t0 = now_s();
     run_ok(&r, &ref);
