@@ -49,7 +49,9 @@ typedef struct emu_card {
     uint32_t seqno;
     int n_cus;
     lm_card_cu cus[LM_CARD_MAX_CUS];
-    bool dead; /* the fault file said "die"; no command runs until a reset */
+    bool dead;             /* the fault file said "die"; no command runs until a reset */
+    bool hung;             /* a command hangs: the processor takes nothing until the reset */
+    pthread_cond_t unhung; /* signalled by that reset */
 } emu_card;
 
 static emu_card *emu(lm_card *c)
@@ -202,13 +204,21 @@ static loom_status alive_locked(lm_card *c)
 }
 
 /* The host side of a hung command: waits out the job deadline, then resets
- * the card so that later commands find empty rings. Called with e->lock held
- * (the card's one command processor is stuck: nothing else runs meanwhile). */
+ * the card so that later commands find empty rings. Called with e->lock held.
+ * The card's one command processor is stuck, so other commands wait for the
+ * reset (ring_run_locked), but the lock is let go while we wait: the card's
+ * registers, health and memory stay readable, as a real hung card's are. */
 static loom_status hung_locked(lm_card *c, int first, int last, int n)
 {
+    emu_card *e = emu(c);
     uint32_t ms = lm_emu_timeout_ms();
+    e->hung = true;
+    pthread_mutex_unlock(&e->lock);
     sleep_ms(ms);
-    loom_card_reset(&emu(c)->card);
+    pthread_mutex_lock(&e->lock);
+    loom_card_reset(&e->card);
+    e->hung = false;
+    pthread_cond_broadcast(&e->unhung);
     return lm_error(LOOM_ERR_DEVICE_TIMEOUT,
                     "%s: commands %d to %d of %d did not complete within %u ms; the card was reset",
                     c->name, first, last, n, ms);
@@ -226,6 +236,8 @@ static loom_status ring_run_locked(lm_card *c, const struct loom_card_cmd *cmds,
     int done = 0;
     if (cycles)
         *cycles = 0;
+    while (e->hung)
+        pthread_cond_wait(&e->unhung, &e->lock);
     loom_status s = alive_locked(c);
     while (done < n && !s) {
         /* Fill the ring (the host holds at most `slots` commands in flight). */
@@ -371,6 +383,7 @@ static void emu_close(lm_card *c)
 {
     emu_card *e = emu(c);
     pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->unhung);
     free(e->window);
     free(e->used);
     free(e);
@@ -425,6 +438,7 @@ loom_status lm_card_emulated_open(int count, lm_card **cards, int max, int *n)
                             (unsigned long long)(size >> 20));
         }
         pthread_mutex_init(&e->lock, NULL);
+        pthread_cond_init(&e->unhung, NULL);
         e->window = window;
         e->heap_off = (uint64_t)reg(e, LOOM_REG_HEAP_OFF) | (uint64_t)reg(e, LOOM_REG_HEAP_OFF + 4)
                                                                 << 32;
