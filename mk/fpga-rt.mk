@@ -38,6 +38,10 @@ $(BUILD)/tests/fpga/test_fpga: tests/fpga/test_fpga.c $(patsubst %.c,$(BUILD)/ob
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# The unit test of device error classes runs the emulated card, programmed
+# with the default xclbin the build's bitstreams/ holds (not linked: order only).
+$(BUILD)/tests/test_device_errors: | $(FPGA_XCLBIN)
+
 fpga-test: $(BUILD)/tests/fpga/test_fpga $(FPGA_XCLBIN)
 	@LOOM_XCLBIN=$(FPGA_XCLBIN) $(BUILD)/tests/fpga/test_fpga
 

@@ -48,6 +48,10 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "0 skips timing GEMM tiles and takes the first candidate")                                   \
     X(EMULATED_CARDS, "LOOM_EMULATED_CARDS", INT, 0, 0, 16, USER, "core/registry.c",               \
       "in-process emulated Loom cards, where loom_context_options.emulated_cards is 0")            \
+    X(EMULATED_CARD_FAULTS, "LOOM_EMULATED_CARD_FAULTS", STR, 0, 0, 0, USER, "fpga/emu_fault.c",  \
+      "a file the emulated card reads before every command: ok, hang, die, corrupt or slow MS")    \
+    X(EMULATED_CARD_TIMEOUT_MS, "LOOM_EMULATED_CARD_TIMEOUT_MS", INT, 2000, 1, 3600000, USER,      \
+      "fpga/emu_fault.c", "the emulated card's job deadline in ms: a hung command fails after it") \
     X(EMULATED_CARD_MB, "LOOM_EMULATED_CARD_MB", INT, 256, 1, 16384, USER, "fpga/shim_emu.c",      \
       "an emulated card's memory window in MiB (rounded up to a power of 2)")                      \
     X(XCLBIN, "LOOM_XCLBIN", STR, 0, 0, 0, USER, "fpga/cards.c",                                   \
@@ -77,7 +81,6 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "the kernel shim opens only this device node (default: every loom.ko render node)")          \
     X(NO_XRT, "LOOM_NO_XRT", FLAG, 0, 0, 1, TESTS, "fpga/shim_xrt.c",                              \
       "XRT is not loaded, so there are no xrt:N cards")                                            \
-    /* LOOM_EMULATED_CARD_FAULTS (test-only, fpga/shim_emu.c) goes here. */
 // clang-format on
 
 typedef enum lm_env_var {

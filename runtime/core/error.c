@@ -52,6 +52,12 @@ void lm_error_prefix(const char *fmt, ...)
     last_error[plen + 2 + olen] = '\0';
 }
 
+void lm_error_prefix_device(const char *name)
+{
+    if (strncmp(last_error, name, strlen(name)) != 0)
+        lm_error_prefix("device %s", name);
+}
+
 void lm_error_clear(void)
 {
     last_error[0] = '\0';
@@ -85,6 +91,12 @@ const char *loom_status_name(loom_status status)
         return "LOOM_ERR_NOT_FOUND";
     case LOOM_ERR_RUNTIME:
         return "LOOM_ERR_RUNTIME";
+    case LOOM_ERR_DEVICE_LOST:
+        return "LOOM_ERR_DEVICE_LOST";
+    case LOOM_ERR_DEVICE_TIMEOUT:
+        return "LOOM_ERR_DEVICE_TIMEOUT";
+    case LOOM_ERR_DEVICE_TRANSIENT:
+        return "LOOM_ERR_DEVICE_TRANSIENT";
     }
     return "LOOM_ERR_UNKNOWN";
 }

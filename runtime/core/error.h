@@ -16,6 +16,10 @@ loom_status lm_verror(loom_status status, const char *fmt, va_list ap);
 /* Puts "@prefix: " in front of the current message (adds context while unwinding). */
 void lm_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Puts "device @name: " in front of the current message unless it already
+ * starts with the device's name (backends name their device themselves). */
+void lm_error_prefix_device(const char *name);
+
 /* Forgets the current message. */
 void lm_error_clear(void);
 

@@ -224,7 +224,7 @@ static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *s
     lm_event_reset(rs->done);
     lm_device_submit(sg->dev, sg->state, in, out, rs->done);
     if ((s = lm_event_wait(rs->done)))
-        lm_error_prefix("device %s", sg->dev->name);
+        lm_error_prefix_device(sg->dev->name);
     return s;
 }
 

@@ -146,7 +146,7 @@ static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm
     };
     loom_status s = sg->dev->ops->compile(sg->dev, &desc, &sg->state);
     if (s)
-        lm_error_prefix("device %s", sg->dev->name);
+        lm_error_prefix_device(sg->dev->name);
     return s;
 }
 

@@ -8,18 +8,28 @@
  * the card's firmware loop in the calling thread until the ring is empty.
  * One mutex per card stands for the card's single command processor.
  * Device memory is a first-fit allocator over the heap.
+ *
+ * The fault file (emu_fault.h, LOOM_EMULATED_CARD_FAULTS) is read before each
+ * command the firmware loop takes: "die" kills the card (DEVICE_LOST until
+ * the file says otherwise, when the next command resets it), "hang" swallows
+ * the command (the host waits LOOM_EMULATED_CARD_TIMEOUT_MS, resets the card
+ * and fails DEVICE_TIMEOUT, as loom.ko's timeout handler does), "corrupt"
+ * completes it with an error status and "slow MS" delays it.
  */
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../hls/card/loom_card.h"
 #include "../../kernel/loom_xclbin.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "emu_fault.h"
 #include "shim.h"
 
 #define EMU_ALIGN 256u
@@ -40,6 +50,9 @@ typedef struct emu_card {
     uint32_t seqno;
     int n_cus;
     lm_card_cu cus[LM_CARD_MAX_CUS];
+    bool dead;             /* the fault file said "die"; no command runs until a reset */
+    bool hung;             /* a command hangs: the processor takes nothing until the reset */
+    pthread_cond_t unhung; /* signalled by that reset */
 } emu_card;
 
 static emu_card *emu(lm_card *c)
@@ -136,6 +149,82 @@ static uint32_t reg(emu_card *e, uint32_t off)
     return loom_card_reg_read(&e->card, off);
 }
 
+static void sleep_ms(uint32_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+/* What the firmware loop ended in. */
+typedef enum fw_end {
+    FW_IDLE, /* the command ring is empty: every command completed */
+    FW_HUNG, /* a command was taken and will never complete */
+    FW_DEAD, /* the card died */
+} fw_end;
+
+/* The card's firmware loop, with the fault file applied to each command it
+ * takes. Called with e->lock held. */
+static fw_end firmware_locked(emu_card *e)
+{
+    struct loom_card_cpl cpl;
+    while (loom_card_take(&e->card, &cpl)) {
+        lm_emu_fault f = lm_emu_fault_now();
+        if (f.kind == LM_EMU_FAULT_DIE) {
+            e->dead = true;
+            return FW_DEAD;
+        }
+        if (f.kind == LM_EMU_FAULT_HANG)
+            return FW_HUNG; /* taken, never completed: the processor is stuck on it */
+        if (f.kind == LM_EMU_FAULT_SLOW)
+            sleep_ms(f.arg_ms);
+        if (f.kind == LM_EMU_FAULT_CORRUPT && cpl.status == htole32(LOOM_CPL_OK)) {
+            cpl.status = htole32(LOOM_CPL_ERROR);
+            e->card.errors++; /* as the card counts its own failed commands */
+        }
+        loom_card_post(&e->card, &cpl);
+    }
+    return FW_IDLE;
+}
+
+/* A dead card fails every command until the fault file stops saying "die";
+ * then the next command finds it answering and resets it first (rings and
+ * CUs; the bitstream and device memory stay), as a driver's recovery reset
+ * would. Called with e->lock held. */
+static loom_status alive_locked(lm_card *c)
+{
+    emu_card *e = emu(c);
+    if (!e->dead)
+        return LOOM_OK;
+    if (lm_emu_fault_now().kind == LM_EMU_FAULT_DIE)
+        return lm_error(LOOM_ERR_DEVICE_LOST, "%s: the card is gone (it died; not reset yet)",
+                        c->name);
+    loom_card_reset(&e->card);
+    e->dead = false;
+    return LOOM_OK;
+}
+
+/* The host side of a hung command: waits out the job deadline, then resets
+ * the card so that later commands find empty rings. Called with e->lock held.
+ * The card's one command processor is stuck, so other commands wait for the
+ * reset (ring_run_locked), but the lock is let go while we wait: the card's
+ * registers, health and memory stay readable, as a real hung card's are. */
+static loom_status hung_locked(lm_card *c, int first, int last, int n)
+{
+    emu_card *e = emu(c);
+    uint32_t ms = lm_emu_timeout_ms();
+    e->hung = true;
+    pthread_mutex_unlock(&e->lock);
+    sleep_ms(ms);
+    pthread_mutex_lock(&e->lock);
+    loom_card_reset(&e->card);
+    e->hung = false;
+    pthread_cond_broadcast(&e->unhung);
+    return lm_error(LOOM_ERR_DEVICE_TIMEOUT,
+                    "%s: commands %d to %d of %d did not complete within %u ms; the card was reset",
+                    c->name, first, last, n, ms);
+}
+
 /* Puts @cmds on the command ring, runs the card until it is empty and reaps
  * the completions. Called with e->lock held. */
 static loom_status ring_run_locked(lm_card *c, const struct loom_card_cmd *cmds, int n,
@@ -146,8 +235,12 @@ static loom_status ring_run_locked(lm_card *c, const struct loom_card_cmd *cmds,
     uint32_t cpl_slots = reg(e, LOOM_REG_CPL_RING_SLOTS), cpl_off = reg(e, LOOM_REG_CPL_RING_OFF);
     uint64_t total = 0;
     int done = 0;
-    loom_status s = LOOM_OK;
-    while (done < n) {
+    if (cycles)
+        *cycles = 0;
+    while (e->hung)
+        pthread_cond_wait(&e->unhung, &e->lock);
+    loom_status s = alive_locked(c);
+    while (done < n && !s) {
         /* Fill the ring (the host holds at most `slots` commands in flight). */
         uint32_t tail = reg(e, LOOM_REG_CMD_TAIL);
         int batch = n - done < (int)slots ? n - done : (int)slots;
@@ -160,10 +253,14 @@ static loom_status ring_run_locked(lm_card *c, const struct loom_card_cmd *cmds,
         }
         loom_card_reg_write(&e->card, LOOM_REG_CMD_TAIL, tail + (uint32_t)batch);
         /* The doorbell: the card's firmware loop. */
-        struct loom_card_cpl cpl;
-        while (loom_card_take(&e->card, &cpl))
-            loom_card_post(&e->card, &cpl);
+        fw_end end = firmware_locked(e);
+        if (end == FW_HUNG)
+            return hung_locked(c, done + 1, done + batch, n);
+        if (end == FW_DEAD)
+            return lm_error(LOOM_ERR_DEVICE_LOST, "%s: the card died running commands %d to %d",
+                            c->name, done + 1, done + batch);
         /* Reap. */
+        struct loom_card_cpl cpl;
         uint32_t head = reg(e, LOOM_REG_CPL_HEAD), ctail = reg(e, LOOM_REG_CPL_TAIL);
         for (; head != ctail; head++) {
             memcpy(&cpl, e->window + cpl_off + (head & (cpl_slots - 1)) * sizeof(cpl), sizeof(cpl));
@@ -179,8 +276,6 @@ static loom_status ring_run_locked(lm_card *c, const struct loom_card_cmd *cmds,
         }
         loom_card_reg_write(&e->card, LOOM_REG_CPL_HEAD, head);
         done += batch;
-        if (s)
-            break;
     }
     if (cycles)
         *cycles = total;
@@ -265,8 +360,9 @@ static loom_status emu_info(lm_card *c, lm_card_info *info)
     memcpy(info->board, e->window + LOOM_REG_NAME, 31);
     info->numa_node = -1;
     uint32_t st = reg(e, LOOM_REG_STATUS);
-    info->status = (st & LOOM_STATUS_READY ? LM_CARD_READY : 0) |
-                   (st & LOOM_STATUS_PROGRAMMED ? LM_CARD_PROGRAMMED : 0);
+    info->status = (st & LOOM_STATUS_READY && !e->dead ? LM_CARD_READY : 0) |
+                   (st & LOOM_STATUS_PROGRAMMED ? LM_CARD_PROGRAMMED : 0) |
+                   (e->dead ? LM_CARD_DEAD : 0);
     info->interface_version = reg(e, LOOM_REG_VERSION);
     info->mem_total = e->heap_size;
     info->mem_used = e->mem_used;
@@ -288,6 +384,7 @@ static void emu_close(lm_card *c)
 {
     emu_card *e = emu(c);
     pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->unhung);
     free(e->window);
     free(e->used);
     free(e);
@@ -337,6 +434,7 @@ loom_status lm_card_emulated_open(int count, lm_card **cards, int max, int *n)
                             (unsigned long long)(size >> 20));
         }
         pthread_mutex_init(&e->lock, NULL);
+        pthread_cond_init(&e->unhung, NULL);
         e->window = window;
         e->heap_off = (uint64_t)reg(e, LOOM_REG_HEAP_OFF) | (uint64_t)reg(e, LOOM_REG_HEAP_OFF + 4)
                                                                 << 32;

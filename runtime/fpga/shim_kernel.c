@@ -50,11 +50,31 @@ static int xioctl(int fd, unsigned long req, void *arg)
     return r;
 }
 
+/* The class of an errno from loom.ko: the driver answers ENODEV once the
+ * card is unplugged or dead, ETIME when a WAIT's timeout passed (the job is
+ * still stuck on the card), ECANCELED for jobs a reset took away. */
+static loom_status errno_status(int e)
+{
+    switch (e) {
+    case ENOMEM:
+    case ENOSPC:
+        return LOOM_ERR_NO_MEMORY;
+    case ENODEV:
+    case ENXIO:
+        return LOOM_ERR_DEVICE_LOST;
+    case ETIME:
+    case ETIMEDOUT:
+        return LOOM_ERR_DEVICE_TIMEOUT;
+    case ECANCELED:
+        return LOOM_ERR_DEVICE_TRANSIENT;
+    }
+    return LOOM_ERR_RUNTIME;
+}
+
 static loom_status kerr(lm_card *c, const char *what)
 {
     int e = errno;
-    return lm_error(e == ENOMEM || e == ENOSPC ? LOOM_ERR_NO_MEMORY : LOOM_ERR_RUNTIME,
-                    "%s (%s): %s: %s", c->name, kc(c)->node, what, strerror(e));
+    return lm_error(errno_status(e), "%s (%s): %s: %s", c->name, kc(c)->node, what, strerror(e));
 }
 
 static loom_status k_bo_alloc(lm_card *c, uint64_t size, lm_card_bo *bo)
@@ -134,6 +154,23 @@ static loom_status k_context(lm_card *c, uint32_t *ctx)
     return s;
 }
 
+/* The class of a job's final status (enum drm_loom_job_status). A CU error
+ * stays LOOM_ERR_RUNTIME: the card ran and refused the command. */
+static loom_status job_class(uint32_t st)
+{
+    switch (st) {
+    case LOOM_JOB_OK:
+        return LOOM_OK;
+    case LOOM_JOB_TIMEDOUT:
+        return LOOM_ERR_DEVICE_TIMEOUT;
+    case LOOM_JOB_CANCELED:
+        return LOOM_ERR_DEVICE_TRANSIENT;
+    case LOOM_JOB_DEVICE_LOST:
+        return LOOM_ERR_DEVICE_LOST;
+    }
+    return LOOM_ERR_RUNTIME;
+}
+
 static const char *job_status(uint32_t st)
 {
     switch (st) {
@@ -194,7 +231,7 @@ static loom_status k_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *c
             continue;
         }
         if (w.status != LOOM_JOB_OK && !s)
-            s = lm_error(LOOM_ERR_RUNTIME, "%s: command %d of %d failed: %s", c->name, i + 1, n,
+            s = lm_error(job_class(w.status), "%s: command %d of %d failed: %s", c->name, i + 1, n,
                          job_status(w.status));
     }
     free(seqs);

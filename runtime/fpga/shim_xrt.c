@@ -186,6 +186,25 @@ static loom_status x_program(lm_card *c, const void *xclbin, size_t size)
     return LOOM_OK;
 }
 
+/* The class of an ERT command's final state: TIMEOUT means the scheduler
+ * reset the CU, NORESPONSE that the reset failed too (the card is gone),
+ * ABORT that the command was taken away (by a reset or a close). */
+static loom_status ert_class(enum ert_cmd_state st)
+{
+    switch (st) {
+    case ERT_CMD_STATE_COMPLETED:
+        return LOOM_OK;
+    case ERT_CMD_STATE_TIMEOUT:
+        return LOOM_ERR_DEVICE_TIMEOUT;
+    case ERT_CMD_STATE_NORESPONSE:
+        return LOOM_ERR_DEVICE_LOST;
+    case ERT_CMD_STATE_ABORT:
+        return LOOM_ERR_DEVICE_TRANSIENT;
+    default:
+        return LOOM_ERR_RUNTIME;
+    }
+}
+
 static loom_status x_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *cycles)
 {
     xcard *x = xc(c);
@@ -211,9 +230,12 @@ static loom_status x_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *c
         else
             started++;
     }
-    for (int i = 0; i < started; i++)
-        if (X.run_wait(runs[i]) != ERT_CMD_STATE_COMPLETED && !s)
-            s = lm_error(LOOM_ERR_RUNTIME, "%s: command %d of %d failed", c->name, i + 1, n);
+    for (int i = 0; i < started; i++) {
+        enum ert_cmd_state st = X.run_wait(runs[i]);
+        if (st != ERT_CMD_STATE_COMPLETED && !s)
+            s = lm_error(ert_class(st), "%s: command %d of %d failed (ERT state %d)", c->name,
+                         i + 1, n, (int)st);
+    }
     for (int i = 0; runs && i < n; i++)
         if (runs[i])
             X.run_close(runs[i]);

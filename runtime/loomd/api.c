@@ -275,6 +275,28 @@ static void count(loomd *d, model_version *v, fail_reason why, int64_t queue_ns,
     }
 }
 
+int api_run_failure(loom_status st, fail_reason *why)
+{
+    switch (st) {
+    case LOOM_ERR_SHAPE:
+    case LOOM_ERR_INVALID_ARGUMENT:
+        *why = FAIL_BAD_REQUEST;
+        return 400;
+    case LOOM_ERR_DEVICE_LOST:
+        *why = FAIL_DEVICE_LOST;
+        return 503;
+    case LOOM_ERR_DEVICE_TIMEOUT:
+        *why = FAIL_DEVICE_TIMEOUT;
+        return 503;
+    case LOOM_ERR_DEVICE_TRANSIENT:
+        *why = FAIL_DEVICE_TRANSIENT;
+        return 503;
+    default:
+        *why = FAIL_RUNTIME;
+        return 500;
+    }
+}
+
 static void infer(loomd *d, model_version *v, const api_request *rq, api_response *rs)
 {
     int64_t t0 = sched_now_ns();
@@ -333,12 +355,11 @@ static void infer(loomd *d, model_version *v, const api_request *rq, api_respons
         api_error(rs, 499, "%s: the client went away", v->name);
         count(d, v, FAIL_CANCELLED, -1, -1, sched_now_ns() - t0);
     } else if (job->status != LOOM_OK) {
-        api_error(rs,
-                  job->status == LOOM_ERR_SHAPE || job->status == LOOM_ERR_INVALID_ARGUMENT ? 400
-                                                                                            : 500,
-                  "%s", job->error);
-        count(d, v, rs->status == 400 ? FAIL_BAD_REQUEST : FAIL_RUNTIME, -1, -1,
-              sched_now_ns() - t0);
+        fail_reason why;
+        api_error(rs, api_run_failure(job->status, &why), "%s", job->error);
+        if (rs->status == 503)
+            rs->retry_after = 1; /* a device fault: the request itself was fine */
+        count(d, v, why, -1, -1, sched_now_ns() - t0);
     } else {
         long long json_len;
         size_t len;

@@ -51,4 +51,10 @@ void api_error(api_response *rs, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void api_response_free(api_response *rs);
 
+/* The HTTP status of a model run that failed with @st, and its metrics
+ * reason in *@why: 400 for the caller's input; 503 for a device fault (lost,
+ * hung, short of resources: the input was fine and a later try, or another
+ * replica, may succeed); 500 for the rest. */
+int api_run_failure(loom_status st, fail_reason *why);
+
 #endif

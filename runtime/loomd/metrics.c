@@ -44,8 +44,9 @@ struct metrics {
 };
 
 static const char *reason_names[FAIL_COUNT] = {
-    "none",      "bad_request", "not_found", "unavailable", "queue_full", "timeout",
-    "cancelled", "runtime",     "forbidden", "too_large",   "shutdown",
+    "none",     "bad_request", "not_found",      "unavailable",      "queue_full",
+    "timeout",  "cancelled",   "runtime",        "forbidden",        "too_large",
+    "shutdown", "device_lost", "device_timeout", "device_transient",
 };
 
 const char *fail_reason_name(fail_reason r)

@@ -26,6 +26,9 @@ typedef enum fail_reason {
     FAIL_FORBIDDEN,
     FAIL_TOO_LARGE,
     FAIL_SHUTDOWN,
+    FAIL_DEVICE_LOST,      /* LOOM_ERR_DEVICE_LOST: the device is gone */
+    FAIL_DEVICE_TIMEOUT,   /* LOOM_ERR_DEVICE_TIMEOUT: a job hung */
+    FAIL_DEVICE_TRANSIENT, /* LOOM_ERR_DEVICE_TRANSIENT: worth another try */
     FAIL_COUNT
 } fail_reason;
 

@@ -3,7 +3,8 @@
  * loader, programs built once per device (and cached on disk), and segments
  * compiled into lists of kernel launches.
  *
- * Files: device.c (discovery, "opencl:N" devices, examine info), program.c
+ * Files: device.c (discovery, "opencl:N" devices, examine info), clerr.c
+ * (OpenCL error codes as statuses, the error injection hook), program.c
  * (program build and binary cache), tune.c (GEMM tile choice), segment.c
  * (compile/run/release, buffer pool), ops.c (which nodes run here: the op
  * table) with the lowering per op family in ops_eltwise.c, ops_gemm.c,
@@ -140,6 +141,21 @@ lm_cl_mem_use lm_cl_memory_in_use(void);
 
 /* IEEE half from float, rounding to nearest even (weights uploaded as fp16). */
 uint16_t lm_cl_half_from_float(float f);
+
+/* The status class of an OpenCL error code (clerr.c): device gone or
+ * context lost -> LOOM_ERR_DEVICE_LOST, out of device resources ->
+ * LOOM_ERR_DEVICE_TRANSIENT, out of host memory -> LOOM_ERR_NO_MEMORY,
+ * anything else -> LOOM_ERR_RUNTIME. */
+loom_status lm_cl_status(cl_int err);
+/* Records "@device: @what failed (<code>)" with @err's class and returns it. */
+loom_status lm_cl_fail(const char *device, const char *what, cl_int err);
+
+/* Test hook, no public API: the enqueue or finish that comes after the next
+ * @after_n_calls ones of any segment run returns @err instead of what OpenCL
+ * said (once; 0 disarms). Lets a unit test prove the mapping end to end. */
+void lm_cl_inject_error(cl_int err, int after_n_calls);
+/* Passes @real through, or the armed error when its turn has come. */
+cl_int lm_cl_injected(cl_int real);
 
 extern const lm_device_ops lm_cl_device_ops;
 void lm_cl_device_destroy(lm_device *base);

@@ -182,8 +182,7 @@ loom_status lm_cl_program(lm_cl_device *dev, const char *const *names, int n_src
     cl_int err = CL_SUCCESS;
     cl_program p = clCreateProgramWithSource(dev->ctx, (cl_uint)n_src, texts, NULL, &err);
     if (!p)
-        return lm_error(LOOM_ERR_RUNTIME, "%s: clCreateProgramWithSource failed (%d)",
-                        dev->base.name, (int)err);
+        return lm_cl_fail(dev->base.name, "clCreateProgramWithSource", err);
     atomic_fetch_add(&program_builds, 1);
     lm_log(LOOM_LOG_INFO, "opencl: %s: building program %s from source", dev->base.name,
            names[n_src - 1]);
@@ -192,7 +191,7 @@ loom_status lm_cl_program(lm_cl_device *dev, const char *const *names, int n_src
         char log[2048] = "";
         clGetProgramBuildInfo(p, dev->id, CL_PROGRAM_BUILD_LOG, sizeof(log) - 1, log, NULL);
         clReleaseProgram(p);
-        return lm_error(LOOM_ERR_RUNTIME, "%s: building OpenCL program %s failed (%d): %.900s",
+        return lm_error(lm_cl_status(err), "%s: building OpenCL program %s failed (%d): %.900s",
                         dev->base.name, names[n_src - 1], (int)err, log);
     }
     if (path[0])

@@ -155,7 +155,7 @@ void lm_cl_pool_put(lm_cl_device *dev, cl_mem mem, size_t size)
 loom_status lm_clb_fail(lm_cl_builder *b, cl_int err, const char *what)
 {
     if (!b->status)
-        b->status = lm_error(LOOM_ERR_RUNTIME, "%s failed (OpenCL error %d)", what, (int)err);
+        b->status = lm_cl_fail(b->sg->dev->base.name, what, err);
     return b->status;
 }
 
@@ -620,7 +620,7 @@ static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **
         goto out;
     }
     if (!sg->q) {
-        s = lm_error(LOOM_ERR_RUNTIME, "clCreateCommandQueue failed (%d)", (int)err);
+        s = lm_cl_fail(base->name, "clCreateCommandQueue", err);
         goto out;
     }
     for (int v = 0; v < nv; v++)
@@ -679,41 +679,38 @@ static loom_status cl_run(lm_device *base, void *state, loom_tensor *const *in,
     for (int i = 0; i < sg->n_in && !err; i++) {
         size_t n = in[i]->nbytes < sg->in_bytes[i] ? in[i]->nbytes : sg->in_bytes[i];
         if (n)
-            err = clEnqueueWriteBuffer(sg->q, sg->in_mem[i], CL_FALSE, 0, n, in[i]->data, 0, NULL,
-                                       NULL);
+            err = lm_cl_injected(clEnqueueWriteBuffer(sg->q, sg->in_mem[i], CL_FALSE, 0, n,
+                                                      in[i]->data, 0, NULL, NULL));
         what = "clEnqueueWriteBuffer";
     }
     for (int i = 0; i < sg->n_launch && !err; i++) {
         const launch *l = &sg->launches[i];
         if (l->k && l->dim) {
-            err = clEnqueueNDRangeKernel(sg->q, l->k, l->dim, NULL, l->gws,
-                                         l->has_lws ? l->lws : NULL, 0, NULL, NULL);
+            err = lm_cl_injected(clEnqueueNDRangeKernel(sg->q, l->k, l->dim, NULL, l->gws,
+                                                        l->has_lws ? l->lws : NULL, 0, NULL, NULL));
             what = "clEnqueueNDRangeKernel";
         } else if (!l->k) {
-            err = clEnqueueCopyBuffer(sg->q, l->src, l->dst, l->src_off, l->dst_off, l->bytes, 0,
-                                      NULL, NULL);
+            err = lm_cl_injected(clEnqueueCopyBuffer(sg->q, l->src, l->dst, l->src_off, l->dst_off,
+                                                     l->bytes, 0, NULL, NULL));
             what = "clEnqueueCopyBuffer";
         }
     }
     for (int o = 0; o < sg->n_out && !err; o++) {
         size_t n = out[o]->nbytes < sg->out_bytes[o] ? out[o]->nbytes : sg->out_bytes[o];
         if (n)
-            err = clEnqueueReadBuffer(sg->q, sg->out_mem[o], CL_FALSE, 0, n, out[o]->data, 0, NULL,
-                                      NULL);
+            err = lm_cl_injected(clEnqueueReadBuffer(sg->q, sg->out_mem[o], CL_FALSE, 0, n,
+                                                     out[o]->data, 0, NULL, NULL));
         what = "clEnqueueReadBuffer";
     }
     /* The one host synchronisation of the run; also after a failed enqueue,
      * so no command still points at the caller's memory when we return. */
-    cl_int ferr = clFinish(sg->q);
+    cl_int ferr = lm_cl_injected(clFinish(sg->q));
     if (!err && ferr) {
         err = ferr;
         what = "clFinish";
     }
     pthread_mutex_unlock(&sg->lock);
-    if (err)
-        return lm_error(LOOM_ERR_RUNTIME, "%s: %s failed (OpenCL error %d)", base->name, what,
-                        (int)err);
-    return LOOM_OK;
+    return err ? lm_cl_fail(base->name, what, err) : LOOM_OK;
 }
 
 const lm_device_ops lm_cl_device_ops = {

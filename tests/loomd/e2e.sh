@@ -465,7 +465,10 @@ metric() { # metric NAME LABELS - the value of one series in $BODY
     grep -F -- "$1{$2} " <<<"$BODY" | awk '{print $2}' | head -1
 }
 CSOCK=$T/card.sock
-LOOM_EMULATED_CARDS=1 "$B/bin/loomd" --model-repository "$T/repo" --socket "$CSOCK" \
+FAULTS=$T/card.faults
+echo ok >"$FAULTS"
+LOOM_EMULATED_CARDS=1 LOOM_EMULATED_CARD_FAULTS="$FAULTS" LOOM_EMULATED_CARD_TIMEOUT_MS=300 \
+    "$B/bin/loomd" --model-repository "$T/repo" --socket "$CSOCK" \
     --model-control-mode explicit --load-model int8_mlp --log-file "$T/card.log" --access-log off &
 CARD_D=$!
 PIDS+=("$CARD_D")
@@ -505,6 +508,27 @@ if wait_live "$CSOCK"; then
     expect "the CPU is listed too, with no card series" \
         test -n "$(metric loom_device_busy_seconds_total 'device="cpu"')" -a \
         -z "$(metric loom_card_temperature_celsius 'device="cpu"')"
+    # Device faults (the card's fault file): 503 naming the card, counted by class;
+    # the card answers again once the file says ok.
+    INFER_X='{"inputs":[{"name":"x","shape":[2,64],"datatype":"FP32","data":'"$X64"'}]}'
+    echo die >"$FAULTS"
+    req POST /v2/models/int8_mlp/infer -d "$INFER_X"
+    expect "a dead card answers 503 naming card:0" st_has 503 'card:0'
+    expect "  with Retry-After" grep -qi '^Retry-After:' "$T/h"
+    req GET /metrics
+    expect "  counted as device_lost; the card reports dead and unhealthy" \
+        test "$(metric loom_inference_request_failure_total 'model="int8_mlp",version="1",reason="device_lost"')" = 1 -a \
+        "$(metric loom_card_status 'device="card:0",status="dead"')" = 1 -a \
+        "$(metric loom_device_healthy 'device="card:0"')" = 0
+    echo hang >"$FAULTS"
+    req POST /v2/models/int8_mlp/infer -d "$INFER_X"
+    expect "a hung card answers 503 after the job deadline" st_has 503 'did not complete'
+    req GET /metrics
+    expect "  counted as device_timeout" \
+        test "$(metric loom_inference_request_failure_total 'model="int8_mlp",version="1",reason="device_timeout"')" = 1
+    echo ok >"$FAULTS"
+    req POST /v2/models/int8_mlp/infer -d "$INFER_X"
+    expect "the card answers again once its fault file says ok" is 200
 else
     bad "loomd with an emulated card starts" "$(tail -3 "$T/card.log")"
 fi

@@ -12,6 +12,7 @@
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
+#include "loomd/api.h"
 #include "loomd/codec.h"
 #include "loomd/config.h"
 #include "loomd/repo.h"
@@ -410,7 +411,44 @@ static void sched_runs_inline_without_batching(void **state)
     fixture_fini(&f);
 }
 
+/* A failed run answers by its class: device faults are 503 and counted by class. */
+static void device_faults_answer_503(void **state)
+{
+    (void)state;
+    static const struct {
+        loom_status st;
+        int http;
+        fail_reason why;
+        const char *label;
+    } cases[] = {
+        {LOOM_ERR_SHAPE, 400, FAIL_BAD_REQUEST, "bad_request"},
+        {LOOM_ERR_INVALID_ARGUMENT, 400, FAIL_BAD_REQUEST, "bad_request"},
+        {LOOM_ERR_RUNTIME, 500, FAIL_RUNTIME, "runtime"},
+        {LOOM_ERR_UNSUPPORTED, 500, FAIL_RUNTIME, "runtime"},
+        {LOOM_ERR_DEVICE_LOST, 503, FAIL_DEVICE_LOST, "device_lost"},
+        {LOOM_ERR_DEVICE_TIMEOUT, 503, FAIL_DEVICE_TIMEOUT, "device_timeout"},
+        {LOOM_ERR_DEVICE_TRANSIENT, 503, FAIL_DEVICE_TRANSIENT, "device_transient"},
+    };
+    metrics *mt = metrics_create();
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fail_reason why = FAIL_NONE;
+        assert_int_equal(api_run_failure(cases[i].st, &why), cases[i].http);
+        assert_int_equal(why, cases[i].why);
+        assert_string_equal(fail_reason_name(why), cases[i].label);
+        metrics_request(mt, "m", 1, why, -1, -1, 10);
+    }
+    size_t len;
+    char *text = metrics_render(mt, NULL, 0, &len);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "loom_inference_request_failure_total{model=\"m\",version=\"1\","
+                                 "reason=\"device_lost\"} 1"));
+    assert_non_null(strstr(text, "reason=\"device_transient\"} 1"));
+    free(text);
+    metrics_destroy(mt);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(device_faults_answer_503),
     cmocka_unit_test(config_reads_triton_form),
     cmocka_unit_test(config_rejects_bad_values),
     cmocka_unit_test(names_are_never_paths),

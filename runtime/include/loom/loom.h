@@ -47,6 +47,19 @@ typedef enum loom_status {
     LOOM_ERR_SHAPE,            /**< input shapes do not fit the model or an op */
     LOOM_ERR_NOT_FOUND,        /**< a named input, output or device does not exist */
     LOOM_ERR_RUNTIME,          /**< a kernel or device failed while running */
+    /*
+     * Device error classes (appended: the values above are ABI). The message
+     * names the device ("card:0", "opencl:0", "xrt:0"). A caller that can run
+     * the model elsewhere may fail over on these; the input was not at fault.
+     */
+    /** The device is gone or dead: unplugged, did not come back from a reset,
+     *  lost its context. It stays unusable until it is reset or reopened. */
+    LOOM_ERR_DEVICE_LOST,
+    /** A job hung or passed its deadline; the device was reset (or must be). */
+    LOOM_ERR_DEVICE_TIMEOUT,
+    /** A device error worth retrying: out of device resources, or a job
+     *  canceled by a reset that another job caused. */
+    LOOM_ERR_DEVICE_TRANSIENT,
 } loom_status;
 
 /** Element types. The values are ONNX's TensorProto.DataType codes. */

@@ -1,0 +1,367 @@
+/*
+ * test_device_errors.c - device faults reach the caller of loom_model_run as
+ * their class (LOOM_ERR_DEVICE_LOST / _TIMEOUT / _TRANSIENT), naming the
+ * device, and the device works again once the fault is gone.
+ *
+ * The card tests run an int8 model (QLinearConv -> Max -> QLinearConv, what a
+ * QDQ model becomes after fuse_qdq) wholly on the emulated card:0, made to
+ * misbehave through its fault file (LOOM_EMULATED_CARD_FAULTS). The OpenCL
+ * tests inject error codes into opencl:0's runs (lm_cl_inject_error) and skip
+ * when the machine has no OpenCL device. Every test runs under an alarm.
+ * Needs the default xclbin ($LOOM_XCLBIN or the build's bitstreams/).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/test_main.h"
+#include "loom/loom.h"
+#include "opencl/opencl.h"
+
+#define TEST_SECONDS 60 /* no test may take longer: a hang fails, not stalls */
+#define HANG_MS      300
+
+static char fault_path[64];
+
+static int arm(void **state)
+{
+    (void)state;
+    alarm(TEST_SECONDS);
+    return 0;
+}
+
+static int disarm(void **state)
+{
+    (void)state;
+    alarm(0);
+    return 0;
+}
+
+/* Writes @word to the card's fault file. */
+static void say(const char *word)
+{
+    FILE *f = fopen(fault_path, "w");
+    assert_non_null(f);
+    fputs(word, f);
+    fputc('\n', f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static loom_context *context(const char *device, int emulated)
+{
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = device;
+    o.num_threads = 1;
+    o.emulated_cards = emulated;
+    o.fail_closed = 1; /* every node on the device: a fault cannot hide on the CPU */
+    loom_context *ctx = NULL;
+    loom_status s = loom_context_create(&o, &ctx);
+    if (s)
+        print_error("%s\n", loom_last_error());
+    assert_int_equal(s, LOOM_OK);
+    return ctx;
+}
+
+static void scalar(ob_model *m, const char *name, int dtype, int v)
+{
+    uint8_t b = (uint8_t)v;
+    ob_init_raw(m, name, dtype, 0, NULL, &b, 1);
+}
+
+/* x[1,4,8,8] u8 -> QLinearConv 3x3 -> Max(0) -> QLinearConv 1x1 -> y u8: two
+ * commands on the card. */
+static ob_model *int8_model(void)
+{
+    int64_t xd[4] = {1, 4, 8, 8}, w1d[4] = {8, 4, 3, 3}, w2d[4] = {4, 8, 1, 1};
+    int8_t w1[8 * 4 * 9], w2[32];
+    for (size_t i = 0; i < sizeof(w1); i++)
+        w1[i] = (int8_t)((i * 37) % 200 - 100);
+    for (size_t i = 0; i < sizeof(w2); i++)
+        w2[i] = (int8_t)((i * 53) % 200 - 100);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_UINT8, 4, xd);
+    ob_output(m, "y", LOOM_DTYPE_UINT8);
+    float s1 = 0.02f, s2 = 0.05f, ws = 0.004f;
+    ob_init_f32(m, "s1", 0, NULL, &s1);
+    ob_init_f32(m, "s2", 0, NULL, &s2);
+    ob_init_f32(m, "ws", 0, NULL, &ws);
+    scalar(m, "z", LOOM_DTYPE_UINT8, 0);
+    scalar(m, "wz", LOOM_DTYPE_INT8, 0);
+    ob_init_raw(m, "w1", LOOM_DTYPE_INT8, 4, w1d, w1, sizeof(w1));
+    ob_init_raw(m, "w2", LOOM_DTYPE_INT8, 4, w2d, w2, sizeof(w2));
+    int64_t pads[4] = {1, 1, 1, 1};
+    ob_node *n = ob_add_node(m, "QLinearConv", "x,s1,z,w1,ws,wz,s2,z", "c1");
+    ob_attr_ints(m, n, "pads", 4, pads);
+    ob_add_node(m, "Max", "c1,z", "r1");
+    ob_add_node(m, "QLinearConv", "r1,s2,z,w2,ws,wz,s1,z", "y");
+    return m;
+}
+
+/* The card, the model on it and an input. */
+typedef struct card_rig {
+    loom_context *ctx;
+    loom_model *model;
+    loom_tensor *x;
+} card_rig;
+
+static card_rig card_up(void)
+{
+    say("ok");
+    card_rig r;
+    r.ctx = context("card:0", 1);
+    r.model = lm_load_ok(r.ctx, int8_model(), "int8");
+    int64_t xd[4] = {1, 4, 8, 8};
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_UINT8, 4, xd, &r.x), LOOM_OK);
+    uint8_t *p = loom_tensor_data(r.x);
+    for (size_t i = 0; i < loom_tensor_size(r.x); i++)
+        p[i] = (uint8_t)(i * 7 + 3);
+    return r;
+}
+
+static void card_down(card_rig *r)
+{
+    say("ok");
+    loom_tensor_destroy(r->x);
+    loom_model_destroy(r->model);
+    loom_context_destroy(r->ctx);
+}
+
+/* One run; its output (NULL on failure) goes to *y. */
+static loom_status run(card_rig *r, loom_tensor **y)
+{
+    *y = NULL;
+    return loom_model_run(r->model, &r->x, 1, y, 1);
+}
+
+/* A run that must fail with @want, naming @device. */
+static void run_fails(card_rig *r, loom_status want, const char *device)
+{
+    loom_tensor *y;
+    loom_status s = run(r, &y);
+    if (s != want)
+        print_error("%s: %s\n", loom_status_name(s), loom_last_error());
+    assert_int_equal(s, want);
+    assert_null(y);
+    assert_non_null(strstr(loom_last_error(), device));
+    print_message("%s: %s\n", loom_status_name(s), loom_last_error());
+}
+
+/* A run that must succeed and give @ref's bytes (or become the reference). */
+static void run_ok(card_rig *r, loom_tensor **ref)
+{
+    loom_tensor *y;
+    loom_status s = run(r, &y);
+    if (s)
+        print_error("%s: %s\n", loom_status_name(s), loom_last_error());
+    assert_int_equal(s, LOOM_OK);
+    if (!*ref) {
+        *ref = y;
+        return;
+    }
+    assert_int_equal(loom_tensor_size(y), loom_tensor_size(*ref));
+    assert_memory_equal(loom_tensor_data(y), loom_tensor_data(*ref), loom_tensor_size(y));
+    loom_tensor_destroy(y);
+}
+
+static void test_status_names(void **state)
+{
+    (void)state;
+    assert_string_equal(loom_status_name(LOOM_ERR_DEVICE_LOST), "LOOM_ERR_DEVICE_LOST");
+    assert_string_equal(loom_status_name(LOOM_ERR_DEVICE_TIMEOUT), "LOOM_ERR_DEVICE_TIMEOUT");
+    assert_string_equal(loom_status_name(LOOM_ERR_DEVICE_TRANSIENT), "LOOM_ERR_DEVICE_TRANSIENT");
+    /* Appended after RUNTIME: the old values are ABI. */
+    assert_int_equal(LOOM_ERR_DEVICE_LOST, LOOM_ERR_RUNTIME + 1);
+}
+
+/* die: every run fails DEVICE_LOST naming card:0 while the file says so;
+ * after "ok" the next command resets the card and runs give the same bytes. */
+static void test_card_dies_and_comes_back(void **state)
+{
+    (void)state;
+    card_rig r = card_up();
+    loom_tensor *ref = NULL;
+    run_ok(&r, &ref);
+    say("die");
+    run_fails(&r, LOOM_ERR_DEVICE_LOST, "card:0");
+    run_fails(&r, LOOM_ERR_DEVICE_LOST, "card:0");
+    loom_device_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_context_device_stats(r.ctx, 0, &st), LOOM_OK);
+    assert_string_equal(st.name, "card:0");
+    assert_true(st.card_status & LOOM_CARD_STATUS_DEAD); /* and health says so */
+    assert_int_equal(st.healthy, 0);
+    say("ok");
+    run_ok(&r, &ref);
+    run_ok(&r, &ref);
+    loom_tensor_destroy(ref);
+    card_down(&r);
+}
+
+typedef struct hung_run {
+    card_rig *r;
+    loom_status s;
+    char error[256];
+    double took;
+} hung_run;
+
+static void *run_hung(void *p)
+{
+    hung_run *h = p;
+    loom_tensor *y;
+    double t0 = now_s();
+    h->s = run(h->r, &y);
+    h->took = now_s() - t0;
+    snprintf(h->error, sizeof(h->error), "%s", loom_last_error());
+    loom_tensor_destroy(y);
+    return NULL;
+}
+
+/* hang: the run fails DEVICE_TIMEOUT after the job deadline, not later; the
+ * card's health stays readable meanwhile; the card was reset and works again
+ * once the file says ok. */
+static void test_card_hang_times_out(void **state)
+{
+    (void)state;
+    char ms[16];
+    snprintf(ms, sizeof(ms), "%d", HANG_MS);
+    lm_test_setenv("LOOM_EMULATED_CARD_TIMEOUT_MS", ms);
+    card_rig r = card_up();
+    loom_tensor *ref = NULL;
+    run_ok(&r, &ref);
+    say("hang");
+    hung_run h = {.r = &r};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_hung, &h), 0);
+    usleep(100 * 1000);
+    double t0 = now_s();
+    loom_device_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_context_device_stats(r.ctx, 0, &st), LOOM_OK);
+    assert_true(now_s() - t0 < 0.1); /* not stuck behind the hung command */
+    assert_int_equal(pthread_join(t, NULL), 0);
+    if (h.s != LOOM_ERR_DEVICE_TIMEOUT)
+        print_error("%s: %s\n", loom_status_name(h.s), h.error);
+    assert_int_equal(h.s, LOOM_ERR_DEVICE_TIMEOUT);
+    assert_non_null(strstr(h.error, "card:0"));
+    print_message("%s: %s\n", loom_status_name(h.s), h.error);
+    assert_true(h.took >= HANG_MS / 1e3 * 0.9);
+    assert_true(h.took < 5.0);
+    say("ok");
+    run_ok(&r, &ref);
+    loom_tensor_destroy(ref);
+    card_down(&r);
+    lm_test_setenv("LOOM_EMULATED_CARD_TIMEOUT_MS", NULL);
+}
+
+/* corrupt: the card completes with an error status, which is the card's
+ * own failure (LOOM_ERR_RUNTIME), not a lost device; slow: correct, later. */
+static void test_card_corrupt_and_slow(void **state)
+{
+    (void)state;
+    card_rig r = card_up();
+    loom_tensor *ref = NULL;
+    run_ok(&r, &ref);
+    loom_device_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_context_device_stats(r.ctx, 0, &st), LOOM_OK);
+    uint64_t errors = st.card_errors;
+    say("corrupt");
+    run_fails(&r, LOOM_ERR_RUNTIME, "card:0");
+    assert_int_equal(loom_context_device_stats(r.ctx, 0, &st), LOOM_OK);
+    assert_true(st.card_errors > errors); /* the card counted its failed command */
+    assert_int_equal(st.healthy, 1);      /* and is still there */
+    say("slow 50");
+    double t0 = now_s();
+    run_ok(&r, &ref);
+    assert_true(now_s() - t0 >= 2 * 0.050 * 0.9); /* two commands, 50 ms each */
+    say("no such fault"); /* unknown words are ok: a typo must not kill a card */
+    run_ok(&r, &ref);
+    loom_tensor_destroy(ref);
+    card_down(&r);
+}
+
+/* ------------------------------------------------------------ OpenCL */
+
+#define SKIP_WITHOUT_OPENCL()                                                                      \
+    do {                                                                                           \
+        lm_cl_info info_;                                                                          \
+        if (lm_opencl_list(&info_, 1) < 1) {                                                       \
+            print_message("no OpenCL device: skipped\n");                                          \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* x[4,16] -> Relu -> Add(x) -> y, all on opencl:0. */
+static card_rig opencl_up(void)
+{
+    int64_t xd[2] = {4, 16};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_FLOAT, 2, xd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    ob_add_node(m, "Relu", "x", "r");
+    ob_add_node(m, "Add", "r,x", "y");
+    card_rig r;
+    r.ctx = context("opencl:0", -1);
+    r.model = lm_load_ok(r.ctx, m, "relu_add");
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 2, xd, &r.x), LOOM_OK);
+    float *p = loom_tensor_data(r.x);
+    for (int i = 0; i < 64; i++)
+        p[i] = (float)(i % 9) - 4.0f;
+    return r;
+}
+
+/* Each injected code reaches loom_model_run as its class, naming opencl:0,
+ * whether the enqueue or the final clFinish returns it; the next run works. */
+static void test_opencl_error_classes(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_OPENCL();
+    card_rig r = opencl_up();
+    loom_tensor *ref = NULL;
+    run_ok(&r, &ref);
+    static const struct {
+        cl_int err;
+        int after;
+        loom_status want;
+    } cases[] = {
+        {CL_DEVICE_NOT_AVAILABLE, 0, LOOM_ERR_DEVICE_LOST},
+        {CL_INVALID_CONTEXT, 1, LOOM_ERR_DEVICE_LOST},
+        {CL_OUT_OF_RESOURCES, 0, LOOM_ERR_DEVICE_TRANSIENT},
+        {CL_MEM_OBJECT_ALLOCATION_FAILURE, 2, LOOM_ERR_DEVICE_TRANSIENT},
+        {CL_INVALID_KERNEL_ARGS, 0, LOOM_ERR_RUNTIME},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        /* "after" counts this run's calls: writes, launches, reads, finish. */
+        lm_cl_inject_error(cases[i].err, cases[i].after);
+        run_fails(&r, cases[i].want, "opencl:0");
+        run_ok(&r, &ref); /* one shot: the device works again */
+    }
+    loom_tensor_destroy(ref);
+    card_down(&r);
+}
+
+int main(void)
+{
+    snprintf(fault_path, sizeof(fault_path), "/tmp/loom-faults-%d", (int)getpid());
+    lm_test_setenv("LOOM_EMULATED_CARD_FAULTS", fault_path);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_status_names, arm, disarm),
+        cmocka_unit_test_setup_teardown(test_card_dies_and_comes_back, arm, disarm),
+        cmocka_unit_test_setup_teardown(test_card_hang_times_out, arm, disarm),
+        cmocka_unit_test_setup_teardown(test_card_corrupt_and_slow, arm, disarm),
+        cmocka_unit_test_setup_teardown(test_opencl_error_classes, arm, disarm),
+    };
+    int total = (int)(sizeof(tests) / sizeof(tests[0]));
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    unlink(fault_path);
+    printf("%d passed, %d failed\n", total - failed, failed);
+    return failed ? 1 : 0;
+}
