@@ -41,7 +41,9 @@ typedef struct slot {
 
 typedef struct cl_segment {
     lm_cl_device *dev;
-    pthread_mutex_t lock; /* Protects q and the buffers: one run at a time */
+    pthread_mutex_t lock; /* protects busy */
+    pthread_cond_t idle;  /* signalled when busy drops */
+    bool busy;            /* a run owns q and the buffers (one at a time) */
     cl_command_queue q;
     bool half; /* fp16 storage: device tensors are half, host ones float */
     int n_launch, cap_launch;
@@ -502,6 +504,7 @@ static void release_segment(cl_segment *sg)
     if (sg->q)
         clReleaseCommandQueue(sg->q);
     pthread_mutex_destroy(&sg->lock);
+    pthread_cond_destroy(&sg->idle);
     free(sg->launches);
     free(sg->slots);
     free(sg->in_mem);
@@ -604,6 +607,7 @@ static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **
     sg->n_in = d->n_inputs;
     sg->n_out = d->n_outputs;
     pthread_mutex_init(&sg->lock, NULL);
+    pthread_cond_init(&sg->idle, NULL);
     int nv = d->g->n_values;
     lm_cl_builder b = {.sg = sg, .d = d};
     b.slot_of = malloc(sizeof(int) * (size_t)nv);
@@ -669,30 +673,49 @@ out:
     return LOOM_OK;
 }
 
-static loom_status cl_run(lm_device *base, void *state, loom_tensor *const *in,
-                          loom_tensor *const *out)
+/* Takes the segment's queue and buffers for one run; a run submitted
+ * asynchronously gives them back from the completion callback, on another
+ * thread, so this is a flag under a lock rather than the lock itself. */
+static void claim(cl_segment *sg)
 {
-    cl_segment *sg = state;
-    cl_int err = CL_SUCCESS;
-    const char *what = "";
     pthread_mutex_lock(&sg->lock);
+    while (sg->busy)
+        pthread_cond_wait(&sg->idle, &sg->lock);
+    sg->busy = true;
+    pthread_mutex_unlock(&sg->lock);
+}
+
+static void give_back(cl_segment *sg)
+{
+    pthread_mutex_lock(&sg->lock);
+    sg->busy = false;
+    pthread_cond_signal(&sg->idle);
+    pthread_mutex_unlock(&sg->lock);
+}
+
+/* Queues one run: inputs written, kernels launched, outputs read, all
+ * non-blocking. Returns the first failure and names the call in *@what. */
+static cl_int enqueue_run(cl_segment *sg, loom_tensor *const *in, loom_tensor *const *out,
+                          const char **what)
+{
+    cl_int err = CL_SUCCESS;
     for (int i = 0; i < sg->n_in && !err; i++) {
         size_t n = in[i]->nbytes < sg->in_bytes[i] ? in[i]->nbytes : sg->in_bytes[i];
         if (n)
             err = lm_cl_injected(clEnqueueWriteBuffer(sg->q, sg->in_mem[i], CL_FALSE, 0, n,
                                                       in[i]->data, 0, NULL, NULL));
-        what = "clEnqueueWriteBuffer";
+        *what = "clEnqueueWriteBuffer";
     }
     for (int i = 0; i < sg->n_launch && !err; i++) {
         const launch *l = &sg->launches[i];
         if (l->k && l->dim) {
             err = lm_cl_injected(clEnqueueNDRangeKernel(sg->q, l->k, l->dim, NULL, l->gws,
                                                         l->has_lws ? l->lws : NULL, 0, NULL, NULL));
-            what = "clEnqueueNDRangeKernel";
+            *what = "clEnqueueNDRangeKernel";
         } else if (!l->k) {
             err = lm_cl_injected(clEnqueueCopyBuffer(sg->q, l->src, l->dst, l->src_off, l->dst_off,
                                                      l->bytes, 0, NULL, NULL));
-            what = "clEnqueueCopyBuffer";
+            *what = "clEnqueueCopyBuffer";
         }
     }
     for (int o = 0; o < sg->n_out && !err; o++) {
@@ -700,23 +723,94 @@ static loom_status cl_run(lm_device *base, void *state, loom_tensor *const *in,
         if (n)
             err = lm_cl_injected(clEnqueueReadBuffer(sg->q, sg->out_mem[o], CL_FALSE, 0, n,
                                                      out[o]->data, 0, NULL, NULL));
-        what = "clEnqueueReadBuffer";
+        *what = "clEnqueueReadBuffer";
     }
-    /* The one host synchronisation of the run; also after a failed enqueue,
-     * so no command still points at the caller's memory when we return. */
-    cl_int ferr = lm_cl_injected(clFinish(sg->q));
-    if (!err && ferr) {
-        err = ferr;
-        what = "clFinish";
+    return err;
+}
+
+/* Waits out whatever a failed enqueue left queued, so no command still
+ * points at the caller's memory when the segment is given back. */
+static loom_status fail_run(lm_device *base, cl_segment *sg, const char *what, cl_int err)
+{
+    clFinish(sg->q);
+    give_back(sg);
+    return lm_cl_fail(base->name, what, err);
+}
+
+static loom_status cl_run(lm_device *base, void *state, loom_tensor *const *in,
+                          loom_tensor *const *out)
+{
+    cl_segment *sg = state;
+    const char *what = "";
+    claim(sg);
+    cl_int err = enqueue_run(sg, in, out, &what);
+    if (err)
+        return fail_run(base, sg, what, err);
+    /* The one host synchronisation of the run. */
+    if ((err = lm_cl_injected(clFinish(sg->q))))
+        return fail_run(base, sg, "clFinish", err);
+    give_back(sg);
+    return LOOM_OK;
+}
+
+/* What the completion callback of a submitted run needs. */
+typedef struct cl_pending {
+    cl_segment *sg;
+    lm_event *done;
+    const char *device; /* the device's name (lives as long as the device) */
+} cl_pending;
+
+/* Called by the OpenCL runtime, on its own thread, when a submitted run's
+ * last command (the marker) completed or failed. */
+static void CL_CALLBACK run_completed(cl_event ev, cl_int status, void *arg)
+{
+    cl_pending *p = arg;
+    loom_status s = status < 0 ? lm_cl_fail(p->device, "the submitted run", status) : LOOM_OK;
+    clReleaseEvent(ev);
+    give_back(p->sg);
+    lm_event_signal(p->done, s);
+    lm_event_unref(p->done);
+    free(p);
+}
+
+/* Queues the run and returns; the marker after its last command signals
+ * @done through run_completed(). */
+static loom_status cl_submit(lm_device *base, void *state, loom_tensor *const *in,
+                             loom_tensor *const *out, lm_event *done)
+{
+    cl_segment *sg = state;
+    cl_pending *p = malloc(sizeof(*p));
+    if (!p)
+        return lm_error(LOOM_ERR_NO_MEMORY, "%s: out of memory", base->name);
+    *p = (cl_pending){.sg = sg, .done = lm_event_ref(done), .device = base->name};
+    const char *what = "";
+    cl_event marker = NULL;
+    claim(sg);
+    cl_int err = enqueue_run(sg, in, out, &what);
+    if (!err) {
+        what = "clEnqueueMarkerWithWaitList";
+        err = lm_cl_injected(clEnqueueMarkerWithWaitList(sg->q, 0, NULL, &marker));
     }
-    pthread_mutex_unlock(&sg->lock);
-    return err ? lm_cl_fail(base->name, what, err) : LOOM_OK;
+    if (!err) {
+        what = "clSetEventCallback";
+        err = clSetEventCallback(marker, CL_COMPLETE, run_completed, p);
+    }
+    if (err) {
+        if (marker)
+            clReleaseEvent(marker);
+        lm_event_unref(p->done);
+        free(p);
+        return fail_run(base, sg, what, err);
+    }
+    clFlush(sg->q); /* start now: the caller may not wait for a while */
+    return LOOM_OK;
 }
 
 const lm_device_ops lm_cl_device_ops = {
     .supports = cl_supports,
     .compile = cl_compile,
     .run = cl_run,
+    .submit = cl_submit,
     .release = cl_release,
     .destroy = lm_cl_device_destroy,
 };
