@@ -63,6 +63,8 @@ typedef struct lm_device_props {
     char cpuset[64];           /* local CPUs as a list ("0-15"), "" unknown */
     uint32_t numeric;          /* LOOM_NUMERIC_*: bit-identical to the reference */
     char features[256];        /* what it offers, in words */
+    char firmware[96];         /* what it is loaded with (a card's xclbin), "" */
+    int compute_units;         /* 0 unknown */
     uint32_t flags;            /* LM_DEVICE_* */
 } lm_device_props;
 
@@ -101,6 +103,9 @@ typedef struct lm_device_ops {
     loom_status (*submit)(lm_device *dev, void *segment, loom_tensor *const *in,
                           loom_tensor *const *out, lm_event *done);
     void (*release)(lm_device *dev, void *segment);
+    /* (optional) Loads the bitstream in the file @path (an operator's
+     * action; see loom_device_program()) and updates the properties. */
+    loom_status (*program)(lm_device *dev, const char *path);
     /* (optional) Frees the device when the registry goes. */
     void (*destroy)(lm_device *dev);
     /* (optional) Fills the health fields of @st (reports, card_status, the

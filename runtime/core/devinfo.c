@@ -31,6 +31,8 @@ static loom_status fill_info(const lm_device *dev, loom_device_info *info)
     snprintf(info->cpuset, sizeof(info->cpuset), "%s", p->cpuset);
     info->numeric = p->numeric;
     snprintf(info->features, sizeof(info->features), "%s", p->features);
+    snprintf(info->firmware, sizeof(info->firmware), "%s", p->firmware);
+    info->compute_units = p->compute_units;
     info->automatic = (p->flags & LM_DEVICE_AUTO) != 0;
     info->emulated = (p->flags & LM_DEVICE_EMULATED) != 0;
     return LOOM_OK;
@@ -59,4 +61,23 @@ loom_status loom_context_device_info(const loom_context *ctx, int index, loom_de
         return lm_error(LOOM_ERR_NOT_FOUND, "device %d does not exist (the context has %d)", index,
                         ctx->n_devices);
     return fill_info(ctx->devices[index], info);
+}
+
+loom_status loom_device_program(const char *device, const char *path)
+{
+    if (!device || !path)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_device_program: NULL argument");
+    lm_discovery d = {.emulated_cards = lm_registry_env_emulated_cards(), .devices = device};
+    loom_status s = lm_registry_acquire(&d);
+    if (s)
+        return s;
+    lm_device *dev = lm_registry_find(device);
+    if (!dev)
+        s = lm_error(LOOM_ERR_NOT_FOUND, "no device '%s' (see loomctl examine)", device);
+    else if (!dev->ops->program)
+        s = lm_error(LOOM_ERR_UNSUPPORTED, "%s loads no bitstream", device);
+    else
+        s = dev->ops->program(dev, path);
+    lm_registry_release();
+    return s;
 }

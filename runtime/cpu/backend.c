@@ -101,6 +101,8 @@ static loom_status cpu_discover(const lm_discovery *d)
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     p->mem_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     p->numa_node = -1; /* filled per node once placement is NUMA-aware */
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    p->compute_units = online > 0 ? (int)online : 0;
     online_cpus(p->cpuset, sizeof(p->cpuset));
     p->numeric = LOOM_NUMERIC_INT8 | LOOM_NUMERIC_FP32;
     p->flags = LM_DEVICE_HOST_KERNELS | LM_DEVICE_DYNAMIC_SHAPES | LM_DEVICE_AUTO;

@@ -62,9 +62,10 @@ static void map_cus(fpga_device *fd, const lm_card_info *info)
     }
 }
 
-/* Makes sure the card carries the int8 CUs: programs the default xclbin when
- * it has none of them. Once per device; the result is remembered. */
-static bool ensure_programmed(fpga_device *fd)
+/* Maps the card's CUs; with @load_default, first programs the default xclbin
+ * when the card carries none of the int8 CUs. Once per device (again after
+ * fd_program()); the result is remembered. */
+static bool ensure_programmed(fpga_device *fd, bool load_default)
 {
     pthread_mutex_lock(&fd->lock);
     if (!fd->programmed) {
@@ -72,7 +73,8 @@ static bool ensure_programmed(fpga_device *fd)
         fd->programmed = -1;
         if (info && !lm_card_info_get(fd->card, info)) {
             map_cus(fd, info);
-            if (fd->cu_of_kind[LOOM_CU_KIND_QCONV] < 0 && fd->cu_of_kind[LOOM_CU_KIND_QGEMM] < 0) {
+            if (load_default && fd->cu_of_kind[LOOM_CU_KIND_QCONV] < 0 &&
+                fd->cu_of_kind[LOOM_CU_KIND_QGEMM] < 0) {
                 const char *path = lm_card_default_xclbin();
                 if (path && !lm_card_program_file(fd->card, path) &&
                     !lm_card_info_get(fd->card, info))
@@ -806,7 +808,27 @@ static loom_status fd_health(lm_device *dev, loom_device_stats *st)
     return s;
 }
 
+static void card_props(fpga_device *fd, bool emulated);
+
+/* Loads @path and maps the CUs it carries; compiled segments keep working
+ * only if the new bitstream has the same CUs at the same places, so models
+ * are loaded again after it (loom.h). */
+static loom_status fd_program(lm_device *dev, const char *path)
+{
+    fpga_device *fd = (fpga_device *)dev;
+    loom_status s = lm_card_program_file(fd->card, path); /* its message names the card */
+    if (s)
+        return s;
+    pthread_mutex_lock(&fd->lock);
+    fd->programmed = 0; /* map the new CUs */
+    pthread_mutex_unlock(&fd->lock);
+    ensure_programmed(fd, false); /* what the operator loaded stays */
+    card_props(fd, (dev->props.flags & LM_DEVICE_EMULATED) != 0);
+    return LOOM_OK;
+}
+
 static const lm_device_ops fpga_ops = {
+    .program = fd_program,
     .supports = fd_supports,
     .compile = fd_compile,
     .run = fd_run,
@@ -816,6 +838,23 @@ static const lm_device_ops fpga_ops = {
 };
 
 /* The card's properties, from what its shim reports. */
+/* "FILE UUID" of the loaded xclbin (the file only if this process loaded it). */
+static void firmware_of(const lm_card *card, const lm_card_info *info, char *buf, size_t len)
+{
+    static const uint8_t none[16];
+    const uint8_t *u = info->xclbin_uuid;
+    const char *file = strrchr(card->xclbin, '/');
+    file = file ? file + 1 : card->xclbin;
+    if (!(info->status & LM_CARD_PROGRAMMED) || !memcmp(u, none, sizeof(none))) {
+        snprintf(buf, len, "%s", "");
+        return;
+    }
+    snprintf(buf, len,
+             "%.40s%s%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", file,
+             file[0] ? " " : "", u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+             u[11], u[12], u[13], u[14], u[15]);
+}
+
 static void card_props(fpga_device *fd, bool emulated)
 {
     lm_device_props *p = &fd->dev.props;
@@ -826,14 +865,16 @@ static void card_props(fpga_device *fd, bool emulated)
     p->flags = LM_DEVICE_AUTO | (emulated ? LM_DEVICE_EMULATED : 0);
     if (info && !lm_card_info_get(fd->card, info)) {
         snprintf(p->description, sizeof(p->description), "%s", info->board);
-        const char *xclbin = strrchr(fd->card->xclbin, '/');
-        snprintf(p->driver, sizeof(p->driver), "%.15s%s%.38s", info->driver,
-                 fd->card->xclbin[0] ? ", xclbin " : "", xclbin ? xclbin + 1 : fd->card->xclbin);
+        snprintf(p->driver, sizeof(p->driver), "%.15s%s%.45s", info->driver,
+                 info->node[0] ? ", " : "", info->node);
+        firmware_of(fd->card, info, p->firmware, sizeof(p->firmware));
+        p->compute_units = info->n_cus;
         p->mem_bytes = info->mem_total;
         if (strcmp(info->pci, "-") != 0)
             snprintf(p->pci_bus_id, sizeof(p->pci_bus_id), "%.15s", info->pci);
         p->numa_node = info->numa_node;
         int len = 0;
+        p->features[0] = '\0';
         for (int c = 0; c < info->n_cus && len < (int)sizeof(p->features); c++)
             len += snprintf(p->features + len, sizeof(p->features) - (size_t)len, "%s%s",
                             c ? " " : "", info->cus[c].name);
@@ -861,7 +902,7 @@ static loom_status add_card(lm_card *card, bool emulated)
     snprintf(fd->dev.name, sizeof(fd->dev.name), "%s", card->name);
     fd->card = card;
     pthread_mutex_init(&fd->lock, NULL);
-    if (!ensure_programmed(fd))
+    if (!ensure_programmed(fd, true))
         lm_error_clear(); /* supports() then claims nothing; examine says why */
     card_props(fd, emulated);
     return lm_registry_add(&fd->dev);

@@ -185,6 +185,7 @@ static void cl_props(lm_cl_device *dev, cl_device_type type)
              i->compute_units, i->clock_mhz);
     snprintf(p->driver, sizeof(p->driver), "%.40s %.20s", i->platform, i->driver);
     p->mem_bytes = i->global_mem;
+    p->compute_units = (int)i->compute_units;
     p->numa_node = -1;
     if (i->has_pci)
         snprintf(p->pci_bus_id, sizeof(p->pci_bus_id), "%04x:%02x:%02x.%x", i->pci_domain,

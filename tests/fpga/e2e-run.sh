@@ -24,8 +24,9 @@ tap $r loomctl_program_card0
 out=$($d/loomctl examine 2>&1)
 echo "$out" | sed 's/^/# /'
 # card:N in PCI order: card:0 is 00:04.0, the card init.sh calls card 0.
-echo "$out" | grep -A3 '^card:0 ' | grep -q 'driver: *loom.ko' &&
-	echo "$out" | grep -A4 '^card:0 ' | grep -q 'pci: *0000:00:04.0' &&
-	echo "$out" | grep -A4 '^card:1 ' | grep -q 'pci: *0000:00:05.0' &&
+echo "$out" | grep -A3 '^card:0 ' | grep -q 'driver: *loom.ko, /dev/' &&
+	echo "$out" | grep -A8 '^card:0 ' | grep -q 'pci: *0000:00:04.0' &&
+	echo "$out" | grep -A8 '^card:1 ' | grep -q 'pci: *0000:00:05.0' &&
+	echo "$out" | grep -A8 '^card:0 ' | grep -q 'units: *6' &&
 	echo "$out" | grep -q 'features: .*loom_qconv:loom_qconv_0'
 tap $? loomctl_examine_lists_loom_ko_cards

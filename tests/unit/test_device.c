@@ -391,6 +391,12 @@ static void devices_list_ends_with_the_cpu(void **state)
     assert_true(info[n - 1].automatic);
     info[0].struct_size = 8;
     assert_int_equal(loom_devices_list(info, 1, &n), LOOM_ERR_INVALID_ARGUMENT);
+    assert_true(info[n - 1].compute_units >= 1);
+    /* Only devices that load bitstreams can be programmed; names are checked. */
+    assert_int_equal(loom_device_program("cpu", "/etc/hostname"), LOOM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(loom_last_error(), "cpu"));
+    assert_int_equal(loom_device_program("nosuch:0", "/etc/hostname"), LOOM_ERR_NOT_FOUND);
+    assert_non_null(strstr(loom_last_error(), "nosuch:0"));
     /* A CPU-only selection discovers only the CPU: no OpenCL platform opened. */
     lm_discovery cpu_only = {.devices = "cpu"};
     assert_int_equal(lm_registry_acquire(&cpu_only), LOOM_OK);

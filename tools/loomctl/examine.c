@@ -44,6 +44,10 @@ static void print_text(const loom_device_info *d, const loom_device_stats *st)
     printf("    kind:        %s%s%s\n", kind_name(d->kind), d->emulated ? " (emulated)" : "",
            d->automatic ? "" : " (used only when named)");
     printf("    driver:      %s\n", d->driver);
+    if (d->firmware[0])
+        printf("    xclbin:      %s\n", d->firmware);
+    if (d->compute_units)
+        printf("    units:       %d\n", d->compute_units);
     if (d->mem_bytes)
         printf("    memory:      %.1f MiB\n", (double)d->mem_bytes / 1048576.0);
     printf("    pci:         %s\n", d->pci_bus_id[0] ? d->pci_bus_id : "-");
@@ -97,6 +101,8 @@ static json_object *to_json(const loom_device_info *d, const loom_device_stats *
         json_object_array_add(num, json_object_new_string("fp32"));
     json_object_object_add(o, "bit_exact", num);
     json_object_object_add(o, "features", json_object_new_string(d->features));
+    json_object_object_add(o, "firmware", json_object_new_string(d->firmware));
+    json_object_object_add(o, "compute_units", json_object_new_int(d->compute_units));
     json_object_object_add(o, "automatic", json_object_new_boolean(d->automatic));
     json_object_object_add(o, "emulated", json_object_new_boolean(d->emulated));
     if (st) {

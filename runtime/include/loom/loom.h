@@ -247,6 +247,10 @@ typedef enum loom_device_kind {
  * @numeric: LOOM_NUMERIC_* bits.
  * @features: what the device offers, in words ("QCONV QGEMM POOL QADD";
  *            "fp16 subgroups"; "AVX-512 VNNI").
+ * @firmware: what it is loaded with: a card's xclbin (file and UUID); "" for
+ *            devices that load nothing.
+ * @compute_units: compute units (a card's CUs, an OpenCL device's compute
+ *                 units, the CPU's online cores); 0 unknown.
  * @automatic: 1 when "auto" selects the device; 0 when it must be named
  *             (an OpenCL device that is the host CPU never beats libloom's
  *             own CPU kernels).
@@ -266,6 +270,8 @@ typedef struct loom_device_info {
     char cpuset[64];
     uint32_t numeric;
     char features[256];
+    char firmware[96];
+    int compute_units;
     int automatic;
     int emulated;
 } loom_device_info;
@@ -282,6 +288,19 @@ typedef struct loom_device_info {
  * LOOM_EMULATED_CARDS says).
  */
 LOOM_API loom_status loom_devices_list(loom_device_info *infos, size_t max, size_t *count);
+
+/**
+ * loom_device_program() - load the bitstream in the file @path onto device
+ * @device ("card:0", "xrt:1"): an operator's action, as `loomctl program`.
+ *
+ * LOOM_ERR_NOT_FOUND if there is no such device, LOOM_ERR_UNSUPPORTED if it
+ * loads nothing (the CPU, OpenCL), LOOM_ERR_IO if the file cannot be read,
+ * and the device's refusal, saying why, for a file it does not accept. The
+ * runtime programs a card with the default xclbin itself when it carries none
+ * of the int8 compute units; models loaded before that use the card must be
+ * loaded again.
+ */
+LOOM_API loom_status loom_device_program(const char *device, const char *path);
 
 /**
  * loom_context_device_info() - describe device @index of @ctx (the order of
