@@ -50,6 +50,9 @@ typedef struct lm_device lm_device;
  * as the context asked for. */
 #define LM_DEVICE_EMULATED 0x8u
 
+/* The link assumed where a device's own is unknown: PCIe 3.0 x16 in practice. */
+#define LM_DEFAULT_LINK_GBPS 12.0
+
 /* What a device is; the planner and `loomctl examine` read it. */
 typedef struct lm_device_props {
     loom_device_kind kind;
@@ -57,7 +60,11 @@ typedef struct lm_device_props {
     char driver[64];           /* driver, platform or shim */
     uint64_t mem_bytes;        /* memory the device computes from; 0 unknown */
     double h2d_gbps, d2h_gbps; /* host<->device bandwidth, GB/s; 0 unknown */
-    double launch_us;          /* fixed cost of one submission, µs; 0 unknown */
+    double launch_us;          /* fixed cost of one submission or transfer, µs; 0 unknown */
+    double peak_gflops;        /* float32 arithmetic rate (roofline); 0 unknown */
+    double peak_int8_gops;     /* 8-bit arithmetic rate; 0: as peak_gflops */
+    double mem_gbps;           /* bandwidth of the memory it computes from; 0 unknown */
+    double op_us;              /* fixed cost of one op inside a segment, µs */
     char pci_bus_id[16];       /* "dddd:bb:dd.f", "" when not a PCI device */
     int numa_node;             /* -1 unknown */
     char cpuset[64];           /* local CPUs as a list ("0-15"), "" unknown */

@@ -26,6 +26,9 @@ static loom_status fill_info(const lm_device *dev, loom_device_info *info)
     info->h2d_gbps = p->h2d_gbps;
     info->d2h_gbps = p->d2h_gbps;
     info->launch_us = p->launch_us;
+    info->peak_gflops = p->peak_gflops;
+    info->peak_int8_gops = p->peak_int8_gops;
+    info->mem_gbps = p->mem_gbps;
     snprintf(info->pci_bus_id, sizeof(info->pci_bus_id), "%s", p->pci_bus_id);
     info->numa_node = p->numa_node;
     snprintf(info->cpuset, sizeof(info->cpuset), "%s", p->cpuset);

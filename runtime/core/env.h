@@ -39,9 +39,9 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
     /* ---- user knobs ---- */                                                                     \
     X(CPU_ISA, "LOOM_CPU_ISA", STR, 0, 0, 0, USER, "cpu/cpu_features.c",                           \
       "caps the instruction sets CPU kernels use: scalar, avx2 (default: all the CPU has)")        \
-    X(CACHE_DIR, "LOOM_CACHE_DIR", STR, 0, 0, 0, USER, "opencl/program.c",                         \
-      "where OpenCL binaries and GEMM tiles are cached (default: $XDG_CACHE_HOME/loom, "           \
-      "else ~/.cache/loom)")                                                                       \
+    X(CACHE_DIR, "LOOM_CACHE_DIR", STR, 0, 0, 0, USER, "core/cache.c",                             \
+      "where OpenCL binaries, GEMM tiles and measured costs are cached (default: "                 \
+      "$XDG_CACHE_HOME/loom, else ~/.cache/loom)")                                                 \
     X(OPENCL_GEMM, "LOOM_OPENCL_GEMM", STR, 0, 0, 0, USER, "opencl/tune.c",                        \
       "forces the OpenCL GEMM tile: TSM,TSN,TSK,WPTM,WPTN[,VW] (default: tuned once, cached)")     \
     X(OPENCL_TUNE, "LOOM_OPENCL_TUNE", FLAG, 1, 0, 1, USER, "opencl/tune.c",                       \
@@ -60,9 +60,9 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
     X(BITSTREAM_DIR, "LOOM_BITSTREAM_DIR", STR, 0, 0, 0, USER, "fpga/cards.c",                     \
       "the first directory searched for loom-emu.xclbin")                                          \
     /* ---- standard variables ---- */                                                             \
-    X(XDG_CACHE_HOME, "XDG_CACHE_HOME", STR, 0, 0, 0, SYSTEM, "opencl/program.c",                  \
+    X(XDG_CACHE_HOME, "XDG_CACHE_HOME", STR, 0, 0, 0, SYSTEM, "core/cache.c",                      \
       "the cache directory is $XDG_CACHE_HOME/loom when LOOM_CACHE_DIR is unset")                  \
-    X(HOME, "HOME", STR, 0, 0, 0, SYSTEM, "opencl/program.c",                                      \
+    X(HOME, "HOME", STR, 0, 0, 0, SYSTEM, "core/cache.c",                                          \
       "the cache directory is ~/.cache/loom when neither of the above is set")                     \
     /* ---- test-only knobs ---- */                                                                \
     X(NO_VIEWS, "LOOM_NO_VIEWS", FLAG, 0, 0, 1, TESTS, "core/arena.c",                             \

@@ -27,6 +27,12 @@ struct loom_context {
     struct lm_device *devices[LM_MAX_DEVICES];
 };
 
+/* Why a step went where it did, and what the cost model expects of it. */
+typedef struct lm_step_note {
+    double est_us;    /* the cost model's estimate on its device, < 0 unknown */
+    char reason[112]; /* "int8 CU, 42 us"; "cpu: Resize not supported on card:0" */
+} lm_step_note;
+
 /* A run of consecutive plan steps given to one device. */
 typedef struct lm_plan_segment {
     struct lm_device *dev;
@@ -61,6 +67,7 @@ typedef struct lm_plan {
     int n_segments;        /* every step belongs to one */
     lm_plan_segment *segments;
     int *segment_at;                  /* per step: the segment starting there, or -1 */
+    lm_step_note *notes;              /* per step: estimate and placement reason */
     pthread_mutex_t states_lock;      /* protects free_states */
     struct lm_run_state *free_states; /* idle run states, reused by the next runs */
 } lm_plan;

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "model.h"
 #include "op.h"
+#include "opcost.h"
 
 void lm_plan_free_segments(lm_plan *p)
 {
@@ -33,6 +34,8 @@ void lm_plan_free_segments(lm_plan *p)
     p->n_segments = 0;
     free(p->segment_at);
     p->segment_at = NULL;
+    free(p->notes);
+    p->notes = NULL;
 }
 
 bool lm_plan_uses_devices(const lm_plan *p)
@@ -55,22 +58,47 @@ static bool takes(lm_device *dev, const lm_node *n, loom_tensor *const *in, bool
     return ok;
 }
 
-/* The device for node @n, or NULL when none of the context's devices takes it. */
-static lm_device *pick_device(const loom_context *ctx, const lm_node *n, loom_tensor *const *shape)
+/* Node @n's input and output shapes from the planned @shape table; false
+ * when some are known only at run time. */
+static bool node_shapes(const lm_node *n, loom_tensor *const *shape, loom_tensor **in,
+                        loom_tensor **out)
 {
-    loom_tensor *in[n->n_in + 1];
     bool known = true;
     for (int i = 0; i < n->n_in; i++) {
         in[i] = n->in[i] >= 0 ? shape[n->in[i]] : NULL;
         if (n->in[i] >= 0 && !in[i])
-            known = false; /* shape unknown at planning */
-    }
-    for (int o = 0; o < n->n_out; o++)
-        if (n->out[o] >= 0 && !shape[n->out[o]])
             known = false;
-    for (int d = 0; d < ctx->n_devices; d++)
-        if (takes(ctx->devices[d], n, in, known))
-            return ctx->devices[d];
+    }
+    for (int o = 0; o < n->n_out; o++) {
+        out[o] = n->out[o] >= 0 ? shape[n->out[o]] : NULL;
+        if (n->out[o] >= 0 && !out[o])
+            known = false;
+    }
+    return known;
+}
+
+/* The first device of the context (in priority order) that takes node @n,
+ * or NULL; @note gets the estimate and why. */
+static lm_device *pick_device(const loom_context *ctx, const lm_node *n, loom_tensor *const *shape,
+                              lm_step_note *note)
+{
+    loom_tensor *in[n->n_in + 1], *out[n->n_out + 1];
+    bool known = node_shapes(n, shape, in, out);
+    for (int d = 0; d < ctx->n_devices; d++) {
+        lm_device *dev = ctx->devices[d];
+        if (!takes(dev, n, in, known))
+            continue;
+        note->est_us = known ? lm_cost_estimate_us(dev, n, in, out) : -1;
+        if (!known)
+            snprintf(note->reason, sizeof(note->reason), "%s: shapes known only at run time",
+                     dev->name);
+        else if (d > 0)
+            snprintf(note->reason, sizeof(note->reason), "%s: %s not supported on %s", dev->name,
+                     n->op_type, ctx->devices[0]->name);
+        else
+            snprintf(note->reason, sizeof(note->reason), "%s: first in priority", dev->name);
+        return dev;
+    }
     return NULL;
 }
 
@@ -158,15 +186,16 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
     lm_device **dev = calloc((size_t)p->n_steps, sizeof(lm_device *));
     p->segment_at = malloc(sizeof(int) * (size_t)p->n_steps);
     p->segments = calloc((size_t)p->n_steps, sizeof(lm_plan_segment));
+    p->notes = calloc((size_t)p->n_steps, sizeof(lm_step_note));
     loom_status s = LOOM_OK;
-    if (!dev || !p->segment_at || !p->segments) {
+    if (!dev || !p->segment_at || !p->segments || !p->notes) {
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
         goto out;
     }
     for (int i = 0; i < p->n_steps; i++) {
         p->segment_at[i] = -1;
         const lm_node *n = &g->nodes[p->steps[i]];
-        if (!(dev[i] = pick_device(ctx, n, shape))) {
+        if (!(dev[i] = pick_device(ctx, n, shape, &p->notes[i]))) {
             s = no_device(ctx, n);
             goto out;
         }

@@ -14,6 +14,7 @@
 #include "backend.h"
 #include "../core/error.h"
 #include "cpu_features.h"
+#include "peaks.h"
 #include "ops/tables.h"
 
 static const lm_op_def *const op_tables[] = {
@@ -104,6 +105,7 @@ static loom_status cpu_discover(const lm_discovery *d)
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     p->compute_units = online > 0 ? (int)online : 0;
     online_cpus(p->cpuset, sizeof(p->cpuset));
+    lm_cpu_measure_peaks(p, isa_name());
     p->numeric = LOOM_NUMERIC_INT8 | LOOM_NUMERIC_FP32;
     p->flags = LM_DEVICE_HOST_KERNELS | LM_DEVICE_DYNAMIC_SHAPES | LM_DEVICE_AUTO;
     return lm_registry_add(dev);

@@ -808,6 +808,80 @@ static loom_status fd_health(lm_device *dev, loom_device_stats *st)
     return s;
 }
 
+/* ------------------------------------------------------------ cost */
+
+/* A segment's fixed cost on a card: doorbell write, the command processor
+ * picking up the chain, and the completion interrupt reaching the waiter. */
+#define CARD_LAUNCH_US 10.0
+
+/* The modelled card's time for one CU command of @kind described by @desc:
+ * its cycle model (hls/cu_cycles.c) at the CU clock. What the card itself
+ * would take, never the emulation's wall time. */
+static double cu_us(uint32_t kind, const void *desc)
+{
+    return (double)loom_cu_cycles(kind, desc, NULL, 0) / LOOM_CU_CLOCK_MHZ;
+}
+
+static double qconv_us(const lm_node *n, loom_tensor *const *in)
+{
+    struct loom_cu_qconv_desc d;
+    lm_conv_geom cg;
+    memset(&d, 0, sizeof(d));
+    if (lm_geom_conv(n, in[0], in[3], &cg))
+        return -1;
+    lm_conv2d_geom g = lm_geom_2d(&cg.win, cg.C, cg.M);
+    d.n = (uint32_t)cg.N;
+    d.m = (uint32_t)cg.M;
+    d.group = (uint32_t)cg.group;
+    d.q.rq_count = (uint32_t)lm_tensor_count(in[4]);
+    DESC_WINDOW(&d, &g);
+    return cu_us(LOOM_CU_KIND_QCONV, &d);
+}
+
+static double qgemm_us(loom_tensor *const *in)
+{
+    struct loom_cu_qgemm_desc d;
+    memset(&d, 0, sizeof(d));
+    d.batch = 1;
+    d.k = (uint32_t)in[3]->dims[0];
+    d.n = (uint32_t)in[3]->dims[1];
+    d.m = (uint32_t)(lm_tensor_count(in[0]) / in[3]->dims[0]);
+    d.q.rq_count = (uint32_t)lm_tensor_count(in[4]);
+    return cu_us(LOOM_CU_KIND_QGEMM, &d);
+}
+
+static double pool_us(const lm_node *n, loom_tensor *const *in, bool is_max_op)
+{
+    struct loom_cu_pool_desc d;
+    memset(&d, 0, sizeof(d));
+    if (is_max_op) {
+        d.n = d.c = d.h = d.oh = d.kh = d.kw = 1;
+        d.w = d.ow = (uint32_t)lm_tensor_count(in[0]);
+        return cu_us(LOOM_CU_KIND_POOL, &d);
+    }
+    lm_pool_geom pg;
+    if (lm_geom_pool(n, in[0], &pg))
+        return -1;
+    lm_conv2d_geom g = lm_geom_2d(&pg.win, in[0]->dims[1], in[0]->dims[1]);
+    d.n = (uint32_t)in[0]->dims[0];
+    DESC_WINDOW(&d, &g);
+    return cu_us(LOOM_CU_KIND_POOL, &d);
+}
+
+/* The cycle model's time for a node the card supports; < 0 for others. */
+static double fd_cost(lm_device *dev, const lm_node *n, loom_tensor *const *in)
+{
+    if (!fd_supports(dev, n, in))
+        return -1;
+    lm_error_quiet_begin();
+    double us = strcmp(n->op_type, "QLinearConv") == 0 ? qconv_us(n, in)
+                : strcmp(n->op_type, "QLinearMatMul") == 0
+                    ? qgemm_us(in)
+                    : pool_us(n, in, strcmp(n->op_type, "Max") == 0);
+    lm_error_quiet_end();
+    return us;
+}
+
 static void card_props(fpga_device *fd, bool emulated);
 
 /* Loads @path and maps the CUs it carries; compiled segments keep working
@@ -828,6 +902,7 @@ static loom_status fd_program(lm_device *dev, const char *path)
 }
 
 static const lm_device_ops fpga_ops = {
+    .cost = fd_cost,
     .program = fd_program,
     .supports = fd_supports,
     .compile = fd_compile,
@@ -862,6 +937,14 @@ static void card_props(fpga_device *fd, bool emulated)
     p->kind = strncmp(fd->dev.name, "xrt:", 4) == 0 ? LOOM_DEVICE_XRT : LOOM_DEVICE_CARD;
     p->numa_node = -1;
     p->numeric = LOOM_NUMERIC_INT8; /* the CUs requantize exactly as the CPU's int8 path */
+    /* The modelled card (hls/loom_cu.h): a TM x TN MAC array and a DDR4
+     * channel at the CU clock, on a PCIe link; a command costs its start
+     * cycles, a segment its doorbell and completion interrupt. */
+    p->peak_int8_gops = 2.0 * LOOM_CU_TM * LOOM_CU_TN * LOOM_CU_CLOCK_MHZ / 1e3;
+    p->mem_gbps = (double)LOOM_CU_MEM_BYTES_PER_CYCLE * LOOM_CU_CLOCK_MHZ / 1e3;
+    p->op_us = (double)LOOM_CU_START_CYCLES / LOOM_CU_CLOCK_MHZ;
+    p->h2d_gbps = p->d2h_gbps = LM_DEFAULT_LINK_GBPS;
+    p->launch_us = CARD_LAUNCH_US;
     p->flags = LM_DEVICE_AUTO | (emulated ? LM_DEVICE_EMULATED : 0);
     if (info && !lm_card_info_get(fd->card, info)) {
         snprintf(p->description, sizeof(p->description), "%s", info->board);

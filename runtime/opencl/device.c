@@ -171,6 +171,11 @@ void lm_cl_device_destroy(lm_device *base)
     free(dev);
 }
 
+/* A segment's fixed cost: queue submission and the completion callback;
+ * and one kernel launch inside it. */
+#define CL_LAUNCH_US 20.0
+#define CL_KERNEL_US 5.0
+
 /* The device's properties, from what the driver reports. */
 static void cl_props(lm_cl_device *dev, cl_device_type type)
 {
@@ -186,6 +191,16 @@ static void cl_props(lm_cl_device *dev, cl_device_type type)
     snprintf(p->driver, sizeof(p->driver), "%.40s %.20s", i->platform, i->driver);
     p->mem_bytes = i->global_mem;
     p->compute_units = (int)i->compute_units;
+    /* Modelled from the driver's figures: one fused multiply-add per lane and
+     * cycle on each compute unit, a GPU's 64 lanes or a CPU's 16. Device
+     * memory bandwidth and the link are not reported by OpenCL 1.2: a GPU
+     * gets a PCIe 3.0 x16 link and 200 GB/s, a CPU device the host's copy. */
+    bool gpu = type & CL_DEVICE_TYPE_GPU;
+    p->peak_gflops = 2.0 * (gpu ? 64 : 16) * i->compute_units * i->clock_mhz / 1e3;
+    p->mem_gbps = gpu ? 200.0 : 20.0;
+    p->h2d_gbps = p->d2h_gbps = gpu ? LM_DEFAULT_LINK_GBPS : 10.0;
+    p->launch_us = CL_LAUNCH_US;
+    p->op_us = CL_KERNEL_US;
     p->numa_node = -1;
     if (i->has_pci)
         snprintf(p->pci_bus_id, sizeof(p->pci_bus_id), "%04x:%02x:%02x.%x", i->pci_domain,

@@ -105,10 +105,6 @@ loom_status lm_cl_program(lm_cl_device *dev, const char *const *names, int n_src
  * cache leaves it unchanged. Each build is also an INFO log message. */
 int lm_cl_program_builds(void);
 
-/* The directory binaries and tuning results go to: $LOOM_CACHE_DIR, else
- * $XDG_CACHE_HOME/loom, else ~/.cache/loom (created). */
-const char *lm_cl_cache_dir(void);
-
 /* A stable 64-bit key for @dev: device, driver and platform names. */
 uint64_t lm_cl_device_key(const lm_cl_device *dev);
 uint64_t lm_cl_hash(uint64_t h, const void *data, size_t len);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/cache.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -46,38 +47,6 @@ uint64_t lm_cl_device_key(const lm_cl_device *dev)
     h = hash_str(h, dev->info.vendor);
     h = hash_str(h, dev->info.version);
     return hash_str(h, dev->info.driver);
-}
-
-/* mkdir -p */
-static int make_dirs(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int r = mkdir(path, 0755);
-        *p = '/';
-        if (r && errno != EEXIST)
-            return -1;
-    }
-    return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
-}
-
-const char *lm_cl_cache_dir(void)
-{
-    static _Thread_local char dir[4096];
-    const char *v;
-    if ((v = lm_env_str(LM_ENV_CACHE_DIR)))
-        snprintf(dir, sizeof(dir), "%s", v);
-    else if ((v = lm_env_str(LM_ENV_XDG_CACHE_HOME)))
-        snprintf(dir, sizeof(dir), "%s/loom", v);
-    else if ((v = lm_env_str(LM_ENV_HOME)))
-        snprintf(dir, sizeof(dir), "%s/.cache/loom", v);
-    else
-        return NULL;
-    if (make_dirs(dir))
-        return NULL;
-    return dir;
 }
 
 static unsigned char *read_file(const char *path, size_t *len)
@@ -173,7 +142,7 @@ loom_status lm_cl_program(lm_cl_device *dev, const char *const *names, int n_src
         h = hash_str(h, texts[i]);
     }
     char path[4200] = "";
-    const char *dir = lm_cl_cache_dir();
+    const char *dir = lm_cache_dir();
     if (dir) {
         snprintf(path, sizeof(path), "%s/opencl-%016" PRIx64 ".bin", dir, h);
         if ((*out = from_binary(dev, path, options)))

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/env.h"
+#include "core/cache.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "opencl.h"
@@ -202,7 +203,7 @@ loom_status lm_cl_gemm_setup(lm_cl_device *dev)
         return LOOM_OK;
     }
     char path[4200] = "";
-    const char *dir = lm_cl_cache_dir();
+    const char *dir = lm_cache_dir();
     if (dir) {
         snprintf(path, sizeof(path), "%s/opencl-gemm-%016" PRIx64 ".txt", dir,
                  lm_cl_device_key(dev));

@@ -57,6 +57,9 @@ static void print_text(const loom_device_info *d, const loom_device_stats *st)
         printf("    numa node:   unknown\n");
     if (d->cpuset[0])
         printf("    cpus:        %s\n", d->cpuset);
+    if (d->peak_gflops > 0 || d->peak_int8_gops > 0)
+        printf("    peak:        %.1f GFLOP/s float, %.1f GOP/s int8, memory %.1f GB/s\n",
+               d->peak_gflops, d->peak_int8_gops ? d->peak_int8_gops : d->peak_gflops, d->mem_gbps);
     if (d->h2d_gbps > 0 || d->d2h_gbps > 0)
         printf("    bandwidth:   %.1f GB/s to, %.1f GB/s from the device\n", d->h2d_gbps,
                d->d2h_gbps);
@@ -90,6 +93,9 @@ static json_object *to_json(const loom_device_info *d, const loom_device_stats *
     json_object_object_add(o, "h2d_gbps", json_object_new_double(d->h2d_gbps));
     json_object_object_add(o, "d2h_gbps", json_object_new_double(d->d2h_gbps));
     json_object_object_add(o, "launch_us", json_object_new_double(d->launch_us));
+    json_object_object_add(o, "peak_gflops", json_object_new_double(d->peak_gflops));
+    json_object_object_add(o, "peak_int8_gops", json_object_new_double(d->peak_int8_gops));
+    json_object_object_add(o, "mem_gbps", json_object_new_double(d->mem_gbps));
     json_object_object_add(o, "pci_bus_id",
                            d->pci_bus_id[0] ? json_object_new_string(d->pci_bus_id) : NULL);
     json_object_object_add(o, "numa_node", json_object_new_int(d->numa_node));

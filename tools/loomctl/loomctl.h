@@ -7,6 +7,7 @@
 /* Each takes the arguments after its name and returns the process exit code. */
 int loomctl_run(int argc, char **argv);
 int loomctl_examine(int argc, char **argv);
+int loomctl_plan(int argc, char **argv);
 int loomctl_infer(int argc, char **argv);
 
 int loomctl_program(int argc, char **argv);

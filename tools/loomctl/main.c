@@ -5,7 +5,8 @@
  *   loomctl [-v|-vv] COMMAND ...   (-v/--verbose may follow the command too)
  *   loomctl run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]
  *                     [--cpus LIST] [--repeat N] [--output-dir DIR] [--fp16]
- *   loomctl examine
+ *   loomctl examine [--json]
+ *   loomctl plan MODEL [--device LIST] [--dim NAME=SIZE ...] [--json]
  *   loomctl program CARD FILE.xclbin
  *   loomctl quantize MODEL --calibrate DIR -o OUT [--method minmax|percentile|entropy]
  */
@@ -31,7 +32,10 @@ static void usage(FILE *f)
                "      weights and activations as half on OpenCL devices (float arithmetic);\n"
                "      --cpus binds the worker threads to a CPU list such as 0-3,8 (with\n"
                "      --threads 0, one thread per CPU in it)\n"
-               "  examine   list the devices (Loom cards, OpenCL, CPU) and their capabilities\n"
+               "  examine [--json]\n"
+               "      list the devices (Loom cards, OpenCL, CPU) with their properties and health\n"
+               "  plan MODEL [--device LIST] [--dim NAME=SIZE ...] [--json]\n"
+               "      where each node runs and why, estimated times, segments and transfers\n"
                "  program CARD FILE.xclbin\n"
                "      load a bitstream onto a Loom card (card:N, xrt:N)\n"
                "  quantize MODEL --calibrate DIR -o OUT [--method minmax|percentile|entropy]\n"
@@ -56,6 +60,8 @@ int main(int argc, char **argv)
         return loomctl_run(argc - 2, argv + 2);
     if (strcmp(cmd, "examine") == 0)
         return loomctl_examine(argc - 2, argv + 2);
+    if (strcmp(cmd, "plan") == 0)
+        return loomctl_plan(argc - 2, argv + 2);
     if (strcmp(cmd, "program") == 0)
         return loomctl_program(argc - 2, argv + 2);
     if (strcmp(cmd, "quantize") == 0)

@@ -241,6 +241,9 @@ typedef enum loom_device_kind {
  * @mem_bytes: memory the device computes from (the CPU: physical memory); 0 unknown.
  * @h2d_gbps, @d2h_gbps: host-to-device and device-to-host bandwidth in GB/s; 0 unknown.
  * @launch_us: the fixed cost of one submission in microseconds; 0 unknown.
+ * @peak_gflops, @peak_int8_gops: arithmetic rates the cost model assumes
+ *                               (measured or modelled); 0 unknown.
+ * @mem_gbps: bandwidth of the memory the device computes from; 0 unknown.
  * @pci_bus_id: "dddd:bb:dd.f", or "" for a device that is not on PCI (the CPU).
  * @numa_node: the NUMA node the device is attached to, -1 unknown.
  * @cpuset: the CPUs local to the device as a CPU list ("0-15"), "" unknown.
@@ -265,6 +268,7 @@ typedef struct loom_device_info {
     uint64_t mem_bytes;
     double h2d_gbps, d2h_gbps;
     double launch_us;
+    double peak_gflops, peak_int8_gops, mem_gbps;
     char pci_bus_id[16];
     int numa_node;
     char cpuset[64];
@@ -475,6 +479,18 @@ LOOM_API loom_status loom_model_get_stats(loom_model *model, loom_model_stats *s
  * threads. LOOM_ERR_NOT_FOUND if no input dimension has that name.
  */
 LOOM_API loom_status loom_model_bind_dim(loom_model *model, const char *name, int64_t value);
+
+/**
+ * loom_model_plan_json() - the plan for the model's declared input shapes,
+ * as JSON: where each node runs and why, the cost model's estimates, the
+ * segments, the values crossing between host and devices, and the totals
+ * (schema: runtime/README.md, "The plan as JSON").
+ * @json: set to a NUL-terminated string the caller frees with free().
+ *
+ * Symbolic dimensions must be bound first (loom_model_bind_dim()):
+ * LOOM_ERR_SHAPE names the first one that is not.
+ */
+LOOM_API loom_status loom_model_plan_json(loom_model *model, char **json);
 
 /**
  * loom_model_run() - run the model synchronously.

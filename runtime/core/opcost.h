@@ -1,0 +1,42 @@
+/*
+ * opcost.h - what running a node costs: its work (arithmetic and bytes moved,
+ * from core's op semantics, the same for every device) and the estimate of
+ * its time on a device, and of moving a value between devices.
+ *
+ * The estimate is a roofline: a device does @flops at its peak rate and moves
+ * @bytes at its memory bandwidth, overlapped, plus a fixed cost per op; a
+ * device's cost hook (a card's cycle model) replaces it where the device
+ * knows better. Transfers cost the link's latency plus bytes over its
+ * bandwidth. See runtime/README.md, "Cost model".
+ */
+#ifndef LOOM_CORE_OPCOST_H
+#define LOOM_CORE_OPCOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "device.h"
+#include "graph.h"
+#include "tensor.h"
+
+typedef struct lm_op_work {
+    double flops; /* arithmetic operations (a multiply-add is two) */
+    double bytes; /* bytes read and written, inputs and outputs once each */
+    bool int8;    /* the arithmetic is 8-bit (int8 peak applies) */
+} lm_op_work;
+
+/* The work of @n with inputs @in and outputs @out (shapes; NULL entries are
+ * absent values). */
+lm_op_work lm_op_work_of(const lm_node *n, loom_tensor *const *in, loom_tensor *const *out);
+
+/* Estimated microseconds of @n on @dev: the device's cost hook if it has
+ * one and it answers, else the roofline of lm_op_work_of() at the device's
+ * peaks; < 0 when the device's peaks are unknown. */
+double lm_cost_estimate_us(lm_device *dev, const lm_node *n, loom_tensor *const *in,
+                           loom_tensor *const *out);
+
+/* Estimated microseconds to move @bytes from @from to @to (NULL: the host;
+ * 0 on one device; between two non-host devices, through the host). */
+double lm_transfer_us(const lm_device *from, const lm_device *to, size_t bytes);
+
+#endif
