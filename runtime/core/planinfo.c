@@ -206,16 +206,25 @@ static loom_status declared_inputs(const loom_model *m, loom_tensor *hdr, loom_t
     return LOOM_OK;
 }
 
-loom_status loom_model_plan_json(loom_model *m, char **json)
+loom_status loom_model_plan_json(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
+                                 char **json)
 {
-    if (!m || !json)
+    if (!m || !json || (n_inputs && !inputs))
         return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_plan_json: NULL argument");
     *json = NULL;
+    if (inputs && n_inputs != (size_t)m->g->n_inputs)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "%s: %zu inputs given, the model has %d",
+                        m->name, n_inputs, m->g->n_inputs);
     loom_tensor *hdr = calloc((size_t)m->g->n_inputs + 1, sizeof(loom_tensor));
     loom_tensor **ptr = calloc((size_t)m->g->n_inputs + 1, sizeof(loom_tensor *));
     lm_plan *p = NULL;
-    loom_status s =
-        !hdr || !ptr ? lm_error(LOOM_ERR_NO_MEMORY, "out of memory") : declared_inputs(m, hdr, ptr);
+    loom_status s = LOOM_OK;
+    if (!hdr || !ptr)
+        s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    else if (inputs)
+        memcpy(ptr, inputs, sizeof(loom_tensor *) * n_inputs);
+    else
+        s = declared_inputs(m, hdr, ptr);
     if (!s && !(s = lm_plan_get(m, ptr, &p))) {
         if (!(*json = plan_json(m, p)))
             s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory writing the plan");

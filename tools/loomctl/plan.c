@@ -133,7 +133,7 @@ int loomctl_plan(int argc, char **argv)
     for (int i = 0; i < a.n_dims; i++)
         if (loom_model_bind_dim(m, a.dim_name[i], a.dim_value[i]))
             goto fail;
-    if (loom_model_plan_json(m, &json))
+    if (loom_model_plan_json(m, NULL, 0, &json))
         goto fail;
     if (a.json) {
         printf("%s\n", json);

@@ -481,16 +481,21 @@ LOOM_API loom_status loom_model_get_stats(loom_model *model, loom_model_stats *s
 LOOM_API loom_status loom_model_bind_dim(loom_model *model, const char *name, int64_t value);
 
 /**
- * loom_model_plan_json() - the plan for the model's declared input shapes,
- * as JSON: where each node runs and why, the cost model's estimates, the
- * segments, the values crossing between host and devices, and the totals
- * (schema: runtime/README.md, "The plan as JSON").
+ * loom_model_plan_json() - the plan for one set of input shapes, as JSON:
+ * where each node runs and why, the cost model's estimates, the segments,
+ * the values crossing between host and devices, and the totals (schema:
+ * runtime/README.md, "The plan as JSON").
+ * @inputs: tensors whose shapes to plan for (their data is not read), one
+ *          per model input; NULL for the model's declared shapes, whose
+ *          symbolic dimensions must then be bound (loom_model_bind_dim():
+ *          LOOM_ERR_SHAPE names the first one that is not).
+ * @n_inputs: loom_model_input_count(), or 0 with NULL @inputs.
  * @json: set to a NUL-terminated string the caller frees with free().
  *
- * Symbolic dimensions must be bound first (loom_model_bind_dim()):
- * LOOM_ERR_SHAPE names the first one that is not.
+ * The plan is the one runs of those shapes use (planned now if need be).
  */
-LOOM_API loom_status loom_model_plan_json(loom_model *model, char **json);
+LOOM_API loom_status loom_model_plan_json(loom_model *model, loom_tensor *const *inputs,
+                                          size_t n_inputs, char **json);
 
 /**
  * loom_model_run() - run the model synchronously.
