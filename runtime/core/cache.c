@@ -1,6 +1,7 @@
 /* cache.c - the cache directory and the measured-cost table (cache.h). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,9 @@
 #include "env.h"
 
 #define COST_FILE    "costs-v1.tsv"
-#define MAX_COSTS    512
 #define MAX_COST_KEY 160
+/* Slots of the open-addressing index: a power of two, twice the entries. */
+#define INDEX_SLOTS (2 * LM_MAX_COSTS)
 
 /* mkdir -p */
 static int make_dirs(char *path)
@@ -52,29 +54,46 @@ typedef struct cost_entry {
 } cost_entry;
 
 static pthread_mutex_t costs_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the table below */
-static cost_entry costs[MAX_COSTS];
+static cost_entry costs[LM_MAX_COSTS];
 static int n_costs;
+static int index_of[INDEX_SLOTS]; /* 1 + entry, 0 empty */
 static bool costs_loaded;
+
+static unsigned slot_of(const char *key)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h & (INDEX_SLOTS - 1);
+}
+
+/* The slot holding @key, or the empty slot where it would go. */
+static unsigned probe(const char *key)
+{
+    unsigned s = slot_of(key);
+    while (index_of[s] && strcmp(costs[index_of[s] - 1].key, key) != 0)
+        s = (s + 1) & (INDEX_SLOTS - 1);
+    return s;
+}
 
 static cost_entry *find(const char *key)
 {
-    for (int i = 0; i < n_costs; i++)
-        if (strcmp(costs[i].key, key) == 0)
-            return &costs[i];
-    return NULL;
+    unsigned s = probe(key);
+    return index_of[s] ? &costs[index_of[s] - 1] : NULL;
 }
 
 /* Sets @key in the table (caller holds costs_lock); false when full. */
 static bool set(const char *key, double value)
 {
-    cost_entry *e = find(key);
-    if (!e && n_costs < MAX_COSTS) {
-        e = &costs[n_costs++];
-        snprintf(e->key, sizeof(e->key), "%s", key);
+    unsigned s = probe(key);
+    if (!index_of[s]) {
+        if (n_costs == LM_MAX_COSTS || strlen(key) >= MAX_COST_KEY)
+            return false;
+        snprintf(costs[n_costs].key, MAX_COST_KEY, "%s", key);
+        index_of[s] = ++n_costs;
     }
-    if (e)
-        e->value = value;
-    return e != NULL;
+    costs[index_of[s] - 1].value = value;
+    return true;
 }
 
 /* Merges the file's figures into the table (caller holds costs_lock). */
@@ -103,13 +122,19 @@ static bool cost_path(char *buf, size_t len)
     return dir && (size_t)snprintf(buf, len, "%s/" COST_FILE, dir) < len;
 }
 
-bool lm_cost_cache_get(const char *key, double *value)
+/* Reads the file once per process (caller holds costs_lock). */
+static void ensure_loaded(void)
 {
     char path[4200];
-    pthread_mutex_lock(&costs_lock);
     if (!costs_loaded && cost_path(path, sizeof(path)))
         load(path);
     costs_loaded = true;
+}
+
+bool lm_cost_cache_get(const char *key, double *value)
+{
+    pthread_mutex_lock(&costs_lock);
+    ensure_loaded();
     cost_entry *e = find(key);
     if (e)
         *value = e->value;
@@ -133,12 +158,34 @@ static void save(const char *path)
     unlink(tmp);
 }
 
-void lm_cost_cache_put(const char *key, double value)
+void lm_cost_cache_set(const char *key, double value)
+{
+    pthread_mutex_lock(&costs_lock);
+    ensure_loaded();
+    set(key, value);
+    pthread_mutex_unlock(&costs_lock);
+}
+
+void lm_cost_cache_save(void)
 {
     char path[4200];
     pthread_mutex_lock(&costs_lock);
-    costs_loaded = true;
-    if (set(key, value) && cost_path(path, sizeof(path)))
+    if (cost_path(path, sizeof(path)))
         save(path);
+    pthread_mutex_unlock(&costs_lock);
+}
+
+void lm_cost_cache_put(const char *key, double value)
+{
+    lm_cost_cache_set(key, value);
+    lm_cost_cache_save();
+}
+
+void lm_cost_cache_reset(void)
+{
+    pthread_mutex_lock(&costs_lock);
+    n_costs = 0;
+    memset(index_of, 0, sizeof(index_of));
+    costs_loaded = false;
     pthread_mutex_unlock(&costs_lock);
 }

@@ -7,7 +7,7 @@
 #include "error.h"
 #include "model.h"
 
-static uint64_t now_ns(void)
+uint64_t lm_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -29,7 +29,7 @@ void lm_busy_begin(lm_busy *b)
 {
     pthread_mutex_lock(&b->lock);
     if (b->active++ == 0)
-        b->since_ns = now_ns();
+        b->since_ns = lm_now_ns();
     pthread_mutex_unlock(&b->lock);
 }
 
@@ -37,7 +37,7 @@ void lm_busy_end(lm_busy *b, int failed)
 {
     pthread_mutex_lock(&b->lock);
     if (--b->active == 0)
-        b->busy_ns += now_ns() - b->since_ns;
+        b->busy_ns += lm_now_ns() - b->since_ns;
     if (failed)
         b->failed++;
     else
@@ -49,7 +49,7 @@ void lm_busy_end(lm_busy *b, int failed)
 static void busy_read(lm_busy *b, loom_device_stats *st)
 {
     pthread_mutex_lock(&b->lock);
-    st->busy_ns = b->busy_ns + (b->active ? now_ns() - b->since_ns : 0);
+    st->busy_ns = b->busy_ns + (b->active ? lm_now_ns() - b->since_ns : 0);
     st->jobs = b->jobs;
     st->jobs_failed = b->failed;
     pthread_mutex_unlock(&b->lock);

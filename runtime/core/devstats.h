@@ -21,6 +21,9 @@ typedef struct lm_busy {
     uint64_t jobs, failed;
 } lm_busy;
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t lm_now_ns(void);
+
 void lm_busy_init(lm_busy *b);
 void lm_busy_fini(lm_busy *b);
 /* A job starts on the device. */

@@ -130,6 +130,8 @@ typedef struct lm_run_state {
     uint8_t *scratch;       /* kernels' scratch, reset after each kernel */
     size_t scratch_cap, scratch_used, scratch_demand;
     struct lm_event *done; /* signalled by the device segment in flight */
+    uint64_t *step_ns;     /* profiling: per step, its time (a device segment's at its
+                              first step); NULL when not profiling */
 } lm_run_state;
 
 /* Whether some segment of @p runs on a segment device (not host kernels). */
@@ -150,6 +152,11 @@ lm_run_state *lm_run_state_get(lm_plan *p, const lm_graph *g);
 /* Returns @rs to @p's idle list, for the next run of the plan. */
 void lm_run_state_put(lm_plan *p, lm_run_state *rs);
 void lm_run_state_free(lm_run_state *rs);
+
+/* loom_model_run() that also times every step into @step_ns (n_steps of the
+ * plan for these inputs; a device segment's time at its first step). */
+loom_status lm_model_run_timed(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
+                               loom_tensor **outputs, size_t n_outputs, uint64_t *step_ns);
 
 /* Sets up and runs one node's kernel; shared by planning (dry) and running. */
 struct lm_threadpool;

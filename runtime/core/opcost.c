@@ -1,5 +1,9 @@
 /* opcost.c - op work, roofline estimates and transfer costs (opcost.h). */
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "cache.h"
 
 #include "error.h"
 #include "opcost.h"
@@ -100,9 +104,69 @@ lm_op_work lm_op_work_of(const lm_node *n, loom_tensor *const *in, loom_tensor *
     return w;
 }
 
+/* FNV-1a over @len bytes. */
+static uint64_t hash(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t hash_attrs(const lm_node *n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int a = 0; a < n->n_attr; a++) {
+        const lm_attr *at = &n->attr[a];
+        h = hash(h, at->name, strlen(at->name));
+        h = hash(h, &at->i, sizeof(at->i));
+        h = hash(h, &at->f, sizeof(at->f));
+        if (at->s)
+            h = hash(h, at->s, strlen(at->s));
+        if (at->ints)
+            h = hash(h, at->ints, sizeof(int64_t) * (size_t)at->n);
+        if (at->floats)
+            h = hash(h, at->floats, sizeof(float) * (size_t)at->n);
+    }
+    return h;
+}
+
+/* The measured-cost key: device identity, op, input types and shapes,
+ * attributes. A device's identity is what it is (description and driver),
+ * not its index, so another process with the same hardware shares it. */
+static void cost_key(const lm_device *dev, const lm_node *n, loom_tensor *const *in, char *buf,
+                     size_t len)
+{
+    uint64_t h = hash_attrs(n);
+    for (int i = 0; i < n->n_in; i++) {
+        int64_t sig[LOOM_MAX_RANK + 2] = {in[i] ? (int64_t)in[i]->dtype : -1,
+                                          in[i] ? in[i]->rank : -1};
+        for (int d = 0; in[i] && d < in[i]->rank; d++)
+            sig[d + 2] = in[i]->dims[d];
+        h = hash(h, sig, sizeof(int64_t) * (size_t)(2 + (in[i] ? in[i]->rank : 0)));
+    }
+    uint64_t who =
+        hash(hash(0xcbf29ce484222325ull, dev->props.description, strlen(dev->props.description)),
+             dev->props.driver, strlen(dev->props.driver));
+    snprintf(buf, len, "op|%016llx|%.40s|%.40s|%016llx", (unsigned long long)who, n->domain,
+             n->op_type, (unsigned long long)h);
+}
+
+void lm_cost_measured(const lm_device *dev, const lm_node *n, loom_tensor *const *in, double us)
+{
+    char key[160];
+    cost_key(dev, n, in, key, sizeof(key));
+    lm_cost_cache_set(key, us);
+}
+
 double lm_cost_estimate_us(lm_device *dev, const lm_node *n, loom_tensor *const *in,
                            loom_tensor *const *out)
 {
+    char key[160];
+    double measured;
+    cost_key(dev, n, in, key, sizeof(key));
+    if (lm_cost_cache_get(key, &measured) && measured >= 0)
+        return measured;
     if (dev->ops->cost) {
         double us = dev->ops->cost(dev, n, in);
         if (us >= 0)

@@ -29,11 +29,18 @@ typedef struct lm_op_work {
  * absent values). */
 lm_op_work lm_op_work_of(const lm_node *n, loom_tensor *const *in, loom_tensor *const *out);
 
-/* Estimated microseconds of @n on @dev: the device's cost hook if it has
- * one and it answers, else the roofline of lm_op_work_of() at the device's
- * peaks; < 0 when the device's peaks are unknown. */
+/* Estimated microseconds of @n on @dev: a time measured for the same op,
+ * shapes and attributes on the same kind of device (lm_cost_measured()),
+ * else the device's cost hook if it has one and it answers, else the
+ * roofline of lm_op_work_of() at the device's peaks; < 0 when the device's
+ * peaks are unknown. */
 double lm_cost_estimate_us(lm_device *dev, const lm_node *n, loom_tensor *const *in,
                            loom_tensor *const *out);
+
+/* Records @us as the measured time of @n with @in on @dev, for later
+ * estimates in this process and, once lm_cost_cache_save() ran, in later
+ * ones (the cost cache, core/cache.h). */
+void lm_cost_measured(const lm_device *dev, const lm_node *n, loom_tensor *const *in, double us);
 
 /* Estimated microseconds to move @bytes from @from to @to (NULL: the host;
  * 0 on one device; between two non-host devices, through the host). */

@@ -241,7 +241,10 @@ static loom_status run_host_steps(loom_model *m, const lm_plan *p, const lm_plan
         for (int i = 0; i < n->n_in; i++)
             in[i] = n->in[i] >= 0 ? rs->val[n->in[i]] : NULL;
         memset(out, 0, sizeof(loom_tensor *) * (size_t)(n->n_out + 1));
+        uint64_t t0 = rs->step_ns ? lm_now_ns() : 0;
         loom_status s = lm_run_node(n, in, out, false, p->prepared[step], m->ctx->pool, rs);
+        if (rs->step_ns)
+            rs->step_ns[step] = lm_now_ns() - t0;
         for (int o = 0; o < n->n_out; o++) {
             int v = n->out[o];
             if (s || v < 0) {
@@ -270,8 +273,11 @@ static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
     for (int i = 0; i < p->n_segments; i++) {
         const lm_plan_segment *sg = &p->segments[i];
         bool host = lm_device_runs_host_kernels(sg->dev);
+        uint64_t t0 = rs->step_ns && !host ? lm_now_ns() : 0;
         lm_busy_begin(&sg->dev->busy);
         loom_status s = host ? run_host_steps(m, p, sg, rs) : run_device_segment(p, sg, rs);
+        if (t0) /* a device runs its segment as a whole: the time is the segment's */
+            rs->step_ns[sg->first] = lm_now_ns() - t0;
         lm_busy_end(&sg->dev->busy, s != LOOM_OK);
         if (s)
             return s;
@@ -311,7 +317,7 @@ static loom_status collect_outputs(const lm_graph *g, lm_run_state *rs, loom_ten
 }
 
 static loom_status run_model(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
-                             loom_tensor **outputs, size_t n_outputs, bool into)
+                             loom_tensor **outputs, size_t n_outputs, bool into, uint64_t *step_ns)
 {
     if (!m || (n_inputs && !inputs) || (n_outputs && !outputs))
         return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_run: NULL argument");
@@ -348,8 +354,10 @@ static loom_status run_model(loom_model *m, loom_tensor *const *inputs, size_t n
     if (into)
         for (int o = 0; o < g->n_outputs; o++)
             rs->user_out[g->outputs[o]] = outputs[o];
+    rs->step_ns = step_ns;
     if (!(s = run_steps(m, p, rs)))
         s = collect_outputs(g, rs, outputs, into);
+    rs->step_ns = NULL;
 out:
     if (s && !into) {
         for (size_t o = 0; o < n_outputs; o++) {
@@ -373,11 +381,17 @@ out:
 loom_status loom_model_run(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
                            loom_tensor **outputs, size_t n_outputs)
 {
-    return run_model(m, inputs, n_inputs, outputs, n_outputs, false);
+    return run_model(m, inputs, n_inputs, outputs, n_outputs, false, NULL);
 }
 
 loom_status loom_model_run_into(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
                                 loom_tensor *const *outputs, size_t n_outputs)
 {
-    return run_model(m, inputs, n_inputs, (loom_tensor **)outputs, n_outputs, true);
+    return run_model(m, inputs, n_inputs, (loom_tensor **)outputs, n_outputs, true, NULL);
+}
+
+loom_status lm_model_run_timed(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
+                               loom_tensor **outputs, size_t n_outputs, uint64_t *step_ns)
+{
+    return run_model(m, inputs, n_inputs, outputs, n_outputs, false, step_ns);
 }

@@ -83,6 +83,7 @@ static void cost_cache_keeps_figures_on_disk(void **state)
     char dir[] = "/tmp/loom-cost-XXXXXX", path[256];
     assert_non_null(mkdtemp(dir));
     lm_test_setenv("LOOM_CACHE_DIR", dir);
+    lm_cost_cache_reset();
     lm_cost_cache_put("test|figure", 42.5);
     double v = 0;
     assert_true(lm_cost_cache_get("test|figure", &v));
@@ -100,6 +101,7 @@ static void cost_cache_keeps_figures_on_disk(void **state)
     unlink(path);
     rmdir(dir);
     lm_test_setenv("LOOM_CACHE_DIR", NULL);
+    lm_cost_cache_reset(); /* the figure stays out of the real cache */
 }
 
 /* x -> Relu -> Softmax -> y on the CPU: every node named with its device,
@@ -137,11 +139,65 @@ static void plan_json_names_every_node(void **state)
     loom_context_destroy(ctx);
 }
 
+/* The number after "@field": in the object that starts at "@name". */
+static double field_after(const char *json, const char *name, const char *field)
+{
+    const char *at = strstr(json, name);
+    assert_non_null(at);
+    at = strstr(at, field);
+    assert_non_null(at);
+    return strtod(at + strlen(field), NULL);
+}
+
+/* Profiling times every node; what it measured becomes the next plan's estimate. */
+static void profile_feeds_the_estimates(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/loom-prof-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    lm_test_setenv("LOOM_CACHE_DIR", dir);
+    lm_cost_cache_reset();
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "cpu";
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
+    int64_t dims[2] = {64, 256};
+    ob_model *om = ob_new(13);
+    ob_input(om, "x", 1, 2, dims);
+    ob_output(om, "y", 1);
+    ob_node_name(om, ob_add_node(om, "Tanh", "x", "y"), "the_tanh");
+    loom_model *m = lm_load_ok(ctx, om, "tanh.onnx");
+    loom_tensor *in;
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 2, dims, &in), LOOM_OK);
+    char *prof = NULL, *plan = NULL;
+    assert_int_equal(loom_model_profile_json(m, &in, 1, 0, &prof), LOOM_ERR_INVALID_ARGUMENT);
+    assert_int_equal(loom_model_profile_json(m, &in, 1, 5, &prof), LOOM_OK);
+    double measured = field_after(prof, "\"the_tanh\"", "\"measured_us\":");
+    assert_true(measured > 0);
+    assert_non_null(strstr(prof, "\"runs\":5"));
+    lm_model_new_generation(m); /* the next plan estimates again */
+    assert_int_equal(loom_model_plan_json(m, &in, 1, &plan), LOOM_OK);
+    assert_float_equal(field_after(plan, "\"the_tanh\"", "\"est_us\":"), measured, measured * 1e-5);
+    free(prof);
+    free(plan);
+    loom_tensor_destroy(in);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/costs-v1.tsv", dir);
+    unlink(path);
+    rmdir(dir);
+    lm_test_setenv("LOOM_CACHE_DIR", NULL);
+    lm_cost_cache_reset();
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(conv_and_matmul_work),
     cmocka_unit_test(roofline_and_transfers),
     cmocka_unit_test(cost_cache_keeps_figures_on_disk),
     cmocka_unit_test(plan_json_names_every_node),
+    cmocka_unit_test(profile_feeds_the_estimates),
 };
 
 LM_TEST_MAIN(tests)

@@ -2,12 +2,20 @@
 #ifndef LOOM_TOOLS_LOOMCTL_H
 #define LOOM_TOOLS_LOOMCTL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "loom/loom.h"
 
 /* Each takes the arguments after its name and returns the process exit code. */
 int loomctl_run(int argc, char **argv);
 int loomctl_examine(int argc, char **argv);
 int loomctl_plan(int argc, char **argv);
+
+/* `run --profile` / `--profile-json FILE` (profile.c): @runs timed runs of @m
+ * on @in, printed as a table when @table, written as JSON to @json_path. */
+int loomctl_profile(loom_model *m, loom_tensor **in, size_t n_in, int runs, bool table,
+                    const char *json_path);
 int loomctl_infer(int argc, char **argv);
 
 int loomctl_program(int argc, char **argv);

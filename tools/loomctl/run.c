@@ -21,7 +21,9 @@ typedef struct run_args {
     int threads;
     int repeat;
     bool stats;
-    bool fp16; /* --fp16: fp16 storage on OpenCL devices */
+    bool fp16;                /* --fp16: fp16 storage on OpenCL devices */
+    bool profile;             /* --profile: per node measured vs estimated */
+    const char *profile_json; /* --profile-json FILE */
     int n_inputs, n_dims;
     char *dim_name[MAX_IO];
     int64_t dim_value[MAX_IO];
@@ -62,6 +64,10 @@ static int parse_args(int argc, char **argv, run_args *a)
             a->fp16 = true;
             continue;
         }
+        if (strcmp(arg, "--profile") == 0) {
+            a->profile = true;
+            continue;
+        }
         if (arg[0] != '-') {
             if (a->model) {
                 fprintf(stderr, "loomctl run: unexpected argument '%s'\n", arg);
@@ -99,6 +105,8 @@ static int parse_args(int argc, char **argv, run_args *a)
             a->output_dir = val;
         } else if (strcmp(arg, "--cpus") == 0) {
             a->cpus = val;
+        } else if (strcmp(arg, "--profile-json") == 0) {
+            a->profile_json = val;
         } else if (strcmp(arg, "--repeat") == 0) {
             if (parse_int(val, arg, 1, 1000000, &a->repeat))
                 return -1;
@@ -114,7 +122,7 @@ static int parse_args(int argc, char **argv, run_args *a)
         fprintf(stderr,
                 "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
                 "[--threads N] [--cpus LIST] [--repeat N] [--output-dir DIR] [--dim NAME=SIZE] "
-                "[--stats] [--fp16]\n");
+                "[--stats] [--fp16] [--profile] [--profile-json FILE]\n");
         return -1;
     }
     return 0;
@@ -292,6 +300,8 @@ int loomctl_run(int argc, char **argv)
     rc = time_runs(m, in, n_in, out, n_out, a.repeat);
     if (!rc && a.stats)
         print_stats(m);
+    if (!rc && (a.profile || a.profile_json))
+        rc = loomctl_profile(m, in, n_in, a.repeat, a.profile, a.profile_json);
 out:
     for (size_t i = 0; i < n_in; i++)
         loom_tensor_destroy(in[i]);

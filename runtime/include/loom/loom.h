@@ -498,6 +498,18 @@ LOOM_API loom_status loom_model_plan_json(loom_model *model, loom_tensor *const 
                                           size_t n_inputs, char **json);
 
 /**
+ * loom_model_profile_json() - run the model @runs times (after one warm-up
+ * run) with every step timed, as JSON: per node its device, the measured
+ * time (p50 over the runs), the planner's estimate and the relative error;
+ * per device and in all the same sums. A device runs its segment as a
+ * whole: the segment's time is shared among its nodes in proportion to
+ * their estimates. The measured times feed the cost cache, so later plans
+ * estimate from them. @json is freed by the caller with free().
+ */
+LOOM_API loom_status loom_model_profile_json(loom_model *model, loom_tensor *const *inputs,
+                                             size_t n_inputs, int runs, char **json);
+
+/**
  * loom_model_run() - run the model synchronously.
  * @model: a loaded model; may be run by many threads at once.
  * @inputs: one tensor per model input, in loom_model_input_info() order. Their
