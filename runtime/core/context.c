@@ -56,20 +56,25 @@ static bool listed(const char *list, const char *name)
     return false;
 }
 
-/* The "auto" entry: every device marked for it, but only the first
- * @emulated emulated cards (others belong to contexts that asked for more). */
+/* The "auto" entry: every device marked for it, in the backends' priority
+ * order (accelerators first), but only the first @emulated emulated cards
+ * (others belong to contexts that asked for more). */
 static void select_auto(loom_context *ctx, const char *excluded, int emulated)
 {
-    int emulated_seen = 0;
-    for (int i = 0; i < lm_registry_count(); i++) {
-        lm_device *dev = lm_registry_device(i);
-        if (!(dev->props.flags & LM_DEVICE_AUTO))
-            continue;
-        if ((dev->props.flags & LM_DEVICE_EMULATED) && emulated_seen++ >= emulated)
-            continue;
-        if (!listed(excluded, dev->name))
-            select_device(ctx, dev);
-    }
+    int emulated_seen = 0, n = lm_registry_count(), max_rank = 0;
+    for (int i = 0; i < n; i++)
+        if (lm_registry_device(i)->rank > max_rank)
+            max_rank = lm_registry_device(i)->rank;
+    for (int rank = 0; rank <= max_rank; rank++)
+        for (int i = 0; i < n; i++) {
+            lm_device *dev = lm_registry_device(i);
+            if (dev->rank != rank || !(dev->props.flags & LM_DEVICE_AUTO))
+                continue;
+            if ((dev->props.flags & LM_DEVICE_EMULATED) && emulated_seen++ >= emulated)
+                continue;
+            if (!listed(excluded, dev->name))
+                select_device(ctx, dev);
+        }
 }
 
 /* Fills ctx->devices from the option string @want (see the file comment). */

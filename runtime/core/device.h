@@ -127,6 +127,9 @@ struct lm_device {
     lm_device_props props;
     void *priv;
     lm_busy busy; /* set up by the registry, counted by the executor */
+    int rank;     /* its backend's place in lm_backends[] (set by the registry):
+                   * "auto" lists devices in that order, whatever order the
+                   * backends were discovered in */
 };
 
 /* Queues a run of @segment on @dev (see lm_device_ops.submit); @done is

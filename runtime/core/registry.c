@@ -22,6 +22,7 @@ static pthread_mutex_t registry_lock =
 static int registry_refs;
 static lm_discovery discovered;      /* the emulated cards provided so far */
 static unsigned discovered_backends; /* bit i: lm_backends[i] discovered */
+static int discovering;              /* index in lm_backends of the backend discovering now */
 static lm_device *devices[LM_MAX_DEVICES];
 static atomic_int n_devices;
 
@@ -38,6 +39,7 @@ loom_status lm_registry_add(lm_device *dev)
             dev->ops->destroy(dev);
     } else {
         lm_busy_init(&dev->busy);
+        dev->rank = discovering;
         devices[n] = dev;
         atomic_store_explicit(&n_devices, n + 1, memory_order_release);
     }
@@ -88,6 +90,7 @@ static loom_status discover(const lm_discovery *want)
         bool done = discovered_backends & (1u << i);
         if (!(*b)->discover || !named(*b, want->devices) || (done && !(more && (*b)->emulates)))
             continue;
+        discovering = i;
         loom_status s = (*b)->discover(want);
         if (s) {
             lm_error_prefix("discovering %s devices", (*b)->name);

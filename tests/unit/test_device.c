@@ -405,6 +405,28 @@ static void devices_list_ends_with_the_cpu(void **state)
     lm_registry_release();
 }
 
+/* "auto" lists accelerators before the CPU whatever order the backends were
+ * discovered in: a "cpu" context made first (as loomd does for its CPU
+ * models) discovers only the CPU, and an "auto" context after it must still
+ * put the card first. */
+static void auto_order_is_priority_not_discovery(void **state)
+{
+    (void)state;
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "cpu";
+    loom_context *cpu, *a;
+    assert_int_equal(loom_context_create(&o, &cpu), LOOM_OK);
+    o.device = "auto";
+    o.emulated_cards = 1;
+    assert_int_equal(loom_context_create(&o, &a), LOOM_OK);
+    assert_true(loom_context_device_count(a) >= 2);
+    assert_string_equal(a->devices[0]->name, "card:0");
+    assert_string_equal(a->devices[loom_context_device_count(a) - 1]->name, "cpu");
+    loom_context_destroy(a);
+    loom_context_destroy(cpu);
+}
+
 /* x [N, 4] -> Relu -> y, on the test device. */
 static loom_model *load_batched_relu(loom_context *ctx)
 {
@@ -525,6 +547,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(device_only_op_runs_on_its_device),
     cmocka_unit_test(contexts_share_and_select_devices),
     cmocka_unit_test(devices_list_ends_with_the_cpu),
+    cmocka_unit_test(auto_order_is_priority_not_discovery),
     cmocka_unit_test(cached_shapes_never_wait_for_a_compile),
     cmocka_unit_test(plan_generations_replace_plans),
 };

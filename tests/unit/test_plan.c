@@ -18,7 +18,7 @@
 
 static loom_tensor shape(int rank, const int64_t *dims)
 {
-    loom_tensor t;
+    loom_tensor t = {0}; /* init_shape keeps the header's pooled flag */
     assert_int_equal(lm_tensor_init_shape(&t, LOOM_DTYPE_FLOAT, rank, dims), LOOM_OK);
     return t;
 }

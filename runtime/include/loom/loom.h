@@ -572,7 +572,7 @@ LOOM_API int64_t loom_tensor_count(const loom_tensor *t);
 /** loom_tensor_size() - bytes of data of @t. */
 LOOM_API size_t loom_tensor_size(const loom_tensor *t);
 /** loom_tensor_data() - the elements of @t, row-major, densely packed. */
-void *loom_tensor_data(loom_tensor *t);
+LOOM_API void *loom_tensor_data(loom_tensor *t);
 
 #ifdef __cplusplus
 }
