@@ -1,0 +1,97 @@
+/*
+ * partition.c - lm_partition(): checks the problem, runs the exact solver
+ * where its budget allows and the heuristic fallback where not, and reports
+ * which ran. The problem and the solvers are described in partition.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "partition_internal.h"
+
+#define DEFAULT_MAX_STATES (1L << 20)
+#define DEFAULT_MAX_NODES  (1L << 21)
+
+/* Exact DP, or HEFT + the single-device plans + local improvement. */
+static loom_status solve_latency(const lm_pp *pp, long max_states, int *a, lm_part_result *res)
+{
+    int over;
+    loom_status s = lm_part_dp(pp, max_states, a, &res->work, &over);
+    if (s || !over) {
+        res->algorithm = LM_PART_ALG_DP, res->exact = !s;
+        return s;
+    }
+    res->algorithm = LM_PART_ALG_HEFT, res->exact = 0;
+    s = lm_part_heft(pp, a);
+    lm_part_try_single(pp, LM_PART_LATENCY, a, !s);
+    lm_part_eval ev;
+    if (lm_pp_eval(pp, a, &ev))
+        return s ? s : lm_error(LOOM_ERR_NO_MEMORY, "partition: no assignment found");
+    lm_part_improve(pp, LM_PART_LATENCY, a);
+    return LOOM_OK;
+}
+
+/* Takes @cand into @a if it is feasible and better for throughput. */
+static void take_if_better(const lm_pp *pp, const int *cand, int *a)
+{
+    lm_part_eval ec, ea;
+    if (!lm_pp_eval(pp, cand, &ec) && !lm_pp_eval(pp, a, &ea) &&
+        lm_part_compare(LM_PART_THROUGHPUT, &ec, &ea) < 0)
+        memcpy(a, cand, (size_t)pp->n * sizeof(int));
+}
+
+/* Branch and bound from the latency answer in @a; beyond its budget, the
+ * best of what it found, contiguous stages and single devices, improved. */
+static loom_status solve_throughput(const lm_pp *pp, long max_nodes, int *a, lm_part_result *res)
+{
+    int *seed = malloc((size_t)pp->n * sizeof(int));
+    if (!seed)
+        return lm_error(LOOM_ERR_NO_MEMORY, "partition: out of memory");
+    memcpy(seed, a, (size_t)pp->n * sizeof(int));
+    int over;
+    long latency_work = res->work;
+    loom_status s = lm_part_bnb(pp, seed, max_nodes, a, &res->work, &over);
+    res->work += latency_work;
+    if (!s && !over) {
+        res->algorithm = LM_PART_ALG_BNB, res->exact = 1;
+    } else if (!s) {
+        res->algorithm = LM_PART_ALG_STAGES, res->exact = 0;
+        if (!lm_part_stages(pp, seed))
+            take_if_better(pp, seed, a);
+        lm_part_try_single(pp, LM_PART_THROUGHPUT, a, 1);
+        lm_part_improve(pp, LM_PART_THROUGHPUT, a);
+    }
+    free(seed);
+    return s;
+}
+
+static loom_status solve(const lm_pp *pp, const lm_part_options *opt, int *a, lm_part_result *res)
+{
+    loom_status s = lm_pp_precheck(pp);
+    if (s)
+        return s;
+    long max_states = opt && opt->max_states > 0 ? opt->max_states : DEFAULT_MAX_STATES;
+    long max_nodes = opt && opt->max_nodes > 0 ? opt->max_nodes : DEFAULT_MAX_NODES;
+    s = solve_latency(pp, max_states, a, res);
+    if (!s && opt && opt->objective == LM_PART_THROUGHPUT)
+        s = solve_throughput(pp, max_nodes, a, res);
+    if (!s && lm_pp_eval(pp, a, &res->eval))
+        s = lm_error(LOOM_ERR_RUNTIME, "partition: a solver returned an infeasible assignment");
+    return s;
+}
+
+loom_status lm_partition(const lm_part_problem *p, const lm_part_options *opt, int *device,
+                         lm_part_result *res)
+{
+    if (!p || !res || (p->n_steps > 0 && !device))
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "partition: missing problem or result");
+    memset(res, 0, sizeof(*res));
+    lm_pp pp;
+    loom_status s = lm_pp_init(&pp, p);
+    if (!s && pp.n == 0)
+        res->algorithm = LM_PART_ALG_TRIVIAL, res->exact = 1;
+    else if (!s)
+        s = solve(&pp, opt, device, res);
+    lm_pp_free(&pp);
+    return s;
+}
