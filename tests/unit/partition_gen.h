@@ -26,6 +26,13 @@ typedef enum gen_shape {
     GEN_SHAPES
 } gen_shape;
 
+/* What a generated problem has besides its shape. */
+enum {
+    GEN_MEMORY = 1, /* step memory needs, device capacities */
+    GEN_RULES = 2,  /* pins and excluded devices */
+    GEN_COARSE = 4, /* whole microseconds from a handful of values: many exact ties */
+};
+
 typedef struct gen {
     uint64_t rng;
     int n, m, nv;
@@ -125,32 +132,34 @@ static inline void gen_link_values(gen *g)
     }
 }
 
-static inline void gen_costs(gen *g, int host)
+static inline void gen_costs(gen *g, int host, int coarse)
 {
+    /* quarter microseconds, so rounding to ns is exercised too; or whole
+     * ones from 0..3, so that many assignments tie */
+    int top = coarse ? 3 : 400, unit = coarse ? 1 : 4;
     for (int i = 0; i < g->n; i++)
         for (int d = 0; d < g->m; d++) {
             int unsupported = gen_chance(g, d == host ? 3 : 15);
-            /* quarter microseconds, so rounding to ns is exercised too */
-            g->cost[i * g->m + d] = unsupported ? -1.0 : gen_int(g, 0, 400) / 4.0;
+            g->cost[i * g->m + d] = unsupported ? -1.0 : (double)gen_int(g, 0, top) / unit;
         }
     for (int a = 0; a < g->m; a++) {
-        g->launch[a] = gen_int(g, 0, 60) / 4.0;
+        g->launch[a] = coarse ? gen_int(g, 0, 1) : gen_int(g, 0, 60) / 4.0;
         for (int b = 0; b < g->m; b++) {
-            g->latency[a * g->m + b] = gen_int(g, 0, 80) / 4.0;
-            g->bandwidth[a * g->m + b] = gen_int(g, 1000, 20000);
+            g->latency[a * g->m + b] = coarse ? gen_int(g, 0, 2) : gen_int(g, 0, 80) / 4.0;
+            g->bandwidth[a * g->m + b] = coarse ? 1e12 : gen_int(g, 1000, 20000);
         }
     }
 }
 
-static inline void gen_rules(gen *g, int host, int with_memory, int with_rules)
+static inline void gen_rules(gen *g, int host, int flags)
 {
     for (int i = 0; i < g->n; i++) {
-        g->pin[i] = with_rules && gen_chance(g, 8) ? gen_int(g, 0, g->m - 1) : -1;
-        g->need[i] = with_memory ? (uint64_t)gen_int(g, 0, 100) : 0;
+        g->pin[i] = (flags & GEN_RULES) && gen_chance(g, 8) ? gen_int(g, 0, g->m - 1) : -1;
+        g->need[i] = (flags & GEN_MEMORY) ? (uint64_t)gen_int(g, 0, 100) : 0;
     }
     for (int d = 0; d < g->m; d++) {
-        g->excluded[d] = with_rules && d != host && gen_chance(g, 10);
-        g->capacity[d] = with_memory && d != host && gen_chance(g, 70)
+        g->excluded[d] = (flags & GEN_RULES) && d != host && gen_chance(g, 10);
+        g->capacity[d] = (flags & GEN_MEMORY) && d != host && gen_chance(g, 70)
                              ? (uint64_t)gen_int(g, 50, 60 * g->n + 50)
                              : 0;
         g->priority[d] = d;
@@ -161,9 +170,8 @@ static inline void gen_rules(gen *g, int host, int with_memory, int with_rules)
     }
 }
 
-/* Fills @g with a problem of @n steps on @m devices; wires g->p. */
-static inline void gen_problem(gen *g, uint64_t seed, gen_shape shape, int n, int m,
-                               int with_memory, int with_rules)
+/* Fills @g with a problem of @n steps on @m devices with GEN_* @flags; wires g->p. */
+static inline void gen_problem(gen *g, uint64_t seed, gen_shape shape, int n, int m, int flags)
 {
     memset(g, 0, sizeof(*g));
     g->rng = seed;
@@ -177,8 +185,8 @@ static inline void gen_problem(gen *g, uint64_t seed, gen_shape shape, int n, in
         gen_read(g, n - 1, gen_value(g, -1));
     gen_edges(g, shape, out, in);
     gen_link_values(g);
-    gen_costs(g, host);
-    gen_rules(g, host, with_memory, with_rules);
+    gen_costs(g, host, flags & GEN_COARSE);
+    gen_rules(g, host, flags);
     g->p = (lm_part_problem){
         .n_steps = n,
         .n_devices = m,

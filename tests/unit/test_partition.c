@@ -170,8 +170,8 @@ static void generated_graphs_match_brute_force(void **state)
         int n = 1 + (int)((pick = pick * 6364136223846793005ull + 1442695040888963407ull) >> 33) %
                         BRUTE_MAX_STEPS;
         int m = 1 + (k / GEN_SHAPES) % GEN_MAX_DEVS;
-        int memory = (k / 15) % 2, rules = (k / 30) % 2;
-        gen_problem(g, (uint64_t)k, shape, n, m, memory, rules);
+        int flags = (k / 15) % 8; /* every mix of GEN_MEMORY, GEN_RULES, GEN_COARSE */
+        gen_problem(g, (uint64_t)k, shape, n, m, flags);
         best b[2];
         brute_force(g, b);
         t.graphs++;
