@@ -23,6 +23,8 @@ static loom_status solve_latency(const lm_pp *pp, long max_states, int *a, lm_pa
     }
     res->algorithm = LM_PART_ALG_HEFT, res->exact = 0;
     s = lm_part_heft(pp, a);
+    if (s && !lm_part_pack(pp, a))
+        s = LOOM_OK;
     lm_part_try_single(pp, LM_PART_LATENCY, a, !s);
     lm_part_eval ev;
     if (lm_pp_eval(pp, a, &ev))

@@ -82,6 +82,9 @@ int lm_pp_eval(const lm_pp *pp, const int *a, lm_part_eval *ev);
 loom_status lm_part_dp(const lm_pp *pp, long max_states, int *a, long *states, int *over);
 /* HEFT-style list scheduling for latency, memory-aware greedy. */
 loom_status lm_part_heft(const lm_pp *pp, int *a);
+/* Memory-first placement (worst-fit decreasing) when list scheduling runs
+ * out of memory. */
+loom_status lm_part_pack(const lm_pp *pp, int *a);
 /* Exact throughput branch and bound from the feasible @seed; *over set if it
  * passed @max_nodes (then @a holds the best found). */
 loom_status lm_part_bnb(const lm_pp *pp, const int *seed, long max_nodes, int *a, long *nodes,
