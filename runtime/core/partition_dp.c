@@ -22,6 +22,9 @@
 #include "error.h"
 #include "partition_internal.h"
 
+/* Front states a new state is checked against for dominance. */
+#define PRUNE_WINDOW 64
+
 typedef struct dp_node {
     int64_t cost; /* cheapest cost of a prefix reaching this state */
     long parent;  /* node at the previous cut, -1 at cut 0 */
@@ -209,6 +212,99 @@ static int expand(dp *s, int i, int j, int d)
     return offer(s, s->key, from, d, cost);
 }
 
+static int by_index(const void *x, const void *y)
+{
+    return *(const int *)x - *(const int *)y;
+}
+
+/* Keeps only the states @keep[0..@kept) of the next cut, in index order
+ * (its hash table is not used again before the cut is reset). */
+static void compact(dp *s, int *keep, int kept)
+{
+    dp_cut *c = &s->cut[1];
+    qsort(keep, (size_t)kept, sizeof(int), by_index);
+    for (int k = 0; k < kept; k++) {
+        memmove(c->keys + (size_t)k * c->klen, c->keys + (size_t)keep[k] * c->klen,
+                (size_t)c->klen);
+        s->nodes[c->base + k] = s->nodes[c->base + keep[k]];
+    }
+    c->count = kept;
+    s->n_nodes = c->base + kept;
+}
+
+/* Orders the states of the next cut by location key, then cost, then tie
+ * order, so each group's dominating states come first. */
+static int by_group(const void *x, const void *y, void *ctx)
+{
+    const dp *s = ctx;
+    const dp_cut *c = &s->cut[1];
+    int i = *(const int *)x, j = *(const int *)y;
+    int k = memcmp(c->keys + (size_t)i * c->klen, c->keys + (size_t)j * c->klen,
+                   (size_t)(1 + c->n_live));
+    if (k)
+        return k;
+    const dp_node *a = &s->nodes[c->base + i], *b = &s->nodes[c->base + j];
+    if (a->cost != b->cost)
+        return a->cost < b->cost ? -1 : 1;
+    return tie_order(s, a->parent, a->dev, b->parent, b->dev);
+}
+
+/* State @j's memory is at least state @i's on every device. */
+static int uses_more(const dp *s, int j, int i)
+{
+    const dp_cut *c = &s->cut[1];
+    const uint8_t *kj = c->keys + (size_t)j * c->klen + 1 + c->n_live;
+    const uint8_t *ki = c->keys + (size_t)i * c->klen + 1 + c->n_live;
+    for (int d = 0; d < s->n_mem; d++) {
+        uint64_t mj, mi;
+        memcpy(&mj, kj + d * sizeof(uint64_t), sizeof(mj));
+        memcpy(&mi, ki + d * sizeof(uint64_t), sizeof(mi));
+        if (mj < mi)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Drops the states of the next cut that another state dominates: same
+ * locations and previous device, no more memory anywhere, and cheaper or
+ * equally cheap and earlier in tie order. Whatever completes the dominated
+ * one completes the other, no dearer and earlier, so the optimum never
+ * passes through it. Keeps memory sums from multiplying the states.
+ */
+static int prune(dp *s)
+{
+    dp_cut *c = &s->cut[1];
+    int *idx = malloc((size_t)c->count * sizeof(int) + 1);
+    int *keep = malloc((size_t)c->count * sizeof(int) + 1);
+    if (!idx || !keep) {
+        free(idx);
+        free(keep);
+        return -1;
+    }
+    for (int j = 0; j < c->count; j++)
+        idx[j] = j;
+    qsort_r(idx, (size_t)c->count, sizeof(int), by_group, s);
+    int kept = 0, group = 0; /* keep[group..kept) is the current group's front */
+    for (int k = 0; k < c->count; k++) {
+        int j = idx[k], dominated = 0;
+        if (kept > group &&
+            memcmp(c->keys + (size_t)j * c->klen, c->keys + (size_t)keep[group] * c->klen,
+                   (size_t)(1 + c->n_live)))
+            group = kept;
+        /* the latest front states only: keeping a state is always safe, and
+         * with one memory dimension the latest has the least memory */
+        for (int f = kept - 1; f >= group && f >= kept - PRUNE_WINDOW && !dominated; f--)
+            dominated = uses_more(s, j, keep[f]);
+        if (!dominated)
+            keep[kept++] = j;
+    }
+    compact(s, keep, kept);
+    free(idx);
+    free(keep);
+    return 0;
+}
+
 /* Builds the cut after step @i from the current one; swaps them. */
 static int advance(dp *s, int i)
 {
@@ -227,6 +323,8 @@ static int advance(dp *s, int i)
     }
     for (int k = 0; k < cur->n_live; k++)
         s->slot[cur->live[k]] = -1;
+    if (s->n_mem && prune(s))
+        return -1;
     dp_cut t = *cur;
     *cur = *next, *next = t;
     return 0;
