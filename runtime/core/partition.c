@@ -12,25 +12,63 @@
 #define DEFAULT_MAX_STATES (1L << 20)
 #define DEFAULT_MAX_NODES  (1L << 21)
 
-/* Exact DP, or HEFT + the single-device plans + local improvement. */
-static loom_status solve_latency(const lm_pp *pp, long max_states, int *a, lm_part_result *res)
+/* The relaxed optimum @r, repaired, if it beats what @a holds (@s: whether
+ * @a holds anything). */
+static loom_status take_repaired(const lm_pp *pp, int *r, int *a, loom_status s)
 {
-    int over;
-    loom_status s = lm_part_dp(pp, max_states, a, &res->work, &over);
-    if (s || !over) {
-        res->algorithm = LM_PART_ALG_DP, res->exact = !s;
-        return s;
+    lm_part_eval ea, er;
+    if (!lm_part_repair(pp, r) && !lm_pp_eval(pp, r, &er) &&
+        (s || lm_pp_eval(pp, a, &ea) || lm_part_compare(LM_PART_LATENCY, &er, &ea) < 0)) {
+        memcpy(a, r, (size_t)pp->n * sizeof(int));
+        s = LOOM_OK;
     }
+    return s;
+}
+
+/* HEFT (or packing by memory), the repaired relaxed optimum @r if any, the
+ * single-device plans; the best, locally improved. */
+static loom_status fallback_latency(const lm_pp *pp, int *r, int *a, lm_part_result *res)
+{
     res->algorithm = LM_PART_ALG_HEFT, res->exact = 0;
-    s = lm_part_heft(pp, a);
+    loom_status s = lm_part_heft(pp, a);
     if (s && !lm_part_pack(pp, a))
         s = LOOM_OK;
+    if (r)
+        s = take_repaired(pp, r, a, s);
     lm_part_try_single(pp, LM_PART_LATENCY, a, !s);
     lm_part_eval ev;
     if (lm_pp_eval(pp, a, &ev))
         return s ? s : lm_error(LOOM_ERR_NO_MEMORY, "partition: no assignment found");
     lm_part_improve(pp, LM_PART_LATENCY, a);
     return LOOM_OK;
+}
+
+/* Exact DP (first without the memory limits: if that optimum fits, done),
+ * else the fallback. */
+static loom_status solve_latency(const lm_pp *pp, long max_states, int *a, lm_part_result *res)
+{
+    int *r = pp->has_mem ? malloc((size_t)pp->n * sizeof(int)) : NULL;
+    long states = 0;
+    lm_part_eval ev;
+    if (r && lm_part_relaxed_dp(pp, max_states, r, &states)) {
+        free(r);
+        r = NULL;
+    }
+    res->algorithm = LM_PART_ALG_DP, res->exact = 1, res->work = states;
+    if (r && !lm_pp_eval(pp, r, &ev)) {
+        memcpy(a, r, (size_t)pp->n * sizeof(int));
+        free(r);
+        return LOOM_OK;
+    }
+    int over;
+    loom_status s = lm_part_dp(pp, max_states, a, &states, &over);
+    res->work += states;
+    if (s || !over)
+        res->exact = !s;
+    else
+        s = fallback_latency(pp, r, a, res);
+    free(r);
+    return s;
 }
 
 /* Takes @cand into @a if it is feasible and better for throughput. */
@@ -88,6 +126,8 @@ loom_status lm_partition(const lm_part_problem *p, const lm_part_options *opt, i
     if (!p || !res || (p->n_steps > 0 && !device))
         return lm_error(LOOM_ERR_INVALID_ARGUMENT, "partition: missing problem or result");
     memset(res, 0, sizeof(*res));
+    if (opt && opt->objective != LM_PART_LATENCY && opt->objective != LM_PART_THROUGHPUT)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "partition: objective %d", (int)opt->objective);
     lm_pp pp;
     loom_status s = lm_pp_init(&pp, p);
     if (!s && pp.n == 0)

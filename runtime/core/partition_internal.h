@@ -85,6 +85,10 @@ loom_status lm_part_heft(const lm_pp *pp, int *a);
 /* Memory-first placement (worst-fit decreasing) when list scheduling runs
  * out of memory. */
 loom_status lm_part_pack(const lm_pp *pp, int *a);
+/* The exact DP without the memory limits: 0 and @a, or -1 if too large. */
+int lm_part_relaxed_dp(const lm_pp *pp, long max_states, int *a, long *states);
+/* Moves steps off over-full devices: 0 and a feasible @a, or -1. */
+int lm_part_repair(const lm_pp *pp, int *a);
 /* Exact throughput branch and bound from the feasible @seed; *over set if it
  * passed @max_nodes (then @a holds the best found). */
 loom_status lm_part_bnb(const lm_pp *pp, const int *seed, long max_nodes, int *a, long *nodes,
