@@ -12,34 +12,44 @@
 #define DEFAULT_MAX_STATES (1L << 20)
 #define DEFAULT_MAX_NODES  (1L << 21)
 
-/* The relaxed optimum @r, repaired, if it beats what @a holds (@s: whether
- * @a holds anything). */
-static loom_status take_repaired(const lm_pp *pp, int *r, int *a, loom_status s)
+/* Improves @cand and keeps it in @a if it beats what @a holds (@have: @a
+ * holds a feasible assignment); returns whether @a now holds one. */
+static int keep_best(const lm_pp *pp, int *cand, int *a, int have)
 {
-    lm_part_eval ea, er;
-    if (!lm_part_repair(pp, r) && !lm_pp_eval(pp, r, &er) &&
-        (s || lm_pp_eval(pp, a, &ea) || lm_part_compare(LM_PART_LATENCY, &er, &ea) < 0)) {
-        memcpy(a, r, (size_t)pp->n * sizeof(int));
-        s = LOOM_OK;
-    }
-    return s;
+    lm_part_eval ec, ea;
+    if (lm_pp_eval(pp, cand, &ec))
+        return have;
+    lm_part_improve(pp, LM_PART_LATENCY, cand);
+    lm_pp_eval(pp, cand, &ec);
+    if (!have || lm_pp_eval(pp, a, &ea) || lm_part_compare(LM_PART_LATENCY, &ec, &ea) < 0)
+        memcpy(a, cand, (size_t)pp->n * sizeof(int));
+    return 1;
 }
 
-/* HEFT (or packing by memory), the repaired relaxed optimum @r if any, the
- * single-device plans; the best, locally improved. */
-static loom_status fallback_latency(const lm_pp *pp, int *r, int *a, lm_part_result *res)
+/* The best, each locally improved, of: HEFT (or packing by memory where it
+ * runs out), the single-device plans, and under memory limits the relaxed
+ * optimum @r repaired and the Lagrangian answer. */
+static loom_status fallback_latency(const lm_pp *pp, long max_states, int *r, int *a,
+                                    lm_part_result *res)
 {
     res->algorithm = LM_PART_ALG_HEFT, res->exact = 0;
-    loom_status s = lm_part_heft(pp, a);
-    if (s && !lm_part_pack(pp, a))
-        s = LOOM_OK;
-    if (r)
-        s = take_repaired(pp, r, a, s);
-    lm_part_try_single(pp, LM_PART_LATENCY, a, !s);
-    lm_part_eval ev;
-    if (lm_pp_eval(pp, a, &ev))
+    int *c = malloc((size_t)pp->n * sizeof(int)), have = 0;
+    if (!c)
+        return lm_error(LOOM_ERR_NO_MEMORY, "partition: out of memory");
+    loom_status s = lm_part_heft(pp, c);
+    if (s)
+        s = lm_part_pack(pp, c);
+    if (!s)
+        have = keep_best(pp, c, a, have);
+    if (lm_part_try_single(pp, LM_PART_LATENCY, c, 0))
+        have = keep_best(pp, c, a, have);
+    if (r && !lm_part_repair(pp, r))
+        have = keep_best(pp, r, a, have);
+    if (pp->has_mem && !lm_part_lagrange(pp, max_states, c))
+        have = keep_best(pp, c, a, have);
+    free(c);
+    if (!have)
         return s ? s : lm_error(LOOM_ERR_NO_MEMORY, "partition: no assignment found");
-    lm_part_improve(pp, LM_PART_LATENCY, a);
     return LOOM_OK;
 }
 
@@ -66,7 +76,7 @@ static loom_status solve_latency(const lm_pp *pp, long max_states, int *a, lm_pa
     if (s || !over)
         res->exact = !s;
     else
-        s = fallback_latency(pp, r, a, res);
+        s = fallback_latency(pp, max_states, r, a, res);
     free(r);
     return s;
 }

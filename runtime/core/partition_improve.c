@@ -78,12 +78,12 @@ void lm_part_improve(const lm_pp *pp, lm_part_objective obj, int *a)
     free(save);
 }
 
-void lm_part_try_single(const lm_pp *pp, lm_part_objective obj, int *a, int have)
+int lm_part_try_single(const lm_pp *pp, lm_part_objective obj, int *a, int have)
 {
     lm_part_eval cur, ev;
     int *one = malloc((size_t)pp->n * sizeof(int));
     if (!one)
-        return;
+        return have;
     if (have && lm_pp_eval(pp, a, &cur))
         have = 0;
     for (int k = 0; k < pp->m; k++) {
@@ -95,4 +95,5 @@ void lm_part_try_single(const lm_pp *pp, lm_part_objective obj, int *a, int have
         cur = ev, have = 1;
     }
     free(one);
+    return have;
 }

@@ -87,6 +87,9 @@ loom_status lm_part_heft(const lm_pp *pp, int *a);
 loom_status lm_part_pack(const lm_pp *pp, int *a);
 /* The exact DP without the memory limits: 0 and @a, or -1 if too large. */
 int lm_part_relaxed_dp(const lm_pp *pp, long max_states, int *a, long *states);
+/* Memory limits priced per byte, the prices searched: 0 and the best
+ * feasible @a seen, or -1. */
+int lm_part_lagrange(const lm_pp *pp, long max_states, int *a);
 /* Moves steps off over-full devices: 0 and a feasible @a, or -1. */
 int lm_part_repair(const lm_pp *pp, int *a);
 /* Exact throughput branch and bound from the feasible @seed; *over set if it
@@ -97,7 +100,8 @@ loom_status lm_part_bnb(const lm_pp *pp, const int *seed, long max_nodes, int *a
 int lm_part_stages(const lm_pp *pp, int *a);
 /* Single-step and whole-segment moves while they improve @obj; @a must be feasible. */
 void lm_part_improve(const lm_pp *pp, lm_part_objective obj, int *a);
-/* Replaces @a by the best feasible single-device assignment if that is better. */
-void lm_part_try_single(const lm_pp *pp, lm_part_objective obj, int *a, int have);
+/* Replaces @a by the best feasible single-device assignment if that is
+ * better (@have: @a holds a feasible one); returns whether @a holds one. */
+int lm_part_try_single(const lm_pp *pp, lm_part_objective obj, int *a, int have);
 
 #endif
