@@ -54,20 +54,32 @@
  * it comes earlier in @priority (NULL: lower index first). The exact solvers
  * return exactly that assignment, so a table has one answer.
  *
- * THE SOLVERS (see lm_part_algorithm)
+ * THE SOLVERS (lm_part_result says which ran and whether it is exact)
  *
- * LATENCY: an exact dynamic programme over the order (partition_dp.c) whose
+ * LATENCY, exact: dynamic programming over the order (partition_dp.c). The
  * state at each cut is the previous step's device, the set of devices each
- * value live across the cut is on, and the memory used on each device with
- * a capacity. Its size is exponential only in the cut width (and in the
- * number of distinct memory sums); when it would pass max_states, HEFT-style
- * list scheduling plus local improvement (partition_heft.c) answers instead,
- * started from the better of HEFT and every single-device assignment, never
- * worse than the best single-device assignment.
- * THROUGHPUT: branch and bound over assignments (partition_bnb.c), exact when
- * it finishes within max_nodes; it starts from the latency answer as bound.
- * Beyond the budget: contiguous pipeline stages (a DP over split points and
- * device orders) and every single-device assignment, then local improvement.
+ * value live across the cut is on, and the memory used on each device whose
+ * capacity can bind; states dominated by another (same locations, no more
+ * memory, cheaper or as cheap and earlier in tie order) are dropped. Its
+ * size is exponential only in the cut width (a chain of residual blocks has
+ * width 1-2) and, under memory limits, in the memory front. Memory limits
+ * are first relaxed (partition_repair.c): if the optimum without them fits,
+ * it is the optimum with them. The DP stops at max_states states.
+ * LATENCY, fallback (LM_PART_ALG_HEFT, not exact): the best, each improved
+ * by local moves of single steps and whole segments under the exact
+ * objective (partition_improve.c), of HEFT list scheduling
+ * (partition_heft.c; memory-aware, with worst-fit packing by memory where
+ * it runs a device out, partition_pack.c), every single-device assignment,
+ * and under memory limits the relaxed optimum repaired and a Lagrangian
+ * pricing of memory (partition_lagrange.c). Never worse than the best
+ * single-device assignment.
+ * THROUGHPUT, exact: branch and bound over assignments (partition_bnb.c)
+ * seeded with the latency answer, exact when it finishes within max_nodes
+ * (in practice up to about a dozen steps on three devices).
+ * THROUGHPUT, fallback (LM_PART_ALG_STAGES, not exact): the best of what
+ * branch and bound found, contiguous pipeline stages (partition_stages.c: a
+ * DP over cut points and device sets, each device one stage; up to 6
+ * devices) and every single-device assignment, then local improvement.
  *
  * No threshold on segment size anywhere: a short segment appears only where
  * its saving exceeds its launch and transfers.
@@ -88,9 +100,9 @@ typedef enum lm_part_objective {
 
 typedef enum lm_part_algorithm {
     LM_PART_ALG_DP = 0,  /* exact latency dynamic programme */
-    LM_PART_ALG_HEFT,    /* list scheduling + local improvement (not exact) */
+    LM_PART_ALG_HEFT,    /* latency fallback: HEFT and other candidates, improved */
     LM_PART_ALG_BNB,     /* exact throughput branch and bound */
-    LM_PART_ALG_STAGES,  /* contiguous stages + local improvement (not exact) */
+    LM_PART_ALG_STAGES,  /* throughput fallback: stages and other candidates, improved */
     LM_PART_ALG_TRIVIAL, /* no steps */
 } lm_part_algorithm;
 
