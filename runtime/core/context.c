@@ -4,9 +4,12 @@
  *
  * The device option is a comma-separated priority list. Each entry is a
  * device name ("card:0", "opencl:1", "cpu"), "auto" (every device that the
- * registry marks for automatic use, in the registry's priority order), or a
- * name prefixed with '-' to exclude that device. The CPU is added last as
- * the fallback unless fail_closed is set; "cpu" alone selects only the CPU.
+ * registry marks for automatic use, in the backends' priority order), or a
+ * name prefixed with '-' to exclude that device. The planner chooses among
+ * the selected devices by cost; the order only breaks ties. A list that
+ * names neither the CPU nor "auto" gets the CPU last as its fallback (it
+ * runs only the nodes no listed device runs) unless fail_closed is set;
+ * "cpu" alone selects only the CPU.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -17,7 +20,6 @@
 #include "cpulist.h"
 #include "device.h"
 #include "error.h"
-#include "log.h"
 #include "log.h"
 #include "model.h"
 #include "registry.h"
@@ -109,8 +111,10 @@ static loom_status select_devices(loom_context *ctx, const char *want, int emula
             select_device(ctx, dev);
     }
     lm_device *cpu = lm_registry_find("cpu");
-    if (!ctx->fail_closed && cpu && !listed(excluded, "cpu"))
+    if (!ctx->fail_closed && cpu && !selected(ctx, cpu) && !listed(excluded, "cpu")) {
         select_device(ctx, cpu);
+        ctx->cpu_fallback_only = true;
+    }
     if (ctx->n_devices == 0)
         return lm_error(LOOM_ERR_NOT_FOUND, "device list '%s' selects no device", want);
     return LOOM_OK;
@@ -183,7 +187,14 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
     ctx->num_threads = opts->num_threads;
     ctx->fp16_storage = HAS_OPTION(opts, fp16_storage) && opts->fp16_storage != 0;
     ctx->fail_closed = opts->fail_closed && strcmp(want, "cpu") != 0;
-    if ((s = take_pool(ctx, opts)) || (s = select_devices(ctx, want, emulated))) {
+    if (HAS_OPTION(opts, pins))
+        ctx->policy.objective = (loom_objective)opts->objective;
+    if (ctx->policy.objective != LOOM_OBJECTIVE_LATENCY &&
+        ctx->policy.objective != LOOM_OBJECTIVE_THROUGHPUT)
+        s = lm_error(LOOM_ERR_INVALID_ARGUMENT, "objective %d is not a loom_objective",
+                     (int)ctx->policy.objective);
+    if (s || (s = take_pool(ctx, opts)) || (s = select_devices(ctx, want, emulated)) ||
+        (s = lm_policy_parse(&ctx->policy, HAS_OPTION(opts, pins) ? opts->pins : NULL, ctx))) {
         loom_context_destroy(ctx);
         return s;
     }

@@ -133,6 +133,12 @@ void lm_json_int(lm_json *j, int64_t v)
     putf(j, "%lld", (long long)v);
 }
 
+void lm_json_bool(lm_json *j, bool v)
+{
+    separate(j, after_key(j));
+    putf(j, "%s", v ? "true" : "false");
+}
+
 char *lm_json_finish(lm_json *j)
 {
     if (j->failed || j->depth != 0) {

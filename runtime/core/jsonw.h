@@ -29,6 +29,7 @@ void lm_json_key(lm_json *j, const char *key);
 void lm_json_string(lm_json *j, const char *s);
 void lm_json_number(lm_json *j, double v); /* non-finite numbers are written as null */
 void lm_json_int(lm_json *j, int64_t v);
+void lm_json_bool(lm_json *j, bool v);
 /* Takes the text (NUL-terminated, malloc'd) or NULL when writing failed. */
 char *lm_json_finish(lm_json *j);
 

@@ -9,6 +9,8 @@
 #include "devstats.h"
 #include "fuse.h"
 #include "graph.h"
+#include "partition.h"
+#include "policy.h"
 #include "registry.h"
 
 struct lm_threadpool;
@@ -25,12 +27,16 @@ struct loom_context {
     bool fp16_storage;          /* loom_context_options.fp16_storage */
     int n_devices;              /* selected devices, in priority order */
     struct lm_device *devices[LM_MAX_DEVICES];
+    lm_policy policy;       /* objective and pin rules */
+    bool cpu_fallback_only; /* the CPU was added as fallback, not named: it runs only
+                             * the nodes no named device runs */
 };
 
 /* Why a step went where it did, and what the cost model expects of it. */
 typedef struct lm_step_note {
     double est_us;    /* the cost model's estimate on its device, < 0 unknown */
-    char reason[112]; /* "int8 CU, 42 us"; "cpu: Resize not supported on card:0" */
+    char reason[160]; /* "card:0: 42.0 us, fastest (cpu 90.1 us)"; "cpu: Resize not supported on
+                         card:0" */
 } lm_step_note;
 
 /* A run of consecutive plan steps given to one device. */
@@ -68,6 +74,7 @@ typedef struct lm_plan {
     lm_plan_segment *segments;
     int *segment_at;                  /* per step: the segment starting there, or -1 */
     lm_step_note *notes;              /* per step: estimate and placement reason */
+    lm_part_result placement;         /* the planner's solver, its figures and exactness */
     pthread_mutex_t states_lock;      /* protects free_states */
     struct lm_run_state *free_states; /* idle run states, reused by the next runs */
 } lm_plan;
@@ -138,6 +145,10 @@ typedef struct lm_run_state {
 bool lm_plan_uses_devices(const lm_plan *p);
 
 /* Assigns steps to the context's devices and compiles their segments. */
+/* Gives each step of @p a device (@device[n_steps]) and writes p->notes
+ * and p->placement: the planner (place.c). */
+loom_status lm_plan_place(lm_plan *p, const loom_context *ctx, const lm_graph *g,
+                          loom_tensor *const *shape, struct lm_device **device);
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
                              loom_tensor *const *shape);
 void lm_plan_free_segments(lm_plan *p);

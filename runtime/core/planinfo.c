@@ -166,6 +166,25 @@ static void write_devices(lm_json *j, const loom_context *ctx, const plan_totals
     lm_json_end_array(j);
 }
 
+/* What the partitioner did: its algorithm, whether the answer is optimal
+ * for the cost table, and its own figures (hops counted once per device). */
+static void write_solver(lm_json *j, const lm_part_result *r)
+{
+    lm_json_key(j, "solver");
+    lm_json_begin_object(j);
+    lm_json_key(j, "algorithm");
+    lm_json_string(j, lm_part_algorithm_name(r->algorithm));
+    lm_json_key(j, "exact");
+    lm_json_bool(j, r->exact != 0);
+    lm_json_key(j, "work");
+    lm_json_int(j, r->work);
+    lm_json_key(j, "total_us");
+    lm_json_number(j, (double)r->eval.total_ns / 1e3);
+    lm_json_key(j, "bottleneck_us");
+    lm_json_number(j, (double)r->eval.bottleneck_ns / 1e3);
+    lm_json_end_object(j);
+}
+
 static char *plan_json(const loom_model *m, const lm_plan *p)
 {
     lm_json j = {0};
@@ -174,7 +193,9 @@ static char *plan_json(const loom_model *m, const lm_plan *p)
     lm_json_key(&j, "model");
     lm_json_string(&j, m->name);
     lm_json_key(&j, "objective");
-    lm_json_string(&j, "latency");
+    lm_json_string(&j, m->ctx->policy.objective == LOOM_OBJECTIVE_THROUGHPUT ? "throughput"
+                                                                             : "latency");
+    write_solver(&j, &p->placement);
     write_nodes(&j, m, p, &t);
     write_segments(&j, m, p);
     write_transfers(&j, m, p, &t);

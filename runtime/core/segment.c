@@ -1,14 +1,10 @@
 /*
- * segment.c - gives plan steps to devices and compiles device segments.
+ * segment.c - cuts a placed plan into device segments and compiles them.
  *
- * Each step goes to the first device of the context (in priority order, the
- * CPU normally last) that supports its node with the planned input shapes.
- * A step whose shapes were unknown at planning (LM_DEFER) can only go to a
- * device that runs dynamic shapes (the CPU): the others compile for fixed
- * shapes. Maximal runs of consecutive steps on one device become segments;
- * a segment device compiles its segments, and the values crossing a
- * segment's boundary are its inputs and outputs, everything else stays on
- * the device.
+ * place.c gives each step a device (the planner). Maximal runs of
+ * consecutive steps on one device become segments; a segment device compiles
+ * its segments, and the values crossing a segment's boundary are its inputs
+ * and outputs, everything else stays on the device.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +13,6 @@
 #include "device.h"
 #include "error.h"
 #include "model.h"
-#include "op.h"
-#include "opcost.h"
 
 void lm_plan_free_segments(lm_plan *p)
 {
@@ -44,77 +38,6 @@ bool lm_plan_uses_devices(const lm_plan *p)
         if (!lm_device_runs_host_kernels(p->segments[i].dev))
             return true;
     return false;
-}
-
-/* Whether @dev can take @n, whose shapes are all known (@known) or not. */
-static bool takes(lm_device *dev, const lm_node *n, loom_tensor *const *in, bool known)
-{
-    if (!known)
-        return (dev->props.flags & LM_DEVICE_DYNAMIC_SHAPES) &&
-               (n->op && !(n->op->flags & LM_OP_INFER_ONLY));
-    lm_error_quiet_begin(); /* a node the device declines is no error */
-    bool ok = dev->ops->supports(dev, n, in);
-    lm_error_quiet_end();
-    return ok;
-}
-
-/* Node @n's input and output shapes from the planned @shape table; false
- * when some are known only at run time. */
-static bool node_shapes(const lm_node *n, loom_tensor *const *shape, loom_tensor **in,
-                        loom_tensor **out)
-{
-    bool known = true;
-    for (int i = 0; i < n->n_in; i++) {
-        in[i] = n->in[i] >= 0 ? shape[n->in[i]] : NULL;
-        if (n->in[i] >= 0 && !in[i])
-            known = false;
-    }
-    for (int o = 0; o < n->n_out; o++) {
-        out[o] = n->out[o] >= 0 ? shape[n->out[o]] : NULL;
-        if (n->out[o] >= 0 && !out[o])
-            known = false;
-    }
-    return known;
-}
-
-/* The first device of the context (in priority order) that takes node @n,
- * or NULL; @note gets the estimate and why. */
-static lm_device *pick_device(const loom_context *ctx, const lm_node *n, loom_tensor *const *shape,
-                              lm_step_note *note)
-{
-    loom_tensor *in[n->n_in + 1], *out[n->n_out + 1];
-    bool known = node_shapes(n, shape, in, out);
-    for (int d = 0; d < ctx->n_devices; d++) {
-        lm_device *dev = ctx->devices[d];
-        if (!takes(dev, n, in, known))
-            continue;
-        note->est_us = known ? lm_cost_estimate_us(dev, n, in, out) : -1;
-        if (!known)
-            snprintf(note->reason, sizeof(note->reason), "%s: shapes known only at run time",
-                     dev->name);
-        else if (d > 0)
-            snprintf(note->reason, sizeof(note->reason), "%s: %s not supported on %s", dev->name,
-                     n->op_type, ctx->devices[0]->name);
-        else
-            snprintf(note->reason, sizeof(note->reason), "%s: first in priority", dev->name);
-        return dev;
-    }
-    return NULL;
-}
-
-/* Why no device takes @n: the error, naming the node and the devices. */
-static loom_status no_device(const loom_context *ctx, const lm_node *n)
-{
-    char names[256] = "";
-    for (int d = 0, len = 0; d < ctx->n_devices && len < (int)sizeof(names); d++)
-        len += snprintf(names + len, sizeof(names) - (size_t)len, "%s%s", d ? ", " : "",
-                        ctx->devices[d]->name);
-    if (ctx->fail_closed)
-        return lm_error(LOOM_ERR_UNSUPPORTED,
-                        "node '%s' (%s) cannot run on %s, and CPU fallback is off", n->name,
-                        n->op_type, names);
-    return lm_error(LOOM_ERR_UNSUPPORTED, "node '%s' (%s): no device of this context runs it (%s)",
-                    n->name, n->op_type, names);
 }
 
 /* Collects the boundary values of steps [first, last] into @sg. */
@@ -181,25 +104,21 @@ static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
                              loom_tensor *const *shape)
 {
-    if (p->n_steps == 0)
-        return LOOM_OK;
+    loom_status s = lm_policy_check_used(&ctx->policy, g);
+    if (s || p->n_steps == 0)
+        return s;
     lm_device **dev = calloc((size_t)p->n_steps, sizeof(lm_device *));
     p->segment_at = malloc(sizeof(int) * (size_t)p->n_steps);
     p->segments = calloc((size_t)p->n_steps, sizeof(lm_plan_segment));
     p->notes = calloc((size_t)p->n_steps, sizeof(lm_step_note));
-    loom_status s = LOOM_OK;
     if (!dev || !p->segment_at || !p->segments || !p->notes) {
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
         goto out;
     }
-    for (int i = 0; i < p->n_steps; i++) {
+    for (int i = 0; i < p->n_steps; i++)
         p->segment_at[i] = -1;
-        const lm_node *n = &g->nodes[p->steps[i]];
-        if (!(dev[i] = pick_device(ctx, n, shape, &p->notes[i]))) {
-            s = no_device(ctx, n);
-            goto out;
-        }
-    }
+    if ((s = lm_plan_place(p, ctx, g, shape, dev)))
+        goto out;
     for (int i = 0; i < p->n_steps;) {
         int j = i;
         while (j + 1 < p->n_steps && dev[j + 1] == dev[i])

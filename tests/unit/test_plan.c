@@ -133,7 +133,7 @@ static void plan_json_names_every_node(void **state)
     assert_non_null(strstr(json, "\"objective\":\"latency\""));
     assert_non_null(strstr(json, "\"transfers\":[]")); /* all on the host */
     assert_non_null(strstr(json, "\"total_est_us\":"));
-    assert_non_null(strstr(json, "\"reason\":\"cpu: first in priority\""));
+    assert_non_null(strstr(json, "\"reason\":\"cpu: the only device\""));
     free(json);
     loom_model_destroy(m);
     loom_context_destroy(ctx);

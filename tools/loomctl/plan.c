@@ -1,8 +1,8 @@
 /*
- * plan.c - `loomctl plan MODEL [--device LIST] [--dim NAME=SIZE ...]
- * [--json]`: where each node of the model runs and why, what the cost
- * model expects, the segments, the transfers and the totals. The JSON form
- * is loom_model_plan_json()'s, unchanged; the table is made from it.
+ * plan.c - `loomctl plan MODEL [--device LIST] [--objective latency|throughput]
+ * [--pin RULE=DEVICE ...] [--fail-closed] [--dim NAME=SIZE ...] [--json]`: where each node of the
+ * model runs and why, what the cost model expects, the segments, the transfers and the totals. The
+ * JSON form is loom_model_plan_json()'s, unchanged; the table is made from it.
  */
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -17,7 +17,9 @@
 typedef struct plan_args {
     const char *model;
     const char *device;
-    bool json;
+    int objective;
+    char pins[1024]; /* "RULE=DEVICE;..." */
+    bool json, fail_closed;
     int n_dims;
     char *dim_name[MAX_DIMS];
     long dim_value[MAX_DIMS];
@@ -25,7 +27,9 @@ typedef struct plan_args {
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: loomctl plan MODEL [--device LIST] [--dim NAME=SIZE ...] [--json]\n");
+    fprintf(stderr, "usage: loomctl plan MODEL [--device LIST] [--objective latency|throughput]\n"
+                    "                    [--pin RULE=DEVICE ...] [--fail-closed]\n"
+                    "                    [--dim NAME=SIZE ...] [--json]\n");
     return 2;
 }
 
@@ -43,6 +47,32 @@ static int add_dim(plan_args *a, const char *val)
     return 0;
 }
 
+static int add_pin(plan_args *a, const char *val)
+{
+    size_t len = strlen(a->pins);
+    if (!val || strchr(val, ';') || !strchr(val, '=') ||
+        (size_t)snprintf(a->pins + len, sizeof(a->pins) - len, "%s%s", len ? ";" : "", val) >=
+            sizeof(a->pins) - len) {
+        fprintf(stderr, "loomctl plan: --pin takes RULE=DEVICE, got '%s'\n", val ? val : "");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_objective(plan_args *a, const char *val)
+{
+    if (val && strcmp(val, "latency") == 0)
+        a->objective = LOOM_OBJECTIVE_LATENCY;
+    else if (val && strcmp(val, "throughput") == 0)
+        a->objective = LOOM_OBJECTIVE_THROUGHPUT;
+    else {
+        fprintf(stderr, "loomctl plan: --objective is latency or throughput, got '%s'\n",
+                val ? val : "");
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, plan_args *a)
 {
     a->device = "auto";
@@ -52,8 +82,14 @@ static int parse_args(int argc, char **argv, plan_args *a)
             a->json = true;
         else if (strcmp(argv[i], "--device") == 0 && val)
             a->device = argv[++i];
-        else if (strcmp(argv[i], "--dim") == 0) {
-            if (add_dim(a, val))
+        else if (strcmp(argv[i], "--fail-closed") == 0)
+            a->fail_closed = true;
+        else if (strcmp(argv[i], "--dim") == 0 || strcmp(argv[i], "--pin") == 0 ||
+                 strcmp(argv[i], "--objective") == 0) {
+            int rc = argv[i][2] == 'd'   ? add_dim(a, val)
+                     : argv[i][2] == 'p' ? add_pin(a, val)
+                                         : set_objective(a, val);
+            if (rc)
                 return -1;
             i++;
         } else if (argv[i][0] != '-' && !a->model)
@@ -86,7 +122,11 @@ static void print_table(json_object *plan)
 {
     json_object *nodes = arr(plan, "nodes"), *xfers = arr(plan, "transfers");
     json_object *devs = arr(plan, "devices"), *segs = arr(plan, "segments");
-    printf("plan of %s (objective %s)\n\n", str(plan, "model"), str(plan, "objective"));
+    json_object *solver = arr(plan, "solver");
+    printf("plan of %s (objective %s; solver %s, %s)\n\n", str(plan, "model"),
+           str(plan, "objective"), str(solver, "algorithm"),
+           strcmp(str(solver, "exact"), "true") == 0 ? "optimal for the cost table"
+                                                     : "heuristic: not proven optimal");
     printf("%-28s %-16s %-20s %-10s %9s  %s\n", "node", "op", "output", "device", "est us",
            "reason");
     for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++) {
@@ -125,6 +165,9 @@ int loomctl_plan(int argc, char **argv)
     loom_context_options opts;
     loomctl_context_options_init(&opts);
     opts.device = a.device;
+    opts.objective = a.objective;
+    opts.pins = a.pins;
+    opts.fail_closed = a.fail_closed;
     loom_context *ctx = NULL;
     loom_model *m = NULL;
     char *json = NULL;

@@ -186,6 +186,15 @@ LOOM_API const char *loom_log_level_name(loom_log_level level);
  * @log_user: passed to @log unchanged.
  * @log_level: the most verbose level @log receives; messages above it are
  *             dropped before they are formatted. 0 means LOOM_LOG_WARN.
+ * @objective: what placement minimises (loom_objective); 0 is latency.
+ * @pins: NULL, or placement rules "RULE=DEVICE;RULE=DEVICE...". RULE is a
+ *        node name, a pattern over node names with `*` and `?`, or
+ *        `op:TYPE` for every node of that op type; the first rule that
+ *        matches a node decides its device. DEVICE must be one the context
+ *        selects (else loom_context_create() fails naming the rule); a
+ *        pinned node the device cannot run fails planning, and so does a
+ *        rule that matches no node of the model, each naming the rule.
+ *        (Both added after 0.1: a smaller @struct_size means 0 and NULL.)
  */
 typedef struct loom_context_options {
     size_t struct_size;
@@ -198,7 +207,15 @@ typedef struct loom_context_options {
     loom_log_fn log;
     void *log_user;
     loom_log_level log_level;
+    int objective;
+    const char *pins;
 } loom_context_options;
+
+/** What placement minimises (loom_context_options.objective). */
+typedef enum loom_objective {
+    LOOM_OBJECTIVE_LATENCY = 0, /**< one request's end-to-end time (batch 1) */
+    LOOM_OBJECTIVE_THROUGHPUT,  /**< the busiest device's share of a request (pipelined serving) */
+} loom_objective;
 
 /** loom_context_options_init() - fill @opts with defaults. */
 LOOM_API void loom_context_options_init(loom_context_options *opts);
