@@ -468,6 +468,21 @@ static bool method_is(const api_request *rq, const char *m, api_response *rs)
     return false;
 }
 
+/* GET .../plan: where each node runs for one request, and why (the JSON of
+ * loom_model_plan_json(), documented in runtime/README.md). */
+static void model_plan_json(model_version *v, api_response *rs)
+{
+    char err[256], *json = NULL;
+    if (repo_plan_json(v, &json, err, sizeof(err))) {
+        api_error(rs, 500, "model '%s': %s", v->name, err);
+        return;
+    }
+    sbuf b = {0};
+    sbuf_puts(&b, json);
+    free(json);
+    ok_json(rs, &b);
+}
+
 /* /v2/models/NAME[/versions/V][/ACTION] */
 static void models_route(loomd *d, const api_request *rq, char segs[MAX_SEGS][160], int n,
                          api_response *rs)
@@ -491,8 +506,9 @@ static void models_route(loomd *d, const api_request *rq, char segs[MAX_SEGS][16
         k = 5;
     }
     const char *action = n == k ? "" : n == k + 1 ? segs[k] : NULL;
-    if (!action || (action[0] && strcmp(action, "ready") && strcmp(action, "infer") &&
-                    strcmp(action, "config") && strcmp(action, "stats"))) {
+    if (!action ||
+        (action[0] && strcmp(action, "ready") && strcmp(action, "infer") &&
+         strcmp(action, "config") && strcmp(action, "stats") && strcmp(action, "plan"))) {
         api_error(rs, 404, "no such endpoint: %s", rq->path);
         return;
     }
@@ -526,6 +542,8 @@ static void models_route(loomd *d, const api_request *rq, char segs[MAX_SEGS][16
             ok_json(rs, &b);
         } else if (strcmp(action, "config") == 0) {
             model_config_json(v, rs);
+        } else if (strcmp(action, "plan") == 0) {
+            model_plan_json(v, rs);
         } else {
             model_stats_json(v, rs);
         }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loom/loom.h"
 #include "loomd/config.h"
 
 #define MAX_CONFIG_BYTES (1 << 20)
@@ -107,6 +108,47 @@ static int get_int(json_object *o, const char *key, int64_t lo, int64_t hi, int6
         return -1;
     }
     *out = x;
+    return 0;
+}
+
+/* A parameter's string: Triton nests values as {"string_value": ...}; both
+ * forms are taken. NULL when @key is absent; @bad set when it is no string. */
+static const char *param_string(json_object *params, const char *key, bool *bad)
+{
+    json_object *d, *sv;
+    *bad = false;
+    if (!json_object_object_get_ex(params, key, &d))
+        return NULL;
+    if (json_object_object_get_ex(d, "string_value", &sv))
+        d = sv;
+    if (!json_object_is_type(d, json_type_string)) {
+        *bad = true;
+        return NULL;
+    }
+    return json_object_get_string(d);
+}
+
+/* parameters.pins and parameters.objective: the planner's policy. */
+static int parse_policy(json_object *params, model_config *c, char *e, size_t el)
+{
+    bool bad;
+    const char *pins = param_string(params, "pins", &bad);
+    if (bad || (pins && strlen(pins) >= sizeof(c->pins))) {
+        snprintf(e, el,
+                 "parameter \"pins\" must be a string of RULE=DEVICE rules, at most %zu "
+                 "bytes",
+                 sizeof(c->pins) - 1);
+        return -1;
+    }
+    if (pins)
+        strcpy(c->pins, pins);
+    const char *obj = param_string(params, "objective", &bad);
+    if (bad || (obj && strcmp(obj, "latency") && strcmp(obj, "throughput"))) {
+        snprintf(e, el, "parameter \"objective\" must be \"latency\" or \"throughput\"");
+        return -1;
+    }
+    c->objective =
+        obj && strcmp(obj, "throughput") == 0 ? LOOM_OBJECTIVE_THROUGHPUT : LOOM_OBJECTIVE_LATENCY;
     return 0;
 }
 
@@ -356,20 +398,16 @@ static int parse_model(json_object *o, model_config *c, char *e, size_t el)
     if (json_object_object_get_ex(o, "version_policy", &x) && parse_version_policy(x, c, e, el))
         return -1;
     if (json_object_object_get_ex(o, "parameters", &x)) {
-        json_object *d;
-        if (json_object_object_get_ex(x, "device", &d)) {
-            /* Triton nests parameter values as {"string_value": ...}; accept both forms. */
-            json_object *sv;
-            if (json_object_object_get_ex(d, "string_value", &sv))
-                d = sv;
-            const char *s = json_object_get_string(d);
-            if (!json_object_is_type(d, json_type_string) || strlen(s) >= sizeof(c->device)) {
-                snprintf(e, el, "parameter \"device\" must be a device name");
-                return -1;
-            }
-            strcpy(c->device, s);
+        bool bad;
+        const char *dev = param_string(x, "device", &bad);
+        if (bad || (dev && strlen(dev) >= sizeof(c->device))) {
+            snprintf(e, el, "parameter \"device\" must be a device name");
+            return -1;
         }
-        if (get_bool(x, "warmup", &c->warmup, e, el))
+        if (dev)
+            strcpy(c->device, dev);
+        if (get_bool(x, "warmup", &c->warmup, e, el) ||
+            get_bool(x, "fail_closed", &c->fail_closed, e, el) || parse_policy(x, c, e, el))
             return -1;
     }
     if (json_object_object_get_ex(o, "sha256", &x)) {

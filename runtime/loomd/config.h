@@ -76,6 +76,9 @@ typedef struct model_config {
     int64_t default_timeout_us;
     int instance_count;
     char device[32];
+    char pins[256];   /* parameters.pins: "RULE=DEVICE;..." (loom_context_options.pins) */
+    int objective;    /* parameters.objective: LOOM_OBJECTIVE_* */
+    bool fail_closed; /* parameters.fail_closed: no CPU fallback */
     bool warmup;
     version_policy vp;
     int latest_n;

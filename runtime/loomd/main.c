@@ -36,7 +36,8 @@ static void usage(FILE *f)
                "  --config FILE              server config (JSON: control, limits, timeouts)\n"
                "  --log-file FILE            JSON-lines log (default stderr)\n"
                "  --access-log on|off        one log line per request (default on)\n"
-               "  --threads N                kernel threads, one pool shared by every model (0: all CPUs)\n"
+               "  --threads N                kernel threads, one pool shared by every model (0: "
+               "all CPUs)\n"
                "  --max-connections N        concurrent connections per listener (default 1024)\n");
 }
 

@@ -25,7 +25,10 @@ typedef struct model_entry {
 } model_entry;
 
 typedef struct device_ctx {
-    char device[32];
+    char device[32]; /* the placement policy it was made for (model_config) */
+    char pins[256];
+    int objective;
+    bool fail_closed;
     loom_context *ctx;
     struct device_ctx *next;
 } device_ctx;
@@ -110,13 +113,15 @@ void repo_destroy(repo *r)
     free(r);
 }
 
-/* The context for @device, made on first use. Contexts are selections: every
- * one shares the process's devices (a card is opened once) and, having the
- * same thread count, one worker pool. Caller holds r->control. */
-static loom_context *context_for(repo *r, const char *device, char *err, size_t errlen)
+/* The context for @cfg's devices and placement policy, made on first use.
+ * Contexts are selections: every one shares the process's devices (a card
+ * is opened once) and, having the same thread count, one worker pool.
+ * Caller holds r->control. */
+static loom_context *context_for(repo *r, const model_config *cfg, char *err, size_t errlen)
 {
     for (device_ctx *d = r->contexts; d; d = d->next)
-        if (strcmp(d->device, device) == 0)
+        if (strcmp(d->device, cfg->device) == 0 && strcmp(d->pins, cfg->pins) == 0 &&
+            d->objective == cfg->objective && d->fail_closed == cfg->fail_closed)
             return d->ctx;
     device_ctx *d = calloc(1, sizeof(*d));
     if (!d) {
@@ -126,17 +131,23 @@ static loom_context *context_for(repo *r, const char *device, char *err, size_t 
     loom_context_options o;
     loom_context_options_init(&o);
     o.num_threads = r->threads;
-    o.device = device;
+    o.device = cfg->device;
+    o.pins = cfg->pins;
+    o.objective = cfg->objective;
+    o.fail_closed = cfg->fail_closed;
     /* Every context shares the one evlog: libloom delivers each message once. */
     o.log = evlog_libloom;
     o.log_user = r->log;
     o.log_level = LOOM_LOG_INFO;
     if (loom_context_create(&o, &d->ctx) != LOOM_OK) {
-        snprintf(err, errlen, "device '%s': %s", device, loom_last_error());
+        snprintf(err, errlen, "device '%s': %s", cfg->device, loom_last_error());
         free(d);
         return NULL;
     }
-    snprintf(d->device, sizeof(d->device), "%s", device);
+    snprintf(d->device, sizeof(d->device), "%s", cfg->device);
+    snprintf(d->pins, sizeof(d->pins), "%s", cfg->pins);
+    d->objective = cfg->objective;
+    d->fail_closed = cfg->fail_closed;
     d->next = r->contexts;
     /* Published with release: repo_devices() walks the list without the lock. */
     __atomic_store_n(&r->contexts, d, __ATOMIC_RELEASE);
@@ -293,6 +304,48 @@ static bool sha256_matches(const unsigned char *data, size_t len, const char *he
     return true;
 }
 
+/* Zero tensors of @m's declared input shapes, symbolic dims 1: one request.
+ * Fills @in[n_inputs]; 1 when some input's rank is unknown (no guess), 0,
+ * or -ENOMEM. */
+static int declared_inputs(loom_model *m, loom_tensor **in)
+{
+    for (size_t i = 0; i < loom_model_input_count(m); i++) {
+        loom_value_info vi;
+        loom_model_input_info(m, i, &vi);
+        if (vi.rank < 0)
+            return 1;
+        int64_t dims[LOOM_MAX_RANK];
+        for (int d = 0; d < vi.rank; d++)
+            dims[d] = vi.dims[d] < 0 ? 1 : vi.dims[d];
+        if (loom_tensor_create(vi.dtype, vi.rank, dims, &in[i]) != LOOM_OK)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void destroy_tensors(loom_tensor **t, size_t n)
+{
+    for (size_t i = 0; t && i < n; i++)
+        loom_tensor_destroy(t[i]);
+    free(t);
+}
+
+int repo_plan_json(model_version *v, char **json, char *err, size_t errlen)
+{
+    size_t n_in = loom_model_input_count(v->model);
+    loom_tensor **in = calloc(n_in + 1, sizeof(*in));
+    int rc = in ? declared_inputs(v->model, in) : -ENOMEM;
+    if (rc == 0 && loom_model_plan_json(v->model, in, n_in, json) != LOOM_OK)
+        rc = -EINVAL;
+    if (rc)
+        snprintf(err, errlen, "%s",
+                 rc == 1   ? "the model does not declare its input ranks"
+                 : rc < -1 ? "out of memory"
+                           : loom_last_error());
+    destroy_tensors(in, n_in);
+    return rc ? -EINVAL : 0;
+}
+
 /* Runs the model once on zeros so the first request does not pay for cold caches. */
 static int warm_up(loom_model *m, const model_config *cfg, char *err, size_t errlen)
 {
@@ -303,30 +356,19 @@ static int warm_up(loom_model *m, const model_config *cfg, char *err, size_t err
     if (!in || !out) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
-    }
-    for (size_t i = 0; !rc && i < n_in; i++) {
-        loom_value_info vi;
-        loom_model_input_info(m, i, &vi);
-        int rank = vi.rank < 0 ? 0 : vi.rank;
-        int64_t dims[LOOM_MAX_RANK];
-        for (int d = 0; d < rank; d++)
-            dims[d] = vi.dims[d] < 0 ? 1 : vi.dims[d];
-        if (vi.rank < 0 || loom_tensor_create(vi.dtype, rank, dims, &in[i]) != LOOM_OK) {
-            /* Shapes the model does not declare cannot be guessed: skip warm-up. */
-            goto done;
-        }
+    } else if ((rc = declared_inputs(m, in)) == 1) {
+        rc = 0; /* shapes the model does not declare cannot be guessed: no warm-up */
+        goto done;
+    } else if (rc) {
+        snprintf(err, errlen, "out of memory");
     }
     if (!rc && loom_model_run(m, in, n_in, out, n_out) != LOOM_OK) {
         snprintf(err, errlen, "warm-up run failed: %s", loom_last_error());
         rc = -EINVAL;
     }
 done:
-    for (size_t i = 0; in && i < n_in; i++)
-        loom_tensor_destroy(in[i]);
-    for (size_t i = 0; out && i < n_out; i++)
-        loom_tensor_destroy(out[i]);
-    free(in);
-    free(out);
+    destroy_tensors(in, n_in);
+    destroy_tensors(out, n_out);
     (void)cfg;
     return rc;
 }
@@ -340,7 +382,7 @@ static int load_version(repo *r, const char *name, const char *dir, int64_t vers
         snprintf(err, errlen, "path too long");
         return -ENAMETOOLONG;
     }
-    loom_context *ctx = context_for(r, cfg->device, err, errlen);
+    loom_context *ctx = context_for(r, cfg, err, errlen);
     if (!ctx)
         return -EINVAL;
     const char *hex = NULL;

@@ -68,6 +68,9 @@ int repo_sync(repo *r);
 model_version *repo_acquire(repo *r, const char *name, int64_t version, int *why);
 void model_version_release(model_version *v);
 /* The versions of @name being served, ascending, at most @max; returns how many. */
+/* @v's plan for one request (symbolic dims 1), as loom_model_plan_json()
+ * writes it; free() *@json. 0, or -EINVAL with @err set. */
+int repo_plan_json(model_version *v, char **json, char *err, size_t errlen);
 int repo_versions(repo *r, const char *name, int64_t *out, int max);
 
 /*

@@ -25,14 +25,19 @@ echo "which answers:"
 echo "  $(eval "$EXAMPLE -s")"
 echo
 INT8="curl --unix-socket $SOCK http://localhost/v2/models/int8_mlp/infer -d '{\"inputs\":[{\"name\":\"x\",\"shape\":[1,64],\"datatype\":\"FP32\",\"data\":[$(seq 0 63 | awk '{ printf("%s%g", (NR > 1 ? "," : ""), ($1 - 32) / 32) }')]}]}'"
+ON="the CPU"
+[ "${LOOM_EMULATED_CARDS:-0}" != 0 ] && ON="the CPU and the emulated card (card:0)"
+echo "the int8 model, placed by the planner on $ON:"
+echo "  $INT8"
+echo "which answers:"
+echo "  $(eval "$INT8 -s")"
+echo "where each of its nodes runs, and why: curl --unix-socket $SOCK http://localhost/v2/models/int8_mlp/plan"
+echo "  $(curl -s --unix-socket "$SOCK" http://localhost/v2/models/int8_mlp/plan |
+    grep -o '"name":"QLinearMatMul_1"[^}]*' | head -1)"
 if [ "${LOOM_EMULATED_CARDS:-0}" != 0 ]; then
-    echo "the int8 model on the emulated card (card:0):"
-    echo "  $INT8"
-    echo "which answers:"
-    echo "  $(eval "$INT8 -s")"
     echo "card:0's jobs, busy time and health: curl --unix-socket $SOCK http://localhost/metrics | grep card:0"
-    echo
 fi
+echo
 echo "metrics: curl --unix-socket $SOCK http://localhost/metrics"
 echo "Ctrl-C stops loomd (it drains in-flight requests first)."
 wait $D

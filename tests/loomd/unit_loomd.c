@@ -50,7 +50,9 @@ static void config_reads_triton_form(void **state)
                     "{\"max_queue_size\": 3, \"default_timeout_microseconds\": 1000}}, "
                     "\"instance_group\": [{\"count\": 2}, {\"count\": 1}], \"version_policy\": "
                     "{\"specific\": {\"versions\": [1, 3]}}, \"parameters\": {\"device\": "
-                    "{\"string_value\": \"auto\"}, \"warmup\": \"false\"}, \"sha256\": "
+                    "{\"string_value\": \"auto\"}, \"warmup\": \"false\", \"pins\": "
+                    "\"op:Conv=cpu\", \"objective\": {\"string_value\": \"throughput\"}, "
+                    "\"fail_closed\": true}, \"sha256\": "
                     "{\"1/model.onnx\": "
                     "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}}";
     model_config c;
@@ -67,6 +69,9 @@ static void config_reads_triton_form(void **state)
     assert_int_equal(c.vp, VP_SPECIFIC);
     assert_int_equal(c.n_versions, 2);
     assert_string_equal(c.device, "auto");
+    assert_string_equal(c.pins, "op:Conv=cpu");
+    assert_int_equal(c.objective, LOOM_OBJECTIVE_THROUGHPUT);
+    assert_true(c.fail_closed);
     assert_false(c.warmup);
     assert_int_equal(c.n_sha, 1);
     model_config_free(&c);
@@ -83,6 +88,9 @@ static void config_rejects_bad_values(void **state)
         "{\"sha256\": {\"1/model.onnx\": \"xyz\"}}",
         "{\"version_policy\": {\"newest\": {}}}",
         "{\"instance_group\": []}",
+        "{\"parameters\": {\"objective\": \"fastest\"}}",
+        "{\"parameters\": {\"pins\": 3}}",
+        "{\"parameters\": {\"fail_closed\": \"maybe\"}}",
         "[1, 2]",
         "{\"max_batch_size\": 4} trailing",
         "{",
