@@ -55,7 +55,7 @@ CONFORMANCE_SRC := $(sort $(wildcard tools/conformance/*.c))
 BINS := $(BUILD)/bin/loomctl $(BUILD)/bin/loom-conformance
 
 .PHONY: all deps run test bench install conformance unit clean format check-format fuzz models \
-        bench-models models-export venv unit-asan conformance-asan conformance-update fuzz-onnx
+        bench-models bench-planner models-export venv unit-asan conformance-asan conformance-update fuzz-onnx
 all: $(LIBLOOM_A) $(LIBLOOM_SO) $(BINS)
 
 # Debian packages the userspace build, tests and benchmarks need. Fragments in
@@ -67,7 +67,7 @@ DEPS_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev clang-forma
                  libopenblas-dev python3-venv
 DEPS_TARGETS  :=
 TEST_SUITES   :=
-BENCH_SUITES  := bench-models
+BENCH_SUITES  := bench-models bench-planner
 PY_PACKAGES   := onnxruntime onnx numpy
 
 -include mk/*.mk
@@ -217,6 +217,11 @@ test: all
 bench-models: all models-export venv
 	@$(VENV)/bin/python tests/bench/bench_models.py --loomctl $(BUILD)/bin/loomctl \
 	    --models $(BUILD)/models --threads 1,2 --runs 50 --qdq
+
+# The planner's plan against every single-device plan (emulated card, PoCL, CPU) on QDQ models.
+bench-planner: all models-export venv $(FPGA_XCLBIN)
+	@LOOM_XCLBIN=$(abspath $(FPGA_XCLBIN)) $(VENV)/bin/python tests/bench/bench_planner.py \
+	    --loomctl $(BUILD)/bin/loomctl --models $(BUILD)/models --runs 20
 
 bench: all
 	@for b in $(BENCH_SUITES); do echo "=== $$b"; $(MAKE) --no-print-directory -s $$b || exit 1; done

@@ -25,6 +25,22 @@ int loomctl_quantize(int argc, char **argv);
  * returns the remaining count; @argv stays NULL-terminated (verbose.c). */
 int loomctl_take_verbose(int argc, char **argv);
 
+/* Placement options of plan and run (policy.c). */
+typedef struct loomctl_policy {
+    int objective;
+    char pins[1024]; /* "RULE=DEVICE;..." */
+    bool fail_closed;
+} loomctl_policy;
+#define LOOMCTL_POLICY_USAGE                                                                       \
+    "[--objective latency|throughput] [--pin RULE=DEVICE ...] [--fail-closed]"
+
+/* Takes option @arg (with its value @val, or NULL) if it is a placement
+ * option: returns the number of values it used (0 or 1), -1 after printing
+ * why @val is wrong, or -2 when @arg is no placement option. */
+int loomctl_policy_arg(loomctl_policy *p, const char *arg, const char *val);
+/* Sets @opts' objective, pins and fail_closed from @p. */
+void loomctl_policy_apply(const loomctl_policy *p, loom_context_options *opts);
+
 /* loom_context_options_init() plus a logger on stderr at the level -v asked
  * for (WARN without it). Every subcommand that makes a context uses it. */
 void loomctl_context_options_init(loom_context_options *opts);

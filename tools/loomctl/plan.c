@@ -17,9 +17,8 @@
 typedef struct plan_args {
     const char *model;
     const char *device;
-    int objective;
-    char pins[1024]; /* "RULE=DEVICE;..." */
-    bool json, fail_closed;
+    loomctl_policy policy;
+    bool json;
     int n_dims;
     char *dim_name[MAX_DIMS];
     long dim_value[MAX_DIMS];
@@ -27,8 +26,7 @@ typedef struct plan_args {
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: loomctl plan MODEL [--device LIST] [--objective latency|throughput]\n"
-                    "                    [--pin RULE=DEVICE ...] [--fail-closed]\n"
+    fprintf(stderr, "usage: loomctl plan MODEL [--device LIST] " LOOMCTL_POLICY_USAGE "\n"
                     "                    [--dim NAME=SIZE ...] [--json]\n");
     return 2;
 }
@@ -47,51 +45,23 @@ static int add_dim(plan_args *a, const char *val)
     return 0;
 }
 
-static int add_pin(plan_args *a, const char *val)
-{
-    size_t len = strlen(a->pins);
-    if (!val || strchr(val, ';') || !strchr(val, '=') ||
-        (size_t)snprintf(a->pins + len, sizeof(a->pins) - len, "%s%s", len ? ";" : "", val) >=
-            sizeof(a->pins) - len) {
-        fprintf(stderr, "loomctl plan: --pin takes RULE=DEVICE, got '%s'\n", val ? val : "");
-        return -1;
-    }
-    return 0;
-}
-
-static int set_objective(plan_args *a, const char *val)
-{
-    if (val && strcmp(val, "latency") == 0)
-        a->objective = LOOM_OBJECTIVE_LATENCY;
-    else if (val && strcmp(val, "throughput") == 0)
-        a->objective = LOOM_OBJECTIVE_THROUGHPUT;
-    else {
-        fprintf(stderr, "loomctl plan: --objective is latency or throughput, got '%s'\n",
-                val ? val : "");
-        return -1;
-    }
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, plan_args *a)
 {
     a->device = "auto";
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0, used; i < argc; i++) {
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--json") == 0)
             a->json = true;
         else if (strcmp(argv[i], "--device") == 0 && val)
             a->device = argv[++i];
-        else if (strcmp(argv[i], "--fail-closed") == 0)
-            a->fail_closed = true;
-        else if (strcmp(argv[i], "--dim") == 0 || strcmp(argv[i], "--pin") == 0 ||
-                 strcmp(argv[i], "--objective") == 0) {
-            int rc = argv[i][2] == 'd'   ? add_dim(a, val)
-                     : argv[i][2] == 'p' ? add_pin(a, val)
-                                         : set_objective(a, val);
-            if (rc)
+        else if (strcmp(argv[i], "--dim") == 0) {
+            if (add_dim(a, val))
                 return -1;
             i++;
+        } else if ((used = loomctl_policy_arg(&a->policy, argv[i], val)) >= -1) {
+            if (used < 0)
+                return -1;
+            i += used;
         } else if (argv[i][0] != '-' && !a->model)
             a->model = argv[i];
         else
@@ -165,9 +135,7 @@ int loomctl_plan(int argc, char **argv)
     loom_context_options opts;
     loomctl_context_options_init(&opts);
     opts.device = a.device;
-    opts.objective = a.objective;
-    opts.pins = a.pins;
-    opts.fail_closed = a.fail_closed;
+    loomctl_policy_apply(&a.policy, &opts);
     loom_context *ctx = NULL;
     loom_model *m = NULL;
     char *json = NULL;

@@ -23,6 +23,7 @@ typedef struct run_args {
     bool stats;
     bool fp16;                /* --fp16: fp16 storage on OpenCL devices */
     bool profile;             /* --profile: per node measured vs estimated */
+    loomctl_policy policy;    /* --objective, --pin, --fail-closed */
     const char *profile_json; /* --profile-json FILE */
     int n_inputs, n_dims;
     char *dim_name[MAX_IO];
@@ -66,6 +67,13 @@ static int parse_args(int argc, char **argv, run_args *a)
         }
         if (strcmp(arg, "--profile") == 0) {
             a->profile = true;
+            continue;
+        }
+        int used = loomctl_policy_arg(&a->policy, arg, val);
+        if (used == -1)
+            return -1;
+        if (used >= 0) {
+            i += used;
             continue;
         }
         if (arg[0] != '-') {
@@ -122,7 +130,7 @@ static int parse_args(int argc, char **argv, run_args *a)
         fprintf(stderr,
                 "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
                 "[--threads N] [--cpus LIST] [--repeat N] [--output-dir DIR] [--dim NAME=SIZE] "
-                "[--stats] [--fp16] [--profile] [--profile-json FILE]\n");
+                "[--stats] [--fp16] [--profile] [--profile-json FILE] " LOOMCTL_POLICY_USAGE "\n");
         return -1;
     }
     return 0;
@@ -264,6 +272,7 @@ int loomctl_run(int argc, char **argv)
     loom_context_options opts;
     loomctl_context_options_init(&opts);
     opts.device = a.device;
+    loomctl_policy_apply(&a.policy, &opts);
     opts.num_threads = a.threads;
     opts.fp16_storage = a.fp16;
     opts.cpus = a.cpus;
