@@ -31,6 +31,7 @@
 #include <stdbool.h>
 
 #include "devstats.h"
+#include "health.h"
 #include "event.h"
 #include "graph.h"
 #include "tensor.h"
@@ -126,10 +127,11 @@ struct lm_device {
     char name[32]; /* "cpu", "opencl:0", "card:1": the same everywhere (API, loomctl, metrics) */
     lm_device_props props;
     void *priv;
-    lm_busy busy; /* set up by the registry, counted by the executor */
-    int rank;     /* its backend's place in lm_backends[] (set by the registry):
-                   * "auto" lists devices in that order, whatever order the
-                   * backends were discovered in */
+    lm_busy busy;     /* set up by the registry, counted by the executor */
+    lm_health health; /* health.h: zero is healthy */
+    int rank;         /* its backend's place in lm_backends[] (set by the registry):
+                       * "auto" lists devices in that order, whatever order the
+                       * backends were discovered in */
 };
 
 /* Queues a run of @segment on @dev (see lm_device_ops.submit); @done is

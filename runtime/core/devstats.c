@@ -77,6 +77,13 @@ static void device_health(lm_device *dev, loom_device_stats *st)
                       !(st->card_status & LOOM_CARD_STATUS_DEAD);
 }
 
+bool lm_device_answers(lm_device *dev)
+{
+    loom_device_stats st = {.struct_size = sizeof(st)};
+    device_health(dev, &st);
+    return st.healthy != 0;
+}
+
 loom_status loom_context_device_stats(loom_context *ctx, int index, loom_device_stats *stats)
 {
     if (!ctx || !stats)
@@ -95,6 +102,11 @@ loom_status loom_context_device_stats(loom_context *ctx, int index, loom_device_
     snprintf(stats->name, sizeof(stats->name), "%s", dev->name);
     stats->kind = dev->props.kind;
     busy_read(&dev->busy, stats);
+    stats->state = (loom_device_state)atomic_load(&dev->health.state);
+    stats->quarantines = atomic_load(&dev->health.quarantines);
+    stats->readmissions = atomic_load(&dev->health.readmissions);
+    stats->kat_failures = atomic_load(&dev->health.kat_failures);
+    stats->failovers = atomic_load(&dev->health.failovers);
     device_health(dev, stats);
     return LOOM_OK;
 }

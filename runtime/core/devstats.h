@@ -11,6 +11,7 @@
 #define LOOM_CORE_DEVSTATS_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct lm_busy {
@@ -30,5 +31,10 @@ void lm_busy_fini(lm_busy *b);
 void lm_busy_begin(lm_busy *b);
 /* The job ends; @failed nonzero if it returned an error. */
 void lm_busy_end(lm_busy *b, int failed);
+
+struct lm_device;
+/* Whether @dev's driver says it can take work (ready, not dead); a device
+ * without a health hook always answers. */
+bool lm_device_answers(struct lm_device *dev);
 
 #endif

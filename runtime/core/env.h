@@ -57,6 +57,8 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
     X(XCLBIN, "LOOM_XCLBIN", STR, 0, 0, 0, USER, "fpga/cards.c",                                   \
       "the emulated card's xclbin (default: loom-emu.xclbin in LOOM_BITSTREAM_DIR, the "           \
       "build's bitstreams/, then PREFIX/share/loom/bitstreams)")                                   \
+    X(HEALTH_PROBE_MS, "LOOM_HEALTH_PROBE_MS", INT, 1000, 10, 3600000, USER, "core/health.c",       \
+      "how often a quarantined device is asked whether it answers again (then known-answer tested)") \
     X(BITSTREAM_DIR, "LOOM_BITSTREAM_DIR", STR, 0, 0, 0, USER, "fpga/cards.c",                     \
       "the first directory searched for loom-emu.xclbin")                                          \
     /* ---- standard variables ---- */                                                             \

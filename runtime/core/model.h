@@ -27,9 +27,11 @@ struct loom_context {
     bool fp16_storage;          /* loom_context_options.fp16_storage */
     int n_devices;              /* selected devices, in priority order */
     struct lm_device *devices[LM_MAX_DEVICES];
-    lm_policy policy;       /* objective and pin rules */
-    bool cpu_fallback_only; /* the CPU was added as fallback, not named: it runs only
-                             * the nodes no named device runs */
+    lm_policy policy;               /* objective and pin rules */
+    bool cpu_fallback_only;         /* the CPU was added as fallback, not named: it runs only
+                                     * the nodes no named device runs */
+    struct lm_device *probe_device; /* planned for even out of service: the
+                                     * known-answer test's context (kat.c) */
 };
 
 /* Why a step went where it did, and what the cost model expects of it. */
@@ -96,6 +98,7 @@ struct loom_model {
     int n_plans;
     struct lm_plan_pending *pending; /* shapes being planned now, outside the lock */
     uint64_t generation;
+    uint64_t health_epoch; /* lm_health_epoch() of the cached plans' devices */
     lm_fuse_stats fused;
 };
 

@@ -139,8 +139,12 @@ static loom_status choose_devices(placement *pl, const loom_context *ctx)
     pl->host = at;
     pl->m++;
     pl->excluded[at] = !cpu_selected;
-    for (int d = 0; d < pl->m; d++)
+    for (int d = 0; d < pl->m; d++) {
         pl->dev_names[d] = pl->dev[d]->name;
+        /* Out of service (health.h): in no plan until re-admitted. */
+        if (!lm_health_usable(pl->dev[d]) && pl->dev[d] != ctx->probe_device)
+            pl->excluded[d] = 1;
+    }
     return LOOM_OK;
 }
 
@@ -180,6 +184,26 @@ static loom_status no_device(const loom_context *ctx, const lm_node *n)
                         n->op_type, names);
     return lm_error(LOOM_ERR_UNSUPPORTED, "node '%s' (%s): no device of this context runs it (%s)",
                     n->name, n->op_type, names);
+}
+
+/* When the only devices that could take @n are out of service (health.h):
+ * a device fault, naming the device and the policy that leaves no fallback. */
+static loom_status out_of_service(const placement *pl, const loom_context *ctx, const lm_node *n,
+                                  loom_tensor *const *in, bool known)
+{
+    for (int d = 0; d < pl->m; d++) {
+        lm_device *dev = pl->dev[d];
+        if (lm_health_usable(dev) || dev == ctx->probe_device || !takes(dev, n, in, known))
+            continue;
+        int state = atomic_load(&dev->health.state);
+        return lm_error(state == LOOM_DEVICE_PROBATION ? LOOM_ERR_DEVICE_TRANSIENT
+                                                       : LOOM_ERR_DEVICE_LOST,
+                        "node '%s' (%s): %s is %s and %s", n->name, n->op_type, dev->name,
+                        lm_device_state_name(state),
+                        ctx->fail_closed ? "the context is fail-closed: no CPU fallback"
+                                         : "no other device of this context runs it");
+    }
+    return LOOM_OK;
 }
 
 /* Bytes of the weights (constant inputs) of @n that its device keeps. */
@@ -232,7 +256,8 @@ static loom_status price_step(placement *pl, const lm_plan *p, const loom_contex
         pl->pin[i] = d;
         say(note, "%s: pinned by %s", pin->dev->name, pin->text);
     } else if (first < 0) {
-        return no_device(ctx, n);
+        loom_status why = out_of_service(pl, ctx, n, in, known);
+        return why ? why : no_device(ctx, n);
     } else if (unknown >= 0) {
         /* No figure to compare with: the first capable device, as listed. */
         pl->pin[i] = first;

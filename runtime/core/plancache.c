@@ -95,9 +95,31 @@ static void publish(loom_model *m, lm_plan *p, uint64_t gen)
     m->n_plans++;
 }
 
+static lm_plan *detach_all(loom_model *m);
+static void put_list(loom_model *m, lm_plan *list);
+
+/* A device left service or came back since the cached plans were made: they
+ * go (a new generation), and the next run of each shape plans with the
+ * devices that serve now. Caller holds the lock; returns the plans to put. */
+static lm_plan *follow_health(loom_model *m)
+{
+    uint64_t epoch = lm_health_epoch();
+    if (m->health_epoch == epoch)
+        return NULL;
+    m->health_epoch = epoch;
+    m->generation++;
+    return detach_all(m);
+}
+
 loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
 {
     pthread_mutex_lock(&m->plans_lock);
+    lm_plan *stale = follow_health(m);
+    if (stale) {
+        pthread_mutex_unlock(&m->plans_lock);
+        put_list(m, stale);
+        pthread_mutex_lock(&m->plans_lock);
+    }
     lm_plan *p;
     while (!(p = cached(m, inputs)) && pending(m, inputs))
         pthread_cond_wait(&m->plan_built, &m->plans_lock);

@@ -15,6 +15,7 @@
 #include "backend.h"
 #include "env.h"
 #include "error.h"
+#include "health.h"
 #include "registry.h"
 
 static pthread_mutex_t registry_lock =
@@ -136,8 +137,25 @@ loom_status lm_registry_acquire(const lm_discovery *d)
     return s;
 }
 
+bool lm_registry_try_acquire(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    bool held = registry_refs > 0;
+    if (held)
+        registry_refs++;
+    pthread_mutex_unlock(&registry_lock);
+    return held;
+}
+
 void lm_registry_release(void)
 {
+    pthread_mutex_lock(&registry_lock);
+    bool last = registry_refs == 1;
+    pthread_mutex_unlock(&registry_lock);
+    /* The health prober walks the devices with a reference of its own: stop
+     * it (outside the lock it may be waiting for) before the last release. */
+    if (last)
+        lm_health_stop();
     pthread_mutex_lock(&registry_lock);
     if (registry_refs > 0 && --registry_refs == 0)
         destroy_all();

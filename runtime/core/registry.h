@@ -29,6 +29,9 @@ typedef struct lm_discovery {
  * LOOM_EMULATED_CARDS emulated cards). */
 loom_status lm_registry_acquire(const lm_discovery *d);
 void lm_registry_release(void);
+/* Takes a reference only while someone else holds one: false when the
+ * devices are gone or going (the health prober). */
+bool lm_registry_try_acquire(void);
 
 /* The emulated cards LOOM_EMULATED_CARDS asks for (0 when unset). */
 int lm_registry_env_emulated_cards(void);

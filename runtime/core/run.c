@@ -8,6 +8,7 @@
  * demand and then stays. In steady state a run allocates only the outputs it
  * returns, and nothing at all through loom_model_run_into().
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,8 @@
 #include "op.h"
 #include "device.h"
 #include "error.h"
+#include "health.h"
+#include "log.h"
 #include "model.h"
 
 #define SCRATCH_ALIGN 64
@@ -228,13 +231,13 @@ static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *s
     return s;
 }
 
-/* Runs the steps of host segment @sg with the op definitions' host
+/* Runs the steps of host segment @sg from step @from with the op definitions' host
  * implementations, on the context's worker pool. */
 static loom_status run_host_steps(loom_model *m, const lm_plan *p, const lm_plan_segment *sg,
-                                  lm_run_state *rs)
+                                  lm_run_state *rs, int from)
 {
     const lm_graph *g = m->g;
-    for (int step = sg->first; step <= sg->last; step++) {
+    for (int step = from; step <= sg->last; step++) {
         const lm_node *n = &g->nodes[p->steps[step]];
         loom_tensor *in[n->n_in + 1];
         loom_tensor *out[n->n_out + 1];
@@ -266,27 +269,171 @@ static loom_status run_host_steps(loom_model *m, const lm_plan *p, const lm_plan
     return LOOM_OK;
 }
 
-/* Runs the plan's segments in order; each one is a job of its device (devstats.h). */
-static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs)
+/* Runs the plan's segments from step @from on, in order; each one is a job
+ * of its device (devstats.h). A device's job outcome goes to its health
+ * (health.h); on a device fault *@failed is the failed segment. */
+static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs, int from,
+                             const lm_plan_segment **failed)
 {
     const lm_graph *g = m->g;
     for (int i = 0; i < p->n_segments; i++) {
         const lm_plan_segment *sg = &p->segments[i];
+        if (sg->last < from)
+            continue;
         bool host = lm_device_runs_host_kernels(sg->dev);
+        int start = sg->first < from ? from : sg->first; /* host segments resume mid-way */
         uint64_t t0 = rs->step_ns && !host ? lm_now_ns() : 0;
         lm_busy_begin(&sg->dev->busy);
-        loom_status s = host ? run_host_steps(m, p, sg, rs) : run_device_segment(p, sg, rs);
+        loom_status s = host ? run_host_steps(m, p, sg, rs, start) : run_device_segment(p, sg, rs);
         if (t0) /* a device runs its segment as a whole: the time is the segment's */
             rs->step_ns[sg->first] = lm_now_ns() - t0;
         lm_busy_end(&sg->dev->busy, s != LOOM_OK);
-        if (s)
+        if (!host)
+            lm_health_report(sg->dev, s);
+        if (s) {
+            if (lm_status_is_device_fault(s))
+                *failed = sg;
             return s;
+        }
         for (int k = 0; !host && k < sg->n_in; k++) {
             int v = sg->in[k];
             if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
                 release_value(rs, v);
         }
     }
+    return LOOM_OK;
+}
+
+/* A run state of @p for one run: constants, the caller's inputs and (run_into) outputs. */
+static lm_run_state *begin_run(const loom_model *m, lm_plan *p, loom_tensor *const *inputs,
+                               loom_tensor **outputs, bool into, uint64_t *step_ns)
+{
+    const lm_graph *g = m->g;
+    lm_run_state *rs = lm_run_state_get(p, g);
+    if (!rs)
+        return NULL;
+    for (int v = 0; v < g->n_values; v++)
+        rs->val[v] = p->constant[v];
+    for (int i = 0; i < g->n_inputs; i++)
+        rs->val[g->inputs[i]] = inputs[i];
+    if (into)
+        for (int o = 0; o < g->n_outputs; o++)
+            rs->user_out[g->outputs[o]] = outputs[o];
+    rs->step_ns = step_ns;
+    return rs;
+}
+
+/* Gives @rs back to @p, dropping every value it still holds. */
+static void end_run(const lm_graph *g, lm_plan *p, lm_run_state *rs)
+{
+    for (int v = 0; v < g->n_values; v++) {
+        release_value(rs, v);
+        rs->user_out[v] = NULL;
+    }
+    rs->step_ns = NULL;
+    lm_run_state_put(p, rs);
+}
+
+/* The step of @p that produces each value (-1: an input or a constant). */
+static int *producer_steps(const lm_graph *g, const lm_plan *p)
+{
+    int *step = malloc(sizeof(int) * ((size_t)g->n_values + 1));
+    if (!step)
+        return NULL;
+    for (int v = 0; v < g->n_values; v++)
+        step[v] = -1;
+    for (int i = 0; i < p->n_steps; i++) {
+        const lm_node *n = &g->nodes[p->steps[i]];
+        for (int o = 0; o < n->n_out; o++)
+            if (n->out[o] >= 0)
+                step[n->out[o]] = i;
+    }
+    return step;
+}
+
+/* Where a run on @q resumes when a device failed at step @failed of @p:
+ * that step when @q runs it on the host (host segments start anywhere), the
+ * start of @q's segment holding it on a device, when both plans run the same
+ * steps; else 0 (from the beginning). */
+static int resume_point(const lm_plan *p, const lm_plan *q, int failed)
+{
+    if (p->n_steps != q->n_steps || memcmp(p->steps, q->steps, sizeof(int) * (size_t)p->n_steps))
+        return 0;
+    for (int i = 0; i < q->n_segments; i++)
+        if (q->segments[i].first <= failed && failed <= q->segments[i].last)
+            return lm_device_runs_host_kernels(q->segments[i].dev) ? failed : q->segments[i].first;
+    return 0;
+}
+
+/* Moves the values live at step @at from @rs (of @p) to @qs: what steps
+ * before @at computed and later ones still read, as copies the new run owns. */
+static loom_status carry_values(const lm_graph *g, const lm_plan *p, lm_run_state *rs,
+                                lm_run_state *qs, int at)
+{
+    int *made_at = producer_steps(g, p);
+    if (!made_at)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status s = LOOM_OK;
+    for (int v = 0; v < g->n_values && !s; v++) {
+        if (made_at[v] < 0 || made_at[v] >= at || !rs->val[v] || p->constant[v])
+            continue;
+        if (!(qs->val[v] = lm_tensor_clone(rs->val[v])))
+            s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        qs->owned[v] = qs->val[v] != NULL;
+    }
+    free(made_at);
+    return s;
+}
+
+static const lm_plan_segment *segment_of(const lm_plan *p, int step)
+{
+    for (int i = 0; i < p->n_segments; i++)
+        if (p->segments[i].first <= step && step <= p->segments[i].last)
+            return &p->segments[i];
+    return &p->segments[0];
+}
+
+/* At most this many device faults within one run before it gives up. */
+#define MAX_FAILOVERS 4
+
+/* A device failed under segment @sg of *@pp: takes the plan that serves
+ * now (without the device, once it is out of service) and continues the run
+ * on it from the last completed boundary it shares with the old one.
+ * *@pp, *@prs and *@from become the new plan, its run state and the step to
+ * run from. */
+static loom_status fail_over(loom_model *m, loom_tensor *const *inputs, loom_tensor **outputs,
+                             bool into, lm_plan **pp, lm_run_state **prs, int *from,
+                             const lm_plan_segment *sg, loom_status fault)
+{
+    const lm_graph *g = m->g;
+    lm_plan *p = *pp, *q;
+    lm_run_state *rs = *prs;
+    lm_device *lost = sg->dev;
+    int failed = sg->first;
+    char fault_msg[256];
+    snprintf(fault_msg, sizeof(fault_msg), "%s", loom_last_error());
+    loom_status s = lm_plan_get(m, inputs, &q);
+    if (s) /* the fault stays the answer: a device fault, not the request's */
+        return lm_error(fault, "%s (%s %s, and %s)", fault_msg, lost->name,
+                        lm_health_usable(lost) ? "failed" : "is out of service",
+                        m->ctx->fail_closed ? "the context is fail-closed: no CPU fallback"
+                                            : loom_last_error());
+    int at = resume_point(p, q, failed);
+    lm_run_state *qs = begin_run(m, q, inputs, outputs, into, rs->step_ns);
+    if (!qs || (s = carry_values(g, p, rs, qs, at))) {
+        if (qs)
+            end_run(g, q, qs);
+        lm_plan_put(m, q);
+        return qs ? s : lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    }
+    atomic_fetch_add(&lost->health.failovers, 1);
+    lm_log(LOOM_LOG_WARN, "%s: %s failed at step %d (%s); resuming at step %d on %s", m->name,
+           lost->name, failed, fault_msg, at, segment_of(q, at)->dev->name);
+    end_run(g, p, rs);
+    lm_plan_put(m, p);
+    *pp = q;
+    *prs = qs;
+    *from = at;
     return LOOM_OK;
 }
 
@@ -342,22 +489,22 @@ static loom_status run_model(loom_model *m, loom_tensor *const *inputs, size_t n
         lm_error_prefix("%s", m->name);
         return s;
     }
-    lm_run_state *rs = lm_run_state_get(p, g);
+    lm_run_state *rs = begin_run(m, p, inputs, outputs, into, step_ns);
     if (!rs) {
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
         goto out;
     }
-    for (int v = 0; v < g->n_values; v++)
-        rs->val[v] = p->constant[v];
-    for (int i = 0; i < g->n_inputs; i++)
-        rs->val[g->inputs[i]] = inputs[i];
-    if (into)
-        for (int o = 0; o < g->n_outputs; o++)
-            rs->user_out[g->outputs[o]] = outputs[o];
-    rs->step_ns = step_ns;
-    if (!(s = run_steps(m, p, rs)))
+    const lm_plan_segment *failed = NULL;
+    int from = 0;
+    for (int faults = 0;; faults++) {
+        s = run_steps(m, p, rs, from, &failed);
+        if (!s || !lm_status_is_device_fault(s) || faults == MAX_FAILOVERS)
+            break;
+        if ((s = fail_over(m, inputs, outputs, into, &p, &rs, &from, failed, s)))
+            break;
+    }
+    if (!s)
         s = collect_outputs(g, rs, outputs, into);
-    rs->step_ns = NULL;
 out:
     if (s && !into) {
         for (size_t o = 0; o < n_outputs; o++) {
@@ -367,13 +514,8 @@ out:
     }
     if (s)
         lm_error_prefix("%s", m->name);
-    if (rs) {
-        for (int v = 0; v < g->n_values; v++) {
-            release_value(rs, v);
-            rs->user_out[v] = NULL;
-        }
-        lm_run_state_put(p, rs);
-    }
+    if (rs)
+        end_run(g, p, rs);
     lm_plan_put(m, p);
     return s;
 }

@@ -359,6 +359,12 @@ static loom_status emu_info(lm_card *c, lm_card_info *info)
     snprintf(info->pci, sizeof(info->pci), "-");
     memcpy(info->board, e->window + LOOM_REG_NAME, 31);
     info->numa_node = -1;
+    /* A driver polling a dead card resets it once it answers again: the
+     * fault file no longer says "die". */
+    if (e->dead && lm_emu_fault_now().kind != LM_EMU_FAULT_DIE) {
+        loom_card_reset(&e->card);
+        e->dead = false;
+    }
     uint32_t st = reg(e, LOOM_REG_STATUS);
     info->status = (st & LOOM_STATUS_READY && !e->dead ? LM_CARD_READY : 0) |
                    (st & LOOM_STATUS_PROGRAMMED ? LM_CARD_PROGRAMMED : 0) |

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,45 @@ static void dev_header(sbuf *b, const char *name, const char *type, const char *
     sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Where each device stands with the planner (health state machine), and its
+ * failovers, quarantines and known-answer tests. */
+static void render_device_state(sbuf *b, const loom_device_stats *d, int n)
+{
+    static const char *const states[] = {"healthy", "suspect", "quarantined", "probation"};
+    dev_header(b, "loom_device_state", "gauge",
+               "1 for the state the device is in: healthy and suspect take work, quarantined and "
+               "probation do not.");
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++) {
+            char extra[48];
+            snprintf(extra, sizeof(extra), ",state=\"%s\"", states[k]);
+            dev_sample(b, "loom_device_state", d[i].name, extra, (int)d[i].state == k);
+        }
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } counts[] = {
+        {"loom_device_failovers_total",
+         "Runs that lost the device mid-run and finished on another, resumed at the failed step.",
+         offsetof(loom_device_stats, failovers)},
+        {"loom_device_quarantines_total", "Times the device left service (lost, errors repeated).",
+         offsetof(loom_device_stats, quarantines)},
+        {"loom_device_readmissions_total",
+         "Times the device passed its known-answer test and took work again.",
+         offsetof(loom_device_stats, readmissions)},
+        {"loom_device_kat_failures_total", "Known-answer tests the device failed.",
+         offsetof(loom_device_stats, kat_failures)},
+    };
+    for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+        dev_header(b, counts[c].name, "counter", counts[c].help);
+        for (int i = 0; i < n; i++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&d[i] + counts[c].off, sizeof(v));
+            dev_sample(b, counts[c].name, d[i].name, "", (double)v);
+        }
+    }
+}
+
 /* What every device has: libloom's busy time and jobs for loomd's contexts, health. */
 static void render_device_use(sbuf *b, const loom_device_stats *d, int n)
 {
@@ -227,6 +267,7 @@ static void render_device_use(sbuf *b, const loom_device_stats *d, int n)
                "1 when the device can take work (cards: ready and not dead, as the driver says).");
     for (int i = 0; i < n; i++)
         dev_sample(b, "loom_device_healthy", d[i].name, "", d[i].healthy);
+    render_device_state(b, d, n);
 }
 
 /* What cards report about themselves: only the figures the driver gave. */

@@ -478,10 +478,14 @@ FAULTS=$T/card.faults
 # so small a model on the CPU; naming the card leaves the CPU only its fallback.
 cp -r "$T/repo" "$T/card-repo"
 sed -i 's/"device": *"auto"/"device": "card:0"/' "$T/card-repo/int8_mlp/config.json"
+cp -r "$T/card-repo/int8_mlp" "$T/card-repo/int8_strict"
+sed -i 's/"device": "card:0"/"device": "card:0", "fail_closed": true/' "$T/card-repo/int8_strict/config.json"
 echo ok >"$FAULTS"
 LOOM_EMULATED_CARDS=1 LOOM_EMULATED_CARD_FAULTS="$FAULTS" LOOM_EMULATED_CARD_TIMEOUT_MS=300 \
+    LOOM_HEALTH_PROBE_MS=100 \
     "$B/bin/loomd" --model-repository "$T/card-repo" --socket "$CSOCK" \
-    --model-control-mode explicit --load-model int8_mlp --log-file "$T/card.log" --access-log off &
+    --model-control-mode explicit --load-model int8_mlp --load-model int8_strict \
+    --log-file "$T/card.log" --access-log off &
 CARD_D=$!
 PIDS+=("$CARD_D")
 SOCK_SAVE=$SOCK
@@ -520,25 +524,57 @@ if wait_live "$CSOCK"; then
     expect "the CPU is listed too, with no card series" \
         test -n "$(metric loom_device_busy_seconds_total 'device="cpu"')" -a \
         -z "$(metric loom_card_temperature_celsius 'device="cpu"')"
-    # Device faults (the card's fault file): 503 naming the card, counted by class;
-    # the card answers again once the file says ok.
+    # Device faults (the card's fault file). int8_mlp may fall back to the CPU:
+    # a dead or hung card costs no request, the run resumes on the CPU with the
+    # same answer; the card leaves service and comes back by itself once it
+    # answers and passes its known-answer test. int8_strict is fail-closed:
+    # 503 naming the card and the policy, counted by class.
     INFER_X='{"inputs":[{"name":"x","shape":[2,64],"datatype":"FP32","data":'"$X64"'}]}'
+    req POST /v2/models/int8_mlp/infer -d "$INFER_X"
+    WANT=$BODY
+    healthy_again() {
+        for _ in $(seq 100); do
+            req GET /metrics
+            [ "$(metric loom_device_state 'device="card:0",state="healthy"')" = 1 ] && return 0
+            sleep 0.1
+        done
+        return 1
+    }
     echo die >"$FAULTS"
     req POST /v2/models/int8_mlp/infer -d "$INFER_X"
-    expect "a dead card answers 503 naming card:0" st_has 503 'card:0'
-    expect "  with Retry-After" grep -qi '^Retry-After:' "$T/h"
+    expect "a dead card costs no request: 200, the CPU's answer" test "$STATUS" = 200 -a "$BODY" = "$WANT"
     req GET /metrics
-    expect "  counted as device_lost; the card reports dead and unhealthy" \
-        test "$(metric loom_inference_request_failure_total 'model="int8_mlp",version="1",reason="device_lost"')" = 1 -a \
+    expect "  the run failed over; card:0 is quarantined, dead and unhealthy" \
+        test "$(metric loom_device_failovers_total 'device="card:0"')" -ge 1 -a \
+        "$(metric loom_device_state 'device="card:0",state="quarantined"')" = 1 -a \
         "$(metric loom_card_status 'device="card:0",status="dead"')" = 1 -a \
         "$(metric loom_device_healthy 'device="card:0"')" = 0
+    req POST /v2/models/int8_mlp/infer -d "$INFER_X"
+    expect "  and the next request is planned without it" test "$STATUS" = 200 -a "$BODY" = "$WANT"
+    req POST /v2/models/int8_strict/infer -d "$INFER_X"
+    expect "a fail-closed model answers 503 naming card:0 and the policy" \
+        st_has 503 'card:0 is quarantined and the context is fail-closed'
+    expect "  with Retry-After" grep -qi '^Retry-After:' "$T/h"
+    req GET /metrics
+    expect "  counted as device_lost" \
+        test "$(metric loom_inference_request_failure_total 'model="int8_strict",version="1",reason="device_lost"')" = 1
+    JOBS2=$(metric loom_device_jobs_total 'device="card:0"')
+    echo ok >"$FAULTS"
+    expect "once its fault file says ok, the card passes its known-answer test and serves" healthy_again
+    expect "  re-admitted once" test "$(metric loom_device_readmissions_total 'device="card:0"')" = 1
+    req POST /v2/models/int8_mlp/infer -d "$INFER_X"
+    req GET /metrics
+    expect "  and takes work again (card:0 jobs $JOBS2 -> $(metric loom_device_jobs_total 'device="card:0"'))" \
+        test "$(metric loom_device_jobs_total 'device="card:0"')" -gt "${JOBS2:-0}"
     echo hang >"$FAULTS"
     req POST /v2/models/int8_mlp/infer -d "$INFER_X"
-    expect "a hung card answers 503 after the job deadline" st_has 503 'did not complete'
+    expect "a hung card costs no request either: 200 after its deadline" \
+        test "$STATUS" = 200 -a "$BODY" = "$WANT"
     req GET /metrics
-    expect "  counted as device_timeout" \
-        test "$(metric loom_inference_request_failure_total 'model="int8_mlp",version="1",reason="device_timeout"')" = 1
+    expect "  card:0 is out of service" \
+        test "$(metric loom_device_state 'device="card:0",state="quarantined"')" = 1
     echo ok >"$FAULTS"
+    expect "  and back after its known-answer test" healthy_again
     req POST /v2/models/int8_mlp/infer -d "$INFER_X"
     expect "the card answers again once its fault file says ok" is 200
 else

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/health.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
 #include "opencl/opencl.h"
@@ -80,8 +81,9 @@ static void scalar(ob_model *m, const char *name, int dtype, int v)
 }
 
 /* x[1,4,8,8] u8 -> QLinearConv 3x3 -> Max(0) -> QLinearConv 1x1 -> y u8: two
- * commands on the card. */
-static ob_model *int8_model(void)
+ * commands on the card. With @float_in, x is float and a QuantizeLinear (the
+ * CPU's) makes the u8 input first. */
+static ob_model *int8_model_in(bool float_in)
 {
     int64_t xd[4] = {1, 4, 8, 8}, w1d[4] = {8, 4, 3, 3}, w2d[4] = {4, 8, 1, 1};
     int8_t w1[8 * 4 * 9], w2[32];
@@ -90,7 +92,7 @@ static ob_model *int8_model(void)
     for (size_t i = 0; i < sizeof(w2); i++)
         w2[i] = (int8_t)((i * 53) % 200 - 100);
     ob_model *m = ob_new(13);
-    ob_input(m, "x", LOOM_DTYPE_UINT8, 4, xd);
+    ob_input(m, "x", float_in ? LOOM_DTYPE_FLOAT : LOOM_DTYPE_UINT8, 4, xd);
     ob_output(m, "y", LOOM_DTYPE_UINT8);
     float s1 = 0.02f, s2 = 0.05f, ws = 0.004f;
     ob_init_f32(m, "s1", 0, NULL, &s1);
@@ -101,11 +103,19 @@ static ob_model *int8_model(void)
     ob_init_raw(m, "w1", LOOM_DTYPE_INT8, 4, w1d, w1, sizeof(w1));
     ob_init_raw(m, "w2", LOOM_DTYPE_INT8, 4, w2d, w2, sizeof(w2));
     int64_t pads[4] = {1, 1, 1, 1};
-    ob_node *n = ob_add_node(m, "QLinearConv", "x,s1,z,w1,ws,wz,s2,z", "c1");
+    if (float_in)
+        ob_add_node(m, "QuantizeLinear", "x,s1,z", "xq");
+    ob_node *n = ob_add_node(m, "QLinearConv",
+                             float_in ? "xq,s1,z,w1,ws,wz,s2,z" : "x,s1,z,w1,ws,wz,s2,z", "c1");
     ob_attr_ints(m, n, "pads", 4, pads);
     ob_add_node(m, "Max", "c1,z", "r1");
     ob_add_node(m, "QLinearConv", "r1,s2,z,w2,ws,wz,s1,z", "y");
     return m;
+}
+
+static ob_model *int8_model(void)
+{
+    return int8_model_in(false);
 }
 
 /* The card, the model on it and an input. */
@@ -174,6 +184,24 @@ static void run_ok(card_rig *r, loom_tensor **ref)
     loom_tensor_destroy(y);
 }
 
+/* Device @index of @r's context is in @want (loom_device_state). */
+static void assert_state(card_rig *r, int index, int want)
+{
+    loom_device_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_context_device_stats(r->ctx, index, &st), LOOM_OK);
+    if ((int)st.state != want)
+        fail_msg("%s is %s, want %s", st.name, lm_device_state_name((int)st.state),
+                 lm_device_state_name(want));
+}
+
+/* What the prober does on its own within LOOM_HEALTH_PROBE_MS: the device
+ * answers, passes its known-answer test and takes work again. */
+static void readmit(card_rig *r)
+{
+    lm_health_probe_all();
+    assert_state(r, 0, LOOM_DEVICE_HEALTHY);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -200,7 +228,15 @@ static void test_card_dies_and_comes_back(void **state)
     assert_string_equal(st.name, "card:0");
     assert_true(st.card_status & LOOM_CARD_STATUS_DEAD); /* and health says so */
     assert_int_equal(st.healthy, 0);
+    assert_int_equal(st.state, LOOM_DEVICE_QUARANTINED); /* out of every plan */
+    uint64_t quarantines = st.quarantines, readmissions = st.readmissions;
+    lm_health_probe_all(); /* still dead: it does not answer, stays out */
+    assert_state(&r, 0, LOOM_DEVICE_QUARANTINED);
     say("ok");
+    readmit(&r);
+    assert_int_equal(loom_context_device_stats(r.ctx, 0, &st), LOOM_OK);
+    assert_true(st.quarantines >= quarantines);
+    assert_int_equal(st.readmissions, readmissions + 1);
     run_ok(&r, &ref);
     run_ok(&r, &ref);
     loom_tensor_destroy(ref);
@@ -255,7 +291,10 @@ static void test_card_hang_times_out(void **state)
     print_message("%s: %s\n", loom_status_name(h.s), h.error);
     assert_true(h.took >= HANG_MS / 1e3 * 0.9);
     assert_true(h.took < 5.0);
+    /* Timed out once (suspect), retried, timed out again: quarantined. */
+    assert_state(&r, 0, LOOM_DEVICE_QUARANTINED);
     say("ok");
+    readmit(&r);
     run_ok(&r, &ref);
     loom_tensor_destroy(ref);
     card_down(&r);
@@ -285,6 +324,77 @@ static void test_card_corrupt_and_slow(void **state)
     say("no such fault"); /* unknown words are ok: a typo must not kill a card */
     run_ok(&r, &ref);
     loom_tensor_destroy(ref);
+    card_down(&r);
+}
+
+static char failover_log[4096];
+
+static void keep_log(void *user, loom_log_level level, const char *msg)
+{
+    (void)user, (void)level;
+    size_t len = strlen(failover_log);
+    snprintf(failover_log + len, sizeof(failover_log) - len, "%s\n", msg);
+}
+
+/* The card dies under a run of a context that may fall back: the run loses
+ * nothing. It resumes on the CPU at the step that failed, with the values
+ * computed before it, and answers bit-identically to the CPU (the int8
+ * numeric class); the card is out of service, then back after its
+ * known-answer test, and takes work again. */
+static void test_card_failover_to_cpu(void **state)
+{
+    (void)state;
+    say("ok");
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "cpu";
+    o.num_threads = 1;
+    loom_context *cpu, *card;
+    assert_int_equal(loom_context_create(&o, &cpu), LOOM_OK);
+    o.device = "card:0"; /* the CPU is its fallback */
+    o.emulated_cards = 1;
+    o.log = keep_log;
+    o.log_level = LOOM_LOG_WARN;
+    assert_int_equal(loom_context_create(&o, &card), LOOM_OK);
+    card_rig r = {.ctx = card, .model = lm_load_ok(card, int8_model_in(true), "fo")};
+    loom_model *mc = lm_load_ok(cpu, int8_model_in(true), "fo-cpu");
+    int64_t xd[4] = {1, 4, 8, 8};
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 4, xd, &r.x), LOOM_OK);
+    float *xv = loom_tensor_data(r.x);
+    for (int i = 0; i < 256; i++)
+        xv[i] = (float)((i * 13) % 29 - 14) * 0.05f;
+    loom_tensor *ref = NULL, *y = NULL;
+    assert_int_equal(loom_model_run(mc, &r.x, 1, &ref, 1), LOOM_OK);
+    run_ok(&r, &ref); /* on the card: the CPU's bytes */
+    loom_device_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_context_device_stats(card, 0, &st), LOOM_OK);
+    assert_string_equal(st.name, "card:0");
+    uint64_t jobs = st.jobs, failovers = st.failovers;
+    assert_true(jobs > 0);
+
+    say("die");
+    failover_log[0] = '\0';
+    run_ok(&r, &ref); /* answered, from the CPU */
+    assert_non_null(strstr(failover_log, "card:0 failed at step 1"));
+    assert_non_null(strstr(failover_log, "resuming at step 1 on cpu"));
+    assert_int_equal(loom_context_device_stats(card, 0, &st), LOOM_OK);
+    assert_int_equal(st.state, LOOM_DEVICE_QUARANTINED);
+    assert_int_equal(st.failovers, failovers + 1);
+    run_ok(&r, &ref); /* planned without the card: no fault at all */
+    assert_int_equal(loom_context_device_stats(card, 0, &st), LOOM_OK);
+    assert_int_equal(st.failovers, failovers + 1);
+
+    say("ok");
+    readmit(&r);
+    assert_int_equal(loom_context_device_stats(card, 0, &st), LOOM_OK);
+    jobs = st.jobs;
+    run_ok(&r, &ref);
+    assert_int_equal(loom_context_device_stats(card, 0, &st), LOOM_OK);
+    assert_true(st.jobs > jobs); /* the card takes work again */
+    loom_tensor_destroy(y);
+    loom_tensor_destroy(ref);
+    loom_model_destroy(mc);
+    loom_context_destroy(cpu);
     card_down(&r);
 }
 
@@ -341,7 +451,14 @@ static void test_opencl_error_classes(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         /* "after" counts this run's calls: writes, launches, reads, finish. */
         lm_cl_inject_error(cases[i].err, cases[i].after);
+        if (cases[i].want == LOOM_ERR_DEVICE_TRANSIENT) {
+            /* Suspect, retried on the same device: the run succeeds. */
+            run_ok(&r, &ref);
+            continue;
+        }
         run_fails(&r, cases[i].want, "opencl:0");
+        if (cases[i].want == LOOM_ERR_DEVICE_LOST)
+            readmit(&r);  /* out of service until its known-answer test passes */
         run_ok(&r, &ref); /* one shot: the device works again */
     }
     loom_tensor_destroy(ref);
@@ -357,6 +474,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_card_dies_and_comes_back, arm, disarm),
         cmocka_unit_test_setup_teardown(test_card_hang_times_out, arm, disarm),
         cmocka_unit_test_setup_teardown(test_card_corrupt_and_slow, arm, disarm),
+        cmocka_unit_test_setup_teardown(test_card_failover_to_cpu, arm, disarm),
         cmocka_unit_test_setup_teardown(test_opencl_error_classes, arm, disarm),
     };
     int total = (int)(sizeof(tests) / sizeof(tests[0]));

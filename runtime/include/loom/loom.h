@@ -242,6 +242,16 @@ typedef enum loom_device_kind {
     LOOM_DEVICE_OTHER,   /**< anything else (test devices) */
 } loom_device_kind;
 
+/** A device's health (loom_device_stats.state): the planner uses healthy and
+ *  suspect devices; quarantined and probation ones leave every plan until a
+ *  known-answer test re-admits them. */
+typedef enum loom_device_state {
+    LOOM_DEVICE_HEALTHY = 0,  /**< takes work */
+    LOOM_DEVICE_SUSPECT,      /**< one timeout or transient error; still takes work */
+    LOOM_DEVICE_QUARANTINED,  /**< lost, or errors repeated: out of every plan */
+    LOOM_DEVICE_PROBATION,    /**< answers again; its known-answer test is running */
+} loom_device_state;
+
 /** Bits of loom_device_info.numeric: the op classes for which the device's
  * results are bit-identical to libloom's reference (its CPU kernels). Two
  * devices that share a bit give bit-identical results for that class. */
@@ -364,6 +374,12 @@ LOOM_API loom_status loom_context_device_info(const loom_context *ctx, int index
  * @temp_mc, @power_mw: temperature in milli-degrees Celsius, board power in mW.
  * @heartbeat: the card's heartbeat counter (advances while its firmware runs).
  * @mem_total, @mem_used: the card's device-memory heap, bytes.
+ * @state: loom_device_state: where the device stands with the planner.
+ * @quarantines: times the device left service (lost, or errors repeated).
+ * @readmissions: times it came back after passing its known-answer test.
+ * @kat_failures: known-answer tests it failed (wrong answer or an error).
+ * @failovers: runs that lost this device mid-run and finished elsewhere,
+ *             resumed from the last completed boundary.
  */
 typedef struct loom_device_stats {
     size_t struct_size;
@@ -376,6 +392,8 @@ typedef struct loom_device_stats {
     uint64_t card_commands, card_errors, card_resets;
     uint32_t temp_mc, power_mw, heartbeat;
     uint64_t mem_total, mem_used;
+    loom_device_state state;
+    uint64_t quarantines, readmissions, kat_failures, failovers;
 } loom_device_stats;
 
 /**
