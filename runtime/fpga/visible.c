@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "fpga/visible.h"
 
@@ -39,9 +40,11 @@ bool lm_cards_list_names(const char *list, const char *name, const char *pci)
 
 bool lm_card_visible(lm_card *card)
 {
-    const char *list = getenv("LOOM_VISIBLE_CARDS");
-    if (!list)
+    if (!lm_env_is_set(LM_ENV_VISIBLE_CARDS))
         return true;
+    const char *list = lm_env_str(LM_ENV_VISIBLE_CARDS);
+    if (!list)
+        return false; /* set but empty: no card, as CUDA_VISIBLE_DEVICES= means no GPU */
     /* The info carries the CU table: keep it off the stack. */
     lm_card_info *info = malloc(sizeof(*info));
     const char *pci = "-";
