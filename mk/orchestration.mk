@@ -21,3 +21,64 @@ test-deploy:
 test-deploy-contract: $(LOOMD) $(LOOMD_REPO)/.stamp
 	@BUILD=$(BUILD) tests/deploy/contract.sh
 
+# ---------------------------------------------------------------- the device plugin
+# tools/loom-device-plugin: C++17 with Debian's gRPC; the protocol file is ours
+# (deviceplugin/v1beta1, written from the documented API), compiled at build time.
+#
+#   make test-device-plugin   the plugin against a fake kubelet and a fake sysfs
+
+DEPS_PACKAGES += libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+TEST_SUITES   += test-device-plugin
+
+CXX        ?= g++
+ifeq ($(origin CXX),default)
+CXX := g++
+endif
+DP_DIR      := tools/loom-device-plugin
+DP_GEN      := $(GEN)/deviceplugin
+DP_PB       := $(DP_GEN)/deviceplugin.pb.cc $(DP_GEN)/deviceplugin.grpc.pb.cc
+DP_PB_H     := $(DP_PB:.cc=.h)
+DP_PB_OBJ   := $(DP_PB:$(GEN)/%.cc=$(BUILD)/obj/gen/%.o)
+DP_SRC      := $(filter-out $(DP_DIR)/main.cc,$(sort $(wildcard $(DP_DIR)/*.cc)))
+DP_OBJ      := $(DP_SRC:%.cc=$(BUILD)/obj/%.o)
+DP_CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -pthread \
+               -I$(DP_GEN) -I$(DP_DIR) $(shell pkg-config --cflags grpc++ protobuf 2>/dev/null)
+DP_LIBS     := $(shell pkg-config --libs grpc++ protobuf 2>/dev/null) -pthread
+DEVICE_PLUGIN := $(BUILD)/bin/loom-device-plugin
+DP_TEST     := $(BUILD)/tests/device-plugin-test
+
+.PHONY: device-plugin test-device-plugin
+device-plugin: $(DEVICE_PLUGIN)
+all: $(DEVICE_PLUGIN)
+
+$(DP_PB) $(DP_PB_H) &: $(DP_DIR)/deviceplugin.proto
+	@mkdir -p $(DP_GEN)
+	@$(if $(Q),echo "  PROTOC  $<")
+	$(Q)protoc -I$(DP_DIR) --cpp_out=$(DP_GEN) --grpc_out=$(DP_GEN) \
+	    --plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin) $<
+
+# Generated code: not ours to warn about.
+$(BUILD)/obj/gen/deviceplugin/%.o: $(DP_GEN)/%.cc $(DP_PB_H)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(DP_CXXFLAGS) -w -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cc $(DP_PB_H)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(DP_CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(DEVICE_PLUGIN): $(BUILD)/obj/$(DP_DIR)/main.o $(DP_OBJ) $(DP_PB_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) -o $@ $^ $(DP_LIBS)
+
+$(DP_TEST): $(BUILD)/obj/tests/device-plugin/test_device_plugin.o $(DP_OBJ) $(DP_PB_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) -o $@ $^ $(DP_LIBS)
+
+test-device-plugin: $(DEVICE_PLUGIN) $(DP_TEST)
+	@$(DP_TEST) $(DEVICE_PLUGIN)
+
+-include $(wildcard $(BUILD)/obj/$(DP_DIR)/*.d $(BUILD)/obj/tests/device-plugin/*.d)
