@@ -82,3 +82,16 @@ test-device-plugin: $(DEVICE_PLUGIN) $(DP_TEST)
 	@$(DP_TEST) $(DEVICE_PLUGIN)
 
 -include $(wildcard $(BUILD)/obj/$(DP_DIR)/*.d $(BUILD)/obj/tests/device-plugin/*.d)
+
+# ---------------------------------------------------------------- several hosts
+# Three loomd network namespaces behind HAProxy in a fourth (veth pairs, addresses
+# of their own): load spreads, a host killed mid-run costs no request, it rejoins.
+#
+#   make test-multihost   (root)
+
+DEPS_PACKAGES += haproxy
+TEST_SUITES   += test-multihost
+
+.PHONY: test-multihost
+test-multihost: $(LOOMD) $(LOOMPERF)
+	@BUILD=$(BUILD) tests/multihost/multihost.sh
