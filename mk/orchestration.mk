@@ -11,6 +11,8 @@
 #                              namespace of its own); needs root
 
 PY_PACKAGES += kubernetes-validate jsonschema
+# ip(8) for the network namespaces of the contract, orchestrator and multi-host tests.
+DEPS_PACKAGES += iproute2
 TEST_SUITES += test-deploy test-deploy-contract
 
 .PHONY: test-deploy test-deploy-contract
@@ -95,3 +97,10 @@ TEST_SUITES   += test-multihost
 .PHONY: test-multihost
 test-multihost: $(LOOMD) $(LOOMPERF)
 	@BUILD=$(BUILD) tests/multihost/multihost.sh
+
+# `make install` also installs the device plugin (the top-level install target runs this).
+.PHONY: install-device-plugin
+install: install-device-plugin
+install-device-plugin: $(DEVICE_PLUGIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(DEVICE_PLUGIN) $(DESTDIR)$(PREFIX)/bin/
