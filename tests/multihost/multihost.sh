@@ -104,6 +104,8 @@ wait_state() { # wait_state hN STATE - up to 10 s
     for _ in $(seq 50); do [ "$(lb_state "$1")" = "$2" ] && return 0; sleep 0.2; done
     return 1
 }
+# Seconds since $1 (an $EPOCHREALTIME): how long a host or the balancer took.
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
 
 # One loom-perf run through the balancer; its summary line goes to $T/perf.N.
 perf() { # perf N SECONDS
@@ -149,17 +151,27 @@ perf 2 8 &
 PERF=$!
 sleep 3
 kill -9 "${LOOMD_PID[h2]}"
+KILLED=$EPOCHREALTIME
+# Watched while the load runs, so the time is the balancer's, not loom-perf's.
+(wait_state h2 DOWN && since "$KILLED" >"$T/down") &
+WATCH=$!
 { wait "${LOOMD_PID[h2]}"; } 2>/dev/null
 unset 'LOOMD_PID[h2]'
 wait "$PERF"
+wait "$WATCH"
 clean_run 2 && ok "h2 killed (SIGKILL) mid-run: zero failed client requests ($(grep -o '[0-9]* ok' "$T/perf.2"))" ||
     bad "no failed request while h2 dies" "$(cat "$T/perf.2")"
-wait_state h2 DOWN && ok "the balancer marks h2 down" || bad "h2 marked down" "$(lb_state h2)"
+[ -s "$T/down" ] && [ "$(lb_state h2)" = DOWN ] &&
+    ok "the balancer marks h2 down ($(cat "$T/down") s after the kill)" ||
+    bad "h2 marked down" "$(lb_state h2)"
 
 # ------------------------------------------------------------------ it comes back
 rm -f "$T/h2.sock"
+RESTART=$EPOCHREALTIME
 start_host h2 || bad "loomd on h2 restarts" "$(tail -3 "$T/h2.log")"
-wait_state h2 UP && ok "restarted, h2 is back in rotation" || bad "h2 back UP" "$(lb_state h2)"
+READY=$(since "$RESTART")
+wait_state h2 UP && ok "restarted, h2 is back in rotation ($READY s to ready, $(since "$RESTART") s to UP)" ||
+    bad "h2 back UP" "$(lb_state h2)"
 perf 3 3
 H2=$(served h2)
 clean_run 3 && [ "${H2:-0}" -gt 0 ] && ok "and serves again ($H2 requests)" ||
