@@ -18,6 +18,7 @@ static const lm_env_info g_table[LM_ENV_COUNT] = {
  * so a lookup that sees it needs no lock. */
 typedef struct cached {
     atomic_bool read;
+    bool set;  /* in the environment, even if empty */
     long num;  /* flags and numbers */
     char *str; /* strings: a copy, NULL when unset or empty */
 } cached;
@@ -50,6 +51,7 @@ static void parse(const lm_env_info *e, cached *c)
 {
     const char *s = getenv(e->name);
     bool set = s && *s;
+    c->set = s != NULL;
     c->num = e->def;
     c->str = NULL;
     if (!set)
@@ -89,6 +91,11 @@ long lm_env_int(lm_env_var v)
 const char *lm_env_str(lm_env_var v)
 {
     return lookup(v)->str;
+}
+
+bool lm_env_is_set(lm_env_var v)
+{
+    return lookup(v)->set;
 }
 
 void lm_env_reload(void)

@@ -61,6 +61,8 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "how often a quarantined device is asked whether it answers again (then known-answer tested)") \
     X(BITSTREAM_DIR, "LOOM_BITSTREAM_DIR", STR, 0, 0, 0, USER, "fpga/cards.c",                     \
       "the first directory searched for loom-emu.xclbin")                                          \
+    X(VISIBLE_CARDS, "LOOM_VISIBLE_CARDS", STR, 0, 0, 0, USER, "fpga/visible.c",                   \
+      "the only cards this process uses: card indices, names, PCI bus ids (set but empty: none)")  \
     /* ---- standard variables ---- */                                                             \
     X(XDG_CACHE_HOME, "XDG_CACHE_HOME", STR, 0, 0, 0, SYSTEM, "core/cache.c",                      \
       "the cache directory is $XDG_CACHE_HOME/loom when LOOM_CACHE_DIR is unset")                  \
@@ -113,6 +115,10 @@ long lm_env_int(lm_env_var v);
 
 /* A string's value; NULL when unset or empty. Valid until lm_env_reload(). */
 const char *lm_env_str(lm_env_var v);
+
+/* Whether the variable is in the environment at all, empty included: for the
+ * rows where set-but-empty means something (LOOM_VISIBLE_CARDS: no card). */
+bool lm_env_is_set(lm_env_var v);
 
 /* Forgets every value read, so the next lookup reads the environment again.
  * For tests, between setenv() and the next use; no other thread may be

@@ -31,6 +31,7 @@
 #include "core/opgeom.h"
 #include "fpga.h"
 #include "shim.h"
+#include "visible.h"
 
 typedef struct fpga_device {
     lm_device dev;
@@ -1001,11 +1002,12 @@ static int emulated_registered(void)
     return n;
 }
 
-/* Registers @cards[@from..@to), closing the rest after a failure. */
+/* Registers @cards[@from..@to), closing the rest after a failure and those
+ * LOOM_VISIBLE_CARDS hides (after naming, so card:N stays card:N). */
 static loom_status add_cards(lm_card **cards, int from, int to, bool emulated, loom_status s)
 {
     for (int i = from; i < to; i++) {
-        if (s) {
+        if (s || !lm_card_visible(cards[i])) {
             lm_card_close(cards[i]);
             continue;
         }

@@ -585,7 +585,10 @@ static void route(loomd *d, const api_request *rq, api_response *rs)
         if (!method_is(rq, "GET", rs))
             return;
         bool live = segs[2][0] == 'l';
-        bool ok = live || !atomic_load(&d->draining);
+        /* Ready also needs a healthy device for every loaded model, so a
+         * balancer or kubelet routes around a host whose cards died. */
+        char why[128];
+        bool ok = live || (!atomic_load(&d->draining) && repo_ready(d->repo, why, sizeof(why)));
         sbuf b = {0};
         sbuf_printf(&b, "{\"%s\":%s}", live ? "live" : "ready", ok ? "true" : "false");
         ok_json(rs, &b);

@@ -410,6 +410,16 @@ static int parse_model(json_object *o, model_config *c, char *e, size_t el)
             get_bool(x, "fail_closed", &c->fail_closed, e, el) || parse_policy(x, c, e, el))
             return -1;
     }
+    if (model_config_parse_io(o, c, e, el))
+        return -1;
+    for (int i = 0; i < c->n_warmups; i++) {
+        int b = c->warmups[i].batch_size;
+        if (c->max_batch_size > 0 ? b < 1 || b > c->max_batch_size : b > 1) {
+            snprintf(e, el, "model_warmup \"%s\": batch_size must be in %d..%d", c->warmups[i].name,
+                     c->max_batch_size > 0, c->max_batch_size > 0 ? c->max_batch_size : 1);
+            return -1;
+        }
+    }
     if (json_object_object_get_ex(o, "sha256", &x)) {
         if (!json_object_is_type(x, json_type_object)) {
             snprintf(e, el, "\"sha256\" must map file names to hex digests");

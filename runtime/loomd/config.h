@@ -14,8 +14,17 @@
  *    "instance_group": [{"count": 1, "kind": "KIND_CPU"}],
  *    "version_policy": {"latest": {"num_versions": 1}} | {"all": {}}
  *                      | {"specific": {"versions": [1, 3]}},
+ *    "input": [{"name": "images", "data_type": "TYPE_FP32", "dims": [3, -1, -1]}],
+ *    "output": [{"name": "boxes", "data_type": "TYPE_FP32", "dims": [-1, 6]}],
+ *    "model_warmup": [{"name": "640", "batch_size": 1, "count": 1,
+ *                      "inputs": {"images": {"data_type": "TYPE_FP32", "dims": [3, 640, 640],
+ *                                            "zero_data": true}}}],
  *    "parameters": {"device": "cpu", "warmup": "true"},   (Loom's additions)
  *    "sha256": {"1/model.onnx": "<hex>"}}                  (checked at load)
+ *
+ * input/output dims exclude the batch dimension when max_batch_size > 0, as in
+ * Triton; a declared size where the model has a symbolic dim binds that dim
+ * (config_io.c parses them, model_io.c applies them, warmup.c runs the samples).
  */
 #ifndef LOOMD_CONFIG_H
 #define LOOMD_CONFIG_H
@@ -25,10 +34,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "loom/loom.h"
+
 #define CFG_MAX_IDS       32
 #define CFG_MAX_PREFERRED 8
 #define CFG_MAX_VERSIONS  32
 #define CFG_MAX_FILES     32
+#define CFG_MAX_IO        8 /* declared inputs or outputs, and inputs per warm-up sample */
+#define CFG_MAX_WARMUP    4 /* model_warmup samples */
+#define CFG_MAX_NAME      128
 
 typedef enum control_mode { CONTROL_NONE, CONTROL_POLL, CONTROL_EXPLICIT } control_mode;
 
@@ -48,8 +62,12 @@ typedef struct server_policy {
 
 typedef struct server_config {
     const char *repository;
-    const char *socket_path; /* NULL: resolved from the environment at start */
-    int http_port;           /* -1: no TCP listener; 0: any free port */
+    const char *socket_path;  /* NULL: resolved from the environment at start */
+    int http_port;            /* -1: no TCP listener; 0: any free port */
+    const char *http_address; /* numeric; NULL: 127.0.0.1 */
+    gid_t socket_gid;         /* (gid_t)-1: the process's group */
+    mode_t socket_mode;       /* of the Unix socket file; default 0660 */
+    const char *model_name;   /* KServe: the name a repository that is one model serves as */
     control_mode mode;
     const char *config_file;
     const char *log_file;
@@ -63,6 +81,26 @@ typedef struct server_config {
 void server_policy_defaults(server_policy *p);
 /* Reads --config FILE into @p (fields it names override the defaults). */
 int server_policy_load(const char *path, server_policy *p, char *err, size_t errlen);
+
+/* One "input"/"output" entry, or one input of a warm-up sample. */
+typedef struct cfg_tensor {
+    char name[CFG_MAX_NAME];
+    loom_dtype dtype; /* LOOM_DTYPE_UNDEFINED: not declared */
+    int rank;         /* -1: no "dims" */
+    int64_t dims[LOOM_MAX_RANK];
+    /* Warm-up inputs only: the data, one of zero_data, random_data, input_data_file. */
+    bool random;
+    char file[CFG_MAX_NAME]; /* relative to the model's warmup/ directory, or "" */
+} cfg_tensor;
+
+/* One model_warmup sample: run @count times before the model serves. */
+typedef struct cfg_warmup {
+    char name[64];
+    int batch_size; /* prepended to each input's dims when max_batch_size > 0 */
+    int count;
+    cfg_tensor inputs[CFG_MAX_IO];
+    int n_inputs;
+} cfg_warmup;
 
 typedef enum version_policy { VP_LATEST, VP_ALL, VP_SPECIFIC } version_policy;
 
@@ -87,6 +125,10 @@ typedef struct model_config {
     char *sha_file[CFG_MAX_FILES]; /* relative paths, each with its hex digest */
     char *sha_hex[CFG_MAX_FILES];
     int n_sha;
+    cfg_tensor inputs[CFG_MAX_IO], outputs[CFG_MAX_IO];
+    int n_inputs, n_outputs;
+    cfg_warmup warmups[CFG_MAX_WARMUP];
+    int n_warmups;
 } model_config;
 
 void model_config_defaults(model_config *c);
@@ -94,6 +136,11 @@ void model_config_defaults(model_config *c);
 int model_config_parse(const char *json, size_t len, model_config *c, char *err, size_t errlen);
 /* Reads DIR/config.json; a missing file gives the defaults. */
 int model_config_load(const char *dir, model_config *c, char *err, size_t errlen);
+struct json_object;
+/* Parses "input", "output" and "model_warmup" of config.json's object @o into @c (config_io.c). */
+int model_config_parse_io(struct json_object *o, model_config *c, char *err, size_t errlen);
+/* Triton's data_type name ("TYPE_FP32") as a loom dtype; LOOM_DTYPE_UNDEFINED if unknown. */
+loom_dtype cfg_triton_dtype(const char *name);
 int model_config_copy(model_config *dst, const model_config *src);
 void model_config_free(model_config *c);
 

@@ -1,8 +1,10 @@
-/* listen.c - loomd's listening sockets: Unix socket, loopback TCP, systemd activation. */
+/* listen.c - loomd's listening sockets: Unix socket, TCP, systemd activation. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +46,20 @@ static int mkdir_parent(const char *path)
     return -errno;
 }
 
-int listen_unix(const char *path, char *err, size_t errlen)
+/* Binds @fd to @path with a tight umask, so the socket never exists with
+ * looser permissions than @mode, then gives it group @gid (unless -1). */
+static int bind_unix(int fd, const struct sockaddr_un *sa, mode_t mode, gid_t gid)
+{
+    mode_t old = umask(0177);
+    int rc = bind(fd, (const struct sockaddr *)sa, sizeof(*sa));
+    umask(old);
+    if (rc != 0 || (gid != (gid_t)-1 && chown(sa->sun_path, (uid_t)-1, gid) != 0) ||
+        chmod(sa->sun_path, mode) != 0)
+        return -1;
+    return listen(fd, BACKLOG);
+}
+
+int listen_unix(const char *path, mode_t mode, gid_t gid, char *err, size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -82,40 +97,49 @@ int listen_unix(const char *path, char *err, size_t errlen)
             close(probe);
         unlink(path);
     }
-    /* Bind with a tight umask so the socket never exists with looser permissions. */
-    mode_t old = umask(0117);
-    rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    int e = errno;
-    umask(old);
-    if (rc != 0 || chmod(path, 0660) != 0 || listen(fd, BACKLOG) != 0) {
-        e = rc ? e : errno;
-        snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(e));
+    if (bind_unix(fd, &sa, mode, gid) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on %s (mode %04o%s): %s", path, (unsigned)mode,
+                 gid != (gid_t)-1 ? ", group given" : "", strerror(e));
         close(fd);
+        unlink(path);
         return -e;
     }
     return fd;
 }
 
-int listen_tcp_loopback(int port, int *bound, char *err, size_t errlen)
+int listen_tcp(const char *addr, int port, char *bound, size_t blen, char *err, size_t errlen)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -errno;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV},
+                    *ai = NULL;
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%d", port);
+    int rc = getaddrinfo(addr, ps, &hints, &ai);
+    if (rc) {
+        snprintf(err, errlen, "--http-address %s: %s (a numeric IPv4 or IPv6 address)", addr,
+                 gai_strerror(rc));
+        return -EINVAL;
     }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof(sa);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, BACKLOG) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, BACKLOG) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
         int e = errno;
-        snprintf(err, errlen, "cannot listen on 127.0.0.1:%d: %s", port, strerror(e));
-        close(fd);
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", addr, port, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
         return -e;
     }
-    *bound = ntohs(sa.sin_port);
+    bool v6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    int p =
+        ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    snprintf(bound, blen, v6 ? "[%s]:%d" : "%s:%d", addr, p);
     return fd;
 }
 
@@ -138,7 +162,7 @@ int listen_systemd(int *unix_fd, int *tcp_fd)
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         if (ss.ss_family == AF_UNIX && *unix_fd < 0)
             *unix_fd = fd;
-        else if (ss.ss_family == AF_INET && *tcp_fd < 0)
+        else if ((ss.ss_family == AF_INET || ss.ss_family == AF_INET6) && *tcp_fd < 0)
             *tcp_fd = fd;
     }
     return n > 0 ? n : 0;

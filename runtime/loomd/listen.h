@@ -1,4 +1,4 @@
-/* listen.h - loomd's listening sockets: the Unix socket (path, mode, stale files), loopback TCP,
+/* listen.h - loomd's listening sockets: the Unix socket (path, mode, group, stale files), TCP,
  * and sockets handed over by systemd socket activation. */
 #ifndef LOOMD_LISTEN_H
 #define LOOMD_LISTEN_H
@@ -10,13 +10,18 @@
 const char *listen_default_socket_path(char *buf, size_t len);
 
 /*
- * Binds and listens on Unix socket @path with mode 0660, creating its directory
- * (0755) when missing. A stale socket file nobody listens on is replaced; a
- * live one is an error. Returns the fd or -errno with @err set.
+ * Binds and listens on Unix socket @path with @mode (loomd's default 0660) and
+ * group @gid ((gid_t)-1: the process's), creating its directory (0755) when
+ * missing. A stale socket file nobody listens on is replaced; a live one is an
+ * error. Returns the fd or -errno with @err set.
  */
-int listen_unix(const char *path, char *err, size_t errlen);
-/* Binds 127.0.0.1:@port (0 picks one; *bound gets it). Returns the fd or -errno. */
-int listen_tcp_loopback(int port, int *bound, char *err, size_t errlen);
+int listen_unix(const char *path, mode_t mode, gid_t gid, char *err, size_t errlen);
+/*
+ * Binds numeric address @addr ("127.0.0.1", "0.0.0.0", "::") port @port (0
+ * picks one) and listens. @bound gets "ADDR:PORT" ("[ADDR]:PORT" for IPv6)
+ * with the port bound. Returns the fd or -errno with @err set.
+ */
+int listen_tcp(const char *addr, int port, char *bound, size_t blen, char *err, size_t errlen);
 
 /*
  * Sockets from systemd (LISTEN_PID/LISTEN_FDS, starting at fd 3): the first

@@ -1,8 +1,10 @@
 /*
  * loomd - serves ONNX models over KServe v2 (HTTP/1.1) on a Unix socket and,
- * optionally, on loopback TCP.
+ * optionally, on TCP (loopback unless --http-address says otherwise: a pod
+ * needs 0.0.0.0).
  *
- *   loomd --model-repository DIR [--socket PATH] [--http-port N]
+ *   loomd --model-repository DIR [--socket PATH] [--socket-group G] [--socket-mode M]
+ *         [--http-port N] [--http-address ADDR] [--model-name NAME]
  *         [--model-control-mode none|poll|explicit] [--load-model NAME ...]
  *         [--config FILE] [--log-file FILE] [--threads N] [--max-connections N]
  *
@@ -11,6 +13,7 @@
  * repository (modes none and poll).
  */
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +32,14 @@ static void usage(FILE *f)
                "  --socket PATH              Unix socket (default $LOOM_SOCKET, else\n"
                "                             $XDG_RUNTIME_DIR/loom/loomd.sock, else "
                "/run/loom/loomd.sock)\n"
-               "  --http-port N              also listen on 127.0.0.1:N (0 picks a port)\n"
+               "  --socket-group G           the socket's group, a name or gid (default the "
+               "process's)\n"
+               "  --socket-mode M            the socket's mode, octal (default 0660)\n"
+               "  --http-port N              also listen on TCP port N (0 picks a port)\n"
+               "  --http-address ADDR        numeric address for --http-port (default 127.0.0.1;\n"
+               "                             0.0.0.0 or :: for every interface, as in a pod)\n"
+               "  --model-name NAME          when the repository directory is itself one model\n"
+               "                             (KServe's /mnt/models), serve it as NAME\n"
                "  --model-control-mode M     none (load all at start, default), poll, explicit\n"
                "  --load-model NAME          in explicit mode, load NAME at start (repeatable)\n"
                "  --repository-poll-secs N   poll interval in poll mode (default 15)\n"
@@ -54,10 +64,55 @@ static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
     return 0;
 }
 
+/* A group name or numeric gid. */
+static int parse_group(const char *s, gid_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*s && !*end && !errno && v >= 0 && v < 0x7fffffff) {
+        *out = (gid_t)v;
+        return 0;
+    }
+    struct group *g = getgrnam(s);
+    if (!g) {
+        fprintf(stderr, "loomd: --socket-group: no group '%s'\n", s);
+        return -1;
+    }
+    *out = g->gr_gid;
+    return 0;
+}
+
+/* An octal mode for the socket file: read/write bits only (0600..0666). */
+static int parse_mode(const char *s, mode_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 8);
+    if (!*s || *end || errno || (v & ~0666L) || !(v & 0600)) {
+        fprintf(stderr,
+                "loomd: --socket-mode takes octal read/write bits with the owner's "
+                "(0600..0666), got '%s'\n",
+                s);
+        return -1;
+    }
+    *out = (mode_t)v;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, server_config *c, int *poll_secs, int *access)
 {
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        /* "--flag value" or "--flag=value" (the form KServe's runtimes use). */
+        char flag[64];
+        const char *a = argv[i], *v = NULL, *eq = strchr(a, '=');
+        if (strncmp(a, "--", 2) == 0 && eq && eq - a < (long)sizeof(flag)) {
+            snprintf(flag, sizeof(flag), "%.*s", (int)(eq - a), a);
+            a = flag;
+            v = eq + 1;
+        } else if (i + 1 < argc) {
+            v = argv[++i];
+        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             exit(0);
@@ -66,7 +121,6 @@ static int parse_args(int argc, char **argv, server_config *c, int *poll_secs, i
             fprintf(stderr, "loomd: %s needs a value (see --help)\n", a);
             return -1;
         }
-        i++;
         if (strcmp(a, "--model-repository") == 0) {
             c->repository = v;
         } else if (strcmp(a, "--socket") == 0) {
@@ -74,6 +128,16 @@ static int parse_args(int argc, char **argv, server_config *c, int *poll_secs, i
         } else if (strcmp(a, "--http-port") == 0) {
             if (parse_int(a, v, 0, 65535, &c->http_port))
                 return -1;
+        } else if (strcmp(a, "--http-address") == 0) {
+            c->http_address = v;
+        } else if (strcmp(a, "--socket-group") == 0) {
+            if (parse_group(v, &c->socket_gid))
+                return -1;
+        } else if (strcmp(a, "--socket-mode") == 0) {
+            if (parse_mode(v, &c->socket_mode))
+                return -1;
+        } else if (strcmp(a, "--model-name") == 0) {
+            c->model_name = v;
         } else if (strcmp(a, "--model-control-mode") == 0) {
             if (strcmp(v, "none") == 0)
                 c->mode = CONTROL_NONE;
@@ -180,6 +244,8 @@ int main(int argc, char **argv)
     static loomd d;
     int poll_secs = 0, access = -1;
     d.cfg.http_port = -1;
+    d.cfg.socket_gid = (gid_t)-1;
+    d.cfg.socket_mode = 0660;
     if (parse_args(argc, argv, &d.cfg, &poll_secs, &access))
         return 2;
     char err[512];
@@ -211,14 +277,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "loomd: %s\n", err);
         return 1;
     }
-    int ufd, tfd, port = -1;
+    if (d.cfg.model_name) {
+        int single = repo_serve_single(d.repo, d.cfg.model_name, err, sizeof(err));
+        if (single < 0) {
+            fprintf(stderr, "loomd: %s\n", err);
+            return 1;
+        }
+        evlog_event(d.log, "info", "repository", "%s: %s", d.cfg.repository,
+                    single ? "one model's directory" : "a repository");
+    }
+    int ufd, tfd;
+    char tcp_at[80] = "-1";
     char sock_buf[256];
     const char *sock_path = NULL;
     bool activated = listen_systemd(&ufd, &tfd) > 0;
+    if (tfd >= 0)
+        snprintf(tcp_at, sizeof(tcp_at), "(systemd)");
     if (ufd < 0) {
         sock_path = d.cfg.socket_path ? d.cfg.socket_path
                                       : listen_default_socket_path(sock_buf, sizeof(sock_buf));
-        ufd = listen_unix(sock_path, err, sizeof(err));
+        ufd = listen_unix(sock_path, d.cfg.socket_mode, d.cfg.socket_gid, err, sizeof(err));
         if (ufd < 0) {
             fprintf(stderr, "loomd: %s\n", err);
             return 1;
@@ -228,7 +306,8 @@ int main(int argc, char **argv)
     d.socket_gid =
         fstat(ufd, &st) == 0 && sock_path && stat(sock_path, &st) == 0 ? st.st_gid : getegid();
     if (tfd < 0 && d.cfg.http_port >= 0) {
-        tfd = listen_tcp_loopback(d.cfg.http_port, &port, err, sizeof(err));
+        tfd = listen_tcp(d.cfg.http_address ? d.cfg.http_address : "127.0.0.1", d.cfg.http_port,
+                         tcp_at, sizeof(tcp_at), err, sizeof(err));
         if (tfd < 0) {
             fprintf(stderr, "loomd: %s\n", err);
             return 1;
@@ -245,9 +324,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "loomd: %s\n", err);
         return 1;
     }
-    evlog_event(d.log, "info", "listening", "socket=%s%s tcp=%s%d models_failed=%d",
+    evlog_event(d.log, "info", "listening", "socket=%s%s tcp=%s models_failed=%d",
                 sock_path ? sock_path : "(systemd)", activated ? " (activated)" : "",
-                tfd >= 0 ? "127.0.0.1:" : "", tfd >= 0 ? port : -1, failed);
+                tfd >= 0 ? tcp_at : "-1", failed);
 
     double next_poll = now_s() + d.policy.poll_interval_s;
     int rc = 0;

@@ -9,8 +9,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "loomd/model_io.h"
 #include "loomd/repo.h"
 #include "loomd/sbuf.h"
+#include "loomd/warmup.h"
 
 #define MAX_MODEL_BYTES (4ll << 30)
 
@@ -35,6 +37,7 @@ typedef struct device_ctx {
 
 struct repo {
     char *root;
+    char *single; /* KServe's layout: root is this one model's directory (repo_serve_single) */
     int threads;
     metrics *metrics;
     evlog *log;
@@ -109,8 +112,16 @@ void repo_destroy(repo *r)
     }
     pthread_mutex_destroy(&r->control);
     pthread_mutex_destroy(&r->lock);
+    free(r->single);
     free(r->root);
     free(r);
+}
+
+/* Whether context @d was made for @cfg's devices and placement policy. */
+static bool made_for(const device_ctx *d, const model_config *cfg)
+{
+    return strcmp(d->device, cfg->device) == 0 && strcmp(d->pins, cfg->pins) == 0 &&
+           d->objective == cfg->objective && d->fail_closed == cfg->fail_closed;
 }
 
 /* The context for @cfg's devices and placement policy, made on first use.
@@ -120,8 +131,7 @@ void repo_destroy(repo *r)
 static loom_context *context_for(repo *r, const model_config *cfg, char *err, size_t errlen)
 {
     for (device_ctx *d = r->contexts; d; d = d->next)
-        if (strcmp(d->device, cfg->device) == 0 && strcmp(d->pins, cfg->pins) == 0 &&
-            d->objective == cfg->objective && d->fail_closed == cfg->fail_closed)
+        if (made_for(d, cfg))
             return d->ctx;
     device_ctx *d = calloc(1, sizeof(*d));
     if (!d) {
@@ -180,6 +190,59 @@ int repo_devices(repo *r, loom_device_stats *out, int max)
         }
     }
     return n;
+}
+
+/* True when device setting @device names the CPU itself ("cpu", "card:0,cpu"). */
+static bool names_cpu(const char *device)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%s", device);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (strcmp(t, "cpu") == 0)
+            return true;
+    return false;
+}
+
+/* Whether a device the context's setting chose is healthy. The CPU that
+ * libloom appends after accelerators only takes the nodes they cannot run:
+ * with every chosen card dead, the model's requests fail, so it does not count. */
+static bool context_can_serve(const device_ctx *d)
+{
+    int n = loom_context_device_count(d->ctx);
+    for (int i = 0; i < n; i++) {
+        loom_device_stats st = {.struct_size = sizeof(st)};
+        if (loom_context_device_stats(d->ctx, i, &st) != LOOM_OK || !st.healthy)
+            continue;
+        if (st.kind != LOOM_DEVICE_CPU || n == 1 || names_cpu(d->device))
+            return true;
+    }
+    return false;
+}
+
+/* Whether a loaded version runs on context @d (one per device setting and
+ * placement policy: a version's config says which). */
+static bool context_in_use(repo *r, const device_ctx *d)
+{
+    bool used = false;
+    pthread_mutex_lock(&r->lock);
+    for (model_entry *e = r->entries; e && !used; e = e->next)
+        for (int i = 0; i < e->n_versions && !used; i++)
+            used = made_for(d, &e->versions[i]->cfg);
+    pthread_mutex_unlock(&r->lock);
+    return used;
+}
+
+bool repo_ready(repo *r, char *why, size_t len)
+{
+    /* Contexts are only ever prepended (see repo_devices). */
+    for (device_ctx *d = __atomic_load_n(&r->contexts, __ATOMIC_ACQUIRE); d; d = d->next) {
+        if (context_in_use(r, d) && !context_can_serve(d)) {
+            snprintf(why, len, "no healthy device for models on '%s'", d->device);
+            return false;
+        }
+    }
+    return true;
 }
 
 static model_entry *find_locked(repo *r, const char *name)
@@ -267,6 +330,56 @@ static uint64_t model_fingerprint(const char *dir)
     return fp ? fp : 1;
 }
 
+/* The directory of model @name in @dir (len 4096); false if there is none. */
+static bool model_dir(repo *r, const char *name, char *dir)
+{
+    struct stat st;
+    if (r->single && strcmp(name, r->single) != 0)
+        return false;
+    if (snprintf(dir, 4096, r->single ? "%s" : "%s/%s", r->root, name) >= 4096)
+        return false;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Calls @fn for each model the repository holds: its one model (KServe's
+ * layout) or each valid subdirectory name. */
+static void for_each_model(repo *r, void (*fn)(repo *r, const char *name, void *arg), void *arg)
+{
+    char dir[4096];
+    if (r->single) {
+        if (model_dir(r, r->single, dir))
+            fn(r, r->single, arg);
+        return;
+    }
+    DIR *d = opendir(r->root);
+    if (!d) {
+        evlog_event(r->log, "error", "repository", "%s: %s", r->root, strerror(errno));
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (repo_valid_name(de->d_name) && model_dir(r, de->d_name, dir))
+            fn(r, de->d_name, arg);
+    closedir(d);
+}
+
+int repo_serve_single(repo *r, const char *name, char *err, size_t errlen)
+{
+    int64_t v[1];
+    uint64_t fp = 0;
+    if (!repo_valid_name(name)) {
+        snprintf(err, errlen, "invalid model name '%s'", name);
+        return -EINVAL;
+    }
+    if (list_versions(r->root, v, 1, &fp) <= 0)
+        return 0; /* no version directory at the top: a repository */
+    if (!(r->single = strdup(name))) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 1;
+}
+
 static int read_all(const char *path, unsigned char **out, size_t *len)
 {
     FILE *f = fopen(path, "re");
@@ -346,31 +459,21 @@ int repo_plan_json(model_version *v, char **json, char *err, size_t errlen)
     return rc ? -EINVAL : 0;
 }
 
-/* Runs the model once on zeros so the first request does not pay for cold caches. */
-static int warm_up(loom_model *m, const model_config *cfg, char *err, size_t errlen)
+/* Applies config.json's inputs/outputs to a loaded model @m and warms it up. */
+static int prepare(repo *r, loom_model *m, const char *name, const char *dir, const char *rel,
+                   const model_config *cfg, char *err, size_t errlen)
 {
-    size_t n_in = loom_model_input_count(m), n_out = loom_model_output_count(m);
-    loom_tensor **in = calloc(n_in + 1, sizeof(*in));
-    loom_tensor **out = calloc(n_out + 1, sizeof(*out));
-    int rc = 0;
-    if (!in || !out) {
-        snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
-    } else if ((rc = declared_inputs(m, in)) == 1) {
-        rc = 0; /* shapes the model does not declare cannot be guessed: no warm-up */
-        goto done;
-    } else if (rc) {
-        snprintf(err, errlen, "out of memory");
+    char e[512];
+    if (model_io_apply(m, cfg, e, sizeof(e))) {
+        snprintf(err, errlen, "%s: %.400s", rel, e);
+        return -1;
     }
-    if (!rc && loom_model_run(m, in, n_in, out, n_out) != LOOM_OK) {
-        snprintf(err, errlen, "warm-up run failed: %s", loom_last_error());
-        rc = -EINVAL;
-    }
-done:
-    destroy_tensors(in, n_in);
-    destroy_tensors(out, n_out);
-    (void)cfg;
-    return rc;
+    int rc = cfg->warmup ? model_warm_up(m, cfg, dir, e, sizeof(e)) : 0;
+    if (rc < 0)
+        snprintf(err, errlen, "%s: %.400s", rel, e);
+    else if (rc > 0)
+        evlog_event(r->log, "warn", "warmup_skipped", "%s/%s: %s", name, rel, e);
+    return rc < 0 ? -1 : 0;
 }
 
 static int load_version(repo *r, const char *name, const char *dir, int64_t version,
@@ -429,13 +532,9 @@ static int load_version(repo *r, const char *name, const char *dir, int64_t vers
             }
         }
     }
-    if (cfg->warmup) {
-        char e[256];
-        if (warm_up(m, cfg, e, sizeof(e))) {
-            snprintf(err, errlen, "%s: %s", rel, e);
-            loom_model_destroy(m);
-            return -EINVAL;
-        }
+    if (prepare(r, m, name, dir, rel, cfg, err, errlen)) {
+        loom_model_destroy(m);
+        return -EINVAL;
     }
     model_version *v = calloc(1, sizeof(*v));
     if (!v || !(v->name = strdup(name)) || model_config_copy(&v->cfg, cfg)) {
@@ -502,13 +601,11 @@ static int select_versions(const model_config *cfg, const int64_t *avail, int n,
 static int load_locked(repo *r, const char *name, char *err, size_t errlen)
 {
     char dir[4096];
-    struct stat st;
     if (!repo_valid_name(name)) {
         snprintf(err, errlen, "invalid model name");
         return -EINVAL;
     }
-    snprintf(dir, sizeof(dir), "%s/%s", r->root, name);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (!model_dir(r, name, dir)) {
         snprintf(err, errlen, "no model '%s' in the repository", name);
         return -ENOENT;
     }
@@ -617,51 +714,48 @@ int repo_unload(repo *r, const char *name, char *err, size_t errlen)
     return rc;
 }
 
+/* Loads model @name unless its files are those it was last loaded (or failed) from. */
+static void sync_one(repo *r, const char *name, void *arg)
+{
+    char dir[4096];
+    if (!model_dir(r, name, dir))
+        return;
+    uint64_t fp = model_fingerprint(dir);
+    pthread_mutex_lock(&r->lock);
+    model_entry *e = find_locked(r, name);
+    /* A failed load is retried only when the files change again. */
+    bool same = e && e->fingerprint == fp;
+    pthread_mutex_unlock(&r->lock);
+    if (same)
+        return;
+    char err[512];
+    if (load_locked(r, name, err, sizeof(err)) != 0) {
+        (*(int *)arg)++;
+        pthread_mutex_lock(&r->lock);
+        if ((e = find_locked(r, name)))
+            e->fingerprint = fp;
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
 int repo_sync(repo *r)
 {
     int failed = 0;
     pthread_mutex_lock(&r->control);
-    DIR *d = opendir(r->root);
-    if (!d) {
+    struct stat st;
+    if (stat(r->root, &st) != 0) {
         evlog_event(r->log, "error", "repository", "%s: %s", r->root, strerror(errno));
         pthread_mutex_unlock(&r->control);
         return 1;
     }
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        char dir[4096];
-        struct stat st;
-        if (!repo_valid_name(de->d_name) ||
-            snprintf(dir, sizeof(dir), "%s/%s", r->root, de->d_name) >= (int)sizeof(dir) ||
-            stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-            continue;
-        uint64_t fp = model_fingerprint(dir);
-        pthread_mutex_lock(&r->lock);
-        model_entry *e = find_locked(r, de->d_name);
-        /* A failed load is retried only when the files change again. */
-        bool same = e && e->fingerprint == fp;
-        pthread_mutex_unlock(&r->lock);
-        if (same)
-            continue;
-        char err[512];
-        if (load_locked(r, de->d_name, err, sizeof(err)) != 0) {
-            failed++;
-            pthread_mutex_lock(&r->lock);
-            if ((e = find_locked(r, de->d_name)))
-                e->fingerprint = fp;
-            pthread_mutex_unlock(&r->lock);
-        }
-    }
-    closedir(d);
+    for_each_model(r, sync_one, &failed);
     /* Models whose directory disappeared stop serving. */
     for (;;) {
         char name[130] = "";
         pthread_mutex_lock(&r->lock);
         for (model_entry *e = r->entries; e && !name[0]; e = e->next) {
             char dir[4096];
-            struct stat st;
-            snprintf(dir, sizeof(dir), "%s/%s", r->root, e->name);
-            if (e->n_versions && stat(dir, &st) != 0)
+            if (e->n_versions && !model_dir(r, e->name, dir))
                 snprintf(name, sizeof(name), "%s", e->name);
         }
         pthread_mutex_unlock(&r->lock);
@@ -718,24 +812,19 @@ int repo_versions(repo *r, const char *name, int64_t *out, int max)
     return n;
 }
 
+static void list_one(repo *r, const char *name, void *arg)
+{
+    (void)arg;
+    entry_get(r, name);
+}
+
 char *repo_index_json(repo *r, bool ready_only, size_t *len)
 {
     sbuf b = {0};
     sbuf_puts(&b, "[");
     bool first = true;
-    /* Make sure every directory appears, loaded or not. */
-    DIR *d = opendir(r->root);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        char dir[4096];
-        struct stat st;
-        if (repo_valid_name(de->d_name) &&
-            snprintf(dir, sizeof(dir), "%s/%s", r->root, de->d_name) < (int)sizeof(dir) &&
-            stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-            entry_get(r, de->d_name);
-    }
-    if (d)
-        closedir(d);
+    /* Make sure every model appears, loaded or not. */
+    for_each_model(r, list_one, NULL);
     pthread_mutex_lock(&r->lock);
     for (model_entry *e = r->entries; e; e = e->next) {
         if (ready_only && e->n_versions == 0)

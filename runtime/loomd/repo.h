@@ -41,6 +41,19 @@ typedef struct model_version {
 
 int repo_create(const char *root, int threads, metrics *m, evlog *log, repo **out, char *err,
                 size_t errlen);
+/*
+ * KServe's layout: when @root itself holds version directories (the storage
+ * initializer put one model's files there), it is served as model @name.
+ * Returns 1 if so, 0 if @root is a repository, or -errno with @err set.
+ * Decided once, before the first load.
+ */
+int repo_serve_single(repo *r, const char *name, char *err, size_t errlen);
+/*
+ * True when every loaded model has a healthy device to run on: one of the
+ * devices its "device" setting selected (the CPU only when it is selected,
+ * not as the fallback added after accelerators). Else false, with @why set.
+ */
+bool repo_ready(repo *r, char *why, size_t len);
 /* Unloads everything (waiting for requests still holding versions) and frees @r. */
 void repo_destroy(repo *r);
 

@@ -34,6 +34,12 @@ check "examine lists the emulated card, its xclbin and CUs" \
 	 LOOM_EMULATED_CARDS=1 $loomctl examine --json | grep -q "\"name\": *\"card:0\""'
 check "examine without LOOM_EMULATED_CARDS lists no Loom card" \
 	'out=$(LOOM_EMULATED_CARDS= $loomctl examine) && ! echo "$out" | grep -q "^card:"'
+check "examine shows only LOOM_VISIBLE_CARDS, under their own names" \
+	'out=$(LOOM_EMULATED_CARDS=3 LOOM_VISIBLE_CARDS=0,card:2 $loomctl examine) &&
+	 echo "$out" | grep -q "^card:0  " && echo "$out" | grep -q "^card:2  " &&
+	 ! echo "$out" | grep -q "^card:1  " &&
+	 out=$(LOOM_EMULATED_CARDS=3 LOOM_VISIBLE_CARDS= $loomctl examine) &&
+	 ! echo "$out" | grep -q "^card:" && echo "$out" | grep -q "^cpu  "'
 check "program loads an xclbin onto card:0" \
 	'LOOM_EMULATED_CARDS=1 $loomctl program card:0 "$LOOM_XCLBIN" | grep -q "6 compute units"'
 check "program refuses a file that is not an xclbin, saying why" \

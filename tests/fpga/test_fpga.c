@@ -18,6 +18,7 @@
 #include "core/device.h"
 #include "core/model.h"
 #include "fpga/shim.h"
+#include "fpga/visible.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
 
@@ -482,10 +483,30 @@ static void test_unsupported_falls_back_or_fails_closed(void **state)
     assert_int_equal(loom_context_create(&o, &none), LOOM_ERR_NOT_FOUND);
 }
 
+/* LOOM_VISIBLE_CARDS entries: indices, names, PCI bus ids with or without the domain. */
+static void test_visible_cards_list(void **state)
+{
+    (void)state;
+    const char *pci = "0000:3b:00.0";
+    assert_true(lm_cards_list_names("1", "card:1", pci));
+    assert_false(lm_cards_list_names("1", "card:10", pci));
+    assert_false(lm_cards_list_names("1", "xrt:1", "-"));
+    assert_true(lm_cards_list_names("0, card:2", "card:2", "-"));
+    assert_true(lm_cards_list_names("xrt:0", "xrt:0", "-"));
+    assert_true(lm_cards_list_names("0000:3B:00.0", "card:5", pci));
+    assert_true(lm_cards_list_names("5,3b:00.0", "card:7", pci));
+    assert_false(lm_cards_list_names("3b:00.1", "card:7", pci));
+    assert_false(lm_cards_list_names("3b:00.0", "card:7", "0001:3b:00.0"));
+    assert_false(lm_cards_list_names("3b:00.0", "card:7", "-"));
+    assert_false(lm_cards_list_names("", "card:0", pci));
+    assert_false(lm_cards_list_names("card", "card:0", pci));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shim_emulated_plumbing),
+        cmocka_unit_test(test_visible_cards_list),
         cmocka_unit_test(test_no_xrt_card_is_clean),
         cmocka_unit_test(test_accumulators_on_float_ties),
         cmocka_unit_test(test_scale_without_table_entry_stays_on_cpu),

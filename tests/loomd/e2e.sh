@@ -3,7 +3,8 @@
 # the C client, Triton's Python client over loopback TCP, loomctl infer, load and
 # unload (RSS stays flat), poll mode, SIGHUP, overload 503, timeouts, peer
 # credentials, a short loom-perf run with model churn, SIGTERM drain, the requests
-# `make run` prints (run as printed, one on an emulated card), and (when
+# `make run` prints (run as printed, one on an emulated card), loomd as
+# orchestrators run it (orchestrator.sh), and (when
 # $LOOMD_FUZZ is set) the libFuzzer target over the request handler.
 #
 #   BUILD=build tests/loomd/e2e.sh
@@ -646,6 +647,11 @@ expect "make run's int8 model: its plan says where each node runs and why" \
 kill -TERM "$RUN_D"
 wait "$RUN_D"
 expect "make run's loomd stops cleanly on a signal" test $? -eq 0 -a ! -e "$RSOCK"
+
+# ------------------------------------------------------------------ orchestrators
+# Socket group and mode, --http-address in a network namespace, KServe's layout,
+# Triton's input/output and model_warmup, LOOM_VISIBLE_CARDS (orchestrator.sh).
+sub_suite env BUILD="$B" "$(dirname "$0")/orchestrator.sh"
 
 # ------------------------------------------------------------------ fuzzing
 if [ -n "${LOOMD_FUZZ:-}" ]; then

@@ -7,16 +7,22 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "core/device.h"
+#include "core/registry.h"
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
 #include "loomd/api.h"
 #include "loomd/codec.h"
 #include "loomd/config.h"
+#include "loomd/model_io.h"
 #include "loomd/repo.h"
 #include "loomd/sched.h"
+#include "loomd/warmup.h"
 
 static loom_context *ctx;
 
@@ -455,6 +461,322 @@ static void device_faults_answer_503(void **state)
     metrics_destroy(mt);
 }
 
+/* ------------------------------------------------------------ orchestrators */
+
+/* A detector's shape: images [N, 3, H, W] (H and W symbolic) -> 3x3 Conv -> y. */
+static loom_model *detector(void)
+{
+    int64_t in_dims[4] = {-1, 3, -1, -1}, w_dims[4] = {2, 3, 3, 3};
+    const char *names[4] = {"N", NULL, "H", "W"};
+    float w[54];
+    for (int i = 0; i < 54; i++)
+        w[i] = (float)(i % 5) / 10.0f;
+    ob_model *m = ob_new(13);
+    ob_input(m, "images", 1, 4, in_dims);
+    ob_dim_names(m, "images", names);
+    ob_output(m, "y", 1);
+    ob_init_f32(m, "w", 4, w_dims, w);
+    ob_add_node(m, "Conv", "images,w", "y");
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    loom_model *model = NULL;
+    if (!ctx)
+        assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    assert_int_equal(loom_model_load_memory(ctx, buf, len, "detector", &model), LOOM_OK);
+    free(buf);
+    ob_free(m);
+    return model;
+}
+
+static int parse(const char *j, model_config *c, char *err, size_t len)
+{
+    model_config_defaults(c);
+    return model_config_parse(j, strlen(j), c, err, len);
+}
+
+static void config_reads_io_and_warmup(void **state)
+{
+    (void)state;
+    const char *j = "{\"max_batch_size\": 4, \"input\": [{\"name\": \"images\", \"data_type\": "
+                    "\"TYPE_FP32\", \"dims\": [3, -1, \"-1\"]}], \"output\": [{\"name\": \"y\", "
+                    "\"data_type\": \"TYPE_FP32\", \"dims\": [2, -1, -1]}], \"model_warmup\": "
+                    "[{\"name\": \"s\", \"batch_size\": 2, \"count\": 3, \"inputs\": {\"images\": "
+                    "{\"data_type\": \"TYPE_FP32\", \"dims\": [3, 16, 24], \"random_data\": "
+                    "true}}}]}";
+    model_config c;
+    char err[256];
+    assert_int_equal(parse(j, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.n_inputs, 1);
+    assert_string_equal(c.inputs[0].name, "images");
+    assert_int_equal(c.inputs[0].dtype, LOOM_DTYPE_FLOAT);
+    assert_int_equal(c.inputs[0].rank, 3);
+    assert_true(c.inputs[0].dims[0] == 3 && c.inputs[0].dims[1] == -1 && c.inputs[0].dims[2] == -1);
+    assert_int_equal(c.n_outputs, 1);
+    assert_int_equal(c.n_warmups, 1);
+    assert_int_equal(c.warmups[0].batch_size, 2);
+    assert_int_equal(c.warmups[0].count, 3);
+    assert_true(c.warmups[0].inputs[0].random);
+    assert_int_equal(c.warmups[0].inputs[0].dims[2], 24);
+    model_config_free(&c);
+
+    static const char *bad[] = {
+        "{\"input\": [{\"name\": \"x\", \"data_type\": \"TYPE_STRINGS\"}]}",
+        "{\"input\": [{\"name\": \"x\", \"dims\": [0]}]}",
+        "{\"input\": [{\"data_type\": \"TYPE_FP32\"}]}",
+        "{\"input\": [{\"name\": \"x\"}, {\"name\": \"x\"}]}",
+        "{\"model_warmup\": [{\"name\": \"s\", \"inputs\": {\"x\": {\"data_type\": \"TYPE_FP32\", "
+        "\"dims\": [3]}}}]}", /* no data kind */
+        "{\"model_warmup\": [{\"name\": \"s\", \"inputs\": {\"x\": {\"data_type\": \"TYPE_FP32\", "
+        "\"dims\": [-1], \"zero_data\": true}}}]}", /* warm-up sizes are sizes */
+        "{\"model_warmup\": [{\"name\": \"s\", \"inputs\": {\"x\": {\"data_type\": \"TYPE_FP32\", "
+        "\"dims\": [3], \"input_data_file\": \"../x\"}}}]}",
+        "{\"max_batch_size\": 2, \"model_warmup\": [{\"name\": \"s\", \"batch_size\": 3, "
+        "\"inputs\": {}}]}",
+        "{\"model_warmup\": [{\"name\": \"s\", \"count\": 0, \"inputs\": {}}]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_not_equal(parse(bad[i], &c, err, sizeof(err)), 0);
+        assert_true(strncmp(err, "config.json: ", 13) == 0);
+    }
+}
+
+static void io_config_binds_declared_dims(void **state)
+{
+    (void)state;
+    model_config c;
+    char err[256];
+    loom_model *m = detector();
+    assert_int_equal(parse("{\"max_batch_size\": 4, \"input\": [{\"name\": \"images\", "
+                           "\"data_type\": \"TYPE_FP32\", \"dims\": [3, 8, 10]}]}",
+                           &c, err, sizeof(err)),
+                     0);
+    assert_int_equal(model_io_apply(m, &c, err, sizeof(err)), 0);
+    loom_value_info vi;
+    loom_model_input_info(m, 0, &vi);
+    assert_true(vi.dims[0] == -1 && vi.dims[1] == 3 && vi.dims[2] == 8 && vi.dims[3] == 10);
+    loom_model_destroy(m);
+
+    static const char *bad[] = {
+        "{\"max_batch_size\": 4, \"input\": [{\"name\": \"images\", \"dims\": [4, 8, 8]}]}",
+        "{\"max_batch_size\": 0, \"input\": [{\"name\": \"images\", \"dims\": [3, 8, 8]}]}",
+        "{\"input\": [{\"name\": \"pixels\"}]}",
+        "{\"input\": [{\"name\": \"images\", \"data_type\": \"TYPE_INT8\"}]}",
+        "{\"output\": [{\"name\": \"boxes\"}]}",
+        "{\"output\": [{\"name\": \"y\", \"data_type\": \"TYPE_FP16\"}]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        m = detector();
+        assert_int_equal(parse(bad[i], &c, err, sizeof(err)), 0);
+        err[0] = '\0';
+        assert_int_equal(model_io_apply(m, &c, err, sizeof(err)), -EINVAL);
+        assert_true(strncmp(err, "config.json ", 12) == 0);
+        loom_model_destroy(m);
+    }
+}
+
+static void warmup_uses_declared_dims(void **state)
+{
+    (void)state;
+    model_config c;
+    char err[256];
+    loom_model *m = detector();
+    /* No samples: H and W have no size to guess, so the default warm-up is skipped. */
+    assert_int_equal(parse("{\"max_batch_size\": 4}", &c, err, sizeof(err)), 0);
+    assert_int_equal(model_warm_up(m, &c, "/nonexistent", err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "(H) is symbolic"));
+    /* Declared samples run with their dims, batch prepended. */
+    const char *ok = "{\"max_batch_size\": 4, \"model_warmup\": [{\"name\": \"a\", \"batch_size\": "
+                     "2, \"inputs\": {\"images\": {\"data_type\": \"TYPE_FP32\", \"dims\": [3, 16, "
+                     "12], \"zero_data\": true}}}, {\"name\": \"b\", \"count\": 2, \"inputs\": "
+                     "{\"images\": {\"data_type\": \"TYPE_FP32\", \"dims\": [3, 5, 7], "
+                     "\"random_data\": true}}}]}";
+    assert_int_equal(parse(ok, &c, err, sizeof(err)), 0);
+    assert_int_equal(model_warm_up(m, &c, "/nonexistent", err, sizeof(err)), 0);
+    /* A sample the model cannot run (a 3x3 kernel over 2x2) fails, naming it. */
+    const char *small = "{\"max_batch_size\": 4, \"model_warmup\": [{\"name\": \"tiny\", "
+                        "\"inputs\": {\"images\": {\"data_type\": \"TYPE_FP32\", \"dims\": [3, 2, "
+                        "2], \"zero_data\": true}}}]}";
+    assert_int_equal(parse(small, &c, err, sizeof(err)), 0);
+    assert_true(model_warm_up(m, &c, "/nonexistent", err, sizeof(err)) < 0);
+    assert_true(strncmp(err, "model_warmup \"tiny\": ", 21) == 0);
+    /* A missing data file fails too. */
+    const char *file = "{\"max_batch_size\": 4, \"model_warmup\": [{\"name\": \"f\", \"inputs\": "
+                       "{\"images\": {\"data_type\": \"TYPE_FP32\", \"dims\": [3, 4, 4], "
+                       "\"input_data_file\": \"img\"}}}]}";
+    assert_int_equal(parse(file, &c, err, sizeof(err)), 0);
+    assert_true(model_warm_up(m, &c, "/nonexistent", err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "warmup/img"));
+    loom_model_destroy(m);
+}
+
+/* A card that runs Relu and reports the health status a test sets. */
+typedef struct fake_card {
+    lm_device dev;
+    uint32_t status;
+} fake_card;
+
+static bool fc_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in)
+{
+    (void)dev;
+    return strcmp(n->op_type, "Relu") == 0 && in[0]->dtype == LOOM_DTYPE_FLOAT;
+}
+
+static loom_status fc_compile(lm_device *dev, const lm_segment_desc *d, void **seg)
+{
+    (void)dev, (void)d;
+    *seg = malloc(1);
+    return *seg ? LOOM_OK : LOOM_ERR_NO_MEMORY;
+}
+
+static loom_status fc_run(lm_device *dev, void *seg, loom_tensor *const *in,
+                          loom_tensor *const *out)
+{
+    (void)dev, (void)seg;
+    const float *x = in[0]->data;
+    float *y = out[0]->data;
+    for (int64_t e = 0; e < loom_tensor_count(in[0]); e++)
+        y[e] = x[e] > 0 ? x[e] : 0;
+    return LOOM_OK;
+}
+
+static void fc_release(lm_device *dev, void *seg)
+{
+    (void)dev;
+    free(seg);
+}
+
+static loom_status fc_health(lm_device *dev, loom_device_stats *st)
+{
+    st->reports = LOOM_DEVICE_REPORTS_STATUS;
+    st->card_status = ((fake_card *)dev)->status;
+    return LOOM_OK;
+}
+
+static const lm_device_ops fc_ops = {
+    .supports = fc_supports,
+    .compile = fc_compile,
+    .run = fc_run,
+    .release = fc_release,
+    .health = fc_health,
+};
+
+/* DIR/NAME/1/model.onnx (x [N, 4] -> Relu -> Softmax) with config.json @cfg. */
+static void write_model(const char *dir, const char *name, const char *cfg)
+{
+    char path[512];
+    int64_t dims[2] = {-1, 4};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 2, dims);
+    ob_output(m, "y", 1);
+    ob_add_node(m, "Relu", "x", "r");
+    ob_add_node(m, "Softmax", "r", "y");
+    size_t len;
+    uint8_t *buf = ob_pack(m, &len);
+    snprintf(path, sizeof(path), "%s/%s/1", dir, name);
+    assert_int_equal(mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1, 0);
+    snprintf(path, sizeof(path), "%s/%s/1/model.onnx", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/%s/config.json", dir, name);
+    assert_non_null(f = fopen(path, "w"));
+    fputs(cfg, f);
+    fclose(f);
+    free(buf);
+    ob_free(m);
+}
+
+static void mkdir_model(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    assert_int_equal(mkdir(path, 0755), 0);
+}
+
+/* Ready follows the health of the card a loaded model runs on. */
+static void ready_needs_a_healthy_device(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/loomd-unit-ready.XXXXXX", why[128], err[256];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(lm_registry_acquire(NULL), LOOM_OK);
+    /* Static: the registry keeps the device while other tests' contexts hold it. */
+    static fake_card fc;
+    fc.status = LOOM_CARD_STATUS_READY;
+    fc.dev.ops = &fc_ops;
+    fc.dev.props.kind = LOOM_DEVICE_CARD;
+    strcpy(fc.dev.name, "fake:0");
+    assert_int_equal(lm_registry_add(&fc.dev), LOOM_OK);
+    mkdir_model(dir, "oncard");
+    mkdir_model(dir, "oncpu");
+    write_model(dir, "oncard", "{\"parameters\": {\"device\": \"fake:0\"}}");
+    write_model(dir, "oncpu", "{}");
+    metrics *mt = metrics_create();
+    evlog *log = evlog_open("/dev/null", false);
+    repo *r;
+    assert_int_equal(repo_create(dir, 1, mt, log, &r, err, sizeof(err)), 0);
+    assert_int_equal(repo_sync(r), 0);
+    assert_true(repo_ready(r, why, sizeof(why)));
+    fc.status = LOOM_CARD_STATUS_READY | LOOM_CARD_STATUS_DEAD;
+    assert_false(repo_ready(r, why, sizeof(why)));
+    assert_non_null(strstr(why, "fake:0"));
+    fc.status = LOOM_CARD_STATUS_READY; /* back after a reset */
+    assert_true(repo_ready(r, why, sizeof(why)));
+    fc.status = 0;
+    assert_false(repo_ready(r, why, sizeof(why)));
+    /* Nothing loaded runs on the card any more: ready again, on the CPU model. */
+    assert_int_equal(repo_unload(r, "oncard", err, sizeof(err)), 0);
+    assert_true(repo_ready(r, why, sizeof(why)));
+    repo_destroy(r);
+    evlog_close(log);
+    metrics_destroy(mt);
+    lm_registry_release();
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* KServe's layout: the repository directory is one model, served under the given name. */
+static void single_model_directory(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/loomd-unit-single.XXXXXX", err[256];
+    assert_non_null(mkdtemp(dir));
+    char parent[64];
+    snprintf(parent, sizeof(parent), "%.40s", dir);
+    *strrchr(parent, '/') = '\0';
+    write_model(parent, strrchr(dir, '/') + 1, "{}"); /* DIR/1/model.onnx, DIR/config.json */
+    metrics *mt = metrics_create();
+    evlog *log = evlog_open("/dev/null", false);
+    repo *r;
+    assert_int_equal(repo_create(dir, 1, mt, log, &r, err, sizeof(err)), 0);
+    assert_int_equal(repo_serve_single(r, "../x", err, sizeof(err)), -EINVAL);
+    assert_int_equal(repo_serve_single(r, "detector", err, sizeof(err)), 1);
+    assert_int_equal(repo_sync(r), 0);
+    int why = 0;
+    model_version *v = repo_acquire(r, "detector", 0, &why);
+    assert_non_null(v);
+    assert_int_equal(v->version, 1);
+    model_version_release(v);
+    assert_null(repo_acquire(r, "1", 0, &why)); /* the version is no model */
+    size_t len;
+    char *index = repo_index_json(r, false, &len);
+    assert_string_equal(index, "[{\"name\":\"detector\",\"version\":\"1\",\"state\":\"READY\"}]");
+    free(index);
+    repo_destroy(r);
+    /* A directory of models stays a repository. */
+    assert_int_equal(repo_create(parent, 1, mt, log, &r, err, sizeof(err)), 0);
+    assert_int_equal(repo_serve_single(r, "detector", err, sizeof(err)), 0);
+    repo_destroy(r);
+    evlog_close(log);
+    metrics_destroy(mt);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(device_faults_answer_503),
     cmocka_unit_test(config_reads_triton_form),
@@ -468,6 +790,11 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sched_lone_request_does_not_wait),
     cmocka_unit_test(sched_runs_inline_without_batching),
     cmocka_unit_test(sched_runs_inline_when_batching_would_not_wait),
+    cmocka_unit_test(config_reads_io_and_warmup),
+    cmocka_unit_test(io_config_binds_declared_dims),
+    cmocka_unit_test(warmup_uses_declared_dims),
+    cmocka_unit_test(ready_needs_a_healthy_device),
+    cmocka_unit_test(single_model_directory),
 };
 
 LM_TEST_MAIN(tests)

@@ -86,6 +86,22 @@ static void values_are_read_once(void **state)
     assert_null(lm_env_str(LM_ENV_CACHE_DIR));
 }
 
+/* lm_env_is_set() tells set-but-empty from unset (LOOM_VISIBLE_CARDS= hides every card). */
+static void set_but_empty_is_told_apart(void **state)
+{
+    (void)state;
+    lm_test_setenv("LOOM_VISIBLE_CARDS", NULL);
+    assert_false(lm_env_is_set(LM_ENV_VISIBLE_CARDS));
+    lm_test_setenv("LOOM_VISIBLE_CARDS", "");
+    assert_true(lm_env_is_set(LM_ENV_VISIBLE_CARDS));
+    assert_null(lm_env_str(LM_ENV_VISIBLE_CARDS));
+    lm_test_setenv("LOOM_VISIBLE_CARDS", "0,card:2");
+    assert_true(lm_env_is_set(LM_ENV_VISIBLE_CARDS));
+    assert_string_equal(lm_env_str(LM_ENV_VISIBLE_CARDS), "0,card:2");
+    lm_test_setenv("LOOM_VISIBLE_CARDS", NULL);
+    assert_false(lm_env_is_set(LM_ENV_VISIBLE_CARDS));
+}
+
 /* Reads all of @path into a malloc'd string, or NULL. */
 static char *slurp(const char *path)
 {
@@ -159,9 +175,10 @@ static void env_c_is_the_only_reader(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(table_rows_are_complete),    cmocka_unit_test(flags_share_one_rule),
-    cmocka_unit_test(numbers_default_and_clamp),  cmocka_unit_test(values_are_read_once),
-    cmocka_unit_test(readme_documents_every_row), cmocka_unit_test(env_c_is_the_only_reader),
+    cmocka_unit_test(table_rows_are_complete),     cmocka_unit_test(flags_share_one_rule),
+    cmocka_unit_test(numbers_default_and_clamp),   cmocka_unit_test(values_are_read_once),
+    cmocka_unit_test(set_but_empty_is_told_apart), cmocka_unit_test(readme_documents_every_row),
+    cmocka_unit_test(env_c_is_the_only_reader),
 };
 
 LM_TEST_MAIN(tests)

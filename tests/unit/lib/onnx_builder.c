@@ -121,6 +121,20 @@ void ob_input(ob_model *m, const char *name, int dtype, int rank, const int64_t 
     OB_PUSH(m, m->graph.n_input, m->graph.input, vi);
 }
 
+void ob_dim_names(ob_model *m, const char *input, const char *const *names)
+{
+    for (size_t i = 0; i < m->graph.n_input; i++) {
+        Onnx__ValueInfoProto *vi = m->graph.input[i];
+        Onnx__TensorShapeProto *sp = vi->type->tensor_type->shape;
+        if (strcmp(vi->name, input) != 0 || !sp)
+            continue;
+        for (size_t d = 0; d < sp->n_dim; d++)
+            if (names[d] &&
+                sp->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM)
+                sp->dim[d]->dim_param = ob_strdup(m, names[d]);
+    }
+}
+
 void ob_output(ob_model *m, const char *name, int dtype)
 {
     Onnx__ValueInfoProto *vi = value_info(m, name, dtype, -1, NULL);

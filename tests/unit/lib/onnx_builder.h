@@ -14,6 +14,8 @@ void ob_free(ob_model *m);
 
 /* Graph input; a dim of -1 becomes the symbolic dimension "N". */
 void ob_input(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims);
+/* Renames input @input's symbolic dims: @names[d] (if not NULL) for each -1 dim d. */
+void ob_dim_names(ob_model *m, const char *input, const char *const *names);
 /* Graph output with a dtype and no shape. */
 void ob_output(ob_model *m, const char *name, int dtype);
 /* Initializer with @bytes of raw data (need not match the shape: for hostile tests). */
