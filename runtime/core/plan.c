@@ -27,9 +27,10 @@ void lm_plan_free(const lm_graph *g, lm_plan *p)
                 loom_tensor_destroy(p->constant[v]);
     if (p->prepared)
         for (int i = 0; i < p->n_steps; i++)
-            if (p->prepared[i])
+            if (p->prepared[i] && g->nodes[p->steps[i]].op->free_prepared)
                 g->nodes[p->steps[i]].op->free_prepared(p->prepared[i]);
     free(p->prepared);
+    lm_wrefs_release(&p->weights); /* after the states pointing into them */
     lm_plan_free_segments(p);
     free(p->shapes);
     free(p->shape_known);
@@ -87,7 +88,7 @@ static void release_shapes(const lm_graph *g, shape_table *st)
 
 /* Runs one node in the planning pass; see the file comment. */
 static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_table *st,
-                             struct lm_threadpool *pool)
+                             struct lm_threadpool *pool, lm_prep_env *env)
 {
     const lm_node *n = &g->nodes[index];
     loom_tensor *in[n->n_in + 1];
@@ -137,7 +138,7 @@ static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_tab
         out[o] = NULL;
     }
     if (!produced_data)
-        s = lm_prepare_node(n, in, &p->prepared[p->n_steps++], pool);
+        s = lm_prepare_node(n, in, &p->prepared[p->n_steps++], pool, env);
 release:
     for (int o = 0; o < n->n_out; o++)
         loom_tensor_destroy(out[o]);
@@ -169,6 +170,35 @@ static loom_status keep_shapes(lm_plan *p, const lm_graph *g, const shape_table 
         p->shape_known[v] = true;
     }
     return LOOM_OK;
+}
+
+/* Bytes of @p's own tables and folded constants (its prepared states are
+ * small; the weights they point into are shared and not the plan's). */
+static size_t plan_meta_bytes(const lm_plan *p, const lm_graph *g)
+{
+    size_t nv = (size_t)g->n_values + 1, nn = (size_t)g->n_nodes + 1;
+    size_t bytes = sizeof(*p) + sizeof(int64_t) * (size_t)p->n_sig +
+                   nv * (sizeof(loom_tensor *) + 2 * sizeof(bool) + sizeof(int) + sizeof(int64_t) +
+                         sizeof(loom_tensor)) +
+                   nn * (sizeof(int) + sizeof(void *));
+    for (int v = 0; v < g->n_values; v++)
+        if (p->owns_constant[v])
+            bytes += p->constant[v]->nbytes;
+    return bytes;
+}
+
+/* A run state's tables besides the arena (arena.c allocates them per value). */
+static size_t run_state_table_bytes(const lm_plan *p)
+{
+    size_t nv = (size_t)p->n_values + 1;
+    return nv * (sizeof(loom_tensor) + 2 * sizeof(loom_tensor *) + sizeof(bool));
+}
+
+size_t lm_plan_charge(const lm_plan *p)
+{
+    int states = atomic_load(&p->n_states);
+    return p->meta_bytes +
+           (size_t)(states > 1 ? states : 1) * (p->arena_bytes + run_state_table_bytes(p));
 }
 
 loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
@@ -218,8 +248,9 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
         st.t[g->inputs[i]] = h;
         st.owns[g->inputs[i]] = true;
     }
+    lm_prep_env env = {.g = g, .hash_memo = m->hash_memo, .refs = &p->weights};
     for (int i = 0; i < g->n_nodes; i++)
-        if ((s = plan_node(g, i, p, &st, m->ctx->pool)))
+        if ((s = plan_node(g, i, p, &st, m->ctx->pool, &env)))
             goto out;
     for (int v = 0; v < g->n_values; v++)
         p->last_use[v] = -1;
@@ -253,6 +284,8 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
         }
     }
     s = lm_plan_arena(p, g, st.bytes, st.def, st.t);
+    p->n_values = g->n_values;
+    p->meta_bytes = plan_meta_bytes(p, g);
 out:
     release_shapes(g, &st);
     if (s) {

@@ -1,0 +1,232 @@
+/*
+ * test_shapes.c - shapes that change every run: packed weights are built
+ * once and shared by every plan and every model with identical weights
+ * (core/prepared.c), and the plan cache is bounded by bytes (plancache.c).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "lib/onnx_builder.h"
+#include "lib/test_main.h"
+#include "loom/loom.h"
+
+#define D 64 /* features of the MLP */
+
+static float weight(int i, int salt)
+{
+    return (float)((i * (37 + salt)) % 23 - 11) / 64.0f;
+}
+
+/* x[N,64] -> MatMul W1 -> Relu -> Gemm(W2^T, b) -> y[N,64] */
+static loom_model *load_mlp(loom_context *ctx, const char *name)
+{
+    static float w1[D * D], w2[D * D], b[D];
+    for (int i = 0; i < D * D; i++) {
+        w1[i] = weight(i, 0);
+        w2[i] = weight(i, 5);
+    }
+    for (int i = 0; i < D; i++)
+        b[i] = (float)(i % 5) / 8.0f;
+    int64_t xd[2] = {-1, D}, wd[2] = {D, D}, bd[1] = {D};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 2, xd);
+    ob_output(m, "y", 1);
+    ob_init_f32(m, "w1", 2, wd, w1);
+    ob_init_f32(m, "w2", 2, wd, w2);
+    ob_init_f32(m, "b", 1, bd, b);
+    ob_add_node(m, "MatMul", "x,w1", "h");
+    ob_add_node(m, "Relu", "h", "r");
+    ob_node *n = ob_add_node(m, "Gemm", "r,w2,b", "y");
+    ob_attr_int(m, n, "transB", 1);
+    return lm_load_ok(ctx, m, name);
+}
+
+/* Row @r of a batch: the same values whatever the batch size. */
+static void fill_rows(loom_tensor *x, int64_t rows)
+{
+    float *p = loom_tensor_data(x);
+    for (int64_t r = 0; r < rows; r++)
+        for (int c = 0; c < D; c++)
+            p[r * D + c] = (float)((r * 7 + c * 3) % 17 - 8) / 8.0f;
+}
+
+/* Runs @m on @rows rows; @y gets rows x D results. */
+static void run_mlp(loom_model *m, int64_t rows, float *y)
+{
+    int64_t xd[2] = {rows, D};
+    loom_tensor *x, *out;
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 2, xd, &x), LOOM_OK);
+    fill_rows(x, rows);
+    assert_int_equal(loom_model_run(m, &x, 1, &out, 1), LOOM_OK);
+    memcpy(y, loom_tensor_data(out), sizeof(float) * (size_t)(rows * D));
+    loom_tensor_destroy(out);
+    loom_tensor_destroy(x);
+}
+
+static loom_model_stats stats_of(loom_model *m)
+{
+    loom_model_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
+    return st;
+}
+
+static void assert_rows_match(const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        assert_true(fabsf(a[i] - b[i]) <= 1e-5f * (1.0f + fabsf(b[i])));
+}
+
+/* Eight batch sizes make eight plans and one set of packed weights; every
+ * row's result is the batch-1 result of that row. */
+static void packed_weights_shared_across_shapes(void **state)
+{
+    (void)state;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *m = load_mlp(ctx, "mlp.onnx");
+    static float one[8][D], many[8 * D];
+    for (int r = 0; r < 8; r++) {
+        run_mlp(m, r + 1, many);
+        memcpy(one[r], many + r * D, sizeof(one[r]));
+    }
+    loom_model_stats first = stats_of(m);
+    assert_int_equal(first.plans, 8);
+    /* MatMul's B and Gemm's B, packed: at least the weights' floats. */
+    assert_true(first.prepared_bytes >= 2 * D * D * sizeof(float));
+    assert_true(first.prepared_bytes < 4 * D * D * sizeof(float));
+    for (int rows = 1; rows <= 8; rows++) {
+        run_mlp(m, rows, many);
+        for (int r = 0; r < rows; r++)
+            assert_rows_match(many + r * D, one[r], D);
+    }
+    loom_model_stats st = stats_of(m);
+    assert_int_equal(st.prepared_bytes, first.prepared_bytes);
+    assert_int_equal(st.shared_prepared_bytes, first.prepared_bytes);
+    assert_true(st.plans_built == 8);
+    assert_true(st.planning_ms_mean > 0.0 && st.planning_ms_max >= st.planning_ms_last);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+}
+
+/* A second model with the same weights (a reload, an A/B pair) adds no
+ * packed weights; they go with the last model using them. */
+static void identical_models_share_packed_weights(void **state)
+{
+    (void)state;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *a = load_mlp(ctx, "a.onnx"), *b = load_mlp(ctx, "b.onnx");
+    static float ya[3 * D], yb[3 * D];
+    run_mlp(a, 3, ya);
+    size_t one_model = stats_of(a).shared_prepared_bytes;
+    assert_true(one_model > 0);
+    run_mlp(b, 3, yb);
+    assert_memory_equal(ya, yb, sizeof(ya));
+    assert_int_equal(stats_of(b).shared_prepared_bytes, one_model);
+    assert_int_equal(stats_of(b).prepared_bytes, one_model);
+    loom_model_destroy(a);
+    assert_int_equal(stats_of(b).shared_prepared_bytes, one_model);
+    run_mlp(b, 5, yb); /* a new shape after the first model went */
+    loom_model_destroy(b);
+    loom_model *c = load_mlp(ctx, "c.onnx");
+    assert_int_equal(stats_of(c).shared_prepared_bytes, 0); /* freed with b's plans */
+    loom_model_destroy(c);
+    loom_context_destroy(ctx);
+}
+
+/* A budget too small for two plans keeps one: the others are evicted and
+ * planned again when their shape returns, with the same results. */
+static void plan_cache_bounded_by_bytes(void **state)
+{
+    (void)state;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *m = load_mlp(ctx, "mlp.onnx");
+    assert_int_equal(loom_model_set_plan_cache_bytes(m, 1), LOOM_OK);
+    static float first[6][6 * D], again[6 * D];
+    for (int rows = 1; rows <= 6; rows++)
+        run_mlp(m, rows, first[rows - 1]);
+    loom_model_stats st = stats_of(m);
+    assert_int_equal(st.plans, 1);
+    assert_int_equal(st.plans_evicted, 5);
+    assert_true(st.plan_bytes > 0 && st.plan_budget_bytes == 1);
+    for (int rows = 1; rows <= 6; rows++) {
+        run_mlp(m, rows, again);
+        assert_memory_equal(again, first[rows - 1], sizeof(float) * (size_t)(rows * D));
+    }
+    st = stats_of(m);
+    assert_int_equal(st.plans_built, 12);
+    assert_int_equal(st.plans, 1);
+    /* A budget for all of them keeps all of them. */
+    assert_int_equal(loom_model_set_plan_cache_bytes(m, (size_t)64 << 20), LOOM_OK);
+    for (int rows = 1; rows <= 6; rows++)
+        run_mlp(m, rows, again);
+    assert_int_equal(stats_of(m).plans, 6);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+}
+
+/* x[1,16,S,S] -> Conv 3x3 pad 1 (16 -> 16): Winograd with a tile chosen by
+ * the output size (2 below 16, else 4), so one W packs two ways. */
+static loom_model *load_conv(loom_context *ctx)
+{
+    static float w[16 * 16 * 9], b[16];
+    for (int i = 0; i < 16 * 16 * 9; i++)
+        w[i] = weight(i, 3) / 4.0f;
+    for (int i = 0; i < 16; i++)
+        b[i] = (float)(i % 3) / 4.0f;
+    int64_t xd[4] = {1, 16, -1, -1}, wd[4] = {16, 16, 3, 3}, bd[1] = {16}, pads[4] = {1, 1, 1, 1};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 4, xd);
+    ob_output(m, "y", 1);
+    ob_init_f32(m, "w", 4, wd, w);
+    ob_init_f32(m, "b", 1, bd, b);
+    ob_node *n = ob_add_node(m, "Conv", "x,w,b", "y");
+    ob_attr_ints(m, n, "pads", 4, pads);
+    return lm_load_ok(ctx, m, "conv.onnx");
+}
+
+static void run_conv(loom_model *m, int64_t side, float *y)
+{
+    int64_t xd[4] = {1, 16, side, side};
+    loom_tensor *x, *out;
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 4, xd, &x), LOOM_OK);
+    float *p = loom_tensor_data(x);
+    for (int64_t i = 0; i < 16 * side * side; i++)
+        p[i] = (float)(i * 11 % 29 - 14) / 16.0f;
+    assert_int_equal(loom_model_run(m, &x, 1, &out, 1), LOOM_OK);
+    memcpy(y, loom_tensor_data(out), sizeof(float) * (size_t)(16 * side * side));
+    loom_tensor_destroy(out);
+    loom_tensor_destroy(x);
+}
+
+/* A layout that depends on the shape is keyed by it: after a small image
+ * packed W for one tile, a large image gets W packed for the other, and the
+ * same result as a model that only ever saw the large image. */
+static void shape_dependent_layout_is_keyed(void **state)
+{
+    (void)state;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    static float alone[16 * 20 * 20], after[16 * 20 * 20], small[16 * 10 * 10];
+    loom_model *m = load_conv(ctx);
+    run_conv(m, 20, alone);
+    size_t one_layout = stats_of(m).prepared_bytes;
+    loom_model_destroy(m);
+    m = load_conv(ctx);
+    run_conv(m, 10, small);
+    run_conv(m, 20, after);
+    assert_memory_equal(after, alone, sizeof(alone));
+    assert_true(stats_of(m).prepared_bytes > one_layout);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(packed_weights_shared_across_shapes),
+    cmocka_unit_test(identical_models_share_packed_weights),
+    cmocka_unit_test(plan_cache_bounded_by_bytes),
+    cmocka_unit_test(shape_dependent_layout_is_keyed),
+};
+
+LM_TEST_MAIN(tests)
