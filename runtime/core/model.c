@@ -87,6 +87,7 @@ static loom_status load(loom_context *ctx, const void *data, size_t size, const 
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
         goto fail;
     }
+    lm_constants_share(m->g, m->hash_memo, &m->shared_consts);
     if ((s = plan_static_shapes(m)))
         goto fail;
     *out = m;
@@ -157,6 +158,7 @@ void loom_model_destroy(loom_model *m)
     pthread_mutex_destroy(&m->plans_lock);
     pthread_cond_destroy(&m->plan_built);
     lm_graph_free(m->g);
+    lm_constants_release(&m->shared_consts); /* after the graph reading them */
     free(m->hash_memo);
     free(m->name);
     free(m);

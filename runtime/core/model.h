@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "constshare.h"
 #include "devstats.h"
 #include "fuse.h"
 #include "graph.h"
@@ -115,7 +116,8 @@ struct loom_model {
     struct lm_plan_pending *pending; /* shapes being planned now, outside the lock */
     uint64_t generation;
     lm_fuse_stats fused;
-    uint64_t *hash_memo; /* per value: content hash of its constant, 0 until needed */
+    uint64_t *hash_memo;         /* per value: content hash of its constant, 0 until needed */
+    lm_const_refs shared_consts; /* large constants whose bytes other models may share */
 };
 
 /* The plan for @inputs, with a reference for the caller (lm_plan_put()):

@@ -6,6 +6,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <sys/stat.h>
 
@@ -179,6 +182,23 @@ int repo_devices(repo *r, loom_device_stats *out, int max)
                 n = add_device(out, n, max, &st);
         }
     }
+    return n;
+}
+
+int repo_memory(repo *r, model_memory *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&r->lock);
+    for (model_entry *e = r->entries; e; e = e->next)
+        for (int i = 0; i < e->n_versions && n < max; i++) {
+            model_memory *mm = &out[n];
+            snprintf(mm->name, sizeof(mm->name), "%s", e->name);
+            mm->version = e->versions[i]->version;
+            mm->st.struct_size = sizeof(mm->st);
+            if (loom_model_get_stats(e->versions[i]->model, &mm->st) == LOOM_OK)
+                n++;
+        }
+    pthread_mutex_unlock(&r->lock);
     return n;
 }
 
@@ -416,6 +436,8 @@ static int load_version(repo *r, const char *name, const char *dir, int64_t vers
         snprintf(err, errlen, "%s: %s", rel, loom_last_error());
         return -EINVAL;
     }
+    if (cfg->plan_cache_mb)
+        loom_model_set_plan_cache_bytes(m, (size_t)cfg->plan_cache_mb << 20);
     if (cfg->max_batch_size > 0) {
         /* Batching concatenates along dim 0, so every input must have one. */
         for (size_t i = 0; i < loom_model_input_count(m); i++) {
@@ -499,6 +521,19 @@ static int select_versions(const model_config *cfg, const int64_t *avail, int n,
     return k;
 }
 
+/* Hands the heap's free pages back to the system after a load: reading a
+ * model allocates about twice its size for a moment (the file, its parsed
+ * initializers), and with weights shared by content (libloom keeps one copy
+ * of identical constants) most of a new version's bytes are freed again.
+ * glibc keeps such pages unless asked, so an A/B pair or a reload would
+ * otherwise leave its RSS up by the model's size. */
+static void return_freed_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static int load_locked(repo *r, const char *name, char *err, size_t errlen)
 {
     char dir[4096];
@@ -570,6 +605,7 @@ static int load_locked(repo *r, const char *name, char *err, size_t errlen)
     }
     for (int i = 0; i < n_old; i++)
         model_version_release(old[i]);
+    return_freed_memory();
     evlog_event(r->log, "info", "loaded", "%s: %d version(s), latest %lld", name, n_new,
                 (long long)nv[n_new - 1]->version);
     return 0;

@@ -8,9 +8,10 @@
 
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
+#include "core/model.h"
 #include "loom/loom.h"
 
-#define D 64 /* features of the MLP */
+#define D 128 /* features of the MLP: 64 KiB weights, large enough to share */
 
 static float weight(int i, int salt)
 {
@@ -134,6 +135,36 @@ static void identical_models_share_packed_weights(void **state)
     loom_context_destroy(ctx);
 }
 
+/* The bytes of constant @name in @m. */
+static const void *constant_data(const loom_model *m, const char *name)
+{
+    for (int v = 0; v < m->g->n_values; v++)
+        if (strcmp(m->g->values[v].name, name) == 0 && m->g->values[v].constant)
+            return m->g->values[v].constant->data;
+    fail_msg("no constant %s", name);
+    return NULL;
+}
+
+/* Two models with the same initializers hold one copy of them, which
+ * outlives the model that loaded it first. */
+static void identical_models_share_constants(void **state)
+{
+    (void)state;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *a = load_mlp(ctx, "a.onnx"), *b = load_mlp(ctx, "b.onnx");
+    assert_ptr_equal(constant_data(a, "w1"), constant_data(b, "w1"));
+    assert_ptr_equal(constant_data(a, "w2"), constant_data(b, "w2"));
+    assert_ptr_not_equal(constant_data(a, "w1"), constant_data(a, "w2"));
+    static float ya[4 * D], yb[4 * D];
+    run_mlp(a, 4, ya);
+    loom_model_destroy(a);
+    run_mlp(b, 4, yb);
+    assert_memory_equal(ya, yb, sizeof(ya));
+    loom_model_destroy(b);
+    loom_context_destroy(ctx);
+}
+
 /* A budget too small for two plans keeps one: the others are evicted and
  * planned again when their shape returns, with the same results. */
 static void plan_cache_bounded_by_bytes(void **state)
@@ -225,6 +256,7 @@ static void shape_dependent_layout_is_keyed(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(packed_weights_shared_across_shapes),
     cmocka_unit_test(identical_models_share_packed_weights),
+    cmocka_unit_test(identical_models_share_constants),
     cmocka_unit_test(plan_cache_bounded_by_bytes),
     cmocka_unit_test(shape_dependent_layout_is_keyed),
 };

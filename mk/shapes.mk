@@ -1,0 +1,26 @@
+# mk/shapes.mk - shapes that change every request (issue 17): a BERT-style
+# encoder served by loomd with random batch and sequence lengths, checked
+# against ONNX Runtime, with RSS, planning and packed-weight figures.
+#
+#   make test-shapes   300 requests (part of `make test`)
+#   make bench-shapes  2,000 requests, next to ONNX Runtime's latency and RSS
+
+TEST_SUITES  += test-shapes
+BENCH_SUITES += bench-shapes
+
+BERT_MODEL := $(BUILD)/bert/model.onnx
+
+.PHONY: test-shapes bench-shapes
+
+# Exported at build time with Debian's PyTorch (random weights, fixed seed).
+$(BERT_MODEL): tests/models/export_bert.py
+	$(Q)/usr/bin/python3 tests/models/export_bert.py $@ 2>&1 | grep -v -i warn
+
+SHAPES_TEST = $(VENV)/bin/python tests/loomd/shapes_test.py --loomd $(LOOMD) \
+              --model $(BERT_MODEL) --work $(BUILD)/shapes-work
+
+test-shapes: $(LOOMD) $(BERT_MODEL) venv
+	@$(SHAPES_TEST) --requests 300
+
+bench-shapes: $(LOOMD) $(BERT_MODEL) venv
+	@$(SHAPES_TEST) --requests 2000 --bench
