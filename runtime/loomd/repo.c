@@ -55,10 +55,24 @@ bool repo_valid_name(const char *name)
     return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
+/* Blocks of 4 MiB and more (a model's large initializers while it loads,
+ * large request tensors) are mapped, not carved from the heap, so freeing
+ * them returns their pages at once. Without a fixed threshold glibc raises
+ * it to the largest block freed so far (up to 32 MiB), and a freed block at
+ * the top of a thread's heap then stays resident: loading an identical
+ * second version would keep the copy that constant sharing just dropped. */
+static void heap_policy(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
+}
+
 int repo_create(const char *root, int threads, metrics *m, evlog *log, repo **out, char *err,
                 size_t errlen)
 {
     struct stat st;
+    heap_policy();
     if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "model repository %s: %s", root,
                  errno ? strerror(errno) : "not a directory");
@@ -79,6 +93,20 @@ int repo_create(const char *root, int threads, metrics *m, evlog *log, repo **ou
     return 0;
 }
 
+/* Hands the heap's free pages back to the system after a load or a version's
+ * end: reading a model allocates about twice its size for a moment (the
+ * file, its parsed initializers), and with weights shared by content
+ * (libloom keeps one copy of identical constants) most of a new version's
+ * bytes are freed again; a version that goes frees its plans and weights.
+ * glibc keeps such pages unless asked, so an A/B pair or a reload would
+ * otherwise leave the RSS up by the model's size. */
+static void return_freed_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void version_free(model_version *v)
 {
     sched_destroy(v->sched); /* joins its workers: nothing runs the model after this */
@@ -86,6 +114,7 @@ static void version_free(model_version *v)
     model_config_free(&v->cfg);
     free(v->name);
     free(v);
+    return_freed_memory(); /* the last request may free a version after a load */
 }
 
 void model_version_release(model_version *v)
@@ -519,19 +548,6 @@ static int select_versions(const model_config *cfg, const int64_t *avail, int n,
         return -ENOENT;
     }
     return k;
-}
-
-/* Hands the heap's free pages back to the system after a load: reading a
- * model allocates about twice its size for a moment (the file, its parsed
- * initializers), and with weights shared by content (libloom keeps one copy
- * of identical constants) most of a new version's bytes are freed again.
- * glibc keeps such pages unless asked, so an A/B pair or a reload would
- * otherwise leave its RSS up by the model's size. */
-static void return_freed_memory(void)
-{
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
 }
 
 static int load_locked(repo *r, const char *name, char *err, size_t errlen)

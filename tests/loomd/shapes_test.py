@@ -60,8 +60,8 @@ def rss_mib(pid):
     return float("nan")
 
 
-def make_repo(root, model, versions, plan_cache_mb):
-    d = os.path.join(root, "bert")
+def make_repo(root, model, versions, plan_cache_mb, name="bert", bucket=None):
+    d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
     for v in range(1, versions + 1):
         os.makedirs(os.path.join(d, str(v)), exist_ok=True)
@@ -71,6 +71,8 @@ def make_repo(root, model, versions, plan_cache_mb):
     cfg = {"max_batch_size": 16,
            "version_policy": {"all": {}},
            "parameters": {"warmup": "false", "plan_cache_mb": str(plan_cache_mb)}}
+    if bucket:
+        cfg["parameters"]["shape_bucket"] = bucket
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f)
 
@@ -112,14 +114,14 @@ def make_inputs(rng, batch, seq, vocab):
     return ids, mask
 
 
-def infer(c, ids, mask, version="1"):
+def infer(c, ids, mask, version="1", model="bert"):
     ins = [httpclient.InferInput("input_ids", list(ids.shape), "INT64"),
            httpclient.InferInput("attention_mask", list(mask.shape), "INT64")]
     ins[0].set_data_from_numpy(ids, binary_data=True)
     ins[1].set_data_from_numpy(mask, binary_data=True)
     out = [httpclient.InferRequestedOutput("last_hidden_state", binary_data=True)]
     t0 = time.perf_counter()
-    r = c.infer("bert", ins, model_version=version, outputs=out)
+    r = c.infer(model, ins, model_version=version, outputs=out)
     ms = (time.perf_counter() - t0) * 1e3
     return r.as_numpy("last_hidden_state"), ms
 
@@ -154,14 +156,35 @@ def unseen_vs_cached(c, vocab, held):
     return float(np.median(first)), float(np.median(cached))
 
 
+def bucketed(a, c, url, repo, sess, n):
+    """A copy of the model with "shape_bucket": "sequence:16": answers still
+    match ONNX Runtime on the unpadded inputs, with one plan per bucket (the
+    plan cache is large enough here that no plan is evicted and planned again)."""
+    make_repo(repo, a.model, 1, 4096, "bert16", "sequence:16")
+    c.load_model("bert16")
+    rng = np.random.default_rng(23)
+    worst, buckets = 0.0, set()
+    for _ in range(n):
+        b, s = int(rng.integers(1, 17)), int(rng.integers(1, 129))
+        buckets.add((b, (s + 15) // 16))
+        ids, mask = make_inputs(rng, b, s, a.vocab)
+        y, _ = infer(c, ids, mask, model="bert16")
+        want = sess.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        assert y.shape == want.shape, (y.shape, want.shape)
+        worst = max(worst, float(np.max(np.abs(y - want) / (1 + np.abs(want)))))
+    built = metric_value(metrics(url), "loom_model_plans_built_total", 1, "bert16")
+    return worst, len(buckets), built
+
+
 def metrics(url):
     with urllib.request.urlopen(f"http://{url}/metrics") as r:
         return r.read().decode()
 
 
-def metric_value(text, name, version):
+def metric_value(text, name, version, model="bert"):
     for line in text.splitlines():
-        if line.startswith(name + "{") and f'version="{version}"' in line:
+        if line.startswith(name + "{") and f'model="{model}"' in line and \
+                f'version="{version}"' in line:
             return float(line.split()[-1])
     return None
 
@@ -267,6 +290,11 @@ def main():
               f"weights ({weights * 0.1:.1f} MiB; {before:.1f} -> {after:.1f} MiB)",
               after - before < weights * 0.1, f"{after - before:.1f} MiB")
         check("versions 1 and 2 answer alike", np.array_equal(y1, y2), "outputs differ")
+        worst_b, n_buckets, built_b = bucketed(a, c, url, repo, sess, max(40, a.requests // 10))
+        check(f"shape buckets (sequence:16): answers match ONNX Runtime (worst relative error "
+              f"{worst_b:.2e})", worst_b < 1e-3, f"{worst_b:.2e}")
+        check(f"shape buckets: {built_b:.0f} plans for {n_buckets} (batch, bucket) pairs",
+              built_b == n_buckets, f"{built_b}")
         loom_p50 = float(np.median(lat))
         print(f"loomd: p50 {loom_p50:.2f} ms over the sequence (HTTP included), "
               f"rss {rss[-1]:.1f} MiB at the end (after load {rss_load:.1f})")

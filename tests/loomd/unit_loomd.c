@@ -13,6 +13,7 @@
 #include "lib/test_main.h"
 #include "loom/loom.h"
 #include "loomd/api.h"
+#include "loomd/bucket.h"
 #include "loomd/codec.h"
 #include "loomd/config.h"
 #include "loomd/repo.h"
@@ -102,6 +103,81 @@ static void config_rejects_bad_values(void **state)
         assert_int_equal(model_config_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err)), -EINVAL);
         assert_true(strlen(err) > 0);
     }
+}
+
+static void config_reads_memory_parameters(void **state)
+{
+    (void)state;
+    const char *j = "{\"parameters\": {\"plan_cache_mb\": {\"string_value\": \"48\"}, "
+                    "\"shape_bucket\": \"sequence:16\"}}";
+    model_config c;
+    char err[256];
+    model_config_defaults(&c);
+    assert_int_equal(model_config_parse(j, strlen(j), &c, err, sizeof(err)), 0);
+    assert_int_equal(c.plan_cache_mb, 48);
+    assert_string_equal(c.bucket_dim, "sequence");
+    assert_int_equal(c.bucket_multiple, 16);
+    model_config_free(&c);
+    const char *bad[] = {
+        "{\"parameters\": {\"plan_cache_mb\": \"0\"}}",
+        "{\"parameters\": {\"plan_cache_mb\": \"lots\"}}",
+        "{\"parameters\": {\"shape_bucket\": \"sequence\"}}",
+        "{\"parameters\": {\"shape_bucket\": \":16\"}}",
+        "{\"parameters\": {\"shape_bucket\": \"sequence:1\"}}",
+        "{\"parameters\": {\"shape_bucket\": \"sequence:16x\"}}",
+        "{\"parameters\": {\"shape_bucket\": 16}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        model_config_defaults(&c);
+        err[0] = '\0';
+        assert_int_equal(model_config_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err)), -EINVAL);
+        assert_true(strlen(err) > 0);
+    }
+}
+
+/* Buckets pad the named input axis with zeros up to the multiple and cut
+ * outputs back; a name no input has is refused. */
+static void buckets_pad_and_crop(void **state)
+{
+    (void)state;
+    loom_model *m = bias_relu();
+    bucket_plan bp;
+    char err[256] = "";
+    assert_int_equal(bucket_setup(m, "sequence", 4, &bp, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "sequence"));
+    assert_int_equal(bucket_setup(m, "N", 4, &bp, err, sizeof(err)), 0);
+    assert_int_equal(bp.in_axis[0], 0);
+    int64_t d[2] = {3, 4};
+    loom_tensor *x, *padded[1];
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 2, d, &x), LOOM_OK);
+    float *xv = loom_tensor_data(x);
+    for (int i = 0; i < 12; i++)
+        xv[i] = (float)i + 1;
+    int64_t len;
+    assert_true(bucket_pad(&bp, &x, 1, padded, &len));
+    assert_int_equal(len, 3);
+    assert_int_equal(loom_tensor_dims(padded[0])[0], 4);
+    const float *pv = loom_tensor_data(padded[0]);
+    assert_memory_equal(pv, xv, 12 * sizeof(float));
+    for (int i = 12; i < 16; i++)
+        assert_true(pv[i] == 0.0f);
+    bp.out_axis[0] = 0; /* the output as if declared with the same dim */
+    assert_true(bucket_crop(&bp, padded, 1, len));
+    assert_int_equal(loom_tensor_dims(padded[0])[0], 3);
+    assert_memory_equal(loom_tensor_data(padded[0]), xv, 12 * sizeof(float));
+    loom_tensor *again[1];
+    assert_true(bucket_pad(&bp, padded, 1, again, &len) && again[0] != NULL);
+    loom_tensor_destroy(again[0]);
+    d[0] = 8; /* already a multiple: nothing to pad */
+    loom_tensor *y;
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 2, d, &y), LOOM_OK);
+    assert_true(bucket_pad(&bp, &y, 1, again, &len));
+    assert_null(again[0]);
+    assert_int_equal(len, -1);
+    loom_tensor_destroy(y);
+    loom_tensor_destroy(padded[0]);
+    loom_tensor_destroy(x);
+    loom_model_destroy(m);
 }
 
 static void names_are_never_paths(void **state)
@@ -459,6 +535,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(device_faults_answer_503),
     cmocka_unit_test(config_reads_triton_form),
     cmocka_unit_test(config_rejects_bad_values),
+    cmocka_unit_test(config_reads_memory_parameters),
+    cmocka_unit_test(buckets_pad_and_crop),
     cmocka_unit_test(names_are_never_paths),
     cmocka_unit_test(codec_decodes_json_and_binary),
     cmocka_unit_test(codec_rejects_bad_tensors),
