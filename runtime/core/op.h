@@ -48,8 +48,10 @@ typedef struct lm_op_def {
     lm_kernel_fn run;
     /*
      * (optional) Work done once per plan instead of once per run. Called
-     * after the node's dry pass with k->dry set, the node's inputs shaped as
-     * at run time and constant inputs' data present. It may set k->prepared
+     * once the plan's steps have their devices, for a step given to a
+     * host-kernel device only (a segment device compiles its own form), with
+     * k->dry set, the node's inputs shaped as at run time and constant
+     * inputs' data present. It may set k->prepared
      * to state that every later run of the node sees in k->prepared
      * (read-only: runs are concurrent), and that free_prepared releases with
      * the plan. Keep that state small (geometry, the algorithm chosen for
@@ -150,8 +152,9 @@ void *lm_kscratch(lm_kctx *k, size_t bytes);
 /*
  * Prepared weights (core/prepared.c), for prepare hooks. The state that
  * build(k, arg, &data, &bytes) makes from the constant inputs @in[0..@n_in-1]
- * (1 to 4 of them) is built once in the process per (build, @layout,
- * content of those inputs) and shared by every plan asking for the same key:
+ * (1 to 4 of them) is built once in the process per (the step's device,
+ * build, @layout, content of those inputs) and shared by every plan asking
+ * for the same key:
  * each shape of the model and every model with identical weights. @layout
  * names whatever else the packing depends on -- attributes such as transB
  * or group, and the algorithm chosen for the planned shape (a Winograd tile

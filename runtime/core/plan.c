@@ -72,6 +72,7 @@ typedef struct shape_table {
     bool *owns;      /* t[v] is a header this pass allocated */
     size_t *bytes;   /* per value produced by a step: its size, for the arena */
     int *def;        /* per value: the step producing it, -1 if none */
+    bool *prep;      /* per step: shapes known, its prepare hook is due */
 } shape_table;
 
 static void release_shapes(const lm_graph *g, shape_table *st)
@@ -84,11 +85,12 @@ static void release_shapes(const lm_graph *g, shape_table *st)
     free(st->owns);
     free(st->bytes);
     free(st->def);
+    free(st->prep);
 }
 
 /* Runs one node in the planning pass; see the file comment. */
 static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_table *st,
-                             struct lm_threadpool *pool, lm_prep_env *env)
+                             struct lm_threadpool *pool)
 {
     const lm_node *n = &g->nodes[index];
     loom_tensor *in[n->n_in + 1];
@@ -138,7 +140,7 @@ static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_tab
         out[o] = NULL;
     }
     if (!produced_data)
-        s = lm_prepare_node(n, in, &p->prepared[p->n_steps++], pool, env);
+        st->prep[p->n_steps++] = true; /* prepared once its device is known */
 release:
     for (int o = 0; o < n->n_out; o++)
         loom_tensor_destroy(out[o]);
@@ -168,6 +170,36 @@ static loom_status keep_shapes(lm_plan *p, const lm_graph *g, const shape_table 
         p->shapes[v].owns_data = false;
         p->shapes[v].pooled = false;
         p->shape_known[v] = true;
+    }
+    return LOOM_OK;
+}
+
+/*
+ * Runs the prepare hooks of the steps given to host-kernel devices, now that
+ * the segments say which device each step is on. A step on a segment device
+ * is never run by the host implementation, so its weights are not packed for
+ * the host; a host step's packed weights are keyed by its device
+ * (prepared.c), so two devices never share a prepared form by mistake.
+ */
+static loom_status prepare_host_steps(lm_plan *p, const lm_graph *g, const shape_table *st,
+                                      struct lm_threadpool *pool, lm_prep_env *env)
+{
+    for (int i = 0; i < p->n_segments; i++) {
+        const lm_plan_segment *sg = &p->segments[i];
+        if (!lm_device_runs_host_kernels(sg->dev))
+            continue;
+        env->dev = sg->dev;
+        for (int step = sg->first; step <= sg->last; step++) {
+            if (!st->prep[step])
+                continue;
+            const lm_node *n = &g->nodes[p->steps[step]];
+            loom_tensor *in[n->n_in + 1];
+            for (int k = 0; k < n->n_in; k++)
+                in[k] = n->in[k] >= 0 ? st->t[n->in[k]] : NULL;
+            loom_status s = lm_prepare_node(n, in, &p->prepared[step], pool, env);
+            if (s)
+                return s;
+        }
     }
     return LOOM_OK;
 }
@@ -223,8 +255,9 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
     st.owns = calloc(nv, sizeof(bool));
     st.bytes = calloc(nv, sizeof(size_t));
     st.def = malloc(nv * sizeof(int));
+    st.prep = calloc((size_t)g->n_nodes + 1, sizeof(bool));
     if (!p->sig || !p->constant || !p->owns_constant || !p->steps || !p->last_use || !p->prepared ||
-        !st.t || !st.owns || !st.bytes || !st.def) {
+        !st.t || !st.owns || !st.bytes || !st.def || !st.prep) {
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory planning %d values", g->n_values);
         goto out;
     }
@@ -248,9 +281,8 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
         st.t[g->inputs[i]] = h;
         st.owns[g->inputs[i]] = true;
     }
-    lm_prep_env env = {.g = g, .hash_memo = m->hash_memo, .refs = &p->weights};
     for (int i = 0; i < g->n_nodes; i++)
-        if ((s = plan_node(g, i, p, &st, m->ctx->pool, &env)))
+        if ((s = plan_node(g, i, p, &st, m->ctx->pool)))
             goto out;
     for (int v = 0; v < g->n_values; v++)
         p->last_use[v] = -1;
@@ -260,7 +292,9 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
             if (n->in[i] >= 0)
                 p->last_use[n->in[i]] = step;
     }
-    if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t)))
+    lm_prep_env env = {.g = g, .hash_memo = m->hash_memo, .refs = &p->weights};
+    if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t)) ||
+        (s = prepare_host_steps(p, g, &st, m->ctx->pool, &env)))
         goto out;
     /* Values living inside a device segment need no host memory. The host
      * buffers of a segment's outputs are made (and zeroed) before it starts

@@ -3,9 +3,16 @@
  *
  * A kernel's prepare hook packs constant inputs into a layout its inner loops
  * like. That work depends on the weights' content and the layout, not on the
- * shape a plan is for, so it is done once per (builder, op, layout, content)
- * in the process and shared: by every plan of a model (each input shape) and
- * by every model whose weights are identical (a reload, an A/B pair).
+ * shape a plan is for, so it is done once per (device, builder, layout,
+ * content) in the process and shared: by every plan of a model (each input
+ * shape) and by every model whose weights are identical (a reload, an A/B
+ * pair).
+ *
+ * The device of the step is part of the key: every host-kernel device gets
+ * its own copy (a CPU device per NUMA node, once there are several, keeps
+ * one local to it), and a device taken out of service takes its entries
+ * with the plans that used it (a new plan generation), never handing them
+ * to another.
  *
  * Entries are found by a 64-bit content hash of each packed input (dtype,
  * dims and bytes) plus the exact dtype and dims; a collision of the hash
@@ -29,6 +36,7 @@
 
 /* What identifies a packed state, apart from the content hashes. */
 typedef struct wkey {
+    const struct lm_device *dev; /* the device whose steps use it */
     lm_kweights_build_fn build;
     uint64_t layout;
     int n_in;
@@ -150,6 +158,7 @@ static loom_status make_key(lm_kctx *k, const int *in, int n_in, uint64_t layout
         return lm_kfail(k, LOOM_ERR_RUNTIME, "lm_kweights: %d key inputs (1..%d)", n_in,
                         MAX_KEY_INPUTS);
     memset(key, 0, sizeof(*key));
+    key->dev = k->prep->dev;
     key->build = build;
     key->layout = layout;
     key->n_in = n_in;

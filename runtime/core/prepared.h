@@ -38,9 +38,14 @@ uint64_t lm_hash_bytes(const void *p, size_t n, uint64_t seed);
 /* The hash of @t's dtype, dims and bytes (never 0). */
 uint64_t lm_tensor_content_hash(const loom_tensor *t);
 
-/* What a prepare hook sees of its plan (lm_kctx.prep): where references go
- * and the model's per-value memo of content hashes (0: not computed yet). */
+struct lm_device;
+
+/* What a prepare hook sees of its plan (lm_kctx.prep): the host-kernel
+ * device its step runs on (part of every key: one device's prepared form is
+ * never handed to another), where references go and the model's per-value
+ * memo of content hashes (0: not computed yet). */
 typedef struct lm_prep_env {
+    const struct lm_device *dev;
     const lm_graph *g;
     uint64_t *hash_memo; /* per value of g */
     lm_wrefs *refs;

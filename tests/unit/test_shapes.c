@@ -4,11 +4,14 @@
  * (core/prepared.c), and the plan cache is bounded by bytes (plancache.c).
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
+#include "core/device.h"
 #include "core/model.h"
+#include "core/registry.h"
 #include "loom/loom.h"
 
 #define D 128 /* features of the MLP: 64 KiB weights, large enough to share */
@@ -253,12 +256,157 @@ static void shape_dependent_layout_is_keyed(void **state)
     loom_context_destroy(ctx);
 }
 
+/* ---- devices: packed weights are per device, and only for host steps ---- */
+
+/* Devices that take MatMul only (with the Relu that fusion folds into it):
+ * "hk:0" runs it with the host kernels (a second host-kernel device, as a
+ * CPU device per NUMA node would be); "seg:0" compiles it as a segment of
+ * its own (naive loops over a copy of the weights it "uploaded"). */
+static bool mm_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in)
+{
+    (void)dev;
+    const char *act = lm_node_attr_str(n, "_loom_act", NULL);
+    return strcmp(n->op_type, "MatMul") == 0 && in[0]->dtype == LOOM_DTYPE_FLOAT &&
+           in[0]->rank == 2 && in[1] && in[1]->rank == 2 && (!act || strcmp(act, "Relu") == 0);
+}
+
+typedef struct mm_segment {
+    int64_t n, k, m;
+    bool relu;
+    float *w; /* the device's copy of B */
+} mm_segment;
+
+static loom_status mm_compile(lm_device *dev, const lm_segment_desc *d, void **state)
+{
+    (void)dev;
+    const lm_node *n = &d->g->nodes[d->nodes[0]];
+    assert_int_equal(d->n_nodes, 1);
+    assert_non_null(d->constant[n->in[1]]);
+    mm_segment *sg = calloc(1, sizeof(*sg));
+    sg->n = d->shape[n->in[0]]->dims[0];
+    sg->k = d->shape[n->in[0]]->dims[1];
+    sg->m = d->shape[n->in[1]]->dims[1];
+    sg->relu = lm_node_attr_str(n, "_loom_act", NULL) != NULL;
+    sg->w = malloc(d->constant[n->in[1]]->nbytes);
+    memcpy(sg->w, d->constant[n->in[1]]->data, d->constant[n->in[1]]->nbytes);
+    *state = sg;
+    return LOOM_OK;
+}
+
+static loom_status mm_run(lm_device *dev, void *state, loom_tensor *const *in,
+                          loom_tensor *const *out)
+{
+    (void)dev;
+    const mm_segment *sg = state;
+    const float *x = loom_tensor_data(in[0]);
+    float *y = loom_tensor_data(out[0]);
+    for (int64_t r = 0; r < sg->n; r++)
+        for (int64_t c = 0; c < sg->m; c++) {
+            double acc = 0;
+            for (int64_t i = 0; i < sg->k; i++)
+                acc += (double)x[r * sg->k + i] * sg->w[i * sg->m + c];
+            y[r * sg->m + c] = sg->relu && acc < 0 ? 0.0f : (float)acc;
+        }
+    return LOOM_OK;
+}
+
+static void mm_release(lm_device *dev, void *state)
+{
+    (void)dev;
+    mm_segment *sg = state;
+    free(sg->w);
+    free(sg);
+}
+
+static void mm_destroy(lm_device *dev)
+{
+    free(dev);
+}
+
+static const lm_device_ops hk_ops = {.supports = mm_supports, .destroy = mm_destroy};
+static const lm_device_ops seg_ops = {
+    .supports = mm_supports,
+    .compile = mm_compile,
+    .run = mm_run,
+    .release = mm_release,
+    .destroy = mm_destroy,
+};
+
+static void add_mm_device(const char *name, const lm_device_ops *ops, uint32_t flags)
+{
+    lm_device *dev = calloc(1, sizeof(*dev));
+    dev->ops = ops;
+    dev->props.kind = LOOM_DEVICE_OTHER;
+    dev->props.flags = flags;
+    strcpy(dev->name, name);
+    assert_int_equal(lm_registry_add(dev), LOOM_OK);
+}
+
+static loom_context *context_on(const char *device)
+{
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = device;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
+    return ctx;
+}
+
+/* The same model on three contexts: the CPU alone; MatMul on a second
+ * host-kernel device, which packs its own copy (the key holds the device);
+ * MatMul on a segment device, where nothing is packed for the host. The
+ * Gemm on the CPU is packed once for all three. */
+static void packed_weights_keyed_by_device(void **state)
+{
+    (void)state;
+    assert_int_equal(lm_registry_acquire(NULL), LOOM_OK);
+    add_mm_device("hk:0", &hk_ops, LM_DEVICE_HOST_KERNELS | LM_DEVICE_DYNAMIC_SHAPES);
+    add_mm_device("seg:0", &seg_ops, 0);
+    loom_context *cpu = context_on("cpu"), *hk = context_on("hk:0,cpu"),
+                 *seg = context_on("seg:0,cpu");
+    loom_model *a = load_mlp(cpu, "a.onnx"), *b = load_mlp(hk, "b.onnx"),
+               *c = load_mlp(seg, "c.onnx");
+    static float ya[3 * D], yb[3 * D], yc[3 * D];
+    run_mlp(a, 3, ya);
+    size_t both = stats_of(a).prepared_bytes; /* MatMul's B and Gemm's B */
+    assert_int_equal(stats_of(a).shared_prepared_bytes, both);
+
+    run_mlp(b, 3, yb);
+    assert_memory_equal(yb, ya, sizeof(ya)); /* the same host kernels */
+    assert_int_equal(stats_of(b).prepared_bytes, both);
+    size_t total = stats_of(b).shared_prepared_bytes;
+    assert_true(total > both && total < 2 * both); /* MatMul's again, for hk:0 */
+
+    run_mlp(c, 3, yc);
+    {
+        float mx = 0;
+        for (int i = 0; i < 3 * D; i++)
+            if (fabsf(yc[i] - ya[i]) > mx)
+                mx = fabsf(yc[i] - ya[i]);
+        print_message("maxdiff %g y0 %g %g\n", mx, ya[0], yc[0]);
+    }
+    assert_rows_match(yc, ya, 3 * D);
+    size_t gemm_only = stats_of(c).prepared_bytes;
+    assert_true(gemm_only > 0 && gemm_only < both);
+    assert_int_equal(stats_of(c).shared_prepared_bytes, total); /* nothing new */
+    assert_int_equal(both - gemm_only, total - both); /* hk:0 packed MatMul like the CPU */
+
+    loom_model_destroy(a);
+    loom_model_destroy(b);
+    loom_model_destroy(c);
+    loom_context_destroy(cpu);
+    loom_context_destroy(hk);
+    loom_context_destroy(seg);
+    lm_registry_release();
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(packed_weights_shared_across_shapes),
     cmocka_unit_test(identical_models_share_packed_weights),
     cmocka_unit_test(identical_models_share_constants),
     cmocka_unit_test(plan_cache_bounded_by_bytes),
     cmocka_unit_test(shape_dependent_layout_is_keyed),
+    cmocka_unit_test(packed_weights_keyed_by_device),
 };
 
 LM_TEST_MAIN(tests)
