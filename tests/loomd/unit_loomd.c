@@ -522,7 +522,7 @@ static void device_faults_answer_503(void **state)
         metrics_request(mt, "m", 1, why, -1, -1, 10);
     }
     size_t len;
-    char *text = metrics_render(mt, NULL, 0, &len);
+    char *text = metrics_render(mt, NULL, 0, NULL, 0, &len);
     assert_non_null(text);
     assert_non_null(strstr(text, "loom_inference_request_failure_total{model=\"m\",version=\"1\","
                                  "reason=\"device_lost\"} 1"));
