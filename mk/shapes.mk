@@ -3,7 +3,9 @@
 # against ONNX Runtime, with RSS, planning and packed-weight figures.
 #
 #   make test-shapes   300 requests (part of `make test`)
-#   make bench-shapes  2,000 requests, next to ONNX Runtime's latency and RSS
+#   make bench-shapes  2,000 requests (the acceptance run), then the same shapes
+#                      in-process through loomctl and ONNX Runtime (and OpenVINO
+#                      when build/venv has it): a table of figures and ratios
 
 TEST_SUITES  += test-shapes
 BENCH_SUITES += bench-shapes
@@ -22,5 +24,5 @@ SHAPES_TEST = $(VENV)/bin/python tests/loomd/shapes_test.py --loomd $(LOOMD) \
 test-shapes: $(LOOMD) $(BERT_MODEL) venv
 	@$(SHAPES_TEST) --requests 300
 
-bench-shapes: $(LOOMD) $(BERT_MODEL) venv
-	@$(SHAPES_TEST) --requests 2000 --bench
+bench-shapes: $(LOOMD) $(BUILD)/bin/loomctl $(BERT_MODEL) venv
+	@$(SHAPES_TEST) --requests 2000 --bench --loomctl $(BUILD)/bin/loomctl

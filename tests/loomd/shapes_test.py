@@ -20,8 +20,12 @@ repository holding MODEL as version 1 of "bert", then:
      than 10% of the weights to the RSS;
   5. checks that /metrics exports the plan cache and packed-weight figures.
 
-With --bench it also runs the same sequence of shapes through ONNX Runtime
-(one thread, in this process) and prints its latency and RSS next to loomd's.
+With --bench (and --loomctl BIN) it also runs the same sequence of shapes,
+then the held-out shapes, in-process through `loomctl run --shapes` (libloom
+without HTTP) and through ONNX Runtime (and OpenVINO when build/venv has it),
+each in a process of its own at --threads, and prints a table of figures:
+loom's, each peer's and their ratio (loom / peer; below 1 is better for
+loom). Timings are printed, never asserted.
 Prints one ok/FAIL line per check and ends with "N passed, N failed".
 """
 import argparse
@@ -189,37 +193,163 @@ def metric_value(text, name, version, model="bert"):
     return None
 
 
-ORT_RUNNER = """
+PEER_RUNNER = """
 import json, sys, time
-import numpy as np, onnxruntime as ort
+import numpy as np
 sys.path.insert(0, sys.argv[1])
 from shapes_test import make_inputs, rss_mib
-model, shapes, vocab, threads = json.load(open(sys.argv[2]))
-so = ort.SessionOptions()
-so.intra_op_num_threads = threads
-so.inter_op_num_threads = 1
-sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+peer, model, shapes, held, vocab, threads = json.load(open(sys.argv[2]))
+if peer == "onnxruntime":
+    import onnxruntime as ort
+    def load():
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+        return lambda ids, mask: sess.run(None, {"input_ids": ids, "attention_mask": mask})
+    version = ort.__version__
+else:
+    import openvino as ov
+    core = ov.Core()
+    def load():
+        cm = core.compile_model(core.read_model(model), "CPU",
+                                {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1})
+        req = cm.create_infer_request()
+        return lambda ids, mask: req.infer({"input_ids": ids, "attention_mask": mask})
+    version = ov.__version__
+start = rss_mib("self")
+run = load()
 loaded = rss_mib("self")
 rng = np.random.default_rng(17)
-lat = []
-for b, s in shapes:
-    ids, mask = make_inputs(rng, b, s, vocab)
+
+def timed(ids, mask):
     t0 = time.perf_counter()
-    sess.run(None, {"input_ids": ids, "attention_mask": mask})
-    lat.append((time.perf_counter() - t0) * 1e3)
-print(json.dumps({"p50": float(np.median(lat)), "rss": rss_mib("self"), "loaded": loaded}))
+    run(ids, mask)
+    return (time.perf_counter() - t0) * 1e3
+
+lat, rss = [], []
+for b, s in shapes:
+    lat.append(timed(*make_inputs(rng, b, s, vocab)))
+    rss.append(rss_mib("self"))
+rng = np.random.default_rng(5)
+first, cached = [], []
+for b, s in held:
+    ids, mask = make_inputs(rng, b, s, vocab)
+    first.append(timed(ids, mask))
+    cached.append(float(np.median([timed(ids, mask) for _ in range(5)])))
+before = rss_mib("self")
+run2 = load()  # a second version of the same file
+ids, mask = make_inputs(rng, 2, 16, vocab)
+run2(ids, mask)
+print(json.dumps({"version": version, "p50": float(np.median(lat)), "rss": rss[-1],
+                  "loaded": loaded, "start": start,
+                  "growth": max(rss[len(rss) // 2:]) - max(rss[:len(rss) // 2]),
+                  "new": float(np.median(first)), "cached": float(np.median(cached)),
+                  "second": rss_mib("self") - before}))
 """
 
 
-def ort_figures(a, shapes):
-    """ONNX Runtime on the same sequence of shapes, in a process of its own:
-    p50 latency, RSS after load and at the end."""
-    job = os.path.join(a.work, "ort_job.json")
+def peer_figures(a, peer, shapes, held):
+    """A peer on the same sequence of shapes then the held-out ones, in a
+    process of its own: p50 over the sequence, RSS, never-seen vs cached p50
+    and what a second session of the same file adds."""
+    job = os.path.join(a.work, f"{peer}_job.json")
     with open(job, "w") as f:
-        json.dump([a.model, shapes, a.vocab, a.threads], f)
-    out = subprocess.run([sys.executable, "-c", ORT_RUNNER, os.path.dirname(__file__), job],
+        json.dump([peer, a.model, shapes, held, a.vocab, a.threads], f)
+    out = subprocess.run([sys.executable, "-c", PEER_RUNNER, os.path.dirname(__file__), job],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.splitlines()[-1])
+
+
+def loomctl_figures(a, shapes, held):
+    """libloom in-process on the same sequence (`loomctl run --shapes`, each
+    line run twice: the first run is what a request of that shape costs,
+    planning included when the shape is new), then the held-out shapes."""
+    path = os.path.join(a.work, "shapes.txt")
+    with open(path, "w") as f:
+        for b, s in list(shapes) + list(held):
+            f.write(f"batch={b} sequence={s}\n")
+    env = dict(os.environ, LOOM_PLAN_CACHE_MB=str(a.plan_cache_mb))
+    out = subprocess.run([a.loomctl, "run", a.model, "--threads", str(a.threads), "--device",
+                          "cpu", "--shapes", path, "--repeat", "1"],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    rows = []
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == "shape":
+            rows.append((float(f[f.index("first") + 1]), float(f[f.index("p50") + 1]),
+                         float(f[f.index("rss") + 1])))
+    n = len(shapes)
+    if len(rows) != n + len(held):
+        sys.exit(f"loomctl printed {len(rows)} shapes of {n + len(held)}:\n{out[-2000:]}")
+    rss = [r[2] for r in rows[:n]]
+    return {"p50": float(np.median([r[0] for r in rows[:n]])), "rss": rss[-1],
+            "growth": max(rss[n // 2:]) - max(rss[:n // 2]),
+            "new": float(np.median([r[0] for r in rows[n:]])),
+            "cached": float(np.median([r[1] for r in rows[n:]]))}
+
+
+def have_openvino():
+    return subprocess.run([sys.executable, "-c", "import openvino"],
+                          capture_output=True).returncode == 0
+
+
+def print_table(rows, peers):
+    """rows: (figure, loom value, {peer: value}); ratio = loom / peer."""
+    head = f"{'figure':<46} {'loom':>10}"
+    for p in peers:
+        head += f" {p:>12} {'ratio':>7}"
+    print(head)
+    for name, mine, theirs in rows:
+        line = f"{name:<46} {mine:>10.2f}"
+        for p in peers:
+            t = theirs.get(p)
+            if t is None:
+                line += f" {'-':>12} {'-':>7}"
+            else:
+                ratio = f"{mine / t:.2f}" if t > 0 else "-"
+                line += f" {t:>12.2f} {ratio:>7}"
+        print(line)
+
+
+def bench(a, shapes, held, weights, fig):
+    """The figures of the run above next to libloom in-process and the peers'
+    on the same shapes (each in a process of its own, one at a time)."""
+    peers = ["onnxruntime"] + (["openvino"] if have_openvino() else [])
+    lc = loomctl_figures(a, shapes, held) if a.loomctl else None
+    theirs = {p: peer_figures(a, p, shapes, held) for p in peers}
+    print(f"bench-shapes: BERT-style encoder ({weights:.1f} MiB of weights), {len(shapes)} "
+          f"requests of random batch 1..16 and sequence 1..128, then {len(held)} never-seen "
+          f"shapes; {a.threads} thread; plan cache {a.plan_cache_mb} MiB")
+    for p in peers:
+        print(f"  {p} {theirs[p]['version']}: Python process (numpy), {theirs[p]['start']:.1f} "
+              f"MiB before loading the model")
+    if "openvino" not in peers:
+        print("  openvino: not in build/venv, no figures")
+
+    def col(key):
+        return {p: theirs[p][key] for p in peers}
+
+    rows = []
+    if lc:
+        rows += [("p50 latency over the sequence, in-process (ms)", lc["p50"], col("p50")),
+                 ("never-seen shape p50, in-process (ms)", lc["new"], col("new")),
+                 ("same shapes cached p50, in-process (ms)", lc["cached"], col("cached")),
+                 ("never-seen / cached, in-process", lc["new"] / lc["cached"],
+                  {p: theirs[p]["new"] / theirs[p]["cached"] for p in peers}),
+                 ("rss at the end, loomctl (MiB)", lc["rss"], col("rss")),
+                 ("rss growth, last half vs first (MiB)", lc["growth"], col("growth"))]
+    rows += [("p50 latency over the sequence, loomd HTTP (ms)", fig["p50"], col("p50")),
+             ("never-seen shape p50, loomd HTTP (ms)", fig["new"], col("new")),
+             ("same shapes cached p50, loomd HTTP (ms)", fig["cached"], col("cached")),
+             ("never-seen / cached, loomd HTTP", fig["new"] / fig["cached"],
+              {p: theirs[p]["new"] / theirs[p]["cached"] for p in peers}),
+             ("rss after load, loomd (MiB)", fig["loaded"], col("loaded")),
+             ("rss at the end, loomd (MiB)", fig["end"], col("rss")),
+             ("rss growth, last half vs first, loomd (MiB)", fig["growth"], col("growth")),
+             ("second identical version adds (MiB)", fig["second"], col("second")),
+             ("planning a new shape, mean (ms)", fig["plan_ms"], {})]
+    print_table(rows, peers)
 
 
 def main():
@@ -232,6 +362,7 @@ def main():
     ap.add_argument("--plan-cache-mb", type=int, default=64)
     ap.add_argument("--vocab", type=int, default=30522)
     ap.add_argument("--bench", action="store_true")
+    ap.add_argument("--loomctl", help="with --bench: loomctl for the in-process figures")
     a = ap.parse_args()
     shutil.rmtree(a.work, ignore_errors=True)
     os.makedirs(a.work)
@@ -257,7 +388,10 @@ def main():
         check(f"rss does not grow over the last {len(rss) - half} requests "
               f"(max {max(rss[half:]):.1f} MiB, first half max {first_half_max:.1f} MiB)",
               max(rss[half:]) <= first_half_max * 1.05 + 16, f"{max(rss[half:]):.1f} MiB")
+        fig = {"loaded": rss_load, "end": rss[-1],
+               "growth": max(rss[half:]) - first_half_max, "p50": float(np.median(lat))}
         new_p50, cached_p50 = unseen_vs_cached(c, a.vocab, held)
+        fig["new"], fig["cached"] = new_p50, cached_p50
         print(f"  never-seen shape p50 {new_p50:.2f} ms, same shapes cached p50 "
               f"{cached_p50:.2f} ms: ratio {new_p50 / cached_p50:.2f} (target <= 1.2, "
               f"{a.threads} thread)")
@@ -270,6 +404,7 @@ def main():
               f"missing {missing}")
         built = metric_value(text, "loom_model_plans_built_total", 1)
         plan_s = metric_value(text, "loom_model_planning_seconds_total", 1)
+        fig["plan_ms"] = plan_s / built * 1e3 if built else float("nan")
         if built:
             print(f"  plans built {built:.0f}, planning {plan_s / built * 1e3:.2f} ms mean, "
                   f"prepared weights "
@@ -286,6 +421,7 @@ def main():
         y1, _ = infer(c, ids, mask, "1")
         y2, _ = infer(c, ids, mask, "2")
         after = rss_mib(p.pid)
+        fig["second"] = after - before
         check(f"version 2 (identical weights) adds {after - before:.1f} MiB < 10% of the "
               f"weights ({weights * 0.1:.1f} MiB; {before:.1f} -> {after:.1f} MiB)",
               after - before < weights * 0.1, f"{after - before:.1f} MiB")
@@ -299,10 +435,7 @@ def main():
         print(f"loomd: p50 {loom_p50:.2f} ms over the sequence (HTTP included), "
               f"rss {rss[-1]:.1f} MiB at the end (after load {rss_load:.1f})")
         if a.bench:
-            o = ort_figures(a, shapes)
-            print(f"onnxruntime {ort.__version__}: p50 {o['p50']:.2f} ms over the same "
-                  f"sequence (in process, no HTTP), rss {o['rss']:.1f} MiB at the end "
-                  f"(after load {o['loaded']:.1f}; a Python process with numpy)")
+            bench(a, shapes, held, weights, fig)
     finally:
         p.send_signal(signal.SIGTERM)
         try:
