@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "env.h"
 #include "op.h"
@@ -213,11 +214,34 @@ loom_status lm_plan_arena(lm_plan *p, const lm_graph *g, const size_t *bytes, co
     return LOOM_OK;
 }
 
+/* Arenas of at least this size are mapped from the kernel rather than the
+ * heap, so that freeing one (a plan leaving the cache) returns its pages:
+ * malloc would keep them once its mmap threshold has grown past them. */
+#define ARENA_MMAP_BYTES ((size_t)1 << 20)
+
+static void *arena_alloc(size_t bytes)
+{
+    if (bytes < ARENA_MMAP_BYTES)
+        return aligned_alloc(ARENA_ALIGN, (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void arena_free(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    if (bytes < ARENA_MMAP_BYTES)
+        free(p);
+    else
+        munmap(p, bytes);
+}
+
 void lm_run_state_free(lm_run_state *rs)
 {
     if (!rs)
         return;
-    free(rs->arena);
+    arena_free(rs->arena, rs->plan->arena_bytes);
     free(rs->hdr);
     free(rs->val);
     free(rs->owned);
@@ -242,7 +266,7 @@ lm_run_state *lm_run_state_get(lm_plan *p, const lm_graph *g)
         return NULL;
     rs->plan = p;
     rs->g = g;
-    rs->arena = p->arena_bytes ? aligned_alloc(ARENA_ALIGN, p->arena_bytes) : NULL;
+    rs->arena = p->arena_bytes ? arena_alloc(p->arena_bytes) : NULL;
     rs->hdr = calloc(nv, sizeof(loom_tensor));
     rs->val = calloc(nv, sizeof(loom_tensor *));
     rs->owned = calloc(nv, sizeof(bool));
@@ -251,6 +275,7 @@ lm_run_state *lm_run_state_get(lm_plan *p, const lm_graph *g)
         lm_run_state_free(rs);
         return NULL;
     }
+    atomic_fetch_add(&p->n_states, 1);
     return rs;
 }
 

@@ -63,6 +63,9 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "the first directory searched for loom-emu.xclbin")                                          \
     X(VISIBLE_CARDS, "LOOM_VISIBLE_CARDS", STR, 0, 0, 0, USER, "fpga/visible.c",                   \
       "the only cards this process uses: card indices, names, PCI bus ids (set but empty: none)")  \
+    X(PLAN_CACHE_MB, "LOOM_PLAN_CACHE_MB", INT, 128, 1, 1048576, USER, "core/model.c",             \
+      "each model's plan cache budget in MiB (plans' tables and arenas; least recently used "     \
+      "plans leave past it); loom_model_set_plan_cache_bytes() overrides it per model")            \
     /* ---- standard variables ---- */                                                             \
     X(XDG_CACHE_HOME, "XDG_CACHE_HOME", STR, 0, 0, 0, SYSTEM, "core/cache.c",                      \
       "the cache directory is $XDG_CACHE_HOME/loom when LOOM_CACHE_DIR is unset")                  \

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "op.h"
+#include "env.h"
 #include "error.h"
 #include "fuse.h"
 #include "model.h"
@@ -69,6 +70,7 @@ static loom_status load(loom_context *ctx, const void *data, size_t size, const 
     if (!m)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     m->ctx = ctx;
+    m->plan_budget = (size_t)lm_env_int(LM_ENV_PLAN_CACHE_MB) << 20;
     pthread_mutex_init(&m->plans_lock, NULL);
     pthread_cond_init(&m->plan_built, NULL);
     loom_status s = LOOM_ERR_NO_MEMORY;
@@ -81,6 +83,11 @@ static loom_status load(loom_context *ctx, const void *data, size_t size, const 
     if ((s = lm_fuse_graph(m->g)))
         goto fail;
     m->fused = lm_last_fuse_stats;
+    if (!(m->hash_memo = calloc((size_t)m->g->n_values + 1, sizeof(uint64_t)))) {
+        s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        goto fail;
+    }
+    lm_constants_share(m->g, m->hash_memo, &m->shared_consts);
     if ((s = plan_static_shapes(m)))
         goto fail;
     *out = m;
@@ -151,6 +158,8 @@ void loom_model_destroy(loom_model *m)
     pthread_mutex_destroy(&m->plans_lock);
     pthread_cond_destroy(&m->plan_built);
     lm_graph_free(m->g);
+    lm_constants_release(&m->shared_consts); /* after the graph reading them */
+    free(m->hash_memo);
     free(m->name);
     free(m);
 }
@@ -180,6 +189,70 @@ loom_status loom_model_bind_dim(loom_model *m, const char *name, int64_t value)
     return s;
 }
 
+loom_status loom_model_set_plan_cache_bytes(loom_model *m, size_t bytes)
+{
+    if (!m)
+        return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_set_plan_cache_bytes: NULL model");
+    pthread_mutex_lock(&m->plans_lock);
+    m->plan_budget = bytes;
+    pthread_mutex_unlock(&m->plans_lock);
+    return LOOM_OK;
+}
+
+static int compare_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Bytes of the distinct packed weights the cached plans reference; caller
+ * holds plans_lock (which keeps the plans, and so the entries, alive). */
+static size_t prepared_bytes(const loom_model *m)
+{
+    int n = 0;
+    for (const lm_plan *p = m->plans; p; p = p->next)
+        n += p->weights.n;
+    lm_wentry **all = malloc(sizeof(*all) * ((size_t)n + 1));
+    if (!all)
+        return 0;
+    n = 0;
+    for (const lm_plan *p = m->plans; p; p = p->next)
+        for (int i = 0; i < p->weights.n; i++)
+            all[n++] = p->weights.e[i];
+    qsort(all, (size_t)n, sizeof(*all), compare_ptr);
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++)
+        if (i == 0 || all[i] != all[i - 1])
+            bytes += lm_wentry_bytes(all[i]);
+    free(all);
+    return bytes;
+}
+
+/* The plan cache's part of the stats; caller holds plans_lock. */
+static void plan_stats(const loom_model *m, loom_model_stats *st)
+{
+    st->plans = m->n_plans;
+    for (const lm_plan *p = m->plans; p; p = p->next) {
+        if (p->arena_bytes > st->arena_bytes)
+            st->arena_bytes = p->arena_bytes;
+        st->plan_bytes += lm_plan_charge(p);
+    }
+    if (m->plans) { /* the list is most recently used first */
+        st->steps = m->plans->n_steps;
+        for (int v = 0; v < m->g->n_values; v++)
+            if (m->plans->constant[v])
+                st->constant_bytes += m->plans->constant[v]->nbytes;
+    }
+    st->prepared_bytes = prepared_bytes(m);
+    st->plan_budget_bytes = m->plan_budget;
+    st->plans_built = m->counters.built;
+    st->plans_evicted = m->counters.evicted;
+    st->planning_ms_last = m->counters.ms_last;
+    st->planning_ms_max = m->counters.ms_max;
+    if (m->counters.built)
+        st->planning_ms_mean = m->counters.ms_total / (double)m->counters.built;
+}
+
 loom_status loom_model_get_stats(loom_model *m, loom_model_stats *st)
 {
     if (!m || !st || st->struct_size < sizeof(*st))
@@ -193,17 +266,10 @@ loom_status loom_model_get_stats(loom_model *m, loom_model_stats *st)
     st->identities_removed = m->fused.identities_removed;
     st->qdq_fused = m->fused.qdq_fused;
     pthread_mutex_lock(&m->plans_lock);
-    st->plans = m->n_plans;
-    for (const lm_plan *p = m->plans; p; p = p->next)
-        if (p->arena_bytes > st->arena_bytes)
-            st->arena_bytes = p->arena_bytes;
-    if (m->plans) { /* the list is newest first */
-        st->steps = m->plans->n_steps;
-        for (int v = 0; v < m->g->n_values; v++)
-            if (m->plans->constant[v])
-                st->constant_bytes += m->plans->constant[v]->nbytes;
-    }
+    plan_stats(m, st);
     pthread_mutex_unlock(&m->plans_lock);
+    int entries;
+    lm_prepared_totals(&st->shared_prepared_bytes, &entries);
     return LOOM_OK;
 }
 

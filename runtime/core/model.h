@@ -6,11 +6,13 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "constshare.h"
 #include "devstats.h"
 #include "fuse.h"
 #include "graph.h"
 #include "partition.h"
 #include "policy.h"
+#include "prepared.h"
 #include "registry.h"
 
 struct lm_threadpool;
@@ -68,6 +70,7 @@ typedef struct lm_plan {
     int *steps;            /* node indices to run, in order */
     int *last_use;         /* per value: last step reading it, -1 if none */
     void **prepared;       /* per step: the kernel's lm_op_def.prepare state, or NULL */
+    lm_wrefs weights;      /* shared packed weights the prepared states point into */
     int64_t *arena_offset; /* per value: byte offset in a run's arena, -1 if on the heap */
     size_t arena_bytes;    /* arena size; intermediates whose shape was known at planning */
     loom_tensor *shapes;   /* per value: dtype and shape from planning (data NULL) */
@@ -79,12 +82,26 @@ typedef struct lm_plan {
     lm_part_result placement;         /* the planner's solver, its figures and exactness */
     pthread_mutex_t states_lock;      /* protects free_states */
     struct lm_run_state *free_states; /* idle run states, reused by the next runs */
+    atomic_int n_states;              /* run states made for this plan so far */
+    int n_values;                     /* the graph's, for lm_plan_charge */
+    size_t meta_bytes;                /* the plan's own tables (lm_plan_charge) */
 } lm_plan;
+
+/* What a cached plan costs its model's budget: its tables and one arena per
+ * run state it has made (idle ones stay with it for the next runs). */
+size_t lm_plan_charge(const lm_plan *p);
 
 struct lm_run_state;
 
-/* Plans kept per model; a run with yet another input shape gets a plan of its own. */
-#define LM_MAX_CACHED_PLANS 32
+/* The plan cache's default byte budget per model (loom_model_set_plan_cache_bytes,
+ * LOOM_PLAN_CACHE_MB): past it the least recently used plans leave the cache. */
+#define LM_DEFAULT_PLAN_CACHE_BYTES ((size_t)128 << 20)
+
+/* Planning counters of a model; under plans_lock. */
+typedef struct lm_plan_counters {
+    uint64_t built, evicted;
+    double ms_total, ms_last, ms_max;
+} lm_plan_counters;
 
 struct lm_plan_pending;
 
@@ -92,14 +109,18 @@ struct loom_model {
     loom_context *ctx;
     char *name;
     lm_graph *g;
-    pthread_mutex_t plans_lock; /* protects plans, n_plans, pending and generation */
+    pthread_mutex_t plans_lock; /* protects plans, n_plans, pending, generation, counters */
     pthread_cond_t plan_built;  /* broadcast when a pending plan is done */
-    lm_plan *plans;             /* of the current generation, newest first */
+    lm_plan *plans;             /* of the current generation, most recently used first */
     int n_plans;
+    size_t plan_budget; /* bytes the cached plans may be charged (lm_plan_charge) */
+    lm_plan_counters counters;
     struct lm_plan_pending *pending; /* shapes being planned now, outside the lock */
     uint64_t generation;
     uint64_t health_epoch; /* lm_health_epoch() of the cached plans' devices */
     lm_fuse_stats fused;
+    uint64_t *hash_memo;         /* per value: content hash of its constant, 0 until needed */
+    lm_const_refs shared_consts; /* large constants whose bytes other models may share */
 };
 
 /* The plan for @inputs, with a reference for the caller (lm_plan_put()):
@@ -177,8 +198,9 @@ struct lm_threadpool;
 loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor **out, bool dry,
                         void *prepared, struct lm_threadpool *pool, lm_run_state *rs);
 
-/* Calls the node's prepare hook (if any) on planning-time inputs; *@state gets its result. */
+/* Calls the node's prepare hook (if any) on planning-time inputs; *@state gets
+ * its result, @env->refs the shared weights it took. */
 loom_status lm_prepare_node(const lm_node *node, loom_tensor *const *in, void **state,
-                            struct lm_threadpool *pool);
+                            struct lm_threadpool *pool, lm_prep_env *env);
 
 #endif

@@ -47,12 +47,19 @@ typedef struct lm_op_def {
     const char *op_type; /* "Conv" */
     lm_kernel_fn run;
     /*
-     * (optional) Work done once per plan instead of once per run, typically
-     * packing constant weights. Called after the node's dry pass with k->dry
-     * set, the node's inputs shaped as at run time and constant inputs' data
-     * present. It may set k->prepared to state that every later run of the
-     * node sees in k->prepared (read-only: runs are concurrent), and that
-     * free_prepared releases with the plan. Returning an error fails planning.
+     * (optional) Work done once per plan instead of once per run. Called
+     * once the plan's steps have their devices, for a step given to a
+     * host-kernel device only (a segment device compiles its own form), with
+     * k->dry set, the node's inputs shaped as at run time and constant
+     * inputs' data present. It may set k->prepared
+     * to state that every later run of the node sees in k->prepared
+     * (read-only: runs are concurrent), and that free_prepared releases with
+     * the plan. Keep that state small (geometry, the algorithm chosen for
+     * the shape): weights it packs come from lm_kweights(), so that every
+     * plan and every model with the same weights shares one copy. A state
+     * that is nothing but such weights may be the lm_kweights() data itself,
+     * with free_prepared NULL: the plan's reference keeps it. Returning an
+     * error fails planning.
      */
     lm_kernel_fn prepare;
     void (*free_prepared)(void *state);
@@ -90,6 +97,7 @@ typedef struct lm_op_def {
 
 struct lm_scratch_block;
 struct lm_threadpool;
+struct lm_prep_env;
 
 struct lm_kctx {
     const lm_node *node;
@@ -101,6 +109,7 @@ struct lm_kctx {
     struct lm_threadpool *pool;
     struct lm_scratch_block *scratch;
     struct lm_run_state *run; /* executor state; NULL while planning */
+    struct lm_prep_env *prep; /* set while a prepare hook runs (core/prepared.h) */
     loom_status kout_status;  /* why lm_kout() last returned NULL */
 };
 
@@ -139,6 +148,27 @@ loom_status lm_kcheck_arity(lm_kctx *k, int min_in, int max_in);
 
 /* Scratch memory valid until the kernel returns; NULL (error set) on failure. */
 void *lm_kscratch(lm_kctx *k, size_t bytes);
+
+/*
+ * Prepared weights (core/prepared.c), for prepare hooks. The state that
+ * build(k, arg, &data, &bytes) makes from the constant inputs @in[0..@n_in-1]
+ * (1 to 4 of them) is built once in the process per (the step's device,
+ * build, @layout, content of those inputs) and shared by every plan asking
+ * for the same key:
+ * each shape of the model and every model with identical weights. @layout
+ * names whatever else the packing depends on -- attributes such as transB
+ * or group, and the algorithm chosen for the planned shape (a Winograd tile
+ * picked by output size) -- which is what makes a shape-dependent layout
+ * safe to share. The plan holds a reference until it is freed, so *@data
+ * stays valid for as long as k->prepared. Build may set *data to NULL (and
+ * return LOOM_OK) when it has nothing to pack; *@data is then NULL.
+ * free_fn(data) frees it after the last plan using it is gone.
+ */
+typedef loom_status (*lm_kweights_build_fn)(lm_kctx *k, void *arg, void **data, size_t *bytes);
+typedef void (*lm_kweights_free_fn)(void *data);
+loom_status lm_kweights(lm_kctx *k, const int *in, int n_in, uint64_t layout,
+                        lm_kweights_build_fn build, lm_kweights_free_fn free_fn, void *arg,
+                        const void **data);
 
 /* Attributes: core's lm_node_attr_*(k->node, ...) (core/graph.h), the same
  * reads every backend makes. */

@@ -27,9 +27,10 @@ void lm_plan_free(const lm_graph *g, lm_plan *p)
                 loom_tensor_destroy(p->constant[v]);
     if (p->prepared)
         for (int i = 0; i < p->n_steps; i++)
-            if (p->prepared[i])
+            if (p->prepared[i] && g->nodes[p->steps[i]].op->free_prepared)
                 g->nodes[p->steps[i]].op->free_prepared(p->prepared[i]);
     free(p->prepared);
+    lm_wrefs_release(&p->weights); /* after the states pointing into them */
     lm_plan_free_segments(p);
     free(p->shapes);
     free(p->shape_known);
@@ -71,6 +72,7 @@ typedef struct shape_table {
     bool *owns;      /* t[v] is a header this pass allocated */
     size_t *bytes;   /* per value produced by a step: its size, for the arena */
     int *def;        /* per value: the step producing it, -1 if none */
+    bool *prep;      /* per step: shapes known, its prepare hook is due */
 } shape_table;
 
 static void release_shapes(const lm_graph *g, shape_table *st)
@@ -83,6 +85,7 @@ static void release_shapes(const lm_graph *g, shape_table *st)
     free(st->owns);
     free(st->bytes);
     free(st->def);
+    free(st->prep);
 }
 
 /* Runs one node in the planning pass; see the file comment. */
@@ -137,7 +140,7 @@ static loom_status plan_node(const lm_graph *g, int index, lm_plan *p, shape_tab
         out[o] = NULL;
     }
     if (!produced_data)
-        s = lm_prepare_node(n, in, &p->prepared[p->n_steps++], pool);
+        st->prep[p->n_steps++] = true; /* prepared once its device is known */
 release:
     for (int o = 0; o < n->n_out; o++)
         loom_tensor_destroy(out[o]);
@@ -171,6 +174,65 @@ static loom_status keep_shapes(lm_plan *p, const lm_graph *g, const shape_table 
     return LOOM_OK;
 }
 
+/*
+ * Runs the prepare hooks of the steps given to host-kernel devices, now that
+ * the segments say which device each step is on. A step on a segment device
+ * is never run by the host implementation, so its weights are not packed for
+ * the host; a host step's packed weights are keyed by its device
+ * (prepared.c), so two devices never share a prepared form by mistake.
+ */
+static loom_status prepare_host_steps(lm_plan *p, const lm_graph *g, const shape_table *st,
+                                      struct lm_threadpool *pool, lm_prep_env *env)
+{
+    for (int i = 0; i < p->n_segments; i++) {
+        const lm_plan_segment *sg = &p->segments[i];
+        if (!lm_device_runs_host_kernels(sg->dev))
+            continue;
+        env->dev = sg->dev;
+        for (int step = sg->first; step <= sg->last; step++) {
+            if (!st->prep[step])
+                continue;
+            const lm_node *n = &g->nodes[p->steps[step]];
+            loom_tensor *in[n->n_in + 1];
+            for (int k = 0; k < n->n_in; k++)
+                in[k] = n->in[k] >= 0 ? st->t[n->in[k]] : NULL;
+            loom_status s = lm_prepare_node(n, in, &p->prepared[step], pool, env);
+            if (s)
+                return s;
+        }
+    }
+    return LOOM_OK;
+}
+
+/* Bytes of @p's own tables and folded constants (its prepared states are
+ * small; the weights they point into are shared and not the plan's). */
+static size_t plan_meta_bytes(const lm_plan *p, const lm_graph *g)
+{
+    size_t nv = (size_t)g->n_values + 1, nn = (size_t)g->n_nodes + 1;
+    size_t bytes = sizeof(*p) + sizeof(int64_t) * (size_t)p->n_sig +
+                   nv * (sizeof(loom_tensor *) + 2 * sizeof(bool) + sizeof(int) + sizeof(int64_t) +
+                         sizeof(loom_tensor)) +
+                   nn * (sizeof(int) + sizeof(void *));
+    for (int v = 0; v < g->n_values; v++)
+        if (p->owns_constant[v])
+            bytes += p->constant[v]->nbytes;
+    return bytes;
+}
+
+/* A run state's tables besides the arena (arena.c allocates them per value). */
+static size_t run_state_table_bytes(const lm_plan *p)
+{
+    size_t nv = (size_t)p->n_values + 1;
+    return nv * (sizeof(loom_tensor) + 2 * sizeof(loom_tensor *) + sizeof(bool));
+}
+
+size_t lm_plan_charge(const lm_plan *p)
+{
+    int states = atomic_load(&p->n_states);
+    return p->meta_bytes +
+           (size_t)(states > 1 ? states : 1) * (p->arena_bytes + run_state_table_bytes(p));
+}
+
 loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
 {
     const lm_graph *g = m->g;
@@ -193,8 +255,9 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
     st.owns = calloc(nv, sizeof(bool));
     st.bytes = calloc(nv, sizeof(size_t));
     st.def = malloc(nv * sizeof(int));
+    st.prep = calloc((size_t)g->n_nodes + 1, sizeof(bool));
     if (!p->sig || !p->constant || !p->owns_constant || !p->steps || !p->last_use || !p->prepared ||
-        !st.t || !st.owns || !st.bytes || !st.def) {
+        !st.t || !st.owns || !st.bytes || !st.def || !st.prep) {
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory planning %d values", g->n_values);
         goto out;
     }
@@ -229,7 +292,9 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
             if (n->in[i] >= 0)
                 p->last_use[n->in[i]] = step;
     }
-    if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t)))
+    lm_prep_env env = {.g = g, .hash_memo = m->hash_memo, .refs = &p->weights};
+    if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t)) ||
+        (s = prepare_host_steps(p, g, &st, m->ctx->pool, &env)))
         goto out;
     /* Values living inside a device segment need no host memory. The host
      * buffers of a segment's outputs are made (and zeroed) before it starts
@@ -253,6 +318,8 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
         }
     }
     s = lm_plan_arena(p, g, st.bytes, st.def, st.t);
+    p->n_values = g->n_values;
+    p->meta_bytes = plan_meta_bytes(p, g);
 out:
     release_shapes(g, &st);
     if (s) {

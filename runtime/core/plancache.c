@@ -1,6 +1,7 @@
 /*
  * plancache.c - a model's plans: found by input-shape signature, built
- * outside the model's lock, reference-counted, replaced by generation.
+ * outside the model's lock, reference-counted, replaced by generation,
+ * bounded by bytes.
  *
  * The lock guards only the list: a run whose shape is cached takes the plan
  * and a reference and goes. A run with a new shape records the shape as
@@ -9,9 +10,18 @@
  * other shapes do not. A new generation empties the cache at once; runs that
  * hold a plan of an older generation finish on it, and it is freed with the
  * last of them.
+ *
+ * The cache is bounded by bytes, not by count: each plan is charged its
+ * tables and the arenas of its run states (lm_plan_charge), and when a new
+ * plan takes the total past the model's budget the least recently used
+ * plans leave (the list is kept in use order). A plan that leaves is freed,
+ * with its idle run states, once no run holds it. Planning a shape again is
+ * cheap (packed weights are shared, prepared.c), so serving every shape of a
+ * dynamic dim costs a bounded amount of memory and an occasional re-plan.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "model.h"
@@ -38,12 +48,19 @@ static bool sig_equal(int n_sig, const int64_t *sig, const lm_graph *g, loom_ten
     return true;
 }
 
-/* The cached plan or pending entry for @in; caller holds plans_lock. */
+/* The cached plan for @in, moved to the front (most recently used); caller
+ * holds plans_lock. */
 static lm_plan *cached(loom_model *m, loom_tensor *const *in)
 {
-    for (lm_plan *p = m->plans; p; p = p->next)
-        if (sig_equal(p->n_sig, p->sig, m->g, in))
-            return p;
+    for (lm_plan **pp = &m->plans; *pp; pp = &(*pp)->next) {
+        lm_plan *p = *pp;
+        if (!sig_equal(p->n_sig, p->sig, m->g, in))
+            continue;
+        *pp = p->next;
+        p->next = m->plans;
+        m->plans = p;
+        return p;
+    }
     return NULL;
 }
 
@@ -83,16 +100,59 @@ static lm_plan_pending *add_pending(loom_model *m, loom_tensor *const *in)
     return q;
 }
 
-/* Publishes a new plan of generation @gen: cached when the generation still
- * holds and there is room, else the caller's alone. Caller holds the lock. */
-static void publish(loom_model *m, lm_plan *p, uint64_t gen)
+/* Detaches the least recently used plans while the cache's charge exceeds
+ * the budget, keeping the newest; returns them (linked) for the caller to
+ * put outside the lock. Caller holds the lock. */
+static lm_plan *evict(loom_model *m)
 {
-    if (gen != m->generation || m->n_plans >= LM_MAX_CACHED_PLANS)
-        return;
+    size_t total = 0;
+    lm_plan **cut = NULL;
+    for (lm_plan **pp = &m->plans; *pp; pp = &(*pp)->next) {
+        total += lm_plan_charge(*pp);
+        if (total > m->plan_budget && *pp != m->plans) {
+            cut = pp;
+            break;
+        }
+    }
+    if (!cut)
+        return NULL;
+    lm_plan *gone = *cut;
+    *cut = NULL;
+    for (lm_plan *p = gone; p; p = p->next) {
+        m->n_plans--;
+        m->counters.evicted++;
+    }
+    return gone;
+}
+
+/* Publishes a new plan of generation @gen, cached at the front when the
+ * generation still holds; returns the plans it pushed out of the budget.
+ * Caller holds the lock. */
+static lm_plan *publish(loom_model *m, lm_plan *p, uint64_t gen)
+{
+    if (gen != m->generation)
+        return NULL;
     atomic_fetch_add(&p->refs, 1);
     p->next = m->plans;
     m->plans = p;
     m->n_plans++;
+    return evict(m);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void count_plan(lm_plan_counters *c, double ms)
+{
+    c->built++;
+    c->ms_total += ms;
+    c->ms_last = ms;
+    if (ms > c->ms_max)
+        c->ms_max = ms;
 }
 
 static lm_plan *detach_all(loom_model *m);
@@ -133,17 +193,22 @@ loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out
     lm_plan_pending *q = add_pending(m, inputs);
     pthread_mutex_unlock(&m->plans_lock);
 
+    double t0 = now_ms();
     loom_status s = lm_plan_build(m, inputs, out);
+    double ms = now_ms() - t0;
 
+    lm_plan *gone = NULL;
     pthread_mutex_lock(&m->plans_lock);
     if (q)
         unlink_pending(m, q);
     if (!s) {
         (*out)->generation = gen;
-        publish(m, *out, gen);
+        count_plan(&m->counters, ms);
+        gone = publish(m, *out, gen);
     }
     pthread_cond_broadcast(&m->plan_built);
     pthread_mutex_unlock(&m->plans_lock);
+    put_list(m, gone);
     return s;
 }
 

@@ -144,7 +144,7 @@ loom_status lm_run_node(const lm_node *node, loom_tensor *const *in, loom_tensor
 }
 
 loom_status lm_prepare_node(const lm_node *node, loom_tensor *const *in, void **state,
-                            struct lm_threadpool *pool)
+                            struct lm_threadpool *pool, lm_prep_env *env)
 {
     *state = NULL;
     if (!node->op->prepare)
@@ -152,6 +152,7 @@ loom_status lm_prepare_node(const lm_node *node, loom_tensor *const *in, void **
     loom_tensor *out[node->n_out + 1];
     memset(out, 0, sizeof(loom_tensor *) * (size_t)(node->n_out + 1));
     lm_kctx k = make_kctx(node, in, out, true, pool);
+    k.prep = env;
     loom_status s = node->op->prepare(&k);
     lm_kctx_release_scratch(&k);
     for (int o = 0; o < node->n_out; o++)

@@ -346,6 +346,12 @@ struct lm_qgemm_packed {
     int32_t *sums;   /* per row of A / column of B, of the packed values */
 };
 
+size_t lm_qgemm_packed_bytes(const lm_qgemm_packed *p)
+{
+    size_t panels = (size_t)(p->pad * ((p->K + 3) / 4 * 4));
+    return sizeof(*p) + (panels + 63) / 64 * 64 + (size_t)p->rows * sizeof(int32_t);
+}
+
 static lm_qgemm_packed *qpack(bool is_a, const uint8_t *x, int64_t ld, bool sgn, int64_t rows,
                               int64_t K)
 {

@@ -22,6 +22,7 @@
 #define LOOM_CPU_QGEMM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct lm_qgemm_packed lm_qgemm_packed;
@@ -54,6 +55,8 @@ typedef struct lm_qgemm_params {
 lm_qgemm_packed *lm_qgemm_pack_a(const void *a, int64_t lda, bool a_signed, int64_t m, int64_t k);
 lm_qgemm_packed *lm_qgemm_pack_b(const void *b, int64_t ldb, bool b_signed, int64_t k, int64_t n);
 void lm_qgemm_packed_free(lm_qgemm_packed *p);
+/* The bytes @p holds (its panels and sums). */
+size_t lm_qgemm_packed_bytes(const lm_qgemm_packed *p);
 
 /* Computes rows [m0, m1) x columns [n0, n1) of C, overwriting them. Tiles are
  * independent, so callers may run disjoint tiles on different threads. */

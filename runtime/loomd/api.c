@@ -560,7 +560,10 @@ static void route(loomd *d, const api_request *rq, api_response *rs)
             size_t len;
             loom_device_stats devs[32];
             int n_devs = repo_devices(d->repo, devs, 32);
-            char *body = metrics_render(d->metrics, devs, n_devs, &len);
+            model_memory *mods = calloc(64, sizeof(*mods));
+            int n_mods = mods ? repo_memory(d->repo, mods, 64) : 0;
+            char *body = metrics_render(d->metrics, devs, n_devs, mods, n_mods, &len);
+            free(mods);
             set_body(rs, 200, body, len);
             rs->content_type = "text/plain; version=0.0.4";
         }

@@ -364,6 +364,50 @@ static bool safe_rel_path(const char *p)
     return true;
 }
 
+/* A parameter's value: Triton nests it as {"string_value": ...}; NULL if absent. */
+static json_object *param(json_object *params, const char *key)
+{
+    json_object *v, *sv;
+    if (!json_object_object_get_ex(params, key, &v))
+        return NULL;
+    return json_object_object_get_ex(v, "string_value", &sv) ? sv : v;
+}
+
+/* "NAME:MULTIPLE", e.g. "sequence:16". */
+static int parse_bucket(json_object *v, model_config *c, char *e, size_t el)
+{
+    const char *s = json_object_get_string(v), *colon = s ? strchr(s, ':') : NULL;
+    char *end;
+    long mult = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!json_object_is_type(v, json_type_string) || !colon || colon == s ||
+        (size_t)(colon - s) >= sizeof(c->bucket_dim) || *end || mult < 2 || mult > 4096) {
+        snprintf(e, el,
+                 "parameter \"shape_bucket\" must be DIM:MULTIPLE (2..4096), "
+                 "e.g. \"sequence:16\"");
+        return -1;
+    }
+    memcpy(c->bucket_dim, s, (size_t)(colon - s));
+    c->bucket_dim[colon - s] = '\0';
+    c->bucket_multiple = (int)mult;
+    return 0;
+}
+
+/* The parameters that shape a model's memory: plan cache and shape buckets. */
+static int parse_memory_params(json_object *params, model_config *c, char *e, size_t el)
+{
+    json_object *v = param(params, "plan_cache_mb");
+    if (v) {
+        json_object *wrap = json_object_new_object();
+        json_object_object_add(wrap, "plan_cache_mb", json_object_get(v));
+        int rc = get_int(wrap, "plan_cache_mb", 1, 1 << 20, &c->plan_cache_mb, e, el);
+        json_object_put(wrap);
+        if (rc)
+            return -1;
+    }
+    v = param(params, "shape_bucket");
+    return v ? parse_bucket(v, c, e, el) : 0;
+}
+
 static int parse_model(json_object *o, model_config *c, char *e, size_t el)
 {
     int64_t v = 0;
@@ -407,7 +451,8 @@ static int parse_model(json_object *o, model_config *c, char *e, size_t el)
         if (dev)
             strcpy(c->device, dev);
         if (get_bool(x, "warmup", &c->warmup, e, el) ||
-            get_bool(x, "fail_closed", &c->fail_closed, e, el) || parse_policy(x, c, e, el))
+            get_bool(x, "fail_closed", &c->fail_closed, e, el) || parse_policy(x, c, e, el) ||
+            parse_memory_params(x, c, e, el))
             return -1;
     }
     if (model_config_parse_io(o, c, e, el))

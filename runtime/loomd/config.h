@@ -19,7 +19,8 @@
  *    "model_warmup": [{"name": "640", "batch_size": 1, "count": 1,
  *                      "inputs": {"images": {"data_type": "TYPE_FP32", "dims": [3, 640, 640],
  *                                            "zero_data": true}}}],
- *    "parameters": {"device": "cpu", "warmup": "true"},   (Loom's additions)
+ *    "parameters": {"device": "cpu", "warmup": "true",    (Loom's additions)
+ *                   "plan_cache_mb": "64", "shape_bucket": "sequence:16"},
  *    "sha256": {"1/model.onnx": "<hex>"}}                  (checked at load)
  *
  * input/output dims exclude the batch dimension when max_batch_size > 0, as in
@@ -118,6 +119,12 @@ typedef struct model_config {
     int objective;    /* parameters.objective: LOOM_OBJECTIVE_* */
     bool fail_closed; /* parameters.fail_closed: no CPU fallback */
     bool warmup;
+    int64_t plan_cache_mb; /* 0: libloom's default (LOOM_PLAN_CACHE_MB) */
+    /* Shape buckets (opt-in): the symbolic dim bucket_dim of the inputs is
+     * padded up to a multiple of bucket_multiple (sched.c says when that is
+     * exact); bucket_multiple 0: off. */
+    char bucket_dim[64];
+    int bucket_multiple;
     version_policy vp;
     int latest_n;
     int64_t versions[CFG_MAX_VERSIONS];

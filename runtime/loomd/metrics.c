@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "loomd/metrics.h"
 #include "loomd/sbuf.h"
@@ -349,7 +350,97 @@ static void render_devices(sbuf *b, const loom_device_stats *d, int n)
     render_card_health(b, d, n);
 }
 
-char *metrics_render(metrics *m, const loom_device_stats *devs, int n_devs, size_t *len)
+/* One gauge or counter per loaded version, from its loom_model_stats. */
+typedef struct mem_metric {
+    const char *name, *type, *help;
+    double (*value)(const loom_model_stats *st);
+} mem_metric;
+
+static double prepared(const loom_model_stats *st)
+{
+    return (double)st->prepared_bytes;
+}
+static double plans(const loom_model_stats *st)
+{
+    return st->plans;
+}
+static double plan_bytes(const loom_model_stats *st)
+{
+    return (double)st->plan_bytes;
+}
+static double arena(const loom_model_stats *st)
+{
+    return (double)st->arena_bytes;
+}
+static double built(const loom_model_stats *st)
+{
+    return (double)st->plans_built;
+}
+static double evicted(const loom_model_stats *st)
+{
+    return (double)st->plans_evicted;
+}
+static double planning_sum(const loom_model_stats *st)
+{
+    return st->planning_ms_mean * (double)st->plans_built / 1e3;
+}
+static double planning_last(const loom_model_stats *st)
+{
+    return st->planning_ms_last / 1e3;
+}
+
+static const mem_metric mem_metrics[] = {
+    {"loom_model_prepared_weight_bytes", "gauge",
+     "Weights packed for the kernels that the version's plans use (shared with other versions "
+     "and models with identical weights).",
+     prepared},
+    {"loom_model_plans", "gauge", "Input shapes planned and cached.", plans},
+    {"loom_model_plan_bytes", "gauge",
+     "Bytes the cached plans are charged against the plan cache budget (tables, arenas).",
+     plan_bytes},
+    {"loom_model_arena_bytes", "gauge", "The largest arena of a cached plan.", arena},
+    {"loom_model_plans_built_total", "counter", "Plans made (new input shapes).", built},
+    {"loom_model_plans_evicted_total", "counter", "Plans that left the cache for its budget.",
+     evicted},
+    {"loom_model_planning_seconds_total", "counter", "Time spent planning new input shapes.",
+     planning_sum},
+    {"loom_model_planning_last_seconds", "gauge", "Time the latest plan took.", planning_last},
+};
+
+static void render_memory(sbuf *b, const model_memory *mods, int n)
+{
+    for (size_t k = 0; k < sizeof(mem_metrics) / sizeof(mem_metrics[0]); k++) {
+        const mem_metric *mm = &mem_metrics[k];
+        sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", mm->name, mm->help, mm->name, mm->type);
+        for (int i = 0; i < n; i++) {
+            sbuf_printf(b, "%s{model=", mm->name);
+            sbuf_json_str(b, mods[i].name);
+            sbuf_printf(b, ",version=\"%lld\"} %.9g\n", (long long)mods[i].version,
+                        mm->value(&mods[i].st));
+        }
+    }
+    /* Shared by every model: counted once, from any of them. */
+    sbuf_printf(b,
+                "# HELP loom_prepared_weight_bytes Packed weights of every model in the "
+                "process.\n# TYPE loom_prepared_weight_bytes gauge\nloom_prepared_weight_bytes "
+                "%zu\n",
+                n ? mods[0].st.shared_prepared_bytes : (size_t)0);
+}
+
+/* Resident set size of the process (/proc/self/statm); 0 if unreadable. */
+static double resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long total, rss;
+    if (!f)
+        return 0;
+    int got = fscanf(f, "%ld %ld", &total, &rss);
+    fclose(f);
+    return got == 2 ? (double)rss * (double)sysconf(_SC_PAGESIZE) : 0;
+}
+
+char *metrics_render(metrics *m, const loom_device_stats *devs, int n_devs,
+                     const model_memory *mods, int n_mods, size_t *len)
 {
     sbuf b = {0};
     struct timespec now;
@@ -402,6 +493,12 @@ char *metrics_render(metrics *m, const loom_device_stats *devs, int n_devs, size
     }
     pthread_mutex_unlock(&m->lock);
     render_devices(&b, devs, n_devs);
+    render_memory(&b, mods, n_mods);
+    sbuf_printf(&b,
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes "
+                "%.0f\n",
+                resident_bytes());
     sbuf_printf(&b,
                 "# HELP loom_inflight_requests Requests being handled now.\n"
                 "# TYPE loom_inflight_requests gauge\nloom_inflight_requests %d\n",

@@ -49,8 +49,17 @@ int metrics_inflight(metrics *m);
 /* Any HTTP request (by status class), for the non-inference endpoints too. */
 void metrics_http(metrics *m, int status);
 
+/* One loaded version's memory: packed weights, plans, arenas, planning time. */
+typedef struct model_memory {
+    char name[128];
+    int64_t version;
+    loom_model_stats st;
+} model_memory;
+
 /* Prometheus text exposition format 0.0.4, with the @n_devs devices' busy time,
- * jobs and health (see repo_devices()); malloc'd, NULL when out of memory. */
-char *metrics_render(metrics *m, const loom_device_stats *devs, int n_devs, size_t *len);
+ * jobs and health (see repo_devices()) and the @n_mods loaded versions' memory
+ * (repo_memory()); malloc'd, NULL when out of memory. */
+char *metrics_render(metrics *m, const loom_device_stats *devs, int n_devs,
+                     const model_memory *mods, int n_mods, size_t *len);
 
 #endif

@@ -6,6 +6,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <sys/stat.h>
 
@@ -55,10 +58,24 @@ bool repo_valid_name(const char *name)
     return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
+/* Blocks of 4 MiB and more (a model's large initializers while it loads,
+ * large request tensors) are mapped, not carved from the heap, so freeing
+ * them returns their pages at once. Without a fixed threshold glibc raises
+ * it to the largest block freed so far (up to 32 MiB), and a freed block at
+ * the top of a thread's heap then stays resident: loading an identical
+ * second version would keep the copy that constant sharing just dropped. */
+static void heap_policy(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
+}
+
 int repo_create(const char *root, int threads, metrics *m, evlog *log, repo **out, char *err,
                 size_t errlen)
 {
     struct stat st;
+    heap_policy();
     if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "model repository %s: %s", root,
                  errno ? strerror(errno) : "not a directory");
@@ -79,6 +96,20 @@ int repo_create(const char *root, int threads, metrics *m, evlog *log, repo **ou
     return 0;
 }
 
+/* Hands the heap's free pages back to the system after a load or a version's
+ * end: reading a model allocates about twice its size for a moment (the
+ * file, its parsed initializers), and with weights shared by content
+ * (libloom keeps one copy of identical constants) most of a new version's
+ * bytes are freed again; a version that goes frees its plans and weights.
+ * glibc keeps such pages unless asked, so an A/B pair or a reload would
+ * otherwise leave the RSS up by the model's size. */
+static void return_freed_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void version_free(model_version *v)
 {
     sched_destroy(v->sched); /* joins its workers: nothing runs the model after this */
@@ -86,6 +117,7 @@ static void version_free(model_version *v)
     model_config_free(&v->cfg);
     free(v->name);
     free(v);
+    return_freed_memory(); /* the last request may free a version after a load */
 }
 
 void model_version_release(model_version *v)
@@ -192,29 +224,17 @@ int repo_devices(repo *r, loom_device_stats *out, int max)
     return n;
 }
 
-/* True when device setting @device names the CPU itself ("cpu", "card:0,cpu"). */
-static bool names_cpu(const char *device)
-{
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%s", device);
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        if (strcmp(t, "cpu") == 0)
-            return true;
-    return false;
-}
-
-/* Whether a device the context's setting chose is healthy. The CPU that
- * libloom appends after accelerators only takes the nodes they cannot run:
- * with every chosen card dead, the model's requests fail, so it does not count. */
+/* Whether a device of the context can take the model's work. A context
+ * that may fall back to the CPU fails over to it when its cards leave
+ * service (runtime/README.md, "Device faults"): its requests are still
+ * answered. A fail-closed one needs one of its own devices healthy. */
 static bool context_can_serve(const device_ctx *d)
 {
     int n = loom_context_device_count(d->ctx);
     for (int i = 0; i < n; i++) {
         loom_device_stats st = {.struct_size = sizeof(st)};
-        if (loom_context_device_stats(d->ctx, i, &st) != LOOM_OK || !st.healthy)
-            continue;
-        if (st.kind != LOOM_DEVICE_CPU || n == 1 || names_cpu(d->device))
+        if (loom_context_device_stats(d->ctx, i, &st) == LOOM_OK && st.healthy &&
+            st.state <= LOOM_DEVICE_SUSPECT)
             return true;
     }
     return false;
@@ -243,6 +263,23 @@ bool repo_ready(repo *r, char *why, size_t len)
         }
     }
     return true;
+}
+
+int repo_memory(repo *r, model_memory *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&r->lock);
+    for (model_entry *e = r->entries; e; e = e->next)
+        for (int i = 0; i < e->n_versions && n < max; i++) {
+            model_memory *mm = &out[n];
+            snprintf(mm->name, sizeof(mm->name), "%s", e->name);
+            mm->version = e->versions[i]->version;
+            mm->st.struct_size = sizeof(mm->st);
+            if (loom_model_get_stats(e->versions[i]->model, &mm->st) == LOOM_OK)
+                n++;
+        }
+    pthread_mutex_unlock(&r->lock);
+    return n;
 }
 
 static model_entry *find_locked(repo *r, const char *name)
@@ -519,6 +556,8 @@ static int load_version(repo *r, const char *name, const char *dir, int64_t vers
         snprintf(err, errlen, "%s: %s", rel, loom_last_error());
         return -EINVAL;
     }
+    if (cfg->plan_cache_mb)
+        loom_model_set_plan_cache_bytes(m, (size_t)cfg->plan_cache_mb << 20);
     if (cfg->max_batch_size > 0) {
         /* Batching concatenates along dim 0, so every input must have one. */
         for (size_t i = 0; i < loom_model_input_count(m); i++) {
@@ -667,6 +706,7 @@ static int load_locked(repo *r, const char *name, char *err, size_t errlen)
     }
     for (int i = 0; i < n_old; i++)
         model_version_release(old[i]);
+    return_freed_memory();
     evlog_event(r->log, "info", "loaded", "%s: %d version(s), latest %lld", name, n_new,
                 (long long)nv[n_new - 1]->version);
     return 0;

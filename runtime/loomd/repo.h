@@ -92,6 +92,9 @@ int repo_versions(repo *r, const char *name, int64_t *out, int max);
  * @max; returns how many. Safe while models load and run.
  */
 int repo_devices(repo *r, loom_device_stats *out, int max);
+/* The memory figures (loom_model_stats) of up to @max loaded versions, for
+ * /metrics; returns how many went to @out. */
+int repo_memory(repo *r, model_memory *out, int max);
 
 /* Makes every loaded version's batcher stop waiting for fuller batches (drain). */
 void repo_flush(repo *r);

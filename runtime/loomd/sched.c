@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loomd/bucket.h"
 #include "loomd/sched.h"
 
 enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_CANCELLED };
@@ -21,7 +22,8 @@ struct sched {
     int64_t version;
     metrics *metrics;
     size_t n_in, n_out;
-    int target_rows; /* dispatch at once when a batch reaches this many rows */
+    int target_rows;     /* dispatch at once when a batch reaches this many rows */
+    bucket_plan buckets; /* config's shape_bucket; multiple 0 when off */
 
     pthread_mutex_t lock; /* Protects the queue, n_queued, busy and stopping. */
     pthread_cond_t cond;  /* Signalled on submit and on stop. */
@@ -294,6 +296,26 @@ static void drop_outputs(loom_tensor **outs, size_t n)
     }
 }
 
+/* Runs the model, through the shape bucket when the config asks for one:
+ * inputs padded up to the bucket, outputs cut back to the request. */
+static loom_status run_bucketed(sched *s, loom_tensor **inputs, loom_tensor **out)
+{
+    loom_tensor *padded[64] = {0}, *use[64];
+    int64_t len = -1;
+    if (s->buckets.multiple && !bucket_pad(&s->buckets, inputs, s->n_in, padded, &len))
+        return loom_model_run(s->model, inputs, s->n_in, out, s->n_out); /* unpadded is exact */
+    for (size_t i = 0; i < s->n_in; i++)
+        use[i] = padded[i] ? padded[i] : inputs[i];
+    loom_status st = loom_model_run(s->model, use, s->n_in, out, s->n_out);
+    for (size_t i = 0; i < s->n_in; i++)
+        loom_tensor_destroy(padded[i]);
+    if (st == LOOM_OK && len >= 0 && !bucket_crop(&s->buckets, out, s->n_out, len)) {
+        drop_outputs(out, s->n_out);
+        return LOOM_ERR_NO_MEMORY;
+    }
+    return st;
+}
+
 static void run_batch(sched *s, sched_job **jobs, int n)
 {
     int64_t t0 = sched_now_ns();
@@ -316,7 +338,7 @@ static void run_batch(sched *s, sched_job **jobs, int n)
         inputs = in;
     }
     if (st == LOOM_OK) {
-        st = loom_model_run(s->model, inputs, s->n_in, out, s->n_out);
+        st = run_bucketed(s, inputs, out);
         if (st != LOOM_OK)
             snprintf(err, sizeof(err), "%s", loom_last_error());
     }
@@ -392,6 +414,13 @@ int sched_create(loom_model *model, const model_config *cfg, const char *name, i
             s->target_rows = cfg->preferred[i];
     if (s->target_rows < 1)
         s->target_rows = 1;
+    if (cfg->bucket_multiple &&
+        bucket_setup(model, cfg->bucket_dim, cfg->bucket_multiple, &s->buckets, err, errlen)) {
+        model_config_free(&s->cfg);
+        free(s->name);
+        free(s);
+        return -EINVAL;
+    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -17,6 +17,7 @@
 #include "lib/test_main.h"
 #include "loom/loom.h"
 #include "loomd/api.h"
+#include "loomd/bucket.h"
 #include "loomd/codec.h"
 #include "loomd/config.h"
 #include "loomd/model_io.h"
@@ -108,6 +109,81 @@ static void config_rejects_bad_values(void **state)
         assert_int_equal(model_config_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err)), -EINVAL);
         assert_true(strlen(err) > 0);
     }
+}
+
+static void config_reads_memory_parameters(void **state)
+{
+    (void)state;
+    const char *j = "{\"parameters\": {\"plan_cache_mb\": {\"string_value\": \"48\"}, "
+                    "\"shape_bucket\": \"sequence:16\"}}";
+    model_config c;
+    char err[256];
+    model_config_defaults(&c);
+    assert_int_equal(model_config_parse(j, strlen(j), &c, err, sizeof(err)), 0);
+    assert_int_equal(c.plan_cache_mb, 48);
+    assert_string_equal(c.bucket_dim, "sequence");
+    assert_int_equal(c.bucket_multiple, 16);
+    model_config_free(&c);
+    const char *bad[] = {
+        "{\"parameters\": {\"plan_cache_mb\": \"0\"}}",
+        "{\"parameters\": {\"plan_cache_mb\": \"lots\"}}",
+        "{\"parameters\": {\"shape_bucket\": \"sequence\"}}",
+        "{\"parameters\": {\"shape_bucket\": \":16\"}}",
+        "{\"parameters\": {\"shape_bucket\": \"sequence:1\"}}",
+        "{\"parameters\": {\"shape_bucket\": \"sequence:16x\"}}",
+        "{\"parameters\": {\"shape_bucket\": 16}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        model_config_defaults(&c);
+        err[0] = '\0';
+        assert_int_equal(model_config_parse(bad[i], strlen(bad[i]), &c, err, sizeof(err)), -EINVAL);
+        assert_true(strlen(err) > 0);
+    }
+}
+
+/* Buckets pad the named input axis with zeros up to the multiple and cut
+ * outputs back; a name no input has is refused. */
+static void buckets_pad_and_crop(void **state)
+{
+    (void)state;
+    loom_model *m = bias_relu();
+    bucket_plan bp;
+    char err[256] = "";
+    assert_int_equal(bucket_setup(m, "sequence", 4, &bp, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "sequence"));
+    assert_int_equal(bucket_setup(m, "N", 4, &bp, err, sizeof(err)), 0);
+    assert_int_equal(bp.in_axis[0], 0);
+    int64_t d[2] = {3, 4};
+    loom_tensor *x, *padded[1];
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 2, d, &x), LOOM_OK);
+    float *xv = loom_tensor_data(x);
+    for (int i = 0; i < 12; i++)
+        xv[i] = (float)i + 1;
+    int64_t len;
+    assert_true(bucket_pad(&bp, &x, 1, padded, &len));
+    assert_int_equal(len, 3);
+    assert_int_equal(loom_tensor_dims(padded[0])[0], 4);
+    const float *pv = loom_tensor_data(padded[0]);
+    assert_memory_equal(pv, xv, 12 * sizeof(float));
+    for (int i = 12; i < 16; i++)
+        assert_true(pv[i] == 0.0f);
+    bp.out_axis[0] = 0; /* the output as if declared with the same dim */
+    assert_true(bucket_crop(&bp, padded, 1, len));
+    assert_int_equal(loom_tensor_dims(padded[0])[0], 3);
+    assert_memory_equal(loom_tensor_data(padded[0]), xv, 12 * sizeof(float));
+    loom_tensor *again[1];
+    assert_true(bucket_pad(&bp, padded, 1, again, &len) && again[0] != NULL);
+    loom_tensor_destroy(again[0]);
+    d[0] = 8; /* already a multiple: nothing to pad */
+    loom_tensor *y;
+    assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 2, d, &y), LOOM_OK);
+    assert_true(bucket_pad(&bp, &y, 1, again, &len));
+    assert_null(again[0]);
+    assert_int_equal(len, -1);
+    loom_tensor_destroy(y);
+    loom_tensor_destroy(padded[0]);
+    loom_tensor_destroy(x);
+    loom_model_destroy(m);
 }
 
 static void names_are_never_paths(void **state)
@@ -452,7 +528,7 @@ static void device_faults_answer_503(void **state)
         metrics_request(mt, "m", 1, why, -1, -1, 10);
     }
     size_t len;
-    char *text = metrics_render(mt, NULL, 0, &len);
+    char *text = metrics_render(mt, NULL, 0, NULL, 0, &len);
     assert_non_null(text);
     assert_non_null(strstr(text, "loom_inference_request_failure_total{model=\"m\",version=\"1\","
                                  "reason=\"device_lost\"} 1"));
@@ -695,7 +771,8 @@ static void mkdir_model(const char *dir, const char *name)
     assert_int_equal(mkdir(path, 0755), 0);
 }
 
-/* Ready follows the health of the card a loaded model runs on. */
+/* Ready follows the health of the card a fail-closed model runs on; a model
+ * that may fall back to the CPU stays ready (its requests fail over). */
 static void ready_needs_a_healthy_device(void **state)
 {
     (void)state;
@@ -711,7 +788,11 @@ static void ready_needs_a_healthy_device(void **state)
     assert_int_equal(lm_registry_add(&fc.dev), LOOM_OK);
     mkdir_model(dir, "oncard");
     mkdir_model(dir, "oncpu");
-    write_model(dir, "oncard", "{\"parameters\": {\"device\": \"fake:0\"}}");
+    mkdir_model(dir, "fallback");
+    write_model(dir, "oncard",
+                "{\"parameters\": {\"device\": \"fake:0\", \"fail_closed\": true, "
+                "\"warmup\": false}}"); /* Softmax is not the card's: never planned here */
+    write_model(dir, "fallback", "{\"parameters\": {\"device\": \"fake:0\"}}");
     write_model(dir, "oncpu", "{}");
     metrics *mt = metrics_create();
     evlog *log = evlog_open("/dev/null", false);
@@ -726,8 +807,11 @@ static void ready_needs_a_healthy_device(void **state)
     assert_true(repo_ready(r, why, sizeof(why)));
     fc.status = 0;
     assert_false(repo_ready(r, why, sizeof(why)));
-    /* Nothing loaded runs on the card any more: ready again, on the CPU model. */
+    /* The fallback model alone: its requests fail over to the CPU. */
     assert_int_equal(repo_unload(r, "oncard", err, sizeof(err)), 0);
+    assert_true(repo_ready(r, why, sizeof(why)));
+    assert_int_equal(repo_unload(r, "fallback", err, sizeof(err)), 0);
+    fc.status = LOOM_CARD_STATUS_READY;
     assert_true(repo_ready(r, why, sizeof(why)));
     repo_destroy(r);
     evlog_close(log);
@@ -781,6 +865,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(device_faults_answer_503),
     cmocka_unit_test(config_reads_triton_form),
     cmocka_unit_test(config_rejects_bad_values),
+    cmocka_unit_test(config_reads_memory_parameters),
+    cmocka_unit_test(buckets_pad_and_crop),
     cmocka_unit_test(names_are_never_paths),
     cmocka_unit_test(codec_decodes_json_and_binary),
     cmocka_unit_test(codec_rejects_bad_tensors),

@@ -21,6 +21,12 @@ int loomctl_infer(int argc, char **argv);
 int loomctl_program(int argc, char **argv);
 int loomctl_quantize(int argc, char **argv);
 
+/* `loomctl run --shapes FILE` (shapes.c): runs each line's shape @repeat + 1
+ * times and prints its first-run latency, p50, RSS and plan cache. */
+int loomctl_run_shapes(loom_model *m, const char *path, int repeat);
+/* This process's resident set size in MiB, or -1 (shapes.c). */
+double loomctl_rss_mib(void);
+
 /* Removes -v, -vv and --verbose from @argv (anywhere), counting them, and
  * returns the remaining count; @argv stays NULL-terminated (verbose.c). */
 int loomctl_take_verbose(int argc, char **argv);

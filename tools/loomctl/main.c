@@ -5,6 +5,7 @@
  *   loomctl [-v|-vv] COMMAND ...   (-v/--verbose may follow the command too)
  *   loomctl run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]
  *                     [--cpus LIST] [--repeat N] [--output-dir DIR] [--fp16]
+ *                     [--shapes FILE] [--stats]
  *   loomctl examine [--json]
  *   loomctl plan MODEL [--device LIST] [--dim NAME=SIZE ...] [--json]
  *   loomctl program CARD FILE.xclbin
@@ -24,11 +25,14 @@ static void usage(FILE *f)
                "commands:\n"
                "  run MODEL [--input NAME=FILE.npy|.pb ...] [--device D] [--threads N]\n"
                "            [--repeat N] [--output-dir DIR] [--dim NAME=SIZE ...] [--stats]\n"
-               "            [--fp16] [--cpus LIST]\n"
+               "            [--fp16] [--cpus LIST] [--shapes FILE]\n"
                "      run an ONNX model; inputs not given are filled with a fixed pattern and\n"
                "      symbolic dims not bound with --dim are 1;\n"
                "      prints outputs and latency (min/p50/p99 over N runs after a warm-up);\n"
-               "      --stats adds fusion counts and the arena's peak size; --fp16 keeps\n"
+               "      --stats adds fusion counts, the arena's peak size, packed-weight and\n"
+               "      plan cache bytes and planning time; --shapes runs each line's shape\n"
+               "      (\"batch=4 seq=17\": symbolic dims by name) N+1 times and prints its\n"
+               "      first-run latency, p50 and RSS; --fp16 keeps\n"
                "      weights and activations as half on OpenCL devices (float arithmetic);\n"
                "      --cpus binds the worker threads to a CPU list such as 0-3,8 (with\n"
                "      --threads 0, one thread per CPU in it)\n"

@@ -17,7 +17,8 @@ typedef struct run_args {
     const char *model;
     const char *device;
     const char *output_dir;
-    const char *cpus; /* --cpus LIST: CPUs the worker threads may run on */
+    const char *cpus;   /* --cpus LIST: CPUs the worker threads may run on */
+    const char *shapes; /* --shapes FILE: a sequence of shapes to run */
     int threads;
     int repeat;
     bool stats;
@@ -115,6 +116,8 @@ static int parse_args(int argc, char **argv, run_args *a)
             a->cpus = val;
         } else if (strcmp(arg, "--profile-json") == 0) {
             a->profile_json = val;
+        } else if (strcmp(arg, "--shapes") == 0) {
+            a->shapes = val;
         } else if (strcmp(arg, "--repeat") == 0) {
             if (parse_int(val, arg, 1, 1000000, &a->repeat))
                 return -1;
@@ -130,7 +133,7 @@ static int parse_args(int argc, char **argv, run_args *a)
         fprintf(stderr,
                 "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
                 "[--threads N] [--cpus LIST] [--repeat N] [--output-dir DIR] [--dim NAME=SIZE] "
-                "[--stats] [--fp16] [--profile] [--profile-json FILE] " LOOMCTL_POLICY_USAGE "\n");
+                "[--shapes FILE] [--stats] [--fp16] [--profile] [--profile-json FILE] " LOOMCTL_POLICY_USAGE "\n");
         return -1;
     }
     return 0;
@@ -250,12 +253,20 @@ static void print_stats(loom_model *m)
     loom_model_stats st = {.struct_size = sizeof(st)};
     if (loom_model_get_stats(m, &st))
         return;
+    const double mib = 1 << 20;
     printf("stats: %d nodes after fusion (%d BatchNorms folded, %d activations fused, "
            "%d identities removed, %d QDQ groups to int8), %d kernels per run\n"
            "stats: arena %.2f MiB peak for intermediates, constants %.2f MiB, %d plan(s)\n",
            st.nodes, st.batchnorms_folded, st.activations_fused, st.identities_removed,
-           st.qdq_fused, st.steps, (double)st.arena_bytes / (1 << 20),
-           (double)st.constant_bytes / (1 << 20), st.plans);
+           st.qdq_fused, st.steps, (double)st.arena_bytes / mib, (double)st.constant_bytes / mib,
+           st.plans);
+    printf("stats: prepared weights %.2f MiB (%.2f MiB shared by every model), plans %.2f MiB "
+           "of a %.0f MiB budget, %llu built, %llu evicted\n"
+           "stats: planning %.3f ms mean, %.3f ms last, %.3f ms max; rss %.1f MiB\n",
+           (double)st.prepared_bytes / mib, (double)st.shared_prepared_bytes / mib,
+           (double)st.plan_bytes / mib, (double)st.plan_budget_bytes / mib,
+           (unsigned long long)st.plans_built, (unsigned long long)st.plans_evicted,
+           st.planning_ms_mean, st.planning_ms_last, st.planning_ms_max, loomctl_rss_mib());
 }
 
 int loomctl_run(int argc, char **argv)
@@ -291,6 +302,12 @@ int loomctl_run(int argc, char **argv)
             goto out;
         }
     printf("model %s: loaded in %.1f ms\n", loom_model_name(m), now_ms() - t0);
+    if (a.shapes) {
+        rc = loomctl_run_shapes(m, a.shapes, a.repeat);
+        if (!rc && a.stats)
+            print_stats(m);
+        goto out;
+    }
     n_in = loom_model_input_count(m);
     n_out = loom_model_output_count(m);
     if (n_in > MAX_IO || n_out > MAX_IO) {

@@ -32,19 +32,32 @@ typedef struct conv_plan {
     bool dw16, stem, wino;
 } conv_plan;
 
-/* Conv's per-plan state: the plan above for the planned shapes (so runs skip
- * the attribute lookups), W packed for the GEMM, one operand per group. */
-typedef struct conv_prepared {
-    conv_plan plan;
-    int rank; /* X's rank; X's and Y's dims as planned */
-    int64_t xd[LOOM_MAX_RANK], yd[LOOM_MAX_RANK];
-    bool has_b;
+/* W packed for the path a plan chose; built once per (W, path) in the
+ * process and shared by every plan and model (lm_kweights). */
+typedef struct conv_weights {
     lm_sgemm_packed *wino[36]; /* Winograd: the transformed W (M x C) per point, or NULL */
     lm_sgemm_packed *wt;       /* pixel-major pointwise: W^T as the B operand, or NULL */
     float *stem_w;             /* few input channels: W in stemconv.h's blocks, or NULL */
     int64_t group;
     lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
+} conv_weights;
+
+/* Conv's per-plan state: the plan above for the planned shapes (so runs skip
+ * the attribute lookups) and the shared packed W, if any. */
+typedef struct conv_prepared {
+    conv_plan plan;
+    int rank; /* X's rank; X's and Y's dims as planned */
+    int64_t xd[LOOM_MAX_RANK], yd[LOOM_MAX_RANK];
+    bool has_b;
+    const conv_weights *cw; /* NULL: nothing packed */
 } conv_prepared;
+
+/* The packed W of this node's plan, or NULL. */
+static inline const conv_weights *conv_packed(const lm_kctx *k)
+{
+    const conv_prepared *cp = k->prepared;
+    return cp ? cp->cw : NULL;
+}
 
 /* Target size of the im2col/col2im buffer (1 MiB): large enough for efficient
  * GEMMs, small enough to stay in L2 while the GEMM packs it. */
@@ -542,7 +555,7 @@ static loom_status conv_stem(lm_kctx *k, const lm_window_geom *g, int64_t N, int
                              const float *x, const float *w, const float *b, const lm_act *act,
                              float *y)
 {
-    const conv_prepared *cp = k->prepared;
+    const conv_weights *cw = conv_packed(k);
     stem_job j = {.g = lm_geom_2d(g, C, M), .b = b, .act = *act};
     j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
     if (!j.clamp)
@@ -553,14 +566,14 @@ static loom_status conv_stem(lm_kctx *k, const lm_window_geom *g, int64_t N, int
     j.parts = min64(lm_threadpool_size(k->pool), j.items);
     j.row_floats = lm_stemconv_row_floats(&j.g);
     size_t pad = (lm_stemconv_pad_floats(&j.g) + 15) / 16 * 16;
-    size_t wf = cp && cp->stem_w ? 0 : lm_stemconv_weight_floats(&j.g);
+    size_t wf = cw && cw->stem_w ? 0 : lm_stemconv_weight_floats(&j.g);
     float *buf = lm_kscratch(k, (pad + wf + (size_t)j.parts * j.row_floats) * sizeof(float));
     if (!buf)
         return LOOM_ERR_NO_MEMORY;
     float *xpad = buf;
     j.rows = buf + pad + wf;
-    if (cp && cp->stem_w) {
-        j.wp = cp->stem_w;
+    if (cw && cw->stem_w) {
+        j.wp = cw->stem_w;
     } else {
         lm_stemconv_pack_weights(&j.g, w, buf + pad);
         j.wp = buf + pad;
@@ -913,8 +926,8 @@ static loom_status conv_winograd(lm_kctx *k, const lm_window_geom *g, int64_t N,
                                  int64_t M, const float *x, const float *w, const float *bias,
                                  const lm_act *act, float *y)
 {
-    const conv_prepared *cp = k->prepared;
-    int T = cp && cp->wino[0] ? (cp->wino[16] ? 4 : 2) : wino_tile(g), nx = (T + 2) * (T + 2);
+    const conv_weights *cw = conv_packed(k);
+    int T = cw && cw->wino[0] ? (cw->wino[16] ? 4 : 2) : wino_tile(g), nx = (T + 2) * (T + 2);
     int64_t OH = g->out[0], OW = g->out[1], TH = (OH + T - 1) / T, TW = (OW + T - 1) / T;
     wino_job j = {.g = g, .C = C, .M = M, .TW = TW, .T = T, .nx = nx, .bias = bias, .act = *act};
     wino_in_fn in2 = wino_in_generic, in4 = wino4_in_generic;
@@ -943,7 +956,7 @@ static loom_status conv_winograd(lm_kctx *k, const lm_window_geom *g, int64_t N,
     int64_t tcn_max = (rows_per < TH ? rows_per : TH) * TW;
     /* + 16: the output transform loads whole vectors past the last tile. */
     size_t floats = (size_t)(C * j.hp * j.wp + nx * (C + M) * tcn_max + 16);
-    if (!cp || !cp->wino[0])
+    if (!cw || !cw->wino[0])
         floats += (size_t)(nx * M * C);
     float *buf = lm_kscratch(k, floats * sizeof(float));
     if (!buf)
@@ -951,8 +964,8 @@ static loom_status conv_winograd(lm_kctx *k, const lm_window_geom *g, int64_t N,
     j.pad = buf;
     j.V = j.pad + C * j.hp * j.wp;
     j.Mx = j.V + nx * C * tcn_max;
-    if (cp && cp->wino[0]) {
-        j.U = (const lm_sgemm_packed *const *)cp->wino;
+    if (cw && cw->wino[0]) {
+        j.U = (const lm_sgemm_packed *const *)cw->wino;
     } else {
         float *U = j.Mx + nx * M * tcn_max + 16;
         wino_weights(w, M, C, T, U);
@@ -1183,9 +1196,9 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
         return LOOM_OK;
     }
     bool pointwise = conv_pointwise(&g);
-    const conv_prepared *cp = k->prepared;
+    const conv_weights *cw = conv_packed(k);
     if (conv_pixel_major(&g, group, C, M))
-        return conv_pixels(k, &g, N, C, M, xp, wp, cp ? cp->wt : NULL, bp, &act, yp);
+        return conv_pixels(k, &g, N, C, M, xp, wp, cw ? cw->wt : NULL, bp, &act, yp);
     int64_t chunk = OS, col_size = 0;
     float *col = NULL;
     if (!pointwise) {
@@ -1208,7 +1221,7 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
                                 .alpha = 1.0f,
                                 .A = wp + gi * Mg * rows,
                                 .lda = rows,
-                                .pa = cp ? cp->w[gi] : NULL,
+                                .pa = cw ? cw->w[gi] : NULL,
                                 .ldc = OS,
                                 .bias = bp ? bp + gi * Mg : NULL,
                                 .act = act};
@@ -1238,94 +1251,165 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
 
 static void conv_free_prepared(void *state)
 {
-    conv_prepared *cp = state;
-    for (int64_t i = 0; i < cp->group; i++)
-        lm_sgemm_packed_free(cp->w[i]);
-    for (int i = 0; i < 36; i++)
-        lm_sgemm_packed_free(cp->wino[i]);
-    lm_sgemm_packed_free(cp->wt);
-    free(cp->stem_w);
-    free(cp);
+    free(state);
 }
 
-/* Packs a constant W once per plan, one GEMM A operand per group, so runs
- * skip packing the weights. Depthwise convolutions do not use the GEMM. */
-static loom_status conv_prepare(lm_kctx *k)
+static void conv_weights_free(void *data)
 {
-    loom_status st = op_conv(k); /* validates and shapes (k->dry is set) */
-    if (st != LOOM_OK)
-        return st;
+    conv_weights *cw = data;
+    for (int64_t i = 0; i < cw->group; i++)
+        lm_sgemm_packed_free(cw->w[i]);
+    for (int i = 0; i < 36; i++)
+        lm_sgemm_packed_free(cw->wino[i]);
+    lm_sgemm_packed_free(cw->wt);
+    free(cw->stem_w);
+    free(cw);
+}
+
+/* How W is packed: which kernel path reads it. The choice depends on the
+ * planned output size (Winograd's tile), so it is part of the key. */
+typedef enum conv_path { PATH_STEM = 1, PATH_PIXELS, PATH_WINO2, PATH_WINO4, PATH_GEMM } conv_path;
+
+typedef struct conv_pack_job {
+    conv_path path;
+    lm_conv2d_geom sg; /* PATH_STEM */
+    int64_t group, C, M, Mg, rows;
+    const float *w;
+} conv_pack_job;
+
+static loom_status pack_stem(conv_weights *cw, const conv_pack_job *j, size_t *bytes)
+{
+    size_t floats = lm_stemconv_weight_floats(&j->sg);
+    if (!(cw->stem_w = malloc(floats * sizeof(float))))
+        return LOOM_ERR_NO_MEMORY;
+    lm_stemconv_pack_weights(&j->sg, j->w, cw->stem_w);
+    *bytes += floats * sizeof(float);
+    return LOOM_OK;
+}
+
+static loom_status pack_wino(conv_weights *cw, const conv_pack_job *j, size_t *bytes)
+{
+    int T = j->path == PATH_WINO4 ? 4 : 2, nx = (T + 2) * (T + 2);
+    float *U = malloc(sizeof(float) * (size_t)(nx * j->M * j->C));
+    if (!U)
+        return LOOM_ERR_NO_MEMORY;
+    wino_weights(j->w, j->M, j->C, T, U);
+    for (int xi = 0; xi < nx; xi++) {
+        cw->wino[xi] = lm_sgemm_pack_a(false, j->M, j->C, U + xi * j->M * j->C, j->C);
+        if (!cw->wino[xi]) {
+            free(U);
+            return LOOM_ERR_NO_MEMORY;
+        }
+        *bytes += lm_sgemm_packed_bytes(cw->wino[xi]);
+    }
+    free(U);
+    return LOOM_OK;
+}
+
+static loom_status pack_gemm(conv_weights *cw, const conv_pack_job *j, size_t *bytes)
+{
+    if (j->path == PATH_PIXELS) {
+        if (!(cw->wt = lm_sgemm_pack_b(true, j->rows, j->Mg, j->w, j->rows)))
+            return LOOM_ERR_NO_MEMORY;
+        *bytes += lm_sgemm_packed_bytes(cw->wt);
+        return LOOM_OK;
+    }
+    cw->group = j->group;
+    for (int64_t gi = 0; gi < j->group; gi++) {
+        cw->w[gi] = lm_sgemm_pack_a(false, j->Mg, j->rows, j->w + gi * j->Mg * j->rows, j->rows);
+        if (!cw->w[gi])
+            return LOOM_ERR_NO_MEMORY;
+        *bytes += lm_sgemm_packed_bytes(cw->w[gi]);
+    }
+    return LOOM_OK;
+}
+
+/* lm_kweights' builder: W packed for the job's path. */
+static loom_status conv_pack(lm_kctx *k, void *arg, void **data, size_t *bytes)
+{
+    const conv_pack_job *j = arg;
+    conv_weights *cw = calloc(1, sizeof(*cw) + (size_t)j->group * sizeof(cw->w[0]));
+    if (!cw)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    *bytes = sizeof(*cw);
+    loom_status st = j->path == PATH_STEM                             ? pack_stem(cw, j, bytes)
+                     : j->path == PATH_WINO2 || j->path == PATH_WINO4 ? pack_wino(cw, j, bytes)
+                                                                      : pack_gemm(cw, j, bytes);
+    if (st) {
+        conv_weights_free(cw);
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    }
+    *data = cw;
+    return LOOM_OK;
+}
+
+/* The path the plan @cp takes for X's channels @C and W's @M. */
+static conv_path choose_path(const conv_prepared *cp, int64_t group, int64_t C, int64_t M)
+{
+    const lm_window_geom *g = &cp->plan.cg.win;
+    if (cp->plan.stem && stem_applies(g, group, C))
+        return PATH_STEM;
+    if (conv_pixel_major(g, group, C, M))
+        return PATH_PIXELS;
+    if (cp->plan.wino && wino_applies(g, group, C, M))
+        return wino_tile(g) == 4 ? PATH_WINO4 : PATH_WINO2;
+    return PATH_GEMM;
+}
+
+/* The per-plan state for the planned shapes; *@out NULL on failure (error set). */
+static loom_status conv_plan_state(lm_kctx *k, conv_prepared **out)
+{
     const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1), *b = lm_kin(k, 2);
-    int64_t group = lm_node_attr_int(k->node, "group", 1); /* valid: op_conv checked it */
-    conv_prepared *cp = calloc(1, sizeof(*cp) + (size_t)group * sizeof(cp->w[0]));
+    conv_prepared *cp = calloc(1, sizeof(*cp));
+    *out = NULL;
     if (!cp)
         return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory preparing the node");
-    if ((st = conv_describe(k, x, w, b, &cp->plan, cp->yd)) != LOOM_OK) {
+    loom_status st = conv_describe(k, x, w, b, &cp->plan, cp->yd);
+    if (st) {
         free(cp);
         return st;
     }
     cp->rank = x->rank;
     memcpy(cp->xd, x->dims, sizeof(int64_t) * (size_t)x->rank);
     cp->has_b = b != NULL;
-    int64_t Mg = w->dims[0] / group, Cg = x->dims[1] / group, rows = w->dims[1];
+    *out = cp;
+    return LOOM_OK;
+}
+
+/* Per plan: the geometry and path for the planned shapes. W, when constant,
+ * is packed for that path once per weights in the process (lm_kweights) and
+ * shared by every plan. Depthwise convolutions do not use the GEMM. */
+static loom_status conv_prepare(lm_kctx *k)
+{
+    loom_status st = op_conv(k); /* validates and shapes (k->dry is set) */
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, 1);
+    int64_t group = lm_node_attr_int(k->node, "group", 1); /* valid: op_conv checked it */
+    conv_prepared *cp = NULL;
+    if ((st = conv_plan_state(k, &cp)))
+        return st;
+    k->prepared = cp; /* freed by the executor if packing fails */
+    int64_t C = x->dims[1], M = w->dims[0], Mg = M / group, Cg = C / group, rows = w->dims[1];
     for (int i = 2; i < w->rank; i++)
         rows *= w->dims[i];
-    if (!w->data || (Cg == 1 && x->rank == 4) || rows == 0 || Mg == 0) {
-        k->prepared = cp; /* nothing to pack: the plan alone */
-        return LOOM_OK;
-    }
-    const float *wp = w->data;
-    const lm_window_geom g = cp->plan.cg.win;
-    if (cp->plan.stem && stem_applies(&g, group, x->dims[1])) {
-        lm_conv2d_geom sg = lm_geom_2d(&g, x->dims[1], w->dims[0]);
-        cp->stem_w = malloc(lm_stemconv_weight_floats(&sg) * sizeof(float));
-        if (!cp->stem_w) {
-            conv_free_prepared(cp);
-            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
-        }
-        lm_stemconv_pack_weights(&sg, wp, cp->stem_w);
-        k->prepared = cp;
-        return LOOM_OK;
-    }
-    if (conv_pixel_major(&g, group, x->dims[1], w->dims[0])) {
-        cp->wt = lm_sgemm_pack_b(true, rows, Mg, wp, rows);
-        if (!cp->wt) {
-            conv_free_prepared(cp);
-            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
-        }
-        k->prepared = cp;
-        return LOOM_OK;
-    }
-    if (cp->plan.wino && wino_applies(&g, group, x->dims[1], w->dims[0])) {
-        int64_t M = w->dims[0], C = x->dims[1];
-        int T = wino_tile(&g), nx = (T + 2) * (T + 2);
-        float *U = malloc(sizeof(float) * (size_t)(nx * M * C));
-        for (int xi = 0; U && xi < nx; xi++) {
-            if (xi == 0)
-                wino_weights(wp, M, C, T, U);
-            cp->wino[xi] = lm_sgemm_pack_a(false, M, C, U + xi * M * C, C);
-            if (!cp->wino[xi]) {
-                free(U);
-                conv_free_prepared(cp);
-                return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
-            }
-        }
-        free(U);
-        if (cp->wino[nx - 1]) {
-            k->prepared = cp;
-            return LOOM_OK;
-        }
-    }
-    cp->group = group;
-    for (int64_t gi = 0; gi < group; gi++) {
-        cp->w[gi] = lm_sgemm_pack_a(false, Mg, rows, wp + gi * Mg * rows, rows);
-        if (!cp->w[gi]) {
-            conv_free_prepared(cp);
-            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
-        }
-    }
-    k->prepared = cp;
-    return LOOM_OK;
+    if (!w->data || (Cg == 1 && x->rank == 4) || rows == 0 || Mg == 0)
+        return LOOM_OK; /* nothing to pack: the plan alone */
+    conv_pack_job j = {.path = choose_path(cp, group, C, M),
+                       .group = group,
+                       .C = C,
+                       .M = M,
+                       .Mg = Mg,
+                       .rows = rows,
+                       .w = w->data};
+    if (j.path == PATH_STEM)
+        j.sg = lm_geom_2d(&cp->plan.cg.win, C, M);
+    int in = 1;
+    uint64_t layout = (uint64_t)j.path | (uint64_t)group << 8;
+    const void *cw;
+    st = lm_kweights(k, &in, 1, layout, conv_pack, conv_weights_free, &j, &cw);
+    cp->cw = cw;
+    return st;
 }
 
 /* ---- ConvTranspose -------------------------------------------------------- */

@@ -11,9 +11,10 @@
 
 /* ---- Gemm ----------------------------------------------------------------- */
 
-/* Gemm's and MatMul's per-plan state: the constant operand, packed. */
+/* Gemm's and MatMul's per-plan state: the constant operand, packed once in
+ * the process and shared (lm_kweights). */
 typedef struct gemm_prepared {
-    lm_sgemm_packed *pa, *pb;
+    const lm_sgemm_packed *pa, *pb;
 } gemm_prepared;
 
 static loom_status op_gemm(lm_kctx *k)
@@ -93,13 +94,57 @@ static loom_status op_gemm(lm_kctx *k)
 
 static void gemm_free_prepared(void *state)
 {
-    gemm_prepared *gp = state;
-    lm_sgemm_packed_free(gp->pa);
-    lm_sgemm_packed_free(gp->pb);
-    free(gp);
+    free(state);
 }
 
-/* Packs the constant operand (the weights, usually B) once per plan. */
+static void free_packed(void *data)
+{
+    lm_sgemm_packed_free(data);
+}
+
+/* What pack_operand() packs: op(X) of a GEMM, X at row stride ld. */
+typedef struct pack_job {
+    bool a, trans; /* the A operand (else B); X transposed */
+    int64_t rows, cols, ld;
+    const float *x;
+} pack_job;
+
+static loom_status pack_operand(lm_kctx *k, void *arg, void **data, size_t *bytes)
+{
+    const pack_job *j = arg;
+    lm_sgemm_packed *pk = j->a ? lm_sgemm_pack_a(j->trans, j->rows, j->cols, j->x, j->ld)
+                               : lm_sgemm_pack_b(j->trans, j->rows, j->cols, j->x, j->ld);
+    if (!pk)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    *data = pk;
+    *bytes = lm_sgemm_packed_bytes(pk);
+    return LOOM_OK;
+}
+
+/* The shared packed operand of @j, taken from input @in; *@out gets the
+ * per-plan state pointing at it. */
+static loom_status gemm_share(lm_kctx *k, int in, const pack_job *j, gemm_prepared **out)
+{
+    gemm_prepared *gp = calloc(1, sizeof(*gp));
+    if (!gp)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    uint64_t layout = (uint64_t)j->a << 1 | (uint64_t)j->trans;
+    const void *pk;
+    loom_status st = lm_kweights(k, &in, 1, layout, pack_operand, free_packed, (void *)j, &pk);
+    if (st) {
+        free(gp);
+        return st;
+    }
+    if (j->a)
+        gp->pa = pk;
+    else
+        gp->pb = pk;
+    *out = gp;
+    return LOOM_OK;
+}
+
+/* Packs the constant operand (the weights, usually B): once per weights in
+ * the process, shared by every plan. */
 static loom_status gemm_prepare(lm_kctx *k)
 {
     loom_status st = op_gemm(k); /* validates and shapes (k->dry is set) */
@@ -114,17 +159,11 @@ static loom_status gemm_prepare(lm_kctx *k)
     int64_t N = tb ? b->dims[0] : b->dims[1];
     if (M == 0 || N == 0 || K == 0)
         return LOOM_OK;
-    gemm_prepared *gp = calloc(1, sizeof(*gp));
-    if (!gp)
-        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
-    if (b->data)
-        gp->pb = lm_sgemm_pack_b(tb, K, N, b->data, b->dims[1]);
-    else
-        gp->pa = lm_sgemm_pack_a(ta, M, K, a->data, a->dims[1]);
-    if (!gp->pa && !gp->pb) {
-        free(gp);
-        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
-    }
+    pack_job j = b->data ? (pack_job){false, tb, K, N, b->dims[1], b->data}
+                         : (pack_job){true, ta, M, K, a->dims[1], a->data};
+    gemm_prepared *gp;
+    if ((st = gemm_share(k, b->data ? 1 : 0, &j, &gp)))
+        return st;
     k->prepared = gp;
     return LOOM_OK;
 }
@@ -321,7 +360,7 @@ static loom_status op_matmul(lm_kctx *k)
     return LOOM_OK;
 }
 
-/* Packs a constant 2-D (or 1-D) B once per plan: the weights of a linear
+/* Packs a constant 2-D (or 1-D) B once per weights (shared by every plan): the weights of a linear
  * layer exported as MatMul. Batched B's are rare and stay unpacked. */
 static loom_status matmul_prepare(lm_kctx *k)
 {
@@ -334,11 +373,10 @@ static loom_status matmul_prepare(lm_kctx *k)
     int64_t K = b->dims[0], N = b->rank == 1 ? 1 : b->dims[1];
     if (K == 0 || N == 0)
         return LOOM_OK;
-    gemm_prepared *gp = calloc(1, sizeof(*gp));
-    if (!gp || !(gp->pb = lm_sgemm_pack_b(false, K, N, b->data, N))) {
-        free(gp);
-        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
-    }
+    pack_job j = {false, false, K, N, N, b->data};
+    gemm_prepared *gp;
+    if ((st = gemm_share(k, 1, &j, &gp)))
+        return st;
     k->prepared = gp;
     return LOOM_OK;
 }

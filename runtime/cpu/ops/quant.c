@@ -19,8 +19,7 @@
 
 #define LM_OP_PREPARED(op)                                                                         \
     {                                                                                              \
-        .domain = "", .op_type = #op, .run = lm_op_##op, .prepare = lm_prepare_##op,               \
-        .free_prepared = lm_q_free_prepared                                                        \
+        .domain = "", .op_type = #op, .run = lm_op_##op, .prepare = lm_prepare_##op                \
     }
 
 const lm_op_def lm_ops_quant[] = {

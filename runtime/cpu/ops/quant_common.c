@@ -108,10 +108,41 @@ void lm_q_free_prepared(void *state)
     free(qp);
 }
 
-/* Packs the constant weights once per plan: B of MatMulInteger (input 1) and
- * QLinearMatMul (input 3) when it is one 2-D matrix; W of ConvInteger
- * (input 1) and QLinearConv (input 3), per group. Without a SIMD kernel (or
- * memory) nothing is packed and runs pack as they go. */
+/* What q_pack() packs: W of one op, per group. */
+typedef struct q_pack_job {
+    bool conv, sgn;
+    int64_t groups, rows, K;
+    const uint8_t *w;
+} q_pack_job;
+
+/* lm_kweights' builder. Without a SIMD kernel (or memory) nothing is packed
+ * (*data stays NULL) and runs pack as they go. */
+static loom_status q_pack(lm_kctx *k, void *arg, void **data, size_t *bytes)
+{
+    const q_pack_job *j = arg;
+    q_prepared *qp = calloc(1, sizeof(*qp) + (size_t)j->groups * sizeof(qp->w[0]));
+    if (!qp)
+        return LOOM_OK;
+    *bytes = sizeof(*qp) + (size_t)j->groups * sizeof(qp->w[0]);
+    for (int64_t g = 0; g < j->groups; g++) {
+        qp->w[g] = j->conv ? lm_qgemm_pack_a(j->w + g * j->rows * j->K, j->K, j->sgn, j->rows, j->K)
+                           : lm_qgemm_pack_b(j->w, j->rows, j->sgn, j->K, j->rows);
+        qp->n = g + 1;
+        if (!qp->w[g]) {
+            lm_q_free_prepared(qp);
+            return LOOM_OK;
+        }
+        *bytes += lm_qgemm_packed_bytes(qp->w[g]);
+    }
+    *data = qp;
+    return LOOM_OK;
+}
+
+/* Packs the constant weights: B of MatMulInteger (input 1) and QLinearMatMul
+ * (input 3) when it is one 2-D matrix; W of ConvInteger (input 1) and
+ * QLinearConv (input 3), per group. Once per weights in the process
+ * (lm_kweights): k->prepared is the shared q_prepared itself, which the
+ * plan's reference keeps alive, so the ops have no free_prepared. */
 loom_status lm_q_prepare(lm_kctx *k, lm_kernel_fn run, int w_in, bool conv)
 {
     loom_status st = run(k); /* validates and shapes (k->dry is set) */
@@ -120,33 +151,22 @@ loom_status lm_q_prepare(lm_kctx *k, lm_kernel_fn run, int w_in, bool conv)
     const loom_tensor *x = lm_kin(k, 0), *w = lm_kin(k, w_in);
     if (x->data || !w->data)
         return LOOM_OK;
-    bool sgn = w->dtype == LOOM_DTYPE_INT8;
-    int64_t groups = 1, rows, K;
+    q_pack_job j = {.conv = conv, .sgn = w->dtype == LOOM_DTYPE_INT8, .groups = 1, .w = w->data};
     if (conv) {
-        groups = lm_node_attr_int(k->node, "group", 1);
-        rows = w->dims[0] / groups;
-        K = lm_tensor_count(w) / (w->dims[0] > 0 ? w->dims[0] : 1);
+        j.groups = lm_node_attr_int(k->node, "group", 1);
+        j.rows = w->dims[0] / j.groups;
+        j.K = lm_tensor_count(w) / (w->dims[0] > 0 ? w->dims[0] : 1);
     } else {
         if (w->rank > 2)
             return LOOM_OK;
-        K = w->dims[0];
-        rows = w->rank == 2 ? w->dims[1] : 1;
+        j.K = w->dims[0];
+        j.rows = w->rank == 2 ? w->dims[1] : 1;
     }
-    if (rows <= 0 || K <= 0)
+    if (j.rows <= 0 || j.K <= 0)
         return LOOM_OK;
-    q_prepared *qp = calloc(1, sizeof(*qp) + (size_t)groups * sizeof(qp->w[0]));
-    if (!qp)
-        return LOOM_OK;
-    qp->n = groups;
-    const uint8_t *wd = w->data;
-    for (int64_t g = 0; g < groups; g++) {
-        qp->w[g] = conv ? lm_qgemm_pack_a(wd + g * rows * K, K, sgn, rows, K)
-                        : lm_qgemm_pack_b(wd, rows, sgn, K, rows);
-        if (!qp->w[g]) {
-            lm_q_free_prepared(qp);
-            return LOOM_OK;
-        }
-    }
-    k->prepared = qp;
-    return LOOM_OK;
+    uint64_t layout = (uint64_t)conv | (uint64_t)j.groups << 1;
+    const void *qp;
+    st = lm_kweights(k, &w_in, 1, layout, q_pack, lm_q_free_prepared, &j, &qp);
+    k->prepared = (void *)qp;
+    return st;
 }

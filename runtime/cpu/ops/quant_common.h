@@ -146,16 +146,18 @@ void lm_q_requant_row_u8(const int32_t *acc, uint8_t *y, int64_t n, uint32_t bia
 void lm_q_requant_row_s8(const int32_t *acc, int8_t *y, int64_t n, uint32_t bias, float mult,
                          float lo, float hi, int32_t z);
 
-/* Per-plan state of the int8 matmuls and convolutions: the constant weights
- * packed for the GEMM (B of a matmul; A of each convolution group). */
+/* Prepared state of the int8 matmuls and convolutions: the constant weights
+ * packed for the GEMM (B of a matmul; A of each convolution group), shared
+ * by every plan through lm_kweights(). */
 typedef struct q_prepared {
     int64_t n;
     lm_qgemm_packed *w[];
 } q_prepared;
 
-/* Packs the constant weights of the op @run once per plan (weight input @w_in). */
+/* Packs the constant weights of the op @run (weight input @w_in) once per
+ * weights in the process; k->prepared points at the shared state. */
 loom_status lm_q_prepare(lm_kctx *k, lm_kernel_fn run, int w_in, bool conv);
-/* Frees what lm_q_prepare() packed: the ops' free_prepared. */
+/* Frees a q_prepared: the shared store's free function. */
 void lm_q_free_prepared(void *state);
 
 /* The kernels of the table in quant.c, by file. qdq.c: */

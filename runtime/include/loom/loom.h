@@ -492,16 +492,43 @@ LOOM_API loom_status loom_model_input_index(const loom_model *model, const char 
  * @arena_bytes: the largest arena of any plan: peak memory for intermediates
  *               per concurrent run.
  * @constant_bytes: initializers and folded constants of the most recent plan.
+ * @prepared_bytes: weights packed for the kernels (GEMM panels, Winograd
+ *     transforms) that the cached plans use. They are built once per weights
+ *     and shared by every plan of the model and every model with identical
+ *     weights, so they do not grow with the number of shapes.
+ * @shared_prepared_bytes: the same for every model of the process together.
+ * @plan_bytes: what the cached plans are charged against @plan_budget_bytes:
+ *     their tables and the arenas of their run states.
+ * @plan_budget_bytes: the plan cache's budget (loom_model_set_plan_cache_bytes).
+ * @plans_built, @plans_evicted: plans made since load, and plans that left the
+ *     cache for the budget.
+ * @planning_ms_last, @planning_ms_mean, @planning_ms_max: time to plan a
+ *     new input shape (shape inference, arena layout, per-shape state).
  */
 typedef struct loom_model_stats {
     size_t struct_size;
     int nodes, batchnorms_folded, activations_fused, identities_removed, qdq_fused;
     int plans, steps;
     size_t arena_bytes, constant_bytes;
+    size_t prepared_bytes, shared_prepared_bytes, plan_bytes, plan_budget_bytes;
+    uint64_t plans_built, plans_evicted;
+    double planning_ms_last, planning_ms_mean, planning_ms_max;
 } loom_model_stats;
 
 /** loom_model_get_stats() - fill @stats for @model. */
 LOOM_API loom_status loom_model_get_stats(loom_model *model, loom_model_stats *stats);
+
+/**
+ * loom_model_set_plan_cache_bytes() - bound the memory of @model's plans.
+ * @bytes: the budget; at least one plan (the newest) is always kept.
+ *
+ * Each input shape gets a plan: its tables and one arena for intermediates
+ * per concurrent run. Past @bytes, the least recently used plans leave the
+ * cache and are freed once no run holds them; a later run of their shape
+ * plans again, which is cheap because packed weights are shared. Default:
+ * LOOM_PLAN_CACHE_MB (128 MiB).
+ */
+LOOM_API loom_status loom_model_set_plan_cache_bytes(loom_model *model, size_t bytes);
 
 /**
  * loom_model_bind_dim() - fix a symbolic dimension at load time.
