@@ -15,6 +15,7 @@
 
 #include "act_avx512.h"
 #include "cpu_features.h"
+#include "vmath.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -73,9 +74,13 @@ static void choose(void)
 
 void lm_act_apply_vec(const lm_act *a, float *x, int64_t n)
 {
+    if (a->kind == LM_ACT_SIGMOID) {
+        lm_vm_apply(LM_VM_SIGMOID, x, x, n);
+        return;
+    }
     pthread_once(&g_once, choose);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (g_avx512 && a->kind != LM_ACT_SIGMOID) {
+    if (g_avx512) {
         apply_avx512f(a, x, n);
         return;
     }

@@ -13,6 +13,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "vmath.h"
+
 typedef enum lm_act_kind {
     LM_ACT_NONE,
     LM_ACT_RELU,
@@ -87,9 +89,8 @@ static inline void lm_act_apply_scalar(const lm_act *a, float *x, int64_t n)
             x[i] = x[i] * v;
         }
         break;
-    case LM_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = 1.0f / (1.0f + expf(-x[i]));
+    case LM_ACT_SIGMOID: /* vmath's portable form, which its vector forms match */
+        lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_SIGMOID, x, x, n);
         break;
     }
 }

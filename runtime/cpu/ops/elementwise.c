@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../vmath.h"
 #include "ew.h"
 
 /*
@@ -405,6 +406,39 @@ static loom_status op_bit_shift(lm_kctx *k)
     return lm_kinvalid(k, "direction must be LEFT or RIGHT, got '%s'", dir);
 }
 
+typedef struct powc_job {
+    const float *x;
+    float *y;
+    double e;
+} powc_job;
+
+static void powc_range(void *arg, int64_t b, int64_t e)
+{
+    const powc_job *j = arg;
+    lm_vm_pow_const(j->x + b, j->y + b, e - b, j->e);
+}
+
+/*
+ * Float Pow by a one-element exponent of 2, 3, 0.5 or -1 (LayerNorm's x^2,
+ * GELU's x^3, sqrt, reciprocal as exporters write them) by multiplication,
+ * sqrt or division instead of libm's pow. False when it does not apply.
+ */
+static bool pow_by_const(lm_kctx *k, const loom_tensor *a, const loom_tensor *b, loom_tensor *o)
+{
+    double e;
+    int64_t n = lm_tensor_count(o);
+    if (a->dtype != LOOM_DTYPE_FLOAT || lm_tensor_count(b) != 1 || n != lm_tensor_count(a))
+        return false;
+    if (!lm_convert_to_f64(b->data, b->dtype, &e, 1))
+        return false;
+    if (e != 2.0 && e != 3.0 && e != 0.5 && e != -1.0)
+        return false;
+    powc_job j = {a->data, o->data, e};
+    if (n > 0)
+        lm_parallel_for(k, n, 0.5, powc_range, &j);
+    return true;
+}
+
 static loom_status op_pow(lm_kctx *k)
 {
     loom_status s = lm_kcheck_arity(k, 2, 2);
@@ -426,7 +460,7 @@ static loom_status op_pow(lm_kctx *k)
     loom_tensor *o = lm_kout(k, 0, dt, rank, dims);
     if (!o)
         return LOOM_ERR_NO_MEMORY;
-    if (k->dry)
+    if (k->dry || pow_by_const(k, a, b, o))
         return LOOM_OK;
     if (!half && dt == et && powff_tab[dt]) {
         size_t e = loom_dtype_size(dt);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../vmath.h"
 #include "ew.h"
 
 /* ------------------------------------------------------------------------ */
@@ -600,10 +601,11 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
                 return;                                                                            \
             }                                                                                      \
             T s = 0;                                                                               \
-            for (int64_t i = 0; i < n; i++) {                                                      \
-                y[i] = EXP_##sfx(x[i] - mx);                                                       \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                y[i] = x[i] - mx;                                                                  \
+            EXPN_##sfx(y, n);                                                                      \
+            for (int64_t i = 0; i < n; i++)                                                        \
                 s += y[i];                                                                         \
-            }                                                                                      \
             if (kind == SM_SOFT) {                                                                 \
                 T r = 1 / s;                                                                       \
                 for (int64_t i = 0; i < n; i++)                                                    \
@@ -639,10 +641,11 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
         for (int64_t i = 0; i < n; i++) {                                                          \
             const T *r = x + i * inner;                                                            \
             T *w = y + i * inner;                                                                  \
-            for (int64_t j = 0; j < inner; j++) {                                                  \
-                w[j] = EXP_##sfx(r[j] - m[j]);                                                     \
+            for (int64_t j = 0; j < inner; j++)                                                    \
+                w[j] = r[j] - m[j];                                                                \
+            EXPN_##sfx(w, inner);                                                                  \
+            for (int64_t j = 0; j < inner; j++)                                                    \
                 sum[j] += w[j];                                                                    \
-            }                                                                                      \
         }                                                                                          \
         if (kind == SM_SOFT) {                                                                     \
             for (int64_t j = 0; j < inner; j++)                                                    \
@@ -658,10 +661,17 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
                     y[i * inner + j] = x[i * inner + j] - sum[j];                                  \
         }                                                                                          \
     }
-#define EXP_f32 expf
-#define EXP_f64 exp
-#define LOG_f32 logf
-#define LOG_f64 log
+/* p[0..n) = exp(p) in place: vector exp for float (a row at a time keeps the
+ * libm call out of the loop), libm for double. */
+static void expn_f64(double *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        p[i] = exp(p[i]);
+}
+#define EXPN_f32(p, n) lm_vm_apply(LM_VM_EXP, p, p, n)
+#define EXPN_f64(p, n) expn_f64(p, n)
+#define LOG_f32        logf
+#define LOG_f64        log
 LM_FOR_FLOAT(DEF_SMAX, 0)
 
 typedef struct smax_job {
