@@ -138,6 +138,10 @@ TAB(hswish, LM_FOR_FLOAT);
 /* log(1 + exp(x)) without overflow: x + log1p(exp(-x)) for positive x. */
 VM_OP(softplus, LM_VM_SOFTPLUS, x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)))
 FLOAT_OP(softsign, x / (1 + fabs(x)))
+VM_OP(mish, LM_VM_MISH, x *tanh(x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))))
+VM_OP(gelu, LM_VM_GELU, 0.5 * x * erfc(-x / sqrt(2.0)))
+VM_OP(gelu_tanh, LM_VM_GELU_TANH,
+      0.5 * x * (1 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))))
 LM_FOR_FLOAT(DEF_UN, shrink, x<-alpha ? x + beta : x> alpha ? x - beta : 0)
 LM_FOR_INT(DEF_UN, shrink,
            (double)x<-alpha ? (t_t)lm_sat_i64((double)x + beta) : (double)x> alpha
@@ -293,6 +297,19 @@ SIMPLE(sigmoid, sigmoid_tab, 5)
 SIMPLE(hard_swish, hswish_tab, 1)
 SIMPLE(softplus, softplus_tab, 8)
 SIMPLE(softsign, softsign_tab, 1)
+SIMPLE(mish, mish_tab, 8)
+
+/* Gelu (opset 20): approximate = "none" (erf) or "tanh". */
+static loom_status op_gelu(lm_kctx *k)
+{
+    un_par p = {0};
+    const char *approx = lm_node_attr_str(k->node, "approximate", "none");
+    if (strcmp(approx, "none") == 0)
+        return run_unary(k, gelu_tab, false, &p, 10);
+    if (strcmp(approx, "tanh") == 0)
+        return run_unary(k, gelu_tanh_tab, false, &p, 8);
+    return lm_kinvalid(k, "approximate must be 'none' or 'tanh', got '%s'", approx);
+}
 SIMPLE(not, not_tab, 0.5)
 SIMPLE(bitwise_not, bnot_tab, 0.5)
 
@@ -621,6 +638,8 @@ const lm_op_def lm_ops_unary[] = {
     LM_OP_FULL("", "HardSwish", op_hard_swish),
     LM_OP("", "Softplus", op_softplus),
     LM_OP("", "Softsign", op_softsign),
+    LM_OP("", "Mish", op_mish),
+    LM_OP("", "Gelu", op_gelu),
     LM_OP("", "Shrink", op_shrink),
     LM_OP_FULL("", "Clip", op_clip),
     LM_OP("", "Cast", op_cast),
