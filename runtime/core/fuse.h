@@ -15,7 +15,10 @@
  *  - nodes whose outputs nobody reads are removed;
  *  - an activation (Relu, Clip with constant bounds, LeakyRelu, HardSigmoid,
  *    HardSwish, Sigmoid) after Conv, Gemm or MatMul becomes the producer's
- *    epilogue, recorded as the attributes _loom_act, _loom_alpha, _loom_beta.
+ *    epilogue, recorded as the attributes _loom_act, _loom_alpha, _loom_beta;
+ *  - exporters' chains become one node: GELU (erf and tanh forms) -> Gelu,
+ *    decomposed layer norm -> LayerNormalization, and x * Sigmoid(x) after a
+ *    Conv/Gemm/MatMul -> its "Silu" epilogue (fuse_act.c, fuse_norm.c).
  * A rewrite applies only where the intermediate value has one reader and is no
  * graph output, so results are unchanged.
  */
@@ -24,6 +27,7 @@ loom_status lm_fuse_graph(lm_graph *g);
 /* Counts of what lm_fuse_graph() did, for tests and `loomctl plan`. */
 typedef struct lm_fuse_stats {
     int batchnorms_folded, activations_fused, identities_removed, qdq_fused;
+    int gelus_fused, silus_fused, layernorms_fused;
 } lm_fuse_stats;
 extern _Thread_local lm_fuse_stats lm_last_fuse_stats;
 

@@ -74,8 +74,8 @@ static void choose(void)
 
 void lm_act_apply_vec(const lm_act *a, float *x, int64_t n)
 {
-    if (a->kind == LM_ACT_SIGMOID) {
-        lm_vm_apply(LM_VM_SIGMOID, x, x, n);
+    if (a->kind == LM_ACT_SIGMOID || a->kind == LM_ACT_SILU) {
+        lm_vm_apply(a->kind == LM_ACT_SIGMOID ? LM_VM_SIGMOID : LM_VM_SILU, x, x, n);
         return;
     }
     pthread_once(&g_once, choose);

@@ -23,6 +23,7 @@ typedef enum lm_act_kind {
     LM_ACT_HARD_SIGMOID, /* max(0, min(1, alpha * x + beta)) */
     LM_ACT_HARD_SWISH,   /* x * max(0, min(1, x / 6 + 1 / 2)) */
     LM_ACT_SIGMOID,
+    LM_ACT_SILU, /* x * sigmoid(x) */
 } lm_act_kind;
 
 typedef struct lm_act {
@@ -91,6 +92,9 @@ static inline void lm_act_apply_scalar(const lm_act *a, float *x, int64_t n)
         break;
     case LM_ACT_SIGMOID: /* vmath's portable form, which its vector forms match */
         lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_SIGMOID, x, x, n);
+        break;
+    case LM_ACT_SILU:
+        lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_SILU, x, x, n);
         break;
     }
 }

@@ -85,6 +85,9 @@ const op_case ops_float_cases[] = {
      "Conv(x,w->c);HardSwish(c->y)", "y:f32"},
     {"Conv", "fused sigmoid", 0, S, X("1,4,8,8") " #w:f32[8,4,1,1]", "Conv(x,w->c);Sigmoid(c->y)",
      "y:f32"},
+    /* x * Sigmoid(x) as exporters write SiLU: the Conv's "Silu" epilogue */
+    {"Conv", "fused silu", 0, S, X("1,4,8,8") " #w:f32[8,4,3,3](-2,2)",
+     "Conv(x,w->c);Sigmoid(c->s);Mul(c,s->y)", "y:f32"},
     {"ConvTranspose", "groups 2 stride 2 pads output_padding", 0, S,
      X("2,4,6,6") " #w:f32[4,3,3,3] #b:f32[6]",
      "ConvTranspose(x,w,b->y){group=2 strides=[2,2] pads=[1,0,1,1] output_padding=[1,0]}", "y:f32"},
@@ -210,6 +213,10 @@ const op_case ops_float_cases[] = {
     {"Gelu", "exact (opset 20)", 20, M, X("2,3,5,7") "(-4,4)", "Gelu(x->y)", "y:f32"},
     {"Gelu", "tanh approximation", 20, M, X("2,3,5,7") "(-4,4)", "Gelu(x->y){approximate='tanh'}",
      "y:f32"},
+    /* PyTorch's F.gelu at opset 13, which the load-time fusion turns into Gelu */
+    {"Gelu", "erf chain (opset 13)", 0, M,
+     X("2,3,5,7") "(-4,4) #r:f32[]={1.4142135} #o:f32[]={1.0} #h:f32[]={0.5}",
+     "Div(x,r->t);Erf(t->e);Add(e,o->a);Mul(x,a->m);Mul(m,h->y)", "y:f32"},
 
     /* ---- reductions ---- */
     {"ReduceMean", "axis 3 keepdims", 0, S, X("2,4,6,6"), "ReduceMean(x->y){axes=[3]}", "y:f32"},

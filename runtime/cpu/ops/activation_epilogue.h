@@ -4,8 +4,9 @@
  *
  * The pass (runtime/core) sets _loom_act to the op type of the activation it
  * removed ("Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish",
- * "Sigmoid") and _loom_alpha / _loom_beta to its parameters (Clip min/max,
- * LeakyRelu alpha, HardSigmoid alpha/beta). Without _loom_act there is no
+ * "Sigmoid"; "Silu" for x * Sigmoid(x), which is no ONNX op) and
+ * _loom_alpha / _loom_beta to its parameters (Clip min/max, LeakyRelu alpha,
+ * HardSigmoid alpha/beta). Without _loom_act there is no
  * activation. Defaults follow ONNX's for each op.
  */
 #ifndef LOOM_CPU_OPS_ACTIVATION_EPILOGUE_H
@@ -41,10 +42,12 @@ static inline loom_status lm_kact(lm_kctx *k, lm_act *act)
         act->kind = LM_ACT_HARD_SWISH;
     } else if (strcmp(name, "Sigmoid") == 0) {
         act->kind = LM_ACT_SIGMOID;
+    } else if (strcmp(name, "Silu") == 0) {
+        act->kind = LM_ACT_SILU;
     } else {
         return lm_kunsupported(k,
                                "fused activation '%s' is not one of Relu, Clip, LeakyRelu, "
-                               "HardSigmoid, HardSwish, Sigmoid",
+                               "HardSigmoid, HardSwish, Sigmoid, Silu",
                                name);
     }
     return LOOM_OK;
