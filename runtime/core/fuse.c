@@ -372,12 +372,13 @@ static void compact(fuse_ctx *f)
 }
 
 /* Float producers only: the epilogue is float math. Conv and Gemm kernels are
- * float32; MatMul also runs on integers, so it needs a float constant operand. */
+ * float32; MatMul also runs on integers, so it needs a float constant operand
+ * (and may carry the bias fuse_bias.c appended). */
 bool lm_fuse_fusable_producer(const lm_graph *g, const lm_node *n)
 {
     if (lm_fuse_is_op(n, "Conv") || lm_fuse_is_op(n, "Gemm"))
         return true;
-    if (!lm_fuse_is_op(n, "MatMul") || n->n_in != 2 || n->in[1] < 0)
+    if (!lm_fuse_is_op(n, "MatMul") || n->n_in < 2 || n->n_in > 3 || n->in[1] < 0)
         return false;
     const loom_tensor *b = g->values[n->in[1]].constant;
     return b && b->dtype == LOOM_DTYPE_FLOAT;
@@ -413,6 +414,8 @@ loom_status lm_fuse_graph(lm_graph *g)
     if (s || (s = lm_fuse_gelu(&f)) || (s = lm_fuse_layernorm(&f)))
         goto out;
     lm_fuse_count_readers(&f);
+    if ((s = lm_fuse_matmul_bias(&f)))
+        goto out;
     /* Nodes are in topological order: a producer is visited before its reader,
      * so Conv -> BN -> Relu folds BN first, then fuses Relu into the Conv. */
     for (int i = 0; i < g->n_nodes && !s; i++) {

@@ -46,6 +46,8 @@ loom_status lm_fuse_become(lm_node *n, const char *op, const int *in, int n_in);
  * Gelu; x * Sigmoid(x) after a Conv/Gemm/MatMul -> its "Silu" epilogue. */
 loom_status lm_fuse_gelu(fuse_ctx *f);
 loom_status lm_fuse_silu(fuse_ctx *f);
+/* MatMul(x, W) + b with W and b constant -> MatMul(x, W, b) (fuse_bias.c). */
+loom_status lm_fuse_matmul_bias(fuse_ctx *f);
 /* Decomposed layer norm -> LayerNormalization (fuse_norm.c). */
 loom_status lm_fuse_layernorm(fuse_ctx *f);
 
