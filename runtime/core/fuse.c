@@ -179,6 +179,11 @@ static bool activation_params(const lm_graph *g, const lm_node *a, float *alpha,
         *alpha = (at = lm_node_attr(a, "alpha")) ? at->f : 0.01f;
         return true;
     }
+    if (lm_fuse_is_op(a, "Gelu")) {
+        const char *ap = (at = lm_node_attr(a, "approximate")) && at->s ? at->s : "none";
+        *alpha = strcmp(ap, "tanh") == 0;
+        return *alpha != 0 || strcmp(ap, "none") == 0;
+    }
     if (lm_fuse_is_op(a, "HardSigmoid")) {
         *alpha = (at = lm_node_attr(a, "alpha")) ? at->f : 0.2f;
         *beta = (at = lm_node_attr(a, "beta")) ? at->f : 0.5f;

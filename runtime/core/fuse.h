@@ -14,7 +14,7 @@
  *    int8 models run int8 kernels;
  *  - nodes whose outputs nobody reads are removed;
  *  - an activation (Relu, Clip with constant bounds, LeakyRelu, HardSigmoid,
- *    HardSwish, Sigmoid) after Conv, Gemm or MatMul becomes the producer's
+ *    HardSwish, Sigmoid, Gelu) after Conv, Gemm or MatMul becomes the producer's
  *    epilogue, recorded as the attributes _loom_act, _loom_alpha, _loom_beta;
  *  - exporters' chains become one node: GELU (erf and tanh forms) -> Gelu,
  *    decomposed layer norm -> LayerNormalization, and x * Sigmoid(x) after a

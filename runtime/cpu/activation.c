@@ -72,10 +72,28 @@ static void choose(void)
     g_avx512 = lm_cpu_features_get()->avx512f;
 }
 
+/* The transcendental activations are vmath's; LM_VM_NFN for the others. */
+static lm_vm_fn vm_form(lm_act_kind kind)
+{
+    switch (kind) {
+    case LM_ACT_SIGMOID:
+        return LM_VM_SIGMOID;
+    case LM_ACT_SILU:
+        return LM_VM_SILU;
+    case LM_ACT_GELU:
+        return LM_VM_GELU;
+    case LM_ACT_GELU_TANH:
+        return LM_VM_GELU_TANH;
+    default:
+        return LM_VM_NFN;
+    }
+}
+
 void lm_act_apply_vec(const lm_act *a, float *x, int64_t n)
 {
-    if (a->kind == LM_ACT_SIGMOID || a->kind == LM_ACT_SILU) {
-        lm_vm_apply(a->kind == LM_ACT_SIGMOID ? LM_VM_SIGMOID : LM_VM_SILU, x, x, n);
+    lm_vm_fn vf = vm_form(a->kind);
+    if (vf != LM_VM_NFN) {
+        lm_vm_apply(vf, x, x, n);
         return;
     }
     pthread_once(&g_once, choose);

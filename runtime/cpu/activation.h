@@ -23,7 +23,9 @@ typedef enum lm_act_kind {
     LM_ACT_HARD_SIGMOID, /* max(0, min(1, alpha * x + beta)) */
     LM_ACT_HARD_SWISH,   /* x * max(0, min(1, x / 6 + 1 / 2)) */
     LM_ACT_SIGMOID,
-    LM_ACT_SILU, /* x * sigmoid(x) */
+    LM_ACT_SILU,      /* x * sigmoid(x) */
+    LM_ACT_GELU,      /* x / 2 (1 + erf(x / sqrt 2)) */
+    LM_ACT_GELU_TANH, /* GELU's tanh approximation */
 } lm_act_kind;
 
 typedef struct lm_act {
@@ -95,6 +97,12 @@ static inline void lm_act_apply_scalar(const lm_act *a, float *x, int64_t n)
         break;
     case LM_ACT_SILU:
         lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_SILU, x, x, n);
+        break;
+    case LM_ACT_GELU:
+        lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_GELU, x, x, n);
+        break;
+    case LM_ACT_GELU_TANH:
+        lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_GELU_TANH, x, x, n);
         break;
     }
 }

@@ -37,6 +37,9 @@ const op_case ops_float_cases[] = {
      "y:f32"},
     {"MatMul", "batched [2,3,5,7]x[7,4]", 0, S, X("2,3,5,7") " #w:f32[7,4]", "MatMul(x,w->y)",
      "y:f32"},
+    /* Linear + GELU: bias and Gelu become the MatMul's epilogue */
+    {"MatMul", "Linear + bias + Gelu", 20, S, X("2,5,7") " #w:f32[7,9] #b:f32[9]",
+     "MatMul(x,w->m);Add(b,m->a);Gelu(a->y)", "y:f32"},
     /* nn.Linear on rank 3 as PyTorch writes it: the bias joins the MatMul */
     {"MatMul", "Linear + bias + Relu [2,5,7]x[7,9]", 0, S, X("2,5,7") " #w:f32[7,9] #b:f32[9]",
      "MatMul(x,w->m);Add(b,m->a);Relu(a->y)", "y:f32"},

@@ -351,7 +351,59 @@ static void matmul_add_becomes_biased_matmul(void **state)
     loom_context_destroy(ctx);
 }
 
+/* A transformer FFN's first half as PyTorch writes it at opset 13: MatMul ->
+ * Add bias -> the erf GELU chain. All of it becomes one MatMul whose epilogue
+ * adds the bias and applies GELU. */
+static ob_model *linear_gelu(bool peek)
+{
+    float w[8 * 6], b[6] = {0.5f, -0.25f, 0.0f, 1.0f, -1.0f, 0.125f};
+    for (int i = 0; i < 48; i++)
+        w[i] = (float)((i * 5) % 13 - 6) / 8.0f;
+    int64_t wd[2] = {8, 6}, bd[1] = {6};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", F32, 3, XD);
+    ob_output(m, "y", F32);
+    if (peek)
+        ob_output(m, "lin", F32);
+    ob_init_f32(m, "W", 2, wd, w);
+    ob_init_f32(m, "bias", 1, bd, b);
+    scalar(m, "sqrt2", 1.4142135381698608f);
+    scalar(m, "one", 1.0f);
+    scalar(m, "half", 0.5f);
+    ob_add_node(m, "MatMul", "x,W", "mm");
+    ob_add_node(m, "Add", "bias,mm", "lin");
+    ob_add_node(m, "Div", "lin,sqrt2", "t");
+    ob_add_node(m, "Erf", "t", "e");
+    ob_add_node(m, "Add", "e,one", "a");
+    ob_add_node(m, "Mul", "lin,a", "mg");
+    ob_add_node(m, "Mul", "mg,half", "y");
+    return m;
+}
+
+static void linear_gelu_becomes_one_matmul(void **state)
+{
+    (void)state;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *ref = lm_load_ok(ctx, linear_gelu(true), "reference.onnx");
+    loom_model *fused = lm_load_ok(ctx, linear_gelu(false), "fused.onnx");
+    assert_int_equal(lm_last_fuse_stats.gelus_fused, 1);
+    assert_int_equal(lm_last_fuse_stats.matmul_biases_fused, 1);
+    assert_int_equal(lm_last_fuse_stats.activations_fused, 1);
+    assert_int_equal(nodes_of(fused), 1);
+    float x[XN];
+    input_x(x, XN, 2.0f);
+    float *a = run(fused, 1, x, XN, 3, XD, 60), *b = run(ref, 2, x, XN, 3, XD, 60);
+    assert_close(a, b, 60, 1e-6);
+    free(a);
+    free(b);
+    loom_model_destroy(fused);
+    loom_model_destroy(ref);
+    loom_context_destroy(ctx);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(linear_gelu_becomes_one_matmul),
     cmocka_unit_test(matmul_add_becomes_biased_matmul),
     cmocka_unit_test(gelu_erf_becomes_gelu),
     cmocka_unit_test(gelu_erf_other_association),
