@@ -49,7 +49,7 @@ static bool mean_last_axis(const lm_graph *g, const lm_node *r)
     return axis == -1 || (rank > 0 && axis == rank - 1);
 }
 
-/* A float constant vector (rank 1), or -1. */
+/* @v is a float constant vector (rank 1). */
 static bool const_vector(const lm_graph *g, int v)
 {
     const loom_tensor *t = v >= 0 ? g->values[v].constant : NULL;
@@ -117,13 +117,14 @@ static loom_status layernorm_at(fuse_ctx *f, int ri)
     if (si < 0 || g->nodes[si].in[0] != x || g->nodes[si].in[1] != r1->out[0])
         return LOOM_OK;
     int d = g->nodes[si].out[0];
-    if (!private_value(f, d, 2))
-        return LOOM_OK;
-    /* d's two readers: the square, and the Div found from the other side */
+    /* d's readers: the square, and the Div found from the other side */
     int pi = other_reader(f, d, -1);
     if (pi >= 0 && !is_square(f, pi, d))
         pi = other_reader(f, d, pi);
     if (pi < 0 || !is_square(f, pi, d))
+        return LOOM_OK;
+    /* Mul(d, d) reads d twice */
+    if (!private_value(f, d, lm_fuse_is_op(&g->nodes[pi], "Mul") ? 3 : 2))
         return LOOM_OK;
     int r2 = lm_fuse_consumer_op(f, pi, "ReduceMean");
     if (r2 < 0 || !mean_last_axis(g, &g->nodes[r2]))

@@ -206,7 +206,7 @@ static void gelu_wrong_constant_stays(void **state)
 
 /* torch nn.LayerNorm(8) at opset 13: ReduceMean(axes=[-1]) -> Sub -> Pow 2 ->
  * ReduceMean -> Add eps -> Sqrt -> Div -> Mul weight -> Add bias. */
-static ob_model *layernorm(bool peek)
+static ob_model *layernorm_sq(bool peek, bool mul_square)
 {
     static const float gamma[8] = {1.0f, 0.5f, -1.0f, 2.0f, 1.5f, 0.25f, 1.0f, -0.75f};
     static const float beta[8] = {0.1f, 0.0f, -0.2f, 0.3f, 0.0f, 1.0f, -1.0f, 0.5f};
@@ -222,7 +222,10 @@ static ob_model *layernorm(bool peek)
     ob_init_f32(m, "beta", 1, gd, beta);
     ob_attr_ints(m, ob_add_node(m, "ReduceMean", "x", "mean"), "axes", 1, axes);
     ob_add_node(m, "Sub", "x,mean", "d");
-    ob_add_node(m, "Pow", "d,two", "d2");
+    if (mul_square)
+        ob_add_node(m, "Mul", "d,d", "d2");
+    else
+        ob_add_node(m, "Pow", "d,two", "d2");
     ob_attr_ints(m, ob_add_node(m, "ReduceMean", "d2", "v"), "axes", 1, axes);
     ob_add_node(m, "Add", "v,eps", "ve");
     ob_add_node(m, "Sqrt", "ve", "s");
@@ -232,10 +235,22 @@ static ob_model *layernorm(bool peek)
     return m;
 }
 
+static ob_model *layernorm(bool peek)
+{
+    return layernorm_sq(peek, false);
+}
+
+/* Hand-written layer norms square with Mul(d, d) */
+static ob_model *layernorm_mul(bool peek)
+{
+    return layernorm_sq(peek, true);
+}
+
 static void layernorm_becomes_layernormalization(void **state)
 {
     (void)state;
     check_pattern(layernorm, &lm_last_fuse_stats.layernorms_fused, 1, 3.0f, 1e-5);
+    check_pattern(layernorm_mul, &lm_last_fuse_stats.layernorms_fused, 1, 3.0f, 1e-5);
 }
 
 /* ---- SiLU ---------------------------------------------------------------- */
