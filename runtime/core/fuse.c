@@ -416,7 +416,7 @@ loom_status lm_fuse_graph(lm_graph *g)
     for (int i = 0; i < g->n_nodes && !s; i++)
         if (!f.dead[i] && lm_fuse_is_op(&g->nodes[i], "HardSigmoid"))
             s = rewrite_hardswish(&f, i);
-    if (s || (s = lm_fuse_gelu(&f)) || (s = lm_fuse_layernorm(&f)))
+    if (s || (s = lm_fuse_act_chains(&f)) || (s = lm_fuse_layernorm(&f)))
         goto out;
     lm_fuse_count_readers(&f);
     if ((s = lm_fuse_matmul_bias(&f)))

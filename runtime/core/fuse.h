@@ -17,6 +17,7 @@
  *    HardSwish, Sigmoid, Gelu) after Conv, Gemm or MatMul becomes the producer's
  *    epilogue, recorded as the attributes _loom_act, _loom_alpha, _loom_beta;
  *  - exporters' chains become one node: GELU (erf and tanh forms) -> Gelu,
+ *    x * Tanh(Softplus(x)) -> Mish,
  *    decomposed layer norm -> LayerNormalization, and x * Sigmoid(x) after a
  *    Conv/Gemm/MatMul -> its "Silu" epilogue (fuse_act.c, fuse_norm.c);
  *  - MatMul by constant weights followed by Add of a constant [N] bias takes
@@ -29,7 +30,7 @@ loom_status lm_fuse_graph(lm_graph *g);
 /* Counts of what lm_fuse_graph() did, for tests and `loomctl plan`. */
 typedef struct lm_fuse_stats {
     int batchnorms_folded, activations_fused, identities_removed, qdq_fused;
-    int gelus_fused, silus_fused, layernorms_fused, matmul_biases_fused;
+    int gelus_fused, mishes_fused, silus_fused, layernorms_fused, matmul_biases_fused;
 } lm_fuse_stats;
 extern _Thread_local lm_fuse_stats lm_last_fuse_stats;
 

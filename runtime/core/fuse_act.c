@@ -11,6 +11,8 @@
  *   both become Gelu(x) (approximate "none" / "tanh"); the x / 2 may also
  *   come first (Mul(Mul(x, 0.5), 1 + s)) or the 0.5 meet 1 + s first.
  *
+ *   Mish: Mul(x, Tanh(Softplus(x))) -> Mish(x).
+ *
  *   SiLU: P -> {Sigmoid, Mul(P, Sigmoid(P))} where P is a Conv, Gemm or
  *   MatMul with an activation epilogue: the Mul's output becomes P's, with
  *   _loom_act = "Silu" (YOLO-family detectors put one after every Conv).
@@ -183,7 +185,30 @@ static loom_status gelu_at(fuse_ctx *f, int ei, bool tanh_form)
     return LOOM_OK;
 }
 
-loom_status lm_fuse_gelu(fuse_ctx *f)
+/* Softplus node @si: Mul(x, Tanh(Softplus(x))) -> Mish(x) (exporters before
+ * opset 18, which has no Mish; YOLOv4-style detectors use it throughout). */
+static loom_status mish_at(fuse_ctx *f, int si)
+{
+    lm_graph *g = f->g;
+    const lm_node *sp = &g->nodes[si];
+    if (sp->n_in != 1 || sp->n_out != 1 || sp->in[0] < 0)
+        return LOOM_OK;
+    int x = sp->in[0];
+    int ti = lm_fuse_consumer_op(f, si, "Tanh");
+    int mi = ti >= 0 ? lm_fuse_consumer_op(f, ti, "Mul") : -1;
+    if (mi < 0 || lm_fuse_other_input(&g->nodes[mi], g->nodes[ti].out[0]) != x)
+        return LOOM_OK;
+    loom_status s = lm_fuse_become(&g->nodes[mi], "Mish", &x, 1);
+    if (s || !lm_fuse_is_op(&g->nodes[mi], "Mish"))
+        return s;
+    f->dead[si] = true;
+    f->dead[ti] = true;
+    lm_last_fuse_stats.mishes_fused++;
+    lm_fuse_count_readers(f);
+    return LOOM_OK;
+}
+
+loom_status lm_fuse_act_chains(fuse_ctx *f)
 {
     loom_status s = LOOM_OK;
     for (int i = 0; i < f->g->n_nodes && !s; i++) {
@@ -193,6 +218,8 @@ loom_status lm_fuse_gelu(fuse_ctx *f)
             s = gelu_at(f, i, false);
         else if (lm_fuse_is_op(&f->g->nodes[i], "Tanh"))
             s = gelu_at(f, i, true);
+        else if (lm_fuse_is_op(&f->g->nodes[i], "Softplus"))
+            s = mish_at(f, i);
     }
     return s;
 }

@@ -43,8 +43,9 @@ int lm_fuse_consumer_op(const fuse_ctx *f, int ni, const char *op);
 loom_status lm_fuse_become(lm_node *n, const char *op, const int *in, int n_in);
 
 /* Exporter activation patterns (fuse_act.c): GELU (erf and tanh forms) ->
- * Gelu; x * Sigmoid(x) after a Conv/Gemm/MatMul -> its "Silu" epilogue. */
-loom_status lm_fuse_gelu(fuse_ctx *f);
+ * Gelu and x tanh(softplus(x)) -> Mish (lm_fuse_act_chains); x * Sigmoid(x) after
+ * a Conv/Gemm/MatMul -> its "Silu" epilogue (lm_fuse_silu). */
+loom_status lm_fuse_act_chains(fuse_ctx *f);
 loom_status lm_fuse_silu(fuse_ctx *f);
 /* MatMul(x, W) + b with W and b constant -> MatMul(x, W, b) (fuse_bias.c). */
 loom_status lm_fuse_matmul_bias(fuse_ctx *f);

@@ -118,6 +118,20 @@ static ob_model *gelu_tanh(bool peek)
     return m;
 }
 
+/* torch F.mish at opset 13-17 (no Mish op before 18): Softplus -> Tanh -> Mul x. */
+static ob_model *mish(bool peek)
+{
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", F32, 3, XD);
+    ob_output(m, "y", F32);
+    if (peek)
+        ob_output(m, "sp", F32);
+    ob_add_node(m, "Softplus", "x", "sp");
+    ob_add_node(m, "Tanh", "sp", "th");
+    ob_add_node(m, "Mul", "x,th", "y");
+    return m;
+}
+
 /* Another association: Mul(x, 0.7071) -> Erf -> Add 1, times Mul(x, 0.5). */
 static ob_model *gelu_erf_half_first(bool peek)
 {
@@ -176,6 +190,12 @@ static void gelu_tanh_becomes_gelu(void **state)
 {
     (void)state;
     check_pattern(gelu_tanh, &lm_last_fuse_stats.gelus_fused, 1, 4.0f, 1e-6);
+}
+
+static void mish_chain_becomes_mish(void **state)
+{
+    (void)state;
+    check_pattern(mish, &lm_last_fuse_stats.mishes_fused, 1, 6.0f, 1e-6);
 }
 
 /* A constant that is not GELU's keeps the chain as it is. */
@@ -424,6 +444,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(gelu_erf_other_association),
     cmocka_unit_test(gelu_tanh_becomes_gelu),
     cmocka_unit_test(gelu_wrong_constant_stays),
+    cmocka_unit_test(mish_chain_becomes_mish),
     cmocka_unit_test(layernorm_becomes_layernormalization),
     cmocka_unit_test(silu_after_conv_becomes_epilogue),
     cmocka_unit_test(silu_after_conv_bn_becomes_epilogue),
