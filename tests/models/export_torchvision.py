@@ -44,6 +44,42 @@ class MLP(torch.nn.Module):
         return self.net(x)
 
 
+class EncoderMLP(torch.nn.Module):
+    """A transformer block's feed-forward half on [batch, 16, 64] tokens:
+    LayerNorm, Linear, GELU (tanh form), Linear, residual, LayerNorm, Linear,
+    GELU (erf). Before opset 17 the exporter writes each LayerNorm and GELU
+    out as elementwise chains, which Loom's load-time fusions rebuild."""
+
+    def __init__(self):
+        super().__init__()
+        self.ln1 = torch.nn.LayerNorm(64)
+        self.fc1 = torch.nn.Linear(64, 256)
+        self.fc2 = torch.nn.Linear(256, 64)
+        self.ln2 = torch.nn.LayerNorm(64)
+        self.head = torch.nn.Linear(64, 32)
+
+    def forward(self, x):
+        y = self.fc2(torch.nn.functional.gelu(self.fc1(self.ln1(x)), approximate="tanh"))
+        return torch.nn.functional.gelu(self.head(self.ln2(x + y)))
+
+
+class ConvSiLUMish(torch.nn.Module):
+    """Detector-style blocks: Conv, BatchNorm, SiLU (YOLOv5/v8) and Conv,
+    BatchNorm, Mish (YOLOv4), which exporters write as x * Sigmoid(x) and
+    x * Tanh(Softplus(x))."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.b1 = torch.nn.BatchNorm2d(16)
+        self.c2 = torch.nn.Conv2d(16, 16, 3, stride=2, padding=1, bias=False)
+        self.b2 = torch.nn.BatchNorm2d(16)
+
+    def forward(self, x):
+        x = torch.nn.functional.silu(self.b1(self.c1(x)))
+        return torch.nn.functional.mish(self.b2(self.c2(x)))
+
+
 MODELS = {
     "resnet18": (lambda: torchvision.models.resnet18(), (3, 224, 224)),
     "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(), (3, 224, 224)),
@@ -51,6 +87,8 @@ MODELS = {
     "squeezenet1_1": (lambda: torchvision.models.squeezenet1_1(), (3, 224, 224)),
     "shufflenet_v2_x1_0": (lambda: torchvision.models.shufflenet_v2_x1_0(), (3, 224, 224)),
     "mlp": (MLP, (3, 32, 32)),
+    "encoder_mlp": (EncoderMLP, (16, 64)),
+    "conv_silu_mish": (ConvSiLUMish, (3, 32, 32)),
 }
 
 

@@ -152,6 +152,12 @@ const op_case ops_float_cases[] = {
      "LayerNormalization(x,s,b->y)", "y:f32"},
     {"LayerNormalization", "axis -2, no bias", 17, S, X("2,4,6,6") " #s:f32[6,6]",
      "LayerNormalization(x,s->y){axis=-2}", "y:f32"},
+    /* nn.LayerNorm as PyTorch writes it before opset 17: fused at load */
+    {"LayerNormalization", "decomposed (opset 13)", 0, S,
+     X("4,7,33") " #s:f32[33] #b:f32[33] #two:f32[]={2.0} #eps:f32[]={0.00001}",
+     "ReduceMean(x->m){axes=[-1]};Sub(x,m->d);Pow(d,two->d2);ReduceMean(d2->v){axes=[-1]};"
+     "Add(v,eps->ve);Sqrt(ve->sd);Div(d,sd->n);Mul(n,s->ns);Add(ns,b->y)",
+     "y:f32"},
     {"Softmax", "axis -1 [3,17]", 0, M, X("3,17"), "Softmax(x->y)", "y:f32"},
     {"Softmax", "axis 1 [2,5,4]", 0, M, X("2,5,4"), "Softmax(x->y){axis=1}", "y:f32"},
     {"Softmax", "opset 11 coerced to 2-D", 11, M, X("2,3,4,5"), "Softmax(x->y){axis=2}", "y:f32"},
@@ -212,6 +218,9 @@ const op_case ops_float_cases[] = {
     UNARY("Erf", "(-3,3)", "", M),
     UNARY("Celu", "(-3,3)", "{alpha=2.0}", M),
     UNARY("Mish", "(-5,5)", "", M),
+    /* Mish as exporters write it before opset 18: fused at load */
+    {"Mish", "Softplus/Tanh/Mul chain", 0, M, X("2,3,5,7") "(-5,5)",
+     "Softplus(x->sp);Tanh(sp->t);Mul(x,t->y)", "y:f32"},
     UNARY("Sin", "(-6,6)", "", M),
     UNARY("Cos", "(-6,6)", "", M),
     UNARY("ThresholdedRelu", "", "{alpha=0.5}", E),
