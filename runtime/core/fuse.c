@@ -173,7 +173,8 @@ loom_status lm_fuse_add_attr(lm_node *n, const char *name, lm_attr_type type, fl
 static bool activation_params(const lm_graph *g, const lm_node *a, float *alpha, float *beta)
 {
     const lm_attr *at;
-    if (lm_fuse_is_op(a, "Relu") || lm_fuse_is_op(a, "Sigmoid") || lm_fuse_is_op(a, "HardSwish"))
+    if (lm_fuse_is_op(a, "Relu") || lm_fuse_is_op(a, "Sigmoid") || lm_fuse_is_op(a, "HardSwish") ||
+        lm_fuse_is_op(a, "Mish"))
         return true;
     if (lm_fuse_is_op(a, "LeakyRelu")) {
         *alpha = (at = lm_node_attr(a, "alpha")) ? at->f : 0.01f;

@@ -14,8 +14,9 @@
  *    int8 models run int8 kernels;
  *  - nodes whose outputs nobody reads are removed;
  *  - an activation (Relu, Clip with constant bounds, LeakyRelu, HardSigmoid,
- *    HardSwish, Sigmoid, Gelu) after Conv, Gemm or MatMul becomes the producer's
- *    epilogue, recorded as the attributes _loom_act, _loom_alpha, _loom_beta;
+ *    HardSwish, Sigmoid, Gelu, Mish) after Conv, Gemm or MatMul becomes the
+ *    producer's epilogue, recorded as the attributes _loom_act, _loom_alpha,
+ *    _loom_beta;
  *  - exporters' chains become one node: GELU (erf and tanh forms) -> Gelu,
  *    x * Tanh(Softplus(x)) -> Mish,
  *    decomposed layer norm -> LayerNormalization, and x * Sigmoid(x) after a

@@ -84,6 +84,8 @@ static lm_vm_fn vm_form(lm_act_kind kind)
         return LM_VM_GELU;
     case LM_ACT_GELU_TANH:
         return LM_VM_GELU_TANH;
+    case LM_ACT_MISH:
+        return LM_VM_MISH;
     default:
         return LM_VM_NFN;
     }

@@ -26,6 +26,7 @@ typedef enum lm_act_kind {
     LM_ACT_SILU,      /* x * sigmoid(x) */
     LM_ACT_GELU,      /* x / 2 (1 + erf(x / sqrt 2)) */
     LM_ACT_GELU_TANH, /* GELU's tanh approximation */
+    LM_ACT_MISH,      /* x * tanh(softplus(x)) */
 } lm_act_kind;
 
 typedef struct lm_act {
@@ -103,6 +104,9 @@ static inline void lm_act_apply_scalar(const lm_act *a, float *x, int64_t n)
         break;
     case LM_ACT_GELU_TANH:
         lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_GELU_TANH, x, x, n);
+        break;
+    case LM_ACT_MISH:
+        lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_MISH, x, x, n);
         break;
     }
 }

@@ -91,6 +91,8 @@ const op_case ops_float_cases[] = {
      "Conv(x,w->c);HardSwish(c->y)", "y:f32"},
     {"Conv", "fused sigmoid", 0, S, X("1,4,8,8") " #w:f32[8,4,1,1]", "Conv(x,w->c);Sigmoid(c->y)",
      "y:f32"},
+    {"Conv", "fused mish", 0, S, X("1,4,8,8") " #w:f32[8,4,3,3](-2,2)", "Conv(x,w->c);Mish(c->y)",
+     "y:f32"},
     /* x * Sigmoid(x) as exporters write SiLU: the Conv's "Silu" epilogue */
     {"Conv", "fused silu", 0, S, X("1,4,8,8") " #w:f32[8,4,3,3](-2,2)",
      "Conv(x,w->c);Sigmoid(c->s);Mul(c,s->y)", "y:f32"},

@@ -308,6 +308,49 @@ static ob_model *conv_silu(bool peek, bool bn)
     return m;
 }
 
+/* Conv -> Softplus -> Tanh -> Mul(conv, .), YOLOv4's Mish before opset 18:
+ * the chain becomes Mish, then the Conv's epilogue. */
+static ob_model *conv_mish(bool peek)
+{
+    float w[4 * 3 * 9];
+    for (int i = 0; i < 4 * 3 * 9; i++)
+        w[i] = (float)((i * 11) % 19 - 9) / 16.0f;
+    int64_t wd[4] = {4, 3, 3, 3};
+    ob_model *m = ob_new(13);
+    ob_input(m, "z", F32, 4, ZD);
+    ob_output(m, "y", F32);
+    if (peek)
+        ob_output(m, "c", F32);
+    ob_init_f32(m, "W", 4, wd, w);
+    ob_add_node(m, "Conv", "z,W", "c");
+    ob_add_node(m, "Softplus", "c", "sp");
+    ob_add_node(m, "Tanh", "sp", "t");
+    ob_add_node(m, "Mul", "c,t", "y");
+    return m;
+}
+
+static void mish_after_conv_becomes_epilogue(void **state)
+{
+    (void)state;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *ref = lm_load_ok(ctx, conv_mish(true), "reference.onnx");
+    loom_model *fused = lm_load_ok(ctx, conv_mish(false), "fused.onnx");
+    assert_int_equal(lm_last_fuse_stats.mishes_fused, 1);
+    assert_int_equal(lm_last_fuse_stats.activations_fused, 1);
+    assert_int_equal(nodes_of(fused), 1);
+    float z[ZN];
+    input_x(z, ZN, 2.0f);
+    const size_t yn = 4 * 4 * 4;
+    float *a = run(fused, 1, z, ZN, 4, ZD, yn), *b = run(ref, 2, z, ZN, 4, ZD, yn);
+    assert_close(a, b, yn, 1e-5);
+    free(a);
+    free(b);
+    loom_model_destroy(fused);
+    loom_model_destroy(ref);
+    loom_context_destroy(ctx);
+}
+
 static void check_silu(bool bn)
 {
     loom_context *ctx;
@@ -448,6 +491,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(layernorm_becomes_layernormalization),
     cmocka_unit_test(silu_after_conv_becomes_epilogue),
     cmocka_unit_test(silu_after_conv_bn_becomes_epilogue),
+    cmocka_unit_test(mish_after_conv_becomes_epilogue),
 };
 
 LM_TEST_MAIN(tests)
