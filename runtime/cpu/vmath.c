@@ -10,6 +10,12 @@
 
 #include "cpu_features.h"
 
+/* Every ISA must round alike, so no multiply-add may become an FMA where the
+ * target has one: GCC does not contract in ISO C mode, clang does unless told. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define VM_HAVE_X86 1
 #else
