@@ -117,6 +117,62 @@ static vm_runner runner(lm_vm_isa isa)
     }
 }
 
+static const lm_vm_rows rows_scalar = {vm_binary_scalar, vm_softmax_scalar, vm_layernorm_scalar};
+#if VM_HAVE_X86
+static const lm_vm_rows rows_avx2 = {vm_binary_avx2, vm_softmax_avx2, vm_layernorm_avx2};
+static const lm_vm_rows rows_avx512 = {vm_binary_avx512, vm_softmax_avx512, vm_layernorm_avx512};
+#endif
+
+const lm_vm_rows *lm_vm_rows_isa(lm_vm_isa isa)
+{
+    switch (isa) {
+    case LM_VM_SCALAR:
+        return &rows_scalar;
+#if VM_HAVE_X86
+    case LM_VM_AVX2:
+        return __builtin_cpu_supports("avx2") ? &rows_avx2 : NULL;
+    case LM_VM_AVX512:
+        return __builtin_cpu_supports("avx512f") ? &rows_avx512 : NULL;
+#endif
+    default:
+        return NULL;
+    }
+}
+
+static const lm_vm_rows *g_rows;
+static pthread_once_t g_rows_once = PTHREAD_ONCE_INIT;
+
+static void choose_rows(void)
+{
+    g_rows = lm_vm_rows_isa(lm_vm_best_isa());
+}
+
+static const lm_vm_rows *best_rows(void)
+{
+    pthread_once(&g_rows_once, choose_rows);
+    return g_rows;
+}
+
+void lm_vm_binary(lm_vm_bop op, const float *a, const float *b, float *o, int64_t n, int sa, int sb)
+{
+    if (n > 0)
+        best_rows()->binary(op, a, b, o, n, sa, sb);
+}
+
+void lm_vm_softmax(const float *x, const float *add, int64_t sa, float *y, int64_t n, float scale,
+                   bool div)
+{
+    if (n > 0)
+        best_rows()->softmax(x, add, sa, y, n, scale, div);
+}
+
+void lm_vm_layernorm(const float *x, const float *skip, float *v_out, float *y, int64_t n,
+                     const float *g, const float *b, float eps, float *mean_out, float *istd_out)
+{
+    if (n > 0)
+        best_rows()->layernorm(x, skip, v_out, y, n, g, b, eps, mean_out, istd_out);
+}
+
 bool lm_vm_apply_isa(lm_vm_isa isa, lm_vm_fn f, const float *x, float *y, int64_t n)
 {
     vm_runner r = runner(isa);

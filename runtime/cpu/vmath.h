@@ -75,4 +75,59 @@ const char *lm_vm_name(lm_vm_fn f);
  */
 bool lm_vm_pow_const(const float *x, float *y, int64_t n, double e);
 
+/* ---- Rows: the elementwise and row kernels of Add/Sub/Mul/Div, Softmax and
+ * LayerNormalization, on the same ISA dispatch. */
+
+typedef enum lm_vm_bop { LM_VB_ADD, LM_VB_SUB, LM_VB_MUL, LM_VB_DIV, LM_VB_NOPS } lm_vm_bop;
+
+/* Partial sums per reduction, whatever the ISA (see lm_vm_softmax). */
+#define LM_VM_LANES 16
+
+/*
+ * o[i] = a[i * sa] OP b[i * sb] for i < n, sa and sb 0 (a scalar operand) or
+ * 1; o may equal a or b. Exact IEEE results, identical on every ISA.
+ */
+void lm_vm_binary(lm_vm_bop op, const float *a, const float *b, float *o, int64_t n, int sa,
+                  int sb);
+
+/*
+ * One softmax row: t[i] = x[i] * scale (x[i] / scale when @div) + add[i * sa]
+ * (no add when @add is NULL; sa 0 or 1), y = exp(t - max t) / sum. The
+ * maximum and the sum are taken over LM_VM_LANES interleaved partial results
+ * folded in a fixed order, so every ISA gives the same bits; against a
+ * double-precision reference each output is within 2 ulp + n * 2^-24
+ * relative (exp's 1 ulp, the sum's rounding, the final scaling), except that
+ * exp(t - max) below FLT_MIN (2^-126) counts as 0: an absolute error under
+ * 2^-126, which keeps masked lanes out of subnormal arithmetic (slow on
+ * x86). NaN in any t makes the row NaN; a row of -inf gives NaN, as
+ * exp(-inf - -inf) does.
+ * y may equal x.
+ */
+void lm_vm_softmax(const float *x, const float *add, int64_t sa, float *y, int64_t n, float scale,
+                   bool div);
+
+/*
+ * One layer-norm row: v = x + skip (v = x when @skip is NULL), stored to
+ * @v_out when given; mean and variance of v (lane partial sums in float,
+ * folded in double; the variance from the centred values); y = (v - mean) *
+ * istd * g + b (no b when NULL), istd = 1 / sqrt(var + eps). @mean_out and
+ * @istd_out (either may be NULL) receive mean and istd. y may equal x or
+ * v_out. Identical bits on every ISA.
+ */
+void lm_vm_layernorm(const float *x, const float *skip, float *v_out, float *y, int64_t n,
+                     const float *g, const float *b, float eps, float *mean_out, float *istd_out);
+
+/* The same three for one ISA, for tests and benchmarks. */
+typedef struct lm_vm_rows {
+    void (*binary)(lm_vm_bop op, const float *a, const float *b, float *o, int64_t n, int sa,
+                   int sb);
+    void (*softmax)(const float *x, const float *add, int64_t sa, float *y, int64_t n, float scale,
+                    int div);
+    void (*layernorm)(const float *x, const float *skip, float *v_out, float *y, int64_t n,
+                      const float *g, const float *b, float eps, float *mean_out, float *istd_out);
+} lm_vm_rows;
+
+/* The kernels of @isa, or NULL when this CPU or build lacks it. */
+const lm_vm_rows *lm_vm_rows_isa(lm_vm_isa isa);
+
 #endif

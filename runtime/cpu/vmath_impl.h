@@ -393,6 +393,258 @@ static VM_ATTR void N(vm_run)(lm_vm_fn f, const float *x, float *y, int64_t n)
 }
 
 #undef VM_LOOP
+
+/* ------------------------------------------------------------------------ */
+/* Rows: binary arithmetic, softmax, layer normalisation                     */
+
+/* o[i] = a[i*sa] OP b[i*sb], sa and sb 0 or 1: IEEE operations, so every ISA
+ * and the plain C loops give the same bits. */
+#define VM_BIN(EXPR)                                                                               \
+    if (sa && sb) {                                                                                \
+        for (; i + VM_W <= n; i += VM_W) {                                                         \
+            V x, y;                                                                                \
+            memcpy(&x, a + i, sizeof x);                                                           \
+            memcpy(&y, b + i, sizeof y);                                                           \
+            V r = EXPR;                                                                            \
+            memcpy(o + i, &r, sizeof r);                                                           \
+        }                                                                                          \
+    } else if (sa) {                                                                               \
+        V y = C(b[0]);                                                                             \
+        for (; i + VM_W <= n; i += VM_W) {                                                         \
+            V x;                                                                                   \
+            memcpy(&x, a + i, sizeof x);                                                           \
+            V r = EXPR;                                                                            \
+            memcpy(o + i, &r, sizeof r);                                                           \
+        }                                                                                          \
+    } else if (sb) {                                                                               \
+        V x = C(a[0]);                                                                             \
+        for (; i + VM_W <= n; i += VM_W) {                                                         \
+            V y;                                                                                   \
+            memcpy(&y, b + i, sizeof y);                                                           \
+            V r = EXPR;                                                                            \
+            memcpy(o + i, &r, sizeof r);                                                           \
+        }                                                                                          \
+    }                                                                                              \
+    for (; i < n; i++) {                                                                           \
+        float x = a[i * sa], y = b[i * sb];                                                        \
+        o[i] = EXPR;                                                                               \
+    }                                                                                              \
+    break
+
+static VM_ATTR void N(vm_binary)(lm_vm_bop op, const float *a, const float *b, float *o, int64_t n,
+                                 int sa, int sb)
+{
+    int64_t i = 0;
+    switch (op) {
+    case LM_VB_ADD:
+        VM_BIN(x + y);
+    case LM_VB_SUB:
+        VM_BIN(x - y);
+    case LM_VB_MUL:
+        VM_BIN(x * y);
+    case LM_VB_DIV:
+        VM_BIN(x / y);
+    default:
+        return;
+    }
+}
+#undef VM_BIN
+
+/*
+ * Reductions keep LM_VM_LANES partial results whatever the ISA (one
+ * AVX-512 vector, two AVX2 vectors, sixteen scalars), element i going to
+ * lane i % LM_VM_LANES, and fold them in one fixed tree, so sums are
+ * bit-identical across ISAs too.
+ */
+#define VM_NV (LM_VM_LANES / VM_W)
+
+FN void N(vm_lanes)(const V *acc, float *l)
+{
+    for (int j = 0; j < VM_NV; j++)
+        memcpy(l + j * VM_W, &acc[j], sizeof(V));
+}
+
+static inline float N(fold_sum)(float *l)
+{
+    for (int w = LM_VM_LANES / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            l[i] += l[i + w];
+    return l[0];
+}
+
+static inline float N(fold_max)(float *l)
+{
+    for (int w = LM_VM_LANES / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            l[i] = l[i + w] > l[i] ? l[i + w] : l[i];
+    return l[0];
+}
+
+/* t = x * scale (x / scale when @div), plus add[i * sa] when @add. */
+FN V N(vm_pre)(V v, const float *add, int64_t i, int64_t sa, float scale, int div)
+{
+    v = div ? v / scale : v * scale;
+    if (add) {
+        V m;
+        if (sa)
+            memcpy(&m, add + i, sizeof m);
+        else
+            m = C(add[0]);
+        v = v + m;
+    }
+    return v;
+}
+
+/* ln(FLT_MIN), rounded up: exp of anything below is subnormal or 0. */
+#define VM_SM_MIN -87.33654f
+
+/* exp(d), or 0 where that is below FLT_MIN (and NaN for NaN). */
+FN V N(vm_exp_norm)(V d)
+{
+    VI lo = LT(d, C(VM_SM_MIN));
+    return N(sel)(lo, C(0.0f), N(vexp)(N(sel)(lo, C(0.0f), d)));
+}
+
+static VM_ATTR void N(vm_softmax)(const float *x, const float *add, int64_t sa, float *y, int64_t n,
+                                  float scale, int div)
+{
+    V acc[VM_NV];
+    float l[LM_VM_LANES];
+    int64_t i = 0, nb = n - n % LM_VM_LANES;
+    for (int j = 0; j < VM_NV; j++)
+        acc[j] = C(-INFINITY);
+    for (; i < nb; i += LM_VM_LANES)
+        for (int j = 0; j < VM_NV; j++) {
+            V v;
+            memcpy(&v, x + i + j * VM_W, sizeof v);
+            v = N(vm_pre)(v, add, (i + j * VM_W) * sa, sa, scale, div);
+            memcpy(y + i + j * VM_W, &v, sizeof v);
+            acc[j] = N(sel)(GT(v, acc[j]), v, acc[j]);
+        }
+    N(vm_lanes)(acc, l);
+    for (; i < n; i++) {
+        float t = div ? x[i] / scale : x[i] * scale;
+        if (add)
+            t = t + add[i * sa];
+        y[i] = t;
+        l[i % LM_VM_LANES] = t > l[i % LM_VM_LANES] ? t : l[i % LM_VM_LANES];
+    }
+    float mx = N(fold_max)(l);
+    /* exp(t - max) and its sum; the tail runs through a block padded with
+     * -inf, whose exp adds zeros. Below VM_SM_MIN exp is under FLT_MIN: 0
+     * there, and the argument clamped, so masked lanes (t - max near -1e4)
+     * do no subnormal arithmetic, which x86 runs a hundred times slower. */
+    for (int j = 0; j < VM_NV; j++)
+        acc[j] = C(0.0f);
+    for (i = 0; i < nb; i += LM_VM_LANES)
+        for (int j = 0; j < VM_NV; j++) {
+            V v;
+            memcpy(&v, y + i + j * VM_W, sizeof v);
+            v = N(vm_exp_norm)(v - mx);
+            memcpy(y + i + j * VM_W, &v, sizeof v);
+            acc[j] = acc[j] + v;
+        }
+    if (nb < n) {
+        float buf[LM_VM_LANES];
+        for (int j = 0; j < LM_VM_LANES; j++)
+            buf[j] = nb + j < n ? y[nb + j] : -INFINITY;
+        for (int j = 0; j < VM_NV; j++) {
+            V v;
+            memcpy(&v, buf + j * VM_W, sizeof v);
+            v = N(vm_exp_norm)(v - mx);
+            memcpy(buf + j * VM_W, &v, sizeof v);
+            acc[j] = acc[j] + v;
+        }
+        memcpy(y + nb, buf, (size_t)(n - nb) * sizeof(float));
+    }
+    N(vm_lanes)(acc, l);
+    float r = 1 / N(fold_sum)(l);
+    for (i = 0; i + VM_W <= n; i += VM_W) {
+        V v;
+        memcpy(&v, y + i, sizeof v);
+        v = v * r;
+        memcpy(y + i, &v, sizeof v);
+    }
+    for (; i < n; i++)
+        y[i] = y[i] * r;
+}
+
+/*
+ * Layer normalisation of one row: v = x (+ skip), mean and variance of v
+ * (two passes, lanes folded in double), y = (v - mean) * istd * g (+ b).
+ * @v_out receives v when given; y may be it.
+ */
+static VM_ATTR void N(vm_layernorm)(const float *x, const float *skip, float *v_out, float *y,
+                                    int64_t n, const float *g, const float *b, float eps,
+                                    float *mean_out, float *istd_out)
+{
+    V acc[VM_NV];
+    float l[LM_VM_LANES];
+    int64_t i = 0, nb = n - n % LM_VM_LANES;
+    const float *v = x;
+    if (skip) { /* v = x + skip, kept in v_out (or y) for the passes below */
+        float *w = v_out ? v_out : y;
+        N(vm_binary)(LM_VB_ADD, x, skip, w, n, 1, 1);
+        v = w;
+    } else if (v_out) {
+        memcpy(v_out, x, (size_t)n * sizeof(float));
+    }
+    for (int j = 0; j < VM_NV; j++)
+        acc[j] = C(0.0f);
+    for (; i < nb; i += LM_VM_LANES)
+        for (int j = 0; j < VM_NV; j++) {
+            V t;
+            memcpy(&t, v + i + j * VM_W, sizeof t);
+            acc[j] = acc[j] + t;
+        }
+    N(vm_lanes)(acc, l);
+    for (; i < n; i++)
+        l[i % LM_VM_LANES] += v[i];
+    double s = 0;
+    for (int j = 0; j < LM_VM_LANES; j++)
+        s += l[j];
+    float fm = (float)(s / (double)n);
+    for (int j = 0; j < VM_NV; j++)
+        acc[j] = C(0.0f);
+    for (i = 0; i < nb; i += LM_VM_LANES)
+        for (int j = 0; j < VM_NV; j++) {
+            V t;
+            memcpy(&t, v + i + j * VM_W, sizeof t);
+            t = t - fm;
+            acc[j] = acc[j] + t * t;
+        }
+    N(vm_lanes)(acc, l);
+    for (; i < n; i++) {
+        float t = v[i] - fm;
+        l[i % LM_VM_LANES] += t * t;
+    }
+    double s2 = 0;
+    for (int j = 0; j < LM_VM_LANES; j++)
+        s2 += l[j];
+    float fi = (float)(1.0 / sqrt(s2 / (double)n + (double)eps));
+    for (i = 0; i + VM_W <= n; i += VM_W) {
+        V t, gv;
+        memcpy(&t, v + i, sizeof t);
+        memcpy(&gv, g + i, sizeof gv);
+        t = (t - fm) * fi * gv;
+        if (b) {
+            V bv;
+            memcpy(&bv, b + i, sizeof bv);
+            t = t + bv;
+        }
+        memcpy(y + i, &t, sizeof t);
+    }
+    for (; i < n; i++) {
+        float t = (v[i] - fm) * fi * g[i];
+        y[i] = b ? t + b[i] : t;
+    }
+    if (mean_out)
+        *mean_out = fm;
+    if (istd_out)
+        *istd_out = fi;
+}
+#undef VM_NV
+#undef VM_SM_MIN
 #undef ERF_SPLIT
 #undef MAGIC
 #undef LT

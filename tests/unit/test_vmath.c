@@ -266,11 +266,173 @@ static void pow_constants(void **state)
     assert_false(lm_vm_pow_const(x, y, 10, 4.0));
 }
 
+/* ---- rows ---------------------------------------------------------------- */
+
+static float frand(unsigned *seed, float lo, float hi)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return lo + (hi - lo) * (float)((*seed >> 8) & 0xffffff) / 16777216.0f;
+}
+
+/* Add/Sub/Mul/Div: bit-exact against the C operators, every stride pattern
+ * and length 0-40 (vector bodies and tails), special values included. */
+static void rows_binary(void **state)
+{
+    (void)state;
+    float a[40], b[40], o[41];
+    const float sp[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -3e38f, 1.0f};
+    unsigned seed = 7;
+    for (int i = 0; i < 40; i++) {
+        a[i] = i % 5 == 0 ? sp[i / 5] : frand(&seed, -100, 100);
+        b[i] = i % 7 == 0 ? sp[(i / 7) % 8] : frand(&seed, -100, 100);
+    }
+    for (int isa = 0; isa < LM_VM_NISA; isa++) {
+        const lm_vm_rows *r = lm_vm_rows_isa((lm_vm_isa)isa);
+        if (!r)
+            continue;
+        for (int op = 0; op < LM_VB_NOPS; op++)
+            for (int pat = 0; pat < 4; pat++)
+                for (int n = 0; n <= 40; n++) {
+                    int sa = pat & 1, sb = pat >> 1;
+                    o[n] = 42.0f;
+                    r->binary((lm_vm_bop)op, a, b, o, n, sa, sb);
+                    assert_true(o[n] == 42.0f);
+                    for (int i = 0; i < n; i++) {
+                        float x = a[i * sa], y = b[i * sb];
+                        float w = op == LM_VB_ADD   ? x + y
+                                  : op == LM_VB_SUB ? x - y
+                                  : op == LM_VB_MUL ? x * y
+                                                    : x / y;
+                        if (isnan(w))
+                            assert_true(isnan(o[i]));
+                        else
+                            assert_int_equal(bits(o[i]), bits(w));
+                    }
+                }
+    }
+}
+
+/* Softmax rows against double: within the documented bound, identical bits on
+ * every ISA, with scale, division, row and scalar masks, and masked lanes. */
+static void rows_softmax(void **state)
+{
+    (void)state;
+    enum { MAXN = 300 };
+    static float x[MAXN], m[MAXN], y[MAXN], y0[MAXN];
+    unsigned seed = 11;
+    const int lens[] = {1, 5, 16, 17, 31, 64, 128, 129, 300};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int n = lens[li];
+        for (int var = 0; var < 4; var++) {
+            for (int i = 0; i < n; i++) {
+                x[i] = frand(&seed, -30, 30);
+                m[i] = (var == 3 && i % 3 == 1) ? -10000.0f : frand(&seed, -2, 2);
+            }
+            const float *add = var == 0 ? NULL : m;
+            int64_t sa = var == 1 ? 0 : 1;
+            float scale = var == 2 ? 8.0f : 0.125f;
+            bool div = var == 2;
+            double t[MAXN], mx = -INFINITY, sum = 0;
+            for (int i = 0; i < n; i++) {
+                float tf = div ? x[i] / scale : x[i] * scale;
+                if (add)
+                    tf = tf + add[i * sa];
+                t[i] = tf;
+                mx = t[i] > mx ? t[i] : mx;
+            }
+            for (int i = 0; i < n; i++)
+                sum += exp(t[i] - mx);
+            bool have0 = false;
+            for (int isa = 0; isa < LM_VM_NISA; isa++) {
+                const lm_vm_rows *r = lm_vm_rows_isa((lm_vm_isa)isa);
+                if (!r)
+                    continue;
+                r->softmax(x, add, sa, y, n, scale, div);
+                for (int i = 0; i < n; i++) {
+                    double want = exp(t[i] - mx) / sum;
+                    double tol = want * (2.0 * FLT_EPSILON / 2 + n * 0x1p-24) + 0x1p-126;
+                    assert_true(fabs(y[i] - want) <= tol);
+                }
+                if (have0)
+                    assert_memory_equal(y, y0, (size_t)n * sizeof(float));
+                memcpy(y0, y, (size_t)n * sizeof(float));
+                have0 = true;
+            }
+        }
+    }
+    /* in place, NaN and all -inf */
+    x[0] = 1;
+    x[1] = NAN;
+    x[2] = 3;
+    lm_vm_softmax(x, NULL, 0, x, 3, 1.0f, false);
+    assert_true(isnan(x[0]) && isnan(x[1]) && isnan(x[2]));
+    for (int i = 0; i < 20; i++)
+        x[i] = -INFINITY;
+    lm_vm_softmax(x, NULL, 0, y, 20, 1.0f, false);
+    assert_true(isnan(y[0]) && isnan(y[19]));
+    x[0] = 0;
+    x[1] = 0;
+    lm_vm_softmax(x, NULL, 0, y, 2, 1.0f, false);
+    assert_true(y[0] == 0.5f && y[1] == 0.5f);
+}
+
+/* LayerNorm rows against double, identical bits on every ISA, with the
+ * residual input and its sum stored. */
+static void rows_layernorm(void **state)
+{
+    (void)state;
+    enum { MAXN = 1030 };
+    static float x[MAXN], sk[MAXN], g[MAXN], b[MAXN], y[MAXN], v[MAXN], y0[MAXN];
+    unsigned seed = 3;
+    const int lens[] = {1, 7, 16, 33, 64, 256, 768, 1030};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int n = lens[li];
+        for (int i = 0; i < n; i++) {
+            x[i] = frand(&seed, -4, 6);
+            sk[i] = frand(&seed, -1, 1);
+            g[i] = frand(&seed, 0.5f, 1.5f);
+            b[i] = frand(&seed, -1, 1);
+        }
+        for (int var = 0; var < 2; var++) {
+            const float *skip = var ? sk : NULL;
+            double s = 0, s2 = 0, vv[MAXN];
+            for (int i = 0; i < n; i++) {
+                vv[i] = skip ? (double)(x[i] + sk[i]) : x[i];
+                s += vv[i];
+            }
+            double mean = s / n;
+            for (int i = 0; i < n; i++)
+                s2 += (vv[i] - mean) * (vv[i] - mean);
+            double istd = 1 / sqrt(s2 / n + 1e-5);
+            bool have0 = false;
+            for (int isa = 0; isa < LM_VM_NISA; isa++) {
+                const lm_vm_rows *r = lm_vm_rows_isa((lm_vm_isa)isa);
+                if (!r)
+                    continue;
+                float fm, fi;
+                r->layernorm(x, skip, var ? v : NULL, y, n, g, b, 1e-5f, &fm, &fi);
+                assert_true(fabs(fm - mean) <= 1e-6 * (fabs(mean) + 1));
+                assert_true(fabs(fi - istd) <= 1e-6 * istd);
+                for (int i = 0; i < n; i++) {
+                    double want = (vv[i] - mean) * istd * g[i] + b[i];
+                    assert_true(fabs(y[i] - want) <= 1e-5 * (fabs(want) + 1));
+                    if (var)
+                        assert_int_equal(bits(v[i]), bits(x[i] + sk[i]));
+                }
+                if (have0)
+                    assert_memory_equal(y, y0, (size_t)n * sizeof(float));
+                memcpy(y0, y, (size_t)n * sizeof(float));
+                have0 = true;
+            }
+        }
+    }
+}
+
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(sweep_all),
-    cmocka_unit_test(special_values),
-    cmocka_unit_test(tails),
-    cmocka_unit_test(pow_constants),
+    cmocka_unit_test(sweep_all),      cmocka_unit_test(special_values),
+    cmocka_unit_test(tails),          cmocka_unit_test(pow_constants),
+    cmocka_unit_test(rows_binary),    cmocka_unit_test(rows_softmax),
+    cmocka_unit_test(rows_layernorm),
 };
 
 LM_TEST_MAIN(tests)

@@ -92,6 +92,18 @@ TAB(div, LM_FOR_NUM);
 TAB(min, LM_FOR_NUM);
 TAB(max, LM_FOR_NUM);
 
+/* float Add/Sub/Mul/Div rows on vmath's vector kernels (AVX-512/AVX2):
+ * the same IEEE results as the loops above, several times the width. */
+#define DEF_VBIN(name, OP)                                                                         \
+    static void name##_f32v(const void *a, const void *b, void *o, int64_t n, int sa, int sb)      \
+    {                                                                                              \
+        lm_vm_binary(OP, a, b, o, n, sa, sb);                                                      \
+    }
+DEF_VBIN(add, LM_VB_ADD)
+DEF_VBIN(sub, LM_VB_SUB)
+DEF_VBIN(mul, LM_VB_MUL)
+DEF_VBIN(div, LM_VB_DIV)
+
 /* Mod: fmod=0 takes the divisor's sign (Python), fmod=1 the dividend's (C). */
 static inline int64_t mod_py_i(int64_t x, int64_t y)
 {
@@ -254,6 +266,14 @@ static loom_status run_binary_on(lm_kctx *k, const loom_tensor *a, const loom_te
     }
     if (!fn)
         return lm_kunsupported(k, "dtype %s not supported", loom_dtype_name(dt));
+    if (fn == add_tab[LOOM_DTYPE_FLOAT])
+        fn = add_f32v;
+    else if (fn == sub_tab[LOOM_DTYPE_FLOAT])
+        fn = sub_f32v;
+    else if (fn == mul_tab[LOOM_DTYPE_FLOAT])
+        fn = mul_f32v;
+    else if (fn == div_tab[LOOM_DTYPE_FLOAT])
+        fn = div_f32v;
     int rank;
     int64_t dims[LOOM_MAX_RANK];
     const loom_tensor *ins[2] = {a, b};
