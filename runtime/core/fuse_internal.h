@@ -52,6 +52,10 @@ loom_status lm_fuse_matmul_bias(fuse_ctx *f);
 /* Decomposed layer norm -> LayerNormalization (fuse_norm.c). */
 loom_status lm_fuse_layernorm(fuse_ctx *f);
 
+/* Softmax(Add(Div or Mul(S, scalar), M)) -> Softmax(S, M) with the scale
+ * (fuse_attn.c). */
+loom_status lm_fuse_attention(fuse_ctx *f);
+
 /* QDQ -> QLinearConv / QLinearMatMul (fuse_qdq.c). */
 loom_status lm_fuse_qdq(fuse_ctx *f);
 

@@ -1,6 +1,6 @@
 /*
  * test_fuse_patterns.c - the exporter-pattern rewrites (core/fuse_act.c,
- * core/fuse_norm.c) fire on the graphs PyTorch writes and leave results
+ * core/fuse_norm.c, core/fuse_attn.c) fire on the graphs PyTorch writes and leave results
  * unchanged within tolerance.
  *
  * Each pattern is built node for node as torch.onnx.export (opsets 13-17)
@@ -480,6 +480,66 @@ static void linear_gelu_becomes_one_matmul(void **state)
     loom_context_destroy(ctx);
 }
 
+/* ---- attention scores ------------------------------------------------------ */
+
+/* Scores x [2, 5, 8] as attention writes them: Div by sqrt(head dim) (or Mul
+ * by its inverse), Add of an additive mask of shape @md, Softmax over @axis.
+ * @peek makes the masked scores a graph output (the unfused reference). */
+static ob_model *masked_softmax(bool peek, bool mul, bool mask_first, const int64_t *md,
+                                int64_t axis)
+{
+    float mask[2 * 5 * 8];
+    int64_t mn = md[0] * md[1] * md[2];
+    for (int64_t i = 0; i < mn; i++)
+        mask[i] = i % 3 == 2 ? -10000.0f : (float)(i % 5) * 0.25f;
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", F32, 3, XD);
+    ob_output(m, "y", F32);
+    if (peek)
+        ob_output(m, "a", F32);
+    scalar(m, "c", mul ? 0.35355339f : 2.828427124f);
+    ob_init_f32(m, "mask", 3, md, mask);
+    ob_add_node(m, mul ? "Mul" : "Div", "x,c", "t");
+    ob_add_node(m, "Add", mask_first ? "mask,t" : "t,mask", "a");
+    ob_node *sm = ob_add_node(m, "Softmax", "a", "y");
+    ob_attr_int(m, sm, "axis", axis);
+    return m;
+}
+
+static void masked_softmax_case(bool mul, bool mask_first, const int64_t *md, int64_t axis)
+{
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *ref = lm_load_ok(ctx, masked_softmax(true, mul, mask_first, md, axis), "ref.onnx");
+    assert_int_equal(lm_last_fuse_stats.softmax_masks_fused, 0);
+    loom_model *fused =
+        lm_load_ok(ctx, masked_softmax(false, mul, mask_first, md, axis), "fused.onnx");
+    assert_int_equal(lm_last_fuse_stats.softmax_masks_fused, 1);
+    assert_int_equal(nodes_of(fused), 1);
+    float x[XN];
+    input_x(x, XN, 6.0f);
+    float *a = run(fused, 1, x, XN, 3, XD, XN), *b = run(ref, 2, x, XN, 3, XD, XN);
+    assert_close(a, b, XN, 1e-6);
+    free(a);
+    free(b);
+    loom_model_destroy(fused);
+    loom_model_destroy(ref);
+    loom_context_destroy(ctx);
+}
+
+/* BERT's [batch, 1, seq] mask, Div; then Mul, the mask first in the Add. */
+static void attention_scores_become_masked_softmax(void **state)
+{
+    (void)state;
+    const int64_t per_batch[3] = {2, 1, 8}, per_row[3] = {2, 5, 1}, full[3] = {2, 5, 8};
+    masked_softmax_case(false, false, per_batch, -1);
+    masked_softmax_case(true, true, per_batch, -1);
+    masked_softmax_case(false, false, per_row, -1);
+    masked_softmax_case(true, false, full, 2);
+    /* not over the last axis: the kernel's general path */
+    masked_softmax_case(false, false, per_batch, 1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(linear_gelu_becomes_one_matmul),
     cmocka_unit_test(matmul_add_becomes_biased_matmul),
@@ -492,6 +552,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(silu_after_conv_becomes_epilogue),
     cmocka_unit_test(silu_after_conv_bn_becomes_epilogue),
     cmocka_unit_test(mish_after_conv_becomes_epilogue),
+    cmocka_unit_test(attention_scores_become_masked_softmax),
 };
 
 LM_TEST_MAIN(tests)
