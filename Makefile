@@ -68,7 +68,7 @@ DEPS_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev clang-forma
 DEPS_TARGETS  :=
 TEST_SUITES   :=
 BENCH_SUITES  := bench-models bench-planner
-PY_PACKAGES   := onnxruntime onnx numpy
+PY_PACKAGES   := onnxruntime onnx numpy openvino
 
 -include mk/*.mk
 
@@ -113,7 +113,7 @@ deps: $(DEPS_TARGETS)
 	@tools/install-deps.sh $(DEPS_PACKAGES)
 	@$(MAKE) --no-print-directory venv
 
-# Test and benchmark peers from PyPI (ONNX Runtime; fragments add theirs to
+# Test and benchmark peers from PyPI (ONNX Runtime, OpenVINO; fragments add theirs to
 # PY_PACKAGES), in one venv under build/. Rebuilt only when the list changes.
 VENV := $(BUILD)/venv
 venv:
@@ -213,10 +213,14 @@ test: all
 
 # ---------------------------------------------------------------- benchmarks
 
-# Model latency against ONNX Runtime (fp32 and int8 QDQ), batch 1, 1 and 2 threads.
+# Model latency against ONNX Runtime and OpenVINO (fp32 and int8 QDQ), batch 1,
+# 1 and 2 threads; BENCH_BASELINE=path/to/loomctl adds another build's figure
+# (main's, for before/after) in the same run.
+BENCH_BASELINE ?=
 bench-models: all models-export venv
 	@$(VENV)/bin/python tests/bench/bench_models.py --loomctl $(BUILD)/bin/loomctl \
-	    --models $(BUILD)/models --threads 1,2 --runs 50 --qdq
+	    --models $(BUILD)/models --threads 1,2 --runs 50 --qdq \
+	    $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE))
 
 # The planner's plan against every single-device plan (emulated card, PoCL, CPU) on QDQ models.
 bench-planner: all models-export venv $(FPGA_XCLBIN)

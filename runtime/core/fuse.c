@@ -150,7 +150,8 @@ static loom_status fold_batchnorm(fuse_ctx *f, int ci, int bi)
     return LOOM_OK;
 }
 
-static loom_status add_attr(lm_node *n, const char *name, lm_attr_type type, float f, const char *s)
+loom_status lm_fuse_add_attr(lm_node *n, const char *name, lm_attr_type type, float f,
+                             const char *s)
 {
     lm_attr *grown = realloc(n->attr, sizeof(lm_attr) * ((size_t)n->n_attr + 1));
     if (!grown)
@@ -172,11 +173,17 @@ static loom_status add_attr(lm_node *n, const char *name, lm_attr_type type, flo
 static bool activation_params(const lm_graph *g, const lm_node *a, float *alpha, float *beta)
 {
     const lm_attr *at;
-    if (lm_fuse_is_op(a, "Relu") || lm_fuse_is_op(a, "Sigmoid") || lm_fuse_is_op(a, "HardSwish"))
+    if (lm_fuse_is_op(a, "Relu") || lm_fuse_is_op(a, "Sigmoid") || lm_fuse_is_op(a, "HardSwish") ||
+        lm_fuse_is_op(a, "Mish"))
         return true;
     if (lm_fuse_is_op(a, "LeakyRelu")) {
         *alpha = (at = lm_node_attr(a, "alpha")) ? at->f : 0.01f;
         return true;
+    }
+    if (lm_fuse_is_op(a, "Gelu")) {
+        const char *ap = (at = lm_node_attr(a, "approximate")) && at->s ? at->s : "none";
+        *alpha = strcmp(ap, "tanh") == 0;
+        return *alpha != 0 || strcmp(ap, "none") == 0;
     }
     if (lm_fuse_is_op(a, "HardSigmoid")) {
         *alpha = (at = lm_node_attr(a, "alpha")) ? at->f : 0.2f;
@@ -213,9 +220,9 @@ static loom_status fuse_activation(fuse_ctx *f, int pi, int ai)
         a->in[0] != p->out[0] || !activation_params(g, a, &alpha, &beta))
         return LOOM_OK;
     loom_status s;
-    if ((s = add_attr(p, "_loom_act", LM_ATTR_STRING, 0, a->op_type)) ||
-        (s = add_attr(p, "_loom_alpha", LM_ATTR_FLOAT, alpha, NULL)) ||
-        (s = add_attr(p, "_loom_beta", LM_ATTR_FLOAT, beta, NULL)))
+    if ((s = lm_fuse_add_attr(p, "_loom_act", LM_ATTR_STRING, 0, a->op_type)) ||
+        (s = lm_fuse_add_attr(p, "_loom_alpha", LM_ATTR_FLOAT, alpha, NULL)) ||
+        (s = lm_fuse_add_attr(p, "_loom_beta", LM_ATTR_FLOAT, beta, NULL)))
         return s;
     p->out[0] = a->out[0];
     f->dead[ai] = true;
@@ -371,12 +378,13 @@ static void compact(fuse_ctx *f)
 }
 
 /* Float producers only: the epilogue is float math. Conv and Gemm kernels are
- * float32; MatMul also runs on integers, so it needs a float constant operand. */
-static bool fusable_producer(const lm_graph *g, const lm_node *n)
+ * float32; MatMul also runs on integers, so it needs a float constant operand
+ * (and may carry the bias fuse_bias.c appended). */
+bool lm_fuse_fusable_producer(const lm_graph *g, const lm_node *n)
 {
     if (lm_fuse_is_op(n, "Conv") || lm_fuse_is_op(n, "Gemm"))
         return true;
-    if (!lm_fuse_is_op(n, "MatMul") || n->n_in != 2 || n->in[1] < 0)
+    if (!lm_fuse_is_op(n, "MatMul") || n->n_in < 2 || n->n_in > 3 || n->in[1] < 0)
         return false;
     const loom_tensor *b = g->values[n->in[1]].constant;
     return b && b->dtype == LOOM_DTYPE_FLOAT;
@@ -409,13 +417,15 @@ loom_status lm_fuse_graph(lm_graph *g)
     for (int i = 0; i < g->n_nodes && !s; i++)
         if (!f.dead[i] && lm_fuse_is_op(&g->nodes[i], "HardSigmoid"))
             s = rewrite_hardswish(&f, i);
-    if (s)
+    if (s || (s = lm_fuse_act_chains(&f)) || (s = lm_fuse_layernorm(&f)))
         goto out;
     lm_fuse_count_readers(&f);
+    if ((s = lm_fuse_matmul_bias(&f)) || (s = lm_fuse_attention(&f)))
+        goto out;
     /* Nodes are in topological order: a producer is visited before its reader,
      * so Conv -> BN -> Relu folds BN first, then fuses Relu into the Conv. */
     for (int i = 0; i < g->n_nodes && !s; i++) {
-        if (f.dead[i] || !fusable_producer(g, &g->nodes[i]))
+        if (f.dead[i] || !lm_fuse_fusable_producer(g, &g->nodes[i]))
             continue;
         int c = lm_fuse_sole_consumer(&f, &g->nodes[i]);
         if (c >= 0 && lm_fuse_is_op(&g->nodes[i], "Conv") &&
@@ -428,6 +438,9 @@ loom_status lm_fuse_graph(lm_graph *g)
         if (c >= 0 && !f.dead[c])
             s = fuse_activation(&f, i, c);
     }
+    /* after BN folding, so Conv -> BN -> SiLU reaches the Conv */
+    if (!s)
+        s = lm_fuse_silu(&f);
     compact(&f);
 out:
     free(f.readers);

@@ -14,8 +14,18 @@
  *    int8 models run int8 kernels;
  *  - nodes whose outputs nobody reads are removed;
  *  - an activation (Relu, Clip with constant bounds, LeakyRelu, HardSigmoid,
- *    HardSwish, Sigmoid) after Conv, Gemm or MatMul becomes the producer's
- *    epilogue, recorded as the attributes _loom_act, _loom_alpha, _loom_beta.
+ *    HardSwish, Sigmoid, Gelu, Mish) after Conv, Gemm or MatMul becomes the
+ *    producer's epilogue, recorded as the attributes _loom_act, _loom_alpha,
+ *    _loom_beta;
+ *  - exporters' chains become one node: GELU (erf and tanh forms) -> Gelu,
+ *    x * Tanh(Softplus(x)) -> Mish,
+ *    decomposed layer norm -> LayerNormalization, and x * Sigmoid(x) after a
+ *    Conv/Gemm/MatMul -> its "Silu" epilogue (fuse_act.c, fuse_norm.c);
+ *  - MatMul by constant weights followed by Add of a constant [N] bias takes
+ *    the bias as a third input, which its GEMM adds in the epilogue;
+ *  - attention's Softmax(Add(Div(S, c) or Mul(S, c), M)) becomes Softmax(S, M)
+ *    with _loom_divisor or _loom_scale c, which the CPU applies per row
+ *    (fuse_attn.c; other backends decline a two-input Softmax).
  * A rewrite applies only where the intermediate value has one reader and is no
  * graph output, so results are unchanged.
  */
@@ -24,6 +34,8 @@ loom_status lm_fuse_graph(lm_graph *g);
 /* Counts of what lm_fuse_graph() did, for tests and `loomctl plan`. */
 typedef struct lm_fuse_stats {
     int batchnorms_folded, activations_fused, identities_removed, qdq_fused;
+    int gelus_fused, mishes_fused, silus_fused, layernorms_fused, matmul_biases_fused;
+    int softmax_masks_fused;
 } lm_fuse_stats;
 extern _Thread_local lm_fuse_stats lm_last_fuse_stats;
 

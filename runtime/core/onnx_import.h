@@ -8,7 +8,7 @@
 
 /* The default-domain opsets whose semantics the kernels implement. */
 #define LM_ONNX_OPSET_MIN 1
-#define LM_ONNX_OPSET_MAX 17
+#define LM_ONNX_OPSET_MAX 20
 
 /*
  * Parses a serialized ModelProto into a graph: values, nodes (each with the

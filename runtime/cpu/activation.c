@@ -15,6 +15,7 @@
 
 #include "act_avx512.h"
 #include "cpu_features.h"
+#include "vmath.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -71,11 +72,35 @@ static void choose(void)
     g_avx512 = lm_cpu_features_get()->avx512f;
 }
 
+/* The transcendental activations are vmath's; LM_VM_NFN for the others. */
+static lm_vm_fn vm_form(lm_act_kind kind)
+{
+    switch (kind) {
+    case LM_ACT_SIGMOID:
+        return LM_VM_SIGMOID;
+    case LM_ACT_SILU:
+        return LM_VM_SILU;
+    case LM_ACT_GELU:
+        return LM_VM_GELU;
+    case LM_ACT_GELU_TANH:
+        return LM_VM_GELU_TANH;
+    case LM_ACT_MISH:
+        return LM_VM_MISH;
+    default:
+        return LM_VM_NFN;
+    }
+}
+
 void lm_act_apply_vec(const lm_act *a, float *x, int64_t n)
 {
+    lm_vm_fn vf = vm_form(a->kind);
+    if (vf != LM_VM_NFN) {
+        lm_vm_apply(vf, x, x, n);
+        return;
+    }
     pthread_once(&g_once, choose);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (g_avx512 && a->kind != LM_ACT_SIGMOID) {
+    if (g_avx512) {
         apply_avx512f(a, x, n);
         return;
     }

@@ -13,6 +13,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "vmath.h"
+
 typedef enum lm_act_kind {
     LM_ACT_NONE,
     LM_ACT_RELU,
@@ -21,6 +23,10 @@ typedef enum lm_act_kind {
     LM_ACT_HARD_SIGMOID, /* max(0, min(1, alpha * x + beta)) */
     LM_ACT_HARD_SWISH,   /* x * max(0, min(1, x / 6 + 1 / 2)) */
     LM_ACT_SIGMOID,
+    LM_ACT_SILU,      /* x * sigmoid(x) */
+    LM_ACT_GELU,      /* x / 2 (1 + erf(x / sqrt 2)) */
+    LM_ACT_GELU_TANH, /* GELU's tanh approximation */
+    LM_ACT_MISH,      /* x * tanh(softplus(x)) */
 } lm_act_kind;
 
 typedef struct lm_act {
@@ -87,9 +93,20 @@ static inline void lm_act_apply_scalar(const lm_act *a, float *x, int64_t n)
             x[i] = x[i] * v;
         }
         break;
-    case LM_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            x[i] = 1.0f / (1.0f + expf(-x[i]));
+    case LM_ACT_SIGMOID: /* vmath's portable form, which its vector forms match */
+        lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_SIGMOID, x, x, n);
+        break;
+    case LM_ACT_SILU:
+        lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_SILU, x, x, n);
+        break;
+    case LM_ACT_GELU:
+        lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_GELU, x, x, n);
+        break;
+    case LM_ACT_GELU_TANH:
+        lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_GELU_TANH, x, x, n);
+        break;
+    case LM_ACT_MISH:
+        lm_vm_apply_isa(LM_VM_SCALAR, LM_VM_MISH, x, x, n);
         break;
     }
 }

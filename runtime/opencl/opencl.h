@@ -82,6 +82,7 @@ enum lm_cl_act {
     LM_CL_ACT_SIGMOID = 4,
     LM_CL_ACT_HARD_SIGMOID = 5,
     LM_CL_ACT_HARD_SWISH = 6,
+    LM_CL_ACT_SILU = 31,
 };
 
 /* Every OpenCL device of every platform as "opencl:N", in platform order

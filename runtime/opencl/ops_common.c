@@ -88,8 +88,12 @@ bool lm_cl_fused_act(const lm_node *n, int *code, float *a, float *b)
     static const struct {
         const char *op;
         int code;
-    } map[] = {{"Relu", 1},    {"LeakyRelu", 2},   {"Clip", 3},
-               {"Sigmoid", 4}, {"HardSigmoid", 5}, {"HardSwish", 6}};
+    } map[] = {{"Relu", 1},        {"LeakyRelu", 2}, {"Clip", 3},  {"Sigmoid", 4},
+               {"HardSigmoid", 5}, {"HardSwish", 6}, {"Silu", 31}, {"Mish", 22}};
+    if (strcmp(act, "Gelu") == 0) { /* _loom_alpha 1: the tanh approximation */
+        *code = *a != 0 ? 30 : 29;
+        return true;
+    }
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(map[i].op, act) == 0) {
             *code = map[i].code;

@@ -163,8 +163,11 @@ bool lm_cl_sup_matmul(const lm_node *n, loom_tensor *const *in)
     int act;
     float aa, ab;
     mm_geom g;
-    if (n->n_in != 2 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab) || !is_f32(in[0]) ||
-        !is_f32(in[1]) || !mm_geometry(in[0], in[1], &g))
+    if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab) ||
+        !is_f32(in[0]) || !is_f32(in[1]) || !mm_geometry(in[0], in[1], &g))
+        return false;
+    /* a third input is the [N] bias core/fuse_bias.c moved in from an Add */
+    if (n->n_in == 3 && (!is_f32(in[2]) || in[2]->rank != 1 || in[2]->dims[0] != g.N))
         return false;
     return mm_simple(&g) || g.nout <= MATMUL_MAX_LAUNCHES;
 }
@@ -183,6 +186,11 @@ loom_status lm_cl_low_matmul(lm_cl_builder *b, const lm_node *n)
     g.ldc = g.N;
     g.A = lm_clb_in(b, n->in[0]);
     g.B = lm_clb_in(b, n->in[1]);
+    if (n->n_in == 3) { /* per column, shared by every row and batch */
+        g.bias = lm_clb_in(b, n->in[2]);
+        g.bsn = 1;
+        g.beta = 1.0f;
+    }
     g.C = lm_clb_out(b, n->out[0]);
     if (mm_simple(&mg)) {
         if (mg.nb == 1 && mg.na == mg.nout) { /* a Linear layer: rows of all batches at once */

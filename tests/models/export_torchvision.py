@@ -44,6 +44,125 @@ class MLP(torch.nn.Module):
         return self.net(x)
 
 
+class EncoderMLP(torch.nn.Module):
+    """A transformer block's feed-forward half on [batch, 16, 64] tokens:
+    LayerNorm, Linear, GELU (tanh form), Linear, residual, LayerNorm, Linear,
+    GELU (erf). Before opset 17 the exporter writes each LayerNorm and GELU
+    out as elementwise chains, which Loom's load-time fusions rebuild."""
+
+    def __init__(self):
+        super().__init__()
+        self.ln1 = torch.nn.LayerNorm(64)
+        self.fc1 = torch.nn.Linear(64, 256)
+        self.fc2 = torch.nn.Linear(256, 64)
+        self.ln2 = torch.nn.LayerNorm(64)
+        self.head = torch.nn.Linear(64, 32)
+
+    def forward(self, x):
+        y = self.fc2(torch.nn.functional.gelu(self.fc1(self.ln1(x)), approximate="tanh"))
+        return torch.nn.functional.gelu(self.head(self.ln2(x + y)))
+
+
+class ConvSiLUMish(torch.nn.Module):
+    """Detector-style blocks: Conv, BatchNorm, SiLU (YOLOv5/v8) and Conv,
+    BatchNorm, Mish (YOLOv4), which exporters write as x * Sigmoid(x) and
+    x * Tanh(Softplus(x))."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.b1 = torch.nn.BatchNorm2d(16)
+        self.c2 = torch.nn.Conv2d(16, 16, 3, stride=2, padding=1, bias=False)
+        self.b2 = torch.nn.BatchNorm2d(16)
+
+    def forward(self, x):
+        x = torch.nn.functional.silu(self.b1(self.c1(x)))
+        return torch.nn.functional.mish(self.b2(self.c2(x)))
+
+
+class BertEncoder(torch.nn.Module):
+    """A BERT-style encoder written the way Hugging Face's BertModel is:
+    word and position embeddings, LayerNorm, and per layer Q/K/V projections,
+    scores scaled by 1/sqrt(head dim) plus the additive mask
+    (1 - mask) * -10000, Softmax, context, output projection, residual Add +
+    LayerNorm, a GELU (erf) feed-forward and another residual Add + LayerNorm;
+    a tanh pooler on the first token. Inputs are token ids and an attention
+    mask, both [batch, sequence] with dynamic batch and sequence."""
+
+    VOCAB, HIDDEN, HEADS, LAYERS, FFN, MAX_POS = 1000, 256, 4, 4, 1024, 512
+
+    def __init__(self):
+        super().__init__()
+        h = self.HIDDEN
+        self.word = torch.nn.Embedding(self.VOCAB, h)
+        self.pos = torch.nn.Embedding(self.MAX_POS, h)
+        self.ln0 = torch.nn.LayerNorm(h, eps=1e-12)
+        self.layers = torch.nn.ModuleList()
+        for _ in range(self.LAYERS):
+            self.layers.append(torch.nn.ModuleDict({
+                "q": torch.nn.Linear(h, h), "k": torch.nn.Linear(h, h),
+                "v": torch.nn.Linear(h, h), "o": torch.nn.Linear(h, h),
+                "ln1": torch.nn.LayerNorm(h, eps=1e-12),
+                "f1": torch.nn.Linear(h, self.FFN), "f2": torch.nn.Linear(self.FFN, h),
+                "ln2": torch.nn.LayerNorm(h, eps=1e-12)}))
+        self.pool = torch.nn.Linear(h, h)
+
+    def forward(self, input_ids, attention_mask):
+        b, s = input_ids.shape
+        nh, hd = self.HEADS, self.HIDDEN // self.HEADS
+        pos = torch.arange(s, dtype=torch.long).unsqueeze(0)
+        x = self.ln0(self.word(input_ids) + self.pos(pos))
+        ext = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * -10000.0
+        for L in self.layers:
+            def heads(t):
+                return t.view(b, s, nh, hd).permute(0, 2, 1, 3)
+            q, k, v = heads(L["q"](x)), heads(L["k"](x)), heads(L["v"](x))
+            scores = torch.matmul(q, k.transpose(-1, -2)) / (hd ** 0.5) + ext
+            ctx = torch.matmul(torch.softmax(scores, dim=-1), v)
+            ctx = ctx.permute(0, 2, 1, 3).reshape(b, s, self.HIDDEN)
+            x = L["ln1"](L["o"](ctx) + x)
+            x = L["ln2"](L["f2"](torch.nn.functional.gelu(L["f1"](x))) + x)
+        return x, torch.tanh(self.pool(x[:, 0]))
+
+
+def bert_inputs(batch, seq, gen):
+    ids = torch.randint(0, BertEncoder.VOCAB, (batch, seq), generator=gen)
+    mask = torch.ones(batch, seq, dtype=torch.long)
+    mask[0, seq * 3 // 4:] = 0  # padding at the end of the first sequence
+    return ids, mask
+
+
+def export_bert(name, opset, out_dir):
+    """BertEncoder: two inputs, two outputs, dynamic batch and sequence; data
+    sets of batch 2 x 32 tokens and batch 1 x 128 tokens (the benchmark's)."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    model = BertEncoder().eval()
+    test_dir = os.path.join(out_dir, f"{name}_opset{opset}")
+    os.makedirs(test_dir, exist_ok=True)
+    path = os.path.join(test_dir, "model.onnx")
+    dyn = {0: "batch", 1: "sequence"}
+    torch.onnx.export(
+        model, bert_inputs(2, 32, gen), path, opset_version=opset,
+        input_names=["input_ids", "attention_mask"], output_names=["last_hidden", "pooled"],
+        dynamic_axes={"input_ids": dyn, "attention_mask": dyn, "last_hidden": dyn,
+                      "pooled": {0: "batch"}},
+        do_constant_folding=True,
+    )
+    onnx.checker.check_model(onnx.load(path))
+    for i, (batch, seq) in enumerate(((2, 32), (1, 128))):
+        ids, mask = bert_inputs(batch, seq, gen)
+        with torch.no_grad():
+            outs = model(ids, mask)
+        data_dir = os.path.join(test_dir, f"test_data_set_{i}")
+        os.makedirs(data_dir, exist_ok=True)
+        save_tensor(ids.numpy(), "input_ids", os.path.join(data_dir, "input_0.pb"))
+        save_tensor(mask.numpy(), "attention_mask", os.path.join(data_dir, "input_1.pb"))
+        for j, (y, oname) in enumerate(zip(outs, ("last_hidden", "pooled"))):
+            save_tensor(y.numpy(), oname, os.path.join(data_dir, f"output_{j}.pb"))
+    print(f"exported {test_dir}")
+
+
 MODELS = {
     "resnet18": (lambda: torchvision.models.resnet18(), (3, 224, 224)),
     "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(), (3, 224, 224)),
@@ -51,7 +170,13 @@ MODELS = {
     "squeezenet1_1": (lambda: torchvision.models.squeezenet1_1(), (3, 224, 224)),
     "shufflenet_v2_x1_0": (lambda: torchvision.models.shufflenet_v2_x1_0(), (3, 224, 224)),
     "mlp": (MLP, (3, 32, 32)),
+    "encoder_mlp": (EncoderMLP, (16, 64)),
+    "conv_silu_mish": (ConvSiLUMish, (3, 32, 32)),
+    "bert_encoder": (BertEncoder, None),
 }
+
+# Models with their own export function (several inputs, other data sets).
+EXPORTERS = {"bert_encoder": export_bert}
 
 
 def randomize_batchnorm(model, gen):
@@ -72,6 +197,8 @@ def save_tensor(array, name, path):
 
 
 def export(name, opset, out_dir):
+    if name in EXPORTERS:
+        return EXPORTERS[name](name, opset, out_dir)
     factory, shape = MODELS[name]
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)

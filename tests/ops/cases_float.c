@@ -37,6 +37,12 @@ const op_case ops_float_cases[] = {
      "y:f32"},
     {"MatMul", "batched [2,3,5,7]x[7,4]", 0, S, X("2,3,5,7") " #w:f32[7,4]", "MatMul(x,w->y)",
      "y:f32"},
+    /* Linear + GELU: bias and Gelu become the MatMul's epilogue */
+    {"MatMul", "Linear + bias + Gelu", 20, S, X("2,5,7") " #w:f32[7,9] #b:f32[9]",
+     "MatMul(x,w->m);Add(b,m->a);Gelu(a->y)", "y:f32"},
+    /* nn.Linear on rank 3 as PyTorch writes it: the bias joins the MatMul */
+    {"MatMul", "Linear + bias + Relu [2,5,7]x[7,9]", 0, S, X("2,5,7") " #w:f32[7,9] #b:f32[9]",
+     "MatMul(x,w->m);Add(b,m->a);Relu(a->y)", "y:f32"},
     {"MatMul", "both at run time [3,5,6]x[3,6,4]", 0, S, X("3,5,6") " b:f32[3,6,4]",
      "MatMul(x,b->y)", "y:f32"},
     {"MatMul", "broadcast batch [2,1,4,6]x[3,6,5]", 0, S, X("2,1,4,6") " b:f32[3,6,5]",
@@ -85,6 +91,11 @@ const op_case ops_float_cases[] = {
      "Conv(x,w->c);HardSwish(c->y)", "y:f32"},
     {"Conv", "fused sigmoid", 0, S, X("1,4,8,8") " #w:f32[8,4,1,1]", "Conv(x,w->c);Sigmoid(c->y)",
      "y:f32"},
+    {"Conv", "fused mish", 0, S, X("1,4,8,8") " #w:f32[8,4,3,3](-2,2)", "Conv(x,w->c);Mish(c->y)",
+     "y:f32"},
+    /* x * Sigmoid(x) as exporters write SiLU: the Conv's "Silu" epilogue */
+    {"Conv", "fused silu", 0, S, X("1,4,8,8") " #w:f32[8,4,3,3](-2,2)",
+     "Conv(x,w->c);Sigmoid(c->s);Mul(c,s->y)", "y:f32"},
     {"ConvTranspose", "groups 2 stride 2 pads output_padding", 0, S,
      X("2,4,6,6") " #w:f32[4,3,3,3] #b:f32[6]",
      "ConvTranspose(x,w,b->y){group=2 strides=[2,2] pads=[1,0,1,1] output_padding=[1,0]}", "y:f32"},
@@ -143,6 +154,12 @@ const op_case ops_float_cases[] = {
      "LayerNormalization(x,s,b->y)", "y:f32"},
     {"LayerNormalization", "axis -2, no bias", 17, S, X("2,4,6,6") " #s:f32[6,6]",
      "LayerNormalization(x,s->y){axis=-2}", "y:f32"},
+    /* nn.LayerNorm as PyTorch writes it before opset 17: fused at load */
+    {"LayerNormalization", "decomposed (opset 13)", 0, S,
+     X("4,7,33") " #s:f32[33] #b:f32[33] #two:f32[]={2.0} #eps:f32[]={0.00001}",
+     "ReduceMean(x->m){axes=[-1]};Sub(x,m->d);Pow(d,two->d2);ReduceMean(d2->v){axes=[-1]};"
+     "Add(v,eps->ve);Sqrt(ve->sd);Div(d,sd->n);Mul(n,s->ns);Add(ns,b->y)",
+     "y:f32"},
     {"Softmax", "axis -1 [3,17]", 0, M, X("3,17"), "Softmax(x->y)", "y:f32"},
     {"Softmax", "axis 1 [2,5,4]", 0, M, X("2,5,4"), "Softmax(x->y){axis=1}", "y:f32"},
     {"Softmax", "opset 11 coerced to 2-D", 11, M, X("2,3,4,5"), "Softmax(x->y){axis=2}", "y:f32"},
@@ -203,6 +220,9 @@ const op_case ops_float_cases[] = {
     UNARY("Erf", "(-3,3)", "", M),
     UNARY("Celu", "(-3,3)", "{alpha=2.0}", M),
     UNARY("Mish", "(-5,5)", "", M),
+    /* Mish as exporters write it before opset 18: fused at load */
+    {"Mish", "Softplus/Tanh/Mul chain", 0, M, X("2,3,5,7") "(-5,5)",
+     "Softplus(x->sp);Tanh(sp->t);Mul(x,t->y)", "y:f32"},
     UNARY("Sin", "(-6,6)", "", M),
     UNARY("Cos", "(-6,6)", "", M),
     UNARY("ThresholdedRelu", "", "{alpha=0.5}", E),
@@ -210,6 +230,10 @@ const op_case ops_float_cases[] = {
     {"Gelu", "exact (opset 20)", 20, M, X("2,3,5,7") "(-4,4)", "Gelu(x->y)", "y:f32"},
     {"Gelu", "tanh approximation", 20, M, X("2,3,5,7") "(-4,4)", "Gelu(x->y){approximate='tanh'}",
      "y:f32"},
+    /* PyTorch's F.gelu at opset 13, which the load-time fusion turns into Gelu */
+    {"Gelu", "erf chain (opset 13)", 0, M,
+     X("2,3,5,7") "(-4,4) #r:f32[]={1.4142135} #o:f32[]={1.0} #h:f32[]={0.5}",
+     "Div(x,r->t);Erf(t->e);Add(e,o->a);Mul(x,a->m);Mul(m,h->y)", "y:f32"},
 
     /* ---- reductions ---- */
     {"ReduceMean", "axis 3 keepdims", 0, S, X("2,4,6,6"), "ReduceMean(x->y){axes=[3]}", "y:f32"},

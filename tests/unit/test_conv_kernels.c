@@ -595,7 +595,11 @@ static void vector_activations_match_scalar(void **state)
                      {LM_ACT_HARD_SIGMOID, 0.2f, 0.5f},
                      {LM_ACT_HARD_SIGMOID, 0.1666667f, 0.5f},
                      {LM_ACT_LEAKY_RELU, 0.01f, 0},
-                     {LM_ACT_SIGMOID, 0, 0}};
+                     {LM_ACT_SIGMOID, 0, 0},
+                     {LM_ACT_SILU, 0, 0},
+                     {LM_ACT_GELU, 0, 0},
+                     {LM_ACT_GELU_TANH, 0, 0},
+                     {LM_ACT_MISH, 0, 0}};
     float in[100], a[101], b[101];
     for (int i = 0; i < 100; i++)
         in[i] = 8.0f * frand();

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../vmath.h"
 #include "ew.h"
 
 /*
@@ -90,6 +91,18 @@ TAB(mul, LM_FOR_NUM);
 TAB(div, LM_FOR_NUM);
 TAB(min, LM_FOR_NUM);
 TAB(max, LM_FOR_NUM);
+
+/* float Add/Sub/Mul/Div rows on vmath's vector kernels (AVX-512/AVX2):
+ * the same IEEE results as the loops above, several times the width. */
+#define DEF_VBIN(name, OP)                                                                         \
+    static void name##_f32v(const void *a, const void *b, void *o, int64_t n, int sa, int sb)      \
+    {                                                                                              \
+        lm_vm_binary(OP, a, b, o, n, sa, sb);                                                      \
+    }
+DEF_VBIN(add, LM_VB_ADD)
+DEF_VBIN(sub, LM_VB_SUB)
+DEF_VBIN(mul, LM_VB_MUL)
+DEF_VBIN(div, LM_VB_DIV)
 
 /* Mod: fmod=0 takes the divisor's sign (Python), fmod=1 the dividend's (C). */
 static inline int64_t mod_py_i(int64_t x, int64_t y)
@@ -253,6 +266,14 @@ static loom_status run_binary_on(lm_kctx *k, const loom_tensor *a, const loom_te
     }
     if (!fn)
         return lm_kunsupported(k, "dtype %s not supported", loom_dtype_name(dt));
+    if (fn == add_tab[LOOM_DTYPE_FLOAT])
+        fn = add_f32v;
+    else if (fn == sub_tab[LOOM_DTYPE_FLOAT])
+        fn = sub_f32v;
+    else if (fn == mul_tab[LOOM_DTYPE_FLOAT])
+        fn = mul_f32v;
+    else if (fn == div_tab[LOOM_DTYPE_FLOAT])
+        fn = div_f32v;
     int rank;
     int64_t dims[LOOM_MAX_RANK];
     const loom_tensor *ins[2] = {a, b};
@@ -405,6 +426,39 @@ static loom_status op_bit_shift(lm_kctx *k)
     return lm_kinvalid(k, "direction must be LEFT or RIGHT, got '%s'", dir);
 }
 
+typedef struct powc_job {
+    const float *x;
+    float *y;
+    double e;
+} powc_job;
+
+static void powc_range(void *arg, int64_t b, int64_t e)
+{
+    const powc_job *j = arg;
+    lm_vm_pow_const(j->x + b, j->y + b, e - b, j->e);
+}
+
+/*
+ * Float Pow by a one-element exponent of 2, 3, 0.5 or -1 (LayerNorm's x^2,
+ * GELU's x^3, sqrt, reciprocal as exporters write them) by multiplication,
+ * sqrt or division instead of libm's pow. False when it does not apply.
+ */
+static bool pow_by_const(lm_kctx *k, const loom_tensor *a, const loom_tensor *b, loom_tensor *o)
+{
+    double e;
+    int64_t n = lm_tensor_count(o);
+    if (a->dtype != LOOM_DTYPE_FLOAT || lm_tensor_count(b) != 1 || n != lm_tensor_count(a))
+        return false;
+    if (!lm_convert_to_f64(b->data, b->dtype, &e, 1))
+        return false;
+    if (e != 2.0 && e != 3.0 && e != 0.5 && e != -1.0)
+        return false;
+    powc_job j = {a->data, o->data, e};
+    if (n > 0)
+        lm_parallel_for(k, n, 0.5, powc_range, &j);
+    return true;
+}
+
 static loom_status op_pow(lm_kctx *k)
 {
     loom_status s = lm_kcheck_arity(k, 2, 2);
@@ -426,7 +480,7 @@ static loom_status op_pow(lm_kctx *k)
     loom_tensor *o = lm_kout(k, 0, dt, rank, dims);
     if (!o)
         return LOOM_ERR_NO_MEMORY;
-    if (k->dry)
+    if (k->dry || pow_by_const(k, a, b, o))
         return LOOM_OK;
     if (!half && dt == et && powff_tab[dt]) {
         size_t e = loom_dtype_size(dt);

@@ -214,9 +214,34 @@ MATMUL_NAIVE(int64_t)
 MATMUL_NAIVE(uint32_t)
 MATMUL_NAIVE(uint64_t)
 
+/*
+ * The bias the fusion pass (core/fuse_bias.c) appends to a float MatMul as a
+ * third input, from a following Add of a constant [N] vector; added to every
+ * row before the epilogue activation. NULL when absent.
+ */
+static loom_status matmul_bias(lm_kctx *k, const loom_tensor *a, int64_t N, const float **bias)
+{
+    const loom_tensor *c = k->n_in > 2 ? lm_kin(k, 2) : NULL;
+    *bias = NULL;
+    if (!c)
+        return LOOM_OK;
+    if (a->dtype != LOOM_DTYPE_FLOAT || c->dtype != LOOM_DTYPE_FLOAT || lm_tensor_count(c) != N)
+        return lm_kinvalid(k, "the fused bias must be %lld floats for a float MatMul",
+                           (long long)N);
+    *bias = c->data;
+    return LOOM_OK;
+}
+
+static void add_row_bias(float *y, int64_t rows, int64_t N, const float *bias)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < N; j++)
+            y[r * N + j] += bias[j];
+}
+
 static loom_status op_matmul(lm_kctx *k)
 {
-    loom_status st = lm_kcheck_arity(k, 2, 2);
+    loom_status st = lm_kcheck_arity(k, 2, 3);
     if (st != LOOM_OK)
         return st;
     const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
@@ -276,6 +301,9 @@ static loom_status op_matmul(lm_kctx *k)
         yd[yr++] = M;
     if (b->rank > 1)
         yd[yr++] = N;
+    const float *bias;
+    if ((st = matmul_bias(k, a, N, &bias)) != LOOM_OK)
+        return st;
     loom_tensor *y = lm_kout(k, 0, a->dtype, yr, yd);
     if (!y)
         return LOOM_ERR_NO_MEMORY;
@@ -332,6 +360,8 @@ static loom_status op_matmul(lm_kctx *k)
                                .pb = gp ? gp->pb : NULL,
                                .C = y->data,
                                .ldc = N,
+                               .bias = bias,
+                               .bias_per_col = true,
                                .act = act};
             lm_sgemm_run_parallel(k, &g);
             return LOOM_OK;
@@ -348,6 +378,8 @@ static loom_status op_matmul(lm_kctx *k)
                                    .ldb = N,
                                    .C = (float *)y->data + i * M * N,
                                    .ldc = N,
+                                   .bias = bias,
+                                   .bias_per_col = true,
                                    .act = act};
                 lm_sgemm_run_parallel(k, &g);
             }
@@ -355,6 +387,8 @@ static loom_status op_matmul(lm_kctx *k)
         }
     }
     lm_parallel_for(k, nb, 0.2 * (double)M * (double)N * (double)(K > 0 ? K : 1), fn, &job);
+    if (bias)
+        add_row_bias(y->data, nb * M, N, bias);
     if (act.kind != LM_ACT_NONE)
         lm_act_apply(&act, y->data, nb * M * N);
     return LOOM_OK;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../vmath.h"
 #include "nn_private.h"
 
 static bool output_present(const lm_kctx *k, int i)
@@ -180,26 +181,10 @@ typedef struct lnorm_job {
 static void lnorm_rows(void *arg, int64_t begin, int64_t end)
 {
     const lnorm_job *j = arg;
-    for (int64_t r = begin; r < end; r++) {
-        const float *x = j->x + r * j->inner;
-        float *y = j->y + r * j->inner;
-        double s = 0, s2 = 0;
-        for (int64_t i = 0; i < j->inner; i++)
-            s += x[i];
-        double mean = s / (double)j->inner;
-        for (int64_t i = 0; i < j->inner; i++)
-            s2 += ((double)x[i] - mean) * ((double)x[i] - mean);
-        double inv = 1.0 / sqrt(s2 / (double)j->inner + (double)j->eps);
-        float fm = (float)mean, fi = (float)inv;
-        for (int64_t i = 0; i < j->inner; i++) {
-            float v = (x[i] - fm) * fi * j->scale[i];
-            y[i] = j->bias ? v + j->bias[i] : v;
-        }
-        if (j->mean)
-            j->mean[r] = fm;
-        if (j->istd)
-            j->istd[r] = fi;
-    }
+    for (int64_t r = begin; r < end; r++)
+        lm_vm_layernorm(j->x + r * j->inner, NULL, NULL, j->y + r * j->inner, j->inner, j->scale,
+                        j->bias, j->eps, j->mean ? j->mean + r : NULL,
+                        j->istd ? j->istd + r : NULL);
 }
 
 /* Expands @t, unidirectionally broadcast to dims[0..rank), into @dst. */

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../vmath.h"
 #include "ew.h"
 
 /* ------------------------------------------------------------------------ */
@@ -600,10 +601,11 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
                 return;                                                                            \
             }                                                                                      \
             T s = 0;                                                                               \
-            for (int64_t i = 0; i < n; i++) {                                                      \
-                y[i] = EXP_##sfx(x[i] - mx);                                                       \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                y[i] = x[i] - mx;                                                                  \
+            EXPN_##sfx(y, n);                                                                      \
+            for (int64_t i = 0; i < n; i++)                                                        \
                 s += y[i];                                                                         \
-            }                                                                                      \
             if (kind == SM_SOFT) {                                                                 \
                 T r = 1 / s;                                                                       \
                 for (int64_t i = 0; i < n; i++)                                                    \
@@ -639,10 +641,11 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
         for (int64_t i = 0; i < n; i++) {                                                          \
             const T *r = x + i * inner;                                                            \
             T *w = y + i * inner;                                                                  \
-            for (int64_t j = 0; j < inner; j++) {                                                  \
-                w[j] = EXP_##sfx(r[j] - m[j]);                                                     \
+            for (int64_t j = 0; j < inner; j++)                                                    \
+                w[j] = r[j] - m[j];                                                                \
+            EXPN_##sfx(w, inner);                                                                  \
+            for (int64_t j = 0; j < inner; j++)                                                    \
                 sum[j] += w[j];                                                                    \
-            }                                                                                      \
         }                                                                                          \
         if (kind == SM_SOFT) {                                                                     \
             for (int64_t j = 0; j < inner; j++)                                                    \
@@ -658,10 +661,17 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
                     y[i * inner + j] = x[i * inner + j] - sum[j];                                  \
         }                                                                                          \
     }
-#define EXP_f32 expf
-#define EXP_f64 exp
-#define LOG_f32 logf
-#define LOG_f64 log
+/* p[0..n) = exp(p) in place: vector exp for float (a row at a time keeps the
+ * libm call out of the loop), libm for double. */
+static void expn_f64(double *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        p[i] = exp(p[i]);
+}
+#define EXPN_f32(p, n) lm_vm_apply(LM_VM_EXP, p, p, n)
+#define EXPN_f64(p, n) expn_f64(p, n)
+#define LOG_f32        logf
+#define LOG_f64        log
 LM_FOR_FLOAT(DEF_SMAX, 0)
 
 typedef struct smax_job {
@@ -681,7 +691,10 @@ static void smax_range(void *arg, int64_t b, int64_t e)
         /* No scratch when inner == 1: the kernels then use none. */
         char *sc = j->scratch ? j->scratch + o * j->inner * 16 : NULL;
         char *sc2 = sc ? sc + j->inner * 8 : NULL;
-        if (j->dt == LOOM_DTYPE_DOUBLE)
+        if (j->dt == LOOM_DTYPE_FLOAT && j->inner == 1 && j->kind == SM_SOFT)
+            lm_vm_softmax((const float *)j->x + o * sz, NULL, 0, (float *)j->y + o * sz, j->n, 1.0f,
+                          false);
+        else if (j->dt == LOOM_DTYPE_DOUBLE)
             smax_f64((const double *)j->x + o * sz, (double *)j->y + o * sz, j->n, j->inner,
                      j->kind, (double *)sc, (double *)sc2);
         else
@@ -690,11 +703,156 @@ static void smax_range(void *arg, int64_t b, int64_t e)
     }
 }
 
+/*
+ * Softmax with a second input, which attention fusion (core/fuse_attn.c)
+ * makes of Softmax(Add(Div(S, c), M)): softmax(S / c + M) with c in
+ * _loom_divisor (Mul: S * c with c in _loom_scale; neither: c = 1). M
+ * broadcasts against S as the Add did.
+ */
+typedef struct smask_job {
+    const float *x, *m;
+    float *y;
+    int64_t n;
+    int nd; /* outer dims of the output */
+    int64_t dims[LOOM_MAX_RANK], mst[LOOM_MAX_RANK];
+    int64_t sa; /* the mask's stride along the softmax axis: 0 or 1 */
+    float scale;
+    bool div;
+} smask_job;
+
+static void smask_rows(void *arg, int64_t b, int64_t e)
+{
+    const smask_job *j = arg;
+    for (int64_t r = b; r < e; r++) {
+        int64_t rem = r, mo = 0;
+        for (int d = j->nd - 1; d >= 0; d--) {
+            mo += (rem % j->dims[d]) * j->mst[d];
+            rem /= j->dims[d];
+        }
+        lm_vm_softmax(j->x + r * j->n, j->m + mo, j->sa, j->y + r * j->n, j->n, j->scale, j->div);
+    }
+}
+
+typedef struct sadd_ctx {
+    const void *x, *m;
+    void *y;
+    double scale;
+    bool div, f64;
+} sadd_ctx;
+
+/* y = x * scale (x / scale) + m in float (from float or staged half) or double. */
+static void sadd_row(void *ctx, const int64_t *off, int64_t oo, int64_t n, const int *inner)
+{
+    const sadd_ctx *c = ctx;
+    if (c->f64) {
+        const double *x = c->x, *m = c->m;
+        double *y = c->y;
+        for (int64_t i = 0; i < n; i++) {
+            double t = x[off[0] + i * inner[0]];
+            t = c->div ? t / c->scale : t * c->scale;
+            y[oo + i] = t + m[off[1] + i * inner[1]];
+        }
+        return;
+    }
+    const float *x = c->x, *m = c->m;
+    float *y = c->y, sc = (float)c->scale;
+    for (int64_t i = 0; i < n; i++) {
+        float t = x[off[0] + i * inner[0]];
+        t = c->div ? t / sc : t * sc;
+        y[oo + i] = t + m[off[1] + i * inner[1]];
+    }
+}
+
+static loom_status run_softmax_masked(lm_kctx *k)
+{
+    const loom_tensor *x = lm_kin(k, 0), *m = lm_kin(k, 1);
+    loom_dtype dt = x->dtype;
+    if (m->dtype != dt ||
+        (dt != LOOM_DTYPE_FLOAT && dt != LOOM_DTYPE_DOUBLE && dt != LOOM_DTYPE_FLOAT16))
+        return lm_kinvalid(k, "fused softmax inputs are %s and %s", loom_dtype_name(dt),
+                           loom_dtype_name(m->dtype));
+    loom_status s;
+    int rank;
+    int64_t dims[LOOM_MAX_RANK];
+    const loom_tensor *ins[2] = {x, m};
+    if ((s = lm_bcast_shape(k, 2, ins, &rank, dims)) != LOOM_OK)
+        return s;
+    if (rank == 0)
+        return lm_kinvalid(k, "input must have rank >= 1");
+    int ax;
+    bool legacy = lm_kopset(k) < 13;
+    if ((s = lm_kaxis(k, lm_node_attr_int(k->node, "axis", legacy ? 1 : -1), rank, &ax)) != LOOM_OK)
+        return s;
+    loom_tensor *y = lm_kout(k, 0, dt, rank, dims);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry)
+        return LOOM_OK;
+    float scale = lm_node_attr_float(k->node, "_loom_scale", 1.0f);
+    bool div = lm_node_has_attr(k->node, "_loom_divisor");
+    if (div)
+        scale = lm_node_attr_float(k->node, "_loom_divisor", 1.0f);
+    int64_t total = lm_tensor_count(y), n = dims[rank - 1];
+    if (total <= 0 || n <= 0)
+        return LOOM_OK;
+    bool same = x->rank == rank && memcmp(x->dims, dims, sizeof(int64_t) * (size_t)rank) == 0;
+    if (dt == LOOM_DTYPE_FLOAT && same && ax == rank - 1) {
+        smask_job j = {x->data, m->data, y->data, n, rank - 1, {0}, {0}, 0, scale, div};
+        int lead = rank - m->rank;
+        int64_t st = 1;
+        for (int d = rank - 1; d >= 0; d--) {
+            int64_t md = d >= lead ? m->dims[d - lead] : 1;
+            int64_t v = md == 1 ? 0 : st;
+            if (d == rank - 1)
+                j.sa = v;
+            else
+                j.mst[d] = v;
+            j.dims[d] = dims[d];
+            st *= md;
+        }
+        lm_parallel_for(k, total / n, (double)n * 10, smask_rows, &j);
+        return LOOM_OK;
+    }
+    /* Elsewhere: the scaled, masked scores into y (float scratch for half),
+     * then Softmax in place. */
+    const void *xd = x->data, *md = m->data;
+    void *yd = y->data;
+    loom_dtype kdt = dt;
+    if (dt == LOOM_DTYPE_FLOAT16) {
+        kdt = LOOM_DTYPE_FLOAT;
+        if (!(xd = lm_stage_half(k, x)) || !(md = lm_stage_half(k, m)) ||
+            !(yd = lm_kscratch(k, (size_t)total * sizeof(float))))
+            return LOOM_ERR_NO_MEMORY;
+    }
+    lm_bcast p;
+    lm_bcast_plan(&p, rank, dims, 2, ins);
+    sadd_ctx c = {xd, md, yd, scale, div, kdt == LOOM_DTYPE_DOUBLE};
+    lm_bcast_run(k, &p, 2.0, sadd_row, &c);
+    int64_t outer, len, inner;
+    if (legacy) {
+        outer = lm_dims_count(ax, dims);
+        len = lm_dims_count(rank - ax, dims + ax);
+        inner = 1;
+    } else {
+        split_axis(y, ax, &outer, &len, &inner);
+    }
+    char *sc = NULL;
+    if (inner > 1 && !(sc = lm_kscratch(k, (size_t)(outer * inner) * 16)))
+        return LOOM_ERR_NO_MEMORY;
+    smax_job j = {kdt, yd, yd, len, inner, SM_SOFT, sc};
+    lm_parallel_for(k, outer, (double)(len * inner) * 8, smax_range, &j);
+    if (dt == LOOM_DTYPE_FLOAT16)
+        lm_float_to_half_n(yd, y->data, total);
+    return LOOM_OK;
+}
+
 static loom_status run_softmax(lm_kctx *k, int kind)
 {
-    loom_status s = lm_kcheck_arity(k, 1, 1);
+    loom_status s = lm_kcheck_arity(k, 1, kind == SM_SOFT ? 2 : 1);
     if (s != LOOM_OK)
         return s;
+    if (k->node->n_in > 1 && k->node->in[1] >= 0)
+        return run_softmax_masked(k);
     const loom_tensor *x = lm_kin(k, 0);
     loom_dtype dt = x->dtype;
     if (dt != LOOM_DTYPE_FLOAT && dt != LOOM_DTYPE_DOUBLE && dt != LOOM_DTYPE_FLOAT16)

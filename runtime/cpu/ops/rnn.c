@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "../gemm.h"
+#include "../vmath.h"
 #include "more_ops.h"
 
 enum rnn_kind { RNN_SIMPLE, RNN_GRU, RNN_LSTM };
@@ -66,13 +67,11 @@ static void act_vec(const rnn_act *a, float *v, int64_t n)
         for (int64_t i = 0; i < n; i++)
             v[i] = v[i] > 0 ? v[i] : 0;
         break;
-    case ACT_TANH:
-        for (int64_t i = 0; i < n; i++)
-            v[i] = tanhf(v[i]);
+    case ACT_TANH: /* the gates' transcendentals: vmath, not libm per element */
+        lm_vm_apply(LM_VM_TANH, v, v, n);
         break;
     case ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            v[i] = 1.0f / (1.0f + expf(-v[i]));
+        lm_vm_apply(LM_VM_SIGMOID, v, v, n);
         break;
     case ACT_AFFINE:
         for (int64_t i = 0; i < n; i++)
@@ -103,8 +102,7 @@ static void act_vec(const rnn_act *a, float *v, int64_t n)
             v[i] = v[i] / (1.0f + fabsf(v[i]));
         break;
     case ACT_SOFTPLUS:
-        for (int64_t i = 0; i < n; i++)
-            v[i] = v[i] > 20.0f ? v[i] : log1pf(expf(v[i]));
+        lm_vm_apply(LM_VM_SOFTPLUS, v, v, n);
         break;
     }
 }

@@ -197,6 +197,10 @@ static loom_status op_dft(lm_kctx *k)
     if (x->dims[x->rank - 1] != 1 && x->dims[x->rank - 1] != 2)
         return lm_kfail(k, LOOM_ERR_SHAPE, "last dim is %lld, expected 1 (real) or 2 (complex)",
                         (long long)x->dims[x->rank - 1]);
+    /* DFT-20 moved axis (default -2) to an input; refuse it rather than read
+     * the attribute opset 17 had. */
+    if (lm_kopset(k) >= 20)
+        return lm_kunsupported(k, "DFT-20 (axis as an input) is not supported");
     int64_t axis = lm_node_attr_int(k->node, "axis", 1);
     if (axis < 0)
         axis += x->rank;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <tgmath.h>
 
+#include "../activation.h"
+#include "../vmath.h"
 #include "ew.h"
 
 #define DT_f16 LOOM_DTYPE_FLOAT16
@@ -61,6 +63,17 @@ typedef void (*un_fn)(const void *x, void *y, int64_t n, const un_par *p);
     LM_FOR_FLOAT(DEF_UN, name, __VA_ARGS__)                                                        \
     TAB(name, LM_FOR_FLOAT);
 
+/* A float op whose float loop is vmath's vector function @vf (bounded error,
+ * no libm call per element) and whose double loop is the libm expression. */
+#define VM_OP(name, vf, ...)                                                                       \
+    DEF_UN(f64, double, double, name, __VA_ARGS__)                                                 \
+    static void name##_f32(const void *px, void *py, int64_t n, const un_par *p)                   \
+    {                                                                                              \
+        (void)p;                                                                                   \
+        lm_vm_apply(vf, px, py, n);                                                                \
+    }                                                                                              \
+    TAB(name, LM_FOR_FLOAT);
+
 /* Plain math. */
 LM_FOR_FLOAT(DEF_UN, abs, fabs(x))
 LM_FOR_SINT(DEF_UN, abs, x < 0 ? (t_t)(0 - (wu_t)x) : x)
@@ -79,8 +92,8 @@ FLOAT_OP(ceil, ceil(x))
 /* nearbyint rounds half to even in the default rounding mode, as ONNX asks. */
 FLOAT_OP(round, nearbyint(x))
 FLOAT_OP(sqrt, sqrt(x))
-FLOAT_OP(exp, exp(x))
-FLOAT_OP(log, log(x))
+VM_OP(exp, LM_VM_EXP, exp(x))
+VM_OP(log, LM_VM_LOG, log(x))
 FLOAT_OP(sin, sin(x))
 FLOAT_OP(cos, cos(x))
 FLOAT_OP(tan, tan(x))
@@ -92,8 +105,8 @@ FLOAT_OP(cosh, cosh(x))
 FLOAT_OP(asinh, asinh(x))
 FLOAT_OP(acosh, acosh(x))
 FLOAT_OP(atanh, atanh(x))
-FLOAT_OP(erf, erf(x))
-FLOAT_OP(tanh, tanh(x))
+VM_OP(erf, LM_VM_ERF, erf(x))
+VM_OP(tanh, LM_VM_TANH, tanh(x))
 
 /* Activations. */
 LM_FOR_FLOAT(DEF_UN, relu, x < 0 ? 0 : x)
@@ -105,16 +118,30 @@ FLOAT_OP(selu, x > 0 ? (t_t)gamma * x : (t_t)gamma * ((t_t)alpha * exp(x) - (t_t
 FLOAT_OP(celu, (x > 0 ? x : 0) + (x < 0 ? (t_t)alpha * expm1(x / (t_t)alpha) : 0))
 FLOAT_OP(threlu, x > (t_t)alpha ? x : 0)
 /* Split by sign so exp never overflows: exp(-|x|) is in (0, 1]. */
-FLOAT_OP(sigmoid, x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)))
+VM_OP(sigmoid, LM_VM_SIGMOID, x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)))
 static inline double clamp01(double v)
 {
     return v < 0 ? 0 : v > 1 ? 1 : v;
 }
 FLOAT_OP(hsigmoid, clamp01(alpha *x + beta))
-FLOAT_OP(hswish, x *(t_t)clamp01((double)x / 6 + 0.5))
+DEF_UN(f64, double, double, hswish, x *(t_t)clamp01((double)x / 6 + 0.5))
+/* Float HardSwish in the activation epilogue's vector form (in float, like the
+ * Conv epilogue that fuses it). */
+static void hswish_f32(const void *px, void *py, int64_t n, const un_par *p)
+{
+    (void)p;
+    if (px != py)
+        memcpy(py, px, (size_t)n * sizeof(float));
+    lm_act_apply_vec(&(lm_act){LM_ACT_HARD_SWISH, 0.0f, 0.0f}, py, n);
+}
+TAB(hswish, LM_FOR_FLOAT);
 /* log(1 + exp(x)) without overflow: x + log1p(exp(-x)) for positive x. */
-FLOAT_OP(softplus, x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)))
+VM_OP(softplus, LM_VM_SOFTPLUS, x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)))
 FLOAT_OP(softsign, x / (1 + fabs(x)))
+VM_OP(mish, LM_VM_MISH, x *tanh(x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))))
+VM_OP(gelu, LM_VM_GELU, 0.5 * x * erfc(-x / sqrt(2.0)))
+VM_OP(gelu_tanh, LM_VM_GELU_TANH,
+      0.5 * x * (1 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))))
 LM_FOR_FLOAT(DEF_UN, shrink, x<-alpha ? x + beta : x> alpha ? x - beta : 0)
 LM_FOR_INT(DEF_UN, shrink,
            (double)x<-alpha ? (t_t)lm_sat_i64((double)x + beta) : (double)x> alpha
@@ -270,6 +297,19 @@ SIMPLE(sigmoid, sigmoid_tab, 5)
 SIMPLE(hard_swish, hswish_tab, 1)
 SIMPLE(softplus, softplus_tab, 8)
 SIMPLE(softsign, softsign_tab, 1)
+SIMPLE(mish, mish_tab, 8)
+
+/* Gelu (opset 20): approximate = "none" (erf) or "tanh". */
+static loom_status op_gelu(lm_kctx *k)
+{
+    un_par p = {0};
+    const char *approx = lm_node_attr_str(k->node, "approximate", "none");
+    if (strcmp(approx, "none") == 0)
+        return run_unary(k, gelu_tab, false, &p, 10);
+    if (strcmp(approx, "tanh") == 0)
+        return run_unary(k, gelu_tanh_tab, false, &p, 8);
+    return lm_kinvalid(k, "approximate must be 'none' or 'tanh', got '%s'", approx);
+}
 SIMPLE(not, not_tab, 0.5)
 SIMPLE(bitwise_not, bnot_tab, 0.5)
 
@@ -598,6 +638,8 @@ const lm_op_def lm_ops_unary[] = {
     LM_OP_FULL("", "HardSwish", op_hard_swish),
     LM_OP("", "Softplus", op_softplus),
     LM_OP("", "Softsign", op_softsign),
+    LM_OP("", "Mish", op_mish),
+    LM_OP("", "Gelu", op_gelu),
     LM_OP("", "Shrink", op_shrink),
     LM_OP_FULL("", "Clip", op_clip),
     LM_OP("", "Cast", op_cast),

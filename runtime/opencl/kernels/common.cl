@@ -47,6 +47,7 @@
 #define ACT_SHRINK       28
 #define ACT_GELU         29
 #define ACT_GELU_TANH    30
+#define ACT_SILU         31 /* x * sigmoid(x): the fusion pass's "Silu" epilogue */
 
 /* Comparisons are written so that NaN propagates as ONNX's reference (numpy)
  * does: max(NaN, 0) is NaN, while fmax() would give 0. */
@@ -85,6 +86,7 @@ inline float act_apply(float x, int act, float a, float b)
     case ACT_GELU: return 0.5f * x * (1.0f + erf(x * 0.70710678118654752f));
     case ACT_GELU_TANH:
         return 0.5f * x * (1.0f + tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case ACT_SILU: return x / (1.0f + exp(-x));
     }
     return x;
 }
