@@ -17,6 +17,7 @@
 #include "error.h"
 #include "event.h"
 #include "model.h"
+#include "numa.h"
 
 #define ARENA_ALIGN 64
 
@@ -217,7 +218,10 @@ void lm_run_state_free(lm_run_state *rs)
 {
     if (!rs)
         return;
-    free(rs->arena);
+    if (rs->plan->arena_node >= 0)
+        lm_numa_free(rs->arena, rs->plan->arena_bytes);
+    else
+        free(rs->arena);
     free(rs->hdr);
     free(rs->val);
     free(rs->owned);
@@ -242,7 +246,12 @@ lm_run_state *lm_run_state_get(lm_plan *p, const lm_graph *g)
         return NULL;
     rs->plan = p;
     rs->g = g;
-    rs->arena = p->arena_bytes ? aligned_alloc(ARENA_ALIGN, p->arena_bytes) : NULL;
+    /* On a context bound to a node, the arena (where device segments' inputs
+     * and outputs are staged) is bound there too; else malloc's, as before. */
+    if (p->arena_node >= 0)
+        rs->arena = lm_numa_alloc(p->arena_bytes, p->arena_node);
+    else
+        rs->arena = p->arena_bytes ? aligned_alloc(ARENA_ALIGN, p->arena_bytes) : NULL;
     rs->hdr = calloc(nv, sizeof(loom_tensor));
     rs->val = calloc(nv, sizeof(loom_tensor *));
     rs->owned = calloc(nv, sizeof(bool));

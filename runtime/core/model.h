@@ -30,6 +30,10 @@ struct loom_context {
     lm_policy policy;       /* objective and pin rules */
     bool cpu_fallback_only; /* the CPU was added as fallback, not named: it runs only
                              * the nodes no named device runs */
+    struct lm_device *host; /* the CPU device that runs host steps: "cpu" or "cpu:N" */
+    int numa_node;          /* the node its worker pool is bound to (or would be, in a
+                             * preview), -1 none: arenas go there, transfers priced from it */
+    char pool_binding[96];  /* the pool's binding, in words (loomctl plan) */
 };
 
 /* Why a step went where it did, and what the cost model expects of it. */
@@ -68,6 +72,7 @@ typedef struct lm_plan {
     void **prepared;       /* per step: the kernel's lm_op_def.prepare state, or NULL */
     int64_t *arena_offset; /* per value: byte offset in a run's arena, -1 if on the heap */
     size_t arena_bytes;    /* arena size; intermediates whose shape was known at planning */
+    int arena_node;        /* the NUMA node runs' arenas are bound to (the context's), -1 none */
     loom_tensor *shapes;   /* per value: dtype and shape from planning (data NULL) */
     bool *shape_known;     /* per value: shapes[v] is valid */
     int n_segments;        /* every step belongs to one */
