@@ -24,7 +24,7 @@ OPT      ?= -O2 $(if $(findstring clang,$(CC)),,-fvect-cost-model=dynamic)
 CPPFLAGS += -D_GNU_SOURCE -Iruntime/include -Iruntime -Itools -I$(BUILD)/gen
 CFLAGS   += -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             -fvisibility=hidden -pthread $(EXTRA_CFLAGS)
-LDLIBS   += -lprotobuf-c -lm -lpthread
+LDLIBS   += -lprotobuf-c -lhwloc -lm -lpthread
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -64,7 +64,7 @@ all: $(LIBLOOM_A) $(LIBLOOM_SO) $(BINS)
 DEPS_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev clang-format \
                  protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata \
                  libcmocka-dev python3-torch python3-torchvision python3-onnx python3-numpy \
-                 libopenblas-dev python3-venv
+                 libopenblas-dev python3-venv libhwloc-dev hwloc
 DEPS_TARGETS  :=
 TEST_SUITES   :=
 BENCH_SUITES  := bench-models bench-planner

@@ -41,6 +41,8 @@ $(BUILD)/tests/fpga/test_fpga: tests/fpga/test_fpga.c $(patsubst %.c,$(BUILD)/ob
 # The unit test of device error classes runs the emulated card, programmed
 # with the default xclbin the build's bitstreams/ holds (not linked: order only).
 $(BUILD)/tests/test_device_errors: | $(FPGA_XCLBIN)
+# So does the NUMA test, whose emulated cards are placed on fixtures.
+$(BUILD)/tests/test_numa: | $(FPGA_XCLBIN)
 
 fpga-test: $(BUILD)/tests/fpga/test_fpga $(FPGA_XCLBIN)
 	@LOOM_XCLBIN=$(FPGA_XCLBIN) $(BUILD)/tests/fpga/test_fpga
@@ -72,14 +74,14 @@ fpga-mnist: $(FMNIST)/fashion_mnist_int8.onnx $(BUILD)/tests/fpga/fmnist_eval $(
 
 # ---------------------------------------------------------------- end to end in QEMU
 # A static fmnist_eval (libloom without the OpenCL backend: the guest has no
-# ICD loader), the int8 model, test images and the emulated card's logits for
+# ICD loader; and without hwloc: no static libudev for it), the int8 model, test images and the emulated card's logits for
 # them, into $(FPGA_E2E); tests/kernel/run-qemu.sh puts that directory into
 # the guest's initramfs and init.sh runs its run.sh against card 0.
 FPGA_E2E       := $(BUILD)/tests/fpga/e2e
 FPGA_E2E_COUNT := 200
 FPGA_E2E_BATCH := 50
-GUEST_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out runtime/opencl/%,$(RUNTIME_SRC)) \
-               $(FPGA_RT_SRC) tests/fpga/no_opencl.c tests/fpga/fmnist_eval.c) \
+GUEST_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out runtime/opencl/% runtime/core/topology.c,$(RUNTIME_SRC)) \
+               $(FPGA_RT_SRC) tests/fpga/no_opencl.c tests/fpga/no_hwloc.c tests/fpga/fmnist_eval.c) \
              $(BUILD)/obj/gen/onnx.pb-c.o
 
 $(BUILD)/tests/fpga/fmnist_eval.static: $(GUEST_OBJ)

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "event.h"
 #include "model.h"
+#include "numa.h"
 
 #define ARENA_ALIGN 64
 
@@ -241,7 +242,10 @@ void lm_run_state_free(lm_run_state *rs)
 {
     if (!rs)
         return;
-    arena_free(rs->arena, rs->plan->arena_bytes);
+    if (rs->plan->arena_node >= 0)
+        lm_numa_free(rs->arena, rs->plan->arena_bytes);
+    else
+        arena_free(rs->arena, rs->plan->arena_bytes);
     free(rs->hdr);
     free(rs->val);
     free(rs->owned);
@@ -266,7 +270,13 @@ lm_run_state *lm_run_state_get(lm_plan *p, const lm_graph *g)
         return NULL;
     rs->plan = p;
     rs->g = g;
-    rs->arena = p->arena_bytes ? arena_alloc(p->arena_bytes) : NULL;
+    /* On a context bound to a node, the arena (where device segments' inputs
+     * and outputs are staged) is bound there too; else
+     * the heap's (large ones mapped, so they go back to the system). */
+    if (p->arena_node >= 0)
+        rs->arena = lm_numa_alloc(p->arena_bytes, p->arena_node);
+    else
+        rs->arena = p->arena_bytes ? arena_alloc(p->arena_bytes) : NULL;
     rs->hdr = calloc(nv, sizeof(loom_tensor));
     rs->val = calloc(nv, sizeof(loom_tensor *));
     rs->owned = calloc(nv, sizeof(bool));

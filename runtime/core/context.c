@@ -9,8 +9,15 @@
  * the selected devices by cost; the order only breaks ties. A list that
  * names neither the CPU nor "auto" gets the CPU last as its fallback (it
  * runs only the nodes no listed device runs) unless fail_closed is set;
- * "cpu" alone selects only the CPU.
+ * "cpu" alone selects only the CPU. On a machine of several NUMA nodes
+ * "cpu:N" names node N's CPUs instead: the first CPU device listed is the
+ * context's host, whose worker pool runs every host step.
+ *
+ * The worker pool is the process's pool for the thread count and CPU set
+ * (threadpool.h): the CPUs of @cpus, else of the node the context is bound
+ * to (see loom_context_options in loom.h, and core/numa.h), else unbound.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +29,10 @@
 #include "error.h"
 #include "log.h"
 #include "model.h"
+#include "numa.h"
 #include "registry.h"
 #include "threadpool.h"
+#include "topology.h"
 
 #define MAX_DEVICE_LIST 256
 
@@ -110,7 +119,16 @@ static loom_status select_devices(loom_context *ctx, const char *want, int emula
         if (!listed(excluded, e))
             select_device(ctx, dev);
     }
-    lm_device *cpu = lm_registry_find("cpu");
+    /* The first CPU device listed is the host: its node binds the pool. A
+     * list naming several (loomctl examine's, for their health) runs all
+     * their steps on that one pool anyway. */
+    ctx->host = NULL;
+    for (int d = 0; d < ctx->n_devices && !ctx->host; d++)
+        if (ctx->devices[d]->props.kind == LOOM_DEVICE_CPU &&
+            lm_device_runs_host_kernels(ctx->devices[d]))
+            ctx->host = ctx->devices[d];
+    lm_device *cpu = ctx->host ? ctx->host : lm_registry_find("cpu");
+    ctx->host = cpu;
     if (!ctx->fail_closed && cpu && !selected(ctx, cpu) && !listed(excluded, "cpu")) {
         select_device(ctx, cpu);
         ctx->cpu_fallback_only = true;
@@ -132,6 +150,26 @@ static int emulated_wanted(int option)
 #define HAS_OPTION(opts, field)                                                                    \
     ((opts)->struct_size >= offsetof(loom_context_options, field) + sizeof((opts)->field))
 
+/* The NUMA node the context's threads belong on: cpu:N's, else the one
+ * node every other device it selects sits on; -1 for none in particular. */
+static int context_node(const loom_context *ctx)
+{
+    if (lm_topology_numa_nodes() < 2)
+        return -1;
+    if (ctx->host && strcmp(ctx->host->name, "cpu") != 0)
+        return ctx->host->props.numa_node;
+    int node = -1;
+    for (int d = 0; d < ctx->n_devices; d++) {
+        const lm_device *dev = ctx->devices[d];
+        if (lm_device_runs_host_kernels(dev))
+            continue;
+        if (dev->props.numa_node < 0 || (node >= 0 && dev->props.numa_node != node))
+            return -1; /* unknown, or devices on several nodes: no node is right for all */
+        node = dev->props.numa_node;
+    }
+    return node;
+}
+
 static loom_status take_pool(loom_context *ctx, const loom_context_options *opts)
 {
     const char *cpulist = HAS_OPTION(opts, cpus) ? opts->cpus : NULL;
@@ -140,11 +178,27 @@ static loom_status take_pool(loom_context *ctx, const loom_context_options *opts
     loom_status s = cpulist ? lm_cpulist_parse(cpulist, &cpus, &n_cpus) : LOOM_OK;
     if (s)
         return s;
+    bool bound = cpulist != NULL;
+    ctx->numa_node = cpulist ? -1 : context_node(ctx);
+    if (cpulist)
+        snprintf(ctx->pool_binding, sizeof(ctx->pool_binding), "CPUs %s (the cpus option)",
+                 cpulist);
+    else if ((bound = lm_numa_pool_cpus(ctx->numa_node, &cpus, ctx->pool_binding,
+                                        sizeof(ctx->pool_binding))))
+        n_cpus = CPU_COUNT(&cpus);
     if (ctx->num_threads == 0) {
-        long n = cpulist ? n_cpus : sysconf(_SC_NPROCESSORS_ONLN);
+        long n = bound ? n_cpus : sysconf(_SC_NPROCESSORS_ONLN);
         ctx->num_threads = n > 0 ? (int)n : 1;
     }
-    return lm_threadpool_acquire(ctx->num_threads, cpulist ? &cpus : NULL, &ctx->pool);
+    s = lm_threadpool_acquire(ctx->num_threads, bound ? &cpus : NULL, &ctx->pool);
+    if (s && bound && !cpulist) {
+        /* The node's binding was refused (a container): run unbound, say so once. */
+        lm_error_clear();
+        lm_numa_refused("worker pool", EPERM);
+        snprintf(ctx->pool_binding, sizeof(ctx->pool_binding), "unbound (binding refused)");
+        s = lm_threadpool_acquire(ctx->num_threads, NULL, &ctx->pool);
+    }
+    return s;
 }
 
 loom_status loom_context_create(const loom_context_options *opts, loom_context **out)
@@ -176,6 +230,14 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
         free(ctx);
         return s;
     }
+    const char *xml = HAS_OPTION(opts, topology_xml) ? opts->topology_xml : NULL;
+    if (xml && !(s = lm_topology_use(xml)))
+        lm_numa_relocate_all(); /* devices other contexts hold are placed anew */
+    if (s) {
+        lm_log_detach(ctx);
+        free(ctx);
+        return s;
+    }
     const char *want = opts->device ? opts->device : "auto";
     int emulated = emulated_wanted(HAS_OPTION(opts, emulated_cards) ? opts->emulated_cards : 0);
     lm_discovery d = {.emulated_cards = emulated, .devices = want};
@@ -193,7 +255,7 @@ loom_status loom_context_create(const loom_context_options *opts, loom_context *
         ctx->policy.objective != LOOM_OBJECTIVE_THROUGHPUT)
         s = lm_error(LOOM_ERR_INVALID_ARGUMENT, "objective %d is not a loom_objective",
                      (int)ctx->policy.objective);
-    if (s || (s = take_pool(ctx, opts)) || (s = select_devices(ctx, want, emulated)) ||
+    if (s || (s = select_devices(ctx, want, emulated)) || (s = take_pool(ctx, opts)) ||
         (s = lm_policy_parse(&ctx->policy, HAS_OPTION(opts, pins) ? opts->pins : NULL, ctx))) {
         loom_context_destroy(ctx);
         return s;

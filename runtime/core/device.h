@@ -28,6 +28,7 @@
 #ifndef LOOM_CORE_DEVICE_H
 #define LOOM_CORE_DEVICE_H
 
+#include <sched.h>
 #include <stdbool.h>
 
 #include "devstats.h"
@@ -75,6 +76,18 @@ typedef struct lm_device_props {
     int compute_units;         /* 0 unknown */
     uint32_t flags;            /* LM_DEVICE_* */
 } lm_device_props;
+
+/* Where a device's feeder threads and staging memory go: decided once when
+ * the device is located in the topology (core/numa.h). */
+typedef struct lm_numa_binding {
+    bool bind;         /* feeder threads move to @cpus while they feed the device */
+    cpu_set_t cpus;    /* the device's local CPUs this process may use (when @bind) */
+    int mem_node;      /* the node its staging memory is bound to, -1 none */
+    char how[128];     /* how its locality was found, or why it is unknown */
+    char nodeset[64];  /* its local NUMA nodes as a list, "" unknown */
+    char feeders[160]; /* what happens to its feeder threads, in words */
+    char memory[96];   /* where its staging memory comes from, in words */
+} lm_numa_binding;
 
 /* What a segment device gets to compile: nodes in order, and every value's shape. */
 typedef struct lm_segment_desc {
@@ -127,11 +140,12 @@ struct lm_device {
     char name[32]; /* "cpu", "opencl:0", "card:1": the same everywhere (API, loomctl, metrics) */
     lm_device_props props;
     void *priv;
-    lm_busy busy;     /* set up by the registry, counted by the executor */
-    lm_health health; /* health.h: zero is healthy */
-    int rank;         /* its backend's place in lm_backends[] (set by the registry):
-                       * "auto" lists devices in that order, whatever order the
-                       * backends were discovered in */
+    lm_busy busy;         /* set up by the registry, counted by the executor */
+    int rank;             /* its backend's place in lm_backends[] (set by the registry):
+                           * "auto" lists devices in that order, whatever order the
+                           * backends were discovered in */
+    lm_numa_binding numa; /* set by the registry (lm_numa_locate()) */
+    lm_health health;     /* health.h: zero is healthy */
 };
 
 /* Queues a run of @segment on @dev (see lm_device_ops.submit); @done is

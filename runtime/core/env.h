@@ -66,11 +66,17 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
     X(PLAN_CACHE_MB, "LOOM_PLAN_CACHE_MB", INT, 128, 1, 1048576, USER, "core/model.c",             \
       "each model's plan cache budget in MiB (plans' tables and arenas; least recently used "     \
       "plans leave past it); loom_model_set_plan_cache_bytes() overrides it per model")            \
+    X(EMULATED_CARD_PCI, "LOOM_EMULATED_CARD_PCI", STR, 0, 0, 0, USER, "fpga/device.c",            \
+      "PCI bus ids for the emulated cards, comma-separated, one per card in order "                \
+      "(0000:83:00.0,...): where the topology places them (default: none, locality unknown)")     \
     /* ---- standard variables ---- */                                                             \
     X(XDG_CACHE_HOME, "XDG_CACHE_HOME", STR, 0, 0, 0, SYSTEM, "core/cache.c",                      \
       "the cache directory is $XDG_CACHE_HOME/loom when LOOM_CACHE_DIR is unset")                  \
     X(HOME, "HOME", STR, 0, 0, 0, SYSTEM, "core/cache.c",                                          \
       "the cache directory is ~/.cache/loom when neither of the above is set")                     \
+    X(HWLOC_XMLFILE, "HWLOC_XMLFILE", STR, 0, 0, 0, SYSTEM, "core/topology.c",                     \
+      "an hwloc XML topology used instead of this machine's (default: this machine); "             \
+      "loom_context_options.topology_xml overrides it")                                            \
     /* ---- test-only knobs ---- */                                                                \
     X(NO_VIEWS, "LOOM_NO_VIEWS", FLAG, 0, 0, 1, TESTS, "core/arena.c",                             \
       "Reshape/Flatten outputs and Concat inputs are copies, not views into one arena item")       \
@@ -88,6 +94,10 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "the kernel shim opens only this device node (default: every loom.ko render node)")          \
     X(NO_XRT, "LOOM_NO_XRT", FLAG, 0, 0, 1, TESTS, "fpga/shim_xrt.c",                              \
       "XRT is not loaded, so there are no xrt:N cards")                                            \
+    X(NUMA_BIND_REFUSED, "LOOM_NUMA_BIND_REFUSED", FLAG, 0, 0, 1, TESTS, "core/numa.c",            \
+      "binding threads and memory to NUMA nodes fails with EPERM, as in a container")              \
+    X(NUMA_BIND_XML, "LOOM_NUMA_BIND_XML", FLAG, 0, 0, 1, TESTS, "core/numa.c",                    \
+      "bind as the topology says even when it comes from an XML file (a fixture of this machine)") \
 // clang-format on
 
 typedef enum lm_env_var {

@@ -29,9 +29,13 @@ struct loom_context {
     bool fp16_storage;          /* loom_context_options.fp16_storage */
     int n_devices;              /* selected devices, in priority order */
     struct lm_device *devices[LM_MAX_DEVICES];
-    lm_policy policy;               /* objective and pin rules */
-    bool cpu_fallback_only;         /* the CPU was added as fallback, not named: it runs only
-                                     * the nodes no named device runs */
+    lm_policy policy;       /* objective and pin rules */
+    bool cpu_fallback_only; /* the CPU was added as fallback, not named: it runs only
+                             * the nodes no named device runs */
+    struct lm_device *host; /* the CPU device that runs host steps: "cpu" or "cpu:N" */
+    int numa_node;          /* the node its worker pool is bound to (or would be, in a
+                             * preview), -1 none: arenas go there, transfers priced from it */
+    char pool_binding[96];  /* the pool's binding, in words (loomctl plan) */
     struct lm_device *probe_device; /* planned for even out of service: the
                                      * known-answer test's context (kat.c) */
 };
@@ -73,6 +77,7 @@ typedef struct lm_plan {
     lm_wrefs weights;      /* shared packed weights the prepared states point into */
     int64_t *arena_offset; /* per value: byte offset in a run's arena, -1 if on the heap */
     size_t arena_bytes;    /* arena size; intermediates whose shape was known at planning */
+    int arena_node;        /* the NUMA node runs' arenas are bound to (the context's), -1 none */
     loom_tensor *shapes;   /* per value: dtype and shape from planning (data NULL) */
     bool *shape_known;     /* per value: shapes[v] is valid */
     int n_segments;        /* every step belongs to one */

@@ -6,6 +6,7 @@
 #include "cache.h"
 
 #include "error.h"
+#include "numa.h"
 #include "opcost.h"
 #include "opgeom.h"
 
@@ -183,19 +184,27 @@ double lm_cost_estimate_us(lm_device *dev, const lm_node *n, loom_tensor *const 
 
 /* One hop between @dev and the host; the host (NULL, or a host-kernel
  * device) is free. */
-static double hop_us(const lm_device *dev, double gbps, size_t bytes)
+static double hop_us(const lm_device *dev, double gbps, int host_node, size_t bytes)
 {
     if (!dev || lm_device_runs_host_kernels(dev))
         return 0;
     if (gbps <= 0)
         gbps = LM_DEFAULT_LINK_GBPS;
-    return dev->props.launch_us + (double)bytes / (gbps * 1e3);
+    /* DMA to memory on another socket crosses the inter-socket link too:
+     * priced as hwloc's latency ratio between the nodes (1.0 when local). */
+    double factor = lm_numa_transfer_factor(host_node, dev->props.numa_node);
+    return dev->props.launch_us + (double)bytes * factor / (gbps * 1e3);
+}
+
+double lm_transfer_node_us(const lm_device *from, const lm_device *to, int host_node, size_t bytes)
+{
+    if (from == to)
+        return 0;
+    return hop_us(from, from ? from->props.d2h_gbps : 0, host_node, bytes) +
+           hop_us(to, to ? to->props.h2d_gbps : 0, host_node, bytes);
 }
 
 double lm_transfer_us(const lm_device *from, const lm_device *to, size_t bytes)
 {
-    if (from == to)
-        return 0;
-    return hop_us(from, from ? from->props.d2h_gbps : 0, bytes) +
-           hop_us(to, to ? to->props.h2d_gbps : 0, bytes);
+    return lm_transfer_node_us(from, to, -1, bytes);
 }

@@ -46,4 +46,9 @@ void lm_cost_measured(const lm_device *dev, const lm_node *n, loom_tensor *const
  * 0 on one device; between two non-host devices, through the host). */
 double lm_transfer_us(const lm_device *from, const lm_device *to, size_t bytes);
 
+/* lm_transfer_us() for host memory used by threads of NUMA node @host_node
+ * (-1: any): a device hop's bytes take longer by the topology's distance
+ * between that node and the device's (numa.h; 1.0 on one node). */
+double lm_transfer_node_us(const lm_device *from, const lm_device *to, int host_node, size_t bytes);
+
 #endif

@@ -34,6 +34,7 @@
 
 typedef struct placement {
     int n, m, host;
+    int host_node;      /* the NUMA node of the context's threads, -1 any (numa.h) */
     bool fallback_only; /* the host CPU runs only what no named device runs */
     lm_device *dev[LM_PART_MAX_DEVICES];
     uint8_t excluded[LM_PART_MAX_DEVICES];
@@ -115,7 +116,8 @@ static int index_of(const placement *pl, const lm_device *dev)
  * the host (excluded when the context does not select it: fail-closed). */
 static loom_status choose_devices(placement *pl, const loom_context *ctx)
 {
-    lm_device *cpu = lm_registry_find("cpu");
+    lm_device *cpu = ctx->host; /* "cpu", or the node's "cpu:N" */
+    pl->host_node = ctx->numa_node;
     if (!cpu)
         return lm_error(LOOM_ERR_RUNTIME, "no CPU device is registered");
     for (int d = 0; d < ctx->n_devices && pl->m < LM_PART_MAX_DEVICES - 1; d++)
@@ -156,8 +158,11 @@ static void price_links(placement *pl)
     for (int d = 0; d < m; d++) {
         const lm_device *dev = pl->dev[d];
         bool host = lm_device_runs_host_kernels(dev);
-        double out0 = lm_transfer_us(dev, NULL, 0), out1 = lm_transfer_us(dev, NULL, 1000000);
-        double in0 = lm_transfer_us(NULL, dev, 0), in1 = lm_transfer_us(NULL, dev, 1000000);
+        int hn = pl->host_node;
+        double out0 = lm_transfer_node_us(dev, NULL, hn, 0);
+        double out1 = lm_transfer_node_us(dev, NULL, hn, 1000000);
+        double in0 = lm_transfer_node_us(NULL, dev, hn, 0);
+        double in1 = lm_transfer_node_us(NULL, dev, hn, 1000000);
         pl->latency[d * m + pl->host] = out0;
         pl->bandwidth[d * m + pl->host] =
             out1 > out0 ? 1e6 / (out1 - out0) : HOST_LINK_BYTES_PER_US;

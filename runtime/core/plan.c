@@ -238,6 +238,8 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
     const lm_graph *g = m->g;
     size_t nv = (size_t)g->n_values + 1;
     lm_plan *p = calloc(1, sizeof(*p));
+    if (p)
+        p->arena_node = -1;
     shape_table st = {0};
     loom_status s = LOOM_OK;
     if (!p)
@@ -317,6 +319,7 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
                     st.bytes[n->out[o]] = 0;
         }
     }
+    p->arena_node = m->ctx->numa_node; /* beside the threads and devices that use it */
     s = lm_plan_arena(p, g, st.bytes, st.def, st.t);
     p->n_values = g->n_values;
     p->meta_bytes = plan_meta_bytes(p, g);

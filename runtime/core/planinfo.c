@@ -15,6 +15,7 @@
 #include "model.h"
 #include "opcost.h"
 #include "tensor.h"
+#include "topology.h"
 
 /* What the estimate adds up to, per device and in all. */
 typedef struct plan_totals {
@@ -113,8 +114,9 @@ static void write_transfers(lm_json *j, const loom_model *m, const lm_plan *p, p
             bool in = k < sg->n_in;
             int v = in ? sg->in[k] : sg->out[k - sg->n_in];
             size_t bytes = p->shape_known[v] ? p->shapes[v].nbytes : 0;
-            double us =
-                in ? lm_transfer_us(NULL, sg->dev, bytes) : lm_transfer_us(sg->dev, NULL, bytes);
+            int hn = m->ctx->numa_node;
+            double us = in ? lm_transfer_node_us(NULL, sg->dev, hn, bytes)
+                           : lm_transfer_node_us(sg->dev, NULL, hn, bytes);
             write_transfer(j, g->values[v].name, in ? NULL : sg->dev, in ? sg->dev : NULL, bytes,
                            us);
             add_us(t, m->ctx, sg->dev, us);
@@ -144,6 +146,33 @@ static void write_segments(lm_json *j, const loom_model *m, const lm_plan *p)
     lm_json_end_array(j);
 }
 
+/* Where @dev sits and where the threads and memory that serve it go: the
+ * CPU devices' threads are the context's worker pool, another device's
+ * feeders are whichever thread submits to it (moved to its node while it
+ * does), and the run's arena is on the context's node. */
+static void write_numa(lm_json *j, const loom_context *ctx, const lm_device *dev)
+{
+    bool host = lm_device_runs_host_kernels(dev);
+    lm_json_key(j, "numa_node");
+    lm_json_number(j, dev->props.numa_node >= 0 ? dev->props.numa_node : NAN); /* NaN: null */
+    lm_json_key(j, "cpuset");
+    lm_json_string(j, dev->props.cpuset);
+    lm_json_key(j, "locality");
+    lm_json_string(j, dev->numa.how);
+    lm_json_key(j, "threads");
+    lm_json_string(j, host ? ctx->pool_binding : dev->numa.feeders);
+    lm_json_key(j, "staging_memory");
+    char buf[128];
+    if (ctx->numa_node >= 0)
+        snprintf(buf, sizeof(buf), "arena on node %d%s", ctx->numa_node,
+                 lm_topology_is_this_system() ? "" : " (preview: not bound)");
+    else if (lm_topology_numa_nodes() > 1 && dev->props.numa_node >= 0)
+        snprintf(buf, sizeof(buf), "first touch (the context's devices span nodes)");
+    else
+        snprintf(buf, sizeof(buf), "%s", host ? "first touch" : dev->numa.memory);
+    lm_json_string(j, buf);
+}
+
 static void write_devices(lm_json *j, const loom_context *ctx, const plan_totals *t)
 {
     lm_json_key(j, "devices");
@@ -161,6 +190,7 @@ static void write_devices(lm_json *j, const loom_context *ctx, const plan_totals
         lm_json_number(j, dev->props.mem_gbps);
         lm_json_key(j, "est_us");
         lm_json_number(j, t->device_us[d]);
+        write_numa(j, ctx, dev);
         lm_json_end_object(j);
     }
     lm_json_end_array(j);
@@ -200,6 +230,10 @@ static char *plan_json(const loom_model *m, const lm_plan *p)
     write_segments(&j, m, p);
     write_transfers(&j, m, p, &t);
     write_devices(&j, m->ctx, &t);
+    char topo[256];
+    lm_topology_source(topo, sizeof(topo));
+    lm_json_key(&j, "topology");
+    lm_json_string(&j, topo);
     lm_json_key(&j, "total_est_us");
     lm_json_number(&j, t.total_us);
     lm_json_key(&j, "estimate_complete");

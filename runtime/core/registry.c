@@ -16,6 +16,7 @@
 #include "env.h"
 #include "error.h"
 #include "health.h"
+#include "numa.h"
 #include "registry.h"
 
 static pthread_mutex_t registry_lock =
@@ -39,6 +40,7 @@ loom_status lm_registry_add(lm_device *dev)
         if (dev->ops->destroy)
             dev->ops->destroy(dev);
     } else {
+        lm_numa_locate(dev); /* where it sits decides its feeders and staging memory */
         lm_busy_init(&dev->busy);
         dev->rank = discovering;
         devices[n] = dev;

@@ -5,6 +5,12 @@
  * The CPU device runs its steps through core's executor (LM_DEVICE_HOST_KERNELS)
  * on the context's worker pool, takes steps whose shapes are known only at
  * run time, and is the reference the other devices' numerics are compared to.
+ *
+ * "cpu" is every CPU of the machine. On a machine of several NUMA nodes,
+ * "cpu:N" is node N's CPUs as a device of its own: a context that names it
+ * runs its host steps on a worker pool bound to that node. They are used
+ * only when named ("auto" and the fallback take "cpu"), so a one-node
+ * machine, which has no cpu:N, behaves as before.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +19,7 @@
 
 #include "backend.h"
 #include "../core/error.h"
+#include "../core/topology.h"
 #include "cpu_features.h"
 #include "peaks.h"
 #include "ops/tables.h"
@@ -83,6 +90,42 @@ static void online_cpus(char *buf, size_t len)
     fclose(f);
 }
 
+/* Adds "cpu:N" for each NUMA node N of a machine of several: @all's
+ * properties, with the node's share of the CPUs, memory and peaks. */
+static loom_status add_node_devices(const lm_device *all)
+{
+    int nodes = lm_topology_numa_nodes();
+    for (int i = 0; nodes > 1 && i < nodes; i++) {
+        int node = lm_topology_numa_node_at(i);
+        lm_locality loc = lm_topology_locate_node(node);
+        cpu_set_t set;
+        int cpus = lm_topology_cpuset_parse(loc.cpuset, &set);
+        cpu_set_t every;
+        int total = lm_topology_cpuset_parse(all->props.cpuset, &every);
+        if (node < 0 || cpus == 0) /* a node with memory only (CXL, HBM) runs nothing */
+            continue;
+        lm_device *dev = calloc(1, sizeof(*dev));
+        if (!dev)
+            return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        *dev = *all;
+        snprintf(dev->name, sizeof(dev->name), "cpu:%d", node);
+        lm_device_props *p = &dev->props;
+        double share = total > 0 ? (double)cpus / total : 1.0 / nodes;
+        p->numa_node = node;
+        p->compute_units = cpus;
+        p->mem_bytes = (uint64_t)((double)p->mem_bytes * share);
+        p->peak_gflops *= share;
+        p->peak_int8_gops *= share;
+        p->flags &= ~LM_DEVICE_AUTO;
+        snprintf(p->features + strlen(p->features), sizeof(p->features) - strlen(p->features),
+                 ", NUMA node %d", node);
+        loom_status s = lm_registry_add(dev);
+        if (s)
+            return s;
+    }
+    return LOOM_OK;
+}
+
 static loom_status cpu_discover(const lm_discovery *d)
 {
     (void)d;
@@ -101,14 +144,15 @@ static loom_status cpu_discover(const lm_discovery *d)
              sysconf(_SC_NPROCESSORS_ONLN));
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     p->mem_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
-    p->numa_node = -1; /* filled per node once placement is NUMA-aware */
+    p->numa_node = -1; /* every node: the registry fills it in (one node: that one) */
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     p->compute_units = online > 0 ? (int)online : 0;
     online_cpus(p->cpuset, sizeof(p->cpuset));
     lm_cpu_measure_peaks(p, isa_name());
     p->numeric = LOOM_NUMERIC_INT8 | LOOM_NUMERIC_FP32;
     p->flags = LM_DEVICE_HOST_KERNELS | LM_DEVICE_DYNAMIC_SHAPES | LM_DEVICE_AUTO;
-    return lm_registry_add(dev);
+    loom_status s = lm_registry_add(dev);
+    return s ? s : add_node_devices(dev);
 }
 
 static const char *const prefixes[] = {"cpu", NULL};

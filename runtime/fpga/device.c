@@ -26,6 +26,7 @@
 #include "../../hls/loom_cu.h"
 #include "core/backend.h"
 #include "core/device.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/opgeom.h"
@@ -1016,6 +1017,25 @@ static loom_status add_cards(lm_card **cards, int from, int to, bool emulated, l
     return s;
 }
 
+/* Emulated card number @index (0: the first of the process) takes the
+ * @index-th bus id of LOOM_EMULATED_CARD_PCI, so a test or a preview can put
+ * it where a real card would sit in the topology. */
+static void emulated_pci(lm_card *card, int index)
+{
+    const char *list = lm_env_str(LM_ENV_EMULATED_CARD_PCI);
+    for (int i = 0; list && *list; i++) {
+        size_t len = strcspn(list, ",");
+        if (i == index) {
+            char id[32];
+            snprintf(id, sizeof(id), "%.*s", (int)(len < sizeof(id) ? len : sizeof(id) - 1), list);
+            if (id[0])
+                lm_card_emulated_set_pci(card, id);
+            return;
+        }
+        list += len + (list[len] == ',');
+    }
+}
+
 /* Cards through loom.ko, then emulated ones (named after those, and after
  * emulated cards discovered before), then XRT cards. */
 static loom_status fpga_discover(const lm_discovery *d)
@@ -1028,6 +1048,8 @@ static loom_status fpga_discover(const lm_discovery *d)
     int end = first;
     if (!s && d->emulated_cards > have)
         s = lm_card_emulated_open(d->emulated_cards - have, cards, LM_MAX_DEVICES, &end);
+    for (int i = first; !s && i < end; i++)
+        emulated_pci(cards[i], have + i - first);
     s = add_cards(cards, first, end, true, s);
     n = 0;
     if (!s)

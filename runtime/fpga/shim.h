@@ -154,6 +154,9 @@ const char *lm_card_default_xclbin(void);
  */
 loom_status lm_card_kernel_open_all(lm_card **cards, int max, int *n);
 loom_status lm_card_emulated_open(int count, lm_card **cards, int max, int *n);
+/* Gives emulated card @c the PCI bus id @bus_id ("dddd:bb:dd.f"), which its
+ * info reports, so a topology can place it (LOOM_EMULATED_CARD_PCI). */
+void lm_card_emulated_set_pci(lm_card *c, const char *bus_id);
 loom_status lm_card_xrt_open_all(lm_card **cards, int max, int *n);
 
 /* Every card of this host: loom.ko's, then @emulated in-process ones (-1:

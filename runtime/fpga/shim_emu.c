@@ -50,6 +50,7 @@ typedef struct emu_card {
     uint32_t seqno;
     int n_cus;
     lm_card_cu cus[LM_CARD_MAX_CUS];
+    char pci[32];          /* the PCI bus id it pretends to have, "-" none */
     bool dead;             /* the fault file said "die"; no command runs until a reset */
     bool hung;             /* a command hangs: the processor takes nothing until the reset */
     pthread_cond_t unhung; /* signalled by that reset */
@@ -356,7 +357,7 @@ static loom_status emu_info(lm_card *c, lm_card_info *info)
     memset(info, 0, sizeof(*info));
     pthread_mutex_lock(&e->lock);
     snprintf(info->driver, sizeof(info->driver), "emulated");
-    snprintf(info->pci, sizeof(info->pci), "-");
+    snprintf(info->pci, sizeof(info->pci), "%s", e->pci[0] ? e->pci : "-");
     memcpy(info->board, e->window + LOOM_REG_NAME, 31);
     info->numa_node = -1;
     /* A driver polling a dead card resets it once it answers again: the
@@ -421,6 +422,14 @@ static uint64_t emu_window_bytes(void)
     while (bytes < (uint64_t)mb << 20 && bytes < (1ull << 34))
         bytes <<= 1;
     return bytes;
+}
+
+void lm_card_emulated_set_pci(lm_card *c, const char *bus_id)
+{
+    emu_card *e = emu(c);
+    pthread_mutex_lock(&e->lock);
+    snprintf(e->pci, sizeof(e->pci), "%s", bus_id);
+    pthread_mutex_unlock(&e->lock);
 }
 
 loom_status lm_card_emulated_open(int count, lm_card **cards, int max, int *n)

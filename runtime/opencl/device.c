@@ -47,6 +47,8 @@ static bool has_ext(const char *exts, const char *name)
     return false;
 }
 
+static void vendor_pci(cl_device_id d, lm_cl_info *info);
+
 static void query_info(cl_platform_id p, cl_device_id d, lm_cl_info *info)
 {
     memset(info, 0, sizeof(*info));
@@ -98,6 +100,49 @@ static void query_info(cl_platform_id p, cl_device_id d, lm_cl_info *info)
             }
         }
         free(exts);
+    }
+    if (!info->has_pci)
+        vendor_pci(d, info);
+}
+
+/* The vendors' own answers where cl_khr_pci_bus_info is missing: AMD's
+ * topology query (a PCIe address, domain 0) and NVIDIA's bus, slot and
+ * domain queries. Asked directly: a driver that does not know the query
+ * fails it, and the device's locality stays unknown. */
+#define CL_DEVICE_TOPOLOGY_AMD_    0x4037
+#define CL_DEVICE_PCI_BUS_ID_NV_   0x4008
+#define CL_DEVICE_PCI_SLOT_ID_NV_  0x4009
+#define CL_DEVICE_PCI_DOMAIN_ID_NV 0x400A
+static void vendor_pci(cl_device_id d, lm_cl_info *info)
+{
+    union {
+        struct {
+            cl_uint type, data[5];
+        } raw;
+        struct {
+            cl_uint type;
+            char unused[17];
+            char bus, device, function;
+        } pcie;
+    } amd;
+    if (!clGetDeviceInfo(d, CL_DEVICE_TOPOLOGY_AMD_, sizeof(amd), &amd, NULL) &&
+        amd.raw.type == 1 /* CL_DEVICE_TOPOLOGY_TYPE_PCIE_AMD */) {
+        info->has_pci = true;
+        info->pci_domain = 0;
+        info->pci_bus = (unsigned char)amd.pcie.bus;
+        info->pci_dev = (unsigned char)amd.pcie.device;
+        info->pci_fn = (unsigned char)amd.pcie.function;
+        return;
+    }
+    cl_uint bus, slot, domain = 0;
+    if (!clGetDeviceInfo(d, CL_DEVICE_PCI_BUS_ID_NV_, sizeof(bus), &bus, NULL) &&
+        !clGetDeviceInfo(d, CL_DEVICE_PCI_SLOT_ID_NV_, sizeof(slot), &slot, NULL)) {
+        (void)clGetDeviceInfo(d, CL_DEVICE_PCI_DOMAIN_ID_NV, sizeof(domain), &domain, NULL);
+        info->has_pci = true;
+        info->pci_domain = domain;
+        info->pci_bus = bus;
+        info->pci_dev = slot >> 3; /* NVIDIA's slot id is devfn */
+        info->pci_fn = slot & 7;
     }
 }
 

@@ -98,7 +98,8 @@ static json_object *to_json(const loom_device_info *d, const loom_device_stats *
     json_object_object_add(o, "mem_gbps", json_object_new_double(d->mem_gbps));
     json_object_object_add(o, "pci_bus_id",
                            d->pci_bus_id[0] ? json_object_new_string(d->pci_bus_id) : NULL);
-    json_object_object_add(o, "numa_node", json_object_new_int(d->numa_node));
+    json_object_object_add(o, "numa_node",
+                           d->numa_node >= 0 ? json_object_new_int(d->numa_node) : NULL);
     json_object_object_add(o, "cpuset", json_object_new_string(d->cpuset));
     json_object *num = json_object_new_array();
     if (d->numeric & LOOM_NUMERIC_INT8)

@@ -123,6 +123,16 @@ static void print_table(json_object *plan)
     }
     printf("\ntotal: %.1f us estimated end to end (complete: %s)\n", num(plan, "total_est_us"),
            str(plan, "estimate_complete"));
+    printf("\nNUMA placement (topology: %s):\n", str(plan, "topology"));
+    for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
+        json_object *d = json_object_array_get_idx(devs, i), *node;
+        bool known = json_object_object_get_ex(d, "numa_node", &node) && node;
+        printf("  %-10s node %-4s cpus %-16s %s\n", str(d, "name"),
+               known ? json_object_get_string(node) : "-",
+               str(d, "cpuset")[0] ? str(d, "cpuset") : "-", str(d, "locality"));
+        printf("  %-10s threads: %s; staging memory: %s\n", "", str(d, "threads"),
+               str(d, "staging_memory"));
+    }
 }
 
 int loomctl_plan(int argc, char **argv)

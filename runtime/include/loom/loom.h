@@ -195,6 +195,24 @@ LOOM_API const char *loom_log_level_name(loom_log_level level);
  *        pinned node the device cannot run fails planning, and so does a
  *        rule that matches no node of the model, each naming the rule.
  *        (Both added after 0.1: a smaller @struct_size means 0 and NULL.)
+ * @topology_xml: NULL (the default: the HWLOC_XMLFILE environment variable,
+ *                else this machine), or an hwloc XML topology file (version
+ *                2 format, from `lstopo --of xml`) to place devices and
+ *                threads by instead of this machine's: to preview where a
+ *                machine would put things, and for tests. The topology is
+ *                the process's: the file replaces it for every device from
+ *                then on (contexts that exist keep their bindings). Threads
+ *                and memory are bound only when the topology is this
+ *                machine's. A file that does not load fails the call with
+ *                LOOM_ERR_INVALID_ARGUMENT. (Added after 0.1: a smaller
+ *                @struct_size means NULL.)
+ *
+ * On a machine of several NUMA nodes, a context with no @cpus binds its
+ * worker pool to one node's CPUs when it names "cpu:N" (node N) or when
+ * every device it selects besides the CPU sits on the same node (the CPU
+ * steps between device segments then run beside the device); otherwise
+ * the pool is unbound. Where the kernel refuses binding the context runs
+ * unbound and the log callback gets one warning.
  */
 typedef struct loom_context_options {
     size_t struct_size;
@@ -209,6 +227,7 @@ typedef struct loom_context_options {
     loom_log_level log_level;
     int objective;
     const char *pins;
+    const char *topology_xml;
 } loom_context_options;
 
 /** What placement minimises (loom_context_options.objective). */
