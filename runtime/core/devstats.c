@@ -107,6 +107,7 @@ loom_status loom_context_device_stats(loom_context *ctx, int index, loom_device_
     stats->readmissions = atomic_load(&dev->health.readmissions);
     stats->kat_failures = atomic_load(&dev->health.kat_failures);
     stats->failovers = atomic_load(&dev->health.failovers);
+    stats->numa_node = dev->props.numa_node;
     device_health(dev, stats);
     return LOOM_OK;
 }

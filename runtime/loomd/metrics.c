@@ -269,6 +269,16 @@ static void render_device_use(sbuf *b, const loom_device_stats *d, int n)
     for (int i = 0; i < n; i++)
         dev_sample(b, "loom_device_healthy", d[i].name, "", d[i].healthy);
     render_device_state(b, d, n);
+    /* The node as a label of one info series per device: join it onto any
+     * device series with `* on(device) group_left(numa_node)`. */
+    dev_header(b, "loom_device_info", "gauge",
+               "1 for each device, labelled with the NUMA node it is attached to (\"\" unknown).");
+    for (int i = 0; i < n; i++) {
+        char extra[48] = ",numa_node=\"\"";
+        if (d[i].numa_node >= 0)
+            snprintf(extra, sizeof(extra), ",numa_node=\"%d\"", d[i].numa_node);
+        dev_sample(b, "loom_device_info", d[i].name, extra, 1);
+    }
 }
 
 /* What cards report about themselves: only the figures the driver gave. */

@@ -520,6 +520,9 @@ if wait_live "$CSOCK"; then
         test -n "$TEMP" -a -n "$(metric loom_card_power_watts 'device="card:0"')" -a \
         "$(metric loom_card_resets_total 'device="card:0"')" = 0 -a \
         "$(metric loom_card_memory_used_bytes 'device="card:0"')" -gt 0
+    expect "each device is labelled with its NUMA node (the emulated card's is unknown)" \
+        test "$(metric loom_device_info 'device="cpu",numa_node="0"')" = 1 -a \
+        "$(metric loom_device_info 'device="card:0",numa_node=""')" = 1
     expect "the CPU is listed too, with no card series" \
         test -n "$(metric loom_device_busy_seconds_total 'device="cpu"')" -a \
         -z "$(metric loom_card_temperature_celsius 'device="cpu"')"

@@ -399,6 +399,7 @@ LOOM_API loom_status loom_context_device_info(const loom_context *ctx, int index
  * @kat_failures: known-answer tests it failed (wrong answer or an error).
  * @failovers: runs that lost this device mid-run and finished elsewhere,
  *             resumed from the last completed boundary.
+ * @numa_node: the NUMA node the device is attached to, -1 when unknown.
  */
 typedef struct loom_device_stats {
     size_t struct_size;
@@ -413,6 +414,7 @@ typedef struct loom_device_stats {
     uint64_t mem_total, mem_used;
     loom_device_state state;
     uint64_t quarantines, readmissions, kat_failures, failovers;
+    int numa_node;
 } loom_device_stats;
 
 /**
