@@ -93,9 +93,47 @@ static bool concat_in_place(const lm_graph *g, const lm_node *n, const size_t *b
  * it). Values are immutable once produced, so a view is safe whenever the
  * item lives from the first member's step to the last member's last read;
  * a view's producer must not zero its output (LM_OP_WRITES_OUTPUTS), or it
- * would wipe the bytes it shares. Off with device segments, whose buffers
- * are placed by the segment's own lifetime rules.
+ * would wipe the bytes it shares. In a plan with device segments, only
+ * values that the host produces and only the host reads take part: a
+ * device segment's boundary values keep items of their own.
  */
+/* Per value: whether only host segments produce and read it (all values
+ * when the plan has no device segment). NULL when out of memory. */
+static bool *host_values(const lm_plan *p, const lm_graph *g)
+{
+    bool *host = malloc(sizeof(bool) * ((size_t)g->n_values + 1));
+    if (!host)
+        return NULL;
+    for (int v = 0; v < g->n_values; v++)
+        host[v] = true;
+    const lm_plan_segment *sg = NULL;
+    for (int step = 0; step < p->n_steps; step++) {
+        if (p->segment_at[step] >= 0)
+            sg = &p->segments[p->segment_at[step]];
+        if (lm_device_runs_host_kernels(sg->dev))
+            continue;
+        const lm_node *n = &g->nodes[p->steps[step]];
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] >= 0)
+                host[n->in[i]] = false;
+        for (int o = 0; o < n->n_out; o++)
+            if (n->out[o] >= 0)
+                host[n->out[o]] = false;
+    }
+    return host;
+}
+
+/* Whether every value of @n (inputs and first output) is the host's alone. */
+static bool node_on_host(const lm_node *n, const bool *host)
+{
+    if (!host[n->out[0]])
+        return false;
+    for (int i = 0; i < n->n_in; i++)
+        if (n->in[i] >= 0 && !host[n->in[i]])
+            return false;
+    return true;
+}
+
 static void plan_views(const lm_plan *p, const lm_graph *g, const size_t *bytes, const int *def,
                        loom_tensor *const *shape, int *root, size_t *rel, int *members)
 {
@@ -104,11 +142,15 @@ static void plan_views(const lm_plan *p, const lm_graph *g, const size_t *bytes,
         rel[v] = 0;
         members[v] = 0;
     }
-    if (lm_plan_uses_devices(p) || !shape || lm_env_flag(LM_ENV_NO_VIEWS))
+    if (!shape || lm_env_flag(LM_ENV_NO_VIEWS))
         return;
+    bool *host = host_values(p, g);
+    if (!host)
+        return; /* no views: only slower */
     for (int step = 0; step < p->n_steps; step++) {
         const lm_node *n = &g->nodes[p->steps[step]];
-        if (n->n_out < 1 || !n->op || !(n->op->flags & LM_OP_WRITES_OUTPUTS))
+        if (n->n_out < 1 || !n->op || !(n->op->flags & LM_OP_WRITES_OUTPUTS) ||
+            !node_on_host(n, host))
             continue;
         int out = n->out[0];
         if ((node_is(n, "Reshape") || node_is(n, "Flatten")) && n->n_in >= 1) {
@@ -130,6 +172,7 @@ static void plan_views(const lm_plan *p, const lm_graph *g, const size_t *bytes,
             members[out] += n->n_in;
         }
     }
+    free(host);
 }
 
 loom_status lm_plan_arena(lm_plan *p, const lm_graph *g, const size_t *bytes, const int *def,
