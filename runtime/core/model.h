@@ -29,13 +29,13 @@ struct loom_context {
     bool fp16_storage;          /* loom_context_options.fp16_storage */
     int n_devices;              /* selected devices, in priority order */
     struct lm_device *devices[LM_MAX_DEVICES];
-    lm_policy policy;       /* objective and pin rules */
-    bool cpu_fallback_only; /* the CPU was added as fallback, not named: it runs only
-                             * the nodes no named device runs */
-    struct lm_device *host; /* the CPU device that runs host steps: "cpu" or "cpu:N" */
-    int numa_node;          /* the node its worker pool is bound to (or would be, in a
-                             * preview), -1 none: arenas go there, transfers priced from it */
-    char pool_binding[96];  /* the pool's binding, in words (loomctl plan) */
+    lm_policy policy;               /* objective and pin rules */
+    bool cpu_fallback_only;         /* the CPU was added as fallback, not named: it runs only
+                                     * the nodes no named device runs */
+    struct lm_device *host;         /* the CPU device that runs host steps: "cpu" or "cpu:N" */
+    int numa_node;                  /* the node its worker pool is bound to (or would be, in a
+                                     * preview), -1 none: arenas go there, transfers priced from it */
+    char pool_binding[96];          /* the pool's binding, in words (loomctl plan) */
     struct lm_device *probe_device; /* planned for even out of service: the
                                      * known-answer test's context (kat.c) */
 };

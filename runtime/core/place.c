@@ -230,25 +230,21 @@ static loom_status price_step(placement *pl, const lm_plan *p, const loom_contex
     loom_tensor *in[n->n_in + 1], *out[n->n_out + 1];
     bool known = node_shapes(n, shape, in, out), ok[LM_PART_MAX_DEVICES];
     double *cost = &pl->cost[(size_t)i * (size_t)pl->m];
-    int first = -1, unknown = -1, named = 0;
+    bool named = false; /* some device other than the CPU takes it */
     for (int d = 0; d < pl->m; d++) {
         ok[d] = !pl->excluded[d] && takes(pl->dev[d], n, in, known);
-        cost[d] = -1;
+        named |= ok[d] && d != pl->host;
+    }
+    if (ctx->cpu_fallback_only && named) /* the CPU only for what no named device runs */
+        ok[pl->host] = false;
+    int first = -1, unknown = -1;
+    for (int d = 0; d < pl->m; d++) {
+        cost[d] = ok[d] && known ? lm_cost_estimate_us(pl->dev[d], n, in, out) : -1;
         if (!ok[d])
             continue;
         first = first < 0 ? d : first;
-        named += d != pl->host;
-        cost[d] = known ? lm_cost_estimate_us(pl->dev[d], n, in, out) : -1;
         if (cost[d] < 0 && unknown < 0)
             unknown = d;
-    }
-    if (ctx->cpu_fallback_only && named > 0 && ok[pl->host]) { /* the CPU only as fallback */
-        ok[pl->host] = false;
-        cost[pl->host] = -1;
-        first = first == pl->host ? -1 : first;
-        for (int d = 0; d < pl->m && first < 0; d++)
-            first = ok[d] ? d : -1;
-        unknown = unknown == pl->host ? -1 : unknown;
     }
     pl->pin[i] = -1;
     pl->mem_need[i] = weight_bytes(p, n);

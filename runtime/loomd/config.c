@@ -111,21 +111,22 @@ static int get_int(json_object *o, const char *key, int64_t lo, int64_t hi, int6
     return 0;
 }
 
-/* A parameter's string: Triton nests values as {"string_value": ...}; both
- * forms are taken. NULL when @key is absent; @bad set when it is no string. */
+/* A parameter's value: Triton nests it as {"string_value": ...}; NULL if absent. */
+static json_object *param(json_object *params, const char *key)
+{
+    json_object *v, *sv;
+    if (!json_object_object_get_ex(params, key, &v))
+        return NULL;
+    return json_object_object_get_ex(v, "string_value", &sv) ? sv : v;
+}
+
+/* A parameter that must be a string: NULL when absent; @bad set when it is
+ * no string. */
 static const char *param_string(json_object *params, const char *key, bool *bad)
 {
-    json_object *d, *sv;
-    *bad = false;
-    if (!json_object_object_get_ex(params, key, &d))
-        return NULL;
-    if (json_object_object_get_ex(d, "string_value", &sv))
-        d = sv;
-    if (!json_object_is_type(d, json_type_string)) {
-        *bad = true;
-        return NULL;
-    }
-    return json_object_get_string(d);
+    json_object *d = param(params, key);
+    *bad = d && !json_object_is_type(d, json_type_string);
+    return d && !*bad ? json_object_get_string(d) : NULL;
 }
 
 /* parameters.pins and parameters.objective: the planner's policy. */
@@ -362,15 +363,6 @@ static bool safe_rel_path(const char *p)
         if (s[0] == '.' && s[1] == '.' && (s == p || s[-1] == '/') && (s[2] == '/' || !s[2]))
             return false;
     return true;
-}
-
-/* A parameter's value: Triton nests it as {"string_value": ...}; NULL if absent. */
-static json_object *param(json_object *params, const char *key)
-{
-    json_object *v, *sv;
-    if (!json_object_object_get_ex(params, key, &v))
-        return NULL;
-    return json_object_object_get_ex(v, "string_value", &sv) ? sv : v;
 }
 
 /* "NAME:MULTIPLE", e.g. "sequence:16". */

@@ -12,10 +12,7 @@ set -u
 DEB_DIR=$(cd "$1" && pwd)
 TAR=$2
 R=$(mktemp -d /tmp/loom-deb-root.XXXXXX)
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $1${2:+: $2}"; }
+. "$(dirname "$0")/../lib/checks.sh"
 expect() { # expect NAME COMMAND... - the command runs inside the chroot
     local name=$1
     shift

@@ -40,9 +40,7 @@ echo '{"max_batch_size": 8}' >"$T/models/config.json"
 cat >"$T/pod.sh" <<'SH'
 set -u
 T=$1 LOOMD=$2 PORT=$3 METRICS_PORT=$4 METRICS_PATH=$5
-PASS=0 FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $1${2:+: $2}"; }
+. "$6" # tests/lib/checks.sh
 # The pod's filesystem: /mnt/models and /run (the socket's emptyDir) exist only here.
 mount -t tmpfs tmpfs /mnt && mkdir /mnt/models && mount --bind "$T/models" /mnt/models &&
     mount -t tmpfs tmpfs /run || { bad "mount namespace setup"; echo "0 passed, 1 failed"; exit 1; }
@@ -80,4 +78,4 @@ echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
 SH
 timeout 120 unshare --mount --net --propagation private bash "$T/pod.sh" "$T" "$B/bin/loomd" \
-    "$PORT" "$METRICS_PORT" "$METRICS_PATH"
+    "$PORT" "$METRICS_PORT" "$METRICS_PATH" "$(cd "$(dirname "$0")/../lib" && pwd)/checks.sh"

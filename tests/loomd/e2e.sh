@@ -18,8 +18,6 @@ B=$(cd "$BUILD" && pwd)
 T=$(mktemp -d /tmp/loomd-e2e.XXXXXX)
 SOCK=$T/loomd.sock
 LOG=$T/loomd.log
-PASS=0
-FAIL=0
 PIDS=()
 
 cleanup() {
@@ -29,14 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $1${2:+: $2}"; }
-# expect NAME COND... - runs the condition (a command) and records the result.
-expect() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else bad "$name" "status=$STATUS body=${BODY:0:300}"; fi
-}
+. "$(dirname "$0")/../lib/checks.sh"
 
 # req METHOD PATH [curl args...] - sets STATUS, BODY and HEADERS ($T/h).
 req() {

@@ -16,8 +16,6 @@ BUILD=${BUILD:-build}
 B=$(cd "$BUILD" && pwd)
 LOOMD=$B/bin/loomd
 T=$(mktemp -d /tmp/loomd-orch.XXXXXX)
-PASS=0
-FAIL=0
 PIDS=()
 
 cleanup() {
@@ -27,13 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $1${2:+: $2}"; }
-expect() { # expect NAME COMMAND... - records whether the command succeeds
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else bad "$name" "status=${STATUS:-} body=${BODY:0:300}"; fi
-}
+. "$(dirname "$0")/../lib/checks.sh"
 # req SOCKET METHOD PATH [curl args...] - sets STATUS and BODY.
 req() {
     local s=$1 m=$2 p=$3

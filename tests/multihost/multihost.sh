@@ -17,12 +17,9 @@ B=$(cd "$BUILD" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/loom-multihost.XXXXXX)
 NS=loommh$$ # namespace prefix: unique per run
-PASS=0
-FAIL=0
 declare -A LOOMD_PID
 
-ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $1${2:+: $2}"; }
+. "$(dirname "$0")/../lib/checks.sh"
 in_ns() { ip netns exec "$NS$1" "${@:2}"; }
 
 cleanup() {

@@ -133,7 +133,8 @@ static int parse_args(int argc, char **argv, run_args *a)
         fprintf(stderr,
                 "usage: loomctl run MODEL [--input NAME=FILE ...] [--device D] "
                 "[--threads N] [--cpus LIST] [--repeat N] [--output-dir DIR] [--dim NAME=SIZE] "
-                "[--shapes FILE] [--stats] [--fp16] [--profile] [--profile-json FILE] " LOOMCTL_POLICY_USAGE "\n");
+                "[--shapes FILE] [--stats] [--fp16] [--profile] [--profile-json "
+                "FILE] " LOOMCTL_POLICY_USAGE "\n");
         return -1;
     }
     return 0;

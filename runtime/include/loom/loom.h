@@ -265,10 +265,10 @@ typedef enum loom_device_kind {
  *  suspect devices; quarantined and probation ones leave every plan until a
  *  known-answer test re-admits them. */
 typedef enum loom_device_state {
-    LOOM_DEVICE_HEALTHY = 0,  /**< takes work */
-    LOOM_DEVICE_SUSPECT,      /**< one timeout or transient error; still takes work */
-    LOOM_DEVICE_QUARANTINED,  /**< lost, or errors repeated: out of every plan */
-    LOOM_DEVICE_PROBATION,    /**< answers again; its known-answer test is running */
+    LOOM_DEVICE_HEALTHY = 0, /**< takes work */
+    LOOM_DEVICE_SUSPECT,     /**< one timeout or transient error; still takes work */
+    LOOM_DEVICE_QUARANTINED, /**< lost, or errors repeated: out of every plan */
+    LOOM_DEVICE_PROBATION,   /**< answers again; its known-answer test is running */
 } loom_device_state;
 
 /** Bits of loom_device_info.numeric: the op classes for which the device's
