@@ -104,6 +104,23 @@ static void loom_sched_requeue(struct loom_device *ldev, struct drm_sched_job *b
 	loom_sched_restart(ldev);
 }
 
+/*
+ * The timer fired for a job that completed (its interrupt was lost) or has
+ * only just reached the card (the timer is armed for the oldest job, and a
+ * reset re-arms it). Nothing hung, so nothing may be reset or stopped: a
+ * stop would cut the card's running jobs from their fences. The handler
+ * took the job off the pending list; put it back at the head, as etnaviv
+ * does, and the scheduler re-arms the timer on return.
+ */
+static void loom_job_not_hung(struct drm_sched_job *sched_job)
+{
+	struct drm_gpu_scheduler *sched = sched_job->sched;
+
+	spin_lock(&sched->job_list_lock);
+	list_add(&sched_job->list, &sched->pending_list);
+	spin_unlock(&sched->job_list_lock);
+}
+
 /* Resets the card unless @guilty completed after all; under reset_lock. */
 static int loom_reset_card(struct loom_device *ldev, struct dma_fence *guilty)
 {
@@ -119,24 +136,12 @@ static int loom_reset_card(struct loom_device *ldev, struct dma_fence *guilty)
 	return loom_hw_reset(ldev, guilty);
 }
 
-/**
- * loom_device_reset - reset the card and settle the scheduler
- * @ldev: the device
- * @bad: the job that timed out, or NULL for a reset on request
- *
- * The card reset fails every command it held: those jobs complete with
- * their own status (-ETIMEDOUT for @bad, -ECANCELED for the rest). No new
- * job may reach the card between that and the scheduler's restart: the
- * stop would cut it from its fence while the card still ran it, and the
- * restart would then cancel it (or, on older schedulers, complete it
- * early). So submission stops first.
- */
-int loom_device_reset(struct loom_device *ldev, struct drm_sched_job *bad)
+/* Resets the card and settles the scheduler; under reset_lock. */
+static int loom_device_reset_locked(struct loom_device *ldev, struct drm_sched_job *bad)
 {
 	struct dma_fence *guilty = bad ? to_loom_job(bad)->hw_fence : NULL;
 	int ret;
 
-	mutex_lock(&ldev->reset_lock);
 #if defined(LOOM_HAVE_SCHED_WQUEUE_STOP)
 	/*
 	 * Newer schedulers cancel every job the stop cuts from its fence, so
@@ -157,8 +162,52 @@ int loom_device_reset(struct loom_device *ldev, struct drm_sched_job *bad)
 	ret = loom_reset_card(ldev, guilty);
 #endif
 	loom_sched_restart(ldev);
+	return ret;
+}
+
+/**
+ * loom_device_reset - reset the card and settle the scheduler
+ * @ldev: the device
+ * @bad: the job that timed out, or NULL for a reset on request
+ *
+ * The card reset fails every command it held: those jobs complete with
+ * their own status (-ETIMEDOUT for @bad, -ECANCELED for the rest). No new
+ * job may reach the card between that and the scheduler's restart: the
+ * stop would cut it from its fence while the card still ran it, and the
+ * restart would then cancel it (or, on older schedulers, complete it
+ * early). So submission stops first.
+ *
+ * A timed-out @bad that another reset (the watchdog's) failed while this
+ * caller waited for reset_lock is not reset for again: the card is fresh,
+ * and even the scheduler stop would cancel the jobs submitted since.
+ */
+int loom_device_reset(struct loom_device *ldev, struct drm_sched_job *bad)
+{
+	struct dma_fence *guilty = bad ? to_loom_job(bad)->hw_fence : NULL;
+	int ret = 0;
+
+	mutex_lock(&ldev->reset_lock);
+	/* A lost interrupt is not a hang: take what the card completed. */
+	loom_hw_process_completions(ldev);
+	if (guilty && dma_fence_is_signaled(guilty))
+		loom_job_not_hung(bad);
+	else
+		ret = loom_device_reset_locked(ldev, bad);
 	mutex_unlock(&ldev->reset_lock);
 	return ret;
+}
+
+/*
+ * The watchdog's reset, judged on heartbeats read before it took
+ * reset_lock: skipped when any reset ran since @resets_seen, for that one
+ * already gave the card a fresh start (and the next look judges it anew).
+ */
+static void loom_watchdog_reset(struct loom_device *ldev, s64 resets_seen)
+{
+	mutex_lock(&ldev->reset_lock);
+	if (atomic64_read(&ldev->resets) == resets_seen)
+		loom_device_reset_locked(ldev, NULL);
+	mutex_unlock(&ldev->reset_lock);
 }
 
 #define LOOM_WATCHDOG_MS	500
@@ -193,13 +242,13 @@ static void loom_watchdog_work(struct work_struct *work)
 		ldev->heartbeat_misses = 0;
 		if (READ_ONCE(ldev->dead)) {
 			loom_info(ldev, "Card heartbeat is back; resetting\n");
-			loom_device_reset(ldev, NULL);
+			loom_watchdog_reset(ldev, ldev->watched_resets);
 		}
 	} else if (++ldev->heartbeat_misses == LOOM_WATCHDOG_MISSES && !READ_ONCE(ldev->dead)) {
 		atomic64_inc(&ldev->heartbeat_losses);
 		loom_warn(ldev, "Card heartbeat stopped for %u ms; resetting\n",
 			  LOOM_WATCHDOG_MS * LOOM_WATCHDOG_MISSES);
-		loom_device_reset(ldev, NULL);
+		loom_watchdog_reset(ldev, ldev->watched_resets);
 	}
 	drm_dev_exit(idx);
 	queue_delayed_work(system_wq, &ldev->watchdog, msecs_to_jiffies(LOOM_WATCHDOG_MS));
@@ -217,23 +266,6 @@ void loom_watchdog_start(struct loom_device *ldev)
 void loom_watchdog_stop(struct loom_device *ldev)
 {
 	cancel_delayed_work_sync(&ldev->watchdog);
-}
-
-/*
- * The timer fired for a job that completed (its interrupt was lost) or has
- * only just reached the card (the timer is armed for the oldest job, and a
- * reset re-arms it). Nothing hung, so nothing may be reset or stopped: a
- * stop would cut the card's running jobs from their fences. The handler
- * took the job off the pending list; put it back at the head, as etnaviv
- * does, and the scheduler re-arms the timer on return.
- */
-static void loom_job_not_hung(struct drm_sched_job *sched_job)
-{
-	struct drm_gpu_scheduler *sched = sched_job->sched;
-
-	spin_lock(&sched->job_list_lock);
-	list_add(&sched_job->list, &sched->pending_list);
-	spin_unlock(&sched->job_list_lock);
 }
 
 static enum drm_gpu_sched_stat loom_job_timedout(struct drm_sched_job *sched_job)

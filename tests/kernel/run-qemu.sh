@@ -85,6 +85,9 @@ tr -d '\r' <"$run/console.log" >"$run/console.txt"
 fail=0
 grep -E '^(not )?ok [0-9]+ ' "$run/console.txt" | sed "s/^/$tag: /"
 grep -E '^# PERF' "$run/console.txt" | sed "s/^/$tag: /"
+# The harness's own words on each failure (file:line:test:Expected ...),
+# for a log read only from its end.
+grep -E '^# [a-z_]+\.c:[0-9]+:' "$run/console.txt" | sed "s/^# /$tag: FAIL detail: /"
 if ! grep -q '^LOOM-DONE' "$run/console.txt"; then
 	echo "not ok - $tag: guest did not finish (qemu rc $qrc), see $run/console.txt"
 	fail=1
