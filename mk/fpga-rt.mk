@@ -73,40 +73,28 @@ fpga-mnist: $(FMNIST)/fashion_mnist_int8.onnx $(BUILD)/tests/fpga/fmnist_eval $(
 	    --images $(FMNIST)/t10k-images.u8 --labels $(FMNIST)/t10k-labels.u8
 
 # ---------------------------------------------------------------- end to end in QEMU
-# A static fmnist_eval (libloom without the OpenCL backend: the guest has no
-# ICD loader; and without hwloc: no static libudev for it), the int8 model, test images and the emulated card's logits for
-# them, into $(FPGA_E2E); tests/kernel/run-qemu.sh puts that directory into
-# the guest's initramfs and init.sh runs its run.sh against card 0.
+# What the guest runs, into $(FPGA_E2E): fmnist_eval, loomctl and numa_guest
+# as built here (stripped), with every shared library they load (lib/, the dynamic
+# loader included: tests/kernel/guest-libs.sh), the int8 model, test images
+# and the emulated card's logits for them. tests/kernel/run-qemu.sh puts
+# the directory into the guest's initramfs; init.sh runs its run.sh against
+# card 0, and numa_guest in the two-node guest.
 FPGA_E2E       := $(BUILD)/tests/fpga/e2e
 FPGA_E2E_COUNT := 200
 FPGA_E2E_BATCH := 50
-GUEST_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out runtime/opencl/% runtime/core/topology.c,$(RUNTIME_SRC)) \
-               $(FPGA_RT_SRC) tests/fpga/no_opencl.c tests/fpga/no_hwloc.c tests/fpga/fmnist_eval.c) \
-             $(BUILD)/obj/gen/onnx.pb-c.o
+GUEST_BINS     := $(BUILD)/tests/fpga/fmnist_eval $(BUILD)/bin/loomctl $(BUILD)/tests/fpga/numa_guest
 
-$(BUILD)/tests/fpga/fmnist_eval.static: $(GUEST_OBJ)
+$(BUILD)/tests/fpga/numa_guest: tests/fpga/numa_guest.c $(LIBLOOM_A)
 	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -static -o $@ $^ -lprotobuf-c -ldrm -lm -lpthread -ldl 2>&1 | \
-	    grep -v -e 'statically linked applications requires at runtime' -e 'in function' || true
-	@test -x $@
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# loomctl for the guest, with the same stand-in for OpenCL and none for loomd's client.
-$(BUILD)/tests/fpga/loomctl.static: $(filter-out %/infer.o,$(LOOMCTL_SRC:%.c=$(BUILD)/obj/%.o)) \
-                                    $(BUILD)/obj/tests/fpga/no_infer.o $(TOOL_COMMON_OBJ) \
-                                    $(filter-out %/fmnist_eval.o,$(GUEST_OBJ))
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -static -o $@ $^ -ljson-c -lprotobuf-c -ldrm -lm -lpthread -ldl 2>&1 | \
-	    grep -v -e 'statically linked applications requires at runtime' -e 'in function' || true
-	@test -x $@
-
-$(FPGA_E2E)/.stamp: $(BUILD)/tests/fpga/fmnist_eval.static $(BUILD)/tests/fpga/fmnist_eval \
-                    $(BUILD)/tests/fpga/loomctl.static \
+$(FPGA_E2E)/.stamp: $(GUEST_BINS) tests/kernel/guest-libs.sh \
                     $(FMNIST)/fashion_mnist_int8.onnx $(FPGA_XCLBIN) tests/fpga/e2e-run.sh
+	@rm -rf $(FPGA_E2E)
 	@mkdir -p $(FPGA_E2E)
-	@cp $(BUILD)/tests/fpga/fmnist_eval.static $(FPGA_E2E)/fmnist_eval
-	@cp $(BUILD)/tests/fpga/loomctl.static $(FPGA_E2E)/loomctl
+	@for b in $(GUEST_BINS); do strip -o $(FPGA_E2E)/$$(basename $$b) $$b; done
+	@sh tests/kernel/guest-libs.sh $(FPGA_E2E)/lib $(GUEST_BINS)
 	@cp $(FMNIST)/fashion_mnist_int8.onnx $(FPGA_E2E)/model.onnx
 	@cp $(FPGA_XCLBIN) $(FPGA_E2E)/loom-emu.xclbin
 	@cp tests/fpga/e2e-run.sh $(FPGA_E2E)/run.sh

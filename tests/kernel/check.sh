@@ -1,7 +1,8 @@
 #!/bin/sh
 # check-kernel: checkpatch, the xclbin fuzzer (in the background) and the
-# QEMU selftests on each kernel; prints every result line, then, last,
-# "N passed, N failed". Exits non-zero on any failure.
+# QEMU selftests on each kernel, in the two-card guest and the two-node one;
+# prints every result line, then, last, "N passed, N failed". Exits non-zero
+# on any failure.
 #
 # usage: check.sh BUILD MAKE TAG...
 set -u
@@ -21,6 +22,8 @@ fuzzpid=$!
 	for tag in "$@"; do
 		sh tests/kernel/run-qemu.sh "$tag" "$BUILD" 2>&1 ||
 			echo "not ok - $tag: run failed"
+		sh tests/kernel/run-qemu.sh "$tag" "$BUILD" numa 2>&1 ||
+			echo "not ok - $tag-numa: run failed"
 	done
 } | tee "$out/results.txt"
 

@@ -15,6 +15,12 @@ echo "LOOM-BOOT $(uname -r)"
 for m in $(cat /modules/order); do
 	insmod "/modules/$m" || echo "LOOM-FAIL insmod $m"
 done
+# The runtime's binaries are the host's own, with the libraries they load.
+if [ -d /e2e/lib ]; then
+	mkdir -p /lib64
+	ln -s /e2e/lib/ld-linux-x86-64.so.2 /lib64/ld-linux-x86-64.so.2
+	export LD_LIBRARY_PATH=/e2e/lib
+fi
 
 # The device node of the card at PCI address $1.
 node_of() {
@@ -30,6 +36,15 @@ tap() { # tap STATUS NAME
 	n=$((n + 1))
 	if [ "$1" = 0 ]; then echo "ok $n shell.$2"; else echo "not ok $n shell.$2"; fi
 }
+
+# The two-node guest (run-qemu.sh TAG BUILD numa) has its own short script;
+# the kernel hands its loomguest=numa parameter to init as a variable.
+if [ "${loomguest:-}" = numa ]; then
+	. /init-numa.sh
+	echo "LOOM-DONE"
+	sync
+	poweroff -f
+fi
 
 insmod /loom.ko sim=1
 tap $? insmod

@@ -1025,6 +1025,20 @@ static int dead_card(void)
     return 0;
 }
 
+/* --numa-node N: GET_INFO reports the card on NUMA node N (the two-node guest). */
+static int numa_node_is(int want)
+{
+    struct drm_loom_get_info info = {0};
+    int fd = open_node();
+
+    CHECK(fd >= 0);
+    CHECK(xioctl(fd, DRM_IOCTL_LOOM_GET_INFO, &info) == 0);
+    printf("# GET_INFO numa_node %d\n", info.numa_node);
+    CHECK(info.numa_node == want);
+    close(fd);
+    return 0;
+}
+
 #define main loom_harness_main
 TEST_HARNESS_MAIN
 #undef main
@@ -1037,6 +1051,8 @@ int main(int argc, char **argv)
         return unplug();
     if (argc > 1 && !strcmp(argv[1], "--dead-card"))
         return dead_card();
+    if (argc > 2 && !strcmp(argv[1], "--numa-node"))
+        return numa_node_is(atoi(argv[2]));
     if (argc > 2 && !strcmp(argv[1], "--write-xclbin")) {
         /* The valid container, as a fuzzing seed for the host. */
         static uint8_t buf[4096];

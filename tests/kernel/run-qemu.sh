@@ -4,12 +4,18 @@
 # per test prefixed with the kernel tag. Exit status: 0 only if every test
 # passed and the console shows no oops, warning, lockdep or KASAN report.
 #
-# usage: run-qemu.sh TAG BUILD   (after mk/kernel.mk built module, tests, cardsim)
+# With "numa", the guest is instead a q35 machine of two NUMA nodes with
+# one card behind a PCI expander bridge on node 1 (init-numa.sh); its lines
+# are prefixed TAG-numa.
+#
+# usage: run-qemu.sh TAG BUILD [numa]   (after mk/kernel.mk built module, tests, cardsim)
 set -u
-tag=$1
 BUILD=$2
-root=$BUILD/kernels/$tag/root
+mode=${3:-}
+ktag=$1
+root=$BUILD/kernels/$ktag/root
 ver=$(ls "$root/lib/modules" | head -n1)
+tag=$ktag${mode:+-$mode}
 run=$BUILD/run/$tag
 ird=$run/initramfs
 mkdir -p "$run"
@@ -18,7 +24,7 @@ mkdir -p "$ird/bin" "$ird/modules" "$ird/proc" "$ird/sys" "$ird/dev" "$ird/tmp"
 
 # Modules loom.ko needs, in load order, from depmod over the unpacked image.
 mkdir -p "$root/lib/modules/$ver/extra"
-cp "$BUILD/kmod/$tag/loom.ko" "$root/lib/modules/$ver/extra/loom.ko"
+cp "$BUILD/kmod/$ktag/loom.ko" "$root/lib/modules/$ver/extra/loom.ko"
 depmod -b "$root" "$ver"
 : >"$ird/modules/order"
 modprobe -d "$root" -S "$ver" --show-depends loom | while read -r kind path _; do
@@ -34,8 +40,9 @@ modprobe -d "$root" -S "$ver" --show-depends loom | while read -r kind path _; d
 done
 cp /bin/busybox "$ird/bin/busybox"
 cp tests/kernel/init.sh "$ird/init"
+cp tests/kernel/init-numa.sh "$ird/init-numa.sh"
 chmod +x "$ird/init"
-cp "$BUILD/kmod/$tag/loom.ko" "$ird/loom.ko"
+cp "$BUILD/kmod/$ktag/loom.ko" "$ird/loom.ko"
 cp "$BUILD/tests/kernel/loom_test" "$ird/loom_test"
 # The runtime's end-to-end test (mk/fpga-rt.mk), when it was built.
 [ -d "$BUILD/tests/fpga/e2e" ] && cp -r "$BUILD/tests/fpga/e2e" "$ird/e2e"
@@ -51,6 +58,22 @@ simpid=$!
 simpid1=$!
 i=0
 while { [ ! -S "$sock" ] || [ ! -S "$sock1" ]; } && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+if [ "$mode" = numa ]; then
+	# One socket of one CPU and 256 MiB per node (CPUs of one socket on two
+	# nodes make the kernel warn); card 0 behind an expander bridge on node 1.
+	machine="-machine q35 -smp 2,sockets=2,cores=1,threads=1
+		-object memory-backend-ram,id=mem0,size=256M -numa node,nodeid=0,cpus=0,memdev=mem0
+		-object memory-backend-ram,id=mem1,size=256M -numa node,nodeid=1,cpus=1,memdev=mem1
+		-device pxb-pcie,id=pxb1,bus_nr=64,numa_node=1,bus=pcie.0
+		-device pcie-root-port,id=rp1,bus=pxb1,chassis=1
+		-chardev socket,path=$sock,id=card -device ivshmem-doorbell,chardev=card,vectors=2,bus=rp1"
+	append=" loomguest=numa"
+else
+	machine="-smp ${LOOM_QEMU_SMP:-2}
+		-chardev socket,path=$sock,id=card -device ivshmem-doorbell,chardev=card,vectors=2,addr=0x4
+		-chardev socket,path=$sock1,id=card1 -device ivshmem-doorbell,chardev=card1,vectors=2,addr=0x5"
+	append=
+fi
 
 # Kill the card when the guest asks: the dead-card test.
 rm -f "$run/console.log" "$run/qemu.done"
@@ -68,11 +91,11 @@ rm -f "$run/console.log" "$run/qemu.done"
 watcher=$!
 
 start=$(date +%s)
-timeout 400 qemu-system-x86_64 -accel tcg -m 512 -smp ${LOOM_QEMU_SMP:-2} -nographic -no-reboot \
+# $machine is split into words on purpose: the paths in it have no spaces.
+# shellcheck disable=SC2086
+timeout 400 qemu-system-x86_64 -accel tcg -m 512 $machine -nographic -no-reboot \
 	-kernel "$root/boot/vmlinuz-$ver" -initrd "$run/initramfs.gz" \
-	-append "console=ttyS0 loglevel=5 panic=-1 oops=panic" \
-	-chardev socket,path="$sock",id=card -device ivshmem-doorbell,chardev=card,vectors=2,addr=0x4 \
-	-chardev socket,path="$sock1",id=card1 -device ivshmem-doorbell,chardev=card1,vectors=2,addr=0x5 \
+	-append "console=ttyS0 loglevel=5 panic=-1 oops=panic$append" \
 	-nic none -monitor none -serial stdio </dev/null >"$run/console.log" 2>&1
 qrc=$?
 touch "$run/qemu.done"
