@@ -73,18 +73,21 @@ fpga-mnist: $(FMNIST)/fashion_mnist_int8.onnx $(BUILD)/tests/fpga/fmnist_eval $(
 	    --images $(FMNIST)/t10k-images.u8 --labels $(FMNIST)/t10k-labels.u8
 
 # ---------------------------------------------------------------- end to end in QEMU
-# What the guest runs, into $(FPGA_E2E): fmnist_eval, loomctl and numa_guest
-# as built here (stripped), with every shared library they load (lib/, the dynamic
-# loader included: tests/kernel/guest-libs.sh), the int8 model, test images
-# and the emulated card's logits for them. tests/kernel/run-qemu.sh puts
-# the directory into the guest's initramfs; init.sh runs its run.sh against
-# card 0, and numa_guest in the two-node guest.
+# What the guest runs, into $(FPGA_E2E): fmnist_eval, loomctl, numa_guest and
+# failover_guest as built here (stripped), with every shared library they
+# load (lib/, the dynamic loader included: tests/kernel/guest-libs.sh), the
+# int8 model, test images and the emulated card's logits for them.
+# tests/kernel/run-qemu.sh puts the directory into the guest's initramfs;
+# init.sh runs its run.sh and failover_guest against card 0, and numa_guest
+# in the two-node guest.
 FPGA_E2E       := $(BUILD)/tests/fpga/e2e
 FPGA_E2E_COUNT := 200
 FPGA_E2E_BATCH := 50
-GUEST_BINS     := $(BUILD)/tests/fpga/fmnist_eval $(BUILD)/bin/loomctl $(BUILD)/tests/fpga/numa_guest
+GUEST_BINS     := $(BUILD)/tests/fpga/fmnist_eval $(BUILD)/bin/loomctl \
+                  $(BUILD)/tests/fpga/numa_guest $(BUILD)/tests/fpga/failover_guest
 
-$(BUILD)/tests/fpga/numa_guest: tests/fpga/numa_guest.c $(LIBLOOM_A)
+$(BUILD)/tests/fpga/numa_guest $(BUILD)/tests/fpga/failover_guest: $(BUILD)/tests/fpga/%: \
+    tests/fpga/%.c $(LIBLOOM_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -15,7 +15,7 @@ tap $? numa_sysfs_card_on_node_1
 LOOM_NODE=$node /loom_test --numa-node 1
 tap $? numa_get_info_card_on_node_1
 
-export LOOM_NO_XRT=1 LOOM_XCLBIN=/e2e/loom-emu.xclbin LOOM_NODE=$node
+export LOOM_NODE=$node
 out=$(/e2e/loomctl examine --json 2>&1)
 card=$(echo "$out" | awk '/"name":"card:0"/ { f = 1 } f && /"name":/ && !/card:0/ { exit } f')
 echo "$card" | grep -E '"(pci_bus_id|numa_node|cpuset)"' | sed 's/^ */# examine card:0 /'

@@ -30,6 +30,18 @@ node_of() {
 }
 CARD0=0000:00:04.0
 CARD1=0000:00:05.0
+# The debugfs fault file of the card at PCI address $1 (accel or DRM minor).
+sim_fault_file() {
+	for f in /sys/kernel/debug/accel/$1/sim_fault /sys/bus/pci/devices/$1/drm/card*; do
+		case $f in
+		*/sim_fault) [ -e "$f" ] && echo "$f" && return ;;
+		*) [ -e "$f" ] && echo "/sys/kernel/debug/dri/${f##*/card}/sim_fault" && return ;;
+		esac
+	done
+}
+# The runtime inside the guest: loom.ko's cards only, the emulated card's
+# xclbin, and quick health probes for the failover runs.
+export LOOM_NO_XRT=1 LOOM_XCLBIN=/e2e/loom-emu.xclbin LOOM_HEALTH_PROBE_MS=100
 
 n=0
 tap() { # tap STATUS NAME
@@ -72,6 +84,10 @@ echo "LOOM-SELFTESTS-END rc=$?"
 
 # libloom end to end (tests/fpga): an int8 model through loom.ko and the card.
 [ -x /e2e/run.sh ] && /e2e/run.sh "$node"
+# Failover: card 0 hangs under 200 runs from 32 threads; no run is lost, and
+# the card comes back by itself (tests/fpga/failover_guest.c).
+[ -x /e2e/failover_guest ] && LOOM_NODE=$node /e2e/failover_guest /e2e/model.onnx \
+	/e2e/images.u8 200 32 hang "$(sim_fault_file $CARD0)"
 
 # Hot-unplug under an open file, then rescan.
 LOOM_NODE=$node /loom_test --unplug
@@ -102,8 +118,13 @@ rmmod loom && insmod /loom.ko sim=1 || r=1
 tap $r unload_refused_while_open
 node=$(node_of $CARD0)
 
-# The simulator process dies (the host runner kills it on this marker).
-echo "LOOM-KILL-CARD"
+# The simulator process dies under 200 runs from 32 threads: failover_guest
+# prints the marker the host runner kills it on; no run is lost.
+if [ -x /e2e/failover_guest ]; then
+	LOOM_NODE=$node /e2e/failover_guest /e2e/model.onnx /e2e/images.u8 200 32 kill
+else
+	echo "LOOM-KILL-CARD"
+fi
 sleep 1
 LOOM_NODE=$node /loom_test --dead-card
 tap $? dead_card_detected

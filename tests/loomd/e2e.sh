@@ -470,6 +470,9 @@ FAULTS=$T/card.faults
 # so small a model on the CPU; naming the card leaves the CPU only its fallback.
 cp -r "$T/repo" "$T/card-repo"
 sed -i 's/"device": *"auto"/"device": "card:0"/' "$T/card-repo/int8_mlp/config.json"
+# The same file on the CPU, for the failover load test's expected answers.
+cp -r "$T/card-repo/int8_mlp" "$T/card-repo/int8_mlp_cpu"
+sed -i 's/"device": *"card:0"/"device": "cpu"/' "$T/card-repo/int8_mlp_cpu/config.json"
 echo ok >"$FAULTS"
 LOOM_EMULATED_CARDS=1 LOOM_EMULATED_CARD_FAULTS="$FAULTS" LOOM_EMULATED_CARD_TIMEOUT_MS=300 \
     LOOM_HEALTH_PROBE_MS=100 \
@@ -565,6 +568,10 @@ if wait_live "$CSOCK"; then
     expect "  and back after its known-answer test" healthy_again
     req POST /v2/models/int8_mlp/infer -d "$INFER_X"
     expect "the card answers again once its fault file says ok" is 200
+    # Under load: 1000 requests at concurrency 64, the card made to die (then
+    # to hang) after 300 answers; every answer must be the CPU's, and the card
+    # must come back (tests/loomd/failover_load.py).
+    sub_suite /usr/bin/python3 tests/loomd/failover_load.py "$CSOCK" "$FAULTS"
 else
     bad "loomd with an emulated card starts" "$(tail -3 "$T/card.log")"
 fi
