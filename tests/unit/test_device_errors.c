@@ -409,8 +409,8 @@ static void test_card_failover_to_cpu(void **state)
         }                                                                                          \
     } while (0)
 
-/* x[4,16] -> Relu -> Add(x) -> y, all on opencl:0. */
-static card_rig opencl_up(void)
+/* x[4,16] -> Relu -> Add(x) -> y. */
+static ob_model *relu_add_model(void)
 {
     int64_t xd[2] = {4, 16};
     ob_model *m = ob_new(13);
@@ -418,14 +418,25 @@ static card_rig opencl_up(void)
     ob_output(m, "y", LOOM_DTYPE_FLOAT);
     ob_add_node(m, "Relu", "x", "r");
     ob_add_node(m, "Add", "r,x", "y");
-    card_rig r;
-    r.ctx = context("opencl:0", -1);
-    r.model = lm_load_ok(r.ctx, m, "relu_add");
+    return m;
+}
+
+/* relu_add on @ctx, and its input. */
+static card_rig relu_add_on(loom_context *ctx)
+{
+    int64_t xd[2] = {4, 16};
+    card_rig r = {.ctx = ctx, .model = lm_load_ok(ctx, relu_add_model(), "relu_add")};
     assert_int_equal(loom_tensor_create(LOOM_DTYPE_FLOAT, 2, xd, &r.x), LOOM_OK);
     float *p = loom_tensor_data(r.x);
     for (int i = 0; i < 64; i++)
         p[i] = (float)(i % 9) - 4.0f;
     return r;
+}
+
+/* relu_add, all on opencl:0. */
+static card_rig opencl_up(void)
+{
+    return relu_add_on(context("opencl:0", -1));
 }
 
 /* Each injected code reaches loom_model_run as its class, naming opencl:0,
@@ -465,6 +476,49 @@ static void test_opencl_error_classes(void **state)
     card_down(&r);
 }
 
+/* A lost OpenCL device mid-run (its second call fails) costs no run when
+ * the CPU is the context's fallback: the run resumes on the CPU and answers
+ * what the CPU alone answers; opencl:0 is out of service until its
+ * known-answer test passes. */
+static void test_opencl_failover_to_cpu(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_OPENCL();
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "cpu";
+    o.num_threads = 1;
+    loom_context *cpu_ctx, *cl_ctx;
+    assert_int_equal(loom_context_create(&o, &cpu_ctx), LOOM_OK);
+    o.device = "opencl:0"; /* the CPU is its fallback */
+    o.log = keep_log;
+    o.log_level = LOOM_LOG_WARN;
+    assert_int_equal(loom_context_create(&o, &cl_ctx), LOOM_OK);
+    card_rig cpu = relu_add_on(cpu_ctx), cl = relu_add_on(cl_ctx);
+    loom_tensor *want = NULL, *ref = NULL;
+    run_ok(&cpu, &want);
+    run_ok(&cl, &ref); /* on opencl:0 */
+    loom_device_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_context_device_stats(cl_ctx, 0, &st), LOOM_OK);
+    assert_string_equal(st.name, "opencl:0");
+    uint64_t failovers = st.failovers;
+
+    lm_cl_inject_error(CL_DEVICE_NOT_AVAILABLE, 1);
+    failover_log[0] = '\0';
+    run_ok(&cl, &want); /* answered, from the CPU: the CPU's bytes */
+    assert_non_null(strstr(failover_log, "opencl:0 failed at step"));
+    assert_non_null(strstr(failover_log, "on cpu"));
+    assert_int_equal(loom_context_device_stats(cl_ctx, 0, &st), LOOM_OK);
+    assert_int_equal(st.state, LOOM_DEVICE_QUARANTINED);
+    assert_int_equal(st.failovers, failovers + 1);
+    readmit(&cl);
+    run_ok(&cl, &ref); /* back on opencl:0 */
+    loom_tensor_destroy(want);
+    loom_tensor_destroy(ref);
+    card_down(&cpu);
+    card_down(&cl);
+}
+
 int main(void)
 {
     snprintf(fault_path, sizeof(fault_path), "/tmp/loom-faults-%d", (int)getpid());
@@ -476,6 +530,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_card_corrupt_and_slow, arm, disarm),
         cmocka_unit_test_setup_teardown(test_card_failover_to_cpu, arm, disarm),
         cmocka_unit_test_setup_teardown(test_opencl_error_classes, arm, disarm),
+        cmocka_unit_test_setup_teardown(test_opencl_failover_to_cpu, arm, disarm),
     };
     int total = (int)(sizeof(tests) / sizeof(tests[0]));
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
