@@ -115,14 +115,18 @@ typedef struct lm_device_ops {
     /* Runs a compiled segment. @in[i] are the host tensors of desc->inputs[i];
      * @out[i] are host tensors, allocated with desc->shape, to fill for
      * desc->outputs[i]. Returns after the outputs are on the host. Thread-safe
-     * for concurrent runs of one segment. */
+     * for concurrent runs of one segment. @deadline_ns (CLOCK_MONOTONIC, as
+     * lm_now_ns(); 0: none) is the host's watchdog (health.h): a device that
+     * can stop waiting for its hardware fails the run with
+     * LOOM_ERR_DEVICE_TIMEOUT once it passes, and leaves the host tensors
+     * alone from then on; one that cannot says so in its documentation. */
     loom_status (*run)(lm_device *dev, void *segment, loom_tensor *const *in,
-                       loom_tensor *const *out);
+                       loom_tensor *const *out, uint64_t deadline_ns);
     /* (optional) Queues a run and returns: @done is signalled with the run's
      * status once the outputs are on the host. @in and @out stay valid until
      * then. Without it lm_device_submit() runs run() on the caller's thread. */
     loom_status (*submit)(lm_device *dev, void *segment, loom_tensor *const *in,
-                          loom_tensor *const *out, lm_event *done);
+                          loom_tensor *const *out, uint64_t deadline_ns, lm_event *done);
     void (*release)(lm_device *dev, void *segment);
     /* (optional) Loads the bitstream in the file @path (an operator's
      * action; see loom_device_program()) and updates the properties. */
@@ -151,7 +155,7 @@ struct lm_device {
 /* Queues a run of @segment on @dev (see lm_device_ops.submit); @done is
  * signalled in every case, also when submitting fails. */
 void lm_device_submit(lm_device *dev, void *segment, loom_tensor *const *in,
-                      loom_tensor *const *out, lm_event *done);
+                      loom_tensor *const *out, uint64_t deadline_ns, lm_event *done);
 
 /* Whether core's executor runs @dev's steps with the host implementations. */
 static inline bool lm_device_runs_host_kernels(const lm_device *dev)

@@ -59,6 +59,11 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "build's bitstreams/, then PREFIX/share/loom/bitstreams)")                                   \
     X(HEALTH_PROBE_MS, "LOOM_HEALTH_PROBE_MS", INT, 1000, 10, 3600000, USER, "core/health.c",       \
       "how often a quarantined device is asked whether it answers again (then known-answer tested)") \
+    X(DEVICE_DEADLINE_MIN_MS, "LOOM_DEVICE_DEADLINE_MIN_MS", INT, 250, 1, 3600000, USER,           \
+      "core/deadline.c", "the shortest a device segment's deadline gets (core/deadline.h)")        \
+    X(DEVICE_DEADLINE_MAX_MS, "LOOM_DEVICE_DEADLINE_MAX_MS", INT, 30000, 1, 3600000, USER,         \
+      "core/deadline.c", "the longest a device segment's deadline gets, and the one it gets "      \
+      "before it was measured")                                                                    \
     X(BITSTREAM_DIR, "LOOM_BITSTREAM_DIR", STR, 0, 0, 0, USER, "fpga/cards.c",                     \
       "the first directory searched for loom-emu.xclbin")                                          \
     X(VISIBLE_CARDS, "LOOM_VISIBLE_CARDS", STR, 0, 0, 0, USER, "fpga/visible.c",                   \

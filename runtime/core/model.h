@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "latency.h"
 #include "constshare.h"
 #include "devstats.h"
 #include "fuse.h"
@@ -52,8 +53,10 @@ typedef struct lm_plan_segment {
     struct lm_device *dev;
     int first, last; /* steps */
     int n_in, n_out;
-    int *in, *out; /* boundary values */
-    void *state;   /* the device's compiled segment; NULL on a host-kernel device */
+    int *in, *out;   /* boundary values */
+    void *state;     /* the device's compiled segment; NULL on a host-kernel device */
+    double est_us;   /* the cost model's estimate of a run, < 0 unknown */
+    lm_latency *lat; /* a device segment's measured runs, for its deadline (deadline.h) */
 } lm_plan_segment;
 
 /*

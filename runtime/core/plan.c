@@ -216,6 +216,8 @@ static size_t plan_meta_bytes(const lm_plan *p, const lm_graph *g)
     for (int v = 0; v < g->n_values; v++)
         if (p->owns_constant[v])
             bytes += p->constant[v]->nbytes;
+    for (int i = 0; i < p->n_segments; i++)
+        bytes += sizeof(lm_plan_segment) + (p->segments[i].lat ? sizeof(lm_latency) : 0);
     return bytes;
 }
 

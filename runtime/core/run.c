@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadline.h"
 #include "exec.h"
 #include "op.h"
 #include "device.h"
@@ -226,9 +227,13 @@ static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *s
     if (!rs->done && !(rs->done = lm_event_create()))
         return LOOM_ERR_NO_MEMORY;
     lm_event_reset(rs->done);
-    lm_device_submit(sg->dev, sg->state, in, out, rs->done);
+    uint64_t t0 = lm_now_ns();
+    lm_device_submit(sg->dev, sg->state, in, out, t0 + lm_deadline_ns(sg->dev, sg->lat, sg->est_us),
+                     rs->done);
     if ((s = lm_event_wait(rs->done)))
         lm_error_prefix_device(sg->dev->name);
+    else
+        lm_latency_record(sg->lat, lm_now_ns() - t0);
     return s;
 }
 

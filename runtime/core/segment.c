@@ -22,6 +22,7 @@ void lm_plan_free_segments(lm_plan *p)
             sg->dev->ops->release(sg->dev, sg->state);
         free(sg->in);
         free(sg->out);
+        free(sg->lat);
     }
     free(p->segments);
     p->segments = NULL;
@@ -76,6 +77,18 @@ static loom_status boundary(const lm_plan *p, const lm_graph *g, lm_plan_segment
     return LOOM_OK;
 }
 
+/* The cost model's estimate of a run of @sg: its steps', or -1 if one is unknown. */
+static double segment_estimate(const lm_plan *p, const lm_plan_segment *sg)
+{
+    double us = 0;
+    for (int k = sg->first; k <= sg->last; k++) {
+        if (p->notes[k].est_us < 0)
+            return -1;
+        us += p->notes[k].est_us;
+    }
+    return us;
+}
+
 /* Compiles segment @sg on its (segment) device. */
 static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm_graph *g,
                                    loom_tensor *const *shape, lm_plan_segment *sg)
@@ -128,10 +141,15 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
         sg->first = i;
         sg->last = j;
         p->segment_at[i] = p->n_segments - 1;
+        sg->est_us = segment_estimate(p, sg);
         if ((s = boundary(p, g, sg)))
             goto out;
-        if (!lm_device_runs_host_kernels(sg->dev) && (s = compile_segment(p, ctx, g, shape, sg)))
+        if (!lm_device_runs_host_kernels(sg->dev) &&
+            (!(sg->lat = calloc(1, sizeof(lm_latency))) ||
+             (s = compile_segment(p, ctx, g, shape, sg)))) {
+            s = s ? s : lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
             goto out;
+        }
         i = j + 1;
     }
 out:

@@ -730,7 +730,7 @@ static void give_set(fpga_segment *sg, act_set *set)
 }
 
 static loom_status fd_run(lm_device *dev, void *state, loom_tensor *const *in,
-                          loom_tensor *const *out)
+                          loom_tensor *const *out, uint64_t deadline_ns)
 {
     fpga_device *fd = (fpga_device *)dev;
     fpga_segment *sg = state;
@@ -747,7 +747,7 @@ static loom_status fd_run(lm_device *dev, void *state, loom_tensor *const *in,
     }
     uint64_t cycles = 0;
     if (!s)
-        s = lm_card_run(fd->card, set->cmds, sg->n_cmds, &cycles);
+        s = lm_card_run(fd->card, set->cmds, sg->n_cmds, &cycles, deadline_ns);
     for (int o = 0; o < sg->n_out && !s; o++) {
         if (out[o]->nbytes != sg->out_bytes[o])
             s = lm_error(LOOM_ERR_SHAPE, "%s: output %d has %zu bytes, the plan %llu", dev->name, o,

@@ -95,8 +95,12 @@ typedef struct lm_card_ops {
     loom_status (*program)(lm_card *card, const void *xclbin, size_t size);
     /* Runs @n commands in order on the card, without host round trips in
      * between, and returns once all completed; *cycles (optional) gets the
-     * card cycles they took in total. The first failing command fails the call. */
-    loom_status (*run)(lm_card *card, const lm_card_cmd *cmds, int n, uint64_t *cycles);
+     * card cycles they took in total. The first failing command fails the call.
+     * @deadline_ns (lm_now_ns() time, 0: none): the host stops waiting then
+     * and fails the call with LOOM_ERR_DEVICE_TIMEOUT (the card's own
+     * watchdog, loom.ko's job timeout, still resets it). */
+    loom_status (*run)(lm_card *card, const lm_card_cmd *cmds, int n, uint64_t *cycles,
+                       uint64_t deadline_ns);
 } lm_card_ops;
 
 struct lm_card {
@@ -130,9 +134,10 @@ static inline loom_status lm_card_bo_read(lm_card *c, const lm_card_bo *bo, uint
 {
     return c->ops->bo_read(c, bo, off, dst, n);
 }
-static inline loom_status lm_card_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *cycles)
+static inline loom_status lm_card_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *cycles,
+                                      uint64_t deadline_ns)
 {
-    return c->ops->run(c, cmds, n, cycles);
+    return c->ops->run(c, cmds, n, cycles, deadline_ns);
 }
 static inline void lm_card_close(lm_card *c)
 {

@@ -27,6 +27,7 @@
 
 #include "../../hls/card/loom_card.h"
 #include "../../kernel/loom_xclbin.h"
+#include "core/devstats.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "emu_fault.h"
@@ -210,10 +211,14 @@ static loom_status alive_locked(lm_card *c)
  * The card's one command processor is stuck, so other commands wait for the
  * reset (ring_run_locked), but the lock is let go while we wait: the card's
  * registers, health and memory stay readable, as a real hung card's are. */
-static loom_status hung_locked(lm_card *c, int first, int last, int n)
+static loom_status hung_locked(lm_card *c, int first, int last, int n, uint64_t deadline_ns)
 {
     emu_card *e = emu(c);
     uint32_t ms = lm_emu_timeout_ms();
+    uint64_t now = lm_now_ns();
+    bool host_gave_up = deadline_ns && deadline_ns < now + (uint64_t)ms * 1000000u;
+    if (host_gave_up) /* the host's watchdog comes first: it resets the card then */
+        ms = deadline_ns > now ? (uint32_t)((deadline_ns - now + 999999) / 1000000) : 0;
     e->hung = true;
     pthread_mutex_unlock(&e->lock);
     sleep_ms(ms);
@@ -222,14 +227,16 @@ static loom_status hung_locked(lm_card *c, int first, int last, int n)
     e->hung = false;
     pthread_cond_broadcast(&e->unhung);
     return lm_error(LOOM_ERR_DEVICE_TIMEOUT,
-                    "%s: commands %d to %d of %d did not complete within %u ms; the card was reset",
-                    c->name, first, last, n, ms);
+                    "%s: commands %d to %d of %d did not complete within %u ms (%s); the card "
+                    "was reset",
+                    c->name, first, last, n, ms,
+                    host_gave_up ? "the segment's deadline" : "the card's job timeout");
 }
 
 /* Puts @cmds on the command ring, runs the card until it is empty and reaps
  * the completions. Called with e->lock held. */
 static loom_status ring_run_locked(lm_card *c, const struct loom_card_cmd *cmds, int n,
-                                   uint64_t *cycles)
+                                   uint64_t *cycles, uint64_t deadline_ns)
 {
     emu_card *e = emu(c);
     uint32_t slots = reg(e, LOOM_REG_CMD_RING_SLOTS), cmd_off = reg(e, LOOM_REG_CMD_RING_OFF);
@@ -256,7 +263,7 @@ static loom_status ring_run_locked(lm_card *c, const struct loom_card_cmd *cmds,
         /* The doorbell: the card's firmware loop. */
         fw_end end = firmware_locked(e);
         if (end == FW_HUNG)
-            return hung_locked(c, done + 1, done + batch, n);
+            return hung_locked(c, done + 1, done + batch, n, deadline_ns);
         if (end == FW_DEAD)
             return lm_error(LOOM_ERR_DEVICE_LOST, "%s: the card died running commands %d to %d",
                             c->name, done + 1, done + batch);
@@ -283,7 +290,8 @@ static loom_status ring_run_locked(lm_card *c, const struct loom_card_cmd *cmds,
     return s;
 }
 
-static loom_status emu_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *cycles)
+static loom_status emu_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *cycles,
+                           uint64_t deadline_ns)
 {
     emu_card *e = emu(c);
     struct loom_card_cmd *raw = calloc((size_t)(n > 0 ? n : 1), sizeof(*raw));
@@ -297,7 +305,7 @@ static loom_status emu_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t 
             raw[i].args[a] = htole64(cmds[i].args[a].bo->dev_addr + cmds[i].args[a].offset);
     }
     pthread_mutex_lock(&e->lock);
-    loom_status s = ring_run_locked(c, raw, n, cycles);
+    loom_status s = ring_run_locked(c, raw, n, cycles, deadline_ns);
     pthread_mutex_unlock(&e->lock);
     free(raw);
     return s;
@@ -332,7 +340,7 @@ static loom_status emu_program(lm_card *c, const void *xclbin, size_t size)
     cmd.args[1] = htole64(x->bitstream_len);
     memcpy(&cmd.args[2], x->uuid, 16);
     pthread_mutex_lock(&e->lock);
-    s = ring_run_locked(c, &cmd, 1, NULL);
+    s = ring_run_locked(c, &cmd, 1, NULL, 0);
     if (!s) {
         e->n_cus = (int)x->num_cus;
         for (uint32_t i = 0; i < x->num_cus && i < LM_CARD_MAX_CUS; i++) {

@@ -24,6 +24,7 @@
 #include <xf86drm.h>
 
 #include "../../kernel/uapi/loom_accel.h"
+#include "core/devstats.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "shim.h"
@@ -186,7 +187,18 @@ static const char *job_status(uint32_t st)
     return "unknown status";
 }
 
-static loom_status k_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *cycles)
+/* A WAIT's timeout: what is left until @deadline_ns (at least 1 ms, so a
+ * completed job is still collected), or 30 s without one. */
+static int64_t wait_ns(uint64_t deadline_ns)
+{
+    if (!deadline_ns)
+        return 30000000000ll;
+    uint64_t now = lm_now_ns();
+    return deadline_ns > now + 1000000 ? (int64_t)(deadline_ns - now) : 1000000;
+}
+
+static loom_status k_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *cycles,
+                         uint64_t deadline_ns)
 {
     uint32_t ctx;
     loom_status s = k_context(c, &ctx);
@@ -224,10 +236,18 @@ static loom_status k_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *c
             seqs[submitted++] = sub.seq;
     }
     for (int i = 0; i < submitted; i++) {
-        struct drm_loom_wait w = {.ctx_id = ctx, .seq = seqs[i], .timeout_ns = 30000000000ll};
+        struct drm_loom_wait w = {
+            .ctx_id = ctx, .seq = seqs[i], .timeout_ns = wait_ns(deadline_ns)};
         if (xioctl(kc(c)->fd, DRM_IOCTL_LOOM_WAIT, &w)) {
+            /* Past the deadline the host stops waiting: the job stays on the
+             * card until loom.ko's job timeout resets it. */
             if (!s)
-                s = kerr(c, "WAIT");
+                s = errno == ETIME && deadline_ns
+                        ? lm_error(LOOM_ERR_DEVICE_TIMEOUT,
+                                   "%s (%s): command %d of %d did not complete by the segment's "
+                                   "deadline",
+                                   c->name, kc(c)->node, i + 1, n)
+                        : kerr(c, "WAIT");
             continue;
         }
         if (w.status != LOOM_JOB_OK && !s)

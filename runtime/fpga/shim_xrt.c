@@ -205,7 +205,10 @@ static loom_status ert_class(enum ert_cmd_state st)
     }
 }
 
-static loom_status x_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *cycles)
+/* @deadline_ns is not enforced here: XRT's C API waits for a run without a
+ * timeout, and its own CU timeout (ERT) fails a hung command. */
+static loom_status x_run(lm_card *c, const lm_card_cmd *cmds, int n, uint64_t *cycles,
+                         uint64_t deadline_ns)
 {
     xcard *x = xc(c);
     xrtRunHandle *runs = calloc((size_t)(n > 0 ? n : 1), sizeof(*runs));

@@ -737,8 +737,12 @@ static loom_status fail_run(lm_device *base, cl_segment *sg, const char *what, c
     return lm_cl_fail(base->name, what, err);
 }
 
+/* The deadline is not enforced on OpenCL: a read-back still queued would
+ * write the host tensors after the host gave up on them, and OpenCL cannot
+ * take a queued command back. The driver's own watchdog fails a hung kernel
+ * (CL_OUT_OF_RESOURCES, or the device lost), which reaches health.c. */
 static loom_status cl_run(lm_device *base, void *state, loom_tensor *const *in,
-                          loom_tensor *const *out)
+                          loom_tensor *const *out, uint64_t deadline_ns)
 {
     cl_segment *sg = state;
     const char *what = "";
@@ -776,7 +780,7 @@ static void CL_CALLBACK run_completed(cl_event ev, cl_int status, void *arg)
 /* Queues the run and returns; the marker after its last command signals
  * @done through run_completed(). */
 static loom_status cl_submit(lm_device *base, void *state, loom_tensor *const *in,
-                             loom_tensor *const *out, lm_event *done)
+                             loom_tensor *const *out, uint64_t deadline_ns, lm_event *done)
 {
     cl_segment *sg = state;
     cl_pending *p = malloc(sizeof(*p));

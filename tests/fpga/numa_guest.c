@@ -42,7 +42,7 @@ static cpu_set_t fed_on;
 static int feeds, feeds_elsewhere;
 
 static loom_status traced_run(lm_device *dev, void *segment, loom_tensor *const *in,
-                              loom_tensor *const *out)
+                              loom_tensor *const *out, uint64_t deadline_ns)
 {
     cpu_set_t now;
     sched_getaffinity(0, sizeof(now), &now);
@@ -50,7 +50,7 @@ static loom_status traced_run(lm_device *dev, void *segment, loom_tensor *const 
         fed_on = now;
     else if (!CPU_EQUAL(&now, &fed_on))
         feeds_elsewhere++;
-    return card_ops->run(dev, segment, in, out);
+    return card_ops->run(dev, segment, in, out, deadline_ns);
 }
 
 /* The CPUs the guest's kernel puts on @node. */

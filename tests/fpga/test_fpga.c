@@ -85,7 +85,7 @@ static void test_shim_emulated_plumbing(void **state)
     for (int i = 0; i < 4; i++)
         cmd.args[i] = (lm_card_arg){&b, 0};
     cmd.args[0] = (lm_card_arg){&c, 0};
-    assert_int_equal(lm_card_run(cards[0], &cmd, 1, NULL), LOOM_ERR_RUNTIME);
+    assert_int_equal(lm_card_run(cards[0], &cmd, 1, NULL, 0), LOOM_ERR_RUNTIME);
     assert_non_null(strstr(loom_last_error(), "card:0"));
 
     lm_card_bo_free(cards[0], &b);

@@ -706,7 +706,7 @@ static loom_status fc_compile(lm_device *dev, const lm_segment_desc *d, void **s
 }
 
 static loom_status fc_run(lm_device *dev, void *seg, loom_tensor *const *in,
-                          loom_tensor *const *out)
+                          loom_tensor *const *out, uint64_t deadline_ns)
 {
     (void)dev, (void)seg;
     const float *x = in[0]->data;

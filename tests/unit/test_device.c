@@ -115,7 +115,7 @@ static loom_status td_compile(lm_device *dev, const lm_segment_desc *d, void **s
 }
 
 static loom_status td_run(lm_device *dev, void *state, loom_tensor *const *in,
-                          loom_tensor *const *out)
+                          loom_tensor *const *out, uint64_t deadline_ns)
 {
     test_device *td = (test_device *)dev;
     test_segment *sg = state;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/deadline.h"
 #include "core/health.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
@@ -301,6 +302,37 @@ static void test_card_hang_times_out(void **state)
     lm_test_setenv("LOOM_EMULATED_CARD_TIMEOUT_MS", NULL);
 }
 
+/* The host's watchdog: once the segment has a measured p99, a hung card
+ * fails the run at the segment's deadline (8 x p99, here the 50 ms floor),
+ * long before the card's own job timeout (here 60 s, which the test's alarm
+ * would not survive). */
+static void test_card_hang_meets_the_segment_deadline(void **state)
+{
+    (void)state;
+    lm_test_setenv("LOOM_EMULATED_CARD_TIMEOUT_MS", "60000");
+    lm_test_setenv("LOOM_DEVICE_DEADLINE_MIN_MS", "50");
+    card_rig r = card_up();
+    loom_tensor *ref = NULL;
+    for (int i = 0; i < LM_DEADLINE_MIN_SAMPLES; i++)
+        run_ok(&r, &ref);
+    say("hang");
+    hung_run h = {.r = &r};
+    run_hung(&h);
+    if (h.s != LOOM_ERR_DEVICE_TIMEOUT)
+        print_error("%s: %s\n", loom_status_name(h.s), h.error);
+    assert_int_equal(h.s, LOOM_ERR_DEVICE_TIMEOUT);
+    print_message("%s: %s (%.2f s)\n", loom_status_name(h.s), h.error, h.took);
+    assert_non_null(strstr(h.error, "the segment's deadline"));
+    assert_state(&r, 0, LOOM_DEVICE_QUARANTINED);
+    say("ok");
+    readmit(&r);
+    run_ok(&r, &ref);
+    loom_tensor_destroy(ref);
+    card_down(&r);
+    lm_test_setenv("LOOM_EMULATED_CARD_TIMEOUT_MS", NULL);
+    lm_test_setenv("LOOM_DEVICE_DEADLINE_MIN_MS", NULL);
+}
+
 /* corrupt: the card completes with an error status, which is the card's
  * own failure (LOOM_ERR_RUNTIME), not a lost device; slow: correct, later. */
 static void test_card_corrupt_and_slow(void **state)
@@ -527,6 +559,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_names, arm, disarm),
         cmocka_unit_test_setup_teardown(test_card_dies_and_comes_back, arm, disarm),
         cmocka_unit_test_setup_teardown(test_card_hang_times_out, arm, disarm),
+        cmocka_unit_test_setup_teardown(test_card_hang_meets_the_segment_deadline, arm, disarm),
         cmocka_unit_test_setup_teardown(test_card_corrupt_and_slow, arm, disarm),
         cmocka_unit_test_setup_teardown(test_card_failover_to_cpu, arm, disarm),
         cmocka_unit_test_setup_teardown(test_opencl_error_classes, arm, disarm),

@@ -42,7 +42,7 @@ static loom_status sd_compile(lm_device *dev, const lm_segment_desc *d, void **s
 }
 
 static loom_status sd_run(lm_device *dev, void *state, loom_tensor *const *in,
-                          loom_tensor *const *out)
+                          loom_tensor *const *out, uint64_t deadline_ns)
 {
     (void)state;
     slow_device *sd = (slow_device *)dev;

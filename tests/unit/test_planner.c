@@ -98,7 +98,7 @@ static void acc_node(const acc_segment *sg, const lm_node *n)
 }
 
 static loom_status acc_run(lm_device *dev, void *state, loom_tensor *const *in,
-                           loom_tensor *const *out)
+                           loom_tensor *const *out, uint64_t deadline_ns)
 {
     (void)dev;
     acc_segment *sg = state;

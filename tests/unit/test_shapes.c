@@ -294,7 +294,7 @@ static loom_status mm_compile(lm_device *dev, const lm_segment_desc *d, void **s
 }
 
 static loom_status mm_run(lm_device *dev, void *state, loom_tensor *const *in,
-                          loom_tensor *const *out)
+                          loom_tensor *const *out, uint64_t deadline_ns)
 {
     (void)dev;
     const mm_segment *sg = state;

@@ -107,8 +107,13 @@ static void print_table(json_object *plan)
     printf("\nsegments:\n");
     for (size_t i = 0; segs && i < json_object_array_length(segs); i++) {
         json_object *s = json_object_array_get_idx(segs, i);
-        printf("  %-10s %3d nodes  %s .. %s\n", str(s, "device"), (int)num(s, "nodes"),
+        printf("  %-10s %3d nodes  %s .. %s", str(s, "device"), (int)num(s, "nodes"),
                str(s, "first"), str(s, "last"));
+        json_object *d;
+        if (json_object_object_get_ex(s, "deadline_ms", &d))
+            printf("  (deadline %.0f ms, %d runs measured)", num(s, "deadline_ms"),
+                   (int)num(s, "measured_runs"));
+        printf("\n");
     }
     printf("\ntransfers:\n");
     for (size_t i = 0; xfers && i < json_object_array_length(xfers); i++) {
