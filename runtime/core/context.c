@@ -43,6 +43,23 @@ void loom_context_options_init(loom_context_options *opts)
     opts->device = "auto";
 }
 
+lm_devset lm_context_bit(const loom_context *ctx, const lm_device *dev)
+{
+    for (int i = 0; i < ctx->n_devices; i++)
+        if (ctx->devices[i] == dev)
+            return (lm_devset)1 << i;
+    return 0;
+}
+
+lm_devset lm_context_usable(const loom_context *ctx)
+{
+    lm_devset set = 0;
+    for (int i = 0; i < ctx->n_devices; i++)
+        if (lm_health_usable(ctx->devices[i]) || ctx->devices[i] == ctx->probe_device)
+            set |= (lm_devset)1 << i;
+    return set;
+}
+
 static bool selected(const loom_context *ctx, const lm_device *dev)
 {
     for (int i = 0; i < ctx->n_devices; i++)

@@ -73,6 +73,9 @@ static loom_status load(loom_context *ctx, const void *data, size_t size, const 
     m->plan_budget = (size_t)lm_env_int(LM_ENV_PLAN_CACHE_MB) << 20;
     pthread_mutex_init(&m->plans_lock, NULL);
     pthread_cond_init(&m->plan_built, NULL);
+    lm_spares_init(&m->spares);
+    m->health_epoch = lm_health_epoch(); /* then the devices: a change between shows next time */
+    m->usable_seen = lm_context_usable(ctx);
     loom_status s = LOOM_ERR_NO_MEMORY;
     if (!(m->name = strdup(name)))
         goto fail;
@@ -154,6 +157,7 @@ void loom_model_destroy(loom_model *m)
 {
     if (!m)
         return;
+    lm_spares_stop(&m->spares); /* before the cache: the worker publishes into it */
     lm_plan_cache_free(m);
     pthread_mutex_destroy(&m->plans_lock);
     pthread_cond_destroy(&m->plan_built);
@@ -247,6 +251,7 @@ static void plan_stats(const loom_model *m, loom_model_stats *st)
     st->plan_budget_bytes = m->plan_budget;
     st->plans_built = m->counters.built;
     st->plans_evicted = m->counters.evicted;
+    st->plans_spare = m->counters.spares;
     st->planning_ms_last = m->counters.ms_last;
     st->planning_ms_max = m->counters.ms_max;
     if (m->counters.built)

@@ -6,15 +6,16 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "latency.h"
 #include "constshare.h"
 #include "devstats.h"
 #include "fuse.h"
 #include "graph.h"
+#include "latency.h"
 #include "partition.h"
 #include "policy.h"
 #include "prepared.h"
 #include "registry.h"
+#include "spare.h"
 
 struct lm_threadpool;
 
@@ -40,6 +41,16 @@ struct loom_context {
     struct lm_device *probe_device; /* planned for even out of service: the
                                      * known-answer test's context (kat.c) */
 };
+
+/* A set of a context's devices: bit i stands for ctx->devices[i]. */
+typedef uint32_t lm_devset;
+_Static_assert(LM_MAX_DEVICES <= 32, "an lm_devset holds every device of a context");
+
+/* @dev's bit in @ctx's device sets; 0 when @ctx did not select it. */
+lm_devset lm_context_bit(const loom_context *ctx, const struct lm_device *dev);
+/* The devices of @ctx that take work now (health.h), and the one its
+ * known-answer test probes. */
+lm_devset lm_context_usable(const loom_context *ctx);
 
 /* Why a step went where it did, and what the cost model expects of it. */
 typedef struct lm_step_note {
@@ -93,6 +104,9 @@ typedef struct lm_plan {
     atomic_int n_states;              /* run states made for this plan so far */
     int n_values;                     /* the graph's, for lm_plan_charge */
     size_t meta_bytes;                /* the plan's own tables (lm_plan_charge) */
+    lm_devset usable;                 /* the devices it was planned with (best among them) */
+    lm_devset uses;                   /* those its segments run on */
+    bool spare;                       /* planned ahead, for when a device leaves (spare.c) */
 } lm_plan;
 
 /* What a cached plan costs its model's budget: its tables and one arena per
@@ -108,6 +122,7 @@ struct lm_run_state;
 /* Planning counters of a model; under plans_lock. */
 typedef struct lm_plan_counters {
     uint64_t built, evicted;
+    uint64_t spares; /* plans made ahead and cached (spare.c), not in built */
     double ms_total, ms_last, ms_max;
 } lm_plan_counters;
 
@@ -125,7 +140,9 @@ struct loom_model {
     lm_plan_counters counters;
     struct lm_plan_pending *pending; /* shapes being planned now, outside the lock */
     uint64_t generation;
-    uint64_t health_epoch; /* lm_health_epoch() of the cached plans' devices */
+    uint64_t health_epoch; /* lm_health_epoch() when usable_seen was taken */
+    lm_devset usable_seen; /* the usable devices then (lm_context_usable) */
+    lm_spares spares;      /* plans being made ahead, for when a device leaves */
     lm_fuse_stats fused;
     uint64_t *hash_memo;         /* per value: content hash of its constant, 0 until needed */
     lm_const_refs shared_consts; /* large constants whose bytes other models may share */
@@ -144,8 +161,16 @@ void lm_model_new_generation(loom_model *m);
 /* Frees every cached plan; the model is going. */
 void lm_plan_cache_free(loom_model *m);
 
-/* Builds the plan for @inputs (plan.c); *@out has one reference. */
-loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **out);
+/* Builds the plan for @inputs on the devices of @usable (plan.c); *@out has
+ * one reference. */
+loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset usable,
+                          lm_plan **out);
+/* Caches @p, a plan of generation @gen built ahead of need, unless its
+ * generation has passed or an equal plan is cached; takes the caller's
+ * reference. */
+void lm_plan_publish_spare(loom_model *m, lm_plan *p, uint64_t gen);
+/* Whether a plan for @inputs that serves the devices @usable is cached. */
+bool lm_plan_cached(loom_model *m, loom_tensor *const *inputs, lm_devset usable);
 void lm_plan_free(const lm_graph *g, lm_plan *p);
 /* The signature of @inputs (rank and dims of each, concatenated): its length
  * and its values. */
@@ -176,13 +201,13 @@ typedef struct lm_run_state {
 /* Whether some segment of @p runs on a segment device (not host kernels). */
 bool lm_plan_uses_devices(const lm_plan *p);
 
-/* Assigns steps to the context's devices and compiles their segments. */
-/* Gives each step of @p a device (@device[n_steps]) and writes p->notes
- * and p->placement: the planner (place.c). */
+/* Gives each step of @p one of the devices of @usable (@device[n_steps])
+ * and writes p->notes and p->placement: the planner (place.c). */
 loom_status lm_plan_place(lm_plan *p, const loom_context *ctx, const lm_graph *g,
-                          loom_tensor *const *shape, struct lm_device **device);
+                          loom_tensor *const *shape, lm_devset usable, struct lm_device **device);
+/* Assigns steps to the devices of @usable and compiles their segments. */
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
-                             loom_tensor *const *shape);
+                             loom_tensor *const *shape, lm_devset usable);
 void lm_plan_free_segments(lm_plan *p);
 
 /* Lays out the arena: @bytes[v] is the size of value v (0: unknown or not an

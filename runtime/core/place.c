@@ -114,7 +114,7 @@ static int index_of(const placement *pl, const lm_device *dev)
 
 /* The problem's devices: the context's, in priority order, and the CPU as
  * the host (excluded when the context does not select it: fail-closed). */
-static loom_status choose_devices(placement *pl, const loom_context *ctx)
+static loom_status choose_devices(placement *pl, const loom_context *ctx, lm_devset usable)
 {
     lm_device *cpu = ctx->host; /* "cpu", or the node's "cpu:N" */
     pl->host_node = ctx->numa_node;
@@ -143,8 +143,8 @@ static loom_status choose_devices(placement *pl, const loom_context *ctx)
     pl->excluded[at] = !cpu_selected;
     for (int d = 0; d < pl->m; d++) {
         pl->dev_names[d] = pl->dev[d]->name;
-        /* Out of service (health.h): in no plan until re-admitted. */
-        if (!lm_health_usable(pl->dev[d]) && pl->dev[d] != ctx->probe_device)
+        /* Out of service (health.h), or planned around ahead of that (spare.c). */
+        if (d != pl->host && !(usable & lm_context_bit(ctx, pl->dev[d])))
             pl->excluded[d] = 1;
     }
     return LOOM_OK;
@@ -198,7 +198,7 @@ static loom_status out_of_service(const placement *pl, const loom_context *ctx, 
 {
     for (int d = 0; d < pl->m; d++) {
         lm_device *dev = pl->dev[d];
-        if (lm_health_usable(dev) || dev == ctx->probe_device || !takes(dev, n, in, known))
+        if (d == pl->host || !pl->excluded[d] || !takes(dev, n, in, known))
             continue;
         int state = atomic_load(&dev->health.state);
         return lm_error(state == LOOM_DEVICE_PROBATION ? LOOM_ERR_DEVICE_TRANSIENT
@@ -385,11 +385,11 @@ static void explain(const placement *pl, const lm_node *n, int i, int chosen, lm
 }
 
 loom_status lm_plan_place(lm_plan *p, const loom_context *ctx, const lm_graph *g,
-                          loom_tensor *const *shape, lm_device **device)
+                          loom_tensor *const *shape, lm_devset usable, lm_device **device)
 {
     placement pl = {.n = p->n_steps, .fallback_only = ctx->cpu_fallback_only};
     int n = p->n_steps;
-    loom_status s = choose_devices(&pl, ctx);
+    loom_status s = choose_devices(&pl, ctx, usable);
     if (s)
         return s;
     price_links(&pl);

@@ -235,7 +235,8 @@ size_t lm_plan_charge(const lm_plan *p)
            (size_t)(states > 1 ? states : 1) * (p->arena_bytes + run_state_table_bytes(p));
 }
 
-loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
+loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset usable,
+                          lm_plan **out)
 {
     const lm_graph *g = m->g;
     size_t nv = (size_t)g->n_values + 1;
@@ -247,6 +248,7 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
     if (!p)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     atomic_init(&p->refs, 1);
+    p->usable = usable;
     p->n_sig = lm_plan_sig_len(g, inputs);
     p->sig = malloc(sizeof(int64_t) * ((size_t)p->n_sig + 1));
     p->constant = calloc(nv, sizeof(loom_tensor *));
@@ -297,7 +299,7 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_plan **o
                 p->last_use[n->in[i]] = step;
     }
     lm_prep_env env = {.g = g, .hash_memo = m->hash_memo, .refs = &p->weights};
-    if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t)) ||
+    if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t, usable)) ||
         (s = prepare_host_steps(p, g, &st, m->ctx->pool, &env)))
         goto out;
     /* Values living inside a device segment need no host memory. The host

@@ -18,6 +18,15 @@
  * with its idle run states, once no run holds it. Planning a shape again is
  * cheap (packed weights are shared, prepared.c), so serving every shape of a
  * dynamic dim costs a bounded amount of memory and an occasional re-plan.
+ *
+ * Plans are also keyed by the devices they were planned with: a plan made
+ * with the devices U that runs on the devices S serves whenever the usable
+ * devices C satisfy S <= C <= U (it is the best among U, and a subset of U
+ * that still holds S cannot do better). So when a device leaves service the
+ * plans that do not use it go on serving, and a plan made ahead without it
+ * (spare.c) takes over from those that do, with no planning on the way.
+ * When a device comes back, the plans that ran on it before are dropped:
+ * a reset may have taken what their compiled segments left on it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +35,12 @@
 #include "error.h"
 #include "model.h"
 
-/* A shape some thread is planning now. */
+/* A shape some thread is planning now, for the usable devices @usable. */
 typedef struct lm_plan_pending {
     struct lm_plan_pending *next;
     int n_sig;
     int64_t *sig;
+    lm_devset usable;
 } lm_plan_pending;
 
 static bool sig_equal(int n_sig, const int64_t *sig, const lm_graph *g, loom_tensor *const *in)
@@ -48,13 +58,19 @@ static bool sig_equal(int n_sig, const int64_t *sig, const lm_graph *g, loom_ten
     return true;
 }
 
-/* The cached plan for @in, moved to the front (most recently used); caller
- * holds plans_lock. */
-static lm_plan *cached(loom_model *m, loom_tensor *const *in)
+/* Whether @p serves when the devices @usable take work (the file comment). */
+static bool serves(const lm_plan *p, lm_devset usable)
+{
+    return (p->uses & ~usable) == 0 && (usable & ~p->usable) == 0;
+}
+
+/* The cached plan for @in that serves @usable, moved to the front (most
+ * recently used); caller holds plans_lock. */
+static lm_plan *cached(loom_model *m, loom_tensor *const *in, lm_devset usable)
 {
     for (lm_plan **pp = &m->plans; *pp; pp = &(*pp)->next) {
         lm_plan *p = *pp;
-        if (!sig_equal(p->n_sig, p->sig, m->g, in))
+        if (!serves(p, usable) || !sig_equal(p->n_sig, p->sig, m->g, in))
             continue;
         *pp = p->next;
         p->next = m->plans;
@@ -64,10 +80,10 @@ static lm_plan *cached(loom_model *m, loom_tensor *const *in)
     return NULL;
 }
 
-static lm_plan_pending *pending(loom_model *m, loom_tensor *const *in)
+static lm_plan_pending *pending(loom_model *m, loom_tensor *const *in, lm_devset usable)
 {
     for (lm_plan_pending *q = m->pending; q; q = q->next)
-        if (sig_equal(q->n_sig, q->sig, m->g, in))
+        if (q->usable == usable && sig_equal(q->n_sig, q->sig, m->g, in))
             return q;
     return NULL;
 }
@@ -85,7 +101,7 @@ static void unlink_pending(loom_model *m, lm_plan_pending *q)
 
 /* Records @in as being planned; NULL when out of memory (then the caller
  * plans without telling others, which is only slower). Caller holds the lock. */
-static lm_plan_pending *add_pending(loom_model *m, loom_tensor *const *in)
+static lm_plan_pending *add_pending(loom_model *m, loom_tensor *const *in, lm_devset usable)
 {
     lm_plan_pending *q = calloc(1, sizeof(*q));
     int n = lm_plan_sig_len(m->g, in);
@@ -94,6 +110,7 @@ static lm_plan_pending *add_pending(loom_model *m, loom_tensor *const *in)
         return NULL;
     }
     q->n_sig = n;
+    q->usable = usable;
     lm_plan_sig_fill(m->g, in, q->sig);
     q->next = m->pending;
     m->pending = q;
@@ -158,30 +175,44 @@ static void count_plan(lm_plan_counters *c, double ms)
 static lm_plan *detach_all(loom_model *m);
 static void put_list(loom_model *m, lm_plan *list);
 
-/* A device left service or came back since the cached plans were made: they
- * go (a new generation), and the next run of each shape plans with the
- * devices that serve now. Caller holds the lock; returns the plans to put. */
-static lm_plan *follow_health(loom_model *m)
+/* The devices that take work now, as the model last saw them. When one
+ * came back since, the cached plans that ran on it before it left go (the
+ * file comment). Caller holds the lock; *@stale gets the plans to put. */
+static lm_devset follow_health(loom_model *m, lm_plan **stale)
 {
     uint64_t epoch = lm_health_epoch();
+    *stale = NULL;
     if (m->health_epoch == epoch)
-        return NULL;
+        return m->usable_seen;
+    lm_devset now = lm_context_usable(m->ctx), back = now & ~m->usable_seen;
     m->health_epoch = epoch;
-    m->generation++;
-    return detach_all(m);
+    m->usable_seen = now;
+    for (lm_plan **pp = &m->plans; back && *pp;) {
+        lm_plan *p = *pp;
+        if (!(p->uses & back)) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        p->next = *stale;
+        *stale = p;
+        m->n_plans--;
+    }
+    return now;
 }
 
 loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
 {
     pthread_mutex_lock(&m->plans_lock);
-    lm_plan *stale = follow_health(m);
+    lm_plan *stale;
+    lm_devset usable = follow_health(m, &stale);
     if (stale) {
         pthread_mutex_unlock(&m->plans_lock);
         put_list(m, stale);
         pthread_mutex_lock(&m->plans_lock);
     }
     lm_plan *p;
-    while (!(p = cached(m, inputs)) && pending(m, inputs))
+    while (!(p = cached(m, inputs, usable)) && pending(m, inputs, usable))
         pthread_cond_wait(&m->plan_built, &m->plans_lock);
     if (p) {
         atomic_fetch_add(&p->refs, 1);
@@ -190,11 +221,11 @@ loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out
         return LOOM_OK;
     }
     uint64_t gen = m->generation;
-    lm_plan_pending *q = add_pending(m, inputs);
+    lm_plan_pending *q = add_pending(m, inputs, usable);
     pthread_mutex_unlock(&m->plans_lock);
 
     double t0 = now_ms();
-    loom_status s = lm_plan_build(m, inputs, out);
+    loom_status s = lm_plan_build(m, inputs, usable, out);
     double ms = now_ms() - t0;
 
     lm_plan *gone = NULL;
@@ -209,7 +240,46 @@ loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out
     pthread_cond_broadcast(&m->plan_built);
     pthread_mutex_unlock(&m->plans_lock);
     put_list(m, gone);
+    if (!s)
+        lm_spares_plan_ahead(m, inputs, *out);
     return s;
+}
+
+void lm_plan_publish_spare(loom_model *m, lm_plan *p, uint64_t gen)
+{
+    lm_plan *gone = NULL;
+    bool needed = gen == m->generation;
+    p->generation = gen;
+    p->spare = true;
+    pthread_mutex_lock(&m->plans_lock);
+    for (lm_plan *c = m->plans; c && needed; c = c->next)
+        needed = !(serves(c, p->usable) && c->n_sig == p->n_sig &&
+                   !memcmp(c->sig, p->sig, sizeof(int64_t) * (size_t)p->n_sig));
+    if (needed) {
+        /* Least recently used until it serves: the first to leave for the budget. */
+        lm_plan **tail = &m->plans;
+        while (*tail)
+            tail = &(*tail)->next;
+        atomic_fetch_add(&p->refs, 1);
+        p->next = NULL;
+        *tail = p;
+        m->n_plans++;
+        m->counters.spares++;
+        gone = evict(m);
+    }
+    pthread_mutex_unlock(&m->plans_lock);
+    put_list(m, gone);
+    lm_plan_put(m, p); /* the cache holds its own reference, if it took it */
+}
+
+bool lm_plan_cached(loom_model *m, loom_tensor *const *inputs, lm_devset usable)
+{
+    pthread_mutex_lock(&m->plans_lock);
+    bool found = false;
+    for (lm_plan *p = m->plans; p && !found; p = p->next)
+        found = serves(p, usable) && sig_equal(p->n_sig, p->sig, m->g, inputs);
+    pthread_mutex_unlock(&m->plans_lock);
+    return found;
 }
 
 void lm_plan_put(loom_model *m, lm_plan *p)

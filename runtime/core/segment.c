@@ -115,7 +115,7 @@ static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm
 }
 
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
-                             loom_tensor *const *shape)
+                             loom_tensor *const *shape, lm_devset usable)
 {
     loom_status s = lm_policy_check_used(&ctx->policy, g);
     if (s || p->n_steps == 0)
@@ -130,7 +130,7 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
     }
     for (int i = 0; i < p->n_steps; i++)
         p->segment_at[i] = -1;
-    if ((s = lm_plan_place(p, ctx, g, shape, dev)))
+    if ((s = lm_plan_place(p, ctx, g, shape, usable, dev)))
         goto out;
     for (int i = 0; i < p->n_steps;) {
         int j = i;
@@ -142,6 +142,7 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
         sg->last = j;
         p->segment_at[i] = p->n_segments - 1;
         sg->est_us = segment_estimate(p, sg);
+        p->uses |= lm_context_bit(ctx, sg->dev);
         if ((s = boundary(p, g, sg)))
             goto out;
         if (!lm_device_runs_host_kernels(sg->dev) &&

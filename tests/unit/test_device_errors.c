@@ -403,6 +403,14 @@ static void test_card_failover_to_cpu(void **state)
     assert_string_equal(st.name, "card:0");
     uint64_t jobs = st.jobs, failovers = st.failovers;
     assert_true(jobs > 0);
+    /* The plan without the card is made ahead, in the background. */
+    loom_model_stats ms = {.struct_size = sizeof(ms)};
+    for (int i = 0; i < 500 && ms.plans_spare == 0; i++) {
+        assert_int_equal(loom_model_get_stats(r.model, &ms), LOOM_OK);
+        usleep(10000);
+    }
+    assert_int_equal(ms.plans_spare, 1);
+    uint64_t built = ms.plans_built;
 
     say("die");
     failover_log[0] = '\0';
@@ -415,6 +423,9 @@ static void test_card_failover_to_cpu(void **state)
     run_ok(&r, &ref); /* planned without the card: no fault at all */
     assert_int_equal(loom_context_device_stats(card, 0, &st), LOOM_OK);
     assert_int_equal(st.failovers, failovers + 1);
+    /* Neither the resumed run nor the next one planned: the spare served. */
+    assert_int_equal(loom_model_get_stats(r.model, &ms), LOOM_OK);
+    assert_int_equal(ms.plans_built, built);
 
     say("ok");
     readmit(&r);
@@ -423,6 +434,9 @@ static void test_card_failover_to_cpu(void **state)
     run_ok(&r, &ref);
     assert_int_equal(loom_context_device_stats(card, 0, &st), LOOM_OK);
     assert_true(st.jobs > jobs); /* the card takes work again */
+    /* on a plan made afresh: the card was reset while out of service */
+    assert_int_equal(loom_model_get_stats(r.model, &ms), LOOM_OK);
+    assert_int_equal(ms.plans_built, built + 1);
     loom_tensor_destroy(y);
     loom_tensor_destroy(ref);
     loom_model_destroy(mc);

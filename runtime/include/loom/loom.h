@@ -523,6 +523,10 @@ LOOM_API loom_status loom_model_input_index(const loom_model *model, const char 
  * @plan_budget_bytes: the plan cache's budget (loom_model_set_plan_cache_bytes).
  * @plans_built, @plans_evicted: plans made since load, and plans that left the
  *     cache for the budget.
+ * @plans_spare: plans made ahead in the background (not in @plans_built):
+ *     for each device a plan runs on, the plan of the same shapes without
+ *     it, so that runs losing the device resume, and the next runs go on,
+ *     without planning.
  * @planning_ms_last, @planning_ms_mean, @planning_ms_max: time to plan a
  *     new input shape (shape inference, arena layout, per-shape state).
  */
@@ -534,6 +538,7 @@ typedef struct loom_model_stats {
     size_t prepared_bytes, shared_prepared_bytes, plan_bytes, plan_budget_bytes;
     uint64_t plans_built, plans_evicted;
     double planning_ms_last, planning_ms_mean, planning_ms_max;
+    uint64_t plans_spare;
 } loom_model_stats;
 
 /** loom_model_get_stats() - fill @stats for @model. */
