@@ -41,8 +41,10 @@ $(BUILD)/tests/fpga/test_fpga: tests/fpga/test_fpga.c $(patsubst %.c,$(BUILD)/ob
 # The unit test of device error classes runs the emulated card, programmed
 # with the default xclbin the build's bitstreams/ holds (not linked: order only).
 $(BUILD)/tests/test_device_errors: | $(FPGA_XCLBIN)
-# So does the NUMA test, whose emulated cards are placed on fixtures.
+# So does the NUMA test, whose emulated cards are placed on fixtures, and the
+# pipeline's, whose plans put their int8 part on the card.
 $(BUILD)/tests/test_numa: | $(FPGA_XCLBIN)
+$(BUILD)/tests/test_pipeline: | $(FPGA_XCLBIN)
 
 fpga-test: $(BUILD)/tests/fpga/test_fpga $(FPGA_XCLBIN)
 	@LOOM_XCLBIN=$(FPGA_XCLBIN) $(BUILD)/tests/fpga/test_fpga

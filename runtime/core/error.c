@@ -97,6 +97,8 @@ const char *loom_status_name(loom_status status)
         return "LOOM_ERR_DEVICE_TIMEOUT";
     case LOOM_ERR_DEVICE_TRANSIENT:
         return "LOOM_ERR_DEVICE_TRANSIENT";
+    case LOOM_ERR_CANCELED:
+        return "LOOM_ERR_CANCELED";
     }
     return "LOOM_ERR_UNKNOWN";
 }

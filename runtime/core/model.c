@@ -12,6 +12,7 @@
 #include "fuse.h"
 #include "model.h"
 #include "onnx_import.h"
+#include "pipeline.h"
 
 /* Models larger than this are refused before reading: protobuf caps messages at 2 GiB. */
 #define LM_MAX_MODEL_BYTES ((size_t)2 << 30)
@@ -73,6 +74,7 @@ static loom_status load(loom_context *ctx, const void *data, size_t size, const 
     m->plan_budget = (size_t)lm_env_int(LM_ENV_PLAN_CACHE_MB) << 20;
     pthread_mutex_init(&m->plans_lock, NULL);
     pthread_cond_init(&m->plan_built, NULL);
+    pthread_mutex_init(&m->pipe_lock, NULL);
     lm_spares_init(&m->spares);
     m->health_epoch = lm_health_epoch(); /* then the devices: a change between shows next time */
     m->usable_seen = lm_context_usable(ctx);
@@ -157,6 +159,8 @@ void loom_model_destroy(loom_model *m)
 {
     if (!m)
         return;
+    lm_pipeline_stop(m); /* its requests hold plans */
+    pthread_mutex_destroy(&m->pipe_lock);
     lm_spares_stop(&m->spares); /* before the cache: the worker publishes into it */
     lm_plan_cache_free(m);
     pthread_mutex_destroy(&m->plans_lock);

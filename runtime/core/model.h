@@ -146,6 +146,8 @@ struct loom_model {
     lm_fuse_stats fused;
     uint64_t *hash_memo;         /* per value: content hash of its constant, 0 until needed */
     lm_const_refs shared_consts; /* large constants whose bytes other models may share */
+    pthread_mutex_t pipe_lock;   /* protects pipe's creation (pipeline.c) */
+    struct lm_pipeline *pipe;    /* loom_model_submit()'s stages, made on first use */
 };
 
 /* The plan for @inputs, with a reference for the caller (lm_plan_put()):

@@ -20,6 +20,7 @@
 #include "health.h"
 #include "log.h"
 #include "model.h"
+#include "run.h"
 
 #define SCRATCH_ALIGN 64
 
@@ -275,19 +276,24 @@ static loom_status run_host_steps(loom_model *m, const lm_plan *p, const lm_plan
     return LOOM_OK;
 }
 
-/* Runs the plan's segments from step @from on, in order; each one is a job
- * of its device (devstats.h). A device's job outcome goes to its health
- * (health.h); on a device fault *@failed is the failed segment. */
-static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs, int from,
-                             const lm_plan_segment **failed)
+/* Runs the segments of r->plan from step r->next through step @last, in
+ * order; each one is a job of its device (devstats.h). A device's job
+ * outcome goes to its health (health.h); on a device fault r->failed is the
+ * failed segment. */
+static loom_status run_steps(lm_run *r, int last)
 {
+    loom_model *m = r->m;
+    const lm_plan *p = r->plan;
+    lm_run_state *rs = r->rs;
     const lm_graph *g = m->g;
     for (int i = 0; i < p->n_segments; i++) {
         const lm_plan_segment *sg = &p->segments[i];
-        if (sg->last < from)
+        if (sg->last < r->next)
             continue;
+        if (sg->first > last)
+            break;
         bool host = lm_device_runs_host_kernels(sg->dev);
-        int start = sg->first < from ? from : sg->first; /* host segments resume mid-way */
+        int start = sg->first < r->next ? r->next : sg->first; /* host segments resume mid-way */
         uint64_t t0 = rs->step_ns && !host ? lm_now_ns() : 0;
         lm_busy_begin(&sg->dev->busy);
         loom_status s = host ? run_host_steps(m, p, sg, rs, start) : run_device_segment(p, sg, rs);
@@ -298,7 +304,7 @@ static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs, 
             lm_health_report(sg->dev, s);
         if (s) {
             if (lm_status_is_device_fault(s))
-                *failed = sg;
+                r->failed = sg;
             return s;
         }
         for (int k = 0; !host && k < sg->n_in; k++) {
@@ -307,6 +313,7 @@ static loom_status run_steps(loom_model *m, const lm_plan *p, lm_run_state *rs, 
                 release_value(rs, v);
         }
     }
+    r->next = last + 1;
     return LOOM_OK;
 }
 
@@ -402,30 +409,29 @@ static const lm_plan_segment *segment_of(const lm_plan *p, int step)
 /* At most this many device faults within one run before it gives up. */
 #define MAX_FAILOVERS 4
 
-/* A device failed under segment @sg of *@pp: takes the plan that serves
- * now (without the device, once it is out of service) and continues the run
- * on it from the last completed boundary it shares with the old one.
- * *@pp, *@prs and *@from become the new plan, its run state and the step to
- * run from. */
-static loom_status fail_over(loom_model *m, loom_tensor *const *inputs, loom_tensor **outputs,
-                             bool into, lm_plan **pp, lm_run_state **prs, int *from,
-                             const lm_plan_segment *sg, loom_status fault)
+/* A device failed under segment r->failed of r->plan with @fault: takes the
+ * plan that serves now (without the device, once it is out of service) and
+ * continues the run on it from the last completed boundary it shares with
+ * the old one: r->plan, r->rs and r->next become the new plan, its run
+ * state and the step to run from. */
+static loom_status fail_over(lm_run *r, loom_status fault)
 {
+    loom_model *m = r->m;
     const lm_graph *g = m->g;
-    lm_plan *p = *pp, *q;
-    lm_run_state *rs = *prs;
-    lm_device *lost = sg->dev;
-    int failed = sg->first;
+    lm_plan *p = r->plan, *q;
+    lm_run_state *rs = r->rs;
+    lm_device *lost = r->failed->dev;
+    int failed = r->failed->first;
     char fault_msg[256];
     snprintf(fault_msg, sizeof(fault_msg), "%s", loom_last_error());
-    loom_status s = lm_plan_get(m, inputs, &q);
+    loom_status s = lm_plan_get(m, r->inputs, &q);
     if (s) /* the fault stays the answer: a device fault, not the request's */
         return lm_error(fault, "%s (%s %s, and %s)", fault_msg, lost->name,
                         lm_health_usable(lost) ? "failed" : "is out of service",
                         m->ctx->fail_closed ? "the context is fail-closed: no CPU fallback"
                                             : loom_last_error());
     int at = resume_point(p, q, failed);
-    lm_run_state *qs = begin_run(m, q, inputs, outputs, into, rs->step_ns);
+    lm_run_state *qs = begin_run(m, q, r->inputs, r->outputs, r->into, rs->step_ns);
     if (!qs || (s = carry_values(g, p, rs, qs, at))) {
         if (qs)
             end_run(g, q, qs);
@@ -437,9 +443,10 @@ static loom_status fail_over(loom_model *m, loom_tensor *const *inputs, loom_ten
            lost->name, failed, fault_msg, at, segment_of(q, at)->dev->name);
     end_run(g, p, rs);
     lm_plan_put(m, p);
-    *pp = q;
-    *prs = qs;
-    *from = at;
+    r->plan = q;
+    r->rs = qs;
+    r->next = at;
+    r->failed = NULL;
     return LOOM_OK;
 }
 
@@ -469,9 +476,10 @@ static loom_status collect_outputs(const lm_graph *g, lm_run_state *rs, loom_ten
     return LOOM_OK;
 }
 
-static loom_status run_model(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
-                             loom_tensor **outputs, size_t n_outputs, bool into, uint64_t *step_ns)
+loom_status lm_run_begin(lm_run *r, loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
+                         loom_tensor **outputs, size_t n_outputs, bool into, uint64_t *step_ns)
 {
+    *r = (lm_run){.m = m, .inputs = inputs, .outputs = outputs, .into = into};
     if (!m || (n_inputs && !inputs) || (n_outputs && !outputs))
         return lm_error(LOOM_ERR_INVALID_ARGUMENT, "loom_model_run: NULL argument");
     const lm_graph *g = m->g;
@@ -486,44 +494,66 @@ static loom_status run_model(loom_model *m, loom_tensor *const *inputs, size_t n
     for (size_t o = 0; into && !s && o < n_outputs; o++)
         if (!outputs[o] || !outputs[o]->data)
             s = lm_error(LOOM_ERR_INVALID_ARGUMENT, "output tensor %zu is NULL", o);
-    if (s) {
-        lm_error_prefix("%s", m->name);
-        return s;
-    }
-    lm_plan *p;
-    if ((s = lm_plan_get(m, inputs, &p))) {
-        lm_error_prefix("%s", m->name);
-        return s;
-    }
-    lm_run_state *rs = begin_run(m, p, inputs, outputs, into, step_ns);
-    if (!rs) {
+    if (!s && !(s = lm_plan_get(m, inputs, &r->plan)) &&
+        !(r->rs = begin_run(m, r->plan, inputs, outputs, into, step_ns))) {
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-        goto out;
+        lm_plan_put(m, r->plan);
+        r->plan = NULL;
     }
-    const lm_plan_segment *failed = NULL;
-    int from = 0;
-    for (int faults = 0;; faults++) {
-        s = run_steps(m, p, rs, from, &failed);
-        if (!s || !lm_status_is_device_fault(s) || faults == MAX_FAILOVERS)
-            break;
-        if ((s = fail_over(m, inputs, outputs, into, &p, &rs, &from, failed, s)))
-            break;
+    if (s)
+        lm_error_prefix("%s", m->name);
+    return s;
+}
+
+loom_status lm_run_until(lm_run *r, int last)
+{
+    return run_steps(r, last);
+}
+
+loom_status lm_run_finish(lm_run *r, loom_status s)
+{
+    for (;;) {
+        if (s && (!lm_status_is_device_fault(s) || r->faults == MAX_FAILOVERS))
+            return s;
+        if (s) {
+            r->faults++;
+            if ((s = fail_over(r, s)))
+                return s;
+        }
+        if (!(s = run_steps(r, r->plan->n_steps - 1)))
+            return LOOM_OK;
     }
+}
+
+loom_status lm_run_end(lm_run *r, loom_status s)
+{
+    loom_model *m = r->m;
+    const lm_graph *g = m->g;
     if (!s)
-        s = collect_outputs(g, rs, outputs, into);
-out:
-    if (s && !into) {
-        for (size_t o = 0; o < n_outputs; o++) {
-            loom_tensor_destroy(outputs[o]);
-            outputs[o] = NULL;
+        s = collect_outputs(g, r->rs, r->outputs, r->into);
+    if (s && !r->into) {
+        for (int o = 0; o < g->n_outputs; o++) {
+            loom_tensor_destroy(r->outputs[o]);
+            r->outputs[o] = NULL;
         }
     }
     if (s)
         lm_error_prefix("%s", m->name);
-    if (rs)
-        end_run(g, p, rs);
-    lm_plan_put(m, p);
+    end_run(g, r->plan, r->rs);
+    lm_plan_put(m, r->plan);
+    r->plan = NULL;
+    r->rs = NULL;
     return s;
+}
+
+static loom_status run_model(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,
+                             loom_tensor **outputs, size_t n_outputs, bool into, uint64_t *step_ns)
+{
+    lm_run r;
+    loom_status s = lm_run_begin(&r, m, inputs, n_inputs, outputs, n_outputs, into, step_ns);
+    if (s)
+        return s;
+    return lm_run_end(&r, lm_run_finish(&r, LOOM_OK));
 }
 
 loom_status loom_model_run(loom_model *m, loom_tensor *const *inputs, size_t n_inputs,

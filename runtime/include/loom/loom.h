@@ -60,6 +60,9 @@ typedef enum loom_status {
     /** A device error worth retrying: out of device resources, or a job
      *  canceled by a reset that another job caused. */
     LOOM_ERR_DEVICE_TRANSIENT,
+    /** The request never ran: its model was destroyed while it waited for
+     *  the first stage of its pipeline (loom_model_submit()). */
+    LOOM_ERR_CANCELED,
 } loom_status;
 
 /** Element types. The values are ONNX's TensorProto.DataType codes. */
@@ -464,7 +467,14 @@ LOOM_API loom_status loom_model_load_file(loom_context *ctx, const char *path, l
 LOOM_API loom_status loom_model_load_memory(loom_context *ctx, const void *data, size_t size,
                                             const char *name, loom_model **out);
 
-/** loom_model_destroy() - free @model. It must not be running. NULL is ok. */
+/**
+ * loom_model_destroy() - free @model. NULL is ok.
+ *
+ * No loom_model_run() or loom_model_submit() call on it may be in progress.
+ * Submitted requests that have started running run to their end first;
+ * those still waiting for the first stage end with LOOM_ERR_CANCELED. Their
+ * handles stay valid for loom_request_wait().
+ */
 LOOM_API void loom_model_destroy(loom_model *model);
 
 /** loom_model_name() - the name given at load (file name or the memory name). */
@@ -624,6 +634,83 @@ LOOM_API loom_status loom_model_run(loom_model *model, loom_tensor *const *input
 LOOM_API loom_status loom_model_run_into(loom_model *model, loom_tensor *const *inputs,
                                          size_t n_inputs, loom_tensor *const *outputs,
                                          size_t n_outputs);
+
+/* ------------------------------------------------------------------------ */
+/* Pipelined inference                                                      */
+
+/**
+ * DOC: pipelined inference
+ *
+ * loom_model_submit() queues a request and returns; requests then flow
+ * through the stages of their plan concurrently. A stage is a maximal run of
+ * consecutive plan segments on one device (the card's part, the CPU's part
+ * after it); each stage position of a model has one feeder thread that runs
+ * it for one request at a time, and bounded queues lie between stages, as
+ * deep as the stage costs say keep every stage busy (see runtime/README.md).
+ * Under load every device of the plan works at once: the card runs request
+ * n+1 while the CPU finishes request n. Requests may complete in any order;
+ * each one's results are those loom_model_run() gives for its inputs, also
+ * when a device faults under it (it then fails over like loom_model_run()).
+ */
+
+/** A submitted request: wait for it with loom_request_wait(), exactly once. */
+typedef struct loom_request loom_request;
+
+/**
+ * typedef loom_request_fn - called once when a submitted request has ended.
+ * @user: as given to loom_model_submit().
+ * @status: the request's outcome (loom_request_wait() returns the same).
+ *
+ * It runs on a libloom feeder thread after the results are ready, so it must
+ * be quick and must not block: signal a thread, post to an event loop. It
+ * may call loom_request_wait() on its request (which then returns at once)
+ * but not loom_model_destroy(). It runs after the request is marked done,
+ * so a loom_request_wait() in another thread may return before it has run:
+ * @user must stay valid until it has.
+ */
+typedef void (*loom_request_fn)(void *user, loom_status status);
+
+/**
+ * loom_model_submit() - queue one inference for the model's pipeline.
+ * @model: a loaded model; may be submitted to from many threads at once, and
+ *         run synchronously at the same time.
+ * @inputs: as for loom_model_run(). The tensors are borrowed until the
+ *          request has ended (loom_request_wait() returned or @fn ran); the
+ *          array itself only during the call.
+ * @n_inputs: must equal loom_model_input_count().
+ * @n_outputs: must equal loom_model_output_count().
+ * @fn: NULL, or called when the request ends (see loom_request_fn).
+ * @user: passed to @fn.
+ * @out: receives the request; every request must be passed to
+ *       loom_request_wait() once, which frees it.
+ *
+ * Inputs are checked and the plan is taken now, so a bad input fails here.
+ * The call waits while the first stage's queue is full: the pipeline pushes
+ * back on callers that submit faster than it runs.
+ *
+ * Return: LOOM_OK with *@out set; otherwise *@out is NULL and nothing is
+ * queued.
+ */
+LOOM_API loom_status loom_model_submit(loom_model *model, loom_tensor *const *inputs,
+                                       size_t n_inputs, size_t n_outputs, loom_request_fn fn,
+                                       void *user, loom_request **out);
+
+/**
+ * loom_request_wait() - wait for a submitted request, take its results and free it.
+ * @req: from loom_model_submit(); invalid after the call, whatever it returns.
+ * @outputs: receives one new owned tensor per output, as loom_model_run()'s
+ *           (all NULL on failure).
+ * @n_outputs: must equal the count given to loom_model_submit().
+ *
+ * Return: the request's status; on failure loom_last_error() says why, as
+ * loom_model_run() would have. LOOM_ERR_CANCELED: the model was destroyed
+ * before the request started. A request may be waited for after
+ * its model was destroyed.
+ */
+LOOM_API loom_status loom_request_wait(loom_request *req, loom_tensor **outputs, size_t n_outputs);
+
+/** loom_request_done() - 1 when @req has ended (loom_request_wait() will not block), else 0. */
+LOOM_API int loom_request_done(loom_request *req);
 
 /* ------------------------------------------------------------------------ */
 /* Tensors                                                                  */
