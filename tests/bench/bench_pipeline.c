@@ -41,12 +41,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void scalar(ob_model *m, const char *name, int dtype, int v)
-{
-    uint8_t b = (uint8_t)v;
-    ob_init_raw(m, name, dtype, 0, NULL, &b, 1);
-}
-
 /* A deterministic pseudo-random weight pattern. */
 static void fill_i8(int8_t *w, size_t n, unsigned seed)
 {
@@ -99,8 +93,8 @@ static ob_model *card_model(int dev_layers, int cpu_layers)
     float s = 0.02f, ws = 0.004f;
     ob_init_f32(m, "s", 0, NULL, &s);
     ob_init_f32(m, "ws", 0, NULL, &ws);
-    scalar(m, "z", LOOM_DTYPE_UINT8, 0);
-    scalar(m, "wz", LOOM_DTYPE_INT8, 0);
+    ob_init_byte(m, "z", LOOM_DTYPE_UINT8, 0);
+    ob_init_byte(m, "wz", LOOM_DTYPE_INT8, 0);
     static int8_t w[C * C * 9];
     fill_i8(w, sizeof(w), 3);
     ob_init_raw(m, "w", LOOM_DTYPE_INT8, 4, wd, w, sizeof(w));

@@ -180,12 +180,6 @@ static loom_tensor *random_input(loom_dtype dt, int rank, const int64_t *dims)
     return t;
 }
 
-static void scalar_u8(ob_model *m, const char *name, int dtype, int v)
-{
-    uint8_t b = (uint8_t)v;
-    ob_init_raw(m, name, dtype, 0, NULL, &b, 1);
-}
-
 /*
  * Accumulators where float32 rounds: a 1x1 conv with weight 1 and a bias of
  * (2m + 1) * 2^19 (up to 2^26) per channel m puts acc = x + bias within 128
@@ -205,7 +199,7 @@ static void test_accumulators_on_float_ties(void **state)
     float s10 = 0x1p-10f, one = 1.0f;
     ob_init_f32(m, "s", 0, NULL, &s10);
     ob_init_f32(m, "ys", 0, NULL, &one);
-    scalar_u8(m, "z", LOOM_DTYPE_INT8, 0);
+    ob_init_byte(m, "z", LOOM_DTYPE_INT8, 0);
     int8_t w[M];
     int32_t b[M];
     for (int i = 0; i < M; i++) {
@@ -246,7 +240,7 @@ static void test_scale_without_table_entry_stays_on_cpu(void **state)
     ob_init_f32(m, "xs", 0, NULL, &xs);
     ob_init_f32(m, "ws", 0, NULL, &ws);
     ob_init_f32(m, "ys", 0, NULL, &ys);
-    scalar_u8(m, "z", LOOM_DTYPE_INT8, 0);
+    ob_init_byte(m, "z", LOOM_DTYPE_INT8, 0);
     int8_t w[6] = {10, -20, 30, -40, 50, -60};
     ob_init_raw(m, "w", LOOM_DTYPE_INT8, 4, wd, w, sizeof(w));
     ob_node *n = ob_add_node(m, "QLinearConv", "x,xs,z,w,ws,z,ys,z", "y");
@@ -278,12 +272,7 @@ static ob_model *chain_model(void)
     ob_model *m = ob_new(13);
     ob_input(m, "x", LOOM_DTYPE_UINT8, 4, xd);
     ob_output(m, "y", LOOM_DTYPE_UINT8);
-    float s1 = 0.02f, s2 = 0.05f, ws = 0.004f;
-    ob_init_f32(m, "s1", 0, NULL, &s1);
-    ob_init_f32(m, "s2", 0, NULL, &s2);
-    ob_init_f32(m, "ws", 0, NULL, &ws);
-    scalar_u8(m, "z", LOOM_DTYPE_UINT8, 0);
-    scalar_u8(m, "wz", LOOM_DTYPE_INT8, 0);
+    ob_init_qparams(m);
     int64_t w1d[4] = {8, 4, 3, 3}, w2d[4] = {8, 1, 3, 3}, w3d[4] = {6, 8, 1, 1};
     int8_t w1[8 * 4 * 9], w2[8 * 9], w3[48];
     for (size_t i = 0; i < sizeof(w1); i++)
@@ -344,8 +333,8 @@ static void test_segment_output_does_not_clobber_input(void **state)
     ob_init_f32(m, "s1", 0, NULL, &s1);
     ob_init_f32(m, "s2", 0, NULL, &s2);
     ob_init_f32(m, "ws", 0, NULL, &ws);
-    scalar_u8(m, "z", LOOM_DTYPE_UINT8, 128);
-    scalar_u8(m, "wz", LOOM_DTYPE_INT8, 0);
+    ob_init_byte(m, "z", LOOM_DTYPE_UINT8, 128);
+    ob_init_byte(m, "wz", LOOM_DTYPE_INT8, 0);
     int8_t w[8] = {50, -20, 30, 10, -40, 60, 5, -5};
     ob_init_raw(m, "w", LOOM_DTYPE_INT8, 4, wd, w, sizeof(w));
     int64_t w0d[4] = {4, 4, 1, 1};

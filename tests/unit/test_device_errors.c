@@ -23,34 +23,10 @@
 #include "loom/loom.h"
 #include "opencl/opencl.h"
 
-#define TEST_SECONDS 60 /* no test may take longer: a hang fails, not stalls */
-#define HANG_MS      300
+#define LM_TEST_SECONDS 60 /* no test may take longer: a hang fails, not stalls */
+#define HANG_MS         300
 
-static char fault_path[64];
-
-static int arm(void **state)
-{
-    (void)state;
-    alarm(TEST_SECONDS);
-    return 0;
-}
-
-static int disarm(void **state)
-{
-    (void)state;
-    alarm(0);
-    return 0;
-}
-
-/* Writes @word to the card's fault file. */
-static void say(const char *word)
-{
-    FILE *f = fopen(fault_path, "w");
-    assert_non_null(f);
-    fputs(word, f);
-    fputc('\n', f);
-    assert_int_equal(fclose(f), 0);
-}
+#include "lib/card_faults.h"
 
 static double now_s(void)
 {
@@ -75,12 +51,6 @@ static loom_context *context(const char *device, int emulated)
     return ctx;
 }
 
-static void scalar(ob_model *m, const char *name, int dtype, int v)
-{
-    uint8_t b = (uint8_t)v;
-    ob_init_raw(m, name, dtype, 0, NULL, &b, 1);
-}
-
 /* x[1,4,8,8] u8 -> QLinearConv 3x3 -> Max(0) -> QLinearConv 1x1 -> y u8: two
  * commands on the card. With @float_in, x is float and a QuantizeLinear (the
  * CPU's) makes the u8 input first. */
@@ -95,12 +65,7 @@ static ob_model *int8_model_in(bool float_in)
     ob_model *m = ob_new(13);
     ob_input(m, "x", float_in ? LOOM_DTYPE_FLOAT : LOOM_DTYPE_UINT8, 4, xd);
     ob_output(m, "y", LOOM_DTYPE_UINT8);
-    float s1 = 0.02f, s2 = 0.05f, ws = 0.004f;
-    ob_init_f32(m, "s1", 0, NULL, &s1);
-    ob_init_f32(m, "s2", 0, NULL, &s2);
-    ob_init_f32(m, "ws", 0, NULL, &ws);
-    scalar(m, "z", LOOM_DTYPE_UINT8, 0);
-    scalar(m, "wz", LOOM_DTYPE_INT8, 0);
+    ob_init_qparams(m);
     ob_init_raw(m, "w1", LOOM_DTYPE_INT8, 4, w1d, w1, sizeof(w1));
     ob_init_raw(m, "w2", LOOM_DTYPE_INT8, 4, w2d, w2, sizeof(w2));
     int64_t pads[4] = {1, 1, 1, 1};
@@ -263,6 +228,24 @@ static void *run_hung(void *p)
     return NULL;
 }
 
+/* The end of a hang test: the hung run @h timed out saying @says; the card,
+ * timed out once (suspect), retried and timed out again, is quarantined; once
+ * its fault file says ok it passes its known-answer test and answers *@ref. */
+static void timed_out_then_back(card_rig *r, loom_tensor **ref, const hung_run *h, const char *says)
+{
+    if (h->s != LOOM_ERR_DEVICE_TIMEOUT)
+        print_error("%s: %s\n", loom_status_name(h->s), h->error);
+    assert_int_equal(h->s, LOOM_ERR_DEVICE_TIMEOUT);
+    print_message("%s: %s (%.2f s)\n", loom_status_name(h->s), h->error, h->took);
+    assert_non_null(strstr(h->error, says));
+    assert_state(r, 0, LOOM_DEVICE_QUARANTINED);
+    say("ok");
+    readmit(r);
+    run_ok(r, ref);
+    loom_tensor_destroy(*ref);
+    card_down(r);
+}
+
 /* hang: the run fails DEVICE_TIMEOUT after the job deadline, not later; the
  * card's health stays readable meanwhile; the card was reset and works again
  * once the file says ok. */
@@ -285,20 +268,9 @@ static void test_card_hang_times_out(void **state)
     assert_int_equal(loom_context_device_stats(r.ctx, 0, &st), LOOM_OK);
     assert_true(now_s() - t0 < 0.1); /* not stuck behind the hung command */
     assert_int_equal(pthread_join(t, NULL), 0);
-    if (h.s != LOOM_ERR_DEVICE_TIMEOUT)
-        print_error("%s: %s\n", loom_status_name(h.s), h.error);
-    assert_int_equal(h.s, LOOM_ERR_DEVICE_TIMEOUT);
-    assert_non_null(strstr(h.error, "card:0"));
-    print_message("%s: %s\n", loom_status_name(h.s), h.error);
     assert_true(h.took >= HANG_MS / 1e3 * 0.9);
     assert_true(h.took < 5.0);
-    /* Timed out once (suspect), retried, timed out again: quarantined. */
-    assert_state(&r, 0, LOOM_DEVICE_QUARANTINED);
-    say("ok");
-    readmit(&r);
-    run_ok(&r, &ref);
-    loom_tensor_destroy(ref);
-    card_down(&r);
+    timed_out_then_back(&r, &ref, &h, "card:0");
     lm_test_setenv("LOOM_EMULATED_CARD_TIMEOUT_MS", NULL);
 }
 
@@ -318,17 +290,7 @@ static void test_card_hang_meets_the_segment_deadline(void **state)
     say("hang");
     hung_run h = {.r = &r};
     run_hung(&h);
-    if (h.s != LOOM_ERR_DEVICE_TIMEOUT)
-        print_error("%s: %s\n", loom_status_name(h.s), h.error);
-    assert_int_equal(h.s, LOOM_ERR_DEVICE_TIMEOUT);
-    print_message("%s: %s (%.2f s)\n", loom_status_name(h.s), h.error, h.took);
-    assert_non_null(strstr(h.error, "the segment's deadline"));
-    assert_state(&r, 0, LOOM_DEVICE_QUARANTINED);
-    say("ok");
-    readmit(&r);
-    run_ok(&r, &ref);
-    loom_tensor_destroy(ref);
-    card_down(&r);
+    timed_out_then_back(&r, &ref, &h, "the segment's deadline");
     lm_test_setenv("LOOM_EMULATED_CARD_TIMEOUT_MS", NULL);
     lm_test_setenv("LOOM_DEVICE_DEADLINE_MIN_MS", NULL);
 }
@@ -565,23 +527,15 @@ static void test_opencl_failover_to_cpu(void **state)
     card_down(&cl);
 }
 
-int main(void)
-{
-    snprintf(fault_path, sizeof(fault_path), "/tmp/loom-faults-%d", (int)getpid());
-    lm_test_setenv("LOOM_EMULATED_CARD_FAULTS", fault_path);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_status_names, arm, disarm),
-        cmocka_unit_test_setup_teardown(test_card_dies_and_comes_back, arm, disarm),
-        cmocka_unit_test_setup_teardown(test_card_hang_times_out, arm, disarm),
-        cmocka_unit_test_setup_teardown(test_card_hang_meets_the_segment_deadline, arm, disarm),
-        cmocka_unit_test_setup_teardown(test_card_corrupt_and_slow, arm, disarm),
-        cmocka_unit_test_setup_teardown(test_card_failover_to_cpu, arm, disarm),
-        cmocka_unit_test_setup_teardown(test_opencl_error_classes, arm, disarm),
-        cmocka_unit_test_setup_teardown(test_opencl_failover_to_cpu, arm, disarm),
-    };
-    int total = (int)(sizeof(tests) / sizeof(tests[0]));
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    unlink(fault_path);
-    printf("%d passed, %d failed\n", total - failed, failed);
-    return failed ? 1 : 0;
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_status_names, arm, disarm),
+    cmocka_unit_test_setup_teardown(test_card_dies_and_comes_back, arm, disarm),
+    cmocka_unit_test_setup_teardown(test_card_hang_times_out, arm, disarm),
+    cmocka_unit_test_setup_teardown(test_card_hang_meets_the_segment_deadline, arm, disarm),
+    cmocka_unit_test_setup_teardown(test_card_corrupt_and_slow, arm, disarm),
+    cmocka_unit_test_setup_teardown(test_card_failover_to_cpu, arm, disarm),
+    cmocka_unit_test_setup_teardown(test_opencl_error_classes, arm, disarm),
+    cmocka_unit_test_setup_teardown(test_opencl_failover_to_cpu, arm, disarm),
+};
+
+LM_FAULT_TEST_MAIN(tests)

@@ -22,41 +22,11 @@
 #include "lib/test_main.h"
 #include "loom/loom.h"
 
-#define TEST_SECONDS 120 /* a hang fails, not stalls */
-#define N_REQUESTS   64
-#define N_THREADS    8
+#define LM_TEST_SECONDS 120 /* a hang fails, not stalls */
+#define N_REQUESTS      64
+#define N_THREADS       8
 
-static char fault_path[64];
-
-static int arm(void **state)
-{
-    (void)state;
-    alarm(TEST_SECONDS);
-    return 0;
-}
-
-static int disarm(void **state)
-{
-    (void)state;
-    alarm(0);
-    return 0;
-}
-
-/* Writes @word to the card's fault file. */
-static void say(const char *word)
-{
-    FILE *f = fopen(fault_path, "w");
-    assert_non_null(f);
-    fputs(word, f);
-    fputc('\n', f);
-    assert_int_equal(fclose(f), 0);
-}
-
-static void scalar(ob_model *m, const char *name, int dtype, int v)
-{
-    uint8_t b = (uint8_t)v;
-    ob_init_raw(m, name, dtype, 0, NULL, &b, 1);
-}
+#include "lib/card_faults.h"
 
 /* x[1,4,8,8] float -> QuantizeLinear -> QLinearConv 3x3 -> Max(0) ->
  * QLinearConv 1x1 -> DequantizeLinear -> Softmax -> y float. */
@@ -71,12 +41,7 @@ static ob_model *mixed_model(void)
     ob_model *m = ob_new(13);
     ob_input(m, "x", LOOM_DTYPE_FLOAT, 4, xd);
     ob_output(m, "y", LOOM_DTYPE_FLOAT);
-    float s1 = 0.02f, s2 = 0.05f, ws = 0.004f;
-    ob_init_f32(m, "s1", 0, NULL, &s1);
-    ob_init_f32(m, "s2", 0, NULL, &s2);
-    ob_init_f32(m, "ws", 0, NULL, &ws);
-    scalar(m, "z", LOOM_DTYPE_UINT8, 0);
-    scalar(m, "wz", LOOM_DTYPE_INT8, 0);
+    ob_init_qparams(m);
     ob_init_raw(m, "w1", LOOM_DTYPE_INT8, 4, w1d, w1, sizeof(w1));
     ob_init_raw(m, "w2", LOOM_DTYPE_INT8, 4, w2d, w2, sizeof(w2));
     int64_t pads[4] = {1, 1, 1, 1};
@@ -368,19 +333,11 @@ static void test_card_dies_mid_pipeline(void **state)
     rig_down(&r);
 }
 
-int main(void)
-{
-    snprintf(fault_path, sizeof(fault_path), "/tmp/loom-pipe-faults-%d", (int)getpid());
-    lm_test_setenv("LOOM_EMULATED_CARD_FAULTS", fault_path);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_matches_run, arm, disarm),
-        cmocka_unit_test_setup_teardown(test_queue_bound, arm, disarm),
-        cmocka_unit_test_setup_teardown(test_destroy_in_flight, arm, disarm),
-        cmocka_unit_test_setup_teardown(test_card_dies_mid_pipeline, arm, disarm),
-    };
-    int total = (int)(sizeof(tests) / sizeof(tests[0]));
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    unlink(fault_path);
-    printf("%d passed, %d failed\n", total - failed, failed);
-    return failed ? 1 : 0;
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_matches_run, arm, disarm),
+    cmocka_unit_test_setup_teardown(test_queue_bound, arm, disarm),
+    cmocka_unit_test_setup_teardown(test_destroy_in_flight, arm, disarm),
+    cmocka_unit_test_setup_teardown(test_card_dies_mid_pipeline, arm, disarm),
+};
+
+LM_FAULT_TEST_MAIN(tests)

@@ -200,6 +200,22 @@ void ob_init_f32(ob_model *m, const char *name, int rank, const int64_t *dims, c
     ob_init_raw(m, name, 1, rank, dims, data, n * sizeof(float));
 }
 
+void ob_init_byte(ob_model *m, const char *name, int dtype, int v)
+{
+    uint8_t b = (uint8_t)v;
+    ob_init_raw(m, name, dtype, 0, NULL, &b, 1);
+}
+
+void ob_init_qparams(ob_model *m)
+{
+    float s1 = 0.02f, s2 = 0.05f, ws = 0.004f;
+    ob_init_f32(m, "s1", 0, NULL, &s1);
+    ob_init_f32(m, "s2", 0, NULL, &s2);
+    ob_init_f32(m, "ws", 0, NULL, &ws);
+    ob_init_byte(m, "z", LOOM_DTYPE_UINT8, 0);
+    ob_init_byte(m, "wz", LOOM_DTYPE_INT8, 0);
+}
+
 static void split_names(ob_model *m, const char *list, size_t *n, char ***arr)
 {
     *n = 0;

@@ -27,6 +27,12 @@ void ob_init_external(ob_model *m, const char *name, int dtype, int rank, const 
                       const char *location, const char *offset, const char *length);
 /* Initializer of floats, sized from the shape. */
 void ob_init_f32(ob_model *m, const char *name, int rank, const int64_t *dims, const float *data);
+/* A scalar initializer of one byte (@dtype uint8 or int8: zero points). */
+void ob_init_byte(ob_model *m, const char *name, int dtype, int v);
+/* The quantization scalars the int8 test models share: float scales
+ * s1 = 0.02, s2 = 0.05 (activations) and ws = 0.004 (weights), zero points
+ * z = 0 (uint8 activations) and wz = 0 (int8 weights). */
+void ob_init_qparams(ob_model *m);
 /* Node; @inputs and @outputs are comma-separated names ("" entries allowed). */
 ob_node *ob_add_node(ob_model *m, const char *op_type, const char *inputs, const char *outputs);
 /* Names the node (nodes are unnamed by default). */
