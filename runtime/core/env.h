@@ -59,6 +59,9 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "build's bitstreams/, then PREFIX/share/loom/bitstreams)")                                   \
     X(HEALTH_PROBE_MS, "LOOM_HEALTH_PROBE_MS", INT, 1000, 10, 3600000, USER, "core/health.c",       \
       "how often a quarantined device is asked whether it answers again (then known-answer tested)") \
+    X(PLAN_AHEAD, "LOOM_PLAN_AHEAD", FLAG, 1, 0, 1, USER, "core/spare.c",                           \
+      "0 makes no replacement plans ahead (core/spare.h): less memory, but the first runs "        \
+      "after a device leaves plan (and may build OpenCL programs) on the way")                    \
     X(DEVICE_DEADLINE_MIN_MS, "LOOM_DEVICE_DEADLINE_MIN_MS", INT, 250, 1, 3600000, USER,           \
       "core/deadline.c", "the shortest a device segment's deadline gets (core/deadline.h)")        \
     X(DEVICE_DEADLINE_MAX_MS, "LOOM_DEVICE_DEADLINE_MAX_MS", INT, 30000, 1, 3600000, USER,         \

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "device.h"
+#include "env.h"
 #include "log.h"
 #include "model.h"
 #include "spare.h"
@@ -110,6 +111,8 @@ static void enqueue(lm_spares *s, lm_spare_job *j)
 void lm_spares_plan_ahead(loom_model *m, loom_tensor *const *inputs, const lm_plan *p)
 {
     lm_spares *s = &m->spares;
+    if (!lm_env_flag(LM_ENV_PLAN_AHEAD))
+        return;
     for (int d = 0; d < m->ctx->n_devices; d++) {
         lm_devset bit = (lm_devset)1 << d;
         if (!(p->uses & bit) || lm_device_runs_host_kernels(m->ctx->devices[d]))

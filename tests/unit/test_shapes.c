@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
@@ -355,10 +356,13 @@ static loom_context *context_on(const char *device)
 /* The same model on three contexts: the CPU alone; MatMul on a second
  * host-kernel device, which packs its own copy (the key holds the device);
  * MatMul on a segment device, where nothing is packed for the host. The
- * Gemm on the CPU is packed once for all three. */
+ * Gemm on the CPU is packed once for all three. (No plans ahead: the spare
+ * of the segment device's plan would pack MatMul for the CPU; the last
+ * check shows it shares the CPU's copy.) */
 static void packed_weights_keyed_by_device(void **state)
 {
     (void)state;
+    lm_test_setenv("LOOM_PLAN_AHEAD", "0");
     assert_int_equal(lm_registry_acquire(NULL), LOOM_OK);
     add_mm_device("hk:0", &hk_ops, LM_DEVICE_HOST_KERNELS | LM_DEVICE_DYNAMIC_SHAPES);
     add_mm_device("seg:0", &seg_ops, 0);
@@ -390,6 +394,17 @@ static void packed_weights_keyed_by_device(void **state)
     assert_true(gemm_only > 0 && gemm_only < both);
     assert_int_equal(stats_of(c).shared_prepared_bytes, total); /* nothing new */
     assert_int_equal(both - gemm_only, total - both); /* hk:0 packed MatMul like the CPU */
+    /* Planned ahead, the plan without seg:0 runs MatMul on the CPU: with
+     * the CPU's packed copy, nothing new. */
+    lm_test_setenv("LOOM_PLAN_AHEAD", NULL);
+    loom_model *d = load_mlp(seg, "d.onnx");
+    run_mlp(d, 3, yc);
+    for (int i = 0; i < 500 && stats_of(d).plans_spare == 0; i++)
+        usleep(10000);
+    assert_int_equal(stats_of(d).plans_spare, 1);
+    assert_int_equal(stats_of(d).prepared_bytes, both);
+    assert_int_equal(stats_of(d).shared_prepared_bytes, total);
+    loom_model_destroy(d);
 
     loom_model_destroy(a);
     loom_model_destroy(b);
