@@ -60,7 +60,8 @@ int sched_submit(sched *s, sched_job *j);
  * delay, or @j's rows reach a preferred or the largest batch size, or no other
  * request is in flight, by @m's count, to join it): no hand-off to a worker, no
  * wake-ups. Returns 0 when it ran (see j->status), -EAGAIN when
- * the job must be queued instead (also when it is past its deadline).
+ * the job must be queued instead: also whenever it has a deadline, so that
+ * its waiter (sched_wait) answers at the deadline, whatever the run does.
  */
 int sched_run_inline(sched *s, sched_job *j);
 /*

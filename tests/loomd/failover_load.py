@@ -16,6 +16,9 @@ int8_mlp_cpu, the same file on the CPU. For each fault in turn:
   4. the file says `ok` again: card:0 must pass its known-answer test, come
      back healthy, and take work again (its job counter grows).
 
+Then a request with a 100 ms deadline on the card, hung again, must be
+answered 503 (timed out) at its deadline, not after the failover.
+
 Every request and wait has a timeout; nothing can hang the suite.
 Prints one ok/FAIL line per check and ends with "N passed, N failed".
 """
@@ -152,6 +155,25 @@ def run_fault(args, fault, want):
     check(f"{fault}: card:0 takes work again (jobs {jobs:.0f} -> {jobs2:.0f})", jobs2 > jobs)
 
 
+def deadline_during_failover(args):
+    """A request whose deadline passes while its run waits on a hung card is
+    answered 503 (timed out) at its deadline, not held until the failover."""
+    with open(args.fault_file, "w") as f:
+        f.write("hang\n")
+    body = json.loads(infer_body(7))
+    body["parameters"] = {"timeout": 100000}  # 100 ms; the card holds a hung job longer
+    t0 = time.monotonic()
+    status, text = request(args.socket, "POST", "/v2/models/int8_mlp/infer", json.dumps(body), 60)
+    secs = time.monotonic() - t0
+    check(f"deadline: a 100 ms request on a hung card answers 503, timed out ({secs:.2f} s)",
+          status == 503 and "timed out" in text, f"status {status}: {text[:200]}")
+    with open(args.fault_file, "w") as f:
+        f.write("ok\n")
+    back = wait_for(lambda: metric(metrics(args.socket), "loom_device_state",
+                                   'device="card:0",state="healthy"') == 1, 30)
+    check("deadline: card:0 is back in service after", back)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("socket")
@@ -176,6 +198,7 @@ def main():
     want = [output_of(b) for _, b in answers]
     for fault in args.faults.split(","):
         run_fault(args, fault, want)
+    deadline_during_failover(args)
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0
 
