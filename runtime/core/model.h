@@ -107,6 +107,7 @@ typedef struct lm_plan {
     lm_devset usable;                 /* the devices it was planned with (best among them) */
     lm_devset uses;                   /* those its segments run on */
     bool spare;                       /* planned ahead, for when a device leaves (spare.c) */
+    atomic_int gets;                  /* lm_plan_get()s that returned it, past its build */
 } lm_plan;
 
 /* What a cached plan costs its model's budget: its tables and one arena per

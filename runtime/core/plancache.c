@@ -218,6 +218,10 @@ loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out
         atomic_fetch_add(&p->refs, 1);
         pthread_mutex_unlock(&m->plans_lock);
         *out = p;
+        /* A plan used again serves: make its replacements now. Plans used
+         * once (loomctl plan, a known-answer test) cost nothing ahead. */
+        if (atomic_fetch_add(&p->gets, 1) == 1)
+            lm_spares_plan_ahead(m, inputs, p);
         return LOOM_OK;
     }
     uint64_t gen = m->generation;
@@ -240,8 +244,6 @@ loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out
     pthread_cond_broadcast(&m->plan_built);
     pthread_mutex_unlock(&m->plans_lock);
     put_list(m, gone);
-    if (!s)
-        lm_spares_plan_ahead(m, inputs, *out);
     return s;
 }
 
