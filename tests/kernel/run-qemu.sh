@@ -75,14 +75,21 @@ else
 	append=
 fi
 
-# Kill the card when the guest asks: the dead-card test.
+# Crash card 0's firmware, or restart it, each time the guest asks (the
+# failover and dead-card tests): loom-cardsim's SIGUSR2 and SIGUSR1.
 rm -f "$run/console.log" "$run/qemu.done"
 (
-	i=0
+	i=0 kills=0 restarts=0
 	while [ $i -lt 4000 ] && [ ! -e "$run/qemu.done" ]; do
-		if grep -q LOOM-KILL-CARD "$run/console.log" 2>/dev/null; then
-			kill -TERM $simpid 2>/dev/null
-			break
+		k=$(grep -c LOOM-KILL-CARD "$run/console.log" 2>/dev/null)
+		r=$(grep -c LOOM-RESTART-CARD "$run/console.log" 2>/dev/null)
+		if [ "${k:-0}" -gt $kills ]; then
+			kill -USR2 $simpid 2>/dev/null
+			kills=$k
+		fi
+		if [ "${r:-0}" -gt $restarts ]; then
+			kill -USR1 $simpid 2>/dev/null
+			restarts=$r
 		fi
 		sleep 0.1
 		i=$((i + 1))

@@ -6,6 +6,16 @@
  *
  * The memory and eventfds live as long as the process, so a "dead" card
  * (fault DIE) comes back when the host resets it, as an FLR would.
+ *
+ * The process is the board: it holds the memory, the eventfds and QEMU's
+ * connection, and runs the card's firmware (the command processor and the
+ * heartbeat) in a child process. SIGUSR2 kills the firmware, as a crash
+ * would: the heartbeat stops, taken commands never complete, and the host
+ * sees a dead card while QEMU's device stays. SIGUSR1 starts it again: the
+ * heartbeat comes back, and so does the card once its driver resets it. The
+ * card's state (the programmed CUs, the counters) lives in memory the board
+ * shares with its firmware, so a restart keeps the bitstream, as an FPGA's
+ * fabric keeps its configuration while its management firmware reboots.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -21,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,12 +57,16 @@ struct sim {
     int irq_pending;
 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, crash, restart;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop = 1;
+    if (sig == SIGUSR2)
+        crash = 1;
+    else if (sig == SIGUSR1)
+        restart = 1;
+    else
+        stop = 1;
 }
 
 static void usage(void)
@@ -59,6 +74,7 @@ static void usage(void)
     fprintf(stderr, "usage: loom-cardsim -s SOCKET [-m MiB] [-n SLOTS] [-N NAME]\n"
                     "                    [-f hang|slow:US|corrupt|die|exit:N] [-p PIDFILE]\n"
                     "Serves one Loom card to one QEMU ivshmem-doorbell device (vectors=2).\n"
+                    "SIGUSR2 kills the card's firmware (a crash), SIGUSR1 restarts it.\n"
                     "Prints stats on exit (SIGINT/SIGTERM).\n");
 }
 
@@ -233,11 +249,126 @@ static int parse_fault(struct sim *s, const char *f)
     return 0;
 }
 
+/* The card's firmware, in its own process: runs every command the host
+ * produced, and the heartbeat, until SIGTERM (or a fault exit). */
+static void firmware(struct sim *s)
+{
+    uint64_t last_tick = now_us();
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
+    for (;;) {
+        struct pollfd pfd = {.fd = s->card_efd[0], .events = POLLIN};
+        uint64_t t, v;
+
+        if (poll(&pfd, 1, 5) > 0 && read(s->card_efd[0], &v, sizeof(v)) == sizeof(v))
+            s->doorbells += v;
+        /*
+         * Poll the ring on every wakeup too: a doorbell rung before the
+         * card's eventfd was connected is lost, a tail in memory is not.
+         */
+        run_card(s);
+        t = now_us();
+        if (t - last_tick >= 5000 && !s->dead) {
+            loom_card_tick(&s->card, 45000 + (uint32_t)(s->card.commands % 1000),
+                           25000 + (uint32_t)(s->card.commands % 500));
+            last_tick = t;
+        }
+    }
+}
+
+/* Starts the firmware process; its pid, or -1. */
+static pid_t boot_firmware(struct sim *s)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        s->dead = 0; /* a fresh firmware, whatever the last one ran into */
+        firmware(s);
+        _exit(0);
+    }
+    if (pid < 0)
+        perror("loom-cardsim: fork");
+    return pid;
+}
+
+/* QEMU's connection: accepts it (one guest per card) and notices it go. */
+static void serve_guest(struct sim *s, const struct pollfd *pfd)
+{
+    if (pfd[0].revents & POLLIN) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd >= 0 && s->client_fd >= 0) {
+            close(fd); /* one guest per card */
+        } else if (fd >= 0) {
+            if (greet(s, fd)) {
+                perror("loom-cardsim: greeting");
+                close(fd);
+            } else {
+                s->client_fd = fd;
+            }
+        }
+    }
+    if (s->client_fd >= 0 && (pfd[1].revents & (POLLHUP | POLLERR | POLLIN))) {
+        char b[8];
+
+        if (read(s->client_fd, b, sizeof(b)) <= 0) {
+            close(s->client_fd);
+            s->client_fd = -1; /* QEMU went away */
+        }
+    }
+}
+
+/* The board: serves QEMU, and kills and restarts the firmware on request,
+ * until SIGINT/SIGTERM or the firmware's fault exit. */
+static void board(struct sim *s)
+{
+    pid_t fw = boot_firmware(s);
+    int status;
+
+    while (!stop) {
+        struct pollfd pfd[2] = {
+            {.fd = s->listen_fd, .events = POLLIN},
+            {.fd = s->client_fd, .events = POLLIN},
+        };
+
+        if (poll(pfd, s->client_fd >= 0 ? 2 : 1, 50) < 0 && errno != EINTR)
+            break;
+        serve_guest(s, pfd);
+        if (crash && fw > 0) {
+            kill(fw, SIGKILL);
+            fprintf(stderr, "loom-cardsim: firmware killed (a crash)\n");
+        }
+        crash = 0;
+        if (fw > 0 && waitpid(fw, &status, WNOHANG) == fw) {
+            fw = -1;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+                exit(3); /* the fault exit ends the card, board and all */
+        }
+        if (restart && fw < 0) {
+            fw = boot_firmware(s);
+            fprintf(stderr, "loom-cardsim: firmware restarted\n");
+        }
+        restart = 0;
+    }
+    if (fw > 0) {
+        kill(fw, SIGTERM);
+        waitpid(fw, &status, 0);
+    }
+}
+
 int main(int argc, char **argv)
 {
-    struct sim s = {.client_fd = -1};
+    /* Shared with the firmware process, so its state outlives a crash. */
+    struct sim *sim =
+        mmap(NULL, sizeof(struct sim), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sim == MAP_FAILED) {
+        perror("loom-cardsim: mmap");
+        return 1;
+    }
+    *sim = (struct sim){.client_fd = -1};
     const char *sock = NULL, *name = "loom-cardsim", *pidfile = NULL;
-    uint64_t mib = 64, last_tick;
+    uint64_t mib = 64;
     unsigned long slots = 256;
     void *mem;
     int opt, i;
@@ -257,7 +388,7 @@ int main(int argc, char **argv)
             name = optarg;
             break;
         case 'f':
-            if (parse_fault(&s, optarg)) {
+            if (parse_fault(sim, optarg)) {
                 usage();
                 return 2;
             }
@@ -276,30 +407,30 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    s.shm_fd = memfd_create("loom-card", MFD_CLOEXEC);
-    if (s.shm_fd < 0 || ftruncate(s.shm_fd, (off_t)(mib << 20))) {
+    sim->shm_fd = memfd_create("loom-card", MFD_CLOEXEC);
+    if (sim->shm_fd < 0 || ftruncate(sim->shm_fd, (off_t)(mib << 20))) {
         perror("loom-cardsim: memfd");
         return 1;
     }
-    mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE, MAP_SHARED, s.shm_fd, 0);
+    mem = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE, MAP_SHARED, sim->shm_fd, 0);
     if (mem == MAP_FAILED) {
         perror("loom-cardsim: mmap");
         return 1;
     }
-    if (loom_card_init(&s.card, mem, mib << 20, (uint32_t)slots, name, CARD_PEER)) {
+    if (loom_card_init(&sim->card, mem, mib << 20, (uint32_t)slots, name, CARD_PEER)) {
         fprintf(stderr, "loom-cardsim: bad geometry (slots must be a power of two, 2..4096)\n");
         return 2;
     }
     for (i = 0; i < LOOM_NUM_VECTORS; i++) {
-        s.card_efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        s.guest_efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (s.card_efd[i] < 0 || s.guest_efd[i] < 0) {
+        sim->card_efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        sim->guest_efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (sim->card_efd[i] < 0 || sim->guest_efd[i] < 0) {
             perror("loom-cardsim: eventfd");
             return 1;
         }
     }
-    s.listen_fd = listen_on(sock);
-    if (s.listen_fd < 0) {
+    sim->listen_fd = listen_on(sock);
+    if (sim->listen_fd < 0) {
         perror("loom-cardsim: listen");
         return 1;
     }
@@ -317,63 +448,15 @@ int main(int argc, char **argv)
     fprintf(stderr, "loom-cardsim: %s, %llu MiB, %lu slots, listening on %s\n", name,
             (unsigned long long)mib, slots, sock);
 
-    last_tick = now_us();
-    while (!stop) {
-        struct pollfd pfd[3] = {
-            {.fd = s.listen_fd, .events = POLLIN},
-            {.fd = s.card_efd[0], .events = POLLIN},
-            {.fd = s.client_fd, .events = POLLIN},
-        };
-        uint64_t t;
-
-        if (poll(pfd, s.client_fd >= 0 ? 3 : 2, 5) < 0 && errno != EINTR)
-            break;
-        if (pfd[0].revents & POLLIN) {
-            int fd = accept4(s.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-            if (fd >= 0 && s.client_fd >= 0) {
-                close(fd); /* one guest per card */
-            } else if (fd >= 0) {
-                if (greet(&s, fd)) {
-                    perror("loom-cardsim: greeting");
-                    close(fd);
-                } else {
-                    s.client_fd = fd;
-                }
-            }
-        }
-        if (s.client_fd >= 0 && (pfd[2].revents & (POLLHUP | POLLERR | POLLIN))) {
-            char b[8];
-
-            if (read(s.client_fd, b, sizeof(b)) <= 0) {
-                close(s.client_fd);
-                s.client_fd = -1; /* QEMU went away */
-            }
-        }
-        if (pfd[1].revents & POLLIN) {
-            uint64_t v;
-
-            if (read(s.card_efd[0], &v, sizeof(v)) == sizeof(v))
-                s.doorbells += v;
-        }
-        /*
-         * Poll the ring on every wakeup too: a doorbell rung before the
-         * card's eventfd was connected is lost, a tail in memory is not.
-         */
-        run_card(&s);
-        t = now_us();
-        if (t - last_tick >= 5000 && !s.dead) {
-            loom_card_tick(&s.card, 45000 + (uint32_t)(s.card.commands % 1000),
-                           25000 + (uint32_t)(s.card.commands % 500));
-            last_tick = t;
-        }
-    }
+    signal(SIGUSR1, on_signal);
+    signal(SIGUSR2, on_signal);
+    board(sim);
     fprintf(stderr,
             "loom-cardsim: stats: commands=%llu errors=%llu doorbells=%llu "
             "interrupts=%llu resets=%llu held_irqs=%llu\n",
-            (unsigned long long)s.card.commands, (unsigned long long)s.card.errors,
-            (unsigned long long)s.doorbells, (unsigned long long)s.interrupts,
-            (unsigned long long)s.card.resets, (unsigned long long)s.stale_irqs);
+            (unsigned long long)sim->card.commands, (unsigned long long)sim->card.errors,
+            (unsigned long long)sim->doorbells, (unsigned long long)sim->interrupts,
+            (unsigned long long)sim->card.resets, (unsigned long long)sim->stale_irqs);
     unlink(sock);
     return 0;
 }
