@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/model.h"
 #include "core/pipeline.h"
 #include "loom/loom.h"
 #include "lib/onnx_builder.h"
@@ -225,6 +226,7 @@ static int bench_plan(const char *label, const char *device, const char *pins, i
     o.device = device;
     o.pins = pins;
     o.emulated_cards = emulated;
+    o.objective = LOOM_OBJECTIVE_THROUGHPUT;
     loom_context *ctx = NULL;
     loom_model *model = NULL;
     if (loom_context_create(&o, &ctx)) {
@@ -263,6 +265,17 @@ static int bench_plan(const char *label, const char *device, const char *pins, i
     for (int k = 0; k < st.n_stages; k++)
         printf(" %.0f us", st.cost_us[k]);
     printf(", queue depth %d\n", st.depth);
+    /* The planner's throughput objective (the busiest device's share of a
+     * request) against what the pipeline measured: the planner prices the
+     * emulated card at the card's speed, not the emulation's. */
+    double bottleneck_us = (double)model->plans->placement.eval.bottleneck_ns / 1e3;
+    double slowest_us = 0;
+    for (int k = 0; k < st.n_stages; k++)
+        slowest_us = st.cost_us[k] > slowest_us ? st.cost_us[k] : slowest_us;
+    printf("%-14s planner's bottleneck %.0f us (%.0f/s), measured slowest stage %.0f us "
+           "(%.0f/s): ratio %.2f\n",
+           "", bottleneck_us, 1e6 / bottleneck_us, slowest_us, 1e6 / slowest_us,
+           slowest_us / bottleneck_us);
     for (int i = 0; i < MAX_THREADS; i++)
         loom_tensor_destroy(x[i]);
     loom_model_destroy(model);
