@@ -9,7 +9,9 @@
  * has LM_DEADLINE_MIN_SAMPLES of them; before that, LM_DEADLINE_EST_FACTOR
  * times the cost model's estimate (a loose bound: estimates can be far off);
  * without either (an emulated card, whose estimate is the card's time, not
- * the emulation's), the ceiling. Always within LOOM_DEVICE_DEADLINE_MIN_MS
+ * the emulation's), the ceiling. A run that waits behind others on its
+ * device gets that many times as long: the measure is of one run. Always
+ * within LOOM_DEVICE_DEADLINE_MIN_MS
  * and LOOM_DEVICE_DEADLINE_MAX_MS, so that scheduling noise on a loaded host
  * cannot fail a healthy device and nothing waits forever.
  */
@@ -27,7 +29,9 @@
 struct lm_device;
 
 /* The time, in ns, a run of a segment on @dev may take, from the runs in
- * @lat and the cost model's @est_us (< 0: unknown). */
-uint64_t lm_deadline_ns(const struct lm_device *dev, const lm_latency *lat, double est_us);
+ * @lat and the cost model's @est_us (< 0: unknown), when @jobs runs are on
+ * the device, this one included. */
+uint64_t lm_deadline_ns(const struct lm_device *dev, const lm_latency *lat, double est_us,
+                        int jobs);
 
 #endif

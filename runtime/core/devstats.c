@@ -33,6 +33,14 @@ void lm_busy_begin(lm_busy *b)
     pthread_mutex_unlock(&b->lock);
 }
 
+int lm_busy_active(lm_busy *b)
+{
+    pthread_mutex_lock(&b->lock);
+    int n = b->active;
+    pthread_mutex_unlock(&b->lock);
+    return n;
+}
+
 void lm_busy_end(lm_busy *b, int failed)
 {
     pthread_mutex_lock(&b->lock);

@@ -31,6 +31,8 @@ void lm_busy_fini(lm_busy *b);
 void lm_busy_begin(lm_busy *b);
 /* The job ends; @failed nonzero if it returned an error. */
 void lm_busy_end(lm_busy *b, int failed);
+/* Jobs running on the device now. */
+int lm_busy_active(lm_busy *b);
 
 struct lm_device;
 /* Whether @dev's driver says it can take work (ready, not dead); a device

@@ -144,7 +144,7 @@ static void write_segments(lm_json *j, const loom_model *m, const lm_plan *p)
         lm_json_int(j, sg->last - sg->first + 1);
         if (!lm_device_runs_host_kernels(sg->dev)) { /* the host's watchdog (deadline.h) */
             lm_json_key(j, "deadline_ms");
-            lm_json_number(j, (double)lm_deadline_ns(sg->dev, sg->lat, sg->est_us) / 1e6);
+            lm_json_number(j, (double)lm_deadline_ns(sg->dev, sg->lat, sg->est_us, 1) / 1e6);
             lm_json_key(j, "measured_runs");
             lm_json_int(j, (int64_t)lm_latency_count(sg->lat));
         }

@@ -229,8 +229,9 @@ static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *s
         return LOOM_ERR_NO_MEMORY;
     lm_event_reset(rs->done);
     uint64_t t0 = lm_now_ns();
-    lm_device_submit(sg->dev, sg->state, in, out, t0 + lm_deadline_ns(sg->dev, sg->lat, sg->est_us),
-                     rs->done);
+    int jobs = lm_busy_active(&sg->dev->busy); /* this run's job included */
+    lm_device_submit(sg->dev, sg->state, in, out,
+                     t0 + lm_deadline_ns(sg->dev, sg->lat, sg->est_us, jobs), rs->done);
     if ((s = lm_event_wait(rs->done)))
         lm_error_prefix_device(sg->dev->name);
     else

@@ -46,21 +46,23 @@ static void rule(void **state)
     lm_test_setenv("LOOM_DEVICE_DEADLINE_MIN_MS", "100");
     lm_test_setenv("LOOM_DEVICE_DEADLINE_MAX_MS", "20000");
     /* Nothing known: the ceiling. */
-    assert_int_equal(lm_deadline_ns(&dev, &l, -1), 20000 * MS);
+    assert_int_equal(lm_deadline_ns(&dev, &l, -1, 1), 20000 * MS);
     /* The estimate, loosely, before enough runs: 100 x 5 ms. */
-    assert_int_equal(lm_deadline_ns(&dev, &l, 5000), 500 * MS);
+    assert_int_equal(lm_deadline_ns(&dev, &l, 5000, 1), 500 * MS);
     /* ... never below the floor, nor above the ceiling. */
-    assert_int_equal(lm_deadline_ns(&dev, &l, 10), 100 * MS);
-    assert_int_equal(lm_deadline_ns(&dev, &l, 1e6), 20000 * MS);
+    assert_int_equal(lm_deadline_ns(&dev, &l, 10, 1), 100 * MS);
+    assert_int_equal(lm_deadline_ns(&dev, &l, 1e6, 1), 20000 * MS);
     /* An emulated card's estimate is the card's time, not the emulation's. */
     dev.props.flags = LM_DEVICE_EMULATED;
-    assert_int_equal(lm_deadline_ns(&dev, &l, 5000), 20000 * MS);
+    assert_int_equal(lm_deadline_ns(&dev, &l, 5000, 1), 20000 * MS);
     /* Measured: 8 x the p99, for emulated cards too. */
     for (int i = 0; i < LM_DEADLINE_MIN_SAMPLES; i++)
         lm_latency_record(&l, 30 * MS);
-    assert_near(lm_deadline_ns(&dev, &l, 5000), 240 * MS);
+    assert_near(lm_deadline_ns(&dev, &l, 5000, 1), 240 * MS);
+    /* Behind two others on the device, three times as long. */
+    assert_near(lm_deadline_ns(&dev, &l, 5000, 3), 720 * MS);
     lm_test_setenv("LOOM_DEVICE_DEADLINE_MIN_MS", "500");
-    assert_int_equal(lm_deadline_ns(&dev, &l, 5000), 500 * MS);
+    assert_int_equal(lm_deadline_ns(&dev, &l, 5000, 1), 500 * MS);
     lm_test_setenv("LOOM_DEVICE_DEADLINE_MIN_MS", NULL);
     lm_test_setenv("LOOM_DEVICE_DEADLINE_MAX_MS", NULL);
 }
