@@ -165,9 +165,10 @@ void lm_model_new_generation(loom_model *m);
 void lm_plan_cache_free(loom_model *m);
 
 /* Builds the plan for @inputs on the devices of @usable (plan.c); *@out has
- * one reference. */
+ * one reference. Shape passes and weight packing use @pool (NULL: the
+ * calling thread alone). */
 loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset usable,
-                          lm_plan **out);
+                          struct lm_threadpool *pool, lm_plan **out);
 /* Caches @p, a plan of generation @gen built ahead of need, unless its
  * generation has passed or an equal plan is cached; takes the caller's
  * reference. */

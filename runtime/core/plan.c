@@ -236,7 +236,7 @@ size_t lm_plan_charge(const lm_plan *p)
 }
 
 loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset usable,
-                          lm_plan **out)
+                          struct lm_threadpool *pool, lm_plan **out)
 {
     const lm_graph *g = m->g;
     size_t nv = (size_t)g->n_values + 1;
@@ -289,7 +289,7 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset u
         st.owns[g->inputs[i]] = true;
     }
     for (int i = 0; i < g->n_nodes; i++)
-        if ((s = plan_node(g, i, p, &st, m->ctx->pool)))
+        if ((s = plan_node(g, i, p, &st, pool)))
             goto out;
     for (int v = 0; v < g->n_values; v++)
         p->last_use[v] = -1;
@@ -301,7 +301,7 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset u
     }
     lm_prep_env env = {.g = g, .hash_memo = m->hash_memo, .refs = &p->weights};
     if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t, usable)) ||
-        (s = prepare_host_steps(p, g, &st, m->ctx->pool, &env)))
+        (s = prepare_host_steps(p, g, &st, pool, &env)))
         goto out;
     /* Values living inside a device segment need no host memory. The host
      * buffers of a segment's outputs are made (and zeroed) before it starts

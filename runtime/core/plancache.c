@@ -229,7 +229,7 @@ loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out
     pthread_mutex_unlock(&m->plans_lock);
 
     double t0 = now_ms();
-    loom_status s = lm_plan_build(m, inputs, usable, out);
+    loom_status s = lm_plan_build(m, inputs, usable, m->ctx->pool, out);
     double ms = now_ms() - t0;
 
     lm_plan *gone = NULL;

@@ -1,6 +1,9 @@
 /* spare.c - plans made ahead of need, for when a device leaves (spare.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "device.h"
 #include "env.h"
@@ -65,7 +68,9 @@ static void make(lm_spare_job *j)
     lm_plan *p = NULL;
     if (lm_plan_cached(m, in, j->usable))
         return;
-    if (lm_plan_build(m, in, j->usable, &p)) {
+    /* Without the worker pool: runs must not find it busy with a plan they
+     * may never need (they would run their kernels on one thread). */
+    if (lm_plan_build(m, in, j->usable, NULL, &p)) {
         /* No plan without that device (fail-closed, or nothing else runs a
          * node): the run that loses it will say so then. */
         lm_log(LOOM_LOG_DEBUG, "%s: no plan ahead without a device: %s", m->name,
@@ -78,6 +83,9 @@ static void make(lm_spare_job *j)
 static void *worker(void *arg)
 {
     lm_spares *s = arg;
+    /* Spare plans are for later: the runs of now come first (Linux nices
+     * threads one by one). */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
     pthread_mutex_lock(&s->lock);
     while (s->queue && !s->stopping) {
         lm_spare_job *j = s->queue;
