@@ -111,10 +111,13 @@ static void qdq_add_matches_float_graph(void **state)
 {
     (void)state;
     int64_t same[4] = {1, 4, 30, 40}, chan[4] = {1, 4, 1, 1}, row[4] = {1, 1, 1, 40};
+    int64_t scalar[4] = {1, 1, 1, 1}; /* GELU's 1 + erf(x): one value along every row */
     add_case(same, false, LOOM_DTYPE_UINT8);
     add_case(same, true, LOOM_DTYPE_INT8);
     add_case(chan, false, LOOM_DTYPE_UINT8);
     add_case(row, true, LOOM_DTYPE_UINT8);
+    add_case(scalar, false, LOOM_DTYPE_UINT8);
+    add_case(scalar, true, LOOM_DTYPE_INT8);
 }
 
 /* x [1,2,9,11] -> Q -> DQ -> MaxPool 3x3 stride 2 pad 1 -> Q -> DQ -> y. */

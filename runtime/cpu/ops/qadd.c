@@ -43,23 +43,35 @@ static void qadd_row_u8(const qadd_job *restrict j, const uint8_t *restrict a,
 }
 
 #if HAVE_AVX512_ROWS
-/* The contiguous case on 16 lanes, any signedness: the same float32 steps
- * (see qrow_f32_avx512 in qdq.c for why the bits match). */
+/* 16 elements of an operand, dequantized: loaded, or one value broadcast
+ * (@inner 0) whose lanes were made once. */
+TARGET_AVX512 static inline __m512 qadd_lanes(const uint8_t *p, int64_t i, __mmask16 k, bool inner,
+                                              bool sgn, __m512i z, __m512 scale, __m512 bcast)
+{
+    if (!inner)
+        return bcast;
+    __m128i v = _mm_maskz_loadu_epi8(k, p + i);
+    __m512i q = sgn ? _mm512_cvtepi8_epi32(v) : _mm512_cvtepu8_epi32(v);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q, z)), scale);
+}
+
+/* A row on 16 lanes, any signedness, either operand contiguous or one value
+ * broadcast along the row (a scalar, or a bias along the last axis): the
+ * same float32 steps (see qrow_f32_avx512 in qdq.c for why the bits match). */
 TARGET_AVX512 static void qadd_row_avx512(const qadd_job *j, const uint8_t *a, const uint8_t *b,
-                                          uint8_t *y, int64_t n)
+                                          uint8_t *y, int64_t n, const int *inner)
 {
     const __m512i az = _mm512_set1_epi32(j->az), bz = _mm512_set1_epi32(j->bz);
     const __m512i yz = _mm512_set1_epi32(j->yz);
     const __m512 as = _mm512_set1_ps(j->as), bs = _mm512_set1_ps(j->bs), ys = _mm512_set1_ps(j->ys);
     const __m512 lo = _mm512_set1_ps(j->lo), hi = _mm512_set1_ps(j->hi);
     const __m512 magic = _mm512_set1_ps(ROUND_MAGIC);
+    const __m512 a1 = _mm512_set1_ps((q8_value(a, 0, j->a_signed) - (float)j->az) * j->as);
+    const __m512 b1 = _mm512_set1_ps((q8_value(b, 0, j->b_signed) - (float)j->bz) * j->bs);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 k = tail16(n - i);
-        __m128i va = _mm_maskz_loadu_epi8(k, a + i), vb = _mm_maskz_loadu_epi8(k, b + i);
-        __m512i ia = j->a_signed ? _mm512_cvtepi8_epi32(va) : _mm512_cvtepu8_epi32(va);
-        __m512i ib = j->b_signed ? _mm512_cvtepi8_epi32(vb) : _mm512_cvtepu8_epi32(vb);
-        __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, az)), as);
-        __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, bz)), bs);
+        __m512 fa = qadd_lanes(a, i, k, inner[0], j->a_signed, az, as, a1);
+        __m512 fb = qadd_lanes(b, i, k, inner[1], j->b_signed, bz, bs, b1);
         __m512 v = _mm512_div_ps(_mm512_add_ps(fa, fb), ys);
         v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
         v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
@@ -75,8 +87,8 @@ static void qadd_row(void *ctx, const int64_t *off, int64_t out_off, int64_t n, 
     const uint8_t *a = j->a + off[0], *b = j->b + off[1];
     uint8_t *y = j->y + out_off;
 #if HAVE_AVX512_ROWS
-    if (inner[0] && inner[1] && use_avx512()) {
-        qadd_row_avx512(j, a, b, y, n);
+    if (use_avx512()) {
+        qadd_row_avx512(j, a, b, y, n, inner);
         return;
     }
 #endif
