@@ -16,6 +16,11 @@
  *   DQ(a), DQ(b) -> Add -> Q     =>  loom.QDQAdd (same float32 steps, fused)
  *   DQ -> MaxPool -> Q           =>  loom.QMaxPool on the 8-bit tensor (equal params)
  *
+ * and ops that only move elements run on the 8-bit tensor itself, as ONNX
+ * Runtime's quantizer means them to when it gives both sides one scale:
+ *
+ *   DQ -> Reshape|Transpose|Squeeze|Unsqueeze|Flatten -> Q  =>  the op (equal params)
+ *
  * The rewrite applies only when scales and zero points are constants of the
  * shapes the int8 operators take, and the float result before Q has one reader.
  * The input DequantizeLinear may have other readers (a residual tensor feeds a
@@ -327,6 +332,45 @@ static bool same_scalar(const loom_tensor *a, const loom_tensor *b)
            memcmp(a->data, b->data, loom_dtype_size(a->dtype)) == 0;
 }
 
+/* Whether DQ @xdq and Q @q quantize alike: one constant scale that survives
+ * the round trip, equal zero points, one 8-bit type. Then Q(DQ(q)) == q. */
+static bool same_quantization(fuse_ctx *f, lm_node *xdq, lm_node *q)
+{
+    const loom_tensor *xs = constant(f, xdq, 1), *ys = constant(f, q, 1);
+    const loom_tensor *xz = constant(f, xdq, 2), *yz = constant(f, q, 2);
+    bool xz_in = xdq->n_in > 2 && xdq->in[2] >= 0, yz_in = q->n_in > 2 && q->in[2] >= 0;
+    loom_dtype xdt = dq_input_dtype(f, xdq), ydt = yz ? yz->dtype : LOOM_DTYPE_UINT8;
+    return xs && ys && xs->dtype == LOOM_DTYPE_FLOAT && same_scalar(xs, ys) && round_trips(xs) &&
+           xz_in == yz_in && (!xz_in || same_scalar(xz, yz)) && xdt == ydt && is_8bit(xdt);
+}
+
+/* Whether @n only moves or relabels elements (no arithmetic): it gives the
+ * same bytes on the 8-bit tensor as Q gives of it on the float one. */
+static bool moves_elements(const lm_node *n)
+{
+    static const char *const ops[] = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten"};
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (lm_fuse_is_op(n, ops[i]))
+            return true;
+    return false;
+}
+
+/* DQ -> (an op that moves elements) -> Q with equal parameters  =>  the op
+ * on the 8-bit tensor, its other inputs (shape, axes) unchanged. Exact:
+ * the op commutes with the element-wise DQ and Q, and Q(DQ(q)) == q. */
+static loom_status fuse_movement(fuse_ctx *f, lm_node *op)
+{
+    lm_node *xdq = producer_op(f, op->in[0], "DequantizeLinear"), *relu;
+    lm_node *q = xdq ? output_quantizer(f, op, &relu) : NULL;
+    if (!q || relu || op->n_out != 1 || !same_quantization(f, xdq, q))
+        return LOOM_OK;
+    op->in[0] = xdq->in[0];
+    op->out[0] = q->out[0];
+    f->dead[q - f->g->nodes] = true;
+    lm_last_fuse_stats.qdq_fused++;
+    return LOOM_OK;
+}
+
 /*
  * DQ -> MaxPool -> Q with the same scale and zero point on both sides  =>
  * loom.QMaxPool (qpool.c) on the 8-bit tensor. Exact: DQ is increasing, so the max commutes
@@ -340,12 +384,7 @@ static loom_status fuse_maxpool(fuse_ctx *f, lm_node *mp)
     lm_node *relu, *q = output_quantizer(f, mp, &relu);
     if (!q || relu)
         return LOOM_OK;
-    const loom_tensor *xs = constant(f, xdq, 1), *ys = constant(f, q, 1);
-    const loom_tensor *xz = constant(f, xdq, 2), *yz = constant(f, q, 2);
-    bool xz_in = xdq->n_in > 2 && xdq->in[2] >= 0, yz_in = q->n_in > 2 && q->in[2] >= 0;
-    loom_dtype xdt = dq_input_dtype(f, xdq), ydt = yz ? yz->dtype : LOOM_DTYPE_UINT8;
-    if (!xs || !ys || xs->dtype != LOOM_DTYPE_FLOAT || !same_scalar(xs, ys) || !round_trips(xs) ||
-        xz_in != yz_in || (xz_in && !same_scalar(xz, yz)) || xdt != ydt || !is_8bit(xdt))
+    if (!same_quantization(f, xdq, q))
         return LOOM_OK;
     const lm_attr *ks = lm_node_attr(mp, "kernel_shape");
     if (!ks || ks->type != LM_ATTR_INTS || ks->n != 2 || lm_node_attr(mp, "storage_order"))
@@ -374,6 +413,8 @@ loom_status lm_fuse_qdq(fuse_ctx *f)
             s = fuse_add(f, n);
         else if (lm_fuse_is_op(n, "MaxPool") && n->n_in == 1)
             s = fuse_maxpool(f, n);
+        else if (moves_elements(n) && n->n_in >= 1)
+            s = fuse_movement(f, n);
         if (s)
             return s;
         lm_fuse_count_readers(f);

@@ -224,7 +224,61 @@ static void quantize_edges_match_formula(void **state)
     }
 }
 
+/* x [2,3,4,5] -> Q -> DQ -> @op -> Q -> DQ -> y, both quantizers alike: the
+ * op runs on the 8-bit tensor. @block adds the float result as an output,
+ * which keeps the float graph. */
+static ob_model *move_model(bool block, const char *op, int xdt)
+{
+    int64_t xd[4] = {2, 3, 4, 5}, perm[4] = {0, 2, 3, 1}, shape[2] = {6, 20}, sd[1] = {2};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_FLOAT, 4, xd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    if (block)
+        ob_output(m, "f", LOOM_DTYPE_FLOAT);
+    qparams(m, "s", 0.021f, "z", xdt, xdt == LOOM_DTYPE_INT8 ? -5 : 131);
+    ob_add_node(m, "QuantizeLinear", "x,s,z", "q1");
+    ob_add_node(m, "DequantizeLinear", "q1,s,z", "d1");
+    if (!strcmp(op, "Transpose")) {
+        ob_attr_ints(m, ob_add_node(m, "Transpose", "d1", "f"), "perm", 4, perm);
+    } else {
+        ob_init_raw(m, "shape", LOOM_DTYPE_INT64, 1, sd, shape, sizeof(shape));
+        ob_add_node(m, "Reshape", "d1,shape", "f");
+    }
+    ob_add_node(m, "QuantizeLinear", "f,s,z", "q2");
+    ob_add_node(m, "DequantizeLinear", "q2,s,z", "y");
+    return m;
+}
+
+/* Transpose and Reshape between quantizers that agree run on the 8-bit
+ * tensor, with the float graph's bytes. */
+static void qdq_movement_runs_on_8_bits(void **state)
+{
+    (void)state;
+    static float x[120];
+    int64_t xd[4] = {2, 3, 4, 5};
+    for (int i = 0; i < 120; i++)
+        x[i] = frand() * 3.0f;
+    loom_tensor *in;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, x, sizeof(x), &in), LOOM_OK);
+    static const char *const ops[] = {"Transpose", "Reshape"};
+    for (int k = 0; k < 2; k++)
+        for (int dt = LOOM_DTYPE_UINT8; dt <= LOOM_DTYPE_INT8; dt++) {
+            size_t n1, n2;
+            int f1, f2;
+            float *fused = run(move_model(false, ops[k], dt), 1, &in, 1, &n1, &f1);
+            float *plain = run(move_model(true, ops[k], dt), 1, &in, 2, &n2, &f2);
+            assert_int_equal(f1, 1);
+            assert_int_equal(f2, 0);
+            assert_int_equal(n1, n2);
+            assert_memory_equal(fused, plain, n1);
+            free(fused);
+            free(plain);
+        }
+    loom_tensor_destroy(in);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(qdq_movement_runs_on_8_bits),
     cmocka_unit_test(qdq_add_matches_float_graph),
     cmocka_unit_test(qdq_maxpool_matches_float_graph),
     cmocka_unit_test(quantize_edges_match_formula),
