@@ -55,6 +55,24 @@ static float *run(ob_model *m, int n_in, loom_tensor **in, int n_out, size_t *by
     return res;
 }
 
+/* @fused_m (its rewrites expected: @want_fused) and @plain_m (the same
+ * graph with the float result as a second output, which keeps it float) on
+ * @in: y must be the same bytes. */
+static void assert_matches_float_graph(ob_model *fused_m, ob_model *plain_m, int n_in,
+                                       loom_tensor **in, int want_fused)
+{
+    size_t n1, n2;
+    int f1, f2;
+    float *fused = run(fused_m, n_in, in, 1, &n1, &f1);
+    float *plain = run(plain_m, n_in, in, 2, &n2, &f2);
+    assert_int_equal(f1, want_fused);
+    assert_int_equal(f2, 0);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(fused, plain, n1);
+    free(fused);
+    free(plain);
+}
+
 /* x1 [1,4,30,40] and x2 (@bdims) quantized, dequantized, added, quantized with
  * @ydt, dequantized. @b_signed quantizes x2 to int8. */
 static ob_model *add_model(bool block, const int64_t *bdims, bool b_signed, int ydt)
@@ -93,16 +111,8 @@ static void add_case(const int64_t *bdims, bool b_signed, int ydt)
     assert_int_equal(
         loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, bdims, x2, (size_t)bn * sizeof(float), &in[1]),
         LOOM_OK);
-    size_t n1, n2;
-    int f1, f2;
-    float *fused = run(add_model(false, bdims, b_signed, ydt), 2, in, 1, &n1, &f1);
-    float *plain = run(add_model(true, bdims, b_signed, ydt), 2, in, 2, &n2, &f2);
-    assert_int_equal(f1, 1);
-    assert_int_equal(f2, 0);
-    assert_int_equal(n1, n2);
-    assert_memory_equal(fused, plain, n1);
-    free(fused);
-    free(plain);
+    assert_matches_float_graph(add_model(false, bdims, b_signed, ydt),
+                               add_model(true, bdims, b_signed, ydt), 2, in, 1);
     loom_tensor_destroy(in[0]);
     loom_tensor_destroy(in[1]);
 }
@@ -151,16 +161,8 @@ static void pool_case(float ys, int xdt, int want_fused)
         x[i] = frand() * 2.0f;
     loom_tensor *in;
     assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, x, sizeof(x), &in), LOOM_OK);
-    size_t n1, n2;
-    int f1, f2;
-    float *fused = run(pool_model(false, ys, xdt), 1, &in, 1, &n1, &f1);
-    float *plain = run(pool_model(true, ys, xdt), 1, &in, 2, &n2, &f2);
-    assert_int_equal(f1, want_fused);
-    assert_int_equal(f2, 0);
-    assert_int_equal(n1, n2);
-    assert_memory_equal(fused, plain, n1);
-    free(fused);
-    free(plain);
+    assert_matches_float_graph(pool_model(false, ys, xdt), pool_model(true, ys, xdt), 1, &in,
+                               want_fused);
     loom_tensor_destroy(in);
 }
 
@@ -262,18 +264,9 @@ static void qdq_movement_runs_on_8_bits(void **state)
     assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, x, sizeof(x), &in), LOOM_OK);
     static const char *const ops[] = {"Transpose", "Reshape"};
     for (int k = 0; k < 2; k++)
-        for (int dt = LOOM_DTYPE_UINT8; dt <= LOOM_DTYPE_INT8; dt++) {
-            size_t n1, n2;
-            int f1, f2;
-            float *fused = run(move_model(false, ops[k], dt), 1, &in, 1, &n1, &f1);
-            float *plain = run(move_model(true, ops[k], dt), 1, &in, 2, &n2, &f2);
-            assert_int_equal(f1, 1);
-            assert_int_equal(f2, 0);
-            assert_int_equal(n1, n2);
-            assert_memory_equal(fused, plain, n1);
-            free(fused);
-            free(plain);
-        }
+        for (int dt = LOOM_DTYPE_UINT8; dt <= LOOM_DTYPE_INT8; dt++)
+            assert_matches_float_graph(move_model(false, ops[k], dt), move_model(true, ops[k], dt),
+                                       1, &in, 1);
     loom_tensor_destroy(in);
 }
 

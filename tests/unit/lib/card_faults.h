@@ -15,19 +15,6 @@
 
 #ifndef LM_TEST_SECONDS
 #define LM_TEST_SECONDS 60
-/* main() of a suite of such tests: runs @tests (set up with arm and disarm)
- * with the fault file in place, ends with the "N passed, N failed" line. */
-#define LM_FAULT_TEST_MAIN(tests)                                                                  \
-    int main(void)                                                                                 \
-    {                                                                                              \
-        lm_faults_init();                                                                          \
-        int total = (int)(sizeof(tests) / sizeof(tests[0]));                                       \
-        int failed = cmocka_run_group_tests(tests, NULL, NULL);                                    \
-        lm_faults_done();                                                                          \
-        printf("%d passed, %d failed\n", total - failed, failed);                                  \
-        return failed ? 1 : 0;                                                                     \
-    }
-
 #endif
 
 static char lm_fault_path[64];
