@@ -56,26 +56,14 @@ static loom_context *context(const char *device, int emulated)
  * CPU's) makes the u8 input first. */
 static ob_model *int8_model_in(bool float_in)
 {
-    int64_t xd[4] = {1, 4, 8, 8}, w1d[4] = {8, 4, 3, 3}, w2d[4] = {4, 8, 1, 1};
-    int8_t w1[8 * 4 * 9], w2[32];
-    for (size_t i = 0; i < sizeof(w1); i++)
-        w1[i] = (int8_t)((i * 37) % 200 - 100);
-    for (size_t i = 0; i < sizeof(w2); i++)
-        w2[i] = (int8_t)((i * 53) % 200 - 100);
+    int64_t xd[4] = {1, 4, 8, 8};
     ob_model *m = ob_new(13);
     ob_input(m, "x", float_in ? LOOM_DTYPE_FLOAT : LOOM_DTYPE_UINT8, 4, xd);
     ob_output(m, "y", LOOM_DTYPE_UINT8);
     ob_init_qparams(m);
-    ob_init_raw(m, "w1", LOOM_DTYPE_INT8, 4, w1d, w1, sizeof(w1));
-    ob_init_raw(m, "w2", LOOM_DTYPE_INT8, 4, w2d, w2, sizeof(w2));
-    int64_t pads[4] = {1, 1, 1, 1};
     if (float_in)
         ob_add_node(m, "QuantizeLinear", "x,s1,z", "xq");
-    ob_node *n = ob_add_node(m, "QLinearConv",
-                             float_in ? "xq,s1,z,w1,ws,wz,s2,z" : "x,s1,z,w1,ws,wz,s2,z", "c1");
-    ob_attr_ints(m, n, "pads", 4, pads);
-    ob_add_node(m, "Max", "c1,z", "r1");
-    ob_add_node(m, "QLinearConv", "r1,s2,z,w2,ws,wz,s1,z", "y");
+    ob_add_int8_convs(m, float_in ? "xq" : "x", "y");
     return m;
 }
 

@@ -32,27 +32,15 @@
  * QLinearConv 1x1 -> DequantizeLinear -> Softmax -> y float. */
 static ob_model *mixed_model(void)
 {
-    int64_t xd[4] = {1, 4, 8, 8}, w1d[4] = {8, 4, 3, 3}, w2d[4] = {4, 8, 1, 1};
-    int8_t w1[8 * 4 * 9], w2[32];
-    for (size_t i = 0; i < sizeof(w1); i++)
-        w1[i] = (int8_t)((i * 37) % 200 - 100);
-    for (size_t i = 0; i < sizeof(w2); i++)
-        w2[i] = (int8_t)((i * 53) % 200 - 100);
+    int64_t xd[4] = {1, 4, 8, 8};
     ob_model *m = ob_new(13);
     ob_input(m, "x", LOOM_DTYPE_FLOAT, 4, xd);
     ob_output(m, "y", LOOM_DTYPE_FLOAT);
     ob_init_qparams(m);
-    ob_init_raw(m, "w1", LOOM_DTYPE_INT8, 4, w1d, w1, sizeof(w1));
-    ob_init_raw(m, "w2", LOOM_DTYPE_INT8, 4, w2d, w2, sizeof(w2));
-    int64_t pads[4] = {1, 1, 1, 1};
     ob_add_node(m, "QuantizeLinear", "x,s1,z", "xq");
-    ob_node *n = ob_add_node(m, "QLinearConv", "xq,s1,z,w1,ws,wz,s2,z", "c1");
-    ob_attr_ints(m, n, "pads", 4, pads);
-    ob_add_node(m, "Max", "c1,z", "r1");
-    ob_add_node(m, "QLinearConv", "r1,s2,z,w2,ws,wz,s1,z", "c2");
+    ob_add_int8_convs(m, "xq", "c2");
     ob_add_node(m, "DequantizeLinear", "c2,s1,z", "d");
-    n = ob_add_node(m, "Softmax", "d", "y");
-    ob_attr_int(m, n, "axis", 1);
+    ob_attr_int(m, ob_add_node(m, "Softmax", "d", "y"), "axis", 1);
     return m;
 }
 

@@ -1,4 +1,5 @@
 /* onnx_builder.c - test models through the generated protobuf-c structs. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,23 @@ void ob_init_qparams(ob_model *m)
     ob_init_f32(m, "ws", 0, NULL, &ws);
     ob_init_byte(m, "z", LOOM_DTYPE_UINT8, 0);
     ob_init_byte(m, "wz", LOOM_DTYPE_INT8, 0);
+}
+
+void ob_add_int8_convs(ob_model *m, const char *x, const char *y)
+{
+    int64_t w1d[4] = {8, 4, 3, 3}, w2d[4] = {4, 8, 1, 1}, pads[4] = {1, 1, 1, 1};
+    int8_t w1[8 * 4 * 9], w2[32];
+    for (size_t i = 0; i < sizeof(w1); i++)
+        w1[i] = (int8_t)((i * 37) % 200 - 100);
+    for (size_t i = 0; i < sizeof(w2); i++)
+        w2[i] = (int8_t)((i * 53) % 200 - 100);
+    ob_init_raw(m, "w1", LOOM_DTYPE_INT8, 4, w1d, w1, sizeof(w1));
+    ob_init_raw(m, "w2", LOOM_DTYPE_INT8, 4, w2d, w2, sizeof(w2));
+    char in1[64];
+    snprintf(in1, sizeof(in1), "%s,s1,z,w1,ws,wz,s2,z", x);
+    ob_attr_ints(m, ob_add_node(m, "QLinearConv", in1, "c1"), "pads", 4, pads);
+    ob_add_node(m, "Max", "c1,z", "r1");
+    ob_add_node(m, "QLinearConv", "r1,s2,z,w2,ws,wz,s1,z", y);
 }
 
 static void split_names(ob_model *m, const char *list, size_t *n, char ***arr)

@@ -33,6 +33,10 @@ void ob_init_byte(ob_model *m, const char *name, int dtype, int v);
  * s1 = 0.02, s2 = 0.05 (activations) and ws = 0.004 (weights), zero points
  * z = 0 (uint8 activations) and wz = 0 (int8 weights). */
 void ob_init_qparams(ob_model *m);
+/* The int8 body the card tests share, on uint8 [1,4,8,8] @x, after
+ * ob_init_qparams() (its scales and zero points): QLinearConv 3x3 pad 1 to 8 channels -> Max(., z)
+ * -> QLinearConv 1x1 to 4 channels -> uint8 @y [1,4,8,8], with fixed weights w1 and w2. */
+void ob_add_int8_convs(ob_model *m, const char *x, const char *y);
 /* Node; @inputs and @outputs are comma-separated names ("" entries allowed). */
 ob_node *ob_add_node(ob_model *m, const char *op_type, const char *inputs, const char *outputs);
 /* Names the node (nodes are unnamed by default). */
