@@ -86,6 +86,8 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "an hwloc XML topology used instead of this machine's (default: this machine); "             \
       "loom_context_options.topology_xml overrides it")                                            \
     /* ---- test-only knobs ---- */                                                                \
+    X(POISON_OUTPUTS, "LOOM_POISON_OUTPUTS", FLAG, 0, 0, 1, TESTS, "core/run.c",                   \
+      "outputs of kernels that claim to store every element start as 0xA5 bytes, not unset")       \
     X(NO_VIEWS, "LOOM_NO_VIEWS", FLAG, 0, 0, 1, TESTS, "core/arena.c",                             \
       "Reshape/Flatten outputs and Concat inputs are copies, not views into one arena item")       \
     X(CONV_NO_STEM, "LOOM_CONV_NO_STEM", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",                   \
