@@ -462,11 +462,11 @@ static loom_status op_lrn(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_norm[] = {
-    LM_OP("", "BatchNormalization", op_batchnorm),
-    LM_OP("", "InstanceNormalization", op_instancenorm),
-    LM_OP("", "LayerNormalization", op_layernorm),
-    LM_OP("", "LpNormalization", op_lpnorm),
-    LM_OP("", "MeanVarianceNormalization", op_mvn),
-    LM_OP("", "LRN", op_lrn),
+    LM_OP_FULL("", "BatchNormalization", op_batchnorm),
+    LM_OP_FULL("", "InstanceNormalization", op_instancenorm),
+    LM_OP_FULL("", "LayerNormalization", op_layernorm),
+    LM_OP_FULL("", "LpNormalization", op_lpnorm),
+    LM_OP_FULL("", "MeanVarianceNormalization", op_mvn),
+    LM_OP_FULL("", "LRN", op_lrn),
     LM_OP_END,
 };
