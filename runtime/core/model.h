@@ -107,7 +107,7 @@ typedef struct lm_plan {
     lm_devset usable;                 /* the devices it was planned with (best among them) */
     lm_devset uses;                   /* those its segments run on */
     bool spare;                       /* planned ahead, for when a device leaves (spare.c) */
-    atomic_int gets;                  /* lm_plan_get()s that returned it, past its build */
+    atomic_int runs;                  /* runs that started on it (lm_plan_ran) */
 } lm_plan;
 
 /* What a cached plan costs its model's budget: its tables and one arena per
@@ -169,6 +169,9 @@ void lm_plan_cache_free(loom_model *m);
  * calling thread alone). */
 loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset usable,
                           struct lm_threadpool *pool, lm_plan **out);
+/* A run of @inputs starts on @p: its second makes @p's replacement plans
+ * ahead (spare.c). */
+void lm_plan_ran(loom_model *m, loom_tensor *const *inputs, lm_plan *p);
 /* Caches @p, a plan of generation @gen built ahead of need, unless its
  * generation has passed or an equal plan is cached; takes the caller's
  * reference. */

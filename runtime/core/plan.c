@@ -248,7 +248,7 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset u
     if (!p)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     atomic_init(&p->refs, 1);
-    atomic_init(&p->gets, 1);
+    atomic_init(&p->runs, 0);
     p->usable = usable;
     p->n_sig = lm_plan_sig_len(g, inputs);
     p->sig = malloc(sizeof(int64_t) * ((size_t)p->n_sig + 1));

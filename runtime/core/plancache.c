@@ -218,10 +218,6 @@ loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out
         atomic_fetch_add(&p->refs, 1);
         pthread_mutex_unlock(&m->plans_lock);
         *out = p;
-        /* A plan used again serves: make its replacements now. Plans used
-         * once (loomctl plan, a known-answer test) cost nothing ahead. */
-        if (atomic_fetch_add(&p->gets, 1) == 1)
-            lm_spares_plan_ahead(m, inputs, p);
         return LOOM_OK;
     }
     uint64_t gen = m->generation;
@@ -245,6 +241,14 @@ loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out
     pthread_mutex_unlock(&m->plans_lock);
     put_list(m, gone);
     return s;
+}
+
+void lm_plan_ran(loom_model *m, loom_tensor *const *inputs, lm_plan *p)
+{
+    /* A plan run a second time serves: make its replacements now. Plans run
+     * once or never (loomctl plan, a known-answer test) cost nothing ahead. */
+    if (atomic_fetch_add(&p->runs, 1) == 1)
+        lm_spares_plan_ahead(m, inputs, p);
 }
 
 void lm_plan_publish_spare(loom_model *m, lm_plan *p, uint64_t gen)

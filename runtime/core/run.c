@@ -514,11 +514,15 @@ loom_status lm_run_begin(lm_run *r, loom_model *m, loom_tensor *const *inputs, s
     for (size_t o = 0; into && !s && o < n_outputs; o++)
         if (!outputs[o] || !outputs[o]->data)
             s = lm_error(LOOM_ERR_INVALID_ARGUMENT, "output tensor %zu is NULL", o);
-    if (!s && !(s = lm_plan_get(m, inputs, &r->plan)) &&
-        !(r->rs = begin_run(m, r->plan, inputs, outputs, into, step_ns))) {
-        s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-        lm_plan_put(m, r->plan);
-        r->plan = NULL;
+    if (!s)
+        s = lm_plan_get(m, inputs, &r->plan);
+    if (!s) {
+        lm_plan_ran(m, inputs, r->plan);
+        if (!(r->rs = begin_run(m, r->plan, inputs, outputs, into, step_ns))) {
+            s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+            lm_plan_put(m, r->plan);
+            r->plan = NULL;
+        }
     }
     if (s)
         lm_error_prefix("%s", m->name);

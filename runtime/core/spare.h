@@ -1,8 +1,8 @@
 /*
  * spare.h - plans made ahead of need: for each device a plan runs on (a
  * card, an OpenCL device), the plan of the same shapes without it, made in
- * the background and cached (plancache.c) once the plan is used a second
- * time (one-shot plans, such as loomctl plan's, cost nothing). When the
+ * the background and cached (plancache.c) once the plan is run a second
+ * time (plans run once or never, such as loomctl plan's, cost nothing). When the
  * device leaves
  * service, the runs that lose it resume on that plan and the next runs take
  * it, with no planning in their way (health.h, run.c).

@@ -353,13 +353,14 @@ static void test_card_failover_to_cpu(void **state)
     assert_string_equal(st.name, "card:0");
     uint64_t jobs = st.jobs, failovers = st.failovers;
     assert_true(jobs > 0);
-    /* Used a second time, the plan gets its replacement without the card,
-     * made ahead in the background. */
+    /* Run a second time, the plan gets its replacement without the card,
+     * made ahead in the background (at nice 19: on a loaded machine, give it
+     * time). */
     loom_model_stats ms = {.struct_size = sizeof(ms)};
     assert_int_equal(loom_model_get_stats(r.model, &ms), LOOM_OK);
     assert_int_equal(ms.plans_spare, 0);
     run_ok(&r, &ref);
-    for (int i = 0; i < 500 && ms.plans_spare == 0; i++) {
+    for (int i = 0; i < 2000 && ms.plans_spare == 0; i++) {
         assert_int_equal(loom_model_get_stats(r.model, &ms), LOOM_OK);
         usleep(10000);
     }
