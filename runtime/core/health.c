@@ -24,6 +24,7 @@ static pthread_mutex_t prober_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the fi
 static pthread_cond_t prober_wake = PTHREAD_COND_INITIALIZER;
 static pthread_t prober;
 static bool prober_running, prober_stop;
+static bool prober_started; /* created and not joined yet */
 /* One probe pass at a time: a caller's pass waits for the prober's. */
 static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -60,14 +61,26 @@ static bool move(lm_device *dev, int from, int to)
 
 static void *prober_main(void *arg);
 
+/* Joins a prober that has left its loop (it only returns now, without the
+ * lock), unless this is that thread: probers are joined, never detached, so
+ * that no thread of ours is still exiting when the process does. Caller
+ * holds prober_lock. */
+static void join_finished_prober_locked(void)
+{
+    if (prober_started && !prober_running && !pthread_equal(pthread_self(), prober)) {
+        pthread_join(prober, NULL);
+        prober_started = false;
+    }
+}
+
 /* Starts the prober unless it runs. */
 static void wake_prober(void)
 {
     pthread_mutex_lock(&prober_lock);
     if (!prober_running && !prober_stop) {
-        prober_running = pthread_create(&prober, NULL, prober_main, NULL) == 0;
-        if (prober_running)
-            pthread_detach(prober);
+        join_finished_prober_locked();
+        if (!prober_started)
+            prober_started = prober_running = pthread_create(&prober, NULL, prober_main, NULL) == 0;
     }
     pthread_mutex_unlock(&prober_lock);
 }
@@ -176,6 +189,7 @@ void lm_health_stop(void)
     pthread_cond_broadcast(&prober_wake);
     while (prober_running && !pthread_equal(pthread_self(), prober))
         pthread_cond_wait(&prober_wake, &prober_lock);
+    join_finished_prober_locked();
     prober_stop = false;
     pthread_mutex_unlock(&prober_lock);
 }

@@ -25,7 +25,6 @@ void lm_spares_init(lm_spares *s)
 {
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->idle, NULL);
 }
 
 static void job_free(lm_spare_job *j)
@@ -95,8 +94,7 @@ static void *worker(void *arg)
         job_free(j);
         pthread_mutex_lock(&s->lock);
     }
-    s->running = false;
-    pthread_cond_broadcast(&s->idle);
+    s->running = false; /* past here the worker only returns: joining it is quick */
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }
@@ -110,10 +108,11 @@ static void enqueue(lm_spares *s, lm_spare_job *j)
     *tail = j;
     if (s->running)
         return;
-    pthread_t t;
-    s->running = pthread_create(&t, NULL, worker, s) == 0;
-    if (s->running)
-        pthread_detach(t);
+    /* A worker that ran out of work is joined, not detached: a model (or the
+     * process) must never end while one of its threads is still exiting. */
+    if (s->started)
+        pthread_join(s->thread, NULL);
+    s->started = s->running = pthread_create(&s->thread, NULL, worker, s) == 0;
 }
 
 void lm_spares_plan_ahead(loom_model *m, loom_tensor *const *inputs, const lm_plan *p)
@@ -147,14 +146,15 @@ void lm_spares_plan_ahead(loom_model *m, loom_tensor *const *inputs, const lm_pl
 void lm_spares_stop(lm_spares *s)
 {
     pthread_mutex_lock(&s->lock);
-    s->stopping = true;
-    while (s->running)
-        pthread_cond_wait(&s->idle, &s->lock);
+    s->stopping = true; /* the worker takes no further job */
+    bool started = s->started;
+    s->started = false;
+    pthread_mutex_unlock(&s->lock);
+    if (started)
+        pthread_join(s->thread, NULL);
     for (lm_spare_job *q; (q = s->queue);) {
         s->queue = q->next;
         job_free(q);
     }
-    pthread_mutex_unlock(&s->lock);
     pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->idle);
 }

@@ -20,10 +20,12 @@ struct lm_spare_job;
 
 /* A model's queue of plans to make ahead, and its worker thread. */
 typedef struct lm_spares {
-    pthread_mutex_t lock; /* protects queue, running and stopping */
-    pthread_cond_t idle;  /* broadcast when the worker leaves */
+    pthread_mutex_t lock; /* protects queue, thread, started, running and stopping */
     struct lm_spare_job *queue;
-    bool running, stopping;
+    pthread_t thread;
+    bool started;  /* @thread was created and is not joined yet */
+    bool running;  /* @thread still takes jobs */
+    bool stopping; /* the model is going: no job is taken or queued any more */
 } lm_spares;
 
 void lm_spares_init(lm_spares *s);
