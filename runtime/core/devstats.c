@@ -25,20 +25,14 @@ void lm_busy_fini(lm_busy *b)
     pthread_mutex_destroy(&b->lock);
 }
 
-void lm_busy_begin(lm_busy *b)
+int lm_busy_begin(lm_busy *b)
 {
     pthread_mutex_lock(&b->lock);
     if (b->active++ == 0)
         b->since_ns = lm_now_ns();
+    int jobs = b->active;
     pthread_mutex_unlock(&b->lock);
-}
-
-int lm_busy_active(lm_busy *b)
-{
-    pthread_mutex_lock(&b->lock);
-    int n = b->active;
-    pthread_mutex_unlock(&b->lock);
-    return n;
+    return jobs;
 }
 
 void lm_busy_end(lm_busy *b, int failed)

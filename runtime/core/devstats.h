@@ -27,12 +27,10 @@ uint64_t lm_now_ns(void);
 
 void lm_busy_init(lm_busy *b);
 void lm_busy_fini(lm_busy *b);
-/* A job starts on the device. */
-void lm_busy_begin(lm_busy *b);
+/* A job starts on the device; returns the jobs on it now, this one included. */
+int lm_busy_begin(lm_busy *b);
 /* The job ends; @failed nonzero if it returned an error. */
 void lm_busy_end(lm_busy *b, int failed);
-/* Jobs running on the device now. */
-int lm_busy_active(lm_busy *b);
 
 struct lm_device;
 /* Whether @dev's driver says it can take work (ready, not dead); a device

@@ -106,7 +106,6 @@ typedef struct lm_plan {
     size_t meta_bytes;                /* the plan's own tables (lm_plan_charge) */
     lm_devset usable;                 /* the devices it was planned with (best among them) */
     lm_devset uses;                   /* those its segments run on */
-    bool spare;                       /* planned ahead, for when a device leaves (spare.c) */
     atomic_int runs;                  /* runs that started on it (lm_plan_ran) */
 } lm_plan;
 
@@ -172,10 +171,10 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset u
 /* A run of @inputs starts on @p: its second makes @p's replacement plans
  * ahead (spare.c). */
 void lm_plan_ran(loom_model *m, loom_tensor *const *inputs, lm_plan *p);
-/* Caches @p, a plan of generation @gen built ahead of need, unless its
- * generation has passed or an equal plan is cached; takes the caller's
- * reference. */
-void lm_plan_publish_spare(loom_model *m, lm_plan *p, uint64_t gen);
+/* Caches @p, a plan for @inputs' shapes of generation @gen built ahead of
+ * need, unless its generation has passed or a plan that serves its devices
+ * is cached already; takes the caller's reference. */
+void lm_plan_publish_spare(loom_model *m, loom_tensor *const *inputs, lm_plan *p, uint64_t gen);
 /* Whether a plan for @inputs that serves the devices @usable is cached. */
 bool lm_plan_cached(loom_model *m, loom_tensor *const *inputs, lm_devset usable);
 void lm_plan_free(const lm_graph *g, lm_plan *p);

@@ -29,7 +29,6 @@
  * a reset may have taken what their compiled segments left on it.
  */
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "error.h"
@@ -64,20 +63,27 @@ static bool serves(const lm_plan *p, lm_devset usable)
     return (p->uses & ~usable) == 0 && (usable & ~p->usable) == 0;
 }
 
+/* The link to the cached plan for @in that serves @usable, or NULL; caller
+ * holds plans_lock. */
+static lm_plan **find(loom_model *m, loom_tensor *const *in, lm_devset usable)
+{
+    for (lm_plan **pp = &m->plans; *pp; pp = &(*pp)->next)
+        if (serves(*pp, usable) && sig_equal((*pp)->n_sig, (*pp)->sig, m->g, in))
+            return pp;
+    return NULL;
+}
+
 /* The cached plan for @in that serves @usable, moved to the front (most
  * recently used); caller holds plans_lock. */
 static lm_plan *cached(loom_model *m, loom_tensor *const *in, lm_devset usable)
 {
-    for (lm_plan **pp = &m->plans; *pp; pp = &(*pp)->next) {
-        lm_plan *p = *pp;
-        if (!serves(p, usable) || !sig_equal(p->n_sig, p->sig, m->g, in))
-            continue;
+    lm_plan **pp = find(m, in, usable), *p = pp ? *pp : NULL;
+    if (p) {
         *pp = p->next;
         p->next = m->plans;
         m->plans = p;
-        return p;
     }
-    return NULL;
+    return p;
 }
 
 static lm_plan_pending *pending(loom_model *m, loom_tensor *const *in, lm_devset usable)
@@ -251,17 +257,12 @@ void lm_plan_ran(loom_model *m, loom_tensor *const *inputs, lm_plan *p)
         lm_spares_plan_ahead(m, inputs, p);
 }
 
-void lm_plan_publish_spare(loom_model *m, lm_plan *p, uint64_t gen)
+void lm_plan_publish_spare(loom_model *m, loom_tensor *const *inputs, lm_plan *p, uint64_t gen)
 {
     lm_plan *gone = NULL;
-    bool needed = gen == m->generation;
     p->generation = gen;
-    p->spare = true;
     pthread_mutex_lock(&m->plans_lock);
-    for (lm_plan *c = m->plans; c && needed; c = c->next)
-        needed = !(serves(c, p->usable) && c->n_sig == p->n_sig &&
-                   !memcmp(c->sig, p->sig, sizeof(int64_t) * (size_t)p->n_sig));
-    if (needed) {
+    if (gen == m->generation && !find(m, inputs, p->usable)) {
         /* Least recently used until it serves: the first to leave for the budget. */
         lm_plan **tail = &m->plans;
         while (*tail)
@@ -281,9 +282,7 @@ void lm_plan_publish_spare(loom_model *m, lm_plan *p, uint64_t gen)
 bool lm_plan_cached(loom_model *m, loom_tensor *const *inputs, lm_devset usable)
 {
     pthread_mutex_lock(&m->plans_lock);
-    bool found = false;
-    for (lm_plan *p = m->plans; p && !found; p = p->next)
-        found = serves(p, usable) && sig_equal(p->n_sig, p->sig, m->g, inputs);
+    bool found = find(m, inputs, usable) != NULL;
     pthread_mutex_unlock(&m->plans_lock);
     return found;
 }

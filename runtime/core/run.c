@@ -216,8 +216,10 @@ static void release_value(lm_run_state *rs, int v)
     rs->owned[v] = false;
 }
 
-/* Runs device segment @sg: host inputs in, escaping outputs back to host tensors. */
-static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *sg, lm_run_state *rs)
+/* Runs device segment @sg, one of @jobs on its device now: host inputs in,
+ * escaping outputs back to host tensors. */
+static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *sg, lm_run_state *rs,
+                                      int jobs)
 {
     loom_tensor *in[sg->n_in + 1], *out[sg->n_out + 1];
     loom_status s = LOOM_OK;
@@ -248,7 +250,6 @@ static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *s
         return LOOM_ERR_NO_MEMORY;
     lm_event_reset(rs->done);
     uint64_t t0 = lm_now_ns();
-    int jobs = lm_busy_active(&sg->dev->busy); /* this run's job included */
     lm_device_submit(sg->dev, sg->state, in, out,
                      t0 + lm_deadline_ns(sg->dev, sg->lat, sg->est_us, jobs), rs->done);
     if ((s = lm_event_wait(rs->done)))
@@ -315,8 +316,9 @@ static loom_status run_steps(lm_run *r, int last)
         bool host = lm_device_runs_host_kernels(sg->dev);
         int start = sg->first < r->next ? r->next : sg->first; /* host segments resume mid-way */
         uint64_t t0 = rs->step_ns && !host ? lm_now_ns() : 0;
-        lm_busy_begin(&sg->dev->busy);
-        loom_status s = host ? run_host_steps(m, p, sg, rs, start) : run_device_segment(p, sg, rs);
+        int jobs = lm_busy_begin(&sg->dev->busy);
+        loom_status s =
+            host ? run_host_steps(m, p, sg, rs, start) : run_device_segment(p, sg, rs, jobs);
         if (t0) /* a device runs its segment as a whole: the time is the segment's */
             rs->step_ns[sg->first] = lm_now_ns() - t0;
         lm_busy_end(&sg->dev->busy, s != LOOM_OK);

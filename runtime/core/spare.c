@@ -76,7 +76,7 @@ static void make(lm_spare_job *j)
                loom_last_error());
         return;
     }
-    lm_plan_publish_spare(m, p, j->generation);
+    lm_plan_publish_spare(m, in, p, j->generation);
 }
 
 static void *worker(void *arg)
