@@ -334,8 +334,30 @@ lm_run_state *lm_run_state_get(lm_plan *p, const lm_graph *g)
 
 void lm_run_state_put(lm_plan *p, lm_run_state *rs)
 {
+    uint64_t now = lm_now_ns();
     pthread_mutex_lock(&p->states_lock);
     rs->next = p->free_states;
     p->free_states = rs;
+    p->idle_since_ns = now;
     pthread_mutex_unlock(&p->states_lock);
+}
+
+size_t lm_plan_release_idle(lm_plan *p, uint64_t now, uint64_t idle_ns)
+{
+    lm_run_state *idle = NULL;
+    pthread_mutex_lock(&p->states_lock);
+    if (p->free_states && now - p->idle_since_ns >= idle_ns) {
+        idle = p->free_states;
+        p->free_states = NULL;
+    }
+    pthread_mutex_unlock(&p->states_lock);
+    size_t bytes = 0;
+    while (idle) {
+        lm_run_state *next = idle->next;
+        lm_run_state_free(idle);
+        atomic_fetch_sub(&p->n_states, 1);
+        bytes += p->arena_bytes;
+        idle = next;
+    }
+    return bytes;
 }

@@ -96,6 +96,8 @@ typedef struct lm_segment_desc {
     const int *nodes;                   /* node indices, in execution order */
     const loom_tensor *const *shape;    /* per value: dtype and shape (data NULL), or NULL */
     const loom_tensor *const *constant; /* per value: constant data of this plan, or NULL */
+    uint64_t *hash_memo;                /* per value: the model's memo of content hashes */
+    struct lm_wrefs *consts;            /* the plan's: lm_devconst_get() references */
     int n_inputs, n_outputs;
     const int *inputs;  /* values the segment reads from outside (host tensors) */
     const int *outputs; /* values the segment must write back to host tensors */
@@ -110,7 +112,9 @@ typedef struct lm_device_ops {
      * the device cannot tell. */
     double (*cost)(lm_device *dev, const lm_node *node, loom_tensor *const *in);
     /* Segment devices only (NULL for host-kernel devices): */
-    /* Compiles a segment: upload constants, build kernels or command lists. */
+    /* Compiles a segment: build kernels or command lists, and take the
+     * constants' device copies from lm_devconst_get() (prepared.h), which
+     * uploads each once per device for every plan and model. */
     loom_status (*compile)(lm_device *dev, const lm_segment_desc *desc, void **segment);
     /* Runs a compiled segment. @in[i] are the host tensors of desc->inputs[i];
      * @out[i] are host tensors, allocated with desc->shape, to fill for

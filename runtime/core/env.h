@@ -74,6 +74,9 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
     X(PLAN_CACHE_MB, "LOOM_PLAN_CACHE_MB", INT, 128, 1, 1048576, USER, "core/model.c",             \
       "each model's plan cache budget in MiB (plans' tables and arenas; least recently used "     \
       "plans leave past it); loom_model_set_plan_cache_bytes() overrides it per model")            \
+    X(ARENA_IDLE_MS, "LOOM_ARENA_IDLE_MS", INT, 10000, 1, 86400000, USER, "core/plancache.c",      \
+      "a plan no run used for this long gives its arenas back (the next run of its shape maps "    \
+      "them again); loom_model_release_idle() does it at once")                                    \
     X(EMULATED_CARD_PCI, "LOOM_EMULATED_CARD_PCI", STR, 0, 0, 0, USER, "fpga/device.c",            \
       "PCI bus ids for the emulated cards, comma-separated, one per card in order "                \
       "(0000:83:00.0,...): where the topology places them (default: none, locality unknown)")     \

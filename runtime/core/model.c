@@ -213,20 +213,23 @@ static int compare_ptr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Bytes of the distinct packed weights the cached plans reference; caller
- * holds plans_lock (which keeps the plans, and so the entries, alive). */
-static size_t prepared_bytes(const loom_model *m)
+/* Bytes of the distinct packed weights (or, @on_device, device copies of
+ * constants) the cached plans reference; caller holds plans_lock (which keeps
+ * the plans, and so the entries, alive). */
+static size_t prepared_bytes(const loom_model *m, bool on_device)
 {
     int n = 0;
     for (const lm_plan *p = m->plans; p; p = p->next)
-        n += p->weights.n;
+        n += on_device ? p->devconsts.n : p->weights.n;
     lm_wentry **all = malloc(sizeof(*all) * ((size_t)n + 1));
     if (!all)
         return 0;
     n = 0;
-    for (const lm_plan *p = m->plans; p; p = p->next)
-        for (int i = 0; i < p->weights.n; i++)
-            all[n++] = p->weights.e[i];
+    for (const lm_plan *p = m->plans; p; p = p->next) {
+        const lm_wrefs *r = on_device ? &p->devconsts : &p->weights;
+        for (int i = 0; i < r->n; i++)
+            all[n++] = r->e[i];
+    }
     qsort(all, (size_t)n, sizeof(*all), compare_ptr);
     size_t bytes = 0;
     for (int i = 0; i < n; i++)
@@ -244,6 +247,7 @@ static void plan_stats(const loom_model *m, loom_model_stats *st)
         if (p->arena_bytes > st->arena_bytes)
             st->arena_bytes = p->arena_bytes;
         st->plan_bytes += lm_plan_charge(p);
+        st->arena_bytes_held += (size_t)atomic_load(&p->n_states) * p->arena_bytes;
     }
     if (m->plans) { /* the list is most recently used first */
         st->steps = m->plans->n_steps;
@@ -251,11 +255,13 @@ static void plan_stats(const loom_model *m, loom_model_stats *st)
             if (m->plans->constant[v])
                 st->constant_bytes += m->plans->constant[v]->nbytes;
     }
-    st->prepared_bytes = prepared_bytes(m);
+    st->prepared_bytes = prepared_bytes(m, false);
+    st->device_weight_bytes = prepared_bytes(m, true);
     st->plan_budget_bytes = m->plan_budget;
     st->plans_built = m->counters.built;
     st->plans_evicted = m->counters.evicted;
     st->plans_spare = m->counters.spares;
+    st->arena_bytes_released = m->arena_bytes_released;
     st->planning_ms_last = m->counters.ms_last;
     st->planning_ms_max = m->counters.ms_max;
     if (m->counters.built)
@@ -278,7 +284,8 @@ loom_status loom_model_get_stats(loom_model *m, loom_model_stats *st)
     plan_stats(m, st);
     pthread_mutex_unlock(&m->plans_lock);
     int entries;
-    lm_prepared_totals(&st->shared_prepared_bytes, &entries);
+    lm_prepared_totals(false, &st->shared_prepared_bytes, &entries);
+    lm_prepared_totals(true, &st->shared_device_weight_bytes, &entries);
     return LOOM_OK;
 }
 

@@ -89,6 +89,7 @@ typedef struct lm_plan {
     int *last_use;         /* per value: last step reading it, -1 if none */
     void **prepared;       /* per step: the kernel's lm_op_def.prepare state, or NULL */
     lm_wrefs weights;      /* shared packed weights the prepared states point into */
+    lm_wrefs devconsts;    /* shared device copies of constants its segments use */
     int64_t *arena_offset; /* per value: byte offset in a run's arena, -1 if on the heap */
     size_t arena_bytes;    /* arena size; intermediates whose shape was known at planning */
     int arena_node;        /* the NUMA node runs' arenas are bound to (the context's), -1 none */
@@ -101,7 +102,8 @@ typedef struct lm_plan {
     lm_part_result placement;         /* the planner's solver, its figures and exactness */
     pthread_mutex_t states_lock;      /* protects free_states */
     struct lm_run_state *free_states; /* idle run states, reused by the next runs */
-    atomic_int n_states;              /* run states made for this plan so far */
+    atomic_int n_states;              /* run states it holds now (busy and idle) */
+    uint64_t idle_since_ns;           /* when a run last gave a state back; under states_lock */
     int n_values;                     /* the graph's, for lm_plan_charge */
     size_t meta_bytes;                /* the plan's own tables (lm_plan_charge) */
     lm_devset usable;                 /* the devices it was planned with (best among them) */
@@ -110,8 +112,12 @@ typedef struct lm_plan {
 } lm_plan;
 
 /* What a cached plan costs its model's budget: its tables and one arena per
- * run state it has made (idle ones stay with it for the next runs). */
+ * run state it holds (idle ones stay with it for the next runs), at least one. */
 size_t lm_plan_charge(const lm_plan *p);
+
+/* Frees @p's idle run states (their arenas) when no run has given one back
+ * for @idle_ns up to @now; returns the arena bytes freed. */
+size_t lm_plan_release_idle(lm_plan *p, uint64_t now, uint64_t idle_ns);
 
 struct lm_run_state;
 
@@ -140,9 +146,11 @@ struct loom_model {
     lm_plan_counters counters;
     struct lm_plan_pending *pending; /* shapes being planned now, outside the lock */
     uint64_t generation;
-    uint64_t health_epoch; /* lm_health_epoch() when usable_seen was taken */
-    lm_devset usable_seen; /* the usable devices then (lm_context_usable) */
-    lm_spares spares;      /* plans being made ahead, for when a device leaves */
+    uint64_t health_epoch;         /* lm_health_epoch() when usable_seen was taken */
+    uint64_t idle_swept_ns;        /* when lm_plan_get last looked for idle plans */
+    uint64_t arena_bytes_released; /* idle arenas given back (loom_model_stats) */
+    lm_devset usable_seen;         /* the usable devices then (lm_context_usable) */
+    lm_spares spares;              /* plans being made ahead, for when a device leaves */
     lm_fuse_stats fused;
     uint64_t *hash_memo;         /* per value: content hash of its constant, 0 until needed */
     lm_const_refs shared_consts; /* large constants whose bytes other models may share */
@@ -211,9 +219,10 @@ bool lm_plan_uses_devices(const lm_plan *p);
  * and writes p->notes and p->placement: the planner (place.c). */
 loom_status lm_plan_place(lm_plan *p, const loom_context *ctx, const lm_graph *g,
                           loom_tensor *const *shape, lm_devset usable, struct lm_device **device);
-/* Assigns steps to the devices of @usable and compiles their segments. */
+/* Assigns steps to the devices of @usable and compiles their segments;
+ * @hash_memo is the model's (lm_segment_desc). */
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
-                             loom_tensor *const *shape, lm_devset usable);
+                             loom_tensor *const *shape, lm_devset usable, uint64_t *hash_memo);
 void lm_plan_free_segments(lm_plan *p);
 
 /* Lays out the arena: @bytes[v] is the size of value v (0: unknown or not an

@@ -300,7 +300,8 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset u
                 p->last_use[n->in[i]] = step;
     }
     lm_prep_env env = {.g = g, .hash_memo = m->hash_memo, .refs = &p->weights};
-    if ((s = keep_shapes(p, g, &st)) || (s = lm_plan_segments(p, m->ctx, g, st.t, usable)) ||
+    if ((s = keep_shapes(p, g, &st)) ||
+        (s = lm_plan_segments(p, m->ctx, g, st.t, usable, m->hash_memo)) ||
         (s = prepare_host_steps(p, g, &st, pool, &env)))
         goto out;
     /* Values living inside a device segment need no host memory. The host

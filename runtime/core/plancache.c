@@ -18,6 +18,9 @@
  * with its idle run states, once no run holds it. Planning a shape again is
  * cheap (packed weights are shared, prepared.c), so serving every shape of a
  * dynamic dim costs a bounded amount of memory and an occasional re-plan.
+ * Plans that stay cached but go unused give their arenas back: the lookups
+ * look for them once a second (LOOM_ARENA_IDLE_MS), and a server without
+ * lookups calls loom_model_release_idle().
  *
  * Plans are also keyed by the devices they were planned with: a plan made
  * with the devices U that runs on the devices S serves whenever the usable
@@ -31,6 +34,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "env.h"
 #include "error.h"
 #include "model.h"
 
@@ -207,9 +211,66 @@ static lm_devset follow_health(loom_model *m, lm_plan **stale)
     return now;
 }
 
+#define SWEEP_MAX 64 /* idle plans released per sweep; the next sweep takes more */
+
+/* Frees the idle run states of the cached plans no run used for @idle_ns:
+ * the plans are found under the lock and released outside it (munmap of a
+ * large arena takes a while). Returns the bytes freed. */
+static size_t release_idle(loom_model *m, uint64_t idle_ns)
+{
+    lm_plan *idle[SWEEP_MAX];
+    int n = 0;
+    uint64_t now = lm_now_ns();
+    pthread_mutex_lock(&m->plans_lock);
+    for (lm_plan *p = m->plans; p && n < SWEEP_MAX; p = p->next)
+        if (p->free_states) { /* a racy peek: lm_plan_release_idle decides */
+            atomic_fetch_add(&p->refs, 1);
+            idle[n++] = p;
+        }
+    pthread_mutex_unlock(&m->plans_lock);
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        bytes += lm_plan_release_idle(idle[i], now, idle_ns);
+        lm_plan_put(m, idle[i]);
+    }
+    pthread_mutex_lock(&m->plans_lock);
+    m->arena_bytes_released += bytes;
+    pthread_mutex_unlock(&m->plans_lock);
+    return bytes;
+}
+
+/* LOOM_ARENA_IDLE_MS in nanoseconds. */
+static uint64_t default_idle_ns(void)
+{
+    return (uint64_t)lm_env_int(LM_ENV_ARENA_IDLE_MS) * 1000000u;
+}
+
+size_t loom_model_release_idle(loom_model *m, int idle_ms)
+{
+    if (!m)
+        return 0;
+    return release_idle(m, idle_ms < 0 ? default_idle_ns() : (uint64_t)idle_ms * 1000000u);
+}
+
+/* Whether a second passed since the last look for idle plans; caller holds
+ * the lock. */
+static bool sweep_due(loom_model *m)
+{
+    uint64_t now = lm_now_ns();
+    if (now - m->idle_swept_ns < 1000000000u)
+        return false;
+    m->idle_swept_ns = now;
+    return true;
+}
+
 loom_status lm_plan_get(loom_model *m, loom_tensor *const *inputs, lm_plan **out)
 {
     pthread_mutex_lock(&m->plans_lock);
+    if (sweep_due(m)) {
+        pthread_mutex_unlock(&m->plans_lock);
+        release_idle(m, default_idle_ns());
+        pthread_mutex_lock(&m->plans_lock);
+    }
     lm_plan *stale;
     lm_devset usable = follow_health(m, &stale);
     if (stale) {

@@ -20,6 +20,12 @@
  * about 2^-64 per pair). Lookups happen while planning only, under one mutex;
  * building happens outside it, so a second planner of the same key may build
  * a duplicate, which it drops for the published one.
+ *
+ * Segment devices (cards, OpenCL) keep their copies of constants here too
+ * (lm_devconst_get): a constant goes to a device once, whatever number of
+ * plans and models use it there, and leaves with the last of them. A device
+ * that leaves service starts a new epoch of copies: a reset may have wiped
+ * the old ones, which only the plans made before it still hold.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -27,6 +33,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "device.h"
 #include "exec.h"
 #include "op.h"
 #include "prepared.h"
@@ -37,7 +44,8 @@
 /* What identifies a packed state, apart from the content hashes. */
 typedef struct wkey {
     const struct lm_device *dev; /* the device whose steps use it */
-    lm_kweights_build_fn build;
+    void (*maker)(void);         /* the build or upload function */
+    uint64_t epoch;              /* a device copy: the device's quarantines when made */
     uint64_t layout;
     int n_in;
     uint64_t hash[MAX_KEY_INPUTS];
@@ -53,13 +61,14 @@ struct lm_wentry {
     int refs; /* plans holding it; under store_lock */
     void *data;
     size_t bytes;
+    bool on_device; /* a segment device's copy, not host memory */
     lm_kweights_free_fn free_fn;
 };
 
 static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
 static lm_wentry *buckets[N_BUCKETS];
-static size_t store_bytes;
-static int store_entries;
+static size_t store_bytes[2]; /* host, device */
+static int store_entries[2];
 
 /* ---- hashing ------------------------------------------------------------ */
 
@@ -131,15 +140,13 @@ uint64_t lm_tensor_content_hash(const loom_tensor *t)
     return h ? h : 1;
 }
 
-/* The content hash of input @i, from the model's memo when it is one of the
- * graph's constants (immutable for the model's life). */
-static uint64_t input_hash(const lm_kctx *k, int i)
+/* The content hash of @t, value @v of @g, from the model's memo @hash_memo
+ * when it is one of the graph's constants (immutable for the model's life). */
+static uint64_t value_hash(const lm_graph *g, uint64_t *hash_memo, int v, const loom_tensor *t)
 {
-    const loom_tensor *t = k->in[i];
-    int v = k->node->in[i];
     uint64_t *memo = NULL;
-    if (k->prep->hash_memo && v >= 0 && k->prep->g->values[v].constant == t)
-        memo = &k->prep->hash_memo[v];
+    if (hash_memo && v >= 0 && g->values[v].constant == t)
+        memo = &hash_memo[v];
     uint64_t h = memo ? __atomic_load_n(memo, __ATOMIC_RELAXED) : 0;
     if (h)
         return h;
@@ -151,6 +158,14 @@ static uint64_t input_hash(const lm_kctx *k, int i)
 
 /* ---- the store ---------------------------------------------------------- */
 
+static void key_input(wkey *key, int j, const loom_tensor *t, uint64_t hash)
+{
+    key->hash[j] = hash;
+    key->dtype[j] = t->dtype;
+    key->rank[j] = t->rank;
+    memcpy(key->dims[j], t->dims, sizeof(int64_t) * (size_t)t->rank);
+}
+
 static loom_status make_key(lm_kctx *k, const int *in, int n_in, uint64_t layout,
                             lm_kweights_build_fn build, wkey *key)
 {
@@ -159,17 +174,14 @@ static loom_status make_key(lm_kctx *k, const int *in, int n_in, uint64_t layout
                         MAX_KEY_INPUTS);
     memset(key, 0, sizeof(*key));
     key->dev = k->prep->dev;
-    key->build = build;
+    key->maker = (void (*)(void))build;
     key->layout = layout;
     key->n_in = n_in;
     for (int j = 0; j < n_in; j++) {
         const loom_tensor *t = lm_kin(k, in[j]);
         if (!t || !t->data)
             return lm_kfail(k, LOOM_ERR_RUNTIME, "lm_kweights: input %d is not a constant", in[j]);
-        key->hash[j] = input_hash(k, in[j]);
-        key->dtype[j] = t->dtype;
-        key->rank[j] = t->rank;
-        memcpy(key->dims[j], t->dims, sizeof(int64_t) * (size_t)t->rank);
+        key_input(key, j, t, value_hash(k->prep->g, k->prep->hash_memo, k->node->in[in[j]], t));
     }
     return LOOM_OK;
 }
@@ -185,14 +197,13 @@ static lm_wentry *find_locked(const wkey *key, uint64_t kh)
     return NULL;
 }
 
-static loom_status add_ref(lm_kctx *k, lm_wentry *e)
+static loom_status add_ref(lm_wrefs *r, lm_wentry *e)
 {
-    lm_wrefs *r = k->prep->refs;
     if (r->n == r->cap) {
         int cap = r->cap ? 2 * r->cap : 16;
         lm_wentry **grown = realloc(r->e, sizeof(*grown) * (size_t)cap);
         if (!grown)
-            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory");
+            return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
         r->e = grown;
         r->cap = cap;
     }
@@ -210,8 +221,8 @@ static void put_entry(lm_wentry *e)
                 *pp = e->next;
                 break;
             }
-        store_bytes -= e->bytes;
-        store_entries--;
+        store_bytes[e->on_device] -= e->bytes;
+        store_entries[e->on_device]--;
     }
     pthread_mutex_unlock(&store_lock);
     if (last) {
@@ -231,8 +242,8 @@ static lm_wentry *publish(lm_wentry *fresh)
         e->refs = 1;
         e->next = buckets[e->key_hash % N_BUCKETS];
         buckets[e->key_hash % N_BUCKETS] = e;
-        store_bytes += e->bytes;
-        store_entries++;
+        store_bytes[e->on_device] += e->bytes;
+        store_entries[e->on_device]++;
     }
     pthread_mutex_unlock(&store_lock);
     if (e != fresh) {
@@ -242,25 +253,54 @@ static lm_wentry *publish(lm_wentry *fresh)
     return e;
 }
 
-/* Builds the state for @key outside the lock; *@out NULL when the builder
- * had nothing to pack. */
-static loom_status build_entry(lm_kctx *k, const wkey *key, uint64_t kh,
-                               lm_kweights_free_fn free_fn, void *arg, lm_wentry **out)
+/* What makes an entry's data: a host build or a device upload. */
+typedef loom_status (*make_fn)(void *ctx, void **data, size_t *bytes);
+
+/* The entry for @key with a new reference held in @refs: found, or made by
+ * make(ctx) outside the lock and published; *@out NULL when make had nothing
+ * to keep. */
+static loom_status get_entry(const wkey *key, bool on_device, make_fn make, void *ctx,
+                             lm_kweights_free_fn free_fn, lm_wrefs *refs, lm_wentry **out)
 {
     *out = NULL;
-    lm_wentry *e = calloc(1, sizeof(*e));
-    if (!e)
-        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory");
-    loom_status s = key->build(k, arg, &e->data, &e->bytes);
-    if (s || !e->data) {
-        free(e);
+    uint64_t kh = lm_hash_bytes(key, sizeof(*key), 0);
+    pthread_mutex_lock(&store_lock);
+    lm_wentry *e = find_locked(key, kh);
+    pthread_mutex_unlock(&store_lock);
+    if (!e) {
+        lm_wentry *fresh = calloc(1, sizeof(*fresh));
+        if (!fresh)
+            return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        loom_status s = make(ctx, &fresh->data, &fresh->bytes);
+        if (s || !fresh->data) {
+            free(fresh);
+            return s;
+        }
+        fresh->key = *key;
+        fresh->key_hash = kh;
+        fresh->on_device = on_device;
+        fresh->free_fn = free_fn;
+        e = publish(fresh);
+    }
+    loom_status s = add_ref(refs, e);
+    if (s) {
+        put_entry(e);
         return s;
     }
-    e->key = *key;
-    e->key_hash = kh;
-    e->free_fn = free_fn;
-    *out = publish(e);
+    *out = e;
     return LOOM_OK;
+}
+
+typedef struct kweights_call {
+    lm_kctx *k;
+    lm_kweights_build_fn build;
+    void *arg;
+} kweights_call;
+
+static loom_status make_kweights(void *ctx, void **data, size_t *bytes)
+{
+    kweights_call *c = ctx;
+    return c->build(c->k, c->arg, data, bytes);
 }
 
 loom_status lm_kweights(lm_kctx *k, const int *in, int n_in, uint64_t layout,
@@ -274,16 +314,52 @@ loom_status lm_kweights(lm_kctx *k, const int *in, int n_in, uint64_t layout,
     loom_status s = make_key(k, in, n_in, layout, build, &key);
     if (s)
         return s;
-    uint64_t kh = lm_hash_bytes(&key, sizeof(key), 0);
-    pthread_mutex_lock(&store_lock);
-    lm_wentry *e = find_locked(&key, kh);
-    pthread_mutex_unlock(&store_lock);
-    if (!e && ((s = build_entry(k, &key, kh, free_fn, arg, &e)) || !e))
+    kweights_call c = {k, build, arg};
+    lm_wentry *e;
+    if ((s = get_entry(&key, false, make_kweights, &c, free_fn, k->prep->refs, &e)))
         return s;
-    if ((s = add_ref(k, e))) {
-        put_entry(e);
+    *data = e ? e->data : NULL;
+    return LOOM_OK;
+}
+
+typedef struct devconst_call {
+    lm_device *dev;
+    lm_devconst_upload_fn upload;
+    void *arg;
+} devconst_call;
+
+static loom_status make_devconst(void *ctx, void **data, size_t *bytes)
+{
+    devconst_call *c = ctx;
+    return c->upload(c->dev, c->arg, data, bytes);
+}
+
+loom_status lm_devconst_get(lm_device *dev, const lm_segment_desc *d, int v, uint64_t layout,
+                            lm_devconst_upload_fn upload, lm_kweights_free_fn free_fn, void *arg,
+                            void **data)
+{
+    *data = NULL;
+    const loom_tensor *t = v >= 0 ? d->constant[v] : NULL;
+    if (!t || !d->consts)
+        return lm_error(LOOM_ERR_RUNTIME, "lm_devconst_get: value %d is not a constant", v);
+    wkey key;
+    memset(&key, 0, sizeof(key));
+    key.dev = dev;
+    key.maker = (void (*)(void))upload;
+    /* A device that left service may have been reset since: its copies made
+     * before then are not handed to new segments. */
+    key.epoch = atomic_load(&dev->health.quarantines);
+    key.layout = layout;
+    key.n_in = 1;
+    key_input(&key, 0, t, value_hash(d->g, d->hash_memo, v, t));
+    devconst_call c = {dev, upload, arg};
+    lm_wentry *e;
+    loom_status s = get_entry(&key, true, make_devconst, &c, free_fn, d->consts, &e);
+    if (s)
         return s;
-    }
+    if (!e)
+        return lm_error(LOOM_ERR_RUNTIME, "%s: uploading constant '%s' gave nothing", dev->name,
+                        d->g->values[v].name);
     *data = e->data;
     return LOOM_OK;
 }
@@ -301,10 +377,15 @@ size_t lm_wentry_bytes(const lm_wentry *e)
     return e->bytes;
 }
 
-void lm_prepared_totals(size_t *bytes, int *entries)
+bool lm_wentry_on_device(const lm_wentry *e)
+{
+    return e->on_device;
+}
+
+void lm_prepared_totals(bool on_device, size_t *bytes, int *entries)
 {
     pthread_mutex_lock(&store_lock);
-    *bytes = store_bytes;
-    *entries = store_entries;
+    *bytes = store_bytes[on_device];
+    *entries = store_entries[on_device];
     pthread_mutex_unlock(&store_lock);
 }

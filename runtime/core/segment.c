@@ -28,6 +28,7 @@ void lm_plan_free_segments(lm_plan *p)
     p->segments = NULL;
     p->n_segments = 0;
     free(p->segment_at);
+    lm_wrefs_release(&p->devconsts); /* after the segments using them */
     p->segment_at = NULL;
     free(p->notes);
     p->notes = NULL;
@@ -91,7 +92,8 @@ static double segment_estimate(const lm_plan *p, const lm_plan_segment *sg)
 
 /* Compiles segment @sg on its (segment) device. */
 static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm_graph *g,
-                                   loom_tensor *const *shape, lm_plan_segment *sg)
+                                   loom_tensor *const *shape, uint64_t *hash_memo,
+                                   lm_plan_segment *sg)
 {
     int nodes[sg->last - sg->first + 1];
     for (int k = sg->first; k <= sg->last; k++)
@@ -102,6 +104,8 @@ static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm
         .nodes = nodes,
         .shape = (const loom_tensor *const *)shape,
         .constant = (const loom_tensor *const *)p->constant,
+        .hash_memo = hash_memo,
+        .consts = &p->devconsts,
         .n_inputs = sg->n_in,
         .n_outputs = sg->n_out,
         .inputs = sg->in,
@@ -115,7 +119,7 @@ static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm
 }
 
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
-                             loom_tensor *const *shape, lm_devset usable)
+                             loom_tensor *const *shape, lm_devset usable, uint64_t *hash_memo)
 {
     loom_status s = lm_policy_check_used(&ctx->policy, g);
     if (s || p->n_steps == 0)
@@ -147,7 +151,7 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
             goto out;
         if (!lm_device_runs_host_kernels(sg->dev) &&
             (!(sg->lat = calloc(1, sizeof(lm_latency))) ||
-             (s = compile_segment(p, ctx, g, shape, sg)))) {
+             (s = compile_segment(p, ctx, g, shape, hash_memo, sg)))) {
             s = s ? s : lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
             goto out;
         }

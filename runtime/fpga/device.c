@@ -8,14 +8,15 @@
  * directly follows its producer in a segment it becomes the producer's
  * act_min instead of a command of its own.
  *
- * compile() lays a segment out in a constants BO (weights, bias,
- * requantization tables, descriptors; written once per plan) and an
- * activation set (a BO for every non-constant value the segment touches, and
- * the command chain pointing into it). run() takes a free activation set,
- * writes the segment's inputs, submits the whole chain of START_CU commands,
- * waits once and reads the outputs back. Concurrent runs of a segment get
- * sets of their own (up to LM_FPGA_MAX_SETS), so one run's uploads and
- * read-backs overlap another's compute on the card.
+ * compile() takes the weights and biases from the process's store of device
+ * copies (core/prepared.c: a BO per constant, written once per card however
+ * many plans and models use it), lays out a constants BO of the segment's
+ * own (requantization tables and descriptors, which depend on the shapes;
+ * written once per plan) and an activation set (a BO for every non-constant value the segment
+ * touches, and the command chain pointing into it). run() takes a free activation set, writes the
+ * segment's inputs, submits the whole chain of START_CU commands, waits once and reads the outputs
+ * back. Concurrent runs of a segment get sets of their own (up to LM_FPGA_MAX_SETS), so one run's
+ * uploads and read-backs overlap another's compute on the card.
  */
 #include <math.h>
 #include <pthread.h>
@@ -28,6 +29,7 @@
 #include "core/device.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "core/prepared.h"
 #include "core/log.h"
 #include "core/opgeom.h"
 #include "fpga.h"
@@ -258,10 +260,24 @@ static bool fd_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in
 
 /* Where a value lives on the card. */
 typedef struct slot {
-    int bo; /* 0 constants, 1 activations, -1 none yet */
+    int bo; /* SLOT_SEGMENT, SLOT_ACT or SLOT_SHARED; -1 none yet */
     uint64_t off;
     uint64_t bytes;
+    const lm_card_bo *shared; /* SLOT_SHARED: the device copy of a constant */
 } slot;
+
+/* Where a command argument lives. */
+enum {
+    SLOT_SEGMENT, /* the segment's constants BO: descriptors, tables */
+    SLOT_ACT,     /* an activation set, chosen per run */
+    SLOT_SHARED,  /* a constant's BO from the process's store (core/prepared.c) */
+};
+
+/* A constant's copy on a card, shared by every segment that uses it. */
+typedef struct card_const {
+    lm_card *card;
+    lm_card_bo bo;
+} card_const;
 
 /* Activation sets a segment keeps at most: that many runs of it can be in
  * flight, one uploading or reading back while another computes. */
@@ -288,6 +304,7 @@ typedef struct fpga_segment {
 } fpga_segment;
 
 typedef struct builder {
+    lm_device *dev;
     const lm_segment_desc *d;
     slot *slots;
     uint8_t *consts; /* host image of the constants BO */
@@ -320,7 +337,36 @@ static int64_t put_const(builder *b, const void *src, uint64_t n)
     return (int64_t)at;
 }
 
-/* The slot of value @v: constants are uploaded, others get activation space. */
+static void free_card_const(void *data)
+{
+    card_const *cc = data;
+    lm_card_bo_free(cc->card, &cc->bo);
+    free(cc);
+}
+
+/* The store's upload (lm_devconst_upload_fn): a BO of the constant's bytes. */
+static loom_status upload_card_const(lm_device *dev, void *arg, void **data, size_t *bytes)
+{
+    const loom_tensor *c = arg;
+    card_const *cc = calloc(1, sizeof(*cc));
+    if (!cc)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    cc->card = ((fpga_device *)dev)->card;
+    uint64_t n = (uint64_t)lm_tensor_count(c) * loom_dtype_size(c->dtype);
+    loom_status s = lm_card_bo_alloc(cc->card, n ? n : 8, &cc->bo);
+    if (!s && n)
+        s = lm_card_bo_write(cc->card, &cc->bo, 0, c->data, n);
+    if (s) {
+        free_card_const(cc);
+        return s;
+    }
+    *data = cc;
+    *bytes = cc->bo.size;
+    return LOOM_OK;
+}
+
+/* The slot of value @v: constants are the card's shared copies, others get
+ * activation space. */
 static loom_status value_slot(builder *b, int v, slot *out)
 {
     if (b->slots[v].bo < 0) {
@@ -331,14 +377,16 @@ static loom_status value_slot(builder *b, int v, slot *out)
                             b->d->g->values[v].name);
         uint64_t bytes = (uint64_t)lm_tensor_count(t) * loom_dtype_size(t->dtype);
         if (c) {
-            int64_t at = put_const(b, c->data, bytes);
-            if (at < 0)
-                return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-            b->slots[v] = (slot){0, (uint64_t)at, bytes};
+            void *cc;
+            loom_status s = lm_devconst_get(b->dev, b->d, v, 0, upload_card_const, free_card_const,
+                                            (void *)c, &cc);
+            if (s)
+                return s;
+            b->slots[v] = (slot){SLOT_SHARED, 0, bytes, &((card_const *)cc)->bo};
         } else {
             uint64_t at = align_up(b->act_size, 64);
             b->act_size = at + (bytes ? bytes : 1);
-            b->slots[v] = (slot){1, at, bytes};
+            b->slots[v] = (slot){SLOT_ACT, at, bytes, NULL};
         }
     }
     *out = b->slots[v];
@@ -403,7 +451,7 @@ static loom_status put_desc(builder *b, const void *desc, uint32_t size, pcmd *p
     int64_t at = put_const(b, desc, size);
     if (at < 0)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-    pc->args[0] = (slot){0, (uint64_t)at, size};
+    pc->args[0] = (slot){SLOT_SEGMENT, (uint64_t)at, size, NULL};
     pc->n_args = 1;
     return LOOM_OK;
 }
@@ -561,10 +609,17 @@ static void fd_release(lm_device *dev, void *state)
 
 static loom_status add_set_locked(fpga_device *fd, fpga_segment *sg);
 
+/* The BO of a command argument in the chain's template (NULL: an activation
+ * set's, filled per run). */
+static const lm_card_bo *arg_bo(const fpga_segment *sg, const slot *s)
+{
+    return s->bo == SLOT_SEGMENT ? &sg->consts : s->bo == SLOT_SHARED ? s->shared : NULL;
+}
+
 static loom_status fd_compile(lm_device *dev, const lm_segment_desc *d, void **state)
 {
     fpga_device *fd = (fpga_device *)dev;
-    builder b = {.d = d};
+    builder b = {.dev = dev, .d = d};
     fpga_segment *sg = calloc(1, sizeof(*sg));
     pcmd *pcs = calloc((size_t)d->n_nodes + 1, sizeof(pcmd));
     b.slots = malloc(sizeof(slot) * ((size_t)d->g->n_values + 1));
@@ -655,7 +710,7 @@ static loom_status fd_compile(lm_device *dev, const lm_segment_desc *d, void **s
         c->cu_index = (uint32_t)fd->cu_of_kind[pc->kind];
         c->n_args = pc->n_args;
         for (int a = 0; a < pc->n_args; a++)
-            c->args[a] = (lm_card_arg){pc->args[a].bo ? NULL : &sg->consts, pc->args[a].off};
+            c->args[a] = (lm_card_arg){arg_bo(sg, &pc->args[a]), pc->args[a].off};
     }
     sg->n_cmds = n_pc;
     if (!s && b.const_size)

@@ -328,7 +328,7 @@ int main(int argc, char **argv)
                 sock_path ? sock_path : "(systemd)", activated ? " (activated)" : "",
                 tfd >= 0 ? tcp_at : "-1", failed);
 
-    double next_poll = now_s() + d.policy.poll_interval_s;
+    double next_poll = now_s() + d.policy.poll_interval_s, next_idle = now_s() + 1;
     int rc = 0;
     for (;;) {
         struct timespec ts = {0, 200 * 1000 * 1000};
@@ -353,6 +353,10 @@ int main(int argc, char **argv)
         if (d.cfg.mode == CONTROL_POLL && now_s() >= next_poll) {
             repo_sync(d.repo);
             next_poll = now_s() + loomd_policy(&d).poll_interval_s;
+        }
+        if (now_s() >= next_idle) { /* runs do it too, but an idle server has none */
+            repo_release_idle(d.repo);
+            next_idle = now_s() + 1;
         }
     }
     repo_destroy(d.repo);

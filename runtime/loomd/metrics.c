@@ -374,6 +374,18 @@ static double plans(const loom_model_stats *st)
 {
     return st->plans;
 }
+static double device_weights(const loom_model_stats *st)
+{
+    return (double)st->device_weight_bytes;
+}
+static double arena_held(const loom_model_stats *st)
+{
+    return (double)st->arena_bytes_held;
+}
+static double arena_released(const loom_model_stats *st)
+{
+    return (double)st->arena_bytes_released;
+}
 static double plan_bytes(const loom_model_stats *st)
 {
     return (double)st->plan_bytes;
@@ -404,11 +416,19 @@ static const mem_metric mem_metrics[] = {
      "Weights packed for the kernels that the version's plans use (shared with other versions "
      "and models with identical weights).",
      prepared},
+    {"loom_model_device_weight_bytes", "gauge",
+     "Constants the version's plans keep on cards and OpenCL devices (uploaded once per device, "
+     "shared with other versions and models with identical weights).",
+     device_weights},
     {"loom_model_plans", "gauge", "Input shapes planned and cached.", plans},
     {"loom_model_plan_bytes", "gauge",
      "Bytes the cached plans are charged against the plan cache budget (tables, arenas).",
      plan_bytes},
     {"loom_model_arena_bytes", "gauge", "The largest arena of a cached plan.", arena},
+    {"loom_model_arena_bytes_held", "gauge",
+     "Arenas the cached plans hold now (one per concurrent run they served).", arena_held},
+    {"loom_model_arena_bytes_released_total", "counter",
+     "Arenas that plans idle for LOOM_ARENA_IDLE_MS gave back.", arena_released},
     {"loom_model_plans_built_total", "counter", "Plans made (new input shapes).", built},
     {"loom_model_plans_evicted_total", "counter", "Plans that left the cache for its budget.",
      evicted},
@@ -435,6 +455,11 @@ static void render_memory(sbuf *b, const model_memory *mods, int n)
                 "process.\n# TYPE loom_prepared_weight_bytes gauge\nloom_prepared_weight_bytes "
                 "%zu\n",
                 n ? mods[0].st.shared_prepared_bytes : (size_t)0);
+    sbuf_printf(b,
+                "# HELP loom_device_weight_bytes Constants on cards and OpenCL devices of every "
+                "model in the process.\n# TYPE loom_device_weight_bytes gauge\n"
+                "loom_device_weight_bytes %zu\n",
+                n ? mods[0].st.shared_device_weight_bytes : (size_t)0);
 }
 
 /* Resident set size of the process (/proc/self/statm); 0 if unreadable. */

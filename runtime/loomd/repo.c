@@ -832,6 +832,18 @@ model_version *repo_acquire(repo *r, const char *name, int64_t version, int *why
     return v;
 }
 
+void repo_release_idle(repo *r)
+{
+    size_t freed = 0;
+    pthread_mutex_lock(&r->lock);
+    for (model_entry *e = r->entries; e; e = e->next)
+        for (int i = 0; i < e->n_versions; i++)
+            freed += loom_model_release_idle(e->versions[i]->model, -1);
+    pthread_mutex_unlock(&r->lock);
+    if (freed)
+        return_freed_memory();
+}
+
 void repo_flush(repo *r)
 {
     pthread_mutex_lock(&r->lock);

@@ -96,6 +96,11 @@ int repo_devices(repo *r, loom_device_stats *out, int max);
  * /metrics; returns how many went to @out. */
 int repo_memory(repo *r, model_memory *out, int max);
 
+/* Gives back the arenas of every loaded version's plans idle for
+ * LOOM_ARENA_IDLE_MS (loom_model_release_idle), and the heap's free pages
+ * when that freed anything. */
+void repo_release_idle(repo *r);
+
 /* Makes every loaded version's batcher stop waiting for fuller batches (drain). */
 void repo_flush(repo *r);
 

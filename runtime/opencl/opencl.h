@@ -173,9 +173,21 @@ cl_mem lm_clb_in(lm_cl_builder *b, int value);
 cl_mem lm_clb_out(lm_cl_builder *b, int value);
 void lm_clb_alias(lm_cl_builder *b, int out_value, int in_value);
 cl_mem lm_clb_scratch(lm_cl_builder *b, size_t bytes);
+/* Uploads @bytes of @data for this segment alone (index tables and other
+ * shape-dependent data; constants go through lm_clb_const_copy()). */
 cl_mem lm_clb_upload(lm_cl_builder *b, const void *data, size_t bytes);
-/* Uploads @n floats as the segment's storage type (float or half). */
-cl_mem lm_clb_upload_f32(lm_cl_builder *b, const float *data, size_t n);
+/* Layouts of constants' device copies (lm_clb_const_copy), parameters above bit 8. */
+enum { LM_CL_LAYOUT_AS_IS, LM_CL_LAYOUT_TRANSPOSED, LM_CL_LAYOUT_CONVT };
+/* A float32 array made from constant @c (as @arg says), malloc'd, with its
+ * element count in *@n; NULL when out of memory. */
+typedef float *(*lm_clb_derive_fn)(const loom_tensor *c, const void *arg, size_t *n);
+/* The device copy of constant value @v in the storage type (float values
+ * half with fp16 storage): as it is (@derive NULL), or as derive(c, @arg)
+ * makes it, a layout that @layout names apart from every other derive of the
+ * same constant. The copy is shared by every segment, plan and model on the
+ * device that asks for the same (value content, @layout): uploaded once. */
+cl_mem lm_clb_const_copy(lm_cl_builder *b, int v, uint64_t layout, lm_clb_derive_fn derive,
+                         const void *arg);
 /* Bytes per stored tensor element: 4, or 2 with fp16 storage. */
 size_t lm_clb_elem(lm_cl_builder *b);
 cl_kernel lm_clb_kernel(lm_cl_builder *b, const char *name);

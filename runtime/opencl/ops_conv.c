@@ -138,6 +138,22 @@ bool lm_cl_sup_convt(const lm_node *n, loom_tensor *const *in)
     return n->n_in < 3 || n->in[2] < 0 || in[2]->dims[0] == g.M;
 }
 
+static float *convt_gemm_weights(const loom_tensor *c, const void *arg, size_t *n)
+{
+    const int64_t *gcm = arg, groups = gcm[0], cig = gcm[1], m = gcm[2];
+    size_t cnt = (size_t)(groups * m * cig);
+    float *t = malloc(cnt ? cnt * sizeof(float) : 4);
+    if (!t)
+        return NULL;
+    const float *w = c->data;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t q = 0; q < cig; q++)
+                t[(g * m + r) * cig + q] = w[(g * cig + q) * m + r];
+    *n = cnt;
+    return t;
+}
+
 /* W [C, Co/g, kh, kw] as per-group [Co/g * kh * kw, C/g] GEMM operands. */
 static cl_mem convt_weights(lm_cl_builder *b, int v, int64_t groups, int64_t cig, int64_t m)
 {
@@ -148,20 +164,9 @@ static cl_mem convt_weights(lm_cl_builder *b, int v, int64_t groups, int64_t cig
         lm_cl_strided_copy(b, lm_clb_in(b, v), 0, t, 0, 3, dims, src, dst);
         return t;
     }
-    size_t cnt = (size_t)(groups * m * cig);
-    float *t = malloc(cnt ? cnt * sizeof(float) : 4);
-    if (!t) {
-        lm_clb_fail(b, CL_OUT_OF_HOST_MEMORY, "transposing ConvTranspose weights");
-        return NULL;
-    }
-    const float *w = c->data;
-    for (int64_t g = 0; g < groups; g++)
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t q = 0; q < cig; q++)
-                t[(g * m + r) * cig + q] = w[(g * cig + q) * m + r];
-    cl_mem mem = lm_clb_upload_f32(b, t, cnt);
-    free(t);
-    return mem;
+    int64_t gcm[3] = {groups, cig, m}; /* cig and m follow from W's dims and groups */
+    return lm_clb_const_copy(b, v, LM_CL_LAYOUT_CONVT | (uint64_t)groups << 8, convt_gemm_weights,
+                             gcm);
 }
 
 loom_status lm_cl_low_convt(lm_cl_builder *b, const lm_node *n)

@@ -45,23 +45,26 @@ void lm_cl_gemm_launch(lm_cl_builder *b, const gemm_args *g)
 
 /* A [rows, cols] operand transposed into a dense [cols, rows] buffer: on the
  * host once for a constant, else by a kernel each run. */
+static float *transpose_rows(const loom_tensor *c, const void *arg, size_t *n)
+{
+    const int64_t *rc = arg, rows = rc[0], cols = rc[1];
+    float *t = malloc(sizeof(float) * (size_t)(rows * cols > 0 ? rows * cols : 1));
+    if (!t)
+        return NULL;
+    const float *s = c->data;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t q = 0; q < cols; q++)
+            t[q * rows + r] = s[r * cols + q];
+    *n = (size_t)(rows * cols);
+    return t;
+}
+
 static cl_mem transposed(lm_cl_builder *b, int v, int64_t rows, int64_t cols)
 {
-    const loom_tensor *c = lm_clb_const(b, v);
-    size_t bytes = sizeof(float) * (size_t)(rows * cols); /* host side */
-    if (c) {
-        float *t = malloc(bytes ? bytes : 4);
-        if (!t) {
-            lm_clb_fail(b, CL_OUT_OF_HOST_MEMORY, "transpose");
-            return NULL;
-        }
-        const float *s = c->data;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t q = 0; q < cols; q++)
-                t[q * rows + r] = s[r * cols + q];
-        cl_mem m = lm_clb_upload_f32(b, t, (size_t)(rows * cols));
-        free(t);
-        return m;
+    if (lm_clb_const(b, v)) {
+        int64_t rc[2] = {rows, cols};
+        /* rows and cols are the constant's dims: its key already holds them */
+        return lm_clb_const_copy(b, v, LM_CL_LAYOUT_TRANSPOSED, transpose_rows, rc);
     }
     cl_mem src = lm_clb_in(b, v), dst = lm_clb_scratch(b, lm_clb_elem(b) * (size_t)(rows * cols));
     cl_kernel k = lm_clb_kernel(b, "transpose2d");

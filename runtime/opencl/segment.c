@@ -1,7 +1,9 @@
 /*
  * segment.c - compiles a segment into a fixed list of kernel launches and runs
  * it. Everything that can be done once per plan is done at compile: constants
- * are uploaded, every value gets a buffer (intermediates share buffers once
+ * are taken from the process's store of device copies (core/prepared.c: each
+ * is uploaded once per device, whatever number of plans and models use it),
+ * every value gets a buffer (intermediates share buffers once
  * their last reader is done, and come from the device's pool), and each
  * launch gets a kernel object of its own with its arguments already set. A
  * run then only writes the inputs, enqueues the launches back to back on an
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/prepared.h"
 #include "opencl.h"
 
 typedef struct launch {
@@ -37,6 +40,7 @@ typedef struct slot {
     bool pinned;   /* segment boundary or constant: never shared */
     bool pooled;   /* came from / goes back to the device pool */
     bool constant; /* uploaded data (counted as constants, not buffers) */
+    bool shared;   /* a device copy from the store: its entry releases it */
 } slot;
 
 typedef struct cl_segment {
@@ -229,35 +233,48 @@ static int new_slot(lm_cl_builder *b, size_t size, bool pinned)
         lm_clb_fail(b, CL_MEM_OBJECT_ALLOCATION_FAILURE, "clCreateBuffer");
         return -1;
     }
-    sg->slots[sg->n_slots] = (slot){m, size, 1, pinned, true, false};
+    sg->slots[sg->n_slots] = (slot){m, size, 1, pinned, true, false, false};
     account(&sg->slots[sg->n_slots], true);
     return sg->n_slots++;
+}
+
+/* Room for one more slot; false (and b->status set) when out of memory. */
+static bool grow_slots(lm_cl_builder *b)
+{
+    cl_segment *sg = b->sg;
+    if (sg->n_slots < sg->cap_slots)
+        return true;
+    int cap = sg->cap_slots ? 2 * sg->cap_slots : 16;
+    slot *grown = realloc(sg->slots, sizeof(slot) * (size_t)cap);
+    if (!grown) {
+        b->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        return false;
+    }
+    sg->slots = grown;
+    sg->cap_slots = cap;
+    return true;
+}
+
+/* A read-only buffer holding @bytes of @data; NULL with *@err set. */
+static cl_mem create_const(lm_cl_device *dev, const void *data, size_t bytes, cl_int *err)
+{
+    float dummy = 0;
+    return clCreateBuffer(dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes ? bytes : 4,
+                          bytes ? (void *)data : &dummy, err);
 }
 
 cl_mem lm_clb_upload(lm_cl_builder *b, const void *data, size_t bytes)
 {
     cl_segment *sg = b->sg;
-    if (b->status)
+    if (b->status || !grow_slots(b))
         return NULL;
-    if (sg->n_slots == sg->cap_slots) {
-        int cap = sg->cap_slots ? 2 * sg->cap_slots : 16;
-        slot *grown = realloc(sg->slots, sizeof(slot) * (size_t)cap);
-        if (!grown) {
-            b->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-            return NULL;
-        }
-        sg->slots = grown;
-        sg->cap_slots = cap;
-    }
     cl_int err = 0;
-    float dummy = 0;
-    cl_mem m = clCreateBuffer(sg->dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                              bytes ? bytes : 4, bytes ? (void *)data : &dummy, &err);
+    cl_mem m = create_const(sg->dev, data, bytes, &err);
     if (!m) {
         lm_clb_fail(b, err, "uploading a constant");
         return NULL;
     }
-    sg->slots[sg->n_slots] = (slot){m, bytes, 1, true, false, true};
+    sg->slots[sg->n_slots] = (slot){m, bytes, 1, true, false, true, false};
     account(&sg->slots[sg->n_slots++], true);
     return m;
 }
@@ -267,19 +284,95 @@ size_t lm_clb_elem(lm_cl_builder *b)
     return b->sg->half ? 2 : 4;
 }
 
-cl_mem lm_clb_upload_f32(lm_cl_builder *b, const float *data, size_t n)
+/* ---- device copies of constants, shared through core's store ---- */
+
+/* What one upload into the store needs. */
+typedef struct const_upload {
+    const loom_tensor *c;
+    lm_clb_derive_fn derive; /* NULL: the constant as it is */
+    const void *arg;
+    bool half;
+    const char *why; /* for the error */
+} const_upload;
+
+static void release_const(void *data)
 {
-    if (!b->sg->half)
-        return lm_clb_upload(b, data, n * sizeof(float));
-    uint16_t *h = malloc(n ? n * sizeof(uint16_t) : 2);
-    if (!h) {
-        lm_clb_fail(b, CL_OUT_OF_HOST_MEMORY, "converting a constant to half");
+    cl_mem m = data;
+    size_t size = 0;
+    if (clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof(size), &size, NULL) == CL_SUCCESS)
+        atomic_fetch_sub(&mem_constants, size);
+    clReleaseMemObject(m);
+}
+
+/* The store's upload: derive, convert float to the storage type, copy. */
+static loom_status upload_const(lm_device *dev, void *arg, void **data, size_t *bytes)
+{
+    lm_cl_device *cd = (lm_cl_device *)dev;
+    const_upload *u = arg;
+    const void *src = u->c->data;
+    size_t n = (size_t)lm_tensor_count(u->c), size = u->c->nbytes;
+    float *derived = NULL;
+    uint16_t *h = NULL;
+    loom_status s = LOOM_OK;
+    if (u->derive) {
+        if (!(derived = u->derive(u->c, u->arg, &n)))
+            return lm_error(LOOM_ERR_NO_MEMORY, "out of memory %s", u->why);
+        src = derived;
+        size = n * sizeof(float);
+    }
+    if (u->half && (u->derive || u->c->dtype == LOOM_DTYPE_FLOAT)) {
+        if (!(h = malloc(n ? n * sizeof(uint16_t) : 2))) {
+            free(derived);
+            return lm_error(LOOM_ERR_NO_MEMORY, "out of memory converting a constant to half");
+        }
+        for (size_t i = 0; i < n; i++)
+            h[i] = lm_cl_half_from_float(((const float *)src)[i]);
+        src = h;
+        size = n * sizeof(uint16_t);
+    }
+    cl_int err = 0;
+    cl_mem m = create_const(cd, src, size, &err);
+    if (!m) {
+        char what[128];
+        snprintf(what, sizeof(what), "uploading a constant %s", u->why);
+        s = lm_cl_fail(dev->name, what, err);
+    }
+    free(derived);
+    free(h);
+    if (s)
+        return s;
+    atomic_fetch_add(&mem_constants, size ? size : 4);
+    *data = m;
+    *bytes = size;
+    return LOOM_OK;
+}
+
+cl_mem lm_clb_const_copy(lm_cl_builder *b, int v, uint64_t layout, lm_clb_derive_fn derive,
+                         const void *arg)
+{
+    cl_segment *sg = b->sg;
+    const loom_tensor *c = lm_clb_const(b, v);
+    if (b->status || !grow_slots(b))
+        return NULL;
+    if (!c) {
+        b->status =
+            lm_error(LOOM_ERR_RUNTIME, "value '%s' is not a constant", b->d->g->values[v].name);
         return NULL;
     }
-    for (size_t i = 0; i < n; i++)
-        h[i] = lm_cl_half_from_float(data[i]);
-    cl_mem m = lm_clb_upload(b, h, n * sizeof(uint16_t));
-    free(h);
+    char why[96];
+    snprintf(why, sizeof(why), "('%.64s')", b->d->g->values[v].name);
+    const_upload u = {c, derive, arg, sg->half, why};
+    /* The layout names what the copy depends on beyond the constant. */
+    uint64_t key[2] = {layout, sg->half};
+    void *m;
+    loom_status s = lm_devconst_get(&sg->dev->base, b->d, v, lm_hash_bytes(key, sizeof(key), 0),
+                                    upload_const, release_const, &u, &m);
+    if (s) {
+        b->status = s;
+        return NULL;
+    }
+    /* Counted once, by the store: the slot only names the buffer. */
+    sg->slots[sg->n_slots++] = (slot){m, 0, 1, true, false, true, true};
     return m;
 }
 
@@ -294,11 +387,9 @@ cl_mem lm_clb_in(lm_cl_builder *b, int v)
         b->status = lm_error(LOOM_ERR_RUNTIME, "value '%s' has no buffer", b->d->g->values[v].name);
         return NULL;
     }
-    /* Constants are uploaded once, when the first kernel needs them; float
-     * ones in the storage type. */
-    cl_mem m = c->dtype == LOOM_DTYPE_FLOAT
-                   ? lm_clb_upload_f32(b, c->data, (size_t)lm_tensor_count(c))
-                   : lm_clb_upload(b, c->data, c->nbytes);
+    /* Constants are taken when the first kernel needs them; float ones in
+     * the storage type. */
+    cl_mem m = lm_clb_const_copy(b, v, 0, NULL, NULL);
     if (m)
         b->slot_of[v] = b->sg->n_slots - 1;
     return m;
@@ -495,6 +586,8 @@ static void release_segment(cl_segment *sg)
         if (sg->launches[i].k)
             clReleaseKernel(sg->launches[i].k);
     for (int i = 0; i < sg->n_slots; i++) {
+        if (sg->slots[i].shared)
+            continue;
         account(&sg->slots[i], false);
         if (sg->slots[i].pooled)
             lm_cl_pool_put(sg->dev, sg->slots[i].mem, sg->slots[i].size);

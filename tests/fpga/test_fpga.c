@@ -265,10 +265,11 @@ static void test_scale_without_table_entry_stays_on_cpu(void **state)
 
 /* ------------------------------------------------------------ chains, threads */
 
-/* conv -> relu -> depthwise -> relu -> conv: one segment, one submit per run. */
-static ob_model *chain_model(void)
+/* conv -> relu -> depthwise -> relu -> conv: one segment, one submit per
+ * run; the batch @batch (-1: any). */
+static ob_model *chain_model_n(int64_t batch)
 {
-    int64_t xd[4] = {1, 4, 16, 16};
+    int64_t xd[4] = {batch, 4, 16, 16};
     ob_model *m = ob_new(13);
     ob_input(m, "x", LOOM_DTYPE_UINT8, 4, xd);
     ob_output(m, "y", LOOM_DTYPE_UINT8);
@@ -294,6 +295,62 @@ static ob_model *chain_model(void)
     ob_add_node(m, "Max", "c2,z", "r2");
     ob_add_node(m, "QLinearConv", "r2,s2,z,w3,ws,wz,s1,z", "y");
     return m;
+}
+
+static ob_model *chain_model(void)
+{
+    return chain_model_n(1);
+}
+
+static loom_model_stats stats_of(loom_model *m)
+{
+    loom_model_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
+    return st;
+}
+
+/* The card gets each weight once (core/prepared.c's store): a new batch
+ * size is a new plan that uploads no weights, and so is a second model
+ * with the same weights; every answer is the CPU's, bit for bit. */
+static void test_weights_uploaded_once_per_card(void **state)
+{
+    (void)state;
+    size_t len;
+    ob_model *om = chain_model_n(-1);
+    uint8_t *buf = ob_pack(om, &len);
+    ob_free(om);
+    loom_context *cpu = context("cpu", -1, 0), *card = context("card:0", 1, 1);
+    loom_model *mc, *a, *b;
+    assert_int_equal(loom_model_load_memory(cpu, buf, len, "cpu", &mc), LOOM_OK);
+    assert_int_equal(loom_model_load_memory(card, buf, len, "a", &a), LOOM_OK);
+    assert_int_equal(loom_model_load_memory(card, buf, len, "b", &b), LOOM_OK);
+    free(buf);
+    size_t on_card = 0;
+    for (int64_t n = 1; n <= 3; n++) {
+        int64_t xd[4] = {n, 4, 16, 16};
+        loom_tensor *x = random_input(LOOM_DTYPE_UINT8, 4, xd), *yc, *yf;
+        loom_model *m = n == 2 ? b : a;
+        assert_int_equal(loom_model_run(mc, &x, 1, &yc, 1), LOOM_OK);
+        assert_int_equal(loom_model_run(m, &x, 1, &yf, 1), LOOM_OK);
+        assert_int_equal(loom_tensor_size(yc), loom_tensor_size(yf));
+        assert_memory_equal(loom_tensor_data(yc), loom_tensor_data(yf), loom_tensor_size(yc));
+        loom_model_stats st = stats_of(m);
+        if (n == 1)
+            on_card = st.device_weight_bytes;
+        assert_true(on_card >= sizeof(int8_t) * (8 * 4 * 9 + 8 * 9 + 48));
+        assert_int_equal(st.device_weight_bytes, on_card);
+        assert_int_equal(st.shared_device_weight_bytes, on_card); /* uploaded once */
+        loom_tensor_destroy(x);
+        loom_tensor_destroy(yc);
+        loom_tensor_destroy(yf);
+    }
+    assert_int_equal(stats_of(a).plans, 2);
+    loom_model_destroy(a);
+    loom_model_destroy(b);
+    assert_int_equal(stats_of(mc).shared_device_weight_bytes, 0);
+    loom_model_destroy(mc);
+    loom_context_destroy(cpu);
+    loom_context_destroy(card);
 }
 
 static void test_chain_runs_as_one_segment(void **state)
@@ -500,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_accumulators_on_float_ties),
         cmocka_unit_test(test_scale_without_table_entry_stays_on_cpu),
         cmocka_unit_test(test_chain_runs_as_one_segment),
+        cmocka_unit_test(test_weights_uploaded_once_per_card),
         cmocka_unit_test(test_segment_output_does_not_clobber_input),
         cmocka_unit_test(test_concurrent_runs_agree),
         cmocka_unit_test(test_unsupported_falls_back_or_fails_closed),

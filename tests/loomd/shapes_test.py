@@ -185,6 +185,20 @@ def metrics(url):
         return r.read().decode()
 
 
+def idle_arenas(url, pid, limit_s=20):
+    """Arena bytes version 1's plans hold and loomd's RSS, now and once no
+    request came for LOOM_ARENA_IDLE_MS (10 s): loomd releases idle arenas
+    every second (at most limit_s waited)."""
+    held0 = metric_value(metrics(url), "loom_model_arena_bytes_held", 1) or 0
+    rss0 = rss_mib(pid)
+    held = held0
+    end = time.time() + limit_s
+    while held and time.time() < end:
+        time.sleep(0.5)
+        held = metric_value(metrics(url), "loom_model_arena_bytes_held", 1)
+    return (held0, held), (rss0, rss_mib(pid))
+
+
 def metric_value(text, name, version, model="bert"):
     for line in text.splitlines():
         if line.startswith(name + "{") and f'model="{model}"' in line and \
@@ -398,7 +412,9 @@ def main():
         text = metrics(url)
         names = ["loom_model_prepared_weight_bytes", "loom_model_plans", "loom_model_plan_bytes",
                  "loom_model_arena_bytes", "loom_model_planning_seconds_total",
-                 "loom_prepared_weight_bytes", "process_resident_memory_bytes"]
+                 "loom_prepared_weight_bytes", "loom_model_device_weight_bytes",
+                 "loom_device_weight_bytes", "loom_model_arena_bytes_held",
+                 "loom_model_arena_bytes_released_total", "process_resident_memory_bytes"]
         missing = [n for n in names if f"\n{n}" not in text]
         check("/metrics exports packed weights, plans, arenas, planning time", not missing,
               f"missing {missing}")
@@ -431,6 +447,10 @@ def main():
               f"{worst_b:.2e})", worst_b < 1e-3, f"{worst_b:.2e}")
         check(f"shape buckets: {built_b:.0f} plans for {n_buckets} (batch, bucket) pairs",
               built_b == n_buckets, f"{built_b}")
+        idle_held, idle_rss = idle_arenas(url, p.pid)
+        check(f"idle plans give their arenas back (held {idle_held[0] / MIB:.1f} -> "
+              f"{idle_held[1] / MIB:.1f} MiB, rss {idle_rss[0]:.1f} -> {idle_rss[1]:.1f} MiB)",
+              idle_held[0] > 0 and idle_held[1] == 0, f"{idle_held}")
         loom_p50 = float(np.median(lat))
         print(f"loomd: p50 {loom_p50:.2f} ms over the sequence (HTTP included), "
               f"rss {rss[-1]:.1f} MiB at the end (after load {rss_load:.1f})")

@@ -658,6 +658,78 @@ static void fp16_halves_weights(void **state)
     assert_int_equal(used[1].constants, 296 * 2 + 15 * 4);
 }
 
+/* Conv then a grouped ConvTranspose (whose weights the device keeps
+ * transposed) over a batch of any size. */
+static ob_model *m_conv_convt_any_batch(void)
+{
+    static const int64_t xd[4] = {-1, 4, 6, 6};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 4, xd);
+    ob_output(m, "y", 1);
+    int64_t wd[4] = {8, 4, 3, 3}, bd[1] = {8}, td[4] = {8, 3, 3, 3}, pads[4] = {1, 1, 1, 1};
+    init_fill(m, "w", 4, wd, 4);
+    init_fill(m, "b", 1, bd, 5);
+    init_fill(m, "wt", 4, td, 11);
+    ob_node *c = ob_add_node(m, "Conv", "x,w,b", "c");
+    ob_attr_ints(m, c, "pads", 4, pads);
+    ob_node *t = ob_add_node(m, "ConvTranspose", "c,wt", "y"); /* groups 2: Co = 6 */
+    ob_attr_int(m, t, "group", 2);
+    return m;
+}
+
+static loom_model_stats stats_of(loom_model *m)
+{
+    loom_model_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
+    return st;
+}
+
+/* Weights go to the device once (core/prepared.c's store): a new batch size
+ * is a new plan that uploads nothing, and so is a second model with the
+ * same weights. Answers match the CPU's. */
+static void constants_uploaded_once_per_device(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    ob_model *om = m_conv_convt_any_batch();
+    loom_context *ctx = make_ctx("opencl:0", true);
+    loom_model *a = load(ctx, om, "a.onnx", LOOM_OK), *b = load(ctx, om, "b.onnx", LOOM_OK);
+    /* w and b as they are, wt transposed: the same element count */
+    const size_t weights = sizeof(float) * (8 * 4 * 9 + 8 + 8 * 3 * 9);
+    size_t shared = 0;
+    for (int batch = 1; batch <= 3; batch++) {
+        float x[3 * 4 * 36];
+        fill(x, batch * 4 * 36, 20 + batch);
+        int64_t xd[4] = {batch, 4, 6, 6};
+        size_t n_cl, n_cpu;
+        float *want = run_once("cpu", true, om, x, 4, xd, &n_cpu);
+        loom_tensor *in, *out;
+        assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, x,
+                                          sizeof(float) * (size_t)(batch * 4 * 36), &in),
+                         LOOM_OK);
+        assert_int_equal(loom_model_run(batch == 2 ? b : a, &in, 1, &out, 1), LOOM_OK);
+        n_cl = (size_t)loom_tensor_count(out);
+        assert_int_equal(n_cl, n_cpu);
+        const float *got = loom_tensor_data(out);
+        for (size_t i = 0; i < n_cl; i++)
+            assert_true(fabsf(got[i] - want[i]) <= 1e-4f * (1.0f + fabsf(want[i])));
+        loom_tensor_destroy(out);
+        loom_tensor_destroy(in);
+        free(want);
+        loom_model_stats st = stats_of(batch == 2 ? b : a);
+        assert_int_equal(st.device_weight_bytes, weights);
+        if (batch == 1)
+            shared = st.shared_device_weight_bytes;
+        assert_true(shared >= weights);
+        assert_int_equal(st.shared_device_weight_bytes, shared); /* nothing uploaded again */
+    }
+    assert_int_equal(stats_of(a).plans, 2);
+    loom_model_destroy(a);
+    loom_model_destroy(b);
+    loom_context_destroy(ctx);
+    ob_free(om);
+}
+
 /* ---- every GEMM tile, CPU and GPU ones, on odd sizes ---- */
 
 static float half_to_float(uint16_t h)
@@ -855,6 +927,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(half_rounds_to_nearest_even),
     cmocka_unit_test(kernels_fp16_match_fp32),
     cmocka_unit_test(fp16_halves_weights),
+    cmocka_unit_test(constants_uploaded_once_per_device),
     cmocka_unit_test(every_gemm_tile_is_right),
     cmocka_unit_test(torchvision_models_fp16),
 };

@@ -12,6 +12,7 @@
 #include "lib/test_main.h"
 #include "core/device.h"
 #include "core/model.h"
+#include "core/prepared.h"
 #include "core/registry.h"
 #include "loom/loom.h"
 
@@ -274,22 +275,41 @@ static bool mm_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in
 typedef struct mm_segment {
     int64_t n, k, m;
     bool relu;
-    float *w; /* the device's copy of B */
+    const float *w; /* the device's copy of B, from the store */
 } mm_segment;
+
+static int uploads; /* copies of B "uploaded" to seg:0 */
+
+static loom_status mm_upload(lm_device *dev, void *arg, void **data, size_t *bytes)
+{
+    (void)dev;
+    const loom_tensor *w = arg;
+    *data = malloc(w->nbytes);
+    memcpy(*data, w->data, w->nbytes);
+    *bytes = w->nbytes;
+    uploads++;
+    return LOOM_OK;
+}
 
 static loom_status mm_compile(lm_device *dev, const lm_segment_desc *d, void **state)
 {
-    (void)dev;
     const lm_node *n = &d->g->nodes[d->nodes[0]];
     assert_int_equal(d->n_nodes, 1);
-    assert_non_null(d->constant[n->in[1]]);
+    const loom_tensor *w = d->constant[n->in[1]];
+    assert_non_null(w);
     mm_segment *sg = calloc(1, sizeof(*sg));
     sg->n = d->shape[n->in[0]]->dims[0];
     sg->k = d->shape[n->in[0]]->dims[1];
     sg->m = d->shape[n->in[1]]->dims[1];
     sg->relu = lm_node_attr_str(n, "_loom_act", NULL) != NULL;
-    sg->w = malloc(d->constant[n->in[1]]->nbytes);
-    memcpy(sg->w, d->constant[n->in[1]]->data, d->constant[n->in[1]]->nbytes);
+    void *copy;
+    loom_status s =
+        lm_devconst_get(dev, d, n->in[1], 0, mm_upload, free, (void *)(uintptr_t)w, &copy);
+    if (s) {
+        free(sg);
+        return s;
+    }
+    sg->w = copy;
     *state = sg;
     return LOOM_OK;
 }
@@ -314,9 +334,7 @@ static loom_status mm_run(lm_device *dev, void *state, loom_tensor *const *in,
 static void mm_release(lm_device *dev, void *state)
 {
     (void)dev;
-    mm_segment *sg = state;
-    free(sg->w);
-    free(sg);
+    free(state);
 }
 
 static void mm_destroy(lm_device *dev)
@@ -416,6 +434,97 @@ static void packed_weights_keyed_by_device(void **state)
     lm_registry_release();
 }
 
+/* A segment device's copy of a constant is uploaded once (core/prepared.c:
+ * lm_devconst_get): every shape of a model and a second model with the same
+ * weights use it; a device that left service gets a fresh copy for new
+ * plans; the last plan takes it away. */
+static void device_copies_shared_across_plans(void **state)
+{
+    (void)state;
+    lm_test_setenv("LOOM_PLAN_AHEAD", "0");
+    assert_int_equal(lm_registry_acquire(NULL), LOOM_OK);
+    add_mm_device("seg:1", &seg_ops, 0);
+    lm_device *dev = lm_registry_find("seg:1");
+    loom_context *cpu = context_on("cpu"), *seg = context_on("seg:1,cpu");
+    loom_model *ref = load_mlp(cpu, "ref.onnx"), *a = load_mlp(seg, "a.onnx");
+    static float want[7 * D], got[7 * D];
+    const size_t w_bytes = sizeof(float) * D * D;
+    uploads = 0;
+    for (int64_t rows = 3; rows <= 5; rows += 2) {
+        run_mlp(ref, rows, want);
+        run_mlp(a, rows, got);
+        assert_rows_match(got, want, rows * D);
+    }
+    assert_int_equal(stats_of(a).plans, 2);
+    assert_int_equal(uploads, 1); /* two shapes, one copy */
+    assert_int_equal(stats_of(a).device_weight_bytes, w_bytes);
+    assert_int_equal(stats_of(a).shared_device_weight_bytes, w_bytes);
+
+    loom_model *b = load_mlp(seg, "b.onnx"); /* a second version, same weights */
+    run_mlp(b, 3, got);
+    assert_int_equal(uploads, 1);
+    assert_int_equal(stats_of(b).device_weight_bytes, w_bytes);
+    assert_int_equal(stats_of(b).shared_device_weight_bytes, w_bytes);
+
+    /* It left service (and may have been reset): new plans upload again,
+     * the plans made before keep theirs until they go. */
+    atomic_fetch_add(&dev->health.quarantines, 1);
+    run_mlp(ref, 7, want);
+    run_mlp(a, 7, got);
+    assert_rows_match(got, want, 7 * D);
+    assert_int_equal(uploads, 2);
+    assert_int_equal(stats_of(a).shared_device_weight_bytes, 2 * w_bytes);
+
+    loom_model_destroy(a);
+    assert_int_equal(stats_of(b).shared_device_weight_bytes, w_bytes);
+    loom_model_destroy(b);
+    assert_int_equal(stats_of(ref).shared_device_weight_bytes, 0);
+    assert_int_equal(stats_of(ref).device_weight_bytes, 0);
+    loom_model_destroy(ref);
+    loom_context_destroy(cpu);
+    loom_context_destroy(seg);
+    lm_registry_release();
+    lm_test_setenv("LOOM_PLAN_AHEAD", NULL);
+}
+
+/* Plans that stay cached but go unused give their arenas back: at once
+ * through loom_model_release_idle(), and by themselves on the next lookup a
+ * second later once LOOM_ARENA_IDLE_MS has passed. Their shapes run again. */
+static void idle_plans_give_arenas_back(void **state)
+{
+    (void)state;
+    loom_context *ctx = context_on("cpu");
+    loom_model *m = load_mlp(ctx, "idle.onnx");
+    static float y3[3 * D], y5[5 * D], again[5 * D];
+    run_mlp(m, 3, y3);
+    run_mlp(m, 5, y5);
+    loom_model_stats st = stats_of(m);
+    size_t held = st.arena_bytes_held;
+    assert_int_equal(st.plans, 2);
+    assert_true(held > 0);
+    assert_int_equal(loom_model_release_idle(m, 60000), 0); /* used just now */
+    assert_int_equal(loom_model_release_idle(m, 0), held);
+    st = stats_of(m);
+    assert_int_equal(st.arena_bytes_held, 0);
+    assert_int_equal(st.arena_bytes_released, held);
+    assert_int_equal(st.plans, 2); /* still cached */
+    run_mlp(m, 5, again);
+    assert_memory_equal(again, y5, sizeof(y5));
+    assert_int_equal(stats_of(m).plans_built, 2);
+
+    /* Runs sweep by themselves: batch 5's arena goes when batch 3 runs. */
+    lm_test_setenv("LOOM_ARENA_IDLE_MS", "1");
+    usleep(1100 * 1000); /* the sweep looks once a second */
+    run_mlp(m, 3, again);
+    assert_memory_equal(again, y3, sizeof(y3));
+    st = stats_of(m);
+    assert_true(st.arena_bytes_released > held);
+    assert_true(st.arena_bytes_held < held); /* batch 3's alone */
+    lm_test_setenv("LOOM_ARENA_IDLE_MS", NULL);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(packed_weights_shared_across_shapes),
     cmocka_unit_test(identical_models_share_packed_weights),
@@ -423,6 +532,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(plan_cache_bounded_by_bytes),
     cmocka_unit_test(shape_dependent_layout_is_keyed),
     cmocka_unit_test(packed_weights_keyed_by_device),
+    cmocka_unit_test(device_copies_shared_across_plans),
+    cmocka_unit_test(idle_plans_give_arenas_back),
 };
 
 LM_TEST_MAIN(tests)

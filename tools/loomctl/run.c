@@ -261,10 +261,12 @@ static void print_stats(loom_model *m)
            st.nodes, st.batchnorms_folded, st.activations_fused, st.identities_removed,
            st.qdq_fused, st.steps, (double)st.arena_bytes / mib, (double)st.constant_bytes / mib,
            st.plans);
-    printf("stats: prepared weights %.2f MiB (%.2f MiB shared by every model), plans %.2f MiB "
-           "of a %.0f MiB budget, %llu built, %llu evicted\n"
-           "stats: planning %.3f ms mean, %.3f ms last, %.3f ms max; rss %.1f MiB\n",
+    printf("stats: prepared weights %.2f MiB (%.2f MiB shared by every model), on devices "
+           "%.2f MiB (%.2f MiB shared)\n",
            (double)st.prepared_bytes / mib, (double)st.shared_prepared_bytes / mib,
+           (double)st.device_weight_bytes / mib, (double)st.shared_device_weight_bytes / mib);
+    printf("stats: plans %.2f MiB of a %.0f MiB budget, %llu built, %llu evicted\n"
+           "stats: planning %.3f ms mean, %.3f ms last, %.3f ms max; rss %.1f MiB\n",
            (double)st.plan_bytes / mib, (double)st.plan_budget_bytes / mib,
            (unsigned long long)st.plans_built, (unsigned long long)st.plans_evicted,
            st.planning_ms_mean, st.planning_ms_last, st.planning_ms_max, loomctl_rss_mib());

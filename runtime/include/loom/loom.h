@@ -539,6 +539,14 @@ LOOM_API loom_status loom_model_input_index(const loom_model *model, const char 
  *     without planning.
  * @planning_ms_last, @planning_ms_mean, @planning_ms_max: time to plan a
  *     new input shape (shape inference, arena layout, per-shape state).
+ * @device_weight_bytes: the cached plans' constants on cards and OpenCL
+ *     devices (weights, biases, in the layout the device reads). Each is
+ *     uploaded once per device and shared like @prepared_bytes: a new shape
+ *     or a second model with the same weights uploads nothing already there.
+ * @shared_device_weight_bytes: the same for every model of the process.
+ * @arena_bytes_held: arenas the cached plans hold now (busy and idle runs).
+ * @arena_bytes_released: arenas idle plans gave back since load
+ *     (loom_model_release_idle()).
  */
 typedef struct loom_model_stats {
     size_t struct_size;
@@ -549,6 +557,9 @@ typedef struct loom_model_stats {
     uint64_t plans_built, plans_evicted;
     double planning_ms_last, planning_ms_mean, planning_ms_max;
     uint64_t plans_spare;
+    size_t device_weight_bytes, shared_device_weight_bytes;
+    size_t arena_bytes_held;
+    uint64_t arena_bytes_released;
 } loom_model_stats;
 
 /** loom_model_get_stats() - fill @stats for @model. */
@@ -565,6 +576,20 @@ LOOM_API loom_status loom_model_get_stats(loom_model *model, loom_model_stats *s
  * LOOM_PLAN_CACHE_MB (128 MiB).
  */
 LOOM_API loom_status loom_model_set_plan_cache_bytes(loom_model *model, size_t bytes);
+
+/**
+ * loom_model_release_idle() - give back the arenas of @model's idle plans.
+ * @idle_ms: a plan no run gave its arena back to for this long counts as
+ *     idle; < 0: LOOM_ARENA_IDLE_MS (10 s by default).
+ *
+ * A cached plan keeps the arena (intermediates) of each concurrent run it
+ * served, for its next runs. Those of plans idle for @idle_ms are freed; the
+ * plans stay cached, and the next run of such a shape maps a fresh arena.
+ * Runs do this themselves once a second for plans idle LOOM_ARENA_IDLE_MS
+ * (10 s); a server calls it when it has no runs to do it (loomd: every
+ * second, with -1). Returns the bytes freed.
+ */
+LOOM_API size_t loom_model_release_idle(loom_model *model, int idle_ms);
 
 /**
  * loom_model_bind_dim() - fix a symbolic dimension at load time.
