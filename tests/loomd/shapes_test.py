@@ -326,6 +326,39 @@ def print_table(rows, peers):
         print(line)
 
 
+def opencl_figures(a, shapes, count=8):
+    """libloom on opencl:0 alone over the first @count distinct shapes
+    (`loomctl run --shapes --stats`): a new shape's first run against its
+    p50, RSS per new shape (PoCL's device memory is the host's), and the
+    constants kept on the device, which go there once for every plan.
+    None without an OpenCL device."""
+    ex = subprocess.run([a.loomctl, "examine"], capture_output=True, text=True).stdout
+    if "opencl:0" not in ex:
+        return None
+    seen = []
+    for sh in shapes:
+        if sh not in seen:
+            seen.append(sh)
+    path = os.path.join(a.work, "shapes_opencl.txt")
+    with open(path, "w") as f:
+        for b, q in seen[:count]:
+            f.write(f"batch={b} sequence={q}\n")
+    out = subprocess.run([a.loomctl, "run", a.model, "--threads", str(a.threads), "--device",
+                          "opencl:0", "--shapes", path, "--repeat", "2", "--stats"],
+                         check=True, capture_output=True, text=True).stdout
+    rows, dev = [], None
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == "shape":
+            rows.append((float(f[f.index("first") + 1]), float(f[f.index("p50") + 1]),
+                         float(f[f.index("rss") + 1])))
+        if "on devices" in line:
+            dev = float(line.split("on devices")[1].split()[0])
+    ratios = [r[0] / r[1] for r in rows[1:]]  # the first shape also builds programs
+    return {"ratio": float(np.median(ratios)), "rss_step": (rows[-1][2] - rows[0][2]) /
+            max(1, len(rows) - 1), "device_mib": dev, "n": len(rows)}
+
+
 def bench(a, shapes, held, weights, fig):
     """The figures of the run above next to libloom in-process and the peers'
     on the same shapes (each in a process of its own, one at a time)."""
@@ -364,6 +397,15 @@ def bench(a, shapes, held, weights, fig):
              ("second identical version adds (MiB)", fig["second"], col("second")),
              ("planning a new shape, mean (ms)", fig["plan_ms"], {})]
     print_table(rows, peers)
+    cl = opencl_figures(a, shapes) if a.loomctl else None
+    if cl:
+        print(f"opencl:0 alone, {cl['n']} new shapes: first run / p50 of the same shape "
+              f"{cl['ratio']:.2f} (median), rss +{cl['rss_step']:.1f} MiB per new shape (its "
+              f"segment's buffers for intermediates), "
+              f"constants on the device {cl['device_mib']:.1f} MiB for {weights:.1f} MiB of "
+              f"weights (uploaded once, shared by every plan)")
+    else:
+        print("opencl:0: no OpenCL device, no figures")
 
 
 def main():
