@@ -294,6 +294,7 @@ void lm_run_state_free(lm_run_state *rs)
     free(rs->owned);
     free(rs->user_out);
     free(rs->scratch);
+    lm_run_state_free_inflight(rs);
     lm_event_unref(rs->done);
     free(rs);
 }

@@ -38,6 +38,7 @@
 #include "tensor.h"
 
 typedef struct lm_device lm_device;
+typedef struct lm_stream lm_stream;
 
 /* Property flags (lm_device_props.flags). */
 /* Runs the op definitions' host implementations through core's executor. */
@@ -154,12 +155,23 @@ struct lm_device {
                            * backends were discovered in */
     lm_numa_binding numa; /* set by the registry (lm_numa_locate()) */
     lm_health health;     /* health.h: zero is healthy */
+    lm_stream *stream;    /* stream.c: runs issued without waiting, when no submit op */
 };
 
 /* Queues a run of @segment on @dev (see lm_device_ops.submit); @done is
  * signalled in every case, also when submitting fails. */
 void lm_device_submit(lm_device *dev, void *segment, loom_tensor *const *in,
                       loom_tensor *const *out, uint64_t deadline_ns, lm_event *done);
+
+/* Like lm_device_submit(), but never runs the segment on the calling
+ * thread: a device without a submit op gets it through its stream (a thread
+ * of its own, stream.c), so the caller can go on with other work until it
+ * waits for @done. @in and @out stay valid until then. */
+void lm_device_issue(lm_device *dev, void *segment, loom_tensor *const *in, loom_tensor *const *out,
+                     uint64_t deadline_ns, lm_event *done);
+/* Stops @dev's stream once its queued runs are done (registry.c, before the
+ * device is destroyed). */
+void lm_device_stream_stop(lm_device *dev);
 
 /* Whether core's executor runs @dev's steps with the host implementations. */
 static inline bool lm_device_runs_host_kernels(const lm_device *dev)

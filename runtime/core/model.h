@@ -68,6 +68,9 @@ typedef struct lm_plan_segment {
     void *state;     /* the device's compiled segment; NULL on a host-kernel device */
     double est_us;   /* the cost model's estimate of a run, < 0 unknown */
     lm_latency *lat; /* a device segment's measured runs, for its deadline (deadline.h) */
+    int join;        /* the first later segment reading its outputs; n_segments: none */
+    bool detach;     /* a device segment issued without waiting: segments before
+                      * its join do not depend on it and run meanwhile (run.c) */
 } lm_plan_segment;
 
 /*
@@ -207,10 +210,23 @@ typedef struct lm_run_state {
     loom_tensor **user_out; /* per value: caller's output tensor (run_into), or NULL */
     uint8_t *scratch;       /* kernels' scratch, reset after each kernel */
     size_t scratch_cap, scratch_used, scratch_demand;
-    struct lm_event *done; /* signalled by the device segment in flight */
-    uint64_t *step_ns;     /* profiling: per step, its time (a device segment's at its
-                              first step); NULL when not profiling */
+    struct lm_event *done;        /* signalled by the device segment in flight */
+    struct lm_inflight *inflight; /* per segment: a detached run until joined (run.c) */
+    uint64_t *step_ns;            /* profiling: per step, its time (a device segment's at its
+                                     first step); NULL when not profiling */
 } lm_run_state;
+
+/* Whether @v is one of @list[0..@n-1]. */
+static inline bool lm_is_listed(int v, const int *list, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i] == v)
+            return true;
+    return false;
+}
+
+/* Frees @rs's records of detached segments (run.c). */
+void lm_run_state_free_inflight(lm_run_state *rs);
 
 /* Whether some segment of @p runs on a segment device (not host kernels). */
 bool lm_plan_uses_devices(const lm_plan *p);

@@ -147,14 +147,6 @@ release:
     return s;
 }
 
-static bool is_listed(int v, const int *list, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (list[i] == v)
-            return true;
-    return false;
-}
-
 /* Keeps every known value shape (headers only) for the executor and devices. */
 static loom_status keep_shapes(lm_plan *p, const lm_graph *g, const shape_table *st)
 {
@@ -315,13 +307,20 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset u
         for (int k = 0; k < sg->n_out; k++)
             if (st.def[sg->out[k]] > sg->first)
                 st.def[sg->out[k]] = sg->first;
+        /* A detached segment reads its inputs until the executor joins it,
+         * just before its join segment starts (or at the end). Their last
+         * use is that segment's first step, so no host step before it
+         * frees them (a step frees the inputs whose last use it is). */
+        int reads_until = !sg->detach                ? sg->last
+                          : sg->join < p->n_segments ? p->segments[sg->join].first
+                                                     : p->n_steps - 1;
         for (int k = 0; k < sg->n_in; k++)
-            if (p->last_use[sg->in[k]] < sg->last)
-                p->last_use[sg->in[k]] = sg->last;
+            if (p->last_use[sg->in[k]] < reads_until)
+                p->last_use[sg->in[k]] = reads_until;
         for (int step = sg->first; step <= sg->last; step++) {
             const lm_node *n = &g->nodes[p->steps[step]];
             for (int o = 0; o < n->n_out; o++)
-                if (n->out[o] >= 0 && !is_listed(n->out[o], sg->out, sg->n_out))
+                if (n->out[o] >= 0 && !lm_is_listed(n->out[o], sg->out, sg->n_out))
                     st.bytes[n->out[o]] = 0;
         }
     }

@@ -147,6 +147,15 @@ static void write_segments(lm_json *j, const loom_model *m, const lm_plan *p)
             lm_json_number(j, (double)lm_deadline_ns(sg->dev, sg->lat, sg->est_us, 1) / 1e6);
             lm_json_key(j, "measured_runs");
             lm_json_int(j, (int64_t)lm_latency_count(sg->lat));
+            lm_json_key(j, "detached");
+            lm_json_bool(j, sg->detach);
+            if (sg->detach) { /* runs alongside the segments before its join */
+                lm_json_key(j, "joined_before");
+                if (sg->join < p->n_segments)
+                    lm_json_string(j, m->g->nodes[p->steps[p->segments[sg->join].first]].name);
+                else
+                    lm_json_number(j, NAN); /* null: the end of the run */
+            }
         }
         lm_json_end_object(j);
     }

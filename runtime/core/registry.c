@@ -111,6 +111,7 @@ static void destroy_all(void)
     for (int i = lm_registry_count() - 1; i >= 0; i--) {
         lm_device *dev = devices[i];
         devices[i] = NULL;
+        lm_device_stream_stop(dev);
         lm_busy_fini(&dev->busy);
         if (dev->ops->destroy)
             dev->ops->destroy(dev);

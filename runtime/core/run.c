@@ -216,12 +216,32 @@ static void release_value(lm_run_state *rs, int v)
     rs->owned[v] = false;
 }
 
-/* Runs device segment @sg, one of @jobs on its device now: host inputs in,
- * escaping outputs back to host tensors. */
-static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *sg, lm_run_state *rs,
-                                      int jobs)
+/* A device segment issued without waiting (lm_plan_segment.detach), in its
+ * run state until the executor joins it. */
+typedef struct lm_inflight {
+    lm_event *done;   /* kept for the run state's next runs */
+    loom_tensor **io; /* in[n_in] then out[n_out]: the device reads them until done */
+    uint64_t t0;      /* when it was issued */
+    bool pending;     /* issued and not joined yet */
+} lm_inflight;
+
+void lm_run_state_free_inflight(lm_run_state *rs)
 {
-    loom_tensor *in[sg->n_in + 1], *out[sg->n_out + 1];
+    if (!rs->inflight)
+        return;
+    for (int i = 0; i < rs->plan->n_segments; i++) {
+        lm_event_unref(rs->inflight[i].done);
+        free(rs->inflight[i].io);
+    }
+    free(rs->inflight);
+    rs->inflight = NULL;
+}
+
+/* Gathers device segment @sg's host inputs into @in and makes its outputs'
+ * host tensors in @out. */
+static loom_status segment_io(const lm_plan *p, const lm_plan_segment *sg, lm_run_state *rs,
+                              loom_tensor **in, loom_tensor **out)
+{
     loom_status s = LOOM_OK;
     int made = 0;
     for (int i = 0; i < sg->n_in; i++)
@@ -244,6 +264,28 @@ static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *s
         rs->val[v] = t;
         rs->owned[v] = true;
     }
+    return s;
+}
+
+/* The outcome of a device segment's run issued at @t0: its status (the
+ * error naming the device), and its time for the deadlines. */
+static loom_status segment_done(const lm_plan_segment *sg, lm_event *done, uint64_t t0)
+{
+    loom_status s = lm_event_wait(done);
+    if (s)
+        lm_error_prefix_device(sg->dev->name);
+    else
+        lm_latency_record(sg->lat, lm_now_ns() - t0);
+    return s;
+}
+
+/* Runs device segment @sg, one of @jobs on its device now: host inputs in,
+ * escaping outputs back to host tensors. */
+static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *sg, lm_run_state *rs,
+                                      int jobs)
+{
+    loom_tensor *in[sg->n_in + 1], *out[sg->n_out + 1];
+    loom_status s = segment_io(p, sg, rs, in, out);
     if (s)
         return s;
     if (!rs->done && !(rs->done = lm_event_create()))
@@ -252,11 +294,29 @@ static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *s
     uint64_t t0 = lm_now_ns();
     lm_device_submit(sg->dev, sg->state, in, out,
                      t0 + lm_deadline_ns(sg->dev, sg->lat, sg->est_us, jobs), rs->done);
-    if ((s = lm_event_wait(rs->done)))
-        lm_error_prefix_device(sg->dev->name);
-    else
-        lm_latency_record(sg->lat, lm_now_ns() - t0);
-    return s;
+    return segment_done(sg, rs->done, t0);
+}
+
+/* Issues device segment @i of @p (detached), one of @jobs on its device now,
+ * without waiting for it: join_segment() does. */
+static loom_status issue_segment(const lm_plan *p, int i, lm_run_state *rs, int jobs)
+{
+    const lm_plan_segment *sg = &p->segments[i];
+    if (!rs->inflight && !(rs->inflight = calloc((size_t)p->n_segments, sizeof(lm_inflight))))
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    lm_inflight *f = &rs->inflight[i];
+    if ((!f->done && !(f->done = lm_event_create())) ||
+        (!f->io && !(f->io = malloc(sizeof(loom_tensor *) * (size_t)(sg->n_in + sg->n_out + 1)))))
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status s = segment_io(p, sg, rs, f->io, f->io + sg->n_in);
+    if (s)
+        return s;
+    lm_event_reset(f->done);
+    f->t0 = lm_now_ns();
+    f->pending = true;
+    lm_device_issue(sg->dev, sg->state, f->io, f->io + sg->n_in,
+                    f->t0 + lm_deadline_ns(sg->dev, sg->lat, sg->est_us, jobs), f->done);
+    return LOOM_OK;
 }
 
 /* Runs the steps of host segment @sg from step @from with the op definitions' host
@@ -297,44 +357,98 @@ static loom_status run_host_steps(loom_model *m, const lm_plan *p, const lm_plan
     return LOOM_OK;
 }
 
-/* Runs the segments of r->plan from step r->next through step @last, in
- * order; each one is a job of its device (devstats.h). A device's job
- * outcome goes to its health (health.h); on a device fault r->failed is the
- * failed segment. */
-static loom_status run_steps(lm_run *r, int last)
+/* Ends the job of device segment @sg that ended with @s: its device's busy
+ * count and health (health.h); on a device fault r->failed is @sg. */
+static loom_status end_device_job(lm_run *r, const lm_plan_segment *sg, loom_status s)
 {
-    loom_model *m = r->m;
+    lm_busy_end(&sg->dev->busy, s != LOOM_OK);
+    lm_health_report(sg->dev, s);
+    if (s && lm_status_is_device_fault(s))
+        r->failed = sg;
+    return s;
+}
+
+/* Waits for the detached segments in flight whose join is segment @upto or
+ * earlier (all of them: r->plan->n_segments). Returns the first failure, @s
+ * if there was one already; a detached segment that faulted makes the run
+ * start over (r->restart): the segments after it ran meanwhile, and may
+ * have freed values it would need again. */
+static loom_status join_segments(lm_run *r, int upto, loom_status s)
+{
     const lm_plan *p = r->plan;
     lm_run_state *rs = r->rs;
-    const lm_graph *g = m->g;
-    for (int i = 0; i < p->n_segments; i++) {
+    for (int i = 0; rs->inflight && i < p->n_segments; i++) {
+        lm_inflight *f = &rs->inflight[i];
+        const lm_plan_segment *sg = &p->segments[i];
+        if (!f->pending || sg->join > upto)
+            continue;
+        f->pending = false;
+        loom_status js = segment_done(sg, f->done, f->t0);
+        if (rs->step_ns) /* from its issue: what the run waited on it for, at most */
+            rs->step_ns[sg->first] = lm_now_ns() - f->t0;
+        if (!s && end_device_job(r, sg, js) != LOOM_OK) {
+            s = js;
+            r->restart = lm_status_is_device_fault(js);
+        } else if (s) {
+            lm_busy_end(&sg->dev->busy, js != LOOM_OK);
+            lm_health_report(sg->dev, js);
+        }
+    }
+    return s;
+}
+
+/* Runs segment @i of r->plan from step @start: a job of its device
+ * (devstats.h), issued without waiting when it is detached. */
+static loom_status run_segment(lm_run *r, int i, int start)
+{
+    const lm_plan *p = r->plan;
+    const lm_plan_segment *sg = &p->segments[i];
+    lm_run_state *rs = r->rs;
+    const lm_graph *g = r->m->g;
+    bool host = lm_device_runs_host_kernels(sg->dev);
+    int jobs = lm_busy_begin(&sg->dev->busy);
+    if (host) {
+        loom_status s = run_host_steps(r->m, p, sg, rs, start);
+        lm_busy_end(&sg->dev->busy, s != LOOM_OK);
+        return s;
+    }
+    if (sg->detach) {
+        loom_status s = issue_segment(p, i, rs, jobs);
+        return s ? end_device_job(r, sg, s) : LOOM_OK;
+    }
+    uint64_t t0 = lm_now_ns();
+    loom_status s = end_device_job(r, sg, run_device_segment(p, sg, rs, jobs));
+    if (rs->step_ns) /* a device runs its segment as a whole: the time is the segment's */
+        rs->step_ns[sg->first] = lm_now_ns() - t0;
+    for (int k = 0; !s && k < sg->n_in; k++) {
+        int v = sg->in[k];
+        if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
+            release_value(rs, v);
+    }
+    return s;
+}
+
+/* Runs the segments of r->plan from step r->next through step @last in plan
+ * order. A detached device segment runs while the segments up to its join
+ * do (an independent branch on the host or another device); the others run
+ * one after another. Everything issued is joined before this returns. On a
+ * device fault r->failed is the failed segment. */
+static loom_status run_steps(lm_run *r, int last)
+{
+    const lm_plan *p = r->plan;
+    loom_status s = LOOM_OK;
+    for (int i = 0; i < p->n_segments && !s; i++) {
         const lm_plan_segment *sg = &p->segments[i];
         if (sg->last < r->next)
             continue;
         if (sg->first > last)
             break;
-        bool host = lm_device_runs_host_kernels(sg->dev);
         int start = sg->first < r->next ? r->next : sg->first; /* host segments resume mid-way */
-        uint64_t t0 = rs->step_ns && !host ? lm_now_ns() : 0;
-        int jobs = lm_busy_begin(&sg->dev->busy);
-        loom_status s =
-            host ? run_host_steps(m, p, sg, rs, start) : run_device_segment(p, sg, rs, jobs);
-        if (t0) /* a device runs its segment as a whole: the time is the segment's */
-            rs->step_ns[sg->first] = lm_now_ns() - t0;
-        lm_busy_end(&sg->dev->busy, s != LOOM_OK);
-        if (!host)
-            lm_health_report(sg->dev, s);
-        if (s) {
-            if (lm_status_is_device_fault(s))
-                r->failed = sg;
-            return s;
-        }
-        for (int k = 0; !host && k < sg->n_in; k++) {
-            int v = sg->in[k];
-            if (rs->owned[v] && p->last_use[v] <= sg->last && !g->values[v].is_output)
-                release_value(rs, v);
-        }
+        if (!(s = join_segments(r, i, LOOM_OK)))
+            s = run_segment(r, i, start);
     }
+    if ((s = join_segments(r, p->n_segments, s)))
+        return s;
     r->next = last + 1;
     return LOOM_OK;
 }
@@ -452,7 +566,7 @@ static loom_status fail_over(lm_run *r, loom_status fault)
                         lm_health_usable(lost) ? "failed" : "is out of service",
                         m->ctx->fail_closed ? "the context is fail-closed: no CPU fallback"
                                             : loom_last_error());
-    int at = resume_point(p, q, failed);
+    int at = r->restart ? 0 : resume_point(p, q, failed);
     lm_run_state *qs = begin_run(m, q, r->inputs, r->outputs, r->into, rs->step_ns);
     if (!qs || (s = carry_values(g, p, rs, qs, at))) {
         if (qs)
@@ -469,6 +583,7 @@ static loom_status fail_over(lm_run *r, loom_status fault)
     r->rs = qs;
     r->next = at;
     r->failed = NULL;
+    r->restart = false;
     return LOOM_OK;
 }
 

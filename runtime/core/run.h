@@ -26,6 +26,7 @@ typedef struct lm_run {
     int next;                      /* the first step not run yet */
     int faults;                    /* device faults failed over so far */
     const lm_plan_segment *failed; /* of @plan: where the last device fault happened */
+    bool restart;                  /* resume from the start: a detached segment faulted */
 } lm_run;
 
 /* Checks the arguments and @inputs, takes the plan for them and a run state.

@@ -118,6 +118,31 @@ static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm
     return s;
 }
 
+/* Where each segment is joined (the first later segment reading one of its
+ * outputs), and which device segments are issued without waiting: those
+ * with a segment before their join, which does not depend on them and so
+ * can run meanwhile (an independent branch, on the host or another device). */
+static void mark_joins(lm_plan *p, const lm_graph *g)
+{
+    for (int i = 0; i < p->n_segments; i++) {
+        lm_plan_segment *sg = &p->segments[i];
+        sg->join = p->n_segments;
+        for (int j = i + 1; j < p->n_segments && sg->join == p->n_segments; j++) {
+            const lm_plan_segment *later = &p->segments[j];
+            for (int step = later->first; step <= later->last && sg->join == p->n_segments;
+                 step++) {
+                const lm_node *n = &g->nodes[p->steps[step]];
+                for (int k = 0; k < n->n_in; k++)
+                    if (n->in[k] >= 0 && lm_is_listed(n->in[k], sg->out, sg->n_out)) {
+                        sg->join = j;
+                        break;
+                    }
+            }
+        }
+        sg->detach = !lm_device_runs_host_kernels(sg->dev) && sg->join > i + 1;
+    }
+}
+
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
                              loom_tensor *const *shape, lm_devset usable, uint64_t *hash_memo)
 {
@@ -157,6 +182,7 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
         }
         i = j + 1;
     }
+    mark_joins(p, g);
 out:
     free(dev);
     return s;
