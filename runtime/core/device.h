@@ -52,6 +52,12 @@ typedef struct lm_stream lm_stream;
 /* An in-process emulation (the emulated Loom card): "auto" takes only as many
  * as the context asked for. */
 #define LM_DEVICE_EMULATED 0x8u
+/* Computes from host memory (a CPU OpenCL device with unified memory): its
+ * device buffers are host memory, so a segment reads its inputs from and
+ * writes its outputs to the host tensors in place, with no copy either way,
+ * and a value passes between it and the CPU, or another such device, as it
+ * is. Transfers to and from it cost only the launch. */
+#define LM_DEVICE_HOST_MEMORY 0x10u
 
 /* The link assumed where a device's own is unknown: PCIe 3.0 x16 in practice. */
 #define LM_DEFAULT_LINK_GBPS 12.0

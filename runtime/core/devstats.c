@@ -47,6 +47,14 @@ void lm_busy_end(lm_busy *b, int failed)
     pthread_mutex_unlock(&b->lock);
 }
 
+void lm_busy_transfer(lm_busy *b, uint64_t copied, uint64_t shared)
+{
+    pthread_mutex_lock(&b->lock);
+    b->copied += copied;
+    b->shared += shared;
+    pthread_mutex_unlock(&b->lock);
+}
+
 /* Busy time so far, the open interval included, and the job counts. */
 static void busy_read(lm_busy *b, loom_device_stats *st)
 {
@@ -54,6 +62,8 @@ static void busy_read(lm_busy *b, loom_device_stats *st)
     st->busy_ns = b->busy_ns + (b->active ? lm_now_ns() - b->since_ns : 0);
     st->jobs = b->jobs;
     st->jobs_failed = b->failed;
+    st->bytes_copied = b->copied;
+    st->bytes_in_place = b->shared;
     pthread_mutex_unlock(&b->lock);
 }
 

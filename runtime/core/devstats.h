@@ -20,6 +20,7 @@ typedef struct lm_busy {
     uint64_t since_ns;    /* when active last rose from 0 (CLOCK_MONOTONIC) */
     uint64_t busy_ns;     /* closed busy intervals */
     uint64_t jobs, failed;
+    uint64_t copied, shared; /* boundary bytes copied to or from it, and bound in place */
 } lm_busy;
 
 /* CLOCK_MONOTONIC in nanoseconds. */
@@ -31,6 +32,9 @@ void lm_busy_fini(lm_busy *b);
 int lm_busy_begin(lm_busy *b);
 /* The job ends; @failed nonzero if it returned an error. */
 void lm_busy_end(lm_busy *b, int failed);
+/* A segment run moved @copied bytes between host and device memory and
+ * used @shared bytes of host tensors in place (LM_DEVICE_HOST_MEMORY). */
+void lm_busy_transfer(lm_busy *b, uint64_t copied, uint64_t shared);
 
 struct lm_device;
 /* Whether @dev's driver says it can take work (ready, not dead); a device

@@ -188,6 +188,8 @@ static double hop_us(const lm_device *dev, double gbps, int host_node, size_t by
 {
     if (!dev || lm_device_runs_host_kernels(dev))
         return 0;
+    if (dev->props.flags & LM_DEVICE_HOST_MEMORY) /* bound in place, not copied */
+        return dev->props.launch_us;
     if (gbps <= 0)
         gbps = LM_DEFAULT_LINK_GBPS;
     /* DMA to memory on another socket crosses the inter-socket link too:

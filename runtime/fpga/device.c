@@ -812,6 +812,12 @@ static loom_status fd_run(lm_device *dev, void *state, loom_tensor *const *in,
     }
     give_set(sg, set);
     if (!s) {
+        uint64_t moved = 0;
+        for (int i = 0; i < sg->n_in; i++)
+            moved += sg->in_bytes[i];
+        for (int o = 0; o < sg->n_out; o++)
+            moved += sg->out_bytes[o];
+        lm_busy_transfer(&dev->busy, moved, 0);
         __atomic_add_fetch(&fd->runs, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&fd->commands, (uint64_t)sg->n_cmds, __ATOMIC_RELAXED);
         __atomic_add_fetch(&fd->cycles, cycles, __ATOMIC_RELAXED);

@@ -67,6 +67,10 @@ static void query_info(cl_platform_id p, cl_device_id d, lm_cl_info *info)
     clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof(type), &type, NULL);
     info->is_gpu = type & CL_DEVICE_TYPE_GPU;
     info->is_cpu = type & CL_DEVICE_TYPE_CPU;
+    cl_bool unified = CL_FALSE;
+    info->host_unified =
+        !clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof(unified), &unified, NULL) &&
+        unified;
     if (!clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(u), &u, NULL))
         info->compute_units = u;
     if (!clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof(u), &u, NULL))
@@ -257,6 +261,9 @@ static void cl_props(lm_cl_device *dev, cl_device_type type)
     /* An OpenCL device that is the host CPU (PoCL) never beats libloom's own
      * CPU kernels: used only when named. */
     p->flags = type & CL_DEVICE_TYPE_CPU ? 0 : LM_DEVICE_AUTO;
+    /* Its buffers are host memory: segments bind the host tensors in place. */
+    if (i->host_unified)
+        p->flags |= LM_DEVICE_HOST_MEMORY;
 }
 
 static bool add_one(void *arg, int index, cl_platform_id p, cl_device_id d)

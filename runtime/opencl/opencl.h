@@ -40,7 +40,8 @@ typedef struct lm_cl_info {
     uint64_t global_mem, local_mem, max_alloc;
     size_t max_wg;
     bool fp16, fp64, subgroups;
-    bool has_pci; /* cl_khr_pci_bus_info */
+    bool host_unified; /* CL_DEVICE_HOST_UNIFIED_MEMORY: it computes from host memory */
+    bool has_pci;      /* cl_khr_pci_bus_info */
     unsigned pci_domain, pci_bus, pci_dev, pci_fn;
 } lm_cl_info;
 

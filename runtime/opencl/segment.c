@@ -10,6 +10,12 @@
  * in-order queue (so each waits for the one before without a host round
  * trip), reads the outputs and waits once.
  *
+ * A device that computes from host memory (LM_DEVICE_HOST_MEMORY: PoCL and
+ * other CPU devices with unified memory) gets no copies at all at the
+ * boundary: each run wraps the host tensors themselves in buffers
+ * (CL_MEM_USE_HOST_PTR) and binds them where the segment's boundary buffers
+ * were bound, so inputs are read and outputs written in place.
+ *
  * With fp16 storage every tensor on the device is half (kernels built with
  * -DLM_HALF) while the host still sees float32: each input is written to a
  * float buffer that a first launch converts, and each output is converted
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "core/prepared.h"
 #include "opencl.h"
@@ -43,6 +50,14 @@ typedef struct slot {
     bool shared;   /* a device copy from the store: its entry releases it */
 } slot;
 
+/* A kernel argument bound to a boundary buffer: rebound to the host
+ * tensor's own buffer on each zero-copy run. */
+typedef struct rebind {
+    cl_kernel k;
+    cl_uint arg;
+    int port; /* input i, or n_in + output o */
+} rebind;
+
 typedef struct cl_segment {
     lm_cl_device *dev;
     pthread_mutex_t lock; /* protects busy */
@@ -57,7 +72,18 @@ typedef struct cl_segment {
     int n_in, n_out;
     cl_mem *in_mem, *out_mem;
     size_t *in_bytes, *out_bytes;
+    bool zero_copy; /* boundary tensors are bound in place (the file comment) */
+    int n_rebind;
+    rebind *rebinds;
+    cl_mem *wrapped; /* per port, this run's buffer over the host tensor, or NULL */
 } cl_segment;
+
+/* A buffer argument as lowering bound it (lm_cl_arg_mem). */
+typedef struct memarg {
+    cl_kernel k;
+    cl_uint arg;
+    cl_mem m;
+} memarg;
 
 struct lm_cl_builder {
     cl_segment *sg;
@@ -67,6 +93,8 @@ struct lm_cl_builder {
     int pos;       /* node being lowered */
     int *temps;    /* scratch slots of the node being lowered */
     int n_temps, cap_temps;
+    memarg *args; /* every buffer argument bound, for zero-copy rebinding */
+    int n_args, cap_args;
     loom_status status;
 };
 
@@ -541,10 +569,29 @@ void lm_clb_copy(lm_cl_builder *b, cl_mem src, size_t src_off, cl_mem dst, size_
     l->bytes = bytes;
 }
 
+/* Remembers that argument @arg of @k is @m. */
+static void note_arg(lm_cl_builder *b, cl_kernel k, cl_uint arg, cl_mem m)
+{
+    if (!b->sg->zero_copy || !k || b->status)
+        return;
+    if (b->n_args == b->cap_args) {
+        int cap = b->cap_args ? 2 * b->cap_args : 64;
+        memarg *grown = realloc(b->args, sizeof(*grown) * (size_t)cap);
+        if (!grown) {
+            b->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+            return;
+        }
+        b->args = grown;
+        b->cap_args = cap;
+    }
+    b->args[b->n_args++] = (memarg){k, arg, m};
+}
+
 void lm_cl_arg_mem(lm_cl_args *a, cl_mem m)
 {
     if (!a->b->status && !m)
         a->b->status = lm_error(LOOM_ERR_RUNTIME, "kernel argument %u has no buffer", a->i);
+    note_arg(a->b, a->k, a->i, m);
     cl_int err = clSetKernelArg(a->k, a->i++, sizeof(m), &m);
     if (err && a->k)
         lm_clb_fail(a->b, err, "clSetKernelArg");
@@ -604,6 +651,8 @@ static void release_segment(cl_segment *sg)
     free(sg->out_mem);
     free(sg->in_bytes);
     free(sg->out_bytes);
+    free(sg->rebinds);
+    free(sg->wrapped);
     free(sg);
 }
 
@@ -683,6 +732,43 @@ static void output_buffers(lm_cl_builder *b)
     }
 }
 
+/* The port (input i, or n_in + output o) whose host-facing buffer is @m, or -1. */
+static int port_of(const cl_segment *sg, cl_mem m)
+{
+    for (int i = 0; i < sg->n_in; i++)
+        if (sg->in_mem[i] == m)
+            return i;
+    for (int o = 0; o < sg->n_out; o++)
+        if (sg->out_mem[o] == m)
+            return sg->n_in + o;
+    return -1;
+}
+
+/* Keeps the arguments bound to boundary buffers, for zero-copy runs. A
+ * segment whose output is one of its inputs (a pass-through) copies: its
+ * output buffer is the input's, which the host would no longer write. */
+static void plan_zero_copy(lm_cl_builder *b)
+{
+    cl_segment *sg = b->sg;
+    for (int o = 0; o < sg->n_out && sg->zero_copy; o++)
+        for (int i = 0; i < sg->n_in; i++)
+            if (sg->out_mem[o] == sg->in_mem[i])
+                sg->zero_copy = false;
+    if (!sg->zero_copy)
+        return;
+    sg->wrapped = calloc((size_t)(sg->n_in + sg->n_out) + 1, sizeof(cl_mem));
+    sg->rebinds = malloc(sizeof(rebind) * ((size_t)b->n_args + 1));
+    if (!sg->wrapped || !sg->rebinds) {
+        b->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        return;
+    }
+    for (int a = 0; a < b->n_args; a++) {
+        int port = port_of(sg, b->args[a].m);
+        if (port >= 0)
+            sg->rebinds[sg->n_rebind++] = (rebind){b->args[a].k, b->args[a].arg, port};
+    }
+}
+
 static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **state)
 {
     lm_cl_device *dev = (lm_cl_device *)base;
@@ -697,6 +783,8 @@ static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     sg->dev = dev;
     sg->half = d->fp16_storage;
+    sg->zero_copy =
+        (base->props.flags & LM_DEVICE_HOST_MEMORY) && !lm_env_flag(LM_ENV_OPENCL_COPY_BOUNDARY);
     sg->n_in = d->n_inputs;
     sg->n_out = d->n_outputs;
     pthread_mutex_init(&sg->lock, NULL);
@@ -753,11 +841,14 @@ static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **
     }
     if (!b.status)
         output_buffers(&b);
+    if (!b.status)
+        plan_zero_copy(&b);
     s = b.status;
 out:
     free(b.slot_of);
     free(b.last_use);
     free(b.temps);
+    free(b.args);
     if (s) {
         release_segment(sg);
         return s;
@@ -778,27 +869,75 @@ static void claim(cl_segment *sg)
     pthread_mutex_unlock(&sg->lock);
 }
 
+/* Drops this run's buffers over the host tensors (its commands are done). */
+static void unwrap(cl_segment *sg)
+{
+    for (int p = 0; sg->wrapped && p < sg->n_in + sg->n_out; p++)
+        if (sg->wrapped[p]) {
+            clReleaseMemObject(sg->wrapped[p]);
+            sg->wrapped[p] = NULL;
+        }
+}
+
 static void give_back(cl_segment *sg)
 {
+    unwrap(sg);
     pthread_mutex_lock(&sg->lock);
     sg->busy = false;
     pthread_cond_signal(&sg->idle);
     pthread_mutex_unlock(&sg->lock);
 }
 
-/* Queues one run: inputs written, kernels launched, outputs read, all
- * non-blocking. Returns the first failure and names the call in *@what. */
-static cl_int enqueue_run(cl_segment *sg, loom_tensor *const *in, loom_tensor *const *out,
-                          const char **what)
+/* A buffer over host tensor @t for port @p when the run can bind it in
+ * place (zero copy, and @t holds all @bytes the segment uses), else NULL:
+ * the port is copied. */
+static cl_mem wrap(cl_segment *sg, int p, const loom_tensor *t, size_t bytes)
+{
+    if (!sg->zero_copy || !bytes || t->nbytes < bytes)
+        return NULL;
+    cl_int err = 0;
+    cl_mem_flags rw = p < sg->n_in ? CL_MEM_READ_ONLY : CL_MEM_READ_WRITE;
+    cl_mem m = clCreateBuffer(sg->dev->ctx, rw | CL_MEM_USE_HOST_PTR, bytes, t->data, &err);
+    return err ? NULL : m;
+}
+
+/* The buffer port @p's arguments take in this run. */
+static cl_mem port_mem(const cl_segment *sg, int p)
+{
+    if (sg->wrapped && sg->wrapped[p])
+        return sg->wrapped[p];
+    return p < sg->n_in ? sg->in_mem[p] : sg->out_mem[p - sg->n_in];
+}
+
+/* Wraps the host tensors this run can bind in place and binds them (or
+ * the segment's own buffers again, for ports that are copied this time). */
+static cl_int bind_ports(cl_segment *sg, loom_tensor *const *in, loom_tensor *const *out)
+{
+    if (!sg->zero_copy)
+        return CL_SUCCESS;
+    for (int i = 0; i < sg->n_in; i++)
+        sg->wrapped[i] = wrap(sg, i, in[i], sg->in_bytes[i]);
+    for (int o = 0; o < sg->n_out; o++)
+        sg->wrapped[sg->n_in + o] = wrap(sg, sg->n_in + o, out[o], sg->out_bytes[o]);
+    cl_int err = CL_SUCCESS;
+    for (int r = 0; r < sg->n_rebind && !err; r++) {
+        cl_mem m = port_mem(sg, sg->rebinds[r].port);
+        err = clSetKernelArg(sg->rebinds[r].k, sg->rebinds[r].arg, sizeof(m), &m);
+    }
+    return err;
+}
+
+/* @m, or this run's buffer over a host tensor when @m is a boundary buffer. */
+static cl_mem run_mem(const cl_segment *sg, cl_mem m)
+{
+    int p = sg->zero_copy ? port_of(sg, m) : -1;
+    return p < 0 ? m : port_mem(sg, p);
+}
+
+/* Queues the launches and copies of one run. */
+static cl_int enqueue_launches(cl_segment *sg, const char **what)
 {
     cl_int err = CL_SUCCESS;
-    for (int i = 0; i < sg->n_in && !err; i++) {
-        size_t n = in[i]->nbytes < sg->in_bytes[i] ? in[i]->nbytes : sg->in_bytes[i];
-        if (n)
-            err = lm_cl_injected(clEnqueueWriteBuffer(sg->q, sg->in_mem[i], CL_FALSE, 0, n,
-                                                      in[i]->data, 0, NULL, NULL));
-        *what = "clEnqueueWriteBuffer";
-    }
     for (int i = 0; i < sg->n_launch && !err; i++) {
         const launch *l = &sg->launches[i];
         if (l->k && l->dim) {
@@ -806,18 +945,66 @@ static cl_int enqueue_run(cl_segment *sg, loom_tensor *const *in, loom_tensor *c
                                                         l->has_lws ? l->lws : NULL, 0, NULL, NULL));
             *what = "clEnqueueNDRangeKernel";
         } else if (!l->k) {
-            err = lm_cl_injected(clEnqueueCopyBuffer(sg->q, l->src, l->dst, l->src_off, l->dst_off,
+            err = lm_cl_injected(clEnqueueCopyBuffer(sg->q, run_mem(sg, l->src),
+                                                     run_mem(sg, l->dst), l->src_off, l->dst_off,
                                                      l->bytes, 0, NULL, NULL));
             *what = "clEnqueueCopyBuffer";
         }
     }
+    return err;
+}
+
+/* Makes an output bound in place visible to the host: mapping a host-pointer
+ * buffer synchronises it (no copy on a device that computes from host
+ * memory); the unmap right after keeps the queue's order. */
+static cl_int sync_in_place(cl_segment *sg, cl_mem m, size_t n)
+{
+    cl_int err = 0;
+    void *p = clEnqueueMapBuffer(sg->q, m, CL_FALSE, CL_MAP_READ, 0, n, 0, NULL, NULL, &err);
+    if (!err)
+        err = clEnqueueUnmapMemObject(sg->q, m, p, 0, NULL, NULL);
+    return err;
+}
+
+/* Queues one run: inputs written (or bound in place), kernels launched,
+ * outputs read (or synchronised in place), all non-blocking. Returns the
+ * first failure and names the call in *@what. */
+static cl_int enqueue_run(cl_segment *sg, loom_tensor *const *in, loom_tensor *const *out,
+                          const char **what)
+{
+    *what = "clSetKernelArg";
+    cl_int err = bind_ports(sg, in, out);
+    uint64_t copied = 0, shared = 0;
+    for (int i = 0; i < sg->n_in && !err; i++) {
+        size_t n = in[i]->nbytes < sg->in_bytes[i] ? in[i]->nbytes : sg->in_bytes[i];
+        if (port_mem(sg, i) != sg->in_mem[i]) {
+            shared += n;
+            continue;
+        }
+        if (n)
+            err = lm_cl_injected(clEnqueueWriteBuffer(sg->q, sg->in_mem[i], CL_FALSE, 0, n,
+                                                      in[i]->data, 0, NULL, NULL));
+        copied += n;
+        *what = "clEnqueueWriteBuffer";
+    }
+    if (!err)
+        err = enqueue_launches(sg, what);
     for (int o = 0; o < sg->n_out && !err; o++) {
         size_t n = out[o]->nbytes < sg->out_bytes[o] ? out[o]->nbytes : sg->out_bytes[o];
+        cl_mem m = port_mem(sg, sg->n_in + o);
+        if (m != sg->out_mem[o]) {
+            err = lm_cl_injected(sync_in_place(sg, m, n));
+            shared += n;
+            *what = "clEnqueueMapBuffer";
+            continue;
+        }
         if (n)
             err = lm_cl_injected(clEnqueueReadBuffer(sg->q, sg->out_mem[o], CL_FALSE, 0, n,
                                                      out[o]->data, 0, NULL, NULL));
+        copied += n;
         *what = "clEnqueueReadBuffer";
     }
+    lm_busy_transfer(&sg->dev->base.busy, copied, shared);
     return err;
 }
 

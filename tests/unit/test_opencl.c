@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "common/tensor_io.h"
+#include "core/device.h"
 #include "core/model.h"
+#include "core/registry.h"
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
@@ -730,6 +732,75 @@ static void constants_uploaded_once_per_device(void **state)
     ob_free(om);
 }
 
+/* Runs @om on opencl:0 alone with input @x; returns output 0 and what the
+ * device copied and bound in place during the run. */
+static float *run_counting(ob_model *om, const float *x, const int64_t *xd, size_t *n,
+                           uint64_t *copied, uint64_t *in_place)
+{
+    loom_context *ctx = make_ctx("opencl:0", true);
+    loom_device_stats a = {.struct_size = sizeof(a)}, b = {.struct_size = sizeof(b)};
+    assert_int_equal(loom_context_device_stats(ctx, 0, &a), LOOM_OK);
+    assert_string_equal(a.name, "opencl:0");
+    loom_model *m = load(ctx, om, "t.onnx", LOOM_OK);
+    loom_tensor *in, *out;
+    int64_t count = xd[0] * xd[1] * xd[2] * xd[3];
+    assert_int_equal(
+        loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, (void *)x, sizeof(float) * (size_t)count, &in),
+        LOOM_OK);
+    assert_int_equal(loom_model_run(m, &in, 1, &out, 1), LOOM_OK);
+    assert_int_equal(loom_context_device_stats(ctx, 0, &b), LOOM_OK);
+    *copied = b.bytes_copied - a.bytes_copied;
+    *in_place = b.bytes_in_place - a.bytes_in_place;
+    *n = (size_t)loom_tensor_count(out);
+    float *y = malloc(sizeof(float) * *n);
+    memcpy(y, loom_tensor_data(out), sizeof(float) * *n);
+    loom_tensor_destroy(out);
+    loom_tensor_destroy(in);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+    return y;
+}
+
+/* A device that computes from host memory (PoCL) binds the segment's
+ * input and output tensors in place: nothing is copied, and the answers
+ * are the copying path's, bit for bit (LOOM_OPENCL_COPY_BOUNDARY forces
+ * the path a discrete GPU takes). */
+static void boundary_bound_in_place(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    loom_context *hold = make_ctx("opencl:0", true); /* keeps the registry up */
+    lm_device *dev = lm_registry_find("opencl:0");
+    assert_non_null(dev);
+    if (!(dev->props.flags & LM_DEVICE_HOST_MEMORY)) {
+        print_message("opencl:0 has memory of its own: every boundary is copied\n");
+        loom_context_destroy(hold);
+        skip();
+    }
+    ob_model *om = m_conv_convt_any_batch();
+    float x[2 * 4 * 36];
+    fill(x, 2 * 4 * 36, 31);
+    int64_t xd[4] = {2, 4, 6, 6};
+    size_t n0, n1;
+    uint64_t copied, in_place;
+    float *y0 = run_counting(om, x, xd, &n0, &copied, &in_place);
+    print_message("in place: copied %llu bytes, bound %llu in place\n", (unsigned long long)copied,
+                  (unsigned long long)in_place);
+    assert_int_equal(copied, 0);
+    assert_int_equal(in_place, sizeof(x) + sizeof(float) * n0); /* x in, y out */
+    lm_test_setenv("LOOM_OPENCL_COPY_BOUNDARY", "1");
+    float *y1 = run_counting(om, x, xd, &n1, &copied, &in_place);
+    lm_test_setenv("LOOM_OPENCL_COPY_BOUNDARY", NULL);
+    assert_int_equal(copied, sizeof(x) + sizeof(float) * n1);
+    assert_int_equal(in_place, 0);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(y0, y1, sizeof(float) * n0);
+    free(y0);
+    free(y1);
+    ob_free(om);
+    loom_context_destroy(hold);
+}
+
 /* ---- every GEMM tile, CPU and GPU ones, on odd sizes ---- */
 
 static float half_to_float(uint16_t h)
@@ -928,6 +999,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(kernels_fp16_match_fp32),
     cmocka_unit_test(fp16_halves_weights),
     cmocka_unit_test(constants_uploaded_once_per_device),
+    cmocka_unit_test(boundary_bound_in_place),
     cmocka_unit_test(every_gemm_tile_is_right),
     cmocka_unit_test(torchvision_models_fp16),
 };

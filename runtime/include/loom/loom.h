@@ -403,6 +403,11 @@ LOOM_API loom_status loom_context_device_info(const loom_context *ctx, int index
  * @failovers: runs that lost this device mid-run and finished elsewhere,
  *             resumed from the last completed boundary.
  * @numa_node: the NUMA node the device is attached to, -1 when unknown.
+ * @bytes_copied: segment inputs and outputs copied between host memory and
+ *                the device's (a card's, an OpenCL device's own memory).
+ * @bytes_in_place: segment inputs and outputs the device used where they
+ *                  lie, in host memory: a device that computes from host
+ *                  memory (PoCL) binds the host tensors themselves.
  */
 typedef struct loom_device_stats {
     size_t struct_size;
@@ -418,6 +423,7 @@ typedef struct loom_device_stats {
     loom_device_state state;
     uint64_t quarantines, readmissions, kat_failures, failovers;
     int numa_node;
+    uint64_t bytes_copied, bytes_in_place;
 } loom_device_stats;
 
 /**
