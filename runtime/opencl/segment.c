@@ -235,37 +235,6 @@ static size_t value_bytes(lm_cl_builder *b, int v)
     return stored_half(b, v) && n > 4 ? n / 2 : n;
 }
 
-static int new_slot(lm_cl_builder *b, size_t size, bool pinned)
-{
-    cl_segment *sg = b->sg;
-    /* Reuse a dead intermediate's buffer of this segment when big enough. */
-    if (!pinned)
-        for (int i = 0; i < sg->n_slots; i++)
-            if (!sg->slots[i].pinned && sg->slots[i].live == 0 && sg->slots[i].size >= size &&
-                sg->slots[i].size / 2 <= size) {
-                sg->slots[i].live = 1;
-                return i;
-            }
-    if (sg->n_slots == sg->cap_slots) {
-        int cap = sg->cap_slots ? 2 * sg->cap_slots : 16;
-        slot *grown = realloc(sg->slots, sizeof(slot) * (size_t)cap);
-        if (!grown) {
-            b->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-            return -1;
-        }
-        sg->slots = grown;
-        sg->cap_slots = cap;
-    }
-    cl_mem m = lm_cl_pool_get(sg->dev, size);
-    if (!m) {
-        lm_clb_fail(b, CL_MEM_OBJECT_ALLOCATION_FAILURE, "clCreateBuffer");
-        return -1;
-    }
-    sg->slots[sg->n_slots] = (slot){m, size, 1, pinned, true, false, false};
-    account(&sg->slots[sg->n_slots], true);
-    return sg->n_slots++;
-}
-
 /* Room for one more slot; false (and b->status set) when out of memory. */
 static bool grow_slots(lm_cl_builder *b)
 {
@@ -281,6 +250,29 @@ static bool grow_slots(lm_cl_builder *b)
     sg->slots = grown;
     sg->cap_slots = cap;
     return true;
+}
+
+static int new_slot(lm_cl_builder *b, size_t size, bool pinned)
+{
+    cl_segment *sg = b->sg;
+    /* Reuse a dead intermediate's buffer of this segment when big enough. */
+    if (!pinned)
+        for (int i = 0; i < sg->n_slots; i++)
+            if (!sg->slots[i].pinned && sg->slots[i].live == 0 && sg->slots[i].size >= size &&
+                sg->slots[i].size / 2 <= size) {
+                sg->slots[i].live = 1;
+                return i;
+            }
+    if (!grow_slots(b))
+        return -1;
+    cl_mem m = lm_cl_pool_get(sg->dev, size);
+    if (!m) {
+        lm_clb_fail(b, CL_MEM_OBJECT_ALLOCATION_FAILURE, "clCreateBuffer");
+        return -1;
+    }
+    sg->slots[sg->n_slots] = (slot){m, size, 1, pinned, true, false, false};
+    account(&sg->slots[sg->n_slots], true);
+    return sg->n_slots++;
 }
 
 /* A read-only buffer holding @bytes of @data; NULL with *@err set. */
