@@ -352,6 +352,8 @@ size_t lm_plan_release_idle(lm_plan *p, uint64_t now, uint64_t idle_ns)
         p->free_states = NULL;
     }
     pthread_mutex_unlock(&p->states_lock);
+    if (!idle)
+        return 0;
     size_t bytes = 0;
     while (idle) {
         lm_run_state *next = idle->next;
@@ -359,6 +361,12 @@ size_t lm_plan_release_idle(lm_plan *p, uint64_t now, uint64_t idle_ns)
         atomic_fetch_sub(&p->n_states, 1);
         bytes += p->arena_bytes;
         idle = next;
+    }
+    /* The devices' working memory for its segments goes too. */
+    for (int i = 0; i < p->n_segments; i++) {
+        const lm_plan_segment *sg = &p->segments[i];
+        if (sg->state && sg->dev->ops->trim)
+            sg->dev->ops->trim(sg->dev, sg->state);
     }
     return bytes;
 }

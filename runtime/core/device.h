@@ -139,6 +139,11 @@ typedef struct lm_device_ops {
     loom_status (*submit)(lm_device *dev, void *segment, loom_tensor *const *in,
                           loom_tensor *const *out, uint64_t deadline_ns, lm_event *done);
     void (*release)(lm_device *dev, void *segment);
+    /* (optional) Frees what a compiled segment keeps for its runs (working
+     * buffers) when no run holds it; the next run makes it again. Called
+     * when the plan goes idle (LOOM_ARENA_IDLE_MS); a segment in use is
+     * left as it is. */
+    void (*trim)(lm_device *dev, void *segment);
     /* (optional) Loads the bitstream in the file @path (an operator's
      * action; see loom_device_program()) and updates the properties. */
     loom_status (*program)(lm_device *dev, const char *path);

@@ -118,8 +118,9 @@ typedef struct lm_plan {
  * run state it holds (idle ones stay with it for the next runs), at least one. */
 size_t lm_plan_charge(const lm_plan *p);
 
-/* Frees @p's idle run states (their arenas) when no run has given one back
- * for @idle_ns up to @now; returns the arena bytes freed. */
+/* Frees @p's idle run states (their arenas), and has its device segments
+ * free their working buffers (lm_device_ops.trim), when no run has given a
+ * state back for @idle_ns up to @now; returns the arena bytes freed. */
 size_t lm_plan_release_idle(lm_plan *p, uint64_t now, uint64_t idle_ns);
 
 struct lm_run_state;

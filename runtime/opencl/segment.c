@@ -38,6 +38,7 @@ typedef struct launch {
     bool has_lws;
     cl_mem src, dst; /* copy */
     size_t src_off, dst_off, bytes;
+    int src_slot, dst_slot; /* copy: the slots of src and dst, -1 none (a constant) */
 } launch;
 
 typedef struct slot {
@@ -49,6 +50,14 @@ typedef struct slot {
     bool constant; /* uploaded data (counted as constants, not buffers) */
     bool shared;   /* a device copy from the store: its entry releases it */
 } slot;
+
+/* A kernel argument bound to a slot's buffer: rebound when a trimmed
+ * segment makes its buffers again. */
+typedef struct slot_bind {
+    cl_kernel k;
+    cl_uint arg;
+    int slot;
+} slot_bind;
 
 /* A kernel argument bound to a boundary buffer: rebound to the host
  * tensor's own buffer on each zero-copy run. */
@@ -73,6 +82,10 @@ typedef struct cl_segment {
     cl_mem *in_mem, *out_mem;
     size_t *in_bytes, *out_bytes;
     bool zero_copy; /* boundary tensors are bound in place (the file comment) */
+    bool trimmed;   /* its pooled buffers are freed until the next run (cl_trim) */
+    int n_slot_binds;
+    slot_bind *slot_binds;
+    int *in_slot, *out_slot; /* the slots of in_mem[i] and out_mem[o] */
     int n_rebind;
     rebind *rebinds;
     cl_mem *wrapped; /* per port, this run's buffer over the host tensor, or NULL */
@@ -554,6 +567,7 @@ void lm_clb_copy(lm_cl_builder *b, cl_mem src, size_t src_off, cl_mem dst, size_
     launch *l = add_launch(b);
     if (!l)
         return;
+    l->src_slot = l->dst_slot = -1; /* found when the segment is complete */
     l->src = src;
     l->dst = dst;
     l->src_off = src_off;
@@ -564,7 +578,7 @@ void lm_clb_copy(lm_cl_builder *b, cl_mem src, size_t src_off, cl_mem dst, size_
 /* Remembers that argument @arg of @k is @m. */
 static void note_arg(lm_cl_builder *b, cl_kernel k, cl_uint arg, cl_mem m)
 {
-    if (!b->sg->zero_copy || !k || b->status)
+    if (!k || b->status)
         return;
     if (b->n_args == b->cap_args) {
         int cap = b->cap_args ? 2 * b->cap_args : 64;
@@ -625,7 +639,7 @@ static void release_segment(cl_segment *sg)
         if (sg->launches[i].k)
             clReleaseKernel(sg->launches[i].k);
     for (int i = 0; i < sg->n_slots; i++) {
-        if (sg->slots[i].shared)
+        if (sg->slots[i].shared || !sg->slots[i].mem) /* the store's, or trimmed */
             continue;
         account(&sg->slots[i], false);
         if (sg->slots[i].pooled)
@@ -645,6 +659,9 @@ static void release_segment(cl_segment *sg)
     free(sg->out_bytes);
     free(sg->rebinds);
     free(sg->wrapped);
+    free(sg->slot_binds);
+    free(sg->in_slot);
+    free(sg->out_slot);
     free(sg);
 }
 
@@ -761,6 +778,43 @@ static void plan_zero_copy(lm_cl_builder *b)
     }
 }
 
+/* The pooled slot whose buffer is @m, or -1. */
+static int pooled_slot_of(const cl_segment *sg, cl_mem m)
+{
+    for (int i = 0; i < sg->n_slots; i++)
+        if (sg->slots[i].mem == m && sg->slots[i].pooled)
+            return i;
+    return -1;
+}
+
+/* Where each pooled buffer is bound, so that cl_trim() can free them and
+ * the next run make and bind them again. */
+static void plan_trim(lm_cl_builder *b)
+{
+    cl_segment *sg = b->sg;
+    sg->slot_binds = malloc(sizeof(slot_bind) * ((size_t)b->n_args + 1));
+    sg->in_slot = malloc(sizeof(int) * ((size_t)sg->n_in + 1));
+    sg->out_slot = malloc(sizeof(int) * ((size_t)sg->n_out + 1));
+    if (!sg->slot_binds || !sg->in_slot || !sg->out_slot) {
+        b->status = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        return;
+    }
+    for (int a = 0; a < b->n_args; a++) {
+        int sl = pooled_slot_of(sg, b->args[a].m);
+        if (sl >= 0)
+            sg->slot_binds[sg->n_slot_binds++] = (slot_bind){b->args[a].k, b->args[a].arg, sl};
+    }
+    for (int i = 0; i < sg->n_launch; i++)
+        if (!sg->launches[i].k) {
+            sg->launches[i].src_slot = pooled_slot_of(sg, sg->launches[i].src);
+            sg->launches[i].dst_slot = pooled_slot_of(sg, sg->launches[i].dst);
+        }
+    for (int i = 0; i < sg->n_in; i++)
+        sg->in_slot[i] = pooled_slot_of(sg, sg->in_mem[i]);
+    for (int o = 0; o < sg->n_out; o++)
+        sg->out_slot[o] = pooled_slot_of(sg, sg->out_mem[o]);
+}
+
 static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **state)
 {
     lm_cl_device *dev = (lm_cl_device *)base;
@@ -833,6 +887,8 @@ static loom_status cl_compile(lm_device *base, const lm_segment_desc *d, void **
     }
     if (!b.status)
         output_buffers(&b);
+    if (!b.status)
+        plan_trim(&b);
     if (!b.status)
         plan_zero_copy(&b);
     s = b.status;
@@ -958,14 +1014,85 @@ static cl_int sync_in_place(cl_segment *sg, cl_mem m, size_t n)
     return err;
 }
 
+/* Frees the pooled buffers of a segment no run holds (lm_device_ops.trim):
+ * its working memory, which an idle plan need not keep. A segment in use is
+ * left alone. */
+static void cl_trim(lm_device *base, void *state)
+{
+    (void)base;
+    cl_segment *sg = state;
+    pthread_mutex_lock(&sg->lock);
+    bool take = !sg->busy && !sg->trimmed;
+    if (take)
+        sg->busy = true;
+    pthread_mutex_unlock(&sg->lock);
+    if (!take)
+        return;
+    for (int i = 0; i < sg->n_slots; i++) {
+        slot *sl = &sg->slots[i];
+        if (!sl->pooled || !sl->mem)
+            continue;
+        account(sl, false);
+        clReleaseMemObject(sl->mem); /* not back to the pool: the memory goes */
+        sl->mem = NULL;
+    }
+    sg->trimmed = true;
+    give_back(sg);
+}
+
+/* Makes a trimmed segment's buffers again and binds them where the old ones
+ * were; on failure the segment stays trimmed, and nothing is kept. */
+static cl_int restore(cl_segment *sg)
+{
+    for (int i = 0; i < sg->n_slots; i++) {
+        slot *sl = &sg->slots[i];
+        if (!sl->pooled || sl->mem)
+            continue;
+        if (!(sl->mem = lm_cl_pool_get(sg->dev, sl->size))) {
+            for (int j = 0; j < i; j++)
+                if (sg->slots[j].pooled && sg->slots[j].mem) {
+                    account(&sg->slots[j], false);
+                    clReleaseMemObject(sg->slots[j].mem);
+                    sg->slots[j].mem = NULL;
+                }
+            return CL_MEM_OBJECT_ALLOCATION_FAILURE;
+        }
+        account(sl, true);
+    }
+    cl_int err = CL_SUCCESS;
+    for (int r = 0; r < sg->n_slot_binds && !err; r++) {
+        cl_mem m = sg->slots[sg->slot_binds[r].slot].mem;
+        err = clSetKernelArg(sg->slot_binds[r].k, sg->slot_binds[r].arg, sizeof(m), &m);
+    }
+    for (int i = 0; i < sg->n_launch; i++) {
+        launch *l = &sg->launches[i];
+        if (!l->k && l->src_slot >= 0)
+            l->src = sg->slots[l->src_slot].mem;
+        if (!l->k && l->dst_slot >= 0)
+            l->dst = sg->slots[l->dst_slot].mem;
+    }
+    for (int i = 0; i < sg->n_in; i++)
+        if (sg->in_slot[i] >= 0)
+            sg->in_mem[i] = sg->slots[sg->in_slot[i]].mem;
+    for (int o = 0; o < sg->n_out; o++)
+        if (sg->out_slot[o] >= 0)
+            sg->out_mem[o] = sg->slots[sg->out_slot[o]].mem;
+    sg->trimmed = err != CL_SUCCESS;
+    return err;
+}
+
 /* Queues one run: inputs written (or bound in place), kernels launched,
  * outputs read (or synchronised in place), all non-blocking. Returns the
  * first failure and names the call in *@what. */
 static cl_int enqueue_run(cl_segment *sg, loom_tensor *const *in, loom_tensor *const *out,
                           const char **what)
 {
+    *what = "making its buffers again";
+    cl_int err = sg->trimmed ? restore(sg) : CL_SUCCESS;
+    if (err)
+        return err;
     *what = "clSetKernelArg";
-    cl_int err = bind_ports(sg, in, out);
+    err = bind_ports(sg, in, out);
     uint64_t copied = 0, shared = 0;
     for (int i = 0; i < sg->n_in && !err; i++) {
         size_t n = in[i]->nbytes < sg->in_bytes[i] ? in[i]->nbytes : sg->in_bytes[i];
@@ -1088,5 +1215,6 @@ const lm_device_ops lm_cl_device_ops = {
     .run = cl_run,
     .submit = cl_submit,
     .release = cl_release,
+    .trim = cl_trim,
     .destroy = lm_cl_device_destroy,
 };

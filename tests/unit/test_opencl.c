@@ -801,6 +801,58 @@ static void boundary_bound_in_place(void **state)
     loom_context_destroy(hold);
 }
 
+/* Runs @m once on input @x (batch 2); returns a malloc'd copy of output 0. */
+static float *run_batch2(loom_model *m, const float *x, size_t *n)
+{
+    int64_t xd[4] = {2, 4, 6, 6};
+    loom_tensor *in, *out;
+    assert_int_equal(
+        loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, (void *)x, sizeof(float) * 2 * 4 * 36, &in),
+        LOOM_OK);
+    assert_int_equal(loom_model_run(m, &in, 1, &out, 1), LOOM_OK);
+    *n = (size_t)loom_tensor_count(out);
+    float *y = malloc(sizeof(float) * *n);
+    memcpy(y, loom_tensor_data(out), sizeof(float) * *n);
+    loom_tensor_destroy(out);
+    loom_tensor_destroy(in);
+    return y;
+}
+
+/* An idle plan's segments give their working buffers back (cl_trim through
+ * loom_model_release_idle); the next run makes them again and answers the
+ * same, bit for bit. */
+static void idle_segments_free_their_buffers(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    ob_model *om = m_conv_convt_any_batch();
+    loom_context *ctx = make_ctx("opencl:0", true);
+    loom_model *m = load(ctx, om, "idle.onnx", LOOM_OK);
+    float x[2 * 4 * 36];
+    fill(x, 2 * 4 * 36, 41);
+    lm_cl_mem_use before = lm_cl_memory_in_use();
+    size_t n0, n1;
+    float *y0 = run_batch2(m, x, &n0);
+    lm_cl_mem_use ran = lm_cl_memory_in_use();
+    assert_true(ran.buffers > before.buffers);
+    loom_model_release_idle(m, 0);
+    lm_cl_mem_use idle = lm_cl_memory_in_use();
+    print_message("working buffers: %llu bytes while cached, %llu once idle\n",
+                  (unsigned long long)(ran.buffers - before.buffers),
+                  (unsigned long long)(idle.buffers - before.buffers));
+    assert_int_equal(idle.buffers, before.buffers);
+    assert_int_equal(idle.constants, ran.constants); /* the weights stay */
+    float *y1 = run_batch2(m, x, &n1);
+    assert_int_equal(n1, n0);
+    assert_memory_equal(y1, y0, sizeof(float) * n0);
+    assert_int_equal(lm_cl_memory_in_use().buffers, ran.buffers);
+    free(y0);
+    free(y1);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+    ob_free(om);
+}
+
 /* ---- every GEMM tile, CPU and GPU ones, on odd sizes ---- */
 
 static float half_to_float(uint16_t h)
@@ -1000,6 +1052,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(fp16_halves_weights),
     cmocka_unit_test(constants_uploaded_once_per_device),
     cmocka_unit_test(boundary_bound_in_place),
+    cmocka_unit_test(idle_segments_free_their_buffers),
     cmocka_unit_test(every_gemm_tile_is_right),
     cmocka_unit_test(torchvision_models_fp16),
 };

@@ -589,8 +589,10 @@ LOOM_API loom_status loom_model_set_plan_cache_bytes(loom_model *model, size_t b
  *     idle; < 0: LOOM_ARENA_IDLE_MS (10 s by default).
  *
  * A cached plan keeps the arena (intermediates) of each concurrent run it
- * served, for its next runs. Those of plans idle for @idle_ms are freed; the
- * plans stay cached, and the next run of such a shape maps a fresh arena.
+ * served, for its next runs, and its device segments keep their working
+ * buffers (an OpenCL device's intermediates). Those of plans idle for
+ * @idle_ms are freed; the plans stay cached, and the next run of such a
+ * shape maps a fresh arena and makes the buffers again.
  * Runs do this themselves once a second for plans idle LOOM_ARENA_IDLE_MS
  * (10 s); a server calls it when it has no runs to do it (loomd: every
  * second, with -1). Returns the bytes freed.
