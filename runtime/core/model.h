@@ -69,8 +69,11 @@ typedef struct lm_plan_segment {
     double est_us;   /* the cost model's estimate of a run, < 0 unknown */
     lm_latency *lat; /* a device segment's measured runs, for its deadline (deadline.h) */
     int join;        /* the first later segment reading its outputs; n_segments: none */
-    bool detach;     /* a device segment issued without waiting: segments before
-                      * its join do not depend on it and run meanwhile (run.c) */
+    int issue_at;    /* the segment before which it is issued: the one after the
+                      * last segment feeding it (itself, or earlier: hoisted) */
+    bool detach;     /* a device segment issued without waiting: segments from
+                      * issue_at to its join do not depend on it and run
+                      * meanwhile (run.c) */
 } lm_plan_segment;
 
 /*

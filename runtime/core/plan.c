@@ -304,9 +304,12 @@ loom_status lm_plan_build(loom_model *m, loom_tensor *const *inputs, lm_devset u
         const lm_plan_segment *sg = &p->segments[i];
         if (lm_device_runs_host_kernels(sg->dev))
             continue; /* values stay in the arena */
+        /* It writes its outputs from its issue on (hoisted: before the
+         * segments that come first in the plan). */
+        int writes_from = p->segments[sg->issue_at].first;
         for (int k = 0; k < sg->n_out; k++)
-            if (st.def[sg->out[k]] > sg->first)
-                st.def[sg->out[k]] = sg->first;
+            if (st.def[sg->out[k]] > writes_from)
+                st.def[sg->out[k]] = writes_from;
         /* A detached segment reads its inputs until the executor joins it,
          * just before its join segment starts (or at the end). Their last
          * use is that segment's first step, so no host step before it

@@ -149,6 +149,10 @@ static void write_segments(lm_json *j, const loom_model *m, const lm_plan *p)
             lm_json_int(j, (int64_t)lm_latency_count(sg->lat));
             lm_json_key(j, "detached");
             lm_json_bool(j, sg->detach);
+            if (sg->issue_at < s) { /* its inputs are ready before segments that come first */
+                lm_json_key(j, "issued_before");
+                lm_json_string(j, m->g->nodes[p->steps[p->segments[sg->issue_at].first]].name);
+            }
             if (sg->detach) { /* runs alongside the segments before its join */
                 lm_json_key(j, "joined_before");
                 if (sg->join < p->n_segments)

@@ -428,11 +428,30 @@ static loom_status run_segment(lm_run *r, int i, int start)
     return s;
 }
 
-/* Runs the segments of r->plan from step r->next through step @last in plan
- * order. A detached device segment runs while the segments up to its join
- * do (an independent branch on the host or another device); the others run
- * one after another. Everything issued is joined before this returns. On a
- * device fault r->failed is the failed segment. */
+/* Whether segment @i was issued ahead of its place and runs now. */
+static bool issued(const lm_run_state *rs, int i)
+{
+    return rs->inflight && rs->inflight[i].pending;
+}
+
+/* Issues the device segments whose inputs are ready at segment @i although
+ * the plan has them later (lm_plan_segment.issue_at), up to step @last. */
+static loom_status issue_ahead(lm_run *r, int i, int last)
+{
+    const lm_plan *p = r->plan;
+    loom_status s = LOOM_OK;
+    for (int j = i + 1; j < p->n_segments && p->segments[j].last <= last && !s; j++)
+        if (p->segments[j].issue_at == i && !issued(r->rs, j))
+            s = run_segment(r, j, p->segments[j].first);
+    return s;
+}
+
+/* Runs the segments of r->plan from step r->next through step @last. A
+ * detached device segment is issued as soon as its inputs are ready and runs
+ * while the segments up to its join do (an independent branch on the host
+ * or another device); the others run one after another in plan order.
+ * Everything issued is joined before this returns. On a device fault
+ * r->failed is the failed segment. */
 static loom_status run_steps(lm_run *r, int last)
 {
     const lm_plan *p = r->plan;
@@ -444,7 +463,8 @@ static loom_status run_steps(lm_run *r, int last)
         if (sg->first > last)
             break;
         int start = sg->first < r->next ? r->next : sg->first; /* host segments resume mid-way */
-        if (!(s = join_segments(r, i, LOOM_OK)))
+        if (!(s = join_segments(r, i, LOOM_OK)) && !(s = issue_ahead(r, i, last)) &&
+            !issued(r->rs, i))
             s = run_segment(r, i, start);
     }
     if ((s = join_segments(r, p->n_segments, s)))

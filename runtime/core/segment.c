@@ -118,14 +118,36 @@ static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm
     return s;
 }
 
+/* The segment after the last one producing an input of segment @i:
+ * where its inputs are all ready. */
+static int ready_at(const lm_plan *p, const lm_graph *g, int i)
+{
+    const lm_plan_segment *sg = &p->segments[i];
+    for (int j = i - 1; j >= 0; j--) {
+        const lm_plan_segment *before = &p->segments[j];
+        for (int step = before->first; step <= before->last; step++) {
+            const lm_node *n = &g->nodes[p->steps[step]];
+            for (int o = 0; o < n->n_out; o++)
+                if (n->out[o] >= 0 && lm_is_listed(n->out[o], sg->in, sg->n_in))
+                    return j + 1;
+        }
+    }
+    return 0;
+}
+
 /* Where each segment is joined (the first later segment reading one of its
- * outputs), and which device segments are issued without waiting: those
- * with a segment before their join, which does not depend on them and so
- * can run meanwhile (an independent branch, on the host or another device). */
+ * outputs), where each device segment is issued (as soon as its inputs are
+ * ready: after the last segment feeding it, which may be before segments
+ * that come earlier in the plan), and which device segments are issued
+ * without waiting: those with a segment between their issue and their
+ * join, which does not depend on them and so runs meanwhile (an
+ * independent branch, on the host or another device). */
 static void mark_joins(lm_plan *p, const lm_graph *g)
 {
     for (int i = 0; i < p->n_segments; i++) {
         lm_plan_segment *sg = &p->segments[i];
+        bool device = !lm_device_runs_host_kernels(sg->dev);
+        sg->issue_at = device ? ready_at(p, g, i) : i;
         sg->join = p->n_segments;
         for (int j = i + 1; j < p->n_segments && sg->join == p->n_segments; j++) {
             const lm_plan_segment *later = &p->segments[j];
@@ -139,7 +161,7 @@ static void mark_joins(lm_plan *p, const lm_graph *g)
                     }
             }
         }
-        sg->detach = !lm_device_runs_host_kernels(sg->dev) && sg->join > i + 1;
+        sg->detach = device && (sg->join > i + 1 || sg->issue_at < i);
     }
 }
 

@@ -6,8 +6,10 @@
  * "rv:1", the Add on the CPU. Each device's run waits, inside the run, for
  * the other's to have started: run one after the other, the first would
  * wait in vain and fail the request, so a passing run shows the overlap
- * without timing anything. rv:0 has no submit op, so its detached run goes
- * through its stream (a thread of its own). A detached segment that faults
+ * without timing anything. A device segment is issued as soon as its
+ * inputs are ready, before CPU steps the plan puts first. rv:0 has no
+ * submit op, so its detached run goes through its stream (a thread of its
+ * own). A detached segment that faults
  * makes the run start over on the plan without its device.
  */
 #include <stdatomic.h>
@@ -42,7 +44,7 @@ static int rv_index(const lm_device *dev)
 
 static bool rv_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in)
 {
-    return in[0]->dtype == LOOM_DTYPE_FLOAT &&
+    return in[0]->dtype == LOOM_DTYPE_FLOAT && !lm_node_attr_str(n, "_loom_act", NULL) &&
            strcmp(n->op_type, rv_index(dev) ? "Abs" : "Neg") == 0;
 }
 
@@ -110,16 +112,25 @@ static void add_rv(const char *name)
     assert_int_equal(lm_registry_add(dev), LOOM_OK);
 }
 
-static loom_model *load_branches(loom_context *ctx)
+/* y = Neg(x) + Abs(x); with @late, y = Neg(Floor(x)) + Ceil(Abs(x)),
+ * which is the same on whole numbers: y = |x| - x. */
+static loom_model *load_branches(loom_context *ctx, bool late)
 {
     int64_t xd[1] = {N};
     ob_model *m = ob_new(13);
     ob_input(m, "x", LOOM_DTYPE_FLOAT, 1, xd);
     ob_output(m, "y", LOOM_DTYPE_FLOAT);
-    ob_add_node(m, "Neg", "x", "a");
-    ob_add_node(m, "Abs", "x", "b");
+    if (late) { /* x holds whole numbers: Floor and Ceil change nothing */
+        ob_add_node(m, "Floor", "x", "x2");
+        ob_add_node(m, "Neg", "x2", "a");
+        ob_add_node(m, "Abs", "x", "b0");
+        ob_add_node(m, "Ceil", "b0", "b");
+    } else {
+        ob_add_node(m, "Neg", "x", "a");
+        ob_add_node(m, "Abs", "x", "b");
+    }
     ob_add_node(m, "Add", "a,b", "y");
-    return lm_load_ok(ctx, m, "branches.onnx");
+    return lm_load_ok(ctx, m, late ? "late.onnx" : "branches.onnx");
 }
 
 /* Runs the model once; checks y = |x| - x. */
@@ -160,15 +171,50 @@ static void branches_on_two_devices_overlap(void **state)
     (void)state;
     lm_test_setenv("LOOM_PLAN_AHEAD", "0");
     loom_context *ctx = branches_context();
-    loom_model *m = load_branches(ctx);
+    loom_model *m = load_branches(ctx, false);
+    atomic_store(&runs[0], 0);
+    atomic_store(&runs[1], 0);
     atomic_store(&rendezvous, true);
     for (int round = 0; round < 20; round++)
         run_checked(m, round);
     atomic_store(&rendezvous, false);
     const lm_plan *p = m->plans;
     assert_int_equal(p->n_segments, 3);
-    assert_true(p->segments[0].detach);  /* joined by the Add, two segments on */
-    assert_false(p->segments[1].detach); /* read by the very next segment */
+    assert_true(p->segments[0].detach); /* joined by the Add, two segments on */
+    assert_true(p->segments[1].detach); /* x is ready at once: issued with Neg */
+    assert_int_equal(p->segments[1].issue_at, 0);
+    assert_int_equal(atomic_load(&runs[0]), 20);
+    assert_int_equal(atomic_load(&runs[1]), 20);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+    lm_registry_release();
+    lm_test_setenv("LOOM_PLAN_AHEAD", NULL);
+}
+
+/* y = Neg(Floor(x)) + Ceil(Abs(x)): the plan runs the CPU's Floor first,
+ * then Abs (rv:1) and Neg (rv:0). Abs's input is ready from the start, so
+ * it is issued before the Floor runs (issue_at 0), Neg's once the Floor is
+ * done; the two meet. */
+static void ready_segment_issued_ahead(void **state)
+{
+    (void)state;
+    lm_test_setenv("LOOM_PLAN_AHEAD", "0");
+    loom_context *ctx = branches_context();
+    loom_model *m = load_branches(ctx, true);
+    atomic_store(&runs[0], 0);
+    atomic_store(&runs[1], 0);
+    atomic_store(&rendezvous, true);
+    for (int round = 0; round < 20; round++)
+        run_checked(m, round);
+    atomic_store(&rendezvous, false);
+    const lm_plan *p = m->plans;
+    assert_int_equal(p->n_segments, 4); /* Floor, Abs, Neg, Ceil + Add */
+    assert_string_equal(p->segments[0].dev->name, "cpu");
+    assert_string_equal(p->segments[1].dev->name, "rv:1");
+    assert_int_equal(p->segments[1].issue_at, 0); /* before the Floor */
+    assert_true(p->segments[1].detach);
+    assert_string_equal(p->segments[2].dev->name, "rv:0");
+    assert_int_equal(p->segments[2].issue_at, 1); /* once the Floor is done */
     assert_int_equal(atomic_load(&runs[0]), 20);
     assert_int_equal(atomic_load(&runs[1]), 20);
     loom_model_destroy(m);
@@ -184,7 +230,7 @@ static void detached_fault_starts_over(void **state)
     (void)state;
     lm_test_setenv("LOOM_PLAN_AHEAD", "0");
     loom_context *ctx = branches_context();
-    loom_model *m = load_branches(ctx);
+    loom_model *m = load_branches(ctx, false);
     run_checked(m, 0);
     int before0 = atomic_load(&runs[0]), before1 = atomic_load(&runs[1]);
     atomic_store(&fault_next, true);
@@ -202,6 +248,7 @@ static void detached_fault_starts_over(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(branches_on_two_devices_overlap),
+    cmocka_unit_test(ready_segment_issued_ahead),
     cmocka_unit_test(detached_fault_starts_over),
 };
 

@@ -113,6 +113,8 @@ static void print_table(json_object *plan)
         if (json_object_object_get_ex(s, "deadline_ms", &d))
             printf("  (deadline %.0f ms, %d runs measured)", num(s, "deadline_ms"),
                    (int)num(s, "measured_runs"));
+        if (json_object_object_get_ex(s, "issued_before", &d))
+            printf("  issued before %s", json_object_get_string(d));
         if (json_object_object_get_ex(s, "joined_before", &d))
             printf("  runs alongside the next segments until %s",
                    json_object_get_string(d) ? json_object_get_string(d) : "the end");
