@@ -48,6 +48,7 @@ DP_CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -pthread \
 DP_LIBS     := $(shell pkg-config --libs grpc++ protobuf 2>/dev/null) -pthread
 DEVICE_PLUGIN := $(BUILD)/bin/loom-device-plugin
 DP_TEST     := $(BUILD)/tests/device-plugin-test
+DP_FAKE_OBJ := $(BUILD)/obj/tests/device-plugin/fake_kubelet.o
 
 .PHONY: device-plugin test-device-plugin
 device-plugin: $(DEVICE_PLUGIN)
@@ -75,7 +76,8 @@ $(DEVICE_PLUGIN): $(BUILD)/obj/$(DP_DIR)/main.o $(DP_OBJ) $(DP_PB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CXX) -o $@ $^ $(DP_LIBS)
 
-$(DP_TEST): $(BUILD)/obj/tests/device-plugin/test_device_plugin.o $(DP_OBJ) $(DP_PB_OBJ)
+$(DP_TEST): $(BUILD)/obj/tests/device-plugin/test_device_plugin.o $(DP_FAKE_OBJ) $(DP_OBJ) \
+    $(DP_PB_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CXX) -o $@ $^ $(DP_LIBS)
