@@ -4,7 +4,8 @@
 // sysfs root with six cards on two NUMA nodes and one without: registration,
 // the device stream, health changes (a stopped heartbeat, an unplugged card),
 // preferred allocation, allocation, an unknown ID, re-registration after a
-// kubelet restart, and no socket left behind.
+// kubelet restart, and no socket left behind. guest_device_plugin.cc runs it
+// against loom.ko's real cards in the kernel tests' QEMU guest.
 //
 //   device-plugin-test build/bin/loom-device-plugin
 //
