@@ -81,7 +81,8 @@ fpga-mnist: $(FMNIST)/fashion_mnist_int8.onnx $(BUILD)/tests/fpga/fmnist_eval $(
 # int8 model, test images and the emulated card's logits for them.
 # tests/kernel/run-qemu.sh puts the directory into the guest's initramfs;
 # init.sh runs its run.sh and failover_guest against card 0, and numa_guest
-# in the two-node guest.
+# in the two-node guest. mk/orchestration.mk adds the device plugin and its
+# guest test to GUEST_BINS when gRPC is installed.
 FPGA_E2E       := $(BUILD)/tests/fpga/e2e
 FPGA_E2E_COUNT := 200
 FPGA_E2E_BATCH := 50

@@ -28,6 +28,8 @@ test-deploy-contract: $(LOOMD) $(LOOMD_REPO)/.stamp
 # (deviceplugin/v1beta1, written from the documented API), compiled at build time.
 #
 #   make test-device-plugin   the plugin against a fake kubelet and a fake sysfs
+#   make check-kernel         also runs it in the QEMU guest against loom.ko's cards
+#                             (tests/kernel/init.sh), when gRPC is installed
 
 DEPS_PACKAGES += libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 TEST_SUITES   += test-device-plugin
@@ -48,6 +50,8 @@ DP_CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -pthread \
 DP_LIBS     := $(shell pkg-config --libs grpc++ protobuf 2>/dev/null) -pthread
 DEVICE_PLUGIN := $(BUILD)/bin/loom-device-plugin
 DP_TEST     := $(BUILD)/tests/device-plugin-test
+DP_GUEST    := $(BUILD)/tests/device-plugin-guest
+DP_FAKE_OBJ := $(BUILD)/obj/tests/device-plugin/fake_kubelet.o
 
 .PHONY: device-plugin test-device-plugin
 device-plugin: $(DEVICE_PLUGIN)
@@ -75,10 +79,27 @@ $(DEVICE_PLUGIN): $(BUILD)/obj/$(DP_DIR)/main.o $(DP_OBJ) $(DP_PB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CXX) -o $@ $^ $(DP_LIBS)
 
-$(DP_TEST): $(BUILD)/obj/tests/device-plugin/test_device_plugin.o $(DP_OBJ) $(DP_PB_OBJ)
+$(DP_TEST): $(BUILD)/obj/tests/device-plugin/test_device_plugin.o $(DP_FAKE_OBJ) $(DP_OBJ) \
+    $(DP_PB_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CXX) -o $@ $^ $(DP_LIBS)
+
+$(DP_GUEST): $(BUILD)/obj/tests/device-plugin/guest_device_plugin.o $(DP_FAKE_OBJ) $(DP_PB_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) -o $@ $^ $(DP_LIBS)
+
+# The plugin and its guest test ride in the kernel tests' end-to-end bundle
+# (mk/fpga-rt.mk, included before this file: hence the extra prerequisite
+# line, for GUEST_BINS there was already expanded in its rule's). Only where
+# gRPC is installed, so that check-kernel does not need it; init.sh says when
+# the bundle has no plugin.
+DP_HAVE_GRPC := $(shell pkg-config --exists grpc++ protobuf 2>/dev/null && echo yes)
+ifeq ($(DP_HAVE_GRPC),yes)
+GUEST_BINS += $(DEVICE_PLUGIN) $(DP_GUEST)
+$(FPGA_E2E)/.stamp: $(DEVICE_PLUGIN) $(DP_GUEST)
+endif
 
 test-device-plugin: $(DEVICE_PLUGIN) $(DP_TEST)
 	@$(DP_TEST) $(DEVICE_PLUGIN)

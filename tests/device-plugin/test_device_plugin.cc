@@ -1,10 +1,11 @@
 // test_device_plugin.cc - loom-device-plugin, run as the DaemonSet runs it,
-// against a fake kubelet (a Registration gRPC server on kubelet.sock, and a
-// DevicePlugin client like the kubelet's) and a fake sysfs root with six
-// cards on two NUMA nodes and one without: registration, the device stream,
-// health changes (a stopped heartbeat, an unplugged card), preferred
-// allocation, allocation, an unknown ID, re-registration after a kubelet
-// restart, and no socket left behind.
+// against a fake kubelet (fake_kubelet.h: a Registration gRPC server on
+// kubelet.sock, and a DevicePlugin client like the kubelet's) and a fake
+// sysfs root with six cards on two NUMA nodes and one without: registration,
+// the device stream, health changes (a stopped heartbeat, an unplugged card),
+// preferred allocation, allocation, an unknown ID, re-registration after a
+// kubelet restart, and no socket left behind. guest_device_plugin.cc runs it
+// against loom.ko's real cards in the kernel tests' QEMU guest.
 //
 //   device-plugin-test build/bin/loom-device-plugin
 //
@@ -12,16 +13,13 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,10 +30,10 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "deviceplugin.grpc.pb.h"
+#include "fake_kubelet.h"
 
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using namespace dptest;
 
 namespace
 {
@@ -48,16 +46,6 @@ void Check(bool good, const std::string &what, const std::string &detail = "")
     std::printf("%s %s%s\n", good ? "ok  " : "FAIL", what.c_str(),
                 good || detail.empty() ? "" : (": " + detail).c_str());
     std::fflush(stdout);
-}
-
-// Polls @pred every 50 ms for at most @limit.
-bool WaitFor(const std::function<bool()> &pred, std::chrono::milliseconds limit)
-{
-    for (auto end = std::chrono::steady_clock::now() + limit;
-         std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(50ms))
-        if (pred())
-            return true;
-    return pred();
 }
 
 // A sysfs and /dev tree as loom.ko makes them, with heartbeats that advance.
@@ -117,82 +105,6 @@ class FakeSysfs
     std::thread beater_;
 };
 
-// The kubelet's Registration service: remembers each request.
-class FakeKubelet final : public v1beta1::Registration::Service
-{
-  public:
-    grpc::Status Register(grpc::ServerContext *, const v1beta1::RegisterRequest *req,
-                          v1beta1::Empty *) override
-    {
-        std::lock_guard<std::mutex> g(lock);
-        requests.push_back(*req);
-        return grpc::Status::OK;
-    }
-    size_t Count()
-    {
-        std::lock_guard<std::mutex> g(lock);
-        return requests.size();
-    }
-    std::mutex lock; // Protects requests.
-    std::vector<v1beta1::RegisterRequest> requests;
-};
-
-std::unique_ptr<grpc::Server> StartKubelet(FakeKubelet *k, const fs::path &sock)
-{
-    grpc::ServerBuilder b;
-    b.AddListeningPort("unix://" + sock.string(), grpc::InsecureServerCredentials());
-    b.RegisterService(k);
-    return b.BuildAndStart();
-}
-
-// The kubelet's side of ListAndWatch: a thread collecting the lists.
-class Watcher
-{
-  public:
-    explicit Watcher(v1beta1::DevicePlugin::Stub *stub)
-    {
-        reader_ = std::thread([this, stub] {
-            auto stream = stub->ListAndWatch(&ctx_, v1beta1::Empty());
-            v1beta1::ListAndWatchResponse r;
-            while (stream->Read(&r)) { // ends when the plugin stops or we cancel
-                std::lock_guard<std::mutex> g(lock_);
-                lists_.push_back(r);
-            }
-            stream->Finish();
-        });
-    }
-    ~Watcher()
-    {
-        ctx_.TryCancel();
-        reader_.join();
-    }
-    // The latest list as "ID:health:numa" per device, or "" before the first.
-    std::map<std::string, std::string> Latest()
-    {
-        std::lock_guard<std::mutex> g(lock_);
-        std::map<std::string, std::string> m;
-        if (lists_.empty())
-            return m;
-        for (const auto &d : lists_.back().devices())
-            m[d.id()] =
-                d.health() + ":" +
-                (d.topology().nodes_size() ? std::to_string(d.topology().nodes(0).id()) : "none");
-        return m;
-    }
-
-  private:
-    grpc::ClientContext ctx_;
-    std::mutex lock_; // Protects lists_.
-    std::vector<v1beta1::ListAndWatchResponse> lists_;
-    std::thread reader_;
-};
-
-std::unique_ptr<v1beta1::DevicePlugin::Stub> Connect(const fs::path &sock)
-{
-    return v1beta1::DevicePlugin::NewStub(
-        grpc::CreateChannel("unix://" + sock.string(), grpc::InsecureChannelCredentials()));
-}
-
 const char *A = "0000:3b:00.0", *B = "0000:3c:00.0", *E = "0000:3d:00.0"; // NUMA node 0
 const char *C = "0000:af:00.0", *D = "0000:b0:00.0";                      // NUMA node 1
 const char *F = "0000:05:00.0";                                           // no NUMA node
@@ -221,44 +133,6 @@ std::string Preferred(v1beta1::DevicePlugin::Stub *stub, std::vector<std::string
     if (!s.ok() || resp.container_responses_size() != 1)
         return "error: " + s.error_message();
     return Join(resp.container_responses(0).deviceids());
-}
-
-grpc::Status Allocate(v1beta1::DevicePlugin::Stub *stub,
-                      const std::vector<std::vector<std::string>> &containers,
-                      v1beta1::AllocateResponse *resp)
-{
-    v1beta1::AllocateRequest req;
-    for (const auto &ids : containers) {
-        auto *cr = req.add_container_requests();
-        for (const auto &id : ids)
-            cr->add_devices_ids(id);
-    }
-    grpc::ClientContext ctx;
-    return stub->Allocate(&ctx, req, resp);
-}
-
-// "host->container:perm ... | LOOM_VISIBLE_CARDS" of one container's answer.
-std::string Describe(const v1beta1::ContainerAllocateResponse &r)
-{
-    std::string s;
-    for (const auto &d : r.devices())
-        s += d.host_path() + "->" + d.container_path() + ":" + d.permissions() + " ";
-    auto env = r.envs().find("LOOM_VISIBLE_CARDS");
-    return s + "| " + (env == r.envs().end() ? "(unset)" : env->second);
-}
-
-pid_t StartPlugin(const std::string &binary, const fs::path &dir, const fs::path &root)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        std::string log = (dir / "plugin.log").string();
-        if (!freopen(log.c_str(), "a", stderr))
-            _exit(126);
-        execl(binary.c_str(), binary.c_str(), ("--plugin-dir=" + dir.string()).c_str(),
-              ("--root=" + root.string()).c_str(), "--poll-ms=200", (char *)nullptr);
-        _exit(127);
-    }
-    return pid;
 }
 
 // A socket file nobody listens on, as a killed plugin leaves behind.
@@ -372,12 +246,7 @@ int main(int argc, char **argv)
         bool stale = LeaveStaleSocket(dir / "loom.sock");
         pid_t pid = StartPlugin(argv[1], dir, root);
         bool reg = WaitFor([&] { return kubelet.Count() > 0; }, 10s);
-        std::string what;
-        if (reg) {
-            const auto &r = kubelet.requests[0];
-            what = r.version() + " " + r.endpoint() + " " + r.resource_name() + " " +
-                   (r.options().get_preferred_allocation_available() ? "preferred" : "-");
-        }
+        std::string what = reg ? DescribeRegistration(kubelet.requests[0]) : "";
         Check(stale && what == "v1beta1 loom.sock loom.dev/card preferred",
               "registers loom.dev/card (v1beta1, endpoint loom.sock, preferred allocation), "
               "over a stale socket file",
@@ -395,22 +264,12 @@ int main(int argc, char **argv)
             CheckHealth(sys, w, stub.get());
         }
         CheckReregistration(kubelet, server, dir);
-        kill(pid, SIGTERM);
-        int status = -1;
-        bool exited = WaitFor([&] { return waitpid(pid, &status, WNOHANG) == pid; }, 5s);
-        if (!exited) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-        }
-        Check(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-                  !fs::exists(dir / "loom.sock"),
+        bool exited = StopPlugin(pid, 5s);
+        Check(exited && !fs::exists(dir / "loom.sock"),
               "SIGTERM: exits 0 and leaves no socket behind");
     }
-    if (failed) {
-        std::ifstream log(dir / "plugin.log");
-        std::printf("plugin log:\n%s",
-                    std::string(std::istreambuf_iterator<char>(log), {}).c_str());
-    }
+    if (failed)
+        std::printf("plugin log:\n%s", ReadAll(dir / "plugin.log").c_str());
     fs::remove_all(dir);
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

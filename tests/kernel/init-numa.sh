@@ -2,7 +2,8 @@
 # BUILD numa): one card behind a PCI expander bridge that QEMU puts on NUMA
 # node 1. The guest's sysfs, loom.ko's GET_INFO and the runtime (hwloc over
 # the real sysfs) must all put card:0 on node 1, and the runtime must feed
-# it from node 1's CPUs. Uses init.sh's tap() and node_of().
+# it from node 1's CPUs, and the device plugin report node 1. Uses
+# init.sh's tap() and node_of().
 insmod /loom.ko sim=1
 tap $? numa_insmod
 bdf=$(ls /sys/bus/pci/drivers/loom | grep '^0000:' | head -n1)
@@ -27,3 +28,10 @@ echo "$out" | sed -n '/^NUMA placement/,$p' | sed 's/^/# plan: /'
 echo "$out" | grep -A1 -E '^  card:0 +node 1 ' | grep -q 'threads: CPUs 1 of node 1'
 tap $? numa_loomctl_plan_feeds_card0_from_node_1
 /e2e/numa_guest /e2e/model.onnx 1
+# The Kubernetes device plugin reports the card with NUMA node 1 in its
+# TopologyInfo, so the kubelet's topology manager can align pods with it.
+if [ -x /e2e/device-plugin-guest ]; then
+	/e2e/device-plugin-guest /e2e/loom-device-plugin "$bdf,$node,1"
+else
+	echo "# no /e2e/device-plugin-guest (built without gRPC): device plugin not tested"
+fi

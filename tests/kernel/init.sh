@@ -123,6 +123,24 @@ node=$(node_of $CARD0)
 # restarts (LOOM-RESTART-CARD), and loom.ko and the runtime take it back.
 [ -x /e2e/failover_guest ] &&
 	LOOM_NODE=$node /e2e/failover_guest /e2e/model.onnx /e2e/images.u8 200 32 kill
+# The Kubernetes device plugin on both cards, with a fake kubelet
+# (tests/device-plugin/guest_device_plugin.cc): card 0's firmware is killed
+# and restarted under it. loom.ko's watchdog then resets card 0 back into
+# service; the dead-card test below needs it alive when it kills it again.
+if [ -x /e2e/device-plugin-guest ]; then
+	# A guest without NUMA nodes: no topology for either card.
+	/e2e/device-plugin-guest /e2e/loom-device-plugin --kill "$CARD0,$node,none" \
+		"$CARD1,$(node_of $CARD1),none"
+	i=0
+	until LOOM_NODE=$node /loom_test --smoke >/dev/null 2>&1 || [ $i -ge 30 ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+	[ $i -lt 30 ]
+	tap $? card0_back_after_device_plugin_restart
+else
+	echo "# no /e2e/device-plugin-guest (built without gRPC): device plugin not tested"
+fi
 # It crashes again and stays down: the dead-card test.
 echo "LOOM-KILL-CARD"
 sleep 1
