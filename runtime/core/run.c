@@ -435,13 +435,15 @@ static bool issued(const lm_run_state *rs, int i)
 }
 
 /* Issues the device segments whose inputs are ready at segment @i although
- * the plan has them later (lm_plan_segment.issue_at), up to step @last. */
+ * the plan has them later (lm_plan_segment.issue_at), up to step @last. A
+ * detached segment feeding one may still run: it is joined first (its join
+ * is at or before the one it feeds). */
 static loom_status issue_ahead(lm_run *r, int i, int last)
 {
     const lm_plan *p = r->plan;
     loom_status s = LOOM_OK;
     for (int j = i + 1; j < p->n_segments && p->segments[j].last <= last && !s; j++)
-        if (p->segments[j].issue_at == i && !issued(r->rs, j))
+        if (p->segments[j].issue_at == i && !issued(r->rs, j) && !(s = join_segments(r, j, s)))
             s = run_segment(r, j, p->segments[j].first);
     return s;
 }
