@@ -216,6 +216,7 @@ typedef struct lm_run_state {
     size_t scratch_cap, scratch_used, scratch_demand;
     struct lm_event *done;        /* signalled by the device segment in flight */
     struct lm_inflight *inflight; /* per segment: a detached run until joined (run.c) */
+    int n_inflight;               /* entries of inflight */
     uint64_t *step_ns;            /* profiling: per step, its time (a device segment's at its
                                      first step); NULL when not profiling */
 } lm_run_state;

@@ -229,12 +229,13 @@ void lm_run_state_free_inflight(lm_run_state *rs)
 {
     if (!rs->inflight)
         return;
-    for (int i = 0; i < rs->plan->n_segments; i++) {
+    for (int i = 0; i < rs->n_inflight; i++) { /* the plan's segments may be gone */
         lm_event_unref(rs->inflight[i].done);
         free(rs->inflight[i].io);
     }
     free(rs->inflight);
     rs->inflight = NULL;
+    rs->n_inflight = 0;
 }
 
 /* Gathers device segment @sg's host inputs into @in and makes its outputs'
@@ -302,8 +303,11 @@ static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *s
 static loom_status issue_segment(const lm_plan *p, int i, lm_run_state *rs, int jobs)
 {
     const lm_plan_segment *sg = &p->segments[i];
-    if (!rs->inflight && !(rs->inflight = calloc((size_t)p->n_segments, sizeof(lm_inflight))))
-        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    if (!rs->inflight) {
+        if (!(rs->inflight = calloc((size_t)p->n_segments, sizeof(lm_inflight))))
+            return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        rs->n_inflight = p->n_segments;
+    }
     lm_inflight *f = &rs->inflight[i];
     if ((!f->done && !(f->done = lm_event_create())) ||
         (!f->io && !(f->io = malloc(sizeof(loom_tensor *) * (size_t)(sg->n_in + sg->n_out + 1)))))
