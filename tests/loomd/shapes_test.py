@@ -185,18 +185,28 @@ def metrics(url):
         return r.read().decode()
 
 
-def idle_arenas(url, pid, limit_s=20):
-    """Arena bytes version 1's plans hold and loomd's RSS, now and once no
-    request came for LOOM_ARENA_IDLE_MS (10 s): loomd releases idle arenas
-    every second (at most limit_s waited)."""
-    held0 = metric_value(metrics(url), "loom_model_arena_bytes_held", 1) or 0
-    rss0 = rss_mib(pid)
-    held = held0
+def metric_sum(text, name):
+    """The sum of @name over every model and version."""
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith(name + "{"))
+
+
+def idle_arenas(url, pid, limit_s=30):
+    """Arena bytes every loaded version's plans hold, arena bytes released
+    so far, and loomd's RSS: now, and once no request came for
+    LOOM_ARENA_IDLE_MS (10 s): loomd releases idle arenas every second (at
+    most limit_s waited)."""
+    def figures():
+        text = metrics(url)
+        return (metric_sum(text, "loom_model_arena_bytes_held"),
+                metric_sum(text, "loom_model_arena_bytes_released_total"), rss_mib(pid))
+    first = last = figures()
     end = time.time() + limit_s
-    while held and time.time() < end:
+    while last[0] and time.time() < end:
         time.sleep(0.5)
-        held = metric_value(metrics(url), "loom_model_arena_bytes_held", 1)
-    return (held0, held), (rss0, rss_mib(pid))
+        last = figures()
+    time.sleep(1.5)  # the release is followed by malloc_trim
+    return first, figures()
 
 
 def metric_value(text, name, version, model="bert"):
@@ -489,10 +499,10 @@ def main():
               f"{worst_b:.2e})", worst_b < 1e-3, f"{worst_b:.2e}")
         check(f"shape buckets: {built_b:.0f} plans for {n_buckets} (batch, bucket) pairs",
               built_b == n_buckets, f"{built_b}")
-        idle_held, idle_rss = idle_arenas(url, p.pid)
-        check(f"idle plans give their arenas back (held {idle_held[0] / MIB:.1f} -> "
-              f"{idle_held[1] / MIB:.1f} MiB, rss {idle_rss[0]:.1f} -> {idle_rss[1]:.1f} MiB)",
-              idle_held[0] > 0 and idle_held[1] == 0, f"{idle_held}")
+        busy, idle = idle_arenas(url, p.pid)
+        check(f"idle plans give their arenas back (held {busy[0] / MIB:.1f} -> {idle[0] / MIB:.1f} "
+              f"MiB, {idle[1] / MIB:.1f} MiB released in all; rss {busy[2]:.1f} -> "
+              f"{idle[2]:.1f} MiB)", idle[0] == 0 and idle[1] > 0, f"{busy} -> {idle}")
         loom_p50 = float(np.median(lat))
         print(f"loomd: p50 {loom_p50:.2f} ms over the sequence (HTTP included), "
               f"rss {rss[-1]:.1f} MiB at the end (after load {rss_load:.1f})")
