@@ -302,13 +302,6 @@ static ob_model *chain_model(void)
     return chain_model_n(1);
 }
 
-static loom_model_stats stats_of(loom_model *m)
-{
-    loom_model_stats st = {.struct_size = sizeof(st)};
-    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
-    return st;
-}
-
 /* The card gets each weight once (core/prepared.c's store): a new batch
  * size is a new plan that uploads no weights, and so is a second model
  * with the same weights; every answer is the CPU's, bit for bit. */
@@ -334,7 +327,7 @@ static void test_weights_uploaded_once_per_card(void **state)
         assert_int_equal(loom_model_run(m, &x, 1, &yf, 1), LOOM_OK);
         assert_int_equal(loom_tensor_size(yc), loom_tensor_size(yf));
         assert_memory_equal(loom_tensor_data(yc), loom_tensor_data(yf), loom_tensor_size(yc));
-        loom_model_stats st = stats_of(m);
+        loom_model_stats st = lm_stats_of(m);
         if (n == 1)
             on_card = st.device_weight_bytes;
         assert_true(on_card >= sizeof(int8_t) * (8 * 4 * 9 + 8 * 9 + 48));
@@ -344,10 +337,10 @@ static void test_weights_uploaded_once_per_card(void **state)
         loom_tensor_destroy(yc);
         loom_tensor_destroy(yf);
     }
-    assert_int_equal(stats_of(a).plans, 2);
+    assert_int_equal(lm_stats_of(a).plans, 2);
     loom_model_destroy(a);
     loom_model_destroy(b);
-    assert_int_equal(stats_of(mc).shared_device_weight_bytes, 0);
+    assert_int_equal(lm_stats_of(mc).shared_device_weight_bytes, 0);
     loom_model_destroy(mc);
     loom_context_destroy(cpu);
     loom_context_destroy(card);

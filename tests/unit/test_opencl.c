@@ -679,13 +679,6 @@ static ob_model *m_conv_convt_any_batch(void)
     return m;
 }
 
-static loom_model_stats stats_of(loom_model *m)
-{
-    loom_model_stats st = {.struct_size = sizeof(st)};
-    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
-    return st;
-}
-
 /* Weights go to the device once (core/prepared.c's store): a new batch size
  * is a new plan that uploads nothing, and so is a second model with the
  * same weights. Answers match the CPU's. */
@@ -718,14 +711,14 @@ static void constants_uploaded_once_per_device(void **state)
         loom_tensor_destroy(out);
         loom_tensor_destroy(in);
         free(want);
-        loom_model_stats st = stats_of(batch == 2 ? b : a);
+        loom_model_stats st = lm_stats_of(batch == 2 ? b : a);
         assert_int_equal(st.device_weight_bytes, weights);
         if (batch == 1)
             shared = st.shared_device_weight_bytes;
         assert_true(shared >= weights);
         assert_int_equal(st.shared_device_weight_bytes, shared); /* nothing uploaded again */
     }
-    assert_int_equal(stats_of(a).plans, 2);
+    assert_int_equal(lm_stats_of(a).plans, 2);
     loom_model_destroy(a);
     loom_model_destroy(b);
     loom_context_destroy(ctx);

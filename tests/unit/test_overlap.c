@@ -153,8 +153,11 @@ static void run_checked(loom_model *m, int round)
     loom_tensor_destroy(in);
 }
 
+/* The registry with rv:0 and rv:1, and a context on them; no plans ahead
+ * (their runs would count). */
 static loom_context *branches_context(void)
 {
+    lm_test_setenv("LOOM_PLAN_AHEAD", "0");
     assert_int_equal(lm_registry_acquire(NULL), LOOM_OK);
     add_rv("rv:0");
     add_rv("rv:1");
@@ -166,29 +169,40 @@ static loom_context *branches_context(void)
     return ctx;
 }
 
-static void branches_on_two_devices_overlap(void **state)
+static void branches_done(loom_model *m, loom_context *ctx)
 {
-    (void)state;
-    lm_test_setenv("LOOM_PLAN_AHEAD", "0");
-    loom_context *ctx = branches_context();
-    loom_model *m = load_branches(ctx, false);
+    loom_model_destroy(m);
+    loom_context_destroy(ctx);
+    lm_registry_release();
+    lm_test_setenv("LOOM_PLAN_AHEAD", NULL);
+}
+
+/* Runs @m 20 times with the devices meeting in every run; each device ran
+ * every time. */
+static void run_meeting(loom_model *m)
+{
     atomic_store(&runs[0], 0);
     atomic_store(&runs[1], 0);
     atomic_store(&rendezvous, true);
     for (int round = 0; round < 20; round++)
         run_checked(m, round);
     atomic_store(&rendezvous, false);
+    assert_int_equal(atomic_load(&runs[0]), 20);
+    assert_int_equal(atomic_load(&runs[1]), 20);
+}
+
+static void branches_on_two_devices_overlap(void **state)
+{
+    (void)state;
+    loom_context *ctx = branches_context();
+    loom_model *m = load_branches(ctx, false);
+    run_meeting(m);
     const lm_plan *p = m->plans;
     assert_int_equal(p->n_segments, 3);
     assert_true(p->segments[0].detach); /* joined by the Add, two segments on */
     assert_true(p->segments[1].detach); /* x is ready at once: issued with Neg */
     assert_int_equal(p->segments[1].issue_at, 0);
-    assert_int_equal(atomic_load(&runs[0]), 20);
-    assert_int_equal(atomic_load(&runs[1]), 20);
-    loom_model_destroy(m);
-    loom_context_destroy(ctx);
-    lm_registry_release();
-    lm_test_setenv("LOOM_PLAN_AHEAD", NULL);
+    branches_done(m, ctx);
 }
 
 /* y = Neg(Floor(x)) + Ceil(Abs(x)): the plan runs the CPU's Floor first,
@@ -198,15 +212,9 @@ static void branches_on_two_devices_overlap(void **state)
 static void ready_segment_issued_ahead(void **state)
 {
     (void)state;
-    lm_test_setenv("LOOM_PLAN_AHEAD", "0");
     loom_context *ctx = branches_context();
     loom_model *m = load_branches(ctx, true);
-    atomic_store(&runs[0], 0);
-    atomic_store(&runs[1], 0);
-    atomic_store(&rendezvous, true);
-    for (int round = 0; round < 20; round++)
-        run_checked(m, round);
-    atomic_store(&rendezvous, false);
+    run_meeting(m);
     const lm_plan *p = m->plans;
     assert_int_equal(p->n_segments, 4); /* Floor, Abs, Neg, Ceil + Add */
     assert_string_equal(p->segments[0].dev->name, "cpu");
@@ -215,12 +223,7 @@ static void ready_segment_issued_ahead(void **state)
     assert_true(p->segments[1].detach);
     assert_string_equal(p->segments[2].dev->name, "rv:0");
     assert_int_equal(p->segments[2].issue_at, 1); /* once the Floor is done */
-    assert_int_equal(atomic_load(&runs[0]), 20);
-    assert_int_equal(atomic_load(&runs[1]), 20);
-    loom_model_destroy(m);
-    loom_context_destroy(ctx);
-    lm_registry_release();
-    lm_test_setenv("LOOM_PLAN_AHEAD", NULL);
+    branches_done(m, ctx);
 }
 
 /* rv:0's detached run loses the device while rv:1's branch has run: the
@@ -228,7 +231,6 @@ static void ready_segment_issued_ahead(void **state)
 static void detached_fault_starts_over(void **state)
 {
     (void)state;
-    lm_test_setenv("LOOM_PLAN_AHEAD", "0");
     loom_context *ctx = branches_context();
     loom_model *m = load_branches(ctx, false);
     run_checked(m, 0);
@@ -240,10 +242,7 @@ static void detached_fault_starts_over(void **state)
     lm_device *rv0 = lm_registry_find("rv:0");
     assert_int_equal(atomic_load(&rv0->health.failovers), 1);
     assert_false(lm_health_usable(rv0));
-    loom_model_destroy(m);
-    loom_context_destroy(ctx);
-    lm_registry_release();
-    lm_test_setenv("LOOM_PLAN_AHEAD", NULL);
+    branches_done(m, ctx);
 }
 
 static const struct CMUnitTest tests[] = {

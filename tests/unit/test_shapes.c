@@ -69,13 +69,6 @@ static void run_mlp(loom_model *m, int64_t rows, float *y)
     loom_tensor_destroy(x);
 }
 
-static loom_model_stats stats_of(loom_model *m)
-{
-    loom_model_stats st = {.struct_size = sizeof(st)};
-    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
-    return st;
-}
-
 static void assert_rows_match(const float *a, const float *b, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
@@ -95,7 +88,7 @@ static void packed_weights_shared_across_shapes(void **state)
         run_mlp(m, r + 1, many);
         memcpy(one[r], many + r * D, sizeof(one[r]));
     }
-    loom_model_stats first = stats_of(m);
+    loom_model_stats first = lm_stats_of(m);
     assert_int_equal(first.plans, 8);
     /* MatMul's B and Gemm's B, packed: at least the weights' floats. */
     assert_true(first.prepared_bytes >= 2 * D * D * sizeof(float));
@@ -105,7 +98,7 @@ static void packed_weights_shared_across_shapes(void **state)
         for (int r = 0; r < rows; r++)
             assert_rows_match(many + r * D, one[r], D);
     }
-    loom_model_stats st = stats_of(m);
+    loom_model_stats st = lm_stats_of(m);
     assert_int_equal(st.prepared_bytes, first.prepared_bytes);
     assert_int_equal(st.shared_prepared_bytes, first.prepared_bytes);
     assert_true(st.plans_built == 8);
@@ -124,18 +117,18 @@ static void identical_models_share_packed_weights(void **state)
     loom_model *a = load_mlp(ctx, "a.onnx"), *b = load_mlp(ctx, "b.onnx");
     static float ya[3 * D], yb[5 * D]; /* b runs 5 rows at the end */
     run_mlp(a, 3, ya);
-    size_t one_model = stats_of(a).shared_prepared_bytes;
+    size_t one_model = lm_stats_of(a).shared_prepared_bytes;
     assert_true(one_model > 0);
     run_mlp(b, 3, yb);
     assert_memory_equal(ya, yb, sizeof(ya));
-    assert_int_equal(stats_of(b).shared_prepared_bytes, one_model);
-    assert_int_equal(stats_of(b).prepared_bytes, one_model);
+    assert_int_equal(lm_stats_of(b).shared_prepared_bytes, one_model);
+    assert_int_equal(lm_stats_of(b).prepared_bytes, one_model);
     loom_model_destroy(a);
-    assert_int_equal(stats_of(b).shared_prepared_bytes, one_model);
+    assert_int_equal(lm_stats_of(b).shared_prepared_bytes, one_model);
     run_mlp(b, 5, yb); /* a new shape after the first model went */
     loom_model_destroy(b);
     loom_model *c = load_mlp(ctx, "c.onnx");
-    assert_int_equal(stats_of(c).shared_prepared_bytes, 0); /* freed with b's plans */
+    assert_int_equal(lm_stats_of(c).shared_prepared_bytes, 0); /* freed with b's plans */
     loom_model_destroy(c);
     loom_context_destroy(ctx);
 }
@@ -182,7 +175,7 @@ static void plan_cache_bounded_by_bytes(void **state)
     static float first[6][6 * D], again[6 * D];
     for (int rows = 1; rows <= 6; rows++)
         run_mlp(m, rows, first[rows - 1]);
-    loom_model_stats st = stats_of(m);
+    loom_model_stats st = lm_stats_of(m);
     assert_int_equal(st.plans, 1);
     assert_int_equal(st.plans_evicted, 5);
     assert_true(st.plan_bytes > 0 && st.plan_budget_bytes == 1);
@@ -190,14 +183,14 @@ static void plan_cache_bounded_by_bytes(void **state)
         run_mlp(m, rows, again);
         assert_memory_equal(again, first[rows - 1], sizeof(float) * (size_t)(rows * D));
     }
-    st = stats_of(m);
+    st = lm_stats_of(m);
     assert_int_equal(st.plans_built, 12);
     assert_int_equal(st.plans, 1);
     /* A budget for all of them keeps all of them. */
     assert_int_equal(loom_model_set_plan_cache_bytes(m, (size_t)64 << 20), LOOM_OK);
     for (int rows = 1; rows <= 6; rows++)
         run_mlp(m, rows, again);
-    assert_int_equal(stats_of(m).plans, 6);
+    assert_int_equal(lm_stats_of(m).plans, 6);
     loom_model_destroy(m);
     loom_context_destroy(ctx);
 }
@@ -247,13 +240,13 @@ static void shape_dependent_layout_is_keyed(void **state)
     static float alone[16 * 20 * 20], after[16 * 20 * 20], small[16 * 10 * 10];
     loom_model *m = load_conv(ctx);
     run_conv(m, 20, alone);
-    size_t one_layout = stats_of(m).prepared_bytes;
+    size_t one_layout = lm_stats_of(m).prepared_bytes;
     loom_model_destroy(m);
     m = load_conv(ctx);
     run_conv(m, 10, small);
     run_conv(m, 20, after);
     assert_memory_equal(after, alone, sizeof(alone));
-    assert_true(stats_of(m).prepared_bytes > one_layout);
+    assert_true(lm_stats_of(m).prepared_bytes > one_layout);
     loom_model_destroy(m);
     loom_context_destroy(ctx);
 }
@@ -390,13 +383,13 @@ static void packed_weights_keyed_by_device(void **state)
                *c = load_mlp(seg, "c.onnx");
     static float ya[3 * D], yb[3 * D], yc[3 * D];
     run_mlp(a, 3, ya);
-    size_t both = stats_of(a).prepared_bytes; /* MatMul's B and Gemm's B */
-    assert_int_equal(stats_of(a).shared_prepared_bytes, both);
+    size_t both = lm_stats_of(a).prepared_bytes; /* MatMul's B and Gemm's B */
+    assert_int_equal(lm_stats_of(a).shared_prepared_bytes, both);
 
     run_mlp(b, 3, yb);
     assert_memory_equal(yb, ya, sizeof(ya)); /* the same host kernels */
-    assert_int_equal(stats_of(b).prepared_bytes, both);
-    size_t total = stats_of(b).shared_prepared_bytes;
+    assert_int_equal(lm_stats_of(b).prepared_bytes, both);
+    size_t total = lm_stats_of(b).shared_prepared_bytes;
     assert_true(total > both && total < 2 * both); /* MatMul's again, for hk:0 */
 
     run_mlp(c, 3, yc);
@@ -408,9 +401,9 @@ static void packed_weights_keyed_by_device(void **state)
         print_message("maxdiff %g y0 %g %g\n", mx, ya[0], yc[0]);
     }
     assert_rows_match(yc, ya, 3 * D);
-    size_t gemm_only = stats_of(c).prepared_bytes;
+    size_t gemm_only = lm_stats_of(c).prepared_bytes;
     assert_true(gemm_only > 0 && gemm_only < both);
-    assert_int_equal(stats_of(c).shared_prepared_bytes, total); /* nothing new */
+    assert_int_equal(lm_stats_of(c).shared_prepared_bytes, total); /* nothing new */
     assert_int_equal(both - gemm_only, total - both); /* hk:0 packed MatMul like the CPU */
     /* Planned ahead, the plan without seg:0 runs MatMul on the CPU: with
      * the CPU's packed copy, nothing new. */
@@ -418,11 +411,11 @@ static void packed_weights_keyed_by_device(void **state)
     loom_model *d = load_mlp(seg, "d.onnx");
     run_mlp(d, 3, yc);
     run_mlp(d, 3, yc); /* run again: its spare is made */
-    for (int i = 0; i < 2000 && stats_of(d).plans_spare == 0; i++)
+    for (int i = 0; i < 2000 && lm_stats_of(d).plans_spare == 0; i++)
         usleep(10000);
-    assert_int_equal(stats_of(d).plans_spare, 1);
-    assert_int_equal(stats_of(d).prepared_bytes, both);
-    assert_int_equal(stats_of(d).shared_prepared_bytes, total);
+    assert_int_equal(lm_stats_of(d).plans_spare, 1);
+    assert_int_equal(lm_stats_of(d).prepared_bytes, both);
+    assert_int_equal(lm_stats_of(d).shared_prepared_bytes, total);
     loom_model_destroy(d);
 
     loom_model_destroy(a);
@@ -455,16 +448,16 @@ static void device_copies_shared_across_plans(void **state)
         run_mlp(a, rows, got);
         assert_rows_match(got, want, rows * D);
     }
-    assert_int_equal(stats_of(a).plans, 2);
+    assert_int_equal(lm_stats_of(a).plans, 2);
     assert_int_equal(uploads, 1); /* two shapes, one copy */
-    assert_int_equal(stats_of(a).device_weight_bytes, w_bytes);
-    assert_int_equal(stats_of(a).shared_device_weight_bytes, w_bytes);
+    assert_int_equal(lm_stats_of(a).device_weight_bytes, w_bytes);
+    assert_int_equal(lm_stats_of(a).shared_device_weight_bytes, w_bytes);
 
     loom_model *b = load_mlp(seg, "b.onnx"); /* a second version, same weights */
     run_mlp(b, 3, got);
     assert_int_equal(uploads, 1);
-    assert_int_equal(stats_of(b).device_weight_bytes, w_bytes);
-    assert_int_equal(stats_of(b).shared_device_weight_bytes, w_bytes);
+    assert_int_equal(lm_stats_of(b).device_weight_bytes, w_bytes);
+    assert_int_equal(lm_stats_of(b).shared_device_weight_bytes, w_bytes);
 
     /* It left service (and may have been reset): new plans upload again,
      * the plans made before keep theirs until they go. */
@@ -473,13 +466,13 @@ static void device_copies_shared_across_plans(void **state)
     run_mlp(a, 7, got);
     assert_rows_match(got, want, 7 * D);
     assert_int_equal(uploads, 2);
-    assert_int_equal(stats_of(a).shared_device_weight_bytes, 2 * w_bytes);
+    assert_int_equal(lm_stats_of(a).shared_device_weight_bytes, 2 * w_bytes);
 
     loom_model_destroy(a);
-    assert_int_equal(stats_of(b).shared_device_weight_bytes, w_bytes);
+    assert_int_equal(lm_stats_of(b).shared_device_weight_bytes, w_bytes);
     loom_model_destroy(b);
-    assert_int_equal(stats_of(ref).shared_device_weight_bytes, 0);
-    assert_int_equal(stats_of(ref).device_weight_bytes, 0);
+    assert_int_equal(lm_stats_of(ref).shared_device_weight_bytes, 0);
+    assert_int_equal(lm_stats_of(ref).device_weight_bytes, 0);
     loom_model_destroy(ref);
     loom_context_destroy(cpu);
     loom_context_destroy(seg);
@@ -498,26 +491,26 @@ static void idle_plans_give_arenas_back(void **state)
     static float y3[3 * D], y5[5 * D], again[5 * D];
     run_mlp(m, 3, y3);
     run_mlp(m, 5, y5);
-    loom_model_stats st = stats_of(m);
+    loom_model_stats st = lm_stats_of(m);
     size_t held = st.arena_bytes_held;
     assert_int_equal(st.plans, 2);
     assert_true(held > 0);
     assert_int_equal(loom_model_release_idle(m, 60000), 0); /* used just now */
     assert_int_equal(loom_model_release_idle(m, 0), held);
-    st = stats_of(m);
+    st = lm_stats_of(m);
     assert_int_equal(st.arena_bytes_held, 0);
     assert_int_equal(st.arena_bytes_released, held);
     assert_int_equal(st.plans, 2); /* still cached */
     run_mlp(m, 5, again);
     assert_memory_equal(again, y5, sizeof(y5));
-    assert_int_equal(stats_of(m).plans_built, 2);
+    assert_int_equal(lm_stats_of(m).plans_built, 2);
 
     /* Runs sweep by themselves: batch 5's arena goes when batch 3 runs. */
     lm_test_setenv("LOOM_ARENA_IDLE_MS", "1");
     usleep(1100 * 1000); /* the sweep looks once a second */
     run_mlp(m, 3, again);
     assert_memory_equal(again, y3, sizeof(y3));
-    st = stats_of(m);
+    st = lm_stats_of(m);
     assert_true(st.arena_bytes_released > held);
     assert_true(st.arena_bytes_held < held); /* batch 3's alone */
     lm_test_setenv("LOOM_ARENA_IDLE_MS", NULL);

@@ -38,6 +38,14 @@ static inline loom_model *lm_load_ok(loom_context *ctx, ob_model *m, const char 
     return model;
 }
 
+/* @m's loom_model_stats; fails the test unless they can be read. */
+static inline loom_model_stats lm_stats_of(loom_model *m)
+{
+    loom_model_stats st = {.struct_size = sizeof(st)};
+    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
+    return st;
+}
+
 #define LM_TEST_MAIN(tests)                                                                        \
     int main(void)                                                                                 \
     {                                                                                              \
