@@ -103,6 +103,7 @@ typedef struct lm_plan {
     bool *shape_known;     /* per value: shapes[v] is valid */
     int n_segments;        /* every step belongs to one */
     lm_plan_segment *segments;
+    bool issues_ahead;                /* some segment is issued before its place (issue_at) */
     int *segment_at;                  /* per step: the segment starting there, or -1 */
     lm_step_note *notes;              /* per step: estimate and placement reason */
     lm_part_result placement;         /* the planner's solver, its figures and exactness */

@@ -446,6 +446,8 @@ static loom_status issue_ahead(lm_run *r, int i, int last)
 {
     const lm_plan *p = r->plan;
     loom_status s = LOOM_OK;
+    if (!p->issues_ahead) /* most plans: no scan on every segment of every run */
+        return s;
     for (int j = i + 1; j < p->n_segments && p->segments[j].last <= last && !s; j++)
         if (p->segments[j].issue_at == i && !issued(r->rs, j) && !(s = join_segments(r, j, s)))
             s = run_segment(r, j, p->segments[j].first);

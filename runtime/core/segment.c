@@ -118,51 +118,51 @@ static loom_status compile_segment(lm_plan *p, const loom_context *ctx, const lm
     return s;
 }
 
-/* The segment after the last one producing an input of segment @i:
- * where its inputs are all ready. */
-static int ready_at(const lm_plan *p, const lm_graph *g, int i)
-{
-    const lm_plan_segment *sg = &p->segments[i];
-    for (int j = i - 1; j >= 0; j--) {
-        const lm_plan_segment *before = &p->segments[j];
-        for (int step = before->first; step <= before->last; step++) {
-            const lm_node *n = &g->nodes[p->steps[step]];
-            for (int o = 0; o < n->n_out; o++)
-                if (n->out[o] >= 0 && lm_is_listed(n->out[o], sg->in, sg->n_in))
-                    return j + 1;
-        }
-    }
-    return 0;
-}
-
 /* Where each segment is joined (the first later segment reading one of its
  * outputs), where each device segment is issued (as soon as its inputs are
  * ready: after the last segment feeding it, which may be before segments
  * that come earlier in the plan), and which device segments are issued
  * without waiting: those with a segment between their issue and their
  * join, which does not depend on them and so runs meanwhile (an
- * independent branch, on the host or another device). */
-static void mark_joins(lm_plan *p, const lm_graph *g)
+ * independent branch, on the host or another device). One pass over the
+ * steps, with the segment that made each value. */
+static loom_status mark_joins(lm_plan *p, const lm_graph *g)
 {
+    int *made_by = malloc(sizeof(int) * ((size_t)g->n_values + 1));
+    if (!made_by)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    for (int v = 0; v < g->n_values; v++)
+        made_by[v] = -1; /* an input or a constant */
+    for (int i = 0; i < p->n_segments; i++) {
+        lm_plan_segment *sg = &p->segments[i];
+        sg->join = p->n_segments;
+        sg->issue_at = 0;
+        for (int step = sg->first; step <= sg->last; step++) {
+            const lm_node *n = &g->nodes[p->steps[step]];
+            for (int k = 0; k < n->n_in; k++) {
+                int f = n->in[k] >= 0 ? made_by[n->in[k]] : -1;
+                if (f < 0 || f == i)
+                    continue;
+                if (p->segments[f].join > i)
+                    p->segments[f].join = i;
+                if (sg->issue_at < f + 1)
+                    sg->issue_at = f + 1;
+            }
+            for (int o = 0; o < n->n_out; o++)
+                if (n->out[o] >= 0)
+                    made_by[n->out[o]] = i;
+        }
+    }
+    free(made_by);
     for (int i = 0; i < p->n_segments; i++) {
         lm_plan_segment *sg = &p->segments[i];
         bool device = !lm_device_runs_host_kernels(sg->dev);
-        sg->issue_at = device ? ready_at(p, g, i) : i;
-        sg->join = p->n_segments;
-        for (int j = i + 1; j < p->n_segments && sg->join == p->n_segments; j++) {
-            const lm_plan_segment *later = &p->segments[j];
-            for (int step = later->first; step <= later->last && sg->join == p->n_segments;
-                 step++) {
-                const lm_node *n = &g->nodes[p->steps[step]];
-                for (int k = 0; k < n->n_in; k++)
-                    if (n->in[k] >= 0 && lm_is_listed(n->in[k], sg->out, sg->n_out)) {
-                        sg->join = j;
-                        break;
-                    }
-            }
-        }
+        if (!device)
+            sg->issue_at = i; /* the host runs in plan order */
         sg->detach = device && (sg->join > i + 1 || sg->issue_at < i);
+        p->issues_ahead |= sg->issue_at < i;
     }
+    return LOOM_OK;
 }
 
 loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph *g,
@@ -204,7 +204,7 @@ loom_status lm_plan_segments(lm_plan *p, const loom_context *ctx, const lm_graph
         }
         i = j + 1;
     }
-    mark_joins(p, g);
+    s = mark_joins(p, g);
 out:
     free(dev);
     return s;

@@ -58,26 +58,34 @@ static void fill_f32(float *w, size_t n, unsigned seed)
 #define C  16 /* channels */
 #define HW 32 /* height and width */
 
+/* Appends layer @l of a chain: @op(@prev@rest) -> "@out@l", named
+ * "@name@l", with a 3x3 window's padding; @prev becomes its output. */
+static void chain_layer(ob_model *m, const char *op, char prev[16], const char *rest,
+                        const char *out, const char *name, int l)
+{
+    int64_t pads[4] = {1, 1, 1, 1};
+    char args[64], o[16], nm[16];
+    snprintf(args, sizeof(args), "%s%s", prev, rest);
+    snprintf(o, sizeof(o), "%s%d", out, l);
+    snprintf(nm, sizeof(nm), "%s%d", name, l);
+    ob_node *n = ob_add_node(m, op, args, o);
+    ob_attr_ints(m, n, "pads", 4, pads);
+    ob_node_name(m, n, nm);
+    snprintf(prev, 16, "%s", o);
+}
+
 /* Appends @n float Conv 3x3 layers "hcN" from @in, then Softmax "hs" -> y:
  * the tail the pins give the CPU. */
 static void cpu_tail(ob_model *m, const char *in, int n)
 {
-    int64_t wd[4] = {C, C, 3, 3}, pads[4] = {1, 1, 1, 1};
+    int64_t wd[4] = {C, C, 3, 3};
     static float fw[C * C * 9];
     fill_f32(fw, C * C * 9, 7);
     ob_init_f32(m, "fw", 4, wd, fw);
     char prev[16];
     snprintf(prev, sizeof(prev), "%s", in);
-    for (int l = 0; l < n; l++) {
-        char args[40], out[16], name[16];
-        snprintf(args, sizeof(args), "%s,fw", prev);
-        snprintf(out, sizeof(out), "f%d", l);
-        snprintf(name, sizeof(name), "hc%d", l);
-        ob_node *c = ob_add_node(m, "Conv", args, out);
-        ob_attr_ints(m, c, "pads", 4, pads);
-        ob_node_name(m, c, name);
-        snprintf(prev, sizeof(prev), "%s", out);
-    }
+    for (int l = 0; l < n; l++)
+        chain_layer(m, "Conv", prev, ",fw", "f", "hc", l);
     ob_node *sm = ob_add_node(m, "Softmax", prev, "y");
     ob_attr_int(m, sm, "axis", 1);
     ob_node_name(m, sm, "hs");
@@ -87,7 +95,7 @@ static void cpu_tail(ob_model *m, const char *in, int n)
  * "hd" -> the CPU's tail of @cpu_layers convolutions. */
 static ob_model *card_model(int dev_layers, int cpu_layers)
 {
-    int64_t xd[4] = {1, C, HW, HW}, wd[4] = {C, C, 3, 3}, pads[4] = {1, 1, 1, 1};
+    int64_t xd[4] = {1, C, HW, HW}, wd[4] = {C, C, 3, 3};
     ob_model *m = ob_new(13);
     ob_input(m, "x", LOOM_DTYPE_UINT8, 4, xd);
     ob_output(m, "y", LOOM_DTYPE_FLOAT);
@@ -100,16 +108,8 @@ static ob_model *card_model(int dev_layers, int cpu_layers)
     fill_i8(w, sizeof(w), 3);
     ob_init_raw(m, "w", LOOM_DTYPE_INT8, 4, wd, w, sizeof(w));
     char prev[16] = "x";
-    for (int l = 0; l < dev_layers; l++) {
-        char args[64], out[16], name[16];
-        snprintf(args, sizeof(args), "%s,s,z,w,ws,wz,s,z", prev);
-        snprintf(out, sizeof(out), "c%d", l);
-        snprintf(name, sizeof(name), "q%d", l);
-        ob_node *n = ob_add_node(m, "QLinearConv", args, out);
-        ob_attr_ints(m, n, "pads", 4, pads);
-        ob_node_name(m, n, name);
-        snprintf(prev, sizeof(prev), "%s", out);
-    }
+    for (int l = 0; l < dev_layers; l++)
+        chain_layer(m, "QLinearConv", prev, ",s,z,w,ws,wz,s,z", "c", "q", l);
     char args[40];
     snprintf(args, sizeof(args), "%s,s,z", prev);
     ob_node_name(m, ob_add_node(m, "DequantizeLinear", args, "d"), "hd");
@@ -121,7 +121,7 @@ static ob_model *card_model(int dev_layers, int cpu_layers)
  * CPU's tail of @cpu_layers convolutions. */
 static ob_model *opencl_model(int dev_layers, int cpu_layers)
 {
-    int64_t xd[4] = {1, C, HW, HW}, wd[4] = {C, C, 3, 3}, pads[4] = {1, 1, 1, 1};
+    int64_t xd[4] = {1, C, HW, HW}, wd[4] = {C, C, 3, 3};
     ob_model *m = ob_new(13);
     ob_input(m, "x", LOOM_DTYPE_FLOAT, 4, xd);
     ob_output(m, "y", LOOM_DTYPE_FLOAT);
@@ -130,16 +130,11 @@ static ob_model *opencl_model(int dev_layers, int cpu_layers)
     ob_init_f32(m, "w", 4, wd, w);
     char prev[16] = "x";
     for (int l = 0; l < dev_layers; l++) {
-        char args[40], co[16], ro[16], name[16];
-        snprintf(args, sizeof(args), "%s,w", prev);
-        snprintf(co, sizeof(co), "c%d", l);
+        chain_layer(m, "Conv", prev, ",w", "c", "gc", l);
+        char ro[16], name[16];
         snprintf(ro, sizeof(ro), "r%d", l);
-        snprintf(name, sizeof(name), "gc%d", l);
-        ob_node *n = ob_add_node(m, "Conv", args, co);
-        ob_attr_ints(m, n, "pads", 4, pads);
-        ob_node_name(m, n, name);
         snprintf(name, sizeof(name), "gr%d", l);
-        ob_node_name(m, ob_add_node(m, "Relu", co, ro), name);
+        ob_node_name(m, ob_add_node(m, "Relu", prev, ro), name);
         snprintf(prev, sizeof(prev), "%s", ro);
     }
     cpu_tail(m, prev, cpu_layers);
