@@ -299,7 +299,7 @@ static loom_status run_device_segment(const lm_plan *p, const lm_plan_segment *s
 }
 
 /* Issues device segment @i of @p (detached), one of @jobs on its device now,
- * without waiting for it: join_segment() does. */
+ * without waiting for it: join_segments() does. */
 static loom_status issue_segment(const lm_plan *p, int i, lm_run_state *rs, int jobs)
 {
     const lm_plan_segment *sg = &p->segments[i];
