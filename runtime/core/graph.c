@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "graph.h"
+#include "loom/loom.h"
 
 static void attr_free(lm_attr *a)
 {
@@ -17,6 +18,13 @@ static void attr_free(lm_attr *a)
             free(a->strings[i]);
     free(a->strings);
     loom_tensor_destroy(a->t);
+    if (a->sub) {
+        /* The body's model first: it may still run its graph's plans. */
+        loom_model_destroy(a->sub->model);
+        lm_graph_free(a->sub->g);
+        free(a->sub->feed);
+        free(a->sub);
+    }
 }
 
 void lm_graph_free(lm_graph *g)
@@ -54,6 +62,12 @@ const lm_attr *lm_node_attr(const lm_node *n, const char *name)
         if (strcmp(n->attr[i].name, name) == 0)
             return &n->attr[i];
     return NULL;
+}
+
+const lm_subgraph *lm_node_subgraph(const lm_node *n, const char *name)
+{
+    const lm_attr *a = lm_node_attr(n, name);
+    return a ? a->sub : NULL;
 }
 
 loom_status lm_node_verror(const lm_node *n, loom_status status, const char *fmt, va_list ap)

@@ -24,6 +24,23 @@ typedef enum lm_attr_type {
     LM_ATTR_GRAPHS = 10,
 } lm_attr_type;
 
+struct lm_graph;
+struct loom_model;
+
+/*
+ * The body a GRAPH attribute holds: If's branches, Loop's and Scan's body.
+ * Its graph inputs are the op's own (the loop counter, the carried state,
+ * the scan slices; none for If) followed by n_feed values it reads from
+ * enclosing graphs, which the owning node lists among its inputs (implicit
+ * inputs, lm_node.n_implicit) so that ordering and liveness see them.
+ */
+typedef struct lm_subgraph {
+    struct lm_graph *g;       /* as imported; NULL once its model took it */
+    struct loom_model *model; /* made at load (model.c) and run by the op */
+    int n_feed;               /* trailing body inputs fed from enclosing graphs */
+    int *feed;                /* per such input: the index of the node input feeding it */
+} lm_subgraph;
+
 typedef struct lm_attr {
     char *name;
     lm_attr_type type;
@@ -35,6 +52,7 @@ typedef struct lm_attr {
     float *floats;
     char **strings;
     loom_tensor *t;
+    lm_subgraph *sub; /* GRAPH */
 } lm_attr;
 
 /* A value is an edge of the graph: a graph input, an initializer, a node output. */
@@ -58,8 +76,10 @@ typedef struct lm_node {
     char *domain; /* "" for the default ONNX domain */
     int opset;    /* version of @domain imported by the model */
     int n_in, n_out;
-    int *in;  /* value ids; -1 for an absent optional input */
-    int *out; /* value ids; -1 for an absent optional output */
+    int *in;        /* value ids; -1 for an absent optional input */
+    int *out;       /* value ids; -1 for an absent optional output */
+    int n_implicit; /* the last n_implicit inputs are enclosing-scope values its
+                     * subgraphs read, not operands of the op */
     int n_attr;
     lm_attr *attr;
     const struct lm_op_def *op; /* kernel bound at load */
@@ -102,6 +122,9 @@ const loom_tensor *lm_node_attr_tensor(const lm_node *n, const char *name);
 loom_status lm_node_error(const lm_node *n, loom_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 loom_status lm_node_verror(const lm_node *n, loom_status status, const char *fmt, va_list ap);
+
+/* The body in GRAPH attribute @name of @n, or NULL. */
+const lm_subgraph *lm_node_subgraph(const lm_node *n, const char *name);
 
 /* Index of the value called @name, or -1. Linear; used at load only. */
 int lm_graph_find_value(const lm_graph *g, const char *name);

@@ -45,6 +45,8 @@ static loom_status plan_static_shapes(loom_model *m)
     }
     for (int i = 0; i < g->n_inputs; i++) {
         const lm_value *v = &g->values[g->inputs[i]];
+        if (v->dtype == LOOM_DTYPE_UNDEFINED || v->rank < 0)
+            goto out; /* a subgraph's input typed by what feeds it */
         for (int d = 0; d < v->rank; d++)
             if (v->dims[d] < 0)
                 goto out; /* symbolic: planned at the first run with real shapes */
@@ -64,12 +66,135 @@ out:
     return s;
 }
 
+static loom_status load_graph(loom_context *ctx, lm_graph *g, const char *name, loom_model **out);
+
+/* Body input @j of @sub (after the op's own) becomes @value's constant: a
+ * weight of the enclosing graph is then a weight of the body, packed once
+ * like any other instead of arriving as data on every run. */
+static loom_status embed_constant(lm_subgraph *sub, int j, const loom_tensor *value)
+{
+    lm_graph *sg = sub->g;
+    int first = sg->n_inputs - sub->n_feed;
+    lm_value *bv = &sg->values[sg->inputs[first + j]];
+    if (!(bv->constant = lm_tensor_clone(value)))
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    bv->is_input = false;
+    bv->dtype = value->dtype;
+    bv->rank = value->rank;
+    memcpy(bv->dims, value->dims, sizeof(bv->dims));
+    memmove(&sg->inputs[first + j], &sg->inputs[first + j + 1],
+            sizeof(int) * (size_t)(sub->n_feed - j - 1));
+    memmove(&sub->feed[j], &sub->feed[j + 1], sizeof(int) * (size_t)(sub->n_feed - j - 1));
+    sg->n_inputs--;
+    sub->n_feed--;
+    return LOOM_OK;
+}
+
+/* Drops @n's implicit inputs that no subgraph reads any more (embedded). */
+static void drop_unfed_inputs(lm_node *n)
+{
+    int first = n->n_in - n->n_implicit;
+    for (int k = n->n_in - 1; k >= first; k--) {
+        bool fed = false;
+        for (int a = 0; a < n->n_attr; a++)
+            for (int j = 0; n->attr[a].sub && j < n->attr[a].sub->n_feed; j++)
+                fed |= n->attr[a].sub->feed[j] == k;
+        if (fed)
+            continue;
+        memmove(&n->in[k], &n->in[k + 1], sizeof(int) * (size_t)(n->n_in - k - 1));
+        for (int a = 0; a < n->n_attr; a++)
+            for (int j = 0; n->attr[a].sub && j < n->attr[a].sub->n_feed; j++)
+                n->attr[a].sub->feed[j] -= n->attr[a].sub->feed[j] > k;
+        n->n_in--;
+        n->n_implicit--;
+    }
+}
+
+/* Makes the model of each subgraph of @n (If's branches, Loop's body...). */
+static loom_status load_bodies(loom_model *m, lm_node *n)
+{
+    for (int a = 0; a < n->n_attr; a++) {
+        lm_subgraph *sub = n->attr[a].sub;
+        if (!sub)
+            continue;
+        for (int j = sub->n_feed - 1; j >= 0; j--) {
+            const loom_tensor *c = m->g->values[n->in[sub->feed[j]]].constant;
+            loom_status s = c ? embed_constant(sub, j, c) : LOOM_OK;
+            if (s)
+                return s;
+        }
+        char name[256];
+        snprintf(name, sizeof(name), "node '%s' (%s) %s", n->name, n->op_type, n->attr[a].name);
+        lm_graph *g = sub->g;
+        sub->g = NULL;
+        loom_status s = load_graph(m->ctx, g, name, &sub->model);
+        if (s)
+            return s;
+    }
+    drop_unfed_inputs(n);
+    return LOOM_OK;
+}
+
+/* Frees the enclosing graph's copies of weights that only bodies read now. */
+static void drop_embedded_constants(lm_graph *g, const bool *embedded)
+{
+    int *readers = calloc((size_t)g->n_values + 1, sizeof(int));
+    if (!readers)
+        return; /* they stay: memory, not correctness */
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i].n_in; j++)
+            if (g->nodes[i].in[j] >= 0)
+                readers[g->nodes[i].in[j]]++;
+    for (int v = 0; v < g->n_values; v++) {
+        lm_value *val = &g->values[v];
+        if (embedded[v] && !readers[v] && !val->is_output) {
+            loom_tensor_destroy(val->constant);
+            val->constant = NULL;
+        }
+    }
+    free(readers);
+}
+
+static loom_status load_subgraphs(loom_model *m)
+{
+    lm_graph *g = m->g;
+    bool *embedded = calloc((size_t)g->n_values + 1, sizeof(bool));
+    if (!embedded)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    loom_status s = LOOM_OK;
+    for (int i = 0; !s && i < g->n_nodes; i++) {
+        lm_node *n = &g->nodes[i];
+        for (int k = n->n_in - n->n_implicit; k < n->n_in; k++)
+            embedded[n->in[k]] |= g->values[n->in[k]].constant != NULL;
+        s = load_bodies(m, n);
+    }
+    if (!s)
+        drop_embedded_constants(g, embedded);
+    free(embedded);
+    return s;
+}
+
 static loom_status load(loom_context *ctx, const void *data, size_t size, const char *name,
                         const char *dir, loom_model **out)
 {
+    lm_graph *g;
+    loom_status s = lm_onnx_import(data, size, dir, &g);
+    if (s) {
+        lm_error_prefix("%s", name);
+        return s;
+    }
+    return load_graph(ctx, g, name, out);
+}
+
+/* Makes a model of @g, which it takes (freed on failure). */
+static loom_status load_graph(loom_context *ctx, lm_graph *g, const char *name, loom_model **out)
+{
     loom_model *m = calloc(1, sizeof(*m));
-    if (!m)
+    if (!m) {
+        lm_graph_free(g);
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    }
+    m->g = g;
     m->ctx = ctx;
     m->plan_budget = (size_t)lm_env_int(LM_ENV_PLAN_CACHE_MB) << 20;
     pthread_mutex_init(&m->plans_lock, NULL);
@@ -81,9 +206,9 @@ static loom_status load(loom_context *ctx, const void *data, size_t size, const 
     loom_status s = LOOM_ERR_NO_MEMORY;
     if (!(m->name = strdup(name)))
         goto fail;
-    if ((s = lm_onnx_import(data, size, dir, &m->g)))
-        goto fail;
     if ((s = bind_kernels(m->g)))
+        goto fail;
+    if ((s = load_subgraphs(m)))
         goto fail;
     if ((s = lm_fuse_graph(m->g)))
         goto fail;

@@ -197,6 +197,12 @@ void lm_plan_free(const lm_graph *g, lm_plan *p);
 /* The signature of @inputs (rank and dims of each, concatenated): its length
  * and its values. */
 int lm_plan_sig_len(const lm_graph *g, loom_tensor *const *inputs);
+/* An input's entry ahead of its dims: its rank and its type (a subgraph's
+ * input may take any type, and a plan is for one). */
+static inline int64_t lm_plan_sig_head(const loom_tensor *t)
+{
+    return (int64_t)t->dtype << 32 | (uint32_t)t->rank;
+}
 void lm_plan_sig_fill(const lm_graph *g, loom_tensor *const *inputs, int64_t *sig);
 
 /*

@@ -263,6 +263,7 @@ typedef struct name_map {
     size_t cap;
     int *slot; /* value id + 1; 0 = empty */
     lm_graph *g;
+    size_t values_cap; /* g->values' length; grows when subgraphs add names */
 } name_map;
 
 static uint64_t hash_str(const char *s)
@@ -291,12 +292,42 @@ static void map_insert(name_map *m, const char *name, int id)
     m->slot[i] = id + 1;
 }
 
+/* Makes room for one more value: the counts taken before import do not
+ * include the outer-scope names a node's subgraphs read. */
+static bool map_reserve(name_map *m)
+{
+    lm_graph *g = m->g;
+    if ((size_t)g->n_values + 1 > m->values_cap) {
+        size_t cap = m->values_cap * 2 + 16;
+        lm_value *v = realloc(g->values, cap * sizeof(*v));
+        if (!v)
+            return false;
+        memset(v + m->values_cap, 0, (cap - m->values_cap) * sizeof(*v));
+        g->values = v;
+        m->values_cap = cap;
+    }
+    if (((size_t)g->n_values + 1) * 2 <= m->cap)
+        return true;
+    size_t cap = m->cap * 2;
+    int *slot = calloc(cap, sizeof(int));
+    if (!slot)
+        return false;
+    free(m->slot);
+    m->slot = slot;
+    m->cap = cap;
+    for (int id = 0; id < g->n_values; id++)
+        map_insert(m, g->values[id].name, id);
+    return true;
+}
+
 /* Returns the id of @name, creating the value if new; -1 on allocation failure. */
 static int value_get(name_map *m, const char *name)
 {
     int id = map_find(m, name);
     if (id >= 0)
         return id;
+    if (!map_reserve(m))
+        return -1;
     lm_graph *g = m->g;
     lm_value *v = &g->values[g->n_values];
     memset(v, 0, sizeof(*v));
@@ -349,7 +380,52 @@ static loom_status apply_type(lm_value *v, const Onnx__TypeProto *tp, const char
     return LOOM_OK;
 }
 
-static loom_status import_attr(lm_attr *a, const Onnx__AttributeProto *ap)
+typedef struct opset_table {
+    size_t n;
+    const char **domain;
+    int *version;
+} opset_table;
+
+static int opset_of(const opset_table *ops, const char *domain)
+{
+    const char *d = domain && strcmp(domain, "ai.onnx") != 0 ? domain : "";
+    for (size_t i = 0; i < ops->n; i++)
+        if (strcmp(ops->domain[i], d) == 0)
+            return ops->version[i];
+    return -1;
+}
+
+/* Subgraphs nest at most this deep: a hostile model cannot exhaust the stack. */
+#define LM_MAX_SUBGRAPH_DEPTH 32
+
+/* What every graph of a model is imported with. */
+typedef struct import_ctx {
+    const char *dir; /* external data's directory, NULL from memory */
+    const opset_table *ops;
+    int depth; /* subgraph nesting of the graph being imported */
+} import_ctx;
+
+static loom_status import_graph(lm_graph *g, const Onnx__GraphProto *gp, const import_ctx *ic,
+                                int *n_free);
+
+/* A GRAPH attribute: its body, whose reads of enclosing graphs' values
+ * become its trailing inputs (import_node lists them on the node). */
+static loom_status import_subgraph(lm_attr *a, const Onnx__GraphProto *gp, const import_ctx *ic)
+{
+    if (ic->depth >= LM_MAX_SUBGRAPH_DEPTH)
+        return lm_error(LOOM_ERR_UNSUPPORTED, "graph attribute '%s' nests subgraphs deeper than %d",
+                        a->name, LM_MAX_SUBGRAPH_DEPTH);
+    if (!(a->sub = calloc(1, sizeof(*a->sub))) || !(a->sub->g = calloc(1, sizeof(lm_graph))))
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    import_ctx inner = *ic;
+    inner.depth++;
+    loom_status s = import_graph(a->sub->g, gp, &inner, &a->sub->n_feed);
+    if (s)
+        lm_error_prefix("graph attribute '%s'", a->name);
+    return s;
+}
+
+static loom_status import_attr(lm_attr *a, const Onnx__AttributeProto *ap, const import_ctx *ic)
 {
     memset(a, 0, sizeof(*a));
     if (!(a->name = strdup(ap->name ? ap->name : "")))
@@ -397,30 +473,60 @@ static loom_status import_attr(lm_attr *a, const Onnx__AttributeProto *ap)
         if (!ap->t)
             return lm_error(LOOM_ERR_INVALID_MODEL, "tensor attribute '%s' has no tensor", a->name);
         return tensor_from_proto(ap->t, NULL, &a->t);
+    case LM_ATTR_GRAPH:
+        if (!ap->g)
+            return lm_error(LOOM_ERR_INVALID_MODEL, "graph attribute '%s' has no graph", a->name);
+        return import_subgraph(a, ap->g, ic);
+    case LM_ATTR_GRAPHS:
+        return lm_error(LOOM_ERR_UNSUPPORTED,
+                        "attribute '%s' is a list of graphs, which no supported operator takes",
+                        a->name);
     default:
-        break; /* graphs and sparse tensors: the kernels that need them refuse */
+        break; /* sparse tensors: the kernels that need them refuse */
     }
     return LOOM_OK;
 }
 
-typedef struct opset_table {
-    size_t n;
-    const char **domain;
-    int *version;
-} opset_table;
-
-static int opset_of(const opset_table *ops, const char *domain)
+/* Index of value @id among @n's inputs, appending it as an implicit input if absent. */
+static int node_input_slot(lm_node *n, int id)
 {
-    const char *d = domain && strcmp(domain, "ai.onnx") != 0 ? domain : "";
-    for (size_t i = 0; i < ops->n; i++)
-        if (strcmp(ops->domain[i], d) == 0)
-            return ops->version[i];
-    return -1;
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] == id)
+            return k;
+    int *in = realloc(n->in, sizeof(int) * ((size_t)n->n_in + 2));
+    if (!in)
+        return -1;
+    n->in = in;
+    n->in[n->n_in] = id;
+    n->n_implicit++;
+    return n->n_in++;
+}
+
+/* Lists on @n the enclosing-scope values its subgraphs read, and which of
+ * its inputs feeds each subgraph's trailing inputs. */
+static loom_status link_subgraphs(lm_node *n, name_map *m)
+{
+    for (int a = 0; a < n->n_attr; a++) {
+        lm_subgraph *sub = n->attr[a].sub;
+        if (!sub)
+            continue;
+        const lm_graph *sg = sub->g;
+        int first = sg->n_inputs - sub->n_feed;
+        if (!(sub->feed = malloc(sizeof(int) * ((size_t)sub->n_feed + 1))))
+            return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        for (int j = 0; j < sub->n_feed; j++) {
+            int id = value_get(m, sg->values[sg->inputs[first + j]].name);
+            if (id < 0 || (sub->feed[j] = node_input_slot(n, id)) < 0)
+                return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        }
+    }
+    return LOOM_OK;
 }
 
 static loom_status import_node(lm_graph *g, name_map *m, const Onnx__NodeProto *np, int index,
-                               const opset_table *ops)
+                               const import_ctx *ic)
 {
+    const opset_table *ops = ic->ops;
     lm_node *n = &g->nodes[index];
     memset(n, 0, sizeof(*n));
     char synth[64];
@@ -461,19 +567,58 @@ static loom_status import_node(lm_graph *g, name_map *m, const Onnx__NodeProto *
         v->producer = index;
     }
     for (size_t i = 0; i < np->n_attribute; i++, n->n_attr++) {
-        loom_status s = import_attr(&n->attr[i], np->attribute[i]);
+        loom_status s = import_attr(&n->attr[i], np->attribute[i], ic);
         if (s) {
             n->n_attr++;
             lm_error_prefix("node '%s' (%s)", n->name, n->op_type);
             return s;
         }
     }
+    return link_subgraphs(n, m);
+}
+
+/* The values @g reads that it does not define: an error in a model's graph;
+ * in a subgraph (@n_free set), values of enclosing graphs, which become its
+ * trailing inputs. */
+static loom_status resolve_free_values(lm_graph *g, int *n_free)
+{
+    if (n_free) { /* room for every value */
+        int *in = realloc(g->inputs, sizeof(int) * ((size_t)g->n_inputs + g->n_values + 1));
+        if (!in)
+            return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+        g->inputs = in;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i].n_in; j++) {
+            int v = g->nodes[i].in[j];
+            if (v < 0 || g->values[v].producer >= 0 || g->values[v].constant ||
+                g->values[v].is_input)
+                continue;
+            if (!n_free)
+                return lm_error(LOOM_ERR_INVALID_MODEL,
+                                "node '%s' (%s) reads '%s', which is not a graph input, an "
+                                "initializer or a node output",
+                                g->nodes[i].name, g->nodes[i].op_type, g->values[v].name);
+            g->values[v].is_input = true;
+            g->inputs[g->n_inputs++] = v;
+            ++*n_free;
+        }
+    /* A branch may return an enclosing graph's value as it is. */
+    for (int o = 0; n_free && o < g->n_outputs; o++) {
+        lm_value *v = &g->values[g->outputs[o]];
+        if (v->producer < 0 && !v->constant && !v->is_input) {
+            v->is_input = true;
+            g->inputs[g->n_inputs++] = g->outputs[o];
+            ++*n_free;
+        }
+    }
     return LOOM_OK;
 }
 
-static loom_status import_graph(lm_graph *g, const Onnx__GraphProto *gp, const char *dir,
-                                const opset_table *ops)
+static loom_status import_graph(lm_graph *g, const Onnx__GraphProto *gp, const import_ctx *ic,
+                                int *n_free)
 {
+    const char *dir = ic->dir;
     /* Upper bound on distinct values: every name that can appear. */
     size_t maxv = gp->n_input + gp->n_output + gp->n_initializer + gp->n_value_info + 1;
     for (size_t i = 0; i < gp->n_node; i++)
@@ -485,6 +630,7 @@ static loom_status import_graph(lm_graph *g, const Onnx__GraphProto *gp, const c
         ;
     m.slot = calloc(m.cap, sizeof(int));
     g->values = calloc(maxv, sizeof(lm_value));
+    m.values_cap = maxv;
     g->nodes = calloc(gp->n_node + 1, sizeof(lm_node));
     g->inputs = malloc(sizeof(int) * (gp->n_input + 1));
     g->outputs = malloc(sizeof(int) * (gp->n_output + 1));
@@ -541,7 +687,8 @@ static loom_status import_graph(lm_graph *g, const Onnx__GraphProto *gp, const c
         }
         if ((s = apply_type(v, vi->type, "graph input")))
             goto out;
-        if (v->dtype == LOOM_DTYPE_UNDEFINED || v->rank < 0) {
+        /* A subgraph's inputs take the types of what feeds them. */
+        if (!n_free && (v->dtype == LOOM_DTYPE_UNDEFINED || v->rank < 0)) {
             s = lm_error(LOOM_ERR_INVALID_MODEL, "graph input '%s' has no tensor type or shape",
                          vi->name);
             goto out;
@@ -550,7 +697,7 @@ static loom_status import_graph(lm_graph *g, const Onnx__GraphProto *gp, const c
         g->inputs[g->n_inputs++] = id;
     }
     for (size_t i = 0; i < gp->n_node; i++, g->n_nodes++) {
-        if ((s = import_node(g, &m, gp->node[i], (int)i, ops))) {
+        if ((s = import_node(g, &m, gp->node[i], (int)i, ic))) {
             g->n_nodes++;
             goto out;
         }
@@ -565,6 +712,10 @@ static loom_status import_graph(lm_graph *g, const Onnx__GraphProto *gp, const c
     for (size_t i = 0; i < gp->n_output; i++) {
         const Onnx__ValueInfoProto *vi = gp->output[i];
         int id = vi->name && *vi->name ? map_find(&m, vi->name) : -1;
+        if (id < 0 && n_free && vi->name && *vi->name && (id = value_get(&m, vi->name)) < 0) {
+            s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+            goto out;
+        }
         if (id < 0) {
             s = lm_error(LOOM_ERR_INVALID_MODEL, "graph output '%s' is never produced",
                          vi->name ? vi->name : "");
@@ -576,19 +727,10 @@ static loom_status import_graph(lm_graph *g, const Onnx__GraphProto *gp, const c
         v->is_output = true;
         g->outputs[g->n_outputs++] = id;
     }
-    for (int i = 0; i < g->n_nodes; i++)
-        for (int j = 0; j < g->nodes[i].n_in; j++) {
-            int v = g->nodes[i].in[j];
-            if (v >= 0 && g->values[v].producer < 0 && !g->values[v].constant &&
-                !g->values[v].is_input) {
-                s = lm_error(LOOM_ERR_INVALID_MODEL,
-                             "node '%s' (%s) reads '%s', which is not a graph input, an "
-                             "initializer or a node output",
-                             g->nodes[i].name, g->nodes[i].op_type, g->values[v].name);
-                goto out;
-            }
-        }
-    s = lm_graph_sort(g);
+    if (n_free)
+        *n_free = 0;
+    if (!(s = resolve_free_values(g, n_free)))
+        s = lm_graph_sort(g);
 out:
     free(m.slot);
     return s;
@@ -637,7 +779,8 @@ loom_status lm_onnx_import(const void *data, size_t size, const char *dir, lm_gr
         s = lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
         goto out;
     }
-    if ((s = import_graph(g, mp->graph, dir, &ops))) {
+    import_ctx ic = {.dir = dir, .ops = &ops};
+    if ((s = import_graph(g, mp->graph, &ic, NULL))) {
         lm_graph_free(g);
         g = NULL;
     }

@@ -60,7 +60,7 @@ int lm_plan_sig_len(const lm_graph *g, loom_tensor *const *inputs)
 void lm_plan_sig_fill(const lm_graph *g, loom_tensor *const *inputs, int64_t *sig)
 {
     for (int i = 0; i < g->n_inputs; i++) {
-        *sig++ = inputs[i]->rank;
+        *sig++ = lm_plan_sig_head(inputs[i]);
         for (int d = 0; d < inputs[i]->rank; d++)
             *sig++ = inputs[i]->dims[d];
     }

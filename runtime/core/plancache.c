@@ -52,7 +52,7 @@ static bool sig_equal(int n_sig, const int64_t *sig, const lm_graph *g, loom_ten
     if (n_sig != lm_plan_sig_len(g, in))
         return false;
     for (int i = 0; i < g->n_inputs; i++) {
-        if (sig[k++] != in[i]->rank)
+        if (sig[k++] != lm_plan_sig_head(in[i]))
             return false;
         for (int d = 0; d < in[i]->rank; d++)
             if (sig[k++] != in[i]->dims[d])

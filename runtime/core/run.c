@@ -193,10 +193,11 @@ static loom_status check_inputs(const loom_model *m, loom_tensor *const *inputs)
         const loom_tensor *t = inputs[i];
         if (!t || !t->data)
             return lm_error(LOOM_ERR_INVALID_ARGUMENT, "input '%s' is NULL", v->name);
-        if (t->dtype != v->dtype)
+        /* A subgraph's input may leave its type or its shape open. */
+        if (v->dtype != LOOM_DTYPE_UNDEFINED && t->dtype != v->dtype)
             return lm_error(LOOM_ERR_INVALID_ARGUMENT, "input '%s' is %s, the model expects %s",
                             v->name, loom_dtype_name(t->dtype), loom_dtype_name(v->dtype));
-        bool ok = t->rank == v->rank;
+        bool ok = v->rank < 0 || t->rank == v->rank;
         for (int d = 0; ok && d < v->rank; d++)
             ok = v->dims[d] < 0 || v->dims[d] == t->dims[d];
         if (!ok)

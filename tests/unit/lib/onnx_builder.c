@@ -15,10 +15,13 @@ struct ob_model {
     Onnx__OperatorSetIdProto *opsets[1];
     void **allocs; /* everything below is freed with the model */
     size_t n_allocs, cap_allocs;
+    ob_model *owner; /* a body (ob_body): the model whose allocations it shares */
 };
 
 static void *ob_alloc(ob_model *m, size_t size)
 {
+    if (m->owner)
+        return ob_alloc(m->owner, size);
     if (m->n_allocs == m->cap_allocs) {
         m->cap_allocs = m->cap_allocs ? m->cap_allocs * 2 : 64;
         m->allocs = realloc(m->allocs, m->cap_allocs * sizeof(void *));
@@ -69,6 +72,15 @@ ob_model *ob_new(int opset)
     m->model.graph = &m->graph;
     m->graph.name = "test";
     return m;
+}
+
+ob_model *ob_body(ob_model *m)
+{
+    ob_model *b = ob_alloc(m, sizeof(*b));
+    b->owner = m->owner ? m->owner : m;
+    onnx__graph_proto__init(&b->graph);
+    b->graph.name = "body";
+    return b;
 }
 
 void ob_free(ob_model *m)
@@ -323,6 +335,12 @@ void ob_attr_ints(ob_model *m, ob_node *n, const char *name, int count, const in
     a->n_ints = (size_t)count;
     a->ints = ob_alloc(m, sizeof(int64_t) * (size_t)(count + 1));
     memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
+}
+
+void ob_attr_graph(ob_model *m, ob_node *n, const char *name, ob_model *body)
+{
+    Onnx__AttributeProto *a = new_attr(m, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH);
+    a->g = &body->graph;
 }
 
 uint8_t *ob_pack(ob_model *m, size_t *len)

@@ -49,6 +49,11 @@ void ob_attr_int(ob_model *m, ob_node *n, const char *name, int64_t v);
 void ob_attr_float(ob_model *m, ob_node *n, const char *name, float v);
 void ob_attr_str(ob_model *m, ob_node *n, const char *name, const char *v);
 void ob_attr_ints(ob_model *m, ob_node *n, const char *name, int count, const int64_t *v);
+/* A graph for a GRAPH attribute (If's branches, Loop's and Scan's body),
+ * built with the same calls as a model's (ob_input with rank -1 gives an
+ * input a type and no shape); freed with @m. */
+ob_model *ob_body(ob_model *m);
+void ob_attr_graph(ob_model *m, ob_node *n, const char *name, ob_model *body);
 /* Serializes; returns a malloc'd buffer. */
 uint8_t *ob_pack(ob_model *m, size_t *len);
 
