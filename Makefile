@@ -131,7 +131,12 @@ $(BUILD)/models/.stamp: tests/models/export_torchvision.py
 	/usr/bin/python3 tests/models/export_torchvision.py $(BUILD)/models 2>&1 | grep -v -i warning
 	@touch $@
 
-models-export: $(BUILD)/models/.stamp
+# A voice-activity model with If and Loop, scripted rather than traced.
+$(BUILD)/models/.voice-stamp: tests/models/export_voice.py
+	/usr/bin/python3 tests/models/export_voice.py $(BUILD)/models
+	@touch $@
+
+models-export: $(BUILD)/models/.stamp $(BUILD)/models/.voice-stamp
 
 # The main job: loomd serving the example repository on a Unix socket (Ctrl-C
 # drains and stops it). `make run-example` runs one model with loomctl instead.
