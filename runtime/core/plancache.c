@@ -249,7 +249,13 @@ size_t loom_model_release_idle(loom_model *m, int idle_ms)
 {
     if (!m)
         return 0;
-    return release_idle(m, idle_ms < 0 ? default_idle_ns() : (uint64_t)idle_ms * 1000000u);
+    size_t bytes = release_idle(m, idle_ms < 0 ? default_idle_ns() : (uint64_t)idle_ms * 1000000u);
+    /* and its If, Loop and Scan bodies', which are models of their own */
+    for (int i = 0; i < m->g->n_nodes; i++)
+        for (int a = 0; a < m->g->nodes[i].n_attr; a++)
+            if (m->g->nodes[i].attr[a].sub)
+                bytes += loom_model_release_idle(m->g->nodes[i].attr[a].sub->model, idle_ms);
+    return bytes;
 }
 
 /* Whether a second passed since the last look for idle plans; caller holds

@@ -236,6 +236,12 @@ static void nested_bodies_read_values_two_graphs_out(void **state)
     run_ok(model, &in, 1, &out, 1);
     assert_floats(out, (float[]){6, -18}, 2);
     loom_tensor_destroy(out);
+    /* Idle bodies give their arenas back with the model's. */
+    size_t own = lm_stats_of(model).arena_bytes_held;
+    assert_true(loom_model_release_idle(model, 0) > own);
+    run_ok(model, &in, 1, &out, 1);
+    assert_floats(out, (float[]){6, -18}, 2);
+    loom_tensor_destroy(out);
     loom_tensor_destroy(in);
     loom_model_destroy(model);
 }
