@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "env.h"
 #include "error.h"
 #include "model.h"
 #include "op.h"
@@ -385,7 +386,13 @@ static loom_status loop_iterate(lm_kctx *k, body *b, loop_state *ls)
     cond_in.data = &c_byte;
     b->in[0] = &iter;
     b->in[1] = &cond_in;
+    int64_t limit = lm_env_int(LM_ENV_LOOP_MAX_TRIPS);
     for (; it_num < trips && c; it_num++) {
+        if (limit && it_num == limit)
+            return lm_kfail(k, LOOM_ERR_RUNTIME,
+                            "still looping after %lld iterations "
+                            "(LOOM_LOOP_MAX_TRIPS)",
+                            (long long)limit);
         c_byte = c;
         memcpy(b->in + 2, ls->carried, sizeof(loom_tensor *) * (size_t)ls->n_carried);
         if ((s = body_run(b)) || (s = loop_collect(k, ls, b)))

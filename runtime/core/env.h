@@ -77,6 +77,9 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
     X(ARENA_IDLE_MS, "LOOM_ARENA_IDLE_MS", INT, 10000, 1, 86400000, USER, "core/plancache.c",      \
       "a plan no run used for this long gives its arenas back (the next run of its shape maps "    \
       "them again); loom_model_release_idle() does it at once")                                    \
+    X(LOOP_MAX_TRIPS, "LOOM_LOOP_MAX_TRIPS", INT, 0, 0, 2147483647, USER, "core/control.c",           \
+      "a Loop that runs this many iterations without ending fails the run (0: no limit, as "       \
+      "ONNX means it)")                                                                            \
     X(EMULATED_CARD_PCI, "LOOM_EMULATED_CARD_PCI", STR, 0, 0, 0, USER, "fpga/device.c",            \
       "PCI bus ids for the emulated cards, comma-separated, one per card in order "                \
       "(0000:83:00.0,...): where the topology places them (default: none, locality unknown)")     \

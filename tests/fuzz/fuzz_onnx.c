@@ -5,6 +5,7 @@
  * shape planning and the kernels' argument checks.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ out:
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ctx) {
+        setenv("LOOM_LOOP_MAX_TRIPS", "1000", 1); /* a mutated Loop may never end */
         loom_context_options opts;
         loom_context_options_init(&opts);
         opts.num_threads = 1;

@@ -187,6 +187,10 @@ static void loop_stops_when_its_body_says_so(void **state)
     assert_floats(out[0], (float[]){128}, 1);
     assert_floats(out[1], (float[]){2, 4, 8, 16, 32, 64, 128}, 7);
     free_all(out, 2);
+    lm_test_setenv("LOOM_LOOP_MAX_TRIPS", "3"); /* a guard against loops that never end */
+    assert_int_equal(loom_model_run(model, &in, 1, out, 2), LOOM_ERR_RUNTIME);
+    assert_non_null(strstr(loom_last_error(), "still looping after 3 iterations"));
+    lm_test_setenv("LOOM_LOOP_MAX_TRIPS", NULL);
     loom_tensor_destroy(in);
     loom_model_destroy(model);
 }
