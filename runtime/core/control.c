@@ -22,6 +22,7 @@
 #include "error.h"
 #include "model.h"
 #include "op.h"
+#include "sequence.h"
 
 /* ---------------------------------------------------------------- bodies */
 
@@ -108,9 +109,11 @@ static bool same_shape(const loom_tensor *a, const loom_tensor *b)
            memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->rank) == 0;
 }
 
-/* Output @i: a copy of @t. */
+/* Output @i: a copy of @t (of a sequence: one sharing its items). */
 static loom_status emit_copy(lm_kctx *k, int i, const loom_tensor *t)
 {
+    if (lm_is_sequence(t))
+        return lm_kout_sequence(k, i, lm_seq_copy(t->data)) ? LOOM_OK : LM_KOUT_FAILED;
     loom_tensor *y = lm_kout(k, i, t->dtype, t->rank, t->dims);
     if (!y)
         return LM_KOUT_FAILED;
@@ -262,6 +265,8 @@ static loom_status loop_collect(lm_kctx *k, loop_state *ls, body *b)
         stack *st = &ls->scans[j];
         const loom_tensor *t = b->out[1 + ls->n_carried + j];
         loom_status s;
+        if (lm_is_sequence(t))
+            return lm_kinvalid(k, "scan output %d is a sequence, not a tensor", j);
         if (st->n == 0 && st->len == 0) {
             st->item = *t;
             st->item.data = NULL;
@@ -584,6 +589,10 @@ static loom_status scan_run(lm_kctx *k, scan_op *sc, body *b)
         for (int j = 0; !s && j < sc->n_scan_out; j++) {
             const loom_tensor *item = b->out[sc->n_state + j];
             stack *st = &sc->outs[j];
+            if (lm_is_sequence(item)) {
+                s = lm_kinvalid(k, "scan output %d is a sequence, not a tensor", j);
+                break;
+            }
             if (t == 0)
                 s = scan_output_open(k, sc, j, item);
             else

@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "onnx_import.h"
+#include "sequence.h"
 
 /* ---------------------------------------------------------------- tensors */
 
@@ -347,10 +348,17 @@ static loom_status apply_type(lm_value *v, const Onnx__TypeProto *tp, const char
 {
     if (!tp)
         return LOOM_OK;
+    if (tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE && tp->sequence_type &&
+        tp->sequence_type->elem_type &&
+        tp->sequence_type->elem_type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
+        v->dtype = LM_DTYPE_SEQUENCE; /* of tensors: shaped at run time (sequence.h) */
+        v->rank = -1;
+        return LOOM_OK;
+    }
     if (tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
         return lm_error(LOOM_ERR_UNSUPPORTED,
-                        "%s '%s' is not a tensor (sequence, map, optional and sparse values are "
-                        "not supported)",
+                        "%s '%s' is not a tensor or a sequence of tensors (maps, optionals and "
+                        "sparse values are not supported)",
                         what, v->name);
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     if (tt->has_elem_type && tt->elem_type != 0)
@@ -687,6 +695,13 @@ static loom_status import_graph(lm_graph *g, const Onnx__GraphProto *gp, const i
         }
         if ((s = apply_type(v, vi->type, "graph input")))
             goto out;
+        if (!n_free && v->dtype == LM_DTYPE_SEQUENCE) {
+            s = lm_error(LOOM_ERR_UNSUPPORTED,
+                         "graph input '%s' is a sequence; models take tensors (sequences live "
+                         "inside a graph)",
+                         vi->name);
+            goto out;
+        }
         /* A subgraph's inputs take the types of what feeds them. */
         if (!n_free && (v->dtype == LOOM_DTYPE_UNDEFINED || v->rank < 0)) {
             s = lm_error(LOOM_ERR_INVALID_MODEL, "graph input '%s' has no tensor type or shape",
@@ -724,6 +739,13 @@ static loom_status import_graph(lm_graph *g, const Onnx__GraphProto *gp, const i
         lm_value *v = &g->values[id];
         if (!v->constant && !v->is_input && (s = apply_type(v, vi->type, "graph output")))
             goto out;
+        if (!n_free && v->dtype == LM_DTYPE_SEQUENCE) {
+            s = lm_error(LOOM_ERR_UNSUPPORTED,
+                         "graph output '%s' is a sequence; models return tensors (sequences live "
+                         "inside a graph)",
+                         vi->name);
+            goto out;
+        }
         v->is_output = true;
         g->outputs[g->n_outputs++] = id;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "sequence.h"
 #include "tensor.h"
 
 size_t lm_max_tensor_bytes = (size_t)16 << 30;
@@ -35,6 +36,8 @@ size_t loom_dtype_size(loom_dtype dt)
 
 const char *loom_dtype_name(loom_dtype dt)
 {
+    if (dt == LM_DTYPE_SEQUENCE)
+        return "sequence";
     switch (dt) {
     case LOOM_DTYPE_FLOAT:
         return "float";
@@ -163,6 +166,18 @@ loom_tensor *lm_tensor_new(loom_dtype dtype, int rank, const int64_t *dims)
 
 loom_tensor *lm_tensor_clone(const loom_tensor *src)
 {
+    if (lm_is_sequence(src)) { /* a new sequence sharing the items */
+        loom_tensor *t = calloc(1, sizeof(*t));
+        if (t && !(t->data = lm_seq_copy(src->data))) {
+            free(t);
+            return NULL;
+        }
+        if (t) {
+            t->dtype = LM_DTYPE_SEQUENCE;
+            t->owns_data = true;
+        }
+        return t;
+    }
     loom_tensor *t = lm_tensor_new(src->dtype, src->rank, src->dims);
     if (t && src->data)
         memcpy(t->data, src->data, src->nbytes);
@@ -346,7 +361,9 @@ void loom_tensor_destroy(loom_tensor *t)
 {
     if (!t)
         return;
-    if (t->owns_data)
+    if (t->owns_data && lm_is_sequence(t))
+        lm_seq_free(t->data);
+    else if (t->owns_data)
         free(t->data);
     if (!t->pooled)
         free(t);

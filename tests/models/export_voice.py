@@ -6,7 +6,8 @@ Run with Debian's Python (/usr/bin/python3: python3-torch, python3-onnx):
     export_voice.py OUT
 
 writes OUT/voice_activity_opset<N>/model.onnx and test_data_set_K/ with
-PyTorch's outputs, the layout of `loom-conformance`. The model is shaped
+PyTorch's outputs, the layout of `loom-conformance`, and voice_frames_opset<N>,
+the same model collecting its frames in a list (a sequence in the Loop). The model is shaped
 like streaming voice-activity detectors (Silero VAD): the sample rate picks
 a front end (an If on a runtime input), convolutions encode the frames, and
 an LSTM cell steps over them one frame at a time (a Loop whose trip count is
@@ -17,6 +18,7 @@ Weights are random with a fixed seed.
 import argparse
 import os
 import warnings
+from typing import List
 import numpy as np
 import onnx
 import torch
@@ -51,16 +53,38 @@ class VoiceActivity(torch.nn.Module):
         return probs, h
 
 
+class VoiceFrames(VoiceActivity):
+    """The same detector written with a Python list: the exporter carries it
+    through the Loop as a sequence (SequenceEmpty, SequenceInsert in the
+    body, ConcatFromSequence after)."""
+
+    def forward(self, audio: torch.Tensor, sr: torch.Tensor):
+        x = audio.unsqueeze(1)
+        if bool(sr == 16000):
+            feats = self.front16(x)
+        else:
+            feats = self.front8(x)
+        feats = torch.relu(self.enc(torch.relu(feats)))
+        b = feats.size(0)
+        h = torch.zeros(b, self.cell.hidden_size)
+        c = torch.zeros(b, self.cell.hidden_size)
+        probs: List[torch.Tensor] = []
+        for t in range(feats.size(2)):
+            h, c = self.cell(feats[:, :, t], (h, c))
+            probs.append(torch.sigmoid(self.head(h)))
+        return torch.cat(probs, 1), h
+
+
 def save_tensor(array, name, path):
     tensor = numpy_helper.from_array(np.array(array, order="C"), name)  # keeps 0-d shapes
     with open(path, "wb") as f:
         f.write(tensor.SerializeToString())
 
 
-def export(opset, out_dir):
+def export(name, cls, opset, out_dir):
     torch.manual_seed(0)
-    model = torch.jit.script(VoiceActivity().eval())
-    test_dir = os.path.join(out_dir, f"voice_activity_opset{opset}")
+    model = torch.jit.script(cls().eval())
+    test_dir = os.path.join(out_dir, f"{name}_opset{opset}")
     os.makedirs(test_dir, exist_ok=True)
     path = os.path.join(test_dir, "model.onnx")
     gen = torch.Generator().manual_seed(1)
@@ -94,7 +118,8 @@ def main():
     ap.add_argument("--opsets", default="13,17")
     args = ap.parse_args()
     for opset in (int(o) for o in args.opsets.split(",")):
-        export(opset, args.out)
+        export("voice_activity", VoiceActivity, opset, args.out)
+        export("voice_frames", VoiceFrames, opset, args.out)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ extern const lm_op_def lm_ops_rnn[];         /* rnn.c: RNN, GRU, LSTM */
 extern const lm_op_def lm_ops_einsum[];      /* einsum.c: Einsum */
 extern const lm_op_def
     lm_ops_loss[]; /* loss.c: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss */
-extern const lm_op_def lm_ops_vision[]; /* vision.c: NonMaxSuppression, RoiAlign, GridSample... */
-extern const lm_op_def lm_ops_misc[];   /* misc.c: Unique, Det, TfIdfVectorizer */
-extern const lm_op_def lm_ops_signal[]; /* signal.c: DFT, STFT, windows, MelWeightMatrix */
+extern const lm_op_def lm_ops_vision[];   /* vision.c: NonMaxSuppression, RoiAlign, GridSample... */
+extern const lm_op_def lm_ops_misc[];     /* misc.c: Unique, Det, TfIdfVectorizer */
+extern const lm_op_def lm_ops_signal[];   /* signal.c: DFT, STFT, windows, MelWeightMatrix */
+extern const lm_op_def lm_ops_sequence[]; /* sequence.c: Sequence*, Concat/SplitToSequence */
 extern const lm_op_def
     lm_ops_training[]; /* training.c: Adagrad, Momentum, Adam (preview.training) */
 

@@ -134,6 +134,20 @@ void ob_input(ob_model *m, const char *name, int dtype, int rank, const int64_t 
     OB_PUSH(m, m->graph.n_input, m->graph.input, vi);
 }
 
+void ob_input_sequence(ob_model *m, const char *name, int elem_dtype)
+{
+    Onnx__ValueInfoProto *vi = value_info(m, name, elem_dtype, -1, NULL);
+    Onnx__TypeProto *seq = ob_alloc(m, sizeof(*seq));
+    Onnx__TypeProto__Sequence *st = ob_alloc(m, sizeof(*st));
+    onnx__type_proto__init(seq);
+    onnx__type_proto__sequence__init(st);
+    st->elem_type = vi->type; /* the tensor type value_info made */
+    seq->value_case = ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE;
+    seq->sequence_type = st;
+    vi->type = seq;
+    OB_PUSH(m, m->graph.n_input, m->graph.input, vi);
+}
+
 void ob_dim_names(ob_model *m, const char *input, const char *const *names)
 {
     for (size_t i = 0; i < m->graph.n_input; i++) {

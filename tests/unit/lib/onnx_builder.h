@@ -14,6 +14,8 @@ void ob_free(ob_model *m);
 
 /* Graph input; a dim of -1 becomes the symbolic dimension "N". */
 void ob_input(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims);
+/* Graph input that is a sequence of @elem_dtype tensors. */
+void ob_input_sequence(ob_model *m, const char *name, int elem_dtype);
 /* Renames input @input's symbolic dims: @names[d] (if not NULL) for each -1 dim d. */
 void ob_dim_names(ob_model *m, const char *input, const char *const *names);
 /* Graph output with a dtype and no shape. */
