@@ -10,15 +10,18 @@ python3-onnx). For each model and opset it writes
     OUT/<model>_opset<N>/test_data_set_1/...         batch 1
 
 which is the layout of ONNX's backend tests, so `loom-conformance OUT` checks
-Loom against PyTorch. Models with their own exporter (EXPORTERS) choose their
-inputs and data sets: bert_encoder (ids + mask, dynamic batch and sequence),
-yolov8_tiny (images with dynamic batch, height and width; 2x3x256x256 and
-1x3x320x192) and byte_cnn (int64 bytes, dynamic batch and length) from
-arch_zoo.py; the latter two at opsets 13 and 17 (OPSETS), the rest at 11
-and 13. quantize_models.py (the venv's Python) adds int8 forms of
-bert_encoder_opset13 afterwards. Weights are random with a fixed seed (no network here to
+Loom against PyTorch. Weights are random with a fixed seed (no network here to
 fetch pretrained ones); BatchNorm statistics are randomized too, so that folding
 and normalization are exercised with non-trivial values.
+
+Models with their own exporter (EXPORTERS) choose their inputs and data sets:
+bert_encoder (ids + mask, dynamic batch and sequence), and from arch_zoo.py
+yolov8_tiny (images with dynamic batch, height and width; 2x3x256x256 and
+1x3x320x192; BatchNorm statistics measured on images) and byte_cnn (int64
+bytes, dynamic batch and length), these two at opsets 13 and 17 (OPSETS), the
+rest at 11 and 13. A test directory may get a `tolerance` file for
+loom-conformance (yolov8_tiny: box coordinates in pixels). quantize_models.py
+(the venv's Python) adds int8 forms of bert_encoder_opset13 afterwards.
 """
 import argparse
 import os
