@@ -127,7 +127,7 @@ venv:
 
 EXAMPLE_MODEL := $(BUILD)/models/squeezenet1_1_opset13/model.onnx
 
-$(BUILD)/models/.stamp: tests/models/export_torchvision.py
+$(BUILD)/models/.stamp: tests/models/export_torchvision.py tests/models/arch_zoo.py
 	/usr/bin/python3 tests/models/export_torchvision.py $(BUILD)/models 2>&1 | grep -v -i warning
 	@touch $@
 
@@ -136,7 +136,13 @@ $(BUILD)/models/.voice-stamp: tests/models/export_voice.py
 	/usr/bin/python3 tests/models/export_voice.py $(BUILD)/models
 	@touch $@
 
-models-export: $(BUILD)/models/.stamp $(BUILD)/models/.voice-stamp
+# The BERT encoder's int8 forms (QDQ and dynamic) from ONNX Runtime's quantizers,
+# with ONNX Runtime's outputs as references: the venv's Python, not Debian's.
+$(BUILD)/models/.stamp-int8: $(BUILD)/models/.stamp tests/models/quantize_models.py | venv
+	$(VENV)/bin/python tests/models/quantize_models.py $(BUILD)/models 2>&1 | grep -v -i warning
+	@touch $@
+
+models-export: $(BUILD)/models/.stamp $(BUILD)/models/.voice-stamp $(BUILD)/models/.stamp-int8
 
 # The main job: loomd serving the example repository on a Unix socket (Ctrl-C
 # drains and stops it). `make run-example` runs one model with loomctl instead.

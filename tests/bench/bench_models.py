@@ -12,8 +12,13 @@ OpenVINO runs on its CPU plugin with the latency hint, f32 inference
 precision and the same thread count; it is skipped when not installed. With
 --qdq, int8 QDQ versions of the models are made first with ONNX Runtime's
 static quantizer (per-channel weights, MinMax calibration on the same inputs
-plus random variations) and measured the same way. --baseline LOOMCTL adds
-the figure of another loomctl build (say main's) in the same run.
+plus random variations) and measured the same way; models that are int8
+already (bert_encoder_int8_*, from tests/models/quantize_models.py) are
+measured as they are. The default set is every *_opset13 directory: the
+torchvision models, the encoders, yolov8_tiny (a 320x192 image), byte_cnn
+(200 int64 bytes) and the int8 encoders (ids and mask inputs).
+--baseline LOOMCTL adds the figure of another loomctl build (say main's) in
+the same run.
 Timings are noisy on shared machines: compare the columns, not runs.
 """
 import argparse
@@ -140,6 +145,17 @@ def make_qdq(model_path, out_path, feeds=None):
                     weight_type=QuantType.QInt8)
 
 
+QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger",
+                 "ConvInteger", "QLinearConv", "QLinearMatMul"}
+
+
+def is_quantized(model_path):
+    """True when the model is int8 already (the int8 test models from
+    quantize_models.py): --qdq must not quantize it a second time."""
+    model = onnx.load(model_path, load_external_data=False)
+    return any(n.op_type in QUANTIZED_OPS for n in model.graph.node)
+
+
 def ratio(a, b):
     return f"{a / b:6.2f}" if a and b else "     -"
 
@@ -167,7 +183,7 @@ def main():
             continue
         feeds = model_inputs(mdir, path)
         variants = [(d, path)]
-        if args.qdq:
+        if args.qdq and not is_quantized(path):
             qpath = os.path.join(tmp, f"{d}_qdq.onnx")
             try:
                 make_qdq(path, qpath, feeds)

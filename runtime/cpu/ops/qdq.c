@@ -292,6 +292,71 @@ loom_status lm_op_DequantizeLinear(lm_kctx *k)
 }
 
 /*
+ * The smallest and largest of @n floats and 0 into @mn, @mx; NaNs are passed
+ * over (x < m ? x : m keeps m), as the scalar loop did. The order of the
+ * compares does not matter: min and max are exact, and a zero that comes out
+ * as -0 instead of +0 gives the same scale and zero point. 16 lanes, each with
+ * its own running pair, so that the compares do not wait on each other.
+ */
+static void range_f32_c(const float *restrict x, int64_t n, float *mn, float *mx)
+{
+    float lo[16] = {0}, hi[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) {
+            lo[l] = x[i + l] < lo[l] ? x[i + l] : lo[l];
+            hi[l] = x[i + l] > hi[l] ? x[i + l] : hi[l];
+        }
+    for (int l = 0; i + l < n; l++) {
+        lo[l] = x[i + l] < lo[l] ? x[i + l] : lo[l];
+        hi[l] = x[i + l] > hi[l] ? x[i + l] : hi[l];
+    }
+    *mn = *mx = 0.0f;
+    for (int l = 0; l < 16; l++) {
+        *mn = lo[l] < *mn ? lo[l] : *mn;
+        *mx = hi[l] > *mx ? hi[l] : *mx;
+    }
+}
+
+#if HAVE_AVX512_ROWS
+/* The same on 16-float vectors, four pairs of accumulators deep: min_ps(x, m)
+ * is x < m ? x : m lane by lane, NaN in x giving m. */
+TARGET_AVX512 static void range_f32_avx512(const float *x, int64_t n, float *mn, float *mx)
+{
+    __m512 lo[4], hi[4];
+    for (int a = 0; a < 4; a++)
+        lo[a] = hi[a] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int a = 0; a < 4; a++) {
+            __m512 v = _mm512_loadu_ps(x + i + 16 * a);
+            lo[a] = _mm512_min_ps(v, lo[a]);
+            hi[a] = _mm512_max_ps(v, hi[a]);
+        }
+    for (; i < n; i += 16) { /* masked-off lanes load 0, which the range holds */
+        __m512 v = _mm512_maskz_loadu_ps(tail16(n - i), x + i);
+        lo[0] = _mm512_min_ps(v, lo[0]);
+        hi[0] = _mm512_max_ps(v, hi[0]);
+    }
+    *mn = _mm512_reduce_min_ps(
+        _mm512_min_ps(_mm512_min_ps(lo[0], lo[1]), _mm512_min_ps(lo[2], lo[3])));
+    *mx = _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_max_ps(hi[0], hi[1]), _mm512_max_ps(hi[2], hi[3])));
+}
+#endif
+
+static void range_f32(const float *x, int64_t n, float *mn, float *mx)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        range_f32_avx512(x, n, mn, mx);
+        return;
+    }
+#endif
+    range_f32_c(x, n, mn, mx);
+}
+
+/*
  * DynamicQuantizeLinear (uint8): the range is widened to include 0, then
  *   scale = (max - min) / 255, zp = saturate(round(0 - min / scale)),
  *   y = saturate(round(x / scale) + zp),
@@ -318,11 +383,8 @@ loom_status lm_op_DynamicQuantizeLinear(lm_kctx *k)
 
     int64_t count = lm_tensor_count(x);
     const float *xd = x->data;
-    float mn = 0.0f, mx = 0.0f; /* the range always includes zero */
-    for (int64_t i = 0; i < count; i++) {
-        mn = xd[i] < mn ? xd[i] : mn;
-        mx = xd[i] > mx ? xd[i] : mx;
-    }
+    float mn, mx; /* the range always includes zero */
+    range_f32(xd, count, &mn, &mx);
     float scale = mx == mn ? 1.0f : (mx - mn) / 255.0f;
     int32_t zp = clamp_round(0.0f - mn / scale, 0.0f, 255.0f);
     if (ys)

@@ -623,12 +623,15 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
             memset(am, 0, (size_t)inner * sizeof(int64_t));                                        \
         for (int64_t i = 1; i < n; i++) {                                                          \
             const T *r = x + i * inner;                                                            \
-            for (int64_t j = 0; j < inner; j++)                                                    \
-                if (r[j] > m[j]) {                                                                 \
-                    m[j] = r[j];                                                                   \
-                    if (kind == SM_HARD)                                                           \
+            if (kind != SM_HARD) /* a select, not a branch: it vectorizes */                       \
+                for (int64_t j = 0; j < inner; j++)                                                \
+                    m[j] = r[j] > m[j] ? r[j] : m[j];                                              \
+            else                                                                                   \
+                for (int64_t j = 0; j < inner; j++)                                                \
+                    if (r[j] > m[j]) {                                                             \
+                        m[j] = r[j];                                                               \
                         am[j] = i;                                                                 \
-                }                                                                                  \
+                    }                                                                              \
         }                                                                                          \
         if (kind == SM_HARD) {                                                                     \
             for (int64_t i = 0; i < n; i++)                                                        \
