@@ -107,7 +107,9 @@ static void pack_a(const lm_sgemm_config *cfg, bool ta, const float *A, int64_t 
     const int MR = cfg->mr;
     for (int64_t i = 0; i < mc; i += MR, dst += kc * MR) {
         int64_t mr = min64(MR, mc - i);
-        if (!ta && mr == MR) {
+        if (!ta && mr == MR && cfg->pack_a_panel) {
+            cfg->pack_a_panel(A + (i0 + i) * lda + pc, lda, kc, dst);
+        } else if (!ta && mr == MR) {
             /* Row-major A: read the MR rows side by side so the stores are
              * contiguous; the loads are MR sequential streams. */
             const float *src = A + (i0 + i) * lda + pc;
@@ -424,8 +426,7 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
                             first && g->bias && !g->bias_per_col ? g->bias + ic + ir : NULL;
                         cfg->ukernel(kc, ap + ir * a_panel, bpanel, c, g->ldc, mr, nr, &up);
                         if (last && !clamp_act)
-                            for (int i = 0; i < mr; i++)
-                                lm_act_apply(&g->act, c + i * g->ldc, nr);
+                            lm_act_apply_tile(&g->act, c, g->ldc, mr, nr);
                     }
                 }
             }

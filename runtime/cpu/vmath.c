@@ -188,6 +188,15 @@ void lm_vm_apply(lm_vm_fn f, const float *x, float *y, int64_t n)
     lm_vm_apply_isa(lm_vm_best_isa(), f, x, y, n);
 }
 
+void lm_vm_apply_rows(lm_vm_fn f, float *x, int64_t ld, int64_t rows, int64_t n)
+{
+    vm_runner r = runner(lm_vm_best_isa());
+    if (!r || (unsigned)f >= LM_VM_NFN || n <= 0)
+        return;
+    for (int64_t i = 0; i < rows; i++)
+        r(f, x + i * ld, x + i * ld, n);
+}
+
 const char *lm_vm_name(lm_vm_fn f)
 {
     static const char *const names[LM_VM_NFN] = {
