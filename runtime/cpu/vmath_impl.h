@@ -114,6 +114,35 @@ FN V N(vexp)(V x)
 }
 
 /*
+ * e^(x - s) for an exact x in [-113, 0] and 0 <= s <= 0.11 (erfc's split
+ * square): n is chosen from x - s, but x - s itself is never rounded: s
+ * leaves the reduced argument after the exact Cody-Waite steps, so r stays
+ * near ln2 / 2 and the error stays vexp's, one exp instead of an exp times a
+ * Taylor series in s. No clamps: in this range 2^n, applied in two halves,
+ * neither overflows nor leaves the normal range before its last multiply.
+ */
+FN V N(vexp_split)(V x, V s)
+{
+    V k = (x - s) * 1.44269504088896341f + MAGIC;
+    V nf = k - MAGIC;
+    V r = x - nf * 0.693359375f;
+    r = r - nf * -2.12194440e-4f;
+    r = r - s;
+    V z = r * r;
+    V p = C(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    V y = p * z + r + 1.0f;
+    VI n = (VI)(N(asu)(k) - N(asu)(C(MAGIC)));
+    VI n1 = N(sra1)(n), n2 = n - n1;
+    V s1 = N(asf)((VU)(n1 + 127) << 23), s2 = N(asf)((VU)(n2 + 127) << 23);
+    return y * s1 * s2;
+}
+
+/*
  * log (Cephes logf): x = m 2^e with m in [sqrt(1/2), sqrt(2)), then
  * log(m) = f - f^2/2 + f^3 P(f) for f = m - 1 and e ln2 added in two parts.
  * Subnormals are scaled by 2^23 first; 0, negatives, inf and NaN are
@@ -222,17 +251,10 @@ FN V N(verfc_big)(V t, V mul)
     p = p * w + 0.2835661768913269f;
     p = p * w + 0.28198713064193726f;
     p = p * w + 3.4344893720117398e-06f;
-    /* e^-s for s = tl (t + th) < t^2 / 1024 <= 0.11: Taylor to s^5 (error
-     * below 3e-9 relative), cheaper than a second exp */
+    /* e^-(th^2 + s) for s = tl (t + th) < t^2 / 1024 <= 0.11, th^2 exact */
     V s = tl * (t + th);
-    V e2 = C(-1.0f / 120.0f);
-    e2 = e2 * s + 1.0f / 24.0f;
-    e2 = e2 * s - 1.0f / 6.0f;
-    e2 = e2 * s + 0.5f;
-    e2 = e2 * s - 1.0f;
-    e2 = e2 * s + 1.0f;
-    V e1 = N(vexp)(-(th * th));
-    return mul * p * e2 * e1;
+    V e1 = N(vexp_split)(-(th * th), s);
+    return mul * p * e1;
 }
 
 #define ERF_SPLIT 0.921875f
