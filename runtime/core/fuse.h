@@ -25,7 +25,11 @@
  *    the bias as a third input, which its GEMM adds in the epilogue;
  *  - attention's Softmax(Add(Div(S, c) or Mul(S, c), M)) becomes Softmax(S, M)
  *    with _loom_divisor or _loom_scale c, which the CPU applies per row
- *    (fuse_attn.c; other backends decline a two-input Softmax).
+ *    (fuse_attn.c; other backends decline a two-input Softmax);
+ *  - a residual Add feeding LayerNormalization becomes the norm's fourth
+ *    input (and its sum, where others read it, the norm's fourth output),
+ *    added on the row being normalised (fuse_skipnorm.c; other backends
+ *    decline the four-input form).
  * A rewrite applies only where the intermediate value has one reader and is no
  * graph output, so results are unchanged.
  */
@@ -35,7 +39,7 @@ loom_status lm_fuse_graph(lm_graph *g);
 typedef struct lm_fuse_stats {
     int batchnorms_folded, activations_fused, identities_removed, qdq_fused;
     int gelus_fused, mishes_fused, silus_fused, layernorms_fused, matmul_biases_fused;
-    int softmax_masks_fused;
+    int softmax_masks_fused, skip_layernorms_fused;
 } lm_fuse_stats;
 extern _Thread_local lm_fuse_stats lm_last_fuse_stats;
 

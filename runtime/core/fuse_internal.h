@@ -52,6 +52,10 @@ loom_status lm_fuse_matmul_bias(fuse_ctx *f);
 /* Decomposed layer norm -> LayerNormalization (fuse_norm.c). */
 loom_status lm_fuse_layernorm(fuse_ctx *f);
 
+/* LayerNormalization(Add(a, b), ...) -> LayerNormalization(a, ..., b), the
+ * sum as output 3 when others read it (fuse_skipnorm.c). */
+loom_status lm_fuse_skip_layernorm(fuse_ctx *f);
+
 /* Softmax(Add(Div or Mul(S, scalar), M)) -> Softmax(S, M) with the scale
  * (fuse_attn.c). */
 loom_status lm_fuse_attention(fuse_ctx *f);
