@@ -6,9 +6,11 @@
  * comes here instead. One algorithm per function, written once
  * (vmath_impl.h) and compiled for AVX-512, AVX2 and plain scalar C; the
  * widest the CPU has is picked at run time (LOOM_CPU_ISA caps it, see
- * cpu_features.h). Multiplies and adds are kept separate (no FMA), so every
- * ISA returns bit-identical results and a model's output does not depend on
- * the machine.
+ * cpu_features.h). Every operation rounds alike on every ISA, so each
+ * returns bit-identical results and a model's output does not depend on the
+ * machine: multiplies and adds are kept separate, except the polynomial steps
+ * of exp and erf/erfc, which are fused multiply-adds on every ISA (fmaf in
+ * scalar C; the AVX2 form needs FMA, which every AVX2 CPU we pick has).
  *
  * Maximum error against a double-precision libm reference, in units of the
  * last place of the float result (subnormal results count in subnormal ulps),

@@ -11,7 +11,10 @@
  * Only +, -, *, /, comparisons and bit operations are used, so GCC's generic
  * vectors compile to the target's instructions and the scalar instance runs
  * the very same operations in the same order: every instance gives the same
- * bits. Multiplies and adds stay separate for that reason (no FMA).
+ * bits. Multiplies and adds stay separate for that reason, except where a
+ * step is written N(fma): the includer's VM_FMA(a, b, c) rounds a * b + c
+ * once on every instance (fmaf in scalar C, the FMA instructions in the
+ * vector ones), so those bits agree too.
  * Branches become selects: every lane computes every path and keeps one.
  */
 
@@ -63,6 +66,12 @@ FN VI N(sra1)(VI i)
 }
 #endif
 
+/* a * b + c rounded once, the same on every instance. */
+FN V N(fma)(V a, V b, V c)
+{
+    return VM_FMA(a, b, c);
+}
+
 /* m ? a : b per lane; m is all-ones or zero. */
 FN V N(sel)(VI m, V a, V b)
 {
@@ -101,11 +110,11 @@ FN V N(vexp)(V x)
     r = r - nf * -2.12194440e-4f;
     V z = r * r;
     V p = C(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
+    p = N(fma)(p, r, C(1.3981999507e-3f));
+    p = N(fma)(p, r, C(8.3334519073e-3f));
+    p = N(fma)(p, r, C(4.1665795894e-2f));
+    p = N(fma)(p, r, C(1.6666665459e-1f));
+    p = N(fma)(p, r, C(5.0000001201e-1f));
     V y = p * z + r + 1.0f;
     VI n = (VI)(N(asu)(k) - N(asu)(C(MAGIC)));
     VI n1 = N(sra1)(n), n2 = n - n1;
@@ -130,11 +139,11 @@ FN V N(vexp_split)(V x, V s)
     r = r - s;
     V z = r * r;
     V p = C(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
+    p = N(fma)(p, r, C(1.3981999507e-3f));
+    p = N(fma)(p, r, C(8.3334519073e-3f));
+    p = N(fma)(p, r, C(4.1665795894e-2f));
+    p = N(fma)(p, r, C(1.6666665459e-1f));
+    p = N(fma)(p, r, C(5.0000001201e-1f));
     V y = p * z + r + 1.0f;
     VI n = (VI)(N(asu)(k) - N(asu)(C(MAGIC)));
     VI n1 = N(sra1)(n), n2 = n - n1;
@@ -220,11 +229,11 @@ FN V N(verf_small)(V x)
 {
     V z = x * x;
     V p = C(-5.991155630908906e-4f);
-    p = p * z + 4.99325105920434e-3f;
-    p = p * z - 2.676667645573616e-2f;
-    p = p * z + 1.1281818151473999e-1f;
-    p = p * z - 3.7612494826316833e-1f;
-    p = p * z + 1.1283791065216064f;
+    p = N(fma)(p, z, C(4.99325105920434e-3f));
+    p = N(fma)(p, z, C(-2.676667645573616e-2f));
+    p = N(fma)(p, z, C(1.1281818151473999e-1f));
+    p = N(fma)(p, z, C(-3.7612494826316833e-1f));
+    p = N(fma)(p, z, C(1.1283791065216064f));
     return p * x;
 }
 
@@ -242,15 +251,15 @@ FN V N(verfc_big)(V t, V mul)
     V tl = t - th;
     V w = 1.0f / (t * 0.5f + 1.0f);
     V p = C(-0.07349405437707901f);
-    p = p * w + 0.3473718762397766f;
-    p = p * w - 0.6039369702339172f;
-    p = p * w + 0.3991803526878357f;
-    p = p * w - 0.1035616546869278f;
-    p = p * w + 0.23357607424259186f;
-    p = p * w + 0.2353009134531021f;
-    p = p * w + 0.2835661768913269f;
-    p = p * w + 0.28198713064193726f;
-    p = p * w + 3.4344893720117398e-06f;
+    p = N(fma)(p, w, C(0.3473718762397766f));
+    p = N(fma)(p, w, C(-0.6039369702339172f));
+    p = N(fma)(p, w, C(0.3991803526878357f));
+    p = N(fma)(p, w, C(-0.1035616546869278f));
+    p = N(fma)(p, w, C(0.23357607424259186f));
+    p = N(fma)(p, w, C(0.2353009134531021f));
+    p = N(fma)(p, w, C(0.2835661768913269f));
+    p = N(fma)(p, w, C(0.28198713064193726f));
+    p = N(fma)(p, w, C(3.4344893720117398e-06f));
     /* e^-(th^2 + s) for s = tl (t + th) < t^2 / 1024 <= 0.11, th^2 exact */
     V s = tl * (t + th);
     V e1 = N(vexp_split)(-(th * th), s);
