@@ -199,13 +199,26 @@ void lm_vm_apply(lm_vm_fn f, const float *x, float *y, int64_t n)
     lm_vm_apply_isa(lm_vm_best_isa(), f, x, y, n);
 }
 
+typedef void (*vm_rows_runner)(lm_vm_fn f, float *x, int64_t ld, int64_t rows, int64_t n);
+
+static vm_rows_runner rows_runner(lm_vm_isa isa)
+{
+    switch (isa) {
+#if VM_HAVE_X86
+    case LM_VM_AVX2:
+        return vm_run_rows_avx2;
+    case LM_VM_AVX512:
+        return vm_run_rows_avx512;
+#endif
+    default:
+        return vm_run_rows_scalar;
+    }
+}
+
 void lm_vm_apply_rows(lm_vm_fn f, float *x, int64_t ld, int64_t rows, int64_t n)
 {
-    vm_runner r = runner(lm_vm_best_isa());
-    if (!r || (unsigned)f >= LM_VM_NFN || n <= 0)
-        return;
-    for (int64_t i = 0; i < rows; i++)
-        r(f, x + i * ld, x + i * ld, n);
+    if ((unsigned)f < LM_VM_NFN && n > 0 && rows > 0)
+        rows_runner(lm_vm_best_isa())(f, x, ld, rows, n);
 }
 
 const char *lm_vm_name(lm_vm_fn f)

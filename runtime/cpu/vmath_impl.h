@@ -132,10 +132,10 @@ FN V N(vexp)(V x)
  */
 FN V N(vexp_split)(V x, V s)
 {
-    V k = (x - s) * 1.44269504088896341f + MAGIC;
+    V k = N(fma)(x - s, C(1.44269504088896341f), C(MAGIC));
     V nf = k - MAGIC;
-    V r = x - nf * 0.693359375f;
-    r = r - nf * -2.12194440e-4f;
+    V r = x - nf * 0.693359375f; /* exact */
+    r = N(fma)(nf, C(2.12194440e-4f), r);
     r = r - s;
     V z = r * r;
     V p = C(1.9875691500e-4f);
@@ -144,7 +144,7 @@ FN V N(vexp_split)(V x, V s)
     p = N(fma)(p, r, C(4.1665795894e-2f));
     p = N(fma)(p, r, C(1.6666665459e-1f));
     p = N(fma)(p, r, C(5.0000001201e-1f));
-    V y = p * z + r + 1.0f;
+    V y = N(fma)(p, z, r) + 1.0f;
     VI n = (VI)(N(asu)(k) - N(asu)(C(MAGIC)));
     VI n1 = N(sra1)(n), n2 = n - n1;
     V s1 = N(asf)((VU)(n1 + 127) << 23), s2 = N(asf)((VU)(n2 + 127) << 23);
@@ -249,7 +249,7 @@ FN V N(verfc_big)(V t, V mul)
     t = N(sel)(GT(t, C(10.6f)), C(10.6f), t); /* erfc is 0 by then; keeps inf out */
     V th = N(asf)(N(asu)(t) & 0xfffff000u);
     V tl = t - th;
-    V w = 1.0f / (t * 0.5f + 1.0f);
+    V w = 1.0f / N(fma)(t, C(0.5f), C(1.0f));
     V p = C(-0.07349405437707901f);
     p = N(fma)(p, w, C(0.3473718762397766f));
     p = N(fma)(p, w, C(-0.6039369702339172f));
@@ -424,6 +424,47 @@ static VM_ATTR void N(vm_run)(lm_vm_fn f, const float *x, float *y, int64_t n)
 }
 
 #undef VM_LOOP
+
+/* In place over @rows rows of @n values @ld apart (a GEMM tile's columns):
+ * whole vectors of every row in one loop nest, so the CPU overlaps the
+ * long dependency chains of successive rows instead of meeting a call and
+ * a switch every two vectors; the rows' tails (n not a multiple of VM_W)
+ * after, through vm_run. */
+#define VM_ROWS(fn)                                                                                \
+    for (int64_t r = 0; r < rows; r++)                                                             \
+        for (int64_t i = 0; i < nv; i += VM_W) {                                                   \
+            float *p = x + r * ld + i;                                                             \
+            V v;                                                                                   \
+            memcpy(&v, p, sizeof v);                                                               \
+            v = N(fn)(v);                                                                          \
+            memcpy(p, &v, sizeof v);                                                               \
+        }                                                                                          \
+    break
+
+static VM_ATTR void N(vm_run_rows)(lm_vm_fn f, float *x, int64_t ld, int64_t rows, int64_t n)
+{
+    int64_t nv = n / VM_W * VM_W;
+    switch (f) {
+    case LM_VM_SIGMOID:
+        VM_ROWS(vsigmoid);
+    case LM_VM_GELU:
+        VM_ROWS(vgelu);
+    case LM_VM_GELU_TANH:
+        VM_ROWS(vgelu_tanh);
+    case LM_VM_SILU:
+        VM_ROWS(vsilu);
+    case LM_VM_MISH:
+        VM_ROWS(vmish);
+    default:
+        nv = 0; /* the rest row by row */
+        break;
+    }
+    if (nv < n)
+        for (int64_t r = 0; r < rows; r++)
+            N(vm_run)(f, x + r * ld + nv, x + r * ld + nv, n - nv);
+}
+
+#undef VM_ROWS
 
 /* ------------------------------------------------------------------------ */
 /* Rows: binary arithmetic, softmax, layer normalisation                     */
