@@ -544,6 +544,19 @@ static inline float N(fold_sum)(float *l)
     return l[0];
 }
 
+/* The lane sums in double, pairwise: four dependent adds instead of
+ * sixteen, whose latency a 256-wide layer-norm row could not hide. */
+static inline double N(fold_sum_f64)(const float *l)
+{
+    double d[LM_VM_LANES];
+    for (int i = 0; i < LM_VM_LANES; i++)
+        d[i] = l[i];
+    for (int w = LM_VM_LANES / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            d[i] += d[i + w];
+    return d[0];
+}
+
 static inline float N(fold_max)(float *l)
 {
     for (int w = LM_VM_LANES / 2; w >= 1; w /= 2)
@@ -672,9 +685,7 @@ static VM_ATTR void N(vm_layernorm)(const float *x, const float *skip, float *v_
     N(vm_lanes)(acc, l);
     for (; i < n; i++)
         l[i % LM_VM_LANES] += v[i];
-    double s = 0;
-    for (int j = 0; j < LM_VM_LANES; j++)
-        s += l[j];
+    double s = N(fold_sum_f64)(l);
     float fm = (float)(s / (double)n);
     for (int j = 0; j < VM_NV; j++)
         acc[j] = C(0.0f);
@@ -690,9 +701,7 @@ static VM_ATTR void N(vm_layernorm)(const float *x, const float *skip, float *v_
         float t = v[i] - fm;
         l[i % LM_VM_LANES] += t * t;
     }
-    double s2 = 0;
-    for (int j = 0; j < LM_VM_LANES; j++)
-        s2 += l[j];
+    double s2 = N(fold_sum_f64)(l);
     float fi = (float)(1.0 / sqrt(s2 / (double)n + (double)eps));
     for (i = 0; i + VM_W <= n; i += VM_W) {
         V t, gv;
