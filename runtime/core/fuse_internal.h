@@ -60,6 +60,10 @@ loom_status lm_fuse_skip_layernorm(fuse_ctx *f);
  * (fuse_attn.c). */
 loom_status lm_fuse_attention(fuse_ctx *f);
 
+/* Transposes around a float MatMul that keep the last axis -> the
+ * _loom_perm_a/_b/_y views it reads and writes in place (fuse_matmul_perm.c). */
+loom_status lm_fuse_matmul_transposes(fuse_ctx *f);
+
 /* QDQ -> QLinearConv / QLinearMatMul (fuse_qdq.c). */
 loom_status lm_fuse_qdq(fuse_ctx *f);
 
