@@ -337,8 +337,10 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
     const int64_t K = g->K;
     /* A is read in place unless packed at plan time, or unless its rows are
      * a multiple of 2 KiB apart: then the MR rows' lines fall into a few L1
-     * sets and evict each other (a 2x slowdown at n = 512, 1024). */
-    bool direct_a = !g->pa && (g->lda * (int64_t)sizeof(float)) % 2048 != 0;
+     * sets and evict each other (a 2x slowdown at n = 512, 1024). A few rows
+     * do not fill a set, and packing them wrote a whole zero-padded MR-row
+     * panel (a tenth of a batch-1 Linear layer's time). */
+    bool direct_a = !g->pa && ((g->lda * (int64_t)sizeof(float)) % 2048 != 0 || m1 - m0 <= 3);
     /* With one or two panels of rows each B panel is used at most twice:
      * reading B in place beats copying it (GEMV-like products, and 1x1 convs
      * projecting to 16 or 24 channels, 10-20% faster). Not when ldb is NR:
