@@ -8,9 +8,9 @@
  * Reshape [2, 6, 2, 4]; Q and V Transpose(0, 2, 1, 3), K Transpose(0, 2, 3,
  * 1); softmax(Q K^T / 2 + mask) V; Transpose(0, 2, 1, 3) and Reshape back
  * to [2, 6, 8]. Q's, V's and the result's Transposes keep the last axis and
- * are absorbed; K^T's is not. The reference is the same graph with those
- * values on the transposes' far sides (q, v, the product) also graph outputs, which the pass must
- * leave.
+ * are absorbed; K^T's is not. The reference is the same graph with the
+ * values on the Transposes' MatMul sides (q, v, the product) also graph
+ * outputs, which the pass must leave.
  */
 #include <math.h>
 #include <stdlib.h>
