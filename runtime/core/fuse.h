@@ -25,7 +25,15 @@
  *    the bias as a third input, which its GEMM adds in the epilogue;
  *  - attention's Softmax(Add(Div(S, c) or Mul(S, c), M)) becomes Softmax(S, M)
  *    with _loom_divisor or _loom_scale c, which the CPU applies per row
- *    (fuse_attn.c; other backends decline a two-input Softmax).
+ *    (fuse_attn.c; other backends decline a two-input Softmax);
+ *  - a residual Add feeding LayerNormalization becomes the norm's fourth
+ *    input (and its sum, where others read it, the norm's fourth output),
+ *    added on the row being normalised (fuse_skipnorm.c; other backends
+ *    decline the four-input form);
+ *  - a Transpose feeding a float MatMul, or reading its result, whose perm
+ *    keeps the last axis last becomes a view the product reads or writes in
+ *    place, _loom_perm_a/_b/_y (fuse_matmul_perm.c; other backends decline
+ *    MatMuls with views).
  * A rewrite applies only where the intermediate value has one reader and is no
  * graph output, so results are unchanged.
  */
@@ -35,7 +43,7 @@ loom_status lm_fuse_graph(lm_graph *g);
 typedef struct lm_fuse_stats {
     int batchnorms_folded, activations_fused, identities_removed, qdq_fused;
     int gelus_fused, mishes_fused, silus_fused, layernorms_fused, matmul_biases_fused;
-    int softmax_masks_fused;
+    int softmax_masks_fused, skip_layernorms_fused, matmul_transposes_fused;
 } lm_fuse_stats;
 extern _Thread_local lm_fuse_stats lm_last_fuse_stats;
 

@@ -52,9 +52,17 @@ loom_status lm_fuse_matmul_bias(fuse_ctx *f);
 /* Decomposed layer norm -> LayerNormalization (fuse_norm.c). */
 loom_status lm_fuse_layernorm(fuse_ctx *f);
 
+/* LayerNormalization(Add(a, b), ...) -> LayerNormalization(a, ..., b), the
+ * sum as output 3 when others read it (fuse_skipnorm.c). */
+loom_status lm_fuse_skip_layernorm(fuse_ctx *f);
+
 /* Softmax(Add(Div or Mul(S, scalar), M)) -> Softmax(S, M) with the scale
  * (fuse_attn.c). */
 loom_status lm_fuse_attention(fuse_ctx *f);
+
+/* Transposes around a float MatMul that keep the last axis -> the
+ * _loom_perm_a/_b/_y views it reads and writes in place (fuse_matmul_perm.c). */
+loom_status lm_fuse_matmul_transposes(fuse_ctx *f);
 
 /* QDQ -> QLinearConv / QLinearMatMul (fuse_qdq.c). */
 loom_status lm_fuse_qdq(fuse_ctx *f);

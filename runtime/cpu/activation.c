@@ -107,3 +107,14 @@ void lm_act_apply_vec(const lm_act *a, float *x, int64_t n)
 #endif
     lm_act_apply_scalar(a, x, n);
 }
+
+void lm_act_apply_tile(const lm_act *a, float *c, int64_t ldc, int64_t rows, int64_t n)
+{
+    lm_vm_fn vf = vm_form(a->kind);
+    if (vf != LM_VM_NFN) {
+        lm_vm_apply_rows(vf, c, ldc, rows, n);
+        return;
+    }
+    for (int64_t i = 0; i < rows; i++)
+        lm_act_apply(a, c + i * ldc, n);
+}

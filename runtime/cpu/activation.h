@@ -128,4 +128,8 @@ static inline void lm_act_apply(const lm_act *a, float *x, int64_t n)
         lm_act_apply_vec(a, x, n);
 }
 
+/* act over a rows x n tile of C with row stride ldc (a GEMM epilogue): the
+ * same results as lm_act_apply per row, with the dispatch paid once. */
+void lm_act_apply_tile(const lm_act *a, float *c, int64_t ldc, int64_t rows, int64_t n);
+
 #endif

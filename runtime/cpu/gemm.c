@@ -107,7 +107,9 @@ static void pack_a(const lm_sgemm_config *cfg, bool ta, const float *A, int64_t 
     const int MR = cfg->mr;
     for (int64_t i = 0; i < mc; i += MR, dst += kc * MR) {
         int64_t mr = min64(MR, mc - i);
-        if (!ta && mr == MR) {
+        if (!ta && mr == MR && cfg->pack_a_panel) {
+            cfg->pack_a_panel(A + (i0 + i) * lda + pc, lda, kc, dst);
+        } else if (!ta && mr == MR) {
             /* Row-major A: read the MR rows side by side so the stores are
              * contiguous; the loads are MR sequential streams. */
             const float *src = A + (i0 + i) * lda + pc;
@@ -335,8 +337,10 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
     const int64_t K = g->K;
     /* A is read in place unless packed at plan time, or unless its rows are
      * a multiple of 2 KiB apart: then the MR rows' lines fall into a few L1
-     * sets and evict each other (a 2x slowdown at n = 512, 1024). */
-    bool direct_a = !g->pa && (g->lda * (int64_t)sizeof(float)) % 2048 != 0;
+     * sets and evict each other (a 2x slowdown at n = 512, 1024). A few rows
+     * do not fill a set, and packing them wrote a whole zero-padded MR-row
+     * panel (a tenth of a batch-1 Linear layer's time). */
+    bool direct_a = !g->pa && ((g->lda * (int64_t)sizeof(float)) % 2048 != 0 || m1 - m0 <= 3);
     /* With one or two panels of rows each B panel is used at most twice:
      * reading B in place beats copying it (GEMV-like products, and 1x1 convs
      * projecting to 16 or 24 channels, 10-20% faster). Not when ldb is NR:
@@ -424,8 +428,7 @@ static void sgemm_block(const lm_sgemm_config *cfg, const lm_sgemm_args *g, int6
                             first && g->bias && !g->bias_per_col ? g->bias + ic + ir : NULL;
                         cfg->ukernel(kc, ap + ir * a_panel, bpanel, c, g->ldc, mr, nr, &up);
                         if (last && !clamp_act)
-                            for (int i = 0; i < mr; i++)
-                                lm_act_apply(&g->act, c + i * g->ldc, nr);
+                            lm_act_apply_tile(&g->act, c, g->ldc, mr, nr);
                     }
                 }
             }

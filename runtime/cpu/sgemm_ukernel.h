@@ -45,6 +45,10 @@ typedef struct lm_sgemm_config {
     int mc, kc, nc;
     bool hswish; /* the micro-kernel applies HardSwish in its epilogue */
     lm_sgemm_ukernel_fn ukernel;
+    /* (optional) packs mr full rows of a row-major A (@lda apart, @kc
+     * columns from @a) into one panel: dst[p * mr + i] = a[i * lda + p].
+     * NULL: the driver's portable loop. */
+    void (*pack_a_panel)(const float *a, int64_t lda, int64_t kc, float *dst);
 } lm_sgemm_config;
 
 /* Each is defined whatever the build machine; it may only run where

@@ -11,7 +11,8 @@
 #include "cpu_features.h"
 
 /* Every ISA must round alike, so no multiply-add may become an FMA where the
- * target has one: GCC does not contract in ISO C mode, clang does unless told. */
+ * target has one unless it is written as one (VM_FMA, defined per instance
+ * below): GCC does not contract in ISO C mode, clang does unless told. */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -22,12 +23,15 @@
 #define VM_HAVE_X86 0
 #endif
 
-/* Portable: plain floats, the same operations one lane at a time. */
-#define V      float
-#define VI     int32_t
-#define VU     uint32_t
-#define VM_W   1
-#define VM_SFX scalar
+/* Portable: plain floats, the same operations one lane at a time; C99's
+ * fmaf rounds once like the FMA instructions (in hardware where there is
+ * one, else in libm). */
+#define VM_FMA(a, b, c) fmaf(a, b, c)
+#define V               float
+#define VI              int32_t
+#define VU              uint32_t
+#define VM_W            1
+#define VM_SFX          scalar
 #define VM_ATTR
 #include "vmath_impl.h"
 #undef V
@@ -36,17 +40,21 @@
 #undef VM_W
 #undef VM_SFX
 #undef VM_ATTR
+#undef VM_FMA
 
 #if VM_HAVE_X86
+#include <immintrin.h>
+
 typedef float vm_f8 __attribute__((vector_size(32)));
 typedef int32_t vm_i8 __attribute__((vector_size(32)));
 typedef uint32_t vm_u8 __attribute__((vector_size(32)));
-#define V       vm_f8
-#define VI      vm_i8
-#define VU      vm_u8
-#define VM_W    8
-#define VM_SFX  avx2
-#define VM_ATTR __attribute__((target("avx2")))
+#define V               vm_f8
+#define VI              vm_i8
+#define VU              vm_u8
+#define VM_W            8
+#define VM_SFX          avx2
+#define VM_ATTR         __attribute__((target("avx2,fma")))
+#define VM_FMA(a, b, c) ((vm_f8)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 #include "vmath_impl.h"
 #undef V
 #undef VI
@@ -54,16 +62,18 @@ typedef uint32_t vm_u8 __attribute__((vector_size(32)));
 #undef VM_W
 #undef VM_SFX
 #undef VM_ATTR
+#undef VM_FMA
 
 typedef float vm_f16 __attribute__((vector_size(64)));
 typedef int32_t vm_i16 __attribute__((vector_size(64)));
 typedef uint32_t vm_u16 __attribute__((vector_size(64)));
-#define V       vm_f16
-#define VI      vm_i16
-#define VU      vm_u16
-#define VM_W    16
-#define VM_SFX  avx512
-#define VM_ATTR __attribute__((target("avx512f")))
+#define V               vm_f16
+#define VI              vm_i16
+#define VU              vm_u16
+#define VM_W            16
+#define VM_SFX          avx512
+#define VM_ATTR         __attribute__((target("avx512f")))
+#define VM_FMA(a, b, c) ((vm_f16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #include "vmath_impl.h"
 #undef V
 #undef VI
@@ -71,6 +81,7 @@ typedef uint32_t vm_u16 __attribute__((vector_size(64)));
 #undef VM_W
 #undef VM_SFX
 #undef VM_ATTR
+#undef VM_FMA
 #endif
 
 typedef void (*vm_runner)(lm_vm_fn f, const float *x, float *y, int64_t n);
@@ -108,7 +119,7 @@ static vm_runner runner(lm_vm_isa isa)
         return vm_run_scalar;
 #if VM_HAVE_X86
     case LM_VM_AVX2:
-        return __builtin_cpu_supports("avx2") ? vm_run_avx2 : NULL;
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? vm_run_avx2 : NULL;
     case LM_VM_AVX512:
         return __builtin_cpu_supports("avx512f") ? vm_run_avx512 : NULL;
 #endif
@@ -130,7 +141,7 @@ const lm_vm_rows *lm_vm_rows_isa(lm_vm_isa isa)
         return &rows_scalar;
 #if VM_HAVE_X86
     case LM_VM_AVX2:
-        return __builtin_cpu_supports("avx2") ? &rows_avx2 : NULL;
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &rows_avx2 : NULL;
     case LM_VM_AVX512:
         return __builtin_cpu_supports("avx512f") ? &rows_avx512 : NULL;
 #endif
@@ -186,6 +197,28 @@ bool lm_vm_apply_isa(lm_vm_isa isa, lm_vm_fn f, const float *x, float *y, int64_
 void lm_vm_apply(lm_vm_fn f, const float *x, float *y, int64_t n)
 {
     lm_vm_apply_isa(lm_vm_best_isa(), f, x, y, n);
+}
+
+typedef void (*vm_rows_runner)(lm_vm_fn f, float *x, int64_t ld, int64_t rows, int64_t n);
+
+static vm_rows_runner rows_runner(lm_vm_isa isa)
+{
+    switch (isa) {
+#if VM_HAVE_X86
+    case LM_VM_AVX2:
+        return vm_run_rows_avx2;
+    case LM_VM_AVX512:
+        return vm_run_rows_avx512;
+#endif
+    default:
+        return vm_run_rows_scalar;
+    }
+}
+
+void lm_vm_apply_rows(lm_vm_fn f, float *x, int64_t ld, int64_t rows, int64_t n)
+{
+    if ((unsigned)f < LM_VM_NFN && n > 0 && rows > 0)
+        rows_runner(lm_vm_best_isa())(f, x, ld, rows, n);
 }
 
 const char *lm_vm_name(lm_vm_fn f)

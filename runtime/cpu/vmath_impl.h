@@ -11,7 +11,10 @@
  * Only +, -, *, /, comparisons and bit operations are used, so GCC's generic
  * vectors compile to the target's instructions and the scalar instance runs
  * the very same operations in the same order: every instance gives the same
- * bits. Multiplies and adds stay separate for that reason (no FMA).
+ * bits. Multiplies and adds stay separate for that reason, except where a
+ * step is written N(fma): the includer's VM_FMA(a, b, c) rounds a * b + c
+ * once on every instance (fmaf in scalar C, the FMA instructions in the
+ * vector ones), so those bits agree too.
  * Branches become selects: every lane computes every path and keeps one.
  */
 
@@ -63,6 +66,12 @@ FN VI N(sra1)(VI i)
 }
 #endif
 
+/* a * b + c rounded once, the same on every instance. */
+FN V N(fma)(V a, V b, V c)
+{
+    return VM_FMA(a, b, c);
+}
+
 /* m ? a : b per lane; m is all-ones or zero. */
 FN V N(sel)(VI m, V a, V b)
 {
@@ -101,12 +110,41 @@ FN V N(vexp)(V x)
     r = r - nf * -2.12194440e-4f;
     V z = r * r;
     V p = C(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
+    p = N(fma)(p, r, C(1.3981999507e-3f));
+    p = N(fma)(p, r, C(8.3334519073e-3f));
+    p = N(fma)(p, r, C(4.1665795894e-2f));
+    p = N(fma)(p, r, C(1.6666665459e-1f));
+    p = N(fma)(p, r, C(5.0000001201e-1f));
     V y = p * z + r + 1.0f;
+    VI n = (VI)(N(asu)(k) - N(asu)(C(MAGIC)));
+    VI n1 = N(sra1)(n), n2 = n - n1;
+    V s1 = N(asf)((VU)(n1 + 127) << 23), s2 = N(asf)((VU)(n2 + 127) << 23);
+    return y * s1 * s2;
+}
+
+/*
+ * e^(x - s) for an exact x in [-113, 0] and 0 <= s <= 0.11 (erfc's split
+ * square): n is chosen from x - s, but x - s itself is never rounded: s
+ * leaves the reduced argument after the exact Cody-Waite steps, so r stays
+ * near ln2 / 2 and the error stays vexp's, one exp instead of an exp times a
+ * Taylor series in s. No clamps: in this range 2^n, applied in two halves,
+ * neither overflows nor leaves the normal range before its last multiply.
+ */
+FN V N(vexp_split)(V x, V s)
+{
+    V k = N(fma)(x - s, C(1.44269504088896341f), C(MAGIC));
+    V nf = k - MAGIC;
+    V r = x - nf * 0.693359375f; /* exact */
+    r = N(fma)(nf, C(2.12194440e-4f), r);
+    r = r - s;
+    V z = r * r;
+    V p = C(1.9875691500e-4f);
+    p = N(fma)(p, r, C(1.3981999507e-3f));
+    p = N(fma)(p, r, C(8.3334519073e-3f));
+    p = N(fma)(p, r, C(4.1665795894e-2f));
+    p = N(fma)(p, r, C(1.6666665459e-1f));
+    p = N(fma)(p, r, C(5.0000001201e-1f));
+    V y = N(fma)(p, z, r) + 1.0f;
     VI n = (VI)(N(asu)(k) - N(asu)(C(MAGIC)));
     VI n1 = N(sra1)(n), n2 = n - n1;
     V s1 = N(asf)((VU)(n1 + 127) << 23), s2 = N(asf)((VU)(n2 + 127) << 23);
@@ -191,11 +229,11 @@ FN V N(verf_small)(V x)
 {
     V z = x * x;
     V p = C(-5.991155630908906e-4f);
-    p = p * z + 4.99325105920434e-3f;
-    p = p * z - 2.676667645573616e-2f;
-    p = p * z + 1.1281818151473999e-1f;
-    p = p * z - 3.7612494826316833e-1f;
-    p = p * z + 1.1283791065216064f;
+    p = N(fma)(p, z, C(4.99325105920434e-3f));
+    p = N(fma)(p, z, C(-2.676667645573616e-2f));
+    p = N(fma)(p, z, C(1.1281818151473999e-1f));
+    p = N(fma)(p, z, C(-3.7612494826316833e-1f));
+    p = N(fma)(p, z, C(1.1283791065216064f));
     return p * x;
 }
 
@@ -211,28 +249,21 @@ FN V N(verfc_big)(V t, V mul)
     t = N(sel)(GT(t, C(10.6f)), C(10.6f), t); /* erfc is 0 by then; keeps inf out */
     V th = N(asf)(N(asu)(t) & 0xfffff000u);
     V tl = t - th;
-    V w = 1.0f / (t * 0.5f + 1.0f);
+    V w = 1.0f / N(fma)(t, C(0.5f), C(1.0f));
     V p = C(-0.07349405437707901f);
-    p = p * w + 0.3473718762397766f;
-    p = p * w - 0.6039369702339172f;
-    p = p * w + 0.3991803526878357f;
-    p = p * w - 0.1035616546869278f;
-    p = p * w + 0.23357607424259186f;
-    p = p * w + 0.2353009134531021f;
-    p = p * w + 0.2835661768913269f;
-    p = p * w + 0.28198713064193726f;
-    p = p * w + 3.4344893720117398e-06f;
-    /* e^-s for s = tl (t + th) < t^2 / 1024 <= 0.11: Taylor to s^5 (error
-     * below 3e-9 relative), cheaper than a second exp */
+    p = N(fma)(p, w, C(0.3473718762397766f));
+    p = N(fma)(p, w, C(-0.6039369702339172f));
+    p = N(fma)(p, w, C(0.3991803526878357f));
+    p = N(fma)(p, w, C(-0.1035616546869278f));
+    p = N(fma)(p, w, C(0.23357607424259186f));
+    p = N(fma)(p, w, C(0.2353009134531021f));
+    p = N(fma)(p, w, C(0.2835661768913269f));
+    p = N(fma)(p, w, C(0.28198713064193726f));
+    p = N(fma)(p, w, C(3.4344893720117398e-06f));
+    /* e^-(th^2 + s) for s = tl (t + th) < t^2 / 1024 <= 0.11, th^2 exact */
     V s = tl * (t + th);
-    V e2 = C(-1.0f / 120.0f);
-    e2 = e2 * s + 1.0f / 24.0f;
-    e2 = e2 * s - 1.0f / 6.0f;
-    e2 = e2 * s + 0.5f;
-    e2 = e2 * s - 1.0f;
-    e2 = e2 * s + 1.0f;
-    V e1 = N(vexp)(-(th * th));
-    return mul * p * e2 * e1;
+    V e1 = N(vexp_split)(-(th * th), s);
+    return mul * p * e1;
 }
 
 #define ERF_SPLIT 0.921875f
@@ -394,6 +425,47 @@ static VM_ATTR void N(vm_run)(lm_vm_fn f, const float *x, float *y, int64_t n)
 
 #undef VM_LOOP
 
+/* In place over @rows rows of @n values @ld apart (a GEMM tile's columns):
+ * whole vectors of every row in one loop nest, so the CPU overlaps the
+ * long dependency chains of successive rows instead of meeting a call and
+ * a switch every two vectors; the rows' tails (n not a multiple of VM_W)
+ * after, through vm_run. */
+#define VM_ROWS(fn)                                                                                \
+    for (int64_t r = 0; r < rows; r++)                                                             \
+        for (int64_t i = 0; i < nv; i += VM_W) {                                                   \
+            float *p = x + r * ld + i;                                                             \
+            V v;                                                                                   \
+            memcpy(&v, p, sizeof v);                                                               \
+            v = N(fn)(v);                                                                          \
+            memcpy(p, &v, sizeof v);                                                               \
+        }                                                                                          \
+    break
+
+static VM_ATTR void N(vm_run_rows)(lm_vm_fn f, float *x, int64_t ld, int64_t rows, int64_t n)
+{
+    int64_t nv = n / VM_W * VM_W;
+    switch (f) {
+    case LM_VM_SIGMOID:
+        VM_ROWS(vsigmoid);
+    case LM_VM_GELU:
+        VM_ROWS(vgelu);
+    case LM_VM_GELU_TANH:
+        VM_ROWS(vgelu_tanh);
+    case LM_VM_SILU:
+        VM_ROWS(vsilu);
+    case LM_VM_MISH:
+        VM_ROWS(vmish);
+    default:
+        nv = 0; /* the rest row by row */
+        break;
+    }
+    if (nv < n)
+        for (int64_t r = 0; r < rows; r++)
+            N(vm_run)(f, x + r * ld + nv, x + r * ld + nv, n - nv);
+}
+
+#undef VM_ROWS
+
 /* ------------------------------------------------------------------------ */
 /* Rows: binary arithmetic, softmax, layer normalisation                     */
 
@@ -470,6 +542,19 @@ static inline float N(fold_sum)(float *l)
         for (int i = 0; i < w; i++)
             l[i] += l[i + w];
     return l[0];
+}
+
+/* The lane sums in double, pairwise: four dependent adds instead of
+ * sixteen, whose latency a 256-wide layer-norm row could not hide. */
+static inline double N(fold_sum_f64)(const float *l)
+{
+    double d[LM_VM_LANES];
+    for (int i = 0; i < LM_VM_LANES; i++)
+        d[i] = l[i];
+    for (int w = LM_VM_LANES / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            d[i] += d[i + w];
+    return d[0];
 }
 
 static inline float N(fold_max)(float *l)
@@ -600,9 +685,7 @@ static VM_ATTR void N(vm_layernorm)(const float *x, const float *skip, float *v_
     N(vm_lanes)(acc, l);
     for (; i < n; i++)
         l[i % LM_VM_LANES] += v[i];
-    double s = 0;
-    for (int j = 0; j < LM_VM_LANES; j++)
-        s += l[j];
+    double s = N(fold_sum_f64)(l);
     float fm = (float)(s / (double)n);
     for (int j = 0; j < VM_NV; j++)
         acc[j] = C(0.0f);
@@ -618,9 +701,7 @@ static VM_ATTR void N(vm_layernorm)(const float *x, const float *skip, float *v_
         float t = v[i] - fm;
         l[i % LM_VM_LANES] += t * t;
     }
-    double s2 = 0;
-    for (int j = 0; j < LM_VM_LANES; j++)
-        s2 += l[j];
+    double s2 = N(fold_sum_f64)(l);
     float fi = (float)(1.0 / sqrt(s2 / (double)n + (double)eps));
     for (i = 0; i + VM_W <= n; i += VM_W) {
         V t, gv;

@@ -166,8 +166,11 @@ bool lm_cl_sup_matmul(const lm_node *n, loom_tensor *const *in)
     int act;
     float aa, ab;
     mm_geom g;
+    /* transposed views (core/fuse_matmul_perm.c) are the CPU's */
     if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab) ||
-        !is_f32(in[0]) || !is_f32(in[1]) || !mm_geometry(in[0], in[1], &g))
+        lm_node_has_attr(n, "_loom_perm_a") || lm_node_has_attr(n, "_loom_perm_b") ||
+        lm_node_has_attr(n, "_loom_perm_y") || !is_f32(in[0]) || !is_f32(in[1]) ||
+        !mm_geometry(in[0], in[1], &g))
         return false;
     /* a third input is the [N] bias core/fuse_bias.c moved in from an Add */
     if (n->n_in == 3 && (!is_f32(in[2]) || in[2]->rank != 1 || in[2]->dims[0] != g.N))

@@ -212,6 +212,9 @@ static void block_edges(void **state)
         bad += run_case(cfg, NULL, &a512);
         gcase a512t = {.ta = true, .M = 509, .N = 20, .K = 30, .alpha = 1.0f, .pad = 3};
         bad += run_case(cfg, NULL, &a512t);
+        /* ... except a few rows (a batch-1 Linear layer), read in place */
+        gcase a512r = {.M = 2, .N = 40, .K = 509, .alpha = 1.0f, .pad = 3};
+        bad += run_case(cfg, NULL, &a512r);
         assert_int_equal(bad, 0);
     }
 }

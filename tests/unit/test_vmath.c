@@ -242,6 +242,31 @@ static void tails(void **state)
     }
 }
 
+/* A tile in place (GEMM epilogues): every row as lm_vm_apply gives it, the
+ * gaps between rows untouched, for widths with and without a tail. */
+static void tile_rows(void **state)
+{
+    (void)state;
+    enum { LD = 41, ROWS = 5 };
+    const lm_vm_fn fns[] = {LM_VM_GELU, LM_VM_SILU, LM_VM_TANH};
+    float t[ROWS * LD], want[LD];
+    for (size_t k = 0; k < sizeof fns / sizeof fns[0]; k++)
+        for (int n = 1; n <= LD; n += 9) {
+            for (int i = 0; i < ROWS * LD; i++)
+                t[i] = (float)(i % 53) * 0.29f - 7.0f;
+            lm_vm_apply_rows(fns[k], t, LD, ROWS, n);
+            for (int r = 0; r < ROWS; r++) {
+                float x[LD];
+                for (int i = 0; i < LD; i++)
+                    x[i] = (float)((r * LD + i) % 53) * 0.29f - 7.0f;
+                lm_vm_apply(fns[k], x, want, n);
+                assert_memory_equal(t + r * LD, want, (size_t)n * sizeof(float));
+                for (int i = n; i < LD; i++)
+                    assert_true(t[r * LD + i] == x[i]);
+            }
+        }
+}
+
 static void pow_constants(void **state)
 {
     (void)state;
@@ -429,10 +454,9 @@ static void rows_layernorm(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(sweep_all),      cmocka_unit_test(special_values),
-    cmocka_unit_test(tails),          cmocka_unit_test(pow_constants),
-    cmocka_unit_test(rows_binary),    cmocka_unit_test(rows_softmax),
-    cmocka_unit_test(rows_layernorm),
+    cmocka_unit_test(sweep_all),    cmocka_unit_test(special_values), cmocka_unit_test(tails),
+    cmocka_unit_test(tile_rows),    cmocka_unit_test(pow_constants),  cmocka_unit_test(rows_binary),
+    cmocka_unit_test(rows_softmax), cmocka_unit_test(rows_layernorm),
 };
 
 LM_TEST_MAIN(tests)

@@ -244,6 +244,8 @@ static loom_status op_matmul(lm_kctx *k)
     loom_status st = lm_kcheck_arity(k, 2, 3);
     if (st != LOOM_OK)
         return st;
+    if (lm_matmul_has_views(k->node))
+        return lm_matmul_views(k);
     const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
     if (a->dtype != b->dtype)
         return lm_kinvalid(k, "A and B dtypes differ (%d vs %d)", (int)a->dtype, (int)b->dtype);
@@ -402,7 +404,9 @@ static loom_status matmul_prepare(lm_kctx *k)
     if (st != LOOM_OK)
         return st;
     const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
-    if (a->dtype != LOOM_DTYPE_FLOAT || a->data || !b->data || b->rank > 2)
+    /* views read their operands in place: nothing to pack */
+    if (a->dtype != LOOM_DTYPE_FLOAT || a->data || !b->data || b->rank > 2 ||
+        lm_matmul_has_views(k->node))
         return LOOM_OK;
     int64_t K = b->dims[0], N = b->rank == 1 ? 1 : b->dims[1];
     if (K == 0 || N == 0)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../vmath.h"
+#include "ew.h"
 #include "nn_private.h"
 
 static bool output_present(const lm_kctx *k, int i)
@@ -171,9 +172,15 @@ static loom_status op_instancenorm(lm_kctx *k)
 
 /* ---- LayerNormalization --------------------------------------------------- */
 
+/*
+ * The residual fusion (core/fuse_skipnorm.c) adds a fourth input, normalising
+ * X + Skip (broadcast as an Add), and a fourth output, the sum itself. Where
+ * X and Skip have the output's shape the vector kernel adds on the row it
+ * normalises; otherwise the sum is formed first.
+ */
 typedef struct lnorm_job {
-    const float *x, *scale, *bias; /* scale/bias expanded to the normalized size */
-    float *y, *mean, *istd;
+    const float *x, *skip, *scale, *bias; /* scale/bias expanded to the normalized size */
+    float *y, *sum, *mean, *istd;
     int64_t inner;
     float eps;
 } lnorm_job;
@@ -181,10 +188,12 @@ typedef struct lnorm_job {
 static void lnorm_rows(void *arg, int64_t begin, int64_t end)
 {
     const lnorm_job *j = arg;
-    for (int64_t r = begin; r < end; r++)
-        lm_vm_layernorm(j->x + r * j->inner, NULL, NULL, j->y + r * j->inner, j->inner, j->scale,
-                        j->bias, j->eps, j->mean ? j->mean + r : NULL,
+    for (int64_t r = begin; r < end; r++) {
+        int64_t o = r * j->inner;
+        lm_vm_layernorm(j->x + o, j->skip ? j->skip + o : NULL, j->sum ? j->sum + o : NULL,
+                        j->y + o, j->inner, j->scale, j->bias, j->eps, j->mean ? j->mean + r : NULL,
                         j->istd ? j->istd + r : NULL);
+    }
 }
 
 /* Expands @t, unidirectionally broadcast to dims[0..rank), into @dst. */
@@ -219,60 +228,127 @@ static loom_status expand_param(lm_kctx *k, const loom_tensor *t, int rank, cons
     return LOOM_OK;
 }
 
+/* The normalized tensor's shape: X's, or X's broadcast with Skip. */
+static loom_status lnorm_shape(lm_kctx *k, const loom_tensor *x, const loom_tensor *skip, int *rank,
+                               int64_t *dims)
+{
+    if (skip) {
+        const loom_tensor *ins[2] = {x, skip};
+        return lm_bcast_shape(k, 2, ins, rank, dims);
+    }
+    *rank = x->rank;
+    memcpy(dims, x->dims, sizeof(int64_t) * (size_t)x->rank);
+    return LOOM_OK;
+}
+
+static bool has_dims(const loom_tensor *t, int rank, const int64_t *dims)
+{
+    return t->rank == rank && memcmp(t->dims, dims, sizeof(int64_t) * (size_t)rank) == 0;
+}
+
+typedef struct sum_ctx {
+    const float *a, *b;
+    float *o;
+} sum_ctx;
+
+static void sum_row(void *ctx, const int64_t *off, int64_t oo, int64_t n, const int *inner)
+{
+    const sum_ctx *c = ctx;
+    lm_vm_binary(LM_VB_ADD, c->a + off[0], c->b + off[1], c->o + oo, n, inner[0], inner[1]);
+}
+
+/* dst = x + skip, broadcast to (@rank, @dims). */
+static void lnorm_sum(lm_kctx *k, const loom_tensor *x, const loom_tensor *skip, int rank,
+                      const int64_t *dims, float *dst)
+{
+    const loom_tensor *ins[2] = {x, skip};
+    lm_bcast p;
+    lm_bcast_plan(&p, rank, dims, 2, ins);
+    sum_ctx c = {x->data, skip->data, dst};
+    lm_bcast_run(k, &p, 1.0, sum_row, &c);
+}
+
+/* Mean and InvStdDev (outputs 1, 2) and the sum (3) where the node has them. */
+static loom_status lnorm_extra_outputs(lm_kctx *k, int rank, const int64_t *dims, int axis,
+                                       loom_tensor **mean, loom_tensor **istd, loom_tensor **sum)
+{
+    int64_t sd[LOOM_MAX_RANK];
+    for (int i = 0; i < rank; i++)
+        sd[i] = i < axis ? dims[i] : 1;
+    /* Statistics are computed in double and stored as float (stash_type's
+     * precision is at least that of float). */
+    if (output_present(k, 1) && !(*mean = lm_kout(k, 1, LOOM_DTYPE_FLOAT, rank, sd)))
+        return LOOM_ERR_NO_MEMORY;
+    if (output_present(k, 2) && !(*istd = lm_kout(k, 2, LOOM_DTYPE_FLOAT, rank, sd)))
+        return LOOM_ERR_NO_MEMORY;
+    if (output_present(k, 3) && !(*sum = lm_kout(k, 3, LOOM_DTYPE_FLOAT, rank, dims)))
+        return LOOM_ERR_NO_MEMORY;
+    return LOOM_OK;
+}
+
 static loom_status op_layernorm(lm_kctx *k)
 {
-    loom_status st = lm_kcheck_arity(k, 2, 3);
+    loom_status st = lm_kcheck_arity(k, 2, 4);
     if (st != LOOM_OK)
         return st;
-    const loom_tensor *x = lm_kin(k, 0), *sc = lm_kin(k, 1), *b = lm_kin(k, 2);
+    const loom_tensor *x = lm_kin(k, 0), *sc = lm_kin(k, 1), *b = lm_kin(k, 2),
+                      *skip = lm_kin(k, 3);
     if ((st = need_float(k, x, "X")) || (st = need_float(k, sc, "Scale")) ||
-        (st = need_float(k, b, "B")))
+        (st = need_float(k, b, "B")) || (st = need_float(k, skip, "Skip")))
         return st;
     int64_t stash = lm_node_attr_int(k->node, "stash_type", 1);
     if (stash != LOOM_DTYPE_FLOAT && stash != LOOM_DTYPE_DOUBLE)
         return lm_kunsupported(k, "stash_type %lld is not float or double", (long long)stash);
-    if (x->rank < 1)
-        return lm_kfail(k, LOOM_ERR_SHAPE, "X must have rank >= 1");
-    int axis;
-    if ((st = lm_kaxis(k, lm_node_attr_int(k->node, "axis", -1), x->rank, &axis)) != LOOM_OK)
+    if (output_present(k, 3) && !skip)
+        return lm_kinvalid(k, "the sum output needs the Skip input");
+    int rank, axis;
+    int64_t dims[LOOM_MAX_RANK];
+    if ((st = lnorm_shape(k, x, skip, &rank, dims)) != LOOM_OK)
         return st;
-    int nrank = x->rank - axis;
-    const int64_t *nd = x->dims + axis;
-    int64_t inner = lm_dims_count(nrank, nd), outer = lm_dims_count(axis, x->dims);
+    if (rank < 1)
+        return lm_kfail(k, LOOM_ERR_SHAPE, "X must have rank >= 1");
+    if ((st = lm_kaxis(k, lm_node_attr_int(k->node, "axis", -1), rank, &axis)) != LOOM_OK)
+        return st;
+    int nrank = rank - axis;
+    const int64_t *nd = dims + axis;
+    int64_t inner = lm_dims_count(nrank, nd), outer = lm_dims_count(axis, dims);
     if ((st = expand_param(k, sc, nrank, nd, inner, NULL, "Scale")) ||
         (b && (st = expand_param(k, b, nrank, nd, inner, NULL, "B"))))
         return st;
-    loom_tensor *y = lm_kout_like(k, 0, x->dtype, x);
+    loom_tensor *y = lm_kout(k, 0, x->dtype, rank, dims), *mean = NULL, *istd = NULL, *sum = NULL;
     if (!y)
         return LOOM_ERR_NO_MEMORY;
-    int64_t sd[LOOM_MAX_RANK];
-    for (int i = 0; i < x->rank; i++)
-        sd[i] = i < axis ? x->dims[i] : 1;
-    loom_tensor *mean = NULL, *istd = NULL;
-    /* Statistics are computed in double and stored as float (stash_type's
-     * precision is at least that of float). */
-    if (output_present(k, 1) && !(mean = lm_kout(k, 1, LOOM_DTYPE_FLOAT, x->rank, sd)))
-        return LOOM_ERR_NO_MEMORY;
-    if (output_present(k, 2) && !(istd = lm_kout(k, 2, LOOM_DTYPE_FLOAT, x->rank, sd)))
-        return LOOM_ERR_NO_MEMORY;
+    if ((st = lnorm_extra_outputs(k, rank, dims, axis, &mean, &istd, &sum)) != LOOM_OK)
+        return st;
     if (k->dry || outer == 0)
         return LOOM_OK;
     if (inner == 0)
         return lm_kfail(k, LOOM_ERR_SHAPE, "normalizing over an empty extent");
-    float *buf = lm_kscratch(k, (size_t)inner * 2 * sizeof(float));
+    bool fused = !skip || (has_dims(x, rank, dims) && has_dims(skip, rank, dims));
+    size_t tmp = fused || sum ? 0 : (size_t)(outer * inner);
+    float *buf = lm_kscratch(k, ((size_t)inner * 2 + tmp) * sizeof(float));
     if (!buf)
         return LOOM_ERR_NO_MEMORY;
     expand_param(k, sc, nrank, nd, inner, buf, "Scale");
     if (b)
         expand_param(k, b, nrank, nd, inner, buf + inner, "B");
     lnorm_job j = {x->data,
+                   skip ? skip->data : NULL,
                    buf,
                    b ? buf + inner : NULL,
                    y->data,
+                   sum ? sum->data : NULL,
                    mean ? mean->data : NULL,
                    istd ? istd->data : NULL,
                    inner,
                    lm_node_attr_float(k->node, "epsilon", 1e-5f)};
+    if (!fused) { /* broadcast: the sum first, then normalise it */
+        float *s = sum ? sum->data : buf + 2 * inner;
+        lnorm_sum(k, x, skip, rank, dims, s);
+        j.x = s;
+        j.skip = NULL;
+        j.sum = NULL;
+    }
     lm_parallel_for(k, outer, 4.0 * (double)inner, lnorm_rows, &j);
     return LOOM_OK;
 }
