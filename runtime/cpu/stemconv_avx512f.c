@@ -77,17 +77,20 @@ void lm_stemconv_pack_weights(const lm_conv2d_geom *g, const float *w, float *wp
 
 /* NB output pixels from column q0 (padded, of the first tap) on: acc[j] sums
  * xpad[c][r + kh dh][q0 + j sw + kw dw] x w[c][kh][kw] over the taps. KWF is
- * KW when it is fixed at compile time (3 and 7, unrolled), else 0. */
+ * KW when it is fixed at compile time (3 and 7, unrolled), else 0; SWF the
+ * stride when it is fixed (1 or 2, with no dilation), else 0: with both
+ * fixed every input value is a constant offset from one pointer, which
+ * frees the registers that runtime offsets took (they were spilled). */
 static inline __attribute__((always_inline)) TARGET void
-pixels(const int nb, const int kwf, const lm_conv2d_geom *g, const float *xr, int64_t Hp,
-       int64_t Wp, const float *wb, __m512 vb, __m512 vlo, __m512 vhi, bool clamp, bool hswish,
-       float *o)
+pixels(const int nb, const int kwf, const int swf, const lm_conv2d_geom *g, const float *xr,
+       int64_t Hp, int64_t Wp, const float *wb, __m512 vb, __m512 vlo, __m512 vhi, bool clamp,
+       bool hswish, float *o)
 {
     __m512 acc[8];
 #pragma GCC unroll 8
     for (int j = 0; j < nb; j++)
         acc[j] = vb;
-    const int64_t sw = g->sw, dw = g->dw, KW = kwf ? kwf : g->KW;
+    const int64_t sw = swf ? swf : g->sw, dw = swf ? 1 : g->dw, KW = kwf ? kwf : g->KW;
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t kh = 0; kh < g->KH; kh++) {
             const float *p = xr + (c * Hp + kh * g->dh) * Wp;
@@ -111,32 +114,39 @@ pixels(const int nb, const int kwf, const lm_conv2d_geom *g, const float *xr, in
     }
 }
 
-#define PIXELS_FN(KWF, NB)                                                                         \
-    static TARGET void pixels_##KWF##_##NB(const lm_conv2d_geom *g, const float *xr, int64_t Hp,   \
-                                           int64_t Wp, const float *wb, __m512 vb, __m512 vlo,     \
-                                           __m512 vhi, bool clamp, bool hswish, float *o)          \
+#define PIXELS_FN(KWF, SWF, NB)                                                                    \
+    static TARGET void pixels_##KWF##_##SWF##_##NB(                                                \
+        const lm_conv2d_geom *g, const float *xr, int64_t Hp, int64_t Wp, const float *wb,         \
+        __m512 vb, __m512 vlo, __m512 vhi, bool clamp, bool hswish, float *o)                      \
     {                                                                                              \
-        pixels(NB, KWF, g, xr, Hp, Wp, wb, vb, vlo, vhi, clamp, hswish, o);                        \
+        pixels(NB, KWF, SWF, g, xr, Hp, Wp, wb, vb, vlo, vhi, clamp, hswish, o);                   \
     }
-#define PIXELS_FNS(KWF)                                                                            \
-    PIXELS_FN(KWF, 1)                                                                              \
-    PIXELS_FN(KWF, 2)                                                                              \
-    PIXELS_FN(KWF, 3)                                                                              \
-    PIXELS_FN(KWF, 4)                                                                              \
-    PIXELS_FN(KWF, 5)                                                                              \
-    PIXELS_FN(KWF, 6) PIXELS_FN(KWF, 7) PIXELS_FN(KWF, 8)
-PIXELS_FNS(0)
-PIXELS_FNS(3)
-PIXELS_FNS(7)
+#define PIXELS_FNS(KWF, SWF)                                                                       \
+    PIXELS_FN(KWF, SWF, 1)                                                                         \
+    PIXELS_FN(KWF, SWF, 2)                                                                         \
+    PIXELS_FN(KWF, SWF, 3)                                                                         \
+    PIXELS_FN(KWF, SWF, 4)                                                                         \
+    PIXELS_FN(KWF, SWF, 5)                                                                         \
+    PIXELS_FN(KWF, SWF, 6) PIXELS_FN(KWF, SWF, 7) PIXELS_FN(KWF, SWF, 8)
+#define PIXELS_STRIDES(KWF) PIXELS_FNS(KWF, 0) PIXELS_FNS(KWF, 1) PIXELS_FNS(KWF, 2)
+PIXELS_STRIDES(0)
+PIXELS_STRIDES(3)
+PIXELS_STRIDES(7)
 
 typedef void (*pixels_fn)(const lm_conv2d_geom *, const float *, int64_t, int64_t, const float *,
                           __m512, __m512, __m512, bool, bool, float *);
-#define PIXELS_ROW(KWF)                                                                            \
+#define PIXELS_ROW(KWF, SWF)                                                                       \
     {                                                                                              \
-        NULL, pixels_##KWF##_1, pixels_##KWF##_2, pixels_##KWF##_3, pixels_##KWF##_4,              \
-            pixels_##KWF##_5, pixels_##KWF##_6, pixels_##KWF##_7, pixels_##KWF##_8                 \
+        NULL, pixels_##KWF##_##SWF##_1, pixels_##KWF##_##SWF##_2, pixels_##KWF##_##SWF##_3,        \
+            pixels_##KWF##_##SWF##_4, pixels_##KWF##_##SWF##_5, pixels_##KWF##_##SWF##_6,          \
+            pixels_##KWF##_##SWF##_7, pixels_##KWF##_##SWF##_8                                     \
     }
-static const pixels_fn pixels_n[3][9] = {PIXELS_ROW(0), PIXELS_ROW(3), PIXELS_ROW(7)};
+#define PIXELS_ROWS(KWF)                                                                           \
+    {                                                                                              \
+        PIXELS_ROW(KWF, 0), PIXELS_ROW(KWF, 1), PIXELS_ROW(KWF, 2)                                 \
+    }
+/* [kernel width: any, 3, 7][stride: any, 1, 2 (undilated)][pixels] */
+static const pixels_fn pixels_n[3][3][9] = {PIXELS_ROWS(0), PIXELS_ROWS(3), PIXELS_ROWS(7)};
 
 static TARGET void rows_avx512f(const lm_conv2d_geom *g, const float *xpad, const float *wp,
                                 const float *bias, float lo, float hi, bool hswish, int64_t cb,
@@ -150,7 +160,8 @@ static TARGET void rows_avx512f(const lm_conv2d_geom *g, const float *xpad, cons
     __m512 vb = bias ? _mm512_maskz_loadu_ps(mb, bias + c0) : _mm512_setzero_ps();
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     const bool clamp = lo != -INFINITY || hi != INFINITY;
-    const pixels_fn *fns = pixels_n[g->KW == 3 ? 1 : g->KW == 7 ? 2 : 0];
+    const int swf = g->dw == 1 && (g->sw == 1 || g->sw == 2) ? (int)g->sw : 0;
+    const pixels_fn *fns = pixels_n[g->KW == 3 ? 1 : g->KW == 7 ? 2 : 0][swf];
     for (int64_t oh = oh0; oh < oh1; oh++) {
         const float *xr = xpad + oh * g->sh * Wp;
         for (int64_t ow = 0; ow < g->OW; ow += 8) {
