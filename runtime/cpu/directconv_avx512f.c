@@ -1,10 +1,10 @@
 /*
- * stemconv_avx512f.c - direct convolution for few input channels (see
- * stemconv.h). The padded planes have exactly the rows and columns the taps
+ * directconv_avx512f.c - direct convolution for shallow inputs (see
+ * directconv.h). The padded planes have exactly the rows and columns the taps
  * reach, so the inner loops never test bounds; each multiply-add takes its
  * input value as an embedded broadcast from memory.
  */
-#include "stemconv.h"
+#include "directconv.h"
 
 #include <math.h>
 #include <string.h>
@@ -18,7 +18,7 @@ static inline int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-bool lm_stemconv_available(void)
+bool lm_directconv_available(void)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     return lm_cpu_features_get()->avx512f;
@@ -27,22 +27,22 @@ bool lm_stemconv_available(void)
 #endif
 }
 
-size_t lm_stemconv_pad_floats(const lm_conv2d_geom *g)
+size_t lm_directconv_pad_floats(const lm_conv2d_geom *g)
 {
     return (size_t)(g->C * lm_conv2d_padded_rows(g) * lm_conv2d_padded_cols(g));
 }
 
-size_t lm_stemconv_weight_floats(const lm_conv2d_geom *g)
+size_t lm_directconv_weight_floats(const lm_conv2d_geom *g)
 {
     return (size_t)((g->M + 15) / 16 * g->C * g->KH * g->KW * 16);
 }
 
-size_t lm_stemconv_row_floats(const lm_conv2d_geom *g)
+size_t lm_directconv_row_floats(const lm_conv2d_geom *g)
 {
     return (size_t)((g->OW + 15) / 16 * 16 * 16);
 }
 
-void lm_stemconv_pad(const lm_conv2d_geom *g, const float *x, float *xpad)
+void lm_directconv_pad(const lm_conv2d_geom *g, const float *x, float *xpad)
 {
     const int64_t Hp = lm_conv2d_padded_rows(g), Wp = lm_conv2d_padded_cols(g);
     for (int64_t c = 0; c < g->C; c++)
@@ -59,7 +59,7 @@ void lm_stemconv_pad(const lm_conv2d_geom *g, const float *x, float *xpad)
         }
 }
 
-void lm_stemconv_pack_weights(const lm_conv2d_geom *g, const float *w, float *wp)
+void lm_directconv_pack_weights(const lm_conv2d_geom *g, const float *w, float *wp)
 {
     const int64_t taps = g->C * g->KH * g->KW;
     for (int64_t cb = 0; cb < (g->M + 15) / 16; cb++)
@@ -172,17 +172,17 @@ static TARGET void rows_avx512f(const lm_conv2d_geom *g, const float *xpad, cons
     }
 }
 
-void lm_stemconv_rows(const lm_conv2d_geom *g, const float *xpad, const float *wp,
-                      const float *bias, float lo, float hi, bool hswish, int64_t cb, int64_t oh0,
-                      int64_t oh1, float *row, float *y)
+void lm_directconv_rows(const lm_conv2d_geom *g, const float *xpad, const float *wp,
+                        const float *bias, float lo, float hi, bool hswish, int64_t cb, int64_t oh0,
+                        int64_t oh1, float *row, float *y)
 {
     rows_avx512f(g, xpad, wp, bias, lo, hi, hswish, cb, oh0, oh1, row, y);
 }
 
 #else
-void lm_stemconv_rows(const lm_conv2d_geom *g, const float *xpad, const float *wp,
-                      const float *bias, float lo, float hi, bool hswish, int64_t cb, int64_t oh0,
-                      int64_t oh1, float *row, float *y)
+void lm_directconv_rows(const lm_conv2d_geom *g, const float *xpad, const float *wp,
+                        const float *bias, float lo, float hi, bool hswish, int64_t cb, int64_t oh0,
+                        int64_t oh1, float *row, float *y)
 {
     (void)g, (void)xpad, (void)wp, (void)bias, (void)lo, (void)hi, (void)hswish, (void)cb,
         (void)oh0;
