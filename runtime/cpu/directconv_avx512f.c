@@ -45,17 +45,20 @@ size_t lm_directconv_row_floats(const lm_conv2d_geom *g)
 void lm_directconv_pad(const lm_conv2d_geom *g, const float *x, float *xpad)
 {
     const int64_t Hp = lm_conv2d_padded_rows(g), Wp = lm_conv2d_padded_cols(g);
+    const int64_t q0 = min64(g->pl, Wp), q1 = q0 < Wp ? min64(Wp, g->pl + g->W) : q0;
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t r = 0; r < Hp; r++) {
             float *pr = xpad + (c * Hp + r) * Wp;
             int64_t ih = r - g->pt;
-            memset(pr, 0, (size_t)Wp * sizeof(float));
-            if (ih < 0 || ih >= g->H)
+            if (ih < 0 || ih >= g->H || q1 <= q0) {
+                memset(pr, 0, (size_t)Wp * sizeof(float));
                 continue;
-            int64_t q0 = min64(g->pl, Wp), q1 = min64(Wp, g->pl + g->W);
-            if (q1 > q0)
-                memcpy(pr + q0, x + (c * g->H + ih) * g->W + (q0 - g->pl),
-                       (size_t)(q1 - q0) * sizeof(float));
+            }
+            /* only the padding is zeroed: the plane is written once */
+            memset(pr, 0, (size_t)q0 * sizeof(float));
+            memcpy(pr + q0, x + (c * g->H + ih) * g->W + (q0 - g->pl),
+                   (size_t)(q1 - q0) * sizeof(float));
+            memset(pr + q1, 0, (size_t)(Wp - q1) * sizeof(float));
         }
 }
 
