@@ -96,8 +96,8 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "outputs of kernels that claim to store every element start as 0xA5 bytes, not unset")       \
     X(NO_VIEWS, "LOOM_NO_VIEWS", FLAG, 0, 0, 1, TESTS, "core/arena.c",                             \
       "Reshape/Flatten outputs and Concat inputs are copies, not views into one arena item")       \
-    X(CONV_NO_STEM, "LOOM_CONV_NO_STEM", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",                   \
-      "float Conv: no direct kernel for few-channel stems")                                        \
+    X(CONV_NO_DIRECT, "LOOM_CONV_NO_DIRECT", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",                   \
+      "float Conv: no direct kernel for shallow inputs (first layers, stride-2 downsampling)")                                        \
     X(CONV_NO_DW16, "LOOM_CONV_NO_DW16", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",                   \
       "float Conv: no 16-channel-block depthwise kernel")                                          \
     X(CONV_NO_WINOGRAD, "LOOM_CONV_NO_WINOGRAD", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",           \

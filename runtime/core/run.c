@@ -46,8 +46,8 @@ loom_tensor *lm_exec_output_header(lm_kctx *k, int i)
 }
 
 /* Storage for value @v: the caller's tensor, the arena, or the heap. Zeroed
- * unless @zero is false (a producer that stores every element); heap storage
- * is always zeroed. */
+ * unless @zero is false (a producer that stores every element: a detector's
+ * megabytes of output are not cleared first). */
 static loom_status alloc_value_data(lm_run_state *rs, int v, loom_tensor *t, bool zero)
 {
     if (rs && v >= 0) {
@@ -70,7 +70,7 @@ static loom_status alloc_value_data(lm_run_state *rs, int v, loom_tensor *t, boo
             return LOOM_OK;
         }
     }
-    return lm_tensor_alloc_data(t);
+    return zero ? lm_tensor_alloc_data(t) : lm_tensor_alloc_data_unset(t);
 }
 
 /* Whether @t's bytes overlap one of @k's inputs': a view, or in place. */

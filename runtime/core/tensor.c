@@ -140,14 +140,25 @@ loom_status lm_tensor_init_shape(loom_tensor *t, loom_dtype dtype, int rank, con
     return LOOM_OK;
 }
 
-loom_status lm_tensor_alloc_data(loom_tensor *t)
+static loom_status alloc_data(loom_tensor *t, bool zero)
 {
     /* One extra byte keeps calloc(0) distinct from "no data". */
-    t->data = calloc(1, t->nbytes ? t->nbytes : 1);
+    size_t n = t->nbytes ? t->nbytes : 1;
+    t->data = zero ? calloc(1, n) : malloc(n);
     if (!t->data)
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory allocating %zu bytes", t->nbytes);
     t->owns_data = true;
     return LOOM_OK;
+}
+
+loom_status lm_tensor_alloc_data(loom_tensor *t)
+{
+    return alloc_data(t, true);
+}
+
+loom_status lm_tensor_alloc_data_unset(loom_tensor *t)
+{
+    return alloc_data(t, false);
 }
 
 loom_tensor *lm_tensor_new(loom_dtype dtype, int rank, const int64_t *dims)

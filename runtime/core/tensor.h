@@ -38,6 +38,8 @@ loom_status lm_tensor_init_shape(loom_tensor *t, loom_dtype dtype, int rank, con
 
 /* Allocates owned, zero-filled storage for a header made by lm_tensor_init_shape(). */
 loom_status lm_tensor_alloc_data(loom_tensor *t);
+/* The same, left unset: for a producer that stores every element. */
+loom_status lm_tensor_alloc_data_unset(loom_tensor *t);
 
 /* Heap tensor with owned zeroed storage; NULL (with last error set) on failure. */
 loom_tensor *lm_tensor_new(loom_dtype dtype, int rank, const int64_t *dims);

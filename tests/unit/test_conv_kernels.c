@@ -6,7 +6,7 @@
  * strides 1 to 3, dilation, asymmetric padding, 1 x 1 planes and garbage in
  * its scratch, and must match the scalar tap order bit for bit without
  * writing past its output; so is the direct few-input-channel kernel
- * (cpu/stemconv.h) against a double-precision loop. Through whole Conv / MaxPool /
+ * (cpu/directconv.h) against a double-precision loop. Through whole Conv / MaxPool /
  * GlobalAveragePool nodes (1 and 2 threads): depthwise with a fused
  * activation the kernel does not clamp, 1x1 convolutions run pixel-major
  * (X^T W^T), stride-2 im2col rows at every width, MaxPool's vector
@@ -19,7 +19,7 @@
 
 #include "cpu/activation.h"
 #include "cpu/dwconv.h"
-#include "cpu/stemconv.h"
+#include "cpu/directconv.h"
 #include "lib/onnx_builder.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
@@ -154,14 +154,14 @@ static void dwconv16_matches_scalar(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* ---- lm_stemconv against a double-precision loop ---------------------------- */
+/* ---- lm_directconv against a double-precision loop ---------------------------- */
 
-typedef struct stem_case {
+typedef struct direct_case {
     int64_t C, M, H, W, KH, KW, s, d, pt, pl, pb, pr;
     bool clamp, hswish;
-} stem_case;
+} direct_case;
 
-static int run_stem_case(const stem_case *c)
+static int run_direct_case(const direct_case *c)
 {
     lm_conv2d_geom g = {.C = c->C,
                         .M = c->M,
@@ -182,21 +182,21 @@ static int run_stem_case(const stem_case *c)
     float *w = malloc(sizeof(float) * (size_t)(c->M * taps));
     float *b = malloc(sizeof(float) * (size_t)c->M);
     float *y = malloc(sizeof(float) * (size_t)(n_y + 64));
-    float *xpad = malloc(sizeof(float) * lm_stemconv_pad_floats(&g));
-    float *wp = malloc(sizeof(float) * lm_stemconv_weight_floats(&g));
-    float *row = malloc(sizeof(float) * lm_stemconv_row_floats(&g));
+    float *xpad = malloc(sizeof(float) * lm_directconv_pad_floats(&g));
+    float *wp = malloc(sizeof(float) * lm_directconv_weight_floats(&g));
+    float *row = malloc(sizeof(float) * lm_directconv_row_floats(&g));
     fill(x, c->C * c->H * c->W, 2.0f);
     fill(w, c->M * taps, 1.0f);
     fill(b, c->M, 1.0f);
     for (int64_t i = 0; i < n_y + 64; i++)
         y[i] = SENTINEL;
     float lo = c->clamp ? 0.0f : -INFINITY, hi = c->clamp ? 6.0f : INFINITY;
-    lm_stemconv_pad(&g, x, xpad);
-    lm_stemconv_pack_weights(&g, w, wp);
+    lm_directconv_pad(&g, x, xpad);
+    lm_directconv_pack_weights(&g, w, wp);
     /* Two calls over different row ranges of each block, as threads split it. */
     for (int64_t cb = 0; cb < (c->M + 15) / 16; cb++) {
-        lm_stemconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, cb, 0, g.OH / 2, row, y);
-        lm_stemconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, cb, g.OH / 2, g.OH, row, y);
+        lm_directconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, cb, 0, g.OH / 2, row, y);
+        lm_directconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, cb, g.OH / 2, g.OH, row, y);
     }
     int bad = 0;
     for (int64_t m = 0; m < c->M; m++)
@@ -221,7 +221,7 @@ static int run_stem_case(const stem_case *c)
                     acc = acc * fmin(1.0, fmax(0.0, acc / 6.0 + 0.5));
                 float got = y[m * OS + oh * g.OW + ow];
                 if (!(fabs((double)got - acc) <= 1e-6 * (1.0 + mag)) && bad++ < 3)
-                    print_error("stem C%lld M%lld %lldx%lld k%lldx%lld s%lld d%lld: y[%lld,%lld,"
+                    print_error("direct C%lld M%lld %lldx%lld k%lldx%lld s%lld d%lld: y[%lld,%lld,"
                                 "%lld] = %g, want %g\n",
                                 (long long)c->C, (long long)c->M, (long long)c->H, (long long)c->W,
                                 (long long)c->KH, (long long)c->KW, (long long)c->s,
@@ -230,7 +230,7 @@ static int run_stem_case(const stem_case *c)
             }
     for (int64_t i = n_y; i < n_y + 64; i++)
         if (y[i] != SENTINEL && bad++ < 3)
-            print_error("stem M%lld: wrote y[%lld] past the output\n", (long long)c->M,
+            print_error("direct M%lld: wrote y[%lld] past the output\n", (long long)c->M,
                         (long long)i);
     free(x);
     free(w);
@@ -245,14 +245,14 @@ static int run_stem_case(const stem_case *c)
 /* First layers (3x3 and 7x7 stride 2) and edges: output channels off the
  * block, 1 and 4 input channels, stride 1 and 3, dilation, asymmetric pads,
  * widths around the 8-pixel groups, a 1 x 1 output. */
-static void stemconv_matches_reference(void **state)
+static void directconv_matches_reference(void **state)
 {
     (void)state;
-    if (!lm_stemconv_available()) {
-        print_message("no AVX-512F: lm_stemconv is not used on this CPU\n");
+    if (!lm_directconv_available()) {
+        print_message("no AVX-512F: lm_directconv is not used on this CPU\n");
         return;
     }
-    static const stem_case cases[] = {
+    static const direct_case cases[] = {
         {3, 16, 32, 32, 3, 3, 2, 1, 1, 1, 1, 1, true, false},
         {3, 24, 20, 21, 3, 3, 2, 1, 1, 1, 1, 1, false, false},
         {3, 64, 30, 30, 7, 7, 2, 1, 3, 3, 3, 3, true, false},
@@ -262,10 +262,18 @@ static void stemconv_matches_reference(void **state)
         {3, 8, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, false, false},
         {3, 17, 11, 9, 2, 2, 2, 1, 0, 0, 1, 1, false, false},
         {3, 16, 30, 30, 3, 3, 2, 1, 1, 1, 1, 1, false, true},
+        /* deeper inputs (stride-2 downsampling, shallow stride 1), the
+         * strides and widths fixed at compile time and not */
+        {32, 40, 17, 23, 3, 3, 2, 1, 1, 1, 1, 1, false, false},
+        {96, 16, 9, 10, 3, 3, 2, 1, 1, 1, 1, 1, true, false},
+        {12, 12, 13, 19, 3, 3, 1, 1, 1, 1, 1, 1, false, false},
+        {7, 9, 20, 20, 7, 7, 1, 1, 3, 3, 3, 3, false, false},
+        {20, 18, 21, 22, 5, 5, 2, 1, 2, 2, 2, 2, false, false},
+        {10, 16, 14, 14, 3, 3, 1, 2, 2, 2, 2, 2, false, false},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        bad += run_stem_case(&cases[i]);
+        bad += run_direct_case(&cases[i]);
     assert_int_equal(bad, 0);
 }
 
@@ -629,7 +637,7 @@ static void vector_activations_match_scalar(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(dwconv16_matches_scalar),
-    cmocka_unit_test(stemconv_matches_reference),
+    cmocka_unit_test(directconv_matches_reference),
     cmocka_unit_test(stem_nodes),
     cmocka_unit_test(depthwise_nodes),
     cmocka_unit_test(pixel_major_nodes),

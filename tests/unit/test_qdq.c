@@ -178,6 +178,72 @@ static void qdq_maxpool_matches_float_graph(void **state)
 /* QuantizeLinear then DequantizeLinear on edge values (ties, saturation,
  * infinities, NaN, a tail shorter than a vector), against the formulas in
  * quant.c's header computed here one element at a time. */
+/* MaxPool straight on an 8-bit map with these attributes, or (@via_float)
+ * through Casts to float and back: the same values either way. */
+static ob_model *maxpool_8bit_model(int dt, const int64_t *xd, const int64_t *k, int64_t s,
+                                    int64_t pad, int64_t dil, bool ceil, bool via_float)
+{
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", dt, 4, xd);
+    ob_output(m, "y", dt);
+    ob_node *n = ob_add_node(m, "MaxPool", via_float ? "xf" : "x", via_float ? "yf" : "y");
+    if (via_float) {
+        ob_attr_int(m, ob_add_node(m, "Cast", "x", "xf"), "to", LOOM_DTYPE_FLOAT);
+        ob_attr_int(m, ob_add_node(m, "Cast", "yf", "y"), "to", dt);
+    }
+    ob_attr_ints(m, n, "kernel_shape", 2, k);
+    ob_attr_ints(m, n, "strides", 2, (int64_t[]){s, s});
+    ob_attr_ints(m, n, "pads", 4, (int64_t[]){pad, pad, pad, pad});
+    ob_attr_ints(m, n, "dilations", 2, (int64_t[]){dil, dil});
+    ob_attr_int(m, n, "ceil_mode", ceil);
+    return m;
+}
+
+/* The 8-bit MaxPool rows (a vector of 64 columns at strides 1 and 2, rows
+ * padded once) against the float kernel on the same values: multi-vector
+ * rows, narrow ones, padding, ceil_mode, dilation, and a stride the vector
+ * path leaves to the scalar one. */
+static void maxpool_on_8_bits_matches_float(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t h, w, kh, kw, s, pad, dil;
+        bool ceil;
+    } cases[] = {
+        {9, 11, 3, 3, 2, 1, 1, false},   {7, 150, 3, 3, 1, 1, 1, false},
+        {10, 131, 2, 2, 2, 0, 1, false}, {13, 13, 3, 3, 2, 0, 1, true},
+        {12, 70, 3, 3, 1, 2, 2, false},  {11, 200, 3, 5, 2, 2, 1, true},
+        {9, 17, 3, 3, 3, 1, 1, false},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+        for (int signed8 = 0; signed8 < 2; signed8++) {
+            int dt = signed8 ? LOOM_DTYPE_INT8 : LOOM_DTYPE_UINT8;
+            int64_t xd[4] = {2, 3, cases[c].h, cases[c].w}, k[2] = {cases[c].kh, cases[c].kw};
+            size_t n = (size_t)(2 * 3 * cases[c].h * cases[c].w);
+            uint8_t *x = malloc(n);
+            for (size_t i = 0; i < n; i++)
+                x[i] = (uint8_t)(i * 2654435761u >> 13);
+            loom_tensor *in;
+            assert_int_equal(loom_tensor_wrap(dt, 4, xd, x, n, &in), LOOM_OK);
+            size_t n1, n2;
+            int f1, f2;
+            uint8_t *y8 = (uint8_t *)run(maxpool_8bit_model(dt, xd, k, cases[c].s, cases[c].pad,
+                                                            cases[c].dil, cases[c].ceil, false),
+                                         1, &in, 1, &n1, &f1);
+            uint8_t *yf = (uint8_t *)run(maxpool_8bit_model(dt, xd, k, cases[c].s, cases[c].pad,
+                                                            cases[c].dil, cases[c].ceil, true),
+                                         1, &in, 1, &n2, &f2);
+            assert_int_equal(n1, n2);
+            if (memcmp(y8, yf, n1))
+                print_error("case %zu (%s) differs\n", c, signed8 ? "int8" : "uint8");
+            assert_memory_equal(y8, yf, n1);
+            free(y8);
+            free(yf);
+            loom_tensor_destroy(in);
+            free(x);
+        }
+}
+
 static void quantize_edges_match_formula(void **state)
 {
     (void)state;
@@ -332,6 +398,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qdq_movement_runs_on_8_bits),
     cmocka_unit_test(qdq_add_matches_float_graph),
     cmocka_unit_test(qdq_maxpool_matches_float_graph),
+    cmocka_unit_test(maxpool_on_8_bits_matches_float),
     cmocka_unit_test(quantize_edges_match_formula),
     cmocka_unit_test(dynamic_quantize_matches_formula),
 };

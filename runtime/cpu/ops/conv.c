@@ -18,7 +18,7 @@
 #include "../cpu_features.h"
 #include "../dwconv.h"
 #include "../gemm.h"
-#include "../stemconv.h"
+#include "../directconv.h"
 #include "../../core/threadpool.h"
 #include "../transpose.h"
 #include "activation_epilogue.h"
@@ -29,7 +29,7 @@
 typedef struct conv_plan {
     lm_conv_geom cg;
     lm_act act;
-    bool dw16, stem, wino;
+    bool dw16, direct, wino;
 } conv_plan;
 
 /* W packed for the path a plan chose; built once per (W, path) in the
@@ -37,7 +37,7 @@ typedef struct conv_plan {
 typedef struct conv_weights {
     lm_sgemm_packed *wino[36]; /* Winograd: the transformed W (M x C) per point, or NULL */
     lm_sgemm_packed *wt;       /* pixel-major pointwise: W^T as the B operand, or NULL */
-    float *stem_w;             /* few input channels: W in stemconv.h's blocks, or NULL */
+    float *direct_w;           /* few input channels: W in directconv.h's blocks, or NULL */
     int64_t group;
     lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
 } conv_weights;
@@ -508,16 +508,34 @@ static loom_status conv_dw16(lm_kctx *k, const lm_window_geom *g, int64_t N, int
     return LOOM_OK;
 }
 
-/* ---- few input channels: direct (stemconv.h) --------------------------------- */
+/* ---- shallow inputs: direct (directconv.h) ------------------------------------ */
 
-/* A network's first layer: one group of at most 4 input channels and a real
- * window (1x1 stays a GEMM), on AVX-512F. */
-static bool stem_applies(const lm_window_geom *g, int64_t group, int64_t C)
+/* Whether every spatial axis has stride @s and no dilation. */
+static bool uniform_stride(const lm_window_geom *g, int64_t s)
 {
-    return g->nsp == 2 && group == 1 && C <= 4 && g->k_size > 1 && lm_stemconv_available();
+    for (int d = 0; d < g->nsp; d++)
+        if (g->s[d] != s || g->d[d] != 1)
+            return false;
+    return true;
 }
 
-typedef struct stem_job {
+/*
+ * The direct kernel beats im2col + GEMM while the GEMM would be shallow
+ * (C x taps deep), because it never writes the column matrix: a network's
+ * first layers (at most 4 channels, any stride); stride-2 downsampling up
+ * to 96 channels, where the strided column gathers cost most (at 1 thread,
+ * AVX-512: 16 -> 16 at 160 x 160 558 -> 377 us, 32 -> 64 at 80 x 80 678 ->
+ * 498 us, 96 -> 96 at 40 x 40 806 -> 647 us, but 128 -> 256 at 40 x 40
+ * 1957 -> 2243 us); stride 1 up to 12 channels, past which Winograd and
+ * the GEMM win. One group and a real window (1x1 stays a GEMM).
+ */
+static bool direct_applies(const lm_window_geom *g, int64_t group, int64_t C)
+{
+    int64_t max_c = uniform_stride(g, 2) ? 96 : uniform_stride(g, 1) ? 12 : 4;
+    return g->nsp == 2 && group == 1 && C <= max_c && g->k_size > 1 && lm_directconv_available();
+}
+
+typedef struct direct_job {
     lm_conv2d_geom g;
     const float *xpad, *wp, *b;
     float *y; /* the image's output */
@@ -528,19 +546,19 @@ typedef struct stem_job {
     int64_t items, parts; /* items: (channel block, output row) pairs */
     float *rows;          /* one row buffer of row_floats per part */
     size_t row_floats;
-} stem_job;
+} direct_job;
 
-static void stem_parts(void *arg, int64_t begin, int64_t end)
+static void direct_parts(void *arg, int64_t begin, int64_t end)
 {
-    const stem_job *j = arg;
+    const direct_job *j = arg;
     const int64_t OH = j->g.OH, OS = j->g.OH * j->g.OW;
     for (int64_t part = begin; part < end; part++) {
         float *row = j->rows + (size_t)part * j->row_floats;
         int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
         while (i0 < i1) { /* runs of rows within one channel block */
             int64_t cb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
-            lm_stemconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, j->hswish, cb, oh0, oh1,
-                             row, j->y);
+            lm_directconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, j->hswish, cb, oh0, oh1,
+                               row, j->y);
             if (!j->clamp) {
                 int64_t c0 = cb * 16, nc = min64(16, j->g.M - c0);
                 for (int64_t c = c0; c < c0 + nc; c++)
@@ -551,12 +569,12 @@ static void stem_parts(void *arg, int64_t begin, int64_t end)
     }
 }
 
-static loom_status conv_stem(lm_kctx *k, const lm_window_geom *g, int64_t N, int64_t C, int64_t M,
-                             const float *x, const float *w, const float *b, const lm_act *act,
-                             float *y)
+static loom_status conv_direct(lm_kctx *k, const lm_window_geom *g, int64_t N, int64_t C, int64_t M,
+                               const float *x, const float *w, const float *b, const lm_act *act,
+                               float *y)
 {
     const conv_weights *cw = conv_packed(k);
-    stem_job j = {.g = lm_geom_2d(g, C, M), .b = b, .act = *act};
+    direct_job j = {.g = lm_geom_2d(g, C, M), .b = b, .act = *act};
     j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
     if (!j.clamp)
         j.lo = -INFINITY, j.hi = INFINITY;
@@ -564,27 +582,27 @@ static loom_status conv_stem(lm_kctx *k, const lm_window_geom *g, int64_t N, int
     j.clamp = j.clamp || j.hswish;
     j.items = (M + 15) / 16 * g->out[0];
     j.parts = min64(lm_threadpool_size(k->pool), j.items);
-    j.row_floats = lm_stemconv_row_floats(&j.g);
-    size_t pad = (lm_stemconv_pad_floats(&j.g) + 15) / 16 * 16;
-    size_t wf = cw && cw->stem_w ? 0 : lm_stemconv_weight_floats(&j.g);
+    j.row_floats = lm_directconv_row_floats(&j.g);
+    size_t pad = (lm_directconv_pad_floats(&j.g) + 15) / 16 * 16;
+    size_t wf = cw && cw->direct_w ? 0 : lm_directconv_weight_floats(&j.g);
     float *buf = lm_kscratch(k, (pad + wf + (size_t)j.parts * j.row_floats) * sizeof(float));
     if (!buf)
         return LOOM_ERR_NO_MEMORY;
     float *xpad = buf;
     j.rows = buf + pad + wf;
-    if (cw && cw->stem_w) {
-        j.wp = cw->stem_w;
+    if (cw && cw->direct_w) {
+        j.wp = cw->direct_w;
     } else {
-        lm_stemconv_pack_weights(&j.g, w, buf + pad);
+        lm_directconv_pack_weights(&j.g, w, buf + pad);
         j.wp = buf + pad;
     }
     j.xpad = xpad;
     double cost =
         2.0 * (double)g->out[1] * (double)(C * g->k_size) * 16.0 * (double)(j.items / j.parts);
     for (int64_t n = 0; n < N; n++) {
-        lm_stemconv_pad(&j.g, x + n * C * g->in_size, xpad);
+        lm_directconv_pad(&j.g, x + n * C * g->in_size, xpad);
         j.y = y + n * M * g->out_size;
-        lm_parallel_for(k, j.parts, cost, stem_parts, &j);
+        lm_parallel_for(k, j.parts, cost, direct_parts, &j);
     }
     return LOOM_OK;
 }
@@ -1106,7 +1124,7 @@ static loom_status conv_describe(lm_kctx *k, const loom_tensor *x, const loom_te
     if ((st = lm_kact(k, &pl->act)) != LOOM_OK)
         return st;
     pl->dw16 = !lm_env_flag(LM_ENV_CONV_NO_DW16);
-    pl->stem = !lm_env_flag(LM_ENV_CONV_NO_STEM);
+    pl->direct = !lm_env_flag(LM_ENV_CONV_NO_DIRECT);
     pl->wino = !lm_env_flag(LM_ENV_CONV_NO_WINOGRAD);
     yd[0] = pl->cg.N;
     yd[1] = pl->cg.M;
@@ -1169,8 +1187,8 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
         return conv_dw16(k, &g, N, C, xp, wp, bp, &act, yp);
     /* One input channel and no groups (an MNIST-style first layer) is formally
      * depthwise with a multiplier of M, but the direct kernel does it 10x faster. */
-    if (pl->stem && stem_applies(&g, group, C))
-        return conv_stem(k, &g, N, C, M, xp, wp, bp, &act, yp);
+    if (pl->direct && direct_applies(&g, group, C))
+        return conv_direct(k, &g, N, C, M, xp, wp, bp, &act, yp);
     if (Cg == 1 && g.nsp == 2) {
         dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act, NULL, 0, 0};
         if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * dj.hp * dj.wp <= DW_PAD_BUDGET) {
@@ -1262,27 +1280,33 @@ static void conv_weights_free(void *data)
     for (int i = 0; i < 36; i++)
         lm_sgemm_packed_free(cw->wino[i]);
     lm_sgemm_packed_free(cw->wt);
-    free(cw->stem_w);
+    free(cw->direct_w);
     free(cw);
 }
 
 /* How W is packed: which kernel path reads it. The choice depends on the
  * planned output size (Winograd's tile), so it is part of the key. */
-typedef enum conv_path { PATH_STEM = 1, PATH_PIXELS, PATH_WINO2, PATH_WINO4, PATH_GEMM } conv_path;
+typedef enum conv_path {
+    PATH_DIRECT = 1,
+    PATH_PIXELS,
+    PATH_WINO2,
+    PATH_WINO4,
+    PATH_GEMM
+} conv_path;
 
 typedef struct conv_pack_job {
     conv_path path;
-    lm_conv2d_geom sg; /* PATH_STEM */
+    lm_conv2d_geom sg; /* PATH_DIRECT */
     int64_t group, C, M, Mg, rows;
     const float *w;
 } conv_pack_job;
 
-static loom_status pack_stem(conv_weights *cw, const conv_pack_job *j, size_t *bytes)
+static loom_status pack_direct(conv_weights *cw, const conv_pack_job *j, size_t *bytes)
 {
-    size_t floats = lm_stemconv_weight_floats(&j->sg);
-    if (!(cw->stem_w = malloc(floats * sizeof(float))))
+    size_t floats = lm_directconv_weight_floats(&j->sg);
+    if (!(cw->direct_w = malloc(floats * sizeof(float))))
         return LOOM_ERR_NO_MEMORY;
-    lm_stemconv_pack_weights(&j->sg, j->w, cw->stem_w);
+    lm_directconv_pack_weights(&j->sg, j->w, cw->direct_w);
     *bytes += floats * sizeof(float);
     return LOOM_OK;
 }
@@ -1332,7 +1356,7 @@ static loom_status conv_pack(lm_kctx *k, void *arg, void **data, size_t *bytes)
     if (!cw)
         return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
     *bytes = sizeof(*cw);
-    loom_status st = j->path == PATH_STEM                             ? pack_stem(cw, j, bytes)
+    loom_status st = j->path == PATH_DIRECT                           ? pack_direct(cw, j, bytes)
                      : j->path == PATH_WINO2 || j->path == PATH_WINO4 ? pack_wino(cw, j, bytes)
                                                                       : pack_gemm(cw, j, bytes);
     if (st) {
@@ -1347,8 +1371,8 @@ static loom_status conv_pack(lm_kctx *k, void *arg, void **data, size_t *bytes)
 static conv_path choose_path(const conv_prepared *cp, int64_t group, int64_t C, int64_t M)
 {
     const lm_window_geom *g = &cp->plan.cg.win;
-    if (cp->plan.stem && stem_applies(g, group, C))
-        return PATH_STEM;
+    if (cp->plan.direct && direct_applies(g, group, C))
+        return PATH_DIRECT;
     if (conv_pixel_major(g, group, C, M))
         return PATH_PIXELS;
     if (cp->plan.wino && wino_applies(g, group, C, M))
@@ -1402,7 +1426,7 @@ static loom_status conv_prepare(lm_kctx *k)
                        .Mg = Mg,
                        .rows = rows,
                        .w = w->data};
-    if (j.path == PATH_STEM)
+    if (j.path == PATH_DIRECT)
         j.sg = lm_geom_2d(&cp->plan.cg.win, C, M);
     int in = 1;
     uint64_t layout = (uint64_t)j.path | (uint64_t)group << 8;

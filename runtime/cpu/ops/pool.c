@@ -11,6 +11,7 @@
 
 #include "../cpu_features.h"
 #include "nn_private.h"
+#include "qpool.h"
 
 typedef struct pool_plan {
     lm_window_geom g;
@@ -514,6 +515,14 @@ static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
 
 static loom_status op_maxpool(lm_kctx *k)
 {
+    /* 8-bit feature maps (QOperator models): the vectorized 8-bit kernel
+     * when no Indices output is wanted. */
+    const loom_tensor *x = lm_kin(k, 0);
+    bool indices = k->n_out > 1 && k->node->out[1] >= 0;
+    if (x && x->rank == 4 && !indices &&
+        (x->dtype == LOOM_DTYPE_UINT8 || x->dtype == LOOM_DTYPE_INT8) &&
+        lm_node_attr_int(k->node, "storage_order", 0) == 0)
+        return lm_op_qmaxpool(k);
     return run_pool(k, POOL_MAX, false);
 }
 

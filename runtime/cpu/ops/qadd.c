@@ -1,6 +1,9 @@
 /*
  * qadd.c - loom.QDQAdd: DequantizeLinear(a), DequantizeLinear(b) -> Add ->
- * QuantizeLinear as one kernel on 8-bit tensors, with numpy broadcasting.
+ * QuantizeLinear as one kernel on 8-bit tensors, with numpy broadcasting;
+ * and ONNX Runtime's com.microsoft QLinearAdd and QLinearMul, which
+ * quantized models in the QOperator format carry: the same inputs, and for
+ * Mul a product where Add has a sum.
  */
 #include "ew.h"
 #include "quant_common.h"
@@ -19,6 +22,7 @@ typedef struct qadd_job {
     bool y_signed;
     float as, bs, ys, lo, hi; /* lo/hi: the output range minus the zero point */
     int32_t az, bz, yz;
+    bool mul; /* QLinearMul: the dequantized operands' product */
 } qadd_job;
 
 static inline float q8_value(const uint8_t *p, int64_t i, bool sgn)
@@ -29,7 +33,8 @@ static inline float q8_value(const uint8_t *p, int64_t i, bool sgn)
 /* One element, as DequantizeLinear, Add and QuantizeLinear compute it. */
 static inline int32_t qadd_one(const qadd_job *j, int32_t qa, int32_t qb)
 {
-    float v = (float)(qa - j->az) * j->as + (float)(qb - j->bz) * j->bs;
+    float fa = (float)(qa - j->az) * j->as, fb = (float)(qb - j->bz) * j->bs;
+    float v = j->mul ? fa * fb : fa + fb;
     return clamp_round(v / j->ys, j->lo, j->hi) + j->yz;
 }
 
@@ -72,7 +77,7 @@ TARGET_AVX512 static void qadd_row_avx512(const qadd_job *j, const uint8_t *a, c
         __mmask16 k = tail16(n - i);
         __m512 fa = qadd_lanes(a, i, k, inner[0], j->a_signed, az, as, a1);
         __m512 fb = qadd_lanes(b, i, k, inner[1], j->b_signed, bz, bs, b1);
-        __m512 v = _mm512_div_ps(_mm512_add_ps(fa, fb), ys);
+        __m512 v = _mm512_div_ps(j->mul ? _mm512_mul_ps(fa, fb) : _mm512_add_ps(fa, fb), ys);
         v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
         v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
         __m128i q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), yz));
@@ -119,29 +124,35 @@ static loom_status qadd_param(lm_kctx *k, const char *what, const loom_tensor *s
     return LOOM_OK;
 }
 
-loom_status lm_op_QDQAdd(lm_kctx *k)
+/* Inputs (a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp); the zero
+ * points may be absent (0), y then of a's type. */
+static loom_status qbinary(lm_kctx *k, bool mul)
 {
-    loom_status st = lm_kcheck_arity(k, 8, 8);
+    loom_status st = lm_kcheck_arity(k, 7, 8);
     if (st != LOOM_OK)
         return st;
     const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 3), *yzp = lm_kin(k, 7);
-    if (!is_q8(a->dtype) || !is_q8(b->dtype) || !is_q8(yzp->dtype))
-        return lm_kunsupported(k, "a, b and y_zero_point must be uint8 or int8, got %s, %s, %s",
+    if (!a || !b || !lm_kin(k, 1) || !lm_kin(k, 4) || !lm_kin(k, 6))
+        return lm_kinvalid(k, "a, b and the three scales are required");
+    loom_dtype ydt = yzp ? yzp->dtype : a->dtype;
+    if (!is_q8(a->dtype) || !is_q8(b->dtype) || !is_q8(ydt))
+        return lm_kunsupported(k, "a, b and y must be uint8 or int8, got %s, %s, %s",
                                loom_dtype_name(a->dtype), loom_dtype_name(b->dtype),
-                               loom_dtype_name(yzp->dtype));
+                               loom_dtype_name(ydt));
     qadd_job j = {.a_signed = a->dtype == LOOM_DTYPE_INT8,
                   .b_signed = b->dtype == LOOM_DTYPE_INT8,
-                  .y_signed = yzp->dtype == LOOM_DTYPE_INT8};
+                  .y_signed = ydt == LOOM_DTYPE_INT8,
+                  .mul = mul};
     if ((st = qadd_param(k, "a_scale", lm_kin(k, 1), lm_kin(k, 2), a->dtype, &j.as, &j.az)) ||
         (st = qadd_param(k, "b_scale", lm_kin(k, 4), lm_kin(k, 5), b->dtype, &j.bs, &j.bz)) ||
-        (st = qadd_param(k, "y_scale", lm_kin(k, 6), yzp, yzp->dtype, &j.ys, &j.yz)))
+        (st = qadd_param(k, "y_scale", lm_kin(k, 6), yzp, ydt, &j.ys, &j.yz)))
         return st;
     const loom_tensor *ins[2] = {a, b};
     int rank;
     int64_t dims[LOOM_MAX_RANK];
     if ((st = lm_bcast_shape(k, 2, ins, &rank, dims)) != LOOM_OK)
         return st;
-    loom_tensor *y = lm_kout(k, 0, yzp->dtype, rank, dims);
+    loom_tensor *y = lm_kout(k, 0, ydt, rank, dims);
     if (!y)
         return LOOM_ERR_NO_MEMORY;
     if (k->dry || lm_tensor_count(y) == 0)
@@ -149,10 +160,20 @@ loom_status lm_op_QDQAdd(lm_kctx *k)
     j.a = a->data;
     j.b = b->data;
     j.y = y->data;
-    j.lo = (float)(q8_min(yzp->dtype) - j.yz);
-    j.hi = (float)(q8_max(yzp->dtype) - j.yz);
+    j.lo = (float)(q8_min(ydt) - j.yz);
+    j.hi = (float)(q8_max(ydt) - j.yz);
     lm_bcast p;
     lm_bcast_plan(&p, rank, dims, 2, ins);
     lm_bcast_run(k, &p, NS_PER_BYTE, qadd_row, &j);
     return LOOM_OK;
+}
+
+loom_status lm_op_QDQAdd(lm_kctx *k)
+{
+    return qbinary(k, false);
+}
+
+loom_status lm_op_QLinearMul(lm_kctx *k)
+{
+    return qbinary(k, true);
 }

@@ -181,5 +181,7 @@ loom_status lm_prepare_QLinearConv(lm_kctx *k);
 
 /* qadd.c: */
 loom_status lm_op_QDQAdd(lm_kctx *k);
+/* com.microsoft QLinearMul (qadd.c); QLinearAdd is lm_op_QDQAdd. */
+loom_status lm_op_QLinearMul(lm_kctx *k);
 
 #endif

@@ -1,0 +1,116 @@
+/* test_contrib.c - ONNX Runtime's com.microsoft 8-bit operators against
+ * plain reference loops, for the forms the quantized test models (made by
+ * ORT's quantizer, `make models`) do not reach: QGemm with A transposed and
+ * B as stored, float output, per-column scales; QLinearLeakyRelu; the
+ * zero points left out. */
+#include <math.h>
+#include <string.h>
+
+#include "lib/test_main.h"
+
+#define F32   1
+#define U8    2
+#define I8    3
+#define INT32 6
+
+static loom_context *ctx;
+
+static loom_model *load(ob_model *m, const char *name)
+{
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    return lm_load_ok(ctx, m, name);
+}
+
+static void unload(loom_model *model)
+{
+    loom_model_destroy(model);
+    loom_context_destroy(ctx);
+}
+
+static void qgemm_matches_the_reference(void **state)
+{
+    (void)state;
+    enum { M = 3, K = 5, N = 4 };
+    int64_t dat[2] = {K, M}, dbt[2] = {K, N}, dn[1] = {N};
+    uint8_t a[K * M]; /* A^T: K x M */
+    int8_t b[K * N];
+    int32_t c[N] = {7, -3, 0, 100};
+    float bs[N] = {0.01f, 0.02f, 0.005f, 0.04f}, as = 0.1f;
+    int8_t bz[N] = {1, -2, 0, 3};
+    uint8_t az = 128;
+    for (int i = 0; i < K * M; i++)
+        a[i] = (uint8_t)(i * 37 % 251);
+    for (int i = 0; i < K * N; i++)
+        b[i] = (int8_t)(i * 53 % 200 - 100);
+    ob_model *m = ob_new(13);
+    ob_opset(m, "com.microsoft", 1);
+    ob_input(m, "A", U8, 2, dat);
+    ob_output(m, "Y", F32);
+    ob_init_f32(m, "as", 0, NULL, &as);
+    ob_init_byte(m, "az", U8, az);
+    ob_init_raw(m, "B", I8, 2, dbt, b, sizeof(b));
+    ob_init_f32(m, "bs", 1, dn, bs);
+    ob_init_raw(m, "bz", I8, 1, dn, bz, sizeof(bz));
+    ob_init_raw(m, "C", INT32, 1, dn, c, sizeof(c));
+    ob_node *n =
+        ob_node_domain(m, ob_add_node(m, "QGemm", "A,as,az,B,bs,bz,C", "Y"), "com.microsoft");
+    ob_attr_int(m, n, "transA", 1);
+    ob_attr_float(m, n, "alpha", 0.5f);
+    loom_model *model = load(m, "qgemm");
+    loom_tensor *in, *out;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_UINT8, 2, dat, a, sizeof(a), &in), LOOM_OK);
+    assert_int_equal(loom_model_run(model, &in, 1, &out, 1), LOOM_OK);
+    const float *y = loom_tensor_data(out);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            int32_t acc = c[j];
+            for (int k = 0; k < K; k++)
+                acc += ((int32_t)a[k * M + i] - az) * ((int32_t)b[k * N + j] - bz[j]);
+            assert_float_equal(y[i * N + j], (float)acc * as * bs[j] * 0.5f, 1e-4);
+        }
+    loom_tensor_destroy(in);
+    loom_tensor_destroy(out);
+    unload(model);
+}
+
+static void qlinear_leaky_relu_matches_the_reference(void **state)
+{
+    (void)state;
+    int64_t d[1] = {256};
+    int8_t x[256];
+    float xs = 0.05f, ys = 0.03f;
+    for (int i = 0; i < 256; i++)
+        x[i] = (int8_t)(i - 128);
+    ob_model *m = ob_new(13);
+    ob_opset(m, "com.microsoft", 1);
+    ob_input(m, "x", I8, 1, d);
+    ob_output(m, "y", I8);
+    ob_init_f32(m, "xs", 0, NULL, &xs);
+    ob_init_f32(m, "ys", 0, NULL, &ys);
+    ob_init_byte(m, "yz", I8, -5);
+    ob_node *n =
+        ob_node_domain(m, ob_add_node(m, "QLinearLeakyRelu", "x,xs,,ys,yz", "y"), "com.microsoft");
+    ob_attr_float(m, n, "alpha", 0.2f);
+    loom_model *model = load(m, "leaky");
+    loom_tensor *in, *out;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_INT8, 1, d, x, sizeof(x), &in), LOOM_OK);
+    assert_int_equal(loom_model_run(model, &in, 1, &out, 1), LOOM_OK);
+    const int8_t *y = loom_tensor_data(out);
+    for (int i = 0; i < 256; i++) {
+        float v = (float)x[i] * xs;
+        v = v >= 0 ? v : 0.2f * v;
+        float q = nearbyintf(v / ys) - 5;
+        q = q < -128 ? -128 : q > 127 ? 127 : q;
+        assert_int_equal(y[i], (int8_t)q);
+    }
+    loom_tensor_destroy(in);
+    loom_tensor_destroy(out);
+    unload(model);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(qgemm_matches_the_reference),
+    cmocka_unit_test(qlinear_leaky_relu_matches_the_reference),
+};
+
+LM_TEST_MAIN(tests)
