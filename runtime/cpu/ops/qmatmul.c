@@ -8,20 +8,6 @@
 
 #include "quant_common.h"
 
-/* Requantizes a row like lm_q_requant_row_u8/s8 (without a bias), with a
- * per-column multiplier (sa * bs[c]) / sy, in that order: it is how ONNX
- * Runtime rounds the product of the three scales. */
-#define DEFINE_REQUANT_COLS(NAME, TY)                                                              \
-    static void NAME(const int32_t *restrict acc, TY *restrict y, int64_t n, float sa,             \
-                     const float *restrict bs, float sy, float lo, float hi, int32_t z)            \
-    {                                                                                              \
-        BLOCKED_FOR(c, n,                                                                          \
-                    y[c] = (TY)(clamp_round((float)acc[c] * (sa * bs[c] / sy), lo, hi) + z));      \
-    }
-
-DEFINE_REQUANT_COLS(requant_cols_u8, uint8_t)
-DEFINE_REQUANT_COLS(requant_cols_s8, int8_t)
-
 /* numpy matmul geometry: a 1-D A is [1, K] and a 1-D B is [K, 1], with that
  * dimension dropped from the output; batch dimensions broadcast. */
 typedef struct mm_geom {
@@ -181,31 +167,48 @@ typedef struct mm_job {
     const int32_t *y_zp;
 } mm_job;
 
-#define DEFINE_MM_REQUANT(NAME, SUF, TY)                                                           \
-    static void NAME(const mm_job *j, int64_t t, int64_t am, int64_t bm, int64_t m0, int64_t m1,   \
-                     int64_t n0, int64_t n1)                                                       \
-    {                                                                                              \
-        const mm_geom *g = j->g;                                                                   \
-        float qlo = j->y_signed ? -128.0f : 0.0f, qhi = j->y_signed ? 127.0f : 255.0f;             \
-        const float *as = j->a_s + qp_offset(j->a_sk, am, g->M);                                   \
-        const float *bs = j->b_s + qp_offset(j->b_sk, bm, g->N);                                   \
-        for (int64_t i = m0; i < m1; i++) {                                                        \
-            float sa = as[j->a_sk == QP_SINGLE ? 0 : i];                                           \
-            float sy = j->y_s[j->y_sk == QP_SINGLE ? 0 : i];                                       \
-            int32_t z = j->y_zp[j->y_sk == QP_SINGLE ? 0 : i];                                     \
-            const int32_t *acc = j->acc + (t * g->M + i) * g->N + n0;                              \
-            TY *y = (TY *)j->y + (t * g->M + i) * g->N + n0;                                       \
-            if (j->b_sk == QP_SINGLE)                                                              \
-                lm_q_requant_row_##SUF(acc, y, n1 - n0, 0, sa * bs[0] / sy, qlo - (float)z,        \
-                                       qhi - (float)z, z);                                         \
-            else                                                                                   \
-                requant_cols_##SUF(acc, y, n1 - n0, sa, bs + n0, sy, qlo - (float)z,               \
-                                   qhi - (float)z, z);                                             \
-        }                                                                                          \
-    }
+/* Multipliers of columns [n0, n1) for row scale @sa and output scale @sy:
+ * (sa * bs[c]) / sy in that order, which is how ONNX Runtime rounds the
+ * product of the three scales. */
+static void col_mults(float *m, const float *bs, int64_t n0, int64_t n1, float sa, float sy)
+{
+    for (int64_t c = n0; c < n1; c++)
+        m[c - n0] = sa * bs[c] / sy;
+}
 
-DEFINE_MM_REQUANT(mm_requant_u8, u8, uint8_t)
-DEFINE_MM_REQUANT(mm_requant_s8, s8, int8_t)
+/* Requantizes rows [m0, m1) x columns [n0, n1) of output matrix @t; per-column
+ * multipliers are computed once per tile unless A's or y's scale varies by row. */
+static void mm_requant(const mm_job *j, int64_t t, int64_t am, int64_t bm, int64_t m0, int64_t m1,
+                       int64_t n0, int64_t n1)
+{
+    const mm_geom *g = j->g;
+    float qlo = j->y_signed ? -128.0f : 0.0f, qhi = j->y_signed ? 127.0f : 255.0f;
+    const float *as = j->a_s + qp_offset(j->a_sk, am, g->M);
+    const float *bs = j->b_s + qp_offset(j->b_sk, bm, g->N);
+    bool per_col = j->b_sk != QP_SINGLE;
+    bool row_varies = j->a_sk != QP_SINGLE || j->y_sk != QP_SINGLE;
+    float mult[MM_TN];
+    if (per_col && !row_varies)
+        col_mults(mult, bs, n0, n1, as[0], j->y_s[0]);
+    for (int64_t i = m0; i < m1; i++) {
+        float sa = as[j->a_sk == QP_SINGLE ? 0 : i];
+        float sy = j->y_s[j->y_sk == QP_SINGLE ? 0 : i];
+        int32_t z = j->y_zp[j->y_sk == QP_SINGLE ? 0 : i];
+        const int32_t *acc = j->acc + (t * g->M + i) * g->N + n0;
+        uint8_t *y = (uint8_t *)j->y + (t * g->M + i) * g->N + n0;
+        float lo = qlo - (float)z, hi = qhi - (float)z;
+        if (per_col && row_varies)
+            col_mults(mult, bs, n0, n1, sa, sy);
+        if (!per_col && j->y_signed)
+            lm_q_requant_row_s8(acc, (int8_t *)y, n1 - n0, 0, sa * bs[0] / sy, lo, hi, z);
+        else if (!per_col)
+            lm_q_requant_row_u8(acc, y, n1 - n0, 0, sa * bs[0] / sy, lo, hi, z);
+        else if (j->y_signed)
+            lm_q_requant_cols_s8(acc, (int8_t *)y, n1 - n0, mult, lo, hi, z);
+        else
+            lm_q_requant_cols_u8(acc, y, n1 - n0, mult, lo, hi, z);
+    }
+}
 
 static void mm_run(void *arg, int64_t begin, int64_t end)
 {
@@ -237,12 +240,8 @@ static void mm_run(void *arg, int64_t begin, int64_t end)
             .pb = j->pb,
         };
         lm_qgemm_tile(&p, m0, m1, n0, n1);
-        if (j->y) {
-            if (j->y_signed)
-                mm_requant_s8(j, t, am, bm, m0, m1, n0, n1);
-            else
-                mm_requant_u8(j, t, am, bm, m0, m1, n0, n1);
-        }
+        if (j->y)
+            mm_requant(j, t, am, bm, m0, m1, n0, n1);
     }
 }
 

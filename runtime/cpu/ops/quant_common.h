@@ -146,6 +146,12 @@ void lm_q_requant_row_u8(const int32_t *acc, uint8_t *y, int64_t n, uint32_t bia
 void lm_q_requant_row_s8(const int32_t *acc, int8_t *y, int64_t n, uint32_t bias, float mult,
                          float lo, float hi, int32_t z);
 
+/* The same with one multiplier per column, mult[0, n). */
+void lm_q_requant_cols_u8(const int32_t *acc, uint8_t *y, int64_t n, const float *mult, float lo,
+                          float hi, int32_t z);
+void lm_q_requant_cols_s8(const int32_t *acc, int8_t *y, int64_t n, const float *mult, float lo,
+                          float hi, int32_t z);
+
 /* Prepared state of the int8 matmuls and convolutions: the constant weights
  * packed for the GEMM (B of a matmul; A of each convolution group), shared
  * by every plan through lm_kweights(). */
