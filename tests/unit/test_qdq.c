@@ -1,6 +1,7 @@
 /*
  * test_qdq.c - the QDQ rewrites of Add and MaxPool (fuse_qdq.c) give the same
- * bytes as the float graph they replace, and QuantizeLinear/DequantizeLinear
+ * bytes as the float graph they replace, a MatMul of two activations (as in
+ * attention) is within a quantization step of it, and QuantizeLinear/DequantizeLinear
  * and DynamicQuantizeLinear (vector rows where the CPU has AVX-512) follow
  * quant.c's formulas. The reference is the same model with the float
  * intermediate also exported as a graph output, which keeps the rewrite from
@@ -328,9 +329,106 @@ static void qdq_movement_runs_on_8_bits(void **state)
     loom_tensor_destroy(in);
 }
 
+/* Like assert_matches_float_graph, for rewrites whose integer arithmetic is
+ * exact where the float graph rounds (a GEMM's sums): y may differ by one
+ * quantization step @step, and only in a few elements. @want_plain: the
+ * rewrites still made in the float graph (the ones before the blocked one). */
+static void assert_within_step(ob_model *fused_m, ob_model *plain_m, int n_in, loom_tensor **in,
+                               int want_fused, int want_plain, float step)
+{
+    size_t n1, n2;
+    int f1, f2;
+    float *fused = run(fused_m, n_in, in, 1, &n1, &f1);
+    float *plain = run(plain_m, n_in, in, 2, &n2, &f2);
+    assert_int_equal(f1, want_fused);
+    assert_int_equal(f2, want_plain);
+    assert_int_equal(n1, n2);
+    size_t n = n1 / sizeof(float), off = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(fused[i] - plain[i]);
+        if (d > step * 1.001f)
+            fail_msg("y[%zu] = %g, float graph %g: more than a step (%g) apart", i, fused[i],
+                     plain[i], step);
+        off += d != 0.0f;
+    }
+    if (off * 20 > n)
+        fail_msg("%zu of %zu outputs a step off the float graph", off, n);
+    free(fused);
+    free(plain);
+}
+
+/*
+ * Attention's two matmuls as ONNX Runtime's quantize_static writes them:
+ * a [2,5,3,8] and b [2,6,3,8] ([batch, seq, heads, dim]) quantized, Transposed
+ * on the 8-bit tensor between quantizers that agree (a to [2,3,5,8], b to
+ * [2,3,8,6], K^T), then DQ(a) x DQ(b) -> Q -> DQ. @bcast gives b one batch
+ * ([1,6,3,8]), broadcast over a's. 3 rewrites: the two transposes and the matmul.
+ */
+static ob_model *attn_model(bool block, int adt, int bdt, int ydt, bool bcast)
+{
+    int64_t ad[4] = {2, 5, 3, 8}, bd[4] = {bcast ? 1 : 2, 6, 3, 8};
+    int64_t pa[4] = {0, 2, 1, 3}, pb[4] = {0, 2, 3, 1};
+    ob_model *m = ob_new(13);
+    ob_input(m, "a", LOOM_DTYPE_FLOAT, 4, ad);
+    ob_input(m, "b", LOOM_DTYPE_FLOAT, 4, bd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    if (block)
+        ob_output(m, "f", LOOM_DTYPE_FLOAT);
+    bool as = adt == LOOM_DTYPE_INT8, bs = bdt == LOOM_DTYPE_INT8, ys = ydt == LOOM_DTYPE_INT8;
+    qparams(m, "sa", 0.017f, "za", adt, as ? 4 : 118);
+    qparams(m, "sb", 0.023f, "zb", bdt, bs ? 0 : 131);
+    qparams(m, "sy", 0.041f, "zy", ydt, ys ? -3 : 127);
+    ob_add_node(m, "QuantizeLinear", "a,sa,za", "qa");
+    ob_add_node(m, "DequantizeLinear", "qa,sa,za", "da");
+    ob_attr_ints(m, ob_add_node(m, "Transpose", "da", "ta"), "perm", 4, pa);
+    ob_add_node(m, "QuantizeLinear", "ta,sa,za", "qta");
+    ob_add_node(m, "DequantizeLinear", "qta,sa,za", "dta");
+    ob_add_node(m, "QuantizeLinear", "b,sb,zb", "qb");
+    ob_add_node(m, "DequantizeLinear", "qb,sb,zb", "db");
+    ob_attr_ints(m, ob_add_node(m, "Transpose", "db", "tb"), "perm", 4, pb);
+    ob_add_node(m, "QuantizeLinear", "tb,sb,zb", "qtb");
+    ob_add_node(m, "DequantizeLinear", "qtb,sb,zb", "dtb");
+    ob_add_node(m, "MatMul", "dta,dtb", "f");
+    ob_add_node(m, "QuantizeLinear", "f,sy,zy", "qy");
+    ob_add_node(m, "DequantizeLinear", "qy,sy,zy", "y");
+    return m;
+}
+
+/* DQ(activation) x DQ(activation) -> Q becomes QLinearMatMul for every
+ * signedness pair, batched and broadcast, within a step of the float graph. */
+static void qdq_attention_matmul_runs_on_8_bits(void **state)
+{
+    (void)state;
+    static float a[240], b[288];
+    for (int i = 0; i < 240; i++)
+        a[i] = frand();
+    for (int i = 0; i < 288; i++)
+        b[i] = frand() * 1.25f;
+    static const int pairs[4][3] = {{LOOM_DTYPE_UINT8, LOOM_DTYPE_UINT8, LOOM_DTYPE_UINT8},
+                                    {LOOM_DTYPE_UINT8, LOOM_DTYPE_INT8, LOOM_DTYPE_UINT8},
+                                    {LOOM_DTYPE_INT8, LOOM_DTYPE_INT8, LOOM_DTYPE_INT8},
+                                    {LOOM_DTYPE_INT8, LOOM_DTYPE_UINT8, LOOM_DTYPE_INT8}};
+    for (int bc = 0; bc < 2; bc++)
+        for (int p = 0; p < 4; p++) {
+            int64_t ad[4] = {2, 5, 3, 8}, bd[4] = {bc ? 1 : 2, 6, 3, 8};
+            loom_tensor *in[2];
+            assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, ad, a, sizeof(a), &in[0]),
+                             LOOM_OK);
+            assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, bd, b,
+                                              (size_t)(bd[0] * 144) * sizeof(float), &in[1]),
+                             LOOM_OK);
+            const int *t = pairs[p];
+            assert_within_step(attn_model(false, t[0], t[1], t[2], bc),
+                               attn_model(true, t[0], t[1], t[2], bc), 2, in, 3, 2, 0.041f);
+            loom_tensor_destroy(in[0]);
+            loom_tensor_destroy(in[1]);
+        }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qdq_movement_runs_on_8_bits),
     cmocka_unit_test(qdq_add_matches_float_graph),
+    cmocka_unit_test(qdq_attention_matmul_runs_on_8_bits),
     cmocka_unit_test(qdq_maxpool_matches_float_graph),
     cmocka_unit_test(quantize_edges_match_formula),
     cmocka_unit_test(dynamic_quantize_matches_formula),
