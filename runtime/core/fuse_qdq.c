@@ -413,6 +413,11 @@ static loom_status fuse_maxpool(fuse_ctx *f, lm_node *mp)
 loom_status lm_fuse_qdq(fuse_ctx *f)
 {
     lm_graph *g = f->g;
+    /* Before the rewrites below, which would take single nodes of a chain
+     * (an Add of a constant) that a table replaces whole. */
+    loom_status st = lm_fuse_qlut(f);
+    if (st)
+        return st;
     lm_fuse_count_readers(f);
     for (int i = 0; i < g->n_nodes; i++) {
         if (f->dead[i])

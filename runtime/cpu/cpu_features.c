@@ -22,6 +22,7 @@ static void detect(void)
     f.avx512bw_vl =
         f.avx512f && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
     f.avx512vnni = f.avx512bw_vl && __builtin_cpu_supports("avx512vnni");
+    f.avx512vbmi = f.avx512bw_vl && __builtin_cpu_supports("avx512vbmi");
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
     f.avxvnni = f.avx2_fma && __builtin_cpu_supports("avxvnni");
 #endif
@@ -30,7 +31,7 @@ static void detect(void)
     if (cap && strcmp(cap, "scalar") == 0) {
         f = (lm_cpu_features){0};
     } else if (cap && strcmp(cap, "avx2") == 0) {
-        f.avx512f = f.avx512bw_vl = f.avx512vnni = false;
+        f.avx512f = f.avx512bw_vl = f.avx512vnni = f.avx512vbmi = false;
     }
     g_features = f;
 }

@@ -425,10 +425,129 @@ static void qdq_attention_matmul_runs_on_8_bits(void **state)
         }
 }
 
+/*
+ * GELU as ONNX Runtime's quantize_static writes it after a QDQ'd layer output
+ * h [2,3,70]: DQ(h) / 1.4142 -> Erf -> Q -> DQ -> + DQ(1) -> Q -> DQ ->
+ * DQ(h) * . -> Q -> DQ -> * DQ(0.5) -> Q -> DQ -> y. The whole chain is one
+ * function of h's byte: one loom.QLut. @block exports the Add's float output
+ * too, which keeps that Add from becoming loom.QDQAdd; the reference runs it
+ * with LOOM_QDQ_NO_TABLES=1, so it is the float graph.
+ */
+static ob_model *gelu_model(bool block, int hdt, int ydt)
+{
+    int64_t hd[3] = {2, 3, 70};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_FLOAT, 3, hd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    if (block)
+        ob_output(m, "f", LOOM_DTYPE_FLOAT);
+    bool hs = hdt == LOOM_DTYPE_INT8, ys = ydt == LOOM_DTYPE_INT8;
+    qparams(m, "sh", 0.031f, "zh", hdt, hs ? -9 : 119);
+    qparams(m, "se", 0.0078f, "ze", LOOM_DTYPE_UINT8, 128);
+    qparams(m, "sa", 0.0079f, "za", LOOM_DTYPE_UINT8, 0);
+    qparams(m, "sm", 0.027f, "zm", LOOM_DTYPE_UINT8, 10);
+    qparams(m, "sy", 0.0137f, "zy", ydt, ys ? -100 : 12);
+    qparams(m, "sc", 0.0039f, "zc", LOOM_DTYPE_UINT8, 0);
+    uint8_t one = 255, half = 128;
+    ob_init_raw(m, "c1", LOOM_DTYPE_UINT8, 0, NULL, &one, 1);
+    ob_init_raw(m, "c05", LOOM_DTYPE_UINT8, 0, NULL, &half, 1);
+    float sqrt2 = 1.4142135f;
+    ob_init_f32(m, "r2", 0, NULL, &sqrt2);
+    ob_add_node(m, "QuantizeLinear", "x,sh,zh", "h");
+    ob_add_node(m, "DequantizeLinear", "h,sh,zh", "dh");
+    ob_add_node(m, "Div", "dh,r2", "dv");
+    ob_add_node(m, "Erf", "dv", "e");
+    ob_add_node(m, "QuantizeLinear", "e,se,ze", "qe");
+    ob_add_node(m, "DequantizeLinear", "qe,se,ze", "de");
+    ob_add_node(m, "DequantizeLinear", "c1,sc,zc", "d1");
+    ob_add_node(m, "Add", "de,d1", "f");
+    ob_add_node(m, "QuantizeLinear", "f,sa,za", "qa");
+    ob_add_node(m, "DequantizeLinear", "qa,sa,za", "da");
+    ob_add_node(m, "Mul", "dh,da", "mu");
+    ob_add_node(m, "QuantizeLinear", "mu,sm,zm", "qm");
+    ob_add_node(m, "DequantizeLinear", "qm,sm,zm", "dm");
+    ob_add_node(m, "DequantizeLinear", "c05,sc,zc", "d05");
+    ob_add_node(m, "Mul", "dm,d05", "g");
+    ob_add_node(m, "QuantizeLinear", "g,sy,zy", "qy");
+    ob_add_node(m, "DequantizeLinear", "qy,sy,zy", "y");
+    return m;
+}
+
+/* The quantized GELU becomes one table with the float graph's bytes; the
+ * sizes reach the table kernel's 64-byte steps and their tail. */
+static void qdq_gelu_becomes_a_table(void **state)
+{
+    (void)state;
+    static float x[420];
+    int64_t hd[3] = {2, 3, 70};
+    for (int i = 0; i < 420; i++)
+        x[i] = frand() * 4.0f;
+    loom_tensor *in;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 3, hd, x, sizeof(x), &in), LOOM_OK);
+    static const int types[3][2] = {{LOOM_DTYPE_UINT8, LOOM_DTYPE_UINT8},
+                                    {LOOM_DTYPE_INT8, LOOM_DTYPE_UINT8},
+                                    {LOOM_DTYPE_UINT8, LOOM_DTYPE_INT8}};
+    for (int t = 0; t < 3; t++) {
+        size_t n1, n2;
+        int f1, f2;
+        float *fused = run(gelu_model(false, types[t][0], types[t][1]), 1, &in, 1, &n1, &f1);
+        lm_test_setenv("LOOM_QDQ_NO_TABLES", "1");
+        float *plain = run(gelu_model(true, types[t][0], types[t][1]), 1, &in, 2, &n2, &f2);
+        lm_test_setenv("LOOM_QDQ_NO_TABLES", NULL);
+        assert_int_equal(f1, 1);
+        assert_int_equal(f2, 0);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(fused, plain, n1);
+        free(fused);
+        free(plain);
+    }
+    loom_tensor_destroy(in);
+}
+
+/* loom.QLut itself against t[byte of x], u8 and s8 inputs, lengths around the
+ * 64-byte vector step and the 4096-byte parallel block. */
+static void qlut_kernel_matches_lookup(void **state)
+{
+    (void)state;
+    static const int64_t lens[] = {1, 63, 64, 65, 4096 + 17, 3 * 4096 + 100};
+    static uint8_t x[3 * 4096 + 100], table[256];
+    for (int i = 0; i < 256; i++)
+        table[i] = (uint8_t)(i * 97 + 13);
+    for (size_t i = 0; i < sizeof(x); i++)
+        x[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+    for (int dt = LOOM_DTYPE_UINT8; dt <= LOOM_DTYPE_INT8; dt++)
+        for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+            int64_t n = lens[l], td = 256;
+            ob_model *m = ob_new(13);
+            ob_opset(m, "loom", 1);
+            ob_input(m, "x", dt, 1, &n);
+            ob_output(m, "y", LOOM_DTYPE_INT8);
+            ob_init_raw(m, "t", LOOM_DTYPE_INT8, 1, &td, table, 256);
+            ob_node_domain(m, ob_add_node(m, "QLut", "x,t", "y"), "loom");
+            loom_context *ctx;
+            assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+            loom_model *model = lm_load_ok(ctx, m, "qlut.onnx");
+            loom_tensor *in, *y = NULL;
+            assert_int_equal(loom_tensor_wrap(dt, 1, &n, x, (size_t)n, &in), LOOM_OK);
+            assert_int_equal(loom_model_run(model, &in, 1, &y, 1), LOOM_OK);
+            const uint8_t *got = loom_tensor_data(y);
+            for (int64_t i = 0; i < n; i++)
+                if (got[i] != table[x[i]])
+                    fail_msg("len %lld: y[%lld] = %u, want table[%u] = %u", (long long)n,
+                             (long long)i, got[i], x[i], table[x[i]]);
+            loom_tensor_destroy(y);
+            loom_tensor_destroy(in);
+            loom_model_destroy(model);
+            loom_context_destroy(ctx);
+        }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qdq_movement_runs_on_8_bits),
     cmocka_unit_test(qdq_add_matches_float_graph),
     cmocka_unit_test(qdq_attention_matmul_runs_on_8_bits),
+    cmocka_unit_test(qdq_gelu_becomes_a_table),
+    cmocka_unit_test(qlut_kernel_matches_lookup),
     cmocka_unit_test(qdq_maxpool_matches_float_graph),
     cmocka_unit_test(quantize_edges_match_formula),
     cmocka_unit_test(dynamic_quantize_matches_formula),

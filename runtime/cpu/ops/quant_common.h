@@ -188,4 +188,7 @@ loom_status lm_prepare_QLinearConv(lm_kctx *k);
 /* qadd.c: */
 loom_status lm_op_QDQAdd(lm_kctx *k);
 
+/* qlut.c: */
+loom_status lm_op_qlut(lm_kctx *k);
+
 #endif
