@@ -38,7 +38,7 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
 #define LM_ENV_TABLE(X)                                                                            \
     /* ---- user knobs ---- */                                                                     \
     X(CPU_ISA, "LOOM_CPU_ISA", STR, 0, 0, 0, USER, "cpu/cpu_features.c",                           \
-      "caps the instruction sets CPU kernels use: scalar, avx2 (default: all the CPU has)")        \
+      "caps the instruction sets CPU kernels use: scalar, avx2, avx512 (no AMX) (default: all)")   \
     X(CACHE_DIR, "LOOM_CACHE_DIR", STR, 0, 0, 0, USER, "core/cache.c",                             \
       "where OpenCL binaries, GEMM tiles and measured costs are cached (default: "                 \
       "$XDG_CACHE_HOME/loom, else ~/.cache/loom)")                                                 \
