@@ -438,5 +438,5 @@ loom_status lm_fuse_qdq(fuse_ctx *f)
             return s;
         lm_fuse_count_readers(f);
     }
-    return LOOM_OK;
+    return lm_fuse_qdyn(f);
 }

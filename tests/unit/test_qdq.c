@@ -542,12 +542,74 @@ static void qlut_kernel_matches_lookup(void **state)
         }
 }
 
+/*
+ * A Linear layer as ONNX Runtime's quantize_dynamic writes it: x [2,5,40]
+ * -> DynamicQuantizeLinear -> MatMulInteger with W [40,24] (@w_signed) ->
+ * Cast(float) -> Mul(x_scale * W_scale) [-> Add(bias) with @bias]. W_scale
+ * is one value or, with @per_col, one per column. @block exports the Cast's
+ * output too, which keeps the graph as written.
+ */
+static ob_model *dyn_model(bool block, bool w_signed, bool per_col, bool bias)
+{
+    int64_t xd[3] = {2, 5, 40}, wd[2] = {40, 24}, nd[1] = {24};
+    static int8_t w[960];
+    static float ws[24], b[24];
+    for (int i = 0; i < 960; i++)
+        w[i] = (int8_t)(frand() * 120.0f + (w_signed ? 0.0f : 128.0f));
+    for (int i = 0; i < 24; i++) {
+        ws[i] = 0.003f + 0.0004f * (float)i;
+        b[i] = frand();
+    }
+    int wdt = w_signed ? LOOM_DTYPE_INT8 : LOOM_DTYPE_UINT8;
+    uint8_t wz = w_signed ? 0 : 128;
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_FLOAT, 3, xd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    if (block)
+        ob_output(m, "f", LOOM_DTYPE_FLOAT);
+    ob_init_raw(m, "w", wdt, 2, wd, w, sizeof(w));
+    ob_init_raw(m, "wz", wdt, 0, NULL, &wz, 1);
+    ob_init_f32(m, "ws", per_col ? 1 : 0, per_col ? nd : NULL, ws);
+    ob_init_f32(m, "b", 1, nd, b);
+    ob_add_node(m, "DynamicQuantizeLinear", "x", "xq,xs,xz");
+    ob_add_node(m, "Mul", "xs,ws", "s");
+    ob_add_node(m, "MatMulInteger", "xq,w,xz,wz", "acc");
+    ob_attr_int(m, ob_add_node(m, "Cast", "acc", "f"), "to", LOOM_DTYPE_FLOAT);
+    ob_add_node(m, "Mul", "f,s", bias ? "mm" : "y");
+    if (bias)
+        ob_add_node(m, "Add", "b,mm", "y");
+    return m;
+}
+
+/* The dynamic-quantization tail runs in the GEMM's epilogue with the
+ * unfused graph's bytes: weights either signedness, per-tensor or
+ * per-column scales, with and without a bias. */
+static void qdq_dynamic_matmul_scales_in_epilogue(void **state)
+{
+    (void)state;
+    static float x[400];
+    int64_t xd[3] = {2, 5, 40};
+    for (int i = 0; i < 400; i++)
+        x[i] = frand() * 3.0f;
+    loom_tensor *in;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 3, xd, x, sizeof(x), &in), LOOM_OK);
+    for (int c = 0; c < 8; c++) {
+        bool ws = c & 1, pc = c & 2, bias = c & 4;
+        uint32_t seed = rng_state;
+        ob_model *fused = dyn_model(false, ws, pc, bias);
+        rng_state = seed;
+        assert_matches_float_graph(fused, dyn_model(true, ws, pc, bias), 1, &in, 1);
+    }
+    loom_tensor_destroy(in);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qdq_movement_runs_on_8_bits),
     cmocka_unit_test(qdq_add_matches_float_graph),
     cmocka_unit_test(qdq_attention_matmul_runs_on_8_bits),
     cmocka_unit_test(qdq_gelu_becomes_a_table),
     cmocka_unit_test(qlut_kernel_matches_lookup),
+    cmocka_unit_test(qdq_dynamic_matmul_scales_in_epilogue),
     cmocka_unit_test(qdq_maxpool_matches_float_graph),
     cmocka_unit_test(quantize_edges_match_formula),
     cmocka_unit_test(dynamic_quantize_matches_formula),

@@ -1,7 +1,8 @@
 /*
  * qmatmul.c - MatMulInteger and QLinearMatMul: numpy-style batched products
  * of 8-bit matrices on the int8 GEMM (qgemm.h), in output tiles run in
- * parallel; QLinearMatMul requantizes each tile once it is computed. A
+ * parallel; QLinearMatMul requantizes each tile once it is computed, and
+ * loom.MatMulIntegerScaled (fuse_qdyn.c) scales it to float. A
  * constant B is packed once per plan (lm_q_prepare).
  */
 #include <string.h>
@@ -165,6 +166,11 @@ typedef struct mm_job {
     const float *a_s, *b_s, *y_s;
     int a_sk, b_sk, y_sk;
     const int32_t *y_zp;
+    /* float epilogue (loom.MatMulIntegerScaled): yf = (float)acc * fs (+ fb),
+     * fs and fb one value or one per column; yf == NULL otherwise */
+    float *yf;
+    const float *fs, *fb;
+    bool fs_cols, fb_cols;
 } mm_job;
 
 /* Multipliers of columns [n0, n1) for row scale @sa and output scale @sy:
@@ -210,6 +216,28 @@ static void mm_requant(const mm_job *j, int64_t t, int64_t am, int64_t bm, int64
     }
 }
 
+/* The float epilogue of rows [m0, m1) x columns [n0, n1) of matrix @t:
+ * Cast, Mul and Add as those operators compute them, one rounding each. */
+static void mm_scale(const mm_job *j, int64_t t, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    const mm_geom *g = j->g;
+    float s1 = j->fs[0], b1 = j->fb ? j->fb[0] : 0.0f;
+    for (int64_t i = m0; i < m1; i++) {
+        const int32_t *restrict acc = j->acc + (t * g->M + i) * g->N;
+        float *restrict y = j->yf + (t * g->M + i) * g->N;
+        const float *restrict fs = j->fs, *restrict fb = j->fb;
+        if (!fb && !j->fs_cols)
+            BLOCKED_FOR(c0, n1 - n0, y[n0 + c0] = (float)acc[n0 + c0] * s1);
+        else if (!fb)
+            BLOCKED_FOR(c0, n1 - n0, y[n0 + c0] = (float)acc[n0 + c0] * fs[n0 + c0]);
+        else if (!j->fs_cols && j->fb_cols)
+            BLOCKED_FOR(c0, n1 - n0, y[n0 + c0] = (float)acc[n0 + c0] * s1 + fb[n0 + c0]);
+        else
+            for (int64_t c = n0; c < n1; c++)
+                y[c] = (float)acc[c] * (j->fs_cols ? fs[c] : s1) + (j->fb_cols ? fb[c] : b1);
+    }
+}
+
 static void mm_run(void *arg, int64_t begin, int64_t end)
 {
     const mm_job *j = arg;
@@ -242,6 +270,8 @@ static void mm_run(void *arg, int64_t begin, int64_t end)
         lm_qgemm_tile(&p, m0, m1, n0, n1);
         if (j->y)
             mm_requant(j, t, am, bm, m0, m1, n0, n1);
+        else if (j->yf)
+            mm_scale(j, t, m0, m1, n0, n1);
     }
 }
 
@@ -369,6 +399,84 @@ loom_status lm_op_QLinearMatMul(lm_kctx *k)
         return LOOM_ERR_NO_MEMORY;
     mm_launch(k, &j);
     return LOOM_OK;
+}
+
+/* A scale or bias of loom.MatMulIntegerScaled: one value or one per column;
+ * sets *cols for the latter. */
+static loom_status check_row_param(lm_kctx *k, const char *what, const loom_tensor *p, int64_t n,
+                                   bool *cols)
+{
+    if (p->dtype != LOOM_DTYPE_FLOAT)
+        return lm_kunsupported(k, "%s must be float, got %s", what, loom_dtype_name(p->dtype));
+    *cols = lm_tensor_count(p) != 1;
+    if (*cols && !(p->rank == 1 && p->dims[0] == n))
+        return lm_kunsupported(k, "%s must be one value or %lld (one per column)", what,
+                               (long long)n);
+    return LOOM_OK;
+}
+
+/*
+ * loom.MatMulIntegerScaled(A, B, a_zero_point, b_zero_point, scale [, bias]):
+ * MatMulInteger -> Cast(float) -> Mul(scale) [-> Add(bias)] as fuse_qdyn.c
+ * finds it in dynamically quantized models, the float steps applied to each
+ * tile as it is computed.
+ */
+loom_status lm_op_MatMulIntegerScaled(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 5, 6);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
+    const loom_tensor *azp = lm_kin(k, 2), *bzp = lm_kin(k, 3), *fs = lm_kin(k, 4);
+    const loom_tensor *fb = lm_kin(k, 5);
+    if (!is_q8(a->dtype) || !is_q8(b->dtype))
+        return lm_kunsupported(k, "inputs must be uint8 or int8, got %s and %s",
+                               loom_dtype_name(a->dtype), loom_dtype_name(b->dtype));
+    if ((st = check_zp(k, "a_zero_point", azp, NULL, a->dtype)) != LOOM_OK ||
+        (st = check_zp(k, "b_zero_point", bzp, NULL, b->dtype)) != LOOM_OK)
+        return st;
+    mm_geom g;
+    if ((st = mm_geometry(k, a, b, &g)) != LOOM_OK)
+        return st;
+    int azk = QP_SINGLE, bzk = QP_SINGLE;
+    bool fs_cols, fb_cols = false;
+    if ((azp && (st = mm_qparam_kind(k, "a_zero_point", azp, a, true, &g, &azk)) != LOOM_OK) ||
+        (bzp && (st = mm_qparam_kind(k, "b_zero_point", bzp, b, false, &g, &bzk)) != LOOM_OK) ||
+        (st = check_row_param(k, "scale", fs, g.N, &fs_cols)) != LOOM_OK ||
+        (fb && (st = check_row_param(k, "bias", fb, g.N, &fb_cols)) != LOOM_OK))
+        return st;
+    loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, g.out_rank, g.out_dims);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry || g.batch == 0)
+        return LOOM_OK;
+    int32_t *acc = lm_kscratch(k, (size_t)(g.batch * g.M * g.N) * sizeof(int32_t));
+    if (!acc)
+        return LOOM_ERR_NO_MEMORY;
+    mm_job j = {.g = &g,
+                .a = a->data,
+                .b = b->data,
+                .a_signed = a->dtype == LOOM_DTYPE_INT8,
+                .b_signed = b->dtype == LOOM_DTYPE_INT8,
+                .acc = acc,
+                .a_zk = azk,
+                .b_zk = bzk,
+                .yf = y->data,
+                .fs = fs->data,
+                .fb = fb ? fb->data : NULL,
+                .fs_cols = fs_cols,
+                .fb_cols = fb_cols};
+    j.a_zp = lm_q_zp_to_i32(k, azp, NULL);
+    j.b_zp = lm_q_zp_to_i32(k, bzp, NULL);
+    if (!j.a_zp || !j.b_zp)
+        return LOOM_ERR_NO_MEMORY;
+    mm_launch(k, &j);
+    return LOOM_OK;
+}
+
+loom_status lm_prepare_MatMulIntegerScaled(lm_kctx *k)
+{
+    return lm_q_prepare(k, lm_op_MatMulIntegerScaled, 1, false);
 }
 
 loom_status lm_prepare_MatMulInteger(lm_kctx *k)

@@ -174,9 +174,11 @@ loom_status lm_op_DynamicQuantizeLinear(lm_kctx *k);
 /* qmatmul.c: */
 loom_status lm_op_MatMulInteger(lm_kctx *k);
 loom_status lm_op_QLinearMatMul(lm_kctx *k);
+loom_status lm_op_MatMulIntegerScaled(lm_kctx *k);
 /* Their prepare hooks: B packed by lm_q_prepare(). */
 loom_status lm_prepare_MatMulInteger(lm_kctx *k);
 loom_status lm_prepare_QLinearMatMul(lm_kctx *k);
+loom_status lm_prepare_MatMulIntegerScaled(lm_kctx *k);
 
 /* qconv.c: */
 loom_status lm_op_ConvInteger(lm_kctx *k);
