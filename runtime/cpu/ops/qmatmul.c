@@ -223,18 +223,9 @@ static void mm_scale(const mm_job *j, int64_t t, int64_t m0, int64_t m1, int64_t
     const mm_geom *g = j->g;
     float s1 = j->fs[0], b1 = j->fb ? j->fb[0] : 0.0f;
     for (int64_t i = m0; i < m1; i++) {
-        const int32_t *restrict acc = j->acc + (t * g->M + i) * g->N;
-        float *restrict y = j->yf + (t * g->M + i) * g->N;
-        const float *restrict fs = j->fs, *restrict fb = j->fb;
-        if (!fb && !j->fs_cols)
-            BLOCKED_FOR(c0, n1 - n0, y[n0 + c0] = (float)acc[n0 + c0] * s1);
-        else if (!fb)
-            BLOCKED_FOR(c0, n1 - n0, y[n0 + c0] = (float)acc[n0 + c0] * fs[n0 + c0]);
-        else if (!j->fs_cols && j->fb_cols)
-            BLOCKED_FOR(c0, n1 - n0, y[n0 + c0] = (float)acc[n0 + c0] * s1 + fb[n0 + c0]);
-        else
-            for (int64_t c = n0; c < n1; c++)
-                y[c] = (float)acc[c] * (j->fs_cols ? fs[c] : s1) + (j->fb_cols ? fb[c] : b1);
+        int64_t row = (t * g->M + i) * g->N + n0;
+        lm_q_scale_row(j->acc + row, j->yf + row, n1 - n0, s1, j->fs_cols ? j->fs + n0 : NULL, b1,
+                       j->fb_cols ? j->fb + n0 : NULL, j->fb != NULL);
     }
 }
 

@@ -156,6 +156,46 @@ void lm_q_requant_cols_s8(const int32_t *acc, int8_t *y, int64_t n, const float 
     requant_cols_s8_base(acc, y, n, mult, lo, hi, z);
 }
 
+/* y = (float)acc * scale (+ bias), scale and bias one value or per column
+ * (NULL pointers: the single values): a Cast, a Mul and an Add, each
+ * rounded once like the operators (no fused multiply-add). */
+static void scale_row_base(const int32_t *restrict acc, float *restrict y, int64_t n, float s1,
+                           const float *restrict sc, float b1, const float *restrict bc, bool bias)
+{
+    for (int64_t c = 0; c < n; c++) {
+        float v = (float)acc[c] * (sc ? sc[c] : s1);
+        y[c] = bias ? v + (bc ? bc[c] : b1) : v;
+    }
+}
+
+#if HAVE_AVX512_ROWS
+TARGET_AVX512 static void scale_row_avx512(const int32_t *acc, float *y, int64_t n, float s1,
+                                           const float *sc, float b1, const float *bc, bool bias)
+{
+    const __m512 vs = _mm512_set1_ps(s1), vb = _mm512_set1_ps(b1);
+    for (int64_t c = 0; c < n; c += 16) {
+        __mmask16 k = tail16(n - c);
+        __m512 v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, acc + c));
+        v = _mm512_mul_ps(v, sc ? _mm512_maskz_loadu_ps(k, sc + c) : vs);
+        if (bias)
+            v = _mm512_add_ps(v, bc ? _mm512_maskz_loadu_ps(k, bc + c) : vb);
+        _mm512_mask_storeu_ps(y + c, k, v);
+    }
+}
+#endif
+
+void lm_q_scale_row(const int32_t *acc, float *y, int64_t n, float s1, const float *sc, float b1,
+                    const float *bc, bool bias)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        scale_row_avx512(acc, y, n, s1, sc, b1, bc, bias);
+        return;
+    }
+#endif
+    scale_row_base(acc, y, n, s1, sc, b1, bc, bias);
+}
+
 void lm_q_free_prepared(void *state)
 {
     q_prepared *qp = state;

@@ -152,6 +152,11 @@ void lm_q_requant_cols_u8(const int32_t *acc, uint8_t *y, int64_t n, const float
 void lm_q_requant_cols_s8(const int32_t *acc, int8_t *y, int64_t n, const float *mult, float lo,
                           float hi, int32_t z);
 
+/* y[c] = (float)acc[c] * scale (+ bias) for c < n: scale is sc[c], or s1 when
+ * sc is NULL; with @bias, bias is bc[c], or b1 when bc is NULL. */
+void lm_q_scale_row(const int32_t *acc, float *y, int64_t n, float s1, const float *sc, float b1,
+                    const float *bc, bool bias);
+
 /* Prepared state of the int8 matmuls and convolutions: the constant weights
  * packed for the GEMM (B of a matmul; A of each convolution group), shared
  * by every plan through lm_kweights(). */
