@@ -38,7 +38,7 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
 #define LM_ENV_TABLE(X)                                                                            \
     /* ---- user knobs ---- */                                                                     \
     X(CPU_ISA, "LOOM_CPU_ISA", STR, 0, 0, 0, USER, "cpu/cpu_features.c",                           \
-      "caps the instruction sets CPU kernels use: scalar, avx2 (default: all the CPU has)")        \
+      "caps the instruction sets CPU kernels use: scalar, avx2, avx512 (no AMX) (default: all)")   \
     X(CACHE_DIR, "LOOM_CACHE_DIR", STR, 0, 0, 0, USER, "core/cache.c",                             \
       "where OpenCL binaries, GEMM tiles and measured costs are cached (default: "                 \
       "$XDG_CACHE_HOME/loom, else ~/.cache/loom)")                                                 \
@@ -106,6 +106,8 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "float Conv: Winograd F(2x2, 3x3) where F(4x4, 3x3) would run")                              \
     X(QCONV_NO_DIRECT, "LOOM_QCONV_NO_DIRECT", FLAG, 0, 0, 1, TESTS, "cpu/ops/qconv.c",            \
       "QLinearConv: only direct 1x1 and im2col (no depthwise, no padded planes)")                  \
+    X(QDQ_NO_TABLES, "LOOM_QDQ_NO_TABLES", FLAG, 0, 0, 1, TESTS, "core/fuse_qlut.c",              \
+      "QDQ models: element-wise chains between quantizers stay float (no loom.QLut)")           \
     X(OPENCL_COPY_BOUNDARY, "LOOM_OPENCL_COPY_BOUNDARY", FLAG, 0, 0, 1, TESTS,                     \
       "opencl/segment.c", "segments copy their inputs and outputs even on a device that "         \
       "computes from host memory (the path a discrete GPU takes)")                                 \

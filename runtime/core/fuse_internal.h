@@ -66,5 +66,12 @@ loom_status lm_fuse_matmul_transposes(fuse_ctx *f);
 
 /* QDQ -> QLinearConv / QLinearMatMul (fuse_qdq.c). */
 loom_status lm_fuse_qdq(fuse_ctx *f);
+/* Element-wise chains between quantizers with one varying 8-bit input ->
+ * loom.QLut, a 256-entry table (fuse_qlut.c); lm_fuse_qdq runs it first. */
+loom_status lm_fuse_qlut(fuse_ctx *f);
+/* MatMulInteger -> Cast -> Mul(scale) [-> Add(bias)] of dynamically
+ * quantized models -> loom.MatMulIntegerScaled (fuse_qdyn.c); lm_fuse_qdq
+ * runs it last. */
+loom_status lm_fuse_qdyn(fuse_ctx *f);
 
 #endif

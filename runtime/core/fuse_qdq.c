@@ -9,7 +9,9 @@
  *   DQ(W) --+-- Conv [-- Relu] -- Q  =>  QLinearConv [-- Max(., y_zero_point)]
  *   DQ(B) --+
  *
- * and the same for MatMul => QLinearMatMul (no bias). Relu after the operator
+ * and the same for MatMul => QLinearMatMul (no bias), whose B is either
+ * constant weights or, per tensor, another activation (attention's Q x K^T
+ * and softmax x V, batched over heads). Relu after the operator
  * is exact in the quantized domain: Q(relu(v)) = max(Q(v), Q(0)) = max(Q(v), zp).
  * Two more patterns keep the residual and pooling layers in 8 bits:
  *
@@ -261,27 +263,39 @@ static loom_status fuse_conv(fuse_ctx *f, lm_node *conv)
     return s;
 }
 
+/* B's scale and zero point: constant weights (per tensor or per column), or
+ * an activation (per tensor; the GEMM packs it per run), as in attention's
+ * Q x K^T and softmax x V. Sets the value ids; false if neither fits. */
+static bool matmul_b_params(fuse_ctx *f, lm_node *bdq, int *bs, int *bz)
+{
+    const loom_tensor *b = constant(f, bdq, 0);
+    if (!b)
+        return per_tensor_params(f, bdq, dq_input_dtype(f, bdq), bs, bz);
+    if (b->rank != 2 || !weight_params(f, bdq, 1, b->dims[1]))
+        return false;
+    *bs = bdq->in[1];
+    *bz = bdq->n_in > 2 && bdq->in[2] >= 0 ? bdq->in[2] : -1;
+    if (*bz < 0)
+        *bz = zero_point(f, b->dtype, bdq->name, constant(f, bdq, 1));
+    return *bz >= 0;
+}
+
 static loom_status fuse_matmul(fuse_ctx *f, lm_node *mm)
 {
     lm_node *adq = producer_op(f, mm->in[0], "DequantizeLinear");
     lm_node *bdq = mm->n_in > 1 ? producer_op(f, mm->in[1], "DequantizeLinear") : NULL;
     if (!adq || !bdq)
         return LOOM_OK;
-    const loom_tensor *b = constant(f, bdq, 0);
-    if (!b || b->rank != 2 || !weight_params(f, bdq, 1, b->dims[1]))
-        return LOOM_OK;
     lm_node *relu, *q = output_quantizer(f, mm, &relu);
     if (!q)
         return LOOM_OK;
-    int as, az, ys, yz, bz = bdq->n_in > 2 && bdq->in[2] >= 0 ? bdq->in[2] : -1;
+    int as, az, bs, bz, ys, yz;
     const loom_tensor *yzt = constant(f, q, 2);
     loom_dtype ydt = yzt ? yzt->dtype : LOOM_DTYPE_UINT8;
     if (!per_tensor_params(f, adq, dq_input_dtype(f, adq), &as, &az) ||
-        !per_tensor_params(f, q, ydt, &ys, &yz))
+        !per_tensor_params(f, q, ydt, &ys, &yz) || !matmul_b_params(f, bdq, &bs, &bz))
         return LOOM_OK;
-    if (bz < 0 && (bz = zero_point(f, b->dtype, bdq->name, constant(f, bdq, 1))) < 0)
-        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-    int in[8] = {adq->in[0], as, az, bdq->in[0], bdq->in[1], bz, ys, yz};
+    int in[8] = {adq->in[0], as, az, bdq->in[0], bs, bz, ys, yz};
     f->g->values[mm->out[0]].dtype = ydt;
     loom_status s = rewrite(f, mm, "", "QLinearMatMul", in, 8, relu, q, yz);
     if (!s)
@@ -399,6 +413,11 @@ static loom_status fuse_maxpool(fuse_ctx *f, lm_node *mp)
 loom_status lm_fuse_qdq(fuse_ctx *f)
 {
     lm_graph *g = f->g;
+    /* Before the rewrites below, which would take single nodes of a chain
+     * (an Add of a constant) that a table replaces whole. */
+    loom_status st = lm_fuse_qlut(f);
+    if (st)
+        return st;
     lm_fuse_count_readers(f);
     for (int i = 0; i < g->n_nodes; i++) {
         if (f->dead[i])
@@ -419,5 +438,5 @@ loom_status lm_fuse_qdq(fuse_ctx *f)
             return s;
         lm_fuse_count_readers(f);
     }
-    return LOOM_OK;
+    return lm_fuse_qdyn(f);
 }

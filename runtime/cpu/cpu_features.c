@@ -4,11 +4,40 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "../core/env.h"
 
 static lm_cpu_features g_features;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+/*
+ * AMX-INT8: CPUID.(7,0):EDX bits 24 (tiles) and 25 (int8 products), XCR0
+ * bits 17-18 (the OS saves tile state), and Linux's per-process permission
+ * for the tile data (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA):
+ * without it the first tile instruction faults.
+ */
+static bool amx_int8_usable(void)
+{
+#if defined(__x86_64__) && defined(__linux__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+        return false;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) /* OSXSAVE: xgetbv works */
+        return false;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17))
+        return false;
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+#else
+    return false;
+#endif
+}
 
 static void detect(void)
 {
@@ -22,6 +51,8 @@ static void detect(void)
     f.avx512bw_vl =
         f.avx512f && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
     f.avx512vnni = f.avx512bw_vl && __builtin_cpu_supports("avx512vnni");
+    f.avx512vbmi = f.avx512bw_vl && __builtin_cpu_supports("avx512vbmi");
+    f.amx_int8 = f.avx512vnni && amx_int8_usable();
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
     f.avxvnni = f.avx2_fma && __builtin_cpu_supports("avxvnni");
 #endif
@@ -30,7 +61,9 @@ static void detect(void)
     if (cap && strcmp(cap, "scalar") == 0) {
         f = (lm_cpu_features){0};
     } else if (cap && strcmp(cap, "avx2") == 0) {
-        f.avx512f = f.avx512bw_vl = f.avx512vnni = false;
+        f.avx512f = f.avx512bw_vl = f.avx512vnni = f.avx512vbmi = f.amx_int8 = false;
+    } else if (cap && strcmp(cap, "avx512") == 0) {
+        f.amx_int8 = false;
     }
     g_features = f;
 }

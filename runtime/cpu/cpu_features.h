@@ -15,6 +15,8 @@ typedef struct lm_cpu_features {
     bool avx512f;     /* AVX-512 Foundation */
     bool avx512bw_vl; /* AVX-512 BW and VL (byte/word ops, 256-bit forms) */
     bool avx512vnni;  /* vpdpbusd on zmm */
+    bool avx512vbmi;  /* vpermb/vpermi2b: byte permutes (table lookups) */
+    bool amx_int8;    /* AMX tiles with tdpbusd, and the OS lets this process use them */
     bool avxvnni;     /* vpdpbusd on ymm without AVX-512 (Alder Lake and later) */
 } lm_cpu_features;
 

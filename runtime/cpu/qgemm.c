@@ -96,13 +96,15 @@ void lm_qgemm_ref_tile(const lm_qgemm_params *p, int64_t m0, int64_t m1, int64_t
 
 /* ---- config choice ---------------------------------------------------------- */
 
-static const lm_qgemm_config *g_qconfigs[3];
+static const lm_qgemm_config *g_qconfigs[4];
 static pthread_once_t g_qconfig_once = PTHREAD_ONCE_INIT;
 
 static void choose_qconfigs(void)
 {
     const lm_cpu_features *f = lm_cpu_features_get();
     int n = 0;
+    if (f->amx_int8 && lm_qgemm_config_amx.ukernel)
+        g_qconfigs[n++] = &lm_qgemm_config_amx;
     if (f->avx512vnni && lm_qgemm_config_avx512vnni.ukernel)
         g_qconfigs[n++] = &lm_qgemm_config_avx512vnni;
     if (f->avx2_fma && lm_qgemm_config_avx2.ukernel)
@@ -364,7 +366,9 @@ static lm_qgemm_packed *qpack(bool is_a, const uint8_t *x, int64_t ld, bool sgn,
     int panel = is_a ? cfg->mr : cfg->nr;
     *p = (lm_qgemm_packed){.cfg = cfg, .is_signed = sgn, .rows = rows, .K = K};
     p->pad = (rows + panel - 1) / panel * panel;
-    size_t bytes = (size_t)(p->pad * ((K + 3) / 4 * 4));
+    /* every K block but the last is whole (kc, a multiple of the row alignment) */
+    int64_t kbytes = is_a ? lm_qgemm_a_row_bytes(cfg, K) : (K + 3) / 4 * 4;
+    size_t bytes = (size_t)(p->pad * kbytes) + (is_a ? 0 : (size_t)cfg->b_overread);
     p->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
     p->sums = calloc((size_t)rows, sizeof(int32_t));
     if (!p->data || !p->sums) {
@@ -374,7 +378,9 @@ static lm_qgemm_packed *qpack(bool is_a, const uint8_t *x, int64_t ld, bool sgn,
     uint8_t flip = is_a ? (sgn ? 0x80 : 0) : (sgn ? 0 : 0x80);
     for (int64_t pc = 0; pc < K; pc += cfg->kc) {
         int64_t kc = min64(cfg->kc, K - pc);
-        if (is_a)
+        if (is_a && cfg->pack_a)
+            cfg->pack_a(x, ld, flip, 0, rows, pc, kc, p->data + pc * p->pad);
+        else if (is_a)
             pack_a(cfg->mr, x, ld, flip, 0, rows, pc, kc, p->data + pc * p->pad);
         else
             pack_b(cfg->nr, &(bsrc){.b = x, .ldb = ld}, flip, pc, kc, 0, rows,
@@ -431,8 +437,9 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
     const int64_t MC = cfg->mc, KC = cfg->kc, NC = cfg->nc;
     int64_t mt = m1 - m0, nt = n1 - n0;
     int64_t kcp = (min64(KC, K) + 3) / 4 * 4;
-    size_t a_bytes = (size_t)(kcp * ((min64(MC, mt) + MR - 1) / MR * MR));
-    size_t b_bytes = (size_t)(kcp * ((min64(NC, nt) + NR - 1) / NR * NR));
+    size_t a_bytes =
+        (size_t)(lm_qgemm_a_row_bytes(cfg, min64(KC, K)) * ((min64(MC, mt) + MR - 1) / MR * MR));
+    size_t b_bytes = (size_t)(kcp * ((min64(NC, nt) + NR - 1) / NR * NR)) + (size_t)cfg->b_overread;
     qworkspace *w = qws_get(a_bytes, b_bytes, (size_t)(2 * mt + 2 * nt));
     if (!w) {
         lm_qgemm_ref_tile(p, m0, m1, n0, n1);
@@ -472,10 +479,13 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
     if (!sum_in_pack)
         finish_b_term(b_term, b_zp, 0, nt, K);
 
+    if (cfg->begin)
+        cfg->begin();
     for (int64_t jc = 0; jc < nt; jc += NC) {
         int64_t nc = min64(NC, nt - jc);
         for (int64_t pc = 0; pc < K; pc += KC) {
             int64_t kc = min64(KC, K - pc), k4 = (kc + 3) / 4;
+            int64_t arow = lm_qgemm_a_row_bytes(cfg, kc);
             bool last = pc + kc >= K;
             const int8_t *bp = w->b;
             if (pb && (n0 + jc) % NR == 0) {
@@ -494,7 +504,9 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
                 int64_t mc = min64(MC, mt - ic);
                 const uint8_t *ap = w->a;
                 if (pa && (m0 + ic) % MR == 0)
-                    ap = pa->data + pc * pa->pad + (m0 + ic) * k4 * 4;
+                    ap = pa->data + pc * pa->pad + (m0 + ic) * arow;
+                else if (cfg->pack_a)
+                    cfg->pack_a(A, p->lda, aflip, m0 + ic, mc, pc, kc, w->a);
                 else
                     pack_a(MR, A, p->lda, aflip, m0 + ic, mc, pc, kc, w->a);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
@@ -504,7 +516,7 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
                         lm_qgemm_corr corr = {a_zp + ic + ir, a_sum + ic + ir, b_zp + jc + jr,
                                               b_term + jc + jr};
                         int32_t *c = p->c + (m0 + ic + ir) * p->ldc + n0 + jc + jr;
-                        cfg->ukernel(k4, ap + ir * k4 * 4, bp + jr * k4 * 4, c, p->ldc, mr, nr,
+                        cfg->ukernel(k4, ap + ir * arow, bp + jr * k4 * 4, c, p->ldc, mr, nr,
                                      pc > 0, last ? &corr : NULL);
                     }
                 }

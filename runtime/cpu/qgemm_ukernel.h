@@ -44,14 +44,41 @@ typedef void (*lm_qgemm_pack_b_fn)(const uint8_t *const *rows, int64_t kc, int64
 /* kc of every config is at most this (the driver's row-pointer array). */
 #define LM_QGEMM_MAX_KC 1024
 
+/*
+ * Packs rows [i0, i0+mc) x k [pc, pc+kc) of A into MR-row panels of the
+ * config's own layout, values XOR flip (as uint8), rows past mc and k past
+ * kc zero. Each panel holds MR rows of lm_qgemm_a_row_bytes(cfg, kc) bytes.
+ */
+typedef void (*lm_qgemm_pack_a_fn)(const uint8_t *A, int64_t lda, uint8_t flip, int64_t i0,
+                                   int64_t mc, int64_t pc, int64_t kc, uint8_t *dst);
+
 typedef struct lm_qgemm_config {
     const char *name; /* e.g. "qs8_gemm_12x32c4__avx512vnni" */
     int mr, nr;
     int mc, kc, nc; /* kc in K elements, a multiple of 4, <= LM_QGEMM_MAX_KC */
     lm_qgemm_ukernel_fn ukernel;
     lm_qgemm_pack_b_fn pack_b; /* (optional) NULL: the driver's portable packer */
+    /* (optional) run on the calling thread before a call's first ukernel
+     * (AMX loads its tile configuration) */
+    void (*begin)(void);
+    /* (optional) NULL: the portable A layout above (k4 steps of MR x 4
+     * bytes); else this packer's, with rows of K rounded up to a_kalign */
+    lm_qgemm_pack_a_fn pack_a;
+    int a_kalign;
+    /* Bytes the kernel may read past the end of packed B (whole tile rows
+     * beyond K, multiplied by A's zero padding): buffers holding packed B
+     * are that much longer. */
+    int b_overread;
 } lm_qgemm_config;
 
+/* Bytes of one packed row of A for a K block of @kc. */
+static inline int64_t lm_qgemm_a_row_bytes(const lm_qgemm_config *cfg, int64_t kc)
+{
+    int64_t al = cfg->pack_a ? cfg->a_kalign : 4;
+    return (kc + al - 1) / al * al;
+}
+
+extern const lm_qgemm_config lm_qgemm_config_amx;
 extern const lm_qgemm_config lm_qgemm_config_avx512vnni;
 extern const lm_qgemm_config lm_qgemm_config_avx2;
 

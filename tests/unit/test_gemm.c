@@ -603,6 +603,8 @@ static void qgemm_bit_exact(void **state)
  */
 static uint8_t q_model_x[1024];
 static int8_t q_model_w[4096];
+/* QLinearMatMul's b_scale: per column ("ws", 0.01 + 0.001 j) instead of one value. */
+static bool q_model_per_col;
 
 /* The inputs it used stay in q_model_x / q_model_w for reference checks. */
 static void *run_q_model(const char *op, bool w_const, size_t *bytes)
@@ -647,11 +649,15 @@ static void *run_q_model(const char *op, bool w_const, size_t *bytes)
     int64_t nch[1] = {conv ? 32 : 70};
     ob_init_f32(m, "ws", 1, nch, wsv);
     ob_init_raw(m, "b", LOOM_DTYPE_INT32, 1, nch, bias, sizeof(int32_t) * (size_t)nch[0]);
+    int8_t wzc[70] = {0};
+    ob_init_raw(m, "wzc", LOOM_DTYPE_INT8, 1, nch, wzc, (size_t)nch[0]);
     ob_node *n;
     if (strcmp(op, "QLinearConv") == 0)
         n = ob_add_node(m, op, "x,xs,xz,w,ws,wz,ys,yz,b", "y");
     else if (strcmp(op, "ConvInteger") == 0)
         n = ob_add_node(m, op, "x,w,xz,wz", "y");
+    else if (strcmp(op, "QLinearMatMul") == 0 && q_model_per_col)
+        n = ob_add_node(m, op, "x,xs,xz,w,ws,wzc,ys,yz", "y");
     else if (strcmp(op, "QLinearMatMul") == 0)
         n = ob_add_node(m, op, "x,xs,xz,w,xs,wz,ys,yz", "y");
     else
@@ -879,21 +885,25 @@ static void winograd_matches_im2col(void **state)
 
 /* QLinearMatMul against the formula in quant.c's header, element by element:
  * rows of 70 outputs run through the vector requantization (16 lanes) and its
- * scalar tail; the scales make outputs saturate on both sides. */
-static void qlinear_requant_matches_formula(void **state)
+ * scalar tail; the scales make outputs saturate on both sides. With
+ * @per_col, b_scale has one value per column (per-channel weights), which
+ * takes the per-column multipliers. */
+static void requant_case(bool per_col)
 {
-    (void)state;
     size_t bytes;
+    q_model_per_col = per_col;
     uint8_t *y = run_q_model("QLinearMatMul", true, &bytes);
+    q_model_per_col = false;
     const int64_t B = 2, M = 7, K = 45, N = 70;
     assert_int_equal(bytes, (size_t)(B * M * N));
-    const float a_s = 0.02f, b_s = 0.02f, y_s = 0.5f;
+    const float a_s = 0.02f, y_s = 0.5f;
     const int32_t a_zp = 120, y_zp = 100;
-    float mult = a_s * b_s / y_s;
     int bad = 0;
     for (int64_t t = 0; t < B; t++)
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
+                float b_s = per_col ? 0.01f + 0.001f * (float)j : 0.02f;
+                float mult = a_s * b_s / y_s;
                 int32_t acc = 0;
                 for (int64_t p = 0; p < K; p++)
                     acc += ((int32_t)q_model_x[(t * M + i) * K + p] - a_zp) *
@@ -902,11 +912,18 @@ static void qlinear_requant_matches_formula(void **state)
                 v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
                 uint8_t want = (uint8_t)v, got = y[(t * M + i) * N + j];
                 if (got != want && bad++ < 3)
-                    print_error("y[%lld,%lld,%lld] = %u, want %u (acc %d)\n", (long long)t,
-                                (long long)i, (long long)j, got, want, acc);
+                    print_error("per_col %d: y[%lld,%lld,%lld] = %u, want %u (acc %d)\n", per_col,
+                                (long long)t, (long long)i, (long long)j, got, want, acc);
             }
     free(y);
     assert_int_equal(bad, 0);
+}
+
+static void qlinear_requant_matches_formula(void **state)
+{
+    (void)state;
+    requant_case(false);
+    requant_case(true);
 }
 
 static const struct CMUnitTest tests[] = {

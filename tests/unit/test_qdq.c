@@ -1,6 +1,7 @@
 /*
  * test_qdq.c - the QDQ rewrites of Add and MaxPool (fuse_qdq.c) give the same
- * bytes as the float graph they replace, and QuantizeLinear/DequantizeLinear
+ * bytes as the float graph they replace, a MatMul of two activations (as in
+ * attention) is within a quantization step of it, and QuantizeLinear/DequantizeLinear
  * and DynamicQuantizeLinear (vector rows where the CPU has AVX-512) follow
  * quant.c's formulas. The reference is the same model with the float
  * intermediate also exported as a graph output, which keeps the rewrite from
@@ -394,9 +395,287 @@ static void qdq_movement_runs_on_8_bits(void **state)
     loom_tensor_destroy(in);
 }
 
+/* Like assert_matches_float_graph, for rewrites whose integer arithmetic is
+ * exact where the float graph rounds (a GEMM's sums): y may differ by one
+ * quantization step @step, and only in a few elements. @want_plain: the
+ * rewrites still made in the float graph (the ones before the blocked one). */
+static void assert_within_step(ob_model *fused_m, ob_model *plain_m, int n_in, loom_tensor **in,
+                               int want_fused, int want_plain, float step)
+{
+    size_t n1, n2;
+    int f1, f2;
+    float *fused = run(fused_m, n_in, in, 1, &n1, &f1);
+    float *plain = run(plain_m, n_in, in, 2, &n2, &f2);
+    assert_int_equal(f1, want_fused);
+    assert_int_equal(f2, want_plain);
+    assert_int_equal(n1, n2);
+    size_t n = n1 / sizeof(float), off = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(fused[i] - plain[i]);
+        if (d > step * 1.001f)
+            fail_msg("y[%zu] = %g, float graph %g: more than a step (%g) apart", i, fused[i],
+                     plain[i], step);
+        off += d != 0.0f;
+    }
+    if (off * 20 > n)
+        fail_msg("%zu of %zu outputs a step off the float graph", off, n);
+    free(fused);
+    free(plain);
+}
+
+/*
+ * Attention's two matmuls as ONNX Runtime's quantize_static writes them:
+ * a [2,5,3,8] and b [2,6,3,8] ([batch, seq, heads, dim]) quantized, Transposed
+ * on the 8-bit tensor between quantizers that agree (a to [2,3,5,8], b to
+ * [2,3,8,6], K^T), then DQ(a) x DQ(b) -> Q -> DQ. @bcast gives b one batch
+ * ([1,6,3,8]), broadcast over a's. 3 rewrites: the two transposes and the matmul.
+ */
+static ob_model *attn_model(bool block, int adt, int bdt, int ydt, bool bcast)
+{
+    int64_t ad[4] = {2, 5, 3, 8}, bd[4] = {bcast ? 1 : 2, 6, 3, 8};
+    int64_t pa[4] = {0, 2, 1, 3}, pb[4] = {0, 2, 3, 1};
+    ob_model *m = ob_new(13);
+    ob_input(m, "a", LOOM_DTYPE_FLOAT, 4, ad);
+    ob_input(m, "b", LOOM_DTYPE_FLOAT, 4, bd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    if (block)
+        ob_output(m, "f", LOOM_DTYPE_FLOAT);
+    bool as = adt == LOOM_DTYPE_INT8, bs = bdt == LOOM_DTYPE_INT8, ys = ydt == LOOM_DTYPE_INT8;
+    qparams(m, "sa", 0.017f, "za", adt, as ? 4 : 118);
+    qparams(m, "sb", 0.023f, "zb", bdt, bs ? 0 : 131);
+    qparams(m, "sy", 0.041f, "zy", ydt, ys ? -3 : 127);
+    ob_add_node(m, "QuantizeLinear", "a,sa,za", "qa");
+    ob_add_node(m, "DequantizeLinear", "qa,sa,za", "da");
+    ob_attr_ints(m, ob_add_node(m, "Transpose", "da", "ta"), "perm", 4, pa);
+    ob_add_node(m, "QuantizeLinear", "ta,sa,za", "qta");
+    ob_add_node(m, "DequantizeLinear", "qta,sa,za", "dta");
+    ob_add_node(m, "QuantizeLinear", "b,sb,zb", "qb");
+    ob_add_node(m, "DequantizeLinear", "qb,sb,zb", "db");
+    ob_attr_ints(m, ob_add_node(m, "Transpose", "db", "tb"), "perm", 4, pb);
+    ob_add_node(m, "QuantizeLinear", "tb,sb,zb", "qtb");
+    ob_add_node(m, "DequantizeLinear", "qtb,sb,zb", "dtb");
+    ob_add_node(m, "MatMul", "dta,dtb", "f");
+    ob_add_node(m, "QuantizeLinear", "f,sy,zy", "qy");
+    ob_add_node(m, "DequantizeLinear", "qy,sy,zy", "y");
+    return m;
+}
+
+/* DQ(activation) x DQ(activation) -> Q becomes QLinearMatMul for every
+ * signedness pair, batched and broadcast, within a step of the float graph. */
+static void qdq_attention_matmul_runs_on_8_bits(void **state)
+{
+    (void)state;
+    static float a[240], b[288];
+    for (int i = 0; i < 240; i++)
+        a[i] = frand();
+    for (int i = 0; i < 288; i++)
+        b[i] = frand() * 1.25f;
+    static const int pairs[4][3] = {{LOOM_DTYPE_UINT8, LOOM_DTYPE_UINT8, LOOM_DTYPE_UINT8},
+                                    {LOOM_DTYPE_UINT8, LOOM_DTYPE_INT8, LOOM_DTYPE_UINT8},
+                                    {LOOM_DTYPE_INT8, LOOM_DTYPE_INT8, LOOM_DTYPE_INT8},
+                                    {LOOM_DTYPE_INT8, LOOM_DTYPE_UINT8, LOOM_DTYPE_INT8}};
+    for (int bc = 0; bc < 2; bc++)
+        for (int p = 0; p < 4; p++) {
+            int64_t ad[4] = {2, 5, 3, 8}, bd[4] = {bc ? 1 : 2, 6, 3, 8};
+            loom_tensor *in[2];
+            assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, ad, a, sizeof(a), &in[0]),
+                             LOOM_OK);
+            assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, bd, b,
+                                              (size_t)(bd[0] * 144) * sizeof(float), &in[1]),
+                             LOOM_OK);
+            const int *t = pairs[p];
+            assert_within_step(attn_model(false, t[0], t[1], t[2], bc),
+                               attn_model(true, t[0], t[1], t[2], bc), 2, in, 3, 2, 0.041f);
+            loom_tensor_destroy(in[0]);
+            loom_tensor_destroy(in[1]);
+        }
+}
+
+/*
+ * GELU as ONNX Runtime's quantize_static writes it after a QDQ'd layer output
+ * h [2,3,70]: DQ(h) / 1.4142 -> Erf -> Q -> DQ -> + DQ(1) -> Q -> DQ ->
+ * DQ(h) * . -> Q -> DQ -> * DQ(0.5) -> Q -> DQ -> y. The whole chain is one
+ * function of h's byte: one loom.QLut. @block exports the Add's float output
+ * too, which keeps that Add from becoming loom.QDQAdd; the reference runs it
+ * with LOOM_QDQ_NO_TABLES=1, so it is the float graph.
+ */
+static ob_model *gelu_model(bool block, int hdt, int ydt)
+{
+    int64_t hd[3] = {2, 3, 70};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_FLOAT, 3, hd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    if (block)
+        ob_output(m, "f", LOOM_DTYPE_FLOAT);
+    bool hs = hdt == LOOM_DTYPE_INT8, ys = ydt == LOOM_DTYPE_INT8;
+    qparams(m, "sh", 0.031f, "zh", hdt, hs ? -9 : 119);
+    qparams(m, "se", 0.0078f, "ze", LOOM_DTYPE_UINT8, 128);
+    qparams(m, "sa", 0.0079f, "za", LOOM_DTYPE_UINT8, 0);
+    qparams(m, "sm", 0.027f, "zm", LOOM_DTYPE_UINT8, 10);
+    qparams(m, "sy", 0.0137f, "zy", ydt, ys ? -100 : 12);
+    qparams(m, "sc", 0.0039f, "zc", LOOM_DTYPE_UINT8, 0);
+    uint8_t one = 255, half = 128;
+    ob_init_raw(m, "c1", LOOM_DTYPE_UINT8, 0, NULL, &one, 1);
+    ob_init_raw(m, "c05", LOOM_DTYPE_UINT8, 0, NULL, &half, 1);
+    float sqrt2 = 1.4142135f;
+    ob_init_f32(m, "r2", 0, NULL, &sqrt2);
+    ob_add_node(m, "QuantizeLinear", "x,sh,zh", "h");
+    ob_add_node(m, "DequantizeLinear", "h,sh,zh", "dh");
+    ob_add_node(m, "Div", "dh,r2", "dv");
+    ob_add_node(m, "Erf", "dv", "e");
+    ob_add_node(m, "QuantizeLinear", "e,se,ze", "qe");
+    ob_add_node(m, "DequantizeLinear", "qe,se,ze", "de");
+    ob_add_node(m, "DequantizeLinear", "c1,sc,zc", "d1");
+    ob_add_node(m, "Add", "de,d1", "f");
+    ob_add_node(m, "QuantizeLinear", "f,sa,za", "qa");
+    ob_add_node(m, "DequantizeLinear", "qa,sa,za", "da");
+    ob_add_node(m, "Mul", "dh,da", "mu");
+    ob_add_node(m, "QuantizeLinear", "mu,sm,zm", "qm");
+    ob_add_node(m, "DequantizeLinear", "qm,sm,zm", "dm");
+    ob_add_node(m, "DequantizeLinear", "c05,sc,zc", "d05");
+    ob_add_node(m, "Mul", "dm,d05", "g");
+    ob_add_node(m, "QuantizeLinear", "g,sy,zy", "qy");
+    ob_add_node(m, "DequantizeLinear", "qy,sy,zy", "y");
+    return m;
+}
+
+/* The quantized GELU becomes one table with the float graph's bytes; the
+ * sizes reach the table kernel's 64-byte steps and their tail. */
+static void qdq_gelu_becomes_a_table(void **state)
+{
+    (void)state;
+    static float x[420];
+    int64_t hd[3] = {2, 3, 70};
+    for (int i = 0; i < 420; i++)
+        x[i] = frand() * 4.0f;
+    loom_tensor *in;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 3, hd, x, sizeof(x), &in), LOOM_OK);
+    static const int types[3][2] = {{LOOM_DTYPE_UINT8, LOOM_DTYPE_UINT8},
+                                    {LOOM_DTYPE_INT8, LOOM_DTYPE_UINT8},
+                                    {LOOM_DTYPE_UINT8, LOOM_DTYPE_INT8}};
+    for (int t = 0; t < 3; t++) {
+        size_t n1, n2;
+        int f1, f2;
+        float *fused = run(gelu_model(false, types[t][0], types[t][1]), 1, &in, 1, &n1, &f1);
+        lm_test_setenv("LOOM_QDQ_NO_TABLES", "1");
+        float *plain = run(gelu_model(true, types[t][0], types[t][1]), 1, &in, 2, &n2, &f2);
+        lm_test_setenv("LOOM_QDQ_NO_TABLES", NULL);
+        assert_int_equal(f1, 1);
+        assert_int_equal(f2, 0);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(fused, plain, n1);
+        free(fused);
+        free(plain);
+    }
+    loom_tensor_destroy(in);
+}
+
+/* loom.QLut itself against t[byte of x], u8 and s8 inputs, lengths around the
+ * 64-byte vector step and the 4096-byte parallel block. */
+static void qlut_kernel_matches_lookup(void **state)
+{
+    (void)state;
+    static const int64_t lens[] = {1, 63, 64, 65, 4096 + 17, 3 * 4096 + 100};
+    static uint8_t x[3 * 4096 + 100], table[256];
+    for (int i = 0; i < 256; i++)
+        table[i] = (uint8_t)(i * 97 + 13);
+    for (size_t i = 0; i < sizeof(x); i++)
+        x[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+    for (int dt = LOOM_DTYPE_UINT8; dt <= LOOM_DTYPE_INT8; dt++)
+        for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+            int64_t n = lens[l], td = 256;
+            ob_model *m = ob_new(13);
+            ob_opset(m, "loom", 1);
+            ob_input(m, "x", dt, 1, &n);
+            ob_output(m, "y", LOOM_DTYPE_INT8);
+            ob_init_raw(m, "t", LOOM_DTYPE_INT8, 1, &td, table, 256);
+            ob_node_domain(m, ob_add_node(m, "QLut", "x,t", "y"), "loom");
+            loom_context *ctx;
+            assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+            loom_model *model = lm_load_ok(ctx, m, "qlut.onnx");
+            loom_tensor *in, *y = NULL;
+            assert_int_equal(loom_tensor_wrap(dt, 1, &n, x, (size_t)n, &in), LOOM_OK);
+            assert_int_equal(loom_model_run(model, &in, 1, &y, 1), LOOM_OK);
+            const uint8_t *got = loom_tensor_data(y);
+            for (int64_t i = 0; i < n; i++)
+                if (got[i] != table[x[i]])
+                    fail_msg("len %lld: y[%lld] = %u, want table[%u] = %u", (long long)n,
+                             (long long)i, got[i], x[i], table[x[i]]);
+            loom_tensor_destroy(y);
+            loom_tensor_destroy(in);
+            loom_model_destroy(model);
+            loom_context_destroy(ctx);
+        }
+}
+
+/*
+ * A Linear layer as ONNX Runtime's quantize_dynamic writes it: x [2,5,40]
+ * -> DynamicQuantizeLinear -> MatMulInteger with W [40,24] (@w_signed) ->
+ * Cast(float) -> Mul(x_scale * W_scale) [-> Add(bias) with @bias]. W_scale
+ * is one value or, with @per_col, one per column. @block exports the Cast's
+ * output too, which keeps the graph as written.
+ */
+static ob_model *dyn_model(bool block, bool w_signed, bool per_col, bool bias)
+{
+    int64_t xd[3] = {2, 5, 40}, wd[2] = {40, 24}, nd[1] = {24};
+    static int8_t w[960];
+    static float ws[24], b[24];
+    for (int i = 0; i < 960; i++)
+        w[i] = (int8_t)(frand() * 120.0f + (w_signed ? 0.0f : 128.0f));
+    for (int i = 0; i < 24; i++) {
+        ws[i] = 0.003f + 0.0004f * (float)i;
+        b[i] = frand();
+    }
+    int wdt = w_signed ? LOOM_DTYPE_INT8 : LOOM_DTYPE_UINT8;
+    uint8_t wz = w_signed ? 0 : 128;
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", LOOM_DTYPE_FLOAT, 3, xd);
+    ob_output(m, "y", LOOM_DTYPE_FLOAT);
+    if (block)
+        ob_output(m, "f", LOOM_DTYPE_FLOAT);
+    ob_init_raw(m, "w", wdt, 2, wd, w, sizeof(w));
+    ob_init_raw(m, "wz", wdt, 0, NULL, &wz, 1);
+    ob_init_f32(m, "ws", per_col ? 1 : 0, per_col ? nd : NULL, ws);
+    ob_init_f32(m, "b", 1, nd, b);
+    ob_add_node(m, "DynamicQuantizeLinear", "x", "xq,xs,xz");
+    ob_add_node(m, "Mul", "xs,ws", "s");
+    ob_add_node(m, "MatMulInteger", "xq,w,xz,wz", "acc");
+    ob_attr_int(m, ob_add_node(m, "Cast", "acc", "f"), "to", LOOM_DTYPE_FLOAT);
+    ob_add_node(m, "Mul", "f,s", bias ? "mm" : "y");
+    if (bias)
+        ob_add_node(m, "Add", "b,mm", "y");
+    return m;
+}
+
+/* The dynamic-quantization tail runs in the GEMM's epilogue with the
+ * unfused graph's bytes: weights either signedness, per-tensor or
+ * per-column scales, with and without a bias. */
+static void qdq_dynamic_matmul_scales_in_epilogue(void **state)
+{
+    (void)state;
+    static float x[400];
+    int64_t xd[3] = {2, 5, 40};
+    for (int i = 0; i < 400; i++)
+        x[i] = frand() * 3.0f;
+    loom_tensor *in;
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_FLOAT, 3, xd, x, sizeof(x), &in), LOOM_OK);
+    for (int c = 0; c < 8; c++) {
+        bool ws = c & 1, pc = c & 2, bias = c & 4;
+        uint32_t seed = rng_state;
+        ob_model *fused = dyn_model(false, ws, pc, bias);
+        rng_state = seed;
+        assert_matches_float_graph(fused, dyn_model(true, ws, pc, bias), 1, &in, 1);
+    }
+    loom_tensor_destroy(in);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qdq_movement_runs_on_8_bits),
     cmocka_unit_test(qdq_add_matches_float_graph),
+    cmocka_unit_test(qdq_attention_matmul_runs_on_8_bits),
+    cmocka_unit_test(qdq_gelu_becomes_a_table),
+    cmocka_unit_test(qlut_kernel_matches_lookup),
+    cmocka_unit_test(qdq_dynamic_matmul_scales_in_epilogue),
     cmocka_unit_test(qdq_maxpool_matches_float_graph),
     cmocka_unit_test(maxpool_on_8_bits_matches_float),
     cmocka_unit_test(quantize_edges_match_formula),

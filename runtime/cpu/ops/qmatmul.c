@@ -1,26 +1,13 @@
 /*
  * qmatmul.c - MatMulInteger and QLinearMatMul: numpy-style batched products
  * of 8-bit matrices on the int8 GEMM (qgemm.h), in output tiles run in
- * parallel; QLinearMatMul requantizes each tile once it is computed. A
+ * parallel; QLinearMatMul requantizes each tile once it is computed, and
+ * loom.MatMulIntegerScaled (fuse_qdyn.c) scales it to float. A
  * constant B is packed once per plan (lm_q_prepare).
  */
 #include <string.h>
 
 #include "quant_common.h"
-
-/* Requantizes a row like lm_q_requant_row_u8/s8 (without a bias), with a
- * per-column multiplier (sa * bs[c]) / sy, in that order: it is how ONNX
- * Runtime rounds the product of the three scales. */
-#define DEFINE_REQUANT_COLS(NAME, TY)                                                              \
-    static void NAME(const int32_t *restrict acc, TY *restrict y, int64_t n, float sa,             \
-                     const float *restrict bs, float sy, float lo, float hi, int32_t z)            \
-    {                                                                                              \
-        BLOCKED_FOR(c, n,                                                                          \
-                    y[c] = (TY)(clamp_round((float)acc[c] * (sa * bs[c] / sy), lo, hi) + z));      \
-    }
-
-DEFINE_REQUANT_COLS(requant_cols_u8, uint8_t)
-DEFINE_REQUANT_COLS(requant_cols_s8, int8_t)
 
 /* numpy matmul geometry: a 1-D A is [1, K] and a 1-D B is [K, 1], with that
  * dimension dropped from the output; batch dimensions broadcast. */
@@ -179,33 +166,68 @@ typedef struct mm_job {
     const float *a_s, *b_s, *y_s;
     int a_sk, b_sk, y_sk;
     const int32_t *y_zp;
+    /* float epilogue (loom.MatMulIntegerScaled): yf = (float)acc * fs (+ fb),
+     * fs and fb one value or one per column; yf == NULL otherwise */
+    float *yf;
+    const float *fs, *fb;
+    bool fs_cols, fb_cols;
 } mm_job;
 
-#define DEFINE_MM_REQUANT(NAME, SUF, TY)                                                           \
-    static void NAME(const mm_job *j, int64_t t, int64_t am, int64_t bm, int64_t m0, int64_t m1,   \
-                     int64_t n0, int64_t n1)                                                       \
-    {                                                                                              \
-        const mm_geom *g = j->g;                                                                   \
-        float qlo = j->y_signed ? -128.0f : 0.0f, qhi = j->y_signed ? 127.0f : 255.0f;             \
-        const float *as = j->a_s + qp_offset(j->a_sk, am, g->M);                                   \
-        const float *bs = j->b_s + qp_offset(j->b_sk, bm, g->N);                                   \
-        for (int64_t i = m0; i < m1; i++) {                                                        \
-            float sa = as[j->a_sk == QP_SINGLE ? 0 : i];                                           \
-            float sy = j->y_s[j->y_sk == QP_SINGLE ? 0 : i];                                       \
-            int32_t z = j->y_zp[j->y_sk == QP_SINGLE ? 0 : i];                                     \
-            const int32_t *acc = j->acc + (t * g->M + i) * g->N + n0;                              \
-            TY *y = (TY *)j->y + (t * g->M + i) * g->N + n0;                                       \
-            if (j->b_sk == QP_SINGLE)                                                              \
-                lm_q_requant_row_##SUF(acc, y, n1 - n0, 0, sa * bs[0] / sy, qlo - (float)z,        \
-                                       qhi - (float)z, z);                                         \
-            else                                                                                   \
-                requant_cols_##SUF(acc, y, n1 - n0, sa, bs + n0, sy, qlo - (float)z,               \
-                                   qhi - (float)z, z);                                             \
-        }                                                                                          \
-    }
+/* Multipliers of columns [n0, n1) for row scale @sa and output scale @sy:
+ * (sa * bs[c]) / sy in that order, which is how ONNX Runtime rounds the
+ * product of the three scales. */
+static void col_mults(float *m, const float *bs, int64_t n0, int64_t n1, float sa, float sy)
+{
+    for (int64_t c = n0; c < n1; c++)
+        m[c - n0] = sa * bs[c] / sy;
+}
 
-DEFINE_MM_REQUANT(mm_requant_u8, u8, uint8_t)
-DEFINE_MM_REQUANT(mm_requant_s8, s8, int8_t)
+/* Requantizes rows [m0, m1) x columns [n0, n1) of output matrix @t; per-column
+ * multipliers are computed once per tile unless A's or y's scale varies by row. */
+static void mm_requant(const mm_job *j, int64_t t, int64_t am, int64_t bm, int64_t m0, int64_t m1,
+                       int64_t n0, int64_t n1)
+{
+    const mm_geom *g = j->g;
+    float qlo = j->y_signed ? -128.0f : 0.0f, qhi = j->y_signed ? 127.0f : 255.0f;
+    const float *as = j->a_s + qp_offset(j->a_sk, am, g->M);
+    const float *bs = j->b_s + qp_offset(j->b_sk, bm, g->N);
+    bool per_col = j->b_sk != QP_SINGLE;
+    bool row_varies = j->a_sk != QP_SINGLE || j->y_sk != QP_SINGLE;
+    float mult[MM_TN];
+    if (per_col && !row_varies)
+        col_mults(mult, bs, n0, n1, as[0], j->y_s[0]);
+    for (int64_t i = m0; i < m1; i++) {
+        float sa = as[j->a_sk == QP_SINGLE ? 0 : i];
+        float sy = j->y_s[j->y_sk == QP_SINGLE ? 0 : i];
+        int32_t z = j->y_zp[j->y_sk == QP_SINGLE ? 0 : i];
+        const int32_t *acc = j->acc + (t * g->M + i) * g->N + n0;
+        uint8_t *y = (uint8_t *)j->y + (t * g->M + i) * g->N + n0;
+        float lo = qlo - (float)z, hi = qhi - (float)z;
+        if (per_col && row_varies)
+            col_mults(mult, bs, n0, n1, sa, sy);
+        if (!per_col && j->y_signed)
+            lm_q_requant_row_s8(acc, (int8_t *)y, n1 - n0, 0, sa * bs[0] / sy, lo, hi, z);
+        else if (!per_col)
+            lm_q_requant_row_u8(acc, y, n1 - n0, 0, sa * bs[0] / sy, lo, hi, z);
+        else if (j->y_signed)
+            lm_q_requant_cols_s8(acc, (int8_t *)y, n1 - n0, mult, lo, hi, z);
+        else
+            lm_q_requant_cols_u8(acc, y, n1 - n0, mult, lo, hi, z);
+    }
+}
+
+/* The float epilogue of rows [m0, m1) x columns [n0, n1) of matrix @t:
+ * Cast, Mul and Add as those operators compute them, one rounding each. */
+static void mm_scale(const mm_job *j, int64_t t, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    const mm_geom *g = j->g;
+    float s1 = j->fs[0], b1 = j->fb ? j->fb[0] : 0.0f;
+    for (int64_t i = m0; i < m1; i++) {
+        int64_t row = (t * g->M + i) * g->N + n0;
+        lm_q_scale_row(j->acc + row, j->yf + row, n1 - n0, s1, j->fs_cols ? j->fs + n0 : NULL, b1,
+                       j->fb_cols ? j->fb + n0 : NULL, j->fb != NULL);
+    }
+}
 
 static void mm_run(void *arg, int64_t begin, int64_t end)
 {
@@ -237,12 +259,10 @@ static void mm_run(void *arg, int64_t begin, int64_t end)
             .pb = j->pb,
         };
         lm_qgemm_tile(&p, m0, m1, n0, n1);
-        if (j->y) {
-            if (j->y_signed)
-                mm_requant_s8(j, t, am, bm, m0, m1, n0, n1);
-            else
-                mm_requant_u8(j, t, am, bm, m0, m1, n0, n1);
-        }
+        if (j->y)
+            mm_requant(j, t, am, bm, m0, m1, n0, n1);
+        else if (j->yf)
+            mm_scale(j, t, m0, m1, n0, n1);
     }
 }
 
@@ -370,6 +390,84 @@ loom_status lm_op_QLinearMatMul(lm_kctx *k)
         return LOOM_ERR_NO_MEMORY;
     mm_launch(k, &j);
     return LOOM_OK;
+}
+
+/* A scale or bias of loom.MatMulIntegerScaled: one value or one per column;
+ * sets *cols for the latter. */
+static loom_status check_row_param(lm_kctx *k, const char *what, const loom_tensor *p, int64_t n,
+                                   bool *cols)
+{
+    if (p->dtype != LOOM_DTYPE_FLOAT)
+        return lm_kunsupported(k, "%s must be float, got %s", what, loom_dtype_name(p->dtype));
+    *cols = lm_tensor_count(p) != 1;
+    if (*cols && !(p->rank == 1 && p->dims[0] == n))
+        return lm_kunsupported(k, "%s must be one value or %lld (one per column)", what,
+                               (long long)n);
+    return LOOM_OK;
+}
+
+/*
+ * loom.MatMulIntegerScaled(A, B, a_zero_point, b_zero_point, scale [, bias]):
+ * MatMulInteger -> Cast(float) -> Mul(scale) [-> Add(bias)] as fuse_qdyn.c
+ * finds it in dynamically quantized models, the float steps applied to each
+ * tile as it is computed.
+ */
+loom_status lm_op_MatMulIntegerScaled(lm_kctx *k)
+{
+    loom_status st = lm_kcheck_arity(k, 5, 6);
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *a = lm_kin(k, 0), *b = lm_kin(k, 1);
+    const loom_tensor *azp = lm_kin(k, 2), *bzp = lm_kin(k, 3), *fs = lm_kin(k, 4);
+    const loom_tensor *fb = lm_kin(k, 5);
+    if (!is_q8(a->dtype) || !is_q8(b->dtype))
+        return lm_kunsupported(k, "inputs must be uint8 or int8, got %s and %s",
+                               loom_dtype_name(a->dtype), loom_dtype_name(b->dtype));
+    if ((st = check_zp(k, "a_zero_point", azp, NULL, a->dtype)) != LOOM_OK ||
+        (st = check_zp(k, "b_zero_point", bzp, NULL, b->dtype)) != LOOM_OK)
+        return st;
+    mm_geom g;
+    if ((st = mm_geometry(k, a, b, &g)) != LOOM_OK)
+        return st;
+    int azk = QP_SINGLE, bzk = QP_SINGLE;
+    bool fs_cols, fb_cols = false;
+    if ((azp && (st = mm_qparam_kind(k, "a_zero_point", azp, a, true, &g, &azk)) != LOOM_OK) ||
+        (bzp && (st = mm_qparam_kind(k, "b_zero_point", bzp, b, false, &g, &bzk)) != LOOM_OK) ||
+        (st = check_row_param(k, "scale", fs, g.N, &fs_cols)) != LOOM_OK ||
+        (fb && (st = check_row_param(k, "bias", fb, g.N, &fb_cols)) != LOOM_OK))
+        return st;
+    loom_tensor *y = lm_kout(k, 0, LOOM_DTYPE_FLOAT, g.out_rank, g.out_dims);
+    if (!y)
+        return LOOM_ERR_NO_MEMORY;
+    if (k->dry || g.batch == 0)
+        return LOOM_OK;
+    int32_t *acc = lm_kscratch(k, (size_t)(g.batch * g.M * g.N) * sizeof(int32_t));
+    if (!acc)
+        return LOOM_ERR_NO_MEMORY;
+    mm_job j = {.g = &g,
+                .a = a->data,
+                .b = b->data,
+                .a_signed = a->dtype == LOOM_DTYPE_INT8,
+                .b_signed = b->dtype == LOOM_DTYPE_INT8,
+                .acc = acc,
+                .a_zk = azk,
+                .b_zk = bzk,
+                .yf = y->data,
+                .fs = fs->data,
+                .fb = fb ? fb->data : NULL,
+                .fs_cols = fs_cols,
+                .fb_cols = fb_cols};
+    j.a_zp = lm_q_zp_to_i32(k, azp, NULL);
+    j.b_zp = lm_q_zp_to_i32(k, bzp, NULL);
+    if (!j.a_zp || !j.b_zp)
+        return LOOM_ERR_NO_MEMORY;
+    mm_launch(k, &j);
+    return LOOM_OK;
+}
+
+loom_status lm_prepare_MatMulIntegerScaled(lm_kctx *k)
+{
+    return lm_q_prepare(k, lm_op_MatMulIntegerScaled, 1, false);
 }
 
 loom_status lm_prepare_MatMulInteger(lm_kctx *k)

@@ -2,7 +2,9 @@
  * quant.c - the op table of the quantization operators: QuantizeLinear,
  * DequantizeLinear, DynamicQuantizeLinear (qdq.c), MatMulInteger,
  * QLinearMatMul (qmatmul.c), ConvInteger, QLinearConv (qconv.c), and the fused
- * QDQ forms fuse_qdq.c writes (loom.QDQAdd is qadd.c; loom.QMaxPool is qpool.c).
+ * QDQ forms fuse_qdq.c writes (loom.QDQAdd is qadd.c; loom.QMaxPool is qpool.c;
+ * loom.QLut, fuse_qlut.c's tabulated element-wise chains, is qlut.c;
+ * loom.MatMulIntegerScaled, fuse_qdyn.c's dynamic-quantization matmul, is qmatmul.c).
  * What those files share is in quant_common.h and quant_common.c.
  *
  * Numerics follow what produced ONNX's conformance data (ONNX Runtime / MLAS):
@@ -37,5 +39,11 @@ const lm_op_def lm_ops_quant[] = {
     LM_OP_PREPARED(QLinearConv, LM_OP_WRITES_OUTPUTS),
     LM_OP_FULL("loom", "QDQAdd", lm_op_QDQAdd),
     LM_OP_FULL("loom", "QMaxPool", lm_op_qmaxpool),
+    LM_OP_FULL("loom", "QLut", lm_op_qlut),
+    {.domain = "loom",
+     .op_type = "MatMulIntegerScaled",
+     .run = lm_op_MatMulIntegerScaled,
+     .prepare = lm_prepare_MatMulIntegerScaled,
+     .flags = LM_OP_WRITES_OUTPUTS},
     LM_OP_END,
 };

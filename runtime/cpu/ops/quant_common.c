@@ -100,6 +100,102 @@ void lm_q_requant_row_s8(const int32_t *acc, int8_t *y, int64_t n, uint32_t bias
     requant_row_s8_base(acc, y, n, bias, mult, lo, hi, z);
 }
 
+/* Requantizes a row with one multiplier per column (per-channel weights):
+ * the same float32 steps as the rows above, with mult[c] for column c. */
+#define DEFINE_REQUANT_COLS(NAME, TY)                                                              \
+    static void NAME(const int32_t *restrict acc, TY *restrict y, int64_t n,                       \
+                     const float *restrict mult, float lo, float hi, int32_t z)                    \
+    {                                                                                              \
+        BLOCKED_FOR(c, n, y[c] = (TY)(clamp_round((float)acc[c] * mult[c], lo, hi) + z));          \
+    }
+
+DEFINE_REQUANT_COLS(requant_cols_u8_base, uint8_t)
+DEFINE_REQUANT_COLS(requant_cols_s8_base, int8_t)
+
+#if HAVE_AVX512_ROWS
+/* requant_cols on 16 lanes, step for step as requant_row_avx512. */
+TARGET_AVX512 static void requant_cols_avx512(const int32_t *acc, void *y, int64_t n,
+                                              const float *mult, float lo, float hi, int32_t z)
+{
+    const __m512i vz = _mm512_set1_epi32(z);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512 magic = _mm512_set1_ps(ROUND_MAGIC);
+    for (int64_t c = 0; c < n; c += 16) {
+        __mmask16 k = tail16(n - c);
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, acc + c)),
+                                 _mm512_maskz_loadu_ps(k, mult + c));
+        v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+        v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+        __m128i q = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vz));
+        _mm_mask_storeu_epi8((int8_t *)y + c, k, q);
+    }
+}
+#endif
+
+void lm_q_requant_cols_u8(const int32_t *acc, uint8_t *y, int64_t n, const float *mult, float lo,
+                          float hi, int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        requant_cols_avx512(acc, y, n, mult, lo, hi, z);
+        return;
+    }
+#endif
+    requant_cols_u8_base(acc, y, n, mult, lo, hi, z);
+}
+
+void lm_q_requant_cols_s8(const int32_t *acc, int8_t *y, int64_t n, const float *mult, float lo,
+                          float hi, int32_t z)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        requant_cols_avx512(acc, y, n, mult, lo, hi, z);
+        return;
+    }
+#endif
+    requant_cols_s8_base(acc, y, n, mult, lo, hi, z);
+}
+
+/* y = (float)acc * scale (+ bias), scale and bias one value or per column
+ * (NULL pointers: the single values): a Cast, a Mul and an Add, each
+ * rounded once like the operators (no fused multiply-add). */
+static void scale_row_base(const int32_t *restrict acc, float *restrict y, int64_t n, float s1,
+                           const float *restrict sc, float b1, const float *restrict bc, bool bias)
+{
+    for (int64_t c = 0; c < n; c++) {
+        float v = (float)acc[c] * (sc ? sc[c] : s1);
+        y[c] = bias ? v + (bc ? bc[c] : b1) : v;
+    }
+}
+
+#if HAVE_AVX512_ROWS
+TARGET_AVX512 static void scale_row_avx512(const int32_t *acc, float *y, int64_t n, float s1,
+                                           const float *sc, float b1, const float *bc, bool bias)
+{
+    const __m512 vs = _mm512_set1_ps(s1), vb = _mm512_set1_ps(b1);
+    for (int64_t c = 0; c < n; c += 16) {
+        __mmask16 k = tail16(n - c);
+        __m512 v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, acc + c));
+        v = _mm512_mul_ps(v, sc ? _mm512_maskz_loadu_ps(k, sc + c) : vs);
+        if (bias)
+            v = _mm512_add_ps(v, bc ? _mm512_maskz_loadu_ps(k, bc + c) : vb);
+        _mm512_mask_storeu_ps(y + c, k, v);
+    }
+}
+#endif
+
+void lm_q_scale_row(const int32_t *acc, float *y, int64_t n, float s1, const float *sc, float b1,
+                    const float *bc, bool bias)
+{
+#if HAVE_AVX512_ROWS
+    if (use_avx512()) {
+        scale_row_avx512(acc, y, n, s1, sc, b1, bc, bias);
+        return;
+    }
+#endif
+    scale_row_base(acc, y, n, s1, sc, b1, bc, bias);
+}
+
 void lm_q_free_prepared(void *state)
 {
     q_prepared *qp = state;

@@ -146,6 +146,17 @@ void lm_q_requant_row_u8(const int32_t *acc, uint8_t *y, int64_t n, uint32_t bia
 void lm_q_requant_row_s8(const int32_t *acc, int8_t *y, int64_t n, uint32_t bias, float mult,
                          float lo, float hi, int32_t z);
 
+/* The same with one multiplier per column, mult[0, n). */
+void lm_q_requant_cols_u8(const int32_t *acc, uint8_t *y, int64_t n, const float *mult, float lo,
+                          float hi, int32_t z);
+void lm_q_requant_cols_s8(const int32_t *acc, int8_t *y, int64_t n, const float *mult, float lo,
+                          float hi, int32_t z);
+
+/* y[c] = (float)acc[c] * scale (+ bias) for c < n: scale is sc[c], or s1 when
+ * sc is NULL; with @bias, bias is bc[c], or b1 when bc is NULL. */
+void lm_q_scale_row(const int32_t *acc, float *y, int64_t n, float s1, const float *sc, float b1,
+                    const float *bc, bool bias);
+
 /* Prepared state of the int8 matmuls and convolutions: the constant weights
  * packed for the GEMM (B of a matmul; A of each convolution group), shared
  * by every plan through lm_kweights(). */
@@ -168,9 +179,11 @@ loom_status lm_op_DynamicQuantizeLinear(lm_kctx *k);
 /* qmatmul.c: */
 loom_status lm_op_MatMulInteger(lm_kctx *k);
 loom_status lm_op_QLinearMatMul(lm_kctx *k);
+loom_status lm_op_MatMulIntegerScaled(lm_kctx *k);
 /* Their prepare hooks: B packed by lm_q_prepare(). */
 loom_status lm_prepare_MatMulInteger(lm_kctx *k);
 loom_status lm_prepare_QLinearMatMul(lm_kctx *k);
+loom_status lm_prepare_MatMulIntegerScaled(lm_kctx *k);
 
 /* qconv.c: */
 loom_status lm_op_ConvInteger(lm_kctx *k);
@@ -183,5 +196,8 @@ loom_status lm_prepare_QLinearConv(lm_kctx *k);
 loom_status lm_op_QDQAdd(lm_kctx *k);
 /* com.microsoft QLinearMul (qadd.c); QLinearAdd is lm_op_QDQAdd. */
 loom_status lm_op_QLinearMul(lm_kctx *k);
+
+/* qlut.c: */
+loom_status lm_op_qlut(lm_kctx *k);
 
 #endif
