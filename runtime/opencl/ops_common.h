@@ -102,6 +102,10 @@ loom_status lm_cl_low_view(lm_cl_builder *b, const lm_node *n);
 /* Add, Sub, Mul, Div, Pow, Max, Min, Sum, Mean, PRelu; broadcasting. */
 bool lm_cl_sup_binary(const lm_node *n, loom_tensor *const *in);
 loom_status lm_cl_low_binary(lm_cl_builder *b, const lm_node *n);
+/* y (shaped @ty) = a (op) b with numpy broadcasting; @code as eltwise.cl's
+ * binary kernels number the ops (0 Add, 1 Sub, 2 Mul, 3 Div...). */
+loom_status lm_cl_binary(lm_cl_builder *b, int code, cl_mem a, const loom_tensor *ta, cl_mem bm,
+                         const loom_tensor *tb, cl_mem y, const loom_tensor *ty);
 
 /* ops_gemm.c: the GEMM family. */
 /* Gemm with transA/transB, alpha, beta, bias and a fused activation. */

@@ -178,11 +178,15 @@ loom_status lm_cl_low_binary(lm_cl_builder *b, const lm_node *n)
 {
     if (n->n_in == 1)
         return lm_cl_low_view(b, n);
-    const loom_tensor *ta = lm_clb_shape(b, n->in[0]), *tb = lm_clb_shape(b, n->in[1]);
-    const loom_tensor *ty = lm_clb_shape(b, n->out[0]);
+    return lm_cl_binary(b, binary_code(n), lm_clb_in(b, n->in[0]), lm_clb_shape(b, n->in[0]),
+                        lm_clb_in(b, n->in[1]), lm_clb_shape(b, n->in[1]), lm_clb_out(b, n->out[0]),
+                        lm_clb_shape(b, n->out[0]));
+}
+
+loom_status lm_cl_binary(lm_cl_builder *b, int code, cl_mem a, const loom_tensor *ta, cl_mem bm,
+                         const loom_tensor *tb, cl_mem y, const loom_tensor *ty)
+{
     int64_t cnt = lm_tensor_count(ty);
-    int code = binary_code(n);
-    cl_mem a = lm_clb_in(b, n->in[0]), bm = lm_clb_in(b, n->in[1]), y = lm_clb_out(b, n->out[0]);
     int64_t na = lm_tensor_count(ta), nb = lm_tensor_count(tb);
     if ((na == cnt || na == 1) && (nb == cnt || nb == 1)) {
         cl_kernel k = lm_clb_kernel(b, "binary_flat");

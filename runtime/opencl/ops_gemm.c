@@ -161,27 +161,121 @@ static bool mm_simple(const mm_geom *g)
     return (g->na == g->nout || g->na == 1) && (g->nb == g->nout || g->nb == 1);
 }
 
+/*
+ * Operand @t as the product sees it: core/fuse_matmul_perm.c may have
+ * absorbed a Transpose by @attr's perm into the MatMul (a view the CPU's
+ * SGEMM reads in place); here the view is made by a strided copy. False
+ * when the perm does not fit @t.
+ */
+static bool viewed(const lm_node *n, const char *attr, const loom_tensor *t, loom_tensor *v)
+{
+    const lm_attr *p = lm_node_attr(n, attr);
+    *v = *t;
+    if (!p)
+        return true;
+    if (p->n != t->rank)
+        return false;
+    for (int d = 0; d < t->rank; d++) {
+        if (p->ints[d] < 0 || p->ints[d] >= t->rank)
+            return false;
+        v->dims[d] = t->dims[p->ints[d]];
+    }
+    return true;
+}
+
+/* Copies @x (shaped @t) into @y transposed by @attr's perm. */
+static void permute_into(lm_cl_builder *b, const lm_node *n, const char *attr, cl_mem x,
+                         const loom_tensor *t, cl_mem y)
+{
+    const lm_attr *p = lm_node_attr(n, attr);
+    loom_tensor v;
+    viewed(n, attr, t, &v);
+    int64_t xs[MAX_RANK], ys[MAX_RANK], src[MAX_RANK];
+    strides_of(t, xs);
+    strides_of(&v, ys);
+    for (int d = 0; d < t->rank; d++)
+        src[d] = xs[p->ints[d]];
+    lm_cl_strided_copy(b, x, 0, y, 0, v.rank, v.dims, src, ys);
+}
+
 bool lm_cl_sup_matmul(const lm_node *n, loom_tensor *const *in)
 {
     int act;
     float aa, ab;
     mm_geom g;
-    /* transposed views (core/fuse_matmul_perm.c) are the CPU's */
+    loom_tensor va, vb;
     if (n->n_in < 2 || n->n_in > 3 || !one_output(n) || !lm_cl_fused_act(n, &act, &aa, &ab) ||
-        lm_node_has_attr(n, "_loom_perm_a") || lm_node_has_attr(n, "_loom_perm_b") ||
-        lm_node_has_attr(n, "_loom_perm_y") || !is_f32(in[0]) || !is_f32(in[1]) ||
-        !mm_geometry(in[0], in[1], &g))
+        !is_f32(in[0]) || !is_f32(in[1]) || !viewed(n, "_loom_perm_a", in[0], &va) ||
+        !viewed(n, "_loom_perm_b", in[1], &vb) || !mm_geometry(&va, &vb, &g))
         return false;
+    const lm_attr *py = lm_node_attr(n, "_loom_perm_y");
+    int ry = va.rank > vb.rank ? va.rank : vb.rank;
+    if (py && (va.rank < 2 || vb.rank < 2 || py->n != ry))
+        return false;
+    for (int d = 0; py && d < py->n; d++)
+        if (py->ints[d] < 0 || py->ints[d] >= ry)
+            return false;
     /* a third input is the [N] bias core/fuse_bias.c moved in from an Add */
     if (n->n_in == 3 && (!is_f32(in[2]) || in[2]->rank != 1 || in[2]->dims[0] != g.N))
         return false;
     return mm_simple(&g) || g.nout <= MATMUL_MAX_LAUNCHES;
 }
 
+/* The GEMM launches of a MatMul of geometry @mg: one when the batches line
+ * up, else one per output matrix. */
+static void gemm_launches(lm_cl_builder *b, gemm_args g, const mm_geom *mg)
+{
+    if (mm_simple(mg)) {
+        if (mg->nb == 1 && mg->na == mg->nout) { /* a Linear layer: rows of all batches at once */
+            g.M = (int)(mg->M * mg->na);
+            g.batch = 1;
+        } else {
+            g.batch = (int)mg->nout;
+            g.a_bs = mg->na == 1 ? 0 : (int)(mg->M * mg->K);
+            g.b_bs = mg->nb == 1 ? 0 : (int)(mg->K * mg->N);
+            g.c_bs = (int)(mg->M * mg->N);
+        }
+        lm_cl_gemm_launch(b, &g);
+        return;
+    }
+    g.batch = 1;
+    for (int64_t i = 0; i < mg->nout; i++) {
+        int64_t rem = i, ia = 0, ib = 0, sa = 1, sb = 1;
+        for (int d = mg->rout - 1; d >= 0; d--) {
+            int64_t c = rem % mg->bout[d];
+            rem /= mg->bout[d];
+            ia += (mg->ba[d] == 1 ? 0 : c) * sa;
+            ib += (mg->bbb[d] == 1 ? 0 : c) * sb;
+            sa *= mg->ba[d];
+            sb *= mg->bbb[d];
+        }
+        g.a_off = (int)(ia * mg->M * mg->K);
+        g.b_off = (int)(ib * mg->K * mg->N);
+        g.c_off = (int)(i * mg->M * mg->N);
+        lm_cl_gemm_launch(b, &g);
+    }
+}
+
+/* Operand @v of @n, made into the view its perm attribute @attr says
+ * (scratch) when it has one. */
+static cl_mem operand(lm_cl_builder *b, const lm_node *n, int v, const char *attr)
+{
+    cl_mem x = lm_clb_in(b, v);
+    if (!lm_node_has_attr(n, attr))
+        return x;
+    const loom_tensor *t = lm_clb_shape(b, v);
+    cl_mem view = lm_clb_scratch(b, t->nbytes);
+    permute_into(b, n, attr, x, t, view);
+    return view;
+}
+
 loom_status lm_cl_low_matmul(lm_cl_builder *b, const lm_node *n)
 {
     mm_geom mg;
-    mm_geometry(lm_clb_shape(b, n->in[0]), lm_clb_shape(b, n->in[1]), &mg);
+    loom_tensor va, vb;
+    viewed(n, "_loom_perm_a", lm_clb_shape(b, n->in[0]), &va);
+    viewed(n, "_loom_perm_b", lm_clb_shape(b, n->in[1]), &vb);
+    mm_geometry(&va, &vb, &mg);
     gemm_args g = {.alpha = 1.0f};
     lm_cl_fused_act(n, &g.act, &g.aa, &g.ab);
     g.M = (int)mg.M;
@@ -190,42 +284,28 @@ loom_status lm_cl_low_matmul(lm_cl_builder *b, const lm_node *n)
     g.lda = g.K;
     g.ldb = g.N;
     g.ldc = g.N;
-    g.A = lm_clb_in(b, n->in[0]);
-    g.B = lm_clb_in(b, n->in[1]);
+    g.A = operand(b, n, n->in[0], "_loom_perm_a");
+    g.B = operand(b, n, n->in[1], "_loom_perm_b");
     if (n->n_in == 3) { /* per column, shared by every row and batch */
         g.bias = lm_clb_in(b, n->in[2]);
         g.bsn = 1;
         g.beta = 1.0f;
     }
-    g.C = lm_clb_out(b, n->out[0]);
-    if (mm_simple(&mg)) {
-        if (mg.nb == 1 && mg.na == mg.nout) { /* a Linear layer: rows of all batches at once */
-            g.M = (int)(mg.M * mg.na);
-            g.batch = 1;
-        } else {
-            g.batch = (int)mg.nout;
-            g.a_bs = mg.na == 1 ? 0 : (int)(mg.M * mg.K);
-            g.b_bs = mg.nb == 1 ? 0 : (int)(mg.K * mg.N);
-            g.c_bs = (int)(mg.M * mg.N);
-        }
-        lm_cl_gemm_launch(b, &g);
-        return lm_clb_error(b);
-    }
-    g.batch = 1;
-    for (int64_t i = 0; i < mg.nout; i++) {
-        int64_t rem = i, ia = 0, ib = 0, sa = 1, sb = 1;
-        for (int d = mg.rout - 1; d >= 0; d--) {
-            int64_t c = rem % mg.bout[d];
-            rem /= mg.bout[d];
-            ia += (mg.ba[d] == 1 ? 0 : c) * sa;
-            ib += (mg.bbb[d] == 1 ? 0 : c) * sb;
-            sa *= mg.ba[d];
-            sb *= mg.bbb[d];
-        }
-        g.a_off = (int)(ia * mg.M * mg.K);
-        g.b_off = (int)(ib * mg.K * mg.N);
-        g.c_off = (int)(i * mg.M * mg.N);
-        lm_cl_gemm_launch(b, &g);
+    const lm_attr *py = lm_node_attr(n, "_loom_perm_y");
+    const loom_tensor *ty = lm_clb_shape(b, n->out[0]);
+    cl_mem y = lm_clb_out(b, n->out[0]);
+    g.C = py ? lm_clb_scratch(b, ty->nbytes) : y; /* the product, then its view */
+    gemm_launches(b, g, &mg);
+    if (py) { /* y = Transpose(Z, py): y[..i..] = Z at index i moved by py */
+        loom_tensor z = *ty;
+        for (int d = 0; d < ty->rank; d++)
+            z.dims[py->ints[d]] = ty->dims[d];
+        int64_t zs[MAX_RANK], ys[MAX_RANK], src[MAX_RANK];
+        strides_of(&z, zs);
+        strides_of(ty, ys);
+        for (int d = 0; d < ty->rank; d++)
+            src[d] = zs[py->ints[d]];
+        lm_cl_strided_copy(b, g.C, 0, y, 0, ty->rank, ty->dims, src, ys);
     }
     return lm_clb_error(b);
 }

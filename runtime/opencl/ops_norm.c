@@ -86,10 +86,26 @@ static int64_t norm_axis(const lm_node *n, int rank)
 
 /* Y, and optionally Mean and InvStdDev; scale and bias of the normalized
  * shape's size (no broadcasting inside it). */
+/* Input 3, when present, is core's fused residual (fuse_skipnorm.c): the norm
+ * is of in[0] + in[3] (numpy broadcasting), stored as output 3 when some
+ * other node reads the sum. */
+static bool skip_fits(const lm_node *n, loom_tensor *const *in)
+{
+    if (n->n_in < 4 || n->in[3] < 0)
+        return true;
+    const loom_tensor *a = in[0], *s = in[3];
+    if (!is_f32(s) || s->rank > a->rank)
+        return false;
+    for (int i = 1; i <= s->rank; i++) /* it broadcasts into in[0]'s shape */
+        if (s->dims[s->rank - i] != a->dims[a->rank - i] && s->dims[s->rank - i] != 1)
+            return false;
+    return true;
+}
+
 bool lm_cl_sup_layernorm(const lm_node *n, loom_tensor *const *in)
 {
-    if (n->n_in < 2 || n->n_in > 3 || n->n_out < 1 || n->n_out > 3 || n->out[0] < 0 ||
-        !is_f32(in[0]) || in[0]->rank < 1)
+    if (n->n_in < 2 || n->n_in > 4 || n->n_out < 1 || n->n_out > 4 || n->out[0] < 0 ||
+        !is_f32(in[0]) || in[0]->rank < 1 || !skip_fits(n, in))
         return false;
     int64_t axis = norm_axis(n, in[0]->rank);
     if (axis < 0 || axis >= in[0]->rank || lm_node_attr_int(n, "stash_type", 1) != 1)
@@ -100,18 +116,33 @@ bool lm_cl_sup_layernorm(const lm_node *n, loom_tensor *const *in)
     return n->n_in < 3 || n->in[2] < 0 || (is_f32(in[2]) && lm_tensor_count(in[2]) == len);
 }
 
+/* The buffer the norm reads: in[0], or in[0] + in[3] made first (into
+ * output 3 when the graph reads the sum, else into scratch). */
+static cl_mem layernorm_source(lm_cl_builder *b, const lm_node *n)
+{
+    if (n->n_in < 4 || n->in[3] < 0)
+        return lm_clb_in(b, n->in[0]);
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    bool keep = n->n_out > 3 && n->out[3] >= 0;
+    cl_mem sum = keep ? lm_clb_out(b, n->out[3]) : lm_clb_scratch(b, x->nbytes);
+    lm_cl_binary(b, 0, lm_clb_in(b, n->in[0]), x, lm_clb_in(b, n->in[3]), lm_clb_shape(b, n->in[3]),
+                 sum, x);
+    return sum;
+}
+
 loom_status lm_cl_low_layernorm(lm_cl_builder *b, const lm_node *n)
 {
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
     int64_t axis = norm_axis(n, x->rank);
     int64_t rows = prod(x->dims, 0, (int)axis), len = prod(x->dims, (int)axis, x->rank);
-    bool has_bias = n->n_in == 3 && n->in[2] >= 0;
+    bool has_bias = n->n_in >= 3 && n->in[2] >= 0;
     bool has_mean = n->n_out > 1 && n->out[1] >= 0, has_inv = n->n_out > 2 && n->out[2] >= 0;
     size_t wg = norm_wg(b);
     cl_mem y = lm_clb_out(b, n->out[0]), sc = lm_clb_in(b, n->in[1]);
+    cl_mem src = layernorm_source(b, n);
     cl_kernel k = lm_clb_kernel(b, "layernorm");
     lm_cl_args a = {b, k, 0};
-    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, src);
     lm_cl_arg_mem(&a, y);
     lm_cl_arg_int(&a, len);
     lm_cl_arg_mem(&a, sc);
@@ -127,12 +158,52 @@ loom_status lm_cl_low_layernorm(lm_cl_builder *b, const lm_node *n)
     return lm_clb_error(b);
 }
 
+/* Whether @m broadcasts into @x's shape (numpy). */
+static bool broadcasts_into(const loom_tensor *m, const loom_tensor *x)
+{
+    if (m->rank > x->rank)
+        return false;
+    for (int i = 1; i <= m->rank; i++)
+        if (m->dims[m->rank - i] != x->dims[x->rank - i] && m->dims[m->rank - i] != 1)
+            return false;
+    return true;
+}
+
+/* Softmax takes core's fused attention scores (fuse_attn.c): a second
+ * input M added to the scores, which _loom_scale / _loom_divisor scale first. */
 bool lm_cl_sup_softmax(const lm_node *n, loom_tensor *const *in)
 {
-    if (n->n_in != 1 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 1)
+    if (n->n_in < 1 || n->n_in > 2 || !one_output(n) || !is_f32(in[0]) || in[0]->rank < 1)
+        return false;
+    if (n->n_in == 2 && n->in[1] >= 0 && (!is_f32(in[1]) || !broadcasts_into(in[1], in[0])))
         return false;
     int64_t axis = lm_node_attr_int(n, "axis", n->opset < 13 ? 1 : -1);
     return axis >= -in[0]->rank && axis < in[0]->rank;
+}
+
+/* What the softmax normalises: its input, or (fused attention) the input
+ * scaled and the mask added, in scratch, as the unfused Div/Mul and Add did. */
+static cl_mem attention_scores(lm_cl_builder *b, const lm_node *n)
+{
+    cl_mem s = lm_clb_in(b, n->in[0]);
+    const loom_tensor *x = lm_clb_shape(b, n->in[0]);
+    bool div = lm_node_has_attr(n, "_loom_divisor"), mul = lm_node_has_attr(n, "_loom_scale");
+    bool mask = n->n_in == 2 && n->in[1] >= 0;
+    if (!div && !mul && !mask)
+        return s;
+    cl_mem t = lm_clb_scratch(b, x->nbytes);
+    if (div || mul) {
+        float c = lm_node_attr_float(n, div ? "_loom_divisor" : "_loom_scale", 1.0f);
+        uint16_t h = lm_cl_half_from_float(c); /* stored as the buffers are */
+        cl_mem cm =
+            lm_clb_elem(b) == 2 ? lm_clb_upload(b, &h, sizeof(h)) : lm_clb_upload(b, &c, sizeof(c));
+        loom_tensor one = {.dtype = LOOM_DTYPE_FLOAT, .rank = 0, .nbytes = sizeof(float)};
+        lm_cl_binary(b, div ? 3 : 2, s, x, cm, &one, t, x);
+        s = t;
+    }
+    if (mask)
+        lm_cl_binary(b, 0, s, x, lm_clb_in(b, n->in[1]), lm_clb_shape(b, n->in[1]), t, x);
+    return t;
 }
 
 loom_status lm_cl_low_softmax(lm_cl_builder *b, const lm_node *n)
@@ -149,9 +220,10 @@ loom_status lm_cl_low_softmax(lm_cl_builder *b, const lm_node *n)
         len = x->dims[axis];
         inner = prod(x->dims, (int)axis + 1, x->rank);
     }
+    cl_mem src = attention_scores(b, n);
     cl_kernel k = lm_clb_kernel(b, "softmax");
     lm_cl_args a = {b, k, 0};
-    lm_cl_arg_mem(&a, lm_clb_in(b, n->in[0]));
+    lm_cl_arg_mem(&a, src);
     lm_cl_arg_mem(&a, lm_clb_out(b, n->out[0]));
     lm_cl_arg_int(&a, outer);
     lm_cl_arg_int(&a, len);

@@ -11,7 +11,7 @@
 #include "core/tensor.h"
 #include "loomctl.h"
 
-#define MAX_IO 256
+#define MAX_IO 256 /* --input and --dim options */
 
 typedef struct run_args {
     const char *model;
@@ -228,19 +228,24 @@ static int time_runs(loom_model *m, loom_tensor **in, size_t n_in, loom_tensor *
                      int repeat)
 {
     double *ms = malloc(sizeof(double) * (size_t)repeat);
-    if (!ms)
+    loom_tensor **tmp = calloc(n_out + 1, sizeof(*tmp));
+    if (!ms || !tmp) {
+        free(ms);
+        free(tmp);
         return 1;
+    }
     for (int r = 0; r < repeat; r++) {
-        loom_tensor *tmp[MAX_IO];
         double t0 = now_ms();
         if (loom_model_run(m, in, n_in, tmp, n_out)) {
             free(ms);
+            free(tmp);
             return fail("run");
         }
         ms[r] = now_ms() - t0;
         for (size_t o = 0; o < n_out; o++)
             loom_tensor_destroy(tmp[o]);
     }
+    free(tmp);
     (void)out;
     qsort(ms, (size_t)repeat, sizeof(double), compare_double);
     printf("latency over %d runs: min %.3f ms, p50 %.3f ms, p99 %.3f ms\n", repeat, ms[0],
@@ -277,7 +282,7 @@ int loomctl_run(int argc, char **argv)
     run_args a = {0};
     loom_context *ctx = NULL;
     loom_model *m = NULL;
-    loom_tensor *in[MAX_IO] = {0}, *out[MAX_IO] = {0};
+    loom_tensor **in = NULL, **out = NULL;
     size_t n_in = 0, n_out = 0;
     int rc = 2;
     if (parse_args(argc, argv, &a))
@@ -311,12 +316,14 @@ int loomctl_run(int argc, char **argv)
             print_stats(m);
         goto out;
     }
-    n_in = loom_model_input_count(m);
-    n_out = loom_model_output_count(m);
-    if (n_in > MAX_IO || n_out > MAX_IO) {
-        fprintf(stderr, "loomctl run: more than %d inputs or outputs\n", MAX_IO);
+    in = calloc(loom_model_input_count(m) + 1, sizeof(*in));
+    out = calloc(loom_model_output_count(m) + 1, sizeof(*out));
+    if (!in || !out) {
+        fprintf(stderr, "loomctl run: out of memory\n");
         goto out;
     }
+    n_in = loom_model_input_count(m);
+    n_out = loom_model_output_count(m);
     if (load_inputs(&a, m, in, n_in))
         goto out;
     if (loom_model_run(m, in, n_in, out, n_out)) {
@@ -336,6 +343,8 @@ out:
         loom_tensor_destroy(in[i]);
     for (size_t o = 0; o < n_out; o++)
         loom_tensor_destroy(out[o]);
+    free(in);
+    free(out);
     for (int i = 0; i < a.n_inputs; i++)
         free(a.input_name[i]);
     for (int i = 0; i < a.n_dims; i++)
