@@ -110,6 +110,20 @@ static void drop_unfed_inputs(lm_node *n)
     }
 }
 
+/* The constant value @v holds at load: an initializer, or the output of a
+ * Constant node with a tensor attribute (exporters put a loop body's shapes
+ * and scalars there); NULL otherwise. */
+static const loom_tensor *load_time_constant(const lm_graph *g, int v)
+{
+    const lm_value *val = &g->values[v];
+    if (val->constant || val->producer < 0)
+        return val->constant;
+    const lm_node *p = &g->nodes[val->producer];
+    return strcmp(p->op_type, "Constant") == 0 && !*p->domain && p->n_in == 0
+               ? lm_node_attr_tensor(p, "value")
+               : NULL;
+}
+
 /* Makes the model of each subgraph of @n (If's branches, Loop's body...). */
 static loom_status load_bodies(loom_model *m, lm_node *n)
 {
@@ -118,7 +132,7 @@ static loom_status load_bodies(loom_model *m, lm_node *n)
         if (!sub)
             continue;
         for (int j = sub->n_feed - 1; j >= 0; j--) {
-            const loom_tensor *c = m->g->values[n->in[sub->feed[j]]].constant;
+            const loom_tensor *c = load_time_constant(m->g, n->in[sub->feed[j]]);
             loom_status s = c ? embed_constant(sub, j, c) : LOOM_OK;
             if (s)
                 return s;

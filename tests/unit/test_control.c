@@ -271,7 +271,10 @@ static void loop_body_weights_come_from_the_enclosing_graph(void **state)
     ob_input(b, "h", F32, -1, NULL);
     ob_output(b, "c", BOOL);
     ob_output(b, "h_out", F32);
-    ob_add_node(b, "MatMul", "h,W", "h_out");
+    ob_add_node(b, "MatMul", "h,W", "hw");
+    ob_add_node(b, "Reshape", "hw,shape", "h_out"); /* a shape from a Constant node outside */
+    ob_node *k = ob_add_node(m, "Constant", "", "shape");
+    ob_attr_tensor_i64(m, k, "value", 1, (int64_t[]){2}, (int64_t[]){1, 2});
     ob_attr_graph(m, ob_add_node(m, "Loop", "M,yes,h0", "h"), "body", b);
     ob_add_node(m, "MatMul", "h,W", "y");
     loom_model *model = lm_load_ok(ctx, m, "weights");

@@ -168,8 +168,8 @@ void ob_output(ob_model *m, const char *name, int dtype)
     OB_PUSH(m, m->graph.n_output, m->graph.output, vi);
 }
 
-void ob_init_raw(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
-                 const void *data, size_t bytes)
+static Onnx__TensorProto *raw_tensor(ob_model *m, const char *name, int dtype, int rank,
+                                     const int64_t *dims, const void *data, size_t bytes)
 {
     Onnx__TensorProto *t = ob_alloc(m, sizeof(*t));
     onnx__tensor_proto__init(t);
@@ -185,6 +185,13 @@ void ob_init_raw(ob_model *m, const char *name, int dtype, int rank, const int64
     t->raw_data.data = ob_alloc(m, bytes);
     if (bytes && data)
         memcpy(t->raw_data.data, data, bytes);
+    return t;
+}
+
+void ob_init_raw(ob_model *m, const char *name, int dtype, int rank, const int64_t *dims,
+                 const void *data, size_t bytes)
+{
+    Onnx__TensorProto *t = raw_tensor(m, name, dtype, rank, dims, data, bytes);
     OB_PUSH(m, m->graph.n_initializer, m->graph.initializer, t);
 }
 
@@ -319,6 +326,16 @@ static Onnx__AttributeProto *new_attr(ob_model *m, ob_node *n, const char *name,
     a->type = type;
     OB_PUSH(m, n->n_attribute, n->attribute, a);
     return a;
+}
+
+void ob_attr_tensor_i64(ob_model *m, ob_node *n, const char *name, int rank, const int64_t *dims,
+                        const int64_t *v)
+{
+    Onnx__AttributeProto *a = new_attr(m, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
+    int64_t count = 1;
+    for (int d = 0; d < rank; d++)
+        count *= dims[d];
+    a->t = raw_tensor(m, "", LOOM_DTYPE_INT64, rank, dims, v, sizeof(int64_t) * (size_t)count);
 }
 
 void ob_attr_int(ob_model *m, ob_node *n, const char *name, int64_t v)

@@ -51,6 +51,9 @@ void ob_attr_int(ob_model *m, ob_node *n, const char *name, int64_t v);
 void ob_attr_float(ob_model *m, ob_node *n, const char *name, float v);
 void ob_attr_str(ob_model *m, ob_node *n, const char *name, const char *v);
 void ob_attr_ints(ob_model *m, ob_node *n, const char *name, int count, const int64_t *v);
+/* A TENSOR attribute of int64 values (a Constant node's "value"). */
+void ob_attr_tensor_i64(ob_model *m, ob_node *n, const char *name, int rank, const int64_t *dims,
+                        const int64_t *v);
 /* A graph for a GRAPH attribute (If's branches, Loop's and Scan's body),
  * built with the same calls as a model's (ob_input with rank -1 gives an
  * input a type and no shape); freed with @m. */
