@@ -291,6 +291,7 @@ typedef struct qgemm_args {
     const int32_t *bz32; /* per column (NULL: zero) */
     int64_t M, N, K;
     bool ta, tb, per_col, out_float;
+    const lm_qgemm_packed *packed; /* constant B packed at plan time (qgemm_prepare), or NULL */
 } qgemm_args;
 
 static inline int32_t q8_at(const loom_tensor *t, int64_t i)
@@ -331,7 +332,7 @@ static loom_status qgemm_products(lm_kctx *k, const qgemm_args *q, int32_t *acc)
         if (!c)
             return LOOM_ERR_NO_MEMORY;
         p.m = q->N, p.n = q->M;
-        p.a = q->b->data, p.lda = q->K, p.a_signed = bsg;
+        p.a = q->b->data, p.lda = q->K, p.a_signed = bsg, p.pa = q->packed;
         p.b = a, p.ldb = q->M, p.b_signed = as;
         p.a_zp = q->bz32, p.a_zp_per_row = q->per_col;
         p.b_zp = &az;
@@ -344,7 +345,7 @@ static loom_status qgemm_products(lm_kctx *k, const qgemm_args *q, int32_t *acc)
     }
     p.m = q->M, p.n = q->N;
     p.a = a, p.lda = q->K;
-    p.b = q->b->data, p.ldb = q->N;
+    p.b = q->b->data, p.ldb = q->N, p.pb = q->packed;
     p.a_zp = &az;
     p.b_zp = q->bz32, p.b_zp_per_col = q->per_col;
     p.c = acc, p.ldc = q->N;
@@ -427,12 +428,53 @@ static loom_status op_qgemm(lm_kctx *k)
             z32[i] = q8_at(bz, i);
     }
     q.bz32 = z32;
+    q.packed = k->prepared;
     return qgemm_compute(k, &q, y);
+}
+
+/* A constant B in the GEMM's layout: as its A operand (N x K) with transB,
+ * else as its B (K x N); once per process per weights (lm_kweights). */
+static loom_status qgemm_pack(lm_kctx *k, void *arg, void **data, size_t *bytes)
+{
+    (void)arg;
+    const loom_tensor *b = lm_kin(k, 3);
+    bool tb = lm_node_attr_int(k->node, "transB", 0) != 0, sgn = b->dtype == LOOM_DTYPE_INT8;
+    int64_t rows = b->dims[0], cols = b->dims[1];
+    lm_qgemm_packed *p = tb ? lm_qgemm_pack_a(b->data, cols, sgn, rows, cols)
+                            : lm_qgemm_pack_b(b->data, cols, sgn, rows, cols);
+    if (!p)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing B");
+    *data = p;
+    *bytes = lm_qgemm_packed_bytes(p);
+    return LOOM_OK;
+}
+
+static void qgemm_packed_free(void *p)
+{
+    lm_qgemm_packed_free(p);
+}
+
+static loom_status qgemm_prepare(lm_kctx *k)
+{
+    loom_status st = op_qgemm(k); /* validates and shapes (k->dry is set) */
+    const loom_tensor *b = lm_kin(k, 3);
+    if (st || !b->data || b->rank != 2)
+        return st;
+    int in = 3;
+    const void *packed;
+    st = lm_kweights(k, &in, 1, lm_node_attr_int(k->node, "transB", 0) != 0, qgemm_pack,
+                     qgemm_packed_free, NULL, &packed);
+    k->prepared = (void *)packed;
+    return st;
 }
 
 const lm_op_def lm_ops_contrib_quant[] = {
     LM_OP_FULL("com.microsoft", "QLinearSoftmax", op_qlinear_softmax),
-    LM_OP_FULL("com.microsoft", "QGemm", op_qgemm),
+    {.domain = "com.microsoft",
+     .op_type = "QGemm",
+     .run = op_qgemm,
+     .prepare = qgemm_prepare,
+     .flags = LM_OP_WRITES_OUTPUTS},
     LM_OP_FULL("com.microsoft", "QLinearAdd", lm_op_QDQAdd),
     LM_OP_FULL("com.microsoft", "QLinearMul", lm_op_QLinearMul),
     LM_OP_FULL("com.microsoft", "QLinearSigmoid", op_qlinear_sigmoid),
