@@ -97,6 +97,48 @@ static void if_takes_the_branch_its_data_picks(void **state)
     loom_model_destroy(model);
 }
 
+/* A branch may return a value of the enclosing graph as it is, and a loop
+ * body may pass a carried value through untouched. */
+static void bodies_pass_values_through(void **state)
+{
+    (void)state;
+    int64_t d2[1] = {2}, two = 2;
+    uint8_t yes = 1;
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", F32, 1, d2);
+    ob_input(m, "c", BOOL, 0, d2);
+    ob_output(m, "y", F32);
+    ob_output(m, "z", F32);
+    ob_init_raw(m, "M", INT64, 0, NULL, &two, sizeof(two));
+    ob_init_raw(m, "yes", BOOL, 0, NULL, &yes, 1);
+    ob_model *t = ob_body(m), *e = ob_body(m), *b = ob_body(m);
+    ob_output(t, "x", F32);
+    ob_output(e, "nx", F32);
+    ob_add_node(e, "Neg", "x", "nx");
+    ob_node *n = ob_add_node(m, "If", "c", "y");
+    ob_attr_graph(m, n, "then_branch", t);
+    ob_attr_graph(m, n, "else_branch", e);
+    ob_input(b, "i", INT64, 0, NULL);
+    ob_input(b, "cond", BOOL, 0, NULL);
+    ob_input(b, "v", F32, -1, NULL);
+    ob_output(b, "cond", BOOL);
+    ob_output(b, "v", F32);
+    ob_attr_graph(m, ob_add_node(m, "Loop", "M,yes,x", "z"), "body", b);
+    loom_model *model = lm_load_ok(ctx, m, "through");
+    float x[2] = {1.5f, -2};
+    for (uint8_t c = 0; c < 2; c++) {
+        loom_tensor *in[2] = {wrap(LOOM_DTYPE_FLOAT, 1, d2, x, sizeof(x)),
+                              wrap(LOOM_DTYPE_BOOL, 0, NULL, &c, 1)};
+        loom_tensor *out[2];
+        run_ok(model, in, 2, out, 2);
+        assert_floats(out[0], c ? (float[]){1.5f, -2} : (float[]){-1.5f, 2}, 2);
+        assert_floats(out[1], x, 2);
+        free_all(out, 2);
+        free_all(in, 2);
+    }
+    loom_model_destroy(model);
+}
+
 /*
  * acc_k = acc_{k-1} + x * k for k < M, stacking each acc: a for loop (the
  * condition stays true) with a trip count fed at run time.
@@ -402,6 +444,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(if_takes_the_branch_its_data_picks),
+        cmocka_unit_test(bodies_pass_values_through),
         cmocka_unit_test(loop_carries_state_and_stacks_scan_outputs),
         cmocka_unit_test(loop_stops_when_its_body_says_so),
         cmocka_unit_test(nested_bodies_read_values_two_graphs_out),
