@@ -36,13 +36,17 @@ class VoiceActivity(torch.nn.Module):
         self.cell = torch.nn.LSTMCell(HIDDEN, HIDDEN)
         self.head = torch.nn.Linear(HIDDEN, 1)
 
-    def forward(self, audio: torch.Tensor, sr: torch.Tensor):
+    def features(self, audio: torch.Tensor, sr: torch.Tensor):
+        """The frames' features: the sample rate picks the front end (an If)."""
         x = audio.unsqueeze(1)
         if bool(sr == 16000):
             feats = self.front16(x)
         else:
             feats = self.front8(x)
-        feats = torch.relu(self.enc(torch.relu(feats)))
+        return torch.relu(self.enc(torch.relu(feats)))
+
+    def forward(self, audio: torch.Tensor, sr: torch.Tensor):
+        feats = self.features(audio, sr)
         b = feats.size(0)
         h = torch.zeros(b, self.cell.hidden_size)
         c = torch.zeros(b, self.cell.hidden_size)
@@ -59,12 +63,7 @@ class VoiceFrames(VoiceActivity):
     body, ConcatFromSequence after)."""
 
     def forward(self, audio: torch.Tensor, sr: torch.Tensor):
-        x = audio.unsqueeze(1)
-        if bool(sr == 16000):
-            feats = self.front16(x)
-        else:
-            feats = self.front8(x)
-        feats = torch.relu(self.enc(torch.relu(feats)))
+        feats = self.features(audio, sr)
         b = feats.size(0)
         h = torch.zeros(b, self.cell.hidden_size)
         c = torch.zeros(b, self.cell.hidden_size)

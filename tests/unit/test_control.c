@@ -8,20 +8,7 @@
 #define BOOL  9
 #define INT64 7
 
-static loom_context *ctx;
-
-static int setup(void **state)
-{
-    (void)state;
-    return loom_context_create(NULL, &ctx) == LOOM_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    loom_context_destroy(ctx);
-    return 0;
-}
+LM_TEST_DEFAULT_CONTEXT
 
 static loom_tensor *wrap(loom_dtype dt, int rank, const int64_t *dims, void *data, size_t bytes)
 {
@@ -52,6 +39,22 @@ static void free_all(loom_tensor **t, int n)
 {
     for (int i = 0; i < n; i++)
         loom_tensor_destroy(t[i]);
+}
+
+/* A Loop body's own inputs: the counter i, the condition @cond and one
+ * carried float value @carried of any shape. */
+static void loop_inputs(ob_model *b, const char *cond, const char *carried)
+{
+    ob_input(b, "i", INT64, 0, NULL);
+    ob_input(b, cond, BOOL, 0, NULL);
+    ob_input(b, carried, F32, -1, NULL);
+}
+
+static ob_model *loop_body(ob_model *m, const char *cond, const char *carried)
+{
+    ob_model *b = ob_body(m);
+    loop_inputs(b, cond, carried);
+    return b;
 }
 
 /*
@@ -118,9 +121,7 @@ static void bodies_pass_values_through(void **state)
     ob_node *n = ob_add_node(m, "If", "c", "y");
     ob_attr_graph(m, n, "then_branch", t);
     ob_attr_graph(m, n, "else_branch", e);
-    ob_input(b, "i", INT64, 0, NULL);
-    ob_input(b, "cond", BOOL, 0, NULL);
-    ob_input(b, "v", F32, -1, NULL);
+    loop_inputs(b, "cond", "v");
     ob_output(b, "cond", BOOL);
     ob_output(b, "v", F32);
     ob_attr_graph(m, ob_add_node(m, "Loop", "M,yes,x", "z"), "body", b);
@@ -155,10 +156,7 @@ static loom_model *accumulate_model(void)
     ob_output(m, "accs", F32);
     ob_init_f32(m, "acc0", 1, d2, zeros);
     ob_init_raw(m, "yes", BOOL, 0, NULL, &yes, 1);
-    ob_model *b = ob_body(m);
-    ob_input(b, "i", INT64, 0, NULL);
-    ob_input(b, "c", BOOL, 0, NULL);
-    ob_input(b, "a", F32, -1, NULL);
+    ob_model *b = loop_body(m, "c", "a");
     ob_output(b, "c_out", BOOL);
     ob_output(b, "a_out", F32);
     ob_output(b, "a_scan", F32);
@@ -210,10 +208,7 @@ static void loop_stops_when_its_body_says_so(void **state)
     ob_output(m, "as", F32);
     ob_init_f32(m, "limit", 0, NULL, &limit);
     ob_init_raw(m, "yes", BOOL, 0, NULL, &yes, 1);
-    ob_model *b = ob_body(m);
-    ob_input(b, "i", INT64, 0, NULL);
-    ob_input(b, "c", BOOL, 0, NULL);
-    ob_input(b, "a", F32, -1, NULL);
+    ob_model *b = loop_body(m, "c", "a");
     ob_output(b, "c_out", BOOL);
     ob_output(b, "a_out", F32);
     ob_output(b, "a_scan", F32);
@@ -258,10 +253,7 @@ static void nested_bodies_read_values_two_graphs_out(void **state)
     ob_init_raw(m, "two_i", INT64, 0, NULL, &two_i, sizeof(two_i));
     ob_init_raw(m, "zero_i", INT64, 0, NULL, &zero_i, sizeof(zero_i));
     ob_init_raw(m, "yes", BOOL, 0, NULL, &yes, 1);
-    ob_model *b = ob_body(m);
-    ob_input(b, "i", INT64, 0, NULL);
-    ob_input(b, "c", BOOL, 0, NULL);
-    ob_input(b, "a", F32, -1, NULL);
+    ob_model *b = loop_body(m, "c", "a");
     ob_output(b, "c", BOOL);
     ob_output(b, "a_out", F32);
     ob_add_node(b, "Mod", "i,two_i", "r");
@@ -307,10 +299,7 @@ static void loop_body_weights_come_from_the_enclosing_graph(void **state)
     ob_init_f32(m, "W", 2, d22, w);
     ob_init_raw(m, "M", INT64, 0, NULL, &three, sizeof(three));
     ob_init_raw(m, "yes", BOOL, 0, NULL, &yes, 1);
-    ob_model *b = ob_body(m);
-    ob_input(b, "i", INT64, 0, NULL);
-    ob_input(b, "c", BOOL, 0, NULL);
-    ob_input(b, "h", F32, -1, NULL);
+    ob_model *b = loop_body(m, "c", "h");
     ob_output(b, "c", BOOL);
     ob_output(b, "h_out", F32);
     ob_add_node(b, "MatMul", "h,W", "hw");
@@ -413,10 +402,7 @@ static void control_flow_errors_name_the_node(void **state)
     m = ob_new(13);
     ob_input(m, "x", F32, 1, d1);
     ob_output(m, "y", F32);
-    ob_model *b = ob_body(m);
-    ob_input(b, "i", INT64, 0, NULL);
-    ob_input(b, "c", BOOL, 0, NULL);
-    ob_input(b, "a", F32, -1, NULL);
+    ob_model *b = loop_body(m, "c", "a");
     ob_output(b, "c", BOOL);
     n = ob_add_node(m, "Loop", ",,x", "y");
     ob_node_name(m, n, "spin");
@@ -440,20 +426,15 @@ static void control_flow_errors_name_the_node(void **state)
     expect_error((loom_status)ob_load(m, ctx, "undefined", &model), "'nowhere'");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(if_takes_the_branch_its_data_picks),
-        cmocka_unit_test(bodies_pass_values_through),
-        cmocka_unit_test(loop_carries_state_and_stacks_scan_outputs),
-        cmocka_unit_test(loop_stops_when_its_body_says_so),
-        cmocka_unit_test(nested_bodies_read_values_two_graphs_out),
-        cmocka_unit_test(loop_body_weights_come_from_the_enclosing_graph),
-        cmocka_unit_test(scan_walks_its_inputs_along_their_axes),
-        cmocka_unit_test(control_flow_errors_name_the_node),
-    };
-    int total = (int)(sizeof(tests) / sizeof(tests[0]));
-    int failed = cmocka_run_group_tests(tests, setup, teardown);
-    printf("%d passed, %d failed\n", total - failed, failed);
-    return failed ? 1 : 0;
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(if_takes_the_branch_its_data_picks),
+    cmocka_unit_test(bodies_pass_values_through),
+    cmocka_unit_test(loop_carries_state_and_stacks_scan_outputs),
+    cmocka_unit_test(loop_stops_when_its_body_says_so),
+    cmocka_unit_test(nested_bodies_read_values_two_graphs_out),
+    cmocka_unit_test(loop_body_weights_come_from_the_enclosing_graph),
+    cmocka_unit_test(scan_walks_its_inputs_along_their_axes),
+    cmocka_unit_test(control_flow_errors_name_the_node),
+};
+
+LM_TEST_MAIN_WITH(tests, ctx_setup, ctx_teardown)

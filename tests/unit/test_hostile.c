@@ -6,20 +6,7 @@
 #include "lib/test_main.h"
 #include "loom/loom.h"
 
-static loom_context *ctx;
-
-static int setup(void **state)
-{
-    (void)state;
-    return loom_context_create(NULL, &ctx) == LOOM_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    loom_context_destroy(ctx);
-    return 0;
-}
+LM_TEST_DEFAULT_CONTEXT
 
 /* Loads @m, expects @want, and that the message contains @needle. */
 static void expect_load_error(ob_model *m, loom_status want, const char *needle)
@@ -192,20 +179,20 @@ static void missing_file_says_why(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(empty_buffer_is_a_parse_error, setup, teardown),
-    cmocka_unit_test_setup_teardown(random_bytes_are_refused, setup, teardown),
-    cmocka_unit_test_setup_teardown(every_truncation_fails_cleanly, setup, teardown),
-    cmocka_unit_test_setup_teardown(cycle_is_named, setup, teardown),
-    cmocka_unit_test_setup_teardown(missing_input_is_named, setup, teardown),
-    cmocka_unit_test_setup_teardown(wrong_initializer_size_is_named, setup, teardown),
-    cmocka_unit_test_setup_teardown(huge_initializer_allocates_nothing, setup, teardown),
-    cmocka_unit_test_setup_teardown(absurd_input_dims_are_refused, setup, teardown),
-    cmocka_unit_test_setup_teardown(unsupported_op_is_named, setup, teardown),
-    cmocka_unit_test_setup_teardown(future_opset_is_refused, setup, teardown),
-    cmocka_unit_test_setup_teardown(value_defined_twice_is_refused, setup, teardown),
-    cmocka_unit_test_setup_teardown(rank_beyond_limit_is_refused, setup, teardown),
-    cmocka_unit_test_setup_teardown(output_never_produced_is_named, setup, teardown),
-    cmocka_unit_test_setup_teardown(missing_file_says_why, setup, teardown),
+    cmocka_unit_test_setup_teardown(empty_buffer_is_a_parse_error, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(random_bytes_are_refused, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(every_truncation_fails_cleanly, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(cycle_is_named, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(missing_input_is_named, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(wrong_initializer_size_is_named, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(huge_initializer_allocates_nothing, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(absurd_input_dims_are_refused, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(unsupported_op_is_named, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(future_opset_is_refused, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(value_defined_twice_is_refused, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(rank_beyond_limit_is_refused, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(output_never_produced_is_named, ctx_setup, ctx_teardown),
+    cmocka_unit_test_setup_teardown(missing_file_says_why, ctx_setup, ctx_teardown),
 };
 
 LM_TEST_MAIN(tests)

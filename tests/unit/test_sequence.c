@@ -8,20 +8,7 @@
 #define BOOL  9
 #define INT64 7
 
-static loom_context *ctx;
-
-static int setup(void **state)
-{
-    (void)state;
-    return loom_context_create(NULL, &ctx) == LOOM_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    loom_context_destroy(ctx);
-    return 0;
-}
+LM_TEST_DEFAULT_CONTEXT
 
 /* Runs @m on float [@n] @x; returns output 0 (the caller destroys it). */
 static loom_tensor *run_floats(loom_model *m, float *x, int64_t n, int n_out, loom_tensor **out)
@@ -140,15 +127,10 @@ static void sequence_errors_say_what(void **state)
     loom_model_destroy(model);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(a_loop_grows_a_list),
-        cmocka_unit_test(split_pieces_and_positions),
-        cmocka_unit_test(sequence_errors_say_what),
-    };
-    int total = (int)(sizeof(tests) / sizeof(tests[0]));
-    int failed = cmocka_run_group_tests(tests, setup, teardown);
-    printf("%d passed, %d failed\n", total - failed, failed);
-    return failed ? 1 : 0;
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(a_loop_grows_a_list),
+    cmocka_unit_test(split_pieces_and_positions),
+    cmocka_unit_test(sequence_errors_say_what),
+};
+
+LM_TEST_MAIN_WITH(tests, ctx_setup, ctx_teardown)

@@ -50,14 +50,29 @@ static inline void quant_store(void *p, int64_t i, bool sgn, float v, float scal
         ((uint8_t *)p)[i] = (uint8_t)q;
 }
 
-/* (X, X_scale, X_zero_point?, Y_scale, Y_zero_point?): the zero points may
- * be left out. */
-static loom_status quant_io_arity(lm_kctx *k)
+/* An 8-bit X and its output's quantization, of the ops with inputs (X,
+ * X_scale, X_zero_point?, Y_scale, Y_zero_point?): Y is of X's type. */
+typedef struct qio {
+    const loom_tensor *x;
+    bool sgn; /* int8, else uint8 */
+    float xs, ys;
+    int32_t xz, yz;
+} qio;
+
+static loom_status qio_read(lm_kctx *k, int min_rank, qio *q)
 {
     loom_status st = lm_kcheck_arity(k, 2, 5);
-    if (!st && (!lm_kin(k, 1) || !lm_kin(k, 3)))
-        st = lm_kinvalid(k, "X_scale and Y_scale are required");
-    return st;
+    if (st)
+        return st;
+    if (!lm_kin(k, 1) || !lm_kin(k, 3))
+        return lm_kinvalid(k, "X_scale and Y_scale are required");
+    q->x = lm_kin(k, 0);
+    if (!q->x || !is_q8(q->x->dtype) || q->x->rank < min_rank)
+        return lm_kinvalid(k, "X must be uint8 or int8 of rank %d or more", min_rank);
+    q->sgn = q->x->dtype == LOOM_DTYPE_INT8;
+    if ((st = qparam(k, 1, 2, q->x->dtype, &q->xs, &q->xz)))
+        return st;
+    return qparam(k, 3, 4, q->x->dtype, &q->ys, &q->yz);
 }
 
 /* ---- QLinearSigmoid, QLinearLeakyRelu: a table of the 256 codes ---------------- */
@@ -78,22 +93,19 @@ static float leaky_relu_f(float x, float alpha)
 /* Inputs (X, X_scale, X_zero_point?, Y_scale, Y_zero_point?). */
 static loom_status qunary(lm_kctx *k, unary_fn fn, float alpha)
 {
-    loom_status st = quant_io_arity(k);
-    const loom_tensor *x = lm_kin(k, 0);
+    qio q;
+    loom_status st = qio_read(k, 0, &q);
     if (st)
         return st;
-    if (!x || !is_q8(x->dtype))
-        return lm_kunsupported(k, "X must be uint8 or int8");
-    float xs, ys;
-    int32_t xz, yz;
-    if ((st = qparam(k, 1, 2, x->dtype, &xs, &xz)) || (st = qparam(k, 3, 4, x->dtype, &ys, &yz)))
-        return st;
+    const loom_tensor *x = q.x;
+    float xs = q.xs, ys = q.ys;
+    int32_t xz = q.xz, yz = q.yz;
     loom_tensor *y = lm_kout_like(k, 0, x->dtype, x);
     if (!y)
         return LM_KOUT_FAILED;
     if (k->dry)
         return LOOM_OK;
-    bool sgn = x->dtype == LOOM_DTYPE_INT8;
+    bool sgn = q.sgn;
     uint8_t table[256];
     for (int c = 0; c < 256; c++) { /* indexed by the code's bits */
         float v = fn(deq(&(uint8_t){(uint8_t)c}, 0, sgn, xz, xs), alpha);
@@ -122,16 +134,13 @@ static loom_status op_qlinear_leaky_relu(lm_kctx *k)
  * says whether X is N x spatial x C instead of N x C x spatial. */
 static loom_status op_qlinear_global_average_pool(lm_kctx *k)
 {
-    loom_status st = quant_io_arity(k);
-    const loom_tensor *x = lm_kin(k, 0);
+    qio q;
+    loom_status st = qio_read(k, 3, &q);
     if (st)
         return st;
-    if (!x || !is_q8(x->dtype) || x->rank < 3)
-        return lm_kinvalid(k, "X must be uint8 or int8 of rank 3 or more");
-    float xs, ys;
-    int32_t xz, yz;
-    if ((st = qparam(k, 1, 2, x->dtype, &xs, &xz)) || (st = qparam(k, 3, 4, x->dtype, &ys, &yz)))
-        return st;
+    const loom_tensor *x = q.x;
+    float xs = q.xs, ys = q.ys;
+    int32_t xz = q.xz, yz = q.yz;
     bool last = lm_node_attr_int(k->node, "channels_last", 0) != 0;
     int64_t N = x->dims[0], C = last ? x->dims[x->rank - 1] : x->dims[1], S = 1;
     int64_t dims[LOOM_MAX_RANK];
@@ -240,18 +249,14 @@ static loom_status op_qlinear_concat(lm_kctx *k)
  * flattened to 2-D at the axis, from 13 on the softmax runs along the axis). */
 static loom_status op_qlinear_softmax(lm_kctx *k)
 {
-    loom_status st = quant_io_arity(k);
-    const loom_tensor *x = lm_kin(k, 0);
-    if (st)
-        return st;
-    if (!x || !is_q8(x->dtype) || x->rank < 1)
-        return lm_kinvalid(k, "X must be uint8 or int8");
-    float xs, ys;
-    int32_t xz, yz;
+    qio q;
     int axis;
-    if ((st = qparam(k, 1, 2, x->dtype, &xs, &xz)) || (st = qparam(k, 3, 4, x->dtype, &ys, &yz)) ||
-        (st = lm_kaxis(k, lm_node_attr_int(k->node, "axis", -1), x->rank, &axis)))
+    loom_status st = qio_read(k, 1, &q);
+    if (st || (st = lm_kaxis(k, lm_node_attr_int(k->node, "axis", -1), q.x->rank, &axis)))
         return st;
+    const loom_tensor *x = q.x;
+    float xs = q.xs, ys = q.ys;
+    int32_t xz = q.xz, yz = q.yz;
     loom_tensor *y = lm_kout_like(k, 0, x->dtype, x);
     if (!y)
         return LM_KOUT_FAILED;

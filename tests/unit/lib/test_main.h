@@ -46,13 +46,32 @@ static inline loom_model_stats lm_stats_of(loom_model *m)
     return st;
 }
 
-#define LM_TEST_MAIN(tests)                                                                        \
+#define LM_TEST_MAIN(tests) LM_TEST_MAIN_WITH(tests, NULL, NULL)
+
+/* The same with group (or per-test) setup and teardown. */
+#define LM_TEST_MAIN_WITH(tests, setup, teardown)                                                  \
     int main(void)                                                                                 \
     {                                                                                              \
         int total = (int)(sizeof(tests) / sizeof(tests[0]));                                       \
-        int failed = cmocka_run_group_tests(tests, NULL, NULL);                                    \
+        int failed = cmocka_run_group_tests(tests, setup, teardown);                               \
         printf("%d passed, %d failed\n", total - failed, failed);                                  \
         return failed ? 1 : 0;                                                                     \
+    }
+
+/* Defines `ctx`, a context with the default options, and ctx_setup /
+ * ctx_teardown that make and destroy it (cmocka setup and teardown). */
+#define LM_TEST_DEFAULT_CONTEXT                                                                    \
+    static loom_context *ctx;                                                                      \
+    static int ctx_setup(void **state)                                                             \
+    {                                                                                              \
+        (void)state;                                                                               \
+        return loom_context_create(NULL, &ctx) == LOOM_OK ? 0 : -1;                                \
+    }                                                                                              \
+    static int ctx_teardown(void **state)                                                          \
+    {                                                                                              \
+        (void)state;                                                                               \
+        loom_context_destroy(ctx);                                                                 \
+        return 0;                                                                                  \
     }
 
 #endif
