@@ -653,11 +653,164 @@ static loom_status scan_empty(lm_kctx *k, scan_op *sc, body *b)
     return s;
 }
 
+/* ---------------------------------------------------------------- Scan-8 */
+
+/*
+ * Scan before opset 9: inputs (sequence_lens?, states..., scans...), each
+ * with a leading batch axis, the scan inputs' sequence axis after it;
+ * "directions" per scan input. Every batch entry is a Scan of its own over
+ * its first sequence_lens[b] steps; scan outputs stack along axis 1 in
+ * iteration order, zero past a shorter sequence.
+ */
+typedef struct scan8 {
+    int n_state, n_scan_in, n_scan_out;
+    int64_t batch, len;          /* batch entries; the longest sequence */
+    const int64_t *lens;         /* per batch entry, or NULL: all len */
+    const int64_t *dirs;         /* per scan input: 1 backward, NULL all forward */
+    loom_tensor *const *x; /* the node's states and scan inputs (no sequence_lens) */
+    loom_tensor *views;          /* one entry's state or one step's slice, per input */
+    loom_tensor **y;             /* the outputs, made on the first step run */
+} scan8;
+
+/* Header @v: entry @i of @t's leading axis, @skip axes dropped in all. */
+static loom_status scan8_view(const loom_tensor *t, int skip, int64_t i, loom_tensor *v)
+{
+    bool pooled = v->pooled;
+    loom_status s = lm_tensor_init_shape(v, t->dtype, t->rank - skip, t->dims + skip);
+    v->pooled = pooled;
+    v->data = (uint8_t *)t->data + (size_t)i * v->nbytes;
+    return s;
+}
+
+/* The outputs, shaped by the first step's results: states [batch, ...],
+ * scan outputs [batch, len, ...], all zero to start (shorter sequences). */
+static loom_status scan8_outputs(lm_kctx *k, scan8 *sc, body *b)
+{
+    for (int o = 0; o < sc->n_state + sc->n_scan_out; o++) {
+        const loom_tensor *t = b->out[o];
+        bool stacked = o >= sc->n_state;
+        int64_t dims[LOOM_MAX_RANK];
+        if (t->rank + 1 + stacked > LOOM_MAX_RANK || lm_is_sequence(t))
+            return lm_kunsupported(k, "output %d cannot be stacked", o);
+        dims[0] = sc->batch;
+        if (stacked)
+            dims[1] = sc->len;
+        memcpy(dims + 1 + stacked, t->dims, sizeof(int64_t) * (size_t)t->rank);
+        if (!(sc->y[o] = lm_kout(k, o, t->dtype, t->rank + 1 + stacked, dims)))
+            return LM_KOUT_FAILED;
+        memset(sc->y[o]->data, 0, sc->y[o]->nbytes);
+    }
+    return LOOM_OK;
+}
+
+/* Stores output @o of step @t (0-based, iteration order) of entry @e. */
+static loom_status scan8_store(lm_kctx *k, scan8 *sc, const loom_tensor *t, int o, int64_t e,
+                               int64_t step)
+{
+    loom_tensor *y = sc->y[o];
+    bool stacked = o >= sc->n_state;
+    size_t item = y->nbytes / (size_t)(sc->batch * (stacked ? sc->len : 1));
+    if (t->nbytes != item || t->dtype != y->dtype)
+        return lm_kinvalid(k, "output %d changes shape between steps or entries", o);
+    memcpy((uint8_t *)y->data + (size_t)(e * (stacked ? sc->len : 1) + (stacked ? step : 0)) * item,
+           t->data, item);
+    return LOOM_OK;
+}
+
+/* Entry @e: its states, then its steps. */
+static loom_status scan8_entry(lm_kctx *k, scan8 *sc, body *b, int64_t e)
+{
+    loom_status s = LOOM_OK;
+    int64_t n = sc->lens ? sc->lens[e] : sc->len;
+    if (n < 0 || n > sc->len)
+        return lm_kinvalid(k, "sequence_lens[%lld] is %lld, outside 0..%lld", (long long)e,
+                           (long long)n, (long long)sc->len);
+    bool owned = false;
+    for (int i = 0; !s && i < sc->n_state; i++) {
+        s = scan8_view(sc->x[i], 1, e, &sc->views[i]);
+        b->in[i] = &sc->views[i];
+    }
+    for (int64_t t = 0; !s && t < n; t++) {
+        for (int i = 0; !s && i < sc->n_scan_in; i++) {
+            int64_t pos = sc->dirs && sc->dirs[i] ? n - 1 - t : t;
+            s = scan8_view(sc->x[sc->n_state + i], 2, e * sc->len + pos,
+                           &sc->views[sc->n_state + i]);
+            b->in[sc->n_state + i] = &sc->views[sc->n_state + i];
+        }
+        if (s || (s = body_run(b)) || (!sc->y[0] && (s = scan8_outputs(k, sc, b))))
+            break;
+        for (int j = 0; !s && j < sc->n_scan_out; j++)
+            s = scan8_store(k, sc, b->out[sc->n_state + j], sc->n_state + j, e, t);
+        for (int i = 0; i < sc->n_state; i++) { /* the next step's state */
+            if (owned)
+                loom_tensor_destroy(b->in[i]);
+            b->in[i] = b->out[i];
+            b->out[i] = NULL;
+        }
+        owned = true;
+    }
+    for (int i = 0; !s && i < sc->n_state; i++)
+        s = sc->y[0]
+                ? scan8_store(k, sc, b->in[i], i, e, 0)
+                : lm_kunsupported(k, "an entry of no steps before any other shaped the outputs");
+    for (int i = 0; owned && i < sc->n_state; i++)
+        loom_tensor_destroy(b->in[i]);
+    return s;
+}
+
+static loom_status op_scan8(lm_kctx *k)
+{
+    body b;
+    loom_status s;
+    scan8 sc = {.n_scan_in = (int)lm_node_attr_int(k->node, "num_scan_inputs", -1)};
+    int n_own = k->n_in - k->node->n_implicit - 1; /* after sequence_lens */
+    sc.n_state = n_own - sc.n_scan_in;
+    sc.n_scan_out = k->n_out - sc.n_state;
+    if (sc.n_scan_in < 1 || sc.n_state < 0 || sc.n_scan_out < 0 || sc.n_state + sc.n_scan_out < 1)
+        return lm_kinvalid(k, "num_scan_inputs %d does not fit %d inputs and %d outputs",
+                           sc.n_scan_in, n_own, k->n_out);
+    sc.x = k->in + 1;
+    for (int i = 0; i < n_own; i++) {
+        const loom_tensor *t = sc.x[i];
+        bool scan = i >= sc.n_state;
+        if (!t || t->rank < 1 + scan || lm_is_sequence(t))
+            return lm_kinvalid(k, "input %d must be a tensor with a batch%s axis", 1 + i,
+                               scan ? " and a sequence" : "");
+        if (t->dims[0] != sc.x[0]->dims[0] || (scan && t->dims[1] != sc.x[sc.n_state]->dims[1]))
+            return lm_kinvalid(k, "input %d's batch or sequence length differs", 1 + i);
+    }
+    sc.batch = sc.x[0]->dims[0];
+    sc.len = sc.x[sc.n_state]->dims[1];
+    const loom_tensor *lens = lm_kin(k, 0);
+    if (lens && (lens->dtype != LOOM_DTYPE_INT64 || lm_tensor_count(lens) != sc.batch))
+        return lm_kinvalid(k, "sequence_lens must be %lld int64 values", (long long)sc.batch);
+    if (lm_node_attr_ints(k->node, "directions", &sc.dirs) >= 0 &&
+        lm_node_attr_ints(k->node, "directions", &sc.dirs) != sc.n_scan_in)
+        return lm_kinvalid(k, "'directions' has an entry per scan input");
+    if ((s = body_open(k, "body", &b)) ||
+        (s = body_expect(k, &b, "body", n_own, sc.n_state + sc.n_scan_out)))
+        return s;
+    if (k->dry)
+        return LM_DEFER; /* shaped by a run: entries may differ in length */
+    sc.lens = lens ? lens->data : NULL;
+    sc.views = lm_kscratch(k, sizeof(loom_tensor) * ((size_t)n_own + 1));
+    sc.y = lm_kscratch(k, sizeof(loom_tensor *) * ((size_t)k->n_out + 1));
+    if (!sc.views || !sc.y)
+        return LOOM_ERR_NO_MEMORY;
+    memset(sc.views, 0, sizeof(loom_tensor) * ((size_t)n_own + 1));
+    memset(sc.y, 0, sizeof(loom_tensor *) * ((size_t)k->n_out + 1));
+    for (int64_t e = 0; !s && e < sc.batch; e++)
+        s = scan8_entry(k, &sc, &b, e);
+    body_drop_outputs(&b);
+    if (!s && !sc.y[0])
+        s = lm_kunsupported(k, "no entry ran a step to shape the outputs");
+    return s;
+}
+
 static loom_status op_scan(lm_kctx *k)
 {
     if (lm_kopset(k) < 9)
-        return lm_kunsupported(k, "Scan-8 (a batch axis and sequence_lens) is not supported; "
-                                  "export at opset 9 or later");
+        return op_scan8(k);
     body b;
     loom_status s;
     scan_op sc = {.n_scan_in = (int)lm_node_attr_int(k->node, "num_scan_inputs", -1)};

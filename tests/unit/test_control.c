@@ -371,6 +371,46 @@ static void scan_walks_its_inputs_along_their_axes(void **state)
     loom_model_destroy(model);
 }
 
+/*
+ * Scan-8 (opset 8): batch axis first, sequence axis second. Entry 0 runs
+ * its 3 steps, entry 1 its first 2 (sequence_lens), both backward
+ * (directions [1]): s += x_t, y stacks s, zero past entry 1's two steps.
+ */
+static void scan8_runs_each_entry_over_its_own_length(void **state)
+{
+    (void)state;
+    int64_t d21[2] = {2, 1}, d231[3] = {2, 3, 1}, d2[1] = {2}, lens[2] = {3, 2};
+    ob_model *m = ob_new(8);
+    ob_input(m, "s0", F32, 2, d21);
+    ob_input(m, "x", F32, 3, d231);
+    ob_output(m, "s", F32);
+    ob_output(m, "y", F32);
+    ob_init_raw(m, "lens", INT64, 1, d2, lens, sizeof(lens));
+    ob_model *body = ob_body(m);
+    ob_input(body, "s_in", F32, 1, (int64_t[]){1});
+    ob_input(body, "x_t", F32, 1, (int64_t[]){1});
+    ob_output(body, "s_out", F32);
+    ob_output(body, "y_t", F32);
+    ob_add_node(body, "Add", "s_in,x_t", "s_out");
+    ob_add_node(body, "Identity", "s_out", "y_t");
+    ob_node *n = ob_add_node(m, "Scan", "lens,s0,x", "s,y");
+    ob_attr_graph(m, n, "body", body);
+    ob_attr_int(m, n, "num_scan_inputs", 1);
+    ob_attr_ints(m, n, "directions", 1, (int64_t[]){1});
+    loom_model *model = lm_load_ok(ctx, m, "scan8");
+    float s0[2] = {0, 100}, x[6] = {1, 2, 3, 10, 20, 30};
+    loom_tensor *in[2] = {wrap(LOOM_DTYPE_FLOAT, 2, d21, s0, sizeof(s0)),
+                          wrap(LOOM_DTYPE_FLOAT, 3, d231, x, sizeof(x))};
+    loom_tensor *out[2];
+    run_ok(model, in, 2, out, 2);
+    /* entry 0 backward over 3: 3, 5, 6; entry 1 backward over 2: 120, 130, then 0 */
+    assert_floats(out[0], (float[]){6, 130}, 2);
+    assert_floats(out[1], (float[]){3, 5, 6, 120, 130, 0}, 6);
+    free_all(out, 2);
+    free_all(in, 2);
+    loom_model_destroy(model);
+}
+
 static void expect_error(loom_status s, const char *needle)
 {
     assert_int_not_equal(s, LOOM_OK);
@@ -434,6 +474,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(nested_bodies_read_values_two_graphs_out),
     cmocka_unit_test(loop_body_weights_come_from_the_enclosing_graph),
     cmocka_unit_test(scan_walks_its_inputs_along_their_axes),
+    cmocka_unit_test(scan8_runs_each_entry_over_its_own_length),
     cmocka_unit_test(control_flow_errors_name_the_node),
 };
 
