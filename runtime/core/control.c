@@ -146,6 +146,11 @@ static loom_status if_shapes(lm_kctx *k, body *then_b, body *else_b)
         s = body_plan(then_b, &pt);
     if (!s && (!known || !c))
         s = body_plan(else_b, &pe);
+    /* A branch that cannot take these shapes may be one the data never
+     * picks (a model guarding a case by a run-time test): only a run that
+     * takes it fails. */
+    if (s && s != LM_DEFER && !known)
+        s = LM_DEFER;
     for (int o = 0; !s && o < k->n_out; o++) {
         const loom_tensor *t = pt ? planned_output(then_b, pt, o) : NULL;
         const loom_tensor *e = pe ? planned_output(else_b, pe, o) : NULL;
@@ -338,8 +343,11 @@ static loom_status loop_shapes(lm_kctx *k, body *b, int n_carried, int n_scan)
     const loom_tensor *m = lm_kin(k, 0), *cond = lm_kin(k, 1);
     lm_plan *p;
     loom_status s = body_plan(b, &p);
-    if (s)
-        return s;
+    if (s) /* the loop may run no step (the run tells), so no error yet */
+        return s == LM_DEFER || (m && m->data && lm_tensor_count(m) == 1 &&
+                                 *(const int64_t *)m->data > 0 && !cond)
+                   ? s
+                   : LM_DEFER;
     int64_t trips = -1; /* unknown */
     const loom_tensor *cond_out = planned_output(b, p, 0);
     bool runs_to_m = !cond || (cond->data && cond_out && cond_out->data &&
@@ -664,12 +672,12 @@ static loom_status scan_empty(lm_kctx *k, scan_op *sc, body *b)
  */
 typedef struct scan8 {
     int n_state, n_scan_in, n_scan_out;
-    int64_t batch, len;          /* batch entries; the longest sequence */
-    const int64_t *lens;         /* per batch entry, or NULL: all len */
-    const int64_t *dirs;         /* per scan input: 1 backward, NULL all forward */
+    int64_t batch, len;    /* batch entries; the longest sequence */
+    const int64_t *lens;   /* per batch entry, or NULL: all len */
+    const int64_t *dirs;   /* per scan input: 1 backward, NULL all forward */
     loom_tensor *const *x; /* the node's states and scan inputs (no sequence_lens) */
-    loom_tensor *views;          /* one entry's state or one step's slice, per input */
-    loom_tensor **y;             /* the outputs, made on the first step run */
+    loom_tensor *views;    /* one entry's state or one step's slice, per input */
+    loom_tensor **y;       /* the outputs, made on the first step run */
 } scan8;
 
 /* Header @v: entry @i of @t's leading axis, @skip axes dropped in all. */

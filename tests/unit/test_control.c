@@ -100,6 +100,43 @@ static void if_takes_the_branch_its_data_picks(void **state)
     loom_model_destroy(model);
 }
 
+/* A branch that cannot take the model's shapes loads (the data may never
+ * pick it, as a model guarding a case by a run-time test means); only a run
+ * that takes it fails, naming the node in the branch. */
+static void a_branch_only_a_run_takes_fails_then(void **state)
+{
+    (void)state;
+    int64_t d3[1] = {3}, two[1] = {2};
+    float zero = 0;
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", F32, 1, d3);
+    ob_output(m, "y", F32);
+    ob_init_f32(m, "zero", 0, NULL, &zero);
+    ob_init_raw(m, "two", INT64, 1, (int64_t[]){1}, two, sizeof(two));
+    ob_attr_int(m, ob_add_node(m, "ReduceSum", "x", "s"), "keepdims", 0);
+    ob_add_node(m, "Greater", "s,zero", "c");
+    ob_model *t = ob_body(m), *e = ob_body(m);
+    ob_output(t, "t", F32);
+    ob_add_node(t, "Neg", "x", "t");
+    ob_output(e, "r", F32);
+    ob_node_name(e, ob_add_node(e, "Reshape", "x,two", "r"), "bad_reshape");
+    ob_node *n = ob_add_node(m, "If", "c", "y");
+    ob_attr_graph(m, n, "then_branch", t);
+    ob_attr_graph(m, n, "else_branch", e);
+    loom_model *model = lm_load_ok(ctx, m, "guarded");
+    float pos[3] = {1, 2, 3}, neg[3] = {-1, -2, -3};
+    loom_tensor *in = wrap(LOOM_DTYPE_FLOAT, 1, d3, pos, sizeof(pos)), *out = NULL;
+    run_ok(model, &in, 1, &out, 1);
+    assert_floats(out, (float[]){-1, -2, -3}, 3);
+    loom_tensor_destroy(out);
+    loom_tensor_destroy(in);
+    in = wrap(LOOM_DTYPE_FLOAT, 1, d3, neg, sizeof(neg));
+    assert_int_not_equal(loom_model_run(model, &in, 1, &out, 1), LOOM_OK);
+    assert_non_null(strstr(loom_last_error(), "bad_reshape"));
+    loom_tensor_destroy(in);
+    loom_model_destroy(model);
+}
+
 /* A branch may return a value of the enclosing graph as it is, and a loop
  * body may pass a carried value through untouched. */
 static void bodies_pass_values_through(void **state)
@@ -468,6 +505,7 @@ static void control_flow_errors_name_the_node(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(if_takes_the_branch_its_data_picks),
+    cmocka_unit_test(a_branch_only_a_run_takes_fails_then),
     cmocka_unit_test(bodies_pass_values_through),
     cmocka_unit_test(loop_carries_state_and_stacks_scan_outputs),
     cmocka_unit_test(loop_stops_when_its_body_says_so),
