@@ -350,23 +350,7 @@ static void compact(fuse_ctx *f)
             g->nodes[kept++] = *n;
             continue;
         }
-        free(n->name);
-        free(n->op_type);
-        free(n->domain);
-        free(n->in);
-        free(n->out);
-        for (int a = 0; a < n->n_attr; a++) {
-            lm_attr *at = &n->attr[a];
-            free(at->name);
-            free(at->s);
-            free(at->ints);
-            free(at->floats);
-            for (int k = 0; at->strings && k < at->n; k++)
-                free(at->strings[k]);
-            free(at->strings);
-            loom_tensor_destroy(at->t);
-        }
-        free(n->attr);
+        lm_node_free(n); /* a dead If or Loop takes its bodies with it */
     }
     g->n_nodes = kept;
     for (int v = 0; v < g->n_values; v++)

@@ -27,21 +27,24 @@ static void attr_free(lm_attr *a)
     }
 }
 
+void lm_node_free(lm_node *n)
+{
+    free(n->name);
+    free(n->op_type);
+    free(n->domain);
+    free(n->in);
+    free(n->out);
+    for (int a = 0; a < n->n_attr; a++)
+        attr_free(&n->attr[a]);
+    free(n->attr);
+}
+
 void lm_graph_free(lm_graph *g)
 {
     if (!g)
         return;
-    for (int i = 0; i < g->n_nodes; i++) {
-        lm_node *n = &g->nodes[i];
-        free(n->name);
-        free(n->op_type);
-        free(n->domain);
-        free(n->in);
-        free(n->out);
-        for (int a = 0; a < n->n_attr; a++)
-            attr_free(&n->attr[a]);
-        free(n->attr);
-    }
+    for (int i = 0; i < g->n_nodes; i++)
+        lm_node_free(&g->nodes[i]);
     for (int i = 0; i < g->n_values; i++) {
         lm_value *v = &g->values[i];
         free(v->name);

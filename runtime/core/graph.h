@@ -95,6 +95,8 @@ typedef struct lm_graph {
 
 /* Frees everything the graph owns, including the graph itself. */
 void lm_graph_free(lm_graph *g);
+/* Frees what node @n owns (names, operands, attributes and their bodies). */
+void lm_node_free(lm_node *n);
 
 /* Sorts nodes topologically; fails naming a node on a cycle or an undefined input. */
 loom_status lm_graph_sort(lm_graph *g);

@@ -137,6 +137,27 @@ static void a_branch_only_a_run_takes_fails_then(void **state)
     loom_model_destroy(model);
 }
 
+/* An If nothing reads is dropped at load with its bodies (the sanitizer
+ * builds would see them leak). */
+static void an_unread_if_goes_with_its_bodies(void **state)
+{
+    (void)state;
+    int64_t d1[1] = {1};
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", F32, 1, d1);
+    ob_input(m, "c", BOOL, 0, d1);
+    ob_output(m, "y", F32);
+    ob_add_node(m, "Neg", "x", "y");
+    ob_model *t = ob_body(m), *e = ob_body(m);
+    ob_output(t, "x", F32);
+    ob_output(e, "nx", F32);
+    ob_add_node(e, "Neg", "x", "nx");
+    ob_node *n = ob_add_node(m, "If", "c", "unread");
+    ob_attr_graph(m, n, "then_branch", t);
+    ob_attr_graph(m, n, "else_branch", e);
+    loom_model_destroy(lm_load_ok(ctx, m, "unread"));
+}
+
 /* A branch may return a value of the enclosing graph as it is, and a loop
  * body may pass a carried value through untouched. */
 static void bodies_pass_values_through(void **state)
@@ -506,6 +527,7 @@ static void control_flow_errors_name_the_node(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(if_takes_the_branch_its_data_picks),
     cmocka_unit_test(a_branch_only_a_run_takes_fails_then),
+    cmocka_unit_test(an_unread_if_goes_with_its_bodies),
     cmocka_unit_test(bodies_pass_values_through),
     cmocka_unit_test(loop_carries_state_and_stacks_scan_outputs),
     cmocka_unit_test(loop_stops_when_its_body_says_so),
