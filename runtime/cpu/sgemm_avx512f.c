@@ -189,26 +189,5 @@ const lm_sgemm_config lm_sgemm_config_avx512f = {
 
 #else
 /* Not x86-64: the config exists so tables link, but is never selected. */
-/* 12 rows of A into a panel, 16 columns at a time: loaded as rows (4 of
- * zeros), turned in registers, stored as 16 columns of 12. The element loop
- * this replaces cost K = 1024 products (BERT's FFN down projection, whose
- * A rows are 4 KiB apart and so always packed) a seventh of their time. */
-static TARGET void pack_a_panel(const float *a, int64_t lda, int64_t kc, float *dst)
-{
-    for (int64_t p = 0; p < kc; p += 16) {
-        int64_t w = kc - p < 16 ? kc - p : 16;
-        __mmask16 m = (__mmask16)((1u << w) - 1);
-        __m512 r[16];
-#pragma GCC unroll 12
-        for (int i = 0; i < MR; i++)
-            r[i] = _mm512_maskz_loadu_ps(m, a + i * lda + p);
-        for (int i = MR; i < 16; i++)
-            r[i] = _mm512_setzero_ps();
-        lm_transpose16_avx512f(r);
-        for (int64_t j = 0; j < w; j++)
-            _mm512_mask_storeu_ps(dst + (p + j) * MR, (__mmask16)((1u << MR) - 1), r[j]);
-    }
-}
-
 const lm_sgemm_config lm_sgemm_config_avx512f = {0};
 #endif

@@ -97,23 +97,19 @@ static loom_status qunary(lm_kctx *k, unary_fn fn, float alpha)
     loom_status st = qio_read(k, 0, &q);
     if (st)
         return st;
-    const loom_tensor *x = q.x;
-    float xs = q.xs, ys = q.ys;
-    int32_t xz = q.xz, yz = q.yz;
-    loom_tensor *y = lm_kout_like(k, 0, x->dtype, x);
+    loom_tensor *y = lm_kout_like(k, 0, q.x->dtype, q.x);
     if (!y)
         return LM_KOUT_FAILED;
     if (k->dry)
         return LOOM_OK;
-    bool sgn = q.sgn;
     uint8_t table[256];
     for (int c = 0; c < 256; c++) { /* indexed by the code's bits */
-        float v = fn(deq(&(uint8_t){(uint8_t)c}, 0, sgn, xz, xs), alpha);
-        quant_store(table, c, sgn, v, ys, yz);
+        float v = fn(deq(&(uint8_t){(uint8_t)c}, 0, q.sgn, q.xz, q.xs), alpha);
+        quant_store(table, c, q.sgn, v, q.ys, q.yz);
     }
-    const uint8_t *xd = x->data;
+    const uint8_t *xd = q.x->data;
     uint8_t *yd = y->data;
-    for (int64_t i = 0, n = lm_tensor_count(x); i < n; i++)
+    for (int64_t i = 0, n = lm_tensor_count(q.x); i < n; i++)
         yd[i] = table[xd[i]];
     return LOOM_OK;
 }
@@ -138,33 +134,29 @@ static loom_status op_qlinear_global_average_pool(lm_kctx *k)
     loom_status st = qio_read(k, 3, &q);
     if (st)
         return st;
-    const loom_tensor *x = q.x;
-    float xs = q.xs, ys = q.ys;
-    int32_t xz = q.xz, yz = q.yz;
     bool last = lm_node_attr_int(k->node, "channels_last", 0) != 0;
-    int64_t N = x->dims[0], C = last ? x->dims[x->rank - 1] : x->dims[1], S = 1;
+    int64_t N = q.x->dims[0], C = last ? q.x->dims[q.x->rank - 1] : q.x->dims[1], S = 1;
     int64_t dims[LOOM_MAX_RANK];
-    for (int d = 0; d < x->rank; d++) {
-        bool spatial = last ? d > 0 && d < x->rank - 1 : d > 1;
-        dims[d] = spatial ? 1 : x->dims[d];
-        S *= spatial ? x->dims[d] : 1;
+    for (int d = 0; d < q.x->rank; d++) {
+        bool spatial = last ? d > 0 && d < q.x->rank - 1 : d > 1;
+        dims[d] = spatial ? 1 : q.x->dims[d];
+        S *= spatial ? q.x->dims[d] : 1;
     }
-    loom_tensor *y = lm_kout(k, 0, x->dtype, x->rank, dims);
+    loom_tensor *y = lm_kout(k, 0, q.x->dtype, q.x->rank, dims);
     if (!y)
         return LM_KOUT_FAILED;
     if (k->dry || !S)
         return LOOM_OK;
-    bool sgn = x->dtype == LOOM_DTYPE_INT8;
     /* Channel c of image n: its S codes are S apart (channels last) or one run. */
     int64_t step = last ? C : 1;
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             int64_t base = last ? n * S * C + c : (n * C + c) * S, sum = 0;
             for (int64_t i = 0; i < S; i++)
-                sum += sgn ? ((const int8_t *)x->data)[base + i * step]
-                           : ((const uint8_t *)x->data)[base + i * step];
-            float avg = (float)((double)(sum - (int64_t)xz * S) / (double)S) * xs;
-            quant_store(y->data, n * C + c, sgn, avg, ys, yz);
+                sum += q.sgn ? ((const int8_t *)q.x->data)[base + i * step]
+                             : ((const uint8_t *)q.x->data)[base + i * step];
+            float avg = (float)((double)(sum - (int64_t)q.xz * S) / (double)S) * q.xs;
+            quant_store(y->data, n * C + c, q.sgn, avg, q.ys, q.yz);
         }
     return LOOM_OK;
 }
@@ -254,34 +246,30 @@ static loom_status op_qlinear_softmax(lm_kctx *k)
     loom_status st = qio_read(k, 1, &q);
     if (st || (st = lm_kaxis(k, lm_node_attr_int(k->node, "axis", -1), q.x->rank, &axis)))
         return st;
-    const loom_tensor *x = q.x;
-    float xs = q.xs, ys = q.ys;
-    int32_t xz = q.xz, yz = q.yz;
-    loom_tensor *y = lm_kout_like(k, 0, x->dtype, x);
+    loom_tensor *y = lm_kout_like(k, 0, q.x->dtype, q.x);
     if (!y)
         return LM_KOUT_FAILED;
     if (k->dry)
         return LOOM_OK;
     bool flat = lm_node_attr_int(k->node, "opset", 13) < 13;
     int64_t outer = 1, n = 1, inner = 1;
-    for (int d = 0; d < x->rank; d++)
-        *(d < axis ? &outer : d == axis || flat ? &n : &inner) *= x->dims[d];
+    for (int d = 0; d < q.x->rank; d++)
+        *(d < axis ? &outer : d == axis || flat ? &n : &inner) *= q.x->dims[d];
     float *row = lm_kscratch(k, sizeof(float) * (size_t)(n ? n : 1));
     if (!row)
         return LOOM_ERR_NO_MEMORY;
-    bool sgn = x->dtype == LOOM_DTYPE_INT8;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t base = o * n * inner + i;
             float mx = -INFINITY, sum = 0.0f;
             for (int64_t j = 0; j < n; j++) {
-                row[j] = deq(x->data, base + j * inner, sgn, xz, xs);
+                row[j] = deq(q.x->data, base + j * inner, q.sgn, q.xz, q.xs);
                 mx = row[j] > mx ? row[j] : mx;
             }
             for (int64_t j = 0; j < n; j++)
                 sum += row[j] = expf(row[j] - mx);
             for (int64_t j = 0; j < n; j++)
-                quant_store(y->data, base + j * inner, sgn, row[j] / sum, ys, yz);
+                quant_store(y->data, base + j * inner, q.sgn, row[j] / sum, q.ys, q.yz);
         }
     return LOOM_OK;
 }
