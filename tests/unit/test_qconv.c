@@ -132,12 +132,15 @@ static const qconv_case Q_CASES[] = {
     {1, 4, 15, 29, 3, 2, 2, 6, 2, {2, 1, 1, 2}, true, true, false, true, true, true},
     {1, 8, 10, 12, 1, 2, 1, 16, 1, {0, 0, 0, 0}, false, true, false, true, true, true},
     {2, 3, 20, 31, 5, 3, 1, 4, 1, {2, 2, 2, 2}, false, true, true, false, false, true},
+    /* depthwise in several bands of rows, over images and channel blocks */
+    {2, 20, 100, 40, 3, 1, 1, 0, 0, {1, 1, 0, 2}, false, true, false, true, true, true},
+    {1, 18, 200, 45, 3, 2, 1, 0, 0, {1, 1, 1, 1}, true, true, true, false, true, false},
     /* ConvInteger: im2col */
     {1, 4, 8, 20, 3, 1, 1, 5, 1, {1, 1, 1, 1}, false, true, false, true, false, false},
 };
 
 typedef struct qconv_data {
-    uint8_t x[2 * 33 * 12 * 70];
+    uint8_t x[2 * 20 * 20 * 240];
     uint8_t w[33 * 81];
     int64_t m, group, cg; /* output channels, groups, input channels per group */
     float ws[33];
