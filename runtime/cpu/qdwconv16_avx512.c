@@ -80,6 +80,12 @@ static inline __mmask16 first_lanes(int64_t n)
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
+/* The zero point of the plane's unsigned values (see pack_row). */
+static inline int32_t plane_zp(const lm_qdw16_args *a)
+{
+    return a->x_zp + (a->x_signed ? 128 : 0);
+}
+
 INLINE void transpose16i(__m512i v[16])
 {
     __m512 f[16];
@@ -139,17 +145,48 @@ INLINE __m512i load_lane(__m512i z, int lane, const uint8_t *src, __mmask64 n_ma
     return _mm512_mask_loadu_epi8(z, n_mask << (16 * lane), at);
 }
 
+/* Pixel k of lane 4r + k... : the four pixels of x (one per 128-bit lane)
+ * zero-extended to int32 lanes. vpermb with a zeroing mask does it in one
+ * instruction per pixel where VBMI exists; else each lane is extracted. */
+#define TARGET_VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+
+static TARGET_VBMI void widen4_vbmi(__m512i x, __m512i out[4])
+{
+    const __mmask64 every4th = 0x1111111111111111ull;
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        __m512i idx = _mm512_add_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(16 * k));
+        out[k] = _mm512_maskz_permutexvar_epi8(every4th, idx, x);
+    }
+}
+
+INLINE void widen4(bool vbmi, __m512i x, __m512i out[4])
+{
+    if (vbmi) {
+        widen4_vbmi(x, out);
+        return;
+    }
+    out[0] = _mm512_cvtepu8_epi32(_mm512_castsi512_si128(x));
+    out[1] = _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(x, 1));
+    out[2] = _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(x, 2));
+    out[3] = _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(x, 3));
+}
+
 /* Pixels [q0, q1) of padded row @pr from input row @xr of the block's
  * channels: 16 columns of 16 channels at a time, transposed as bytes, then
- * widened minus the zero point. Lanes past nc hold -x_zp, which their zero
- * weights cancel. Up to 15 pixels past q1 are written too (see below). */
+ * widened. The plane holds x as unsigned (int8 inputs XOR 0x80, i.e. +128)
+ * and the padding the zero point likewise: sums over every tap then differ
+ * from those of x - x_zp by x_zp * sum w per channel, which the caller
+ * subtracts (block_weights). Up to 15 pixels past q1 are written too (see
+ * below). */
 static TARGET void pack_row(const lm_qdw16_args *a, const uint8_t *xr, int64_t nc, int64_t q0,
-                            int64_t q1, int32_t *pr)
+                            int64_t q1, bool vbmi, int32_t *pr)
 {
     const lm_conv2d_geom *g = &a->g;
     const int64_t HW = g->H * g->W;
-    const __m512i zp = _mm512_set1_epi32(a->x_zp);
-    uint8_t tmp[4][64] __attribute__((aligned(64)));
+    const __m512i flip = _mm512_set1_epi8(a->x_signed ? (char)0x80 : 0);
     for (int64_t q = q0; q < q1; q += 16) {
         __mmask64 m = first_lanes(q1 - q);
         const uint8_t *src = xr + (q - g->pl);
@@ -162,31 +199,29 @@ static TARGET void pack_row(const lm_qdw16_args *a, const uint8_t *xr, int64_t n
                 x[r] = load_lane(x[r], k, src + (4 * r + k) * HW, 4 * r + k < nc ? m : 0);
         }
         transpose16x16_u8(x);
+        /* whole vectors: pixels past q1 land in the row's right padding or
+         * the next row, rewritten after, or the plane's slack */
 #pragma GCC unroll 4
-        for (int r = 0; r < 4; r++)
-            _mm512_store_si512(tmp[r], x[r]);
-            /* whole vectors: pixels past q1 land in the row's right padding or
-             * the next row, rewritten after, or the plane's slack */
+        for (int r = 0; r < 4; r++) {
+            __m512i w[4];
+            widen4(vbmi, _mm512_xor_si512(x[r], flip), w);
 #pragma GCC unroll 4
-        for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                __m128i b = _mm_load_si128((const __m128i *)&tmp[r][16 * k]);
-                __m512i w = a->x_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
-                _mm512_storeu_si512(pr + (q + COL_OF[r][k]) * 16, _mm512_sub_epi32(w, zp));
-            }
+            for (int k = 0; k < 4; k++)
+                _mm512_storeu_si512(pr + (q + COL_OF[r][k]) * 16, w[k]);
+        }
     }
 }
 
 /* The padded input rows output rows [oy0, oy1) read into P (Wp pixels of
- * 16 lanes per row; padding and lanes past nc are zero). */
+ * 16 lanes per row; padding holds the zero point, see pack_row). */
 static TARGET void pack_band(const lm_qdw16_args *a, int64_t c0, int64_t nc, int64_t oy0,
                              int64_t oy1, int32_t *P)
 {
     const lm_conv2d_geom *g = &a->g;
     const int64_t Wp = lm_conv2d_padded_cols(g), rows = band_in_rows(g, oy1 - oy0);
     const int64_t q0 = min64(g->pl, Wp), q1 = max64(q0, min64(Wp, g->pl + g->W));
-    const __m512i zero = _mm512_setzero_si512();
+    const __m512i zero = _mm512_set1_epi32(plane_zp(a));
+    const bool vbmi = lm_cpu_features_get()->avx512vbmi;
     const uint8_t *x = (const uint8_t *)a->x + c0 * g->H * g->W;
     for (int64_t r = 0; r < rows; r++) {
         int32_t *pr = P + r * Wp * 16;
@@ -196,7 +231,7 @@ static TARGET void pack_band(const lm_qdw16_args *a, int64_t c0, int64_t nc, int
                 _mm512_storeu_si512(pr + q * 16, zero);
             continue;
         }
-        pack_row(a, x + ih * g->W, nc, q0, q1, pr);
+        pack_row(a, x + ih * g->W, nc, q0, q1, vbmi, pr);
         for (int64_t q = 0; q < q0; q++)
             _mm512_storeu_si512(pr + q * 16, zero);
         for (int64_t q = q1; q < Wp; q++)
@@ -259,6 +294,7 @@ DW_PIXELS_TABLE(dw_pixels_vnni, TARGET_VNNI)
 /* The requantization of one block: per-lane (channel) multipliers and
  * biases; the steps of quant_common.c's rows. */
 typedef struct qdw16_rq {
+    __m512i corr; /* plane_zp * sum of the weights, per channel */
     __m512i bias, zp;
     __m512 mult, lo, hi;
 } qdw16_rq;
@@ -273,7 +309,7 @@ static TARGET void rq_block(const lm_qdw16_args *a, int64_t c0, int64_t nc, qdw1
         bias[i] = a->bias ? a->bias[ch] : 0;
     }
     r->mult = _mm512_loadu_ps(mult);
-    r->bias = _mm512_loadu_si512(bias);
+    r->bias = _mm512_sub_epi32(_mm512_loadu_si512(bias), r->corr);
     r->zp = _mm512_set1_epi32(a->y_zp);
     r->lo = _mm512_set1_ps((a->y_signed ? -128.0f : 0.0f) - (float)a->y_zp);
     r->hi = _mm512_set1_ps((a->y_signed ? 127.0f : 255.0f) - (float)a->y_zp);
@@ -340,6 +376,9 @@ static TARGET void unpack_band(const lm_qdw16_args *a, const qdw16_rq *rq, const
         for (int j = 0; j < 16; j++)
             v[j] = _mm512_loadu_si512(O + (p + j) * 16);
         if (a->out32) {
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
+                v[j] = _mm512_sub_epi32(v[j], rq->corr);
             transpose16i(v);
             /* channels past nc store nothing (their masks are 0) */
 #pragma GCC unroll 16
@@ -363,9 +402,12 @@ static TARGET void unpack_band(const lm_qdw16_args *a, const qdw16_rq *rq, const
 
 /* The block's weights minus their zero points, one vector per tap (lanes
  * past nc zero), in the low 16 bits for vpmaddwd: each channel's taps
- * loaded as one vector, 16 taps at a time, and transposed. */
-static TARGET void block_weights(const lm_qdw16_args *a, int64_t c0, int64_t nc, int32_t *wv)
+ * loaded as one vector, 16 taps at a time, and transposed. Returns the
+ * per-channel correction plane_zp * sum of the taps (wrapping as the sums
+ * do). */
+static TARGET __m512i block_weights(const lm_qdw16_args *a, int64_t c0, int64_t nc, int32_t *wv)
 {
+    __m512i sum = _mm512_setzero_si512();
     const int64_t KK = a->g.KH * a->g.KW;
     const uint8_t *k = (const uint8_t *)a->k + c0 * KK;
     __m512i zp = a->k_zp_per_ch ? _mm512_maskz_loadu_epi32(first_lanes(nc), a->k_zp + c0)
@@ -381,10 +423,12 @@ static TARGET void block_weights(const lm_qdw16_args *a, int64_t c0, int64_t nc,
         }
         transpose16i(v);
         for (int64_t t = 0; t < min64(16, KK - t0); t++) {
-            __m512i w = _mm512_and_si512(_mm512_sub_epi32(v[t], zp), low);
-            _mm512_storeu_si512(wv + (t0 + t) * 16, _mm512_maskz_mov_epi32(first_lanes(nc), w));
+            __m512i w = _mm512_maskz_sub_epi32(first_lanes(nc), v[t], zp);
+            sum = _mm512_add_epi32(sum, w);
+            _mm512_storeu_si512(wv + (t0 + t) * 16, _mm512_and_si512(w, low));
         }
     }
+    return _mm512_mullo_epi32(sum, _mm512_set1_epi32(plane_zp(a)));
 }
 
 TARGET void lm_qdw16(const lm_qdw16_args *a, int64_t cb, int64_t oy0, int64_t oy1, void *scratch)
@@ -392,8 +436,7 @@ TARGET void lm_qdw16(const lm_qdw16_args *a, int64_t cb, int64_t oy0, int64_t oy
     const lm_conv2d_geom *g = &a->g;
     const int64_t c0 = cb * 16, nc = min64(16, g->C - c0), Wp = lm_conv2d_padded_cols(g);
     int32_t *P = scratch, *O = P + plane_ints(g), *wv = O + out_ints(g);
-    block_weights(a, c0, nc, wv);
-    qdw16_rq rq = {0};
+    qdw16_rq rq = {.corr = block_weights(a, c0, nc, wv)};
     if (!a->out32)
         rq_block(a, c0, nc, &rq);
     const dw_pixels_fn *pixels =

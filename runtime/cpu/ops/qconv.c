@@ -458,12 +458,14 @@ static void dw16_slots(void *arg, int64_t begin, int64_t end)
 }
 
 /* Blocks pay a transpose per input pixel and one per output to fill every
- * lane; once rows are wide the per-channel kernel fills its lanes anyway.
- * Measured (1 thread, 3x3): rows 56 and 64 wide, blocks are 1.2-1.3x
- * faster; 80 and 112 wide, 1.1x slower, at strides 1 and 2 alike. */
+ * lane; the per-channel kernel does four taps per instruction but wastes
+ * lanes on short rows. Measured (1 thread, 3x3, us per channel-output):
+ * blocks ~0.47 at stride 1 and ~0.9 at stride 2 whatever the size; the
+ * per-channel kernel 3.4 at 7 wide, 0.76 at 28, 0.54 at 56, 0.46 at 64 and
+ * 0.34 at 112, 0.76 at stride 2 from 56 wide. Blocks take rows up to 56. */
 static bool dw16_applies(const lm_conv_geom *g)
 {
-    return g->win.in[1] <= 64 && g->win.k[0] <= 64 && lm_qdw16_available();
+    return g->win.out[1] <= 56 && g->win.k[0] <= 64 && lm_qdw16_available();
 }
 
 static loom_status conv_depthwise16(lm_kctx *k, const lm_conv_geom *g, const conv_args *ca,
