@@ -95,10 +95,10 @@ static int64_t vnni_cols(const lm_qdw_params *p)
 }
 
 /* Bytes of the padded 8-bit input row the VNNI kernel builds its plane rows
- * from (16 bytes of slack for its 16-byte loads). */
+ * from (64 bytes of slack for its 64-byte loads). */
 static int64_t vnni_row_bytes(const lm_qdw_params *p)
 {
-    return (p->stride[1] * vnni_cols(p) + 4 + 16 + 63) / 64 * 64;
+    return (p->stride[1] * vnni_cols(p) + 64 + 63) / 64 * 64;
 }
 
 size_t lm_qdw_workspace(const lm_qdw_params *p)
@@ -494,6 +494,38 @@ TARGET_VNNI static void vnni_plane_row(const uint8_t *row, int64_t s, int64_t co
     }
 }
 
+/* The same with VBMI, straight from input row @iy: the 16 outputs' bytes
+ * lie within 64 of the padded row (s * 15 + 3 < 64), so one masked load
+ * (the zero point where it falls in the padding; bytes outside the row are
+ * never read, the address formed as an integer) and one vpermb make them.
+ * Reading the input itself also spares a copy whose small stores a wide
+ * load cannot forward from. */
+#define TARGET_VNNI_VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+
+TARGET_VNNI_VBMI static void vnni_plane_row_vbmi(const lm_qdw_params *p, int64_t iy, int64_t cols,
+                                                 int32_t *dst)
+{
+    const int64_t s = p->stride[1];
+    /* byte 4i + t of the output is byte s * i + t of the load */
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i idx = _mm512_add_epi32(
+        _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)s * 0x01010101)), /* s * i, each byte */
+        _mm512_set1_epi32(0x03020100));
+    /* padding is the zero point as the input stores it: int8 rows are then
+     * shifted by 128 all alike */
+    const __m512i zp = _mm512_set1_epi8((char)p->x_zp);
+    const __m512i flip = _mm512_set1_epi8(p->x_signed ? (char)0x80 : 0);
+    const uintptr_t x = (uintptr_t)((const uint8_t *)p->x + iy * p->w);
+    for (int64_t j = 0; j < cols; j += 16) {
+        int64_t start = s * j - p->pad[1]; /* input column of the load's byte 0 */
+        int64_t lo = start < 0 ? -start : 0, hi = p->w - start < 64 ? p->w - start : 64;
+        __mmask64 in = hi <= lo ? 0 : (~0ull >> (64 - (hi - lo))) << lo;
+        __m512i v = _mm512_mask_loadu_epi8(zp, in, (const void *)(x + (uintptr_t)start));
+        v = _mm512_xor_si512(v, flip);
+        _mm512_storeu_si512((void *)(dst + j), _mm512_permutexvar_epi8(idx, v));
+    }
+}
+
 typedef struct vnni_taps {
     int64_t off[DW_MAX_TAPS]; /* plane elements from the output row's base */
     int32_t w4[DW_MAX_TAPS];  /* 4 shifted int8 weights of one filter row */
@@ -561,7 +593,8 @@ vnni_block(const lm_qdw_params *p, const vnni_taps *t, const int32_t *ws, int64_
     }
 }
 
-TARGET_VNNI static void dw_avx512vnni(const lm_qdw_params *p, void *ws, int32_t *acc)
+static inline TARGET_VNNI __attribute__((always_inline)) void
+dw_vnni(const lm_qdw_params *p, void *ws, int32_t *acc, bool vbmi)
 {
     if (!vnni_takes(p) || lm_qdw_workspace(p) == 0 || !ws) {
         dw_avx512bw(p, ws, acc);
@@ -577,6 +610,10 @@ TARGET_VNNI static void dw_avx512vnni(const lm_qdw_params *p, void *ws, int32_t 
         if (iy < 0 || iy >= p->h) {
             for (int64_t c = 0; c < cols; c++)
                 plane[r * cols + c] = (int32_t)zp4;
+            continue;
+        }
+        if (vbmi) {
+            vnni_plane_row_vbmi(p, iy, cols, plane + r * cols);
             continue;
         }
         vnni_xrow(p, iy, row, vnni_row_bytes(p));
@@ -603,6 +640,18 @@ TARGET_VNNI static void dw_avx512vnni(const lm_qdw_params *p, void *ws, int32_t 
         }
 }
 
+TARGET_VNNI static void dw_avx512vnni(const lm_qdw_params *p, void *ws, int32_t *acc)
+{
+    dw_vnni(p, ws, acc, false);
+}
+
+TARGET_VNNI_VBMI static void dw_avx512vnni_vbmi(const lm_qdw_params *p, void *ws, int32_t *acc)
+{
+    dw_vnni(p, ws, acc, true);
+}
+
+static const lm_qdw_config cfg_avx512vnni_vbmi = {"qs8_dwconv__avx512vnni_vbmi",
+                                                  dw_avx512vnni_vbmi};
 static const lm_qdw_config cfg_avx512vnni = {"qs8_dwconv__avx512vnni", dw_avx512vnni};
 static const lm_qdw_config cfg_avx512bw = {"qs8_dwconv__avx512bw", dw_avx512bw};
 static const lm_qdw_config cfg_avx2 = {"qs8_dwconv__avx2", dw_avx2};
@@ -610,7 +659,7 @@ static const lm_qdw_config cfg_avx2 = {"qs8_dwconv__avx2", dw_avx2};
 
 static const lm_qdw_config cfg_portable = {"qs8_dwconv__portable", dw_portable};
 
-static const lm_qdw_config *g_dwconfigs[5];
+static const lm_qdw_config *g_dwconfigs[6];
 static pthread_once_t g_dw_once = PTHREAD_ONCE_INIT;
 
 static void choose_dwconfigs(void)
@@ -618,6 +667,8 @@ static void choose_dwconfigs(void)
     int n = 0;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     const lm_cpu_features *f = lm_cpu_features_get();
+    if (f->avx512vnni && f->avx512vbmi)
+        g_dwconfigs[n++] = &cfg_avx512vnni_vbmi;
     if (f->avx512vnni)
         g_dwconfigs[n++] = &cfg_avx512vnni;
     if (f->avx512bw_vl)

@@ -133,8 +133,11 @@ static const qconv_case Q_CASES[] = {
     {1, 8, 10, 12, 1, 2, 1, 16, 1, {0, 0, 0, 0}, false, true, false, true, true, true},
     {2, 3, 20, 31, 5, 3, 1, 4, 1, {2, 2, 2, 2}, false, true, true, false, false, true},
     /* depthwise in several bands of rows, over images and channel blocks */
-    {2, 20, 100, 40, 3, 1, 1, 0, 0, {1, 1, 0, 2}, false, true, false, true, true, true},
-    {1, 18, 200, 45, 3, 2, 1, 0, 0, {1, 1, 1, 1}, true, true, true, false, true, false},
+    {1, 20, 400, 20, 3, 1, 1, 0, 0, {1, 1, 0, 2}, false, true, false, true, true, true},
+    {1, 18, 500, 17, 3, 2, 1, 0, 0, {1, 1, 1, 1}, true, true, true, false, true, false},
+    /* depthwise on wide rows: the per-channel kernel */
+    {2, 20, 30, 40, 3, 1, 1, 0, 0, {1, 1, 0, 2}, true, true, false, true, true, true},
+    {1, 18, 20, 85, 3, 2, 1, 0, 0, {1, 1, 1, 1}, false, true, true, false, true, true},
     /* ConvInteger: im2col */
     {1, 4, 8, 20, 3, 1, 1, 5, 1, {1, 1, 1, 1}, false, true, false, true, false, false},
 };

@@ -459,13 +459,13 @@ static void dw16_slots(void *arg, int64_t begin, int64_t end)
 
 /* Blocks pay a transpose per input pixel and one per output to fill every
  * lane; the per-channel kernel does four taps per instruction but wastes
- * lanes on short rows. Measured (1 thread, 3x3, us per channel-output):
- * blocks ~0.47 at stride 1 and ~0.9 at stride 2 whatever the size; the
- * per-channel kernel 3.4 at 7 wide, 0.76 at 28, 0.54 at 56, 0.46 at 64 and
- * 0.34 at 112, 0.76 at stride 2 from 56 wide. Blocks take rows up to 56. */
+ * lanes and pays per-row overheads on short rows. Measured (1 thread, 3x3,
+ * us, blocks against per-channel): 7 wide 35 / 95, 14 wide 38 / 62; at
+ * stride 2 from 28 wide and at stride 1 from 28 wide the per-channel kernel
+ * is ahead (45 / 38, 81 / 72), and more so on wider rows. */
 static bool dw16_applies(const lm_conv_geom *g)
 {
-    return g->win.out[1] <= 56 && g->win.k[0] <= 64 && lm_qdw16_available();
+    return g->win.in[1] < 24 && g->win.k[0] <= 64 && lm_qdw16_available();
 }
 
 static loom_status conv_depthwise16(lm_kctx *k, const lm_conv_geom *g, const conv_args *ca,
