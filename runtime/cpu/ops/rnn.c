@@ -9,6 +9,7 @@
  * direction walks each row from its own last valid step.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -204,51 +205,84 @@ static loom_status check_shape(lm_kctx *k, const loom_tensor *t, const char *wha
     return LOOM_OK;
 }
 
-/* Dot product with 8 independent partial sums (vectorizes without -ffast-math). */
-static float dot8(const float *a, const float *b, int64_t n)
-{
-    float s[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int u = 0; u < 8; u++)
-            s[u] += a[i + u] * b[i + u];
-    float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; i < n; i++)
-        t += a[i] * b[i];
-    return t;
-}
-
-typedef struct rec_job {
-    const float *h, *r;
-    float *out;
-    int64_t B, H, ldo;
-} rec_job;
-
-static void rec_rows(void *arg, int64_t begin, int64_t end)
-{
-    const rec_job *j = arg;
-    /* Each row of R is read once and reused for the whole (small) batch. */
-    for (int64_t n = begin; n < end; n++)
-        for (int64_t b = 0; b < j->B; b++)
-            j->out[b * j->ldo + n] = dot8(j->h + b * j->H, j->r + n * j->H, j->H);
-}
-
-#ifndef RNN_GEMV_MAX_BATCH
-#define RNN_GEMV_MAX_BATCH 8
-#endif
-
-/* out[b, n] = h[b, :] . r[n, :] for n < N: the recurrent term. With a small
- * batch this is a matrix-vector product: dot products over R's contiguous rows
- * beat packing R for a GEMM at every step. */
+/*
+ * out[b, n] = h[b, :] . R[n, :] for n < N: the recurrent term, one GEMM per
+ * step on R packed as B = R^T once per direction (@rp). At batch 1 it is a
+ * matrix-vector product; reading R in panel order streams it better than
+ * dot products over its rows (measured: LSTM 256 x 1024, 3.4 ms against
+ * 4.8 for 16 rows at a time with AVX-512).
+ */
 static void recurrent_gemm(lm_kctx *k, int64_t B, int64_t N, int64_t H, const float *h,
-                           const float *r, float *out, int64_t ldo)
+                           const lm_sgemm_packed *rp, float *out, int64_t ldo)
 {
-    if (B > RNN_GEMV_MAX_BATCH) {
-        lm_sgemm_parallel(k, false, true, B, N, H, 1.0f, h, H, r, H, 0.0f, out, ldo);
-        return;
+    lm_sgemm_args g = {.trans_b = true,
+                       .M = B,
+                       .N = N,
+                       .K = H,
+                       .alpha = 1.0f,
+                       .A = h,
+                       .lda = H,
+                       .pb = rp,
+                       .C = out,
+                       .ldc = ldo,
+                       .act = {.kind = LM_ACT_NONE}};
+    lm_sgemm_run_parallel(k, &g);
+}
+
+/*
+ * The weights as the GEMMs read them, per direction: W^T (the input term,
+ * B of x W^T) and R's rows for the recurrent term, rg (all gates, or z and
+ * r for GRU without linear_before_reset) and rh (that GRU's hidden gate,
+ * multiplied by r * h apart). Packed once per weights in the process by the
+ * prepare hook when W and R are constant, else per run.
+ */
+typedef struct rnn_packed {
+    int D;
+    lm_sgemm_packed *w[2], *rg[2], *rh[2];
+} rnn_packed;
+
+static void rnn_packed_free(void *state)
+{
+    rnn_packed *pk = state;
+    for (int d = 0; pk && d < pk->D; d++) {
+        lm_sgemm_packed_free(pk->w[d]);
+        lm_sgemm_packed_free(pk->rg[d]);
+        lm_sgemm_packed_free(pk->rh[d]);
     }
-    rec_job j = {h, r, out, B, H, ldo};
-    lm_parallel_for(k, N, (double)(B * H) * 0.3, rec_rows, &j);
+    free(pk);
+}
+
+/* What rnn_pack() packs: W (D x GH x I) and R (D x GH x H). */
+typedef struct rnn_pack_job {
+    int D;
+    int64_t GH, I, H;
+    bool gru_h; /* GRU without linear_before_reset: R's hidden rows apart */
+    const float *w, *r;
+} rnn_pack_job;
+
+static loom_status rnn_pack(lm_kctx *k, void *arg, void **data, size_t *bytes)
+{
+    const rnn_pack_job *j = arg;
+    rnn_packed *pk = calloc(1, sizeof(*pk));
+    if (!pk)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    pk->D = j->D;
+    int64_t H = j->H, nr = j->gru_h ? 2 * H : j->GH;
+    *bytes = sizeof(*pk);
+    for (int d = 0; d < j->D; d++) {
+        const float *r = j->r + d * j->GH * H;
+        pk->w[d] = lm_sgemm_pack_b(true, j->I, j->GH, j->w + d * j->GH * j->I, j->I);
+        pk->rg[d] = lm_sgemm_pack_b(true, H, nr, r, H);
+        pk->rh[d] = j->gru_h ? lm_sgemm_pack_b(true, H, H, r + 2 * H * H, H) : NULL;
+        if (!pk->w[d] || !pk->rg[d] || (j->gru_h && !pk->rh[d])) {
+            rnn_packed_free(pk);
+            return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+        }
+        *bytes += lm_sgemm_packed_bytes(pk->w[d]) + lm_sgemm_packed_bytes(pk->rg[d]) +
+                  lm_sgemm_packed_bytes(pk->rh[d]);
+    }
+    *data = pk;
+    return LOOM_OK;
 }
 
 /* Offset of (direction d, batch b) in initial_h / Y_h / Y_c by layout. */
@@ -393,10 +427,19 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
 
     const float *x = X->data;
     int64_t H = c.H;
+    bool gru_h = kind == RNN_GRU && !c.lbr;
+    int64_t nr = gru_h ? 2 * H : GH;
+    rnn_packed *own = NULL;
+    const rnn_packed *pk = k->prepared;
+    if (!pk) {
+        rnn_pack_job pj = {c.D, GH, c.I, H, gru_h, W->data, R->data};
+        size_t bytes;
+        if ((st = rnn_pack(k, &pj, (void **)&own, &bytes)))
+            return st;
+        pk = own;
+    }
     for (int d = 0; d < c.D; d++) {
         bool rev = c.D == 2 ? d == 1 : c.reverse;
-        const float *w = (const float *)W->data + (int64_t)d * GH * c.I;
-        const float *r = (const float *)R->data + (int64_t)d * GH * H;
         const float *wb = Bias ? (const float *)Bias->data + (int64_t)d * 2 * GH : NULL;
         const float *rb = wb ? wb + GH : NULL;
         const float *p = P ? (const float *)P->data + (int64_t)d * 3 * H : NULL;
@@ -404,7 +447,18 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
 
         /* xw[row] = x[row] * W^T + Wb + Rb (GRU with linear_before_reset keeps
          * Rbh apart: it is scaled by r). Rows follow X's layout. */
-        lm_sgemm_parallel(k, false, true, SB, GH, c.I, 1.0f, x, c.I, w, c.I, 0.0f, xw, GH);
+        lm_sgemm_args xg = {.trans_b = true,
+                            .M = SB,
+                            .N = GH,
+                            .K = c.I,
+                            .alpha = 1.0f,
+                            .A = x,
+                            .lda = c.I,
+                            .pb = pk->w[d],
+                            .C = xw,
+                            .ldc = GH,
+                            .act = {.kind = LM_ACT_NONE}};
+        lm_sgemm_run_parallel(k, &xg);
         if (wb) {
             for (int64_t row = 0; row < SB; row++) {
                 float *v = xw + row * GH;
@@ -430,8 +484,7 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
         for (int64_t s = 0; s < c.S; s++) {
             /* Recurrent term for every batch row (rows past their length are
              * computed but not used: one GEMM beats a gather). */
-            int64_t nr = kind == RNN_GRU && !c.lbr ? 2 * H : GH;
-            recurrent_gemm(k, c.B, nr, H, h, r, gates, GH);
+            recurrent_gemm(k, c.B, nr, H, h, pk->rg[d], gates, GH);
             for (int64_t b = 0; b < c.B; b++) {
                 if (s >= len[b])
                     continue;
@@ -500,8 +553,8 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
                 }
             }
             if (kind == RNN_GRU) {
-                if (!c.lbr)
-                    recurrent_gemm(k, c.B, H, H, tmp, r + 2 * H * H, hh, H);
+                if (gru_h)
+                    recurrent_gemm(k, c.B, H, H, tmp, pk->rh[d], hh, H);
                 for (int64_t b = 0; b < c.B; b++) {
                     if (s >= len[b])
                         continue;
@@ -537,6 +590,7 @@ static loom_status rnn_run(lm_kctx *k, enum rnn_kind kind)
                 memcpy((float *)Yc->data + o, cs + b * H, H * sizeof(float));
         }
     }
+    rnn_packed_free(own);
     return LOOM_OK;
 }
 
@@ -555,9 +609,47 @@ static loom_status op_lstm(lm_kctx *k)
     return rnn_run(k, RNN_LSTM);
 }
 
+/* Packs constant W and R once per weights in the process (lm_kweights):
+ * k->prepared is the shared rnn_packed itself, which the plan's reference
+ * keeps alive, so the ops have no free_prepared. */
+static loom_status rnn_prepare(lm_kctx *k, enum rnn_kind kind, lm_kernel_fn run)
+{
+    loom_status st = run(k); /* validates and shapes (k->dry is set) */
+    if (st != LOOM_OK)
+        return st;
+    const loom_tensor *W = lm_kin(k, 1), *R = lm_kin(k, 2);
+    if (!W->data || !R->data)
+        return LOOM_OK;
+    int G = kind == RNN_SIMPLE ? 1 : kind == RNN_GRU ? 3 : 4;
+    bool gru_h = kind == RNN_GRU && lm_node_attr_int(k->node, "linear_before_reset", 0) == 0;
+    rnn_pack_job j = {(int)W->dims[0], W->dims[1], W->dims[2], R->dims[2], gru_h, W->data, R->data};
+    if (j.GH != G * j.H || j.GH == 0 || j.I == 0 || j.H == 0)
+        return LOOM_OK;
+    int in[2] = {1, 2};
+    const void *pk;
+    st = lm_kweights(k, in, 2, (uint64_t)gru_h, rnn_pack, rnn_packed_free, &j, &pk);
+    k->prepared = (void *)pk;
+    return st;
+}
+
+static loom_status rnn_prepare_rnn(lm_kctx *k)
+{
+    return rnn_prepare(k, RNN_SIMPLE, op_rnn);
+}
+
+static loom_status rnn_prepare_gru(lm_kctx *k)
+{
+    return rnn_prepare(k, RNN_GRU, op_gru);
+}
+
+static loom_status rnn_prepare_lstm(lm_kctx *k)
+{
+    return rnn_prepare(k, RNN_LSTM, op_lstm);
+}
+
 const lm_op_def lm_ops_rnn[] = {
-    LM_OP("", "RNN", op_rnn),
-    LM_OP("", "GRU", op_gru),
-    LM_OP("", "LSTM", op_lstm),
+    {.domain = "", .op_type = "RNN", .run = op_rnn, .prepare = rnn_prepare_rnn},
+    {.domain = "", .op_type = "GRU", .run = op_gru, .prepare = rnn_prepare_gru},
+    {.domain = "", .op_type = "LSTM", .run = op_lstm, .prepare = rnn_prepare_lstm},
     LM_OP_END,
 };
