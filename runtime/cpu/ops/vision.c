@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cpu_features.h"
 #include "more_ops.h"
 
 /* ---- NonMaxSuppression ---------------------------------------------------- */
@@ -43,6 +44,80 @@ static float nms_iou(const nms_box *a, const nms_box *b)
     float inter = (ix2 - ix1) * (iy2 - iy1);
     float uni = a->area + b->area - inter;
     return uni > 0 ? inter / uni : 0.0f;
+}
+
+/*
+ * The boxes kept so far for one class, as columns: a candidate is tested
+ * against all of them, 16 at a time with AVX-512 (nms_iou's arithmetic
+ * lane by lane, so decisions are the same for boxes with numeric corners),
+ * and greedy NMS over thousands of boxes (detectors' batched NMS offsets
+ * every class into one set) spends its time there.
+ */
+typedef struct nms_kept {
+    float *x1, *y1, *x2, *y2, *area;
+    int64_t n;
+} nms_kept;
+
+static bool suppressed_scalar(const nms_kept *kp, const nms_box *c, float th)
+{
+    for (int64_t j = 0; j < kp->n; j++) {
+        nms_box b = {kp->y1[j], kp->x1[j], kp->y2[j], kp->x2[j], kp->area[j]};
+        if (nms_iou(c, &b) > th)
+            return true;
+    }
+    return false;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static bool suppressed_avx512(const nms_kept *kp,
+                                                                 const nms_box *c, float th)
+{
+    const __m512 cx1 = _mm512_set1_ps(c->x1), cy1 = _mm512_set1_ps(c->y1);
+    const __m512 cx2 = _mm512_set1_ps(c->x2), cy2 = _mm512_set1_ps(c->y2);
+    const __m512 ca = _mm512_set1_ps(c->area), vth = _mm512_set1_ps(th);
+    const __m512 zero = _mm512_setzero_ps();
+    if (!(c->area > 0)) /* every IoU is 0 */
+        return 0.0f > th && kp->n > 0;
+    for (int64_t j = 0; j < kp->n; j += 16) {
+        __mmask16 m = kp->n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (kp->n - j)) - 1);
+        __m512 ix1 = _mm512_max_ps(cx1, _mm512_maskz_loadu_ps(m, kp->x1 + j));
+        __m512 iy1 = _mm512_max_ps(cy1, _mm512_maskz_loadu_ps(m, kp->y1 + j));
+        __m512 ix2 = _mm512_min_ps(cx2, _mm512_maskz_loadu_ps(m, kp->x2 + j));
+        __m512 iy2 = _mm512_min_ps(cy2, _mm512_maskz_loadu_ps(m, kp->y2 + j));
+        __m512 ba = _mm512_maskz_loadu_ps(m, kp->area + j);
+        /* lanes where nms_iou computes a ratio: overlap, both areas > 0 */
+        __mmask16 ok = _mm512_mask_cmp_ps_mask(m, ix1, ix2, _CMP_LT_OQ);
+        ok = _mm512_mask_cmp_ps_mask(ok, iy1, iy2, _CMP_LT_OQ);
+        ok = _mm512_mask_cmp_ps_mask(ok, zero, ba, _CMP_LT_OQ);
+        __m512 inter = _mm512_mul_ps(_mm512_sub_ps(ix2, ix1), _mm512_sub_ps(iy2, iy1));
+        __m512 uni = _mm512_sub_ps(_mm512_add_ps(ca, ba), inter);
+        __mmask16 pos = _mm512_mask_cmp_ps_mask(ok, zero, uni, _CMP_LT_OQ);
+        __m512 iou = _mm512_maskz_div_ps(pos, inter, uni); /* 0 where nms_iou gives 0 */
+        if (_mm512_mask_cmp_ps_mask(m, iou, vth, _CMP_GT_OQ))
+            return true;
+    }
+    return false;
+}
+#endif
+
+static bool nms_suppressed(const nms_kept *kp, const nms_box *c, float th)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (lm_cpu_features_get()->avx512f)
+        return suppressed_avx512(kp, c, th);
+#endif
+    return suppressed_scalar(kp, c, th);
+}
+
+static void nms_keep(nms_kept *kp, const nms_box *b)
+{
+    kp->x1[kp->n] = b->x1;
+    kp->y1[kp->n] = b->y1;
+    kp->x2[kp->n] = b->x2;
+    kp->y2[kp->n] = b->y2;
+    kp->area[kp->n++] = b->area;
 }
 
 static loom_status op_nms(lm_kctx *k)
@@ -92,9 +167,12 @@ static loom_status op_nms(lm_kctx *k)
     nms_box *bx = lm_kscratch(k, (size_t)(NBOX + 1) * sizeof(nms_box));
     nms_cand *cand = lm_kscratch(k, (size_t)(NBOX + 1) * sizeof(nms_cand));
     int64_t *sel = lm_kscratch(k, (size_t)(cap * 3 + 1) * sizeof(int64_t));
-    int64_t *picked = lm_kscratch(k, (size_t)(max_out + 1) * sizeof(int64_t));
-    if (!bx || !cand || !sel || !picked)
+    float *cols = lm_kscratch(k, (size_t)(max_out + 1) * 5 * sizeof(float));
+    if (!bx || !cand || !sel || !cols)
         return LOOM_ERR_NO_MEMORY;
+    int64_t stride = max_out + 1;
+    nms_kept kept = {cols, cols + stride, cols + 2 * stride, cols + 3 * stride, cols + 4 * stride,
+                     0};
     int64_t n_sel = 0;
     const float *bd = boxes->data, *sd = scores->data;
     for (int64_t b = 0; b < NB && max_out > 0; b++) {
@@ -121,14 +199,11 @@ static loom_status op_nms(lm_kctx *k)
                 if (!has_score_th || s[i] > score_th)
                     cand[nc++] = (nms_cand){s[i], i};
             qsort(cand, (size_t)nc, sizeof(*cand), nms_cmp);
-            int64_t np = 0;
-            for (int64_t i = 0; i < nc && np < max_out; i++) {
+            kept.n = 0;
+            for (int64_t i = 0; i < nc && kept.n < max_out; i++) {
                 const nms_box *cb = &bx[cand[i].idx];
-                bool keep = true;
-                for (int64_t j = 0; j < np && keep; j++)
-                    keep = !(nms_iou(cb, &bx[picked[j]]) > iou_th);
-                if (keep) {
-                    picked[np++] = cand[i].idx;
+                if (!nms_suppressed(&kept, cb, iou_th)) {
+                    nms_keep(&kept, cb);
                     sel[n_sel * 3] = b;
                     sel[n_sel * 3 + 1] = c;
                     sel[n_sel * 3 + 2] = cand[i].idx;
