@@ -9,7 +9,8 @@
  * (cpu/directconv.h) against a double-precision loop. Through whole Conv / MaxPool /
  * GlobalAveragePool nodes (1 and 2 threads): depthwise with a fused
  * activation the kernel does not clamp, 1x1 convolutions run pixel-major
- * (X^T W^T), stride-2 im2col rows at every width, MaxPool's vector
+ * (X^T W^T), stride-2 im2col rows at every width, stride-1 "same" ones
+ * (shifted copies of the image), MaxPool's vector
  * column maxima including NaN and -inf, and the vectorized activations
  * against their scalar forms.
  */
@@ -479,6 +480,25 @@ static void stride2_im2col_nodes(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Stride-1 "same" convolutions, whose im2col rows are shifted copies of the
+ * image: 3x3, 5x5 and 7x7 windows, planes narrower than the window's reach
+ * (every tap of a row in the padding), one column, chunks of the matrix that
+ * start mid-row (5x5 on 37 x 37), the plain and the pixel-major GEMM. */
+static void shifted_im2col_nodes(void **state)
+{
+    (void)state;
+    static const conv_case cases[] = {
+        {1, 16, 24, 37, 37, 5, 1, 2, 1, "Relu"}, {2, 20, 8, 9, 13, 3, 1, 1, 1, NULL},
+        {1, 16, 8, 5, 1, 3, 1, 1, 1, NULL},      {1, 16, 40, 3, 3, 7, 1, 3, 1, "HardSwish"},
+        {2, 24, 32, 6, 5, 5, 1, 2, 1, NULL},     {1, 32, 64, 7, 7, 3, 1, 1, 1, "Relu"},
+    };
+    int bad = 0;
+    for (int t = 1; t <= 2; t++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            bad += run_conv_case(&cases[i], t);
+    assert_int_equal(bad, 0);
+}
+
 /* ---- MaxPool and GlobalAveragePool ------------------------------------------ */
 
 /* MaxPool 2-D against the ONNX rule (first valid tap seeds, greater replaces),
@@ -642,6 +662,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(depthwise_nodes),
     cmocka_unit_test(pixel_major_nodes),
     cmocka_unit_test(stride2_im2col_nodes),
+    cmocka_unit_test(shifted_im2col_nodes),
     cmocka_unit_test(maxpool_nodes),
     cmocka_unit_test(global_avgpool_nodes),
     cmocka_unit_test(vector_activations_match_scalar),

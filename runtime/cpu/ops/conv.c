@@ -221,15 +221,72 @@ typedef struct col_job {
     int64_t o0, o1;
 } col_job;
 
+/* Whether output rows are as wide as the input's at stride 1 in 2-D (a
+ * "same"-padded convolution): then output position o of tap (kh, kw) reads
+ * image element o + (kh dh - pt) W + (kw dw - pl), one shift for the whole
+ * plane. */
+static bool im2col_shifts(const lm_window_geom *g)
+{
+    return g->nsp == 2 && g->s[0] == 1 && g->s[1] == 1 && g->out[1] == g->in[1];
+}
+
+static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/*
+ * One im2col row over positions [o0, o1) where im2col_shifts() holds: one
+ * copy of the image shifted by dy rows and dx columns, zeros for the output
+ * rows whose tap row is outside the image, then zeros over the |dx| columns
+ * at the left or right edge of each row whose taps fall in the padding (the
+ * copy put the neighbouring row's pixels there). The per-output-row walk
+ * this replaces made 7 x 7 planes (ResNet's last stage) spend a fifth of
+ * their time in im2col.
+ */
+static void shifted_row(const lm_window_geom *g, const int64_t *kc, int64_t o0, int64_t o1,
+                        const float *img, float *col)
+{
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0];
+    const int64_t dy = kc[0] * g->d[0] - g->pb[0], dx = kc[1] * g->d[1] - g->pb[1];
+    if (dx <= -W || dx >= W) { /* every tap of the row is in the padding */
+        memset(col, 0, (size_t)(o1 - o0) * sizeof(float));
+        return;
+    }
+    /* positions whose tap row oh + dy is inside the image, and whose source
+     * element is inside the plane (the rest are padding columns) */
+    int64_t r0 = clamp64(-dy, 0, OH), r1 = clamp64(H - dy, r0, OH);
+    int64_t shift = dy * W + dx;
+    int64_t v0 = clamp64(r0 * W, o0, o1), v1 = clamp64(r1 * W, v0, o1);
+    int64_t c0 = clamp64(-shift, v0, v1), c1 = clamp64(H * W - shift, c0, v1);
+    memset(col, 0, (size_t)(c0 - o0) * sizeof(float));
+    memcpy(col + (c0 - o0), img + c0 + shift, (size_t)(c1 - c0) * sizeof(float));
+    memset(col + (c1 - o0), 0, (size_t)(o1 - c1) * sizeof(float));
+    /* padding columns: [0, -dx) or [W - dx, W) of each row in [r0, r1) */
+    int64_t e0 = dx < 0 ? 0 : W - dx, e1 = dx < 0 ? -dx : W;
+    if (e0 == e1)
+        return;
+    for (int64_t r = v0 / W; r * W < v1; r++) {
+        int64_t p0 = clamp64(r * W + e0, o0, o1), p1 = clamp64(r * W + e1, p0, o1);
+        for (int64_t p = p0; p < p1; p++)
+            col[p - o0] = 0.0f;
+    }
+}
+
 /* im2col: one task per row (channel, kernel offset). */
 static void im2col_rows(void *arg, int64_t begin, int64_t end)
 {
     const col_job *j = arg;
     int64_t kc[LM_GEOM_MAX_SP];
+    const bool shifts = im2col_shifts(j->g);
     for (int64_t r = begin; r < end; r++) {
         kernel_coords(j->g, r % j->g->k_size, kc);
-        walk_row(&j->w, kc, j->o0, j->o1, j->img + (r / j->g->k_size) * j->img_size,
-                 j->col + r * (j->o1 - j->o0), false);
+        const float *img = j->img + (r / j->g->k_size) * j->img_size;
+        float *col = j->col + r * (j->o1 - j->o0);
+        if (shifts)
+            shifted_row(j->g, kc, j->o0, j->o1, img, col);
+        else
+            walk_row(&j->w, kc, j->o0, j->o1, (float *)img, col, false);
     }
 }
 
