@@ -205,7 +205,7 @@ static int run_direct_case(const direct_case *c)
     float *y = malloc(sizeof(float) * (size_t)(n_y + 64));
     float *xpad = malloc(sizeof(float) * lm_directconv_pad_floats(&g));
     float *wp = malloc(sizeof(float) * lm_directconv_weight_floats(&g));
-    float *row = malloc(sizeof(float) * lm_directconv_row_floats(&g));
+    float *row = malloc(sizeof(float) * (lm_directconv_row_floats(&g) + 1));
     fill(x, c->C * c->H * c->W, 2.0f);
     fill(w, c->M * taps, 1.0f);
     fill(b, c->M, 1.0f);
@@ -215,9 +215,10 @@ static int run_direct_case(const direct_case *c)
     lm_directconv_pad(&g, x, xpad);
     lm_directconv_pack_weights(&g, w, wp);
     /* Two calls over different row ranges of each block, as threads split it. */
-    for (int64_t cb = 0; cb < (c->M + 15) / 16; cb++) {
-        lm_directconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, cb, 0, g.OH / 2, row, y);
-        lm_directconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, cb, g.OH / 2, g.OH, row, y);
+    int64_t block = lm_directconv_block(&g);
+    for (int64_t mb = 0; mb < (c->M + block - 1) / block; mb++) {
+        lm_directconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, mb, 0, g.OH / 2, row, y);
+        lm_directconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, mb, g.OH / 2, g.OH, row, y);
     }
     int bad = 0;
     for (int64_t m = 0; m < c->M; m++)
@@ -263,9 +264,10 @@ static int run_direct_case(const direct_case *c)
     return bad;
 }
 
-/* First layers (3x3 and 7x7 stride 2) and edges: output channels off the
- * block, 1 and 4 input channels, stride 1 and 3, dilation, asymmetric pads,
- * widths around the 8-pixel groups, a 1 x 1 output. */
+/* First layers (3x3 and 7x7 stride 2) and edges for both kernels: output
+ * channels off the block, 1 and 4 input channels, stride 1 and 3, dilation,
+ * asymmetric pads, widths around the 8-pixel groups and the 16-pixel
+ * vectors, a 1 x 1 output. */
 static void directconv_matches_reference(void **state)
 {
     (void)state;
@@ -291,6 +293,14 @@ static void directconv_matches_reference(void **state)
         {7, 9, 20, 20, 7, 7, 1, 1, 3, 3, 3, 3, false, false},
         {20, 18, 21, 22, 5, 5, 2, 1, 2, 2, 2, 2, false, false},
         {10, 16, 14, 14, 3, 3, 1, 2, 2, 2, 2, 2, false, false},
+        /* rows that fill vectors of 16 pixels (the kernel by pixels): 3
+         * vectors and a tail, stride 3, dilation, an unreached last column,
+         * output channels off its blocks of 8 */
+        {3, 20, 9, 93, 7, 7, 2, 1, 3, 3, 3, 3, true, false},
+        {4, 13, 10, 46, 3, 5, 3, 1, 1, 2, 0, 2, false, true},
+        {5, 11, 16, 32, 3, 3, 1, 2, 2, 2, 2, 2, false, false},
+        {2, 9, 5, 130, 3, 3, 1, 1, 1, 1, 1, 1, false, false},
+        {6, 7, 12, 30, 3, 3, 2, 1, 1, 1, 0, 0, true, false},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -347,33 +357,14 @@ typedef struct conv_case {
 } conv_case;
 
 /* A Conv node against a double-precision loop; returns the mismatches. */
-static int run_conv_case(const conv_case *c, int threads)
+/* Y of conv case @c (any batch) against a double-precision loop; returns
+ * the number of mismatches. */
+static int check_conv(const conv_case *c, const float *x, const float *w, const float *b,
+                      const float *y, int threads)
 {
     int64_t Cg = c->C / c->group, Mg = c->M / c->group;
     int64_t OH = out_size(c->H, c->K, c->s, 1, c->pad, c->pad);
-    int64_t OW = out_size(c->W, c->K, c->s, 1, c->pad, c->pad);
-    int64_t xd[4] = {c->N, c->C, c->H, c->W}, wd[4] = {c->M, Cg, c->K, c->K}, bd[1] = {c->M};
-    int64_t xn = c->N * c->C * c->H * c->W, wn = c->M * Cg * c->K * c->K;
-    float *x = malloc(sizeof(float) * (size_t)xn), *w = malloc(sizeof(float) * (size_t)wn);
-    float *b = malloc(sizeof(float) * (size_t)c->M);
-    fill(x, xn, 2.0f);
-    fill(w, wn, 0.5f);
-    fill(b, c->M, 1.0f);
-    ob_model *m = ob_new(13);
-    ob_input(m, "x", 1, 4, xd);
-    ob_output(m, "y", 1);
-    ob_init_f32(m, "w", 4, wd, w);
-    ob_init_f32(m, "b", 1, bd, b);
-    ob_node *n = ob_add_node(m, "Conv", "x,w,b", "y");
-    int64_t pads[4] = {c->pad, c->pad, c->pad, c->pad}, strides[2] = {c->s, c->s};
-    ob_attr_ints(m, n, "pads", 4, pads);
-    ob_attr_ints(m, n, "strides", 2, strides);
-    ob_attr_int(m, n, "group", c->group);
-    if (c->act)
-        ob_attr_str(m, n, "_loom_act", c->act);
-    int64_t count;
-    float *y = run_model(m, threads, 4, xd, x, &count);
-    assert_int_equal(count, c->N * c->M * OH * OW);
+    int64_t OW = out_size(c->W, c->K, c->s, 1, c->pad, c->pad), count = c->N * c->M * OH * OW;
     int bad = 0;
     for (int64_t i = 0; i < count; i++) {
         int64_t ow = i % OW, oh = i / OW % OH, mo = i / (OW * OH) % c->M, nn = i / (OW * OH * c->M);
@@ -398,6 +389,37 @@ static int run_conv_case(const conv_case *c, int threads)
                         (long long)c->W, (long long)c->K, (long long)c->s, (long long)c->group,
                         threads, (long long)i, y[i], want);
     }
+    return bad;
+}
+
+static int run_conv_case(const conv_case *c, int threads)
+{
+    int64_t Cg = c->C / c->group;
+    int64_t OH = out_size(c->H, c->K, c->s, 1, c->pad, c->pad);
+    int64_t OW = out_size(c->W, c->K, c->s, 1, c->pad, c->pad);
+    int64_t xd[4] = {c->N, c->C, c->H, c->W}, wd[4] = {c->M, Cg, c->K, c->K}, bd[1] = {c->M};
+    int64_t xn = c->N * c->C * c->H * c->W, wn = c->M * Cg * c->K * c->K;
+    float *x = malloc(sizeof(float) * (size_t)xn), *w = malloc(sizeof(float) * (size_t)wn);
+    float *b = malloc(sizeof(float) * (size_t)c->M);
+    fill(x, xn, 2.0f);
+    fill(w, wn, 0.5f);
+    fill(b, c->M, 1.0f);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 4, xd);
+    ob_output(m, "y", 1);
+    ob_init_f32(m, "w", 4, wd, w);
+    ob_init_f32(m, "b", 1, bd, b);
+    ob_node *n = ob_add_node(m, "Conv", "x,w,b", "y");
+    int64_t pads[4] = {c->pad, c->pad, c->pad, c->pad}, strides[2] = {c->s, c->s};
+    ob_attr_ints(m, n, "pads", 4, pads);
+    ob_attr_ints(m, n, "strides", 2, strides);
+    ob_attr_int(m, n, "group", c->group);
+    if (c->act)
+        ob_attr_str(m, n, "_loom_act", c->act);
+    int64_t count;
+    float *y = run_model(m, threads, 4, xd, x, &count);
+    assert_int_equal(count, c->N * c->M * OH * OW);
+    int bad = check_conv(c, x, w, b, y, threads);
     free(x);
     free(w);
     free(b);
@@ -468,6 +490,50 @@ static void stem_nodes(void **state)
     for (int t = 1; t <= 2; t++)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             bad += run_conv_case(&cases[i], t);
+    assert_int_equal(bad, 0);
+}
+
+/* One loaded model of a stem conv run at widths that take the direct kernel
+ * by pixels (16 outputs a row), by channels (11) and by pixels again: the
+ * weights packed for one width's kernel must not feed the other's. */
+static void direct_kernel_per_width(void **state)
+{
+    (void)state;
+    const int64_t C = 3, M = 16, wd[4] = {M, C, 3, 3}, bd[1] = {M}, widths[] = {32, 21, 34};
+    float w[16 * 3 * 9], b[16];
+    fill(w, M * C * 9, 0.5f);
+    fill(b, M, 1.0f);
+    ob_model *m = ob_new(13);
+    const int64_t xd_sym[4] = {1, C, -1, -1};
+    const char *names[4] = {NULL, NULL, "H", "W"};
+    ob_input(m, "x", 1, 4, xd_sym);
+    ob_dim_names(m, "x", names);
+    ob_output(m, "y", 1);
+    ob_init_f32(m, "w", 4, wd, w);
+    ob_init_f32(m, "b", 1, bd, b);
+    ob_node *n = ob_add_node(m, "Conv", "x,w,b", "y");
+    int64_t pads[4] = {1, 1, 1, 1}, strides[2] = {2, 2};
+    ob_attr_ints(m, n, "pads", 4, pads);
+    ob_attr_ints(m, n, "strides", 2, strides);
+    loom_context *ctx = cpu_context(1);
+    loom_model *model = lm_load_ok(ctx, m, "widths.onnx");
+    int bad = 0;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        conv_case c = {1, C, M, widths[i], widths[i], 3, 2, 1, 1, NULL};
+        int64_t xd[4] = {1, C, c.H, c.W}, xn = C * c.H * c.W;
+        float *x = malloc(sizeof(float) * (size_t)xn);
+        fill(x, xn, 2.0f);
+        loom_tensor *in, *y;
+        assert_int_equal(
+            loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, x, sizeof(float) * (size_t)xn, &in), LOOM_OK);
+        assert_int_equal(loom_model_run(model, &in, 1, &y, 1), LOOM_OK);
+        bad += check_conv(&c, x, w, b, loom_tensor_data(y), 1);
+        loom_tensor_destroy(y);
+        loom_tensor_destroy(in);
+        free(x);
+    }
+    loom_model_destroy(model);
+    loom_context_destroy(ctx);
     assert_int_equal(bad, 0);
 }
 
@@ -669,6 +735,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(stem_nodes),
     cmocka_unit_test(depthwise_nodes),
     cmocka_unit_test(pixel_major_nodes),
+    cmocka_unit_test(direct_kernel_per_width),
     cmocka_unit_test(stride2_im2col_nodes),
     cmocka_unit_test(shifted_im2col_nodes),
     cmocka_unit_test(maxpool_nodes),

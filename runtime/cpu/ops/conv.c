@@ -38,6 +38,7 @@ typedef struct conv_weights {
     lm_sgemm_packed *wino[36]; /* Winograd: the transformed W (M x C) per point, or NULL */
     lm_sgemm_packed *wt;       /* pixel-major pointwise: W^T as the B operand, or NULL */
     float *direct_w;           /* few input channels: W in directconv.h's blocks, or NULL */
+    int64_t direct_block;      /* and their size (it depends on the planned width) */
     int64_t group;
     lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
 } conv_weights;
@@ -601,6 +602,7 @@ typedef struct direct_job {
     bool hswish;          /* the activation is HardSwish (in the kernel too) */
     bool clamp;           /* whether the kernel applies the whole activation */
     int64_t items, parts; /* items: (channel block, output row) pairs */
+    int64_t block;        /* output channels per channel block */
     float *rows;          /* one row buffer of row_floats per part */
     size_t row_floats;
 } direct_job;
@@ -613,11 +615,11 @@ static void direct_parts(void *arg, int64_t begin, int64_t end)
         float *row = j->rows + (size_t)part * j->row_floats;
         int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
         while (i0 < i1) { /* runs of rows within one channel block */
-            int64_t cb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
-            lm_directconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, j->hswish, cb, oh0, oh1,
+            int64_t mb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
+            lm_directconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, j->hswish, mb, oh0, oh1,
                                row, j->y);
             if (!j->clamp) {
-                int64_t c0 = cb * 16, nc = min64(16, j->g.M - c0);
+                int64_t c0 = mb * j->block, nc = min64(j->block, j->g.M - c0);
                 for (int64_t c = c0; c < c0 + nc; c++)
                     lm_act_apply(&j->act, j->y + c * OS + oh0 * j->g.OW, (oh1 - oh0) * j->g.OW);
             }
@@ -637,25 +639,28 @@ static loom_status conv_direct(lm_kctx *k, const lm_window_geom *g, int64_t N, i
         j.lo = -INFINITY, j.hi = INFINITY;
     j.hswish = act->kind == LM_ACT_HARD_SWISH;
     j.clamp = j.clamp || j.hswish;
-    j.items = (M + 15) / 16 * g->out[0];
+    j.block = lm_directconv_block(&j.g);
+    j.items = (M + j.block - 1) / j.block * g->out[0];
     j.parts = min64(lm_threadpool_size(k->pool), j.items);
     j.row_floats = lm_directconv_row_floats(&j.g);
     size_t pad = (lm_directconv_pad_floats(&j.g) + 15) / 16 * 16;
-    size_t wf = cw && cw->direct_w ? 0 : lm_directconv_weight_floats(&j.g);
+    /* W as packed at plan time, unless this run's width takes the other kernel */
+    const float *packed = cw && cw->direct_w && cw->direct_block == j.block ? cw->direct_w : NULL;
+    size_t wf = packed ? 0 : lm_directconv_weight_floats(&j.g);
     float *buf = lm_kscratch(k, (pad + wf + (size_t)j.parts * j.row_floats) * sizeof(float));
     if (!buf)
         return LOOM_ERR_NO_MEMORY;
     float *xpad = buf;
     j.rows = buf + pad + wf;
-    if (cw && cw->direct_w) {
-        j.wp = cw->direct_w;
+    if (packed) {
+        j.wp = packed;
     } else {
         lm_directconv_pack_weights(&j.g, w, buf + pad);
         j.wp = buf + pad;
     }
     j.xpad = xpad;
-    double cost =
-        2.0 * (double)g->out[1] * (double)(C * g->k_size) * 16.0 * (double)(j.items / j.parts);
+    double cost = 2.0 * (double)g->out[1] * (double)(C * g->k_size) * (double)j.block *
+                  (double)(j.items / j.parts);
     for (int64_t n = 0; n < N; n++) {
         lm_directconv_pad(&j.g, x + n * C * g->in_size, xpad);
         j.y = y + n * M * g->out_size;
@@ -1364,6 +1369,7 @@ static loom_status pack_direct(conv_weights *cw, const conv_pack_job *j, size_t 
     if (!(cw->direct_w = malloc(floats * sizeof(float))))
         return LOOM_ERR_NO_MEMORY;
     lm_directconv_pack_weights(&j->sg, j->w, cw->direct_w);
+    cw->direct_block = lm_directconv_block(&j->sg);
     *bytes += floats * sizeof(float);
     return LOOM_OK;
 }
@@ -1487,6 +1493,8 @@ static loom_status conv_prepare(lm_kctx *k)
         j.sg = lm_geom_2d(&cp->plan.cg.win, C, M);
     int in = 1;
     uint64_t layout = (uint64_t)j.path | (uint64_t)group << 8;
+    if (j.path == PATH_DIRECT) /* the block size depends on the planned width */
+        layout |= (uint64_t)lm_directconv_block(&j.sg) << 56;
     const void *cw;
     st = lm_kweights(k, &in, 1, layout, conv_pack, conv_weights_free, &j, &cw);
     cp->cw = cw;
