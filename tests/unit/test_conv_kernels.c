@@ -641,12 +641,17 @@ static void maxpool_nodes(void **state)
         bad += run_maxpool_case(9, 17, 2, 2, 0, 0, t);
         bad += run_maxpool_case(7, 33, 5, 1, 2, 0, t);
         bad += run_maxpool_case(1, 1, 3, 2, 1, 0, t);
-        /* 3 x 3 stride 2 (its own row kernel): rows of 1, 15, 16 and 17
+        /* 3 x 3 stride 2 (its own row kernel, which reads the input rows
+         * itself): rows of 1, 15, 16 and 17
          * whole windows, the last one's third tap past 32 columns */
         bad += run_maxpool_case(3, 3, 3, 2, 0, 0, t);
         bad += run_maxpool_case(4, 31, 3, 2, 0, 0, t);
         bad += run_maxpool_case(5, 33, 3, 2, 0, 0, t);
         bad += run_maxpool_case(6, 35, 3, 2, 1, 1, t);
+        /* read from the input rows, clipped windows at both edges (pad 1 and
+         * ceil mode) and 2 or 1 rows in a window */
+        bad += run_maxpool_case(27, 27, 3, 2, 0, 1, t);
+        bad += run_maxpool_case(8, 50, 3, 2, 1, 1, t);
     }
     assert_int_equal(bad, 0);
 }
