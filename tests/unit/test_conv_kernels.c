@@ -9,7 +9,8 @@
  * few-input-channel kernel (cpu/directconv.h). Through whole Conv / MaxPool /
  * GlobalAveragePool nodes (1 and 2 threads): depthwise with a fused
  * activation the kernel does not clamp, 1x1 convolutions run pixel-major
- * (X^T W^T), stride-2 im2col rows at every width, stride-1 "same" ones
+ * (X^T W^T), gathered im2col rows (stride 2 at every width, stride 3,
+ * unpadded), stride-1 "same" ones
  * (shifted copies of the image), MaxPool's vector
  * column maxima including NaN and -inf, and the vectorized activations
  * against their scalar forms.
@@ -537,20 +538,30 @@ static void direct_kernel_per_width(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* Stride-2 im2col rows (the 16-wide gather) at widths around the vector,
- * with and without padding, 3x3 and 7x7. */
-static void stride2_im2col_nodes(void **state)
+/* 2-D im2col rows that are not shifted copies (gathers, one output row at a
+ * time): stride 2 (the 16-wide gather) at widths around the vector, with and
+ * without padding, 3x3 and 7x7, deep enough (over 96 channels) to miss the
+ * direct path; stride 3; stride 1 without padding; chunks of the matrix that
+ * start mid-row (100 channels x 9 taps on 20 x 33 outputs). */
+static void gather_im2col_nodes(void **state)
 {
     (void)state;
     int bad = 0;
     int64_t widths[] = {5, 16, 31, 33, 34, 65};
     for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
-        /* more than 4 input channels: not the direct few-channel path */
-        conv_case a = {1, 5, 8, 9, widths[i], 3, 2, 1, 1, NULL};
-        conv_case b = {2, 6, 4, 11, widths[i], 7, 2, 3, 1, "Relu"};
-        conv_case c = {1, 5, 5, 6, widths[i], 3, 2, 0, 1, NULL};
+        conv_case a = {1, 100, 8, 9, widths[i], 3, 2, 1, 1, NULL};
+        conv_case b = {2, 98, 4, 11, widths[i], 7, 2, 3, 1, "Relu"};
+        conv_case c = {1, 97, 5, 6, widths[i], 3, 2, 0, 1, NULL};
         bad += run_conv_case(&a, 1) + run_conv_case(&b, 2) + run_conv_case(&c, 1);
     }
+    static const conv_case cases[] = {
+        {1, 8, 6, 17, 20, 3, 3, 1, 1, NULL},
+        {2, 16, 8, 9, 11, 3, 1, 0, 1, "Relu"},
+        {1, 100, 16, 40, 65, 3, 2, 1, 1, NULL},
+    };
+    for (int t = 1; t <= 2; t++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            bad += run_conv_case(&cases[i], t);
     assert_int_equal(bad, 0);
 }
 
@@ -741,7 +752,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(depthwise_nodes),
     cmocka_unit_test(pixel_major_nodes),
     cmocka_unit_test(direct_kernel_per_width),
-    cmocka_unit_test(stride2_im2col_nodes),
+    cmocka_unit_test(gather_im2col_nodes),
     cmocka_unit_test(shifted_im2col_nodes),
     cmocka_unit_test(maxpool_nodes),
     cmocka_unit_test(global_avgpool_nodes),

@@ -274,18 +274,61 @@ static void shifted_row(const lm_window_geom *g, const int64_t *kc, int64_t o0, 
     }
 }
 
+/*
+ * One im2col row of any other 2-D convolution over positions [o0, o1): the
+ * output columns whose taps fall inside the image, [lo, hi), are the same on
+ * every output row, so they are found once; each output row is then zeros,
+ * one copy (stride 1) or gather (@evens at stride 2), zeros. walk_row's
+ * per-row bookkeeping was most of a stride-2 7 x 7 output's im2col.
+ */
+static void gather_row_2d(const lm_window_geom *g, const int64_t *kc, int64_t o0, int64_t o1,
+                          const float *img, float *col, evens_fn evens)
+{
+    const int64_t H = g->in[0], W = g->in[1], OW = g->out[1], s = g->s[1];
+    const int64_t base = kc[1] * g->d[1] - g->pb[1]; /* input column of output column 0 */
+    int64_t lo = base >= 0 ? 0 : (-base + s - 1) / s;
+    int64_t hi = base >= W ? 0 : (W - base + s - 1) / s;
+    hi = clamp64(hi, 0, OW);
+    lo = clamp64(lo, 0, hi);
+    for (int64_t o = o0; o < o1;) {
+        int64_t oh = o / OW, ow0 = o - oh * OW, ow1 = min64(OW, ow0 + (o1 - o));
+        int64_t ih = oh * g->s[0] - g->pb[0] + kc[0] * g->d[0];
+        float *c = col + (o - o0) - ow0; /* c[ow] is output column ow of this row */
+        int64_t a = ih >= 0 && ih < H ? clamp64(lo, ow0, ow1) : ow1;
+        int64_t b = ih >= 0 && ih < H ? clamp64(hi, a, ow1) : ow1;
+        for (int64_t ow = ow0; ow < a; ow++)
+            c[ow] = 0.0f;
+        if (b > a) {
+            const float *src = img + ih * W + base + a * s;
+            if (s == 1)
+                memcpy(c + a, src, (size_t)(b - a) * sizeof(float));
+            else if (s == 2 && evens)
+                evens(src, c + a, b - a);
+            else
+                for (int64_t ow = a; ow < b; ow++)
+                    c[ow] = src[(ow - a) * s];
+        }
+        for (int64_t ow = b; ow < ow1; ow++)
+            c[ow] = 0.0f;
+        o += ow1 - ow0;
+    }
+}
+
 /* im2col: one task per row (channel, kernel offset). */
 static void im2col_rows(void *arg, int64_t begin, int64_t end)
 {
     const col_job *j = arg;
     int64_t kc[LM_GEOM_MAX_SP];
     const bool shifts = im2col_shifts(j->g);
+    const evens_fn evens = evens_for_cpu();
     for (int64_t r = begin; r < end; r++) {
         kernel_coords(j->g, r % j->g->k_size, kc);
         const float *img = j->img + (r / j->g->k_size) * j->img_size;
         float *col = j->col + r * (j->o1 - j->o0);
         if (shifts)
             shifted_row(j->g, kc, j->o0, j->o1, img, col);
+        else if (j->g->nsp == 2)
+            gather_row_2d(j->g, kc, j->o0, j->o1, img, col, evens);
         else
             walk_row(&j->w, kc, j->o0, j->o1, (float *)img, col, false);
     }
