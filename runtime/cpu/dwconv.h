@@ -9,8 +9,9 @@
  * every output pixel is one full-width multiply-add whatever the plane's
  * size, and transposes each output row back to NCHW. The graph keeps NCHW,
  * so nothing else changes. Taps are summed in the scalar order (bias first,
- * then kh, kw) with separate multiplies and adds, so results are bit-exact
- * with the scalar path.
+ * then kh, kw) with fused multiply-adds, as ONNX Runtime's kernels do: half
+ * the arithmetic of separate multiplies and adds, so results differ from the
+ * scalar path by rounding only (deterministic all the same).
  */
 #ifndef LOOM_CPU_DWCONV_H
 #define LOOM_CPU_DWCONV_H

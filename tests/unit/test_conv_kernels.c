@@ -3,13 +3,15 @@
  *
  * The depthwise kernel over 16-channel blocks (cpu/dwconv.h) is called
  * directly, over channel counts that are and are not multiples of the block,
- * strides 1 to 3, dilation, asymmetric padding, 1 x 1 planes and garbage in
- * its scratch, and must match the scalar tap order bit for bit without
- * writing past its output; so is the direct few-input-channel kernel
- * (cpu/directconv.h) against a double-precision loop. Through whole Conv / MaxPool /
+ * strides 1 to 3, dilation, asymmetric padding, 1 x 1 planes, bands of
+ * output rows and garbage in its scratch, and must match a double-precision
+ * loop without writing past its output; so must the direct
+ * few-input-channel kernel (cpu/directconv.h). Through whole Conv / MaxPool /
  * GlobalAveragePool nodes (1 and 2 threads): depthwise with a fused
  * activation the kernel does not clamp, 1x1 convolutions run pixel-major
- * (X^T W^T), stride-2 im2col rows at every width, MaxPool's vector
+ * (X^T W^T), gathered im2col rows (stride 2 at every width, stride 3,
+ * unpadded), stride-1 "same" ones
+ * (shifted copies of the image), MaxPool's vector
  * column maxima including NaN and -inf, and the vectorized activations
  * against their scalar forms.
  */
@@ -45,7 +47,20 @@ static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
     return (in + pb + pe - (k - 1) * d - 1) / s + 1;
 }
 
-/* ---- lm_dwconv16 against the scalar loop --------------------------------- */
+/* A fused activation applied in double precision. */
+static double act_ref(const char *act, double v)
+{
+    if (!act)
+        return v;
+    if (strcmp(act, "HardSwish") == 0)
+        return v * fmin(1.0, fmax(0.0, v / 6.0 + 0.5));
+    if (strcmp(act, "Relu") == 0)
+        return v < 0 ? 0 : v;
+    fail_msg("no reference for %s", act);
+    return v;
+}
+
+/* ---- lm_dwconv16 against a double-precision loop --------------------------------- */
 
 typedef struct dw_case {
     int64_t C, H, W, KH, KW, s, d, pt, pl, pb, pr;
@@ -84,25 +99,29 @@ static int run_dw_case(const dw_case *c)
         y[i] = SENTINEL;
     float lo = c->clamp ? 0.0f : -INFINITY, hi = c->clamp ? 0.5f : INFINITY;
     lm_dwconv16(&g, x, w, b, lo, hi, c->hswish, 0, (c->C + 15) / 16, scratch, y);
-    lm_act hs = {LM_ACT_HARD_SWISH, 0, 0};
     int bad = 0;
     for (int64_t ch = 0; ch < c->C; ch++)
         for (int64_t oh = 0; oh < g.OH; oh++)
             for (int64_t ow = 0; ow < g.OW; ow++) {
-                float acc = b[ch];
+                double acc = b[ch], mag = fabs(b[ch]); /* mag: sum of |terms| */
                 for (int64_t kh = 0; kh < c->KH; kh++)
                     for (int64_t kw = 0; kw < c->KW; kw++) {
                         int64_t ih = oh * c->s - c->pt + kh * c->d;
                         int64_t iw = ow * c->s - c->pl + kw * c->d;
-                        if (ih >= 0 && ih < c->H && iw >= 0 && iw < c->W)
-                            acc += x[(ch * c->H + ih) * c->W + iw] * w[ch * KK + kh * c->KW + kw];
+                        if (ih >= 0 && ih < c->H && iw >= 0 && iw < c->W) {
+                            double t = (double)x[(ch * c->H + ih) * c->W + iw] *
+                                       w[ch * KK + kh * c->KW + kw];
+                            acc += t;
+                            mag += fabs(t);
+                        }
                     }
                 if (c->clamp)
                     acc = acc < lo ? lo : acc > hi ? hi : acc;
                 if (c->hswish)
-                    lm_act_apply_scalar(&hs, &acc, 1);
+                    acc = act_ref("HardSwish", acc);
                 float got = y[ch * OS + oh * g.OW + ow];
-                if (got != acc && bad++ < 3)
+                if (!(fabs((double)got - acc) <= 1e-6 * (1.0 + fabs(acc)) + 1e-6 * mag) &&
+                    bad++ < 3)
                     print_error("C%lld %lldx%lld k%lldx%lld s%lld d%lld pad %lld,%lld,%lld,%lld: "
                                 "y[%lld,%lld,%lld] = %g, want %g\n",
                                 (long long)c->C, (long long)c->H, (long long)c->W, (long long)c->KH,
@@ -122,7 +141,7 @@ static int run_dw_case(const dw_case *c)
     return bad;
 }
 
-static void dwconv16_matches_scalar(void **state)
+static void dwconv16_matches_reference(void **state)
 {
     (void)state;
     if (!lm_dwconv16_available()) {
@@ -147,6 +166,9 @@ static void dwconv16_matches_scalar(void **state)
         {16, 3, 50, 3, 3, 1, 1, 4, 5, 4, 5, false, false},
         {40, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, false, true},
         {21, 9, 30, 3, 3, 2, 1, 1, 1, 1, 1, true, true},
+        /* output bands: 2 rows of 100 (the last band short), rows over 256 */
+        {20, 5, 100, 3, 3, 1, 1, 1, 1, 1, 1, false, false},
+        {17, 3, 300, 3, 3, 1, 1, 1, 1, 1, 1, true, false},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -184,7 +206,7 @@ static int run_direct_case(const direct_case *c)
     float *y = malloc(sizeof(float) * (size_t)(n_y + 64));
     float *xpad = malloc(sizeof(float) * lm_directconv_pad_floats(&g));
     float *wp = malloc(sizeof(float) * lm_directconv_weight_floats(&g));
-    float *row = malloc(sizeof(float) * lm_directconv_row_floats(&g));
+    float *row = malloc(sizeof(float) * (lm_directconv_row_floats(&g) + 1));
     fill(x, c->C * c->H * c->W, 2.0f);
     fill(w, c->M * taps, 1.0f);
     fill(b, c->M, 1.0f);
@@ -194,9 +216,10 @@ static int run_direct_case(const direct_case *c)
     lm_directconv_pad(&g, x, xpad);
     lm_directconv_pack_weights(&g, w, wp);
     /* Two calls over different row ranges of each block, as threads split it. */
-    for (int64_t cb = 0; cb < (c->M + 15) / 16; cb++) {
-        lm_directconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, cb, 0, g.OH / 2, row, y);
-        lm_directconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, cb, g.OH / 2, g.OH, row, y);
+    int64_t block = lm_directconv_block(&g);
+    for (int64_t mb = 0; mb < (c->M + block - 1) / block; mb++) {
+        lm_directconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, mb, 0, g.OH / 2, row, y);
+        lm_directconv_rows(&g, xpad, wp, b, lo, hi, c->hswish, mb, g.OH / 2, g.OH, row, y);
     }
     int bad = 0;
     for (int64_t m = 0; m < c->M; m++)
@@ -242,9 +265,10 @@ static int run_direct_case(const direct_case *c)
     return bad;
 }
 
-/* First layers (3x3 and 7x7 stride 2) and edges: output channels off the
- * block, 1 and 4 input channels, stride 1 and 3, dilation, asymmetric pads,
- * widths around the 8-pixel groups, a 1 x 1 output. */
+/* First layers (3x3 and 7x7 stride 2) and edges for both kernels: output
+ * channels off the block, 1 and 4 input channels, stride 1 and 3, dilation,
+ * asymmetric pads, widths around the 8-pixel groups and the 16-pixel
+ * vectors, a 1 x 1 output. */
 static void directconv_matches_reference(void **state)
 {
     (void)state;
@@ -270,6 +294,14 @@ static void directconv_matches_reference(void **state)
         {7, 9, 20, 20, 7, 7, 1, 1, 3, 3, 3, 3, false, false},
         {20, 18, 21, 22, 5, 5, 2, 1, 2, 2, 2, 2, false, false},
         {10, 16, 14, 14, 3, 3, 1, 2, 2, 2, 2, 2, false, false},
+        /* rows that fill vectors of 16 pixels (the kernel by pixels): 3
+         * vectors and a tail, stride 3, dilation, an unreached last column,
+         * output channels off its blocks of 8 */
+        {3, 20, 9, 93, 7, 7, 2, 1, 3, 3, 3, 3, true, false},
+        {4, 13, 10, 46, 3, 5, 3, 1, 1, 2, 0, 2, false, true},
+        {5, 11, 16, 32, 3, 3, 1, 2, 2, 2, 2, 2, false, false},
+        {2, 9, 5, 130, 3, 3, 1, 1, 1, 1, 1, 1, false, false},
+        {6, 7, 12, 30, 3, 3, 2, 1, 1, 1, 0, 0, true, false},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -325,46 +357,15 @@ typedef struct conv_case {
     const char *act; /* fused activation or NULL */
 } conv_case;
 
-static double act_ref(const char *act, double v)
-{
-    if (!act)
-        return v;
-    if (strcmp(act, "HardSwish") == 0)
-        return v * fmin(1.0, fmax(0.0, v / 6.0 + 0.5));
-    if (strcmp(act, "Relu") == 0)
-        return v < 0 ? 0 : v;
-    fail_msg("no reference for %s", act);
-    return v;
-}
-
 /* A Conv node against a double-precision loop; returns the mismatches. */
-static int run_conv_case(const conv_case *c, int threads)
+/* Y of conv case @c (any batch) against a double-precision loop; returns
+ * the number of mismatches. */
+static int check_conv(const conv_case *c, const float *x, const float *w, const float *b,
+                      const float *y, int threads)
 {
     int64_t Cg = c->C / c->group, Mg = c->M / c->group;
     int64_t OH = out_size(c->H, c->K, c->s, 1, c->pad, c->pad);
-    int64_t OW = out_size(c->W, c->K, c->s, 1, c->pad, c->pad);
-    int64_t xd[4] = {c->N, c->C, c->H, c->W}, wd[4] = {c->M, Cg, c->K, c->K}, bd[1] = {c->M};
-    int64_t xn = c->N * c->C * c->H * c->W, wn = c->M * Cg * c->K * c->K;
-    float *x = malloc(sizeof(float) * (size_t)xn), *w = malloc(sizeof(float) * (size_t)wn);
-    float *b = malloc(sizeof(float) * (size_t)c->M);
-    fill(x, xn, 2.0f);
-    fill(w, wn, 0.5f);
-    fill(b, c->M, 1.0f);
-    ob_model *m = ob_new(13);
-    ob_input(m, "x", 1, 4, xd);
-    ob_output(m, "y", 1);
-    ob_init_f32(m, "w", 4, wd, w);
-    ob_init_f32(m, "b", 1, bd, b);
-    ob_node *n = ob_add_node(m, "Conv", "x,w,b", "y");
-    int64_t pads[4] = {c->pad, c->pad, c->pad, c->pad}, strides[2] = {c->s, c->s};
-    ob_attr_ints(m, n, "pads", 4, pads);
-    ob_attr_ints(m, n, "strides", 2, strides);
-    ob_attr_int(m, n, "group", c->group);
-    if (c->act)
-        ob_attr_str(m, n, "_loom_act", c->act);
-    int64_t count;
-    float *y = run_model(m, threads, 4, xd, x, &count);
-    assert_int_equal(count, c->N * c->M * OH * OW);
+    int64_t OW = out_size(c->W, c->K, c->s, 1, c->pad, c->pad), count = c->N * c->M * OH * OW;
     int bad = 0;
     for (int64_t i = 0; i < count; i++) {
         int64_t ow = i % OW, oh = i / OW % OH, mo = i / (OW * OH) % c->M, nn = i / (OW * OH * c->M);
@@ -389,6 +390,37 @@ static int run_conv_case(const conv_case *c, int threads)
                         (long long)c->W, (long long)c->K, (long long)c->s, (long long)c->group,
                         threads, (long long)i, y[i], want);
     }
+    return bad;
+}
+
+static int run_conv_case(const conv_case *c, int threads)
+{
+    int64_t Cg = c->C / c->group;
+    int64_t OH = out_size(c->H, c->K, c->s, 1, c->pad, c->pad);
+    int64_t OW = out_size(c->W, c->K, c->s, 1, c->pad, c->pad);
+    int64_t xd[4] = {c->N, c->C, c->H, c->W}, wd[4] = {c->M, Cg, c->K, c->K}, bd[1] = {c->M};
+    int64_t xn = c->N * c->C * c->H * c->W, wn = c->M * Cg * c->K * c->K;
+    float *x = malloc(sizeof(float) * (size_t)xn), *w = malloc(sizeof(float) * (size_t)wn);
+    float *b = malloc(sizeof(float) * (size_t)c->M);
+    fill(x, xn, 2.0f);
+    fill(w, wn, 0.5f);
+    fill(b, c->M, 1.0f);
+    ob_model *m = ob_new(13);
+    ob_input(m, "x", 1, 4, xd);
+    ob_output(m, "y", 1);
+    ob_init_f32(m, "w", 4, wd, w);
+    ob_init_f32(m, "b", 1, bd, b);
+    ob_node *n = ob_add_node(m, "Conv", "x,w,b", "y");
+    int64_t pads[4] = {c->pad, c->pad, c->pad, c->pad}, strides[2] = {c->s, c->s};
+    ob_attr_ints(m, n, "pads", 4, pads);
+    ob_attr_ints(m, n, "strides", 2, strides);
+    ob_attr_int(m, n, "group", c->group);
+    if (c->act)
+        ob_attr_str(m, n, "_loom_act", c->act);
+    int64_t count;
+    float *y = run_model(m, threads, 4, xd, x, &count);
+    assert_int_equal(count, c->N * c->M * OH * OW);
+    int bad = check_conv(c, x, w, b, y, threads);
     free(x);
     free(w);
     free(b);
@@ -462,20 +494,93 @@ static void stem_nodes(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* Stride-2 im2col rows (the 16-wide gather) at widths around the vector,
- * with and without padding, 3x3 and 7x7. */
-static void stride2_im2col_nodes(void **state)
+/* One loaded model of a stem conv run at widths that take the direct kernel
+ * by pixels (16 outputs a row), by channels (11) and by pixels again: the
+ * weights packed for one width's kernel must not feed the other's. */
+static void direct_kernel_per_width(void **state)
+{
+    (void)state;
+    const int64_t C = 3, M = 16, wd[4] = {M, C, 3, 3}, bd[1] = {M}, widths[] = {32, 21, 34};
+    float w[16 * 3 * 9], b[16];
+    fill(w, M * C * 9, 0.5f);
+    fill(b, M, 1.0f);
+    ob_model *m = ob_new(13);
+    const int64_t xd_sym[4] = {1, C, -1, -1};
+    const char *names[4] = {NULL, NULL, "H", "W"};
+    ob_input(m, "x", 1, 4, xd_sym);
+    ob_dim_names(m, "x", names);
+    ob_output(m, "y", 1);
+    ob_init_f32(m, "w", 4, wd, w);
+    ob_init_f32(m, "b", 1, bd, b);
+    ob_node *n = ob_add_node(m, "Conv", "x,w,b", "y");
+    int64_t pads[4] = {1, 1, 1, 1}, strides[2] = {2, 2};
+    ob_attr_ints(m, n, "pads", 4, pads);
+    ob_attr_ints(m, n, "strides", 2, strides);
+    loom_context *ctx = cpu_context(1);
+    loom_model *model = lm_load_ok(ctx, m, "widths.onnx");
+    int bad = 0;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        conv_case c = {1, C, M, widths[i], widths[i], 3, 2, 1, 1, NULL};
+        int64_t xd[4] = {1, C, c.H, c.W}, xn = C * c.H * c.W;
+        float *x = malloc(sizeof(float) * (size_t)xn);
+        fill(x, xn, 2.0f);
+        loom_tensor *in, *y;
+        assert_int_equal(
+            loom_tensor_wrap(LOOM_DTYPE_FLOAT, 4, xd, x, sizeof(float) * (size_t)xn, &in), LOOM_OK);
+        assert_int_equal(loom_model_run(model, &in, 1, &y, 1), LOOM_OK);
+        bad += check_conv(&c, x, w, b, loom_tensor_data(y), 1);
+        loom_tensor_destroy(y);
+        loom_tensor_destroy(in);
+        free(x);
+    }
+    loom_model_destroy(model);
+    loom_context_destroy(ctx);
+    assert_int_equal(bad, 0);
+}
+
+/* 2-D im2col rows that are not shifted copies (gathers, one output row at a
+ * time): stride 2 (the 16-wide gather) at widths around the vector, with and
+ * without padding, 3x3 and 7x7, deep enough (over 96 channels) to miss the
+ * direct path; stride 3; stride 1 without padding; chunks of the matrix that
+ * start mid-row (100 channels x 9 taps on 20 x 33 outputs). */
+static void gather_im2col_nodes(void **state)
 {
     (void)state;
     int bad = 0;
     int64_t widths[] = {5, 16, 31, 33, 34, 65};
     for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
-        /* more than 4 input channels: not the direct few-channel path */
-        conv_case a = {1, 5, 8, 9, widths[i], 3, 2, 1, 1, NULL};
-        conv_case b = {2, 6, 4, 11, widths[i], 7, 2, 3, 1, "Relu"};
-        conv_case c = {1, 5, 5, 6, widths[i], 3, 2, 0, 1, NULL};
+        conv_case a = {1, 100, 8, 9, widths[i], 3, 2, 1, 1, NULL};
+        conv_case b = {2, 98, 4, 11, widths[i], 7, 2, 3, 1, "Relu"};
+        conv_case c = {1, 97, 5, 6, widths[i], 3, 2, 0, 1, NULL};
         bad += run_conv_case(&a, 1) + run_conv_case(&b, 2) + run_conv_case(&c, 1);
     }
+    static const conv_case cases[] = {
+        {1, 8, 6, 17, 20, 3, 3, 1, 1, NULL},
+        {2, 16, 8, 9, 11, 3, 1, 0, 1, "Relu"},
+        {1, 100, 16, 40, 65, 3, 2, 1, 1, NULL},
+    };
+    for (int t = 1; t <= 2; t++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            bad += run_conv_case(&cases[i], t);
+    assert_int_equal(bad, 0);
+}
+
+/* Stride-1 "same" convolutions, whose im2col rows are shifted copies of the
+ * image: 3x3, 5x5 and 7x7 windows, planes narrower than the window's reach
+ * (every tap of a row in the padding), one column, chunks of the matrix that
+ * start mid-row (5x5 on 37 x 37), the plain and the pixel-major GEMM. */
+static void shifted_im2col_nodes(void **state)
+{
+    (void)state;
+    static const conv_case cases[] = {
+        {1, 16, 24, 37, 37, 5, 1, 2, 1, "Relu"}, {2, 20, 8, 9, 13, 3, 1, 1, 1, NULL},
+        {1, 16, 8, 5, 1, 3, 1, 1, 1, NULL},      {1, 16, 40, 3, 3, 7, 1, 3, 1, "HardSwish"},
+        {2, 24, 32, 6, 5, 5, 1, 2, 1, NULL},     {1, 32, 64, 7, 7, 3, 1, 1, 1, "Relu"},
+    };
+    int bad = 0;
+    for (int t = 1; t <= 2; t++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            bad += run_conv_case(&cases[i], t);
     assert_int_equal(bad, 0);
 }
 
@@ -547,12 +652,17 @@ static void maxpool_nodes(void **state)
         bad += run_maxpool_case(9, 17, 2, 2, 0, 0, t);
         bad += run_maxpool_case(7, 33, 5, 1, 2, 0, t);
         bad += run_maxpool_case(1, 1, 3, 2, 1, 0, t);
-        /* 3 x 3 stride 2 (its own row kernel): rows of 1, 15, 16 and 17
+        /* 3 x 3 stride 2 (its own row kernel, which reads the input rows
+         * itself): rows of 1, 15, 16 and 17
          * whole windows, the last one's third tap past 32 columns */
         bad += run_maxpool_case(3, 3, 3, 2, 0, 0, t);
         bad += run_maxpool_case(4, 31, 3, 2, 0, 0, t);
         bad += run_maxpool_case(5, 33, 3, 2, 0, 0, t);
         bad += run_maxpool_case(6, 35, 3, 2, 1, 1, t);
+        /* read from the input rows, clipped windows at both edges (pad 1 and
+         * ceil mode) and 2 or 1 rows in a window */
+        bad += run_maxpool_case(27, 27, 3, 2, 0, 1, t);
+        bad += run_maxpool_case(8, 50, 3, 2, 1, 1, t);
     }
     assert_int_equal(bad, 0);
 }
@@ -636,12 +746,14 @@ static void vector_activations_match_scalar(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(dwconv16_matches_scalar),
+    cmocka_unit_test(dwconv16_matches_reference),
     cmocka_unit_test(directconv_matches_reference),
     cmocka_unit_test(stem_nodes),
     cmocka_unit_test(depthwise_nodes),
     cmocka_unit_test(pixel_major_nodes),
-    cmocka_unit_test(stride2_im2col_nodes),
+    cmocka_unit_test(direct_kernel_per_width),
+    cmocka_unit_test(gather_im2col_nodes),
+    cmocka_unit_test(shifted_im2col_nodes),
     cmocka_unit_test(maxpool_nodes),
     cmocka_unit_test(global_avgpool_nodes),
     cmocka_unit_test(vector_activations_match_scalar),

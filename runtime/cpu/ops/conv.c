@@ -38,6 +38,7 @@ typedef struct conv_weights {
     lm_sgemm_packed *wino[36]; /* Winograd: the transformed W (M x C) per point, or NULL */
     lm_sgemm_packed *wt;       /* pixel-major pointwise: W^T as the B operand, or NULL */
     float *direct_w;           /* few input channels: W in directconv.h's blocks, or NULL */
+    int64_t direct_block;      /* and their size (it depends on the planned width) */
     int64_t group;
     lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
 } conv_weights;
@@ -221,15 +222,115 @@ typedef struct col_job {
     int64_t o0, o1;
 } col_job;
 
+/* Whether output rows are as wide as the input's at stride 1 in 2-D (a
+ * "same"-padded convolution): then output position o of tap (kh, kw) reads
+ * image element o + (kh dh - pt) W + (kw dw - pl), one shift for the whole
+ * plane. */
+static bool im2col_shifts(const lm_window_geom *g)
+{
+    return g->nsp == 2 && g->s[0] == 1 && g->s[1] == 1 && g->out[1] == g->in[1];
+}
+
+static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/*
+ * One im2col row over positions [o0, o1) where im2col_shifts() holds: one
+ * copy of the image shifted by dy rows and dx columns, zeros for the output
+ * rows whose tap row is outside the image, then zeros over the |dx| columns
+ * at the left or right edge of each row whose taps fall in the padding (the
+ * copy put the neighbouring row's pixels there). The per-output-row walk
+ * this replaces made 7 x 7 planes (ResNet's last stage) spend a fifth of
+ * their time in im2col.
+ */
+static void shifted_row(const lm_window_geom *g, const int64_t *kc, int64_t o0, int64_t o1,
+                        const float *img, float *col)
+{
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0];
+    const int64_t dy = kc[0] * g->d[0] - g->pb[0], dx = kc[1] * g->d[1] - g->pb[1];
+    if (dx <= -W || dx >= W) { /* every tap of the row is in the padding */
+        memset(col, 0, (size_t)(o1 - o0) * sizeof(float));
+        return;
+    }
+    /* positions whose tap row oh + dy is inside the image, and whose source
+     * element is inside the plane (the rest are padding columns) */
+    int64_t r0 = clamp64(-dy, 0, OH), r1 = clamp64(H - dy, r0, OH);
+    int64_t shift = dy * W + dx;
+    int64_t v0 = clamp64(r0 * W, o0, o1), v1 = clamp64(r1 * W, v0, o1);
+    int64_t c0 = clamp64(-shift, v0, v1), c1 = clamp64(H * W - shift, c0, v1);
+    memset(col, 0, (size_t)(c0 - o0) * sizeof(float));
+    memcpy(col + (c0 - o0), img + c0 + shift, (size_t)(c1 - c0) * sizeof(float));
+    memset(col + (c1 - o0), 0, (size_t)(o1 - c1) * sizeof(float));
+    /* padding columns: [0, -dx) or [W - dx, W) of each row in [r0, r1) */
+    int64_t e0 = dx < 0 ? 0 : W - dx, e1 = dx < 0 ? -dx : W;
+    if (e0 == e1)
+        return;
+    for (int64_t r = v0 / W; r * W < v1; r++) {
+        int64_t p0 = clamp64(r * W + e0, o0, o1), p1 = clamp64(r * W + e1, p0, o1);
+        for (int64_t p = p0; p < p1; p++)
+            col[p - o0] = 0.0f;
+    }
+}
+
+/*
+ * One im2col row of any other 2-D convolution over positions [o0, o1): the
+ * output columns whose taps fall inside the image, [lo, hi), are the same on
+ * every output row, so they are found once; each output row is then zeros,
+ * one copy (stride 1) or gather (@evens at stride 2), zeros. walk_row's
+ * per-row bookkeeping was most of a stride-2 7 x 7 output's im2col.
+ */
+static void gather_row_2d(const lm_window_geom *g, const int64_t *kc, int64_t o0, int64_t o1,
+                          const float *img, float *col, evens_fn evens)
+{
+    const int64_t H = g->in[0], W = g->in[1], OW = g->out[1], s = g->s[1];
+    const int64_t base = kc[1] * g->d[1] - g->pb[1]; /* input column of output column 0 */
+    int64_t lo = base >= 0 ? 0 : (-base + s - 1) / s;
+    int64_t hi = base >= W ? 0 : (W - base + s - 1) / s;
+    hi = clamp64(hi, 0, OW);
+    lo = clamp64(lo, 0, hi);
+    for (int64_t o = o0; o < o1;) {
+        int64_t oh = o / OW, ow0 = o - oh * OW, ow1 = min64(OW, ow0 + (o1 - o));
+        int64_t ih = oh * g->s[0] - g->pb[0] + kc[0] * g->d[0];
+        float *c = col + (o - o0) - ow0; /* c[ow] is output column ow of this row */
+        int64_t a = ih >= 0 && ih < H ? clamp64(lo, ow0, ow1) : ow1;
+        int64_t b = ih >= 0 && ih < H ? clamp64(hi, a, ow1) : ow1;
+        for (int64_t ow = ow0; ow < a; ow++)
+            c[ow] = 0.0f;
+        if (b > a) {
+            const float *src = img + ih * W + base + a * s;
+            if (s == 1)
+                memcpy(c + a, src, (size_t)(b - a) * sizeof(float));
+            else if (s == 2 && evens)
+                evens(src, c + a, b - a);
+            else
+                for (int64_t ow = a; ow < b; ow++)
+                    c[ow] = src[(ow - a) * s];
+        }
+        for (int64_t ow = b; ow < ow1; ow++)
+            c[ow] = 0.0f;
+        o += ow1 - ow0;
+    }
+}
+
 /* im2col: one task per row (channel, kernel offset). */
 static void im2col_rows(void *arg, int64_t begin, int64_t end)
 {
     const col_job *j = arg;
     int64_t kc[LM_GEOM_MAX_SP];
+    const bool shifts = im2col_shifts(j->g);
+    const evens_fn evens = evens_for_cpu();
     for (int64_t r = begin; r < end; r++) {
         kernel_coords(j->g, r % j->g->k_size, kc);
-        walk_row(&j->w, kc, j->o0, j->o1, j->img + (r / j->g->k_size) * j->img_size,
-                 j->col + r * (j->o1 - j->o0), false);
+        const float *img = j->img + (r / j->g->k_size) * j->img_size;
+        float *col = j->col + r * (j->o1 - j->o0);
+        if (shifts)
+            shifted_row(j->g, kc, j->o0, j->o1, img, col);
+        else if (j->g->nsp == 2)
+            gather_row_2d(j->g, kc, j->o0, j->o1, img, col, evens);
+        else
+            walk_row(&j->w, kc, j->o0, j->o1, (float *)img, col, false);
     }
 }
 
@@ -544,6 +645,7 @@ typedef struct direct_job {
     bool hswish;          /* the activation is HardSwish (in the kernel too) */
     bool clamp;           /* whether the kernel applies the whole activation */
     int64_t items, parts; /* items: (channel block, output row) pairs */
+    int64_t block;        /* output channels per channel block */
     float *rows;          /* one row buffer of row_floats per part */
     size_t row_floats;
 } direct_job;
@@ -556,11 +658,11 @@ static void direct_parts(void *arg, int64_t begin, int64_t end)
         float *row = j->rows + (size_t)part * j->row_floats;
         int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
         while (i0 < i1) { /* runs of rows within one channel block */
-            int64_t cb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
-            lm_directconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, j->hswish, cb, oh0, oh1,
+            int64_t mb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
+            lm_directconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, j->hswish, mb, oh0, oh1,
                                row, j->y);
             if (!j->clamp) {
-                int64_t c0 = cb * 16, nc = min64(16, j->g.M - c0);
+                int64_t c0 = mb * j->block, nc = min64(j->block, j->g.M - c0);
                 for (int64_t c = c0; c < c0 + nc; c++)
                     lm_act_apply(&j->act, j->y + c * OS + oh0 * j->g.OW, (oh1 - oh0) * j->g.OW);
             }
@@ -580,25 +682,28 @@ static loom_status conv_direct(lm_kctx *k, const lm_window_geom *g, int64_t N, i
         j.lo = -INFINITY, j.hi = INFINITY;
     j.hswish = act->kind == LM_ACT_HARD_SWISH;
     j.clamp = j.clamp || j.hswish;
-    j.items = (M + 15) / 16 * g->out[0];
+    j.block = lm_directconv_block(&j.g);
+    j.items = (M + j.block - 1) / j.block * g->out[0];
     j.parts = min64(lm_threadpool_size(k->pool), j.items);
     j.row_floats = lm_directconv_row_floats(&j.g);
     size_t pad = (lm_directconv_pad_floats(&j.g) + 15) / 16 * 16;
-    size_t wf = cw && cw->direct_w ? 0 : lm_directconv_weight_floats(&j.g);
+    /* W as packed at plan time, unless this run's width takes the other kernel */
+    const float *packed = cw && cw->direct_w && cw->direct_block == j.block ? cw->direct_w : NULL;
+    size_t wf = packed ? 0 : lm_directconv_weight_floats(&j.g);
     float *buf = lm_kscratch(k, (pad + wf + (size_t)j.parts * j.row_floats) * sizeof(float));
     if (!buf)
         return LOOM_ERR_NO_MEMORY;
     float *xpad = buf;
     j.rows = buf + pad + wf;
-    if (cw && cw->direct_w) {
-        j.wp = cw->direct_w;
+    if (packed) {
+        j.wp = packed;
     } else {
         lm_directconv_pack_weights(&j.g, w, buf + pad);
         j.wp = buf + pad;
     }
     j.xpad = xpad;
-    double cost =
-        2.0 * (double)g->out[1] * (double)(C * g->k_size) * 16.0 * (double)(j.items / j.parts);
+    double cost = 2.0 * (double)g->out[1] * (double)(C * g->k_size) * (double)j.block *
+                  (double)(j.items / j.parts);
     for (int64_t n = 0; n < N; n++) {
         lm_directconv_pad(&j.g, x + n * C * g->in_size, xpad);
         j.y = y + n * M * g->out_size;
@@ -1307,6 +1412,7 @@ static loom_status pack_direct(conv_weights *cw, const conv_pack_job *j, size_t 
     if (!(cw->direct_w = malloc(floats * sizeof(float))))
         return LOOM_ERR_NO_MEMORY;
     lm_directconv_pack_weights(&j->sg, j->w, cw->direct_w);
+    cw->direct_block = lm_directconv_block(&j->sg);
     *bytes += floats * sizeof(float);
     return LOOM_OK;
 }
@@ -1430,6 +1536,8 @@ static loom_status conv_prepare(lm_kctx *k)
         j.sg = lm_geom_2d(&cp->plan.cg.win, C, M);
     int in = 1;
     uint64_t layout = (uint64_t)j.path | (uint64_t)group << 8;
+    if (j.path == PATH_DIRECT) /* the block size depends on the planned width */
+        layout |= (uint64_t)lm_directconv_block(&j.sg) << 56;
     const void *cw;
     st = lm_kweights(k, &in, 1, layout, conv_pack, conv_weights_free, &j, &cw);
     cp->cw = cw;
