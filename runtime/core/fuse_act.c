@@ -16,12 +16,15 @@
  *   SiLU: P -> {Sigmoid, Mul(P, Sigmoid(P))} where P is a Conv, Gemm or
  *   MatMul with an activation epilogue: the Mul's output becomes P's, with
  *   _loom_act = "Silu" (YOLO-family detectors put one after every Conv).
+ *   After anything else (an Add, a pooling, a graph input) the pair becomes
+ *   loom.Silu(x), one pass instead of two.
  *
  * Constants must match to 1e-4 relative (exporters write them in float or
  * double); every intermediate value must have one reader and not be a graph
  * output, so results change only by the kernels' rounding.
  */
 #include <math.h>
+#include <string.h>
 
 #include "fuse.h"
 #include "fuse_internal.h"
@@ -224,8 +227,22 @@ loom_status lm_fuse_act_chains(fuse_ctx *f)
     return s;
 }
 
-/* Sigmoid node @si: P -> x -> {Sigmoid, Mul(x, Sigmoid(x))} with P a
- * producer with an epilogue and x read by exactly those two. */
+/* Mul(x, Sigmoid(x)) -> loom.Silu(x) (node @mi), the Sigmoid @si dies. */
+static loom_status silu_node(fuse_ctx *f, int si, int mi, int x)
+{
+    lm_node *m = &f->g->nodes[mi];
+    loom_status s = lm_fuse_become_in(m, "loom", "Silu", &x, 1);
+    if (s || strcmp(m->domain, "loom") != 0) /* no kernel: left as it was */
+        return s;
+    f->dead[si] = true;
+    lm_last_fuse_stats.silus_fused++;
+    lm_fuse_count_readers(f);
+    return LOOM_OK;
+}
+
+/* Sigmoid node @si: x -> {Sigmoid, Mul(x, Sigmoid(x))}: into the epilogue
+ * of x's producer P when P has one and x is read by exactly those two, else
+ * into loom.Silu. */
 static loom_status silu_at(fuse_ctx *f, int si)
 {
     lm_graph *g = f->g;
@@ -235,8 +252,10 @@ static loom_status silu_at(fuse_ctx *f, int si)
     int x = sg->in[0];
     int mi = lm_fuse_consumer_op(f, si, "Mul");
     if (x < 0 || mi < 0 || lm_fuse_other_input(&g->nodes[mi], sg->out[0]) != x ||
-        f->readers[x] != 2 || g->values[x].is_output)
+        g->values[sg->out[0]].is_output)
         return LOOM_OK;
+    if (f->readers[x] != 2 || g->values[x].is_output)
+        return silu_node(f, si, mi, x);
     int pi = g->values[x].producer;
     if (pi < 0 || f->dead[pi] || g->nodes[pi].out[0] != x) { /* moved by a BN fold */
         pi = -1;
@@ -245,14 +264,14 @@ static loom_status silu_at(fuse_ctx *f, int si)
                 pi = i;
     }
     if (pi < 0)
-        return LOOM_OK;
+        return silu_node(f, si, mi, x);
     lm_node *p = &g->nodes[pi];
     if (!lm_fuse_fusable_producer(g, p) || !(p->op->flags & LM_OP_FUSES_ACTIVATION) ||
         lm_node_attr(p, "_loom_act"))
-        return LOOM_OK;
+        return silu_node(f, si, mi, x);
     for (int o = 1; o < p->n_out; o++)
         if (p->out[o] >= 0)
-            return LOOM_OK;
+            return silu_node(f, si, mi, x);
     loom_status s;
     if ((s = lm_fuse_add_attr(p, "_loom_act", LM_ATTR_STRING, 0, "Silu")) ||
         (s = lm_fuse_add_attr(p, "_loom_alpha", LM_ATTR_FLOAT, 0, NULL)) ||

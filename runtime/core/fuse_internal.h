@@ -41,10 +41,14 @@ int lm_fuse_consumer_op(const fuse_ctx *f, int ni, const char *op);
 /* Turns @n into a default-domain @op reading @in; a no-op when no kernel has
  * @op. Attributes are kept (callers rewrite nodes that have none). */
 loom_status lm_fuse_become(lm_node *n, const char *op, const int *in, int n_in);
+/* The same for an op of @domain (Loom's own "loom" ops). */
+loom_status lm_fuse_become_in(lm_node *n, const char *domain, const char *op, const int *in,
+                              int n_in);
 
 /* Exporter activation patterns (fuse_act.c): GELU (erf and tanh forms) ->
  * Gelu and x tanh(softplus(x)) -> Mish (lm_fuse_act_chains); x * Sigmoid(x) after
- * a Conv/Gemm/MatMul -> its "Silu" epilogue (lm_fuse_silu). */
+ * a Conv/Gemm/MatMul -> its "Silu" epilogue, elsewhere -> loom.Silu
+ * (lm_fuse_silu). */
 loom_status lm_fuse_act_chains(fuse_ctx *f);
 loom_status lm_fuse_silu(fuse_ctx *f);
 /* MatMul(x, W) + b with W and b constant -> MatMul(x, W, b) (fuse_bias.c). */

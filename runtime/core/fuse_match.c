@@ -66,19 +66,28 @@ int lm_fuse_consumer_op(const fuse_ctx *f, int ni, const char *op)
 
 loom_status lm_fuse_become(lm_node *n, const char *op, const int *in, int n_in)
 {
-    const lm_op_def *def = lm_op_find("", op);
+    return lm_fuse_become_in(n, "", op, in, n_in);
+}
+
+loom_status lm_fuse_become_in(lm_node *n, const char *domain, const char *op, const int *in,
+                              int n_in)
+{
+    const lm_op_def *def = lm_op_find(domain, op);
     if (!def)
         return LOOM_OK; /* no kernel for it: leave the pattern as it is */
-    char *type = strdup(op);
+    char *dom = strdup(domain), *type = strdup(op);
     int *ins = malloc(sizeof(int) * (size_t)n_in);
-    if (!type || !ins) {
+    if (!dom || !type || !ins) {
+        free(dom);
         free(type);
         free(ins);
         return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
     }
     memcpy(ins, in, sizeof(int) * (size_t)n_in);
+    free(n->domain);
     free(n->op_type);
     free(n->in);
+    n->domain = dom;
     n->op_type = type;
     n->op = def;
     n->in = ins;

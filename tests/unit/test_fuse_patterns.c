@@ -355,8 +355,10 @@ static void check_silu(bool bn)
 {
     loom_context *ctx;
     assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    /* the Conv's output is read outside: the pair becomes loom.Silu instead */
     loom_model *ref = lm_load_ok(ctx, conv_silu(true, bn), "reference.onnx");
-    assert_int_equal(lm_last_fuse_stats.silus_fused, 0);
+    assert_int_equal(lm_last_fuse_stats.silus_fused, 1);
+    assert_int_equal(nodes_of(ref), 2);
     loom_model *fused = lm_load_ok(ctx, conv_silu(false, bn), "fused.onnx");
     assert_int_equal(lm_last_fuse_stats.silus_fused, 1);
     assert_int_equal(nodes_of(fused), 1); /* the Conv with its epilogue */
@@ -382,6 +384,36 @@ static void silu_after_conv_bn_becomes_epilogue(void **state)
 {
     (void)state;
     check_silu(true);
+}
+
+/* x * Sigmoid(x) after an Add (a residual, a pooling, an input: no epilogue
+ * to join): one loom.Silu node, x * sigmoid(x) within vmath's rounding. */
+static void silu_elsewhere_becomes_one_node(void **state)
+{
+    (void)state;
+    int64_t d[1] = {ZN};
+    ob_model *m = ob_new(13);
+    ob_input(m, "a", F32, 1, d);
+    ob_output(m, "y", F32);
+    ob_add_node(m, "Add", "a,a", "t");
+    ob_add_node(m, "Sigmoid", "t", "s");
+    ob_add_node(m, "Mul", "s,t", "y");
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *fused = lm_load_ok(ctx, m, "silu.onnx");
+    assert_int_equal(lm_last_fuse_stats.silus_fused, 1);
+    assert_int_equal(nodes_of(fused), 2);
+    float x[ZN], want[ZN];
+    input_x(x, ZN, 40.0f); /* past exp's range on both sides */
+    for (size_t i = 0; i < ZN; i++) {
+        double t = 2.0 * x[i];
+        want[i] = (float)(t / (1.0 + exp(-t)));
+    }
+    float *y = run(fused, 1, x, ZN, 1, d, ZN);
+    assert_close(y, want, ZN, 1e-6);
+    free(y);
+    loom_model_destroy(fused);
+    loom_context_destroy(ctx);
 }
 
 /* ---- MatMul + bias --------------------------------------------------- */
@@ -551,6 +583,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(layernorm_becomes_layernormalization),
     cmocka_unit_test(silu_after_conv_becomes_epilogue),
     cmocka_unit_test(silu_after_conv_bn_becomes_epilogue),
+    cmocka_unit_test(silu_elsewhere_becomes_one_node),
     cmocka_unit_test(mish_after_conv_becomes_epilogue),
     cmocka_unit_test(attention_scores_become_masked_softmax),
 };

@@ -138,6 +138,8 @@ TAB(hswish, LM_FOR_FLOAT);
 /* log(1 + exp(x)) without overflow: x + log1p(exp(-x)) for positive x. */
 VM_OP(softplus, LM_VM_SOFTPLUS, x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)))
 FLOAT_OP(softsign, x / (1 + fabs(x)))
+/* loom.Silu, what fuse_act.c makes of Mul(x, Sigmoid(x)) */
+VM_OP(silu, LM_VM_SILU, x >= 0 ? x / (1 + exp(-x)) : x * exp(x) / (1 + exp(x)))
 VM_OP(mish, LM_VM_MISH, x *tanh(x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))))
 VM_OP(gelu, LM_VM_GELU, 0.5 * x * erfc(-x / sqrt(2.0)))
 VM_OP(gelu_tanh, LM_VM_GELU_TANH,
@@ -297,6 +299,7 @@ SIMPLE(sigmoid, sigmoid_tab, 5)
 SIMPLE(hard_swish, hswish_tab, 1)
 SIMPLE(softplus, softplus_tab, 8)
 SIMPLE(softsign, softsign_tab, 1)
+SIMPLE(silu, silu_tab, 6)
 SIMPLE(mish, mish_tab, 8)
 
 /* Gelu (opset 20): approximate = "none" (erf) or "tanh". */
@@ -639,6 +642,7 @@ const lm_op_def lm_ops_unary[] = {
     LM_OP_FULL("", "Softplus", op_softplus),
     LM_OP_FULL("", "Softsign", op_softsign),
     LM_OP_FULL("", "Mish", op_mish),
+    LM_OP_FULL("loom", "Silu", op_silu),
     LM_OP_FULL("", "Gelu", op_gelu),
     LM_OP_FULL("", "Shrink", op_shrink),
     LM_OP_FULL("", "Clip", op_clip),
