@@ -5,10 +5,11 @@
  * beta and with its bias and optional outputs, the RMS norms; FusedMatMul's
  * transposes (of batches too), alpha and batch broadcast; Attention's mask
  * forms, causal mask and refused forms; EmbedLayerNormalization's segments
- * and sum. */
+ * and sum; the biases core/fuse_contrib.c moves into a MatMul. */
 #include <math.h>
 #include <string.h>
 
+#include "core/fuse.h"
 #include "lib/test_main.h"
 
 #define F32   1
@@ -101,6 +102,62 @@ static void activations_match_the_reference(void **state)
     expect_near(out[3], gelu, R * C, 1e-5);
     for (int i = 0; i < 4; i++)
         loom_tensor_destroy(out[i]);
+    loom_model_destroy(model);
+}
+
+/* MatMul -> FastGelu(., b) and MatMul -> SkipLayerNormalization(..., b): the
+ * biases move into the MatMuls (core/fuse_contrib.c), the FastGelu becoming
+ * the GEMM's tanh-GELU epilogue; results stay ORT's. */
+static void biases_move_into_the_matmul(void **state)
+{
+    (void)state;
+    enum { R = 3, K = 4, C = 5 };
+    int64_t dx[2] = {R, K}, dw[2] = {K, C}, dy[2] = {R, C}, dc[1] = {C};
+    float x[R * K], w[K * C], b[C], s[R * C], g[C], b2[C];
+    fill(x, R * K, 20);
+    fill(w, K * C, 21);
+    fill(b, C, 22);
+    fill(s, R * C, 23);
+    fill(g, C, 24);
+    fill(b2, C, 25);
+    ob_model *m = ms_model();
+    ob_input(m, "x", F32, 2, dx);
+    ob_init_f32(m, "w", 2, dw, w);
+    ob_init_f32(m, "b", 1, dc, b);
+    ob_init_f32(m, "s", 2, dy, s);
+    ob_init_f32(m, "g", 1, dc, g);
+    ob_init_f32(m, "b2", 1, dc, b2);
+    ob_output(m, "gelu", F32);
+    ob_output(m, "norm", F32);
+    ob_add_node(m, "MatMul", "x,w", "mm1");
+    ms_node(m, "FastGelu", "mm1,b", "gelu");
+    ob_add_node(m, "MatMul", "x,w", "mm2");
+    ob_attr_float(m, ms_node(m, "SkipLayerNormalization", "mm2,s,g,,b2", "norm"), "epsilon", 1e-5f);
+    loom_model *model = lm_load_ok(ctx, m, "fused");
+    assert_int_equal(lm_last_fuse_stats.contrib_biases_fused, 2);
+    loom_tensor *out[2];
+    run1(model, 2, dx, x, R * K, out, 2);
+    double gelu[R * C], norm[R * C];
+    for (int r = 0; r < R; r++) {
+        double v[C], mu = 0, var = 0;
+        for (int c = 0; c < C; c++) {
+            double acc = 0;
+            for (int q = 0; q < K; q++)
+                acc += (double)x[r * K + q] * w[q * C + c];
+            double u = acc + b[c];
+            gelu[r * C + c] = 0.5 * u * (1 + tanh(sqrt(2 / M_PI) * (u + 0.044715 * u * u * u)));
+            v[c] = acc + s[r * C + c] + b2[c];
+            mu += v[c] / C;
+        }
+        for (int c = 0; c < C; c++)
+            var += (v[c] - mu) * (v[c] - mu) / C;
+        for (int c = 0; c < C; c++)
+            norm[r * C + c] = (v[c] - mu) / sqrt(var + 1e-5) * g[c];
+    }
+    expect_near(out[0], gelu, R * C, 1e-5);
+    expect_near(out[1], norm, R * C, 1e-5);
+    loom_tensor_destroy(out[0]);
+    loom_tensor_destroy(out[1]);
     loom_model_destroy(model);
 }
 
@@ -439,6 +496,7 @@ static void embed_layernorm_segments_mask_and_sum(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(activations_match_the_reference),
+    cmocka_unit_test(biases_move_into_the_matmul),
     cmocka_unit_test(skip_layernorm_optional_inputs_and_outputs),
     cmocka_unit_test(fused_matmul_transposes_and_broadcasts),
     cmocka_unit_test(fused_matmul_transposes_batches),

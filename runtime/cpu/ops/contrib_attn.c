@@ -4,7 +4,8 @@
  * projection input x weights + bias into Q, K and V, per head
  * softmax(scale * Q K^T + mask) V, heads concatenated.
  *
- * The projection is one GEMM with its bias in the epilogue; each (batch,
+ * The projection is one GEMM with its bias in the epilogue (constant
+ * weights packed once at plan time, as MatMul's are); each (batch,
  * head) then multiplies Q by K^T and the probabilities by V in place in the
  * packed QKV rows (row stride, no transposes), and its softmax rows are
  * vmath's, with the additive mask read as Softmax's fused mask is
@@ -30,8 +31,10 @@ typedef struct attn_geom {
 
 typedef struct attn_job {
     const attn_geom *g;
-    const float *qkv, *mask, *abias; /* mask [B, S, S] or NULL; abias [B or 1, N, S, S] or NULL */
-    int64_t abias_batch;             /* 1: attention_bias shared by every batch */
+    const float *qkv, *abias; /* abias [B or 1, N, S, S] or NULL */
+    const float *mask;        /* NULL, [B, S] per key, or [B, S, S] when per_query */
+    bool per_query;
+    int64_t abias_batch; /* 1: attention_bias shared by every batch */
     float *scores, *y;
 } attn_job;
 
@@ -53,7 +56,8 @@ static void attn_heads(void *arg, int64_t begin, int64_t end)
                 lm_vm_binary(LM_VB_ADD, row,
                              j->abias + (((b % j->abias_batch) * g->N + h) * S + i) * S, row, S, 1,
                              1);
-            lm_vm_softmax(row, j->mask ? j->mask + (b * S + i) * S : NULL, 1, row, S, 1.0f, false);
+            const float *add = !j->mask ? NULL : j->mask + (j->per_query ? b * S + i : b) * S;
+            lm_vm_softmax(row, add, 1, row, S, 1.0f, false);
         }
         lm_sgemm(false, false, S, g->dv, S, 1.0f, p, S, v, g->Dt, 0.0f,
                  j->y + b * S * g->Dv + h * g->dv, g->Dv);
@@ -62,27 +66,31 @@ static void attn_heads(void *arg, int64_t begin, int64_t end)
 
 /* ---- the additive mask ----------------------------------------------------- */
 
-static bool key_masked(const loom_tensor *m, const attn_geom *g, int64_t b, int64_t i, int64_t j)
+/* Key j of batch b is masked by a lengths or key-padding mask_index. */
+static bool key_masked(const loom_tensor *m, const attn_geom *g, int64_t b, int64_t j)
 {
     if (m->rank == 1) {
         int64_t end = lm_tensor_get_i64(m, b);
         int64_t start = m->dims[0] == 2 * g->B ? lm_tensor_get_i64(m, g->B + b) : 0;
         return j >= end || j < start;
     }
-    if (m->rank == 2)
-        return m->dims[1] != 1 && lm_tensor_get_i64(m, b * g->S + j) <= 0;
-    return lm_tensor_get_i64(m, (b * g->S + i) * g->S + j) <= 0;
+    return m->dims[1] != 1 && lm_tensor_get_i64(m, b * g->S + j) <= 0;
 }
 
-/* mask[b, i, j]: filter where mask_index masks key j, plus filter again
- * past the diagonal when unidirectional. */
-static void attn_mask(const loom_tensor *m, const attn_geom *g, float *mask)
+/* The additive mask: filter where mask_index masks key j, plus filter again
+ * past the diagonal when unidirectional. Per key ([B, S], every query of a
+ * batch shares its row) unless the mask is 3-D or causal ([B, S, S]). */
+static void attn_mask(const loom_tensor *m, const attn_geom *g, bool per_query, float *mask)
 {
+    int64_t S = g->S;
     for (int64_t b = 0; b < g->B; b++)
-        for (int64_t i = 0; i < g->S; i++)
-            for (int64_t j = 0; j < g->S; j++)
-                mask[(b * g->S + i) * g->S + j] = (m && key_masked(m, g, b, i, j) ? g->filter : 0) +
-                                                  (g->causal && j > i ? g->filter : 0);
+        for (int64_t i = 0; i < (per_query ? S : 1); i++)
+            for (int64_t j = 0; j < S; j++) {
+                bool off = m && (m->rank == 3 ? lm_tensor_get_i64(m, (b * S + i) * S + j) <= 0
+                                              : key_masked(m, g, b, j));
+                mask[((per_query ? b * S + i : b)) * S + j] =
+                    (off ? g->filter : 0) + (g->causal && j > i ? g->filter : 0);
+            }
 }
 
 static loom_status check_mask(lm_kctx *k, const loom_tensor *m, const attn_geom *g)
@@ -199,8 +207,9 @@ static loom_status op_attention(lm_kctx *k)
         return LM_KOUT_FAILED;
     if (k->dry || g.B * g.S == 0)
         return LOOM_OK;
-    bool masked = m || g.causal;
-    size_t n = (size_t)(g.B * g.S * g.Dt + g.B * g.N * g.S * g.S + (masked ? g.B * g.S * g.S : 0));
+    bool masked = m || g.causal, per_query = g.causal || (m && m->rank == 3);
+    size_t n = (size_t)(g.B * g.S * g.Dt + g.B * g.N * g.S * g.S +
+                        (masked ? g.B * g.S * (per_query ? g.S : 1) : 0));
     float *qkv = lm_kscratch(k, n * sizeof(float));
     if (!qkv)
         return LOOM_ERR_NO_MEMORY;
@@ -212,6 +221,7 @@ static loom_status op_attention(lm_kctx *k)
                         .lda = g.Din,
                         .B = lm_kin(k, 1)->data,
                         .ldb = g.Dt,
+                        .pb = k->prepared,
                         .C = qkv,
                         .ldc = g.Dt,
                         .bias = bias ? bias->data : NULL,
@@ -221,15 +231,51 @@ static loom_status op_attention(lm_kctx *k)
     j.scores = qkv + g.B * g.S * g.Dt;
     float *mask = masked ? j.scores + g.B * g.N * g.S * g.S : NULL;
     if (mask)
-        attn_mask(m, &g, mask);
+        attn_mask(m, &g, per_query, mask);
     j.mask = mask;
+    j.per_query = per_query;
     j.abias = ab ? ab->data : NULL;
     j.y = y->data;
     lm_parallel_for(k, g.B * g.N, 4.0 * (double)(g.S * g.S * (g.dq + g.dv)), attn_heads, &j);
     return LOOM_OK;
 }
 
+static loom_status pack_weights(lm_kctx *k, void *arg, void **data, size_t *bytes)
+{
+    const loom_tensor *w = arg;
+    lm_sgemm_packed *pk = lm_sgemm_pack_b(false, w->dims[0], w->dims[1], w->data, w->dims[1]);
+    if (!pk)
+        return lm_kfail(k, LOOM_ERR_NO_MEMORY, "out of memory packing the weights");
+    *data = pk;
+    *bytes = lm_sgemm_packed_bytes(pk);
+    return LOOM_OK;
+}
+
+static void free_packed(void *data)
+{
+    lm_sgemm_packed_free(data);
+}
+
+/* Constant weights are packed for the QKV GEMM once, shared by every plan;
+ * the packed operand is the whole per-plan state. */
+static loom_status attn_prepare(lm_kctx *k)
+{
+    loom_status st = op_attention(k); /* validates and shapes (k->dry is set) */
+    const loom_tensor *w = lm_kin(k, 1);
+    if (st || !w->data || lm_tensor_count(w) == 0)
+        return st;
+    int in = 1;
+    const void *packed;
+    st = lm_kweights(k, &in, 1, 0, pack_weights, free_packed, (void *)w, &packed);
+    k->prepared = (void *)packed;
+    return st;
+}
+
 const lm_op_def lm_ops_contrib_attn[] = {
-    LM_OP_FULL("com.microsoft", "Attention", op_attention),
+    {.domain = "com.microsoft",
+     .op_type = "Attention",
+     .run = op_attention,
+     .prepare = attn_prepare,
+     .flags = LM_OP_WRITES_OUTPUTS},
     LM_OP_END,
 };
