@@ -5,7 +5,8 @@
  * beta and with its bias and optional outputs, the RMS norms; FusedMatMul's
  * transposes (of batches too), alpha and batch broadcast; Attention's mask
  * forms, causal mask and refused forms; EmbedLayerNormalization's segments
- * and sum; the biases core/fuse_contrib.c moves into a MatMul. */
+ * and sum, position_ids; skip broadcast over the batch; the biases
+ * core/fuse_contrib.c moves into a MatMul. */
 #include <math.h>
 #include <string.h>
 
@@ -494,6 +495,67 @@ static void embed_layernorm_segments_mask_and_sum(void **state)
     loom_model_destroy(model);
 }
 
+/* position_ids [1, S] shared by the batch, no segments and no mask (a
+ * mask_index of zeros, as ORT writes); and SkipLayerNormalization's skip
+ * [1, S, H] shared by the batch, no bias. */
+static void embed_position_ids_and_skip_broadcast(void **state)
+{
+    (void)state;
+    enum { B = 2, S = 3, H = 4, V = 5, P = 6 };
+    int64_t di[2] = {B, S}, dpi[2] = {1, S}, dwv[2] = {V, H}, dp[2] = {P, H}, dh[1] = {H};
+    int64_t ds[3] = {1, S, H};
+    int32_t ids[B * S] = {4, 0, 2, 1, 3, 3}, pids[S] = {5, 0, 2};
+    float word[V * H], pos[P * H], g[H], beta[H], skip[S * H];
+    fill(word, V * H, 30);
+    fill(pos, P * H, 31);
+    fill(g, H, 32);
+    fill(beta, H, 33);
+    fill(skip, S * H, 34);
+    ob_model *m = ms_model();
+    ob_input(m, "ids", INT32, 2, di);
+    ob_init_raw(m, "pids", INT32, 2, dpi, pids, sizeof(pids));
+    ob_init_f32(m, "word", 2, dwv, word);
+    ob_init_f32(m, "pos", 2, dp, pos);
+    ob_init_f32(m, "g", 1, dh, g);
+    ob_init_f32(m, "beta", 1, dh, beta);
+    ob_init_f32(m, "skip", 3, ds, skip);
+    ob_output(m, "y", F32);
+    ob_output(m, "mi", INT32);
+    ob_output(m, "z", F32);
+    ob_attr_float(m, ms_node(m, "EmbedLayerNormalization", "ids,,word,pos,,g,beta,,pids", "y,mi"),
+                  "epsilon", 1e-5f);
+    ob_attr_float(m, ms_node(m, "SkipLayerNormalization", "y,skip,g,beta", "z"), "epsilon", 1e-5f);
+    loom_model *model = lm_load_ok(ctx, m, "embed_pos");
+    loom_tensor *in, *out[3];
+    assert_int_equal(loom_tensor_wrap(LOOM_DTYPE_INT32, 2, di, ids, sizeof(ids), &in), LOOM_OK);
+    assert_int_equal(loom_model_run(model, &in, 1, out, 3), LOOM_OK);
+    const int32_t *mi = loom_tensor_data(out[1]);
+    assert_int_equal(mi[0], 0);
+    assert_int_equal(mi[1], 0);
+    double y[B * S * H], z[B * S * H];
+    for (int r = 0; r < B * S; r++) {
+        double v[H], mu = 0, var = 0, w[H], mu2 = 0, var2 = 0;
+        for (int i = 0; i < H; i++)
+            mu += (v[i] = (double)word[ids[r] * H + i] + pos[pids[r % S] * H + i]) / H;
+        for (int i = 0; i < H; i++)
+            var += (v[i] - mu) * (v[i] - mu) / H;
+        for (int i = 0; i < H; i++) {
+            y[r * H + i] = (v[i] - mu) / sqrt(var + 1e-5) * g[i] + beta[i];
+            mu2 += (w[i] = y[r * H + i] + skip[(r % S) * H + i]) / H;
+        }
+        for (int i = 0; i < H; i++)
+            var2 += (w[i] - mu2) * (w[i] - mu2) / H;
+        for (int i = 0; i < H; i++)
+            z[r * H + i] = (w[i] - mu2) / sqrt(var2 + 1e-5) * g[i] + beta[i];
+    }
+    expect_near(out[0], y, B * S * H, 1e-5);
+    expect_near(out[2], z, B * S * H, 1e-5);
+    loom_tensor_destroy(in);
+    for (int i = 0; i < 3; i++)
+        loom_tensor_destroy(out[i]);
+    loom_model_destroy(model);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(activations_match_the_reference),
     cmocka_unit_test(biases_move_into_the_matmul),
@@ -503,6 +565,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(attention_mask_forms_match_the_reference),
     cmocka_unit_test(attention_refuses_an_unsupported_mask_naming_the_node),
     cmocka_unit_test(embed_layernorm_segments_mask_and_sum),
+    cmocka_unit_test(embed_position_ids_and_skip_broadcast),
 };
 
 LM_TEST_MAIN_WITH(tests, ctx_setup, ctx_teardown)
