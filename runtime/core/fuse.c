@@ -404,8 +404,9 @@ loom_status lm_fuse_graph(lm_graph *g)
     if (s || (s = lm_fuse_act_chains(&f)) || (s = lm_fuse_layernorm(&f)))
         goto out;
     lm_fuse_count_readers(&f);
-    if ((s = lm_fuse_matmul_bias(&f)) || (s = lm_fuse_attention(&f)) ||
-        (s = lm_fuse_skip_layernorm(&f)) || (s = lm_fuse_matmul_transposes(&f)))
+    if ((s = lm_fuse_matmul_bias(&f)) || (s = lm_fuse_contrib_bias(&f)) ||
+        (s = lm_fuse_attention(&f)) || (s = lm_fuse_skip_layernorm(&f)) ||
+        (s = lm_fuse_matmul_transposes(&f)))
         goto out;
     /* Nodes are in topological order: a producer is visited before its reader,
      * so Conv -> BN -> Relu folds BN first, then fuses Relu into the Conv. */

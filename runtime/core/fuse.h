@@ -22,7 +22,10 @@
  *    decomposed layer norm -> LayerNormalization, and x * Sigmoid(x) after a
  *    Conv/Gemm/MatMul -> its "Silu" epilogue (fuse_act.c, fuse_norm.c);
  *  - MatMul by constant weights followed by Add of a constant [N] bias takes
- *    the bias as a third input, which its GEMM adds in the epilogue;
+ *    the bias as a third input, which its GEMM adds in the epilogue; so do
+ *    ONNX Runtime's com.microsoft BiasGelu/FastGelu/Gelu (the GELU
+ *    becoming the epilogue) and SkipLayerNormalization's bias input
+ *    (fuse_contrib.c);
  *  - attention's Softmax(Add(Div(S, c) or Mul(S, c), M)) becomes Softmax(S, M)
  *    with _loom_divisor or _loom_scale c, which the CPU applies per row
  *    (fuse_attn.c; other backends decline a two-input Softmax);
@@ -44,6 +47,7 @@ typedef struct lm_fuse_stats {
     int batchnorms_folded, activations_fused, identities_removed, qdq_fused;
     int gelus_fused, mishes_fused, silus_fused, layernorms_fused, matmul_biases_fused;
     int softmax_masks_fused, skip_layernorms_fused, matmul_transposes_fused;
+    int contrib_biases_fused; /* com.microsoft ops' biases moved into their MatMul */
 } lm_fuse_stats;
 extern _Thread_local lm_fuse_stats lm_last_fuse_stats;
 

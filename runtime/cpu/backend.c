@@ -26,11 +26,32 @@
 #include "ops/tables.h"
 
 static const lm_op_def *const op_tables[] = {
-    lm_ops_elementwise,   lm_ops_unary,  lm_ops_reduce,   lm_ops_tensor,  lm_ops_index,
-    lm_ops_resize,        lm_ops_nn,     lm_ops_conv,     lm_ops_pool,    lm_ops_norm,
-    lm_ops_quant,         lm_ops_rnn,    lm_ops_einsum,   lm_ops_loss,    lm_ops_vision,
-    lm_ops_misc,          lm_ops_signal, lm_ops_training, lm_ops_control, lm_ops_sequence,
-    lm_ops_contrib_quant, NULL,
+    lm_ops_elementwise,
+    lm_ops_unary,
+    lm_ops_reduce,
+    lm_ops_tensor,
+    lm_ops_index,
+    lm_ops_resize,
+    lm_ops_nn,
+    lm_ops_conv,
+    lm_ops_pool,
+    lm_ops_norm,
+    lm_ops_quant,
+    lm_ops_rnn,
+    lm_ops_einsum,
+    lm_ops_loss,
+    lm_ops_vision,
+    lm_ops_misc,
+    lm_ops_signal,
+    lm_ops_training,
+    lm_ops_control,
+    lm_ops_sequence,
+    lm_ops_contrib_quant,
+    lm_ops_contrib_act,
+    lm_ops_contrib_norm,
+    lm_ops_contrib_attn,
+    lm_ops_contrib_matmul,
+    NULL,
 };
 
 /* Every op with a host implementation: those are the CPU's kernels. */

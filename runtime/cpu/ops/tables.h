@@ -16,9 +16,13 @@ extern const lm_op_def lm_ops_conv[];        /* conv.c: Conv, ConvTranspose */
 extern const lm_op_def lm_ops_pool[];        /* pool.c: MaxPool, AveragePool, LpPool, Global* */
 extern const lm_op_def lm_ops_norm[];        /* norm.c: *Normalization, LRN */
 extern const lm_op_def lm_ops_quant[];       /* quant.c: Quantize/Dequantize, QLinear*, *Integer */
-extern const lm_op_def lm_ops_contrib_quant[]; /* contrib_quant.c: com.microsoft QLinear* */
-extern const lm_op_def lm_ops_rnn[];           /* rnn.c: RNN, GRU, LSTM */
-extern const lm_op_def lm_ops_einsum[];        /* einsum.c: Einsum */
+extern const lm_op_def lm_ops_contrib_quant[];  /* contrib_quant.c: com.microsoft QLinear* */
+extern const lm_op_def lm_ops_contrib_act[];    /* contrib_act.c: com.microsoft Gelu, BiasAdd... */
+extern const lm_op_def lm_ops_contrib_norm[];   /* contrib_norm.c: Skip/Embed/SimplifiedLayerNorm */
+extern const lm_op_def lm_ops_contrib_attn[];   /* contrib_attn.c: com.microsoft Attention */
+extern const lm_op_def lm_ops_contrib_matmul[]; /* contrib_matmul.c: com.microsoft FusedMatMul */
+extern const lm_op_def lm_ops_rnn[];            /* rnn.c: RNN, GRU, LSTM */
+extern const lm_op_def lm_ops_einsum[];         /* einsum.c: Einsum */
 extern const lm_op_def
     lm_ops_loss[]; /* loss.c: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss */
 extern const lm_op_def lm_ops_vision[];   /* vision.c: NonMaxSuppression, RoiAlign, GridSample... */
