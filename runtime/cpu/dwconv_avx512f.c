@@ -60,11 +60,6 @@ bool lm_dwconv16_available(void)
 #define TARGET __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
-static inline __mmask16 first_lanes(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-}
-
 /* Channels c0..c0+nc of the input into the padded plane P (Hp x Wp pixels of
  * 16 lanes; lanes past nc and pixels outside the image are zero). The
  * channels' planes are read flat, 16 pixels at a time whatever the row
@@ -95,7 +90,7 @@ static TARGET void pack_plane(const lm_conv2d_geom *g, const float *x, int64_t c
     float *dst = P + (g->pt * Wp + g->pl) * 16;
     int64_t ih = 0, iw = 0; /* of the next pixel */
     for (int64_t p = 0; p < hv * g->W; p += 16) {
-        __mmask16 m = first_lanes(hv * g->W - p);
+        __mmask16 m = lm_lanes16(hv * g->W - p);
         __m512 v[16];
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++)
@@ -175,7 +170,7 @@ static TARGET void unpack_rows(const lm_conv2d_geom *g, const float *O, int64_t 
     for (int i = 0; i < 16; i++)
         chan[i] = i < nc ? (__mmask16)0xFFFF : 0;
     for (int64_t p = 0; p < n; p += 16) {
-        __mmask16 m = first_lanes(n - p);
+        __mmask16 m = lm_lanes16(n - p);
         __m512 v[16];
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++)
@@ -197,7 +192,7 @@ static TARGET void dwconv_block(const lm_conv2d_geom *g, const float *x, const f
     for (int64_t t = 0; t < KK; t++)
         for (int i = 0; i < 16; i++)
             wv[t * 16 + i] = i < nc ? w[(c0 + i) * KK + t] : 0.0f;
-    __m512 vb = bias ? _mm512_maskz_loadu_ps(first_lanes(nc), bias + c0) : _mm512_setzero_ps();
+    __m512 vb = bias ? _mm512_maskz_loadu_ps(lm_lanes16(nc), bias + c0) : _mm512_setzero_ps();
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     const bool clamp = lo != -INFINITY || hi != INFINITY;
     pack_plane(g, x, c0, nc, P);

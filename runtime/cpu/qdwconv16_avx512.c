@@ -75,11 +75,6 @@ bool lm_qdw16_available(void)
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
-static inline __mmask16 first_lanes(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
-}
-
 /* The zero point of the plane's unsigned values (see pack_row). */
 static inline int32_t plane_zp(const lm_qdw16_args *a)
 {
@@ -188,7 +183,7 @@ static TARGET void pack_row(const lm_qdw16_args *a, const uint8_t *xr, int64_t n
     const int64_t HW = g->H * g->W;
     const __m512i flip = _mm512_set1_epi8(a->x_signed ? (char)0x80 : 0);
     for (int64_t q = q0; q < q1; q += 16) {
-        __mmask64 m = first_lanes(q1 - q);
+        __mmask64 m = lm_lanes16(q1 - q);
         const uint8_t *src = xr + (q - g->pl);
         __m512i x[4];
 #pragma GCC unroll 4
@@ -369,7 +364,7 @@ static TARGET void unpack_band(const lm_qdw16_args *a, const qdw16_rq *rq, const
 {
     const int64_t OS = a->g.OH * a->g.OW;
     for (int64_t p = 0; p < npos; p += 16) {
-        __mmask16 m = first_lanes(npos - p);
+        __mmask16 m = lm_lanes16(npos - p);
         int64_t off = c0 * OS + base + p;
         __m512i v[16];
 #pragma GCC unroll 16
@@ -410,11 +405,11 @@ static TARGET __m512i block_weights(const lm_qdw16_args *a, int64_t c0, int64_t 
     __m512i sum = _mm512_setzero_si512();
     const int64_t KK = a->g.KH * a->g.KW;
     const uint8_t *k = (const uint8_t *)a->k + c0 * KK;
-    __m512i zp = a->k_zp_per_ch ? _mm512_maskz_loadu_epi32(first_lanes(nc), a->k_zp + c0)
+    __m512i zp = a->k_zp_per_ch ? _mm512_maskz_loadu_epi32(lm_lanes16(nc), a->k_zp + c0)
                                 : _mm512_set1_epi32(a->k_zp[0]);
     const __m512i low = _mm512_set1_epi32(0xFFFF);
     for (int64_t t0 = 0; t0 < KK; t0 += 16) {
-        __mmask16 m = first_lanes(KK - t0);
+        __mmask16 m = lm_lanes16(KK - t0);
         __m512i v[16];
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) {
@@ -423,7 +418,7 @@ static TARGET __m512i block_weights(const lm_qdw16_args *a, int64_t c0, int64_t 
         }
         transpose16i(v);
         for (int64_t t = 0; t < min64(16, KK - t0); t++) {
-            __m512i w = _mm512_maskz_sub_epi32(first_lanes(nc), v[t], zp);
+            __m512i w = _mm512_maskz_sub_epi32(lm_lanes16(nc), v[t], zp);
             sum = _mm512_add_epi32(sum, w);
             _mm512_storeu_si512(wv + (t0 + t) * 16, _mm512_and_si512(w, low));
         }

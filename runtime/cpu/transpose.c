@@ -22,10 +22,6 @@ static void transpose_scalar(const float *src, int64_t rows, int64_t cols, int64
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-static inline __mmask16 first_lanes(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-}
 
 /* Edge blocks load and store under masks: nothing outside the matrices is
  * touched. */
@@ -37,7 +33,7 @@ __attribute__((target("avx512f"))) static void transpose_avx512f(const float *sr
         int64_t nr = min64(16, rows - r0);
         for (int64_t c0 = 0; c0 < cols; c0 += 16) {
             int64_t nc = min64(16, cols - c0);
-            __mmask16 mc = first_lanes(nc), mr = first_lanes(nr);
+            __mmask16 mc = lm_lanes16(nc), mr = lm_lanes16(nr);
             __m512 v[16];
 #pragma GCC unroll 16
             for (int i = 0; i < 16; i++)

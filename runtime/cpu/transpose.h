@@ -3,7 +3,8 @@
  *
  * lm_transpose_f32 turns a pixel-major GEMM result back into NCHW (see
  * ops/conv.c); lm_transpose16_avx512f is the in-register 16 x 16 step it and
- * the depthwise kernel (dwconv_avx512f.c) are built on.
+ * the depthwise kernels (dwconv_avx512f.c, qdwconv16_avx512.c) are built on,
+ * lm_lanes16 the mask of their edge vectors.
  */
 #ifndef LOOM_CPU_TRANSPOSE_H
 #define LOOM_CPU_TRANSPOSE_H
@@ -16,6 +17,13 @@ void lm_transpose_f32(const float *src, int64_t rows, int64_t cols, int64_t lds,
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+
+/* The first @n of 16 lanes (all from 16 on, none for n <= 0): the mask of
+ * a vector at the edge of a row or a block. */
+static inline __mmask16 lm_lanes16(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+}
 
 /* In-register transpose of 16 x 16 floats: r[i] lane j -> r[j] lane i.
  * Pairs, quads (as doubles), then 128-bit lanes twice. */

@@ -188,6 +188,8 @@ static void colmax_generic(const float *const *rows, int64_t n, int64_t W, float
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include "../transpose.h"
+
 /* The same, 16 columns at a time: vmaxps(v, best) is v > best ? v : best. */
 __attribute__((target("avx512f"))) static void colmax_avx512f(const float *const *rows, int64_t n,
                                                               int64_t W, float *t)
@@ -201,22 +203,17 @@ __attribute__((target("avx512f"))) static void colmax_avx512f(const float *const
     }
 }
 
-static inline __mmask16 first_lanes(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
-}
-
 /* src[j * s] for j < m (m <= 16, s 1 or 2), reading only those floats. */
 __attribute__((target("avx512f"))) static inline __m512 strided16(const float *src, int64_t s,
                                                                   int64_t m)
 {
     if (s == 1)
-        return _mm512_maskz_loadu_ps(first_lanes(m), src);
+        return _mm512_maskz_loadu_ps(lm_lanes16(m), src);
     const __m512i evens =
         _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     int64_t need = 2 * m - 1;
-    __m512 lo = _mm512_maskz_loadu_ps(first_lanes(need), src);
-    __m512 hi = _mm512_maskz_loadu_ps(first_lanes(need - 16), src + 16);
+    __m512 lo = _mm512_maskz_loadu_ps(lm_lanes16(need), src);
+    __m512 hi = _mm512_maskz_loadu_ps(lm_lanes16(need - 16), src + 16);
     return _mm512_permutex2var_ps(lo, evens, hi);
 }
 
@@ -246,7 +243,7 @@ rowmax3s2_avx512f(const float *const *rows, int64_t n, int64_t a, int64_t b, int
         _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (int64_t ow = a; ow < b; ow += 16) {
         int64_t m = b - ow < 16 ? b - ow : 16, base = ow * 2 - pb, need = 2 * m + 1;
-        __mmask16 k0 = first_lanes(need), k1 = first_lanes(need - 16), k2 = first_lanes(need - 32);
+        __mmask16 k0 = lm_lanes16(need), k1 = lm_lanes16(need - 16), k2 = lm_lanes16(need - 32);
         __m512 lo = _mm512_set1_ps(-INFINITY), hi = lo, top = lo;
         for (int64_t r = 0; r < n; r++) {
             lo = _mm512_max_ps(_mm512_maskz_loadu_ps(k0, rows[r] + base), lo);
@@ -261,7 +258,7 @@ rowmax3s2_avx512f(const float *const *rows, int64_t n, int64_t a, int64_t b, int
         __m512 first = strided16(rows[0] + base, 2, m);
         __mmask16 nan = _mm512_cmp_ps_mask(first, first, _CMP_UNORD_Q);
         best = _mm512_mask_mov_ps(best, nan, first);
-        _mm512_mask_storeu_ps(y + ow, first_lanes(m), best);
+        _mm512_mask_storeu_ps(y + ow, lm_lanes16(m), best);
     }
 }
 
@@ -277,7 +274,7 @@ __attribute__((target("avx512f"))) static void rowmax_avx512f(const float *t, co
         __m512 first = strided16(xr + base, s, m);
         __mmask16 nan = _mm512_cmp_ps_mask(first, first, _CMP_UNORD_Q);
         best = _mm512_mask_mov_ps(best, nan, first);
-        _mm512_mask_storeu_ps(y + ow, first_lanes(m), best);
+        _mm512_mask_storeu_ps(y + ow, lm_lanes16(m), best);
     }
 }
 #endif
