@@ -27,11 +27,11 @@ import os
 import shutil
 import sys
 
-import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import numpy_helper
 from onnxruntime.transformers import optimizer
+
+from quantize_models import write_data_sets
 
 SOURCE = "bert_encoder_opset13"
 TARGET = "bert_encoder_ortopt_opset13"
@@ -42,13 +42,6 @@ EXPECTED = {"EmbedLayerNormalization": 1, "Attention": LAYERS,
             "SkipLayerNormalization": 2 * LAYERS}
 GELUS = ("BiasGelu", "FastGelu", "Gelu")
 
-
-
-def load_pb(path):
-    t = onnx.TensorProto()
-    with open(path, "rb") as f:
-        t.ParseFromString(f.read())
-    return t
 
 
 def check_fused(path):
@@ -67,21 +60,7 @@ def check_fused(path):
 def write_references(src_dir, test_dir):
     sess = ort.InferenceSession(os.path.join(test_dir, "model.onnx"),
                                 providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    k = 0
-    while os.path.isdir(os.path.join(src_dir, f"test_data_set_{k}")):
-        src = os.path.join(src_dir, f"test_data_set_{k}")
-        dst = os.path.join(test_dir, f"test_data_set_{k}")
-        os.makedirs(dst, exist_ok=True)
-        feeds = {}
-        for i, name in enumerate(names):
-            shutil.copyfile(os.path.join(src, f"input_{i}.pb"), os.path.join(dst, f"input_{i}.pb"))
-            feeds[name] = numpy_helper.to_array(load_pb(os.path.join(src, f"input_{i}.pb")))
-        for j, (out, y) in enumerate(zip(sess.get_outputs(), sess.run(None, feeds))):
-            t = numpy_helper.from_array(np.ascontiguousarray(y), out.name)
-            with open(os.path.join(dst, f"output_{j}.pb"), "wb") as f:
-                f.write(t.SerializeToString())
-        k += 1
+    write_data_sets(sess, src_dir, test_dir)
 
 
 def main():

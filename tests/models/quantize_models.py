@@ -108,12 +108,8 @@ def load_pb(path):
     return t
 
 
-def write_references(src_dir, test_dir, form):
-    """Copies the source's data set inputs and writes ORT's outputs."""
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(os.path.join(test_dir, "model.onnx"), opts,
-                                providers=["CPUExecutionProvider"])
+def write_data_sets(sess, src_dir, test_dir):
+    """Copies the source's data set inputs and writes @sess's outputs for them."""
     names = [i.name for i in sess.get_inputs()]
     k = 0
     while os.path.isdir(os.path.join(src_dir, f"test_data_set_{k}")):
@@ -129,6 +125,15 @@ def write_references(src_dir, test_dir, form):
             with open(os.path.join(dst, f"output_{j}.pb"), "wb") as f:
                 f.write(t.SerializeToString())
         k += 1
+
+
+def write_references(src_dir, test_dir, form):
+    """The data sets with ORT's outputs (unoptimized), and the tolerance."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(os.path.join(test_dir, "model.onnx"), opts,
+                                providers=["CPUExecutionProvider"])
+    write_data_sets(sess, src_dir, test_dir)
     with open(os.path.join(test_dir, "tolerance"), "w") as f:
         f.write(f"# {WHY}\n")
         f.writelines(f"{key} {value:g}\n" for key, value in TOLERANCE[form].items())
