@@ -31,12 +31,9 @@ static loom_status bias_at(fuse_ctx *f, int mi)
     const loom_tensor *bt = b >= 0 ? g->values[b].constant : NULL;
     if (!bt || bt->dtype != LOOM_DTYPE_FLOAT || bt->rank != 1 || bt->dims[0] != w->dims[1])
         return LOOM_OK;
-    int *in = realloc(m->in, sizeof(int) * 3);
-    if (!in)
-        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-    m->in = in;
-    m->in[2] = b;
-    m->n_in = 3;
+    loom_status s = lm_fuse_matmul_bias_in(m, b);
+    if (s)
+        return s;
     m->out[0] = g->nodes[ai].out[0];
     f->dead[ai] = true;
     lm_last_fuse_stats.matmul_biases_fused++;
@@ -51,4 +48,17 @@ loom_status lm_fuse_matmul_bias(fuse_ctx *f)
         if (!f->dead[i] && lm_fuse_is_op(&f->g->nodes[i], "MatMul"))
             s = bias_at(f, i);
     return s;
+}
+
+loom_status lm_fuse_matmul_bias_in(lm_node *m, int b)
+{
+    if (b < 0)
+        return LOOM_OK;
+    int *in = realloc(m->in, sizeof(int) * 3);
+    if (!in)
+        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
+    m->in = in;
+    m->in[2] = b;
+    m->n_in = 3;
+    return LOOM_OK;
 }

@@ -45,21 +45,6 @@ static int linear_of(const fuse_ctx *f, int v, int bias)
     return mi;
 }
 
-/* Gives MatMul @mi the bias @b (none when < 0) as its third input. */
-static loom_status give_bias(lm_graph *g, int mi, int b)
-{
-    lm_node *m = &g->nodes[mi];
-    if (b < 0)
-        return LOOM_OK;
-    int *in = realloc(m->in, sizeof(int) * 3);
-    if (!in)
-        return lm_error(LOOM_ERR_NO_MEMORY, "out of memory");
-    m->in = in;
-    m->in[2] = b;
-    m->n_in = 3;
-    return LOOM_OK;
-}
-
 static loom_status gelu_at(fuse_ctx *f, int ni, bool tanh_form)
 {
     lm_graph *g = f->g;
@@ -72,7 +57,7 @@ static loom_status gelu_at(fuse_ctx *f, int ni, bool tanh_form)
         return LOOM_OK;
     loom_status s;
     lm_node *m = &g->nodes[mi];
-    if ((s = give_bias(g, mi, b)) ||
+    if ((s = lm_fuse_matmul_bias_in(&g->nodes[mi], b)) ||
         (s = lm_fuse_add_attr(m, "_loom_act", LM_ATTR_STRING, 0, "Gelu")) ||
         (s = lm_fuse_add_attr(m, "_loom_alpha", LM_ATTR_FLOAT, tanh_form ? 1.0f : 0.0f, NULL)) ||
         (s = lm_fuse_add_attr(m, "_loom_beta", LM_ATTR_FLOAT, 0, NULL)))
@@ -94,7 +79,7 @@ static loom_status skipnorm_at(fuse_ctx *f, int ni)
     int mi = linear_of(f, n->in[0], n->in[4]);
     if (mi < 0)
         return LOOM_OK;
-    loom_status s = give_bias(g, mi, n->in[4]);
+    loom_status s = lm_fuse_matmul_bias_in(&g->nodes[mi], n->in[4]);
     if (s)
         return s;
     n->n_in = 4; /* the bias is the MatMul's now */

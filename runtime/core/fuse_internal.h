@@ -53,6 +53,8 @@ loom_status lm_fuse_act_chains(fuse_ctx *f);
 loom_status lm_fuse_silu(fuse_ctx *f);
 /* MatMul(x, W) + b with W and b constant -> MatMul(x, W, b) (fuse_bias.c). */
 loom_status lm_fuse_matmul_bias(fuse_ctx *f);
+/* Gives MatMul @m the bias @b (none when < 0) as its third input. */
+loom_status lm_fuse_matmul_bias_in(lm_node *m, int b);
 /* MatMul -> com.microsoft BiasGelu/FastGelu/Gelu or SkipLayerNormalization's
  * bias -> the MatMul's bias (and GELU epilogue) (fuse_contrib.c). */
 loom_status lm_fuse_contrib_bias(fuse_ctx *f);
