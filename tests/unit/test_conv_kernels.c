@@ -663,6 +663,14 @@ static void maxpool_nodes(void **state)
          * ceil mode) and 2 or 1 rows in a window */
         bad += run_maxpool_case(27, 27, 3, 2, 0, 1, t);
         bad += run_maxpool_case(8, 50, 3, 2, 1, 1, t);
+        /* stride 1 on small planes, flat passes over a padded copy:
+         * GoogLeNet's branches, YOLO's SPPF, a 1 x 1 plane, no padding; and
+         * a plane too large for them */
+        bad += run_maxpool_case(14, 14, 3, 1, 1, 1, t);
+        bad += run_maxpool_case(20, 20, 5, 1, 2, 0, t);
+        bad += run_maxpool_case(1, 1, 3, 1, 1, 0, t);
+        bad += run_maxpool_case(6, 9, 2, 1, 0, 0, t);
+        bad += run_maxpool_case(100, 100, 3, 1, 1, 0, t);
     }
     assert_int_equal(bad, 0);
 }

@@ -452,6 +452,99 @@ AVGPOOL_FN(double)
 LPPOOL_FN(float, powf, fabsf)
 LPPOOL_FN(double, pow, fabs)
 
+/*
+ * Stride-1 float MaxPool of small planes (GoogLeNet's inception branches,
+ * YOLO's SPPF: 7 to 28 wide), where a call per output row costs more than
+ * its few vectors. Each plane is copied once into a buffer padded with -inf
+ * to exactly the rows and columns the windows reach (Hp x Wp), then reduced
+ * by flat passes over the whole buffer: the window's rows (t[i] = max of
+ * P[i + r Wp]), then its columns (y from t[i + c]). v > m ? v : m skips NaN
+ * as maxpool2d_float's rule does; a plane holding NaN then takes the rule's
+ * other half, NaN where an output's first valid tap is NaN, from the input.
+ */
+#define MAXPOOL_FLAT_MAX 8192 /* floats of the padded plane (32 KiB) */
+
+static bool maxpool_flat_applies(const lm_window_geom *g)
+{
+    int64_t hp = g->out[0] + g->k[0] - 1, wp = g->out[1] + g->k[1] - 1;
+    return g->s[0] == 1 && g->s[1] == 1 && hp * wp <= MAXPOOL_FLAT_MAX && g->pb[0] < g->k[0] &&
+           g->pb[1] < g->k[1];
+}
+
+static inline __attribute__((always_inline)) void
+maxpool_flat_plane(const lm_window_geom *g, const float *x, float *y, float *P, float *t)
+{
+    const int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    const int64_t KH = g->k[0], KW = g->k[1], Wp = OW + KW - 1, Hp = OH + KH - 1;
+    for (int64_t i = 0; i < Hp * Wp; i++)
+        P[i] = -INFINITY;
+    for (int64_t r = 0; r < H && r + g->pb[0] < Hp; r++) {
+        int64_t n = W < Wp - g->pb[1] ? W : Wp - g->pb[1];
+        memcpy(P + (r + g->pb[0]) * Wp + g->pb[1], x + r * W, (size_t)n * sizeof(float));
+    }
+    int nan = 0;
+    for (int64_t i = 0; i < H * W; i++)
+        nan |= x[i] != x[i];
+    /* rows, then columns: u[j] = max of t[j .. j + KW), all flat; outputs
+     * are u's first OW of every Wp */
+    const int64_t nt = OH * Wp, nu = nt - (KW - 1);
+    for (int64_t i = 0; i < nt; i++)
+        t[i] = -INFINITY; /* not P[i]: a NaN seed would stick */
+    for (int64_t r = 0; r < KH; r++)
+        for (int64_t i = 0; i < nt; i++)
+            t[i] = P[i + r * Wp] > t[i] ? P[i + r * Wp] : t[i];
+    float *u = P;
+    for (int64_t j = 0; j < nu; j++)
+        u[j] = t[j];
+    for (int64_t c = 1; c < KW; c++)
+        for (int64_t j = 0; j < nu; j++)
+            u[j] = t[j + c] > u[j] ? t[j + c] : u[j];
+    for (int64_t oh = 0; oh < OH; oh++)
+        memcpy(y + oh * OW, u + oh * Wp, (size_t)OW * sizeof(float));
+    if (!nan)
+        return;
+    for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int64_t r = oh - g->pb[0] > 0 ? oh - g->pb[0] : 0;
+            int64_t c = ow - g->pb[1] > 0 ? ow - g->pb[1] : 0;
+            if (r < H && c < W && isnan(x[r * W + c]))
+                y[oh * OW + ow] = x[r * W + c];
+        }
+}
+
+static void maxpool_flat_generic(const lm_window_geom *g, const float *x, float *y, float *P,
+                                 float *t)
+{
+    maxpool_flat_plane(g, x, y, P, t);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx512f"))) static void
+maxpool_flat_avx512f(const lm_window_geom *g, const float *x, float *y, float *P, float *t)
+{
+    maxpool_flat_plane(g, x, y, P, t);
+}
+#endif
+
+static void maxpool_flat(void *arg, int64_t begin, int64_t end)
+{
+    const pool_plan *p = arg;
+    void (*plane)(const lm_window_geom *, const float *, float *, float *, float *) =
+        maxpool_flat_generic;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (lm_cpu_features_get()->avx512f)
+        plane = maxpool_flat_avx512f;
+#endif
+    /* t starts 80 floats past a multiple of 4 KiB from P: element i of the
+     * two never shares its address's low 12 bits, which would make loads of
+     * one wait on stores to the other */
+    float buf[2 * MAXPOOL_FLAT_MAX + 80];
+    float *P = buf, *t = buf + MAXPOOL_FLAT_MAX + 80;
+    for (int64_t ch = begin; ch < end; ch++)
+        plane(&p->g, (const float *)p->x + ch * p->g.in_size, (float *)p->y + ch * p->g.out_size, P,
+              t);
+}
+
 enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP };
 
 static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
@@ -524,7 +617,7 @@ static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
     p.ind = ind ? ind->data : NULL;
     if (fn == maxpool_float && !ind && nsp == 2 && p.g.d[0] == 1 && p.g.d[1] == 1 &&
         p.g.in[1] <= MAXPOOL_ROW_MAX && p.g.k[0] <= 64)
-        fn = maxpool2d_float;
+        fn = maxpool_flat_applies(&p.g) ? maxpool_flat : maxpool2d_float;
     if (global && fn == avgpool_float)
         fn = global_avgpool_float;
     lm_parallel_for(k, nch, (double)p.g.out_size * (double)p.g.k_size, fn, &p);
