@@ -436,6 +436,71 @@ static inline int64_t pad_taps(const pool_plan *p, const int64_t *st)
 AVGPOOL_FN(float)
 AVGPOOL_FN(double)
 
+/*
+ * 2-D float AveragePool, separably: for each output row the window's valid
+ * input rows are summed along the whole width first (one vector loop), then
+ * each output sums its window's columns of that and divides by the valid
+ * (or, with count_include_pad, the padded) taps, which are the products of
+ * the two axes' counts. The per-output walk above recomputes indices for
+ * every tap: DenseNet's 2 x 2 transitions took 20x ONNX Runtime's time. The
+ * sum is taken in another order than the walk's, so results may differ
+ * from it by roundings.
+ */
+static inline __attribute__((always_inline)) void
+avgpool2d_plane(const pool_plan *p, const float *x, float *y, float *t)
+{
+    const lm_window_geom *g = &p->g;
+    const int64_t W = g->in[1], OH = g->out[0], OW = g->out[1];
+    const int64_t *rlo = p->klo, *rhi = p->khi, *clo = p->klo + p->doff[1];
+    const int64_t *chi = p->khi + p->doff[1];
+    for (int64_t oh = 0; oh < OH; oh++) {
+        int64_t r0 = oh * g->s[0] - g->pb[0];
+        for (int64_t w = 0; w < W; w++)
+            t[w] = 0.0f;
+        for (int64_t r = rlo[oh]; r < rhi[oh]; r++) {
+            const float *xr = x + (r0 + r) * W;
+            for (int64_t w = 0; w < W; w++)
+                t[w] += xr[w];
+        }
+        int64_t rows = p->count_pad ? p->kpad[oh] : rhi[oh] - rlo[oh];
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int64_t c0 = ow * g->s[1] - g->pb[1];
+            float sum = 0.0f;
+            for (int64_t c = clo[ow]; c < chi[ow]; c++)
+                sum += t[c0 + c];
+            int64_t cols = p->count_pad ? p->kpad[p->doff[1] + ow] : chi[ow] - clo[ow];
+            int64_t cnt = rlo[oh] < rhi[oh] && clo[ow] < chi[ow] ? rows * cols : 0;
+            y[oh * OW + ow] = cnt > 0 ? sum / (float)cnt : 0.0f;
+        }
+    }
+}
+
+static void avgpool2d_generic(const pool_plan *p, const float *x, float *y, float *t)
+{
+    avgpool2d_plane(p, x, y, t);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx512f"))) static void avgpool2d_avx512f(const pool_plan *p, const float *x,
+                                                                 float *y, float *t)
+{
+    avgpool2d_plane(p, x, y, t);
+}
+#endif
+
+static void avgpool2d_float(void *arg, int64_t begin, int64_t end)
+{
+    const pool_plan *p = arg;
+    void (*plane)(const pool_plan *, const float *, float *, float *) = avgpool2d_generic;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (lm_cpu_features_get()->avx512f)
+        plane = avgpool2d_avx512f;
+#endif
+    float t[MAXPOOL_ROW_MAX];
+    for (int64_t ch = begin; ch < end; ch++)
+        plane(p, (const float *)p->x + ch * p->g.in_size, (float *)p->y + ch * p->g.out_size, t);
+}
+
 #define LPPOOL_FN(T, POW, ABS)                                                                     \
     static void lppool_##T(void *arg, int64_t begin, int64_t end)                                  \
     {                                                                                              \
@@ -620,6 +685,9 @@ static loom_status run_pool(lm_kctx *k, enum pool_kind kind, bool global)
         fn = maxpool_flat_applies(&p.g) ? maxpool_flat : maxpool2d_float;
     if (global && fn == avgpool_float)
         fn = global_avgpool_float;
+    else if (fn == avgpool_float && nsp == 2 && p.g.d[0] == 1 && p.g.d[1] == 1 &&
+             p.g.in[1] <= MAXPOOL_ROW_MAX)
+        fn = avgpool2d_float;
     lm_parallel_for(k, nch, (double)p.g.out_size * (double)p.g.k_size, fn, &p);
     return LOOM_OK;
 }
