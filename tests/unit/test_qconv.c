@@ -132,6 +132,12 @@ static const qconv_case Q_CASES[] = {
     {1, 4, 15, 29, 3, 2, 2, 6, 2, {2, 1, 1, 2}, true, true, false, true, true, true},
     {1, 8, 10, 12, 1, 2, 1, 16, 1, {0, 0, 0, 0}, false, true, false, true, true, true},
     {2, 3, 20, 31, 5, 3, 1, 4, 1, {2, 2, 2, 2}, false, true, true, false, false, true},
+    /* 1x1 stride 1 (B is the input itself), requantized by the GEMM's output
+     * stage: per-channel zero points (one product left), one zero point,
+     * and the int32 output of ConvInteger */
+    {1, 16, 12, 70, 1, 1, 1, 33, 1, {0, 0, 0, 0}, false, true, false, true, true, true},
+    {2, 8, 9, 9, 1, 1, 1, 20, 1, {0, 0, 0, 0}, true, true, true, false, false, true},
+    {1, 6, 5, 13, 1, 1, 1, 9, 1, {0, 0, 0, 0}, false, false, false, false, true, false},
     /* ConvInteger: im2col */
     {1, 4, 8, 20, 3, 1, 1, 5, 1, {1, 1, 1, 1}, false, true, false, true, false, false},
 };

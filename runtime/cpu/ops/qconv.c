@@ -163,27 +163,8 @@ typedef struct conv_job {
     const float *w_s;
     bool w_s_per_ch;
     int32_t y_zp;
+    const float *mult; /* [M]: x_s * w_s / y_s per output channel */
 } conv_job;
-
-/* acc and y are the group's [Mg][out_size] blocks; m_base its first channel. */
-#define DEFINE_CONV_REQUANT(NAME, SUF, TY)                                                         \
-    static void NAME(const conv_job *j, const int32_t *acc, TY *y, int64_t m_base, int64_t m0,     \
-                     int64_t m1, int64_t n0, int64_t n1)                                           \
-    {                                                                                              \
-        float lo = (j->y_signed ? -128.0f : 0.0f) - (float)j->y_zp;                                \
-        float hi = (j->y_signed ? 127.0f : 255.0f) - (float)j->y_zp;                               \
-        int64_t os = j->g->win.out_size;                                                           \
-        for (int64_t i = m0; i < m1; i++) {                                                        \
-            int64_t ch = m_base + i;                                                               \
-            float mult = j->x_s * j->w_s[j->w_s_per_ch ? ch : 0] / j->y_s;                         \
-            uint32_t bias = j->bias ? (uint32_t)j->bias[ch] : 0;                                   \
-            lm_q_requant_row_##SUF(acc + i * os + n0, y + i * os + n0, n1 - n0, bias, mult, lo,    \
-                                   hi, j->y_zp);                                                   \
-        }                                                                                          \
-    }
-
-DEFINE_CONV_REQUANT(conv_requant_u8, u8, uint8_t)
-DEFINE_CONV_REQUANT(conv_requant_s8, s8, int8_t)
 
 /*
  * Columns [n0, n1) of every im2col row of (image, group) @ng, for a tile that
@@ -333,15 +314,24 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
             .b_zp_per_col = false,
             .pa = j->qp ? j->qp->w[grp] : NULL,
         };
+        /* requantized by the GEMM unless columns are dropped (padded width) */
+        lm_qgemm_requant rq;
+        if (j->y && !j->wp) {
+            rq = (lm_qgemm_requant){
+                .y = (uint8_t *)j->y + yoff, /* 8-bit: byte offsets are element offsets */
+                .ldy = g->win.out_size,
+                .y_signed = j->y_signed,
+                .bias = j->bias ? j->bias + grp * g->Mg : NULL,
+                .mult = j->mult + grp * g->Mg,
+                .lo = (j->y_signed ? -128.0f : 0.0f) - (float)j->y_zp,
+                .hi = (j->y_signed ? 127.0f : 255.0f) - (float)j->y_zp,
+                .zp = j->y_zp,
+            };
+            p.rq = &rq;
+        }
         lm_qgemm_tile(&p, m0, m1, n0, n1);
-        if (!j->y)
-            continue;
-        if (j->wp)
+        if (j->y && j->wp)
             conv_requant_padded(j, p.c, (uint8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
-        else if (j->y_signed)
-            conv_requant_s8(j, p.c, (int8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
-        else
-            conv_requant_u8(j, p.c, (uint8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
     }
 }
 
@@ -602,6 +592,14 @@ static loom_status conv_compute(lm_kctx *k, const lm_conv_geom *g, conv_args *ca
     j.x_zp = &ca->x_zp;
     j.qp = k->prepared;
     j.ncols = g->win.out_size;
+    if (requant) {
+        float *mult = lm_kscratch(k, (size_t)g->M * sizeof(float));
+        if (!mult)
+            return LOOM_ERR_NO_MEMORY;
+        for (int64_t ch = 0; ch < g->M; ch++)
+            mult[ch] = j.x_s * j.w_s[j.w_s_per_ch ? ch : 0] / j.y_s;
+        j.mult = mult;
+    }
     if (conv_padded_applies(g, direct, requant))
         return conv_padded(k, g, &j, ca, yout);
 
