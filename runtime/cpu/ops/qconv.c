@@ -148,6 +148,7 @@ typedef struct conv_job {
     int64_t tn;        /* columns per tile */
     const void **rows; /* padded: B's row pointers, kdim per (image, group) */
     int64_t wp;        /* padded: row width of the padded input, else 0 */
+    uint8_t *y8;       /* padded: 8-bit outputs over that width, [ng][Mg][ncols] */
     int32_t *acc;      /* ConvInteger: the chunk's output; QLinearConv: [ng][Mg][out_size] */
     const int32_t *w_zp;
     bool w_zp_per_ch;
@@ -261,23 +262,21 @@ static void requant_channel(const conv_job *q, int64_t ch, const int32_t *acc, v
     rq_apply(q, &r, acc, y, n);
 }
 
-/* Requantization of a tile computed over the padded width (conv_padded):
+/* The outputs of a tile computed over the padded width (conv_padded):
  * column oy * wp + ox is output (oy, ox) when ox < ow, else it is dropped.
- * acc is the group's [Mg][ncols] block, y its [Mg][out_size] block. */
-static void conv_requant_padded(const conv_job *j, const int32_t *acc, uint8_t *y, int64_t m_base,
-                                int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+ * y8 is the group's [Mg][ncols] block, y its [Mg][out_size] block. */
+static void conv_compact_padded(const conv_job *j, const uint8_t *y8, uint8_t *y, int64_t m0,
+                                int64_t m1, int64_t n0, int64_t n1)
 {
     int64_t wp = j->wp, ow = j->g->win.out[1];
-    for (int64_t i = m0; i < m1; i++) {
-        rq_params r = rq_channel(j, m_base + i);
+    for (int64_t i = m0; i < m1; i++)
         for (int64_t oy = n0 / wp; oy * wp < n1; oy++) {
             int64_t a = n0 - oy * wp > 0 ? n0 - oy * wp : 0;
             int64_t b = n1 - oy * wp < ow ? n1 - oy * wp : ow;
             if (b > a)
-                rq_apply(j, &r, acc + i * j->ncols + oy * wp + a,
-                         y + i * j->g->win.out_size + oy * ow + a, b - a);
+                memcpy(y + i * j->g->win.out_size + oy * ow + a, y8 + i * j->ncols + oy * wp + a,
+                       (size_t)(b - a));
         }
-    }
 }
 
 static void conv_run(void *arg, int64_t begin, int64_t end)
@@ -314,12 +313,14 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
             .b_zp_per_col = false,
             .pa = j->qp ? j->qp->w[grp] : NULL,
         };
-        /* requantized by the GEMM unless columns are dropped (padded width) */
+        /* requantized by the GEMM; over the padded width into y8 first, as
+         * its dropped columns leave y no matrix of the GEMM's columns */
         lm_qgemm_requant rq;
-        if (j->y && !j->wp) {
+        if (j->y) {
             rq = (lm_qgemm_requant){
-                .y = (uint8_t *)j->y + yoff, /* 8-bit: byte offsets are element offsets */
-                .ldy = g->win.out_size,
+                /* 8-bit: byte offsets are element offsets */
+                .y = j->wp ? j->y8 + ng * g->Mg * j->ncols : (uint8_t *)j->y + yoff,
+                .ldy = j->ncols,
                 .y_signed = j->y_signed,
                 .bias = j->bias ? j->bias + grp * g->Mg : NULL,
                 .mult = j->mult + grp * g->Mg,
@@ -331,7 +332,7 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
         }
         lm_qgemm_tile(&p, m0, m1, n0, n1);
         if (j->y && j->wp)
-            conv_requant_padded(j, p.c, (uint8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
+            conv_compact_padded(j, rq.y, (uint8_t *)j->y + yoff, m0, m1, n0, n1);
     }
 }
 
@@ -527,8 +528,8 @@ static loom_status conv_padded(lm_kctx *k, const lm_conv_geom *g, conv_job *j, c
      * width; hq, wq and the phase count are bounded by the input's extent
      * plus the kernel's, so the products stay small */
     int64_t plane = sy * sx * hq * wq, xp_img = g->C * plane, rows_img = g->group * g->kdim;
-    int64_t acc_img = g->M * ncols * (int64_t)sizeof(int32_t);
-    int64_t per_img = xp_img + rows_img * (int64_t)sizeof(void *) + acc_img;
+    int64_t acc_img = g->M * ncols * (int64_t)sizeof(int32_t), y8_img = g->M * ncols;
+    int64_t per_img = xp_img + rows_img * (int64_t)sizeof(void *) + acc_img + y8_img;
     if (per_img > (int64_t)LM_MAX_TENSOR_BYTES)
         return lm_kfail(k, LOOM_ERR_NO_MEMORY, "padded input of %lld bytes is too large",
                         (long long)per_img);
@@ -537,8 +538,10 @@ static loom_status conv_padded(lm_kctx *k, const lm_conv_geom *g, conv_job *j, c
     uint8_t *xp = lm_kscratch(k, (size_t)(nb * xp_img + slack));
     const void **rows = lm_kscratch(k, (size_t)(nb * rows_img) * sizeof(void *));
     int32_t *acc = lm_kscratch(k, (size_t)(nb * acc_img));
-    if (!xp || !rows || !acc)
+    uint8_t *y8 = lm_kscratch(k, (size_t)(nb * y8_img));
+    if (!xp || !rows || !acc || !y8)
         return LOOM_ERR_NO_MEMORY;
+    j->y8 = y8;
     j->ncols = ncols;
     j->wp = wq;
     j->rows = rows;
