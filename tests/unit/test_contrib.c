@@ -2,7 +2,8 @@
  * plain reference loops, for the forms the quantized test models (made by
  * ORT's quantizer, `make models`) do not reach: QGemm with A transposed and
  * B as stored, float output, per-column scales; QLinearLeakyRelu; the
- * zero points left out; QLinearGlobalAveragePool's layouts and run lengths. */
+ * zero points left out; QLinearGlobalAveragePool's layouts and run lengths;
+ * QLinearSoftmax along a strided axis. */
 #include <math.h>
 #include <string.h>
 
@@ -165,10 +166,73 @@ static void qlinear_global_average_pool_matches_the_reference(void **state)
     }
 }
 
+/* QLinearSoftmax along axis 1 of [2, 16, 37] (rows 37 apart), against the
+ * plain loop: dequantize, subtract the row's maximum, expf, divide by the
+ * sum, quantize. Codes repeat across rows, so the op's cached exponentials
+ * serve most of them. */
+static void softmax_case(bool sgn)
+{
+    enum { O = 2, J = 16, I = 37 };
+    int64_t d[3] = {O, J, I};
+    uint8_t x[O * J * I];
+    for (int i = 0; i < O * J * I; i++)
+        x[i] = (uint8_t)(i * 2654435761u >> 11) % 41 + (sgn ? 230 : 100);
+    float xs = 0.11f, ys = 1.0f / 256.0f;
+    int zx = sgn ? 5 : 107, zy = sgn ? -128 : 0;
+    ob_model *m = ob_new(13);
+    ob_opset(m, "com.microsoft", 1);
+    ob_input(m, "x", sgn ? I8 : U8, 3, d);
+    ob_output(m, "y", sgn ? I8 : U8);
+    ob_init_f32(m, "xs", 0, NULL, &xs);
+    ob_init_f32(m, "ys", 0, NULL, &ys);
+    ob_init_byte(m, "xz", sgn ? I8 : U8, zx);
+    ob_init_byte(m, "yz", sgn ? I8 : U8, zy);
+    ob_node *n =
+        ob_node_domain(m, ob_add_node(m, "QLinearSoftmax", "x,xs,xz,ys,yz", "y"), "com.microsoft");
+    ob_attr_int(m, n, "axis", 1);
+    ob_attr_int(m, n, "opset", 13);
+    loom_model *model = load(m, "softmax");
+    loom_tensor *in, *out;
+    assert_int_equal(
+        loom_tensor_wrap(sgn ? LOOM_DTYPE_INT8 : LOOM_DTYPE_UINT8, 3, d, x, sizeof(x), &in),
+        LOOM_OK);
+    assert_int_equal(loom_model_run(model, &in, 1, &out, 1), LOOM_OK);
+    const uint8_t *y = loom_tensor_data(out);
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < I; i++) {
+            float v[J], mx = -INFINITY, sum = 0.0f;
+            for (int j = 0; j < J; j++) {
+                uint8_t b = x[(o * J + j) * I + i];
+                v[j] = (float)((sgn ? (int8_t)b : b) - zx) * xs;
+                mx = v[j] > mx ? v[j] : mx;
+            }
+            for (int j = 0; j < J; j++)
+                sum += v[j] = expf(v[j] - mx);
+            for (int j = 0; j < J; j++) {
+                float q = nearbyintf(v[j] / sum / ys) + (float)zy;
+                float lo = sgn ? -128 : 0, hi = sgn ? 127 : 255;
+                q = q < lo ? lo : q > hi ? hi : q;
+                uint8_t got = y[(o * J + j) * I + i];
+                assert_int_equal(sgn ? (int8_t)got : got, (int)q);
+            }
+        }
+    loom_tensor_destroy(in);
+    loom_tensor_destroy(out);
+    unload(model);
+}
+
+static void qlinear_softmax_matches_the_reference(void **state)
+{
+    (void)state;
+    softmax_case(false);
+    softmax_case(true);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(qgemm_matches_the_reference),
     cmocka_unit_test(qlinear_leaky_relu_matches_the_reference),
     cmocka_unit_test(qlinear_global_average_pool_matches_the_reference),
+    cmocka_unit_test(qlinear_softmax_matches_the_reference),
 };
 
 LM_TEST_MAIN(tests)

@@ -282,6 +282,29 @@ static loom_status op_qlinear_concat(lm_kctx *k)
 
 /* ---- QLinearSoftmax ---------------------------------------------------------- */
 
+/*
+ * exp(x - max) of a softmax row on 8-bit codes takes at most 256 x 256
+ * values: the code's value and the row's largest, itself a code's (or -inf
+ * when every value is NaN: key 256). Each is computed with expf once per
+ * run, the first time a row needs it, as the plain loop computes it, so
+ * results are the same bit for bit; YOLO's DFL head reuses them thousands
+ * of times.
+ */
+typedef struct softmax_exps {
+    float dq[256];          /* each code dequantized */
+    float e[257][256];      /* [key][code] */
+    uint8_t have[257][256]; /* e set */
+} softmax_exps;
+
+static inline float softmax_exp(softmax_exps *t, int key, uint8_t c, float mx)
+{
+    if (!t->have[key][c]) {
+        t->e[key][c] = expf(t->dq[c] - mx);
+        t->have[key][c] = 1;
+    }
+    return t->e[key][c];
+}
+
 /* Inputs (X, X_scale, x_zero_point?, y_scale, y_zero_point?); attributes axis
  * and opset (the ONNX opset whose Softmax it follows: before 13 the input is
  * flattened to 2-D at the axis, from 13 on the softmax runs along the axis). */
@@ -301,19 +324,29 @@ static loom_status op_qlinear_softmax(lm_kctx *k)
     int64_t outer = 1, n = 1, inner = 1;
     for (int d = 0; d < q.x->rank; d++)
         *(d < axis ? &outer : d == axis || flat ? &n : &inner) *= q.x->dims[d];
+    /* row: the exponentials; exps: tables of them, built as codes appear */
     float *row = lm_kscratch(k, sizeof(float) * (size_t)(n ? n : 1));
-    if (!row)
+    softmax_exps *exps = lm_kscratch(k, sizeof(*exps));
+    if (!row || !exps)
         return LOOM_ERR_NO_MEMORY;
+    memset(exps->have, 0, sizeof(exps->have));
+    for (int c = 0; c < 256; c++)
+        exps->dq[c] = deq(&(uint8_t){(uint8_t)c}, 0, q.sgn, q.xz, q.xs);
+    const uint8_t *x = q.x->data;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t base = o * n * inner + i;
-            float mx = -INFINITY, sum = 0.0f;
+            /* the largest value and the code that has it (NaNs never are) */
+            float mx = -INFINITY;
+            int key = 256;
             for (int64_t j = 0; j < n; j++) {
-                row[j] = deq(q.x->data, base + j * inner, q.sgn, q.xz, q.xs);
-                mx = row[j] > mx ? row[j] : mx;
+                uint8_t c = x[base + j * inner];
+                if (exps->dq[c] > mx)
+                    mx = exps->dq[c], key = c;
             }
+            float sum = 0.0f;
             for (int64_t j = 0; j < n; j++)
-                sum += row[j] = expf(row[j] - mx);
+                sum += row[j] = softmax_exp(exps, key, x[base + j * inner], mx);
             for (int64_t j = 0; j < n; j++)
                 quant_store(y->data, base + j * inner, q.sgn, row[j] / sum, q.ys, q.yz);
         }
