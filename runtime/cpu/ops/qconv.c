@@ -211,7 +211,15 @@ static void conv_tiles(lm_kctx *k, const lm_conv_geom *g, int64_t ncols, int64_t
 {
     int threads = lm_threadpool_size(k->pool);
     int64_t want = threads > 1 ? (2 * (int64_t)threads + units - 1) / units : 1;
-    int64_t tn = MM_TN, nt = (ncols + tn - 1) / tn;
+    /* Columns a tile: packed B of about 128 KiB (L2) once K is past 512;
+     * wider where K is short, so that the per-call set-up (sums, zero
+     * points, the kernel's configuration) is spread over more columns,
+     * while threads still get 8 tiles each to balance. */
+    int64_t tn = (int64_t)(131072.0 / (kdim > 1 ? kdim : 1));
+    if (threads > 1 && tn > ncols / (8 * threads))
+        tn = ncols / (8 * threads);
+    tn = tn < MM_TN ? MM_TN : tn > 2048 ? 2048 : tn / 32 * 32;
+    int64_t nt = (ncols + tn - 1) / tn;
     if (nt < want) {
         tn = ((ncols + want - 1) / want + 31) / 32 * 32;
         nt = (ncols + tn - 1) / tn;
