@@ -416,11 +416,138 @@ void lm_qgemm_packed_free(lm_qgemm_packed *p)
 
 /* ---- the blocked product ---------------------------------------------------- */
 
-/* b_term[j] = column sum - K * b_zp[j] for j in [j0, j1), modulo 2^32. */
-static void finish_b_term(int32_t *b_term, const int32_t *b_zp, int64_t j0, int64_t j1, int64_t K)
+/* The output stage (lm_qgemm_requant) of C's rows [m0, m1) x columns
+ * [n0, n1), from C: the reference path's. */
+static void requant_c(const lm_qgemm_params *p, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
 {
-    for (int64_t j = j0; j < j1; j++)
-        b_term[j] = (int32_t)((uint32_t)b_term[j] - (uint32_t)K * (uint32_t)b_zp[j]);
+    const lm_qgemm_requant *rq = p->rq;
+    for (int64_t i = m0; i < m1; i++)
+        for (int64_t j = n0; j < n1; j++) {
+            int64_t ch = rq->per_col ? j : i;
+            uint32_t b = rq->bias ? (uint32_t)rq->bias[ch] : 0;
+            int32_t v = (int32_t)((uint32_t)p->c[i * p->ldc + j] + b);
+            int32_t q = lm_qgemm_requant1(v, rq->mult[ch], rq->lo, rq->hi, rq->zp);
+            if (rq->y_signed)
+                ((int8_t *)rq->y)[i * rq->ldy + j] = (int8_t)q;
+            else
+                ((uint8_t *)rq->y)[i * rq->ldy + j] = (uint8_t)q;
+        }
+}
+
+/* The output stage of n sums of c into y, with multiplier mc[j] or, when mc
+ * is NULL, m1. Both 8-bit types store the code's low byte. The loops run in
+ * fixed blocks of 16 so that GCC's -O2 cost model vectorizes them. */
+static void requant_run(const int32_t *restrict c, uint8_t *restrict y, int64_t n,
+                        const float *restrict mc, float m1, const lm_qgemm_requant *rq)
+{
+    const float lo = rq->lo, hi = rq->hi;
+    const int32_t zp = rq->zp;
+    int64_t j = 0;
+    if (mc) {
+        for (; j + 16 <= n; j += 16)
+            for (int t = 0; t < 16; t++)
+                y[j + t] = (uint8_t)lm_qgemm_requant1(c[j + t], mc[j + t], lo, hi, zp);
+        for (; j < n; j++)
+            y[j] = (uint8_t)lm_qgemm_requant1(c[j], mc[j], lo, hi, zp);
+        return;
+    }
+    for (; j + 16 <= n; j += 16)
+        for (int t = 0; t < 16; t++)
+            y[j + t] = (uint8_t)lm_qgemm_requant1(c[j + t], m1, lo, hi, zp);
+    for (; j < n; j++)
+        y[j] = (uint8_t)lm_qgemm_requant1(c[j], m1, lo, hi, zp);
+}
+
+/* The output stage of the mr x nr tile at (i0, j0) of C, whose sums (bias
+ * included) the kernel left in c, for configs that cannot requantize. */
+static void requant_tile(const lm_qgemm_requant *rq, const int32_t *c, int64_t ldc, int mr, int nr,
+                         int64_t i0, int64_t j0)
+{
+    for (int i = 0; i < mr; i++)
+        requant_run(c + i * ldc, (uint8_t *)rq->y + (i0 + i) * rq->ldy + j0, nr,
+                    rq->per_col ? rq->mult + j0 : NULL, rq->per_col ? 0.0f : rq->mult[i0 + i], rq);
+}
+
+/* The tile's zero-point correction (see qgemm_ukernel.h) and bias: sums
+ * per row and per column, and the rank-one products left where a zero point
+ * varies along its operand. col_add is finished per column block
+ * (finish_cols), once B's column sums are. */
+typedef struct corr_terms {
+    int64_t mt, nt;
+    int32_t *a_zp, *a_sum, *b_zp, *b_term; /* adjusted zero points, sums */
+    int32_t *row_add, *col_add;
+    bool a_uni, b_uni;
+    const int32_t *col_bias; /* NULL or nt values added to col_add */
+} corr_terms;
+
+/* n zero points (adjusted by @shift) from zp: none, one, or per element from
+ * zp[0]; true when all are equal (then only the first is written). */
+static bool load_zp(int32_t *out, const int32_t *zp, bool per, int64_t n, uint32_t shift)
+{
+    if (!zp || !per) {
+        out[0] = (int32_t)((uint32_t)(zp ? zp[0] : 0) + shift);
+        return true;
+    }
+    bool uni = true;
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = (int32_t)((uint32_t)zp[i] + shift);
+        uni = uni && zp[i] == zp[0];
+    }
+    return uni;
+}
+
+static void finish_rows(corr_terms *t, const int32_t *restrict row_bias)
+{
+    const uint32_t zb = t->b_uni ? (uint32_t)t->b_zp[0] : 0;
+    const int32_t *restrict sa = t->a_sum;
+    int32_t *restrict ra = t->row_add;
+    for (int64_t i = 0; i < t->mt; i++)
+        ra[i] = (int32_t)((row_bias ? (uint32_t)row_bias[i] : 0) - zb * (uint32_t)sa[i]);
+}
+
+/* b_term[j] = column sum - K * b_zp[j], and col_add[j], for j in [j0, j1),
+ * modulo 2^32. */
+static void finish_cols(corr_terms *t, int64_t j0, int64_t j1, int64_t K)
+{
+    const uint32_t za = t->a_uni ? (uint32_t)t->a_zp[0] : 0;
+    const int32_t *restrict cb = t->col_bias;
+    int32_t *restrict bt = t->b_term, *restrict ca = t->col_add;
+    if (t->b_uni) {
+        const uint32_t kz = (uint32_t)K * (uint32_t)t->b_zp[0];
+        for (int64_t j = j0; j < j1; j++) {
+            bt[j] = (int32_t)((uint32_t)bt[j] - kz);
+            ca[j] = (int32_t)((cb ? (uint32_t)cb[j] : 0) - za * (uint32_t)bt[j]);
+        }
+        return;
+    }
+    const int32_t *restrict zb = t->b_zp;
+    for (int64_t j = j0; j < j1; j++) {
+        bt[j] = (int32_t)((uint32_t)bt[j] - (uint32_t)K * (uint32_t)zb[j]);
+        ca[j] = (int32_t)((cb ? (uint32_t)cb[j] : 0) - za * (uint32_t)bt[j]);
+    }
+}
+
+/* The kernel's view of tile (i, j) of the call (offsets in the call's tile). */
+static lm_qgemm_corr tile_corr(const corr_terms *t, const lm_qgemm_params *p, int64_t i, int64_t j,
+                               int64_t m0, int64_t n0, bool requant)
+{
+    lm_qgemm_corr c = {.row_add = t->row_add + i, .col_add = t->col_add + j};
+    if (!t->a_uni) {
+        c.p_row = t->a_zp + i;
+        c.p_col = t->b_term + j;
+    }
+    if (!t->b_uni) {
+        c.q_row = t->a_sum + i;
+        c.q_col = t->b_zp + j;
+    }
+    const lm_qgemm_requant *rq = p->rq;
+    if (rq && requant) {
+        c.rq = rq;
+        c.ldy = rq->ldy;
+        c.y = (uint8_t *)rq->y + (m0 + i) * rq->ldy + n0 + j;
+        c.mult = rq->mult + (rq->per_col ? n0 + j : m0 + i);
+    }
+    return c;
 }
 
 void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int64_t m0, int64_t m1,
@@ -431,6 +558,8 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
     const int64_t K = p->k;
     if (!cfg || K <= 0) {
         lm_qgemm_ref_tile(p, m0, m1, n0, n1);
+        if (p->rq)
+            requant_c(p, m0, m1, n0, n1);
         return;
     }
     const int MR = cfg->mr, NR = cfg->nr;
@@ -440,15 +569,25 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
     size_t a_bytes =
         (size_t)(lm_qgemm_a_row_bytes(cfg, min64(KC, K)) * ((min64(MC, mt) + MR - 1) / MR * MR));
     size_t b_bytes = (size_t)(kcp * ((min64(NC, nt) + NR - 1) / NR * NR)) + (size_t)cfg->b_overread;
-    qworkspace *w = qws_get(a_bytes, b_bytes, (size_t)(2 * mt + 2 * nt));
+    qworkspace *w = qws_get(a_bytes, b_bytes, (size_t)(3 * mt + 3 * nt));
     if (!w) {
         lm_qgemm_ref_tile(p, m0, m1, n0, n1);
+        if (p->rq)
+            requant_c(p, m0, m1, n0, n1);
         return;
     }
     const uint8_t *A = p->a;
     const bsrc B = {.b = p->b, .ldb = p->ldb, .rows = (const uint8_t *const *)p->b_rows};
     const uint8_t aflip = p->a_signed ? 0x80 : 0, bflip = p->b_signed ? 0 : 0x80;
-    int32_t *a_zp = w->v, *a_sum = a_zp + mt, *b_zp = a_sum + mt, *b_term = b_zp + nt;
+    corr_terms t = {.mt = mt, .nt = nt, .a_zp = w->v};
+    t.a_sum = t.a_zp + mt;
+    t.row_add = t.a_sum + mt;
+    t.b_zp = t.row_add + mt;
+    t.b_term = t.b_zp + nt;
+    t.col_add = t.b_term + nt;
+    const lm_qgemm_requant *rq = p->rq;
+    const int32_t *row_bias = rq && rq->bias && !rq->per_col ? rq->bias + m0 : NULL;
+    t.col_bias = rq && rq->bias && rq->per_col ? rq->bias + n0 : NULL;
     /* Zero points moved with the value shifts; sums of the shifted values. */
     /* A packed operand is used only if it matches this call, and its panels
      * only where the tile starts on a panel boundary. */
@@ -457,27 +596,24 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
         pa = NULL;
     if (pb && (pb->cfg != cfg || pb->rows != p->n || pb->K != K || pb->is_signed != p->b_signed))
         pb = NULL;
-    for (int64_t i = 0; i < mt; i++) {
-        int32_t za = !p->a_zp ? 0 : p->a_zp_per_row ? p->a_zp[m0 + i] : p->a_zp[0];
-        a_zp[i] = (int32_t)((uint32_t)za + (p->a_signed ? 128u : 0u));
-        if (pa) {
-            a_sum[i] = pa->sums[m0 + i];
-            continue;
-        }
-        a_sum[i] = (int32_t)sum_u8(A + (m0 + i) * p->lda, K, aflip);
-    }
-    for (int64_t j = 0; j < nt; j++) {
-        int32_t zb = !p->b_zp ? 0 : p->b_zp_per_col ? p->b_zp[n0 + j] : p->b_zp[0];
-        b_zp[j] = (int32_t)((uint32_t)zb - (p->b_signed ? 0u : 128u));
-        b_term[j] = pb ? pb->sums[n0 + j] : 0;
-    }
+    t.a_uni = load_zp(t.a_zp, p->a_zp ? p->a_zp + (p->a_zp_per_row ? m0 : 0) : NULL,
+                      p->a_zp_per_row, mt, p->a_signed ? 128u : 0u);
+    t.b_uni = load_zp(t.b_zp, p->b_zp ? p->b_zp + (p->b_zp_per_col ? n0 : 0) : NULL,
+                      p->b_zp_per_col, nt, p->b_signed ? 0u : (uint32_t)-128);
+    for (int64_t i = 0; i < mt; i++)
+        t.a_sum[i] = pa ? pa->sums[m0 + i] : (int32_t)sum_u8(A + (m0 + i) * p->lda, K, aflip);
+    if (pb)
+        memcpy(t.b_term, pb->sums + n0, (size_t)nt * sizeof(int32_t));
+    else
+        memset(t.b_term, 0, (size_t)nt * sizeof(int32_t));
+    finish_rows(&t, row_bias);
     /* The config's packer sums B's columns as it packs them, so b_term is
      * complete only once the last K block of a column block is packed. */
     bool sum_in_pack = !pb && cfg->pack_b;
     if (!pb && !sum_in_pack)
-        colsum_s8(&B, n0, K, nt, bflip, b_term);
+        colsum_s8(&B, n0, K, nt, bflip, t.b_term);
     if (!sum_in_pack)
-        finish_b_term(b_term, b_zp, 0, nt, K);
+        finish_cols(&t, 0, nt, K);
 
     if (cfg->begin)
         cfg->begin();
@@ -494,9 +630,9 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
                 const uint8_t *rows[LM_QGEMM_MAX_KC];
                 for (int64_t r = 0; r < kc; r++)
                     rows[r] = brow(&B, pc + r) + n0 + jc;
-                cfg->pack_b(rows, kc, nc, bflip, w->b, b_term + jc);
+                cfg->pack_b(rows, kc, nc, bflip, w->b, t.b_term + jc);
                 if (last)
-                    finish_b_term(b_term, b_zp, jc, jc + nc, K);
+                    finish_cols(&t, jc, jc + nc, K);
             } else {
                 pack_b(NR, &B, bflip, pc, kc, n0 + jc, nc, w->b);
             }
@@ -513,11 +649,13 @@ void lm_qgemm_tile_cfg(const lm_qgemm_config *cfg, const lm_qgemm_params *p, int
                     int nr = (int)min64(NR, nc - jr);
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int mr = (int)min64(MR, mc - ir);
-                        lm_qgemm_corr corr = {a_zp + ic + ir, a_sum + ic + ir, b_zp + jc + jr,
-                                              b_term + jc + jr};
+                        lm_qgemm_corr corr =
+                            tile_corr(&t, p, ic + ir, jc + jr, m0, n0, cfg->requant);
                         int32_t *c = p->c + (m0 + ic + ir) * p->ldc + n0 + jc + jr;
                         cfg->ukernel(k4, ap + ir * arow, bp + jr * k4 * 4, c, p->ldc, mr, nr,
                                      pc > 0, last ? &corr : NULL);
+                        if (last && rq && !cfg->requant)
+                            requant_tile(rq, c, p->ldc, mr, nr, m0 + ic + ir, n0 + jc + jr);
                     }
                 }
             }

@@ -27,6 +27,36 @@
 
 typedef struct lm_qgemm_packed lm_qgemm_packed;
 
+/*
+ * (optional) The output stage of QLinearConv and the quantized matmuls:
+ * element (i, j) of C becomes the 8-bit
+ *   y = clamp_round((float)(int32)(c + bias) * mult, lo, hi) + zp
+ * (float32 steps, clamp with NaN to lo, round half to even; lo and hi are the
+ * output range minus zp), with bias and mult those of row i, or of column j
+ * when per_col. The SIMD kernels apply it to a tile while it is in
+ * registers, so C never holds the finished sums.
+ */
+typedef struct lm_qgemm_requant {
+    void *y; /* [m, n] uint8 or int8, row stride ldy */
+    int64_t ldy;
+    bool y_signed;
+    bool per_col;
+    const int32_t *bias; /* NULL, or m values (n when per_col) */
+    const float *mult;   /* m values (n when per_col) */
+    float lo, hi;
+    int32_t zp;
+} lm_qgemm_requant;
+
+/* One element of the output stage, the definition the kernels match. */
+static inline int32_t lm_qgemm_requant1(int32_t v, float mult, float lo, float hi, int32_t zp)
+{
+    float f = (float)v * mult;
+    f = f > lo ? f : lo;
+    f = f < hi ? f : hi;
+    /* 1.5 * 2^23 rounds |f| < 2^22 to an integer, half to even */
+    return (int32_t)((f + 12582912.0f) - 12582912.0f) + zp;
+}
+
 typedef struct lm_qgemm_params {
     int64_t m, n, k;
     const void *a; /* [m, k] uint8 or int8 */
@@ -38,7 +68,7 @@ typedef struct lm_qgemm_params {
     /* (optional) row k of B starts at b_rows[k] instead of b + k * ldb: a
      * convolution's im2col matrix as pointers into its padded input. */
     const void *const *b_rows;
-    int32_t *c; /* [m, n] */
+    int32_t *c; /* [m, n]; with rq, scratch for the sums (its contents undefined) */
     int64_t ldc;
     const int32_t *a_zp; /* NULL, one value, or m values */
     bool a_zp_per_row;
@@ -47,6 +77,7 @@ typedef struct lm_qgemm_params {
     /* (optional) A or B packed once by lm_qgemm_pack_a/b, e.g. constant
      * weights at plan time; a and b stay required (the reference reads them). */
     const lm_qgemm_packed *pa, *pb;
+    const lm_qgemm_requant *rq; /* (optional) 8-bit output */
 } lm_qgemm_params;
 
 /* Packs all of A ([m, k], row stride lda) or B ([k, n]) with its sums for the

@@ -8,14 +8,15 @@
  * tiles fed by two A tiles (rows 0-15, 16-31) and two B tiles (columns 0-15,
  * 16-31) per 64 bytes of K.
  *
- * B keeps the driver's packed layout (k4 steps of 32 columns x 4 bytes): a
+ * B keeps the VNNI kernel's packed layout and packer (k4 steps of 32 columns
+ * x 4 bytes): a
  * B tile is 16 of those steps read with a 128-byte stride, one half of each.
  * A is packed here row-major (32 rows of K rounded up to 64, zero-padded),
  * the layout a tile load wants. In the last K block the B tiles may read up
  * to 15 steps past the panel (the driver pads buffers by b_overread); A is
  * zero there, so those products add nothing. Results are exact int32 sums,
- * bit-for-bit those of the reference; the zero-point correction is the
- * VNNI kernel's, on the stored tiles.
+ * bit-for-bit those of the reference; the stored tiles end as the VNNI
+ * kernel's do (qgemm_epi_avx512.h).
  *
  * The tile configuration is loaded once per driver call (the config's
  * begin hook); the kernel saves tile state across context switches.
@@ -25,6 +26,8 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #include <immintrin.h>
 #include <string.h>
+
+#include "qgemm_epi_avx512.h"
 
 #define TARGET __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl")))
 #define MR     32
@@ -76,36 +79,21 @@ static void pack_a(const uint8_t *A, int64_t lda, uint8_t flip, int64_t i0, int6
     }
 }
 
-/* The stored tiles' rows plus the correction, as the VNNI kernel applies it. */
+/* The stored tiles' rows through the shared epilogue. */
 static TARGET void finish(const int32_t *acc, int32_t *c, int64_t ldc, int mr, int nr,
                           bool accumulate, const lm_qgemm_corr *corr)
 {
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-    __m512i bz0 = _mm512_setzero_si512(), bz1 = bz0, bt0 = bz0, bt1 = bz0;
-    if (corr) {
-        bz0 = _mm512_maskz_loadu_epi32(m0, corr->b_zp);
-        bt0 = _mm512_maskz_loadu_epi32(m0, corr->b_term);
-        bz1 = _mm512_maskz_loadu_epi32(m1, corr->b_zp + 16);
-        bt1 = _mm512_maskz_loadu_epi32(m1, corr->b_term + 16);
-    }
+    epi_cols e;
+    epi_load(corr, nr, &e);
     for (int i = 0; i < mr; i++) {
         int32_t *ci = c + i * ldc;
         __m512i v0 = _mm512_loadu_si512((const void *)(acc + i * NR));
         __m512i v1 = _mm512_loadu_si512((const void *)(acc + i * NR + 16));
         if (accumulate) {
-            v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(m0, ci));
-            v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(m1, ci + 16));
+            v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(e.m0, ci));
+            v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(e.m1, ci + 16));
         }
-        if (corr) {
-            __m512i za = _mm512_set1_epi32(corr->a_zp[i]), sa = _mm512_set1_epi32(corr->a_sum[i]);
-            v0 = _mm512_sub_epi32(v0, _mm512_mullo_epi32(za, bt0));
-            v0 = _mm512_sub_epi32(v0, _mm512_mullo_epi32(sa, bz0));
-            v1 = _mm512_sub_epi32(v1, _mm512_mullo_epi32(za, bt1));
-            v1 = _mm512_sub_epi32(v1, _mm512_mullo_epi32(sa, bz1));
-        }
-        _mm512_mask_storeu_epi32(ci, m0, v0);
-        _mm512_mask_storeu_epi32(ci + 16, m1, v1);
+        epi_row(corr, &e, i, v0, v1, c, ldc);
     }
 }
 
@@ -144,10 +132,12 @@ const lm_qgemm_config lm_qgemm_config_amx = {
     .kc = 1024,
     .nc = 1024,
     .ukernel = ukernel,
+    .pack_b = lm_qgemm_pack_b_avx512vnni,
     .begin = configure,
     .pack_a = pack_a,
     .a_kalign = KB,
     .b_overread = 15 * 4 * NR,
+    .requant = true,
 };
 
 #else

@@ -58,12 +58,18 @@ tile(const int mr, int64_t k4, const uint8_t *restrict a, const int8_t *restrict
         b += 4 * NR;
     }
     __m256i m0 = mask_for(nr), m1 = mask_for(nr - 8);
-    __m256i bz0 = _mm256_setzero_si256(), bz1 = bz0, bt0 = bz0, bt1 = bz0;
+    __m256i ca0 = _mm256_setzero_si256(), ca1 = ca0, pc0 = ca0, pc1 = ca0, qc0 = ca0, qc1 = ca0;
     if (corr) {
-        bz0 = _mm256_maskload_epi32(corr->b_zp, m0);
-        bt0 = _mm256_maskload_epi32(corr->b_term, m0);
-        bz1 = _mm256_maskload_epi32(corr->b_zp + 8, m1);
-        bt1 = _mm256_maskload_epi32(corr->b_term + 8, m1);
+        ca0 = _mm256_maskload_epi32(corr->col_add, m0);
+        ca1 = _mm256_maskload_epi32(corr->col_add + 8, m1);
+        if (corr->p_row) {
+            pc0 = _mm256_maskload_epi32(corr->p_col, m0);
+            pc1 = _mm256_maskload_epi32(corr->p_col + 8, m1);
+        }
+        if (corr->q_row) {
+            qc0 = _mm256_maskload_epi32(corr->q_col, m0);
+            qc1 = _mm256_maskload_epi32(corr->q_col + 8, m1);
+        }
     }
 #pragma GCC unroll 4
     for (int i = 0; i < mr; i++) {
@@ -75,11 +81,19 @@ tile(const int mr, int64_t k4, const uint8_t *restrict a, const int8_t *restrict
             v1 = _mm256_add_epi32(v1, _mm256_maskload_epi32(ci + 8, m1));
         }
         if (corr) {
-            __m256i za = _mm256_set1_epi32(corr->a_zp[i]), sa = _mm256_set1_epi32(corr->a_sum[i]);
-            v0 = _mm256_sub_epi32(v0, _mm256_mullo_epi32(za, bt0));
-            v0 = _mm256_sub_epi32(v0, _mm256_mullo_epi32(sa, bz0));
-            v1 = _mm256_sub_epi32(v1, _mm256_mullo_epi32(za, bt1));
-            v1 = _mm256_sub_epi32(v1, _mm256_mullo_epi32(sa, bz1));
+            __m256i ra = _mm256_set1_epi32(corr->row_add[i]);
+            v0 = _mm256_add_epi32(_mm256_add_epi32(v0, ca0), ra);
+            v1 = _mm256_add_epi32(_mm256_add_epi32(v1, ca1), ra);
+            if (corr->p_row) {
+                __m256i pr = _mm256_set1_epi32(corr->p_row[i]);
+                v0 = _mm256_sub_epi32(v0, _mm256_mullo_epi32(pr, pc0));
+                v1 = _mm256_sub_epi32(v1, _mm256_mullo_epi32(pr, pc1));
+            }
+            if (corr->q_row) {
+                __m256i qr = _mm256_set1_epi32(corr->q_row[i]);
+                v0 = _mm256_sub_epi32(v0, _mm256_mullo_epi32(qr, qc0));
+                v1 = _mm256_sub_epi32(v1, _mm256_mullo_epi32(qr, qc1));
+            }
         }
         _mm256_maskstore_epi32(ci, m0, v0);
         _mm256_maskstore_epi32(ci + 8, m1, v1);

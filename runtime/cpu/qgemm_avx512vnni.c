@@ -5,13 +5,15 @@
  * Like the f32 12x32 kernel: 24 zmm int32 accumulators; each step of four k
  * loads two vectors of packed B (32 columns x 4 int8) and broadcasts four
  * uint8 of each of 12 A rows, so one vpdpbusd does 64 multiply-adds. The
- * zero-point correction is two vpmulld per vector, once per tile.
+ * tile ends in qgemm_epi_avx512.h: corrected, then stored or requantized.
  */
 #include "qgemm_ukernel.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #include <string.h>
+
+#include "qgemm_epi_avx512.h"
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define MR     12
@@ -42,38 +44,18 @@ tile(const int mr, const int nv, int64_t k4, const uint8_t *restrict a, const in
         a += 4 * MR;
         b += 4 * NR;
     }
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-    __m512i bz0 = _mm512_setzero_si512(), bz1 = bz0, bt0 = bz0, bt1 = bz0;
-    if (corr) {
-        bz0 = _mm512_maskz_loadu_epi32(m0, corr->b_zp);
-        bt0 = _mm512_maskz_loadu_epi32(m0, corr->b_term);
-        if (nv > 1) {
-            bz1 = _mm512_maskz_loadu_epi32(m1, corr->b_zp + 16);
-            bt1 = _mm512_maskz_loadu_epi32(m1, corr->b_term + 16);
-        }
-    }
+    epi_cols e;
+    epi_load(corr, nr, &e);
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
         int32_t *ci = c + i * ldc;
-        __m512i v0 = acc[i][0], v1 = acc[i][1];
+        __m512i v0 = acc[i][0], v1 = nv > 1 ? acc[i][1] : _mm512_setzero_si512();
         if (accumulate) {
-            v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(m0, ci));
+            v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(e.m0, ci));
             if (nv > 1)
-                v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(m1, ci + 16));
+                v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(e.m1, ci + 16));
         }
-        if (corr) {
-            __m512i za = _mm512_set1_epi32(corr->a_zp[i]), sa = _mm512_set1_epi32(corr->a_sum[i]);
-            v0 = _mm512_sub_epi32(v0, _mm512_mullo_epi32(za, bt0));
-            v0 = _mm512_sub_epi32(v0, _mm512_mullo_epi32(sa, bz0));
-            if (nv > 1) {
-                v1 = _mm512_sub_epi32(v1, _mm512_mullo_epi32(za, bt1));
-                v1 = _mm512_sub_epi32(v1, _mm512_mullo_epi32(sa, bz1));
-            }
-        }
-        _mm512_mask_storeu_epi32(ci, m0, v0);
-        if (nv > 1)
-            _mm512_mask_storeu_epi32(ci + 16, m1, v1);
+        epi_row(corr, &e, i, v0, v1, c, ldc);
     }
 }
 
@@ -150,9 +132,10 @@ pack_b_step(const uint8_t *const *rows, int64_t kc, int64_t q, int64_t j, __mmas
         s[i] = _mm512_dpbusd_epi32(s[i], ones, o[i]);
 }
 
-/* Two panels (64 columns) per pass, the last one or two with masked loads. */
-static TARGET void pack_b(const uint8_t *const *rows, int64_t kc, int64_t nc, uint8_t flip,
-                          int8_t *dst, int32_t *colsum)
+/* Two panels (64 columns) per pass, the last one or two with masked loads.
+ * The AMX config packs B alike (its layout is this one), so it is shared. */
+TARGET void lm_qgemm_pack_b_avx512vnni(const uint8_t *const *rows, int64_t kc, int64_t nc,
+                                       uint8_t flip, int8_t *dst, int32_t *colsum)
 {
     int64_t k4 = (kc + 3) / 4;
     const __m512i f = _mm512_set1_epi8((char)flip);
@@ -184,7 +167,8 @@ const lm_qgemm_config lm_qgemm_config_avx512vnni = {
     .kc = 1024,
     .nc = 1024,
     .ukernel = ukernel,
-    .pack_b = pack_b,
+    .pack_b = lm_qgemm_pack_b_avx512vnni,
+    .requant = true,
 };
 
 #else

@@ -12,9 +12,14 @@
  * a + 4 * i); b holds k4 steps of NR columns x 4 bytes. The kernel forms
  * acc[i][j] = sum over the panel of a * b in int32 (wrapping), and writes
  * the top-left mr x nr of the tile:
- *   c = (accumulate ? c : 0) + acc                       when corr is NULL,
- *   c = ... + acc - a_zp[i] * b_term[j] - b_zp[j] * a_sum[i]   otherwise,
- * the zero-point correction (all modulo 2^32) applied with the last K block.
+ *   c = (accumulate ? c : 0) + acc                             when corr is NULL,
+ *   v = ... + acc + row_add[i] + col_add[j]
+ *           - p_row[i] * p_col[j] - q_row[i] * q_col[j]       otherwise,
+ * (all modulo 2^32; a product whose row pointer is NULL is absent) applied
+ * with the last K block: the zero points' correction, which the driver
+ * reduces to the two sums when a zero point is one value for all rows or
+ * columns. v goes to c, or, when y is set and the config can requantize,
+ * to y as 8 bits (lm_qgemm_requant's arithmetic).
  */
 #ifndef LOOM_CPU_QGEMM_UKERNEL_H
 #define LOOM_CPU_QGEMM_UKERNEL_H
@@ -22,11 +27,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "qgemm.h"
+
 typedef struct lm_qgemm_corr {
-    const int32_t *a_zp;   /* mr values: A's zero point per row (adjusted) */
-    const int32_t *a_sum;  /* mr values: sum over K of A's row (packed values) */
-    const int32_t *b_zp;   /* nr values: B's zero point per column (adjusted) */
-    const int32_t *b_term; /* nr values: column sum of B - K * b_zp */
+    const int32_t *row_add;       /* mr values */
+    const int32_t *col_add;       /* nr values */
+    const int32_t *p_row, *p_col; /* (optional) mr and nr values */
+    const int32_t *q_row, *q_col; /* (optional) mr and nr values */
+    /* (optional) the tile's 8-bit output, row stride ldy, and its
+     * multipliers: mr values (per row) or nr (per column) */
+    void *y;
+    int64_t ldy;
+    const float *mult;
+    const lm_qgemm_requant *rq;
 } lm_qgemm_corr;
 
 typedef void (*lm_qgemm_ukernel_fn)(int64_t k4, const uint8_t *a, const int8_t *b, int32_t *c,
@@ -69,6 +82,9 @@ typedef struct lm_qgemm_config {
      * beyond K, multiplied by A's zero padding): buffers holding packed B
      * are that much longer. */
     int b_overread;
+    /* The kernel requantizes when corr->y is set; else the driver does,
+     * from c. */
+    bool requant;
 } lm_qgemm_config;
 
 /* Bytes of one packed row of A for a K block of @kc. */
@@ -77,6 +93,11 @@ static inline int64_t lm_qgemm_a_row_bytes(const lm_qgemm_config *cfg, int64_t k
     int64_t al = cfg->pack_a ? cfg->a_kalign : 4;
     return (kc + al - 1) / al * al;
 }
+
+/* The VNNI config's B packer (x86-64 with GCC or clang only), which the AMX
+ * config shares: AMX CPUs have VNNI. */
+void lm_qgemm_pack_b_avx512vnni(const uint8_t *const *rows, int64_t kc, int64_t nc, uint8_t flip,
+                                int8_t *dst, int32_t *colsum);
 
 extern const lm_qgemm_config lm_qgemm_config_amx;
 extern const lm_qgemm_config lm_qgemm_config_avx512vnni;

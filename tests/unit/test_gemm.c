@@ -594,6 +594,156 @@ static void qgemm_bit_exact(void **state)
     }
 }
 
+/* ---- int8 GEMM with the 8-bit output stage == int32 GEMM + quant.c's formula */
+
+typedef struct rqcase {
+    int64_t M, N, K;
+    bool as, bs, y_signed, per_col, bias;
+    int zp_mode; /* run_qcase's, and 3: per row/column arrays of one value */
+    int64_t m0, m1, n0, n1;
+    int pack; /* bit 0: prepack A, bit 1: prepack B */
+} rqcase;
+
+/* Mismatches of the tile [m0,m1) x [n0,n1) of y, and bytes outside it that
+ * changed, against quant.c's formula on the reference's int32 sums. */
+static int run_rqcase(const lm_qgemm_config *cfg, const rqcase *q)
+{
+    int64_t M = q->M, N = q->N, K = q->K, lda = K + 3, ldb = N + 5, ldc = N + 2, ldy = N + 7;
+    uint8_t *A = malloc((size_t)(M * lda + 1)), *B = malloc((size_t)(K * ldb + 1));
+    int32_t *C = malloc(sizeof(int32_t) * (size_t)(M * ldc + 1));
+    uint8_t *Y = malloc((size_t)(M * ldy + 1));
+    int64_t nch = q->per_col ? N : M;
+    float *mult = malloc(sizeof(float) * (size_t)nch);
+    int32_t *bias = malloc(sizeof(int32_t) * (size_t)nch);
+    int32_t *azp = malloc(sizeof(int32_t) * (size_t)(M + 1)),
+            *bzp = malloc(sizeof(int32_t) * (size_t)(N + 1));
+    for (int64_t i = 0; i < M * lda; i++)
+        A[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+    for (int64_t i = 0; i < K * ldb; i++)
+        B[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+    for (int64_t i = 0; i < M; i++)
+        azp[i] = (q->as ? 0 : 128) + (q->zp_mode == 3 ? 5 : (int32_t)(frand() * 100.0f));
+    for (int64_t i = 0; i < N; i++)
+        bzp[i] = (q->bs ? 0 : 128) + (q->zp_mode == 3 ? -7 : (int32_t)(frand() * 100.0f));
+    /* multipliers that put most values inside the range, some clamped */
+    for (int64_t c = 0; c < nch; c++) {
+        mult[c] = (1.0f + frand()) / (float)(K > 0 ? 40 * K : 1);
+        bias[c] = (int32_t)(frand() * 3000.0f);
+    }
+    memset(Y, 0xA5, (size_t)(M * ldy + 1));
+    int32_t yzp = q->y_signed ? -3 : 121;
+    lm_qgemm_requant rq = {.y = Y,
+                           .ldy = ldy,
+                           .y_signed = q->y_signed,
+                           .per_col = q->per_col,
+                           .bias = q->bias ? bias : NULL,
+                           .mult = mult,
+                           .lo = (q->y_signed ? -128.0f : 0.0f) - (float)yzp,
+                           .hi = (q->y_signed ? 127.0f : 255.0f) - (float)yzp,
+                           .zp = yzp};
+    lm_qgemm_params p = {.m = M,
+                         .n = N,
+                         .k = K,
+                         .a = A,
+                         .lda = lda,
+                         .a_signed = q->as,
+                         .b = B,
+                         .ldb = ldb,
+                         .b_signed = q->bs,
+                         .c = C,
+                         .ldc = ldc,
+                         .a_zp = q->zp_mode ? azp : NULL,
+                         .a_zp_per_row = q->zp_mode >= 2,
+                         .b_zp = q->zp_mode ? bzp : NULL,
+                         .b_zp_per_col = q->zp_mode >= 2,
+                         .rq = &rq};
+    lm_qgemm_packed *pa = q->pack & 1 ? lm_qgemm_pack_a(A, lda, q->as, M, K) : NULL;
+    lm_qgemm_packed *pb = q->pack & 2 ? lm_qgemm_pack_b(B, ldb, q->bs, K, N) : NULL;
+    p.pa = pa;
+    p.pb = pb;
+    lm_qgemm_tile_cfg(cfg, &p, q->m0, q->m1, q->n0, q->n1);
+    lm_qgemm_packed_free(pa);
+    lm_qgemm_packed_free(pb);
+    p.pa = p.pb = NULL;
+    p.rq = NULL;
+    lm_qgemm_ref_tile(&p, q->m0, q->m1, q->n0, q->n1);
+    int bad = 0;
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < ldy; j++) {
+            int32_t got = q->y_signed ? (int8_t)Y[i * ldy + j] : Y[i * ldy + j];
+            int32_t want = (int8_t)0xA5;
+            if (!q->y_signed)
+                want = 0xA5;
+            if (i >= q->m0 && i < q->m1 && j >= q->n0 && j < q->n1) {
+                int64_t ch = q->per_col ? j : i;
+                int32_t acc = C[i * ldc + j] + (q->bias ? bias[ch] : 0);
+                float v = nearbyintf((float)acc * mult[ch]) + (float)yzp;
+                float lo = q->y_signed ? -128.0f : 0.0f, hi = q->y_signed ? 127.0f : 255.0f;
+                want = (int32_t)(v < lo ? lo : v > hi ? hi : v);
+            }
+            if (got != want && bad++ < 3)
+                print_error("%s M=%lld N=%lld K=%lld: y[%lld][%lld] = %d, want %d\n",
+                            cfg ? cfg->name : "ref", (long long)M, (long long)N, (long long)K,
+                            (long long)i, (long long)j, got, want);
+        }
+    free(A);
+    free(B);
+    free(C);
+    free(Y);
+    free(mult);
+    free(bias);
+    free(azp);
+    free(bzp);
+    return bad;
+}
+
+/* Every config (the AVX2 one requantizing from C in the driver) and the
+ * reference: per row and per column, 8-bit types, zero-point forms (one
+ * value, per row/column, arrays of one value), K over several blocks,
+ * sub-tiles and prepacked operands. */
+static void qgemm_requant_bit_exact(void **state)
+{
+    (void)state;
+    const lm_qgemm_config *const *cfgs = lm_qgemm_available_configs();
+    int bad = 0;
+    for (int c = -1; c < 0 || cfgs[c]; c++) {
+        const lm_qgemm_config *cfg = c < 0 ? NULL : cfgs[c];
+        int mr = cfg ? cfg->mr : 4, nr = cfg ? cfg->nr : 16, kc = cfg ? cfg->kc : 64;
+        for (int t = 0; t < 16; t++) {
+            int zp = t % 4;
+            rqcase q = {.M = 3 * mr + 5,
+                        .N = 2 * nr + 9,
+                        .K = t < 8 ? 19 + t : kc + 37,
+                        .as = t & 1,
+                        .bs = (t >> 1) & 1,
+                        .y_signed = (t >> 2) & 1,
+                        .per_col = (t >> 3) & 1,
+                        .bias = t != 5,
+                        .zp_mode = zp};
+            q.m0 = 0, q.m1 = q.M, q.n0 = 0, q.n1 = q.N;
+            bad += run_rqcase(cfg, &q);
+            q.m0 = 2, q.m1 = q.M - 3, q.n0 = 5, q.n1 = q.N - 1;
+            bad += run_rqcase(cfg, &q);
+        }
+        rqcase one = {.M = 1, .N = 1, .K = 1, .y_signed = true, .bias = true, .zp_mode = 1};
+        one.m1 = one.n1 = 1;
+        bad += run_rqcase(cfg, &one);
+        rqcase k0 = {.M = 5, .N = 7, .K = 0, .per_col = true, .bias = true};
+        k0.m1 = 5, k0.n1 = 7;
+        bad += run_rqcase(cfg, &k0);
+    }
+    /* the default config's packed weights, on and off panel boundaries */
+    for (int pack = 1; pack < 4; pack++) {
+        rqcase q = {
+            .M = 50, .N = 70, .K = 33, .as = true, .bias = true, .zp_mode = 1, .pack = pack};
+        q.m1 = 50, q.n1 = 70;
+        bad += run_rqcase(cfgs[0], &q);
+        q.m0 = 3, q.n0 = 5;
+        bad += run_rqcase(cfgs[0], &q);
+    }
+    assert_int_equal(bad, 0);
+}
+
 /* ---- int8 operators: packed constant weights == weights fed at run time ---- */
 
 /*
@@ -941,6 +1091,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(fused_ops_match_unfused),
     cmocka_unit_test(qgemm_bit_exact),
     cmocka_unit_test(qgemm_prepacked),
+    cmocka_unit_test(qgemm_requant_bit_exact),
     cmocka_unit_test(q_ops_prepacked_weights),
     cmocka_unit_test(qlinear_requant_matches_formula),
     cmocka_unit_test(depthwise_vector_rows),

@@ -138,6 +138,15 @@ static const qconv_case Q_CASES[] = {
     /* depthwise on wide rows: the per-channel kernel */
     {2, 20, 30, 40, 3, 1, 1, 0, 0, {1, 1, 0, 2}, true, true, false, true, true, true},
     {1, 18, 20, 85, 3, 2, 1, 0, 0, {1, 1, 1, 1}, false, true, true, false, true, true},
+    /* 1x1 stride 1 (B is the input itself), requantized by the GEMM's output
+     * stage: per-channel zero points (one product left), one zero point,
+     * and the int32 output of ConvInteger */
+    {1, 16, 12, 70, 1, 1, 1, 33, 1, {0, 0, 0, 0}, false, true, false, true, true, true},
+    {2, 8, 9, 9, 1, 1, 1, 20, 1, {0, 0, 0, 0}, true, true, true, false, false, true},
+    {1, 6, 5, 13, 1, 1, 1, 9, 1, {0, 0, 0, 0}, false, false, false, false, true, false},
+    /* K = 297: tiles of 416 columns (wider than 256 as K is short), the
+     * last one partial */
+    {1, 33, 12, 70, 3, 1, 1, 9, 1, {1, 1, 1, 1}, false, true, false, true, true, true},
     /* ConvInteger: im2col */
     {1, 4, 8, 20, 3, 1, 1, 5, 1, {1, 1, 1, 1}, false, true, false, true, false, false},
 };
@@ -211,15 +220,20 @@ static loom_model *build(loom_context *ctx, const qconv_case *q, const qconv_dat
     return lm_load_ok(ctx, m, "qconv.onnx");
 }
 
-/* Runs the case; returns a malloc'd copy of the output and its size. */
-static void *run_case(const qconv_case *q, const qconv_data *d, bool direct, size_t *bytes)
+/* Runs the case on @threads threads (0: one per CPU); returns a malloc'd
+ * copy of the output and its size. */
+static void *run_case(const qconv_case *q, const qconv_data *d, bool direct, int threads,
+                      size_t *bytes)
 {
     if (direct)
         lm_test_setenv("LOOM_QCONV_NO_DIRECT", NULL);
     else
         lm_test_setenv("LOOM_QCONV_NO_DIRECT", "1");
     loom_context *ctx;
-    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.num_threads = threads;
+    assert_int_equal(loom_context_create(&o, &ctx), LOOM_OK);
     loom_model *m = build(ctx, q, d);
     int64_t xd[4] = {q->n, q->c, q->h, q->w};
     loom_tensor *in, *y;
@@ -279,12 +293,18 @@ static void qconv_ops_bit_exact(void **state)
     for (size_t ci = 0; ci < sizeof(Q_CASES) / sizeof(Q_CASES[0]); ci++) {
         const qconv_case *q = &Q_CASES[ci];
         make_data(q, &d);
-        size_t n1, n2;
-        uint8_t *direct = run_case(q, &d, true, &n1);
-        uint8_t *gemm = run_case(q, &d, false, &n2);
+        size_t n1, n2, n3;
+        /* one thread (the widest tiles) first: a later run may get its
+         * freed output buffer, holding the right values already */
+        uint8_t *single = run_case(q, &d, true, 1, &n3);
+        uint8_t *direct = run_case(q, &d, true, 0, &n1);
+        uint8_t *gemm = run_case(q, &d, false, 0, &n2);
         assert_int_equal(n1, n2);
+        assert_int_equal(n1, n3);
         if (memcmp(direct, gemm, n1) != 0 && bad++ < 5)
             print_error("case %zu: fast and plain im2col paths differ\n", ci);
+        if (memcmp(direct, single, n1) != 0 && bad++ < 5)
+            print_error("case %zu: one thread and several differ\n", ci);
         int64_t oh = out_dim(q->h, q->k, q->stride, q->dil, q->pads[0], q->pads[2]);
         int64_t ow = out_dim(q->w, q->k, q->stride, q->dil, q->pads[1], q->pads[3]);
         assert_int_equal(n1, (size_t)(q->n * d.m * oh * ow) * (q->qlinear ? 1 : 4));
@@ -305,6 +325,7 @@ static void qconv_ops_bit_exact(void **state)
                 }
         free(direct);
         free(gemm);
+        free(single);
     }
     assert_int_equal(bad, 0);
 }

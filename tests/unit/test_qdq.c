@@ -200,10 +200,10 @@ static ob_model *maxpool_8bit_model(int dt, const int64_t *xd, const int64_t *k,
     return m;
 }
 
-/* The 8-bit MaxPool rows (a vector of 64 columns at strides 1 and 2, rows
- * padded once) against the float kernel on the same values: multi-vector
- * rows, narrow ones, padding, ceil_mode, dilation, and a stride the vector
- * path leaves to the scalar one. */
+/* The 8-bit MaxPool paths (whole padded planes, a vector of 64 columns at
+ * strides 1 and 2 with rows padded once) against the float kernel on the
+ * same values: multi-vector rows, narrow ones, padding, ceil_mode,
+ * dilation, and a stride the vector rows leave to the scalar one. */
 static void maxpool_on_8_bits_matches_float(void **state)
 {
     (void)state;
@@ -211,10 +211,19 @@ static void maxpool_on_8_bits_matches_float(void **state)
         int64_t h, w, kh, kw, s, pad, dil;
         bool ceil;
     } cases[] = {
-        {9, 11, 3, 3, 2, 1, 1, false},   {7, 150, 3, 3, 1, 1, 1, false},
-        {10, 131, 2, 2, 2, 0, 1, false}, {13, 13, 3, 3, 2, 0, 1, true},
-        {12, 70, 3, 3, 1, 2, 2, false},  {11, 200, 3, 5, 2, 2, 1, true},
+        {9, 11, 3, 3, 2, 1, 1, false},
+        {7, 150, 3, 3, 1, 1, 1, false},
+        {10, 131, 2, 2, 2, 0, 1, false},
+        {13, 13, 3, 3, 2, 0, 1, true},
+        {12, 70, 3, 3, 1, 2, 2, false},
+        {11, 200, 3, 5, 2, 2, 1, true},
         {9, 17, 3, 3, 3, 1, 1, false},
+        /* SqueezeNet's pools (whole planes at once), and a plane too big
+         * for that (output rows) */
+        {27, 27, 3, 3, 2, 0, 1, true},
+        {55, 55, 3, 3, 2, 0, 1, true},
+        {14, 14, 3, 3, 1, 1, 1, false},
+        {130, 131, 3, 3, 2, 1, 1, false},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
         for (int signed8 = 0; signed8 < 2; signed8++) {

@@ -11,6 +11,10 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "../qgemm.h"
 #include "quant_common.h"
 
@@ -126,6 +130,51 @@ static loom_status op_qlinear_leaky_relu(lm_kctx *k)
 
 /* ---- QLinearGlobalAveragePool ------------------------------------------------ */
 
+/* Sum of the n bytes x ^ flip as uint8, psadbw 16 at a time with SSE2. */
+static int64_t sum_run_u8(const uint8_t *x, int64_t n, uint8_t flip)
+{
+    int64_t s = 0, i = 0;
+#if defined(__SSE2__)
+    const __m128i z = _mm_setzero_si128(), f = _mm_set1_epi8((char)flip);
+    __m128i acc = z;
+    for (; i + 16 <= n; i += 16)
+        acc = _mm_add_epi64(
+            acc, _mm_sad_epu8(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(x + i)), f), z));
+    s = _mm_cvtsi128_si64(acc) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
+#endif
+    for (; i < n; i++)
+        s += (uint8_t)(x[i] ^ flip);
+    return s;
+}
+
+/* sums[n * C + c]: the sum of channel c's S codes in image n, which are one
+ * run (channels first) or C apart (channels last). int8 codes are summed as
+ * uint8 + 128 (the bits XOR 0x80), then moved back. */
+static void code_sums(const uint8_t *x, bool sgn, int64_t N, int64_t C, int64_t S, bool last,
+                      int64_t *sums)
+{
+    if (!last) {
+        for (int64_t i = 0; i < N * C; i++) {
+            sums[i] = sgn ? sum_run_u8(x + i * S, S, 0x80) - 128 * S : sum_run_u8(x + i * S, S, 0);
+        }
+        return;
+    }
+    for (int64_t n = 0; n < N; n++) {
+        int64_t *restrict out = sums + n * C;
+        for (int64_t c = 0; c < C; c++)
+            out[c] = 0;
+        for (int64_t i = 0; i < S; i++) {
+            const uint8_t *restrict r = x + (n * S + i) * C;
+            if (sgn)
+                for (int64_t c = 0; c < C; c++)
+                    out[c] += (int8_t)r[c];
+            else
+                for (int64_t c = 0; c < C; c++)
+                    out[c] += r[c];
+        }
+    }
+}
+
 /* Inputs (X, x_scale, x_zero_point, y_scale, y_zero_point); channels_last
  * says whether X is N x spatial x C instead of N x C x spatial. */
 static loom_status op_qlinear_global_average_pool(lm_kctx *k)
@@ -147,17 +196,14 @@ static loom_status op_qlinear_global_average_pool(lm_kctx *k)
         return LM_KOUT_FAILED;
     if (k->dry || !S)
         return LOOM_OK;
-    /* Channel c of image n: its S codes are S apart (channels last) or one run. */
-    int64_t step = last ? C : 1;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < C; c++) {
-            int64_t base = last ? n * S * C + c : (n * C + c) * S, sum = 0;
-            for (int64_t i = 0; i < S; i++)
-                sum += q.sgn ? ((const int8_t *)q.x->data)[base + i * step]
-                             : ((const uint8_t *)q.x->data)[base + i * step];
-            float avg = (float)((double)(sum - (int64_t)q.xz * S) / (double)S) * q.xs;
-            quant_store(y->data, n * C + c, q.sgn, avg, q.ys, q.yz);
-        }
+    int64_t *sums = lm_kscratch(k, sizeof(int64_t) * (size_t)(N * C));
+    if (!sums)
+        return LOOM_ERR_NO_MEMORY;
+    code_sums(q.x->data, q.sgn, N, C, S, last, sums);
+    for (int64_t i = 0; i < N * C; i++) {
+        float avg = (float)((double)(sums[i] - (int64_t)q.xz * S) / (double)S) * q.xs;
+        quant_store(y->data, i, q.sgn, avg, q.ys, q.yz);
+    }
     return LOOM_OK;
 }
 
@@ -236,6 +282,29 @@ static loom_status op_qlinear_concat(lm_kctx *k)
 
 /* ---- QLinearSoftmax ---------------------------------------------------------- */
 
+/*
+ * exp(x - max) of a softmax row on 8-bit codes takes at most 256 x 256
+ * values: the code's value and the row's largest, itself a code's (or -inf
+ * when every value is NaN: key 256). Each is computed with expf once per
+ * run, the first time a row needs it, as the plain loop computes it, so
+ * results are the same bit for bit; YOLO's DFL head reuses them thousands
+ * of times.
+ */
+typedef struct softmax_exps {
+    float dq[256];          /* each code dequantized */
+    float e[257][256];      /* [key][code] */
+    uint8_t have[257][256]; /* e set */
+} softmax_exps;
+
+static inline float softmax_exp(softmax_exps *t, int key, uint8_t c, float mx)
+{
+    if (!t->have[key][c]) {
+        t->e[key][c] = expf(t->dq[c] - mx);
+        t->have[key][c] = 1;
+    }
+    return t->e[key][c];
+}
+
 /* Inputs (X, X_scale, x_zero_point?, y_scale, y_zero_point?); attributes axis
  * and opset (the ONNX opset whose Softmax it follows: before 13 the input is
  * flattened to 2-D at the axis, from 13 on the softmax runs along the axis). */
@@ -255,19 +324,29 @@ static loom_status op_qlinear_softmax(lm_kctx *k)
     int64_t outer = 1, n = 1, inner = 1;
     for (int d = 0; d < q.x->rank; d++)
         *(d < axis ? &outer : d == axis || flat ? &n : &inner) *= q.x->dims[d];
+    /* row: the exponentials; exps: tables of them, built as codes appear */
     float *row = lm_kscratch(k, sizeof(float) * (size_t)(n ? n : 1));
-    if (!row)
+    softmax_exps *exps = lm_kscratch(k, sizeof(*exps));
+    if (!row || !exps)
         return LOOM_ERR_NO_MEMORY;
+    memset(exps->have, 0, sizeof(exps->have));
+    for (int c = 0; c < 256; c++)
+        exps->dq[c] = deq(&(uint8_t){(uint8_t)c}, 0, q.sgn, q.xz, q.xs);
+    const uint8_t *x = q.x->data;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t base = o * n * inner + i;
-            float mx = -INFINITY, sum = 0.0f;
+            /* the largest value and the code that has it (NaNs never are) */
+            float mx = -INFINITY;
+            int key = 256;
             for (int64_t j = 0; j < n; j++) {
-                row[j] = deq(q.x->data, base + j * inner, q.sgn, q.xz, q.xs);
-                mx = row[j] > mx ? row[j] : mx;
+                uint8_t c = x[base + j * inner];
+                if (exps->dq[c] > mx)
+                    mx = exps->dq[c], key = c;
             }
+            float sum = 0.0f;
             for (int64_t j = 0; j < n; j++)
-                sum += row[j] = expf(row[j] - mx);
+                sum += row[j] = softmax_exp(exps, key, x[base + j * inner], mx);
             for (int64_t j = 0; j < n; j++)
                 quant_store(y->data, base + j * inner, q.sgn, row[j] / sum, q.ys, q.yz);
         }

@@ -149,6 +149,7 @@ typedef struct conv_job {
     int64_t tn;        /* columns per tile */
     const void **rows; /* padded: B's row pointers, kdim per (image, group) */
     int64_t wp;        /* padded: row width of the padded input, else 0 */
+    uint8_t *y8;       /* padded: 8-bit outputs over that width, [ng][Mg][ncols] */
     int32_t *acc;      /* ConvInteger: the chunk's output; QLinearConv: [ng][Mg][out_size] */
     const int32_t *w_zp;
     bool w_zp_per_ch;
@@ -164,27 +165,8 @@ typedef struct conv_job {
     const float *w_s;
     bool w_s_per_ch;
     int32_t y_zp;
+    const float *mult; /* [M]: x_s * w_s / y_s per output channel */
 } conv_job;
-
-/* acc and y are the group's [Mg][out_size] blocks; m_base its first channel. */
-#define DEFINE_CONV_REQUANT(NAME, SUF, TY)                                                         \
-    static void NAME(const conv_job *j, const int32_t *acc, TY *y, int64_t m_base, int64_t m0,     \
-                     int64_t m1, int64_t n0, int64_t n1)                                           \
-    {                                                                                              \
-        float lo = (j->y_signed ? -128.0f : 0.0f) - (float)j->y_zp;                                \
-        float hi = (j->y_signed ? 127.0f : 255.0f) - (float)j->y_zp;                               \
-        int64_t os = j->g->win.out_size;                                                           \
-        for (int64_t i = m0; i < m1; i++) {                                                        \
-            int64_t ch = m_base + i;                                                               \
-            float mult = j->x_s * j->w_s[j->w_s_per_ch ? ch : 0] / j->y_s;                         \
-            uint32_t bias = j->bias ? (uint32_t)j->bias[ch] : 0;                                   \
-            lm_q_requant_row_##SUF(acc + i * os + n0, y + i * os + n0, n1 - n0, bias, mult, lo,    \
-                                   hi, j->y_zp);                                                   \
-        }                                                                                          \
-    }
-
-DEFINE_CONV_REQUANT(conv_requant_u8, u8, uint8_t)
-DEFINE_CONV_REQUANT(conv_requant_s8, s8, int8_t)
 
 /*
  * Columns [n0, n1) of every im2col row of (image, group) @ng, for a tile that
@@ -230,7 +212,15 @@ static void conv_tiles(lm_kctx *k, const lm_conv_geom *g, int64_t ncols, int64_t
 {
     int threads = lm_threadpool_size(k->pool);
     int64_t want = threads > 1 ? (2 * (int64_t)threads + units - 1) / units : 1;
-    int64_t tn = MM_TN, nt = (ncols + tn - 1) / tn;
+    /* Columns a tile: packed B of about 128 KiB (L2) once K is past 512;
+     * wider where K is short, so that the per-call set-up (sums, zero
+     * points, the kernel's configuration) is spread over more columns,
+     * while threads still get 8 tiles each to balance. */
+    int64_t tn = (int64_t)(131072.0 / (kdim > 1 ? kdim : 1));
+    if (threads > 1 && tn > ncols / (8 * threads))
+        tn = ncols / (8 * threads);
+    tn = tn < MM_TN ? MM_TN : tn > 2048 ? 2048 : tn / 32 * 32;
+    int64_t nt = (ncols + tn - 1) / tn;
     if (nt < want) {
         tn = ((ncols + want - 1) / want + 31) / 32 * 32;
         nt = (ncols + tn - 1) / tn;
@@ -281,23 +271,21 @@ static void requant_channel(const conv_job *q, int64_t ch, const int32_t *acc, v
     rq_apply(q, &r, acc, y, n);
 }
 
-/* Requantization of a tile computed over the padded width (conv_padded):
+/* The outputs of a tile computed over the padded width (conv_padded):
  * column oy * wp + ox is output (oy, ox) when ox < ow, else it is dropped.
- * acc is the group's [Mg][ncols] block, y its [Mg][out_size] block. */
-static void conv_requant_padded(const conv_job *j, const int32_t *acc, uint8_t *y, int64_t m_base,
-                                int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+ * y8 is the group's [Mg][ncols] block, y its [Mg][out_size] block. */
+static void conv_compact_padded(const conv_job *j, const uint8_t *y8, uint8_t *y, int64_t m0,
+                                int64_t m1, int64_t n0, int64_t n1)
 {
     int64_t wp = j->wp, ow = j->g->win.out[1];
-    for (int64_t i = m0; i < m1; i++) {
-        rq_params r = rq_channel(j, m_base + i);
+    for (int64_t i = m0; i < m1; i++)
         for (int64_t oy = n0 / wp; oy * wp < n1; oy++) {
             int64_t a = n0 - oy * wp > 0 ? n0 - oy * wp : 0;
             int64_t b = n1 - oy * wp < ow ? n1 - oy * wp : ow;
             if (b > a)
-                rq_apply(j, &r, acc + i * j->ncols + oy * wp + a,
-                         y + i * j->g->win.out_size + oy * ow + a, b - a);
+                memcpy(y + i * j->g->win.out_size + oy * ow + a, y8 + i * j->ncols + oy * wp + a,
+                       (size_t)(b - a));
         }
-    }
 }
 
 static void conv_run(void *arg, int64_t begin, int64_t end)
@@ -334,15 +322,26 @@ static void conv_run(void *arg, int64_t begin, int64_t end)
             .b_zp_per_col = false,
             .pa = j->qp ? j->qp->w[grp] : NULL,
         };
+        /* requantized by the GEMM; over the padded width into y8 first, as
+         * its dropped columns leave y no matrix of the GEMM's columns */
+        lm_qgemm_requant rq;
+        if (j->y) {
+            rq = (lm_qgemm_requant){
+                /* 8-bit: byte offsets are element offsets */
+                .y = j->wp ? j->y8 + ng * g->Mg * j->ncols : (uint8_t *)j->y + yoff,
+                .ldy = j->ncols,
+                .y_signed = j->y_signed,
+                .bias = j->bias ? j->bias + grp * g->Mg : NULL,
+                .mult = j->mult + grp * g->Mg,
+                .lo = (j->y_signed ? -128.0f : 0.0f) - (float)j->y_zp,
+                .hi = (j->y_signed ? 127.0f : 255.0f) - (float)j->y_zp,
+                .zp = j->y_zp,
+            };
+            p.rq = &rq;
+        }
         lm_qgemm_tile(&p, m0, m1, n0, n1);
-        if (!j->y)
-            continue;
-        if (j->wp)
-            conv_requant_padded(j, p.c, (uint8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
-        else if (j->y_signed)
-            conv_requant_s8(j, p.c, (int8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
-        else
-            conv_requant_u8(j, p.c, (uint8_t *)j->y + yoff, grp * g->Mg, m0, m1, n0, n1);
+        if (j->y && j->wp)
+            conv_compact_padded(j, rq.y, (uint8_t *)j->y + yoff, m0, m1, n0, n1);
     }
 }
 
@@ -626,8 +625,8 @@ static loom_status conv_padded(lm_kctx *k, const lm_conv_geom *g, conv_job *j, c
      * width; hq, wq and the phase count are bounded by the input's extent
      * plus the kernel's, so the products stay small */
     int64_t plane = sy * sx * hq * wq, xp_img = g->C * plane, rows_img = g->group * g->kdim;
-    int64_t acc_img = g->M * ncols * (int64_t)sizeof(int32_t);
-    int64_t per_img = xp_img + rows_img * (int64_t)sizeof(void *) + acc_img;
+    int64_t acc_img = g->M * ncols * (int64_t)sizeof(int32_t), y8_img = g->M * ncols;
+    int64_t per_img = xp_img + rows_img * (int64_t)sizeof(void *) + acc_img + y8_img;
     if (per_img > (int64_t)LM_MAX_TENSOR_BYTES)
         return lm_kfail(k, LOOM_ERR_NO_MEMORY, "padded input of %lld bytes is too large",
                         (long long)per_img);
@@ -636,8 +635,10 @@ static loom_status conv_padded(lm_kctx *k, const lm_conv_geom *g, conv_job *j, c
     uint8_t *xp = lm_kscratch(k, (size_t)(nb * xp_img + slack));
     const void **rows = lm_kscratch(k, (size_t)(nb * rows_img) * sizeof(void *));
     int32_t *acc = lm_kscratch(k, (size_t)(nb * acc_img));
-    if (!xp || !rows || !acc)
+    uint8_t *y8 = lm_kscratch(k, (size_t)(nb * y8_img));
+    if (!xp || !rows || !acc || !y8)
         return LOOM_ERR_NO_MEMORY;
+    j->y8 = y8;
     j->ncols = ncols;
     j->wp = wq;
     j->rows = rows;
@@ -691,6 +692,14 @@ static loom_status conv_compute(lm_kctx *k, const lm_conv_geom *g, conv_args *ca
     j.x_zp = &ca->x_zp;
     j.qp = k->prepared;
     j.ncols = g->win.out_size;
+    if (requant) {
+        float *mult = lm_kscratch(k, (size_t)g->M * sizeof(float));
+        if (!mult)
+            return LOOM_ERR_NO_MEMORY;
+        for (int64_t ch = 0; ch < g->M; ch++)
+            mult[ch] = j.x_s * j.w_s[j.w_s_per_ch ? ch : 0] / j.y_s;
+        j.mult = mult;
+    }
     if (conv_padded_applies(g, direct, requant))
         return conv_padded(k, g, &j, ca, yout);
 

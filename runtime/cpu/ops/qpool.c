@@ -6,7 +6,9 @@
  * 2 every other byte, loops that vectorize. Positions outside the input are
  * skipped, as MaxPool's padding is; a window with no input left (possible
  * with ceil_mode) keeps the minimum, which is also what the float path's
- * -inf quantizes to.
+ * -inf quantizes to. With AVX-512, planes that fit a stack buffer run
+ * whole (qmaxpool_planes_avx512), others a vector of output columns at a
+ * time.
  */
 #include "qpool.h"
 
@@ -156,6 +158,92 @@ TARGET_AVX512 static void qmaxpool_rows_avx512(const qmaxpool_job *j, int64_t be
     }
 }
 
+/* Bytes of the padded plane the plane path keeps on the stack. */
+#define QMP_MAX_PLANE 16384
+
+/* Height and width of the plane padded to every tap the windows reach. */
+static void plane_dims(const lm_window_geom *g, int64_t *hp, int64_t *wp)
+{
+    int64_t reach_y = (g->out[0] - 1) * g->s[0] + (g->k[0] - 1) * g->d[0] + 1;
+    int64_t reach_x = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
+    *hp = reach_y > g->pb[0] + g->in[0] ? reach_y : g->pb[0] + g->in[0];
+    *wp = reach_x > g->pb[1] + g->in[1] ? reach_x : g->pb[1] + g->in[1];
+}
+
+/* dst[i] = max over t < k of p[i + t * step], i < n, 64 at a time (in place
+ * when dst == p: block i reads only bytes at or after it). */
+TARGET_AVX512 static void max_taps(uint8_t *dst, const uint8_t *p, int64_t n, int64_t k,
+                                   int64_t step, bool sgn)
+{
+    for (int64_t i = 0; i < n; i += 64) {
+        __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+        __m512i acc = _mm512_maskz_loadu_epi8(m, p + i);
+        for (int64_t t = 1; t < k; t++) {
+            __m512i v = _mm512_maskz_loadu_epi8(m, p + i + t * step);
+            acc = sgn ? _mm512_max_epi8(acc, v) : _mm512_max_epu8(acc, v);
+        }
+        _mm512_mask_storeu_epi8(dst + i, m, acc);
+    }
+}
+
+/*
+ * Whole (image, channel) planes [begin, end), for maps small enough that
+ * output rows of a few dozen columns would leave most of a vector idle: the
+ * plane is copied once into one padded with the type's minimum (unless no
+ * window reaches past the input), the maximum
+ * over each window's columns and then over its rows is taken over the flat
+ * plane in place (a window's taps are fixed offsets from its corner; values
+ * at corners no window has are never read), and every output row picks its
+ * corners at the strides.
+ */
+TARGET_AVX512 static void qmaxpool_planes_avx512(const qmaxpool_job *j, int64_t begin, int64_t end,
+                                                 uint8_t *buf)
+{
+    const lm_window_geom *g = j->g;
+    const bool sgn = j->sgn;
+    int64_t hp, wp;
+    plane_dims(g, &hp, &wp);
+    const int64_t oh = g->out[0], ow = g->out[1], sy = g->s[0], sx = g->s[1];
+    /* the corners a window can start at: rows 0 .. (oh-1)*sy, any column */
+    const int64_t rows_h = (oh - 1) * sy + 1, n_h = hp * wp - (g->k[1] - 1) * g->d[1];
+    /* windows inside the input need no copy: the first pass reads it */
+    const bool padded = hp != g->in[0] || wp != g->in[1];
+    for (int64_t pl = begin; pl < end; pl++) {
+        const uint8_t *x = (const uint8_t *)j->x + pl * g->in_size;
+        if (!padded) {
+            max_taps(buf, x, n_h, g->k[1], g->d[1], sgn);
+        } else {
+            memset(buf, sgn ? 0x80 : 0, (size_t)(hp * wp));
+            for (int64_t iy = 0; iy < g->in[0]; iy++)
+                memcpy(buf + (iy + g->pb[0]) * wp + g->pb[1], x + iy * g->in[1], (size_t)g->in[1]);
+            max_taps(buf, buf, n_h, g->k[1], g->d[1], sgn);
+        }
+        max_taps(buf, buf, rows_h * wp, g->k[0], g->d[0] * wp, sgn);
+        uint8_t *y = (uint8_t *)j->y + pl * g->out_size;
+        for (int64_t oy = 0; oy < oh; oy++, y += ow) {
+            const uint8_t *r = buf + oy * sy * wp;
+            if (sx == 1) {
+                memcpy(y, r, (size_t)ow);
+            } else if (sx == 2) {
+                for (int64_t o = 0; o < ow; o += 64) { /* reads r[2o, 2o + 128) */
+                    __mmask64 m = ow - o >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (ow - o)) - 1);
+                    _mm512_mask_storeu_epi8(y + o, m, even_bytes(r + 2 * o, sgn));
+                }
+            } else {
+                for (int64_t o = 0; o < ow; o++)
+                    y[o] = r[o * sx];
+            }
+        }
+    }
+}
+
+static void qmaxpool_planes(void *arg, int64_t begin, int64_t end)
+{
+    const qmaxpool_job *j = arg;
+    uint8_t buf[QMP_MAX_PLANE + 256]; /* even_bytes reads up to 128 past a row */
+    qmaxpool_planes_avx512(j, begin, end, buf);
+}
+
 static void qmaxpool_vec(void *arg, int64_t begin, int64_t end)
 {
     const qmaxpool_job *j = arg;
@@ -197,6 +285,15 @@ loom_status lm_op_qmaxpool(lm_kctx *k)
         j.len = g.pb[1] + g.in[1] + 128;
     if (use_avx512() && (g.s[1] == 1 || g.s[1] == 2) && g.k[0] * j.len <= QMP_MAX_ROWS)
         rows = qmaxpool_vec;
+    int64_t hp, wp;
+    plane_dims(&g, &hp, &wp);
+    if (use_avx512() && hp * wp <= QMP_MAX_PLANE) {
+        /* ~0.1 ns per byte and tap pass, plus the output rows */
+        double plane_cost =
+            (double)(hp * wp) * 0.1 * (double)(g.k[0] + g.k[1]) + (double)g.out[0] * 10.0 + 50.0;
+        lm_parallel_for(k, x->dims[0] * x->dims[1], plane_cost, qmaxpool_planes, &j);
+        return LOOM_OK;
+    }
 #endif
     lm_parallel_for(k, x->dims[0] * x->dims[1] * g.out[0], cost, rows, &j);
     return LOOM_OK;
