@@ -411,7 +411,10 @@ loom_status lm_fuse_graph(lm_graph *g)
     /* Nodes are in topological order: a producer is visited before its reader,
      * so Conv -> BN -> Relu folds BN first, then fuses Relu into the Conv. */
     for (int i = 0; i < g->n_nodes && !s; i++) {
-        if (f.dead[i] || !lm_fuse_fusable_producer(g, &g->nodes[i]))
+        /* a BatchNormalization no Conv folded (DenseNet's BN -> ReLU -> Conv)
+         * takes its activation as well */
+        if (f.dead[i] || !(lm_fuse_fusable_producer(g, &g->nodes[i]) ||
+                           lm_fuse_is_op(&g->nodes[i], "BatchNormalization")))
             continue;
         int c = lm_fuse_sole_consumer(&f, &g->nodes[i]);
         if (c >= 0 && lm_fuse_is_op(&g->nodes[i], "Conv") &&

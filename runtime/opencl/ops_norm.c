@@ -17,11 +17,16 @@ bool lm_cl_sup_batchnorm(const lm_node *n, loom_tensor *const *in)
     for (int i = 1; i < 5; i++)
         if (!is_f32(in[i]) || in[i]->rank != 1 || in[i]->dims[0] != in[0]->dims[1])
             return false;
-    return true;
+    int code;
+    float aa, ab;
+    return lm_cl_fused_act(n, &code, &aa, &ab);
 }
 
 loom_status lm_cl_low_batchnorm(lm_cl_builder *b, const lm_node *n)
 {
+    int code;
+    float aa, ab;
+    lm_cl_fused_act(n, &code, &aa, &ab);
     const loom_tensor *x = lm_clb_shape(b, n->in[0]);
     int64_t cnt = lm_tensor_count(x);
     cl_kernel k = lm_clb_kernel(b, "batchnorm");
@@ -34,6 +39,9 @@ loom_status lm_cl_low_batchnorm(lm_cl_builder *b, const lm_node *n)
     for (int i = 1; i < 5; i++)
         lm_cl_arg_mem(&a, lm_clb_in(b, n->in[i]));
     lm_cl_arg_float(&a, lm_node_attr_float(n, "epsilon", 1e-5f));
+    lm_cl_arg_int(&a, code);
+    lm_cl_arg_float(&a, aa);
+    lm_cl_arg_float(&a, ab);
     lm_clb_launch1d(b, k, cnt);
     return lm_clb_error(b);
 }

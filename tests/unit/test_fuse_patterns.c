@@ -416,6 +416,50 @@ static void silu_elsewhere_becomes_one_node(void **state)
     loom_context_destroy(ctx);
 }
 
+/* DenseNet's BN -> ReLU after a Concat (no Conv to fold the BN into): the
+ * BatchNormalization takes the ReLU; with the BN's output read outside
+ * (@peek) nothing fuses, which is the reference. */
+static ob_model *bn_relu(bool peek)
+{
+    float sc[3] = {1.0f, 0.5f, 2.0f}, sh[3] = {0.1f, -0.3f, 0.0f};
+    float mu[3] = {0.0f, 0.2f, -0.1f}, var[3] = {1.0f, 0.5f, 2.0f};
+    int64_t cd[1] = {3};
+    ob_model *m = ob_new(13);
+    ob_input(m, "z", F32, 4, ZD);
+    ob_output(m, "y", F32);
+    if (peek)
+        ob_output(m, "n", F32);
+    ob_init_f32(m, "sc", 1, cd, sc);
+    ob_init_f32(m, "sh", 1, cd, sh);
+    ob_init_f32(m, "mu", 1, cd, mu);
+    ob_init_f32(m, "var", 1, cd, var);
+    ob_add_node(m, "Add", "z,z", "a");
+    ob_add_node(m, "BatchNormalization", "a,sc,sh,mu,var", "n");
+    ob_add_node(m, "Relu", "n", "y");
+    return m;
+}
+
+static void batchnorm_takes_its_activation(void **state)
+{
+    (void)state;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *ref = lm_load_ok(ctx, bn_relu(true), "reference.onnx");
+    assert_int_equal(nodes_of(ref), 3);
+    loom_model *fused = lm_load_ok(ctx, bn_relu(false), "fused.onnx");
+    assert_int_equal(lm_last_fuse_stats.activations_fused, 1);
+    assert_int_equal(nodes_of(fused), 2);
+    float z[ZN];
+    input_x(z, ZN, 2.0f);
+    float *a = run(fused, 1, z, ZN, 4, ZD, ZN), *b = run(ref, 2, z, ZN, 4, ZD, ZN);
+    assert_close(a, b, ZN, 0.0);
+    free(a);
+    free(b);
+    loom_model_destroy(fused);
+    loom_model_destroy(ref);
+    loom_context_destroy(ctx);
+}
+
 /* ---- MatMul + bias --------------------------------------------------- */
 
 /* torch nn.Linear(8, 6) on a [2, 5, 8] input, then ReLU: MatMul(x, W^T) ->
@@ -584,6 +628,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(silu_after_conv_becomes_epilogue),
     cmocka_unit_test(silu_after_conv_bn_becomes_epilogue),
     cmocka_unit_test(silu_elsewhere_becomes_one_node),
+    cmocka_unit_test(batchnorm_takes_its_activation),
     cmocka_unit_test(mish_after_conv_becomes_epilogue),
     cmocka_unit_test(attention_scores_become_masked_softmax),
 };

@@ -351,6 +351,21 @@ static ob_model *m_batchnorm(void)
     return m;
 }
 
+/* BatchNormalization -> LeakyRelu: the fusion gives the BN the activation */
+static ob_model *m_batchnorm_act(void)
+{
+    ob_model *m = model_x();
+    int64_t cd[1] = {4};
+    float var[4] = {0.5f, 1.0f, 2.0f, 0.25f};
+    init_fill(m, "s", 1, cd, 1);
+    init_fill(m, "b", 1, cd, 2);
+    init_fill(m, "mu", 1, cd, 3);
+    ob_init_f32(m, "var", 1, cd, var);
+    ob_add_node(m, "BatchNormalization", "x,s,b,mu,var", "n");
+    ob_attr_float(m, ob_add_node(m, "LeakyRelu", "n", "y"), "alpha", 0.1f);
+    return m;
+}
+
 static ob_model *m_conv(void)
 {
     ob_model *m = model_x();
@@ -598,6 +613,7 @@ static const kernel_case kernel_cases[] = {
     {"unary", m_unary},
     {"binary", m_binary},
     {"batchnorm", m_batchnorm},
+    {"batchnorm + leaky relu", m_batchnorm_act},
     {"conv im2col+gemm", m_conv},
     {"conv direct", m_depthwise},
     {"pools", m_pools},
@@ -642,6 +658,31 @@ static void fused_attention_matches_cpu(void **state)
     assert_int_equal(ng, nc);
     for (size_t i = 0; i < nc; i++)
         assert_float_equal(gpu[i], cpu[i], 1e-4 * (1.0 + fabs(cpu[i])));
+    free(gpu);
+    free(cpu);
+    ob_free(om);
+}
+
+/* A BatchNormalization with its fused activation runs on opencl:0 alone
+ * and agrees with the CPU's. */
+static void fused_batchnorm_act_matches_cpu(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    float x[288];
+    fill_rough(x, 288, 9);
+    int64_t xd[4] = {2, 4, 6, 6};
+    ob_model *om = m_batchnorm_act();
+    size_t ng, nc;
+    float *gpu = run_once("opencl:0", true, om, x, 4, xd, &ng);
+    float *cpu = run_once("cpu", true, om, x, 4, xd, &nc);
+    assert_int_equal(ng, nc);
+    int negative = 0;
+    for (size_t i = 0; i < nc; i++) {
+        assert_float_equal(gpu[i], cpu[i], 1e-4 * (1.0 + fabs(cpu[i])));
+        negative += cpu[i] < 0;
+    }
+    assert_true(negative > 0); /* LeakyRelu's slope was exercised */
     free(gpu);
     free(cpu);
     ob_free(om);
@@ -1138,6 +1179,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(second_start_builds_nothing),
     cmocka_unit_test(half_rounds_to_nearest_even),
     cmocka_unit_test(fused_attention_matches_cpu),
+    cmocka_unit_test(fused_batchnorm_act_matches_cpu),
     cmocka_unit_test(kernels_fp16_match_fp32),
     cmocka_unit_test(fp16_halves_weights),
     cmocka_unit_test(constants_uploaded_once_per_device),

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../vmath.h"
+#include "activation_epilogue.h"
 #include "ew.h"
 #include "nn_private.h"
 
@@ -32,6 +33,7 @@ typedef struct affine_job {
     const float *a, *b; /* y = x * a[c] + b[c], or per element when per_elem */
     int64_t C, inner;
     bool per_elem;
+    lm_act act; /* the activation the fusion pass gave the node, on each row */
 } affine_job;
 
 static void affine_rows(void *arg, int64_t begin, int64_t end)
@@ -49,6 +51,7 @@ static void affine_rows(void *arg, int64_t begin, int64_t end)
             for (int64_t i = 0; i < j->inner; i++)
                 y[i] = x[i] * a + b;
         }
+        lm_act_apply_vec(&j->act, y, j->inner);
     }
 }
 
@@ -84,6 +87,9 @@ static loom_status op_batchnorm(lm_kctx *k)
                             (long long)lm_tensor_count(t), (long long)want);
     }
     float eps = lm_node_attr_float(k->node, "epsilon", 1e-5f);
+    lm_act act;
+    if ((st = lm_kact(k, &act)) != LOOM_OK)
+        return st;
     loom_tensor *y = lm_kout_like(k, 0, x->dtype, x);
     if (!y)
         return LOOM_ERR_NO_MEMORY;
@@ -104,7 +110,7 @@ static loom_status op_batchnorm(lm_kctx *k)
         ab[c] = (float)a;
         ab[want + c] = (float)(bi - mu * a);
     }
-    affine_job j = {x->data, y->data, ab, ab + want, C, inner, per_elem};
+    affine_job j = {x->data, y->data, ab, ab + want, C, inner, per_elem, act};
     lm_parallel_for(k, x->dims[0] * C, 2.0 * (double)inner, affine_rows, &j);
     return LOOM_OK;
 }
@@ -538,7 +544,10 @@ static loom_status op_lrn(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_norm[] = {
-    LM_OP_FULL("", "BatchNormalization", op_batchnorm),
+    {.domain = "",
+     .op_type = "BatchNormalization",
+     .run = op_batchnorm,
+     .flags = LM_OP_FUSES_ACTIVATION | LM_OP_WRITES_OUTPUTS},
     LM_OP_FULL("", "InstanceNormalization", op_instancenorm),
     LM_OP_FULL("", "LayerNormalization", op_layernorm),
     LM_OP_FULL("", "LpNormalization", op_lpnorm),

@@ -71,16 +71,20 @@ __kernel void binary_bcast(__global const store_t *a, __global const store_t *b,
 }
 
 /* Inference BatchNormalization on [N, C, inner]. */
+/* BatchNormalization, then the activation the fusion pass gave it (act 0:
+ * none). */
 __kernel void batchnorm(__global const store_t *x, __global store_t *y, const int n,
                         const int C, const int inner, __global const store_t *scale,
                         __global const store_t *bias, __global const store_t *mean,
-                        __global const store_t *var, const float eps)
+                        __global const store_t *var, const float eps, const int act,
+                        const float aa, const float ab)
 {
     int i = get_global_id(0);
     if (i >= n)
         return;
     int c = (i / inner) % C;
-    ST(y, i, (LD(x, i) - LD(mean, c)) / sqrt(LD(var, c) + eps) * LD(scale, c) + LD(bias, c));
+    float v = (LD(x, i) - LD(mean, c)) / sqrt(LD(var, c) + eps) * LD(scale, c) + LD(bias, c);
+    ST(y, i, act_apply(v, act, aa, ab));
 }
 
 /* Copies a strided view: meta = rank, dims[rank], src strides[rank],
