@@ -195,8 +195,8 @@ static TARGET void pack_row(const lm_qdw16_args *a, const uint8_t *xr, int64_t n
         }
         transpose16x16_u8(x);
         /* whole vectors: pixels past q1 land in the row's right padding or
-         * the next row, rewritten after, or the plane's slack */
-#pragma GCC unroll 4
+         * the next row, rewritten after, or the plane's slack (no unroll
+         * pragma: widen4 may call out, which clang does not unroll over) */
         for (int r = 0; r < 4; r++) {
             __m512i w[4];
             widen4(vbmi, _mm512_xor_si512(x[r], flip), w);
