@@ -70,6 +70,12 @@ TEST_SUITES   :=
 BENCH_SUITES  := bench-models bench-planner
 PY_PACKAGES   := onnxruntime onnx numpy openvino sympy
 
+# The libFuzzer targets' build tree: clang, ASan+UBSan, coverage instrumented.
+# fuzz-onnx and loomd's fuzz-http link the same library from it.
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_MAKE   = $(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SAN=1 OPT=-O1 \
+              EXTRA_CFLAGS="-fsanitize=fuzzer-no-link"
+
 -include mk/*.mk
 
 $(ONNX_PB_C) $(ONNX_PB_H): $(ONNX_PROTO)
@@ -173,15 +179,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_LIB:%.c=$(BUILD)/obj/%.o) $(LIBLOOM_A)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-# Runs every unit test binary; each ends with "N passed, N failed".
+# Runs every unit test binary, as many at once as there are CPUs; each ends
+# with "N passed, N failed".
 unit: $(UNIT_BINS)
-	@pass=0; fail=0; for t in $(UNIT_BINS); do \
-	    out=$$(LOOM_TEST_DATA=/usr/share/libonnx-testdata/data $$t 2>&1); rc=$$?; echo "$$out"; \
-	    line=$$(echo "$$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n1); \
-	    p=$${line%% passed*}; f=$${line#*passed, }; f=$${f%% failed*}; \
-	    [ -n "$$line" ] || { p=0; f=1; }; [ $$rc -eq 0 ] || [ "$$f" -ne 0 ] || f=1; \
-	    pass=$$((pass + p)); fail=$$((fail + f)); done; \
-	echo "$$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+	@LOOM_TEST_DATA=/usr/share/libonnx-testdata/data tests/run-unit.sh $(UNIT_BINS)
 
 # The same tests built with AddressSanitizer and UndefinedBehaviorSanitizer.
 unit-asan:
@@ -212,13 +213,11 @@ conformance-update: $(BUILD)/bin/loom-conformance
 models: $(BUILD)/bin/loom-conformance models-export
 	@$(BUILD)/bin/loom-conformance $(BUILD)/models
 
-FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_TIME  ?= 60
 
 # libFuzzer over the model loader (clang), seeded from tests/fuzz/corpus/onnx.
 fuzz-onnx:
-	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SAN=1 OPT=-O1 \
-	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/lib/libloom.a
+	@$(FUZZ_MAKE) $(FUZZ_BUILD)/lib/libloom.a
 	@mkdir -p $(FUZZ_BUILD)/corpus-onnx
 	clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/fuzz-onnx \
 	    tests/fuzz/fuzz_onnx.c $(FUZZ_BUILD)/lib/libloom.a $(LDLIBS)

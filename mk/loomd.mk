@@ -105,23 +105,17 @@ test-loomd: $(LOOMD_E2E_DEPS) $(FPGA_XCLBIN)
 	@BUILD=$(BUILD) LOOM_XCLBIN=$(abspath $(FPGA_XCLBIN)) LOOMD_UNIT=$(BUILD)/tests/loomd-unit \
 	    LOOMD_FUZZ="$(MAKE) --no-print-directory -s fuzz-http" tests/loomd/e2e.sh
 
-# libFuzzer over the request handler (clang, ASan+UBSan), with the example models loaded,
-# in its own build tree.
+# libFuzzer over the request handler (clang, ASan+UBSan), with the example models loaded;
+# the library and loomd's objects are built in fuzz-onnx's tree, with its flags.
 FUZZ_HTTP_TIME  ?= 45
 FUZZ_HTTP_BUILD := $(BUILD)/fuzz-http
-FUZZ_HTTP_OBJ   := $(patsubst $(BUILD)/%,$(FUZZ_HTTP_BUILD)/%,$(LOOMD_LIBOBJ))
+FUZZ_HTTP_OBJ   := $(patsubst $(BUILD)/%,$(FUZZ_BUILD)/%,$(LOOMD_LIBOBJ))
 FUZZ_HTTP_OBJ   := $(filter-out %/http.o %/listen.o,$(FUZZ_HTTP_OBJ))
-# The top-level CFLAGS with SAN=1 and the fuzzer's instrumentation.
-FUZZ_HTTP_CFLAGS := -std=c11 -O1 -g -fPIC -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-                    -fvisibility=hidden -pthread -fsanitize=fuzzer-no-link \
-                    -fsanitize=address,undefined -fno-omit-frame-pointer \
-                    -fno-sanitize-recover=undefined
 fuzz-http: $(LOOMD_REPO)/.stamp
-	@$(MAKE) --no-print-directory BUILD=$(FUZZ_HTTP_BUILD) CC=clang CFLAGS="$(FUZZ_HTTP_CFLAGS)" \
-	    $(FUZZ_HTTP_BUILD)/lib/libloom.a $(FUZZ_HTTP_OBJ)
+	@$(FUZZ_MAKE) $(FUZZ_BUILD)/lib/libloom.a $(FUZZ_HTTP_OBJ)
 	@mkdir -p $(FUZZ_HTTP_BUILD)/corpus
 	$(Q)clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -o $(FUZZ_HTTP_BUILD)/fuzz-http \
-	    tests/fuzz/fuzz_http.c $(FUZZ_HTTP_OBJ) $(FUZZ_HTTP_BUILD)/lib/libloom.a $(LOOMD_LIBS) $(LDLIBS)
+	    tests/fuzz/fuzz_http.c $(FUZZ_HTTP_OBJ) $(FUZZ_BUILD)/lib/libloom.a $(LOOMD_LIBS) $(LDLIBS)
 	@LOOMD_FUZZ_REPO=$(LOOMD_REPO) $(FUZZ_HTTP_BUILD)/fuzz-http -max_total_time=$(FUZZ_HTTP_TIME) \
 	    -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
 	    -artifact_prefix=$(FUZZ_HTTP_BUILD)/ $(FUZZ_HTTP_BUILD)/corpus tests/fuzz/corpus/http > $(FUZZ_HTTP_BUILD)/fuzz-http.log 2>&1; rc=$$?; \

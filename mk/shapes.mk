@@ -3,7 +3,7 @@
 # against ONNX Runtime, with RSS, planning and packed-weight figures.
 #
 #   make test-shapes   the acceptance test: 2,000 requests (part of `make test`,
-#                      about 3-4 minutes on two cores; SHAPES_REQUESTS=N for fewer)
+#                      about 2-3 minutes on two cores; SHAPES_REQUESTS=N for fewer)
 #   make bench-shapes  2,000 requests (the acceptance run), then the same shapes
 #                      in-process through loomctl and ONNX Runtime (and OpenVINO
 #                      when build/venv has it): a table of figures and ratios
