@@ -54,7 +54,7 @@ CONFORMANCE_SRC := $(sort $(wildcard tools/conformance/*.c))
 
 BINS := $(BUILD)/bin/loomctl $(BUILD)/bin/loom-conformance
 
-.PHONY: all deps run test bench install conformance unit clean format check-format fuzz models \
+.PHONY: all deps run test bench install conformance unit unit-bins clean format check-format fuzz models \
         bench-models bench-planner models-export venv unit-asan conformance-asan conformance-update fuzz-onnx
 all: $(LIBLOOM_A) $(LIBLOOM_SO) $(BINS)
 
@@ -70,10 +70,15 @@ TEST_SUITES   :=
 BENCH_SUITES  := bench-models bench-planner
 PY_PACKAGES   := onnxruntime onnx numpy openvino sympy
 
+# Whole-tree builds inside test suites (sanitizer and fuzzer trees, the unit
+# binaries) use every CPU even when `make test` was started without -j; under
+# a parallel make they share its jobs instead.
+SUBMAKE_J = $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(shell nproc))
+
 # The libFuzzer targets' build tree: clang, ASan+UBSan, coverage instrumented.
 # fuzz-onnx and loomd's fuzz-http link the same library from it.
 FUZZ_BUILD := $(BUILD)/fuzz
-FUZZ_MAKE   = $(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SAN=1 OPT=-O1 \
+FUZZ_MAKE   = $(MAKE) --no-print-directory $(SUBMAKE_J) BUILD=$(FUZZ_BUILD) CC=clang SAN=1 OPT=-O1 \
               EXTRA_CFLAGS="-fsanitize=fuzzer-no-link"
 
 -include mk/*.mk
@@ -179,9 +184,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_LIB:%.c=$(BUILD)/obj/%.o) $(LIBLOOM_A)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+unit-bins: $(UNIT_BINS)
+
 # Runs every unit test binary, as many at once as there are CPUs; each ends
 # with "N passed, N failed".
-unit: $(UNIT_BINS)
+unit:
+	@$(MAKE) --no-print-directory $(SUBMAKE_J) unit-bins
 	@LOOM_TEST_DATA=/usr/share/libonnx-testdata/data tests/run-unit.sh $(UNIT_BINS)
 
 # The same tests built with AddressSanitizer and UndefinedBehaviorSanitizer.
@@ -200,7 +208,8 @@ conformance: $(BUILD)/bin/loom-conformance
 # and (LOOM_POISON_OUTPUTS) kernels that claim to store every output element
 # but skip some.
 conformance-asan:
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 OPT=-O1 $(BUILD)/asan/bin/loom-conformance
+	@$(MAKE) --no-print-directory $(SUBMAKE_J) BUILD=$(BUILD)/asan SAN=1 OPT=-O1 \
+	    $(BUILD)/asan/bin/loom-conformance
 	@ASAN_OPTIONS=detect_leaks=1 LOOM_POISON_OUTPUTS=1 $(BUILD)/asan/bin/loom-conformance --quiet \
 	    --expect $(CONFORMANCE_EXPECT) $(CONFORMANCE_DIRS)
 

@@ -166,7 +166,7 @@ $(BUILD)/tests/loomd-unit: tests/loomd/unit_loomd.c $(filter-out %/http.o %/list
 TEST_SUITES += test-loomd-asan
 LOOMD_ASAN := $(BUILD)/asan
 test-loomd-asan: $(LOOMD_REPO)/.stamp $(FPGA_XCLBIN)
-	@$(MAKE) --no-print-directory BUILD=$(LOOMD_ASAN) SAN=1 OPT=-O1 $(LOOMD_ASAN)/bin/loomd \
+	@$(MAKE) --no-print-directory $(SUBMAKE_J) BUILD=$(LOOMD_ASAN) SAN=1 OPT=-O1 $(LOOMD_ASAN)/bin/loomd \
 	    $(LOOMD_ASAN)/bin/loom-perf $(LOOMD_ASAN)/bin/loomctl $(LOOMD_ASAN)/tests/loomd-client-test \
 	    $(LOOMD_ASAN)/tests/loomd-unit
 	@ln -sfn $(abspath $(LOOMD_REPO)) $(LOOMD_ASAN)/loomd-repo
