@@ -6,8 +6,11 @@
 For every model directory (model.onnx from tests/models/export_torchvision.py)
 the runtimes get the same inputs: the model's test_data_set_1 (batch 1; the
 encoders' 128 tokens) where it exists, else random batch-1 data. Each runs a
-warm-up and then --runs timed inferences; the p50 latencies are printed with
-the ratios Loom / ORT and Loom / OpenVINO (below 1.0 means Loom is faster).
+warm-up and then --runs timed inferences, split into --rounds rounds that
+alternate between the runtimes; each runtime's figure is its best round's p50,
+so a stretch of host noise that lasts a round does not decide a ratio. The
+figures are printed with the ratios Loom / ORT and Loom / OpenVINO (below 1.0
+means Loom is faster).
 OpenVINO runs on its CPU plugin with the latency hint, f32 inference
 precision and the same thread count; it is skipped when not installed. With
 --qdq, int8 QDQ versions of the models are made first with ONNX Runtime's
@@ -85,7 +88,8 @@ def guarded(what, fn, *args):
         return None
 
 
-def ov_p50(model_path, feeds, threads, runs):
+def ov_runner(model_path, feeds, threads):
+    """A function of a run count that times OpenVINO (None: not installed)."""
     try:
         import openvino as ov
     except ImportError:
@@ -95,27 +99,49 @@ def ov_p50(model_path, feeds, threads, runs):
         "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
         "INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": 1})
     req = compiled.create_infer_request()
-    return timed(lambda: req.infer(feeds), runs)
+    return lambda runs: timed(lambda: req.infer(feeds), runs)
 
 
-def ort_p50(model_path, feeds, threads, runs):
+def ort_runner(model_path, feeds, threads):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     sess = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
-    return timed(lambda: sess.run(None, feeds), runs)
+    return lambda runs: timed(lambda: sess.run(None, feeds), runs)
 
 
-def loom_p50(loomctl, model_path, npys, threads, runs):
-    args = [loomctl, "run", model_path, "--threads", str(threads), "--repeat", str(runs)]
-    for name, npy in npys.items():
-        args += ["--input", f"{name}={npy}"]
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    m = re.search(r"p50 ([0-9.]+) ms", out)
-    if not m:
-        sys.exit(f"cannot parse loomctl output for {model_path}:\n{out}")
-    return float(m.group(1))
+def loom_runner(loomctl, model_path, npys, threads):
+    """Each call is one loomctl process: load, warm-up, then the timed runs."""
+    def run(runs):
+        args = [loomctl, "run", model_path, "--threads", str(threads), "--repeat", str(runs)]
+        for name, npy in npys.items():
+            args += ["--input", f"{name}={npy}"]
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError(f"loomctl failed: {(r.stderr or r.stdout).strip()}")
+        m = re.search(r"p50 ([0-9.]+) ms", r.stdout)
+        if not m:
+            raise RuntimeError(f"cannot parse loomctl output:\n{r.stdout}")
+        return float(m.group(1))
+    return run
+
+
+def best_round_p50(runners, runs, rounds):
+    """Times every runner (None: skipped) in @rounds alternating rounds; each
+    one's best round p50, or None where it was skipped or failed."""
+    best = [None] * len(runners)
+    per_round = max(1, runs // rounds)
+    for _ in range(rounds):
+        for i, (what, fn) in enumerate(runners):
+            if fn is None:
+                continue
+            p50 = guarded(what, fn, per_round)
+            if p50 is None:
+                runners[i] = (what, None)
+            else:
+                best[i] = p50 if best[i] is None else min(best[i], p50)
+    return best
 
 
 class RandomReader:
@@ -168,6 +194,8 @@ def main():
                     help="comma-separated substrings; a model directory must contain one")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternating rounds the runs are split into")
     ap.add_argument("--qdq", action="store_true")
     ap.add_argument("--baseline", help="another loomctl (say main's) timed in the same run")
     args = ap.parse_args()
@@ -196,10 +224,15 @@ def main():
             np.save(npys[name], x)
         for label, mpath in variants:
             for t in (int(t) for t in args.threads.split(",")):
-                ours = loom_p50(args.loomctl, mpath, npys, t, args.runs)
-                base = loom_p50(args.baseline, mpath, npys, t, args.runs) if args.baseline else None
-                peer = guarded(f"{label}: ORT", ort_p50, mpath, feeds, t, args.runs)
-                ov = guarded(f"{label}: OpenVINO", ov_p50, mpath, feeds, t, args.runs)
+                runners = [
+                    (f"{label}: Loom", loom_runner(args.loomctl, mpath, npys, t)),
+                    ("baseline", loom_runner(args.baseline, mpath, npys, t)
+                     if args.baseline else None),
+                    (f"{label}: ORT", guarded(f"{label}: ORT", ort_runner, mpath, feeds, t)),
+                    (f"{label}: OpenVINO",
+                     guarded(f"{label}: OpenVINO", ov_runner, mpath, feeds, t)),
+                ]
+                ours, base, peer, ov = best_round_p50(runners, args.runs, args.rounds)
                 fmt = lambda v: f"{v:9.3f}" if v else "        -"
                 print(f"{label:32s} {t:3d} {fmt(ours)} {fmt(base)} {fmt(peer)} {fmt(ov)}"
                       f"  {ratio(ours, peer)}   {ratio(ours, ov)}  {ratio(base, peer)}",
