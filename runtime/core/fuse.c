@@ -395,7 +395,7 @@ loom_status lm_fuse_graph(lm_graph *g)
     for (int i = 0; i < g->n_nodes; i++)
         if (lm_fuse_is_op(&g->nodes[i], "Identity") || lm_fuse_is_op(&g->nodes[i], "Dropout"))
             bypass_identity(&f, i);
-    if ((s = lm_fuse_qdq(&f)))
+    if ((s = lm_fuse_qdq(&f)) || (s = lm_fuse_pads(&f)))
         goto out;
     lm_fuse_count_readers(&f);
     for (int i = 0; i < g->n_nodes && !s; i++)

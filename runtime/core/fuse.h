@@ -48,6 +48,7 @@ typedef struct lm_fuse_stats {
     int gelus_fused, mishes_fused, silus_fused, layernorms_fused, matmul_biases_fused;
     int softmax_masks_fused, skip_layernorms_fused, matmul_transposes_fused;
     int contrib_biases_fused; /* com.microsoft ops' biases moved into their MatMul */
+    int pads_folded;          /* zero Pads bypassed or moved into their reader's pads */
 } lm_fuse_stats;
 extern _Thread_local lm_fuse_stats lm_last_fuse_stats;
 

@@ -73,6 +73,9 @@ loom_status lm_fuse_attention(fuse_ctx *f);
  * _loom_perm_a/_b/_y views it reads and writes in place (fuse_matmul_perm.c). */
 loom_status lm_fuse_matmul_transposes(fuse_ctx *f);
 
+/* Zero Pads bypassed, or folded into the Conv or AveragePool reading them. */
+loom_status lm_fuse_pads(fuse_ctx *f);
+
 /* QDQ -> QLinearConv / QLinearMatMul (fuse_qdq.c). */
 loom_status lm_fuse_qdq(fuse_ctx *f);
 /* Element-wise chains between quantizers with one varying 8-bit input ->
