@@ -102,6 +102,8 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "float Conv: no 16-channel-block depthwise kernel")                                          \
     X(CONV_NO_WINOGRAD, "LOOM_CONV_NO_WINOGRAD", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",           \
       "float Conv: no Winograd 3x3")                                                               \
+    X(CONV_NO_TAPS, "LOOM_CONV_NO_TAPS", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",                   \
+      "float Conv: no tap-sparse GEMM for dilated convolutions over small planes")                 \
     X(CONV_WINOGRAD_F2, "LOOM_CONV_WINOGRAD_F2", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",           \
       "float Conv: Winograd F(2x2, 3x3) where F(4x4, 3x3) would run")                              \
     X(QCONV_NO_DIRECT, "LOOM_QCONV_NO_DIRECT", FLAG, 0, 0, 1, TESTS, "cpu/ops/qconv.c",            \

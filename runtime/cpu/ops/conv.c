@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../../core/env.h"
+#include "../../core/log.h"
 #include "../cpu_features.h"
 #include "../dwconv.h"
 #include "../gemm.h"
@@ -29,7 +30,7 @@
 typedef struct conv_plan {
     lm_conv_geom cg;
     lm_act act;
-    bool dw16, direct, wino;
+    bool dw16, direct, wino, taps;
 } conv_plan;
 
 /* W packed for the path a plan chose; built once per (W, path) in the
@@ -39,6 +40,8 @@ typedef struct conv_weights {
     lm_sgemm_packed *wt;       /* pixel-major pointwise: W^T as the B operand, or NULL */
     float *direct_w;           /* few input channels: W in directconv.h's blocks, or NULL */
     int64_t direct_block;      /* and their size (it depends on the planned width) */
+    lm_sgemm_packed **tap;     /* tap-sparse: W_t (Mg x Cg) per group and tap, or NULL */
+    int64_t ntap;              /* group x taps entries of tap (NULL where never read) */
     int64_t group;
     lm_sgemm_packed *w[]; /* im2col GEMM: W per group (unused with Winograd) */
 } conv_weights;
@@ -1216,6 +1219,267 @@ static loom_status conv_pixels(lm_kctx *k, const lm_window_geom *g, int64_t N, i
     return LOOM_OK;
 }
 
+/* ---- tap-sparse GEMM: dilated convolutions over small planes ----------------- */
+
+/*
+ * A dilated convolution padded as wide as its reach (DeepLab's ASPP: 3x3,
+ * dilation 12 to 36, on 16 x 16 planes) reads the padding with most taps at
+ * most outputs, and im2col + GEMM multiplies those zeros. Along one axis,
+ * the outputs at which a tap reads inside the input form an interval, so a
+ * 2-D tap's outputs form a rectangle. This path runs one GEMM per tap over
+ * its rectangle: W_t [Mg x Cg] (packed per tap at plan time; taps that read
+ * only padding are not stored) times the input rectangle the tap reads (a
+ * copy without bounds checks, or X itself when that is contiguous),
+ * accumulated into Y. 1-D convolutions are 2-D ones with a trivial H axis.
+ */
+
+/* Widest kernel axis the path takes: a bit per tap in the weights' key. */
+#define TAP_MAX_K 16
+
+typedef struct tap_axis {
+    int64_t in, out, k, s, d, p;
+} tap_axis;
+
+typedef struct tap_plan {
+    tap_axis ax[2]; /* H and W */
+    /* Tap k of axis a reads inside the input at outputs [lo, hi) (empty: lo == hi). */
+    int64_t lo[2][TAP_MAX_K], hi[2][TAP_MAX_K];
+    double work; /* (output, tap) pairs computed, over all of them */
+} tap_plan;
+
+/* Fills the axes and intervals of @tp; false for geometries the path skips. */
+static bool tap_plan_make(const lm_window_geom *g, tap_plan *tp)
+{
+    if (g->nsp < 1 || g->nsp > 2)
+        return false;
+    tp->ax[0] = (tap_axis){1, 1, 1, 1, 1, 0};
+    for (int i = 0; i < g->nsp; i++)
+        tp->ax[2 - g->nsp + i] =
+            (tap_axis){g->in[i], g->out[i], g->k[i], g->s[i], g->d[i], g->pb[i]};
+    double valid = 1.0, all = 1.0;
+    for (int a = 0; a < 2; a++) {
+        const tap_axis *x = &tp->ax[a];
+        if (x->k > TAP_MAX_K || x->k < 1 || x->out < 1 || x->s < 1)
+            return false;
+        int64_t sum = 0;
+        for (int64_t k = 0; k < x->k; k++) {
+            int64_t first = x->p - k * x->d;            /* o * s must reach it */
+            int64_t last = x->in - 1 + x->p - k * x->d; /* and not pass it */
+            int64_t lo = first <= 0 ? 0 : (first + x->s - 1) / x->s;
+            int64_t hi = last < 0 ? 0 : min64(last / x->s + 1, x->out);
+            tp->lo[a][k] = min64(lo, hi);
+            tp->hi[a][k] = hi;
+            sum += hi - tp->lo[a][k];
+        }
+        valid *= (double)sum;
+        all *= (double)(x->out * x->k);
+    }
+    tp->work = valid / all;
+    return true;
+}
+
+/*
+ * Worth it when at most 60% of the products remain: DeepLab's ASPP keeps
+ * 25% (dilation 12) or 11% (24 and 36), while 3x3 pad-1 convolutions keep
+ * their Winograd or GEMM paths down to 4 x 4 planes (69%). One GEMM per tap
+ * needs some depth: 16 input channels per group.
+ */
+static bool taps_apply(const lm_window_geom *g, int64_t group, int64_t C, tap_plan *tp)
+{
+    return group < 65536 && C / group >= 16 && g->k_size > 1 && tap_plan_make(g, tp) &&
+           tp->work <= 0.6;
+}
+
+/* The taps of axis @a valid somewhere, one bit each. */
+static uint64_t tap_mask(const tap_plan *tp, int a)
+{
+    uint64_t m = 0;
+    for (int64_t k = 0; k < tp->ax[a].k; k++)
+        if (tp->hi[a][k] > tp->lo[a][k])
+            m |= (uint64_t)1 << k;
+    return m;
+}
+
+static bool tap_valid(const tap_plan *tp, int64_t kh, int64_t kw)
+{
+    return tp->hi[0][kh] > tp->lo[0][kh] && tp->hi[1][kw] > tp->lo[1][kw];
+}
+
+/* Whether W was packed for every tap this geometry reads (the plan's shapes
+ * may differ from this run's). */
+static bool taps_packed(const conv_weights *cw, const tap_plan *tp, int64_t group, int64_t KK)
+{
+    if (!cw || !cw->tap || cw->ntap != group * KK)
+        return false;
+    for (int64_t gi = 0; gi < group; gi++)
+        for (int64_t t = 0; t < KK; t++)
+            if (tap_valid(tp, t / tp->ax[1].k, t % tp->ax[1].k) && !cw->tap[gi * KK + t])
+                return false;
+    return true;
+}
+
+typedef struct tap_job {
+    const tap_plan *tp;
+    const float *x;  /* the group's input planes */
+    float *b;        /* the GEMM's B: Cg rows of rows x width */
+    float *y, *tile; /* the group's output planes; a GEMM product of Mg rows */
+    const float *bias;
+    const lm_act *act;
+    int64_t ih0, iw0, oh0, ow0, rows, width; /* the rectangle, in input and output */
+} tap_job;
+
+/* B's rows @begin..@end: the input pixels of the rectangle, one channel a row. */
+static void tap_gather(void *arg, int64_t begin, int64_t end)
+{
+    const tap_job *j = arg;
+    const tap_axis *h = &j->tp->ax[0], *w = &j->tp->ax[1];
+    const int64_t P = j->rows * j->width;
+    const evens_fn evens_wide = w->s == 2 ? evens_for_cpu() : NULL;
+    for (int64_t c = begin; c < end; c++) {
+        float *dst = j->b + c * P;
+        for (int64_t r = 0; r < j->rows; r++, dst += j->width) {
+            const float *src = j->x + (c * h->in + j->ih0 + r * h->s) * w->in + j->iw0;
+            if (w->s == 1)
+                memcpy(dst, src, (size_t)j->width * sizeof(float));
+            else if (evens_wide)
+                evens_wide(src, dst, j->width);
+            else
+                for (int64_t t = 0; t < j->width; t++)
+                    dst[t] = src[t * w->s];
+        }
+    }
+}
+
+/* Output channels @begin..@end: Y's rectangle += the product's rows. */
+static void tap_add(void *arg, int64_t begin, int64_t end)
+{
+    const tap_job *j = arg;
+    const int64_t OW = j->tp->ax[1].out, OS = j->tp->ax[0].out * OW, P = j->rows * j->width;
+    for (int64_t m = begin; m < end; m++)
+        for (int64_t r = 0; r < j->rows; r++) {
+            float *yr = j->y + m * OS + (j->oh0 + r) * OW + j->ow0;
+            const float *tr = j->tile + m * P + r * j->width;
+            for (int64_t t = 0; t < j->width; t++)
+                yr[t] += tr[t];
+        }
+}
+
+/* Output channels @begin..@end: Y = the bias (or 0) before the taps add up. */
+static void tap_fill(void *arg, int64_t begin, int64_t end)
+{
+    const tap_job *j = arg;
+    const int64_t OS = j->tp->ax[0].out * j->tp->ax[1].out;
+    for (int64_t m = begin; m < end; m++)
+        for (int64_t i = 0; i < OS; i++)
+            j->y[m * OS + i] = j->bias ? j->bias[m] : 0.0f;
+}
+
+/* Output channels @begin..@end: the activation, once every tap is in. */
+static void tap_act(void *arg, int64_t begin, int64_t end)
+{
+    const tap_job *j = arg;
+    const int64_t OS = j->tp->ax[0].out * j->tp->ax[1].out;
+    lm_act_apply(j->act, j->y + begin * OS, (end - begin) * OS);
+}
+
+/*
+ * Tap (@kh, @kw) over its rectangle, in chunks of at most @pmax pixels:
+ * Y += W_t x B. The GEMM writes Y directly where the rectangle spans whole
+ * rows, else a product tile that tap_add adds in. @ga holds the operands
+ * that do not change (A, beta, the epilogue).
+ */
+static void tap_run(lm_kctx *k, tap_job *j, lm_sgemm_args *ga, int64_t kh, int64_t kw, int64_t Cg,
+                    int64_t Mg, int64_t pmax)
+{
+    const tap_axis *h = &j->tp->ax[0], *w = &j->tp->ax[1];
+    const int64_t lo0 = j->tp->lo[0][kh], hi0 = j->tp->hi[0][kh];
+    j->ow0 = j->tp->lo[1][kw];
+    j->width = j->tp->hi[1][kw] - j->ow0;
+    const bool full = j->width == w->out;
+    /* Stride 1 over whole input rows: the rectangle's pixels are X's. */
+    const bool in_place = h->s == 1 && w->s == 1 && j->width == w->in;
+    int64_t chunk = in_place && full ? hi0 - lo0 : (pmax / j->width > 1 ? pmax / j->width : 1);
+    for (int64_t r0 = lo0; r0 < hi0; r0 += chunk) {
+        j->oh0 = r0;
+        j->rows = min64(chunk, hi0 - r0);
+        j->ih0 = r0 * h->s - h->p + kh * h->d;
+        j->iw0 = j->ow0 * w->s - w->p + kw * w->d;
+        int64_t P = j->rows * j->width;
+        ga->N = P;
+        if (in_place) {
+            ga->B = j->x + j->ih0 * w->in + j->iw0;
+            ga->ldb = h->in * w->in;
+        } else {
+            lm_parallel_for(k, Cg, 0.5 * (double)P, tap_gather, j);
+            ga->B = j->b;
+            ga->ldb = P;
+        }
+        ga->C = full ? j->y + r0 * w->out : j->tile;
+        ga->ldc = full ? h->out * w->out : P;
+        float beta = ga->beta;
+        if (!full)
+            ga->beta = 0.0f;
+        lm_sgemm_run_parallel(k, ga);
+        ga->beta = beta;
+        if (!full)
+            lm_parallel_for(k, Mg, 1.0 * (double)P, tap_add, j);
+    }
+}
+
+static loom_status conv_taps(lm_kctx *k, const tap_plan *tp, int64_t group, int64_t N, int64_t C,
+                             int64_t M, const float *x, const conv_weights *cw, const float *b,
+                             const lm_act *act, float *y)
+{
+    const int64_t Cg = C / group, Mg = M / group, KW = tp->ax[1].k, KK = tp->ax[0].k * KW;
+    const int64_t IS = tp->ax[0].in * tp->ax[1].in, OS = tp->ax[0].out * tp->ax[1].out;
+    /* A tap that reads inside the input at every output goes first and sets
+     * Y (with the bias); without one, Y starts as the bias. */
+    int64_t cover = -1, valid = 0;
+    for (int64_t t = 0; t < KK; t++) {
+        int64_t kh = t / KW, kw = t % KW;
+        if (!tap_valid(tp, kh, kw))
+            continue;
+        valid++;
+        if (cover < 0 && tp->hi[0][kh] - tp->lo[0][kh] == tp->ax[0].out &&
+            tp->hi[1][kw] - tp->lo[1][kw] == tp->ax[1].out)
+            cover = t;
+    }
+    const bool act_in_gemm = cover >= 0 && valid == 1; /* the only tap finishes Y */
+    const int64_t pmax = COL_BUDGET_FLOATS / (Cg > Mg ? Cg : Mg) > tp->ax[1].out
+                             ? COL_BUDGET_FLOATS / (Cg > Mg ? Cg : Mg)
+                             : tp->ax[1].out;
+    float *buf = lm_kscratch(k, (size_t)((Cg + Mg) * pmax) * sizeof(float));
+    if (!buf)
+        return LOOM_ERR_NO_MEMORY;
+    tap_job j = {.tp = tp, .b = buf, .tile = buf + Cg * pmax, .act = act};
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t gi = 0; gi < group; gi++) {
+            j.x = x + (n * C + gi * Cg) * IS;
+            j.y = y + (n * M + gi * Mg) * OS;
+            j.bias = b ? b + gi * Mg : NULL;
+            if (cover < 0)
+                lm_parallel_for(k, Mg, 1.0 * (double)OS, tap_fill, &j);
+            for (int64_t i = -1; i < KK; i++) {
+                int64_t t = i < 0 ? cover : i;
+                if (t < 0 || (i >= 0 && t == cover) || !tap_valid(tp, t / KW, t % KW))
+                    continue;
+                bool first = t == cover;
+                lm_sgemm_args ga = {.M = Mg,
+                                    .K = Cg,
+                                    .alpha = 1.0f,
+                                    .beta = first ? 0.0f : 1.0f,
+                                    .pa = cw->tap[gi * KK + t],
+                                    .bias = first ? j.bias : NULL,
+                                    .act = act_in_gemm ? *act : (lm_act){.kind = LM_ACT_NONE}};
+                tap_run(k, &j, &ga, t / KW, t % KW, Cg, Mg, pmax);
+            }
+            if (!act_in_gemm && act->kind != LM_ACT_NONE)
+                lm_parallel_for(k, Mg, 1.0 * (double)OS, tap_act, &j);
+        }
+    }
+    return LOOM_OK;
+}
+
 /* Validates X, W, B and the attributes; fills @pl and Y's dims @yd. */
 static loom_status conv_describe(lm_kctx *k, const loom_tensor *x, const loom_tensor *w,
                                  const loom_tensor *b, conv_plan *pl, int64_t *yd)
@@ -1231,6 +1495,7 @@ static loom_status conv_describe(lm_kctx *k, const loom_tensor *x, const loom_te
     pl->dw16 = !lm_env_flag(LM_ENV_CONV_NO_DW16);
     pl->direct = !lm_env_flag(LM_ENV_CONV_NO_DIRECT);
     pl->wino = !lm_env_flag(LM_ENV_CONV_NO_WINOGRAD);
+    pl->taps = !lm_env_flag(LM_ENV_CONV_NO_TAPS);
     yd[0] = pl->cg.N;
     yd[1] = pl->cg.M;
     for (int i = 0; i < pl->cg.win.nsp; i++)
@@ -1305,6 +1570,9 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
         return LOOM_OK;
     }
 
+    tap_plan tp;
+    if (pl->taps && taps_apply(&g, group, C, &tp) && taps_packed(conv_packed(k), &tp, group, KK))
+        return conv_taps(k, &tp, group, N, C, M, xp, conv_packed(k), bp, &act, yp);
     if (pl->wino && wino_applies(&g, group, C, M))
         return conv_winograd(k, &g, N, C, M, xp, wp, bp, &act, yp);
 
@@ -1385,6 +1653,9 @@ static void conv_weights_free(void *data)
     for (int i = 0; i < 36; i++)
         lm_sgemm_packed_free(cw->wino[i]);
     lm_sgemm_packed_free(cw->wt);
+    for (int64_t i = 0; cw->tap && i < cw->ntap; i++)
+        lm_sgemm_packed_free(cw->tap[i]);
+    free(cw->tap);
     free(cw->direct_w);
     free(cw);
 }
@@ -1396,12 +1667,14 @@ typedef enum conv_path {
     PATH_PIXELS,
     PATH_WINO2,
     PATH_WINO4,
-    PATH_GEMM
+    PATH_GEMM,
+    PATH_TAPS
 } conv_path;
 
 typedef struct conv_pack_job {
     conv_path path;
     lm_conv2d_geom sg; /* PATH_DIRECT */
+    tap_plan tp;       /* PATH_TAPS */
     int64_t group, C, M, Mg, rows;
     const float *w;
 } conv_pack_job;
@@ -1454,6 +1727,37 @@ static loom_status pack_gemm(conv_weights *cw, const conv_pack_job *j, size_t *b
     return LOOM_OK;
 }
 
+/* W_t [Mg x Cg] = W[m, c, t] per group and per tap read somewhere. */
+static loom_status pack_taps(conv_weights *cw, const conv_pack_job *j, size_t *bytes)
+{
+    const int64_t KW = j->tp.ax[1].k, KK = j->tp.ax[0].k * KW, Cg = j->rows / KK;
+    float *wt = malloc(sizeof(float) * (size_t)(j->Mg * Cg));
+    cw->tap = calloc((size_t)(j->group * KK), sizeof(cw->tap[0]));
+    if (!wt || !cw->tap) {
+        free(wt);
+        return LOOM_ERR_NO_MEMORY;
+    }
+    cw->ntap = j->group * KK;
+    for (int64_t gi = 0; gi < j->group; gi++)
+        for (int64_t t = 0; t < KK; t++) {
+            if (!tap_valid(&j->tp, t / KW, t % KW))
+                continue;
+            const float *wg = j->w + gi * j->Mg * j->rows;
+            for (int64_t m = 0; m < j->Mg; m++)
+                for (int64_t c = 0; c < Cg; c++)
+                    wt[m * Cg + c] = wg[m * j->rows + c * KK + t];
+            lm_sgemm_packed *p = lm_sgemm_pack_a(false, j->Mg, Cg, wt, Cg);
+            if (!p) {
+                free(wt);
+                return LOOM_ERR_NO_MEMORY;
+            }
+            cw->tap[gi * KK + t] = p;
+            *bytes += lm_sgemm_packed_bytes(p);
+        }
+    free(wt);
+    return LOOM_OK;
+}
+
 /* lm_kweights' builder: W packed for the job's path. */
 static loom_status conv_pack(lm_kctx *k, void *arg, void **data, size_t *bytes)
 {
@@ -1464,6 +1768,7 @@ static loom_status conv_pack(lm_kctx *k, void *arg, void **data, size_t *bytes)
     *bytes = sizeof(*cw);
     loom_status st = j->path == PATH_DIRECT                           ? pack_direct(cw, j, bytes)
                      : j->path == PATH_WINO2 || j->path == PATH_WINO4 ? pack_wino(cw, j, bytes)
+                     : j->path == PATH_TAPS                           ? pack_taps(cw, j, bytes)
                                                                       : pack_gemm(cw, j, bytes);
     if (st) {
         conv_weights_free(cw);
@@ -1473,12 +1778,16 @@ static loom_status conv_pack(lm_kctx *k, void *arg, void **data, size_t *bytes)
     return LOOM_OK;
 }
 
-/* The path the plan @cp takes for X's channels @C and W's @M. */
-static conv_path choose_path(const conv_prepared *cp, int64_t group, int64_t C, int64_t M)
+/* The path the plan @cp takes for X's channels @C and W's @M (@tp: the
+ * tap-sparse path's plan, filled when it is chosen). */
+static conv_path choose_path(const conv_prepared *cp, int64_t group, int64_t C, int64_t M,
+                             tap_plan *tp)
 {
     const lm_window_geom *g = &cp->plan.cg.win;
     if (cp->plan.direct && direct_applies(g, group, C))
         return PATH_DIRECT;
+    if (cp->plan.taps && taps_apply(g, group, C, tp))
+        return PATH_TAPS;
     if (conv_pixel_major(g, group, C, M))
         return PATH_PIXELS;
     if (cp->plan.wino && wino_applies(g, group, C, M))
@@ -1525,19 +1834,19 @@ static loom_status conv_prepare(lm_kctx *k)
         rows *= w->dims[i];
     if (!w->data || (Cg == 1 && x->rank == 4) || rows == 0 || Mg == 0)
         return LOOM_OK; /* nothing to pack: the plan alone */
-    conv_pack_job j = {.path = choose_path(cp, group, C, M),
-                       .group = group,
-                       .C = C,
-                       .M = M,
-                       .Mg = Mg,
-                       .rows = rows,
-                       .w = w->data};
+    conv_pack_job j = {.group = group, .C = C, .M = M, .Mg = Mg, .rows = rows, .w = w->data};
+    j.path = choose_path(cp, group, C, M, &j.tp);
     if (j.path == PATH_DIRECT)
         j.sg = lm_geom_2d(&cp->plan.cg.win, C, M);
     int in = 1;
     uint64_t layout = (uint64_t)j.path | (uint64_t)group << 8;
     if (j.path == PATH_DIRECT) /* the block size depends on the planned width */
         layout |= (uint64_t)lm_directconv_block(&j.sg) << 56;
+    if (j.path == PATH_TAPS) { /* the taps stored: read somewhere at the planned size */
+        layout |= tap_mask(&j.tp, 0) << 24 | tap_mask(&j.tp, 1) << 40;
+        lm_log(LOOM_LOG_DEBUG, "Conv '%s': tap-sparse GEMM, %.0f%% of the products", k->node->name,
+               100.0 * j.tp.work);
+    }
     const void *cw;
     st = lm_kweights(k, &in, 1, layout, conv_pack, conv_weights_free, &j, &cw);
     cp->cw = cw;
