@@ -374,6 +374,41 @@ bool lm_fuse_fusable_producer(const lm_graph *g, const lm_node *n)
     return b && b->dtype == LOOM_DTYPE_FLOAT;
 }
 
+/* Whether value @v is float32: its declared type, or what a Conv or Gemm
+ * (float32 kernels) wrote, through up to @depth ops that keep their input's
+ * type. Producers may be nodes this pass already fused away: they still say
+ * what the graph computed. */
+static bool known_float(const lm_graph *g, int v, int depth)
+{
+    static const char *const same_type[] = {"Relu",    "Clip",        "LeakyRelu",
+                                            "Sigmoid", "HardSwish",   "BatchNormalization",
+                                            "MaxPool", "AveragePool", "GlobalAveragePool"};
+    if (v < 0)
+        return false;
+    const lm_value *val = &g->values[v];
+    if (val->dtype == LOOM_DTYPE_FLOAT)
+        return true;
+    if (val->producer < 0 || depth == 0)
+        return false;
+    const lm_node *p = &g->nodes[val->producer];
+    if (lm_fuse_is_op(p, "Conv") || lm_fuse_is_op(p, "Gemm"))
+        return true;
+    if (lm_fuse_is_op(p, "Add") && p->n_in == 2)
+        return known_float(g, p->in[0], depth - 1) || known_float(g, p->in[1], depth - 1);
+    for (size_t i = 0; i < sizeof(same_type) / sizeof(same_type[0]); i++)
+        if (lm_fuse_is_op(p, same_type[i]) && p->n_in >= 1)
+            return known_float(g, p->in[0], depth - 1);
+    return false;
+}
+
+/* A residual Add (float operands) takes the activation after it, applied
+ * to each row of its result while it is in cache. */
+static bool float_add(const lm_graph *g, const lm_node *n)
+{
+    return lm_fuse_is_op(n, "Add") && n->n_in == 2 &&
+           (known_float(g, n->in[0], 8) || known_float(g, n->in[1], 8));
+}
+
 loom_status lm_fuse_graph(lm_graph *g)
 {
     memset(&lm_last_fuse_stats, 0, sizeof(lm_last_fuse_stats));
@@ -412,9 +447,10 @@ loom_status lm_fuse_graph(lm_graph *g)
      * so Conv -> BN -> Relu folds BN first, then fuses Relu into the Conv. */
     for (int i = 0; i < g->n_nodes && !s; i++) {
         /* a BatchNormalization no Conv folded (DenseNet's BN -> ReLU -> Conv)
-         * takes its activation as well */
-        if (f.dead[i] || !(lm_fuse_fusable_producer(g, &g->nodes[i]) ||
-                           lm_fuse_is_op(&g->nodes[i], "BatchNormalization")))
+         * and a residual Add take their activation as well */
+        if (f.dead[i] ||
+            !(lm_fuse_fusable_producer(g, &g->nodes[i]) ||
+              lm_fuse_is_op(&g->nodes[i], "BatchNormalization") || float_add(g, &g->nodes[i])))
             continue;
         int c = lm_fuse_sole_consumer(&f, &g->nodes[i]);
         if (c >= 0 && lm_fuse_is_op(&g->nodes[i], "Conv") &&

@@ -106,6 +106,11 @@ loom_status lm_cl_low_binary(lm_cl_builder *b, const lm_node *n);
  * binary kernels number the ops (0 Add, 1 Sub, 2 Mul, 3 Div...). */
 loom_status lm_cl_binary(lm_cl_builder *b, int code, cl_mem a, const loom_tensor *ta, cl_mem bm,
                          const loom_tensor *tb, cl_mem y, const loom_tensor *ty);
+/* The same, then activation @act (lm_cl_fused_act's codes; 0 none) with
+ * parameters @aa, @ab. */
+loom_status lm_cl_binary_act(lm_cl_builder *b, int code, cl_mem a, const loom_tensor *ta, cl_mem bm,
+                             const loom_tensor *tb, cl_mem y, const loom_tensor *ty, int act,
+                             float aa, float ab);
 
 /* ops_gemm.c: the GEMM family. */
 /* Gemm with transA/transB, alpha, beta, bias and a fused activation. */

@@ -152,7 +152,9 @@ static int binary_code(const lm_node *n)
 
 bool lm_cl_sup_binary(const lm_node *n, loom_tensor *const *in)
 {
-    if (!one_output(n) || binary_code(n) < 0)
+    int act;
+    float aa, ab;
+    if (!one_output(n) || binary_code(n) < 0 || !lm_cl_fused_act(n, &act, &aa, &ab))
         return false;
     bool variadic = strcmp(n->op_type, "Sum") == 0 || strcmp(n->op_type, "Mean") == 0 ||
                     strcmp(n->op_type, "Max") == 0 || strcmp(n->op_type, "Min") == 0;
@@ -178,13 +180,23 @@ loom_status lm_cl_low_binary(lm_cl_builder *b, const lm_node *n)
 {
     if (n->n_in == 1)
         return lm_cl_low_view(b, n);
-    return lm_cl_binary(b, binary_code(n), lm_clb_in(b, n->in[0]), lm_clb_shape(b, n->in[0]),
-                        lm_clb_in(b, n->in[1]), lm_clb_shape(b, n->in[1]), lm_clb_out(b, n->out[0]),
-                        lm_clb_shape(b, n->out[0]));
+    int act;
+    float aa, ab; /* a residual Add's ReLU (core/fuse.c) */
+    lm_cl_fused_act(n, &act, &aa, &ab);
+    return lm_cl_binary_act(b, binary_code(n), lm_clb_in(b, n->in[0]), lm_clb_shape(b, n->in[0]),
+                            lm_clb_in(b, n->in[1]), lm_clb_shape(b, n->in[1]),
+                            lm_clb_out(b, n->out[0]), lm_clb_shape(b, n->out[0]), act, aa, ab);
 }
 
 loom_status lm_cl_binary(lm_cl_builder *b, int code, cl_mem a, const loom_tensor *ta, cl_mem bm,
                          const loom_tensor *tb, cl_mem y, const loom_tensor *ty)
+{
+    return lm_cl_binary_act(b, code, a, ta, bm, tb, y, ty, 0, 0.0f, 0.0f);
+}
+
+loom_status lm_cl_binary_act(lm_cl_builder *b, int code, cl_mem a, const loom_tensor *ta, cl_mem bm,
+                             const loom_tensor *tb, cl_mem y, const loom_tensor *ty, int act,
+                             float aa, float ab)
 {
     int64_t cnt = lm_tensor_count(ty);
     int64_t na = lm_tensor_count(ta), nb = lm_tensor_count(tb);
@@ -198,6 +210,9 @@ loom_status lm_cl_binary(lm_cl_builder *b, int code, cl_mem a, const loom_tensor
         lm_cl_arg_int(&ar, code);
         lm_cl_arg_int(&ar, na == cnt ? 1 : 0);
         lm_cl_arg_int(&ar, nb == cnt ? 1 : 0);
+        lm_cl_arg_int(&ar, act);
+        lm_cl_arg_float(&ar, aa);
+        lm_cl_arg_float(&ar, ab);
         lm_clb_launch1d(b, k, cnt);
         return lm_clb_error(b);
     }
@@ -224,6 +239,9 @@ loom_status lm_cl_binary(lm_cl_builder *b, int code, cl_mem a, const loom_tensor
     lm_cl_arg_int(&ar, cnt);
     lm_cl_arg_int(&ar, code);
     lm_cl_arg_mem(&ar, m);
+    lm_cl_arg_int(&ar, act);
+    lm_cl_arg_float(&ar, aa);
+    lm_cl_arg_float(&ar, ab);
     lm_clb_launch1d(b, k, cnt);
     return lm_clb_error(b);
 }

@@ -460,6 +460,58 @@ static void batchnorm_takes_its_activation(void **state)
     loom_context_destroy(ctx);
 }
 
+/* ResNet's residual block tail: Relu(Conv(z) + z). The Add takes the Relu;
+ * with the sum read outside (@peek) nothing fuses, which is the reference. */
+static ob_model *residual_relu(bool peek)
+{
+    float w[3 * 3 * 9];
+    for (int i = 0; i < 3 * 3 * 9; i++)
+        w[i] = (float)((i * 11) % 13 - 6) / 8.0f;
+    int64_t wd[4] = {3, 3, 3, 3}, pads[4] = {1, 1, 1, 1};
+    ob_model *m = ob_new(13);
+    ob_input(m, "z", F32, 4, ZD);
+    ob_output(m, "y", F32);
+    if (peek)
+        ob_output(m, "s", F32);
+    ob_init_f32(m, "W", 4, wd, w);
+    ob_attr_ints(m, ob_add_node(m, "Conv", "z,W", "c"), "pads", 4, pads);
+    ob_add_node(m, "Add", "c,z", "s");
+    ob_add_node(m, "Relu", "s", "y");
+    return m;
+}
+
+static void residual_add_takes_its_activation(void **state)
+{
+    (void)state;
+    loom_context *ctx;
+    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
+    loom_model *ref = lm_load_ok(ctx, residual_relu(true), "reference.onnx");
+    assert_int_equal(nodes_of(ref), 3);
+    loom_model *fused = lm_load_ok(ctx, residual_relu(false), "fused.onnx");
+    assert_int_equal(lm_last_fuse_stats.activations_fused, 1);
+    assert_int_equal(nodes_of(fused), 2);
+    float z[ZN];
+    input_x(z, ZN, 2.0f);
+    float *a = run(fused, 1, z, ZN, 4, ZD, ZN), *b = run(ref, 2, z, ZN, 4, ZD, ZN);
+    assert_close(a, b, ZN, 0.0);
+    free(a);
+    free(b);
+    loom_model_destroy(fused);
+    loom_model_destroy(ref);
+    /* integer operands: the Relu stays a node of its own */
+    int64_t d[1] = {4};
+    ob_model *m = ob_new(14);
+    ob_input(m, "i", 7, 1, d);
+    ob_output(m, "y", 7);
+    ob_add_node(m, "Add", "i,i", "s");
+    ob_add_node(m, "Relu", "s", "y");
+    loom_model *ints = lm_load_ok(ctx, m, "ints.onnx");
+    assert_int_equal(lm_last_fuse_stats.activations_fused, 0);
+    assert_int_equal(nodes_of(ints), 2);
+    loom_model_destroy(ints);
+    loom_context_destroy(ctx);
+}
+
 /* ---- MatMul + bias --------------------------------------------------- */
 
 /* torch nn.Linear(8, 6) on a [2, 5, 8] input, then ReLU: MatMul(x, W^T) ->
@@ -629,6 +681,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(silu_after_conv_bn_becomes_epilogue),
     cmocka_unit_test(silu_elsewhere_becomes_one_node),
     cmocka_unit_test(batchnorm_takes_its_activation),
+    cmocka_unit_test(residual_add_takes_its_activation),
     cmocka_unit_test(mish_after_conv_becomes_epilogue),
     cmocka_unit_test(attention_scores_become_masked_softmax),
 };

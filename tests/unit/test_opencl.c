@@ -366,6 +366,26 @@ static ob_model *m_batchnorm_act(void)
     return m;
 }
 
+/* Residual blocks: Relu(Conv(x) + x), the Add taking the Relu (core/fuse.c),
+ * and a broadcast Add of a per-channel vector taking a Clip. */
+static ob_model *m_residual_act(void)
+{
+    ob_model *m = model_x();
+    int64_t wd[4] = {4, 4, 3, 3}, bd[1] = {4}, pads[4] = {1, 1, 1, 1}, vd[3] = {4, 1, 1};
+    init_fill(m, "w", 4, wd, 4);
+    init_fill(m, "b", 1, bd, 5);
+    init_fill(m, "v", 3, vd, 6);
+    ob_attr_ints(m, ob_add_node(m, "Conv", "x,w,b", "c"), "pads", 4, pads);
+    ob_add_node(m, "Add", "c,x", "s");
+    ob_add_node(m, "Relu", "s", "r");
+    ob_add_node(m, "Add", "r,v", "t");
+    float lo = 0.25f, hi = 1.5f;
+    ob_init_f32(m, "lo", 0, NULL, &lo);
+    ob_init_f32(m, "hi", 0, NULL, &hi);
+    ob_add_node(m, "Clip", "t,lo,hi", "y");
+    return m;
+}
+
 static ob_model *m_conv(void)
 {
     ob_model *m = model_x();
@@ -614,6 +634,7 @@ static const kernel_case kernel_cases[] = {
     {"binary", m_binary},
     {"batchnorm", m_batchnorm},
     {"batchnorm + leaky relu", m_batchnorm_act},
+    {"residual add + relu, add + clip", m_residual_act},
     {"conv im2col+gemm", m_conv},
     {"conv direct", m_depthwise},
     {"pools", m_pools},
@@ -679,6 +700,15 @@ static void fused_batchnorm_act_matches_cpu(void **state)
     (void)state;
     SKIP_WITHOUT_DEVICE();
     assert_true(opencl_matches_cpu(m_batchnorm_act()) > 0);
+}
+
+/* Residual Adds with their fused Relu and Clip run on opencl:0 and agree
+ * with the CPU's. */
+static void fused_add_act_matches_cpu(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_DEVICE();
+    opencl_matches_cpu(m_residual_act());
 }
 
 static void kernels_fp16_match_fp32(void **state)
@@ -1173,6 +1203,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(half_rounds_to_nearest_even),
     cmocka_unit_test(fused_attention_matches_cpu),
     cmocka_unit_test(fused_batchnorm_act_matches_cpu),
+    cmocka_unit_test(fused_add_act_matches_cpu),
     cmocka_unit_test(kernels_fp16_match_fp32),
     cmocka_unit_test(fp16_halves_weights),
     cmocka_unit_test(constants_uploaded_once_per_device),

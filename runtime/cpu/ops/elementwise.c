@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../vmath.h"
+#include "activation_epilogue.h"
 #include "ew.h"
 
 /*
@@ -223,24 +224,28 @@ typedef struct bin_ctx {
     char *o;
     size_t ea, eb, eo;
     bin_fn fn;
+    const lm_act *act; /* float output rows: the activation fused into the op, or NULL */
 } bin_ctx;
 
 static void bin_row(void *ctx, const int64_t *off, int64_t oo, int64_t n, const int *inner)
 {
     const bin_ctx *c = ctx;
-    c->fn(c->a + off[0] * (int64_t)c->ea, c->b + off[1] * (int64_t)c->eb,
-          c->o + oo * (int64_t)c->eo, n, inner[0], inner[1]);
+    char *o = c->o + oo * (int64_t)c->eo;
+    c->fn(c->a + off[0] * (int64_t)c->ea, c->b + off[1] * (int64_t)c->eb, o, n, inner[0], inner[1]);
+    if (c->act) /* while the row is in cache: a residual Add's ReLU costs no pass */
+        lm_act_apply(c->act, (float *)o, n);
 }
 
-/* o (shape of @out) = fn(a, b) broadcasting a and b (their shapes from @ta, @tb). */
+/* o (shape of @out) = act(fn(a, b)) broadcasting a and b (their shapes from
+ * @ta, @tb); @act only with a float output, NULL for none. */
 static void bin_exec(lm_kctx *k, bin_fn fn, const loom_tensor *ta, const void *a, size_t ea,
                      const loom_tensor *tb, const void *b, size_t eb, const loom_tensor *out,
-                     void *o, size_t eo)
+                     void *o, size_t eo, const lm_act *act)
 {
     const loom_tensor *ins[2] = {ta, tb};
     lm_bcast p;
     lm_bcast_plan(&p, out->rank, out->dims, 2, ins);
-    bin_ctx c = {a, b, o, ea, eb, eo, fn};
+    bin_ctx c = {a, b, o, ea, eb, eo, fn, act && act->kind != LM_ACT_NONE ? act : NULL};
     lm_bcast_run(k, &p, 1.0, bin_row, &c);
 }
 
@@ -282,11 +287,18 @@ static loom_status run_binary_on(lm_kctx *k, const loom_tensor *a, const loom_te
     loom_tensor *o = lm_kout(k, 0, out_kind == OUT_BOOL ? LOOM_DTYPE_BOOL : dt, rank, dims);
     if (!o)
         return LOOM_ERR_NO_MEMORY;
+    /* An activation the fusion pass moved into the op (only Add takes one,
+     * and only where its operands are float). */
+    lm_act act;
+    if ((s = lm_kact(k, &act)) != LOOM_OK)
+        return s;
+    if (act.kind != LM_ACT_NONE && (out_kind != OUT_SAME || (dt != LOOM_DTYPE_FLOAT && !half)))
+        return lm_kunsupported(k, "a fused activation on a %s result", loom_dtype_name(dt));
     if (k->dry)
         return LOOM_OK;
     if (!half) {
         size_t e = loom_dtype_size(dt);
-        bin_exec(k, fn, a, a->data, e, b, b->data, e, o, o->data, loom_dtype_size(o->dtype));
+        bin_exec(k, fn, a, a->data, e, b, b->data, e, o, o->data, loom_dtype_size(o->dtype), &act);
         return LOOM_OK;
     }
     int64_t n = lm_tensor_count(o);
@@ -294,13 +306,13 @@ static loom_status run_binary_on(lm_kctx *k, const loom_tensor *a, const loom_te
     if (!fa || !fb)
         return LOOM_ERR_NO_MEMORY;
     if (out_kind == OUT_BOOL) {
-        bin_exec(k, fn, a, fa, 4, b, fb, 4, o, o->data, 1);
+        bin_exec(k, fn, a, fa, 4, b, fb, 4, o, o->data, 1, NULL);
         return LOOM_OK;
     }
     float *fo = lm_kscratch(k, (size_t)(n > 0 ? n : 1) * sizeof(float));
     if (!fo)
         return LOOM_ERR_NO_MEMORY;
-    bin_exec(k, fn, a, fa, 4, b, fb, 4, o, fo, 4);
+    bin_exec(k, fn, a, fa, 4, b, fb, 4, o, fo, 4, &act);
     lm_float_to_half_n(fo, o->data, n);
     return LOOM_OK;
 }
@@ -484,7 +496,7 @@ static loom_status op_pow(lm_kctx *k)
         return LOOM_OK;
     if (!half && dt == et && powff_tab[dt]) {
         size_t e = loom_dtype_size(dt);
-        bin_exec(k, powff_tab[dt], a, a->data, e, b, b->data, e, o, o->data, e);
+        bin_exec(k, powff_tab[dt], a, a->data, e, b, b->data, e, o, o->data, e, NULL);
         return LOOM_OK;
     }
     int64_t nb = lm_tensor_count(b), n = lm_tensor_count(o);
@@ -494,14 +506,14 @@ static loom_status op_pow(lm_kctx *k)
     lm_convert_to_f64(b->data, et, eb, nb);
     if (!half) {
         size_t e = loom_dtype_size(dt);
-        bin_exec(k, powx_tab[dt], a, a->data, e, b, eb, 8, o, o->data, e);
+        bin_exec(k, powx_tab[dt], a, a->data, e, b, eb, 8, o, o->data, e, NULL);
         return LOOM_OK;
     }
     float *fa = lm_stage_half(k, a);
     float *fo = lm_kscratch(k, (size_t)(n > 0 ? n : 1) * sizeof(float));
     if (!fa || !fo)
         return LOOM_ERR_NO_MEMORY;
-    bin_exec(k, powx_f32, a, fa, 4, b, eb, 8, o, fo, 4);
+    bin_exec(k, powx_f32, a, fa, 4, b, eb, 8, o, fo, 4, NULL);
     lm_float_to_half_n(fo, o->data, n);
     return LOOM_OK;
 }
@@ -590,9 +602,9 @@ static loom_status run_variadic(lm_kctx *k, const bin_fn *tab, bool mean, bool i
         if (half && !(di = lm_stage_half(k, ins[i])))
             return LOOM_ERR_NO_MEMORY;
         if (i == 1)
-            bin_exec(k, fn, ins[0], d0, e, ins[1], di, e, o, acc, e);
+            bin_exec(k, fn, ins[0], d0, e, ins[1], di, e, o, acc, e, NULL);
         else
-            bin_exec(k, fn, o, acc, e, ins[i], di, e, o, acc, e);
+            bin_exec(k, fn, o, acc, e, ins[i], di, e, o, acc, e, NULL);
     }
     if (mean) {
         if (kdt == LOOM_DTYPE_DOUBLE) {
@@ -705,7 +717,10 @@ static loom_status op_where(lm_kctx *k)
 }
 
 const lm_op_def lm_ops_elementwise[] = {
-    LM_OP_FULL("", "Add", op_add),
+    {.domain = "",
+     .op_type = "Add",
+     .run = op_add,
+     .flags = LM_OP_FUSES_ACTIVATION | LM_OP_WRITES_OUTPUTS},
     LM_OP_FULL("", "Sub", op_sub),
     LM_OP_FULL("", "Mul", op_mul),
     LM_OP_FULL("", "Div", op_div),

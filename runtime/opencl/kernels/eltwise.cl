@@ -46,28 +46,31 @@ __kernel void clip_dyn(__global const store_t *x, __global store_t *y, const int
                            has_hi ? LD(hi, 0) : INFINITY));
 }
 
-/* Same shapes, or @b a scalar (sb = 0). */
+/* Same shapes, or @b a scalar (sb = 0); then the activation the fusion pass
+ * gave the op (act 0: none). */
 __kernel void binary_flat(__global const store_t *a, __global const store_t *b,
                           __global store_t *y, const int n, const int op, const int sa,
-                          const int sb)
+                          const int sb, const int act, const float aa, const float ab)
 {
     int i = get_global_id(0);
     if (i < n)
-        ST(y, i, bin_apply(LD(a, i * sa), LD(b, i * sb), op));
+        ST(y, i, act_apply(bin_apply(LD(a, i * sa), LD(b, i * sb), op), act, aa, ab));
 }
 
 /* meta: rank, then out dims[rank], a strides[rank], b strides[rank]. */
 __kernel void binary_bcast(__global const store_t *a, __global const store_t *b,
                            __global store_t *y, const int n, const int op,
-                           __constant const int *meta)
+                           __constant const int *meta, const int act, const float aa,
+                           const float ab)
 {
     int i = get_global_id(0);
     if (i >= n)
         return;
     int rank = meta[0];
     __constant const int *dims = meta + 1;
-    ST(y, i, bin_apply(LD(a, strided_offset(i, rank, dims, dims + rank)),
-                       LD(b, strided_offset(i, rank, dims, dims + 2 * rank)), op));
+    float v = bin_apply(LD(a, strided_offset(i, rank, dims, dims + rank)),
+                        LD(b, strided_offset(i, rank, dims, dims + 2 * rank)), op);
+    ST(y, i, act_apply(v, act, aa, ab));
 }
 
 /* Inference BatchNormalization on [N, C, inner]. */
