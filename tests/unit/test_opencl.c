@@ -338,7 +338,8 @@ static ob_model *m_binary(void)
     return m;
 }
 
-static ob_model *m_batchnorm(void)
+/* x -> BatchNormalization -> @out, with fixed statistics. */
+static ob_model *batchnorm_to(const char *out)
 {
     ob_model *m = model_x();
     int64_t cd[1] = {4};
@@ -347,21 +348,19 @@ static ob_model *m_batchnorm(void)
     init_fill(m, "b", 1, cd, 2);
     init_fill(m, "mu", 1, cd, 3);
     ob_init_f32(m, "var", 1, cd, var);
-    ob_add_node(m, "BatchNormalization", "x,s,b,mu,var", "y");
+    ob_add_node(m, "BatchNormalization", "x,s,b,mu,var", out);
     return m;
+}
+
+static ob_model *m_batchnorm(void)
+{
+    return batchnorm_to("y");
 }
 
 /* BatchNormalization -> LeakyRelu: the fusion gives the BN the activation */
 static ob_model *m_batchnorm_act(void)
 {
-    ob_model *m = model_x();
-    int64_t cd[1] = {4};
-    float var[4] = {0.5f, 1.0f, 2.0f, 0.25f};
-    init_fill(m, "s", 1, cd, 1);
-    init_fill(m, "b", 1, cd, 2);
-    init_fill(m, "mu", 1, cd, 3);
-    ob_init_f32(m, "var", 1, cd, var);
-    ob_add_node(m, "BatchNormalization", "x,s,b,mu,var", "n");
+    ob_model *m = batchnorm_to("n");
     ob_attr_float(m, ob_add_node(m, "LeakyRelu", "n", "y"), "alpha", 0.1f);
     return m;
 }
