@@ -29,7 +29,7 @@
 typedef struct conv_plan {
     lm_conv_geom cg;
     lm_act act;
-    bool dw16, direct, wino;
+    bool dw16, dwrows, direct, wino;
 } conv_plan;
 
 /* W packed for the path a plan chose; built once per (W, path) in the
@@ -606,6 +606,63 @@ static loom_status conv_dw16(lm_kctx *k, const lm_window_geom *g, int64_t N, int
     double cost =
         2.0 * (double)g->out_size * (double)g->k_size * 16.0 * (double)(j.items / j.parts);
     lm_parallel_for(k, j.parts, cost, dw16_parts, &j);
+    return LOOM_OK;
+}
+
+/* ---- depthwise along the rows of large planes (dwconv.h) ------------------------ */
+
+typedef struct dwrows_job {
+    lm_conv2d_geom g;
+    const float *x, *w, *b;
+    float *y;
+    lm_act act;
+    int64_t planes, parts; /* planes = images x channels, split into parts */
+    float *scratch;        /* one slot of slot_floats per part */
+    size_t slot_floats;
+} dwrows_job;
+
+static void dwrows_parts(void *arg, int64_t begin, int64_t end)
+{
+    const dwrows_job *j = arg;
+    const lm_conv2d_geom *g = &j->g;
+    const int64_t IS = g->H * g->W, OS = g->OH * g->OW;
+    for (int64_t part = begin; part < end; part++) {
+        float *slot = j->scratch + (size_t)part * j->slot_floats;
+        int64_t p0 = part * j->planes / j->parts, p1 = (part + 1) * j->planes / j->parts;
+        while (p0 < p1) { /* the part's channels of each image it reaches */
+            int64_t n = p0 / g->C, c0 = p0 % g->C, c1 = min64(g->C, c0 + p1 - p0);
+            lm_dwconv_rows(g, j->x + n * g->C * IS, j->w, j->b, &j->act, c0, c1, slot,
+                           j->y + n * g->C * OS);
+            p0 += c1 - c0;
+        }
+    }
+}
+
+/* Output rows from which the row kernel is at least as fast as the 16-channel
+ * one (measured, 1 thread): it wins from 56 up (0.6x at 112, stride 1 and 2)
+ * and ties at 28 to 40; below, too many of its 16 lanes idle (1.5x slower
+ * at 14) and per-row work dominates. */
+#define DW_ROWS_MIN_OW 28
+
+static bool dwrows_applies(const lm_window_geom *g, int64_t C, int64_t mult)
+{
+    lm_conv2d_geom g2 = lm_geom_2d(g, C, C);
+    return mult == 1 && g2.OW >= DW_ROWS_MIN_OW && lm_dwconv_rows_applies(&g2);
+}
+
+static loom_status conv_dwrows(lm_kctx *k, const lm_window_geom *g, int64_t N, int64_t C,
+                               const float *x, const float *w, const float *b, const lm_act *act,
+                               float *y)
+{
+    dwrows_job j = {
+        .g = lm_geom_2d(g, C, C), .x = x, .w = w, .b = b, .y = y, .act = *act, .planes = N * C};
+    j.parts = min64(lm_threadpool_size(k->pool), j.planes);
+    j.slot_floats = (lm_dwconv_rows_scratch_floats(&j.g) + 15) / 16 * 16;
+    j.scratch = lm_kscratch(k, (size_t)j.parts * j.slot_floats * sizeof(float));
+    if (!j.scratch)
+        return LOOM_ERR_NO_MEMORY;
+    double cost = 2.0 * (double)g->out_size * (double)g->k_size * (double)(j.planes / j.parts);
+    lm_parallel_for(k, j.parts, cost, dwrows_parts, &j);
     return LOOM_OK;
 }
 
@@ -1229,6 +1286,7 @@ static loom_status conv_describe(lm_kctx *k, const loom_tensor *x, const loom_te
     if ((st = lm_kact(k, &pl->act)) != LOOM_OK)
         return st;
     pl->dw16 = !lm_env_flag(LM_ENV_CONV_NO_DW16);
+    pl->dwrows = !lm_env_flag(LM_ENV_CONV_NO_DWROWS);
     pl->direct = !lm_env_flag(LM_ENV_CONV_NO_DIRECT);
     pl->wino = !lm_env_flag(LM_ENV_CONV_NO_WINOGRAD);
     yd[0] = pl->cg.N;
@@ -1288,6 +1346,8 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
     const float *xp = x->data, *wp = w->data, *bp = b ? b->data : NULL;
     float *yp = y->data;
 
+    if (Cg == 1 && g.nsp == 2 && pl->dwrows && dwrows_applies(&g, C, Mg))
+        return conv_dwrows(k, &g, N, C, xp, wp, bp, &act, yp);
     if (Cg == 1 && g.nsp == 2 && pl->dw16 && dw16_applies(&g, Mg))
         return conv_dw16(k, &g, N, C, xp, wp, bp, &act, yp);
     /* One input channel and no groups (an MNIST-style first layer) is formally
