@@ -43,10 +43,11 @@ void lm_dwconv16(const lm_conv2d_geom *g, const float *x, const float *w, const 
 
 /*
  * Large planes, one channel at a time along its rows (dwconv_rows_avx512f.c):
- * no transposes, and the image is read once through a ring of KH padded
- * rows in L1 where the 16-channel kernel packs and unpacks whole planes.
- * Takes unit dilation, stride 1 or 2 along W (any along H), kernels up to
- * LM_DWCONV_ROWS_MAX_K, on AVX-512F.
+ * no transposes, and the image is read once, straight (stride 1) or through
+ * a few padded rows in L1 (stride 2), where the 16-channel kernel packs and
+ * unpacks whole planes. Takes unit dilation, strides 1 or 2, kernels up to
+ * LM_DWCONV_ROWS_MAX_K, on AVX-512F; square 3, 5 and 7 windows with equal
+ * strides have blocked kernels, others go one output row at a time.
  */
 #define LM_DWCONV_ROWS_MAX_K 16
 bool lm_dwconv_rows_applies(const lm_conv2d_geom *g);

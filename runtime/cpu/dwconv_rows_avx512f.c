@@ -2,18 +2,19 @@
  * dwconv_rows_avx512f.c - depthwise convolution of large planes along their
  * rows, one channel at a time (see dwconv.h).
  *
- * The input rows of a block of 4 output rows sit in a ring of zero-padded
- * row buffers (a few KiB, in L1), each filled once as the window slides
- * down, so the image is read once and never copied whole (the 16-channel
- * kernel transposes whole planes in and out; the old row path copied each
- * plane padded); rows above and below the image are one shared zero row. At
- * stride 2 each ring row is stored deinterleaved, even columns then odd
- * ones, so tap kw of output ow is a plain load of half kw % 2 at
- * ow + kw / 2: two permutes per 32 input columns per row instead of one
- * per tap. Each input vector loaded feeds every output row of the block
- * whose window holds it; 4 rows x 2 vectors are 8 independent sums. Bias,
- * clamps and HardSwish are applied in registers, other activations (SiLU)
- * on about 1024 outputs at a time while they are in L1.
+ * Blocks of 4 output rows: each input vector loaded feeds every output row
+ * of the block whose window holds it; 4 rows x 2 vectors are 8 independent
+ * sums, the weights in registers. At stride 1 the taps read the image
+ * itself, with masked loads where a vector reaches into the padding (one
+ * mask per output vector and kw, made once per call) and a zero row above
+ * and below: the image is read once and never copied (the 16-channel
+ * kernel transposes whole planes in and out; copying rows into padded
+ * buffers cost a fifth more). At stride 2 the input rows of a block sit in
+ * a small ring of row buffers (L1), each filled once, split into even and
+ * odd columns, so tap kw of output ow is a plain load of half kw % 2 at
+ * ow + kw / 2: two permutes per 32 input columns instead of one per tap.
+ * Bias, clamps and HardSwish are applied in registers, other activations
+ * (SiLU) on about 1024 outputs at a time while they are in L1.
  */
 #include "dwconv.h"
 
@@ -58,10 +59,19 @@ static int64_t ring_rows(const lm_conv2d_geom *g)
     return 3 * g->sh + g->KH;
 }
 
-/* The ring and a zero row. */
+/* Floats of the zero row: a ring row, or an image row where the blocked
+ * stride-1 kernels read the image directly. */
+static int64_t zero_floats(const lm_conv2d_geom *g)
+{
+    return ring_floats(g) > g->W ? ring_floats(g) : g->W;
+}
+
+/* The ring, the zero row and the column masks of the direct kernels (a
+ * 16-bit mask per output vector and kw, two to a float). */
 size_t lm_dwconv_rows_scratch_floats(const lm_conv2d_geom *g)
 {
-    return (size_t)((ring_rows(g) + 1) * ring_floats(g));
+    int64_t masks = vec_cols(g) / 16 * g->KW;
+    return (size_t)(ring_rows(g) * ring_floats(g) + zero_floats(g) + (masks + 1) / 2);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -82,8 +92,10 @@ size_t lm_dwconv_rows_scratch_floats(const lm_conv2d_geom *g)
 /* What the taps of one call share. */
 typedef struct rows_ctx {
     const float *rows[RING_MAX]; /* input rows of the block, in order */
+    const __mmask16 *masks;      /* direct: [16-column vector][kw] lanes in the image */
     const float *w;
     int64_t KH, KW, OW, half; /* half: floats from even to odd columns (stride 2) */
+    int64_t pl;               /* direct: rows are the image's, unpadded */
     __m512 vb, vlo, vhi;
     bool clamp, hswish;
 } rows_ctx;
@@ -96,6 +108,13 @@ INLINE void finish_vec(const rows_ctx *c, __m512 v, float *y, int64_t n)
     if (c->hswish)
         v = lm_hswish16(v);
     _mm512_mask_storeu_ps(y, lm_lanes16(n), v);
+}
+
+/* p + i, formed as an integer: i may reach before the row (lanes masked
+ * out, which AVX-512 never touches). */
+INLINE const void *at(const float *p, int64_t i)
+{
+    return (const void *)((uintptr_t)p + (uintptr_t)i * sizeof(float));
 }
 
 /*
@@ -123,8 +142,12 @@ INLINE void block_cols(const int K, const int S, const int R, const int NB, cons
         for (int kw = 0; kw < K; kw++) {
 #pragma GCC unroll 2
             for (int j = 0; j < NB; j++) {
-                const float *q = p + 16 * j;
-                __m512 v = _mm512_loadu_ps(S == 1 ? q + kw : q + (kw & 1) * c->half + kw / 2);
+                __m512 v;
+                if (S == 1) /* straight from the image, the padding masked */
+                    v = _mm512_maskz_loadu_ps(c->masks[(ow / 16 + j) * K + kw],
+                                              at(p, 16 * j + kw - c->pl));
+                else
+                    v = _mm512_loadu_ps(p + 16 * j + (kw & 1) * c->half + kw / 2);
                 /* one load for all R rows: GCC would fold it into each FMA */
                 __asm__("" : "+v"(v));
 #pragma GCC unroll 4
@@ -141,7 +164,8 @@ INLINE void block_cols(const int K, const int S, const int R, const int NB, cons
             finish_vec(c, acc[j][r], y + r * c->OW + ow + 16 * j, c->OW - ow - 16 * j);
 }
 
-/* R output rows of a K x K window at stride S, two vectors at a time. */
+/* R output rows of a K x K window at stride S, two vectors at a time
+ * (one for 5 x 5). */
 INLINE void block(const int K, const int S, const int R, const rows_ctx *c, float *y)
 {
     __m512 wk[K * K];
@@ -149,8 +173,12 @@ INLINE void block(const int K, const int S, const int R, const rows_ctx *c, floa
     for (int i = 0; i < K * K; i++)
         wk[i] = _mm512_set1_ps(c->w[i]);
     int64_t ow = 0;
-    for (; ow + 16 < c->OW; ow += 32)
+    /* 5 x 5: 8 sums and 25 weights overflow the registers (7 x 7 spills its
+     * weights either way) */
+    for (; K != 5 && ow + 16 < c->OW; ow += 32)
         block_cols(K, S, R, 2, c, wk, ow, y);
+    for (; ow + 16 < c->OW; ow += 16)
+        block_cols(K, S, R, 1, c, wk, ow, y);
     if (ow < c->OW)
         block_cols(K, S, R, 1, c, wk, ow, y);
 }
@@ -276,6 +304,10 @@ static TARGET void block_rows(const lm_conv2d_geom *g, const float *x, int64_t i
             c->rows[t] = zero;
             continue;
         }
+        if (c->masks) { /* direct: the image's own row */
+            c->rows[t] = x + ih * g->W;
+            continue;
+        }
         if (held[k] != ih)
             fill_row(g, x, ih, len, scratch + k * len);
         held[k] = ih;
@@ -312,6 +344,19 @@ static TARGET void rows_plane(const lm_conv2d_geom *g, rows_ctx *c, const lm_act
     finish_rows(act, in_taps, y, done, g->OH * OW);
 }
 
+/* The column masks of direct stride-1 kernels into @scratch (after the ring
+ * and the zero row): lanes of output vector v's tap kw inside the image. */
+static TARGET const __mmask16 *column_masks(const lm_conv2d_geom *g, float *scratch)
+{
+    __mmask16 *m = (__mmask16 *)(void *)(scratch + ring_rows(g) * ring_floats(g) + zero_floats(g));
+    for (int64_t v = 0; v < vec_cols(g) / 16; v++)
+        for (int64_t kw = 0; kw < g->KW; kw++) {
+            int64_t q = 16 * v + kw - g->pl, lo = q < 0 ? -q : 0, hi = g->W - q;
+            m[v * g->KW + kw] = hi > lo ? (__mmask16)(lm_lanes16(hi) & ~lm_lanes16(lo)) : 0;
+        }
+    return m;
+}
+
 static TARGET void rows_planes(const lm_conv2d_geom *g, const float *x, const float *w,
                                const float *bias, const lm_act *act, int64_t c0, int64_t c1,
                                float *scratch, float *y)
@@ -319,6 +364,8 @@ static TARGET void rows_planes(const lm_conv2d_geom *g, const float *x, const fl
     const int64_t IS = g->H * g->W, OS = g->OH * g->OW, KK = g->KH * g->KW;
     memset(scratch, 0, lm_dwconv_rows_scratch_floats(g) * sizeof(float));
     rows_ctx c = {.KH = g->KH, .KW = g->KW, .OW = g->OW, .half = ring_floats(g) / 2};
+    if (g->sw == 1 && blocks_for(g)) /* direct: no ring, masks for the pads */
+        c.masks = column_masks(g, scratch), c.pl = g->pl;
     float lo = -INFINITY, hi = INFINITY;
     bool in_taps = lm_act_as_clamp(act, &lo, &hi) || act->kind == LM_ACT_HARD_SWISH;
     c.hswish = act->kind == LM_ACT_HARD_SWISH;

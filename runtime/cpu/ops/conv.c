@@ -638,16 +638,14 @@ static void dwrows_parts(void *arg, int64_t begin, int64_t end)
     }
 }
 
-/* Output rows from which the row kernel is at least as fast as the 16-channel
- * one (measured, 1 thread): it wins from 56 up (0.6x at 112, stride 1 and 2)
- * and ties at 28 to 40; below, too many of its 16 lanes idle (1.5x slower
- * at 14) and per-row work dominates. */
-#define DW_ROWS_MIN_OW 28
-
+/* Output rows from which the row kernel beats the 16-channel one (measured,
+ * 1 thread, large images): 3 x 3 windows from 28 (0.5x at 112, 0.8x at
+ * 28), larger ones from 56 (a tie at 28 with 7 x 7, 1.1-1.2x slower with
+ * 5 x 5). Below, too many of its 16 lanes idle (1.5x slower at 14). */
 static bool dwrows_applies(const lm_window_geom *g, int64_t C, int64_t mult)
 {
     lm_conv2d_geom g2 = lm_geom_2d(g, C, C);
-    return mult == 1 && g2.OW >= DW_ROWS_MIN_OW && lm_dwconv_rows_applies(&g2);
+    return mult == 1 && g2.OW >= (g2.KW <= 3 ? 28 : 56) && lm_dwconv_rows_applies(&g2);
 }
 
 static loom_status conv_dwrows(lm_kctx *k, const lm_window_geom *g, int64_t N, int64_t C,
