@@ -355,7 +355,7 @@ typedef struct dw_job {
     float *y;
     int64_t C, M, mult; /* channels in/out, output channels per input channel */
     lm_act act;
-    float *pad;     /* vector path: one zero-padded copy per plane, or NULL */
+    float *pad;     /* vector path: a ring of KH padded rows per plane, or NULL */
     int64_t hp, wp; /* padded plane rows and row stride */
 } dw_job;
 
@@ -471,7 +471,7 @@ static dw_row_fn dw_row_for_cpu(void)
 }
 
 #define DW_MAX_KH 16
-/* Largest scratch for the padded copies (floats): beyond it, the checked path. */
+/* Largest scratch for the padded rows (floats): beyond it, the checked path. */
 #define DW_PAD_BUDGET ((int64_t)16 << 20)
 
 /* Whether the vector path applies: unit dilation, stride 1 or 2 along W, at
@@ -489,17 +489,59 @@ static bool dw_vector_geom(const lm_window_geom *g, int64_t mult, int64_t *hp, i
     return true;
 }
 
+/* Padded row r (image row r - top, or all zero) into @pr, wp floats. */
+static void dw_pad_row(const lm_window_geom *g, const float *x, int64_t r, int64_t wp, float *pr)
+{
+    int64_t H = g->in[0], W = g->in[1], ih = r - g->pb[0], left = g->pb[1];
+    if (ih < 0 || ih >= H) {
+        memset(pr, 0, (size_t)wp * sizeof(float));
+        return;
+    }
+    memset(pr, 0, (size_t)left * sizeof(float));
+    memcpy(pr + left, x + ih * W, (size_t)W * sizeof(float));
+    memset(pr + left + W, 0, (size_t)(wp - left - W) * sizeof(float));
+}
+
+/* One plane on the vector path: the KH padded rows of each output row sit
+ * in a ring (padded row r in ring row r mod KH), each filled once, so the
+ * plane is read once and not copied whole; the activation runs on about
+ * 1024 outputs at a time while they are in cache. */
+static void dw_plane_rows(const dw_job *j, const float *x, const float *w, float bias, float *ring,
+                          float *y)
+{
+    const lm_window_geom *g = j->g;
+    int64_t OH = g->out[0], OW = g->out[1], KH = g->k[0], wp = j->wp, done = 0;
+    int64_t held[DW_MAX_KH], k0 = 0, step = g->s[0] % KH;
+    const float *xr[DW_MAX_KH];
+    dw_row_fn row = dw_row_for_cpu();
+    for (int64_t k = 0; k < KH; k++)
+        held[k] = -1;
+    for (int64_t oh = 0; oh < OH; oh++, k0 = k0 + step >= KH ? k0 + step - KH : k0 + step) {
+        for (int64_t kh = 0, k = k0; kh < KH; kh++, k = k + 1 == KH ? 0 : k + 1) {
+            int64_t r = oh * g->s[0] + kh; /* k = r mod KH, stepped: no division */
+            if (held[k] != r)
+                dw_pad_row(g, x, r, wp, ring + k * wp);
+            held[k] = r;
+            xr[kh] = ring + k * wp;
+        }
+        row(xr, w, KH, g->k[1], g->s[1], OW, bias, y + oh * OW);
+        if ((oh + 1) * OW - done >= 1024 || oh + 1 == OH) {
+            lm_act_apply(&j->act, y + done, (oh + 1) * OW - done);
+            done = (oh + 1) * OW;
+        }
+    }
+}
+
 /* Depthwise 2-D: each output channel reads exactly one input channel. On the
- * vector path the channel is first copied into a zero-padded plane (cheap
- * next to KH x KW taps per output), then every row runs without edge cases;
- * otherwise each pixel checks its taps. */
+ * vector path rows run without edge cases from padded copies of the rows
+ * they need (cheap next to KH x KW taps per output); otherwise each pixel
+ * checks its taps. */
 static void depthwise2d(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *j = arg;
     const lm_window_geom *g = j->g;
     int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
     int64_t KH = g->k[0], KW = g->k[1];
-    dw_row_fn row = dw_row_for_cpu();
     for (int64_t nm = begin; nm < end; nm++) {
         int64_t n = nm / j->M, m = nm % j->M, c = m / j->mult;
         const float *x = j->x + (n * j->C + c) * H * W;
@@ -507,30 +549,12 @@ static void depthwise2d(void *arg, int64_t begin, int64_t end)
         float *y = j->y + nm * OH * OW;
         float bias = j->b ? j->b[m] : 0.0f;
         if (j->pad) {
-            int64_t hp = j->hp, wp = j->wp, top = g->pb[0], left = g->pb[1];
-            float *pad = j->pad + nm * hp * wp;
-            for (int64_t r = 0; r < hp; r++) {
-                float *pr = pad + r * wp;
-                int64_t ih = r - top;
-                if (ih < 0 || ih >= H) {
-                    memset(pr, 0, (size_t)wp * sizeof(float));
-                    continue;
-                }
-                memset(pr, 0, (size_t)left * sizeof(float));
-                memcpy(pr + left, x + ih * W, (size_t)W * sizeof(float));
-                memset(pr + left + W, 0, (size_t)(wp - left - W) * sizeof(float));
-            }
-            const float *xr[DW_MAX_KH];
-            for (int64_t oh = 0; oh < OH; oh++) {
-                for (int64_t kh = 0; kh < KH; kh++)
-                    xr[kh] = pad + (oh * g->s[0] + kh) * wp;
-                row(xr, w, KH, KW, g->s[1], OW, bias, y + oh * OW);
-            }
-        } else {
-            for (int64_t oh = 0; oh < OH; oh++)
-                for (int64_t ow = 0; ow < OW; ow++)
-                    y[oh * OW + ow] = dw_pixel(g, x, w, oh, ow, bias);
+            dw_plane_rows(j, x, w, bias, j->pad + nm * KH * j->wp, y);
+            continue;
         }
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++)
+                y[oh * OW + ow] = dw_pixel(g, x, w, oh, ow, bias);
         lm_act_apply(&j->act, y, OH * OW);
     }
 }
@@ -1354,8 +1378,8 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
         return conv_direct(k, &g, N, C, M, xp, wp, bp, &act, yp);
     if (Cg == 1 && g.nsp == 2) {
         dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act, NULL, 0, 0};
-        if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * dj.hp * dj.wp <= DW_PAD_BUDGET) {
-            dj.pad = lm_kscratch(k, (size_t)(N * M * dj.hp * dj.wp) * sizeof(float));
+        if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * g.k[0] * dj.wp <= DW_PAD_BUDGET) {
+            dj.pad = lm_kscratch(k, (size_t)(N * M * g.k[0] * dj.wp) * sizeof(float));
             if (!dj.pad)
                 return LOOM_ERR_NO_MEMORY;
         }
