@@ -100,6 +100,8 @@ typedef enum lm_env_type { LM_ENV_IS_FLAG, LM_ENV_IS_INT, LM_ENV_IS_STR } lm_env
       "float Conv: no direct kernel for shallow inputs (first layers, stride-2 downsampling)")                                        \
     X(CONV_NO_DW16, "LOOM_CONV_NO_DW16", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",                   \
       "float Conv: no 16-channel-block depthwise kernel")                                          \
+    X(CONV_NO_DWROWS, "LOOM_CONV_NO_DWROWS", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",               \
+      "float Conv: no row depthwise kernel for large planes")                                      \
     X(CONV_NO_WINOGRAD, "LOOM_CONV_NO_WINOGRAD", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",           \
       "float Conv: no Winograd 3x3")                                                               \
     X(CONV_NO_TAPS, "LOOM_CONV_NO_TAPS", FLAG, 0, 0, 1, TESTS, "cpu/ops/conv.c",                   \

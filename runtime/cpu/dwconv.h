@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "activation.h"
 #include "conv2d_geom.h"
 
 /* Depthwise convolutions: C channels, one filter each (no multiplier), so
@@ -39,5 +40,28 @@ size_t lm_dwconv16_scratch_floats(const lm_conv2d_geom *g);
 void lm_dwconv16(const lm_conv2d_geom *g, const float *x, const float *w, const float *bias,
                  float lo, float hi, bool hswish, int64_t cb0, int64_t cb1, float *scratch,
                  float *y);
+
+/*
+ * Large planes, one channel at a time along its rows (dwconv_rows_avx512f.c):
+ * no transposes, and the image is read once, straight (stride 1) or through
+ * a few padded rows in L1 (stride 2), where the 16-channel kernel packs and
+ * unpacks whole planes. Takes unit dilation, strides 1 or 2, kernels up to
+ * LM_DWCONV_ROWS_MAX_K, on AVX-512F; square 3, 5 and 7 windows with equal
+ * strides have blocked kernels, others go one output row at a time.
+ */
+#define LM_DWCONV_ROWS_MAX_K 16
+bool lm_dwconv_rows_applies(const lm_conv2d_geom *g);
+
+/* Floats of scratch one lm_dwconv_rows call needs (any alignment; it zeroes
+ * what it reads). */
+size_t lm_dwconv_rows_scratch_floats(const lm_conv2d_geom *g);
+
+/*
+ * Channels [c0, c1) of one image: y[c] = act(bias[c] + sum of w[c] * x[c]
+ * taps), x C x H x W, w C x KH x KW, bias C values or NULL, y C x OH x OW.
+ * FMA in the scalar order (bias, then kh, kw), like lm_dwconv16.
+ */
+void lm_dwconv_rows(const lm_conv2d_geom *g, const float *x, const float *w, const float *bias,
+                    const lm_act *act, int64_t c0, int64_t c1, float *scratch, float *y);
 
 #endif

@@ -56,6 +56,8 @@ static double act_ref(const char *act, double v)
         return v * fmin(1.0, fmax(0.0, v / 6.0 + 0.5));
     if (strcmp(act, "Relu") == 0)
         return v < 0 ? 0 : v;
+    if (strcmp(act, "Silu") == 0)
+        return v / (1.0 + exp(-v));
     fail_msg("no reference for %s", act);
     return v;
 }
@@ -173,6 +175,165 @@ static void dwconv16_matches_reference(void **state)
     int bad = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         bad += run_dw_case(&cases[i]);
+    assert_int_equal(bad, 0);
+}
+
+/* ---- lm_dwconv_rows against a double-precision loop ------------------------------ */
+
+typedef struct rows_case {
+    int64_t H, W, KH, KW, sh, sw, pt, pl, pb, pr;
+    lm_act act;
+} rows_case;
+
+/* act(v) in double for the kinds the row kernel is given here. */
+static double rows_act_ref(const lm_act *a, double v)
+{
+    switch (a->kind) {
+    case LM_ACT_RELU:
+        return v < 0 ? 0 : v;
+    case LM_ACT_CLIP:
+        return fmin(a->beta, fmax(a->alpha, v));
+    case LM_ACT_HARD_SWISH:
+        return act_ref("HardSwish", v);
+    case LM_ACT_SILU:
+        return act_ref("Silu", v);
+    default:
+        return v;
+    }
+}
+
+/* Three channels of case @c through lm_dwconv_rows, with NaN in its scratch
+ * and sentinels past the planes; returns the mismatches. */
+static int run_rows_case(const rows_case *c)
+{
+    lm_conv2d_geom g = {.C = 3,
+                        .M = 3,
+                        .H = c->H,
+                        .W = c->W,
+                        .KH = c->KH,
+                        .KW = c->KW,
+                        .sh = c->sh,
+                        .sw = c->sw,
+                        .dh = 1,
+                        .dw = 1,
+                        .pt = c->pt,
+                        .pl = c->pl,
+                        .pb = c->pb,
+                        .pr = c->pr};
+    g.OH = out_size(c->H, c->KH, c->sh, 1, c->pt, c->pb);
+    g.OW = out_size(c->W, c->KW, c->sw, 1, c->pl, c->pr);
+    if (!lm_dwconv_rows_applies(&g)) {
+        print_error("%lldx%lld k%lldx%lld s%lld,%lld: the row kernel does not apply\n",
+                    (long long)c->H, (long long)c->W, (long long)c->KH, (long long)c->KW,
+                    (long long)c->sh, (long long)c->sw);
+        return 1;
+    }
+    const int64_t IS = c->H * c->W, OS = g.OH * g.OW, KK = c->KH * c->KW;
+    float *x = malloc(sizeof(float) * (size_t)(3 * IS)),
+          *w = malloc(sizeof(float) * (size_t)(3 * KK));
+    float *y = malloc(sizeof(float) * (size_t)(3 * OS + 64)), b[3];
+    size_t sn = lm_dwconv_rows_scratch_floats(&g);
+    float *scratch = malloc(sn * sizeof(float));
+    fill(x, 3 * IS, 2.0f);
+    fill(w, 3 * KK, 1.0f);
+    fill(b, 3, 1.0f);
+    int bad = 0;
+    for (size_t i = 0; i < sn; i++)
+        scratch[i] = NAN; /* the kernel must not read what it did not write */
+    for (int64_t i = 0; i < 3 * OS + 64; i++)
+        y[i] = SENTINEL;
+    /* channel 0 alone, then 1 and 2 in one call (the ring carried over) */
+    lm_dwconv_rows(&g, x, w, b, &c->act, 0, 1, scratch, y);
+    lm_dwconv_rows(&g, x, w, b, &c->act, 1, 3, scratch, y);
+    for (int64_t ch = 0; ch < 3; ch++) {
+        for (int64_t oh = 0; oh < g.OH; oh++)
+            for (int64_t ow = 0; ow < g.OW; ow++) {
+                double acc = b[ch], mag = fabs(b[ch]); /* mag: sum of |terms| */
+                for (int64_t kh = 0; kh < c->KH; kh++)
+                    for (int64_t kw = 0; kw < c->KW; kw++) {
+                        int64_t ih = oh * c->sh - c->pt + kh, iw = ow * c->sw - c->pl + kw;
+                        if (ih >= 0 && ih < c->H && iw >= 0 && iw < c->W) {
+                            double t =
+                                (double)x[ch * IS + ih * c->W + iw] * w[ch * KK + kh * c->KW + kw];
+                            acc += t;
+                            mag += fabs(t);
+                        }
+                    }
+                double want = rows_act_ref(&c->act, acc);
+                float got = y[ch * OS + oh * g.OW + ow];
+                if (!(fabs((double)got - want) <= 2e-6 * (1.0 + fabs(want)) + 2e-6 * mag) &&
+                    bad++ < 3)
+                    print_error("%lldx%lld k%lldx%lld s%lld,%lld pad %lld,%lld,%lld,%lld act %d: "
+                                "y[%lld,%lld,%lld] = %g, want %g\n",
+                                (long long)c->H, (long long)c->W, (long long)c->KH,
+                                (long long)c->KW, (long long)c->sh, (long long)c->sw,
+                                (long long)c->pt, (long long)c->pl, (long long)c->pb,
+                                (long long)c->pr, (int)c->act.kind, (long long)ch, (long long)oh,
+                                (long long)ow, got, want);
+            }
+    }
+    for (int64_t i = 3 * OS; i < 3 * OS + 64; i++)
+        if (y[i] != SENTINEL && bad++ < 3)
+            print_error("%lldx%lld: wrote y[%lld] past the planes\n", (long long)c->H,
+                        (long long)c->W, (long long)i);
+    free(x);
+    free(w);
+    free(y);
+    free(scratch);
+    return bad;
+}
+
+/* The row kernel for large planes: square 3, 5, 7 windows (the blocked
+ * kernels, with output rows not a multiple of their 4 and columns not of
+ * their 2 x 16) and others (one row at a time), stride 1 and 2, asymmetric
+ * and zero pads, widths under 16 and not multiples of 16, activations in
+ * registers (Relu, Clip, HardSwish) and after (SiLU). */
+static void dwconv_rows_matches_reference(void **state)
+{
+    (void)state;
+    const lm_act none = {LM_ACT_NONE, 0, 0}, relu = {LM_ACT_RELU, 0, 0},
+                 clip = {LM_ACT_CLIP, -0.5f, 0.75f}, hsw = {LM_ACT_HARD_SWISH, 0, 0},
+                 silu = {LM_ACT_SILU, 0, 0};
+    lm_conv2d_geom probe = {.C = 1,
+                            .M = 1,
+                            .H = 8,
+                            .W = 8,
+                            .KH = 3,
+                            .KW = 3,
+                            .sh = 1,
+                            .sw = 1,
+                            .dh = 1,
+                            .dw = 1,
+                            .OH = 8,
+                            .OW = 8};
+    if (!lm_dwconv_rows_applies(&probe)) {
+        print_message("no AVX-512F: lm_dwconv_rows is not used on this CPU\n");
+        return;
+    }
+    /* H, W, KH, KW, sh, sw, pads top/left/bottom/right, activation */
+    const rows_case cases[] = {
+        {112, 112, 3, 3, 1, 1, 1, 1, 1, 1, relu},
+        {57, 45, 3, 3, 1, 1, 0, 1, 2, 0, none},
+        {23, 7, 3, 3, 1, 1, 1, 1, 1, 1, clip},
+        {112, 112, 3, 3, 2, 2, 0, 0, 1, 1, silu},
+        {35, 61, 3, 3, 2, 2, 1, 1, 1, 1, hsw},
+        {56, 56, 5, 5, 2, 2, 2, 2, 2, 2, relu},
+        {29, 33, 5, 5, 1, 1, 2, 1, 0, 3, silu},
+        {30, 50, 7, 7, 1, 1, 3, 3, 3, 3, hsw},
+        {31, 19, 7, 7, 2, 2, 3, 2, 1, 3, none},
+        {6, 40, 5, 5, 1, 1, 2, 2, 2, 2, clip},
+        {2, 37, 3, 3, 1, 1, 1, 1, 1, 1, relu},
+        {28, 28, 5, 5, 2, 2, 2, 2, 2, 2, silu},
+        /* one row at a time: other windows, strides that differ */
+        {20, 41, 3, 5, 1, 1, 1, 2, 1, 2, relu},
+        {17, 66, 1, 1, 1, 1, 0, 0, 0, 0, none},
+        {25, 38, 3, 3, 2, 1, 1, 1, 1, 1, silu},
+        {24, 39, 3, 3, 1, 2, 0, 1, 2, 1, hsw},
+        {9, 21, 9, 9, 1, 2, 4, 4, 4, 4, none},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        bad += run_rows_case(&cases[i]);
     assert_int_equal(bad, 0);
 }
 
@@ -429,7 +590,8 @@ static int run_conv_case(const conv_case *c, int threads)
 }
 
 /* Depthwise with an activation the blocked kernel leaves to the epilogue,
- * batches, and 1 and 2 threads (parts with their own scratch). */
+ * batches, and 1 and 2 threads (parts with their own scratch), on small
+ * planes (16-channel blocks) and large ones (rows). */
 static void depthwise_nodes(void **state)
 {
     (void)state;
@@ -438,6 +600,10 @@ static void depthwise_nodes(void **state)
         {1, 17, 17, 14, 14, 5, 2, 2, 17, "Relu"},
         {3, 16, 16, 7, 7, 3, 1, 1, 16, NULL},
         {1, 64, 64, 1, 1, 3, 1, 1, 64, "HardSwish"},
+        /* planes the row kernel takes (outputs at least 16 wide) */
+        {1, 12, 12, 56, 56, 3, 2, 1, 12, "Relu"},
+        {2, 5, 5, 33, 47, 5, 1, 2, 5, "Silu"},
+        {1, 4, 4, 30, 30, 7, 2, 3, 4, "HardSwish"},
     };
     int bad = 0;
     for (int t = 1; t <= 2; t++)
@@ -755,6 +921,7 @@ static void vector_activations_match_scalar(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(dwconv16_matches_reference),
+    cmocka_unit_test(dwconv_rows_matches_reference),
     cmocka_unit_test(directconv_matches_reference),
     cmocka_unit_test(stem_nodes),
     cmocka_unit_test(depthwise_nodes),

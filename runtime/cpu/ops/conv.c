@@ -30,7 +30,7 @@
 typedef struct conv_plan {
     lm_conv_geom cg;
     lm_act act;
-    bool dw16, direct, wino, taps;
+    bool dw16, dwrows, direct, wino, taps;
 } conv_plan;
 
 /* W packed for the path a plan chose; built once per (W, path) in the
@@ -358,7 +358,7 @@ typedef struct dw_job {
     float *y;
     int64_t C, M, mult; /* channels in/out, output channels per input channel */
     lm_act act;
-    float *pad;     /* vector path: one zero-padded copy per plane, or NULL */
+    float *pad;     /* vector path: a ring of KH padded rows per plane, or NULL */
     int64_t hp, wp; /* padded plane rows and row stride */
 } dw_job;
 
@@ -455,15 +455,42 @@ static inline __attribute__((always_inline)) void copy_lanes(float *dst, const v
 
 typedef void (*dw_row_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, int64_t,
                           float, float *);
-#if defined(__x86_64__)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 DEFINE_DW_ROW(dw_row_avx512f, __attribute__((target("avx512f"))))
-DEFINE_DW_ROW(dw_row_avx2, __attribute__((target("avx2"))))
+
+/* The row kernel on AVX2, 8 outputs at a time, in intrinsics: GCC expanded
+ * the 16-lane generic vectors piecewise there (scalar moves through the
+ * stack; MnasNet's 112 x 112 layer took 35x ONNX Runtime's time). Multiply
+ * and add stay separate, in the same order, so results still match the
+ * scalar path bit for bit. */
+static __attribute__((target("avx2"))) void dw_row_avx2(const float *const *xr, const float *w,
+                                                        int64_t KH, int64_t KW, int64_t s,
+                                                        int64_t OW, float bias, float *y)
+{
+    for (int64_t ow = 0; ow < OW; ow += 8) {
+        __m256 acc = _mm256_set1_ps(bias);
+        for (int64_t kh = 0; kh < KH; kh++) {
+            const float *p = xr[kh] + ow * s;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                __m256 xv = _mm256_loadu_ps(p + kw);
+                if (s == 2) { /* the even lanes of p[kw .. kw + 16) */
+                    __m256 e = _mm256_shuffle_ps(xv, _mm256_loadu_ps(p + kw + 8), 0x88);
+                    xv = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+                }
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(xv, _mm256_set1_ps(w[kh * KW + kw])));
+            }
+        }
+        float t[8];
+        _mm256_storeu_ps(t, acc);
+        memcpy(y + ow, t, (size_t)(OW - ow < 8 ? OW - ow : 8) * sizeof(float));
+    }
+}
 #endif
 DEFINE_DW_ROW(dw_row_generic, )
 
 static dw_row_fn dw_row_for_cpu(void)
 {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     const lm_cpu_features *f = lm_cpu_features_get();
     if (f->avx512f)
         return dw_row_avx512f;
@@ -474,7 +501,7 @@ static dw_row_fn dw_row_for_cpu(void)
 }
 
 #define DW_MAX_KH 16
-/* Largest scratch for the padded copies (floats): beyond it, the checked path. */
+/* Largest scratch for the padded rows (floats): beyond it, the checked path. */
 #define DW_PAD_BUDGET ((int64_t)16 << 20)
 
 /* Whether the vector path applies: unit dilation, stride 1 or 2 along W, at
@@ -492,17 +519,59 @@ static bool dw_vector_geom(const lm_window_geom *g, int64_t mult, int64_t *hp, i
     return true;
 }
 
+/* Padded row r (image row r - top, or all zero) into @pr, wp floats. */
+static void dw_pad_row(const lm_window_geom *g, const float *x, int64_t r, int64_t wp, float *pr)
+{
+    int64_t H = g->in[0], W = g->in[1], ih = r - g->pb[0], left = g->pb[1];
+    if (ih < 0 || ih >= H) {
+        memset(pr, 0, (size_t)wp * sizeof(float));
+        return;
+    }
+    memset(pr, 0, (size_t)left * sizeof(float));
+    memcpy(pr + left, x + ih * W, (size_t)W * sizeof(float));
+    memset(pr + left + W, 0, (size_t)(wp - left - W) * sizeof(float));
+}
+
+/* One plane on the vector path: the KH padded rows of each output row sit
+ * in a ring (padded row r in ring row r mod KH), each filled once, so the
+ * plane is read once and not copied whole; the activation runs on about
+ * 1024 outputs at a time while they are in cache. */
+static void dw_plane_rows(const dw_job *j, const float *x, const float *w, float bias, float *ring,
+                          float *y)
+{
+    const lm_window_geom *g = j->g;
+    int64_t OH = g->out[0], OW = g->out[1], KH = g->k[0], wp = j->wp, done = 0;
+    int64_t held[DW_MAX_KH], k0 = 0, step = g->s[0] % KH;
+    const float *xr[DW_MAX_KH];
+    dw_row_fn row = dw_row_for_cpu();
+    for (int64_t k = 0; k < KH; k++)
+        held[k] = -1;
+    for (int64_t oh = 0; oh < OH; oh++, k0 = k0 + step >= KH ? k0 + step - KH : k0 + step) {
+        for (int64_t kh = 0, k = k0; kh < KH; kh++, k = k + 1 == KH ? 0 : k + 1) {
+            int64_t r = oh * g->s[0] + kh; /* k = r mod KH, stepped: no division */
+            if (held[k] != r)
+                dw_pad_row(g, x, r, wp, ring + k * wp);
+            held[k] = r;
+            xr[kh] = ring + k * wp;
+        }
+        row(xr, w, KH, g->k[1], g->s[1], OW, bias, y + oh * OW);
+        if ((oh + 1) * OW - done >= 1024 || oh + 1 == OH) {
+            lm_act_apply(&j->act, y + done, (oh + 1) * OW - done);
+            done = (oh + 1) * OW;
+        }
+    }
+}
+
 /* Depthwise 2-D: each output channel reads exactly one input channel. On the
- * vector path the channel is first copied into a zero-padded plane (cheap
- * next to KH x KW taps per output), then every row runs without edge cases;
- * otherwise each pixel checks its taps. */
+ * vector path rows run without edge cases from padded copies of the rows
+ * they need (cheap next to KH x KW taps per output); otherwise each pixel
+ * checks its taps. */
 static void depthwise2d(void *arg, int64_t begin, int64_t end)
 {
     const dw_job *j = arg;
     const lm_window_geom *g = j->g;
     int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
     int64_t KH = g->k[0], KW = g->k[1];
-    dw_row_fn row = dw_row_for_cpu();
     for (int64_t nm = begin; nm < end; nm++) {
         int64_t n = nm / j->M, m = nm % j->M, c = m / j->mult;
         const float *x = j->x + (n * j->C + c) * H * W;
@@ -510,30 +579,12 @@ static void depthwise2d(void *arg, int64_t begin, int64_t end)
         float *y = j->y + nm * OH * OW;
         float bias = j->b ? j->b[m] : 0.0f;
         if (j->pad) {
-            int64_t hp = j->hp, wp = j->wp, top = g->pb[0], left = g->pb[1];
-            float *pad = j->pad + nm * hp * wp;
-            for (int64_t r = 0; r < hp; r++) {
-                float *pr = pad + r * wp;
-                int64_t ih = r - top;
-                if (ih < 0 || ih >= H) {
-                    memset(pr, 0, (size_t)wp * sizeof(float));
-                    continue;
-                }
-                memset(pr, 0, (size_t)left * sizeof(float));
-                memcpy(pr + left, x + ih * W, (size_t)W * sizeof(float));
-                memset(pr + left + W, 0, (size_t)(wp - left - W) * sizeof(float));
-            }
-            const float *xr[DW_MAX_KH];
-            for (int64_t oh = 0; oh < OH; oh++) {
-                for (int64_t kh = 0; kh < KH; kh++)
-                    xr[kh] = pad + (oh * g->s[0] + kh) * wp;
-                row(xr, w, KH, KW, g->s[1], OW, bias, y + oh * OW);
-            }
-        } else {
-            for (int64_t oh = 0; oh < OH; oh++)
-                for (int64_t ow = 0; ow < OW; ow++)
-                    y[oh * OW + ow] = dw_pixel(g, x, w, oh, ow, bias);
+            dw_plane_rows(j, x, w, bias, j->pad + nm * KH * j->wp, y);
+            continue;
         }
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++)
+                y[oh * OW + ow] = dw_pixel(g, x, w, oh, ow, bias);
         lm_act_apply(&j->act, y, OH * OW);
     }
 }
@@ -609,6 +660,61 @@ static loom_status conv_dw16(lm_kctx *k, const lm_window_geom *g, int64_t N, int
     double cost =
         2.0 * (double)g->out_size * (double)g->k_size * 16.0 * (double)(j.items / j.parts);
     lm_parallel_for(k, j.parts, cost, dw16_parts, &j);
+    return LOOM_OK;
+}
+
+/* ---- depthwise along the rows of large planes (dwconv.h) ------------------------ */
+
+typedef struct dwrows_job {
+    lm_conv2d_geom g;
+    const float *x, *w, *b;
+    float *y;
+    lm_act act;
+    int64_t planes, parts; /* planes = images x channels, split into parts */
+    float *scratch;        /* one slot of slot_floats per part */
+    size_t slot_floats;
+} dwrows_job;
+
+static void dwrows_parts(void *arg, int64_t begin, int64_t end)
+{
+    const dwrows_job *j = arg;
+    const lm_conv2d_geom *g = &j->g;
+    const int64_t IS = g->H * g->W, OS = g->OH * g->OW;
+    for (int64_t part = begin; part < end; part++) {
+        float *slot = j->scratch + (size_t)part * j->slot_floats;
+        int64_t p0 = part * j->planes / j->parts, p1 = (part + 1) * j->planes / j->parts;
+        while (p0 < p1) { /* the part's channels of each image it reaches */
+            int64_t n = p0 / g->C, c0 = p0 % g->C, c1 = min64(g->C, c0 + p1 - p0);
+            lm_dwconv_rows(g, j->x + n * g->C * IS, j->w, j->b, &j->act, c0, c1, slot,
+                           j->y + n * g->C * OS);
+            p0 += c1 - c0;
+        }
+    }
+}
+
+/* Output rows from which the row kernel beats the 16-channel one (measured,
+ * 1 thread, large images): 3 x 3 windows from 28 (0.5x at 112, 0.8x at
+ * 28), larger ones from 56 (a tie at 28 with 7 x 7, 1.1-1.2x slower with
+ * 5 x 5). Below, too many of its 16 lanes idle (1.5x slower at 14). */
+static bool dwrows_applies(const lm_window_geom *g, int64_t C, int64_t mult)
+{
+    lm_conv2d_geom g2 = lm_geom_2d(g, C, C);
+    return mult == 1 && g2.OW >= (g2.KW <= 3 ? 28 : 56) && lm_dwconv_rows_applies(&g2);
+}
+
+static loom_status conv_dwrows(lm_kctx *k, const lm_window_geom *g, int64_t N, int64_t C,
+                               const float *x, const float *w, const float *b, const lm_act *act,
+                               float *y)
+{
+    dwrows_job j = {
+        .g = lm_geom_2d(g, C, C), .x = x, .w = w, .b = b, .y = y, .act = *act, .planes = N * C};
+    j.parts = min64(lm_threadpool_size(k->pool), j.planes);
+    j.slot_floats = (lm_dwconv_rows_scratch_floats(&j.g) + 15) / 16 * 16;
+    j.scratch = lm_kscratch(k, (size_t)j.parts * j.slot_floats * sizeof(float));
+    if (!j.scratch)
+        return LOOM_ERR_NO_MEMORY;
+    double cost = 2.0 * (double)g->out_size * (double)g->k_size * (double)(j.planes / j.parts);
+    lm_parallel_for(k, j.parts, cost, dwrows_parts, &j);
     return LOOM_OK;
 }
 
@@ -1493,6 +1599,7 @@ static loom_status conv_describe(lm_kctx *k, const loom_tensor *x, const loom_te
     if ((st = lm_kact(k, &pl->act)) != LOOM_OK)
         return st;
     pl->dw16 = !lm_env_flag(LM_ENV_CONV_NO_DW16);
+    pl->dwrows = !lm_env_flag(LM_ENV_CONV_NO_DWROWS);
     pl->direct = !lm_env_flag(LM_ENV_CONV_NO_DIRECT);
     pl->wino = !lm_env_flag(LM_ENV_CONV_NO_WINOGRAD);
     pl->taps = !lm_env_flag(LM_ENV_CONV_NO_TAPS);
@@ -1553,6 +1660,8 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
     const float *xp = x->data, *wp = w->data, *bp = b ? b->data : NULL;
     float *yp = y->data;
 
+    if (Cg == 1 && g.nsp == 2 && pl->dwrows && dwrows_applies(&g, C, Mg))
+        return conv_dwrows(k, &g, N, C, xp, wp, bp, &act, yp);
     if (Cg == 1 && g.nsp == 2 && pl->dw16 && dw16_applies(&g, Mg))
         return conv_dw16(k, &g, N, C, xp, wp, bp, &act, yp);
     /* One input channel and no groups (an MNIST-style first layer) is formally
@@ -1561,8 +1670,8 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
         return conv_direct(k, &g, N, C, M, xp, wp, bp, &act, yp);
     if (Cg == 1 && g.nsp == 2) {
         dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act, NULL, 0, 0};
-        if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * dj.hp * dj.wp <= DW_PAD_BUDGET) {
-            dj.pad = lm_kscratch(k, (size_t)(N * M * dj.hp * dj.wp) * sizeof(float));
+        if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * g.k[0] * dj.wp <= DW_PAD_BUDGET) {
+            dj.pad = lm_kscratch(k, (size_t)(N * M * g.k[0] * dj.wp) * sizeof(float));
             if (!dj.pad)
                 return LOOM_ERR_NO_MEMORY;
         }
