@@ -58,6 +58,13 @@ typedef struct lm_stream lm_stream;
  * and a value passes between it and the CPU, or another such device, as it
  * is. Transfers to and from it cost only the launch. */
 #define LM_DEVICE_HOST_MEMORY 0x10u
+/* Runs the fused forms core's graph passes write (core/fuse*.c): attributes
+ * named _loom_* (an epilogue activation and its parameters, a Softmax's
+ * scale and divisor, a MatMul's operand views) that change what an ONNX op
+ * computes. A device without this flag is offered no node carrying one, so
+ * a device that knows only ONNX's ops never runs an Add that should also
+ * apply a ReLU. */
+#define LM_DEVICE_FUSED_FORMS 0x20u
 
 /* The link assumed where a device's own is unknown: PCIe 3.0 x16 in practice. */
 #define LM_DEFAULT_LINK_GBPS 12.0

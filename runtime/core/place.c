@@ -73,9 +73,20 @@ static void placement_free(placement *pl)
     free(pl->step_names);
 }
 
+/* Whether @n carries an attribute a fusion pass wrote (_loom_*). */
+static bool fused_form(const lm_node *n)
+{
+    for (int i = 0; i < n->n_attr; i++)
+        if (strncmp(n->attr[i].name, "_loom_", 6) == 0)
+            return true;
+    return false;
+}
+
 /* Whether @dev can take @n, whose shapes are all known (@known) or not. */
 static bool takes(lm_device *dev, const lm_node *n, loom_tensor *const *in, bool known)
 {
+    if (!(dev->props.flags & LM_DEVICE_FUSED_FORMS) && fused_form(n))
+        return false;
     if (!known)
         return (dev->props.flags & LM_DEVICE_DYNAMIC_SHAPES) &&
                (n->op && !(n->op->flags & LM_OP_INFER_ONLY));

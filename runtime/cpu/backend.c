@@ -173,7 +173,8 @@ static loom_status cpu_discover(const lm_discovery *d)
     online_cpus(p->cpuset, sizeof(p->cpuset));
     lm_cpu_measure_peaks(p, isa_name());
     p->numeric = LOOM_NUMERIC_INT8 | LOOM_NUMERIC_FP32;
-    p->flags = LM_DEVICE_HOST_KERNELS | LM_DEVICE_DYNAMIC_SHAPES | LM_DEVICE_AUTO;
+    p->flags =
+        LM_DEVICE_HOST_KERNELS | LM_DEVICE_DYNAMIC_SHAPES | LM_DEVICE_AUTO | LM_DEVICE_FUSED_FORMS;
     loom_status s = lm_registry_add(dev);
     return s ? s : add_node_devices(dev);
 }

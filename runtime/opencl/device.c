@@ -260,7 +260,8 @@ static void cl_props(lm_cl_device *dev, cl_device_type type)
     p->numeric = 0; /* float kernels of their own: close to the CPU's, not bit-identical */
     /* An OpenCL device that is the host CPU (PoCL) never beats libloom's own
      * CPU kernels: used only when named. */
-    p->flags = type & CL_DEVICE_TYPE_CPU ? 0 : LM_DEVICE_AUTO;
+    /* its supports() reads the fused forms it runs and declines the rest */
+    p->flags = LM_DEVICE_FUSED_FORMS | (type & CL_DEVICE_TYPE_CPU ? 0 : LM_DEVICE_AUTO);
     /* Its buffers are host memory: segments bind the host tensors in place. */
     if (i->host_unified)
         p->flags |= LM_DEVICE_HOST_MEMORY;

@@ -6,8 +6,9 @@
  * host and device, and a node that only a device implements loads and runs.
  *
  * The device here is a minimal one written for the test: it runs Relu,
- * same-shape Add and its own op test.Negate on float tensors in buffers of
- * its own.
+ * same-shape Add (with the ReLU the fusion pass may give it, as devices that
+ * declare LM_DEVICE_FUSED_FORMS must) and its own op test.Negate on float
+ * tensors in buffers of its own.
  */
 #include <math.h>
 #include <pthread.h>
@@ -44,7 +45,8 @@ typedef struct test_segment {
 static bool td_supports(lm_device *dev, const lm_node *n, loom_tensor *const *in)
 {
     (void)dev;
-    if (in[0]->dtype != LOOM_DTYPE_FLOAT)
+    const char *act = lm_node_attr_str(n, "_loom_act", NULL);
+    if (in[0]->dtype != LOOM_DTYPE_FLOAT || (act && strcmp(act, "Relu") != 0))
         return false;
     if (strcmp(n->op_type, "Relu") == 0 || strcmp(n->op_type, "Negate") == 0)
         return true;
@@ -124,11 +126,15 @@ static loom_status td_run(lm_device *dev, void *state, loom_tensor *const *in,
     for (int k = 0; k < sg->n_nodes; k++) {
         const lm_node *n = &sg->g->nodes[sg->nodes[k]];
         float *y = sg->buf[n->out[0]], *a = sg->buf[n->in[0]];
-        for (int64_t e = 0; e < sg->count[n->out[0]]; e++)
+        bool relu = lm_node_attr_str(n, "_loom_act", NULL) != NULL; /* Relu: td_supports */
+        for (int64_t e = 0; e < sg->count[n->out[0]]; e++) {
             y[e] = n->n_in == 2                        ? a[e] + sg->buf[n->in[1]][e]
                    : strcmp(n->op_type, "Negate") == 0 ? -a[e]
                    : a[e] > 0                          ? a[e]
                                                        : 0;
+            if (relu && !(y[e] > 0))
+                y[e] = 0;
+        }
     }
     for (int o = 0; o < sg->n_out; o++)
         memcpy(out[o]->data, sg->buf[sg->out[o]], out[o]->nbytes);
@@ -178,6 +184,7 @@ static test_device *add_test_device(void)
     pthread_cond_init(&td->cond, NULL);
     td->dev.ops = &td_ops;
     td->dev.props.kind = LOOM_DEVICE_OTHER;
+    td->dev.props.flags = LM_DEVICE_FUSED_FORMS;
     strcpy(td->dev.name, "test:0");
     assert_int_equal(lm_registry_add(&td->dev), LOOM_OK);
     return td;
@@ -236,13 +243,42 @@ static void segments_match_cpu(void **state)
     run_chain(mixed, y_dev, z_dev);
     assert_memory_equal(y_cpu, y_dev, sizeof(y_cpu));
     assert_memory_equal(z_cpu, z_dev, sizeof(z_cpu));
-    /* Two segments: Relu-Add-Relu (before Softmax) and the last Relu. */
+    /* Two segments: Relu-Add(+Relu, fused) before Softmax, and the last Relu. */
     assert_int_equal(td->compiles, 2);
     assert_int_equal(td->runs, 2 * 3);
     /* Segment 1 takes x and returns z (graph output) and r (read by Softmax);
      * segment 2 takes p and returns y. s never leaves the device. */
     assert_int_equal(td->values_in, 2 * 3);
     assert_int_equal(td->values_out, 3 * 3);
+    loom_context_destroy(cpu);
+    loom_context_destroy(mixed);
+    lm_registry_release();
+}
+
+/* A device that does not declare LM_DEVICE_FUSED_FORMS is offered no node a
+ * fusion changed: the Add that took the Relu runs on the CPU, and the answers
+ * are the CPU's. */
+static void fused_nodes_skip_devices_without_fused_forms(void **state)
+{
+    (void)state;
+    test_device *td = add_test_device();
+    td->dev.props.flags = 0;
+    loom_context_options o;
+    loom_context_options_init(&o);
+    o.device = "cpu";
+    loom_context *cpu, *mixed;
+    assert_int_equal(loom_context_create(&o, &cpu), LOOM_OK);
+    o.device = "test:0";
+    assert_int_equal(loom_context_create(&o, &mixed), LOOM_OK);
+    float y_cpu[8], z_cpu[8], y_dev[8], z_dev[8];
+    run_chain(cpu, y_cpu, z_cpu);
+    run_chain(mixed, y_dev, z_dev);
+    assert_memory_equal(y_cpu, y_dev, sizeof(y_cpu));
+    assert_memory_equal(z_cpu, z_dev, sizeof(z_cpu));
+    /* The two Relus that stayed plain: x -> z and p -> y, one value each way. */
+    assert_int_equal(td->compiles, 2);
+    assert_int_equal(td->values_in, 2 * 3);
+    assert_int_equal(td->values_out, 2 * 3);
     loom_context_destroy(cpu);
     loom_context_destroy(mixed);
     lm_registry_release();
@@ -543,6 +579,7 @@ static void plan_generations_replace_plans(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(segments_match_cpu),
+    cmocka_unit_test(fused_nodes_skip_devices_without_fused_forms),
     cmocka_unit_test(fail_closed_names_the_node),
     cmocka_unit_test(device_only_op_runs_on_its_device),
     cmocka_unit_test(contexts_share_and_select_devices),

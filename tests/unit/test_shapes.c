@@ -349,7 +349,7 @@ static void add_mm_device(const char *name, const lm_device_ops *ops, uint32_t f
     lm_device *dev = calloc(1, sizeof(*dev));
     dev->ops = ops;
     dev->props.kind = LOOM_DEVICE_OTHER;
-    dev->props.flags = flags;
+    dev->props.flags = flags | LM_DEVICE_FUSED_FORMS; /* mm_supports reads _loom_act */
     strcpy(dev->name, name);
     assert_int_equal(lm_registry_add(dev), LOOM_OK);
 }
