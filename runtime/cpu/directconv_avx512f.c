@@ -106,26 +106,6 @@ void lm_directconv_pack_weights(const lm_conv2d_geom *g, const float *w, float *
         }
 }
 
-static void pad_plain(const lm_conv2d_geom *g, const float *x, float *xpad)
-{
-    const int64_t Hp = lm_conv2d_padded_rows(g), Wp = lm_conv2d_padded_cols(g);
-    const int64_t q0 = min64(g->pl, Wp), q1 = q0 < Wp ? min64(Wp, g->pl + g->W) : q0;
-    for (int64_t c = 0; c < g->C; c++)
-        for (int64_t r = 0; r < Hp; r++) {
-            float *pr = xpad + (c * Hp + r) * Wp;
-            int64_t ih = r - g->pt;
-            if (ih < 0 || ih >= g->H || q1 <= q0) {
-                memset(pr, 0, (size_t)Wp * sizeof(float));
-                continue;
-            }
-            /* only the padding is zeroed: the plane is written once */
-            memset(pr, 0, (size_t)q0 * sizeof(float));
-            memcpy(pr + q0, x + (c * g->H + ih) * g->W + (q0 - g->pl),
-                   (size_t)(q1 - q0) * sizeof(float));
-            memset(pr + q1, 0, (size_t)(Wp - q1) * sizeof(float));
-        }
-}
-
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
@@ -158,11 +138,88 @@ static TARGET void gather(const float *src, int64_t s, float *dst, int64_t n)
     for (; j < n; j++)
         dst[j] = src[j * s];
 }
+
+static inline __mmask16 first_lanes(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+/* Padded columns [q, q + 16) of a row: xr[q + i - pl] where that is one of
+ * the W image columns, else 0 (all 0 for xr NULL). An expanding load reads
+ * just the image's part, so short rows cost no library calls: memset and
+ * memcpy per row were half the time of 7 x 7 and 14 x 14 grouped convs. */
+static inline TARGET __m512 padded16(const float *xr, int64_t W, int64_t pl, int64_t q)
+{
+    int64_t a = pl - q < 0 ? 0 : min64(pl - q, 16), b = min64(max64(W + pl - q, a), 16);
+    if (!xr || b <= a)
+        return _mm512_setzero_ps();
+    __mmask16 m = (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
+    return _mm512_maskz_expandloadu_ps(m, xr + (q + a - pl));
+}
+
+/* dst[q] for q < n as padded16 gives it. */
+static TARGET void pad_row(const float *xr, int64_t W, int64_t pl, float *dst, int64_t n)
+{
+    for (int64_t q = 0; q < n; q += 16)
+        _mm512_mask_storeu_ps(dst + q, first_lanes(n - q), padded16(xr, W, pl, q));
+}
+
+/* Both column phases of stride 2 (even and odd padded columns, n each) from
+ * one pass over the row. */
+static TARGET void pad_row_s2(const float *xr, int64_t W, int64_t pl, float *d0, float *d1,
+                              int64_t n)
+{
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t j = 0; j < n; j += 16) {
+        __m512 a = padded16(xr, W, pl, 2 * j), b = padded16(xr, W, pl, 2 * j + 16);
+        _mm512_mask_storeu_ps(d0 + j, first_lanes(n - j), _mm512_permutex2var_ps(a, ev, b));
+        _mm512_mask_storeu_ps(d1 + j, first_lanes(n - j), _mm512_permutex2var_ps(a, od, b));
+    }
+}
+
+/* Image columns a padded row holds: those left of its end. */
+static int64_t row_cols(const lm_conv2d_geom *g, int64_t Wp)
+{
+    return max64(0, min64(g->W, Wp - g->pl));
+}
+
+static TARGET void pad_plain(const lm_conv2d_geom *g, const float *x, float *xpad)
+{
+    const int64_t Hp = lm_conv2d_padded_rows(g), Wp = lm_conv2d_padded_cols(g);
+    const int64_t W = row_cols(g, Wp);
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t r = 0; r < Hp; r++) {
+            int64_t ih = r - g->pt;
+            const float *xr = ih >= 0 && ih < g->H ? x + (c * g->H + ih) * g->W : NULL;
+            pad_row(xr, W, g->pl, xpad + (c * Hp + r) * Wp, Wp);
+        }
+}
 #else
 static void gather(const float *src, int64_t s, float *dst, int64_t n)
 {
     for (int64_t j = 0; j < n; j++)
         dst[j] = src[j * s];
+}
+
+static void pad_plain(const lm_conv2d_geom *g, const float *x, float *xpad)
+{
+    const int64_t Hp = lm_conv2d_padded_rows(g), Wp = lm_conv2d_padded_cols(g);
+    const int64_t q0 = min64(g->pl, Wp), q1 = q0 < Wp ? min64(Wp, g->pl + g->W) : q0;
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t r = 0; r < Hp; r++) {
+            float *pr = xpad + (c * Hp + r) * Wp;
+            int64_t ih = r - g->pt;
+            if (ih < 0 || ih >= g->H || q1 <= q0) {
+                memset(pr, 0, (size_t)Wp * sizeof(float));
+                continue;
+            }
+            /* only the padding is zeroed: the plane is written once */
+            memset(pr, 0, (size_t)q0 * sizeof(float));
+            memcpy(pr + q0, x + (c * g->H + ih) * g->W + (q0 - g->pl),
+                   (size_t)(q1 - q0) * sizeof(float));
+            memset(pr + q1, 0, (size_t)(Wp - q1) * sizeof(float));
+        }
 }
 #endif
 
@@ -191,9 +248,22 @@ static void pad_phases(const lm_conv2d_geom *g, const float *x, float *xpad)
 {
     const int64_t Hp = lm_conv2d_padded_rows(g), Wq = phase_cols(g);
     for (int64_t c = 0; c < g->C; c++)
-        for (int64_t r = 0; r < Hp; r++)
+        for (int64_t r = 0; r < Hp; r++) {
+            float *dst = xpad + (c * Hp + r) * g->sw * Wq;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+            if (g->sw <= 2) { /* one pass over the row for both phases */
+                int64_t ih = r - g->pt, W = row_cols(g, lm_conv2d_padded_cols(g));
+                const float *xr = ih >= 0 && ih < g->H ? x + (c * g->H + ih) * g->W : NULL;
+                if (g->sw == 1)
+                    pad_row(xr, W, g->pl, dst, Wq);
+                else
+                    pad_row_s2(xr, W, g->pl, dst, dst + Wq, Wq);
+                continue;
+            }
+#endif
             for (int64_t f = 0; f < g->sw; f++)
-                pad_phase_row(g, x, c, r, f, Wq, xpad + ((c * Hp + r) * g->sw + f) * Wq);
+                pad_phase_row(g, x, c, r, f, Wq, dst + f * Wq);
+        }
 }
 
 void lm_directconv_pad(const lm_conv2d_geom *g, const float *x, float *xpad)
