@@ -144,35 +144,91 @@ static inline __mmask16 first_lanes(int64_t n)
     return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
 }
 
-/* Padded columns [q, q + 16) of a row: xr[q + i - pl] where that is one of
- * the W image columns, else 0 (all 0 for xr NULL). An expanding load reads
- * just the image's part, so short rows cost no library calls: memset and
- * memcpy per row were half the time of 7 x 7 and 14 x 14 grouped convs. */
-static inline TARGET __m512 padded16(const float *xr, int64_t W, int64_t pl, int64_t q)
+/* Where the image's columns fall in 16-column block q / 16 of a padded row:
+ * lanes [*a, *b) hold image columns q + i - pl (W of them). */
+static void block_lanes(int64_t W, int64_t pl, int64_t q, int64_t *a, int64_t *b)
 {
-    int64_t a = pl - q < 0 ? 0 : min64(pl - q, 16), b = min64(max64(W + pl - q, a), 16);
-    if (!xr || b <= a)
-        return _mm512_setzero_ps();
-    __mmask16 m = (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
-    return _mm512_maskz_expandloadu_ps(m, xr + (q + a - pl));
+    *a = pl - q < 0 ? 0 : min64(pl - q, 16);
+    *b = min64(max64(W + pl - q, *a), 16);
 }
 
-/* dst[q] for q < n as padded16 gives it. */
-static TARGET void pad_row(const float *xr, int64_t W, int64_t pl, float *dst, int64_t n)
+/* Padded columns [q, q + 16) of an image row xr: one masked load of just the
+ * image's part, moved up past the left padding by a permute. */
+static inline TARGET __m512 padded16(const float *xr, int64_t W, int64_t pl, int64_t q)
+{
+    int64_t a, b;
+    block_lanes(W, pl, q, &a, &b);
+    if (b <= a)
+        return _mm512_setzero_ps();
+    __m512 v = _mm512_maskz_loadu_ps(first_lanes(b - a), xr + (q + a - pl));
+    if (a == 0)
+        return v;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __mmask16 m = (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
+    return _mm512_maskz_permutexvar_ps(m, _mm512_sub_epi32(iota, _mm512_set1_epi32((int)a)), v);
+}
+
+/*
+ * The padded rows of one plane all share their blocks' masks and offsets,
+ * so they are worked out once: padding row by row with memset and memcpy
+ * (and then per-block bounds) cost as much as the products of 7 x 7 and
+ * 14 x 14 grouped convs. Blocks past PAD_BLOCKS (rows over 1024 columns)
+ * take padded16 as they go.
+ */
+#define PAD_BLOCKS 64
+typedef struct pad_plan {
+    int64_t W, pl;
+    int64_t off[PAD_BLOCKS];    /* image column of the block's first loaded value */
+    __mmask16 load[PAD_BLOCKS]; /* the lanes loaded (the first ones); 0: none */
+    __mmask16 keep[PAD_BLOCKS]; /* the lanes they end in */
+    int shift[PAD_BLOCKS];      /* from the one to the other (the left padding) */
+} pad_plan;
+
+static void pad_plan_make(pad_plan *p, int64_t W, int64_t pl)
+{
+    p->W = W, p->pl = pl;
+    for (int64_t k = 0; k < PAD_BLOCKS; k++) {
+        int64_t a, b;
+        block_lanes(W, pl, 16 * k, &a, &b);
+        p->load[k] = b > a ? first_lanes(b - a) : 0;
+        p->keep[k] = (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
+        p->off[k] = 16 * k + a - pl;
+        p->shift[k] = (int)a;
+    }
+}
+
+static inline TARGET __m512 pad_block(const pad_plan *p, const float *xr, int64_t k)
+{
+    if (k >= PAD_BLOCKS)
+        return padded16(xr, p->W, p->pl, 16 * k);
+    if (!p->load[k])
+        return _mm512_setzero_ps();
+    __m512 v = _mm512_maskz_loadu_ps(p->load[k], xr + p->off[k]);
+    if (!p->shift[k])
+        return v;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    return _mm512_maskz_permutexvar_ps(p->keep[k],
+                                       _mm512_sub_epi32(iota, _mm512_set1_epi32(p->shift[k])), v);
+}
+
+/* dst[q] for q < n: image row xr padded as @p says (zeros for xr NULL). */
+static TARGET void pad_row(const pad_plan *p, const float *xr, float *dst, int64_t n)
 {
     for (int64_t q = 0; q < n; q += 16)
-        _mm512_mask_storeu_ps(dst + q, first_lanes(n - q), padded16(xr, W, pl, q));
+        _mm512_mask_storeu_ps(dst + q, first_lanes(n - q),
+                              xr ? pad_block(p, xr, q / 16) : _mm512_setzero_ps());
 }
 
 /* Both column phases of stride 2 (even and odd padded columns, n each) from
  * one pass over the row. */
-static TARGET void pad_row_s2(const float *xr, int64_t W, int64_t pl, float *d0, float *d1,
-                              int64_t n)
+static TARGET void pad_row_s2(const pad_plan *p, const float *xr, float *d0, float *d1, int64_t n)
 {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (int64_t j = 0; j < n; j += 16) {
-        __m512 a = padded16(xr, W, pl, 2 * j), b = padded16(xr, W, pl, 2 * j + 16);
+        __m512 a = _mm512_setzero_ps(), b = a;
+        if (xr)
+            a = pad_block(p, xr, j / 8), b = pad_block(p, xr, j / 8 + 1);
         _mm512_mask_storeu_ps(d0 + j, first_lanes(n - j), _mm512_permutex2var_ps(a, ev, b));
         _mm512_mask_storeu_ps(d1 + j, first_lanes(n - j), _mm512_permutex2var_ps(a, od, b));
     }
@@ -187,12 +243,13 @@ static int64_t row_cols(const lm_conv2d_geom *g, int64_t Wp)
 static TARGET void pad_plain(const lm_conv2d_geom *g, const float *x, float *xpad)
 {
     const int64_t Hp = lm_conv2d_padded_rows(g), Wp = lm_conv2d_padded_cols(g);
-    const int64_t W = row_cols(g, Wp);
+    pad_plan p;
+    pad_plan_make(&p, row_cols(g, Wp), g->pl);
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t r = 0; r < Hp; r++) {
             int64_t ih = r - g->pt;
             const float *xr = ih >= 0 && ih < g->H ? x + (c * g->H + ih) * g->W : NULL;
-            pad_row(xr, W, g->pl, xpad + (c * Hp + r) * Wp, Wp);
+            pad_row(&p, xr, xpad + (c * Hp + r) * Wp, Wp);
         }
 }
 #else
@@ -247,23 +304,27 @@ static void pad_phase_row(const lm_conv2d_geom *g, const float *x, int64_t c, in
 static void pad_phases(const lm_conv2d_geom *g, const float *x, float *xpad)
 {
     const int64_t Hp = lm_conv2d_padded_rows(g), Wq = phase_cols(g);
-    for (int64_t c = 0; c < g->C; c++)
-        for (int64_t r = 0; r < Hp; r++) {
-            float *dst = xpad + (c * Hp + r) * g->sw * Wq;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-            if (g->sw <= 2) { /* one pass over the row for both phases */
-                int64_t ih = r - g->pt, W = row_cols(g, lm_conv2d_padded_cols(g));
+    if (g->sw <= 2) { /* one pass over each row for both phases */
+        pad_plan p;
+        pad_plan_make(&p, row_cols(g, lm_conv2d_padded_cols(g)), g->pl);
+        for (int64_t c = 0; c < g->C; c++)
+            for (int64_t r = 0; r < Hp; r++) {
+                float *dst = xpad + (c * Hp + r) * g->sw * Wq;
+                int64_t ih = r - g->pt;
                 const float *xr = ih >= 0 && ih < g->H ? x + (c * g->H + ih) * g->W : NULL;
                 if (g->sw == 1)
-                    pad_row(xr, W, g->pl, dst, Wq);
+                    pad_row(&p, xr, dst, Wq);
                 else
-                    pad_row_s2(xr, W, g->pl, dst, dst + Wq, Wq);
-                continue;
+                    pad_row_s2(&p, xr, dst, dst + Wq, Wq);
             }
+        return;
+    }
 #endif
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t r = 0; r < Hp; r++)
             for (int64_t f = 0; f < g->sw; f++)
-                pad_phase_row(g, x, c, r, f, Wq, dst + f * Wq);
-        }
+                pad_phase_row(g, x, c, r, f, Wq, xpad + ((c * Hp + r) * g->sw + f) * Wq);
 }
 
 void lm_directconv_pad(const lm_conv2d_geom *g, const float *x, float *xpad)

@@ -595,7 +595,8 @@ static void shifted_im2col_nodes(void **state)
  * per group: 2 to 64 groups of 2 to 64 channels, 3x3 and 5x5 windows at
  * stride 1 and 2, pads 0 to 2, odd and narrow widths (the kernel by channels
  * under 14 columns, by pixels past), batches, with and without B, fused Relu
- * and HardSwish; 1x1 and 128 channels a group at stride 1 stay on the GEMM. */
+ * and HardSwish, rows over 1024 padded columns; 1x1 and 128 channels a group
+ * at stride 1 stay on the GEMM. */
 static void grouped_nodes(void **state)
 {
     (void)state;
@@ -607,7 +608,8 @@ static void grouped_nodes(void **state)
         {2, 128, 64, 6, 7, 3, 2, 1, 2, "Relu"},       {1, 60, 30, 8, 8, 1, 1, 0, 3, "Relu"},
         {1, 32, 32, 9, 9, 1, 2, 0, 4, NULL},          {1, 256, 256, 6, 6, 3, 1, 1, 2, "Relu"},
         {1, 440, 440, 7, 7, 3, 1, 1, 55, "Relu"},     {1, 208, 208, 13, 13, 3, 2, 1, 26, NULL},
-        {2, 64, 64, 56, 56, 3, 1, 1, 16, "Relu"},
+        {2, 64, 64, 56, 56, 3, 1, 1, 16, "Relu"},     {1, 8, 8, 3, 1040, 3, 2, 1, 4, "Relu"},
+        {1, 4, 4, 2, 1030, 3, 1, 1, 2, NULL},
     };
     int bad = 0;
     for (int t = 1; t <= 2; t++)

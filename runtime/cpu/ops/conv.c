@@ -651,59 +651,81 @@ static bool direct_applies(const lm_window_geom *g, int64_t group, int64_t C)
 
 typedef struct direct_job {
     lm_conv2d_geom g; /* one group's: C and M are its channels */
+    const float *x;   /* the image */
     const float *xpad, *wp, *b;
     float *y; /* the image's output */
     lm_act act;
     float lo, hi;
     bool hswish;          /* the activation is HardSwish (in the kernel too) */
     bool clamp;           /* whether the kernel applies the whole activation */
-    int64_t items, parts; /* items: (group, channel block, output row) */
+    bool own_pad;         /* parts pad their groups into their own xpad */
+    int64_t group, parts; /* parts: whole groups when own_pad */
+    int64_t items;        /* (group, channel block, output row) */
     int64_t block;        /* output channels per channel block */
     int64_t mblocks;      /* channel blocks per group */
-    size_t pad_floats;    /* per group, in xpad */
+    size_t pad_floats;    /* per group (or part) in xpad */
     size_t w_floats;      /* per group, in wp */
     float *rows;          /* one row buffer of row_floats per part */
     size_t row_floats;
 } direct_job;
 
-/* Runs of output rows within one (group, channel block). */
+/* Items [i0, i1) of group @gi (channel block x rows + output row) from its
+ * padded planes @xpad, as runs of output rows within a channel block. */
+static void direct_group_rows(const direct_job *j, int64_t gi, const float *xpad, int64_t i0,
+                              int64_t i1, float *row)
+{
+    const int64_t OH = j->g.OH, OS = j->g.OH * j->g.OW, Mg = j->g.M;
+    float *yg = j->y + gi * Mg * OS;
+    while (i0 < i1) {
+        int64_t mb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
+        lm_directconv_rows(&j->g, xpad, j->wp + (size_t)gi * j->w_floats,
+                           j->b ? j->b + gi * Mg : NULL, j->lo, j->hi, j->hswish, mb, oh0, oh1, row,
+                           yg);
+        if (!j->clamp) {
+            int64_t c0 = mb * j->block, nc = min64(j->block, Mg - c0);
+            for (int64_t c = c0; c < c0 + nc; c++)
+                lm_act_apply(&j->act, yg + c * OS + oh0 * j->g.OW, (oh1 - oh0) * j->g.OW);
+        }
+        i0 += oh1 - oh0;
+    }
+}
+
+/* A part: whole groups, each padded into the part's buffer just before its
+ * rows run (so the copy stays in cache: padding all groups first and then
+ * reading them back cost a third of a 14 x 14 stride-2 grouped conv); else
+ * a range of items over planes padded beforehand. */
 static void direct_parts(void *arg, int64_t begin, int64_t end)
 {
     const direct_job *j = arg;
-    const int64_t OH = j->g.OH, OS = j->g.OH * j->g.OW, Mg = j->g.M;
+    const int64_t per = j->mblocks * j->g.OH, CgIS = j->g.C * j->g.H * j->g.W;
     for (int64_t part = begin; part < end; part++) {
         float *row = j->rows + (size_t)part * j->row_floats;
+        if (j->own_pad) {
+            float *xpad = (float *)j->xpad + (size_t)part * j->pad_floats;
+            for (int64_t gi = part * j->group / j->parts; gi < (part + 1) * j->group / j->parts;
+                 gi++) {
+                lm_directconv_pad(&j->g, j->x + gi * CgIS, xpad);
+                direct_group_rows(j, gi, xpad, 0, per, row);
+            }
+            continue;
+        }
         int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
         while (i0 < i1) {
-            int64_t gb = i0 / OH, gi = gb / j->mblocks, mb = gb % j->mblocks;
-            int64_t oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
-            float *yg = j->y + gi * Mg * OS;
-            lm_directconv_rows(&j->g, j->xpad + (size_t)gi * j->pad_floats,
-                               j->wp + (size_t)gi * j->w_floats, j->b ? j->b + gi * Mg : NULL,
-                               j->lo, j->hi, j->hswish, mb, oh0, oh1, row, yg);
-            if (!j->clamp) {
-                int64_t c0 = mb * j->block, nc = min64(j->block, Mg - c0);
-                for (int64_t c = c0; c < c0 + nc; c++)
-                    lm_act_apply(&j->act, yg + c * OS + oh0 * j->g.OW, (oh1 - oh0) * j->g.OW);
-            }
-            i0 += oh1 - oh0;
+            int64_t gi = i0 / per, e = min64(i1, (gi + 1) * per);
+            direct_group_rows(j, gi, j->xpad + (size_t)gi * j->pad_floats, i0 - gi * per,
+                              e - gi * per, row);
+            i0 = e;
         }
     }
 }
 
 /* Pads the image's groups [begin, end) (each Cg planes) for the kernel. */
-typedef struct direct_pad_job {
-    const direct_job *j;
-    const float *x; /* the image */
-    float *xpad;
-} direct_pad_job;
-
 static void direct_pad_groups(void *arg, int64_t begin, int64_t end)
 {
-    const direct_pad_job *p = arg;
-    const int64_t CgIS = p->j->g.C * p->j->g.H * p->j->g.W;
+    const direct_job *j = arg;
+    const int64_t CgIS = j->g.C * j->g.H * j->g.W;
     for (int64_t gi = begin; gi < end; gi++)
-        lm_directconv_pad(&p->j->g, p->x + gi * CgIS, p->xpad + (size_t)gi * p->j->pad_floats);
+        lm_directconv_pad(&j->g, j->x + gi * CgIS, (float *)j->xpad + (size_t)gi * j->pad_floats);
 }
 
 /* W (M x Cg x KH x KW) as lm_directconv_pack_weights' blocks, group after
@@ -721,7 +743,7 @@ static loom_status conv_direct(lm_kctx *k, const lm_window_geom *g, int64_t N, i
                                const lm_act *act, float *y)
 {
     const conv_weights *cw = conv_packed(k);
-    direct_job j = {.g = lm_geom_2d(g, C / group, M / group), .b = b, .act = *act};
+    direct_job j = {.g = lm_geom_2d(g, C / group, M / group), .b = b, .act = *act, .group = group};
     j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
     if (!j.clamp)
         j.lo = -INFINITY, j.hi = INFINITY;
@@ -730,18 +752,21 @@ static loom_status conv_direct(lm_kctx *k, const lm_window_geom *g, int64_t N, i
     j.block = lm_directconv_block(&j.g);
     j.mblocks = (j.g.M + j.block - 1) / j.block;
     j.items = group * j.mblocks * g->out[0];
-    j.parts = min64(lm_threadpool_size(k->pool), j.items);
+    /* whole groups per part where that splits the work evenly enough */
+    int64_t threads = lm_threadpool_size(k->pool);
+    j.own_pad = group > 1 && (group >= 4 * threads || group % threads == 0);
+    j.parts = min64(threads, j.own_pad ? group : j.items);
     j.row_floats = lm_directconv_row_floats(&j.g);
     j.pad_floats = (lm_directconv_pad_floats(&j.g) + 15) / 16 * 16;
     j.w_floats = lm_directconv_weight_floats(&j.g);
-    size_t pad = j.pad_floats * (size_t)group;
+    size_t pad = j.pad_floats * (size_t)(j.own_pad ? j.parts : group);
     /* W as packed at plan time, unless this run's width takes the other kernel */
     const float *packed = cw && cw->direct_w && cw->direct_block == j.block ? cw->direct_w : NULL;
     size_t wf = packed ? 0 : j.w_floats * (size_t)group;
     float *buf = lm_kscratch(k, (pad + wf + (size_t)j.parts * j.row_floats) * sizeof(float));
     if (!buf)
         return LOOM_ERR_NO_MEMORY;
-    float *xpad = buf;
+    j.xpad = buf;
     j.rows = buf + pad + wf;
     if (packed) {
         j.wp = packed;
@@ -749,13 +774,13 @@ static loom_status conv_direct(lm_kctx *k, const lm_window_geom *g, int64_t N, i
         direct_pack_groups(&j.g, group, w, j.w_floats, buf + pad);
         j.wp = buf + pad;
     }
-    j.xpad = xpad;
     double cost = 2.0 * (double)g->out[1] * (double)(j.g.C * g->k_size) * (double)j.block *
                   (double)(j.items / j.parts);
     for (int64_t n = 0; n < N; n++) {
-        direct_pad_job pj = {&j, x + n * C * g->in_size, xpad};
-        lm_parallel_for(k, group, (double)j.pad_floats, direct_pad_groups, &pj);
+        j.x = x + n * C * g->in_size;
         j.y = y + n * M * g->out_size;
+        if (!j.own_pad)
+            lm_parallel_for(k, group, (double)j.pad_floats, direct_pad_groups, &j);
         lm_parallel_for(k, j.parts, cost, direct_parts, &j);
     }
     return LOOM_OK;
