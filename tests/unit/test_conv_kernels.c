@@ -554,7 +554,8 @@ static int check_conv(const conv_case *c, const float *x, const float *w, const 
     return bad;
 }
 
-static int run_conv_case(const conv_case *c, int threads)
+/* Case @c as a node, with B or without (the reference's B is then zeros). */
+static int run_conv_case_b(const conv_case *c, int threads, bool has_b)
 {
     int64_t Cg = c->C / c->group;
     int64_t OH = out_size(c->H, c->K, c->s, 1, c->pad, c->pad);
@@ -565,13 +566,14 @@ static int run_conv_case(const conv_case *c, int threads)
     float *b = malloc(sizeof(float) * (size_t)c->M);
     fill(x, xn, 2.0f);
     fill(w, wn, 0.5f);
-    fill(b, c->M, 1.0f);
+    fill(b, c->M, has_b ? 1.0f : 0.0f);
     ob_model *m = ob_new(13);
     ob_input(m, "x", 1, 4, xd);
     ob_output(m, "y", 1);
     ob_init_f32(m, "w", 4, wd, w);
-    ob_init_f32(m, "b", 1, bd, b);
-    ob_node *n = ob_add_node(m, "Conv", "x,w,b", "y");
+    if (has_b)
+        ob_init_f32(m, "b", 1, bd, b);
+    ob_node *n = ob_add_node(m, "Conv", has_b ? "x,w,b" : "x,w", "y");
     int64_t pads[4] = {c->pad, c->pad, c->pad, c->pad}, strides[2] = {c->s, c->s};
     ob_attr_ints(m, n, "pads", 4, pads);
     ob_attr_ints(m, n, "strides", 2, strides);
@@ -587,6 +589,11 @@ static int run_conv_case(const conv_case *c, int threads)
     free(b);
     free(y);
     return bad;
+}
+
+static int run_conv_case(const conv_case *c, int threads)
+{
+    return run_conv_case_b(c, threads, true);
 }
 
 /* Depthwise with an activation the blocked kernel leaves to the epilogue,
@@ -747,6 +754,33 @@ static void shifted_im2col_nodes(void **state)
     for (int t = 1; t <= 2; t++)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             bad += run_conv_case(&cases[i], t);
+    assert_int_equal(bad, 0);
+}
+
+/* Grouped convolutions (several channels a group), on the direct kernel
+ * per group: 2 to 64 groups of 2 to 64 channels, 3x3 and 5x5 windows at
+ * stride 1 and 2, pads 0 to 2, odd and narrow widths (the kernel by channels
+ * under 14 columns, by pixels past), batches, with and without B, fused Relu
+ * and HardSwish, rows over 1024 padded columns; 1x1 and 128 channels a group
+ * at stride 1 stay on the GEMM. */
+static void grouped_nodes(void **state)
+{
+    (void)state;
+    static const conv_case cases[] = {
+        {1, 64, 64, 14, 14, 3, 2, 1, 2, "Relu"},      {2, 48, 24, 9, 13, 3, 1, 1, 3, NULL},
+        {1, 128, 128, 7, 7, 3, 1, 1, 32, "Relu"},     {1, 256, 256, 14, 14, 3, 2, 1, 32, NULL},
+        {1, 128, 64, 5, 6, 3, 2, 0, 64, "HardSwish"}, {3, 40, 40, 11, 17, 5, 1, 2, 4, "Relu"},
+        {1, 32, 48, 29, 31, 5, 2, 2, 2, NULL},        {1, 64, 32, 33, 20, 3, 1, 0, 8, "HardSwish"},
+        {2, 128, 64, 6, 7, 3, 2, 1, 2, "Relu"},       {1, 60, 30, 8, 8, 1, 1, 0, 3, "Relu"},
+        {1, 32, 32, 9, 9, 1, 2, 0, 4, NULL},          {1, 256, 256, 6, 6, 3, 1, 1, 2, "Relu"},
+        {1, 440, 440, 7, 7, 3, 1, 1, 55, "Relu"},     {1, 208, 208, 13, 13, 3, 2, 1, 26, NULL},
+        {2, 64, 64, 56, 56, 3, 1, 1, 16, "Relu"},     {1, 8, 8, 3, 1040, 3, 2, 1, 4, "Relu"},
+        {1, 4, 4, 2, 1030, 3, 1, 1, 2, NULL},
+    };
+    int bad = 0;
+    for (int t = 1; t <= 2; t++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            bad += run_conv_case_b(&cases[i], t, i % 2 == 0);
     assert_int_equal(bad, 0);
 }
 
@@ -929,6 +963,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(direct_kernel_per_width),
     cmocka_unit_test(gather_im2col_nodes),
     cmocka_unit_test(shifted_im2col_nodes),
+    cmocka_unit_test(grouped_nodes),
     cmocka_unit_test(maxpool_nodes),
     cmocka_unit_test(global_avgpool_nodes),
     cmocka_unit_test(vector_activations_match_scalar),

@@ -737,85 +737,156 @@ static bool uniform_stride(const lm_window_geom *g, int64_t s)
  * AVX-512: 16 -> 16 at 160 x 160 558 -> 377 us, 32 -> 64 at 80 x 80 678 ->
  * 498 us, 96 -> 96 at 40 x 40 806 -> 647 us, but 128 -> 256 at 40 x 40
  * 1957 -> 2243 us); stride 1 up to 12 channels, past which Winograd and
- * the GEMM win. One group and a real window (1x1 stays a GEMM).
+ * the GEMM win. A real window (1x1 stays a GEMM).
+ *
+ * Grouped convolutions run it per group (C is then a group's channels):
+ * there the GEMMs are tiny (32 x 288 x 49 in ResNeXt's last stage) and
+ * im2col's short strided rows cost more than the products, so it wins up
+ * to 64 channels a group at stride 1 too (1 thread: 32 groups of 32 at
+ * 7 x 7 753 -> 299 us, 4 of 64 at 28 x 28 2119 -> 1962 us, but 2 of 128
+ * at 14 x 14 991 -> 1522 us).
  */
 static bool direct_applies(const lm_window_geom *g, int64_t group, int64_t C)
 {
     int64_t max_c = uniform_stride(g, 2) ? 96 : uniform_stride(g, 1) ? 12 : 4;
-    return g->nsp == 2 && group == 1 && C <= max_c && g->k_size > 1 && lm_directconv_available();
+    if (group > 1 && uniform_stride(g, 1)) /* no Winograd: 64 channels a group */
+        max_c = 64;
+    return g->nsp == 2 && (group == 1 || C / group > 1) && C / group <= max_c && g->k_size > 1 &&
+           lm_directconv_available();
 }
 
 typedef struct direct_job {
-    lm_conv2d_geom g;
+    lm_conv2d_geom g; /* one group's: C and M are its channels */
+    const float *x;   /* the image */
     const float *xpad, *wp, *b;
     float *y; /* the image's output */
     lm_act act;
     float lo, hi;
     bool hswish;          /* the activation is HardSwish (in the kernel too) */
     bool clamp;           /* whether the kernel applies the whole activation */
-    int64_t items, parts; /* items: (channel block, output row) pairs */
+    bool own_pad;         /* parts pad their groups into their own xpad */
+    int64_t group, parts; /* parts: whole groups when own_pad */
+    int64_t items;        /* (group, channel block, output row) */
     int64_t block;        /* output channels per channel block */
+    int64_t mblocks;      /* channel blocks per group */
+    size_t pad_floats;    /* per group (or part) in xpad */
+    size_t w_floats;      /* per group, in wp */
     float *rows;          /* one row buffer of row_floats per part */
     size_t row_floats;
 } direct_job;
 
+/* Items [i0, i1) of group @gi (channel block x rows + output row) from its
+ * padded planes @xpad, as runs of output rows within a channel block. */
+static void direct_group_rows(const direct_job *j, int64_t gi, const float *xpad, int64_t i0,
+                              int64_t i1, float *row)
+{
+    const int64_t OH = j->g.OH, OS = j->g.OH * j->g.OW, Mg = j->g.M;
+    float *yg = j->y + gi * Mg * OS;
+    while (i0 < i1) {
+        int64_t mb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
+        lm_directconv_rows(&j->g, xpad, j->wp + (size_t)gi * j->w_floats,
+                           j->b ? j->b + gi * Mg : NULL, j->lo, j->hi, j->hswish, mb, oh0, oh1, row,
+                           yg);
+        if (!j->clamp) {
+            int64_t c0 = mb * j->block, nc = min64(j->block, Mg - c0);
+            for (int64_t c = c0; c < c0 + nc; c++)
+                lm_act_apply(&j->act, yg + c * OS + oh0 * j->g.OW, (oh1 - oh0) * j->g.OW);
+        }
+        i0 += oh1 - oh0;
+    }
+}
+
+/* A part: whole groups, each padded into the part's buffer just before its
+ * rows run (so the copy stays in cache: padding all groups first and then
+ * reading them back cost a third of a 14 x 14 stride-2 grouped conv); else
+ * a range of items over planes padded beforehand. */
 static void direct_parts(void *arg, int64_t begin, int64_t end)
 {
     const direct_job *j = arg;
-    const int64_t OH = j->g.OH, OS = j->g.OH * j->g.OW;
+    const int64_t per = j->mblocks * j->g.OH, CgIS = j->g.C * j->g.H * j->g.W;
     for (int64_t part = begin; part < end; part++) {
         float *row = j->rows + (size_t)part * j->row_floats;
-        int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
-        while (i0 < i1) { /* runs of rows within one channel block */
-            int64_t mb = i0 / OH, oh0 = i0 % OH, oh1 = min64(OH, oh0 + (i1 - i0));
-            lm_directconv_rows(&j->g, j->xpad, j->wp, j->b, j->lo, j->hi, j->hswish, mb, oh0, oh1,
-                               row, j->y);
-            if (!j->clamp) {
-                int64_t c0 = mb * j->block, nc = min64(j->block, j->g.M - c0);
-                for (int64_t c = c0; c < c0 + nc; c++)
-                    lm_act_apply(&j->act, j->y + c * OS + oh0 * j->g.OW, (oh1 - oh0) * j->g.OW);
+        if (j->own_pad) {
+            float *xpad = (float *)j->xpad + (size_t)part * j->pad_floats;
+            for (int64_t gi = part * j->group / j->parts; gi < (part + 1) * j->group / j->parts;
+                 gi++) {
+                lm_directconv_pad(&j->g, j->x + gi * CgIS, xpad);
+                direct_group_rows(j, gi, xpad, 0, per, row);
             }
-            i0 += oh1 - oh0;
+            continue;
+        }
+        int64_t i0 = part * j->items / j->parts, i1 = (part + 1) * j->items / j->parts;
+        while (i0 < i1) {
+            int64_t gi = i0 / per, e = min64(i1, (gi + 1) * per);
+            direct_group_rows(j, gi, j->xpad + (size_t)gi * j->pad_floats, i0 - gi * per,
+                              e - gi * per, row);
+            i0 = e;
         }
     }
 }
 
+/* Pads the image's groups [begin, end) (each Cg planes) for the kernel. */
+static void direct_pad_groups(void *arg, int64_t begin, int64_t end)
+{
+    const direct_job *j = arg;
+    const int64_t CgIS = j->g.C * j->g.H * j->g.W;
+    for (int64_t gi = begin; gi < end; gi++)
+        lm_directconv_pad(&j->g, j->x + gi * CgIS, (float *)j->xpad + (size_t)gi * j->pad_floats);
+}
+
+/* W (M x Cg x KH x KW) as lm_directconv_pack_weights' blocks, group after
+ * group, each @wf floats. */
+static void direct_pack_groups(const lm_conv2d_geom *gg, int64_t group, const float *w, size_t wf,
+                               float *wp)
+{
+    const int64_t per = gg->M * gg->C * gg->KH * gg->KW;
+    for (int64_t gi = 0; gi < group; gi++)
+        lm_directconv_pack_weights(gg, w + gi * per, wp + (size_t)gi * wf);
+}
+
 static loom_status conv_direct(lm_kctx *k, const lm_window_geom *g, int64_t N, int64_t C, int64_t M,
-                               const float *x, const float *w, const float *b, const lm_act *act,
-                               float *y)
+                               int64_t group, const float *x, const float *w, const float *b,
+                               const lm_act *act, float *y)
 {
     const conv_weights *cw = conv_packed(k);
-    direct_job j = {.g = lm_geom_2d(g, C, M), .b = b, .act = *act};
+    direct_job j = {.g = lm_geom_2d(g, C / group, M / group), .b = b, .act = *act, .group = group};
     j.clamp = lm_act_as_clamp(act, &j.lo, &j.hi);
     if (!j.clamp)
         j.lo = -INFINITY, j.hi = INFINITY;
     j.hswish = act->kind == LM_ACT_HARD_SWISH;
     j.clamp = j.clamp || j.hswish;
     j.block = lm_directconv_block(&j.g);
-    j.items = (M + j.block - 1) / j.block * g->out[0];
-    j.parts = min64(lm_threadpool_size(k->pool), j.items);
+    j.mblocks = (j.g.M + j.block - 1) / j.block;
+    j.items = group * j.mblocks * g->out[0];
+    /* whole groups per part where that splits the work evenly enough */
+    int64_t threads = lm_threadpool_size(k->pool);
+    j.own_pad = group > 1 && (group >= 4 * threads || group % threads == 0);
+    j.parts = min64(threads, j.own_pad ? group : j.items);
     j.row_floats = lm_directconv_row_floats(&j.g);
-    size_t pad = (lm_directconv_pad_floats(&j.g) + 15) / 16 * 16;
+    j.pad_floats = (lm_directconv_pad_floats(&j.g) + 15) / 16 * 16;
+    j.w_floats = lm_directconv_weight_floats(&j.g);
+    size_t pad = j.pad_floats * (size_t)(j.own_pad ? j.parts : group);
     /* W as packed at plan time, unless this run's width takes the other kernel */
     const float *packed = cw && cw->direct_w && cw->direct_block == j.block ? cw->direct_w : NULL;
-    size_t wf = packed ? 0 : lm_directconv_weight_floats(&j.g);
+    size_t wf = packed ? 0 : j.w_floats * (size_t)group;
     float *buf = lm_kscratch(k, (pad + wf + (size_t)j.parts * j.row_floats) * sizeof(float));
     if (!buf)
         return LOOM_ERR_NO_MEMORY;
-    float *xpad = buf;
+    j.xpad = buf;
     j.rows = buf + pad + wf;
     if (packed) {
         j.wp = packed;
     } else {
-        lm_directconv_pack_weights(&j.g, w, buf + pad);
+        direct_pack_groups(&j.g, group, w, j.w_floats, buf + pad);
         j.wp = buf + pad;
     }
-    j.xpad = xpad;
-    double cost = 2.0 * (double)g->out[1] * (double)(C * g->k_size) * (double)j.block *
+    double cost = 2.0 * (double)g->out[1] * (double)(j.g.C * g->k_size) * (double)j.block *
                   (double)(j.items / j.parts);
     for (int64_t n = 0; n < N; n++) {
-        lm_directconv_pad(&j.g, x + n * C * g->in_size, xpad);
+        j.x = x + n * C * g->in_size;
         j.y = y + n * M * g->out_size;
+        if (!j.own_pad)
+            lm_parallel_for(k, group, (double)j.pad_floats, direct_pad_groups, &j);
         lm_parallel_for(k, j.parts, cost, direct_parts, &j);
     }
     return LOOM_OK;
@@ -1667,7 +1738,7 @@ static loom_status conv_compute(lm_kctx *k, const conv_plan *pl, const loom_tens
     /* One input channel and no groups (an MNIST-style first layer) is formally
      * depthwise with a multiplier of M, but the direct kernel does it 10x faster. */
     if (pl->direct && direct_applies(&g, group, C))
-        return conv_direct(k, &g, N, C, M, xp, wp, bp, &act, yp);
+        return conv_direct(k, &g, N, C, M, group, xp, wp, bp, &act, yp);
     if (Cg == 1 && g.nsp == 2) {
         dw_job dj = {&g, xp, wp, bp, yp, C, M, Mg, act, NULL, 0, 0};
         if (dw_vector_geom(&g, Mg, &dj.hp, &dj.wp) && N * M * g.k[0] * dj.wp <= DW_PAD_BUDGET) {
@@ -1790,10 +1861,10 @@ typedef struct conv_pack_job {
 
 static loom_status pack_direct(conv_weights *cw, const conv_pack_job *j, size_t *bytes)
 {
-    size_t floats = lm_directconv_weight_floats(&j->sg);
+    size_t floats = lm_directconv_weight_floats(&j->sg) * (size_t)j->group;
     if (!(cw->direct_w = malloc(floats * sizeof(float))))
         return LOOM_ERR_NO_MEMORY;
-    lm_directconv_pack_weights(&j->sg, j->w, cw->direct_w);
+    direct_pack_groups(&j->sg, j->group, j->w, lm_directconv_weight_floats(&j->sg), cw->direct_w);
     cw->direct_block = lm_directconv_block(&j->sg);
     *bytes += floats * sizeof(float);
     return LOOM_OK;
@@ -1946,7 +2017,7 @@ static loom_status conv_prepare(lm_kctx *k)
     conv_pack_job j = {.group = group, .C = C, .M = M, .Mg = Mg, .rows = rows, .w = w->data};
     j.path = choose_path(cp, group, C, M, &j.tp);
     if (j.path == PATH_DIRECT)
-        j.sg = lm_geom_2d(&cp->plan.cg.win, C, M);
+        j.sg = lm_geom_2d(&cp->plan.cg.win, Cg, Mg);
     int in = 1;
     uint64_t layout = (uint64_t)j.path | (uint64_t)group << 8;
     if (j.path == PATH_DIRECT) /* the block size depends on the planned width */
