@@ -226,10 +226,12 @@ static void run_chain(loom_context *ctx, float y[8], float z[8])
     loom_model_destroy(m);
 }
 
-static void segments_match_cpu(void **state)
+/* Runs the chain on the CPU alone and on test:0 (with the CPU), checks the
+ * answers are the same, and returns the test device (its counters). */
+static test_device *chain_on_both(uint32_t flags)
 {
-    (void)state;
     test_device *td = add_test_device();
+    td->dev.props.flags = flags;
     loom_context_options o;
     loom_context_options_init(&o);
     o.device = "cpu";
@@ -237,12 +239,20 @@ static void segments_match_cpu(void **state)
     assert_int_equal(loom_context_create(&o, &cpu), LOOM_OK);
     o.device = "test:0";
     assert_int_equal(loom_context_create(&o, &mixed), LOOM_OK);
-
     float y_cpu[8], z_cpu[8], y_dev[8], z_dev[8];
     run_chain(cpu, y_cpu, z_cpu);
     run_chain(mixed, y_dev, z_dev);
     assert_memory_equal(y_cpu, y_dev, sizeof(y_cpu));
     assert_memory_equal(z_cpu, z_dev, sizeof(z_cpu));
+    loom_context_destroy(cpu);
+    loom_context_destroy(mixed);
+    return td;
+}
+
+static void segments_match_cpu(void **state)
+{
+    (void)state;
+    test_device *td = chain_on_both(LM_DEVICE_FUSED_FORMS);
     /* Two segments: Relu-Add(+Relu, fused) before Softmax, and the last Relu. */
     assert_int_equal(td->compiles, 2);
     assert_int_equal(td->runs, 2 * 3);
@@ -250,8 +260,6 @@ static void segments_match_cpu(void **state)
      * segment 2 takes p and returns y. s never leaves the device. */
     assert_int_equal(td->values_in, 2 * 3);
     assert_int_equal(td->values_out, 3 * 3);
-    loom_context_destroy(cpu);
-    loom_context_destroy(mixed);
     lm_registry_release();
 }
 
@@ -261,26 +269,11 @@ static void segments_match_cpu(void **state)
 static void fused_nodes_skip_devices_without_fused_forms(void **state)
 {
     (void)state;
-    test_device *td = add_test_device();
-    td->dev.props.flags = 0;
-    loom_context_options o;
-    loom_context_options_init(&o);
-    o.device = "cpu";
-    loom_context *cpu, *mixed;
-    assert_int_equal(loom_context_create(&o, &cpu), LOOM_OK);
-    o.device = "test:0";
-    assert_int_equal(loom_context_create(&o, &mixed), LOOM_OK);
-    float y_cpu[8], z_cpu[8], y_dev[8], z_dev[8];
-    run_chain(cpu, y_cpu, z_cpu);
-    run_chain(mixed, y_dev, z_dev);
-    assert_memory_equal(y_cpu, y_dev, sizeof(y_cpu));
-    assert_memory_equal(z_cpu, z_dev, sizeof(z_cpu));
+    test_device *td = chain_on_both(0);
     /* The two Relus that stayed plain: x -> z and p -> y, one value each way. */
     assert_int_equal(td->compiles, 2);
     assert_int_equal(td->values_in, 2 * 3);
     assert_int_equal(td->values_out, 2 * 3);
-    loom_context_destroy(cpu);
-    loom_context_destroy(mixed);
     lm_registry_release();
 }
 

@@ -439,14 +439,16 @@ static ob_model *bn_relu(bool peek)
     return m;
 }
 
-static void batchnorm_takes_its_activation(void **state)
+/* Loads @build's reference form (3 nodes) and fused form (2: the producer
+ * took the activation) on z, compares outputs exactly; returns the context
+ * for more checks. */
+static loom_context *check_takes_activation(ob_model *(*build)(bool))
 {
-    (void)state;
     loom_context *ctx;
     assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
-    loom_model *ref = lm_load_ok(ctx, bn_relu(true), "reference.onnx");
+    loom_model *ref = lm_load_ok(ctx, build(true), "reference.onnx");
     assert_int_equal(nodes_of(ref), 3);
-    loom_model *fused = lm_load_ok(ctx, bn_relu(false), "fused.onnx");
+    loom_model *fused = lm_load_ok(ctx, build(false), "fused.onnx");
     assert_int_equal(lm_last_fuse_stats.activations_fused, 1);
     assert_int_equal(nodes_of(fused), 2);
     float z[ZN];
@@ -457,7 +459,13 @@ static void batchnorm_takes_its_activation(void **state)
     free(b);
     loom_model_destroy(fused);
     loom_model_destroy(ref);
-    loom_context_destroy(ctx);
+    return ctx;
+}
+
+static void batchnorm_takes_its_activation(void **state)
+{
+    (void)state;
+    loom_context_destroy(check_takes_activation(bn_relu));
 }
 
 /* ResNet's residual block tail: Relu(Conv(z) + z). The Add takes the Relu;
@@ -483,21 +491,7 @@ static ob_model *residual_relu(bool peek)
 static void residual_add_takes_its_activation(void **state)
 {
     (void)state;
-    loom_context *ctx;
-    assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
-    loom_model *ref = lm_load_ok(ctx, residual_relu(true), "reference.onnx");
-    assert_int_equal(nodes_of(ref), 3);
-    loom_model *fused = lm_load_ok(ctx, residual_relu(false), "fused.onnx");
-    assert_int_equal(lm_last_fuse_stats.activations_fused, 1);
-    assert_int_equal(nodes_of(fused), 2);
-    float z[ZN];
-    input_x(z, ZN, 2.0f);
-    float *a = run(fused, 1, z, ZN, 4, ZD, ZN), *b = run(ref, 2, z, ZN, 4, ZD, ZN);
-    assert_close(a, b, ZN, 0.0);
-    free(a);
-    free(b);
-    loom_model_destroy(fused);
-    loom_model_destroy(ref);
+    loom_context *ctx = check_takes_activation(residual_relu);
     /* integer operands: the Relu stays a node of its own */
     int64_t d[1] = {4};
     ob_model *m = ob_new(14);
