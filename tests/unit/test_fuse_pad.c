@@ -84,13 +84,6 @@ static float *run(loom_model *m, size_t nout, const float *x, size_t *n)
     return y;
 }
 
-static int nodes_of(loom_model *m)
-{
-    loom_model_stats st = {.struct_size = sizeof(st)};
-    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
-    return st.nodes;
-}
-
 /* Loads @c with and without the Pad's output read outside, checks whether
  * the Pad went (@folds) and that both answer alike. */
 static void check(const pad_case *c, bool folds)
@@ -98,10 +91,10 @@ static void check(const pad_case *c, bool folds)
     loom_context *ctx;
     assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
     loom_model *ref = lm_load_ok(ctx, build(c, true), "reference.onnx");
-    assert_int_equal(nodes_of(ref), 2);
+    assert_int_equal(lm_stats_of(ref).nodes, 2);
     loom_model *fused = lm_load_ok(ctx, build(c, false), "fused.onnx");
     assert_int_equal(lm_last_fuse_stats.pads_folded, folds ? 1 : 0);
-    assert_int_equal(nodes_of(fused), folds ? 1 : 2);
+    assert_int_equal(lm_stats_of(fused).nodes, folds ? 1 : 2);
     float x[XN];
     for (int i = 0; i < XN; i++)
         x[i] = (float)((i * 37) % 29 - 14) / 7.0f;

@@ -49,13 +49,6 @@ static float *run(loom_model *m, size_t nout, const float *x, size_t xn, int ran
     return y;
 }
 
-static int nodes_of(loom_model *m)
-{
-    loom_model_stats st = {.struct_size = sizeof(st)};
-    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
-    return st.nodes;
-}
-
 static void input_x(float *x, size_t n, float scale)
 {
     for (size_t i = 0; i < n; i++)
@@ -162,7 +155,7 @@ static void check_pattern(ob_model *(*build)(bool), const int *stat, int want_no
     assert_int_equal(*stat, 0);
     loom_model *fused = lm_load_ok(ctx, build(false), "fused.onnx");
     assert_int_equal(*stat, 1);
-    assert_int_equal(nodes_of(fused), want_nodes);
+    assert_int_equal(lm_stats_of(fused).nodes, want_nodes);
     float x[XN];
     input_x(x, XN, scale);
     float *a = run(fused, 1, x, XN, 3, XD, XN), *b = run(ref, 2, x, XN, 3, XD, XN);
@@ -217,7 +210,7 @@ static void gelu_wrong_constant_stays(void **state)
     assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
     loom_model *model = lm_load_ok(ctx, m, "notgelu.onnx");
     assert_int_equal(lm_last_fuse_stats.gelus_fused, 0);
-    assert_int_equal(nodes_of(model), 5);
+    assert_int_equal(lm_stats_of(model).nodes, 5);
     loom_model_destroy(model);
     loom_context_destroy(ctx);
 }
@@ -338,7 +331,7 @@ static void mish_after_conv_becomes_epilogue(void **state)
     loom_model *fused = lm_load_ok(ctx, conv_mish(false), "fused.onnx");
     assert_int_equal(lm_last_fuse_stats.mishes_fused, 1);
     assert_int_equal(lm_last_fuse_stats.activations_fused, 1);
-    assert_int_equal(nodes_of(fused), 1);
+    assert_int_equal(lm_stats_of(fused).nodes, 1);
     float z[ZN];
     input_x(z, ZN, 2.0f);
     const size_t yn = 4 * 4 * 4;
@@ -358,10 +351,10 @@ static void check_silu(bool bn)
     /* the Conv's output is read outside: the pair becomes loom.Silu instead */
     loom_model *ref = lm_load_ok(ctx, conv_silu(true, bn), "reference.onnx");
     assert_int_equal(lm_last_fuse_stats.silus_fused, 1);
-    assert_int_equal(nodes_of(ref), 2);
+    assert_int_equal(lm_stats_of(ref).nodes, 2);
     loom_model *fused = lm_load_ok(ctx, conv_silu(false, bn), "fused.onnx");
     assert_int_equal(lm_last_fuse_stats.silus_fused, 1);
-    assert_int_equal(nodes_of(fused), 1); /* the Conv with its epilogue */
+    assert_int_equal(lm_stats_of(fused).nodes, 1); /* the Conv with its epilogue */
     float z[ZN];
     input_x(z, ZN, 2.0f);
     const size_t yn = 4 * 4 * 4;
@@ -402,7 +395,7 @@ static void silu_elsewhere_becomes_one_node(void **state)
     assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
     loom_model *fused = lm_load_ok(ctx, m, "silu.onnx");
     assert_int_equal(lm_last_fuse_stats.silus_fused, 1);
-    assert_int_equal(nodes_of(fused), 2);
+    assert_int_equal(lm_stats_of(fused).nodes, 2);
     float x[ZN], want[ZN];
     input_x(x, ZN, 40.0f); /* past exp's range on both sides */
     for (size_t i = 0; i < ZN; i++) {
@@ -447,10 +440,10 @@ static loom_context *check_takes_activation(ob_model *(*build)(bool))
     loom_context *ctx;
     assert_int_equal(loom_context_create(NULL, &ctx), LOOM_OK);
     loom_model *ref = lm_load_ok(ctx, build(true), "reference.onnx");
-    assert_int_equal(nodes_of(ref), 3);
+    assert_int_equal(lm_stats_of(ref).nodes, 3);
     loom_model *fused = lm_load_ok(ctx, build(false), "fused.onnx");
     assert_int_equal(lm_last_fuse_stats.activations_fused, 1);
-    assert_int_equal(nodes_of(fused), 2);
+    assert_int_equal(lm_stats_of(fused).nodes, 2);
     float z[ZN];
     input_x(z, ZN, 2.0f);
     float *a = run(fused, 1, z, ZN, 4, ZD, ZN), *b = run(ref, 2, z, ZN, 4, ZD, ZN);
@@ -501,7 +494,7 @@ static void residual_add_takes_its_activation(void **state)
     ob_add_node(m, "Relu", "s", "y");
     loom_model *ints = lm_load_ok(ctx, m, "ints.onnx");
     assert_int_equal(lm_last_fuse_stats.activations_fused, 0);
-    assert_int_equal(nodes_of(ints), 2);
+    assert_int_equal(lm_stats_of(ints).nodes, 2);
     loom_model_destroy(ints);
     loom_context_destroy(ctx);
 }
@@ -539,7 +532,7 @@ static void matmul_add_becomes_biased_matmul(void **state)
     loom_model *fused = lm_load_ok(ctx, linear_relu(false), "fused.onnx");
     assert_int_equal(lm_last_fuse_stats.matmul_biases_fused, 1);
     assert_int_equal(lm_last_fuse_stats.activations_fused, 1);
-    assert_int_equal(nodes_of(fused), 1);
+    assert_int_equal(lm_stats_of(fused).nodes, 1);
     float x[XN];
     input_x(x, XN, 2.0f);
     float *a = run(fused, 1, x, XN, 3, XD, 60), *b = run(ref, 2, x, XN, 3, XD, 60);
@@ -590,7 +583,7 @@ static void linear_gelu_becomes_one_matmul(void **state)
     assert_int_equal(lm_last_fuse_stats.gelus_fused, 1);
     assert_int_equal(lm_last_fuse_stats.matmul_biases_fused, 1);
     assert_int_equal(lm_last_fuse_stats.activations_fused, 1);
-    assert_int_equal(nodes_of(fused), 1);
+    assert_int_equal(lm_stats_of(fused).nodes, 1);
     float x[XN];
     input_x(x, XN, 2.0f);
     float *a = run(fused, 1, x, XN, 3, XD, 60), *b = run(ref, 2, x, XN, 3, XD, 60);
@@ -637,7 +630,7 @@ static void masked_softmax_case(bool mul, bool mask_first, const int64_t *md, in
     loom_model *fused =
         lm_load_ok(ctx, masked_softmax(false, mul, mask_first, md, axis), "fused.onnx");
     assert_int_equal(lm_last_fuse_stats.softmax_masks_fused, 1);
-    assert_int_equal(nodes_of(fused), 1);
+    assert_int_equal(lm_stats_of(fused).nodes, 1);
     float x[XN];
     input_x(x, XN, 6.0f);
     float *a = run(fused, 1, x, XN, 3, XD, XN), *b = run(ref, 2, x, XN, 3, XD, XN);

@@ -129,13 +129,6 @@ static float *run(loom_model *m, const float *x)
     return y;
 }
 
-static int nodes_of(loom_model *m)
-{
-    loom_model_stats st = {.struct_size = sizeof(st)};
-    assert_int_equal(loom_model_get_stats(m, &st), LOOM_OK);
-    return st.nodes;
-}
-
 /* Loads @b and its reference, checks the rewrite count and the node count,
  * and that the outputs have the same bits. */
 static void check_block(block b, int want_fused, int want_nodes)
@@ -148,7 +141,7 @@ static void check_block(block b, int want_fused, int want_nodes)
     b.reference = false;
     loom_model *fused = lm_load_ok(ctx, build(&b), "fused.onnx");
     assert_int_equal(lm_last_fuse_stats.skip_layernorms_fused, want_fused);
-    assert_int_equal(nodes_of(fused), want_nodes);
+    assert_int_equal(lm_stats_of(fused).nodes, want_nodes);
     float x[XN];
     for (size_t i = 0; i < XN; i++)
         x[i] = 3.0f * (float)((int)((i * 37) % 29) - 14) / 14.0f;
