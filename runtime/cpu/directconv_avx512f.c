@@ -127,29 +127,12 @@ static TARGET void gather(const float *src, int64_t s, float *dst, int64_t n)
         memcpy(dst, src, (size_t)n * sizeof(float));
         return;
     }
-    int64_t j = 0;
     if (s == 2) {
-        const __m512i idx =
-            _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        for (; j < n; j += 16) {
-            int64_t need = 2 * (n - j) - 1; /* source floats left */
-            __mmask16 mlo = need >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << need) - 1);
-            __mmask16 mhi = need >= 32  ? (__mmask16)0xFFFF
-                            : need > 16 ? (__mmask16)((1u << (need - 16)) - 1)
-                                        : 0;
-            __m512 a = _mm512_maskz_loadu_ps(mlo, src + 2 * j);
-            __m512 b = _mm512_maskz_loadu_ps(mhi, src + 2 * j + 16);
-            __mmask16 mst = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
-            _mm512_mask_storeu_ps(dst + j, mst, _mm512_permutex2var_ps(a, idx, b));
-        }
+        lm_evens_avx512f(src, dst, n);
+        return;
     }
-    for (; j < n; j++)
+    for (int64_t j = 0; j < n; j++)
         dst[j] = src[j * s];
-}
-
-static inline __mmask16 first_lanes(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
 }
 
 /* Where the image's columns fall in 16-column block q / 16 of a padded row:
@@ -168,7 +151,7 @@ static inline TARGET __m512 padded16(const float *xr, int64_t W, int64_t pl, int
     block_lanes(W, pl, q, &a, &b);
     if (b <= a)
         return _mm512_setzero_ps();
-    __m512 v = _mm512_maskz_loadu_ps(first_lanes(b - a), xr + (q + a - pl));
+    __m512 v = _mm512_maskz_loadu_ps(lm_lanes16(b - a), xr + (q + a - pl));
     if (a == 0)
         return v;
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -198,7 +181,7 @@ static void pad_plan_make(pad_plan *p, int64_t W, int64_t pl)
     for (int64_t k = 0; k < PAD_BLOCKS; k++) {
         int64_t a, b;
         block_lanes(W, pl, 16 * k, &a, &b);
-        p->load[k] = b > a ? first_lanes(b - a) : 0;
+        p->load[k] = b > a ? lm_lanes16(b - a) : 0;
         p->keep[k] = (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
         p->off[k] = 16 * k + a - pl;
         p->shift[k] = (int)a;
@@ -223,7 +206,7 @@ static inline TARGET __m512 pad_block(const pad_plan *p, const float *xr, int64_
 static TARGET void pad_row(const pad_plan *p, const float *xr, float *dst, int64_t n)
 {
     for (int64_t q = 0; q < n; q += 16)
-        _mm512_mask_storeu_ps(dst + q, first_lanes(n - q),
+        _mm512_mask_storeu_ps(dst + q, lm_lanes16(n - q),
                               xr ? pad_block(p, xr, q / 16) : _mm512_setzero_ps());
 }
 
@@ -237,8 +220,8 @@ static TARGET void pad_row_s2(const pad_plan *p, const float *xr, float *d0, flo
         __m512 a = _mm512_setzero_ps(), b = a;
         if (xr)
             a = pad_block(p, xr, j / 8), b = pad_block(p, xr, j / 8 + 1);
-        _mm512_mask_storeu_ps(d0 + j, first_lanes(n - j), _mm512_permutex2var_ps(a, ev, b));
-        _mm512_mask_storeu_ps(d1 + j, first_lanes(n - j), _mm512_permutex2var_ps(a, od, b));
+        _mm512_mask_storeu_ps(d0 + j, lm_lanes16(n - j), _mm512_permutex2var_ps(a, ev, b));
+        _mm512_mask_storeu_ps(d1 + j, lm_lanes16(n - j), _mm512_permutex2var_ps(a, od, b));
     }
 }
 
@@ -449,7 +432,7 @@ static TARGET void rows_by_channels(const lm_conv2d_geom *g, const float *xpad, 
     __m512 vb[2];
     for (int b = 0; b < nblk; b++) {
         int64_t n = min64(16, max64(0, nc - 16 * b));
-        __mmask16 mb = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+        __mmask16 mb = lm_lanes16(n);
         vb[b] = bias ? _mm512_maskz_loadu_ps(mb, bias + c0 + 16 * b) : _mm512_setzero_ps();
     }
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
@@ -532,7 +515,7 @@ pixels(const int MB, const int NV, const tap_walk *tw, const float *x, const flo
             if (hswish)
                 r = lm_hswish16(r);
             int64_t left = n - 16 * v;
-            __mmask16 k = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            __mmask16 k = lm_lanes16(left);
             _mm512_mask_storeu_ps(y + m * ys + 16 * v, k, r);
         }
 }

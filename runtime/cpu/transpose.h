@@ -4,7 +4,8 @@
  * lm_transpose_f32 turns a pixel-major GEMM result back into NCHW (see
  * ops/conv.c); lm_transpose16_avx512f is the in-register 16 x 16 step it and
  * the depthwise kernels (dwconv_avx512f.c, qdwconv16_avx512.c) are built on,
- * lm_lanes16 the mask of their edge vectors.
+ * lm_lanes16 the mask of their edge vectors, lm_evens_avx512f a stride-2
+ * gather of a row.
  */
 #ifndef LOOM_CPU_TRANSPOSE_H
 #define LOOM_CPU_TRANSPOSE_H
@@ -23,6 +24,22 @@ void lm_transpose_f32(const float *src, int64_t rows, int64_t cols, int64_t lds,
 static inline __mmask16 lm_lanes16(int64_t n)
 {
     return n >= 16 ? (__mmask16)0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+}
+
+/* dst[t] = src[2 t] for t < n, 16 at a time (the even lanes of pairs of
+ * vectors); masked loads read nothing past src[2 n - 2]. Stride-2 convs and
+ * pools gather their input columns with it. */
+static inline __attribute__((target("avx512f"))) void lm_evens_avx512f(const float *src, float *dst,
+                                                                       int64_t n)
+{
+    const __m512i idx =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t t = 0; t < n; t += 16) {
+        int64_t need = 2 * (n - t) - 1; /* source floats left */
+        __m512 lo = _mm512_maskz_loadu_ps(lm_lanes16(need), src + 2 * t);
+        __m512 hi = _mm512_maskz_loadu_ps(lm_lanes16(need - 16), src + 2 * t + 16);
+        _mm512_mask_storeu_ps(dst + t, lm_lanes16(n - t), _mm512_permutex2var_ps(lo, idx, hi));
+    }
 }
 
 /* In-register transpose of 16 x 16 floats: r[i] lane j -> r[j] lane i.

@@ -80,37 +80,13 @@ typedef int32_t v4i __attribute__((vector_size(16)));
 #define EVENS4(a, b) __builtin_shuffle(a, b, (v4i){0, 2, 4, 6})
 #endif
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-
-/* dst[t] = src[2 t] for t < n, 16 at a time; masked loads read nothing past
- * src[2 n - 2]. */
-__attribute__((target("avx512f"))) static void evens_avx512f(const float *src, float *dst,
-                                                             int64_t n)
-{
-    const __m512i idx =
-        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (int64_t t = 0; t < n; t += 16) {
-        int64_t need = 2 * (n - t) - 1; /* source floats left */
-        __mmask16 mlo = need >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << need) - 1);
-        __mmask16 mhi = need >= 32  ? (__mmask16)0xFFFF
-                        : need > 16 ? (__mmask16)((1u << (need - 16)) - 1)
-                                    : 0;
-        __m512 lo = _mm512_maskz_loadu_ps(mlo, src + 2 * t);
-        __m512 hi = _mm512_maskz_loadu_ps(mhi, src + 2 * t + 16);
-        __mmask16 mst = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1);
-        _mm512_mask_storeu_ps(dst + t, mst, _mm512_permutex2var_ps(lo, idx, hi));
-    }
-}
-#endif
-
 /* The stride-2 gather at full AVX-512 width, or NULL (the 4-lane loop). */
 typedef void (*evens_fn)(const float *, float *, int64_t);
 static evens_fn evens_for_cpu(void)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (lm_cpu_features_get()->avx512f)
-        return evens_avx512f;
+        return lm_evens_avx512f;
 #endif
     return NULL;
 }
