@@ -23,6 +23,7 @@
 #include "cpu/dwconv.h"
 #include "cpu/directconv.h"
 #include "lib/onnx_builder.h"
+#include "lib/conv_ref.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
 
@@ -40,26 +41,6 @@ static void fill(float *x, int64_t n, float scale)
 {
     for (int64_t i = 0; i < n; i++)
         x[i] = scale * frand();
-}
-
-static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe)
-{
-    return (in + pb + pe - (k - 1) * d - 1) / s + 1;
-}
-
-/* A fused activation applied in double precision. */
-static double act_ref(const char *act, double v)
-{
-    if (!act)
-        return v;
-    if (strcmp(act, "HardSwish") == 0)
-        return v * fmin(1.0, fmax(0.0, v / 6.0 + 0.5));
-    if (strcmp(act, "Relu") == 0)
-        return v < 0 ? 0 : v;
-    if (strcmp(act, "Silu") == 0)
-        return v / (1.0 + exp(-v));
-    fail_msg("no reference for %s", act);
-    return v;
 }
 
 /* ---- lm_dwconv16 against a double-precision loop --------------------------------- */
@@ -83,8 +64,8 @@ static int run_dw_case(const dw_case *c)
                         .dw = c->d,
                         .pt = c->pt,
                         .pl = c->pl};
-    g.OH = out_size(c->H, c->KH, c->s, c->d, c->pt, c->pb);
-    g.OW = out_size(c->W, c->KW, c->s, c->d, c->pl, c->pr);
+    g.OH = lm_conv_out_len(c->H, c->KH, c->s, c->d, c->pt, c->pb);
+    g.OW = lm_conv_out_len(c->W, c->KW, c->s, c->d, c->pl, c->pr);
     int64_t KK = c->KH * c->KW, OS = g.OH * g.OW, n_y = c->C * OS;
     float *x = malloc(sizeof(float) * (size_t)(c->C * c->H * c->W));
     float *w = malloc(sizeof(float) * (size_t)(c->C * KK));
@@ -120,7 +101,7 @@ static int run_dw_case(const dw_case *c)
                 if (c->clamp)
                     acc = acc < lo ? lo : acc > hi ? hi : acc;
                 if (c->hswish)
-                    acc = act_ref("HardSwish", acc);
+                    acc = lm_act_ref("HardSwish", acc);
                 float got = y[ch * OS + oh * g.OW + ow];
                 if (!(fabs((double)got - acc) <= 1e-6 * (1.0 + fabs(acc)) + 1e-6 * mag) &&
                     bad++ < 3)
@@ -194,9 +175,9 @@ static double rows_act_ref(const lm_act *a, double v)
     case LM_ACT_CLIP:
         return fmin(a->beta, fmax(a->alpha, v));
     case LM_ACT_HARD_SWISH:
-        return act_ref("HardSwish", v);
+        return lm_act_ref("HardSwish", v);
     case LM_ACT_SILU:
-        return act_ref("Silu", v);
+        return lm_act_ref("Silu", v);
     default:
         return v;
     }
@@ -220,8 +201,8 @@ static int run_rows_case(const rows_case *c)
                         .pl = c->pl,
                         .pb = c->pb,
                         .pr = c->pr};
-    g.OH = out_size(c->H, c->KH, c->sh, 1, c->pt, c->pb);
-    g.OW = out_size(c->W, c->KW, c->sw, 1, c->pl, c->pr);
+    g.OH = lm_conv_out_len(c->H, c->KH, c->sh, 1, c->pt, c->pb);
+    g.OW = lm_conv_out_len(c->W, c->KW, c->sw, 1, c->pl, c->pr);
     if (!lm_dwconv_rows_applies(&g)) {
         print_error("%lldx%lld k%lldx%lld s%lld,%lld: the row kernel does not apply\n",
                     (long long)c->H, (long long)c->W, (long long)c->KH, (long long)c->KW,
@@ -358,8 +339,8 @@ static int run_direct_case(const direct_case *c)
                         .dw = c->d,
                         .pt = c->pt,
                         .pl = c->pl};
-    g.OH = out_size(c->H, c->KH, c->s, c->d, c->pt, c->pb);
-    g.OW = out_size(c->W, c->KW, c->s, c->d, c->pl, c->pr);
+    g.OH = lm_conv_out_len(c->H, c->KH, c->s, c->d, c->pt, c->pb);
+    g.OW = lm_conv_out_len(c->W, c->KW, c->s, c->d, c->pl, c->pr);
     int64_t taps = c->C * c->KH * c->KW, OS = g.OH * g.OW, n_y = c->M * OS;
     float *x = malloc(sizeof(float) * (size_t)(c->C * c->H * c->W));
     float *w = malloc(sizeof(float) * (size_t)(c->M * taps));
@@ -525,8 +506,9 @@ static int check_conv(const conv_case *c, const float *x, const float *w, const 
                       const float *y, int threads)
 {
     int64_t Cg = c->C / c->group, Mg = c->M / c->group;
-    int64_t OH = out_size(c->H, c->K, c->s, 1, c->pad, c->pad);
-    int64_t OW = out_size(c->W, c->K, c->s, 1, c->pad, c->pad), count = c->N * c->M * OH * OW;
+    int64_t OH = lm_conv_out_len(c->H, c->K, c->s, 1, c->pad, c->pad);
+    int64_t OW = lm_conv_out_len(c->W, c->K, c->s, 1, c->pad, c->pad),
+            count = c->N * c->M * OH * OW;
     int bad = 0;
     for (int64_t i = 0; i < count; i++) {
         int64_t ow = i % OW, oh = i / OW % OH, mo = i / (OW * OH) % c->M, nn = i / (OW * OH * c->M);
@@ -543,7 +525,7 @@ static int check_conv(const conv_case *c, const float *x, const float *w, const 
                     acc += t;
                     mag += fabs(t);
                 }
-        double want = act_ref(c->act, acc);
+        double want = lm_act_ref(c->act, acc);
         if (!(fabs((double)y[i] - want) <= 1e-5 * (1.0 + fabs(want)) + 1e-6 * mag) && bad++ < 3)
             print_error("N%lld C%lld M%lld %lldx%lld k%lld s%lld group %lld threads %d: y[%lld] "
                         "= %g, want %g\n",
@@ -558,8 +540,8 @@ static int check_conv(const conv_case *c, const float *x, const float *w, const 
 static int run_conv_case_b(const conv_case *c, int threads, bool has_b)
 {
     int64_t Cg = c->C / c->group;
-    int64_t OH = out_size(c->H, c->K, c->s, 1, c->pad, c->pad);
-    int64_t OW = out_size(c->W, c->K, c->s, 1, c->pad, c->pad);
+    int64_t OH = lm_conv_out_len(c->H, c->K, c->s, 1, c->pad, c->pad);
+    int64_t OW = lm_conv_out_len(c->W, c->K, c->s, 1, c->pad, c->pad);
     int64_t xd[4] = {c->N, c->C, c->H, c->W}, wd[4] = {c->M, Cg, c->K, c->K}, bd[1] = {c->M};
     int64_t xn = c->N * c->C * c->H * c->W, wn = c->M * Cg * c->K * c->K;
     float *x = malloc(sizeof(float) * (size_t)xn), *w = malloc(sizeof(float) * (size_t)wn);

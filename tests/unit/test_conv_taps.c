@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "lib/onnx_builder.h"
+#include "lib/conv_ref.h"
 #include "lib/test_main.h"
 #include "loom/loom.h"
 
@@ -40,19 +41,7 @@ typedef struct tap_case {
 
 static int64_t out_len(const tap_case *c, int a, int64_t in)
 {
-    return (in + c->pb[a] + c->pe[a] - (c->k[a] - 1) * c->d[a] - 1) / c->s[a] + 1;
-}
-
-static double act_ref(const char *act, double v)
-{
-    if (!act)
-        return v;
-    if (strcmp(act, "HardSwish") == 0)
-        return v * fmin(1.0, fmax(0.0, v / 6.0 + 0.5));
-    if (strcmp(act, "Relu") == 0)
-        return v < 0 ? 0 : v;
-    fail_msg("no reference for %s", act);
-    return v;
+    return lm_conv_out_len(in, c->k[a], c->s[a], c->d[a], c->pb[a], c->pe[a]);
 }
 
 /* Rounding allowed per unit of the sum of |terms|: Winograd (which the
@@ -91,7 +80,7 @@ static int check(const tap_case *c, const float *x, const float *w, const float 
                     acc += t;
                     mag += fabs(t);
                 }
-        double want = act_ref(c->act, acc);
+        double want = lm_act_ref(c->act, acc);
         if (!(fabs((double)y[i] - want) <= 1e-5 * (1.0 + fabs(want)) + mag_tol * mag) && bad++ < 3)
             print_error("N%lld C%lld M%lld g%lld %lldx%lld k%lldx%lld s%lldx%lld d%lldx%lld "
                         "threads %d: y[%lld] = %g, want %g\n",
